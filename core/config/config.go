@@ -1,0 +1,181 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Config is one node's configuration file.
+type Config struct {
+	// Cluster is the cluster's name; every node of a cluster uses the same.
+	Cluster string `toml:"cluster"`
+	// Node is this node's name; it must appear in Nodes.
+	Node string `toml:"node"`
+	// KeyFile holds the cluster key (corral keygen).
+	KeyFile string `toml:"key_file"`
+	// DataDir holds durable state (corral.db).
+	DataDir string `toml:"data_dir"`
+	// AdminSocket is the admin API's Unix socket.
+	AdminSocket string `toml:"admin_socket"`
+	// PIDFile, when set, is written by corral agent at start.
+	PIDFile string `toml:"pid_file"`
+	// Port is the UDP port used on every link address.
+	Port int `toml:"port"`
+
+	Nodes  []Node `toml:"nodes"`
+	Timers Timers `toml:"timers"`
+	Quorum Quorum `toml:"quorum"`
+	Fence  Fence  `toml:"fence"`
+	DNS    DNS    `toml:"dns"`
+	Lua    Lua    `toml:"lua"`
+	Debug  Debug  `toml:"debug"`
+
+	// file is the path the configuration was loaded from ("" if built in code).
+	file string
+	// lines maps key paths ("nodes[1].id") to their line in file.
+	lines map[string]int
+}
+
+// Node is one entry of the node list.
+type Node struct {
+	Name string `toml:"name"`
+	// ID identifies the node on the wire: 1..65535, unique.
+	ID int `toml:"id"`
+	// Addresses are the node's link addresses (IP only; Config.Port is the
+	// port). The first one is the node's address in DNS.
+	Addresses []string `toml:"addresses"`
+	// Votes is the node's weight in quorum decisions.
+	Votes *int `toml:"votes"`
+}
+
+// Timers are the failure detector and lease timings.
+type Timers struct {
+	Heartbeat  Duration `toml:"heartbeat"`
+	SuspectMin Duration `toml:"suspect_min"`
+	SuspectMax Duration `toml:"suspect_max"`
+	Lease      Duration `toml:"lease"`
+	Margin     Duration `toml:"margin"`
+	Drift      float64  `toml:"drift"`
+}
+
+// Quorum selects the quorum policy and its options.
+type Quorum struct {
+	Policy         string   `toml:"policy"`
+	TwoNode        bool     `toml:"two_node"`
+	WaitForAll     bool     `toml:"wait_for_all"`
+	AutoTieBreaker bool     `toml:"auto_tie_breaker"`
+	Window         Duration `toml:"window"`
+	Witness        Witness  `toml:"witness"`
+}
+
+// Witness is an optional extra vote: a disk block or a network arbiter.
+type Witness struct {
+	Disk    string `toml:"disk"`
+	Arbiter string `toml:"arbiter"`
+}
+
+// Fence lists fence devices, the levels that use them, and watchdog mode.
+type Fence struct {
+	Devices []FenceDevice `toml:"devices"`
+	Levels  []FenceLevel  `toml:"levels"`
+	// Watchdog is "off" or the path of a watchdog device outside the
+	// process (kernel softdog or hardware).
+	Watchdog        string   `toml:"watchdog"`
+	WatchdogTimeout Duration `toml:"watchdog_timeout"`
+}
+
+// FenceDevice is one fencing device driven by a Lua fence driver.
+type FenceDevice struct {
+	Name   string `toml:"name"`
+	Driver string `toml:"driver"`
+	// Targets are the nodes this device can fence; empty means all.
+	Targets []string          `toml:"targets"`
+	Params  map[string]string `toml:"params"`
+}
+
+// FenceLevel is one fencing level of one node: its devices must all
+// succeed. Levels of a node are tried in ascending Level order.
+type FenceLevel struct {
+	Node    string   `toml:"node"`
+	Level   int      `toml:"level"`
+	Devices []string `toml:"devices"`
+}
+
+// DNS configures the embedded DNS responder.
+type DNS struct {
+	// Listen are host:port addresses served over UDP and TCP; an explicit
+	// empty list turns DNS off.
+	Listen []string `toml:"listen"`
+	Domain string   `toml:"domain"`
+	// TTL is the TTL of group records and the negative TTL.
+	TTL Duration `toml:"ttl"`
+	// NodeTTL is the TTL of node and apex records.
+	NodeTTL Duration `toml:"node_ttl"`
+}
+
+// Lua configures where extra scripts are loaded from.
+type Lua struct {
+	// Paths are directories with resource/, fence/, policy/ and handler/
+	// subfolders, searched after the scripts built into the binary.
+	Paths []string `toml:"paths"`
+	// Grant lists the directories among Paths whose scripts may use the exec
+	// and net modules.
+	Grant []string `toml:"grant"`
+}
+
+// Debug holds switches for testing.
+type Debug struct {
+	// FaultInjection enables the admin API's link fault rules.
+	FaultInjection bool `toml:"fault_injection"`
+}
+
+// Quorum policies.
+const (
+	PolicyMajority        = "majority"
+	PolicyLastManStanding = "last_man_standing"
+)
+
+// File is the path the configuration was loaded from.
+func (c *Config) File() string { return c.file }
+
+// Self returns this node's entry of the node list, or nil.
+func (c *Config) Self() *Node {
+	for i := range c.Nodes {
+		if c.Nodes[i].Name == c.Node {
+			return &c.Nodes[i]
+		}
+	}
+	return nil
+}
+
+// VotesOf returns the node's votes (default 1).
+func (n Node) VotesOf() int {
+	if n.Votes == nil {
+		return defaultVotes
+	}
+	return *n.Votes
+}
+
+// Duration is a time.Duration written as a Go duration string ("100ms").
+type Duration time.Duration
+
+// UnmarshalText parses a duration such as "250ms" or "10s".
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(strings.TrimSpace(string(b)))
+	if err != nil {
+		return fmt.Errorf("bad duration %q: write a number with a unit, such as \"100ms\" or \"5s\"", string(b))
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) {
+	return []byte(time.Duration(d).String()), nil
+}
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }

@@ -1,0 +1,85 @@
+package config
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// defaultVotes is a node's weight in quorum when [[nodes]] votes is left out.
+const defaultVotes = 1
+
+// Default returns a configuration holding every default. Required keys
+// (cluster, node, key_file, nodes) are left empty.
+func Default() *Config {
+	return &Config{
+		// Where the boot id, promises, the config DB and events live.
+		DataDir: "/var/lib/corral",
+		// The admin API socket the shell finds by default.
+		AdminSocket: "/run/corral/corral.sock",
+		// UDP port on every link address; 5420 sits next to corosync's 5405.
+		Port: 5420,
+		Timers: Timers{
+			// Heartbeat period on every path.
+			Heartbeat: Duration(100 * time.Millisecond),
+			// Detector floor: a path is never suspected sooner than this; more
+			// than 3 heartbeats so one lost heartbeat is never a failure.
+			SuspectMin: Duration(400 * time.Millisecond),
+			// Detector ceiling: a silent path is always suspected by then.
+			SuspectMax: Duration(3 * time.Second),
+			// A primary acts only while a quorum acknowledged a heartbeat it
+			// sent less than this ago (ARCHITECTURE section 2, G2).
+			Lease: Duration(500 * time.Millisecond),
+			// Safety margin added to lease waits.
+			Margin: Duration(100 * time.Millisecond),
+			// Bound on clock rate error between nodes (1 %).
+			Drift: 0.01,
+		},
+		Quorum: Quorum{
+			// More than half of all configured votes.
+			Policy: PolicyMajority,
+			// last_man_standing: how long a primary view must last before
+			// the next may shrink from it.
+			Window: Duration(10 * time.Second),
+		},
+		Fence: Fence{
+			// No watchdog self-fencing unless a device is named.
+			Watchdog: "off",
+			// Watchdog fires this long after its last feed.
+			WatchdogTimeout: Duration(5 * time.Second),
+		},
+		DNS: DNS{
+			// Listen defaults to "<first address>:53" and Domain to
+			// "<cluster>.corral." (see derive).
+			//
+			// Group records change on failover: keep caches short.
+			TTL: Duration(5 * time.Second),
+			// Node and apex records change rarely.
+			NodeTTL: Duration(60 * time.Second),
+		},
+	}
+}
+
+// derive fills the defaults that depend on other settings. defined reports
+// whether a key was set in the file.
+func (c *Config) derive(defined func(key ...string) bool) {
+	for i := range c.Nodes {
+		if c.Nodes[i].Votes == nil {
+			v := defaultVotes
+			c.Nodes[i].Votes = &v
+		}
+	}
+	if c.DNS.Domain == "" && c.Cluster != "" {
+		c.DNS.Domain = c.Cluster + ".corral."
+	}
+	if c.DNS.Domain != "" && !strings.HasSuffix(c.DNS.Domain, ".") {
+		c.DNS.Domain += "."
+	}
+	c.DNS.Domain = strings.ToLower(c.DNS.Domain)
+	if !defined("dns", "listen") {
+		if self := c.Self(); self != nil && len(self.Addresses) > 0 {
+			c.DNS.Listen = []string{net.JoinHostPort(self.Addresses[0], strconv.Itoa(53))}
+		}
+	}
+}

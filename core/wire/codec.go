@@ -1,0 +1,155 @@
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+)
+
+// ErrTruncated is the Reader's error when a field runs past the end of its
+// input, a length prefix exceeds what remains, or a varint is malformed.
+var ErrTruncated = errors.New("wire: message truncated")
+
+// Writer appends big-endian fields to a byte slice. The zero value is an
+// empty buffer; convert an existing slice to append to it:
+//
+//	w := Writer(b)
+//	w.Uint64(seq)
+//	w.Bytes(payload)
+//	return w
+type Writer []byte
+
+// Uint8 appends one byte.
+func (w *Writer) Uint8(v uint8) { *w = append(*w, v) }
+
+// Uint16 appends v in 2 bytes.
+func (w *Writer) Uint16(v uint16) { *w = binary.BigEndian.AppendUint16(*w, v) }
+
+// Uint32 appends v in 4 bytes.
+func (w *Writer) Uint32(v uint32) { *w = binary.BigEndian.AppendUint32(*w, v) }
+
+// Uint64 appends v in 8 bytes.
+func (w *Writer) Uint64(v uint64) { *w = binary.BigEndian.AppendUint64(*w, v) }
+
+// Uvarint appends v as an unsigned varint (1 to 10 bytes).
+func (w *Writer) Uvarint(v uint64) { *w = binary.AppendUvarint(*w, v) }
+
+// Bytes appends p prefixed by its length as a uvarint.
+func (w *Writer) Bytes(p []byte) {
+	w.Uvarint(uint64(len(p)))
+	*w = append(*w, p...)
+}
+
+// String appends s prefixed by its length as a uvarint.
+func (w *Writer) String(s string) {
+	w.Uvarint(uint64(len(s)))
+	*w = append(*w, s...)
+}
+
+// Reader reads the fields a Writer wrote. Errors are sticky: after the first
+// failure every read returns a zero value and Err reports ErrTruncated. It
+// never panics, whatever its input.
+type Reader struct {
+	b   []byte
+	err error
+	ver uint8
+}
+
+// NewReader returns a Reader over b.
+func NewReader(b []byte) *Reader { return &Reader{b: b} }
+
+// Err returns the first error met, or nil.
+func (r *Reader) Err() error { return r.err }
+
+// Len returns the number of unread bytes.
+func (r *Reader) Len() int { return len(r.b) }
+
+// Version returns the message encoding version Decode found in front of the
+// message, so a message's Decode can read older layouts; 0 for a Reader made
+// by NewReader.
+func (r *Reader) Version() uint8 { return r.ver }
+
+func (r *Reader) next(n int) []byte {
+	if r.err != nil || n < 0 || n > len(r.b) {
+		r.fail()
+		return nil
+	}
+	p := r.b[:n:n]
+	r.b = r.b[n:]
+	return p
+}
+
+func (r *Reader) fail() {
+	if r.err == nil {
+		r.err = ErrTruncated
+	}
+	r.b = nil
+}
+
+// Uint8 reads what Writer.Uint8 wrote.
+func (r *Reader) Uint8() uint8 {
+	if p := r.next(1); p != nil {
+		return p[0]
+	}
+	return 0
+}
+
+// Uint16 reads what Writer.Uint16 wrote.
+func (r *Reader) Uint16() uint16 {
+	if p := r.next(2); p != nil {
+		return binary.BigEndian.Uint16(p)
+	}
+	return 0
+}
+
+// Uint32 reads what Writer.Uint32 wrote.
+func (r *Reader) Uint32() uint32 {
+	if p := r.next(4); p != nil {
+		return binary.BigEndian.Uint32(p)
+	}
+	return 0
+}
+
+// Uint64 reads what Writer.Uint64 wrote.
+func (r *Reader) Uint64() uint64 {
+	if p := r.next(8); p != nil {
+		return binary.BigEndian.Uint64(p)
+	}
+	return 0
+}
+
+// Uvarint reads an unsigned varint; an overlong or overflowing one is an
+// error.
+func (r *Reader) Uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+// Bytes reads a length-prefixed byte string. The result aliases the input
+// (its capacity is clipped, so appending to it copies); it is nil only on
+// error, empty but non-nil for a zero length.
+func (r *Reader) Bytes() []byte {
+	n := r.Uvarint()
+	if r.err != nil {
+		return nil
+	}
+	if n > math.MaxInt32 || int(n) > len(r.b) {
+		r.fail()
+		return nil
+	}
+	if n == 0 {
+		return []byte{}
+	}
+	return r.next(int(n))
+}
+
+// String reads a length-prefixed string.
+func (r *Reader) String() string { return string(r.Bytes()) }

@@ -1,0 +1,167 @@
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+)
+
+// NodeID identifies a node of the cluster.
+type NodeID uint16
+
+// Packet layout (big-endian); the header is the AEAD's additional data.
+const (
+	offMagic   = 0  // 2 bytes: magic
+	offVersion = 2  // 1 byte: wire version
+	offKind    = 3  // 1 byte: kindWhole or kindFragment
+	offCluster = 4  // 8 bytes: first 8 bytes of SHA-256(cluster name)
+	offFrom    = 12 // 2 bytes: sender NodeID
+	offBoot    = 14 // 4 bytes: sender boot id
+	offCounter = 18 // 8 bytes: sender packet counter, < 2^48
+	headerLen  = 26 // then the sealed payload: ciphertext || 16-byte tag
+
+	tagLen = 16 // AES-GCM tag
+
+	// Fragment header, at the start of a fragment's plaintext.
+	fragID    = 0  // 8 bytes: message id = counter of its first fragment
+	fragIndex = 8  // 2 bytes: index of this fragment, < count
+	fragCount = 10 // 2 bytes: number of fragments, 2..65535
+	fragSize  = 12 // 4 bytes: size of the whole message
+	fragLen   = 16 // then the fragment's bytes
+
+	// Overhead is what a packet adds to a whole message: the header and
+	// the tag. A fragment adds 16 bytes more.
+	Overhead = headerLen + tagLen
+
+	magic0, magic1 = 0xC0, 0x8A // "corral" packet magic
+	wireVersion    = 1
+
+	kindWhole    = 1 // the payload is one whole message
+	kindFragment = 2 // the payload is a fragment header and part of a message
+
+	// counterLimit bounds the send counter: the nonce holds its low 48 bits.
+	counterLimit = 1 << 48
+	// packetSlack lets Open accept datagrams a little longer than its own
+	// MaxPacket, from a peer configured slightly differently.
+	packetSlack = 256
+)
+
+// Drop reasons: Open returns one of these (possibly wrapped; test with
+// errors.Is) and counts it in Stats.
+var (
+	ErrShort           = errors.New("wire: packet truncated")
+	ErrBadMagic        = errors.New("wire: bad packet magic")
+	ErrVersion         = errors.New("wire: unsupported wire version or packet kind")
+	ErrCluster         = errors.New("wire: packet from another cluster")
+	ErrOwn             = errors.New("wire: own packet")
+	ErrAuth            = errors.New("wire: packet authentication failed")
+	ErrStaleBoot       = errors.New("wire: packet from an older boot of the sender")
+	ErrReplay          = errors.New("wire: replayed or too old packet")
+	ErrBadFragment     = errors.New("wire: bad fragment header")
+	ErrOversize        = errors.New("wire: packet or message too large")
+	ErrReassemblyLimit = errors.New("wire: fragment of a message dropped for the reassembly memory limit")
+	ErrExpired         = errors.New("wire: fragment of a message whose reassembly timed out")
+)
+
+// ErrCounterExhausted is Seal's error once the 48-bit send counter is used
+// up; the nonce would repeat.
+var ErrCounterExhausted = errors.New("wire: send counter exhausted: restart the node to get a new boot id")
+
+// Stats counts what an Endpoint did. Every Open call is counted once in
+// Received and once more in exactly one of Opened or a drop reason, so
+// Received == Opened + Dropped().
+type Stats struct {
+	Sealed         uint64 // packets produced by Seal
+	SealedMessages uint64 // messages passed to Seal successfully
+	Received       uint64 // Open calls
+	Opened         uint64 // packets accepted: authentic, fresh and well formed
+	Delivered      uint64 // messages Open returned whole or reassembled
+	Expired        uint64 // partial messages discarded after ReassemblyTimeout
+	Evicted        uint64 // partial messages discarded to stay within MaxReassembly
+
+	// Packets dropped, by reason (the error Open returned).
+	Short           uint64 // ErrShort
+	BadMagic        uint64 // ErrBadMagic
+	Version         uint64 // ErrVersion
+	Cluster         uint64 // ErrCluster
+	Own             uint64 // ErrOwn
+	Auth            uint64 // ErrAuth
+	StaleBoot       uint64 // ErrStaleBoot
+	Replay          uint64 // ErrReplay
+	BadFragment     uint64 // ErrBadFragment
+	Oversize        uint64 // ErrOversize
+	ReassemblyLimit uint64 // ErrReassemblyLimit
+	Late            uint64 // ErrExpired
+}
+
+// Dropped returns the number of packets dropped for any reason.
+func (s Stats) Dropped() uint64 {
+	return s.Short + s.BadMagic + s.Version + s.Cluster + s.Own + s.Auth +
+		s.StaleBoot + s.Replay + s.BadFragment + s.Oversize +
+		s.ReassemblyLimit + s.Late
+}
+
+// counter returns the Stats field counting drops for err, one of the drop
+// reasons above.
+func (s *Stats) counter(err error) *uint64 {
+	switch err {
+	case ErrShort:
+		return &s.Short
+	case ErrBadMagic:
+		return &s.BadMagic
+	case ErrVersion:
+		return &s.Version
+	case ErrCluster:
+		return &s.Cluster
+	case ErrOwn:
+		return &s.Own
+	case ErrAuth:
+		return &s.Auth
+	case ErrStaleBoot:
+		return &s.StaleBoot
+	case ErrReplay:
+		return &s.Replay
+	case ErrBadFragment:
+		return &s.BadFragment
+	case ErrOversize:
+		return &s.Oversize
+	case ErrReassemblyLimit:
+		return &s.ReassemblyLimit
+	case ErrExpired:
+		return &s.Late
+	}
+	return nil
+}
+
+// header is a parsed packet header.
+type header struct {
+	kind    uint8
+	from    NodeID
+	boot    uint32
+	counter uint64
+}
+
+func putHeader(b []byte, cluster *[8]byte, h header) {
+	b[offMagic], b[offMagic+1] = magic0, magic1
+	b[offVersion] = wireVersion
+	b[offKind] = h.kind
+	copy(b[offCluster:offCluster+8], cluster[:])
+	binary.BigEndian.PutUint16(b[offFrom:], uint16(h.from))
+	binary.BigEndian.PutUint32(b[offBoot:], h.boot)
+	binary.BigEndian.PutUint64(b[offCounter:], h.counter)
+}
+
+// nonce returns the AEAD nonce of a packet: sender (2 bytes), boot id (4
+// bytes), low 48 bits of the counter (6 bytes). It is unique as long as
+// every boot id of a node is used by one incarnation only and the counter
+// stays below 2^48.
+func nonce(from NodeID, boot uint32, counter uint64) [12]byte {
+	var n [12]byte
+	binary.BigEndian.PutUint16(n[0:], uint16(from))
+	binary.BigEndian.PutUint32(n[2:], boot)
+	binary.BigEndian.PutUint64(n[4:], counter<<16) // top 2 bytes dropped below
+	copy(n[6:], n[6:])
+	n[4], n[5], n[6], n[7], n[8], n[9], n[10], n[11] =
+		byte(counter>>40), byte(counter>>32), byte(counter>>24), byte(counter>>16),
+		byte(counter>>8), byte(counter), 0, 0
+	return n
+}

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/corral-ha/corral/core/config"
+)
+
+// runCheckConfig loads each file, checks its key file, and prints every
+// problem; it exits 1 if any file has one.
+func runCheckConfig(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "corral check-config: name the file(s) to check: corral check-config /etc/corral/corral.toml")
+		return 2
+	}
+	status := 0
+	for _, path := range args {
+		c, err := config.Load(path)
+		if err == nil {
+			_, err = c.LoadKey()
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			status = 1
+			continue
+		}
+		self := c.Self()
+		fmt.Fprintf(stdout, "%s: ok (cluster %q, node %q id %d, %d nodes, %d links)\n",
+			path, c.Cluster, c.Node, self.ID, len(c.Nodes), len(self.Addresses))
+	}
+	return status
+}

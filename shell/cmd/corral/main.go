@@ -1,0 +1,61 @@
+// Command corral is the corral cluster manager: the node agent, the local
+// demo cluster, the operator's shell and the small tools around them, in one
+// binary. See ARCHITECTURE section 7 for the command-line contract.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// version is stamped by the Makefile with -ldflags -X main.version=...
+var version = "dev"
+
+// command is one subcommand of the binary.
+type command struct {
+	name    string
+	usage   string
+	summary string
+	run     func(args []string, stdout, stderr io.Writer) int
+}
+
+func commands() []command {
+	return []command{
+		{"version", "corral version", "print the version", runVersion},
+		{"keygen", "corral keygen > cluster.key", "print a new random cluster key (32 bytes, base64)", runKeygen},
+		{"check-config", "corral check-config FILE...", "check node configuration files; print every problem with file:line", runCheckConfig},
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "help", "-h", "--help":
+		usage(stdout)
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "corral: unknown command %q; run 'corral help' for the list\n", args[0])
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "corral: a high-availability cluster manager")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-32s %s\n", c.usage, c.summary)
+	}
+}
