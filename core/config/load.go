@@ -98,7 +98,7 @@ func decodeProblem(file string, lines map[string]int, err error) Problem {
 		if m == nil {
 			return Problem{File: file, Msg: err.Error()}
 		}
-		pe.Line, _ = strconv.Atoi(m[1])
+		pe.Position.Line, _ = strconv.Atoi(m[1])
 		pe.LastKey, pe.Message = m[2], m[3]
 	}
 	msg := pe.Message
@@ -106,9 +106,6 @@ func decodeProblem(file string, lines map[string]int, err error) Problem {
 		msg += "; " + strings.TrimSpace(pe.Usage)
 	}
 	line := pe.Position.Line
-	if line == 0 {
-		line = pe.Line
-	}
 	key := ""
 	for k, n := range lines {
 		if n == line && stripIndexes(k) == pe.LastKey {
