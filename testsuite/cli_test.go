@@ -1,0 +1,108 @@
+package testsuite
+
+import (
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestVersion(t *testing.T) {
+	r := corral(t, t.TempDir(), "version")
+	if r.code != 0 || !regexp.MustCompile(`^corral \S+ \(go1\.\d+`).MatchString(r.stdout) {
+		t.Fatalf("corral version: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestKeygen(t *testing.T) {
+	dir := t.TempDir()
+	a, b := corral(t, dir, "keygen"), corral(t, dir, "keygen")
+	for _, r := range []result{a, b} {
+		key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(r.stdout))
+		if r.code != 0 || err != nil || len(key) != 32 {
+			t.Fatalf("keygen: exit %d, %d bytes, err %v, stderr %q", r.code, len(key), err, r.stderr)
+		}
+	}
+	if a.stdout == b.stdout {
+		t.Fatal("two keygen runs printed the same key")
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	r := corral(t, t.TempDir(), "frobnicate")
+	if r.code == 0 || !strings.Contains(r.stderr, "corral help") {
+		t.Fatalf("unknown command: exit %d, stderr %q: want non-zero and advice", r.code, r.stderr)
+	}
+}
+
+// TestCheckConfigExamples is what a user does first: check the shipped
+// examples, then break one and read what corral says.
+func TestCheckConfigExamples(t *testing.T) {
+	files, _ := filepath.Glob("../examples/*/*.toml")
+	if len(files) == 0 {
+		t.Fatal("no example configs")
+	}
+	for _, f := range files {
+		abs, _ := filepath.Abs(f)
+		if r := corral(t, t.TempDir(), "check-config", abs); r.code != 0 || !strings.Contains(r.stdout, "ok") {
+			t.Errorf("check-config %s: exit %d\n%s%s", f, r.code, r.stdout, r.stderr)
+		}
+	}
+}
+
+func TestCheckConfigProblems(t *testing.T) {
+	src, err := os.ReadFile("../examples/three-node/n1.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := os.ReadFile("../examples/three-node/cluster.key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := string(src)
+	cases := []struct {
+		name, old, new string
+		want           string // regexp over stderr: file:line: key: message
+	}{
+		{"unknown key", `port = 5420`, `prot = 5420`, `n1\.toml:\d+: prot: unknown key`},
+		{"duplicate id", "id = 3", "id = 2", `n1\.toml:\d+: nodes\[2\]\.id: duplicate node id 2`},
+		{"bad duration", `heartbeat = "100ms"`, `heartbeat = "100"`, `n1\.toml:\d+: timers\.heartbeat: bad duration`},
+		{"timer relation", `suspect_min = "400ms"`, `suspect_min = "250ms"`, `n1\.toml:\d+: timers\.suspect_min: suspect timeout 250ms must exceed 3 heartbeat intervals`},
+		{"node not listed", `node = "n1"`, `node = "n7"`, `n1\.toml:\d+: node: "n7" is not in the node list`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(good, tc.old) {
+				t.Fatalf("example no longer contains %q", tc.old)
+			}
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "cluster.key"), key, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, "n1.toml")
+			if err := os.WriteFile(path, []byte(strings.Replace(good, tc.old, tc.new, 1)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r := corral(t, dir, "check-config", path)
+			if r.code == 0 {
+				t.Fatalf("check-config accepted a config with %s", tc.name)
+			}
+			if !regexp.MustCompile(tc.want).MatchString(r.stderr) {
+				t.Fatalf("stderr does not match %q:\n%s", tc.want, r.stderr)
+			}
+		})
+	}
+	t.Run("missing key file", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "n1.toml")
+		if err := os.WriteFile(path, src, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := corral(t, dir, "check-config", path)
+		if r.code == 0 || !strings.Contains(r.stderr, "key_file") || !strings.Contains(r.stderr, "corral keygen") {
+			t.Fatalf("missing key: exit %d, stderr %q", r.code, r.stderr)
+		}
+	})
+}
