@@ -1,0 +1,235 @@
+package conn
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/corral-ha/corral/core/wire"
+)
+
+// Errors returned by Send.
+var (
+	ErrUnknownPeer = errors.New("conn: unknown peer")
+	ErrTooBig      = errors.New("conn: message larger than the limit")
+	ErrQueueFull   = errors.New("conn: send queue full: the peer is slower than the sender")
+)
+
+// Packet is one datagram to send: from local link Link to peer To's link
+// ToLink.
+type Packet struct {
+	Link   int
+	To     wire.NodeID
+	ToLink int
+	Data   []byte
+}
+
+// Message is one circuit message delivered from a peer, in order.
+type Message struct {
+	From wire.NodeID
+	Data []byte
+}
+
+// Ready is what the driver must do after a batch of inputs.
+type Ready struct {
+	Packets  []Packet
+	Messages []Message
+	Events   []Event
+}
+
+// Empty reports whether there is nothing to do.
+func (r Ready) Empty() bool {
+	return len(r.Packets) == 0 && len(r.Messages) == 0 && len(r.Events) == 0
+}
+
+// chunkSize is the largest circuit chunk: a Data message of this size
+// still fits one datagram of the wire layer's default 1400 bytes.
+const chunkSize = 1400 - wire.Overhead - 48
+
+// Conn is one node's connectivity state machine. It is not safe for
+// concurrent use: the driver owns it.
+type Conn struct {
+	cfg   Config
+	rng   *rand.Rand
+	ep    *wire.Endpoint
+	peers []*peer // sorted by id
+	byID  map[wire.NodeID]*peer
+
+	now      time.Duration
+	started  bool
+	lastTick time.Duration
+	nextBeat time.Duration
+	grace    time.Duration // suspect nobody before this (after a local pause)
+	nextID   uint64        // message ids handed out by Send
+
+	rd    Ready
+	stats Stats
+}
+
+// New returns a Conn. rng drives heartbeat jitter; hand in one derived from
+// the node's seed.
+func New(cfg Config, rng *rand.Rand) (*Conn, error) {
+	cfg.fillDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	ep, err := wire.New(wire.Config{
+		Cluster:    cfg.Cluster,
+		Key:        cfg.Key,
+		Self:       cfg.Self,
+		Boot:       cfg.Boot,
+		MaxMessage: cfg.MaxMessage + 64, // room for the Data header
+		// Partial messages held per sender: one largest message, or a
+		// window's worth of smaller ones.
+		MaxReassembly: max(cfg.MaxMessage, cfg.WindowBytes) + 64<<10,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("conn: %w", err)
+	}
+	c := &Conn{cfg: cfg, rng: rng, ep: ep, byID: map[wire.NodeID]*peer{}}
+	ps := slices.Clone(cfg.Peers)
+	slices.SortFunc(ps, func(a, b Peer) int { return int(a.ID) - int(b.ID) })
+	for _, p := range ps {
+		pr := newPeer(p, cfg.Links)
+		c.peers = append(c.peers, pr)
+		c.byID[p.ID] = pr
+	}
+	return c, nil
+}
+
+// Ready returns what to do now and forgets it: the driver must carry it out.
+func (c *Conn) Ready() Ready {
+	c.flush()
+	rd := c.rd
+	c.rd = Ready{}
+	return rd
+}
+
+// Send queues payload for peer to; the returned id names it in an
+// EventUndeliverable. payload is not copied: do not change it afterwards.
+func (c *Conn) Send(now time.Duration, to wire.NodeID, payload []byte) (uint64, error) {
+	c.advance(now)
+	p := c.byID[to]
+	if p == nil {
+		return 0, fmt.Errorf("%w %d", ErrUnknownPeer, to)
+	}
+	if len(payload) > c.cfg.MaxMessage {
+		return 0, fmt.Errorf("%w: %d bytes, limit %d", ErrTooBig, len(payload), c.cfg.MaxMessage)
+	}
+	if p.queuedBytes+len(payload) > c.cfg.QueueBytes {
+		c.stats.QueueFull++
+		return 0, fmt.Errorf("%w (peer %d, %d bytes queued)", ErrQueueFull, to, p.queuedBytes)
+	}
+	c.nextID++
+	// Chunks are acknowledged and resent one by one, so a big message
+	// gets through a lossy path without resending all of it.
+	for off := 0; ; off += chunkSize {
+		end := min(off+chunkSize, len(payload))
+		p.queue = append(p.queue, &outMsg{id: c.nextID, data: payload[off:end:end], more: end < len(payload), queuedAt: c.now})
+		if end == len(payload) {
+			break
+		}
+	}
+	p.queuedBytes += len(payload)
+	return c.nextID, nil
+}
+
+// Receive handles one datagram that arrived on local link.
+func (c *Conn) Receive(now time.Duration, link int, pkt []byte) {
+	c.advance(now)
+	c.stats.PacketsIn++
+	if link < 0 || link >= c.cfg.Links {
+		c.stats.BadLink++
+		return
+	}
+	d, err := c.ep.Open(now, pkt)
+	if err != nil {
+		return // counted by the endpoint
+	}
+	p := c.byID[d.From]
+	if p == nil {
+		c.stats.UnknownPeer++
+		return
+	}
+	if d.NewBoot || p.boot != d.Boot {
+		c.restarted(p, d.Boot)
+	}
+	if d.Msg == nil {
+		return // a fragment; the message is not complete yet
+	}
+	m, err := wire.Decode(d.Msg)
+	if err != nil {
+		c.stats.BadMessage++
+		return
+	}
+	switch m := m.(type) {
+	case *wire.Heartbeat:
+		c.onHeartbeat(p, link, m)
+	case *wire.Data:
+		c.onData(p, m)
+	case *wire.Ack:
+		c.onAck(p, m.DstBoot, m.Circ, m.Cum, m.Sack)
+	default:
+		c.stats.BadMessage++
+	}
+}
+
+// Tick lets time pass: heartbeats, failure detection, retransmission and
+// undeliverable timeouts happen here.
+func (c *Conn) Tick(now time.Duration) {
+	if c.started && now-c.lastTick > c.cfg.SuspectMin {
+		// Our own tick is late by more than the detector floor: we were
+		// paused. Read what queued up before judging anyone.
+		c.stats.LocalPauses++
+		c.grace = now + c.cfg.Heartbeat
+		for _, p := range c.peers {
+			for _, pa := range p.paths {
+				pa.in.skip = true
+			}
+		}
+	}
+	c.started = true
+	c.lastTick = now
+	c.advance(now)
+	if now >= c.nextBeat {
+		c.heartbeat()
+		// Up to 10 % jitter keeps nodes from beating in lockstep.
+		jitter := time.Duration(c.rng.Int64N(int64(c.cfg.Heartbeat)/10 + 1))
+		c.nextBeat = now + c.cfg.Heartbeat - jitter
+	}
+	if now >= c.grace {
+		c.detect()
+	}
+	for _, p := range c.peers {
+		c.checkUndeliverable(p)
+	}
+	c.ep.Expire(now)
+}
+
+// advance moves the clock forward (never back).
+func (c *Conn) advance(now time.Duration) {
+	if now > c.now {
+		c.now = now
+	}
+}
+
+func (c *Conn) event(e Event) {
+	e.At = c.now
+	c.rd.Events = append(c.rd.Events, e)
+}
+
+// seal encodes m and appends its packets for peer p on path pa.
+func (c *Conn) seal(p *peer, pa *path, m wire.Message) {
+	pkts, err := c.ep.Seal(wire.Encode(m))
+	if err != nil {
+		// Only a counter running out of nonces; the driver restarts.
+		c.stats.SealErrors++
+		return
+	}
+	for _, b := range pkts {
+		c.rd.Packets = append(c.rd.Packets, Packet{Link: pa.local, To: p.id, ToLink: pa.remote, Data: b})
+	}
+	c.stats.PacketsOut += uint64(len(pkts))
+}

@@ -1,0 +1,49 @@
+// Package conn is corral's connectivity layer (seed 000, "Cluster
+// Connectivity"): hello and path discovery over every pair of links, an
+// adaptive failure detector per path, and one reliable circuit per peer over
+// whichever paths are up. It is a pure state machine (ARCHITECTURE section
+// 1): no goroutines, no clock, no I/O.
+//
+// The driver feeds it:
+//
+//	c := conn.New(cfg, rng)
+//	c.Receive(now, link, datagram) // a datagram that arrived on local link
+//	c.Tick(now)                    // at least every cfg.Heartbeat/4
+//	id, err := c.Send(now, peer, payload)
+//	rd := c.Ready()                // packets to send, messages, events
+//
+// and executes each Ready in order: send rd.Packets (each names the local
+// link, the peer and the peer's link; the driver maps those to addresses),
+// then hand rd.Messages and rd.Events to the layers above.
+//
+// Contract:
+//
+//   - Paths. A path is a (local link, peer link) pair. Every Heartbeat each
+//     node sends a heartbeat on every path. A path's inbound direction is
+//     alive while heartbeats arrive within what the path's history explains:
+//     the threshold is mean + 6 deviations of the observed inter-arrival
+//     times, clamped to [SuspectMin, SuspectMax]. Its outbound direction is
+//     alive while the peer's latest heartbeats say it hears us on it. A path
+//     is up when both directions are alive; a peer is reachable while any
+//     path to it is up. Asymmetric links are reported as they are: Status
+//     shows each direction of each path, and Hears/HeardBy per peer.
+//   - Local pause. When this node's own ticks come later than SuspectMin
+//     (a GC pause, a stopped VM) it suspects nobody for one heartbeat
+//     round, so the packets that queued meanwhile are read first: the late
+//     one was us.
+//   - Circuits. Send returns an id. Messages to one peer are delivered to it
+//     exactly once and in send order while it stays reachable, however big
+//     (the wire layer fragments them), whatever paths fail meanwhile, as
+//     long as one is up. In flight at most Window messages / WindowBytes;
+//     the rest queue (up to QueueBytes, then Send fails with ErrQueueFull).
+//     Unacknowledged messages are retransmitted with exponential backoff,
+//     on the best path that is up. A peer that stays unreachable for
+//     Undeliverable, or that restarts (a higher boot id: its old incarnation
+//     ended uncleanly), gets its pending messages reported in an
+//     EventUndeliverable, never retransmitted to the new incarnation.
+//     Undeliverable means "not known to be delivered".
+//   - Events (link up/down per path, peer reachable/unreachable, peer
+//     restarted, undeliverable) come out of Ready in the order they
+//     happened, after the messages delivered before them.
+//   - Bad packets are dropped and counted (Stats), never a panic.
+package conn
