@@ -50,8 +50,8 @@ type outMsg struct {
 	id       uint64
 	seq      uint64
 	data     []byte
-	more     bool // not the last chunk of its message
-	sacked   bool // the receiver holds it, out of order (it may still lose it)
+	more     bool          // not the last chunk of its message
+	sacked   bool          // the receiver holds it, out of order (it may still lose it)
 	queuedAt time.Duration // handed to Send
 	sentAt   time.Duration // last (re)transmission
 	due      time.Duration // next retransmission
