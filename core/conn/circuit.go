@@ -147,6 +147,12 @@ func (c *Conn) onData(p *peer, d *wire.Data) {
 func (c *Conn) deliver(p *peer, d *wire.Data) {
 	p.expected++
 	if d.More || p.partial != nil {
+		if len(p.partial)+len(d.Payload) > c.cfg.MaxMessage {
+			// Only a peer configured with a bigger limit sends this.
+			c.stats.BadMessage++
+			p.partial = nil
+			return
+		}
 		p.partial = append(p.partial, d.Payload...)
 		if d.More {
 			return
@@ -202,6 +208,7 @@ func (c *Conn) sampleRTT(p *peer, r time.Duration) {
 func (c *Conn) restarted(p *peer, boot uint32) {
 	first := p.boot == 0
 	p.boot = boot
+	p.hearsAt = 0 // the new incarnation's clock starts again
 	p.rcirc, p.expected, p.ackDue, p.partial = 0, 1, false, nil
 	clear(p.ooo)
 	if first {

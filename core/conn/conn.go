@@ -69,24 +69,27 @@ type Conn struct {
 }
 
 // New returns a Conn. rng drives heartbeat jitter; hand in one derived from
-// the node's seed.
+// the node's seed (nil: one seeded from the node id and boot).
 func New(cfg Config, rng *rand.Rand) (*Conn, error) {
 	cfg.fillDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	ep, err := wire.New(wire.Config{
-		Cluster:    cfg.Cluster,
-		Key:        cfg.Key,
-		Self:       cfg.Self,
-		Boot:       cfg.Boot,
-		MaxMessage: cfg.MaxMessage + 64, // room for the Data header
-		// Partial messages held per sender: one largest message, or a
-		// window's worth of smaller ones.
-		MaxReassembly: max(cfg.MaxMessage, cfg.WindowBytes) + 64<<10,
+		Cluster: cfg.Cluster,
+		Key:     cfg.Key,
+		Self:    cfg.Self,
+		Boot:    cfg.Boot,
+		// Circuits chunk their messages to fit one datagram; the wire
+		// layer's fragmentation only guards against a peer that does not.
+		MaxMessage:    64 << 10,
+		MaxReassembly: 256 << 10,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("conn: %w", err)
+	}
+	if rng == nil {
+		rng = rand.New(rand.NewPCG(uint64(cfg.Self), uint64(cfg.Boot)))
 	}
 	c := &Conn{cfg: cfg, rng: rng, ep: ep, byID: map[wire.NodeID]*peer{}}
 	ps := slices.Clone(cfg.Peers)

@@ -6,38 +6,37 @@ import (
 )
 
 // detector judges one direction of one path from the arrival times of the
-// heartbeats on it, phi-accrual style: it keeps an exponentially weighted
-// mean and mean deviation of the inter-arrival times, and the path is late
-// once the silence exceeds mean + deviations*dev, clamped to [min, max].
+// heartbeats on it, phi-accrual style: it keeps the last detectorWindow
+// inter-arrival times, and the path is late once the silence exceeds their
+// mean + detectorDeviations standard deviations, clamped to [min, max].
+// Until it has detectorWarmup samples it knows too little of the path to
+// be quick, and waits halfway between min and max.
 type detector struct {
 	last   time.Duration // last arrival; valid when seen
 	seen   bool
-	mean   float64 // ns
-	dev    float64 // ns, mean absolute deviation
-	n      int     // samples taken
-	skip   bool    // do not sample the next gap (it spans a local pause)
+	gaps   [detectorWindow]float64 // ns, a ring
+	n      int                     // samples taken (the ring holds min(n, window))
+	skip   bool                    // do not sample the next gap (it spans a pause or an outage)
 	alive  bool
 	misses uint64 // times suspected
 }
 
 const (
-	// detectorDeviations is how many deviations beyond the mean a silence
-	// may last: about phi = 8 for a normal distribution.
-	detectorDeviations = 6
-	// detectorGain is the EWMA weight of a new sample (1/8, as TCP's SRTT).
-	detectorGain = 0.125
+	// detectorWindow is how many recent inter-arrival times shape the
+	// threshold: a few seconds of heartbeats.
+	detectorWindow = 64
+	// detectorWarmup is how many samples a path needs before its own
+	// history sets the threshold.
+	detectorWarmup = 16
+	// detectorDeviations is how many standard deviations beyond the mean
+	// a silence may last: far out in any plausible tail.
+	detectorDeviations = 8
 )
 
 // arrive records a heartbeat at now; it reports whether the path came alive.
 func (d *detector) arrive(now time.Duration) bool {
 	if d.seen && !d.skip && now > d.last {
-		gap := float64(now - d.last)
-		if d.n == 0 {
-			d.mean, d.dev = gap, gap/2
-		} else {
-			d.dev += detectorGain * (math.Abs(gap-d.mean) - d.dev)
-			d.mean += detectorGain * (gap - d.mean)
-		}
+		d.gaps[d.n%detectorWindow] = float64(now - d.last)
 		d.n++
 	}
 	d.skip = false
@@ -52,10 +51,20 @@ func (d *detector) arrive(now time.Duration) bool {
 
 // threshold is how long a silence may last before the path is suspected.
 func (d *detector) threshold(lo, hi time.Duration) time.Duration {
-	if d.n == 0 {
-		return lo
+	if d.n < detectorWarmup {
+		return lo + (hi-lo)/2
 	}
-	t := time.Duration(d.mean + detectorDeviations*d.dev)
+	k := min(d.n, detectorWindow)
+	var sum float64
+	for _, g := range d.gaps[:k] {
+		sum += g
+	}
+	mean := sum / float64(k)
+	var sq float64
+	for _, g := range d.gaps[:k] {
+		sq += (g - mean) * (g - mean)
+	}
+	t := time.Duration(mean + detectorDeviations*math.Sqrt(sq/float64(k)))
 	return max(lo, min(hi, t))
 }
 
@@ -67,8 +76,7 @@ func (d *detector) check(now, lo, hi time.Duration) bool {
 	}
 	d.alive = false
 	d.misses++
-	// A path that comes back starts a fresh history: the gap that killed
-	// it is not a sample.
+	// A path that comes back starts with a gap that is not a sample.
 	d.skip = true
 	return true
 }

@@ -54,9 +54,13 @@ func (c *Conn) onHeartbeat(p *peer, link int, hb *wire.Heartbeat) {
 			}
 		}
 	}
-	// The peer's view of which paths carry our packets to it.
-	for _, q := range p.paths {
-		q.out = hb.Hears&(1<<(q.remote*MaxLinks+q.local)) != 0
+	// The peer's view of which paths carry our packets to it, from its
+	// newest heartbeat only: a reordered older one must not undo it.
+	if hb.SentAt > p.hearsAt {
+		p.hearsAt = hb.SentAt
+		for _, q := range p.paths {
+			q.out = hb.Hears&(1<<(q.remote*MaxLinks+q.local)) != 0
+		}
 	}
 	if newIn {
 		// A path we did not hear before: answer at once so the peer learns

@@ -26,6 +26,7 @@ type peer struct {
 	reachable bool
 	downSince time.Duration // when it became unreachable (or we started)
 	current   *path         // the path circuit data goes on
+	hearsAt   int64         // SentAt of the heartbeat whose Hears we applied
 
 	// Sending side of the circuit.
 	circ        uint32 // our circuit number toward this incarnation

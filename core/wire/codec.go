@@ -118,19 +118,30 @@ func (r *Reader) Uint64() uint64 {
 	return 0
 }
 
-// Uvarint reads an unsigned varint; an overlong or overflowing one is an
-// error.
+// Uvarint reads an unsigned varint. A varint cut short, overflowing 64 bits
+// or longer than needed is an error, so every value has one encoding.
 func (r *Reader) Uvarint() uint64 {
 	if r.err != nil {
 		return 0
 	}
 	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
+	if n <= 0 || n > 1 && r.b[n-1] == 0 { // cut short, overflowing or not minimal
 		r.fail()
 		return 0
 	}
 	r.b = r.b[n:]
 	return v
+}
+
+// Uvarint32 reads an unsigned varint that must fit in 32 bits; a larger
+// value is an error rather than silently truncated.
+func (r *Reader) Uvarint32() uint32 {
+	v := r.Uvarint()
+	if v > math.MaxUint32 {
+		r.fail()
+		return 0
+	}
+	return uint32(v)
 }
 
 // Bytes reads a length-prefixed byte string. The result aliases the input

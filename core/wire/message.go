@@ -16,6 +16,10 @@ var (
 	ErrUnknownType = errors.New("wire: unknown message type")
 	ErrMsgVersion  = errors.New("wire: unsupported message encoding version")
 	ErrTrailing    = errors.New("wire: trailing bytes after message")
+	// ErrUnknownFlags: a flags field has bits this version does not define
+	// (each encoding version defines its bits, so every message has one
+	// encoding).
+	ErrUnknownFlags = errors.New("wire: unknown flag bits")
 )
 
 // Message is one protocol message. Append writes its fields after b and
@@ -35,6 +39,12 @@ func newMessage(t Type) Message {
 		return new(Ping)
 	case TypePong:
 		return new(Pong)
+	case TypeHeartbeat:
+		return new(Heartbeat)
+	case TypeData:
+		return new(Data)
+	case TypeAck:
+		return new(Ack)
 	}
 	return nil
 }

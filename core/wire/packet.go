@@ -158,10 +158,8 @@ func nonce(from NodeID, boot uint32, counter uint64) [12]byte {
 	var n [12]byte
 	binary.BigEndian.PutUint16(n[0:], uint16(from))
 	binary.BigEndian.PutUint32(n[2:], boot)
-	binary.BigEndian.PutUint64(n[4:], counter<<16) // top 2 bytes dropped below
-	copy(n[6:], n[6:])
-	n[4], n[5], n[6], n[7], n[8], n[9], n[10], n[11] =
-		byte(counter>>40), byte(counter>>32), byte(counter>>24), byte(counter>>16),
-		byte(counter>>8), byte(counter), 0, 0
+	var c [8]byte
+	binary.BigEndian.PutUint64(c[:], counter)
+	copy(n[6:], c[2:])
 	return n
 }

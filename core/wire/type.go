@@ -8,6 +8,7 @@ import "strconv"
 // value: nodes of different versions must agree on every number.
 type Type uint8
 
+// Message types.
 const (
 	TypeInvalid   Type = iota // 0: never sent; catches zeroed buffers
 	TypePing                  // Ping: probe carrying a sequence number and a payload
