@@ -18,13 +18,58 @@ import (
 //     signals a channel, the hand-off any driver with an event loop makes.
 //   - transport: two *UDP; one's handler echoes with Send, the other's
 //     handler signals a channel.
+//   - transport-inline: two *UDP; the client's handler times the reply and
+//     sends the next request itself, so no goroutine hand-off is measured:
+//     the same work per round trip as raw, through the transport.
 //
-// transport/raw is the overhead the issue asks about; transport/rawchan
-// separates the transport's own cost from the goroutine hand-off.
+// transport-inline/raw is the transport's own overhead; transport/rawchan
+// compares the two when both pay the hand-off to a waiting goroutine.
 func BenchmarkRoundTrip(b *testing.B) {
 	b.Run("raw", benchRaw)
 	b.Run("rawchan", benchRawChan)
 	b.Run("transport", benchTransport)
+	b.Run("transport-inline", benchTransportInline)
+}
+
+func benchTransportInline(b *testing.B) {
+	lo := []netip.AddrPort{loopback}
+	var echo *UDP
+	echo, err := ListenUDP(lo, func(p Packet) {
+		_ = echo.Send(p.Link, p.From, p.Data)
+	}, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer echo.Close()
+	to := echo.Links()[0]
+	msg := make([]byte, 64)
+	rtts := make([]time.Duration, 0, b.N)
+	done := make(chan struct{})
+	var client *UDP
+	var start time.Time
+	client, err = ListenUDP(lo, func(Packet) {
+		rtts = append(rtts, time.Since(start))
+		if len(rtts) == b.N {
+			close(done)
+			return
+		}
+		start = time.Now()
+		_ = client.Send(0, to, msg)
+	}, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer client.Close()
+	w := newWaiter(b, done)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start = time.Now()
+	if err := client.Send(0, to, msg); err != nil {
+		b.Fatal(err)
+	}
+	w.wait(b)
+	b.StopTimer()
+	reportRTT(b, rtts)
 }
 
 var loopback = netip.MustParseAddrPort("127.0.0.1:0")
