@@ -1,0 +1,295 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/corral-ha/corral/core/config"
+	"github.com/corral-ha/corral/core/conn"
+	"github.com/corral-ha/corral/core/transport"
+	"github.com/corral-ha/corral/core/wire"
+)
+
+// ErrClosed is returned by requests to a node that has stopped.
+var ErrClosed = errors.New("node: stopped")
+
+// Options are the parts of a node that are not configuration.
+type Options struct {
+	Logger *slog.Logger
+	// OnMessage and OnEvent receive circuit messages and connectivity
+	// events, on the event loop: they must not block.
+	OnMessage func(conn.Message)
+	OnEvent   func(conn.Event)
+	// TickEvery is the event loop's tick period (default heartbeat/10).
+	TickEvery time.Duration
+}
+
+// Node is one running cluster node.
+type Node struct {
+	cfg   *config.Config
+	opt   Options
+	log   *slog.Logger
+	store *Store
+	boot  uint32
+	self  wire.NodeID
+	names map[wire.NodeID]string
+	addrs map[wire.NodeID][]netip.AddrPort // peers' link addresses
+
+	tr    *transport.UDP
+	conn  *conn.Conn
+	start time.Time // the loop's clock is time since start (monotonic)
+
+	inbox chan transport.Packet
+	reqs  chan func()
+	done  chan struct{}
+
+	closeOnce   sync.Once
+	running     atomic.Bool
+	loopDone    chan struct{}
+	releaseOnce sync.Once
+	releaseErr  error
+}
+
+// Open prepares a node from its configuration: it reads the key, takes
+// the next boot id from the data store and binds the links. Run starts it.
+func Open(cfg *config.Config, opt Options) (*Node, error) {
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.TickEvery == 0 {
+		opt.TickEvery = cfg.Timers.Heartbeat.D() / 10
+	}
+	key, err := cfg.LoadKey()
+	if err != nil {
+		return nil, err
+	}
+	self := cfg.Self()
+	if self == nil {
+		return nil, fmt.Errorf("node %q is not in the node list", cfg.Node)
+	}
+	n := &Node{cfg: cfg, opt: opt, self: wire.NodeID(self.ID), names: map[wire.NodeID]string{},
+		addrs: map[wire.NodeID][]netip.AddrPort{}, inbox: make(chan transport.Packet, 4096),
+		reqs: make(chan func(), 64), done: make(chan struct{}), loopDone: make(chan struct{})}
+	n.log = opt.Logger.With("node", cfg.Node)
+	var peers []conn.Peer
+	for _, nd := range cfg.Nodes {
+		id := wire.NodeID(nd.ID)
+		n.names[id] = nd.Name
+		var aps []netip.AddrPort
+		for _, a := range nd.Addresses {
+			aps = append(aps, netip.AddrPortFrom(netip.MustParseAddr(a), uint16(cfg.Port)))
+		}
+		if id == n.self {
+			continue
+		}
+		n.addrs[id] = aps
+		peers = append(peers, conn.Peer{ID: id, Links: len(aps)})
+	}
+	if n.store, err = OpenStore(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if n.boot, err = n.store.NextBoot(); err != nil {
+		n.store.Close()
+		return nil, err
+	}
+	t := cfg.Timers
+	n.conn, err = conn.New(conn.Config{
+		Cluster: cfg.Cluster, Key: key, Self: n.self, Boot: n.boot, Links: len(self.Addresses), Peers: peers,
+		Heartbeat: t.Heartbeat.D(), SuspectMin: t.SuspectMin.D(), SuspectMax: t.SuspectMax.D(),
+	}, rand.New(rand.NewPCG(rand.Uint64(), uint64(n.boot))))
+	if err != nil {
+		n.store.Close()
+		return nil, err
+	}
+	var links []netip.AddrPort
+	for _, a := range self.Addresses {
+		links = append(links, netip.AddrPortFrom(netip.MustParseAddr(a), uint16(cfg.Port)))
+	}
+	n.tr, err = transport.ListenUDP(links, n.receive, transport.Options{FaultInjection: cfg.Debug.FaultInjection})
+	if err != nil {
+		n.store.Close()
+		return nil, err
+	}
+	n.start = time.Now()
+	n.log.Info("node open", "boot", n.boot, "links", links, "peers", len(peers))
+	return n, nil
+}
+
+// receive is the transport's handler: it queues the packet for the loop.
+func (n *Node) receive(p transport.Packet) {
+	select {
+	case n.inbox <- p:
+	case <-n.done:
+	}
+}
+
+// Boot is this start's boot id.
+func (n *Node) Boot() uint32 { return n.boot }
+
+// ID is this node's id.
+func (n *Node) ID() wire.NodeID { return n.self }
+
+// Name returns a node's name.
+func (n *Node) Name(id wire.NodeID) string { return n.names[id] }
+
+// Faults is the transport's fault injector (active only with [debug]
+// fault_injection = true).
+func (n *Node) Faults() transport.FaultInjector { return n.tr }
+
+// PeerAddrs returns the IP addresses of a peer's links, for fault rules.
+func (n *Node) PeerAddrs(id wire.NodeID) []netip.Addr {
+	var out []netip.Addr
+	for _, ap := range n.addrs[id] {
+		out = append(out, ap.Addr())
+	}
+	return out
+}
+
+// Run runs the event loop until ctx ends or Close is called.
+func (n *Node) Run(ctx context.Context) error {
+	n.running.Store(true)
+	defer close(n.loopDone)
+	ticker := time.NewTicker(n.opt.TickEvery)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return n.shutdown()
+		case <-n.done:
+			return n.shutdown()
+		case p := <-n.inbox:
+			n.conn.Receive(n.now(), p.Link, p.Data)
+		case f := <-n.reqs:
+			f()
+		case <-ticker.C:
+			n.drain()
+			n.conn.Tick(n.now())
+		}
+		n.execute()
+	}
+}
+
+// drain reads every packet already queued (before a tick judges anyone).
+func (n *Node) drain() {
+	for {
+		select {
+		case p := <-n.inbox:
+			n.conn.Receive(n.now(), p.Link, p.Data)
+		default:
+			return
+		}
+	}
+}
+
+func (n *Node) now() time.Duration { return time.Since(n.start) }
+
+// execute carries out the cores' Ready: send, then deliver.
+func (n *Node) execute() {
+	rd := n.conn.Ready()
+	for _, p := range rd.Packets {
+		aps := n.addrs[p.To]
+		if p.ToLink >= len(aps) {
+			continue
+		}
+		if err := n.tr.Send(p.Link, aps[p.ToLink], p.Data); err != nil {
+			n.log.Debug("send", "to", n.names[p.To], "link", p.Link, "err", err)
+		}
+	}
+	for _, m := range rd.Messages {
+		if n.opt.OnMessage != nil {
+			n.opt.OnMessage(m)
+		}
+	}
+	for _, e := range rd.Events {
+		n.logEvent(e)
+		if n.opt.OnEvent != nil {
+			n.opt.OnEvent(e)
+		}
+	}
+}
+
+func (n *Node) logEvent(e conn.Event) {
+	peer := n.names[e.Peer]
+	switch e.Kind {
+	case conn.EventLinkUp, conn.EventLinkDown:
+		n.log.Info(e.Kind.String(), "peer", peer, "local_link", e.Local, "peer_link", e.Remote)
+	case conn.EventUndeliverable:
+		n.log.Warn(e.Kind.String(), "peer", peer, "messages", len(e.IDs), "reason", e.Reason)
+	case conn.EventPeerRestarted:
+		n.log.Warn(e.Kind.String(), "peer", peer, "boot", e.Boot)
+	default:
+		n.log.Info(e.Kind.String(), "peer", peer)
+	}
+}
+
+// do runs f on the event loop and waits for it.
+func (n *Node) do(f func()) error {
+	ran := make(chan struct{})
+	select {
+	case n.reqs <- func() { f(); close(ran) }:
+	case <-n.done:
+		return ErrClosed
+	case <-n.loopDone:
+		return ErrClosed
+	}
+	select {
+	case <-ran:
+		return nil
+	case <-n.loopDone:
+		return ErrClosed
+	}
+}
+
+// Send queues a circuit message to a peer; it returns the message's id.
+func (n *Node) Send(to wire.NodeID, data []byte) (uint64, error) {
+	var id uint64
+	var err error
+	if e := n.do(func() { id, err = n.conn.Send(n.now(), to, data) }); e != nil {
+		return 0, e
+	}
+	return id, err
+}
+
+// Status returns the connectivity state of every peer.
+func (n *Node) Status() ([]conn.PeerStatus, error) {
+	var st []conn.PeerStatus
+	err := n.do(func() { st = n.conn.Status() })
+	return st, err
+}
+
+// Stats returns the connectivity and transport counters.
+func (n *Node) Stats() (conn.Stats, transport.Stats, error) {
+	var cs conn.Stats
+	err := n.do(func() { cs = n.conn.Stats() })
+	return cs, n.tr.Stats(), err
+}
+
+// Close stops the loop (waiting for it if Run is running) and releases
+// the sockets and the store.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() { close(n.done) })
+	if n.running.Load() {
+		<-n.loopDone
+	}
+	return n.release()
+}
+
+func (n *Node) shutdown() error {
+	n.closeOnce.Do(func() { close(n.done) })
+	return n.release()
+}
+
+func (n *Node) release() error {
+	n.releaseOnce.Do(func() {
+		n.releaseErr = errors.Join(n.tr.Close(), n.store.Close())
+		n.log.Info("node stopped")
+	})
+	return n.releaseErr
+}
