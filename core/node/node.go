@@ -257,6 +257,13 @@ func (n *Node) Send(to wire.NodeID, data []byte) (uint64, error) {
 	return id, err
 }
 
+// SendOnLoop is Send for handlers (Options.OnMessage, OnEvent), which run
+// on the event loop: it queues the message directly. Calling it from any
+// other goroutine is a data race.
+func (n *Node) SendOnLoop(to wire.NodeID, data []byte) (uint64, error) {
+	return n.conn.Send(n.now(), to, data)
+}
+
 // Status returns the connectivity state of every peer.
 func (n *Node) Status() ([]conn.PeerStatus, error) {
 	var st []conn.PeerStatus
