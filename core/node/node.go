@@ -190,9 +190,20 @@ func (n *Node) drain() {
 
 func (n *Node) now() time.Duration { return time.Since(n.start) }
 
-// execute carries out the cores' Ready: send, then deliver.
+// execute carries out the cores' Ready: send, then deliver; again while
+// the handlers produce more (a reply sent with SendOnLoop goes out now, not
+// at the next tick).
 func (n *Node) execute() {
-	rd := n.conn.Ready()
+	for {
+		rd := n.conn.Ready()
+		if rd.Empty() {
+			return
+		}
+		n.executeOne(rd)
+	}
+}
+
+func (n *Node) executeOne(rd conn.Ready) {
 	for _, p := range rd.Packets {
 		aps := n.addrs[p.To]
 		if p.ToLink >= len(aps) {
