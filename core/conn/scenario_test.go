@@ -14,7 +14,7 @@ import (
 // nothing but heartbeats unless told to.
 func quietCluster(r *simtest.Run, net sim.NetConfig) (*cluster, *sim.Sim) {
 	cl := newCluster(r, 3, 2)
-	s := r.New(sim.Config{Nodes: 3, Links: 2, Net: net, TraceKeep: 1 << 20}, func(h *sim.Host) sim.Process {
+	s := r.New(sim.Config{Nodes: 3, Links: 2, Net: net}, func(h *sim.Host) sim.Process {
 		p := cl.factory(h).(*node)
 		p.quiet = true
 		return p

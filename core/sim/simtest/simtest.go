@@ -60,12 +60,22 @@ func (o *optSeed) Set(s string) error {
 
 // Seeds returns the seeds a sweep runs: only -seed when it is given, else
 // -seeds seeds from -seedbase.
-func Seeds() []int64 {
+func Seeds() []int64 { return SeedsN(*seedCount) }
+
+// SeedsN is Seeds for a test whose own default sweep is def seeds: -seeds,
+// when given on the command line, still decides.
+func SeedsN(def int) []int64 {
 	if seedOne.set {
 		return []int64{seedOne.v}
 	}
-	out := make([]int64, 0, *seedCount)
-	for i := range *seedCount {
+	n := def
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name == "seeds" {
+			n = *seedCount
+		}
+	})
+	out := make([]int64, 0, n)
+	for i := range n {
 		out = append(out, *seedBase+int64(i))
 	}
 	return out
@@ -126,7 +136,13 @@ func Check(t testing.TB, seed int64, body func(r *Run)) (ok bool) {
 // Sweep runs body for every seed of Seeds and stops at the first failure.
 func Sweep(t testing.TB, body func(r *Run)) {
 	t.Helper()
-	for _, seed := range Seeds() {
+	SweepSeeds(t, Seeds(), body)
+}
+
+// SweepSeeds runs body for every seed given and stops at the first failure.
+func SweepSeeds(t testing.TB, seeds []int64, body func(r *Run)) {
+	t.Helper()
+	for _, seed := range seeds {
 		if !Check(t, seed, body) {
 			return
 		}
