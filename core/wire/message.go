@@ -45,6 +45,22 @@ func newMessage(t Type) Message {
 		return new(Data)
 	case TypeAck:
 		return new(Ack)
+	case TypeReport:
+		return new(Report)
+	case TypePropose:
+		return new(Propose)
+	case TypePromise:
+		return new(Promise)
+	case TypeRefuse:
+		return new(Refuse)
+	case TypeCommit:
+		return new(Commit)
+	case TypeLeaseReq:
+		return new(LeaseReq)
+	case TypeLeaseAck:
+		return new(LeaseAck)
+	case TypeLeft:
+		return new(Left)
 	}
 	return nil
 }

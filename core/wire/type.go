@@ -18,6 +18,14 @@ const (
 	TypeHeartbeat             // reserved: per-link heartbeat
 	TypeData                  // reserved: circuit data
 	TypeAck                   // reserved: circuit acknowledgement
+	TypeReport                // membership: a node's reachability and lineage report
+	TypePropose               // membership: a coordinator's view proposal
+	TypePromise               // membership: a member's promise (acknowledgement of a proposal)
+	TypeRefuse                // membership: a proposal refused (lower than a promise)
+	TypeCommit                // membership: install the proposal
+	TypeLeaseReq              // membership: lease heartbeat of a primary view member
+	TypeLeaseAck              // membership: acknowledgement of a lease heartbeat
+	TypeLeft                  // membership: you have left the cluster cleanly
 )
 
 var typeNames = [...]string{
@@ -29,6 +37,14 @@ var typeNames = [...]string{
 	TypeHeartbeat: "Heartbeat",
 	TypeData:      "Data",
 	TypeAck:       "Ack",
+	TypeReport:    "Report",
+	TypePropose:   "Propose",
+	TypePromise:   "Promise",
+	TypeRefuse:    "Refuse",
+	TypeCommit:    "Commit",
+	TypeLeaseReq:  "LeaseReq",
+	TypeLeaseAck:  "LeaseAck",
+	TypeLeft:      "Left",
 }
 
 func (t Type) String() string {

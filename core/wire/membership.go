@@ -1,0 +1,327 @@
+package wire
+
+// ViewID names a view: ordered by Epoch, then Coord. The zero ViewID means
+// "none".
+type ViewID struct {
+	Epoch uint64
+	Coord NodeID
+}
+
+// View is a view id with its members, sorted by id.
+type View struct {
+	ID      ViewID
+	Members []NodeID
+}
+
+// Lineage is what a node knows of the primary views before it (ARCHITECTURE
+// section 5, Quorum): LP, the last primary view it installed or primary
+// proposal it promised after that, the one before it, and how long ago it
+// took LP on.
+type Lineage struct {
+	LP      View
+	Prev    View
+	LPAge   int64 // ns, by the sender's clock
+	AllSeen bool  // it has been in a view with every configured node
+}
+
+// Report is a node's view of the cluster, sent to the nodes it reaches
+// whenever it changes and periodically.
+type Report struct {
+	State     uint8    // membership.State of the sender
+	Promise   ViewID   // the highest proposal it promised
+	Installed View     // its installed view
+	Primary   bool     // its installed view is primary
+	Reach     []NodeID // the peers it reaches (both ways), sorted
+	Lineage   Lineage
+}
+
+// Propose is a coordinator's proposal of a view. States[i] is the state
+// of Members[i]. Ref is the last primary view the decision was judged
+// against (zero: the configured nodes).
+type Propose struct {
+	View    View
+	States  []uint8
+	Primary bool
+	Ref     ViewID
+}
+
+// Promise acknowledges a proposal: the sender persisted a promise to
+// ignore anything lower. Lineage is the sender's lineage before it.
+type Promise struct {
+	ID      ViewID
+	Lineage Lineage
+}
+
+// Refuse answers a proposal lower than the sender's promise.
+type Refuse struct {
+	ID      ViewID
+	Promise ViewID
+}
+
+// Commit tells the members to install the proposal they promised.
+type Commit struct {
+	ID ViewID
+}
+
+// LeaseReq is a primary view member's lease heartbeat.
+type LeaseReq struct {
+	ID  ViewID
+	Seq uint64
+}
+
+// LeaseAck acknowledges a LeaseReq by a member that has ID installed and
+// has promised nothing newer.
+type LeaseAck struct {
+	ID  ViewID
+	Seq uint64
+}
+
+// Left tells a node that asked to leave that a view without it was
+// committed.
+type Left struct {
+	ID ViewID
+}
+
+func (w *Writer) viewID(v ViewID) {
+	w.Uvarint(v.Epoch)
+	w.Uint16(uint16(v.Coord))
+}
+
+func (r *Reader) viewID() ViewID {
+	return ViewID{Epoch: r.Uvarint(), Coord: NodeID(r.Uint16())}
+}
+
+func (w *Writer) nodes(ns []NodeID) {
+	w.Uvarint(uint64(len(ns)))
+	for _, n := range ns {
+		w.Uint16(uint16(n))
+	}
+}
+
+// maxNodes bounds node lists on the wire (ids are 16 bits).
+const maxNodes = 1 << 16
+
+func (r *Reader) nodes() []NodeID {
+	n := r.Uvarint()
+	if n > maxNodes || n*2 > uint64(r.Len()) {
+		r.fail()
+		return nil
+	}
+	var out []NodeID
+	for range n {
+		out = append(out, NodeID(r.Uint16()))
+	}
+	return out
+}
+
+func (w *Writer) view(v View) {
+	w.viewID(v.ID)
+	w.nodes(v.Members)
+}
+
+func (r *Reader) view() View {
+	return View{ID: r.viewID(), Members: r.nodes()}
+}
+
+func (w *Writer) lineage(l Lineage) {
+	w.view(l.LP)
+	w.view(l.Prev)
+	w.Uvarint(uint64(max(l.LPAge, 0)))
+	w.bool(l.AllSeen)
+}
+
+func (r *Reader) lineage() Lineage {
+	l := Lineage{LP: r.view(), Prev: r.view()}
+	age := r.Uvarint()
+	if age > 1<<63-1 {
+		r.fail()
+	}
+	l.LPAge = int64(age)
+	l.AllSeen = r.bool()
+	return l
+}
+
+func (w *Writer) bool(b bool) {
+	if b {
+		w.Uint8(1)
+	} else {
+		w.Uint8(0)
+	}
+}
+
+func (r *Reader) bool() bool {
+	switch r.Uint8() {
+	case 0:
+		return false
+	case 1:
+		return true
+	}
+	r.fail()
+	return false
+}
+
+var (
+	_ Message = (*Report)(nil)
+	_ Message = (*Propose)(nil)
+	_ Message = (*Promise)(nil)
+	_ Message = (*Refuse)(nil)
+	_ Message = (*Commit)(nil)
+	_ Message = (*LeaseReq)(nil)
+	_ Message = (*LeaseAck)(nil)
+	_ Message = (*Left)(nil)
+)
+
+// Type implements Message.
+func (*Report) Type() Type { return TypeReport }
+
+// Append implements Message.
+func (m *Report) Append(b []byte) []byte {
+	w := Writer(b)
+	w.Uint8(m.State)
+	w.viewID(m.Promise)
+	w.view(m.Installed)
+	w.bool(m.Primary)
+	w.nodes(m.Reach)
+	w.lineage(m.Lineage)
+	return w
+}
+
+// Decode implements Message.
+func (m *Report) Decode(r *Reader) error {
+	m.State = r.Uint8()
+	m.Promise = r.viewID()
+	m.Installed = r.view()
+	m.Primary = r.bool()
+	m.Reach = r.nodes()
+	m.Lineage = r.lineage()
+	return r.Err()
+}
+
+// Type implements Message.
+func (*Propose) Type() Type { return TypePropose }
+
+// Append implements Message.
+func (m *Propose) Append(b []byte) []byte {
+	w := Writer(b)
+	w.view(m.View)
+	w.Bytes(m.States)
+	w.bool(m.Primary)
+	w.viewID(m.Ref)
+	return w
+}
+
+// Decode implements Message.
+func (m *Propose) Decode(r *Reader) error {
+	m.View = r.view()
+	m.States = r.Bytes()
+	m.Primary = r.bool()
+	m.Ref = r.viewID()
+	if r.Err() == nil && len(m.States) != len(m.View.Members) {
+		r.fail()
+	}
+	return r.Err()
+}
+
+// Type implements Message.
+func (*Promise) Type() Type { return TypePromise }
+
+// Append implements Message.
+func (m *Promise) Append(b []byte) []byte {
+	w := Writer(b)
+	w.viewID(m.ID)
+	w.lineage(m.Lineage)
+	return w
+}
+
+// Decode implements Message.
+func (m *Promise) Decode(r *Reader) error {
+	m.ID = r.viewID()
+	m.Lineage = r.lineage()
+	return r.Err()
+}
+
+// Type implements Message.
+func (*Refuse) Type() Type { return TypeRefuse }
+
+// Append implements Message.
+func (m *Refuse) Append(b []byte) []byte {
+	w := Writer(b)
+	w.viewID(m.ID)
+	w.viewID(m.Promise)
+	return w
+}
+
+// Decode implements Message.
+func (m *Refuse) Decode(r *Reader) error {
+	m.ID = r.viewID()
+	m.Promise = r.viewID()
+	return r.Err()
+}
+
+// Type implements Message.
+func (*Commit) Type() Type { return TypeCommit }
+
+// Append implements Message.
+func (m *Commit) Append(b []byte) []byte {
+	w := Writer(b)
+	w.viewID(m.ID)
+	return w
+}
+
+// Decode implements Message.
+func (m *Commit) Decode(r *Reader) error {
+	m.ID = r.viewID()
+	return r.Err()
+}
+
+// Type implements Message.
+func (*LeaseReq) Type() Type { return TypeLeaseReq }
+
+// Append implements Message.
+func (m *LeaseReq) Append(b []byte) []byte {
+	w := Writer(b)
+	w.viewID(m.ID)
+	w.Uvarint(m.Seq)
+	return w
+}
+
+// Decode implements Message.
+func (m *LeaseReq) Decode(r *Reader) error {
+	m.ID = r.viewID()
+	m.Seq = r.Uvarint()
+	return r.Err()
+}
+
+// Type implements Message.
+func (*LeaseAck) Type() Type { return TypeLeaseAck }
+
+// Append implements Message.
+func (m *LeaseAck) Append(b []byte) []byte {
+	w := Writer(b)
+	w.viewID(m.ID)
+	w.Uvarint(m.Seq)
+	return w
+}
+
+// Decode implements Message.
+func (m *LeaseAck) Decode(r *Reader) error {
+	m.ID = r.viewID()
+	m.Seq = r.Uvarint()
+	return r.Err()
+}
+
+// Type implements Message.
+func (*Left) Type() Type { return TypeLeft }
+
+// Append implements Message.
+func (m *Left) Append(b []byte) []byte {
+	w := Writer(b)
+	w.viewID(m.ID)
+	return w
+}
+
+// Decode implements Message.
+func (m *Left) Decode(r *Reader) error {
+	m.ID = r.viewID()
+	return r.Err()
+}
