@@ -10,7 +10,7 @@ import (
 // inter-arrival times, and the path is late once the silence exceeds their
 // mean + detectorDeviations standard deviations, clamped to [min, max].
 // Until it has detectorWarmup samples it knows too little of the path to
-// be quick, and waits halfway between min and max.
+// be quick, and waits twice the floor (at most the ceiling).
 type detector struct {
 	last   time.Duration // last arrival; valid when seen
 	seen   bool
@@ -52,7 +52,7 @@ func (d *detector) arrive(now time.Duration) bool {
 // threshold is how long a silence may last before the path is suspected.
 func (d *detector) threshold(lo, hi time.Duration) time.Duration {
 	if d.n < detectorWarmup {
-		return lo + (hi-lo)/2
+		return min(hi, 2*lo)
 	}
 	k := min(d.n, detectorWindow)
 	var sum float64

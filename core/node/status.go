@@ -25,7 +25,7 @@ type Status struct {
 }
 
 // NodeStatus is one configured node as this node sees it.
-type NodeStatus struct {
+type NodeStatus struct { //nolint:revive // node.Status is the whole document; this is one node in it
 	Name      string       `json:"name"`
 	ID        int          `json:"id"`
 	State     string       `json:"state"` // joining, online, paused, leaving, offline, fenced

@@ -18,10 +18,11 @@ type View struct {
 // proposal it promised after that, the one before it, and how long ago it
 // took LP on.
 type Lineage struct {
-	LP      View
-	Prev    View
-	LPAge   int64 // ns, by the sender's clock
-	AllSeen bool  // it has been in a view with every configured node
+	LP       View
+	Prev     View  // the last installed primary view before LP
+	LPAge    int64 // ns, by the sender's clock
+	AllSeen  bool  // it has been in a view with every configured node
+	Promised bool  // LP is a primary proposal it promised, not (yet) installed
 }
 
 // Report is a node's view of the cluster, sent to the nodes it reaches
@@ -128,6 +129,7 @@ func (w *Writer) lineage(l Lineage) {
 	w.view(l.Prev)
 	w.Uvarint(uint64(max(l.LPAge, 0)))
 	w.bool(l.AllSeen)
+	w.bool(l.Promised)
 }
 
 func (r *Reader) lineage() Lineage {
@@ -138,6 +140,7 @@ func (r *Reader) lineage() Lineage {
 	}
 	l.LPAge = int64(age)
 	l.AllSeen = r.bool()
+	l.Promised = r.bool()
 	return l
 }
 

@@ -1,0 +1,364 @@
+package membership
+
+import (
+	"slices"
+	"time"
+
+	"github.com/corral-ha/corral/core/quorum"
+	"github.com/corral-ha/corral/core/wire"
+)
+
+// ignoreFor is how long a coordinator that failed to include us is ignored.
+const ignoreFor = 5 * time.Second
+
+// candidates returns the nodes this node may put in a view with itself:
+// itself (unless leaving) and the reachable peers that reported and are
+// not leaving.
+func (m *Membership) candidates() []wire.NodeID {
+	var out []wire.NodeID
+	if m.self != StateLeaving {
+		out = append(out, m.cfg.Self)
+	}
+	for _, id := range m.cfg.Nodes {
+		r := m.reports[id]
+		if id == m.cfg.Self || !m.reach[id] || r == nil || State(r.State) == StateLeaving {
+			continue
+		}
+		if until, ok := m.ignore[id]; ok && m.now < until {
+			continue
+		}
+		out = append(out, id)
+	}
+	return out
+}
+
+// mutual reports whether a and b hear each other, as far as this node
+// knows (its own reachability, the others' reports).
+func (m *Membership) mutual(a, b wire.NodeID) bool {
+	return m.hears(a, b) && m.hears(b, a)
+}
+
+func (m *Membership) hears(a, b wire.NodeID) bool {
+	if a == m.cfg.Self {
+		return m.reach[b]
+	}
+	r := m.reports[a]
+	if r == nil {
+		return false
+	}
+	_, ok := slices.BinarySearch(r.Reach, b)
+	return ok
+}
+
+// fullyConnected applies the greedy rule of ARCHITECTURE section 5 to the
+// candidates: while some pair does not hear each other, drop the node with
+// the fewest mutual links (ties: the highest id). This node is never
+// dropped: the set is the one it can coordinate or join.
+func (m *Membership) fullyConnected(set []wire.NodeID) []wire.NodeID {
+	set = slices.Clone(set)
+	for {
+		links := make([]int, len(set))
+		complete := true
+		for i := range set {
+			for j := range set {
+				if i != j && m.mutual(set[i], set[j]) {
+					links[i]++
+				}
+			}
+			if links[i] != len(set)-1 {
+				complete = false
+			}
+		}
+		if complete {
+			return set
+		}
+		drop := -1
+		for i, id := range set {
+			if id == m.cfg.Self {
+				continue
+			}
+			if drop < 0 || links[i] < links[drop] || (links[i] == links[drop] && id > set[drop]) {
+				drop = i
+			}
+		}
+		if drop < 0 {
+			return set
+		}
+		set = slices.Delete(set, drop, drop+1)
+	}
+}
+
+// coordinate decides whether this node should propose a view, and does.
+func (m *Membership) coordinate() {
+	if m.self == StateLeaving {
+		return
+	}
+	set := m.fullyConnected(m.candidates())
+	slices.Sort(set)
+	coord := set[0]
+	if coord != m.cfg.Self {
+		m.deferTo(coord)
+		return
+	}
+	m.waitFor = 0
+	states := m.statesOf(set)
+	lin := m.lineageOf(set)
+	dec := quorum.Decide(m.cfg.Quorum, set, lin)
+	if m.prop != nil {
+		pm := m.prop.msg
+		if slices.Equal(pm.View.Members, set) && slices.Equal(pm.States, states) && pm.Primary == dec.Primary {
+			return // in progress
+		}
+	}
+	if !m.needView(set, states, dec.Primary) {
+		return
+	}
+	if m.now-m.changeAt < m.cfg.Settle || (m.prop != nil && m.now-m.proposeAt < m.cfg.Settle) {
+		return
+	}
+	m.propose(set, states, dec.Primary, lin)
+}
+
+// deferTo waits for a lower coordinator to bring this node into its view,
+// and ignores it for a while when it does not.
+func (m *Membership) deferTo(coord wire.NodeID) {
+	if m.st.Installed.ID.Coord == coord && m.st.Promise == m.st.Installed.ID {
+		m.waitFor = 0
+		return
+	}
+	if m.waitFor != coord {
+		m.waitFor, m.waitSince = coord, m.now
+		return
+	}
+	if m.now-m.waitSince > m.cfg.DeferTimeout {
+		m.ignore[coord] = m.now + ignoreFor
+		m.waitFor = 0
+	}
+}
+
+// statesOf returns the states the members of set will have in the view.
+func (m *Membership) statesOf(set []wire.NodeID) []uint8 {
+	out := make([]uint8, len(set))
+	for i, id := range set {
+		s := m.self
+		if id != m.cfg.Self {
+			s = State(m.reports[id].State)
+		}
+		if s == StateJoining {
+			s = StateOnline
+		}
+		out[i] = uint8(s)
+	}
+	return out
+}
+
+// lineageOf gathers the members' lineage: the newest LP any of them holds.
+func (m *Membership) lineageOf(set []wire.NodeID) quorum.Lineage {
+	var lins []wire.Lineage
+	for _, id := range set {
+		if id == m.cfg.Self {
+			lins = append(lins, m.lineage())
+		} else {
+			lins = append(lins, m.reports[id].Lineage)
+		}
+	}
+	return mergeLineage(lins)
+}
+
+// mergeLineage picks the newest LP among lineages; LPAge is the smallest
+// age reported for it, Prev the installed primary view its holder had
+// before. An LP that is only a promised proposal counts as brand new
+// (age 0), so a view must also win against the installed view before it:
+// the proposal may have been installed by some nodes and not others.
+func mergeLineage(lins []wire.Lineage) quorum.Lineage {
+	var out quorum.Lineage
+	var best, prev wire.View
+	age := time.Duration(-1)
+	promised := false
+	for _, l := range lins {
+		out.AllSeen = out.AllSeen || l.AllSeen
+		if l.LP.ID.Epoch == 0 {
+			continue
+		}
+		switch {
+		case best.ID.Epoch == 0 || idLess(best.ID, l.LP.ID):
+			best, prev, age, promised = l.LP, l.Prev, time.Duration(l.LPAge), l.Promised
+		case best.ID == l.LP.ID:
+			age = min(age, time.Duration(l.LPAge))
+			promised = promised && l.Promised // installed by someone: a real view
+			if prev.ID.Epoch == 0 {
+				prev = l.Prev
+			}
+		}
+	}
+	if best.ID.Epoch != 0 {
+		out.LP = &quorum.ViewRef{ID: qid(best.ID), Members: slices.Clone(best.Members)}
+		out.LPAge = age
+		if promised {
+			out.LPAge = 0
+		}
+		if prev.ID.Epoch != 0 {
+			out.Prev = &quorum.ViewRef{ID: qid(prev.ID), Members: slices.Clone(prev.Members)}
+		}
+	}
+	return out
+}
+
+func qid(v wire.ViewID) quorum.ViewID { return quorum.ViewID{Epoch: v.Epoch, Coord: v.Coord} }
+
+// needView reports whether the installed view differs from the desired
+// one, or a member has not installed it for too long.
+func (m *Membership) needView(set []wire.NodeID, states []uint8, primary bool) bool {
+	in := m.st.Installed
+	if m.st.Promise != in.ID || !slices.Equal(in.Members, set) || m.st.Primary != primary {
+		return true
+	}
+	for i, s := range m.st.States {
+		if uint8(s) != states[i] {
+			return true
+		}
+	}
+	if m.now-m.installedAt < m.cfg.ProposeTimeout {
+		return false
+	}
+	for _, id := range set {
+		if r := m.reports[id]; id != m.cfg.Self && r != nil && r.Installed.ID != in.ID {
+			return true // it missed the commit
+		}
+	}
+	return false
+}
+
+// propose starts a new view: persist the epoch, promise it ourselves, send
+// it to the others.
+func (m *Membership) propose(set []wire.NodeID, states []uint8, primary bool, lin quorum.Lineage) {
+	epoch := max(m.st.Epoch, m.st.Promise.Epoch, m.st.Installed.ID.Epoch)
+	for _, r := range m.reports {
+		epoch = max(epoch, r.Promise.Epoch, r.Installed.ID.Epoch)
+	}
+	epoch++
+	m.st.Epoch = epoch
+	m.dirty = true
+	p := &wire.Propose{View: wire.View{ID: wire.ViewID{Epoch: epoch, Coord: m.cfg.Self}, Members: slices.Clone(set)},
+		States: states, Primary: primary}
+	if lin.LP != nil {
+		p.Ref = wire.ViewID{Epoch: lin.LP.ID.Epoch, Coord: lin.LP.ID.Coord}
+	}
+	m.prop = &proposal{msg: p, at: m.now, lin: lin, acks: map[wire.NodeID]wire.Lineage{}}
+	m.proposeAt = m.now
+	for _, id := range m.cfg.Nodes {
+		if r := m.reports[id]; r != nil && m.reach[id] && State(r.State) == StateLeaving && m.inView(id) {
+			m.prop.leave = append(m.prop.leave, id)
+		}
+	}
+	m.prop.acks[m.cfg.Self] = m.lineage()
+	m.promise(p)
+	for _, id := range set {
+		if id != m.cfg.Self {
+			m.send(id, p)
+		}
+	}
+	m.tryCommit()
+}
+
+// onPromise collects a member's promise and commits when all are in.
+func (m *Membership) onPromise(from wire.NodeID, msg *wire.Promise) {
+	if m.prop == nil || m.prop.msg.View.ID != msg.ID {
+		return
+	}
+	m.prop.acks[from] = msg.Lineage
+	m.tryCommit()
+}
+
+// tryCommit commits the proposal once every member promised, if the
+// members' lineage at promise time still gives the same decision.
+func (m *Membership) tryCommit() {
+	p := m.prop
+	if p == nil || len(p.acks) < len(p.msg.View.Members) {
+		return
+	}
+	var lins []wire.Lineage
+	for _, id := range p.msg.View.Members {
+		lins = append(lins, p.acks[id])
+	}
+	dec := quorum.Decide(m.cfg.Quorum, p.msg.View.Members, mergeLineage(lins))
+	if dec.Primary != p.msg.Primary {
+		// A member's lineage moved since its report: judge again.
+		m.prop = nil
+		m.changeAt = m.now
+		return
+	}
+	for _, id := range p.msg.View.Members {
+		if id != m.cfg.Self {
+			m.send(id, &wire.Commit{ID: p.msg.View.ID})
+		}
+	}
+	for _, id := range p.leave {
+		m.send(id, &wire.Left{ID: p.msg.View.ID})
+	}
+	m.prop = nil
+	m.install(p.msg)
+}
+
+// report sends this node's report to the peers it reaches when it changed
+// or ReportEvery has passed.
+func (m *Membership) report() {
+	r := &wire.Report{State: uint8(m.self), Promise: m.st.Promise, Installed: m.st.Installed, Primary: m.st.Primary,
+		Lineage: m.lineage()}
+	for _, id := range m.cfg.Nodes {
+		if m.reach[id] {
+			r.Reach = append(r.Reach, id)
+		}
+	}
+	if l := m.lastReport; l != nil && m.now-m.lastReportAt < m.cfg.ReportEvery && sameReport(l, r) {
+		return
+	}
+	m.lastReport, m.lastReportAt = r, m.now
+	for _, id := range m.cfg.Nodes {
+		if m.reach[id] {
+			m.send(id, r)
+		}
+	}
+}
+
+func sameReport(a, b *wire.Report) bool {
+	return a.State == b.State && a.Promise == b.Promise && a.Installed.ID == b.Installed.ID &&
+		a.Primary == b.Primary && slices.Equal(a.Reach, b.Reach) && a.Lineage.LP.ID == b.Lineage.LP.ID &&
+		a.Lineage.AllSeen == b.Lineage.AllSeen
+}
+
+// judge decides whether this node may act as primary now.
+func (m *Membership) judge() {
+	ok, votes, needed := m.acting(m.now)
+	if ok == m.quorate {
+		return
+	}
+	m.quorate = ok
+	kind := EventQuorumLost
+	if ok {
+		kind = EventQuorumRegained
+	}
+	m.event(Event{Kind: kind, View: m.st.Installed.ID, Votes: votes, Needed: needed})
+}
+
+// acting reports whether this node holds its lease in a primary view and
+// the takeover wait has passed.
+func (m *Membership) acting(now time.Duration) (ok bool, votes, needed int) {
+	v := quorum.ViewRef{ID: qid(m.st.Installed.ID), Members: m.st.Installed.Members}
+	ackers := []wire.NodeID{m.cfg.Self}
+	for _, id := range m.st.Installed.Members {
+		if id != m.cfg.Self && m.ackUntil[id] > now {
+			ackers = append(ackers, id)
+		}
+	}
+	dec := quorum.Decide(m.cfg.Quorum, ackers, quorum.Lineage{LP: &v, AllSeen: true})
+	votes, needed = dec.Votes, dec.Needed
+	if !m.leasing() || m.self == StateJoining {
+		return false, votes, needed
+	}
+	wait := time.Duration(float64(m.cfg.Lease)*(1+m.cfg.Drift)) + m.cfg.Margin
+	if now-m.installedAt < wait {
+		return false, votes, needed
+	}
+	return quorum.Lease(m.cfg.Quorum, v, ackers), votes, needed
+}

@@ -1,0 +1,40 @@
+// Package membership agrees on views: which nodes are in the cluster now,
+// whether that view is the primary one, and whether this node may act as
+// primary right now (ARCHITECTURE sections 2 and 5; seed 000 "Cluster
+// Membership", seed 002 node states, seed 003 quorum). It is a pure state
+// machine (ARCHITECTURE section 1) driven like conn:
+//
+//	m := membership.New(cfg, persisted, now)
+//	m.Reach(now, peer, up)      // conn's peer_reachable / peer_unreachable
+//	m.Step(now, from, msg)      // a membership message from a peer's circuit
+//	m.Tick(now)
+//	rd := m.Ready()             // persist (fsync), then send, then publish
+//
+// Protocol:
+//
+//   - Every node reports to the peers it reaches: its state, its promise,
+//     its installed view, whom it reaches, and its lineage (the last primary
+//     view it installed or promised, the one before, how long ago).
+//   - A node computes from the reports a fully connected set containing
+//     itself: two nodes that do not hear each other, in either direction,
+//     are never in one set; while the set is not fully connected it drops
+//     the node with the fewest mutual links (ties: highest id). The lowest
+//     id of that set coordinates it. A node that waits in vain for a lower
+//     coordinator to include it ignores that coordinator for a while.
+//   - The coordinator persists a new epoch, then proposes (epoch, its id)
+//     with the members, their states and the primary flag decided by
+//     quorum.Decide against the members' lineage. A member persists a
+//     promise ("ignore anything lower") before it answers, refuses lower
+//     ids, and installs only the exact proposal it promised, when the
+//     coordinator commits it after every member promised. View ids never
+//     repeat: the epoch is persisted before it is used.
+//   - Leases (G2): each member of a primary view sends a lease request to
+//     the others every heartbeat; a member answers only for its installed
+//     view while it has promised nothing newer. A node acts as primary
+//     (Quorate) only while the members that answered a request it sent less
+//     than lease/(1+drift) ago form a quorum (quorum.Lease), and not before
+//     lease*(1+drift)+margin has passed since it installed the view, so an
+//     old primary has stopped acting before a new one starts.
+//   - Ready.Persist must be written and synced before Ready.Messages are
+//     sent: promises and epochs are what make G1 hold across crashes.
+package membership

@@ -1,0 +1,378 @@
+package membership
+
+import (
+	"slices"
+	"time"
+
+	"github.com/corral-ha/corral/core/quorum"
+	"github.com/corral-ha/corral/core/wire"
+)
+
+// Membership is one node's membership state machine. Not safe for
+// concurrent use: the driver owns it.
+type Membership struct {
+	cfg Config
+	now time.Duration
+
+	st      Persisted
+	dirty   bool          // st changed since the last Ready
+	lpSince time.Duration // when Lineage.LP was taken on (restarts count as now)
+
+	self     State // this node's own state
+	want     State // requested: online, paused or leaving
+	reach    map[wire.NodeID]bool
+	reports  map[wire.NodeID]*wire.Report
+	changeAt time.Duration // last reachability or report change
+
+	lastReport   *wire.Report
+	lastReportAt time.Duration
+
+	// Coordinator side.
+	prop      *proposal
+	proposeAt time.Duration
+	waitFor   wire.NodeID // a lower coordinator we wait for
+	waitSince time.Duration
+	ignore    map[wire.NodeID]time.Duration // coordinators ignored until then
+
+	// Member side.
+	pending     *wire.Propose // promised, not committed
+	installedAt time.Duration
+	left        bool
+
+	// Leases.
+	leaseSeq  uint64
+	leaseSent map[uint64]time.Duration
+	ackUntil  map[wire.NodeID]time.Duration
+	nextLease time.Duration
+	quorate   bool
+
+	rd Ready
+}
+
+type proposal struct {
+	msg   *wire.Propose
+	at    time.Duration
+	lin   quorum.Lineage
+	acks  map[wire.NodeID]wire.Lineage
+	leave []wire.NodeID // leaving nodes this view drops
+}
+
+// New returns a Membership starting from what was persisted (the zero
+// Persisted for a new node).
+func New(cfg Config, p Persisted, now time.Duration) (*Membership, error) {
+	cfg.fillDefaults()
+	cfg.Nodes = sortedIDs(cfg.Nodes)
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	m := &Membership{cfg: cfg, now: now, st: p.Clone(), lpSince: now, self: StateJoining, want: StateOnline,
+		reach: map[wire.NodeID]bool{}, reports: map[wire.NodeID]*wire.Report{}, ignore: map[wire.NodeID]time.Duration{},
+		leaseSent: map[uint64]time.Duration{}, ackUntil: map[wire.NodeID]time.Duration{}}
+	// A restarted node is not in its old view until a coordinator puts it
+	// in a new one: it forgets the view but keeps promise, epoch and lineage.
+	m.st.Installed, m.st.Primary, m.st.States = wire.View{}, false, nil
+	return m, nil
+}
+
+// Ready returns what to do and forgets it.
+func (m *Membership) Ready() Ready {
+	m.report()
+	rd := m.rd
+	if m.dirty {
+		p := m.st.Clone()
+		rd.Persist = &p
+		m.dirty = false
+	}
+	m.rd = Ready{}
+	return rd
+}
+
+func (m *Membership) advance(now time.Duration) {
+	if now > m.now {
+		m.now = now
+	}
+}
+
+func (m *Membership) send(to wire.NodeID, msg wire.Message) {
+	m.rd.Messages = append(m.rd.Messages, Out{To: to, Msg: msg})
+}
+
+func (m *Membership) event(e Event) {
+	e.At = m.now
+	m.rd.Events = append(m.rd.Events, e)
+}
+
+// Reach records that a peer became reachable (both ways) or unreachable.
+func (m *Membership) Reach(now time.Duration, peer wire.NodeID, up bool) {
+	m.advance(now)
+	if peer == m.cfg.Self || m.reach[peer] == up {
+		return
+	}
+	if up {
+		m.reach[peer] = true
+	} else {
+		delete(m.reach, peer)
+		delete(m.ackUntil, peer)
+	}
+	m.changeAt = now
+	if m.prop != nil && !up && slices.Contains(m.prop.msg.View.Members, peer) {
+		m.prop = nil // it will never promise: start over
+	}
+	m.update()
+}
+
+// Restarted records that a peer came back with a new boot id: what it
+// reported before is void.
+func (m *Membership) Restarted(now time.Duration, peer wire.NodeID) {
+	m.advance(now)
+	delete(m.reports, peer)
+	delete(m.ackUntil, peer)
+	m.changeAt = now
+	if m.prop != nil && slices.Contains(m.prop.msg.View.Members, peer) {
+		m.prop = nil
+	}
+	m.update()
+}
+
+// SetState asks for this node's own state: online, paused or leaving.
+func (m *Membership) SetState(now time.Duration, s State) {
+	m.advance(now)
+	if s != StateOnline && s != StatePaused && s != StateLeaving {
+		return
+	}
+	m.want = s
+	if m.self != StateJoining || s == StateLeaving {
+		m.self = s
+	}
+	m.changeAt = now
+	m.update()
+}
+
+// Step handles a membership message from a peer.
+func (m *Membership) Step(now time.Duration, from wire.NodeID, msg wire.Message) {
+	m.advance(now)
+	if from == m.cfg.Self || !slices.Contains(m.cfg.Nodes, from) {
+		return
+	}
+	switch msg := msg.(type) {
+	case *wire.Report:
+		old := m.reports[from]
+		m.reports[from] = msg
+		if old == nil || !slices.Equal(old.Reach, msg.Reach) || old.State != msg.State {
+			m.changeAt = now
+		}
+	case *wire.Propose:
+		m.onPropose(from, msg)
+	case *wire.Promise:
+		m.onPromise(from, msg)
+	case *wire.Refuse:
+		if m.prop != nil && m.prop.msg.View.ID == msg.ID {
+			m.prop = nil
+		}
+		m.seeEpoch(msg.Promise.Epoch)
+	case *wire.Commit:
+		if m.pending != nil && m.pending.View.ID == msg.ID && m.st.Promise == msg.ID {
+			m.install(m.pending)
+		}
+	case *wire.LeaseReq:
+		if m.st.Installed.ID == msg.ID && m.st.Promise == msg.ID {
+			m.send(from, &wire.LeaseAck{ID: msg.ID, Seq: msg.Seq})
+		}
+	case *wire.LeaseAck:
+		if m.st.Installed.ID == msg.ID {
+			if sent, ok := m.leaseSent[msg.Seq]; ok {
+				until := sent + time.Duration(float64(m.cfg.Lease)/(1+m.cfg.Drift))
+				m.ackUntil[from] = max(m.ackUntil[from], until)
+			}
+		}
+	case *wire.Left:
+		if m.self == StateLeaving && !m.left {
+			m.left = true
+			m.event(Event{Kind: EventLeft, View: msg.ID})
+		}
+	}
+	m.update()
+}
+
+// Tick lets time pass: lease heartbeats, proposal timeouts, reports.
+func (m *Membership) Tick(now time.Duration) {
+	m.advance(now)
+	if m.prop != nil && now-m.prop.at > m.cfg.ProposeTimeout {
+		m.prop = nil
+	}
+	if m.leasing() && now >= m.nextLease {
+		m.leaseSeq++
+		m.leaseSent[m.leaseSeq] = now
+		for seq, at := range m.leaseSent {
+			if now-at > m.cfg.Lease {
+				delete(m.leaseSent, seq)
+			}
+		}
+		for _, p := range m.st.Installed.Members {
+			if p != m.cfg.Self {
+				m.send(p, &wire.LeaseReq{ID: m.st.Installed.ID, Seq: m.leaseSeq})
+			}
+		}
+		m.nextLease = now + m.cfg.Heartbeat
+	}
+	m.update()
+}
+
+// leasing reports whether this node is in a primary view it has not
+// promised away.
+func (m *Membership) leasing() bool {
+	return m.st.Primary && m.st.Promise == m.st.Installed.ID && m.inView(m.cfg.Self)
+}
+
+func (m *Membership) inView(id wire.NodeID) bool {
+	return slices.Contains(m.st.Installed.Members, id)
+}
+
+// update runs after every input: coordinate, then judge the lease.
+func (m *Membership) update() {
+	m.coordinate()
+	m.judge()
+}
+
+func (m *Membership) seeEpoch(e uint64) {
+	if e > m.st.Epoch {
+		m.st.Epoch = e
+		m.dirty = true
+	}
+}
+
+// lineage is this node's lineage now.
+func (m *Membership) lineage() wire.Lineage {
+	l := m.st.Lineage
+	l.LPAge = int64(m.now - m.lpSince)
+	return l
+}
+
+// takeLP makes v the newest last primary view: installed, or a primary
+// proposal promised (which may never be installed anywhere, or may have
+// been installed by others). Prev always stays the last installed one.
+func (m *Membership) takeLP(v wire.View, installed bool) {
+	l := &m.st.Lineage
+	if v.ID == l.LP.ID {
+		if installed && l.Promised {
+			l.Promised = false
+			m.dirty = true
+		}
+		return
+	}
+	if !l.Promised && l.LP.ID.Epoch != 0 {
+		l.Prev = l.LP
+	}
+	l.LP = wire.View{ID: v.ID, Members: slices.Clone(v.Members)}
+	l.Promised = !installed
+	m.lpSince = m.now
+	m.dirty = true
+}
+
+// onPropose handles a proposal: promise it if it is higher than any
+// promise made, refuse it if lower.
+func (m *Membership) onPropose(from wire.NodeID, p *wire.Propose) {
+	if !slices.Contains(p.View.Members, m.cfg.Self) || p.View.ID.Coord != from {
+		return
+	}
+	switch {
+	case idLess(p.View.ID, m.st.Promise):
+		m.send(from, &wire.Refuse{ID: p.View.ID, Promise: m.st.Promise})
+		return
+	case p.View.ID == m.st.Promise:
+		if m.pending != nil && m.pending.View.ID == p.View.ID {
+			m.send(from, &wire.Promise{ID: p.View.ID, Lineage: m.lineageBefore(p)})
+		}
+		return
+	}
+	before := m.lineage()
+	m.promise(p)
+	if m.prop != nil && idLess(m.prop.msg.View.ID, p.View.ID) {
+		m.prop = nil // our own proposal lost to a higher one
+	}
+	m.send(from, &wire.Promise{ID: p.View.ID, Lineage: before})
+}
+
+// lineageBefore is the lineage a node had before it promised p (p may be
+// its LP now): Prev is then the last installed primary view.
+func (m *Membership) lineageBefore(p *wire.Propose) wire.Lineage {
+	l := m.lineage()
+	if l.LP.ID == p.View.ID && l.Promised {
+		l.LP, l.Prev, l.Promised = l.Prev, wire.View{}, false
+	}
+	return l
+}
+
+// promise records a promise of p, to be persisted before it is sent.
+func (m *Membership) promise(p *wire.Propose) {
+	m.st.Promise = p.View.ID
+	m.seeEpoch(p.View.ID.Epoch)
+	if p.Primary {
+		m.takeLP(p.View, false)
+	}
+	m.pending = p
+	m.dirty = true
+}
+
+// install makes the promised proposal p the installed view.
+func (m *Membership) install(p *wire.Propose) {
+	prev, prevStates := m.st.Installed, m.st.States
+	m.st.Installed = wire.View{ID: p.View.ID, Members: slices.Clone(p.View.Members)}
+	m.st.Primary = p.Primary
+	m.st.States = make([]State, len(p.States))
+	for i, s := range p.States {
+		m.st.States[i] = State(s)
+	}
+	if p.Primary {
+		m.takeLP(p.View, true)
+	}
+	if len(p.View.Members) == len(m.cfg.Nodes) {
+		m.st.Lineage.AllSeen = true
+	}
+	m.dirty = true
+	m.pending = nil
+	m.installedAt = m.now
+	clear(m.ackUntil)
+	clear(m.leaseSent)
+	m.nextLease = m.now
+	if m.self == StateJoining {
+		m.self = m.want
+	}
+	delete(m.ignore, p.View.ID.Coord)
+	m.event(Event{Kind: EventViewChanged, View: p.View.ID, Members: slices.Clone(p.View.Members), Primary: p.Primary})
+	m.diff(prev, prevStates)
+}
+
+// diff emits node events for the change from the previous view.
+func (m *Membership) diff(prev wire.View, prevStates []State) {
+	old := map[wire.NodeID]State{}
+	for i, id := range prev.Members {
+		if i < len(prevStates) {
+			old[id] = prevStates[i]
+		}
+	}
+	now := map[wire.NodeID]State{}
+	for i, id := range m.st.Installed.Members {
+		now[id] = m.st.States[i]
+		s, was := old[id]
+		switch {
+		case !was:
+			if prev.ID.Epoch != 0 || id != m.cfg.Self {
+				m.event(Event{Kind: EventNodeJoined, View: m.st.Installed.ID, Target: id})
+			}
+		case s != StatePaused && m.st.States[i] == StatePaused:
+			m.event(Event{Kind: EventNodePaused, View: m.st.Installed.ID, Target: id})
+		case s == StatePaused && m.st.States[i] != StatePaused:
+			m.event(Event{Kind: EventNodeResumed, View: m.st.Installed.ID, Target: id})
+		}
+	}
+	for _, id := range prev.Members {
+		if _, still := now[id]; !still {
+			clean := false
+			if r := m.reports[id]; r != nil && State(r.State) == StateLeaving {
+				clean = true
+			}
+			m.event(Event{Kind: EventNodeLeft, View: m.st.Installed.ID, Target: id, Clean: clean})
+		}
+	}
+}

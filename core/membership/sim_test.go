@@ -1,0 +1,369 @@
+package membership_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/corral-ha/corral/core/conn"
+	"github.com/corral-ha/corral/core/membership"
+	"github.com/corral-ha/corral/core/quorum"
+	"github.com/corral-ha/corral/core/sim"
+	"github.com/corral-ha/corral/core/sim/simtest"
+	"github.com/corral-ha/corral/core/wire"
+)
+
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+const persistKey = "membership"
+
+// world runs conn + membership on every simulated node and checks the
+// guarantees after every step of every node.
+type world struct {
+	t     testing.TB
+	s     *sim.Sim
+	n     int
+	qc    quorum.Config
+	nodes map[int]*mnode
+
+	views   map[wire.ViewID]viewRec // G1: every installed view id, as first installed
+	actings int                     // checks made
+}
+
+type viewRec struct {
+	members []wire.NodeID
+	primary bool
+}
+
+type mnode struct {
+	w *world
+	h *sim.Host
+	c *conn.Conn
+	m *membership.Membership
+}
+
+func newWorld(r *simtest.Run, n int, policy quorum.Policy, net sim.NetConfig, random bool) *world {
+	w := &world{t: r, n: n, nodes: map[int]*mnode{}, views: map[wire.ViewID]viewRec{}}
+	w.qc = quorum.Config{Votes: map[wire.NodeID]int{}, Policy: policy, Window: 10 * time.Second}
+	for i := 1; i <= n; i++ {
+		w.qc.Votes[wire.NodeID(i)] = 1
+	}
+	w.s = r.New(sim.Config{Nodes: n, Links: 2, Net: net, RandomNet: random}, w.factory)
+	return w
+}
+
+func (w *world) factory(h *sim.Host) sim.Process {
+	var peers []conn.Peer
+	var all []wire.NodeID
+	for i := 1; i <= w.n; i++ {
+		all = append(all, wire.NodeID(i))
+		if i != h.ID() {
+			peers = append(peers, conn.Peer{ID: wire.NodeID(i), Links: 2})
+		}
+	}
+	c, err := conn.New(conn.Config{Cluster: "sim", Key: testKey, Self: wire.NodeID(h.ID()), Boot: h.Boot(), Links: 2, Peers: peers}, h.Rand())
+	if err != nil {
+		w.t.Fatalf("conn.New: %v", err)
+	}
+	var p membership.Persisted
+	if b, ok := h.Disk().Get(persistKey); ok {
+		if p, err = membership.UnmarshalPersisted(b); err != nil {
+			w.t.Fatalf("n%d: %v", h.ID(), err)
+		}
+	}
+	m, err := membership.New(membership.Config{Self: wire.NodeID(h.ID()), Nodes: all, Quorum: w.qc}, p, h.Now())
+	if err != nil {
+		w.t.Fatalf("membership.New: %v", err)
+	}
+	nd := &mnode{w: w, h: h, c: c, m: m}
+	w.nodes[h.ID()] = nd
+	return nd
+}
+
+func (nd *mnode) Tick(now time.Duration) {
+	nd.c.Tick(now)
+	nd.m.Tick(now)
+	nd.drain(now)
+}
+
+func (nd *mnode) Receive(now time.Duration, link int, from sim.Addr, data []byte) {
+	nd.c.Receive(now, link, data)
+	nd.drain(now)
+}
+
+// drain runs the driver's loop: conn output feeds membership, membership
+// output is persisted (synced) before its messages go to conn.
+func (nd *mnode) drain(now time.Duration) {
+	for {
+		rc := nd.c.Ready()
+		for _, p := range rc.Packets {
+			nd.h.Send(p.Link, sim.Addr{Node: int(p.To), Link: p.ToLink}, p.Data)
+		}
+		for _, msg := range rc.Messages {
+			wm, err := wire.Decode(msg.Data)
+			if err != nil {
+				nd.w.t.Fatalf("n%d: undecodable membership message: %v", nd.h.ID(), err)
+			}
+			nd.m.Step(now, msg.From, wm)
+		}
+		for _, e := range rc.Events {
+			switch e.Kind {
+			case conn.EventPeerReachable:
+				nd.m.Reach(now, e.Peer, true)
+			case conn.EventPeerUnreachable:
+				nd.m.Reach(now, e.Peer, false)
+			case conn.EventPeerRestarted:
+				nd.m.Restarted(now, e.Peer)
+			}
+		}
+		rm := nd.m.Ready()
+		if rm.Persist != nil {
+			nd.h.Disk().Put(persistKey, rm.Persist.Marshal())
+			nd.h.Disk().Sync()
+		}
+		for _, o := range rm.Messages {
+			if _, err := nd.c.Send(now, o.To, wire.Encode(o.Msg)); err != nil {
+				nd.w.t.Fatalf("n%d: send: %v", nd.h.ID(), err)
+			}
+		}
+		for _, e := range rm.Events {
+			nd.h.Logf("membership %v", e)
+			if e.Kind == membership.EventViewChanged {
+				nd.w.installed(nd, e)
+			}
+		}
+		if rc.Empty() && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 {
+			break
+		}
+	}
+	nd.w.checkActing()
+}
+
+// installed checks G1: one view id, one member list and primary flag; and
+// a node installs only views it is a member of.
+func (w *world) installed(nd *mnode, e membership.Event) {
+	if !slices.Contains(e.Members, wire.NodeID(nd.h.ID())) {
+		w.t.Fatalf("G1: n%d installed view %v without being a member %v", nd.h.ID(), e.View, e.Members)
+	}
+	rec, seen := w.views[e.View]
+	if !seen {
+		w.views[e.View] = viewRec{members: slices.Clone(e.Members), primary: e.Primary}
+		return
+	}
+	if !slices.Equal(rec.members, e.Members) || rec.primary != e.Primary {
+		w.t.Fatalf("G1: view %v installed as %v primary=%v by one node and %v primary=%v by n%d",
+			e.View, rec.members, rec.primary, e.Members, e.Primary, nd.h.ID())
+	}
+}
+
+// checkActing checks G2: no two running nodes act as primary from
+// different views at the same simulated instant.
+func (w *world) checkActing() {
+	w.actings++
+	var who []string
+	var first wire.ViewID
+	for i := 1; i <= w.n; i++ {
+		nd := w.nodes[i]
+		if nd == nil || w.s.Process(i) == nil || w.s.Paused(i) || !nd.m.Quorate(nd.h.Now()) {
+			continue
+		}
+		v := nd.m.Status().View.ID
+		who = append(who, fmt.Sprintf("n%d in %d/%d", i, v.Epoch, v.Coord))
+		if len(who) == 1 {
+			first = v
+		} else if v != first {
+			w.t.Fatalf("G2: two nodes act as primary from different views at %v: %v", w.s.Now(), who)
+		}
+	}
+}
+
+// converged reports whether every node is up, in one view of all nodes,
+// and (when expected) quorate.
+func (w *world) converged(wantQuorate bool) bool {
+	var id wire.ViewID
+	for i := 1; i <= w.n; i++ {
+		nd := w.nodes[i]
+		if w.s.Process(i) == nil || nd == nil {
+			return false
+		}
+		st := nd.m.Status()
+		if len(st.View.Members) != w.n || (i > 1 && st.View.ID != id) || (wantQuorate && !nd.m.Quorate(nd.h.Now())) {
+			return false
+		}
+		id = st.View.ID
+	}
+	return true
+}
+
+func (w *world) describe() string {
+	var s string
+	for i := 1; i <= w.n; i++ {
+		nd := w.nodes[i]
+		if nd == nil || w.s.Process(i) == nil {
+			s += fmt.Sprintf(" n%d:down", i)
+			continue
+		}
+		st := nd.m.Status()
+		s += fmt.Sprintf(" n%d:%d/%d%v p=%v q=%v", i, st.View.ID.Epoch, st.View.ID.Coord, st.View.Members, st.Primary, st.Quorate)
+	}
+	return s
+}
+
+// convergeBound is G7's bound: after faults stop, every node is in one
+// primary view of all nodes and acts on it within this simulated time.
+const convergeBound = 10 * time.Second
+
+func TestFormAndFailover(t *testing.T) {
+	simtest.Sweep(t, func(r *simtest.Run) {
+		w := newWorld(r, 3, quorum.Majority, sim.DefaultNet(), false)
+		if !w.s.RunUntil(func() bool { return w.converged(true) }, 5*time.Second) {
+			r.Fatalf("3 nodes did not form one quorate view in 5s:%s", w.describe())
+		}
+		w.s.Crash(3)
+		crashed := w.s.Now()
+		two := func() bool {
+			for _, i := range []int{1, 2} {
+				st := w.nodes[i].m.Status()
+				if len(st.View.Members) != 2 || !st.Quorate {
+					return false
+				}
+			}
+			return true
+		}
+		if !w.s.RunUntil(two, 5*time.Second) {
+			r.Fatalf("after n3 crashed, n1 and n2 did not form a quorate view:%s", w.describe())
+		}
+		r.Logf("view of 2 quorate %v after the crash", w.s.Now()-crashed)
+		w.s.Crash(2)
+		lone := func() bool {
+			st := w.nodes[1].m.Status()
+			return len(st.View.Members) == 1 && !st.Primary && !st.Quorate
+		}
+		if !w.s.RunUntil(lone, 5*time.Second) {
+			r.Fatalf("n1 alone is still primary or not alone:%s", w.describe())
+		}
+		w.s.Restart(2)
+		w.s.Restart(3)
+		if !w.s.RunUntil(func() bool { return w.converged(true) }, convergeBound) {
+			r.Fatalf("after restarting n2 and n3, no single quorate view of 3:%s", w.describe())
+		}
+	})
+}
+
+// TestPausedNodeStopsActing: a node stopped for 5 s (SIGSTOP) is evicted;
+// when it runs again it does not act as primary (its lease expired), and it
+// rejoins in a new view.
+func TestPausedNodeStopsActing(t *testing.T) {
+	simtest.Sweep(t, func(r *simtest.Run) {
+		w := newWorld(r, 3, quorum.Majority, sim.DefaultNet(), false)
+		if !w.s.RunUntil(func() bool { return w.converged(true) }, 5*time.Second) {
+			r.Fatalf("no quorate view of 3:%s", w.describe())
+		}
+		before := w.nodes[1].m.Status().View.ID
+		w.s.Pause(1, 5*time.Second)
+		w.s.Run(4 * time.Second)
+		for _, i := range []int{2, 3} {
+			if st := w.nodes[i].m.Status(); len(st.View.Members) != 2 || !st.Quorate {
+				r.Fatalf("n%d did not evict the paused n1:%s", i, w.describe())
+			}
+		}
+		w.s.Run(time.Second + 20*time.Millisecond) // n1 resumes; checkActing ran at every step
+		if !w.s.RunUntil(func() bool { return w.converged(true) }, convergeBound) {
+			r.Fatalf("n1 did not rejoin:%s", w.describe())
+		}
+		if after := w.nodes[1].m.Status().View.ID; before.Epoch >= after.Epoch {
+			r.Fatalf("n1 rejoined in view %v, not newer than %v", after, before)
+		}
+	})
+}
+
+// TestMembershipUnderFaults: partitions of every shape, one-way cuts,
+// flapping links, crashes, pauses, loss, on 3 and 5 nodes. G1 and G2 are
+// checked at every step; G7 once the faults stop.
+func TestMembershipUnderFaults(t *testing.T) {
+	seeds := simtest.SeedsN(membershipSeeds)
+	half := (len(seeds) + 1) / 2
+	for i, part := range [][]int64{seeds[:half], seeds[half:]} {
+		t.Run(fmt.Sprintf("part%d", i+1), func(t *testing.T) {
+			t.Parallel()
+			simtest.SweepSeeds(t, part, membershipUnderFaults)
+		})
+	}
+}
+
+// membershipSeeds is how many seeds make test sweeps (the issue asks for
+// at least 1,000 of 3- and 5-node clusters).
+const membershipSeeds = 1000
+
+func membershipUnderFaults(r *simtest.Run) {
+	rng := rand.New(rand.NewPCG(uint64(r.Seed), 7))
+	n := 3
+	if r.Seed%2 == 0 {
+		n = 5
+	}
+	policy := quorum.Majority
+	if r.Seed%3 == 0 {
+		policy = quorum.LastManStanding
+	}
+	w := newWorld(r, n, policy, sim.NetConfig{}, true)
+	w.s.Run(2 * time.Second)
+	for range 1 + rng.IntN(5) {
+		fault(w.s, n, rng)
+		w.s.Run(time.Duration(200+rng.IntN(3000)) * time.Millisecond)
+	}
+	w.s.Heal()
+	w.s.SetNet(sim.DefaultNet())
+	for i := 1; i <= n; i++ {
+		if w.s.Process(i) == nil {
+			w.s.Restart(i)
+		}
+	}
+	healed := w.s.Now()
+	if !w.s.RunUntil(func() bool { return w.converged(true) }, convergeBound) {
+		r.Fatalf("G7: %d nodes (%s) not in one quorate view %v after the faults stopped:%s", n, policy, convergeBound, w.describe())
+	}
+	r.Logf("converged %v after healing", w.s.Now()-healed)
+}
+
+func fault(s *sim.Sim, n int, rng *rand.Rand) {
+	a := 1 + rng.IntN(n)
+	b := 1 + (a+rng.IntN(n-1))%n
+	switch rng.IntN(7) {
+	case 0: // a partition of random shape
+		groups := make([][]int, 1+rng.IntN(3))
+		for i := 1; i <= n; i++ {
+			g := rng.IntN(len(groups))
+			groups[g] = append(groups[g], i)
+		}
+		s.Partition(groups...)
+	case 1:
+		s.Cut(a, b) // one way
+	case 2: // a flapping link
+		l := rng.IntN(2)
+		for k := range 6 {
+			at := time.Duration(k*150) * time.Millisecond
+			s.After(at, func() {
+				if k%2 == 0 {
+					s.CutLink(sim.Addr{Node: a, Link: l}, sim.Addr{Node: b, Link: l}, false)
+				} else {
+					s.Heal()
+				}
+			})
+		}
+	case 3:
+		if s.Process(a) != nil {
+			s.Crash(a)
+		} else {
+			s.Restart(a)
+		}
+	case 4:
+		s.Pause(a, time.Duration(100+rng.IntN(4000))*time.Millisecond)
+	case 5:
+		s.SetNet(sim.NetConfig{MinDelay: 100 * time.Microsecond, MaxDelay: 5 * time.Millisecond,
+			Drop: rng.Float64() * 0.2, Dup: rng.Float64() * 0.05, Reorder: rng.Float64() * 0.1})
+	case 6:
+		s.Isolate(a)
+	}
+}

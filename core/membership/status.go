@@ -1,0 +1,82 @@
+package membership
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/corral-ha/corral/core/quorum"
+	"github.com/corral-ha/corral/core/wire"
+)
+
+// Status is this node's membership as the shell shows it.
+type Status struct {
+	View     wire.View
+	Primary  bool
+	Quorate  bool // primary view, lease held, takeover wait passed
+	Self     State
+	States   map[wire.NodeID]State // members' states in the installed view
+	Pending  wire.ViewID           // promised, not yet committed (zero: none)
+	Decision quorum.Decision       // the installed view's quorum arithmetic
+	Lineage  wire.Lineage
+}
+
+// Status returns this node's membership state.
+func (m *Membership) Status() Status {
+	st := Status{View: wire.View{ID: m.st.Installed.ID, Members: slices.Clone(m.st.Installed.Members)},
+		Primary: m.st.Primary, Quorate: m.quorate, Self: m.self, States: map[wire.NodeID]State{}, Lineage: m.lineage()}
+	for i, id := range m.st.Installed.Members {
+		st.States[id] = m.st.States[i]
+	}
+	if m.pending != nil {
+		st.Pending = m.pending.View.ID
+	}
+	if len(st.View.Members) > 0 {
+		st.Decision = quorum.Decide(m.cfg.Quorum, st.View.Members, m.lineageOf(m.knownMembers()))
+	} else {
+		st.Decision = quorum.Decide(m.cfg.Quorum, []wire.NodeID{m.cfg.Self}, quorum.Lineage{})
+	}
+	return st
+}
+
+// knownMembers is the installed view's members whose lineage this node
+// knows (itself and those that reported).
+func (m *Membership) knownMembers() []wire.NodeID {
+	var out []wire.NodeID
+	for _, id := range m.st.Installed.Members {
+		if id == m.cfg.Self || m.reports[id] != nil {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// Quorate reports whether this node may act as primary at now: its view
+// is primary, its lease holds and the takeover wait has passed. Ask it at
+// the moment of acting; the quorum events may lag it by a tick.
+func (m *Membership) Quorate(now time.Duration) bool {
+	ok, _, _ := m.acting(max(now, m.now))
+	return ok
+}
+
+// Left reports whether this node's clean leave was committed.
+func (m *Membership) Left() bool { return m.left }
+
+// Marshal encodes what must be persisted.
+func (p Persisted) Marshal() []byte {
+	b, err := json.Marshal(p)
+	if err != nil {
+		panic(fmt.Sprintf("membership: marshal persisted state: %v", err)) // plain data: cannot fail
+	}
+	return b
+}
+
+// UnmarshalPersisted decodes Persisted.Marshal's output.
+func UnmarshalPersisted(b []byte) (Persisted, error) {
+	var p Persisted
+	if err := json.Unmarshal(b, &p); err != nil {
+		return Persisted{}, fmt.Errorf("membership: persisted state: %w", err)
+	}
+	return p, nil
+}

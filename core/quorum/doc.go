@@ -1,0 +1,75 @@
+// Package quorum is corral's quorum arithmetic (ARCHITECTURE.md section 5,
+// "Quorum"): whether a candidate view is primary, and whether the nodes that
+// acknowledged a lease request may act for a view. It is a pure package
+// (ARCHITECTURE.md section 1): plain functions of their arguments, no
+// goroutines, no clock, no randomness, no I/O; map keys are sorted before
+// they reach a decision or an output. Witness I/O, the persistence of the
+// last primary view (LP) and the gathering of a Lineage live in membership
+// and node.
+//
+// # Votes
+//
+// Config.Votes lists every configured node with its votes (0 allowed).
+// votes(S) is the sum over the distinct ids of S; ids that are not configured
+// count 0. Validate rejects an unknown policy, an empty node list, negative
+// votes, a list where no node has votes, a negative window, a zero window
+// under last_man_standing, and two_node unless exactly two nodes are
+// configured, both with votes. Decide and Lease on an invalid Config never
+// grant anything.
+//
+// # Decide
+//
+// A view V (its members) is judged against a reference set P:
+//
+//   - majority: P is the configured nodes, always (expected votes never
+//     shrink).
+//   - last_man_standing (dynamic linear voting): P is Lineage.LP, the newest
+//     last-primary view (or acknowledged primary proposal) held by any
+//     member of V; the configured nodes on a cold start (LP nil). A view is
+//     never judged against an older LP than the newest.
+//
+// V is primary iff votes(V ∩ P) > votes(P)/2. Exactly half is enough only
+// with a tie-breaker on V's side: V holds the lowest id of P that has votes
+// (auto_tie_breaker), or, without auto_tie_breaker, the witness granted its
+// vote (Lineage.Witness). With auto_tie_breaker the lowest voter alone decides
+// ties: were the witness consulted too, a witness granting the other half
+// would give both halves a tie-breaker. The witness only breaks ties; it
+// never makes less than half enough.
+// Decision.Needed is what V needs given its tie-breaker: half of P's votes
+// when it has one, else more than half.
+//
+// The window (last_man_standing): while Lineage.LPAge < Config.Window and
+// Lineage.Prev is known, V must also win against Prev by the same rule
+// (ties included). This only adds a condition, so it only slows shrinking.
+// The membership layer should pass a primary proposal that was acknowledged
+// but never installed as LP with LPAge 0 and Prev set to the last installed
+// primary view: a view must then win against both, which settles the
+// ambiguous case where the proposal added nodes and only some members
+// acknowledged it.
+//
+// two_node: with the two configured nodes, a view holding either one is
+// quorate (1 of 2), whatever the policy; two_node implies wait_for_all.
+//
+// wait_for_all: no view is primary until Lineage.AllSeen is true or V itself
+// holds every configured node (zero-vote nodes included). The arithmetic is
+// reported first: Reason says "waiting for all nodes (wait_for_all)" only
+// when the votes alone would have been enough.
+//
+// # Lease
+//
+// Lease judges the acknowledging members of a view v (ackers outside v do
+// not count) by the same arithmetic, against v itself under
+// last_man_standing and against the configured nodes under majority, with
+// auto_tie_breaker on the reference's lowest voter and no witness. Under
+// two_node one acker with votes (the requester) suffices. wait_for_all and
+// the window do not apply. Two disjoint sets of ackers never both hold a
+// lease against the same reference (except under two_node, where fencing
+// settles the split).
+//
+// # Output
+//
+// Decision.Explain renders the arithmetic for the shell:
+//
+//	primary: 2 of 3 votes of configured nodes, need 2; policy majority
+//	not primary: 1 of 3 votes of last primary view 17/1, need 2; policy last_man_standing
+package quorum
