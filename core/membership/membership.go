@@ -232,6 +232,23 @@ func (m *Membership) inView(id wire.NodeID) bool {
 func (m *Membership) update() {
 	m.coordinate()
 	m.judge()
+	m.checkLeft()
+}
+
+// checkLeft finishes a clean leave when nobody is left to confirm it: every
+// peer this node reaches is leaving too (a whole cluster shutting down), or
+// it reaches none.
+func (m *Membership) checkLeft() {
+	if m.self != StateLeaving || m.left {
+		return
+	}
+	for id := range m.reach {
+		if r := m.reports[id]; r == nil || State(r.State) != StateLeaving {
+			return
+		}
+	}
+	m.left = true
+	m.event(Event{Kind: EventLeft, View: m.st.Installed.ID})
 }
 
 func (m *Membership) seeEpoch(e uint64) {

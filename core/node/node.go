@@ -13,6 +13,7 @@ import (
 
 	"github.com/corral-ha/corral/core/config"
 	"github.com/corral-ha/corral/core/conn"
+	"github.com/corral-ha/corral/core/membership"
 	"github.com/corral-ha/corral/core/transport"
 	"github.com/corral-ha/corral/core/wire"
 )
@@ -23,10 +24,12 @@ var ErrClosed = errors.New("node: stopped")
 // Options are the parts of a node that are not configuration.
 type Options struct {
 	Logger *slog.Logger
-	// OnMessage and OnEvent receive circuit messages and connectivity
-	// events, on the event loop: they must not block.
-	OnMessage func(conn.Message)
-	OnEvent   func(conn.Event)
+	// OnMessage, OnEvent and OnMemberEvent receive application messages
+	// (sent with Send), connectivity events and membership events, on the
+	// event loop: they must not block.
+	OnMessage     func(conn.Message)
+	OnEvent       func(conn.Event)
+	OnMemberEvent func(membership.Event)
 	// TickEvery is the event loop's tick period (default heartbeat/10).
 	TickEvery time.Duration
 }
@@ -44,7 +47,9 @@ type Node struct {
 
 	tr    *transport.UDP
 	conn  *conn.Conn
-	start time.Time // the loop's clock is time since start (monotonic)
+	mem   *membership.Membership
+	start time.Time     // the loop's clock is time since start (monotonic)
+	left  chan struct{} // closed when a clean leave was committed
 
 	inbox chan transport.Packet
 	reqs  chan func()
@@ -76,8 +81,9 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, opt: opt, self: wire.NodeID(self.ID), names: map[wire.NodeID]string{},
 		addrs: map[wire.NodeID][]netip.AddrPort{}, inbox: make(chan transport.Packet, 4096),
-		reqs: make(chan func(), 64), done: make(chan struct{}), loopDone: make(chan struct{})}
+		reqs: make(chan func(), 64), done: make(chan struct{}), loopDone: make(chan struct{}), left: make(chan struct{})}
 	n.log = opt.Logger.With("node", cfg.Node)
+	n.start = time.Now()
 	var peers []conn.Peer
 	for _, nd := range cfg.Nodes {
 		id := wire.NodeID(nd.ID)
@@ -108,6 +114,10 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 		n.store.Close()
 		return nil, err
 	}
+	if n.mem, err = n.openMembership(); err != nil {
+		n.store.Close()
+		return nil, err
+	}
 	var links []netip.AddrPort
 	for _, a := range self.Addresses {
 		links = append(links, netip.AddrPortFrom(netip.MustParseAddr(a), uint16(cfg.Port)))
@@ -117,7 +127,6 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 		n.store.Close()
 		return nil, err
 	}
-	n.start = time.Now()
 	n.log.Info("node open", "boot", n.boot, "links", links, "peers", len(peers))
 	return n, nil
 }
@@ -170,7 +179,9 @@ func (n *Node) Run(ctx context.Context) error {
 			f()
 		case <-ticker.C:
 			n.drain()
-			n.conn.Tick(n.now())
+			now := n.now()
+			n.conn.Tick(now)
+			n.mem.Tick(now)
 		}
 		n.execute()
 	}
@@ -190,38 +201,85 @@ func (n *Node) drain() {
 
 func (n *Node) now() time.Duration { return time.Since(n.start) }
 
-// execute carries out the cores' Ready: send, then deliver; again while
-// the handlers produce more (a reply sent with SendOnLoop goes out now, not
-// at the next tick).
+// execute carries out the cores' Ready in order: connectivity output
+// feeds membership; membership's state is persisted (fsync) before its
+// messages go out; then events reach the handlers. Again while there is
+// more (a reply sent with SendOnLoop goes out now, not at the next tick).
 func (n *Node) execute() {
 	for {
-		rd := n.conn.Ready()
-		if rd.Empty() {
+		now := n.now()
+		rc := n.conn.Ready()
+		n.sendPackets(rc.Packets)
+		for _, m := range rc.Messages {
+			n.deliver(now, m)
+		}
+		for _, e := range rc.Events {
+			n.logEvent(e)
+			switch e.Kind {
+			case conn.EventPeerReachable:
+				n.mem.Reach(now, e.Peer, true)
+			case conn.EventPeerUnreachable:
+				n.mem.Reach(now, e.Peer, false)
+			case conn.EventPeerRestarted:
+				n.mem.Restarted(now, e.Peer)
+			}
+			if n.opt.OnEvent != nil {
+				n.opt.OnEvent(e)
+			}
+		}
+		rm := n.mem.Ready()
+		if rm.Persist != nil {
+			if err := n.store.Put(keyMembership, rm.Persist.Marshal()); err != nil {
+				// Promises that are not durable must not be sent.
+				n.log.Error("cannot persist membership state; not sending", "err", err)
+				rm.Messages = nil
+			}
+		}
+		for _, o := range rm.Messages {
+			if _, err := n.conn.Send(now, o.To, wire.Encode(o.Msg)); err != nil {
+				n.log.Warn("membership send", "to", n.names[o.To], "err", err)
+			}
+		}
+		for _, e := range rm.Events {
+			n.logMemberEvent(e)
+			if e.Kind == membership.EventLeft {
+				close(n.left)
+			}
+			if n.opt.OnMemberEvent != nil {
+				n.opt.OnMemberEvent(e)
+			}
+		}
+		if rc.Empty() && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 {
 			return
 		}
-		n.executeOne(rd)
 	}
 }
 
-func (n *Node) executeOne(rd conn.Ready) {
-	for _, p := range rd.Packets {
+// deliver routes one circuit message: membership's to membership, the
+// application's to OnMessage.
+func (n *Node) deliver(now time.Duration, m conn.Message) {
+	msg, err := wire.Decode(m.Data)
+	if err != nil {
+		n.log.Warn("undecodable circuit message", "from", n.names[m.From], "err", err)
+		return
+	}
+	if u, ok := msg.(*wire.User); ok {
+		if n.opt.OnMessage != nil {
+			n.opt.OnMessage(conn.Message{From: m.From, Data: u.Payload})
+		}
+		return
+	}
+	n.mem.Step(now, m.From, msg)
+}
+
+func (n *Node) sendPackets(pkts []conn.Packet) {
+	for _, p := range pkts {
 		aps := n.addrs[p.To]
 		if p.ToLink >= len(aps) {
 			continue
 		}
 		if err := n.tr.Send(p.Link, aps[p.ToLink], p.Data); err != nil {
 			n.log.Debug("send", "to", n.names[p.To], "link", p.Link, "err", err)
-		}
-	}
-	for _, m := range rd.Messages {
-		if n.opt.OnMessage != nil {
-			n.opt.OnMessage(m)
-		}
-	}
-	for _, e := range rd.Events {
-		n.logEvent(e)
-		if n.opt.OnEvent != nil {
-			n.opt.OnEvent(e)
 		}
 	}
 }
@@ -258,11 +316,12 @@ func (n *Node) do(f func()) error {
 	}
 }
 
-// Send queues a circuit message to a peer; it returns the message's id.
+// Send queues an application message to a peer; it returns the
+// message's id (as conn's undeliverable events name it).
 func (n *Node) Send(to wire.NodeID, data []byte) (uint64, error) {
 	var id uint64
 	var err error
-	if e := n.do(func() { id, err = n.conn.Send(n.now(), to, data) }); e != nil {
+	if e := n.do(func() { id, err = n.SendOnLoop(to, data) }); e != nil {
 		return 0, e
 	}
 	return id, err
@@ -272,7 +331,7 @@ func (n *Node) Send(to wire.NodeID, data []byte) (uint64, error) {
 // on the event loop: it queues the message directly. Calling it from any
 // other goroutine is a data race.
 func (n *Node) SendOnLoop(to wire.NodeID, data []byte) (uint64, error) {
-	return n.conn.Send(n.now(), to, data)
+	return n.conn.Send(n.now(), to, wire.Encode(&wire.User{Payload: data}))
 }
 
 // Status returns the connectivity state of every peer.

@@ -77,6 +77,3 @@ func (n *Node) StatusDoc() (Status, error) {
 	err := n.do(func() { st = n.statusDoc() })
 	return st, err
 }
-
-// membershipStatus fills the view fields; the membership core sets them.
-func (n *Node) membershipStatus(st *Status, ns *NodeStatus) {}

@@ -21,6 +21,8 @@ type Store struct {
 var (
 	bucketNode = []byte("node")
 	keyBoot    = []byte("boot")
+	// keyMembership holds membership.Persisted: promise, epoch, lineage.
+	keyMembership = []byte("membership")
 )
 
 // OpenStore opens (creating) the data store in dir.
@@ -61,6 +63,38 @@ func (s *Store) NextBoot() (uint32, error) {
 		return 0, fmt.Errorf("store: next boot id: %w", err)
 	}
 	return boot, nil
+}
+
+// Put writes one value of the node bucket; it is on disk when Put returns.
+func (s *Store) Put(key, val []byte) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketNode)
+		if err != nil {
+			return err
+		}
+		return b.Put(key, val)
+	})
+	if err != nil {
+		return fmt.Errorf("store: put %s: %w", key, err)
+	}
+	return nil
+}
+
+// Get reads one value of the node bucket (nil if absent).
+func (s *Store) Get(key []byte) ([]byte, error) {
+	var out []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketNode); b != nil {
+			if v := b.Get(key); v != nil {
+				out = append([]byte(nil), v...)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: get %s: %w", key, err)
+	}
+	return out, nil
 }
 
 // Close closes the store.

@@ -164,3 +164,13 @@ func (r *Reader) Bytes() []byte {
 
 // String reads a length-prefixed string.
 func (r *Reader) String() string { return string(r.Bytes()) }
+
+// Rest returns everything not read yet (aliasing the input) and consumes it.
+func (r *Reader) Rest() []byte {
+	if r.err != nil {
+		return nil
+	}
+	b := r.b
+	r.b = r.b[len(r.b):]
+	return b
+}

@@ -328,3 +328,21 @@ func (m *Left) Decode(r *Reader) error {
 	m.ID = r.viewID()
 	return r.Err()
 }
+
+// User carries an application payload over a circuit: everything after the
+// message header.
+type User struct {
+	Payload []byte
+}
+
+// Type implements Message.
+func (*User) Type() Type { return TypeUser }
+
+// Append implements Message.
+func (m *User) Append(b []byte) []byte { return append(b, m.Payload...) }
+
+// Decode implements Message. Payload aliases the decoded buffer.
+func (m *User) Decode(r *Reader) error {
+	m.Payload = r.Rest()
+	return r.Err()
+}

@@ -61,6 +61,8 @@ func newMessage(t Type) Message {
 		return new(LeaseAck)
 	case TypeLeft:
 		return new(Left)
+	case TypeUser:
+		return new(User)
 	}
 	return nil
 }

@@ -26,6 +26,7 @@ const (
 	TypeLeaseReq              // membership: lease heartbeat of a primary view member
 	TypeLeaseAck              // membership: acknowledgement of a lease heartbeat
 	TypeLeft                  // membership: you have left the cluster cleanly
+	TypeUser                  // an application payload on a circuit (node.Send)
 )
 
 var typeNames = [...]string{
@@ -45,6 +46,7 @@ var typeNames = [...]string{
 	TypeLeaseReq:  "LeaseReq",
 	TypeLeaseAck:  "LeaseAck",
 	TypeLeft:      "Left",
+	TypeUser:      "User",
 }
 
 func (t Type) String() string {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/corral-ha/corral/shell"
 )
 
 // version is stamped by the Makefile with -ldflags -X main.version=...
@@ -25,6 +27,9 @@ func commands() []command {
 		{"version", "corral version", "print the version", runVersion},
 		{"keygen", "corral keygen > cluster.key", "print a new random cluster key (32 bytes, base64)", runKeygen},
 		{"check-config", "corral check-config FILE...", "check node configuration files; print every problem with file:line", runCheckConfig},
+		{"agent", "corral agent --config FILE", "run one node in the foreground until SIGTERM/SIGINT", runAgent},
+		{"demo", "corral demo [--detach] | stop", "start a local 3-node cluster in .corral-demo (--nodes, --dir, --net), or stop it", runDemo},
+		{"shell", "corral shell -c CMD [--json]", "talk to a node: corral shell -c status", shell.Main},
 	}
 }
 

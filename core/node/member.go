@@ -1,0 +1,138 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/corral-ha/corral/core/config"
+	"github.com/corral-ha/corral/core/membership"
+	"github.com/corral-ha/corral/core/quorum"
+	"github.com/corral-ha/corral/core/wire"
+)
+
+// leaveTimeout bounds a clean leave: past it the node stops anyway (the
+// others then see it as failed).
+const leaveTimeout = 3 * time.Second
+
+// quorumConfig maps the [quorum] settings to the quorum package.
+func quorumConfig(cfg *config.Config) quorum.Config {
+	q := quorum.Config{Votes: map[wire.NodeID]int{}, Policy: quorum.Policy(cfg.Quorum.Policy),
+		TwoNode: cfg.Quorum.TwoNode, WaitForAll: cfg.Quorum.WaitForAll, AutoTieBreaker: cfg.Quorum.AutoTieBreaker,
+		Window: cfg.Quorum.Window.D()}
+	for _, nd := range cfg.Nodes {
+		q.Votes[wire.NodeID(nd.ID)] = nd.VotesOf()
+	}
+	return q
+}
+
+// openMembership builds the membership core from the persisted state.
+func (n *Node) openMembership() (*membership.Membership, error) {
+	var p membership.Persisted
+	b, err := n.store.Get(keyMembership)
+	if err != nil {
+		return nil, err
+	}
+	if b != nil {
+		if p, err = membership.UnmarshalPersisted(b); err != nil {
+			return nil, fmt.Errorf("%s: %w", n.cfg.DataDir, err)
+		}
+	}
+	var all []wire.NodeID
+	for _, nd := range n.cfg.Nodes {
+		all = append(all, wire.NodeID(nd.ID))
+	}
+	t := n.cfg.Timers
+	return membership.New(membership.Config{Self: n.self, Nodes: all, Quorum: quorumConfig(n.cfg),
+		Heartbeat: t.Heartbeat.D(), Lease: t.Lease.D(), Margin: t.Margin.D(), Drift: t.Drift}, p, n.now())
+}
+
+func (n *Node) logMemberEvent(e membership.Event) {
+	switch e.Kind {
+	case membership.EventViewChanged:
+		n.log.Info(e.Kind.String(), "view", n.viewName(e.View), "members", n.nameList(e.Members), "primary", e.Primary)
+	case membership.EventNodeLeft:
+		n.log.Info(e.Kind.String(), "target", n.names[e.Target], "clean", e.Clean)
+	case membership.EventQuorumLost, membership.EventQuorumRegained:
+		n.log.Info(e.Kind.String(), "votes", e.Votes, "needed", e.Needed)
+	case membership.EventLeft:
+		n.log.Info("left the cluster cleanly", "view", n.viewName(e.View))
+	default:
+		n.log.Info(e.Kind.String(), "target", n.names[e.Target])
+	}
+}
+
+func (n *Node) viewName(v wire.ViewID) string {
+	if v.Epoch == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d/%s", v.Epoch, n.names[v.Coord])
+}
+
+func (n *Node) nameList(ids []wire.NodeID) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, n.names[id])
+	}
+	return out
+}
+
+// SetState asks for this node's own state: online (resume), paused or
+// leaving.
+func (n *Node) SetState(s membership.State) error {
+	return n.do(func() { n.mem.SetState(n.now(), s) })
+}
+
+// Leave leaves the cluster cleanly: it tells the others and waits (up to
+// ctx and leaveTimeout) until a view without this node is committed. The
+// node keeps running; Close it afterwards.
+func (n *Node) Leave(ctx context.Context) error {
+	if err := n.SetState(membership.StateLeaving); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, leaveTimeout)
+	defer cancel()
+	select {
+	case <-n.left:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("node: leave not confirmed within %v; stopping anyway", leaveTimeout)
+	case <-n.loopDone:
+		return ErrClosed
+	}
+}
+
+// Quorate reports whether this node may act as primary now.
+func (n *Node) Quorate() (bool, error) {
+	var q bool
+	err := n.do(func() { q = n.mem.Quorate(n.now()) })
+	return q, err
+}
+
+// membershipStatus fills the view fields and one node's state.
+func (n *Node) membershipStatus(st *Status, ns *NodeStatus) {
+	ms := n.mem.Status()
+	if st.Epoch == 0 && ms.View.ID.Epoch != 0 {
+		st.Epoch = ms.View.ID.Epoch
+		st.Coordinator = n.names[ms.View.ID.Coord]
+		st.View = n.viewName(ms.View.ID)
+	}
+	st.Primary = ms.Primary
+	st.Quorate = n.mem.Quorate(n.now())
+	st.Quorum = ms.Decision.Explain(quorumConfig(n.cfg))
+	if ms.Decision.Ref != "" && ms.View.ID.Epoch == 0 {
+		st.Quorum = "no view yet; " + st.Quorum
+	}
+	st.Members = n.nameList(ms.View.Members)
+	id := wire.NodeID(ns.ID)
+	switch s, in := ms.States[id]; {
+	case id == n.self:
+		ns.State = ms.Self.String()
+	case in:
+		ns.State = s.String()
+	case ns.Reachable:
+		ns.State = membership.StateJoining.String()
+	default:
+		ns.State = membership.StateOffline.String()
+	}
+}

@@ -1,0 +1,104 @@
+package shell
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/corral-ha/corral/core/api"
+)
+
+// Client calls a node's admin API over its Unix socket.
+type Client struct {
+	Socket string
+	hc     *http.Client
+}
+
+// NewClient returns a client for the admin socket at path.
+func NewClient(path string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+		DisableKeepAlives:     true,
+		ResponseHeaderTimeout: 10 * time.Second,
+	}
+	return &Client{Socket: path, hc: &http.Client{Transport: tr}}
+}
+
+// UnreachableError means nothing answered on the socket.
+type UnreachableError struct {
+	Socket string
+	Err    error
+}
+
+func (e *UnreachableError) Error() string {
+	hint := "is `corral agent` running? start a local cluster with `corral demo`"
+	if errors.Is(e.Err, os.ErrPermission) {
+		hint = "the admin socket is readable by the agent's user only: run the shell as that user"
+	}
+	return fmt.Sprintf("cannot reach the node at %s: %v (%s)", e.Socket, cause(e.Err), hint)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// cause strips the URL and dial wrappers net/http adds around a socket error.
+func cause(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		var se *os.SyscallError
+		if errors.As(oe.Err, &se) {
+			return se.Err
+		}
+		return oe.Err
+	}
+	return err
+}
+
+// APIError is an error response of the admin API.
+type APIError struct {
+	Status int
+	Body   api.Error
+}
+
+func (e *APIError) Error() string {
+	if e.Body.Hint == "" {
+		return e.Body.Error
+	}
+	return e.Body.Error + " (" + e.Body.Hint + ")"
+}
+
+// Get fetches path (such as "/v1/status") and decodes its JSON body into v.
+func (c *Client) Get(ctx context.Context, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://corral"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return &UnreachableError{Socket: c.Socket, Err: err}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return &UnreachableError{Socket: c.Socket, Err: err}
+	}
+	if resp.StatusCode/100 != 2 {
+		ae := &APIError{Status: resp.StatusCode}
+		if json.Unmarshal(body, &ae.Body) != nil || ae.Body.Error == "" {
+			ae.Body.Error = fmt.Sprintf("%s %s: %s", req.Method, path, resp.Status)
+		}
+		return ae
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("%s %s: bad JSON from the node: %v", req.Method, path, err)
+	}
+	return nil
+}

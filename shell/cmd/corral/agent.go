@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/corral-ha/corral/core/api"
+	"github.com/corral-ha/corral/core/config"
+	"github.com/corral-ha/corral/core/node"
+)
+
+// leaver is the clean-leave hook the membership work adds to *node.Node;
+// the agent calls it on SIGTERM/SIGINT when it is there.
+type leaver interface {
+	Leave(ctx context.Context) error
+}
+
+// leaveTimeout bounds the clean leave at shutdown.
+const leaveTimeout = 5 * time.Second
+
+// runAgent is `corral agent --config FILE`: one node in the foreground
+// until SIGTERM or SIGINT.
+func runAgent(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "the node's configuration file (required)")
+	level := fs.String("log-level", "info", "log level: debug, info or warn")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: corral agent --config FILE [--log-level debug|info|warn]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "corral agent: unexpected argument %q: corral agent --config FILE\n", fs.Arg(0))
+		return 2
+	}
+	if *cfgPath == "" {
+		fmt.Fprintln(stderr, "corral agent: --config FILE is required (check it first with 'corral check-config FILE')")
+		return 2
+	}
+	var lv slog.Level
+	switch strings.ToLower(*level) {
+	case "debug":
+		lv = slog.LevelDebug
+	case "info":
+		lv = slog.LevelInfo
+	case "warn", "warning":
+		lv = slog.LevelWarn
+	default:
+		fmt.Fprintf(stderr, "corral agent: --log-level %q: use debug, info or warn\n", *level)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+
+	cfg, err := config.Load(*cfgPath)
+	if err == nil {
+		_, err = cfg.LoadKey()
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		fmt.Fprintf(stderr, "corral agent: %s has problems: fix them (corral check-config %s) and start again\n", *cfgPath, *cfgPath)
+		return 1
+	}
+	if err := runNode(log, cfg); err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			log.Error("agent failed", "err", err, "hint", "another process uses this link address and port (another agent, or a demo on the same --net?): stop it or change addresses/port")
+		} else {
+			log.Error("agent failed", "err", err)
+		}
+		return 1
+	}
+	return 0
+}
+
+// runNode is the agent's life once its configuration is valid.
+func runNode(log *slog.Logger, cfg *config.Config) error {
+	ln, err := listenAdmin(cfg.AdminSocket)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // removes the socket file
+	n, err := node.Open(cfg, node.Options{Logger: log})
+	if err != nil {
+		return fmt.Errorf("opening the node: %w", err)
+	}
+	if cfg.PIDFile != "" {
+		if err := writePIDFile(cfg.PIDFile); err != nil {
+			n.Close()
+			return err
+		}
+		defer removePIDFile(log, cfg.PIDFile)
+	}
+
+	sigCtx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stopSignals()
+	runCtx, stopNode := context.WithCancel(context.Background())
+	defer stopNode()
+	runDone := make(chan error, 1)
+	go func() { runDone <- n.Run(runCtx) }()
+
+	srv := &http.Server{Handler: api.New(n), ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- srv.Serve(ln) }()
+	log.Info("agent ready", "cluster", cfg.Cluster, "node", cfg.Node, "pid", os.Getpid(),
+		"admin_socket", cfg.AdminSocket, "boot", n.Boot())
+
+	var failure error
+	select {
+	case <-sigCtx.Done():
+		log.Info("shutting down: signal received")
+	case err := <-runDone:
+		runDone <- err
+		failure = fmt.Errorf("the node stopped by itself: %v", err)
+	case err := <-srvDone:
+		failure = fmt.Errorf("admin API: %w", err)
+	}
+	stopSignals() // a second signal kills the agent at once
+
+	if l, ok := any(n).(leaver); ok && failure == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+		if err := l.Leave(ctx); err != nil {
+			log.Warn("clean leave failed; the others will see this node fail instead", "err", err)
+		}
+		cancel()
+	}
+	stopNode()
+	if err := <-runDone; err != nil && failure == nil {
+		failure = fmt.Errorf("stopping the node: %w", err)
+	}
+	if err := n.Close(); err != nil && failure == nil {
+		failure = fmt.Errorf("closing the node: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx)
+	if failure == nil {
+		log.Info("agent stopped")
+	}
+	return failure
+}
+
+// listenAdmin opens the admin socket with mode 0600 (the permissions are
+// the API's authentication). A socket file nobody answers on is stale and
+// is replaced; a live agent on it makes this one refuse to start.
+func listenAdmin(path string) (*net.UnixListener, error) {
+	if len(path) > 104 {
+		return nil, fmt.Errorf("admin_socket %s is %d bytes long; Unix sockets allow about 104: choose a shorter path", path, len(path))
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("admin socket directory: %w", err)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != os.ModeSocket {
+			return nil, fmt.Errorf("admin_socket %s exists and is not a socket: move it away or change admin_socket", path)
+		}
+		c, err := net.DialTimeout("unix", path, time.Second)
+		if err == nil {
+			c.Close()
+			return nil, fmt.Errorf("another corral agent is already serving %s: stop it first (or use another admin_socket)", path)
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("admin_socket %s exists and cannot be checked (%v): remove it if no agent uses it", path, err)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("removing the stale admin socket: %w", err)
+		}
+	}
+	old := syscall.Umask(0o077) // no window in which others could connect
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	return ln, nil
+}
+
+func writePIDFile(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("pid_file: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return fmt.Errorf("pid_file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("pid_file: %w", err)
+	}
+	return nil
+}
+
+// removePIDFile removes the pid file if it still names this process.
+func removePIDFile(log *slog.Logger, path string) {
+	if pid, err := readPIDFile(path); err != nil || pid != os.Getpid() {
+		return
+	}
+	if err := os.Remove(path); err != nil {
+		log.Warn("removing the pid file", "err", err)
+	}
+}
+
+// readPIDFile reads a pid file's number.
+func readPIDFile(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("%s does not hold a process id", path)
+	}
+	return pid, nil
+}

@@ -1,0 +1,242 @@
+package shell
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"net/http"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/corral-ha/corral/core/api"
+	"github.com/corral-ha/corral/core/node"
+)
+
+func TestParseArgs(t *testing.T) {
+	cases := []struct {
+		args []string
+		want Options
+		err  string // substring of the usage error, "" for none
+	}{
+		{[]string{"-c", "status"}, Options{Command: "status"}, ""},
+		{[]string{"-c", "status", "--json"}, Options{Command: "status", JSON: true}, ""},
+		{[]string{"--json", "-c", "status"}, Options{Command: "status", JSON: true}, ""},
+		{[]string{"-c", "status --json"}, Options{Command: "status --json"}, ""},
+		{[]string{"-c=status", "--socket=/x.sock"}, Options{Command: "status", Socket: "/x.sock"}, ""},
+		{[]string{"--socket", "/x.sock", "-c", "status"}, Options{Command: "status", Socket: "/x.sock"}, ""},
+		{[]string{"-c", "debug", "fault", "list"}, Options{Command: "debug fault list"}, ""},
+		{[]string{"-c", "x", "a b"}, Options{Command: `x "a b"`}, ""},
+		{nil, Options{}, ""},
+		{[]string{"--help"}, Options{Help: true}, ""},
+		{[]string{"--socket"}, Options{}, "--socket needs a value"},
+		{[]string{"status"}, Options{}, "give the command with -c"},
+		{[]string{"--bogus"}, Options{}, "unknown flag --bogus"},
+		{[]string{"-c", "status", "-c", "status"}, Options{}, "-c given twice"},
+		{[]string{"-f", "script"}, Options{}, "not available yet"},
+		{[]string{"--json=yes", "-c", "status"}, Options{}, "takes no value"},
+	}
+	for _, tc := range cases {
+		got, err := ParseArgs(tc.args)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ParseArgs(%q): err %v, want %q", tc.args, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("ParseArgs(%q) = %+v, %v; want %+v", tc.args, got, err, tc.want)
+		}
+	}
+}
+
+func TestSplit(t *testing.T) {
+	cases := []struct {
+		line string
+		want []string
+	}{
+		{"status", []string{"status"}},
+		{"  status   --json ", []string{"status", "--json"}},
+		{`resource add web process "cmd=sleep 10"`, []string{"resource", "add", "web", "process", "cmd=sleep 10"}},
+		{`a 'b "c"' d\ e ""`, []string{"a", `b "c"`, "d e", ""}},
+		{"", nil},
+	}
+	for _, tc := range cases {
+		got, err := Split(tc.line)
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("Split(%q) = %q, %v; want %q", tc.line, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{`a "b`, `a 'b`, `a\`} {
+		if _, err := Split(bad); err == nil {
+			t.Errorf("Split(%q): no error", bad)
+		}
+	}
+	// ParseArgs' appended words survive Split.
+	o, _ := ParseArgs([]string{"-c", "x", `a "b" c`, `d\e`})
+	if got, _ := Split(o.Command); !reflect.DeepEqual(got, []string{"x", `a "b" c`, `d\e`}) {
+		t.Errorf("round trip: %q -> %q", o.Command, got)
+	}
+}
+
+func TestFindSocket(t *testing.T) {
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == SocketEnv {
+				return v
+			}
+			return ""
+		}
+	}
+	yes := func(string) bool { return true }
+	no := func(string) bool { return false }
+	cases := []struct {
+		flag, env string
+		exists    func(string) bool
+		want      string
+	}{
+		{"/flag.sock", "/env.sock", yes, "/flag.sock"},
+		{"", "/env.sock", yes, "/env.sock"},
+		{"", "", yes, DemoSocket},
+		{"", "", no, SystemSocket},
+	}
+	for _, tc := range cases {
+		if got := FindSocket(tc.flag, env(tc.env), tc.exists); got != tc.want {
+			t.Errorf("FindSocket(%q, env %q) = %q, want %q", tc.flag, tc.env, got, tc.want)
+		}
+	}
+}
+
+func sampleStatus() node.Status {
+	link := func(up bool) node.LinkStatus { return node.LinkStatus{Up: up, In: up, Out: up} }
+	return node.Status{Cluster: "demo", Node: "n1", Boot: 4, Epoch: 7, Coordinator: "n1", View: "7/n1",
+		Primary: true, Quorate: true, Quorum: "3 of 3 votes, need 2", Members: []string{"n1", "n2", "n3"}, Uptime: "1m2s",
+		Nodes: []node.NodeStatus{
+			{Name: "n1", ID: 1, State: "online", Reachable: true},
+			{Name: "n2", ID: 2, State: "online", Reachable: true, Links: []node.LinkStatus{link(true), link(true), link(false), link(true)}},
+			{Name: "n3", ID: 3, State: "offline", Reachable: false, Links: []node.LinkStatus{link(false), link(false)}},
+		}}
+}
+
+func TestRenderStatus(t *testing.T) {
+	var b bytes.Buffer
+	if err := RenderStatus(&b, sampleStatus()); err != nil {
+		t.Fatal(err)
+	}
+	want := `cluster      demo
+node         n1 (id 1, boot 4, up 1m2s)
+view         7/n1 (epoch 7)
+coordinator  n1
+quorate      yes (3 of 3 votes, need 2)
+members      n1, n2, n3
+
+NODE  ID  STATE    REACHABLE  LINKS UP
+n1    1   online   self       -
+n2    2   online   yes        3/4
+n3    3   offline  no         0/2
+`
+	if b.String() != want {
+		t.Fatalf("table:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+func TestRenderStatusBeforeFirstView(t *testing.T) {
+	var b bytes.Buffer
+	st := node.Status{Cluster: "demo", Node: "n2", Nodes: []node.NodeStatus{{Name: "n2", ID: 2, State: "online", Reachable: true}}}
+	if err := RenderStatus(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"view         none yet (epoch 0)", "coordinator  -", "quorate      no\n", "members      -"} {
+		if !strings.Contains(b.String(), s) {
+			t.Errorf("missing %q in\n%s", s, b.String())
+		}
+	}
+}
+
+type fakeNode struct{ st node.Status }
+
+func (f fakeNode) StatusDoc() (node.Status, error) { return f.st, nil }
+
+// serve runs the real admin API over a fake node on a Unix socket.
+func serve(t *testing.T, st node.Status) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "corral.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: api.New(fakeNode{st})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return sock
+}
+
+func TestMainStatus(t *testing.T) {
+	sock := serve(t, sampleStatus())
+	for _, args := range [][]string{
+		{"--socket", sock, "-c", "status", "--json"},
+		{"--socket", sock, "-c", "status --json"},
+		{"--json", "--socket", sock, "-c", "status"},
+	} {
+		var out, errb bytes.Buffer
+		if code := Main(args, &out, &errb); code != 0 {
+			t.Fatalf("%q: exit %d, stderr %s", args, code, errb.String())
+		}
+		var st node.Status
+		dec := json.NewDecoder(&out)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&st); err != nil || !reflect.DeepEqual(st, sampleStatus()) {
+			t.Fatalf("%q: %+v, %v", args, st, err)
+		}
+		if dec.More() {
+			t.Fatalf("%q: more than one JSON document", args)
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := Main([]string{"--socket", sock, "-c", "status"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "cluster      demo\n") {
+		t.Fatalf("table: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+}
+
+func TestMainErrors(t *testing.T) {
+	sock := serve(t, sampleStatus())
+	missing := filepath.Join(t.TempDir(), "none.sock")
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--socket", missing, "-c", "status"}, 1, "cannot reach the node at " + missing + ": "},
+		{[]string{"--socket", missing, "-c", "status"}, 1, "is `corral agent` running? start a local cluster with `corral demo`"},
+		{[]string{"--socket", sock}, 2, "interactive shell is not available yet"},
+		{[]string{"--socket", sock, "-c", "frob"}, 2, `unknown command "frob"`},
+		{[]string{"--socket", sock, "-c", "status now"}, 2, "status takes no arguments"},
+		{[]string{"--socket", sock, "-c", `status "`}, 2, "unterminated"},
+	}
+	for _, tc := range cases {
+		var out, errb bytes.Buffer
+		code := Main(tc.args, &out, &errb)
+		if code != tc.code || !strings.Contains(errb.String(), tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want exit %d and %q", tc.args, code, errb.String(), tc.code, tc.want)
+		}
+	}
+}
+
+func TestAPIErrorShown(t *testing.T) {
+	sock := serve(t, sampleStatus())
+	var v any
+	err := NewClient(sock).Get(t.Context(), "/v1/nope", &v)
+	ae, ok := err.(*APIError)
+	if !ok || ae.Status != http.StatusNotFound || !strings.Contains(err.Error(), "no such endpoint") || !strings.Contains(err.Error(), "/v1/status") {
+		t.Fatalf("err %v (%T)", err, err)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	sock := serve(t, sampleStatus())
+	var out, errb bytes.Buffer
+	if code := Main([]string{"--socket", sock, "-c", "help"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "status [--json]") {
+		t.Fatalf("help: exit %d, %q %q", code, out.String(), errb.String())
+	}
+}
