@@ -304,7 +304,7 @@ func (m *Membership) tryCommit() {
 // or ReportEvery has passed.
 func (m *Membership) report() {
 	r := &wire.Report{State: uint8(m.self), Promise: m.st.Promise, Installed: m.st.Installed, Primary: m.st.Primary,
-		Lineage: m.lineage()}
+		Lineage: m.lineage(), Settings: m.settings}
 	for _, id := range m.cfg.Nodes {
 		if m.reach[id] {
 			r.Reach = append(r.Reach, id)

@@ -40,6 +40,9 @@ type Membership struct {
 	left        bool
 
 	// Leases.
+	settings string                 // our quorum settings, as reports carry them
+	refused  map[wire.NodeID]string // peers whose settings differ: theirs
+
 	leaseSeq  uint64
 	leaseSent map[uint64]time.Duration
 	ackUntil  map[wire.NodeID]time.Duration
@@ -67,7 +70,8 @@ func New(cfg Config, p Persisted, now time.Duration) (*Membership, error) {
 	}
 	m := &Membership{cfg: cfg, now: now, st: p.Clone(), lpSince: now, self: StateJoining, want: StateOnline,
 		reach: map[wire.NodeID]bool{}, reports: map[wire.NodeID]*wire.Report{}, ignore: map[wire.NodeID]time.Duration{},
-		leaseSent: map[uint64]time.Duration{}, ackUntil: map[wire.NodeID]time.Duration{}}
+		leaseSent: map[uint64]time.Duration{}, ackUntil: map[wire.NodeID]time.Duration{},
+		settings: Settings(cfg), refused: map[wire.NodeID]string{}}
 	// A restarted node is not in its old view until a coordinator puts it
 	// in a new one: it forgets the view but keeps promise, epoch and lineage.
 	m.st.Installed, m.st.Primary, m.st.States = wire.View{}, false, nil
@@ -121,6 +125,18 @@ func (m *Membership) Reach(now time.Duration, peer wire.NodeID, up bool) {
 	m.update()
 }
 
+// refuse ignores a peer whose quorum settings differ from ours, and says
+// which setting once per change.
+func (m *Membership) refuse(from wire.NodeID, theirs string) {
+	if m.refused[from] == theirs {
+		return
+	}
+	m.refused[from] = theirs
+	delete(m.reports, from)
+	m.changeAt = m.now
+	m.event(Event{Kind: EventConfigDiffers, Target: from, Detail: diffSettings(m.settings, theirs)})
+}
+
 // Restarted records that a peer came back with a new boot id: what it
 // reported before is void.
 func (m *Membership) Restarted(now time.Duration, peer wire.NodeID) {
@@ -153,6 +169,16 @@ func (m *Membership) Step(now time.Duration, from wire.NodeID, msg wire.Message)
 	m.advance(now)
 	if from == m.cfg.Self || !slices.Contains(m.cfg.Nodes, from) {
 		return
+	}
+	if r, ok := msg.(*wire.Report); ok {
+		if r.Settings != m.settings {
+			m.refuse(from, r.Settings)
+			return
+		}
+		delete(m.refused, from)
+	}
+	if m.refused[from] != "" {
+		return // until it reports matching settings
 	}
 	switch msg := msg.(type) {
 	case *wire.Report:

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,6 +31,9 @@ type world struct {
 
 	views   map[wire.ViewID]viewRec // G1: every installed view id, as first installed
 	actings int                     // checks made
+	events  []string                // membership events other than view changes, "nK kind ..."
+
+	override func(id int, c *membership.Config) // per-node config changes
 }
 
 type viewRec struct {
@@ -73,7 +77,11 @@ func (w *world) factory(h *sim.Host) sim.Process {
 			w.t.Fatalf("n%d: %v", h.ID(), err)
 		}
 	}
-	m, err := membership.New(membership.Config{Self: wire.NodeID(h.ID()), Nodes: all, Quorum: w.qc}, p, h.Now())
+	mc := membership.Config{Self: wire.NodeID(h.ID()), Nodes: all, Quorum: w.qc}
+	if w.override != nil {
+		w.override(h.ID(), &mc)
+	}
+	m, err := membership.New(mc, p, h.Now())
 	if err != nil {
 		w.t.Fatalf("membership.New: %v", err)
 	}
@@ -132,6 +140,8 @@ func (nd *mnode) drain(now time.Duration) {
 			nd.h.Logf("membership %v", e)
 			if e.Kind == membership.EventViewChanged {
 				nd.w.installed(nd, e)
+			} else {
+				nd.w.events = append(nd.w.events, fmt.Sprintf("n%d %v", nd.h.ID(), e))
 			}
 		}
 		if rc.Empty() && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 {
@@ -366,4 +376,78 @@ func fault(s *sim.Sim, n int, rng *rand.Rand) {
 	case 6:
 		s.Isolate(a)
 	}
+}
+
+// TestSettingsMismatchRefused: a node whose quorum policy differs is never
+// put in a view with the others, and they say which setting differs.
+func TestSettingsMismatchRefused(t *testing.T) {
+	simtest.Sweep(t, func(r *simtest.Run) {
+		cl := &world{t: r, n: 3, nodes: map[int]*mnode{}, views: map[wire.ViewID]viewRec{}}
+		cl.qc = quorum.Config{Votes: map[wire.NodeID]int{1: 1, 2: 1, 3: 1}, Policy: quorum.Majority, Window: 10 * time.Second}
+		cl.override = func(id int, c *membership.Config) {
+			if id == 3 {
+				c.Quorum.Policy = quorum.LastManStanding
+			}
+		}
+		cl.s = r.New(sim.Config{Nodes: 3, Links: 2}, cl.factory)
+		cl.s.Run(3 * time.Second)
+		for _, i := range []int{1, 2} {
+			if st := cl.nodes[i].m.Status(); !slices.Equal(st.View.Members, []wire.NodeID{1, 2}) || !st.Primary {
+				r.Fatalf("n%d: view %v primary=%v, want [1 2] primary", i, st.View.Members, st.Primary)
+			}
+		}
+		if st := cl.nodes[3].m.Status(); len(st.View.Members) > 1 {
+			r.Fatalf("n3 with another policy joined %v", st.View.Members)
+		}
+		found := false
+		for _, e := range cl.events {
+			if strings.HasPrefix(e, "n1 config_differs peer=3 policy: ours \"majority\", theirs \"last_man_standing\"") {
+				found = true
+			}
+		}
+		if !found {
+			r.Fatalf("n1 did not name the differing policy; events: %v", cl.events)
+		}
+	})
+}
+
+// TestPauseResumeLeave: pausing keeps a node a member with state paused,
+// resuming brings it back online, leaving removes it cleanly.
+func TestPauseResumeLeave(t *testing.T) {
+	simtest.Sweep(t, func(r *simtest.Run) {
+		w := newWorld(r, 3, quorum.Majority, sim.DefaultNet(), false)
+		if !w.s.RunUntil(func() bool { return w.converged(true) }, 5*time.Second) {
+			r.Fatalf("no view of 3:%s", w.describe())
+		}
+		stateOn := func(on, of int) membership.State {
+			return w.nodes[on].m.Status().States[wire.NodeID(of)]
+		}
+		w.nodes[2].m.SetState(w.nodes[2].h.Now(), membership.StatePaused)
+		w.nodes[2].drain(w.nodes[2].h.Now())
+		if !w.s.RunUntil(func() bool { return stateOn(1, 2) == membership.StatePaused && stateOn(3, 2) == membership.StatePaused }, 2*time.Second) {
+			r.Fatalf("n2 not paused in the view: n1 sees %v", stateOn(1, 2))
+		}
+		if !w.s.RunUntil(func() bool { return w.converged(false) }, time.Second) {
+			r.Fatalf("pausing n2 took it out of the view:%s", w.describe())
+		}
+		w.nodes[2].m.SetState(w.nodes[2].h.Now(), membership.StateOnline)
+		w.nodes[2].drain(w.nodes[2].h.Now())
+		if !w.s.RunUntil(func() bool { return stateOn(1, 2) == membership.StateOnline }, 2*time.Second) {
+			r.Fatalf("n2 not resumed: n1 sees %v", stateOn(1, 2))
+		}
+		w.nodes[3].m.SetState(w.nodes[3].h.Now(), membership.StateLeaving)
+		w.nodes[3].drain(w.nodes[3].h.Now())
+		if !w.s.RunUntil(func() bool { return w.nodes[3].m.Left() }, 2*time.Second) {
+			r.Fatalf("n3's leave was not confirmed:%s", w.describe())
+		}
+		if st := w.nodes[1].m.Status(); !slices.Equal(st.View.Members, []wire.NodeID{1, 2}) {
+			r.Fatalf("after n3 left, n1's view is %v", st.View.Members)
+		}
+		want := []string{"n1 node_paused target=2", "n1 node_resumed target=2", "n1 node_left target=3 clean=true"}
+		for _, wv := range want {
+			if !slices.Contains(w.events, wv) {
+				r.Fatalf("missing event %q in %v", wv, w.events)
+			}
+		}
+	})
 }

@@ -139,11 +139,12 @@ const (
 	EventNodeResumed
 	EventQuorumLost
 	EventQuorumRegained
-	EventLeft // this node's clean leave is done
+	EventLeft          // this node's clean leave is done
+	EventConfigDiffers // a peer's quorum settings differ: it is refused
 )
 
 var kindNames = [...]string{"", "view_changed", "node_joined", "node_left", "node_paused", "node_resumed",
-	"quorum_lost", "quorum_regained", "left"}
+	"quorum_lost", "quorum_regained", "left", "config_differs"}
 
 func (k EventKind) String() string {
 	if int(k) < len(kindNames) && k != 0 {
@@ -163,6 +164,7 @@ type Event struct {
 	Clean   bool          // node_left
 	Votes   int           // quorum_*
 	Needed  int           // quorum_*
+	Detail  string        // config_differs: which setting, ours and theirs
 }
 
 func (e Event) String() string {
@@ -175,6 +177,8 @@ func (e Event) String() string {
 		return fmt.Sprintf("%v votes=%d needed=%d", e.Kind, e.Votes, e.Needed)
 	case EventLeft:
 		return e.Kind.String()
+	case EventConfigDiffers:
+		return fmt.Sprintf("%v peer=%d %s", e.Kind, e.Target, e.Detail)
 	}
 	return fmt.Sprintf("%v target=%d", e.Kind, e.Target)
 }

@@ -57,6 +57,9 @@ func (n *Node) logMemberEvent(e membership.Event) {
 		n.log.Info(e.Kind.String(), "votes", e.Votes, "needed", e.Needed)
 	case membership.EventLeft:
 		n.log.Info("left the cluster cleanly", "view", n.viewName(e.View))
+	case membership.EventConfigDiffers:
+		n.log.Warn("refusing a node whose quorum settings differ: make [quorum], [timers] lease/margin/drift and [[nodes]] the same on every node",
+			"peer", n.names[e.Target], "differs", e.Detail)
 	default:
 		n.log.Info(e.Kind.String(), "target", n.names[e.Target])
 	}

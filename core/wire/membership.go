@@ -34,6 +34,10 @@ type Report struct {
 	Primary   bool     // its installed view is primary
 	Reach     []NodeID // the peers it reaches (both ways), sorted
 	Lineage   Lineage
+	// Settings are the sender's quorum-relevant settings, "key=value"
+	// pairs joined by spaces in a fixed order: nodes whose settings differ
+	// never share a view.
+	Settings string
 }
 
 // Propose is a coordinator's proposal of a view. States[i] is the state
@@ -186,6 +190,7 @@ func (m *Report) Append(b []byte) []byte {
 	w.bool(m.Primary)
 	w.nodes(m.Reach)
 	w.lineage(m.Lineage)
+	w.String(m.Settings)
 	return w
 }
 
@@ -197,6 +202,7 @@ func (m *Report) Decode(r *Reader) error {
 	m.Primary = r.bool()
 	m.Reach = r.nodes()
 	m.Lineage = r.lineage()
+	m.Settings = r.String()
 	return r.Err()
 }
 
