@@ -38,7 +38,13 @@ func (c *Conn) flush() {
 				c.transmit(p, pa, m)
 			}
 		}
-		if p.ackDue {
+		switch {
+		case p.ackHeld:
+			// Messages from p are in this Ready: hold the acknowledgement
+			// one round, so a reply the application sends to them carries
+			// it (the driver calls Ready again after delivering them).
+			p.ackHeld = false
+		case p.ackDue:
 			c.sendAck(p)
 		}
 	}
@@ -161,6 +167,7 @@ func (c *Conn) deliver(p *peer, d *wire.Data) {
 	}
 	c.rd.Messages = append(c.rd.Messages, Message{From: p.id, Data: d.Payload})
 	c.stats.Delivered++
+	p.ackHeld = true
 }
 
 // onAck removes acknowledged messages from p's window.

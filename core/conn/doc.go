@@ -14,15 +14,18 @@
 //
 // and executes each Ready in order: send rd.Packets (each names the local
 // link, the peer and the peer's link; the driver maps those to addresses),
-// then hand rd.Messages and rd.Events to the layers above.
+// then hand rd.Messages and rd.Events to the layers above, and calls Ready
+// again until it is Empty (acknowledgements of delivered messages wait one
+// round so that replies carry them).
 //
 // Contract:
 //
 //   - Paths. A path is a (local link, peer link) pair. Every Heartbeat each
 //     node sends a heartbeat on every path. A path's inbound direction is
 //     alive while heartbeats arrive within what the path's history explains:
-//     the threshold is mean + 6 deviations of the observed inter-arrival
-//     times, clamped to [SuspectMin, SuspectMax]. Its outbound direction is
+//     the threshold is mean + 8 standard deviations of the last 64
+//     inter-arrival times, clamped to [SuspectMin, SuspectMax] (twice
+//     SuspectMin until 16 samples are in). Its outbound direction is
 //     alive while the peer's latest heartbeats say it hears us on it. A path
 //     is up when both directions are alive; a peer is reachable while any
 //     path to it is up. Asymmetric links are reported as they are: Status

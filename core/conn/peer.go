@@ -44,6 +44,7 @@ type peer struct {
 	ooo      map[uint64]*wire.Data
 	partial  []byte // chunks of the message being received
 	ackDue   bool
+	ackHeld  bool // messages from this peer are in the pending Ready
 }
 
 // outMsg is one message on its way to a peer.

@@ -239,7 +239,7 @@ func (m *Membership) Tick(now time.Duration) {
 				m.send(p, &wire.LeaseReq{ID: m.st.Installed.ID, Seq: m.leaseSeq})
 			}
 		}
-		m.nextLease = now + m.cfg.Heartbeat
+		m.nextLease = now + m.cfg.LeaseEvery
 	}
 	m.update()
 }

@@ -39,8 +39,11 @@ type Config struct {
 	Nodes  []wire.NodeID // every configured node, this one included
 	Quorum quorum.Config
 
-	Heartbeat time.Duration // lease request period
+	Heartbeat time.Duration // ARCHITECTURE's [timers] heartbeat
 	Lease     time.Duration // T_lease
+	// LeaseEvery is the lease request period: several requests per lease,
+	// so one lost request or answer does not cost the lease.
+	LeaseEvery time.Duration
 	Margin    time.Duration // added to lease waits
 	Drift     float64       // ρ, clock rate error bound
 
@@ -64,6 +67,10 @@ func (c *Config) fillDefaults() {
 	if c.Lease == 0 {
 		// [timers] lease: more than 2 heartbeats.
 		c.Lease = 500 * time.Millisecond
+	}
+	if c.LeaseEvery == 0 {
+		// Four chances per lease, and never more often than heartbeats.
+		c.LeaseEvery = max(c.Heartbeat, c.Lease/4)
 	}
 	if c.Margin == 0 {
 		// [timers] margin.
