@@ -44,8 +44,8 @@ type Config struct {
 	// LeaseEvery is the lease request period: several requests per lease,
 	// so one lost request or answer does not cost the lease.
 	LeaseEvery time.Duration
-	Margin    time.Duration // added to lease waits
-	Drift     float64       // ρ, clock rate error bound
+	Margin     time.Duration // added to lease waits
+	Drift      float64       // ρ, clock rate error bound
 
 	// ReportEvery is how often a node repeats its report unchanged.
 	ReportEvery time.Duration
