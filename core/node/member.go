@@ -86,6 +86,34 @@ func (n *Node) SetState(s membership.State) error {
 	return n.do(func() { n.mem.SetState(n.now(), s) })
 }
 
+// SetNodeState asks a node, this one or another, by name, for a state:
+// online (resume), paused or leaving. Another node is asked over its
+// circuit; the view that follows shows the result.
+func (n *Node) SetNodeState(name string, s membership.State) error {
+	if s != membership.StateOnline && s != membership.StatePaused && s != membership.StateLeaving {
+		return fmt.Errorf("node: state %v cannot be asked for: use online, paused or leaving", s)
+	}
+	var target wire.NodeID
+	for id, nm := range n.names {
+		if nm == name {
+			target = id
+		}
+	}
+	if target == 0 {
+		return fmt.Errorf("node: no node named %q in the node list", name)
+	}
+	if target == n.self {
+		return n.SetState(s)
+	}
+	var err error
+	if e := n.do(func() {
+		_, err = n.conn.Send(n.now(), target, wire.Encode(&wire.SetState{State: uint8(s)}))
+	}); e != nil {
+		return e
+	}
+	return err
+}
+
 // Leave leaves the cluster cleanly: it tells the others and waits (up to
 // ctx and leaveTimeout) until a view without this node is committed. The
 // node keeps running; Close it afterwards.

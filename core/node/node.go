@@ -46,11 +46,12 @@ type Node struct {
 	names map[wire.NodeID]string
 	addrs map[wire.NodeID][]netip.AddrPort // peers' link addresses
 
-	tr    *transport.UDP
-	conn  *conn.Conn
-	mem   *membership.Membership
-	start time.Time     // the loop's clock is time since start (monotonic)
-	left  chan struct{} // closed when a clean leave was committed
+	tr     *transport.UDP
+	conn   *conn.Conn
+	mem    *membership.Membership
+	events *eventLog
+	start  time.Time     // the loop's clock is time since start (monotonic)
+	left   chan struct{} // closed when a clean leave was committed
 
 	inbox chan transport.Packet
 	reqs  chan func()
@@ -112,6 +113,10 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 		Heartbeat: t.Heartbeat.D(), SuspectMin: t.SuspectMin.D(), SuspectMax: t.SuspectMax.D(),
 	}, rand.New(rand.NewPCG(rand.Uint64(), uint64(n.boot))))
 	if err != nil {
+		n.store.Close()
+		return nil, err
+	}
+	if n.events, err = openEventLog(n.store, cfg.Node); err != nil {
 		n.store.Close()
 		return nil, err
 	}
@@ -209,6 +214,7 @@ func (n *Node) now() time.Duration { return time.Since(n.start) }
 func (n *Node) execute() {
 	for {
 		now := n.now()
+		var stream []Event
 		rc := n.conn.Ready()
 		n.sendPackets(rc.Packets)
 		for _, m := range rc.Messages {
@@ -223,6 +229,9 @@ func (n *Node) execute() {
 				n.mem.Reach(now, e.Peer, false)
 			case conn.EventPeerRestarted:
 				n.mem.Restarted(now, e.Peer)
+			}
+			if ev, ok := n.connEvent(e); ok {
+				stream = append(stream, ev)
 			}
 			if n.opt.OnEvent != nil {
 				n.opt.OnEvent(e)
@@ -246,9 +255,15 @@ func (n *Node) execute() {
 			if e.Kind == membership.EventLeft {
 				close(n.left)
 			}
+			if ev, ok := n.memberEvent(e); ok {
+				stream = append(stream, ev)
+			}
 			if n.opt.OnMemberEvent != nil {
 				n.opt.OnMemberEvent(e)
 			}
+		}
+		if err := n.events.append(stream); err != nil {
+			n.log.Error("cannot store events", "err", err)
 		}
 		if rc.Empty() && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 {
 			return
@@ -264,13 +279,17 @@ func (n *Node) deliver(now time.Duration, m conn.Message) {
 		n.log.Warn("undecodable circuit message", "from", n.names[m.From], "err", err)
 		return
 	}
-	if u, ok := msg.(*wire.User); ok {
+	switch msg := msg.(type) {
+	case *wire.User:
 		if n.opt.OnMessage != nil {
-			n.opt.OnMessage(conn.Message{From: m.From, Data: u.Payload})
+			n.opt.OnMessage(conn.Message{From: m.From, Data: msg.Payload})
 		}
-		return
+	case *wire.SetState:
+		n.log.Info("state change asked by a peer", "from", n.names[m.From], "state", membership.State(msg.State).String())
+		n.mem.SetState(now, membership.State(msg.State))
+	default:
+		n.mem.Step(now, m.From, msg)
 	}
-	n.mem.Step(now, m.From, msg)
 }
 
 func (n *Node) sendPackets(pkts []conn.Packet) {

@@ -247,3 +247,64 @@ func countEvents(tn *testNode, kind conn.EventKind, peer wire.NodeID, local int)
 	}
 	return c
 }
+
+// TestEventsStoredAndNumbered: the event stream records view changes with
+// sequence numbers that keep growing across a restart.
+func TestEventsStoredAndNumbered(t *testing.T) {
+	dir := t.TempDir()
+	paths := writeCluster(t, dir, 44, 2)
+	cfg, err := config.Load(paths[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	n1 := startNode(t, paths[0])
+	startNode(t, paths[1])
+	var evs []Event
+	eventually(t, 5*time.Second, "n1 records a view of n1 and n2", func() bool {
+		evs, err = n1.Events(0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			if e.Kind == "view_changed" && len(e.Members) == 2 && e.Primary != nil && *e.Primary {
+				return true
+			}
+		}
+		return false
+	})
+	for i, e := range evs {
+		if e.Seq != uint64(i+1) || e.Node != "n1" || e.Time == "" {
+			t.Fatalf("event %d: %+v: want seq %d, node n1, a time", i, e, i+1)
+		}
+	}
+	ch, stop := n1.Subscribe(16)
+	defer stop()
+	last := evs[len(evs)-1].Seq
+	if err := n1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-ch:
+		t.Fatalf("event %+v after Close", e)
+	default:
+	}
+	n, err := Open(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	again, err := n.Events(last-1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again) != 1 || again[0].Seq != last {
+		t.Fatalf("after a restart, events after %d: %+v", last-1, again)
+	}
+	if err := n.events.append([]Event{{Kind: "test"}}); err != nil {
+		t.Fatal(err)
+	}
+	more, _ := n.Events(last, 0)
+	if len(more) != 1 || more[0].Seq != last+1 {
+		t.Fatalf("the first event after a restart is %+v, want seq %d", more, last+1)
+	}
+}

@@ -352,3 +352,21 @@ func (m *User) Decode(r *Reader) error {
 	m.Payload = r.Rest()
 	return r.Err()
 }
+
+// SetState asks the receiving node to change its own membership state
+// (an operator's pause, resume or leave issued on another node).
+type SetState struct {
+	State uint8
+}
+
+// Type implements Message.
+func (*SetState) Type() Type { return TypeSetState }
+
+// Append implements Message.
+func (m *SetState) Append(b []byte) []byte { return append(b, m.State) }
+
+// Decode implements Message.
+func (m *SetState) Decode(r *Reader) error {
+	m.State = r.Uint8()
+	return r.Err()
+}

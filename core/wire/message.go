@@ -63,6 +63,8 @@ func newMessage(t Type) Message {
 		return new(Left)
 	case TypeUser:
 		return new(User)
+	case TypeSetState:
+		return new(SetState)
 	}
 	return nil
 }

@@ -27,6 +27,7 @@ const (
 	TypeLeaseAck              // membership: acknowledgement of a lease heartbeat
 	TypeLeft                  // membership: you have left the cluster cleanly
 	TypeUser                  // an application payload on a circuit (node.Send)
+	TypeSetState              // an operator asks a node to pause, resume or leave
 )
 
 var typeNames = [...]string{
@@ -47,6 +48,7 @@ var typeNames = [...]string{
 	TypeLeaseAck:  "LeaseAck",
 	TypeLeft:      "Left",
 	TypeUser:      "User",
+	TypeSetState:  "SetState",
 }
 
 func (t Type) String() string {
