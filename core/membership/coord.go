@@ -104,6 +104,18 @@ func (m *Membership) coordinate() {
 	states := m.statesOf(set)
 	lin := m.lineageOf(set)
 	dec := quorum.Decide(m.cfg.Quorum, set, lin)
+	if !dec.Primary && m.cfg.Witness && dec.Reason == quorum.ReasonNoTieBreaker {
+		// A tie: the witness settles it.
+		if m.granted(set) {
+			lin.Witness = true
+			dec = quorum.Decide(m.cfg.Quorum, set, lin)
+		} else {
+			m.askWitness(wire.View{ID: wire.ViewID{Epoch: m.st.Epoch + 1, Coord: m.cfg.Self}, Members: set}, false)
+			if m.now-m.askedAt < m.cfg.WitnessWait && m.now-m.changeAt < m.cfg.WitnessWait {
+				return // wait for the answer before settling for non-primary
+			}
+		}
+	}
 	if m.prop != nil {
 		pm := m.prop.msg
 		if slices.Equal(pm.View.Members, set) && slices.Equal(pm.States, states) && pm.Primary == dec.Primary {
@@ -281,7 +293,9 @@ func (m *Membership) tryCommit() {
 	for _, id := range p.msg.View.Members {
 		lins = append(lins, p.acks[id])
 	}
-	dec := quorum.Decide(m.cfg.Quorum, p.msg.View.Members, mergeLineage(lins))
+	lin := mergeLineage(lins)
+	lin.Witness = m.granted(p.msg.View.Members)
+	dec := quorum.Decide(m.cfg.Quorum, p.msg.View.Members, lin)
 	if dec.Primary != p.msg.Primary {
 		// A member's lineage moved since its report: judge again.
 		m.prop = nil
@@ -360,5 +374,33 @@ func (m *Membership) acting(now time.Duration) (ok bool, votes, needed int) {
 	if now-m.installedAt < wait {
 		return false, votes, needed
 	}
-	return quorum.Lease(m.cfg.Quorum, v, ackers), votes, needed
+	if quorum.Lease(m.cfg.Quorum, v, ackers) {
+		return true, votes, needed
+	}
+	// A tie settled by the witness: it holds while its vote does.
+	if m.cfg.Witness && m.witness.until > now && slices.Equal(m.witness.members, m.st.Installed.Members) {
+		d := quorum.Decide(m.cfg.Quorum, ackers, quorum.Lineage{LP: &v, AllSeen: true, Witness: true})
+		return d.Primary, votes, needed
+	}
+	return false, votes, needed
+}
+
+// needsWitness reports whether a view of members is primary only with the
+// witness's vote (this node's lineage as the reference).
+func (m *Membership) needsWitness(members []wire.NodeID) bool {
+	lin := m.lineageOf(m.knownOf(members))
+	v := quorum.ViewRef{ID: qid(m.st.Installed.ID), Members: members}
+	lin.LP, lin.AllSeen = &v, true
+	return !quorum.Decide(m.cfg.Quorum, members, lin).Primary
+}
+
+// knownOf is members whose lineage this node knows.
+func (m *Membership) knownOf(members []wire.NodeID) []wire.NodeID {
+	var out []wire.NodeID
+	for _, id := range members {
+		if id == m.cfg.Self || m.reports[id] != nil {
+			out = append(out, id)
+		}
+	}
+	return out
 }

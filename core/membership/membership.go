@@ -40,6 +40,10 @@ type Membership struct {
 	left        bool
 
 	// Leases.
+	witness  grant // the witness's vote as this node holds it
+	askedAt  time.Duration
+	askedFor []wire.NodeID
+
 	settings string                 // our quorum settings, as reports carry them
 	refused  map[wire.NodeID]string // peers whose settings differ: theirs
 
@@ -50,6 +54,12 @@ type Membership struct {
 	quorate   bool
 
 	rd Ready
+}
+
+// grant is the witness's vote for a member set, valid until a time.
+type grant struct {
+	members []wire.NodeID
+	until   time.Duration
 }
 
 type proposal struct {
@@ -135,6 +145,35 @@ func (m *Membership) refuse(from wire.NodeID, theirs string) {
 	delete(m.reports, from)
 	m.changeAt = m.now
 	m.event(Event{Kind: EventConfigDiffers, Target: from, Detail: diffSettings(m.settings, theirs)})
+}
+
+// WitnessAnswer is the witness's answer to a WitnessReq made at at: its
+// vote for members, valid for lease from the moment it was asked.
+func (m *Membership) WitnessAnswer(now time.Duration, members []wire.NodeID, granted bool, lease, at time.Duration) {
+	m.advance(now)
+	if granted {
+		until := at + time.Duration(float64(lease)/(1+m.cfg.Drift))
+		if !slices.Equal(m.witness.members, members) || until > m.witness.until {
+			m.witness = grant{members: sortedIDs(members), until: until}
+		}
+		m.changeAt = now
+	}
+	m.update()
+}
+
+// granted reports whether this node holds the witness's vote for members.
+func (m *Membership) granted(members []wire.NodeID) bool {
+	return m.cfg.Witness && m.witness.until > m.now && slices.Equal(m.witness.members, members)
+}
+
+// askWitness asks the witness for members' vote, at most once per
+// LeaseEvery for one set.
+func (m *Membership) askWitness(v wire.View, installed bool) {
+	if slices.Equal(m.askedFor, v.Members) && m.now-m.askedAt < m.cfg.LeaseEvery {
+		return
+	}
+	m.askedFor, m.askedAt = slices.Clone(v.Members), m.now
+	m.rd.Witness = append(m.rd.Witness, WitnessReq{View: wire.View{ID: v.ID, Members: slices.Clone(v.Members)}, Installed: installed, At: m.now})
 }
 
 // Restarted records that a peer came back with a new boot id: what it
@@ -225,6 +264,9 @@ func (m *Membership) Tick(now time.Duration) {
 	m.advance(now)
 	if m.prop != nil && now-m.prop.at > m.cfg.ProposeTimeout {
 		m.prop = nil
+	}
+	if m.leasing() && m.cfg.Witness && m.needsWitness(m.st.Installed.Members) {
+		m.askWitness(m.st.Installed, true)
 	}
 	if m.leasing() && now >= m.nextLease {
 		m.leaseSeq++

@@ -34,6 +34,34 @@ type world struct {
 	events  []string                // membership events other than view changes, "nK kind ..."
 
 	override func(id int, c *membership.Config) // per-node config changes
+	arbiter  *simArbiter                        // the witness, when configured
+}
+
+// simArbiter is the witness's grant rule (core/witness) on the simulated
+// clock: one member set at a time for a lease, only sets holding a member
+// of the last primary view it recorded. Answers are immediate.
+type simArbiter struct {
+	lp    []wire.NodeID
+	grant []wire.NodeID
+	until time.Duration
+	lease time.Duration
+	asks  int
+}
+
+func (a *simArbiter) ask(now time.Duration, req membership.WitnessReq) bool {
+	a.asks++
+	members := req.View.Members
+	if a.lp != nil && !slices.ContainsFunc(members, func(id wire.NodeID) bool { return slices.Contains(a.lp, id) }) {
+		return false
+	}
+	if a.grant != nil && now < a.until && !slices.Equal(a.grant, members) {
+		return false
+	}
+	a.grant, a.until = slices.Clone(members), now+a.lease
+	if req.Installed {
+		a.lp = slices.Clone(members)
+	}
+	return true
 }
 
 type viewRec struct {
@@ -131,6 +159,12 @@ func (nd *mnode) drain(now time.Duration) {
 			nd.h.Disk().Put(persistKey, rm.Persist.Marshal())
 			nd.h.Disk().Sync()
 		}
+		for _, q := range rm.Witness {
+			if nd.w.arbiter != nil {
+				ok := nd.w.arbiter.ask(nd.w.s.Now(), q)
+				nd.m.WitnessAnswer(now, q.View.Members, ok, nd.w.arbiter.lease, q.At)
+			}
+		}
 		for _, o := range rm.Messages {
 			if _, err := nd.c.Send(now, o.To, wire.Encode(o.Msg)); err != nil {
 				nd.w.t.Fatalf("n%d: send: %v", nd.h.ID(), err)
@@ -144,7 +178,7 @@ func (nd *mnode) drain(now time.Duration) {
 				nd.w.events = append(nd.w.events, fmt.Sprintf("n%d %v", nd.h.ID(), e))
 			}
 		}
-		if rc.Empty() && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 {
+		if rc.Empty() && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 {
 			break
 		}
 	}
@@ -447,6 +481,45 @@ func TestPauseResumeLeave(t *testing.T) {
 		for _, wv := range want {
 			if !slices.Contains(w.events, wv) {
 				r.Fatalf("missing event %q in %v", wv, w.events)
+			}
+		}
+	})
+}
+
+// TestWitnessBreaksTies: four nodes split two and two. Without a witness
+// neither half is primary; with one, exactly one half is, and never both
+// act at once (checked at every step).
+func TestWitnessBreaksTies(t *testing.T) {
+	simtest.Sweep(t, func(r *simtest.Run) {
+		for _, withWitness := range []bool{false, true} {
+			w := &world{t: r, n: 4, nodes: map[int]*mnode{}, views: map[wire.ViewID]viewRec{}}
+			w.qc = quorum.Config{Votes: map[wire.NodeID]int{1: 1, 2: 1, 3: 1, 4: 1}, Policy: quorum.Majority, Window: 10 * time.Second}
+			if withWitness {
+				w.arbiter = &simArbiter{lease: 2 * time.Second}
+				w.override = func(id int, c *membership.Config) { c.Witness = true }
+			}
+			w.s = r.New(sim.Config{Nodes: 4, Links: 2}, w.factory)
+			if !w.s.RunUntil(func() bool { return w.converged(true) }, 5*time.Second) {
+				r.Fatalf("witness=%v: no view of 4:%s", withWitness, w.describe())
+			}
+			w.s.Partition([]int{1, 2}, []int{3, 4})
+			w.s.Run(4 * time.Second)
+			quorate := 0
+			for i := 1; i <= 4; i++ {
+				if w.nodes[i].m.Quorate(w.nodes[i].h.Now()) {
+					quorate++
+				}
+			}
+			want := 0
+			if withWitness {
+				want = 2
+			}
+			if quorate != want {
+				r.Fatalf("witness=%v: %d nodes quorate after a 2|2 split, want %d:%s", withWitness, quorate, want, w.describe())
+			}
+			w.s.Heal()
+			if !w.s.RunUntil(func() bool { return w.converged(true) }, convergeBound) {
+				r.Fatalf("witness=%v: no view of 4 after healing:%s", withWitness, w.describe())
 			}
 		}
 	})

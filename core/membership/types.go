@@ -38,6 +38,12 @@ type Config struct {
 	Self   wire.NodeID
 	Nodes  []wire.NodeID // every configured node, this one included
 	Quorum quorum.Config
+	// Witness says a witness (arbiter) is configured: ties are settled by
+	// asking it (Ready.Witness, answered with WitnessAnswer).
+	Witness bool
+	// WitnessWait is how long a coordinator facing a tie waits for the
+	// witness's answer before it proposes a non-primary view.
+	WitnessWait time.Duration
 
 	Heartbeat time.Duration // ARCHITECTURE's [timers] heartbeat
 	Lease     time.Duration // T_lease
@@ -88,6 +94,10 @@ func (c *Config) fillDefaults() {
 		// Long enough for conn events of one failure, seen by several
 		// nodes, to arrive together.
 		c.Settle = 30 * time.Millisecond
+	}
+	if c.WitnessWait == 0 {
+		// A few round trips to the arbiter.
+		c.WitnessWait = time.Second
 	}
 	if c.ProposeTimeout == 0 {
 		// Several round trips and a retransmission or two.
@@ -196,11 +206,21 @@ type Out struct {
 	Msg wire.Message
 }
 
+// WitnessReq asks the driver to ask the witness for its vote for View's
+// members (Installed: View is installed and primary, record it). The
+// driver answers with WitnessAnswer, passing At back.
+type WitnessReq struct {
+	View      wire.View
+	Installed bool
+	At        time.Duration // when the request was made, by this node's clock
+}
+
 // Ready is what the driver must do, in order.
 type Ready struct {
 	Persist  *Persisted // write and fsync first
 	Messages []Out
 	Events   []Event
+	Witness  []WitnessReq
 }
 
 func idLess(a, b wire.ViewID) bool {

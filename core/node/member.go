@@ -9,6 +9,7 @@ import (
 	"github.com/corral-ha/corral/core/membership"
 	"github.com/corral-ha/corral/core/quorum"
 	"github.com/corral-ha/corral/core/wire"
+	"github.com/corral-ha/corral/core/witness"
 )
 
 // leaveTimeout bounds a clean leave: past it the node stops anyway (the
@@ -44,7 +45,34 @@ func (n *Node) openMembership() (*membership.Membership, error) {
 	}
 	t := n.cfg.Timers
 	return membership.New(membership.Config{Self: n.self, Nodes: all, Quorum: quorumConfig(n.cfg),
+		Witness:   n.arbiter != nil,
 		Heartbeat: t.Heartbeat.D(), Lease: t.Lease.D(), Margin: t.Margin.D(), Drift: t.Drift}, p, n.now())
+}
+
+// askWitness asks the arbiter off the loop and hands the answer back to
+// membership on the loop.
+func (n *Node) askWitness(q membership.WitnessReq) {
+	v := witness.View{Epoch: q.View.ID.Epoch, Coord: uint16(q.View.ID.Coord)}
+	for _, id := range q.View.Members {
+		v.Members = append(v.Members, uint16(id))
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		ans, err := n.arbiter.Ask(ctx, uint16(n.self), v, q.Installed)
+		if err != nil {
+			n.log.Warn("witness unreachable", "err", err)
+			return
+		}
+		if !ans.Granted {
+			n.log.Info("witness refused its vote", "members", n.nameList(q.View.Members), "reason", ans.Reason)
+		}
+		lease := time.Duration(ans.LeaseMS) * time.Millisecond
+		select {
+		case n.reqs <- func() { n.mem.WitnessAnswer(n.now(), q.View.Members, ans.Granted, lease, q.At) }:
+		case <-n.done:
+		}
+	}()
 }
 
 func (n *Node) logMemberEvent(e membership.Event) {

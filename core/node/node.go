@@ -16,6 +16,7 @@ import (
 	"github.com/corral-ha/corral/core/membership"
 	"github.com/corral-ha/corral/core/transport"
 	"github.com/corral-ha/corral/core/wire"
+	"github.com/corral-ha/corral/core/witness"
 )
 
 // ErrClosed is returned by requests to a node that has stopped.
@@ -46,12 +47,13 @@ type Node struct {
 	names map[wire.NodeID]string
 	addrs map[wire.NodeID][]netip.AddrPort // peers' link addresses
 
-	tr     *transport.UDP
-	conn   *conn.Conn
-	mem    *membership.Membership
-	events *eventLog
-	start  time.Time     // the loop's clock is time since start (monotonic)
-	left   chan struct{} // closed when a clean leave was committed
+	tr      *transport.UDP
+	conn    *conn.Conn
+	mem     *membership.Membership
+	arbiter *witness.Client // nil without [quorum.witness] arbiter
+	events  *eventLog
+	start   time.Time     // the loop's clock is time since start (monotonic)
+	left    chan struct{} // closed when a clean leave was committed
 
 	inbox chan transport.Packet
 	reqs  chan func()
@@ -119,6 +121,16 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 	if n.events, err = openEventLog(n.store, cfg.Node); err != nil {
 		n.store.Close()
 		return nil, err
+	}
+	switch w := cfg.Quorum.Witness; {
+	case w.Disk != "":
+		n.store.Close()
+		return nil, fmt.Errorf("quorum.witness.disk is not supported yet: use an arbiter (quorum.witness.arbiter = \"host:port\", corral arbiter)")
+	case w.Arbiter != "":
+		if n.arbiter, err = witness.NewClient(w.Arbiter, cfg.Cluster, key); err != nil {
+			n.store.Close()
+			return nil, err
+		}
 	}
 	if n.mem, err = n.openMembership(); err != nil {
 		n.store.Close()
@@ -245,6 +257,9 @@ func (n *Node) execute() {
 				rm.Messages = nil
 			}
 		}
+		for _, q := range rm.Witness {
+			n.askWitness(q)
+		}
 		for _, o := range rm.Messages {
 			if _, err := n.conn.Send(now, o.To, wire.Encode(o.Msg)); err != nil {
 				n.log.Warn("membership send", "to", n.names[o.To], "err", err)
@@ -265,7 +280,7 @@ func (n *Node) execute() {
 		if err := n.events.append(stream); err != nil {
 			n.log.Error("cannot store events", "err", err)
 		}
-		if rc.Empty() && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 {
+		if rc.Empty() && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 {
 			return
 		}
 	}

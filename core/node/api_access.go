@@ -1,0 +1,93 @@
+package node
+
+import (
+	"net/netip"
+
+	"github.com/corral-ha/corral/core/conn"
+	"github.com/corral-ha/corral/core/transport"
+)
+
+// This file holds the accessors the admin API (package api) needs beyond
+// the status document and the event stream.
+
+// FaultInjection reports whether the debug fault API is enabled ([debug]
+// fault_injection = true).
+func (n *Node) FaultInjection() bool { return n.cfg.Debug.FaultInjection }
+
+// NodeAddrs returns the link IP addresses of the configured node called
+// name (this node's own included), and whether there is such a node.
+func (n *Node) NodeAddrs(name string) ([]netip.Addr, bool) {
+	for _, nd := range n.cfg.Nodes {
+		if nd.Name != name {
+			continue
+		}
+		var out []netip.Addr
+		for _, s := range nd.Addresses {
+			if a, err := netip.ParseAddr(s); err == nil {
+				out = append(out, a)
+			}
+		}
+		return out, true
+	}
+	return nil, false
+}
+
+// QuorumStatus is the installed view's quorum arithmetic, for the API's
+// GET /v1/quorum and the shell's `quorum`.
+type QuorumStatus struct {
+	View        string `json:"view"`        // "epoch/coordinator", "" before the first view
+	Primary     bool   `json:"primary"`     // the installed view is primary
+	Quorate     bool   `json:"quorate"`     // primary and the lease holds: this node may act
+	Votes       int    `json:"votes"`       // votes that count
+	Needed      int    `json:"needed"`      // votes needed
+	Total       int    `json:"total"`       // votes of the reference set
+	Reference   string `json:"reference"`   // what the view was judged against
+	Policy      string `json:"policy"`      // [quorum] policy
+	TwoNode     bool   `json:"two_node"`    // [quorum] two_node
+	TieBreaker  string `json:"tie_breaker"` // what broke a tie, if one was broken
+	Reason      string `json:"reason"`      // why not primary
+	Explanation string `json:"explanation"` // the arithmetic in words
+}
+
+// QuorumDoc returns the quorum arithmetic of the installed view.
+func (n *Node) QuorumDoc() (QuorumStatus, error) {
+	var q QuorumStatus
+	err := n.do(func() {
+		ms := n.mem.Status()
+		qc := quorumConfig(n.cfg)
+		d := ms.Decision
+		q = QuorumStatus{View: n.viewName(ms.View.ID), Primary: ms.Primary, Quorate: n.mem.Quorate(n.now()),
+			Votes: d.Votes, Needed: d.Needed, Total: d.Total, Reference: d.Ref, Policy: string(qc.Policy),
+			TwoNode: qc.TwoNode, TieBreaker: d.TieBreaker, Reason: d.Reason, Explanation: d.Explain(qc)}
+		switch {
+		case ms.View.ID.Epoch == 0:
+			q.Explanation = "no view yet; " + q.Explanation
+		case ms.Primary && !q.Quorate:
+			q.Explanation += "; not acting: the lease is not held (or the takeover wait has not passed)"
+		}
+	})
+	return q, err
+}
+
+// Metrics is a snapshot of the counters the API's /metrics exposes.
+type Metrics struct {
+	Epoch     uint64
+	Members   int
+	Primary   bool
+	Quorate   bool
+	Conn      conn.Stats
+	Transport transport.Stats
+	Peers     []conn.PeerStatus
+}
+
+// Metrics returns the node's counters and gauges.
+func (n *Node) Metrics() (Metrics, error) {
+	var m Metrics
+	err := n.do(func() {
+		ms := n.mem.Status()
+		m = Metrics{Epoch: ms.View.ID.Epoch, Members: len(ms.View.Members), Primary: ms.Primary,
+			Quorate: n.mem.Quorate(n.now()), Conn: n.conn.Stats(), Peers: n.conn.Status()}
+	})
+	m.Transport = n.tr.Stats()
+	return m, err
+}

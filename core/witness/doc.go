@@ -1,0 +1,20 @@
+// Package witness is the network quorum witness: `corral arbiter` and the
+// client nodes use to ask it for its vote (ARCHITECTURE section 5, Quorum;
+// seed 003's voting device).
+//
+// Contract:
+//
+//   - The arbiter grants its vote to one partition (one member set) at a
+//     time, for a lease; the members of that set may renew it, any other
+//     set is refused until it expires.
+//   - It records the last primary view it helped (LP) and grants only to a
+//     view that contains a member of it, so nodes dropped earlier can never
+//     use it to form a second primary.
+//   - Grants and LP are written to <data>/arbiter.json and synced before
+//     the answer is sent; a restarted arbiter honours the grant it had.
+//   - Requests and answers are authenticated with an HMAC-SHA256 under a
+//     key derived from the cluster key; an answer carries the request's
+//     nonce, so a replayed answer is rejected by the client.
+//   - A node's lease on the grant is computed from the moment it sent the
+//     request, divided by (1+drift), like every lease in corral.
+package witness
