@@ -16,6 +16,17 @@
 //   - The boot id lives in <data_dir>/corral.db (bbolt); Open increments it
 //     and syncs it to disk before the node sends its first packet, so the
 //     (sender, boot, counter) nonce never repeats, even after a crash.
-//   - Handlers (Options.OnMessage, OnEvent) run on the loop: they must not
-//     block.
+//   - Connectivity (core/conn) feeds membership (core/membership): peer
+//     reachability, restarts, and the membership messages that arrive on
+//     circuits. Application messages travel as wire.User on the same
+//     circuits (Send, SendOnLoop, Options.OnMessage).
+//   - Membership's persistent state (promise, epoch, lineage) is written to
+//     the store and synced before its messages are sent; if the write
+//     fails, the messages are dropped.
+//   - Events of both cores are numbered and stored (the last 10,000) and
+//     fanned out to subscribers (Events, Subscribe).
+//   - With [quorum.witness] arbiter, the loop asks the arbiter for its vote
+//     off the loop and hands the answer back to membership.
+//   - Handlers (Options.OnMessage, OnEvent, OnMemberEvent) run on the loop:
+//     they must not block.
 package node
