@@ -1,6 +1,7 @@
 package shell
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,7 +29,7 @@ func NewClient(path string) *Client {
 			return d.DialContext(ctx, "unix", path)
 		},
 		DisableKeepAlives:     true,
-		ResponseHeaderTimeout: 10 * time.Second,
+		ResponseHeaderTimeout: 10 * time.Second, // the body may stream (events --follow)
 	}
 	return &Client{Socket: path, hc: &http.Client{Transport: tr}}
 }
@@ -77,28 +78,65 @@ func (e *APIError) Error() string {
 
 // Get fetches path (such as "/v1/status") and decodes its JSON body into v.
 func (c *Client) Get(ctx context.Context, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://corral"+path, nil)
+	return c.Do(ctx, http.MethodGet, path, nil, v)
+}
+
+// Post sends body (JSON; nil for none) to path and decodes the answer into v.
+func (c *Client) Post(ctx context.Context, path string, body, v any) error {
+	return c.Do(ctx, http.MethodPost, path, body, v)
+}
+
+// Delete calls DELETE on path and decodes the answer into v.
+func (c *Client) Delete(ctx context.Context, path string, v any) error {
+	return c.Do(ctx, http.MethodDelete, path, nil, v)
+}
+
+// Do makes one request: body, if not nil, is sent as JSON; a 2xx answer's
+// JSON body is decoded into v (if not nil), another answer is an *APIError.
+func (c *Client) Do(ctx context.Context, method, path string, body, v any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://corral"+path, rd)
 	if err != nil {
 		return err
 	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return &UnreachableError{Socket: c.Socket, Err: err}
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return &UnreachableError{Socket: c.Socket, Err: err}
 	}
 	if resp.StatusCode/100 != 2 {
-		ae := &APIError{Status: resp.StatusCode}
-		if json.Unmarshal(body, &ae.Body) != nil || ae.Body.Error == "" {
-			ae.Body.Error = fmt.Sprintf("%s %s: %s", req.Method, path, resp.Status)
-		}
-		return ae
+		return apiError(resp, data, method, path)
 	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("%s %s: bad JSON from the node: %v", req.Method, path, err)
+	if v == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%s %s: bad JSON from the node: %v", method, path, err)
 	}
 	return nil
+}
+
+func apiError(resp *http.Response, body []byte, method, path string) *APIError {
+	ae := &APIError{Status: resp.StatusCode}
+	if json.Unmarshal(body, &ae.Body) != nil || ae.Body.Error == "" {
+		ae.Body.Error = fmt.Sprintf("%s %s: %s", method, path, resp.Status)
+	}
+	return ae
 }

@@ -8,13 +8,25 @@
 //     if it exists (the local demo cluster), else /run/corral/corral.sock.
 //   - `corral shell -c "COMMAND"` runs one command and exits: 0 on success,
 //     1 when the command failed (node unreachable, API error), 2 for a usage
-//     error. The interactive (readline) shell is not there yet.
+//     error. `-f FILE` (or a script on stdin when stdin is not a terminal)
+//     runs one command per line, skipping blank lines and # comments, and
+//     stops at the first failing line, reported as FILE:LINE:, unless
+//     --keep-going; the status is that of the first failure.
+//   - Otherwise the shell is interactive (chzyer/readline): completion of
+//     commands, subcommands, flags and live node names; history in
+//     <user config dir>/corral/history; Ctrl-C cancels the line or the
+//     running command, Ctrl-D exits; the prompt shows cluster, node and
+//     quorum. Errors never end it; a lost node is reported and the next
+//     command reconnects.
 //   - --json works as a shell flag and inside the command: `corral shell -c
 //     status --json` is `corral shell -c "status --json"`. With it, a
-//     command prints exactly one JSON document on stdout; without it, a
-//     table for people.
+//     command prints exactly one JSON document on stdout (events --follow:
+//     one JSON object per line); without it, a table for people, coloured
+//     by state when stdout is a terminal.
 //   - Errors go to stderr and say what to do.
 //
-// One file per command (status.go); the HTTP client is client.go. Shell.Exec
-// runs one command line, so the interactive shell can reuse it.
+// One file per command (status.go, nodes.go, ... each with its help text
+// and example); the registry is commands() in shell.go, the HTTP client
+// client.go, tables table.go, the readline loop interactive.go, completion
+// complete.go, scripts script.go. Shell.Exec runs one command line.
 package shell

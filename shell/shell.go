@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"sort"
 	"strings"
-	"time"
+	"syscall"
+
+	"github.com/chzyer/readline"
 )
 
 // Default socket locations, in lookup order after --socket and $CORRAL_SOCKET.
@@ -20,14 +23,16 @@ const (
 )
 
 // Usage is the shell's synopsis.
-const Usage = `corral shell [--socket PATH] [-c "COMMAND"] [--json]`
+const Usage = `corral shell [--socket PATH] [-c "COMMAND"] [-f FILE] [--keep-going] [--json]`
 
 // Options are the shell's command-line settings.
 type Options struct {
-	Socket  string // --socket
-	Command string // -c, with any words given after it appended
-	JSON    bool   // --json
-	Help    bool   // -h, --help
+	Socket    string // --socket
+	Command   string // -c, with any words given after it appended
+	File      string // -f: a script, one command per line ("-" is stdin)
+	KeepGoing bool   // --keep-going: a script goes on after a failed line
+	JSON      bool   // --json
+	Help      bool   // -h, --help
 }
 
 // UsageError is a mistake in the command line (exit status 2).
@@ -64,6 +69,12 @@ func ParseArgs(args []string) (Options, error) {
 			i++
 			return args[i], nil
 		}
+		noValue := func() error {
+			if hasVal {
+				return usagef("%s takes no value", name)
+			}
+			return nil
+		}
 		var err error
 		switch name {
 		case "--socket", "-socket", "-s":
@@ -74,15 +85,19 @@ func ParseArgs(args []string) (Options, error) {
 			}
 			o.Command, err = value()
 			haveCmd = true
-		case "--json", "-json":
-			if hasVal {
-				return o, usagef("--json takes no value")
+		case "-f", "--file", "-file":
+			if o.File != "" {
+				return o, usagef("-f given twice: run one script per call")
 			}
+			o.File, err = value()
+		case "--keep-going", "-keep-going", "-k":
+			err = noValue()
+			o.KeepGoing = true
+		case "--json", "-json":
+			err = noValue()
 			o.JSON = true
 		case "-h", "--help", "-help":
 			o.Help = true
-		case "-f", "--file", "--keep-going", "-keep-going":
-			return o, usagef("%s: running command files is not available yet; run one command with -c: corral shell -c status", name)
 		default:
 			if strings.HasPrefix(a, "-") && !haveCmd {
 				return o, usagef("unknown flag %s: %s", a, Usage)
@@ -99,6 +114,9 @@ func ParseArgs(args []string) (Options, error) {
 	if len(extra) > 0 {
 		o.Command = strings.TrimSpace(o.Command + " " + joinWords(extra))
 	}
+	if haveCmd && o.File != "" {
+		return o, usagef("-c and -f together: run one command (-c) or a script (-f)")
+	}
 	return o, nil
 }
 
@@ -106,7 +124,7 @@ func ParseArgs(args []string) (Options, error) {
 func joinWords(words []string) string {
 	out := make([]string, len(words))
 	for i, w := range words {
-		if w == "" || strings.ContainsAny(w, " \t\"'\\") {
+		if w == "" || strings.ContainsAny(w, " \t\"'\\#") {
 			w = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(w) + `"`
 		}
 		out[i] = w
@@ -182,33 +200,115 @@ func Split(line string) ([]string, error) {
 	return words, nil
 }
 
-// command is one shell command.
+// flagSpec is one flag a command takes.
+type flagSpec struct {
+	name  string // with the dashes: "--since"
+	value string // the value's placeholder ("N"); "" for a switch
+}
+
+// command is one shell command; each lives in its own file.
 type command struct {
-	usage   string
-	summary string
-	run     func(ctx context.Context, s *Shell, args []string) error
+	name    string
+	usage   string // synopsis, e.g. "events [--follow] [--since N]"
+	summary string // one line
+	help    string // what it does, for `help NAME`
+	example string // one or more example lines
+	flags   []flagSpec
+	subs    []string // subcommands, for completion
+	// nodeArg: the positional argument is a node name (completion).
+	nodeArg bool
+	// raw: the words are passed as positional arguments, unparsed.
+	raw bool
+	run func(ctx context.Context, s *Shell, a *args) error
 }
 
-func commands() map[string]command {
-	return map[string]command{
-		"status": {"status [--json]", "the cluster as this node sees it: view, quorum, nodes and links", runStatus},
-		"help":   {"help", "list the commands", runHelp},
+// commands lists every command, in the order `help` shows them.
+func commands() []*command {
+	return []*command{
+		statusCommand(), nodesCommand(), linksCommand(), quorumCommand(), viewsCommand(), eventsCommand(),
+		pauseCommand(), resumeCommand(), leaveCommand(), debugCommand(), cdbCommand(), watchCommand(),
+		helpCommand(), exitCommand(),
 	}
 }
 
-func runHelp(_ context.Context, s *Shell, args []string) error {
-	cmds := commands()
-	names := make([]string, 0, len(cmds))
-	for n := range cmds {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	fmt.Fprintln(s.Stdout, "Commands (add --json for machine-readable output):")
-	for _, n := range names {
-		fmt.Fprintf(s.Stdout, "  %-18s %s\n", cmds[n].usage, cmds[n].summary)
+// lookup finds a command by name.
+func lookup(name string) *command {
+	for _, c := range commands() {
+		if c.name == name || (c.name == "exit" && name == "quit") {
+			return c
+		}
 	}
 	return nil
 }
+
+func commandNames() []string {
+	var out []string
+	for _, c := range commands() {
+		out = append(out, c.name)
+	}
+	return out
+}
+
+// args is a command's parsed words.
+type args struct {
+	cmd   *command
+	pos   []string
+	flags map[string]string
+}
+
+func (a *args) has(name string) bool { _, ok := a.flags[name]; return ok }
+
+// parse splits a command's words into flags (per its flagSpecs) and
+// positional arguments.
+func (c *command) parse(words []string) (*args, error) {
+	a := &args{cmd: c, flags: map[string]string{}}
+	if c.raw {
+		a.pos = words
+		return a, nil
+	}
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		if !strings.HasPrefix(w, "--") || w == "--" {
+			a.pos = append(a.pos, w)
+			continue
+		}
+		name, val, hasVal := strings.Cut(w, "=")
+		var spec *flagSpec
+		for j := range c.flags {
+			if c.flags[j].name == name {
+				spec = &c.flags[j]
+			}
+		}
+		if spec == nil {
+			return nil, usagef("%s does not take %s: %s", c.name, name, c.usage)
+		}
+		switch {
+		case spec.value == "" && hasVal:
+			return nil, usagef("%s takes no value: %s", name, c.usage)
+		case spec.value == "":
+			val = "true"
+		case !hasVal:
+			if i+1 >= len(words) {
+				return nil, usagef("%s needs a value (%s): %s", name, spec.value, c.usage)
+			}
+			i++
+			val = words[i]
+		}
+		a.flags[name] = val
+	}
+	return a, nil
+}
+
+// noArgs fails when a command that takes no positional arguments got some.
+func (a *args) noArgs() error {
+	if len(a.pos) > 0 {
+		return usagef("%s takes no arguments (got %q): %s", a.cmd.name, strings.Join(a.pos, " "), a.cmd.usage)
+	}
+	return nil
+}
+
+// errExit is returned by `exit`.
+var errExit = errors.New("exit")
 
 // Shell runs commands against one node.
 type Shell struct {
@@ -216,7 +316,11 @@ type Shell struct {
 	Stdout io.Writer
 	// JSON is the shell-wide --json; a command's own --json also counts.
 	JSON bool
-	json bool // the current command's setting
+	// Color turns on state colours in tables (stdout is a terminal).
+	Color bool
+	// Terminal: stdout is a terminal (watch clears the screen).
+	Terminal bool
+	json     bool // the current command's setting
 }
 
 // Exec runs one command line.
@@ -226,55 +330,116 @@ func (s *Shell) Exec(ctx context.Context, line string) error {
 		return err
 	}
 	s.json = s.JSON
-	var args []string
+	var rest []string
 	for _, w := range words {
 		if w == "--json" || w == "-json" {
 			s.json = true
 			continue
 		}
-		args = append(args, w)
+		rest = append(rest, w)
 	}
-	if len(args) == 0 {
-		return usagef("empty command: try -c status, or -c help for the list")
+	if len(rest) == 0 {
+		return usagef("empty command: try status, or help for the list")
 	}
-	c, ok := commands()[args[0]]
-	if !ok {
-		return usagef("unknown command %q: run `corral shell -c help` for the list", args[0])
+	c := lookup(rest[0])
+	if c == nil {
+		return usagef("unknown command %q: %stype `help` for the list", rest[0], suggest(rest[0]))
 	}
-	return c.run(ctx, s, args[1:])
+	a, err := c.parse(rest[1:])
+	if err != nil {
+		return err
+	}
+	return c.run(ctx, s, a)
+}
+
+// suggest names commands that start like word, or that word starts like.
+func suggest(word string) string {
+	var near []string
+	for _, n := range commandNames() {
+		if strings.HasPrefix(n, word) || (len(word) > 2 && strings.HasPrefix(word, n[:min(len(n), 3)])) {
+			near = append(near, n)
+		}
+	}
+	if len(near) == 0 {
+		return ""
+	}
+	sort.Strings(near)
+	return "did you mean " + strings.Join(near, " or ") + "? "
+}
+
+// Env is the shell's outside world, so tests can replace it.
+type Env struct {
+	Stdin     io.Reader
+	Stdout    io.Writer
+	Stderr    io.Writer
+	StdinTTY  bool // stdin is a terminal: no script on stdin, interactive
+	StdoutTTY bool // stdout is a terminal: colours, screen redraws
+	Getenv    func(string) string
+}
+
+// OSEnv is the process's environment with the given output writers.
+func OSEnv(stdout, stderr io.Writer) Env {
+	isTTY := func(v any) bool {
+		f, ok := v.(*os.File)
+		return ok && readline.IsTerminal(int(f.Fd()))
+	}
+	return Env{Stdin: os.Stdin, Stdout: stdout, Stderr: stderr, StdinTTY: isTTY(os.Stdin), StdoutTTY: isTTY(stdout), Getenv: os.Getenv}
 }
 
 // Main is `corral shell`: it returns the exit status.
 func Main(args []string, stdout, stderr io.Writer) int {
-	o, err := ParseArgs(args)
+	return Run(args, OSEnv(stdout, stderr))
+}
+
+// Run is Main with an explicit environment.
+func Run(argv []string, env Env) int {
+	o, err := ParseArgs(argv)
 	if err != nil {
-		fmt.Fprintf(stderr, "corral shell: %v\n", err)
+		fmt.Fprintf(env.Stderr, "corral shell: %v\n", err)
 		return 2
 	}
 	if o.Help {
-		fmt.Fprintf(stdout, "Usage: %s\n\n", Usage)
-		fmt.Fprintf(stdout, "Socket: --socket, else $%s, else %s if it exists, else %s.\n\n", SocketEnv, DemoSocket, SystemSocket)
-		_ = runHelp(context.Background(), &Shell{Stdout: stdout}, nil)
+		fmt.Fprintf(env.Stdout, "Usage: %s\n\n", Usage)
+		fmt.Fprintf(env.Stdout, "Socket: --socket, else $%s, else %s if it exists, else %s.\n", SocketEnv, DemoSocket, SystemSocket)
+		fmt.Fprintf(env.Stdout, "Without -c or -f it reads commands interactively (or a script on stdin when stdin is not a terminal).\n\n")
+		_ = (&Shell{Stdout: env.Stdout}).Exec(context.Background(), "help")
 		return 0
 	}
-	if o.Command == "" {
-		fmt.Fprintln(stderr, "corral shell: the interactive shell is not available yet; run one command with -c:")
-		fmt.Fprintln(stderr, "  corral shell -c status           # the cluster as the node sees it")
-		fmt.Fprintln(stderr, "  corral shell -c status --json    # the same as JSON")
-		fmt.Fprintln(stderr, "  corral shell -c help             # every command")
-		return 2
-	}
-	socket := FindSocket(o.Socket, os.Getenv, func(p string) bool { _, err := os.Stat(p); return err == nil })
-	s := &Shell{Client: NewClient(socket), Stdout: stdout, JSON: o.JSON}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := s.Exec(ctx, o.Command); err != nil {
-		fmt.Fprintf(stderr, "corral shell: %v\n", err)
-		var ue *UsageError
-		if errors.As(err, &ue) {
+	socket := FindSocket(o.Socket, env.Getenv, func(p string) bool { _, err := os.Stat(p); return err == nil })
+	s := &Shell{Client: NewClient(socket), Stdout: env.Stdout, JSON: o.JSON, Terminal: env.StdoutTTY,
+		Color: env.StdoutTTY && env.Getenv("NO_COLOR") == "" && env.Getenv("TERM") != "dumb"}
+	switch {
+	case o.Command != "":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		err := s.Exec(ctx, o.Command)
+		if errors.Is(err, errExit) {
+			return 0
+		}
+		return report(env.Stderr, err)
+	case o.File != "" && o.File != "-":
+		f, err := os.Open(o.File)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "corral shell: %v: give a script file, one command per line\n", err)
 			return 2
 		}
-		return 1
+		defer f.Close()
+		return s.Script(f, o.File, o.KeepGoing, env.Stderr)
+	case o.File == "-" || !env.StdinTTY:
+		return s.Script(env.Stdin, "stdin", o.KeepGoing, env.Stderr)
 	}
-	return 0
+	return s.Interactive(env)
+}
+
+// report prints a command's error and returns the exit status.
+func report(stderr io.Writer, err error) int {
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "corral shell: %v\n", err)
+	var ue *UsageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
 }

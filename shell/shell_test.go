@@ -2,15 +2,10 @@ package shell
 
 import (
 	"bytes"
-	"encoding/json"
-	"net"
-	"net/http"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/corral-ha/corral/core/api"
 	"github.com/corral-ha/corral/core/node"
 )
 
@@ -34,7 +29,11 @@ func TestParseArgs(t *testing.T) {
 		{[]string{"status"}, Options{}, "give the command with -c"},
 		{[]string{"--bogus"}, Options{}, "unknown flag --bogus"},
 		{[]string{"-c", "status", "-c", "status"}, Options{}, "-c given twice"},
-		{[]string{"-f", "script"}, Options{}, "not available yet"},
+		{[]string{"-f", "script"}, Options{File: "script"}, ""},
+		{[]string{"-f", "script", "--keep-going"}, Options{File: "script", KeepGoing: true}, ""},
+		{[]string{"-f", "a", "-f", "b"}, Options{}, "-f given twice"},
+		{[]string{"-f", "a", "-c", "status"}, Options{}, "-c and -f together"},
+		{[]string{"--keep-going=yes"}, Options{}, "takes no value"},
 		{[]string{"--json=yes", "-c", "status"}, Options{}, "takes no value"},
 	}
 	for _, tc := range cases {
@@ -151,92 +150,5 @@ func TestRenderStatusBeforeFirstView(t *testing.T) {
 		if !strings.Contains(b.String(), s) {
 			t.Errorf("missing %q in\n%s", s, b.String())
 		}
-	}
-}
-
-type fakeNode struct{ st node.Status }
-
-func (f fakeNode) StatusDoc() (node.Status, error) { return f.st, nil }
-
-// serve runs the real admin API over a fake node on a Unix socket.
-func serve(t *testing.T, st node.Status) string {
-	t.Helper()
-	sock := filepath.Join(t.TempDir(), "corral.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: api.New(fakeNode{st})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return sock
-}
-
-func TestMainStatus(t *testing.T) {
-	sock := serve(t, sampleStatus())
-	for _, args := range [][]string{
-		{"--socket", sock, "-c", "status", "--json"},
-		{"--socket", sock, "-c", "status --json"},
-		{"--json", "--socket", sock, "-c", "status"},
-	} {
-		var out, errb bytes.Buffer
-		if code := Main(args, &out, &errb); code != 0 {
-			t.Fatalf("%q: exit %d, stderr %s", args, code, errb.String())
-		}
-		var st node.Status
-		dec := json.NewDecoder(&out)
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&st); err != nil || !reflect.DeepEqual(st, sampleStatus()) {
-			t.Fatalf("%q: %+v, %v", args, st, err)
-		}
-		if dec.More() {
-			t.Fatalf("%q: more than one JSON document", args)
-		}
-	}
-	var out, errb bytes.Buffer
-	if code := Main([]string{"--socket", sock, "-c", "status"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "cluster      demo\n") {
-		t.Fatalf("table: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
-	}
-}
-
-func TestMainErrors(t *testing.T) {
-	sock := serve(t, sampleStatus())
-	missing := filepath.Join(t.TempDir(), "none.sock")
-	cases := []struct {
-		args []string
-		code int
-		want string
-	}{
-		{[]string{"--socket", missing, "-c", "status"}, 1, "cannot reach the node at " + missing + ": "},
-		{[]string{"--socket", missing, "-c", "status"}, 1, "is `corral agent` running? start a local cluster with `corral demo`"},
-		{[]string{"--socket", sock}, 2, "interactive shell is not available yet"},
-		{[]string{"--socket", sock, "-c", "frob"}, 2, `unknown command "frob"`},
-		{[]string{"--socket", sock, "-c", "status now"}, 2, "status takes no arguments"},
-		{[]string{"--socket", sock, "-c", `status "`}, 2, "unterminated"},
-	}
-	for _, tc := range cases {
-		var out, errb bytes.Buffer
-		code := Main(tc.args, &out, &errb)
-		if code != tc.code || !strings.Contains(errb.String(), tc.want) {
-			t.Errorf("%q: exit %d, stderr %q; want exit %d and %q", tc.args, code, errb.String(), tc.code, tc.want)
-		}
-	}
-}
-
-func TestAPIErrorShown(t *testing.T) {
-	sock := serve(t, sampleStatus())
-	var v any
-	err := NewClient(sock).Get(t.Context(), "/v1/nope", &v)
-	ae, ok := err.(*APIError)
-	if !ok || ae.Status != http.StatusNotFound || !strings.Contains(err.Error(), "no such endpoint") || !strings.Contains(err.Error(), "/v1/status") {
-		t.Fatalf("err %v (%T)", err, err)
-	}
-}
-
-func TestHelp(t *testing.T) {
-	sock := serve(t, sampleStatus())
-	var out, errb bytes.Buffer
-	if code := Main([]string{"--socket", sock, "-c", "help"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "status [--json]") {
-		t.Fatalf("help: exit %d, %q %q", code, out.String(), errb.String())
 	}
 }

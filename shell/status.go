@@ -6,10 +6,21 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/corral-ha/corral/core/node"
 )
+
+func statusCommand() *command {
+	return &command{
+		name:    "status",
+		usage:   "status [--json]",
+		summary: "the cluster as this node sees it: view, quorum, nodes and links",
+		help: "Shows the installed view (epoch and coordinator), whether this node is quorate and why,\n" +
+			"the members, and every configured node with its state, reachability and links up.",
+		example: "status\nstatus --json",
+		run:     runStatus,
+	}
+}
 
 // Status fetches the node's status document.
 func (c *Client) Status(ctx context.Context) (node.Status, error) {
@@ -19,9 +30,9 @@ func (c *Client) Status(ctx context.Context) (node.Status, error) {
 }
 
 // runStatus is `status [--json]`.
-func runStatus(ctx context.Context, s *Shell, args []string) error {
-	if len(args) > 0 {
-		return usagef("status takes no arguments (got %q): status [--json]", strings.Join(args, " "))
+func runStatus(ctx context.Context, s *Shell, a *args) error {
+	if err := a.noArgs(); err != nil {
+		return err
 	}
 	st, err := s.Client.Status(ctx)
 	if err != nil {
@@ -30,7 +41,7 @@ func runStatus(ctx context.Context, s *Shell, args []string) error {
 	if s.json {
 		return WriteJSON(s.Stdout, st)
 	}
-	return RenderStatus(s.Stdout, st)
+	return renderStatus(s.Stdout, st, s.Color)
 }
 
 // WriteJSON prints v as one indented JSON document.
@@ -41,8 +52,9 @@ func WriteJSON(w io.Writer, v any) error {
 }
 
 // RenderStatus prints the status document as an aligned table for people.
-func RenderStatus(w io.Writer, st node.Status) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+func RenderStatus(w io.Writer, st node.Status) error { return renderStatus(w, st, false) }
+
+func renderStatus(w io.Writer, st node.Status, color bool) error {
 	self := st.Node
 	for _, n := range st.Nodes {
 		if n.Name == st.Node {
@@ -57,18 +69,18 @@ func RenderStatus(w io.Writer, st node.Status) error {
 	if st.Quorum != "" {
 		quorate += " (" + st.Quorum + ")"
 	}
-	fmt.Fprintf(tw, "cluster\t%s\n", st.Cluster)
-	fmt.Fprintf(tw, "node\t%s\n", self)
-	fmt.Fprintf(tw, "view\t%s (epoch %d)\n", view, st.Epoch)
-	fmt.Fprintf(tw, "coordinator\t%s\n", orDash(st.Coordinator))
-	fmt.Fprintf(tw, "quorate\t%s\n", quorate)
-	fmt.Fprintf(tw, "members\t%s\n", orDash(strings.Join(st.Members, ", ")))
-	if err := tw.Flush(); err != nil {
+	if err := kv(w, color,
+		[2]string{"cluster", st.Cluster},
+		[2]string{"node", self},
+		[2]string{"view", fmt.Sprintf("%s (epoch %d)", view, st.Epoch)},
+		[2]string{"coordinator", orDash(st.Coordinator)},
+		[2]string{"quorate", quorate},
+		[2]string{"members", orDash(strings.Join(st.Members, ", "))},
+	); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tID\tSTATE\tREACHABLE\tLINKS UP")
+	t := newTable("NODE", "ID", "STATE", "REACHABLE", "LINKS UP").color(2, 3)
 	for _, n := range st.Nodes {
 		links, reach := "-", yesNo(n.Reachable)
 		if n.Name == st.Node {
@@ -82,9 +94,9 @@ func RenderStatus(w io.Writer, st node.Status) error {
 			}
 			links = fmt.Sprintf("%d/%d", up, len(n.Links))
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", n.Name, n.ID, n.State, reach, links)
+		t.row(n.Name, fmt.Sprint(n.ID), n.State, reach, links)
 	}
-	return tw.Flush()
+	return t.render(w, color)
 }
 
 func yesNo(b bool) string {

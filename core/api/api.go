@@ -1,13 +1,22 @@
 package api
 
 import (
+	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
+	"github.com/corral-ha/corral/core/membership"
 	"github.com/corral-ha/corral/core/node"
+	"github.com/corral-ha/corral/core/transport"
 )
 
 // Node is what the API needs from the running node (*node.Node has it).
@@ -15,7 +24,28 @@ type Node interface {
 	// StatusDoc returns the node's status document; node.ErrClosed once
 	// the node has stopped.
 	StatusDoc() (node.Status, error)
+	// QuorumDoc returns the installed view's quorum arithmetic.
+	QuorumDoc() (node.QuorumStatus, error)
+	// Events returns stored events with seq > after, oldest first, at most
+	// limit (0: all).
+	Events(after uint64, limit int) ([]node.Event, error)
+	// Subscribe streams new events until the returned function is called.
+	Subscribe(buf int) (<-chan node.Event, func())
+	// SetNodeState asks a node, by name, for online, paused or leaving.
+	SetNodeState(name string, s membership.State) error
+	// Leave makes this node leave the cluster cleanly and waits for it.
+	Leave(ctx context.Context) error
+	// FaultInjection reports whether [debug] fault_injection is on.
+	FaultInjection() bool
+	// Faults is the transport's fault injector.
+	Faults() transport.FaultInjector
+	// NodeAddrs returns a configured node's link IP addresses.
+	NodeAddrs(name string) ([]netip.Addr, bool)
+	// Metrics returns the counters /metrics exposes.
+	Metrics() (node.Metrics, error)
 }
+
+var _ Node = (*node.Node)(nil)
 
 // Error is the body of every error response.
 type Error struct {
@@ -23,9 +53,11 @@ type Error struct {
 	Hint  string `json:"hint,omitempty"`
 }
 
-// route is one endpoint: a path and a handler per method.
+// route is one endpoint: a path pattern ({name} matches one segment) and a
+// handler per method.
 type route struct {
 	path    string
+	segs    []string
 	methods map[string]http.HandlerFunc
 	summary string
 }
@@ -33,20 +65,108 @@ type route struct {
 // Handler serves the admin API over a node.
 type Handler struct {
 	n      Node
-	routes map[string]route
+	routes []route
+
+	unauthorized atomic.Uint64 // TCP requests refused for a missing or wrong token
+
+	mu        sync.Mutex
+	eventKind map[string]uint64 // events seen since start, by kind
+	done      chan struct{}
+	closeOnce sync.Once
+	stopSub   func()
 }
 
 var _ http.Handler = (*Handler)(nil)
 
-// New returns the admin API's handler for n.
+// New returns the admin API's handler for n. Close it when done: it
+// follows the event stream (for /metrics) and ends open event streams.
 func New(n Node) *Handler {
-	h := &Handler{n: n, routes: map[string]route{}}
-	h.add(route{path: "/v1/status", summary: "GET /v1/status",
-		methods: map[string]http.HandlerFunc{http.MethodGet: h.status}})
+	h := &Handler{n: n, eventKind: map[string]uint64{}, done: make(chan struct{})}
+	get := func(f http.HandlerFunc) map[string]http.HandlerFunc {
+		return map[string]http.HandlerFunc{http.MethodGet: f}
+	}
+	post := func(f http.HandlerFunc) map[string]http.HandlerFunc {
+		return map[string]http.HandlerFunc{http.MethodPost: f}
+	}
+	h.add("/v1/status", "GET /v1/status", get(h.status))
+	h.add("/v1/nodes", "GET /v1/nodes", get(h.nodes))
+	h.add("/v1/nodes/{name}", "GET /v1/nodes/NAME", get(h.nodeOne))
+	h.add("/v1/nodes/{name}/pause", "POST /v1/nodes/NAME/pause", post(h.action(membership.StatePaused, "pause")))
+	h.add("/v1/nodes/{name}/resume", "POST /v1/nodes/NAME/resume", post(h.action(membership.StateOnline, "resume")))
+	h.add("/v1/nodes/{name}/leave", "POST /v1/nodes/NAME/leave", post(h.action(membership.StateLeaving, "leave")))
+	h.add("/v1/links", "GET /v1/links", get(h.links))
+	h.add("/v1/quorum", "GET /v1/quorum", get(h.quorum))
+	h.add("/v1/views", "GET /v1/views", get(h.views))
+	h.add("/v1/events", "GET /v1/events?since=N[&limit=M][&follow=1]", get(h.events))
+	h.add("/v1/debug/faults", "GET|POST|DELETE /v1/debug/faults", map[string]http.HandlerFunc{
+		http.MethodGet: h.faultList, http.MethodPost: h.faultAdd, http.MethodDelete: h.faultClear})
+	h.add("/v1/debug/faults/{id}", "DELETE /v1/debug/faults/ID", map[string]http.HandlerFunc{
+		http.MethodDelete: h.faultRemove})
+	h.add("/metrics", "GET /metrics", get(h.metrics))
+	ch, stop := n.Subscribe(1024)
+	h.stopSub = stop
+	go h.count(ch)
 	return h
 }
 
-func (h *Handler) add(r route) { h.routes[r.path] = r }
+// Close stops following the event stream and ends open event streams.
+func (h *Handler) Close() {
+	h.closeOnce.Do(func() {
+		close(h.done)
+		h.stopSub()
+	})
+}
+
+func (h *Handler) count(ch <-chan node.Event) {
+	for {
+		select {
+		case e := <-ch:
+			h.mu.Lock()
+			h.eventKind[e.Kind]++
+			h.mu.Unlock()
+		case <-h.done:
+			return
+		}
+	}
+}
+
+func (h *Handler) add(path, summary string, methods map[string]http.HandlerFunc) {
+	h.routes = append(h.routes, route{path: path, segs: strings.Split(path, "/"), methods: methods, summary: summary})
+}
+
+// match finds the route for path and fills the request's path values.
+func (h *Handler) match(r *http.Request, path string) (route, bool) {
+	segs := strings.Split(path, "/")
+	for _, rt := range h.routes {
+		if len(rt.segs) != len(segs) {
+			continue
+		}
+		ok := true
+		for i, s := range rt.segs {
+			if strings.HasPrefix(s, "{") {
+				if segs[i] == "" {
+					ok = false
+					break
+				}
+				continue
+			}
+			if s != segs[i] {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		for i, s := range rt.segs {
+			if strings.HasPrefix(s, "{") {
+				r.SetPathValue(strings.Trim(s, "{}"), segs[i])
+			}
+		}
+		return rt, true
+	}
+	return route{}, false
+}
 
 // ServeHTTP dispatches on the path, then the method.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -54,7 +174,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(path) > 1 {
 		path = strings.TrimSuffix(path, "/")
 	}
-	rt, ok := h.routes[path]
+	rt, ok := h.match(r, path)
 	if !ok {
 		h.notFound(w, r)
 		return
@@ -73,6 +193,31 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	f(w, r)
 }
+
+// RequireToken wraps the handler for the TCP listener: a request must
+// carry "Authorization: Bearer TOKEN"; others get 401 and are counted
+// (corral_api_unauthorized_total).
+func (h *Handler) RequireToken(token string) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := r.Header.Get("Authorization")
+		if got == "" || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+			h.unauthorized.Add(1)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="corral"`)
+			msg := "missing bearer token"
+			if got != "" {
+				msg = "wrong bearer token"
+			}
+			WriteError(w, http.StatusUnauthorized, msg,
+				"send 'Authorization: Bearer TOKEN' with the token from the node's api.token_file, or use the Unix socket (admin_socket)")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Unauthorized returns how many requests RequireToken refused.
+func (h *Handler) Unauthorized() uint64 { return h.unauthorized.Load() }
 
 func (rt route) allowed() []string {
 	var ms []string
@@ -101,18 +246,68 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 	WriteError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path, hint+"; `corral shell` speaks this API for you")
 }
 
-func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
+// nodeError answers a failed call to the node.
+func nodeError(w http.ResponseWriter, what string, err error) {
+	if errors.Is(err, node.ErrClosed) {
+		WriteError(w, http.StatusServiceUnavailable, "the node is shutting down",
+			"start it again (corral agent, or corral demo for the local cluster)")
+		return
+	}
+	WriteError(w, http.StatusInternalServerError, what+": "+err.Error(), "see the agent's log")
+}
+
+func (h *Handler) status(w http.ResponseWriter, _ *http.Request) {
 	st, err := h.n.StatusDoc()
 	if err != nil {
-		if errors.Is(err, node.ErrClosed) {
-			WriteError(w, http.StatusServiceUnavailable, "the node is shutting down",
-				"start it again (corral agent, or corral demo for the local cluster)")
-			return
-		}
-		WriteError(w, http.StatusInternalServerError, "status: "+err.Error(), "see the agent's log")
+		nodeError(w, "status", err)
 		return
 	}
 	WriteJSON(w, http.StatusOK, st)
+}
+
+func (h *Handler) quorum(w http.ResponseWriter, _ *http.Request) {
+	q, err := h.n.QuorumDoc()
+	if err != nil {
+		nodeError(w, "quorum", err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, q)
+}
+
+// maxBody bounds request bodies.
+const maxBody = 1 << 20
+
+// decodeBody decodes a JSON request body strictly into v: unknown fields,
+// trailing data and bad JSON are errors. An empty body leaves v alone when
+// optional is set.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, optional bool, example string) bool {
+	data, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, "reading the request body: "+err.Error(), "send the body again")
+		return false
+	}
+	if len(data) > maxBody {
+		WriteError(w, http.StatusRequestEntityTooLarge, "the request body is larger than 1 MiB", "send a small JSON object, e.g. "+example)
+		return false
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		if optional {
+			return true
+		}
+		WriteError(w, http.StatusBadRequest, "the request needs a JSON body", "send e.g. "+example)
+		return false
+	}
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		WriteError(w, http.StatusBadRequest, "bad JSON body: "+err.Error(), "send e.g. "+example)
+		return false
+	}
+	if dec.More() {
+		WriteError(w, http.StatusBadRequest, "bad JSON body: more than one JSON value", "send one object, e.g. "+example)
+		return false
+	}
+	return true
 }
 
 // WriteJSON writes v as the JSON body of a response with the given status.
@@ -127,4 +322,8 @@ func WriteJSON(w http.ResponseWriter, code int, v any) {
 // WriteError writes an Error response.
 func WriteError(w http.ResponseWriter, code int, msg, hint string) {
 	WriteJSON(w, code, Error{Error: msg, Hint: hint})
+}
+
+func errorf(w http.ResponseWriter, code int, hint, format string, args ...any) {
+	WriteError(w, code, fmt.Sprintf(format, args...), hint)
 }

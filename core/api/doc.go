@@ -4,17 +4,34 @@
 //
 // Contract:
 //
-//   - Authentication is the socket's file permissions (0600, the agent's
-//     user): whoever can connect may do anything the API offers.
+//   - Authentication on the Unix socket is its file permissions (0600,
+//     the agent's user): whoever can connect may do anything the API
+//     offers. The optional TCP listener needs a bearer token.
 //   - Paths are versioned: every endpoint lives under /v1/. A later
 //     incompatible change gets /v2/ next to it; /v1/ keeps its meaning.
 //   - Responses are JSON (Content-Type: application/json). Errors are
 //     {"error": "what went wrong", "hint": "what to do"} with a matching
 //     status: 404 for an unknown path, 405 (with an Allow header) for a
 //     method the path does not take, 503 when the node has stopped.
+//   - Bodies are JSON objects decoded strictly: bad JSON, unknown fields
+//     or trailing data are 400.
 //   - GET /v1/status returns the node's status document, node.Status, as
 //     one JSON object (`corral shell -c "status --json"` prints the same).
+//     GET /v1/nodes, /v1/nodes/NAME, /v1/links, /v1/quorum, /v1/views;
+//     POST /v1/nodes/NAME/pause|resume|leave (202; leave of this node waits
+//     for the view without it, 200).
+//   - GET /v1/events?since=N&limit=M lists stored events after seq N; with
+//     &follow=1 or Accept: text/event-stream it is a Server-Sent Events
+//     stream ("id: SEQ", "event: KIND", "data: JSON") that replays from N,
+//     then streams, each seq once and in order (Last-Event-ID resumes).
+//   - /v1/debug/faults: GET lists, POST {peer, link, dir, drop, delay, dup}
+//     adds (201 with the id), DELETE [/ID] lifts; 403 unless [debug]
+//     fault_injection is on.
+//   - GET /metrics: Prometheus text format, metric names corral_*.
+//   - TCP (config [api] listen) goes through RequireToken: without
+//     "Authorization: Bearer TOKEN" a request is 401 and counted
+//     (corral_api_unauthorized_total).
 //
-// The handler needs only the small Node interface, so tests serve it with
-// a fake node and httptest.
+// The handler needs only the Node interface, so tests serve it with a
+// fake node (package apitest) and httptest. Close the handler when done.
 package api

@@ -30,6 +30,7 @@ type Config struct {
 	DNS    DNS    `toml:"dns"`
 	Lua    Lua    `toml:"lua"`
 	Debug  Debug  `toml:"debug"`
+	API    API    `toml:"api"`
 
 	// file is the path the configuration was loaded from ("" if built in code).
 	file string
@@ -122,6 +123,18 @@ type Lua struct {
 	// Grant lists the directories among Paths whose scripts may use the exec
 	// and net modules.
 	Grant []string `toml:"grant"`
+}
+
+// API holds the admin API's optional TCP listener. The Unix socket
+// (admin_socket) is always served; its file permissions are its
+// authentication.
+type API struct {
+	// Listen is a TCP address ("127.0.0.1:5421") for the admin API; empty
+	// (the default) serves only the Unix socket.
+	Listen string `toml:"listen"`
+	// TokenFile holds the bearer token TCP clients must send
+	// (Authorization: Bearer TOKEN); required with Listen.
+	TokenFile string `toml:"token_file"`
 }
 
 // Debug holds switches for testing.

@@ -58,6 +58,12 @@ func Default() *Config {
 			// Node and apex records change rarely.
 			NodeTTL: Duration(60 * time.Second),
 		},
+		API: API{
+			// No TCP listener: the admin API is served on admin_socket only.
+			// Set listen and token_file to serve it over TCP with a token.
+			Listen:    "",
+			TokenFile: "",
+		},
 	}
 }
 

@@ -228,6 +228,7 @@ func (c *Config) resolvePaths() {
 	abs(&c.DataDir)
 	abs(&c.AdminSocket)
 	abs(&c.PIDFile)
+	abs(&c.API.TokenFile)
 	for i := range c.Lua.Paths {
 		abs(&c.Lua.Paths[i])
 	}

@@ -29,6 +29,7 @@ func (c *Config) Validate() error {
 	v.fence()
 	v.dns()
 	v.lua()
+	v.api()
 	if len(v.ps) == 0 {
 		return nil
 	}
@@ -279,5 +280,24 @@ func (v *validator) lua() {
 		if !slices.Contains(l.Paths, g) {
 			v.addf("lua.grant", "%q is not in lua.paths: grant only directories you load scripts from", g)
 		}
+	}
+}
+
+func (v *validator) api() {
+	a := v.c.API
+	if a.Listen != "" {
+		host, port, err := net.SplitHostPort(a.Listen)
+		if err == nil && host != "" {
+			_, err = netip.ParseAddr(host)
+		}
+		if err != nil || port == "" {
+			v.addf("api.listen", "%q is not ip:port: write e.g. \"127.0.0.1:5421\" (or leave it out to serve the Unix socket only)", a.Listen)
+		}
+		if a.TokenFile == "" {
+			v.addf("api.listen", "a TCP listener needs a token: set api.token_file to a file holding a secret (e.g. 'corral keygen > api.token')")
+		}
+	}
+	if a.TokenFile != "" && a.Listen == "" {
+		v.addf("api.token_file", "set without api.listen: the token only protects the TCP listener; set listen too or remove token_file")
 	}
 }

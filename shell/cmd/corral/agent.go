@@ -94,6 +94,17 @@ func runNode(log *slog.Logger, cfg *config.Config) error {
 		return err
 	}
 	defer ln.Close() // removes the socket file
+	var tcp net.Listener
+	var token string
+	if cfg.API.Listen != "" {
+		if token, err = cfg.LoadAPIToken(); err != nil {
+			return err
+		}
+		if tcp, err = net.Listen("tcp", cfg.API.Listen); err != nil {
+			return fmt.Errorf("api.listen: %w", err)
+		}
+		defer tcp.Close()
+	}
 	n, err := node.Open(cfg, node.Options{Logger: log})
 	if err != nil {
 		return fmt.Errorf("opening the node: %w", err)
@@ -113,10 +124,19 @@ func runNode(log *slog.Logger, cfg *config.Config) error {
 	runDone := make(chan error, 1)
 	go func() { runDone <- n.Run(runCtx) }()
 
-	srv := &http.Server{Handler: api.New(n), ReadHeaderTimeout: 5 * time.Second,
+	h := api.New(n)
+	defer h.Close()
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Serve(ln) }()
+	if tcp != nil {
+		tsrv := &http.Server{Handler: h.RequireToken(token), ReadHeaderTimeout: 5 * time.Second,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		go func() { srvDone <- tsrv.Serve(tcp) }()
+		defer tsrv.Close()
+		log.Info("admin API on TCP with a bearer token", "listen", tcp.Addr().String())
+	}
 	log.Info("agent ready", "cluster", cfg.Cluster, "node", cfg.Node, "pid", os.Getpid(),
 		"admin_socket", cfg.AdminSocket, "boot", n.Boot())
 
@@ -131,6 +151,7 @@ func runNode(log *slog.Logger, cfg *config.Config) error {
 		failure = fmt.Errorf("admin API: %w", err)
 	}
 	stopSignals() // a second signal kills the agent at once
+	h.Close()     // ends open event streams, so Shutdown need not wait for them
 
 	if l, ok := any(n).(leaver); ok && failure == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)

@@ -286,14 +286,20 @@ func (d *demo) start(n int, netPrefix string, detach bool) int {
 	if detach {
 		return 0
 	}
-	// The interactive shell comes later: show the status once instead.
-	st := d.settle(nodes[0].socket, 3*time.Second)
-	fmt.Fprintf(d.stdout, "\nThe cluster as n1 sees it:\n\n")
-	if err := shell.RenderStatus(d.stdout, st); err != nil {
-		return 1
+	env := shell.OSEnv(d.stdout, d.stderr)
+	if !env.StdinTTY {
+		// No terminal to type in: show the status once and return.
+		st := d.settle(nodes[0].socket, 3*time.Second)
+		fmt.Fprintf(d.stdout, "\nThe cluster as n1 sees it:\n\n")
+		if err := shell.RenderStatus(d.stdout, st); err != nil {
+			return 1
+		}
+		fmt.Fprintf(d.stdout, "\nstdin is not a terminal, so corral demo returns now and the nodes keep running in\nthe background. Look again: %s\nStop them:       %s\n", shellCmd, stopCmd)
+		return 0
 	}
-	fmt.Fprintf(d.stdout, "\nThe interactive shell is not available yet, so corral demo returns now and the\nnodes keep running in the background. Look again: %s\nStop them:       %s\n", shellCmd, stopCmd)
-	return 0
+	d.settle(nodes[0].socket, 3*time.Second)
+	fmt.Fprintf(d.stdout, "\nOpening the shell on n1. Leaving it (exit or Ctrl-D) leaves the nodes running; stop them with: %s\n\n", stopCmd)
+	return shell.Run([]string{"--socket", nodes[0].socket}, env)
 }
 
 // startAgent starts `corral agent --config FILE` detached: its own session,

@@ -1,0 +1,246 @@
+// Package apitest is a fake node for tests of the admin API and its
+// clients: it implements api.Node in memory.
+package apitest
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"slices"
+	"sync"
+
+	"github.com/corral-ha/corral/core/membership"
+	"github.com/corral-ha/corral/core/node"
+	"github.com/corral-ha/corral/core/transport"
+)
+
+// Node is a fake api.Node. Set its fields before use; its methods are
+// safe for concurrent use.
+type Node struct {
+	mu sync.Mutex
+	// St is the status document; Err, when set, fails every call.
+	St     node.Status
+	Err    error
+	Quorum node.QuorumStatus
+	Metric node.Metrics
+	// FaultsOn is [debug] fault_injection.
+	FaultsOn bool
+	// Addrs maps node names to their link addresses.
+	Addrs map[string][]netip.Addr
+	// Actions records SetNodeState and Leave calls: "pause n2", "leave n1".
+	Actions []string
+	// ActionErr fails SetNodeState.
+	ActionErr error
+
+	evs  []node.Event
+	subs map[chan node.Event]struct{}
+	inj  *Injector
+}
+
+// Sample is a three-node status seen from n1: n1..n3 online, n3's link 1
+// down.
+func Sample() node.Status {
+	up := func(l, r int, rtt string) node.LinkStatus {
+		return node.LinkStatus{Local: l, Remote: r, Up: true, In: true, Out: true, RTT: rtt}
+	}
+	return node.Status{Cluster: "demo", Node: "n1", Boot: 3, Epoch: 4, Coordinator: "n1", View: "4/n1",
+		Primary: true, Quorate: true, Quorum: "primary: 3 of 3 votes of configured nodes, need 2; policy majority",
+		Members: []string{"n1", "n2", "n3"}, Uptime: "1m0s",
+		Nodes: []node.NodeStatus{
+			{Name: "n1", ID: 1, State: "online", Reachable: true},
+			{Name: "n2", ID: 2, State: "online", Reachable: true, Links: []node.LinkStatus{up(0, 0, "150µs"), up(1, 1, "160µs")}},
+			{Name: "n3", ID: 3, State: "online", Reachable: true, Links: []node.LinkStatus{up(0, 0, "170µs"),
+				{Local: 1, Remote: 1, In: true}}},
+		}}
+}
+
+// New returns a fake node with the Sample status, addresses 127.9.L.K for
+// node K's link L, and fault injection on.
+func New() *Node {
+	n := &Node{St: Sample(), FaultsOn: true, Addrs: map[string][]netip.Addr{}, subs: map[chan node.Event]struct{}{}}
+	for _, nd := range n.St.Nodes {
+		n.Addrs[nd.Name] = []netip.Addr{netip.AddrFrom4([4]byte{127, 9, 0, byte(nd.ID)}), netip.AddrFrom4([4]byte{127, 9, 1, byte(nd.ID)})}
+	}
+	n.Quorum = node.QuorumStatus{View: "4/n1", Primary: true, Quorate: true, Votes: 3, Needed: 2, Total: 3,
+		Reference: "configured nodes", Policy: "majority", Explanation: n.St.Quorum}
+	n.inj = &Injector{node: n}
+	return n
+}
+
+// Emit records an event: it is numbered and handed to subscribers.
+func (n *Node) Emit(e node.Event) node.Event {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	e.Seq = uint64(len(n.evs)) + 1
+	e.Time = "2026-01-02T03:04:05.000Z"
+	e.Node = n.St.Node
+	n.evs = append(n.evs, e)
+	for ch := range n.subs {
+		select {
+		case ch <- e:
+		default:
+		}
+	}
+	return e
+}
+
+// StatusDoc implements api.Node.
+func (n *Node) StatusDoc() (node.Status, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.St, n.Err
+}
+
+// QuorumDoc implements api.Node.
+func (n *Node) QuorumDoc() (node.QuorumStatus, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.Quorum, n.Err
+}
+
+// Events implements api.Node.
+func (n *Node) Events(after uint64, limit int) ([]node.Event, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.Err != nil {
+		return nil, n.Err
+	}
+	var out []node.Event
+	for _, e := range n.evs {
+		if e.Seq > after && (limit == 0 || len(out) < limit) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// Subscribe implements api.Node.
+func (n *Node) Subscribe(buf int) (<-chan node.Event, func()) {
+	ch := make(chan node.Event, buf)
+	n.mu.Lock()
+	n.subs[ch] = struct{}{}
+	n.mu.Unlock()
+	return ch, func() {
+		n.mu.Lock()
+		delete(n.subs, ch)
+		n.mu.Unlock()
+	}
+}
+
+// Subscribers returns how many subscriptions are open.
+func (n *Node) Subscribers() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.subs)
+}
+
+// SetNodeState implements api.Node: it records the call and sets the
+// node's state in the status document.
+func (n *Node) SetNodeState(name string, s membership.State) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.Err != nil {
+		return n.Err
+	}
+	if n.ActionErr != nil {
+		return n.ActionErr
+	}
+	verb := map[membership.State]string{membership.StatePaused: "pause", membership.StateOnline: "resume", membership.StateLeaving: "leave"}[s]
+	n.Actions = append(n.Actions, verb+" "+name)
+	for i := range n.St.Nodes {
+		if n.St.Nodes[i].Name == name {
+			n.St.Nodes[i].State = s.String()
+		}
+	}
+	return nil
+}
+
+// Leave implements api.Node.
+func (n *Node) Leave(context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.Err != nil {
+		return n.Err
+	}
+	n.Actions = append(n.Actions, "leave "+n.St.Node)
+	return nil
+}
+
+// FaultInjection implements api.Node.
+func (n *Node) FaultInjection() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.FaultsOn
+}
+
+// Faults implements api.Node.
+func (n *Node) Faults() transport.FaultInjector { return n.inj }
+
+// NodeAddrs implements api.Node.
+func (n *Node) NodeAddrs(name string) ([]netip.Addr, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	a, ok := n.Addrs[name]
+	return a, ok
+}
+
+// Metrics implements api.Node.
+func (n *Node) Metrics() (node.Metrics, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.Metric, n.Err
+}
+
+// Injector is the fake's fault injector: it keeps rules in a list and
+// checks what the real one checks for links (two links).
+type Injector struct {
+	node  *Node
+	next  uint64
+	rules []transport.Fault
+}
+
+// AddFault implements transport.FaultInjector.
+func (f *Injector) AddFault(r transport.Fault) (uint64, error) {
+	f.node.mu.Lock()
+	defer f.node.mu.Unlock()
+	if !f.node.FaultsOn {
+		return 0, transport.ErrFaultsDisabled
+	}
+	if r.Link < -1 || r.Link > 1 {
+		return 0, errors.Join(transport.ErrInvalidFault, errors.New("link out of range"))
+	}
+	if r.Drop == 0 && r.Dup == 0 && r.Delay == 0 {
+		return 0, errors.Join(transport.ErrInvalidFault, errors.New("it does nothing"))
+	}
+	f.next++
+	r.ID = f.next
+	f.rules = append(f.rules, r)
+	return r.ID, nil
+}
+
+// Faults implements transport.FaultInjector.
+func (f *Injector) Faults() []transport.Fault {
+	f.node.mu.Lock()
+	defer f.node.mu.Unlock()
+	return slices.Clone(f.rules)
+}
+
+// RemoveFault implements transport.FaultInjector.
+func (f *Injector) RemoveFault(id uint64) error {
+	f.node.mu.Lock()
+	defer f.node.mu.Unlock()
+	for i, r := range f.rules {
+		if r.ID == id {
+			f.rules = slices.Delete(f.rules, i, i+1)
+			return nil
+		}
+	}
+	return transport.ErrUnknownFault
+}
+
+// ClearFaults implements transport.FaultInjector.
+func (f *Injector) ClearFaults() {
+	f.node.mu.Lock()
+	defer f.node.mu.Unlock()
+	f.rules = nil
+}

@@ -1,0 +1,173 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/corral-ha/corral/core/node"
+)
+
+// keepAlive is how often an idle event stream sends a comment line, and
+// how often it checks the store for events the subscription missed.
+var keepAlive = 15 * time.Second
+
+// gapCheck is how often a stream reads the store for events its
+// subscription dropped (a slow reader).
+var gapCheck = time.Second
+
+// sinceLimit parses ?since=N&limit=M.
+func sinceLimit(w http.ResponseWriter, r *http.Request) (since uint64, limit int, ok bool) {
+	q := r.URL.Query()
+	for k := range q {
+		switch k {
+		case "since", "limit", "follow":
+		default:
+			errorf(w, http.StatusBadRequest, "use ?since=N (events after seq N), &limit=M, &follow=1", "unknown query parameter %q", k)
+			return 0, 0, false
+		}
+	}
+	if s := q.Get("since"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			errorf(w, http.StatusBadRequest, "since is an event sequence number: ?since=0 for everything kept", "since=%q is not a number", s)
+			return 0, 0, false
+		}
+		since = v
+	}
+	if s := q.Get("limit"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 0 {
+			errorf(w, http.StatusBadRequest, "limit is a count: ?limit=100 (0 for no limit)", "limit=%q is not a count", s)
+			return 0, 0, false
+		}
+		limit = v
+	}
+	return since, limit, true
+}
+
+func wantsStream(r *http.Request) (bool, error) {
+	if strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+		return true, nil
+	}
+	switch f := r.URL.Query().Get("follow"); f {
+	case "", "0", "false":
+		return false, nil
+	case "1", "true":
+		return true, nil
+	default:
+		return false, fmt.Errorf("follow=%q: use follow=1", f)
+	}
+}
+
+func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
+	since, limit, ok := sinceLimit(w, r)
+	if !ok {
+		return
+	}
+	stream, err := wantsStream(r)
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, err.Error(), "add &follow=1 (or Accept: text/event-stream) to stream events")
+		return
+	}
+	if stream {
+		if id := r.Header.Get("Last-Event-ID"); id != "" && r.URL.Query().Get("since") == "" {
+			if v, err := strconv.ParseUint(id, 10, 64); err == nil {
+				since = v
+			}
+		}
+		h.stream(w, r, since)
+		return
+	}
+	evs, err := h.n.Events(since, limit)
+	if err != nil {
+		nodeError(w, "events", err)
+		return
+	}
+	if evs == nil {
+		evs = []node.Event{}
+	}
+	WriteJSON(w, http.StatusOK, evs)
+}
+
+// stream serves Server-Sent Events: first the stored events after since,
+// then new ones as they happen, each once and in seq order. Every event is
+// "id: SEQ", "event: KIND", "data: JSON"; a client that reconnects with
+// ?since=SEQ (or Last-Event-ID) misses nothing the node still keeps.
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, since uint64) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		WriteError(w, http.StatusInternalServerError, "this connection cannot stream", "use GET /v1/events?since=N and poll")
+		return
+	}
+	// Subscribe before reading the store so nothing falls between the two.
+	ch, stop := h.n.Subscribe(256)
+	defer stop()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	last := since
+	send := func(e node.Event) bool {
+		if e.Seq <= last {
+			return true
+		}
+		data, _ := json.Marshal(e)
+		if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Kind, data); err != nil {
+			return false
+		}
+		last = e.Seq
+		return true
+	}
+	catchUp := func() bool {
+		evs, err := h.n.Events(last, 0)
+		if err != nil {
+			fmt.Fprintf(w, ": error: %v\n\n", err)
+			fl.Flush()
+			return false
+		}
+		for _, e := range evs {
+			if !send(e) {
+				return false
+			}
+		}
+		fl.Flush()
+		return true
+	}
+	if !catchUp() {
+		return
+	}
+	ka := time.NewTicker(keepAlive)
+	defer ka.Stop()
+	gc := time.NewTicker(gapCheck)
+	defer gc.Stop()
+	for {
+		select {
+		case e := <-ch:
+			if e.Seq > last+1 { // the subscription dropped some: read them back
+				if !catchUp() {
+					return
+				}
+			}
+			if !send(e) {
+				return
+			}
+			fl.Flush()
+		case <-gc.C:
+			if !catchUp() {
+				return
+			}
+		case <-ka.C:
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+				return
+			}
+			fl.Flush()
+		case <-r.Context().Done():
+			return
+		case <-h.done:
+			return
+		}
+	}
+}

@@ -1,0 +1,186 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/corral-ha/corral/core/membership"
+	"github.com/corral-ha/corral/core/node"
+)
+
+// NodeInfo is one configured node in GET /v1/nodes.
+type NodeInfo struct {
+	Name        string `json:"name"`
+	ID          int    `json:"id"`
+	State       string `json:"state"` // joining, online, paused, leaving, offline, fenced
+	Reachable   bool   `json:"reachable"`
+	Self        bool   `json:"self"`        // the node serving this API
+	Member      bool   `json:"member"`      // in the installed view
+	Coordinator bool   `json:"coordinator"` // the installed view's coordinator
+	LinksUp     int    `json:"links_up"`
+	Links       int    `json:"links"`
+}
+
+// Link is one path to a peer in GET /v1/links.
+type Link struct {
+	Peer   string `json:"peer"`
+	Local  int    `json:"local"`  // this node's link
+	Remote int    `json:"remote"` // the peer's link
+	Up     bool   `json:"up"`     // both directions work
+	In     bool   `json:"in"`     // this node hears the peer on it
+	Out    bool   `json:"out"`    // the peer hears this node on it
+	RTT    string `json:"rtt"`    // smoothed round trip, "" if unknown
+}
+
+// ActionResult answers POST /v1/nodes/NAME/ACTION.
+type ActionResult struct {
+	Node    string `json:"node"`
+	Action  string `json:"action"`
+	Message string `json:"message"`
+}
+
+// ActionRequest is the optional body of a node action.
+type ActionRequest struct{}
+
+func nodeInfos(st node.Status) []NodeInfo {
+	out := make([]NodeInfo, 0, len(st.Nodes))
+	for _, n := range st.Nodes {
+		ni := NodeInfo{Name: n.Name, ID: n.ID, State: n.State, Reachable: n.Reachable, Self: n.Name == st.Node,
+			Member: slices.Contains(st.Members, n.Name), Coordinator: n.Name == st.Coordinator, Links: len(n.Links)}
+		for _, l := range n.Links {
+			if l.Up {
+				ni.LinksUp++
+			}
+		}
+		out = append(out, ni)
+	}
+	return out
+}
+
+func nodeNames(st node.Status) string {
+	var names []string
+	for _, n := range st.Nodes {
+		names = append(names, n.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+func (h *Handler) nodes(w http.ResponseWriter, _ *http.Request) {
+	st, err := h.n.StatusDoc()
+	if err != nil {
+		nodeError(w, "nodes", err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, nodeInfos(st))
+}
+
+func (h *Handler) nodeOne(w http.ResponseWriter, r *http.Request) {
+	st, err := h.n.StatusDoc()
+	if err != nil {
+		nodeError(w, "nodes", err)
+		return
+	}
+	name := r.PathValue("name")
+	for _, ni := range nodeInfos(st) {
+		if ni.Name == name {
+			WriteJSON(w, http.StatusOK, ni)
+			return
+		}
+	}
+	errorf(w, http.StatusNotFound, "the nodes are "+nodeNames(st), "no node named %q", name)
+}
+
+// leaveWait bounds how long POST /v1/nodes/SELF/leave waits for the view
+// without this node.
+const leaveWait = 5 * time.Second
+
+func (h *Handler) action(s membership.State, verb string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req ActionRequest
+		if !decodeBody(w, r, &req, true, "{} (or no body)") {
+			return
+		}
+		st, err := h.n.StatusDoc()
+		if err != nil {
+			nodeError(w, verb, err)
+			return
+		}
+		name := r.PathValue("name")
+		known := slices.ContainsFunc(st.Nodes, func(n node.NodeStatus) bool { return n.Name == name })
+		if !known {
+			errorf(w, http.StatusNotFound, "the nodes are "+nodeNames(st)+": POST /v1/nodes/NAME/"+verb, "no node named %q", name)
+			return
+		}
+		res := ActionResult{Node: name, Action: verb}
+		if s == membership.StateLeaving && name == st.Node {
+			ctx, cancel := context.WithTimeout(r.Context(), leaveWait)
+			defer cancel()
+			if err := h.n.Leave(ctx); err != nil {
+				errorf(w, http.StatusConflict, "the node may still leave; watch `events --follow` or `nodes`, and resume it to rejoin",
+					"leave: %v", err)
+				return
+			}
+			res.Message = name + " left the cluster cleanly; `resume " + name + "` brings it back"
+			WriteJSON(w, http.StatusOK, res)
+			return
+		}
+		if err := h.n.SetNodeState(name, s); err != nil {
+			if err == node.ErrClosed {
+				nodeError(w, verb, err)
+				return
+			}
+			errorf(w, http.StatusConflict, "check that "+name+" is reachable (`nodes`, `links`) and try again",
+				"%s %s: %v", verb, name, err)
+			return
+		}
+		switch verb {
+		case "pause":
+			res.Message = "asked " + name + " to pause; the next view shows it paused (`nodes`)"
+		case "resume":
+			res.Message = "asked " + name + " to resume; the next view shows it online (`nodes`)"
+		default:
+			res.Message = "asked " + name + " to leave the cluster; the next view is without it (`nodes`)"
+		}
+		WriteJSON(w, http.StatusAccepted, res)
+	}
+}
+
+func (h *Handler) links(w http.ResponseWriter, _ *http.Request) {
+	st, err := h.n.StatusDoc()
+	if err != nil {
+		nodeError(w, "links", err)
+		return
+	}
+	out := []Link{}
+	for _, n := range st.Nodes {
+		for _, l := range n.Links {
+			out = append(out, Link{Peer: n.Name, Local: l.Local, Remote: l.Remote, Up: l.Up, In: l.In, Out: l.Out, RTT: l.RTT})
+		}
+	}
+	WriteJSON(w, http.StatusOK, out)
+}
+
+func (h *Handler) views(w http.ResponseWriter, r *http.Request) {
+	since, limit, ok := sinceLimit(w, r)
+	if !ok {
+		return
+	}
+	evs, err := h.n.Events(since, 0)
+	if err != nil {
+		nodeError(w, "views", err)
+		return
+	}
+	out := []node.Event{}
+	for _, e := range evs {
+		if e.Kind == membership.EventViewChanged.String() {
+			out = append(out, e)
+		}
+	}
+	if limit > 0 && len(out) > limit {
+		out = out[len(out)-limit:]
+	}
+	WriteJSON(w, http.StatusOK, out)
+}

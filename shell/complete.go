@@ -1,0 +1,151 @@
+package shell
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+)
+
+// completer completes command names, subcommands, flags and live node
+// names for readline.
+type completer struct {
+	s *Shell
+
+	mu      sync.Mutex
+	names   []string
+	fetched time.Time
+}
+
+// nodeNames returns the cluster's node names, fetched at most every 2s.
+func (c *completer) nodeNames() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Since(c.fetched) < 2*time.Second && c.names != nil {
+		return c.names
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	ns, err := c.s.Client.Nodes(ctx)
+	if err != nil {
+		return c.names
+	}
+	c.names = c.names[:0]
+	for _, n := range ns {
+		c.names = append(c.names, n.Name)
+	}
+	c.fetched = time.Now()
+	return c.names
+}
+
+// Do implements readline.AutoCompleter: the candidates' remaining runes
+// and the length of the word being completed.
+func (c *completer) Do(line []rune, pos int) ([][]rune, int) {
+	words, partial := c.candidates(string(line[:pos]))
+	var out [][]rune
+	for _, w := range words {
+		if strings.HasPrefix(w, partial) {
+			out = append(out, []rune(w[len(partial):]+" "))
+		}
+	}
+	return out, len([]rune(partial))
+}
+
+// candidates returns what may come at the end of the text before the
+// cursor, and the partial word there.
+func (c *completer) candidates(before string) ([]string, string) {
+	fields := strings.Fields(before)
+	partial := ""
+	if len(fields) > 0 && !strings.HasSuffix(before, " ") && !strings.HasSuffix(before, "\t") {
+		partial = fields[len(fields)-1]
+		fields = fields[:len(fields)-1]
+	}
+	return c.after(fields, partial), partial
+}
+
+// after lists what may follow the complete words done.
+func (c *completer) after(done []string, partial string) []string {
+	if len(done) == 0 {
+		return commandNames()
+	}
+	cmd := lookup(done[0])
+	if cmd == nil {
+		return nil
+	}
+	if cmd.name == "watch" {
+		var rest []string
+		for i := 1; i < len(done); i++ {
+			if done[i] == "--interval" {
+				i++
+				continue
+			}
+			rest = append(rest, done[i])
+		}
+		if len(rest) == 0 {
+			return append(commandNames(), "--interval")
+		}
+		return append(c.after(rest, partial), "--interval")
+	}
+	if cmd.name == "help" {
+		if len(done) == 1 {
+			return commandNames()
+		}
+		return nil
+	}
+	// A flag that takes a value: complete node names for --peer.
+	last := done[len(done)-1]
+	for _, f := range cmd.flags {
+		if f.name == last && f.value != "" {
+			if f.value == "NODE" {
+				return c.nodeNames()
+			}
+			if strings.Contains(f.value, "|") {
+				return strings.Split(f.value, "|")
+			}
+			return nil
+		}
+	}
+	var out []string
+	if strings.HasPrefix(partial, "-") {
+		for _, f := range cmd.flags {
+			out = append(out, f.name)
+		}
+		return append(out, "--json")
+	}
+	pos := positional(cmd, done[1:])
+	switch {
+	case cmd.name == "debug":
+		switch len(pos) {
+		case 0:
+			return []string{"fault"}
+		case 1:
+			return []string{"add", "list", "clear"}
+		case 2:
+			if pos[1] == "add" {
+				return append(c.nodeNames(), "--peer", "--link", "--dir", "--drop", "--delay", "--dup")
+			}
+		}
+		return nil
+	case cmd.nodeArg && len(pos) == 0:
+		return c.nodeNames()
+	}
+	return out
+}
+
+// positional drops flags (and their values) from a command's words.
+func positional(cmd *command, words []string) []string {
+	var out []string
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		if strings.HasPrefix(w, "--") {
+			for _, f := range cmd.flags {
+				if f.name == w && f.value != "" {
+					i++
+				}
+			}
+			continue
+		}
+		out = append(out, w)
+	}
+	return out
+}

@@ -1,0 +1,183 @@
+package shell
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/corral-ha/corral/core/node"
+)
+
+func eventsCommand() *command {
+	return &command{
+		name:    "events",
+		usage:   "events [--since N] [--limit N] [--follow] [--json]",
+		summary: "this node's event stream: views, nodes, quorum, links",
+		help: "Lists the stored events (the last 10,000), oldest first. --since N starts after event\n" +
+			"sequence number N; --follow keeps printing new events until Ctrl-C, and reconnects\n" +
+			"from the last event it printed if the node goes away, so nothing is missed.\n" +
+			"With --follow --json it prints one JSON object per line.",
+		example: "events --since 0 --json\nevents --follow",
+		flags:   []flagSpec{{"--since", "N"}, {"--limit", "N"}, {"--follow", ""}},
+		run:     runEvents,
+	}
+}
+
+// describe renders an event's own fields for people.
+func describe(e node.Event) string {
+	var parts []string
+	add := func(k, v string) {
+		if v != "" {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	if e.Members != nil {
+		add("members", strings.Join(e.Members, ","))
+	}
+	if e.Primary != nil {
+		add("primary", strconv.FormatBool(*e.Primary))
+	}
+	add("target", e.Target)
+	if e.Clean != nil {
+		add("clean", strconv.FormatBool(*e.Clean))
+	}
+	if e.Votes != nil {
+		add("votes", strconv.Itoa(*e.Votes))
+	}
+	if e.Needed != nil {
+		add("needed", strconv.Itoa(*e.Needed))
+	}
+	add("peer", e.Peer)
+	if e.Link != nil {
+		add("link", strconv.Itoa(*e.Link))
+	}
+	if e.Remote != nil {
+		add("remote_link", strconv.Itoa(*e.Remote))
+	}
+	add("detail", e.Detail)
+	return strings.Join(parts, " ")
+}
+
+func runEvents(ctx context.Context, s *Shell, a *args) error {
+	if err := a.noArgs(); err != nil {
+		return err
+	}
+	q, err := sinceLimitQuery(a)
+	if err != nil {
+		return err
+	}
+	if a.has("--follow") {
+		var since uint64
+		if v, ok := a.flags["--since"]; ok {
+			since, _ = strconv.ParseUint(v, 10, 64)
+		}
+		return s.follow(ctx, since)
+	}
+	var evs []node.Event
+	if err := s.Client.Get(ctx, "/v1/events"+q, &evs); err != nil {
+		return err
+	}
+	if s.json {
+		return WriteJSON(s.Stdout, evs)
+	}
+	if len(evs) == 0 {
+		fmt.Fprintln(s.Stdout, "no events")
+		return nil
+	}
+	t := newTable("SEQ", "TIME", "KIND", "VIEW", "DETAILS")
+	for _, e := range evs {
+		t.row(fmt.Sprint(e.Seq), e.Time, e.Kind, orDash(e.View), describe(e))
+	}
+	return t.render(s.Stdout, s.Color)
+}
+
+// follow streams events after since until ctx ends, reconnecting after
+// the last event printed when the connection drops.
+func (s *Shell) follow(ctx context.Context, since uint64) error {
+	last := since
+	down := false
+	for {
+		err := s.Client.Events(ctx, last, func(e node.Event) error {
+			if down {
+				fmt.Fprintf(s.Stdout, "# reconnected; resuming after event %d\n", last)
+				down = false
+			}
+			last = e.Seq
+			if s.json {
+				b, _ := json.Marshal(e)
+				_, err := fmt.Fprintf(s.Stdout, "%s\n", b)
+				return err
+			}
+			_, err := fmt.Fprintf(s.Stdout, "%-6d %s  %-16s %-8s %s\n", e.Seq, e.Time, e.Kind, orDash(e.View), describe(e))
+			return err
+		})
+		if ctx.Err() != nil {
+			return nil // Ctrl-C
+		}
+		var ue *UnreachableError
+		if !errors.As(err, &ue) && !errors.Is(err, io.ErrUnexpectedEOF) && err != nil {
+			return err
+		}
+		if !down {
+			fmt.Fprintf(s.Stdout, "# connection to the node lost; reconnecting (Ctrl-C stops)\n")
+			down = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// Events streams events after since (Server-Sent Events) and calls f for
+// each until ctx ends, f fails or the connection drops.
+func (c *Client) Events(ctx context.Context, since uint64, f func(node.Event) error) error {
+	path := "/v1/events?follow=1&since=" + strconv.FormatUint(since, 10)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://corral"+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return &UnreachableError{Socket: c.Socket, Err: err}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return apiError(resp, body, http.MethodGet, path)
+	}
+	r := bufio.NewReader(resp.Body)
+	var data string
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return &UnreachableError{Socket: c.Socket, Err: fmt.Errorf("event stream ended: %w", err)}
+		}
+		line = strings.TrimRight(line, "\r\n")
+		switch {
+		case strings.HasPrefix(line, "data:"):
+			data += strings.TrimSpace(strings.TrimPrefix(line, "data:"))
+		case line == "" && data != "":
+			var e node.Event
+			if err := json.Unmarshal([]byte(data), &e); err != nil {
+				return fmt.Errorf("event stream: bad JSON from the node: %v", err)
+			}
+			data = ""
+			if err := f(e); err != nil {
+				return err
+			}
+		}
+	}
+}

@@ -1,0 +1,25 @@
+package shell
+
+import "context"
+
+func leaveCommand() *command {
+	return &command{
+		name:    "leave",
+		usage:   "leave [--json]",
+		summary: "make this node leave the cluster cleanly",
+		help: "The node the shell is connected to tells the others it is leaving and waits until a\n" +
+			"view without it is committed; the others then do not treat it as failed. Its agent\n" +
+			"keeps running; `resume NODE` brings it back, or stop the agent.",
+		example: "leave",
+		run: func(ctx context.Context, s *Shell, a *args) error {
+			if err := a.noArgs(); err != nil {
+				return usagef("leave acts on the node this shell is connected to; to move another node out use its shell (corral shell --socket ...): %v", err)
+			}
+			st, err := s.Client.Status(ctx)
+			if err != nil {
+				return err
+			}
+			return s.postAction(ctx, st.Node, "leave")
+		},
+	}
+}
