@@ -41,18 +41,27 @@ type Event struct {
 }
 
 // eventLog numbers, stores and fans out events. Append runs on the event
-// loop; Since and Subscribe may be called from any goroutine.
+// loop and never waits for the disk: a writer goroutine stores batches
+// (events are for people and clients, not for safety, so they need not
+// be durable before the loop goes on). Since and Subscribe may be called
+// from any goroutine.
 type eventLog struct {
 	store *Store
 	node  string
 
-	mu   sync.Mutex
-	next uint64
-	subs map[chan Event]struct{}
+	mu      sync.Mutex
+	next    uint64
+	pending []Event // numbered, not yet stored
+	subs    map[chan Event]struct{}
+
+	kick chan struct{}
+	stop chan struct{}
+	done chan struct{}
 }
 
 func openEventLog(s *Store, node string) (*eventLog, error) {
-	l := &eventLog{store: s, node: node, next: 1, subs: map[chan Event]struct{}{}}
+	l := &eventLog{store: s, node: node, next: 1, subs: map[chan Event]struct{}{},
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketEvents)
 		if err != nil {
@@ -66,24 +75,74 @@ func openEventLog(s *Store, node string) (*eventLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: events: %w", err)
 	}
+	go l.writer()
 	return l, nil
 }
 
-// append numbers and stores events (one fsync for the batch), then hands
-// them to subscribers. A subscriber too slow to keep up loses events, and
-// can read them back with Since.
-func (l *eventLog) append(evs []Event) error {
+// append numbers events and queues them for the writer, then hands them to
+// subscribers. A subscriber too slow to keep up loses events, and can read
+// them back with Since.
+func (l *eventLog) append(evs []Event) {
 	if len(evs) == 0 {
-		return nil
+		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00")
 	for i := range evs {
-		evs[i].Seq = l.next + uint64(i)
+		evs[i].Seq = l.next
 		evs[i].Time = now
 		evs[i].Node = l.node
+		l.next++
 	}
+	l.pending = append(l.pending, evs...)
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+	for ch := range l.subs {
+		for _, e := range evs {
+			select {
+			case ch <- e:
+			default:
+			}
+		}
+	}
+}
+
+// writer stores pending events in batches until close, then stores the
+// rest.
+func (l *eventLog) writer() {
+	defer close(l.done)
+	for {
+		select {
+		case <-l.kick:
+			l.flush()
+		case <-l.stop:
+			l.flush()
+			return
+		}
+	}
+}
+
+// flush writes what is pending (one fsync) and then forgets it.
+func (l *eventLog) flush() {
+	l.mu.Lock()
+	batch := append([]Event(nil), l.pending...)
+	l.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	if err := l.write(batch); err != nil {
+		// Keep them pending; the next event retries.
+		return
+	}
+	l.mu.Lock()
+	l.pending = l.pending[len(batch):]
+	l.mu.Unlock()
+}
+
+func (l *eventLog) write(evs []Event) error {
 	err := l.store.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketEvents)
 		for _, e := range evs {
@@ -108,21 +167,24 @@ func (l *eventLog) append(evs []Event) error {
 	if err != nil {
 		return fmt.Errorf("store: append events: %w", err)
 	}
-	l.next += uint64(len(evs))
-	for ch := range l.subs {
-		for _, e := range evs {
-			select {
-			case ch <- e:
-			default:
-			}
-		}
-	}
 	return nil
 }
 
-// since returns the stored events with seq > after, oldest first, at most
-// limit (0: all).
+// close stores what is pending and stops the writer.
+func (l *eventLog) close() {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	<-l.done
+}
+
+// since returns the events with seq > after, oldest first, at most limit
+// (0: all): the stored ones, then those not stored yet.
 func (l *eventLog) since(after uint64, limit int) ([]Event, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	var out []Event
 	err := l.store.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketEvents).Cursor()
@@ -138,7 +200,22 @@ func (l *eventLog) since(after uint64, limit int) ([]Event, error) {
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	last := after
+	if len(out) > 0 {
+		last = out[len(out)-1].Seq
+	}
+	for _, e := range l.pending {
+		if limit > 0 && len(out) >= limit {
+			break
+		}
+		if e.Seq > last {
+			out = append(out, e)
+		}
+	}
+	return out, nil
 }
 
 // subscribe returns a channel of new events and a function that ends the

@@ -106,7 +106,7 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 		return nil, err
 	}
 	if n.boot, err = n.store.NextBoot(); err != nil {
-		n.store.Close()
+		n.closeStore()
 		return nil, err
 	}
 	t := cfg.Timers
@@ -115,25 +115,25 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 		Heartbeat: t.Heartbeat.D(), SuspectMin: t.SuspectMin.D(), SuspectMax: t.SuspectMax.D(),
 	}, rand.New(rand.NewPCG(rand.Uint64(), uint64(n.boot))))
 	if err != nil {
-		n.store.Close()
+		n.closeStore()
 		return nil, err
 	}
 	if n.events, err = openEventLog(n.store, cfg.Node); err != nil {
-		n.store.Close()
+		n.closeStore()
 		return nil, err
 	}
 	switch w := cfg.Quorum.Witness; {
 	case w.Disk != "":
-		n.store.Close()
+		n.closeStore()
 		return nil, fmt.Errorf("quorum.witness.disk is not supported yet: use an arbiter (quorum.witness.arbiter = \"host:port\", corral arbiter)")
 	case w.Arbiter != "":
 		if n.arbiter, err = witness.NewClient(w.Arbiter, cfg.Cluster, key); err != nil {
-			n.store.Close()
+			n.closeStore()
 			return nil, err
 		}
 	}
 	if n.mem, err = n.openMembership(); err != nil {
-		n.store.Close()
+		n.closeStore()
 		return nil, err
 	}
 	var links []netip.AddrPort
@@ -142,11 +142,19 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 	}
 	n.tr, err = transport.ListenUDP(links, n.receive, transport.Options{FaultInjection: cfg.Debug.FaultInjection})
 	if err != nil {
-		n.store.Close()
+		n.closeStore()
 		return nil, err
 	}
 	n.log.Info("node open", "boot", n.boot, "links", links, "peers", len(peers))
 	return n, nil
+}
+
+// closeStore undoes Open's store and event log when Open fails.
+func (n *Node) closeStore() {
+	if n.events != nil {
+		n.events.close()
+	}
+	n.store.Close()
 }
 
 // receive is the transport's handler: it queues the packet for the loop.
@@ -277,9 +285,7 @@ func (n *Node) execute() {
 				n.opt.OnMemberEvent(e)
 			}
 		}
-		if err := n.events.append(stream); err != nil {
-			n.log.Error("cannot store events", "err", err)
-		}
+		n.events.append(stream)
 		if rc.Empty() && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 {
 			return
 		}
@@ -400,7 +406,9 @@ func (n *Node) shutdown() error {
 
 func (n *Node) release() error {
 	n.releaseOnce.Do(func() {
-		n.releaseErr = errors.Join(n.tr.Close(), n.store.Close())
+		trErr := n.tr.Close()
+		n.events.close()
+		n.releaseErr = errors.Join(trErr, n.store.Close())
 		n.log.Info("node stopped")
 	})
 	return n.releaseErr
