@@ -25,6 +25,7 @@ func (m *Membership) candidates() []wire.NodeID {
 			continue
 		}
 		if until, ok := m.ignore[id]; ok && m.now < until {
+			m.recheck(until)
 			continue
 		}
 		out = append(out, id)
@@ -112,6 +113,8 @@ func (m *Membership) coordinate() {
 		} else {
 			m.askWitness(wire.View{ID: wire.ViewID{Epoch: m.st.Epoch + 1, Coord: m.cfg.Self}, Members: set}, false)
 			if m.now-m.askedAt < m.cfg.WitnessWait && m.now-m.changeAt < m.cfg.WitnessWait {
+				m.recheck(m.askedAt + m.cfg.LeaseEvery)
+				m.recheck(m.changeAt + m.cfg.WitnessWait)
 				return // wait for the answer before settling for non-primary
 			}
 		}
@@ -126,6 +129,7 @@ func (m *Membership) coordinate() {
 		return
 	}
 	if m.now-m.changeAt < m.cfg.Settle || (m.prop != nil && m.now-m.proposeAt < m.cfg.Settle) {
+		m.recheck(max(m.changeAt, m.proposeAt) + m.cfg.Settle)
 		return
 	}
 	m.propose(set, states, dec.Primary, lin)
@@ -140,8 +144,10 @@ func (m *Membership) deferTo(coord wire.NodeID) {
 	}
 	if m.waitFor != coord {
 		m.waitFor, m.waitSince = coord, m.now
+		m.recheck(m.now + m.cfg.DeferTimeout + 1)
 		return
 	}
+	m.recheck(m.waitSince + m.cfg.DeferTimeout + 1)
 	if m.now-m.waitSince > m.cfg.DeferTimeout {
 		m.ignore[coord] = m.now + ignoreFor
 		m.waitFor = 0
@@ -231,6 +237,7 @@ func (m *Membership) needView(set []wire.NodeID, states []uint8, primary bool) b
 		}
 	}
 	if m.now-m.installedAt < m.cfg.ProposeTimeout {
+		m.recheck(m.installedAt + m.cfg.ProposeTimeout)
 		return false
 	}
 	for _, id := range set {
@@ -338,15 +345,16 @@ func (m *Membership) report() {
 func sameReport(a, b *wire.Report) bool {
 	return a.State == b.State && a.Promise == b.Promise && a.Installed.ID == b.Installed.ID &&
 		a.Primary == b.Primary && slices.Equal(a.Reach, b.Reach) && a.Lineage.LP.ID == b.Lineage.LP.ID &&
-		a.Lineage.AllSeen == b.Lineage.AllSeen
+		a.Lineage.AllSeen == b.Lineage.AllSeen && a.Lineage.Promised == b.Lineage.Promised && a.Settings == b.Settings
 }
 
 // judge decides whether this node may act as primary now.
 func (m *Membership) judge() {
-	ok, votes, needed := m.acting(m.now)
+	ok := m.acting(m.now)
 	if ok == m.quorate {
 		return
 	}
+	votes, needed := m.leaseVotes(m.now)
 	m.quorate = ok
 	kind := EventQuorumLost
 	if ok {
@@ -357,7 +365,28 @@ func (m *Membership) judge() {
 
 // acting reports whether this node holds its lease in a primary view and
 // the takeover wait has passed.
-func (m *Membership) acting(now time.Duration) (ok bool, votes, needed int) {
+func (m *Membership) acting(now time.Duration) bool {
+	if !m.leasing() || m.self == StateJoining {
+		return false
+	}
+	wait := time.Duration(float64(m.cfg.Lease)*(1+m.cfg.Drift)) + m.cfg.Margin
+	if now-m.installedAt < wait {
+		return false
+	}
+	v, ackers := m.ackers(now)
+	if quorum.Lease(m.cfg.Quorum, v, ackers) {
+		return true
+	}
+	// A tie settled by the witness: it holds while its vote does.
+	if m.cfg.Witness && m.witness.until > now && slices.Equal(m.witness.members, m.st.Installed.Members) {
+		return quorum.Decide(m.cfg.Quorum, ackers, quorum.Lineage{LP: &v, AllSeen: true, Witness: true}).Primary
+	}
+	return false
+}
+
+// ackers returns the installed view and the members whose lease answers
+// hold at now, this node included.
+func (m *Membership) ackers(now time.Duration) (quorum.ViewRef, []wire.NodeID) {
 	v := quorum.ViewRef{ID: qid(m.st.Installed.ID), Members: m.st.Installed.Members}
 	ackers := []wire.NodeID{m.cfg.Self}
 	for _, id := range m.st.Installed.Members {
@@ -365,24 +394,14 @@ func (m *Membership) acting(now time.Duration) (ok bool, votes, needed int) {
 			ackers = append(ackers, id)
 		}
 	}
-	dec := quorum.Decide(m.cfg.Quorum, ackers, quorum.Lineage{LP: &v, AllSeen: true})
-	votes, needed = dec.Votes, dec.Needed
-	if !m.leasing() || m.self == StateJoining {
-		return false, votes, needed
-	}
-	wait := time.Duration(float64(m.cfg.Lease)*(1+m.cfg.Drift)) + m.cfg.Margin
-	if now-m.installedAt < wait {
-		return false, votes, needed
-	}
-	if quorum.Lease(m.cfg.Quorum, v, ackers) {
-		return true, votes, needed
-	}
-	// A tie settled by the witness: it holds while its vote does.
-	if m.cfg.Witness && m.witness.until > now && slices.Equal(m.witness.members, m.st.Installed.Members) {
-		d := quorum.Decide(m.cfg.Quorum, ackers, quorum.Lineage{LP: &v, AllSeen: true, Witness: true})
-		return d.Primary, votes, needed
-	}
-	return false, votes, needed
+	return v, ackers
+}
+
+// leaseVotes is the lease arithmetic for the quorum events.
+func (m *Membership) leaseVotes(now time.Duration) (votes, needed int) {
+	v, ackers := m.ackers(now)
+	d := quorum.Decide(m.cfg.Quorum, ackers, quorum.Lineage{LP: &v, AllSeen: true})
+	return d.Votes, d.Needed
 }
 
 // needsWitness reports whether a view of members is primary only with the

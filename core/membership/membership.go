@@ -47,6 +47,9 @@ type Membership struct {
 	settings string                 // our quorum settings, as reports carry them
 	refused  map[wire.NodeID]string // peers whose settings differ: theirs
 
+	needCoord bool          // an input coordinate depends on changed
+	coordAt   time.Duration // run coordinate again by then
+
 	leaseSeq  uint64
 	leaseSent map[uint64]time.Duration
 	ackUntil  map[wire.NodeID]time.Duration
@@ -132,6 +135,7 @@ func (m *Membership) Reach(now time.Duration, peer wire.NodeID, up bool) {
 	if m.prop != nil && !up && slices.Contains(m.prop.msg.View.Members, peer) {
 		m.prop = nil // it will never promise: start over
 	}
+	m.needCoord = true
 	m.update()
 }
 
@@ -144,6 +148,7 @@ func (m *Membership) refuse(from wire.NodeID, theirs string) {
 	m.refused[from] = theirs
 	delete(m.reports, from)
 	m.changeAt = m.now
+	m.needCoord = true
 	m.event(Event{Kind: EventConfigDiffers, Target: from, Detail: diffSettings(m.settings, theirs)})
 }
 
@@ -158,6 +163,7 @@ func (m *Membership) WitnessAnswer(now time.Duration, members []wire.NodeID, gra
 		}
 		m.changeAt = now
 	}
+	m.needCoord = true
 	m.update()
 }
 
@@ -186,6 +192,7 @@ func (m *Membership) Restarted(now time.Duration, peer wire.NodeID) {
 	if m.prop != nil && slices.Contains(m.prop.msg.View.Members, peer) {
 		m.prop = nil
 	}
+	m.needCoord = true
 	m.update()
 }
 
@@ -200,6 +207,7 @@ func (m *Membership) SetState(now time.Duration, s State) {
 		m.self = s
 	}
 	m.changeAt = now
+	m.needCoord = true
 	m.update()
 }
 
@@ -226,6 +234,10 @@ func (m *Membership) Step(now time.Duration, from wire.NodeID, msg wire.Message)
 		if old == nil || !slices.Equal(old.Reach, msg.Reach) || old.State != msg.State {
 			m.changeAt = now
 		}
+		if old != nil && sameReport(old, msg) {
+			m.judge() // a periodic repeat: nothing for coordinate
+			return
+		}
 	case *wire.Propose:
 		m.onPropose(from, msg)
 	case *wire.Promise:
@@ -243,6 +255,8 @@ func (m *Membership) Step(now time.Duration, from wire.NodeID, msg wire.Message)
 		if m.st.Installed.ID == msg.ID && m.st.Promise == msg.ID {
 			m.send(from, &wire.LeaseAck{ID: msg.ID, Seq: msg.Seq})
 		}
+		m.judge()
+		return
 	case *wire.LeaseAck:
 		if m.st.Installed.ID == msg.ID {
 			if sent, ok := m.leaseSent[msg.Seq]; ok {
@@ -256,6 +270,11 @@ func (m *Membership) Step(now time.Duration, from wire.NodeID, msg wire.Message)
 			m.event(Event{Kind: EventLeft, View: msg.ID})
 		}
 	}
+	if _, lease := msg.(*wire.LeaseAck); lease {
+		m.judge()
+		return
+	}
+	m.needCoord = true
 	m.update()
 }
 
@@ -264,6 +283,7 @@ func (m *Membership) Tick(now time.Duration) {
 	m.advance(now)
 	if m.prop != nil && now-m.prop.at > m.cfg.ProposeTimeout {
 		m.prop = nil
+		m.needCoord = true
 	}
 	if m.leasing() && m.cfg.Witness && m.needsWitness(m.st.Installed.Members) {
 		m.askWitness(m.st.Installed, true)
@@ -296,11 +316,23 @@ func (m *Membership) inView(id wire.NodeID) bool {
 	return slices.Contains(m.st.Installed.Members, id)
 }
 
-// update runs after every input: coordinate, then judge the lease.
+// update runs after every input: coordinate (when something it depends
+// on changed, or a deadline it waits for passed), then judge the lease.
 func (m *Membership) update() {
-	m.coordinate()
+	if m.needCoord || m.now >= m.coordAt {
+		m.needCoord = false
+		m.coordAt = m.now + m.cfg.ReportEvery
+		m.coordinate()
+	}
 	m.judge()
 	m.checkLeft()
+}
+
+// recheck makes update run coordinate again at t: coordinate waits for it.
+func (m *Membership) recheck(t time.Duration) {
+	if t < m.coordAt {
+		m.coordAt = max(t, m.now)
+	}
 }
 
 // checkLeft finishes a clean leave when nobody is left to confirm it: every

@@ -56,8 +56,7 @@ func (m *Membership) knownMembers() []wire.NodeID {
 // is primary, its lease holds and the takeover wait has passed. Ask it at
 // the moment of acting; the quorum events may lag it by a tick.
 func (m *Membership) Quorate(now time.Duration) bool {
-	ok, _, _ := m.acting(max(now, m.now))
-	return ok
+	return m.acting(max(now, m.now))
 }
 
 // Left reports whether this node's clean leave was committed.
