@@ -37,6 +37,13 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./core/wire/ ./core/transport/
 	$(GO) test -run '^$$' -bench '^BenchmarkConn(RoundTrip|Throughput)$$' -benchtime $(BENCHTIME) ./testsuite/
 	$(GO) test -run '^$$' -bench '^BenchmarkConn(KillToUnreachable|IdleCPU)$$' -benchtime 1x ./testsuite/
+	# Membership (testsuite/memberbench_test.go, core/membership/converge_bench_test.go):
+	# 20 kill -9 runs to a new view; false evictions under a CPU hog on every core
+	# for $$CORRAL_HOG_DURATION (default 60s; the issue's soak: CORRAL_HOG_DURATION=10m make bench);
+	# simulated convergence after a partition heals, 16, 64 and 256 nodes.
+	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkKillToNewView$$' -benchtime 1x -timeout 10m ./testsuite/
+	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkFalseEvictionsUnderCPUHog$$' -benchtime 1x -timeout 2h ./testsuite/
+	$(GO) test -run '^$$' -bench '^BenchmarkConvergence$$' -benchtime 1x -timeout 1h ./core/membership/
 
 # Short fuzzing runs of the decoders (the seed corpora run in `make test`).
 FUZZTIME ?= 30s
