@@ -56,37 +56,59 @@ func (m *Membership) hears(a, b wire.NodeID) bool {
 // the fewest mutual links (ties: the highest id). This node is never
 // dropped: the set is the one it can coordinate or join.
 func (m *Membership) fullyConnected(set []wire.NodeID) []wire.NodeID {
-	set = slices.Clone(set)
-	for {
-		links := make([]int, len(set))
-		complete := true
-		for i := range set {
-			for j := range set {
-				if i != j && m.mutual(set[i], set[j]) {
-					links[i]++
-				}
+	k := len(set)
+	// The mutual-link matrix, built once: O(k²) lookups, then O(k) per drop.
+	adj := make([]bool, k*k)
+	deg := make([]int, k)
+	for i := range set {
+		for j := i + 1; j < k; j++ {
+			if m.mutual(set[i], set[j]) {
+				adj[i*k+j], adj[j*k+i] = true, true
+				deg[i]++
+				deg[j]++
 			}
-			if links[i] != len(set)-1 {
+		}
+	}
+	alive := make([]bool, k)
+	for i := range alive {
+		alive[i] = true
+	}
+	size := k
+	for {
+		drop := -1
+		complete := true
+		for i, id := range set {
+			if !alive[i] {
+				continue
+			}
+			if deg[i] != size-1 {
 				complete = false
 			}
-		}
-		if complete {
-			return set
-		}
-		drop := -1
-		for i, id := range set {
 			if id == m.cfg.Self {
 				continue
 			}
-			if drop < 0 || links[i] < links[drop] || (links[i] == links[drop] && id > set[drop]) {
+			if drop < 0 || deg[i] < deg[drop] || (deg[i] == deg[drop] && id > set[drop]) {
 				drop = i
 			}
 		}
-		if drop < 0 {
-			return set
+		if complete || drop < 0 {
+			break
 		}
-		set = slices.Delete(set, drop, drop+1)
+		alive[drop] = false
+		size--
+		for j := range set {
+			if alive[j] && adj[drop*k+j] {
+				deg[j]--
+			}
+		}
 	}
+	out := make([]wire.NodeID, 0, size)
+	for i, id := range set {
+		if alive[i] {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // coordinate decides whether this node should propose a view, and does.
