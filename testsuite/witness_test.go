@@ -39,12 +39,18 @@ func startProc(t *testing.T, dir, logName string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// TestArbiterKeepsTwoNodesQuorate: two nodes and `corral arbiter`. When one
-// node dies, the survivor holds 1 of 2 votes, a tie; the arbiter's vote
-// breaks it and the survivor stays quorate. Without the arbiter it would
-// not be: stop the arbiter and the survivor loses quorum when the vote
-// expires.
-func TestArbiterKeepsTwoNodesQuorate(t *testing.T) {
+// TestWitnessKeepsTwoNodesQuorate: two nodes and a witness, `corral
+// arbiter` or a disk witness file. When one node dies, the survivor holds 1
+// of 2 votes, a tie; the witness's vote breaks it and the survivor stays
+// quorate. Without the witness it would not be: stop the arbiter (remove
+// the disk file) and the survivor loses quorum when the vote expires.
+func TestWitnessKeepsTwoNodesQuorate(t *testing.T) {
+	for _, mode := range []string{"arbiter", "disk"} {
+		t.Run(mode, func(t *testing.T) { testWitness(t, mode) })
+	}
+}
+
+func testWitness(t *testing.T, mode string) {
 	dir := t.TempDir()
 	if r := corral(t, dir, "keygen"); r.code != 0 {
 		t.Fatal(r.stderr)
@@ -63,8 +69,14 @@ func TestArbiterKeepsTwoNodesQuorate(t *testing.T) {
 	}
 	arbAddr := tl.Addr().String()
 	tl.Close()
-	arb := startProc(t, dir, "arbiter.log", "arbiter", "--listen", arbAddr, "--data", filepath.Join(dir, "arb"),
-		"--key", filepath.Join(dir, "cluster.key"), "--lease", "1s")
+	witnessConf := fmt.Sprintf("arbiter = %q", arbAddr)
+	var arb *exec.Cmd
+	if mode == "arbiter" {
+		arb = startProc(t, dir, "arbiter.log", "arbiter", "--listen", arbAddr, "--data", filepath.Join(dir, "arb"),
+			"--key", filepath.Join(dir, "cluster.key"), "--lease", "1s")
+	} else {
+		witnessConf = `disk = "../witness.img"`
+	}
 	for k := 1; k <= 2; k++ {
 		nd := filepath.Join(dir, fmt.Sprintf("n%d", k))
 		if err := os.MkdirAll(nd, 0o700); err != nil {
@@ -89,11 +101,11 @@ id = 2
 addresses = ["127.69.0.2", "127.69.1.2"]
 
 [quorum.witness]
-arbiter = %q
+%s
 
 [dns]
 listen = []
-`, k, port, arbAddr)
+`, k, port, witnessConf)
 		if err := os.WriteFile(filepath.Join(nd, "corral.toml"), []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -110,7 +122,7 @@ listen = []
 	if err := n2.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "n1 alone, quorate with the arbiter's vote", func() error {
+	eventually(t, 10*time.Second, "n1 alone, quorate with the witness's vote", func() error {
 		return sameView(t, dir, []string{"n1"}, []string{"n1"}, true)
 	})
 	st, err := viewOf(t, dir, "n1")
@@ -120,13 +132,17 @@ listen = []
 	if !st.Primary {
 		t.Fatalf("n1's view is not primary: %+v", st)
 	}
-	if b, _ := os.ReadFile(filepath.Join(dir, "arbiter.log")); !strings.Contains(string(b), "vote granted") {
-		t.Fatalf("the arbiter logged no grant:\n%s", b)
-	}
-	if err := arb.Process.Signal(syscall.SIGKILL); err != nil {
+	if mode == "arbiter" {
+		if b, _ := os.ReadFile(filepath.Join(dir, "arbiter.log")); !strings.Contains(string(b), "vote granted") {
+			t.Fatalf("the arbiter logged no grant:\n%s", b)
+		}
+		if err := arb.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+	} else if err := os.Remove(filepath.Join(dir, "witness.img")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "n1 loses quorum when the arbiter's vote expires", func() error {
+	eventually(t, 8*time.Second, "n1 loses quorum when the witness's vote expires", func() error {
 		st, err := viewOf(t, dir, "n1")
 		if err != nil {
 			return err

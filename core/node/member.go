@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -45,8 +46,17 @@ func (n *Node) openMembership() (*membership.Membership, error) {
 	}
 	t := n.cfg.Timers
 	return membership.New(membership.Config{Self: n.self, Nodes: all, Quorum: quorumConfig(n.cfg),
-		Witness:   n.arbiter != nil,
+		Witness: n.witness != nil, WitnessWait: n.witnessWait(),
 		Heartbeat: t.Heartbeat.D(), Lease: t.Lease.D(), Margin: t.Margin.D(), Drift: t.Drift}, p, n.now())
+}
+
+// witnessWait is how long a coordinator facing a tie waits for the
+// witness: a disk witness's first answer takes a lease.
+func (n *Node) witnessWait() time.Duration {
+	if n.witness == nil {
+		return 0
+	}
+	return n.witness.Timeout()
 }
 
 // askWitness asks the arbiter off the loop and hands the answer back to
@@ -57,9 +67,12 @@ func (n *Node) askWitness(q membership.WitnessReq) {
 		v.Members = append(v.Members, uint16(id))
 	}
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), n.witness.Timeout())
 		defer cancel()
-		ans, err := n.arbiter.Ask(ctx, uint16(n.self), v, q.Installed)
+		ans, err := n.witness.Ask(ctx, uint16(n.self), v, q.Installed)
+		if errors.Is(err, witness.ErrBusy) {
+			return
+		}
 		if err != nil {
 			n.log.Warn("witness unreachable", "err", err)
 			return

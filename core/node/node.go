@@ -50,7 +50,7 @@ type Node struct {
 	tr      *transport.UDP
 	conn    *conn.Conn
 	mem     *membership.Membership
-	arbiter *witness.Client // nil without [quorum.witness] arbiter
+	witness voter // nil without [quorum.witness]
 	events  *eventLog
 	start   time.Time     // the loop's clock is time since start (monotonic)
 	left    chan struct{} // closed when a clean leave was committed
@@ -124,10 +124,16 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 	}
 	switch w := cfg.Quorum.Witness; {
 	case w.Disk != "":
-		n.closeStore()
-		return nil, fmt.Errorf("quorum.witness.disk is not supported yet: use an arbiter (quorum.witness.arbiter = \"host:port\", corral arbiter)")
+		var ids []uint16
+		for _, nd := range cfg.Nodes {
+			ids = append(ids, uint16(nd.ID))
+		}
+		if n.witness, err = witness.NewDisk(w.Disk, key, uint16(n.self), ids, witness.DefaultLease, t.Drift); err != nil {
+			n.closeStore()
+			return nil, err
+		}
 	case w.Arbiter != "":
-		if n.arbiter, err = witness.NewClient(w.Arbiter, cfg.Cluster, key); err != nil {
+		if n.witness, err = witness.NewClient(w.Arbiter, cfg.Cluster, key); err != nil {
 			n.closeStore()
 			return nil, err
 		}
@@ -147,6 +153,12 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 	}
 	n.log.Info("node open", "boot", n.boot, "links", links, "peers", len(peers))
 	return n, nil
+}
+
+// voter is a quorum witness: the arbiter's client or the disk witness.
+type voter interface {
+	Ask(ctx context.Context, node uint16, v witness.View, installed bool) (witness.Answer, error)
+	Timeout() time.Duration // how long one Ask may take
 }
 
 // closeStore undoes Open's store and event log when Open fails.

@@ -26,6 +26,9 @@ func NewClient(addr, cluster string, clusterKey []byte) (*Client, error) {
 	return &Client{addr: addr, cluster: cluster, key: key}, nil
 }
 
+// Timeout is how long an Ask may take.
+func (c *Client) Timeout() time.Duration { return time.Second }
+
 // Ask sends one request and returns the verified answer.
 func (c *Client) Ask(ctx context.Context, node uint16, v View, installed bool) (Answer, error) {
 	nonce := make([]byte, 16)
