@@ -39,8 +39,7 @@ func TestDiskClaimRenewAndHold(t *testing.T) {
 		t.Fatalf("a lone claim: %+v, %v", ans, err)
 	}
 	// While 1 keeps renewing, the other half is refused.
-	var b *Disk
-	b = newDisk(t, path, 3, func() {
+	b := newDisk(t, path, 3, func() {
 		if _, err := a.Ask(ctx, 1, view(5, 1, 2), true); err != nil {
 			t.Error(err)
 		}
