@@ -26,10 +26,12 @@ type Packet struct {
 	Data   []byte
 }
 
-// Message is one circuit message delivered from a peer, in order.
+// Message is one message delivered from a peer: a circuit message, in
+// order, or a datagram (Datagram set), in no particular order.
 type Message struct {
-	From wire.NodeID
-	Data []byte
+	From     wire.NodeID
+	Data     []byte
+	Datagram bool
 }
 
 // Ready is what the driver must do after a batch of inputs.
@@ -139,6 +141,25 @@ func (c *Conn) Send(now time.Duration, to wire.NodeID, payload []byte) (uint64, 
 	return c.nextID, nil
 }
 
+// Datagram sends payload once on the best path to a reachable peer, with
+// no acknowledgement and no retransmission; it is dropped (and counted) when
+// the peer is unreachable. Lost datagrams are not reported.
+func (c *Conn) Datagram(now time.Duration, to wire.NodeID, payload []byte) error {
+	c.advance(now)
+	p := c.byID[to]
+	if p == nil {
+		return fmt.Errorf("%w %d", ErrUnknownPeer, to)
+	}
+	pa := p.best()
+	if pa == nil {
+		c.stats.DatagramsDropped++
+		return nil
+	}
+	c.stats.Datagrams++
+	c.seal(p, pa, &wire.Datagram{Payload: payload})
+	return nil
+}
+
 // Receive handles one datagram that arrived on local link.
 func (c *Conn) Receive(now time.Duration, link int, pkt []byte) {
 	c.advance(now)
@@ -174,6 +195,8 @@ func (c *Conn) Receive(now time.Duration, link int, pkt []byte) {
 		c.onData(p, m)
 	case *wire.Ack:
 		c.onAck(p, m.DstBoot, m.Circ, m.Cum, m.Sack)
+	case *wire.Datagram:
+		c.rd.Messages = append(c.rd.Messages, Message{From: p.id, Data: m.Payload, Datagram: true})
 	default:
 		c.stats.BadMessage++
 	}

@@ -78,6 +78,8 @@ type Stats struct {
 	LocalPauses           uint64
 	Undeliverable         uint64 // messages given up on
 	QueueFull             uint64
+	Datagrams             uint64 // sent with Datagram
+	DatagramsDropped      uint64 // not sent: the peer was unreachable
 	SealErrors            uint64
 	Wire                  wire.Stats
 }

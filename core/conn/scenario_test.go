@@ -303,3 +303,43 @@ func TestConfigErrors(t *testing.T) {
 		t.Fatal("accepted a peer equal to self and suspect_min below 3 heartbeats")
 	}
 }
+
+// TestDatagram: a datagram reaches a reachable peer once, marked as such,
+// with nothing acknowledged or resent; to an unreachable peer it is
+// dropped and counted.
+func TestDatagram(t *testing.T) {
+	simtest.Sweep(t, func(r *simtest.Run) {
+		var got []conn.Message
+		cl := newCluster(r, 2, 1)
+		s := r.New(sim.Config{Nodes: 2, Links: 1}, func(h *sim.Host) sim.Process {
+			nd := cl.factory(h).(*node)
+			nd.quiet = true
+			return nd
+		})
+		s.Run(time.Second)
+		n1, n2 := cl.nodes[1], cl.nodes[2]
+		before := n1.c.Stats()
+		if err := n1.c.Datagram(n1.h.Now(), 2, []byte("lease?")); err != nil {
+			r.Fatal(err)
+		}
+		n2.collect = func(m conn.Message) { got = append(got, m) }
+		n1.drain()
+		s.RunUntil(func() bool { return len(got) > 0 }, time.Second)
+		s.Run(time.Second) // a duplicate would arrive by now
+		if len(got) != 1 || string(got[0].Data) != "lease?" || !got[0].Datagram || got[0].From != 1 {
+			r.Fatalf("n2 got %+v, want one datagram \"lease?\" from n1", got)
+		}
+		after := n1.c.Stats()
+		if after.Datagrams != before.Datagrams+1 || after.Retransmits != before.Retransmits || after.Sent != before.Sent {
+			r.Fatalf("stats %+v -> %+v: want one datagram, no circuit message", before, after)
+		}
+		s.Partition([]int{1}, []int{2})
+		s.Run(2 * time.Second)
+		if err := n1.c.Datagram(n1.h.Now(), 2, []byte("lease?")); err != nil {
+			r.Fatal(err)
+		}
+		if st := n1.c.Stats(); st.DatagramsDropped != 1 {
+			r.Fatalf("a datagram to an unreachable peer: %d dropped, want 1", st.DatagramsDropped)
+		}
+	})
+}

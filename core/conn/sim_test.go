@@ -63,6 +63,8 @@ type node struct {
 	reach map[wire.NodeID]bool
 	links map[[3]int]bool // (peer, local, remote) up per events
 	quiet bool            // send nothing
+	// collect, when set, takes delivered messages instead of the checks.
+	collect func(conn.Message)
 }
 
 func newCluster(t testing.TB, n, links int) *cluster {
@@ -162,6 +164,10 @@ func (nd *node) drain() {
 		nd.h.Send(p.Link, sim.Addr{Node: int(p.To), Link: p.ToLink}, p.Data)
 	}
 	for _, m := range rd.Messages {
+		if nd.collect != nil {
+			nd.collect(m)
+			continue
+		}
 		nd.cl.delivered(nd, m)
 	}
 	for _, e := range rd.Events {

@@ -166,6 +166,13 @@ func (nd *mnode) drain(now time.Duration) {
 			}
 		}
 		for _, o := range rm.Messages {
+			switch o.Msg.(type) {
+			case *wire.LeaseReq, *wire.LeaseAck: // as the node driver does
+				if err := nd.c.Datagram(now, o.To, wire.Encode(o.Msg)); err != nil {
+					nd.w.t.Fatalf("n%d: datagram: %v", nd.h.ID(), err)
+				}
+				continue
+			}
 			if _, err := nd.c.Send(now, o.To, wire.Encode(o.Msg)); err != nil {
 				nd.w.t.Fatalf("n%d: send: %v", nd.h.ID(), err)
 			}

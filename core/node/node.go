@@ -281,6 +281,14 @@ func (n *Node) execute() {
 			n.askWitness(q)
 		}
 		for _, o := range rm.Messages {
+			if lease(o.Msg) {
+				// Worthless when late: outside the circuit, never behind
+				// bulk data, never retransmitted.
+				if err := n.conn.Datagram(now, o.To, wire.Encode(o.Msg)); err != nil {
+					n.log.Warn("membership send", "to", n.names[o.To], "err", err)
+				}
+				continue
+			}
 			if _, err := n.conn.Send(now, o.To, wire.Encode(o.Msg)); err != nil {
 				n.log.Warn("membership send", "to", n.names[o.To], "err", err)
 			}
@@ -302,6 +310,15 @@ func (n *Node) execute() {
 			return
 		}
 	}
+}
+
+// lease reports whether m is a lease heartbeat or its answer.
+func lease(m wire.Message) bool {
+	switch m.(type) {
+	case *wire.LeaseReq, *wire.LeaseAck:
+		return true
+	}
+	return false
 }
 
 // deliver routes one circuit message: membership's to membership, the

@@ -132,3 +132,24 @@ func (a *Ack) Decode(r *Reader) error {
 	a.Sack = r.Uint64()
 	return r.Err()
 }
+
+// Datagram carries a payload once, outside the circuit: no
+// acknowledgement, no retransmission, no order. For messages that are
+// worthless when late (lease heartbeats).
+type Datagram struct {
+	Payload []byte
+}
+
+var _ Message = (*Datagram)(nil)
+
+// Type implements Message.
+func (*Datagram) Type() Type { return TypeDatagram }
+
+// Append implements Message.
+func (d *Datagram) Append(b []byte) []byte { return append(b, d.Payload...) }
+
+// Decode implements Message. Payload aliases the decoded buffer.
+func (d *Datagram) Decode(r *Reader) error {
+	d.Payload = r.Rest()
+	return r.Err()
+}

@@ -65,6 +65,8 @@ func newMessage(t Type) Message {
 		return new(User)
 	case TypeSetState:
 		return new(SetState)
+	case TypeDatagram:
+		return new(Datagram)
 	}
 	return nil
 }

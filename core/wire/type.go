@@ -28,6 +28,7 @@ const (
 	TypeLeft                  // membership: you have left the cluster cleanly
 	TypeUser                  // an application payload on a circuit (node.Send)
 	TypeSetState              // an operator asks a node to pause, resume or leave
+	TypeDatagram              // an unreliable message outside the circuit (conn.Datagram)
 )
 
 var typeNames = [...]string{
@@ -49,6 +50,7 @@ var typeNames = [...]string{
 	TypeLeft:      "Left",
 	TypeUser:      "User",
 	TypeSetState:  "SetState",
+	TypeDatagram:  "Datagram",
 }
 
 func (t Type) String() string {
