@@ -17,7 +17,7 @@ var (
 
 // corralBin returns the binary under test: $CORRAL_BIN, or one built once
 // for this test process.
-func corralBin(t *testing.T) string {
+func corralBin(t testing.TB) string {
 	t.Helper()
 	if b := os.Getenv("CORRAL_BIN"); b != "" {
 		return b
@@ -49,7 +49,7 @@ type result struct {
 }
 
 // corral runs the binary with args in dir and returns its output.
-func corral(t *testing.T, dir string, args ...string) result {
+func corral(t testing.TB, dir string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(corralBin(t), args...)
 	cmd.Dir = dir

@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -22,50 +21,6 @@ import (
 	"testing"
 	"time"
 )
-
-// memberBin is corralBin for any testing.TB: $CORRAL_BIN, or the binary
-// built once for this test process.
-func memberBin(tb testing.TB) string {
-	tb.Helper()
-	if b := os.Getenv("CORRAL_BIN"); b != "" {
-		return b
-	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "corral-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		builtBin = filepath.Join(dir, "corral")
-		cmd := exec.Command("go", "build", "-o", builtBin, "../shell/cmd/corral")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = err
-			builtBin = string(out)
-		}
-	})
-	if buildErr != nil {
-		tb.Fatalf("building corral: %v\n%s", buildErr, builtBin)
-	}
-	return builtBin
-}
-
-// memberCorral runs the binary with args in dir (corral for any TB).
-func memberCorral(tb testing.TB, dir string, args ...string) result {
-	tb.Helper()
-	cmd := exec.Command(memberBin(tb), args...)
-	cmd.Dir = dir
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		tb.Fatalf("running corral %v: %v", args, err)
-	}
-	return result{out.String(), errb.String(), code}
-}
 
 // memberPIDs reads every node's pid file (0 when missing).
 func memberPIDs(dir string, n int) []int {
@@ -104,7 +59,7 @@ func startMemberDemo(tb testing.TB, dir, netBlock string, n int) *memberCluster 
 	c.remember(seen)
 	tb.Cleanup(func() {
 		c.remember(seen)
-		if r := memberCorral(tb, dir, "demo", "stop", "--dir", dir); r.code != 0 {
+		if r := corral(tb, dir, "demo", "stop", "--dir", dir); r.code != 0 {
 			tb.Errorf("cleanup: demo stop: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
 		for p := range seen {
@@ -114,7 +69,7 @@ func startMemberDemo(tb testing.TB, dir, netBlock string, n int) *memberCluster 
 			}
 		}
 	})
-	r := memberCorral(tb, dir, "demo", "--detach", "--nodes", strconv.Itoa(n), "--dir", dir, "--net", netBlock)
+	r := corral(tb, dir, "demo", "--detach", "--nodes", strconv.Itoa(n), "--dir", dir, "--net", netBlock)
 	c.remember(seen)
 	if r.code != 0 {
 		tb.Fatalf("demo --detach: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
@@ -137,7 +92,7 @@ func (c *memberCluster) remember(seen map[int]bool) {
 // process is not alive.
 func (c *memberCluster) restart() {
 	c.tb.Helper()
-	if r := memberCorral(c.tb, c.dir, "demo", "--detach", "--dir", c.dir); r.code != 0 {
+	if r := corral(c.tb, c.dir, "demo", "--detach", "--dir", c.dir); r.code != 0 {
 		c.tb.Fatalf("demo --detach again: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
