@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/corral-ha/corral/core/conn"
-	"github.com/corral-ha/corral/core/membership"
 	"github.com/corral-ha/corral/core/quorum"
 	"github.com/corral-ha/corral/core/sim"
 	"github.com/corral-ha/corral/core/sim/simtest"
@@ -149,9 +147,8 @@ func newBenchWorld(r *simtest.Run, n, links int) *world {
 	for i := 1; i <= n; i++ {
 		w.qc.Votes[wire.NodeID(i)] = 1
 	}
-	w.s = r.New(sim.Config{Nodes: n, Links: links, Net: sim.DefaultNet()}, func(h *sim.Host) sim.Process {
-		return w.benchFactory(h, links)
-	})
+	w.links, w.periodic = links, true
+	w.s = r.New(sim.Config{Nodes: n, Links: links, Net: sim.DefaultNet()}, w.factory)
 	var check func()
 	check = func() {
 		w.checkActing()
@@ -159,93 +156,4 @@ func newBenchWorld(r *simtest.Run, n, links int) *world {
 	}
 	w.s.After(5*time.Millisecond, check)
 	return w
-}
-
-// benchNode is an mnode whose driver loop leaves the G2 check to the
-// world's periodic one.
-type benchNode struct{ *mnode }
-
-func (w *world) benchFactory(h *sim.Host, links int) sim.Process {
-	var peers []conn.Peer
-	var all []wire.NodeID
-	for i := 1; i <= w.n; i++ {
-		all = append(all, wire.NodeID(i))
-		if i != h.ID() {
-			peers = append(peers, conn.Peer{ID: wire.NodeID(i), Links: links})
-		}
-	}
-	c, err := conn.New(conn.Config{Cluster: "sim", Key: testKey, Self: wire.NodeID(h.ID()), Boot: h.Boot(), Links: links, Peers: peers}, h.Rand())
-	if err != nil {
-		w.t.Fatalf("conn.New: %v", err)
-	}
-	var p membership.Persisted
-	if b, ok := h.Disk().Get(persistKey); ok {
-		if p, err = membership.UnmarshalPersisted(b); err != nil {
-			w.t.Fatalf("n%d: %v", h.ID(), err)
-		}
-	}
-	m, err := membership.New(membership.Config{Self: wire.NodeID(h.ID()), Nodes: all, Quorum: w.qc}, p, h.Now())
-	if err != nil {
-		w.t.Fatalf("membership.New: %v", err)
-	}
-	nd := &mnode{w: w, h: h, c: c, m: m}
-	w.nodes[h.ID()] = nd
-	return benchNode{nd}
-}
-
-func (b benchNode) Tick(now time.Duration) {
-	b.c.Tick(now)
-	b.m.Tick(now)
-	b.drain(now)
-}
-
-func (b benchNode) Receive(now time.Duration, link int, from sim.Addr, data []byte) {
-	b.c.Receive(now, link, data)
-	b.drain(now)
-}
-
-// drain is mnode.drain without the per-step G2 check.
-func (b benchNode) drain(now time.Duration) {
-	nd := b.mnode
-	for {
-		rc := nd.c.Ready()
-		for _, p := range rc.Packets {
-			nd.h.Send(p.Link, sim.Addr{Node: int(p.To), Link: p.ToLink}, p.Data)
-		}
-		for _, msg := range rc.Messages {
-			wm, err := wire.Decode(msg.Data)
-			if err != nil {
-				nd.w.t.Fatalf("n%d: undecodable membership message: %v", nd.h.ID(), err)
-			}
-			nd.m.Step(now, msg.From, wm)
-		}
-		for _, e := range rc.Events {
-			switch e.Kind {
-			case conn.EventPeerReachable:
-				nd.m.Reach(now, e.Peer, true)
-			case conn.EventPeerUnreachable:
-				nd.m.Reach(now, e.Peer, false)
-			case conn.EventPeerRestarted:
-				nd.m.Restarted(now, e.Peer)
-			}
-		}
-		rm := nd.m.Ready()
-		if rm.Persist != nil {
-			nd.h.Disk().Put(persistKey, rm.Persist.Marshal())
-			nd.h.Disk().Sync()
-		}
-		for _, o := range rm.Messages {
-			if _, err := nd.c.Send(now, o.To, wire.Encode(o.Msg)); err != nil {
-				nd.w.t.Fatalf("n%d: send: %v", nd.h.ID(), err)
-			}
-		}
-		for _, e := range rm.Events {
-			if e.Kind == membership.EventViewChanged {
-				nd.w.installed(nd, e)
-			}
-		}
-		if rc.Empty() && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 {
-			break
-		}
-	}
 }
