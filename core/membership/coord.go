@@ -285,7 +285,7 @@ func (m *Membership) propose(set []wire.NodeID, states []uint8, primary bool, li
 	if lin.LP != nil {
 		p.Ref = wire.ViewID{Epoch: lin.LP.ID.Epoch, Coord: lin.LP.ID.Coord}
 	}
-	m.prop = &proposal{msg: p, at: m.now, lin: lin, acks: map[wire.NodeID]wire.Lineage{}}
+	m.prop = &proposal{msg: p, at: m.now, lin: lin, acks: map[wire.NodeID]wire.Lineage{}, flush: map[wire.NodeID][]byte{}}
 	m.proposeAt = m.now
 	for _, id := range m.cfg.Nodes {
 		if r := m.reports[id]; r != nil && m.reach[id] && State(r.State) == StateLeaving && m.inView(id) {
@@ -294,6 +294,7 @@ func (m *Membership) propose(set []wire.NodeID, states []uint8, primary bool, li
 	}
 	m.prop.acks[m.cfg.Self] = m.lineage()
 	m.promise(p)
+	m.prop.flush[m.cfg.Self] = m.flush
 	for _, id := range set {
 		if id != m.cfg.Self {
 			m.send(id, p)
@@ -308,6 +309,7 @@ func (m *Membership) onPromise(from wire.NodeID, msg *wire.Promise) {
 		return
 	}
 	m.prop.acks[from] = msg.Lineage
+	m.prop.flush[from] = msg.Flush
 	m.tryCommit()
 }
 
@@ -331,16 +333,31 @@ func (m *Membership) tryCommit() {
 		m.changeAt = m.now
 		return
 	}
+	var plan []byte
+	if m.cfg.Flusher != nil {
+		states := make([][]byte, 0, len(p.msg.View.Members))
+		for _, id := range p.msg.View.Members {
+			states = append(states, p.flush[id])
+		}
+		var err error
+		if plan, err = m.cfg.Flusher.Complete(p.msg.View, states); err != nil {
+			m.event(Event{Kind: EventFlushFailed, View: p.msg.View.ID, Detail: err.Error()})
+			m.prop = nil
+			m.changeAt = m.now
+			m.needCoord = true
+			return
+		}
+	}
 	for _, id := range p.msg.View.Members {
 		if id != m.cfg.Self {
-			m.send(id, &wire.Commit{ID: p.msg.View.ID})
+			m.send(id, &wire.Commit{ID: p.msg.View.ID, Plan: plan})
 		}
 	}
 	for _, id := range p.leave {
 		m.send(id, &wire.Left{ID: p.msg.View.ID})
 	}
 	m.prop = nil
-	m.install(p.msg)
+	m.install(p.msg, plan)
 }
 
 // report sends this node's report to the peers it reaches when it changed

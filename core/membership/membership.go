@@ -36,6 +36,7 @@ type Membership struct {
 
 	// Member side.
 	pending     *wire.Propose // promised, not committed
+	flush       []byte        // the Flusher's state for the pending proposal
 	installedAt time.Duration
 	left        bool
 
@@ -70,7 +71,8 @@ type proposal struct {
 	at    time.Duration
 	lin   quorum.Lineage
 	acks  map[wire.NodeID]wire.Lineage
-	leave []wire.NodeID // leaving nodes this view drops
+	flush map[wire.NodeID][]byte // the members' Flusher states
+	leave []wire.NodeID          // leaving nodes this view drops
 }
 
 // New returns a Membership starting from what was persisted (the zero
@@ -249,7 +251,7 @@ func (m *Membership) Step(now time.Duration, from wire.NodeID, msg wire.Message)
 		m.seeEpoch(msg.Promise.Epoch)
 	case *wire.Commit:
 		if m.pending != nil && m.pending.View.ID == msg.ID && m.st.Promise == msg.ID {
-			m.install(m.pending)
+			m.install(m.pending, msg.Plan)
 		}
 	case *wire.LeaseReq:
 		if m.st.Installed.ID == msg.ID && m.st.Promise == msg.ID {
@@ -398,7 +400,7 @@ func (m *Membership) onPropose(from wire.NodeID, p *wire.Propose) {
 		return
 	case p.View.ID == m.st.Promise:
 		if m.pending != nil && m.pending.View.ID == p.View.ID {
-			m.send(from, &wire.Promise{ID: p.View.ID, Lineage: m.lineageBefore(p)})
+			m.send(from, &wire.Promise{ID: p.View.ID, Lineage: m.lineageBefore(p), Flush: m.flush})
 		}
 		return
 	}
@@ -407,7 +409,7 @@ func (m *Membership) onPropose(from wire.NodeID, p *wire.Propose) {
 	if m.prop != nil && idLess(m.prop.msg.View.ID, p.View.ID) {
 		m.prop = nil // our own proposal lost to a higher one
 	}
-	m.send(from, &wire.Promise{ID: p.View.ID, Lineage: before})
+	m.send(from, &wire.Promise{ID: p.View.ID, Lineage: before, Flush: m.flush})
 }
 
 // lineageBefore is the lineage a node had before it promised p (p may be
@@ -429,10 +431,19 @@ func (m *Membership) promise(p *wire.Propose) {
 	}
 	m.pending = p
 	m.dirty = true
+	if m.cfg.Flusher != nil {
+		m.flush = m.cfg.Flusher.Propose(p.View.ID)
+	}
 }
 
-// install makes the promised proposal p the installed view.
-func (m *Membership) install(p *wire.Propose) {
+// install makes the promised proposal p the installed view; plan is the
+// Flusher's plan from the commit.
+func (m *Membership) install(p *wire.Propose, plan []byte) {
+	if m.cfg.Flusher != nil {
+		if err := m.cfg.Flusher.Install(p.View, plan); err != nil {
+			m.event(Event{Kind: EventFlushFailed, View: p.View.ID, Detail: err.Error()})
+		}
+	}
 	prev, prevStates := m.st.Installed, m.st.States
 	m.st.Installed = wire.View{ID: p.View.ID, Members: slices.Clone(p.View.Members)}
 	m.st.Primary = p.Primary

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-ha/corral/core/bcast"
 	"github.com/corral-ha/corral/core/conn"
 	"github.com/corral-ha/corral/core/membership"
 	"github.com/corral-ha/corral/core/quorum"
@@ -39,6 +40,7 @@ type world struct {
 	// periodic, when set, leaves the G2 check to a periodic one (large
 	// clusters: a check after every step would dominate the run).
 	periodic bool
+	bc       *bcastWorld // ordered broadcast on top, when set
 }
 
 // simArbiter is the witness's grant rule (core/witness) on the simulated
@@ -78,6 +80,7 @@ type mnode struct {
 	h *sim.Host
 	c *conn.Conn
 	m *membership.Membership
+	b *bcast.Bcast // nil unless w.bc is set
 }
 
 func newWorld(r *simtest.Run, n int, policy quorum.Policy, net sim.NetConfig, random bool) *world {
@@ -114,6 +117,13 @@ func (w *world) factory(h *sim.Host) sim.Process {
 		}
 	}
 	mc := membership.Config{Self: wire.NodeID(h.ID()), Nodes: all, Quorum: w.qc}
+	var b *bcast.Bcast
+	if w.bc != nil {
+		if b, err = bcast.New(bcast.Config{Self: wire.NodeID(h.ID()), Boot: h.Boot()}); err != nil {
+			w.t.Fatalf("bcast.New: %v", err)
+		}
+		mc.Flusher = bcast.Hooks{B: b}
+	}
 	if w.override != nil {
 		w.override(h.ID(), &mc)
 	}
@@ -121,7 +131,7 @@ func (w *world) factory(h *sim.Host) sim.Process {
 	if err != nil {
 		w.t.Fatalf("membership.New: %v", err)
 	}
-	nd := &mnode{w: w, h: h, c: c, m: m}
+	nd := &mnode{w: w, h: h, c: c, m: m, b: b}
 	w.nodes[h.ID()] = nd
 	return nd
 }
@@ -129,6 +139,9 @@ func (w *world) factory(h *sim.Host) sim.Process {
 func (nd *mnode) Tick(now time.Duration) {
 	nd.c.Tick(now)
 	nd.m.Tick(now)
+	if nd.b != nil && nd.w.bc.load && nd.h.Rand().IntN(8) == 0 {
+		nd.w.bc.broadcast(nd)
+	}
 	nd.drain(now)
 }
 
@@ -150,6 +163,14 @@ func (nd *mnode) drain(now time.Duration) {
 			if err != nil {
 				nd.w.t.Fatalf("n%d: undecodable membership message: %v", nd.h.ID(), err)
 			}
+			if bm, ok := wm.(*wire.Bcast); ok {
+				m, err := bcast.Decode(bm.Payload)
+				if err != nil {
+					nd.w.t.Fatalf("n%d: undecodable bcast message: %v", nd.h.ID(), err)
+				}
+				nd.b.Step(now, msg.From, m)
+				continue
+			}
 			nd.m.Step(now, msg.From, wm)
 		}
 		for _, e := range rc.Events {
@@ -161,6 +182,16 @@ func (nd *mnode) drain(now time.Duration) {
 			case conn.EventPeerRestarted:
 				nd.m.Restarted(now, e.Peer)
 			}
+		}
+		var rb bcast.Ready
+		if nd.b != nil {
+			rb = nd.b.Ready()
+			for _, o := range rb.Messages {
+				if _, err := nd.c.Send(now, o.To, wire.Encode(&wire.Bcast{Payload: bcast.Encode(o.Msg)})); err != nil {
+					nd.w.t.Fatalf("n%d: send: %v", nd.h.ID(), err)
+				}
+			}
+			nd.w.bc.delivered(nd, rb)
 		}
 		rm := nd.m.Ready()
 		if rm.Persist != nil {
@@ -187,13 +218,19 @@ func (nd *mnode) drain(now time.Duration) {
 		}
 		for _, e := range rm.Events {
 			nd.h.Logf("membership %v", e)
+			if e.Kind == membership.EventFlushFailed {
+				nd.w.t.Fatalf("n%d: %v", nd.h.ID(), e)
+			}
 			if e.Kind == membership.EventViewChanged {
 				nd.w.installed(nd, e)
+				if nd.w.bc != nil {
+					nd.w.bc.installed(nd, e.View)
+				}
 			} else {
 				nd.w.events = append(nd.w.events, fmt.Sprintf("n%d %v", nd.h.ID(), e))
 			}
 		}
-		if rc.Empty() && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 {
+		if rc.Empty() && rb.Empty() && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 {
 			break
 		}
 	}

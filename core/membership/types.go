@@ -33,11 +33,30 @@ func (s State) String() string {
 	return "State(" + strconv.Itoa(int(s)) + ")"
 }
 
+// Flusher is the layer above membership that must agree, at every view
+// change, on what was delivered in the old view before the new one is
+// installed (core/bcast: virtual synchrony). Membership calls it inside
+// its own inputs; an implementation is a pure state machine too.
+type Flusher interface {
+	// Propose: this node promises proposal id; the state returned travels
+	// in the promise to the coordinator.
+	Propose(id wire.ViewID) []byte
+	// Complete runs on the coordinator once every member promised, with
+	// their states in member order; the plan travels in the commit. An
+	// error stops the commit (the view is proposed again).
+	Complete(v wire.View, states [][]byte) ([]byte, error)
+	// Install: this node installs v (the proposal it promised last),
+	// before anything else of v happens.
+	Install(v wire.View, plan []byte) error
+}
+
 // Config configures a Membership. Zero durations take defaults.
 type Config struct {
 	Self   wire.NodeID
 	Nodes  []wire.NodeID // every configured node, this one included
 	Quorum quorum.Config
+	// Flusher, when set, completes the old views at every view change.
+	Flusher Flusher
 	// Witness says a witness (arbiter) is configured: ties are settled by
 	// asking it (Ready.Witness, answered with WitnessAnswer).
 	Witness bool
@@ -158,10 +177,11 @@ const (
 	EventQuorumRegained
 	EventLeft          // this node's clean leave is done
 	EventConfigDiffers // a peer's quorum settings differ: it is refused
+	EventFlushFailed   // the layer above refused a plan (a bug: logged loudly)
 )
 
 var kindNames = [...]string{"", "view_changed", "node_joined", "node_left", "node_paused", "node_resumed",
-	"quorum_lost", "quorum_regained", "left", "config_differs"}
+	"quorum_lost", "quorum_regained", "left", "config_differs", "flush_failed"}
 
 func (k EventKind) String() string {
 	if int(k) < len(kindNames) && k != 0 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/corral-ha/corral/core/bcast"
 	"github.com/corral-ha/corral/core/config"
 	"github.com/corral-ha/corral/core/membership"
 	"github.com/corral-ha/corral/core/quorum"
@@ -46,7 +47,7 @@ func (n *Node) openMembership() (*membership.Membership, error) {
 	}
 	t := n.cfg.Timers
 	return membership.New(membership.Config{Self: n.self, Nodes: all, Quorum: quorumConfig(n.cfg),
-		Witness: n.witness != nil, WitnessWait: n.witnessWait(),
+		Witness: n.witness != nil, WitnessWait: n.witnessWait(), Flusher: bcast.Hooks{B: n.bc},
 		Heartbeat: t.Heartbeat.D(), Lease: t.Lease.D(), Margin: t.Margin.D(), Drift: t.Drift}, p, n.now())
 }
 
@@ -98,6 +99,8 @@ func (n *Node) logMemberEvent(e membership.Event) {
 		n.log.Info(e.Kind.String(), "votes", e.Votes, "needed", e.Needed)
 	case membership.EventLeft:
 		n.log.Info("left the cluster cleanly", "view", n.viewName(e.View))
+	case membership.EventFlushFailed:
+		n.log.Error("ordered broadcast could not complete a view change (a bug: please report it)", "view", n.viewName(e.View), "err", e.Detail)
 	case membership.EventConfigDiffers:
 		n.log.Warn("refusing a node whose quorum settings differ: make [quorum], [timers] lease/margin/drift and [[nodes]] the same on every node",
 			"peer", n.names[e.Target], "differs", e.Detail)

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/corral-ha/corral/core/bcast"
 	"github.com/corral-ha/corral/core/config"
 	"github.com/corral-ha/corral/core/conn"
 	"github.com/corral-ha/corral/core/membership"
@@ -31,6 +32,9 @@ type Options struct {
 	OnMessage     func(conn.Message)
 	OnEvent       func(conn.Event)
 	OnMemberEvent func(membership.Event)
+	// OnDeliver receives ordered-broadcast deliveries (Broadcast), agreed
+	// and safe, in order, on the event loop.
+	OnDeliver func(bcast.Delivery)
 	// TickEvery is the event loop's tick period (default heartbeat/4, what
 	// conn needs; shorter only costs idle CPU).
 	TickEvery time.Duration
@@ -50,6 +54,7 @@ type Node struct {
 	tr      *transport.UDP
 	conn    *conn.Conn
 	mem     *membership.Membership
+	bc      *bcast.Bcast
 	witness voter // nil without [quorum.witness]
 	events  *eventLog
 	start   time.Time     // the loop's clock is time since start (monotonic)
@@ -137,6 +142,10 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 			n.closeStore()
 			return nil, err
 		}
+	}
+	if n.bc, err = bcast.New(bcast.Config{Self: n.self, Boot: n.boot}); err != nil {
+		n.closeStore()
+		return nil, err
 	}
 	if n.mem, err = n.openMembership(); err != nil {
 		n.closeStore()
@@ -269,6 +278,17 @@ func (n *Node) execute() {
 				n.opt.OnEvent(e)
 			}
 		}
+		rb := n.bc.Ready()
+		for _, o := range rb.Messages {
+			if _, err := n.conn.Send(now, o.To, wire.Encode(&wire.Bcast{Payload: bcast.Encode(o.Msg)})); err != nil {
+				n.log.Warn("broadcast send", "to", n.names[o.To], "err", err)
+			}
+		}
+		for _, d := range rb.Deliver {
+			if n.opt.OnDeliver != nil {
+				n.opt.OnDeliver(d)
+			}
+		}
 		rm := n.mem.Ready()
 		if rm.Persist != nil {
 			if err := n.store.Put(keyMembership, rm.Persist.Marshal()); err != nil {
@@ -306,7 +326,7 @@ func (n *Node) execute() {
 			}
 		}
 		n.events.append(stream)
-		if rc.Empty() && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 {
+		if rc.Empty() && rb.Empty() && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 {
 			return
 		}
 	}
@@ -334,6 +354,13 @@ func (n *Node) deliver(now time.Duration, m conn.Message) {
 		if n.opt.OnMessage != nil {
 			n.opt.OnMessage(conn.Message{From: m.From, Data: msg.Payload})
 		}
+	case *wire.Bcast:
+		bm, err := bcast.Decode(msg.Payload)
+		if err != nil {
+			n.log.Warn("undecodable broadcast message", "from", n.names[m.From], "err", err)
+			return
+		}
+		n.bc.Step(now, m.From, bm)
 	case *wire.SetState:
 		n.log.Info("state change asked by a peer", "from", n.names[m.From], "state", membership.State(msg.State).String())
 		n.mem.SetState(now, membership.State(msg.State))
@@ -402,6 +429,18 @@ func (n *Node) Send(to wire.NodeID, data []byte) (uint64, error) {
 // other goroutine is a data race.
 func (n *Node) SendOnLoop(to wire.NodeID, data []byte) (uint64, error) {
 	return n.conn.Send(n.now(), to, wire.Encode(&wire.User{Payload: data}))
+}
+
+// Broadcast sends payload to every member of the view in one total order
+// (ordered broadcast with virtual synchrony); Options.OnDeliver receives
+// it on every member, agreed then safe.
+func (n *Node) Broadcast(payload []byte) (bcast.MsgID, error) {
+	var id bcast.MsgID
+	var err error
+	if e := n.do(func() { id, err = n.bc.Broadcast(payload) }); e != nil {
+		return bcast.MsgID{}, e
+	}
+	return id, err
 }
 
 // Status returns the connectivity state of every peer.

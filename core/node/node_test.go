@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-ha/corral/core/bcast"
 	"github.com/corral-ha/corral/core/config"
 	"github.com/corral-ha/corral/core/conn"
 	"github.com/corral-ha/corral/core/transport"
@@ -304,5 +305,74 @@ func TestEventsStoredAndNumbered(t *testing.T) {
 	more, _ := n.Events(last, 0)
 	if len(more) != 1 || more[0].Seq != last+1 {
 		t.Fatalf("the first event after a restart is %+v, want seq %d", more, last+1)
+	}
+}
+
+// TestBroadcastOverRealUDP: three nodes on real sockets broadcast; every
+// node delivers every message once, safe, in one order.
+func TestBroadcastOverRealUDP(t *testing.T) {
+	dir := t.TempDir()
+	paths := writeCluster(t, dir, 45, 3)
+	var mu sync.Mutex
+	got := map[int][]string{}
+	var nodes []*Node
+	for i, p := range paths {
+		cfg, err := config.Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := i
+		n, err := Open(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			OnDeliver: func(d bcast.Delivery) {
+				if d.Level == bcast.Safe {
+					mu.Lock()
+					got[i] = append(got[i], string(d.Payload))
+					mu.Unlock()
+				}
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- n.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+		nodes = append(nodes, n)
+	}
+	eventually(t, 5*time.Second, "a quorate view of three", func() bool {
+		for _, n := range nodes {
+			if q, _ := n.Quorate(); !q {
+				return false
+			}
+		}
+		return true
+	})
+	const per = 20
+	for k := range per {
+		for i, n := range nodes {
+			if _, err := n.Broadcast([]byte(fmt.Sprintf("n%d-%d", i+1, k))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	eventually(t, 5*time.Second, "every node delivers every message", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for i := range nodes {
+			if len(got[i]) < per*len(nodes) {
+				return false
+			}
+		}
+		return true
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 1; i < len(nodes); i++ {
+		if fmt.Sprint(got[i]) != fmt.Sprint(got[0]) {
+			t.Fatalf("n%d delivered %v, n1 %v", i+1, got[i], got[0])
+		}
+	}
+	if len(got[0]) != per*len(nodes) {
+		t.Fatalf("n1 delivered %d messages, want %d", len(got[0]), per*len(nodes))
 	}
 }

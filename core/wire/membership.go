@@ -51,10 +51,12 @@ type Propose struct {
 }
 
 // Promise acknowledges a proposal: the sender persisted a promise to
-// ignore anything lower. Lineage is the sender's lineage before it.
+// ignore anything lower. Lineage is the sender's lineage before it; Flush
+// is what the layer above (ordered broadcast) holds of its old view.
 type Promise struct {
 	ID      ViewID
 	Lineage Lineage
+	Flush   []byte
 }
 
 // Refuse answers a proposal lower than the sender's promise.
@@ -63,9 +65,11 @@ type Refuse struct {
 	Promise ViewID
 }
 
-// Commit tells the members to install the proposal they promised.
+// Commit tells the members to install the proposal they promised, with the
+// layer above's plan for completing the old views.
 type Commit struct {
-	ID ViewID
+	ID   ViewID
+	Plan []byte
 }
 
 // LeaseReq is a primary view member's lease heartbeat.
@@ -239,6 +243,7 @@ func (m *Promise) Append(b []byte) []byte {
 	w := Writer(b)
 	w.viewID(m.ID)
 	w.lineage(m.Lineage)
+	w.Bytes(m.Flush)
 	return w
 }
 
@@ -246,6 +251,7 @@ func (m *Promise) Append(b []byte) []byte {
 func (m *Promise) Decode(r *Reader) error {
 	m.ID = r.viewID()
 	m.Lineage = r.lineage()
+	m.Flush = r.Bytes()
 	return r.Err()
 }
 
@@ -274,12 +280,14 @@ func (*Commit) Type() Type { return TypeCommit }
 func (m *Commit) Append(b []byte) []byte {
 	w := Writer(b)
 	w.viewID(m.ID)
+	w.Bytes(m.Plan)
 	return w
 }
 
 // Decode implements Message.
 func (m *Commit) Decode(r *Reader) error {
 	m.ID = r.viewID()
+	m.Plan = r.Bytes()
 	return r.Err()
 }
 
@@ -368,5 +376,23 @@ func (m *SetState) Append(b []byte) []byte { return append(b, m.State) }
 // Decode implements Message.
 func (m *SetState) Decode(r *Reader) error {
 	m.State = r.Uint8()
+	return r.Err()
+}
+
+// Bcast carries an ordered-broadcast message (core/bcast encodes it) on a
+// circuit.
+type Bcast struct {
+	Payload []byte
+}
+
+// Type implements Message.
+func (*Bcast) Type() Type { return TypeBcast }
+
+// Append implements Message.
+func (m *Bcast) Append(b []byte) []byte { return append(b, m.Payload...) }
+
+// Decode implements Message. Payload aliases the decoded buffer.
+func (m *Bcast) Decode(r *Reader) error {
+	m.Payload = r.Rest()
 	return r.Err()
 }

@@ -67,6 +67,8 @@ func newMessage(t Type) Message {
 		return new(SetState)
 	case TypeDatagram:
 		return new(Datagram)
+	case TypeBcast:
+		return new(Bcast)
 	}
 	return nil
 }

@@ -29,6 +29,7 @@ const (
 	TypeUser                  // an application payload on a circuit (node.Send)
 	TypeSetState              // an operator asks a node to pause, resume or leave
 	TypeDatagram              // an unreliable message outside the circuit (conn.Datagram)
+	TypeBcast                 // an ordered-broadcast message (core/bcast)
 )
 
 var typeNames = [...]string{
@@ -51,6 +52,7 @@ var typeNames = [...]string{
 	TypeUser:      "User",
 	TypeSetState:  "SetState",
 	TypeDatagram:  "Datagram",
+	TypeBcast:     "Bcast",
 }
 
 func (t Type) String() string {
