@@ -1,0 +1,110 @@
+// Package cdb is the replicated configuration database (ARCHITECTURE
+// section 5 "Ordered broadcast and config DB", G3 in section 2; seed 002:
+// the cluster database and the Global Update Manager). It is a pure state
+// machine (section 1): no goroutines, clock, randomness or I/O; maps are
+// iterated in sorted order wherever that reaches an output.
+//
+// # Data
+//
+// A versioned key-value tree: keys are paths ("/resources/web/ip"), values
+// bytes. One revision counter for the whole database grows across views:
+// every applied update (a transaction: conditions If on keys' ModRev, 0 =
+// absent, and ops Then, all or nothing) gets the next revision, even when
+// its conditions fail (then nothing changes) and even a no-op barrier.
+// Each key keeps CreateRev and ModRev. Each log Entry is (Rev, View that
+// sequenced it, bcast Seq, Update); (Rev, View) identifies it. Requests
+// carry (Client, Seq); the state keeps each client's last Seq and result,
+// so a retry gets the original Result and is not applied twice, and a
+// lower Seq is a no-op answered with Result.Old.
+//
+// # The driver's contract
+//
+// The driver (core/node, or a test harness) owns one DB per node and, in
+// its event loop:
+//
+//  1. Client write: payload, err := db.Propose(req). err is ErrNoQuorum
+//     ("no quorum: 1 of 3 votes", from SetQuorum) or "catching up"; nil
+//     payload and nil err: a retry already applied, answered in Ready.
+//     Else broadcast payload with bcast (and every Ready.Broadcast too).
+//  2. bcast Agreed delivery of a payload: db.Hold(Delivery{View, Primary
+//     (the view's agreed primary flag, not this node's lease), Seq,
+//     Payload, Flush}). It appends a tentative entry (Persist.Entries).
+//     The driver MUST fsync that Persist before it sends any bcast message
+//     produced after that delivery (in particular the Ack covering it): so
+//     a Safe delivery means every member of the view has it on disk.
+//  3. bcast Safe delivery: db.Commit(same Delivery). The entry is applied;
+//     if this node took the request its Reply comes out. Flush deliveries
+//     (Flush: the view-change flush at Install) are given to Hold and
+//     Commit too but stay tentative: the survivors may be fewer than the
+//     old view, so only the next adoption commits them. Deliveries of a
+//     view that is not primary are never logged nor applied; their
+//     requests are answered ErrOutcomeUnknown (the client retries with the
+//     same id).
+//  4. Every Ready, in order: write Persist durably (Snapshot: replace the
+//     base and delete entries <= Base; Truncate: delete entries >= it;
+//     put Entries by Rev; keep Commit and Adopted), then send Messages
+//     (Fetch/Chunk, encoded with Message.Append / DecodeMessage) and
+//     Broadcast payloads, then answer Replies, hand Watch events to their
+//     subscribers and log Progress (Progress.String).
+//  5. SetQuorum(quorate, votes, expected) whenever this node's view, its
+//     primary flag or its lease changes: quorate = in a primary view and
+//     holding the lease (G2). Reads (Get, List) are served from local
+//     committed state with stale = !quorate, or while catching up.
+//  6. At a restart: New, then Recover(Persisted{Snapshot, Entries,
+//     Commit, Adopted}) from what step 4 wrote. Tentative entries survive
+//     a restart; they are resolved by the next adoption.
+//
+// # View changes and adoption (G3)
+//
+// Membership carries each member's db.Head() (Rev and View of its last
+// entry, and Adopted: the last primary view whose history it finished
+// adopting) in its promise. When a primary view is installed, every member
+// computes src := ChooseSource(candidates of the view's members): the
+// newest Adopted, then the longest log, then the lowest id. Adopted is
+// used, not the membership LP, because a node that installed a view but
+// crashed before catching up must not be chosen for it.
+//
+// After bcast.Install of the new view and after the flush deliveries of
+// the old view (step 3), the driver calls db.BeginAdopt(view, src) on
+// every member, and gives bcast no message of the new view on a member
+// while db.CatchingUp() (so no new-view update becomes safe before every
+// member has the adopted history).
+//
+//   - On src: every tentative entry is committed (the history as it is
+//     now is the adopted one) and a no-op barrier is put in
+//     Ready.Broadcast.
+//   - Elsewhere: a Fetch (with the node's Base and its log's runs of
+//     views) goes to src; src answers Chunks from the last common entry
+//     (or a snapshot if it no longer has those entries), at most
+//     ChunkEntries each, up to the head it had at BeginAdopt. The node
+//     truncates entries src lacks (tentative ones, never acknowledged:
+//     they are never seen by a consumer), commits what it shares, and
+//     applies what it lacks. Progress says how far it is.
+//
+// Replies that depend on an adoption (requests this node took that turn
+// out applied, maybe elsewhere) and fresh reads wait until the node is
+// settled: its first Safe commit in the adopted view (the barrier at the
+// latest), which proves every member holds the adopted history.
+//
+// Why G3 holds: an update is answered only after a Safe commit (every
+// member of its primary view has it on disk) or after a settled adoption
+// (every member of that primary view holds it); each later primary view
+// intersects it and adopts from the member with the newest Adopted view,
+// whose log therefore contains it; log matching ((Rev, View) names one
+// history, since a view sequences once after adopting one history) keeps
+// order and truncates only what was never answered.
+//
+// # Reads, history and watches
+//
+// Get and List read the committed state of this node: never an entry that
+// was not committed, not older than anything this node answered, but not
+// linearizable across nodes (a member may commit a Safe entry later than
+// the node that answered it). History(n) gives the last n changes (who,
+// when by the origin's clock, what). Watch(prefix) makes every later
+// committed change under prefix come out in Ready.Watch, in order.
+//
+// Snapshot/Restore use a versioned binary encoding (wire.Writer/Reader):
+// keys, the dedupe table and the history, canonical (sorted), so
+// Restore(x) then Snapshot() gives x back. The log is folded into a new
+// base snapshot every CompactEvery committed entries.
+package cdb
