@@ -2,19 +2,203 @@ package shell
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/corral-ha/corral/core/api"
 )
 
 func cdbCommand() *command {
 	return &command{
 		name:    "cdb",
-		usage:   "cdb ...",
-		summary: "the configuration database (not available yet)",
-		help: "The configuration database (versioned cluster-wide settings, groups and resources)\n" +
-			"is not built yet; this command will read and change it once it exists.",
-		example: "cdb get /",
-		run: func(context.Context, *Shell, *args) error {
-			return errors.New("the configuration database is not available yet: cdb commands come with it; `help` lists what works now")
-		},
+		usage:   "cdb get KEY | cdb list [PREFIX] | cdb set KEY VALUE [--if-revision N] | cdb del KEY | cdb history [--limit N] [--json]",
+		summary: "read and change the configuration database",
+		help: "The configuration database is a replicated tree of keys (paths like /resources/web/ip)\n" +
+			"with values and revisions. `get` shows one key, `list` the keys under a prefix (all by\n" +
+			"default), `set` changes a key (--if-revision N: only if its revision is still N, 0 for\n" +
+			"a key that must not exist yet), `del` removes one, `history` shows the last changes.\n" +
+			"A write returns once every node of the primary view has it on disk; a node without\n" +
+			"quorum refuses writes and marks its reads stale (they may be old).",
+		example: "cdb set /resources/web/ip 10.0.0.5\ncdb get /resources/web/ip\ncdb list /resources --json\ncdb history --limit 5",
+		subs:    []string{"get", "list", "set", "del", "history"},
+		flags:   []flagSpec{{"--if-revision", "N"}, {"--limit", "N"}},
+		run:     runCDB,
 	}
+}
+
+// cdbPath is the API path of a key.
+func cdbPath(key string) (string, error) {
+	if !strings.HasPrefix(key, "/") || key == "/" {
+		return "", usagef("key %q: keys are paths like /resources/web/ip", key)
+	}
+	segs := strings.Split(strings.TrimPrefix(key, "/"), "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return "/v1/cdb/" + strings.Join(segs, "/"), nil
+}
+
+func staleNote(stale bool) string {
+	if stale {
+		return " (stale: this node has no quorum, the value may be old)"
+	}
+	return ""
+}
+
+func runCDB(ctx context.Context, s *Shell, a *args) error {
+	if len(a.pos) == 0 {
+		return usagef("usage: %s", a.cmd.usage)
+	}
+	sub, rest := a.pos[0], a.pos[1:]
+	if a.has("--if-revision") && sub != "set" {
+		return usagef("--if-revision goes with `cdb set`, not %s", sub)
+	}
+	if a.has("--limit") && sub != "history" {
+		return usagef("--limit goes with `cdb history`, not %s", sub)
+	}
+	switch sub {
+	case "get":
+		if len(rest) != 1 {
+			return usagef("usage: cdb get KEY")
+		}
+		return cdbGet(ctx, s, rest[0])
+	case "list", "ls":
+		if len(rest) > 1 {
+			return usagef("usage: cdb list [PREFIX]")
+		}
+		prefix := "/"
+		if len(rest) == 1 {
+			prefix = rest[0]
+		}
+		return cdbList(ctx, s, prefix)
+	case "set":
+		if len(rest) != 2 {
+			return usagef("usage: cdb set KEY VALUE [--if-revision N] (quote a value with spaces)")
+		}
+		body := api.CDBSetRequest{Value: rest[1]}
+		if v, ok := a.flags["--if-revision"]; ok {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				return usagef("--if-revision %q: give a revision number", v)
+			}
+			body.IfRevision = &n
+		}
+		return cdbWrite(ctx, s, http.MethodPut, rest[0], body)
+	case "del", "delete", "rm":
+		if len(rest) != 1 {
+			return usagef("usage: cdb del KEY")
+		}
+		return cdbWrite(ctx, s, http.MethodDelete, rest[0], nil)
+	case "history":
+		if len(rest) > 0 {
+			return usagef("usage: cdb history [--limit N]")
+		}
+		return cdbHistory(ctx, s, a)
+	}
+	return usagef("cdb %s: unknown; use get, list, set, del or history", sub)
+}
+
+func cdbGet(ctx context.Context, s *Shell, key string) error {
+	path, err := cdbPath(key)
+	if err != nil {
+		return err
+	}
+	var res api.CDBGetResult
+	if err := s.Client.Get(ctx, path, &res); err != nil {
+		return err
+	}
+	if s.json {
+		return WriteJSON(s.Stdout, res)
+	}
+	_, err = fmt.Fprintf(s.Stdout, "%s = %s  (revision %d)%s\n", res.Key, res.Value, res.Revision, staleNote(res.Stale))
+	return err
+}
+
+func cdbList(ctx context.Context, s *Shell, prefix string) error {
+	var res api.CDBListResult
+	if err := s.Client.Get(ctx, "/v1/cdb?prefix="+url.QueryEscape(prefix), &res); err != nil {
+		return err
+	}
+	if s.json {
+		return WriteJSON(s.Stdout, res)
+	}
+	if len(res.Keys) == 0 {
+		_, err := fmt.Fprintf(s.Stdout, "no keys under %s (database revision %d)%s\n", prefix, res.Revision, staleNote(res.Stale))
+		return err
+	}
+	t := newTable("KEY", "VALUE", "REVISION")
+	for _, k := range res.Keys {
+		t.row(k.Key, k.Value, strconv.FormatUint(k.Revision, 10))
+	}
+	if err := t.render(s.Stdout, s.Color); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(s.Stdout, "database revision %d%s\n", res.Revision, staleNote(res.Stale))
+	return err
+}
+
+func cdbWrite(ctx context.Context, s *Shell, method, key string, body any) error {
+	path, err := cdbPath(key)
+	if err != nil {
+		return err
+	}
+	var res api.CDBWriteResult
+	if err := s.Client.Do(ctx, method, path, body, &res); err != nil {
+		return err
+	}
+	if s.json {
+		return WriteJSON(s.Stdout, res)
+	}
+	verb := "set"
+	if res.Op == "delete" {
+		verb = "deleted"
+	}
+	_, err = fmt.Fprintf(s.Stdout, "%s %s at revision %d\n", verb, res.Key, res.Revision)
+	return err
+}
+
+func cdbHistory(ctx context.Context, s *Shell, a *args) error {
+	path := "/v1/cdb-history"
+	if v, ok := a.flags["--limit"]; ok {
+		if _, err := strconv.ParseUint(v, 10, 64); err != nil {
+			return usagef("--limit %q: give a number", v)
+		}
+		path += "?n=" + v
+	}
+	var hs []api.CDBChange
+	if err := s.Client.Get(ctx, path, &hs); err != nil {
+		return err
+	}
+	if s.json {
+		return WriteJSON(s.Stdout, hs)
+	}
+	if len(hs) == 0 {
+		_, err := fmt.Fprintln(s.Stdout, "no changes yet")
+		return err
+	}
+	t := newTable("REV", "TIME", "NODE", "CLIENT", "CHANGE")
+	for _, h := range hs {
+		var what []string
+		for _, c := range h.If {
+			what = append(what, fmt.Sprintf("if %s@%d", c.Key, c.Revision))
+		}
+		for _, o := range h.Ops {
+			if o.Op == "delete" {
+				what = append(what, "del "+o.Key)
+			} else {
+				what = append(what, fmt.Sprintf("set %s=%s", o.Key, o.Value))
+			}
+		}
+		if len(h.Ops) == 0 {
+			what = append(what, "(barrier)")
+		}
+		if !h.OK {
+			what = append(what, "(condition failed: not applied)")
+		}
+		t.row(strconv.FormatUint(h.Revision, 10), orDash(h.Time), "n"+strconv.Itoa(h.Node), orDash(h.Client), strings.Join(what, "; "))
+	}
+	return t.render(s.Stdout, s.Color)
 }

@@ -93,7 +93,7 @@ func TestAPICommands(t *testing.T) {
 	if err := shellJSON(t, dir, "n1", "quorum", &q); err != nil || !q.Quorate || q.Votes != 3 || q.Needed != 2 || !strings.Contains(q.Explanation, "3 of 3 votes") {
 		t.Fatalf("quorum %+v, %v", q, err)
 	}
-	if r := corral(t, dir, "shell", "--socket", sock, "-c", "cdb get /"); r.code != 1 || !strings.Contains(r.stderr, "not available yet") {
+	if r := corral(t, dir, "shell", "--socket", sock, "-c", "cdb get /nope"); r.code != 1 || !strings.Contains(r.stderr, "no key /nope") {
 		t.Fatalf("cdb: exit %d %q", r.code, r.stderr)
 	}
 

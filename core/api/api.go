@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/corral-ha/corral/core/cdb"
 	"github.com/corral-ha/corral/core/membership"
 	"github.com/corral-ha/corral/core/node"
 	"github.com/corral-ha/corral/core/transport"
@@ -43,6 +44,13 @@ type Node interface {
 	NodeAddrs(name string) ([]netip.Addr, bool)
 	// Metrics returns the counters /metrics exposes.
 	Metrics() (node.Metrics, error)
+	// CDBGet, CDBList and CDBHistory read the configuration database
+	// (stale: this node is not quorate); CDBTxn writes it and returns
+	// once the update is durable on every member of the primary view.
+	CDBGet(key string) (kv cdb.KV, found, stale bool, err error)
+	CDBList(prefix string) (kvs []cdb.KV, rev uint64, stale bool, err error)
+	CDBHistory(n int) ([]cdb.Change, error)
+	CDBTxn(ctx context.Context, ifs []cdb.Cond, then []cdb.Op) (cdb.Result, error)
 }
 
 var _ Node = (*node.Node)(nil)
@@ -103,6 +111,8 @@ func New(n Node) *Handler {
 	h.add("/v1/debug/faults/{id}", "DELETE /v1/debug/faults/ID", map[string]http.HandlerFunc{
 		http.MethodDelete: h.faultRemove})
 	h.add("/metrics", "GET /metrics", get(h.metrics))
+	h.add("/v1/cdb", "GET /v1/cdb?prefix=P, GET|PUT|POST|DELETE /v1/cdb/KEY", nil)
+	h.add("/v1/cdb-history", "GET /v1/cdb-history[?n=N]", get(h.cdbHistory))
 	ch, stop := n.Subscribe(1024)
 	h.stopSub = stop
 	go h.count(ch)
@@ -173,6 +183,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	if len(path) > 1 {
 		path = strings.TrimSuffix(path, "/")
+	}
+	if path == "/v1/cdb" || strings.HasPrefix(path, "/v1/cdb/") {
+		h.cdb(w, r, path)
+		return
 	}
 	rt, ok := h.match(r, path)
 	if !ok {

@@ -27,6 +27,14 @@
 //   - /v1/debug/faults: GET lists, POST {peer, link, dir, drop, delay, dup}
 //     adds (201 with the id), DELETE [/ID] lifts; 403 unless [debug]
 //     fault_injection is on.
+//   - /v1/cdb: the configuration database. GET /v1/cdb/KEY (the key's
+//     value and revision; 404 if absent), GET /v1/cdb?prefix=P (the keys
+//     under P), PUT or POST /v1/cdb/KEY {"value", "if_revision"} (a set,
+//     conditional on the key's revision with if_revision; 409 when the
+//     condition fails), DELETE /v1/cdb/KEY; GET /v1/cdb-history?n=N. Reads
+//     say "stale": true on a node without quorum; writes answer once the
+//     update is durable on every member of the primary view, and a node
+//     without quorum refuses them (503, "no quorum: 1 of 3 votes").
 //   - GET /metrics: Prometheus text format, metric names corral_*.
 //   - TCP (config [api] listen) goes through RequireToken: without
 //     "Authorization: Bearer TOKEN" a request is 401 and counted

@@ -23,6 +23,15 @@
 //   - Membership's persistent state (promise, epoch, lineage) is written to
 //     the store and synced before its messages are sent; if the write
 //     fails, the messages are dropped.
+//   - The configuration database (core/cdb, cdb.go) rides on the ordered
+//     broadcast (core/bcast): agreed deliveries are held, safe ones
+//     committed; the DB's Persist is written to the store's "cdb" bucket
+//     and synced before that round's bcast messages (their Acks) go out.
+//     Membership's promise and plan carry bcast's flush and every member's
+//     cdb.Head (flush.go), so each member of a new primary view picks the
+//     same source to adopt the history from; bcast traffic of that view
+//     waits while the DB catches up. Application broadcasts (Broadcast,
+//     Options.OnDeliver) share the broadcast, told apart by a tag byte.
 //   - Events of both cores are numbered and stored (the last 10,000) and
 //     fanned out to subscribers (Events, Subscribe).
 //   - With [quorum.witness] arbiter, the loop asks the arbiter for its vote

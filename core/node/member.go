@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/corral-ha/corral/core/bcast"
 	"github.com/corral-ha/corral/core/config"
 	"github.com/corral-ha/corral/core/membership"
 	"github.com/corral-ha/corral/core/quorum"
@@ -47,7 +46,7 @@ func (n *Node) openMembership() (*membership.Membership, error) {
 	}
 	t := n.cfg.Timers
 	return membership.New(membership.Config{Self: n.self, Nodes: all, Quorum: quorumConfig(n.cfg),
-		Witness: n.witness != nil, WitnessWait: n.witnessWait(), Flusher: bcast.Hooks{B: n.bc},
+		Witness: n.witness != nil, WitnessWait: n.witnessWait(), Flusher: n.flusher(),
 		Heartbeat: t.Heartbeat.D(), Lease: t.Lease.D(), Margin: t.Margin.D(), Drift: t.Drift}, p, n.now())
 }
 

@@ -55,6 +55,7 @@ type Node struct {
 	conn    *conn.Conn
 	mem     *membership.Membership
 	bc      *bcast.Bcast
+	cdb     cdbDriver
 	witness voter // nil without [quorum.witness]
 	events  *eventLog
 	start   time.Time     // the loop's clock is time since start (monotonic)
@@ -144,6 +145,10 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 		}
 	}
 	if n.bc, err = bcast.New(bcast.Config{Self: n.self, Boot: n.boot}); err != nil {
+		n.closeStore()
+		return nil, err
+	}
+	if err = n.openCDB(); err != nil {
 		n.closeStore()
 		return nil, err
 	}
@@ -278,17 +283,9 @@ func (n *Node) execute() {
 				n.opt.OnEvent(e)
 			}
 		}
-		rb := n.bc.Ready()
-		for _, o := range rb.Messages {
-			if _, err := n.conn.Send(now, o.To, wire.Encode(&wire.Bcast{Payload: bcast.Encode(o.Msg)})); err != nil {
-				n.log.Warn("broadcast send", "to", n.names[o.To], "err", err)
-			}
-		}
-		for _, d := range rb.Deliver {
-			if n.opt.OnDeliver != nil {
-				n.opt.OnDeliver(d)
-			}
-		}
+		// deliveries to the config DB, its Persist durable, then bcast's
+		// messages (cdb.go)
+		cdbBusy := n.cdbRound(now, n.bc.Ready())
 		rm := n.mem.Ready()
 		if rm.Persist != nil {
 			if err := n.store.Put(keyMembership, rm.Persist.Marshal()); err != nil {
@@ -326,7 +323,8 @@ func (n *Node) execute() {
 			}
 		}
 		n.events.append(stream)
-		if rc.Empty() && rb.Empty() && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 {
+		n.cdbQuorum(now, len(rm.Events) > 0)
+		if rc.Empty() && !cdbBusy && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 {
 			return
 		}
 	}
@@ -360,7 +358,9 @@ func (n *Node) deliver(now time.Duration, m conn.Message) {
 			n.log.Warn("undecodable broadcast message", "from", n.names[m.From], "err", err)
 			return
 		}
-		n.bc.Step(now, m.From, bm)
+		n.stepBcast(now, m.From, bm)
+	case *wire.CDB:
+		n.cdbStep(m.From, msg.Payload)
 	case *wire.SetState:
 		n.log.Info("state change asked by a peer", "from", n.names[m.From], "state", membership.State(msg.State).String())
 		n.mem.SetState(now, membership.State(msg.State))
@@ -437,7 +437,7 @@ func (n *Node) SendOnLoop(to wire.NodeID, data []byte) (uint64, error) {
 func (n *Node) Broadcast(payload []byte) (bcast.MsgID, error) {
 	var id bcast.MsgID
 	var err error
-	if e := n.do(func() { id, err = n.bc.Broadcast(payload) }); e != nil {
+	if e := n.do(func() { id, err = n.bc.Broadcast(append([]byte{tagApp}, payload...)) }); e != nil {
 		return bcast.MsgID{}, e
 	}
 	return id, err

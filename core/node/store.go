@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/corral-ha/corral/core/cdb"
+	"github.com/corral-ha/corral/core/wire"
 	bolt "go.etcd.io/bbolt"
 	bolterr "go.etcd.io/bbolt/errors"
 )
@@ -99,3 +101,123 @@ func (s *Store) Get(key []byte) ([]byte, error) {
 
 // Close closes the store.
 func (s *Store) Close() error { return s.db.Close() }
+
+// The config DB's bucket: the base snapshot, the committed revision, the
+// last adopted view, and the log entries (sub-bucket, keyed by revision).
+var (
+	bucketCDB     = []byte("cdb")
+	bucketEntries = []byte("entries")
+	keySnapshot   = []byte("snapshot")
+	keyCommit     = []byte("commit")
+	keyAdopted    = []byte("adopted")
+)
+
+func revKey(rev uint64) []byte { return binary.BigEndian.AppendUint64(nil, rev) }
+
+// PutCDB writes one Ready.Persist of the config DB in one transaction: it
+// is on disk (fsync) when PutCDB returns.
+func (s *Store) PutCDB(p *cdb.Persist) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketCDB)
+		if err != nil {
+			return err
+		}
+		es, err := b.CreateBucketIfNotExists(bucketEntries)
+		if err != nil {
+			return err
+		}
+		if p.Snapshot != nil {
+			if err := b.Put(keySnapshot, p.Snapshot); err != nil {
+				return err
+			}
+			if err := deleteRange(es, 0, p.Base); err != nil {
+				return err
+			}
+		}
+		if p.Truncate != 0 {
+			if err := deleteRange(es, p.Truncate, ^uint64(0)); err != nil {
+				return err
+			}
+		}
+		for _, e := range p.Entries {
+			var w wire.Writer
+			cdb.AppendEntry(&w, e)
+			if err := es.Put(revKey(e.Rev), w); err != nil {
+				return err
+			}
+		}
+		if p.Commit != 0 {
+			if err := b.Put(keyCommit, revKey(p.Commit)); err != nil {
+				return err
+			}
+		}
+		if p.Adopted != (wire.ViewID{}) {
+			var w wire.Writer
+			w.Uvarint(p.Adopted.Epoch)
+			w.Uint16(uint16(p.Adopted.Coord))
+			if err := b.Put(keyAdopted, w); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: config database: %w", err)
+	}
+	return nil
+}
+
+// deleteRange deletes the entries with from <= rev <= to.
+func deleteRange(b *bolt.Bucket, from, to uint64) error {
+	c := b.Cursor()
+	var keys [][]byte
+	for k, _ := c.Seek(revKey(from)); k != nil && binary.BigEndian.Uint64(k) <= to; k, _ = c.Next() {
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GetCDB reads back what PutCDB wrote.
+func (s *Store) GetCDB() (cdb.Persisted, error) {
+	var p cdb.Persisted
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCDB)
+		if b == nil {
+			return nil
+		}
+		if v := b.Get(keySnapshot); v != nil {
+			p.Snapshot = append([]byte(nil), v...)
+		}
+		if v := b.Get(keyCommit); len(v) == 8 {
+			p.Commit = binary.BigEndian.Uint64(v)
+		}
+		if v := b.Get(keyAdopted); v != nil {
+			r := wire.NewReader(v)
+			p.Adopted = wire.ViewID{Epoch: r.Uvarint(), Coord: wire.NodeID(r.Uint16())}
+			if r.Err() != nil {
+				return fmt.Errorf("adopted view: %w", r.Err())
+			}
+		}
+		es := b.Bucket(bucketEntries)
+		if es == nil {
+			return nil
+		}
+		return es.ForEach(func(k, v []byte) error {
+			e, err := cdb.DecodeEntry(wire.NewReader(append([]byte(nil), v...)))
+			if err != nil {
+				return fmt.Errorf("entry %x: %w", k, err)
+			}
+			p.Entries = append(p.Entries, e)
+			return nil
+		})
+	})
+	if err != nil {
+		return cdb.Persisted{}, fmt.Errorf("store: config database: %w", err)
+	}
+	return p, nil
+}

@@ -396,3 +396,21 @@ func (m *Bcast) Decode(r *Reader) error {
 	m.Payload = r.Rest()
 	return r.Err()
 }
+
+// CDB carries a configuration database transfer message (core/cdb encodes
+// it) on a circuit.
+type CDB struct {
+	Payload []byte
+}
+
+// Type implements Message.
+func (*CDB) Type() Type { return TypeCDB }
+
+// Append implements Message.
+func (m *CDB) Append(b []byte) []byte { return append(b, m.Payload...) }
+
+// Decode implements Message. Payload aliases the decoded buffer.
+func (m *CDB) Decode(r *Reader) error {
+	m.Payload = r.Rest()
+	return r.Err()
+}

@@ -69,6 +69,8 @@ func newMessage(t Type) Message {
 		return new(Datagram)
 	case TypeBcast:
 		return new(Bcast)
+	case TypeCDB:
+		return new(CDB)
 	}
 	return nil
 }

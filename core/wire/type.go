@@ -30,6 +30,7 @@ const (
 	TypeSetState              // an operator asks a node to pause, resume or leave
 	TypeDatagram              // an unreliable message outside the circuit (conn.Datagram)
 	TypeBcast                 // an ordered-broadcast message (core/bcast)
+	TypeCDB                   // a configuration database transfer message (core/cdb)
 )
 
 var typeNames = [...]string{
@@ -53,6 +54,7 @@ var typeNames = [...]string{
 	TypeSetState:  "SetState",
 	TypeDatagram:  "Datagram",
 	TypeBcast:     "Bcast",
+	TypeCDB:       "CDB",
 }
 
 func (t Type) String() string {

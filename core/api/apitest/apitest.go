@@ -7,8 +7,10 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 
+	"github.com/corral-ha/corral/core/cdb"
 	"github.com/corral-ha/corral/core/membership"
 	"github.com/corral-ha/corral/core/node"
 	"github.com/corral-ha/corral/core/transport"
@@ -35,6 +37,14 @@ type Node struct {
 	evs  []node.Event
 	subs map[chan node.Event]struct{}
 	inj  *Injector
+
+	// KV is the fake configuration database; Stale marks its reads stale;
+	// WriteErr fails writes (e.g. cdb.ErrNoQuorum{Votes: 1, Expected: 3}).
+	KV       map[string]cdb.KV
+	Rev      uint64
+	Stale    bool
+	WriteErr error
+	Changes  []cdb.Change
 }
 
 // Sample is a three-node status seen from n1: n1..n3 online, n3's link 1
@@ -189,6 +199,78 @@ func (n *Node) Metrics() (node.Metrics, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.Metric, n.Err
+}
+
+// CDBGet implements api.Node.
+func (n *Node) CDBGet(key string) (cdb.KV, bool, bool, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	kv, ok := n.KV[key]
+	return kv, ok, n.Stale, n.Err
+}
+
+// CDBList implements api.Node.
+func (n *Node) CDBList(prefix string) ([]cdb.KV, uint64, bool, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []cdb.KV
+	for k, kv := range n.KV {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, kv)
+		}
+	}
+	slices.SortFunc(out, func(a, b cdb.KV) int { return strings.Compare(a.Key, b.Key) })
+	return out, n.Rev, n.Stale, n.Err
+}
+
+// CDBHistory implements api.Node.
+func (n *Node) CDBHistory(count int) ([]cdb.Change, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	h := n.Changes
+	if count < len(h) {
+		h = h[len(h)-count:]
+	}
+	return slices.Clone(h), n.Err
+}
+
+// CDBTxn implements api.Node: it applies the transaction to KV.
+func (n *Node) CDBTxn(_ context.Context, ifs []cdb.Cond, then []cdb.Op) (cdb.Result, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.Err != nil {
+		return cdb.Result{}, n.Err
+	}
+	if n.WriteErr != nil {
+		return cdb.Result{}, n.WriteErr
+	}
+	if n.KV == nil {
+		n.KV = map[string]cdb.KV{}
+	}
+	n.Rev++
+	ok := true
+	for _, c := range ifs {
+		if n.KV[c.Key].ModRev != c.ModRev {
+			ok = false
+		}
+	}
+	if ok {
+		for _, o := range then {
+			switch o.Kind {
+			case cdb.OpPut:
+				kv, had := n.KV[o.Key]
+				if !had {
+					kv.CreateRev = n.Rev
+				}
+				kv.Key, kv.Value, kv.ModRev = o.Key, slices.Clone(o.Value), n.Rev
+				n.KV[o.Key] = kv
+			case cdb.OpDelete:
+				delete(n.KV, o.Key)
+			}
+		}
+	}
+	n.Changes = append(n.Changes, cdb.Change{Rev: n.Rev, Node: 1, Client: "test", Seq: n.Rev, If: ifs, Ops: then, OK: ok})
+	return cdb.Result{Rev: n.Rev, OK: ok}, nil
 }
 
 // Injector is the fake's fault injector: it keeps rules in a list and

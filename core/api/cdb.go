@@ -1,0 +1,226 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/corral-ha/corral/core/cdb"
+	"github.com/corral-ha/corral/core/node"
+)
+
+// CDBKey is one key of the configuration database.
+type CDBKey struct {
+	Key            string `json:"key"`
+	Value          string `json:"value"`
+	Revision       uint64 `json:"revision"`        // the revision that last changed it
+	CreateRevision uint64 `json:"create_revision"` // the revision that created it
+}
+
+// CDBGetResult answers GET /v1/cdb/KEY.
+type CDBGetResult struct {
+	CDBKey
+	// Stale: this node is not quorate (or is catching up): the value is its
+	// last known state and may be old.
+	Stale bool `json:"stale"`
+}
+
+// CDBListResult answers GET /v1/cdb?prefix=P.
+type CDBListResult struct {
+	Prefix   string   `json:"prefix"`
+	Revision uint64   `json:"revision"` // the database's committed revision
+	Stale    bool     `json:"stale"`
+	Keys     []CDBKey `json:"keys"`
+}
+
+// CDBSetRequest is the body of PUT or POST /v1/cdb/KEY.
+type CDBSetRequest struct {
+	Value string `json:"value"`
+	// IfRevision, when set, makes the set conditional: the key's revision
+	// must be this (0: the key must not exist).
+	IfRevision *uint64 `json:"if_revision,omitempty"`
+}
+
+// CDBWriteResult answers a write.
+type CDBWriteResult struct {
+	Key      string `json:"key"`
+	Op       string `json:"op"`       // set or delete
+	Revision uint64 `json:"revision"` // the revision the update got
+	OK       bool   `json:"ok"`       // false: the if_revision condition failed, nothing changed
+}
+
+// CDBOp is one operation of a change.
+type CDBOp struct {
+	Op    string `json:"op"` // set or delete
+	Key   string `json:"key"`
+	Value string `json:"value,omitempty"`
+}
+
+// CDBCond is one condition of a change.
+type CDBCond struct {
+	Key      string `json:"key"`
+	Revision uint64 `json:"revision"`
+}
+
+// CDBChange is one applied update in GET /v1/cdb-history.
+type CDBChange struct {
+	Revision uint64    `json:"revision"`
+	View     string    `json:"view"`
+	Node     int       `json:"node"` // the id of the node that took the request
+	Client   string    `json:"client"`
+	Seq      uint64    `json:"seq"`
+	Time     string    `json:"time"`
+	If       []CDBCond `json:"if,omitempty"`
+	Ops      []CDBOp   `json:"ops"`
+	OK       bool      `json:"ok"`
+}
+
+// cdbTimeout bounds a write's wait for its answer.
+const cdbTimeout = 10 * time.Second
+
+func cdbKey(kv cdb.KV) CDBKey {
+	return CDBKey{Key: kv.Key, Value: string(kv.Value), Revision: kv.ModRev, CreateRevision: kv.CreateRev}
+}
+
+// cdb serves /v1/cdb and /v1/cdb/KEY (keys have several segments).
+func (h *Handler) cdb(w http.ResponseWriter, r *http.Request, path string) {
+	key := strings.TrimPrefix(path, "/v1/cdb")
+	_, hasPrefix := r.URL.Query()["prefix"]
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		if hasPrefix || key == "" || key == "/" {
+			h.cdbList(w, r.URL.Query().Get("prefix"))
+			return
+		}
+		h.cdbGet(w, key)
+	case http.MethodPut, http.MethodPost:
+		if key == "" || key == "/" {
+			WriteError(w, http.StatusBadRequest, "no key to set", `PUT /v1/cdb/KEY with {"value": "..."}`)
+			return
+		}
+		var req CDBSetRequest
+		if !decodeBody(w, r, &req, false, `{"value": "10.0.0.5", "if_revision": 7}`) {
+			return
+		}
+		var ifs []cdb.Cond
+		if req.IfRevision != nil {
+			ifs = []cdb.Cond{{Key: key, ModRev: *req.IfRevision}}
+		}
+		h.cdbWrite(w, r, key, "set", ifs, []cdb.Op{{Kind: cdb.OpPut, Key: key, Value: []byte(req.Value)}})
+	case http.MethodDelete:
+		if key == "" || key == "/" {
+			WriteError(w, http.StatusBadRequest, "no key to delete", "DELETE /v1/cdb/KEY")
+			return
+		}
+		h.cdbWrite(w, r, key, "delete", nil, []cdb.Op{{Kind: cdb.OpDelete, Key: key}})
+	default:
+		w.Header().Set("Allow", "DELETE, GET, POST, PUT")
+		WriteError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+path,
+			"use GET, PUT, POST or DELETE /v1/cdb/KEY, or GET /v1/cdb?prefix=P")
+	}
+}
+
+func (h *Handler) cdbGet(w http.ResponseWriter, key string) {
+	kv, found, stale, err := h.n.CDBGet(key)
+	if err != nil {
+		nodeError(w, "cdb get", err)
+		return
+	}
+	if !found {
+		hint := "list the keys with GET /v1/cdb?prefix=/"
+		if stale {
+			hint = "this node is not quorate: its view of the database may be old; " + hint
+		}
+		WriteError(w, http.StatusNotFound, "no key "+key, hint)
+		return
+	}
+	WriteJSON(w, http.StatusOK, CDBGetResult{CDBKey: cdbKey(kv), Stale: stale})
+}
+
+func (h *Handler) cdbList(w http.ResponseWriter, prefix string) {
+	kvs, rev, stale, err := h.n.CDBList(prefix)
+	if err != nil {
+		nodeError(w, "cdb list", err)
+		return
+	}
+	out := CDBListResult{Prefix: prefix, Revision: rev, Stale: stale, Keys: []CDBKey{}}
+	for _, kv := range kvs {
+		out.Keys = append(out.Keys, cdbKey(kv))
+	}
+	WriteJSON(w, http.StatusOK, out)
+}
+
+func (h *Handler) cdbWrite(w http.ResponseWriter, r *http.Request, key, op string, ifs []cdb.Cond, then []cdb.Op) {
+	ctx, cancel := context.WithTimeout(r.Context(), cdbTimeout)
+	defer cancel()
+	res, err := h.n.CDBTxn(ctx, ifs, then)
+	var nq cdb.ErrNoQuorum
+	switch {
+	case errors.Is(err, node.ErrClosed):
+		nodeError(w, "cdb "+op, err)
+		return
+	case errors.As(err, &nq) || errors.Is(err, cdb.ErrOutcomeUnknown):
+		WriteError(w, http.StatusServiceUnavailable, err.Error(),
+			"writes need a quorate node: use a node of the primary view (corral shell -c quorum shows this node's votes)")
+		return
+	case err != nil && strings.HasPrefix(err.Error(), "cdb: key") || err != nil && strings.HasPrefix(err.Error(), "cdb: a request"):
+		WriteError(w, http.StatusBadRequest, err.Error(), "keys are paths like /resources/web/ip")
+		return
+	case err != nil:
+		WriteError(w, http.StatusServiceUnavailable, err.Error(), "retry in a moment; see the agent's log")
+		return
+	}
+	code := http.StatusOK
+	if !res.OK {
+		code = http.StatusConflict
+		WriteJSON(w, code, struct {
+			Error string `json:"error"`
+			Hint  string `json:"hint"`
+			CDBWriteResult
+		}{"revision mismatch: " + key + " was changed since (or does not exist as expected); nothing was applied",
+			"read it again (GET /v1/cdb" + key + ") and retry with its revision",
+			CDBWriteResult{Key: key, Op: op, Revision: res.Rev}})
+		return
+	}
+	WriteJSON(w, code, CDBWriteResult{Key: key, Op: op, Revision: res.Rev, OK: true})
+}
+
+func (h *Handler) cdbHistory(w http.ResponseWriter, r *http.Request) {
+	n := 20
+	if s := r.URL.Query().Get("n"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 0 {
+			WriteError(w, http.StatusBadRequest, "bad n: "+s, "n is a count of changes, e.g. /v1/cdb-history?n=50")
+			return
+		}
+		n = v
+	}
+	hs, err := h.n.CDBHistory(n)
+	if err != nil {
+		nodeError(w, "cdb history", err)
+		return
+	}
+	out := make([]CDBChange, 0, len(hs))
+	for _, c := range hs {
+		ch := CDBChange{Revision: c.Rev, View: strconv.FormatUint(c.View.Epoch, 10) + "/" + strconv.Itoa(int(c.View.Coord)),
+			Node: int(c.Node), Client: c.Client, Seq: c.Seq, OK: c.OK, Ops: []CDBOp{}}
+		if c.Time != 0 {
+			ch.Time = time.Unix(0, c.Time).UTC().Format(time.RFC3339Nano)
+		}
+		for _, cd := range c.If {
+			ch.If = append(ch.If, CDBCond{Key: cd.Key, Revision: cd.ModRev})
+		}
+		for _, o := range c.Ops {
+			op := CDBOp{Op: "set", Key: o.Key, Value: string(o.Value)}
+			if o.Kind == cdb.OpDelete {
+				op.Op = "delete"
+			}
+			ch.Ops = append(ch.Ops, op)
+		}
+		out = append(out, ch)
+	}
+	WriteJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,75 @@
+package api
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/corral-ha/corral/core/api/apitest"
+	"github.com/corral-ha/corral/core/cdb"
+)
+
+func TestCDB(t *testing.T) {
+	f := apitest.New()
+	h := newHandler(t, f)
+	var w CDBWriteResult
+	decode(t, doBody(t, h, http.MethodPut, "/v1/cdb/resources/web/ip", `{"value": "10.0.0.5"}`), http.StatusOK, &w)
+	if w != (CDBWriteResult{Key: "/resources/web/ip", Op: "set", Revision: 1, OK: true}) {
+		t.Fatalf("set %+v", w)
+	}
+	decode(t, doBody(t, h, http.MethodPost, "/v1/cdb/resources/db/ip", `{"value": "10.0.0.6", "if_revision": 0}`), http.StatusOK, &w)
+	var g CDBGetResult
+	decode(t, do(t, h, http.MethodGet, "/v1/cdb/resources/web/ip"), http.StatusOK, &g)
+	if g.Key != "/resources/web/ip" || g.Value != "10.0.0.5" || g.Revision != 1 || g.CreateRevision != 1 || g.Stale {
+		t.Fatalf("get %+v", g)
+	}
+	var l CDBListResult
+	decode(t, do(t, h, http.MethodGet, "/v1/cdb?prefix=/resources/"), http.StatusOK, &l)
+	if len(l.Keys) != 2 || l.Keys[0].Key != "/resources/db/ip" || l.Revision != 2 {
+		t.Fatalf("list %+v", l)
+	}
+	decode(t, do(t, h, http.MethodGet, "/v1/cdb/"), http.StatusOK, &l)
+	if len(l.Keys) != 2 {
+		t.Fatalf("list all %+v", l)
+	}
+	// a failed compare-and-set: 409, nothing changed
+	rec := doBody(t, h, http.MethodPut, "/v1/cdb/resources/web/ip", `{"value": "x", "if_revision": 7}`)
+	wantError(t, rec, http.StatusConflict, "revision mismatch")
+	decode(t, do(t, h, http.MethodGet, "/v1/cdb/resources/web/ip"), http.StatusOK, &g)
+	if g.Value != "10.0.0.5" {
+		t.Fatalf("after failed CAS %+v", g)
+	}
+	decode(t, do(t, h, http.MethodDelete, "/v1/cdb/resources/web/ip"), http.StatusOK, &w)
+	if w.Op != "delete" || !w.OK {
+		t.Fatalf("delete %+v", w)
+	}
+	wantError(t, do(t, h, http.MethodGet, "/v1/cdb/resources/web/ip"), http.StatusNotFound, "no key /resources/web/ip")
+	wantError(t, doBody(t, h, http.MethodPut, "/v1/cdb/a", `{"val": 1}`), http.StatusBadRequest, "bad JSON")
+	wantError(t, doBody(t, h, http.MethodPut, "/v1/cdb", `{"value": "1"}`), http.StatusBadRequest, "no key")
+	wantError(t, do(t, h, http.MethodPatch, "/v1/cdb/a"), http.StatusMethodNotAllowed, "not allowed")
+
+	var hs []CDBChange
+	decode(t, do(t, h, http.MethodGet, "/v1/cdb-history?n=2"), http.StatusOK, &hs)
+	if len(hs) != 2 || hs[0].OK || hs[1].Ops[0].Op != "delete" {
+		t.Fatalf("history %+v", hs)
+	}
+	wantError(t, do(t, h, http.MethodGet, "/v1/cdb-history?n=x"), http.StatusBadRequest, "bad n")
+}
+
+func TestCDBNoQuorum(t *testing.T) {
+	f := apitest.New()
+	f.Stale = true
+	f.WriteErr = cdb.ErrNoQuorum{Votes: 1, Expected: 3}
+	f.KV = map[string]cdb.KV{"/a": {Key: "/a", Value: []byte("1"), CreateRev: 1, ModRev: 1}}
+	h := newHandler(t, f)
+	wantError(t, doBody(t, h, http.MethodPut, "/v1/cdb/a", `{"value": "2"}`), http.StatusServiceUnavailable, "no quorum: 1 of 3 votes")
+	var g CDBGetResult
+	decode(t, do(t, h, http.MethodGet, "/v1/cdb/a"), http.StatusOK, &g)
+	if !g.Stale || g.Value != "1" {
+		t.Fatalf("stale get %+v", g)
+	}
+	var l CDBListResult
+	decode(t, do(t, h, http.MethodGet, "/v1/cdb?prefix=/"), http.StatusOK, &l)
+	if !l.Stale || len(l.Keys) != 1 {
+		t.Fatalf("stale list %+v", l)
+	}
+}
