@@ -168,6 +168,12 @@ func TestNoQuorum(t *testing.T) {
 	if !errors.As(err, &nq) {
 		t.Fatal("not ErrNoQuorum")
 	}
+	d.SetQuorum(false, 2, 3)
+	d.SetNoQuorumReason("lease not held yet")
+	if _, err := d.Propose(Set("c", 1, "/k", nil)); err == nil || err.Error() != "no quorum: 2 of 3 votes (lease not held yet)" {
+		t.Fatalf("with a reason: err %v", err)
+	}
+	d.SetQuorum(false, 1, 3)
 	if _, _, stale := d.Get("/k"); !stale {
 		t.Fatal("read on a non-quorate node not stale")
 	}

@@ -42,6 +42,7 @@ type DB struct {
 
 	quorate         bool
 	votes, expected int
+	why             string // added to the refusal when the votes do not explain it
 
 	adopted   wire.ViewID
 	settled   bool        // a new-view entry has committed since the last adoption began
@@ -144,7 +145,13 @@ func (d *DB) Rev() uint64 { return d.st.rev }
 // message ("no quorum: 1 of 3 votes").
 func (d *DB) SetQuorum(quorate bool, votes, expected int) {
 	d.quorate, d.votes, d.expected = quorate, votes, expected
+	d.why = ""
 }
+
+// SetNoQuorumReason adds why writes are refused to the refusal message,
+// when the votes alone do not say it (a primary view whose lease is not
+// held yet).
+func (d *DB) SetNoQuorumReason(why string) { d.why = why }
 
 // CatchingUp reports whether an adoption is in progress on this node.
 func (d *DB) CatchingUp() bool { return d.adopting }
@@ -219,7 +226,7 @@ func (d *DB) Propose(req Request) ([]byte, error) {
 		return nil, err
 	}
 	if !d.quorate {
-		return nil, ErrNoQuorum{Votes: d.votes, Expected: d.expected}
+		return nil, ErrNoQuorum{Votes: d.votes, Expected: d.expected, Reason: d.why}
 	}
 	if d.adopting || !d.settled {
 		return nil, fmt.Errorf("cdb: catching up with the history of view %d/%d, retry", d.adoptView.Epoch, d.adoptView.Coord)

@@ -131,9 +131,15 @@ type Reply struct {
 var ErrOutcomeUnknown = errors.New("no quorum: the update was not applied in this view and may have been applied elsewhere; retry with the same request id")
 
 // ErrNoQuorum is the error Propose returns on a node that is not quorate.
-type ErrNoQuorum struct{ Votes, Expected int }
+type ErrNoQuorum struct {
+	Votes, Expected int
+	Reason          string // why, when the votes alone do not say it
+}
 
 func (e ErrNoQuorum) Error() string {
+	if e.Reason != "" {
+		return fmt.Sprintf("no quorum: %d of %d votes (%s)", e.Votes, e.Expected, e.Reason)
+	}
 	return fmt.Sprintf("no quorum: %d of %d votes", e.Votes, e.Expected)
 }
 

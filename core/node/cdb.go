@@ -310,6 +310,9 @@ func (n *Node) cdbQuorum(now time.Duration, viewChanged bool) {
 	c.qSet, c.quorate = true, q
 	c.votes, c.expected = ms.Decision.Votes, ms.Decision.Total
 	c.db.SetQuorum(q, c.votes, c.expected)
+	if !q && ms.Primary && ms.Decision.Primary {
+		c.db.SetNoQuorumReason("the view is primary but this node does not hold its lease yet; it does about a second after a view change: retry")
+	}
 }
 
 // CDBGet reads a key from this node's committed state; stale is true when
