@@ -198,7 +198,11 @@ func cdbHistory(ctx context.Context, s *Shell, a *args) error {
 		if !h.OK {
 			what = append(what, "(condition failed: not applied)")
 		}
-		t.row(strconv.FormatUint(h.Revision, 10), orDash(h.Time), "n"+strconv.Itoa(h.Node), orDash(h.Client), strings.Join(what, "; "))
+		node := h.NodeName
+		if node == "" {
+			node = strconv.Itoa(h.Node)
+		}
+		t.row(strconv.FormatUint(h.Revision, 10), orDash(h.Time), node, orDash(h.Client), strings.Join(what, "; "))
 	}
 	return t.render(s.Stdout, s.Color)
 }

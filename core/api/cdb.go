@@ -69,7 +69,8 @@ type CDBCond struct {
 type CDBChange struct {
 	Revision uint64    `json:"revision"`
 	View     string    `json:"view"`
-	Node     int       `json:"node"` // the id of the node that took the request
+	Node     int       `json:"node"`      // the id of the node that took the request
+	NodeName string    `json:"node_name"` // its name
 	Client   string    `json:"client"`
 	Seq      uint64    `json:"seq"`
 	Time     string    `json:"time"`
@@ -203,10 +204,22 @@ func (h *Handler) cdbHistory(w http.ResponseWriter, r *http.Request) {
 		nodeError(w, "cdb history", err)
 		return
 	}
+	names := map[int]string{}
+	if st, err := h.n.StatusDoc(); err == nil {
+		for _, nd := range st.Nodes {
+			names[nd.ID] = nd.Name
+		}
+	}
+	name := func(id int) string {
+		if s, ok := names[id]; ok {
+			return s
+		}
+		return strconv.Itoa(id)
+	}
 	out := make([]CDBChange, 0, len(hs))
 	for _, c := range hs {
-		ch := CDBChange{Revision: c.Rev, View: strconv.FormatUint(c.View.Epoch, 10) + "/" + strconv.Itoa(int(c.View.Coord)),
-			Node: int(c.Node), Client: c.Client, Seq: c.Seq, OK: c.OK, Ops: []CDBOp{}}
+		ch := CDBChange{Revision: c.Rev, View: strconv.FormatUint(c.View.Epoch, 10) + "/" + name(int(c.View.Coord)),
+			Node: int(c.Node), NodeName: name(int(c.Node)), Client: c.Client, Seq: c.Seq, OK: c.OK, Ops: []CDBOp{}}
 		if c.Time != 0 {
 			ch.Time = time.Unix(0, c.Time).UTC().Format(time.RFC3339Nano)
 		}

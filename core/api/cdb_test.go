@@ -52,6 +52,9 @@ func TestCDB(t *testing.T) {
 	if len(hs) != 2 || hs[0].OK || hs[1].Ops[0].Op != "delete" {
 		t.Fatalf("history %+v", hs)
 	}
+	if hs[0].Node != 1 || hs[0].NodeName != "n1" {
+		t.Fatalf("history names node %d %q, want 1 n1", hs[0].Node, hs[0].NodeName)
+	}
 	wantError(t, do(t, h, http.MethodGet, "/v1/cdb-history?n=x"), http.StatusBadRequest, "bad n")
 }
 
