@@ -18,6 +18,7 @@ import (
 
 	"github.com/corral-ha/corral/core/api"
 	"github.com/corral-ha/corral/core/api/apitest"
+	"github.com/corral-ha/corral/core/membership"
 	"github.com/corral-ha/corral/core/node"
 )
 
@@ -440,7 +441,9 @@ func TestWatch(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- sh.Exec(ctx, "watch nodes --interval 100ms") }()
 	out.waitFor(t, "two redraws", func(s string) bool { return strings.Count(s, "Every 100ms: nodes") >= 2 })
-	f.St.Nodes[1].State = "paused" // the next redraw shows it (the fake's status is read under its lock)
+	if err := f.SetNodeState("n2", membership.StatePaused); err != nil { // the next redraw shows it
+		t.Fatal(err)
+	}
 	out.waitFor(t, "the paused node", func(s string) bool { return regexp.MustCompile(`n2 +2 +paused`).MatchString(s) })
 	cancel()
 	select {

@@ -98,7 +98,10 @@ func (n *Node) Emit(e node.Event) node.Event {
 func (n *Node) StatusDoc() (node.Status, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.St, n.Err
+	st := n.St
+	st.Members = slices.Clone(n.St.Members)
+	st.Nodes = slices.Clone(n.St.Nodes) // callers read it after the lock is released
+	return st, n.Err
 }
 
 // QuorumDoc implements api.Node.
