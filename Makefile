@@ -44,6 +44,7 @@ bench: build
 	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkKillToNewView$$' -benchtime 1x -timeout 10m ./testsuite/
 	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkFalseEvictionsUnderCPUHog$$' -benchtime 1x -timeout 2h ./testsuite/
 	$(GO) test -run '^$$' -bench '^BenchmarkConvergence$$' -benchtime 1x -timeout 1h ./core/membership/
+	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkCDBSetVsEtcd$$' -benchtime 1x -timeout 15m ./testsuite/
 
 # Short fuzzing runs of the decoders (the seed corpora run in `make test`).
 FUZZTIME ?= 30s
