@@ -100,13 +100,20 @@ func (c *cdbDriver) catching() bool {
 func (n *Node) stepBcast(now time.Duration, from wire.NodeID, m bcast.Message) {
 	c := &n.cdb
 	if c.catching() || c.pending != nil || len(c.heldIn) > 0 {
-		if len(c.heldIn) < 1<<16 {
-			c.heldIn = append(c.heldIn, heldIn{from, m})
+		if len(c.heldIn) >= maxHeldIn {
+			// Dropping one would stall bcast for good: stop instead; a
+			// restarted node joins afresh.
+			n.fatal(fmt.Errorf("config database: %d broadcast messages wait for a catch-up that does not end", len(c.heldIn)))
+			return
 		}
+		c.heldIn = append(c.heldIn, heldIn{from, m})
 		return
 	}
 	n.bc.Step(now, from, m)
 }
+
+// maxHeldIn bounds the broadcast messages kept while the DB catches up.
+const maxHeldIn = 1 << 16
 
 // bcastView is the view a bcast message belongs to.
 func bcastView(m bcast.Message) wire.ViewID {
@@ -153,6 +160,13 @@ func (n *Node) beginInstall() {
 		}
 	}
 	c.heldOut = keepOut
+	keepDel := c.heldDel[:0]
+	for _, d := range c.heldDel {
+		if d.View == c.cur {
+			keepDel = append(keepDel, d)
+		}
+	}
+	c.heldDel = keepDel
 	if primary {
 		c.adopt = p.view.ID
 		c.db.BeginAdopt(p.view.ID, p.src)
@@ -209,6 +223,14 @@ func (n *Node) cdbDeliver(d bcast.Delivery) {
 // the answers to waiting clients. It reports whether anything happened.
 func (n *Node) cdbRound(now time.Duration, rb bcast.Ready) bool {
 	c := &n.cdb
+	if !c.catching() && len(c.heldDel) > 0 {
+		// Deliveries kept while catching up come before this round's.
+		dels := c.heldDel
+		c.heldDel = nil
+		for _, d := range dels {
+			n.cdbDeliver(d)
+		}
+	}
 	for _, d := range rb.Deliver {
 		n.cdbDeliver(d)
 	}
@@ -242,8 +264,10 @@ func (n *Node) cdbRound(now time.Duration, rb bcast.Ready) bool {
 	rd := c.db.Ready()
 	if !rd.Persist.Empty() {
 		if err := n.store.PutCDB(&rd.Persist); err != nil {
-			// What is not durable must not be acknowledged.
-			n.log.Error("cannot persist the config database; not sending", "err", err)
+			// What is not durable must not be acknowledged, and the DB
+			// believes it is: stop the node (as etcd does on a failed
+			// fsync); a restart recovers from what the disk has.
+			n.fatal(fmt.Errorf("config database: cannot persist: %w", err))
 			for _, r := range rd.Replies {
 				n.cdbAnswer(r.Client, r.Seq, cdbReply{err: err})
 			}
@@ -368,6 +392,13 @@ func (n *Node) CDBTxn(ctx context.Context, ifs []cdb.Cond, then []cdb.Op) (cdb.R
 	case r := <-ch:
 		return r.res, r.err
 	case <-ctx.Done():
+		_ = n.do(func() {
+			for k, w := range n.cdb.waiters {
+				if w == ch {
+					delete(n.cdb.waiters, k)
+				}
+			}
+		})
 		return cdb.Result{}, fmt.Errorf("config database: no answer yet (%w); the update may still be applied", ctx.Err())
 	case <-n.loopDone:
 		return cdb.Result{}, ErrClosed

@@ -69,6 +69,9 @@ func splitState(b []byte) ([]byte, cdb.Head, error) {
 
 // Complete implements membership.Flusher.
 func (f *flusher) Complete(v wire.View, states [][]byte) ([]byte, error) {
+	if len(states) != len(v.Members) {
+		return nil, fmt.Errorf("node: %d flush states for %d members", len(states), len(v.Members))
+	}
 	bs := make([][]byte, len(states))
 	heads := make([]cdb.Head, len(states))
 	for i, b := range states {

@@ -70,6 +70,7 @@ type Node struct {
 	loopDone    chan struct{}
 	releaseOnce sync.Once
 	releaseErr  error
+	fatalErr    error // set on the loop by fatal; Run returns it
 }
 
 // Open prepares a node from its configuration: it reads the key, takes
@@ -175,6 +176,14 @@ type voter interface {
 	Timeout() time.Duration // how long one Ask may take
 }
 
+// fatal stops the node after an error it cannot go on from (the disk
+// failed): the loop ends and Run returns err.
+func (n *Node) fatal(err error) {
+	n.log.Error("stopping the node", "err", err)
+	n.fatalErr = err
+	n.closeOnce.Do(func() { close(n.done) })
+}
+
 // closeStore undoes Open's store and event log when Open fails.
 func (n *Node) closeStore() {
 	if n.events != nil {
@@ -224,7 +233,10 @@ func (n *Node) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return n.shutdown()
 		case <-n.done:
-			return n.shutdown()
+			if err := n.shutdown(); n.fatalErr == nil {
+				return err
+			}
+			return n.fatalErr
 		case p := <-n.inbox:
 			n.conn.Receive(n.now(), p.Link, p.Data)
 		case f := <-n.reqs:

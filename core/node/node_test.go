@@ -339,11 +339,14 @@ func TestBroadcastOverRealUDP(t *testing.T) {
 		t.Cleanup(func() { cancel(); <-done })
 		nodes = append(nodes, n)
 	}
-	eventually(t, 5*time.Second, "a quorate view of three", func() bool {
+	eventually(t, 5*time.Second, "one quorate view of three", func() bool {
+		var view string
 		for _, n := range nodes {
-			if q, _ := n.Quorate(); !q {
+			st, err := n.StatusDoc()
+			if err != nil || !st.Quorate || len(st.Members) != 3 || (view != "" && st.View != view) {
 				return false
 			}
+			view = st.View
 		}
 		return true
 	})
