@@ -8,7 +8,7 @@
 //
 //	c := conn.New(cfg, rng)
 //	c.Receive(now, link, datagram) // a datagram that arrived on local link
-//	c.Tick(now)                    // at least every cfg.Heartbeat/4
+//	c.Tick(now)                    // at least every cfg.Heartbeat/2
 //	id, err := c.Send(now, peer, payload)
 //	rd := c.Ready()                // packets to send, messages, events
 //
