@@ -159,13 +159,7 @@ func TestBroadcastOnMembership(t *testing.T) {
 			fault(w.s, n, rng)
 			w.s.Run(time.Duration(300+rng.IntN(2500)) * time.Millisecond)
 		}
-		w.s.Heal()
-		w.s.SetNet(sim.DefaultNet())
-		for i := 1; i <= n; i++ {
-			if w.s.Process(i) == nil {
-				w.s.Restart(i)
-			}
-		}
+		w.stopFaults()
 		if !w.s.RunUntil(func() bool { return w.converged(true) }, convergeBound) {
 			r.Fatalf("no single view after the faults:%s", w.describe())
 		}

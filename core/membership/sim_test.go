@@ -411,18 +411,24 @@ func membershipUnderFaults(r *simtest.Run) {
 		fault(w.s, n, rng)
 		w.s.Run(time.Duration(200+rng.IntN(3000)) * time.Millisecond)
 	}
-	w.s.Heal()
-	w.s.SetNet(sim.DefaultNet())
-	for i := 1; i <= n; i++ {
-		if w.s.Process(i) == nil {
-			w.s.Restart(i)
-		}
-	}
+	w.stopFaults()
 	healed := w.s.Now()
 	if !w.s.RunUntil(func() bool { return w.converged(true) }, convergeBound) {
 		r.Fatalf("G7: %d nodes (%s) not in one quorate view %v after the faults stopped:%s", n, policy, convergeBound, w.describe())
 	}
 	r.Logf("converged %v after healing", w.s.Now()-healed)
+}
+
+// stopFaults ends every fault: heals the network, makes it clean again and
+// restarts the nodes that are down.
+func (w *world) stopFaults() {
+	w.s.Heal()
+	w.s.SetNet(sim.DefaultNet())
+	for i := 1; i <= w.n; i++ {
+		if w.s.Process(i) == nil {
+			w.s.Restart(i)
+		}
+	}
 }
 
 func fault(s *sim.Sim, n int, rng *rand.Rand) {
