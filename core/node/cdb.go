@@ -57,6 +57,9 @@ type cdbDriver struct {
 	heldOut []bcast.Out
 	heldDel []bcast.Delivery
 
+	// commitDirty: db.Rev() is ahead of the Commit on disk (cdbPersist)
+	commitDirty bool
+
 	qSet            bool
 	quorate         bool
 	votes, expected int
@@ -262,17 +265,16 @@ func (n *Node) cdbRound(now time.Duration, rb bcast.Ready) bool {
 		return busy || len(out) > 0
 	}
 	rd := c.db.Ready()
-	if !rd.Persist.Empty() {
-		if err := n.store.PutCDB(&rd.Persist); err != nil {
-			// What is not durable must not be acknowledged, and the DB
-			// believes it is: stop the node (as etcd does on a failed
-			// fsync); a restart recovers from what the disk has.
-			n.fatal(fmt.Errorf("config database: cannot persist: %w", err))
-			for _, r := range rd.Replies {
-				n.cdbAnswer(r.Client, r.Seq, cdbReply{err: err})
-			}
-			return true
+	out, err := n.cdbPersist(now, &rd.Persist, out)
+	if err != nil {
+		// What is not durable must not be acknowledged, and the DB
+		// believes it is: stop the node (as etcd does on a failed
+		// fsync); a restart recovers from what the disk has.
+		n.fatal(fmt.Errorf("config database: cannot persist: %w", err))
+		for _, r := range rd.Replies {
+			n.cdbAnswer(r.Client, r.Seq, cdbReply{err: err})
 		}
+		return true
 	}
 	n.sendBcast(now, out)
 	for _, m := range rd.Messages {
@@ -294,6 +296,83 @@ func (n *Node) cdbRound(now time.Duration, rb bcast.Ready) bool {
 		n.log.Info(p.String())
 	}
 	return true
+}
+
+// cdbPersist makes one Ready's Persist durable (one bbolt transaction,
+// fsync) and returns the bcast messages that must wait for it. This is a
+// write's critical path, so it does as little as G3 allows:
+//
+//   - Submits and Orders claim nothing about this node's disk: they go out
+//     (transmitted now, not queued) before the fsync, so the peers hold
+//     and fsync while this node does. Acks and Stables (attests) say what
+//     this node, or every member, holds: they wait for the fsync, the
+//     contract of core/cdb/doc.go step 2. Peers' Acks are received only
+//     between rounds (Run, gather), so an Ack of an entry this node holds
+//     in this round is taken only after this fsync: a Safe delivery still
+//     means every member, the coordinator too, has the entry on disk.
+//   - A Persist that only moves Commit is not written now: the reply that
+//     comes with it goes out at once. Commit is written with the next
+//     Persist that has anything else (every write carries db.Rev()) or
+//     by cdbTick when the loop is idle. Losing it in a crash loses no
+//     acknowledged update: the entries are on disk at every member, and
+//     Recover keeps those after the persisted Commit as tentative entries,
+//     which the next adoption commits (ChooseSource looks at logs, not at
+//     Commit marks; core/cdb/doc.go "Why G3 holds"); until then the node
+//     is catching up and its reads say stale.
+func (n *Node) cdbPersist(now time.Duration, p *cdb.Persist, out []bcast.Out) ([]bcast.Out, error) {
+	c := &n.cdb
+	if p.Empty() {
+		return out, nil
+	}
+	if p.Snapshot == nil && p.Truncate == 0 && len(p.Entries) == 0 && p.Adopted == (wire.ViewID{}) {
+		c.commitDirty = true
+		return out, nil
+	}
+	late := out[:0:0]
+	var early []bcast.Out
+	for _, o := range out {
+		if attests(o.Msg) {
+			late = append(late, o)
+		} else {
+			early = append(early, o)
+		}
+	}
+	if len(early) > 0 {
+		n.sendBcast(now, early)
+		n.transmit()
+	}
+	p.Commit = c.db.Rev()
+	if err := n.store.PutCDB(p); err != nil {
+		return nil, err
+	}
+	c.commitDirty = false
+	return late, nil
+}
+
+// attests reports whether a bcast message tells its receiver what this
+// node holds (Ack) or what every member holds (Stable): it may be sent
+// only once what it covers is durable here.
+func attests(m bcast.Message) bool {
+	switch m.(type) {
+	case *bcast.Ack, *bcast.Stable:
+		return true
+	}
+	return false
+}
+
+// cdbTick writes the committed revision that cdbPersist left in memory
+// (at most one write a tick; under load the holds carry it anyway), and
+// at a clean stop.
+func (n *Node) cdbTick() {
+	c := &n.cdb
+	if !c.commitDirty {
+		return
+	}
+	if err := n.store.PutCDB(&cdb.Persist{Commit: c.db.Rev()}); err != nil {
+		n.fatal(fmt.Errorf("config database: cannot persist: %w", err))
+		return
+	}
+	c.commitDirty = false
 }
 
 func (n *Node) sendBcast(now time.Duration, out []bcast.Out) {

@@ -59,6 +59,7 @@ type Node struct {
 	cdb     cdbDriver
 	witness voter // nil without [quorum.witness]
 	events  *eventLog
+	carry   conn.Ready // taken from conn by transmit, for the next pass of execute
 	start   time.Time     // the loop's clock is time since start (monotonic)
 	left    chan struct{} // closed when a clean leave was committed
 
@@ -247,8 +248,30 @@ func (n *Node) Run(ctx context.Context) error {
 			now := n.now()
 			n.conn.Tick(now)
 			n.mem.Tick(now)
+			n.cdbTick()
 		}
+		n.gather()
 		n.execute()
+	}
+}
+
+// maxGather bounds the events gather takes before a round is carried out.
+const maxGather = 256
+
+// gather takes the packets and requests already queued (up to maxGather)
+// before a round is carried out, so what arrived during the last round's
+// fsync is handled by one round: the config DB writes all of it in one
+// transaction (group commit) instead of one fsync each.
+func (n *Node) gather() {
+	for range maxGather {
+		select {
+		case p := <-n.inbox:
+			n.conn.Receive(n.now(), p.Link, p.Data)
+		case f := <-n.reqs:
+			f()
+		default:
+			return
+		}
 	}
 }
 
@@ -275,6 +298,11 @@ func (n *Node) execute() {
 		now := n.now()
 		var stream []Event
 		rc := n.conn.Ready()
+		if len(n.carry.Messages) > 0 || len(n.carry.Events) > 0 {
+			rc.Messages = append(n.carry.Messages, rc.Messages...)
+			rc.Events = append(n.carry.Events, rc.Events...)
+			n.carry = conn.Ready{}
+		}
 		n.sendPackets(rc.Packets)
 		for _, m := range rc.Messages {
 			n.deliver(now, m)
@@ -382,6 +410,16 @@ func (n *Node) deliver(now time.Duration, m conn.Message) {
 	}
 }
 
+// transmit sends what conn has queued now, in the middle of a round (before
+// an fsync); the messages and events that Ready may hold are handled by
+// the next pass of execute.
+func (n *Node) transmit() {
+	rc := n.conn.Ready()
+	n.sendPackets(rc.Packets)
+	n.carry.Messages = append(n.carry.Messages, rc.Messages...)
+	n.carry.Events = append(n.carry.Events, rc.Events...)
+}
+
 func (n *Node) sendPackets(pkts []conn.Packet) {
 	for _, p := range pkts {
 		aps := n.addrs[p.To]
@@ -482,6 +520,9 @@ func (n *Node) Close() error {
 
 func (n *Node) shutdown() error {
 	n.closeOnce.Do(func() { close(n.done) })
+	if n.fatalErr == nil {
+		n.cdbTick()
+	}
 	return n.release()
 }
 
