@@ -59,7 +59,7 @@ type Node struct {
 	cdb     cdbDriver
 	witness voter // nil without [quorum.witness]
 	events  *eventLog
-	carry   conn.Ready // taken from conn by transmit, for the next pass of execute
+	carry   conn.Ready    // taken from conn by transmit, for the next pass of execute
 	start   time.Time     // the loop's clock is time since start (monotonic)
 	left    chan struct{} // closed when a clean leave was committed
 
