@@ -59,6 +59,9 @@ type cdbDriver struct {
 
 	// commitDirty: db.Rev() is ahead of the Commit on disk (cdbPersist)
 	commitDirty bool
+	// trace, set by tests before Run, sees what the durability ordering
+	// is about: entries made durable, bcast messages queued, answers.
+	trace func(cdbEvent)
 
 	qSet            bool
 	quorate         bool
@@ -290,6 +293,9 @@ func (n *Node) cdbRound(now time.Duration, rb bcast.Ready) bool {
 		}
 	}
 	for _, r := range rd.Replies {
+		if c.trace != nil {
+			c.trace(cdbEvent{reply: &r})
+		}
 		n.cdbAnswer(r.Client, r.Seq, cdbReply{res: r.Result, err: r.Err})
 	}
 	for _, p := range rd.Progress {
@@ -346,6 +352,9 @@ func (n *Node) cdbPersist(now time.Duration, p *cdb.Persist, out []bcast.Out) ([
 		return nil, err
 	}
 	c.commitDirty = false
+	if c.trace != nil {
+		c.trace(cdbEvent{durable: p.Entries})
+	}
 	return late, nil
 }
 
@@ -375,8 +384,19 @@ func (n *Node) cdbTick() {
 	c.commitDirty = false
 }
 
+// cdbEvent is one event for cdbDriver.trace: entries on disk, a bcast
+// message handed to conn, or an answer to a client.
+type cdbEvent struct {
+	durable []cdb.Entry
+	sent    *bcast.Out
+	reply   *cdb.Reply
+}
+
 func (n *Node) sendBcast(now time.Duration, out []bcast.Out) {
 	for _, o := range out {
+		if n.cdb.trace != nil {
+			n.cdb.trace(cdbEvent{sent: &o})
+		}
 		if _, err := n.conn.Send(now, o.To, wire.Encode(&wire.Bcast{Payload: bcast.Encode(o.Msg)})); err != nil {
 			n.log.Warn("broadcast send", "to", n.names[o.To], "err", err)
 		}
