@@ -30,8 +30,11 @@
 //     (the view's agreed primary flag, not this node's lease), Seq,
 //     Payload, Flush}). It appends a tentative entry (Persist.Entries).
 //     The driver MUST fsync that Persist before it sends any bcast message
-//     produced after that delivery (in particular the Ack covering it): so
-//     a Safe delivery means every member of the view has it on disk.
+//     produced after that delivery that vouches for what a node holds (the
+//     Ack covering it; the coordinator's Stable): so a Safe delivery means
+//     every member of the view has it on disk. Messages that vouch for
+//     nothing (Submit, Order) may go out before that fsync, so the members
+//     write in parallel.
 //  3. bcast Safe delivery: db.Commit(same Delivery). The entry is applied;
 //     if this node took the request its Reply comes out. Flush deliveries
 //     (Flush: the view-change flush at Install) are given to Hold and
@@ -42,7 +45,13 @@
 //     same id).
 //  4. Every Ready, in order: write Persist durably (Snapshot: replace the
 //     base and delete entries <= Base; Truncate: delete entries >= it;
-//     put Entries by Rev; keep Commit and Adopted), then send Messages
+//     put Entries by Rev; keep Commit and Adopted). A Persist that only
+//     moves Commit need not be written before the rest of its Ready (its
+//     Replies included): the driver may write Rev() with a later Persist
+//     or when idle. A crash that loses it loses no answered update: the
+//     entries are on disk at every member, Recover keeps those after the
+//     persisted Commit tentative, and the next adoption commits them (it
+//     compares logs, not Commit marks). Then send Messages
 //     (Fetch/Chunk, encoded with Message.Append / DecodeMessage) and
 //     Broadcast payloads, then answer Replies, hand Watch events to their
 //     subscribers and log Progress (Progress.String).

@@ -221,7 +221,8 @@ func (p Progress) String() string {
 
 // Persist is what the driver writes durably (bbolt, fsync) before it acts
 // on anything else of the same Ready, in this order: Snapshot, Truncate,
-// Entries, Commit.
+// Entries, Commit. A Persist with only Commit may be written later (the
+// package documentation, driver's contract step 4).
 type Persist struct {
 	// Snapshot, when not nil, is the new base (the state at revision Base);
 	// the driver stores it and deletes the entries with Rev <= Base.
