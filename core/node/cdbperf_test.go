@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,9 +87,25 @@ func waitCDBReady(tb testing.TB, nodes []*Node) {
 // (go test ./core/node/ -run '^$' -bench CDBSetInProcess -benchtime 1x
 // -cpuprofile cpu.out). Figures: p50-us, p99-us, ups per client count.
 func BenchmarkCDBSetInProcess(b *testing.B) {
-	nodes := startCDBCluster(b, b.TempDir(), 81, 3)
+	dir := b.TempDir()
+	var txs, entries atomic.Int64 // n1's config DB transactions and entries
+	var nodes []*Node
+	for i, p := range writeCluster(b, dir, 81, 3) {
+		nodes = append(nodes, runNode(b, p, func(nd *Node) {
+			if i == 0 {
+				nd.cdb.trace = func(ev cdbEvent) {
+					if len(ev.durable) > 0 {
+						txs.Add(1)
+						entries.Add(int64(len(ev.durable)))
+					}
+				}
+			}
+		}))
+	}
+	waitCDBReady(b, nodes)
 	for _, clients := range []int{1, 16} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			txs0, entries0 := txs.Load(), entries.Load()
 			const total = 4000
 			per := total / clients
 			lats := make([][]time.Duration, clients)
@@ -122,6 +139,7 @@ func BenchmarkCDBSetInProcess(b *testing.B) {
 			b.ReportMetric(p(0.5), "p50-us")
 			b.ReportMetric(p(0.99), "p99-us")
 			b.ReportMetric(float64(len(all))/wall.Seconds(), "ups")
+			b.ReportMetric(float64(entries.Load()-entries0)/float64(txs.Load()-txs0), "n1-entries/tx")
 		})
 	}
 }
