@@ -1,6 +1,8 @@
 package node
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -63,4 +65,144 @@ func TestStoreCDB(t *testing.T) {
 	if !reflect.DeepEqual(p, want) {
 		t.Fatalf("got %+v\nwant %+v", p, want)
 	}
+}
+
+func testEntry(rev uint64) cdb.Entry {
+	v := wire.ViewID{Epoch: 1, Coord: 1}
+	return cdb.Entry{Rev: rev, View: v, Seq: rev, Update: cdb.Update{Origin: 1, Request: cdb.Set("c", rev, "/k", []byte{byte(rev)})}}
+}
+
+func reopen(t *testing.T, s *Store, dir string) *Store {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func wantCDB(t *testing.T, s *Store, commit uint64, revs ...uint64) {
+	t.Helper()
+	p, err := s.GetCDB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []uint64
+	for _, e := range p.Entries {
+		if !reflect.DeepEqual(e, testEntry(e.Rev)) {
+			t.Fatalf("entry %d read back as %+v", e.Rev, e)
+		}
+		got = append(got, e.Rev)
+	}
+	if p.Commit != commit || !reflect.DeepEqual(got, revs) {
+		t.Fatalf("read back entries %v commit %d, want %v commit %d", got, p.Commit, revs, commit)
+	}
+}
+
+// TestStoreJournal: entries and commit marks appended to the journal are
+// read back after a restart, on top of the last checkpoint; a checkpoint
+// (a truncation here) folds them into bbolt, and the older generation's
+// records that remain in the file further on are not read again.
+func TestStoreJournal(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rev := uint64(1); rev <= 5; rev++ {
+		if err := s.PutCDB(&cdb.Persist{Entries: []cdb.Entry{testEntry(rev)}, Commit: rev - 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(s.wal.recs) != 5 {
+		t.Fatalf("%d journal records, want 5 (the appends did not go to the journal)", len(s.wal.recs))
+	}
+	s = reopen(t, s, dir)
+	wantCDB(t, s, 4, 1, 2, 3, 4, 5)
+	// a checkpoint: truncate 4 and 5
+	if err := s.PutCDB(&cdb.Persist{Truncate: 4, Commit: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.wal.recs) != 0 {
+		t.Fatalf("journal holds %d records after a checkpoint", len(s.wal.recs))
+	}
+	if err := s.PutCDB(&cdb.Persist{Entries: []cdb.Entry{testEntry(4)}}); err != nil {
+		t.Fatal(err)
+	}
+	s = reopen(t, s, dir)
+	wantCDB(t, s, 3, 1, 2, 3, 4) // not 5: it is of the old generation
+}
+
+// TestStoreJournalTorn: a record torn by a crash ends the journal; what
+// came before it is read back, and appends go on from there.
+func TestStoreJournalTorn(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rev := uint64(1); rev <= 3; rev++ {
+		if err := s.PutCDB(&cdb.Persist{Entries: []cdb.Entry{testEntry(rev)}, Commit: rev - 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	end := s.wal.off
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "cdb.wal"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{0xff}, end-3); err != nil { // inside record 3
+		t.Fatal(err)
+	}
+	f.Close()
+	s, err = OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCDB(t, s, 1, 1, 2)
+	if err := s.PutCDB(&cdb.Persist{Entries: []cdb.Entry{testEntry(3)}, Commit: 2}); err != nil {
+		t.Fatal(err)
+	}
+	s = reopen(t, s, dir)
+	wantCDB(t, s, 2, 1, 2, 3)
+}
+
+// TestStoreJournalFull: when the journal is full, a write checkpoints into
+// bbolt and the journal starts again; nothing is lost across restarts.
+func TestStoreJournalFull(t *testing.T) {
+	defer func(n int64) { walSize = n }(walSize)
+	walSize = 400
+	dir := t.TempDir()
+	s, err := OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var revs []uint64
+	checkpoints := 0
+	for rev := uint64(1); rev <= 40; rev++ {
+		gen := s.wal.gen
+		if err := s.PutCDB(&cdb.Persist{Entries: []cdb.Entry{testEntry(rev)}, Commit: rev - 1}); err != nil {
+			t.Fatal(err)
+		}
+		if s.wal.gen != gen {
+			checkpoints++
+		}
+		revs = append(revs, rev)
+		if rev%7 == 0 {
+			s = reopen(t, s, dir)
+			wantCDB(t, s, rev-1, revs...)
+		}
+	}
+	if checkpoints < 2 {
+		t.Fatalf("%d checkpoints for 40 entries in a 400-byte journal", checkpoints)
+	}
+	s = reopen(t, s, dir)
+	wantCDB(t, s, 39, revs...)
 }
