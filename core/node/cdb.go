@@ -268,6 +268,7 @@ func (n *Node) cdbRound(now time.Duration, rb bcast.Ready) bool {
 		return busy || len(out) > 0
 	}
 	rd := c.db.Ready()
+	rd.Replies = n.cdbAnswerEarly(&rd.Persist, rd.Replies)
 	out, err := n.cdbPersist(now, &rd.Persist, out)
 	if err != nil {
 		// What is not durable must not be acknowledged, and the DB
@@ -356,6 +357,36 @@ func (n *Node) cdbPersist(now time.Duration, p *cdb.Persist, out []bcast.Out) ([
 		c.trace(cdbEvent{durable: p.Entries})
 	}
 	return late, nil
+}
+
+// cdbAnswerEarly answers, before this round's write, the replies whose
+// update is on disk here already and returns the others, which wait for
+// the write. Under load a round holds new entries while it answers those
+// that became safe: their clients need not wait for an fsync that is not
+// theirs. On disk already: every round writes its entries before it ends
+// (cdbPersist, or the node stops), so a revision below this round's first
+// new entry was written by an earlier round, unless this round truncates,
+// restores or adopts (then every reply waits). Errors claim nothing.
+func (n *Node) cdbAnswerEarly(p *cdb.Persist, rs []cdb.Reply) []cdb.Reply {
+	if len(rs) == 0 || p.Snapshot != nil || p.Truncate != 0 || p.Adopted != (wire.ViewID{}) {
+		return rs
+	}
+	first := ^uint64(0)
+	if len(p.Entries) > 0 {
+		first = p.Entries[0].Rev
+	}
+	var later []cdb.Reply
+	for _, r := range rs {
+		if r.Err == nil && r.Result.Rev >= first {
+			later = append(later, r)
+			continue
+		}
+		if n.cdb.trace != nil {
+			n.cdb.trace(cdbEvent{reply: &r})
+		}
+		n.cdbAnswer(r.Client, r.Seq, cdbReply{res: r.Result, err: r.Err})
+	}
+	return later
 }
 
 // attests reports whether a bcast message tells its receiver what this
