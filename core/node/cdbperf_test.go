@@ -16,20 +16,6 @@ import (
 	"github.com/corral-ha/corral/core/wire"
 )
 
-// startCDBCluster starts n nodes on 127.<netBlock> in dir (their data dirs
-// under it), waits until they share one quorate view and a first set
-// succeeds on the first node, and stops them in Cleanup.
-func startCDBCluster(tb testing.TB, dir string, netBlock, n int) []*Node {
-	tb.Helper()
-	paths := writeCluster(tb, dir, netBlock, n)
-	var nodes []*Node
-	for _, p := range paths {
-		nodes = append(nodes, runNode(tb, p, nil))
-	}
-	waitCDBReady(tb, nodes)
-	return nodes
-}
-
 // runNode opens and runs one node (calling before, if not nil, between
 // Open and Run); Cleanup stops it.
 func runNode(tb testing.TB, path string, before func(*Node)) *Node {

@@ -10,7 +10,10 @@
 //     become inputs on that loop, one at a time.
 //   - Before each Tick the loop reads every packet already queued, so after
 //     a local pause (a GC, a stopped VM) the cores see what arrived before
-//     they judge anyone (ARCHITECTURE section 5, Lifeguard's rule).
+//     they judge anyone (ARCHITECTURE section 5, Lifeguard's rule). Before
+//     every round it takes what else is queued (up to 256 packets and
+//     requests), so what arrived during the last round's fsync is written
+//     by one round (group commit).
 //   - Each Ready is executed in order: persist first (fsync), then send,
 //     then hand messages and events to the handlers.
 //   - The boot id lives in <data_dir>/corral.db (bbolt); Open increments it
@@ -25,8 +28,12 @@
 //     fails, the messages are dropped.
 //   - The configuration database (core/cdb, cdb.go) rides on the ordered
 //     broadcast (core/bcast): agreed deliveries are held, safe ones
-//     committed; the DB's Persist is written to the store's "cdb" bucket
-//     and synced before that round's bcast messages (their Acks) go out.
+//     committed; the DB's Persist is made durable before that round's
+//     Acks and Stables go out (Submits and Orders go first, so the members
+//     write in parallel), and a Persist that only moves the commit mark is
+//     left for the next write (cdbPersist says why that is safe). New
+//     entries go to the journal <data_dir>/cdb.wal (one fdatasync, wal.go),
+//     the rest to the store's "cdb" bucket with what the journal holds.
 //     Membership's promise and plan carry bcast's flush and every member's
 //     cdb.Head (flush.go), so each member of a new primary view picks the
 //     same source to adopt the history from; bcast traffic of that view
