@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -423,15 +424,90 @@ type cdbEvent struct {
 	reply   *cdb.Reply
 }
 
+// sendBcast queues bcast's messages on the circuits: those to one peer in
+// one circuit message (a batch, in order), so a round that sequences many
+// updates sends each member one packet, not one per update.
 func (n *Node) sendBcast(now time.Duration, out []bcast.Out) {
+	type batch struct {
+		to    wire.NodeID
+		msgs  [][]byte
+		bytes int
+	}
+	var batches []*batch
+	open := map[wire.NodeID]*batch{}
 	for _, o := range out {
 		if n.cdb.trace != nil {
 			n.cdb.trace(cdbEvent{sent: &o})
 		}
-		if _, err := n.conn.Send(now, o.To, wire.Encode(&wire.Bcast{Payload: bcast.Encode(o.Msg)})); err != nil {
-			n.log.Warn("broadcast send", "to", n.names[o.To], "err", err)
+		m := bcast.Encode(o.Msg)
+		b := open[o.To]
+		if b == nil || b.bytes+len(m) > maxBcastBatch {
+			b = &batch{to: o.To}
+			batches = append(batches, b)
+			open[o.To] = b
+		}
+		b.msgs = append(b.msgs, m)
+		b.bytes += len(m)
+	}
+	for _, b := range batches {
+		if _, err := n.conn.Send(now, b.to, wire.Encode(&wire.Bcast{Payload: encodeBcast(b.msgs)})); err != nil {
+			n.log.Warn("broadcast send", "to", n.names[b.to], "err", err)
 		}
 	}
+}
+
+// maxBcastBatch bounds a batch's bytes (a single bigger message goes
+// alone): far below conn's message limit, and a lost chunk of it resends
+// little.
+const maxBcastBatch = 64 << 10
+
+// bcastBatch starts a wire.Bcast payload that holds several bcast
+// messages (a count, then each with its length); any other first byte is
+// one message's bcast.Kind.
+const bcastBatch = 0xff
+
+func encodeBcast(msgs [][]byte) []byte {
+	if len(msgs) == 1 {
+		return msgs[0]
+	}
+	var w wire.Writer
+	w.Uint8(bcastBatch)
+	w.Uvarint(uint64(len(msgs)))
+	for _, m := range msgs {
+		w.Bytes(m)
+	}
+	return w
+}
+
+func decodeBcast(b []byte) ([]bcast.Message, error) {
+	if len(b) == 0 || b[0] != bcastBatch {
+		m, err := bcast.Decode(b)
+		if err != nil {
+			return nil, err
+		}
+		return []bcast.Message{m}, nil
+	}
+	r := wire.NewReader(b[1:])
+	count := r.Uvarint()
+	if r.Err() != nil || count > uint64(len(b)) {
+		return nil, fmt.Errorf("bcast batch: bad count")
+	}
+	out := make([]bcast.Message, 0, count)
+	for range count {
+		p := r.Bytes()
+		if r.Err() != nil {
+			return nil, fmt.Errorf("bcast batch: %w", r.Err())
+		}
+		m, err := bcast.Decode(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	if r.Len() != 0 {
+		return nil, errors.New("bcast batch: trailing bytes")
+	}
+	return out, nil
 }
 
 func (n *Node) cdbAnswer(client string, seq uint64, r cdbReply) {

@@ -4,8 +4,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 
+	"github.com/corral-ha/corral/core/bcast"
 	"github.com/corral-ha/corral/core/cdb"
 	"github.com/corral-ha/corral/core/wire"
 )
@@ -205,4 +207,33 @@ func TestStoreJournalFull(t *testing.T) {
 	}
 	s = reopen(t, s, dir)
 	wantCDB(t, s, 39, revs...)
+}
+
+// TestBcastBatch: a batch of bcast messages decodes to the same messages
+// in order; a single message is sent as bcast encodes it; bad batches are
+// refused.
+func TestBcastBatch(t *testing.T) {
+	v := wire.ViewID{Epoch: 3, Coord: 1}
+	msgs := []bcast.Message{&bcast.Ack{View: v, Contiguous: 4}, &bcast.Stable{View: v, Seq: 3}, &bcast.Ack{View: v, Contiguous: 5}}
+	var enc [][]byte
+	for _, m := range msgs {
+		enc = append(enc, bcast.Encode(m))
+	}
+	got, err := decodeBcast(encodeBcast(enc))
+	if err != nil || !reflect.DeepEqual(got, msgs) {
+		t.Fatalf("batch decoded to %v, %v; want %v", got, err, msgs)
+	}
+	if one := encodeBcast(enc[:1]); string(one) != string(enc[0]) {
+		t.Fatalf("a single message is %x, want bcast's encoding %x", one, enc[0])
+	}
+	got, err = decodeBcast(enc[1])
+	if err != nil || !reflect.DeepEqual(got, msgs[1:2]) {
+		t.Fatalf("single message decoded to %v, %v", got, err)
+	}
+	b := encodeBcast(enc)
+	for _, bad := range [][]byte{b[:len(b)-1], append(slices.Clone(b), 0), {bcastBatch}, {bcastBatch, 0xff, 0xff, 0xff}} {
+		if _, err := decodeBcast(bad); err == nil {
+			t.Fatalf("bad batch %x accepted", bad)
+		}
+	}
 }

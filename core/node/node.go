@@ -394,12 +394,14 @@ func (n *Node) deliver(now time.Duration, m conn.Message) {
 			n.opt.OnMessage(conn.Message{From: m.From, Data: msg.Payload})
 		}
 	case *wire.Bcast:
-		bm, err := bcast.Decode(msg.Payload)
+		bms, err := decodeBcast(msg.Payload)
 		if err != nil {
 			n.log.Warn("undecodable broadcast message", "from", n.names[m.From], "err", err)
 			return
 		}
-		n.stepBcast(now, m.From, bm)
+		for _, bm := range bms {
+			n.stepBcast(now, m.From, bm)
+		}
 	case *wire.CDB:
 		n.cdbStep(m.From, msg.Payload)
 	case *wire.SetState:
