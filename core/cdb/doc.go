@@ -51,7 +51,10 @@
 //     or when idle. A crash that loses it loses no answered update: the
 //     entries are on disk at every member, Recover keeps those after the
 //     persisted Commit tentative, and the next adoption commits them (it
-//     compares logs, not Commit marks). Then send Messages
+//     compares logs, not Commit marks). Replies for revisions below the
+//     Persist's first entry, when it has no Snapshot, Truncate or Adopted,
+//     were made durable by an earlier Ready and may be answered before
+//     the write. Then send Messages
 //     (Fetch/Chunk, encoded with Message.Append / DecodeMessage) and
 //     Broadcast payloads, then answer Replies, hand Watch events to their
 //     subscribers and log Progress (Progress.String).
