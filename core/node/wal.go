@@ -7,7 +7,6 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 
 	"github.com/corral-ha/corral/core/cdb"
@@ -90,16 +89,7 @@ func (w *wal) preallocate() error {
 		}
 		off += n
 	}
-	if err := w.f.Sync(); err != nil {
-		return err
-	}
-	// the file's directory entry must survive a crash too
-	d, err := os.Open(filepath.Dir(w.f.Name()))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return w.f.Sync()
 }
 
 // read loads the records of the current generation and sets the append
