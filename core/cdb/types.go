@@ -219,7 +219,7 @@ func (p Progress) String() string {
 	return s
 }
 
-// Persist is what the driver writes durably (fsync) before it acts
+// Persist is what the driver writes durably (bbolt, fsync) before it acts
 // on anything else of the same Ready, in this order: Snapshot, Truncate,
 // Entries, Commit. A Persist with only Commit may be written later (the
 // package documentation, driver's contract step 4).

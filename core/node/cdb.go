@@ -306,9 +306,9 @@ func (n *Node) cdbRound(now time.Duration, rb bcast.Ready) bool {
 	return true
 }
 
-// cdbPersist makes one Ready's Persist durable (Store.PutCDB: a journal
-// append or a bbolt transaction) and returns the bcast messages that must
-// wait for it. This is a write's critical path, so it does as little as G3
+// cdbPersist makes one Ready's Persist durable (Store.PutCDB: one bbolt
+// transaction, fsync) and returns the bcast messages that must wait for
+// it. This is a write's critical path, so it does as little as G3
 // allows:
 //
 //   - Submits and Orders claim nothing about this node's disk: they go out

@@ -31,9 +31,9 @@
 //     committed; the DB's Persist is made durable before that round's
 //     Acks and Stables go out (Submits and Orders go first, so the members
 //     write in parallel), and a Persist that only moves the commit mark is
-//     left for the next write (cdbPersist says why that is safe). New
-//     entries go to the journal <data_dir>/cdb.wal (one fdatasync, wal.go),
-//     the rest to the store's "cdb" bucket with what the journal holds.
+//     left for the next write (cdbPersist says why that is safe). The
+//     Persist is one transaction on the store's "cdb" bucket (bbolt,
+//     fsync at commit).
 //     Membership's promise and plan carry bcast's flush and every member's
 //     cdb.Head (flush.go), so each member of a new primary view picks the
 //     same source to adopt the history from; bcast traffic of that view

@@ -1,13 +1,11 @@
 package node
 
 import (
-	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/corral-ha/corral/core/cdb"
@@ -17,11 +15,9 @@ import (
 )
 
 // Store is the node's durable state: <data_dir>/corral.db. Every write is
-// a bbolt transaction, fsynced at commit, except the config DB's common
-// writes, which go to its journal first (wal.go).
+// a bbolt transaction, fsynced at commit.
 type Store struct {
-	db  *bolt.DB
-	wal *wal
+	db *bolt.DB
 }
 
 var (
@@ -44,25 +40,7 @@ func OpenStore(dir string) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	var gen uint64
-	err = db.View(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bucketCDB); b != nil {
-			if v := b.Get(keyWALGen); len(v) == 8 {
-				gen = binary.BigEndian.Uint64(v)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	w, err := openWAL(filepath.Join(dir, "cdb.wal"), gen)
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("config database journal: %w", err)
-	}
-	return &Store{db: db, wal: w}, nil
+	return &Store{db: db}, nil
 }
 
 // NextBoot increments the persisted boot id and returns the new value; it
@@ -122,7 +100,7 @@ func (s *Store) Get(key []byte) ([]byte, error) {
 }
 
 // Close closes the store.
-func (s *Store) Close() error { return errors.Join(s.wal.close(), s.db.Close()) }
+func (s *Store) Close() error { return s.db.Close() }
 
 // The config DB's bucket: the base snapshot, the committed revision, the
 // last adopted view, and the log entries (sub-bucket, keyed by revision).
@@ -132,29 +110,13 @@ var (
 	keySnapshot   = []byte("snapshot")
 	keyCommit     = []byte("commit")
 	keyAdopted    = []byte("adopted")
-	keyWALGen     = []byte("wal_gen") // the journal's generation (wal.go)
 )
 
 func revKey(rev uint64) []byte { return binary.BigEndian.AppendUint64(nil, rev) }
 
-// PutCDB writes one Ready.Persist of the config DB: it is on disk
-// (fdatasync) when PutCDB returns. Entries and a commit mark are appended
-// to the journal (one fdatasync); anything else, or a full journal, is a
-// checkpoint: what the journal holds and p, in one bbolt transaction.
+// PutCDB writes one Ready.Persist of the config DB in one transaction: it
+// is on disk (fsync) when PutCDB returns.
 func (s *Store) PutCDB(p *cdb.Persist) error {
-	if p.Empty() {
-		return nil
-	}
-	if p.Snapshot == nil && p.Truncate == 0 && p.Adopted == (wire.ViewID{}) {
-		ok, err := s.wal.append(walRecord{entries: p.Entries, commit: p.Commit})
-		if err != nil {
-			return fmt.Errorf("store: config database journal: %w", err)
-		}
-		if ok {
-			return nil
-		}
-	}
-	gen := s.wal.gen + 1
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketCDB)
 		if err != nil {
@@ -164,58 +126,43 @@ func (s *Store) PutCDB(p *cdb.Persist) error {
 		if err != nil {
 			return err
 		}
-		for _, r := range s.wal.recs {
-			if err := putPersist(b, es, &cdb.Persist{Entries: r.entries, Commit: r.commit}); err != nil {
+		if p.Snapshot != nil {
+			if err := b.Put(keySnapshot, p.Snapshot); err != nil {
+				return err
+			}
+			if err := deleteRange(es, 0, p.Base); err != nil {
 				return err
 			}
 		}
-		if err := putPersist(b, es, p); err != nil {
-			return err
+		if p.Truncate != 0 {
+			if err := deleteRange(es, p.Truncate, ^uint64(0)); err != nil {
+				return err
+			}
 		}
-		// the journal's records are in: from now on they do not check
-		return b.Put(keyWALGen, binary.BigEndian.AppendUint64(nil, gen))
+		for _, e := range p.Entries {
+			var w wire.Writer
+			cdb.AppendEntry(&w, e)
+			if err := es.Put(revKey(e.Rev), w); err != nil {
+				return err
+			}
+		}
+		if p.Commit != 0 {
+			if err := b.Put(keyCommit, revKey(p.Commit)); err != nil {
+				return err
+			}
+		}
+		if p.Adopted != (wire.ViewID{}) {
+			var w wire.Writer
+			w.Uvarint(p.Adopted.Epoch)
+			w.Uint16(uint16(p.Adopted.Coord))
+			if err := b.Put(keyAdopted, w); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("store: config database: %w", err)
-	}
-	s.wal.reset(gen)
-	return nil
-}
-
-// putPersist writes p into the config DB's bucket b (entries es).
-func putPersist(b, es *bolt.Bucket, p *cdb.Persist) error {
-	if p.Snapshot != nil {
-		if err := b.Put(keySnapshot, p.Snapshot); err != nil {
-			return err
-		}
-		if err := deleteRange(es, 0, p.Base); err != nil {
-			return err
-		}
-	}
-	if p.Truncate != 0 {
-		if err := deleteRange(es, p.Truncate, ^uint64(0)); err != nil {
-			return err
-		}
-	}
-	for _, e := range p.Entries {
-		var w wire.Writer
-		cdb.AppendEntry(&w, e)
-		if err := es.Put(revKey(e.Rev), w); err != nil {
-			return err
-		}
-	}
-	if p.Commit != 0 {
-		if err := b.Put(keyCommit, revKey(p.Commit)); err != nil {
-			return err
-		}
-	}
-	if p.Adopted != (wire.ViewID{}) {
-		var w wire.Writer
-		w.Uvarint(p.Adopted.Epoch)
-		w.Uint16(uint16(p.Adopted.Coord))
-		if err := b.Put(keyAdopted, w); err != nil {
-			return err
-		}
 	}
 	return nil
 }
@@ -271,26 +218,6 @@ func (s *Store) GetCDB() (cdb.Persisted, error) {
 	})
 	if err != nil {
 		return cdb.Persisted{}, fmt.Errorf("store: config database: %w", err)
-	}
-	// the journal's records come after the last checkpoint, in order
-	if len(s.wal.recs) > 0 {
-		byRev := map[uint64]cdb.Entry{}
-		for _, e := range p.Entries {
-			byRev[e.Rev] = e
-		}
-		for _, r := range s.wal.recs {
-			for _, e := range r.entries {
-				byRev[e.Rev] = e
-			}
-			if r.commit != 0 {
-				p.Commit = r.commit
-			}
-		}
-		p.Entries = p.Entries[:0]
-		for _, e := range byRev {
-			p.Entries = append(p.Entries, e)
-		}
-		slices.SortFunc(p.Entries, func(a, b cdb.Entry) int { return cmp.Compare(a.Rev, b.Rev) })
 	}
 	return p, nil
 }
