@@ -1,0 +1,136 @@
+package node
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/corral-ha/corral/core/config"
+	"github.com/corral-ha/corral/core/dns"
+)
+
+// dnsCluster starts an n-node cluster on 127.<net>.0.K and returns its
+// nodes and a function that stops node i.
+func dnsCluster(t *testing.T, netBlock, n int) ([]*Node, func(i int)) {
+	t.Helper()
+	paths := writeCluster(t, t.TempDir(), netBlock, n)
+	var nodes []*Node
+	var stops []func()
+	for _, p := range paths {
+		cfg, err := config.Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.DNS.Listen = nil // in-process queries only
+		nd, err := Open(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- nd.Run(ctx) }()
+		stopped := false
+		stop := func() {
+			if !stopped {
+				stopped = true
+				cancel()
+				<-done
+			}
+		}
+		t.Cleanup(stop)
+		nodes = append(nodes, nd)
+		stops = append(stops, stop)
+	}
+	return nodes, func(i int) { stops[i]() }
+}
+
+func addrsOf(a dns.Answer) []string {
+	var out []string
+	for _, r := range a.Answer {
+		out = append(out, r.Data)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestDNSFollowsViewsGroupsAndLease: the apex follows the view, a group
+// defined in the config DB answers NODATA until the resource manager's
+// setter says it is online, its address follows its owner at once, and a
+// node left in a minority answers SERVFAIL.
+func TestDNSFollowsViewsGroupsAndLease(t *testing.T) {
+	nodes, stop := dnsCluster(t, 86, 3)
+	q := func(nd *Node, name, qtype string) dns.Answer {
+		t.Helper()
+		a, err := nd.DNSQuery(name, qtype)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	eventually(t, 10*time.Second, "every node lists the three nodes at the apex", func() bool {
+		for _, nd := range nodes {
+			if a := q(nd, "test.corral.", "A"); a.Rcode != "NOERROR" || len(a.Answer) != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	if got := addrsOf(q(nodes[0], "test.corral.", "A")); !slices.Equal(got, []string{"127.86.0.1", "127.86.0.2", "127.86.0.3"}) {
+		t.Fatalf("apex %v: want each node's first address", got)
+	}
+	if a := q(nodes[0], "web.test.corral.", "A"); a.Rcode != "NXDOMAIN" || len(a.Authority) != 1 || a.Authority[0].Type != "SOA" {
+		t.Fatalf("undefined group: %+v", a)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := nodes[0].CDBSet(ctx, "/groups/web", []byte(`{"service":{"name":"http","proto":"tcp","port":8080}}`)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the defined, offline group answers NODATA on every node", func() bool {
+		for _, nd := range nodes {
+			a := q(nd, "web.test.corral.", "A")
+			s := q(nd, "_http._tcp.web.test.corral.", "SRV")
+			if a.Rcode != "NOERROR" || len(a.Answer) != 0 || len(a.Authority) != 1 || s.Rcode != "NOERROR" || len(s.Answer) != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, owner := range []string{"n2", "n3"} {
+		for _, nd := range nodes {
+			if err := nd.SetGroupRuntime([]GroupRuntime{{Name: "web", Online: true, Owner: owner}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := netip.MustParseAddr("127.86.0." + owner[1:]).String()
+		for _, nd := range nodes { // no wait: the zone is swapped by the setter
+			if got := addrsOf(q(nd, "web.test.corral.", "A")); !slices.Equal(got, []string{want}) {
+				t.Fatalf("web on %s: %v, want %s", owner, got, want)
+			}
+			if s := q(nd, "_http._tcp.web.test.corral.", "SRV"); len(s.Answer) != 1 || s.Answer[0].Data != "0 0 8080 web.test.corral." || len(s.Extra) != 1 {
+				t.Fatalf("SRV: %+v", s)
+			}
+		}
+	}
+	doc, err := nodes[0].DNSRecords()
+	if err != nil || !doc.Serving || len(doc.Records) == 0 {
+		t.Fatalf("DNSRecords: %+v %v", doc, err)
+	}
+	stop(2)
+	eventually(t, 10*time.Second, "the apex lists the two survivors", func() bool {
+		got := addrsOf(q(nodes[0], "test.corral.", "A"))
+		return slices.Equal(got, []string{"127.86.0.1", "127.86.0.2"})
+	})
+	stop(1)
+	eventually(t, 10*time.Second, "the node left alone answers SERVFAIL", func() bool {
+		a := q(nodes[0], "test.corral.", "A")
+		return a.Rcode == "SERVFAIL" && a.Reason != ""
+	})
+	if a := q(nodes[0], "example.com.", "A"); a.Rcode != "REFUSED" {
+		t.Fatalf("outside the zone: %+v", a)
+	}
+}
