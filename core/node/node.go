@@ -58,7 +58,7 @@ type Node struct {
 	bc      *bcast.Bcast
 	cdb     cdbDriver
 	dns     dnsDriver // the DNS responder's feed (dns.go)
-	witness voter // nil without [quorum.witness]
+	witness voter     // nil without [quorum.witness]
 	events  *eventLog
 	start   time.Time     // the loop's clock is time since start (monotonic)
 	left    chan struct{} // closed when a clean leave was committed
