@@ -162,7 +162,7 @@ func (r *Responder) ServeDNS(_ context.Context, w mdns.ResponseWriter, req *mdns
 	}
 	name := lower(q.Name)
 	z := r.zone.Load()
-	if !mdns.IsSubDomain(z.origin, name) {
+	if !z.inZone(name) {
 		return r.count(mdns.RcodeRefused), nil
 	}
 	if q.Qtype == mdns.TypeAXFR || q.Qtype == mdns.TypeIXFR {
@@ -171,28 +171,6 @@ func (r *Responder) ServeDNS(_ context.Context, w mdns.ResponseWriter, req *mdns
 	if !z.serve {
 		return r.count(mdns.RcodeServerFailure), nil
 	}
-	m := new(mdns.Msg)
-	m.SetReply(req)
-	m.Authoritative = true
-	m.Compress = true
-	e, ok := z.names[name]
-	switch {
-	case !ok:
-		m.Rcode = mdns.RcodeNameError
-		m.Ns = z.negSOA
-	case q.Qtype == mdns.TypeANY:
-		// RFC 8482 section 4.2: one synthesised HINFO instead of everything
-		m.Answer = []mdns.RR{&mdns.HINFO{Hdr: mdns.RR_Header{Name: q.Name, Rrtype: mdns.TypeHINFO, Class: mdns.ClassINET, Ttl: z.ttl}, Cpu: "RFC8482"}}
-	default:
-		if rrs := e.sets[q.Qtype]; len(rrs) > 0 {
-			m.Answer = rrs[:len(rrs):len(rrs)]
-			if x := e.extra[q.Qtype]; len(x) > 0 {
-				m.Extra = x[:len(x):len(x)]
-			}
-		} else {
-			m.Ns = z.negSOA // NODATA
-		}
-	}
 	size := mdns.MaxMsgSize
 	if isUDP(w) {
 		size = mdns.MinMsgSize
@@ -200,9 +178,16 @@ func (r *Responder) ServeDNS(_ context.Context, w mdns.ResponseWriter, req *mdns
 			size = min(max(int(opt.UDPSize()), mdns.MinMsgSize), UDPLimit)
 		}
 	}
-	if opt != nil {
-		m.SetEdns0(UDPLimit, false)
+	e, ok := z.names[name]
+	if ok {
+		if b := z.packed(req, name, e, opt != nil, size); b != nil {
+			if _, err := w.Write(b); err != nil {
+				return r.count(mdns.RcodeSuccess), err
+			}
+			return r.count(mdns.RcodeSuccess), nil
+		}
 	}
+	m := z.answer(req, name, e)
 	if maxLen(m) > size && m.Len() > size {
 		m.Truncate(size)
 		if m.Truncated {
@@ -281,3 +266,15 @@ func maxLen(m *mdns.Msg) int {
 // Malformed counts a message dropped or answered FORMERR before it reached
 // ServeDNS (Listen's onMalformed).
 func (r *Responder) Malformed() { r.malformed.Add(1) }
+
+// inZone reports whether name (lower case, fully qualified) is the origin
+// or under it.
+func (z *Zone) inZone(name string) bool {
+	o := z.origin
+	if len(name) == len(o) {
+		return name == o
+	}
+	// a label boundary right before the origin, not escaped ("a\\.demo.")
+	return len(name) > len(o) && name[len(name)-len(o):] == o && name[len(name)-len(o)-1] == '.' &&
+		(len(name)-len(o) < 2 || name[len(name)-len(o)-2] != '\\')
+}

@@ -63,14 +63,14 @@ func check(t *testing.T, what string, got []mdns.RR, want []string) {
 		if rr.Header().Rrtype == mdns.TypeOPT {
 			continue
 		}
-		g = append(g, rr.String())
+		g = append(g, strings.ToLower(rr.String()))
 	}
 	for _, s := range want {
 		rr, err := mdns.NewRR(s)
 		if err != nil {
 			t.Fatalf("bad expected record %q: %v", s, err)
 		}
-		w = append(w, rr.String())
+		w = append(w, strings.ToLower(rr.String()))
 	}
 	slices.Sort(g)
 	slices.Sort(w)

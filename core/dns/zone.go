@@ -70,6 +70,7 @@ type Zone struct {
 	names  map[string]*entry // lower-case fully qualified names
 	negSOA []mdns.RR         // the SOA, TTL = the SOA minimum
 	ttl    uint32
+	wire   map[wireKey][]byte // packed replies (wire.go)
 	// Problems lists what Build skipped (a group whose name collides).
 	Problems []string
 }
@@ -183,6 +184,7 @@ func Build(in Input) *Zone {
 			s.extra = map[uint16][]mdns.RR{mdns.TypeSRV: {rr}}
 		}
 	}
+	z.packReplies()
 	return z
 }
 
