@@ -28,8 +28,8 @@ import (
 const (
 	dnsBenchNet    = "127.86" // the one-node cluster's block
 	dnsBenchBare   = "127.86.9.1:8053"
-	dnsBenchRuns   = 3 // alternating runs of each server
-	dnsBenchSecs   = 5 // dnsperf -l
+	dnsBenchRuns   = 3                 // alternating runs of each server
+	dnsBenchSecs   = 5                 // dnsperf -l
 	dnsBareEnv     = "CORRAL_DNS_BARE" // the re-executed test binary: serve on this address
 	dnsBareRunTest = "^TestDNSBarePeer$"
 )

@@ -73,14 +73,14 @@ func NewResponder(origin string) *Responder {
 type Standing int
 
 const (
-	// NotActing: not in a primary view, or not holding its lease. The
+	// NotActing means not in a primary view, or not holding its lease. The
 	// zone answers SERVFAIL.
 	NotActing Standing = iota
-	// Waiting: in a primary view, within the takeover wait after the view
+	// Waiting means in a primary view, within the takeover wait after the view
 	// change (G2). The zone served in the previous primary view keeps
 	// being served; without one, SERVFAIL.
 	Waiting
-	// Acting: in the primary view, lease held, wait over. The zone built
+	// Acting means in the primary view, lease held, wait over. The zone built
 	// from the input is served.
 	Acting
 )

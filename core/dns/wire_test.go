@@ -75,5 +75,5 @@ func BenchmarkServeDNS(b *testing.B) {
 // discard is a ResponseWriter that packs and drops.
 type discard struct{ Recorder }
 
-func (d *discard) WriteMsg(m *mdns.Msg) error { _, err := m.Pack(); return err }
+func (d *discard) WriteMsg(m *mdns.Msg) error  { _, err := m.Pack(); return err }
 func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
