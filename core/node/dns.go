@@ -50,6 +50,17 @@ type dnsDriver struct {
 	view   wire.ViewID   // the installed view, to see it change
 	viewAt time.Duration // when it did
 	last   dnsKey        // what the published zone was built from
+	quick  quickKey      // the cheap part of last (see dnsRefresh)
+}
+
+// quickKey is what dnsRefresh reads without asking membership for its
+// status: the config DB driver's installed view and lease flag (set every
+// round by cdbQuorum), the DB revision and the runtime generation.
+type quickKey struct {
+	view    wire.ViewID
+	quorate bool
+	rev     uint64
+	runGen  uint64
 }
 
 // dnsKey is everything the zone depends on: publish again when it changes.
@@ -101,6 +112,13 @@ func (n *Node) dnsRefresh(now time.Duration) {
 	if d.resp == nil {
 		return
 	}
+	qk := quickKey{view: n.cdb.cur, quorate: n.cdb.quorate, rev: n.cdb.db.Rev(), runGen: d.runGen}
+	t := n.cfg.Timers
+	wait := time.Duration(float64(t.Lease.D())*(1+t.Drift)) + t.Margin.D()
+	if qk == d.quick && d.last.standing >= 0 && now-d.viewAt > wait+t.Heartbeat.D() {
+		return // nothing it depends on changed, and no takeover wait to end
+	}
+	d.quick = qk
 	ms := n.mem.Status()
 	if ms.View.ID != d.view {
 		d.view, d.viewAt = ms.View.ID, now
