@@ -95,7 +95,8 @@ func askDNS(server, name, qtype string, tcp bool) (dnsReply, error) {
 
 // TestDNSDemo: every demo node answers DNS on <first address>:8053 over
 // UDP and TCP; the apex lists the members and follows a kill -9; a defined
-// group without an owner answers NODATA; a node left alone answers
+// group without an owner answers NODATA; a node cut off by fault
+// injection, and a node left alone after kill -9 of the others, answer
 // SERVFAIL. With dig when installed, else a Go client.
 func TestDNSDemo(t *testing.T) {
 	if _, err := exec.LookPath("dig"); err != nil {
@@ -150,6 +151,23 @@ func TestDNSDemo(t *testing.T) {
 	if err := shellJSON(t, dir, "n1", "dns query demo.corral. A", &q); err != nil || q.Rcode != "NOERROR" || len(q.Answer) != 3 {
 		t.Fatalf("shell dns query: %+v %v", q, err)
 	}
+
+	// n3 cut off from both peers by fault injection: a minority of one,
+	// it answers SERVFAIL while the majority answers without it
+	sh := func(node, cmd string) {
+		t.Helper()
+		if r := corral(t, dir, "shell", "--socket", dir+"/"+node+"/corral.sock", "-c", cmd); r.code != 0 {
+			t.Fatalf("%s on %s: %s%s", cmd, node, r.stdout, r.stderr)
+		}
+	}
+	sh("n3", "debug fault add --drop 1")
+	expect("the cut-off n3 answers SERVFAIL", "127.85.0.3:8053", "demo.corral.", "A", false,
+		func(r dnsReply) bool { return r.rcode == "SERVFAIL" })
+	expect("the majority lists n1 and n2", n1, "demo.corral.", "A", false,
+		func(r dnsReply) bool { return r.rcode == "NOERROR" && slices.Equal(r.answer, three[:2]) })
+	sh("n3", "debug fault clear")
+	expect("n3 back: the apex lists three again", "127.85.0.3:8053", "demo.corral.", "A", false,
+		func(r dnsReply) bool { return r.rcode == "NOERROR" && slices.Equal(r.answer, three) })
 
 	pids := demoPIDs(t, dir, 3)
 	if err := syscall.Kill(pids[2], syscall.SIGKILL); err != nil {
