@@ -51,6 +51,9 @@ type dnsDriver struct {
 	viewAt time.Duration // when it did
 	last   dnsKey        // what the published zone was built from
 	quick  quickKey      // the cheap part of last (see dnsRefresh)
+	// actedAt is when this node last acted as primary (acted: ever).
+	actedAt time.Duration
+	acted   bool
 }
 
 // quickKey is what dnsRefresh reads without asking membership for its
@@ -115,7 +118,7 @@ func (n *Node) dnsRefresh(now time.Duration) {
 	qk := quickKey{view: n.cdb.cur, quorate: n.cdb.quorate, rev: n.cdb.db.Rev(), runGen: d.runGen}
 	t := n.cfg.Timers
 	wait := time.Duration(float64(t.Lease.D())*(1+t.Drift)) + t.Margin.D()
-	if qk == d.quick && d.last.standing >= 0 && now-d.viewAt > wait+t.Heartbeat.D() {
+	if qk == d.quick && d.last.standing != dns.Waiting && d.last.standing >= 0 && now-d.viewAt > wait+t.Lease.D()+t.Heartbeat.D() {
 		return // nothing it depends on changed, and no takeover wait to end
 	}
 	d.quick = qk
@@ -137,16 +140,24 @@ func (n *Node) dnsRefresh(now time.Duration) {
 }
 
 // dnsStanding is this node's standing for DNS (section 5): acting when
-// quorate; waiting while in a primary view within the takeover wait after
-// the view change (G2: lease·(1+ρ) + margin); not acting otherwise.
+// quorate; waiting, in which the previous primary view's answers go on,
+// while a view change runs: promised to a new view within a lease of
+// having acted (the old view's lease would still hold), or installed in a
+// primary view within its takeover wait (G2: lease·(1+ρ) + margin) and a
+// lease more for the first lease answers; not acting otherwise.
 func (n *Node) dnsStanding(now time.Duration, ms membership.Status) (dns.Standing, string) {
+	d := &n.dns
 	if n.mem.Quorate(now) {
+		d.actedAt, d.acted = now, true
 		return dns.Acting, ""
 	}
 	t := n.cfg.Timers
 	wait := time.Duration(float64(t.Lease.D())*(1+t.Drift)) + t.Margin.D()
 	in := slices.Contains(ms.View.Members, n.self)
-	if ms.Primary && in && now-n.dns.viewAt < wait {
+	if ms.Primary && in && ms.Pending != (wire.ViewID{}) && d.acted && now-d.actedAt < t.Lease.D() {
+		return dns.Waiting, "view change in progress and no earlier primary view served"
+	}
+	if ms.Primary && in && now-d.viewAt < wait+t.Lease.D() {
 		return dns.Waiting, "takeover wait after view " + n.viewName(ms.View.ID) + " and no earlier primary view served"
 	}
 	switch {
