@@ -76,9 +76,10 @@ const (
 	// NotActing means not in a primary view, or not holding its lease. The
 	// zone answers SERVFAIL.
 	NotActing Standing = iota
-	// Waiting means in a primary view, within the takeover wait after the view
-	// change (G2). The zone served in the previous primary view keeps
-	// being served; without one, SERVFAIL.
+	// Waiting means a view change is running that leads this node into a
+	// primary view (it promised to one, or is in the takeover wait of G2
+	// after installing one). The zone served in the previous primary view
+	// keeps being served; without one, SERVFAIL.
 	Waiting
 	// Acting means in the primary view, lease held, wait over. The zone built
 	// from the input is served.
