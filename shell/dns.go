@@ -90,7 +90,7 @@ func dnsRecords(ctx context.Context, s *Shell) error {
 	if !doc.Serving {
 		serving = "no (answers SERVFAIL): " + doc.Reason
 	}
-	listen := "off ([dns] listen = [])"
+	listen := "off ([dns] listen = [], or the default <address>:53 could not be bound: see the log)"
 	if len(doc.Listen) > 0 {
 		listen = fmt.Sprint(doc.Listen)
 	}

@@ -272,7 +272,7 @@ func (n *Node) setGroupRuntime(groups []GroupRuntime) {
 // DNSDoc is what the DNS responder serves now (GET /v1/dns).
 type DNSDoc struct {
 	Domain   string       `json:"domain"`
-	Listen   []string     `json:"listen"`
+	Listen   []string     `json:"listen"` // bound addresses; empty: DNS off
 	Serving  bool         `json:"serving"`
 	Reason   string       `json:"reason,omitempty"`
 	Records  []dns.Record `json:"records"`
@@ -287,9 +287,9 @@ func (n *Node) DNSRecords() (DNSDoc, error) {
 		return DNSDoc{}, err
 	}
 	z := n.dns.resp.Zone()
-	doc := DNSDoc{Domain: n.cfg.DNS.Domain, Listen: n.cfg.DNS.Listen, Records: z.Records(), Stats: n.dns.resp.Stats()}
-	if doc.Listen == nil {
-		doc.Listen = []string{}
+	doc := DNSDoc{Domain: n.cfg.DNS.Domain, Listen: []string{}, Records: z.Records(), Stats: n.dns.resp.Stats()}
+	if n.dns.srv != nil { // set by Open, read-only afterwards
+		doc.Listen = n.dns.srv.Addrs()
 	}
 	if doc.Records == nil {
 		doc.Records = []dns.Record{}
