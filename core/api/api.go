@@ -111,6 +111,8 @@ func New(n Node) *Handler {
 	h.add("/v1/debug/faults/{id}", "DELETE /v1/debug/faults/ID", map[string]http.HandlerFunc{
 		http.MethodDelete: h.faultRemove})
 	h.add("/metrics", "GET /metrics", get(h.metrics))
+	h.add("/v1/dns", "GET /v1/dns", get(h.dnsRecords))
+	h.add("/v1/dns/query", "GET /v1/dns/query?name=N[&type=T]", get(h.dnsQuery))
 	h.add("/v1/cdb", "GET /v1/cdb?prefix=P, GET|PUT|POST|DELETE /v1/cdb/KEY", nil)
 	h.add("/v1/cdb-history", "GET /v1/cdb-history[?n=N]", get(h.cdbHistory))
 	ch, stop := n.Subscribe(1024)
