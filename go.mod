@@ -8,4 +8,7 @@ require (
 	go.etcd.io/bbolt v1.5.0
 )
 
-require golang.org/x/sys v0.45.0 // indirect
+require (
+	github.com/yuin/gopher-lua v1.1.2 // indirect
+	golang.org/x/sys v0.45.0 // indirect
+)
