@@ -84,7 +84,7 @@ func (h *Host) runAction(ctx context.Context, kind Kind, name, action, target st
 		err := fmt.Errorf("lua: %s: no action %q (a %s script has %s and meta)", s.label, action, kind, strings.Join(contracts[kind], ", "))
 		return Outcome{Status: StatusConfig, Message: err.Error()}, err
 	}
-	args, info, err := checkParams(s.meta, params)
+	args, info, err := checkParams(s.meta, params, action != "meta")
 	if err != nil {
 		err = fmt.Errorf("lua: %s %s: %w", s.label, action, err)
 		return Outcome{Status: StatusConfig, Message: err.Error()}, err
@@ -280,10 +280,10 @@ func (h *Host) Eval(ctx context.Context, code string) (string, error) {
 	var out strings.Builder
 	err := h.do(ctx, nil, "lua eval", func(v *vm, _ *glua.LTable) error {
 		L := v.L
-		proto, _, err := compile("=eval", []byte("return "+code))
+		proto, _, err := compile("eval", []byte("return "+code))
 		if err != nil {
-			if proto, _, err = compile("=eval", []byte(code)); err != nil {
-				return errors.New(strings.Replace(err.Error(), "=eval:", "line ", 1))
+			if proto, _, err = compile("eval", []byte(code)); err != nil {
+				return err
 			}
 		}
 		env := L.NewTable()

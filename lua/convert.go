@@ -251,7 +251,7 @@ type namedValue struct {
 
 // checkParams type-checks params against the script's declaration and
 // applies defaults. Keys starting with "_" are call context, not parameters.
-func checkParams(m Meta, params map[string]string) ([]namedValue, map[string]string, error) {
+func checkParams(m Meta, params map[string]string, required bool) ([]namedValue, map[string]string, error) {
 	out := make([]namedValue, 0, len(m.Parameters)+len(params))
 	var info map[string]string
 	declared := make(map[string]bool, len(m.Parameters))
@@ -260,8 +260,11 @@ func checkParams(m Meta, params map[string]string) ([]namedValue, map[string]str
 		text, ok := params[p.Name]
 		if !ok {
 			if !p.hasDefault {
-				if p.Required {
-					return nil, nil, fmt.Errorf("parameter %s is required (%s)", p.Name, p.Description)
+				if p.Required && required {
+					if p.Description != "" {
+						return nil, nil, fmt.Errorf("parameter %s is required (%s)", p.Name, p.Description)
+					}
+					return nil, nil, fmt.Errorf("parameter %s is required", p.Name)
 				}
 				continue
 			}

@@ -218,7 +218,20 @@ func (h *Host) Close() {
 	}
 }
 
-var errClosed = errors.New("the Lua host is closed")
+// ErrClosed is the error of calls on a closed Host.
+var ErrClosed = errors.New("the Lua host is closed")
+
+var errClosed = ErrClosed
+
+// VMs is the number of VMs the pool holds now (at most Config.PoolSize).
+func (h *Host) VMs() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.count
+}
+
+// Busy is the number of calls running now.
+func (h *Host) Busy() int { return int(h.watch.active.Load()) }
 
 // Reload reads every script again. On any error it keeps the scripts it had
 // and returns the errors (file and line each); calls already running finish

@@ -26,6 +26,7 @@ type script struct {
 	granted bool
 	label   string // "resource/dummy"
 	gen     uint64 // the catalog generation it belongs to
+	file    string
 }
 
 // catalog is one generation of loaded scripts; Reload swaps it whole.
@@ -188,7 +189,7 @@ func compileScript(v *vm, src source, gen uint64) (*script, error) {
 		return nil, err
 	}
 	line := returnLine(chunk)
-	s := &script{proto: proto, granted: src.granted, label: string(src.kind) + "/" + src.name, gen: gen}
+	s := &script{proto: proto, granted: src.granted, label: string(src.kind) + "/" + src.name, gen: gen, file: src.file}
 	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
 	defer cancel()
 	L.SetContext(ctx)

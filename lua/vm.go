@@ -21,16 +21,16 @@ type vm struct {
 	L       *glua.LState
 	rng     *rand.Rand
 	globals *glua.LTable
-	gen     uint64                    // catalog generation of inst
-	inst    map[*script]*glua.LTable  // each script's table, made from the shared proto
-	mods    map[string]glua.LValue    // module tables made by require
-	reqs    [2]*glua.LFunction        // require for ungranted [0] and granted [1] scripts
+	gen     uint64                   // catalog generation of inst
+	inst    map[*script]*glua.LTable // each script's table, made from the shared proto
+	mods    map[string]glua.LValue   // module tables made by require
+	reqs    [2]*glua.LFunction       // require for ungranted [0] and granted [1] scripts
 
 	// The running call, read by the watchdog and Close.
 	mu     sync.Mutex
 	label  string // "resource/dummy monitor"
 	cancel context.CancelCauseFunc
-	base   uint64 // heap bytes when the call started (0: not sampled yet)
+	base   uint64           // heap bytes when the call started (0: not sampled yet)
 	out    *strings.Builder // print() goes here during Eval
 }
 
@@ -257,7 +257,7 @@ func (v *vm) instantiate(s *script) (*glua.LTable, error) {
 	L.Pop(1)
 	t, ok := ret.(*glua.LTable)
 	if !ok {
-		return nil, fmt.Errorf("%s returned %s: a script returns a table of functions", s.meta.File, ret.Type())
+		return nil, fmt.Errorf("%s returned %s: a script returns a table of functions", s.file, ret.Type())
 	}
 	v.inst[s] = t
 	return t, nil
