@@ -45,6 +45,9 @@ bench: build
 	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkFalseEvictionsUnderCPUHog$$' -benchtime 1x -timeout 2h ./testsuite/
 	$(GO) test -run '^$$' -bench '^BenchmarkConvergence$$' -benchtime 1x -timeout 1h ./core/membership/
 	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkCDBSetVsEtcd$$' -benchtime 1x -timeout 15m ./testsuite/
+	# Lua host (lua/bench_test.go): one monitor call through the VM pool, the Lua
+	# dummy agent next to Debian's OCF Dummy through the ocf wrapper (fork+exec); p50/p99.
+	$(GO) test -run '^$$' -bench '^BenchmarkMonitor$$' -benchtime $(BENCHTIME) ./lua/
 
 # Short fuzzing runs of the decoders (the seed corpora run in `make test`).
 FUZZTIME ?= 30s

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"slices"
 	"strings"
 
@@ -309,4 +311,48 @@ func (h *Host) Eval(ctx context.Context, code string) (string, error) {
 		return nil
 	})
 	return strings.TrimSuffix(out.String(), "\n"), err
+}
+
+// RunFile runs a Lua file as automation, as the shell's `lua run FILE` does
+// in its own process: on a VM of its own (never one of the pool's), with
+// every module (exec, fs and net included: the file is the user's own, run
+// with the user's rights), the global arg holding args, and no deadline but
+// ctx's, so a script may take minutes. What it prints goes to out.
+func (h *Host) RunFile(ctx context.Context, file string, args []string, out io.Writer) error {
+	code, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("lua run: %w", err)
+	}
+	proto, _, err := compile(file, code)
+	if err != nil {
+		return fmt.Errorf("lua run: %w", err)
+	}
+	v := h.newVM()
+	defer v.L.Close()
+	L := v.L
+	v.label = "lua run " + file
+	v.out = &lineWriter{w: out}
+	L.SetContext(ctx)
+	env := L.NewTable()
+	mt := L.NewTable()
+	mt.RawSetString("__index", v.globals)
+	L.SetMetatable(env, mt)
+	env.RawSetString("require", v.reqs[1])
+	env.RawSetString("arg", toLua(L, args))
+	fn := L.NewFunctionFromProto(proto)
+	fn.Env = env
+	if err := L.CallByParam(glua.P{Fn: fn, NRet: glua.MultRet, Protect: true}); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("lua run %s: stopped: %w", file, ctx.Err())
+		}
+		return fmt.Errorf("lua run %s: %s", file, errText(err))
+	}
+	var vals []string
+	for i := 1; i <= L.GetTop(); i++ {
+		vals = append(vals, show(L.Get(i)))
+	}
+	if len(vals) > 0 {
+		fmt.Fprintln(out, strings.Join(vals, "\t"))
+	}
+	return nil
 }

@@ -6,8 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"time"
 
@@ -30,8 +30,8 @@ type vm struct {
 	mu     sync.Mutex
 	label  string // "resource/dummy monitor"
 	cancel context.CancelCauseFunc
-	base   uint64           // heap bytes when the call started (0: not sampled yet)
-	out    *strings.Builder // print() goes here during Eval
+	base   uint64  // heap bytes when the call started (0: not sampled yet)
+	out    printer // print() goes here during Eval and RunFile
 }
 
 func randomSeed() uint64 {
@@ -218,6 +218,21 @@ func (h *Host) do(ctx context.Context, s *script, call string, body func(v *vm, 
 		}
 	}
 	return &callError{label: label, err: errors.New(errText(err))}
+}
+
+// printer takes print()'s output.
+type printer interface {
+	WriteString(s string) (int, error)
+	WriteByte(c byte) error
+}
+
+// lineWriter adapts an io.Writer to printer.
+type lineWriter struct{ w io.Writer }
+
+func (l *lineWriter) WriteString(s string) (int, error) { return io.WriteString(l.w, s) }
+func (l *lineWriter) WriteByte(c byte) error {
+	_, err := l.w.Write([]byte{c})
+	return err
 }
 
 // errText is the message of a Lua error without gopher-lua's stack trace.
