@@ -102,3 +102,10 @@ func TestIPAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestExecModule runs lua/testdata/exec_test.lua: exec.run's output, codes
+// and timeout (the process group is killed), exec.start/alive/kill/wait.
+func TestExecModule(t *testing.T) {
+	h := newHost(t, lua.Config{})
+	lua.RunTestFile(t, h, "testdata/exec_test.lua", luaVars(t))
+}

@@ -216,17 +216,18 @@ func TestCorralModule(t *testing.T) {
 	fc := newFakeCluster([]string{"n1", "n2"}, map[string]string{"web": "n1"})
 	h := newHost(t, lua.Config{Cluster: fc})
 	ctx := context.Background()
-	for code, want := range map[string]string{
-		`corral.set("groups/web/policy", "least_loaded")`:             "true",
-		`corral.get("groups/web/policy"), corral.get("nope")`:         "least_loaded\tnil",
-		`corral.list("groups/")`:                                      `{groups/web/policy = "least_loaded"}`,
-		`corral.status().groups[1].owner`:                             "n1",
-		`corral.move("web", "n2", "30s")`:                             "true",
-		`corral.pause("n9")`:                                          "nil\tno node \"n9\"",
-		`corral.wait_event{kinds = {"node_fenced"}, timeout = 0.05}`:  "nil\ttimeout",
-		`corral.OK, corral.NOT_RUNNING, corral.FAILED, corral.CONFIG`: "ok\tnot_running\tfailed\tconfig",
-		`type(corral.now())`:                                          "number",
+	for _, c := range []struct{ code, want string }{ // in order: each step sees the last
+		{`corral.set("groups/web/policy", "least_loaded")`, "true"},
+		{`corral.get("groups/web/policy"), corral.get("nope")`, "least_loaded\tnil"},
+		{`corral.list("groups/")`, `{groups/web/policy = "least_loaded"}`},
+		{`corral.status().groups[1].owner`, "n1"},
+		{`corral.move("web", "n2", "30s")`, "true"},
+		{`corral.pause("n9")`, "nil\tno node \"n9\""},
+		{`corral.wait_event{kinds = {"node_fenced"}, timeout = 0.05}`, "nil\ttimeout"},
+		{`corral.OK, corral.NOT_RUNNING, corral.FAILED, corral.CONFIG`, "ok\tnot_running\tfailed\tconfig"},
+		{`type(corral.now())`, "number"},
 	} {
+		code, want := c.code, c.want
 		got, err := h.Eval(ctx, "local corral = require('corral') return "+code)
 		if err != nil || got != want {
 			t.Errorf("%s = %q, %v; want %q", code, got, err, want)

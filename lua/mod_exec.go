@@ -151,14 +151,14 @@ func (v *vm) execRun(L *glua.LState) int {
 	case werr = <-done:
 	case <-ctx.Done():
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
+		werr = <-done
 		L.Push(glua.LNumber(-1))
 		L.Push(glua.LString(stdout.String()))
 		L.Push(glua.LString(stderr.String()))
 		if timeout > 0 && callContext(L).Err() == nil {
-			L.Push(glua.LString(fmt.Sprintf("timeout after %s: killed process group %d", timeout, cmd.Process.Pid)))
+			L.Push(glua.LString(fmt.Sprintf("timeout after %s: killed process group %d (%v)", timeout, cmd.Process.Pid, werr)))
 		} else {
-			L.Push(glua.LString(fmt.Sprintf("the call's deadline passed: killed process group %d", cmd.Process.Pid)))
+			L.Push(glua.LString(fmt.Sprintf("the call's deadline passed: killed process group %d (%v)", cmd.Process.Pid, werr)))
 		}
 		return 4
 	}

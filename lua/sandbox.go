@@ -82,8 +82,8 @@ func (v *vm) print(L *glua.LState) int {
 	out, label := v.out, v.label
 	v.mu.Unlock()
 	if out != nil {
-		out.WriteString(line)
-		out.WriteByte('\n')
+		_, _ = out.WriteString(line)
+		_ = out.WriteByte('\n')
 		return 0
 	}
 	v.h.log.Info(line, "lua", label)

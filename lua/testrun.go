@@ -3,7 +3,6 @@ package lua
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -333,7 +332,7 @@ var tMethods = map[string]glua.LGFunction{
 		got, want := L.Get(2), L.Get(3)
 		if !reflect.DeepEqual(fromLua(got), fromLua(want)) {
 			msg := joinArgs(L, 4)
-			lt.t.Error(fmt.Sprintf("%s %s\n\tgot:  %s\n\twant: %s", where(L), msg, show(got), show(want)))
+			lt.t.Errorf("%s %s\n\tgot:  %s\n\twant: %s", where(L), msg, show(got), show(want))
 			lt.fatal = true
 			L.RaiseError("%s", errStop)
 		}
