@@ -452,3 +452,33 @@ func TestClosedHost(t *testing.T) {
 		t.Errorf("eval on a closed host: %v", err)
 	}
 }
+
+// TestMemoryBombSparesOthers: a bomb next to a slow, innocent call; the
+// watchdog stops the bomb and the other call completes.
+func TestMemoryBombSparesOthers(t *testing.T) {
+	dir := writeScripts(t, map[string]string{
+		"resource/doubling.lua": agent("doubling", `local s = "x" for i = 1, 40 do s = s .. s end return "ok"`),
+		"resource/patient.lua":  agent("patient", `require("corral").sleep(1.5) return "ok", "done"`),
+	})
+	h := newHost(t, lua.Config{Paths: []string{dir}, MemoryLimit: 64 << 20})
+	done := make(chan lua.Outcome, 1)
+	go func() {
+		out, _ := h.RunAgent(context.Background(), "patient", "monitor", nil)
+		done <- out
+	}()
+	deadline := time.Now().Add(time.Second)
+	for h.Busy() < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the patient call did not start")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // let the watchdog measure it
+	out, err := h.RunAgent(context.Background(), "doubling", "monitor", nil)
+	if err == nil || !strings.Contains(err.Error(), "resource/doubling monitor: stopped: the heap grew") {
+		t.Fatalf("bomb: %v %v", out, err)
+	}
+	if p := <-done; p.Status != lua.StatusOK || p.Message != "done" {
+		t.Fatalf("the patient call was hit too: %v %q", p.Status, p.Message)
+	}
+}

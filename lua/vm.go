@@ -30,7 +30,8 @@ type vm struct {
 	mu     sync.Mutex
 	label  string // "resource/dummy monitor"
 	cancel context.CancelCauseFunc
-	base   uint64  // heap bytes when the call started (0: not sampled yet)
+	seq    uint64  // the call's start number
+	base   uint64  // heap bytes when the call started
 	out    printer // print() goes here during Eval and RunFile
 }
 
@@ -175,10 +176,10 @@ func (h *Host) do(ctx context.Context, s *script, call string, body func(v *vm, 
 		return &callError{label: label, timeout: ctx.Err() != nil, err: err}
 	}
 	callCtx, cancel := context.WithCancelCause(ctx)
+	seq, base := h.watch.enter()
 	v.mu.Lock()
-	v.label, v.cancel, v.base = label, cancel, 0
+	v.label, v.cancel, v.seq, v.base = label, cancel, seq, base
 	v.mu.Unlock()
-	h.watch.enter()
 	v.L.SetContext(callCtx)
 
 	err = func() error {
