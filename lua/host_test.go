@@ -482,3 +482,34 @@ func TestMemoryBombSparesOthers(t *testing.T) {
 		t.Fatalf("the patient call was hit too: %v %q", p.Status, p.Message)
 	}
 }
+
+// TestSandboxLimits: what a single Go function would do without a bound
+// (unpack, string.byte of millions of values), deep recursion, and a
+// gopher-lua panic (registry overflow through growing tail-call varargs)
+// all end in an error naming the call, and the host goes on.
+func TestSandboxLimits(t *testing.T) {
+	h := newHost(t, lua.Config{PoolSize: 1})
+	for code, want := range map[string]string{
+		`unpack({}, 1, 1e8)`:                                                                   "unpack: too many results (100000000, at most 8000)",
+		`string.byte(string.rep("x", 1e6), 1, -1)`:                                             "string.byte: too many results (1000000, at most 8000)",
+		`local function f() return f() + 1 end return f()`:                                     "stack overflow",
+		`setmetatable({}, {__index = function(t, k) return t[k] end}).x`:                       "stack overflow",
+		`local function f(...) return f(` + strings.Repeat("1,", 150) + ` ...) end return f()`: "the Lua VM failed",
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		_, err := h.Eval(ctx, code)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "lua eval: ") || !strings.Contains(err.Error(), want) {
+			t.Errorf("%.60s: %v, want %q", code, err, want)
+		}
+	}
+	for code, want := range map[string]string{
+		`select('#', unpack({}, 1, 8000))`: "8000",
+		`string.byte("abc")`:               "97",
+		`string.byte("abc", 2, -1)`:        "98\t99",
+	} {
+		if got, err := h.Eval(context.Background(), code); err != nil || got != want {
+			t.Errorf("%s = %q, %v; want %q", code, got, err, want)
+		}
+	}
+}

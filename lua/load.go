@@ -182,14 +182,19 @@ func returnLine(chunk []ast.Stmt) int {
 
 // compileScript compiles src, runs its top level in L and checks what it
 // returns against its kind's contract.
-func compileScript(v *vm, src source, gen uint64) (*script, error) {
+func compileScript(v *vm, src source, gen uint64) (s *script, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = nil, fmt.Errorf("%s: loading: the Lua VM failed (%v)", src.file, r)
+		}
+	}()
 	L := v.L
 	proto, chunk, err := compile(src.file, src.code)
 	if err != nil {
 		return nil, err
 	}
 	line := returnLine(chunk)
-	s := &script{proto: proto, granted: src.granted, label: string(src.kind) + "/" + src.name, gen: gen, file: src.file}
+	s = &script{proto: proto, granted: src.granted, label: string(src.kind) + "/" + src.name, gen: gen, file: src.file}
 	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
 	defer cancel()
 	L.SetContext(ctx)

@@ -33,7 +33,9 @@ func (v *vm) openSandbox() {
 	g.RawSetString("pcall", L.NewFunction(guard(g.RawGetString("pcall"))))
 	g.RawSetString("xpcall", L.NewFunction(guard(g.RawGetString("xpcall"))))
 
+	g.RawSetString("unpack", L.NewFunction(guardUnpack(g.RawGetString("unpack"))))
 	str := g.RawGetString("string").(*glua.LTable)
+	str.RawSetString("byte", L.NewFunction(guardByte(str.RawGetString("byte"))))
 	str.RawSetString("dump", glua.LNil)
 	str.RawSetString("rep", L.NewFunction(strRep))
 	str.RawSetString("gsub", L.NewFunction(guardGsub(str.RawGetString("gsub"))))
@@ -102,6 +104,50 @@ func strRep(L *glua.LState) int {
 	}
 	L.Push(glua.LString(strings.Repeat(s, n)))
 	return 1
+}
+
+// maxResults caps how many values unpack and string.byte return (Lua 5.1's
+// own C stack limit): each is pushed by one Go function the deadline cannot
+// interrupt.
+const maxResults = 8000
+
+// guardUnpack refuses unpack(t, i, j) of more than maxResults values.
+func guardUnpack(orig glua.LValue) glua.LGFunction {
+	return func(L *glua.LState) int {
+		t := L.CheckTable(1)
+		i, j := L.OptInt(2, 1), L.OptInt(3, t.Len())
+		if j-i+1 > maxResults {
+			L.RaiseError("unpack: too many results (%d, at most %d)", j-i+1, maxResults)
+		}
+		L.Insert(orig, 1)
+		L.Call(L.GetTop()-1, glua.MultRet)
+		return L.GetTop()
+	}
+}
+
+// guardByte refuses string.byte(s, i, j) of more than maxResults values,
+// and gives string.byte(s) Lua's meaning (gopher-lua returns every byte).
+func guardByte(orig glua.LValue) glua.LGFunction {
+	return func(L *glua.LState) int {
+		n := len(L.CheckString(1))
+		if L.GetTop() == 1 {
+			L.Push(glua.LNumber(1)) // Lua 5.1: string.byte(s) is s's first byte only
+		}
+		i := L.OptInt(2, 1)
+		j := L.OptInt(3, i)
+		if i < 0 {
+			i += n + 1
+		}
+		if j < 0 {
+			j += n + 1
+		}
+		if j-i+1 > maxResults {
+			L.RaiseError("string.byte: too many results (%d, at most %d)", j-i+1, maxResults)
+		}
+		L.Insert(orig, 1)
+		L.Call(L.GetTop()-1, glua.MultRet)
+		return L.GetTop()
+	}
 }
 
 // guardGsub refuses a gsub whose string replacement could build a string

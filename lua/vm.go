@@ -53,9 +53,9 @@ func (h *Host) newVM() *vm {
 	v.L = glua.NewState(glua.Options{
 		SkipOpenLibs:     true,
 		CallStackSize:    200,     // call depth: deep recursion is an error, not a crash
-		RegistrySize:     1024,    // value stack to start with
-		RegistryMaxSize:  1 << 20, // value stack cap: unpack of a huge table is an error
-		RegistryGrowStep: 128,
+		RegistrySize:     1024,      // value stack to start with
+		RegistryMaxSize:  256 << 10, // value stack cap (4 MiB): past it, "registry overflow"
+		RegistryGrowStep: 1024,      // few resizes: each copies the whole stack
 	})
 	v.openSandbox()
 	return v
@@ -182,10 +182,16 @@ func (h *Host) do(ctx context.Context, s *script, call string, body func(v *vm, 
 	v.mu.Unlock()
 	v.L.SetContext(callCtx)
 
-	err = func() error {
+	panicked := false
+	err = func() (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				panicked = true
+				err = fmt.Errorf("the Lua VM failed (%v); the VM is replaced", r)
+			}
+		}()
 		var tbl *glua.LTable
 		if s != nil {
-			var err error
 			if tbl, err = v.instantiate(s); err != nil {
 				return err
 			}
@@ -202,9 +208,12 @@ func (h *Host) do(ctx context.Context, s *script, call string, body func(v *vm, 
 	stopped := err != nil && callCtx.Err() != nil
 	cause := context.Cause(callCtx)
 	cancel(nil)
-	h.put(v, !stopped)
+	h.put(v, !stopped && !panicked)
 	if err == nil {
 		return nil
+	}
+	if panicked {
+		return &callError{label: label, err: err}
 	}
 	if stopped {
 		var em errMemory
