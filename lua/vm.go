@@ -52,7 +52,7 @@ func (h *Host) newVM() *vm {
 	}
 	v.L = glua.NewState(glua.Options{
 		SkipOpenLibs:     true,
-		CallStackSize:    200,     // call depth: deep recursion is an error, not a crash
+		CallStackSize:    200,       // call depth: deep recursion is an error, not a crash
 		RegistrySize:     1024,      // value stack to start with
 		RegistryMaxSize:  256 << 10, // value stack cap (4 MiB): past it, "registry overflow"
 		RegistryGrowStep: 1024,      // few resizes: each copies the whole stack
