@@ -1,14 +1,18 @@
 package lua_test
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/corral-ha/corral/lua"
 )
@@ -108,4 +112,64 @@ func TestIPAddr(t *testing.T) {
 func TestExecModule(t *testing.T) {
 	h := newHost(t, lua.Config{})
 	lua.RunTestFile(t, h, "testdata/exec_test.lua", luaVars(t))
+}
+
+// TestProcessDiesWithNode: a command the process agent started dies when
+// the node's process is killed with -9 (Pdeathsig), leaving no orphan. The
+// "node" is this test binary run again as a child that starts the command
+// and waits to be killed.
+func TestProcessDiesWithNode(t *testing.T) {
+	if pidfile := os.Getenv("CORRAL_LUA_NODE_PIDFILE"); pidfile != "" {
+		h, err := lua.New(lua.Config{})
+		if err != nil {
+			fmt.Println("child:", err)
+			os.Exit(1)
+		}
+		out, err := h.RunAgent(context.Background(), "process", "start", map[string]string{"command": "sleep 120", "pidfile": pidfile})
+		if err != nil || out.Status != lua.StatusOK {
+			fmt.Println("child: start:", out, err)
+			os.Exit(1)
+		}
+		fmt.Println("child: started")
+		select {} // until killed
+	}
+	pidfile := filepath.Join(t.TempDir(), "cmd.pid")
+	node := exec.Command(os.Args[0], "-test.run", "^TestProcessDiesWithNode$", "-test.count=1")
+	node.Env = append(os.Environ(), "CORRAL_LUA_NODE_PIDFILE="+pidfile)
+	var out strings.Builder
+	node.Stdout, node.Stderr = &out, &out
+	if err := node.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = node.Process.Kill(); _ = node.Wait() })
+	var pid int
+	deadline := time.Now().Add(20 * time.Second)
+	for pid == 0 {
+		if b, err := os.ReadFile(pidfile); err == nil {
+			pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the child node did not start the command:\n%s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := syscall.Kill(pid, 0); err != nil {
+		t.Fatalf("command %d not running: %v", pid, err)
+	}
+	if err := node.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = node.Wait()
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		// Gone, or a zombie waiting for init to reap it.
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || strings.Contains(string(b), ") Z ") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("command %d outlived its node by 10 s: %s", pid, b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
