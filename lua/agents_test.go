@@ -153,6 +153,7 @@ func TestProcessDiesWithNode(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) }) // if it outlived the node
 	if err := syscall.Kill(pid, 0); err != nil {
 		t.Fatalf("command %d not running: %v", pid, err)
 	}

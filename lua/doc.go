@@ -52,8 +52,9 @@
 // Before a call the host checks params against meta() (unknown names are
 // refused unless extra_parameters, required ones must be there, values must
 // parse) and applies defaults. Keys starting with "_" are call context: the
-// caller passes "_resource", "_group", "_interval" ... and the script gets
-// them without the underscore in info. Scripts are compiled once per load
+// caller passes "_resource" (the resource's name), "_group", "_interval"
+// (a monitor's interval in ms) ... and the script gets them without the
+// underscore in info. Scripts are compiled once per load
 // (the FunctionProto is shared by every VM) and validated then: a syntax
 // error, an error at the top level, a bad meta() or a missing contract
 // function fails New or Reload with the file and line.
@@ -74,7 +75,7 @@
 // logs (or, in Eval and RunFile, is the output). Every script has its own
 // globals. require gives the modules:
 //
-//	corral  log, debug, warn, sleep, now, OK...; and the Cluster: status, get,
+//	corral  log, debug, warn, sleep, now, remaining, OK...; and the Cluster: status, get,
 //	        list, set, move, start, stop, pause, resume, wait_event
 //	exec    run{argv, env, dir, stdin, timeout} -> code, stdout, stderr [, err];
 //	        start{argv, env, dir, pidfile, log} -> pid; alive(pid); kill(pid, sig); wait(pid, secs)

@@ -23,6 +23,7 @@ func (v *vm) corralLoader() glua.LGFunction {
 			"warn":       v.logAt(slog.LevelWarn),
 			"sleep":      v.sleep,
 			"now":        now,
+			"remaining":  remaining,
 			"status":     v.status,
 			"get":        v.cdbGet,
 			"list":       v.cdbList,
@@ -85,6 +86,17 @@ func (v *vm) sleep(L *glua.LState) int {
 
 func now(L *glua.LState) int {
 	L.Push(glua.LNumber(time.Since(start).Seconds()))
+	return 1
+}
+
+// remaining: corral.remaining() is the seconds left before the call's
+// deadline (nil without one).
+func remaining(L *glua.LState) int {
+	if dl, ok := callContext(L).Deadline(); ok {
+		L.Push(glua.LNumber(time.Until(dl).Seconds()))
+		return 1
+	}
+	L.Push(glua.LNil)
 	return 1
 }
 

@@ -41,8 +41,13 @@ local function env(p, info, action)
     OCF_RESOURCE_PROVIDER = p.provider,
     __OCF_ACTION = action,
   }
-  -- A recurring monitor is not a probe (ocf_is_probe).
+  -- A recurring monitor is not a probe (ocf_is_probe); info.interval is
+  -- the monitor interval in ms, as Pacemaker passes it.
   e.OCF_RESKEY_CRM_meta_interval = info.interval or (action == "monitor" and "10000" or "0")
+  local left = corral.remaining()
+  if left then
+    e.OCF_RESKEY_CRM_meta_timeout = tostring(math.floor(left * 1000))
+  end
   for k, v in pairs(p) do
     if k ~= "type" and k ~= "provider" and k ~= "root" then
       e["OCF_RESKEY_" .. k] = tostring(v)
