@@ -356,3 +356,17 @@ func (h *Host) RunFile(ctx context.Context, file string, args []string, out io.W
 	}
 	return nil
 }
+
+// CheckParams checks params against a script's meta() the way every call
+// does (types, required, unknown names), without running anything: for
+// validating a resource's configuration when it is written.
+func (h *Host) CheckParams(kind Kind, name string, params map[string]string) error {
+	s, err := h.script(kind, name)
+	if err != nil {
+		return err
+	}
+	if _, _, err := checkParams(s.meta, params, true); err != nil {
+		return fmt.Errorf("%s: %w", s.label, err)
+	}
+	return nil
+}

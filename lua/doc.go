@@ -15,6 +15,7 @@
 //	h.Handle(ctx, handler, event) error
 //	h.Eval(ctx, code) (string, error)                  // the shell's lua command
 //	h.RunFile(ctx, file, args, out) error              // the shell's lua run FILE (automation)
+//	h.CheckParams(kind, name, params) error            // validate a configuration without a call
 //	h.VMs(), h.Busy()                                  // pool gauges
 //
 // Every call blocks its caller until the script returns or ctx's deadline

@@ -226,6 +226,7 @@ func TestCorralModule(t *testing.T) {
 		{`corral.wait_event{kinds = {"node_fenced"}, timeout = 0.05}`, "nil\ttimeout"},
 		{`corral.OK, corral.NOT_RUNNING, corral.FAILED, corral.CONFIG`, "ok\tnot_running\tfailed\tconfig"},
 		{`type(corral.now())`, "number"},
+		{`corral.remaining() > 0 and corral.remaining() <= 20`, "true"},
 	} {
 		code, want := c.code, c.want
 		got, err := h.Eval(ctx, "local corral = require('corral') return "+code)

@@ -316,6 +316,12 @@ return M
 			t.Errorf("%s: %v %q %v, want config %q", params, out.Status, out.Message, err, want)
 		}
 	}
+	if err := h.CheckParams(lua.KindResource, "typed", map[string]string{"port": "x"}); err == nil || !strings.Contains(err.Error(), `resource/typed: parameter port: "x" is not an integer`) {
+		t.Errorf("CheckParams: %v", err)
+	}
+	if err := h.CheckParams(lua.KindResource, "typed", map[string]string{"port": "8"}); err != nil {
+		t.Errorf("CheckParams of good params: %v", err)
+	}
 	if _, err := h.RunAgent(context.Background(), "typed", "promote", map[string]string{"port": "1"}); err == nil || !strings.Contains(err.Error(), `no action "promote"`) {
 		t.Errorf("unknown action: %v", err)
 	}
