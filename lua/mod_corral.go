@@ -65,7 +65,7 @@ func (v *vm) logAt(level slog.Level) glua.LGFunction {
 		if ft, ok := L.Get(2).(*glua.LTable); ok {
 			ft.ForEach(func(k, e glua.LValue) { attrs = append(attrs, k.String(), fromLua(e)) })
 		}
-		v.h.log.Log(L.Context(), level, msg, attrs...)
+		v.h.log.Log(callContext(L), level, msg, attrs...)
 		return 0
 	}
 }

@@ -200,7 +200,9 @@ func (h *Host) do(ctx context.Context, s *script, call string, body func(v *vm, 
 	}()
 
 	v.L.RemoveContext()
-	v.L.SetTop(0)
+	if !panicked {
+		v.L.SetTop(0)
+	}
 	h.watch.leave()
 	v.mu.Lock()
 	v.cancel, v.out = nil, nil
@@ -222,6 +224,8 @@ func (h *Host) do(ctx context.Context, s *script, call string, body func(v *vm, 
 			return &callError{label: label, err: fmt.Errorf("stopped: %w", cause)}
 		case errors.Is(cause, errClosed):
 			return &callError{label: label, err: cause}
+		case errors.Is(cause, context.Canceled):
+			return &callError{label: label, timeout: true, err: errors.New("stopped: the caller cancelled it")}
 		default:
 			dl, _ := ctx.Deadline()
 			return &callError{label: label, timeout: true, err: fmt.Errorf("stopped at its deadline (%s): %w; it ran too long: fix the loop or raise the operation's timeout", dl.Sub(start).Round(time.Millisecond), cause)}
