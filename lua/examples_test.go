@@ -239,12 +239,17 @@ func TestCorralModule(t *testing.T) {
 		t.Errorf("move did not reach the cluster: %v %v", fc.owner, fc.actions)
 	}
 	fc.mu.Unlock()
-	// An event that happens while the script waits wakes it.
+	// An event that happens while the script waits wakes it (since: the
+	// events before the wait began do not count, those after do, even if
+	// they come before the script gets to wait).
+	fc.mu.Lock()
+	since := len(fc.events)
+	fc.mu.Unlock()
 	go func() {
 		time.Sleep(50 * time.Millisecond)
 		_ = fc.Set(ctx, "x", "1")
 	}()
-	got, err := h.Eval(ctx, `local e = require('corral').wait_event{kinds = {"config_changed"}, timeout = 10} return e.kind, e.path`)
+	got, err := h.Eval(ctx, fmt.Sprintf(`local e = require('corral').wait_event{kinds = {"config_changed"}, since = %d, timeout = 10} return e.kind, e.path`, since))
 	if err != nil || got != "config_changed\tx" {
 		t.Errorf("wait_event: %q %v", got, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -103,39 +102,50 @@ func TestMemoryBombStopped(t *testing.T) {
 	}
 }
 
-func TestPoolBounds(t *testing.T) {
-	dir2 := writeScripts(t, map[string]string{
-		"resource/slow.lua": `local M = {}
-function M.meta() return { name = "slow", description = "sleeps", parameters = {{ name = "secs", type = "number", default = 0 }} } end
+// gated is a resource agent whose monitor waits until its gate file
+// exists (the test opens it), then returns ok.
+const gated = `local M = {}
+local fs, corral = require("fs"), require("corral")
+function M.meta() return { name = "gated", description = "waits for a gate", parameters = {{ name = "gate", type = "string", default = "" }} } end
 function M.start() return "ok" end
 function M.stop() return "ok" end
-function M.monitor(p) require("corral").sleep(p.secs) return "ok" end
+function M.monitor(p)
+  while p.gate ~= "" and not fs.exists(p.gate) do corral.sleep(0.005) end
+  return "ok", "done"
+end
 return M
-`,
-	})
-	h := newHost(t, lua.Config{Paths: []string{dir2}, PoolSize: 2})
-	release := time.Now().Add(2 * time.Second)
+`
+
+// waitBusy waits until n calls run.
+func waitBusy(t *testing.T, h *lua.Host, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for h.Busy() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls did not start (busy %d)", n, h.Busy())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestPoolBounds(t *testing.T) {
+	dir := writeScripts(t, map[string]string{"resource/gated.lua": gated})
+	h := newHost(t, lua.Config{Paths: []string{dir}, Grant: []string{dir}, PoolSize: 2})
+	gate := filepath.Join(t.TempDir(), "gate")
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			secs := time.Until(release).Seconds()
-			if out, err := h.RunAgent(context.Background(), "slow", "monitor", map[string]string{"secs": strconv.FormatFloat(secs, 'f', 3, 64)}); err != nil || out.Status != lua.StatusOK {
-				t.Errorf("slow call: %v %v", out, err)
+			if out, err := h.RunAgent(context.Background(), "gated", "monitor", map[string]string{"gate": gate}); err != nil || out.Status != lua.StatusOK {
+				t.Errorf("gated call: %v %v", out, err)
 			}
 		}()
 	}
-	// Wait until both VMs are busy: a quick call then cannot get one.
-	deadline := time.Now().Add(time.Second)
-	for h.Busy() < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the two slow calls did not start (busy %d)", h.Busy())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitBusy(t, h, 2)
+	// Both VMs are busy: a call that cannot wait gets none.
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	out, err := h.RunAgent(ctx, "slow", "monitor", nil)
+	out, err := h.RunAgent(ctx, "gated", "monitor", nil)
 	cancel()
 	if err == nil || out.Status != lua.StatusTimeout || !strings.Contains(err.Error(), "all 2 Lua VMs stayed busy") {
 		t.Fatalf("third call with both VMs busy: %v %q, err %v", out.Status, out.Message, err)
@@ -143,10 +153,17 @@ return M
 	if n := h.VMs(); n > 2 {
 		t.Fatalf("%d VMs with PoolSize 2", n)
 	}
-	// A call that waits gets a VM once one is free.
-	out, err = h.RunAgent(context.Background(), "slow", "monitor", nil)
-	if err != nil || out.Status != lua.StatusOK {
-		t.Fatalf("waiting call: %v %v", out, err)
+	// A call that may wait gets a VM once one is free.
+	waited := make(chan error, 1)
+	go func() {
+		_, err := h.RunAgent(context.Background(), "gated", "monitor", nil)
+		waited <- err
+	}()
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-waited; err != nil {
+		t.Fatalf("waiting call: %v", err)
 	}
 	wg.Wait()
 	if n := h.VMs(); n > 2 {
@@ -464,28 +481,25 @@ func TestClosedHost(t *testing.T) {
 func TestMemoryBombSparesOthers(t *testing.T) {
 	dir := writeScripts(t, map[string]string{
 		"resource/doubling.lua": agent("doubling", `local s = "x" for i = 1, 40 do s = s .. s end return "ok"`),
-		"resource/patient.lua":  agent("patient", `require("corral").sleep(1.5) return "ok", "done"`),
+		"resource/gated.lua":    gated,
 	})
-	h := newHost(t, lua.Config{Paths: []string{dir}, MemoryLimit: 64 << 20})
+	h := newHost(t, lua.Config{Paths: []string{dir}, Grant: []string{dir}, MemoryLimit: 64 << 20})
+	gate := filepath.Join(t.TempDir(), "gate")
 	done := make(chan lua.Outcome, 1)
 	go func() {
-		out, _ := h.RunAgent(context.Background(), "patient", "monitor", nil)
+		out, _ := h.RunAgent(context.Background(), "gated", "monitor", map[string]string{"gate": gate})
 		done <- out
 	}()
-	deadline := time.Now().Add(time.Second)
-	for h.Busy() < 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the patient call did not start")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(20 * time.Millisecond) // let the watchdog measure it
+	waitBusy(t, h, 1)
 	out, err := h.RunAgent(context.Background(), "doubling", "monitor", nil)
 	if err == nil || !strings.Contains(err.Error(), "resource/doubling monitor: stopped: the heap grew") {
 		t.Fatalf("bomb: %v %v", out, err)
 	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if p := <-done; p.Status != lua.StatusOK || p.Message != "done" {
-		t.Fatalf("the patient call was hit too: %v %q", p.Status, p.Message)
+		t.Fatalf("the innocent call was hit too: %v %q", p.Status, p.Message)
 	}
 }
 

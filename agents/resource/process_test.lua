@@ -63,6 +63,7 @@ end
 
 function TestProcessExitsAtOnce(t)
   local p = params(t, "sh -c 'echo no such thing >&2; exit 3'")
+  p.start_wait = "10s" -- returns as soon as it exits; long for a loaded machine
   local st, msg = host.run("process", "start", p)
   t:eq(st, "failed", msg)
   t:ok(msg:find("exited at once", 1, true), msg)
