@@ -51,6 +51,9 @@ bench: build
 	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkDNSQPS$$' -benchtime 1x -timeout 10m ./testsuite/
 	$(GO) test -run '^$$' -bench '^BenchmarkDNSOwnerChange$$' -benchtime 1x ./core/node/
 	$(GO) test -run '^$$' -bench '^BenchmarkServeDNS$$' -benchtime $(BENCHTIME) ./core/dns/
+	# Lua host (lua/bench_test.go): one monitor call through the VM pool, the Lua
+	# dummy agent next to Debian's OCF Dummy through the ocf wrapper (fork+exec); p50/p99.
+	$(GO) test -run '^$$' -bench '^BenchmarkMonitor$$' -benchtime $(BENCHTIME) ./lua/
 
 # Short fuzzing runs of the decoders (the seed corpora run in `make test`).
 FUZZTIME ?= 30s
