@@ -101,7 +101,10 @@
 // linearizable across nodes (a member may commit a Safe entry later than
 // the node that answered it). History(n) gives the last n changes (who,
 // when by the origin's clock, what). Watch(prefix) makes every later
-// committed change under prefix come out in Ready.Watch, in order.
+// committed change under prefix come out in Ready.Watch, in order;
+// WatchFrom(prefix, start) also replays the committed changes from
+// revision start by applying the log again from the base snapshot
+// (ErrCompacted when start is in the snapshot).
 //
 // Snapshot/Restore use a versioned binary encoding (wire.Writer/Reader):
 // keys, the dedupe table and the history, canonical (sorted), so

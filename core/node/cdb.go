@@ -60,6 +60,8 @@ type cdbDriver struct {
 	qSet            bool
 	quorate         bool
 	votes, expected int
+
+	watchers map[uint64]*cdbWatcher // API watches by the DB's watch id (cdbwatch.go)
 }
 
 // openCDB builds the config DB from what the store holds.
@@ -290,6 +292,7 @@ func (n *Node) cdbRound(now time.Duration, rb bcast.Ready) bool {
 	for _, r := range rd.Replies {
 		n.cdbAnswer(r.Client, r.Seq, cdbReply{res: r.Result, err: r.Err})
 	}
+	n.cdbFanout(rd.Watch)
 	for _, p := range rd.Progress {
 		n.log.Info(p.String())
 	}

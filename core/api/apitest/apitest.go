@@ -45,6 +45,17 @@ type Node struct {
 	Stale    bool
 	WriteErr error
 	Changes  []cdb.Change
+	// Compacted is the highest revision a watch can no longer replay.
+	Compacted uint64
+
+	watchEvs []cdb.WatchEvent // every change CDBTxn applied
+	watches  map[*fakeWatch]struct{}
+}
+
+type fakeWatch struct {
+	ch     chan cdb.WatchEvent
+	prefix string
+	err    error
 }
 
 // Sample is a three-node status seen from n1: n1..n3 online, n3's link 1
@@ -273,6 +284,22 @@ func (n *Node) CDBTxn(_ context.Context, ifs []cdb.Cond, then []cdb.Op) (cdb.Res
 		}
 	}
 	n.Changes = append(n.Changes, cdb.Change{Rev: n.Rev, Node: 1, Client: "test", Seq: n.Rev, If: ifs, Ops: then, OK: ok})
+	if ok {
+		for _, o := range then {
+			ev := cdb.WatchEvent{Rev: n.Rev, Key: o.Key, Value: slices.Clone(o.Value), Deleted: o.Kind == cdb.OpDelete}
+			n.watchEvs = append(n.watchEvs, ev)
+			for w := range n.watches {
+				if !strings.HasPrefix(ev.Key, w.prefix) {
+					continue
+				}
+				select {
+				case w.ch <- ev:
+				default:
+					n.endWatch(w, node.ErrWatchBehind)
+				}
+			}
+		}
+	}
 	return cdb.Result{Rev: n.Rev, OK: ok}, nil
 }
 
@@ -328,4 +355,67 @@ func (f *Injector) ClearFaults() {
 	f.node.mu.Lock()
 	defer f.node.mu.Unlock()
 	f.rules = nil
+}
+
+// CDBWatch implements api.Node over the changes CDBTxn applied.
+func (n *Node) CDBWatch(prefix string, start uint64, buf int) (*node.CDBWatch, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.Err != nil {
+		return nil, n.Err
+	}
+	if start > 0 && start <= n.Compacted {
+		return nil, cdb.ErrCompacted{Start: start, Oldest: n.Compacted + 1}
+	}
+	var replay []cdb.WatchEvent
+	for _, ev := range n.watchEvs {
+		if start > 0 && ev.Rev >= start && strings.HasPrefix(ev.Key, prefix) {
+			replay = append(replay, ev)
+		}
+	}
+	w := &fakeWatch{ch: make(chan cdb.WatchEvent, len(replay)+buf), prefix: prefix}
+	for _, ev := range replay {
+		w.ch <- ev
+	}
+	if n.watches == nil {
+		n.watches = map[*fakeWatch]struct{}{}
+	}
+	n.watches[w] = struct{}{}
+	return &node.CDBWatch{C: w.ch,
+		Err: func() error {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			return w.err
+		},
+		Stop: func() {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			n.endWatch(w, nil)
+		}}, nil
+}
+
+// DropWatches ends every open watch with err, as the node does with a
+// reader that fell behind.
+func (n *Node) DropWatches(err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for w := range n.watches {
+		n.endWatch(w, err)
+	}
+}
+
+// Watches reports how many watches are open.
+func (n *Node) Watches() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.watches)
+}
+
+func (n *Node) endWatch(w *fakeWatch, err error) {
+	if _, ok := n.watches[w]; !ok {
+		return
+	}
+	delete(n.watches, w)
+	w.err = err
+	close(w.ch)
 }
