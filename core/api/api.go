@@ -51,6 +51,9 @@ type Node interface {
 	CDBList(prefix string) (kvs []cdb.KV, rev uint64, stale bool, err error)
 	CDBHistory(n int) ([]cdb.Change, error)
 	CDBTxn(ctx context.Context, ifs []cdb.Cond, then []cdb.Op) (cdb.Result, error)
+	// CDBTxnAs is CDBTxn under the caller's request id (client, seq): a
+	// retry with the same id gets the original result, applied once.
+	CDBTxnAs(ctx context.Context, client string, seq uint64, ifs []cdb.Cond, then []cdb.Op) (cdb.Result, error)
 	// CDBWatch subscribes to the changes under prefix (from revision start
 	// when > 0; cdb.ErrCompacted when those are gone).
 	CDBWatch(prefix string, start uint64, buf int) (*node.CDBWatch, error)

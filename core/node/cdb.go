@@ -367,45 +367,7 @@ func (n *Node) CDBHistory(count int) ([]cdb.Change, error) {
 // view has it on disk, or an error ("no quorum: 1 of 3 votes" on a node
 // that may not take writes); ctx bounds the wait.
 func (n *Node) CDBTxn(ctx context.Context, ifs []cdb.Cond, then []cdb.Op) (cdb.Result, error) {
-	ch := make(chan cdbReply, 1)
-	var err error
-	if e := n.do(func() {
-		c := &n.cdb
-		n.cdbQuorum(n.now(), false)
-		c.seq++
-		req := cdb.Request{Client: c.client, Seq: c.seq, Time: time.Now().UnixNano(), If: ifs, Then: then}
-		var payload []byte
-		if payload, err = c.db.Propose(req); err != nil {
-			return
-		}
-		c.waiters[cdbKey{req.Client, req.Seq}] = ch
-		if payload == nil {
-			return
-		}
-		if _, err = n.bc.Broadcast(append([]byte{tagCDB}, payload...)); err != nil {
-			delete(c.waiters, cdbKey{req.Client, req.Seq})
-		}
-	}); e != nil {
-		return cdb.Result{}, e
-	}
-	if err != nil {
-		return cdb.Result{}, err
-	}
-	select {
-	case r := <-ch:
-		return r.res, r.err
-	case <-ctx.Done():
-		_ = n.do(func() {
-			for k, w := range n.cdb.waiters {
-				if w == ch {
-					delete(n.cdb.waiters, k)
-				}
-			}
-		})
-		return cdb.Result{}, fmt.Errorf("config database: no answer yet (%w); the update may still be applied", ctx.Err())
-	case <-n.loopDone:
-		return cdb.Result{}, ErrClosed
-	}
+	return n.cdbTxn(ctx, "", 0, ifs, then)
 }
 
 // CDBSet sets key to value.

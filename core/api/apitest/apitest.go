@@ -47,9 +47,19 @@ type Node struct {
 	Changes  []cdb.Change
 	// Compacted is the highest revision a watch can no longer replay.
 	Compacted uint64
+	// LoseAnswer makes the next write apply and then fail with this error
+	// (as when the answer of an update applied elsewhere is lost).
+	LoseAnswer error
+
+	dedup map[string]fakeDone // CDBTxnAs: each client's last request
 
 	watchEvs []cdb.WatchEvent // every change CDBTxn applied
 	watches  map[*fakeWatch]struct{}
+}
+
+type fakeDone struct {
+	seq uint64
+	res cdb.Result
 }
 
 type fakeWatch struct {
@@ -252,6 +262,24 @@ func (n *Node) CDBHistory(count int) ([]cdb.Change, error) {
 func (n *Node) CDBTxn(_ context.Context, ifs []cdb.Cond, then []cdb.Op) (cdb.Result, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	return n.txn("test", 0, ifs, then)
+}
+
+// CDBTxnAs implements api.Node: a request id seen before gets its
+// original result and applies nothing.
+func (n *Node) CDBTxnAs(_ context.Context, client string, seq uint64, ifs []cdb.Cond, then []cdb.Op) (cdb.Result, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if d, ok := n.dedup[client]; ok && seq <= d.seq && n.Err == nil && n.WriteErr == nil {
+		if seq == d.seq {
+			return d.res, nil
+		}
+		return cdb.Result{Rev: n.Rev, Old: true}, nil
+	}
+	return n.txn(client, seq, ifs, then)
+}
+
+func (n *Node) txn(client string, seq uint64, ifs []cdb.Cond, then []cdb.Op) (cdb.Result, error) {
 	if n.Err != nil {
 		return cdb.Result{}, n.Err
 	}
@@ -283,7 +311,10 @@ func (n *Node) CDBTxn(_ context.Context, ifs []cdb.Cond, then []cdb.Op) (cdb.Res
 			}
 		}
 	}
-	n.Changes = append(n.Changes, cdb.Change{Rev: n.Rev, Node: 1, Client: "test", Seq: n.Rev, If: ifs, Ops: then, OK: ok})
+	if seq == 0 {
+		seq = n.Rev
+	}
+	n.Changes = append(n.Changes, cdb.Change{Rev: n.Rev, Node: 1, Client: client, Seq: seq, If: ifs, Ops: then, OK: ok})
 	if ok {
 		for _, o := range then {
 			ev := cdb.WatchEvent{Rev: n.Rev, Key: o.Key, Value: slices.Clone(o.Value), Deleted: o.Kind == cdb.OpDelete}
@@ -300,7 +331,18 @@ func (n *Node) CDBTxn(_ context.Context, ifs []cdb.Cond, then []cdb.Op) (cdb.Res
 			}
 		}
 	}
-	return cdb.Result{Rev: n.Rev, OK: ok}, nil
+	res := cdb.Result{Rev: n.Rev, OK: ok}
+	if client != "test" {
+		if n.dedup == nil {
+			n.dedup = map[string]fakeDone{}
+		}
+		n.dedup[client] = fakeDone{seq, res}
+	}
+	if err := n.LoseAnswer; err != nil {
+		n.LoseAnswer = nil
+		return cdb.Result{}, err
+	}
+	return res, nil
 }
 
 // Injector is the fake's fault injector: it keeps rules in a list and
