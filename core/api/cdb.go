@@ -56,9 +56,9 @@ type CDBSetRequest struct {
 // CDBWriteResult answers a write.
 type CDBWriteResult struct {
 	Key      string `json:"key"`
-	Op       string `json:"op"`       // set or delete
-	Revision uint64 `json:"revision"` // the revision the update got
-	OK       bool   `json:"ok"`       // false: the if_revision condition failed, nothing changed
+	Op       string `json:"op"`               // set or delete
+	Revision uint64 `json:"revision"`         // the revision the update got
+	OK       bool   `json:"ok"`               // false: the if_revision condition failed, nothing changed
 	Client   string `json:"client,omitempty"` // the request id, when the caller gave one
 	Seq      uint64 `json:"seq,omitempty"`
 }
