@@ -21,7 +21,8 @@ func (d *DB) BeginAdopt(view wire.ViewID, source wire.NodeID) {
 	}
 	d.deferred = nil
 	if source == d.cfg.Self {
-		d.commitAll(d.tail())
+		// its log as it is now is the adopted history; it is committed
+		// when the view proves established (Commit of its first message)
 		d.served, d.servedView, d.servedHead = true, view, d.tail()
 		d.rd.Broadcast = append(d.rd.Broadcast, EncodeUpdate(Update{Origin: d.cfg.Self}))
 		d.adopted, d.rd.Persist.Adopted = view, view
@@ -127,16 +128,13 @@ func (d *DB) take(from wire.NodeID, c *Chunk) {
 		d.truncate(c.From + 1)
 	}
 	d.firstDone = true
-	d.commitAll(d.tail())
 	for _, e := range c.Entries {
 		if e.Rev != d.tail()+1 {
 			return
 		}
 		d.log = append(d.log, e)
 		d.rd.Persist.Entries = append(d.rd.Persist.Entries, e)
-		d.applyNext()
 	}
-	d.rd.Persist.Commit = d.st.rev
 	p.Rev = d.tail()
 	if c.Last {
 		d.truncate(c.Head + 1)

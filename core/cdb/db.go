@@ -299,6 +299,19 @@ func (d *DB) Commit(dl Delivery) error {
 	if dl.Flush || d.adopting {
 		return nil // stays tentative: only an adoption commits what a flush delivered
 	}
+	if !d.settled && dl.View == d.adoptView {
+		// The first safe message of the adopted view proves every member
+		// installed the view and holds its adopted history: that history is
+		// committed now, not before (a view that was never established,
+		// because some members installed a rival one, commits nothing).
+		for d.st.rev < d.tail() {
+			if e := d.entry(d.st.rev + 1); e.View == dl.View && e.Seq == dl.Seq {
+				break
+			}
+			d.applyNext()
+		}
+		d.resolvePending()
+	}
 	e := d.entry(d.st.rev + 1)
 	if e == nil || e.View != dl.View || e.Seq != dl.Seq {
 		return fmt.Errorf("cdb: commit of %d/%d seq %d does not match the next tentative entry", dl.View.Epoch, dl.View.Coord, dl.Seq)

@@ -55,3 +55,15 @@ func (d *DB) WatchFrom(prefix string, start uint64) (uint64, []WatchEvent, error
 	}
 	return id, out, nil
 }
+
+// Entry returns the log entry at rev (tentative or committed); ok is false
+// when rev is not in the log (compacted, or past its end).
+func (d *DB) Entry(rev uint64) (Entry, bool) {
+	if e := d.entry(rev); e != nil {
+		return *e, true
+	}
+	return Entry{}, false
+}
+
+// Stale reports whether reads are stale (see Get).
+func (d *DB) Stale() bool { return d.stale() }
