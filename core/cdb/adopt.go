@@ -8,11 +8,12 @@ import "github.com/corral-ha/corral/core/wire"
 // old view has been given to Hold/Commit, and before it gives bcast any
 // message of the new view; it gives them once CatchingUp is false.
 //
-// On the source, every tentative entry is committed (the history as it is
-// now is the adopted one) and adoption is done at once. Elsewhere the DB
-// sends Fetch messages to the source and takes Chunks (Step) until its log
-// is the source's: entries the source lacks are truncated, the missing ones
-// appended and applied, or a snapshot taken.
+// On the source, its log as it is now is the adopted history and adoption
+// is done at once. Elsewhere the DB sends Fetch messages to the source and
+// takes Chunks (Step) until its log is the source's: entries the source
+// lacks are truncated, the missing ones appended, or a snapshot taken.
+// Either way the adopted entries are applied (committed) only when the
+// view proves established: the Safe delivery of its first message.
 func (d *DB) BeginAdopt(view wire.ViewID, source wire.NodeID) {
 	d.adopting, d.firstDone = false, false
 	d.settled, d.adoptView, d.skipFlush = false, view, wire.ViewID{}

@@ -440,14 +440,6 @@ func (d *DB) truncate(rev uint64) {
 	}
 }
 
-// commitAll applies every tentative entry up to rev.
-func (d *DB) commitAll(rev uint64) {
-	for d.st.rev < rev && d.st.rev < d.tail() {
-		d.applyNext()
-	}
-	d.rd.Persist.Commit = d.st.rev
-}
-
 // Ready returns what the DB produced since the last call and clears it.
 func (d *DB) Ready() Ready {
 	rd := d.rd

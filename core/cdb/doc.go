@@ -70,16 +70,20 @@
 // while db.CatchingUp() (so no new-view update becomes safe before every
 // member has the adopted history).
 //
-//   - On src: every tentative entry is committed (the history as it is
-//     now is the adopted one) and a no-op barrier is put in
-//     Ready.Broadcast.
+//   - On src: its log as it is now is the adopted history, and a no-op
+//     barrier is put in Ready.Broadcast.
 //   - Elsewhere: a Fetch (with the node's Base and its log's runs of
 //     views) goes to src; src answers Chunks from the last common entry
 //     (or a snapshot if it no longer has those entries), at most
 //     ChunkEntries each, up to the head it had at BeginAdopt. The node
 //     truncates entries src lacks (tentative ones, never acknowledged:
-//     they are never seen by a consumer), commits what it shares, and
-//     applies what it lacks. Progress says how far it is.
+//     they are never seen by a consumer) and appends what it lacks.
+//     Progress says how far it is.
+//   - Nothing adopted is applied yet: membership may install a primary
+//     view on some members while others install a rival one, and such a
+//     view must commit nothing. The first Safe delivery of the view proves
+//     every member installed it and holds its history; then each member
+//     applies the adopted entries, and watches see them.
 //
 // Replies that depend on an adoption (requests this node took that turn
 // out applied, maybe elsewhere) and fresh reads wait until the node is
