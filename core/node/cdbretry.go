@@ -36,31 +36,7 @@ func (n *Node) CDBTxnAs(ctx context.Context, client string, seq uint64, ifs []cd
 func (n *Node) cdbTxn(ctx context.Context, client string, seq uint64, ifs []cdb.Cond, then []cdb.Op) (cdb.Result, error) {
 	ch := make(chan cdbReply, 1)
 	var err error
-	if e := n.do(func() {
-		c := &n.cdb
-		n.cdbQuorum(n.now(), false)
-		req := cdb.Request{Client: client, Seq: seq, Time: time.Now().UnixNano(), If: ifs, Then: then}
-		if client == "" {
-			c.seq++
-			req.Client, req.Seq = c.client, c.seq
-		}
-		k := cdbKey{req.Client, req.Seq}
-		if _, busy := c.waiters[k]; busy {
-			err = ErrInFlight
-			return
-		}
-		var payload []byte
-		if payload, err = c.db.Propose(req); err != nil {
-			return
-		}
-		c.waiters[k] = ch
-		if payload == nil {
-			return // answered from the dedupe table in the next round
-		}
-		if _, err = n.bc.Broadcast(append([]byte{tagCDB}, payload...)); err != nil {
-			delete(c.waiters, k)
-		}
-	}); e != nil {
+	if e := n.do(func() { err = n.cdbPropose(n.now(), client, seq, time.Now().UnixNano(), ifs, then, ch) }); e != nil {
 		return cdb.Result{}, e
 	}
 	if err != nil {
@@ -81,4 +57,34 @@ func (n *Node) cdbTxn(ctx context.Context, client string, seq uint64, ifs []cdb.
 	case <-n.loopDone:
 		return cdb.Result{}, ErrClosed
 	}
+}
+
+// cdbPropose, on the event loop, proposes a transaction under (client,
+// seq), or under the node's own client and next seq when client is "";
+// its answer comes on ch (buffered) from a later round.
+func (n *Node) cdbPropose(now time.Duration, client string, seq uint64, at int64, ifs []cdb.Cond, then []cdb.Op, ch chan cdbReply) error {
+	c := &n.cdb
+	n.cdbQuorum(now, false)
+	req := cdb.Request{Client: client, Seq: seq, Time: at, If: ifs, Then: then}
+	if client == "" {
+		c.seq++
+		req.Client, req.Seq = c.client, c.seq
+	}
+	k := cdbKey{req.Client, req.Seq}
+	if _, busy := c.waiters[k]; busy {
+		return ErrInFlight
+	}
+	payload, err := c.db.Propose(req)
+	if err != nil {
+		return err
+	}
+	c.waiters[k] = ch
+	if payload == nil {
+		return nil // answered from the dedupe table in the next round
+	}
+	if _, err = n.bc.Broadcast(append([]byte{tagCDB}, payload...)); err != nil {
+		delete(c.waiters, k)
+		return err
+	}
+	return nil
 }
