@@ -1,8 +1,12 @@
 package cdb
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"testing"
+
+	"github.com/corral-ha/corral/core/wire"
 )
 
 // WatchFrom replays the committed changes from a start revision out of the
@@ -63,4 +67,124 @@ func sameEvents(a, b []WatchEvent) bool {
 		}
 	}
 	return true
+}
+
+// TestSnapshotTransferFromCompactedSource: a node joining a primary view
+// whose source has folded the entries it needs into its snapshot gets the
+// snapshot, then the entries after it in chunks; once the view is
+// established both have the same state, and a restart of the joiner
+// recovers it from what it persisted.
+func TestSnapshotTransferFromCompactedSource(t *testing.T) {
+	a := New(Config{Self: 1, CompactEvery: 4, ChunkEntries: 2})
+	a.BeginAdopt(v1, 1)
+	a.SetQuorum(true, 1, 1)
+	seq := uint64(0)
+	deliver := func(d *DB, view wire.ViewID, p []byte) {
+		t.Helper()
+		seq++
+		dl := Delivery{View: view, Primary: true, Seq: seq, Payload: p}
+		if err := d.Hold(dl); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Commit(dl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deliver(a, v1, a.Ready().Broadcast[0])
+	for i := range 14 { // revisions 2..15: the log keeps 13..15 after the snapshot at 12
+		p, err := a.Propose(Set("c", uint64(i+1), fmt.Sprintf("/k%d", i%3), []byte{byte('a' + i)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		deliver(a, v1, p)
+	}
+	a.Ready()
+	if a.base != 12 {
+		t.Fatalf("no compaction: base %d", a.base)
+	}
+	// b is new: it needs revision 1 on, which a no longer holds
+	b := New(Config{Self: 2, CompactEvery: 4, ChunkEntries: 2})
+	v2 := wire.ViewID{Epoch: 2, Coord: 1}
+	src := ChooseSource([]Candidate{{Node: 1, Head: a.Head()}, {Node: 2, Head: b.Head()}})
+	if src != 1 {
+		t.Fatalf("source n%d", src)
+	}
+	a.BeginAdopt(v2, 1)
+	b.BeginAdopt(v2, 1)
+	ra := a.Ready()
+	barrier := ra.Broadcast[0]
+	var persisted Persisted
+	keep := func(p Persist) {
+		if p.Snapshot != nil {
+			persisted.Snapshot, persisted.Entries = p.Snapshot, nil
+		}
+		if p.Truncate != 0 {
+			es := persisted.Entries[:0]
+			for _, e := range persisted.Entries {
+				if e.Rev < p.Truncate {
+					es = append(es, e)
+				}
+			}
+			persisted.Entries = es
+		}
+		persisted.Entries = append(persisted.Entries, p.Entries...)
+		if p.Commit != 0 {
+			persisted.Commit = p.Commit
+		}
+		if p.Adopted != (wire.ViewID{}) {
+			persisted.Adopted = p.Adopted
+		}
+	}
+	snapshots, chunks := 0, 0
+	for i := 0; i < 20 && b.CatchingUp(); i++ {
+		rb := b.Ready()
+		keep(rb.Persist)
+		for _, p := range rb.Progress {
+			if p.Snapshot > 0 {
+				snapshots++
+			}
+		}
+		for _, m := range rb.Messages {
+			a.Step(2, m)
+		}
+		ra = a.Ready()
+		for _, m := range ra.Messages {
+			chunks++
+			b.Step(1, m)
+		}
+	}
+	rb := b.Ready()
+	keep(rb.Persist)
+	for _, p := range rb.Progress {
+		if p.Snapshot > 0 {
+			snapshots++
+		}
+	}
+	if b.CatchingUp() || snapshots != 1 || chunks != 2 {
+		t.Fatalf("catching up %v after %d chunks, %d snapshots; want done, one snapshot and 2 chunks", b.CatchingUp(), chunks, snapshots)
+	}
+	for _, d := range []*DB{a, b} {
+		d.SetQuorum(true, 2, 2)
+	}
+	seq = 0
+	dl := Delivery{View: v2, Primary: true, Seq: 1, Payload: barrier}
+	for _, d := range []*DB{a, b} {
+		if err := d.Hold(dl); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Commit(dl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keep(b.Ready().Persist)
+	if !bytes.Equal(a.Snapshot(), b.Snapshot()) || a.Head() != b.Head() || b.Stale() {
+		t.Fatalf("after the transfer b is at %d head %+v (stale %v), a at %d head %+v", b.Rev(), b.Head(), b.Stale(), a.Rev(), a.Head())
+	}
+	b2 := New(Config{Self: 2, CompactEvery: 4, ChunkEntries: 2})
+	if err := b2.Recover(persisted); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b2.Snapshot(), b.Snapshot()) || b2.Head() != b.Head() {
+		t.Fatalf("b restarted at %d head %+v, was at %d head %+v", b2.Rev(), b2.Head(), b.Rev(), b.Head())
+	}
 }
