@@ -34,8 +34,9 @@ type heldIn struct {
 }
 
 type installed struct {
-	view wire.View
-	src  wire.NodeID
+	view   wire.View
+	src    wire.NodeID
+	failed error // bcast could not install it (cdbinstall.go)
 }
 
 // cdbDriver is the node's side of the config DB contract (core/cdb/doc.go):
@@ -62,6 +63,9 @@ type cdbDriver struct {
 	votes, expected int
 
 	watchers map[uint64]*cdbWatcher // API watches by the DB's watch id (cdbwatch.go)
+
+	failed    wire.ViewID // the installed view bcast could not install (cdbinstall.go)
+	failedErr error
 }
 
 // openCDB builds the config DB from what the store holds.
@@ -88,7 +92,7 @@ func (n *Node) openCDB() error {
 func (n *Node) flusher() *flusher {
 	return &flusher{b: bcast.Hooks{B: n.bc}, db: n.cdb.db, installed: func(v wire.View, src wire.NodeID) {
 		n.cdb.pending = &installed{view: v, src: src}
-	}}
+	}, failed: n.cdbInstallFailed}
 }
 
 // catching reports whether bcast's traffic of the installed view waits
@@ -139,7 +143,11 @@ func (n *Node) beginInstall() {
 	p := c.pending
 	c.pending = nil
 	ms := n.mem.Status()
-	primary := ms.View.ID == p.view.ID && ms.Primary
+	primary := ms.View.ID == p.view.ID && ms.Primary && p.failed == nil
+	c.failed, c.failedErr = wire.ViewID{}, nil
+	if p.failed != nil {
+		c.failed, c.failedErr = p.view.ID, p.failed
+	}
 	c.primary[p.view.ID] = primary
 	for v := range c.primary {
 		if v.Epoch+16 < p.view.ID.Epoch {
@@ -329,7 +337,7 @@ func (n *Node) cdbStep(from wire.NodeID, payload []byte) {
 // the installed view changed.
 func (n *Node) cdbQuorum(now time.Duration, viewChanged bool) {
 	c := &n.cdb
-	q := n.mem.Quorate(now)
+	q := n.mem.Quorate(now) && !c.installFailed()
 	if c.qSet && q == c.quorate && !viewChanged {
 		return
 	}
@@ -337,7 +345,9 @@ func (n *Node) cdbQuorum(now time.Duration, viewChanged bool) {
 	c.qSet, c.quorate = true, q
 	c.votes, c.expected = ms.Decision.Votes, ms.Decision.Total
 	c.db.SetQuorum(q, c.votes, c.expected)
-	if !q && ms.Primary && ms.Decision.Primary {
+	if c.installFailed() {
+		c.db.SetNoQuorumReason(c.installFailedReason())
+	} else if !q && ms.Primary && ms.Decision.Primary {
 		c.db.SetNoQuorumReason("the view is primary but this node does not hold its lease yet; it does about a second after a view change: retry")
 	}
 }

@@ -87,6 +87,26 @@ type cdbWorld struct {
 	load    bool // clients start new requests
 	stats   *simStats
 	trace   []string // the config DB's story, printed on a failure
+
+	// failInstall, when set, makes a node's flush Install of a view fail
+	// (TestCDBInstallFailure); allowErr is an error log that is expected.
+	failInstall func(id int, v wire.View) bool
+	allowErr    string
+}
+
+// failingFlusher is the node's flusher, with an Install that fails when
+// the world says so (a plan that does not decode).
+type failingFlusher struct {
+	*flusher
+	w  *cdbWorld
+	id int
+}
+
+func (f failingFlusher) Install(v wire.View, plan []byte) error {
+	if f.w.failInstall != nil && f.w.failInstall(f.id, v) {
+		plan = plan[:1]
+	}
+	return f.flusher.Install(v, plan)
 }
 
 func (w *cdbWorld) logf(format string, a ...any) {
@@ -139,7 +159,7 @@ func (l *simLog) Handle(_ context.Context, rec slog.Record) error {
 	if strings.Contains(rec.Message, "snapshot") {
 		l.nd.w.stats.snapshots++
 	}
-	if rec.Level >= slog.LevelError {
+	if rec.Level >= slog.LevelError && (l.nd.w.allowErr == "" || !strings.Contains(b.String(), l.nd.w.allowErr)) {
 		l.nd.errs = append(l.nd.errs, b.String())
 	}
 	return nil
@@ -207,7 +227,8 @@ func (w *cdbWorld) factory(h *sim.Host) sim.Process {
 			w.r.Fatalf("n%d: %v", id, err)
 		}
 	}
-	if n.mem, err = membership.New(membership.Config{Self: n.self, Nodes: all, Quorum: w.qc, Flusher: n.flusher()}, p, h.Now()); err != nil {
+	if n.mem, err = membership.New(membership.Config{Self: n.self, Nodes: all, Quorum: w.qc,
+		Flusher: failingFlusher{flusher: n.flusher(), w: w, id: id}}, p, h.Now()); err != nil {
 		w.r.Fatalf("membership.New: %v", err)
 	}
 	w.node[id] = nd
@@ -583,23 +604,9 @@ func shmDir() string {
 
 func runCDBSim(r *simtest.Run, dir string) *simStats {
 	defer os.RemoveAll(dir)
-	n := 3 + 2*int(r.Seed%2)
-	w := &cdbWorld{r: r, rng: rand.New(rand.NewPCG(uint64(r.Seed), 23)), n: n, dir: dir, node: map[int]*simNode{},
-		primary: map[wire.ViewID]bool{}, committed: map[uint64]simID{}, load: true, stats: &simStats{}}
-	w.qc = quorum.Config{Votes: map[wire.NodeID]int{}, Policy: quorum.Majority, Window: 10 * time.Second}
-	for i := 1; i <= n; i++ {
-		w.qc.Votes[wire.NodeID(i)] = 1
-	}
-	defer func() {
-		for _, nd := range w.node {
-			nd.n.store.Close()
-		}
-	}()
-	for i := range 4 {
-		w.clients = append(w.clients, &simClient{w: w, name: fmt.Sprintf("c%d", i+1)})
-	}
-	w.s = r.New(sim.Config{Nodes: n, Links: 2, RandomNet: true}, w.factory)
-	w.s.After(0, w.tickClients)
+	w := newCDBWorld(r, dir, 3+2*int(r.Seed%2))
+	defer w.close()
+	n := w.n
 	w.s.Run(2 * time.Second)
 	for range 1 + w.rng.IntN(4) {
 		simFault(w.s, n, w.rng)
@@ -714,5 +721,26 @@ func (w *cdbWorld) final() {
 	kvs, _, _ := ref.List("/")
 	if len(kvs) != len(kv) {
 		w.fatalf("n1 has %d keys, the model %d", len(kvs), len(kv))
+	}
+}
+
+func newCDBWorld(r *simtest.Run, dir string, n int) *cdbWorld {
+	w := &cdbWorld{r: r, rng: rand.New(rand.NewPCG(uint64(r.Seed), 23)), n: n, dir: dir, node: map[int]*simNode{},
+		primary: map[wire.ViewID]bool{}, committed: map[uint64]simID{}, load: true, stats: &simStats{}}
+	w.qc = quorum.Config{Votes: map[wire.NodeID]int{}, Policy: quorum.Majority, Window: 10 * time.Second}
+	for i := 1; i <= n; i++ {
+		w.qc.Votes[wire.NodeID(i)] = 1
+	}
+	for i := range 4 {
+		w.clients = append(w.clients, &simClient{w: w, name: fmt.Sprintf("c%d", i+1)})
+	}
+	w.s = r.New(sim.Config{Nodes: n, Links: 2, RandomNet: true}, w.factory)
+	w.s.After(0, w.tickClients)
+	return w
+}
+
+func (w *cdbWorld) close() {
+	for _, nd := range w.node {
+		nd.n.store.Close()
 	}
 }
