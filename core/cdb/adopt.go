@@ -116,7 +116,13 @@ func (d *DB) take(from wire.NodeID, c *Chunk) {
 		return
 	}
 	p := Progress{View: c.View, Source: from, Head: c.Head}
-	if c.Snapshot != nil {
+	if c.Snapshot != nil && c.SnapRev <= d.st.rev {
+		// The source folded entries it could not match against ours, but
+		// what this node committed is already the established history (it
+		// is the same on every node): keep it, and take only what follows.
+		// Restoring the older snapshot would undo committed revisions.
+		d.truncate(d.st.rev + 1)
+	} else if c.Snapshot != nil {
 		if err := d.Restore(c.Snapshot); err != nil {
 			return // a corrupt chunk: the transfer stalls until the next view
 		}
@@ -130,6 +136,9 @@ func (d *DB) take(from wire.NodeID, c *Chunk) {
 	}
 	d.firstDone = true
 	for _, e := range c.Entries {
+		if e.Rev <= d.tail() && c.Snapshot != nil {
+			continue // committed here already (kept above)
+		}
 		if e.Rev != d.tail()+1 {
 			return
 		}
