@@ -462,6 +462,7 @@ func (d *DB) Restore(b []byte) error {
 	if err != nil {
 		return err
 	}
+	d.watchJump(d.st, st)
 	d.st, d.base, d.baseSnap, d.log = st, st.rev, clone(b), nil
 	d.rd.Persist.Snapshot, d.rd.Persist.Base = d.baseSnap, d.base
 	d.rd.Persist.Truncate = d.base + 1

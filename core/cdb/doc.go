@@ -108,7 +108,10 @@
 // committed change under prefix come out in Ready.Watch, in order;
 // WatchFrom(prefix, start) also replays the committed changes from
 // revision start by applying the log again from the base snapshot
-// (ErrCompacted when start is in the snapshot).
+// (ErrCompacted when start is in the snapshot). A node that jumps ahead
+// by a snapshot (Restore) gives its watches the keys that differ, as sets
+// and deletes at the snapshot's revision, so a watcher's view stays the
+// node's state.
 //
 // Snapshot/Restore use a versioned binary encoding (wire.Writer/Reader):
 // keys, the dedupe table and the history, canonical (sorted), so

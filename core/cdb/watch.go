@@ -2,6 +2,7 @@ package cdb
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -67,3 +68,42 @@ func (d *DB) Entry(rev uint64) (Entry, bool) {
 
 // Stale reports whether reads are stale (see Get).
 func (d *DB) Stale() bool { return d.stale() }
+
+// watchJump gives watches the difference between two states when the DB
+// jumps from one to the other by a snapshot (the changes in between are
+// not in its log): every key that differs comes out as a set or a delete
+// at the new state's revision, in key order.
+func (d *DB) watchJump(from, to *state) {
+	if len(d.watches) == 0 || d.quiet {
+		return
+	}
+	keys := append(from.sortedKeys(""), to.sortedKeys("")...)
+	sort.Strings(keys)
+	var evs []WatchEvent
+	for i, k := range keys {
+		if i > 0 && keys[i-1] == k {
+			continue
+		}
+		a, had := from.kv[k]
+		b, has := to.kv[k]
+		switch {
+		case has && (!had || a.ModRev != b.ModRev):
+			evs = append(evs, WatchEvent{Rev: to.rev, Key: k, Value: clone(b.Value)})
+		case had && !has:
+			evs = append(evs, WatchEvent{Rev: to.rev, Key: k, Deleted: true})
+		}
+	}
+	ids := make([]uint64, 0, len(d.watches))
+	for id := range d.watches {
+		ids = append(ids, id)
+	}
+	sortU64(ids)
+	for _, ev := range evs {
+		for _, id := range ids {
+			if strings.HasPrefix(ev.Key, d.watches[id]) {
+				ev.Watch = id
+				d.rd.Watch = append(d.rd.Watch, ev)
+			}
+		}
+	}
+}

@@ -92,7 +92,7 @@ func TestSnapshotTransferFromCompactedSource(t *testing.T) {
 	}
 	deliver(a, v1, a.Ready().Broadcast[0])
 	for i := range 14 { // revisions 2..15: the log keeps 13..15 after the snapshot at 12
-		p, err := a.Propose(Set("c", uint64(i+1), fmt.Sprintf("/k%d", i%3), []byte{byte('a' + i)}))
+		p, err := a.Propose(Set("c", uint64(i+1), fmt.Sprintf("/k%d", i%5), []byte{byte('a' + i)}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,6 +108,22 @@ func TestSnapshotTransferFromCompactedSource(t *testing.T) {
 	src := ChooseSource([]Candidate{{Node: 1, Head: a.Head()}, {Node: 2, Head: b.Head()}})
 	if src != 1 {
 		t.Fatalf("source n%d", src)
+	}
+	wb := b.Watch("/")
+	seen := map[string]string{} // what b's watch says, applied in order
+	var lastRev uint64
+	watch := func(evs []WatchEvent) {
+		for _, ev := range evs {
+			if ev.Watch != wb || ev.Rev < lastRev {
+				t.Fatalf("watch event %+v after revision %d", ev, lastRev)
+			}
+			lastRev = ev.Rev
+			if ev.Deleted {
+				delete(seen, ev.Key)
+			} else {
+				seen[ev.Key] = string(ev.Value)
+			}
+		}
 	}
 	a.BeginAdopt(v2, 1)
 	b.BeginAdopt(v2, 1)
@@ -139,6 +155,7 @@ func TestSnapshotTransferFromCompactedSource(t *testing.T) {
 	for i := 0; i < 20 && b.CatchingUp(); i++ {
 		rb := b.Ready()
 		keep(rb.Persist)
+		watch(rb.Watch)
 		for _, p := range rb.Progress {
 			if p.Snapshot > 0 {
 				snapshots++
@@ -155,6 +172,7 @@ func TestSnapshotTransferFromCompactedSource(t *testing.T) {
 	}
 	rb := b.Ready()
 	keep(rb.Persist)
+	watch(rb.Watch)
 	for _, p := range rb.Progress {
 		if p.Snapshot > 0 {
 			snapshots++
@@ -176,7 +194,19 @@ func TestSnapshotTransferFromCompactedSource(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	keep(b.Ready().Persist)
+	rb = b.Ready()
+	keep(rb.Persist)
+	watch(rb.Watch)
+	// the watch saw the snapshot as the keys it changed, then the entries
+	kvs, _, _ := a.List("/")
+	if len(kvs) != len(seen) {
+		t.Fatalf("b's watch ends with %v, a has %d keys", seen, len(kvs))
+	}
+	for _, kv := range kvs {
+		if seen[kv.Key] != string(kv.Value) {
+			t.Fatalf("b's watch has %s=%q, a %q", kv.Key, seen[kv.Key], kv.Value)
+		}
+	}
 	if !bytes.Equal(a.Snapshot(), b.Snapshot()) || a.Head() != b.Head() || b.Stale() {
 		t.Fatalf("after the transfer b is at %d head %+v (stale %v), a at %d head %+v", b.Rev(), b.Head(), b.Stale(), a.Rev(), a.Head())
 	}
