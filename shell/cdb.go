@@ -18,7 +18,7 @@ import (
 func cdbCommand() *command {
 	return &command{
 		name:    "cdb",
-		usage:   "cdb get KEY | cdb list [PREFIX] | cdb set KEY VALUE [--if-revision N] | cdb del KEY | cdb history [--limit N] | cdb watch [PREFIX] [--start REV] [--json]",
+		usage:   "cdb get KEY | cdb list [PREFIX] | cdb set KEY VALUE [--if-revision N] [--client ID --seq N] | cdb del KEY [--client ID --seq N] | cdb history [--limit N] | cdb watch [PREFIX] [--start REV] [--json]",
 		summary: "read and change the configuration database",
 		help: "The configuration database is a replicated tree of keys (paths like /resources/web/ip)\n" +
 			"with values and revisions. `get` shows one key, `list` the keys under a prefix (all by\n" +
@@ -27,11 +27,13 @@ func cdbCommand() *command {
 			"`watch` prints every change under a prefix as it is applied, in revision order, until\n" +
 			"Ctrl-C (--start REV first replays the changes from revision REV, if the node still has\n" +
 			"them; with --json one JSON object a line). It resumes where it was after a lost connection.\n" +
+			"--client ID --seq N name a write so a retry is safe: after no answer or \"outcome unknown\",\n" +
+			"run the same command again and it gets the original result, never a second apply.\n" +
 			"A write returns once every node of the primary view has it on disk; a node without\n" +
 			"quorum refuses writes and marks its reads stale (they may be old).",
 		example: "cdb set /resources/web/ip 10.0.0.5\ncdb get /resources/web/ip\ncdb list /resources --json\ncdb history --limit 5\ncdb watch /resources/ --json",
 		subs:    []string{"get", "list", "set", "del", "history", "watch"},
-		flags:   []flagSpec{{"--if-revision", "N"}, {"--limit", "N"}, {"--start", "REV"}},
+		flags:   []flagSpec{{"--if-revision", "N"}, {"--limit", "N"}, {"--start", "REV"}, {"--client", "ID"}, {"--seq", "N"}},
 		run:     runCDB,
 	}
 }
@@ -65,6 +67,17 @@ func runCDB(ctx context.Context, s *Shell, a *args) error {
 	}
 	if a.has("--limit") && sub != "history" {
 		return usagef("--limit goes with `cdb history`, not %s", sub)
+	}
+	var hdr http.Header
+	if a.has("--client") || a.has("--seq") {
+		if sub != "set" && sub != "del" && sub != "delete" && sub != "rm" {
+			return usagef("--client and --seq go with `cdb set` and `cdb del`, not %s", sub)
+		}
+		n, err := strconv.ParseUint(a.flags["--seq"], 10, 64)
+		if a.flags["--client"] == "" || err != nil || n == 0 {
+			return usagef("name a write with both --client ID and --seq N (from 1, one more per new write)")
+		}
+		hdr = http.Header{"Corral-Client": {a.flags["--client"]}, "Corral-Seq": {strconv.FormatUint(n, 10)}}
 	}
 	if a.has("--start") && sub != "watch" {
 		return usagef("--start goes with `cdb watch`, not %s", sub)
@@ -113,12 +126,12 @@ func runCDB(ctx context.Context, s *Shell, a *args) error {
 			}
 			body.IfRevision = &n
 		}
-		return cdbWrite(ctx, s, http.MethodPut, rest[0], body)
+		return cdbWrite(ctx, s, http.MethodPut, rest[0], hdr, body)
 	case "del", "delete", "rm":
 		if len(rest) != 1 {
 			return usagef("usage: cdb del KEY")
 		}
-		return cdbWrite(ctx, s, http.MethodDelete, rest[0], nil)
+		return cdbWrite(ctx, s, http.MethodDelete, rest[0], hdr, nil)
 	case "history":
 		if len(rest) > 0 {
 			return usagef("usage: cdb history [--limit N]")
@@ -167,13 +180,13 @@ func cdbList(ctx context.Context, s *Shell, prefix string) error {
 	return err
 }
 
-func cdbWrite(ctx context.Context, s *Shell, method, key string, body any) error {
+func cdbWrite(ctx context.Context, s *Shell, method, key string, hdr http.Header, body any) error {
 	path, err := cdbPath(key)
 	if err != nil {
 		return err
 	}
 	var res api.CDBWriteResult
-	if err := s.Client.Do(ctx, method, path, body, &res); err != nil {
+	if err := s.Client.DoWith(ctx, method, path, hdr, body, &res); err != nil {
 		return err
 	}
 	if s.json {

@@ -174,3 +174,31 @@ func waitWatch(t *testing.T, f *apitest.Node) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestCDBRetryCommand: a write named with --client and --seq, run again
+// after an unknown outcome, gets the original result and applies once.
+func TestCDBRetryCommand(t *testing.T) {
+	f := apitest.New()
+	sock := serve(t, f)
+	f.LoseAnswer = cdb.ErrOutcomeUnknown
+	if code, _, errs := runMain(t, "--socket", sock, "-c", "cdb set /k one --client deploy --seq 1"); code != 1 || !strings.Contains(errs, `retry with the same client "deploy" and seq 1`) {
+		t.Fatalf("first try: %d %q", code, errs)
+	}
+	code, out, errs := runMain(t, "--socket", sock, "-c", "cdb set /k two --client deploy --seq 1")
+	if code != 0 || !strings.Contains(out, "set /k at revision 1") {
+		t.Fatalf("retry: %d %q %q", code, out, errs)
+	}
+	kv, _, _, _ := f.CDBGet("/k")
+	if _, rev, _, _ := f.CDBList("/"); string(kv.Value) != "one" || rev != 1 {
+		t.Fatalf("applied twice: %+v at %d", kv, rev)
+	}
+	if code, out, errs := runMain(t, "--socket", sock, "-c", "cdb del /k --client deploy --seq 2"); code != 0 || !strings.Contains(out, "deleted /k at revision 2") {
+		t.Fatalf("del: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := runMain(t, "--socket", sock, "-c", "cdb set /k x --client deploy"); code != 2 || !strings.Contains(errs, "both --client ID and --seq N") {
+		t.Fatalf("half an id: %d %q", code, errs)
+	}
+	if code, _, errs := runMain(t, "--socket", sock, "-c", "cdb get /k --client a --seq 1"); code != 2 || !strings.Contains(errs, "go with `cdb set` and `cdb del`") {
+		t.Fatalf("id on get: %d %q", code, errs)
+	}
+}
