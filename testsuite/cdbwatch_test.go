@@ -135,4 +135,25 @@ func TestCDBWatch(t *testing.T) {
 	if ev := nextWatch(t, live, "the live change on n3"); ev.Key != "/w/after" {
 		t.Fatalf("n3 after the replay: %+v", ev)
 	}
+
+	// a write named by (client, seq) retried on another node: the original
+	// result, one change
+	var first2, again cdbWrite
+	if err := shellJSON(t, dir, "n1", "cdb set /w/retry one --client deployer --seq 1", &first2); err != nil || !first2.OK {
+		t.Fatalf("named set on n1: %+v %v", first2, err)
+	}
+	if err := shellJSON(t, dir, "n3", "cdb set /w/retry two --client deployer --seq 1", &again); err != nil || again.Revision != first2.Revision {
+		t.Fatalf("the retry on n3: %+v %v, want revision %d", again, err, first2.Revision)
+	}
+	w = set("n1", "/w/end", "x")
+	if ev := nextWatch(t, live, "the named set"); ev != (cdbWatchEvent{Key: "/w/retry", Value: "one", Revision: first2.Revision}) {
+		t.Fatalf("n3's watch after the named set: %+v", ev)
+	}
+	if ev := nextWatch(t, live, "the change after the retry"); ev.Key != "/w/end" || ev.Revision != w.Revision {
+		t.Fatalf("after the retry n3's watch has %+v, want /w/end at %d (the retry applied nothing)", ev, w.Revision)
+	}
+	var g cdbKV
+	if err := shellJSON(t, dir, "n3", "cdb get /w/retry", &g); err != nil || g.Value != "one" {
+		t.Fatalf("n3 reads %+v %v after the retry, want one", g, err)
+	}
 }
