@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/corral-ha/corral/core/cdb"
 )
@@ -85,13 +86,12 @@ func (n *Node) CDBWatch(prefix string, start uint64, buf int) (*CDBWatch, error)
 		case <-done:
 		}
 	}()
+	var once sync.Once
 	return &CDBWatch{C: w.ch, Err: func() error { return w.err }, Stop: func() {
-		stop()
-		select {
-		case <-done:
-		default:
+		once.Do(func() {
+			stop()
 			close(done)
-		}
+		})
 	}}, nil
 }
 
