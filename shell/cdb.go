@@ -2,11 +2,15 @@ package shell
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/corral-ha/corral/core/api"
 )
@@ -14,17 +18,22 @@ import (
 func cdbCommand() *command {
 	return &command{
 		name:    "cdb",
-		usage:   "cdb get KEY | cdb list [PREFIX] | cdb set KEY VALUE [--if-revision N] | cdb del KEY | cdb history [--limit N] [--json]",
+		usage:   "cdb get KEY | cdb list [PREFIX] | cdb set KEY VALUE [--if-revision N] [--client ID --seq N] | cdb del KEY [--client ID --seq N] | cdb history [--limit N] | cdb watch [PREFIX] [--start REV] [--json]",
 		summary: "read and change the configuration database",
 		help: "The configuration database is a replicated tree of keys (paths like /resources/web/ip)\n" +
 			"with values and revisions. `get` shows one key, `list` the keys under a prefix (all by\n" +
 			"default), `set` changes a key (--if-revision N: only if its revision is still N, 0 for\n" +
-			"a key that must not exist yet), `del` removes one, `history` shows the last changes.\n" +
+			"a key that must not exist yet), `del` removes one, `history` shows the last changes,\n" +
+			"`watch` prints every change under a prefix as it is applied, in revision order, until\n" +
+			"Ctrl-C (--start REV first replays the changes from revision REV, if the node still has\n" +
+			"them; with --json one JSON object a line). It resumes where it was after a lost connection.\n" +
+			"--client ID --seq N name a write so a retry is safe: after no answer or \"outcome unknown\",\n" +
+			"run the same command again and it gets the original result, never a second apply.\n" +
 			"A write returns once every node of the primary view has it on disk; a node without\n" +
 			"quorum refuses writes and marks its reads stale (they may be old).",
-		example: "cdb set /resources/web/ip 10.0.0.5\ncdb get /resources/web/ip\ncdb list /resources --json\ncdb history --limit 5",
-		subs:    []string{"get", "list", "set", "del", "history"},
-		flags:   []flagSpec{{"--if-revision", "N"}, {"--limit", "N"}},
+		example: "cdb set /resources/web/ip 10.0.0.5\ncdb get /resources/web/ip\ncdb list /resources --json\ncdb history --limit 5\ncdb watch /resources/ --json",
+		subs:    []string{"get", "list", "set", "del", "history", "watch"},
+		flags:   []flagSpec{{"--if-revision", "N"}, {"--limit", "N"}, {"--start", "REV"}, {"--client", "ID"}, {"--seq", "N"}},
 		run:     runCDB,
 	}
 }
@@ -59,7 +68,38 @@ func runCDB(ctx context.Context, s *Shell, a *args) error {
 	if a.has("--limit") && sub != "history" {
 		return usagef("--limit goes with `cdb history`, not %s", sub)
 	}
+	var hdr http.Header
+	if a.has("--client") || a.has("--seq") {
+		if sub != "set" && sub != "del" && sub != "delete" && sub != "rm" {
+			return usagef("--client and --seq go with `cdb set` and `cdb del`, not %s", sub)
+		}
+		n, err := strconv.ParseUint(a.flags["--seq"], 10, 64)
+		if a.flags["--client"] == "" || err != nil || n == 0 {
+			return usagef("name a write with both --client ID and --seq N (from 1, one more per new write)")
+		}
+		hdr = http.Header{"Corral-Client": {a.flags["--client"]}, "Corral-Seq": {strconv.FormatUint(n, 10)}}
+	}
+	if a.has("--start") && sub != "watch" {
+		return usagef("--start goes with `cdb watch`, not %s", sub)
+	}
 	switch sub {
+	case "watch":
+		if len(rest) > 1 {
+			return usagef("usage: cdb watch [PREFIX] [--start REV]")
+		}
+		prefix := "/"
+		if len(rest) == 1 {
+			prefix = rest[0]
+		}
+		var start uint64
+		if v, ok := a.flags["--start"]; ok {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil || n == 0 {
+				return usagef("--start %q: give a revision number from 1", v)
+			}
+			start = n
+		}
+		return cdbWatch(ctx, s, prefix, start)
 	case "get":
 		if len(rest) != 1 {
 			return usagef("usage: cdb get KEY")
@@ -86,19 +126,19 @@ func runCDB(ctx context.Context, s *Shell, a *args) error {
 			}
 			body.IfRevision = &n
 		}
-		return cdbWrite(ctx, s, http.MethodPut, rest[0], body)
+		return cdbWrite(ctx, s, http.MethodPut, rest[0], hdr, body)
 	case "del", "delete", "rm":
 		if len(rest) != 1 {
 			return usagef("usage: cdb del KEY")
 		}
-		return cdbWrite(ctx, s, http.MethodDelete, rest[0], nil)
+		return cdbWrite(ctx, s, http.MethodDelete, rest[0], hdr, nil)
 	case "history":
 		if len(rest) > 0 {
 			return usagef("usage: cdb history [--limit N]")
 		}
 		return cdbHistory(ctx, s, a)
 	}
-	return usagef("cdb %s: unknown; use get, list, set, del or history", sub)
+	return usagef("cdb %s: unknown; use get, list, set, del, history or watch", sub)
 }
 
 func cdbGet(ctx context.Context, s *Shell, key string) error {
@@ -140,13 +180,13 @@ func cdbList(ctx context.Context, s *Shell, prefix string) error {
 	return err
 }
 
-func cdbWrite(ctx context.Context, s *Shell, method, key string, body any) error {
+func cdbWrite(ctx context.Context, s *Shell, method, key string, hdr http.Header, body any) error {
 	path, err := cdbPath(key)
 	if err != nil {
 		return err
 	}
 	var res api.CDBWriteResult
-	if err := s.Client.Do(ctx, method, path, body, &res); err != nil {
+	if err := s.Client.DoWith(ctx, method, path, hdr, body, &res); err != nil {
 		return err
 	}
 	if s.json {
@@ -206,3 +246,92 @@ func cdbHistory(ctx context.Context, s *Shell, a *args) error {
 	}
 	return t.render(s.Stdout, s.Color)
 }
+
+// cdbWatch prints the changes under prefix from revision start (0: from
+// now) until ctx ends; after a lost connection, or a node that dropped
+// the watch for being slow, it resumes after the last change printed.
+func cdbWatch(ctx context.Context, s *Shell, prefix string, start uint64) error {
+	if start == 0 {
+		// from now: the revision the listing shows, so a reconnect before
+		// the first change misses nothing
+		var res api.CDBListResult
+		if err := s.Client.Get(ctx, "/v1/cdb?prefix="+url.QueryEscape(prefix), &res); err != nil {
+			return err
+		}
+		start = res.Revision + 1
+	}
+	if !s.json {
+		fmt.Fprintf(s.Stdout, "# watching %s from revision %d (Ctrl-C stops)\n", prefix, start)
+	}
+	// Where to resume: the changes of one revision (a transaction) come
+	// one by one, so a stream that ended inside a revision resumes at it
+	// and skips the ones already printed.
+	next, skip := start, 0
+	down := false
+	for {
+		seen := 0
+		err := s.Client.stream(ctx, "/v1/cdb-watch?prefix="+url.QueryEscape(prefix)+"&start="+strconv.FormatUint(next, 10), func(kind, data string) error {
+			if kind == "error" {
+				var e api.Error
+				_ = json.Unmarshal([]byte(data), &e)
+				return &watchDropped{msg: e.Error}
+			}
+			var ev api.CDBWatchEvent
+			if err := json.Unmarshal([]byte(data), &ev); err != nil {
+				return fmt.Errorf("cdb watch: bad JSON from the node: %v", err)
+			}
+			if ev.Revision == next && seen < skip {
+				seen++
+				return nil
+			}
+			if down {
+				fmt.Fprintf(s.Stdout, "# reconnected; resuming from revision %d\n", next)
+				down = false
+			}
+			if ev.Revision != next {
+				next, skip = ev.Revision, 0
+			}
+			skip++
+			seen = skip
+			if s.json {
+				b, _ := json.Marshal(ev)
+				_, err := fmt.Fprintf(s.Stdout, "%s\n", b)
+				return err
+			}
+			var err error
+			if ev.Deleted {
+				_, err = fmt.Fprintf(s.Stdout, "%-6d del %s\n", ev.Revision, ev.Key)
+			} else {
+				_, err = fmt.Fprintf(s.Stdout, "%-6d set %s = %s\n", ev.Revision, ev.Key, ev.Value)
+			}
+			return err
+		})
+		if ctx.Err() != nil {
+			return nil // Ctrl-C
+		}
+		var ue *UnreachableError
+		var wd *watchDropped
+		switch {
+		case errors.As(err, &wd):
+			fmt.Fprintf(s.Stdout, "# the node dropped this watch (%s); resuming from revision %d\n", wd.msg, next)
+			continue
+		case errors.As(err, &ue) || errors.Is(err, io.ErrUnexpectedEOF):
+		default:
+			return err
+		}
+		if !down {
+			fmt.Fprintf(s.Stdout, "# connection to the node lost; reconnecting (Ctrl-C stops)\n")
+			down = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// watchDropped is the node's "event: error" ending a watch.
+type watchDropped struct{ msg string }
+
+func (e *watchDropped) Error() string { return "the node dropped the watch: " + e.msg }

@@ -2,13 +2,17 @@ package shell
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/corral-ha/corral/core/api"
 	"github.com/corral-ha/corral/core/api/apitest"
 	"github.com/corral-ha/corral/core/cdb"
+	"github.com/corral-ha/corral/core/node"
 )
 
 func runMain(t *testing.T, args ...string) (int, string, string) {
@@ -77,5 +81,124 @@ func TestCDBNoQuorum(t *testing.T) {
 	}
 	if code, out, errs := runMain(t, "--socket", sock, "-c", "cdb get /a"); code != 0 || !strings.Contains(out, "stale") {
 		t.Fatalf("get: %d %q %q", code, out, errs)
+	}
+}
+
+// TestCDBWatchCommand: cdb watch prints each change under the prefix as it
+// is applied, resumes without a gap or a repeat when the node drops it
+// (even inside a transaction's changes), and --start replays.
+func TestCDBWatchCommand(t *testing.T) {
+	f := apitest.New()
+	sock := serve(t, f)
+	put := func(kvs ...string) {
+		t.Helper()
+		var ops []cdb.Op
+		for i := 0; i < len(kvs); i += 2 {
+			ops = append(ops, cdb.Op{Kind: cdb.OpPut, Key: kvs[i], Value: []byte(kvs[i+1])})
+		}
+		if _, err := f.CDBTxn(t.Context(), nil, ops); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("/a/1", "before") // 1: before the watch, not printed
+	out := newSyncBuffer()
+	sh := &Shell{Client: NewClient(sock), Stdout: out}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- sh.Exec(ctx, "cdb watch /a/") }()
+	out.waitFor(t, "the watch", func(s string) bool { return strings.Contains(s, "watching /a/ from revision 2") })
+	waitWatch(t, f)
+	put("/a/2", "two")            // 2
+	put("/b/1", "not under /a/")  // 3
+	put("/a/3", "x", "/a/4", "y") // 4: two changes of one revision
+	out.waitFor(t, "the transaction", func(s string) bool { return strings.Contains(s, "set /a/4 = y") })
+	f.DropWatches(fmt.Errorf("%w: test", node.ErrWatchBehind))
+	out.waitFor(t, "the drop", func(s string) bool { return strings.Contains(s, "dropped this watch") })
+	waitWatch(t, f)
+	put("/a/5", "five") // 5
+	out.waitFor(t, "the change after the drop", func(s string) bool { return strings.Contains(s, "set /a/5 = five") })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{"2      set /a/2 = two", "4      set /a/3 = x", "4      set /a/4 = y"} {
+		if strings.Count(got, want) != 1 {
+			t.Fatalf("%q %d times in:\n%s", want, strings.Count(got, want), got)
+		}
+	}
+	if strings.Contains(got, "before") || strings.Contains(got, "/b/1") {
+		t.Fatalf("printed a change it should not:\n%s", got)
+	}
+
+	// --start replays, --json gives one object a line
+	out = newSyncBuffer()
+	sh = &Shell{Client: NewClient(sock), Stdout: out, JSON: true}
+	ctx, cancel = context.WithCancel(t.Context())
+	defer cancel()
+	go func() { done <- sh.Exec(ctx, "cdb watch /a/ --start 4") }()
+	out.waitFor(t, "the replay", func(s string) bool { return strings.Count(s, "\n") >= 3 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var evs []api.CDBWatchEvent
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var ev api.CDBWatchEvent
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		evs = append(evs, ev)
+	}
+	if len(evs) != 3 || evs[0].Key != "/a/3" || evs[2] != (api.CDBWatchEvent{Key: "/a/5", Value: "five", Revision: 5}) {
+		t.Fatalf("replay %+v", evs)
+	}
+	if code, _, errs := runMain(t, "--socket", sock, "-c", "cdb get /a/1 --start 3"); code != 2 || !strings.Contains(errs, "--start goes with `cdb watch`") {
+		t.Fatalf("--start on get: %d %q", code, errs)
+	}
+	f.Compacted = 3
+	if code, _, errs := runMain(t, "--socket", sock, "-c", "cdb watch /a/ --start 2"); code != 1 || !strings.Contains(errs, "compacted") {
+		t.Fatalf("compacted start: %d %q", code, errs)
+	}
+}
+
+// waitWatch waits until the fake node has an open watch.
+func waitWatch(t *testing.T, f *apitest.Node) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for f.Watches() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the watch never reached the node")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestCDBRetryCommand: a write named with --client and --seq, run again
+// after an unknown outcome, gets the original result and applies once.
+func TestCDBRetryCommand(t *testing.T) {
+	f := apitest.New()
+	sock := serve(t, f)
+	f.LoseAnswer = cdb.ErrOutcomeUnknown
+	if code, _, errs := runMain(t, "--socket", sock, "-c", "cdb set /k one --client deploy --seq 1"); code != 1 || !strings.Contains(errs, `retry with the same client "deploy" and seq 1`) {
+		t.Fatalf("first try: %d %q", code, errs)
+	}
+	code, out, errs := runMain(t, "--socket", sock, "-c", "cdb set /k two --client deploy --seq 1")
+	if code != 0 || !strings.Contains(out, "set /k at revision 1") {
+		t.Fatalf("retry: %d %q %q", code, out, errs)
+	}
+	kv, _, _, _ := f.CDBGet("/k")
+	if _, rev, _, _ := f.CDBList("/"); string(kv.Value) != "one" || rev != 1 {
+		t.Fatalf("applied twice: %+v at %d", kv, rev)
+	}
+	if code, out, errs := runMain(t, "--socket", sock, "-c", "cdb del /k --client deploy --seq 2"); code != 0 || !strings.Contains(out, "deleted /k at revision 2") {
+		t.Fatalf("del: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := runMain(t, "--socket", sock, "-c", "cdb set /k x --client deploy"); code != 2 || !strings.Contains(errs, "both --client ID and --seq N") {
+		t.Fatalf("half an id: %d %q", code, errs)
+	}
+	if code, _, errs := runMain(t, "--socket", sock, "-c", "cdb get /k --client a --seq 1"); code != 2 || !strings.Contains(errs, "go with `cdb set` and `cdb del`") {
+		t.Fatalf("id on get: %d %q", code, errs)
 	}
 }

@@ -94,6 +94,11 @@ func (c *Client) Delete(ctx context.Context, path string, v any) error {
 // Do makes one request: body, if not nil, is sent as JSON; a 2xx answer's
 // JSON body is decoded into v (if not nil), another answer is an *APIError.
 func (c *Client) Do(ctx context.Context, method, path string, body, v any) error {
+	return c.DoWith(ctx, method, path, nil, body, v)
+}
+
+// DoWith is Do with extra request headers (nil for none).
+func (c *Client) DoWith(ctx context.Context, method, path string, hdr http.Header, body, v any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -108,6 +113,9 @@ func (c *Client) Do(ctx context.Context, method, path string, body, v any) error
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, vs := range hdr {
+		req.Header[k] = vs
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

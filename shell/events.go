@@ -141,6 +141,19 @@ func (s *Shell) follow(ctx context.Context, since uint64) error {
 // each until ctx ends, f fails or the connection drops.
 func (c *Client) Events(ctx context.Context, since uint64, f func(node.Event) error) error {
 	path := "/v1/events?follow=1&since=" + strconv.FormatUint(since, 10)
+	return c.stream(ctx, path, func(_, data string) error {
+		var e node.Event
+		if err := json.Unmarshal([]byte(data), &e); err != nil {
+			return fmt.Errorf("event stream: bad JSON from the node: %v", err)
+		}
+		return f(e)
+	})
+}
+
+// stream reads a Server-Sent Events stream at path and calls f with each
+// event's kind and data until ctx ends, f fails or the connection drops
+// (an UnreachableError).
+func (c *Client) stream(ctx context.Context, path string, f func(kind, data string) error) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://corral"+path, nil)
 	if err != nil {
 		return err
@@ -156,7 +169,7 @@ func (c *Client) Events(ctx context.Context, since uint64, f func(node.Event) er
 		return apiError(resp, body, http.MethodGet, path)
 	}
 	r := bufio.NewReader(resp.Body)
-	var data string
+	var kind, data string
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
@@ -167,15 +180,14 @@ func (c *Client) Events(ctx context.Context, since uint64, f func(node.Event) er
 		}
 		line = strings.TrimRight(line, "\r\n")
 		switch {
+		case strings.HasPrefix(line, "event:"):
+			kind = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
 		case strings.HasPrefix(line, "data:"):
 			data += strings.TrimSpace(strings.TrimPrefix(line, "data:"))
 		case line == "" && data != "":
-			var e node.Event
-			if err := json.Unmarshal([]byte(data), &e); err != nil {
-				return fmt.Errorf("event stream: bad JSON from the node: %v", err)
-			}
-			data = ""
-			if err := f(e); err != nil {
+			k, d := kind, data
+			kind, data = "", ""
+			if err := f(k, d); err != nil {
 				return err
 			}
 		}

@@ -104,7 +104,7 @@ func TestMainErrors(t *testing.T) {
 		{[]string{"--socket", sock, "-c", "debug frob"}, 2, "usage: debug fault"},
 		{[]string{"--socket", sock, "-c", "cdb get /"}, 2, "keys are paths"},
 		{[]string{"--socket", sock, "-c", "cdb get /nope"}, 1, "no key /nope"},
-		{[]string{"--socket", sock, "-c", "cdb frob"}, 2, "use get, list, set, del or history"},
+		{[]string{"--socket", sock, "-c", "cdb frob"}, 2, "use get, list, set, del, history or watch"},
 		{[]string{"--socket", sock, "-c", "cdb get /a --if-revision 3"}, 2, "goes with `cdb set`"},
 		{[]string{"--socket", sock, "-c", "help frob"}, 2, `no command "frob"`},
 		{[]string{"--socket", sock, "-c", "watch"}, 2, "watch what?"},

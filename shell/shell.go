@@ -226,7 +226,7 @@ type command struct {
 func commands() []*command {
 	return []*command{
 		statusCommand(), nodesCommand(), linksCommand(), quorumCommand(), viewsCommand(), eventsCommand(),
-		pauseCommand(), resumeCommand(), leaveCommand(), debugCommand(), cdbCommand(), watchCommand(),
+		pauseCommand(), resumeCommand(), leaveCommand(), debugCommand(), cdbCommand(), watchCommand(), dnsCommand(),
 		helpCommand(), exitCommand(),
 	}
 }

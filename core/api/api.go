@@ -51,6 +51,12 @@ type Node interface {
 	CDBList(prefix string) (kvs []cdb.KV, rev uint64, stale bool, err error)
 	CDBHistory(n int) ([]cdb.Change, error)
 	CDBTxn(ctx context.Context, ifs []cdb.Cond, then []cdb.Op) (cdb.Result, error)
+	// CDBTxnAs is CDBTxn under the caller's request id (client, seq): a
+	// retry with the same id gets the original result, applied once.
+	CDBTxnAs(ctx context.Context, client string, seq uint64, ifs []cdb.Cond, then []cdb.Op) (cdb.Result, error)
+	// CDBWatch subscribes to the changes under prefix (from revision start
+	// when > 0; cdb.ErrCompacted when those are gone).
+	CDBWatch(prefix string, start uint64, buf int) (*node.CDBWatch, error)
 }
 
 var _ Node = (*node.Node)(nil)
@@ -111,8 +117,11 @@ func New(n Node) *Handler {
 	h.add("/v1/debug/faults/{id}", "DELETE /v1/debug/faults/ID", map[string]http.HandlerFunc{
 		http.MethodDelete: h.faultRemove})
 	h.add("/metrics", "GET /metrics", get(h.metrics))
+	h.add("/v1/dns", "GET /v1/dns", get(h.dnsRecords))
+	h.add("/v1/dns/query", "GET /v1/dns/query?name=N[&type=T]", get(h.dnsQuery))
 	h.add("/v1/cdb", "GET /v1/cdb?prefix=P, GET|PUT|POST|DELETE /v1/cdb/KEY", nil)
 	h.add("/v1/cdb-history", "GET /v1/cdb-history[?n=N]", get(h.cdbHistory))
+	h.add("/v1/cdb-watch", "GET /v1/cdb-watch?prefix=P[&start=R] (Server-Sent Events)", get(h.cdbWatch))
 	ch, stop := n.Subscribe(1024)
 	h.stopSub = stop
 	go h.count(ch)

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -42,14 +43,24 @@ type CDBSetRequest struct {
 	// IfRevision, when set, makes the set conditional: the key's revision
 	// must be this (0: the key must not exist).
 	IfRevision *uint64 `json:"if_revision,omitempty"`
+	// Client and Seq, when set, name the request so a retry is safe: a
+	// caller that got no answer (or "outcome unknown") sends the same
+	// request with the same client and seq, and gets the original result
+	// without a second apply. Seq grows by one per new request of Client,
+	// from 1. The headers Corral-Client and Corral-Seq do the same (and
+	// are the way for DELETE).
+	Client string `json:"client,omitempty"`
+	Seq    uint64 `json:"seq,omitempty"`
 }
 
 // CDBWriteResult answers a write.
 type CDBWriteResult struct {
 	Key      string `json:"key"`
-	Op       string `json:"op"`       // set or delete
-	Revision uint64 `json:"revision"` // the revision the update got
-	OK       bool   `json:"ok"`       // false: the if_revision condition failed, nothing changed
+	Op       string `json:"op"`               // set or delete
+	Revision uint64 `json:"revision"`         // the revision the update got
+	OK       bool   `json:"ok"`               // false: the if_revision condition failed, nothing changed
+	Client   string `json:"client,omitempty"` // the request id, when the caller gave one
+	Seq      uint64 `json:"seq,omitempty"`
 }
 
 // CDBOp is one operation of a change.
@@ -110,13 +121,21 @@ func (h *Handler) cdb(w http.ResponseWriter, r *http.Request, path string) {
 		if req.IfRevision != nil {
 			ifs = []cdb.Cond{{Key: key, ModRev: *req.IfRevision}}
 		}
-		h.cdbWrite(w, r, key, "set", ifs, []cdb.Op{{Kind: cdb.OpPut, Key: key, Value: []byte(req.Value)}})
+		id, ok := requestID(w, r, req.Client, req.Seq)
+		if !ok {
+			return
+		}
+		h.cdbWrite(w, r, key, "set", id, ifs, []cdb.Op{{Kind: cdb.OpPut, Key: key, Value: []byte(req.Value)}})
 	case http.MethodDelete:
 		if key == "" || key == "/" {
 			WriteError(w, http.StatusBadRequest, "no key to delete", "DELETE /v1/cdb/KEY")
 			return
 		}
-		h.cdbWrite(w, r, key, "delete", nil, []cdb.Op{{Kind: cdb.OpDelete, Key: key}})
+		id, ok := requestID(w, r, "", 0)
+		if !ok {
+			return
+		}
+		h.cdbWrite(w, r, key, "delete", id, nil, []cdb.Op{{Kind: cdb.OpDelete, Key: key}})
 	default:
 		w.Header().Set("Allow", "DELETE, GET, POST, PUT")
 		WriteError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+path,
@@ -154,24 +173,77 @@ func (h *Handler) cdbList(w http.ResponseWriter, prefix string) {
 	WriteJSON(w, http.StatusOK, out)
 }
 
-func (h *Handler) cdbWrite(w http.ResponseWriter, r *http.Request, key, op string, ifs []cdb.Cond, then []cdb.Op) {
+// reqID is a caller's request id (client "" for none).
+type reqID struct {
+	client string
+	seq    uint64
+}
+
+// requestID takes the request id from the body's fields or the
+// Corral-Client and Corral-Seq headers; both or neither.
+func requestID(w http.ResponseWriter, r *http.Request, client string, seq uint64) (reqID, bool) {
+	const hint = `name a request with both a client and a seq from 1: {"client": "deployer-7", "seq": 12} or the headers Corral-Client and Corral-Seq`
+	if hc, hs := r.Header.Get("Corral-Client"), r.Header.Get("Corral-Seq"); hc != "" || hs != "" {
+		if client != "" || seq != 0 {
+			WriteError(w, http.StatusBadRequest, "the request id is given twice (body and headers)", hint)
+			return reqID{}, false
+		}
+		v, err := strconv.ParseUint(hs, 10, 64)
+		if err != nil {
+			WriteError(w, http.StatusBadRequest, "Corral-Seq "+strconv.Quote(hs)+" is not a sequence number", hint)
+			return reqID{}, false
+		}
+		client, seq = hc, v
+	}
+	if (client == "") != (seq == 0) {
+		WriteError(w, http.StatusBadRequest, "a request id needs both a client and a seq from 1", hint)
+		return reqID{}, false
+	}
+	return reqID{client, seq}, true
+}
+
+func (h *Handler) cdbWrite(w http.ResponseWriter, r *http.Request, key, op string, id reqID, ifs []cdb.Cond, then []cdb.Op) {
 	ctx, cancel := context.WithTimeout(r.Context(), cdbTimeout)
 	defer cancel()
-	res, err := h.n.CDBTxn(ctx, ifs, then)
+	var (
+		res cdb.Result
+		err error
+	)
+	if id.client != "" {
+		res, err = h.n.CDBTxnAs(ctx, id.client, id.seq, ifs, then)
+	} else {
+		res, err = h.n.CDBTxn(ctx, ifs, then)
+	}
+	retry := "give writes a request id (client and seq) to make a retry safe"
+	if id.client != "" {
+		retry = fmt.Sprintf("retry with the same client %q and seq %d: the update is applied at most once", id.client, id.seq)
+	}
 	var nq cdb.ErrNoQuorum
 	switch {
 	case errors.Is(err, node.ErrClosed):
 		nodeError(w, "cdb "+op, err)
 		return
-	case errors.As(err, &nq) || errors.Is(err, cdb.ErrOutcomeUnknown):
+	case errors.Is(err, cdb.ErrOutcomeUnknown):
+		WriteError(w, http.StatusServiceUnavailable, err.Error(),
+			"use a node of the primary view (corral shell -c quorum shows this node's votes); "+retry)
+		return
+	case errors.As(err, &nq):
 		WriteError(w, http.StatusServiceUnavailable, err.Error(),
 			"writes need a quorate node: use a node of the primary view (corral shell -c quorum shows this node's votes)")
+		return
+	case errors.Is(err, node.ErrInFlight):
+		WriteError(w, http.StatusConflict, err.Error(), "wait for the first call's answer, or retry after it timed out")
 		return
 	case err != nil && strings.HasPrefix(err.Error(), "cdb: key") || err != nil && strings.HasPrefix(err.Error(), "cdb: a request"):
 		WriteError(w, http.StatusBadRequest, err.Error(), "keys are paths like /resources/web/ip")
 		return
 	case err != nil:
-		WriteError(w, http.StatusServiceUnavailable, err.Error(), "retry in a moment; see the agent's log")
+		WriteError(w, http.StatusServiceUnavailable, err.Error(), "retry in a moment; see the agent's log; "+retry)
+		return
+	case res.Old:
+		WriteError(w, http.StatusConflict,
+			fmt.Sprintf("request seq %d of client %q is older than its last applied request: its outcome is no longer kept and nothing was applied", id.seq, id.client),
+			"use a new seq (one more than the last) for a new request")
 		return
 	}
 	code := http.StatusOK
@@ -183,10 +255,10 @@ func (h *Handler) cdbWrite(w http.ResponseWriter, r *http.Request, key, op strin
 			CDBWriteResult
 		}{"revision mismatch: " + key + " was changed since (or does not exist as expected); nothing was applied",
 			"read it again (GET /v1/cdb" + key + ") and retry with its revision",
-			CDBWriteResult{Key: key, Op: op, Revision: res.Rev}})
+			CDBWriteResult{Key: key, Op: op, Revision: res.Rev, Client: id.client, Seq: id.seq}})
 		return
 	}
-	WriteJSON(w, code, CDBWriteResult{Key: key, Op: op, Revision: res.Rev, OK: true})
+	WriteJSON(w, code, CDBWriteResult{Key: key, Op: op, Revision: res.Rev, OK: true, Client: id.client, Seq: id.seq})
 }
 
 func (h *Handler) cdbHistory(w http.ResponseWriter, r *http.Request) {

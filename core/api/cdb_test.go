@@ -2,6 +2,8 @@ package api
 
 import (
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/corral-ha/corral/core/api/apitest"
@@ -75,4 +77,57 @@ func TestCDBNoQuorum(t *testing.T) {
 	if !l.Stale || len(l.Keys) != 1 {
 		t.Fatalf("stale list %+v", l)
 	}
+}
+
+// TestCDBRetry: a write named by (client, seq) whose answer was lost
+// ("outcome unknown") is retried with the same id and gets the original
+// result; nothing is applied twice; an older seq and a half id are
+// refused with what to do.
+func TestCDBRetry(t *testing.T) {
+	f := apitest.New()
+	h := newHandler(t, f)
+	f.LoseAnswer = cdb.ErrOutcomeUnknown
+	rec := doBody(t, h, http.MethodPut, "/v1/cdb/k", `{"value": "one", "client": "deployer", "seq": 1}`)
+	wantError(t, rec, http.StatusServiceUnavailable, `retry with the same client "deployer" and seq 1`)
+	var w CDBWriteResult
+	decode(t, doBody(t, h, http.MethodPut, "/v1/cdb/k", `{"value": "one", "client": "deployer", "seq": 1}`), http.StatusOK, &w)
+	if w != (CDBWriteResult{Key: "/k", Op: "set", Revision: 1, OK: true, Client: "deployer", Seq: 1}) {
+		t.Fatalf("retry %+v", w)
+	}
+	// the same id through the headers, even with another value: the original result
+	req := httptest.NewRequest(http.MethodPut, "/v1/cdb/k", strings.NewReader(`{"value": "two"}`))
+	req.Header.Set("Corral-Client", "deployer")
+	req.Header.Set("Corral-Seq", "1")
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	decode(t, rec, http.StatusOK, &w)
+	if w.Revision != 1 {
+		t.Fatalf("header retry %+v", w)
+	}
+	var g CDBGetResult
+	decode(t, do(t, h, http.MethodGet, "/v1/cdb/k"), http.StatusOK, &g)
+	if g.Value != "one" || f.Rev != 1 {
+		t.Fatalf("applied twice: %+v, database revision %d", g, f.Rev)
+	}
+	// a delete names its request with the headers
+	req = httptest.NewRequest(http.MethodDelete, "/v1/cdb/k", nil)
+	req.Header.Set("Corral-Client", "deployer")
+	req.Header.Set("Corral-Seq", "2")
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	decode(t, rec, http.StatusOK, &w)
+	if w.Op != "delete" || w.Revision != 2 || w.Seq != 2 {
+		t.Fatalf("delete %+v", w)
+	}
+	wantError(t, doBody(t, h, http.MethodPut, "/v1/cdb/k", `{"value": "x", "client": "deployer", "seq": 1}`), http.StatusConflict, "older than its last applied request")
+	wantError(t, doBody(t, h, http.MethodPut, "/v1/cdb/k", `{"value": "x", "client": "deployer"}`), http.StatusBadRequest, "both a client and a seq")
+	req = httptest.NewRequest(http.MethodPut, "/v1/cdb/k", strings.NewReader(`{"value": "x", "client": "a", "seq": 1}`))
+	req.Header.Set("Corral-Client", "b")
+	req.Header.Set("Corral-Seq", "1")
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	wantError(t, rec, http.StatusBadRequest, "given twice")
+	// without an id, an unknown outcome says how to make a retry safe
+	f.LoseAnswer = cdb.ErrOutcomeUnknown
+	wantError(t, doBody(t, h, http.MethodPut, "/v1/cdb/k", `{"value": "x"}`), http.StatusServiceUnavailable, "give writes a request id")
 }

@@ -35,6 +35,16 @@
 //     say "stale": true on a node without quorum; writes answer once the
 //     update is durable on every member of the primary view, and a node
 //     without quorum refuses them (503, "no quorum: 1 of 3 votes").
+//     A write may carry a request id ({"client", "seq"} in the body, or
+//     the headers Corral-Client and Corral-Seq): a retry with the same id
+//     (after no answer, or 503 "outcome unknown") gets the original result
+//     and never applies twice; an older seq is 409.
+//     GET /v1/cdb-watch?prefix=P[&start=R] is a Server-Sent Events stream
+//     of every change applied under P, in revision order ("id: REV",
+//     "event: set|delete", "data: {key, value, revision, deleted}"); start
+//     replays from revision R (410 when R is compacted), Last-Event-ID
+//     resumes after it, and a reader that falls behind gets "event: error"
+//     and the end of the stream.
 //   - GET /metrics: Prometheus text format, metric names corral_*.
 //   - TCP (config [api] listen) goes through RequireToken: without
 //     "Authorization: Bearer TOKEN" a request is 401 and counted

@@ -98,24 +98,19 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 // "id: SEQ", "event: KIND", "data: JSON"; a client that reconnects with
 // ?since=SEQ (or Last-Event-ID) misses nothing the node still keeps.
 func (h *Handler) stream(w http.ResponseWriter, r *http.Request, since uint64) {
-	fl, ok := w.(http.Flusher)
-	if !ok {
-		WriteError(w, http.StatusInternalServerError, "this connection cannot stream", "use GET /v1/events?since=N and poll")
-		return
-	}
 	// Subscribe before reading the store so nothing falls between the two.
 	ch, stop := h.n.Subscribe(256)
 	defer stop()
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.WriteHeader(http.StatusOK)
+	s, ok := startSSE(w, "use GET /v1/events?since=N and poll")
+	if !ok {
+		return
+	}
 	last := since
 	send := func(e node.Event) bool {
 		if e.Seq <= last {
 			return true
 		}
-		data, _ := json.Marshal(e)
-		if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Kind, data); err != nil {
+		if s.event(strconv.FormatUint(e.Seq, 10), e.Kind, e) != nil {
 			return false
 		}
 		last = e.Seq
@@ -124,8 +119,8 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, since uint64) {
 	catchUp := func() bool {
 		evs, err := h.n.Events(last, 0)
 		if err != nil {
-			fmt.Fprintf(w, ": error: %v\n\n", err)
-			fl.Flush()
+			_ = s.comment("error: " + err.Error())
+			s.fl.Flush()
 			return false
 		}
 		for _, e := range evs {
@@ -133,7 +128,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, since uint64) {
 				return false
 			}
 		}
-		fl.Flush()
+		s.fl.Flush()
 		return true
 	}
 	if !catchUp() {
@@ -154,20 +149,63 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, since uint64) {
 			if !send(e) {
 				return
 			}
-			fl.Flush()
+			s.fl.Flush()
 		case <-gc.C:
 			if !catchUp() {
 				return
 			}
 		case <-ka.C:
-			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+			if s.comment("keep-alive") != nil {
 				return
 			}
-			fl.Flush()
+			s.fl.Flush()
 		case <-r.Context().Done():
 			return
 		case <-h.done:
 			return
 		}
 	}
+}
+
+// sse writes a Server-Sent Events stream; the event stream and the config
+// database's watches share it.
+type sse struct {
+	w  http.ResponseWriter
+	fl http.Flusher
+}
+
+// startSSE sends the stream's headers, or answers 500 with hint when the
+// connection cannot stream.
+func startSSE(w http.ResponseWriter, hint string) (*sse, bool) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		WriteError(w, http.StatusInternalServerError, "this connection cannot stream", hint)
+		return nil, false
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	fl.Flush()
+	return &sse{w: w, fl: fl}, true
+}
+
+// event writes one event ("id: ID" when id is not empty, "event: KIND",
+// "data: JSON"); the caller flushes.
+func (s *sse) event(id, kind string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if id != "" {
+		_, err = fmt.Fprintf(s.w, "id: %s\nevent: %s\ndata: %s\n\n", id, kind, data)
+	} else {
+		_, err = fmt.Fprintf(s.w, "event: %s\ndata: %s\n\n", kind, data)
+	}
+	return err
+}
+
+// comment writes a comment line (a keep-alive, or an error for people).
+func (s *sse) comment(text string) error {
+	_, err := fmt.Fprintf(s.w, ": %s\n\n", text)
+	return err
 }

@@ -8,11 +8,12 @@ import "github.com/corral-ha/corral/core/wire"
 // old view has been given to Hold/Commit, and before it gives bcast any
 // message of the new view; it gives them once CatchingUp is false.
 //
-// On the source, every tentative entry is committed (the history as it is
-// now is the adopted one) and adoption is done at once. Elsewhere the DB
-// sends Fetch messages to the source and takes Chunks (Step) until its log
-// is the source's: entries the source lacks are truncated, the missing ones
-// appended and applied, or a snapshot taken.
+// On the source, its log as it is now is the adopted history and adoption
+// is done at once. Elsewhere the DB sends Fetch messages to the source and
+// takes Chunks (Step) until its log is the source's: entries the source
+// lacks are truncated, the missing ones appended, or a snapshot taken.
+// Either way the adopted entries are applied (committed) only when the
+// view proves established: the Safe delivery of its first message.
 func (d *DB) BeginAdopt(view wire.ViewID, source wire.NodeID) {
 	d.adopting, d.firstDone = false, false
 	d.settled, d.adoptView, d.skipFlush = false, view, wire.ViewID{}
@@ -21,7 +22,8 @@ func (d *DB) BeginAdopt(view wire.ViewID, source wire.NodeID) {
 	}
 	d.deferred = nil
 	if source == d.cfg.Self {
-		d.commitAll(d.tail())
+		// its log as it is now is the adopted history; it is committed
+		// when the view proves established (Commit of its first message)
 		d.served, d.servedView, d.servedHead = true, view, d.tail()
 		d.rd.Broadcast = append(d.rd.Broadcast, EncodeUpdate(Update{Origin: d.cfg.Self}))
 		d.adopted, d.rd.Persist.Adopted = view, view
@@ -114,7 +116,13 @@ func (d *DB) take(from wire.NodeID, c *Chunk) {
 		return
 	}
 	p := Progress{View: c.View, Source: from, Head: c.Head}
-	if c.Snapshot != nil {
+	if c.Snapshot != nil && c.SnapRev <= d.st.rev {
+		// The source folded entries it could not match against ours, but
+		// what this node committed is already the established history (it
+		// is the same on every node): keep it, and take only what follows.
+		// Restoring the older snapshot would undo committed revisions.
+		d.truncate(d.st.rev + 1)
+	} else if c.Snapshot != nil {
 		if err := d.Restore(c.Snapshot); err != nil {
 			return // a corrupt chunk: the transfer stalls until the next view
 		}
@@ -127,16 +135,16 @@ func (d *DB) take(from wire.NodeID, c *Chunk) {
 		d.truncate(c.From + 1)
 	}
 	d.firstDone = true
-	d.commitAll(d.tail())
 	for _, e := range c.Entries {
+		if e.Rev <= d.tail() && c.Snapshot != nil {
+			continue // committed here already (kept above)
+		}
 		if e.Rev != d.tail()+1 {
 			return
 		}
 		d.log = append(d.log, e)
 		d.rd.Persist.Entries = append(d.rd.Persist.Entries, e)
-		d.applyNext()
 	}
-	d.rd.Persist.Commit = d.st.rev
 	p.Rev = d.tail()
 	if c.Last {
 		d.truncate(c.Head + 1)

@@ -372,16 +372,34 @@ func TestUnackedWriteTruncated(t *testing.T) {
 	wa := a.Watch("/")
 	a.BeginAdopt(v3, src)
 	b.BeginAdopt(v3, src)
+	rb := b.Ready()
+	barrier3 := rb.Broadcast[0]
 	for i := 0; i < 10 && a.CatchingUp(); i++ {
 		for _, m := range a.Ready().Messages {
 			b.Step(1, m)
 		}
-		for _, m := range b.Ready().Messages {
+		for _, m := range rb.Messages {
 			a.Step(2, m)
 		}
+		rb = b.Ready()
 	}
 	if a.CatchingUp() {
 		t.Fatal("adoption did not finish")
+	}
+	// the adopted history is committed once view 3 proves established:
+	// the safe delivery of its first message
+	if a.Rev() != 1 || !a.Stale() {
+		t.Fatalf("a committed revision %d (stale %v) before view 3 was established, want 1 and stale", a.Rev(), a.Stale())
+	}
+	dl3 := Delivery{View: v3, Primary: true, Seq: 1, Payload: barrier3}
+	for _, d := range []*DB{a, b} {
+		d.SetQuorum(true, 2, 3)
+		if err := d.Hold(dl3); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Commit(dl3); err != nil {
+			t.Fatal(err)
+		}
 	}
 	kv, _, _ := a.Get("/k")
 	if string(kv.Value) != "kept" || !bytes.Equal(a.Snapshot(), b.Snapshot()) || a.Head() != b.Head() {

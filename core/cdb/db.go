@@ -299,6 +299,19 @@ func (d *DB) Commit(dl Delivery) error {
 	if dl.Flush || d.adopting {
 		return nil // stays tentative: only an adoption commits what a flush delivered
 	}
+	if !d.settled && dl.View == d.adoptView {
+		// The first safe message of the adopted view proves every member
+		// installed the view and holds its adopted history: that history is
+		// committed now, not before (a view that was never established,
+		// because some members installed a rival one, commits nothing).
+		for d.st.rev < d.tail() {
+			if e := d.entry(d.st.rev + 1); e.View == dl.View && e.Seq == dl.Seq {
+				break
+			}
+			d.applyNext()
+		}
+		d.resolvePending()
+	}
 	e := d.entry(d.st.rev + 1)
 	if e == nil || e.View != dl.View || e.Seq != dl.Seq {
 		return fmt.Errorf("cdb: commit of %d/%d seq %d does not match the next tentative entry", dl.View.Epoch, dl.View.Coord, dl.Seq)
@@ -427,14 +440,6 @@ func (d *DB) truncate(rev uint64) {
 	}
 }
 
-// commitAll applies every tentative entry up to rev.
-func (d *DB) commitAll(rev uint64) {
-	for d.st.rev < rev && d.st.rev < d.tail() {
-		d.applyNext()
-	}
-	d.rd.Persist.Commit = d.st.rev
-}
-
 // Ready returns what the DB produced since the last call and clears it.
 func (d *DB) Ready() Ready {
 	rd := d.rd
@@ -457,6 +462,7 @@ func (d *DB) Restore(b []byte) error {
 	if err != nil {
 		return err
 	}
+	d.watchJump(d.st, st)
 	d.st, d.base, d.baseSnap, d.log = st, st.rev, clone(b), nil
 	d.rd.Persist.Snapshot, d.rd.Persist.Base = d.baseSnap, d.base
 	d.rd.Persist.Truncate = d.base + 1

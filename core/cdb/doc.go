@@ -82,16 +82,20 @@
 // while db.CatchingUp() (so no new-view update becomes safe before every
 // member has the adopted history).
 //
-//   - On src: every tentative entry is committed (the history as it is
-//     now is the adopted one) and a no-op barrier is put in
-//     Ready.Broadcast.
+//   - On src: its log as it is now is the adopted history, and a no-op
+//     barrier is put in Ready.Broadcast.
 //   - Elsewhere: a Fetch (with the node's Base and its log's runs of
 //     views) goes to src; src answers Chunks from the last common entry
 //     (or a snapshot if it no longer has those entries), at most
 //     ChunkEntries each, up to the head it had at BeginAdopt. The node
 //     truncates entries src lacks (tentative ones, never acknowledged:
-//     they are never seen by a consumer), commits what it shares, and
-//     applies what it lacks. Progress says how far it is.
+//     they are never seen by a consumer) and appends what it lacks.
+//     Progress says how far it is.
+//   - Nothing adopted is applied yet: membership may install a primary
+//     view on some members while others install a rival one, and such a
+//     view must commit nothing. The first Safe delivery of the view proves
+//     every member installed it and holds its history; then each member
+//     applies the adopted entries, and watches see them.
 //
 // Replies that depend on an adoption (requests this node took that turn
 // out applied, maybe elsewhere) and fresh reads wait until the node is
@@ -113,7 +117,13 @@
 // linearizable across nodes (a member may commit a Safe entry later than
 // the node that answered it). History(n) gives the last n changes (who,
 // when by the origin's clock, what). Watch(prefix) makes every later
-// committed change under prefix come out in Ready.Watch, in order.
+// committed change under prefix come out in Ready.Watch, in order;
+// WatchFrom(prefix, start) also replays the committed changes from
+// revision start by applying the log again from the base snapshot
+// (ErrCompacted when start is in the snapshot). A node that jumps ahead
+// by a snapshot (Restore) gives its watches the keys that differ, as sets
+// and deletes at the snapshot's revision, so a watcher's view stays the
+// node's state.
 //
 // Snapshot/Restore use a versioned binary encoding (wire.Writer/Reader):
 // keys, the dedupe table and the history, canonical (sorted), so

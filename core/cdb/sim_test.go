@@ -24,6 +24,7 @@ import (
 // loses commit marks of entries that were acknowledged.
 
 type hview struct {
+	at      int // when it was installed
 	id      wire.ViewID
 	primary bool
 	members []int
@@ -46,7 +47,8 @@ type hnode struct {
 	disk hdisk
 	view *hview
 	// checked is the primary view in which the node was last checked
-	// against the acknowledged updates (once, when it caught up)
+	// against the acknowledged updates (once, when it settled in it: the
+	// adopted history is committed then)
 	checked wire.ViewID
 }
 
@@ -82,6 +84,7 @@ type harness struct {
 	busy   map[string]*hop
 	seqs   map[string]uint64
 	acked  map[uint64]reqKey
+	ackAt  map[uint64]int // when each acknowledged revision was answered
 	trace  []string
 	keys   []string
 	nwrite int
@@ -104,7 +107,7 @@ func (h *harness) fatalf(format string, a ...any) {
 
 func newHarness(r *simtest.Run, n int) *harness {
 	h := &harness{r: r, rng: rand.New(rand.NewSource(r.Seed)), n: n, primary: map[wire.ViewID]bool{},
-		busy: map[string]*hop{}, seqs: map[string]uint64{}, acked: map[uint64]reqKey{},
+		busy: map[string]*hop{}, seqs: map[string]uint64{}, acked: map[uint64]reqKey{}, ackAt: map[uint64]int{},
 		keys: []string{"/a", "/b", "/c"}}
 	for i := range n {
 		nd := &hnode{id: wire.NodeID(i + 1), up: true, disk: hdisk{entries: map[uint64]Entry{}}}
@@ -186,6 +189,7 @@ func (h *harness) drain(i int) {
 				h.fatalf("revision %d acknowledged to %v and %s/%d", rp.Result.Rev, k, rp.Client, rp.Seq)
 			}
 			h.acked[rp.Result.Rev] = reqKey{rp.Client, rp.Seq}
+			h.ackAt[rp.Result.Rev] = h.now
 		}
 	}
 	h.setQuorum(i)
@@ -200,19 +204,20 @@ func (h *harness) setQuorum(i int) {
 		votes = len(v.members)
 	}
 	nd.db.SetQuorum(q, votes, h.n)
-	if q && nd.checked != v.id {
+	if q && !nd.db.stale() && nd.checked != v.id {
 		nd.checked = v.id
 		h.checkNode(i)
 	}
 }
 
-// checkNode: every acknowledged update is in this member of a primary
-// view, at its revision, committed; nothing committed came from a view
-// that was not primary.
+// checkNode, when a member of a primary view has settled in it: every
+// update acknowledged before the view was installed is in it, at its
+// revision, committed; nothing committed came from a view that was not
+// primary.
 func (h *harness) checkNode(i int) {
 	d := h.nodes[i].db
 	for rev, k := range h.acked {
-		if rev > d.st.rev {
+		if h.ackAt[rev] < h.nodes[i].view.at && rev > d.st.rev {
 			h.fatalf("G3: n%d in primary view at rev %d lacks acknowledged rev %d (%v)", i+1, d.st.rev, rev, k)
 		}
 		if e := d.entry(rev); e != nil && (reqKey{e.Update.Client, e.Update.Seq}) != k {
@@ -248,7 +253,7 @@ func (h *harness) viewChange() {
 	for _, g := range groups {
 		sort.Ints(g)
 		h.epoch++
-		v := &hview{id: wire.ViewID{Epoch: h.epoch, Coord: wire.NodeID(g[0] + 1)}, primary: 2*len(g) > h.n,
+		v := &hview{at: h.now, id: wire.ViewID{Epoch: h.epoch, Coord: wire.NodeID(g[0] + 1)}, primary: 2*len(g) > h.n,
 			members: g, held: map[int]int{}, commit: map[int]int{}}
 		h.primary[v.id] = v.primary
 		h.views = append(h.views, v)

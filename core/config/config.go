@@ -109,9 +109,10 @@ type DNS struct {
 	// empty list turns DNS off.
 	Listen []string `toml:"listen"`
 	Domain string   `toml:"domain"`
-	// TTL is the TTL of group records and the negative TTL.
+	// TTL is the TTL of group, apex and name server records (they follow
+	// failover and membership) and the negative TTL (the SOA minimum).
 	TTL Duration `toml:"ttl"`
-	// NodeTTL is the TTL of node and apex records.
+	// NodeTTL is the TTL of <node>.node.<domain> records.
 	NodeTTL Duration `toml:"node_ttl"`
 }
 
@@ -192,3 +193,10 @@ func (d Duration) MarshalText() ([]byte, error) {
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
 func (d Duration) String() string { return time.Duration(d).String() }
+
+// InFile reports whether key ("dns.listen") was written in the file, as
+// opposed to taken from the defaults.
+func (c *Config) InFile(key string) bool {
+	_, ok := c.lines[key]
+	return ok
+}

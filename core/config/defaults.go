@@ -53,9 +53,10 @@ func Default() *Config {
 			// Listen defaults to "<first address>:53" and Domain to
 			// "<cluster>.corral." (see derive).
 			//
-			// Group records change on failover: keep caches short.
+			// Group and apex records change on failover and membership
+			// changes: keep caches short. Also the negative TTL.
 			TTL: Duration(5 * time.Second),
-			// Node and apex records change rarely.
+			// <node>.node.<domain> records change only with the config.
 			NodeTTL: Duration(60 * time.Second),
 		},
 		API: API{

@@ -35,8 +35,9 @@ type heldIn struct {
 }
 
 type installed struct {
-	view wire.View
-	src  wire.NodeID
+	view   wire.View
+	src    wire.NodeID
+	failed error // bcast could not install it (cdbinstall.go)
 }
 
 // cdbDriver is the node's side of the config DB contract (core/cdb/doc.go):
@@ -67,6 +68,11 @@ type cdbDriver struct {
 	qSet            bool
 	quorate         bool
 	votes, expected int
+
+	watchers map[uint64]*cdbWatcher // API watches by the DB's watch id (cdbwatch.go)
+
+	failed    wire.ViewID // the installed view bcast could not install (cdbinstall.go)
+	failedErr error
 }
 
 // openCDB builds the config DB from what the store holds.
@@ -93,7 +99,7 @@ func (n *Node) openCDB() error {
 func (n *Node) flusher() *flusher {
 	return &flusher{b: bcast.Hooks{B: n.bc}, db: n.cdb.db, installed: func(v wire.View, src wire.NodeID) {
 		n.cdb.pending = &installed{view: v, src: src}
-	}}
+	}, failed: n.cdbInstallFailed}
 }
 
 // catching reports whether bcast's traffic of the installed view waits
@@ -144,7 +150,11 @@ func (n *Node) beginInstall() {
 	p := c.pending
 	c.pending = nil
 	ms := n.mem.Status()
-	primary := ms.View.ID == p.view.ID && ms.Primary
+	primary := ms.View.ID == p.view.ID && ms.Primary && p.failed == nil
+	c.failed, c.failedErr = wire.ViewID{}, nil
+	if p.failed != nil {
+		c.failed, c.failedErr = p.view.ID, p.failed
+	}
 	c.primary[p.view.ID] = primary
 	for v := range c.primary {
 		if v.Epoch+16 < p.view.ID.Epoch {
@@ -300,6 +310,7 @@ func (n *Node) cdbRound(now time.Duration, rb bcast.Ready) bool {
 		}
 		n.cdbAnswer(r.Client, r.Seq, cdbReply{res: r.Result, err: r.Err})
 	}
+	n.cdbFanout(rd.Watch)
 	for _, p := range rd.Progress {
 		n.log.Info(p.String())
 	}
@@ -533,7 +544,7 @@ func (n *Node) cdbStep(from wire.NodeID, payload []byte) {
 // the installed view changed.
 func (n *Node) cdbQuorum(now time.Duration, viewChanged bool) {
 	c := &n.cdb
-	q := n.mem.Quorate(now)
+	q := n.mem.Quorate(now) && !c.installFailed()
 	if c.qSet && q == c.quorate && !viewChanged {
 		return
 	}
@@ -541,7 +552,9 @@ func (n *Node) cdbQuorum(now time.Duration, viewChanged bool) {
 	c.qSet, c.quorate = true, q
 	c.votes, c.expected = ms.Decision.Votes, ms.Decision.Total
 	c.db.SetQuorum(q, c.votes, c.expected)
-	if !q && ms.Primary && ms.Decision.Primary {
+	if c.installFailed() {
+		c.db.SetNoQuorumReason(c.installFailedReason())
+	} else if !q && ms.Primary && ms.Decision.Primary {
 		c.db.SetNoQuorumReason("the view is primary but this node does not hold its lease yet; it does about a second after a view change: retry")
 	}
 }
@@ -571,45 +584,7 @@ func (n *Node) CDBHistory(count int) ([]cdb.Change, error) {
 // view has it on disk, or an error ("no quorum: 1 of 3 votes" on a node
 // that may not take writes); ctx bounds the wait.
 func (n *Node) CDBTxn(ctx context.Context, ifs []cdb.Cond, then []cdb.Op) (cdb.Result, error) {
-	ch := make(chan cdbReply, 1)
-	var err error
-	if e := n.do(func() {
-		c := &n.cdb
-		n.cdbQuorum(n.now(), false)
-		c.seq++
-		req := cdb.Request{Client: c.client, Seq: c.seq, Time: time.Now().UnixNano(), If: ifs, Then: then}
-		var payload []byte
-		if payload, err = c.db.Propose(req); err != nil {
-			return
-		}
-		c.waiters[cdbKey{req.Client, req.Seq}] = ch
-		if payload == nil {
-			return
-		}
-		if _, err = n.bc.Broadcast(append([]byte{tagCDB}, payload...)); err != nil {
-			delete(c.waiters, cdbKey{req.Client, req.Seq})
-		}
-	}); e != nil {
-		return cdb.Result{}, e
-	}
-	if err != nil {
-		return cdb.Result{}, err
-	}
-	select {
-	case r := <-ch:
-		return r.res, r.err
-	case <-ctx.Done():
-		_ = n.do(func() {
-			for k, w := range n.cdb.waiters {
-				if w == ch {
-					delete(n.cdb.waiters, k)
-				}
-			}
-		})
-		return cdb.Result{}, fmt.Errorf("config database: no answer yet (%w); the update may still be applied", ctx.Err())
-	case <-n.loopDone:
-		return cdb.Result{}, ErrClosed
-	}
+	return n.cdbTxn(ctx, "", 0, ifs, then)
 }
 
 // CDBSet sets key to value.

@@ -39,6 +39,12 @@
 //     same source to adopt the history from; bcast traffic of that view
 //     waits while the DB catches up. Application broadcasts (Broadcast,
 //     Options.OnDeliver) share the broadcast, told apart by a tag byte.
+//     CDBWatch (cdbwatch.go) hands the DB's watch events to buffered
+//     channels after the round's Persist is durable, never waiting: a
+//     reader whose buffer is full is dropped (logged, ErrWatchBehind).
+//     When bcast cannot install a view membership installs, the DB moves
+//     to it as a view that is not primary for it (cdbinstall.go): writes
+//     are refused, saying why, until the next view.
 //   - Events of both cores are numbered and stored (the last 10,000) and
 //     fanned out to subscribers (Events, Subscribe).
 //   - With [quorum.witness] arbiter, the loop asks the arbiter for its vote

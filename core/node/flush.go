@@ -23,6 +23,10 @@ type flusher struct {
 	// source of its history (the node starts the adoption once it knows
 	// whether the view is primary).
 	installed func(v wire.View, src wire.NodeID)
+	// failed is called when the install of v fails (the view is installed
+	// by membership all the same: the config DB must not stay on the old
+	// one).
+	failed func(v wire.View, err error)
 }
 
 func putHead(w *wire.Writer, h cdb.Head) {
@@ -121,6 +125,14 @@ func splitPlan(b []byte) ([]byte, []cdb.Head, error) {
 
 // Install implements membership.Flusher.
 func (f *flusher) Install(v wire.View, plan []byte) error {
+	err := f.install(v, plan)
+	if err != nil && f.failed != nil {
+		f.failed(v, err)
+	}
+	return err
+}
+
+func (f *flusher) install(v wire.View, plan []byte) error {
 	p, heads, err := splitPlan(plan)
 	if err != nil {
 		return fmt.Errorf("node: flush plan: %w", err)

@@ -57,7 +57,8 @@ type Node struct {
 	mem     *membership.Membership
 	bc      *bcast.Bcast
 	cdb     cdbDriver
-	witness voter // nil without [quorum.witness]
+	dns     dnsDriver // the DNS responder's feed (dns.go)
+	witness voter     // nil without [quorum.witness]
 	events  *eventLog
 	carry   conn.Ready    // taken from conn by transmit, for the next pass of execute
 	start   time.Time     // the loop's clock is time since start (monotonic)
@@ -165,6 +166,11 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 	}
 	n.tr, err = transport.ListenUDP(links, n.receive, transport.Options{FaultInjection: cfg.Debug.FaultInjection})
 	if err != nil {
+		n.closeStore()
+		return nil, err
+	}
+	if err = n.openDNS(); err != nil {
+		_ = n.tr.Close()
 		n.closeStore()
 		return nil, err
 	}
@@ -366,6 +372,7 @@ func (n *Node) execute() {
 		n.events.append(stream)
 		n.cdbQuorum(now, len(rm.Events) > 0)
 		if rc.Empty() && !cdbBusy && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 {
+			n.dnsRefresh(now)
 			return
 		}
 	}
@@ -530,6 +537,7 @@ func (n *Node) shutdown() error {
 
 func (n *Node) release() error {
 	n.releaseOnce.Do(func() {
+		n.closeDNS()
 		trErr := n.tr.Close()
 		n.events.close()
 		n.releaseErr = errors.Join(trErr, n.store.Close())

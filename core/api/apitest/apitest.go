@@ -45,6 +45,27 @@ type Node struct {
 	Stale    bool
 	WriteErr error
 	Changes  []cdb.Change
+	// Compacted is the highest revision a watch can no longer replay.
+	Compacted uint64
+	// LoseAnswer makes the next write apply and then fail with this error
+	// (as when the answer of an update applied elsewhere is lost).
+	LoseAnswer error
+
+	dedup map[string]fakeDone // CDBTxnAs: each client's last request
+
+	watchEvs []cdb.WatchEvent // every change CDBTxn applied
+	watches  map[*fakeWatch]struct{}
+}
+
+type fakeDone struct {
+	seq uint64
+	res cdb.Result
+}
+
+type fakeWatch struct {
+	ch     chan cdb.WatchEvent
+	prefix string
+	err    error
 }
 
 // Sample is a three-node status seen from n1: n1..n3 online, n3's link 1
@@ -241,6 +262,24 @@ func (n *Node) CDBHistory(count int) ([]cdb.Change, error) {
 func (n *Node) CDBTxn(_ context.Context, ifs []cdb.Cond, then []cdb.Op) (cdb.Result, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	return n.txn("test", 0, ifs, then)
+}
+
+// CDBTxnAs implements api.Node: a request id seen before gets its
+// original result and applies nothing.
+func (n *Node) CDBTxnAs(_ context.Context, client string, seq uint64, ifs []cdb.Cond, then []cdb.Op) (cdb.Result, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if d, ok := n.dedup[client]; ok && seq <= d.seq && n.Err == nil && n.WriteErr == nil {
+		if seq == d.seq {
+			return d.res, nil
+		}
+		return cdb.Result{Rev: n.Rev, Old: true}, nil
+	}
+	return n.txn(client, seq, ifs, then)
+}
+
+func (n *Node) txn(client string, seq uint64, ifs []cdb.Cond, then []cdb.Op) (cdb.Result, error) {
 	if n.Err != nil {
 		return cdb.Result{}, n.Err
 	}
@@ -272,8 +311,38 @@ func (n *Node) CDBTxn(_ context.Context, ifs []cdb.Cond, then []cdb.Op) (cdb.Res
 			}
 		}
 	}
-	n.Changes = append(n.Changes, cdb.Change{Rev: n.Rev, Node: 1, Client: "test", Seq: n.Rev, If: ifs, Ops: then, OK: ok})
-	return cdb.Result{Rev: n.Rev, OK: ok}, nil
+	if seq == 0 {
+		seq = n.Rev
+	}
+	n.Changes = append(n.Changes, cdb.Change{Rev: n.Rev, Node: 1, Client: client, Seq: seq, If: ifs, Ops: then, OK: ok})
+	if ok {
+		for _, o := range then {
+			ev := cdb.WatchEvent{Rev: n.Rev, Key: o.Key, Value: slices.Clone(o.Value), Deleted: o.Kind == cdb.OpDelete}
+			n.watchEvs = append(n.watchEvs, ev)
+			for w := range n.watches {
+				if !strings.HasPrefix(ev.Key, w.prefix) {
+					continue
+				}
+				select {
+				case w.ch <- ev:
+				default:
+					n.endWatch(w, node.ErrWatchBehind)
+				}
+			}
+		}
+	}
+	res := cdb.Result{Rev: n.Rev, OK: ok}
+	if client != "test" {
+		if n.dedup == nil {
+			n.dedup = map[string]fakeDone{}
+		}
+		n.dedup[client] = fakeDone{seq, res}
+	}
+	if err := n.LoseAnswer; err != nil {
+		n.LoseAnswer = nil
+		return cdb.Result{}, err
+	}
+	return res, nil
 }
 
 // Injector is the fake's fault injector: it keeps rules in a list and
@@ -328,4 +397,67 @@ func (f *Injector) ClearFaults() {
 	f.node.mu.Lock()
 	defer f.node.mu.Unlock()
 	f.rules = nil
+}
+
+// CDBWatch implements api.Node over the changes CDBTxn applied.
+func (n *Node) CDBWatch(prefix string, start uint64, buf int) (*node.CDBWatch, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.Err != nil {
+		return nil, n.Err
+	}
+	if start > 0 && start <= n.Compacted {
+		return nil, cdb.ErrCompacted{Start: start, Oldest: n.Compacted + 1}
+	}
+	var replay []cdb.WatchEvent
+	for _, ev := range n.watchEvs {
+		if start > 0 && ev.Rev >= start && strings.HasPrefix(ev.Key, prefix) {
+			replay = append(replay, ev)
+		}
+	}
+	w := &fakeWatch{ch: make(chan cdb.WatchEvent, len(replay)+buf), prefix: prefix}
+	for _, ev := range replay {
+		w.ch <- ev
+	}
+	if n.watches == nil {
+		n.watches = map[*fakeWatch]struct{}{}
+	}
+	n.watches[w] = struct{}{}
+	return &node.CDBWatch{C: w.ch,
+		Err: func() error {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			return w.err
+		},
+		Stop: func() {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			n.endWatch(w, nil)
+		}}, nil
+}
+
+// DropWatches ends every open watch with err, as the node does with a
+// reader that fell behind.
+func (n *Node) DropWatches(err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for w := range n.watches {
+		n.endWatch(w, err)
+	}
+}
+
+// Watches reports how many watches are open.
+func (n *Node) Watches() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.watches)
+}
+
+func (n *Node) endWatch(w *fakeWatch, err error) {
+	if _, ok := n.watches[w]; !ok {
+		return
+	}
+	delete(n.watches, w)
+	w.err = err
+	close(w.ch)
 }

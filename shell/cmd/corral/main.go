@@ -31,6 +31,7 @@ func commands() []command {
 		{"demo", "corral demo [--detach] | stop", "start a local 3-node cluster in .corral-demo (--nodes, --dir, --net), or stop it", runDemo},
 		{"shell", "corral shell -c CMD [--json]", "talk to a node: corral shell -c status", shell.Main},
 		{"arbiter", "corral arbiter --listen ADDR ...", "run the network quorum witness (--data DIR --key FILE)", runArbiter},
+		{"whoami", "corral whoami --listen ADDR --name N", "serve HTTP answering N (the demo's web service)", runWhoami},
 	}
 }
 

@@ -1,0 +1,93 @@
+local exec = require("exec")
+local fs = require("fs")
+
+local function params(t, command)
+  local d = t:tempdir()
+  return { command = command, pidfile = d .. "/p.pid", log = d .. "/p.log", stop_timeout = "2s" }
+end
+
+local function pid(p)
+  return tonumber(fs.read(p.pidfile):match("%d+"))
+end
+
+function TestProcessLifecycle(t)
+  local p = params(t, "sleep 60")
+  t:eq(host.run("process", "monitor", p), "not_running")
+  t:eq(host.run("process", "start", p), "ok")
+  t:eq(host.run("process", "monitor", p), "ok")
+  local n = pid(p)
+  t:ok(exec.alive(n), "pid", n, "alive after start")
+  t:eq(host.run("process", "start", p), "ok", "start again")
+  t:eq(pid(p), n, "start again keeps the process")
+  t:eq(host.run("process", "stop", p), "ok")
+  t:ok(not exec.alive(n), "pid", n, "gone after stop")
+  t:ok(not fs.exists(p.pidfile), "pid file removed")
+  t:eq(host.run("process", "monitor", p), "not_running")
+end
+
+function TestProcessDiedIsFailed(t)
+  local p = params(t, "sleep 60")
+  t:eq(host.run("process", "start", p), "ok")
+  exec.kill(pid(p), "KILL")
+  t:ok(exec.wait(pid(p), 5), "killed process gone")
+  local st, msg = host.run("process", "monitor", p)
+  t:eq(st, "failed", msg)
+  t:ok(msg:find("is gone", 1, true), msg)
+  t:eq(host.run("process", "stop", p), "ok", "stop of a dead process")
+  t:eq(host.run("process", "start", p), "ok", "restart")
+  t:eq(host.run("process", "stop", p), "ok")
+end
+
+function TestProcessStopKillsAfterTimeout(t)
+  -- A command that ignores TERM and forks a child: stop must KILL the
+  -- whole process group after stop_timeout.
+  local d = t:tempdir()
+  local p = params(t, "sh -c 'trap \"\" TERM; sleep 61 & echo $! > " .. d .. "/child; while true; do sleep 1; done'")
+  p.stop_timeout = "0.5s"
+  t:eq(host.run("process", "start", p), "ok")
+  local child
+  for _ = 1, 100 do
+    local text = fs.read(d .. "/child")
+    child = text and tonumber(text:match("%d+"))
+    if child then break end
+    require("corral").sleep(0.02)
+  end
+  t:ok(child, "the command wrote its child's pid")
+  local n = pid(p)
+  local t0 = os.time()
+  t:eq(host.run("process", "stop", p), "ok")
+  t:ok(not exec.alive(n), "the TERM-proof process is gone")
+  t:ok(exec.wait(child, 2), "its child is gone too")
+  t:ok(os.time() - t0 < 10, "stop took", os.time() - t0, "s")
+end
+
+function TestProcessExitsAtOnce(t)
+  local p = params(t, "sh -c 'echo no such thing >&2; exit 3'")
+  p.start_wait = "10s" -- returns as soon as it exits; long for a loaded machine
+  local st, msg = host.run("process", "start", p)
+  t:eq(st, "failed", msg)
+  t:ok(msg:find("exited at once", 1, true), msg)
+  t:ok(msg:find("no such thing", 1, true), "the log tail is in the message:", msg)
+  t:eq(host.run("process", "monitor", p), "not_running")
+end
+
+function TestProcessEnvAndDir(t)
+  local d = t:tempdir()
+  local p = params(t, "sh -c 'echo $GREETING > out; sleep 60'")
+  p.env, p.dir = "GREETING=hello", d
+  t:eq(host.run("process", "start", p), "ok")
+  local text
+  for _ = 1, 100 do
+    text = fs.read(d .. "/out")
+    if text and text ~= "" then break end
+    require("corral").sleep(0.02)
+  end
+  t:eq(text, "hello\n")
+  t:eq(host.run("process", "stop", p), "ok")
+end
+
+function TestProcessNeedsCommand(t)
+  local st, msg = host.run("process", "start", {})
+  t:eq(st, "config")
+  t:ok(msg:find("parameter command is required", 1, true), msg)
+end

@@ -1,0 +1,110 @@
+// Package lua is corral's Lua host: it loads the resource agents, fence
+// drivers, failover policies and event handlers written in Lua, and runs
+// them in a bounded pool of sandboxed gopher-lua VMs (imported as glua).
+//
+// # API
+//
+//	h, err := lua.New(lua.Config{Paths, Grant, PoolSize, Log, Cluster, Timeout, MemoryLimit, Seed})
+//	defer h.Close()
+//	h.Reload() error                                   // re-read every script; on error keep the old ones
+//	h.Scripts(kind) []Meta; h.Script(kind, name) (Meta, bool); h.Subscribers(eventKind) []string
+//	h.RunAgent(ctx, agent, action, params) (Outcome, error)        // start|stop|monitor|meta
+//	h.RunFence(ctx, driver, action, target, params) (Outcome, error) // off|on|reboot|status|list|meta
+//	h.ChooseOwner(ctx, policy, group, candidates, cluster) (string, error)
+//	h.OnFailure(ctx, policy, resource, failures) (string, error)   // restart|failover|ignore|stop
+//	h.Handle(ctx, handler, event) error
+//	h.Eval(ctx, code) (string, error)                  // the shell's lua command
+//	h.RunFile(ctx, file, args, out) error              // the shell's lua run FILE (automation)
+//	h.CheckParams(kind, name, params) error            // validate a configuration without a call
+//	h.VMs(), h.Busy()                                  // pool gauges
+//
+// Every call blocks its caller until the script returns or ctx's deadline
+// passes (Config.Timeout, default 20 s, when ctx has none): never call one
+// on the node's event loop; hand it to a goroutine and feed the result back
+// as an input. RunFile runs on a VM of its own with no deadline but ctx's.
+//
+// RunAgent's Outcome always says what happened: StatusOK, StatusNotRunning,
+// StatusFailed (a retry or another node may do better), StatusConfig (bad
+// parameters, not installed: no node will do better), StatusTimeout. Its
+// error is non-nil only when the host could not run the action as asked
+// (unknown agent or action, bad parameters, no VM free or the deadline
+// passed, a memory bomb); a script that raises an error is StatusFailed with
+// its message and a nil error.
+//
+// # Scripts
+//
+// A script is a file in a kind's folder: resource/, fence/, policy/ or
+// handler/, first those shipped in the binary (package agents), then those
+// of each Config.Paths directory in order; a later script replaces an
+// earlier one of the same kind and name. Files ending in _test.lua are Lua
+// tests, not scripts. A script returns a table of functions, with meta()
+// returning {name, description, parameters = {{name, type, required,
+// default, description}}, extra_parameters} (a handler adds events =
+// {kinds} or {"*"}), and its kind's contract:
+//
+//	resource  start(params, info), stop(params, info), monitor(params, info) -> status [, message]
+//	fence     off(target, params, info), on(...), reboot(...), status(...) -> status [, message]; list(params, info) -> {targets}
+//	policy    choose_owner(group, candidates, cluster) -> name | nil; on_failure(resource, failures) -> action
+//	handler   handle(event) -> true | false, message
+//
+// A status is "ok", "not_running", "failed" or "config" (also corral.OK ...;
+// true is ok, false or nil failed). Parameter types are string, integer,
+// number, boolean and duration ("5s", or seconds; the script gets seconds).
+// Before a call the host checks params against meta() (unknown names are
+// refused unless extra_parameters, required ones must be there, values must
+// parse) and applies defaults. Keys starting with "_" are call context: the
+// caller passes "_resource" (the resource's name), "_group", "_interval"
+// (a monitor's interval in ms) ... and the script gets them without the
+// underscore in info. Scripts are compiled once per load
+// (the FunctionProto is shared by every VM) and validated then: a syntax
+// error, an error at the top level, a bad meta() or a missing contract
+// function fails New or Reload with the file and line.
+//
+// The tables policies get: group {name, preferred_owners = {...},
+// attributes = {...}, ...}; cluster {nodes = {NAME = {groups = count or
+// list, load = number, attributes = {site = ...}}}}; resource {name, group,
+// restart_max, ...}. The default policy reads preferred_owners,
+// nodes[].groups and restart_max (default 3).
+//
+// # Sandbox
+//
+// Each VM opens base, table, string and math, and an os with only time,
+// clock, date and difftime. dofile, loadfile, require's file search (the
+// package library is not opened), getfenv/setfenv, collectgarbage and
+// string.dump are absent; load and loadstring compile text only (gopher-lua
+// cannot load bytecode). math.random uses the VM's own seeded source. print
+// logs (or, in Eval and RunFile, is the output). Every script has its own
+// globals. require gives the modules:
+//
+//	corral  log, debug, warn, sleep, now, remaining, OK...; and the Cluster: status, get,
+//	        list, set, move, start, stop, pause, resume, wait_event
+//	exec    run{argv, env, dir, stdin, timeout} -> code, stdout, stderr [, err];
+//	        start{argv, env, dir, pidfile, log} -> pid; alive(pid); kill(pid, sig); wait(pid, secs)
+//	fs      exists, read, write, remove, mkdir
+//	net     tcp{host, port, timeout}; http{url, method, timeout, expect} -> ok, code, body
+//
+// exec, fs and net are granted only to shipped scripts and to those of the
+// Config.Grant directories; other scripts get an error naming [lua] grant.
+// Processes exec starts run in their own process group (a timeout kills the
+// group) and get SIGKILL when the node dies (Pdeathsig).
+//
+// # Runaways
+//
+// A call runs with its context set on the VM (L.SetContext), so an endless
+// loop stops at the deadline, also inside pcall (pcall and xpcall re-raise
+// once the context is done). gopher-lua has no allocation hook: a watchdog
+// samples the Go heap every 5 ms while calls run and stops calls during which
+// it grew by more than Config.MemoryLimit (default 256 MiB); string.rep,
+// table.concat and string.gsub refuse results above 64 MiB, the value stack
+// and call depth are capped. Errors name the script and the call
+// ("lua: resource/loop monitor: stopped at its deadline (2s) ..."). A VM
+// whose call was stopped is thrown away and replaced.
+//
+// # Lua tests
+//
+// RunTests(t, h, vars, dirs...) runs every *_test.lua file under dirs: each
+// global function TestX(t) is a subtest, with t:log, t:error, t:fatal,
+// t:ok(cond, ...), t:eq(got, want, ...), t:skip, t:tempdir and t:name, the
+// global host (host.run, host.fence, host.choose_owner, host.on_failure,
+// host.handle, host.script, host.scripts, host.eval) and the global vars.
+package lua

@@ -1,0 +1,85 @@
+package lua
+
+import (
+	"io"
+	"os"
+
+	glua "github.com/yuin/gopher-lua"
+)
+
+// maxRead caps fs.read.
+const maxRead = 16 << 20
+
+// fsLoader builds the fs module (granted scripts only): the few file
+// operations agents need without forking (a state file, a pid file).
+func (v *vm) fsLoader() glua.LGFunction {
+	return func(L *glua.LState) int {
+		t := L.NewTable()
+		L.SetFuncs(t, map[string]glua.LGFunction{
+			"exists": fsExists,
+			"read":   fsRead,
+			"write":  fsWrite,
+			"remove": fsRemove,
+			"mkdir":  fsMkdir,
+		})
+		L.Push(t)
+		return 1
+	}
+}
+
+// fs.exists(path) is true when path exists.
+func fsExists(L *glua.LState) int {
+	_, err := os.Stat(L.CheckString(1))
+	L.Push(glua.LBool(err == nil))
+	return 1
+}
+
+// fs.read(path) returns the file's content (up to 16 MiB), or nil and the
+// error.
+func fsRead(L *glua.LState) int {
+	f, err := os.Open(L.CheckString(1))
+	if err != nil {
+		return fail(L, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxRead))
+	if err != nil {
+		return fail(L, err)
+	}
+	L.Push(glua.LString(string(b)))
+	return 1
+}
+
+// fs.write(path, data) replaces the file's content (written to a temporary
+// file and renamed); it returns true, or nil and the error.
+func fsWrite(L *glua.LState) int {
+	path, data := L.CheckString(1), L.CheckString(2)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(data), 0o644); err != nil {
+		return fail(L, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return fail(L, err)
+	}
+	L.Push(glua.LTrue)
+	return 1
+}
+
+// fs.remove(path) removes a file; a missing file is not an error.
+func fsRemove(L *glua.LState) int {
+	if err := os.Remove(L.CheckString(1)); err != nil && !os.IsNotExist(err) {
+		return fail(L, err)
+	}
+	L.Push(glua.LTrue)
+	return 1
+}
+
+// fs.mkdir(path) makes a directory and its parents.
+func fsMkdir(L *glua.LState) int {
+	if err := os.MkdirAll(L.CheckString(1), 0o755); err != nil {
+		return fail(L, err)
+	}
+	L.Push(glua.LTrue)
+	return 1
+}
