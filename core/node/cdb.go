@@ -266,6 +266,16 @@ func (n *Node) cdbRound(now time.Duration, rb bcast.Ready) bool {
 		for _, d := range dels {
 			n.cdbDeliver(d)
 		}
+		if len(c.heldOut) > 0 && n.bc.Status().Frozen {
+			// This node promised a newer view while it caught up: bcast
+			// sends nothing more of its view, and what it produced before
+			// must not leave either. An Ack sent now would tell the
+			// coordinator that this node holds entries its promise (its
+			// cdb.Head) did not report, and the new view could adopt a
+			// history without them after the old one committed them.
+			n.log.Info("config database: broadcast messages held during the catch-up dropped: a newer view was promised meanwhile", "messages", len(c.heldOut), "view", n.viewName(c.cur))
+			c.heldOut = nil
+		}
 		out = append(c.heldOut, out...)
 		c.heldOut = nil
 		ins := c.heldIn

@@ -32,7 +32,14 @@ import (
 // flusher, cdbPropose, openCDB over a real bbolt store) on real conn,
 // membership and bcast, on core/sim's network with partitions, crashes
 // and restarts (data kept), pauses and loss. Only the event loop around
-// them (execute, without the transport and the event log) is the test's.
+// them (Run, gather and execute, without the transport and the event log)
+// is the test's, and it follows the node's: every write to the store
+// takes a simulated fsync time during which the node is busy (what
+// arrives meanwhile is gathered into the next round, group commit) and
+// what the round sends after the write leaves when it ends (Submits and
+// Orders that cdbPersist transmits before the write leave at once); the
+// commit mark that cdbPersist leaves in memory is written at the tick
+// (cdbTick), and a crash before that loses it.
 // Clients write through the DB with their own (client, seq) and retry an
 // unanswered request with the same id on another node.
 //
@@ -140,6 +147,21 @@ type simNode struct {
 	inst time.Duration // sim time the installed view was installed
 	rev  uint64        // committed revisions checked so far
 	errs []string
+
+	// The loop (Run): packets and requests wait in pkts and reqs while a
+	// round's fsync runs (until busyTill, sim time); a tick that falls in
+	// it waits too. wait is the current round's fsync time so far: what it
+	// sends from then on leaves when the round ends.
+	pkts     []simPkt
+	reqs     []func()
+	tickDue  bool
+	busyTill time.Duration
+	wait     time.Duration
+}
+
+type simPkt struct {
+	link int
+	data []byte
 }
 
 // simLog forwards the node's log to the sim trace and fails the run on an
@@ -197,6 +219,7 @@ func (w *cdbWorld) factory(h *sim.Host) sim.Process {
 	n := &Node{cfg: &config.Config{Node: name, DataDir: filepath.Join(w.dir, name)}, self: wire.NodeID(id), boot: h.Boot(),
 		names: map[wire.NodeID]string{}, done: make(chan struct{}), loopDone: make(chan struct{})}
 	n.log = slog.New(&simLog{nd: nd})
+	n.packetOut = nd.send
 	nd.n = n
 	var err error
 	if n.store, err = openSimStore(n.cfg.DataDir); err != nil {
@@ -219,6 +242,11 @@ func (w *cdbWorld) factory(h *sim.Host) sim.Process {
 	}
 	if err = n.openCDB(); err != nil {
 		w.r.Fatalf("n%d: %v", id, err)
+	}
+	n.cdb.trace = func(ev cdbEvent) {
+		if ev.sent == nil && ev.reply == nil { // cdbPersist wrote
+			nd.fsync()
+		}
 	}
 	if w.compact {
 		// fold the log often and transfer in small chunks, so joiners get
@@ -251,15 +279,95 @@ func (w *cdbWorld) factory(h *sim.Host) sim.Process {
 	return nd
 }
 
-func (nd *simNode) Tick(now time.Duration) {
-	nd.n.conn.Tick(now)
-	nd.n.mem.Tick(now)
-	nd.execute(now)
+func (nd *simNode) Tick(time.Duration) {
+	nd.tickDue = true
+	nd.run()
 }
 
-func (nd *simNode) Receive(now time.Duration, link int, _ sim.Addr, data []byte) {
-	nd.n.conn.Receive(now, link, data)
-	nd.execute(now)
+func (nd *simNode) Receive(_ time.Duration, link int, _ sim.Addr, data []byte) {
+	nd.pkts = append(nd.pkts, simPkt{link, data})
+	nd.run()
+}
+
+// request runs f on the loop, as Node.do does: now, or after the round
+// that is writing.
+func (nd *simNode) request(f func()) {
+	nd.reqs = append(nd.reqs, f)
+	nd.run()
+}
+
+// live reports whether nd is the running incarnation of its node.
+func (nd *simNode) live() bool {
+	id := nd.h.ID()
+	return nd.w.node[id] == nd && nd.w.s.Process(id) == sim.Process(nd)
+}
+
+// fsync is one write to the store: the round takes that much longer.
+func (nd *simNode) fsync() {
+	if os.Getenv("SIMNOFSYNC") != "" {
+		return
+	}
+	nd.wait += time.Duration(200+nd.w.rng.IntN(2800)) * time.Microsecond
+}
+
+// send is the node's packetOut: a packet leaves now, or, once the round
+// has written, when its fsync is over.
+func (nd *simNode) send(p conn.Packet) {
+	h, to := nd.h, sim.Addr{Node: int(p.To), Link: p.ToLink}
+	if nd.wait == 0 {
+		h.Send(p.Link, to, p.Data)
+		return
+	}
+	nd.w.s.After(nd.wait, func() { h.Send(p.Link, to, p.Data) }) // a no-op once crashed
+}
+
+// run is Node.Run's loop: a tick (drain, then conn, membership and
+// cdbTick) or what is queued, then gather (everything queued, up to
+// maxGather), then a round (execute). A round that wrote keeps the node
+// busy for its fsync time; what arrives meanwhile waits for the next.
+func (nd *simNode) run() {
+	w, n := nd.w, nd.n
+	for nd.live() && w.s.Now() >= nd.busyTill && (nd.tickDue || len(nd.pkts) > 0 || len(nd.reqs) > 0) {
+		if w.s.Paused(nd.h.ID()) {
+			w.s.After(time.Millisecond, nd.run)
+			return
+		}
+		if nd.tickDue {
+			nd.tickDue = false
+			for _, p := range nd.pkts { // drain
+				n.conn.Receive(nd.h.Now(), p.link, p.data)
+			}
+			nd.pkts = nil
+			now := nd.h.Now()
+			n.conn.Tick(now)
+			n.mem.Tick(now)
+			dirty := n.cdb.commitDirty
+			n.cdbTick()
+			if dirty && !n.cdb.commitDirty {
+				nd.fsync()
+			}
+		}
+		for range maxGather { // gather, taking packets and requests as a select would
+			if len(nd.pkts) == 0 && len(nd.reqs) == 0 {
+				break
+			}
+			if len(nd.reqs) == 0 || (len(nd.pkts) > 0 && w.rng.IntN(2) == 0) {
+				p := nd.pkts[0]
+				nd.pkts = nd.pkts[1:]
+				n.conn.Receive(nd.h.Now(), p.link, p.data)
+			} else {
+				f := nd.reqs[0]
+				nd.reqs = nd.reqs[1:]
+				f()
+			}
+		}
+		nd.execute(nd.h.Now())
+		if nd.wait > 0 {
+			nd.busyTill = w.s.Now() + nd.wait
+			w.s.After(nd.wait, nd.run)
+			nd.wait = 0
+		}
+	}
 }
 
 // execute is Node.execute on the simulated network and clock.
@@ -267,9 +375,12 @@ func (nd *simNode) execute(now time.Duration) {
 	n := nd.n
 	for {
 		rc := n.conn.Ready()
-		for _, p := range rc.Packets {
-			nd.h.Send(p.Link, sim.Addr{Node: int(p.To), Link: p.ToLink}, p.Data)
+		if len(n.carry.Messages) > 0 || len(n.carry.Events) > 0 {
+			rc.Messages = append(n.carry.Messages, rc.Messages...)
+			rc.Events = append(n.carry.Events, rc.Events...)
+			n.carry = conn.Ready{}
 		}
+		n.sendPackets(rc.Packets)
 		for _, m := range rc.Messages {
 			n.deliver(now, m)
 		}
@@ -289,6 +400,7 @@ func (nd *simNode) execute(now time.Duration) {
 			if err := n.store.Put(keyMembership, rm.Persist.Marshal()); err != nil {
 				nd.w.r.Fatalf("n%d: persist membership: %v", nd.h.ID(), err)
 			}
+			nd.fsync()
 		}
 		for _, o := range rm.Messages {
 			if lease(o.Msg) {
@@ -394,14 +506,17 @@ func (c *simClient) poll() {
 			c.ch = nil
 			c.answer(r)
 		default:
-			if now >= c.giveUp || w.node[c.on.h.ID()] != c.on || w.s.Process(c.on.h.ID()) == nil {
+			if now >= c.giveUp || !c.on.live() {
 				// no answer: abandon the call (as a cancelled context
-				// does) and retry elsewhere
-				for k, ch := range c.on.n.cdb.waiters {
-					if ch == c.ch {
-						delete(c.on.n.cdb.waiters, k)
+				// does, on the loop) and retry elsewhere
+				on, ch := c.on, c.ch
+				on.request(func() {
+					for k, x := range on.n.cdb.waiters {
+						if x == ch {
+							delete(on.n.cdb.waiters, k)
+						}
 					}
-				}
+				})
 				c.ch = nil
 				w.stats.retries++
 				c.next = now + time.Duration(50+w.rng.IntN(200))*time.Millisecond
@@ -429,14 +544,16 @@ func (c *simClient) poll() {
 		return
 	}
 	ch := make(chan cdbReply, 1)
-	err := nd.n.cdbPropose(nd.h.Now(), apiClientPrefix+c.name, c.op.seq, 0, c.op.ifs, c.op.then, ch)
-	nd.execute(nd.h.Now())
-	if err != nil {
-		w.stats.refused++
-		c.next = now + time.Duration(50+w.rng.IntN(200))*time.Millisecond
-		return
-	}
 	c.ch, c.on, c.giveUp = ch, nd, now+3*time.Second
+	op := c.op
+	nd.request(func() {
+		err := nd.n.cdbPropose(nd.h.Now(), op.client, op.seq, 0, op.ifs, op.then, ch)
+		if err != nil && c.ch == ch {
+			w.stats.refused++
+			c.ch = nil
+			c.next = w.s.Now() + time.Duration(50+w.rng.IntN(200))*time.Millisecond
+		}
+	})
 }
 
 func (c *simClient) answer(r cdbReply) {

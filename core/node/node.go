@@ -63,6 +63,9 @@ type Node struct {
 	carry   conn.Ready    // taken from conn by transmit, for the next pass of execute
 	start   time.Time     // the loop's clock is time since start (monotonic)
 	left    chan struct{} // closed when a clean leave was committed
+	// packetOut, when set (the full-stack simulation, cdbsim_test.go),
+	// takes conn's packets instead of the UDP transport.
+	packetOut func(conn.Packet)
 
 	inbox chan transport.Packet
 	reqs  chan func()
@@ -431,6 +434,10 @@ func (n *Node) transmit() {
 
 func (n *Node) sendPackets(pkts []conn.Packet) {
 	for _, p := range pkts {
+		if n.packetOut != nil {
+			n.packetOut(p)
+			continue
+		}
 		aps := n.addrs[p.To]
 		if p.ToLink >= len(aps) {
 			continue
