@@ -304,9 +304,6 @@ func (nd *simNode) live() bool {
 
 // fsync is one write to the store: the round takes that much longer.
 func (nd *simNode) fsync() {
-	if os.Getenv("SIMNOFSYNC") != "" {
-		return
-	}
 	nd.wait += time.Duration(200+nd.w.rng.IntN(2800)) * time.Microsecond
 }
 
