@@ -325,7 +325,7 @@ func (c *etcdCluster) leader(tb testing.TB, within time.Duration) string {
 
 // BenchmarkCDBSetVsEtcd: for 1 and 16 concurrent clients, cdbBenchSets
 // sets on n1 of a 3-node demo cluster (PUT /v1/cdb/KEY over its admin
-// socket; every member fdatasyncs its journal) and as many Puts on the
+// socket; every member fsyncs its bbolt store) and as many Puts on the
 // leader of a 3-node etcd (HTTP/JSON gateway; WAL fsync, etcd's default),
 // the systems taking turns (cdbBenchRounds each). Reported per client
 // count: corral-p50-us, corral-p99-us, corral-ups, etcd-p50-us,

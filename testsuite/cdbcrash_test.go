@@ -15,11 +15,11 @@ import (
 )
 
 // TestCDBKillRightAfterAcks: 16 clients set keys on n1 and n2 at once
-// (batched rounds: several entries a journal append), then every node is
-// killed with kill -9 the moment the last answer arrives, before a commit
-// mark written lazily reaches the disk. After a restart every node has
-// every acknowledged update, at its revision (the entries are replayed
-// from the journal; those above the commit mark stay tentative until the
+// (batched rounds: several entries a bbolt transaction), then every node
+// is killed with kill -9 the moment the last answer arrives, before a
+// commit mark written lazily reaches the disk. After a restart every node
+// has every acknowledged update, at its revision (the entries are read
+// back from bbolt; those above the commit mark stay tentative until the
 // new primary view adopts them).
 func TestCDBKillRightAfterAcks(t *testing.T) {
 	dir := t.TempDir()
