@@ -37,7 +37,9 @@
 //     Membership's promise and plan carry bcast's flush and every member's
 //     cdb.Head (flush.go), so each member of a new primary view picks the
 //     same source to adopt the history from; bcast traffic of that view
-//     waits while the DB catches up. Application broadcasts (Broadcast,
+//     waits while the DB catches up (and is dropped if the node promises
+//     a newer view meanwhile: nothing of a view leaves after a promise
+//     whose head did not cover it). Application broadcasts (Broadcast,
 //     Options.OnDeliver) share the broadcast, told apart by a tag byte.
 //     CDBWatch (cdbwatch.go) hands the DB's watch events to buffered
 //     channels after the round's Persist is durable, never waiting: a
