@@ -138,6 +138,9 @@ func (w *cdbWorld) fatalf(format string, a ...any) {
 
 type simStats struct {
 	acked, unknown, retries, refused, adoptions, snapshots int
+	// grouped: writes of more than one entry (group commit); lazyLost:
+	// crashes that lost a commit mark cdbPersist had left in memory
+	grouped, lazyLost int
 }
 
 type simNode struct {
@@ -212,6 +215,9 @@ func (w *cdbWorld) factory(h *sim.Host) sim.Process {
 	id := h.ID()
 	if old := w.node[id]; old != nil {
 		old.n.store.Close() // the crashed incarnation never runs again
+		if old.n.cdb.commitDirty {
+			w.stats.lazyLost++
+		}
 	}
 	nd := &simNode{w: w, h: h}
 	w.logf("n%d starts, boot %d", id, h.Boot())
@@ -246,6 +252,9 @@ func (w *cdbWorld) factory(h *sim.Host) sim.Process {
 	n.cdb.trace = func(ev cdbEvent) {
 		if ev.sent == nil && ev.reply == nil { // cdbPersist wrote
 			nd.fsync()
+			if len(ev.durable) > 1 {
+				w.stats.grouped++
+			}
 		}
 	}
 	if w.compact {
@@ -713,10 +722,12 @@ func TestCDBOnFullStack(t *testing.T) {
 		total.refused += st.refused
 		total.adoptions += st.adoptions
 		total.snapshots += st.snapshots
+		total.grouped += st.grouped
+		total.lazyLost += st.lazyLost
 	})
-	t.Logf("acknowledged %d, outcome unknown %d, abandoned calls %d, refused %d, adoptions from a peer %d, snapshot transfers %d",
-		total.acked, total.unknown, total.retries, total.refused, total.adoptions, total.snapshots)
-	if total.acked == 0 || total.adoptions == 0 || (len(simtest.SeedsN(seeds)) >= 8 && total.snapshots == 0) {
+	t.Logf("acknowledged %d, outcome unknown %d, abandoned calls %d, refused %d, adoptions from a peer %d, snapshot transfers %d, writes of several entries %d, crashes that lost a commit mark %d",
+		total.acked, total.unknown, total.retries, total.refused, total.adoptions, total.snapshots, total.grouped, total.lazyLost)
+	if total.acked == 0 || total.adoptions == 0 || total.grouped == 0 || (len(simtest.SeedsN(seeds)) >= 8 && (total.snapshots == 0 || total.lazyLost == 0)) {
 		t.Fatalf("the sweep exercised too little: %+v", *total)
 	}
 }
