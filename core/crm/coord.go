@@ -668,7 +668,7 @@ func (c *CRM) plan(name, cycle string, load map[string]int) {
 	switch {
 	case state == "online" || state == "starting":
 		owner = want
-	case len(rt.active) == 1:
+	case len(rt.active) == 1 && contains(c.view.Members, rt.active[0]):
 		owner = rt.active[0]
 	}
 	if want != "" {
@@ -773,7 +773,19 @@ func (c *CRM) drive(name, want string, res []Resource, ga map[string]map[string]
 		}
 	}
 	if fi >= 0 {
-		if w := c.stopOn(name, want, res[min(fi, len(res)):], ents); w != "" {
+		tail := res[min(fi, len(res)):]
+		sub := map[string]*actual{}
+		for r, a := range ents {
+			if !inGroup[r] {
+				sub[r] = a
+			}
+		}
+		for _, r := range tail {
+			if a := ents[r.Name]; a != nil {
+				sub[r.Name] = a
+			}
+		}
+		if w := c.stopOn(name, want, tail, sub); w != "" {
 			return w
 		}
 	}

@@ -163,7 +163,11 @@ func (c *CRM) choose(g Group, rt *groupRT, ga map[string]map[string]*actual, loa
 		if contains(c.view.Paused, cur) {
 			why = append(why, cur+" is paused: the group stays, but it would not be placed there anew")
 		}
-		return cur, "", "", append(why, "it stays on "+cur+", where it runs")
+		why = append(why, "it stays on "+cur+", where it runs")
+		if len(excluded) > 0 {
+			why = append(why, "not on: "+strings.Join(excluded, "; "))
+		}
+		return cur, "", "", why
 	}
 	if rt.choice != "" {
 		if contains(cands, rt.choice) {
