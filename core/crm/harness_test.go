@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -213,6 +214,12 @@ func (h *harness) delay() time.Duration {
 // one delay for the whole view keeps the order (the queue is FIFO on ties).
 func (h *harness) bcast(from *hnode, p []byte) {
 	v := from.view
+	if tr := os.Getenv("CRMTRACE"); tr != "" {
+		m, _ := Decode(p)
+		if s := fmt.Sprintf("%+v", m); strings.Contains(s, tr) {
+			fmt.Printf("%v %s view %v: %T %s\n", h.now, from.name, v.ID, m, s)
+		}
+	}
 	d := h.delay()
 	for _, n := range v.Members {
 		nd, inc := h.nodes[n], h.nodes[n].inc
@@ -234,6 +241,9 @@ func (h *harness) dur(base time.Duration) time.Duration {
 // exec runs an action on the node's stand-in agent.
 func (h *harness) exec(nd *hnode, a Action) {
 	inc := nd.inc
+	if tr := os.Getenv("CRMTRACE"); tr != "" && strings.Contains(a.Resource, tr) {
+		fmt.Printf("%v %s exec %+v\n", h.now, nd.name, a)
+	}
 	key := nd.name + "/" + a.Resource
 	switch a.Action {
 	case ActStart:
@@ -573,3 +583,5 @@ func (h *harness) events(node string) []string {
 	}
 	return out
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

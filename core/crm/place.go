@@ -86,6 +86,9 @@ func (c *CRM) choose(g Group, rt *groupRT, ga map[string]map[string]*actual, loa
 		if _, ok := c.groups[d]; !ok {
 			return "", "blocked", "it depends on group " + d + ", which is not configured", nil
 		}
+		if c.groups[d].Target == TargetStopped {
+			return "", "blocked", "group " + d + ", which it depends on, has target stopped (start " + d + ")", nil
+		}
 		drt := c.rt[d]
 		if drt == nil || drt.state != "online" {
 			st, rs := "offline", ""
@@ -146,13 +149,15 @@ func (c *CRM) choose(g Group, rt *groupRT, ga map[string]map[string]*actual, loa
 	}
 	if cur != "" && contains(cands, cur) {
 		best := cands[0]
-		if len(g.Preferred) > 0 && prefRank(g, best) < prefRank(g, cur) {
+		if len(g.Preferred) > 0 && prefRank(g, best) < prefRank(g, cur) && rt.state == "online" && rt.owner == cur {
 			switch g.Failback.Mode {
 			case FailbackImmediate:
+				rt.back = best
 				return best, "", "", append(why, "it fails back to "+best+", a more preferred owner (failback immediate)")
 			case FailbackWindow:
 				win := fmtClock(g.Failback.From) + "-" + fmtClock(g.Failback.To)
 				if g.Failback.inWindow(c.tod) {
+					rt.back = best
 					return best, "", "", append(why, "it fails back to "+best+", a more preferred owner, in its failback window "+win)
 				}
 				why = append(why, "it will fail back to "+best+" in its failback window "+win)
