@@ -31,6 +31,10 @@ type coord struct {
 	sent       map[string]string // group -> signature of what was last broadcast
 	sentUnf    string
 	full       bool
+
+	// per schedule pass: the group index of actual, nodes with a failed stop
+	idx        map[string]map[string]map[string]*actual
+	stopFailed map[string]bool
 }
 
 // coordView starts or ends the coordinator role when the view changes.
@@ -350,6 +354,26 @@ func (c *CRM) schedule() {
 			names[strings.TrimPrefix(k, GroupPrefix)] = true
 		}
 	}
+	co.idx, co.stopFailed = map[string]map[string]map[string]*actual{}, map[string]bool{}
+	for n, na := range co.actual {
+		for r, a := range na {
+			if a.state == StopFailed {
+				co.stopFailed[n] = true
+			}
+			if a.state == Stopped {
+				continue
+			}
+			byNode := co.idx[a.group]
+			if byNode == nil {
+				byNode = map[string]map[string]*actual{}
+				co.idx[a.group] = byNode
+			}
+			if byNode[n] == nil {
+				byNode[n] = map[string]*actual{}
+			}
+			byNode[n][r] = a
+		}
+	}
 	order, cyc := c.topo(sortedKeys(names))
 	load := map[string]int{}
 	for _, n := range order {
@@ -456,9 +480,9 @@ func (c *CRM) topo(names []string) ([]string, map[string]string) {
 // groupActual returns the group's resources that are not stopped, by node.
 func (c *CRM) groupActual(name string) map[string]map[string]*actual {
 	out := map[string]map[string]*actual{}
-	for n, na := range c.co.actual {
-		for r, a := range na {
-			if a.group == name && a.state != Stopped {
+	for n, ents := range c.co.idx[name] {
+		for r, a := range ents {
+			if a.state != Stopped {
 				if out[n] == nil {
 					out[n] = map[string]*actual{}
 				}
@@ -493,7 +517,22 @@ func (c *CRM) issue(node, group string, r Resource, act string) {
 	if act == ActStop {
 		st = Stopping
 	}
-	na[r.Name] = &actual{state: st, op: id, act: act, group: group}
+	a2 := &actual{state: st, op: id, act: act, group: group}
+	if old := na[r.Name]; old != nil && old.group != group && co.idx[old.group] != nil && co.idx[old.group][node] != nil {
+		delete(co.idx[old.group][node], r.Name)
+	}
+	na[r.Name] = a2
+	if co.idx != nil {
+		byNode := co.idx[group]
+		if byNode == nil {
+			byNode = map[string]map[string]*actual{}
+			co.idx[group] = byNode
+		}
+		if byNode[node] == nil {
+			byNode[node] = map[string]*actual{}
+		}
+		byNode[node][r.Name] = a2
+	}
 }
 
 // dependentsOn reports a group that depends on name and still runs

@@ -207,6 +207,7 @@ type CRM struct {
 	groups    map[string]Group
 	bad       map[string]string // key -> parse error
 	badGroups map[string]string // bad resource key -> the group its JSON names
+	byGroup   map[string][]Resource // members' cache; nil after a change
 
 	local  map[string]*local
 	localN uint64
@@ -320,6 +321,7 @@ func contains(ss []string, s string) bool {
 }
 
 func (c *CRM) setKey(key string, value []byte) {
+	c.byGroup = nil
 	delete(c.bad, key)
 	delete(c.badGroups, key)
 	switch {
@@ -358,6 +360,20 @@ func (c *CRM) setKey(key string, value []byte) {
 
 // members returns a group's resources in start order.
 func (c *CRM) members(g string) []Resource {
+	if c.byGroup == nil {
+		c.byGroup = map[string][]Resource{}
+		all := map[string][]Resource{}
+		for _, r := range c.resources {
+			all[r.Group] = append(all[r.Group], r)
+		}
+		for name := range all {
+			c.byGroup[name] = c.membersOf(name, all[name])
+		}
+	}
+	return c.byGroup[g]
+}
+
+func (c *CRM) membersOf(g string, rs []Resource) []Resource {
 	var out []Resource
 	seen := map[string]bool{}
 	if gr, ok := c.groups[g]; ok {
@@ -369,8 +385,8 @@ func (c *CRM) members(g string) []Resource {
 		}
 	}
 	var rest []Resource
-	for _, r := range c.resources {
-		if r.Group == g && !seen[r.Name] {
+	for _, r := range rs {
+		if !seen[r.Name] {
 			rest = append(rest, r)
 		}
 	}

@@ -494,7 +494,19 @@ func (h *harness) check() {
 	}
 }
 
+var groupCache = map[string]string{}
+
 func groupOf(kv map[string][]byte, res string) string {
+	k := res + "\x00" + string(kv[ResourcePrefix+res])
+	if g, ok := groupCache[k]; ok {
+		return g
+	}
+	g := groupOf1(kv, res)
+	groupCache[k] = g
+	return g
+}
+
+func groupOf1(kv map[string][]byte, res string) string {
 	var j struct {
 		Group string `json:"group"`
 	}

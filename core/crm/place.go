@@ -70,14 +70,7 @@ func (c *CRM) candidates(g Group, rt *groupRT, cur string, colo []string, load m
 	return cands, excluded
 }
 
-func (c *CRM) stopFailedOn(n string) bool {
-	for _, a := range c.co.actual[n] {
-		if a.state == StopFailed {
-			return true
-		}
-	}
-	return false
-}
+func (c *CRM) stopFailedOn(n string) bool { return c.co.stopFailed[n] }
 
 // choose decides where a group that should run goes.
 func (c *CRM) choose(g Group, rt *groupRT, ga map[string]map[string]*actual, load map[string]int) (want, state, reason string, why []string) {
