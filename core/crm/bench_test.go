@@ -51,10 +51,8 @@ func BenchmarkPlacement(b *testing.B) {
 	co := h.coordinator()
 	for g := 0; g < 100; g++ {
 		name := fmt.Sprintf("g%03d", g)
-		var rs []string
 		for r := 0; r < 10; r++ {
 			rn := fmt.Sprintf("%s-r%d", name, r)
-			rs = append(rs, rn)
 			v := []byte(fmt.Sprintf(`{"agent":"dummy","group":%q,"monitor":"10s"}`, name))
 			_ = co.crm.Step(h.now, ConfigKey{Key: ResourcePrefix + rn, Value: v})
 		}

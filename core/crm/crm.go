@@ -205,8 +205,8 @@ type CRM struct {
 
 	resources map[string]Resource
 	groups    map[string]Group
-	bad       map[string]string // key -> parse error
-	badGroups map[string]string // bad resource key -> the group its JSON names
+	bad       map[string]string     // key -> parse error
+	badGroups map[string]string     // bad resource key -> the group its JSON names
 	byGroup   map[string][]Resource // members' cache; nil after a change
 
 	local  map[string]*local

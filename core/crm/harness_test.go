@@ -71,7 +71,6 @@ type harness struct {
 	onCheck func()
 	// policy stand-in: nil: never answers
 	policy func(PolicyRequest) (PolicyAnswer, time.Duration)
-	tod    time.Duration
 }
 
 func newHarness(t testing.TB, n int, seed uint64) *harness {
