@@ -91,6 +91,9 @@ func (c *CRM) coordView(old View) {
 func (c *CRM) coReport(m *Report) {
 	co := c.co
 	if m.Full {
+		if co.reported[m.Node] && !co.rebuilding {
+			return // sent again before it saw our State: nothing new
+		}
 		na := map[string]*actual{}
 		for _, r := range m.Res {
 			if r.State != Stopped {

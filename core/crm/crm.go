@@ -220,7 +220,15 @@ type CRM struct {
 
 	policyN uint64
 	out     Ready
+
+	gotState bool          // a State of the current view arrived
+	lastFull time.Duration // when the last full report went out
 }
+
+// reportAgain is how long a member waits for the coordinator's first State
+// of a view before it sends its full report again (one may have gone out
+// while the view was still changing).
+const reportAgain = time.Second
 
 // New returns a resource manager. rng is used only for tie-breaking that
 // must not be systematic (none today); it may be nil.
@@ -307,6 +315,9 @@ func (c *CRM) known(what string, m any) string {
 // fence delays, failback windows.
 func (c *CRM) Tick(now time.Duration) {
 	c.now = now
+	if c.view.ID != (wire.ViewID{}) && !c.gotState && now-c.lastFull >= reportAgain {
+		c.broadcast(c.fullReport())
+	}
 	c.selfStop()
 	c.schedule()
 }
@@ -401,6 +412,7 @@ func (c *CRM) setView(v View) {
 	c.view = v
 	if v.ID != old.ID {
 		c.fenced = map[string]bool{}
+		c.gotState = false
 		// every member tells the view what it runs
 		c.broadcast(c.fullReport())
 	}
@@ -409,6 +421,7 @@ func (c *CRM) setView(v View) {
 }
 
 func (c *CRM) fullReport() *Report {
+	c.lastFull = c.now
 	rp := &Report{Node: c.cfg.Self, View: c.view.ID, Full: true}
 	for _, n := range sortedKeys(c.local) {
 		l := c.local[n]
@@ -547,6 +560,9 @@ func (c *CRM) deliver(m Message) {
 		}
 	case *State:
 		c.out.Events = append(c.out.Events, m.Events...)
+		if m.View == c.view.ID {
+			c.gotState = true
+		}
 		if c.co != nil && c.co.view == m.View {
 			return // its own: it already holds it
 		}

@@ -70,12 +70,13 @@ type harness struct {
 	checks  int
 	onCheck func()
 	// policy stand-in: nil: never answers
-	policy func(PolicyRequest) (PolicyAnswer, time.Duration)
+	policy  func(PolicyRequest) (PolicyAnswer, time.Duration)
+	lastDel map[wire.ViewID]time.Duration
 }
 
 func newHarness(t testing.TB, n int, seed uint64) *harness {
 	h := &harness{t: t, rng: rand.New(rand.NewPCG(seed, seed^0x9e37)), nodes: map[string]*hnode{}, kv: map[string][]byte{},
-		paused: map[string]bool{}, fails: map[string]bool{}, fence: 300 * time.Millisecond}
+		paused: map[string]bool{}, fails: map[string]bool{}, lastDel: map[wire.ViewID]time.Duration{}, fence: 300 * time.Millisecond}
 	for i := 1; i <= n; i++ {
 		name := fmt.Sprintf("n%d", i)
 		h.names = append(h.names, name)
@@ -213,13 +214,18 @@ func (h *harness) delay() time.Duration {
 // one delay for the whole view keeps the order (the queue is FIFO on ties).
 func (h *harness) bcast(from *hnode, p []byte) {
 	v := from.view
+	d := h.delay()
+	// one total order per view: never before the view's last delivery
+	if last := h.lastDel[v.ID]; h.now+d < last {
+		d = last - h.now
+	}
+	h.lastDel[v.ID] = h.now + d
 	if tr := os.Getenv("CRMTRACE"); tr != "" {
 		m, _ := Decode(p)
 		if s := fmt.Sprintf("%+v", m); strings.Contains(s, tr) {
 			fmt.Printf("%v %s view %v: %T %s\n", h.now, from.name, v.ID, m, s)
 		}
 	}
-	d := h.delay()
 	for _, n := range v.Members {
 		nd, inc := h.nodes[n], h.nodes[n].inc
 		h.at(d, func() {
@@ -248,6 +254,9 @@ func (h *harness) exec(nd *hnode, a Action) {
 	case ActStart:
 		nd.starts[a.Resource]++
 		h.at(h.dur(200*time.Millisecond), func() {
+			if tr := os.Getenv("CRMTRACE"); tr != "" && strings.Contains(a.Resource, tr) {
+				fmt.Printf("%v %s start done up=%v inc=%d/%d local=%+v\n", h.now, nd.name, nd.up, nd.inc, inc, nd.crm.local[a.Resource])
+			}
 			if !nd.up || nd.inc != inc {
 				return
 			}

@@ -198,5 +198,5 @@ func simRun(t *testing.T, seed uint64) (err error) {
 	for _, g := range co.crm.Groups() {
 		last = fmt.Errorf("%v\n%s", last, co.crm.Explain(g.Name))
 	}
-	return fmt.Errorf("no convergence 120s after the faults stopped: %v", last)
+	return fmt.Errorf("no convergence 120s after the faults stopped (at %v, %d events queued): %v", h.now, len(h.q), last)
 }
