@@ -113,6 +113,7 @@ func New(n Node) *Handler {
 	h.add("/metrics", "GET /metrics", get(h.metrics))
 	h.add("/v1/cdb", "GET /v1/cdb?prefix=P, GET|PUT|POST|DELETE /v1/cdb/KEY", nil)
 	h.add("/v1/cdb-history", "GET /v1/cdb-history[?n=N]", get(h.cdbHistory))
+	h.addCRM() // crm.go
 	ch, stop := n.Subscribe(1024)
 	h.stopSub = stop
 	go h.count(ch)
