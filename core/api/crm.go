@@ -49,8 +49,12 @@ type CleanupResult struct {
 }
 
 func (h *Handler) addCRM() {
-	get := func(f http.HandlerFunc) map[string]http.HandlerFunc { return map[string]http.HandlerFunc{http.MethodGet: f} }
-	post := func(f http.HandlerFunc) map[string]http.HandlerFunc { return map[string]http.HandlerFunc{http.MethodPost: f} }
+	get := func(f http.HandlerFunc) map[string]http.HandlerFunc {
+		return map[string]http.HandlerFunc{http.MethodGet: f}
+	}
+	post := func(f http.HandlerFunc) map[string]http.HandlerFunc {
+		return map[string]http.HandlerFunc{http.MethodPost: f}
+	}
 	h.add("/v1/groups", "GET /v1/groups", get(h.groups))
 	h.add("/v1/resources", "GET /v1/resources", get(h.resources))
 	h.add("/v1/groups/{name}/move", "POST /v1/groups/NAME/move", post(h.groupMove))
