@@ -45,12 +45,18 @@ bench: build
 	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkFalseEvictionsUnderCPUHog$$' -benchtime 1x -timeout 2h ./testsuite/
 	$(GO) test -run '^$$' -bench '^BenchmarkConvergence$$' -benchtime 1x -timeout 1h ./core/membership/
 	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkCDBSetVsEtcd$$' -benchtime 1x -timeout 15m ./testsuite/
+	# Resource manager: one transition for 1,000 resources in 100 groups on 16 simulated
+	# nodes (core/crm/bench_test.go); kill -9 of a group's owner to the group online on
+	# another node, 20 runs with the dummy agent (testsuite/crmbench_test.go).
+	$(GO) test -run '^$$' -bench '^BenchmarkPlacement$$' -benchtime 200x -timeout 10m ./core/crm/
+	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkKillOwnerToGroupOnline$$' -benchtime 1x -timeout 10m ./testsuite/
 
 # Short fuzzing runs of the decoders (the seed corpora run in `make test`).
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzOpen -fuzztime $(FUZZTIME) ./core/wire/
 	$(GO) test -run '^$$' -fuzz FuzzReassemble -fuzztime $(FUZZTIME) ./core/wire/
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./core/crm/
 
 tidy:
 	cp go.mod go.mod.orig; cp go.sum go.sum.orig
