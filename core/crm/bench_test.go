@@ -40,12 +40,13 @@ func bigCluster(b *testing.B) (*harness, time.Duration) {
 
 // BenchmarkPlacement times one transition of the coordinator (placement
 // of every group and the actions it needs) for 1,000 resources in 100
-// groups on 16 nodes. transition-ns is the first placement from nothing
+// groups on 16 nodes. first-transition-ns is the first placement from nothing
 // (100 groups placed, 100 starts issued), ns/op a steady-state pass;
 // converge-virtual-s is how long the stand-in cluster took to bring every
 // group online (10 starts of 200 ms in a row per group).
 func BenchmarkPlacement(b *testing.B) {
 	// the first placement, on a fresh coordinator that has every report
+	var first time.Duration
 	h := newHarness(b, 16, 1)
 	h.run(time.Second)
 	co := h.coordinator()
@@ -62,11 +63,10 @@ func BenchmarkPlacement(b *testing.B) {
 		t0 := time.Now()
 		_ = co.crm.Step(h.now, ConfigKey{Key: GroupPrefix + name, Value: v})
 		if g == 99 {
-			b.ReportMetric(float64(time.Since(t0).Nanoseconds()), "transition-ns")
+			first = time.Since(t0)
 		}
 	}
 	big, conv := bigCluster(b)
-	b.ReportMetric(conv.Seconds(), "converge-virtual-s")
 	c := big.coordinator().crm
 	now := big.now
 	b.ResetTimer()
@@ -75,4 +75,7 @@ func BenchmarkPlacement(b *testing.B) {
 		c.Tick(now)
 		c.Advance()
 	}
+	b.StopTimer()
+	b.ReportMetric(float64(first.Nanoseconds()), "first-transition-ns")
+	b.ReportMetric(conv.Seconds(), "converge-virtual-s")
 }

@@ -196,10 +196,11 @@ type policy struct {
 
 // CRM is one node's resource manager. Not safe for concurrent use.
 type CRM struct {
-	cfg Config
-	rng *rand.Rand
-	now time.Duration
-	tod time.Duration
+	cfg    Config
+	rng    *rand.Rand
+	now    time.Duration
+	tod    time.Duration
+	todSet bool // a TimeOfDay came: failback windows can be judged
 
 	view View
 
@@ -291,7 +292,7 @@ func (c *CRM) Step(now time.Duration, in Input) error {
 		}
 		c.broadcast(&Command{From: c.cfg.Self, Kind: CmdCleanup, Resource: in.Resource})
 	case TimeOfDay:
-		c.tod = in.D
+		c.tod, c.todSet = in.D, true
 	}
 	c.schedule()
 	return nil

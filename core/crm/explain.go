@@ -161,7 +161,7 @@ func (c *CRM) Explain(name string) string {
 		}
 		for _, l := range strings.Split(rt.why, "\n") {
 			if l != "" {
-				fmt.Fprintf(&b, "- %s.\n", upper(l))
+				fmt.Fprintf(&b, "- %s.\n", l)
 			}
 		}
 	}
@@ -220,11 +220,4 @@ func (c *CRM) Explain(name string) string {
 		}
 	}
 	return b.String()
-}
-
-func upper(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
 }

@@ -72,6 +72,7 @@ type harness struct {
 	// policy stand-in: nil: never answers
 	policy  func(PolicyRequest) (PolicyAnswer, time.Duration)
 	lastDel map[wire.ViewID]time.Duration
+	tod     *time.Duration // fed to every node that boots
 }
 
 func newHarness(t testing.TB, n int, seed uint64) *harness {
@@ -102,6 +103,9 @@ func (h *harness) boot(name string) {
 	nd.crm = New(Config{Self: name, AssumeFenced: h.cfg.AssumeFenced, FenceDelay: h.cfg.FenceDelay, PolicyTimeout: h.cfg.PolicyTimeout}, nil)
 	nd.running, nd.broken, nd.starts, nd.mon = map[string]bool{}, map[string]bool{}, map[string]int{}, map[string]int{}
 	nd.view = View{}
+	if h.tod != nil {
+		h.step(nd, TimeOfDay{D: *h.tod})
+	}
 	for _, k := range sortedKeys(h.kv) {
 		h.step(nd, ConfigKey{Key: k, Value: h.kv[k]})
 	}

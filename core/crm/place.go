@@ -149,7 +149,7 @@ func (c *CRM) choose(g Group, rt *groupRT, ga map[string]map[string]*actual, loa
 				return best, "", "", append(why, "it fails back to "+best+", a more preferred owner (failback immediate)")
 			case FailbackWindow:
 				win := fmtClock(g.Failback.From) + "-" + fmtClock(g.Failback.To)
-				if g.Failback.inWindow(c.tod) {
+				if c.todSet && g.Failback.inWindow(c.tod) {
 					rt.back = best
 					return best, "", "", append(why, "it fails back to "+best+", a more preferred owner, in its failback window "+win)
 				}

@@ -185,6 +185,8 @@ func TestFailbackModes(t *testing.T) {
 		{map[string]any{"mode": "window", "window": "22:00-06:00"}, 2 * time.Hour, true},
 	} {
 		h := newHarness(t, 3, 1)
+		tod := tc.tod
+		h.tod = &tod
 		for _, n := range h.names {
 			h.step(h.nodes[n], TimeOfDay{D: tc.tod})
 		}
@@ -393,8 +395,8 @@ func TestExplainText(t *testing.T) {
 	h.run(2 * time.Second)
 	got := h.nodes["n3"].crm.Explain("web") // a member, from the broadcast state
 	want := `Group web is online on n2.
-- It stays on n2, where it runs.
-- Not on: n3 is not a possible owner.
+- it stays on n2, where it runs.
+- not on: n3 is not a possible owner.
 Target: started. Preferred owners: n2 (failback never). Possible owners: n1, n2.
 Restarts in place: 0 of 3 in the last 10m0s; failovers: 0 of 3 in the last 1h0m0s.
 Resources in start order: ip (started on n2), web (started on n2).

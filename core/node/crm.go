@@ -60,6 +60,7 @@ func (n *Node) openCRM() {
 	r.monitors = map[string]uint64{}
 	r.watch[0] = n.cdb.db.Watch(crm.ResourcePrefix)
 	r.watch[1] = n.cdb.db.Watch(crm.GroupPrefix)
+	n.crmTimeOfDay(0)
 	n.crmResync()
 }
 
@@ -148,12 +149,19 @@ func (n *Node) crmTick(now time.Duration) {
 		return
 	}
 	r.lastTick = now
+	n.crmTimeOfDay(now)
+	r.c.Tick(now)
+}
+
+// crmTimeOfDay tells the resource manager the local time of day (for
+// failback windows), once a minute.
+func (n *Node) crmTimeOfDay(now time.Duration) {
+	r := &n.crm
 	if t := time.Now(); t.Sub(r.lastTOD) >= time.Minute {
 		r.lastTOD = t
 		y, m, d := t.Date()
 		_ = r.c.Step(now, crm.TimeOfDay{D: t.Sub(time.Date(y, m, d, 0, 0, 0, 0, t.Location()))})
 	}
-	r.c.Tick(now)
 }
 
 // crmRound carries out the resource manager's Ready; it reports whether
