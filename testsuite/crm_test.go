@@ -113,6 +113,22 @@ func TestGroupFailoverProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "web online again", onlineOn("n1", "n3"))
+	// deleting the group stops its resources; the group disappears
+	for _, c := range []string{"resource del app", "resource del ip", "group del web"} {
+		if err := run("n3", c, &out); err != nil { // n2 was killed
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, "no groups left", func() error {
+		var gs []groupJSON
+		if err := run("n1", "groups", &gs); err != nil {
+			return err
+		}
+		if len(gs) != 0 {
+			return fmt.Errorf("groups: %+v", gs)
+		}
+		return nil
+	})
 	// unknown names are refused with a clear error
 	r := corral(t, dir, "shell", "--socket", dir+"/n1/corral.sock", "-c", "move nope")
 	if r.code == 0 || !strings.Contains(r.stderr, "no group") {
