@@ -142,9 +142,11 @@ func (n *Node) crmView(now time.Duration) {
 	_ = r.c.Step(now, v)
 }
 
-// crmTick runs the resource manager's timers.
+// crmTick runs the resource manager's timers, and tells it about a lease
+// that came or went.
 func (n *Node) crmTick(now time.Duration) {
 	r := &n.crm
+	n.crmView(now)
 	if now-r.lastTick < crmTickEvery {
 		return
 	}
@@ -164,10 +166,12 @@ func (n *Node) crmTimeOfDay(now time.Duration) {
 	}
 }
 
-// crmRound carries out the resource manager's Ready; it reports whether
-// there was anything.
-func (n *Node) crmRound(now time.Duration) bool {
-	n.crmView(now)
+// crmRound carries out the resource manager's Ready (after telling it
+// about a membership change); it reports whether there was anything.
+func (n *Node) crmRound(now time.Duration, memberChanged bool) bool {
+	if memberChanged || !n.crm.viewSet {
+		n.crmView(now)
+	}
 	r := &n.crm
 	if !r.c.HasReady() {
 		return false

@@ -345,7 +345,7 @@ func (n *Node) execute() {
 		}
 		n.events.append(stream)
 		n.cdbQuorum(now, len(rm.Events) > 0)
-		crmBusy := n.crmRound(now)
+		crmBusy := n.crmRound(now, len(rm.Events) > 0)
 		if rc.Empty() && !cdbBusy && !crmBusy && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 {
 			return
 		}
