@@ -222,8 +222,10 @@ type CRM struct {
 	policyN uint64
 	out     Ready
 
-	gotState bool          // a State of the current view arrived
-	lastFull time.Duration // when the last full report went out
+	gotState  bool          // a State of the current view arrived
+	leased    bool          // this node held the current view's lease once
+	leaseGone bool          // and lost it since: it stops what it runs
+	lastFull  time.Duration // when the last full report went out
 }
 
 // reportAgain is how long a member waits for the coordinator's first State
@@ -413,9 +415,14 @@ func (c *CRM) setView(v View) {
 	c.view = v
 	if v.ID != old.ID {
 		c.fenced = map[string]bool{}
-		c.gotState = false
+		c.gotState, c.leased, c.leaseGone = false, false, false
 		// every member tells the view what it runs
 		c.broadcast(c.fullReport())
+	}
+	if v.Lease {
+		c.leased = true
+	} else if c.leased {
+		c.leaseGone = true // not the takeover wait at the view's start: a lost lease
 	}
 	c.coordView(old)
 	c.selfStop()
@@ -439,10 +446,11 @@ func (c *CRM) report(name string, done OpID, failure bool, st Status, errText st
 	c.broadcast(&Report{Node: c.cfg.Self, View: c.view.ID, Res: []ResReport{rr}})
 }
 
-// selfStop stops what this node runs while its view is not primary
-// (nobody may take over before it has; G2/G4 make the others wait).
+// selfStop stops what this node runs while its view is not primary, or
+// once it lost the view's lease (G2: the others take over only after the
+// lease wait, or a fence).
 func (c *CRM) selfStop() {
-	if c.view.Primary || c.view.ID == (wire.ViewID{}) {
+	if c.view.ID == (wire.ViewID{}) || c.view.Primary && !c.leaseGone {
 		return
 	}
 	for _, n := range sortedKeys(c.local) {
@@ -464,6 +472,9 @@ func (c *CRM) takeActions(as *Actions) {
 	for _, a := range as.List {
 		if a.Node != c.cfg.Self {
 			continue
+		}
+		if a.Action == ActStart && (!c.view.Primary || c.leaseGone) {
+			continue // it may not start anything now; a view change follows
 		}
 		l, ok := c.local[a.Resource]
 		if !ok {

@@ -430,3 +430,33 @@ func TestNewCoordinatorRebuildsBeforeScheduling(t *testing.T) {
 		t.Fatalf("restarted after a coordinator change:\n%s", ev)
 	}
 }
+
+func TestLostLeaseStopsLocalResources(t *testing.T) {
+	h := newHarness(t, 3, 1)
+	webGroup(h, map[string]any{"preferred": []string{"n2"}})
+	h.run(2 * time.Second)
+	wantState(t, h, "web", "online", "n2")
+	nd := h.nodes["n2"]
+	v := nd.view
+	v.Lease = false // same primary view, the lease lapsed
+	nd.view = v
+	h.step(nd, v)
+	h.run(time.Second)
+	if nd.running["ip"] || nd.running["web"] {
+		t.Fatal("a node that lost its lease still runs its resources")
+	}
+	// the takeover wait at a view's start (no lease yet) stops nothing
+	h2 := newHarness(t, 3, 1)
+	webGroup(h2, map[string]any{"preferred": []string{"n2"}})
+	h2.run(2 * time.Second)
+	n2 := h2.nodes["n2"]
+	v2 := n2.view
+	v2.ID.Epoch += 100
+	v2.Lease = false
+	n2.view = v2
+	h2.step(n2, v2)
+	h2.run(time.Second)
+	if !n2.running["web"] {
+		t.Fatal("a new view without its lease yet stopped the resources")
+	}
+}
