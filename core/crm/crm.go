@@ -49,6 +49,10 @@ type ConfigKey struct {
 	Value []byte
 }
 
+// ConfigKeys is several ConfigKey changes taken at once (one scheduling
+// pass for all of them).
+type ConfigKeys []ConfigKey
+
 // Deliver is an ordered-broadcast delivery of a crm payload.
 type Deliver struct{ Payload []byte }
 
@@ -96,6 +100,7 @@ type Cleanup struct{ Resource string }
 type TimeOfDay struct{ D time.Duration }
 
 func (ConfigKey) input()     {}
+func (ConfigKeys) input()    {}
 func (View) input()          {}
 func (Deliver) input()       {}
 func (ActionDone) input()    {}
@@ -206,6 +211,7 @@ type CRM struct {
 
 	resources map[string]Resource
 	groups    map[string]Group
+	raw       map[string]string     // key -> the value as given
 	bad       map[string]string     // key -> parse error
 	badGroups map[string]string     // bad resource key -> the group its JSON names
 	byGroup   map[string][]Resource // members' cache; nil after a change
@@ -239,7 +245,7 @@ func New(cfg Config, rng *rand.Rand) *CRM {
 	if cfg.PolicyTimeout == 0 {
 		cfg.PolicyTimeout = DefaultPolicyTimeout
 	}
-	return &CRM{cfg: cfg, rng: rng, resources: map[string]Resource{}, groups: map[string]Group{}, bad: map[string]string{},
+	return &CRM{cfg: cfg, rng: rng, resources: map[string]Resource{}, groups: map[string]Group{}, bad: map[string]string{}, raw: map[string]string{},
 		badGroups: map[string]string{}, local: map[string]*local{}, rt: map[string]*groupRT{}, unfenced: map[string]time.Duration{}, fenced: map[string]bool{}}
 }
 
@@ -260,7 +266,17 @@ func (c *CRM) Step(now time.Duration, in Input) error {
 	c.now = now
 	switch in := in.(type) {
 	case ConfigKey:
-		c.setKey(in.Key, in.Value)
+		if !c.setKey(in.Key, in.Value) {
+			return nil
+		}
+	case ConfigKeys:
+		changed := false
+		for _, k := range in {
+			changed = c.setKey(k.Key, k.Value) || changed
+		}
+		if !changed {
+			return nil
+		}
 	case View:
 		c.setView(in)
 	case Deliver:
@@ -334,7 +350,16 @@ func contains(ss []string, s string) bool {
 	return false
 }
 
-func (c *CRM) setKey(key string, value []byte) {
+// setKey applies one desired-state change; false when nothing changed.
+func (c *CRM) setKey(key string, value []byte) bool {
+	if old, ok := c.raw[key]; ok == (value != nil) && old == string(value) {
+		return false
+	}
+	if value == nil {
+		delete(c.raw, key)
+	} else {
+		c.raw[key] = string(value)
+	}
 	c.byGroup = nil
 	delete(c.bad, key)
 	delete(c.badGroups, key)
@@ -343,7 +368,7 @@ func (c *CRM) setKey(key string, value []byte) {
 		name := strings.TrimPrefix(key, ResourcePrefix)
 		delete(c.resources, name)
 		if value == nil {
-			return
+			return true
 		}
 		r, err := ParseResource(name, value)
 		if err != nil {
@@ -354,22 +379,23 @@ func (c *CRM) setKey(key string, value []byte) {
 			if json.Unmarshal(value, &j) == nil {
 				c.badGroups[key] = j.Group
 			}
-			return
+			return true
 		}
 		c.resources[name] = r
 	case strings.HasPrefix(key, GroupPrefix):
 		name := strings.TrimPrefix(key, GroupPrefix)
 		delete(c.groups, name)
 		if value == nil {
-			return
+			return true
 		}
 		g, err := ParseGroup(name, value)
 		if err != nil {
 			c.bad[key] = err.Error()
-			return
+			return true
 		}
 		c.groups[name] = g
 	}
+	return true
 }
 
 // members returns a group's resources in start order.

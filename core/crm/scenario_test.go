@@ -460,3 +460,26 @@ func TestLostLeaseStopsLocalResources(t *testing.T) {
 		t.Fatal("a new view without its lease yet stopped the resources")
 	}
 }
+
+func TestConfigBatchAndUnchangedKeys(t *testing.T) {
+	h := newHarness(t, 3, 1)
+	co := h.coordinator()
+	batch := ConfigKeys{
+		{Key: ResourcePrefix + "a", Value: []byte(`{"agent": "dummy", "group": "g"}`)},
+		{Key: ResourcePrefix + "b", Value: []byte(`{"agent": "dummy", "group": "g"}`)},
+		{Key: GroupPrefix + "g", Value: []byte(`{"resources": ["b", "a"]}`)},
+	}
+	for _, n := range h.names {
+		h.step(h.nodes[n], batch)
+	}
+	h.run(2 * time.Second)
+	g := wantState(t, h, "g", "online", "*")
+	if g.Resources[0].Resource != "b" || g.Resources[1].Resource != "a" {
+		t.Fatalf("start order %+v", g.Resources)
+	}
+	// the same values again change nothing and schedule nothing
+	co.crm.Advance()
+	if err := co.crm.Step(h.now, batch); err != nil || co.crm.HasReady() {
+		t.Fatalf("unchanged keys: %v, ready %+v", err, co.crm.Ready())
+	}
+}

@@ -65,46 +65,59 @@ func (n *Node) openCRM() {
 }
 
 // crmResync feeds every /resources/ and /groups/ key (after a restart or
-// an adopted history, whose changes no watch reported).
+// an adopted history, whose changes no watch reported), in one batch;
+// unchanged keys cost nothing.
 func (n *Node) crmResync() {
+	var batch crm.ConfigKeys
 	for _, p := range []string{crm.ResourcePrefix, crm.GroupPrefix} {
 		kvs, _, _ := n.cdb.db.List(p)
 		seen := map[string]bool{}
 		for _, kv := range kvs {
 			seen[kv.Key] = true
-			_ = n.crm.c.Step(n.now(), crm.ConfigKey{Key: kv.Key, Value: kv.Value})
+			batch = append(batch, crm.ConfigKey{Key: kv.Key, Value: nonNil(kv.Value)})
 		}
-		var gone []string
+		var known []string
 		if p == crm.ResourcePrefix {
 			for _, r := range n.crm.c.Resources() {
-				gone = append(gone, p+r.Name)
+				known = append(known, p+r.Name)
 			}
 		} else {
 			for _, g := range n.crm.c.Groups() {
-				gone = append(gone, p+g.Name)
+				known = append(known, p+g.Name)
 			}
 		}
-		for _, k := range gone {
+		for _, k := range known {
 			if !seen[k] {
-				_ = n.crm.c.Step(n.now(), crm.ConfigKey{Key: k})
+				batch = append(batch, crm.ConfigKey{Key: k})
 			}
 		}
 	}
+	_ = n.crm.c.Step(n.now(), batch)
 }
 
-// crmWatch feeds the config DB's changes of desired state.
+func nonNil(v []byte) []byte {
+	if v == nil {
+		return []byte{}
+	}
+	return v
+}
+
+// crmWatch feeds the config DB's changes of desired state, one batch per
+// round.
 func (n *Node) crmWatch(evs []cdb.WatchEvent) {
+	var batch crm.ConfigKeys
 	for _, ev := range evs {
 		if ev.Watch != n.crm.watch[0] && ev.Watch != n.crm.watch[1] {
 			continue
 		}
-		v := ev.Value
-		if ev.Deleted {
-			v = nil
-		} else if v == nil {
-			v = []byte{}
+		k := crm.ConfigKey{Key: ev.Key}
+		if !ev.Deleted {
+			k.Value = nonNil(ev.Value)
 		}
-		_ = n.crm.c.Step(n.now(), crm.ConfigKey{Key: ev.Key, Value: v})
+		batch = append(batch, k)
+	}
+	if len(batch) > 0 {
+		_ = n.crm.c.Step(n.now(), batch)
 	}
 }
 
