@@ -446,7 +446,7 @@ func (c *CRM) setView(v View) {
 		c.broadcast(c.fullReport())
 	}
 	if v.Lease {
-		c.leased = true
+		c.leased, c.leaseGone = true, false
 	} else if c.leased {
 		c.leaseGone = true // not the takeover wait at the view's start: a lost lease
 	}
@@ -500,7 +500,12 @@ func (c *CRM) takeActions(as *Actions) {
 			continue
 		}
 		if a.Action == ActStart && (!c.view.Primary || c.leaseGone) {
-			continue // it may not start anything now; a view change follows
+			// It may not start anything now: say it stays stopped (the
+			// coordinator asks again later, or a view change comes).
+			if _, ok := c.local[a.Resource]; !ok {
+				c.report(a.Resource, a.Op, false, StatusOK, "")
+			}
+			continue
 		}
 		l, ok := c.local[a.Resource]
 		if !ok {

@@ -123,7 +123,25 @@ func simRun(t *testing.T, seed uint64) (err error) {
 	for h.now < end {
 		h.run(time.Duration(200+rng.IntN(2000)) * time.Millisecond)
 		nm := pick(h.names)
-		switch rng.IntN(13) {
+		switch rng.IntN(14) {
+		case 13:
+			// a lease that lapses for a while in the same primary view
+			if co := h.coordinator(); co != nil {
+				nd := h.nodes[pick(co.view.Members)]
+				v := nd.view
+				v.Lease = false
+				nd.view = v
+				h.step(nd, v)
+				id := v.ID
+				h.at(time.Duration(200+rng.IntN(2000))*time.Millisecond, func() {
+					if nd.up && nd.view.ID == id && nd.view.Primary {
+						v := nd.view
+						v.Lease = true
+						nd.view = v
+						h.step(nd, v)
+					}
+				})
+			}
 		case 0, 1:
 			if h.nodes[nm].up {
 				h.crash(nm)
