@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/corral-ha/corral/core/config"
+	"github.com/corral-ha/corral/core/transport"
+	"github.com/corral-ha/corral/core/wire"
 )
 
 // TestGroupFailsOverBetweenNodes: three in-process nodes on real UDP with
@@ -126,4 +128,82 @@ func TestGroupFailsOverBetweenNodes(t *testing.T) {
 	if err := nodes[0].n.Move("nope", "", 0); err == nil || !strings.Contains(err.Error(), "no group") {
 		t.Fatalf("move of an unknown group: %v", err)
 	}
+}
+
+// TestPartitionedOwnerStops: the owner of a group is cut off from both
+// peers (every link, both ways): it stops its resources (it is no longer
+// in a primary view), the other two start the group, and after the cut
+// heals the group runs on one node only.
+func TestPartitionedOwnerStops(t *testing.T) {
+	dir := t.TempDir()
+	paths := writeCluster(t, dir, 90, 3)
+	var nodes []*Node
+	var exs []*DummyExecutor
+	for _, p := range paths {
+		cfg, err := config.Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ex := NewDummyExecutor()
+		n, err := Open(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Executor: ex})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- n.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+		nodes, exs = append(nodes, n), append(exs, ex)
+	}
+	eventually(t, 10*time.Second, "one quorate view of three", func() bool {
+		for _, n := range nodes {
+			st, err := n.StatusDoc()
+			if err != nil || !st.Quorate || len(st.Members) != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, kv := range [][2]string{
+		{"/resources/app", `{"agent": "dummy", "group": "web", "monitor": "200ms"}`},
+		{"/groups/web", `{"preferred": ["n3", "n2"]}`},
+	} {
+		if _, err := nodes[0].CDBSet(ctx, kv[0], []byte(kv[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, "web on n3", func() bool { return exs[2].Running("app") })
+	// cut n3 off
+	var ids []uint64
+	for _, peer := range []wire.NodeID{1, 2} {
+		id, err := nodes[2].Faults().AddFault(transport.Fault{Peer: nodes[2].PeerAddrs(peer), Link: -1, Dir: transport.Both, Drop: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	eventually(t, 15*time.Second, "n3 stops app and n2 starts it", func() bool {
+		return !exs[2].Running("app") && exs[1].Running("app")
+	})
+	for _, id := range ids {
+		if err := nodes[2].Faults().RemoveFault(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 15*time.Second, "one view of three again, web online once", func() bool {
+		gs, err := nodes[2].Groups()
+		if err != nil || len(gs) != 1 || gs[0].State != "online" {
+			return false
+		}
+		runs := 0
+		for _, ex := range exs {
+			if ex.Running("app") {
+				runs++
+			}
+		}
+		st, _ := nodes[2].StatusDoc()
+		return runs == 1 && len(st.Members) == 3
+	})
 }
