@@ -37,6 +37,7 @@ type View struct {
 	Primary     bool     // the view is primary
 	Lease       bool     // this node holds the view's lease
 	Paused      []string // members that take no new groups
+	Leaving     []string // members on their way out: their groups move away
 }
 
 // Input is one thing that happened (see the package comment).

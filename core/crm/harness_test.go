@@ -63,6 +63,7 @@ type harness struct {
 	epoch   uint64
 	parts   [][]string // partition components (nil: all connected)
 	paused  map[string]bool
+	leaving map[string]bool
 	fails   map[string]bool // node/resource: starts fail there
 	cfg     Config
 	jitter  bool
@@ -77,7 +78,7 @@ type harness struct {
 
 func newHarness(t testing.TB, n int, seed uint64) *harness {
 	h := &harness{t: t, rng: rand.New(rand.NewPCG(seed, seed^0x9e37)), nodes: map[string]*hnode{}, kv: map[string][]byte{},
-		paused: map[string]bool{}, fails: map[string]bool{}, lastDel: map[wire.ViewID]time.Duration{}, fence: 300 * time.Millisecond}
+		paused: map[string]bool{}, leaving: map[string]bool{}, fails: map[string]bool{}, lastDel: map[wire.ViewID]time.Duration{}, fence: 300 * time.Millisecond}
 	for i := 1; i <= n; i++ {
 		name := fmt.Sprintf("n%d", i)
 		h.names = append(h.names, name)
@@ -164,13 +165,17 @@ func (h *harness) regroup() {
 				same = false
 			}
 		}
-		var paused []string
+		var paused, leaving []string
 		for _, n := range c {
 			if h.paused[n] {
 				paused = append(paused, n)
 			}
+			if h.leaving[n] {
+				leaving = append(leaving, n)
+			}
 		}
-		if same && strings.Join(nd0.view.Paused, ",") == strings.Join(paused, ",") {
+		if same && strings.Join(nd0.view.Paused, ",") == strings.Join(paused, ",") &&
+			strings.Join(nd0.view.Leaving, ",") == strings.Join(leaving, ",") {
 			continue
 		}
 		id := nd0.view.ID
@@ -179,7 +184,7 @@ func (h *harness) regroup() {
 			id = wire.ViewID{Epoch: h.epoch, Coord: 1}
 		}
 		primary := len(c)*2 > len(h.names)
-		v := View{ID: id, Members: c, Coordinator: c[0], Primary: primary, Lease: primary, Paused: paused}
+		v := View{ID: id, Members: c, Coordinator: c[0], Primary: primary, Lease: primary, Paused: paused, Leaving: leaving}
 		for _, n := range c {
 			nd := h.nodes[n]
 			nd.view = v

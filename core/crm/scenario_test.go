@@ -483,3 +483,17 @@ func TestConfigBatchAndUnchangedKeys(t *testing.T) {
 		t.Fatalf("unchanged keys: %v, ready %+v", err, co.crm.Ready())
 	}
 }
+
+func TestLeavingNodeGroupsMoveAway(t *testing.T) {
+	h := newHarness(t, 3, 1)
+	webGroup(h, map[string]any{"preferred": []string{"n2", "n3"}})
+	h.run(2 * time.Second)
+	wantState(t, h, "web", "online", "n2")
+	h.leaving["n2"] = true
+	h.regroup()
+	h.run(2 * time.Second)
+	wantState(t, h, "web", "online", "n3")
+	if ex := h.coordinator().crm.Explain("web"); !strings.Contains(ex, "n2 is leaving the cluster") {
+		t.Fatalf("explain:\n%s", ex)
+	}
+}

@@ -139,13 +139,17 @@ func (n *Node) crmView(now time.Duration) {
 	v := crm.View{ID: ms.View.ID, Coordinator: n.names[ms.View.ID.Coord], Primary: ms.Primary, Lease: n.mem.Quorate(now)}
 	for _, id := range ms.View.Members {
 		v.Members = append(v.Members, n.names[id])
-		if ms.States[id] == membership.StatePaused {
+		switch ms.States[id] {
+		case membership.StatePaused:
 			v.Paused = append(v.Paused, n.names[id])
+		case membership.StateLeaving:
+			v.Leaving = append(v.Leaving, n.names[id])
 		}
 	}
 	r := &n.crm
 	if r.viewSet && v.ID == r.view.ID && v.Primary == r.view.Primary && v.Lease == r.view.Lease &&
-		strings.Join(v.Members, ",") == strings.Join(r.view.Members, ",") && strings.Join(v.Paused, ",") == strings.Join(r.view.Paused, ",") {
+		strings.Join(v.Members, ",") == strings.Join(r.view.Members, ",") && strings.Join(v.Paused, ",") == strings.Join(r.view.Paused, ",") &&
+		strings.Join(v.Leaving, ",") == strings.Join(r.view.Leaving, ",") {
 		return
 	}
 	if v.ID != r.view.ID && v.Primary {
