@@ -51,6 +51,35 @@
 // input, or Config.AssumeFenced until real fencing exists, under which a
 // departed node counts as fenced as soon as it leaves the primary view).
 // While the hook is unsatisfied the group is "blocked" with the reason
-// "waiting for fence of n3". A node whose installed view is not primary
-// stops what it runs.
+// "waiting for fence of n3". A node whose installed view is not primary,
+// or that lost the view's lease (not the takeover wait at a view's
+// start), stops what it runs and takes no start until it holds the lease
+// again.
+//
+// # Placement
+//
+// Candidates are the view's members, restricted by possible owners, the
+// dependency's owner (a group with "after" starts on its dependency's node
+// once that one is online), bans (a node the group failed on, for
+// failover.period), paused nodes (no new groups; a group already there
+// stays) and leaving nodes (their groups move away). Preferred owners
+// order them, then load, then the name. A group stays where it runs
+// unless a move, a failover or failback (never, immediate, or within a
+// window of the day) says otherwise; a Lua policy (choose_owner,
+// on_failure) decides instead of the default when the group names one.
+// Failures: a monitor or start failure restarts the resource in place
+// (it and the resources after it stop in reverse, then start in order) up
+// to restart.max per restart.period, then fails over (push) and bans the
+// node, and after failover.max failovers per failover.period leaves the
+// group "failed" with the reason; a failed stop blocks the group until
+// cleanup.
+//
+// # Messages
+//
+// Report (a member: what it runs, operations in progress, the result it
+// just got), Actions (the coordinator: agent calls for nodes), State (the
+// coordinator: groups' runtime state with ages instead of timestamps,
+// nodes waiting for a fence, and the events, which every member publishes
+// in the broadcast's order) and Command (anyone: move, cleanup, fenced).
+// Encode/Decode use core/wire's Writer and Reader; Decode never panics.
 package crm
