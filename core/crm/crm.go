@@ -229,6 +229,7 @@ type CRM struct {
 	policyN uint64
 	out     Ready
 
+	dirty     bool          // inputs came since the last scheduling pass
 	gotState  bool          // a State of the current view arrived
 	leased    bool          // this node held the current view's lease once
 	leaseGone bool          // and lost it since: it stops what it runs
@@ -250,11 +251,25 @@ func New(cfg Config, rng *rand.Rand) *CRM {
 		badGroups: map[string]string{}, local: map[string]*local{}, rt: map[string]*groupRT{}, unfenced: map[string]time.Duration{}, fenced: map[string]bool{}}
 }
 
-// Ready returns what the driver must do.
-func (c *CRM) Ready() Ready { return c.out }
+// Ready returns what the driver must do. Inputs since the last Ready are
+// scheduled here, in one pass.
+func (c *CRM) Ready() Ready {
+	c.flush()
+	return c.out
+}
 
 // HasReady reports whether Ready has anything.
-func (c *CRM) HasReady() bool { return !c.out.Empty() }
+func (c *CRM) HasReady() bool {
+	c.flush()
+	return !c.out.Empty()
+}
+
+func (c *CRM) flush() {
+	if c.dirty {
+		c.dirty = false
+		c.schedule()
+	}
+}
 
 // Advance clears what Ready returned.
 func (c *CRM) Advance() { c.out = Ready{} }
@@ -313,7 +328,7 @@ func (c *CRM) Step(now time.Duration, in Input) error {
 	case TimeOfDay:
 		c.tod, c.todSet = in.D, true
 	}
-	c.schedule()
+	c.dirty = true // scheduled once for all inputs, at the next Ready
 	return nil
 }
 
@@ -339,7 +354,7 @@ func (c *CRM) Tick(now time.Duration) {
 		c.broadcast(c.fullReport())
 	}
 	c.selfStop()
-	c.schedule()
+	c.dirty = true
 }
 
 func contains(ss []string, s string) bool {
