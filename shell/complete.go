@@ -15,6 +15,9 @@ type completer struct {
 	mu      sync.Mutex
 	names   []string
 	fetched time.Time
+
+	crmCache   map[string][]string // group and resource names (groups.go)
+	crmFetched map[string]time.Time
 }
 
 // nodeNames returns the cluster's node names, fetched at most every 2s.
@@ -96,8 +99,11 @@ func (c *completer) after(done []string, partial string) []string {
 	last := done[len(done)-1]
 	for _, f := range cmd.flags {
 		if f.name == last && f.value != "" {
-			if f.value == "NODE" {
+			switch f.value {
+			case "NODE":
 				return c.nodeNames()
+			case "GROUP":
+				return c.crmNames("group")
 			}
 			if strings.Contains(f.value, "|") {
 				return strings.Split(f.value, "|")
@@ -128,6 +134,18 @@ func (c *completer) after(done []string, partial string) []string {
 		return nil
 	case cmd.nodeArg && len(pos) == 0:
 		return c.nodeNames()
+	case cmd.name == "move" && len(pos) == 1:
+		return append(c.nodeNames(), "--for")
+	case cmd.groupArg && len(pos) == 0:
+		return c.crmNames("group")
+	case cmd.resourceArg && len(pos) == 0:
+		return c.crmNames("resource")
+	case (cmd.name == "resource" || cmd.name == "group") && len(pos) == 0:
+		return cmd.subs
+	case cmd.name == "resource" && len(pos) == 1 && pos[0] == "del":
+		return c.crmNames("resource")
+	case cmd.name == "group" && len(pos) == 1 && pos[0] == "del":
+		return c.crmNames("group")
 	}
 	return out
 }

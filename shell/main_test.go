@@ -88,7 +88,7 @@ func TestMainErrors(t *testing.T) {
 		{[]string{"--socket", missing, "-c", "status"}, 1, "cannot reach the node at " + missing + ": "},
 		{[]string{"--socket", missing, "-c", "status"}, 1, "is `corral agent` running? start a local cluster with `corral demo`"},
 		{[]string{"--socket", sock, "-c", "frob"}, 2, `unknown command "frob"`},
-		{[]string{"--socket", sock, "-c", "stat"}, 2, "did you mean status?"},
+		{[]string{"--socket", sock, "-c", "stat"}, 2, "did you mean start or status?"},
 		{[]string{"--socket", sock, "-c", "status now"}, 2, "status takes no arguments"},
 		{[]string{"--socket", sock, "-c", `status "`}, 2, "unterminated"},
 		{[]string{"--socket", sock, "-c", "events --since x"}, 2, `--since "x": give a number`},
@@ -355,7 +355,7 @@ func TestCompletion(t *testing.T) {
 		want []string // completions (the rest of the word, with a space)
 		n    int      // length of the word being completed
 	}{
-		{"sta", []string{"tus "}, 3},
+		{"sta", []string{"rt ", "tus "}, 3},
 		{"", commandNamesSpaced(), 0},
 		{"pause ", []string{"n1 ", "n2 ", "n3 "}, 0},
 		{"resume n", []string{"1 ", "2 ", "3 "}, 1},
@@ -365,7 +365,7 @@ func TestCompletion(t *testing.T) {
 		{"debug fault add --dir ", []string{"both ", "in ", "out "}, 0},
 		{"events --f", []string{"ollow "}, 3},
 		{"events --", []string{"follow ", "json ", "limit ", "since "}, 2},
-		{"watch st", []string{"atus "}, 2},
+		{"watch st", []string{"art ", "atus ", "op "}, 2},
 		{"watch --interval 2s no", []string{"des "}, 2},
 		{"help ev", []string{"ents "}, 2},
 		{"frob ", nil, 0},

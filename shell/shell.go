@@ -215,8 +215,11 @@ type command struct {
 	example string // one or more example lines
 	flags   []flagSpec
 	subs    []string // subcommands, for completion
-	// nodeArg: the positional argument is a node name (completion).
-	nodeArg bool
+	// nodeArg: the positional argument is a node name (completion);
+	// groupArg, resourceArg: a group's or a resource's name.
+	nodeArg     bool
+	groupArg    bool
+	resourceArg bool
 	// raw: the words are passed as positional arguments, unparsed.
 	raw bool
 	run func(ctx context.Context, s *Shell, a *args) error
@@ -227,6 +230,8 @@ func commands() []*command {
 	return []*command{
 		statusCommand(), nodesCommand(), linksCommand(), quorumCommand(), viewsCommand(), eventsCommand(),
 		pauseCommand(), resumeCommand(), leaveCommand(), debugCommand(), cdbCommand(), watchCommand(), dnsCommand(),
+		groupsCommand(), resourcesCommand(), moveCommand(), startCommand(), stopCommand(), cleanupCommand(),
+		explainCommand(), resourceCommand(), groupCommand(),
 		helpCommand(), exitCommand(),
 	}
 }

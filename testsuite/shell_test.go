@@ -90,8 +90,8 @@ func TestShellInTerminal(t *testing.T) {
 
 	m.waitScreen("the prompt", func(string) bool { return m.atPrompt() && strings.HasPrefix(m.lastLine(), "demo n1 ") })
 
-	// sta + Tab completes to status.
-	m.keys("sta", "Tab")
+	// stat + Tab completes to status (sta is also start and stop).
+	m.keys("stat", "Tab")
 	m.waitScreen("status completed", func(string) bool { return strings.HasSuffix(strings.TrimRight(m.lastLine(), " "), "> status") })
 	m.keys("Enter")
 	m.waitScreen("the three nodes", func(s string) bool {

@@ -18,6 +18,8 @@ const (
 	tagCDB byte = 2
 )
 
+// (tagCRM = 3, the resource manager's, is in crm.go.)
+
 // cdbReply is the answer to a write waiting in an API call.
 type cdbReply struct {
 	res cdb.Result
@@ -200,6 +202,10 @@ func (n *Node) cdbDeliver(d bcast.Delivery) {
 	if c.pending != nil && !d.Flush && d.View == c.pending.view.ID {
 		n.beginInstall()
 	}
+	if len(d.Payload) > 0 && d.Payload[0] == tagCRM {
+		n.crmDeliver(d)
+		return
+	}
 	if len(d.Payload) == 0 || d.Payload[0] != tagCDB {
 		if len(d.Payload) > 0 {
 			d.Payload = d.Payload[1:]
@@ -324,6 +330,7 @@ func (n *Node) cdbRound(now time.Duration, rb bcast.Ready) bool {
 	for _, p := range rd.Progress {
 		n.log.Info(p.String())
 	}
+	n.crmWatch(rd.Watch)
 	return true
 }
 

@@ -47,7 +47,16 @@
 //     When bcast cannot install a view membership installs, the DB moves
 //     to it as a view that is not primary for it (cdbinstall.go): writes
 //     are refused, saying why, until the next view.
-//   - Events of both cores are numbered and stored (the last 10,000) and
+//   - The resource manager (core/crm, crm.go) gets its desired state from
+//     config DB watches on /resources/ and /groups/ (and a resync at every
+//     primary view install), the view and lease from membership, and its
+//     own messages from the ordered broadcast (tag 3, agreed deliveries).
+//     Agent calls and recurring monitors run off the loop on the Executor
+//     (Options.Executor: the Lua host; DummyExecutor by default) and come
+//     back as inputs through the request channel; so do Lua policy answers
+//     (Options.Policy). Until fencing exists, a node that left the primary
+//     view counts as fenced once this node is quorate (the G2 wait).
+//   - Events of all cores are numbered and stored (the last 10,000) and
 //     fanned out to subscribers (Events, Subscribe).
 //   - With [quorum.witness] arbiter, the loop asks the arbiter for its vote
 //     off the loop and hands the answer back to membership.

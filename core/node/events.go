@@ -38,6 +38,17 @@ type Event struct {
 	Link    *int     `json:"link,omitempty"`    // link_*: this node's link
 	Remote  *int     `json:"remote_link,omitempty"`
 	Detail  string   `json:"detail,omitempty"`
+
+	// resource_* {resource, group, on, error}, group_online/offline
+	// {group, owner, reason}, group_moved {group, from, to}
+	Resource string `json:"resource,omitempty"`
+	Group    string `json:"group,omitempty"`
+	On       string `json:"on,omitempty"`
+	Error    string `json:"error,omitempty"`
+	Owner    string `json:"owner,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	From     string `json:"from,omitempty"`
+	To       string `json:"to,omitempty"`
 }
 
 // eventLog numbers, stores and fans out events. Append runs on the event

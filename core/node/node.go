@@ -39,6 +39,11 @@ type Options struct {
 	// conn needs; shorter only costs idle CPU: 2.2 % of a core at
 	// heartbeat/4, 1.2 % at heartbeat/2, on the connectivity benchmark).
 	TickEvery time.Duration
+	// Executor runs resource agents (the Lua host); nil: the in-memory
+	// DummyExecutor, which knows only the "dummy" agent. Policy answers Lua
+	// failover policies; nil: the built-in default decides.
+	Executor Executor
+	Policy   PolicyHost
 }
 
 // Node is one running cluster node.
@@ -58,6 +63,7 @@ type Node struct {
 	bc      *bcast.Bcast
 	cdb     cdbDriver
 	dns     dnsDriver // the DNS responder's feed (dns.go)
+	crm     crmDriver
 	witness voter     // nil without [quorum.witness]
 	events  *eventLog
 	carry   conn.Ready    // taken from conn by transmit, for the next pass of execute
@@ -159,6 +165,7 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 		n.closeStore()
 		return nil, err
 	}
+	n.openCRM()
 	if n.mem, err = n.openMembership(); err != nil {
 		n.closeStore()
 		return nil, err
@@ -258,6 +265,7 @@ func (n *Node) Run(ctx context.Context) error {
 			n.conn.Tick(now)
 			n.mem.Tick(now)
 			n.cdbTick()
+			n.crmTick(now)
 		}
 		n.gather()
 		n.execute()
@@ -374,7 +382,8 @@ func (n *Node) execute() {
 		}
 		n.events.append(stream)
 		n.cdbQuorum(now, len(rm.Events) > 0)
-		if rc.Empty() && !cdbBusy && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 {
+		crmBusy := n.crmRound(now, len(rm.Events) > 0)
+		if rc.Empty() && !cdbBusy && !crmBusy && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 {
 			n.dnsRefresh(now)
 			return
 		}

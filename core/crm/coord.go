@@ -1,0 +1,919 @@
+package crm
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/corral-ha/corral/core/wire"
+)
+
+// actual is what the coordinator knows one resource does on one node.
+type actual struct {
+	state ResState
+	op    OpID
+	act   string
+	group string
+	err   string
+}
+
+// coord is the coordinator's state for one view.
+type coord struct {
+	view       wire.ViewID
+	rebuilding bool
+	reported   map[string]bool
+	actual     map[string]map[string]*actual // node -> resource
+	unfenced   map[string]time.Duration      // node -> when the fence hook is satisfied (-1: on Fenced)
+	opN        uint64
+	pending    []Action
+	events     []Event
+	sent       map[string]string // group -> signature of what was last broadcast
+	sentUnf    string
+	full       bool
+
+	// per schedule pass: the group index of actual, nodes with a failed stop
+	idx        map[string]map[string]map[string]*actual
+	stopFailed map[string]bool
+}
+
+// coordView starts or ends the coordinator role when the view changes.
+func (c *CRM) coordView(old View) {
+	v := c.view
+	if v.Coordinator != c.cfg.Self || !v.Primary {
+		c.co = nil
+		return
+	}
+	if c.co != nil && c.co.view == v.ID {
+		return // a lease change
+	}
+	co := &coord{view: v.ID, rebuilding: true, reported: map[string]bool{}, actual: map[string]map[string]*actual{},
+		unfenced: map[string]time.Duration{}, sent: map[string]string{}}
+	add := func(n string) {
+		if contains(v.Members, n) || c.fenced[n] {
+			return
+		}
+		if _, ok := co.unfenced[n]; ok {
+			return
+		}
+		co.unfenced[n] = -1
+		if c.cfg.AssumeFenced {
+			co.unfenced[n] = c.now + c.cfg.FenceDelay
+		}
+	}
+	for _, n := range sortedKeys(c.unfenced) {
+		add(n)
+	}
+	if c.co != nil {
+		for _, n := range sortedKeys(c.co.unfenced) {
+			if t := c.co.unfenced[n]; t >= 0 && !contains(v.Members, n) {
+				co.unfenced[n] = t
+			}
+			add(n)
+		}
+		for _, n := range sortedKeys(c.co.actual) {
+			for _, a := range c.co.actual[n] {
+				if a.state != Stopped {
+					add(n)
+					break
+				}
+			}
+		}
+	}
+	for _, g := range sortedKeys(c.rt) {
+		for _, n := range c.rt[g].active {
+			add(n)
+		}
+	}
+	c.co = co
+}
+
+func (c *CRM) coReport(m *Report) {
+	co := c.co
+	if m.Full {
+		if co.reported[m.Node] && !co.rebuilding {
+			return // sent again before it saw our State: nothing new
+		}
+		na := map[string]*actual{}
+		for _, r := range m.Res {
+			if r.State != Stopped {
+				na[r.Resource] = &actual{state: r.State, op: r.Op, act: r.Action, group: r.Group}
+			}
+		}
+		co.actual[m.Node] = na
+		co.reported[m.Node] = true
+		delete(co.unfenced, m.Node)
+		if co.rebuilding {
+			done := true
+			for _, n := range c.view.Members {
+				if !co.reported[n] {
+					done = false
+				}
+			}
+			if done {
+				co.rebuilding, co.full = false, true
+			}
+		}
+		return
+	}
+	na := co.actual[m.Node]
+	if na == nil {
+		na = map[string]*actual{}
+		co.actual[m.Node] = na
+	}
+	for _, r := range m.Res {
+		prev := na[r.Resource]
+		if prev != nil && !prev.op.Zero() && r.Done != prev.op && r.Op != prev.op && !r.Failure {
+			continue // sent before the member took our operation
+		}
+		prevState := Stopped
+		if prev != nil {
+			prevState = prev.state
+		}
+		group := r.Group
+		if group == "" && prev != nil {
+			group = prev.group
+		}
+		if r.State == Stopped {
+			delete(na, r.Resource)
+		} else {
+			na[r.Resource] = &actual{state: r.State, op: r.Op, act: r.Action, group: group, err: r.Error}
+		}
+		switch {
+		case r.Failure:
+			co.events = append(co.events, Event{Kind: EvResourceFailed, Resource: r.Resource, Group: group, On: m.Node,
+				Error: failText(r.Status, r.Error)})
+			if r.State == Failed {
+				c.failure(group, m.Node, r.Resource, failText(r.Status, r.Error))
+			}
+		case r.State == Started && prevState != Started:
+			co.events = append(co.events, Event{Kind: EvResourceStarted, Resource: r.Resource, Group: group, On: m.Node})
+		case r.State == Stopped && prevState != Stopped:
+			co.events = append(co.events, Event{Kind: EvResourceStopped, Resource: r.Resource, Group: group, On: m.Node})
+		}
+	}
+}
+
+func failText(st Status, e string) string {
+	if e == "" {
+		return st.String()
+	}
+	return st.String() + ": " + e
+}
+
+func inPeriod(ts []time.Duration, now, period time.Duration) int {
+	n := 0
+	for _, t := range ts {
+		if now-t < period {
+			n++
+		}
+	}
+	return n
+}
+
+// failure handles a failed start or monitor of a group's resource.
+func (c *CRM) failure(group, node, res, errText string) {
+	rt, g := c.rt[group], c.groups[group]
+	if rt == nil || node != rt.owner || g.Name == "" {
+		return // a copy that should not run: it is stopped anyway
+	}
+	if g.Policy != "" && rt.policy == nil {
+		c.policyN++
+		req := PolicyRequest{ID: c.policyN, Kind: PolicyOnFailure, Group: group, Policy: g.Policy, Resource: res, Node: node,
+			Failures: inPeriod(rt.restarts, c.now, g.Restart.Period) + 1, Error: errText}
+		rt.policy = &policy{req: req, deadline: c.now + c.cfg.PolicyTimeout}
+		c.out.Policy = append(c.out.Policy, req)
+		return
+	}
+	c.decide(group, node, res, errText, c.defaultDecision(g, rt), "")
+}
+
+func (c *CRM) defaultDecision(g Group, rt *groupRT) string {
+	if inPeriod(rt.restarts, c.now, g.Restart.Period) < g.Restart.Max {
+		return DecideRestart
+	}
+	return DecideFailover
+}
+
+func (c *CRM) decide(group, node, res, errText, decision, note string) {
+	rt, g := c.rt[group], c.groups[group]
+	if rt == nil {
+		return
+	}
+	switch decision {
+	case DecideRestart:
+		rt.restarts = append(rt.restarts, c.now)
+		rt.note = fmt.Sprintf("%s failed on %s (%s): restarting it in place (%d of %d restarts in %v)%s", res, node, errText,
+			inPeriod(rt.restarts, c.now, g.Restart.Period), g.Restart.Max, g.Restart.Period, note)
+	case DecideFailover:
+		if n := inPeriod(rt.failovers, c.now, g.Failover.Period); n >= g.Failover.Max {
+			rt.failed = fmt.Sprintf("%s failed on %s (%s) after %d failovers in %v (failover.max %d): left failed; run `cleanup %s` to try again",
+				res, node, errText, n, g.Failover.Period, g.Failover.Max, res)
+			return
+		}
+		rt.failovers = append(rt.failovers, c.now)
+		rt.bans[node] = c.now + g.Failover.Period
+		rt.restarts = nil
+		rt.choice, rt.policyDone, rt.back = "", false, ""
+		rt.note = fmt.Sprintf("%s failed on %s (%s) with no restarts left: failing over (%d of %d failovers in %v)%s", res, node, errText,
+			inPeriod(rt.failovers, c.now, g.Failover.Period), g.Failover.Max, g.Failover.Period, note)
+	case DecideIgnore:
+		if a := c.co.actual[node][res]; a != nil && a.state == Failed {
+			a.state = Started
+		}
+	case DecideStop:
+		rt.stopped = true
+		rt.failed = fmt.Sprintf("%s failed on %s (%s) and the policy %s stopped the group: run `cleanup %s` to start it again", res, node, errText, g.Policy, res)
+	}
+}
+
+func (c *CRM) coPolicyAnswer(a PolicyAnswer) {
+	for _, name := range sortedKeys(c.rt) {
+		rt := c.rt[name]
+		if rt.policy == nil || rt.policy.req.ID != a.ID {
+			continue
+		}
+		req := rt.policy.req
+		rt.policy = nil
+		switch req.Kind {
+		case PolicyChooseOwner:
+			rt.policyDone = true
+			rt.choice = a.Owner
+			if a.Error != "" {
+				rt.choice = ""
+				rt.note = fmt.Sprintf("policy %s failed (%s): the default chose", req.Policy, a.Error)
+			}
+		case PolicyOnFailure:
+			d, note := a.Decision, ""
+			switch d {
+			case DecideRestart, DecideFailover, DecideIgnore, DecideStop:
+				note = " (policy " + req.Policy + ")"
+			default:
+				g := c.groups[name]
+				note = fmt.Sprintf(" (policy %s answered %q: the default decided)", req.Policy, a.Decision)
+				if a.Error != "" {
+					note = fmt.Sprintf(" (policy %s failed: %s; the default decided)", req.Policy, a.Error)
+				}
+				d = c.defaultDecision(g, rt)
+			}
+			c.decide(name, req.Node, req.Resource, req.Error, d, note)
+		}
+	}
+}
+
+func (c *CRM) coFenced(node string) {
+	delete(c.co.unfenced, node)
+	for _, rt := range c.rt {
+		rt.active = remove(rt.active, node)
+	}
+}
+
+func remove(ss []string, s string) []string {
+	var out []string
+	for _, x := range ss {
+		if x != s {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func (c *CRM) rtFor(name string) *groupRT {
+	rt := c.rt[name]
+	if rt == nil {
+		rt = &groupRT{state: "offline", bans: map[string]time.Duration{}}
+		c.rt[name] = rt
+	}
+	return rt
+}
+
+func (c *CRM) coMove(m *Command) {
+	if _, ok := c.groups[m.Group]; !ok {
+		return
+	}
+	rt := c.rtFor(m.Group)
+	mv := &move{node: m.Node, back: rt.owner}
+	if m.Node == "" {
+		mv.away = rt.owner
+	}
+	if m.For > 0 {
+		mv.until = c.now + m.For
+	} else {
+		mv.back = ""
+	}
+	rt.move, rt.back, rt.choice, rt.policyDone = mv, "", "", false
+	if m.Node != "" {
+		delete(rt.bans, m.Node) // an administrator's choice overrides an old failure
+	}
+}
+
+func (c *CRM) coCleanup(res string) {
+	r, ok := c.resources[res]
+	if !ok {
+		return
+	}
+	for _, n := range sortedKeys(c.co.actual) {
+		if a := c.co.actual[n][res]; a != nil && a.state == StopFailed && a.op.Zero() {
+			a.state = Failed // try the stop again
+		}
+	}
+	if rt := c.rt[r.Group]; rt != nil {
+		rt.restarts, rt.failovers, rt.bans = nil, nil, map[string]time.Duration{}
+		rt.failed, rt.stopped, rt.choice, rt.policyDone = "", false, "", false
+		rt.note = "cleaned up: failures and bans forgotten"
+	}
+}
+
+// ---- scheduling ----
+
+// schedule runs the coordinator's placement and transitions.
+func (c *CRM) schedule() {
+	co := c.co
+	if co == nil || co.rebuilding || !c.view.Lease {
+		return
+	}
+	for _, n := range sortedKeys(co.unfenced) {
+		if t := co.unfenced[n]; t >= 0 && c.now >= t {
+			c.coFenced(n)
+		}
+	}
+	c.expire()
+	names := map[string]bool{}
+	for n := range c.groups {
+		names[n] = true
+	}
+	for n := range c.rt {
+		names[n] = true
+	}
+	for _, na := range co.actual {
+		for _, a := range na {
+			if a.group != "" {
+				names[a.group] = true
+			}
+		}
+	}
+	for k := range c.bad {
+		if strings.HasPrefix(k, GroupPrefix) {
+			names[strings.TrimPrefix(k, GroupPrefix)] = true
+		}
+	}
+	co.idx, co.stopFailed = map[string]map[string]map[string]*actual{}, map[string]bool{}
+	for n, na := range co.actual {
+		for r, a := range na {
+			if a.state == StopFailed {
+				co.stopFailed[n] = true
+			}
+			if a.state == Stopped {
+				continue
+			}
+			byNode := co.idx[a.group]
+			if byNode == nil {
+				byNode = map[string]map[string]*actual{}
+				co.idx[a.group] = byNode
+			}
+			if byNode[n] == nil {
+				byNode[n] = map[string]*actual{}
+			}
+			byNode[n][r] = a
+		}
+	}
+	order, cyc := c.topo(sortedKeys(names))
+	load := map[string]int{}
+	for _, n := range order {
+		c.plan(n, cyc[n], load)
+	}
+	c.orphans()
+	if len(co.pending) > 0 {
+		c.broadcast(&Actions{View: co.view, List: co.pending})
+		co.pending = nil
+	}
+	c.sendState()
+}
+
+// expire drops bans, counts and moves whose time has passed, and answers
+// late policies with the default.
+func (c *CRM) expire() {
+	for _, name := range sortedKeys(c.rt) {
+		rt, g := c.rt[name], c.groups[name]
+		for n, t := range rt.bans {
+			if c.now >= t {
+				delete(rt.bans, n)
+			}
+		}
+		if g.Name != "" {
+			rt.restarts = trim(rt.restarts, c.now, g.Restart.Period)
+			rt.failovers = trim(rt.failovers, c.now, g.Failover.Period)
+		}
+		if m := rt.move; m != nil && m.until > 0 && c.now >= m.until {
+			rt.move, rt.back = nil, m.back
+		}
+		if m := rt.move; m != nil && m.node != "" && !contains(c.view.Members, m.node) {
+			rt.move = nil
+		}
+		if p := rt.policy; p != nil && c.now >= p.deadline {
+			rt.policy = nil
+			switch p.req.Kind {
+			case PolicyChooseOwner:
+				rt.policyDone, rt.choice = true, ""
+				rt.note = fmt.Sprintf("policy %s did not answer in %v: the default chose", p.req.Policy, c.cfg.PolicyTimeout)
+			case PolicyOnFailure:
+				c.decide(name, p.req.Node, p.req.Resource, p.req.Error, c.defaultDecision(g, rt),
+					fmt.Sprintf(" (policy %s did not answer in %v: the default decided)", p.req.Policy, c.cfg.PolicyTimeout))
+			}
+		}
+	}
+}
+
+func trim(ts []time.Duration, now, period time.Duration) []time.Duration {
+	var out []time.Duration
+	for _, t := range ts {
+		if now-t < period {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// topo orders groups so that every group comes after the groups it
+// depends on; groups in a cycle get the cycle's description.
+func (c *CRM) topo(names []string) ([]string, map[string]string) {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[string]int{}
+	cyc := map[string]string{}
+	var order, stack []string
+	var visit func(n string)
+	visit = func(n string) {
+		switch color[n] {
+		case black:
+			return
+		case grey:
+			i := len(stack) - 1
+			for i > 0 && stack[i] != n {
+				i--
+			}
+			loop := append(append([]string{}, stack[i:]...), n)
+			for _, m := range loop {
+				cyc[m] = strings.Join(loop, " -> ")
+			}
+			return
+		}
+		color[n] = grey
+		stack = append(stack, n)
+		deps := append([]string{}, c.groups[n].After...)
+		sort.Strings(deps)
+		for _, d := range deps {
+			if _, ok := c.groups[d]; ok {
+				visit(d)
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[n] = black
+		order = append(order, n)
+	}
+	for _, n := range names {
+		visit(n)
+	}
+	return order, cyc
+}
+
+// groupActual returns the group's resources that are not stopped, by node.
+func (c *CRM) groupActual(name string) map[string]map[string]*actual {
+	out := map[string]map[string]*actual{}
+	for n, ents := range c.co.idx[name] {
+		for r, a := range ents {
+			if a.state != Stopped {
+				if out[n] == nil {
+					out[n] = map[string]*actual{}
+				}
+				out[n][r] = a
+			}
+		}
+	}
+	return out
+}
+
+func (c *CRM) issue(node, group string, r Resource, act string) {
+	co := c.co
+	co.opN++
+	id := OpID{Epoch: co.view.Epoch, N: co.opN}
+	a := Action{Op: id, Node: node, Resource: r.Name, Group: group, Agent: r.Agent, Action: act, Params: r.Params,
+		Interval: r.Monitor, MonitorTimeout: r.Timeouts.Monitor}
+	switch act {
+	case ActStart:
+		a.Timeout = r.Timeouts.Start
+	case ActStop:
+		a.Timeout = r.Timeouts.Stop
+	default:
+		a.Timeout = r.Timeouts.Monitor
+	}
+	co.pending = append(co.pending, a)
+	na := co.actual[node]
+	if na == nil {
+		na = map[string]*actual{}
+		co.actual[node] = na
+	}
+	st := Starting
+	if act == ActStop {
+		st = Stopping
+	}
+	a2 := &actual{state: st, op: id, act: act, group: group}
+	if old := na[r.Name]; old != nil && old.group != group && co.idx[old.group] != nil && co.idx[old.group][node] != nil {
+		delete(co.idx[old.group][node], r.Name)
+	}
+	na[r.Name] = a2
+	if co.idx != nil {
+		byNode := co.idx[group]
+		if byNode == nil {
+			byNode = map[string]map[string]*actual{}
+			co.idx[group] = byNode
+		}
+		if byNode[node] == nil {
+			byNode[node] = map[string]*actual{}
+		}
+		byNode[node][r.Name] = a2
+	}
+}
+
+// dependentsOn reports a group that depends on name and still runs
+// something on node.
+func (c *CRM) dependentsOn(name, node string) string {
+	for _, d := range sortedKeys(c.groups) {
+		if !contains(c.groups[d].After, name) {
+			continue
+		}
+		for _, a := range c.co.actual[node] {
+			if a.group == d && a.state != Stopped {
+				return d
+			}
+		}
+	}
+	return ""
+}
+
+// stopOn stops the group's resources on node in reverse start order, one
+// at a time. It returns what it waits for ("" when nothing runs there).
+func (c *CRM) stopOn(name, node string, res []Resource, ents map[string]*actual) string {
+	if len(ents) == 0 {
+		return ""
+	}
+	if d := c.dependentsOn(name, node); d != "" {
+		return "group " + d + " (which depends on it) is stopping on " + node
+	}
+	inOrder := map[string]bool{}
+	for _, r := range res {
+		inOrder[r.Name] = true
+	}
+	// resources no longer in the group first, then the group's in reverse
+	var seq []string
+	for _, r := range sortedKeys(ents) {
+		if !inOrder[r] {
+			seq = append(seq, r)
+		}
+	}
+	for i := len(res) - 1; i >= 0; i-- {
+		seq = append(seq, res[i].Name)
+	}
+	for _, r := range seq {
+		a := ents[r]
+		if a == nil {
+			continue
+		}
+		if !a.op.Zero() {
+			return r + " is " + a.state.String() + " on " + node
+		}
+		if a.state == StopFailed {
+			return "stop of " + r + " failed on " + node
+		}
+		rc, ok := c.resources[r]
+		if !ok {
+			rc = Resource{Name: r, Timeouts: Timeouts{Stop: DefaultStopTimeout}} // the member knows its agent
+		}
+		c.issue(node, name, rc, ActStop)
+		return "stopping " + r + " on " + node
+	}
+	return ""
+}
+
+// plan decides one group's owner and drives it one step towards it.
+func (c *CRM) plan(name, cycle string, load map[string]int) {
+	rt := c.rtFor(name)
+	g, configured := c.groups[name]
+	res := c.members(name)
+	ga := c.groupActual(name)
+	prevState, prevOwner := rt.state, rt.owner
+	var why []string
+	state, reason, want := "", "", ""
+	frozen := false
+	badKey := ""
+	for _, k := range sortedKeys(c.bad) {
+		if k == GroupPrefix+name || c.badGroup(k) == name {
+			badKey = k
+			break
+		}
+	}
+	switch {
+	case badKey != "":
+		frozen = true
+		state, reason = "blocked", "config: "+c.bad[badKey]
+		why = append(why, "its configuration does not parse, so nothing is changed until it is fixed")
+	case !configured:
+		why = append(why, "it is no longer configured: stopping what is left of it")
+	case cycle != "":
+		state, reason = "blocked", "dependency cycle: "+cycle
+		why = append(why, "groups that depend on each other in a circle can never start; remove one of the 'after' entries")
+	case len(res) == 0:
+		reason = "it has no resources"
+		why = append(why, "no resource names it as its group (resource add NAME AGENT --group "+name+")")
+	case g.Target == TargetStopped:
+		why = append(why, "its target is stopped (start "+name+" sets it to started)")
+	case rt.failed != "":
+		state, reason = "failed", rt.failed
+	default:
+		want, state, reason, why = c.choose(g, rt, ga, load)
+	}
+	// keep departed, unfenced nodes in the active list until fenced
+	active := map[string]bool{}
+	for n := range ga {
+		active[n] = true
+	}
+	for _, n := range rt.active {
+		if _, unf := c.co.unfenced[n]; unf {
+			active[n] = true
+		}
+	}
+	var wait string
+	if !frozen {
+		wait = c.drive(name, want, res, ga)
+	}
+	ga = c.groupActual(name)
+	rt.active = nil
+	for _, n := range sortedKeys(active) {
+		if ga[n] != nil || !contains(c.view.Members, n) {
+			rt.active = append(rt.active, n)
+		}
+	}
+	for _, n := range sortedKeys(ga) {
+		if !active[n] {
+			rt.active = append(rt.active, n)
+		}
+	}
+	online := want != "" && len(rt.active) == 1 && rt.active[0] == want && len(ga[want]) == len(res)
+	if online {
+		for _, r := range res {
+			if a := ga[want][r.Name]; a == nil || a.state != Started || !a.op.Zero() {
+				online = false
+			}
+		}
+	}
+	for _, a := range ga {
+		for _, e := range a {
+			if e.state == StopFailed && state != "failed" {
+				state, reason = "blocked", fmt.Sprintf("%s; run `cleanup` on it once it is stopped by hand, or fence the node", wait)
+				if !strings.HasPrefix(wait, "stop of") {
+					reason = "a stop failed (" + e.err + "); run `cleanup` on the resource once it is stopped by hand, or fence the node"
+				}
+			}
+		}
+	}
+	switch {
+	case state != "":
+	case strings.HasPrefix(reason, "waiting for policy"):
+		state = "starting"
+	case online:
+		state = "online"
+	case want != "":
+		state = "starting"
+		for _, n := range rt.active {
+			if n != want {
+				state = "stopping"
+				if reason == "" {
+					reason = "moving from " + n + " to " + want
+				}
+			}
+		}
+		if reason == "" && wait != "" {
+			reason = wait
+		}
+	case len(rt.active) > 0:
+		state = "stopping"
+		if reason == "" {
+			reason = wait
+		}
+	default:
+		state = "offline"
+	}
+	owner := ""
+	switch {
+	case state == "online" || state == "starting":
+		owner = want
+	case len(rt.active) == 1 && contains(c.view.Members, rt.active[0]):
+		owner = rt.active[0]
+	}
+	if want != "" {
+		load[want]++
+	}
+	rt.state, rt.owner, rt.reason = state, owner, reason
+	if rt.note != "" {
+		why = append(why, rt.note)
+	}
+	rt.why = strings.Join(why, "\n")
+	rt.res = nil
+	for _, r := range res {
+		rs := ResStatus{Resource: r.Name}
+		for _, n := range sortedKeys(ga) {
+			if a := ga[n][r.Name]; a != nil {
+				rs.Node, rs.State = n, a.state
+				if n == want {
+					break
+				}
+			}
+		}
+		rt.res = append(rt.res, rs)
+	}
+	// events
+	if state == "online" && prevState != "online" {
+		c.co.events = append(c.co.events, Event{Kind: EvGroupOnline, Group: name, Owner: owner})
+		if rt.lastOnline != "" && rt.lastOnline != owner {
+			c.co.events = append(c.co.events, Event{Kind: EvGroupMoved, Group: name, From: rt.lastOnline, To: owner})
+		}
+		rt.lastOnline = owner
+	}
+	if prevState == "online" && state != "online" {
+		c.co.events = append(c.co.events, Event{Kind: EvGroupOffline, Group: name, Owner: prevOwner, Reason: reason})
+	}
+	if state == "online" {
+		rt.choice, rt.policyDone = "", false
+		if m := rt.move; m != nil && m.node == "" && m.until == 0 && owner != m.away {
+			rt.move = nil
+		}
+		if rt.back == owner {
+			rt.back = ""
+		}
+	}
+	if !configured && len(rt.active) == 0 {
+		delete(c.rt, name)
+	}
+}
+
+// badGroup returns the group a resource key with a parse error names, if
+// its JSON says so.
+func (c *CRM) badGroup(key string) string {
+	if !strings.HasPrefix(key, ResourcePrefix) {
+		return ""
+	}
+	return c.badGroups[key]
+}
+
+// drive issues the next actions that bring the group towards want ("" for
+// nowhere); it returns what it waits for.
+func (c *CRM) drive(name, want string, res []Resource, ga map[string]map[string]*actual) string {
+	wait := ""
+	for _, n := range sortedKeys(ga) {
+		if n == want || !contains(c.view.Members, n) {
+			continue
+		}
+		if w := c.stopOn(name, n, res, ga[n]); w != "" && wait == "" {
+			wait = w
+		}
+	}
+	if want == "" {
+		return wait
+	}
+	for n := range ga {
+		if n != want {
+			if wait == "" {
+				wait = "waiting for it to stop on " + n
+			}
+			return wait // never on two nodes
+		}
+	}
+	ents := ga[want]
+	for _, r := range sortedKeys(ents) {
+		if a := ents[r]; !a.op.Zero() {
+			return r + " is " + a.state.String() + " on " + want
+		}
+	}
+	// a failed resource: stop it and everything after it, then start again
+	fi := -1
+	for i, r := range res {
+		if a := ents[r.Name]; a != nil && a.state == Failed {
+			fi = i
+			break
+		}
+	}
+	inGroup := map[string]bool{}
+	for _, r := range res {
+		inGroup[r.Name] = true
+	}
+	for _, r := range sortedKeys(ents) {
+		if !inGroup[r] && fi < 0 {
+			fi = len(res) // a stray resource of the group: stop it
+		}
+	}
+	if fi >= 0 {
+		tail := res[min(fi, len(res)):]
+		sub := map[string]*actual{}
+		for r, a := range ents {
+			if !inGroup[r] {
+				sub[r] = a
+			}
+		}
+		for _, r := range tail {
+			if a := ents[r.Name]; a != nil {
+				sub[r.Name] = a
+			}
+		}
+		if w := c.stopOn(name, want, tail, sub); w != "" {
+			return w
+		}
+	}
+	for _, r := range res {
+		a := ents[r.Name]
+		if a != nil && a.state == Started {
+			continue
+		}
+		if a == nil || a.state == Stopped {
+			c.issue(want, name, r, ActStart)
+			return "starting " + r.Name + " on " + want
+		}
+		return r.Name + " is " + a.state.String() + " on " + want
+	}
+	return ""
+}
+
+// orphans stops resources that belong to no configured group.
+func (c *CRM) orphans() {
+	for _, n := range sortedKeys(c.co.actual) {
+		if !contains(c.view.Members, n) {
+			continue
+		}
+		na := c.co.actual[n]
+		for _, r := range sortedKeys(na) {
+			a := na[r]
+			if a.state == Stopped || a.state == StopFailed || !a.op.Zero() {
+				continue
+			}
+			if a.group != "" {
+				if _, ok := c.rt[a.group]; ok {
+					continue // plan handles it
+				}
+			}
+			rc, ok := c.resources[r]
+			if !ok {
+				rc = Resource{Name: r, Timeouts: Timeouts{Stop: DefaultStopTimeout}}
+			}
+			c.issue(n, a.group, rc, ActStop)
+		}
+	}
+}
+
+func signature(g GroupState) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s|%s|%s|%s|%s|%v|%d|%d|%v|%v", g.State, g.Owner, g.Reason, g.Why, g.Failed, g.Active, len(g.Restarts), len(g.Failovers), g.Stopped, g.Res)
+	for _, x := range g.Bans {
+		b.WriteString("|" + x.Node)
+	}
+	if m := g.Move; m != nil {
+		fmt.Fprintf(&b, "|move %s %s %s %v", m.Node, m.Away, m.Back, m.Left > 0)
+	}
+	return b.String()
+}
+
+// sendState broadcasts what changed since the last State.
+func (c *CRM) sendState() {
+	co := c.co
+	st := &State{View: co.view, Full: co.full}
+	for _, name := range sortedKeys(c.rt) {
+		gs := c.toState(name, c.rt[name])
+		sig := signature(gs)
+		if co.full || co.sent[name] != sig {
+			st.Groups = append(st.Groups, gs)
+			co.sent[name] = sig
+		}
+	}
+	for _, name := range sortedKeys(co.sent) {
+		if _, ok := c.rt[name]; !ok {
+			st.Removed = append(st.Removed, name)
+			delete(co.sent, name)
+		}
+	}
+	st.Unfenced = sortedKeys(co.unfenced)
+	unf := strings.Join(st.Unfenced, ",")
+	st.Events = co.events
+	co.events = nil
+	if !co.full && len(st.Groups) == 0 && len(st.Removed) == 0 && len(st.Events) == 0 && unf == co.sentUnf {
+		return
+	}
+	co.full = false
+	co.sentUnf = unf
+	c.unfenced = map[string]time.Duration{}
+	for _, n := range st.Unfenced {
+		c.unfenced[n] = -1
+	}
+	c.out.Changed = true
+	c.broadcast(st)
+}

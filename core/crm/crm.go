@@ -1,0 +1,732 @@
+package crm
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/corral-ha/corral/core/wire"
+)
+
+// Config configures one node's resource manager.
+type Config struct {
+	// Self is this node's name.
+	Self string
+	// AssumeFenced satisfies the fence hook without a Fenced input: a node
+	// that left the primary view uncleanly counts as fenced FenceDelay
+	// after its departure was seen (until the fencing issue lands; the
+	// driver sets FenceDelay to the lease wait of G2).
+	AssumeFenced bool
+	FenceDelay   time.Duration
+	// PolicyTimeout bounds the wait for a Lua policy's answer; then the
+	// built-in default decides (default DefaultPolicyTimeout).
+	PolicyTimeout time.Duration
+}
+
+// DefaultPolicyTimeout is Config.PolicyTimeout's default.
+const DefaultPolicyTimeout = 2 * time.Second
+
+// View is the installed membership view, as the driver sees it.
+type View struct {
+	ID          wire.ViewID
+	Members     []string // node names
+	Coordinator string
+	Primary     bool     // the view is primary
+	Lease       bool     // this node holds the view's lease
+	Paused      []string // members that take no new groups
+	Leaving     []string // members on their way out: their groups move away
+}
+
+// Input is one thing that happened (see the package comment).
+type Input interface{ input() }
+
+// ConfigKey is a change of a /resources/ or /groups/ key; a nil Value
+// means the key was deleted.
+type ConfigKey struct {
+	Key   string
+	Value []byte
+}
+
+// ConfigKeys is several ConfigKey changes taken at once (one scheduling
+// pass for all of them).
+type ConfigKeys []ConfigKey
+
+// Deliver is an ordered-broadcast delivery of a crm payload.
+type Deliver struct{ Payload []byte }
+
+// ActionDone is this node's executor's result for an Exec action.
+type ActionDone struct {
+	Op       OpID
+	Resource string
+	Action   string
+	Status   Status
+	Error    string
+}
+
+// MonitorFailed is a failure of a recurring monitor on this node.
+type MonitorFailed struct {
+	Resource string
+	Status   Status
+	Error    string
+}
+
+// PolicyAnswer answers a PolicyRequest: Owner for choose_owner, Decision
+// (restart, failover, ignore, stop) for on_failure; Error when the policy
+// failed (the default decides).
+type PolicyAnswer struct {
+	ID       uint64
+	Owner    string
+	Decision string
+	Error    string
+}
+
+// Fenced confirms that a node is down (fenced): what it ran may start
+// elsewhere.
+type Fenced struct{ Node string }
+
+// Move is `move GROUP [NODE] [--for D]`.
+type Move struct {
+	Group string
+	Node  string
+	For   time.Duration
+}
+
+// Cleanup is `cleanup RESOURCE`: forget its failures and bans.
+type Cleanup struct{ Resource string }
+
+// TimeOfDay is the local time since midnight, for failback windows.
+type TimeOfDay struct{ D time.Duration }
+
+func (ConfigKey) input()     {}
+func (ConfigKeys) input()    {}
+func (View) input()          {}
+func (Deliver) input()       {}
+func (ActionDone) input()    {}
+func (MonitorFailed) input() {}
+func (PolicyAnswer) input()  {}
+func (Fenced) input()        {}
+func (Move) input()          {}
+func (Cleanup) input()       {}
+func (TimeOfDay) input()     {}
+
+// Policy request kinds.
+const (
+	PolicyChooseOwner = "choose_owner"
+	PolicyOnFailure   = "on_failure"
+)
+
+// Failure decisions.
+const (
+	DecideRestart  = "restart"
+	DecideFailover = "failover"
+	DecideIgnore   = "ignore"
+	DecideStop     = "stop"
+)
+
+// NodeLoad is one candidate's load, for policies.
+type NodeLoad struct {
+	Node   string
+	Groups int
+}
+
+// PolicyRequest asks a group's Lua policy.
+type PolicyRequest struct {
+	ID         uint64
+	Kind       string // choose_owner, on_failure
+	Group      string
+	Policy     string
+	Candidates []string   // choose_owner: in the default's order
+	Load       []NodeLoad // choose_owner
+	Resource   string     // on_failure
+	Node       string     // on_failure
+	Failures   int        // on_failure: restarts in place counted in the period, this one included
+	Error      string     // on_failure
+}
+
+// Ready is what the driver must do (see the package comment).
+type Ready struct {
+	Broadcast [][]byte
+	Exec      []Action
+	Policy    []PolicyRequest
+	Events    []Event
+	// Changed: the groups' state changed (Groups and Explain differ).
+	Changed bool
+}
+
+// Empty reports whether there is nothing to do.
+func (r *Ready) Empty() bool {
+	return len(r.Broadcast) == 0 && len(r.Exec) == 0 && len(r.Policy) == 0 && len(r.Events) == 0 && !r.Changed
+}
+
+// local is a resource this node runs (or did).
+type local struct {
+	res   Resource
+	state ResState
+	op    OpID
+	act   string
+}
+
+// move is a move in effect, with local times.
+type move struct {
+	node, away, back string
+	until            time.Duration // 0: until another move
+}
+
+// groupRT is a group's runtime state (times local to this node).
+type groupRT struct {
+	state, owner, reason, why string
+	active                    []string
+	res                       []ResStatus
+	restarts, failovers       []time.Duration // when they happened
+	bans                      map[string]time.Duration
+	move                      *move
+	failed                    string
+	stopped                   bool
+
+	// coordinator only
+	lastOnline string  // the owner it was last online on
+	back       string  // a one-shot return after a move expired
+	choice     string  // the policy's choice, while it is a candidate
+	policyDone bool    // the policy had its say for this placement
+	note       string  // the last failure decision, for Explain
+	policy     *policy // a policy question in flight
+}
+
+type policy struct {
+	req      PolicyRequest
+	deadline time.Duration
+}
+
+// CRM is one node's resource manager. Not safe for concurrent use.
+type CRM struct {
+	cfg    Config
+	rng    *rand.Rand
+	now    time.Duration
+	tod    time.Duration
+	todSet bool // a TimeOfDay came: failback windows can be judged
+
+	view View
+
+	resources map[string]Resource
+	groups    map[string]Group
+	raw       map[string]string     // key -> the value as given
+	bad       map[string]string     // key -> parse error
+	badGroups map[string]string     // bad resource key -> the group its JSON names
+	byGroup   map[string][]Resource // members' cache; nil after a change
+
+	local  map[string]*local
+	localN uint64
+
+	rt       map[string]*groupRT
+	unfenced map[string]time.Duration // shared copy: node -> auto-fence time (-1: wait for Fenced)
+	fenced   map[string]bool          // Fenced commands seen in this view
+
+	co *coord
+
+	policyN uint64
+	out     Ready
+
+	dirty     bool          // inputs came since the last scheduling pass
+	gotState  bool          // a State of the current view arrived
+	leased    bool          // this node held the current view's lease once
+	leaseGone bool          // and lost it since: it stops what it runs
+	lastFull  time.Duration // when the last full report went out
+}
+
+// reportAgain is how long a member waits for the coordinator's first State
+// of a view before it sends its full report again (one may have gone out
+// while the view was still changing).
+const reportAgain = time.Second
+
+// New returns a resource manager. rng is used only for tie-breaking that
+// must not be systematic (none today); it may be nil.
+func New(cfg Config, rng *rand.Rand) *CRM {
+	if cfg.PolicyTimeout == 0 {
+		cfg.PolicyTimeout = DefaultPolicyTimeout
+	}
+	return &CRM{cfg: cfg, rng: rng, resources: map[string]Resource{}, groups: map[string]Group{}, bad: map[string]string{}, raw: map[string]string{},
+		badGroups: map[string]string{}, local: map[string]*local{}, rt: map[string]*groupRT{}, unfenced: map[string]time.Duration{}, fenced: map[string]bool{}}
+}
+
+// Ready returns what the driver must do. Inputs since the last Ready are
+// scheduled here, in one pass.
+func (c *CRM) Ready() Ready {
+	c.flush()
+	return c.out
+}
+
+// HasReady reports whether Ready has anything.
+func (c *CRM) HasReady() bool {
+	c.flush()
+	return !c.out.Empty()
+}
+
+func (c *CRM) flush() {
+	if c.dirty {
+		c.dirty = false
+		c.schedule()
+	}
+}
+
+// Advance clears what Ready returned.
+func (c *CRM) Advance() { c.out = Ready{} }
+
+func (c *CRM) broadcast(m Message) { c.out.Broadcast = append(c.out.Broadcast, Encode(m)) }
+
+// Step takes one input. Errors are for inputs a person gave (Move,
+// Cleanup naming nothing configured) or a payload that does not decode.
+func (c *CRM) Step(now time.Duration, in Input) error {
+	c.now = now
+	switch in := in.(type) {
+	case ConfigKey:
+		if !c.setKey(in.Key, in.Value) {
+			return nil
+		}
+	case ConfigKeys:
+		changed := false
+		for _, k := range in {
+			changed = c.setKey(k.Key, k.Value) || changed
+		}
+		if !changed {
+			return nil
+		}
+	case View:
+		c.setView(in)
+	case Deliver:
+		m, err := Decode(in.Payload)
+		if err != nil {
+			return err
+		}
+		c.deliver(m)
+	case ActionDone:
+		c.actionDone(in)
+	case MonitorFailed:
+		c.monitorFailed(in)
+	case PolicyAnswer:
+		c.policyAnswer(in)
+	case Fenced:
+		c.broadcast(&Command{From: c.cfg.Self, Kind: CmdFenced, Node: in.Node})
+	case Move:
+		if _, ok := c.groups[in.Group]; !ok {
+			return fmt.Errorf("no group %q: %s", in.Group, c.known("groups", c.groups))
+		}
+		if in.Node != "" && !contains(c.view.Members, in.Node) {
+			return fmt.Errorf("node %q is not a member of the view (members: %s)", in.Node, strings.Join(c.view.Members, ", "))
+		}
+		if in.For < 0 {
+			return fmt.Errorf("move --for %v: give a positive duration", in.For)
+		}
+		c.broadcast(&Command{From: c.cfg.Self, Kind: CmdMove, Group: in.Group, Node: in.Node, For: in.For})
+	case Cleanup:
+		if _, ok := c.resources[in.Resource]; !ok {
+			return fmt.Errorf("no resource %q: %s", in.Resource, c.known("resources", c.resources))
+		}
+		c.broadcast(&Command{From: c.cfg.Self, Kind: CmdCleanup, Resource: in.Resource})
+	case TimeOfDay:
+		c.tod, c.todSet = in.D, true
+	}
+	c.dirty = true // scheduled once for all inputs, at the next Ready
+	return nil
+}
+
+func (c *CRM) known(what string, m any) string {
+	var ks []string
+	switch m := m.(type) {
+	case map[string]Group:
+		ks = sortedKeys(m)
+	case map[string]Resource:
+		ks = sortedKeys(m)
+	}
+	if len(ks) == 0 {
+		return "there are no " + what + " configured"
+	}
+	return what + ": " + strings.Join(ks, ", ")
+}
+
+// Tick lets time pass: move expiry, bans, periods, policy deadlines,
+// fence delays, failback windows.
+func (c *CRM) Tick(now time.Duration) {
+	c.now = now
+	if c.view.ID != (wire.ViewID{}) && !c.gotState && now-c.lastFull >= reportAgain {
+		c.broadcast(c.fullReport())
+	}
+	c.selfStop()
+	c.dirty = true
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// setKey applies one desired-state change; false when nothing changed.
+func (c *CRM) setKey(key string, value []byte) bool {
+	if old, ok := c.raw[key]; ok == (value != nil) && old == string(value) {
+		return false
+	}
+	if value == nil {
+		delete(c.raw, key)
+	} else {
+		c.raw[key] = string(value)
+	}
+	c.byGroup = nil
+	delete(c.bad, key)
+	delete(c.badGroups, key)
+	switch {
+	case strings.HasPrefix(key, ResourcePrefix):
+		name := strings.TrimPrefix(key, ResourcePrefix)
+		delete(c.resources, name)
+		if value == nil {
+			return true
+		}
+		r, err := ParseResource(name, value)
+		if err != nil {
+			c.bad[key] = err.Error()
+			var j struct {
+				Group string `json:"group"`
+			}
+			if json.Unmarshal(value, &j) == nil {
+				c.badGroups[key] = j.Group
+			}
+			return true
+		}
+		c.resources[name] = r
+	case strings.HasPrefix(key, GroupPrefix):
+		name := strings.TrimPrefix(key, GroupPrefix)
+		delete(c.groups, name)
+		if value == nil {
+			return true
+		}
+		g, err := ParseGroup(name, value)
+		if err != nil {
+			c.bad[key] = err.Error()
+			return true
+		}
+		c.groups[name] = g
+	}
+	return true
+}
+
+// members returns a group's resources in start order.
+func (c *CRM) members(g string) []Resource {
+	if c.byGroup == nil {
+		c.byGroup = map[string][]Resource{}
+		all := map[string][]Resource{}
+		for _, r := range c.resources {
+			all[r.Group] = append(all[r.Group], r)
+		}
+		for name := range all {
+			c.byGroup[name] = c.membersOf(name, all[name])
+		}
+	}
+	return c.byGroup[g]
+}
+
+func (c *CRM) membersOf(g string, rs []Resource) []Resource {
+	var out []Resource
+	seen := map[string]bool{}
+	if gr, ok := c.groups[g]; ok {
+		for _, n := range gr.Resources {
+			if r, ok := c.resources[n]; ok && r.Group == g {
+				out = append(out, r)
+				seen[n] = true
+			}
+		}
+	}
+	var rest []Resource
+	for _, r := range rs {
+		if !seen[r.Name] {
+			rest = append(rest, r)
+		}
+	}
+	sort.Slice(rest, func(i, j int) bool { return rest[i].Name < rest[j].Name })
+	return append(out, rest...)
+}
+
+// ---- the member side ----
+
+func (c *CRM) setView(v View) {
+	old := c.view
+	c.view = v
+	if v.ID != old.ID {
+		c.fenced = map[string]bool{}
+		c.gotState, c.leased, c.leaseGone = false, false, false
+		// every member tells the view what it runs
+		c.broadcast(c.fullReport())
+	}
+	if v.Lease {
+		c.leased, c.leaseGone = true, false
+	} else if c.leased {
+		c.leaseGone = true // not the takeover wait at the view's start: a lost lease
+	}
+	c.coordView(old)
+	c.selfStop()
+}
+
+func (c *CRM) fullReport() *Report {
+	c.lastFull = c.now
+	rp := &Report{Node: c.cfg.Self, View: c.view.ID, Full: true}
+	for _, n := range sortedKeys(c.local) {
+		l := c.local[n]
+		rp.Res = append(rp.Res, ResReport{Resource: n, Group: l.res.Group, State: l.state, Op: l.op, Action: l.act})
+	}
+	return rp
+}
+
+func (c *CRM) report(name string, done OpID, failure bool, st Status, errText string) {
+	rr := ResReport{Resource: name, State: Stopped, Done: done, Failure: failure, Status: st, Error: errText}
+	if l, ok := c.local[name]; ok {
+		rr.Group, rr.State, rr.Op, rr.Action = l.res.Group, l.state, l.op, l.act
+	}
+	c.broadcast(&Report{Node: c.cfg.Self, View: c.view.ID, Res: []ResReport{rr}})
+}
+
+// selfStop stops what this node runs while its view is not primary, or
+// once it lost the view's lease (G2: the others take over only after the
+// lease wait, or a fence).
+func (c *CRM) selfStop() {
+	if c.view.ID == (wire.ViewID{}) || c.view.Primary && !c.leaseGone {
+		return
+	}
+	for _, n := range sortedKeys(c.local) {
+		l := c.local[n]
+		if !l.op.Zero() || l.state == Stopped || l.state == StopFailed {
+			continue
+		}
+		c.localN++
+		l.op, l.act, l.state = OpID{N: c.localN}, ActStop, Stopping
+		c.out.Exec = append(c.out.Exec, Action{Op: l.op, Node: c.cfg.Self, Resource: n, Group: l.res.Group, Agent: l.res.Agent,
+			Action: ActStop, Params: l.res.Params, Timeout: l.res.Timeouts.Stop})
+	}
+}
+
+func (c *CRM) takeActions(as *Actions) {
+	if as.View != c.view.ID {
+		return // from an earlier view: its coordinator's plan is void
+	}
+	for _, a := range as.List {
+		if a.Node != c.cfg.Self {
+			continue
+		}
+		if a.Action == ActStart && (!c.view.Primary || c.leaseGone) {
+			// It may not start anything now: say it stays stopped (the
+			// coordinator asks again later, or a view change comes).
+			if _, ok := c.local[a.Resource]; !ok {
+				c.report(a.Resource, a.Op, false, StatusOK, "")
+			}
+			continue
+		}
+		l, ok := c.local[a.Resource]
+		if !ok {
+			l = &local{res: Resource{Name: a.Resource, Group: a.Group}}
+			c.local[a.Resource] = l
+		}
+		if a.Agent != "" {
+			l.res = Resource{Name: a.Resource, Group: a.Group, Agent: a.Agent, Params: a.Params,
+				Monitor: a.Interval, Timeouts: Timeouts{Monitor: a.MonitorTimeout}}
+			switch a.Action {
+			case ActStart:
+				l.res.Timeouts.Start = a.Timeout
+			case ActStop:
+				l.res.Timeouts.Stop = a.Timeout
+			}
+		} else {
+			// a stop of what this node knows better than the coordinator
+			a.Agent, a.Params = l.res.Agent, l.res.Params
+		}
+		if l.res.Timeouts.Stop == 0 {
+			l.res.Timeouts.Stop = DefaultStopTimeout
+		}
+		if a.Agent == "" {
+			// nothing known about it here: it is not running
+			delete(c.local, a.Resource)
+			c.report(a.Resource, a.Op, false, StatusOK, "")
+			continue
+		}
+		l.op, l.act = a.Op, a.Action
+		switch a.Action {
+		case ActStart:
+			l.state = Starting
+		case ActStop:
+			l.state = Stopping
+		}
+		c.out.Exec = append(c.out.Exec, a)
+	}
+}
+
+func (c *CRM) actionDone(d ActionDone) {
+	l, ok := c.local[d.Resource]
+	if !ok || l.op != d.Op {
+		return // an answer nobody waits for any more
+	}
+	l.op, l.act = OpID{}, ""
+	failure := false
+	switch d.Action {
+	case ActStart:
+		if d.Status == StatusOK {
+			l.state = Started
+		} else {
+			l.state, failure = Failed, true
+		}
+	case ActStop:
+		if d.Status == StatusOK || d.Status == StatusNotRunning {
+			l.state = Stopped
+		} else {
+			l.state, failure = StopFailed, true
+		}
+	case ActMonitor:
+		switch d.Status {
+		case StatusOK:
+			l.state = Started
+		case StatusNotRunning:
+			l.state = Stopped
+		default:
+			l.state, failure = Failed, true
+		}
+	}
+	c.report(d.Resource, d.Op, failure, d.Status, d.Error)
+	if l.state == Stopped {
+		delete(c.local, d.Resource)
+	}
+	c.selfStop()
+}
+
+func (c *CRM) monitorFailed(f MonitorFailed) {
+	l, ok := c.local[f.Resource]
+	if !ok || l.state != Started || !l.op.Zero() {
+		return
+	}
+	l.state = Failed
+	c.report(f.Resource, OpID{}, true, f.Status, f.Error)
+	c.selfStop()
+}
+
+// deliver takes one ordered-broadcast message.
+func (c *CRM) deliver(m Message) {
+	switch m := m.(type) {
+	case *Actions:
+		c.takeActions(m)
+	case *Report:
+		if c.co != nil && m.View == c.co.view {
+			c.coReport(m)
+		}
+	case *State:
+		c.out.Events = append(c.out.Events, m.Events...)
+		if m.View == c.view.ID {
+			c.gotState = true
+		}
+		if c.co != nil && c.co.view == m.View {
+			return // its own: it already holds it
+		}
+		c.applyState(m)
+	case *Command:
+		c.command(m)
+	}
+}
+
+// applyState keeps a member's copy of the coordinator's runtime state.
+func (c *CRM) applyState(st *State) {
+	if st.Full {
+		keep := map[string]bool{}
+		for _, g := range st.Groups {
+			keep[g.Name] = true
+		}
+		for n := range c.rt {
+			if !keep[n] {
+				delete(c.rt, n)
+			}
+		}
+	}
+	for _, n := range st.Removed {
+		delete(c.rt, n)
+	}
+	for _, g := range st.Groups {
+		c.rt[g.Name] = c.fromState(g)
+	}
+	c.unfenced = map[string]time.Duration{}
+	for _, n := range st.Unfenced {
+		c.unfenced[n] = -1
+	}
+	c.out.Changed = true
+}
+
+func (c *CRM) fromState(g GroupState) *groupRT {
+	rt := &groupRT{state: g.State, owner: g.Owner, reason: g.Reason, why: g.Why, active: g.Active, res: g.Res,
+		failed: g.Failed, stopped: g.Stopped, bans: map[string]time.Duration{}}
+	for _, a := range g.Restarts {
+		rt.restarts = append(rt.restarts, c.now-a)
+	}
+	for _, a := range g.Failovers {
+		rt.failovers = append(rt.failovers, c.now-a)
+	}
+	for _, b := range g.Bans {
+		rt.bans[b.Node] = c.now + b.Left
+	}
+	if m := g.Move; m != nil {
+		rt.move = &move{node: m.Node, away: m.Away, back: m.Back}
+		if m.Left > 0 {
+			rt.move.until = c.now + m.Left
+		}
+	}
+	if old := c.rt[g.Name]; old != nil {
+		rt.lastOnline = old.lastOnline
+	}
+	if g.State == "online" {
+		rt.lastOnline = g.Owner
+	}
+	return rt
+}
+
+func (c *CRM) toState(name string, rt *groupRT) GroupState {
+	g := GroupState{Name: name, State: rt.state, Owner: rt.owner, Reason: rt.reason, Why: rt.why, Active: rt.active, Res: rt.res,
+		Failed: rt.failed, Stopped: rt.stopped}
+	for _, t := range rt.restarts {
+		g.Restarts = append(g.Restarts, c.now-t)
+	}
+	for _, t := range rt.failovers {
+		g.Failovers = append(g.Failovers, c.now-t)
+	}
+	for _, n := range sortedKeys(rt.bans) {
+		g.Bans = append(g.Bans, Ban{Node: n, Left: rt.bans[n] - c.now})
+	}
+	if m := rt.move; m != nil {
+		g.Move = &MoveState{Node: m.node, Away: m.away, Back: m.back}
+		if m.until > 0 {
+			g.Move.Left = max(m.until-c.now, 1)
+		}
+	}
+	return g
+}
+
+func (c *CRM) command(m *Command) {
+	switch m.Kind {
+	case CmdFenced:
+		c.fenced[m.Node] = true
+		delete(c.unfenced, m.Node)
+		if c.co != nil {
+			c.coFenced(m.Node)
+		}
+	case CmdMove:
+		if c.co != nil {
+			c.coMove(m)
+		}
+	case CmdCleanup:
+		if c.co != nil {
+			c.coCleanup(m.Resource)
+		}
+	}
+}
+
+func (c *CRM) policyAnswer(a PolicyAnswer) {
+	if c.co == nil {
+		return
+	}
+	c.coPolicyAnswer(a)
+}

@@ -1,0 +1,85 @@
+// Package crm is the resource manager (ARCHITECTURE section 5 "Resource
+// manager", seed 002: resources, groups, dependencies, possible and
+// preferred owners, restart and failover thresholds, failback, push and
+// pull failover). It is a pure state machine (section 1): no goroutines,
+// clock, global randomness or I/O; maps are iterated in sorted order
+// wherever that reaches an output.
+//
+// # Desired state
+//
+// The config DB holds what users asked for, as JSON: /resources/NAME and
+// /groups/NAME (ParseResource, ParseGroup; an error names the key and the
+// field). The driver feeds every change of those keys as a ConfigKey input
+// (nil value: deleted). Group membership is the resources whose "group"
+// names the group, started in the order of the group's "resources" list
+// (resources it does not list come last, by name) and stopped in reverse.
+//
+// # Who decides
+//
+// Every node runs one CRM. Only the coordinator of a primary view that
+// holds its lease schedules; a new coordinator first rebuilds the state
+// from every member's full Report (operations in progress included),
+// delivered in the new view, before it schedules anything. Runtime state
+// (owners, states, reasons, failure counts, moves) is never written to the
+// config DB: the coordinator broadcasts it (State) and every node keeps
+// the last copy, so a new coordinator starts from it.
+//
+// # The driver's contract
+//
+//  1. Step(now, input) for every input: ConfigKey, SetView (at every view
+//     install and lease change), Deliver (every ordered-broadcast delivery
+//     of a crm payload, agreed order, the node's own included), ActionDone
+//     and MonitorFailed (from this node's executor), PolicyAnswer, Fenced,
+//     Move, Cleanup, TimeOfDay. Tick(now) regularly (timers: move expiry,
+//     policy deadlines, threshold periods, failback windows).
+//  2. rd := Ready(): broadcast every rd.Broadcast payload with ordered
+//     broadcast (in order); run every rd.Exec action on this node's
+//     executor, off the event loop, and feed its result back as ActionDone
+//     (a started resource with a monitor interval is monitored by the
+//     executor until it is stopped; a failure comes back as MonitorFailed);
+//     ask the Lua policy every rd.Policy request off the loop and feed the
+//     answer back as PolicyAnswer (a late answer is ignored: the built-in
+//     default was used); publish rd.Events (they come from the ordered
+//     broadcast, so every member sees them in the same order). Then
+//     Advance().
+//
+// # Safety
+//
+// A group is started on a node only when every other node of the primary
+// view reports all of its resources stopped, and no node that may still run
+// it has left uncleanly without being fenced (the fence hook: a Fenced
+// input, or Config.AssumeFenced until real fencing exists, under which a
+// departed node counts as fenced as soon as it leaves the primary view).
+// While the hook is unsatisfied the group is "blocked" with the reason
+// "waiting for fence of n3". A node whose installed view is not primary,
+// or that lost the view's lease (not the takeover wait at a view's
+// start), stops what it runs and takes no start until it holds the lease
+// again.
+//
+// # Placement
+//
+// Candidates are the view's members, restricted by possible owners, the
+// dependency's owner (a group with "after" starts on its dependency's node
+// once that one is online), bans (a node the group failed on, for
+// failover.period), paused nodes (no new groups; a group already there
+// stays) and leaving nodes (their groups move away). Preferred owners
+// order them, then load, then the name. A group stays where it runs
+// unless a move, a failover or failback (never, immediate, or within a
+// window of the day) says otherwise; a Lua policy (choose_owner,
+// on_failure) decides instead of the default when the group names one.
+// Failures: a monitor or start failure restarts the resource in place
+// (it and the resources after it stop in reverse, then start in order) up
+// to restart.max per restart.period, then fails over (push) and bans the
+// node, and after failover.max failovers per failover.period leaves the
+// group "failed" with the reason; a failed stop blocks the group until
+// cleanup.
+//
+// # Messages
+//
+// Report (a member: what it runs, operations in progress, the result it
+// just got), Actions (the coordinator: agent calls for nodes), State (the
+// coordinator: groups' runtime state with ages instead of timestamps,
+// nodes waiting for a fence, and the events, which every member publishes
+// in the broadcast's order) and Command (anyone: move, cleanup, fenced).
+// Encode/Decode use core/wire's Writer and Reader; Decode never panics.
+package crm

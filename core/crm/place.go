@@ -1,0 +1,202 @@
+package crm
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+func prefRank(g Group, n string) int {
+	for i, p := range g.Preferred {
+		if p == n {
+			return i
+		}
+	}
+	return len(g.Preferred)
+}
+
+// current is the node the group runs on now, if one.
+func (c *CRM) current(rt *groupRT, ga map[string]map[string]*actual) string {
+	if len(ga) == 1 {
+		for n := range ga {
+			return n
+		}
+	}
+	if len(ga) == 0 && rt.owner != "" && contains(c.view.Members, rt.owner) && (rt.state == "starting") {
+		return rt.owner
+	}
+	return ""
+}
+
+// candidates lists the members that may run the group, best first, and
+// says why the others may not.
+func (c *CRM) candidates(g Group, rt *groupRT, cur string, colo []string, load map[string]int) ([]string, []string) {
+	var cands, excluded []string
+	for _, n := range c.view.Members {
+		switch {
+		case len(g.Possible) > 0 && !contains(g.Possible, n):
+			excluded = append(excluded, n+" is not a possible owner")
+		case len(colo) > 0 && !contains(colo, n):
+			excluded = append(excluded, n+" does not run "+strings.Join(g.After, ", ")+" (it follows its dependency)")
+		case rt.bans[n] > c.now:
+			excluded = append(excluded, fmt.Sprintf("%s is banned (it failed there; %v left)", n, (rt.bans[n]-c.now).Round(time.Second)))
+		case contains(c.view.Leaving, n):
+			excluded = append(excluded, n+" is leaving the cluster")
+		case contains(c.view.Paused, n) && n != cur:
+			excluded = append(excluded, n+" is paused")
+		case c.stopFailedOn(n):
+			excluded = append(excluded, "a stop failed on "+n)
+		default:
+			cands = append(cands, n)
+		}
+	}
+	for _, n := range append(append([]string{}, g.Preferred...), g.Possible...) {
+		if !contains(c.view.Members, n) {
+			e := n + " is not in the view"
+			if !contains(excluded, e) {
+				excluded = append(excluded, e)
+			}
+		}
+	}
+	sort.SliceStable(cands, func(i, j int) bool {
+		a, b := cands[i], cands[j]
+		if ra, rb := prefRank(g, a), prefRank(g, b); ra != rb {
+			return ra < rb
+		}
+		if load[a] != load[b] {
+			return load[a] < load[b]
+		}
+		return a < b
+	})
+	return cands, excluded
+}
+
+func (c *CRM) stopFailedOn(n string) bool { return c.co.stopFailed[n] }
+
+// choose decides where a group that should run goes.
+func (c *CRM) choose(g Group, rt *groupRT, ga map[string]map[string]*actual, load map[string]int) (want, state, reason string, why []string) {
+	var colo []string
+	for _, d := range g.After {
+		if _, ok := c.groups[d]; !ok {
+			return "", "blocked", "it depends on group " + d + ", which is not configured", nil
+		}
+		if c.groups[d].Target == TargetStopped {
+			return "", "blocked", "group " + d + ", which it depends on, has target stopped (start " + d + ")", nil
+		}
+		drt := c.rt[d]
+		if drt == nil || drt.state != "online" {
+			st, rs := "offline", ""
+			if drt != nil {
+				st, rs = drt.state, drt.reason
+			}
+			if st == "failed" || st == "blocked" {
+				return "", "blocked", fmt.Sprintf("group %s, which it depends on, is %s: %s", d, st, rs), nil
+			}
+			return "", "", "waiting for group " + d + " to be online (it is " + st + ")",
+				[]string{"it depends on " + d + " and starts after it, on the same node"}
+		}
+		if len(colo) > 0 && !contains(colo, drt.owner) {
+			return "", "blocked", "the groups it depends on run on different nodes (" + strings.Join(append(colo, drt.owner), ", ") + ")", nil
+		}
+		colo = append(colo, drt.owner)
+	}
+	for _, n := range rt.active {
+		if _, unf := c.co.unfenced[n]; unf {
+			return "", "blocked", "waiting for fence of " + n,
+				[]string{n + " left the view uncleanly while it ran the group: it may still run it until it is fenced"}
+		}
+	}
+	cur := c.current(rt, ga)
+	cands, excluded := c.candidates(g, rt, cur, colo, load)
+	if len(colo) > 0 {
+		why = append(why, "it follows "+strings.Join(g.After, ", ")+" onto "+colo[0])
+	}
+	if len(cands) == 0 {
+		return "", "blocked", "no node can run it: " + strings.Join(excluded, "; "), why
+	}
+	if m := rt.move; m != nil {
+		left := ""
+		if m.until > 0 {
+			left = " (the move expires in " + (m.until - c.now).Round(time.Second).String() + ")"
+		}
+		if m.node != "" {
+			if contains(cands, m.node) {
+				return m.node, "", "", append(why, "an administrator moved it to "+m.node+left)
+			}
+			why = append(why, "an administrator moved it to "+m.node+", which cannot run it now")
+		} else if contains(cands, m.away) {
+			if len(cands) == 1 {
+				return "", "blocked", "moved away from " + m.away + " and no other node can run it: " + strings.Join(excluded, "; "), why
+			}
+			cands = remove(cands, m.away)
+			why = append(why, "an administrator moved it away from "+m.away+left)
+			if cur == m.away {
+				cur = ""
+			}
+		}
+	}
+	if rt.back != "" {
+		if contains(cands, rt.back) {
+			return rt.back, "", "", append(why, "a move expired: it goes back to "+rt.back)
+		}
+		rt.back = ""
+	}
+	if cur != "" && contains(cands, cur) {
+		best := cands[0]
+		if len(g.Preferred) > 0 && prefRank(g, best) < prefRank(g, cur) && rt.state == "online" && rt.owner == cur {
+			switch g.Failback.Mode {
+			case FailbackImmediate:
+				rt.back = best
+				return best, "", "", append(why, "it fails back to "+best+", a more preferred owner (failback immediate)")
+			case FailbackWindow:
+				win := fmtClock(g.Failback.From) + "-" + fmtClock(g.Failback.To)
+				if c.todSet && g.Failback.inWindow(c.tod) {
+					rt.back = best
+					return best, "", "", append(why, "it fails back to "+best+", a more preferred owner, in its failback window "+win)
+				}
+				why = append(why, "it will fail back to "+best+" in its failback window "+win)
+			default:
+				why = append(why, best+" is preferred, but failback is never: it stays")
+			}
+		}
+		if contains(c.view.Paused, cur) {
+			why = append(why, cur+" is paused: the group stays, but it would not be placed there anew")
+		}
+		why = append(why, "it stays on "+cur+", where it runs")
+		if len(excluded) > 0 {
+			why = append(why, "not on: "+strings.Join(excluded, "; "))
+		}
+		return cur, "", "", why
+	}
+	if rt.choice != "" {
+		if contains(cands, rt.choice) {
+			return rt.choice, "", "", append(why, "policy "+g.Policy+" chose "+rt.choice)
+		}
+		why = append(why, "policy "+g.Policy+" chose "+rt.choice+", which cannot run it: the default chose")
+		rt.choice, rt.policyDone = "", true
+	}
+	if g.Policy != "" && !rt.policyDone {
+		if rt.policy == nil {
+			c.policyN++
+			req := PolicyRequest{ID: c.policyN, Kind: PolicyChooseOwner, Group: g.Name, Policy: g.Policy, Candidates: cands}
+			for _, n := range cands {
+				req.Load = append(req.Load, NodeLoad{Node: n, Groups: load[n]})
+			}
+			rt.policy = &policy{req: req, deadline: c.now + c.cfg.PolicyTimeout}
+			c.out.Policy = append(c.out.Policy, req)
+		}
+		return "", "", "waiting for policy " + g.Policy + " to choose an owner", why
+	}
+	best := cands[0]
+	switch {
+	case prefRank(g, best) < len(g.Preferred):
+		why = append(why, best+" is its most preferred owner that can run it")
+	default:
+		why = append(why, fmt.Sprintf("%s is the least loaded node that can run it (%d groups)", best, load[best]))
+	}
+	if len(excluded) > 0 {
+		why = append(why, "not on: "+strings.Join(excluded, "; "))
+	}
+	return best, "", "", why
+}

@@ -1,0 +1,220 @@
+package crm
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+var (
+	simSeeds = flag.Int("crm.seeds", 2500, "number of seeded fault schedules TestSim runs")
+	simSeed  = flag.Uint64("crm.seed", 0, "run only this seed (replays a failure)")
+)
+
+// TestSim runs seeded fault schedules: crashes, restarts, partitions,
+// coordinator changes, pauses, monitor and start failures, moves, target
+// changes and cleanups, with the stand-in agents. It checks on every step
+// that a group never runs on two nodes of one primary view, and G7 once
+// faults stop: every group reaches its target state or states why not.
+func TestSim(t *testing.T) {
+	seeds := []uint64{}
+	if *simSeed != 0 {
+		seeds = append(seeds, *simSeed)
+	} else {
+		for i := 1; i <= *simSeeds; i++ {
+			seeds = append(seeds, uint64(i))
+		}
+	}
+	for _, seed := range seeds {
+		if err := simRun(t, seed); err != nil {
+			t.Fatalf("seed %d: %v\nreplay: go test ./core/crm/ -run TestSim -crm.seed=%d -v", seed, err, seed)
+		}
+	}
+}
+
+type simFatal struct{ msg string }
+
+// simT turns the harness's Fatalf into an error that carries the seed.
+type simT struct {
+	testing.TB
+}
+
+func (s simT) Fatalf(format string, args ...any) { panic(simFatal{fmt.Sprintf(format, args...)}) }
+func (s simT) Fatal(args ...any)                 { panic(simFatal{fmt.Sprint(args...)}) }
+
+func simRun(t *testing.T, seed uint64) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(simFatal)
+			if !ok {
+				panic(r)
+			}
+			err = fmt.Errorf("%s", f.msg)
+		}
+	}()
+	rng := rand.New(rand.NewPCG(seed, 77))
+	n := 3 + rng.IntN(3)
+	h := newHarness(simT{t}, n, seed)
+	h.jitter = true
+	if rng.IntN(3) == 0 {
+		h.cfg = Config{AssumeFenced: true, FenceDelay: time.Duration(rng.IntN(1000)) * time.Millisecond}
+		for _, nm := range h.names {
+			h.boot(nm)
+		}
+		h.regroup()
+	} else {
+		h.fence = time.Duration(100+rng.IntN(1500)) * time.Millisecond
+	}
+	if rng.IntN(3) == 0 {
+		h.policy = func(p PolicyRequest) (PolicyAnswer, time.Duration) {
+			d := time.Duration(rng.IntN(3000)) * time.Millisecond // sometimes later than the deadline
+			if p.Kind == PolicyChooseOwner {
+				return PolicyAnswer{ID: p.ID, Owner: p.Candidates[rng.IntN(len(p.Candidates))]}, d
+			}
+			return PolicyAnswer{ID: p.ID, Decision: []string{DecideRestart, DecideFailover, DecideIgnore, "bogus"}[rng.IntN(4)]}, d
+		}
+	}
+	pick := func(ss []string) string { return ss[rng.IntN(len(ss))] }
+	subset := func() []string {
+		var out []string
+		for _, nm := range h.names {
+			if rng.IntN(2) == 0 {
+				out = append(out, nm)
+			}
+		}
+		return out
+	}
+	ngroups := 2 + rng.IntN(4)
+	var groups, resources []string
+	for i := 0; i < ngroups; i++ {
+		g := fmt.Sprintf("g%d", i)
+		groups = append(groups, g)
+		spec := map[string]any{}
+		var rs []string
+		for j := 0; j < 1+rng.IntN(3); j++ {
+			r := fmt.Sprintf("%s-r%d", g, j)
+			rs = append(rs, r)
+			resources = append(resources, r)
+			h.put(ResourcePrefix+r, jres{Agent: "dummy", Group: g, Monitor: fmt.Sprintf("%dms", 300+rng.IntN(1000))})
+		}
+		spec["resources"] = rs
+		if rng.IntN(2) == 0 {
+			spec["preferred"] = subset()
+		}
+		if rng.IntN(4) == 0 {
+			spec["possible"] = subset()
+		}
+		if i > 0 && rng.IntN(3) == 0 {
+			spec["after"] = []string{groups[rng.IntN(i)]}
+		}
+		spec["failback"] = map[string]any{"mode": pick([]string{"never", "immediate"})}
+		spec["restart"] = map[string]any{"max": rng.IntN(3), "period": "20s"}
+		spec["failover"] = map[string]any{"max": 1 + rng.IntN(4), "period": "30s"}
+		if h.policy != nil && rng.IntN(2) == 0 {
+			spec["policy"] = "random"
+		}
+		h.group(g, spec)
+	}
+	h.run(3 * time.Second)
+	// faults
+	end := h.now + 40*time.Second
+	for h.now < end {
+		h.run(time.Duration(200+rng.IntN(2000)) * time.Millisecond)
+		nm := pick(h.names)
+		switch rng.IntN(14) {
+		case 13:
+			// a lease that lapses for a while in the same primary view
+			if co := h.coordinator(); co != nil {
+				nd := h.nodes[pick(co.view.Members)]
+				v := nd.view
+				v.Lease = false
+				nd.view = v
+				h.step(nd, v)
+				id := v.ID
+				h.at(time.Duration(200+rng.IntN(2000))*time.Millisecond, func() {
+					if nd.up && nd.view.ID == id && nd.view.Primary {
+						v := nd.view
+						v.Lease = true
+						nd.view = v
+						h.step(nd, v)
+					}
+				})
+			}
+		case 0, 1:
+			if h.nodes[nm].up {
+				h.crash(nm)
+			} else {
+				h.restart(nm)
+			}
+		case 2:
+			h.crash(h.names[0]) // the usual coordinator
+		case 3:
+			a := subset()
+			var b []string
+			for _, x := range h.names {
+				if !contains(a, x) {
+					b = append(b, x)
+				}
+			}
+			h.partition(a, b)
+		case 4:
+			h.heal()
+		case 5:
+			h.pause(nm, !h.paused[nm])
+		case 6, 7:
+			r := pick(resources)
+			for _, x := range h.names {
+				if h.nodes[x].running[r] {
+					h.breakRes(x, r)
+				}
+			}
+		case 8:
+			h.fails[nm+"/"+pick(resources)] = rng.IntN(2) == 0
+		case 9:
+			if co := h.coordinator(); co != nil {
+				node := ""
+				if rng.IntN(2) == 0 {
+					node = pick(co.view.Members)
+				}
+				h.step(co, Move{Group: pick(groups), Node: node, For: time.Duration(rng.IntN(3)) * 5 * time.Second})
+			}
+		case 10:
+			g := pick(groups)
+			var spec map[string]any
+			_ = jsonUnmarshal(h.kv[GroupPrefix+g], &spec)
+			spec["target"] = pick([]string{"started", "started", "stopped"})
+			h.group(g, spec)
+		case 11:
+			if co := h.coordinator(); co != nil {
+				h.step(co, Cleanup{Resource: pick(resources)})
+			}
+		case 12:
+			h.run(3 * time.Second) // quiet for a while
+		}
+	}
+	// faults stop: everything heals and restarts
+	h.fails = map[string]bool{}
+	h.heal()
+	for _, nm := range h.names {
+		if !h.nodes[nm].up {
+			h.restart(nm)
+		}
+		if h.paused[nm] {
+			h.pause(nm, false)
+		}
+	}
+	var last error
+	for i := 0; i < 120; i++ {
+		h.run(time.Second)
+		if last = h.converged(); last == nil {
+			return nil
+		}
+	}
+	co := h.coordinator()
+	for _, g := range co.crm.Groups() {
+		last = fmt.Errorf("%v\n%s", last, co.crm.Explain(g.Name))
+	}
+	return fmt.Errorf("no convergence 120s after the faults stopped (at %v, %d events queued): %v", h.now, len(h.q), last)
+}

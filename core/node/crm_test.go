@@ -1,0 +1,209 @@
+package node
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/corral-ha/corral/core/config"
+	"github.com/corral-ha/corral/core/transport"
+	"github.com/corral-ha/corral/core/wire"
+)
+
+// TestGroupFailsOverBetweenNodes: three in-process nodes on real UDP with
+// the stand-in executor: a group starts (in order) on one node, the owner
+// stops, the group comes up on another, and every node says so.
+func TestGroupFailsOverBetweenNodes(t *testing.T) {
+	dir := t.TempDir()
+	paths := writeCluster(t, dir, 89, 3)
+	type running struct {
+		n      *Node
+		ex     *DummyExecutor
+		cancel context.CancelFunc
+		done   chan error
+	}
+	var nodes []*running
+	for _, p := range paths {
+		cfg, err := config.Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ex := NewDummyExecutor()
+		n, err := Open(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Executor: ex})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		r := &running{n: n, ex: ex, cancel: cancel, done: make(chan error, 1)}
+		go func() { r.done <- n.Run(ctx) }()
+		t.Cleanup(func() { r.cancel(); <-r.done })
+		nodes = append(nodes, r)
+	}
+	eventually(t, 10*time.Second, "one quorate view of three", func() bool {
+		for _, r := range nodes {
+			st, err := r.n.StatusDoc()
+			if err != nil || !st.Quorate || len(st.Members) != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, kv := range [][2]string{
+		{"/groups/web", `{"resources": ["ip", "app"], "preferred": ["n2", "n3"], "target": "stopped"}`},
+		{"/resources/ip", `{"agent": "dummy", "group": "web", "monitor": "200ms"}`},
+		{"/resources/app", `{"agent": "dummy", "group": "web", "monitor": "200ms"}`},
+		{"/groups/web", `{"resources": ["ip", "app"], "preferred": ["n2", "n3"]}`},
+	} {
+		if _, err := nodes[0].n.CDBSet(ctx, kv[0], []byte(kv[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	online := func(owner string) func() bool {
+		return func() bool {
+			for _, r := range nodes {
+				if r == nil {
+					continue
+				}
+				gs, err := r.n.Groups()
+				if err != nil || len(gs) != 1 || gs[0].State != "online" || (owner != "" && gs[0].Owner != owner) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	eventually(t, 10*time.Second, "web online on n2 (its preferred owner) on every node", online("n2"))
+	if !nodes[1].ex.Running("ip") || !nodes[1].ex.Running("app") || nodes[2].ex.Running("app") || nodes[0].ex.Running("app") {
+		t.Fatal("the executors do not run web on n2 only")
+	}
+	gs, _ := nodes[0].n.Groups()
+	if gs[0].Address != "127.89.0.2" {
+		t.Fatalf("address %q, want n2's first address", gs[0].Address)
+	}
+	evs, _ := nodes[2].n.Events(0, 0)
+	var kinds []string
+	for _, e := range evs {
+		if e.Group == "web" {
+			kinds = append(kinds, e.Kind+":"+e.Resource)
+		}
+	}
+	if got := strings.Join(kinds, " "); !strings.Contains(got, "resource_started:ip resource_started:app group_online:") {
+		t.Fatalf("n3's events: %s", got)
+	}
+	// a monitor failure restarts in place
+	nodes[1].ex.Kill("app")
+	eventually(t, 10*time.Second, "app restarted on n2", func() bool { return nodes[1].ex.Running("app") })
+	ex, err := nodes[0].n.Explain("web")
+	if err != nil || !strings.Contains(ex, "restarting it in place") {
+		t.Fatalf("explain: %v\n%s", err, ex)
+	}
+	// the owner stops (its processes die with it): web comes up on n3
+	owner := nodes[1]
+	owner.ex.KillAll()
+	owner.cancel()
+	<-owner.done
+	owner.done <- nil
+	nodes[1] = nil
+	eventually(t, 15*time.Second, "web online on n3 after n2 stopped", online("n3"))
+	if !nodes[2].ex.Running("ip") || !nodes[2].ex.Running("app") {
+		t.Fatal("n3's executor does not run web")
+	}
+	// move, stop, start through the node's requests
+	if err := nodes[0].n.Move("web", "n1", 0); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "web moved to n1", online("n1"))
+	if err := nodes[2].n.SetTarget(ctx, "web", "stopped"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "web stopped", func() bool {
+		gs, err := nodes[0].n.Groups()
+		return err == nil && len(gs) == 1 && gs[0].State == "offline" && !nodes[0].ex.Running("ip")
+	})
+	if err := nodes[0].n.Move("nope", "", 0); err == nil || !strings.Contains(err.Error(), "no group") {
+		t.Fatalf("move of an unknown group: %v", err)
+	}
+}
+
+// TestPartitionedOwnerStops: the owner of a group is cut off from both
+// peers (every link, both ways): it stops its resources (it is no longer
+// in a primary view), the other two start the group, and after the cut
+// heals the group runs on one node only.
+func TestPartitionedOwnerStops(t *testing.T) {
+	dir := t.TempDir()
+	paths := writeCluster(t, dir, 90, 3)
+	var nodes []*Node
+	var exs []*DummyExecutor
+	for _, p := range paths {
+		cfg, err := config.Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ex := NewDummyExecutor()
+		n, err := Open(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Executor: ex})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- n.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+		nodes, exs = append(nodes, n), append(exs, ex)
+	}
+	eventually(t, 10*time.Second, "one quorate view of three", func() bool {
+		for _, n := range nodes {
+			st, err := n.StatusDoc()
+			if err != nil || !st.Quorate || len(st.Members) != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, kv := range [][2]string{
+		{"/resources/app", `{"agent": "dummy", "group": "web", "monitor": "200ms"}`},
+		{"/groups/web", `{"preferred": ["n3", "n2"]}`},
+	} {
+		if _, err := nodes[0].CDBSet(ctx, kv[0], []byte(kv[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, "web on n3", func() bool { return exs[2].Running("app") })
+	// cut n3 off
+	var ids []uint64
+	for _, peer := range []wire.NodeID{1, 2} {
+		id, err := nodes[2].Faults().AddFault(transport.Fault{Peer: nodes[2].PeerAddrs(peer), Link: -1, Dir: transport.Both, Drop: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	eventually(t, 15*time.Second, "n3 stops app and n2 starts it", func() bool {
+		return !exs[2].Running("app") && exs[1].Running("app")
+	})
+	for _, id := range ids {
+		if err := nodes[2].Faults().RemoveFault(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 15*time.Second, "one view of three again, web online once", func() bool {
+		gs, err := nodes[2].Groups()
+		if err != nil || len(gs) != 1 || gs[0].State != "online" {
+			return false
+		}
+		runs := 0
+		for _, ex := range exs {
+			if ex.Running("app") {
+				runs++
+			}
+		}
+		st, _ := nodes[2].StatusDoc()
+		return runs == 1 && len(st.Members) == 3
+	})
+}

@@ -1,0 +1,35 @@
+package shell
+
+import (
+	"context"
+	"net/url"
+
+	"github.com/corral-ha/corral/core/api"
+)
+
+func cleanupCommand() *command {
+	return &command{
+		name:    "cleanup",
+		usage:   "cleanup RESOURCE [--json]",
+		summary: "forget a resource's failures: its group's counts, bans and failed state",
+		help: "Forgets the failures of RESOURCE's group (restart and failover counts, the nodes it\n" +
+			"is kept off, a failed state) and retries a stop that failed. Fix the cause first.",
+		example:     "cleanup web",
+		resourceArg: true,
+		run:         runCleanup,
+	}
+}
+
+func runCleanup(ctx context.Context, s *Shell, a *args) error {
+	if len(a.pos) != 1 {
+		return usagef("usage: %s (see `resources`)", a.cmd.usage)
+	}
+	var res api.CleanupResult
+	if err := s.Client.Post(ctx, "/v1/resources/"+url.PathEscape(a.pos[0])+"/cleanup", nil, &res); err != nil {
+		return err
+	}
+	if s.json {
+		return WriteJSON(s.Stdout, res)
+	}
+	return writeLine(s, "cleaned up "+res.Resource)
+}

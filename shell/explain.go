@@ -1,0 +1,37 @@
+package shell
+
+import (
+	"context"
+	"net/url"
+	"strings"
+
+	"github.com/corral-ha/corral/core/api"
+)
+
+func explainCommand() *command {
+	return &command{
+		name:    "explain",
+		usage:   "explain GROUP [--json]",
+		summary: "why a group runs where it runs, or why it does not run, in plain words",
+		help: "Says where GROUP is and why: its owner and the rule that chose it (preferred owners,\n" +
+			"load, a move, failback), or what keeps it from running (a fence it waits for, no node\n" +
+			"that may run it, a dependency, failures), with its restart and failover counts.",
+		example:  "explain web",
+		groupArg: true,
+		run:      runExplain,
+	}
+}
+
+func runExplain(ctx context.Context, s *Shell, a *args) error {
+	if len(a.pos) != 1 {
+		return usagef("usage: %s (see `groups`)", a.cmd.usage)
+	}
+	var res api.ExplainResult
+	if err := s.Client.Get(ctx, "/v1/groups/"+url.PathEscape(a.pos[0])+"/explain", &res); err != nil {
+		return err
+	}
+	if s.json {
+		return WriteJSON(s.Stdout, res)
+	}
+	return writeLine(s, strings.TrimRight(res.Text, "\n"))
+}
