@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -219,7 +220,26 @@ func (n *Node) crmRound(now time.Duration, memberChanged bool) bool {
 		}
 	}
 	n.events.append(stream)
+	if rd.Changed {
+		n.crmPublishGroups()
+	}
 	return true
+}
+
+// crmPublishGroups hands the groups' owners and online states to the DNS
+// responder, so a group's name follows it the moment it is online on its
+// new owner.
+func (n *Node) crmPublishGroups() {
+	gs := n.crm.c.Groups()
+	rt := make([]GroupRuntime, 0, len(gs))
+	for _, g := range gs {
+		gr := GroupRuntime{Name: g.Name, Online: g.State == "online" && g.Owner != "", Owner: g.Owner}
+		if a, err := netip.ParseAddr(g.Address); err == nil {
+			gr.Address = a
+		}
+		rt = append(rt, gr)
+	}
+	n.setGroupRuntime(rt)
 }
 
 // post runs f on the event loop from another goroutine; false once the

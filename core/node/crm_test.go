@@ -110,6 +110,11 @@ func TestGroupFailsOverBetweenNodes(t *testing.T) {
 	owner.done <- nil
 	nodes[1] = nil
 	eventually(t, 15*time.Second, "web online on n3 after n2 stopped", online("n3"))
+	// DNS follows the failover: web.<domain> names n3's address on n1.
+	eventually(t, 5*time.Second, "web's DNS name on n1 gives n3's address", func() bool {
+		a, err := nodes[0].n.DNSQuery("web.test.corral.", "A")
+		return err == nil && a.Rcode == "NOERROR" && len(a.Answer) == 1 && strings.Contains(a.Answer[0].Data, "127.89.0.3")
+	})
 	if !nodes[2].ex.Running("ip") || !nodes[2].ex.Running("app") {
 		t.Fatal("n3's executor does not run web")
 	}
