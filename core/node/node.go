@@ -60,6 +60,7 @@ type Node struct {
 	dns     dnsDriver // the DNS responder's feed (dns.go)
 	witness voter     // nil without [quorum.witness]
 	events  *eventLog
+	lua     luaDriver     // the Lua host and the event handlers (lua.go)
 	start   time.Time     // the loop's clock is time since start (monotonic)
 	left    chan struct{} // closed when a clean leave was committed
 
@@ -131,6 +132,10 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 		n.closeStore()
 		return nil, err
 	}
+	if err = n.openLua(); err != nil {
+		n.closeStore()
+		return nil, err
+	}
 	switch w := cfg.Quorum.Witness; {
 	case w.Disk != "":
 		var ids []uint16
@@ -193,6 +198,7 @@ func (n *Node) fatal(err error) {
 
 // closeStore undoes Open's store and event log when Open fails.
 func (n *Node) closeStore() {
+	n.closeLua()
 	if n.events != nil {
 		n.events.close()
 	}
@@ -496,6 +502,7 @@ func (n *Node) release() error {
 	n.releaseOnce.Do(func() {
 		n.closeDNS()
 		trErr := n.tr.Close()
+		n.closeLua()
 		n.events.close()
 		n.releaseErr = errors.Join(trErr, n.store.Close())
 		n.log.Info("node stopped")
