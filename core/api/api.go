@@ -115,6 +115,7 @@ func New(n Node) *Handler {
 	h.add("/v1/dns/query", "GET /v1/dns/query?name=N[&type=T]", get(h.dnsQuery))
 	h.add("/v1/cdb", "GET /v1/cdb?prefix=P, GET|PUT|POST|DELETE /v1/cdb/KEY", nil)
 	h.add("/v1/cdb-history", "GET /v1/cdb-history[?n=N]", get(h.cdbHistory))
+	h.addLua() // lua.go
 	ch, stop := n.Subscribe(1024)
 	h.stopSub = stop
 	go h.count(ch)

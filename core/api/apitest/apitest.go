@@ -14,6 +14,7 @@ import (
 	"github.com/corral-ha/corral/core/membership"
 	"github.com/corral-ha/corral/core/node"
 	"github.com/corral-ha/corral/core/transport"
+	"github.com/corral-ha/corral/lua"
 )
 
 // Node is a fake api.Node. Set its fields before use; its methods are
@@ -45,6 +46,11 @@ type Node struct {
 	Stale    bool
 	WriteErr error
 	Changes  []cdb.Change
+
+	// LuaHost is the Lua host the Lua endpoints use (nil: they answer
+	// 501); LuaStat is what LuaStats returns (lua.go).
+	LuaHost *lua.Host
+	LuaStat node.LuaStats
 }
 
 // Sample is a three-node status seen from n1: n1..n3 online, n3's link 1
