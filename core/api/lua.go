@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -201,4 +202,27 @@ func (h *Handler) luaMetrics(p promWriter) {
 		p.sample("corral_lua_handler_calls_total", float64(hs.Failures), "handler", hs.Name, "result", "failed")
 		p.sample("corral_lua_handler_calls_total", float64(hs.Timeouts), "handler", hs.Name, "result", "timeout")
 	}
+}
+
+// lastSeqer is the optional part of a Node that serves ?since=now.
+type lastSeqer interface {
+	LastEventSeq() uint64
+}
+
+// sinceNow turns GET /v1/events?since=now into since=<the newest event's
+// seq>, so a stream (what the shell's lua run waits for events with)
+// starts from now. It answers the request itself when it cannot.
+func (h *Handler) sinceNow(w http.ResponseWriter, r *http.Request) bool {
+	q := r.URL.Query()
+	if q.Get("since") != "now" {
+		return true
+	}
+	ls, ok := h.n.(lastSeqer)
+	if !ok {
+		WriteError(w, http.StatusBadRequest, "since=now is not served by this node", "give since=N, an event sequence number")
+		return false
+	}
+	q.Set("since", strconv.FormatUint(ls.LastEventSeq(), 10))
+	r.URL.RawQuery = q.Encode()
+	return true
 }

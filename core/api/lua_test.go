@@ -153,3 +153,19 @@ func TestLuaMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestEventsSinceNow(t *testing.T) {
+	f := apitest.New()
+	h := newHandler(t, f)
+	f.Emit(node.Event{Kind: "view_changed"})
+	f.Emit(node.Event{Kind: "node_left", Target: "n3"})
+	var evs []node.Event
+	decode(t, do(t, h, http.MethodGet, "/v1/events?since=now"), http.StatusOK, &evs)
+	if len(evs) != 0 {
+		t.Fatalf("since=now gave old events: %+v", evs)
+	}
+	decode(t, do(t, h, http.MethodGet, "/v1/events?since=1"), http.StatusOK, &evs)
+	if len(evs) != 1 || evs[0].Seq != 2 {
+		t.Fatalf("since=1: %+v", evs)
+	}
+}

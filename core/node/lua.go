@@ -412,3 +412,11 @@ func waitEvent(ctx context.Context, l *eventLog, kinds []string, since uint64) (
 		}
 	}
 }
+
+// LastEventSeq is the sequence number of the newest event (0: none yet),
+// so a client can wait for events from now on (wait_event, since=now).
+func (n *Node) LastEventSeq() uint64 {
+	n.events.mu.Lock()
+	defer n.events.mu.Unlock()
+	return n.events.next - 1
+}

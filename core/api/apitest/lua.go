@@ -18,3 +18,10 @@ func (n *Node) LuaStats() node.LuaStats {
 	defer n.mu.Unlock()
 	return n.LuaStat
 }
+
+// LastEventSeq implements the API's since=now: the newest event's seq.
+func (n *Node) LastEventSeq() uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return uint64(len(n.evs))
+}
