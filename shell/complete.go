@@ -128,6 +128,8 @@ func (c *completer) after(done []string, partial string) []string {
 		return nil
 	case cmd.nodeArg && len(pos) == 0:
 		return c.nodeNames()
+	case len(pos) == 0 && len(cmd.subs) > 0:
+		return cmd.subs
 	}
 	return out
 }
