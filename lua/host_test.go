@@ -566,3 +566,11 @@ func TestReloadChangesSaysWhatChanged(t *testing.T) {
 		t.Fatalf("scripts count %d", ch.Scripts)
 	}
 }
+
+func TestEvalHasCorralAtHand(t *testing.T) {
+	h := newHost(t, lua.Config{PoolSize: 1})
+	out, err := h.Eval(context.Background(), "corral.OK .. ' ' .. type(corral.status)")
+	if err != nil || out != "ok function" {
+		t.Fatalf("corral in eval: %q %v", out, err)
+	}
+}
