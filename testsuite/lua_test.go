@@ -137,9 +137,13 @@ func TestLuaOnDemo(t *testing.T) {
 	if r := corral(t, dir, "shell", "--socket", filepath.Join(dir, "n2", "corral.sock"), "-c", "lua 1+1"); r.code != 0 || r.stdout != "2\n" {
 		t.Fatalf("lua 1+1: %d %q %q", r.code, r.stdout, r.stderr)
 	}
-	if r := corral(t, dir, "shell", "--socket", filepath.Join(dir, "n2", "corral.sock"), "-c", `lua corral.status().node .. " " .. #corral.status().members`); r.code != 0 || r.stdout != "n2 3\n" {
-		t.Fatalf("lua corral.status(): %d %q %q", r.code, r.stdout, r.stderr)
-	}
+	eventually(t, 30*time.Second, "lua on n2 sees a view of 3", func() error {
+		r := corral(t, dir, "shell", "--socket", filepath.Join(dir, "n2", "corral.sock"), "-c", `lua corral.status().node .. " " .. #corral.status().members`)
+		if r.code != 0 || r.stdout != "n2 3\n" {
+			return fmt.Errorf("lua corral.status(): %d %q %q", r.code, r.stdout, r.stderr)
+		}
+		return nil
+	})
 
 	// reload picks up an edit ...
 	if err := os.WriteFile(handler, []byte(recordHandler(dir, "records events v2")), 0o644); err != nil {
