@@ -191,8 +191,7 @@ func TestLuaOnDemo(t *testing.T) {
 
 	// The handler saw every node paused and resumed, then n3 leave, in
 	// the order of n1's event stream.
-	var pids []int
-	pids = demoPIDs(t, dir, 3)
+	pids := demoPIDs(t, dir, 3)
 	if err := syscall.Kill(pids[2], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
