@@ -160,3 +160,32 @@ return "done " .. arg[1]
 		t.Errorf("missing file: %d %q", code, errs)
 	}
 }
+
+func TestLuaREPL(t *testing.T) {
+	_, _, sock := luaFake(t)
+	var out strings.Builder
+	s := &Shell{Client: NewClient(sock), Stdout: &out}
+	lines := []string{"1+1", "function f()", "  return 7 end return f()", `error("boom")`, "", "'a' .. 'b'"}
+	var prompts []string
+	s.readLine = func(p string) (string, error) {
+		prompts = append(prompts, p)
+		if len(lines) == 0 {
+			return "", io.EOF
+		}
+		l := lines[0]
+		lines = lines[1:]
+		return l, nil
+	}
+	if err := s.Exec(t.Context(), "lua"); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{"2\n", "7\n", "error: ", "boom", "ab\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("REPL output lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Join(prompts, "|") != "lua> |lua> |lua>> |lua> |lua> |lua> |lua> " {
+		t.Errorf("prompts %q (an unfinished line continues with lua>>)", prompts)
+	}
+}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -191,5 +192,56 @@ func TestLuaSlowHandlerNeverBlocksTheLoop(t *testing.T) {
 			t.Fatalf("out of order: %v", got)
 		}
 		prev = seq
+	}
+}
+
+func TestLuaClusterOnNode(t *testing.T) {
+	dir := t.TempDir()
+	paths := writeCluster(t, dir, 91, 1)
+	n := startNode(t, paths[0])
+	eventually(t, 30*time.Second, "a quorate view", func() bool {
+		q, err := n.Quorate()
+		return err == nil && q
+	})
+	var moved []string
+	n.SetLuaAction("move", func(_ context.Context, args []string) error {
+		moved = append(moved, strings.Join(args, " "))
+		return nil
+	})
+	n.SetLuaStatus("groups", func(context.Context) (any, error) {
+		return []map[string]any{{"name": "web", "owner": "n1"}}, nil
+	})
+	eval := func(code string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		out, err := n.Lua().Eval(ctx, code)
+		if err != nil {
+			t.Fatalf("%s: %v", code, err)
+		}
+		return out
+	}
+	if got := eval(`assert(corral.set("/lua/x", "1")) return corral.get("/lua/x"), corral.list("/lua")["/lua/x"], corral.get("/lua/none")`); got != "1\t1\tnil" {
+		t.Errorf("config DB through corral: %q", got)
+	}
+	if got := eval(`local st = corral.status() return st.node, st.groups[1].name, #st.members`); got != "n1\tweb\t1" {
+		t.Errorf("status: %q", got)
+	}
+	if got := eval(`return corral.move("web", "n1", "30s")`); got != "true" || strings.Join(moved, ",") != "web n1 --for 30s" {
+		t.Errorf("move: %q %v", got, moved)
+	}
+	if got := eval(`return corral.start("web")`); !strings.Contains(got, "start is not available to scripts on this node") {
+		t.Errorf("an action nobody registered: %q", got)
+	}
+	since := n.LastEventSeq()
+	if err := n.do(func() { n.Node.events.append([]Event{{Kind: "test_a"}, {Kind: "test_b", Target: "n1"}}) }); err != nil {
+		t.Fatal(err)
+	}
+	got := eval(fmt.Sprintf(`local e = corral.wait_event{ kinds = { "test_b" }, since = %d, timeout = 5 } return e.kind, e.target, e.seq`, since))
+	if got != fmt.Sprintf("test_b\tn1\t%d", since+2) {
+		t.Errorf("wait_event: %q", got)
+	}
+	if got := eval(`return corral.wait_event{ kinds = { "test_b" }, timeout = 0.1 }`); got != "nil\ttimeout" {
+		t.Errorf("wait_event from now: %q", got)
 	}
 }
