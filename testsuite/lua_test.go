@@ -236,3 +236,38 @@ func TestLuaOnDemo(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckConfigLoadsScripts: check-config loads the [lua] paths scripts
+// as the node would, so a broken one is reported with its file and line.
+func TestCheckConfigLoadsScripts(t *testing.T) {
+	dir := t.TempDir()
+	src, err := os.ReadFile("../examples/three-node/n1.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := os.ReadFile("../examples/three-node/cluster.key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cluster.key"), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	scripts := filepath.Join(dir, "scripts")
+	if err := os.MkdirAll(filepath.Join(scripts, "handler"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "n1.toml")
+	if err := os.WriteFile(path, []byte(string(src)+fmt.Sprintf("\n[lua]\npaths = [%q]\n", scripts)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := corral(t, dir, "check-config", path); r.code != 0 {
+		t.Fatalf("check-config with an empty scripts dir: %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	if err := os.WriteFile(filepath.Join(scripts, "handler", "bad.lua"), []byte("local M = {}\nfunction M.meta() return {} end\nreturn M\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := corral(t, dir, "check-config", path)
+	if r.code != 1 || !strings.Contains(r.stderr, filepath.Join(scripts, "handler", "bad.lua")+":3") || !strings.Contains(r.stderr, `no function "handle"`) {
+		t.Fatalf("check-config with a broken handler: %d %q", r.code, r.stderr)
+	}
+}
