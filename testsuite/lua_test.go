@@ -3,6 +3,7 @@ package testsuite
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -145,6 +146,9 @@ func TestLuaOnDemo(t *testing.T) {
 		return nil
 	})
 
+	// The Lua REPL in a real terminal.
+	luaREPLInTerminal(t, dir)
+
 	// reload picks up an edit ...
 	if err := os.WriteFile(handler, []byte(recordHandler(dir, "records events v2")), 0o644); err != nil {
 		t.Fatal(err)
@@ -270,4 +274,41 @@ func TestCheckConfigLoadsScripts(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, filepath.Join(scripts, "handler", "bad.lua")+":3") || !strings.Contains(r.stderr, `no function "handle"`) {
 		t.Fatalf("check-config with a broken handler: %d %q", r.code, r.stderr)
 	}
+}
+
+// luaREPLInTerminal types into `lua` in the interactive shell on n1 (tmux):
+// an expression, an unfinished line that continues, an error, Ctrl-D back
+// to the shell.
+func luaREPLInTerminal(t *testing.T, dir string) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Log("tmux is not installed (.ci/run installs it): the Lua REPL is not tried in a terminal")
+		return
+	}
+	m := &tmux{t: t, session: fmt.Sprintf("corral-lua-%d", os.Getpid())}
+	shellCmd := fmt.Sprintf("env HOME=%s XDG_CONFIG_HOME= LANG=C.UTF-8 TERM=xterm %s shell --socket %s",
+		t.TempDir(), corralBin(t), filepath.Join(dir, "n1", "corral.sock"))
+	if out, err := m.run("new-session", "-d", "-s", m.session, "-x", "200", "-y", "50", shellCmd); err != nil {
+		t.Fatalf("tmux new-session: %v %s", err, out)
+	}
+	t.Cleanup(func() { _, _ = m.run("kill-server") })
+	m.waitScreen("the prompt", func(string) bool { return m.atPrompt() && strings.HasPrefix(m.lastLine(), "demo n1 ") })
+	m.keys("lua", "Enter")
+	m.waitScreen("the Lua prompt", func(string) bool { return strings.TrimSpace(m.lastLine()) == "lua>" })
+	m.keys("corral.status().node .. '!'", "Enter")
+	m.waitScreen("the answer", func(s string) bool { return strings.Contains(s, "\nn1!\n") && strings.TrimSpace(m.lastLine()) == "lua>" })
+	m.keys("function f()", "Enter")
+	m.waitScreen("the continuation prompt", func(string) bool { return strings.TrimSpace(m.lastLine()) == "lua>>" })
+	m.keys("return 40 end return f() + 2", "Enter")
+	m.waitScreen("the function's value", func(s string) bool { return strings.Contains(s, "\n42\n") && strings.TrimSpace(m.lastLine()) == "lua>" })
+	m.keys("error('no such thing')", "Enter")
+	m.waitScreen("the error", func(s string) bool { return strings.Contains(s, "no such thing") && strings.TrimSpace(m.lastLine()) == "lua>" })
+	m.keys("C-d")
+	m.waitScreen("back in the shell", func(string) bool { return m.atPrompt() && strings.HasPrefix(m.lastLine(), "demo n1 ") })
+	m.keys("C-d")
+	eventually(t, 5*time.Second, "the shell exits on Ctrl-D", func() error {
+		if m.alive() {
+			return fmt.Errorf("still running; screen:\n%s", m.screen())
+		}
+		return nil
+	})
 }
