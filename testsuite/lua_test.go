@@ -295,13 +295,17 @@ func luaREPLInTerminal(t *testing.T, dir string) {
 	m.keys("lua", "Enter")
 	m.waitScreen("the Lua prompt", func(string) bool { return strings.TrimSpace(m.lastLine()) == "lua>" })
 	m.keys("corral.status().node .. '!'", "Enter")
-	m.waitScreen("the answer", func(s string) bool { return strings.Contains(s, "\nn1!\n") && strings.TrimSpace(m.lastLine()) == "lua>" })
+	m.waitScreen("the answer", func(s string) bool {
+		return strings.Contains(s, "\nn1!\n") && strings.TrimSpace(m.lastLine()) == "lua>"
+	})
 	m.keys("function f()", "Enter")
 	m.waitScreen("the continuation prompt", func(string) bool { return strings.TrimSpace(m.lastLine()) == "lua>>" })
 	m.keys("return 40 end return f() + 2", "Enter")
 	m.waitScreen("the function's value", func(s string) bool { return strings.Contains(s, "\n42\n") && strings.TrimSpace(m.lastLine()) == "lua>" })
 	m.keys("error('no such thing')", "Enter")
-	m.waitScreen("the error", func(s string) bool { return strings.Contains(s, "no such thing") && strings.TrimSpace(m.lastLine()) == "lua>" })
+	m.waitScreen("the error", func(s string) bool {
+		return strings.Contains(s, "no such thing") && strings.TrimSpace(m.lastLine()) == "lua>"
+	})
 	m.keys("C-d")
 	m.waitScreen("back in the shell", func(string) bool { return m.atPrompt() && strings.HasPrefix(m.lastLine(), "demo n1 ") })
 	m.keys("C-d")
