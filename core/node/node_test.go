@@ -22,7 +22,7 @@ import (
 
 // WriteCluster writes the configs of an n-node cluster with two links per
 // node on 127.<net>.0.K and 127.<net>.1.K into dir and returns their paths.
-func writeCluster(t *testing.T, dir string, netBlock, n int) []string {
+func writeCluster(t testing.TB, dir string, netBlock, n int) []string {
 	t.Helper()
 	port := freePort(t, fmt.Sprintf("127.%d.0.1", netBlock))
 	if err := os.WriteFile(filepath.Join(dir, "cluster.key"), []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600); err != nil {
@@ -45,7 +45,7 @@ func writeCluster(t *testing.T, dir string, netBlock, n int) []string {
 	return paths
 }
 
-func freePort(t *testing.T, ip string) int {
+func freePort(t testing.TB, ip string) int {
 	t.Helper()
 	c, err := net.ListenPacket("udp4", ip+":0")
 	if err != nil {
@@ -63,7 +63,7 @@ type testNode struct {
 	msgs   []conn.Message
 }
 
-func startNode(t *testing.T, path string) *testNode {
+func startNode(t testing.TB, path string) *testNode {
 	t.Helper()
 	cfg, err := config.Load(path)
 	if err != nil {
