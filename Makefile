@@ -54,6 +54,9 @@ bench: build
 	# Lua host (lua/bench_test.go): one monitor call through the VM pool, the Lua
 	# dummy agent next to Debian's OCF Dummy through the ocf wrapper (fork+exec); p50/p99.
 	$(GO) test -run '^$$' -bench '^BenchmarkMonitor$$' -benchtime $(BENCHTIME) ./lua/
+	# Event handlers on a running node (core/node/lua_bench_test.go): events through
+	# the handlers' queue into a Lua handler (and the shipped log handler), events/s.
+	$(GO) test -run '^$$' -bench '^BenchmarkLuaHandlerDispatch$$' -benchtime 20000x ./core/node/
 
 # Short fuzzing runs of the decoders (the seed corpora run in `make test`).
 FUZZTIME ?= 30s
