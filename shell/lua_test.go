@@ -4,12 +4,15 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/corral-ha/corral/core/api"
 	"github.com/corral-ha/corral/core/api/apitest"
 	"github.com/corral-ha/corral/core/node"
 	"github.com/corral-ha/corral/lua"
@@ -187,5 +190,34 @@ func TestLuaREPL(t *testing.T) {
 	}
 	if strings.Join(prompts, "|") != "lua> |lua> |lua>> |lua> |lua> |lua> |lua> " {
 		t.Errorf("prompts %q (an unfinished line continues with lua>>)", prompts)
+	}
+}
+
+// TestLuaRunSeesGroups: where the node serves /v1/groups, corral.status()
+// in lua run carries them (the rolling maintenance script reads them).
+func TestLuaRunSeesGroups(t *testing.T) {
+	f := apitest.New()
+	sock := filepath.Join(t.TempDir(), "corral.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := api.New(f)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/groups", func(w http.ResponseWriter, _ *http.Request) {
+		api.WriteJSON(w, http.StatusOK, []map[string]string{{"name": "web", "owner": "n2", "state": "online"}})
+	})
+	mux.Handle("/", h)
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	t.Cleanup(func() { h.Close(); srv.Close() })
+	script := filepath.Join(t.TempDir(), "groups.lua")
+	if err := os.WriteFile(script, []byte(`local corral = require("corral")
+local g = corral.status().groups[1]
+return g.name .. "@" .. g.owner`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := runMain(t, "--socket", sock, "-c", "lua run "+script); code != 0 || out != "web@n2\n" {
+		t.Fatalf("lua run: %d %q %q", code, out, errs)
 	}
 }

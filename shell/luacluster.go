@@ -34,11 +34,14 @@ func (c apiCluster) Status(ctx context.Context) (map[string]any, error) {
 	if err := c.s.Client.Get(ctx, "/v1/status", &st); err != nil {
 		return nil, err
 	}
-	var groups []any
+	var groups any
 	err := c.s.Client.Get(ctx, "/v1/groups", &groups)
 	var ae *APIError
 	switch {
 	case err == nil:
+		if m, ok := groups.(map[string]any); ok && m["groups"] != nil {
+			groups = m["groups"] // {"groups": [...]} as well as [...]
+		}
 		st["groups"] = groups
 	case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
 		// a node without the resource manager: no groups
