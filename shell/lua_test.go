@@ -221,3 +221,33 @@ return g.name .. "@" .. g.owner`), 0o644); err != nil {
 		t.Fatalf("lua run: %d %q %q", code, out, errs)
 	}
 }
+
+func TestLuaCompletion(t *testing.T) {
+	sock := serve(t, apitest.New())
+	c := &completer{s: &Shell{Client: NewClient(sock)}}
+	dir := t.TempDir()
+	for _, f := range []string{"auto.lua", "auto.txt", "sub/x.lua"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for line, want := range map[string]string{
+		"lua ":                  "run ",
+		"agents ":               "fence  handler  policy  resource ",
+		"lua run " + dir + "/a": "uto.lua ",
+		"lua run " + dir + "/s": "ub/",
+	} {
+		got, _ := c.Do([]rune(line), len([]rune(line)))
+		var gs []string
+		for _, g := range got {
+			gs = append(gs, string(g))
+		}
+		slices.Sort(gs)
+		if strings.Join(gs, " ") != want {
+			t.Errorf("complete %q: %q, want %q", line, strings.Join(gs, " "), want)
+		}
+	}
+}
