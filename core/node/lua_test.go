@@ -35,7 +35,10 @@ function M.meta() return { name = %q, description = "records events", events = {
 function M.handle(e)
   if e.kind == "test_slow" then corral.sleep(600) end
   local gate = %q
-  while gate ~= "" and not fs.exists(gate) do corral.sleep(0.01) end
+  if gate ~= "" and not fs.exists(gate) then
+    fs.write(gate .. ".waiting", tostring(e.seq))
+    while not fs.exists(gate) do corral.sleep(0.01) end
+  end
   local old = fs.read(%q) or ""
   assert(fs.write(%q, old .. e.seq .. " " .. e.kind .. " " .. (e.target or "-") .. "\n"))
   return true
@@ -130,7 +133,7 @@ func TestLuaSlowHandlerNeverBlocksTheLoop(t *testing.T) {
 		[]byte(recorder("slow", `"test_slow", "test_hold", "test_flood"`, record, gate)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	withLua(t, paths[0], fmt.Sprintf("paths = [%q]\ngrant = [%q]\nhandler_timeout = \"1s\"\nhandler_queue = 2", scripts, scripts))
+	withLua(t, paths[0], fmt.Sprintf("paths = [%q]\ngrant = [%q]\nhandler_timeout = \"3s\"\nhandler_queue = 2", scripts, scripts))
 	n := startNode(t, paths[0])
 	emit := func(kind string, count int) {
 		t.Helper()
@@ -159,7 +162,10 @@ func TestLuaSlowHandlerNeverBlocksTheLoop(t *testing.T) {
 	// A handler that holds on: the loop goes on, events beyond the queue
 	// are dropped and counted.
 	emit("test_hold", 1)
-	eventually(t, 30*time.Second, "the held call running", func() bool { return n.Lua().Busy() == 1 })
+	eventually(t, 30*time.Second, "the held call waiting at the gate", func() bool {
+		_, err := os.Stat(gate + ".waiting")
+		return err == nil
+	})
 	emit("test_flood", 20)
 	if _, err := n.StatusDoc(); err != nil { // answered by the loop while the handler holds
 		t.Fatal(err)
