@@ -277,7 +277,8 @@ func (h *Host) Handle(ctx context.Context, handler string, event map[string]any)
 
 // Eval runs code in the sandbox the way the shell's lua command does: an
 // expression's values, or a chunk's returned values, tab-separated, after
-// anything it printed. It sees corral but not exec, fs or net.
+// anything it printed. It sees corral (also as a global, without a
+// require) but not exec, fs or net.
 func (h *Host) Eval(ctx context.Context, code string) (string, error) {
 	var out strings.Builder
 	err := h.do(ctx, nil, "lua eval", func(v *vm, _ *glua.LTable) error {
@@ -292,6 +293,12 @@ func (h *Host) Eval(ctx context.Context, code string) (string, error) {
 		mt := L.NewTable()
 		mt.RawSetString("__index", v.globals)
 		L.SetMetatable(env, mt)
+		// corral is at hand without a require: `lua corral.status().node`.
+		if err := L.CallByParam(glua.P{Fn: v.reqs[0], NRet: 1, Protect: true}, glua.LString("corral")); err != nil {
+			return err
+		}
+		env.RawSetString("corral", L.Get(-1))
+		L.Pop(1)
 		fn := L.NewFunctionFromProto(proto)
 		fn.Env = env
 		v.mu.Lock()

@@ -13,7 +13,7 @@
 //	h.ChooseOwner(ctx, policy, group, candidates, cluster) (string, error)
 //	h.OnFailure(ctx, policy, resource, failures) (string, error)   // restart|failover|ignore|stop
 //	h.Handle(ctx, handler, event) error
-//	h.Eval(ctx, code) (string, error)                  // the shell's lua command
+//	h.Eval(ctx, code) (string, error)                  // the shell's lua command (corral is a global there)
 //	h.RunFile(ctx, file, args, out) error              // the shell's lua run FILE (automation)
 //	h.CheckParams(kind, name, params) error            // validate a configuration without a call
 //	h.VMs(), h.Busy()                                  // pool gauges

@@ -114,8 +114,13 @@ func (c *fakeCluster) Do(_ context.Context, verb string, args []string) error {
 		if _, ok := c.state[n]; !ok {
 			return fmt.Errorf("no node %q", n)
 		}
-		c.state[n] = "paused"
-		c.emit(map[string]any{"kind": "node_paused", "target": n})
+		// Like the cluster: the pause is asked for, the next view makes it so.
+		time.AfterFunc(5*time.Millisecond, func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.state[n] = "paused"
+			c.emit(map[string]any{"kind": "node_paused", "target": n})
+		})
 		time.AfterFunc(20*time.Millisecond, func() {
 			c.mu.Lock()
 			defer c.mu.Unlock()

@@ -237,16 +237,54 @@ func (h *Host) Busy() int { return int(h.watch.active.Load()) }
 // and returns the errors (file and line each); calls already running finish
 // with the old scripts, later ones use the new.
 func (h *Host) Reload() error {
+	_, err := h.ReloadChanges()
+	return err
+}
+
+// Changes says what a Reload changed, each script as "kind/name", sorted.
+type Changes struct {
+	Added   []string `json:"added"`
+	Removed []string `json:"removed"`
+	Changed []string `json:"changed"` // its source or its file changed
+	Scripts int      `json:"scripts"` // loaded now
+}
+
+// Empty reports whether the reload changed nothing.
+func (c Changes) Empty() bool { return len(c.Added)+len(c.Removed)+len(c.Changed) == 0 }
+
+// ReloadChanges is Reload that also says which scripts it added, removed
+// or changed.
+func (h *Host) ReloadChanges() (Changes, error) {
 	h.reloadMu.Lock()
 	defer h.reloadMu.Unlock()
 	old := h.cat.Load()
 	cat, err := h.load(old.gen + 1)
 	if err != nil {
-		return err
+		return Changes{}, err
 	}
 	h.cat.Store(cat)
-	h.log.Info("lua: scripts reloaded", "scripts", cat.count())
-	return nil
+	ch := Changes{Scripts: cat.count()}
+	for _, k := range Kinds {
+		for name, s := range cat.scripts[k] {
+			label := string(k) + "/" + name
+			switch o, ok := old.scripts[k][name]; {
+			case !ok:
+				ch.Added = append(ch.Added, label)
+			case o.sum != s.sum || o.file != s.file:
+				ch.Changed = append(ch.Changed, label)
+			}
+		}
+		for name := range old.scripts[k] {
+			if _, ok := cat.scripts[k][name]; !ok {
+				ch.Removed = append(ch.Removed, string(k)+"/"+name)
+			}
+		}
+	}
+	sort.Strings(ch.Added)
+	sort.Strings(ch.Removed)
+	sort.Strings(ch.Changed)
+	h.log.Info("lua: scripts reloaded", "scripts", ch.Scripts, "added", ch.Added, "removed", ch.Removed, "changed", ch.Changed)
+	return ch, nil
 }
 
 // Scripts lists the scripts of a kind, sorted by name.

@@ -3,6 +3,7 @@ package lua_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -531,5 +532,45 @@ func TestSandboxLimits(t *testing.T) {
 		if got, err := h.Eval(context.Background(), code); err != nil || got != want {
 			t.Errorf("%s = %q, %v; want %q", code, got, err, want)
 		}
+	}
+}
+
+func TestReloadChangesSaysWhatChanged(t *testing.T) {
+	dir := writeScripts(t, map[string]string{
+		"resource/ver.lua":  agent("ver", `return "ok", "v1"`),
+		"resource/same.lua": agent("same", `return "ok"`),
+		"resource/gone.lua": agent("gone", `return "ok"`),
+	})
+	h := newHost(t, lua.Config{Paths: []string{dir}, PoolSize: 1})
+	ch, err := h.ReloadChanges()
+	if err != nil || !ch.Empty() {
+		t.Fatalf("a reload of unchanged files: %+v %v", ch, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "resource/ver.lua"), []byte(agent("ver", `return "ok", "v2"`)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "resource/gone.lua")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "resource/new.lua"), []byte(agent("new", `return "ok"`)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ch, err = h.ReloadChanges()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(ch.Added, ch.Removed, ch.Changed) != "[resource/new] [resource/gone] [resource/ver]" {
+		t.Fatalf("changes: %+v", ch)
+	}
+	if ch.Scripts != len(h.Scripts(lua.KindResource))+len(h.Scripts(lua.KindFence))+len(h.Scripts(lua.KindPolicy))+len(h.Scripts(lua.KindHandler)) {
+		t.Fatalf("scripts count %d", ch.Scripts)
+	}
+}
+
+func TestEvalHasCorralAtHand(t *testing.T) {
+	h := newHost(t, lua.Config{PoolSize: 1})
+	out, err := h.Eval(context.Background(), "corral.OK .. ' ' .. type(corral.status)")
+	if err != nil || out != "ok function" {
+		t.Fatalf("corral in eval: %q %v", out, err)
 	}
 }

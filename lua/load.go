@@ -3,6 +3,7 @@ package lua
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -27,6 +28,7 @@ type script struct {
 	label   string // "resource/dummy"
 	gen     uint64 // the catalog generation it belongs to
 	file    string
+	sum     [sha256.Size]byte // of its source, so Reload can say what changed
 }
 
 // catalog is one generation of loaded scripts; Reload swaps it whole.
@@ -194,7 +196,8 @@ func compileScript(v *vm, src source, gen uint64) (s *script, err error) {
 		return nil, err
 	}
 	line := returnLine(chunk)
-	s = &script{proto: proto, granted: src.granted, label: string(src.kind) + "/" + src.name, gen: gen, file: src.file}
+	s = &script{proto: proto, granted: src.granted, label: string(src.kind) + "/" + src.name, gen: gen, file: src.file,
+		sum: sha256.Sum256(src.code)}
 	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
 	defer cancel()
 	L.SetContext(ctx)

@@ -2,6 +2,8 @@ package shell
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -48,7 +50,11 @@ func (c *completer) Do(line []rune, pos int) ([][]rune, int) {
 	var out [][]rune
 	for _, w := range words {
 		if strings.HasPrefix(w, partial) {
-			out = append(out, []rune(w[len(partial):]+" "))
+			sfx := " "
+			if strings.HasSuffix(w, "/") { // a directory: go on into it
+				sfx = ""
+			}
+			out = append(out, []rune(w[len(partial):]+sfx))
 		}
 	}
 	return out, len([]rune(partial))
@@ -146,6 +152,10 @@ func (c *completer) after(done []string, partial string) []string {
 		return c.crmNames("resource")
 	case cmd.name == "group" && len(pos) == 1 && pos[0] == "del":
 		return c.crmNames("group")
+	case len(pos) == 0 && len(cmd.subs) > 0:
+		return cmd.subs
+	case cmd.name == "lua" && len(pos) == 1 && pos[0] == "run":
+		return luaFiles(partial)
 	}
 	return out
 }
@@ -164,6 +174,21 @@ func positional(cmd *command, words []string) []string {
 			continue
 		}
 		out = append(out, w)
+	}
+	return out
+}
+
+// luaFiles lists the .lua files and the directories whose path starts
+// with partial (lua run FILE).
+func luaFiles(partial string) []string {
+	matches, _ := filepath.Glob(partial + "*")
+	var out []string
+	for _, m := range matches {
+		if st, err := os.Stat(m); err == nil && st.IsDir() {
+			out = append(out, m+"/")
+		} else if strings.HasSuffix(m, ".lua") {
+			out = append(out, m)
+		}
 	}
 	return out
 }

@@ -140,7 +140,12 @@ func (s *Shell) follow(ctx context.Context, since uint64) error {
 // Events streams events after since (Server-Sent Events) and calls f for
 // each until ctx ends, f fails or the connection drops.
 func (c *Client) Events(ctx context.Context, since uint64, f func(node.Event) error) error {
-	path := "/v1/events?follow=1&since=" + strconv.FormatUint(since, 10)
+	return c.events(ctx, strconv.FormatUint(since, 10), f)
+}
+
+// events is Events with since as the API takes it (a number, or "now").
+func (c *Client) events(ctx context.Context, since string, f func(node.Event) error) error {
+	path := "/v1/events?follow=1&since=" + since
 	return c.stream(ctx, path, func(_, data string) error {
 		var e node.Event
 		if err := json.Unmarshal([]byte(data), &e); err != nil {

@@ -80,6 +80,11 @@ func (s *Shell) Interactive(env Env) int {
 		return 1
 	}
 	defer rl.Close()
+	s.readLine = func(p string) (string, error) { // the Lua REPL (lua.go)
+		rl.SetPrompt(p)
+		return rl.Readline()
+	}
+	defer func() { s.readLine = nil }()
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt)

@@ -222,7 +222,10 @@ type command struct {
 	resourceArg bool
 	// raw: the words are passed as positional arguments, unparsed.
 	raw bool
-	run func(ctx context.Context, s *Shell, a *args) error
+	// rawLine: args.line is the text after the command's name as typed
+	// (quotes kept), for commands whose argument is code (lua).
+	rawLine bool
+	run     func(ctx context.Context, s *Shell, a *args) error
 }
 
 // commands lists every command, in the order `help` shows them.
@@ -232,6 +235,7 @@ func commands() []*command {
 		pauseCommand(), resumeCommand(), leaveCommand(), debugCommand(), cdbCommand(), watchCommand(), dnsCommand(),
 		groupsCommand(), resourcesCommand(), moveCommand(), startCommand(), stopCommand(), cleanupCommand(),
 		explainCommand(), resourceCommand(), groupCommand(),
+		agentsCommand(), luaCommand(), reloadCommand(),
 		helpCommand(), exitCommand(),
 	}
 }
@@ -259,6 +263,7 @@ type args struct {
 	cmd   *command
 	pos   []string
 	flags map[string]string
+	line  string // the text after the command name, for rawLine commands
 }
 
 func (a *args) has(name string) bool { _, ok := a.flags[name]; return ok }
@@ -326,6 +331,9 @@ type Shell struct {
 	// Terminal: stdout is a terminal (watch clears the screen).
 	Terminal bool
 	json     bool // the current command's setting
+	// readLine reads a line with the interactive shell's editor (nil
+	// outside it), for the Lua REPL.
+	readLine func(prompt string) (string, error)
 }
 
 // Exec runs one command line.
@@ -353,6 +361,11 @@ func (s *Shell) Exec(ctx context.Context, line string) error {
 	a, err := c.parse(rest[1:])
 	if err != nil {
 		return err
+	}
+	if c.rawLine {
+		if i := strings.Index(line, rest[0]); i >= 0 {
+			a.line = strings.TrimSpace(line[i+len(rest[0]):])
+		}
 	}
 	return c.run(ctx, s, a)
 }

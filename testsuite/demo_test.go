@@ -74,6 +74,11 @@ func startDemo(t *testing.T, dir, netBlock string, n int) result {
 			t.Errorf("cleanup: demo stop: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
 		for p := range seen {
+			// demo stop counts a process as gone once its command line is
+			// empty, which it is while the kernel still tears it down.
+			for end := time.Now().Add(2 * time.Second); alive(p) && time.Now().Before(end); {
+				time.Sleep(20 * time.Millisecond)
+			}
 			if alive(p) {
 				t.Errorf("cleanup: pid %d survived demo stop; killing it", p)
 				_ = syscall.Kill(p, syscall.SIGKILL)

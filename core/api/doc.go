@@ -23,7 +23,8 @@
 //   - GET /v1/events?since=N&limit=M lists stored events after seq N; with
 //     &follow=1 or Accept: text/event-stream it is a Server-Sent Events
 //     stream ("id: SEQ", "event: KIND", "data: JSON") that replays from N,
-//     then streams, each seq once and in order (Last-Event-ID resumes).
+//     then streams, each seq once and in order (Last-Event-ID resumes);
+//     since=now starts after the newest event.
 //   - /v1/debug/faults: GET lists, POST {peer, link, dir, drop, delay, dup}
 //     adds (201 with the id), DELETE [/ID] lifts; 403 unless [debug]
 //     fault_injection is on.
@@ -45,6 +46,12 @@
 //     replays from revision R (410 when R is compacted), Last-Event-ID
 //     resumes after it, and a reader that falls behind gets "event: error"
 //     and the end of the stream.
+//   - Lua (lua.go, a Node that is also a LuaNode; 501 otherwise): GET
+//     /v1/agents[?kind=K] lists the loaded scripts with their meta() and
+//     the handlers' counters; POST /v1/lua/eval {code} evaluates in the
+//     node's sandbox (5 s; 422 with the Lua error); POST /v1/lua/reload
+//     re-reads the scripts and says what was added, changed or removed, or
+//     answers 422 with every load error (file:line) and keeps the old ones.
 //   - GET /metrics: Prometheus text format, metric names corral_*.
 //   - TCP (config [api] listen) goes through RequireToken: without
 //     "Authorization: Bearer TOKEN" a request is 401 and counted

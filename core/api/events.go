@@ -64,6 +64,9 @@ func wantsStream(r *http.Request) (bool, error) {
 }
 
 func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
+	if !h.sinceNow(w, r) { // lua.go
+		return
+	}
 	since, limit, ok := sinceLimit(w, r)
 	if !ok {
 		return

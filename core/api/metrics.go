@@ -173,5 +173,6 @@ func (h *Handler) metrics(w http.ResponseWriter, _ *http.Request) {
 			p.sample("corral_path_suspicions_total", float64(pa.Suspicions), "peer", peerName(int(ps.ID)), "link", strconv.Itoa(pa.Local), "remote_link", strconv.Itoa(pa.Remote))
 		}
 	}
+	h.luaMetrics(p) // lua.go
 	p.one("corral_api_unauthorized_total", "counter", "Admin API requests over TCP refused for a missing or wrong bearer token.", float64(h.unauthorized.Load()))
 }

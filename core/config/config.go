@@ -124,6 +124,14 @@ type Lua struct {
 	// Grant lists the directories among Paths whose scripts may use the exec
 	// and net modules.
 	Grant []string `toml:"grant"`
+	// PoolSize bounds the node's Lua VMs (agents, policies, handlers, the
+	// shell's lua command run side by side on at most this many).
+	PoolSize int `toml:"pool_size"`
+	// HandlerTimeout is the deadline of one event handler call.
+	HandlerTimeout Duration `toml:"handler_timeout"`
+	// HandlerQueue is how many events wait for the handlers; when it is
+	// full, new events are dropped (counted and logged), never waited for.
+	HandlerQueue int `toml:"handler_queue"`
 }
 
 // API holds the admin API's optional TCP listener. The Unix socket

@@ -115,6 +115,12 @@ func TestProblems(t *testing.T) {
 		{"level with unknown device", func(s string) string {
 			return s + "\n[[fence.levels]]\nnode = \"n1\"\nlevel = 1\ndevices = [\"pdu\"]\n"
 		}, 25, "fence.levels[0].devices", "not a [[fence.devices]] name"},
+		{"lua pool size", func(s string) string { return s + "\n[lua]\npool_size = 0\n" },
+			23, "lua.pool_size", "use 1..1024"},
+		{"lua handler timeout", func(s string) string { return s + "\n[lua]\nhandler_timeout = \"1ms\"\n" },
+			23, "lua.handler_timeout", "use 10ms..10m"},
+		{"lua handler queue", func(s string) string { return s + "\n[lua]\nhandler_queue = -1\n" },
+			23, "lua.handler_queue", "use 1..1048576"},
 		{"syntax error", func(s string) string { return s + "\n[timers\n" },
 			23, "", "expected"},
 		{"missing cluster", func(s string) string { return strings.Replace(s, `cluster = "prod"`, "", 1) },

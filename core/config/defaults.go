@@ -59,6 +59,18 @@ func Default() *Config {
 			// <node>.node.<domain> records change only with the config.
 			NodeTTL: Duration(60 * time.Second),
 		},
+		Lua: Lua{
+			// Enough VMs for a monitor per resource of a busy node side by
+			// side; VMs are made on demand, so an idle node holds few.
+			PoolSize: 16,
+			// A handler is told of an event, it does not do the cluster's
+			// work: a few seconds is plenty, and a slow one only delays
+			// the handlers after it.
+			HandlerTimeout: Duration(5 * time.Second),
+			// Events waiting for the handlers; at ~100 events per view change
+			// of a big cluster this rides out a burst.
+			HandlerQueue: 1024,
+		},
 		API: API{
 			// No TCP listener: the admin API is served on admin_socket only.
 			// Set listen and token_file to serve it over TCP with a token.

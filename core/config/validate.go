@@ -276,6 +276,15 @@ func (v *validator) dns() {
 
 func (v *validator) lua() {
 	l := v.c.Lua
+	if l.PoolSize < 1 || l.PoolSize > 1024 {
+		v.addf("lua.pool_size", "%d: use 1..1024", l.PoolSize)
+	}
+	if l.HandlerTimeout.D() < 10*time.Millisecond || l.HandlerTimeout.D() > 10*time.Minute {
+		v.addf("lua.handler_timeout", "%s: use 10ms..10m", l.HandlerTimeout)
+	}
+	if l.HandlerQueue < 1 || l.HandlerQueue > 1<<20 {
+		v.addf("lua.handler_queue", "%d: use 1..1048576", l.HandlerQueue)
+	}
 	for _, g := range l.Grant {
 		if !slices.Contains(l.Paths, g) {
 			v.addf("lua.grant", "%q is not in lua.paths: grant only directories you load scripts from", g)

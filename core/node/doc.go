@@ -62,4 +62,16 @@
 //     off the loop and hands the answer back to membership.
 //   - Handlers (Options.OnMessage, OnEvent, OnMemberEvent) run on the loop:
 //     they must not block.
+//   - The node owns one Lua host (package lua, lua.go) built from [lua]
+//     paths, grant and pool_size; a script that does not load fails Open
+//     with its file and line. Lua never runs on the loop: event handlers
+//     run on a goroutine of their own, fed by a subscription of
+//     [lua] handler_queue events (what does not fit is dropped, counted in
+//     LuaStats and logged), each event to the handlers of its kind in
+//     name order, each call under [lua] handler_timeout. The corral
+//     module's Cluster reads the node (status, config DB) and writes
+//     through CDBSet; pause and resume are built in, other actions are
+//     registered with SetLuaAction (the resource manager's move, start,
+//     stop) and status fields with SetLuaStatus. Lua() is the host, for
+//     the resource manager's executor.
 package node

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -62,8 +63,8 @@ type eventLog struct {
 
 	mu      sync.Mutex
 	next    uint64
-	pending []Event // numbered, not yet stored
-	subs    map[chan Event]struct{}
+	pending []Event                       // numbered, not yet stored
+	subs    map[chan Event]*atomic.Uint64 // a subscriber's drop count, or nil
 
 	kick chan struct{}
 	stop chan struct{}
@@ -71,7 +72,7 @@ type eventLog struct {
 }
 
 func openEventLog(s *Store, node string) (*eventLog, error) {
-	l := &eventLog{store: s, node: node, next: 1, subs: map[chan Event]struct{}{},
+	l := &eventLog{store: s, node: node, next: 1, subs: map[chan Event]*atomic.Uint64{},
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketEvents)
@@ -111,11 +112,14 @@ func (l *eventLog) append(evs []Event) {
 	case l.kick <- struct{}{}:
 	default:
 	}
-	for ch := range l.subs {
+	for ch, dropped := range l.subs {
 		for _, e := range evs {
 			select {
 			case ch <- e:
 			default:
+				if dropped != nil {
+					dropped.Add(1)
+				}
 			}
 		}
 	}
@@ -234,7 +238,7 @@ func (l *eventLog) since(after uint64, limit int) ([]Event, error) {
 func (l *eventLog) subscribe(buf int) (<-chan Event, func()) {
 	ch := make(chan Event, buf)
 	l.mu.Lock()
-	l.subs[ch] = struct{}{}
+	l.subs[ch] = nil
 	l.mu.Unlock()
 	return ch, func() {
 		l.mu.Lock()

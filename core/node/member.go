@@ -202,6 +202,11 @@ func (n *Node) membershipStatus(st *Status, ns *NodeStatus) {
 	switch s, in := ms.States[id]; {
 	case id == n.self:
 		ns.State = ms.Self.String()
+		if agreed, in := ms.States[id]; in && (ms.Self == membership.StatePaused || ms.Self == membership.StateOnline) {
+			// paused or resumed once a view says so, as the others see it
+			// (automation waits for that before it goes on)
+			ns.State = agreed.String()
+		}
 	case in:
 		ns.State = s.String()
 	case ns.Reachable:

@@ -64,9 +64,10 @@ type Node struct {
 	cdb     cdbDriver
 	dns     dnsDriver // the DNS responder's feed (dns.go)
 	crm     crmDriver
-	witness voter     // nil without [quorum.witness]
+	witness voter // nil without [quorum.witness]
 	events  *eventLog
 	carry   conn.Ready    // taken from conn by transmit, for the next pass of execute
+	lua     luaDriver     // the Lua host and the event handlers (lua.go)
 	start   time.Time     // the loop's clock is time since start (monotonic)
 	left    chan struct{} // closed when a clean leave was committed
 	// packetOut, when set (the full-stack simulation, cdbsim_test.go),
@@ -141,6 +142,10 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 		n.closeStore()
 		return nil, err
 	}
+	if err = n.openLua(); err != nil {
+		n.closeStore()
+		return nil, err
+	}
 	switch w := cfg.Quorum.Witness; {
 	case w.Disk != "":
 		var ids []uint16
@@ -204,6 +209,7 @@ func (n *Node) fatal(err error) {
 
 // closeStore undoes Open's store and event log when Open fails.
 func (n *Node) closeStore() {
+	n.closeLua()
 	if n.events != nil {
 		n.events.close()
 	}
@@ -555,6 +561,7 @@ func (n *Node) release() error {
 	n.releaseOnce.Do(func() {
 		n.closeDNS()
 		trErr := n.tr.Close()
+		n.closeLua()
 		n.events.close()
 		n.releaseErr = errors.Join(trErr, n.store.Close())
 		n.log.Info("node stopped")

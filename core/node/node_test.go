@@ -63,7 +63,7 @@ type testNode struct {
 	msgs   []conn.Message
 }
 
-func startNode(t *testing.T, path string) *testNode {
+func startNode(t testing.TB, path string) *testNode {
 	t.Helper()
 	cfg, err := config.Load(path)
 	if err != nil {

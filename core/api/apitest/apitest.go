@@ -14,6 +14,7 @@ import (
 	"github.com/corral-ha/corral/core/membership"
 	"github.com/corral-ha/corral/core/node"
 	"github.com/corral-ha/corral/core/transport"
+	"github.com/corral-ha/corral/lua"
 )
 
 // Node is a fake api.Node. Set its fields before use; its methods are
@@ -55,6 +56,11 @@ type Node struct {
 
 	watchEvs []cdb.WatchEvent // every change CDBTxn applied
 	watches  map[*fakeWatch]struct{}
+
+	// LuaHost is the Lua host the Lua endpoints use (nil: they answer
+	// 501); LuaStat is what LuaStats returns (lua.go).
+	LuaHost *lua.Host
+	LuaStat node.LuaStats
 }
 
 type fakeDone struct {

@@ -51,6 +51,8 @@ table.sort(nodes)
 for _, name in ipairs(nodes) do
   print("maintenance of " .. name .. ": pausing")
   assert(corral.pause(name))
+  -- pause is asked for; the next view makes it so
+  waitfor(name .. " is paused", function() return state(name) == "paused" end)
   waitfor(name .. " hands over its groups", function() return #owned(name) == 0 end)
   print("maintenance of " .. name .. ": running " .. command)
   local code, out, err, why = exec.run{ argv = { "/bin/sh", "-c", command }, env = { NODE = name } }

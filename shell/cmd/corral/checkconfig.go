@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/corral-ha/corral/core/config"
+	"github.com/corral-ha/corral/lua"
 )
 
 // runCheckConfig loads each file, checks its key file, and prints every
@@ -20,6 +22,9 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 		if err == nil {
 			_, err = c.LoadKey()
 		}
+		if err == nil && len(c.Lua.Paths) > 0 {
+			err = checkScripts(c)
+		}
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			status = 1
@@ -30,4 +35,17 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 			path, c.Cluster, c.Node, self.ID, len(c.Nodes), len(self.Addresses))
 	}
 	return status
+}
+
+// checkScripts loads the [lua] paths scripts the way the node does at start
+// (a script that does not load keeps the node from starting), so their
+// errors show with file and line before the agent runs.
+func checkScripts(c *config.Config) error {
+	h, err := lua.New(lua.Config{Paths: c.Lua.Paths, Grant: c.Lua.Grant, PoolSize: 1,
+		Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return fmt.Errorf("[lua] scripts: %w", err)
+	}
+	h.Close()
+	return nil
 }

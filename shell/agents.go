@@ -1,0 +1,88 @@
+package shell
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/corral-ha/corral/core/api"
+)
+
+func agentsCommand() *command {
+	return &command{
+		name:    "agents",
+		usage:   "agents [resource|fence|policy|handler] [--json]",
+		summary: "the Lua scripts the node has loaded, with their parameters",
+		help: "Lists the scripts the node runs: resource agents, fence drivers, failover policies and\n" +
+			"event handlers, those built into corral and those of the [lua] paths directories (a\n" +
+			"script there replaces a built-in one of its kind and name). Each shows what its meta()\n" +
+			"says: description and parameters (* required, =default), a handler its event kinds;\n" +
+			"granted ones may use exec, fs and net. The handlers' counters say whether they keep up\n" +
+			"with the events (dropped > 0: a handler is too slow). `reload` re-reads the files.",
+		example: "agents\nagents resource\nagents handler --json",
+		subs:    []string{"resource", "fence", "policy", "handler"},
+		run:     runAgents,
+	}
+}
+
+func runAgents(ctx context.Context, s *Shell, a *args) error {
+	path := "/v1/agents"
+	switch len(a.pos) {
+	case 0:
+	case 1:
+		path += "?kind=" + url.QueryEscape(a.pos[0])
+	default:
+		return usagef("usage: %s", a.cmd.usage)
+	}
+	var doc api.AgentsDoc
+	if err := s.Client.Get(ctx, path, &doc); err != nil {
+		return err
+	}
+	if s.json {
+		return WriteJSON(s.Stdout, doc.Scripts)
+	}
+	if len(doc.Scripts) == 0 {
+		_, err := fmt.Fprintln(s.Stdout, "no scripts")
+		return err
+	}
+	t := newTable("KIND", "NAME", "DESCRIPTION", "PARAMETERS", "FROM")
+	for _, m := range doc.Scripts {
+		var ps []string
+		for _, p := range m.Parameters {
+			w := p.Name + ":" + p.Type
+			if p.Required {
+				w += "*"
+			}
+			if p.Default != "" {
+				w += "=" + p.Default
+			}
+			ps = append(ps, w)
+		}
+		if m.ExtraParameters {
+			ps = append(ps, "...")
+		}
+		if len(m.Events) > 0 {
+			ps = append(ps, "events:"+strings.Join(m.Events, ","))
+		}
+		from := m.File
+		if strings.HasPrefix(from, "agents/") {
+			from = "built in"
+		} else if m.Granted {
+			from += " (granted)"
+		}
+		t.row(string(m.Kind), m.Name, m.Description, orDash(strings.Join(ps, " ")), from)
+	}
+	if err := t.render(s.Stdout, s.Color); err != nil {
+		return err
+	}
+	l := doc.Lua
+	_, err := fmt.Fprintf(s.Stdout, "lua: %d/%d VMs, %d busy; handlers: %d events, %d dropped, %d queued of %d (deadline %s)\n",
+		l.VMs, l.PoolSize, l.Busy, l.Events, l.Dropped, l.Queued, l.Queue, l.Timeout)
+	for _, h := range l.Handlers {
+		if h.Failures+h.Timeouts > 0 {
+			fmt.Fprintf(s.Stdout, "handler %s: %d calls, %d failed, %d past the deadline; last: %s\n", h.Name, h.Calls, h.Failures, h.Timeouts, h.LastError)
+		}
+	}
+	return err
+}
