@@ -10,7 +10,7 @@ function M.meta()
     description = "Does nothing but remember in a state file whether it runs (like ocf:heartbeat:Dummy)",
     parameters = {
       { name = "state", type = "string",
-        description = "state file (default /tmp/corral-dummy-<resource>.state)" },
+        description = "state file (default <state_dir>/dummy-<resource>.state: the node's own directory, else /tmp)" },
       { name = "fake", type = "string", default = "dummy",
         description = "a parameter that does nothing, to test parameter changes" },
     },
@@ -18,7 +18,7 @@ function M.meta()
 end
 
 local function statefile(p, info)
-  return p.state or ("/tmp/corral-dummy-" .. (info.resource or "dummy") .. ".state")
+  return p.state or ((info.state_dir and (info.state_dir .. "/") or "/tmp/corral-") .. "dummy-" .. (info.resource or "dummy") .. ".state")
 end
 
 function M.monitor(p, info)

@@ -34,3 +34,15 @@ function TestDummyUnwritableState(t)
   t:eq(st, "failed")
   t:ok(msg:find("cannot write the state file", 1, true), msg)
 end
+
+function TestDummyStateDir(t)
+  local d = t:tempdir()
+  local a = { _resource = "x", _state_dir = d .. "/a" }
+  local b = { _resource = "x", _state_dir = d .. "/b" }
+  require("fs").mkdir(a._state_dir)
+  require("fs").mkdir(b._state_dir)
+  t:eq(host.run("dummy", "start", a), "ok")
+  t:ok(require("fs").exists(d .. "/a/dummy-x.state"), "state file in the node's state directory")
+  t:eq(host.run("dummy", "monitor", b), "not_running", "another node's directory does not share it")
+  t:eq(host.run("dummy", "stop", a), "ok")
+end

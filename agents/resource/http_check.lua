@@ -18,14 +18,14 @@ function M.meta()
       { name = "wait", type = "duration", default = "10s",
         description = "how long start waits for a good answer" },
       { name = "state", type = "string",
-        description = "state file (default /tmp/corral-http_check-<resource>.state)" },
+        description = "state file (default <state_dir>/http_check-<resource>.state: the node's own directory, else /tmp)" },
     },
   }
 end
 
 local function statefile(p, info)
   local name = info.resource or p.url:gsub("[^%w]", "_")
-  return p.state or ("/tmp/corral-http_check-" .. name .. ".state")
+  return p.state or ((info.state_dir and (info.state_dir .. "/") or "/tmp/corral-") .. "http_check-" .. name .. ".state")
 end
 
 local function check(p)

@@ -14,9 +14,11 @@ function M.meta()
     description = "Runs and supervises a long-running command with a pid file",
     parameters = {
       { name = "command", type = "string", required = true,
-        description = "the command line, run by /bin/sh (exec'ed, so the pid is the command's)" },
+        description = "the command line, run by /bin/sh (exec'ed, so the pid is the command's); "
+          .. "${node}, ${address} (the node's first address), ${group}, ${resource} and ${state_dir} "
+          .. "are replaced by the call's values (also in log, dir and env)" },
       { name = "pidfile", type = "string",
-        description = "pid file (default /tmp/corral-process-<resource>.pid)" },
+        description = "pid file (default <state_dir>/process-<resource>.pid: the node's own directory, else /tmp)" },
       { name = "log", type = "string", default = "/dev/null",
         description = "file the command's stdout and stderr are appended to" },
       { name = "dir", type = "string", default = "/",
@@ -34,7 +36,7 @@ function M.meta()
 end
 
 local function pidfile(p, info)
-  return p.pidfile or ("/tmp/corral-process-" .. (info.resource or "process") .. ".pid")
+  return p.pidfile or ((info.state_dir and (info.state_dir .. "/") or "/tmp/corral-") .. "process-" .. (info.resource or "process") .. ".pid")
 end
 
 local function readpid(p, info)
@@ -43,6 +45,27 @@ local function readpid(p, info)
     return nil
   end
   return tonumber(text:match("%d+"))
+end
+
+-- expand replaces ${node}, ${address}, ${group}, ${resource} and
+-- ${state_dir} with the call context's values (a known one the call lacks
+-- is an error); other ${...} are left to the shell.
+local context_names = { node = true, address = true, group = true, resource = true, state_dir = true }
+
+local function expand(s, info)
+  local missing
+  local out = s:gsub("%${([%w_]+)}", function(k)
+    if not context_names[k] then
+      return nil
+    end
+    local v = info[k]
+    if v == nil or v == "" then
+      missing = missing or k
+      return ""
+    end
+    return v
+  end)
+  return out, missing
 end
 
 local function tail(path)
@@ -68,21 +91,30 @@ function M.start(p, info)
   if M.monitor(p, info) == "ok" then
     return "ok"
   end
+  local x = {}
+  for _, k in ipairs({ "command", "log", "dir", "env" }) do
+    local v, missing = expand(p[k], info)
+    if missing then
+      return "config", k .. " uses ${" .. missing .. "}, which this call does not have "
+        .. "(there are ${node}, ${address}, ${group}, ${resource}, ${state_dir})"
+    end
+    x[k] = v
+  end
   local env = {}
-  for k, v in p.env:gmatch("([%w_]+)=(%S*)") do
+  for k, v in x.env:gmatch("([%w_]+)=(%S*)") do
     env[k] = v
   end
   local pid, err = exec.start{
-    argv = { "/bin/sh", "-c", "exec " .. p.command },
-    env = env, dir = p.dir, pidfile = pidfile(p, info), log = p.log,
+    argv = { "/bin/sh", "-c", "exec " .. x.command },
+    env = env, dir = x.dir, pidfile = pidfile(p, info), log = x.log,
   }
   if not pid then
-    return "failed", "cannot start " .. p.command .. ": " .. err
+    return "failed", "cannot start " .. x.command .. ": " .. err
   end
   if p.start_wait > 0 and exec.wait(pid, p.start_wait) then
     fs.remove(pidfile(p, info))
-    local why = p.log ~= "/dev/null" and tail(p.log) or ""
-    return "failed", p.command .. " exited at once" .. why
+    local why = x.log ~= "/dev/null" and tail(x.log) or ""
+    return "failed", x.command .. " exited at once" .. why
   end
   return "ok"
 end

@@ -91,3 +91,31 @@ function TestProcessNeedsCommand(t)
   t:eq(st, "config")
   t:ok(msg:find("parameter command is required", 1, true), msg)
 end
+
+function TestProcessExpandsCallContext(t)
+  local d = t:tempdir()
+  local p = params(t, "sh -c 'x=1; echo ${node} ${address} ${group} ${resource} ${x:+shell} > " .. d .. "/out; sleep 60'")
+  p._node, p._address, p._group, p._resource = "n7", "127.0.0.7", "web", "app"
+  t:eq(host.run("process", "start", p), "ok")
+  local text
+  for _ = 1, 100 do
+    text = fs.read(d .. "/out")
+    if text and text ~= "" then break end
+    require("corral").sleep(0.02)
+  end
+  t:eq(text, "n7 127.0.0.7 web app shell\n", "the command line got the call's values; ${x...} is the shell's")
+  t:eq(host.run("process", "stop", p), "ok")
+  local q = params(t, "echo ${node}")
+  local st, msg = host.run("process", "start", q)
+  t:eq(st, "config", msg)
+  t:ok(msg:find("${node}", 1, true), msg)
+end
+
+function TestProcessPidFileInStateDir(t)
+  local d = t:tempdir()
+  local p = { command = "sleep 60", stop_timeout = "2s", _resource = "sd", _state_dir = d }
+  t:eq(host.run("process", "start", p), "ok")
+  t:ok(fs.exists(d .. "/process-sd.pid"), "pid file in the node's state directory")
+  t:eq(host.run("process", "stop", p), "ok")
+  t:ok(not fs.exists(d .. "/process-sd.pid"), "pid file removed")
+end

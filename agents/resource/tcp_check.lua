@@ -18,13 +18,13 @@ function M.meta()
       { name = "wait", type = "duration", default = "10s",
         description = "how long start waits for the port to answer" },
       { name = "state", type = "string",
-        description = "state file (default /tmp/corral-tcp_check-<resource>.state)" },
+        description = "state file (default <state_dir>/tcp_check-<resource>.state: the node's own directory, else /tmp)" },
     },
   }
 end
 
 local function statefile(p, info)
-  return p.state or ("/tmp/corral-tcp_check-" .. (info.resource or (p.host .. "_" .. p.port)) .. ".state")
+  return p.state or ((info.state_dir and (info.state_dir .. "/") or "/tmp/corral-") .. "tcp_check-" .. (info.resource or (p.host .. "_" .. p.port)) .. ".state")
 end
 
 local function check(p)

@@ -54,10 +54,8 @@ func (n *Node) openCRM() {
 	r := &n.crm
 	r.c = crm.New(crm.Config{Self: n.cfg.Node, AssumeFenced: true}, nil)
 	r.exec = n.opt.Executor
-	if r.exec == nil {
-		r.exec = NewDummyExecutor()
-	}
 	r.policy = n.opt.Policy
+	n.openCRMLua()
 	r.monitors = map[string]uint64{}
 	r.watch[0] = n.cdb.db.Watch(crm.ResourcePrefix)
 	r.watch[1] = n.cdb.db.Watch(crm.GroupPrefix)
@@ -284,7 +282,7 @@ func (n *Node) crmExec(a crm.Action) {
 	if params == nil {
 		params = map[string]string{}
 	}
-	params[InstanceParam] = a.Resource
+	n.agentContext(params, a)
 	timeout := a.Timeout
 	if timeout <= 0 {
 		timeout = crm.DefaultStartTimeout

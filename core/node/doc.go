@@ -52,9 +52,11 @@
 //     primary view install), the view and lease from membership, and its
 //     own messages from the ordered broadcast (tag 3, agreed deliveries).
 //     Agent calls and recurring monitors run off the loop on the Executor
-//     (Options.Executor: the Lua host; DummyExecutor by default) and come
-//     back as inputs through the request channel; so do Lua policy answers
-//     (Options.Policy). Until fencing exists, a node that left the primary
+//     (Options.Executor; by default the node's Lua host, with the call
+//     context of exec.go: resource, group, node, address and a state
+//     directory <data_dir>/agents) and come back as inputs through the
+//     request channel; so do policy answers (Options.Policy; by default
+//     the Lua policy script the group names, crmlua.go). Until fencing exists, a node that left the primary
 //     view counts as fenced once this node is quorate (the G2 wait).
 //   - Events of all cores are numbered and stored (the last 10,000) and
 //     fanned out to subscribers (Events, Subscribe).

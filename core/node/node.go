@@ -39,9 +39,10 @@ type Options struct {
 	// conn needs; shorter only costs idle CPU: 2.2 % of a core at
 	// heartbeat/4, 1.2 % at heartbeat/2, on the connectivity benchmark).
 	TickEvery time.Duration
-	// Executor runs resource agents (the Lua host); nil: the in-memory
-	// DummyExecutor, which knows only the "dummy" agent. Policy answers Lua
-	// failover policies; nil: the built-in default decides.
+	// Executor runs resource agents; nil: the node's Lua host (tests may
+	// pass a DummyExecutor). Policy answers groups' failover policies;
+	// nil: the node's Lua host runs the policy script the group names
+	// (the resource manager's built-in default decides when it fails).
 	Executor Executor
 	Policy   PolicyHost
 }

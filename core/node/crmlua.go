@@ -1,0 +1,163 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/corral-ha/corral/core/crm"
+)
+
+// This file connects the resource manager to the node's Lua host: agents
+// run on it (the Executor), a group's policy names a policy script (the
+// PolicyHost), and scripts on this node can act on groups (corral.move,
+// start, stop, cleanup; corral.status().groups).
+
+// agentStateDir is where agents keep their state files on this node
+// (under data_dir, so two nodes on one machine never share them).
+func (n *Node) agentStateDir() string { return filepath.Join(n.cfg.DataDir, "agents") }
+
+// agentContext adds the call context every agent call gets (see Executor).
+func (n *Node) agentContext(params map[string]string, a crm.Action) {
+	params[InstanceParam] = a.Resource
+	params[GroupParam] = a.Group
+	params[NodeParam] = n.cfg.Node
+	if self := n.cfg.Self(); self != nil && len(self.Addresses) > 0 {
+		params[AddressParam] = self.Addresses[0]
+	}
+	params[StateDirParam] = n.agentStateDir()
+	if a.Interval > 0 {
+		params[IntervalParam] = fmt.Sprint(a.Interval.Milliseconds())
+	}
+}
+
+// openCRMLua makes the Lua host the executor and the policy host unless
+// Options name others, and registers the group actions for scripts.
+func (n *Node) openCRMLua() {
+	r := &n.crm
+	if r.exec == nil {
+		r.exec = n.lua.host
+	}
+	if r.policy == nil {
+		r.policy = luaPolicy{n}
+	}
+	if err := os.MkdirAll(n.agentStateDir(), 0o755); err != nil {
+		n.log.Warn("agents' state directory", "dir", n.agentStateDir(), "err", err)
+	}
+	n.SetLuaAction("move", func(_ context.Context, args []string) error {
+		if len(args) < 1 {
+			return fmt.Errorf("move needs a group: move(group [, node [, for]])")
+		}
+		group, node, d := args[0], "", time.Duration(0)
+		rest := args[1:]
+		if len(rest) > 0 && rest[0] != "--for" {
+			node, rest = rest[0], rest[1:]
+		}
+		if len(rest) == 2 && rest[0] == "--for" {
+			var err error
+			if d, err = time.ParseDuration(rest[1]); err != nil {
+				return fmt.Errorf("move %s: for %q is not a duration such as 30s or 5m", group, rest[1])
+			}
+		} else if len(rest) != 0 {
+			return fmt.Errorf("move %s: unexpected %v: move(group [, node [, for]])", group, rest)
+		}
+		return n.Move(group, node, d)
+	})
+	for _, verb := range []string{"start", "stop"} {
+		target := map[string]string{"start": "started", "stop": "stopped"}[verb]
+		n.SetLuaAction(verb, func(ctx context.Context, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("%s needs one group name", verb)
+			}
+			return n.SetTarget(ctx, args[0], target)
+		})
+	}
+	n.SetLuaAction("cleanup", func(_ context.Context, args []string) error {
+		if len(args) != 1 {
+			return fmt.Errorf("cleanup needs one resource name")
+		}
+		return n.Cleanup(args[0])
+	})
+	n.SetLuaStatus("groups", func(context.Context) (any, error) {
+		gs, err := n.Groups()
+		if err != nil {
+			return nil, err
+		}
+		var out []any
+		b, _ := json.Marshal(gs)
+		if err := json.Unmarshal(b, &out); err != nil {
+			return nil, err
+		}
+		return out, nil
+	})
+}
+
+// luaPolicy answers a group's policy with the policy script of that name
+// (lua/doc.go's tables). Errors and timeouts make the resource manager's
+// built-in default decide.
+type luaPolicy struct{ n *Node }
+
+var _ PolicyHost = luaPolicy{}
+
+// groupConfig is the part of a /groups/ value policies see.
+type groupConfig struct {
+	Preferred  []string       `json:"preferred"`
+	Possible   []string       `json:"possible"`
+	Attributes map[string]any `json:"attributes"`
+	Restart    *struct {
+		Max *int `json:"max"`
+	} `json:"restart"`
+}
+
+// group reads a group's configuration (nil fields when it is gone).
+func (p luaPolicy) group(name string) groupConfig {
+	var g groupConfig
+	kv, found, _, err := p.n.CDBGet(crm.GroupPrefix + name)
+	if err == nil && found {
+		_ = json.Unmarshal(kv.Value, &g) // the resource manager reports bad JSON
+	}
+	return g
+}
+
+// ChooseOwner calls choose_owner(group, candidates, cluster) with group
+// {name, preferred_owners, possible_owners, attributes} and cluster
+// {nodes = {NAME = {groups = count, load = count}}}.
+func (p luaPolicy) ChooseOwner(ctx context.Context, policy, group string, candidates []string, load map[string]int) (string, error) {
+	g := p.group(group)
+	gt := map[string]any{"name": group, "preferred_owners": strs(g.Preferred), "possible_owners": strs(g.Possible),
+		"attributes": g.Attributes}
+	if g.Attributes == nil {
+		gt["attributes"] = map[string]any{}
+	}
+	nodes := map[string]any{}
+	for _, c := range candidates {
+		nodes[c] = map[string]any{"groups": load[c], "load": load[c]}
+	}
+	for nd, l := range load {
+		nodes[nd] = map[string]any{"groups": l, "load": l}
+	}
+	return p.n.lua.host.ChooseOwner(ctx, policy, gt, candidates, map[string]any{"nodes": nodes})
+}
+
+// OnFailure calls on_failure(resource, failures) with resource {name,
+// group, error, restart_max (the group's restart threshold)}.
+func (p luaPolicy) OnFailure(ctx context.Context, policy, group, resource string, failures int, errText string) (string, error) {
+	g := p.group(group)
+	max := crm.DefaultRestartMax
+	if g.Restart != nil && g.Restart.Max != nil {
+		max = *g.Restart.Max
+	}
+	rt := map[string]any{"name": resource, "group": group, "error": errText, "restart_max": max}
+	return p.n.lua.host.OnFailure(ctx, policy, rt, failures)
+}
+
+func strs(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}

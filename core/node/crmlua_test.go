@@ -1,0 +1,143 @@
+package node
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/corral-ha/corral/core/config"
+)
+
+// TestGroupOnLuaAgents: three in-process nodes with the default executor
+// and policy host, the node's Lua host: a group of two shipped dummy
+// agents placed by a policy script from [lua] paths (the last candidate)
+// starts there, with its state files in that node's <data_dir>/agents; a
+// script moves it with corral.move and sees it in corral.status().groups;
+// a group whose policy does not exist falls back to the built-in default.
+func TestGroupOnLuaAgents(t *testing.T) {
+	dir := t.TempDir()
+	paths := writeCluster(t, dir, 95, 3)
+	luaDir := filepath.Join(dir, "lua")
+	if err := os.MkdirAll(filepath.Join(luaDir, "policy"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(luaDir, "policy", "last.lua"), []byte(`
+local M = {}
+function M.meta() return { name = "last", description = "the last candidate" } end
+function M.choose_owner(group, candidates, cluster)
+  assert(group.name and cluster.nodes, "tables as lua/doc.go says")
+  return candidates[#candidates]
+end
+function M.on_failure(resource, failures) return "restart" end
+return M
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var nodes []*Node
+	for _, p := range paths {
+		cfg, err := config.Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Lua.Paths = []string{luaDir}
+		n, err := Open(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- n.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+		nodes = append(nodes, n)
+	}
+	eventually(t, 10*time.Second, "one quorate view of three", func() bool {
+		for _, n := range nodes {
+			st, err := n.StatusDoc()
+			if err != nil || !st.Quorate || len(st.Members) != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, kv := range [][2]string{
+		{"/resources/ip", `{"agent": "dummy", "group": "web", "monitor": "200ms"}`},
+		{"/resources/app", `{"agent": "dummy", "group": "web", "monitor": "200ms"}`},
+		{"/groups/web", `{"resources": ["ip", "app"], "policy": "last"}`},
+		{"/resources/db1", `{"agent": "dummy", "group": "db", "monitor": "200ms"}`},
+		{"/groups/db", `{"resources": ["db1"], "policy": "nosuch", "preferred": ["n1"]}`},
+	} {
+		if _, err := nodes[0].CDBSet(ctx, kv[0], []byte(kv[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	onlineOn := func(group, owner string) func() bool {
+		return func() bool {
+			gs, err := nodes[0].Groups()
+			if err != nil {
+				return false
+			}
+			for _, g := range gs {
+				if g.Name == group {
+					return g.State == "online" && g.Owner == owner
+				}
+			}
+			return false
+		}
+	}
+	eventually(t, 15*time.Second, "web online on n3 (the policy's choice)", onlineOn("web", "n3"))
+	eventually(t, 15*time.Second, "db online on n1 (policy nosuch fails: the default chose the preferred owner)", onlineOn("db", "n1"))
+	state := func(node, res string) bool {
+		_, err := os.Stat(filepath.Join(dir, node, "agents", "dummy-"+res+".state"))
+		return err == nil
+	}
+	if !state("n3", "ip") || !state("n3", "app") || state("n1", "ip") || state("n2", "ip") {
+		t.Fatalf("the dummy agents' state files are not (only) in n3's <data_dir>/agents")
+	}
+	ex, err := nodes[0].Explain("db")
+	if err != nil || !strings.Contains(ex, "nosuch") {
+		t.Errorf("explain db does not name the failed policy: %v\n%s", err, ex)
+	}
+	eval := func(code string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		out, err := nodes[1].Lua().Eval(ctx, code)
+		if err != nil {
+			t.Fatalf("%s: %v", code, err)
+		}
+		return out
+	}
+	if got := eval(`for _, g in ipairs(corral.status().groups) do if g.name == "web" then return g.owner, g.state end end`); got != "n3\tonline" {
+		t.Errorf("corral.status().groups: %q", got)
+	}
+	if got := eval(`return corral.move("web", "n2", "1h")`); got != "true" {
+		t.Fatalf("corral.move: %q", got)
+	}
+	eventually(t, 15*time.Second, "web moved to n2 by a script", onlineOn("web", "n2"))
+	eventually(t, 5*time.Second, "n3's state files removed by stop", func() bool { return !state("n3", "ip") && state("n2", "ip") })
+	if got := eval(`return corral.stop("web")`); got != "true" {
+		t.Fatalf("corral.stop: %q", got)
+	}
+	eventually(t, 15*time.Second, "web offline after corral.stop", func() bool {
+		gs, err := nodes[0].Groups()
+		if err != nil {
+			return false
+		}
+		for _, g := range gs {
+			if g.Name == "web" {
+				return g.State == "offline"
+			}
+		}
+		return false
+	})
+	if got := eval(`return corral.move("web", "n2", "soon")`); !strings.Contains(got, "not a duration") {
+		t.Errorf("a bad move: %q", got)
+	}
+}
