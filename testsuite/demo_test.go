@@ -61,9 +61,16 @@ func alive(pid int) bool {
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
 
-// startDemo runs `corral demo --detach` and registers a cleanup that stops
-// the cluster and kills whatever is left, by pid.
+// startDemo runs `corral demo --detach --web=false` (the test sets up its
+// own groups) and registers a cleanup that stops the cluster and kills
+// whatever is left, by pid.
 func startDemo(t *testing.T, dir, netBlock string, n int) result {
+	t.Helper()
+	return startDemoArgs(t, dir, netBlock, n, "--web=false")
+}
+
+// startDemoArgs is startDemo with the demo's own flags (say --web=true).
+func startDemoArgs(t *testing.T, dir, netBlock string, n int, args ...string) result {
 	t.Helper()
 	seen := map[int]bool{}
 	t.Cleanup(func() {
@@ -85,7 +92,7 @@ func startDemo(t *testing.T, dir, netBlock string, n int) result {
 			}
 		}
 	})
-	r := corral(t, dir, "demo", "--detach", "--nodes", strconv.Itoa(n), "--dir", dir, "--net", netBlock)
+	r := corral(t, dir, append([]string{"demo", "--detach", "--nodes", strconv.Itoa(n), "--dir", dir, "--net", netBlock}, args...)...)
 	for _, p := range demoPIDs(t, dir, n) {
 		seen[p] = true
 	}

@@ -44,10 +44,10 @@ type memberCluster struct {
 	clients map[string]*http.Client
 }
 
-// startMemberDemo runs `corral demo --detach` on netBlock and registers a
-// cleanup that stops the cluster and kills, by pid, whatever any run of
-// the cluster left alive.
-func startMemberDemo(tb testing.TB, dir, netBlock string, n int) *memberCluster {
+// startMemberDemo runs `corral demo --detach` on netBlock (with args, by
+// default --web=false) and registers a cleanup that stops the cluster and
+// kills, by pid, whatever any run of the cluster left alive.
+func startMemberDemo(tb testing.TB, dir, netBlock string, n int, args ...string) *memberCluster {
 	tb.Helper()
 	c := &memberCluster{tb: tb, dir: dir, clients: map[string]*http.Client{}}
 	for k := 1; k <= n; k++ {
@@ -69,7 +69,10 @@ func startMemberDemo(tb testing.TB, dir, netBlock string, n int) *memberCluster 
 			}
 		}
 	})
-	r := corral(tb, dir, "demo", "--detach", "--nodes", strconv.Itoa(n), "--dir", dir, "--net", netBlock)
+	if len(args) == 0 {
+		args = []string{"--web=false"}
+	}
+	r := corral(tb, dir, append([]string{"demo", "--detach", "--nodes", strconv.Itoa(n), "--dir", dir, "--net", netBlock}, args...)...)
 	c.remember(seen)
 	if r.code != 0 {
 		tb.Fatalf("demo --detach: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)

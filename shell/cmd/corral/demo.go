@@ -117,8 +117,9 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	dirFlag := fs.String("dir", demoDefaultDir, "directory of the demo's files")
 	netFlag := fs.String("net", "127.0", "loopback block: node nK gets <net>.0.K and <net>.1.K")
 	detach := fs.Bool("detach", false, "start the nodes and return")
+	web := fs.Bool("web", true, "add the group web (corral whoami on port 8080 of its owner) once the cluster is quorate, unless it exists")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: corral demo [--nodes 3] [--dir DIR] [--net 127.0] [--detach]\n       corral demo stop [--dir DIR]")
+		fmt.Fprintln(stderr, "Usage: corral demo [--nodes 3] [--dir DIR] [--net 127.0] [--detach] [--web=false]\n       corral demo stop [--dir DIR]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -149,7 +150,18 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "corral demo: %v\n", err)
 		return 1
 	}
-	return d.start(n, netPrefix, *detach)
+	// --web=false is remembered (DIR/no-web), so that starting the demo
+	// again does not add web to a cluster that was asked to go without.
+	noWeb := filepath.Join(d.dir, demoNoWebFile)
+	switch _, err := os.Stat(noWeb); {
+	case set["web"] && !*web:
+		_ = os.WriteFile(noWeb, []byte("corral demo --web=false: the demo adds no group web\n"), 0o644)
+	case set["web"]:
+		os.Remove(noWeb)
+	case err == nil:
+		*web = false
+	}
+	return d.start(n, netPrefix, *detach, *web)
 }
 
 // demo runs one `corral demo` command.
@@ -228,7 +240,7 @@ type nodeState struct {
 
 // start starts every node that is not running, waits for all sockets and
 // prints the summary.
-func (d *demo) start(n int, netPrefix string, detach bool) int {
+func (d *demo) start(n int, netPrefix string, detach, web bool) int {
 	exe, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(d.stderr, "corral demo: cannot find my own binary to start the nodes: %v\n", err)
@@ -252,6 +264,15 @@ func (d *demo) start(n int, netPrefix string, detach bool) int {
 	}
 	if code := d.waitReady(nodes); code != 0 {
 		return code
+	}
+	if web {
+		added, err := d.addWeb(nodes[0].socket, exe)
+		switch {
+		case err != nil:
+			fmt.Fprintf(d.stderr, "corral demo: %v\n", err)
+		case added:
+			fmt.Fprintf(d.stdout, "corral demo: added the group %s (resource %s: corral whoami on port %d of its owner)\n", demoWebGroup, demoWebResource, demoWebPort)
+		}
 	}
 	prog := progName()
 	shellCmd, stopCmd := prog+" shell -c status", prog+" demo stop"
@@ -280,6 +301,11 @@ func (d *demo) start(n int, netPrefix string, detach bool) int {
 	fmt.Fprintf(tw, "  %s\t# the cluster as n1 sees it (add --json for JSON)\n", shellCmd)
 	if len(nodes) > 1 {
 		fmt.Fprintf(tw, "  %s\t# the same from %s\n", fmt.Sprintf("%s shell --socket %s -c status", prog, d.show(nodes[len(nodes)-1].socket)), nodes[len(nodes)-1].name)
+	}
+	if web {
+		fmt.Fprintf(tw, "  %s\t# where web runs\n", strings.Replace(shellCmd, "-c status", "-c groups", 1))
+		fmt.Fprintf(tw, "  curl http://%s.0.K:%d/\t# web answers with its owner's name on the owner's address\n", netPrefix, demoWebPort)
+		fmt.Fprintf(tw, "  dig @%s -p %d web.%s.corral.\t# the owner's address, from any node's DNS\n", nodes[0].addrs[0], demoDNSPort, demoCluster)
 	}
 	fmt.Fprintf(tw, "  %s\t# stop every node\n", stopCmd)
 	tw.Flush()
@@ -437,6 +463,10 @@ func runDemoStop(args []string, stdout, stderr io.Writer) int {
 		running = append(running, &nodeState{demoNode: nd, pid: pid})
 	}
 	if len(running) == 0 {
+		if k := stopResourceProcesses(dir); k > 0 {
+			fmt.Fprintf(stdout, "corral demo stop: killed %d resource process(es) left by the nodes\n", k)
+			return 0
+		}
 		fmt.Fprintf(stdout, "corral demo stop: nothing was running in %s\n", d.userDir)
 		return 0
 	}
@@ -478,6 +508,9 @@ func runDemoStop(args []string, stdout, stderr io.Writer) int {
 		os.Remove(ns.pidFile)
 		os.Remove(ns.socket)
 		fmt.Fprintf(stdout, "%s: killed (pid %d did not exit within %s of SIGTERM)\n", ns.name, ns.pid, demoStopWait)
+	}
+	if k := stopResourceProcesses(dir); k > 0 {
+		fmt.Fprintf(stdout, "resource processes: killed %d left by the nodes\n", k)
 	}
 	return status
 }
