@@ -237,3 +237,120 @@ func TestDemoWebFailover(t *testing.T) {
 		return nil
 	})
 }
+
+// TestLuaPolicyHandlerFailingStart: scripts from [lua] paths on real
+// processes: a policy that always picks n3 places a group there against
+// its preferred owner; an event handler sees its group_online and
+// resource_started events; a process resource whose start fails on its
+// preferred owner (port 8080 taken there) fails over to the next one,
+// whose whoami answers.
+func TestLuaPolicyHandlerFailingStart(t *testing.T) {
+	const block = "127.96"
+	dir := t.TempDir()
+	scripts := filepath.Join(dir, "scripts")
+	for _, k := range []string{"policy", "handler"} {
+		if err := os.MkdirAll(filepath.Join(scripts, k), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string]string{
+		"policy/pick_n3.lua": `local M = {}
+function M.meta() return { name = "pick_n3", description = "n3 whenever it can" } end
+function M.choose_owner(group, candidates, cluster)
+  for _, c in ipairs(candidates) do if c == "n3" then return c end end
+  return nil
+end
+function M.on_failure(resource, failures) return "restart" end
+return M
+`,
+		"handler/crmrec.lua": fmt.Sprintf(`local fs = require("fs")
+local M = {}
+function M.meta()
+  return { name = "crmrec", description = "records resource manager events",
+    events = { "group_online", "group_offline", "resource_started", "resource_failed" } }
+end
+function M.handle(e)
+  local file = %q .. "/crm-" .. e.node .. ".txt"
+  local old = fs.read(file) or ""
+  return fs.write(file, old .. e.kind .. " " .. (e.group or "-") .. " " .. (e.resource or "-") .. " " .. (e.owner or e.on or "-") .. "\n")
+end
+return M
+`, dir),
+	}
+	for f, src := range files {
+		if err := os.WriteFile(filepath.Join(scripts, f), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	startDemo(t, dir, block, 3)
+	if r := corral(t, dir, "demo", "stop", "--dir", dir); r.code != 0 {
+		t.Fatalf("demo stop: %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	for k := 1; k <= 3; k++ {
+		f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("n%d", k), "corral.toml"), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = fmt.Fprintf(f, "\n[lua]\npaths = [%q]\ngrant = [%q]\n", scripts, scripts)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := corral(t, dir, "demo", "--detach", "--dir", dir); r.code != 0 {
+		t.Fatalf("demo --detach again: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// n1's port 8080 is taken: whoami cannot start there
+	l, err := net.Listen("tcp", block+".0.1:8080")
+	if err != nil {
+		t.Skipf("cannot take %s.0.1:8080: %v", block, err)
+	}
+	defer l.Close()
+	bin, err := filepath.Abs(corralBin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]any
+	for _, kv := range [][2]string{
+		{"/resources/pinned", `{"agent": "dummy", "group": "site", "monitor": "1s"}`},
+		{"/groups/site", `{"resources": ["pinned"], "policy": "pick_n3", "preferred": ["n1"]}`},
+		{"/resources/whoami", fmt.Sprintf(`{"agent": "process", "group": "web", "monitor": "1s", "params": {"command": "%s whoami --listen ${address}:8080 --name ${node}"}}`, bin)},
+		{"/groups/web", `{"resources": ["whoami"], "preferred": ["n1", "n2"], "service": {"name": "http", "proto": "tcp", "port": 8080}}`},
+	} {
+		eventually(t, 20*time.Second, "cdb set "+kv[0], func() error {
+			return shellJSON(t, dir, "n1", fmt.Sprintf("cdb set %s '%s'", kv[0], kv[1]), &out)
+		})
+	}
+	webOnline(t, dir, "n2", "site", "n3", 20*time.Second)
+	var ex struct{ Text string }
+	if err := shellJSON(t, dir, "n1", "explain site", &ex); err != nil || !strings.Contains(ex.Text, "n3") {
+		t.Errorf("explain site: %v\n%s", err, ex.Text)
+	}
+	g := webOnline(t, dir, "n3", "web", "n2", 30*time.Second)
+	t.Logf("web after a failing start on n1: %+v", g)
+	answers(t, block+".0.2", "n2", 10*time.Second)
+	var evs []map[string]any
+	if err := shellJSON(t, dir, "n1", "events", &evs); err != nil {
+		t.Fatal(err)
+	}
+	failed := false
+	for _, e := range evs {
+		failed = failed || (e["kind"] == "resource_failed" && e["resource"] == "whoami" && e["on"] == "n1")
+	}
+	if !failed {
+		t.Errorf("no resource_failed event for whoami on n1 in n1's events")
+	}
+	eventually(t, 10*time.Second, "the handler saw site's events", func() error {
+		b, err := os.ReadFile(filepath.Join(dir, "crm-n1.txt"))
+		if err != nil {
+			return err
+		}
+		s := string(b)
+		for _, want := range []string{"resource_started site pinned", "group_online site - n3", "resource_failed web whoami n1", "group_online web - n2"} {
+			if !strings.Contains(s, want) {
+				return fmt.Errorf("handler file lacks %q:\n%s", want, s)
+			}
+		}
+		return nil
+	})
+}
