@@ -59,6 +59,9 @@ bench: build
 	# another node, 20 runs with the dummy agent (testsuite/crmbench_test.go).
 	$(GO) test -run '^$$' -bench '^BenchmarkPlacement$$' -benchtime 200x -timeout 10m ./core/crm/
 	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkKillOwnerToGroupOnline$$' -benchtime 1x -timeout 10m ./testsuite/
+	# kill -9 of the owner of the demo's web (Lua process agent running corral whoami) to
+	# curl answering on another node, 20 runs (testsuite/crmbench_test.go; Pacemaker: 8.85 s).
+	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkKillOwnerToWebAnswering$$' -benchtime 1x -timeout 10m ./testsuite/
 	# Event handlers on a running node (core/node/lua_bench_test.go): events through
 	# the handlers' queue into a Lua handler (and the shipped log handler), events/s.
 	$(GO) test -run '^$$' -bench '^BenchmarkLuaHandlerDispatch$$' -benchtime 20000x ./core/node/

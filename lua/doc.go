@@ -54,8 +54,10 @@
 // refused unless extra_parameters, required ones must be there, values must
 // parse) and applies defaults. Keys starting with "_" are call context: the
 // caller passes "_resource" (the resource's name), "_group", "_interval"
-// (a monitor's interval in ms) ... and the script gets them without the
-// underscore in info. Scripts are compiled once per load
+// (a monitor's interval in ms), "_node" (the node's name), "_address" (its
+// first address), "_state_dir" (a directory of the node's own for state
+// and pid files: the shipped agents keep theirs there, else in /tmp) ...
+// and the script gets them without the underscore in info. Scripts are compiled once per load
 // (the FunctionProto is shared by every VM) and validated then: a syntax
 // error, an error at the top level, a bad meta() or a missing contract
 // function fails New or Reload with the file and line.
