@@ -304,7 +304,11 @@ func (d *demo) start(n int, netPrefix string, detach, web bool) int {
 	}
 	if web {
 		fmt.Fprintf(tw, "  %s\t# where web runs\n", strings.Replace(shellCmd, "-c status", "-c groups", 1))
-		fmt.Fprintf(tw, "  curl http://%s.0.K:%d/\t# web answers with its owner's name on the owner's address\n", netPrefix, demoWebPort)
+		if owner, addr := webOwner(nodes[0].socket, demoWebWait); owner != "" {
+			fmt.Fprintf(tw, "  curl http://%s:%d/\t# web runs on %s, so it answers %s\n", addr, demoWebPort, owner, owner)
+		} else {
+			fmt.Fprintf(tw, "  curl http://%s.0.K:%d/\t# web answers with its owner's name on the owner's address\n", netPrefix, demoWebPort)
+		}
 		fmt.Fprintf(tw, "  dig @%s -p %d web.%s.corral.\t# the owner's address, from any node's DNS\n", nodes[0].addrs[0], demoDNSPort, demoCluster)
 	}
 	fmt.Fprintf(tw, "  %s\t# stop every node\n", stopCmd)

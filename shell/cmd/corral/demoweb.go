@@ -27,6 +27,8 @@ const (
 	// demoQuorateWait bounds the wait for a quorate view before web is
 	// added.
 	demoQuorateWait = 20 * time.Second
+	// demoWebWait bounds the wait for web online before the summary.
+	demoWebWait = 10 * time.Second
 	// demoNoWebFile in the demo's directory remembers --web=false.
 	demoNoWebFile = "no-web"
 )
@@ -137,4 +139,23 @@ func processAlive(pid int) bool {
 	}
 	i := strings.LastIndexByte(string(b), ')')
 	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
+}
+
+// webOwner waits (up to max) until web is online and returns its owner
+// and address ("" when it is not online by then).
+func webOwner(socket string, max time.Duration) (string, string) {
+	c := shell.NewClient(socket)
+	for deadline := time.Now().Add(max); ; time.Sleep(100 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		gs, err := c.Groups(ctx)
+		cancel()
+		for _, g := range gs {
+			if err == nil && g.Name == demoWebGroup && g.State == "online" && g.Address != "" {
+				return g.Owner, g.Address
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", ""
+		}
+	}
 }
