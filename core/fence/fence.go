@@ -21,7 +21,7 @@ type Fence struct {
 	installAt time.Duration // when the current view was given
 	settled   bool
 	settledAt time.Duration
-	leaseAt   time.Duration // when this node got the lease of the current view
+	leaseAt   time.Duration   // when this node got the lease of the current view
 	reports   map[string][]ID // members' running calls, from their reports in this view
 	n         uint32          // ID counter in the current view
 	reqN      uint64
@@ -472,6 +472,9 @@ func (f *Fence) post() {
 		if b, dev, by := f.st.fencedBoot(f.cfg.Self, f.nLevels(f.cfg.Self), f.cfg.Rounds); b >= f.cfg.Boot && b > 0 {
 			f.selfFenced = true
 			f.out.SelfFence = fmt.Sprintf("%s was confirmed fenced at its boot id %d (device %s, by %s): stop everything now and restart", f.cfg.Self, b, dev, by)
+		} else if o := f.unfinishedSelf(); o != nil {
+			f.selfFenced = true
+			f.out.SelfFence = fmt.Sprintf("a fence of %s at its boot id %d (op %v: %s) was begun while it was cut off: stop everything now and restart", f.cfg.Self, o.Boot, o.ID, o.Reason)
 		}
 	}
 	f.schedule()
@@ -480,6 +483,23 @@ func (f *Fence) post() {
 		f.st.prune(f.nLevels, f.cfg.Rounds)
 		f.out.Persist = f.st.encode()
 	}
+}
+
+// unfinishedSelf is an op against this incarnation that is not done and
+// could still be carried out (one with no device is not).
+func (f *Fence) unfinishedSelf() *opRec {
+	if !f.settled {
+		return nil
+	}
+	for _, o := range f.st.sortedOps() {
+		if o.Target != f.cfg.Self || o.Boot != f.cfg.Boot || o.Failed != "" {
+			continue
+		}
+		if v := f.st.view(o, f.nLevels(o.Target), f.cfg.Rounds); v.status != opDone && v.status != opObsolete {
+			return o
+		}
+	}
+	return nil
 }
 
 // active is the op that now works for t: the newest that is pending or
@@ -510,9 +530,11 @@ func (f *Fence) lastOp(t string, b uint64) (opView, bool) {
 	return opView{}, false
 }
 
-// need reports why t must be fenced now ("": it need not): it left the
-// primary view uncleanly at its last boot and is not fenced at it, or a
-// request for it is open.
+// need reports why t must be fenced now ("": it need not): a request for
+// it is open; or an op for its last incarnation was begun and failed (an
+// op once begun is carried through, even if the node came back at the
+// same boot id); or it left the primary view uncleanly at its last boot
+// and is not fenced at it.
 func (f *Fence) need(t string) (reason, req string) {
 	for _, q := range f.st.sortedReqs() {
 		if q.Target == t && !q.Served {
@@ -520,10 +542,16 @@ func (f *Fence) need(t string) (reason, req string) {
 		}
 	}
 	b := f.st.boots[t]
-	if f.member(t) || b == 0 || f.st.clean[t] >= b {
+	if b == 0 {
 		return "", ""
 	}
 	if fb, _, _ := f.st.fencedBoot(t, f.nLevels(t), f.cfg.Rounds); fb >= b {
+		return "", ""
+	}
+	if last, ok := f.lastOp(t, b); ok {
+		return "retry: " + strings.TrimPrefix(last.op.Reason, "retry: "), ""
+	}
+	if f.member(t) || f.st.clean[t] >= b {
 		return "", ""
 	}
 	return fmt.Sprintf("left view %d/%d uncleanly", f.view.ID.Epoch, f.view.ID.Coord), ""
@@ -540,6 +568,13 @@ func (f *Fence) schedule() {
 			continue
 		}
 		tc := f.cfg.Targets[t]
+		if a := f.st.outstanding(t); a != nil {
+			f.waitOrAbandon(a) // one call on a node at a time, whatever op it serves
+			continue
+		}
+		if t == f.cfg.Self {
+			continue // a coordinator with an unfinished fence against itself stops itself (post)
+		}
 		v, ok := f.active(t)
 		if !ok {
 			reason, req := f.need(t)
@@ -569,10 +604,6 @@ func (f *Fence) schedule() {
 		if tc.Watchdog && !f.member(t) && o.Watchdog == "" && f.now >= f.installAt+f.cfg.WatchdogWait() {
 			f.issuing[t] = true
 			f.broadcast(Message{Kind: kindWatchdog, Issued: f.view.ID, ID: o.ID, Target: t})
-			continue
-		}
-		if a := f.st.outstanding(t); a != nil {
-			f.waitOrAbandon(a)
 			continue
 		}
 		if len(tc.Levels) == 0 {
