@@ -86,29 +86,30 @@ type hcall struct {
 }
 
 type harness struct {
-	t       testing.TB
-	seed    uint64
-	rng     *rand.Rand
-	now     time.Duration
-	q       hq
-	seq     uint64
-	names   []string
-	nodes   map[string]*hnode
-	views   map[wire.ViewID]*hview
-	epoch   uint64
-	parts   [][]string
-	cfg     Config // template (Self, Boot set per node)
-	twoNode bool
-	fail    map[string]bool          // device name -> fails
-	hang    map[string]bool          // device name -> hangs past its deadline
-	lie     map[string]bool          // device name -> says ok without killing
-	dur     map[string]time.Duration // device name -> call duration
-	calls   []*hcall
-	reboot  time.Duration // a killed node starts again after this (<0: stays off)
-	wd      time.Duration // watchdog timeout (0: no watchdog)
-	jitter  bool
-	trace   bool
-	failed  bool
+	t         testing.TB
+	seed      uint64
+	rng       *rand.Rand
+	now       time.Duration
+	q         hq
+	seq       uint64
+	names     []string
+	nodes     map[string]*hnode
+	views     map[wire.ViewID]*hview
+	epoch     uint64
+	parts     [][]string
+	cfg       Config // template (Self, Boot set per node)
+	twoNode   bool
+	fail      map[string]bool          // device name -> fails
+	hang      map[string]bool          // device name -> hangs past its deadline
+	lie       map[string]bool          // device name -> says ok without killing
+	dur       map[string]time.Duration // device name -> call duration
+	calls     []*hcall
+	reboot    time.Duration // a killed node starts again after this (<0: stays off)
+	wd        time.Duration // watchdog timeout (0: no watchdog)
+	jitter    bool
+	noRestart bool // a self-fenced node stays down
+	trace     bool
+	failed    bool
 }
 
 func newHarness(t testing.TB, n int, seed uint64, cfg Config) *harness {
@@ -451,8 +452,8 @@ func (h *harness) ready(nd *hnode) {
 			h.logf("%s self-fences: %s", nd.name, rd.SelfFence)
 			h.crash(nd.name)
 			h.regroup()
-			if name := nd.name; h.reboot >= 0 {
-				h.at(h.reboot, func() { h.restart(name) })
+			if name := nd.name; !h.noRestart { // the service manager starts it again
+				h.at(500*time.Millisecond, func() { h.restart(name) })
 			}
 			return
 		}

@@ -279,6 +279,7 @@ func TestSelfFenceOnLyingDevice(t *testing.T) {
 	h := newHarness(t, 3, 1, baseCfg())
 	h.reboot = -1
 	h.lie["pdu-n3"] = true
+	h.noRestart = true
 	h.run(2 * time.Second)
 	h.partition([]string{"n1", "n2"}, []string{"n3"})
 	waitFor(t, h, 3*time.Second, "confirmation", func() bool { return len(h.nodes["n1"].conf["n3"]) == 1 })

@@ -9,7 +9,7 @@ import (
 )
 
 var (
-	simSeeds = flag.Int("seeds", 400, "seeds TestSimulation runs (1..N)")
+	simSeeds = flag.Int("seeds", 1000, "seeds TestSimulation runs (1..N)")
 	simSeed  = flag.Uint64("seed", 0, "run only this seed (replay a failure)")
 )
 
