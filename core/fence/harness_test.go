@@ -505,6 +505,9 @@ func (h *harness) call(nd *hnode, c Call) {
 	dur := 100 * time.Millisecond
 	if h.jitter {
 		dur = time.Duration(20+h.rng.IntN(400)) * time.Millisecond
+		if h.rng.IntN(3) == 0 {
+			dur = time.Duration(h.rng.Int64N(int64(c.Timeout))) // slow: still running at a view change
+		}
 	}
 	if d, ok := h.dur[c.Device]; ok {
 		dur = d

@@ -39,7 +39,7 @@ func runSim(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 77))
 	n := []int{2, 3, 3, 4, 5, 5}[rng.IntN(6)]
 	cfg := baseCfg()
-	cfg.Timeout = time.Duration(300+rng.IntN(700)) * time.Millisecond
+	cfg.Timeout = time.Duration(300+rng.IntN(2700)) * time.Millisecond
 	if rng.IntN(3) == 0 {
 		cfg.Action = ActionOff
 	}
