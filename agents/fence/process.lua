@@ -56,9 +56,16 @@ local function pidfiles(target, p)
   return out
 end
 
+-- isagent: a stale pid file may name a pid some other process reuses now;
+-- the node's process is `corral agent --config ...`.
+local function isagent(pid)
+  local cmd = fs.read("/proc/" .. pid .. "/cmdline")
+  return cmd == nil or cmd:find("agent", 1, true) ~= nil
+end
+
 local function nodepid(target, p)
   local pid = readpid(nodedir(target, p) .. "/corral.pid")
-  if pid and exec.alive(pid) then
+  if pid and exec.alive(pid) and isagent(pid) then
     return pid
   end
   return nil
@@ -74,9 +81,9 @@ end
 
 function M.off(target, p)
   local pids = {}
-  for _, f in ipairs(pidfiles(target, p)) do
+  for i, f in ipairs(pidfiles(target, p)) do
     local pid = readpid(f)
-    if pid and pid > 1 and exec.alive(pid) then
+    if pid and pid > 1 and exec.alive(pid) and (i > 1 or isagent(pid)) then
       -- The node is a session leader and each resource has its own
       -- process group: kill the group, then the process itself.
       exec.kill(-pid, "KILL")

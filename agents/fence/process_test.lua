@@ -11,7 +11,8 @@ local function fakeCorral(t)
 cfg="$3"
 d=$(dirname "$cfg")
 echo $$ > "$d/corral.pid"
-exec sleep 300
+sleep 300 &
+wait
 ]])
   exec.run{ argv = { "chmod", "+x", bin } }
   fs.mkdir(dir .. "/n2")
@@ -50,6 +51,18 @@ function TestProcessFenceOnNeedsConfig(t)
   local st, msg = host.fence("process", "on", "n9", { dir = t:tempdir() })
   t:eq(st, "config")
   t:ok(msg:find("corral.toml", 1, true), msg)
+end
+
+-- A stale pid file naming a process that is not a node is left alone.
+function TestProcessFenceStalePid(t)
+  local dir = t:tempdir()
+  fs.mkdir(dir .. "/n2")
+  local other = exec.start{ argv = { "sleep", "300" } }
+  fs.write(dir .. "/n2/corral.pid", tostring(other) .. "\n")
+  t:eq(host.fence("process", "status", "n2", { dir = dir }), "not_running", "not a corral agent")
+  t:eq(host.fence("process", "off", "n2", { dir = dir }), "ok")
+  t:ok(exec.alive(other), "the unrelated process lives")
+  exec.kill(other, "KILL")
 end
 
 function TestProcessFenceList(t)
