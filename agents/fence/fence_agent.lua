@@ -7,6 +7,7 @@
 -- prints "plug,alias" lines.
 local exec = require("exec")
 local corral = require("corral")
+local fs = require("fs")
 
 local M = {}
 
@@ -73,7 +74,21 @@ local function run(action, target, p)
     return nil, "config", bad
   end
   local left = corral.remaining()
-  local code, out, err, why = exec.run{ argv = { prog }, stdin = input, timeout = left }
+  local argv = { prog }
+  if left and fs.exists("/usr/bin/timeout") then
+    -- timeout(1) enforces the deadline from outside this process: even if
+    -- the node is paused (SIGSTOP, a frozen VM) the agent cannot outlive
+    -- the call, which is what lets the next coordinator call again after
+    -- the deadline without two fences of one node at once.
+    argv = { "/usr/bin/timeout", "-s", "KILL", string.format("%.3f", left), prog }
+  end
+  local code, out, err, why = exec.run{ argv = argv, stdin = input, timeout = left }
+  if code == 137 and argv[1] == "/usr/bin/timeout" then
+    return nil, "failed", prog .. " " .. action .. ": stopped at its deadline"
+  end
+  if code == 127 and argv[1] == "/usr/bin/timeout" then
+    return nil, "config", prog .. ": not found (is fence-agents installed?)"
+  end
   if why then
     if code == -1 and not why:find("deadline") then
       return nil, "config", prog .. ": " .. why .. " (is fence-agents installed?)"
