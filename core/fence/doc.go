@@ -33,7 +33,10 @@
 //  3. Every Ready, in order: write Persist durably; broadcast every
 //     Broadcast payload (ordered broadcast, in order); run every Call off
 //     the loop (lua RunFence(ctx with Deadline, Driver, Action, Target,
-//     Params)) and give its Result, a timeout being a failure; publish
+//     Params)) and give its Result, a timeout being a failure; start a
+//     call only if this node still holds its lease at that moment
+//     (membership's lease by the real clock, not the last View: after a
+//     pause the View is stale), else give Result{OK: false}; publish
 //     Events; feed every Confirmed to the resource manager's fence hook
 //     (crm.Fenced{Node: Target}); put every History record in the config
 //     DB (a put of Key; only the coordinator emits them). If SelfFence is
