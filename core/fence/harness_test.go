@@ -86,35 +86,38 @@ type hcall struct {
 }
 
 type harness struct {
-	t         testing.TB
-	seed      uint64
-	rng       *rand.Rand
-	now       time.Duration
-	q         hq
-	seq       uint64
-	names     []string
-	nodes     map[string]*hnode
-	views     map[wire.ViewID]*hview
-	epoch     uint64
-	parts     [][]string
-	cfg       Config // template (Self, Boot set per node)
-	twoNode   bool
-	fail      map[string]bool          // device name -> fails
-	hang      map[string]bool          // device name -> hangs past its deadline
-	lie       map[string]bool          // device name -> says ok without killing
-	dur       map[string]time.Duration // device name -> call duration
-	calls     []*hcall
-	reboot    time.Duration // a killed node starts again after this (<0: stays off)
-	wd        time.Duration // watchdog timeout (0: no watchdog)
-	jitter    bool
-	noRestart bool // a self-fenced node stays down
-	trace     bool
-	failed    bool
+	t            testing.TB
+	seed         uint64
+	rng          *rand.Rand
+	now          time.Duration
+	q            hq
+	seq          uint64
+	names        []string
+	nodes        map[string]*hnode
+	views        map[wire.ViewID]*hview
+	epoch        uint64
+	parts        [][]string
+	cfg          Config // template (Self, Boot set per node)
+	twoNode      bool
+	fail         map[string]bool          // device name -> fails
+	hang         map[string]bool          // device name -> hangs past its deadline
+	lie          map[string]bool          // device name -> says ok without killing
+	dur          map[string]time.Duration // device name -> call duration
+	calls        []*hcall
+	reboot       time.Duration // a killed node starts again after this (<0: stays off)
+	wd           time.Duration // watchdog timeout (0: no watchdog)
+	jitter       bool
+	noRestart    bool                     // a self-fenced node stays down
+	frozen       map[string]time.Duration // paused nodes (SIGSTOP, a frozen VM), until when
+	stale        map[string]bool          // woke up: membership runs a new view with it
+	noLeaseCheck bool                     // the driver does not check the lease when it starts a call (a mutation)
+	trace        bool
+	failed       bool
 }
 
 func newHarness(t testing.TB, n int, seed uint64, cfg Config) *harness {
 	h := &harness{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), nodes: map[string]*hnode{},
-		views: map[wire.ViewID]*hview{}, cfg: cfg, fail: map[string]bool{}, hang: map[string]bool{}, lie: map[string]bool{}, dur: map[string]time.Duration{},
+		views: map[wire.ViewID]*hview{}, cfg: cfg, fail: map[string]bool{}, hang: map[string]bool{}, lie: map[string]bool{}, dur: map[string]time.Duration{}, frozen: map[string]time.Duration{}, stale: map[string]bool{},
 		reboot: 800 * time.Millisecond, trace: os.Getenv("FENCETRACE") != ""}
 	for i := 1; i <= n; i++ {
 		name := fmt.Sprintf("n%d", i)
@@ -208,7 +211,7 @@ func (h *harness) crash(name string) {
 
 func (h *harness) tick() {
 	for _, name := range h.names {
-		if nd := h.nodes[name]; nd.up {
+		if nd := h.nodes[name]; nd.up && h.frozen[name] == 0 {
 			nd.f.Tick(h.now)
 			h.ready(nd)
 		}
@@ -217,6 +220,15 @@ func (h *harness) tick() {
 }
 
 func (h *harness) step(nd *hnode, in Input) {
+	if until, ok := h.frozen[nd.name]; ok {
+		inc := nd.inc
+		h.at(until-h.now, func() { // processed, in order, when it wakes up
+			if nd.up && nd.inc == inc {
+				h.step(nd, in)
+			}
+		})
+		return
+	}
 	if err := nd.f.Step(h.now, in); err != nil {
 		h.fatalf("%s: step %T: %v", nd.name, in, err)
 	}
@@ -233,6 +245,9 @@ func (h *harness) components() [][]string {
 	for _, p := range parts {
 		var c []string
 		for _, n := range p {
+			if _, fz := h.frozen[n]; fz {
+				continue // alone: nobody hears it
+			}
 			if h.nodes[n].up && !seen[n] {
 				c = append(c, n)
 				seen[n] = true
@@ -244,7 +259,7 @@ func (h *harness) components() [][]string {
 		}
 	}
 	for _, n := range h.names {
-		if h.nodes[n].up && !seen[n] {
+		if _, fz := h.frozen[n]; h.nodes[n].up && !seen[n] && !fz {
 			comps = append(comps, []string{n})
 		}
 	}
@@ -267,7 +282,7 @@ func (h *harness) regroup() {
 		same := true
 		for _, n := range c {
 			v := h.nodes[n].view
-			if v.ID != cur.ID || strings.Join(v.Members, ",") != strings.Join(c, ",") {
+			if v.ID != cur.ID || strings.Join(v.Members, ",") != strings.Join(c, ",") || h.stale[n] {
 				same = false
 			}
 		}
@@ -306,7 +321,7 @@ func (h *harness) componentOf(n string) []string {
 // undelivered messages are flushed (or lost) the same way for every member
 // of hv, the new View is given, and the lease follows later.
 func (h *harness) install(nd *hnode, hv *hview) {
-	if nd.view.ID == hv.id {
+	if _, fz := h.frozen[nd.name]; nd.view.ID == hv.id || fz {
 		return
 	}
 	h.leaseLost(nd)
@@ -356,13 +371,14 @@ func (h *harness) install(nd *hnode, hv *hview) {
 	}
 	v := View{ID: hv.id, Members: hv.members, Coordinator: hv.members[0], Primary: hv.primary}
 	nd.view = v
+	delete(h.stale, nd.name)
 	h.logf("%s installs %d/%d %v primary=%v", nd.name, hv.id.Epoch, hv.id.Coord, hv.members, hv.primary)
 	h.step(nd, v)
 	if hv.primary {
 		inc := nd.inc
 		wait := time.Duration(float64(h.cfg.Lease)*(1+h.cfg.Drift)) + h.cfg.Margin
 		h.at(wait, func() {
-			if nd.up && nd.inc == inc && nd.view.ID == hv.id {
+			if _, fz := h.frozen[nd.name]; nd.up && nd.inc == inc && nd.view.ID == hv.id && !fz {
 				v.Lease = true
 				nd.view = v
 				nd.wdGen++
@@ -494,6 +510,16 @@ func (h *harness) confirmed(nd *hnode, c Confirmed) {
 // kill the target halfway through. Two open calls on one target fail the
 // test.
 func (h *harness) call(nd *hnode, c Call) {
+	if !h.noLeaseCheck && !h.holdsLease(nd) {
+		h.logf("%s: lease lost before the call on %s started", nd.name, c.Target)
+		inc := nd.inc
+		h.at(time.Millisecond, func() {
+			if nd.up && nd.inc == inc {
+				h.step(nd, Result{Call: c.ID, Error: "lease lost before the call started"})
+			}
+		})
+		return
+	}
 	for _, o := range h.calls {
 		if o.target == c.Target && o.end == 0 {
 			h.fatalf("two concurrent fences of %s: %s on %s (since %v) and %s on %s", c.Target, o.device, o.runner, o.start, c.Device, nd.name)
@@ -547,6 +573,43 @@ func (h *harness) call(nd *hnode, c Call) {
 				}
 			}
 			h.step(nd, res)
+		}
+	})
+}
+
+// holdsLease is the lease by the real clock: the node's view has its
+// lease and nobody left it more than T_lease/(1+ρ) ago (the others stopped
+// acknowledging then).
+func (h *harness) holdsLease(nd *hnode) bool {
+	hv := h.views[nd.view.ID]
+	if hv == nil || !nd.view.Lease {
+		return false
+	}
+	return hv.broken < 0 || h.now-hv.broken < time.Duration(float64(h.cfg.Lease)/(1+h.cfg.Drift))
+}
+
+// freeze pauses a node for d: it processes nothing, nobody hears it; then
+// it wakes up with what queued meanwhile, its view and lease flag stale.
+func (h *harness) freeze(name string, d time.Duration) {
+	if !h.nodes[name].up {
+		return
+	}
+	h.logf("%s freezes for %v", name, d)
+	until := h.now + d
+	h.frozen[name] = until
+	if nd := h.nodes[name]; h.wd > 0 && nd.view.Lease {
+		h.countdown(nd) // a frozen node feeds no watchdog
+	}
+	h.regroup()
+	inc := h.nodes[name].inc
+	h.at(d, func() {
+		if h.frozen[name] == until {
+			delete(h.frozen, name)
+			h.stale[name] = true
+			h.logf("%s wakes up", name)
+			if h.nodes[name].inc == inc {
+				h.regroup()
+			}
 		}
 	})
 }

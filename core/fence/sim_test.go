@@ -84,7 +84,7 @@ func runSim(t *testing.T, seed uint64) {
 	}
 	h.run(time.Second)
 	for i := 0; i < 10 && !h.failed; i++ {
-		switch k := rng.IntN(10); {
+		switch k := rng.IntN(11); {
 		case k < 3:
 			nd := h.nodes[h.names[rng.IntN(n)]]
 			h.crash(nd.name)
@@ -112,6 +112,8 @@ func runSim(t *testing.T, seed uint64) {
 			} else {
 				h.fail[d] = !h.fail[d]
 			}
+		case k < 10 && rng.IntN(2) == 0:
+			h.freeze(h.names[rng.IntN(n)], time.Duration(100+rng.IntN(4000))*time.Millisecond)
 		default:
 			for _, name := range h.names {
 				if !h.nodes[name].up {
@@ -127,6 +129,11 @@ func runSim(t *testing.T, seed uint64) {
 	}
 	// Faults stop: devices work, the network heals.
 	h.fail, h.hang = map[string]bool{}, map[string]bool{}
+	for _, name := range h.names {
+		if until, ok := h.frozen[name]; ok {
+			h.run(until - h.now + time.Millisecond)
+		}
+	}
 	h.heal()
 	h.run(15 * time.Second)
 	co := h.coordinator()
