@@ -59,6 +59,7 @@ type hnode struct {
 	history []Record
 	pending [][]byte // sent while its view was breaking: resubmitted in the next
 	wdGen   int      // watchdog feed generation
+	feeding bool     // holds its lease, so feeds its watchdog
 }
 
 type hview struct {
@@ -202,6 +203,9 @@ func (h *harness) crash(name string) {
 	nd.inc++
 	nd.view = View{}
 	nd.pending = nil
+	nd.feeding = false
+	delete(h.frozen, name)
+	delete(h.stale, name)
 	for _, c := range h.calls {
 		if c.runner == name && c.end == 0 {
 			c.end = h.now // its calls die with it
@@ -381,6 +385,7 @@ func (h *harness) install(nd *hnode, hv *hview) {
 			if _, fz := h.frozen[nd.name]; nd.up && nd.inc == inc && nd.view.ID == hv.id && !fz {
 				v.Lease = true
 				nd.view = v
+				nd.feeding = true
 				nd.wdGen++
 				h.step(nd, v)
 			}
@@ -391,9 +396,10 @@ func (h *harness) install(nd *hnode, hv *hview) {
 // leaseLost starts the watchdog's countdown: W later the node dies unless
 // it got a lease again.
 func (h *harness) leaseLost(nd *hnode) {
-	if h.wd == 0 || !nd.view.Lease {
+	if h.wd == 0 || !nd.feeding {
 		return
 	}
+	nd.feeding = false
 	h.countdown(nd)
 }
 
@@ -597,9 +603,7 @@ func (h *harness) freeze(name string, d time.Duration) {
 	h.logf("%s freezes for %v", name, d)
 	until := h.now + d
 	h.frozen[name] = until
-	if nd := h.nodes[name]; h.wd > 0 && nd.view.Lease {
-		h.countdown(nd) // a frozen node feeds no watchdog
-	}
+	h.leaseLost(h.nodes[name]) // a frozen node feeds no watchdog
 	h.regroup()
 	inc := h.nodes[name].inc
 	h.at(d, func() {
