@@ -315,3 +315,39 @@ func TestHistoryRecord(t *testing.T) {
 		}
 	}
 }
+
+// A coordinator freezes (SIGSTOP) between sending its Attempt and getting
+// it back; it wakes up much later with a stale view that still says it
+// holds the lease. The driver's lease check at the call's start keeps it
+// from fencing while the new coordinator does.
+func TestFrozenRunnerDoesNotCallLate(t *testing.T) {
+	cfg := baseCfg()
+	cfg.Timeout = 3 * time.Second
+	h := newHarness(t, 5, 1, cfg)
+	h.reboot = -1
+	h.fail["pdu-n1"] = true // the frozen coordinator itself cannot be fenced
+	h.dur["pdu-n5"] = 2500 * time.Millisecond
+	h.run(2 * time.Second)
+	h.crash("n5")
+	h.regroup()
+	n1 := h.nodes["n1"]
+	for end := h.now + 3*time.Second; !n1.f.issuing["n5"] || len(n1.f.st.ops) == 0; h.run(100 * time.Microsecond) { // the Attempt, after the Begin
+		if h.now > end {
+			t.Fatal("no attempt on n5")
+		}
+	}
+	h.freeze("n1", 4500*time.Millisecond)
+	h.run(8 * time.Second)
+	var on5 []*hcall
+	for _, c := range h.calls {
+		if c.target == "n5" {
+			on5 = append(on5, c)
+		}
+	}
+	if len(on5) != 1 || on5[0].runner == "n1" {
+		t.Fatalf("calls on n5: %d, first by %s: want one, by the new coordinator", len(on5), on5[0].runner)
+	}
+	if len(h.nodes["n2"].conf["n5"]) != 1 {
+		t.Error("n5 not confirmed by the new coordinator")
+	}
+}
