@@ -61,6 +61,14 @@ func describe(e node.Event) string {
 	if e.Remote != nil {
 		add("remote_link", strconv.Itoa(*e.Remote))
 	}
+	add("group", e.Group)
+	add("resource", e.Resource)
+	add("on", e.On)
+	add("owner", e.Owner)
+	add("from", e.From)
+	add("to", e.To)
+	add("reason", e.Reason)
+	add("error", e.Error)
 	add("detail", e.Detail)
 	return strings.Join(parts, " ")
 }

@@ -152,3 +152,18 @@ func TestRenderStatusBeforeFirstView(t *testing.T) {
 		}
 	}
 }
+
+func TestDescribeResourceEvents(t *testing.T) {
+	for _, tc := range []struct {
+		e    node.Event
+		want string
+	}{
+		{node.Event{Kind: "group_moved", Group: "web", From: "n2", To: "n1"}, "group=web from=n2 to=n1"},
+		{node.Event{Kind: "resource_failed", Group: "web", Resource: "http", On: "n3", Error: "exit 1"}, "group=web resource=http on=n3 error=exit 1"},
+		{node.Event{Kind: "group_offline", Group: "db", Owner: "n2", Reason: "waiting for fence of n2"}, "group=db owner=n2 reason=waiting for fence of n2"},
+	} {
+		if got := describe(tc.e); got != tc.want {
+			t.Errorf("%s: describe = %q, want %q", tc.e.Kind, got, tc.want)
+		}
+	}
+}

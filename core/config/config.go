@@ -48,6 +48,11 @@ type Node struct {
 	Addresses []string `toml:"addresses"`
 	// Votes is the node's weight in quorum decisions.
 	Votes *int `toml:"votes"`
+	// FenceDelay is how long a survivor waits before its first fence
+	// device call against this node. In a two_node cluster give it to the
+	// preferred survivor only: in a split both halves keep quorum and
+	// fence each other, and the one without the delay wins the race.
+	FenceDelay Duration `toml:"fence_delay"`
 }
 
 // Timers are the failure detector and lease timings.

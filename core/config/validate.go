@@ -173,8 +173,19 @@ func (v *validator) quorum() {
 		if len(c.Nodes) != 2 {
 			v.addf("quorum.two_node", "two_node needs exactly 2 nodes, the list has %d: remove two_node", len(c.Nodes))
 		}
-		if len(c.Fence.Devices) == 0 {
-			v.addf("quorum.two_node", "two_node needs a real fence device (watchdog alone cannot settle a 1-of-2 split): add a [[fence.devices]]")
+		for _, n := range c.Nodes {
+			if len(c.FenceLevelsFor(n.Name)) > 0 {
+				continue
+			}
+			what := "no fence device"
+			if c.Fence.Watchdog != "off" {
+				what = "only watchdog mode"
+			}
+			v.addf("quorum.two_node", "node %q has %s: two_node needs a real fence device for every node (both halves of a split keep quorum; a watchdog cannot decide which one survives): add a [[fence.devices]] whose targets include %q (or name it in a [[fence.levels]] of %q)",
+				n.Name, what, n.Name, n.Name)
+		}
+		if len(c.Nodes) == 2 && c.Nodes[0].FenceDelay > 0 && c.Nodes[0].FenceDelay == c.Nodes[1].FenceDelay {
+			v.addf("nodes[1].fence_delay", "both nodes have fence_delay %s, so a fence race is still a coin toss: give the delay to the preferred survivor only", c.Nodes[1].FenceDelay)
 		}
 	}
 	w := q.Witness
@@ -196,6 +207,23 @@ func (v *validator) fence() {
 	}
 	if f.WatchdogTimeout <= 0 {
 		v.addf("fence.watchdog_timeout", "%s must be positive", f.WatchdogTimeout)
+	} else if f.Watchdog != "off" {
+		t := c.Timers
+		// A node feeds the watchdog only while it holds its lease; after
+		// every view change it waits lease·(1+drift)+margin for it.
+		gap := time.Duration(float64(t.Lease.D())*(1+t.Drift)) + t.Margin.D()
+		if f.WatchdogTimeout.D() <= 2*gap {
+			v.addf("fence.watchdog_timeout", "%s is too short: a node goes %s without its lease at every view change, and the watchdog would reset it; use more than %s (e.g. \"5s\")",
+				f.WatchdogTimeout, gap, 2*gap)
+		}
+		if f.WatchdogTimeout.D() > 10*time.Minute {
+			v.addf("fence.watchdog_timeout", "%s: survivors wait (lease + watchdog_timeout)·(1+drift) + margin before they take over; more than 10m is surely a typo", f.WatchdogTimeout)
+		}
+	}
+	for i, n := range c.Nodes {
+		if n.FenceDelay < 0 || n.FenceDelay.D() > maxDelayKnob {
+			v.addf(fmt.Sprintf("nodes[%d].fence_delay", i), "%s: use a duration from 0 to %s", n.FenceDelay, maxDelayKnob)
+		}
 	}
 	devices := map[string]bool{}
 	for i, d := range f.Devices {
@@ -238,6 +266,8 @@ func (v *validator) fence() {
 		for _, d := range l.Devices {
 			if !devices[d] {
 				v.addf(key+".devices", "%q is not a [[fence.devices]] name", d)
+			} else if dev := c.fenceDevice(d); dev != nil && len(dev.Targets) > 0 && !slices.Contains(dev.Targets, l.Node) {
+				v.addf(key+".devices", "device %q cannot fence %q (its targets are %s): add %q to its targets or use another device", d, l.Node, strings.Join(dev.Targets, ", "), l.Node)
 			}
 		}
 	}

@@ -32,6 +32,7 @@ func commands() []command {
 		{"shell", "corral shell -c CMD [--json]", "talk to a node: corral shell -c status", shell.Main},
 		{"arbiter", "corral arbiter --listen ADDR ...", "run the network quorum witness (--data DIR --key FILE)", runArbiter},
 		{"whoami", "corral whoami --listen ADDR --name N", "serve HTTP answering N (the demo's web service)", runWhoami},
+		{"watchdog", "corral watchdog --socket P --pid-file F", "play a watchdog: SIGKILL the node unless fed within --timeout", runWatchdog},
 	}
 }
 

@@ -1,0 +1,149 @@
+-- process: the demo's fence device, a power switch for nodes that are
+-- processes on this machine. off pulls the power cord: SIGKILL to the
+-- target node's corral process (by its pid file, DIR/<node>/corral.pid)
+-- and its process group, and to the resource processes of the pid files
+-- listed in pidfiles, then it confirms they are gone. on starts the node
+-- again detached (`corral agent --config DIR/<node>/corral.toml` in its own
+-- session, not tied to the life of the node that fences). reboot is off
+-- then on. status says whether the node's process runs; list names the
+-- nodes given in nodes.
+local exec = require("exec")
+local fs = require("fs")
+
+local M = {}
+
+function M.meta()
+  return {
+    name = "process",
+    description = "Power switch for cluster nodes that are processes on this machine (corral demo)",
+    parameters = {
+      { name = "dir", type = "string", required = true,
+        description = "the demo directory: each node lives in DIR/<node>/ (corral.pid, corral.toml, corral.log)" },
+      { name = "corral", type = "string", default = "corral",
+        description = "the corral binary on starts the node with" },
+      { name = "pidfiles", type = "string", default = "",
+        description = "more pid files of the node's processes (resources), space-separated; relative to DIR/<node>/; {node} is replaced by the node" },
+      { name = "wait", type = "duration", default = "5s",
+        description = "how long off waits for the processes to be gone, and on for the node's pid file" },
+      { name = "nodes", type = "string", default = "",
+        description = "what list answers, comma-separated" },
+    },
+  }
+end
+
+local function nodedir(target, p)
+  return p.dir .. "/" .. target
+end
+
+local function readpid(path)
+  local text = fs.read(path)
+  if not text then
+    return nil
+  end
+  return tonumber(text:match("%d+"))
+end
+
+-- pidfiles are the node's pid file and the resources' ones.
+local function pidfiles(target, p)
+  local out = { nodedir(target, p) .. "/corral.pid" }
+  for f in p.pidfiles:gmatch("%S+") do
+    f = f:gsub("{node}", target)
+    if f:sub(1, 1) ~= "/" then
+      f = nodedir(target, p) .. "/" .. f
+    end
+    table.insert(out, f)
+  end
+  return out
+end
+
+-- isagent: a stale pid file may name a pid some other process reuses now;
+-- the node's process is `corral agent --config ...`.
+local function isagent(pid)
+  local cmd = fs.read("/proc/" .. pid .. "/cmdline")
+  return cmd == nil or cmd:find("agent", 1, true) ~= nil
+end
+
+local function nodepid(target, p)
+  local pid = readpid(nodedir(target, p) .. "/corral.pid")
+  if pid and exec.alive(pid) and isagent(pid) then
+    return pid
+  end
+  return nil
+end
+
+function M.status(target, p)
+  local pid = nodepid(target, p)
+  if pid then
+    return "ok", target .. " runs (pid " .. pid .. ")"
+  end
+  return "not_running", target .. " is off"
+end
+
+function M.off(target, p)
+  local pids = {}
+  for i, f in ipairs(pidfiles(target, p)) do
+    local pid = readpid(f)
+    if pid and pid > 1 and exec.alive(pid) and (i > 1 or isagent(pid)) then
+      -- The node is a session leader and each resource has its own
+      -- process group: kill the group, then the process itself.
+      exec.kill(-pid, "KILL")
+      exec.kill(pid, "KILL")
+      table.insert(pids, pid)
+    end
+  end
+  for _, pid in ipairs(pids) do
+    if not exec.wait(pid, p.wait) then
+      return "failed", "process " .. pid .. " of " .. target .. " survives SIGKILL"
+    end
+  end
+  return "ok"
+end
+
+function M.on(target, p)
+  if nodepid(target, p) then
+    return "ok"
+  end
+  local dir = nodedir(target, p)
+  local config = dir .. "/corral.toml"
+  if not fs.exists(config) then
+    return "config", "no " .. config .. ": is dir the demo directory?"
+  end
+  fs.remove(dir .. "/corral.pid")
+  -- setsid --fork: the node runs in its own session and is not our child,
+  -- so neither our death nor our process group takes it along.
+  local code, _, err, why = exec.run{
+    argv = { "/bin/sh", "-c", 'cd "$1" && exec setsid --fork "$2" agent --config "$3" >>"$1/corral.log" 2>&1 </dev/null',
+      "sh", dir, p.corral, config },
+    timeout = p.wait,
+  }
+  if why or code ~= 0 then
+    return "failed", "cannot start " .. target .. ": " .. (why or ("exit code " .. code .. " " .. err))
+  end
+  local t = 0
+  while t < p.wait do
+    if nodepid(target, p) then
+      return "ok"
+    end
+    exec.wait(1, 0.05) -- pid 1 never ends: a 50 ms pause
+    t = t + 0.05
+  end
+  return "failed", target .. " started but wrote no live pid to " .. dir .. "/corral.pid within " .. p.wait .. "s (see " .. dir .. "/corral.log)"
+end
+
+function M.reboot(target, p)
+  local st, why = M.off(target, p)
+  if st ~= "ok" then
+    return st, why
+  end
+  return M.on(target, p)
+end
+
+function M.list(p)
+  local out = {}
+  for n in p.nodes:gmatch("[^,%s]+") do
+    table.insert(out, n)
+  end
+  return out
+end
+
+return M

@@ -1,0 +1,130 @@
+// Package fence decides who fences whom and when (ARCHITECTURE section 5
+// "Fencing", G4 in section 2; seed 001 STONITH plugins, seed 003 fencing
+// and split brain). It is a pure state machine (section 1): no goroutines,
+// clock, global randomness or I/O; maps are iterated in sorted order
+// wherever that reaches an output. The device calls themselves are Lua
+// fence drivers (agents/fence/) that the driver runs off the event loop.
+//
+// # API
+//
+//	f, err := fence.New(fence.Config{Self, Boot, Targets, Action, Timeout, Rounds,
+//	                                 RetryAfter, Lease, Margin, Drift, WatchdogTimeout}, rng)
+//	f.Restore(persisted)            // at a restart, what Ready.Persist last gave
+//	f.Step(now, fence.View{ID, Members, Coordinator, Primary, Lease, Clean})
+//	f.Step(now, fence.Deliver{View, Primary, Payload, Flush})  // Safe deliveries, own too
+//	f.Step(now, fence.Result{Call, OK, Error})                 // a Ready.Calls call ended
+//	f.Step(now, fence.Request{Target, Reason})                 // `fence NODE`, escalation
+//	f.Step(now, fence.Confirm{Target})                         // `fence confirm NODE`
+//	f.Tick(now)
+//	rd := f.Ready(); ...; f.Advance()
+//	f.Status() []TargetStatus; f.Confirmed(node) (boot, ok); f.Running(); f.Settled()
+//
+// # The driver's contract
+//
+//  1. Give View at every view install (after the old view's flush
+//     deliveries, before anything of the new view) and at every change of
+//     this node's lease. Clean names the nodes that left cleanly
+//     (membership's node_left clean=true). Give it before the resource
+//     manager's, so this node's fence report precedes its crm report.
+//  2. Give every Safe delivery of a fence payload (ordered broadcast),
+//     flush deliveries included (Flush), with the view that sequenced it
+//     and that view's agreed primary flag. Deliveries of non-primary views
+//     are ignored.
+//  3. Every Ready, in order: write Persist durably; broadcast every
+//     Broadcast payload (ordered broadcast, in order); run every Call off
+//     the loop (lua RunFence(ctx with Deadline, Driver, Action, Target,
+//     Params)) and give its Result, a timeout being a failure; start a
+//     call only if this node still holds its lease at that moment
+//     (membership's lease by the real clock, not the last View: after a
+//     pause the View is stale), else give Result{OK: false}; publish
+//     Events; feed every Confirmed to the resource manager's fence hook
+//     (crm.Fenced{Node: Target}); put every History record in the config
+//     DB (a put of Key; only the coordinator emits them). If SelfFence is
+//     set, stop at once: kill the resources, exit, come back with a new
+//     boot id. Then Advance.
+//  4. Tick regularly (every heartbeat is plenty).
+//
+// # Protocol
+//
+// Every member holds the same replicated knowledge (state): the boot id
+// each node announced, who left cleanly, fence operations (op: target,
+// the target's boot id, reason), device calls (attempt: op, level,
+// device, runner and its boot id, result), manual requests and
+// confirmations. It only grows: merging two copies is their union,
+// keeping the more advanced copy of a record (a call's result ranks
+// ok > failed > abandoned > none), and everything else (an op pending,
+// in progress, done or failed; a node confirmed fenced) is derived from
+// it. So members that merged the same reports agree whatever each held
+// before.
+//
+//   - At every primary view install each member broadcasts a Report: its
+//     boot id, its knowledge, the calls it is running now. A member has
+//     settled the view once the reports of every member were delivered.
+//   - Only the coordinator of a primary view that holds its lease and has
+//     settled acts. A node needs fencing when it is not a member, left
+//     uncleanly (its last boot id is known and is not recorded clean) and
+//     is not fenced at that boot id; or when a request for it is open; or
+//     when an op for its current boot id was begun and failed (an op once
+//     begun is carried through). The coordinator broadcasts Begin (an op),
+//     then one Attempt at a time: levels in order, the devices of a level
+//     one after the other (a level succeeds when all its devices do),
+//     Rounds walks through the levels, then the op fails and a new one
+//     starts RetryAfter later. The runner (the coordinator) starts the
+//     device call only when its own Attempt comes back Safe in the view it
+//     issued it in while it holds the lease, so every member of that view,
+//     and so every later primary view, knows of the call before it runs.
+//     Its Done carries the result.
+//   - Coordinator commands (Begin, Attempt, Abandon, Watchdog, Fail)
+//     count only when delivered in the view they were issued in (a
+//     resubmission in a later view is void), so a coordinator's decisions
+//     are made against the state every member holds.
+//   - One call on a node at a time, cluster-wide, across coordinators: no
+//     Attempt for a node is issued while any call on it is outstanding. A
+//     new coordinator that finds an outstanding call waits for it when the
+//     runner is a member with the same boot id that reports it running,
+//     abandons it at once when that runner reports it is not running it,
+//     and else abandons it only AbandonWait = Timeout·(1+ρ)² + margin after
+//     it got its own lease: the runner started it while holding its lease,
+//     so before this lease began, and the Lua host stops a call at its
+//     deadline.
+//   - Confirmation: a node is fenced at boot b when an op for boot b is
+//     done: every device of one level reported success, or, in watchdog
+//     mode, the coordinator saw WatchdogWait = (T_lease + W)·(1+ρ) +
+//     margin pass on its clock since its view (which excludes the node)
+//     was installed, or a person confirmed it. A confirmation holds until
+//     the node announces a higher boot id; a node confirmed fenced at a
+//     boot id is not fenced again for that incarnation. A device that
+//     fails leaves the node unconfirmed (its groups keep waiting), with
+//     the error in Status and a fence_failed event.
+//   - Self-fencing: a node that learns it was confirmed fenced at its own
+//     boot id, or that an unfinished op against its own boot id exists
+//     (it was cut off and came back), sets Ready.SelfFence.
+//   - Two-node clusters: both halves are quorate, so each fences the
+//     other. Target.Delay on the preferred survivor makes its peer wait
+//     that long before its first call against it, while the preferred
+//     survivor fences the peer at once: the race is decided, not random.
+//     (Pacemaker's pcmk_delay_base.) Manual requests are not delayed.
+//   - Watchdog mode needs a watchdog outside the process that is fed only
+//     while the node holds its lease and is armed from the node's start
+//     (so a node that never got a lease is reset W after it started).
+//     A watchdog-mode node with devices is fenced by whichever comes
+//     first. Watchdog mode cannot fence a member (a manual request
+//     against a watchdog-only member fails).
+//
+// Knowledge passes from one primary view to the next through the members
+// they share. With the majority policy every two primary views share a
+// member; with last_man_standing a view that changes again before its
+// reports are delivered can, in a chain of such changes, lose an
+// outstanding call (the next coordinator then calls again without
+// waiting). Nodes never seen in a primary view (boot id unknown) are not
+// fenced at a cold start.
+//
+// # Messages and history
+//
+// Payloads are versioned binary (Encode/Decode, core/wire Writer and
+// Reader); the state snapshot inside a Report and in Persist is
+// canonical. History records are JSON at
+// /fence/history/<target>/<epoch>-<coord>-<n>: {op, target, boot, reason,
+// state: done|failed, device, by, error, attempts: [{device, level,
+// round, runner, result, error}]}.
+package fence

@@ -1,0 +1,353 @@
+package fence
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func baseCfg() Config {
+	return Config{Timeout: time.Second, Lease: 500 * time.Millisecond, Margin: 100 * time.Millisecond, Drift: 0.01,
+		RetryAfter: 2 * time.Second, WatchdogTimeout: time.Second}
+}
+
+func levels(names ...string) [][]Device {
+	var out [][]Device
+	for _, l := range names {
+		var lv []Device
+		for _, d := range strings.Split(l, "+") {
+			lv = append(lv, Device{Name: d, Driver: "dummy"})
+		}
+		out = append(out, lv)
+	}
+	return out
+}
+
+func waitFor(t *testing.T, h *harness, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for end := h.now + limit; h.now < end; {
+		if cond() {
+			return
+		}
+		h.run(10 * time.Millisecond)
+	}
+	if !cond() {
+		t.Fatalf("%v: no %s within %v", h.now, what, limit)
+	}
+}
+
+// A crashed node is fenced by its device, once, and every member says so.
+func TestCrashFencedByDevice(t *testing.T) {
+	h := newHarness(t, 3, 1, baseCfg())
+	h.reboot = -1
+	h.run(2 * time.Second)
+	h.crash("n3")
+	h.regroup()
+	waitFor(t, h, 5*time.Second, "confirmation on n1 and n2", func() bool {
+		return len(h.nodes["n1"].conf["n3"]) == 1 && len(h.nodes["n2"].conf["n3"]) == 1
+	})
+	h.run(3 * time.Second)
+	for _, n := range []string{"n1", "n2"} {
+		if got, want := h.kinds(n, "n3"), []string{"fence_started:pdu-n3", "node_fenced:pdu-n3"}; !slices.Equal(got, want) {
+			t.Errorf("%s events for n3: %v, want %v", n, got, want)
+		}
+		if s := h.status(n, "n3"); s.State != StateDone || !s.Confirmed || s.Device != "pdu-n3" {
+			t.Errorf("%s status of n3: %+v", n, s)
+		}
+	}
+	if len(h.calls) != 1 {
+		t.Errorf("%d device calls, want 1", len(h.calls))
+	}
+	if c := h.nodes["n1"].conf["n3"][0]; c.By != "n1" || c.Boot != 1 {
+		t.Errorf("confirmation %+v: want by n1 at boot 1", c)
+	}
+}
+
+// Levels are tried in order; a level needs all its devices.
+func TestLevelsFallBack(t *testing.T) {
+	cfg := baseCfg()
+	cfg.Targets = map[string]Target{"n1": {}, "n2": {}, "n3": {Levels: levels("ipmi", "psu1+psu2")}}
+	h := newHarness(t, 3, 1, cfg)
+	h.reboot = -1
+	h.fail["ipmi"] = true
+	h.run(2 * time.Second)
+	h.crash("n3")
+	h.regroup()
+	waitFor(t, h, 5*time.Second, "confirmation", func() bool { return len(h.nodes["n2"].conf["n3"]) == 1 })
+	want := []string{"fence_started:ipmi", "fence_failed:ipmi", "fence_started:psu1", "fence_started:psu2", "node_fenced:psu2"}
+	if got := h.kinds("n2", "n3"); !slices.Equal(got, want) {
+		t.Errorf("events %v, want %v", got, want)
+	}
+}
+
+// A failing device leaves the node unconfirmed (failed), retried later,
+// and confirmed once the device works again.
+func TestFailingDeviceStaysUnconfirmed(t *testing.T) {
+	h := newHarness(t, 3, 1, baseCfg())
+	h.reboot = -1
+	h.fail["pdu-n3"] = true
+	h.run(2 * time.Second)
+	h.partition([]string{"n1", "n2"}, []string{"n3"}) // n3 alive, cut off
+	h.run(4 * time.Second)
+	if s := h.status("n1", "n3"); s.Confirmed || s.Error == "" {
+		t.Fatalf("status %+v: want unconfirmed with an error", s)
+	}
+	waitFor(t, h, 5*time.Second, "a failed state", func() bool { return h.status("n1", "n3").State == StateFailed })
+	if len(h.nodes["n1"].conf["n3"]) != 0 || !h.nodes["n3"].up {
+		t.Fatal("confirmed or killed by a failing device")
+	}
+	n := len(h.calls)
+	waitFor(t, h, 10*time.Second, "a retry", func() bool { return len(h.calls) > n })
+	h.fail["pdu-n3"] = false
+	waitFor(t, h, 10*time.Second, "confirmation after repair", func() bool { return len(h.nodes["n1"].conf["n3"]) == 1 })
+	if h.nodes["n3"].up {
+		t.Fatal("n3 confirmed but up")
+	}
+}
+
+// The coordinator is cut off during the call (alive, its call running):
+// the next coordinator waits out that call's deadline before it fences
+// again (the harness fails on overlapping calls), and fences the cut-off
+// coordinator too.
+func TestCoordinatorCutOffDuringCall(t *testing.T) {
+	h := newHarness(t, 5, 1, baseCfg())
+	h.reboot = -1
+	h.hang["pdu-n5"] = true
+	h.run(2 * time.Second)
+	h.crash("n5")
+	h.regroup()
+	waitFor(t, h, 3*time.Second, "a call", func() bool { return len(h.calls) == 1 })
+	h.hang["pdu-n5"] = false
+	h.partition([]string{"n2", "n3", "n4"}, []string{"n1"})
+	waitFor(t, h, 10*time.Second, "confirmation by n2", func() bool { return len(h.nodes["n2"].conf["n5"]) == 1 })
+	var n5 []*hcall
+	for _, c := range h.calls {
+		if c.target == "n5" {
+			n5 = append(n5, c)
+		}
+	}
+	if len(n5) != 2 || n5[0].runner != "n1" || n5[1].runner != "n2" {
+		t.Fatalf("calls on n5: %+v %+v", n5[0], n5[len(n5)-1])
+	}
+	if cut := h.nodes["n2"].conf["n1"]; len(cut) != 1 || h.nodes["n1"].up {
+		t.Errorf("the cut-off coordinator: confirmations %+v, up %v", cut, h.nodes["n1"].up)
+	}
+}
+
+// A lower node comes back while the coordinator's call runs: the new
+// coordinator waits for that call's result instead of fencing again.
+func TestCoordinatorChangeWaitsForRunner(t *testing.T) {
+	h := newHarness(t, 5, 1, baseCfg())
+	h.reboot = -1
+	h.dur["pdu-n4"] = 700 * time.Millisecond
+	h.run(2 * time.Second)
+	h.crash("n1")
+	h.regroup()
+	waitFor(t, h, 3*time.Second, "n1 fenced", func() bool { return len(h.nodes["n2"].conf["n1"]) == 1 })
+	h.crash("n4")
+	h.regroup()
+	waitFor(t, h, 3*time.Second, "a call on n4", func() bool { return len(h.calls) == 2 })
+	h.restart("n1") // boot 2: coordinates {n1, n2, n3, n5}
+	waitFor(t, h, 5*time.Second, "confirmation on n1", func() bool { return len(h.nodes["n1"].conf["n4"]) == 1 })
+	if len(h.calls) != 2 {
+		t.Errorf("%d calls, want 2 (the runner's result is used)", len(h.calls))
+	}
+	if c := h.nodes["n1"].conf["n4"][0]; c.By != "n2" {
+		t.Errorf("confirmed %+v, want by n2", c)
+	}
+	if h.nodes["n1"].view.Coordinator != "n1" {
+		t.Errorf("n1 is not the coordinator: %+v", h.nodes["n1"].view)
+	}
+}
+
+// Watchdog mode: a node with no device counts as fenced once
+// (T_lease + W)(1+ρ) + margin passed since the view without it committed,
+// not before; the harness's watchdog killed it by then.
+func TestWatchdogMode(t *testing.T) {
+	cfg := baseCfg()
+	cfg.Targets = map[string]Target{"n1": {Watchdog: true}, "n2": {Watchdog: true}, "n3": {Watchdog: true}}
+	h := newHarness(t, 3, 1, cfg)
+	h.wd = cfg.WatchdogTimeout
+	h.reboot = -1
+	h.run(2 * time.Second)
+	h.partition([]string{"n1", "n2"}, []string{"n3"})
+	start := h.now
+	waitFor(t, h, 5*time.Second, "confirmation", func() bool { return len(h.nodes["n1"].conf["n3"]) == 1 })
+	if took := h.now - start; took < cfg.WatchdogWait() {
+		t.Errorf("confirmed after %v, before the watchdog wait %v", took, cfg.WatchdogWait())
+	}
+	if c := h.nodes["n1"].conf["n3"][0]; c.Device != DeviceWatchdog {
+		t.Errorf("confirmed %+v", c)
+	}
+	if h.nodes["n3"].up {
+		t.Error("n3's watchdog did not fire")
+	}
+}
+
+// Two-node: the preferred survivor n1 has a delay; in a split n1 fences n2
+// at once while n2 waits, so n1 survives, every seed.
+func TestTwoNodePreferredSurvivor(t *testing.T) {
+	for seed := uint64(1); seed <= 20; seed++ {
+		cfg := baseCfg()
+		cfg.Targets = map[string]Target{"n1": {Levels: levels("pdu-n1"), Delay: 2 * time.Second}, "n2": {Levels: levels("pdu-n2")}}
+		h := newHarness(t, 2, seed, cfg)
+		h.twoNode, h.jitter, h.reboot = true, true, -1
+		h.run(2 * time.Second)
+		h.partition([]string{"n1"}, []string{"n2"})
+		h.run(5 * time.Second)
+		if !h.nodes["n1"].up || h.nodes["n2"].up {
+			t.Fatalf("seed %d: n1 up %v, n2 up %v: want n1 to survive", seed, h.nodes["n1"].up, h.nodes["n2"].up)
+		}
+		if len(h.nodes["n1"].conf["n2"]) != 1 {
+			t.Fatalf("seed %d: n1 did not confirm n2", seed)
+		}
+	}
+}
+
+// fence NODE on a member: its device runs, it dies, it is confirmed.
+func TestManualRequest(t *testing.T) {
+	h := newHarness(t, 3, 1, baseCfg())
+	h.reboot = -1
+	h.run(2 * time.Second)
+	if err := h.nodes["n2"].f.Step(h.now, Request{Target: "n3"}); err != nil {
+		t.Fatal(err)
+	}
+	h.ready(h.nodes["n2"])
+	waitFor(t, h, 3*time.Second, "confirmation", func() bool { return len(h.nodes["n1"].conf["n3"]) == 1 })
+	if h.nodes["n3"].up {
+		t.Fatal("n3 still up")
+	}
+	if err := h.nodes["n2"].f.Step(h.now, Request{Target: "n9"}); err == nil || !strings.Contains(err.Error(), "not a configured node") {
+		t.Errorf("unknown node: %v", err)
+	}
+	h.run(3 * time.Second)
+	if len(h.calls) != 1 {
+		t.Errorf("%d calls: the departure after a manual fence must not fence again", len(h.calls))
+	}
+}
+
+// fence confirm NODE: a person's word, refused for a member.
+func TestManualConfirm(t *testing.T) {
+	h := newHarness(t, 3, 1, baseCfg())
+	h.reboot = -1
+	h.fail["pdu-n3"] = true
+	h.run(2 * time.Second)
+	if err := h.nodes["n1"].f.Step(h.now, Confirm{Target: "n3"}); err == nil || !strings.Contains(err.Error(), "member") {
+		t.Errorf("confirm of a member: %v", err)
+	}
+	h.crash("n3")
+	h.regroup()
+	h.run(3 * time.Second)
+	if len(h.nodes["n1"].conf["n3"]) != 0 {
+		t.Fatal("confirmed by a failing device")
+	}
+	if err := h.nodes["n1"].f.Step(h.now, Confirm{Target: "n3"}); err != nil {
+		t.Fatal(err)
+	}
+	h.ready(h.nodes["n1"])
+	waitFor(t, h, time.Second, "confirmation", func() bool { return len(h.nodes["n2"].conf["n3"]) == 1 })
+	if c := h.nodes["n2"].conf["n3"][0]; c.Device != DeviceManual || c.By != "n1" {
+		t.Errorf("confirmed %+v", c)
+	}
+}
+
+// A fenced node that comes back with a new boot id is no longer fenced; when
+// it fails again it is fenced again.
+func TestRejoinNewBoot(t *testing.T) {
+	h := newHarness(t, 3, 1, baseCfg())
+	h.run(2 * time.Second)
+	h.crash("n3")
+	h.regroup()
+	waitFor(t, h, 3*time.Second, "confirmation", func() bool { return len(h.nodes["n1"].conf["n3"]) == 1 })
+	waitFor(t, h, 3*time.Second, "n3 back", func() bool { return h.nodes["n3"].up && h.nodes["n3"].view.Lease })
+	if _, ok := h.nodes["n1"].f.Confirmed("n3"); ok {
+		t.Fatal("n3 back with a new boot id, still counted as fenced")
+	}
+	h.run(time.Second)
+	h.crash("n3")
+	h.regroup()
+	waitFor(t, h, 3*time.Second, "second confirmation", func() bool { return len(h.nodes["n1"].conf["n3"]) == 2 })
+	if c := h.nodes["n1"].conf["n3"]; c[0].Boot != 1 || c[1].Boot != 2 {
+		t.Errorf("confirmations %+v", c)
+	}
+}
+
+// A device that says ok without powering the node off: when the node comes
+// back at the same boot id it learns it was fenced and stops itself.
+func TestSelfFenceOnLyingDevice(t *testing.T) {
+	h := newHarness(t, 3, 1, baseCfg())
+	h.reboot = -1
+	h.lie["pdu-n3"] = true
+	h.noRestart = true
+	h.run(2 * time.Second)
+	h.partition([]string{"n1", "n2"}, []string{"n3"})
+	waitFor(t, h, 3*time.Second, "confirmation", func() bool { return len(h.nodes["n1"].conf["n3"]) == 1 })
+	h.heal()
+	waitFor(t, h, 3*time.Second, "self-fence", func() bool { return h.nodes["n3"].selfF != "" })
+	if !strings.Contains(h.nodes["n3"].selfF, "boot id 1") {
+		t.Errorf("self-fence reason %q", h.nodes["n3"].selfF)
+	}
+}
+
+// History records come out once per operation, on the coordinator.
+func TestHistoryRecord(t *testing.T) {
+	h := newHarness(t, 3, 1, baseCfg())
+	h.reboot = -1
+	h.fail["pdu-n3"] = true
+	h.run(2 * time.Second)
+	h.crash("n3")
+	h.regroup()
+	h.run(3 * time.Second)
+	h.fail["pdu-n3"] = false
+	h.run(3 * time.Second)
+	recs := h.nodes["n1"].history
+	if len(h.nodes["n2"].history) != 0 || len(recs) < 2 {
+		t.Fatalf("history n1 %d, n2 %d: want failed ops then a done one, on the coordinator only", len(recs), len(h.nodes["n2"].history))
+	}
+	for i, r := range recs {
+		want := `"state":"failed"`
+		if i == len(recs)-1 {
+			want = `"state":"done","device":"pdu-n3","by":"n1"`
+		}
+		if !strings.HasPrefix(r.Key, HistoryPrefix+"n3/") || (i > 0 && recs[i-1].Key >= r.Key) || !strings.Contains(string(r.Value), want) {
+			t.Errorf("record %d: %s %s, want %s in order", i, r.Key, r.Value, want)
+		}
+	}
+}
+
+// A coordinator freezes (SIGSTOP) between sending its Attempt and getting
+// it back; it wakes up much later with a stale view that still says it
+// holds the lease. The driver's lease check at the call's start keeps it
+// from fencing while the new coordinator does.
+func TestFrozenRunnerDoesNotCallLate(t *testing.T) {
+	cfg := baseCfg()
+	cfg.Timeout = 3 * time.Second
+	h := newHarness(t, 5, 1, cfg)
+	h.reboot = -1
+	h.fail["pdu-n1"] = true // the frozen coordinator itself cannot be fenced
+	h.dur["pdu-n5"] = 2500 * time.Millisecond
+	h.run(2 * time.Second)
+	h.crash("n5")
+	h.regroup()
+	n1 := h.nodes["n1"]
+	for end := h.now + 3*time.Second; !n1.f.issuing["n5"] || len(n1.f.st.ops) == 0; h.run(100 * time.Microsecond) { // the Attempt, after the Begin
+		if h.now > end {
+			t.Fatal("no attempt on n5")
+		}
+	}
+	h.freeze("n1", 4500*time.Millisecond)
+	h.run(8 * time.Second)
+	var on5 []*hcall
+	for _, c := range h.calls {
+		if c.target == "n5" {
+			on5 = append(on5, c)
+		}
+	}
+	if len(on5) != 1 || on5[0].runner == "n1" {
+		t.Fatalf("calls on n5: %d, first by %s: want one, by the new coordinator", len(on5), on5[0].runner)
+	}
+	if len(h.nodes["n2"].conf["n5"]) != 1 {
+		t.Error("n5 not confirmed by the new coordinator")
+	}
+}

@@ -1,0 +1,190 @@
+package fence
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+var (
+	simSeeds = flag.Int("seeds", 1000, "seeds TestSimulation runs (1..N)")
+	simSeed  = flag.Uint64("seed", 0, "run only this seed (replay a failure)")
+)
+
+// TestSimulation runs seeded fault schedules (crashes, partitions that
+// leave nodes cut off but alive, coordinator changes in the middle of a
+// fence, failing and hanging devices, several levels, watchdog mode,
+// two-node clusters) and checks at every step: never two device calls on
+// one node at once, a node is confirmed fenced only while its incarnation
+// is dead and only after a device it names succeeded (or its watchdog
+// fired); and at the end, once faults stop: every node down is confirmed,
+// no operation is left open or doubled, and no node left alive after it
+// was to be fenced.
+func TestSimulation(t *testing.T) {
+	if *simSeed != 0 {
+		runSim(t, *simSeed)
+		return
+	}
+	for s := 1; s <= *simSeeds; s++ {
+		runSim(t, uint64(s))
+		if t.Failed() {
+			return
+		}
+	}
+}
+
+func runSim(t *testing.T, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 77))
+	n := []int{2, 3, 3, 4, 5, 5}[rng.IntN(6)]
+	cfg := baseCfg()
+	cfg.Timeout = time.Duration(300+rng.IntN(2700)) * time.Millisecond
+	if rng.IntN(3) == 0 {
+		cfg.Action = ActionOff
+	}
+	watchdog := n > 2 && rng.IntN(3) == 0
+	if watchdog {
+		// a starting node must get its lease within W, through the view
+		// changes its own start causes
+		cfg.WatchdogTimeout = 2500 * time.Millisecond
+	}
+	cfg.Targets = map[string]Target{}
+	var devices []string
+	for i := 1; i <= n; i++ {
+		name := fmt.Sprintf("n%d", i)
+		tg := Target{Watchdog: watchdog}
+		nl := 1 + rng.IntN(2)
+		if watchdog && rng.IntN(2) == 0 {
+			nl = 0
+		}
+		for l := 0; l < nl; l++ {
+			var lv []Device
+			for d := 0; d <= rng.IntN(2); d++ {
+				dn := fmt.Sprintf("%s-l%d-d%d", name, l+1, d+1)
+				lv = append(lv, Device{Name: dn, Driver: "dummy"})
+				devices = append(devices, dn)
+			}
+			tg.Levels = append(tg.Levels, lv)
+		}
+		if n == 2 && i == 1 {
+			tg.Delay = time.Second
+		}
+		cfg.Targets[name] = tg
+	}
+	h := newHarness(t, n, seed, cfg)
+	h.jitter = true
+	h.twoNode = n == 2
+	if watchdog {
+		h.wd = cfg.WatchdogTimeout
+	}
+	h.reboot = time.Duration(300+rng.IntN(1500)) * time.Millisecond
+	if cfg.Action == ActionOff {
+		h.reboot = -1
+	}
+	h.run(time.Second)
+	for i := 0; i < 10 && !h.failed; i++ {
+		switch k := rng.IntN(11); {
+		case k < 3:
+			nd := h.nodes[h.names[rng.IntN(n)]]
+			h.crash(nd.name)
+			h.regroup()
+			if rng.IntN(2) == 0 {
+				name := nd.name
+				h.at(time.Duration(200+rng.IntN(2000))*time.Millisecond, func() { h.restart(name) })
+			}
+		case k < 6:
+			var a, b []string
+			for _, name := range h.names {
+				if rng.IntN(2) == 0 {
+					a = append(a, name)
+				} else {
+					b = append(b, name)
+				}
+			}
+			h.partition(a, b)
+		case k < 7:
+			h.heal()
+		case k < 9 && len(devices) > 0:
+			d := devices[rng.IntN(len(devices))]
+			if rng.IntN(4) == 0 {
+				h.hang[d] = !h.hang[d]
+			} else {
+				h.fail[d] = !h.fail[d]
+			}
+		case k < 10 && rng.IntN(2) == 0:
+			h.freeze(h.names[rng.IntN(n)], time.Duration(100+rng.IntN(4000))*time.Millisecond)
+		default:
+			for _, name := range h.names {
+				if !h.nodes[name].up {
+					h.restart(name)
+					break
+				}
+			}
+		}
+		h.run(time.Duration(50+rng.IntN(2500)) * time.Millisecond)
+	}
+	if h.failed {
+		return
+	}
+	// Faults stop: devices work, the network heals.
+	h.fail, h.hang = map[string]bool{}, map[string]bool{}
+	for _, name := range h.names {
+		if until, ok := h.frozen[name]; ok {
+			h.run(until - h.now + time.Millisecond)
+		}
+	}
+	h.heal()
+	h.run(15 * time.Second)
+	co := h.coordinator()
+	for _, name := range h.names {
+		nd := h.nodes[name]
+		if nd.up || co == nil { // no quorum left: nothing can be confirmed
+			continue
+		}
+		if _, ok := co.f.Confirmed(name); !ok && co.f.st.boots[name] >= nd.boot && nd.boot > 0 {
+			h.fatalf("%s is down (boot %d) and not confirmed fenced by coordinator %s: %+v", name, nd.boot, co.name, h.status(co.name, name))
+			return
+		}
+	}
+	// Power everything on again.
+	for _, name := range h.names {
+		h.restart(name)
+	}
+	h.run(10 * time.Second)
+	co = h.coordinator()
+	if co == nil || len(co.view.Members) != n || !co.view.Lease {
+		var views []string
+		for _, name := range h.names {
+			nd := h.nodes[name]
+			views = append(views, fmt.Sprintf("%s up=%v view=%v lease=%v", name, nd.up, nd.view.Members, nd.view.Lease))
+		}
+		h.fatalf("no single primary view of every node at the end: %v", views)
+		return
+	}
+	for _, s := range co.f.Status() {
+		if s.State == StatePending || s.State == StateInProgress {
+			h.fatalf("fence of %s still %s at the end: %+v", s.Target, s.State, s)
+		}
+	}
+	for _, o := range co.f.st.sortedOps() {
+		if nd := h.nodes[o.Target]; nd.up && nd.boot == o.Boot && o.Failed == "" {
+			v := co.f.st.view(o, co.f.nLevels(o.Target), co.f.cfg.Rounds)
+			h.fatalf("%s runs at boot %d, but op %v (status %d) was to fence that incarnation", o.Target, o.Boot, o.ID, v.status)
+		}
+	}
+	for _, name := range h.names {
+		for target, cs := range h.nodes[name].conf {
+			seen := map[uint64]bool{}
+			for _, c := range cs {
+				if seen[c.Boot] {
+					h.fatalf("%s confirmed %s at boot %d twice", name, target, c.Boot)
+				}
+				seen[c.Boot] = true
+			}
+		}
+	}
+	if a := co.f.st.outstanding("n1"); a != nil {
+		h.fatalf("an outstanding call at the end: %+v", a)
+	}
+}

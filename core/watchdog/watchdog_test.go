@@ -1,0 +1,117 @@
+package watchdog
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startVictim starts a process that plays the node.
+func startVictim(t *testing.T) (*exec.Cmd, chan error) {
+	t.Helper()
+	cmd := exec.Command("sleep", "60")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	return cmd, done
+}
+
+func supervise(t *testing.T, w time.Duration, cmd *exec.Cmd) (string, chan error) {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "wd.sock")
+	s := &Supervisor{Socket: sock, Timeout: w, Kill: func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }}
+	c, err := s.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	res := make(chan error, 1)
+	go func() { res <- s.Run(ctx, c) }()
+	return sock, res
+}
+
+// Fed while "holding its lease" the node lives; once feeding stops it is
+// killed within W (plus scheduling slack), not before.
+func TestSupervisorKillsWhenNotFed(t *testing.T) {
+	const w = 300 * time.Millisecond
+	cmd, done := startVictim(t)
+	sock, res := supervise(t, w, cmd)
+	f, err := Open(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var last time.Time
+	for end := time.Now().Add(4 * w); time.Now().Before(end); {
+		last = time.Now()
+		if err := f.Feed(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("killed while fed: %v", err)
+		case <-time.After(w / 5):
+		}
+	}
+	select {
+	case err := <-res:
+		if !errors.Is(err, ErrFired) {
+			t.Fatalf("supervisor: %v", err)
+		}
+	case <-time.After(10 * w):
+		t.Fatal("not fired after feeding stopped")
+	}
+	if took := time.Since(last); took < w {
+		t.Errorf("fired %v after the last feed, before W = %v", took, w)
+	}
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Errorf("victim ended with %v, want SIGKILL", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("victim still alive after the watchdog fired")
+	}
+}
+
+// Armed at start: a node that never gets a lease (never feeds) is killed.
+func TestSupervisorArmedAtStart(t *testing.T) {
+	cmd, done := startVictim(t)
+	_, res := supervise(t, 200*time.Millisecond, cmd)
+	select {
+	case err := <-res:
+		if !errors.Is(err, ErrFired) {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("never fired")
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("victim alive")
+	}
+}
+
+func TestOpenRejectsPlainFiles(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "not-a-watchdog")
+	if _, err := Open(p); err == nil {
+		t.Fatal("opened a missing path")
+	}
+	if err := exec.Command("touch", p).Run(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(p); err == nil {
+		t.Fatal("opened a plain file as a watchdog")
+	}
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/corral-ha/corral/core/watchdog"
+)
+
+// runWatchdog is `corral watchdog --socket PATH --timeout W (--pid PID |
+// --pid-file FILE)`: a process that plays the watchdog for tests and
+// machines without one. Point the node's [fence] watchdog at PATH; the node
+// feeds it while it holds its lease; W without a feed (counted from the
+// start) and it SIGKILLs the node's process group and process.
+func runWatchdog(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("watchdog", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	sock := fs.String("socket", "", "Unix datagram socket the node feeds (required)")
+	timeout := fs.Duration("timeout", 5*time.Second, "W: kill the node this long after its last feed")
+	pid := fs.Int("pid", 0, "the node's pid")
+	pidFile := fs.String("pid-file", "", "the node's pid file (read when the watchdog fires)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *sock == "" || (*pid == 0 && *pidFile == "") {
+		fmt.Fprintln(stderr, "corral watchdog: --socket and one of --pid or --pid-file are required, e.g. corral watchdog --socket /run/corral/wd.sock --timeout 5s --pid-file /run/corral/corral.pid")
+		return 2
+	}
+	kill := func() {
+		p := *pid
+		if *pidFile != "" {
+			b, err := os.ReadFile(*pidFile)
+			if err != nil {
+				fmt.Fprintf(stderr, "corral watchdog: fired, but %v\n", err)
+				return
+			}
+			p, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		}
+		if p <= 1 {
+			fmt.Fprintf(stderr, "corral watchdog: fired, but no pid to kill\n")
+			return
+		}
+		fmt.Fprintf(stderr, "corral watchdog: not fed for %v: SIGKILL to %d\n", *timeout, p)
+		_ = syscall.Kill(-p, syscall.SIGKILL)
+		_ = syscall.Kill(p, syscall.SIGKILL)
+	}
+	s := &watchdog.Supervisor{Socket: *sock, Timeout: *timeout, Kill: kill}
+	c, err := s.Listen()
+	if err != nil {
+		fmt.Fprintf(stderr, "corral watchdog: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	fmt.Fprintf(stdout, "corral watchdog: armed on %s, timeout %v\n", *sock, *timeout)
+	if err := s.Run(ctx, c); err != nil {
+		if errors.Is(err, watchdog.ErrFired) {
+			return 3
+		}
+		fmt.Fprintf(stderr, "corral watchdog: %v\n", err)
+		return 1
+	}
+	return 0
+}
