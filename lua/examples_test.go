@@ -121,23 +121,6 @@ func (c *fakeCluster) Do(_ context.Context, verb string, args []string) error {
 			c.state[n] = "paused"
 			c.emit(map[string]any{"kind": "node_paused", "target": n})
 		})
-		time.AfterFunc(20*time.Millisecond, func() {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			var to string
-			for _, m := range c.nodes {
-				if c.state[m] == "online" {
-					to = m
-					break
-				}
-			}
-			for g, o := range c.owner {
-				if o == n && to != "" {
-					c.owner[g] = to
-					c.emit(map[string]any{"kind": "group_moved", "group": g, "from": n, "to": to})
-				}
-			}
-		})
 	case "resume":
 		n := args[0]
 		for g, o := range c.owner {
@@ -152,7 +135,32 @@ func (c *fakeCluster) Do(_ context.Context, verb string, args []string) error {
 			c.emit(map[string]any{"kind": "node_resumed", "target": n})
 		})
 	case "move":
-		c.owner[args[0]] = args[1]
+		// Like the cluster: a paused node keeps its groups; move GROUP
+		// takes one away from its owner, move GROUP NODE to NODE, and the
+		// group is online there a moment later.
+		g := args[0]
+		from, ok := c.owner[g]
+		if !ok {
+			return fmt.Errorf("no group %q", g)
+		}
+		to := ""
+		if len(args) > 1 {
+			to = args[1]
+		}
+		for _, m := range c.nodes {
+			if to == "" && m != from && c.state[m] == "online" {
+				to = m
+			}
+		}
+		if to == "" {
+			return fmt.Errorf("no node to move %s to", g)
+		}
+		time.AfterFunc(10*time.Millisecond, func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.owner[g] = to
+			c.emit(map[string]any{"kind": "group_moved", "group": g, "from": from, "to": to})
+		})
 	default:
 		return fmt.Errorf("fake cluster: %s is not supported", verb)
 	}
@@ -203,7 +211,9 @@ func TestRollingMaintenance(t *testing.T) {
 	if len(fc.violations) > 0 {
 		t.Errorf("violations: %v", fc.violations)
 	}
-	want := []string{"pause n1", "resume n1", "pause n2", "resume n2", "pause n3", "resume n3"}
+	// A paused node keeps its groups: the script moves each away itself
+	// (n1's to n2, then n2's to n1, the first online node); n3 owns none.
+	want := []string{"pause n1", "move mail", "move web", "resume n1", "pause n2", "move db", "move mail", "move web", "resume n2", "pause n3", "resume n3"}
 	if !slices.Equal(fc.actions, want) {
 		t.Errorf("actions %v, want %v", fc.actions, want)
 	}

@@ -175,23 +175,47 @@ func TestLuaOnDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// lua run: the rolling maintenance example pauses, runs the command
-	// on and resumes every node in turn (the demo has no groups yet: each
-	// node has nothing to hand over).
+	// lua run: the rolling maintenance example pauses, moves the node's
+	// groups away, runs the command on and resumes every node in turn. A
+	// group db (a dummy resource) preferring n1 is handed over on the way.
+	sock1 := filepath.Join(dir, "n1", "corral.sock")
+	for _, c := range []string{"group add db --prefer n1", "resource add d1 dummy --group db --monitor 1s"} {
+		// n1 may be between views after the pauses above: retry while it
+		// says there is no quorum yet.
+		eventually(t, 20*time.Second, c, func() error {
+			if r := corral(t, dir, "shell", "--socket", sock1, "-c", c); r.code != 0 {
+				return fmt.Errorf("%d %s%s", r.code, r.stdout, r.stderr)
+			}
+			return nil
+		})
+	}
+	dbOn := func(want string) func() error {
+		return func() error {
+			var gs []struct{ Name, State, Owner string }
+			if err := shellJSON(t, dir, "n2", "groups", &gs); err != nil {
+				return err
+			}
+			if len(gs) != 1 || gs[0].State != "online" || (want != "" && gs[0].Owner != want) {
+				return fmt.Errorf("groups %+v, want db online on %q", gs, want)
+			}
+			return nil
+		}
+	}
+	eventually(t, 20*time.Second, "db online on n1", dbOn("n1"))
 	example, err := filepath.Abs("../examples/lua/automation/rolling_maintenance.lua")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r = corral(t, dir, "shell", "--socket", filepath.Join(dir, "n1", "corral.sock"), "-c",
-		"lua run "+example+" 'echo maintained $NODE' 60")
+	r = corral(t, dir, "shell", "--socket", sock1, "-c", "lua run "+example+" 'echo maintained $NODE' 60")
 	if r.code != 0 {
 		t.Fatalf("lua run rolling_maintenance: %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	for _, want := range []string{"maintained n1", "maintenance of n2: done", "maintained n3", "maintenance of n3: done", "3 nodes done"} {
+	for _, want := range []string{"maintenance of n1: moving db away", "maintained n1", "maintenance of n2: done", "maintained n3", "maintenance of n3: done", "3 nodes done"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("lua run output lacks %q:\n%s", want, r.stdout)
 		}
 	}
+	eventually(t, 20*time.Second, "db online after the maintenance", dbOn(""))
 
 	// The handler saw every node paused and resumed, then n3 leave, in
 	// the order of n1's event stream.
