@@ -65,7 +65,7 @@ type Node struct {
 	dns     dnsDriver // the DNS responder's feed (dns.go)
 	crm     crmDriver
 	fence   fenceDriver // the fence core's feed (fence.go)
-	witness voter // nil without [quorum.witness]
+	witness voter       // nil without [quorum.witness]
 	events  *eventLog
 	carry   conn.Ready    // taken from conn by transmit, for the next pass of execute
 	lua     luaDriver     // the Lua host and the event handlers (lua.go)
