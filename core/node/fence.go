@@ -351,7 +351,7 @@ func (n *Node) FenceStatus() (FenceStatus, error) {
 	if err := n.do(func() { ts = n.fence.f.Status() }); err != nil {
 		return FenceStatus{}, err
 	}
-	st := FenceStatus{Configured: n.fence.configured, Action: fence.ActionReboot, Targets: []FenceTarget{}, Devices: []FenceDevice{}, Levels: []FenceLevelOf{}}
+	st := FenceStatus{Configured: n.fence.configured, Action: n.cfg.Fence.Action, Targets: []FenceTarget{}, Devices: []FenceDevice{}, Levels: []FenceLevelOf{}}
 	for _, t := range ts {
 		st.Targets = append(st.Targets, FenceTarget{Target: t.Target, Boot: t.Boot, State: t.State, Confirmed: t.Confirmed, Op: t.Op,
 			Reason: t.Reason, Device: t.Device, Attempts: t.Attempts, Error: t.Error})

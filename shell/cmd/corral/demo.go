@@ -204,7 +204,7 @@ func (d *demo) prepare(n int, netPrefix string, nodesSet, netSet bool) (int, str
 			return 0, "", err
 		}
 		if _, err := os.Stat(nd.config); errors.Is(err, os.ErrNotExist) {
-			if err := os.WriteFile(nd.config, []byte(demoConfig(netPrefix, n, k+1)), 0o644); err != nil {
+			if err := os.WriteFile(nd.config, []byte(demoConfig(netPrefix, n, k+1)+demoFence(d.dir, n)), 0o644); err != nil {
 				return 0, "", err
 			}
 		}
