@@ -61,9 +61,10 @@ func alive(pid int) bool {
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
 
-// startDemo runs `corral demo --detach` and registers a cleanup that stops
-// the cluster and kills whatever is left, by pid.
-func startDemo(t *testing.T, dir, netBlock string, n int) result {
+// startDemo runs `corral demo --detach` (with extra flags, such as
+// --fence=false) and registers a cleanup that stops the cluster and kills
+// whatever is left, by pid.
+func startDemo(t *testing.T, dir, netBlock string, n int, extra ...string) result {
 	t.Helper()
 	seen := map[int]bool{}
 	t.Cleanup(func() {
@@ -85,7 +86,7 @@ func startDemo(t *testing.T, dir, netBlock string, n int) result {
 			}
 		}
 	})
-	r := corral(t, dir, "demo", "--detach", "--nodes", strconv.Itoa(n), "--dir", dir, "--net", netBlock)
+	r := corral(t, dir, append([]string{"demo", "--detach", "--nodes", strconv.Itoa(n), "--dir", dir, "--net", netBlock}, extra...)...)
 	for _, p := range demoPIDs(t, dir, n) {
 		seen[p] = true
 	}

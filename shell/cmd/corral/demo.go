@@ -117,8 +117,9 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	dirFlag := fs.String("dir", demoDefaultDir, "directory of the demo's files")
 	netFlag := fs.String("net", "127.0", "loopback block: node nK gets <net>.0.K and <net>.1.K")
 	detach := fs.Bool("detach", false, "start the nodes and return")
+	fence := fs.Bool("fence", true, "give the nodes the process fence device (demofence.go); false: no fencing")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: corral demo [--nodes 3] [--dir DIR] [--net 127.0] [--detach]\n       corral demo stop [--dir DIR]")
+		fmt.Fprintln(stderr, "Usage: corral demo [--nodes 3] [--dir DIR] [--net 127.0] [--detach] [--fence=false]\n       corral demo stop [--dir DIR]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -139,7 +140,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "corral demo: %v\n", err)
 		return 2
 	}
-	d := &demo{userDir: *dirFlag, stdout: stdout, stderr: stderr}
+	d := &demo{userDir: *dirFlag, stdout: stdout, stderr: stderr, noFence: !*fence}
 	if d.dir, err = filepath.Abs(*dirFlag); err != nil {
 		fmt.Fprintf(stderr, "corral demo: %v\n", err)
 		return 1
@@ -156,6 +157,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 type demo struct {
 	dir     string // absolute
 	userDir string // as given, for messages
+	noFence bool   // --fence=false: configs written without the fence device
 	stdout  io.Writer
 	stderr  io.Writer
 }
@@ -204,7 +206,7 @@ func (d *demo) prepare(n int, netPrefix string, nodesSet, netSet bool) (int, str
 			return 0, "", err
 		}
 		if _, err := os.Stat(nd.config); errors.Is(err, os.ErrNotExist) {
-			if err := os.WriteFile(nd.config, []byte(demoConfig(netPrefix, n, k+1)+demoFence(d.dir, n)), 0o644); err != nil {
+			if err := os.WriteFile(nd.config, []byte(demoConfig(netPrefix, n, k+1)+d.fenceConfig(n)), 0o644); err != nil {
 				return 0, "", err
 			}
 		}

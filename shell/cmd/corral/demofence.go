@@ -27,3 +27,13 @@ func demoFence(dir string, n int) string {
 	}
 	return b.String()
 }
+
+// fenceConfig is demoFence for a new demo, or nothing with --fence=false
+// (a cluster without fencing: a node that leaves is assumed down after
+// the lease wait, and a frozen or cut-off node lives on).
+func (d *demo) fenceConfig(n int) string {
+	if d.noFence {
+		return ""
+	}
+	return demoFence(d.dir, n)
+}
