@@ -87,7 +87,7 @@ func checkFencedBeforeOnline(t *testing.T, run func(node, cmd string, v any) err
 			seen = append(seen, e.Kind+":"+e.Target+e.Owner)
 		}
 	}
-	if started < 0 || fenced < 0 || online < 0 || !(started < fenced && fenced < online) {
+	if started < 0 || fenced < 0 || online < 0 || started >= fenced || fenced >= online {
 		t.Fatalf("%s's events: want fence_started < node_fenced(n2) < group_online(n3), got %d %d %d: %s", node, started, fenced, online, strings.Join(seen, " "))
 	}
 	var ts []fenceTargetJSON

@@ -146,7 +146,7 @@ func TestFenceBeforeFailover(t *testing.T) {
 				online = i
 			}
 		}
-		if started < 0 || fenced < 0 || online < 0 || !(started < fenced && fenced < online) {
+		if started < 0 || fenced < 0 || online < 0 || started >= fenced || fenced >= online {
 			var ks []string
 			for _, e := range evs {
 				ks = append(ks, e.Kind+":"+e.Target+e.Group)
