@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -294,8 +295,18 @@ func (n *Node) selfFence(why string) {
 		if r.Node != n.cfg.Node || r.State == "stopped" || r.Agent == "" {
 			continue
 		}
+		params := map[string]string{}
+		if kv, found, _ := n.cdb.db.Get(crm.ResourcePrefix + r.Name); found {
+			if res, err := crm.ParseResource(r.Name, kv.Value); err == nil {
+				params = maps.Clone(res.Params)
+				if params == nil {
+					params = map[string]string{}
+				}
+			}
+		}
+		params[InstanceParam] = r.Name
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		_, err := n.crm.exec.RunAgent(ctx, r.Agent, crm.ActStop, map[string]string{InstanceParam: r.Name})
+		_, err := n.crm.exec.RunAgent(ctx, r.Agent, crm.ActStop, params)
 		cancel()
 		if err != nil {
 			n.log.Error("fenced: stop failed", "resource", r.Name, "err", err)

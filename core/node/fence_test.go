@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/corral-ha/corral/core/config"
+	"github.com/corral-ha/corral/core/transport"
+	"github.com/corral-ha/corral/core/wire"
 )
 
 type fenceNode struct {
@@ -228,5 +230,59 @@ func TestFenceFailureKeepsGroupBlocked(t *testing.T) {
 	eventually(t, 40*time.Second, "n2 fenced at the retry and web online on a survivor", func() bool {
 		g, ok := webOn(nodes[0])
 		return ok && g.State == "online" && g.Owner != "n2" && g.Owner != ""
+	})
+}
+
+// TestFencedNodeStopsItself: web's owner n2 is cut off from both peers
+// (alive); the majority fences it (the dummy device only records it, so
+// n2 lives on), web comes up on n3; when the cut heals, n2 learns it was
+// fenced at its own boot id and stops: its Run ends with the fence as the
+// reason and it runs nothing.
+func TestFencedNodeStopsItself(t *testing.T) {
+	fenceDir := t.TempDir()
+	nodes := startFenceCluster(t, 98, fenceDir)
+	var ids []uint64
+	for _, peer := range []wire.NodeID{1, 3} {
+		id, err := nodes[1].n.Faults().AddFault(transport.Fault{Peer: nodes[1].n.PeerAddrs(peer), Link: -1, Dir: transport.Both, Drop: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	eventually(t, 20*time.Second, "n2 fenced and web online on n3", func() bool {
+		g, ok := webOn(nodes[0])
+		fenced := false
+		_ = nodes[0].n.do(func() { _, fenced = nodes[0].n.fence.f.Confirmed("n2") })
+		return ok && g.State == "online" && g.Owner == "n3" && fenced
+	})
+	if nodes[1].ex.Running("app") {
+		t.Fatal("the cut-off n2 still runs app")
+	}
+	for _, id := range ids {
+		if err := nodes[1].n.Faults().RemoveFault(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-nodes[1].done:
+		nodes[1].done <- err // for the cleanup
+		nodes[1].cancel()
+		if err == nil || !strings.Contains(err.Error(), "fenced") {
+			t.Fatalf("n2's Run ended with %v, want the fence as the reason", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("n2 did not stop itself after the cut healed")
+	}
+	if nodes[1].ex.Running("app") {
+		t.Fatal("the fenced n2 runs app")
+	}
+	// (while n2 was back in the view, the resource manager may have begun
+	// to move web back to its preferred n2; once n2 is gone it runs on a
+	// survivor)
+	eventually(t, 20*time.Second, "web running on one survivor", func() bool {
+		g, ok := webOn(nodes[0])
+		return ok && g.State == "online" && !nodes[1].ex.Running("app") &&
+			(g.Owner == "n1" && nodes[0].ex.Running("app") && !nodes[2].ex.Running("app") ||
+				g.Owner == "n3" && nodes[2].ex.Running("app") && !nodes[0].ex.Running("app"))
 	})
 }
