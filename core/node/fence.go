@@ -124,7 +124,10 @@ func (n *Node) fenceView(now time.Duration) {
 	if first && v.Primary && v.Coordinator == n.cfg.Node {
 		// A new coordinator of the resource manager waits for the fence of
 		// every node that left: repeat the confirmations the fence core
-		// already holds (the resource manager's Fenced counts per view).
+		// already holds (the resource manager's Fenced counts per view),
+		// once the resource manager has the view too (the fence core got
+		// it first).
+		n.crmView(now)
 		for _, t := range n.fenceTargets() {
 			if _, ok := d.f.Confirmed(t); ok && !slices.Contains(v.Members, t) {
 				_ = n.crm.c.Step(now, crm.Fenced{Node: t})
@@ -210,6 +213,10 @@ func (n *Node) fenceRound(now time.Duration, memberEvents []membership.Event) bo
 	}
 	n.events.append(stream)
 	for _, c := range rd.Confirmed {
+		if d.view.Coordinator != n.cfg.Node {
+			continue // the coordinator tells the resource manager
+		}
+		n.crmView(now)
 		if err := n.crm.c.Step(now, crm.Fenced{Node: c.Target}); err != nil {
 			n.log.Warn("fencing: tell the resource manager", "target", c.Target, "err", err)
 		}
