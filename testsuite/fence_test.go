@@ -2,6 +2,9 @@ package testsuite
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -171,5 +174,90 @@ func TestFenceStoppedOwnerProcesses(t *testing.T) {
 				t.Fatalf("resources on %s: %+v %v, want app started on n3 only", nd, rs, err)
 			}
 		}
+	}
+}
+
+// TestFenceFailingDeviceProcesses: the demo's fence device replaced by the
+// agents' dummy driver told to fail: after kill -9 of web's owner, web
+// waits ("waiting for fence of n2") and does not start elsewhere, the
+// shell's fence status says the fence failed and why, and the events
+// have fence_failed.
+func TestFenceFailingDeviceProcesses(t *testing.T) {
+	dir := t.TempDir()
+	startDemo(t, dir, "127.99", 3)
+	if r := corral(t, dir, "demo", "stop", "--dir", dir); r.code != 0 {
+		t.Fatalf("demo stop: %s%s", r.stdout, r.stderr)
+	}
+	for _, nd := range []string{"n1", "n2", "n3"} {
+		p := filepath.Join(dir, nd, "corral.toml")
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := regexp.MustCompile(`driver = "process"\nparams = \{[^}]*\}`).ReplaceAllString(string(b),
+			fmt.Sprintf("driver = \"dummy\"\nparams = { dir = %q, fail = \"true\" }", filepath.Join(dir, "fence")))
+		if src == string(b) {
+			t.Fatalf("%s: no process fence device to replace:\n%s", p, b)
+		}
+		writeFile(t, p, src)
+	}
+	if r := corral(t, dir, "demo", "--detach", "--dir", dir); r.code != 0 {
+		t.Fatalf("demo --detach again: %s%s", r.stdout, r.stderr)
+	}
+	run := func(node, cmd string, v any) error { return shellJSON(t, dir, node, cmd, v) }
+	var out map[string]any
+	eventually(t, 20*time.Second, "group add on n1", func() error { return run("n1", "group add web --prefer n2,n3", &out) })
+	if err := run("n1", "resource add app dummy --group web --monitor 500ms", &out); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "web online on n2", webOnline(run, "n1", "n2"))
+	if err := syscall.Kill(demoPIDs(t, dir, 3)[1], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the fence of n2 failed", func() error {
+		var ts []fenceTargetJSON
+		if err := run("n1", "fence", &ts); err != nil {
+			return err
+		}
+		for _, x := range ts {
+			if x.Target == "n2" && !x.Confirmed && x.State == "failed" && strings.Contains(x.Error, "told to fail") {
+				return nil
+			}
+		}
+		return fmt.Errorf("fence status: %+v", ts)
+	})
+	for _, nd := range []string{"n1", "n3"} {
+		eventually(t, 10*time.Second, "web waits for the fence on "+nd, func() error {
+			var gs []groupJSON
+			if err := run(nd, "groups", &gs); err != nil {
+				return err
+			}
+			if len(gs) != 1 || !strings.Contains(gs[0].Reason, "waiting for fence of n2") {
+				return fmt.Errorf("groups on %s: %+v", nd, gs)
+			}
+			return nil
+		})
+		var rs []resourceJSON
+		if err := run(nd, "resources", &rs); err != nil || len(rs) != 1 || rs[0].State == "started" && rs[0].Node != "n2" {
+			t.Fatalf("resources on %s: %+v %v: app must not start elsewhere", nd, rs, err)
+		}
+		var evs []fenceEventJSON
+		if err := run(nd, "events", &evs); err != nil {
+			t.Fatal(err)
+		}
+		failed := false
+		for _, e := range evs {
+			failed = failed || e.Kind == "fence_failed" && e.Target == "n2"
+			if e.Kind == "node_fenced" {
+				t.Fatalf("%s: node_fenced with a failing device: %+v", nd, e)
+			}
+		}
+		if !failed {
+			t.Fatalf("%s: no fence_failed event for n2", nd)
+		}
+	}
+	r := corral(t, dir, "shell", "--socket", filepath.Join(dir, "n1", "corral.sock"), "-c", "fence")
+	if r.code != 0 || !strings.Contains(r.stdout, "failed") || !strings.Contains(r.stdout, "told to fail") {
+		t.Fatalf("fence on n1: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
