@@ -45,6 +45,8 @@ func describe(e node.Event) string {
 		add("primary", strconv.FormatBool(*e.Primary))
 	}
 	add("target", e.Target)
+	add("device", e.Device) // fence_*, node_fenced
+	add("by", e.By)
 	if e.Clean != nil {
 		add("clean", strconv.FormatBool(*e.Clean))
 	}
@@ -70,6 +72,7 @@ func describe(e node.Event) string {
 	add("reason", e.Reason)
 	add("error", e.Error)
 	add("detail", e.Detail)
+	add("error", e.Error)
 	return strings.Join(parts, " ")
 }
 

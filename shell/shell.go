@@ -234,7 +234,7 @@ func commands() []*command {
 		statusCommand(), nodesCommand(), linksCommand(), quorumCommand(), viewsCommand(), eventsCommand(),
 		pauseCommand(), resumeCommand(), leaveCommand(), debugCommand(), cdbCommand(), watchCommand(), dnsCommand(),
 		groupsCommand(), resourcesCommand(), moveCommand(), startCommand(), stopCommand(), cleanupCommand(),
-		explainCommand(), resourceCommand(), groupCommand(),
+		explainCommand(), resourceCommand(), groupCommand(), fenceCommand(),
 		agentsCommand(), luaCommand(), reloadCommand(),
 		helpCommand(), exitCommand(),
 	}

@@ -62,11 +62,11 @@ func alive(pid int) bool {
 }
 
 // startDemo runs `corral demo --detach --web=false` (the test sets up its
-// own groups) and registers a cleanup that stops the cluster and kills
-// whatever is left, by pid.
-func startDemo(t *testing.T, dir, netBlock string, n int) result {
+// own groups; extra flags such as --fence=false follow) and registers a
+// cleanup that stops the cluster and kills whatever is left, by pid.
+func startDemo(t *testing.T, dir, netBlock string, n int, extra ...string) result {
 	t.Helper()
-	return startDemoArgs(t, dir, netBlock, n, "--web=false")
+	return startDemoArgs(t, dir, netBlock, n, append([]string{"--web=false"}, extra...)...)
 }
 
 // startDemoArgs is startDemo with the demo's own flags (say --web=true).

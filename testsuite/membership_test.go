@@ -113,10 +113,12 @@ func TestMembershipRealProcesses(t *testing.T) {
 
 // TestStoppedNodeIsEvicted: SIGSTOP a node for 5 s. The others evict it
 // and stay quorate; when it runs again it does not act as primary (its
-// lease has expired) and it rejoins in a newer view.
+// lease has expired) and it rejoins in a newer view. Without fencing
+// (--fence=false): the demo's fence device would kill the stopped node
+// (TestFenceStoppedOwnerProcesses).
 func TestStoppedNodeIsEvicted(t *testing.T) {
 	dir := t.TempDir()
-	startDemo(t, dir, "127.73", 3)
+	startDemo(t, dir, "127.73", 3, "--fence=false")
 	all := []string{"n1", "n2", "n3"}
 	eventually(t, 10*time.Second, "one quorate view of three", func() error {
 		return sameView(t, dir, all, all, true)

@@ -122,8 +122,9 @@ func New(n Node) *Handler {
 	h.add("/v1/cdb", "GET /v1/cdb?prefix=P, GET|PUT|POST|DELETE /v1/cdb/KEY", nil)
 	h.add("/v1/cdb-history", "GET /v1/cdb-history[?n=N]", get(h.cdbHistory))
 	h.add("/v1/cdb-watch", "GET /v1/cdb-watch?prefix=P[&start=R] (Server-Sent Events)", get(h.cdbWatch))
-	h.addCRM() // crm.go
-	h.addLua() // lua.go
+	h.addCRM()   // crm.go
+	h.addFence() // fence.go
+	h.addLua()   // lua.go
 	ch, stop := n.Subscribe(1024)
 	h.stopSub = stop
 	go h.count(ch)

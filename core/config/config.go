@@ -89,6 +89,9 @@ type Fence struct {
 	// process (kernel softdog or hardware).
 	Watchdog        string   `toml:"watchdog"`
 	WatchdogTimeout Duration `toml:"watchdog_timeout"`
+	// Action is what a device call asks of a driver: "reboot" (a power
+	// cycle) or "off" (the node stays down until someone starts it).
+	Action string `toml:"action"`
 }
 
 // FenceDevice is one fencing device driven by a Lua fence driver.

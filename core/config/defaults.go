@@ -48,6 +48,8 @@ func Default() *Config {
 			Watchdog: "off",
 			// Watchdog fires this long after its last feed.
 			WatchdogTimeout: Duration(5 * time.Second),
+			// A fence cycles the node's power (Pacemaker's default too).
+			Action: "reboot",
 		},
 		DNS: DNS{
 			// Listen defaults to "<first address>:53" and Domain to

@@ -205,6 +205,9 @@ func (v *validator) fence() {
 	if f.Watchdog != "off" && !strings.HasPrefix(f.Watchdog, "/") {
 		v.addf("fence.watchdog", "%q: use \"off\" or the path of a watchdog device such as \"/dev/watchdog\"", f.Watchdog)
 	}
+	if f.Action != "reboot" && f.Action != "off" {
+		v.addf("fence.action", "%q: use \"reboot\" (a power cycle) or \"off\"", f.Action)
+	}
 	if f.WatchdogTimeout <= 0 {
 		v.addf("fence.watchdog_timeout", "%s must be positive", f.WatchdogTimeout)
 	} else if f.Watchdog != "off" {

@@ -18,7 +18,7 @@ const (
 	tagCDB byte = 2
 )
 
-// (tagCRM = 3, the resource manager's, is in crm.go.)
+// (tagCRM = 3, the resource manager's, is in crm.go; tagFence = 4 in fence.go.)
 
 // cdbReply is the answer to a write waiting in an API call.
 type cdbReply struct {
@@ -204,6 +204,10 @@ func (n *Node) cdbDeliver(d bcast.Delivery) {
 	}
 	if len(d.Payload) > 0 && d.Payload[0] == tagCRM {
 		n.crmDeliver(d)
+		return
+	}
+	if len(d.Payload) > 0 && d.Payload[0] == tagFence {
+		n.fenceDeliver(d)
 		return
 	}
 	if len(d.Payload) == 0 || d.Payload[0] != tagCDB {

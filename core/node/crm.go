@@ -52,7 +52,7 @@ type crmDriver struct {
 // config DB holds.
 func (n *Node) openCRM() {
 	r := &n.crm
-	r.c = crm.New(crm.Config{Self: n.cfg.Node, AssumeFenced: true}, nil)
+	r.c = crm.New(crm.Config{Self: n.cfg.Node, AssumeFenced: !n.fencingConfigured()}, nil) // fence.go
 	r.exec = n.opt.Executor
 	r.policy = n.opt.Policy
 	n.openCRMLua()

@@ -56,8 +56,20 @@
 //     context of exec.go: resource, group, node, address and a state
 //     directory <data_dir>/agents) and come back as inputs through the
 //     request channel; so do policy answers (Options.Policy; by default
-//     the Lua policy script the group names, crmlua.go). Until fencing exists, a node that left the primary
-//     view counts as fenced once this node is quorate (the G2 wait).
+//     the Lua policy script the group names, crmlua.go). A node that left
+//     the primary view uncleanly counts as fenced when the fence core
+//     confirms it; only in a cluster with no fence devices and no watchdog
+//     mode does it count as fenced once this node is quorate (the G2 wait;
+//     the node logs that at start).
+//   - The fence core (core/fence, fence.go) gets the view and this node's
+//     lease (after the install, before the resource manager) and the Safe
+//     deliveries of its messages (tag 4); its Persist is written (fsync)
+//     before its broadcasts go out; device calls run off the loop through
+//     the Lua host's RunFence, started only while this node holds its
+//     lease by the real clock; Confirmed becomes the resource manager's
+//     Fenced on the coordinator; history records are put in the config DB
+//     under /fence/history/; a node that learns it was fenced at its own
+//     boot id stops its resources and stops (Run returns the reason).
 //   - Events of all cores are numbered and stored (the last 10,000) and
 //     fanned out to subscribers (Events, Subscribe).
 //   - With [quorum.witness] arbiter, the loop asks the arbiter for its vote

@@ -50,6 +50,11 @@ type Event struct {
 	Reason   string `json:"reason,omitempty"`
 	From     string `json:"from,omitempty"`
 	To       string `json:"to,omitempty"`
+
+	// fence_started {target, device}, node_fenced {target, device, by},
+	// fence_failed {target, device, error}
+	Device string `json:"device,omitempty"`
+	By     string `json:"by,omitempty"`
 }
 
 // eventLog numbers, stores and fans out events. Append runs on the event

@@ -15,7 +15,7 @@ func FenceConfig(cfg *config.Config, boot uint64) fence.Config {
 	fc := fence.Config{
 		Self: cfg.Node, Boot: boot, Targets: map[string]fence.Target{},
 		Lease: cfg.Timers.Lease.D(), Margin: cfg.Timers.Margin.D(), Drift: cfg.Timers.Drift,
-		WatchdogTimeout: cfg.Fence.WatchdogTimeout.D(),
+		WatchdogTimeout: cfg.Fence.WatchdogTimeout.D(), Action: cfg.Fence.Action,
 	}
 	for _, n := range cfg.Nodes {
 		t := fence.Target{Delay: n.FenceDelay.D(), Watchdog: cfg.Fence.Watchdog != "off"}

@@ -65,7 +65,8 @@ type Node struct {
 	cdb     cdbDriver
 	dns     dnsDriver // the DNS responder's feed (dns.go)
 	crm     crmDriver
-	witness voter // nil without [quorum.witness]
+	fence   fenceDriver // the fence core's feed (fence.go)
+	witness voter       // nil without [quorum.witness]
 	events  *eventLog
 	carry   conn.Ready    // taken from conn by transmit, for the next pass of execute
 	lua     luaDriver     // the Lua host and the event handlers (lua.go)
@@ -171,6 +172,10 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 		n.closeStore()
 		return nil, err
 	}
+	if err = n.openFence(); err != nil {
+		n.closeStore()
+		return nil, err
+	}
 	n.openCRM()
 	if n.mem, err = n.openMembership(); err != nil {
 		n.closeStore()
@@ -272,6 +277,7 @@ func (n *Node) Run(ctx context.Context) error {
 			n.conn.Tick(now)
 			n.mem.Tick(now)
 			n.cdbTick()
+			n.fenceTick(now)
 			n.crmTick(now)
 		}
 		n.gather()
@@ -389,8 +395,9 @@ func (n *Node) execute() {
 		}
 		n.events.append(stream)
 		n.cdbQuorum(now, len(rm.Events) > 0)
+		fenceBusy := n.fenceRound(now, rm.Events)
 		crmBusy := n.crmRound(now, len(rm.Events) > 0)
-		if rc.Empty() && !cdbBusy && !crmBusy && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 {
+		if rc.Empty() && !cdbBusy && !crmBusy && !fenceBusy && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 {
 			n.dnsRefresh(now)
 			return
 		}

@@ -118,8 +118,9 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	netFlag := fs.String("net", "127.0", "loopback block: node nK gets <net>.0.K and <net>.1.K")
 	detach := fs.Bool("detach", false, "start the nodes and return")
 	web := fs.Bool("web", true, "add the group web (corral whoami on port 8080 of its owner) once the cluster is quorate, unless it exists")
+	fence := fs.Bool("fence", true, "give the nodes the process fence device (demofence.go); false: no fencing")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: corral demo [--nodes 3] [--dir DIR] [--net 127.0] [--detach] [--web=false]\n       corral demo stop [--dir DIR]")
+		fmt.Fprintln(stderr, "Usage: corral demo [--nodes 3] [--dir DIR] [--net 127.0] [--detach] [--web=false] [--fence=false]\n       corral demo stop [--dir DIR]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -140,7 +141,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "corral demo: %v\n", err)
 		return 2
 	}
-	d := &demo{userDir: *dirFlag, stdout: stdout, stderr: stderr}
+	d := &demo{userDir: *dirFlag, stdout: stdout, stderr: stderr, noFence: !*fence}
 	if d.dir, err = filepath.Abs(*dirFlag); err != nil {
 		fmt.Fprintf(stderr, "corral demo: %v\n", err)
 		return 1
@@ -168,6 +169,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 type demo struct {
 	dir     string // absolute
 	userDir string // as given, for messages
+	noFence bool   // --fence=false: configs written without the fence device
 	stdout  io.Writer
 	stderr  io.Writer
 }
@@ -216,7 +218,7 @@ func (d *demo) prepare(n int, netPrefix string, nodesSet, netSet bool) (int, str
 			return 0, "", err
 		}
 		if _, err := os.Stat(nd.config); errors.Is(err, os.ErrNotExist) {
-			if err := os.WriteFile(nd.config, []byte(demoConfig(netPrefix, n, k+1)), 0o644); err != nil {
+			if err := os.WriteFile(nd.config, []byte(demoConfig(netPrefix, n, k+1)+d.fenceConfig(n)), 0o644); err != nil {
 				return 0, "", err
 			}
 		}
