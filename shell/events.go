@@ -72,7 +72,6 @@ func describe(e node.Event) string {
 	add("reason", e.Reason)
 	add("error", e.Error)
 	add("detail", e.Detail)
-	add("error", e.Error)
 	return strings.Join(parts, " ")
 }
 

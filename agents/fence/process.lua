@@ -80,6 +80,12 @@ function M.status(target, p)
 end
 
 function M.off(target, p)
+  -- Without the node's directory nothing says the node is off: a wrong
+  -- dir must never confirm a fence that did not happen.
+  local config = nodedir(target, p) .. "/corral.toml"
+  if not fs.exists(config) then
+    return "config", "no " .. config .. ": cannot tell that " .. target .. " is off; is dir the demo directory?"
+  end
   local pids = {}
   for i, f in ipairs(pidfiles(target, p)) do
     local pid = readpid(f)

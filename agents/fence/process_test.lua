@@ -53,10 +53,18 @@ function TestProcessFenceOnNeedsConfig(t)
   t:ok(msg:find("corral.toml", 1, true), msg)
 end
 
+-- A wrong dir must not confirm a fence: off fails without the node's config.
+function TestProcessFenceOffNeedsNodeDir(t)
+  local st, msg = host.fence("process", "off", "n9", { dir = t:tempdir() })
+  t:eq(st, "config")
+  t:ok(msg:find("cannot tell", 1, true), msg)
+end
+
 -- A stale pid file naming a process that is not a node is left alone.
 function TestProcessFenceStalePid(t)
   local dir = t:tempdir()
   fs.mkdir(dir .. "/n2")
+  fs.write(dir .. "/n2/corral.toml", "node = \"n2\"\n")
   local other = exec.start{ argv = { "sleep", "300" } }
   fs.write(dir .. "/n2/corral.pid", tostring(other) .. "\n")
   t:eq(host.fence("process", "status", "n2", { dir = dir }), "not_running", "not a corral agent")
