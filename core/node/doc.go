@@ -70,6 +70,15 @@
 //     Fenced on the coordinator; history records are put in the config DB
 //     under /fence/history/; a node that learns it was fenced at its own
 //     boot id stops its resources and stops (Run returns the reason).
+//   - [fence] watchdog (watchdog.go, core/watchdog): Open fails if the
+//     watchdog cannot be opened; at each tick the loop feeds it only while
+//     this node holds its lease (membership's Quorate: primary view, lease
+//     not lapsed, not self-fenced), through a goroutine and a 1-slot
+//     channel so a slow device never blocks the loop; it logs once each
+//     time feeding stops and why. A committed clean leave disarms it (the
+//     magic 'V': a device stops unless nowayout, a supervisor stops
+//     without a kill); every other stop closes it armed (survivors count
+//     the node fenced W after its last feed).
 //   - Events of all cores are numbered and stored (the last 10,000) and
 //     fanned out to subscribers (Events, Subscribe).
 //   - With [quorum.witness] arbiter, the loop asks the arbiter for its vote

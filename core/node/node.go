@@ -65,8 +65,9 @@ type Node struct {
 	cdb     cdbDriver
 	dns     dnsDriver // the DNS responder's feed (dns.go)
 	crm     crmDriver
-	fence   fenceDriver // the fence core's feed (fence.go)
-	witness voter       // nil without [quorum.witness]
+	fence   fenceDriver    // the fence core's feed (fence.go)
+	wd      watchdogDriver // [fence] watchdog, fed while the lease holds (watchdog.go)
+	witness voter          // nil without [quorum.witness]
 	events  *eventLog
 	carry   conn.Ready    // taken from conn by transmit, for the next pass of execute
 	lua     luaDriver     // the Lua host and the event handlers (lua.go)
@@ -195,6 +196,12 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 		n.closeStore()
 		return nil, err
 	}
+	if err = n.openWatchdog(); err != nil {
+		n.closeDNS()
+		_ = n.tr.Close()
+		n.closeStore()
+		return nil, fmt.Errorf("fencing: %w: fix [fence] watchdog or start the watchdog first", err)
+	}
 	n.log.Info("node open", "boot", n.boot, "links", links, "peers", len(peers))
 	return n, nil
 }
@@ -256,6 +263,7 @@ func (n *Node) PeerAddrs(id wire.NodeID) []netip.Addr {
 func (n *Node) Run(ctx context.Context) error {
 	n.running.Store(true)
 	defer close(n.loopDone)
+	n.startWatchdog()
 	ticker := time.NewTicker(n.opt.TickEvery)
 	defer ticker.Stop()
 	for {
@@ -276,6 +284,7 @@ func (n *Node) Run(ctx context.Context) error {
 			now := n.now()
 			n.conn.Tick(now)
 			n.mem.Tick(now)
+			n.watchdogTick(now)
 			n.cdbTick()
 			n.fenceTick(now)
 			n.crmTick(now)
@@ -384,6 +393,7 @@ func (n *Node) execute() {
 		for _, e := range rm.Events {
 			n.logMemberEvent(e)
 			if e.Kind == membership.EventLeft {
+				n.closeWatchdog(true, "clean leave")
 				close(n.left)
 			}
 			if ev, ok := n.memberEvent(e); ok {
@@ -567,6 +577,11 @@ func (n *Node) shutdown() error {
 
 func (n *Node) release() error {
 	n.releaseOnce.Do(func() {
+		why := "the node stopped without a clean leave"
+		if n.fatalErr != nil {
+			why = n.fatalErr.Error()
+		}
+		n.closeWatchdog(false, why)
 		n.closeDNS()
 		trErr := n.tr.Close()
 		n.closeLua()

@@ -11,9 +11,25 @@ import (
 
 // Feeder feeds a watchdog.
 type Feeder interface {
+	// Feed feeds it; it does not block for long (a supervisor that does
+	// not read makes it fail after feedTimeout).
 	Feed() error
+	// Close closes it and leaves it armed: it fires W after the last feed
+	// (a crash, a fatal error, a self-fence).
 	Close() error
+	// Disarm is the magic close, for a clean leave: a device gets 'V' then
+	// is closed (a kernel built with nowayout keeps it armed anyway); a
+	// supervisor gets 'V' and stops without killing.
+	Disarm() error
 }
+
+// feedTimeout bounds one write to a supervisor's socket (its queue is full
+// only if it stopped reading).
+const feedTimeout = time.Second
+
+// magicClose is the byte that disarms a watchdog (the kernel's
+// "magic close" convention).
+const magicClose = 'V'
 
 // Open returns the feeder of path: a supervisor's Unix socket, or a
 // watchdog device (opening a device arms it).
@@ -41,12 +57,20 @@ func Open(path string) (Feeder, error) {
 
 type sockFeeder struct{ c *net.UnixConn }
 
-func (s sockFeeder) Feed() error {
-	_, err := s.c.Write([]byte{'f'})
+func (s sockFeeder) Feed() error { return s.write('f') }
+
+func (s sockFeeder) write(b byte) error {
+	if err := s.c.SetWriteDeadline(time.Now().Add(feedTimeout)); err != nil {
+		return err
+	}
+	_, err := s.c.Write([]byte{b})
 	return err
 }
 
 func (s sockFeeder) Close() error { return s.c.Close() }
+
+// Disarm tells the supervisor to stop without killing, then closes.
+func (s sockFeeder) Disarm() error { return errors.Join(s.write(magicClose), s.c.Close()) }
 
 type devFeeder struct{ f *os.File }
 
@@ -60,12 +84,20 @@ func (d devFeeder) Feed() error {
 // (with nowayout semantics a stopped corral must be restarted within W).
 func (d devFeeder) Close() error { return d.f.Close() }
 
+// Disarm writes the magic 'V' before the close: the kernel stops the
+// watchdog (unless it was built or loaded with nowayout).
+func (d devFeeder) Disarm() error {
+	_, err := d.f.Write([]byte{magicClose})
+	return errors.Join(err, d.f.Close())
+}
+
 // ErrFired is Supervisor.Run's error when W passed without a feed.
 var ErrFired = errors.New("watchdog: not fed in time")
 
 // Supervisor plays the watchdog: it listens on Socket and calls Kill when
 // Timeout passes without a datagram (counted from Run's start: it is
-// armed at once).
+// armed at once). A datagram 'V' (Feeder.Disarm, a clean leave) disarms
+// it: Run returns nil without killing.
 type Supervisor struct {
 	Socket  string
 	Timeout time.Duration
@@ -85,8 +117,8 @@ func (s *Supervisor) Listen() (*net.UnixConn, error) {
 	return c, nil
 }
 
-// Run serves c (from Listen) until ctx ends (nil) or the watchdog fires
-// (ErrFired, after Kill).
+// Run serves c (from Listen) until ctx ends or the node disarms it (nil)
+// or the watchdog fires (ErrFired, after Kill).
 func (s *Supervisor) Run(ctx context.Context, c *net.UnixConn) error {
 	if s.Timeout <= 0 {
 		return fmt.Errorf("watchdog supervisor: timeout %v must be positive", s.Timeout)
@@ -94,10 +126,16 @@ func (s *Supervisor) Run(ctx context.Context, c *net.UnixConn) error {
 	defer c.Close()
 	defer os.Remove(s.Socket)
 	feeds := make(chan struct{}, 1)
+	disarm := make(chan struct{})
 	go func() {
 		buf := make([]byte, 16)
 		for {
-			if _, err := c.Read(buf); err != nil {
+			k, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			if k > 0 && buf[0] == magicClose {
+				close(disarm)
 				return
 			}
 			select {
@@ -111,6 +149,8 @@ func (s *Supervisor) Run(ctx context.Context, c *net.UnixConn) error {
 	for {
 		select {
 		case <-ctx.Done():
+			return nil
+		case <-disarm:
 			return nil
 		case <-feeds:
 			if s.Fed != nil {

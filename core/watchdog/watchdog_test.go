@@ -115,3 +115,34 @@ func TestOpenRejectsPlainFiles(t *testing.T) {
 		t.Fatal("opened a plain file as a watchdog")
 	}
 }
+
+// A clean leave disarms the supervisor: Run ends without a kill and the
+// node lives on past W.
+func TestSupervisorDisarmed(t *testing.T) {
+	const w = 300 * time.Millisecond
+	cmd, done := startVictim(t)
+	sock, res := supervise(t, w, cmd)
+	f, err := Open(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Feed(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Disarm(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-res:
+		if err != nil {
+			t.Fatalf("disarmed supervisor: %v, want nil", err)
+		}
+	case <-time.After(10 * w):
+		t.Fatal("the supervisor did not stop when disarmed")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("killed after a disarm: %v", err)
+	case <-time.After(2 * w):
+	}
+}
