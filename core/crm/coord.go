@@ -669,13 +669,22 @@ func (c *CRM) plan(name, cycle string, load map[string]int) {
 			}
 		}
 	}
-	for _, a := range ga {
-		for _, e := range a {
-			if e.state == StopFailed && state != "failed" {
-				state, reason = "blocked", fmt.Sprintf("%s; run `cleanup` on it once it is stopped by hand, or fence the node", wait)
-				if !strings.HasPrefix(wait, "stop of") {
-					reason = "a stop failed (" + e.err + "); run `cleanup` on the resource once it is stopped by hand, or fence the node"
-				}
+	for _, node := range sortedKeys(ga) {
+		for _, r := range sortedKeys(ga[node]) {
+			e := ga[node][r]
+			if e.state != StopFailed || state == "failed" {
+				continue
+			}
+			state = "blocked"
+			switch {
+			case !c.cfg.AssumeFenced:
+				// the failing node asks for its own fence (or fences
+				// itself when it lost its lease): the group waits for it
+				reason = fmt.Sprintf("stop of %s failed on %s: waiting for fence of %s (or run `cleanup` on %s once it is stopped by hand)", r, node, node, r)
+			case strings.HasPrefix(wait, "stop of"):
+				reason = fmt.Sprintf("%s; run `cleanup` on it once it is stopped by hand, or fence the node", wait)
+			default:
+				reason = "a stop failed (" + e.err + "); run `cleanup` on the resource once it is stopped by hand, or fence the node"
 			}
 		}
 	}

@@ -298,6 +298,9 @@ func (n *Node) crmExec(a crm.Action) {
 				n.log.Warn("agent call failed", "resource", a.Resource, "action", a.Action, "status", st.String(), "error", msg)
 			}
 			_ = r.c.Step(n.now(), crm.ActionDone{Op: a.Op, Resource: a.Resource, Action: a.Action, Status: st, Error: msg})
+			if a.Action == crm.ActStop && st != crm.StatusOK && st != crm.StatusNotRunning {
+				n.stopFailed(a.Resource, st.String()+": "+msg)
+			}
 			if a.Action == crm.ActStart && st == crm.StatusOK && a.Interval > 0 {
 				n.crmMonitor(a, params)
 			}

@@ -61,12 +61,13 @@ type DummyExecutor struct {
 	mu        sync.Mutex
 	running   map[string]bool
 	failStart map[string]bool
+	failStop  map[string]bool
 	calls     int
 }
 
 // NewDummyExecutor returns an executor with nothing running.
 func NewDummyExecutor() *DummyExecutor {
-	return &DummyExecutor{running: map[string]bool{}, failStart: map[string]bool{}}
+	return &DummyExecutor{running: map[string]bool{}, failStart: map[string]bool{}, failStop: map[string]bool{}}
 }
 
 // RunAgent implements Executor.
@@ -88,6 +89,9 @@ func (d *DummyExecutor) RunAgent(ctx context.Context, agent, action string, para
 		}
 		d.running[inst] = true
 	case "stop":
+		if d.failStop[inst] {
+			return Outcome{Status: StatusFailed, Message: "dummy: stop of " + inst + " fails here"}, nil
+		}
 		d.running[inst] = false
 	case "monitor":
 		if !d.running[inst] {
@@ -126,4 +130,12 @@ func (d *DummyExecutor) FailStarts(inst string, fail bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.failStart[inst] = fail
+}
+
+// FailStops makes stops of an instance fail, leaving it running (or
+// succeed again).
+func (d *DummyExecutor) FailStops(inst string, fail bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.failStop[inst] = fail
 }

@@ -459,3 +459,35 @@ func (n *Node) Fence(node, reason string) error {
 	}
 	return err
 }
+
+// stopFailed escalates a stop that failed or timed out on this node (on
+// the loop): the resource may still run, so its group must not start
+// elsewhere until this node is fenced (the resource manager keeps it
+// blocked, "waiting for fence of" this node). While this node holds its
+// lease and a fence device can reach it, it asks the coordinator for its
+// own fence (the fence core's Request); else (no lease: no coordinator to
+// ask; or watchdog mode only) it fences itself: it stops its resources
+// and the node, and its watchdog, no longer fed, resets it. Without any
+// fencing configured nothing can stop it: the group stays blocked until
+// `cleanup`.
+func (n *Node) stopFailed(resource, why string) {
+	d := &n.fence
+	if !d.configured || d.selfFenced {
+		return
+	}
+	now := n.now()
+	reason := fmt.Sprintf("stop of %s failed on %s (%s)", resource, n.cfg.Node, why)
+	if !n.mem.Quorate(now) {
+		n.selfFence(reason + "; this node lost its lease: fencing itself")
+		return
+	}
+	if len(FenceConfig(n.cfg, uint64(n.boot)).Targets[n.cfg.Node].Levels) == 0 {
+		n.selfFence(reason + "; no fence device reaches this node: fencing itself")
+		return
+	}
+	if err := d.f.Step(now, fence.Request{Target: n.cfg.Node, Reason: reason}); err != nil {
+		n.selfFence(fmt.Sprintf("%s; the fence request failed (%v): fencing itself", reason, err))
+		return
+	}
+	n.log.Error("stop failed: asked for the fence of this node", "resource", resource, "reason", reason)
+}

@@ -286,3 +286,67 @@ func TestFencedNodeStopsItself(t *testing.T) {
 				g.Owner == "n3" && nodes[2].ex.Running("app") && !nodes[0].ex.Running("app"))
 	})
 }
+
+// TestStopFailureEscalatesToFence: web is moved off n2 but its stop fails
+// there (the resource may still run): n2 asks for its own fence (the
+// request's reason names the failed stop) and stops itself when it sees
+// the fence begin; web stays blocked "waiting for fence of n2" and starts
+// nowhere while the device fails; once the fence succeeds web comes up on
+// a survivor.
+func TestStopFailureEscalatesToFence(t *testing.T) {
+	fenceDir := t.TempDir()
+	nodes := startFenceCluster(t, 101, fenceDir)
+	if err := os.WriteFile(filepath.Join(fenceDir, "fail"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nodes[1].ex.FailStops("app", true)
+	if err := nodes[0].n.Move("web", "n3", 0); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "a fence of n2 for the failed stop", func() bool {
+		st, err := nodes[0].n.FenceStatus()
+		if err != nil {
+			return false
+		}
+		for _, ts := range st.Targets {
+			if ts.Target == "n2" && strings.Contains(ts.Reason, "stop of app failed on n2") && ts.State == "failed" && !ts.Confirmed {
+				return true
+			}
+		}
+		return false
+	})
+	for _, r := range []*fenceNode{nodes[0], nodes[2]} {
+		eventually(t, 10*time.Second, r.n.cfg.Node+": web blocked waiting for fence of n2", func() bool {
+			g, ok := webOn(r)
+			// "stop of app failed on n2: waiting for fence of n2" while n2
+			// is a member; n2 fences itself as soon as it sees its fence
+			// begin, so mostly "waiting for fence of n2" (it left uncleanly)
+			return ok && g.State == "blocked" && strings.Contains(g.Reason, "waiting for fence of n2")
+		})
+	}
+	if nodes[0].ex.Running("app") || nodes[2].ex.Running("app") {
+		t.Fatal("web started on a survivor while its stop failed on n2 and n2 is not fenced")
+	}
+	if !nodes[1].ex.Running("app") {
+		t.Fatal("the dummy's failed stop should leave app running on n2")
+	}
+	select {
+	case err := <-nodes[1].done:
+		nodes[1].done <- err // for the cleanup
+		if err == nil || !strings.Contains(err.Error(), "fenced") {
+			t.Fatalf("n2's Run ended with %v, want the fence as the reason", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("n2 did not stop itself once its fence began")
+	}
+	if g, _ := webOn(nodes[0]); g.State != "blocked" || nodes[0].ex.Running("app") || nodes[2].ex.Running("app") {
+		t.Fatalf("web %+v before the fence of n2 succeeded", g)
+	}
+	if err := os.Remove(filepath.Join(fenceDir, "fail")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "web online on a survivor", func() bool {
+		g, ok := webOn(nodes[0])
+		return ok && g.State == "online" && (g.Owner == "n1" && nodes[0].ex.Running("app") || g.Owner == "n3" && nodes[2].ex.Running("app"))
+	})
+}
