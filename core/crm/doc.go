@@ -72,7 +72,9 @@
 // to restart.max per restart.period, then fails over (push) and bans the
 // node, and after failover.max failovers per failover.period leaves the
 // group "failed" with the reason; a failed stop blocks the group until
-// cleanup.
+// cleanup, or, with fencing configured (not AssumeFenced), until that node
+// is fenced: "stop of X failed on N: waiting for fence of N" (the driver
+// escalates: core/node asks for the fence of N or N fences itself).
 //
 // # Messages
 //

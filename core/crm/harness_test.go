@@ -64,7 +64,7 @@ type harness struct {
 	parts   [][]string // partition components (nil: all connected)
 	paused  map[string]bool
 	leaving map[string]bool
-	fails   map[string]bool // node/resource: starts fail there
+	fails   map[string]bool // node/resource: starts fail there; node/resource:stop: stops fail (it keeps running)
 	cfg     Config
 	jitter  bool
 	fence   time.Duration // harness fencing delay; <0: never confirm
@@ -287,6 +287,10 @@ func (h *harness) exec(nd *hnode, a Action) {
 		nd.mon[a.Resource]++
 		h.at(h.dur(100*time.Millisecond), func() {
 			if !nd.up || nd.inc != inc {
+				return
+			}
+			if h.fails[key+":stop"] { // it keeps running
+				h.step(nd, ActionDone{Op: a.Op, Resource: a.Resource, Action: a.Action, Status: StatusFailed, Error: "stand-in stop fails on " + nd.name})
 				return
 			}
 			nd.running[a.Resource], nd.broken[a.Resource] = false, false

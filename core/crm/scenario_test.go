@@ -497,3 +497,27 @@ func TestLeavingNodeGroupsMoveAway(t *testing.T) {
 		t.Fatalf("explain:\n%s", ex)
 	}
 }
+
+// TestStopFailureWaitsForFence: with fencing configured, a stop that fails
+// on a member blocks the group, saying it waits for that node's fence, and
+// it starts nowhere else; once the node is gone and fenced it comes up on
+// a survivor.
+func TestStopFailureWaitsForFence(t *testing.T) {
+	h := newHarness(t, 3, 1)
+	webGroup(h, map[string]any{"preferred": []string{"n3", "n2"}})
+	h.run(2 * time.Second)
+	wantState(t, h, "web", "online", "n3")
+	h.fails["n3/web:stop"] = true
+	h.step(h.nodes["n1"], Move{Group: "web", Node: "n2"})
+	h.run(2 * time.Second)
+	g := wantState(t, h, "web", "blocked", "*")
+	if !strings.HasPrefix(g.Reason, "stop of web failed on n3: waiting for fence of n3") {
+		t.Fatalf("reason %q", g.Reason)
+	}
+	if h.nodes["n2"].running["web"] || h.nodes["n2"].running["ip"] || !h.nodes["n3"].running["web"] {
+		t.Fatal("web started elsewhere while its stop failed on n3")
+	}
+	h.crash("n3") // it fences itself (or is fenced); the harness confirms it
+	h.run(4 * time.Second)
+	wantState(t, h, "web", "online", "n2")
+}
