@@ -69,7 +69,12 @@
 //     lease by the real clock; Confirmed becomes the resource manager's
 //     Fenced on the coordinator; history records are put in the config DB
 //     under /fence/history/; a node that learns it was fenced at its own
-//     boot id stops its resources and stops (Run returns the reason).
+//     boot id stops its resources and stops (Run returns the reason). A
+//     stop that fails or times out here escalates (fence.go stopFailed):
+//     while this node holds its lease and a fence device reaches it, it
+//     asks for its own fence (fence.Request; it stops itself as soon as it
+//     sees that fence begin); without the lease or with watchdog mode only
+//     it fences itself; the group stays blocked "waiting for fence of" it.
 //   - [fence] watchdog (watchdog.go, core/watchdog): Open fails if the
 //     watchdog cannot be opened; at each tick the loop feeds it only while
 //     this node holds its lease (membership's Quorate: primary view, lease
