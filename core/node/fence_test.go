@@ -350,3 +350,31 @@ func TestStopFailureEscalatesToFence(t *testing.T) {
 		return ok && g.State == "online" && (g.Owner == "n1" && nodes[0].ex.Running("app") || g.Owner == "n3" && nodes[2].ex.Running("app"))
 	})
 }
+
+// TestStopFailureWithoutLeaseSelfFences: web's owner n2 is cut off, so it
+// loses its lease and stops web itself; that stop fails, and with no
+// coordinator to ask for its fence it fences itself: its Run ends with
+// the failed stop as the reason. The majority fences it and runs web.
+func TestStopFailureWithoutLeaseSelfFences(t *testing.T) {
+	fenceDir := t.TempDir()
+	nodes := startFenceCluster(t, 101, fenceDir)
+	nodes[1].ex.FailStops("app", true)
+	for _, peer := range []wire.NodeID{1, 3} {
+		if _, err := nodes[1].n.Faults().AddFault(transport.Fault{Peer: nodes[1].n.PeerAddrs(peer), Link: -1, Dir: transport.Both, Drop: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-nodes[1].done:
+		nodes[1].done <- err // for the cleanup
+		if err == nil || !strings.Contains(err.Error(), "stop of app failed on n2") || !strings.Contains(err.Error(), "lost its lease") {
+			t.Fatalf("n2's Run ended with %v, want a self-fence for the failed stop", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("n2 did not fence itself after its stop failed without a lease")
+	}
+	eventually(t, 30*time.Second, "web online on a survivor", func() bool {
+		g, ok := webOn(nodes[0])
+		return ok && g.State == "online" && (g.Owner == "n1" && nodes[0].ex.Running("app") || g.Owner == "n3" && nodes[2].ex.Running("app"))
+	})
+}

@@ -20,7 +20,8 @@ import (
 // --pid-file FILE)`: a process that plays the watchdog for tests and
 // machines without one. Point the node's [fence] watchdog at PATH; the node
 // feeds it while it holds its lease; W without a feed (counted from the
-// start) and it SIGKILLs the node's process group and process.
+// start) and it SIGKILLs the node's process group and process (exit 3). A
+// node that leaves cleanly disarms it ('V'): it exits 0 without a kill.
 func runWatchdog(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("watchdog", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -62,7 +63,11 @@ func runWatchdog(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	fmt.Fprintf(stdout, "corral watchdog: armed on %s, timeout %v\n", *sock, *timeout)
-	if err := s.Run(ctx, c); err != nil {
+	err = s.Run(ctx, c)
+	if err == nil && ctx.Err() == nil {
+		fmt.Fprintf(stdout, "corral watchdog: disarmed by the node (a clean leave)\n")
+	}
+	if err != nil {
 		if errors.Is(err, watchdog.ErrFired) {
 			return 3
 		}
