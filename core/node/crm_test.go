@@ -2,13 +2,10 @@ package node
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/corral-ha/corral/core/config"
 	"github.com/corral-ha/corral/core/transport"
 	"github.com/corral-ha/corral/core/wire"
 )
@@ -19,38 +16,7 @@ import (
 func TestGroupFailsOverBetweenNodes(t *testing.T) {
 	dir := t.TempDir()
 	paths := writeCluster(t, dir, 89, 3)
-	type running struct {
-		n      *Node
-		ex     *DummyExecutor
-		cancel context.CancelFunc
-		done   chan error
-	}
-	var nodes []*running
-	for _, p := range paths {
-		cfg, err := config.Load(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ex := NewDummyExecutor()
-		n, err := Open(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Executor: ex})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		r := &running{n: n, ex: ex, cancel: cancel, done: make(chan error, 1)}
-		go func() { r.done <- n.Run(ctx) }()
-		t.Cleanup(func() { r.cancel(); <-r.done })
-		nodes = append(nodes, r)
-	}
-	eventually(t, 10*time.Second, "one quorate view of three", func() bool {
-		for _, r := range nodes {
-			st, err := r.n.StatusDoc()
-			if err != nil || !st.Quorate || len(st.Members) != 3 {
-				return false
-			}
-		}
-		return true
-	})
+	nodes := startNodes(t, paths, nodeSetup{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, kv := range [][2]string{
@@ -103,11 +69,7 @@ func TestGroupFailsOverBetweenNodes(t *testing.T) {
 		t.Fatalf("explain: %v\n%s", err, ex)
 	}
 	// the owner stops (its processes die with it): web comes up on n3
-	owner := nodes[1]
-	owner.ex.KillAll()
-	owner.cancel()
-	<-owner.done
-	owner.done <- nil
+	nodes[1].kill()
 	nodes[1] = nil
 	eventually(t, 15*time.Second, "web online on n3 after n2 stopped", online("n3"))
 	// DNS follows the failover: web.<domain> names n3's address on n1.
@@ -142,73 +104,47 @@ func TestGroupFailsOverBetweenNodes(t *testing.T) {
 func TestPartitionedOwnerStops(t *testing.T) {
 	dir := t.TempDir()
 	paths := writeCluster(t, dir, 90, 3)
-	var nodes []*Node
-	var exs []*DummyExecutor
-	for _, p := range paths {
-		cfg, err := config.Load(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ex := NewDummyExecutor()
-		n, err := Open(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Executor: ex})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- n.Run(ctx) }()
-		t.Cleanup(func() { cancel(); <-done })
-		nodes, exs = append(nodes, n), append(exs, ex)
-	}
-	eventually(t, 10*time.Second, "one quorate view of three", func() bool {
-		for _, n := range nodes {
-			st, err := n.StatusDoc()
-			if err != nil || !st.Quorate || len(st.Members) != 3 {
-				return false
-			}
-		}
-		return true
-	})
+	nodes := startNodes(t, paths, nodeSetup{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, kv := range [][2]string{
 		{"/resources/app", `{"agent": "dummy", "group": "web", "monitor": "200ms"}`},
 		{"/groups/web", `{"preferred": ["n3", "n2"]}`},
 	} {
-		if _, err := nodes[0].CDBSet(ctx, kv[0], []byte(kv[1])); err != nil {
+		if _, err := nodes[0].n.CDBSet(ctx, kv[0], []byte(kv[1])); err != nil {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 10*time.Second, "web on n3", func() bool { return exs[2].Running("app") })
+	eventually(t, 10*time.Second, "web on n3", func() bool { return nodes[2].ex.Running("app") })
 	// cut n3 off
 	var ids []uint64
 	for _, peer := range []wire.NodeID{1, 2} {
-		id, err := nodes[2].Faults().AddFault(transport.Fault{Peer: nodes[2].PeerAddrs(peer), Link: -1, Dir: transport.Both, Drop: 1})
+		id, err := nodes[2].n.Faults().AddFault(transport.Fault{Peer: nodes[2].n.PeerAddrs(peer), Link: -1, Dir: transport.Both, Drop: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, id)
 	}
 	eventually(t, 15*time.Second, "n3 stops app and n2 starts it", func() bool {
-		return !exs[2].Running("app") && exs[1].Running("app")
+		return !nodes[2].ex.Running("app") && nodes[1].ex.Running("app")
 	})
 	for _, id := range ids {
-		if err := nodes[2].Faults().RemoveFault(id); err != nil {
+		if err := nodes[2].n.Faults().RemoveFault(id); err != nil {
 			t.Fatal(err)
 		}
 	}
 	eventually(t, 15*time.Second, "one view of three again, web online once", func() bool {
-		gs, err := nodes[2].Groups()
+		gs, err := nodes[2].n.Groups()
 		if err != nil || len(gs) != 1 || gs[0].State != "online" {
 			return false
 		}
 		runs := 0
-		for _, ex := range exs {
-			if ex.Running("app") {
+		for _, r := range nodes {
+			if r.ex.Running("app") {
 				runs++
 			}
 		}
-		st, _ := nodes[2].StatusDoc()
+		st, _ := nodes[2].n.StatusDoc()
 		return runs == 1 && len(st.Members) == 3
 	})
 }

@@ -2,15 +2,12 @@ package node
 
 import (
 	"context"
-	"io"
-	"log/slog"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/corral-ha/corral/core/config"
 )
 
 // TestGroupOnLuaAgents: three in-process nodes with the default executor
@@ -39,31 +36,11 @@ return M
 		t.Fatal(err)
 	}
 	var nodes []*Node
-	for _, p := range paths {
-		cfg, err := config.Load(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Lua.Paths = []string{luaDir}
-		n, err := Open(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- n.Run(ctx) }()
-		t.Cleanup(func() { cancel(); <-done })
-		nodes = append(nodes, n)
+	for _, r := range startNodes(t, paths, nodeSetup{lua: true, edit: func(_ int, src string) string {
+		return strings.Replace(src, "[debug]", fmt.Sprintf("[lua]\npaths = [%q]\n\n[debug]", luaDir), 1)
+	}}) {
+		nodes = append(nodes, r.n)
 	}
-	eventually(t, 10*time.Second, "one quorate view of three", func() bool {
-		for _, n := range nodes {
-			st, err := n.StatusDoc()
-			if err != nil || !st.Quorate || len(st.Members) != 3 {
-				return false
-			}
-		}
-		return true
-	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, kv := range [][2]string{

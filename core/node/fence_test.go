@@ -3,25 +3,18 @@ package node
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/corral-ha/corral/core/config"
 	"github.com/corral-ha/corral/core/transport"
 	"github.com/corral-ha/corral/core/wire"
 )
 
-type fenceNode struct {
-	n      *Node
-	ex     *DummyExecutor
-	cancel context.CancelFunc
-	done   chan error
-}
+// fenceNode is a node of startFenceCluster.
+type fenceNode = clusterNode
 
 // startFenceCluster starts three in-process nodes whose fence device is
 // the agents' dummy fence driver recording in fenceDir, with one level
@@ -34,44 +27,15 @@ func startFenceCluster(t *testing.T, netBlock int, fenceDir string) []*fenceNode
 	for k := 1; k <= 3; k++ {
 		fenceCfg += fmt.Sprintf("\n[[fence.levels]]\nnode = \"n%d\"\nlevel = 1\ndevices = [\"dev\"]\n", k)
 	}
-	var nodes []*fenceNode
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// the [debug] table ends the file: the fence tables go before it
-		src := strings.Replace(string(b), "[debug]", strings.TrimPrefix(fenceCfg, "\n")+"\n[debug]", 1)
-		if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := config.Load(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ex := NewDummyExecutor()
-		n, err := Open(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Executor: ex})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !n.fencingConfigured() {
+	// the [debug] table ends the file: the fence tables go before it
+	nodes := startNodes(t, paths, nodeSetup{edit: func(_ int, src string) string {
+		return strings.Replace(src, "[debug]", strings.TrimPrefix(fenceCfg, "\n")+"\n[debug]", 1)
+	}})
+	for _, r := range nodes {
+		if !r.n.fencingConfigured() {
 			t.Fatal("fencing is configured but the node does not see it")
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		r := &fenceNode{n: n, ex: ex, cancel: cancel, done: make(chan error, 1)}
-		go func() { r.done <- n.Run(ctx) }()
-		t.Cleanup(func() { r.stop() })
-		nodes = append(nodes, r)
 	}
-	eventually(t, 10*time.Second, "one quorate view of three", func() bool {
-		for _, r := range nodes {
-			st, err := r.n.StatusDoc()
-			if err != nil || !st.Quorate || len(st.Members) != 3 {
-				return false
-			}
-		}
-		return true
-	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, kv := range [][2]string{
@@ -84,22 +48,6 @@ func startFenceCluster(t *testing.T, netBlock int, fenceDir string) []*fenceNode
 	}
 	eventually(t, 10*time.Second, "web on n2", func() bool { return nodes[1].ex.Running("app") })
 	return nodes
-}
-
-func (r *fenceNode) stop() {
-	if r.cancel == nil {
-		return
-	}
-	r.cancel()
-	<-r.done
-	r.cancel = nil
-}
-
-// kill stops a node the way a crash does: its resources die with it and
-// it leaves uncleanly.
-func (r *fenceNode) kill() {
-	r.ex.KillAll()
-	r.stop()
 }
 
 func webOn(r *fenceNode) (GroupStatus, bool) {
@@ -127,10 +75,22 @@ func TestFenceBeforeFailover(t *testing.T) {
 		t.Fatalf("the dummy device did not reboot n2: %q %v", b, err)
 	}
 	for _, r := range []*fenceNode{nodes[0], nodes[2]} {
-		evs, err := r.n.Events(0, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+		// n1 may see web online before n3 has recorded it: wait for each
+		// node's own group_online, then check the order.
+		var evs []Event
+		eventually(t, 10*time.Second, r.n.cfg.Node+" records web online", func() bool {
+			var err error
+			evs, err = r.n.Events(0, 0)
+			if err != nil {
+				return false
+			}
+			for _, e := range evs {
+				if e.Kind == "group_online" && e.Group == "web" && e.Owner != "n2" {
+					return true
+				}
+			}
+			return false
+		})
 		started, fenced, online := -1, -1, -1
 		for i, e := range evs {
 			switch {

@@ -4,17 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/corral-ha/corral/core/config"
 	"github.com/corral-ha/corral/core/transport"
 	"github.com/corral-ha/corral/core/watchdog"
 	"github.com/corral-ha/corral/core/wire"
@@ -54,11 +50,10 @@ func TestWatchdogFedWhileLeaseHolds(t *testing.T) {
 	const w = 2 * time.Second
 	dir := t.TempDir()
 	paths := writeCluster(t, dir, 101, 3)
-	var nodes []*fenceNode
 	var watches []*watchdogWatch
 	var sups []*watchdog.Supervisor
 	var socks []*net.UnixConn
-	for k, p := range paths {
+	for k := range paths {
 		sock := filepath.Join(dir, fmt.Sprintf("wd%d.sock", k+1))
 		wt := &watchdogWatch{res: make(chan error, 1)}
 		s := &watchdog.Supervisor{Socket: sock, Timeout: w,
@@ -71,41 +66,15 @@ func TestWatchdogFedWhileLeaseHolds(t *testing.T) {
 		socks = append(socks, c)
 		sups = append(sups, s)
 		watches = append(watches, wt)
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		src := strings.Replace(string(b), "[debug]", fmt.Sprintf("[fence]\nwatchdog = %q\nwatchdog_timeout = %q\n\n[debug]", sock, w.String()), 1)
-		if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := config.Load(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ex := NewDummyExecutor()
-		n, err := Open(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Executor: ex})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !n.fencingConfigured() {
+	}
+	nodes := startNodes(t, paths, nodeSetup{edit: func(k int, src string) string {
+		return strings.Replace(src, "[debug]", fmt.Sprintf("[fence]\nwatchdog = %q\nwatchdog_timeout = %q\n\n[debug]", sups[k].Socket, w.String()), 1)
+	}})
+	for _, r := range nodes {
+		if !r.n.fencingConfigured() {
 			t.Fatal("watchdog mode is on but the node does not count it as fencing")
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		r := &fenceNode{n: n, ex: ex, cancel: cancel, done: make(chan error, 1)}
-		go func() { r.done <- n.Run(ctx) }()
-		t.Cleanup(func() { r.stop() })
-		nodes = append(nodes, r)
 	}
-	eventually(t, 10*time.Second, "one quorate view of three", func() bool {
-		for _, r := range nodes {
-			st, err := r.n.StatusDoc()
-			if err != nil || !st.Quorate || len(st.Members) != 3 {
-				return false
-			}
-		}
-		return true
-	})
 	// Arm the supervisors only now (the feeds sent before wait in their
 	// sockets), so a slow formation on a loaded machine is no failure.
 	ctx, cancel := context.WithCancel(context.Background())
