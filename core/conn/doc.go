@@ -24,8 +24,14 @@
 //     node sends a heartbeat on every path. A path's inbound direction is
 //     alive while heartbeats arrive within what the path's history explains:
 //     the threshold is mean + 8 standard deviations of the last 64
-//     inter-arrival times, clamped to [SuspectMin, SuspectMax] (twice
-//     SuspectMin until 16 samples are in). Its outbound direction is
+//     inter-arrival times, clamped to [SuspectMin, SuspectMax]. A path
+//     with fewer than 16 samples counts the missing ones as the heartbeat
+//     interval (what it knows before it has a history: the interval the
+//     peer beats at; timers are the cluster's), so from its first
+//     heartbeat on it is judged as quickly as a learned path (at the
+//     floor), and every late heartbeat it did see widens the threshold as
+//     on a learned path: the first failure after a start or a join is seen
+//     as fast as later ones. Its outbound direction is
 //     alive while the peer's latest heartbeats say it hears us on it. A path
 //     is up when both directions are alive; a peer is reachable while any
 //     path to it is up. Asymmetric links are reported as they are: Status

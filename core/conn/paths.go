@@ -75,7 +75,7 @@ func (c *Conn) detect() {
 	for _, p := range c.peers {
 		changed := false
 		for _, pa := range p.paths {
-			if pa.in.check(c.now, c.cfg.SuspectMin, c.cfg.SuspectMax) {
+			if pa.in.check(c.now, c.cfg.SuspectMin, c.cfg.SuspectMax, c.cfg.Heartbeat) {
 				c.stats.Suspicions++
 				changed = true
 			}

@@ -57,7 +57,7 @@ func (c *Conn) peerStatus(p *peer) PeerStatus {
 			s.Current = i
 		}
 		s.Paths = append(s.Paths, PathStatus{Local: pa.local, Remote: pa.remote, In: pa.in.alive, Out: pa.out,
-			Up: pa.up, RTT: pa.srtt, Threshold: pa.in.threshold(c.cfg.SuspectMin, c.cfg.SuspectMax),
+			Up: pa.up, RTT: pa.srtt, Threshold: pa.in.threshold(c.cfg.SuspectMin, c.cfg.SuspectMax, c.cfg.Heartbeat),
 			Suspicions: pa.in.misses})
 	}
 	return s
