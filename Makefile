@@ -62,6 +62,9 @@ bench: build
 	# kill -9 of the owner of the demo's web (Lua process agent running corral whoami) to
 	# curl answering on another node, 20 runs (testsuite/crmbench_test.go; Pacemaker: 8.85 s).
 	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkKillOwnerToWebAnswering$$' -benchtime 1x -timeout 10m ./testsuite/
+	# The first failover of a freshly formed demo, on its own: kill -9 of web's owner as
+	# soon as web is online, 5 fresh demos (testsuite/firstbench_test.go; $$CORRAL_FIRST_RUNS).
+	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkFirstFailover$$' -benchtime 1x -timeout 10m ./testsuite/
 	# Event handlers on a running node (core/node/lua_bench_test.go): events through
 	# the handlers' queue into a Lua handler (and the shipped log handler), events/s.
 	$(GO) test -run '^$$' -bench '^BenchmarkLuaHandlerDispatch$$' -benchtime 20000x ./core/node/
