@@ -88,6 +88,30 @@ func TestCrashDetectedFast(t *testing.T) {
 	})
 }
 
+// TestFirstCrashDetectedFast: a peer that crashes as soon as everyone
+// reaches it (its paths have a heartbeat or two of history) is unreachable
+// in under 500 ms too: a new path is judged as quickly as a learned one.
+func TestFirstCrashDetectedFast(t *testing.T) {
+	simtest.Sweep(t, func(r *simtest.Run) {
+		cl, s := quietCluster(r, sim.DefaultNet())
+		if !s.RunUntil(func() bool { return allReachable(cl, s) }, time.Second) {
+			r.Fatalf("3 nodes did not discover each other within 1s")
+		}
+		s.Crash(3)
+		crashed := s.Now()
+		gone := func() bool { return !cl.nodes[1].reach[3] && !cl.nodes[2].reach[3] }
+		if !s.RunUntil(gone, 2*time.Second) {
+			r.Fatalf("n3 crashed but is still reachable after 2s")
+		}
+		if d := s.Now() - crashed; d >= 500*time.Millisecond {
+			r.Fatalf("first crash detected after %v, want < 500ms", d)
+		}
+		if !cl.nodes[1].reach[2] {
+			r.Fatalf("n1 lost n2 when n3 crashed")
+		}
+	})
+}
+
 // TestNoFalseSuspicionUnderJitter: delays that vary from 0 to 350 ms (a
 // loaded machine) never make a live path look dead: the detector learns the
 // variance.
