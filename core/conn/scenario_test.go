@@ -91,6 +91,8 @@ func TestCrashDetectedFast(t *testing.T) {
 // TestFirstCrashDetectedFast: a peer that crashes as soon as everyone
 // reaches it (its paths have a heartbeat or two of history) is unreachable
 // in under 500 ms too: a new path is judged as quickly as a learned one.
+// Mutation -> seed that catches it: a path with fewer than 16 samples
+// waiting twice the floor (the old warm-up) -> seed 1 (804 ms).
 func TestFirstCrashDetectedFast(t *testing.T) {
 	simtest.Sweep(t, func(r *simtest.Run) {
 		cl, s := quietCluster(r, sim.DefaultNet())
