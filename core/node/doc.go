@@ -25,7 +25,9 @@
 //     circuits (Send, SendOnLoop, Options.OnMessage).
 //   - Membership's persistent state (promise, epoch, lineage) is written to
 //     the store and synced before its messages are sent; if the write
-//     fails, the messages are dropped.
+//     fails, the node stops (Run returns the error) and sends nothing
+//     more: membership already counts the state as written, so going on
+//     would promise from memory what the disk does not hold.
 //   - The configuration database (core/cdb, cdb.go) rides on the ordered
 //     broadcast (core/bcast): agreed deliveries are held, safe ones
 //     committed; the DB's Persist is made durable before that round's
