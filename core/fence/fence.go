@@ -669,6 +669,13 @@ func (f *Fence) abandon(a *attRec, why string) {
 // that boot id.
 func (f *Fence) Confirmed(node string) (uint64, bool) { return f.confirmed(node) }
 
+// LeftCleanly reports whether node left a view cleanly at the last boot
+// id seen (it runs nothing and acknowledges nothing until it rejoins).
+func (f *Fence) LeftCleanly(node string) bool {
+	b := f.st.boots[node]
+	return b > 0 && f.st.clean[node] >= b
+}
+
 // Settled reports whether every member's report of the current view was
 // delivered (the coordinator acts only then).
 func (f *Fence) Settled() bool { return f.settled }

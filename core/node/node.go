@@ -414,7 +414,8 @@ func (n *Node) execute() {
 		n.cdbQuorum(now, len(rm.Events) > 0)
 		fenceBusy := n.fenceRound(now, rm.Events)
 		crmBusy := n.crmRound(now, len(rm.Events) > 0)
-		if rc.Empty() && !cdbBusy && !crmBusy && !fenceBusy && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 {
+		if rc.Empty() && !cdbBusy && !crmBusy && !fenceBusy && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 &&
+			!n.cdb.db.HasReady() {
 			n.dnsRefresh(now)
 			return
 		}
