@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/corral-ha/corral/core/config"
+	"github.com/corral-ha/corral/core/fence"
 	"github.com/corral-ha/corral/core/transport"
 	"github.com/corral-ha/corral/core/wire"
 )
@@ -279,4 +280,47 @@ func TestTwoNodeWinnerStaysWhenLoserReturns(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(p.dirs[0], "n1")); err == nil {
 		t.Fatal("n1's device was called")
 	}
+}
+
+// TestTwoNodeRestartedAloneWaits: after n1 fenced n2 and took writes
+// alone, n2 restarts while the split lasts. Its incarnation has not
+// adopted a history with n1, so it cannot know what n1 acknowledged: its
+// lone view neither fences n1 nor takes writes (as under wait_for_all),
+// and says why.
+func TestTwoNodeRestartedAloneWaits(t *testing.T) {
+	p := startTwoNodePair(t, 107)
+	p.split(t)
+	eventually(t, 20*time.Second, "n1 fenced n2 and took a write alone", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		_, err := p.nodes[0].n.CDBSet(ctx, "/app/alone", []byte(`"n1"`))
+		return err == nil && p.fencedByDevice()
+	})
+	p.nodes[1].kill()
+	p.restart(t, 1) // n1's faults still cut it off
+	n2 := p.nodes[1].n
+	eventually(t, 20*time.Second, "n2 alone in a view that holds its lease", func() bool {
+		st, err := n2.StatusDoc()
+		return err == nil && st.Quorate && len(st.Members) == 1
+	})
+	st, err := n2.StatusDoc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(st.Quorum, "alone since it started") {
+		t.Errorf("n2's quorum status %q does not say why it does not act", st.Quorum)
+	}
+	var fv fence.View
+	if err := n2.do(func() { n2.fenceView(n2.now()); fv = n2.fence.view }); err != nil {
+		t.Fatal(err)
+	}
+	if fv.Primary || len(fv.Members) != 1 {
+		t.Errorf("n2's fence core sees view %+v: a node restarted alone must not fence its peer", fv)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := n2.CDBSet(ctx, "/app/restarted", []byte(`"n2"`)); err == nil || !strings.Contains(err.Error(), "alone since it started") {
+		t.Fatalf("n2 restarted alone: write answered %v, want a refusal that says why", err)
+	}
+	p.stillUp(t, 0)
 }
