@@ -324,3 +324,24 @@ func TestTwoNodeRestartedAloneWaits(t *testing.T) {
 	}
 	p.stillUp(t, 0)
 }
+
+// TestTwoNodePeerLeftCleanly: n2 leaves cleanly, so it runs and
+// acknowledges nothing more: n1, alone, acts at once without fencing it.
+func TestTwoNodePeerLeftCleanly(t *testing.T) {
+	p := startTwoNodePair(t, 108)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.nodes[1].n.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.nodes[1].stop()
+	eventually(t, 20*time.Second, "n1 alone takes a write", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		_, err := p.nodes[0].n.CDBSet(ctx, "/app/after-leave", []byte(`"n1"`))
+		return err == nil
+	})
+	if p.fencedByDevice() {
+		t.Fatal("n1 fenced n2, which had left cleanly")
+	}
+}
