@@ -208,6 +208,12 @@ func TestTwoNodeSplitOnlyFencerWrites(t *testing.T) {
 		defer mu.Unlock()
 		return len(violations) > 0 || (p.fencedByDevice() && len(acked[0]) >= 3)
 	})
+	// n2, alone and not confirming its fence of n1, answers no DNS
+	if z := p.nodes[1].n.dns.resp.Zone(); z != nil {
+		if serving, why := z.Serving(); serving || !strings.Contains(why, "two_node") {
+			t.Errorf("n2 alone before its peer is fenced: DNS serving %v (%q)", serving, why)
+		}
+	}
 	// the device ran: n2 is dead now (a real device kills it)
 	p.nodes[1].kill()
 	close(stop)
