@@ -7,10 +7,12 @@ import (
 	"github.com/corral-ha/corral/core/wire"
 )
 
-// Encoding versions.
+// Encoding versions. Version 2 adds the sender's boot id to messages
+// (FromBoot) and the issuer of an op (By, ByBoot) to snapshots; version 1
+// still decodes (the issuer unknown).
 const (
-	msgVersion  = 1
-	snapVersion = 1
+	msgVersion  = 2
+	snapVersion = 2
 	maxCount    = 1 << 20
 )
 
@@ -33,8 +35,9 @@ const (
 
 // Message is one fence payload. Which fields are used depends on Kind.
 type Message struct {
-	Kind uint8
-	From string
+	Kind     uint8
+	From     string
+	FromBoot uint64 // From's boot id (version 2; 0 in version 1)
 	// Issued is the view a coordinator command (Begin, Attempt, Abandon,
 	// Watchdog, Fail) was issued in: delivered in another view it is void.
 	Issued wire.ViewID
@@ -106,6 +109,7 @@ func Encode(m Message) []byte {
 	w.Uint8(msgVersion)
 	w.Uint8(m.Kind)
 	w.String(m.From)
+	w.Uvarint(m.FromBoot)
 	putView(&w, m.Issued)
 	putID(&w, m.ID)
 	putID(&w, m.Op)
@@ -138,12 +142,16 @@ func Encode(m Message) []byte {
 // Decode reads what Encode wrote.
 func Decode(b []byte) (Message, error) {
 	r := wire.NewReader(b)
-	if r.Uint8() != msgVersion || r.Err() != nil {
+	version := r.Uint8()
+	if (version != 1 && version != msgVersion) || r.Err() != nil {
 		return Message{}, ErrCorrupt
 	}
 	var m Message
 	m.Kind = r.Uint8()
 	m.From = r.String()
+	if version >= 2 {
+		m.FromBoot = r.Uvarint()
+	}
 	m.Issued = getView(r)
 	m.ID = getID(r)
 	m.Op = getID(r)
@@ -180,7 +188,7 @@ func Decode(b []byte) (Message, error) {
 // snapshot encoding, canonical (sorted):
 //
 //	version | boots {node, boot} | clean {node, boot} | confirms {node, boot, by} |
-//	ops {id, target, boot, reason, req, watchdog, failed} | atts {id, op, target,
+//	ops {id, target, boot, reason, req, watchdog, failed, by, by boot} | atts {id, op, target,
 //	round, level, dev, size, device, runner, runner boot, result, error} |
 //	reqs {id, target, from, reason}
 func (s *state) encode() []byte {
@@ -213,6 +221,8 @@ func (s *state) encode() []byte {
 		w.String(o.Req)
 		w.String(o.Watchdog)
 		w.String(o.Failed)
+		w.String(o.By)
+		w.Uvarint(o.ByBoot)
 	}
 	atts := s.sortedAtts()
 	w.Uvarint(uint64(len(atts)))
@@ -247,7 +257,8 @@ func (s *state) encode() []byte {
 
 func decodeState(b []byte) (*state, error) {
 	r := wire.NewReader(b)
-	if r.Uint8() != snapVersion {
+	version := r.Uint8()
+	if version != 1 && version != snapVersion {
 		return nil, ErrCorrupt
 	}
 	s := newState()
@@ -270,6 +281,9 @@ func decodeState(b []byte) (*state, error) {
 		o := &opRec{ID: getID(r), Target: r.String(), Boot: r.Uvarint(), Reason: r.String(), Req: r.String()}
 		o.Watchdog = r.String()
 		o.Failed = r.String()
+		if version >= 2 {
+			o.By, o.ByBoot = r.String(), r.Uvarint()
+		}
 		s.ops[o.ID] = o
 	}
 	n = count(r)

@@ -14,7 +14,7 @@ func sampleState() *state {
 	s.clean["n2"] = 1
 	s.confirms["n3"] = confRec{Boot: 4, By: "n1"}
 	op := ID{View: wire.ViewID{Epoch: 7, Coord: 1}, N: 1}
-	s.ops[op] = &opRec{ID: op, Target: "n3", Boot: 5, Reason: "left view 7/1 uncleanly", Watchdog: "n1"}
+	s.ops[op] = &opRec{ID: op, Target: "n3", Boot: 5, Reason: "left view 7/1 uncleanly", Watchdog: "n1", By: "n1", ByBoot: 2}
 	at := ID{View: op.View, N: 2}
 	s.atts[at] = &attRec{ID: at, Op: op, Target: "n3", Level: 1, LevelSize: 2, Dev: 1, Device: "pdu", Runner: "n1", RunnerBoot: 2, Result: resultFailed, Error: "no route"}
 	s.reqs["n2.1.1"] = &reqRec{Key: "n2.1.1", Target: "n3", From: "n2", Reason: "by hand", Served: true}
@@ -34,6 +34,7 @@ func TestCodecRoundTrip(t *testing.T) {
 		{Kind: kindReport, From: "n1", Issued: wire.ViewID{Epoch: 3, Coord: 1}, Boot: 2, Running: []ID{{N: 4}}, Clean: []nodeBoot{{"n2", 1}}, State: snap},
 		{Kind: kindAttempt, From: "n1", ID: ID{N: 9}, Op: ID{N: 8}, Target: "n3", Boot: 2, Round: 1, Level: 2, Dev: 1, LevelSize: 2, Device: "ipmi"},
 		{Kind: kindDone, From: "n1", ID: ID{N: 9}, OK: true},
+		{Kind: kindBegin, From: "n2", FromBoot: 3, Issued: wire.ViewID{Epoch: 4, Coord: 2}, ID: ID{N: 1}, Target: "n1", Boot: 1, Reason: "left"},
 		{Kind: kindRequest, From: "n2", Req: "n2.1.1", Target: "n3", Reason: "by hand"},
 	}
 	for _, m := range msgs {
@@ -46,6 +47,22 @@ func TestCodecRoundTrip(t *testing.T) {
 		if _, err := Decode(bad); err == nil {
 			t.Errorf("Decode(%v) accepted", bad)
 		}
+	}
+}
+
+// Version 1 (before the sender's boot id) still decodes, with FromBoot 0.
+func TestCodecVersion1(t *testing.T) {
+	m := Message{Kind: kindBegin, From: "n2", Issued: wire.ViewID{Epoch: 4, Coord: 2}, ID: ID{N: 1}, Target: "n1", Boot: 1, Reason: "left"}
+	v2 := Encode(m)
+	// version, kind, From ("n2": length 2, then the bytes), FromBoot (0)
+	if v2[0] != 2 || v2[2] != 2 || v2[5] != 0 {
+		t.Fatalf("unexpected version 2 layout % x", v2[:6])
+	}
+	v1 := append([]byte{1}, v2[1:5]...)
+	v1 = append(v1, v2[6:]...)
+	got, err := Decode(v1)
+	if err != nil || !reflect.DeepEqual(got, m) {
+		t.Fatalf("version 1: got %+v, %v", got, err)
 	}
 }
 

@@ -99,6 +99,20 @@
 //   - Self-fencing: a node that learns it was confirmed fenced at its own
 //     boot id, or that an unfinished op against its own boot id exists
 //     (it was cut off and came back), sets Ready.SelfFence.
+//   - An op condemns nobody once everyone who worked on it is gone (void):
+//     it is not done, the incarnation of the coordinator that began it
+//     (Begin carries the sender's boot id) and of every runner of its
+//     calls has since been confirmed fenced at that boot or announced a
+//     newer one, and it serves no request. Its target does not stop
+//     itself for it, and no later coordinator carries it on (it fences
+//     the target only if it needs that on its own: the target is not a
+//     member and left uncleanly). Safe: an op that is not done confirmed
+//     nothing, so nothing of its target started elsewhere on its account,
+//     and no call of it can still run (a call dies with its runner).
+//     This is what keeps the winner of a two-node split up: the loser's
+//     incarnation began a fence of the winner and was fenced before its
+//     delay let it call; when it comes back with a new boot id and brings
+//     that op in its report, the winner, its target, stays.
 //   - Two-node clusters: both halves are quorate, so each fences the
 //     other. Target.Delay on the preferred survivor makes its peer wait
 //     that long before its first call against it, while the preferred
@@ -122,8 +136,9 @@
 // # Messages and history
 //
 // Payloads are versioned binary (Encode/Decode, core/wire Writer and
-// Reader); the state snapshot inside a Report and in Persist is
-// canonical. History records are JSON at
+// Reader; version 2 adds the sender's boot id and each op's coordinator,
+// version 1 still decodes with both unknown); the state snapshot inside a
+// Report and in Persist is canonical. History records are JSON at
 // /fence/history/<target>/<epoch>-<coord>-<n>: {op, target, boot, reason,
 // state: done|failed, device, by, error, attempts: [{device, level,
 // round, runner, result, error}]}.

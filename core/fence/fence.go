@@ -89,7 +89,7 @@ func (f *Fence) newID() ID {
 }
 
 func (f *Fence) broadcast(m Message) {
-	m.From = f.cfg.Self
+	m.From, m.FromBoot = f.cfg.Self, f.cfg.Boot
 	f.out.Broadcast = append(f.out.Broadcast, Encode(m))
 }
 
@@ -268,7 +268,7 @@ func (f *Fence) deliver(d Deliver) error {
 		if !valid {
 			return nil
 		}
-		f.st.addOp(opRec{ID: m.ID, Target: m.Target, Boot: m.Boot, Reason: m.Reason, Req: m.Req})
+		f.st.addOp(opRec{ID: m.ID, Target: m.Target, Boot: m.Boot, Reason: m.Reason, Req: m.Req, By: m.From, ByBoot: m.FromBoot})
 		if q := f.st.reqs[m.Req]; q != nil {
 			q.Served = true
 		}
@@ -352,7 +352,7 @@ func (f *Fence) deliver(d Deliver) error {
 	}
 	if t := m.Target; t != "" && m.Kind != kindReport {
 		if _, now := f.confirmed(t); now && !before[t] {
-			_, dev, by := f.st.fencedBoot(t, f.nLevels(t), f.cfg.Rounds)
+			_, dev, by := f.st.fencedBoot(t)
 			f.event(Event{Kind: EventFenced, View: d.View, Target: t, Device: dev, By: by})
 		}
 	}
@@ -453,7 +453,7 @@ func (f *Fence) opEnded(id ID) {
 
 // confirmed reports whether t is fenced at its last known incarnation.
 func (f *Fence) confirmed(t string) (uint64, bool) {
-	b, _, _ := f.st.fencedBoot(t, f.nLevels(t), f.cfg.Rounds)
+	b, _, _ := f.st.fencedBoot(t)
 	return b, b > 0 && b >= f.st.boots[t]
 }
 
@@ -464,12 +464,12 @@ func (f *Fence) post() {
 		b, ok := f.confirmed(t)
 		if ok && f.confirmedOut[t] != b {
 			f.confirmedOut[t] = b
-			_, dev, by := f.st.fencedBoot(t, f.nLevels(t), f.cfg.Rounds)
+			_, dev, by := f.st.fencedBoot(t)
 			f.out.Confirmed = append(f.out.Confirmed, Confirmed{Target: t, Boot: b, Device: dev, By: by})
 		}
 	}
 	if !f.selfFenced {
-		if b, dev, by := f.st.fencedBoot(f.cfg.Self, f.nLevels(f.cfg.Self), f.cfg.Rounds); b >= f.cfg.Boot && b > 0 {
+		if b, dev, by := f.st.fencedBoot(f.cfg.Self); b >= f.cfg.Boot && b > 0 {
 			f.selfFenced = true
 			f.out.SelfFence = fmt.Sprintf("%s was confirmed fenced at its boot id %d (device %s, by %s): stop everything now and restart", f.cfg.Self, b, dev, by)
 		} else if o := f.unfinishedSelf(); o != nil {
@@ -486,7 +486,8 @@ func (f *Fence) post() {
 }
 
 // unfinishedSelf is an op against this incarnation that is not done and
-// could still be carried out (one with no device is not).
+// could still be carried out (one with no device is not, nor one whose
+// every worker is gone: opVoid).
 func (f *Fence) unfinishedSelf() *opRec {
 	if !f.settled {
 		return nil
@@ -495,7 +496,7 @@ func (f *Fence) unfinishedSelf() *opRec {
 		if o.Target != f.cfg.Self || o.Boot != f.cfg.Boot || o.Failed != "" {
 			continue
 		}
-		if v := f.st.view(o, f.nLevels(o.Target), f.cfg.Rounds); v.status != opDone && v.status != opObsolete {
+		if v := f.st.view(o, f.nLevels(o.Target), f.cfg.Rounds); v.status != opDone && v.status != opObsolete && v.status != opVoid {
 			return o
 		}
 	}
@@ -533,8 +534,9 @@ func (f *Fence) lastOp(t string, b uint64) (opView, bool) {
 // need reports why t must be fenced now ("": it need not): a request for
 // it is open; or an op for its last incarnation was begun and failed (an
 // op once begun is carried through, even if the node came back at the
-// same boot id); or it left the primary view uncleanly at its last boot
-// and is not fenced at it.
+// same boot id, unless everyone who worked on it is gone: opVoid); or it
+// left the primary view uncleanly at its last boot and is not fenced at
+// it.
 func (f *Fence) need(t string) (reason, req string) {
 	for _, q := range f.st.sortedReqs() {
 		if q.Target == t && !q.Served {
@@ -545,10 +547,10 @@ func (f *Fence) need(t string) (reason, req string) {
 	if b == 0 {
 		return "", ""
 	}
-	if fb, _, _ := f.st.fencedBoot(t, f.nLevels(t), f.cfg.Rounds); fb >= b {
+	if fb, _, _ := f.st.fencedBoot(t); fb >= b {
 		return "", ""
 	}
-	if last, ok := f.lastOp(t, b); ok {
+	if last, ok := f.lastOp(t, b); ok && last.status != opVoid {
 		return "retry: " + strings.TrimPrefix(last.op.Reason, "retry: "), ""
 	}
 	if f.member(t) || f.st.clean[t] >= b {
@@ -667,6 +669,13 @@ func (f *Fence) abandon(a *attRec, why string) {
 // that boot id.
 func (f *Fence) Confirmed(node string) (uint64, bool) { return f.confirmed(node) }
 
+// LeftCleanly reports whether node left a view cleanly at the last boot
+// id seen (it runs nothing and acknowledges nothing until it rejoins).
+func (f *Fence) LeftCleanly(node string) bool {
+	b := f.st.boots[node]
+	return b > 0 && f.st.clean[node] >= b
+}
+
 // Settled reports whether every member's report of the current view was
 // delivered (the coordinator acts only then).
 func (f *Fence) Settled() bool { return f.settled }
@@ -685,7 +694,7 @@ func (f *Fence) Status() []TargetStatus {
 	var out []TargetStatus
 	for _, t := range f.targets() {
 		ts := TargetStatus{Target: t, Boot: f.st.boots[t]}
-		fb, dev, _ := f.st.fencedBoot(t, f.nLevels(t), f.cfg.Rounds)
+		fb, dev, _ := f.st.fencedBoot(t)
 		ts.Confirmed = fb > 0 && fb >= ts.Boot
 		v, ok := f.active(t)
 		if !ok {

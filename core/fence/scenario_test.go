@@ -351,3 +351,55 @@ func TestFrozenRunnerDoesNotCallLate(t *testing.T) {
 		t.Error("n5 not confirmed by the new coordinator")
 	}
 }
+
+// Two-node, the loser comes back (issue 15): in a split n1 fences n2 at
+// once while n2's coordinator has begun a fence of n1 and waits n1's
+// delay; n2 dies before its first call. n2 restarts after the heal with a
+// new boot id and joins n1 with that op in its state. The op's only worker
+// (n2 at boot 1) is confirmed fenced and restarted, so it condemns nobody:
+// n1 stays up, and nobody fences anyone again.
+func TestTwoNodeLoserRestartsWinnerStays(t *testing.T) {
+	cfg := baseCfg()
+	cfg.Targets = map[string]Target{"n1": {Levels: levels("pdu-n1"), Delay: 2 * time.Second}, "n2": {Levels: levels("pdu-n2")}}
+	h := newHarness(t, 2, 1, cfg)
+	h.twoNode, h.reboot, h.noRestart = true, -1, true
+	h.run(2 * time.Second)
+	h.partition([]string{"n1"}, []string{"n2"})
+	waitFor(t, h, 3*time.Second, "n1 confirms n2", func() bool { return len(h.nodes["n1"].conf["n2"]) == 1 })
+	if h.nodes["n2"].up {
+		t.Fatal("n2 survived its fence")
+	}
+	// what n2 wrote before it died holds the fence of n1 it had begun
+	var begun bool
+	if s, err := decodeState(h.nodes["n2"].persist); err == nil {
+		for _, o := range s.ops {
+			begun = begun || (o.Target == "n1" && o.By == "n2" && o.ByBoot == 1)
+		}
+	}
+	if !begun {
+		t.Fatal("n2 had not begun a fence of n1 before it died: the scenario needs it")
+	}
+	h.heal()
+	h.restart("n2")
+	waitFor(t, h, 3*time.Second, "one view of n1 and n2", func() bool {
+		if n1 := h.nodes["n1"]; !n1.up {
+			t.Fatalf("the winner n1 stopped itself when the loser came back: %q", n1.selfF)
+		}
+		return h.nodes["n2"].up && h.nodes["n1"].view.Lease && len(h.nodes["n1"].view.Members) == 2 && h.nodes["n2"].f.Settled()
+	})
+	h.run(5 * time.Second)
+	if n1 := h.nodes["n1"]; !n1.up || n1.selfF != "" {
+		t.Fatalf("the winner n1 stopped itself when the loser came back: %q", n1.selfF)
+	}
+	if !h.nodes["n2"].up || h.nodes["n2"].boot != 2 {
+		t.Fatalf("n2 up %v at boot %d: want up at boot 2", h.nodes["n2"].up, h.nodes["n2"].boot)
+	}
+	if len(h.calls) != 1 || h.calls[0].target != "n2" {
+		t.Fatalf("device calls %+v: want only n1's fence of n2", h.calls)
+	}
+	for _, n := range []string{"n1", "n2"} {
+		if s := h.status(n, "n1"); s.State == StatePending || s.State == StateInProgress {
+			t.Errorf("%s: n1's fence status %+v: the dead n2's op against it goes on", n, s)
+		}
+	}
+}

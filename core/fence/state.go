@@ -21,6 +21,10 @@ type opRec struct {
 	Req      string // the manual request it serves; "": a departure
 	Watchdog string // the coordinator that saw the watchdog wait pass ("": not yet)
 	Failed   string // cannot proceed (no device)
+	// By and ByBoot are the incarnation of the coordinator that began it
+	// ("": unknown, an op of an older version).
+	By     string
+	ByBoot uint64
 }
 
 type attRec struct {
@@ -126,6 +130,9 @@ func (s *state) addOp(o opRec) bool {
 	if o.Failed > old.Failed {
 		old.Failed, ch = o.Failed, true
 	}
+	if old.By == "" && o.By != "" {
+		old.By, old.ByBoot, ch = o.By, o.ByBoot, true
+	}
 	return ch
 }
 
@@ -180,6 +187,10 @@ const (
 	opDone
 	opFailed
 	opObsolete // the target came back with a newer boot id, or a newer op took over
+	// opVoid: not done, and every incarnation that worked on it (the
+	// coordinator that began it, the runners of its calls) has since been
+	// confirmed fenced or restarted: it condemns nobody (gone).
+	opVoid
 )
 
 type pos struct{ Round, Level, Dev int }
@@ -198,28 +209,8 @@ type opView struct {
 // view derives an op's status from its records. nLevels and rounds come
 // from the configuration (the same on every node).
 func (s *state) view(o *opRec, nLevels, rounds int) opView {
-	v := opView{op: o}
-	for _, a := range s.sortedAtts() {
-		if a.Op == o.ID {
-			v.attempts = append(v.attempts, a)
-		}
-	}
-	// done: some (round, level) has every device ok, whatever the order
-	// results came in.
-	type rl struct{ r, l int }
-	oks := map[rl]map[int]*attRec{}
-	for _, a := range v.attempts {
-		if a.Result == resultOK {
-			k := rl{a.Round, a.Level}
-			if oks[k] == nil {
-				oks[k] = map[int]*attRec{}
-			}
-			oks[k][a.Dev] = a
-			if len(oks[k]) >= a.LevelSize && v.doneBy == nil {
-				v.doneBy = a
-			}
-		}
-	}
+	v := opView{op: o, attempts: s.attsOf(o.ID)}
+	v.doneBy = doneBy(v.attempts)
 	for _, a := range v.attempts {
 		v.lastDev = a.Device
 		switch a.Result {
@@ -243,6 +234,8 @@ func (s *state) view(o *opRec, nLevels, rounds int) opView {
 	switch {
 	case v.doneBy != nil || o.Watchdog != "":
 		v.status = opDone
+	case s.gone(o, v.attempts):
+		v.status = opVoid
 	case v.running != nil:
 		v.status = opRunning
 	case o.Failed != "":
@@ -257,9 +250,75 @@ func (s *state) view(o *opRec, nLevels, rounds int) opView {
 	return v
 }
 
+// attsOf are the calls of op id, in id order.
+func (s *state) attsOf(id ID) []*attRec {
+	var out []*attRec
+	for _, a := range s.sortedAtts() {
+		if a.Op == id {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// doneBy is the call that completed a level of an op (nil: none): some
+// (round, level) has every device ok, whatever the order results came in.
+func doneBy(atts []*attRec) *attRec {
+	type rl struct{ r, l int }
+	oks := map[rl]map[int]*attRec{}
+	for _, a := range atts {
+		if a.Result == resultOK {
+			k := rl{a.Round, a.Level}
+			if oks[k] == nil {
+				oks[k] = map[int]*attRec{}
+			}
+			oks[k][a.Dev] = a
+			if len(oks[k]) >= a.LevelSize {
+				return a
+			}
+		}
+	}
+	return nil
+}
+
+// gone reports whether every incarnation that worked on op o (the
+// coordinator that began it and the runner of each of its calls) has
+// since been confirmed fenced at that boot or announced a newer one: it
+// can no longer carry the op on, and none of its calls can still be
+// running (a call dies with its runner). Such an op, unless done,
+// condemns nobody: its target need not stop itself, and a later
+// coordinator fences the target only if it needs that on its own. An op
+// whose coordinator is unknown (version 1) is never gone, nor one that
+// serves a request (a person's `fence NODE`, a failed stop's escalation:
+// the reason outlives whoever began it).
+func (s *state) gone(o *opRec, atts []*attRec) bool {
+	if o.By == "" || o.Req != "" {
+		return false
+	}
+	if !s.ended(o.By, o.ByBoot) {
+		return false
+	}
+	for _, a := range atts {
+		if !s.ended(a.Runner, a.RunnerBoot) {
+			return false
+		}
+	}
+	return true
+}
+
+// ended reports whether node's incarnation boot is over: the node
+// announced a newer boot id, or it was confirmed fenced at boot or later.
+func (s *state) ended(node string, boot uint64) bool {
+	if s.boots[node] > boot {
+		return true
+	}
+	b, _, _ := s.fencedBoot(node)
+	return b > 0 && b >= boot
+}
+
 // fencedBoot is the highest incarnation of target confirmed fenced, with
 // the device and the node that did it.
-func (s *state) fencedBoot(target string, nLevels, rounds int) (uint64, string, string) {
+func (s *state) fencedBoot(target string) (uint64, string, string) {
 	var b uint64
 	dev, by := "", ""
 	if c, ok := s.confirms[target]; ok {
@@ -269,13 +328,13 @@ func (s *state) fencedBoot(target string, nLevels, rounds int) (uint64, string, 
 		if o.Target != target || o.Boot < b || (o.Boot == b && dev != "") {
 			continue
 		}
-		v := s.view(o, nLevels, rounds)
-		if v.status != opDone {
+		d := doneBy(s.attsOf(o.ID))
+		if d == nil && o.Watchdog == "" {
 			continue
 		}
 		b = o.Boot
-		if v.doneBy != nil {
-			dev, by = v.doneBy.Device, v.doneBy.Runner
+		if d != nil {
+			dev, by = d.Device, d.Runner
 		} else {
 			dev, by = DeviceWatchdog, o.Watchdog
 		}

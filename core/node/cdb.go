@@ -8,6 +8,8 @@ import (
 
 	"github.com/corral-ha/corral/core/bcast"
 	"github.com/corral-ha/corral/core/cdb"
+	"github.com/corral-ha/corral/core/membership"
+	"github.com/corral-ha/corral/core/quorum"
 	"github.com/corral-ha/corral/core/wire"
 )
 
@@ -75,6 +77,17 @@ type cdbDriver struct {
 
 	failed    wire.ViewID // the installed view bcast could not install (cdbinstall.go)
 	failedErr error
+
+	// two_node (twonode.go): deferred is the installed primary view of
+	// one node whose adoption waits until its peer is down (deferredSrc:
+	// the source membership chose); its config DB deliveries count as of a
+	// view that is not primary. paired: this incarnation finished adopting
+	// a history in a view of every configured node (adoptAll: c.adopt is
+	// such a view).
+	deferred    wire.ViewID
+	deferredSrc wire.NodeID
+	adoptAll    bool
+	paired      bool
 }
 
 // openCDB builds the config DB from what the store holds.
@@ -164,6 +177,7 @@ func (n *Node) beginInstall() {
 		}
 	}
 	c.cur = p.view.ID
+	c.deferred = wire.ViewID{}
 	// what waited for an earlier view's adoption is of no use now
 	keepIn := c.heldIn[:0]
 	for _, h := range c.heldIn {
@@ -187,13 +201,28 @@ func (n *Node) beginInstall() {
 	}
 	c.heldDel = keepDel
 	if primary {
-		c.adopt = p.view.ID
-		c.db.BeginAdopt(p.view.ID, p.src)
-		if p.src != n.self {
-			n.log.Info("config database: adopting the history of a peer", "view", n.viewName(p.view.ID), "source", n.names[p.src])
+		if a := n.twoNodeAlone(ms); holdsBack(a) {
+			// A lone two_node view adopts nothing before its peer is down
+			// (cdbQuorum begins the adoption then).
+			c.deferred, c.deferredSrc = p.view.ID, p.src
+			n.log.Warn("config database: not adopting a history yet", "view", n.viewName(p.view.ID), "reason", n.aloneReason(ms, a))
+		} else {
+			n.cdbAdopt(p.view, p.src)
 		}
 	}
 	c.qSet = false
+}
+
+// cdbAdopt begins the adoption of src's history for the installed primary
+// view v.
+func (n *Node) cdbAdopt(v wire.View, src wire.NodeID) {
+	c := &n.cdb
+	c.adopt = v.ID
+	c.adoptAll = len(v.Members) == len(n.cfg.Nodes)
+	c.db.BeginAdopt(v.ID, src)
+	if src != n.self {
+		n.log.Info("config database: adopting the history of a peer", "view", n.viewName(v.ID), "source", n.names[src])
+	}
 }
 
 // cdbDeliver gives one bcast delivery to the DB (or the application).
@@ -232,7 +261,7 @@ func (n *Node) cdbDeliver(d bcast.Delivery) {
 		}
 		c.heldDel = keep
 	}
-	dl := cdb.Delivery{View: d.View, Primary: c.primary[d.View], Seq: d.Seq, Payload: d.Payload[1:], Flush: d.Flush}
+	dl := cdb.Delivery{View: d.View, Primary: c.primary[d.View] && d.View != c.deferred, Seq: d.Seq, Payload: d.Payload[1:], Flush: d.Flush}
 	var err error
 	if d.Level == bcast.Safe {
 		err = c.db.Commit(dl)
@@ -566,17 +595,44 @@ func (n *Node) cdbStep(from wire.NodeID, payload []byte) {
 func (n *Node) cdbQuorum(now time.Duration, viewChanged bool) {
 	c := &n.cdb
 	q := n.mem.Quorate(now) && !c.installFailed()
+	alone := quorum.NotAlone
+	var ms membership.Status
+	if n.cfg.Quorum.TwoNode {
+		ms = n.mem.Status()
+		if alone = n.twoNodeAlone(ms); c.deferred != (wire.ViewID{}) && c.deferred == c.cur && ms.View.ID == c.cur && !holdsBack(alone) {
+			// the peer of this lone view is down now: adopt (from this
+			// node, the only member) and act
+			c.deferred = wire.ViewID{}
+			n.log.Info("config database: two_node: the peer is down, adopting the history alone", "view", n.viewName(c.cur))
+			n.cdbAdopt(ms.View, c.deferredSrc)
+			viewChanged = true
+		}
+		q = q && !holdsBack(alone)
+	}
 	if c.qSet && q == c.quorate && !viewChanged {
 		return
 	}
-	ms := n.mem.Status()
+	if !n.cfg.Quorum.TwoNode {
+		ms = n.mem.Status()
+	}
 	c.qSet, c.quorate = true, q
 	c.votes, c.expected = ms.Decision.Votes, ms.Decision.Total
 	c.db.SetQuorum(q, c.votes, c.expected)
 	if c.installFailed() {
 		c.db.SetNoQuorumReason(c.installFailedReason())
+	} else if holdsBack(alone) {
+		c.db.SetNoQuorumReason(n.aloneReason(ms, alone))
 	} else if !q && ms.Primary && ms.Decision.Primary {
 		c.db.SetNoQuorumReason("the view is primary but this node does not hold its lease yet; it does about a second after a view change: retry")
+	}
+}
+
+// cdbPaired notes when this incarnation has finished adopting a history
+// in a view of every configured node (two_node, twonode.go).
+func (n *Node) cdbPaired() {
+	c := &n.cdb
+	if !c.paired && c.adoptAll && c.adopt != (wire.ViewID{}) && c.db.Head().Adopted == c.adopt {
+		c.paired = true
 	}
 }
 

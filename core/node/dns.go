@@ -147,6 +147,9 @@ func (n *Node) dnsRefresh(now time.Duration) {
 // lease more for the first lease answers; not acting otherwise.
 func (n *Node) dnsStanding(now time.Duration, ms membership.Status) (dns.Standing, string) {
 	d := &n.dns
+	if a := n.twoNodeAlone(ms); holdsBack(a) {
+		return dns.NotActing, n.aloneReason(ms, a)
+	}
 	if n.mem.Quorate(now) {
 		d.actedAt, d.acted = now, true
 		return dns.Acting, ""

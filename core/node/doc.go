@@ -25,7 +25,9 @@
 //     circuits (Send, SendOnLoop, Options.OnMessage).
 //   - Membership's persistent state (promise, epoch, lineage) is written to
 //     the store and synced before its messages are sent; if the write
-//     fails, the messages are dropped.
+//     fails, the node stops (Run returns the error) and sends nothing
+//     more: membership already counts the state as written, so going on
+//     would promise from memory what the disk does not hold.
 //   - The configuration database (core/cdb, cdb.go) rides on the ordered
 //     broadcast (core/bcast): agreed deliveries are held, safe ones
 //     committed; the DB's Persist is made durable before that round's
@@ -75,6 +77,22 @@
 //     asks for its own fence (fence.Request; it stops itself as soon as it
 //     sees that fence begin); without the lease or with watchdog mode only
 //     it fences itself; the group stays blocked "waiting for fence of" it.
+//   - two_node (twonode.go, quorum.TwoNodeAlone): a primary view holding
+//     one of the two nodes fences its peer and is primary for nothing
+//     else until the peer is confirmed fenced or left cleanly at its last
+//     boot id: the config DB does not begin the view's adoption (it begins
+//     it, from this node, once the peer is down; until then the view's
+//     config DB deliveries count as of a view that is not primary), refuses
+//     writes saying why, and DNS does not answer. A node whose incarnation
+//     has not finished adopting a history in a view of both nodes (it
+//     restarted alone) gives the fence core a view that is not primary
+//     either: it could never act, and the peer may hold acknowledged
+//     updates it lacks. So two lone views never act at once, and a lone
+//     view acts only on a history that holds every update its peer
+//     acknowledged (the peer's lone views acknowledge nothing while this
+//     node lives, and this node, once restarted, adopts the peer's history
+//     before it may act alone again); the next view of both adopts the
+//     acting node's history (its Adopted view is the newest).
 //   - [fence] watchdog (watchdog.go, core/watchdog): Open fails if the
 //     watchdog cannot be opened; at each tick the loop feeds it only while
 //     this node holds its lease (membership's Quorate: primary view, lease

@@ -16,6 +16,7 @@ import (
 	"github.com/corral-ha/corral/core/crm"
 	"github.com/corral-ha/corral/core/fence"
 	"github.com/corral-ha/corral/core/membership"
+	"github.com/corral-ha/corral/core/quorum"
 	"github.com/corral-ha/corral/core/wire"
 	"github.com/corral-ha/corral/lua"
 )
@@ -106,7 +107,10 @@ func (n *Node) fenceView(now time.Duration) {
 	if n.cdb.pending != nil || ms.View.ID != n.cdb.cur || ms.View.ID == (wire.ViewID{}) {
 		return
 	}
-	v := fence.View{ID: ms.View.ID, Coordinator: n.names[ms.View.ID.Coord], Primary: ms.Primary, Lease: n.mem.Quorate(now)}
+	// a lone two_node view whose incarnation never adopted a history with
+	// its peer fences nobody (twonode.go): it could not act afterwards
+	primary := ms.Primary && n.twoNodeAlone(ms) != quorum.AloneIdle
+	v := fence.View{ID: ms.View.ID, Coordinator: n.names[ms.View.ID.Coord], Primary: primary, Lease: n.mem.Quorate(now)}
 	for _, id := range ms.View.Members {
 		v.Members = append(v.Members, n.names[id])
 	}

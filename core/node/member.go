@@ -197,6 +197,9 @@ func (n *Node) membershipStatus(st *Status, ns *NodeStatus) {
 	if ms.Decision.Ref != "" && ms.View.ID.Epoch == 0 {
 		st.Quorum = "no view yet; " + st.Quorum
 	}
+	if a := n.twoNodeAlone(ms); holdsBack(a) {
+		st.Quorum += "; " + n.aloneReason(ms, a)
+	}
 	st.Members = n.nameList(ms.View.Members)
 	id := wire.NodeID(ns.ID)
 	switch s, in := ms.States[id]; {

@@ -334,6 +334,9 @@ func (n *Node) now() time.Duration { return time.Since(n.start) }
 // more (a reply sent with SendOnLoop goes out now, not at the next tick).
 func (n *Node) execute() {
 	for {
+		if n.fatalErr != nil {
+			return // stopping: nothing more leaves this node
+		}
 		now := n.now()
 		var stream []Event
 		rc := n.conn.Ready()
@@ -369,9 +372,13 @@ func (n *Node) execute() {
 		rm := n.mem.Ready()
 		if rm.Persist != nil {
 			if err := n.store.Put(keyMembership, rm.Persist.Marshal()); err != nil {
-				// Promises that are not durable must not be sent.
-				n.log.Error("cannot persist membership state; not sending", "err", err)
-				rm.Messages = nil
+				// Promises that are not durable must not be sent, and
+				// membership believes they are (Ready cleared its dirty
+				// flag: a re-sent proposal would be promised from memory,
+				// not disk): stop the node, as a failed config DB or
+				// fence write does; a restart recovers from the disk.
+				n.fatal(fmt.Errorf("membership: cannot persist the promise, epoch and lineage: %w", err))
+				return
 			}
 		}
 		for _, q := range rm.Witness {
@@ -407,7 +414,8 @@ func (n *Node) execute() {
 		n.cdbQuorum(now, len(rm.Events) > 0)
 		fenceBusy := n.fenceRound(now, rm.Events)
 		crmBusy := n.crmRound(now, len(rm.Events) > 0)
-		if rc.Empty() && !cdbBusy && !crmBusy && !fenceBusy && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 {
+		if rc.Empty() && !cdbBusy && !crmBusy && !fenceBusy && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 &&
+			!n.cdb.db.HasReady() {
 			n.dnsRefresh(now)
 			return
 		}

@@ -18,6 +18,9 @@ import (
 // a bbolt transaction, fsynced at commit.
 type Store struct {
 	db *bolt.DB
+	// putFault, set by tests on the event loop, fails Put of a key (a
+	// disk that refuses a write).
+	putFault func(key []byte) error
 }
 
 var (
@@ -69,6 +72,11 @@ func (s *Store) NextBoot() (uint32, error) {
 
 // Put writes one value of the node bucket; it is on disk when Put returns.
 func (s *Store) Put(key, val []byte) error {
+	if s.putFault != nil {
+		if err := s.putFault(key); err != nil {
+			return fmt.Errorf("store: put %s: %w", key, err)
+		}
+	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketNode)
 		if err != nil {

@@ -49,6 +49,11 @@
 //
 // two_node: with the two configured nodes, a view holding either one is
 // quorate (1 of 2), whatever the policy; two_node implies wait_for_all.
+// Such a lone view is primary only to fence its peer: TwoNodeAlone says
+// whether it fences (AloneFencing), acts (AloneActing: the peer is down
+// and this node holds the history it shared with the peer) or does
+// neither (AloneIdle: this incarnation never adopted a history with its
+// peer); the driver gates the config DB, DNS and history adoption on it.
 //
 // wait_for_all: no view is primary until Lineage.AllSeen is true or V itself
 // holds every configured node (zero-vote nodes included). The arithmetic is
