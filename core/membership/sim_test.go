@@ -660,24 +660,27 @@ func lineageUnderFaults(r *simtest.Run) {
 		}
 		w.s.Partition(groups...)
 	}
-	for range 4 + rng.IntN(6) {
-		switch rng.IntN(5) {
+	for range 3 + rng.IntN(5) {
+		switch rng.IntN(6) {
 		case 0: // a partition held longer or shorter than the window
 			partition()
 			w.s.Run(time.Duration(300+rng.IntN(2500)) * time.Millisecond)
-		case 1, 2: // heal; repartition while a primary proposal is promised, not installed
+		case 1, 2, 3: // a side forms views of its own past the window; heal;
+			// repartition while a primary proposal is promised, not installed
+			partition()
+			w.s.Run(time.Duration(1100+rng.IntN(1500)) * time.Millisecond)
 			w.s.Heal()
 			if promised(time.Second) != 0 {
-				w.s.Run(time.Duration(rng.IntN(3000)) * time.Microsecond)
+				w.s.Run(time.Duration(rng.IntN(4000)) * time.Microsecond)
 			}
 			partition()
 			w.s.Run(time.Duration(300+rng.IntN(2000)) * time.Millisecond)
-		case 3: // the coordinator crashes in the middle of its proposal
+		case 4: // the coordinator crashes in the middle of its proposal
 			if rng.IntN(2) == 0 {
 				w.s.Heal()
 			}
 			if c := promised(time.Second); c != 0 && w.s.Process(c) != nil {
-				w.s.Run(time.Duration(rng.IntN(2000)) * time.Microsecond)
+				w.s.Run(time.Duration(rng.IntN(3000)) * time.Microsecond)
 				w.s.Crash(c)
 				if rng.IntN(2) == 0 {
 					partition()
