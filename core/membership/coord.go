@@ -224,15 +224,21 @@ type known struct {
 // view newer than it that a member promised or names as a reference.
 func mergeLineage(lins []wire.Lineage) quorum.Lineage {
 	var out quorum.Lineage
-	seen := map[wire.ViewID]*known{}
+	var all []*known // a few views: a slice beats a map
 	add := func(v wire.View, installed bool) *known {
 		if v.ID.Epoch == 0 {
 			return nil
 		}
-		k := seen[v.ID]
+		var k *known
+		for _, x := range all {
+			if x.v.ID == v.ID {
+				k = x
+				break
+			}
+		}
 		if k == nil {
 			k = &known{v: v}
-			seen[v.ID] = k
+			all = append(all, k)
 		}
 		k.installed = k.installed || installed
 		return k
@@ -250,12 +256,8 @@ func mergeLineage(lins []wire.Lineage) quorum.Lineage {
 			add(v, false)
 		}
 	}
-	if len(seen) == 0 {
+	if len(all) == 0 {
 		return out
-	}
-	all := make([]*known, 0, len(seen))
-	for _, k := range seen {
-		all = append(all, k)
 	}
 	slices.SortFunc(all, func(a, b *known) int {
 		if idLess(a.v.ID, b.v.ID) {
