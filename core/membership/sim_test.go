@@ -653,7 +653,10 @@ func lineageUnderFaults(r *simtest.Run) {
 		return coord
 	}
 	partition := func() {
-		groups := make([][]int, 1+rng.IntN(3))
+		groups := make([][]int, 2) // mostly two sides
+		if rng.IntN(4) == 0 {
+			groups = make([][]int, 1+rng.IntN(3))
+		}
 		for i := 1; i <= n; i++ {
 			g := rng.IntN(len(groups))
 			groups[g] = append(groups[g], i)
