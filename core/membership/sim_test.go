@@ -617,11 +617,13 @@ func TestWitnessBreaksTies(t *testing.T) {
 // under two_node: there a 1-of-2 view acts once it has fenced its peer,
 // which core/node enforces), G7 once the faults stop.
 //
-// Mutations this sweep catches (go test -run TestLineageUnderFaults
-// -seeds 300 ./core/membership/):
+// Mutations this sweep catches (replay: go test -run TestLineageUnderFaults
+// -seed N ./core/membership/):
 //   - mergeLineage takes Prev from the first holder of a promised LP and
-//     ignores Need (issue 15's two primaries) -> seed 42 (G2: {1} and
-//     {2,...} act at once), and seed 81, 160
+//     ignores Need and Also (the code before issue 15's fix) -> seed 42
+//     (4 nodes, last_man_standing, witness: {2,4} judges itself against a
+//     proposal n2 and n4 promised and n2's old Prev {1,2,4}, not the newer
+//     {1,3,4} n4 installed; {1,3} holds 2 of 3 of {1,3,4}: G2), also 81.
 func TestLineageUnderFaults(t *testing.T) {
 	simtest.SweepSeeds(t, simtest.SeedsN(lineageSeeds), lineageUnderFaults)
 }
