@@ -242,3 +242,23 @@ func TestLastManStandingPromisedProposal(t *testing.T) {
 		t.Fatalf("no primary view of 5 after healing:%s", s.describe())
 	}
 }
+
+// TestPersistedOldFormat: state written before Lineage.Need existed still
+// decodes (Need empty), and Need survives a round trip.
+func TestPersistedOldFormat(t *testing.T) {
+	old := []byte(`{"Promise":{"Epoch":6,"Coord":1},"Epoch":6,"Installed":{"ID":{"Epoch":3,"Coord":1},"Members":[1,2]},` +
+		`"Primary":true,"States":[2,2],"Lineage":{"LP":{"ID":{"Epoch":6,"Coord":1},"Members":[1,2,3]},` +
+		`"Prev":{"ID":{"Epoch":3,"Coord":1},"Members":[1,2]},"LPAge":0,"AllSeen":true,"Promised":true}}`)
+	p, err := membership.UnmarshalPersisted(old)
+	if err != nil {
+		t.Fatalf("old state: %v", err)
+	}
+	if p.Lineage.LP.ID != (wire.ViewID{Epoch: 6, Coord: 1}) || !p.Lineage.Promised || p.Lineage.Need != nil {
+		t.Fatalf("old state decoded as %+v", p.Lineage)
+	}
+	p.Lineage.Need = []wire.View{{ID: wire.ViewID{Epoch: 5, Coord: 3}, Members: ids(3, 4, 5)}}
+	q, err := membership.UnmarshalPersisted(p.Marshal())
+	if err != nil || len(q.Lineage.Need) != 1 || !slices.Equal(q.Lineage.Need[0].Members, ids(3, 4, 5)) {
+		t.Fatalf("round trip: %+v, %v", q.Lineage, err)
+	}
+}
