@@ -262,3 +262,70 @@ func TestPersistedOldFormat(t *testing.T) {
 		t.Fatalf("round trip: %+v, %v", q.Lineage, err)
 	}
 }
+
+// TestLastManStandingTwoPromisedProposals: the same cluster, but the
+// reference is two promises deep. After V = {3,4,5} (older than the
+// window), n1 alone promises W1 = {1..5}; then, with n5 cut off, n1, n2 and
+// n3 promise W2 = {1,2,3,4} (judged against W1 and V), n4 never sees it;
+// then {1,2,3} | {4,5}. Neither W1 nor W2 was installed, so V may be the
+// last installed primary: {1,2,3} holds 1 of 3 of it and must not be
+// primary while {4,5} is. Before the fix {1,2,3} judged itself against W2
+// and n1's Prev U: primary.
+func TestLastManStandingTwoPromisedProposals(t *testing.T) {
+	qc := quorum.Config{Votes: map[wire.NodeID]int{1: 1, 2: 1, 3: 1, 4: 1, 5: 1}, Policy: quorum.LastManStanding, Window: 10 * time.Second}
+	s := newScript(t, 5, qc)
+	all := ids(1, 2, 3, 4, 5)
+	if !s.runUntil(func() bool { return s.inView(all, true) }, 5*time.Second) {
+		t.Fatalf("no primary view of 5:%s", s.describe())
+	}
+	s.partition(ids(1, 2), ids(3, 4, 5))
+	if !s.runUntil(func() bool { return s.inView(ids(3, 4, 5), true) }, 5*time.Second) {
+		t.Fatalf("{3,4,5} did not form a primary view:%s", s.describe())
+	}
+	s.run(11 * time.Second)
+	// W1: n1's proposals reach nobody.
+	s.drop = func(from, to wire.NodeID, m wire.Message) bool {
+		_, prop := m.(*wire.Propose)
+		return prop && from == 1
+	}
+	s.partition(all)
+	var w1 wire.ViewID
+	if !s.runUntil(func() bool {
+		w1 = s.ms[1].Status().Pending
+		return w1.Epoch != 0 && s.ms[1].Status().Lineage.Promised
+	}, 5*time.Second) {
+		t.Fatalf("n1 did not propose W1:%s", s.describe())
+	}
+	// W2: n5 cut off, n1's proposals do not reach n4.
+	s.drop = func(from, to wire.NodeID, m wire.Message) bool {
+		_, prop := m.(*wire.Propose)
+		return prop && to == 4
+	}
+	s.partition(ids(1, 2, 3, 4), ids(5))
+	promised := func() bool {
+		p := s.ms[1].Status().Pending
+		return p != w1 && s.ms[2].Status().Pending == p && s.ms[3].Status().Pending == p && s.ms[1].Status().Lineage.Promised
+	}
+	if !s.runUntil(promised, 5*time.Second) {
+		t.Fatalf("n2 and n3 did not promise W2:%s", s.describe())
+	}
+	if lin := s.ms[1].Status().Lineage; len(lin.Need) == 0 {
+		t.Fatalf("n1 forgot W1: %+v", lin)
+	}
+	s.drop = nil
+	s.partition(ids(1, 2, 3), ids(4, 5))
+	s.run(5 * time.Second)
+	if !s.ms[4].Quorate(s.now) || !s.ms[5].Quorate(s.now) {
+		t.Fatalf("{4,5} holds 2 of 3 of V and should act:%s", s.describe())
+	}
+	for _, id := range ids(1, 2, 3) {
+		if st := s.ms[id].Status(); st.Primary {
+			t.Fatalf("n%d is in a primary view %v: %s:%s", id, st.View.Members, st.Decision.Explain(qc), s.describe())
+		}
+	}
+	t.Logf("{1,2,3}: %s", s.ms[1].Status().Decision.Explain(qc))
+	s.partition(all)
+	if !s.runUntil(func() bool { return s.inView(all, true) }, 10*time.Second) {
+		t.Fatalf("no primary view of 5 after healing:%s", s.describe())
+	}
+}
