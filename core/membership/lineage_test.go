@@ -78,6 +78,44 @@ func (s *script) partition(groups ...[]wire.NodeID) {
 	s.deliver()
 }
 
+// restart crashes a node and starts it again from its disk: the others
+// see it go and come back with a new boot id.
+func (s *script) restart(id wire.NodeID) {
+	g := s.group[id]
+	var rest []wire.NodeID
+	for _, x := range s.ids {
+		if x != id && s.group[x] == g {
+			rest = append(rest, x)
+		}
+	}
+	groups := map[int][]wire.NodeID{}
+	for _, x := range s.ids {
+		if x != id {
+			groups[s.group[x]] = append(groups[s.group[x]], x)
+		}
+	}
+	var without [][]wire.NodeID
+	for k := range len(s.ids) + 1 {
+		if len(groups[k]) > 0 {
+			without = append(without, groups[k])
+		}
+	}
+	s.partition(without...) // id reaches nobody: the others drop it
+	s.start(id)
+	for _, x := range rest {
+		s.ms[x].Restarted(s.now, id)
+		s.ready(x)
+	}
+	s.group[id] = g
+	for _, x := range rest {
+		s.ms[id].Reach(s.now, x, true)
+		s.ready(id)
+		s.ms[x].Reach(s.now, id, true)
+		s.ready(x)
+	}
+	s.deliver()
+}
+
 func (s *script) reaches(a, b wire.NodeID) bool { return s.group[a] != 0 && s.group[a] == s.group[b] }
 
 // ready takes a node's output: persist, queue its messages, check G2.
@@ -197,6 +235,13 @@ func ids(xs ...int) []wire.NodeID {
 // fix it judged itself against W and the view before W that n1 held (U):
 // primary, and both sides acted at once (G2).
 func TestLastManStandingPromisedProposal(t *testing.T) {
+	t.Run("coordinator up", func(t *testing.T) { lmsPromisedProposal(t, false) })
+	// n1 restarts after n2 and n3 promised: it knows W (and V, its
+	// reference) only from its disk.
+	t.Run("coordinator restarted", func(t *testing.T) { lmsPromisedProposal(t, true) })
+}
+
+func lmsPromisedProposal(t *testing.T, restart bool) {
 	qc := quorum.Config{Votes: map[wire.NodeID]int{1: 1, 2: 1, 3: 1, 4: 1, 5: 1}, Policy: quorum.LastManStanding, Window: 10 * time.Second}
 	s := newScript(t, 5, qc)
 	all := ids(1, 2, 3, 4, 5)
@@ -225,6 +270,9 @@ func TestLastManStandingPromisedProposal(t *testing.T) {
 		t.Fatalf("n2's lineage %+v: want W = {1..5} promised", lin)
 	}
 	s.drop = nil
+	if restart {
+		s.restart(1)
+	}
 	s.partition(ids(1, 2, 3), ids(4, 5))
 	s.run(5 * time.Second) // G2 is checked after every input
 	if !s.ms[4].Quorate(s.now) || !s.ms[5].Quorate(s.now) {
