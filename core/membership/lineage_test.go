@@ -377,3 +377,50 @@ func TestLastManStandingTwoPromisedProposals(t *testing.T) {
 		t.Fatalf("no primary view of 5 after healing:%s", s.describe())
 	}
 }
+
+// TestPromisedProposalsRemembered: a node that promised the primary
+// proposal A and then a proposal P judged without A (its coordinator had a
+// stale report) still names A: A may have been installed by its other
+// members, so a later view must win against it too. Prev stays the last
+// view it installed.
+func TestPromisedProposalsRemembered(t *testing.T) {
+	qc := quorum.Config{Votes: map[wire.NodeID]int{1: 1, 2: 1, 3: 1, 4: 1, 5: 1}, Policy: quorum.LastManStanding, Window: 10 * time.Second}
+	u := wire.View{ID: wire.ViewID{Epoch: 1, Coord: 1}, Members: ids(1, 2, 3, 4, 5)}
+	v := wire.View{ID: wire.ViewID{Epoch: 2, Coord: 3}, Members: ids(3, 4, 5)}
+	a := wire.View{ID: wire.ViewID{Epoch: 3, Coord: 2}, Members: ids(2, 3, 4, 5)}
+	p := wire.View{ID: wire.ViewID{Epoch: 4, Coord: 1}, Members: ids(1, 2, 3)}
+	m, err := membership.New(membership.Config{Self: 3, Nodes: ids(1, 2, 3, 4, 5), Quorum: qc},
+		membership.Persisted{Promise: v.ID, Epoch: 2, Lineage: wire.Lineage{LP: v, Prev: u}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Step(time.Millisecond, 2, &wire.Propose{View: a, States: []uint8{2, 2, 2, 2}, Primary: true, Ref: v.ID, RefMembers: v.Members})
+	m.Step(2*time.Millisecond, 1, &wire.Propose{View: p, States: []uint8{2, 2, 2}, Primary: true, Ref: u.ID, RefMembers: u.Members})
+	if st := m.Status(); st.Pending != p.ID {
+		t.Fatalf("pending %v, want %v", st.Pending, p.ID)
+	}
+	l := m.Status().Lineage
+	if l.LP.ID != p.ID || !l.Promised || l.Prev.ID != v.ID {
+		t.Fatalf("lineage %+v: want LP %v promised, Prev %v", l, p.ID, v.ID)
+	}
+	if !slices.ContainsFunc(l.Need, func(x wire.View) bool { return x.ID == a.ID && slices.Equal(x.Members, a.Members) }) {
+		t.Fatalf("n3 forgot the proposal %v it promised: Need %v", a.ID, l.Need)
+	}
+	for _, x := range l.Need {
+		if x.ID == u.ID {
+			t.Fatalf("Need keeps %v, older than Prev %v", u.ID, v.ID)
+		}
+	}
+	// After restarting from what it persisted, it still names A.
+	rd := m.Ready()
+	if rd.Persist == nil {
+		t.Fatal("nothing to persist after two promises")
+	}
+	m2, err := membership.New(membership.Config{Self: 3, Nodes: ids(1, 2, 3, 4, 5), Quorum: qc}, *rd.Persist, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l2 := m2.Status().Lineage; len(l2.Need) != len(l.Need) || l2.LP.ID != p.ID {
+		t.Fatalf("after a restart: %+v, before %+v", l2, l)
+	}
+}
