@@ -624,6 +624,10 @@ func TestWitnessBreaksTies(t *testing.T) {
 //     (4 nodes, last_man_standing, witness: {2,4} judges itself against a
 //     proposal n2 and n4 promised and n2's old Prev {1,2,4}, not the newer
 //     {1,3,4} n4 installed; {1,3} holds 2 of 3 of {1,3,4}: G2), also 81.
+//   - takeLP forgets a promised LP when it promises the next proposal: not
+//     caught in 400 seeds (the proposals' references cover it unless a
+//     coordinator judged from a stale report); TestPromisedProposalsRemembered
+//     catches it.
 func TestLineageUnderFaults(t *testing.T) {
 	simtest.SweepSeeds(t, simtest.SeedsN(lineageSeeds), lineageUnderFaults)
 }
