@@ -205,41 +205,92 @@ func (m *Membership) lineageOf(set []wire.NodeID) quorum.Lineage {
 	return mergeLineage(lins)
 }
 
-// mergeLineage picks the newest LP among lineages; LPAge is the smallest
-// age reported for it, Prev the installed primary view its holder had
-// before. An LP that is only a promised proposal counts as brand new
-// (age 0), so a view must also win against the installed view before it:
-// the proposal may have been installed by some nodes and not others.
+// known is a primary view (or primary proposal) some lineage names.
+type known struct {
+	v         wire.View
+	installed bool          // some member installed it
+	holders   int           // members holding it as LP
+	age       time.Duration // the smallest LPAge of its holders
+}
+
+// mergeLineage judges from what every member knows, never from the first
+// holder found (ARCHITECTURE section 5, Quorum). LP is the newest view any
+// member holds as LP. If some member installed it, LPAge is the smallest
+// age reported for it and Prev the newest view known installed before it
+// (the window). If none did, it may have been installed elsewhere or
+// never: LPAge is 0 and Also holds every view that may have been the last
+// installed primary instead: the newest view known installed (a member's
+// installed LP or Prev; the configured nodes when there is none) and every
+// view newer than it that a member promised or names as a reference.
 func mergeLineage(lins []wire.Lineage) quorum.Lineage {
 	var out quorum.Lineage
-	var best, prev wire.View
-	age := time.Duration(-1)
-	promised := false
-	for _, l := range lins {
-		out.AllSeen = out.AllSeen || l.AllSeen
-		if l.LP.ID.Epoch == 0 {
-			continue
+	var all []*known // a few views: a slice beats a map
+	add := func(v wire.View, installed bool) *known {
+		if v.ID.Epoch == 0 {
+			return nil
 		}
-		switch {
-		case best.ID.Epoch == 0 || idLess(best.ID, l.LP.ID):
-			best, prev, age, promised = l.LP, l.Prev, time.Duration(l.LPAge), l.Promised
-		case best.ID == l.LP.ID:
-			age = min(age, time.Duration(l.LPAge))
-			promised = promised && l.Promised // installed by someone: a real view
-			if prev.ID.Epoch == 0 {
-				prev = l.Prev
+		var k *known
+		for _, x := range all {
+			if x.v.ID == v.ID {
+				k = x
+				break
 			}
 		}
+		if k == nil {
+			k = &known{v: v}
+			all = append(all, k)
+		}
+		k.installed = k.installed || installed
+		return k
 	}
-	if best.ID.Epoch != 0 {
-		out.LP = &quorum.ViewRef{ID: qid(best.ID), Members: slices.Clone(best.Members)}
-		out.LPAge = age
-		if promised {
-			out.LPAge = 0
+	for _, l := range lins {
+		out.AllSeen = out.AllSeen || l.AllSeen
+		if k := add(l.LP, !l.Promised); k != nil {
+			if k.holders == 0 || time.Duration(l.LPAge) < k.age {
+				k.age = time.Duration(l.LPAge)
+			}
+			k.holders++
 		}
-		if prev.ID.Epoch != 0 {
-			out.Prev = &quorum.ViewRef{ID: qid(prev.ID), Members: slices.Clone(prev.Members)}
+		add(l.Prev, true)
+		for _, v := range l.Need {
+			add(v, false)
 		}
+	}
+	if len(all) == 0 {
+		return out
+	}
+	slices.SortFunc(all, func(a, b *known) int {
+		if idLess(a.v.ID, b.v.ID) {
+			return -1
+		}
+		return 1 // ids are distinct
+	})
+	best := all[len(all)-1]
+	ref := func(v wire.View) *quorum.ViewRef {
+		return &quorum.ViewRef{ID: qid(v.ID), Members: slices.Clone(v.Members)}
+	}
+	out.LP = ref(best.v)
+	// The newest view known installed before LP.
+	base := -1
+	for i := len(all) - 2; i >= 0; i-- {
+		if all[i].installed {
+			base = i
+			break
+		}
+	}
+	if best.installed {
+		out.LPAge = best.age
+		if base >= 0 {
+			out.Prev = ref(all[base].v)
+		}
+		return out
+	}
+	if base < 0 {
+		out.Also = append(out.Also, quorum.ViewRef{}) // the configured nodes
+		base = 0
+	}
+	for _, k := range all[base : len(all)-1] {
+		out.Also = append(out.Also, *ref(k.v))
 	}
 	return out
 }
@@ -284,6 +335,7 @@ func (m *Membership) propose(set []wire.NodeID, states []uint8, primary bool, li
 		States: states, Primary: primary}
 	if lin.LP != nil {
 		p.Ref = wire.ViewID{Epoch: lin.LP.ID.Epoch, Coord: lin.LP.ID.Coord}
+		p.RefMembers = slices.Clone(lin.LP.Members)
 	}
 	m.prop = &proposal{msg: p, at: m.now, lin: lin, acks: map[wire.NodeID]wire.Lineage{}, flush: map[wire.NodeID][]byte{}}
 	m.proposeAt = m.now
@@ -384,7 +436,8 @@ func (m *Membership) report() {
 func sameReport(a, b *wire.Report) bool {
 	return a.State == b.State && a.Promise == b.Promise && a.Installed.ID == b.Installed.ID &&
 		a.Primary == b.Primary && slices.Equal(a.Reach, b.Reach) && a.Lineage.LP.ID == b.Lineage.LP.ID &&
-		a.Lineage.AllSeen == b.Lineage.AllSeen && a.Lineage.Promised == b.Lineage.Promised && a.Settings == b.Settings
+		a.Lineage.AllSeen == b.Lineage.AllSeen && a.Lineage.Promised == b.Lineage.Promised && len(a.Lineage.Need) == len(b.Lineage.Need) &&
+		a.Settings == b.Settings
 }
 
 // judge decides whether this node may act as primary now.

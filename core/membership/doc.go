@@ -28,6 +28,27 @@
 //     ids, and installs only the exact proposal it promised, when the
 //     coordinator commits it after every member promised. View ids never
 //     repeat: the epoch is persisted before it is used.
+//   - Lineage (last_man_standing, G2): a node persists LP, the last primary
+//     view it installed or primary proposal it promised after it; Prev, the
+//     last primary view it installed before LP; and, while LP is only
+//     promised, Need: the primary proposals it promised before LP since
+//     Prev and the reference views of those proposals (Propose.Ref with its
+//     members). It forgets them only when it installs a primary view. A
+//     coordinator judges a view against the newest LP its members hold;
+//     when none of them saw that LP installed, the view must also win
+//     against every view that may have been the last installed primary
+//     instead: the newest one some member installed (the configured nodes
+//     if none did) and every view after it that a member names
+//     (quorum.Lineage.Also). Never the first holder's Prev: issue 15's
+//     {1,2,3} judged itself against the promised W = {1..5} and U, while
+//     {4,5} held the installed V = {3,4,5}.
+//     Safety: let A be the last primary view committed before a committed
+//     primary view B. By induction over committed primaries, B holds a
+//     majority of the newest view I its members know installed, so a
+//     member of B is in the committed primary after I, promised it before
+//     B and still names it (promised-only, newer than I), so B had to win
+//     it too, and so on up to A: B holds a majority of A. The commit
+//     re-judges with the lineages the members had when they promised.
 //   - Leases (G2): each member of a primary view sends a lease request to
 //     the others every heartbeat; a member answers only for its installed
 //     view while it has promised nothing newer. A node acts as primary

@@ -36,6 +36,8 @@ type Membership struct {
 
 	// Member side.
 	pending     *wire.Propose // promised, not committed
+	before      wire.Lineage  // this node's lineage before it promised pending
+	beforeAt    time.Duration // when it promised pending
 	flush       []byte        // the Flusher's state for the pending proposal
 	installedAt time.Duration
 	left        bool
@@ -369,23 +371,60 @@ func (m *Membership) lineage() wire.Lineage {
 
 // takeLP makes v the newest last primary view: installed, or a primary
 // proposal promised (which may never be installed anywhere, or may have
-// been installed by others). Prev always stays the last installed one.
-func (m *Membership) takeLP(v wire.View, installed bool) {
+// been installed by others; ref is the view it was judged against). Prev
+// always stays the last installed one. While LP is only promised, Need
+// keeps every view that may have been the last installed primary instead:
+// the proposals promised before it since Prev, and their references. A
+// node never forgets a primary proposal it promised until it installs a
+// primary view after it.
+func (m *Membership) takeLP(v wire.View, installed bool, ref wire.View) {
 	l := &m.st.Lineage
 	if v.ID == l.LP.ID {
 		if installed && l.Promised {
-			l.Promised = false
+			l.Promised, l.Need = false, nil
 			m.dirty = true
 		}
 		return
 	}
+	switch {
+	case installed:
+		l.Need = nil
+	case l.Promised:
+		l.Need = append(l.Need, l.LP)
+	}
 	if !l.Promised && l.LP.ID.Epoch != 0 {
 		l.Prev = l.LP
 	}
+	if !installed && ref.ID.Epoch != 0 {
+		l.Need = append(l.Need, wire.View{ID: ref.ID, Members: slices.Clone(ref.Members)})
+	}
 	l.LP = wire.View{ID: v.ID, Members: slices.Clone(v.Members)}
 	l.Promised = !installed
+	l.Need = pruneNeed(l.Need, l.Prev.ID, l.LP.ID)
 	m.lpSince = m.now
 	m.dirty = true
+}
+
+// pruneNeed sorts need by id and drops duplicates and the views not newer
+// than prev (installed, so nothing before it matters) or not older than lp.
+func pruneNeed(need []wire.View, prev, lp wire.ViewID) []wire.View {
+	var out []wire.View
+	for _, v := range need {
+		if !idLess(prev, v.ID) || !idLess(v.ID, lp) {
+			continue
+		}
+		out = append(out, v)
+	}
+	slices.SortFunc(out, func(a, b wire.View) int {
+		if idLess(a.ID, b.ID) {
+			return -1
+		}
+		if a.ID == b.ID {
+			return 0
+		}
+		return 1
+	})
+	return slices.CompactFunc(out, func(a, b wire.View) bool { return a.ID == b.ID })
 }
 
 // onPropose handles a proposal: promise it if it is higher than any
@@ -406,18 +445,19 @@ func (m *Membership) onPropose(from wire.NodeID, p *wire.Propose) {
 	}
 	before := m.lineage()
 	m.promise(p)
+	m.before, m.beforeAt = before, m.now
 	if m.prop != nil && idLess(m.prop.msg.View.ID, p.View.ID) {
 		m.prop = nil // our own proposal lost to a higher one
 	}
 	m.send(from, &wire.Promise{ID: p.View.ID, Lineage: before, Flush: m.flush})
 }
 
-// lineageBefore is the lineage a node had before it promised p (p may be
-// its LP now): Prev is then the last installed primary view.
+// lineageBefore is the lineage a node had before it promised p, the one
+// its first promise carried (its age grown since).
 func (m *Membership) lineageBefore(p *wire.Propose) wire.Lineage {
-	l := m.lineage()
-	if l.LP.ID == p.View.ID && l.Promised {
-		l.LP, l.Prev, l.Promised = l.Prev, wire.View{}, false
+	l := m.before
+	if l.LP.ID.Epoch != 0 {
+		l.LPAge += int64(m.now - m.beforeAt)
 	}
 	return l
 }
@@ -427,7 +467,7 @@ func (m *Membership) promise(p *wire.Propose) {
 	m.st.Promise = p.View.ID
 	m.seeEpoch(p.View.ID.Epoch)
 	if p.Primary {
-		m.takeLP(p.View, false)
+		m.takeLP(p.View, false, wire.View{ID: p.Ref, Members: p.RefMembers})
 	}
 	m.pending = p
 	m.dirty = true
@@ -452,7 +492,7 @@ func (m *Membership) install(p *wire.Propose, plan []byte) {
 		m.st.States[i] = State(s)
 	}
 	if p.Primary {
-		m.takeLP(p.View, true)
+		m.takeLP(p.View, true, wire.View{})
 	}
 	if len(p.View.Members) == len(m.cfg.Nodes) {
 		m.st.Lineage.AllSeen = true

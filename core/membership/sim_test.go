@@ -257,9 +257,13 @@ func (w *world) installed(nd *mnode, e membership.Event) {
 }
 
 // checkActing checks G2: no two running nodes act as primary from
-// different views at the same simulated instant.
+// different views at the same simulated instant. Not under two_node: both
+// halves of a split act there until one fences the other (core/node).
 func (w *world) checkActing() {
 	w.actings++
+	if w.qc.TwoNode {
+		return
+	}
 	var who []string
 	var first wire.ViewID
 	for i := 1; i <= w.n; i++ {
@@ -272,9 +276,26 @@ func (w *world) checkActing() {
 		if len(who) == 1 {
 			first = v
 		} else if v != first {
-			w.t.Fatalf("G2: two nodes act as primary from different views at %v: %v", w.s.Now(), who)
+			w.t.Fatalf("G2: two nodes act as primary from different views at %v: %v\n%s", w.s.Now(), who, w.explain())
 		}
 	}
+}
+
+// explain says why each running node's view is primary or not, with the
+// lineage it holds.
+func (w *world) explain() string {
+	var b strings.Builder
+	for i := 1; i <= w.n; i++ {
+		nd := w.nodes[i]
+		if nd == nil || w.s.Process(i) == nil {
+			continue
+		}
+		st := nd.m.Status()
+		l := st.Lineage
+		fmt.Fprintf(&b, "n%d %v %v: %s; LP %v%v promised=%v prev %v%v need %v\n", i, st.View.ID, st.View.Members,
+			st.Decision.Explain(w.qc), l.LP.ID, l.LP.Members, l.Promised, l.Prev.ID, l.Prev.Members, l.Need)
+	}
+	return b.String()
 }
 
 // converged reports whether every node is up, in one view of all nodes,
@@ -583,4 +604,128 @@ func TestWitnessBreaksTies(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestLineageUnderFaults runs the quorum options the plain sweep does not:
+// last_man_standing with a short window (5 nodes, and 4 with a witness), a
+// witness under majority (4 nodes), and two_node. The faults aim at the
+// lineage: partitions that change while a primary proposal is promised by
+// some members and not installed, the coordinator crashing and restarting
+// in the middle of its proposal, and partitions long enough for each side
+// to form primary views of its own, so that the sides know different
+// lineages when they meet. G1 and G2 are checked at every step (G2 not
+// under two_node: there a 1-of-2 view acts once it has fenced its peer,
+// which core/node enforces), G7 once the faults stop.
+//
+// Mutations this sweep catches (replay: go test -run TestLineageUnderFaults
+// -seed N ./core/membership/):
+//   - mergeLineage takes Prev from the first holder of a promised LP and
+//     ignores Need and Also (the code before issue 15's fix) -> seed 42
+//     (4 nodes, last_man_standing, witness: {2,4} judges itself against a
+//     proposal n2 and n4 promised and n2's old Prev {1,2,4}, not the newer
+//     {1,3,4} n4 installed; {1,3} holds 2 of 3 of {1,3,4}: G2), also 81.
+//   - takeLP forgets a promised LP when it promises the next proposal: not
+//     caught in 400 seeds (the proposals' references cover it unless a
+//     coordinator judged from a stale report); TestPromisedProposalsRemembered
+//     catches it.
+func TestLineageUnderFaults(t *testing.T) {
+	simtest.SweepSeeds(t, simtest.SeedsN(lineageSeeds), lineageUnderFaults)
+}
+
+// lineageSeeds is TestLineageUnderFaults's default sweep.
+const lineageSeeds = 50
+
+func lineageUnderFaults(r *simtest.Run) {
+	rng := rand.New(rand.NewPCG(uint64(r.Seed), 11))
+	n, policy, witness, twoNode := 5, quorum.LastManStanding, false, false
+	switch r.Seed % 5 {
+	case 2:
+		n, witness = 4, true
+	case 3:
+		n, policy, witness = 4, quorum.Majority, true
+	case 4:
+		n, policy, twoNode = 2, quorum.Majority, true
+	}
+	w := &world{t: r, n: n, nodes: map[int]*mnode{}, views: map[wire.ViewID]viewRec{}}
+	w.qc = quorum.Config{Votes: map[wire.NodeID]int{}, Policy: policy, Window: time.Second, TwoNode: twoNode}
+	for i := 1; i <= n; i++ {
+		w.qc.Votes[wire.NodeID(i)] = 1
+	}
+	if witness {
+		w.arbiter = &simArbiter{lease: 2 * time.Second}
+		w.override = func(id int, c *membership.Config) { c.Witness = true }
+	}
+	w.s = r.New(sim.Config{Nodes: n, Links: 2, RandomNet: true}, w.factory)
+	w.s.Run(2 * time.Second)
+	// promised waits (at most limit) until a running node has promised a
+	// primary proposal it has not installed, and returns its coordinator.
+	promised := func(limit time.Duration) (coord int) {
+		w.s.RunUntil(func() bool {
+			for i := 1; i <= n; i++ {
+				nd := w.nodes[i]
+				if nd == nil || w.s.Process(i) == nil {
+					continue
+				}
+				st := nd.m.Status()
+				if st.Pending.Epoch != 0 && st.Lineage.Promised && st.Lineage.LP.ID == st.Pending {
+					coord = int(st.Pending.Coord)
+					return true
+				}
+			}
+			return false
+		}, limit)
+		return coord
+	}
+	partition := func() {
+		groups := make([][]int, 2) // mostly two sides
+		if rng.IntN(4) == 0 {
+			groups = make([][]int, 1+rng.IntN(3))
+		}
+		for i := 1; i <= n; i++ {
+			g := rng.IntN(len(groups))
+			groups[g] = append(groups[g], i)
+		}
+		w.s.Partition(groups...)
+	}
+	for range 3 + rng.IntN(5) {
+		switch rng.IntN(6) {
+		case 0: // a partition held longer or shorter than the window
+			partition()
+			w.s.Run(time.Duration(300+rng.IntN(2500)) * time.Millisecond)
+		case 1, 2, 3: // a side forms views of its own past the window; heal;
+			// repartition while a primary proposal is promised, not installed
+			partition()
+			w.s.Run(time.Duration(1100+rng.IntN(1500)) * time.Millisecond)
+			w.s.Heal()
+			if promised(time.Second) != 0 {
+				w.s.Run(time.Duration(rng.IntN(4000)) * time.Microsecond)
+			}
+			partition()
+			w.s.Run(time.Duration(300+rng.IntN(2000)) * time.Millisecond)
+		case 4: // the coordinator crashes in the middle of its proposal
+			if rng.IntN(2) == 0 {
+				w.s.Heal()
+			}
+			if c := promised(time.Second); c != 0 && w.s.Process(c) != nil {
+				w.s.Run(time.Duration(rng.IntN(3000)) * time.Microsecond)
+				w.s.Crash(c)
+				if rng.IntN(2) == 0 {
+					partition()
+				}
+				w.s.Run(time.Duration(50+rng.IntN(1500)) * time.Millisecond)
+				w.s.Restart(c)
+			}
+			w.s.Run(time.Duration(100+rng.IntN(1000)) * time.Millisecond)
+		default:
+			fault(w.s, n, rng)
+			w.s.Run(time.Duration(200+rng.IntN(1500)) * time.Millisecond)
+		}
+	}
+	w.stopFaults()
+	healed := w.s.Now()
+	if !w.s.RunUntil(func() bool { return w.converged(true) }, convergeBound) {
+		r.Fatalf("G7: %d nodes (%s two_node=%v witness=%v) not in one quorate view %v after the faults stopped:%s",
+			n, policy, twoNode, witness, convergeBound, w.describe())
+	}
+	r.Logf("converged %v after healing", w.s.Now()-healed)
 }

@@ -160,6 +160,10 @@ func (p Persisted) Clone() Persisted {
 	q.States = slices.Clone(p.States)
 	q.Lineage.LP.Members = slices.Clone(p.Lineage.LP.Members)
 	q.Lineage.Prev.Members = slices.Clone(p.Lineage.Prev.Members)
+	q.Lineage.Need = slices.Clone(p.Lineage.Need)
+	for i := range q.Lineage.Need {
+		q.Lineage.Need[i].Members = slices.Clone(q.Lineage.Need[i].Members)
+	}
 	return q
 }
 

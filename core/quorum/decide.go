@@ -140,6 +140,20 @@ func Decide(c Config, members []wire.NodeID, l Lineage) Decision {
 		t := c.judge(v, ref, l.Witness)
 		d = Decision{Primary: t.ok, Votes: t.votes, Needed: t.needed, Total: t.total,
 			Ref: refName, Reason: t.reason, TieBreaker: t.tie}
+		if d.Primary && c.Policy == LastManStanding && l.LP != nil {
+			for _, a := range l.Also {
+				members, name := dedup(a.Members), "view "+a.ID.String()
+				if a.ID == (ViewID{}) && len(a.Members) == 0 {
+					members, name = conf, refConfigured
+				}
+				if w := c.judge(v, members, l.Witness); !w.ok {
+					d.Primary = false
+					d.Reason = fmt.Sprintf("last primary view %s is only acknowledged, not known installed, and the view holds %d of %d votes of %s, need %d",
+						l.LP.ID, w.votes, w.total, name, w.needed)
+					break
+				}
+			}
+		}
 		if d.Primary && c.Policy == LastManStanding && l.LP != nil && l.Prev != nil && l.LPAge < c.Window {
 			if w := c.judge(v, dedup(l.Prev.Members), l.Witness); !w.ok {
 				d.Primary = false

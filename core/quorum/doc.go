@@ -41,11 +41,17 @@
 // The window (last_man_standing): while Lineage.LPAge < Config.Window and
 // Lineage.Prev is known, V must also win against Prev by the same rule
 // (ties included). This only adds a condition, so it only slows shrinking.
-// The membership layer should pass a primary proposal that was acknowledged
-// but never installed as LP with LPAge 0 and Prev set to the last installed
-// primary view: a view must then win against both, which settles the
+//
+// A primary proposal that members acknowledged but none of them saw
+// installed may have been installed elsewhere, or never: the last installed
+// primary view is then LP or one of the views before it that may have been.
+// The membership layer passes such an LP with LPAge 0 and those views in
+// Lineage.Also (the newest view known installed, or the configured nodes
+// when none is, and every proposal acknowledged after it); V must win
+// against each of them too, whatever the window. This settles the
 // ambiguous case where the proposal added nodes and only some members
-// acknowledged it.
+// acknowledged it, and never lets a view be judged against an older
+// reference than the one the other side may still hold.
 //
 // two_node: with the two configured nodes, a view holding either one is
 // quorate (1 of 2), whatever the policy; two_node implies wait_for_all.

@@ -65,6 +65,13 @@ func randLineage(r *rand.Rand) quorum.Lineage {
 		if r.IntN(2) == 0 {
 			l.Prev = &quorum.ViewRef{ID: quorum.ViewID{Epoch: 9, Coord: 1}, Members: randSet(r)}
 		}
+		for i := range r.IntN(3) {
+			if r.IntN(4) == 0 {
+				l.Also = append(l.Also, quorum.ViewRef{}) // the configured nodes
+				continue
+			}
+			l.Also = append(l.Also, quorum.ViewRef{ID: quorum.ViewID{Epoch: 7 + uint64(i), Coord: 2}, Members: randSet(r)})
+		}
 	}
 	l.LPAge = []time.Duration{0, window / 2, window, 2 * window}[r.IntN(4)]
 	l.AllSeen = r.IntN(2) == 0
@@ -146,6 +153,20 @@ func naiveDecide(c quorum.Config, members []wire.NodeID, l quorum.Lineage) (prim
 			inP = conf
 		}
 		primary, votes, needed, total = wins(&inP)
+		if c.Policy == quorum.LastManStanding && l.LP != nil {
+			for _, a := range l.Also {
+				var inA [1 << 16]bool
+				if a.ID == (quorum.ViewID{}) && len(a.Members) == 0 {
+					inA = conf
+				}
+				for _, id := range a.Members {
+					inA[id] = true
+				}
+				if ok, _, _, _ := wins(&inA); !ok {
+					primary = false
+				}
+			}
+		}
 		if c.Policy == quorum.LastManStanding && l.LP != nil && l.Prev != nil && l.LPAge < c.Window {
 			for _, id := range l.Prev.Members {
 				inPrev[id] = true

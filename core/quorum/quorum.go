@@ -129,6 +129,13 @@ type Lineage struct {
 	// LPAge is how long LP has been installed: the smallest age any member
 	// holding it reports. A proposal acknowledged but not installed has age 0.
 	LPAge time.Duration
+	// Also are views V must win against too, whatever the window: when LP
+	// is a primary proposal no member has seen installed, each view that may
+	// have been the last installed primary instead (the newest one known
+	// installed, and every proposal acknowledged after it). A ViewRef with
+	// a zero ID and no members stands for the configured nodes (nothing is
+	// known installed).
+	Also []ViewRef
 	// AllSeen: some member has been in a view with every configured node
 	// (wait_for_all).
 	AllSeen bool

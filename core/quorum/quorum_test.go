@@ -188,6 +188,14 @@ func TestDecide(t *testing.T) {
 		// and age 0, and G must also win L: 1 of 5.
 		{"ambiguous proposal: the side without it", lms(uniform(10)), ids(2, 3, 4), quorum.Lineage{LP: lpL, LPAge: old}, true, 3, 3, 5, "last primary view 5/1", ""},
 		{"ambiguous proposal: the side with it", lms(uniform(10)), ids(1, 6, 7, 8, 9, 10), quorum.Lineage{LP: lpX, Prev: lpL, LPAge: 0}, false, 6, 5, 8, "last primary view 6/1", "1 of 5 votes"},
+		// Issue 15: W = {1..5} (6/1) was promised by 1, 2 and 3 only; the last
+		// installed primary may be W or V = {3,4,5} (5/3). {1,2,3} must win
+		// both: 1 of 3 of V. {1,3,4} wins both.
+		{"promised LP: the view must win the last view known installed", lms(uniform(5)), ids(1, 2, 3), quorum.Lineage{LP: view(6, 1, 2, 3, 4, 5), LPAge: 0, Also: []quorum.ViewRef{{ID: quorum.ViewID{Epoch: 5, Coord: 3}, Members: ids(3, 4, 5)}}}, false, 3, 3, 5, "last primary view 6/1", "holds 1 of 3 votes of view 5/3, need 2"},
+		{"promised LP: a view winning both", lms(uniform(5)), ids(1, 3, 4), quorum.Lineage{LP: view(6, 1, 2, 3, 4, 5), LPAge: 0, Also: []quorum.ViewRef{{ID: quorum.ViewID{Epoch: 5, Coord: 3}, Members: ids(3, 4, 5)}}}, true, 3, 3, 5, "last primary view 6/1", ""},
+		{"promised LP: every view that may be the last", lms(uniform(5)), ids(1, 2, 4), quorum.Lineage{LP: view(7, 1, 2, 4), LPAge: 0, Also: []quorum.ViewRef{*view(5, 1, 2, 3, 4, 5), *view(6, 3, 4, 5)}}, false, 3, 2, 3, "last primary view 7/1", "1 of 3 votes of view 6/3"},
+		{"promised LP, nothing known installed: the configured nodes", lms(uniform(5)), ids(1, 2), quorum.Lineage{LP: view(1, 1, 2, 3), LPAge: 0, Also: []quorum.ViewRef{{}}}, false, 2, 2, 3, "last primary view 1/1", "2 of 5 votes of configured nodes"},
+		{"Also is ignored under majority", maj(uniform(5)), ids(1, 2, 3), quorum.Lineage{LP: view(6, 1, 2, 3, 4, 5), Also: []quorum.ViewRef{*view(5, 4, 5)}}, true, 3, 3, 5, "configured nodes", ""},
 
 		// wait_for_all
 		{"wait_for_all before AllSeen", withWFA(maj(uniform(3))), ids(1, 2), quorum.Lineage{}, false, 2, 2, 3, "configured nodes", "waiting for all nodes (wait_for_all)"},

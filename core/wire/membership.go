@@ -23,6 +23,11 @@ type Lineage struct {
 	LPAge    int64 // ns, by the sender's clock
 	AllSeen  bool  // it has been in a view with every configured node
 	Promised bool  // LP is a primary proposal it promised, not (yet) installed
+	// Need (only while Promised): views that may have been the last
+	// installed primary instead of LP, newer than Prev: the primary
+	// proposals it promised before LP without seeing them installed, and
+	// the reference views of the proposals it promised.
+	Need []View
 }
 
 // Report is a node's view of the cluster, sent to the nodes it reaches
@@ -42,12 +47,13 @@ type Report struct {
 
 // Propose is a coordinator's proposal of a view. States[i] is the state
 // of Members[i]. Ref is the last primary view the decision was judged
-// against (zero: the configured nodes).
+// against (zero: the configured nodes), RefMembers its members.
 type Propose struct {
-	View    View
-	States  []uint8
-	Primary bool
-	Ref     ViewID
+	View       View
+	States     []uint8
+	Primary    bool
+	Ref        ViewID
+	RefMembers []NodeID
 }
 
 // Promise acknowledges a proposal: the sender persisted a promise to
@@ -138,6 +144,10 @@ func (w *Writer) lineage(l Lineage) {
 	w.Uvarint(uint64(max(l.LPAge, 0)))
 	w.bool(l.AllSeen)
 	w.bool(l.Promised)
+	w.Uvarint(uint64(len(l.Need)))
+	for _, v := range l.Need {
+		w.view(v)
+	}
 }
 
 func (r *Reader) lineage() Lineage {
@@ -149,6 +159,14 @@ func (r *Reader) lineage() Lineage {
 	l.LPAge = int64(age)
 	l.AllSeen = r.bool()
 	l.Promised = r.bool()
+	n := r.Uvarint()
+	if n > uint64(r.Len()) {
+		r.fail() // each view takes at least one byte
+		return l
+	}
+	for range n {
+		l.Need = append(l.Need, r.view())
+	}
 	return l
 }
 
@@ -220,6 +238,7 @@ func (m *Propose) Append(b []byte) []byte {
 	w.Bytes(m.States)
 	w.bool(m.Primary)
 	w.viewID(m.Ref)
+	w.nodes(m.RefMembers)
 	return w
 }
 
@@ -229,6 +248,7 @@ func (m *Propose) Decode(r *Reader) error {
 	m.States = r.Bytes()
 	m.Primary = r.bool()
 	m.Ref = r.viewID()
+	m.RefMembers = r.nodes()
 	if r.Err() == nil && len(m.States) != len(m.View.Members) {
 		r.fail()
 	}

@@ -84,3 +84,30 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestLineageRoundTrip: a lineage's Need and a proposal's reference view
+// survive the encoding, and every truncation of them is an error.
+func TestLineageRoundTrip(t *testing.T) {
+	lin := Lineage{LP: View{ID: ViewID{6, 1}, Members: []NodeID{1, 2, 3, 4, 5}}, Prev: View{ID: ViewID{2, 1}, Members: []NodeID{1, 2}},
+		LPAge: 5, Promised: true, Need: []View{{ID: ViewID{4, 1}, Members: []NodeID{1, 2, 3}}, {ID: ViewID{5, 3}, Members: []NodeID{3, 4, 5}}}}
+	for _, m := range []Message{
+		&Report{State: 2, Promise: ViewID{6, 1}, Installed: View{ID: ViewID{3, 1}, Members: []NodeID{1, 2}}, Reach: []NodeID{2}, Lineage: lin, Settings: "s"},
+		&Promise{ID: ViewID{7, 1}, Lineage: lin, Flush: []byte("f")},
+		&Propose{View: View{ID: ViewID{6, 1}, Members: []NodeID{1, 2, 3, 4, 5}}, States: []uint8{2, 2, 2, 2, 2}, Primary: true,
+			Ref: ViewID{5, 3}, RefMembers: []NodeID{3, 4, 5}},
+	} {
+		b := Encode(m)
+		got, err := Decode(b)
+		if err != nil {
+			t.Fatalf("Decode(Encode(%T)): %v", m, err)
+		}
+		if !reflect.DeepEqual(got, m) {
+			t.Fatalf("%T: got %+v, want %+v", m, got, m)
+		}
+		for n := 2; n < len(b); n++ {
+			if _, err := Decode(b[:n]); err == nil {
+				t.Fatalf("%T: prefix %d of %d decoded", m, n, len(b))
+			}
+		}
+	}
+}
