@@ -332,6 +332,12 @@ func (c *CRM) schedule() {
 	if co == nil || co.rebuilding || !c.view.Lease {
 		return
 	}
+	if c.cfg.AssumeFenced && !c.view.Takeover {
+		// Without fencing only the lease protects: an excluded node may run
+		// anything until the takeover wait has passed (G2), so nothing is
+		// placed before it. What members run keeps running meanwhile.
+		return
+	}
 	for _, n := range sortedKeys(co.unfenced) {
 		if t := co.unfenced[n]; t >= 0 && c.now >= t {
 			c.coFenced(n)

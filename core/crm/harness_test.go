@@ -68,6 +68,9 @@ type harness struct {
 	cfg     Config
 	jitter  bool
 	fence   time.Duration // harness fencing delay; <0: never confirm
+	// takeover is the takeover wait: View.Takeover comes this long after
+	// a view is installed (continuity_test.go).
+	takeover time.Duration
 	checks  int
 	onCheck func()
 	// policy stand-in: nil: never answers
@@ -78,7 +81,8 @@ type harness struct {
 
 func newHarness(t testing.TB, n int, seed uint64) *harness {
 	h := &harness{t: t, rng: rand.New(rand.NewPCG(seed, seed^0x9e37)), nodes: map[string]*hnode{}, kv: map[string][]byte{},
-		paused: map[string]bool{}, leaving: map[string]bool{}, fails: map[string]bool{}, lastDel: map[wire.ViewID]time.Duration{}, fence: 300 * time.Millisecond}
+		paused: map[string]bool{}, leaving: map[string]bool{}, fails: map[string]bool{}, lastDel: map[wire.ViewID]time.Duration{}, fence: 300 * time.Millisecond,
+		takeover: 600 * time.Millisecond}
 	for i := 1; i <= n; i++ {
 		name := fmt.Sprintf("n%d", i)
 		h.names = append(h.names, name)
@@ -185,10 +189,16 @@ func (h *harness) regroup() {
 		}
 		primary := len(c)*2 > len(h.names)
 		v := View{ID: id, Members: c, Coordinator: c[0], Primary: primary, Lease: primary, Paused: paused, Leaving: leaving}
+		if same {
+			v.Takeover = primary && nd0.view.Takeover
+		}
 		for _, n := range c {
 			nd := h.nodes[n]
 			nd.view = v
 			h.step(nd, v)
+		}
+		if primary && !v.Takeover {
+			h.takeoverLater(v)
 		}
 	}
 }
@@ -284,6 +294,7 @@ func (h *harness) exec(nd *hnode, a Action) {
 			}
 		})
 	case ActStop:
+		h.checkStop(nd, a)
 		nd.mon[a.Resource]++
 		h.at(h.dur(100*time.Millisecond), func() {
 			if !nd.up || nd.inc != inc {
@@ -510,6 +521,7 @@ func (h *harness) check() {
 			}
 		}
 	}
+	h.checkTakeover()
 	if h.onCheck != nil {
 		h.onCheck()
 	}

@@ -653,7 +653,9 @@ func (f *Fence) waitOrAbandon(a *attRec) {
 		f.abandon(a, a.Runner+" is not running it")
 		return
 	}
-	if f.now >= max(f.settledAt, f.leaseAt, f.seen[a.ID])+f.cfg.AbandonWait() {
+	// The coordinator acts with its view's lease, before the takeover wait
+	// has passed: a runner the view excluded may start a call until then.
+	if f.now >= max(f.settledAt, f.leaseAt, f.installAt+f.cfg.TakeoverWait(), f.seen[a.ID])+f.cfg.AbandonWait() {
 		f.abandon(a, fmt.Sprintf("runner %s left before reporting; its deadline has passed", a.Runner))
 	}
 }

@@ -127,9 +127,16 @@ func (c Config) WatchdogWait() time.Duration {
 	return time.Duration(float64(c.Lease+c.WatchdogTimeout)*(1+c.Drift)) + c.Margin
 }
 
-// AbandonWait is how long a new coordinator waits, once it settled, before
-// it gives up on a device call whose runner it cannot ask: the runner
-// started it while holding its lease (so before this view could settle)
+// TakeoverWait is G2's wait after a view commits: T_lease·(1+ρ) + margin.
+// A node the view excluded has lost its lease by then.
+func (c Config) TakeoverWait() time.Duration {
+	return time.Duration(float64(c.Lease)*(1+c.Drift)) + c.Margin
+}
+
+// AbandonWait is how long a new coordinator waits, once it settled, got
+// its lease and the takeover wait passed, before it gives up on a device
+// call whose runner it cannot ask: the runner started it while holding
+// its lease (so before the takeover wait of a view that excludes it ended)
 // and the Lua host stops it at its deadline, Timeout by the runner's clock.
 func (c Config) AbandonWait() time.Duration {
 	return time.Duration(float64(c.Timeout)*(1+c.Drift)*(1+c.Drift)) + c.Margin

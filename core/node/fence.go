@@ -106,7 +106,9 @@ func (n *Node) fenceView(now time.Duration) {
 	if n.cdb.pending != nil || ms.View.ID != n.cdb.cur || ms.View.ID == (wire.ViewID{}) {
 		return
 	}
-	v := fence.View{ID: ms.View.ID, Coordinator: n.names[ms.View.ID.Coord], Primary: ms.Primary, Lease: n.mem.Quorate(now)}
+	// The view's own lease (a quorum answered in this view), not the
+	// takeover wait: fencing an excluded node is what ends the wait.
+	v := fence.View{ID: ms.View.ID, Coordinator: n.names[ms.View.ID.Coord], Primary: ms.Primary, Lease: n.mem.ViewLeased(now)}
 	for _, id := range ms.View.Members {
 		v.Members = append(v.Members, n.names[id])
 	}
@@ -234,7 +236,7 @@ func (n *Node) fenceRound(now time.Duration, memberEvents []membership.Event) bo
 // its lease by the real clock now (after a pause the last View is stale);
 // its result comes back on the loop.
 func (n *Node) fenceCall(now time.Duration, c fence.Call) {
-	if !n.mem.Quorate(now) {
+	if !n.mem.ViewLeased(now) {
 		n.log.Warn("fencing: not calling the device: this node lost its lease", "target", c.Target, "device", c.Device)
 		_ = n.fence.f.Step(now, fence.Result{Call: c.ID, OK: false, Error: "the runner lost its lease before the call"})
 		return
@@ -477,7 +479,7 @@ func (n *Node) stopFailed(resource, why string) {
 	}
 	now := n.now()
 	reason := fmt.Sprintf("stop of %s failed on %s (%s)", resource, n.cfg.Node, why)
-	if !n.mem.Quorate(now) {
+	if !n.mem.Leased(now) {
 		n.selfFence(reason + "; this node lost its lease: fencing itself")
 		return
 	}
