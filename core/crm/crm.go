@@ -34,7 +34,7 @@ type View struct {
 	ID          wire.ViewID
 	Members     []string // node names
 	Coordinator string
-	Primary     bool     // the view is primary
+	Primary     bool // the view is primary
 	// Lease: this node holds a lease, the view's own or the one it held in
 	// the primary view installed before (membership's Leased): a member of
 	// consecutive primary views keeps it across the change, and keeps
@@ -45,8 +45,8 @@ type View struct {
 	// (membership's Quorate): an excluded node that held a lease has lost
 	// it and stopped acting.
 	Takeover bool
-	Paused      []string // members that take no new groups
-	Leaving     []string // members on their way out: their groups move away
+	Paused   []string // members that take no new groups
+	Leaving  []string // members on their way out: their groups move away
 }
 
 // Input is one thing that happened (see the package comment).

@@ -71,8 +71,8 @@ type harness struct {
 	// takeover is the takeover wait: View.Takeover comes this long after
 	// a view is installed (continuity_test.go).
 	takeover time.Duration
-	checks  int
-	onCheck func()
+	checks   int
+	onCheck  func()
 	// policy stand-in: nil: never answers
 	policy  func(PolicyRequest) (PolicyAnswer, time.Duration)
 	lastDel map[wire.ViewID]time.Duration
