@@ -34,19 +34,18 @@ type View struct {
 	ID          wire.ViewID
 	Members     []string // node names
 	Coordinator string
-	Primary     bool // the view is primary
-	// Lease: this node holds a lease, the view's own or the one it held in
-	// the primary view installed before (membership's Leased): a member of
-	// consecutive primary views keeps it across the change, and keeps
-	// running what it runs.
-	Lease bool
-	// Takeover: the view's lease holds and the takeover wait
-	// lease·(1+ρ)+margin has passed since the view committed
-	// (membership's Quorate): an excluded node that held a lease has lost
-	// it and stopped acting.
+	Primary     bool     // the view is primary
+	Lease       bool     // this node holds a lease (see below)
+	Paused      []string // members that take no new groups
+	Leaving     []string // members on their way out: their groups move away
+	// Lease is membership's Leased: the view's own lease, or the one this
+	// node held in the primary view installed before, carried over: a
+	// member of consecutive primary views keeps it across the change, and
+	// keeps running what it runs. Takeover is membership's Quorate: the
+	// view's lease holds and the takeover wait lease·(1+ρ)+margin has
+	// passed since the view committed, so an excluded node that held a
+	// lease has lost it.
 	Takeover bool
-	Paused   []string // members that take no new groups
-	Leaving  []string // members on their way out: their groups move away
 }
 
 // Input is one thing that happened (see the package comment).

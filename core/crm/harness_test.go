@@ -68,15 +68,16 @@ type harness struct {
 	cfg     Config
 	jitter  bool
 	fence   time.Duration // harness fencing delay; <0: never confirm
-	// takeover is the takeover wait: View.Takeover comes this long after
-	// a view is installed (continuity_test.go).
-	takeover time.Duration
-	checks   int
-	onCheck  func()
+	checks  int
+	onCheck func()
 	// policy stand-in: nil: never answers
 	policy  func(PolicyRequest) (PolicyAnswer, time.Duration)
 	lastDel map[wire.ViewID]time.Duration
 	tod     *time.Duration // fed to every node that boots
+
+	// takeover is the takeover wait: View.Takeover comes this long after
+	// a view is installed (continuity_test.go).
+	takeover time.Duration
 }
 
 func newHarness(t testing.TB, n int, seed uint64) *harness {
