@@ -74,14 +74,16 @@
 // confirmation for that node; the group then starts at once, with no
 // lease wait: a confirmed fence means the device reported the node off
 // (or reset by its watchdog, or a person confirmed it), so nothing of it
-// runs any more and its lease no longer matters (G4). Without fencing
-// (AssumeFenced) only the excluded nodes' leases protect, so the
-// coordinator places nothing until View.Takeover (the takeover wait
-// since the view committed has passed, by which time every excluded
-// node's lease has lapsed and it stopped on its own), plus FenceDelay.
-// A new coordinator must know every excluded node that may still run
-// something (the unfenced list): with fencing, nothing but that list
-// delays a start.
+// runs any more and its lease no longer matters (G4). Any other start
+// (a group that ran nowhere the coordinator knows of) waits for
+// View.Takeover, the takeover wait since the view committed, by which
+// time every node the view excluded has lost its lease and stopped on
+// its own: what a coordinator knows of the excluded nodes may be
+// incomplete (it restarted, or missed the last state), and the wait
+// covers that as it did before. Completing a group on the member that
+// already runs part of it is no takeover and needs no wait. Without
+// fencing (AssumeFenced) a departed node counts as fenced only once
+// View.Takeover holds and FenceDelay has passed.
 //
 // The simulation (TestSim, harness_test.go, continuity_test.go) checks on
 // every step that a group never runs on two nodes of one primary view,
