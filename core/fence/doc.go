@@ -69,7 +69,12 @@
 //     the one the cluster goes on with, and the node's lease is what the
 //     takeover wait protects, which a confirmed fence makes moot (the node
 //     is off). The resource manager starts a fenced node's groups right
-//     after the confirmation (G4; core/crm/doc.go "Takeover"). A node needs fencing when it is not a member, left
+//     after the confirmation (G4; core/crm/doc.go "Takeover"). One
+//     exception keeps live nodes alive: a non-member this node still
+//     reaches (View.Reach), typically left out of a view formed while it
+//     or the coordinator was rejoining, is fenced for leaving uncleanly
+//     only once the takeover wait has passed (View.Takeover) and it is
+//     still not a member; by then the next view usually holds it again. A node needs fencing when it is not a member, left
 //     uncleanly (its last boot id is known and is not recorded clean) and
 //     is not fenced at that boot id; or when a request for it is open; or
 //     when an op for its current boot id was begun and failed (an op once

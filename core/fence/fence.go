@@ -554,6 +554,9 @@ func (f *Fence) need(t string) (reason, req string) {
 	if f.member(t) || f.st.clean[t] >= b {
 		return "", ""
 	}
+	if !f.view.Takeover && slices.Contains(f.view.Reach, t) {
+		return "", "" // reachable: it may be a member of the next view (View.Reach)
+	}
 	return fmt.Sprintf("left view %d/%d uncleanly", f.view.ID.Epoch, f.view.ID.Coord), ""
 }
 

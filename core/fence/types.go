@@ -176,6 +176,14 @@ type View struct {
 	// Clean lists the nodes that left the previous view cleanly
 	// (node_left clean=true): they are not fenced.
 	Clean []string
+	// Takeover: the takeover wait lease·(1+ρ)+margin has passed since
+	// the view committed (membership's Quorate). Reach lists the
+	// non-members this node reaches now (both ways). A non-member it
+	// reaches was likely left out by a view formed while it rejoined; it
+	// is fenced for leaving uncleanly only once Takeover holds and it is
+	// still not a member. One it cannot reach is fenced at once.
+	Takeover bool
+	Reach    []string
 }
 
 // Deliver is a Safe ordered-broadcast delivery of a fence payload, this

@@ -84,6 +84,10 @@ func (m *Membership) ViewLeased(now time.Duration) bool {
 	return m.viewLeased(max(now, m.now))
 }
 
+// Reaches reports whether peer is reachable both ways now (as conn last
+// said).
+func (m *Membership) Reaches(peer wire.NodeID) bool { return m.reach[peer] }
+
 // Left reports whether this node's clean leave was committed.
 func (m *Membership) Left() bool { return m.left }
 

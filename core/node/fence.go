@@ -114,8 +114,16 @@ func (n *Node) fenceView(now time.Duration) {
 	}
 	v.Clean = slices.Clone(d.clean[v.ID])
 	sort.Strings(v.Clean)
+	v.Takeover = n.mem.Quorate(now)
+	for _, nd := range n.cfg.Nodes {
+		if id := wire.NodeID(nd.ID); !slices.Contains(ms.View.Members, id) && n.mem.Reaches(id) {
+			v.Reach = append(v.Reach, nd.Name)
+		}
+	}
+	sort.Strings(v.Reach)
 	if d.viewSet && v.ID == d.view.ID && v.Primary == d.view.Primary && v.Lease == d.view.Lease &&
-		strings.Join(v.Clean, ",") == strings.Join(d.view.Clean, ",") {
+		strings.Join(v.Clean, ",") == strings.Join(d.view.Clean, ",") && v.Takeover == d.view.Takeover &&
+		strings.Join(v.Reach, ",") == strings.Join(d.view.Reach, ",") {
 		return
 	}
 	first := !d.viewSet || v.ID != d.view.ID
