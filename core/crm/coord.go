@@ -31,6 +31,9 @@ type coord struct {
 	sent       map[string]string // group -> signature of what was last broadcast
 	sentUnf    string
 	full       bool
+	// fencedFrom: groups that ran on a node confirmed fenced in this
+	// view; they may start before the takeover wait has passed.
+	fencedFrom map[string]bool
 
 	// per schedule pass: the group index of actual, nodes with a failed stop
 	idx        map[string]map[string]map[string]*actual
@@ -48,7 +51,7 @@ func (c *CRM) coordView(old View) {
 		return // a lease change
 	}
 	co := &coord{view: v.ID, rebuilding: true, reported: map[string]bool{}, actual: map[string]map[string]*actual{},
-		unfenced: map[string]time.Duration{}, sent: map[string]string{}}
+		unfenced: map[string]time.Duration{}, sent: map[string]string{}, fencedFrom: map[string]bool{}}
 	add := func(n string) {
 		if contains(v.Members, n) || c.fenced[n] {
 			return
@@ -263,7 +266,10 @@ func (c *CRM) coPolicyAnswer(a PolicyAnswer) {
 
 func (c *CRM) coFenced(node string) {
 	delete(c.co.unfenced, node)
-	for _, rt := range c.rt {
+	for name, rt := range c.rt {
+		if contains(rt.active, node) {
+			c.co.fencedFrom[name] = true
+		}
 		rt.active = remove(rt.active, node)
 	}
 }
@@ -333,7 +339,9 @@ func (c *CRM) schedule() {
 		return
 	}
 	for _, n := range sortedKeys(co.unfenced) {
-		if t := co.unfenced[n]; t >= 0 && c.now >= t {
+		// Without fencing (t >= 0) only the lease protects: a departed node
+		// counts as fenced once the takeover wait has passed too (G2).
+		if t := co.unfenced[n]; t >= 0 && c.now >= t && c.view.Takeover {
 			c.coFenced(n)
 		}
 	}
@@ -846,6 +854,13 @@ func (c *CRM) drive(name, want string, res []Resource, ga map[string]map[string]
 			continue
 		}
 		if a == nil || a.state == Stopped {
+			if !c.view.Takeover && len(ents) == 0 && !c.co.fencedFrom[name] {
+				// Before the takeover wait only a fenced node's groups
+				// start: a node this view excluded may run anything else
+				// until its lease lapsed (what this coordinator knows of
+				// the others may be incomplete).
+				return "waiting for the takeover wait (departed nodes' leases lapse)"
+			}
 			c.issue(want, name, r, ActStart)
 			return "starting " + r.Name + " on " + want
 		}

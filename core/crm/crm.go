@@ -35,9 +35,17 @@ type View struct {
 	Members     []string // node names
 	Coordinator string
 	Primary     bool     // the view is primary
-	Lease       bool     // this node holds the view's lease
+	Lease       bool     // this node holds a lease (see below)
 	Paused      []string // members that take no new groups
 	Leaving     []string // members on their way out: their groups move away
+	// Lease is membership's Leased: the view's own lease, or the one this
+	// node held in the primary view installed before, carried over: a
+	// member of consecutive primary views keeps it across the change, and
+	// keeps running what it runs. Takeover is membership's Quorate: the
+	// view's lease holds and the takeover wait lease·(1+ρ)+margin has
+	// passed since the view committed, so an excluded node that held a
+	// lease has lost it.
+	Takeover bool
 }
 
 // Input is one thing that happened (see the package comment).
@@ -464,7 +472,7 @@ func (c *CRM) setView(v View) {
 	if v.Lease {
 		c.leased, c.leaseGone = true, false
 	} else if c.leased {
-		c.leaseGone = true // not the takeover wait at the view's start: a lost lease
+		c.leaseGone = true // a lease held in this view (or carried into it) lapsed
 	}
 	c.coordView(old)
 	c.selfStop()
@@ -489,8 +497,10 @@ func (c *CRM) report(name string, done OpID, failure bool, st Status, errText st
 }
 
 // selfStop stops what this node runs while its view is not primary, or
-// once it lost the view's lease (G2: the others take over only after the
-// lease wait, or a fence).
+// once it lost the lease it held (G2: the others take over only after the
+// lease wait, or a fence). A view change alone never stops anything: the
+// lease a member held in the previous primary view carries over
+// (View.Lease).
 func (c *CRM) selfStop() {
 	if c.view.ID == (wire.ViewID{}) || c.view.Primary && !c.leaseGone {
 		return

@@ -52,9 +52,46 @@
 // departed node counts as fenced as soon as it leaves the primary view).
 // While the hook is unsatisfied the group is "blocked" with the reason
 // "waiting for fence of n3". A node whose installed view is not primary,
-// or that lost the view's lease (not the takeover wait at a view's
-// start), stops what it runs and takes no start until it holds the lease
-// again.
+// or that lost its lease (View.Lease), stops what it runs and takes no
+// start until it holds the lease again.
+//
+// Continuity (ARCHITECTURE section 2). View.Lease is membership's Leased:
+// a member of consecutive primary views carries the lease of the old view
+// into the new one until the new view's answers renew it, so a view
+// change that adds, removes, pauses or resumes other nodes never stops
+// what a member runs, and its monitors go on (the executor monitors until
+// a stop or start of that resource). This is safe because nothing about
+// that member changed: the new coordinator rebuilds from every member's
+// full report before it schedules, so it knows what the member runs and
+// places nothing of it elsewhere; and a primary view that excludes the
+// member acts on it only after its fence or the takeover wait, as for any
+// excluded node. A member loses the lease, and stops, only when its lease
+// lapses without a primary view renewing it.
+//
+// Takeover. The coordinator schedules as soon as it holds the lease.
+// What an excluded node ran (in its groups' active lists, or in the
+// unfenced list of the state it inherited) stays blocked until a Fenced
+// confirmation for that node; the group then starts at once, with no
+// lease wait: a confirmed fence means the device reported the node off
+// (or reset by its watchdog, or a person confirmed it), so nothing of it
+// runs any more and its lease no longer matters (G4). Any other start
+// (a group that ran nowhere the coordinator knows of) waits for
+// View.Takeover, the takeover wait since the view committed, by which
+// time every node the view excluded has lost its lease and stopped on
+// its own: what a coordinator knows of the excluded nodes may be
+// incomplete (it restarted, or missed the last state), and the wait
+// covers that as it did before. Completing a group on the member that
+// already runs part of it is no takeover and needs no wait. Without
+// fencing (AssumeFenced) a departed node counts as fenced only once
+// View.Takeover holds and FenceDelay has passed.
+//
+// The simulation (TestSim, harness_test.go, continuity_test.go) checks on
+// every step that a group never runs on two nodes of one primary view,
+// that no node stops a resource on its own while it holds its lease in a
+// primary view (continuity), and, with fencing, that a group never runs
+// or starts in the primary view while an up node outside it still runs
+// it; continuity_test.go lists the mutations and the seeds that catch
+// them.
 //
 // # Placement
 //

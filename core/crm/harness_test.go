@@ -74,11 +74,16 @@ type harness struct {
 	policy  func(PolicyRequest) (PolicyAnswer, time.Duration)
 	lastDel map[wire.ViewID]time.Duration
 	tod     *time.Duration // fed to every node that boots
+
+	// takeover is the takeover wait: View.Takeover comes this long after
+	// a view is installed (continuity_test.go).
+	takeover time.Duration
 }
 
 func newHarness(t testing.TB, n int, seed uint64) *harness {
 	h := &harness{t: t, rng: rand.New(rand.NewPCG(seed, seed^0x9e37)), nodes: map[string]*hnode{}, kv: map[string][]byte{},
-		paused: map[string]bool{}, leaving: map[string]bool{}, fails: map[string]bool{}, lastDel: map[wire.ViewID]time.Duration{}, fence: 300 * time.Millisecond}
+		paused: map[string]bool{}, leaving: map[string]bool{}, fails: map[string]bool{}, lastDel: map[wire.ViewID]time.Duration{}, fence: 300 * time.Millisecond,
+		takeover: 600 * time.Millisecond}
 	for i := 1; i <= n; i++ {
 		name := fmt.Sprintf("n%d", i)
 		h.names = append(h.names, name)
@@ -185,10 +190,16 @@ func (h *harness) regroup() {
 		}
 		primary := len(c)*2 > len(h.names)
 		v := View{ID: id, Members: c, Coordinator: c[0], Primary: primary, Lease: primary, Paused: paused, Leaving: leaving}
+		if same {
+			v.Takeover = primary && nd0.view.Takeover
+		}
 		for _, n := range c {
 			nd := h.nodes[n]
 			nd.view = v
 			h.step(nd, v)
+		}
+		if primary && !v.Takeover {
+			h.takeoverLater(v)
 		}
 	}
 }
@@ -284,6 +295,7 @@ func (h *harness) exec(nd *hnode, a Action) {
 			}
 		})
 	case ActStop:
+		h.checkStop(nd, a)
 		nd.mon[a.Resource]++
 		h.at(h.dur(100*time.Millisecond), func() {
 			if !nd.up || nd.inc != inc {
@@ -510,6 +522,7 @@ func (h *harness) check() {
 			}
 		}
 	}
+	h.checkTakeover()
 	if h.onCheck != nil {
 		h.onCheck()
 	}

@@ -129,14 +129,14 @@ func simRun(t *testing.T, seed uint64) (err error) {
 			if co := h.coordinator(); co != nil {
 				nd := h.nodes[pick(co.view.Members)]
 				v := nd.view
-				v.Lease = false
+				v.Lease, v.Takeover = false, false
 				nd.view = v
 				h.step(nd, v)
 				id := v.ID
 				h.at(time.Duration(200+rng.IntN(2000))*time.Millisecond, func() {
 					if nd.up && nd.view.ID == id && nd.view.Primary {
 						v := nd.view
-						v.Lease = true
+						v.Lease, v.Takeover = true, true
 						nd.view = v
 						h.step(nd, v)
 					}

@@ -61,7 +61,20 @@
 //     boot id, its knowledge, the calls it is running now. A member has
 //     settled the view once the reports of every member were delivered.
 //   - Only the coordinator of a primary view that holds its lease and has
-//     settled acts. A node needs fencing when it is not a member, left
+//     settled acts. View.Lease is the view's own lease (a quorum of the
+//     view answered it: membership's ViewLeased), not the takeover wait:
+//     the coordinator starts fencing as soon as the new view holds. That
+//     is safe because fencing a node that is not a member of a committed
+//     primary view takes nothing from anyone: the view that excludes it is
+//     the one the cluster goes on with, and the node's lease is what the
+//     takeover wait protects, which a confirmed fence makes moot (the node
+//     is off). The resource manager starts a fenced node's groups right
+//     after the confirmation (G4; core/crm/doc.go "Takeover"). One
+//     exception keeps live nodes alive: a non-member this node still
+//     reaches (View.Reach), typically left out of a view formed while it
+//     or the coordinator was rejoining, is fenced for leaving uncleanly
+//     only once the takeover wait has passed (View.Takeover) and it is
+//     still not a member; by then the next view usually holds it again. A node needs fencing when it is not a member, left
 //     uncleanly (its last boot id is known and is not recorded clean) and
 //     is not fenced at that boot id; or when a request for it is open; or
 //     when an op for its current boot id was begun and failed (an op once
@@ -84,9 +97,10 @@
 //     runner is a member with the same boot id that reports it running,
 //     abandons it at once when that runner reports it is not running it,
 //     and else abandons it only AbandonWait = Timeout·(1+ρ)² + margin after
-//     it got its own lease: the runner started it while holding its lease,
-//     so before this lease began, and the Lua host stops a call at its
-//     deadline.
+//     it got its own lease and the takeover wait since its view was
+//     installed passed: the runner started it while holding its lease, so
+//     before the takeover wait of a view that excludes it ended, and the
+//     Lua host stops a call at its deadline.
 //   - Confirmation: a node is fenced at boot b when an op for boot b is
 //     done: every device of one level reported success, or, in watchdog
 //     mode, the coordinator saw WatchdogWait = (T_lease + W)·(1+ρ) +

@@ -556,6 +556,9 @@ func (f *Fence) need(t string) (reason, req string) {
 	if f.member(t) || f.st.clean[t] >= b {
 		return "", ""
 	}
+	if !f.view.Takeover && slices.Contains(f.view.Reach, t) {
+		return "", "" // reachable: it may be a member of the next view (View.Reach)
+	}
 	return fmt.Sprintf("left view %d/%d uncleanly", f.view.ID.Epoch, f.view.ID.Coord), ""
 }
 
@@ -655,7 +658,9 @@ func (f *Fence) waitOrAbandon(a *attRec) {
 		f.abandon(a, a.Runner+" is not running it")
 		return
 	}
-	if f.now >= max(f.settledAt, f.leaseAt, f.seen[a.ID])+f.cfg.AbandonWait() {
+	// The coordinator acts with its view's lease, before the takeover wait
+	// has passed: a runner the view excluded may start a call until then.
+	if f.now >= max(f.settledAt, f.leaseAt, f.installAt+f.cfg.TakeoverWait(), f.seen[a.ID])+f.cfg.AbandonWait() {
 		f.abandon(a, fmt.Sprintf("runner %s left before reporting; its deadline has passed", a.Runner))
 	}
 }

@@ -383,7 +383,7 @@ func (h *harness) install(nd *hnode, hv *hview) {
 		wait := time.Duration(float64(h.cfg.Lease)*(1+h.cfg.Drift)) + h.cfg.Margin
 		h.at(wait, func() {
 			if _, fz := h.frozen[nd.name]; nd.up && nd.inc == inc && nd.view.ID == hv.id && !fz {
-				v.Lease = true
+				v.Lease, v.Takeover = true, true
 				nd.view = v
 				nd.feeding = true
 				nd.wdGen++

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/corral-ha/corral/core/wire"
 )
 
 func baseCfg() Config {
@@ -401,5 +403,32 @@ func TestTwoNodeLoserRestartsWinnerStays(t *testing.T) {
 		if s := h.status(n, "n1"); s.State == StatePending || s.State == StateInProgress {
 			t.Errorf("%s: n1's fence status %+v: the dead n2's op against it goes on", n, s)
 		}
+	}
+}
+
+// TestReachableNonMemberWaitsForTakeover: the coordinator of a new view
+// fences a node that left uncleanly at once when it cannot reach it, but a
+// non-member it still reaches (left out of a view formed while it
+// rejoined) only after the takeover wait, if it is still not a member
+// then (issue 15: fencing starts with the view's lease, not after the
+// wait; without this a live node was fenced by a restarted coordinator's
+// first view).
+func TestReachableNonMemberWaitsForTakeover(t *testing.T) {
+	f, err := New(Config{Self: "n1", Boot: 1, Targets: map[string]Target{"n3": {Levels: levels("pdu-n3")}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.st.boots["n3"] = 4
+	f.view = View{ID: wire.ViewID{Epoch: 9, Coord: 1}, Members: []string{"n1", "n2"}, Coordinator: "n1", Primary: true, Lease: true}
+	if r, _ := f.need("n3"); r == "" {
+		t.Fatal("an unreachable non-member that left uncleanly needs no fence")
+	}
+	f.view.Reach = []string{"n3"}
+	if r, _ := f.need("n3"); r != "" {
+		t.Fatalf("a reachable non-member is fenced before the takeover wait: %q", r)
+	}
+	f.view.Takeover = true
+	if r, _ := f.need("n3"); r == "" {
+		t.Fatal("a reachable non-member still out of the view after the takeover wait is not fenced")
 	}
 }

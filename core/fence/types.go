@@ -127,9 +127,16 @@ func (c Config) WatchdogWait() time.Duration {
 	return time.Duration(float64(c.Lease+c.WatchdogTimeout)*(1+c.Drift)) + c.Margin
 }
 
-// AbandonWait is how long a new coordinator waits, once it settled, before
-// it gives up on a device call whose runner it cannot ask: the runner
-// started it while holding its lease (so before this view could settle)
+// TakeoverWait is G2's wait after a view commits: T_lease·(1+ρ) + margin.
+// A node the view excluded has lost its lease by then.
+func (c Config) TakeoverWait() time.Duration {
+	return time.Duration(float64(c.Lease)*(1+c.Drift)) + c.Margin
+}
+
+// AbandonWait is how long a new coordinator waits, once it settled, got
+// its lease and the takeover wait passed, before it gives up on a device
+// call whose runner it cannot ask: the runner started it while holding
+// its lease (so before the takeover wait of a view that excludes it ended)
 // and the Lua host stops it at its deadline, Timeout by the runner's clock.
 func (c Config) AbandonWait() time.Duration {
 	return time.Duration(float64(c.Timeout)*(1+c.Drift)*(1+c.Drift)) + c.Margin
@@ -169,6 +176,14 @@ type View struct {
 	// Clean lists the nodes that left the previous view cleanly
 	// (node_left clean=true): they are not fenced.
 	Clean []string
+	// Takeover: the takeover wait lease·(1+ρ)+margin has passed since
+	// the view committed (membership's Quorate). Reach lists the
+	// non-members this node reaches now (both ways). A non-member it
+	// reaches was likely left out by a view formed while it rejoined; it
+	// is fenced for leaving uncleanly only once Takeover holds and it is
+	// still not a member. One it cannot reach is fenced at once.
+	Takeover bool
+	Reach    []string
 }
 
 // Deliver is a Safe ordered-broadcast delivery of a fence payload, this

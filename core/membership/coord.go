@@ -440,14 +440,17 @@ func sameReport(a, b *wire.Report) bool {
 		a.Settings == b.Settings
 }
 
-// judge decides whether this node may act as primary now.
+// judge decides whether this node may act as primary now, and whether it
+// holds a lease; the quorum events follow the lease, so a view change that
+// renews it says nothing.
 func (m *Membership) judge() {
-	ok := m.acting(m.now)
-	if ok == m.quorate {
+	m.quorate = m.acting(m.now)
+	_, ok := m.leased(m.now)
+	if ok == m.held {
 		return
 	}
 	votes, needed := m.leaseVotes(m.now)
-	m.quorate = ok
+	m.held = ok
 	kind := EventQuorumLost
 	if ok {
 		kind = EventQuorumRegained
@@ -465,13 +468,51 @@ func (m *Membership) acting(now time.Duration) bool {
 	if now-m.installedAt < wait {
 		return false
 	}
-	v, ackers := m.ackers(now)
-	if quorum.Lease(m.cfg.Quorum, v, ackers) {
+	return m.holds(now, m.st.Installed, m.ackUntil)
+}
+
+// viewLeased reports whether a quorum of the installed primary view
+// answered lease requests of that view that this node sent less than
+// lease/(1+drift) ago (promised newer views do not matter: the answers
+// do).
+func (m *Membership) viewLeased(now time.Duration) bool {
+	if !m.st.Primary || !m.inView(m.cfg.Self) || m.self == StateJoining {
+		return false
+	}
+	return m.holds(now, m.st.Installed, m.ackUntil)
+}
+
+// leased returns the view whose lease this node holds at now: its
+// installed primary view's own, else the lease of the primary view it
+// installed before, carried over while it lasts (its member never has a
+// gap when the new view's answers come before the old ones expire).
+func (m *Membership) leased(now time.Duration) (wire.ViewID, bool) {
+	if m.viewLeased(now) {
+		return m.st.Installed.ID, true
+	}
+	c := m.carry
+	if c == nil || !m.st.Primary || !m.inView(m.cfg.Self) || m.self == StateJoining || !m.holds(now, c.view, c.ackUntil) {
+		return wire.ViewID{}, false
+	}
+	return c.view.ID, true
+}
+
+// holds reports whether the answers in ackUntil make a lease of view v at
+// now (or the witness settles a tie for v's members).
+func (m *Membership) holds(now time.Duration, v wire.View, ackUntil map[wire.NodeID]time.Duration) bool {
+	ref := quorum.ViewRef{ID: qid(v.ID), Members: v.Members}
+	ackers := []wire.NodeID{m.cfg.Self}
+	for _, id := range v.Members {
+		if id != m.cfg.Self && ackUntil[id] > now {
+			ackers = append(ackers, id)
+		}
+	}
+	if quorum.Lease(m.cfg.Quorum, ref, ackers) {
 		return true
 	}
 	// A tie settled by the witness: it holds while its vote does.
-	if m.cfg.Witness && m.witness.until > now && slices.Equal(m.witness.members, m.st.Installed.Members) {
-		return quorum.Decide(m.cfg.Quorum, ackers, quorum.Lineage{LP: &v, AllSeen: true, Witness: true}).Primary
+	if m.cfg.Witness && m.witness.until > now && slices.Equal(m.witness.members, v.Members) {
+		return quorum.Decide(m.cfg.Quorum, ackers, quorum.Lineage{LP: &ref, AllSeen: true, Witness: true}).Primary
 	}
 	return false
 }

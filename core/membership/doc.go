@@ -55,7 +55,23 @@
 //     (Quorate) only while the members that answered a request it sent less
 //     than lease/(1+drift) ago form a quorum (quorum.Lease), and not before
 //     lease*(1+drift)+margin has passed since it installed the view, so an
-//     old primary has stopped acting before a new one starts.
+//     old primary has stopped acting before a new one starts. Quorate gates
+//     what is taken over on the lease alone: config DB writes, DNS.
+//   - Continuity: Leased is the lease without the takeover wait. A member
+//     keeps asking for its installed view's lease while it has promised a
+//     newer view, and a node answers a request of its installed view from
+//     a member of the view it promised (not yet installed) too; at the
+//     install, the answers for the previous primary view carry over until
+//     they expire, and the new view's answers renew the lease. So a member
+//     of consecutive primary views holds a lease without a gap (its
+//     resources keep running), and the quorum events follow Leased: a view
+//     change alone says nothing. Safety is the argument above: a primary
+//     view W that excludes a node commits only after some member of each
+//     of that node's lease quorums promised W, and from then on it answers
+//     that node no more (its promise does not hold it), so every lease the
+//     node holds, carried or not, ends within the takeover wait of W.
+//     ViewLeased is the installed view's own lease only (no carry): fencing
+//     starts with it.
 //   - Ready.Persist must be written and synced before Ready.Messages are
 //     sent: promises and epochs are what make G1 hold across crashes.
 package membership

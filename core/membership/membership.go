@@ -1,6 +1,7 @@
 package membership
 
 import (
+	"maps"
 	"slices"
 	"time"
 
@@ -57,9 +58,19 @@ type Membership struct {
 	leaseSent map[uint64]time.Duration
 	ackUntil  map[wire.NodeID]time.Duration
 	nextLease time.Duration
-	quorate   bool
+	quorate   bool     // acting: the view's lease and the takeover wait (Quorate)
+	held      bool     // holds a lease, carried or the view's own (Leased): the quorum events follow it
+	carry     *carried // the previous primary view's lease, kept across the install of the next
 
 	rd Ready
+}
+
+// carried is the lease of the primary view a member installed before its
+// current one: the answers it had collected for that view, which keep
+// holding until they expire (continuity, ARCHITECTURE section 2).
+type carried struct {
+	view     wire.View
+	ackUntil map[wire.NodeID]time.Duration
 }
 
 // grant is the witness's vote for a member set, valid until a time.
@@ -133,7 +144,7 @@ func (m *Membership) Reach(now time.Duration, peer wire.NodeID, up bool) {
 		m.reach[peer] = true
 	} else {
 		delete(m.reach, peer)
-		delete(m.ackUntil, peer)
+		m.dropAcks(peer)
 	}
 	m.changeAt = now
 	if m.prop != nil && !up && slices.Contains(m.prop.msg.View.Members, peer) {
@@ -191,7 +202,7 @@ func (m *Membership) askWitness(v wire.View, installed bool) {
 func (m *Membership) Restarted(now time.Duration, peer wire.NodeID) {
 	m.advance(now)
 	delete(m.reports, peer)
-	delete(m.ackUntil, peer)
+	m.dropAcks(peer)
 	m.changeAt = now
 	if m.prop != nil && slices.Contains(m.prop.msg.View.Members, peer) {
 		m.prop = nil
@@ -256,7 +267,7 @@ func (m *Membership) Step(now time.Duration, from wire.NodeID, msg wire.Message)
 			m.install(m.pending, msg.Plan)
 		}
 	case *wire.LeaseReq:
-		if m.st.Installed.ID == msg.ID && m.st.Promise == msg.ID {
+		if m.st.Installed.ID == msg.ID && m.answers(from) {
 			m.send(from, &wire.LeaseAck{ID: msg.ID, Seq: msg.Seq})
 		}
 		m.judge()
@@ -292,7 +303,7 @@ func (m *Membership) Tick(now time.Duration) {
 	if m.leasing() && m.cfg.Witness && m.needsWitness(m.st.Installed.Members) {
 		m.askWitness(m.st.Installed, true)
 	}
-	if m.leasing() && now >= m.nextLease {
+	if m.requesting() && now >= m.nextLease {
 		m.leaseSeq++
 		m.leaseSent[m.leaseSeq] = now
 		for seq, at := range m.leaseSent {
@@ -314,6 +325,36 @@ func (m *Membership) Tick(now time.Duration) {
 // promised away.
 func (m *Membership) leasing() bool {
 	return m.st.Primary && m.st.Promise == m.st.Installed.ID && m.inView(m.cfg.Self)
+}
+
+// requesting reports whether this node asks for its installed primary
+// view's lease: also while it has promised a newer view, whose install
+// carries that lease over (continuity).
+func (m *Membership) requesting() bool {
+	return m.st.Primary && m.inView(m.cfg.Self)
+}
+
+// answers reports whether this node answers a lease request of its
+// installed view from a member: while it has promised nothing newer, or
+// while what it promised (not yet installed) holds the requester too. A
+// node that promises a view without the requester stops answering it, so
+// a primary view that excludes a node commits only after some member of
+// each of that node's lease quorums stopped answering it: the G2 argument
+// is unchanged.
+func (m *Membership) answers(from wire.NodeID) bool {
+	if m.st.Promise == m.st.Installed.ID {
+		return true
+	}
+	return m.pending != nil && m.pending.View.ID == m.st.Promise && slices.Contains(m.pending.View.Members, from)
+}
+
+// dropAcks forgets a peer's lease answers (it is unreachable or
+// restarted): never unsafe, a lease only shrinks.
+func (m *Membership) dropAcks(peer wire.NodeID) {
+	delete(m.ackUntil, peer)
+	if m.carry != nil {
+		delete(m.carry.ackUntil, peer)
+	}
 }
 
 func (m *Membership) inView(id wire.NodeID) bool {
@@ -485,6 +526,12 @@ func (m *Membership) install(p *wire.Propose, plan []byte) {
 		}
 	}
 	prev, prevStates := m.st.Installed, m.st.States
+	m.carry = nil
+	if m.st.Primary && m.inView(m.cfg.Self) {
+		// Continuity: the answers for the previous primary view keep this
+		// node's lease until they expire; the new view's answers renew it.
+		m.carry = &carried{view: prev, ackUntil: maps.Clone(m.ackUntil)}
+	}
 	m.st.Installed = wire.View{ID: p.View.ID, Members: slices.Clone(p.View.Members)}
 	m.st.Primary = p.Primary
 	m.st.States = make([]State, len(p.States))

@@ -257,8 +257,12 @@ func (w *world) installed(nd *mnode, e membership.Event) {
 }
 
 // checkActing checks G2: no two running nodes act as primary from
-// different views at the same simulated instant. Not under two_node: both
-// halves of a split act there until one fences the other (core/node).
+// different views at the same simulated instant; and a node that holds a
+// lease (its view's, or one carried over from its previous primary view)
+// while another acts in a primary view W is a member of W or holds the
+// lease of a view newer than W: a node W excluded has lost its lease once
+// W acts (continuity keeps the lease of members only). Not under two_node:
+// both halves of a split act there until one fences the other (core/node).
 func (w *world) checkActing() {
 	w.actings++
 	if w.qc.TwoNode {
@@ -266,6 +270,7 @@ func (w *world) checkActing() {
 	}
 	var who []string
 	var first wire.ViewID
+	var actor *mnode
 	for i := 1; i <= w.n; i++ {
 		nd := w.nodes[i]
 		if nd == nil || w.s.Process(i) == nil || w.s.Paused(i) || !nd.m.Quorate(nd.h.Now()) {
@@ -274,9 +279,23 @@ func (w *world) checkActing() {
 		v := nd.m.Status().View.ID
 		who = append(who, fmt.Sprintf("n%d in %d/%d", i, v.Epoch, v.Coord))
 		if len(who) == 1 {
-			first = v
+			first, actor = v, nd
 		} else if v != first {
 			w.t.Fatalf("G2: two nodes act as primary from different views at %v: %v\n%s", w.s.Now(), who, w.explain())
+		}
+	}
+	if actor == nil {
+		return
+	}
+	members := actor.m.Status().View.Members
+	for i := 1; i <= w.n; i++ {
+		nd := w.nodes[i]
+		if nd == nil || w.s.Process(i) == nil || w.s.Paused(i) || slices.Contains(members, wire.NodeID(i)) {
+			continue
+		}
+		if v, ok := nd.m.LeaseView(nd.h.Now()); ok && (v.Epoch < first.Epoch || v.Epoch == first.Epoch && v.Coord < first.Coord) {
+			w.t.Fatalf("G2: n%d holds the lease of view %d/%d at %v while %s acts in %d/%d %v without it",
+				i, v.Epoch, v.Coord, w.s.Now(), who[0], first.Epoch, first.Coord, members)
 		}
 	}
 }
@@ -367,6 +386,71 @@ func TestFormAndFailover(t *testing.T) {
 		w.s.Restart(3)
 		if !w.s.RunUntil(func() bool { return w.converged(true) }, convergeBound) {
 			r.Fatalf("after restarting n2 and n3, no single quorate view of 3:%s", w.describe())
+		}
+	})
+}
+
+// TestLeaseContinuity: a member of consecutive primary views holds its
+// lease without a gap while other nodes crash, rejoin and pause, and says
+// nothing about quorum; a node whose lease lapsed (paused past it) does
+// not hold one when it runs again, though its installed view is still
+// primary. Without the carried lease (m.carry = nil at install, or Leased
+// = Quorate as before issue 15) seed 1 fails: "continuity: n1 lost its
+// lease at 1.44s".
+func TestLeaseContinuity(t *testing.T) {
+	simtest.SweepSeeds(t, simtest.SeedsN(12), func(r *simtest.Run) {
+		w := newWorld(r, 3, quorum.Majority, sim.DefaultNet(), false)
+		if !w.s.RunUntil(func() bool { return w.converged(true) }, 5*time.Second) {
+			r.Fatalf("no quorate view of 3:%s", w.describe())
+		}
+		w.events = nil
+		gap := ""
+		watch := func() {
+			for _, i := range []int{1, 2} {
+				nd := w.nodes[i]
+				if !nd.m.Leased(nd.h.Now()) && gap == "" {
+					gap = fmt.Sprintf("n%d lost its lease at %v:%s", i, w.s.Now(), w.describe())
+				}
+			}
+		}
+		epoch := w.nodes[1].m.Status().View.ID.Epoch
+		changed := func() bool {
+			e := w.nodes[1].m.Status().View.ID.Epoch
+			if e != epoch && w.converged(false) || e != epoch && len(w.nodes[1].m.Status().View.Members) == 2 {
+				epoch = e
+				return true
+			}
+			return false
+		}
+		step := func(what string, f func()) {
+			f()
+			if !w.s.RunUntil(func() bool { watch(); return changed() }, 5*time.Second) {
+				r.Fatalf("%s: no new view:%s", what, w.describe())
+			}
+			w.s.RunUntil(func() bool { watch(); return false }, 2*time.Second)
+		}
+		step("crash n3", func() { w.s.Crash(3) })
+		step("restart n3", func() { w.s.Restart(3) })
+		step("pause n3", func() { w.nodes[3].m.SetState(w.nodes[3].h.Now(), membership.StatePaused) })
+		step("resume n3", func() { w.nodes[3].m.SetState(w.nodes[3].h.Now(), membership.StateOnline) })
+		step("SIGSTOP n3", func() { w.s.Pause(3, 3*time.Second) })
+		if gap != "" {
+			r.Fatalf("continuity: %s", gap)
+		}
+		for _, e := range w.events {
+			if strings.Contains(e, "quorum") && !strings.HasPrefix(e, "n3 ") {
+				r.Fatalf("continuity: %q while only n3 changed: %v", e, w.events)
+			}
+		}
+		// n1 stopped past its lease: it holds none when it runs again.
+		w.s.Pause(1, 3*time.Second)
+		w.s.Run(3*time.Second + time.Millisecond)
+		nd := w.nodes[1]
+		if st := nd.m.Status(); !st.Primary || len(st.View.Members) < 2 {
+			r.Logf("n1 already installed a new view: %s", w.describe())
+		}
+		if nd.m.Leased(nd.h.Now()) {
+			r.Fatalf("n1 holds a lease right after a 3 s pause:%s", w.describe())
 		}
 	})
 }

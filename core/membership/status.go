@@ -15,6 +15,7 @@ type Status struct {
 	View     wire.View
 	Primary  bool
 	Quorate  bool // primary view, lease held, takeover wait passed
+	Leased   bool // holds a lease: its view's, or the previous primary view's carried over
 	Self     State
 	States   map[wire.NodeID]State // members' states in the installed view
 	Pending  wire.ViewID           // promised, not yet committed (zero: none)
@@ -25,7 +26,7 @@ type Status struct {
 // Status returns this node's membership state.
 func (m *Membership) Status() Status {
 	st := Status{View: wire.View{ID: m.st.Installed.ID, Members: slices.Clone(m.st.Installed.Members)},
-		Primary: m.st.Primary, Quorate: m.quorate, Self: m.self, States: map[wire.NodeID]State{}, Lineage: m.lineage()}
+		Primary: m.st.Primary, Quorate: m.quorate, Leased: m.held, Self: m.self, States: map[wire.NodeID]State{}, Lineage: m.lineage()}
 	for i, id := range m.st.Installed.Members {
 		st.States[id] = m.st.States[i]
 	}
@@ -58,6 +59,34 @@ func (m *Membership) knownMembers() []wire.NodeID {
 func (m *Membership) Quorate(now time.Duration) bool {
 	return m.acting(max(now, m.now))
 }
+
+// Leased reports whether this node holds a lease at now: a quorum of its
+// installed primary view answered it in time, or it was a member of the
+// primary view installed before and that view's lease still holds
+// (continuity, ARCHITECTURE section 2). A node keeps running what it runs
+// while it holds a lease; it takes over from excluded nodes only once
+// Quorate (or a fence is confirmed).
+func (m *Membership) Leased(now time.Duration) bool {
+	_, ok := m.leased(max(now, m.now))
+	return ok
+}
+
+// LeaseView is the view whose lease Leased reports: the installed one, or
+// the previous primary view while its carried lease holds.
+func (m *Membership) LeaseView(now time.Duration) (wire.ViewID, bool) {
+	return m.leased(max(now, m.now))
+}
+
+// ViewLeased reports whether a quorum of the installed primary view itself
+// answered this node in time (no carried lease, no takeover wait): the
+// coordinator of a new view starts fencing with it.
+func (m *Membership) ViewLeased(now time.Duration) bool {
+	return m.viewLeased(max(now, m.now))
+}
+
+// Reaches reports whether peer is reachable both ways now (as conn last
+// said).
+func (m *Membership) Reaches(peer wire.NodeID) bool { return m.reach[peer] }
 
 // Left reports whether this node's clean leave was committed.
 func (m *Membership) Left() bool { return m.left }

@@ -623,7 +623,7 @@ func (n *Node) cdbQuorum(now time.Duration, viewChanged bool) {
 	} else if holdsBack(alone) {
 		c.db.SetNoQuorumReason(n.aloneReason(ms, alone))
 	} else if !q && ms.Primary && ms.Decision.Primary {
-		c.db.SetNoQuorumReason("the view is primary but this node does not hold its lease yet; it does about a second after a view change: retry")
+		c.db.SetNoQuorumReason("the view is primary but this node does not hold its lease yet, or the view changed less than lease·(1+drift)+margin ago (under a second): retry")
 	}
 }
 

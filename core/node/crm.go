@@ -132,10 +132,13 @@ func (n *Node) crmDeliver(d bcast.Delivery) {
 }
 
 // crmView tells the resource manager about the view and the lease when
-// they changed.
+// they changed: Lease is membership's Leased (a lease carried across a
+// view change included: a continuing member keeps what it runs), Takeover
+// its Quorate (the takeover wait since the view committed has passed).
 func (n *Node) crmView(now time.Duration) {
 	ms := n.mem.Status()
-	v := crm.View{ID: ms.View.ID, Coordinator: n.names[ms.View.ID.Coord], Primary: ms.Primary, Lease: n.mem.Quorate(now)}
+	v := crm.View{ID: ms.View.ID, Coordinator: n.names[ms.View.ID.Coord], Primary: ms.Primary, Lease: n.mem.Leased(now),
+		Takeover: n.mem.Quorate(now)}
 	for _, id := range ms.View.Members {
 		v.Members = append(v.Members, n.names[id])
 		switch ms.States[id] {
@@ -146,7 +149,7 @@ func (n *Node) crmView(now time.Duration) {
 		}
 	}
 	r := &n.crm
-	if r.viewSet && v.ID == r.view.ID && v.Primary == r.view.Primary && v.Lease == r.view.Lease &&
+	if r.viewSet && v.ID == r.view.ID && v.Primary == r.view.Primary && v.Lease == r.view.Lease && v.Takeover == r.view.Takeover &&
 		strings.Join(v.Members, ",") == strings.Join(r.view.Members, ",") && strings.Join(v.Paused, ",") == strings.Join(r.view.Paused, ",") &&
 		strings.Join(v.Leaving, ",") == strings.Join(r.view.Leaving, ",") {
 		return

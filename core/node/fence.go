@@ -108,16 +108,26 @@ func (n *Node) fenceView(now time.Duration) {
 		return
 	}
 	// a lone two_node view whose incarnation never adopted a history with
-	// its peer fences nobody (twonode.go): it could not act afterwards
+	// its peer fences nobody (twonode.go): it could not act afterwards.
+	// The view's own lease (a quorum answered in this view), not the
+	// takeover wait: fencing an excluded node is what ends the wait.
 	primary := ms.Primary && n.twoNodeAlone(ms) != quorum.AloneIdle
-	v := fence.View{ID: ms.View.ID, Coordinator: n.names[ms.View.ID.Coord], Primary: primary, Lease: n.mem.Quorate(now)}
+	v := fence.View{ID: ms.View.ID, Coordinator: n.names[ms.View.ID.Coord], Primary: primary, Lease: n.mem.ViewLeased(now)}
 	for _, id := range ms.View.Members {
 		v.Members = append(v.Members, n.names[id])
 	}
 	v.Clean = slices.Clone(d.clean[v.ID])
 	sort.Strings(v.Clean)
+	v.Takeover = n.mem.Quorate(now)
+	for _, nd := range n.cfg.Nodes {
+		if id := wire.NodeID(nd.ID); !slices.Contains(ms.View.Members, id) && n.mem.Reaches(id) {
+			v.Reach = append(v.Reach, nd.Name)
+		}
+	}
+	sort.Strings(v.Reach)
 	if d.viewSet && v.ID == d.view.ID && v.Primary == d.view.Primary && v.Lease == d.view.Lease &&
-		strings.Join(v.Clean, ",") == strings.Join(d.view.Clean, ",") {
+		strings.Join(v.Clean, ",") == strings.Join(d.view.Clean, ",") && v.Takeover == d.view.Takeover &&
+		strings.Join(v.Reach, ",") == strings.Join(d.view.Reach, ",") {
 		return
 	}
 	first := !d.viewSet || v.ID != d.view.ID
@@ -238,7 +248,7 @@ func (n *Node) fenceRound(now time.Duration, memberEvents []membership.Event) bo
 // its lease by the real clock now (after a pause the last View is stale);
 // its result comes back on the loop.
 func (n *Node) fenceCall(now time.Duration, c fence.Call) {
-	if !n.mem.Quorate(now) {
+	if !n.mem.ViewLeased(now) {
 		n.log.Warn("fencing: not calling the device: this node lost its lease", "target", c.Target, "device", c.Device)
 		_ = n.fence.f.Step(now, fence.Result{Call: c.ID, OK: false, Error: "the runner lost its lease before the call"})
 		return
@@ -481,7 +491,7 @@ func (n *Node) stopFailed(resource, why string) {
 	}
 	now := n.now()
 	reason := fmt.Sprintf("stop of %s failed on %s (%s)", resource, n.cfg.Node, why)
-	if !n.mem.Quorate(now) {
+	if !n.mem.Leased(now) {
 		n.selfFence(reason + "; this node lost its lease: fencing itself")
 		return
 	}

@@ -85,7 +85,7 @@ func (n *Node) watchdogTick(now time.Duration) {
 		why = "this node was fenced"
 	case !ms.Primary:
 		why = "this node is not in a primary view"
-	case !n.mem.Quorate(now):
+	case !n.mem.Leased(now):
 		why = "this node's lease lapsed (no quorum acknowledged a heartbeat in time)"
 	}
 	if why != "" {
