@@ -34,31 +34,66 @@ import (
 // the node's own config DB driver (cdbRound, deliver, beginInstall, the
 // flusher, cdbPropose, openCDB over a real bbolt store) on real conn,
 // membership and bcast, on core/sim's network with partitions, crashes
-// and restarts (data kept), pauses and loss. Only the event loop around
-// them (Run, gather and execute, without the transport and the event log)
-// is the test's, and it follows the node's: every write to the store
-// takes a simulated fsync time during which the node is busy (what
-// arrives meanwhile is gathered into the next round, group commit) and
-// what the round sends after the write leaves when it ends (Submits and
-// Orders that cdbPersist transmits before the write leave at once); the
-// commit mark that cdbPersist leaves in memory is written at the tick
-// (cdbTick), and a crash before that loses it.
-// Clients write through the DB with their own (client, seq) and retry an
-// unanswered request with the same id on another node.
+// and restarts, power losses (every node at one instant), pauses and loss.
+// In half the seeds the fence core and the resource manager run too
+// (fenceTick, fenceView, fenceDeliver and crmView, crmDeliver, crmResync
+// are the node's; fenceRound, crmRound and crmTick are copies with a
+// simulated power switch, which crashes its target and restarts it a
+// while later, and simulated agents that succeed), so their broadcasts
+// and the fence state's writes travel with the DB's.
+// Only the event loop around them (Run, gather and execute, without the
+// transport and the event log) is the test's, and it follows the node's
+// rule: persist, fsync, then send. Every write to the store is an I/O
+// that takes a simulated fsync time, during which the node is busy (what
+// arrives meanwhile is gathered into the next round, group commit); the
+// write is durable only when its fsync ends: a crash before puts the store
+// back to the state before it (and before every later write), kept by a
+// bbolt read transaction taken before each write (simNode.fsync, crashed).
+// What the round sends after a write leaves when that write's fsync ends,
+// and never if the node crashes first: packets (Submits and Orders that
+// cdbPersist transmits before the write leave at once, Acks and Stables
+// after it) and the answers to clients (simNode.replied), which the client
+// takes the moment they leave. The commit mark that cdbPersist leaves in
+// memory is written at the tick (cdbTick), and a crash before that loses
+// it. Clients write through the DB with their own (client, seq) and retry
+// an unanswered request with the same id on another node.
 //
 // Checked after every step of every node:
 //   - committed entries agree: revision r holds the same update on every
-//     node that committed it, for good (no committed entry is truncated);
+//     node that committed it, for good (no committed entry is truncated,
+//     none is lost in a crash);
 //   - every committed entry was sequenced by a primary view;
 //   - G3: a node that has settled in a primary view installed after an
 //     update was acknowledged holds it committed (it is at the same
-//     revision everywhere by the first check).
+//     revision everywhere by the first check);
+//   - an answer is handed to its client only once its update is on the
+//     replying node's disk (written by this round or an earlier one: it
+//     leaves when those writes' fsyncs end).
 //
 // At the end (faults over, one view): every node has the same history,
 // every client's request was answered, and the answers are linearizable:
 // the revisions are a linearization that respects real time, and replaying
 // the history in a sequential key-value model (with the same dedupe)
 // gives each acknowledged request exactly the result its client got.
+// TestCDBSimDeterministic runs seeds twice to the same trace.
+//
+// Mutations (temporary edits of cdb.go) and the seed that catches each:
+//   - Acks and Stables sent before the write (cdbPersist sends every
+//     message early: `if false && attests(o.Msg)`) -> seed 59 (a power
+//     loss right after an answer: the acknowledged update was on disk only
+//     at the replying node, the others had acked it from memory and lost
+//     it; they restart first and settle without it: "G3: n2 committed ...
+//     at revision 182, another node ...").
+//   - Answers sent before the write (cdbAnswerEarly answers every reply
+//     before cdbPersist) -> caught by no seed, and none can: no reachable
+//     round answers an update that its own write holds. A node holds an
+//     update (and writes it) before it acks it, commits only once its own
+//     Ack is in, and commits an adopted history only at the first Safe
+//     message of the adopted view, after the catch-up's writes; the rounds
+//     that fold the log (Persist.Snapshot) answer updates written earlier.
+//     Measured: cdbAnswerEarly held back no answer in 300 seeds. The check
+//     above (the update on the replying node's disk) fails at once on any
+//     answer that precedes its update's write.
 
 const cdbSimSeeds = 300 // the default sweep (make test, about 15 s on 2 cores); -seeds N for more
 
