@@ -21,7 +21,7 @@ import (
 func TestCDBInstallFailure(t *testing.T) {
 	base := t.TempDir()
 	simtest.SweepSeeds(t, simtest.SeedsN(5), func(r *simtest.Run) {
-		w := newCDBWorld(r, filepath.Join(base, fmt.Sprint(r.Seed)), 3, false)
+		w := newCDBWorld(r, filepath.Join(base, fmt.Sprint(r.Seed)), 3, false, false)
 		defer w.close()
 		defer os.RemoveAll(w.dir)
 		w.allowErr = "could not install the view"

@@ -3,12 +3,14 @@ package node
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -20,6 +22,8 @@ import (
 	"github.com/corral-ha/corral/core/cdb"
 	"github.com/corral-ha/corral/core/config"
 	"github.com/corral-ha/corral/core/conn"
+	"github.com/corral-ha/corral/core/crm"
+	"github.com/corral-ha/corral/core/fence"
 	"github.com/corral-ha/corral/core/membership"
 	"github.com/corral-ha/corral/core/quorum"
 	"github.com/corral-ha/corral/core/sim"
@@ -31,33 +35,73 @@ import (
 // the node's own config DB driver (cdbRound, deliver, beginInstall, the
 // flusher, cdbPropose, openCDB over a real bbolt store) on real conn,
 // membership and bcast, on core/sim's network with partitions, crashes
-// and restarts (data kept), pauses and loss. Only the event loop around
-// them (Run, gather and execute, without the transport and the event log)
-// is the test's, and it follows the node's: every write to the store
-// takes a simulated fsync time during which the node is busy (what
-// arrives meanwhile is gathered into the next round, group commit) and
-// what the round sends after the write leaves when it ends (Submits and
-// Orders that cdbPersist transmits before the write leave at once); the
-// commit mark that cdbPersist leaves in memory is written at the tick
-// (cdbTick), and a crash before that loses it.
-// Clients write through the DB with their own (client, seq) and retry an
-// unanswered request with the same id on another node.
+// and restarts, power losses (every node at one instant), pauses and loss.
+// In half the seeds the fence core and the resource manager run too
+// (fenceTick, fenceView, fenceDeliver and crmView, crmDeliver, crmResync
+// are the node's; fenceRound, crmRound and crmTick are copies with a
+// simulated power switch, which crashes its target and restarts it a
+// while later, and simulated agents that succeed), so their broadcasts
+// and the fence state's writes travel with the DB's.
+// Only the event loop around them (Run, gather and execute, without the
+// transport and the event log) is the test's, and it follows the node's
+// rule: persist, fsync, then send. Every write to the store is an I/O
+// that takes a simulated fsync time, during which the node is busy (what
+// arrives meanwhile is gathered into the next round, group commit); the
+// write is durable only when its fsync ends: a crash before puts the store
+// back to the state before it (and before every later write), kept by a
+// bbolt read transaction taken before each write (simNode.fsync, crashed).
+// What the round sends after a write leaves when that write's fsync ends,
+// and never if the node crashes first: packets (Submits and Orders that
+// cdbPersist transmits before the write leave at once, Acks and Stables
+// after it) and the answers to clients (simNode.replied), which the client
+// takes the moment they leave. The commit mark that cdbPersist leaves in
+// memory is written at the tick (cdbTick), and a crash before that loses
+// it. Clients write through the DB with their own (client, seq) and retry
+// an unanswered request with the same id on another node.
 //
 // Checked after every step of every node:
 //   - committed entries agree: revision r holds the same update on every
-//     node that committed it, for good (no committed entry is truncated);
+//     node that committed it, for good (no committed entry is truncated,
+//     none is lost in a crash);
 //   - every committed entry was sequenced by a primary view;
 //   - G3: a node that has settled in a primary view installed after an
 //     update was acknowledged holds it committed (it is at the same
-//     revision everywhere by the first check).
+//     revision everywhere by the first check);
+//   - an answer is handed to its client only once its update is on the
+//     replying node's disk (written by this round or an earlier one: it
+//     leaves when those writes' fsyncs end); an Ack or a Stable is handed
+//     to conn only once the node's whole log is on its disk (the contract
+//     of core/cdb/doc.go: durable before acknowledged).
 //
 // At the end (faults over, one view): every node has the same history,
 // every client's request was answered, and the answers are linearizable:
 // the revisions are a linearization that respects real time, and replaying
 // the history in a sequential key-value model (with the same dedupe)
 // gives each acknowledged request exactly the result its client got.
+// TestCDBSimDeterministic runs seeds twice to the same trace.
+//
+// Mutations (temporary edits of cdb.go) and the seed that catches each:
+//   - Acks and Stables sent before the write (cdbPersist sends every
+//     message early: `if false && attests(o.Msg)`) -> seed 1 (the Ack
+//     check: "n3 sends *bcast.Ack ... while its log up to revision 1 is
+//     not on its disk"); without that check, seed 64 through G3 alone (a
+//     power loss right after an answer: nodes that had acked the update
+//     from memory lost it, came back first and settled without it: "G3:
+//     n1 committed ... at revision 52, another node ...").
+//   - Answers sent before the write (cdbAnswerEarly answers every reply
+//     before cdbPersist) -> caught by no seed, and none can: no reachable
+//     round answers an update that its own write holds. A node holds an
+//     update (and writes it) before it acks it, commits only once its own
+//     Ack is in, and commits an adopted history only at the first Safe
+//     message of the adopted view, after the catch-up's writes; the rounds
+//     that fold the log (Persist.Snapshot) answer updates written earlier.
+//     Measured over 300 seeds (before slow fsyncs): cdbAnswerEarly held back 1097
+//     answers to after a write (rounds that fold the log, adopt or
+//     truncate), and the update of every one was on disk before that
+//     write. The check above (the update on the replying node's disk)
+//     fails at once on any answer that precedes its update's write.
 
-const cdbSimSeeds = 300 // the default sweep (make test, about 15 s on 2 cores); -seeds N for more
+const cdbSimSeeds = 300 // the default sweep (make test, about 45 s of one core); -seeds N for more
 
 var simKey = []byte("0123456789abcdef0123456789abcdef")
 
@@ -102,6 +146,16 @@ type cdbWorld struct {
 	allowErr    string
 	// compact: the DB folds its log every 8 revisions (every 4th seed)
 	compact bool
+	// stack: the fence core and the resource manager run too (fenceRound,
+	// crmRound), with a simulated power switch and agents
+	stack bool
+	// held: answers handed to a waiter by a round whose writes are not
+	// durable yet; the client sees one only once they are (simNode.replied)
+	held map[chan cdbReply]bool
+	// onAnswer, onPropose: what runs right after the next answer
+	// (afterAnswer), the next request taken (afterPropose)
+	onAnswer  []func(int)
+	onPropose []func(int)
 }
 
 // failingFlusher is the node's flusher, with an Install that fails when
@@ -139,8 +193,12 @@ func (w *cdbWorld) fatalf(format string, a ...any) {
 type simStats struct {
 	acked, unknown, retries, refused, adoptions, snapshots int
 	// grouped: writes of more than one entry (group commit); lazyLost:
-	// crashes that lost a commit mark cdbPersist had left in memory
-	grouped, lazyLost int
+	// crashes that lost a commit mark cdbPersist had left in memory;
+	// ioLost: crashes that lost writes whose fsync had not ended
+	grouped, lazyLost, ioLost int
+	// fences: power switch calls; actions: agent calls; crmEvents: the
+	// resource manager's events (the stack's traffic)
+	fences, actions, crmEvents int
 }
 
 type simNode struct {
@@ -160,6 +218,16 @@ type simNode struct {
 	tickDue  bool
 	busyTill time.Duration
 	wait     time.Duration
+
+	// The disk: every write to the store is an I/O that ends (is durable)
+	// when its fsync time is over; a crash before that loses it and every
+	// later one. snap is a read transaction taken before the next write
+	// (the state that write starts from); io are the writes whose fsync
+	// has not ended, oldest first, each with the state before it.
+	snap *bolt.Tx
+	io   []*bolt.Tx
+	// okRev: the log head last seen on disk by the Ack check
+	okRev uint64
 }
 
 type simPkt struct {
@@ -198,13 +266,17 @@ func (l *simLog) WithAttrs(as []slog.Attr) slog.Handler {
 func (l *simLog) WithGroup(string) slog.Handler { return l }
 
 // openSimStore opens a node's bbolt store without fsync: every write is
-// in the file when PutCDB returns, and a simulated crash loses nothing
-// written (as a synced write on a real disk).
+// in the file when it returns. What a crash keeps is the simulation's
+// (simNode.fsync, crashed): the state before the oldest write whose
+// simulated fsync had not ended. The mmap is large from the start: a
+// write transaction that had to grow it would wait for the read
+// transactions the disk model keeps open (bbolt remaps under a lock).
 func openSimStore(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(filepath.Join(dir, "corral.db"), 0o600, &bolt.Options{Timeout: time.Second, NoSync: true, NoFreelistSync: true})
+	db, err := bolt.Open(filepath.Join(dir, "corral.db"), 0o600, &bolt.Options{Timeout: time.Second, NoSync: true, NoFreelistSync: true,
+		InitialMmapSize: 256 << 20})
 	if err != nil {
 		return nil, err
 	}
@@ -214,18 +286,19 @@ func openSimStore(dir string) (*Store, error) {
 func (w *cdbWorld) factory(h *sim.Host) sim.Process {
 	id := h.ID()
 	if old := w.node[id]; old != nil {
-		old.n.store.Close() // the crashed incarnation never runs again
-		if old.n.cdb.commitDirty {
-			w.stats.lazyLost++
-		}
+		old.crashed() // the crashed incarnation never runs again
 	}
 	nd := &simNode{w: w, h: h}
 	w.logf("n%d starts, boot %d", id, h.Boot())
 	name := fmt.Sprintf("n%d", id)
 	n := &Node{cfg: &config.Config{Node: name, DataDir: filepath.Join(w.dir, name)}, self: wire.NodeID(id), boot: h.Boot(),
 		names: map[wire.NodeID]string{}, done: make(chan struct{}), loopDone: make(chan struct{})}
+	for i := 1; i <= w.n; i++ {
+		n.cfg.Nodes = append(n.cfg.Nodes, config.Node{Name: fmt.Sprintf("n%d", i), ID: i})
+	}
 	n.log = slog.New(&simLog{nd: nd})
 	n.packetOut = nd.send
+	n.clock = h.Now
 	nd.n = n
 	var err error
 	if n.store, err = openSimStore(n.cfg.DataDir); err != nil {
@@ -256,6 +329,20 @@ func (w *cdbWorld) factory(h *sim.Host) sim.Process {
 				w.stats.grouped++
 			}
 		}
+		if ev.reply != nil {
+			nd.replied(*ev.reply)
+		}
+		if ev.sent != nil && attests(ev.sent.Msg) {
+			// an Ack or a Stable says what this node holds: all of it is
+			// on its disk (durable when the round's fsyncs so far end,
+			// which is when the message leaves)
+			if h := n.cdb.db.Head(); h.Rev > 0 && h.Rev != nd.okRev {
+				if !nd.onDisk(h.Rev) {
+					w.fatalf("n%d sends %T %+v while its log up to revision %d is not on its disk", id, ev.sent.Msg, ev.sent.Msg, h.Rev)
+				}
+				nd.okRev = h.Rev
+			}
+		}
 	}
 	if w.compact {
 		// fold the log often and transfer in small chunks, so joiners get
@@ -268,6 +355,9 @@ func (w *cdbWorld) factory(h *sim.Host) sim.Process {
 		if err := n.cdb.db.Recover(pd); err != nil {
 			w.r.Fatalf("n%d: %v", id, err)
 		}
+	}
+	if w.stack {
+		nd.openStack()
 	}
 	var p membership.Persisted
 	b, err := n.store.Get(keyMembership)
@@ -311,9 +401,138 @@ func (nd *simNode) live() bool {
 	return nd.w.node[id] == nd && nd.w.s.Process(id) == sim.Process(nd)
 }
 
-// fsync is one write to the store: the round takes that much longer.
+// beforeWrite keeps the store's state before a write that may come
+// (a read transaction), unless it is kept already.
+func (nd *simNode) beforeWrite() {
+	if nd.snap != nil {
+		return
+	}
+	tx, err := nd.n.store.db.Begin(false)
+	if err != nil {
+		nd.w.r.Fatalf("n%d: store: %v", nd.h.ID(), err)
+	}
+	nd.snap = tx
+}
+
+// dropSnap lets go of the state kept by beforeWrite when no write came.
+func (nd *simNode) dropSnap() {
+	if nd.snap != nil {
+		_ = nd.snap.Rollback()
+		nd.snap = nil
+	}
+}
+
+// fsync is one write to the store (just made): the round takes that much
+// longer, and the write is durable only when its fsync ends; a crash
+// before loses it (crashed).
 func (nd *simNode) fsync() {
-	nd.wait += time.Duration(200+nd.w.rng.IntN(2800)) * time.Microsecond
+	w := nd.w
+	if nd.snap == nil {
+		w.r.Fatalf("n%d wrote its store where the simulation's loop kept no state before the write (a write point the loop misses)", nd.h.ID())
+	}
+	d := time.Duration(200+w.rng.IntN(2800)) * time.Microsecond
+	if w.rng.IntN(10) == 0 { // a slow one (a busy disk)
+		d = time.Duration(3+w.rng.IntN(27)) * time.Millisecond
+	}
+	nd.wait += d
+	tx := nd.snap
+	nd.snap = nil
+	nd.io = append(nd.io, tx)
+	w.s.After(nd.wait, func() {
+		if !nd.live() || len(nd.io) == 0 || nd.io[0] != tx {
+			return // crashed first: crashed() restores the state before it
+		}
+		nd.io = nd.io[1:]
+		_ = tx.Rollback()
+	})
+}
+
+// crashed puts the crashed incarnation's store back to what was durable:
+// the state before its oldest write whose fsync had not ended.
+func (nd *simNode) crashed() {
+	w, id := nd.w, nd.h.ID()
+	path := filepath.Join(nd.n.cfg.DataDir, "corral.db")
+	lost := len(nd.io)
+	if lost > 0 {
+		if err := nd.io[0].CopyFile(path+".durable", 0o600); err != nil {
+			w.r.Fatalf("n%d: keep the durable state: %v", id, err)
+		}
+	}
+	for _, tx := range nd.io {
+		_ = tx.Rollback()
+	}
+	nd.io = nil
+	nd.dropSnap()
+	nd.n.store.Close()
+	if lost > 0 {
+		if err := os.Rename(path+".durable", path); err != nil {
+			w.r.Fatalf("n%d: restore the durable state: %v", id, err)
+		}
+		w.stats.ioLost++
+		w.logf("n%d crashed with %d writes whose fsync had not ended: lost", id, lost)
+	}
+	if nd.n.cdb.commitDirty {
+		w.stats.lazyLost++
+	}
+}
+
+// replied: the round hands r to its waiter now. The answer leaves when
+// the round's writes so far are durable (as every message sent at this
+// point does) and never if the node crashes first: the client sees it
+// only then. Checked: its update is on this node's disk by then
+// (persist, fsync, then answer).
+func (nd *simNode) replied(r cdb.Reply) {
+	w, n := nd.w, nd.n
+	ch, ok := n.cdb.waiters[cdbKey{r.Client, r.Seq}]
+	if !ok {
+		return
+	}
+	if r.Err == nil && !nd.onDisk(r.Result.Rev) {
+		w.fatalf("n%d answers %s seq %d (revision %d) before the update is on its disk", nd.h.ID(), r.Client, r.Seq, r.Result.Rev)
+	}
+	w.held[ch] = true
+	w.s.After(nd.wait, func() {
+		if nd.live() {
+			delete(w.held, ch)
+			for _, c := range w.clients {
+				if c.ch == ch {
+					c.take() // at once: a crash right after must not hide it from the checks
+				}
+			}
+		}
+	})
+}
+
+// onDisk reports whether revision rev is in the store (written: durable
+// once the round's fsyncs so far end), as an entry or folded into the
+// snapshot.
+func (nd *simNode) onDisk(rev uint64) bool {
+	found := false
+	err := nd.n.store.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCDB)
+		if b == nil {
+			return nil
+		}
+		es := b.Bucket(bucketEntries)
+		if es != nil && es.Get(revKey(rev)) != nil {
+			found = true
+			return nil
+		}
+		if b.Get(keySnapshot) != nil {
+			first := ^uint64(0)
+			if es != nil {
+				if k, _ := es.Cursor().First(); k != nil {
+					first = binary.BigEndian.Uint64(k)
+				}
+			}
+			found = rev < first
+		}
+		return nil
+	})
+	if err != nil {
+		nd.w.r.Fatalf("n%d: store: %v", nd.h.ID(), err)
+	}
+	return found
 }
 
 // send is the node's packetOut: a packet leaves now, or, once the round
@@ -348,9 +567,14 @@ func (nd *simNode) run() {
 			n.conn.Tick(now)
 			n.mem.Tick(now)
 			dirty := n.cdb.commitDirty
+			nd.beforeWrite()
 			n.cdbTick()
 			if dirty && !n.cdb.commitDirty {
 				nd.fsync()
+			}
+			if w.stack {
+				n.fenceTick(now)
+				nd.crmTick(now)
 			}
 		}
 		for range maxGather { // gather, taking packets and requests as a select would
@@ -368,6 +592,7 @@ func (nd *simNode) run() {
 			}
 		}
 		nd.execute(nd.h.Now())
+		nd.dropSnap()
 		if nd.wait > 0 {
 			nd.busyTill = w.s.Now() + nd.wait
 			w.s.After(nd.wait, nd.run)
@@ -400,9 +625,11 @@ func (nd *simNode) execute(now time.Duration) {
 				n.mem.Restarted(now, e.Peer)
 			}
 		}
+		nd.beforeWrite()
 		cdbBusy := n.cdbRound(now, n.bc.Ready())
 		rm := n.mem.Ready()
 		if rm.Persist != nil {
+			nd.beforeWrite()
 			if err := n.store.Put(keyMembership, rm.Persist.Marshal()); err != nil {
 				nd.w.r.Fatalf("n%d: persist membership: %v", nd.h.ID(), err)
 			}
@@ -429,7 +656,12 @@ func (nd *simNode) execute(now time.Duration) {
 			}
 		}
 		n.cdbQuorum(now, len(rm.Events) > 0)
-		if rc.Empty() && !cdbBusy && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 {
+		var fenceBusy, crmBusy bool
+		if nd.w.stack {
+			fenceBusy = nd.fenceRound(now, rm.Events)
+			crmBusy = nd.crmRound(now, len(rm.Events) > 0)
+		}
+		if rc.Empty() && !cdbBusy && !fenceBusy && !crmBusy && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 {
 			break
 		}
 	}
@@ -507,11 +739,7 @@ func (c *simClient) poll() {
 	w := c.w
 	now := w.s.Now()
 	if c.ch != nil {
-		select {
-		case r := <-c.ch:
-			c.ch = nil
-			c.answer(r)
-		default:
+		if !c.take() {
 			if now >= c.giveUp || !c.on.live() {
 				// no answer: abandon the call (as a cancelled context
 				// does, on the loop) and retry elsewhere
@@ -523,6 +751,7 @@ func (c *simClient) poll() {
 						}
 					}
 				})
+				delete(w.held, ch)
 				c.ch = nil
 				w.stats.retries++
 				c.next = now + time.Duration(50+w.rng.IntN(200))*time.Millisecond
@@ -559,7 +788,29 @@ func (c *simClient) poll() {
 			c.ch = nil
 			c.next = w.s.Now() + time.Duration(50+w.rng.IntN(200))*time.Millisecond
 		}
+		if err == nil {
+			for _, f := range w.onPropose {
+				f(id)
+			}
+			w.onPropose = nil
+		}
 	})
+}
+
+// take takes the answer to the current attempt if it has left the node
+// (an answer whose round's writes are not durable yet has not).
+func (c *simClient) take() bool {
+	if c.ch == nil || c.w.held[c.ch] {
+		return false
+	}
+	select {
+	case r := <-c.ch:
+		c.ch = nil
+		c.answer(r)
+		return true
+	default:
+		return false
+	}
 }
 
 func (c *simClient) answer(r cdbReply) {
@@ -589,6 +840,10 @@ func (c *simClient) answer(r cdbReply) {
 	}
 	w.ackMax = append(w.ackMax, m)
 	w.stats.acked++
+	for _, f := range w.onAnswer {
+		f(c.on.h.ID())
+	}
+	w.onAnswer = nil
 	c.done = append(c.done, c.op)
 	c.op = nil
 	c.next = now + time.Duration(w.rng.IntN(50))*time.Millisecond
@@ -598,6 +853,15 @@ var simKeys = []string{"/a", "/b", "/c"}
 
 func (w *cdbWorld) newOp(c *simClient) *simOp {
 	op := &simOp{client: apiClientPrefix + c.name, seq: c.seq, inv: w.s.Now()}
+	if w.stack && c.name == "c1" && c.seq == 1 {
+		// the resource manager's desired state: two groups to place
+		for _, g := range []string{"g1", "g2"} {
+			op.then = append(op.then,
+				cdb.Op{Kind: cdb.OpPut, Key: crm.ResourcePrefix + g + "-r", Value: []byte(`{"agent": "sim", "group": "` + g + `"}`)},
+				cdb.Op{Kind: cdb.OpPut, Key: crm.GroupPrefix + g, Value: []byte(`{"resources": ["` + g + `-r"]}`)})
+		}
+		return op
+	}
 	key := simKeys[w.rng.IntN(len(simKeys))]
 	switch k := w.rng.IntN(10); {
 	case k < 6:
@@ -662,10 +926,13 @@ func (w *cdbWorld) converged() bool {
 	return true
 }
 
-func simFault(s *sim.Sim, n int, rng *rand.Rand) {
+// simFault injects one fault; afterAnswer(f) runs f right after the next
+// answer a client takes, afterPropose(f) right after the next request a
+// node takes (f gets the node that answered, took it).
+func simFault(s *sim.Sim, n int, rng *rand.Rand, afterAnswer, afterPropose func(func(int))) {
 	a := 1 + rng.IntN(n)
 	b := 1 + (a+rng.IntN(n-1))%n
-	switch rng.IntN(8) {
+	switch rng.IntN(13) {
 	case 0: // a partition of random shape
 		groups := make([][]int, 1+rng.IntN(3))
 		for i := 1; i <= n; i++ {
@@ -695,7 +962,57 @@ func simFault(s *sim.Sim, n int, rng *rand.Rand) {
 				s.After(time.Duration(200+rng.IntN(1500))*time.Millisecond, func() { s.Restart(a) })
 			}
 		})
+	case 8, 9, 10: // a power loss: every node at one instant, soon (or right after a client got an answer); they come back one by one
+		power := func(last int) { // (last, when not 0, comes back last)
+			for i := 1; i <= n; i++ {
+				s.Crash(i)
+			}
+			order := rng.Perm(n)
+			if last != 0 {
+				order = slices.DeleteFunc(order, func(i int) bool { return i == last-1 })
+				order = append(order, last-1)
+			}
+			var at time.Duration
+			for _, i := range order {
+				at += time.Duration(100+rng.IntN(1500)) * time.Millisecond
+				s.After(at, func() {
+					if s.Process(i+1) == nil {
+						s.Restart(i + 1)
+					}
+				})
+			}
+		}
+		if k := rng.IntN(3); k == 0 {
+			s.After(time.Duration(rng.IntN(40))*time.Millisecond, func() { power(0) })
+		} else {
+			// (half the time the node that answered is the last back: the
+			// others settle first, from what they made durable)
+			afterAnswer(func(id int) {
+				if rng.IntN(2) == 0 {
+					id = 0
+				}
+				s.After(time.Duration(rng.IntN(1000*k))*time.Microsecond, func() { power(id) })
+			})
+		}
+	case 11, 12: // the node that just took a request is cut off, for a while (its update goes on without it)
+		afterPropose(func(id int) {
+			s.After(time.Duration(rng.IntN(3000))*time.Microsecond, func() {
+				s.Isolate(id)
+				s.After(time.Duration(300+rng.IntN(2000))*time.Millisecond, s.Heal)
+			})
+		})
 	}
+}
+
+// afterPropose runs f right after the next request a node takes.
+func (w *cdbWorld) afterPropose(f func(int)) {
+	w.onPropose = append(w.onPropose, f)
+}
+
+// afterAnswer runs f right after the next answer a client takes, with
+// the node that answered.
+func (w *cdbWorld) afterAnswer(f func(int)) {
+	w.onAnswer = append(w.onAnswer, f)
 }
 
 // TestCDBOnFullStack is the full-stack G3 and linearizability sweep
@@ -724,11 +1041,34 @@ func TestCDBOnFullStack(t *testing.T) {
 		total.snapshots += st.snapshots
 		total.grouped += st.grouped
 		total.lazyLost += st.lazyLost
+		total.ioLost += st.ioLost
+		total.fences += st.fences
+		total.actions += st.actions
+		total.crmEvents += st.crmEvents
 	})
-	t.Logf("acknowledged %d, outcome unknown %d, abandoned calls %d, refused %d, adoptions from a peer %d, snapshot transfers %d, writes of several entries %d, crashes that lost a commit mark %d",
-		total.acked, total.unknown, total.retries, total.refused, total.adoptions, total.snapshots, total.grouped, total.lazyLost)
-	if total.acked == 0 || total.adoptions == 0 || total.grouped == 0 || (len(simtest.SeedsN(seeds)) >= 8 && (total.snapshots == 0 || total.lazyLost == 0)) {
+	t.Logf("acknowledged %d, outcome unknown %d, abandoned calls %d, refused %d, adoptions from a peer %d, snapshot transfers %d, writes of several entries %d, crashes that lost a commit mark %d, crashes that lost writes in flight %d, fence calls %d, agent calls %d, resource manager events %d",
+		total.acked, total.unknown, total.retries, total.refused, total.adoptions, total.snapshots, total.grouped, total.lazyLost, total.ioLost, total.fences, total.actions, total.crmEvents)
+	if total.acked == 0 || total.adoptions == 0 || total.grouped == 0 || (len(simtest.SeedsN(seeds)) >= 8 &&
+		(total.snapshots == 0 || total.lazyLost == 0 || total.ioLost == 0 || total.fences == 0 || total.actions == 0)) {
 		t.Fatalf("the sweep exercised too little: %+v", *total)
+	}
+}
+
+// TestCDBSimDeterministic: a seed of each shape (three and five nodes,
+// with the fence core and the resource manager, one with compaction) runs
+// twice to the same trace: nothing of the real clock or of map order leaks
+// into the simulation.
+func TestCDBSimDeterministic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a simulation")
+	}
+	base, err := os.MkdirTemp(shmDir(), "cdbsim-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	for _, seed := range []int64{4, 5, 11} { // fence core and resource manager on 3, 5 nodes; 5 nodes, compaction
+		simtest.Deterministic(t, seed, func(r *simtest.Run) { runCDBSim(r, filepath.Join(base, fmt.Sprint(r.Seed))) })
 	}
 }
 
@@ -745,12 +1085,15 @@ func shmDir() string {
 
 func runCDBSim(r *simtest.Run, dir string) *simStats {
 	defer os.RemoveAll(dir)
-	w := newCDBWorld(r, dir, 3+2*int(r.Seed%2), r.Seed%4 == 3)
+	// the fence core and the resource manager run in half the seeds (they
+	// cost more than the rest: fenceView reads membership's Status at
+	// every pass of the loop)
+	w := newCDBWorld(r, dir, 3+2*int(r.Seed%2), r.Seed%4 == 3, (r.Seed/2)%2 == 0)
 	defer w.close()
 	n := w.n
 	w.s.Run(2 * time.Second)
 	for range 1 + w.rng.IntN(4) {
-		simFault(w.s, n, w.rng)
+		simFault(w.s, n, w.rng, w.afterAnswer, w.afterPropose)
 		w.s.Run(time.Duration(300+w.rng.IntN(2500)) * time.Millisecond)
 	}
 	// the faults end: heal, a clean network, every node up
@@ -876,9 +1219,11 @@ func (w *cdbWorld) final() {
 	}
 }
 
-func newCDBWorld(r *simtest.Run, dir string, n int, compact bool) *cdbWorld {
-	w := &cdbWorld{compact: compact, r: r, rng: rand.New(rand.NewPCG(uint64(r.Seed), 23)), n: n, dir: dir, node: map[int]*simNode{},
-		primary: map[wire.ViewID]bool{}, committed: map[uint64]simID{}, load: true, stats: &simStats{}}
+// newCDBWorld starts n nodes; stack: the fence core and the resource
+// manager run too.
+func newCDBWorld(r *simtest.Run, dir string, n int, compact, stack bool) *cdbWorld {
+	w := &cdbWorld{compact: compact, stack: stack, r: r, rng: rand.New(rand.NewPCG(uint64(r.Seed), 23)), n: n, dir: dir, node: map[int]*simNode{},
+		primary: map[wire.ViewID]bool{}, committed: map[uint64]simID{}, load: true, stats: &simStats{}, held: map[chan cdbReply]bool{}}
 	w.qc = quorum.Config{Votes: map[wire.NodeID]int{}, Policy: quorum.Majority, Window: 10 * time.Second}
 	for i := 1; i <= n; i++ {
 		w.qc.Votes[wire.NodeID(i)] = 1
@@ -893,6 +1238,191 @@ func newCDBWorld(r *simtest.Run, dir string, n int, compact bool) *cdbWorld {
 
 func (w *cdbWorld) close() {
 	for _, nd := range w.node {
+		for _, tx := range nd.io {
+			_ = tx.Rollback()
+		}
+		nd.io = nil
+		nd.dropSnap()
 		nd.n.store.Close()
 	}
+}
+
+// ---- the fence core and the resource manager (fence.go, crm.go) ----
+
+// openStack builds the fence core (every node has one level: a simulated
+// power switch) and the resource manager, as openFence and openCRM do
+// without the Lua host.
+func (nd *simNode) openStack() {
+	w, n, id := nd.w, nd.n, nd.h.ID()
+	fc := fence.Config{Self: n.cfg.Node, Boot: uint64(n.boot), Targets: map[string]fence.Target{}}
+	for i := 1; i <= w.n; i++ {
+		fc.Targets[fmt.Sprintf("n%d", i)] = fence.Target{Levels: [][]fence.Device{{{Name: "power", Driver: "sim"}}}}
+	}
+	f, err := fence.New(fc, rand.New(rand.NewPCG(uint64(w.r.Seed), uint64(id)<<32|uint64(n.boot))))
+	if err != nil {
+		w.r.Fatalf("n%d: fence.New: %v", id, err)
+	}
+	b, err := n.store.Get(keyFence)
+	if err != nil {
+		w.r.Fatalf("n%d: %v", id, err)
+	}
+	if b != nil {
+		if err := f.Restore(b); err != nil {
+			w.r.Fatalf("n%d: fence restore: %v", id, err)
+		}
+	}
+	n.fence = fenceDriver{f: f, configured: true, clean: map[wire.ViewID][]string{}}
+	r := &n.crm
+	r.c = crm.New(crm.Config{Self: n.cfg.Node}, nil)
+	r.monitors = map[string]uint64{}
+	r.watch[0] = n.cdb.db.Watch(crm.ResourcePrefix)
+	r.watch[1] = n.cdb.db.Watch(crm.GroupPrefix)
+	n.crmResync()
+}
+
+// later runs f on nd's loop after d (an answer from outside the loop, as
+// Node.post).
+func (nd *simNode) later(d time.Duration, f func()) {
+	nd.w.s.After(d, func() { nd.request(f) })
+}
+
+// fenceRound is Node.fenceRound with the simulated power switch, and
+// self-fencing as a crash.
+func (nd *simNode) fenceRound(now time.Duration, memberEvents []membership.Event) bool {
+	w, n := nd.w, nd.n
+	d := &n.fence
+	if d.selfFenced {
+		return false
+	}
+	n.fenceMemberEvents(memberEvents)
+	n.fenceView(now)
+	rd := d.f.Ready()
+	if rd.Empty() {
+		return false
+	}
+	d.f.Advance()
+	if rd.Persist != nil {
+		nd.beforeWrite()
+		if err := n.store.Put(keyFence, rd.Persist); err != nil {
+			w.r.Fatalf("n%d: persist the fence state: %v", nd.h.ID(), err)
+		}
+		nd.fsync()
+	}
+	for _, p := range rd.Broadcast {
+		if _, err := n.bc.Broadcast(append([]byte{tagFence}, p...)); err != nil {
+			n.log.Warn("fence broadcast", "err", err)
+		}
+	}
+	for _, c := range rd.Calls {
+		nd.fenceCall(now, c)
+	}
+	for _, e := range rd.Events {
+		w.logf("n%d %s target=%s by=%s error=%s", nd.h.ID(), e.Kind, e.Target, e.By, e.Error)
+	}
+	for _, c := range rd.Confirmed {
+		if d.view.Coordinator != n.cfg.Node {
+			continue
+		}
+		n.crmView(now)
+		if err := n.crm.c.Step(now, crm.Fenced{Node: c.Target}); err != nil {
+			n.log.Warn("fencing: tell the resource manager", "target", c.Target, "err", err)
+		}
+	}
+	for _, r := range rd.History {
+		// Node.fenceHistory writes through the API, off the loop: one try
+		nd.later(0, func() {
+			ch := make(chan cdbReply, 1)
+			_ = n.cdbPropose(nd.h.Now(), "", 0, 0, nil, []cdb.Op{{Kind: cdb.OpPut, Key: r.Key, Value: r.Value}}, ch)
+		})
+	}
+	if rd.SelfFence != "" {
+		d.selfFenced = true
+		w.logf("n%d fences itself: %s", nd.h.ID(), rd.SelfFence)
+		id := nd.h.ID()
+		w.s.After(0, func() {
+			if nd.live() {
+				w.s.Crash(id)
+				w.s.After(time.Duration(300+w.rng.IntN(1500))*time.Millisecond, func() {
+					if w.s.Process(id) == nil {
+						w.s.Restart(id)
+					}
+				})
+			}
+		})
+	}
+	return true
+}
+
+// fenceCall is Node.fenceCall on a simulated power switch: some time
+// later the target is off (a crash) and the call succeeds; it is back on
+// (restarted) a while after.
+func (nd *simNode) fenceCall(now time.Duration, c fence.Call) {
+	w, n := nd.w, nd.n
+	if !n.mem.Quorate(now) {
+		_ = n.fence.f.Step(now, fence.Result{Call: c.ID, OK: false, Error: "the runner lost its lease before the call"})
+		return
+	}
+	var tid int
+	if _, err := fmt.Sscanf(c.Target, "n%d", &tid); err != nil || tid < 1 || tid > w.n {
+		w.r.Fatalf("n%d: fence call for %q", nd.h.ID(), c.Target)
+	}
+	w.logf("n%d fence call: %s %s", nd.h.ID(), c.Action, c.Target)
+	w.s.After(time.Duration(10+w.rng.IntN(200))*time.Millisecond, func() {
+		w.stats.fences++
+		w.s.Crash(tid)
+		w.logf("%s is off (fenced)", c.Target)
+		w.s.After(time.Duration(300+w.rng.IntN(1500))*time.Millisecond, func() {
+			if w.s.Process(tid) == nil {
+				w.s.Restart(tid)
+			}
+		})
+		nd.request(func() { _ = n.fence.f.Step(nd.h.Now(), fence.Result{Call: c.ID, OK: true}) })
+	})
+}
+
+// crmTick is Node.crmTick without the time of day (no failback windows
+// here; it would read the real clock).
+func (nd *simNode) crmTick(now time.Duration) {
+	n := nd.n
+	r := &n.crm
+	n.crmView(now)
+	if now-r.lastTick < crmTickEvery {
+		return
+	}
+	r.lastTick = now
+	r.c.Tick(now)
+}
+
+// crmRound is Node.crmRound with simulated agents (every call succeeds
+// after a while) and no policy host (the built-in default decides).
+func (nd *simNode) crmRound(now time.Duration, memberChanged bool) bool {
+	w, n := nd.w, nd.n
+	if memberChanged || !n.crm.viewSet {
+		n.crmView(now)
+	}
+	r := &n.crm
+	if !r.c.HasReady() {
+		return false
+	}
+	rd := r.c.Ready()
+	r.c.Advance()
+	for _, p := range rd.Broadcast {
+		if _, err := n.bc.Broadcast(append([]byte{tagCRM}, p...)); err != nil {
+			n.log.Warn("resource manager broadcast", "err", err)
+		}
+	}
+	for _, a := range rd.Exec {
+		w.stats.actions++
+		nd.later(time.Duration(5+w.rng.IntN(100))*time.Millisecond, func() {
+			_ = r.c.Step(nd.h.Now(), crm.ActionDone{Op: a.Op, Resource: a.Resource, Action: a.Action, Status: crm.StatusOK})
+		})
+	}
+	for _, p := range rd.Policy {
+		_ = r.c.Step(now, crm.PolicyAnswer{ID: p.ID, Error: "no policy host in the simulation"})
+	}
+	for _, e := range rd.Events {
+		w.stats.crmEvents++
+		w.logf("n%d %s group=%s resource=%s owner=%s on=%s reason=%s", nd.h.ID(), e.Kind, e.Group, e.Resource, e.Owner, e.On, e.Reason)
+	}
+	return true
 }

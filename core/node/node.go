@@ -76,6 +76,9 @@ type Node struct {
 	// packetOut, when set (the full-stack simulation, cdbsim_test.go),
 	// takes conn's packets instead of the UDP transport.
 	packetOut func(conn.Packet)
+	// clock, when set (the full-stack simulation), is the loop's clock
+	// instead of the time since start.
+	clock func() time.Duration
 
 	inbox chan transport.Packet
 	reqs  chan func()
@@ -326,7 +329,12 @@ func (n *Node) drain() {
 	}
 }
 
-func (n *Node) now() time.Duration { return time.Since(n.start) }
+func (n *Node) now() time.Duration {
+	if n.clock != nil {
+		return n.clock()
+	}
+	return time.Since(n.start)
+}
 
 // execute carries out the cores' Ready in order: connectivity output
 // feeds membership; membership's state is persisted (fsync) before its
