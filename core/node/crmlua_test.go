@@ -2,12 +2,15 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/corral-ha/corral/core/cdb"
 )
 
 // TestGroupOnLuaAgents: three in-process nodes with the default executor
@@ -50,7 +53,15 @@ return M
 		{"/resources/db1", `{"agent": "dummy", "group": "db", "monitor": "200ms"}`},
 		{"/groups/db", `{"resources": ["db1"], "policy": "nosuch", "preferred": ["n1"]}`},
 	} {
-		if _, err := nodes[0].CDBSet(ctx, kv[0], []byte(kv[1])); err != nil {
+		// A write refused for no quorum (n1 not holding its lease just
+		// then, on a loaded machine) is retried until the deadline.
+		var err error
+		eventually(t, 15*time.Second, "n1 takes the write of "+kv[0], func() bool {
+			_, err = nodes[0].CDBSet(ctx, kv[0], []byte(kv[1]))
+			var nq cdb.ErrNoQuorum
+			return !errors.As(err, &nq)
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -77,7 +88,9 @@ return M
 		return err == nil
 	}
 	if !state("n3", "ip") || !state("n3", "app") || state("n1", "ip") || state("n2", "ip") {
-		t.Fatalf("the dummy agents' state files are not (only) in n3's <data_dir>/agents")
+		evs, _ := nodes[0].Events(0, 0)
+		t.Fatalf("the dummy agents' state files are not (only) in n3's <data_dir>/agents: n3 ip %v app %v, n1 ip %v, n2 ip %v; n1's events:\n%s",
+			state("n3", "ip"), state("n3", "app"), state("n1", "ip"), state("n2", "ip"), eventLines(evs))
 	}
 	ex, err := nodes[0].Explain("db")
 	if err != nil || !strings.Contains(ex, "nosuch") {
@@ -133,4 +146,14 @@ return M
 	if got := eval(`return corral.move("web", "n2", "soon")`); !strings.Contains(got, "not a duration") {
 		t.Errorf("a bad move: %q", got)
 	}
+}
+
+// eventLines prints events one a line, for a failure message.
+func eventLines(evs []Event) string {
+	var b strings.Builder
+	for _, e := range evs {
+		fmt.Fprintf(&b, "%d %s %s view=%s members=%v target=%s group=%s owner=%s resource=%s on=%s reason=%s\n",
+			e.Seq, e.Time, e.Kind, e.View, e.Members, e.Target, e.Group, e.Owner, e.Resource, e.On, e.Reason)
+	}
+	return b.String()
 }
