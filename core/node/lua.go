@@ -37,7 +37,7 @@ type luaDriver struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	done    chan struct{}
-	events  atomic.Uint64 // events taken off the queue
+	events  atomic.Uint64 // events taken off the queue whose handler calls have all returned
 	dropped atomic.Uint64 // events lost because the queue was full
 
 	mu       sync.Mutex
@@ -62,7 +62,7 @@ type LuaStats struct {
 	PoolSize int            `json:"pool_size"` // [lua] pool_size
 	Queue    int            `json:"queue"`     // [lua] handler_queue
 	Queued   int            `json:"queued"`    // events waiting for the handlers now
-	Events   uint64         `json:"events"`    // events the handlers were given
+	Events   uint64         `json:"events"`    // events the handlers were given and are done with
 	LastSeq  uint64         `json:"last_seq"`  // the last of them
 	Dropped  uint64         `json:"dropped"`   // events dropped: the handlers were too slow
 	Handlers []HandlerStats `json:"handlers"`  // by name
@@ -178,9 +178,14 @@ func (n *Node) dispatch() {
 		case <-tick.C:
 			report()
 		case e := <-d.queue:
+			// Counted once every handler call for e has returned, not
+			// when it leaves the queue: Queued 0 and Events+Dropped at
+			// the stream's last seq then mean no call is left to make
+			// or still running (between the two, e is in neither
+			// Queued nor Busy).
+			n.handleEvent(e)
 			d.last.Store(e.Seq)
 			d.events.Add(1)
-			n.handleEvent(e)
 			report()
 		}
 	}

@@ -166,6 +166,15 @@ func TestLuaSlowHandlerNeverBlocksTheLoop(t *testing.T) {
 		_, err := os.Stat(gate + ".waiting")
 		return err == nil
 	})
+	// The held event is not counted as handled while its call runs: the
+	// drain wait below (Queued 0, Events+Dropped at the last seq) would
+	// otherwise pass with a call still to finish.
+	n.Node.events.mu.Lock()
+	heldSeq := n.Node.events.next - 1
+	n.Node.events.mu.Unlock()
+	if st := n.LuaStats(); st.Events+st.Dropped >= heldSeq {
+		t.Fatalf("events %d + dropped %d count the held call (seq %d) as done while it runs", st.Events, st.Dropped, heldSeq)
+	}
 	emit("test_flood", 20)
 	if _, err := n.StatusDoc(); err != nil { // answered by the loop while the handler holds
 		t.Fatal(err)
