@@ -158,6 +158,15 @@ func (d *DB) CatchingUp() bool { return d.adopting }
 
 func (d *DB) stale() bool { return !d.quorate || d.adopting || !d.settled }
 
+// SettledIn reports whether this node's committed state is the adopted
+// history of primary view v: its adoption for v is done and v's first
+// Safe commit is applied, so it holds every update acknowledged before
+// (what the resource manager schedules from; unlike Stale it does not
+// ask whether this node may take writes now).
+func (d *DB) SettledIn(v wire.ViewID) bool {
+	return !d.adopting && d.settled && d.adoptView == v
+}
+
 // Get returns key's value from local state; stale is true when this node is
 // not quorate (or still catching up), so the value may be old.
 func (d *DB) Get(key string) (kv KV, found, stale bool) {

@@ -12,7 +12,8 @@ func sampleMessages() []Message {
 	v := wire.ViewID{Epoch: 7, Coord: 2}
 	return []Message{
 		&Report{Node: "n1", View: v, Full: true, Res: []ResReport{{Resource: "web", Group: "g", State: Started, Op: OpID{7, 3}, Action: ActStop,
-			Done: OpID{7, 2}, Failure: true, Status: StatusTimeout, Error: "took too long"}}},
+			Done: OpID{7, 2}, Failure: true, Status: StatusTimeout, Error: "took too long"}},
+			Known: Known{View: wire.ViewID{Epoch: 6, Coord: 1}, Owners: []Owner{{Node: "n3", Group: "g"}, {Node: "n4"}}}},
 		&Actions{View: v, List: []Action{{Op: OpID{7, 1}, Node: "n2", Resource: "web", Group: "g", Agent: "dummy", Action: ActStart,
 			Params: map[string]string{"a": "1", "b": ""}, Timeout: time.Second, Interval: 10 * time.Second, MonitorTimeout: time.Second}}},
 		&State{View: v, Full: true, Groups: []GroupState{{Name: "g", State: "online", Owner: "n2", Reason: "r", Why: "w", Active: []string{"n2"},

@@ -34,6 +34,7 @@ type coord struct {
 	// fencedFrom: groups that ran on a node confirmed fenced in this
 	// view; they may start before the takeover wait has passed.
 	fencedFrom map[string]bool
+	known      map[string]Known // the members' copies of the owner table, its own included
 
 	// per schedule pass: the group index of actual, nodes with a failed stop
 	idx        map[string]map[string]map[string]*actual
@@ -51,23 +52,11 @@ func (c *CRM) coordView(old View) {
 		return // a lease change
 	}
 	co := &coord{view: v.ID, rebuilding: true, reported: map[string]bool{}, actual: map[string]map[string]*actual{},
-		unfenced: map[string]time.Duration{}, sent: map[string]string{}, fencedFrom: map[string]bool{}}
-	add := func(n string) {
-		if contains(v.Members, n) || c.fenced[n] {
-			return
-		}
-		if _, ok := co.unfenced[n]; ok {
-			return
-		}
-		co.unfenced[n] = -1
-		if c.cfg.AssumeFenced {
-			co.unfenced[n] = c.now + c.cfg.FenceDelay
-		}
-	}
-	for _, n := range sortedKeys(c.unfenced) {
-		add(n)
-	}
+		unfenced: map[string]time.Duration{}, sent: map[string]string{}, fencedFrom: map[string]bool{},
+		known: map[string]Known{c.cfg.Self: c.ownerTable()}}
+	add := func(n string) { c.addUnfenced(co, n) }
 	if c.co != nil {
+		// what it coordinated until now (live, newer than any copy)
 		for _, n := range sortedKeys(c.co.unfenced) {
 			if t := c.co.unfenced[n]; t >= 0 && !contains(v.Members, n) {
 				co.unfenced[n] = t
@@ -83,12 +72,57 @@ func (c *CRM) coordView(old View) {
 			}
 		}
 	}
-	for _, g := range sortedKeys(c.rt) {
-		for _, n := range c.rt[g].active {
-			add(n)
+	c.co = co
+}
+
+// addUnfenced makes co wait for the fence of n, a node that may run
+// something and is neither a member nor fenced.
+func (c *CRM) addUnfenced(co *coord, n string) {
+	if contains(c.view.Members, n) || c.fenced[n] {
+		return
+	}
+	if _, ok := co.unfenced[n]; ok {
+		return
+	}
+	co.unfenced[n] = -1
+	if c.cfg.AssumeFenced {
+		co.unfenced[n] = c.now + c.cfg.FenceDelay
+	}
+}
+
+// adoptKnown (every member reported) takes the newest copy of the owner
+// table among the members' (its own included; several of that version:
+// their union) and waits for the fence of every owner in it that is not a
+// member: G4 for a coordinator that restarted or never saw the State
+// that named the owner. The newest copy is complete: the coordinator
+// that broadcast it took the same step over its own members, so an owner
+// named in an older copy and missing from it was seen stopped or fenced.
+func (c *CRM) adoptKnown() {
+	co := c.co
+	var best wire.ViewID
+	for _, k := range co.known {
+		if viewLess(best, k.View) {
+			best = k.View
 		}
 	}
-	c.co = co
+	for _, n := range sortedKeys(co.known) {
+		k := co.known[n]
+		if k.View != best {
+			continue
+		}
+		for _, o := range k.Owners {
+			if contains(c.view.Members, o.Node) || c.fenced[o.Node] {
+				continue
+			}
+			c.addUnfenced(co, o.Node)
+			if o.Group != "" {
+				rt := c.rtFor(o.Group)
+				if !contains(rt.active, o.Node) {
+					rt.active = append(rt.active, o.Node)
+				}
+			}
+		}
+	}
 }
 
 func (c *CRM) coReport(m *Report) {
@@ -107,6 +141,9 @@ func (c *CRM) coReport(m *Report) {
 		co.reported[m.Node] = true
 		delete(co.unfenced, m.Node)
 		if co.rebuilding {
+			if m.Node != c.cfg.Self {
+				co.known[m.Node] = m.Known
+			}
 			done := true
 			for _, n := range c.view.Members {
 				if !co.reported[n] {
@@ -115,6 +152,7 @@ func (c *CRM) coReport(m *Report) {
 			}
 			if done {
 				co.rebuilding, co.full = false, true
+				c.adoptKnown()
 			}
 		}
 		return
@@ -335,7 +373,7 @@ func (c *CRM) coCleanup(res string) {
 // schedule runs the coordinator's placement and transitions.
 func (c *CRM) schedule() {
 	co := c.co
-	if co == nil || co.rebuilding || !c.view.Lease {
+	if co == nil || co.rebuilding || !c.view.Lease || c.view.StaleConfig {
 		return
 	}
 	for _, n := range sortedKeys(co.unfenced) {
@@ -391,11 +429,13 @@ func (c *CRM) schedule() {
 		c.plan(n, cyc[n], load)
 	}
 	c.orphans()
+	// the State first: a member that takes these Actions has the State
+	// that names the nodes they start (G4: its owner table has them)
+	c.sendState()
 	if len(co.pending) > 0 {
 		c.broadcast(&Actions{View: co.view, List: co.pending})
 		co.pending = nil
 	}
-	c.sendState()
 }
 
 // expire drops bans, counts and moves whose time has passed, and answers
@@ -938,6 +978,7 @@ func (c *CRM) sendState() {
 	for _, n := range st.Unfenced {
 		c.unfenced[n] = -1
 	}
+	c.learned(co.view)
 	c.out.Changed = true
 	c.broadcast(st)
 }

@@ -24,6 +24,9 @@ type Config struct {
 	// PolicyTimeout bounds the wait for a Lua policy's answer; then the
 	// built-in default decides (default DefaultPolicyTimeout).
 	PolicyTimeout time.Duration
+	// Known is the last Ready.Persist this node's driver wrote (after a
+	// restart): who may run what, as this node knew it (G4).
+	Known Known
 }
 
 // DefaultPolicyTimeout is Config.PolicyTimeout's default.
@@ -46,6 +49,11 @@ type View struct {
 	// passed since the view committed, so an excluded node that held a
 	// lease has lost it.
 	Takeover bool
+	// StaleConfig: the config DB has not settled in this view (its reads
+	// are stale: it may be older than an acknowledged write, a `resource
+	// del` or a target=stopped); the coordinator places nothing until it
+	// has, and the driver feeds the settled desired state first.
+	StaleConfig bool
 }
 
 // Input is one thing that happened (see the package comment).
@@ -162,11 +170,15 @@ type Ready struct {
 	Events    []Event
 	// Changed: the groups' state changed (Groups and Explain differ).
 	Changed bool
+	// Persist: this node's copy of the owner table changed; the driver
+	// writes it (EncodeKnown) before it carries out the rest of this Ready
+	// and gives it back as Config.Known after a restart.
+	Persist *Known
 }
 
 // Empty reports whether there is nothing to do.
 func (r *Ready) Empty() bool {
-	return len(r.Broadcast) == 0 && len(r.Exec) == 0 && len(r.Policy) == 0 && len(r.Events) == 0 && !r.Changed
+	return len(r.Broadcast) == 0 && len(r.Exec) == 0 && len(r.Policy) == 0 && len(r.Events) == 0 && !r.Changed && r.Persist == nil
 }
 
 // local is a resource this node runs (or did).
@@ -242,6 +254,13 @@ type CRM struct {
 	leased    bool          // this node held the current view's lease once
 	leaseGone bool          // and lost it since: it stops what it runs
 	lastFull  time.Duration // when the last full report went out
+
+	// the owner table's version (the view of the last State that changed
+	// this copy), what a restart restored, and the last copy handed out
+	// to persist
+	knownView wire.ViewID
+	restored  []Owner
+	persisted string
 }
 
 // reportAgain is how long a member waits for the coordinator's first State
@@ -255,8 +274,52 @@ func New(cfg Config, rng *rand.Rand) *CRM {
 	if cfg.PolicyTimeout == 0 {
 		cfg.PolicyTimeout = DefaultPolicyTimeout
 	}
-	return &CRM{cfg: cfg, rng: rng, resources: map[string]Resource{}, groups: map[string]Group{}, bad: map[string]string{}, raw: map[string]string{},
+	c := &CRM{cfg: cfg, rng: rng, resources: map[string]Resource{}, groups: map[string]Group{}, bad: map[string]string{}, raw: map[string]string{},
 		badGroups: map[string]string{}, local: map[string]*local{}, rt: map[string]*groupRT{}, unfenced: map[string]time.Duration{}, fenced: map[string]bool{}}
+	c.knownView, c.restored = cfg.Known.View, append([]Owner(nil), cfg.Known.Owners...)
+	c.persisted = knownSig(c.ownerTable())
+	return c
+}
+
+// ownerTable returns this node's copy of the owner table: every group's active
+// nodes, the nodes that left uncleanly and are not fenced, and what a
+// restart restored until a newer State came.
+func (c *CRM) ownerTable() Known {
+	set := map[Owner]bool{}
+	for _, o := range c.restored {
+		set[o] = true
+	}
+	for g, rt := range c.rt {
+		for _, n := range rt.active {
+			set[Owner{Node: n, Group: g}] = true
+		}
+	}
+	for n := range c.unfenced {
+		set[Owner{Node: n}] = true
+	}
+	k := Known{View: c.knownView}
+	for o := range set {
+		k.Owners = append(k.Owners, o)
+	}
+	sort.Slice(k.Owners, func(i, j int) bool {
+		a, b := k.Owners[i], k.Owners[j]
+		return a.Node < b.Node || a.Node == b.Node && a.Group < b.Group
+	})
+	return k
+}
+
+func knownSig(k Known) string { return string(EncodeKnown(k)) }
+
+// learned moves the owner table's version to view v (a State of v
+// changed it); what a restart restored is superseded.
+func (c *CRM) learned(v wire.ViewID) {
+	if !viewLess(v, c.knownView) {
+		c.knownView, c.restored = v, nil
+	}
+}
+
+func viewLess(a, b wire.ViewID) bool {
+	return a.Epoch < b.Epoch || a.Epoch == b.Epoch && a.Coord < b.Coord
 }
 
 // Ready returns what the driver must do. Inputs since the last Ready are
@@ -276,6 +339,11 @@ func (c *CRM) flush() {
 	if c.dirty {
 		c.dirty = false
 		c.schedule()
+		// every change of the owner table comes with an input
+		if k := c.ownerTable(); knownSig(k) != c.persisted {
+			c.persisted = knownSig(k)
+			c.out.Persist = &k
+		}
 	}
 }
 
@@ -480,7 +548,7 @@ func (c *CRM) setView(v View) {
 
 func (c *CRM) fullReport() *Report {
 	c.lastFull = c.now
-	rp := &Report{Node: c.cfg.Self, View: c.view.ID, Full: true}
+	rp := &Report{Node: c.cfg.Self, View: c.view.ID, Full: true, Known: c.ownerTable()}
 	for _, n := range sortedKeys(c.local) {
 		l := c.local[n]
 		rp.Res = append(rp.Res, ResReport{Resource: n, Group: l.res.Group, State: l.state, Op: l.op, Action: l.act})
@@ -664,6 +732,7 @@ func (c *CRM) applyState(st *State) {
 	for _, n := range st.Unfenced {
 		c.unfenced[n] = -1
 	}
+	c.learned(st.View)
 	c.out.Changed = true
 }
 
@@ -722,7 +791,19 @@ func (c *CRM) command(m *Command) {
 		delete(c.unfenced, m.Node)
 		if c.co != nil {
 			c.coFenced(m.Node)
+		} else {
+			// confirmed down: whatever it ran there has stopped
+			for _, rt := range c.rt {
+				rt.active = remove(rt.active, m.Node)
+			}
 		}
+		var keep []Owner
+		for _, o := range c.restored {
+			if o.Node != m.Node {
+				keep = append(keep, o)
+			}
+		}
+		c.restored = keep
 	case CmdMove:
 		if c.co != nil {
 			c.coMove(m)

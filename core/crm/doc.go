@@ -17,22 +17,37 @@
 // # Who decides
 //
 // Every node runs one CRM. Only the coordinator of a primary view that
-// holds its lease schedules; a new coordinator first rebuilds the state
-// from every member's full Report (operations in progress included),
-// delivered in the new view, before it schedules anything. Runtime state
-// (owners, states, reasons, failure counts, moves) is never written to the
-// config DB: the coordinator broadcasts it (State) and every node keeps
-// the last copy, so a new coordinator starts from it.
+// holds its lease, and whose config DB has settled in that view (View.
+// StaleConfig false), schedules; a new coordinator first rebuilds the
+// state from every member's full Report (operations in progress
+// included), delivered in the new view, before it schedules anything.
+// Runtime state (owners, states, reasons, failure counts, moves) is never
+// written to the config DB: the coordinator broadcasts it (State) and
+// every node keeps the last copy, so a new coordinator starts from it.
+// The part of it that safety needs, the owner table (who may run what),
+// also travels in every full Report and is persisted by every node in its
+// own store (Ready.Persist, Config.Known): see "A new coordinator".
+//
+// Desired state is read only from a settled DB: after a view change or a
+// restart, this node's committed state may be older than a write another
+// member acknowledged (a `resource del`, a target=stopped) until the
+// adopted history commits here (core/cdb: settled). The driver sets
+// View.StaleConfig from the DB (not SettledIn the view) and feeds it again
+// when it settles; until then the coordinator places nothing, so it never
+// starts what an acknowledged write stopped or deleted.
 //
 // # The driver's contract
 //
+//  0. New(Config{..., Known: what the node last persisted}).
 //  1. Step(now, input) for every input: ConfigKey, SetView (at every view
-//     install and lease change), Deliver (every ordered-broadcast delivery
+//     install, lease change and change of the DB's staleness), Deliver (every ordered-broadcast delivery
 //     of a crm payload, agreed order, the node's own included), ActionDone
 //     and MonitorFailed (from this node's executor), PolicyAnswer, Fenced,
 //     Move, Cleanup, TimeOfDay. Tick(now) regularly (timers: move expiry,
 //     policy deadlines, threshold periods, failback windows).
-//  2. rd := Ready(): broadcast every rd.Broadcast payload with ordered
+//  2. rd := Ready(): first write rd.Persist (EncodeKnown) durably when it
+//     is set (a node that cannot write it stops); broadcast every
+//     rd.Broadcast payload with ordered
 //     broadcast (in order); run every rd.Exec action on this node's
 //     executor, off the event loop, and feed its result back as ActionDone
 //     (a started resource with a monitor interval is monitored by the
@@ -93,6 +108,59 @@
 // it; continuity_test.go lists the mutations and the seeds that catch
 // them.
 //
+// # A new coordinator (G4)
+//
+// A group must not start in the primary view while a node that left it
+// uncleanly, and is not confirmed fenced, may still run it. The
+// coordinator that sees the node leave knows (its actual state, the
+// group's active nodes), but a coordinator that restarted, or that was not
+// in the view where the owner was known, has no runtime state of its own.
+// So the owner table, Known, is replicated and versioned:
+//
+//   - Every node's copy is the last State's active nodes per group and
+//     its unfenced nodes, versioned by the view of the last State that
+//     changed it (the coordinator's own copy by its view, at each State it
+//     sends). A start is never ahead of the State: the coordinator
+//     broadcasts its State before the Actions of the same pass, and the
+//     State already names the node it starts the group on, so whoever
+//     took the Actions holds that State. A confirmed fence (the Fenced
+//     command) removes the node from every copy.
+//   - Every full Report carries the member's copy; every node persists it
+//     whenever it changes (Ready.Persist, before the rest of that Ready)
+//     and gets it back at a restart (Config.Known) until a newer State or
+//     Actions supersedes it.
+//   - A new coordinator waits for every member's full report (it schedules
+//     nothing while rebuilding), takes the copies of the newest version
+//     (several of that version: their union; its own copy competes like
+//     any other), and every owner in them that is neither a member (its
+//     own full report says what it runs) nor fenced in this view becomes
+//     unfenced: the groups it may run are blocked "waiting for fence of N"
+//     until Fenced (or AssumeFenced's delay).
+//
+// Why the newest copy suffices: by induction over the primary views that
+// broadcast a State. The first State of a view comes from a coordinator
+// that took the newest copy among all its members, so it names every owner
+// named by that copy that was not since seen to stop or be fenced, and
+// the coordinator adds what it sees leave itself; an owner that an older
+// copy names and the newest does not was therefore resolved. Taking only
+// the newest (not the union of all) keeps a long-absent node's stale copy
+// from blocking groups forever on an owner that stopped cleanly since.
+// Primary views form one chain (G2) and each intersects the one before,
+// so some member of the new view held the previous view's copy, in memory
+// or on disk, unless every such member lost it (a crash before the State
+// was delivered, and the State's view ended before it was delivered
+// anywhere else).
+//
+// What is covered: a restarted coordinator (the members' copies); a
+// coordinator that was cut off or down while the owner was recorded (the
+// members' copies); all members restarting at once while the owner is cut
+// off (every node's persisted copy: the issue's case, n1 and n2 restart,
+// n3 cut off with a hung stop). Not covered: a node whose store is wiped
+// (it restarts knowing nothing; the others still know unless all of them
+// are wiped). A group blocked on a persisted owner after a whole-cluster
+// restart waits for that owner to rejoin or for its fence; the fence core
+// decides whom it fences, and an operator can confirm a fence by hand.
+//
 // # Placement
 //
 // Candidates are the view's members, restricted by possible owners, the
@@ -116,7 +184,7 @@
 // # Messages
 //
 // Report (a member: what it runs, operations in progress, the result it
-// just got), Actions (the coordinator: agent calls for nodes), State (the
+// just got; a full one also its copy of the owner table, Known), Actions (the coordinator: agent calls for nodes), State (the
 // coordinator: groups' runtime state with ages instead of timestamps,
 // nodes waiting for a fence, and the events, which every member publishes
 // in the broadcast's order) and Command (anyone: move, cleanup, fenced).

@@ -49,6 +49,7 @@ type hnode struct {
 	starts  map[string]int  // in-flight starts, per resource
 	mon     map[string]int  // monitor generation per resource
 	events  []Event
+	known   Known // what it persisted (Ready.Persist), given back at boot
 }
 
 type harness struct {
@@ -106,7 +107,8 @@ func (h *harness) boot(name string) {
 	nd := h.nodes[name]
 	nd.up = true
 	nd.inc++
-	nd.crm = New(Config{Self: name, AssumeFenced: h.cfg.AssumeFenced, FenceDelay: h.cfg.FenceDelay, PolicyTimeout: h.cfg.PolicyTimeout}, nil)
+	nd.crm = New(Config{Self: name, AssumeFenced: h.cfg.AssumeFenced, FenceDelay: h.cfg.FenceDelay, PolicyTimeout: h.cfg.PolicyTimeout,
+		Known: nd.known}, nil)
 	nd.running, nd.broken, nd.starts, nd.mon = map[string]bool{}, map[string]bool{}, map[string]int{}, map[string]int{}
 	nd.view = View{}
 	if h.tod != nil {
@@ -209,6 +211,9 @@ func (h *harness) ready(nd *hnode) {
 	for nd.up && nd.crm.HasReady() {
 		rd := nd.crm.Ready()
 		nd.crm.Advance()
+		if rd.Persist != nil {
+			nd.known = *rd.Persist // written before anything else of this Ready
+		}
 		for _, p := range rd.Broadcast {
 			h.bcast(nd, p)
 		}
@@ -398,7 +403,21 @@ func (h *harness) crash(name string) {
 // fenceLater confirms a node's fence (it is off, or powered off now)
 // through the coordinator of the primary component.
 func (h *harness) fenceLater(name string) {
-	if h.fence < 0 || h.cfg.AssumeFenced {
+	if h.cfg.AssumeFenced {
+		// no fence device: a watchdog outside the process kills a node
+		// cut off from the primary view within the wait the survivors
+		// keep (FenceDelay), which is what AssumeFenced relies on
+		h.at(h.cfg.FenceDelay/2, func() {
+			if nd := h.nodes[name]; nd.up && !h.inPrimary(name) {
+				nd.up = false
+				nd.inc++
+				nd.running = map[string]bool{}
+				h.regroup()
+			}
+		})
+		return
+	}
+	if h.fence < 0 {
 		return
 	}
 	h.at(h.fence, func() {
@@ -485,40 +504,56 @@ func (h *harness) gview(name string) GroupView {
 
 // ---- invariants ----
 
-// check: a group never runs on two nodes of one primary view (what the
-// stand-in agents run, starts in flight included).
+// check: a group never runs on two nodes of one primary view, and (G4)
+// never on a node of the primary view while it may still run on a node
+// excluded from it: what the stand-in agents run, starts in flight
+// included. An excluded node that is up is never confirmed fenced here
+// (the harness's fence powers a node off before it confirms).
 func (h *harness) check() {
 	h.checks++
+	groupsOn := func(nd *hnode) []string {
+		seen := map[string]bool{}
+		var out []string
+		for _, m := range []map[string]bool{nd.running, nil} {
+			rs := sortedKeys(m)
+			if m == nil {
+				rs = sortedKeys(nd.starts)
+			}
+			for _, r := range rs {
+				if nd.running[r] || nd.starts[r] > 0 {
+					if g := groupOf(h.kv, r); !seen[g] {
+						seen[g] = true
+						out = append(out, g)
+					}
+				}
+			}
+		}
+		return out
+	}
 	for _, c := range h.components() {
 		if len(c)*2 <= len(h.names) {
 			continue
 		}
 		on := map[string][]string{}
 		for _, n := range c {
-			nd := h.nodes[n]
-			seen := map[string]bool{}
-			for _, r := range sortedKeys(nd.running) {
-				if nd.running[r] || nd.starts[r] > 0 {
-					g := groupOf(h.kv, r)
-					if !seen[g] {
-						seen[g] = true
-						on[g] = append(on[g], n)
-					}
-				}
-			}
-			for _, r := range sortedKeys(nd.starts) {
-				if nd.starts[r] > 0 {
-					g := groupOf(h.kv, r)
-					if !seen[g] {
-						seen[g] = true
-						on[g] = append(on[g], n)
-					}
-				}
+			for _, g := range groupsOn(h.nodes[n]) {
+				on[g] = append(on[g], n)
 			}
 		}
-		for g, ns := range on {
-			if len(ns) > 1 {
+		for _, g := range sortedKeys(on) {
+			if ns := on[g]; len(ns) > 1 {
 				h.t.Fatalf("%v: group %s runs on %v in one primary view %v", h.now, g, ns, c)
+			}
+		}
+		for _, n := range h.names {
+			nd := h.nodes[n]
+			if !nd.up || contains(c, n) {
+				continue
+			}
+			for _, g := range groupsOn(nd) {
+				if ns := on[g]; len(ns) > 0 {
+					h.t.Fatalf("%v: G4: group %s runs on %v of the primary view %v while %s, excluded and not fenced, still runs it", h.now, g, ns, c, n)
+				}
 			}
 		}
 	}

@@ -112,6 +112,27 @@ type Report struct {
 	View wire.ViewID
 	Full bool
 	Res  []ResReport
+	// Known (full reports only): this member's copy of who may run what
+	// (G4: a new coordinator takes the newest of its members' copies
+	// before it places anything; doc.go "A new coordinator").
+	Known Known
+}
+
+// Owner says that Node may run Group ("": something, which group is not
+// known): an owner the runtime state names, not yet seen stopped.
+type Owner struct {
+	Node  string
+	Group string
+}
+
+// Known is a node's copy of the runtime owner table: every group's active
+// nodes and the nodes that left uncleanly and are not confirmed fenced, as
+// of the coordinator's State of view View. It is
+// what a full Report carries and what Ready.Persist asks the driver to
+// keep (Config.Known gives it back after a restart).
+type Known struct {
+	View   wire.ViewID
+	Owners []Owner // sorted by node, then group
 }
 
 // Actions are the coordinator's agent calls, each for one node.
@@ -255,6 +276,7 @@ func Encode(m Message) []byte {
 			w.Uint8(uint8(r.Status))
 			w.String(r.Error)
 		}
+		putKnown(&w, m.Known)
 	case *Actions:
 		putView(&w, m.View)
 		w.Uvarint(uint64(len(m.List)))
@@ -315,6 +337,7 @@ func Decode(b []byte) (Message, error) {
 			}
 			rp.Res = append(rp.Res, rr)
 		}
+		rp.Known = getKnown(r)
 		m = rp
 	case tagActions:
 		as := &Actions{View: getView(r)}
@@ -401,6 +424,46 @@ func getGroupState(r *wire.Reader) GroupState {
 		g.Res = append(g.Res, rs)
 	}
 	return g
+}
+
+func putKnown(w *wire.Writer, k Known) {
+	putView(w, k.View)
+	w.Uvarint(uint64(len(k.Owners)))
+	for _, o := range k.Owners {
+		w.String(o.Node)
+		w.String(o.Group)
+	}
+}
+
+func getKnown(r *wire.Reader) Known {
+	k := Known{View: getView(r)}
+	n := count(r)
+	for i := 0; i < n && r.Err() == nil; i++ {
+		k.Owners = append(k.Owners, Owner{Node: r.String(), Group: r.String()})
+	}
+	return k
+}
+
+// EncodeKnown and DecodeKnown are Known's encoding (what the driver
+// persists); DecodeKnown never panics.
+func EncodeKnown(k Known) []byte {
+	var w wire.Writer
+	w.Uint8(codecVersion)
+	putKnown(&w, k)
+	return w
+}
+
+// DecodeKnown reads what EncodeKnown wrote.
+func DecodeKnown(b []byte) (Known, error) {
+	r := wire.NewReader(b)
+	if v := r.Uint8(); v != codecVersion {
+		return Known{}, ErrCorrupt
+	}
+	k := getKnown(r)
+	if r.Err() != nil || r.Len() != 0 {
+		return Known{}, ErrCorrupt
+	}
+	return k, nil
 }
 
 func putView(w *wire.Writer, v wire.ViewID) {

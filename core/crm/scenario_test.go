@@ -521,3 +521,56 @@ func TestStopFailureWaitsForFence(t *testing.T) {
 	h.run(4 * time.Second)
 	wantState(t, h, "web", "online", "n2")
 }
+
+// TestRestartedCoordinatorWaitsForUnfencedOwner (issue 15, G4): web runs
+// on n3; n3 is cut off, its stop fails (it keeps running) and nobody can
+// fence it; {n1,n2} shows "waiting for fence of n3". n1, the coordinator,
+// restarts with empty runtime state (and an empty disk) and coordinates
+// again: web must not start on n2 while n3 may still run it: n2's full
+// report carries the owner table it knows. Then a restart of both n1 and
+// n2 (n3 still cut off) relies on the copies they persisted.
+func TestRestartedCoordinatorWaitsForUnfencedOwner(t *testing.T) {
+	h := newHarness(t, 3, 1)
+	h.fence = -1 // nobody can fence n3
+	webGroup(h, map[string]any{"preferred": []string{"n3", "n2"}})
+	h.run(2 * time.Second)
+	wantState(t, h, "web", "online", "n3")
+	h.fails["n3/web:stop"] = true
+	h.partition([]string{"n1", "n2"}, []string{"n3"})
+	h.run(2 * time.Second)
+	if g := wantState(t, h, "web", "blocked", ""); g.Reason != "waiting for fence of n3" {
+		t.Fatalf("reason %q", g.Reason)
+	}
+	if !h.nodes["n3"].running["web"] {
+		t.Fatal("the test needs n3 to keep running web")
+	}
+	cutOff := func(what string) {
+		t.Helper()
+		for _, n := range []string{"n1", "n2"} {
+			if nd := h.nodes[n]; nd.running["web"] || nd.running["ip"] || nd.starts["web"] > 0 || nd.starts["ip"] > 0 {
+				t.Fatalf("%s: web started on %s while n3, unfenced, still runs it", what, n)
+			}
+		}
+		if g := wantState(t, h, "web", "blocked", ""); g.Reason != "waiting for fence of n3" {
+			t.Fatalf("%s: reason %q", what, g.Reason)
+		}
+	}
+	h.crash("n1")
+	h.nodes["n1"].known = Known{} // a new disk: only n2's report can tell it
+	h.restart("n1")
+	h.run(3 * time.Second)
+	cutOff("n1 restarted")
+	// both survivors restart (n3 still cut off): only what they persisted
+	// tells them about n3
+	h.crash("n1")
+	h.crash("n2")
+	h.restart("n2")
+	h.restart("n1")
+	h.run(3 * time.Second)
+	cutOff("n1 and n2 restarted")
+	// the fence is confirmed: web comes up on n2
+	h.step(h.nodes["n1"], Fenced{Node: "n3"})
+	h.nodes["n3"].running = map[string]bool{}
+	h.run(3 * time.Second)
+	wantState(t, h, "web", "online", "n2")
+}

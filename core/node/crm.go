@@ -48,11 +48,25 @@ type crmDriver struct {
 	lastTOD  time.Time
 }
 
-// openCRM builds the resource manager and loads the desired state the
-// config DB holds.
-func (n *Node) openCRM() {
+// keyCRM holds the resource manager's Ready.Persist: this node's copy of
+// who may run what (crm.EncodeKnown), given back at a restart (G4).
+var keyCRM = []byte("crm")
+
+// openCRM builds the resource manager, gives it the owner table it
+// persisted and loads the desired state the config DB holds.
+func (n *Node) openCRM() error {
 	r := &n.crm
-	r.c = crm.New(crm.Config{Self: n.cfg.Node, AssumeFenced: !n.fencingConfigured()}, nil) // fence.go
+	b, err := n.store.Get(keyCRM)
+	if err != nil {
+		return err
+	}
+	var known crm.Known
+	if b != nil {
+		if known, err = crm.DecodeKnown(b); err != nil {
+			return fmt.Errorf("resource manager: the persisted owner table: %w", err)
+		}
+	}
+	r.c = crm.New(crm.Config{Self: n.cfg.Node, AssumeFenced: !n.fencingConfigured(), Known: known}, nil) // fence.go
 	r.exec = n.opt.Executor
 	r.policy = n.opt.Policy
 	n.openCRMLua()
@@ -61,6 +75,7 @@ func (n *Node) openCRM() {
 	r.watch[1] = n.cdb.db.Watch(crm.GroupPrefix)
 	n.crmTimeOfDay(0)
 	n.crmResync()
+	return nil
 }
 
 // crmResync feeds every /resources/ and /groups/ key (after a restart or
@@ -138,7 +153,7 @@ func (n *Node) crmDeliver(d bcast.Delivery) {
 func (n *Node) crmView(now time.Duration) {
 	ms := n.mem.Status()
 	v := crm.View{ID: ms.View.ID, Coordinator: n.names[ms.View.ID.Coord], Primary: ms.Primary, Lease: n.mem.Leased(now),
-		Takeover: n.mem.Quorate(now)}
+		Takeover: n.mem.Quorate(now), StaleConfig: !n.cdb.db.SettledIn(ms.View.ID)}
 	for _, id := range ms.View.Members {
 		v.Members = append(v.Members, n.names[id])
 		switch ms.States[id] {
@@ -151,10 +166,12 @@ func (n *Node) crmView(now time.Duration) {
 	r := &n.crm
 	if r.viewSet && v.ID == r.view.ID && v.Primary == r.view.Primary && v.Lease == r.view.Lease && v.Takeover == r.view.Takeover &&
 		strings.Join(v.Members, ",") == strings.Join(r.view.Members, ",") && strings.Join(v.Paused, ",") == strings.Join(r.view.Paused, ",") &&
-		strings.Join(v.Leaving, ",") == strings.Join(r.view.Leaving, ",") {
+		strings.Join(v.Leaving, ",") == strings.Join(r.view.Leaving, ",") && v.StaleConfig == r.view.StaleConfig {
 		return
 	}
-	if v.ID != r.view.ID && v.Primary {
+	if v.ID != r.view.ID && v.Primary || !v.StaleConfig && r.view.StaleConfig {
+		// a new history, or the DB settled: feed the desired state it
+		// holds now (the coordinator places nothing before that)
 		n.crmResync()
 	}
 	r.view, r.viewSet = v, true
@@ -188,7 +205,7 @@ func (n *Node) crmTimeOfDay(now time.Duration) {
 // crmRound carries out the resource manager's Ready (after telling it
 // about a membership change); it reports whether there was anything.
 func (n *Node) crmRound(now time.Duration, memberChanged bool) bool {
-	if memberChanged || !n.crm.viewSet {
+	if memberChanged || !n.crm.viewSet || n.cdb.db.SettledIn(n.crm.view.ID) == n.crm.view.StaleConfig {
 		n.crmView(now)
 	}
 	r := &n.crm
@@ -197,6 +214,14 @@ func (n *Node) crmRound(now time.Duration, memberChanged bool) bool {
 	}
 	rd := r.c.Ready()
 	r.c.Advance()
+	if rd.Persist != nil {
+		if err := n.store.Put(keyCRM, crm.EncodeKnown(*rd.Persist)); err != nil {
+			// the owner table a new coordinator relies on is not durable
+			// (G4): stop, as the config DB and fence writes do
+			n.fatal(fmt.Errorf("resource manager: cannot persist the owner table: %w", err))
+			return true
+		}
+	}
 	for _, p := range rd.Broadcast {
 		if _, err := n.bc.Broadcast(append([]byte{tagCRM}, p...)); err != nil {
 			n.log.Warn("resource manager broadcast", "err", err)

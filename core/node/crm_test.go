@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -147,4 +148,118 @@ func TestPartitionedOwnerStops(t *testing.T) {
 		st, _ := nodes[2].n.StatusDoc()
 		return runs == 1 && len(st.Members) == 3
 	})
+}
+
+// TestCoordinatorSchedulesFromSettledDB (issue 15): n1 is cut off while
+// the others acknowledge `target=stopped` for web and delete the resource
+// of a second group; when the cut heals n1 coordinates the view of three
+// again, its config DB still older than those writes until it settles.
+// It must not schedule from that stale state: web never starts again and
+// the deleted resource never starts.
+func TestCoordinatorSchedulesFromSettledDB(t *testing.T) {
+	dir := t.TempDir()
+	paths := writeCluster(t, dir, 91, 3)
+	// a short takeover wait, which n1's catch-up outlasts
+	nodes := startNodes(t, paths, nodeSetup{edit: func(_ int, src string) string {
+		return src + "\n[timers]\nlease = \"250ms\"\nmargin = \"0s\"\n"
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// each write is acknowledged (retried while the view settles; the
+	// writes are idempotent)
+	write := func(what string, f func() error) {
+		t.Helper()
+		var err error
+		for ctx.Err() == nil {
+			if err = f(); err == nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("%s: %v", what, err)
+	}
+	for _, kv := range [][2]string{
+		{"/resources/app", `{"agent": "dummy", "group": "web", "monitor": "200ms"}`},
+		{"/groups/web", `{"preferred": ["n2", "n3"]}`},
+		{"/resources/job", `{"agent": "dummy", "group": "batch", "monitor": "200ms"}`},
+		{"/groups/batch", `{"preferred": ["n3", "n2"]}`},
+	} {
+		write(kv[0], func() error { _, err := nodes[0].n.CDBSet(ctx, kv[0], []byte(kv[1])); return err })
+	}
+	eventually(t, 20*time.Second, "app on n2 and job on n3", func() bool {
+		return nodes[1].ex.Running("app") && nodes[2].ex.Running("job")
+	})
+	// cut n1 off
+	var ids []uint64
+	for _, peer := range []wire.NodeID{2, 3} {
+		id, err := nodes[0].n.Faults().AddFault(transport.Fault{Peer: nodes[0].n.PeerAddrs(peer), Link: -1, Dir: transport.Both, Drop: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	members := func(k int, want string) func() bool {
+		return func() bool {
+			st, err := nodes[k].n.StatusDoc()
+			return err == nil && st.Quorate && strings.Join(st.Members, ",") == want
+		}
+	}
+	eventually(t, 15*time.Second, "n2 and n3 in a quorate view without n1", members(1, "n2,n3"))
+	write("target=stopped", func() error { return nodes[1].n.SetTarget(ctx, "web", "stopped") })
+	write("resource del job", func() error { _, err := nodes[1].n.CDBDelete(ctx, "/resources/job"); return err })
+	// a history long enough that n1's catch-up outlasts the takeover wait
+	big := strings.Repeat("x", 128<<10)
+	for i := 0; i < 100; i++ {
+		key := fmt.Sprintf("/bulk/%d", i)
+		write(key, func() error { _, err := nodes[1].n.CDBSet(ctx, key, []byte(big)); return err })
+	}
+	eventually(t, 10*time.Second, "app and job stopped", func() bool {
+		return !nodes[1].ex.Running("app") && !nodes[2].ex.Running("job")
+	})
+	seq := make([]uint64, 3)
+	for k := 1; k < 3; k++ {
+		seq[k] = nodes[k].n.LastEventSeq()
+	}
+	for _, id := range ids {
+		if err := nodes[0].n.Faults().RemoveFault(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 15*time.Second, "n1 coordinates the view of three again", func() bool {
+		st, err := nodes[0].n.StatusDoc()
+		return err == nil && st.Quorate && st.Coordinator == "n1" && strings.Join(st.Members, ",") == "n1,n2,n3"
+	})
+	// until n1, settled, says both groups are offline, nothing starts
+	eventually(t, 30*time.Second, "n1 shows web and batch offline", func() bool {
+		for k, r := range nodes {
+			if r.ex.Running("app") || r.ex.Running("job") {
+				t.Fatalf("n%d runs app=%v job=%v after n1 rejoined: scheduled from a stale config DB", k+1, r.ex.Running("app"), r.ex.Running("job"))
+			}
+		}
+		st, err := nodes[0].n.StatusDoc()
+		if err != nil || !st.Quorate || st.Coordinator != "n1" || len(st.Members) != 3 {
+			return false
+		}
+		gs, err := nodes[0].n.Groups()
+		if err != nil || len(gs) != 2 {
+			return false
+		}
+		for _, g := range gs {
+			if g.State != "offline" {
+				return false
+			}
+		}
+		return true
+	})
+	for k := 1; k < 3; k++ {
+		evs, err := nodes[k].n.Events(seq[k], 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			if e.Kind == "resource_started" || e.Kind == "group_online" {
+				t.Fatalf("n%d: %s group=%s resource=%s on %s after n1 rejoined: scheduled from a stale config DB", k+1, e.Kind, e.Group, e.Resource, e.On)
+			}
+		}
+	}
 }

@@ -51,8 +51,15 @@
 //     are refused, saying why, until the next view.
 //   - The resource manager (core/crm, crm.go) gets its desired state from
 //     config DB watches on /resources/ and /groups/ (and a resync at every
-//     primary view install), the view and lease from membership, and its
-//     own messages from the ordered broadcast (tag 3, agreed deliveries).
+//     primary view install and when the DB settles), the view and lease
+//     from membership, whether the DB has settled in the view (cdb
+//     SettledIn; View.StaleConfig when not:
+//     its coordinator places nothing until the DB settled in the view),
+//     and its own messages from the ordered broadcast (tag 3, agreed
+//     deliveries). Its Persist, the owner table (who may run what: G4 for
+//     a restarted coordinator), is written to the store's "node" bucket
+//     (key "crm", fsync) before the rest of its Ready; a failed write
+//     stops the node; Open gives it back (crm.Config.Known).
 //     Agent calls and recurring monitors run off the loop on the Executor
 //     (Options.Executor; by default the node's Lua host, with the call
 //     context of exec.go: resource, group, node, address and a state

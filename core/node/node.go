@@ -180,7 +180,10 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 		n.closeStore()
 		return nil, err
 	}
-	n.openCRM()
+	if err = n.openCRM(); err != nil {
+		n.closeStore()
+		return nil, err
+	}
 	if n.mem, err = n.openMembership(); err != nil {
 		n.closeStore()
 		return nil, err
