@@ -26,6 +26,7 @@ type script struct {
 	drop  func(from, to wire.NodeID, m wire.Message) bool
 	queue []scriptMsg
 	qc    quorum.Config
+	link  func(a, b wire.NodeID) bool // when set, who reaches whom (overrides group)
 }
 
 type scriptMsg struct {
@@ -116,7 +117,35 @@ func (s *script) restart(id wire.NodeID) {
 	s.deliver()
 }
 
-func (s *script) reaches(a, b wire.NodeID) bool { return s.group[a] != 0 && s.group[a] == s.group[b] }
+func (s *script) reaches(a, b wire.NodeID) bool {
+	if s.link != nil {
+		return s.link(a, b) && s.link(b, a)
+	}
+	return s.group[a] != 0 && s.group[a] == s.group[b]
+}
+
+// topology sets an arbitrary symmetric reachability graph.
+func (s *script) topology(up func(a, b wire.NodeID) bool) {
+	was := map[[2]wire.NodeID]bool{}
+	for _, a := range s.ids {
+		for _, b := range s.ids {
+			was[[2]wire.NodeID{a, b}] = s.reaches(a, b)
+		}
+	}
+	s.link = up
+	for _, a := range s.ids {
+		for _, b := range s.ids {
+			if a == b {
+				continue
+			}
+			if now := s.reaches(a, b); now != was[[2]wire.NodeID{a, b}] {
+				s.ms[a].Reach(s.now, b, now)
+				s.ready(a)
+			}
+		}
+	}
+	s.deliver()
+}
 
 // ready takes a node's output: persist, queue its messages, check G2.
 func (s *script) ready(id wire.NodeID) {
