@@ -534,6 +534,15 @@ func (c *CRM) setView(v View) {
 	if v.ID != old.ID {
 		c.fenced = map[string]bool{}
 		c.gotState, c.leased, c.leaseGone = false, false, false
+		// A node that enters a primary view without a lease (its own, or
+		// the previous view's carried over) while it runs something lost
+		// its lease on the way: it stops, as it would had the lease lapsed
+		// inside a view (else it would run on until a non-primary view,
+		// past the takeover wait of a view that excluded it; issue 15
+		// review).
+		if !v.Lease && c.runsAny() {
+			c.leaseGone = true
+		}
 		// every member tells the view what it runs
 		c.broadcast(c.fullReport())
 	}
@@ -544,6 +553,16 @@ func (c *CRM) setView(v View) {
 	}
 	c.coordView(old)
 	c.selfStop()
+}
+
+// runsAny reports whether this node runs, starts or stops a resource.
+func (c *CRM) runsAny() bool {
+	for _, n := range sortedKeys(c.local) {
+		if l := c.local[n]; l.state != Stopped || !l.op.Zero() {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *CRM) fullReport() *Report {

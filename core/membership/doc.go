@@ -58,18 +58,27 @@
 //     old primary has stopped acting before a new one starts. Quorate gates
 //     what is taken over on the lease alone: config DB writes, DNS.
 //   - Continuity: Leased is the lease without the takeover wait. A member
-//     keeps asking for its installed view's lease while it has promised a
-//     newer view, and a node answers a request of its installed view from
-//     a member of the view it promised (not yet installed) too; at the
-//     install, the answers for the previous primary view carry over until
-//     they expire, and the new view's answers renew the lease. So a member
-//     of consecutive primary views holds a lease without a gap (its
-//     resources keep running), and the quorum events follow Leased: a view
-//     change alone says nothing. Safety is the argument above: a primary
-//     view W that excludes a node commits only after some member of each
-//     of that node's lease quorums promised W, and from then on it answers
-//     that node no more (its promise does not hold it), so every lease the
-//     node holds, carried or not, ends within the takeover wait of W.
+//     asks for its installed view's lease only while it has promised
+//     nothing newer, and a node answers a request of its installed view
+//     only while it has promised nothing newer; at the install, the answers
+//     for the previous primary view (to requests sent before this node's
+//     promise) carry over until they expire, and the new view's answers
+//     renew the lease. So a member of consecutive primary views holds a
+//     lease without a gap when the commit follows its promise within the
+//     lease (a few milliseconds normally), its resources keep running, and
+//     the quorum events follow Leased: a view change alone says nothing.
+//     Safety: let X hold a lease of primary view V (its own or carried),
+//     and let V' be the first primary view committed after V in the chain.
+//     V' holds a majority of V (the lineage rule), so it meets each of X's
+//     lease quorums of V in some node Y, which promised V' before V'
+//     committed. If Y is another node, it answers X's requests of V no
+//     more from its promise on; if Y is X, X sent no request of V after
+//     its promise. Either way every lease X holds of V ends within
+//     lease/(1+drift) of V”s commit, so within the takeover wait of any
+//     later primary view W that excludes X. (Answering a member of the
+//     promised view, or asking while promised, broke this: a node that
+//     promised V' and missed its commit kept V's lease from nodes that
+//     promised nothing: TestPromisedNodeLosesOldLease.)
 //     ViewLeased is the installed view's own lease only (no carry): fencing
 //     starts with it.
 //   - Ready.Persist must be written and synced before Ready.Messages are

@@ -267,7 +267,7 @@ func (m *Membership) Step(now time.Duration, from wire.NodeID, msg wire.Message)
 			m.install(m.pending, msg.Plan)
 		}
 	case *wire.LeaseReq:
-		if m.st.Installed.ID == msg.ID && m.answers(from) {
+		if m.st.Installed.ID == msg.ID && m.answers() {
 			m.send(from, &wire.LeaseAck{ID: msg.ID, Seq: msg.Seq})
 		}
 		m.judge()
@@ -303,7 +303,7 @@ func (m *Membership) Tick(now time.Duration) {
 	if m.leasing() && m.cfg.Witness && m.needsWitness(m.st.Installed.Members) {
 		m.askWitness(m.st.Installed, true)
 	}
-	if m.requesting() && now >= m.nextLease {
+	if m.leasing() && now >= m.nextLease {
 		m.leaseSeq++
 		m.leaseSent[m.leaseSeq] = now
 		for seq, at := range m.leaseSent {
@@ -327,25 +327,16 @@ func (m *Membership) leasing() bool {
 	return m.st.Primary && m.st.Promise == m.st.Installed.ID && m.inView(m.cfg.Self)
 }
 
-// requesting reports whether this node asks for its installed primary
-// view's lease: also while it has promised a newer view, whose install
-// carries that lease over (continuity).
-func (m *Membership) requesting() bool {
-	return m.st.Primary && m.inView(m.cfg.Self)
-}
-
 // answers reports whether this node answers a lease request of its
-// installed view from a member: while it has promised nothing newer, or
-// while what it promised (not yet installed) holds the requester too. A
-// node that promises a view without the requester stops answering it, so
-// a primary view that excludes a node commits only after some member of
-// each of that node's lease quorums stopped answering it: the G2 argument
-// is unchanged.
-func (m *Membership) answers(from wire.NodeID) bool {
-	if m.st.Promise == m.st.Installed.ID {
-		return true
-	}
-	return m.pending != nil && m.pending.View.ID == m.st.Promise && slices.Contains(m.pending.View.Members, from)
+// installed view: only while it has promised nothing newer. A node that
+// promised a newer view answers no lease request of the old one again (not
+// even from members of what it promised: it may have promised a view that
+// excludes the requester before and missed its commit), so a primary view
+// that excludes a node commits only after some member of each of that
+// node's lease quorums stopped answering it (issue 15 review: answering
+// again after a later promise let an excluded node regain its lease).
+func (m *Membership) answers() bool {
+	return m.st.Promise == m.st.Installed.ID
 }
 
 // dropAcks forgets a peer's lease answers (it is unreachable or

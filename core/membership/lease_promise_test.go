@@ -9,7 +9,7 @@ import (
 	"github.com/corral-ha/corral/core/wire"
 )
 
-// TestReviewPromisedNodeKeepsOldLease: last_man_standing, five nodes.
+// TestPromisedNodeLosesOldLease (found in review, issue 15): last_man_standing, five nodes.
 // V1 = {1..5}. Links change: 1,2,3 reach each other; 4 and 5 reach only 3
 // (not each other, not 1 or 2). n1 proposes V2 = {1,2,3} (3 of 5 of V1:
 // primary); all three promise; n3 misses the commit (its links to n1 break
@@ -20,8 +20,8 @@ import (
 // promised nothing, answer it: {3,4,5} is 3 of 5 of V1, so n3 is Leased,
 // while W's members are Quorate: W's takeover wait did not bound n3's
 // lease, and no member of the lease quorum {3,4,5} ever promised W.
-func TestReviewPromisedNodeKeepsOldLease(t *testing.T) {
-	qc := quorum.Config{Votes: map[wire.NodeID]int{1: 1, 2: 1, 3: 1, 4: 1, 5: 1}, Policy: quorum.LastManStanding, Window: reviewWindow}
+func TestPromisedNodeLosesOldLease(t *testing.T) {
+	qc := quorum.Config{Votes: map[wire.NodeID]int{1: 1, 2: 1, 3: 1, 4: 1, 5: 1}, Policy: quorum.LastManStanding, Window: promisedLeaseWindow}
 	s := newScript(t, 5, qc)
 	all := ids(1, 2, 3, 4, 5)
 	if !s.runUntil(func() bool { return s.inView(all, true) }, 5*time.Second) {
@@ -81,4 +81,4 @@ func TestReviewPromisedNodeKeepsOldLease(t *testing.T) {
 	t.Logf("end:%s", s.describe())
 }
 
-var reviewWindow = 10 * time.Millisecond
+var promisedLeaseWindow = 10 * time.Millisecond
