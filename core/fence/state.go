@@ -71,7 +71,7 @@ type confRec struct {
 // so members that merge the same reports hold the same state whatever
 // they held before. Everything else is derived from it.
 type state struct {
-	boots    map[string]uint64 // last boot id announced by each node
+	boots    map[string]uint64      // last boot id announced by each node
 	clean    map[string]cleanRec    // left cleanly at that boot, in that view
 	member   map[string]wire.ViewID // newest primary view the node was a member of
 	confirms map[string]confRec
