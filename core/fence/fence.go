@@ -155,7 +155,7 @@ func (f *Fence) setView(v View) {
 	}
 	var clean []nodeBoot
 	for _, n := range v.Clean {
-		if b := f.st.boots[n]; b > 0 {
+		if b := f.st.boots[n]; b > 0 && !f.member(n) {
 			clean = append(clean, nodeBoot{Node: n, Boot: b})
 		}
 	}

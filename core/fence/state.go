@@ -153,7 +153,8 @@ func (s *state) addMember(node string, v wire.ViewID) bool {
 func (s *state) leftCleanly(node string) bool {
 	b := s.boots[node]
 	c, ok := s.clean[node]
-	return ok && b > 0 && c.Boot >= b && !viewLess(c.View, s.member[node])
+	m := s.member[node]
+	return ok && b > 0 && c.Boot >= b && (m == wire.ViewID{} || viewLess(m, c.View))
 }
 
 func (s *state) confirm(target string, c confRec) bool {
