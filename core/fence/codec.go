@@ -9,10 +9,12 @@ import (
 
 // Encoding versions. Version 2 adds the sender's boot id to messages
 // (FromBoot) and the issuer of an op (By, ByBoot) to snapshots; version 1
-// still decodes (the issuer unknown).
+// still decodes (the issuer unknown). Snapshot version 3 adds the view of
+// a clean leave and each node's newest primary view as a member; 1 and 2
+// still decode (views unknown: zero).
 const (
 	msgVersion  = 2
-	snapVersion = 2
+	snapVersion = 3
 	maxCount    = 1 << 20
 )
 
@@ -187,7 +189,8 @@ func Decode(b []byte) (Message, error) {
 
 // snapshot encoding, canonical (sorted):
 //
-//	version | boots {node, boot} | clean {node, boot} | confirms {node, boot, by} |
+//	version | boots {node, boot} | clean {node, boot, view} | member {node, view} |
+//	confirms {node, boot, by} |
 //	ops {id, target, boot, reason, req, watchdog, failed, by, by boot} | atts {id, op, target,
 //	round, level, dev, size, device, runner, runner boot, result, error} |
 //	reqs {id, target, from, reason}
@@ -203,7 +206,19 @@ func (s *state) encode() []byte {
 		}
 	}
 	putMap(s.boots)
-	putMap(s.clean)
+	ks := sortedKeys(s.clean)
+	w.Uvarint(uint64(len(ks)))
+	for _, k := range ks {
+		w.String(k)
+		w.Uvarint(s.clean[k].Boot)
+		putView(&w, s.clean[k].View)
+	}
+	ks = sortedKeys(s.member)
+	w.Uvarint(uint64(len(ks)))
+	for _, k := range ks {
+		w.String(k)
+		putView(&w, s.member[k])
+	}
 	cs := sortedKeys(s.confirms)
 	w.Uvarint(uint64(len(cs)))
 	for _, k := range cs {
@@ -258,7 +273,7 @@ func (s *state) encode() []byte {
 func decodeState(b []byte) (*state, error) {
 	r := wire.NewReader(b)
 	version := r.Uint8()
-	if version != 1 && version != snapVersion {
+	if version < 1 || version > snapVersion {
 		return nil, ErrCorrupt
 	}
 	s := newState()
@@ -270,8 +285,23 @@ func decodeState(b []byte) (*state, error) {
 		}
 	}
 	getMap(s.boots)
-	getMap(s.clean)
 	n := count(r)
+	for i := 0; i < n && r.Err() == nil; i++ {
+		k := r.String()
+		c := cleanRec{Boot: r.Uvarint()}
+		if version >= 3 {
+			c.View = getView(r)
+		}
+		s.clean[k] = c
+	}
+	if version >= 3 {
+		n = count(r)
+		for i := 0; i < n && r.Err() == nil; i++ {
+			k := r.String()
+			s.member[k] = getView(r)
+		}
+	}
+	n = count(r)
 	for i := 0; i < n && r.Err() == nil; i++ {
 		k := r.String()
 		s.confirms[k] = confRec{Boot: r.Uvarint(), By: r.String()}

@@ -11,7 +11,8 @@ import (
 func sampleState() *state {
 	s := newState()
 	s.boots["n1"], s.boots["n3"] = 2, 5
-	s.clean["n2"] = 1
+	s.clean["n2"] = cleanRec{Boot: 1, View: wire.ViewID{Epoch: 6, Coord: 1}}
+	s.member["n2"] = wire.ViewID{Epoch: 5, Coord: 2}
 	s.confirms["n3"] = confRec{Boot: 4, By: "n1"}
 	op := ID{View: wire.ViewID{Epoch: 7, Coord: 1}, N: 1}
 	s.ops[op] = &opRec{ID: op, Target: "n3", Boot: 5, Reason: "left view 7/1 uncleanly", Watchdog: "n1", By: "n1", ByBoot: 2}

@@ -110,6 +110,19 @@
 //     boot id is not fenced again for that incarnation. A device that
 //     fails leaves the node unconfirmed (its groups keep waiting), with
 //     the error in Status and a fence_failed event.
+//   - Clean leaves: a Report names the nodes its install's View.Clean
+//     lists, at their boot ids, and the state records them with the
+//     reported view; it also records, per node, the newest primary view
+//     the node was a member of (from its Reports, and from each member's
+//     install). A clean leave counts only while it is at the node's last
+//     boot id and newer than the node's last membership: a node that
+//     left and was resumed at the same boot id (`resume`) is a member
+//     again, and its next departure is unclean unless it leaves cleanly
+//     again. Both records join by maximum (boot, then view; view), so
+//     every node derives the same answer whatever order reports came in
+//     (a stale report of the leave cannot bring it back). Without this a
+//     resumed node that then crashed was never fenced, and two_node
+//     counted it as down (G3).
 //   - Self-fencing: a node that learns it was confirmed fenced at its own
 //     boot id, or that an unfinished op against its own boot id exists
 //     (it was cut off and came back), sets Ready.SelfFence.
@@ -117,7 +130,9 @@
 //     it is not done, the incarnation of the coordinator that began it
 //     (Begin carries the sender's boot id) and of every runner of its
 //     calls has since been confirmed fenced at that boot or announced a
-//     newer one, and it serves no request. Its target does not stop
+//     newer one, and it serves no request. An op whose coordinator's
+//     boot id is unknown (begun by a version-1 sender: ByBoot 0) is
+//     never void. Its target does not stop
 //     itself for it, and no later coordinator carries it on (it fences
 //     the target only if it needs that on its own: the target is not a
 //     member and left uncleanly). Safe: an op that is not done confirmed
@@ -152,7 +167,9 @@
 // Payloads are versioned binary (Encode/Decode, core/wire Writer and
 // Reader; version 2 adds the sender's boot id and each op's coordinator,
 // version 1 still decodes with both unknown); the state snapshot inside a
-// Report and in Persist is canonical. History records are JSON at
+// Report and in Persist is canonical (snapshot version 3 adds the view of
+// each clean leave and each node's newest membership; 1 and 2 decode with
+// them zero: a clean leave then counts until the node is seen a member). History records are JSON at
 // /fence/history/<target>/<epoch>-<coord>-<n>: {op, target, boot, reason,
 // state: done|failed, device, by, error, attempts: [{device, level,
 // round, runner, result, error}]}.

@@ -141,6 +141,11 @@ func (f *Fence) setView(v View) {
 	if !v.Primary || !f.member(f.cfg.Self) {
 		return
 	}
+	for _, n := range v.Members {
+		if f.st.addMember(n, v.ID) {
+			f.dirty = true // a node that left cleanly and is back must leave cleanly again
+		}
+	}
 	snap, _ := decodeState(f.st.encode())
 	for _, id := range sortedIDs(f.unreported) {
 		r := f.unreported[id]
@@ -150,7 +155,7 @@ func (f *Fence) setView(v View) {
 	}
 	var clean []nodeBoot
 	for _, n := range v.Clean {
-		if b := f.st.boots[n]; b > 0 {
+		if b := f.st.boots[n]; b > 0 && !f.member(n) {
 			clean = append(clean, nodeBoot{Node: n, Boot: b})
 		}
 	}
@@ -255,8 +260,9 @@ func (f *Fence) deliver(d Deliver) error {
 			return err
 		}
 		s.boots[m.From] = max(s.boots[m.From], m.Boot)
+		s.addMember(m.From, m.Issued)
 		for _, c := range m.Clean {
-			s.clean[c.Node] = max(s.clean[c.Node], c.Boot)
+			s.addClean(c.Node, cleanRec{Boot: c.Boot, View: m.Issued})
 		}
 		f.st.join(s)
 		f.markSeen()
@@ -553,7 +559,7 @@ func (f *Fence) need(t string) (reason, req string) {
 	if last, ok := f.lastOp(t, b); ok && last.status != opVoid {
 		return "retry: " + strings.TrimPrefix(last.op.Reason, "retry: "), ""
 	}
-	if f.member(t) || f.st.clean[t] >= b {
+	if f.member(t) || f.st.leftCleanly(t) {
 		return "", ""
 	}
 	if !f.view.Takeover && slices.Contains(f.view.Reach, t) {
@@ -675,11 +681,9 @@ func (f *Fence) abandon(a *attRec, why string) {
 func (f *Fence) Confirmed(node string) (uint64, bool) { return f.confirmed(node) }
 
 // LeftCleanly reports whether node left a view cleanly at the last boot
-// id seen (it runs nothing and acknowledges nothing until it rejoins).
-func (f *Fence) LeftCleanly(node string) bool {
-	b := f.st.boots[node]
-	return b > 0 && f.st.clean[node] >= b
-}
+// id seen and has not been a member of a primary view since (it runs
+// nothing and acknowledges nothing until it rejoins).
+func (f *Fence) LeftCleanly(node string) bool { return f.st.leftCleanly(node) }
 
 // Settled reports whether every member's report of the current view was
 // delivered (the coordinator acts only then).

@@ -2,6 +2,8 @@ package fence
 
 import (
 	"sort"
+
+	"github.com/corral-ha/corral/core/wire"
 )
 
 // Call results, ordered: a join keeps the highest (a success reported
@@ -47,6 +49,18 @@ type reqRec struct {
 	Served bool // an op was begun for it
 }
 
+// cleanRec: the node left cleanly at Boot; View is the primary view
+// whose install reported it (the node is not a member of it). Zero View:
+// an older snapshot, the view unknown.
+type cleanRec struct {
+	Boot uint64
+	View wire.ViewID
+}
+
+func viewLess(a, b wire.ViewID) bool {
+	return a.Epoch < b.Epoch || (a.Epoch == b.Epoch && a.Coord < b.Coord)
+}
+
 type confRec struct {
 	Boot uint64
 	By   string
@@ -57,8 +71,9 @@ type confRec struct {
 // so members that merge the same reports hold the same state whatever
 // they held before. Everything else is derived from it.
 type state struct {
-	boots    map[string]uint64 // last boot id announced by each node
-	clean    map[string]uint64 // left cleanly at that boot
+	boots    map[string]uint64      // last boot id announced by each node
+	clean    map[string]cleanRec    // left cleanly at that boot, in that view
+	member   map[string]wire.ViewID // newest primary view the node was a member of
 	confirms map[string]confRec
 	ops      map[ID]*opRec
 	atts     map[ID]*attRec
@@ -66,7 +81,7 @@ type state struct {
 }
 
 func newState() *state {
-	return &state{boots: map[string]uint64{}, clean: map[string]uint64{}, confirms: map[string]confRec{},
+	return &state{boots: map[string]uint64{}, clean: map[string]cleanRec{}, member: map[string]wire.ViewID{}, confirms: map[string]confRec{},
 		ops: map[ID]*opRec{}, atts: map[ID]*attRec{}, reqs: map[string]*reqRec{}}
 }
 
@@ -85,7 +100,10 @@ func (s *state) join(o *state) bool {
 		ch = maxInto(s.boots, k, o.boots[k]) || ch
 	}
 	for _, k := range sortedKeys(o.clean) {
-		ch = maxInto(s.clean, k, o.clean[k]) || ch
+		ch = s.addClean(k, o.clean[k]) || ch
+	}
+	for _, k := range sortedKeys(o.member) {
+		ch = s.addMember(k, o.member[k]) || ch
 	}
 	for _, k := range sortedKeys(o.confirms) {
 		ch = s.confirm(k, o.confirms[k]) || ch
@@ -106,6 +124,37 @@ func (s *state) join(o *state) bool {
 		}
 	}
 	return ch
+}
+
+// addClean keeps the newest clean leave: the higher boot, then the later
+// view.
+func (s *state) addClean(node string, c cleanRec) bool {
+	old, ok := s.clean[node]
+	if !ok || c.Boot > old.Boot || (c.Boot == old.Boot && viewLess(old.View, c.View)) {
+		s.clean[node] = c
+		return true
+	}
+	return false
+}
+
+// addMember records that node was a member of primary view v.
+func (s *state) addMember(node string, v wire.ViewID) bool {
+	if viewLess(s.member[node], v) {
+		s.member[node] = v
+		return true
+	}
+	return false
+}
+
+// leftCleanly: node's last clean leave is at its last boot id and it has
+// not been a member of a primary view since (a node that rejoined, e.g.
+// resumed at the same boot id, must leave cleanly again to count as
+// clean: otherwise its next departure is unclean and it is fenced).
+func (s *state) leftCleanly(node string) bool {
+	b := s.boots[node]
+	c, ok := s.clean[node]
+	m := s.member[node]
+	return ok && b > 0 && c.Boot >= b && (m == wire.ViewID{} || viewLess(m, c.View))
 }
 
 func (s *state) confirm(target string, c confRec) bool {
@@ -292,8 +341,8 @@ func doneBy(atts []*attRec) *attRec {
 // serves a request (a person's `fence NODE`, a failed stop's escalation:
 // the reason outlives whoever began it).
 func (s *state) gone(o *opRec, atts []*attRec) bool {
-	if o.By == "" || o.Req != "" {
-		return false
+	if o.By == "" || o.ByBoot == 0 || o.Req != "" {
+		return false // ByBoot 0: begun by a version-1 coordinator, its boot unknown
 	}
 	if !s.ended(o.By, o.ByBoot) {
 		return false

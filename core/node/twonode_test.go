@@ -16,6 +16,7 @@ import (
 
 	"github.com/corral-ha/corral/core/config"
 	"github.com/corral-ha/corral/core/fence"
+	"github.com/corral-ha/corral/core/membership"
 	"github.com/corral-ha/corral/core/transport"
 	"github.com/corral-ha/corral/core/wire"
 )
@@ -350,4 +351,74 @@ func TestTwoNodePeerLeftCleanly(t *testing.T) {
 	if p.fencedByDevice() {
 		t.Fatal("n1 fenced n2, which had left cleanly")
 	}
+}
+
+// TestTwoNodeResumedPeerIsFencedAgain (issue 15, G3): n1 leaves cleanly
+// and is resumed (`resume n1`: same boot id), so it is a member again and
+// its clean leave no longer counts. In a later split n2 must not act
+// before it fences n1 (it waits n1's fence_delay, 1h): it acknowledges
+// nothing, while n1 fences n2 (after n2's fence_delay, 3 s: n2 is
+// certainly alive meanwhile) and then acknowledges writes alone. With
+// the stale "n1 left cleanly" record n2 counted n1 as down and both
+// halves acknowledged writes.
+func TestTwoNodeResumedPeerIsFencedAgain(t *testing.T) {
+	p := &twoNodePair{paths: writeCluster(t, t.TempDir(), 143, 2), dirs: [2]string{t.TempDir(), t.TempDir()}}
+	extra := "[quorum]\ntwo_node = true\n\n"
+	for k, d := range p.dirs {
+		extra += fmt.Sprintf("[[fence.devices]]\nname = \"dev%d\"\ndriver = \"dummy\"\ntargets = [\"n%d\"]\nparams = { dir = %q }\n\n", k+1, k+1, d)
+	}
+	p.nodes = startNodes(t, p.paths, nodeSetup{edit: func(_ int, src string) string {
+		src = strings.Replace(src, "id = 1\n", "id = 1\nfence_delay = \"1h\"\n", 1)
+		src = strings.Replace(src, "id = 2\n", "id = 2\nfence_delay = \"3s\"\n", 1)
+		return strings.Replace(src, "[debug]", extra+"[debug]", 1)
+	}})
+	p.bothIn(t, 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.nodes[0].n.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "n2 knows n1 left cleanly", func() bool {
+		var clean bool
+		_ = p.nodes[1].n.do(func() { clean = p.nodes[1].n.fence.f.LeftCleanly("n1") })
+		return clean
+	})
+	if err := p.nodes[0].n.SetState(membership.StateOnline); err != nil { // resume n1
+		t.Fatal(err)
+	}
+	p.bothIn(t, 20*time.Second)
+	eventually(t, 20*time.Second, "both paired, n1's clean leave forgotten on both", func() bool {
+		ok := true
+		for _, r := range p.nodes {
+			_ = r.n.do(func() {
+				r.n.cdbPaired()
+				ok = ok && r.n.cdb.paired && !r.n.fence.f.LeftCleanly("n1") && r.n.fence.f.Settled()
+			})
+		}
+		return ok
+	})
+	if _, err := p.nodes[0].n.CDBSet(ctx, "/app/before", []byte(`"x"`)); err != nil {
+		t.Fatal(err)
+	}
+	p.split(t)
+	try := func(k int, key string) bool {
+		c, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		_, err := p.nodes[k].n.CDBSet(c, key, []byte(`"acked"`))
+		return err == nil
+	}
+	i := 0
+	eventually(t, 30*time.Second, "n1 fenced n2 and acknowledged a write", func() bool {
+		i++
+		if try(1, fmt.Sprintf("/app/split-n2/%d", i)) {
+			t.Fatalf("n2 acknowledged a write after the split without fencing n1 (n1 fenced n2 by device: %v)", p.fencedByDevice())
+		}
+		return p.fencedByDevice() && try(0, fmt.Sprintf("/app/split-n1/%d", i))
+	})
+	for j := range 3 { // n2 still waits for its fence of n1
+		if try(1, fmt.Sprintf("/app/split-n2/late-%d", j)) {
+			t.Fatal("n2 acknowledged a write after the split without fencing n1")
+		}
+	}
+	p.stillUp(t, 0)
 }
