@@ -196,6 +196,21 @@ func TestContinuityWebThroughViewChanges(t *testing.T) {
 	}
 	c.waitFor(20*time.Second, 20*time.Millisecond, victim+" out of the view", members(rest))
 	p.settle(t, 50)
+	// The process device fences the dead incarnation by its pid file:
+	// start it again only once the owner saw that fence confirmed, else a
+	// fence still under way would kill the new incarnation.
+	c.waitFor(20*time.Second, 20*time.Millisecond, victim+" fenced", func() error {
+		var evs []fenceEventJSON
+		if err := shellJSON(t, dir, owner, "events", &evs); err != nil {
+			return err
+		}
+		for _, e := range evs {
+			if e.Kind == "node_fenced" && e.Target == victim {
+				return nil
+			}
+		}
+		return fmt.Errorf("no node_fenced for %s in %s's %d events", victim, owner, len(evs))
+	})
 	t.Logf("start %s again", victim)
 	c.restart()
 	c.waitFor(30*time.Second, 20*time.Millisecond, victim+" back in the view", members(all))

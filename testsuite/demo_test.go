@@ -200,6 +200,22 @@ func TestDemo(t *testing.T) {
 	})
 	eventually(t, 8*time.Second, "n1 sees n2 unreachable", reachable("n1", map[string]bool{"n2": false, "n3": true}))
 	eventually(t, 8*time.Second, "n3 sees n2 unreachable", reachable("n3", map[string]bool{"n2": false, "n1": true}))
+	// The demo fences a node that left uncleanly (its process device, by
+	// the pid file): start n2 again only once n1 saw that fence confirmed,
+	// else the fence begun for the dead incarnation would kill the new
+	// one, as a power switch would.
+	eventually(t, 15*time.Second, "n1 saw n2 fenced", func() error {
+		var evs []fenceEventJSON
+		if err := shellJSON(t, dir, "n1", "events", &evs); err != nil {
+			return err
+		}
+		for _, e := range evs {
+			if e.Kind == "node_fenced" && e.Target == "n2" {
+				return nil
+			}
+		}
+		return fmt.Errorf("no node_fenced for n2 in n1's %d events", len(evs))
+	})
 
 	// demo again: only n2 starts, with its data (a higher boot id).
 	r = corral(t, dir, "demo", "--detach", "--dir", dir)
