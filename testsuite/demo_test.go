@@ -188,6 +188,25 @@ func TestDemo(t *testing.T) {
 		eventually(t, 10*time.Second, name+" reaches the others", reachable(name, want))
 	}
 
+	// every node a member of one quorate view first, so that n2 leaves a
+	// primary view uncleanly and is fenced (killed before it was a member,
+	// it needs no fence)
+	for _, name := range names {
+		eventually(t, 15*time.Second, name+" in a quorate view of all", func() error {
+			var st struct {
+				Members []string `json:"members"`
+				Quorate bool     `json:"quorate"`
+			}
+			if err := shellJSON(t, dir, name, "status", &st); err != nil {
+				return err
+			}
+			if len(st.Members) != n || !st.Quorate {
+				return fmt.Errorf("%s: members %v quorate %v", name, st.Members, st.Quorate)
+			}
+			return nil
+		})
+	}
+
 	// kill -9 n2: the others see it go.
 	if err := syscall.Kill(pids[1], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -214,7 +233,11 @@ func TestDemo(t *testing.T) {
 				return nil
 			}
 		}
-		return fmt.Errorf("no node_fenced for n2 in n1's %d events", len(evs))
+		var kinds []string
+		for _, e := range evs {
+			kinds = append(kinds, e.Kind+":"+e.Target)
+		}
+		return fmt.Errorf("no node_fenced for n2 in n1's events %v", kinds)
 	})
 
 	// demo again: only n2 starts, with its data (a higher boot id).
