@@ -30,6 +30,15 @@ func TestWatchdogKillsCutOffNode(t *testing.T) {
 			_ = syscall.Kill(p, syscall.SIGCONT)
 		}
 	})
+	t.Cleanup(func() { // after the cleanups below ran, before the demo's stop
+		if t.Failed() {
+			for _, n := range []string{"n1", "n2", "n3"} {
+				b, _ := os.ReadFile(filepath.Join(dir, n, "corral.log"))
+				lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+				t.Logf("the end of %s's log:\n%s", n, strings.Join(lines[max(0, len(lines)-40):], "\n"))
+			}
+		}
+	})
 	// n2 leaves cleanly, then comes back with the watchdog
 	if err := syscall.Kill(pids[1], syscall.SIGTERM); err != nil {
 		t.Fatal(err)
