@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/corral-ha/corral/core/config"
 )
 
 func TestVersion(t *testing.T) {
@@ -27,6 +29,26 @@ func TestKeygen(t *testing.T) {
 	}
 	if a.stdout == b.stdout {
 		t.Fatal("two keygen runs printed the same key")
+	}
+	// keygen FILE writes the key readable by its owner only, whatever the
+	// umask, and never replaces a file.
+	path := filepath.Join(dir, "cluster.key")
+	if r := corral(t, dir, "keygen", path); r.code != 0 {
+		t.Fatalf("keygen FILE: exit %d: %s", r.code, r.stderr)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	if key, err := config.ParseKey(data); err != nil || len(key) != 32 || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("keygen FILE: mode %04o, key %v", fi.Mode().Perm(), err)
+	}
+	if r := corral(t, dir, "keygen", path); r.code == 0 || !strings.Contains(r.stderr, "exists") {
+		t.Fatalf("keygen over an existing file: exit %d: %s", r.code, r.stderr)
+	}
+	if again, _ := os.ReadFile(path); string(again) != string(data) {
+		t.Fatal("keygen replaced an existing key")
 	}
 }
 

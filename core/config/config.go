@@ -152,6 +152,11 @@ type API struct {
 	// TokenFile holds the bearer token TCP clients must send
 	// (Authorization: Bearer TOKEN); required with Listen.
 	TokenFile string `toml:"token_file"`
+	// TLSCert and TLSKey are PEM files (certificate chain, private key):
+	// with both set the TCP listener serves HTTPS, so the token is never
+	// sent in clear. Required when Listen is not a loopback address.
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
 }
 
 // Debug holds switches for testing.

@@ -104,3 +104,42 @@ func (c *Config) derive(defined func(key ...string) bool) {
 		}
 	}
 }
+
+// Limits on what network clients may cost the node (issue 22). They are
+// not configuration keys: they bound unauthenticated clients and need no
+// tuning for a cluster's size.
+const (
+	// APIMaxConns caps the TCP admin API's open connections; more wait in
+	// the kernel's accept queue. An operator's shell opens one or two.
+	// The agent lowers it (with DNSMaxTCPConns) to a quarter of its file
+	// descriptor limit, keeping the rest for the node's own work.
+	APIMaxConns = 256
+	// APIReadTimeout bounds reading one request, headers and body, on the
+	// TCP admin API (headers alone: APIHeaderTimeout). Authenticated
+	// requests lift it once their token is checked (event streams and
+	// long writes run longer).
+	APIReadTimeout = 30 * time.Second
+	// APIHeaderTimeout bounds reading a request's headers (both API
+	// listeners).
+	APIHeaderTimeout = 5 * time.Second
+	// APIIdleTimeout closes a keep-alive connection with no request for
+	// this long (both API listeners).
+	APIIdleTimeout = 60 * time.Second
+	// DNSMaxTCPConns caps DNS-over-TCP connections per listen address.
+	DNSMaxTCPConns = 128
+	// DNSTCPIdleTimeout closes a DNS TCP connection idle this long (RFC
+	// 7766 suggests seconds, not minutes).
+	DNSTCPIdleTimeout = 10 * time.Second
+	// DNSMaxTCPQueries is the most queries answered on one DNS TCP
+	// connection before it is closed.
+	DNSMaxTCPQueries = 128
+	// DNSRateLimit is the responses per second one client prefix (/24 for
+	// IPv4, /56 for IPv6) gets over UDP, and DNSRateBurst the bucket's
+	// depth; over it, every DNSRateSlip-th response is sent truncated
+	// (TC=1: a real client retries over TCP) and the others are dropped,
+	// so a spoofed victim gets little amplification. TCP is not limited
+	// (the source address is proven).
+	DNSRateLimit = 100
+	DNSRateBurst = 200
+	DNSRateSlip  = 2
+)

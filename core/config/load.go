@@ -229,6 +229,8 @@ func (c *Config) resolvePaths() {
 	abs(&c.AdminSocket)
 	abs(&c.PIDFile)
 	abs(&c.API.TokenFile)
+	abs(&c.API.TLSCert)
+	abs(&c.API.TLSKey)
 	for i := range c.Lua.Paths {
 		abs(&c.Lua.Paths[i])
 	}

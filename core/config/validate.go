@@ -334,12 +334,27 @@ func (v *validator) api() {
 		}
 		if err != nil || port == "" {
 			v.addf("api.listen", "%q is not ip:port: write e.g. \"127.0.0.1:5421\" (or leave it out to serve the Unix socket only)", a.Listen)
+		} else if a.TLSCert == "" && !loopback(host) {
+			v.addf("api.listen", "%q is not a loopback address and [api] has no TLS: the bearer token would cross the network in clear; set tls_cert and tls_key (PEM files), or listen on 127.0.0.1", a.Listen)
 		}
 		if a.TokenFile == "" {
 			v.addf("api.listen", "a TCP listener needs a token: set api.token_file to a file holding a secret (e.g. 'corral keygen > api.token')")
 		}
 	}
+	if (a.TLSCert == "") != (a.TLSKey == "") {
+		v.addf("api.tls_cert", "tls_cert and tls_key go together: set both (the certificate and its private key) or neither")
+	}
+	if a.TLSCert != "" && a.Listen == "" {
+		v.addf("api.tls_cert", "set without api.listen: TLS is for the TCP listener; set listen too or remove tls_cert and tls_key")
+	}
 	if a.TokenFile != "" && a.Listen == "" {
 		v.addf("api.token_file", "set without api.listen: the token only protects the TCP listener; set listen too or remove token_file")
 	}
+}
+
+// loopback reports whether host (an IP, or "" for every address) is a
+// loopback address.
+func loopback(host string) bool {
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }

@@ -7,7 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/corral-ha/corral/core/netlimit"
 
 	mdns "github.com/miekg/dns"
 )
@@ -19,19 +22,30 @@ type Server struct {
 	onBad   func() // counts a malformed message
 	servers []*mdns.Server
 	addrs   []string
+	lim     Limits
+	rrl     *limiter // nil: UDP responses not rate limited
+	limited atomic.Uint64
 }
 
 // Listen binds every address of addrs (host:port) on UDP and TCP and
 // serves h on them until Close. onMalformed, when set, is called for each
-// message dropped or answered FORMERR before it reaches h.
-func Listen(addrs []string, h Handler, log *slog.Logger, onMalformed func()) (*Server, error) {
+// message dropped or answered FORMERR before it reaches h. lim bounds TCP
+// connections and UDP responses per client prefix (zero: no limits).
+func Listen(addrs []string, h Handler, log *slog.Logger, onMalformed func(), lim Limits) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
 	if onMalformed == nil {
 		onMalformed = func() {}
 	}
-	s := &Server{h: h, log: log, onBad: onMalformed}
+	s := &Server{h: h, log: log, onBad: onMalformed, lim: lim}
+	if lim.Rate > 0 {
+		s.rrl = newLimiter(lim.Rate, lim.Burst, lim.Slip, time.Now)
+	}
+	idle := 10 * time.Second
+	if lim.TCPIdleTimeout > 0 {
+		idle = lim.TCPIdleTimeout
+	}
 	for _, a := range addrs {
 		pc, err := net.ListenPacket("udp", a)
 		if err != nil {
@@ -44,16 +58,35 @@ func Listen(addrs []string, h Handler, log *slog.Logger, onMalformed func()) (*S
 			s.Close()
 			return nil, fmt.Errorf("dns: listen tcp %s: %w (set [dns] listen to a free address, or listen = [] to turn DNS off)", a, err)
 		}
+		if lim.MaxTCPConns > 0 {
+			ln = netlimit.Listen(ln, lim.MaxTCPConns)
+		}
 		s.addrs = append(s.addrs, pc.LocalAddr().String())
-		s.start(&mdns.Server{PacketConn: pc, UDPSize: 4096})
+		s.start(&mdns.Server{PacketConn: pc, UDPSize: 4096}, s.rrl)
 		s.start(&mdns.Server{Listener: ln, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
-			IdleTimeout: func() time.Duration { return 10 * time.Second }})
+			IdleTimeout: func() time.Duration { return idle }, MaxTCPQueries: lim.MaxTCPQueries}, nil)
 	}
 	return s, nil
 }
 
-func (s *Server) start(srv *mdns.Server) {
-	srv.Handler = mdns.HandlerFunc(func(w mdns.ResponseWriter, r *mdns.Msg) { Serve(s.h, w, r) })
+func (s *Server) start(srv *mdns.Server, rrl *limiter) {
+	srv.Handler = mdns.HandlerFunc(func(w mdns.ResponseWriter, r *mdns.Msg) {
+		if rrl != nil {
+			switch rrl.check(w.RemoteAddr()) {
+			case slip:
+				s.limited.Add(1)
+				m := new(mdns.Msg)
+				m.SetReply(r)
+				m.Truncated = true
+				_ = w.WriteMsg(m)
+				return
+			case drop:
+				s.limited.Add(1)
+				return
+			}
+		}
+		Serve(s.h, w, r)
+	})
 	srv.MsgAcceptFunc = func(dh mdns.Header) mdns.MsgAcceptAction {
 		a := accept(dh)
 		if a != mdns.MsgAccept {
@@ -97,6 +130,9 @@ func Serve(h Handler, w mdns.ResponseWriter, r *mdns.Msg) {
 		reply(w, r, rcode)
 	}
 }
+
+// RateLimited counts UDP queries answered TC=1 or dropped by the rate limit.
+func (s *Server) RateLimited() uint64 { return s.limited.Load() }
 
 // Addrs are the bound addresses (the UDP side of each listener).
 func (s *Server) Addrs() []string { return s.addrs }

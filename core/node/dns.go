@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/corral-ha/corral/core/config"
 	"github.com/corral-ha/corral/core/dns"
 	"github.com/corral-ha/corral/core/membership"
 	"github.com/corral-ha/corral/core/wire"
@@ -85,7 +86,13 @@ func (n *Node) openDNS() error {
 	if len(n.cfg.DNS.Listen) == 0 {
 		return nil
 	}
-	srv, err := dns.Listen(n.cfg.DNS.Listen, d.resp, n.log, d.resp.Malformed)
+	maxTCP := n.opt.DNSMaxTCPConns
+	if maxTCP <= 0 {
+		maxTCP = config.DNSMaxTCPConns
+	}
+	srv, err := dns.Listen(n.cfg.DNS.Listen, d.resp, n.log, d.resp.Malformed, dns.Limits{
+		MaxTCPConns: maxTCP, TCPIdleTimeout: config.DNSTCPIdleTimeout, MaxTCPQueries: config.DNSMaxTCPQueries,
+		Rate: config.DNSRateLimit, Burst: config.DNSRateBurst, Slip: config.DNSRateSlip})
 	if err != nil && !n.cfg.InFile("dns.listen") {
 		// The default (<first address>:53) needs privileges the node may
 		// not have: run without DNS rather than not at all.

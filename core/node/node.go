@@ -45,6 +45,10 @@ type Options struct {
 	// (the resource manager's built-in default decides when it fails).
 	Executor Executor
 	Policy   PolicyHost
+	// DNSMaxTCPConns caps each DNS listener's TCP connections (0:
+	// config.DNSMaxTCPConns); the agent sizes it against its descriptor
+	// limit.
+	DNSMaxTCPConns int
 }
 
 // Node is one running cluster node.

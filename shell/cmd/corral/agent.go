@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/corral-ha/corral/core/api"
 	"github.com/corral-ha/corral/core/config"
+	"github.com/corral-ha/corral/core/netlimit"
 	"github.com/corral-ha/corral/core/node"
 )
 
@@ -71,6 +73,9 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		_, err = cfg.LoadKey()
 	}
+	if err == nil {
+		err = cfg.CheckSecretModes()
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		fmt.Fprintf(stderr, "corral agent: %s has problems: fix them (corral check-config %s) and start again\n", *cfgPath, *cfgPath)
@@ -96,16 +101,29 @@ func runNode(log *slog.Logger, cfg *config.Config) error {
 	defer ln.Close() // removes the socket file
 	var tcp net.Listener
 	var token string
+	var tlsCfg *tls.Config
+	// The TCP listeners' connection caps leave three quarters of the
+	// descriptors to the node's own work (netlimit.Budget).
+	caps := netlimit.Budget(netlimit.NoFile(), config.APIMaxConns, config.DNSMaxTCPConns)
 	if cfg.API.Listen != "" {
 		if token, err = cfg.LoadAPIToken(); err != nil {
 			return err
 		}
-		if tcp, err = net.Listen("tcp", cfg.API.Listen); err != nil {
+		if cfg.API.TLSCert != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.API.TLSCert, cfg.API.TLSKey)
+			if err != nil {
+				return fmt.Errorf("api.tls_cert, api.tls_key: %w (both PEM: the certificate chain and its private key)", err)
+			}
+			tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		}
+		l, err := net.Listen("tcp", cfg.API.Listen)
+		if err != nil {
 			return fmt.Errorf("api.listen: %w", err)
 		}
+		tcp = netlimit.Listen(l, caps[0])
 		defer tcp.Close()
 	}
-	n, err := node.Open(cfg, node.Options{Logger: log})
+	n, err := node.Open(cfg, node.Options{Logger: log, DNSMaxTCPConns: caps[1]})
 	if err != nil {
 		return fmt.Errorf("opening the node: %w", err)
 	}
@@ -126,16 +144,26 @@ func runNode(log *slog.Logger, cfg *config.Config) error {
 
 	h := api.New(n)
 	defer h.Close()
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	// The Unix socket is the operator's (mode 0600): no read timeout, so
+	// event streams last; idle keep-alive connections are closed.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: config.APIHeaderTimeout,
+		IdleTimeout: config.APIIdleTimeout,
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Serve(ln) }()
 	if tcp != nil {
-		tsrv := &http.Server{Handler: h.RequireToken(token), ReadHeaderTimeout: 5 * time.Second,
-			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-		go func() { srvDone <- tsrv.Serve(tcp) }()
+		tsrv := &http.Server{Handler: h.RequireToken(token), ReadHeaderTimeout: config.APIHeaderTimeout,
+			ReadTimeout: config.APIReadTimeout, IdleTimeout: config.APIIdleTimeout,
+			TLSConfig: tlsCfg,
+			ErrorLog:  slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		if tlsCfg != nil {
+			go func() { srvDone <- tsrv.ServeTLS(tcp, "", "") }()
+		} else {
+			go func() { srvDone <- tsrv.Serve(tcp) }()
+		}
 		defer tsrv.Close()
-		log.Info("admin API on TCP with a bearer token", "listen", tcp.Addr().String())
+		log.Info("admin API on TCP with a bearer token", "listen", tcp.Addr().String(),
+			"tls", tlsCfg != nil, "max_conns", caps[0])
 	}
 	log.Info("agent ready", "cluster", cfg.Cluster, "node", cfg.Node, "pid", os.Getpid(),
 		"admin_socket", cfg.AdminSocket, "boot", n.Boot())
