@@ -221,8 +221,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // RequireToken wraps the handler for the TCP listener: a request must
-// carry "Authorization: Bearer TOKEN"; others get 401 and are counted
-// (corral_api_unauthorized_total).
+// carry "Authorization: Bearer TOKEN"; others get 401, are counted
+// (corral_api_unauthorized_total) and their connection is closed (no
+// keep-alive for a client without the token).
 func (h *Handler) RequireToken(token string) http.Handler {
 	want := []byte("Bearer " + token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -234,6 +235,7 @@ func (h *Handler) RequireToken(token string) http.Handler {
 			if got != "" {
 				msg = "wrong bearer token"
 			}
+			w.Header().Set("Connection", "close")
 			WriteError(w, http.StatusUnauthorized, msg,
 				"send 'Authorization: Bearer TOKEN' with the token from the node's api.token_file, or use the Unix socket (admin_socket)")
 			return

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -528,6 +530,63 @@ func TestToken(t *testing.T) {
 	// The Unix socket's handler needs no token.
 	if rec := do(t, h, http.MethodGet, "/v1/status"); rec.Code != http.StatusOK {
 		t.Fatalf("plain handler: %d", rec.Code)
+	}
+}
+
+// TestTokenConnections: on a real server with a read timeout, a 401 closes
+// its connection (a client without the token keeps no descriptor), and an
+// authenticated event stream outlives the read timeout.
+func TestTokenConnections(t *testing.T) {
+	f := apitest.New()
+	h := newHandler(t, f)
+	srv := httptest.NewUnstartedServer(h.RequireToken("s3cret-token-0123456789"))
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Config.IdleTimeout = time.Minute
+	srv.Start()
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, "GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("no token: %s", resp.Status)
+	}
+	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("the connection of a 401 is still open (read: %v), want it closed", err)
+	}
+
+	s, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := io.WriteString(s, "GET /v1/events?follow=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-token-0123456789\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.SetReadDeadline(time.Now().Add(1500 * time.Millisecond))
+	sr := bufio.NewReader(s)
+	resp, err = http.ReadResponse(sr, nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("stream with the token: %v %v", resp, err)
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("the event stream ended after the server's read timeout (%v), want it open until the client's deadline", err)
 	}
 }
 

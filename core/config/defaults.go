@@ -115,9 +115,8 @@ const (
 	// descriptor limit, keeping the rest for the node's own work.
 	APIMaxConns = 256
 	// APIReadTimeout bounds reading one request, headers and body, on the
-	// TCP admin API (headers alone: APIHeaderTimeout). Authenticated
-	// requests lift it once their token is checked (event streams and
-	// long writes run longer).
+	// TCP admin API (headers alone: APIHeaderTimeout). It does not end
+	// event streams (core/api TestTokenConnections).
 	APIReadTimeout = 30 * time.Second
 	// APIHeaderTimeout bounds reading a request's headers (both API
 	// listeners).
