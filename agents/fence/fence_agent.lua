@@ -31,6 +31,16 @@ end
 
 local own = { agent = true, sbin_dir = true, plug = true, send_plug = true }
 
+-- Names the agent itself writes on stdin: an extra parameter with one of
+-- these names would override them (action=status after action=off makes
+-- a fence a no-op that reports success), so none may be given.
+local reserved = { action = true, plug = true, port = true, nodename = true }
+
+-- A value must stay on its line: no newline, carriage return or NUL.
+local function badValue(v)
+  return v:find("[\n\r%z]") ~= nil
+end
+
 local function program(p)
   if p.agent:sub(1, 1) == "/" then
     return p.agent
@@ -44,7 +54,11 @@ end
 local function stdin(action, target, p)
   local lines = { "action=" .. action }
   if p.send_plug and target ~= "" then
-    table.insert(lines, "plug=" .. (p.plug ~= "" and p.plug or target))
+    local plug = p.plug ~= "" and p.plug or target
+    if badValue(plug) then
+      return nil, "plug " .. string.format("%q", plug) .. " holds a newline, carriage return or NUL: give the plug name alone"
+    end
+    table.insert(lines, "plug=" .. plug)
   end
   local keys = {}
   for k in pairs(p) do
@@ -54,11 +68,18 @@ local function stdin(action, target, p)
   end
   table.sort(keys)
   for _, k in ipairs(keys) do
-    local v = tostring(p[k])
-    if v:find("\n", 1, true) then
-      return nil, "parameter " .. k .. " holds a newline"
+    local name = tostring(k)
+    if name == "" or name:find("[=\n\r%z]") then
+      return nil, "parameter name " .. string.format("%q", name) .. " holds '=', a newline, carriage return or NUL: names are words such as ip or username"
     end
-    table.insert(lines, k .. "=" .. v)
+    if reserved[name:lower()] then
+      return nil, "parameter " .. name .. " is reserved: corral sends action and plug itself (set the plug with plug=, not " .. name .. "=)"
+    end
+    local v = tostring(p[k])
+    if badValue(v) then
+      return nil, "parameter " .. name .. " holds a newline, carriage return or NUL: each parameter is one line"
+    end
+    table.insert(lines, name .. "=" .. v)
   end
   return table.concat(lines, "\n") .. "\n"
 end

@@ -63,3 +63,39 @@ exit 0
   t:eq(st, "ok")
   t:eq(targets, { "vm1", "vm2" })
 end
+
+-- Parameters cannot smuggle lines onto the agent's stdin (issue 22): a
+-- plug or value with a newline, a name with '=' or a newline, or a
+-- reserved name (action, plug, port, nodename) is a config error, and
+-- the agent is never run.
+function TestFenceAgentRejectsInjection(t)
+  local dir = t:tempdir()
+  local agent = dir .. "/fence_recorder"
+  fs.write(agent, [[#!/bin/sh
+cat > "$(dirname "$0")/stdin"
+exit 0
+]])
+  exec.run{ argv = { "chmod", "+x", agent } }
+  local cases = {
+    { plug = "vm2\naction=status" },
+    { plug = "vm2\raction=status" },
+    { plug = "vm2\0" },
+    { ip = "10.0.0.9\naction=status" },
+    { ip = "10.0.0.9\r" },
+    { ["ip\naction"] = "status" },
+    { ["a=b"] = "c" },
+    { action = "status" },
+    { Action = "status" },
+    { port = "vm3" },
+    { nodename = "n1" },
+  }
+  for i, extra in ipairs(cases) do
+    local p = { agent = agent }
+    for k, v in pairs(extra) do p[k] = v end
+    local st, msg = host.fence("fence_agent", "off", "n3", p)
+    t:eq(st, "config", "case " .. i .. ": " .. tostring(msg))
+    t:ok(not fs.exists(dir .. "/stdin"), "case " .. i .. ": the agent ran")
+  end
+  t:eq(host.fence("fence_agent", "off", "n3", { agent = agent, ip = "a=b" }), "ok", "'=' in a value is fine")
+  t:eq(fs.read(dir .. "/stdin"), "action=off\nplug=n3\nip=a=b\n")
+end

@@ -1,6 +1,40 @@
 package config
 
-import "sort"
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// fenceAgentReserved are the names the fence_agent driver writes on the
+// agent's stdin itself (agents/fence/fence_agent.lua): an extra parameter
+// of that name would override them (action=status after action=off turns
+// a fence into a no-op that reports success).
+var fenceAgentReserved = []string{"action", "nodename", "port"}
+
+// fenceAgentParamProblems checks a fence_agent device's params, which go
+// to the agent as key=value lines: names without '=' or line breaks, none
+// reserved, values on one line. Sorted for stable messages.
+func fenceAgentParamProblems(params map[string]string) []string {
+	names := make([]string, 0, len(params))
+	for k := range params {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var out []string
+	for _, k := range names {
+		v := params[k]
+		switch {
+		case k == "" || strings.ContainsAny(k, "=\n\r\x00"):
+			out = append(out, fmt.Sprintf("parameter name %q holds '=', a line break or NUL: names are words such as ip or username", k))
+		case contains(fenceAgentReserved, strings.ToLower(k)):
+			out = append(out, fmt.Sprintf("parameter %q is reserved: corral sends action and the plug itself; name the plug with plug = \"...\"", k))
+		case strings.ContainsAny(v, "\n\r\x00"):
+			out = append(out, fmt.Sprintf("parameter %s = %q holds a line break or NUL: each parameter is one line on the agent's stdin", k, v))
+		}
+	}
+	return out
+}
 
 // FenceLevelsFor returns how node is fenced: its [[fence.levels]] in
 // ascending level order, each the list of its devices; without levels for

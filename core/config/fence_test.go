@@ -135,3 +135,32 @@ devices = ["ipmi-n1"]
 	_, err = Parse("site.toml", []byte(bad))
 	problemAt(t, err, 44, "fence.levels[2].devices", `device "ipmi-n1" cannot fence "n2"`)
 }
+
+// TestFenceAgentParams: a fence_agent device's params become key=value
+// lines on the agent's stdin; one that would add or override a line is a
+// config error (issue 22: plug = "vm2\naction=status" made off a no-op).
+func TestFenceAgentParams(t *testing.T) {
+	dev := func(params string) string {
+		return good + "\n[[fence.devices]]\nname = \"ipmi\"\ndriver = \"fence_agent\"\nparams = " + params + "\n"
+	}
+	if _, err := Parse("site.toml", []byte(dev(`{ agent = "fence_ipmilan", ip = "10.0.0.9", plug = "vm2", passwd = "a=b" }`))); err != nil {
+		t.Fatalf("good params: %v", err)
+	}
+	for _, tc := range []struct{ params, want string }{
+		{`{ agent = "fence_virsh", plug = "vm2\naction=status" }`, "line break"},
+		{`{ agent = "fence_virsh", ip = "10.0.0.9\r" }`, "line break"},
+		{`{ agent = "fence_virsh", ip = "10.0.0.9\u0000" }`, "NUL"},
+		{`{ agent = "fence_virsh", action = "status" }`, `"action" is reserved`},
+		{`{ agent = "fence_virsh", Port = "vm3" }`, `"Port" is reserved`},
+		{`{ agent = "fence_virsh", nodename = "n1" }`, "reserved"},
+		{`{ agent = "fence_virsh", "a=b" = "c" }`, "holds '='"},
+		{`{ agent = "fence_virsh", "ip\naction" = "status" }`, "holds '='"},
+	} {
+		_, err := Parse("site.toml", []byte(dev(tc.params)))
+		problemAt(t, err, 25, "fence.devices[0].params", tc.want)
+	}
+	// other drivers' params are theirs to check
+	if _, err := Parse("site.toml", []byte(good+"\n[[fence.devices]]\nname = \"p\"\ndriver = \"process\"\nparams = { action = \"x\" }\n")); err != nil {
+		t.Fatalf("process driver: %v", err)
+	}
+}

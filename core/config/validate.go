@@ -245,6 +245,11 @@ func (v *validator) fence() {
 				v.addf(key+".targets", "%q is not a node in the node list", t)
 			}
 		}
+		if d.Driver == "fence_agent" {
+			for _, msg := range fenceAgentParamProblems(d.Params) {
+				v.addf(key+".params", "%s", msg)
+			}
+		}
 	}
 	type nl struct {
 		node  string
