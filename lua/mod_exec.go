@@ -40,6 +40,8 @@ func (v *vm) execLoader() glua.LGFunction {
 			"alive": v.execAlive,
 			"kill":  execKill,
 			"wait":  v.execWait,
+			// identity(pid): ProcessIdentity, or nil
+			"identity": execIdentity,
 		})
 		L.Push(t)
 		return 1
@@ -193,7 +195,9 @@ func runFail(L *glua.LState, err error) int {
 // execStart: exec.start{argv, env, dir, pidfile, log} starts a long-running
 // process in its own process group that dies with the node (Pdeathsig),
 // with stdout and stderr appended to log (default /dev/null) and its pid
-// written to pidfile; it returns the pid, or nil and the error.
+// written to pidfile (its ProcessIdentity to pidfile.id, so a later reader
+// can tell it from a process that reuses the pid); it returns the pid, or
+// nil and the error.
 func (v *vm) execStart(L *glua.LState) int {
 	t := L.CheckTable(1)
 	cmd, err := cmdSpec(L, t)
@@ -231,6 +235,12 @@ func (v *vm) execStart(L *glua.LState) int {
 		})
 	}()
 	if s, ok := t.RawGetString("pidfile").(glua.LString); ok && s != "" {
+		// The identity first: a reader that finds the new pid finds it too.
+		id, _ := ProcessIdentity(pid)
+		if err := WritePIDIdentity(string(s), id); err != nil {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			return fail(L, fmt.Errorf("pid file: %w", err))
+		}
 		if err := os.WriteFile(string(s), []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
 			_ = syscall.Kill(-pid, syscall.SIGKILL)
 			return fail(L, fmt.Errorf("pid file: %w", err))
@@ -329,4 +339,86 @@ func (v *vm) execWait(L *glua.LState) int {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// bootID is this boot's id (/proc/sys/kernel/random/boot_id).
+var bootID = sync.OnceValue(func() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return "unknown-boot"
+	}
+	return strings.TrimSpace(string(b))
+})
+
+// ProcessIdentity tells a process from any later one that gets its pid:
+// "BOOTID STARTTIME", the boot id and the process's start time in clock
+// ticks since boot (/proc/PID/stat field 22). ok is false when no such
+// process lives (a zombie does not).
+func ProcessIdentity(pid int) (string, bool) {
+	if pid <= 0 {
+		return "", false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", false
+	}
+	// the command name (field 2) may hold spaces and parentheses: fields
+	// 3.. follow the last ')'
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return "", false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
+		return "", false
+	}
+	return bootID() + " " + f[19], true
+}
+
+// WritePIDIdentity writes id to pidfile.id (mode 0644, never through a
+// symlink: it is made under a temporary name with O_EXCL|O_NOFOLLOW and
+// renamed over the old one).
+func WritePIDIdentity(pidfile, id string) error {
+	path := pidfile + ".id"
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
+	_ = os.Remove(tmp)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(id + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+	}
+	return err
+}
+
+// PIDFileIsOf reports whether pidfile.id names pid's live process (see
+// ProcessIdentity): false for a stale pid file whose pid another process
+// reuses now, for a process of an earlier boot, and without an id file.
+func PIDFileIsOf(pidfile string, pid int) bool {
+	b, err := os.ReadFile(pidfile + ".id")
+	if err != nil {
+		return false
+	}
+	id, ok := ProcessIdentity(pid)
+	return ok && strings.TrimSpace(string(b)) == id
+}
+
+// execIdentity: exec.identity(pid) is ProcessIdentity(pid), or nil when no
+// such process lives.
+func execIdentity(L *glua.LState) int {
+	id, ok := ProcessIdentity(L.CheckInt(1))
+	if !ok {
+		L.Push(glua.LNil)
+		return 1
+	}
+	L.Push(glua.LString(id))
+	return 1
 }

@@ -56,16 +56,20 @@ local function pidfiles(target, p)
   return out
 end
 
--- isagent: a stale pid file may name a pid some other process reuses now;
--- the node's process is `corral agent --config ...`.
-local function isagent(pid)
-  local cmd = fs.read("/proc/" .. pid .. "/cmdline")
-  return cmd == nil or cmd:find("agent", 1, true) ~= nil
+-- ours: a stale pid file may name a pid some other process reuses now.
+-- The node's agent and the process resource agent keep the identity of
+-- the process they wrote (boot id, start time) in <pidfile>.id: only a
+-- process with that identity is the node's.
+local function ours(path, pid)
+  local id = fs.read(path .. ".id")
+  local now = exec.identity(pid)
+  return id ~= nil and now ~= nil and (id:gsub("%s+$", "")) == now
 end
 
 local function nodepid(target, p)
-  local pid = readpid(nodedir(target, p) .. "/corral.pid")
-  if pid and exec.alive(pid) and isagent(pid) then
+  local path = nodedir(target, p) .. "/corral.pid"
+  local pid = readpid(path)
+  if pid and exec.alive(pid) and ours(path, pid) then
     return pid
   end
   return nil
@@ -89,7 +93,7 @@ function M.off(target, p)
   local pids = {}
   for i, f in ipairs(pidfiles(target, p)) do
     local pid = readpid(f)
-    if pid and pid > 1 and exec.alive(pid) and (i > 1 or isagent(pid)) then
+    if pid and pid > 1 and exec.alive(pid) and ours(f, pid) then
       -- The node is a session leader and each resource has its own
       -- process group: kill the group, then the process itself.
       exec.kill(-pid, "KILL")
@@ -115,6 +119,7 @@ function M.on(target, p)
     return "config", "no " .. config .. ": is dir the demo directory?"
   end
   fs.remove(dir .. "/corral.pid")
+  fs.remove(dir .. "/corral.pid.id")
   -- setsid --fork: the node runs in its own session and is not our child,
   -- so neither our death nor our process group takes it along.
   local code, _, err, why = exec.run{

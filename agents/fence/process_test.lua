@@ -10,6 +10,7 @@ local function fakeCorral(t)
 # fake-corral agent --config DIR/NODE/corral.toml
 cfg="$3"
 d=$(dirname "$cfg")
+echo "$(cat /proc/sys/kernel/random/boot_id) $(cut -d' ' -f22 /proc/$$/stat)" > "$d/corral.pid.id"
 echo $$ > "$d/corral.pid"
 sleep 300 &
 wait
@@ -71,6 +72,29 @@ function TestProcessFenceStalePid(t)
   t:eq(host.fence("process", "off", "n2", { dir = dir }), "ok")
   t:ok(exec.alive(other), "the unrelated process lives")
   exec.kill(other, "KILL")
+end
+
+-- A stale pid file whose pid an unrelated process has now (one whose
+-- command line holds "agent", like the node's): neither status nor off
+-- takes it for the node, whatever its command line; the same for a
+-- resource's pid file (issue 22: off killed such a process).
+function TestProcessFenceReusedPid(t)
+  local dir = t:tempdir()
+  fs.mkdir(dir .. "/n2")
+  fs.write(dir .. "/n2/corral.toml", "node = \"n2\"\n")
+  local other = exec.start{ argv = { "/bin/sh", "-c", "sleep 300; :", "agent" } }
+  local res = exec.start{ argv = { "/bin/sh", "-c", "sleep 300; :", "agent" } }
+  fs.write(dir .. "/n2/corral.pid", tostring(other) .. "\n")
+  fs.write(dir .. "/n2/web.pid", tostring(res) .. "\n")
+  -- the identity of the process that wrote the pid file, long gone
+  fs.write(dir .. "/n2/corral.pid.id", (exec.identity(other):gsub(" %d+$", " 1")) .. "\n")
+  local p = { dir = dir, pidfiles = "web.pid", wait = "1s" }
+  t:eq(host.fence("process", "status", "n2", p), "not_running", "another process has the pid")
+  t:eq(host.fence("process", "off", "n2", p), "ok")
+  t:ok(exec.alive(other), "the unrelated process with agent in its command line lives")
+  t:ok(exec.alive(res), "the unrelated process in a resource's pid file lives")
+  exec.kill(other, "KILL")
+  exec.kill(res, "KILL")
 end
 
 function TestProcessFenceList(t)

@@ -1,7 +1,8 @@
 -- process: runs a command as a supervised daemon. start runs it in its own
--- process group (it dies with the node) and writes its pid file; monitor
--- checks that pid; stop sends stop_signal to the group, then KILL after
--- stop_timeout.
+-- process group (it dies with the node) and writes its pid file (and the
+-- process's identity next to it, <pidfile>.id); monitor checks that pid is
+-- still that process; stop sends stop_signal to the group, then KILL after
+-- stop_timeout. A pid file whose pid another process has now is stale.
 local exec = require("exec")
 local fs = require("fs")
 local corral = require("corral")
@@ -47,6 +48,21 @@ local function readpid(p, info)
   return tonumber(text:match("%d+"))
 end
 
+-- ours: the pid file's process is the one start started. exec.start keeps
+-- its identity (boot id, start time) in <pidfile>.id; a stale pid file's
+-- pid may belong to another process now, which is not ours to report on,
+-- nor to kill.
+local function ours(pid, p, info)
+  local id = fs.read(pidfile(p, info) .. ".id")
+  local now = exec.identity(pid)
+  return id ~= nil and now ~= nil and (id:gsub("%s+$", "")) == now
+end
+
+local function forget(p, info)
+  fs.remove(pidfile(p, info))
+  fs.remove(pidfile(p, info) .. ".id")
+end
+
 -- expand replaces ${node}, ${address}, ${group}, ${resource} and
 -- ${state_dir} with the call context's values (a known one the call lacks
 -- is an error); other ${...} are left to the shell.
@@ -81,10 +97,11 @@ function M.monitor(p, info)
   if not pid then
     return "not_running", "no pid file " .. pidfile(p, info)
   end
-  if exec.alive(pid) then
+  if exec.alive(pid) and ours(pid, p, info) then
     return "ok"
   end
   return "failed", "process " .. pid .. " (from " .. pidfile(p, info) .. ") is gone"
+    .. (exec.alive(pid) and " (its pid belongs to another process now)" or "")
 end
 
 function M.start(p, info)
@@ -112,7 +129,7 @@ function M.start(p, info)
     return "failed", "cannot start " .. x.command .. ": " .. err
   end
   if p.start_wait > 0 and exec.wait(pid, p.start_wait) then
-    fs.remove(pidfile(p, info))
+    forget(p, info)
     local why = x.log ~= "/dev/null" and tail(x.log) or ""
     return "failed", x.command .. " exited at once" .. why
   end
@@ -121,8 +138,8 @@ end
 
 function M.stop(p, info)
   local pid = readpid(p, info)
-  if not pid or not exec.alive(pid) then
-    fs.remove(pidfile(p, info))
+  if not pid or not exec.alive(pid) or not ours(pid, p, info) then
+    forget(p, info)
     return "ok"
   end
   -- The command runs in its own process group: signal all of it.
@@ -135,7 +152,7 @@ function M.stop(p, info)
     end
   end
   exec.kill(-pid, "KILL") -- what it forked
-  fs.remove(pidfile(p, info))
+  forget(p, info)
   return "ok"
 end
 

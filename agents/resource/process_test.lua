@@ -119,3 +119,27 @@ function TestProcessPidFileInStateDir(t)
   t:eq(host.run("process", "stop", p), "ok")
   t:ok(not fs.exists(d .. "/process-sd.pid"), "pid file removed")
 end
+
+-- A stale pid file whose pid another process has now (issue 22): monitor
+-- does not call it ours, start starts the command, stop leaves the other
+-- process alone.
+function TestProcessReusedPid(t)
+  local p = params(t, "sleep 60")
+  local other = exec.start{ argv = { "/bin/sh", "-c", "sleep 300; :" } }
+  fs.write(p.pidfile, tostring(other) .. "\n")
+  local st, msg = host.run("process", "monitor", p)
+  t:eq(st, "failed", msg)
+  t:ok(msg:find("another process", 1, true), msg)
+  -- with an id file of another process too
+  fs.write(p.pidfile .. ".id", (exec.identity(other):gsub(" %d+$", " 1")) .. "\n")
+  t:eq(host.run("process", "monitor", p), "failed")
+  t:eq(host.run("process", "stop", p), "ok")
+  t:ok(exec.alive(other), "stop left the other process alive")
+  fs.write(p.pidfile, tostring(other) .. "\n")
+  t:eq(host.run("process", "start", p), "ok")
+  t:ok(pid(p) ~= other, "start started the command")
+  t:eq(host.run("process", "monitor", p), "ok")
+  t:eq(host.run("process", "stop", p), "ok")
+  t:ok(exec.alive(other), "the other process lives")
+  exec.kill(other, "KILL")
+end

@@ -20,6 +20,25 @@ import (
 // (under data_dir, so two nodes on one machine never share them).
 func (n *Node) agentStateDir() string { return filepath.Join(n.cfg.DataDir, "agents") }
 
+// cleanAgentStateDir empties the agents' state directory at start: what
+// it holds (pid files above all) is of the previous run, whose processes
+// died with it (Pdeathsig), and a stale pid file's pid may belong to an
+// unrelated process by now (issue 22). The directory is the node's own
+// (0700).
+func (n *Node) cleanAgentStateDir() {
+	dir := n.agentStateDir()
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			n.log.Warn("cleaning the agents' state directory", "dir", dir, "err", err)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		n.log.Warn("agents' state directory", "dir", dir, "err", err)
+	}
+	_ = os.Chmod(dir, 0o700)
+}
+
 // agentContext adds the call context every agent call gets (see Executor).
 func (n *Node) agentContext(params map[string]string, a crm.Action) {
 	params[InstanceParam] = a.Resource
@@ -44,9 +63,7 @@ func (n *Node) openCRMLua() {
 	if r.policy == nil {
 		r.policy = luaPolicy{n}
 	}
-	if err := os.MkdirAll(n.agentStateDir(), 0o755); err != nil {
-		n.log.Warn("agents' state directory", "dir", n.agentStateDir(), "err", err)
-	}
+	n.cleanAgentStateDir()
 	n.SetLuaAction("move", func(_ context.Context, args []string) error {
 		if len(args) < 1 {
 			return fmt.Errorf("move needs a group: move(group [, node [, for]])")

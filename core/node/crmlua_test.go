@@ -167,3 +167,30 @@ func eventLines(evs []Event) string {
 	}
 	return b.String()
 }
+
+// TestAgentStateDirCleanedAtStart (issue 22): pid files left in the agents'
+// state directory by the previous run are removed when the node opens (a
+// stale pid may belong to an unrelated process by then).
+func TestAgentStateDirCleanedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	paths := writeCluster(t, dir, 151, 1)
+	stale := filepath.Join(dir, "n1", "agents", "process-web.pid")
+	if err := os.MkdirAll(filepath.Dir(stale), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{stale, stale + ".id"} {
+		if err := os.WriteFile(f, []byte("1\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := startNode(t, paths[0])
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("stale pid file after start: %v", err)
+	}
+	if _, err := os.Stat(stale + ".id"); !os.IsNotExist(err) {
+		t.Fatalf("stale pid identity after start: %v", err)
+	}
+	if fi, err := os.Stat(n.agentStateDir()); err != nil || !fi.IsDir() {
+		t.Fatalf("agents' state directory: %v", err)
+	}
+}

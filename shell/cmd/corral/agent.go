@@ -22,6 +22,7 @@ import (
 	"github.com/corral-ha/corral/core/config"
 	"github.com/corral-ha/corral/core/netlimit"
 	"github.com/corral-ha/corral/core/node"
+	"github.com/corral-ha/corral/lua"
 )
 
 // leaver is the clean-leave hook the membership work adds to *node.Node;
@@ -243,15 +244,35 @@ func listenAdmin(path string) (*net.UnixListener, error) {
 	return ln, nil
 }
 
+// writePIDFile writes the agent's pid to path (decimal and a newline,
+// ARCHITECTURE section 7) and its identity (boot id, start time) to
+// path.id, so a fence or a script can tell this process from a later one
+// with the same pid. Both are made under a temporary name with
+// O_EXCL|O_NOFOLLOW and renamed into place: a symlink planted at the
+// temporary name is never followed.
 func writePIDFile(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("pid_file: %w", err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+	id, _ := lua.ProcessIdentity(os.Getpid())
+	if err := lua.WritePIDIdentity(path, id); err != nil {
 		return fmt.Errorf("pid_file: %w", err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	tmp := path + ".tmp"
+	_ = os.Remove(tmp) // a leftover, or a planted symlink (removed, not followed)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return fmt.Errorf("pid_file: %w", err)
+	}
+	_, err = f.WriteString(strconv.Itoa(os.Getpid()) + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
 		return fmt.Errorf("pid_file: %w", err)
 	}
 	return nil
@@ -265,6 +286,7 @@ func removePIDFile(log *slog.Logger, path string) {
 	if err := os.Remove(path); err != nil {
 		log.Warn("removing the pid file", "err", err)
 	}
+	_ = os.Remove(path + ".id")
 }
 
 // readPIDFile reads a pid file's number.
