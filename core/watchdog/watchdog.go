@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -104,17 +106,61 @@ type Supervisor struct {
 	Kill    func()
 	// Fed, if set, is called at every feed (for tests and logs).
 	Fed func()
+	// Refused, if set, is called with the uid of each datagram ignored
+	// because its sender is neither root nor the supervisor's user (-1:
+	// no credentials).
+	Refused func(uid int)
 }
 
 // Listen binds the socket; call it before starting the node so that its
-// Open finds the socket.
+// Open finds the socket. The socket is 0600 (bound under umask 077, so
+// there is no moment at which others could connect) in a directory made
+// 0700 if it does not exist, and it receives its senders' credentials
+// (SO_PASSCRED): Run takes feeds and disarms only from root and the
+// supervisor's own user.
 func (s *Supervisor) Listen() (*net.UnixConn, error) {
+	if err := os.MkdirAll(filepath.Dir(s.Socket), 0o700); err != nil {
+		return nil, fmt.Errorf("watchdog supervisor: %w", err)
+	}
 	_ = os.Remove(s.Socket)
+	old := syscall.Umask(0o077)
 	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: s.Socket, Net: "unixgram"})
+	syscall.Umask(old)
 	if err != nil {
 		return nil, fmt.Errorf("watchdog supervisor: %w", err)
 	}
+	if err := os.Chmod(s.Socket, 0o600); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("watchdog supervisor: %w", err)
+	}
+	rc, err := c.SyscallConn()
+	if err == nil {
+		cerr := rc.Control(func(fd uintptr) {
+			err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_PASSCRED, 1)
+		})
+		if cerr != nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("watchdog supervisor: receiving senders' credentials: %w", err)
+	}
 	return c, nil
+}
+
+// senderUID is the uid in a datagram's SCM_CREDENTIALS, or -1.
+func senderUID(oob []byte) int {
+	msgs, err := syscall.ParseSocketControlMessage(oob)
+	if err != nil {
+		return -1
+	}
+	for i := range msgs {
+		if cred, err := syscall.ParseUnixCredentials(&msgs[i]); err == nil {
+			return int(cred.Uid)
+		}
+	}
+	return -1
 }
 
 // Run serves c (from Listen) until ctx ends or the node disarms it (nil)
@@ -129,10 +175,18 @@ func (s *Supervisor) Run(ctx context.Context, c *net.UnixConn) error {
 	disarm := make(chan struct{})
 	go func() {
 		buf := make([]byte, 16)
+		oob := make([]byte, syscall.CmsgSpace(syscall.SizeofUcred))
+		self := os.Getuid()
 		for {
-			k, err := c.Read(buf)
+			k, ok, _, _, err := c.ReadMsgUnix(buf, oob)
 			if err != nil {
 				return
+			}
+			if uid := senderUID(oob[:ok]); uid != 0 && uid != self {
+				if s.Refused != nil {
+					s.Refused(uid)
+				}
+				continue
 			}
 			if k > 0 && buf[0] == magicClose {
 				close(disarm)

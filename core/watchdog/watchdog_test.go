@@ -3,6 +3,8 @@ package watchdog
 import (
 	"context"
 	"errors"
+	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
@@ -144,5 +146,48 @@ func TestSupervisorDisarmed(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("killed after a disarm: %v", err)
 	case <-time.After(2 * w):
+	}
+}
+
+// TestSupervisorSocketPrivate (issue 22): the socket is 0600 whatever the
+// umask, and a datagram from another user (credentials forged here as
+// root) neither feeds nor disarms: the node is killed at W.
+func TestSupervisorSocketPrivate(t *testing.T) {
+	const w = 300 * time.Millisecond
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	cmd, done := startVictim(t)
+	sock, res := supervise(t, w, cmd)
+	fi, err := os.Stat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := fi.Mode().Perm(); m != 0o600 {
+		t.Errorf("socket mode %04o, want 0600", m)
+	}
+	if os.Getuid() != 0 {
+		t.Skip("forging another user's credentials needs root")
+	}
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: filepath.Join(filepath.Dir(sock), "stranger.sock"), Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cred := syscall.UnixCredentials(&syscall.Ucred{Pid: int32(os.Getpid()), Uid: 4242, Gid: 4242})
+	if _, _, err := c.WriteMsgUnix([]byte{'V'}, cred, &net.UnixAddr{Name: sock, Net: "unixgram"}); err != nil {
+		t.Skipf("cannot send forged credentials: %v", err)
+	}
+	select {
+	case err := <-res:
+		if !errors.Is(err, ErrFired) {
+			t.Fatalf("supervisor: %v, want ErrFired (a stranger's 'V' must not disarm it)", err)
+		}
+	case <-time.After(10 * w):
+		t.Fatal("the supervisor did not fire")
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the node was not killed")
 	}
 }
