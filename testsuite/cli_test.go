@@ -66,11 +66,63 @@ func TestCheckConfigExamples(t *testing.T) {
 	if len(files) == 0 {
 		t.Fatal("no example configs")
 	}
+	// No key ships with the examples: make one as their comments say, in
+	// a copy of each example's directory.
 	for _, f := range files {
-		abs, _ := filepath.Abs(f)
-		if r := corral(t, t.TempDir(), "check-config", abs); r.code != 0 || !strings.Contains(r.stdout, "ok") {
+		dir := t.TempDir()
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, filepath.Base(f))
+		if err := os.WriteFile(path, src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if r := corral(t, dir, "check-config", path); r.code == 0 || !strings.Contains(r.stderr, "corral keygen") {
+			t.Errorf("check-config %s without its key: exit %d, want the advice to run corral keygen\n%s", f, r.code, r.stderr)
+		}
+		if r := corral(t, dir, "keygen", filepath.Join(dir, "cluster.key")); r.code != 0 {
+			t.Fatalf("keygen: %s", r.stderr)
+		}
+		if r := corral(t, dir, "check-config", path); r.code != 0 || !strings.Contains(r.stdout, "ok") {
 			t.Errorf("check-config %s: exit %d\n%s%s", f, r.code, r.stdout, r.stderr)
 		}
+	}
+	if keys, _ := filepath.Glob("../examples/*/cluster.key"); len(keys) > 0 {
+		t.Logf("local keys (git-ignored, never committed): %v", keys)
+	}
+}
+
+// TestCheckConfigSecretModes (issue 22): a key or token file its group or
+// others can read is named by check-config with the fix, and the agent
+// refuses to start with it.
+func TestCheckConfigSecretModes(t *testing.T) {
+	src, err := os.ReadFile("../examples/three-node/n1.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "n1.toml")
+	if err := os.WriteFile(path, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(dir, "cluster.key")
+	if r := corral(t, dir, "keygen", key); r.code != 0 {
+		t.Fatalf("keygen: %s", r.stderr)
+	}
+	if r := corral(t, dir, "check-config", path); r.code != 0 {
+		t.Fatalf("check-config with a 0600 key: exit %d\n%s", r.code, r.stderr)
+	}
+	if err := os.Chmod(key, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := corral(t, dir, "check-config", path)
+	if r.code == 0 || !strings.Contains(r.stderr, "chmod 600 "+key) || !strings.Contains(r.stderr, "key_file") {
+		t.Errorf("check-config with a 0644 key: exit %d, want key_file and 'chmod 600 %s'\n%s%s", r.code, key, r.stdout, r.stderr)
+	}
+	r = corral(t, dir, "agent", "--config", path)
+	if r.code == 0 || !strings.Contains(r.stderr, "chmod 600 "+key) {
+		t.Errorf("agent with a 0644 key: exit %d, want a refusal naming 'chmod 600 %s'\n%s", r.code, key, r.stderr)
 	}
 }
 
@@ -79,10 +131,7 @@ func TestCheckConfigProblems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := os.ReadFile("../examples/three-node/cluster.key")
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n") // no key ships with the examples
 	good := string(src)
 	cases := []struct {
 		name, old, new string

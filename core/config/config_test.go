@@ -197,13 +197,33 @@ func TestExamples(t *testing.T) {
 	if len(files) == 0 {
 		t.Fatal("no example configs found")
 	}
+	// No key ships with the examples (the user makes one with corral
+	// keygen): load each from a copy of its directory with a key.
 	for _, f := range files {
-		c, err := Load(f)
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		path := filepath.Join(dir, filepath.Base(f))
+		if err := os.WriteFile(path, src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(path)
 		if err != nil {
 			t.Errorf("%s: %v", f, err)
 			continue
 		}
+		if _, err := c.LoadKey(); err == nil || !strings.Contains(err.Error(), "corral keygen") {
+			t.Errorf("%s without its key: %v, want the advice to run corral keygen", f, err)
+		}
+		if err := os.WriteFile(c.KeyFile, []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := c.LoadKey(); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+		if err := c.CheckSecretModes(); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
 	}

@@ -246,7 +246,7 @@ func (c *Config) resolvePaths() {
 func (c *Config) LoadKey() ([]byte, error) {
 	data, err := os.ReadFile(c.KeyFile)
 	if err != nil {
-		return nil, c.problem("key_file", fmt.Sprintf("cannot read the cluster key: %v; create one with 'corral keygen > %s' and copy it to every node", errors.Unwrap(err), c.KeyFile))
+		return nil, c.problem("key_file", fmt.Sprintf("cannot read the cluster key: %v; create one with 'corral keygen %s' and copy it to every node", errors.Unwrap(err), c.KeyFile))
 	}
 	key, err := ParseKey(data)
 	if err != nil {

@@ -58,7 +58,7 @@ func (v *validator) top() {
 		v.addf("node", "%q is not in the node list: add a [[nodes]] entry with name = %q or fix the name", c.Node, c.Node)
 	}
 	if c.KeyFile == "" {
-		v.addf("key_file", "missing: create a key with 'corral keygen > cluster.key', copy it to every node and set key_file")
+		v.addf("key_file", "missing: create a key with 'corral keygen cluster.key', copy it to every node and set key_file")
 	}
 	if c.DataDir == "" {
 		v.addf("data_dir", "empty: set a directory for durable state")
@@ -343,7 +343,7 @@ func (v *validator) api() {
 			v.addf("api.listen", "%q is not a loopback address and [api] has no TLS: the bearer token would cross the network in clear; set tls_cert and tls_key (PEM files), or listen on 127.0.0.1", a.Listen)
 		}
 		if a.TokenFile == "" {
-			v.addf("api.listen", "a TCP listener needs a token: set api.token_file to a file holding a secret (e.g. 'corral keygen > api.token')")
+			v.addf("api.listen", "a TCP listener needs a token: set api.token_file to a file holding a secret (e.g. 'corral keygen api.token')")
 		}
 	}
 	if (a.TLSCert == "") != (a.TLSKey == "") {

@@ -22,6 +22,9 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 		if err == nil {
 			_, err = c.LoadKey()
 		}
+		if err == nil {
+			err = checkSecretModes(c)
+		}
 		if err == nil && len(c.Lua.Paths) > 0 {
 			err = checkScripts(c)
 		}
@@ -47,5 +50,14 @@ func checkScripts(c *config.Config) error {
 		return fmt.Errorf("[lua] scripts: %w", err)
 	}
 	h.Close()
+	return nil
+}
+
+// checkSecretModes reports key, token and TLS key files that their group or
+// others can read or write (the agent refuses to start with one).
+func checkSecretModes(c *config.Config) error {
+	if err := c.CheckSecretModes(); err != nil {
+		return fmt.Errorf("%w\n(the agent refuses to start until the secret files are readable by their owner only)", err)
+	}
 	return nil
 }

@@ -198,6 +198,8 @@ func (d *demo) prepare(n int, netPrefix string, nodesSet, netSet bool) (int, str
 		if err := os.WriteFile(keyPath, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
 			return 0, "", err
 		}
+	} else if err := os.Chmod(keyPath, 0o600); err != nil { // an older demo's: the agent refuses a readable key
+		return 0, "", err
 	}
 	first := filepath.Join(d.dir, "n1", "corral.toml")
 	if _, err := os.Stat(first); err == nil {
