@@ -2,9 +2,18 @@ package testsuite
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -188,4 +197,106 @@ func TestConnectionFloodKeepsNode(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// selfSigned writes a self-signed certificate for ip and its key (0600)
+// into dir and returns their paths and the pool that trusts it.
+func selfSigned(t *testing.T, dir, ip string) (string, string, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "corral test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP(ip)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPath, keyPath := filepath.Join(dir, "api.crt"), filepath.Join(dir, "api.key")
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return certPath, keyPath, pool
+}
+
+// TestAPITLS (issue 22): with [api] tls_cert and tls_key the TCP admin API
+// is HTTPS: a client that trusts the certificate gets in with the token,
+// plain HTTP gets no answer; a non-loopback listen without TLS is refused
+// with the fix.
+func TestAPITLS(t *testing.T) {
+	const block = "127.151"
+	dir := t.TempDir()
+	startDemo(t, dir, block, 1)
+	if r := corral(t, dir, "demo", "stop", "--dir", dir); r.code != 0 {
+		t.Fatalf("demo stop: %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	token := "tls-test-token-0123456789"
+	tokenFile := filepath.Join(dir, "api.token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ip := block + ".0.1"
+	certPath, keyPath, pool := selfSigned(t, dir, ip)
+	cfgPath := filepath.Join(dir, "n1", "corral.toml")
+	base, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiAddr := ip + ":5421"
+	// 0.0.0.0 without TLS: refused with the fix
+	plain := string(base) + fmt.Sprintf("\n[api]\nlisten = \"0.0.0.0:5421\"\ntoken_file = %q\n", tokenFile)
+	if err := os.WriteFile(cfgPath, []byte(plain), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := corral(t, dir, "check-config", cfgPath); r.code == 0 || !strings.Contains(r.stderr, "set tls_cert and tls_key") {
+		t.Errorf("check-config of a non-loopback listen without TLS: exit %d\n%s", r.code, r.stderr)
+	}
+	withTLS := string(base) + fmt.Sprintf("\n[api]\nlisten = %q\ntoken_file = %q\ntls_cert = %q\ntls_key = %q\n", apiAddr, tokenFile, certPath, keyPath)
+	if err := os.WriteFile(cfgPath, []byte(withTLS), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := corral(t, dir, "demo", "--detach", "--dir", dir); r.code != 0 {
+		t.Fatalf("demo --detach with TLS: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	hc := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	eventually(t, 15*time.Second, "GET https://"+apiAddr+"/v1/status with the token", func() error {
+		req, _ := http.NewRequest(http.MethodGet, "https://"+apiAddr+"/v1/status", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s", resp.Status)
+		}
+		return nil
+	})
+	req, _ := http.NewRequest(http.MethodGet, "http://"+apiAddr+"/v1/status", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if resp, err := hc.Do(req); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Errorf("plain HTTP with the token answered %s: the token crossed in clear", resp.Status)
+		}
+	}
 }
