@@ -54,8 +54,15 @@
 //     answers 422 with every load error (file:line) and keeps the old ones.
 //   - GET /metrics: Prometheus text format, metric names corral_*.
 //   - TCP (config [api] listen) goes through RequireToken: without
-//     "Authorization: Bearer TOKEN" a request is 401 and counted
-//     (corral_api_unauthorized_total).
+//     "Authorization: Bearer TOKEN" a request is 401, counted
+//     (corral_api_unauthorized_total) and its connection closed
+//     ("Connection: close"). The agent serves TCP over TLS with [api]
+//     tls_cert and tls_key (required unless listen is a loopback address),
+//     caps its open connections (config.APIMaxConns, lowered to fit a
+//     quarter of the descriptor limit; core/netlimit) and closes slow
+//     and idle ones (config.APIHeaderTimeout, APIReadTimeout,
+//     APIIdleTimeout), so unauthenticated clients cannot take the node's
+//     descriptors (issue 22).
 //
 // The handler needs only the Node interface, so tests serve it with a
 // fake node (package apitest) and httptest. Close the handler when done.

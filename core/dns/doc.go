@@ -32,6 +32,18 @@
 // only in this package's Handler signature and implementation; the rest
 // of corral talks to Responder, Server and Query.
 //
+// Server (Listen) bounds what clients cost (Limits, issue 22): over UDP a
+// token bucket per client prefix (/24 IPv4, /56 IPv6; defaults
+// config.DNSRateLimit, DNSRateBurst) answers every DNSRateSlip-th query
+// over the limit empty with TC=1 (a real client retries over TCP) and
+// drops the rest, so a spoofed victim gets little amplification; the
+// table of buckets is bounded. Over TCP a connection cap per address
+// (more wait in the kernel's accept queue), an idle timeout and a query
+// limit per connection. Queries over the limit are counted
+// (Server.RateLimited). The rate check is in the server's handler, not in
+// ServeDNS, so BenchmarkServeDNS is unchanged; BenchmarkLimiter measures
+// it.
+//
 // The answers come from an immutable Zone built by Build from an Input
 // (the view, the nodes, the groups) and swapped in with an atomic pointer
 // (Responder.Publish), so a query never touches the node's event loop.

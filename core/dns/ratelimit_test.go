@@ -54,3 +54,14 @@ func TestLimiterTableBounded(t *testing.T) {
 		t.Fatalf("%d buckets, want at most %d", len(l.buckets), maxBuckets)
 	}
 }
+
+// BenchmarkLimiter is the rate check's cost per UDP query (one client
+// prefix; the bucket table lookup under a mutex).
+func BenchmarkLimiter(b *testing.B) {
+	l := newLimiter(1<<30, 1<<30, 2, time.Now)
+	a := &net.UDPAddr{IP: net.ParseIP("192.0.2.7"), Port: 1}
+	b.ReportAllocs()
+	for b.Loop() {
+		l.check(a)
+	}
+}
