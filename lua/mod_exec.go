@@ -241,7 +241,7 @@ func (v *vm) execStart(L *glua.LState) int {
 			_ = syscall.Kill(-pid, syscall.SIGKILL)
 			return fail(L, fmt.Errorf("pid file: %w", err))
 		}
-		if err := os.WriteFile(string(s), []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+		if err := writeNoFollow(string(s), strconv.Itoa(pid)+"\n"); err != nil {
 			_ = syscall.Kill(-pid, syscall.SIGKILL)
 			return fail(L, fmt.Errorf("pid file: %w", err))
 		}
@@ -375,18 +375,22 @@ func ProcessIdentity(pid int) (string, bool) {
 	return bootID() + " " + f[19], true
 }
 
-// WritePIDIdentity writes id to pidfile.id (mode 0644, never through a
-// symlink: it is made under a temporary name with O_EXCL|O_NOFOLLOW and
-// renamed over the old one).
+// WritePIDIdentity writes id to pidfile.id (see writeNoFollow).
 func WritePIDIdentity(pidfile, id string) error {
-	path := pidfile + ".id"
+	return writeNoFollow(pidfile+".id", id+"\n")
+}
+
+// writeNoFollow writes text to path (mode 0644) never through a symlink:
+// it is made under a temporary name with O_EXCL|O_NOFOLLOW and renamed
+// over path (which replaces a symlink there, not its target).
+func writeNoFollow(path, text string) error {
 	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
 	_ = os.Remove(tmp)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
 	if err != nil {
 		return err
 	}
-	_, err = f.WriteString(id + "\n")
+	_, err = f.WriteString(text)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

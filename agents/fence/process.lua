@@ -40,7 +40,8 @@ local function readpid(path)
   if not text then
     return nil
   end
-  return tonumber(text:match("%d+"))
+  local digits = text:match("%d+")
+  return digits and tonumber(digits)
 end
 
 -- pidfiles are the node's pid file and the resources' ones.

@@ -45,7 +45,8 @@ local function readpid(p, info)
   if not text then
     return nil
   end
-  return tonumber(text:match("%d+"))
+  local digits = text:match("%d+")
+  return digits and tonumber(digits)
 end
 
 -- ours: the pid file's process is the one start started. exec.start keeps

@@ -143,3 +143,16 @@ function TestProcessReusedPid(t)
   t:ok(exec.alive(other), "the other process lives")
   exec.kill(other, "KILL")
 end
+
+-- A symlink planted at the pid file is replaced, not written through.
+function TestProcessPidfileSymlink(t)
+  local p = params(t, "sleep 60")
+  local victim = t:tempdir() .. "/victim"
+  fs.write(victim, "precious\n")
+  exec.run{ argv = { "ln", "-s", victim, p.pidfile } }
+  local st, msg = host.run("process", "start", p)
+  t:eq(st, "ok", msg)
+  t:eq(fs.read(victim), "precious\n", "the symlink's target is intact")
+  t:eq(host.run("process", "monitor", p), "ok")
+  t:eq(host.run("process", "stop", p), "ok")
+end
