@@ -2,8 +2,10 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/corral-ha/corral/lua"
@@ -41,5 +43,31 @@ func TestWritePIDFileNoFollow(t *testing.T) {
 	}
 	if lua.PIDFileIsOf(path, os.Getppid()) {
 		t.Fatal("pid_file.id names the parent too")
+	}
+}
+
+// TestWatchdogTargetIdentity (issue 22): the watchdog kills the pid of its
+// --pid-file only while the pid file's identity names that process.
+func TestWatchdogTargetIdentity(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "corral.pid")
+	if err := writePIDFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if p, why := watchdogTarget(0, path); p != os.Getpid() {
+		t.Fatalf("the node's own pid file: %d %s", p, why)
+	}
+	other := exec.Command("sleep", "30")
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = other.Process.Kill(); _ = other.Wait() }()
+	// the pid file now names another process (a reused pid), the identity
+	// is still the node's
+	if err := os.WriteFile(path, []byte(strconv.Itoa(other.Process.Pid)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if p, why := watchdogTarget(0, path); p != 0 || !strings.Contains(why, "no longer the node") {
+		t.Fatalf("a reused pid: would kill %d (%s)", p, why)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/corral-ha/corral/core/watchdog"
+	"github.com/corral-ha/corral/lua"
 )
 
 // runWatchdog is `corral watchdog --socket PATH --timeout W (--pid PID |
@@ -37,24 +38,19 @@ func runWatchdog(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	kill := func() {
-		p := *pid
-		if *pidFile != "" {
-			b, err := os.ReadFile(*pidFile)
-			if err != nil {
-				fmt.Fprintf(stderr, "corral watchdog: fired, but %v\n", err)
-				return
-			}
-			p, _ = strconv.Atoi(strings.TrimSpace(string(b)))
-		}
+		p, why := watchdogTarget(*pid, *pidFile)
 		if p <= 1 {
-			fmt.Fprintf(stderr, "corral watchdog: fired, but no pid to kill\n")
+			fmt.Fprintf(stderr, "corral watchdog: fired, but %s\n", why)
 			return
 		}
 		fmt.Fprintf(stderr, "corral watchdog: not fed for %v: SIGKILL to %d\n", *timeout, p)
 		_ = syscall.Kill(-p, syscall.SIGKILL)
 		_ = syscall.Kill(p, syscall.SIGKILL)
 	}
-	s := &watchdog.Supervisor{Socket: *sock, Timeout: *timeout, Kill: kill}
+	s := &watchdog.Supervisor{Socket: *sock, Timeout: *timeout, Kill: kill,
+		Refused: func(uid int) {
+			fmt.Fprintf(stderr, "corral watchdog: ignored a datagram from uid %d (only root and uid %d may feed or disarm)\n", uid, os.Getuid())
+		}}
 	c, err := s.Listen()
 	if err != nil {
 		fmt.Fprintf(stderr, "corral watchdog: %v\n", err)
@@ -75,4 +71,27 @@ func runWatchdog(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// watchdogTarget is the pid the watchdog kills: --pid, or the pid in
+// --pid-file read now. A pid file with an identity file next to it (the
+// agent writes pid_file.id) names its process only while that identity
+// matches: a pid reused by an unrelated process is not killed (the node
+// it named is gone already). 0 and why when there is nothing to kill.
+func watchdogTarget(pid int, pidFile string) (int, string) {
+	if pidFile == "" {
+		return pid, "no pid to kill"
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return 0, err.Error()
+	}
+	p, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if p <= 1 {
+		return 0, "no pid to kill in " + pidFile
+	}
+	if _, err := os.Stat(pidFile + ".id"); err == nil && !lua.PIDFileIsOf(pidFile, p) {
+		return 0, fmt.Sprintf("pid %d of %s is no longer the node (its identity in %s.id differs): not killing it", p, pidFile, pidFile)
+	}
+	return p, ""
 }
