@@ -8,9 +8,19 @@
 //   - Load rejects unknown keys (toml MetaData.Undecoded), values of the wrong
 //     type and bad durations, then runs Validate. Every problem is reported,
 //     not only the first, as "FILE:LINE: KEY: what is wrong; what to do".
-//   - Relative paths (key_file, data_dir, admin_socket, pid_file, lua paths)
-//     are resolved against the directory of the config file.
+//   - Relative paths (key_file, data_dir, admin_socket, pid_file, lua paths,
+//     api token_file, tls_cert, tls_key) are resolved against the directory
+//     of the config file.
 //   - Validate checks the relations between settings (timers, node list,
-//     quorum options, fencing, DNS) and is pure: it reads no files.
-//     LoadKey reads and checks the cluster key file.
+//     quorum options, fencing, DNS, API) and is pure: it reads no files.
+//     Among them (issue 22): [api] listen on a non-loopback address needs
+//     tls_cert and tls_key; a fence_agent device's params may not hold line
+//     breaks or NUL, names may not hold '=', and action, port and nodename
+//     are reserved (they are key=value lines on the agent's stdin).
+//     LoadKey reads and checks the cluster key file; CheckSecretModes
+//     reports secret files (SecretFiles) open to group or others, which the
+//     agent refuses at start and check-config reports with 'chmod 600'.
+//   - The limits on network clients (API connections and timeouts, DNS TCP
+//     connections and UDP response rate) are constants in defaults.go, not
+//     keys.
 package config
