@@ -467,6 +467,10 @@ func (n *Node) deliver(now time.Duration, m conn.Message) {
 	case *wire.CDB:
 		n.cdbStep(m.From, msg.Payload)
 	case *wire.SetState:
+		if msg.To != n.self {
+			n.log.Warn("state change for another node ignored", "from", n.names[m.From], "for", n.names[msg.To])
+			return
+		}
 		n.log.Info("state change asked by a peer", "from", n.names[m.From], "state", membership.State(msg.State).String())
 		n.mem.SetState(now, membership.State(msg.State))
 	default:
