@@ -120,7 +120,8 @@ func (h *Handler) metrics(w http.ResponseWriter, _ *http.Request) {
 	ws := m.Conn.Wire
 	p.family("corral_wire_packets_total", "counter", "Received packets by what authentication and framing made of them.")
 	for _, s := range []labelled{{"opened", ws.Opened}, {"short", ws.Short}, {"bad_magic", ws.BadMagic}, {"version", ws.Version},
-		{"other_cluster", ws.Cluster}, {"own", ws.Own}, {"auth_failed", ws.Auth}, {"stale_boot", ws.StaleBoot},
+		{"other_cluster", ws.Cluster}, {"own", ws.Own}, {"unknown_sender", ws.UnknownSender}, {"misaddressed", ws.Misaddressed},
+		{"auth_failed", ws.Auth}, {"stale_boot", ws.StaleBoot},
 		{"replay", ws.Replay}, {"bad_fragment", ws.BadFragment}, {"oversize", ws.Oversize},
 		{"reassembly_limit", ws.ReassemblyLimit}, {"late", ws.Late}} {
 		p.sample("corral_wire_packets_total", float64(s.v), "result", s.label)
@@ -130,7 +131,7 @@ func (h *Handler) metrics(w http.ResponseWriter, _ *http.Request) {
 	cs := m.Conn
 	p.family("corral_conn_packets_total", "counter", "Authenticated packets handled by the connectivity layer, by result.")
 	for _, s := range []labelled{{"in", cs.PacketsIn}, {"out", cs.PacketsOut}, {"bad_link", cs.BadLink},
-		{"unknown_peer", cs.UnknownPeer}, {"bad_message", cs.BadMessage}, {"wrong_boot", cs.WrongBoot}} {
+		{"unknown_peer", cs.UnknownPeer}, {"bad_message", cs.BadMessage}, {"wrong_boot", cs.WrongBoot}, {"unbound", cs.Unbound}} {
 		p.sample("corral_conn_packets_total", float64(s.v), "result", s.label)
 	}
 	p.one("corral_detector_suspicions_total", "counter", "Paths the failure detector declared down.", float64(cs.Suspicions))

@@ -212,9 +212,9 @@ func (c *Conn) sampleRTT(p *peer, r time.Duration) {
 }
 
 // restarted handles the first packet from a new incarnation of p.
-func (c *Conn) restarted(p *peer, boot uint32) {
+func (c *Conn) restarted(p *peer, boot uint32, start uint64) {
 	first := p.boot == 0
-	p.boot = boot
+	p.boot, p.start = boot, start
 	p.hearsAt = 0 // the new incarnation's clock starts again
 	p.rcirc, p.expected, p.ackDue, p.partial = 0, 1, false, nil
 	clear(p.ooo)

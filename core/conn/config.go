@@ -24,6 +24,7 @@ type Config struct {
 	Key     []byte      // 32-byte cluster key
 	Self    wire.NodeID // this node
 	Boot    uint32      // this start's boot id (persisted by the driver, grows at every start)
+	Start   uint64      // this start's random id (crypto/rand, drawn by the driver): see wire.Config
 	Links   int         // this node's links
 	Peers   []Peer      // every other configured node
 

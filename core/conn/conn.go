@@ -82,6 +82,8 @@ func New(cfg Config, rng *rand.Rand) (*Conn, error) {
 		Key:     cfg.Key,
 		Self:    cfg.Self,
 		Boot:    cfg.Boot,
+		Start:   cfg.Start,
+		Peers:   peerIDs(cfg.Peers),
 		// Circuits chunk their messages to fit one datagram; the wire
 		// layer's fragmentation only guards against a peer that does not.
 		MaxMessage:    64 << 10,
@@ -160,33 +162,65 @@ func (c *Conn) Datagram(now time.Duration, to wire.NodeID, payload []byte) error
 	return nil
 }
 
-// Receive handles one datagram that arrived on local link.
-func (c *Conn) Receive(now time.Duration, link int, pkt []byte) {
+func peerIDs(ps []Peer) []wire.NodeID {
+	ids := make([]wire.NodeID, 0, len(ps))
+	for _, p := range ps {
+		ids = append(ids, p.ID)
+	}
+	return ids
+}
+
+// DropError is Receive's answer for a packet the wire layer dropped: the
+// reason (a wire drop reason, test with errors.Is) and the sender and boot
+// id its header claims, which the driver may log (rate-limited: a flood of
+// forgeries must not flood the log).
+type DropError struct {
+	From wire.NodeID
+	Boot uint32
+	Err  error
+}
+
+func (e *DropError) Error() string {
+	return fmt.Sprintf("packet from node %d (boot %d) dropped: %v", e.From, e.Boot, e.Err)
+}
+
+func (e *DropError) Unwrap() error { return e.Err }
+
+// Receive handles one datagram that arrived on local link. It returns a
+// *DropError when the wire layer dropped the packet (already counted in
+// Stats.Wire), nil otherwise.
+func (c *Conn) Receive(now time.Duration, link int, pkt []byte) error {
 	c.advance(now)
 	c.stats.PacketsIn++
 	if link < 0 || link >= c.cfg.Links {
 		c.stats.BadLink++
-		return
+		return nil
 	}
 	d, err := c.ep.Open(now, pkt)
 	if err != nil {
-		return // counted by the endpoint
+		return &DropError{From: d.From, Boot: d.Boot, Err: err}
 	}
 	p := c.byID[d.From]
 	if p == nil {
 		c.stats.UnknownPeer++
-		return
+		return nil
 	}
-	if d.NewBoot || p.boot != d.Boot {
-		c.restarted(p, d.Boot)
+	if d.NewBoot || p.boot != d.Boot || p.start != d.Start {
+		c.restarted(p, d.Boot, d.Start)
 	}
 	if d.Msg == nil {
-		return // a fragment; the message is not complete yet
+		return nil // a fragment; the message is not complete yet
 	}
 	m, err := wire.Decode(d.Msg)
 	if err != nil {
 		c.stats.BadMessage++
-		return
+		return nil
+	}
+	if _, hb := m.(*wire.Heartbeat); d.Unbound && !hb {
+		// The sender did not name this incarnation: the packet may be
+		// older than this node's start. Only discovery may use it.
+		c.stats.Unbound++
+		return nil
 	}
 	switch m := m.(type) {
 	case *wire.Heartbeat:
@@ -200,6 +234,7 @@ func (c *Conn) Receive(now time.Duration, link int, pkt []byte) {
 	default:
 		c.stats.BadMessage++
 	}
+	return nil
 }
 
 // Tick lets time pass: heartbeats, failure detection, retransmission and
@@ -248,7 +283,7 @@ func (c *Conn) event(e Event) {
 
 // seal encodes m and appends its packets for peer p on path pa.
 func (c *Conn) seal(p *peer, pa *path, m wire.Message) {
-	pkts, err := c.ep.Seal(wire.Encode(m))
+	pkts, err := c.ep.Seal(p.dest(), wire.Encode(m))
 	if err != nil {
 		// Only a counter running out of nonces; the driver restarts.
 		c.stats.SealErrors++

@@ -7,7 +7,7 @@
 // The driver feeds it:
 //
 //	c := conn.New(cfg, rng)
-//	c.Receive(now, link, datagram) // a datagram that arrived on local link
+//	err := c.Receive(now, link, datagram) // a datagram that arrived on local link
 //	c.Tick(now)                    // at least every cfg.Heartbeat/2
 //	id, err := c.Send(now, peer, payload)
 //	rd := c.Ready()                // packets to send, messages, events
@@ -54,5 +54,15 @@
 //   - Events (link up/down per path, peer reachable/unreachable, peer
 //     restarted, undeliverable) come out of Ready in the order they
 //     happened, after the messages delivered before them.
-//   - Bad packets are dropped and counted (Stats), never a panic.
+//   - Bad packets are dropped and counted (Stats), never a panic. Receive
+//     returns a *DropError (the wire layer's reason, and the sender and boot
+//     id the header claims) so the driver can log the source, rate-limited.
+//   - Addressing. Every packet is sealed for the peer incarnation heard from
+//     (wire.Dest: id, boot, start id), so it is useless to any other node
+//     or incarnation (core/wire doc.go). Before this node has heard from a
+//     peer its packets to it are unbound (destination boot 0), and from an
+//     unbound packet only a heartbeat is taken (Stats.Unbound counts the
+//     rest): a restart's first heartbeats announce the new incarnation,
+//     and circuit traffic follows once each side names the other's. A new
+//     start id from a peer is a restart, like a higher boot id.
 package conn

@@ -69,6 +69,7 @@ type Stats struct {
 	UnknownPeer           uint64 // authenticated, but not in the node list
 	BadMessage            uint64 // authenticated, but not decodable
 	WrongBoot             uint64 // circuit traffic meant for another incarnation
+	Unbound               uint64 // not a heartbeat, in a packet not bound to this incarnation
 	Duplicates            uint64 // circuit messages received twice
 	Delivered             uint64
 	Sent                  uint64 // first transmissions

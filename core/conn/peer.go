@@ -23,6 +23,7 @@ type peer struct {
 	links     int
 	paths     []*path // index local*links + remote
 	boot      uint32  // incarnation we talk to; 0 until heard from
+	start     uint64  // its start id
 	reachable bool
 	downSince time.Duration // when it became unreachable (or we started)
 	current   *path         // the path circuit data goes on
@@ -69,6 +70,12 @@ func newPeer(p Peer, localLinks int) *peer {
 		}
 	}
 	return pr
+}
+
+// dest is where packets to p go: the incarnation we talk to (boot 0 until
+// we heard from it).
+func (p *peer) dest() wire.Dest {
+	return wire.Dest{ID: p.id, Boot: p.boot, Start: p.start}
 }
 
 func (p *peer) path(local, remote int) *path {

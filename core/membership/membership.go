@@ -267,13 +267,13 @@ func (m *Membership) Step(now time.Duration, from wire.NodeID, msg wire.Message)
 			m.install(m.pending, msg.Plan)
 		}
 	case *wire.LeaseReq:
-		if m.st.Installed.ID == msg.ID && m.answers() {
-			m.send(from, &wire.LeaseAck{ID: msg.ID, Seq: msg.Seq})
+		if msg.To == m.cfg.Self && m.st.Installed.ID == msg.ID && m.answers() {
+			m.send(from, &wire.LeaseAck{ID: msg.ID, Seq: msg.Seq, To: from})
 		}
 		m.judge()
 		return
 	case *wire.LeaseAck:
-		if m.st.Installed.ID == msg.ID {
+		if msg.To == m.cfg.Self && m.st.Installed.ID == msg.ID {
 			if sent, ok := m.leaseSent[msg.Seq]; ok {
 				until := sent + time.Duration(float64(m.cfg.Lease)/(1+m.cfg.Drift))
 				m.ackUntil[from] = max(m.ackUntil[from], until)
@@ -313,7 +313,7 @@ func (m *Membership) Tick(now time.Duration) {
 		}
 		for _, p := range m.st.Installed.Members {
 			if p != m.cfg.Self {
-				m.send(p, &wire.LeaseReq{ID: m.st.Installed.ID, Seq: m.leaseSeq})
+				m.send(p, &wire.LeaseReq{ID: m.st.Installed.ID, Seq: m.leaseSeq, To: p})
 			}
 		}
 		m.nextLease = now + m.cfg.LeaseEvery

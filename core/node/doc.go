@@ -16,9 +16,19 @@
 //     by one round (group commit).
 //   - Each Ready is executed in order: persist first (fsync), then send,
 //     then hand messages and events to the handlers.
-//   - The boot id lives in <data_dir>/corral.db (bbolt); Open increments it
-//     and syncs it to disk before the node sends its first packet, so the
-//     (sender, boot, counter) nonce never repeats, even after a crash.
+//   - The boot id lives in <data_dir>/corral.db (bbolt); Open takes
+//     max(persisted + 1, the wall clock's Unix seconds) and syncs it to disk
+//     before the node sends its first packet, so it grows at every start
+//     and a wiped or restored data directory does not start below what the
+//     peers saw (they would drop it as stale). A random 64-bit start id
+//     (crypto/rand) with it picks this incarnation's packet key, so no
+//     (key, nonce) pair repeats even when a restore repeats a boot id
+//     (core/wire doc.go).
+//   - Dropped packets are counted by the core (metrics); the node logs the
+//     source of packets that fail authentication, use another wire version
+//     or come from an unknown id once a minute per source address ("packets
+//     from 127.0.0.3 (n3?) fail authentication: different cluster key?"),
+//     and a stale boot once per (peer, boot id).
 //   - Connectivity (core/conn) feeds membership (core/membership): peer
 //     reachability, restarts, and the membership messages that arrive on
 //     circuits. Application messages travel as wire.User on the same

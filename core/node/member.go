@@ -150,7 +150,7 @@ func (n *Node) SetNodeState(name string, s membership.State) error {
 	}
 	var err error
 	if e := n.do(func() {
-		_, err = n.conn.Send(n.now(), target, wire.Encode(&wire.SetState{State: uint8(s)}))
+		_, err = n.conn.Send(n.now(), target, wire.Encode(&wire.SetState{State: uint8(s), To: target}))
 	}); e != nil {
 		return e
 	}

@@ -93,7 +93,8 @@ type Node struct {
 	loopDone    chan struct{}
 	releaseOnce sync.Once
 	releaseErr  error
-	fatalErr    error // set on the loop by fatal; Run returns it
+	fatalErr    error   // set on the loop by fatal; Run returns it
+	drops       dropLog // rate limits of the log lines about dropped packets
 }
 
 // Open prepares a node from its configuration: it reads the key, takes
@@ -135,13 +136,20 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 	if n.store, err = OpenStore(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	if n.boot, err = n.store.NextBoot(); err != nil {
+	// The boot id never goes back, even when the data directory is wiped
+	// or restored: at least the wall clock's seconds (wire doc.go).
+	if n.boot, err = n.store.NextBoot(bootFloor(time.Now())); err != nil {
+		n.closeStore()
+		return nil, err
+	}
+	start, err := startID()
+	if err != nil {
 		n.closeStore()
 		return nil, err
 	}
 	t := cfg.Timers
 	n.conn, err = conn.New(conn.Config{
-		Cluster: cfg.Cluster, Key: key, Self: n.self, Boot: n.boot, Links: len(self.Addresses), Peers: peers,
+		Cluster: cfg.Cluster, Key: key, Self: n.self, Boot: n.boot, Start: start, Links: len(self.Addresses), Peers: peers,
 		Heartbeat: t.Heartbeat.D(), SuspectMin: t.SuspectMin.D(), SuspectMax: t.SuspectMax.D(),
 	}, rand.New(rand.NewPCG(rand.Uint64(), uint64(n.boot))))
 	if err != nil {
@@ -286,7 +294,7 @@ func (n *Node) Run(ctx context.Context) error {
 			}
 			return n.fatalErr
 		case p := <-n.inbox:
-			n.conn.Receive(n.now(), p.Link, p.Data)
+			n.receivePacket(p)
 		case f := <-n.reqs:
 			f()
 		case <-ticker.C:
@@ -315,7 +323,7 @@ func (n *Node) gather() {
 	for range maxGather {
 		select {
 		case p := <-n.inbox:
-			n.conn.Receive(n.now(), p.Link, p.Data)
+			n.receivePacket(p)
 		case f := <-n.reqs:
 			f()
 		default:
@@ -329,7 +337,7 @@ func (n *Node) drain() {
 	for {
 		select {
 		case p := <-n.inbox:
-			n.conn.Receive(n.now(), p.Link, p.Data)
+			n.receivePacket(p)
 		default:
 			return
 		}
@@ -471,6 +479,10 @@ func (n *Node) deliver(now time.Duration, m conn.Message) {
 	case *wire.CDB:
 		n.cdbStep(m.From, msg.Payload)
 	case *wire.SetState:
+		if msg.To != n.self {
+			n.log.Warn("state change for another node ignored", "from", n.names[m.From], "for", n.names[msg.To])
+			return
+		}
 		n.log.Info("state change asked by a peer", "from", n.names[m.From], "state", membership.State(msg.State).String())
 		n.mem.SetState(now, membership.State(msg.State))
 	default:

@@ -140,8 +140,42 @@ func TestBootIDGrows(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if boots[0] != 1 || boots[1] != 2 || boots[2] != 3 {
-		t.Fatalf("boot ids %v, want 1 2 3", boots)
+	// At least the wall clock's seconds, and one more at every start even
+	// within one second.
+	if floor := bootFloor(time.Now()) - 10; boots[0] < floor || boots[1] <= boots[0] || boots[2] <= boots[1] {
+		t.Fatalf("boot ids %v: want growing from the clock's seconds (%d)", boots, floor+10)
+	}
+}
+
+// TestBootIDAfterWipe (issue 22): a node whose data directory is wiped
+// does not start again at boot 1 (below what its peers saw, so they would
+// drop its packets as stale): the boot id is at least the clock's seconds.
+func TestBootIDAfterWipe(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenStore(filepath.Join(dir, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last uint32
+	for range 3 {
+		if last, err = s.NextBoot(1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	if last != 1002 {
+		t.Fatalf("third boot %d, want 1002", last)
+	}
+	wiped, err := OpenStore(filepath.Join(dir, "b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wiped.Close()
+	if b, err := wiped.NextBoot(1003); err != nil || b != 1003 {
+		t.Fatalf("boot after a wipe, a second later: %d, %v; want 1003", b, err)
+	}
+	if f := bootFloor(time.Unix(1<<33, 0)); f != 0 {
+		t.Fatalf("floor beyond 2106: %d", f)
 	}
 }
 

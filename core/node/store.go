@@ -46,9 +46,11 @@ func OpenStore(dir string) (*Store, error) {
 	return &Store{db: db}, nil
 }
 
-// NextBoot increments the persisted boot id and returns the new value; it
-// is on disk when NextBoot returns.
-func (s *Store) NextBoot() (uint32, error) {
+// NextBoot persists and returns the next boot id: one more than the last,
+// and at least floor (the driver's wall-clock seconds, so that a wiped or
+// restored data directory does not start again below the boot ids its
+// peers have seen). It is on disk when NextBoot returns.
+func (s *Store) NextBoot(floor uint32) (uint32, error) {
 	var boot uint32
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketNode)
@@ -61,7 +63,7 @@ func (s *Store) NextBoot() (uint32, error) {
 		if boot == ^uint32(0) {
 			return errors.New("boot id exhausted: wipe the data dir to start the node as new")
 		}
-		boot++
+		boot = max(boot+1, floor)
 		return b.Put(keyBoot, binary.BigEndian.AppendUint32(nil, boot))
 	})
 	if err != nil {

@@ -26,7 +26,7 @@ func BenchmarkSealEncode(b *testing.B) {
 			b.ReportAllocs()
 			for i := range b.N {
 				ping.Seq = uint64(i)
-				if _, err := a.Seal(AppendMessage(buf[:0], ping)); err != nil {
+				if _, err := a.Seal(Dest{ID: 2}, AppendMessage(buf[:0], ping)); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -19,49 +19,113 @@
 //
 //	offset  size  field
 //	0       2     magic 0xC0 0x8A
-//	2       1     wire version (1)
+//	2       1     wire version (2)
 //	3       1     kind: 1 whole message, 2 fragment
 //	4       8     cluster id: first 8 bytes of SHA-256(cluster name)
 //	12      2     sender NodeID
 //	14      4     sender boot id
-//	18      8     sender packet counter, < 2^48
-//	26      n+16  AES-256-GCM ciphertext of the payload, then the tag
+//	18      8     sender start id (random, drawn at every start)
+//	26      2     destination NodeID
+//	28      4     destination boot id (0: not known to the sender yet)
+//	32      8     destination start id (0 with boot 0)
+//	40      8     sender packet counter, < 2^48
+//	48      n+16  AES-256-GCM ciphertext of the payload, then the tag
 //
-// and the 26-byte header is the AEAD's additional data. The key is
-// HKDF-SHA256 of the 32-byte cluster key with the info "corral wire v1
-// packet key for cluster " + the cluster name. A fragment's payload starts
-// with a fragment header: message id (8 bytes, the counter of its first
-// fragment), index (2), count (2, at least 2), message size (4); fragment i
-// holds bytes [i*c, min((i+1)*c, size)) of the message, c = ceil(size/count),
-// and is sealed with counter id+i. A message that fits in MaxPacket goes in
-// one whole packet; a larger one (up to MaxMessage) in fragments.
+// and the 48-byte header is the AEAD's additional data: a packet is bound
+// to its sender incarnation and to its destination, node and incarnation.
+// Each sender incarnation (node, boot, start) has its own key,
+// HKDF-Expand(PRK, "corral wire v2 packet key for cluster " + name + 0x00
+// + node (2 bytes) + boot (4) + start (8), 32), with PRK =
+// HKDF-Extract(salt "corral wire v2", the 32-byte cluster key). A
+// fragment's payload starts with a fragment header: message id (8 bytes,
+// the counter of its first fragment), index (2), count (2, at least 2),
+// message size (4); fragment i holds bytes [i*c, min((i+1)*c, size)) of the
+// message, c = ceil(size/count), and is sealed with counter id+i. A message
+// that fits in MaxPacket goes in one whole packet; a larger one (up to
+// MaxMessage) in fragments. Version 1 (no destination, one key for the
+// cluster) is dropped with ErrVersion, and version 2 by version-1 nodes: a
+// cluster of mixed versions fails clearly (every node logs it), it does not
+// half work.
 //
 // # Nonces
 //
-// The 12-byte nonce is sender (2 bytes), boot id (4 bytes), the low 48 bits
-// of the counter (6 bytes). It never repeats under one key as long as the
-// driver persists the boot id and gives a greater one at every start, and
-// the counter never wraps: Seal returns ErrCounterExhausted rather than use
-// counter 2^48, and Open drops such counters.
+// The 12-byte nonce is four zero bytes and the 8-byte counter, under the
+// sender incarnation's key. Within an incarnation the counter never
+// repeats: Seal returns ErrCounterExhausted rather than use counter 2^48,
+// and Open drops such counters. Across incarnations the keys differ: the
+// boot id grows at every start, and the start id is 64 random bits drawn
+// by the driver from crypto/rand at every start (the core stays
+// deterministic given it). A data directory wiped or restored from a
+// backup may repeat a boot id (and before the driver took the clock as
+// the boot id's floor it did: boot 1 again); the start id still differs,
+// so no (key, nonce) pair repeats unless two starts of one node with one
+// boot id draw the same 64 bits (probability about n^2/2^65 for n such
+// starts).
+//
+// # Incarnations, destinations and replays
+//
+// How does a receiver tell a new incarnation of a peer from a replay of an
+// old one? Not by the start id: random ids compare only for inequality,
+// and a recorded packet of an earlier incarnation is as authentic as one of
+// the current. Boot ids give the order: a packet from a boot id below the
+// one last authenticated from that node is dropped (ErrStaleBoot), and so
+// is one with the same boot id and another start id (either could be the
+// newer). For that order to survive a wiped or restored data directory the
+// driver takes the boot id as max(persisted + 1, the wall clock's Unix
+// seconds) (core/node): a node restarted from scratch starts above every
+// boot id it used before, and its peers take it at once, with no need to
+// restart it again. The order rests on the clock only in that case and
+// only for liveness: a node whose data directory is lost while its clock
+// is set back (or that restarts twice within one second with a wiped
+// directory) is dropped as stale until its boot id passes the old one;
+// each receiver logs that once per boot id with the fix. Safety (no nonce
+// reuse, no replay accepted) never depends on the clock.
+//
+// Replays within an incarnation are dropped by the window of that (sender,
+// boot, start). A sender has one counter for all destinations, so the
+// window of one receiver holds the counters it saw, not the ones the
+// sender used for others: before version 2, packets recorded on their way
+// from n3 to n1 and sent to n2 were fresh to n2, which delivered n3's
+// circuit messages to n1 as its own (every node of a fresh cluster has
+// boot 1 and every circuit starts at sequence 1), and n3's real message in
+// such a slot was then dropped as a duplicate yet acknowledged: lost. Now
+// the destination is authenticated: a packet whose destination node is not
+// this one, or whose destination incarnation is not this one, is dropped
+// before it touches any state (ErrMisaddressed), so a window only ever
+// sees counters meant for it and a circuit slot only ever holds the real
+// message. A packet with destination boot 0 was sealed before the sender
+// heard from this node: it may be older than this node's start, so the
+// layer above takes only heartbeats (discovery) from it (Delivery.Unbound;
+// core/conn); everything else waits until the sender names this
+// incarnation, which it learns from the first packet it authenticates.
+// Messages whose effect must not move between nodes name their target
+// besides: LeaseReq, LeaseAck and SetState carry To, checked by the
+// receiver (lease sequence numbers run alike on every member).
 //
 // # Opening
 //
 // Open checks, in order: size (ErrOversize above MaxPacket+256 bytes,
 // ErrShort below the header and tag), magic (ErrBadMagic), version and kind
-// (ErrVersion), cluster id (ErrCluster), sender != self (ErrOwn), boot id
-// against the last authenticated one of that sender (ErrStaleBoot if lower),
-// the replay window of that (sender, boot) (ErrReplay for a counter seen
-// already or older than the 4032-counter window), then the AEAD (ErrAuth).
-// Only an authentic packet changes state: a higher boot id starts a new
+// (ErrVersion), cluster id (ErrCluster), sender != self (ErrOwn), sender in
+// the configuration (ErrUnknownSender: before anything is allocated or
+// kept for it, so unknown ids cost no memory), destination (ErrMisaddressed),
+// boot and start id against the last authenticated ones of that sender
+// (ErrStaleBoot), the replay window of that incarnation (ErrReplay for a
+// counter seen already or older than the 4032-counter window), then the
+// AEAD (ErrAuth). Only an authentic packet changes state: a new
 // incarnation (new window, the old one's partial messages discarded,
-// Delivery.NewBoot set), and the counter is marked in the window. Fragments
-// are then checked (ErrBadFragment, ErrOversize for a declared size above
-// MaxMessage) and reassembled, tolerating loss, duplication and reordering.
-// A partial message is discarded ReassemblyTimeout after its first fragment
-// (Stats.Expired; Expire lets the driver do it on ticks) or, oldest first,
-// when a new one would take the sender's partial messages beyond
-// MaxReassembly (Stats.Evicted). Late fragments of a discarded message are
-// dropped (ErrExpired, ErrReassemblyLimit).
+// Delivery.NewBoot set), and the counter is marked in the window. The key
+// of an incarnation not authenticated yet is derived per packet, keeping
+// only the last one (so a burst from a new incarnation derives it once).
+// Fragments are then checked (ErrBadFragment, ErrOversize for a declared
+// size above MaxMessage) and reassembled, tolerating loss, duplication and
+// reordering. A partial message is discarded ReassemblyTimeout after its
+// first fragment (Stats.Expired; Expire lets the driver do it on ticks)
+// or, oldest first, when a new one would take the sender's partial
+// messages beyond MaxReassembly (Stats.Evicted). Late fragments of a
+// discarded message are dropped (ErrExpired, ErrReassemblyLimit). On a
+// drop, Delivery names the sender and boot id the header claims, so the
+// driver can log who seems to send it (rate-limited: core/node).
 //
 // # Counting
 //
@@ -69,4 +133,15 @@
 // accepted (Opened), messages delivered, partial messages expired and
 // evicted, and one counter per drop reason, so that
 // Received == Opened + Dropped().
+//
+// # Tests
+//
+// Mutation -> test that catches it: skip the destination check ->
+// TestCrossDestinationReplayDropped (and core/conn
+// TestCrossDestinationReplayIgnored, testsuite
+// TestCrossDestinationReplayLive: n2 pauses on n3's request to n1); derive
+// the key without the start id -> TestNonces (equal keystreams); drop the
+// configured-sender check -> TestUnknownSenderNoState (2,000 fake ids keep
+// state). FuzzKeyHolder (here and in core/conn) fuzzes what a peer with the
+// key can send.
 package wire

@@ -21,6 +21,16 @@ type Config struct {
 	Key     []byte // cluster key, KeySize bytes
 	Self    NodeID // this node
 	Boot    uint32 // this node's boot id: persisted, greater at every start
+	// Start is this start's random id, drawn by the driver from
+	// crypto/rand at every start (tests pass any value). With the boot id
+	// it names this incarnation: it picks the incarnation's packet key, so
+	// a node whose data directory was wiped or restored, and whose boot id
+	// repeats, never repeats a (key, nonce) pair.
+	Start uint64
+	// Peers are the node ids that may send to this node (every other
+	// configured node). A packet from any other id is dropped before any
+	// state exists for it (ErrUnknownSender). Nil accepts any id (tests).
+	Peers []NodeID
 
 	MaxPacket         int           // largest datagram Seal produces
 	MaxMessage        int           // largest message Seal accepts and Open reassembles
@@ -87,18 +97,33 @@ func (c Config) validate() error {
 // receives. It is not safe for concurrent use.
 type Endpoint struct {
 	cfg     Config
-	aead    cipher.AEAD
+	prk     []byte      // HKDF pseudorandom key of the cluster key: incarnation keys expand from it
+	aead    cipher.AEAD // this incarnation's key: what Seal uses
 	cluster [8]byte
 	next    uint64 // counter of the next packet sealed
+	known   map[NodeID]bool
 	peers   map[NodeID]*peer
-	scratch []byte // plaintext of a fragment being opened
+	cand    candidate // the last incarnation key derived for a packet not yet authentic
+	scratch []byte    // plaintext of a fragment being opened
 	stats   Stats
+}
+
+// candidate caches the key of a sender incarnation the Endpoint has no
+// authentic packet from yet, so a burst from a new incarnation derives it
+// once.
+type candidate struct {
+	from  NodeID
+	boot  uint32
+	start uint64
+	aead  cipher.AEAD
 }
 
 // peer is what an Endpoint knows of one sender, created by the first
 // authenticated packet from it.
 type peer struct {
 	boot     uint32
+	start    uint64
+	aead     cipher.AEAD // the incarnation's key
 	win      window
 	partials map[uint64]*partial // by message id
 	held     int                 // bytes counted against MaxReassembly
@@ -109,8 +134,18 @@ type peer struct {
 
 // Delivery is the result of opening a packet.
 type Delivery struct {
-	From NodeID
-	Boot uint32
+	// From, Boot and Start name the sender incarnation. On a drop they are
+	// what the header claims (authentic only for the drops that follow
+	// authentication: ErrBadFragment, ErrOversize of a whole message,
+	// ErrReassemblyLimit, ErrExpired), so the driver can say who seems to
+	// send what it drops.
+	From  NodeID
+	Boot  uint32
+	Start uint64
+	// Unbound is set when the sender did not know this node's incarnation
+	// (destination boot 0): the packet may have been recorded before this
+	// node started. Only heartbeats may be taken from such a packet.
+	Unbound bool
 	// NewBoot is set on the first authenticated packet of a sender
 	// incarnation: the first packet from that sender, or the first from a
 	// higher boot id than before (the peer restarted; its old incarnation's
@@ -128,7 +163,38 @@ func New(cfg Config) (*Endpoint, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	key, err := hkdf.Key(sha256.New, cfg.Key, nil, "corral wire v1 packet key for cluster "+cfg.Cluster, KeySize)
+	prk, err := hkdf.Extract(sha256.New, cfg.Key, []byte("corral wire v2"))
+	if err != nil {
+		return nil, fmt.Errorf("wire: derive key: %w", err)
+	}
+	cfg.Key = nil // the derived key is all that is kept
+	e := &Endpoint{cfg: cfg, prk: prk, peers: make(map[NodeID]*peer)}
+	e.cluster = clusterID(cfg.Cluster)
+	if e.aead, err = e.incarnationKey(cfg.Self, cfg.Boot, cfg.Start); err != nil {
+		return nil, err
+	}
+	if cfg.Peers != nil {
+		e.known = make(map[NodeID]bool, len(cfg.Peers))
+		for _, id := range cfg.Peers {
+			e.known[id] = true
+		}
+	}
+	return e, nil
+}
+
+// incarnationKey returns the AEAD of the packets sender incarnation (from,
+// boot, start) seals: AES-256-GCM under HKDF-Expand(PRK, "corral wire v2
+// packet key for cluster NAME", from, boot, start), PRK =
+// HKDF-Extract(salt "corral wire v2", cluster key).
+func (e *Endpoint) incarnationKey(from NodeID, boot uint32, start uint64) (cipher.AEAD, error) {
+	info := make([]byte, 0, 64+len(e.cfg.Cluster))
+	info = append(info, "corral wire v2 packet key for cluster "...)
+	info = append(info, e.cfg.Cluster...)
+	info = append(info, 0)
+	info = binary.BigEndian.AppendUint16(info, uint16(from))
+	info = binary.BigEndian.AppendUint32(info, boot)
+	info = binary.BigEndian.AppendUint64(info, start)
+	key, err := hkdf.Expand(sha256.New, e.prk, string(info), KeySize)
 	if err != nil {
 		return nil, fmt.Errorf("wire: derive key: %w", err)
 	}
@@ -140,10 +206,7 @@ func New(cfg Config) (*Endpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wire: new gcm: %w", err)
 	}
-	cfg.Key = nil // the derived key is all that is kept
-	e := &Endpoint{cfg: cfg, aead: aead, peers: make(map[NodeID]*peer)}
-	e.cluster = clusterID(cfg.Cluster)
-	return e, nil
+	return aead, nil
 }
 
 // clusterID returns the first 8 bytes of SHA-256 of the cluster name.
@@ -155,10 +218,10 @@ func clusterID(name string) [8]byte {
 // Stats returns a copy of the counters.
 func (e *Endpoint) Stats() Stats { return e.stats }
 
-// Seal returns the packets that carry m: one if m fits in MaxPacket, else
-// fragments of at most MaxPacket bytes each. Each packet takes a new
-// counter. The packets share one allocation and do not alias m.
-func (e *Endpoint) Seal(m []byte) ([][]byte, error) {
+// Seal returns the packets that carry m to destination to: one if m fits
+// in MaxPacket, else fragments of at most MaxPacket bytes each. Each packet
+// takes a new counter. The packets share one allocation and do not alias m.
+func (e *Endpoint) Seal(to Dest, m []byte) ([][]byte, error) {
 	if len(m) > e.cfg.MaxMessage {
 		return nil, fmt.Errorf("wire: seal %d-byte message: %w (max %d)", len(m), ErrOversize, e.cfg.MaxMessage)
 	}
@@ -168,7 +231,7 @@ func (e *Endpoint) Seal(m []byte) ([][]byte, error) {
 		}
 		buf := make([]byte, headerLen+len(m), headerLen+len(m)+tagLen)
 		copy(buf[headerLen:], m)
-		pkt := e.seal(buf, kindWhole, e.next)
+		pkt := e.seal(buf, kindWhole, to, e.next)
 		e.next++
 		e.stats.Sealed++
 		e.stats.SealedMessages++
@@ -193,7 +256,7 @@ func (e *Endpoint) Seal(m []byte) ([][]byte, error) {
 		binary.BigEndian.PutUint16(f[fragCount:], uint16(count))
 		binary.BigEndian.PutUint32(f[fragSize:], uint32(len(m)))
 		copy(f[fragLen:], m[lo:hi])
-		pkts[i] = e.seal(p, kindFragment, id+uint64(i))
+		pkts[i] = e.seal(p, kindFragment, to, id+uint64(i))
 	}
 	e.next += uint64(count)
 	e.stats.Sealed += uint64(count)
@@ -203,10 +266,13 @@ func (e *Endpoint) Seal(m []byte) ([][]byte, error) {
 
 // seal fills in the header of p, whose plaintext follows the header, and
 // encrypts the plaintext in place; p must have room for the tag.
-func (e *Endpoint) seal(p []byte, kind uint8, counter uint64) []byte {
-	h := header{kind: kind, from: e.cfg.Self, boot: e.cfg.Boot, counter: counter}
+func (e *Endpoint) seal(p []byte, kind uint8, to Dest, counter uint64) []byte {
+	if to.Boot == 0 {
+		to.Start = 0
+	}
+	h := header{kind: kind, from: e.cfg.Self, boot: e.cfg.Boot, start: e.cfg.Start, to: to, counter: counter}
 	putHeader(p, &e.cluster, h)
-	n := nonce(h.from, h.boot, h.counter)
+	n := nonce(h.counter)
 	e.aead.Seal(p[headerLen:headerLen], n[:], p[headerLen:], p[:headerLen])
 	return p[:len(p)+tagLen]
 }
@@ -245,32 +311,58 @@ func (e *Endpoint) open(now time.Duration, pkt []byte) (Delivery, error) {
 	if pkt[offMagic] != magic0 || pkt[offMagic+1] != magic1 {
 		return Delivery{}, ErrBadMagic
 	}
-	h := header{
-		kind:    pkt[offKind],
-		from:    NodeID(be16(pkt[offFrom:])),
-		boot:    be32(pkt[offBoot:]),
-		counter: be64(pkt[offCounter:]),
-	}
-	if pkt[offVersion] != wireVersion || h.kind != kindWhole && h.kind != kindFragment {
+	if pkt[offVersion] != wireVersion || pkt[offKind] != kindWhole && pkt[offKind] != kindFragment {
 		return Delivery{}, ErrVersion
 	}
 	if [8]byte(pkt[offCluster:offCluster+8]) != e.cluster {
 		return Delivery{}, ErrCluster
 	}
+	h := getHeader(pkt)
+	d := Delivery{From: h.from, Boot: h.boot, Start: h.start, Unbound: h.to.Boot == 0}
 	if h.from == e.cfg.Self {
-		return Delivery{}, ErrOwn
+		return d, ErrOwn
+	}
+	if e.known != nil && !e.known[h.from] {
+		return d, ErrUnknownSender // before any state exists for it
+	}
+	// Bound to its destination: this node, and this incarnation unless
+	// the sender did not know it yet.
+	if h.to.ID != e.cfg.Self ||
+		h.to.Boot != 0 && (h.to.Boot != e.cfg.Boot || h.to.Start != e.cfg.Start) ||
+		h.to.Boot == 0 && h.to.Start != 0 {
+		return d, ErrMisaddressed
 	}
 	if h.counter >= counterLimit {
-		return Delivery{}, ErrAuth // no sender seals it; the nonce would repeat
+		return d, ErrAuth // no sender seals it; the nonce would repeat
 	}
 	p := e.peers[h.from]
-	if p != nil {
-		if h.boot < p.boot {
-			return Delivery{}, ErrStaleBoot
+	same := p != nil && h.boot == p.boot && h.start == p.start
+	if p != nil && !same {
+		// A boot id below the one seen, or the same boot id with another
+		// start id: an older incarnation (a replay), or a node restarted
+		// from a restored data directory with its clock set back (doc.go).
+		if h.boot <= p.boot {
+			return d, ErrStaleBoot
 		}
-		if h.boot == p.boot && !p.win.fresh(h.counter) {
-			return Delivery{}, ErrReplay
+	}
+	if same && !p.win.fresh(h.counter) {
+		return d, ErrReplay
+	}
+
+	// The sender incarnation's key: the peer's, or derived (and kept as
+	// the candidate) for an incarnation not authenticated yet.
+	var aead cipher.AEAD
+	switch {
+	case same:
+		aead = p.aead
+	case e.cand.aead != nil && e.cand.from == h.from && e.cand.boot == h.boot && e.cand.start == h.start:
+		aead = e.cand.aead
+	default:
+		var err error
+		if aead, err = e.incarnationKey(h.from, h.boot, h.start); err != nil {
+			return d, ErrAuth
 		}
+		e.cand = candidate{from: h.from, boot: h.boot, start: h.start, aead: aead}
 	}
 
 	// Decrypt a whole message into its own buffer, a fragment into scratch
@@ -279,18 +371,18 @@ func (e *Endpoint) open(now time.Duration, pkt []byte) (Delivery, error) {
 	if h.kind == kindFragment {
 		dst = e.scratch[:0]
 	}
-	n := nonce(h.from, h.boot, h.counter)
-	plain, err := e.aead.Open(dst, n[:], pkt[headerLen:], pkt[:headerLen])
+	n := nonce(h.counter)
+	plain, err := aead.Open(dst, n[:], pkt[headerLen:], pkt[:headerLen])
 	if err != nil {
-		return Delivery{}, ErrAuth
+		return d, ErrAuth
 	}
 
 	// Authentic: only now may state change.
-	d := Delivery{From: h.from, Boot: h.boot}
-	if p == nil || h.boot > p.boot {
+	if !same {
 		// A new incarnation: forget the old one's window and partial messages.
-		p = &peer{boot: h.boot, partials: make(map[uint64]*partial)}
+		p = &peer{boot: h.boot, start: h.start, aead: aead, partials: make(map[uint64]*partial)}
 		e.peers[h.from] = p
+		e.cand = candidate{}
 		d.NewBoot = true
 	}
 	p.win.mark(h.counter)

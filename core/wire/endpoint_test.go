@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -33,7 +34,7 @@ func pair(t testing.TB) (a, b *Endpoint) {
 
 func seal(t testing.TB, e *Endpoint, m []byte) [][]byte {
 	t.Helper()
-	pkts, err := e.Seal(m)
+	pkts, err := e.Seal(Dest{ID: 2}, m)
 	if err != nil {
 		t.Fatalf("Seal(%d bytes): %v", len(m), err)
 	}
@@ -284,6 +285,11 @@ func TestDropBitFlips(t *testing.T) {
 			want = ErrCluster
 		case off < offBoot && NodeID(be16(bad[offFrom:])) == 2:
 			want = ErrOwn
+		case off >= offTo && off < offCounter:
+			want = ErrMisaddressed
+			if to := getHeader(bad).to; to.ID == 2 && to.Boot == 1 && to.Start == 0 {
+				want = ErrAuth // now addressed to b's incarnation, but not sealed so
+			}
 		default:
 			want = ErrAuth
 		}
@@ -409,15 +415,15 @@ func TestDropOversize(t *testing.T) {
 	huge := append(bytes.Clone(pkt), make([]byte, b.cfg.MaxPacket+packetSlack+1-len(pkt))...)
 	wantDrop(t, b, 0, huge, ErrOversize)
 
-	if _, err := a.Seal(make([]byte, a.cfg.MaxMessage+1)); !errors.Is(err, ErrOversize) {
+	if _, err := a.Seal(Dest{ID: 2}, make([]byte, a.cfg.MaxMessage+1)); !errors.Is(err, ErrOversize) {
 		t.Fatalf("Seal of MaxMessage+1 bytes: %v", err)
 	}
-	if _, err := a.Seal(make([]byte, a.cfg.MaxMessage)); err != nil {
+	if _, err := a.Seal(Dest{ID: 2}, make([]byte, a.cfg.MaxMessage)); err != nil {
 		t.Fatalf("Seal of MaxMessage bytes: %v", err)
 	}
 
 	// A whole message above the receiver's MaxMessage.
-	cfg := testConfig(3, 1)
+	cfg := testConfig(2, 1)
 	cfg.MaxMessage, cfg.MaxReassembly = 100, 100
 	small := newEndpoint(t, cfg)
 	wantDrop(t, small, 0, seal1(t, a, make([]byte, 101)), ErrOversize)
@@ -431,7 +437,7 @@ func TestDropOversize(t *testing.T) {
 func sealRaw(e *Endpoint, kind uint8, plain []byte) []byte {
 	p := make([]byte, headerLen+len(plain), headerLen+len(plain)+tagLen)
 	copy(p[headerLen:], plain)
-	pkt := e.seal(p, kind, e.next)
+	pkt := e.seal(p, kind, Dest{ID: 2}, e.next)
 	e.next++
 	return pkt
 }
@@ -544,11 +550,17 @@ func TestReassemblyLimit(t *testing.T) {
 	checkStats(t, b)
 }
 
+// TestNonces: within an incarnation the counters, hence the nonces, never
+// repeat; and two incarnations with the same node and boot id (a data
+// directory wiped or restored) but different start ids seal under
+// different keys, so no (key, nonce) pair repeats between them: the same
+// plaintext at the same counter gives unrelated ciphertexts, and neither
+// incarnation's packets open under the other's key. (Mutation: derive the
+// key without the start id -> the ciphertexts are equal and this fails.)
 func TestNonces(t *testing.T) {
 	boot1 := newEndpoint(t, testConfig(1, 1))
 	boot2 := newEndpoint(t, testConfig(1, 2))
 	other := newEndpoint(t, testConfig(3, 1))
-	seen := map[[12]byte]bool{}
 	for _, e := range []*Endpoint{boot1, boot2, other} {
 		last := int64(-1)
 		for i := range 50 {
@@ -558,27 +570,39 @@ func TestNonces(t *testing.T) {
 					t.Fatalf("counter %d after %d", c, last)
 				}
 				last = int64(c)
-				n := nonce(NodeID(be16(pkt[offFrom:])), be32(pkt[offBoot:]), c)
-				if seen[n] {
-					t.Fatalf("nonce %x repeated", n)
-				}
-				seen[n] = true
 			}
 		}
 	}
-	if n := nonce(0x0102, 0x03040506, 0xFFFF_0708090A0B0C); n != [12]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12} {
+	if n := nonce(0x0102030405060708); n != [12]byte{0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8} {
 		t.Fatalf("nonce layout %x", n)
 	}
-	// The same counter under two boot ids gives two nonces.
-	if nonce(1, 1, 0) == nonce(1, 2, 0) {
-		t.Fatal("boot id not in the nonce")
+
+	before, after := testConfig(1, 1), testConfig(1, 1)
+	before.Start, after.Start = 0x1111, 0x2222 // the driver's random draws
+	a, b := newEndpoint(t, before), newEndpoint(t, after)
+	msg := []byte("the same plaintext at the same counter")
+	pa, pb := seal1(t, a, msg), seal1(t, b, msg)
+	if be64(pa[offCounter:]) != be64(pb[offCounter:]) {
+		t.Fatal("test setup: counters differ")
+	}
+	if bytes.Equal(pa[headerLen:headerLen+len(msg)], pb[headerLen:headerLen+len(msg)]) {
+		t.Fatal("two incarnations with one boot id produced the same keystream: (key, nonce) repeated")
+	}
+	n := nonce(be64(pa[offCounter:]))
+	if _, err := a.aead.Open(nil, n[:], pb[headerLen:], pb[:headerLen]); err == nil {
+		t.Fatal("the restored incarnation's packet opens under the old incarnation's key")
+	}
+	// The receiver takes both, each under its own key.
+	r := newEndpoint(t, testConfig(2, 1))
+	if d, err := r.Open(0, pa); err != nil || !d.NewBoot || d.Start != 0x1111 {
+		t.Fatalf("first incarnation: %+v, %v", d, err)
 	}
 }
 
 func TestCounterExhausted(t *testing.T) {
 	a, b := pair(t)
 	a.next = counterLimit - 3
-	if _, err := a.Seal(make([]byte, 5000)); !errors.Is(err, ErrCounterExhausted) {
+	if _, err := a.Seal(Dest{ID: 2}, make([]byte, 5000)); !errors.Is(err, ErrCounterExhausted) {
 		t.Fatalf("4 fragments with 3 counters left: %v", err)
 	}
 	if _, err := b.Open(0, seal(t, a, make([]byte, 2000))[0]); err != nil { // 2 fragments
@@ -589,7 +613,7 @@ func TestCounterExhausted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, err := a.Seal([]byte("x"))
+	_, err := a.Seal(Dest{ID: 2}, []byte("x"))
 	if !errors.Is(err, ErrCounterExhausted) || !strings.Contains(err.Error(), "restart the node") {
 		t.Fatalf("Seal at 2^48: %v", err)
 	}
@@ -647,4 +671,116 @@ func TestWindow(t *testing.T) {
 			top = max(top, c)
 		}
 	}
+}
+
+// TestCrossDestinationReplayDropped (issue 22): packets n3 sealed for n1
+// and recorded on the way, sent to n2, are dropped as misaddressed and
+// counted, and leave no trace: n3's genuine packets to n2 with the same
+// counters' neighbours are all accepted afterwards. A packet sealed for
+// another incarnation of n2 (an earlier start, same boot id after a wiped
+// data directory) is dropped the same way. (Mutation: skip the
+// destination check in open -> the replayed packets are accepted and this
+// fails.)
+func TestCrossDestinationReplayDropped(t *testing.T) {
+	n3 := newEndpoint(t, testConfig(3, 1))
+	n1 := newEndpoint(t, testConfig(1, 1))
+	n2cfg := testConfig(2, 1)
+	n2cfg.Start = 7
+	n2 := newEndpoint(t, n2cfg)
+	to1 := Dest{ID: 1, Boot: 1}
+	to2 := Dest{ID: 2, Boot: 1, Start: 7}
+
+	var recorded [][]byte // n3 -> n1, as an attacker on the path sees them
+	var genuine [][]byte  // n3 -> n2, interleaved on n3's one counter
+	for i := range 20 {
+		m := []byte(fmt.Sprintf("pause #%d", i))
+		p1, err := n3.Seal(to1, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recorded = append(recorded, p1...)
+		p2, err := n3.Seal(to2, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		genuine = append(genuine, p2...)
+	}
+	for _, p := range recorded {
+		if _, err := n1.Open(0, p); err != nil {
+			t.Fatalf("n1 refuses n3's packet to it: %v", err)
+		}
+	}
+	for _, p := range recorded {
+		wantDrop(t, n2, 0, p, ErrMisaddressed)
+	}
+	if got := n2.Stats().Misaddressed; got != uint64(len(recorded)) {
+		t.Fatalf("n2 counted %d misaddressed packets, want %d", got, len(recorded))
+	}
+	if len(n2.peers) != 0 {
+		t.Fatal("misaddressed packets created state for their sender")
+	}
+	for i, p := range genuine {
+		d, err := n2.Open(0, p)
+		if err != nil || string(d.Msg) != fmt.Sprintf("pause #%d", i) {
+			t.Fatalf("genuine packet %d to n2: %q, %v", i, d.Msg, err)
+		}
+	}
+
+	// For an earlier incarnation of n2: same node and boot id, other start.
+	old, err := n3.Seal(Dest{ID: 2, Boot: 1, Start: 6}, []byte("to the wiped n2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDrop(t, n2, 0, old[0], ErrMisaddressed)
+
+	// Unbound (the sender did not know n2 yet): accepted, and flagged so
+	// the layer above takes nothing but discovery from it.
+	ub, err := n3.Seal(Dest{ID: 2}, []byte("heartbeat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := n2.Open(0, ub[0]); err != nil || !d.Unbound {
+		t.Fatalf("unbound packet: %+v, %v", d, err)
+	}
+	checkStats(t, n2)
+}
+
+// TestUnknownSenderNoState (issue 22): a key holder sending from 2,000 node
+// ids that are not configured makes the receiver allocate nothing and keep
+// no state: the id is checked before anything else. (Mutation: drop the
+// e.known check -> 2,000 peers with their windows and keys; this fails.)
+func TestUnknownSenderNoState(t *testing.T) {
+	cfg := testConfig(2, 1)
+	cfg.Peers = []NodeID{1, 3}
+	b := newEndpoint(t, cfg)
+	var pkts [][]byte
+	for id := NodeID(100); id < 2100; id++ {
+		e := newEndpoint(t, testConfig(id, 1))
+		p, err := e.Seal(Dest{ID: 2, Boot: 1}, []byte("hello"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkts = append(pkts, p[0])
+	}
+	i := 0
+	allocs := testing.AllocsPerRun(len(pkts)-1, func() {
+		_, err := b.Open(0, pkts[i])
+		if !errors.Is(err, ErrUnknownSender) {
+			t.Fatalf("packet from unknown node %d: %v", 100+i, err)
+		}
+		i++
+	})
+	if allocs != 0 || len(b.peers) != 0 || b.cand.aead != nil {
+		t.Fatalf("packets from unknown ids: %.1f allocations each, %d peers, candidate key %v", allocs, len(b.peers), b.cand.aead != nil)
+	}
+	if b.Stats().UnknownSender != uint64(len(pkts)) {
+		t.Fatalf("counted %d, want %d", b.Stats().UnknownSender, len(pkts))
+	}
+	// A configured peer still gets through.
+	a := newEndpoint(t, testConfig(1, 1))
+	p, _ := a.Seal(Dest{ID: 2, Boot: 1}, []byte("hi"))
+	if _, err := b.Open(0, p[0]); err != nil {
+		t.Fatalf("configured peer: %v", err)
+	}
+	checkStats(t, b)
 }

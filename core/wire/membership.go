@@ -78,17 +78,22 @@ type Commit struct {
 	Plan []byte
 }
 
-// LeaseReq is a primary view member's lease heartbeat.
+// LeaseReq is a primary view member's lease heartbeat to member To.
 type LeaseReq struct {
 	ID  ViewID
 	Seq uint64
+	To  NodeID // the member asked: a request for another is ignored
 }
 
 // LeaseAck acknowledges a LeaseReq by a member that has ID installed and
-// has promised nothing newer.
+// has promised nothing newer. To is the member whose request it answers:
+// lease sequence numbers are per requester and alike on every member, so
+// an acknowledgement is credited only by the node it names (with the
+// packet header binding it to that node's incarnation, wire doc.go).
 type LeaseAck struct {
 	ID  ViewID
 	Seq uint64
+	To  NodeID
 }
 
 // Left tells a node that asked to leave that a view without it was
@@ -319,6 +324,7 @@ func (m *LeaseReq) Append(b []byte) []byte {
 	w := Writer(b)
 	w.viewID(m.ID)
 	w.Uvarint(m.Seq)
+	w.Uint16(uint16(m.To))
 	return w
 }
 
@@ -326,6 +332,7 @@ func (m *LeaseReq) Append(b []byte) []byte {
 func (m *LeaseReq) Decode(r *Reader) error {
 	m.ID = r.viewID()
 	m.Seq = r.Uvarint()
+	m.To = NodeID(r.Uint16())
 	return r.Err()
 }
 
@@ -337,6 +344,7 @@ func (m *LeaseAck) Append(b []byte) []byte {
 	w := Writer(b)
 	w.viewID(m.ID)
 	w.Uvarint(m.Seq)
+	w.Uint16(uint16(m.To))
 	return w
 }
 
@@ -344,6 +352,7 @@ func (m *LeaseAck) Append(b []byte) []byte {
 func (m *LeaseAck) Decode(r *Reader) error {
 	m.ID = r.viewID()
 	m.Seq = r.Uvarint()
+	m.To = NodeID(r.Uint16())
 	return r.Err()
 }
 
@@ -381,21 +390,28 @@ func (m *User) Decode(r *Reader) error {
 	return r.Err()
 }
 
-// SetState asks the receiving node to change its own membership state
-// (an operator's pause, resume or leave issued on another node).
+// SetState asks node To to change its own membership state (an
+// operator's pause, resume or leave issued on another node). A node acts
+// only on a SetState that names it.
 type SetState struct {
 	State uint8
+	To    NodeID
 }
 
 // Type implements Message.
 func (*SetState) Type() Type { return TypeSetState }
 
 // Append implements Message.
-func (m *SetState) Append(b []byte) []byte { return append(b, m.State) }
+func (m *SetState) Append(b []byte) []byte {
+	w := Writer(append(b, m.State))
+	w.Uint16(uint16(m.To))
+	return w
+}
 
 // Decode implements Message.
 func (m *SetState) Decode(r *Reader) error {
 	m.State = r.Uint8()
+	m.To = NodeID(r.Uint16())
 	return r.Err()
 }
 

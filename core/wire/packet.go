@@ -16,8 +16,12 @@ const (
 	offCluster = 4  // 8 bytes: first 8 bytes of SHA-256(cluster name)
 	offFrom    = 12 // 2 bytes: sender NodeID
 	offBoot    = 14 // 4 bytes: sender boot id
-	offCounter = 18 // 8 bytes: sender packet counter, < 2^48
-	headerLen  = 26 // then the sealed payload: ciphertext || 16-byte tag
+	offStart   = 18 // 8 bytes: sender start id (random, drawn at every start)
+	offTo      = 26 // 2 bytes: destination NodeID
+	offToBoot  = 28 // 4 bytes: destination boot id, 0 if the sender does not know it yet
+	offToStart = 32 // 8 bytes: destination start id (0 with boot 0)
+	offCounter = 40 // 8 bytes: sender packet counter, < 2^48
+	headerLen  = 48 // then the sealed payload: ciphertext || 16-byte tag
 
 	tagLen = 16 // AES-GCM tag
 
@@ -33,7 +37,11 @@ const (
 	Overhead = headerLen + tagLen
 
 	magic0, magic1 = 0xC0, 0x8A // "corral" packet magic
-	wireVersion    = 1
+	// wireVersion 2: the header names the destination and the sender's
+	// start id, and every sender incarnation has its own key. A version-1
+	// packet is dropped with ErrVersion (and a version-2 one by a
+	// version-1 node), so mixed versions fail clearly.
+	wireVersion = 2
 
 	kindWhole    = 1 // the payload is one whole message
 	kindFragment = 2 // the payload is a fragment header and part of a message
@@ -53,6 +61,8 @@ var (
 	ErrVersion         = errors.New("wire: unsupported wire version or packet kind")
 	ErrCluster         = errors.New("wire: packet from another cluster")
 	ErrOwn             = errors.New("wire: own packet")
+	ErrUnknownSender   = errors.New("wire: packet from a node id that is not configured")
+	ErrMisaddressed    = errors.New("wire: packet addressed to another node or to another incarnation of this one")
 	ErrAuth            = errors.New("wire: packet authentication failed")
 	ErrStaleBoot       = errors.New("wire: packet from an older boot of the sender")
 	ErrReplay          = errors.New("wire: replayed or too old packet")
@@ -84,6 +94,8 @@ type Stats struct {
 	Version         uint64 // ErrVersion
 	Cluster         uint64 // ErrCluster
 	Own             uint64 // ErrOwn
+	UnknownSender   uint64 // ErrUnknownSender
+	Misaddressed    uint64 // ErrMisaddressed
 	Auth            uint64 // ErrAuth
 	StaleBoot       uint64 // ErrStaleBoot
 	Replay          uint64 // ErrReplay
@@ -95,7 +107,7 @@ type Stats struct {
 
 // Dropped returns the number of packets dropped for any reason.
 func (s Stats) Dropped() uint64 {
-	return s.Short + s.BadMagic + s.Version + s.Cluster + s.Own + s.Auth +
+	return s.Short + s.BadMagic + s.Version + s.Cluster + s.Own + s.UnknownSender + s.Misaddressed + s.Auth +
 		s.StaleBoot + s.Replay + s.BadFragment + s.Oversize +
 		s.ReassemblyLimit + s.Late
 }
@@ -114,6 +126,10 @@ func (s *Stats) counter(err error) *uint64 {
 		return &s.Cluster
 	case ErrOwn:
 		return &s.Own
+	case ErrUnknownSender:
+		return &s.UnknownSender
+	case ErrMisaddressed:
+		return &s.Misaddressed
 	case ErrAuth:
 		return &s.Auth
 	case ErrStaleBoot:
@@ -132,11 +148,24 @@ func (s *Stats) counter(err error) *uint64 {
 	return nil
 }
 
+// Dest names the destination of a packet: a node and the incarnation of
+// it the sender talks to. Boot 0 means the sender has not heard from that
+// node yet (Start is then 0 too): such a packet is "unbound" and the
+// receiver accepts it from any of its incarnations (Delivery.Unbound), so
+// only discovery traffic (heartbeats) may travel in one.
+type Dest struct {
+	ID    NodeID
+	Boot  uint32
+	Start uint64
+}
+
 // header is a parsed packet header.
 type header struct {
 	kind    uint8
 	from    NodeID
 	boot    uint32
+	start   uint64
+	to      Dest
 	counter uint64
 }
 
@@ -147,19 +176,30 @@ func putHeader(b []byte, cluster *[8]byte, h header) {
 	copy(b[offCluster:offCluster+8], cluster[:])
 	binary.BigEndian.PutUint16(b[offFrom:], uint16(h.from))
 	binary.BigEndian.PutUint32(b[offBoot:], h.boot)
+	binary.BigEndian.PutUint64(b[offStart:], h.start)
+	binary.BigEndian.PutUint16(b[offTo:], uint16(h.to.ID))
+	binary.BigEndian.PutUint32(b[offToBoot:], h.to.Boot)
+	binary.BigEndian.PutUint64(b[offToStart:], h.to.Start)
 	binary.BigEndian.PutUint64(b[offCounter:], h.counter)
 }
 
-// nonce returns the AEAD nonce of a packet: sender (2 bytes), boot id (4
-// bytes), low 48 bits of the counter (6 bytes). It is unique as long as
-// every boot id of a node is used by one incarnation only and the counter
-// stays below 2^48.
-func nonce(from NodeID, boot uint32, counter uint64) [12]byte {
+func getHeader(b []byte) header {
+	return header{
+		kind:    b[offKind],
+		from:    NodeID(be16(b[offFrom:])),
+		boot:    be32(b[offBoot:]),
+		start:   be64(b[offStart:]),
+		to:      Dest{ID: NodeID(be16(b[offTo:])), Boot: be32(b[offToBoot:]), Start: be64(b[offToStart:])},
+		counter: be64(b[offCounter:]),
+	}
+}
+
+// nonce returns the AEAD nonce of a packet: four zero bytes and the 8-byte
+// counter. The key is the sender incarnation's own (incarnationKey), so
+// the nonce is unique under its key as long as the counter never repeats
+// within one incarnation, which Seal guarantees.
+func nonce(counter uint64) [12]byte {
 	var n [12]byte
-	binary.BigEndian.PutUint16(n[0:], uint16(from))
-	binary.BigEndian.PutUint32(n[2:], boot)
-	var c [8]byte
-	binary.BigEndian.PutUint64(c[:], counter)
-	copy(n[6:], c[2:])
+	binary.BigEndian.PutUint64(n[4:], counter)
 	return n
 }

@@ -33,7 +33,7 @@ func (n *bigNode) Tick(now time.Duration) {
 	}
 	n.attempts++
 	n.next = now + 100*time.Millisecond
-	pkts, err := n.ep.Seal(wire.Encode(&wire.Ping{Seq: 1, Payload: n.msg}))
+	pkts, err := n.ep.Seal(wire.Dest{ID: 2}, wire.Encode(&wire.Ping{Seq: 1, Payload: n.msg}))
 	if err != nil {
 		n.t.Fatalf("seal: %v", err)
 	}
@@ -54,7 +54,7 @@ func (n *bigNode) Receive(now time.Duration, link int, from sim.Addr, data []byt
 	switch m := m.(type) {
 	case *wire.Ping:
 		n.got = append(n.got, m.Payload)
-		pkts, _ := n.ep.Seal(wire.Encode(&wire.Pong{Seq: m.Seq}))
+		pkts, _ := n.ep.Seal(wire.Dest{ID: wire.NodeID(from.Node)}, wire.Encode(&wire.Pong{Seq: m.Seq}))
 		for _, p := range pkts {
 			n.h.Send(0, from, p)
 		}

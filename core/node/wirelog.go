@@ -1,0 +1,144 @@
+package node
+
+import (
+	cryptorand "crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"time"
+
+	"github.com/corral-ha/corral/core/conn"
+	"github.com/corral-ha/corral/core/transport"
+	"github.com/corral-ha/corral/core/wire"
+)
+
+// dropLogEvery is how often the log names a source whose packets keep
+// failing authentication (or use another wire version): often enough to be
+// seen, rarely enough that a flood of forgeries does not flood the log.
+const dropLogEvery = time.Minute
+
+// dropLogMax bounds the sources remembered (forged source addresses must
+// not grow the map without end); beyond it the map starts over.
+const dropLogMax = 1024
+
+// dropLog is what the driver remembers to rate-limit its log lines about
+// dropped packets (issue 16): the core counts every drop (metrics), the
+// log names the sender once a minute, and a stale boot once.
+type dropLog struct {
+	last  map[dropKey]time.Time // last line per (reason, source address)
+	count map[dropKey]int       // drops since that line
+	stale map[staleKey]bool     // (peer, boot) already logged
+}
+
+type dropKey struct {
+	reason string
+	from   netip.Addr
+}
+
+type staleKey struct {
+	id   wire.NodeID
+	boot uint32
+}
+
+// receivePacket hands a datagram to conn and logs what the wire layer
+// dropped, rate-limited.
+func (n *Node) receivePacket(p transport.Packet) {
+	err := n.conn.Receive(n.now(), p.Link, p.Data)
+	if err == nil {
+		return
+	}
+	var de *conn.DropError
+	if !errors.As(err, &de) {
+		return
+	}
+	switch {
+	case errors.Is(err, wire.ErrAuth):
+		n.noteDrop("auth", p.From.Addr(), de.From, "packets from %s (%s) fail authentication: different cluster key?")
+	case errors.Is(err, wire.ErrVersion):
+		n.noteDrop("version", p.From.Addr(), de.From, "packets from %s (%s) use another wire version or packet kind: every node must run the same corral version")
+	case errors.Is(err, wire.ErrUnknownSender):
+		n.noteDrop("unknown", p.From.Addr(), de.From, "packets from %s (%s) come from a node id that is not in the node list: fix [[nodes]] on one side")
+	case errors.Is(err, wire.ErrStaleBoot):
+		n.noteStale(p.From.Addr(), de)
+	}
+}
+
+// noteDrop logs a drop of reason from addr at most once a minute per
+// (reason, addr), with the number of drops since the last line. claimed is
+// the sender id the packet's header claims (not authenticated: "n3?").
+func (n *Node) noteDrop(reason string, addr netip.Addr, claimed wire.NodeID, format string) {
+	d := &n.drops
+	if d.last == nil || len(d.last) >= dropLogMax {
+		d.last, d.count = map[dropKey]time.Time{}, map[dropKey]int{}
+	}
+	k := dropKey{reason, addr}
+	d.count[k]++
+	now := time.Now()
+	if last, ok := d.last[k]; ok && now.Sub(last) < dropLogEvery {
+		return
+	}
+	d.last[k] = now
+	n.log.Warn(fmt.Sprintf(format, addr, n.guessName(addr, claimed)), "packets", d.count[k], "per", dropLogEvery.String())
+	d.count[k] = 0
+}
+
+// noteStale logs once per (peer, boot) that a peer's packets come from an
+// older boot than one heard before, and what to do.
+func (n *Node) noteStale(addr netip.Addr, de *conn.DropError) {
+	d := &n.drops
+	if d.stale == nil || len(d.stale) >= dropLogMax {
+		d.stale = map[staleKey]bool{}
+	}
+	k := staleKey{de.From, de.Boot}
+	if d.stale[k] {
+		return
+	}
+	d.stale[k] = true
+	var heard uint32
+	if st, ok := n.conn.Peer(de.From); ok {
+		heard = st.Boot
+	}
+	name := n.guessName(addr, de.From)
+	n.log.Warn(fmt.Sprintf("packets from %s (%s) carry boot id %d, not newer than boot %d heard before: dropped as a replay or an older incarnation. "+
+		"A node restarted from a restored or wiped data directory gets a boot id from its clock: if its clock is behind, set it right and restart that node",
+		addr, name, de.Boot, heard), "logged", "once per boot id")
+}
+
+// guessName names the node a packet seems to come from: the configured
+// node with that address, else the id the header claims, with a "?" since
+// neither is authenticated.
+func (n *Node) guessName(addr netip.Addr, claimed wire.NodeID) string {
+	for id, aps := range n.addrs {
+		for _, ap := range aps {
+			if ap.Addr() == addr {
+				return n.names[id] + "?"
+			}
+		}
+	}
+	if nm, ok := n.names[claimed]; ok {
+		return nm + "?"
+	}
+	return fmt.Sprintf("node id %d?", claimed)
+}
+
+// bootFloor is the least boot id a start at wall-clock time now takes: its
+// Unix seconds (0 after 2106 or before 1970: the persisted counter alone).
+func bootFloor(now time.Time) uint32 {
+	if s := now.Unix(); s > 0 && s <= math.MaxUint32 {
+		return uint32(s)
+	}
+	return 0
+}
+
+// startID draws this start's random id (wire.Config.Start): with the boot
+// id it picks the incarnation's packet key, so nonces never repeat even if
+// a restored data directory repeats a boot id.
+func startID() (uint64, error) {
+	var b [8]byte
+	if _, err := cryptorand.Read(b[:]); err != nil {
+		return 0, fmt.Errorf("node: draw the start id: %w", err)
+	}
+	return binary.BigEndian.Uint64(b[:]), nil
+}

@@ -1,0 +1,45 @@
+package node
+
+import (
+	"bytes"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/corral-ha/corral/core/config"
+	"github.com/corral-ha/corral/core/conn"
+	"github.com/corral-ha/corral/core/wire"
+)
+
+// TestDropLogRateLimited (issue 16): 500 packets failing authentication
+// from one address make one log line naming it and the node it seems to
+// be; a stale boot id is logged once per (peer, boot).
+func TestDropLogRateLimited(t *testing.T) {
+	dir := t.TempDir()
+	paths := writeCluster(t, dir, 143, 3)
+	cfg, err := config.Load(paths[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	n, err := Open(cfg, Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	n3 := netip.MustParseAddr("127.143.0.3")
+	for range 500 {
+		n.noteDrop("auth", n3, 3, "packets from %s (%s) fail authentication: different cluster key?")
+	}
+	stale := &conn.DropError{From: 2, Boot: 7, Err: wire.ErrStaleBoot}
+	n.noteStale(netip.MustParseAddr("127.143.1.2"), stale)
+	n.noteStale(netip.MustParseAddr("127.143.1.2"), stale)
+	log := buf.String()
+	if got := strings.Count(log, "packets from 127.143.0.3 (n3?) fail authentication: different cluster key?"); got != 1 {
+		t.Errorf("auth failure logged %d times, want once:\n%s", got, log)
+	}
+	if got := strings.Count(log, "packets from 127.143.1.2 (n2?) carry boot id 7"); got != 1 {
+		t.Errorf("stale boot logged %d times, want once:\n%s", got, log)
+	}
+}
