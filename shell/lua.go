@@ -31,7 +31,7 @@ func luaCommand() *command {
 			"the config DB; corral.wait_event{kinds = {...}, timeout = s} waits for an event).\n" +
 			"It has exec, fs and net too: it runs with your rights. Ctrl-C stops it.",
 		example: "lua 1+1\nlua corral.status().coordinator\n" +
-			"lua run examples/lua/automation/rolling_maintenance.lua 'echo upgrading $NODE'",
+			"lua run examples/lua/automation/rolling_maintenance.lua 'echo $NODE'",
 		subs:    []string{"run"},
 		raw:     true,
 		rawLine: true,

@@ -35,8 +35,12 @@ func (s *Shell) Script(r io.Reader, name string, keepGoing bool, stderr io.Write
 		if err == nil {
 			continue
 		}
-		fmt.Fprintf(stderr, "corral shell: %s:%d: %s: %v\n", name, lineNo, line, err)
-		code := report(io.Discard, err)
+		code := exitStatus(err)
+		if s.json {
+			reportJSONAt(stderr, err, fmt.Sprintf("%s:%d", name, lineNo))
+		} else {
+			fmt.Fprintf(stderr, "corral shell: %s:%d: %s: %v\n", name, lineNo, line, err)
+		}
 		if status == 0 {
 			status = code
 		}
