@@ -507,7 +507,7 @@ func TestEventsFollowReconnects(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- sh.Exec(ctx, "events --follow") }()
+	go func() { done <- sh.Exec(ctx, "events --follow --since 0") }()
 	out.waitFor(t, "the first event", func(s string) bool { return strings.Contains(s, "view_changed") })
 	stop()
 	out.waitFor(t, "the lost connection", func(s string) bool { return strings.Contains(s, "connection to the node lost") })

@@ -279,11 +279,13 @@ func (c *command) parse(words []string) (*args, error) {
 	}
 	for i := 0; i < len(words); i++ {
 		w := words[i]
-		if !strings.HasPrefix(w, "--") || w == "--" {
-			a.pos = append(a.pos, w)
-			continue
-		}
 		name, val, hasVal := strings.Cut(w, "=")
+		if !strings.HasPrefix(w, "--") || w == "--" {
+			if !c.shortFlag(name) {
+				a.pos = append(a.pos, w)
+				continue
+			}
+		}
 		var spec *flagSpec
 		for j := range c.flags {
 			if c.flags[j].name == name {
@@ -308,6 +310,16 @@ func (c *command) parse(words []string) (*args, error) {
 		a.flags[name] = val
 	}
 	return a, nil
+}
+
+// shortFlag reports whether name is one of c's one-dash flags ("-n").
+func (c *command) shortFlag(name string) bool {
+	for _, f := range c.flags {
+		if f.name == name && !strings.HasPrefix(name, "--") {
+			return true
+		}
+	}
+	return false
 }
 
 // noArgs fails when a command that takes no positional arguments got some.

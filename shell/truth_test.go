@@ -2,11 +2,16 @@ package shell
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/corral-ha/corral/core/api/apitest"
+	"github.com/corral-ha/corral/core/node"
 )
 
 // checkWidth fails for a line wider than 80 columns.
@@ -73,6 +78,82 @@ func TestErrorsNameShellCommands(t *testing.T) {
 		dec := json.NewDecoder(&errb)
 		if err := dec.Decode(&e); err != nil || e.Error == "" || e.Exit != code || code == 0 || dec.More() {
 			t.Errorf("%q: exit %d, stderr %q: want one JSON error object (%v)", args, code, errb.String(), err)
+		}
+	}
+}
+
+// TestEventsNewest: `events -n N` shows the newest N, oldest first, as
+// journalctl -n does; --since now works; --follow starts at the newest
+// unless --since N.
+func TestEventsNewest(t *testing.T) {
+	f := apitest.New()
+	for i := 0; i < 30; i++ {
+		f.Emit(node.Event{Kind: "node_paused", Target: fmt.Sprintf("t%d", i)})
+	}
+	sock := serve(t, f)
+	seqs := func(out string) []uint64 {
+		var evs []node.Event
+		if err := json.Unmarshal([]byte(out), &evs); err != nil {
+			t.Fatalf("%q: %v", out, err)
+		}
+		var s []uint64
+		for _, e := range evs {
+			s = append(s, e.Seq)
+		}
+		return s
+	}
+	for _, line := range []string{"events -n 5 --json", "events --limit 5 --json", "events -n=5 --json"} {
+		code, out, errb := runMain(t, "--socket", sock, "-c", line)
+		if got := seqs(out); code != 0 || !reflect.DeepEqual(got, []uint64{26, 27, 28, 29, 30}) {
+			t.Errorf("%s: exit %d, seqs %v, stderr %q; want the newest 5, 26..30", line, code, got, errb)
+		}
+	}
+	code, out, errb := runMain(t, "--socket", sock, "-c", "events --since now --json")
+	if got := seqs(out); code != 0 || len(got) != 0 {
+		t.Errorf("events --since now: exit %d, seqs %v, stderr %q", code, got, errb)
+	}
+
+	for _, tc := range []struct {
+		line  string
+		first uint64 // the first event printed (0: the first "new" one)
+	}{
+		{"events --follow --json", 0},
+		{"events --follow --since now --json", 0},
+		{"events --follow --since 27 --json", 28},
+		{"events --follow -n 2 --json", 1}, // 1: the newest but one
+	} {
+		if tc.first == 1 {
+			tc.first = f.LastEventSeq() - 1
+		}
+		out := newSyncBuffer()
+		sh := &Shell{Client: NewClient(sock), Stdout: out}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- sh.Exec(ctx, tc.line) }()
+		if tc.first != 0 { // stored events come first: wait for them
+			out.waitFor(t, "the stored events", func(s string) bool { return s != "" })
+		}
+		// The stream may open after an event: emit until one shows.
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(out.String(), `"target":"new"`) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no new event printed; output:\n%s", tc.line, out)
+			}
+			f.Emit(node.Event{Kind: "node_paused", Target: "new"})
+			select {
+			case <-out.wrote:
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		first := strings.SplitN(out.String(), "\n", 2)[0]
+		var e node.Event
+		err := json.Unmarshal([]byte(first), &e)
+		if err != nil || (tc.first != 0 && e.Seq != tc.first) || (tc.first == 0 && e.Target != "new") {
+			t.Errorf("%s: first event %q (%v); want seq %d (0: the first new one); output:\n%s", tc.line, first, err, tc.first, out)
 		}
 	}
 }

@@ -24,7 +24,8 @@
 //     &follow=1 or Accept: text/event-stream it is a Server-Sent Events
 //     stream ("id: SEQ", "event: KIND", "data: JSON") that replays from N,
 //     then streams, each seq once and in order (Last-Event-ID resumes);
-//     since=now starts after the newest event.
+//     since=now starts after the newest event; &last=N (without limit)
+//     lists only the newest N of them, as `journalctl -n N`.
 //   - /v1/debug/faults: GET lists, POST {peer, link, dir, drop, delay, dup}
 //     adds (201 with the id), DELETE [/ID] lifts; 403 unless [debug]
 //     fault_injection is on.
