@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/corral-ha/corral/core/api/apitest"
+	"github.com/corral-ha/corral/core/cdb"
 	"github.com/corral-ha/corral/core/node"
 )
 
@@ -155,5 +157,28 @@ func TestEventsNewest(t *testing.T) {
 		if err != nil || (tc.first != 0 && e.Seq != tc.first) || (tc.first == 0 && e.Target != "new") {
 			t.Errorf("%s: first event %q (%v); want seq %d (0: the first new one); output:\n%s", tc.line, first, err, tc.first, out)
 		}
+	}
+}
+
+// TestOneTimeFormat: events, cdb history and fence history print times
+// in one format, RFC 3339 in UTC with milliseconds.
+func TestOneTimeFormat(t *testing.T) {
+	f := apitest.New()
+	f.Emit(node.Event{Kind: "node_paused", Target: "n2"})
+	f.Changes = []cdb.Change{{Rev: 1, Time: time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC).UnixNano(), OK: true,
+		Ops: []cdb.Op{{Kind: cdb.OpPut, Key: "/a", Value: []byte(`"x"`)}}}}
+	sock := serve(t, f)
+	format := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`)
+	var evs []node.Event
+	_, out, _ := runMain(t, "--socket", sock, "-c", "events --json")
+	if err := json.Unmarshal([]byte(out), &evs); err != nil || len(evs) != 1 || !format.MatchString(evs[0].Time) {
+		t.Errorf("events: %q (%v)", out, err)
+	}
+	var hs []struct {
+		Time string `json:"time"`
+	}
+	_, out, _ = runMain(t, "--socket", sock, "-c", "cdb history --json")
+	if err := json.Unmarshal([]byte(out), &hs); err != nil || len(hs) != 1 || !format.MatchString(hs[0].Time) {
+		t.Errorf("cdb history: %q (%v)", out, err)
 	}
 }
