@@ -182,3 +182,44 @@ func TestOneTimeFormat(t *testing.T) {
 		t.Errorf("cdb history: %q (%v)", out, err)
 	}
 }
+
+// TestStaleWithoutQuorum: on a node without quorum, groups, resources,
+// status and explain say that what they show may be stale (in --json a
+// "stale": true beside the documented fields); with quorum they do not.
+func TestStaleWithoutQuorum(t *testing.T) {
+	for _, quorate := range []bool{false, true} {
+		f := &crmNode{Node: apitest.New()}
+		f.St = sampleStatus()
+		f.St.Quorate = quorate
+		sock := serveCRM(t, f)
+		for _, cmd := range []string{"groups", "resources", "status", "explain web"} {
+			code, out, errb := runMain(t, "--socket", sock, "-c", cmd)
+			if code != 0 || strings.Contains(out, "stale") == quorate {
+				t.Errorf("quorate %v: %s: exit %d, stdout %q, stderr %q", quorate, cmd, code, out, errb)
+			}
+			checkWidth(t, cmd, out)
+			code, out, errb = runMain(t, "--socket", sock, "-c", cmd+" --json")
+			var doc any
+			if code != 0 || json.Unmarshal([]byte(out), &doc) != nil {
+				t.Fatalf("%s --json: exit %d, %q %q", cmd, code, out, errb)
+			}
+			rows, ok := doc.([]any)
+			if !ok {
+				rows = []any{doc}
+			}
+			for _, r := range rows {
+				m := r.(map[string]any)
+				if stale, _ := m["stale"].(bool); stale == quorate {
+					t.Errorf("quorate %v: %s --json: %s", quorate, cmd, out)
+				}
+				for _, k := range map[string][]string{"groups": {"name", "state", "owner", "address", "reason"},
+					"resources": {"name", "group", "state", "node"}, "status": {"cluster", "node", "quorate", "members", "nodes"},
+					"explain web": {"group", "text"}}[cmd] {
+					if _, ok := m[k]; !ok {
+						t.Errorf("%s --json lacks %s: %s", cmd, k, out)
+					}
+				}
+			}
+		}
+	}
+}
