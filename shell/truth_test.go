@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -220,6 +221,44 @@ func TestStaleWithoutQuorum(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestCompletionSubsAndKeys: Tab completes a command's subcommands next
+// to node names (fence h -> history) and config DB keys a folder at a
+// time (cdb get /gr -> /groups/).
+func TestCompletionSubsAndKeys(t *testing.T) {
+	f := apitest.New()
+	f.KV = map[string]cdb.KV{}
+	for i, k := range []string{"/groups/web", "/groups/db", "/resources/ip", "/top"} {
+		f.KV[k] = cdb.KV{Key: k, Value: []byte(`"x"`), CreateRev: uint64(i + 1), ModRev: uint64(i + 1)}
+	}
+	f.Rev = 4
+	sock := serve(t, f)
+	c := &completer{s: &Shell{Client: NewClient(sock)}}
+	cases := []struct {
+		line string
+		want []string
+		n    int
+	}{
+		{"fence h", []string{"istory "}, 1},
+		{"fence d", []string{"evices "}, 1},
+		{"cdb get /gr", []string{"oups/"}, 3},
+		{"cdb get /groups/w", []string{"eb "}, 9},
+		{"cdb get ", []string{"/groups/", "/resources/", "/top "}, 0},
+		{"cdb list /res", []string{"ources/"}, 4},
+		{"cdb set /t", []string{"op "}, 2},
+	}
+	for _, tc := range cases {
+		got, n := c.Do([]rune(tc.line), len([]rune(tc.line)))
+		var gs []string
+		for _, g := range got {
+			gs = append(gs, string(g))
+		}
+		sort.Strings(gs)
+		if !reflect.DeepEqual(gs, tc.want) || n != tc.n {
+			t.Errorf("complete %q: %q (len %d), want %q (len %d)", tc.line, gs, n, tc.want, tc.n)
 		}
 	}
 }
