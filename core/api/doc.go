@@ -50,7 +50,9 @@
 //   - Lua (lua.go, a Node that is also a LuaNode; 501 otherwise): GET
 //     /v1/agents[?kind=K] lists the loaded scripts with their meta() and
 //     the handlers' counters; POST /v1/lua/eval {code} evaluates in the
-//     node's sandbox (5 s; 422 with the Lua error); POST /v1/lua/reload
+//     node's sandbox (5 s; 422 with the Lua error); with "session": ID it
+//     runs on that session's own sandboxed VM, whose globals carry over
+//     (the shell's Lua REPL), and {session, end: true} ends it; POST /v1/lua/reload
 //     re-reads the scripts and says what was added, changed or removed, or
 //     answers 422 with every load error (file:line) and keeps the old ones.
 //   - GET /metrics: Prometheus text format, metric names corral_*.

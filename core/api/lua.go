@@ -39,6 +39,13 @@ type AgentsDoc struct {
 // EvalRequest is the body of POST /v1/lua/eval.
 type EvalRequest struct {
 	Code string `json:"code"`
+	// Session, when set, evaluates on that session's own VM (made on first
+	// use), so globals carry over between requests: the shell's Lua REPL
+	// sends one id for its whole session. Session VMs are sandboxed as
+	// eval's are; one idle for 15 minutes ends.
+	Session string `json:"session,omitempty"`
+	// End, with Session, ends the session (no code needed).
+	End bool `json:"end,omitempty"`
 }
 
 // EvalResult answers POST /v1/lua/eval: what the code printed, then its
@@ -57,7 +64,7 @@ type ReloadResult struct {
 func (h *Handler) addLua() {
 	h.add("/v1/agents", "GET /v1/agents[?kind=resource|fence|policy|handler]",
 		map[string]http.HandlerFunc{http.MethodGet: h.agents})
-	h.add("/v1/lua/eval", "POST /v1/lua/eval {code}", map[string]http.HandlerFunc{http.MethodPost: h.luaEval})
+	h.add("/v1/lua/eval", "POST /v1/lua/eval {code[, session]} | {session, end}", map[string]http.HandlerFunc{http.MethodPost: h.luaEval})
 	h.add("/v1/lua/reload", "POST /v1/lua/reload", map[string]http.HandlerFunc{http.MethodPost: h.luaReload})
 }
 
@@ -115,13 +122,28 @@ func (h *Handler) luaEval(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req, false, example) {
 		return
 	}
+	if req.End {
+		if req.Session == "" {
+			WriteError(w, http.StatusBadRequest, "end needs the session to end", `send {"session": "ID", "end": true}`)
+			return
+		}
+		ln.Lua().EndSession(req.Session)
+		WriteJSON(w, http.StatusOK, EvalResult{})
+		return
+	}
 	if strings.TrimSpace(req.Code) == "" {
 		WriteError(w, http.StatusBadRequest, "no code to evaluate", "send e.g. "+example)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), evalTimeout)
 	defer cancel()
-	out, err := ln.Lua().Eval(ctx, req.Code)
+	var out string
+	var err error
+	if req.Session != "" {
+		out, err = ln.Lua().EvalSession(ctx, req.Session, req.Code)
+	} else {
+		out, err = ln.Lua().Eval(ctx, req.Code)
+	}
 	if err != nil {
 		switch {
 		case errors.Is(err, lua.ErrClosed):
