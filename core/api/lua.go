@@ -58,6 +58,15 @@ type EvalResult struct {
 type ReloadResult struct {
 	lua.Changes
 	Message string `json:"message"`
+	// Restart names config changes a reload does not apply (a new [lua]
+	// paths entry): they need a restart of the node.
+	Restart []string `json:"restart,omitempty"`
+}
+
+// restartNeeder is the optional part of a Node that says which config
+// changes need a restart (*node.Node has it).
+type restartNeeder interface {
+	RestartNeeded() []string
 }
 
 // addLua registers the Lua endpoints.
@@ -180,6 +189,9 @@ func (h *Handler) luaReload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := ReloadResult{Changes: ch, Message: reloadMessage(ch)}
+	if rn, ok := h.n.(restartNeeder); ok {
+		res.Restart = rn.RestartNeeded()
+	}
 	for _, l := range []*[]string{&res.Added, &res.Removed, &res.Changed} {
 		if *l == nil {
 			*l = []string{}
@@ -189,21 +201,7 @@ func (h *Handler) luaReload(w http.ResponseWriter, r *http.Request) {
 }
 
 // reloadMessage says what a reload changed, in words.
-func reloadMessage(ch lua.Changes) string {
-	if ch.Empty() {
-		return "reloaded: nothing changed"
-	}
-	var parts []string
-	for _, p := range []struct {
-		what  string
-		names []string
-	}{{"added", ch.Added}, {"changed", ch.Changed}, {"removed", ch.Removed}} {
-		if len(p.names) > 0 {
-			parts = append(parts, p.what+" "+strings.Join(p.names, ", "))
-		}
-	}
-	return "reloaded: " + strings.Join(parts, "; ")
-}
+func reloadMessage(ch lua.Changes) string { return node.ReloadMessage(ch) }
 
 // luaMetrics writes the Lua host's families into /metrics.
 func (h *Handler) luaMetrics(p promWriter) {
