@@ -156,6 +156,8 @@ func (s *Shell) Interactive(env Env) int {
 		case errors.As(err, &ue):
 			fmt.Fprintf(env.Stderr, "connection to the node lost: %v\nthe next command reconnects\n", err)
 			down = true
+		case s.json:
+			reportJSON(env.Stderr, err)
 		default:
 			fmt.Fprintf(env.Stderr, "error: %v\n", err)
 		}
