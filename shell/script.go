@@ -48,6 +48,9 @@ func (s *Shell) Script(r io.Reader, name string, keepGoing bool, stderr io.Write
 			return status
 		}
 		if !keepGoing {
+			if s.json {
+				return status // the JSON error's "where" names the line
+			}
 			fmt.Fprintf(stderr, "corral shell: stopped at %s:%d (--keep-going runs the remaining lines)\n", name, lineNo)
 			return status
 		}

@@ -74,6 +74,7 @@ func TestErrorsNameShellCommands(t *testing.T) {
 		{"--socket", sock, "--json", "-c", "cdb get /nope"},
 		{"--socket", sock, "-c", "cdb get /nope --json"},
 		{"--socket", sock, "-c", "events --since x --json"},
+		{"--socket", sock, "--json", "-f", writeScript(t, "status\ncdb get /nope\n")},
 	} {
 		var out, errb bytes.Buffer
 		code := Main(args, &out, &errb)
