@@ -210,7 +210,7 @@ func positional(cmd *command, words []string) []string {
 	var out []string
 	for i := 0; i < len(words); i++ {
 		w := words[i]
-		if strings.HasPrefix(w, "--") {
+		if strings.HasPrefix(w, "--") || cmd.shortFlag(w) {
 			for _, f := range cmd.flags {
 				if f.name == w && f.value != "" {
 					i++
