@@ -211,11 +211,7 @@ func (h *Host) EvalSession(ctx context.Context, id, code string) (string, error)
 		if panicked {
 			return out.String(), fmt.Errorf("%w: %v", ErrSessionLost, err)
 		}
-		var em errMemory
-		if errors.As(cause, &em) {
-			return out.String(), fmt.Errorf("stopped: %v; %w", cause, ErrSessionLost)
-		}
-		return out.String(), fmt.Errorf("stopped: %v; %w", cause, ErrSessionLost)
+		return out.String(), fmt.Errorf("stopped: %v; %w", cause, ErrSessionLost) // a deadline, the memory watchdog, Close
 	}
 	if err != nil {
 		return strings.TrimSuffix(out.String(), "\n"), errors.New(errText(err))
