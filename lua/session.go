@@ -108,15 +108,8 @@ func (h *Host) closeSessions() {
 	all := t.byID
 	t.byID = nil
 	t.mu.Unlock()
-	for _, s := range all {
-		s.abort()
+	for _, s := range all { // a running call was aborted with the pool's VMs (h.vms holds it)
 		s.close()
-	}
-}
-
-func (s *session) abort() {
-	if v := s.v; v != nil {
-		v.abort(errClosed)
 	}
 }
 

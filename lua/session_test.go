@@ -67,3 +67,36 @@ func TestEvalSessionKeepsGlobals(t *testing.T) {
 		t.Fatalf("error in a session: %v", err)
 	}
 }
+
+// TestEvalSessionClose: Close stops a session's running call (it counts
+// as busy while it runs) and ends its sessions.
+func TestEvalSessionClose(t *testing.T) {
+	h, err := lua.New(lua.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.EvalSession(context.Background(), "s", "while true do end")
+		done <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for h.Busy() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the session call never ran")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	h.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, lua.ErrSessionLost) {
+			t.Fatalf("the stopped call: %v, want ErrSessionLost", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not stop the running session call")
+	}
+	if _, err := h.EvalSession(context.Background(), "s", "1"); !errors.Is(err, lua.ErrClosed) {
+		t.Fatalf("after Close: %v, want ErrClosed", err)
+	}
+}
