@@ -371,7 +371,7 @@ func (s *Shell) Exec(ctx context.Context, line string) error {
 	if c == nil {
 		return usagef("unknown command %q: %stype `help` for the list", rest[0], suggest(rest[0]))
 	}
-	if wantsHelp(rest[1:]) {
+	if wantsHelp(rest[1:], c.raw || c.rawLine) {
 		return s.commandHelp(c)
 	}
 	a, err := c.parse(rest[1:])
@@ -387,9 +387,13 @@ func (s *Shell) Exec(ctx context.Context, line string) error {
 }
 
 // wantsHelp reports whether a command's words ask for its help: --help
-// anywhere, or -h as the first word.
-func wantsHelp(words []string) bool {
+// anywhere, or -h as the first word; for a command whose words are its
+// argument (lua CODE, watch COMMAND), only as the first word.
+func wantsHelp(words []string, raw bool) bool {
 	for i, w := range words {
+		if i > 0 && raw {
+			break
+		}
 		if w == "--help" || w == "-help" || (i == 0 && w == "-h") {
 			return true
 		}

@@ -44,6 +44,11 @@ func TestHelpFits(t *testing.T) {
 		}
 		checkWidth(t, strings.Join(args, " "), out)
 	}
+	// For lua and watch the rest of the line is an argument: --help there
+	// is not a question (lua x = "--help" is Lua; watch needs a node).
+	if code, out, _ := run("-c", `lua x = "--help"`); code == 0 || strings.HasPrefix(out, "Usage: lua") {
+		t.Errorf(`lua x = "--help": exit %d, %q: want it evaluated (and fail here: no node)`, code, out)
+	}
 	for _, c := range commands() {
 		_, want, _ := run("-c", "help "+c.name)
 		checkWidth(t, "help "+c.name, want)
