@@ -14,6 +14,8 @@
 //	h.OnFailure(ctx, policy, resource, failures) (string, error)   // restart|failover|ignore|stop
 //	h.Handle(ctx, handler, event) error
 //	h.Eval(ctx, code) (string, error)                  // the shell's lua command (corral is a global there)
+//	h.EvalSession(ctx, id, code) (string, error)       // the shell's Lua REPL: one sandboxed VM per session id
+//	h.EndSession(id)                                   // (globals carry over; session.go has the rules)
 //	h.RunFile(ctx, file, args, out) error              // the shell's lua run FILE (automation)
 //	h.CheckParams(kind, name, params) error            // validate a configuration without a call
 //	h.VMs(), h.Busy()                                  // pool gauges

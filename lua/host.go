@@ -149,8 +149,9 @@ type Host struct {
 	vms    map[*vm]struct{}
 	nextVM atomic.Uint64
 
-	watch *watchdog
-	procs *procTable
+	watch    *watchdog
+	procs    *procTable
+	sessions sessionTable // the shell REPL's eval sessions (session.go)
 }
 
 // New loads the shipped scripts and those of cfg.Paths and returns a Host.
@@ -208,6 +209,7 @@ func (h *Host) Close() {
 	for _, v := range running {
 		v.abort(errClosed)
 	}
+	h.closeSessions()
 	for {
 		select {
 		case v := <-h.idle:

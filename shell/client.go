@@ -136,7 +136,7 @@ func (c *Client) DoWith(ctx context.Context, method, path string, hdr http.Heade
 		return nil
 	}
 	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("%s %s: bad JSON from the node: %v", method, path, err)
+		return fmt.Errorf("bad JSON from the node: %v", err)
 	}
 	return nil
 }
@@ -144,7 +144,7 @@ func (c *Client) DoWith(ctx context.Context, method, path string, hdr http.Heade
 func apiError(resp *http.Response, body []byte, method, path string) *APIError {
 	ae := &APIError{Status: resp.StatusCode}
 	if json.Unmarshal(body, &ae.Body) != nil || ae.Body.Error == "" {
-		ae.Body.Error = fmt.Sprintf("%s %s: %s", method, path, resp.Status)
+		ae.Body.Error = fmt.Sprintf("the node answered %s", resp.Status)
 	}
 	return ae
 }

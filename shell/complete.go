@@ -2,11 +2,14 @@ package shell
 
 import (
 	"context"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/corral-ha/corral/core/api"
 )
 
 // completer completes command names, subcommands, flags and live node
@@ -138,14 +141,16 @@ func (c *completer) after(done []string, partial string) []string {
 			}
 		}
 		return nil
+	case cmd.name == "cdb" && len(pos) == 1 && cdbKeyArg[pos[0]]:
+		return c.cdbKeys(partial)
 	case cmd.nodeArg && len(pos) == 0:
-		return c.nodeNames()
+		return append(c.nodeNames(), cmd.subs...) // fence n3, fence history
 	case cmd.name == "move" && len(pos) == 1:
 		return append(c.nodeNames(), "--for")
 	case cmd.groupArg && len(pos) == 0:
-		return c.crmNames("group")
+		return append(c.crmNames("group"), cmd.subs...)
 	case cmd.resourceArg && len(pos) == 0:
-		return c.crmNames("resource")
+		return append(c.crmNames("resource"), cmd.subs...)
 	case (cmd.name == "resource" || cmd.name == "group") && len(pos) == 0:
 		return cmd.subs
 	case cmd.name == "resource" && len(pos) == 1 && pos[0] == "del":
@@ -160,12 +165,52 @@ func (c *completer) after(done []string, partial string) []string {
 	return out
 }
 
+// cdbKeyArg: the cdb subcommands whose argument is a key or a prefix.
+var cdbKeyArg = map[string]bool{"get": true, "set": true, "del": true, "delete": true, "rm": true,
+	"list": true, "ls": true, "watch": true}
+
+// cdbKeys lists the config DB's names one level below the folder of
+// partial ("/gr" -> "/groups/", "/groups/w" -> "/groups/web/" or
+// "/groups/web"), from the node, for key completion.
+func (c *completer) cdbKeys(partial string) []string {
+	if partial != "" && !strings.HasPrefix(partial, "/") {
+		return nil
+	}
+	dir := partial[:strings.LastIndex(partial, "/")+1]
+	if dir == "" {
+		dir = "/"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	var res api.CDBListResult
+	if err := c.s.Client.Get(ctx, "/v1/cdb?prefix="+url.QueryEscape(dir), &res); err != nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, k := range res.Keys {
+		rest, ok := strings.CutPrefix(k.Key, dir)
+		if !ok || rest == "" {
+			continue
+		}
+		name := dir + rest
+		if i := strings.Index(rest, "/"); i >= 0 {
+			name = dir + rest[:i+1] // a folder: go on into it
+		}
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // positional drops flags (and their values) from a command's words.
 func positional(cmd *command, words []string) []string {
 	var out []string
 	for i := 0; i < len(words); i++ {
 		w := words[i]
-		if strings.HasPrefix(w, "--") {
+		if strings.HasPrefix(w, "--") || cmd.shortFlag(w) {
 			for _, f := range cmd.flags {
 				if f.name == w && f.value != "" {
 					i++

@@ -13,8 +13,11 @@
 //     stops at the first failing line, reported as FILE:LINE:, unless
 //     --keep-going; the status is that of the first failure.
 //   - Otherwise the shell is interactive (chzyer/readline): completion of
-//     commands, subcommands, flags and live node names; history in
-//     <user config dir>/corral/history; Ctrl-C cancels the line or the
+//     commands, subcommands, flags, live node names and config DB keys (a
+//     folder at a time); history in <user config dir>/corral/history,
+//     holding shell commands only (never the Lua REPL's lines or a y/N
+//     answer); the Lua REPL evaluates on one node VM for its session (POST
+//     /v1/lua/eval with a session id), so globals carry over; Ctrl-C cancels the line or the
 //     running command, Ctrl-D exits; the prompt shows cluster, node and
 //     quorum. Errors never end it; a lost node is reported and the next
 //     command reconnects.
@@ -23,7 +26,16 @@
 //     command prints exactly one JSON document on stdout (events --follow:
 //     one JSON object per line); without it, a table for people, coloured
 //     by state when stdout is a terminal.
-//   - Errors go to stderr and say what to do.
+//   - Errors go to stderr and say what to do, naming shell commands, not
+//     the admin API's routes (shellHint rewrites the API's hints). With
+//     --json an error is one JSON object on stderr, ErrorJSON {error, hint,
+//     exit[, where]}; stdout stays the command's output.
+//   - On a node without quorum, status, groups, resources and explain say
+//     their state may be stale: a line above the output, "stale": true in
+//     --json (as cdb get marks its reads).
+//   - help, `help NAME` and `NAME --help` (every command takes it) fit an
+//     80-column terminal: help.go wraps the help texts.
+//   - Times (events, cdb history, fence history) are node.TimeLayout.
 //
 // One file per command (status.go, nodes.go, ... each with its help text
 // and example); the registry is commands() in shell.go, the HTTP client

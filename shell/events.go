@@ -18,14 +18,16 @@ import (
 func eventsCommand() *command {
 	return &command{
 		name:    "events",
-		usage:   "events [--since N] [--limit N] [--follow] [--json]",
+		usage:   "events [-n N] [--since N|now] [--follow] [--json]",
 		summary: "this node's event stream: views, nodes, quorum, links",
-		help: "Lists the stored events (the last 10,000), oldest first. --since N starts after event\n" +
-			"sequence number N; --follow keeps printing new events until Ctrl-C, and reconnects\n" +
-			"from the last event it printed if the node goes away, so nothing is missed.\n" +
-			"With --follow --json it prints one JSON object per line.",
-		example: "events --since 0 --json\nevents --follow",
-		flags:   []flagSpec{{"--since", "N"}, {"--limit", "N"}, {"--follow", ""}},
+		help: "Lists the stored events (the last 10,000), oldest first. -n N (or --limit N) shows\n" +
+			"only the newest N, as journalctl -n does. --since N starts after event sequence\n" +
+			"number N (--since now: after the newest). --follow prints new events as they come\n" +
+			"until Ctrl-C, starting at the newest (after the -n N newest with -n, after N with\n" +
+			"--since N), and reconnects from the last event it printed if the node goes away,\n" +
+			"so nothing is missed. With --follow --json it prints one JSON object per line.",
+		example: "events -n 20\nevents --since 0 --json\nevents --follow",
+		flags:   []flagSpec{{"-n", "N"}, {"--since", "N"}, {"--limit", "N"}, {"--follow", ""}},
 		run:     runEvents,
 	}
 }
@@ -79,19 +81,38 @@ func runEvents(ctx context.Context, s *Shell, a *args) error {
 	if err := a.noArgs(); err != nil {
 		return err
 	}
-	q, err := sinceLimitQuery(a)
-	if err != nil {
-		return err
+	var q []string
+	since, sinceGiven := a.flags["--since"]
+	if sinceGiven && since != "now" {
+		if _, err := strconv.ParseUint(since, 10, 64); err != nil {
+			return usagef("--since %q: give a number or now: %s", since, a.cmd.usage)
+		}
+	}
+	last := 0
+	for _, f := range []string{"-n", "--limit"} {
+		if v, ok := a.flags[f]; ok {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return usagef("%s %q: give a number from 1: %s", f, v, a.cmd.usage)
+			}
+			last = n
+		}
+	}
+	if sinceGiven {
+		q = append(q, "since="+since)
+	}
+	if last > 0 {
+		q = append(q, "last="+strconv.Itoa(last))
 	}
 	if a.has("--follow") {
-		var since uint64
-		if v, ok := a.flags["--since"]; ok {
-			since, _ = strconv.ParseUint(v, 10, 64)
-		}
-		return s.follow(ctx, since)
+		return s.followFrom(ctx, since, sinceGiven, last)
+	}
+	path := "/v1/events"
+	if len(q) > 0 {
+		path += "?" + strings.Join(q, "&")
 	}
 	var evs []node.Event
-	if err := s.Client.Get(ctx, "/v1/events"+q, &evs); err != nil {
+	if err := s.Client.Get(ctx, path, &evs); err != nil {
 		return err
 	}
 	if s.json {
@@ -108,6 +129,48 @@ func runEvents(ctx context.Context, s *Shell, a *args) error {
 	return t.render(s.Stdout, s.Color)
 }
 
+// followFrom is events --follow: after event since (a number or "now")
+// when given, else after the newest; with last > 0 it first prints the
+// newest last events.
+func (s *Shell) followFrom(ctx context.Context, since string, sinceGiven bool, last int) error {
+	if sinceGiven && since != "now" {
+		n, _ := strconv.ParseUint(since, 10, 64)
+		return s.follow(ctx, n)
+	}
+	// Resolve "now" to a number first, so a reconnect resumes after it.
+	n := 1
+	if last > 0 {
+		n = last
+	}
+	var evs []node.Event
+	if err := s.Client.Get(ctx, "/v1/events?last="+strconv.Itoa(n), &evs); err != nil {
+		return err
+	}
+	var from uint64
+	if len(evs) > 0 {
+		from = evs[len(evs)-1].Seq
+	}
+	if last > 0 {
+		for _, e := range evs {
+			if err := s.printFollowed(e); err != nil {
+				return err
+			}
+		}
+	}
+	return s.follow(ctx, from)
+}
+
+// printFollowed prints one event of a followed stream.
+func (s *Shell) printFollowed(e node.Event) error {
+	if s.json {
+		b, _ := json.Marshal(e)
+		_, err := fmt.Fprintf(s.Stdout, "%s\n", b)
+		return err
+	}
+	_, err := fmt.Fprintf(s.Stdout, "%-6d %s  %-16s %-8s %s\n", e.Seq, e.Time, e.Kind, orDash(e.View), describe(e))
+	return err
+}
+
 // follow streams events after since until ctx ends, reconnecting after
 // the last event printed when the connection drops.
 func (s *Shell) follow(ctx context.Context, since uint64) error {
@@ -120,13 +183,7 @@ func (s *Shell) follow(ctx context.Context, since uint64) error {
 				down = false
 			}
 			last = e.Seq
-			if s.json {
-				b, _ := json.Marshal(e)
-				_, err := fmt.Fprintf(s.Stdout, "%s\n", b)
-				return err
-			}
-			_, err := fmt.Fprintf(s.Stdout, "%-6d %s  %-16s %-8s %s\n", e.Seq, e.Time, e.Kind, orDash(e.View), describe(e))
-			return err
+			return s.printFollowed(e)
 		})
 		if ctx.Err() != nil {
 			return nil // Ctrl-C

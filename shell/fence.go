@@ -21,7 +21,8 @@ func fenceCommand() *command {
 			"uncleanly is not fenced, its groups wait (\"waiting for fence of n3\" in `groups`).\n" +
 			"`fence NODE` asks the coordinator to fence NODE now through its levels (it powers the\n" +
 			"node off or cycles it): the interactive shell asks first, elsewhere give --yes.\n" +
-			"`fence history` lists past fence operations (kept in the config DB under /fence/history/);\n" +
+			"`fence history` lists past fence operations, oldest first (kept in the config DB under\n" +
+			"/fence/history/);\n" +
 			"`fence devices` lists the configured devices and every node's levels.",
 		example: "fence\nfence n3 --yes --reason \"disk controller hung\"\nfence history\nfence devices --json",
 		subs:    []string{"history", "devices"},
@@ -90,9 +91,9 @@ func fenceHistory(ctx context.Context, s *Shell) error {
 	if len(hs) == 0 {
 		return writeLine(s, "no fence operations yet")
 	}
-	t := newTable("OP", "NODE", "BOOT", "STATE", "DEVICE", "BY", "REASON", "ERROR").color(3)
-	for _, h := range hs {
-		t.row(h.Op, h.Target, strconv.FormatUint(h.Boot, 10), h.State, orDash(h.Device), orDash(h.By), orDash(h.Reason), orDash(h.Error))
+	t := newTable("TIME", "OP", "NODE", "BOOT", "STATE", "DEVICE", "BY", "REASON", "ERROR").color(4)
+	for _, h := range hs { // in time order (the order of the records' writes)
+		t.row(orDash(h.Time), h.Op, h.Target, strconv.FormatUint(h.Boot, 10), h.State, orDash(h.Device), orDash(h.By), orDash(h.Reason), orDash(h.Error))
 	}
 	return t.render(s.Stdout, s.Color)
 }

@@ -17,7 +17,8 @@ func groupsCommand() *command {
 		help: "Lists the groups the resource manager knows. STATE is online, offline, starting,\n" +
 			"stopping, failed or blocked; REASON says why a group is not at its target (\"waiting for\n" +
 			"fence of n3\"). ADDRESS is the group's address (its ipaddr resource's, else its owner's).\n" +
-			"`explain GROUP` says more.",
+			"`explain GROUP` says more. On a node without quorum, it says the rows may be stale\n" +
+			"(--json: \"stale\": true in each).",
 		example: "groups\ngroups --json",
 		run:     runGroups,
 	}
@@ -38,6 +39,9 @@ type groupsJSON struct {
 	Address string `json:"address"`
 	Reason  string `json:"reason"`
 	Target  string `json:"target"`
+	// Stale: this node has no quorum, so the row is its last view and may
+	// be old (absent when it has quorum).
+	Stale bool `json:"stale,omitempty"`
 }
 
 func runGroups(ctx context.Context, s *Shell, a *args) error {
@@ -48,12 +52,19 @@ func runGroups(ctx context.Context, s *Shell, a *args) error {
 	if err != nil {
 		return err
 	}
+	stale, err := s.stale(ctx)
+	if err != nil {
+		return err
+	}
 	if s.json {
 		out := make([]groupsJSON, 0, len(gs))
 		for _, g := range gs {
-			out = append(out, groupsJSON{Name: g.Name, State: g.State, Owner: g.Owner, Address: g.Address, Reason: g.Reason, Target: g.Target})
+			out = append(out, groupsJSON{Name: g.Name, State: g.State, Owner: g.Owner, Address: g.Address, Reason: g.Reason, Target: g.Target, Stale: stale})
 		}
 		return WriteJSON(s.Stdout, out)
+	}
+	if err := s.staleNotice(stale); err != nil {
+		return err
 	}
 	if len(gs) == 0 {
 		return writeLine(s, "no groups (add one with `group add NAME`, then `resource add NAME AGENT --group NAME`)")
@@ -63,6 +74,28 @@ func runGroups(ctx context.Context, s *Shell, a *args) error {
 		t.row(g.Name, g.State, orDash(g.Owner), orDash(g.Address), orDash(g.Target), orDash(g.Reason))
 	}
 	return t.render(s.Stdout, s.Color)
+}
+
+// staleLine heads what a node without quorum shows of the cluster.
+const staleLine = "stale: this node has no quorum; this is its last view of the cluster\n" +
+	"and may be old (a service shown online may be gone): ask a node with quorum"
+
+// stale reports whether this node's view of the cluster may be old: it
+// has no quorum (as `cdb get` marks its reads).
+func (s *Shell) stale(ctx context.Context) (bool, error) {
+	st, err := s.Client.Status(ctx)
+	if err != nil {
+		return false, err
+	}
+	return !st.Quorate, nil
+}
+
+// staleNotice prints staleLine when stale.
+func (s *Shell) staleNotice(stale bool) error {
+	if !stale {
+		return nil
+	}
+	return writeLine(s, staleLine)
 }
 
 func writeLine(s *Shell, line string) error {

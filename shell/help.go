@@ -3,15 +3,23 @@ package shell
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
+	"unicode/utf8"
 )
+
+// helpWidth is the widest line help prints: it fits an 80-column terminal.
+const helpWidth = 79
 
 func helpCommand() *command {
 	return &command{
 		name:    "help",
 		usage:   "help [COMMAND]",
 		summary: "list the commands, or explain one",
-		help:    "Without an argument, lists every command. With one, shows its usage, what it does and an example.",
+		help: "Without an argument, lists every command. With one, shows its usage, what it does\n" +
+			"and an example (`COMMAND --help` does the same). Any command takes --json for\n" +
+			"machine-readable output; with --json an error is one JSON object on stderr,\n" +
+			"{\"error\": ..., \"hint\": ..., \"exit\": 1}, and the exit status is the same.",
 		example: "help\nhelp events",
 		run:     runHelp,
 	}
@@ -26,16 +34,96 @@ func runHelp(_ context.Context, s *Shell, a *args) error {
 		if c == nil {
 			return usagef("no command %q: %stype `help` for the list", a.pos[0], suggest(a.pos[0]))
 		}
-		fmt.Fprintf(s.Stdout, "Usage: %s\n\n%s\n\n%s\n\nExample:\n", c.usage, c.summary, c.help)
-		for _, l := range strings.Split(c.example, "\n") {
-			fmt.Fprintf(s.Stdout, "  %s\n", l)
-		}
-		return nil
+		return s.commandHelp(c)
 	}
-	fmt.Fprintln(s.Stdout, "Commands (add --json to any for machine-readable output; help COMMAND for details):")
-	t := newTable()
+	fmt.Fprintln(s.Stdout, "Commands (help COMMAND or COMMAND --help for details; add --json to any")
+	fmt.Fprintln(s.Stdout, "for machine-readable output):")
 	for _, c := range commands() {
-		t.row("  "+c.usage, c.summary)
+		fmt.Fprint(s.Stdout, hang(fmt.Sprintf("  %-11s", c.name), c.summary, 14))
 	}
-	return t.render(s.Stdout, false)
+	return nil
+}
+
+// commandHelp prints one command's help: its usage (one line per form),
+// summary, description and examples, within helpWidth columns.
+func (s *Shell) commandHelp(c *command) error {
+	w := s.Stdout
+	for i, form := range strings.Split(c.usage, " | ") {
+		lead := "Usage: "
+		if i > 0 {
+			lead = "       "
+		}
+		fmt.Fprint(w, hang(lead, form, 9))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprint(w, wrap(c.summary, helpWidth))
+	fmt.Fprintln(w)
+	fmt.Fprint(w, reflow(c.help, helpWidth))
+	fmt.Fprintln(w, "\nExample:")
+	for _, l := range strings.Split(c.example, "\n") {
+		fmt.Fprintf(w, "  %s\n", l) // whole, to copy; TestHelpFits keeps them short
+	}
+	return nil
+}
+
+// reflow wraps text to width: lines join into paragraphs, which end at a
+// blank line or before a line that starts with a blank or "- ".
+func reflow(text string, width int) string {
+	var out strings.Builder
+	var para []string
+	flush := func() {
+		if len(para) > 0 {
+			out.WriteString(wrap(strings.Join(para, " "), width))
+			para = nil
+		}
+	}
+	for _, l := range strings.Split(text, "\n") {
+		switch {
+		case strings.TrimSpace(l) == "":
+			flush()
+			out.WriteString("\n")
+		case strings.HasPrefix(l, " ") || strings.HasPrefix(l, "- "):
+			flush()
+			para = append(para, l)
+		default:
+			para = append(para, l)
+		}
+	}
+	flush()
+	return out.String()
+}
+
+// wrap breaks text into lines of at most width columns at blanks (a word
+// longer than width gets a line of its own); every line ends in "\n".
+func wrap(text string, width int) string { return wrapLines(text, width, "", "") }
+
+// hang prints lead, then text wrapped to helpWidth with the following
+// lines indented by indent columns.
+func hang(lead, text string, indent int) string {
+	return wrapLines(text, helpWidth, lead, strings.Repeat(" ", indent))
+}
+
+// wrapLines wraps text at width columns: the first line starts with
+// first, the others with pad.
+func wrapLines(text string, width int, first, pad string) string {
+	var out strings.Builder
+	line, empty := first, true
+	for _, word := range strings.Fields(text) {
+		if !empty && utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word) > width {
+			out.WriteString(line + "\n")
+			line, empty = pad, true
+		}
+		if !empty {
+			line += " "
+		}
+		line += word
+		empty = false
+	}
+	out.WriteString(line + "\n")
+	return out.String()
+}
+
+// writeWrapped prints text wrapped to helpWidth.
+func writeWrapped(w io.Writer, text string) {
+	fmt.Fprint(w, reflow(text, helpWidth))
 }

@@ -69,11 +69,14 @@ func (s *Shell) Interactive(env Env) int {
 		HistoryFile:       hist,
 		HistoryLimit:      1000,
 		HistorySearchFold: true,
-		AutoComplete:      &completer{s: s},
-		InterruptPrompt:   "^C",
-		EOFPrompt:         "exit",
-		Stdout:            env.Stdout,
-		Stderr:            env.Stderr,
+		// Only shell commands go to the history (saved below), never the
+		// Lua REPL's lines or the answers to a y/N question.
+		DisableAutoSaveHistory: true,
+		AutoComplete:           &completer{s: s},
+		InterruptPrompt:        "^C",
+		EOFPrompt:              "exit",
+		Stdout:                 env.Stdout,
+		Stderr:                 env.Stderr,
 	})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "corral shell: cannot start the interactive shell: %v; run commands with -c or -f\n", err)
@@ -125,6 +128,7 @@ func (s *Shell) Interactive(env Env) int {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
+		_ = rl.SaveHistory(line)
 		for len(sig) > 0 {
 			<-sig
 		}
@@ -152,6 +156,8 @@ func (s *Shell) Interactive(env Env) int {
 		case errors.As(err, &ue):
 			fmt.Fprintf(env.Stderr, "connection to the node lost: %v\nthe next command reconnects\n", err)
 			down = true
+		case s.json:
+			reportJSON(env.Stderr, err)
 		default:
 			fmt.Fprintf(env.Stderr, "error: %v\n", err)
 		}

@@ -2,11 +2,14 @@ package shell
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/chzyer/readline"
 
@@ -22,16 +25,17 @@ func luaCommand() *command {
 		help: "`lua CODE` evaluates CODE on the node, in the sandbox its scripts run in (the corral\n" +
 			"module: corral.status(), corral.get(key), corral.list(prefix) ...; no exec, fs or net),\n" +
 			"and prints what it printed and the values it returned. The rest of the line is the\n" +
-			"code, as typed. `lua` alone in the interactive shell reads Lua lines until Ctrl-D\n" +
-			"(each line on its own: locals and globals do not carry over; an unfinished line\n" +
-			"continues on the next). Each evaluation has 5 s.\n" +
+			"code, as typed. `lua` alone in the interactive shell reads Lua lines until Ctrl-D,\n" +
+			"on one VM of the node for the session: globals set on one line are there on the\n" +
+			"next (locals last one line; an unfinished line continues on the next). Its lines\n" +
+			"do not go to the shell's history. Each evaluation has 5 s.\n" +
 			"`lua run FILE [ARGS...]` runs FILE in the shell's own process with no time limit: the\n" +
 			"global arg holds ARGS, and corral acts on the cluster through this shell's connection\n" +
 			"(corral.pause(node), resume, move, start, stop run those commands; corral.set writes\n" +
 			"the config DB; corral.wait_event{kinds = {...}, timeout = s} waits for an event).\n" +
 			"It has exec, fs and net too: it runs with your rights. Ctrl-C stops it.",
 		example: "lua 1+1\nlua corral.status().coordinator\n" +
-			"lua run examples/lua/automation/rolling_maintenance.lua 'echo upgrading $NODE'",
+			"lua run examples/lua/automation/rolling_maintenance.lua 'echo $NODE'",
 		subs:    []string{"run"},
 		raw:     true,
 		rawLine: true,
@@ -54,8 +58,13 @@ func runLua(ctx context.Context, s *Shell, a *args) error {
 
 // luaEval evaluates code on the node and prints the result.
 func (s *Shell) luaEval(ctx context.Context, code string) error {
+	return s.luaEvalIn(ctx, "", code)
+}
+
+// luaEvalIn is luaEval on the node's VM of session ("": a fresh one).
+func (s *Shell) luaEvalIn(ctx context.Context, session, code string) error {
 	var res api.EvalResult
-	if err := s.Client.Post(ctx, "/v1/lua/eval", api.EvalRequest{Code: code}, &res); err != nil {
+	if err := s.Client.Post(ctx, "/v1/lua/eval", api.EvalRequest{Code: code, Session: session}, &res); err != nil {
 		return err
 	}
 	if s.json {
@@ -74,7 +83,16 @@ func (s *Shell) luaREPL(ctx context.Context) error {
 	if s.readLine == nil {
 		return usagef("lua needs CODE here (the Lua REPL needs the interactive shell): %s", "lua CODE")
 	}
-	fmt.Fprintln(s.Stdout, "Lua on the node's sandbox; Ctrl-D returns to the shell.")
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	session := "repl-" + hex.EncodeToString(b[:])
+	defer func() { // free the node's VM now rather than when it idles out
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = s.Client.Post(ctx, "/v1/lua/eval", api.EvalRequest{Session: session, End: true}, nil)
+	}()
+	fmt.Fprintln(s.Stdout, "Lua in the node's sandbox, on one VM for this session: globals carry over")
+	fmt.Fprintln(s.Stdout, "from line to line (locals do not). Ctrl-D returns to the shell.")
 	var pending string
 	for ctx.Err() == nil {
 		prompt := "lua> "
@@ -96,7 +114,7 @@ func (s *Shell) luaREPL(ctx context.Context) error {
 		if code == "" {
 			continue
 		}
-		err = s.luaEval(ctx, code)
+		err = s.luaEvalIn(ctx, session, code)
 		var ae *APIError
 		if errors.As(err, &ae) && strings.Contains(ae.Body.Error, "at EOF:   syntax error") {
 			pending = code // unfinished: read on

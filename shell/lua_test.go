@@ -168,7 +168,7 @@ func TestLuaREPL(t *testing.T) {
 	_, _, sock := luaFake(t)
 	var out strings.Builder
 	s := &Shell{Client: NewClient(sock), Stdout: &out}
-	lines := []string{"1+1", "function f()", "  return 7 end return f()", `error("boom")`, "", "'a' .. 'b'"}
+	lines := []string{"1+1", "function f()", "  return 7 end return f()", `error("boom")`, "", "'a' .. 'b'", "x = 41", "x + 1, f()"}
 	var prompts []string
 	s.readLine = func(p string) (string, error) {
 		prompts = append(prompts, p)
@@ -183,12 +183,13 @@ func TestLuaREPL(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := out.String()
-	for _, want := range []string{"2\n", "7\n", "error: ", "boom", "ab\n"} {
+	// One VM for the session: x and f of earlier lines are there.
+	for _, want := range []string{"2\n", "7\n", "error: ", "boom", "ab\n", "42\t7\n", "globals carry over"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("REPL output lacks %q:\n%s", want, got)
 		}
 	}
-	if strings.Join(prompts, "|") != "lua> |lua> |lua>> |lua> |lua> |lua> |lua> " {
+	if strings.Join(prompts, "|") != "lua> |lua> |lua>> |lua> |lua> |lua> |lua> |lua> |lua> " {
 		t.Errorf("prompts %q (an unfinished line continues with lua>>)", prompts)
 	}
 }

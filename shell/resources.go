@@ -12,7 +12,8 @@ func resourcesCommand() *command {
 		usage:   "resources [--json]",
 		summary: "every resource: agent, group, state and the node it runs on",
 		help: "Lists the configured resources. STATE is what the resource does on NODE: stopped,\n" +
-			"starting, started, stopping, failed or stop_failed (`cleanup RESOURCE` after fixing it).",
+			"starting, started, stopping, failed or stop_failed (`cleanup RESOURCE` after fixing it).\n" +
+			"On a node without quorum, it says the rows may be stale (--json: \"stale\": true).",
 		example: "resources\nresources --json",
 		run:     runResources,
 	}
@@ -33,8 +34,23 @@ func runResources(ctx context.Context, s *Shell, a *args) error {
 	if err != nil {
 		return err
 	}
+	stale, err := s.stale(ctx)
+	if err != nil {
+		return err
+	}
 	if s.json {
-		return WriteJSON(s.Stdout, rs)
+		type row struct {
+			node.ResourceStatus
+			Stale bool `json:"stale,omitempty"` // no quorum here: may be old
+		}
+		out := make([]row, 0, len(rs))
+		for _, r := range rs {
+			out = append(out, row{r, stale})
+		}
+		return WriteJSON(s.Stdout, out)
+	}
+	if err := s.staleNotice(stale); err != nil {
+		return err
 	}
 	if len(rs) == 0 {
 		return writeLine(s, "no resources (add one with `resource add NAME AGENT --group G`)")

@@ -35,8 +35,12 @@ func (s *Shell) Script(r io.Reader, name string, keepGoing bool, stderr io.Write
 		if err == nil {
 			continue
 		}
-		fmt.Fprintf(stderr, "corral shell: %s:%d: %s: %v\n", name, lineNo, line, err)
-		code := report(io.Discard, err)
+		code := exitStatus(err)
+		if s.json {
+			reportJSONAt(stderr, err, fmt.Sprintf("%s:%d", name, lineNo))
+		} else {
+			fmt.Fprintf(stderr, "corral shell: %s:%d: %s: %v\n", name, lineNo, line, err)
+		}
 		if status == 0 {
 			status = code
 		}
@@ -44,6 +48,9 @@ func (s *Shell) Script(r io.Reader, name string, keepGoing bool, stderr io.Write
 			return status
 		}
 		if !keepGoing {
+			if s.json {
+				return status // the JSON error's "where" names the line
+			}
 			fmt.Fprintf(stderr, "corral shell: stopped at %s:%d (--keep-going runs the remaining lines)\n", name, lineNo)
 			return status
 		}

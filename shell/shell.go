@@ -2,6 +2,7 @@ package shell
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -278,11 +279,13 @@ func (c *command) parse(words []string) (*args, error) {
 	}
 	for i := 0; i < len(words); i++ {
 		w := words[i]
-		if !strings.HasPrefix(w, "--") || w == "--" {
-			a.pos = append(a.pos, w)
-			continue
-		}
 		name, val, hasVal := strings.Cut(w, "=")
+		if !strings.HasPrefix(w, "--") || w == "--" {
+			if !c.shortFlag(name) {
+				a.pos = append(a.pos, w)
+				continue
+			}
+		}
 		var spec *flagSpec
 		for j := range c.flags {
 			if c.flags[j].name == name {
@@ -307,6 +310,16 @@ func (c *command) parse(words []string) (*args, error) {
 		a.flags[name] = val
 	}
 	return a, nil
+}
+
+// shortFlag reports whether name is one of c's one-dash flags ("-n").
+func (c *command) shortFlag(name string) bool {
+	for _, f := range c.flags {
+		if f.name == name && !strings.HasPrefix(name, "--") {
+			return true
+		}
+	}
+	return false
 }
 
 // noArgs fails when a command that takes no positional arguments got some.
@@ -358,6 +371,9 @@ func (s *Shell) Exec(ctx context.Context, line string) error {
 	if c == nil {
 		return usagef("unknown command %q: %stype `help` for the list", rest[0], suggest(rest[0]))
 	}
+	if wantsHelp(rest[1:], c.raw || c.rawLine) {
+		return s.commandHelp(c)
+	}
 	a, err := c.parse(rest[1:])
 	if err != nil {
 		return err
@@ -367,7 +383,68 @@ func (s *Shell) Exec(ctx context.Context, line string) error {
 			a.line = strings.TrimSpace(line[i+len(rest[0]):])
 		}
 	}
-	return c.run(ctx, s, a)
+	return shellHint(c, c.run(ctx, s, a))
+}
+
+// wantsHelp reports whether a command's words ask for its help: --help
+// anywhere, or -h as the first word; for a command whose words are its
+// argument (lua CODE, watch COMMAND), only as the first word.
+func wantsHelp(words []string, raw bool) bool {
+	for i, w := range words {
+		if i > 0 && raw {
+			break
+		}
+		if w == "--help" || w == "-help" || (i == 0 && w == "-h") {
+			return true
+		}
+	}
+	return false
+}
+
+// routeHints turns the admin API's hints, written for HTTP clients, into
+// the shell commands that do the same.
+var routeHints = []struct{ api, shell string }{
+	{"list the keys with GET /v1/cdb?prefix=/", "list keys with cdb list /"},
+	{"list them with GET /v1/groups or GET /v1/resources (shell: groups, resources)", "list them with groups or resources"},
+	{"list the nodes with GET /v1/nodes (shell: nodes)", "list the nodes with nodes"},
+	{"GET /v1/debug/faults lists the active rules", "debug fault list shows the active rules"},
+	{"fault ids are numbers: GET /v1/debug/faults lists them", "fault ids are numbers: debug fault list shows them"},
+}
+
+// shellHint rewrites an API error so that it names shell commands, not
+// HTTP routes: a known hint becomes its shell form; another that names a
+// route becomes "see help COMMAND".
+func shellHint(c *command, err error) error {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return err
+	}
+	e := *ae
+	e.Body.Error = stripRoute(e.Body.Error)
+	for _, h := range routeHints {
+		e.Body.Hint = strings.ReplaceAll(e.Body.Hint, h.api, h.shell)
+	}
+	if strings.HasPrefix(e.Body.Hint, "read it again (GET /v1/cdb") { // a revision mismatch
+		e.Body.Hint = "read it again (cdb get KEY) and retry with --if-revision set to its revision"
+	}
+	if strings.Contains(e.Body.Hint, "/v1/") {
+		e.Body.Hint = stripRoute(e.Body.Hint)
+		if strings.Contains(e.Body.Hint, "/v1/") || e.Body.Hint == "" {
+			e.Body.Hint = "see `help " + c.name + "`"
+		}
+	}
+	return &e
+}
+
+// stripRoute drops a trailing ": METHOD /v1/..." from a message ("the
+// nodes are n1, n2: POST /v1/nodes/NAME/pause" -> "the nodes are n1, n2").
+func stripRoute(msg string) string {
+	for _, m := range []string{": GET /v1/", ": POST /v1/", ": PUT /v1/", ": DELETE /v1/"} {
+		if i := strings.Index(msg, m); i >= 0 {
+			return msg[:i]
+		}
+	}
+	return msg
 }
 
 // suggest names commands that start like word, or that word starts like.
@@ -417,9 +494,12 @@ func Run(argv []string, env Env) int {
 		return 2
 	}
 	if o.Help {
-		fmt.Fprintf(env.Stdout, "Usage: %s\n\n", Usage)
-		fmt.Fprintf(env.Stdout, "Socket: --socket, else $%s, else %s if it exists, else %s.\n", SocketEnv, DemoSocket, SystemSocket)
-		fmt.Fprintf(env.Stdout, "Without -c or -f it reads commands interactively (or a script on stdin when stdin is not a terminal).\n\n")
+		fmt.Fprint(env.Stdout, hang("Usage: ", Usage, 7))
+		fmt.Fprintln(env.Stdout)
+		writeWrapped(env.Stdout, fmt.Sprintf("Socket: --socket, else $%s, else %s if it exists, else %s.\n", SocketEnv, DemoSocket, SystemSocket)+
+			"Without -c or -f it reads commands interactively (or a script on stdin when stdin is not a terminal). "+
+			"With --json, an error is one JSON object on stderr: {\"error\": ..., \"hint\": ..., \"exit\": N}.")
+		fmt.Fprintln(env.Stdout)
 		_ = (&Shell{Stdout: env.Stdout}).Exec(context.Background(), "help")
 		return 0
 	}
@@ -433,6 +513,9 @@ func Run(argv []string, env Env) int {
 		err := s.Exec(ctx, o.Command)
 		if errors.Is(err, errExit) {
 			return 0
+		}
+		if s.json {
+			return reportJSON(env.Stderr, err)
 		}
 		return report(env.Stderr, err)
 	case o.File != "" && o.File != "-":
@@ -455,9 +538,43 @@ func report(stderr io.Writer, err error) int {
 		return 0
 	}
 	fmt.Fprintf(stderr, "corral shell: %v\n", err)
+	return exitStatus(err)
+}
+
+// exitStatus is 2 for a mistake in the command line, else 1.
+func exitStatus(err error) int {
 	var ue *UsageError
 	if errors.As(err, &ue) {
 		return 2
 	}
 	return 1
+}
+
+// ErrorJSON is how a command run with --json reports its error: one JSON
+// object on stderr (stdout stays the command's output, possibly empty).
+type ErrorJSON struct {
+	Error string `json:"error"`           // what went wrong
+	Hint  string `json:"hint,omitempty"`  // what to do
+	Exit  int    `json:"exit"`            // the exit status: 2 a usage mistake, 1 otherwise
+	Where string `json:"where,omitempty"` // in a script: FILE:LINE
+}
+
+// reportJSON is report for --json: the error as one JSON object.
+func reportJSON(stderr io.Writer, err error) int {
+	return reportJSONAt(stderr, err, "")
+}
+
+// reportJSONAt is reportJSON for a script's line.
+func reportJSONAt(stderr io.Writer, err error, where string) int {
+	if err == nil {
+		return 0
+	}
+	e := ErrorJSON{Error: err.Error(), Exit: exitStatus(err), Where: where}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		e.Error, e.Hint = ae.Body.Error, ae.Body.Hint
+	}
+	b, _ := json.Marshal(e)
+	fmt.Fprintf(stderr, "%s\n", b)
+	return e.Exit
 }

@@ -16,7 +16,8 @@ func statusCommand() *command {
 		usage:   "status [--json]",
 		summary: "the cluster as this node sees it: view, quorum, nodes and links",
 		help: "Shows the installed view (epoch and coordinator), whether this node is quorate and why,\n" +
-			"the members, and every configured node with its state, reachability and links up.",
+			"the members, and every configured node with its state, reachability and links up.\n" +
+			"On a node without quorum, it says the states may be stale (--json: \"stale\": true).",
 		example: "status\nstatus --json",
 		run:     runStatus,
 	}
@@ -39,7 +40,13 @@ func runStatus(ctx context.Context, s *Shell, a *args) error {
 		return err
 	}
 	if s.json {
-		return WriteJSON(s.Stdout, st)
+		return WriteJSON(s.Stdout, struct {
+			node.Status
+			Stale bool `json:"stale,omitempty"` // no quorum here: the states may be old
+		}{st, !st.Quorate})
+	}
+	if err := s.staleNotice(!st.Quorate); err != nil {
+		return err
 	}
 	return renderStatus(s.Stdout, st, s.Color)
 }

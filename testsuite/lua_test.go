@@ -306,8 +306,9 @@ func luaREPLInTerminal(t *testing.T, dir string) {
 		return
 	}
 	m := &tmux{t: t, session: fmt.Sprintf("corral-lua-%d", os.Getpid())}
+	home := t.TempDir()
 	shellCmd := fmt.Sprintf("env HOME=%s XDG_CONFIG_HOME= LANG=C.UTF-8 TERM=xterm %s shell --socket %s",
-		t.TempDir(), corralBin(t), filepath.Join(dir, "n1", "corral.sock"))
+		home, corralBin(t), filepath.Join(dir, "n1", "corral.sock"))
 	if out, err := m.run("new-session", "-d", "-s", m.session, "-x", "200", "-y", "50", shellCmd); err != nil {
 		t.Fatalf("tmux new-session: %v %s", err, out)
 	}
@@ -315,6 +316,9 @@ func luaREPLInTerminal(t *testing.T, dir string) {
 	m.waitScreen("the prompt", func(string) bool { return m.atPrompt() && strings.HasPrefix(m.lastLine(), "demo n1 ") })
 	m.keys("lua", "Enter")
 	m.waitScreen("the Lua prompt", func(string) bool { return strings.TrimSpace(m.lastLine()) == "lua>" })
+	if !strings.Contains(m.screen(), "one VM for this session: globals carry over") {
+		t.Errorf("the REPL's banner does not say that globals carry over:\n%s", m.screen())
+	}
 	m.keys("corral.status().node .. '!'", "Enter")
 	m.waitScreen("the answer", func(s string) bool {
 		return strings.Contains(s, "\nn1!\n") && strings.TrimSpace(m.lastLine()) == "lua>"
@@ -327,8 +331,32 @@ func luaREPLInTerminal(t *testing.T, dir string) {
 	m.waitScreen("the error", func(s string) bool {
 		return strings.Contains(s, "no such thing") && strings.TrimSpace(m.lastLine()) == "lua>"
 	})
+	// One VM for the session: a global of one line is there on the next.
+	m.keys("answer = 6 * 7", "Enter")
+	m.waitScreen("the Lua prompt", func(string) bool { return strings.TrimSpace(m.lastLine()) == "lua>" })
+	m.keys("'got ' .. answer", "Enter")
+	m.waitScreen("the global of the line before", func(s string) bool {
+		return strings.Contains(s, "\ngot 42\n") && strings.TrimSpace(m.lastLine()) == "lua>"
+	})
 	m.keys("C-d")
 	m.waitScreen("back in the shell", func(string) bool { return m.atPrompt() && strings.HasPrefix(m.lastLine(), "demo n1 ") })
+	// A y/N answer is not a command: it stays out of the history.
+	m.keys("fence n3", "Enter")
+	m.waitScreen("the question", func(string) bool { return strings.HasSuffix(strings.TrimSpace(m.lastLine()), "[y/N]") })
+	m.keys("n", "Enter")
+	m.waitScreen("not fenced", func(s string) bool { return strings.Contains(s, "\nnot fenced\n") && m.atPrompt() })
+	hist := filepath.Join(home, ".config", "corral", "history")
+	eventually(t, 5*time.Second, "the history of shell commands only", func() error {
+		b, err := os.ReadFile(hist)
+		if err != nil {
+			return err
+		}
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if strings.Join(lines, "|") != "lua|fence n3" {
+			return fmt.Errorf("history %q, want the shell's commands only: lua, fence n3", lines)
+		}
+		return nil
+	})
 	m.keys("C-d")
 	eventually(t, 5*time.Second, "the shell exits on Ctrl-D", func() error {
 		if m.alive() {

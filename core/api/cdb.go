@@ -293,7 +293,7 @@ func (h *Handler) cdbHistory(w http.ResponseWriter, r *http.Request) {
 		ch := CDBChange{Revision: c.Rev, View: strconv.FormatUint(c.View.Epoch, 10) + "/" + name(int(c.View.Coord)),
 			Node: int(c.Node), NodeName: name(int(c.Node)), Client: c.Client, Seq: c.Seq, OK: c.OK, Ops: []CDBOp{}}
 		if c.Time != 0 {
-			ch.Time = time.Unix(0, c.Time).UTC().Format(time.RFC3339Nano)
+			ch.Time = time.Unix(0, c.Time).UTC().Format(node.TimeLayout)
 		}
 		for _, cd := range c.If {
 			ch.If = append(ch.If, CDBCond{Key: cd.Key, Revision: cd.ModRev})

@@ -24,7 +24,8 @@
 //     &follow=1 or Accept: text/event-stream it is a Server-Sent Events
 //     stream ("id: SEQ", "event: KIND", "data: JSON") that replays from N,
 //     then streams, each seq once and in order (Last-Event-ID resumes);
-//     since=now starts after the newest event.
+//     since=now starts after the newest event; &last=N (without limit)
+//     lists only the newest N of them, as `journalctl -n N`.
 //   - /v1/debug/faults: GET lists, POST {peer, link, dir, drop, delay, dup}
 //     adds (201 with the id), DELETE [/ID] lifts; 403 unless [debug]
 //     fault_injection is on.
@@ -49,7 +50,9 @@
 //   - Lua (lua.go, a Node that is also a LuaNode; 501 otherwise): GET
 //     /v1/agents[?kind=K] lists the loaded scripts with their meta() and
 //     the handlers' counters; POST /v1/lua/eval {code} evaluates in the
-//     node's sandbox (5 s; 422 with the Lua error); POST /v1/lua/reload
+//     node's sandbox (5 s; 422 with the Lua error); with "session": ID it
+//     runs on that session's own sandboxed VM, whose globals carry over
+//     (the shell's Lua REPL), and {session, end: true} ends it; POST /v1/lua/reload
 //     re-reads the scripts and says what was added, changed or removed, or
 //     answers 422 with every load error (file:line) and keeps the old ones.
 //   - GET /metrics: Prometheus text format, metric names corral_*.

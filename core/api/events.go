@@ -49,6 +49,24 @@ func sinceLimit(w http.ResponseWriter, r *http.Request) (since uint64, limit int
 	return since, limit, true
 }
 
+// takeLast parses and removes ?last=N (the newest N events, as
+// `journalctl -n N`), which only GET /v1/events takes.
+func takeLast(w http.ResponseWriter, r *http.Request) (int, bool) {
+	q := r.URL.Query()
+	s, ok := q["last"]
+	if !ok {
+		return 0, true
+	}
+	v, err := strconv.Atoi(s[0])
+	if err != nil || v < 1 || q.Get("limit") != "" {
+		errorf(w, http.StatusBadRequest, "last is a count of the newest events: ?last=20 (not with limit)", "last=%q is not a count", s[0])
+		return 0, false
+	}
+	q.Del("last")
+	r.URL.RawQuery = q.Encode()
+	return v, true
+}
+
 func wantsStream(r *http.Request) (bool, error) {
 	if strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
 		return true, nil
@@ -65,6 +83,10 @@ func wantsStream(r *http.Request) (bool, error) {
 
 func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	if !h.sinceNow(w, r) { // lua.go
+		return
+	}
+	last, ok := takeLast(w, r)
+	if !ok {
 		return
 	}
 	since, limit, ok := sinceLimit(w, r)
@@ -85,10 +107,16 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 		h.stream(w, r, since)
 		return
 	}
+	if last > 0 {
+		limit = 0 // the newest `last` of those after since
+	}
 	evs, err := h.n.Events(since, limit)
 	if err != nil {
 		nodeError(w, "events", err)
 		return
+	}
+	if last > 0 && len(evs) > last {
+		evs = evs[len(evs)-last:]
 	}
 	if evs == nil {
 		evs = []node.Event{}

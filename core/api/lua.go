@@ -39,6 +39,13 @@ type AgentsDoc struct {
 // EvalRequest is the body of POST /v1/lua/eval.
 type EvalRequest struct {
 	Code string `json:"code"`
+	// Session, when set, evaluates on that session's own VM (made on first
+	// use), so globals carry over between requests: the shell's Lua REPL
+	// sends one id for its whole session. Session VMs are sandboxed as
+	// eval's are; one idle for 15 minutes ends.
+	Session string `json:"session,omitempty"`
+	// End, with Session, ends the session (no code needed).
+	End bool `json:"end,omitempty"`
 }
 
 // EvalResult answers POST /v1/lua/eval: what the code printed, then its
@@ -51,13 +58,22 @@ type EvalResult struct {
 type ReloadResult struct {
 	lua.Changes
 	Message string `json:"message"`
+	// Restart names config changes a reload does not apply (a new [lua]
+	// paths entry): they need a restart of the node.
+	Restart []string `json:"restart,omitempty"`
+}
+
+// restartNeeder is the optional part of a Node that says which config
+// changes need a restart (*node.Node has it).
+type restartNeeder interface {
+	RestartNeeded() []string
 }
 
 // addLua registers the Lua endpoints.
 func (h *Handler) addLua() {
 	h.add("/v1/agents", "GET /v1/agents[?kind=resource|fence|policy|handler]",
 		map[string]http.HandlerFunc{http.MethodGet: h.agents})
-	h.add("/v1/lua/eval", "POST /v1/lua/eval {code}", map[string]http.HandlerFunc{http.MethodPost: h.luaEval})
+	h.add("/v1/lua/eval", "POST /v1/lua/eval {code[, session]} | {session, end}", map[string]http.HandlerFunc{http.MethodPost: h.luaEval})
 	h.add("/v1/lua/reload", "POST /v1/lua/reload", map[string]http.HandlerFunc{http.MethodPost: h.luaReload})
 }
 
@@ -115,13 +131,28 @@ func (h *Handler) luaEval(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req, false, example) {
 		return
 	}
+	if req.End {
+		if req.Session == "" {
+			WriteError(w, http.StatusBadRequest, "end needs the session to end", `send {"session": "ID", "end": true}`)
+			return
+		}
+		ln.Lua().EndSession(req.Session)
+		WriteJSON(w, http.StatusOK, EvalResult{})
+		return
+	}
 	if strings.TrimSpace(req.Code) == "" {
 		WriteError(w, http.StatusBadRequest, "no code to evaluate", "send e.g. "+example)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), evalTimeout)
 	defer cancel()
-	out, err := ln.Lua().Eval(ctx, req.Code)
+	var out string
+	var err error
+	if req.Session != "" {
+		out, err = ln.Lua().EvalSession(ctx, req.Session, req.Code)
+	} else {
+		out, err = ln.Lua().Eval(ctx, req.Code)
+	}
 	if err != nil {
 		switch {
 		case errors.Is(err, lua.ErrClosed):
@@ -158,6 +189,9 @@ func (h *Handler) luaReload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := ReloadResult{Changes: ch, Message: reloadMessage(ch)}
+	if rn, ok := h.n.(restartNeeder); ok {
+		res.Restart = rn.RestartNeeded()
+	}
 	for _, l := range []*[]string{&res.Added, &res.Removed, &res.Changed} {
 		if *l == nil {
 			*l = []string{}
@@ -167,21 +201,7 @@ func (h *Handler) luaReload(w http.ResponseWriter, r *http.Request) {
 }
 
 // reloadMessage says what a reload changed, in words.
-func reloadMessage(ch lua.Changes) string {
-	if ch.Empty() {
-		return "reloaded: nothing changed"
-	}
-	var parts []string
-	for _, p := range []struct {
-		what  string
-		names []string
-	}{{"added", ch.Added}, {"changed", ch.Changed}, {"removed", ch.Removed}} {
-		if len(p.names) > 0 {
-			parts = append(parts, p.what+" "+strings.Join(p.names, ", "))
-		}
-	}
-	return "reloaded: " + strings.Join(parts, "; ")
-}
+func reloadMessage(ch lua.Changes) string { return node.ReloadMessage(ch) }
 
 // luaMetrics writes the Lua host's families into /metrics.
 func (h *Handler) luaMetrics(p promWriter) {

@@ -137,4 +137,11 @@
 //     registered with SetLuaAction (the resource manager's move, start,
 //     stop) and status fields with SetLuaStatus. Lua() is the host, for
 //     the resource manager's executor.
+//   - Reload of every node (reload.go): a goroutine watches ReloadKey in
+//     the config DB; each change reloads the scripts and puts a
+//     ReloadReport under ReloadResultPrefix+NODE. RestartNeeded reads the
+//     config file again and names the [lua] changes a reload cannot apply.
+//   - FenceHistory lists the records in the order they were written
+//     (config DB revision), each with its write's time in TimeLayout, the
+//     format of events' times.
 package node

@@ -105,7 +105,7 @@ func (l *eventLog) append(evs []Event) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00")
+	now := time.Now().UTC().Format(TimeLayout)
 	for i := range evs {
 		evs[i].Seq = l.next
 		evs[i].Time = now

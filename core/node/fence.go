@@ -428,13 +428,32 @@ type FenceRecord struct {
 	By       string          `json:"by,omitempty"`
 	Error    string          `json:"error,omitempty"`
 	Attempts json.RawMessage `json:"attempts,omitempty"`
+	// Revision is the config DB revision that wrote the record: the
+	// history is in this order, the order the operations ended in.
+	Revision uint64 `json:"revision,omitempty"`
+	// Time is when the record was written (TimeLayout, as events' times),
+	// while the config DB keeps that change's time; else empty.
+	Time string `json:"time,omitempty"`
 }
 
-// FenceHistory returns the fence history in the config DB, oldest first.
+// TimeLayout is how the shell's times read (events, cdb history, fence
+// history): RFC 3339 in UTC with milliseconds.
+const TimeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// FenceHistory returns the fence history in the config DB, oldest first
+// (in the order the records were written).
 func (n *Node) FenceHistory() ([]FenceRecord, error) {
 	kvs, _, _, err := n.CDBList(fence.HistoryPrefix)
 	if err != nil {
 		return nil, err
+	}
+	hist, err := n.CDBHistory(-1)
+	if err != nil {
+		return nil, err
+	}
+	times := make(map[uint64]int64, len(hist))
+	for _, c := range hist {
+		times[c.Rev] = c.Time
 	}
 	out := []FenceRecord{}
 	for _, kv := range kvs {
@@ -442,10 +461,18 @@ func (n *Node) FenceHistory() ([]FenceRecord, error) {
 		if err := json.Unmarshal(kv.Value, &r); err != nil {
 			r.Error = fmt.Sprintf("bad history record: %v", err)
 		}
-		r.Key = kv.Key
+		r.Key, r.Revision = kv.Key, kv.ModRev
+		if t := times[kv.ModRev]; t != 0 {
+			r.Time = time.Unix(0, t).UTC().Format(TimeLayout)
+		}
 		out = append(out, r)
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Revision != out[j].Revision {
+			return out[i].Revision < out[j].Revision
+		}
+		return out[i].Key < out[j].Key
+	})
 	return out, nil
 }
 

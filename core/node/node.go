@@ -282,6 +282,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.running.Store(true)
 	defer close(n.loopDone)
 	n.startWatchdog()
+	go n.watchReloads() // reload.go
 	ticker := time.NewTicker(n.opt.TickEvery)
 	defer ticker.Stop()
 	for {

@@ -26,7 +26,8 @@ func runArbiter(args []string, stdout, stderr io.Writer) int {
 	cluster := fs.String("cluster", "", "answer only this cluster's nodes (default: any node holding the key)")
 	lease := fs.Duration("lease", witness.DefaultLease, "how long a granted vote holds without renewal")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: corral arbiter --listen ADDR --data DIR --key FILE [--cluster NAME] [--lease 2s]")
+		fmt.Fprintln(stderr, "Usage: corral arbiter --listen ADDR --data DIR --key FILE\n"+
+			"                      [--cluster NAME] [--lease 2s]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

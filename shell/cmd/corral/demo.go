@@ -115,12 +115,13 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	nodes := fs.Int("nodes", 3, "number of nodes (n1..nN)")
 	dirFlag := fs.String("dir", demoDefaultDir, "directory of the demo's files")
-	netFlag := fs.String("net", "127.0", "loopback block: node nK gets <net>.0.K and <net>.1.K")
+	netFlag := fs.String("net", "127.0", "loopback block: node nK gets <net>.0.K and\n<net>.1.K")
 	detach := fs.Bool("detach", false, "start the nodes and return")
-	web := fs.Bool("web", true, "add the group web (corral whoami on port 8080 of its owner) once the cluster is quorate, unless it exists")
-	fence := fs.Bool("fence", true, "give the nodes the process fence device (demofence.go); false: no fencing")
+	web := fs.Bool("web", true, "add the group web (corral whoami on port 8080 of its\nowner) once the cluster is quorate, unless it exists")
+	fence := fs.Bool("fence", true, "give the nodes the process fence device (it kills a\nnode's processes); false: no fencing")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: corral demo [--nodes 3] [--dir DIR] [--net 127.0] [--detach] [--web=false] [--fence=false]\n       corral demo stop [--dir DIR]")
+		fmt.Fprintln(stderr, "Usage: corral demo [--nodes 3] [--dir DIR] [--net 127.0] [--detach]\n"+
+			"                   [--web=false] [--fence=false]\n       corral demo stop [--dir DIR]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -28,7 +28,7 @@ func commands() []command {
 		{"keygen", "corral keygen [FILE]", "make a new random cluster key (32 bytes, base64): into FILE (mode 0600) or printed", runKeygen},
 		{"check-config", "corral check-config FILE...", "check node configuration files; print every problem with file:line", runCheckConfig},
 		{"agent", "corral agent --config FILE", "run one node in the foreground until SIGTERM/SIGINT", runAgent},
-		{"demo", "corral demo [--detach] | stop", "start a local 3-node cluster in .corral-demo (--nodes, --dir, --net), or stop it", runDemo},
+		{"demo", "corral demo [--detach] | stop", "start a local cluster (3 nodes in .corral-demo), or stop it", runDemo},
 		{"shell", "corral shell -c CMD [--json]", "talk to a node: corral shell -c status", shell.Main},
 		{"arbiter", "corral arbiter --listen ADDR ...", "run the network quorum witness (--data DIR --key FILE)", runArbiter},
 		{"whoami", "corral whoami --listen ADDR --name N", "serve HTTP answering N (the demo's web service)", runWhoami},
@@ -52,6 +52,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
+			if c.name != "shell" && wantsHelp(args[1:]) {
+				return commandHelp(c, args[1:], stdout)
+			}
 			return c.run(args[1:], stdout, stderr)
 		}
 	}
@@ -62,8 +65,39 @@ func run(args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "corral: a high-availability cluster manager")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Usage:")
+	fmt.Fprintln(w, "Usage (corral COMMAND --help for a command's flags):")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-32s %s\n", c.usage, c.summary)
+		fmt.Fprintf(w, "  %s\n      %s\n", c.usage, c.summary)
 	}
+}
+
+// flagHelp lists the commands whose flag set prints their help (on -h).
+var flagHelp = map[string]bool{"agent": true, "demo": true, "arbiter": true, "whoami": true, "watchdog": true}
+
+// wantsHelp reports whether a command's arguments ask for its help.
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "-h", "-help", "--help":
+			return true
+		case "--":
+			return false
+		}
+	}
+	return false
+}
+
+// commandHelp prints a command's help on stdout and exits 0: the flag
+// set's own help where it has one, else its usage and summary.
+func commandHelp(c command, args []string, stdout io.Writer) int {
+	if flagHelp[c.name] {
+		sub := []string{"-h"}
+		if c.name == "demo" && len(args) > 0 && args[0] == "stop" {
+			sub = []string{"stop", "-h"}
+		}
+		c.run(sub, stdout, stdout)
+		return 0
+	}
+	fmt.Fprintf(stdout, "Usage: %s\n\n%s\n", c.usage, c.summary)
+	return 0
 }
