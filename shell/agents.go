@@ -66,6 +66,10 @@ func runAgents(ctx context.Context, s *Shell, a *args) error {
 			ps = append(ps, "events:"+strings.Join(m.Events, ","))
 		}
 		from := m.File
+		if m.Broken != "" { // a file of [lua] paths that did not load
+			t.row(string(m.Kind), m.Name, "BROKEN: "+m.Broken, "-", from)
+			continue
+		}
 		if strings.HasPrefix(from, "agents/") {
 			from = "built in"
 		} else if m.Granted {

@@ -251,3 +251,42 @@ func TestLuaCompletion(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentsShowsBroken: a file of [lua] paths that did not load shows in
+// `agents` as broken, with the error's file and line, in the table and in
+// --json.
+func TestAgentsShowsBroken(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "resource"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "resource", "bad.lua"), []byte("local M = {}\n\nfunction M.meta(\nreturn M\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h, err := lua.New(lua.Config{Paths: []string{dir}, PoolSize: 1, SkipBroken: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	f := apitest.New()
+	f.LuaHost = h
+	sock := serve(t, f)
+	code, out, errs := runMain(t, "--socket", sock, "-c", "agents resource")
+	if code != 0 || !strings.Contains(out, "BROKEN") || !strings.Contains(out, "bad.lua:4: syntax error") {
+		t.Fatalf("agents resource: %d %q %q", code, out, errs)
+	}
+	code, out, errs = runMain(t, "--socket", sock, "-c", "agents --json")
+	var metas []lua.Meta
+	if code != 0 || json.Unmarshal([]byte(out), &metas) != nil {
+		t.Fatalf("agents --json: %d %q %q", code, out, errs)
+	}
+	found := false
+	for _, m := range metas {
+		if m.Name == "bad" && strings.Contains(m.Broken, "bad.lua:4") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("agents --json lacks the broken script: %s", out)
+	}
+}

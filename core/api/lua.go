@@ -32,7 +32,7 @@ const evalTimeout = 5 * time.Second
 // AgentsDoc answers GET /v1/agents: the loaded scripts with their
 // metadata, and the Lua host's state.
 type AgentsDoc struct {
-	Scripts []lua.Meta    `json:"scripts"` // by kind (resource, fence, policy, handler), then name
+	Scripts []lua.Meta    `json:"scripts"` // by kind (resource, fence, policy, handler), then name; then the kind's broken files
 	Lua     node.LuaStats `json:"lua"`
 }
 
@@ -93,6 +93,7 @@ func (h *Handler) agents(w http.ResponseWriter, r *http.Request) {
 	doc := AgentsDoc{Scripts: []lua.Meta{}, Lua: ln.LuaStats()}
 	for _, k := range kinds {
 		doc.Scripts = append(doc.Scripts, ln.Lua().Scripts(k)...)
+		doc.Scripts = append(doc.Scripts, ln.Lua().Broken(k)...) // Meta.Broken says why
 	}
 	for i := range doc.Scripts {
 		if doc.Scripts[i].Parameters == nil {

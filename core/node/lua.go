@@ -70,8 +70,10 @@ type LuaStats struct {
 }
 
 // openLua builds the Lua host from [lua] and starts the handlers'
-// dispatcher. A script that does not load fails Open with its file and
-// line.
+// dispatcher. A file of [lua] paths that does not load is logged with its
+// file and line and listed as broken (`agents`); calls to it fail, and a
+// group whose policy it is gets the built-in default. Shipped scripts
+// and paths that are not directories still fail Open.
 func (n *Node) openLua() error {
 	lc := n.cfg.Lua
 	d := &n.lua
@@ -83,7 +85,7 @@ func (n *Node) openLua() error {
 	d.actions = map[string]LuaAction{}
 	d.status = map[string]func(ctx context.Context) (any, error){}
 	h, err := lua.New(lua.Config{Paths: lc.Paths, Grant: lc.Grant, PoolSize: lc.PoolSize,
-		Log: n.log.With("component", "lua"), Cluster: nodeCluster{n}})
+		Log: n.log.With("component", "lua"), Cluster: nodeCluster{n}, SkipBroken: true})
 	if err != nil {
 		return fmt.Errorf("[lua]: %w", err)
 	}

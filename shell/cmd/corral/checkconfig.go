@@ -38,8 +38,8 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 }
 
 // checkScripts loads the [lua] paths scripts the way the node does at start
-// (a script that does not load keeps the node from starting), so their
-// errors show with file and line before the agent runs.
+// (a script that does not load is left out there, and calls to it fail),
+// so their errors show with file and line before the agent runs.
 func checkScripts(c *config.Config) error {
 	h, err := lua.New(lua.Config{Paths: c.Lua.Paths, Grant: c.Lua.Grant, PoolSize: 1,
 		Log: slog.New(slog.DiscardHandler)})
