@@ -304,6 +304,10 @@ func (h *Host) ReloadChanges() (Changes, error) {
 	return ch, nil
 }
 
+// Generation counts the successful loads: 1 after New, one more for each
+// Reload that took.
+func (h *Host) Generation() uint64 { return h.cat.Load().gen }
+
 // Scripts lists the scripts of a kind, sorted by name.
 func (h *Host) Scripts(kind Kind) []Meta {
 	cat := h.cat.Load()

@@ -34,7 +34,8 @@ func luaFake(t *testing.T) (*apitest.Node, string, string) {
 	f := apitest.New()
 	f.LuaHost = h
 	f.LuaStat = node.LuaStats{PoolSize: 2, Queue: 4, Timeout: "5s", Dropped: 3,
-		Handlers: []node.HandlerStats{{Name: "note", Calls: 4, Timeouts: 1, LastError: "stopped at its deadline"}}}
+		Handlers: []node.HandlerStats{{Name: "note", Calls: 4, Timeouts: 1, LastError: "stopped at its deadline"},
+			{Name: "stuck", Calls: 3, Timeouts: 3, Dropped: 2, Disabled: true}}}
 	return f, dir, serve(t, f)
 }
 
@@ -69,7 +70,9 @@ func TestAgentsCommand(t *testing.T) {
 	code, out, errs = runMain(t, "--socket", sock, "-c", "agents handler")
 	if code != 0 || !strings.Contains(out, "notes v1") || !strings.Contains(out, "events:node_left") ||
 		!strings.Contains(out, filepath.Join(dir, "handler", "note.lua")) || strings.Contains(out, "resource") ||
-		!strings.Contains(out, "3 dropped") || !strings.Contains(out, "handler note: 4 calls, 0 failed, 1 past the deadline") {
+		!strings.Contains(out, "3 dropped") || !strings.Contains(out, "handler note: 4 calls, 0 failed, 1 past the deadline") ||
+		!strings.Contains(out, "handler stuck: DISABLED") || !strings.Contains(out, "handler stuck: 2 events dropped") ||
+		strings.Contains(out, "handler note: DISABLED") {
 		t.Fatalf("agents handler: %d %q %q", code, out, errs)
 	}
 	code, out, errs = runMain(t, "--socket", sock, "-c", "agents resource")
