@@ -47,6 +47,11 @@ func (n *Node) openCRMLua() {
 	if err := os.MkdirAll(n.agentStateDir(), 0o755); err != nil {
 		n.log.Warn("agents' state directory", "dir", n.agentStateDir(), "err", err)
 	}
+	// The OCF agents' HA_RSCTMP (agents/resource/ocf.lua) holds what a
+	// reboot forgets ("Dummy runs"): a new incarnation runs nothing yet.
+	if err := os.RemoveAll(filepath.Join(n.agentStateDir(), "ocf", "rsctmp")); err != nil {
+		n.log.Warn("emptying the OCF agents' HA_RSCTMP", "dir", filepath.Join(n.agentStateDir(), "ocf", "rsctmp"), "err", err)
+	}
 	n.SetLuaAction("move", func(_ context.Context, args []string) error {
 		if len(args) < 1 {
 			return fmt.Errorf("move needs a group: move(group [, node [, for]])")
