@@ -203,6 +203,10 @@ func (h *Handler) luaMetrics(p promWriter) {
 		p.sample("corral_lua_handler_calls_total", float64(hs.Failures), "handler", hs.Name, "result", "failed")
 		p.sample("corral_lua_handler_calls_total", float64(hs.Timeouts), "handler", hs.Name, "result", "timeout")
 	}
+	p.family("corral_lua_handler_disabled", "gauge", "1 if the event handler was disabled for passing its deadline too often (reload enables it).")
+	for _, hs := range st.Handlers {
+		p.sample("corral_lua_handler_disabled", b2f(hs.Disabled), "handler", hs.Name)
+	}
 }
 
 // lastSeqer is the optional part of a Node that serves ?since=now.

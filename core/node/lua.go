@@ -318,8 +318,10 @@ func (n *Node) callHandler(hq *handlerQueue, pe *pendingEvent) {
 	}
 	e := pe.e
 	ctx, cancel := context.WithTimeout(d.ctx, d.timeout)
+	start := time.Now()
 	err := d.host.Handle(ctx, name, pe.ev)
 	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
+	n.counts.luaCall(lua.KindHandler, luaResult(ctx, lua.Outcome{}, err), time.Since(start))
 	cancel()
 	if d.ctx.Err() != nil {
 		return // shutting down

@@ -71,6 +71,7 @@ type Node struct {
 	events  *eventLog
 	carry   conn.Ready    // taken from conn by transmit, for the next pass of execute
 	lua     luaDriver     // the Lua host and the event handlers (lua.go)
+	counts  counters      // what /metrics counts beyond the cores (metrics.go)
 	start   time.Time     // the loop's clock is time since start (monotonic)
 	left    chan struct{} // closed when a clean leave was committed
 	// packetOut, when set (the full-stack simulation, cdbsim_test.go),
@@ -114,6 +115,7 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 		reqs: make(chan func(), 64), done: make(chan struct{}), loopDone: make(chan struct{}), left: make(chan struct{})}
 	n.log = opt.Logger.With("node", cfg.Node)
 	n.start = time.Now()
+	n.counts.init()
 	var peers []conn.Peer
 	for _, nd := range cfg.Nodes {
 		id := wire.NodeID(nd.ID)
