@@ -66,6 +66,31 @@ func Load(path string) (*Config, error) {
 // rest; unknown keys and the validation rules follow. Only a syntax error
 // stops it at once.
 func Parse(name string, data []byte) (*Config, error) {
+	c, ps := parse(name, data)
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	return c, nil
+}
+
+// Check is Load for check-config: every problem of the file, and the
+// configuration as far as it decoded (values that did not decode keep
+// their defaults; nil after a syntax error or when the file cannot be
+// read), so that a caller can go on checking what it holds, such as the
+// fence devices' parameters against their drivers.
+func Check(path string) (*Config, Problems) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Problems{{File: path, Msg: err.Error()}}
+	}
+	return parse(path, data)
+}
+
+// Problem builds a Problem for a key of this file ("fence.devices[0].params"),
+// at the key's line (or its table's).
+func (c *Config) Problem(key, msg string) Problem { return c.problem(key, msg) }
+
+func parse(name string, data []byte) (*Config, Problems) {
 	text := string(data)
 	lines := keyLines(text)
 	if _, err := toml.Decode(text, &map[string]any{}); err != nil {
@@ -104,7 +129,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err := c.Validate(); err != nil {
 		var vps Problems
 		if !errors.As(err, &vps) {
-			return nil, err
+			return c, append(ps, Problem{File: name, Msg: err.Error()}).sorted()
 		}
 		for _, p := range vps {
 			if !reported[p.Key] { // its value did not decode: said already
@@ -112,10 +137,7 @@ func Parse(name string, data []byte) (*Config, error) {
 			}
 		}
 	}
-	if len(ps) > 0 {
-		return nil, ps.sorted()
-	}
-	return c, nil
+	return c, ps.sorted()
 }
 
 // maxTypeProblems bounds the decode passes of one Parse.
