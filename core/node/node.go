@@ -81,6 +81,11 @@ type Node struct {
 	// instead of the time since start.
 	clock func() time.Duration
 
+	// nagged is when each peer refused for different quorum settings was
+	// last named in the log (member.go, at most once per nagEvery).
+	nagged   map[wire.NodeID]time.Duration
+	nagEvery time.Duration
+
 	inbox chan transport.Packet
 	reqs  chan func()
 	done  chan struct{}
@@ -116,6 +121,7 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 	n.log = opt.Logger.With("node", cfg.Node)
 	n.start = time.Now()
 	n.counts.init()
+	n.nagged, n.nagEvery = map[wire.NodeID]time.Duration{}, settingsNagEvery
 	var peers []conn.Peer
 	for _, nd := range cfg.Nodes {
 		id := wire.NodeID(nd.ID)
@@ -292,6 +298,7 @@ func (n *Node) Run(ctx context.Context) error {
 			now := n.now()
 			n.conn.Tick(now)
 			n.mem.Tick(now)
+			n.nagRefused(now)
 			n.watchdogTick(now)
 			n.cdbTick()
 			n.fenceTick(now)
