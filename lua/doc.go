@@ -9,6 +9,7 @@
 //	h.Reload() error                                   // re-read every script; on error keep the old ones
 //	h.Scripts(kind) []Meta; h.Script(kind, name) (Meta, bool); h.Subscribers(eventKind) []string
 //	h.Broken(kind) []Meta                              // files that did not load (Config.SkipBroken)
+//	h.Generation() uint64                              // loads that took: 1 after New, +1 per Reload
 //	h.RunAgent(ctx, agent, action, params) (Outcome, error)        // start|stop|monitor|meta
 //	h.RunFence(ctx, driver, action, target, params) (Outcome, error) // off|on|reboot|status|list|meta
 //	h.ChooseOwner(ctx, policy, group, candidates, cluster) (string, error)
