@@ -8,6 +8,8 @@
 //	defer h.Close()
 //	h.Reload() error                                   // re-read every script; on error keep the old ones
 //	h.Scripts(kind) []Meta; h.Script(kind, name) (Meta, bool); h.Subscribers(eventKind) []string
+//	h.Broken(kind) []Meta                              // files that did not load (Config.SkipBroken)
+//	h.Generation() uint64                              // loads that took: 1 after New, +1 per Reload
 //	h.RunAgent(ctx, agent, action, params) (Outcome, error)        // start|stop|monitor|meta
 //	h.RunFence(ctx, driver, action, target, params) (Outcome, error) // off|on|reboot|status|list|meta
 //	h.ChooseOwner(ctx, policy, group, candidates, cluster) (string, error)
@@ -62,7 +64,10 @@
 // and the script gets them without the underscore in info. Scripts are compiled once per load
 // (the FunctionProto is shared by every VM) and validated then: a syntax
 // error, an error at the top level, a bad meta() or a missing contract
-// function fails New or Reload with the file and line.
+// function fails New or Reload with the file and line. With
+// Config.SkipBroken (the node's choice) New instead logs a file of
+// Config.Paths that does not load, lists it in Broken(kind) with the
+// error, and calls to that kind and name fail with ErrBroken.
 //
 // The tables policies get: group {name, preferred_owners = {...},
 // attributes = {...}, ...}; cluster {nodes = {NAME = {groups = count or

@@ -80,6 +80,13 @@ type Config struct {
 	Seed uint64
 	// Shipped replaces the shipped scripts (nil: agents.FS()); tests use it.
 	Shipped fs.FS
+	// SkipBroken lets New succeed when files of Paths do not load: each
+	// is logged with its file and line, listed by Broken, and calls to it
+	// fail with ErrBroken (the node sets it, so a broken file that nothing
+	// uses does not keep it from starting). Shipped scripts and Paths
+	// entries that are not directories still fail New; Reload stays
+	// strict either way (on any error it keeps the scripts it had).
+	SkipBroken bool
 }
 
 // Cluster is what scripts can read and do through the corral module. The
@@ -126,6 +133,9 @@ type Meta struct {
 	// ExtraParameters: parameters it does not declare are passed on as
 	// strings instead of refused (the ocf wrapper passes them to the agent).
 	ExtraParameters bool `json:"extra_parameters,omitempty"`
+	// Broken is why the file did not load (file:line: what is wrong), for
+	// the entries Host.Broken lists; empty for a loaded script.
+	Broken string `json:"broken,omitempty"`
 }
 
 // Host runs scripts in a bounded pool of sandboxed VMs. It is safe for
@@ -177,9 +187,16 @@ func New(cfg Config) (*Host, error) {
 	if h.cfg.Shipped == nil {
 		h.cfg.Shipped = agents.FS()
 	}
-	cat, err := h.load(1)
+	cat, err := h.load(1, cfg.SkipBroken)
 	if err != nil {
 		return nil, err
+	}
+	for _, k := range Kinds {
+		for _, name := range sortedNames(cat.broken[k]) {
+			b := cat.broken[k][name]
+			h.log.Error("lua: script does not load: calls to it fail until it is fixed and reloaded",
+				"script", string(k)+"/"+name, "err", b.Broken)
+		}
 	}
 	h.cat.Store(cat)
 	h.idle = make(chan *vm, h.size)
@@ -260,7 +277,7 @@ func (h *Host) ReloadChanges() (Changes, error) {
 	h.reloadMu.Lock()
 	defer h.reloadMu.Unlock()
 	old := h.cat.Load()
-	cat, err := h.load(old.gen + 1)
+	cat, err := h.load(old.gen+1, false)
 	if err != nil {
 		return Changes{}, err
 	}
@@ -288,6 +305,10 @@ func (h *Host) ReloadChanges() (Changes, error) {
 	h.log.Info("lua: scripts reloaded", "scripts", ch.Scripts, "added", ch.Added, "removed", ch.Removed, "changed", ch.Changed)
 	return ch, nil
 }
+
+// Generation counts the successful loads: 1 after New, one more for each
+// Reload that took.
+func (h *Host) Generation() uint64 { return h.cat.Load().gen }
 
 // Scripts lists the scripts of a kind, sorted by name.
 func (h *Host) Scripts(kind Kind) []Meta {
@@ -328,8 +349,35 @@ func (h *Host) Subscribers(eventKind string) []string {
 	return out
 }
 
+// Broken lists the files of a kind that did not load (Config.SkipBroken),
+// sorted by name, with Meta.Broken saying why.
+func (h *Host) Broken(kind Kind) []Meta {
+	cat := h.cat.Load()
+	out := []Meta{}
+	for _, n := range sortedNames(cat.broken[kind]) {
+		out = append(out, cat.broken[kind][n])
+	}
+	return out
+}
+
+// ErrBroken is the error of calls to a script whose file did not load.
+var ErrBroken = errors.New("the script's file does not load")
+
+func sortedNames[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
 func (h *Host) script(kind Kind, name string) (*script, error) {
-	s, ok := h.cat.Load().scripts[kind][name]
+	cat := h.cat.Load()
+	if b, ok := cat.broken[kind][name]; ok {
+		return nil, fmt.Errorf("lua: %s script %q: %w: %s; fix it and reload", kind, name, ErrBroken, b.Broken)
+	}
+	s, ok := cat.scripts[kind][name]
 	if !ok {
 		var names []string
 		for _, m := range h.Scripts(kind) {

@@ -574,3 +574,37 @@ func TestEvalHasCorralAtHand(t *testing.T) {
 		t.Fatalf("corral in eval: %q %v", out, err)
 	}
 }
+
+// TestSkipBrokenKeepsTheRest: with SkipBroken a broken file of [lua] paths
+// does not fail New; it is listed by Broken with its file and line, calls
+// to it fail with ErrBroken, and every other script works.
+func TestSkipBrokenKeepsTheRest(t *testing.T) {
+	dir := writeScripts(t, map[string]string{
+		"resource/good.lua": agent("good", `return "ok", "fine"`),
+		"resource/bad.lua":  "local M = {}\n\nfunction M.meta(\nreturn M\n",
+		"policy/broken.lua": "local M = {}\nreturn M\n",
+	})
+	h, err := lua.New(lua.Config{Paths: []string{dir}, PoolSize: 1, SkipBroken: true})
+	if err != nil {
+		t.Fatalf("New with a broken file: %v", err)
+	}
+	defer h.Close()
+	out, err := h.RunAgent(context.Background(), "good", "monitor", nil)
+	if err != nil || out.Message != "fine" {
+		t.Fatalf("good agent: %+v, %v", out, err)
+	}
+	b := h.Broken(lua.KindResource)
+	if len(b) != 1 || b[0].Name != "bad" || !strings.Contains(b[0].Broken, "resource/bad.lua:4: syntax error") {
+		t.Fatalf("Broken(resource) = %+v", b)
+	}
+	if _, err := h.RunAgent(context.Background(), "bad", "monitor", nil); !errors.Is(err, lua.ErrBroken) {
+		t.Fatalf("call to the broken agent: %v, want ErrBroken", err)
+	}
+	if _, err := h.ChooseOwner(context.Background(), "broken", map[string]any{"name": "g"}, []string{"n1"}, map[string]any{}); !errors.Is(err, lua.ErrBroken) || !strings.Contains(err.Error(), "policy/broken.lua") {
+		t.Fatalf("call to the broken policy: %v, want ErrBroken naming the file", err)
+	}
+	// Without SkipBroken, New stays strict (check-config relies on it).
+	if _, err := lua.New(lua.Config{Paths: []string{dir}, PoolSize: 1}); err == nil {
+		t.Fatal("strict New accepted a broken file")
+	}
+}

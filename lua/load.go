@@ -35,6 +35,9 @@ type script struct {
 type catalog struct {
 	gen     uint64
 	scripts map[Kind]map[string]*script
+	// broken are the files of Config.Paths that did not load, when
+	// Config.SkipBroken let New go on without them: Meta.Broken says why.
+	broken map[Kind]map[string]Meta
 }
 
 func (c *catalog) count() int {
@@ -52,20 +55,31 @@ type source struct {
 	file    string // the name errors use: agents/resource/dummy.lua or an absolute path
 	code    []byte
 	granted bool
+	shipped bool
 }
 
 // load reads, compiles and validates every script. All errors are returned
-// together, each naming its file and line.
-func (h *Host) load(gen uint64) (*catalog, error) {
+// together, each naming its file and line. With skipBroken, a file of
+// Config.Paths that does not load is no error: it goes to the catalog's
+// broken list, and hides a script of its kind and name loaded before it
+// (calls to it fail with ErrBroken rather than silently run another).
+func (h *Host) load(gen uint64, skipBroken bool) (*catalog, error) {
 	srcs, errs := h.sources()
-	cat := &catalog{gen: gen, scripts: make(map[Kind]map[string]*script)}
+	cat := &catalog{gen: gen, scripts: make(map[Kind]map[string]*script), broken: make(map[Kind]map[string]Meta)}
 	for _, k := range Kinds {
 		cat.scripts[k] = make(map[string]*script)
+		cat.broken[k] = make(map[string]Meta)
 	}
 	v := h.newVM()
 	defer v.L.Close()
 	for _, src := range srcs {
 		s, err := compileScript(v, src, gen)
+		if err != nil && skipBroken && !src.shipped {
+			delete(cat.scripts[src.kind], src.name)
+			cat.broken[src.kind][src.name] = Meta{Kind: src.kind, Name: src.name, File: src.file, Granted: src.granted,
+				Broken: err.Error()}
+			continue
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -73,6 +87,7 @@ func (h *Host) load(gen uint64) (*catalog, error) {
 		if old, ok := cat.scripts[src.kind][src.name]; ok {
 			h.log.Info("lua: script replaces an earlier one", "script", s.label, "file", src.file, "replaced", old.meta.File)
 		}
+		delete(cat.broken[src.kind], src.name)
 		cat.scripts[src.kind][src.name] = s
 	}
 	if len(errs) > 0 {
@@ -100,7 +115,7 @@ func (h *Host) sources() ([]source, []error) {
 				errs = append(errs, fmt.Errorf("agents/%s/%s: %w", k, e.Name(), err))
 				continue
 			}
-			srcs = append(srcs, source{kind: k, name: name, file: "agents/" + string(k) + "/" + e.Name(), code: code, granted: true})
+			srcs = append(srcs, source{kind: k, name: name, file: "agents/" + string(k) + "/" + e.Name(), code: code, granted: true, shipped: true})
 		}
 	}
 	granted := make(map[string]bool)

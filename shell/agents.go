@@ -66,6 +66,10 @@ func runAgents(ctx context.Context, s *Shell, a *args) error {
 			ps = append(ps, "events:"+strings.Join(m.Events, ","))
 		}
 		from := m.File
+		if m.Broken != "" { // a file of [lua] paths that did not load
+			t.row(string(m.Kind), m.Name, "BROKEN: "+m.Broken, "-", from)
+			continue
+		}
 		if strings.HasPrefix(from, "agents/") {
 			from = "built in"
 		} else if m.Granted {
@@ -82,6 +86,12 @@ func runAgents(ctx context.Context, s *Shell, a *args) error {
 	for _, h := range l.Handlers {
 		if h.Failures+h.Timeouts > 0 {
 			fmt.Fprintf(s.Stdout, "handler %s: %d calls, %d failed, %d past the deadline; last: %s\n", h.Name, h.Calls, h.Failures, h.Timeouts, h.LastError)
+		}
+		if h.Dropped > 0 {
+			fmt.Fprintf(s.Stdout, "handler %s: %d events dropped (its queue was full), %d queued\n", h.Name, h.Dropped, h.Queued)
+		}
+		if h.Disabled {
+			fmt.Fprintf(s.Stdout, "handler %s: DISABLED: it kept passing its deadline; fix it, then reload\n", h.Name)
 		}
 	}
 	return err

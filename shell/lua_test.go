@@ -34,7 +34,8 @@ func luaFake(t *testing.T) (*apitest.Node, string, string) {
 	f := apitest.New()
 	f.LuaHost = h
 	f.LuaStat = node.LuaStats{PoolSize: 2, Queue: 4, Timeout: "5s", Dropped: 3,
-		Handlers: []node.HandlerStats{{Name: "note", Calls: 4, Timeouts: 1, LastError: "stopped at its deadline"}}}
+		Handlers: []node.HandlerStats{{Name: "note", Calls: 4, Timeouts: 1, LastError: "stopped at its deadline"},
+			{Name: "stuck", Calls: 3, Timeouts: 3, Dropped: 2, Disabled: true}}}
 	return f, dir, serve(t, f)
 }
 
@@ -69,7 +70,9 @@ func TestAgentsCommand(t *testing.T) {
 	code, out, errs = runMain(t, "--socket", sock, "-c", "agents handler")
 	if code != 0 || !strings.Contains(out, "notes v1") || !strings.Contains(out, "events:node_left") ||
 		!strings.Contains(out, filepath.Join(dir, "handler", "note.lua")) || strings.Contains(out, "resource") ||
-		!strings.Contains(out, "3 dropped") || !strings.Contains(out, "handler note: 4 calls, 0 failed, 1 past the deadline") {
+		!strings.Contains(out, "3 dropped") || !strings.Contains(out, "handler note: 4 calls, 0 failed, 1 past the deadline") ||
+		!strings.Contains(out, "handler stuck: DISABLED") || !strings.Contains(out, "handler stuck: 2 events dropped") ||
+		strings.Contains(out, "handler note: DISABLED") {
 		t.Fatalf("agents handler: %d %q %q", code, out, errs)
 	}
 	code, out, errs = runMain(t, "--socket", sock, "-c", "agents resource")
@@ -250,5 +253,44 @@ func TestLuaCompletion(t *testing.T) {
 		if strings.Join(gs, " ") != want {
 			t.Errorf("complete %q: %q, want %q", line, strings.Join(gs, " "), want)
 		}
+	}
+}
+
+// TestAgentsShowsBroken: a file of [lua] paths that did not load shows in
+// `agents` as broken, with the error's file and line, in the table and in
+// --json.
+func TestAgentsShowsBroken(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "resource"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "resource", "bad.lua"), []byte("local M = {}\n\nfunction M.meta(\nreturn M\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h, err := lua.New(lua.Config{Paths: []string{dir}, PoolSize: 1, SkipBroken: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	f := apitest.New()
+	f.LuaHost = h
+	sock := serve(t, f)
+	code, out, errs := runMain(t, "--socket", sock, "-c", "agents resource")
+	if code != 0 || !strings.Contains(out, "BROKEN") || !strings.Contains(out, "bad.lua:4: syntax error") {
+		t.Fatalf("agents resource: %d %q %q", code, out, errs)
+	}
+	code, out, errs = runMain(t, "--socket", sock, "-c", "agents --json")
+	var metas []lua.Meta
+	if code != 0 || json.Unmarshal([]byte(out), &metas) != nil {
+		t.Fatalf("agents --json: %d %q %q", code, out, errs)
+	}
+	found := false
+	for _, m := range metas {
+		if m.Name == "bad" && strings.Contains(m.Broken, "bad.lua:4") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("agents --json lacks the broken script: %s", out)
 	}
 }

@@ -2,8 +2,13 @@
 -- (<root>/resource.d/<provider>/<type>) the way Pacemaker does: the action
 -- as its argument, OCF_ROOT, OCF_RESOURCE_INSTANCE and every other
 -- parameter as OCF_RESKEY_<name>, and its exit code mapped to a status.
+-- The agent's state directories (HA_RSCTMP, HA_VARRUN, HA_VARLIB,
+-- HA_VARLOCK) are the node's own, under <state_dir>/ocf/, so nodes that
+-- share a machine (the demo) never share /run/resource-agents; the node
+-- empties <state_dir>/ocf/rsctmp when it starts, as a reboot empties /run.
 local exec = require("exec")
 local corral = require("corral")
+local fs = require("fs")
 
 local M = {}
 
@@ -47,6 +52,13 @@ local function env(p, info, action)
   local left = corral.remaining()
   if left then
     e.OCF_RESKEY_CRM_meta_timeout = tostring(math.floor(left * 1000))
+  end
+  if info.state_dir then
+    local base = info.state_dir .. "/ocf"
+    for var, sub in pairs({ HA_RSCTMP = "rsctmp", HA_VARRUN = "run", HA_VARLIB = "lib", HA_VARLOCK = "lock" }) do
+      e[var] = base .. "/" .. sub
+      fs.mkdir(e[var])
+    end
   end
   for k, v in pairs(p) do
     if k ~= "type" and k ~= "provider" and k ~= "root" then

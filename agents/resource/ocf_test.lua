@@ -61,3 +61,22 @@ function TestOCFTypeRequired(t)
   local st, msg = host.run("ocf", "start", {})
   t:eq(st, "config", msg)
 end
+
+-- TestOCFStateDirPerNode: Dummy keeps its state file in HA_RSCTMP by
+-- default; each node's state directory gives it its own, so two nodes on
+-- one machine (the demo) never see each other's resources as running.
+function TestOCFStateDirPerNode(t)
+  needDummy(t)
+  local fs = require("fs")
+  local d = t:tempdir()
+  local a = { type = "Dummy", _resource = "ocf-shared", _state_dir = d .. "/a" }
+  local b = { type = "Dummy", _resource = "ocf-shared", _state_dir = d .. "/b" }
+  fs.mkdir(a._state_dir)
+  fs.mkdir(b._state_dir)
+  t:eq(host.run("ocf", "start", a), "ok")
+  t:ok(fs.exists(d .. "/a/ocf/rsctmp/Dummy-ocf-shared.state"), "the state file is under the node's state directory")
+  local st, msg = host.run("ocf", "monitor", b)
+  t:eq(st, "not_running", "another node's directory does not share it: " .. tostring(msg))
+  t:eq(host.run("ocf", "stop", a), "ok")
+  t:ok(not fs.exists("/run/resource-agents/Dummy-ocf-shared.state"), "nothing left in /run/resource-agents")
+end

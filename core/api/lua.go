@@ -32,7 +32,7 @@ const evalTimeout = 5 * time.Second
 // AgentsDoc answers GET /v1/agents: the loaded scripts with their
 // metadata, and the Lua host's state.
 type AgentsDoc struct {
-	Scripts []lua.Meta    `json:"scripts"` // by kind (resource, fence, policy, handler), then name
+	Scripts []lua.Meta    `json:"scripts"` // by kind (resource, fence, policy, handler), then name; then the kind's broken files
 	Lua     node.LuaStats `json:"lua"`
 }
 
@@ -109,6 +109,7 @@ func (h *Handler) agents(w http.ResponseWriter, r *http.Request) {
 	doc := AgentsDoc{Scripts: []lua.Meta{}, Lua: ln.LuaStats()}
 	for _, k := range kinds {
 		doc.Scripts = append(doc.Scripts, ln.Lua().Scripts(k)...)
+		doc.Scripts = append(doc.Scripts, ln.Lua().Broken(k)...) // Meta.Broken says why
 	}
 	for i := range doc.Scripts {
 		if doc.Scripts[i].Parameters == nil {
@@ -221,6 +222,10 @@ func (h *Handler) luaMetrics(p promWriter) {
 		p.sample("corral_lua_handler_calls_total", float64(ok), "handler", hs.Name, "result", "ok")
 		p.sample("corral_lua_handler_calls_total", float64(hs.Failures), "handler", hs.Name, "result", "failed")
 		p.sample("corral_lua_handler_calls_total", float64(hs.Timeouts), "handler", hs.Name, "result", "timeout")
+	}
+	p.family("corral_lua_handler_disabled", "gauge", "1 if the event handler was disabled for passing its deadline too often (reload enables it).")
+	for _, hs := range st.Handlers {
+		p.sample("corral_lua_handler_disabled", b2f(hs.Disabled), "handler", hs.Name)
 	}
 }
 

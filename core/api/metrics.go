@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/corral-ha/corral/core/membership"
+	"github.com/corral-ha/corral/core/node"
 )
 
 // promWriter writes the Prometheus text exposition format (version
@@ -174,6 +175,61 @@ func (h *Handler) metrics(w http.ResponseWriter, _ *http.Request) {
 			p.sample("corral_path_suspicions_total", float64(pa.Suspicions), "peer", peerName(int(ps.ID)), "link", strconv.Itoa(pa.Local), "remote_link", strconv.Itoa(pa.Remote))
 		}
 	}
+	nodeMetrics(p, m)
 	h.luaMetrics(p) // lua.go
 	p.one("corral_api_unauthorized_total", "counter", "Admin API requests over TCP refused for a missing or wrong bearer token.", float64(h.unauthorized.Load()))
+}
+
+// counts writes a family of labelled counters or gauges.
+func (p promWriter) counts(name, typ, help string, labels []string, cs []node.Count) {
+	p.family(name, typ, help)
+	for _, c := range cs {
+		var lv []string
+		for i, l := range labels {
+			if i < len(c.Labels) {
+				lv = append(lv, l, c.Labels[i])
+			}
+		}
+		p.sample(name, float64(c.Value), lv...)
+	}
+}
+
+// nodeMetrics writes the families of the resource manager, fencing, DNS,
+// the config DB and the Lua calls.
+func nodeMetrics(p promWriter, m node.Metrics) {
+	p.counts("corral_groups", "gauge", "Groups by state, as this node knows them.", []string{"state"}, m.Groups)
+	p.counts("corral_resources", "gauge", "Resources by state, as this node knows them.", []string{"state"}, m.Resources)
+	p.counts("corral_fence_operations_total", "counter", "Fence operations this node saw, by event (fence_started, node_fenced, fence_failed).",
+		[]string{"event"}, m.FenceOps)
+	p.counts("corral_fence_calls_total", "counter", "Fence device calls this node made, by action and result.", []string{"action", "result"}, m.FenceCalls)
+	p.family("corral_dns_queries_total", "counter", "DNS queries answered, by response code.")
+	rcodes := make([]string, 0, len(m.DNS.Rcodes))
+	for rc := range m.DNS.Rcodes {
+		rcodes = append(rcodes, rc)
+	}
+	sort.Strings(rcodes)
+	for _, rc := range rcodes {
+		p.sample("corral_dns_queries_total", float64(m.DNS.Rcodes[rc]), "rcode", rc)
+	}
+	p.one("corral_dns_malformed_total", "counter", "DNS queries dropped or answered FORMERR.", float64(m.DNS.Malformed))
+	p.counts("corral_cdb_writes_total", "counter", "Config DB transactions this node proposed, by result (ok, condition_failed, no_quorum, error).",
+		[]string{"result"}, m.CDBWrites)
+	p.one("corral_cdb_revision", "gauge", "The config DB revision this node has applied.", float64(m.CDBRevision))
+	p.counts("corral_lua_calls_total", "counter", "Lua calls by script kind (resource, fence, policy, handler) and result (ok, failed, config, timeout).",
+		[]string{"kind", "result"}, m.LuaCalls)
+	p.family("corral_lua_call_seconds", "histogram", "Lua call latency by script kind.")
+	for _, h := range m.LuaLatency {
+		kind := ""
+		if len(h.Labels) > 0 {
+			kind = h.Labels[0]
+		}
+		var cum uint64
+		for i, le := range node.LatencyBuckets {
+			cum += h.Counts[i]
+			p.sample("corral_lua_call_seconds_bucket", float64(cum), "kind", kind, "le", strconv.FormatFloat(le, 'g', -1, 64))
+		}
+		p.sample("corral_lua_call_seconds_bucket", float64(h.Count), "kind", kind, "le", "+Inf")
+		p.sample("corral_lua_call_seconds_sum", h.Sum, "kind", kind)
+		p.sample("corral_lua_call_seconds_count", float64(h.Count), "kind", kind)
+	}
 }

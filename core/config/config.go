@@ -140,6 +140,10 @@ type Lua struct {
 	// HandlerQueue is how many events wait for the handlers; when it is
 	// full, new events are dropped (counted and logged), never waited for.
 	HandlerQueue int `toml:"handler_queue"`
+	// HandlerDisableAfter is how many calls in a row a handler may take
+	// past handler_timeout before it is disabled (logged, shown by
+	// `agents handler`; `reload` enables it again).
+	HandlerDisableAfter int `toml:"handler_disable_after"`
 }
 
 // API holds the admin API's optional TCP listener. The Unix socket

@@ -101,7 +101,7 @@ func TestProblems(t *testing.T) {
 		{"bad duration", func(s string) string { return s + "\n[timers]\nheartbeat = \"10 parsecs\"\n" },
 			23, "timers.heartbeat", "bad duration"},
 		{"wrong type", func(s string) string { return strings.Replace(s, "id = 3", `id = "three"`, 1) },
-			19, "nodes[2].id", "incompatible types"},
+			19, "nodes[2].id", "want an integer such as 1"},
 		{"suspect vs heartbeat", func(s string) string { return s + "\n[timers]\nheartbeat = \"200ms\"\n" },
 			22, "timers.suspect_min", "must exceed 3 heartbeat intervals"},
 		{"lease vs heartbeat", func(s string) string { return s + "\n[timers]\nlease = \"150ms\"\n" },

@@ -72,6 +72,12 @@ func Default() *Config {
 			// Events waiting for the handlers; at ~100 events per view change
 			// of a big cluster this rides out a burst.
 			HandlerQueue: 1024,
+			// Each handler has its own queue, so a slow one delays only
+			// itself; one that keeps passing its deadline (a loop, a hung
+			// call) would still hold a VM for handler_timeout per event.
+			// Three in a row is past bad luck on a loaded machine and
+			// costs at most 3 x handler_timeout of a VM before it stops.
+			HandlerDisableAfter: 3,
 		},
 		API: API{
 			// No TCP listener: the admin API is served on admin_socket only.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -59,34 +60,114 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse decodes and validates a configuration; name is used in messages and
-// to resolve relative paths.
+// to resolve relative paths. It reports every problem it can find in one
+// go (as Problems, in line order): a value of the wrong type is reported
+// and left out (its default stands in), and decoding goes on with the
+// rest; unknown keys and the validation rules follow. Only a syntax error
+// stops it at once.
 func Parse(name string, data []byte) (*Config, error) {
-	c := Default()
-	c.file = name
-	c.lines = keyLines(string(data))
-	md, err := toml.Decode(string(data), c)
+	c, ps := parse(name, data)
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	return c, nil
+}
+
+// Check is Load for check-config: every problem of the file, and the
+// configuration as far as it decoded (values that did not decode keep
+// their defaults; nil after a syntax error or when the file cannot be
+// read), so that a caller can go on checking what it holds, such as the
+// fence devices' parameters against their drivers.
+func Check(path string) (*Config, Problems) {
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, Problems{decodeProblem(name, c.lines, err)}
+		return nil, Problems{{File: path, Msg: err.Error()}}
+	}
+	return parse(path, data)
+}
+
+// Problem builds a Problem for a key of this file ("fence.devices[0].params"),
+// at the key's line (or its table's).
+func (c *Config) Problem(key, msg string) Problem { return c.problem(key, msg) }
+
+func parse(name string, data []byte) (*Config, Problems) {
+	text := string(data)
+	lines := keyLines(text)
+	if _, err := toml.Decode(text, &map[string]any{}); err != nil {
+		return nil, Problems{decodeProblem(name, lines, err)}
 	}
 	var ps Problems
+	reported := map[string]bool{}
+	var c *Config
+	var md toml.MetaData
+	for {
+		c = Default()
+		c.file, c.lines = name, lines
+		var err error
+		if md, err = toml.Decode(text, c); err == nil {
+			break
+		}
+		p := decodeProblem(name, lines, err)
+		ps = append(ps, p)
+		reported[p.Key] = true
+		next, ok := dropLine(text, p.Line)
+		if !ok || len(ps) > maxTypeProblems {
+			return nil, ps.sorted()
+		}
+		if _, err := toml.Decode(next, &map[string]any{}); err != nil {
+			return nil, ps.sorted() // the value spans lines: stop here
+		}
+		text = next
+	}
 	for _, k := range md.Undecoded() {
 		key := c.indexedKey(k)
 		ps = append(ps, Problem{File: name, Line: c.lines[key], Key: key,
 			Msg: "unknown key: check its spelling and section (see examples/ and ARCHITECTURE section 7)"})
 	}
-	if len(ps) > 0 {
-		return nil, ps
-	}
 	c.derive(md.IsDefined)
 	c.resolvePaths()
 	if err := c.Validate(); err != nil {
-		return nil, err
+		var vps Problems
+		if !errors.As(err, &vps) {
+			return c, append(ps, Problem{File: name, Msg: err.Error()}).sorted()
+		}
+		for _, p := range vps {
+			if !reported[p.Key] { // its value did not decode: said already
+				ps = append(ps, p)
+			}
+		}
 	}
-	return c, nil
+	return c, ps.sorted()
+}
+
+// maxTypeProblems bounds the decode passes of one Parse.
+const maxTypeProblems = 100
+
+// dropLine blanks line n (1-based) of text, keeping the line numbers.
+func dropLine(text string, n int) (string, bool) {
+	ls := strings.Split(text, "\n")
+	if n < 1 || n > len(ls) || strings.TrimSpace(ls[n-1]) == "" {
+		return text, false
+	}
+	ls[n-1] = ""
+	return strings.Join(ls, "\n"), true
+}
+
+// sorted orders problems by line; those without one go last.
+func (ps Problems) sorted() Problems {
+	sort.SliceStable(ps, func(i, j int) bool {
+		a, b := ps[i].Line, ps[j].Line
+		if a == 0 || b == 0 {
+			return a != 0 && b == 0
+		}
+		return a < b
+	})
+	return ps
 }
 
 // decodeProblem turns a toml error into a Problem with a line number and,
-// when the line sets a key, the key's indexed path.
+// when the line sets a key, the key's indexed path; a value of the wrong
+// type is told what to write instead ("want an integer such as 5420").
 func decodeProblem(file string, lines map[string]int, err error) Problem {
 	var pe toml.ParseError
 	if ppe := (*toml.ParseError)(nil); errors.As(err, &ppe) {
@@ -104,6 +185,11 @@ func decodeProblem(file string, lines map[string]int, err error) Problem {
 	msg := pe.Message
 	if pe.Usage != "" {
 		msg += "; " + strings.TrimSpace(pe.Usage)
+	}
+	if strings.Contains(msg, "incompatible types") || strings.Contains(msg, "cannot decode") || strings.Contains(msg, "cannot be") {
+		if w := want(pe.LastKey); w != "" {
+			msg = "want " + w
+		}
 	}
 	line := pe.Position.Line
 	key := ""

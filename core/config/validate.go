@@ -323,6 +323,9 @@ func (v *validator) lua() {
 	if l.HandlerQueue < 1 || l.HandlerQueue > 1<<20 {
 		v.addf("lua.handler_queue", "%d: use 1..1048576", l.HandlerQueue)
 	}
+	if l.HandlerDisableAfter < 1 || l.HandlerDisableAfter > 1000 {
+		v.addf("lua.handler_disable_after", "%d: use 1..1000", l.HandlerDisableAfter)
+	}
 	for _, g := range l.Grant {
 		if !slices.Contains(l.Paths, g) {
 			v.addf("lua.grant", "%q is not in lua.paths: grant only directories you load scripts from", g)

@@ -81,6 +81,12 @@
 //     promised nothing: TestPromisedNodeLosesOldLease.)
 //     ViewLeased is the installed view's own lease only (no carry): fencing
 //     starts with it.
+//   - Settings: every report carries Settings(cfg), the quorum-relevant
+//     configuration; a peer whose settings differ is refused (its messages
+//     are ignored) until it reports ours, EventConfigDiffers names what
+//     differs once per change, and Status().Refused lists the refused
+//     peers, so the driver can repeat it in its log (the node: once a
+//     minute per reachable peer) without a line per packet.
 //   - Ready.Persist must be written and synced before Ready.Messages are
 //     sent: promises and epochs are what make G1 hold across crashes.
 package membership

@@ -21,6 +21,10 @@ type Status struct {
 	Pending  wire.ViewID           // promised, not yet committed (zero: none)
 	Decision quorum.Decision       // the installed view's quorum arithmetic
 	Lineage  wire.Lineage
+	// Refused are the peers refused because their quorum settings differ
+	// from ours, with what differs (EventConfigDiffers says it once per
+	// change; the driver may repeat it while it lasts).
+	Refused map[wire.NodeID]string
 }
 
 // Status returns this node's membership state.
@@ -32,6 +36,12 @@ func (m *Membership) Status() Status {
 	}
 	if m.pending != nil {
 		st.Pending = m.pending.View.ID
+	}
+	for id, theirs := range m.refused {
+		if st.Refused == nil {
+			st.Refused = map[wire.NodeID]string{}
+		}
+		st.Refused[id] = diffSettings(m.settings, theirs)
 	}
 	if len(st.View.Members) > 0 {
 		st.Decision = quorum.Decide(m.cfg.Quorum, st.View.Members, m.lineageOf(m.knownMembers()))

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/corral-ha/corral/core/conn"
+	"github.com/corral-ha/corral/core/dns"
 	"github.com/corral-ha/corral/core/transport"
 )
 
@@ -78,6 +79,25 @@ type Metrics struct {
 	Conn      conn.Stats
 	Transport transport.Stats
 	Peers     []conn.PeerStatus
+	// Groups and Resources count them by state (every state of
+	// GroupStates and ResourceStates, 0 included), as this node knows them.
+	Groups    []Count
+	Resources []Count
+	// DNS is the responder's counters (queries by rcode); zero without DNS.
+	DNS dns.Stats
+	// CDBWrites counts this node's config DB transactions by result;
+	// CDBRevision is the revision it has applied.
+	CDBWrites   []Count
+	CDBRevision uint64
+	// FenceCalls counts the device calls this node made by action and
+	// result; FenceOps the fence events (fence_started, node_fenced,
+	// fence_failed) it saw.
+	FenceCalls []Count
+	FenceOps   []Count
+	// LuaCalls counts Lua calls by script kind and result (ok, failed,
+	// config, timeout); LuaLatency is their latency by kind.
+	LuaCalls   []Count
+	LuaLatency []Histogram
 }
 
 // Metrics returns the node's counters and gauges.
@@ -87,7 +107,24 @@ func (n *Node) Metrics() (Metrics, error) {
 		ms := n.mem.Status()
 		m = Metrics{Epoch: ms.View.ID.Epoch, Members: len(ms.View.Members), Primary: ms.Primary,
 			Quorate: n.mem.Quorate(n.now()), Conn: n.conn.Stats(), Peers: n.conn.Status()}
+		var gs, rs []string
+		if n.crm.c != nil {
+			for _, g := range n.crm.c.Groups() {
+				gs = append(gs, g.State)
+			}
+			for _, r := range n.crm.c.Resources() {
+				rs = append(rs, r.State)
+			}
+		}
+		m.Groups, m.Resources = byState(GroupStates, gs), byState(ResourceStates, rs)
+		if n.cdb.db != nil {
+			m.CDBRevision = n.cdb.db.Rev()
+		}
 	})
 	m.Transport = n.tr.Stats()
+	if n.dns.resp != nil {
+		m.DNS = n.dns.resp.Stats()
+	}
+	n.counts.snapshot(&m)
 	return m, err
 }

@@ -33,7 +33,12 @@ func (n *Node) CDBTxnAs(ctx context.Context, client string, seq uint64, ifs []cd
 
 // cdbTxn proposes a transaction under (client, seq), or under the node's
 // own client and next seq when client is "", and waits for its answer.
-func (n *Node) cdbTxn(ctx context.Context, client string, seq uint64, ifs []cdb.Cond, then []cdb.Op) (cdb.Result, error) {
+func (n *Node) cdbTxn(ctx context.Context, client string, seq uint64, ifs []cdb.Cond, then []cdb.Op) (res cdb.Result, err error) {
+	defer func() { n.counts.cdbWrite(res, err) }()
+	return n.cdbTxnOnce(ctx, client, seq, ifs, then)
+}
+
+func (n *Node) cdbTxnOnce(ctx context.Context, client string, seq uint64, ifs []cdb.Cond, then []cdb.Op) (cdb.Result, error) {
 	ch := make(chan cdbReply, 1)
 	var err error
 	if e := n.do(func() { err = n.cdbPropose(n.now(), client, seq, time.Now().UnixNano(), ifs, then, ch) }); e != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/corral-ha/corral/core/cdb"
 	"github.com/corral-ha/corral/core/crm"
 	"github.com/corral-ha/corral/core/membership"
+	"github.com/corral-ha/corral/lua"
 )
 
 // tagCRM marks the resource manager's broadcast payloads (next to tagApp
@@ -520,7 +521,35 @@ func (n *Node) Explain(group string) (string, error) {
 	if err == nil && !found && !strings.Contains(s, "Group "+group) {
 		return s, fmt.Errorf("%s: %w", strings.TrimSpace(s), ErrNotFound)
 	}
+	if err == nil && found {
+		s += n.brokenPolicy(group)
+	}
 	return s, err
+}
+
+// brokenPolicy says, for explain, that a group's policy script is broken
+// on this node, so the built-in default decides (empty when it is not).
+func (n *Node) brokenPolicy(group string) string {
+	if n.lua.host == nil {
+		return ""
+	}
+	kv, found, _, err := n.CDBGet(crm.GroupPrefix + group)
+	if err != nil || !found {
+		return ""
+	}
+	var g struct {
+		Policy string `json:"policy"`
+	}
+	if json.Unmarshal(kv.Value, &g) != nil || g.Policy == "" {
+		return ""
+	}
+	for _, b := range n.lua.host.Broken(lua.KindPolicy) {
+		if b.Name == g.Policy {
+			return fmt.Sprintf("Its policy %s is broken on this node (%s): the built-in default policy decides until it is fixed and reloaded.\n",
+				g.Policy, b.Broken)
+		}
+	}
+	return ""
 }
 
 // SetTarget sets a group's target (started or stopped) in the config DB:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/corral-ha/corral/core/crm"
+	"github.com/corral-ha/corral/lua"
 )
 
 // This file connects the resource manager to the node's Lua host: agents
@@ -58,7 +59,7 @@ func (n *Node) agentContext(params map[string]string, a crm.Action) {
 func (n *Node) openCRMLua() {
 	r := &n.crm
 	if r.exec == nil {
-		r.exec = n.lua.host
+		r.exec = timedExecutor{n: n, host: n.lua.host}
 	}
 	if r.policy == nil {
 		r.policy = luaPolicy{n}
@@ -156,7 +157,10 @@ func (p luaPolicy) ChooseOwner(ctx context.Context, policy, group string, candid
 	for nd, l := range load {
 		nodes[nd] = map[string]any{"groups": l, "load": l}
 	}
-	return p.n.lua.host.ChooseOwner(ctx, policy, gt, candidates, map[string]any{"nodes": nodes})
+	start := time.Now()
+	owner, err := p.n.lua.host.ChooseOwner(ctx, policy, gt, candidates, map[string]any{"nodes": nodes})
+	p.n.counts.luaCall(lua.KindPolicy, luaResult(ctx, lua.Outcome{}, err), time.Since(start))
+	return owner, err
 }
 
 // OnFailure calls on_failure(resource, failures) with resource {name,
@@ -168,7 +172,10 @@ func (p luaPolicy) OnFailure(ctx context.Context, policy, group, resource string
 		max = *g.Restart.Max
 	}
 	rt := map[string]any{"name": resource, "group": group, "error": errText, "restart_max": max}
-	return p.n.lua.host.OnFailure(ctx, policy, rt, failures)
+	start := time.Now()
+	decision, err := p.n.lua.host.OnFailure(ctx, policy, rt, failures)
+	p.n.counts.luaCall(lua.KindPolicy, luaResult(ctx, lua.Outcome{}, err), time.Since(start))
+	return decision, err
 }
 
 func strs(s []string) []any {

@@ -126,12 +126,17 @@
 //   - Handlers (Options.OnMessage, OnEvent, OnMemberEvent) run on the loop:
 //     they must not block.
 //   - The node owns one Lua host (package lua, lua.go) built from [lua]
-//     paths, grant and pool_size; a script that does not load fails Open
-//     with its file and line. Lua never runs on the loop: event handlers
-//     run on a goroutine of their own, fed by a subscription of
-//     [lua] handler_queue events (what does not fit is dropped, counted in
-//     LuaStats and logged), each event to the handlers of its kind in
-//     name order, each call under [lua] handler_timeout. The corral
+//     paths, grant and pool_size; a file of [lua] paths that does not load
+//     is logged with its file and line and listed as broken (calls to it
+//     fail; a group whose policy it is gets the default, and Explain says
+//     so); a shipped script that does not load fails Open. Lua never runs
+//     on the loop: a dispatcher goroutine, fed by a subscription of [lua]
+//     handler_queue events, puts each event on the queue of each handler
+//     of its kind; every handler has its own queue (handler_queue) and
+//     worker, so a slow one delays only itself; what does not fit is
+//     dropped, counted in LuaStats and logged; each call runs under [lua]
+//     handler_timeout, and a handler past it handler_disable_after times
+//     in a row is disabled (logged, LuaStats) until a reload. The corral
 //     module's Cluster reads the node (status, config DB) and writes
 //     through CDBSet; pause and resume are built in, other actions are
 //     registered with SetLuaAction (the resource manager's move, start,

@@ -218,6 +218,7 @@ func (n *Node) fenceRound(now time.Duration, memberEvents []membership.Event) bo
 	var stream []Event
 	for _, e := range rd.Events {
 		stream = append(stream, Event{Kind: e.Kind, View: n.viewName(e.View), Target: e.Target, Device: e.Device, By: e.By, Error: e.Error})
+		n.counts.fenceOp(e.Kind)
 		switch e.Kind {
 		case fence.EventFailed:
 			n.log.Warn(e.Kind, "target", e.Target, "device", e.Device, "error", e.Error)
@@ -264,9 +265,12 @@ func (n *Node) fenceCall(now time.Duration, c fence.Call) {
 	n.log.Info("fence call", "target", c.Target, "device", c.Device, "driver", c.Driver, "action", c.Action)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		start := time.Now()
 		out, err := host.RunFence(ctx, c.Driver, c.Action, c.Target, c.Params)
+		n.counts.luaCall(lua.KindFence, luaResult(ctx, out, err), time.Since(start))
 		cancel()
 		res := fence.Result{Call: c.ID, OK: err == nil && out.Status == lua.StatusOK}
+		n.counts.fenceCall(c.Action, res.OK)
 		if !res.OK {
 			switch {
 			case err != nil:

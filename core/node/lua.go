@@ -29,21 +29,42 @@ type LuaAction func(ctx context.Context, args []string) error
 
 // luaDriver is the node's Lua host and its event handlers' dispatcher.
 type luaDriver struct {
-	host    *lua.Host
-	timeout time.Duration // one handler call's deadline
+	host         *lua.Host
+	timeout      time.Duration // one handler call's deadline
+	disableAfter int           // calls in a row past timeout that disable a handler
 
 	queue   chan Event    // the handlers' subscription to the event log
-	last    atomic.Uint64 // the last event seq the dispatcher saw
+	last    atomic.Uint64 // the last event seq whose handler calls have all returned
 	ctx     context.Context
 	cancel  context.CancelFunc
 	done    chan struct{}
-	events  atomic.Uint64 // events taken off the queue whose handler calls have all returned
-	dropped atomic.Uint64 // events lost because the queue was full
+	workers sync.WaitGroup // one per handler
+	events  atomic.Uint64  // events whose handler calls have all returned (or that had none)
+	dropped atomic.Uint64  // events lost because a queue was full (the log's, or a handler's)
 
 	mu       sync.Mutex
-	handlers map[string]*HandlerStats
+	handlers map[string]*handlerQueue
 	actions  map[string]LuaAction
 	status   map[string]func(ctx context.Context) (any, error)
+}
+
+// handlerQueue is one event handler's own queue and worker, so a slow or
+// looping handler delays only itself.
+type handlerQueue struct {
+	q     chan *pendingEvent
+	stats HandlerStats // under luaDriver.mu
+	// streak counts calls in a row past the deadline; disabledGen is the
+	// Lua host's generation when it was disabled (a reload enables it).
+	streak      int
+	disabledGen uint64
+}
+
+// pendingEvent is an event handed to handler queues; it is done when the
+// last call made for it returns.
+type pendingEvent struct {
+	e       Event
+	ev      map[string]any
+	pending atomic.Int32
 }
 
 // HandlerStats counts one event handler's calls.
@@ -53,6 +74,11 @@ type HandlerStats struct {
 	Failures  uint64 `json:"failures"` // returned false or raised an error
 	Timeouts  uint64 `json:"timeouts"` // stopped at handler_timeout
 	LastError string `json:"last_error,omitempty"`
+	Queued    int    `json:"queued"`  // events waiting in its own queue
+	Dropped   uint64 `json:"dropped"` // events it missed: its queue was full
+	// Disabled: it passed its deadline handler_disable_after times in a
+	// row and gets no events until `reload`.
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 // LuaStats is the Lua host's state for the API (/v1/agents, /metrics).
@@ -60,18 +86,20 @@ type LuaStats struct {
 	VMs      int            `json:"vms"`       // VMs the pool holds now
 	Busy     int            `json:"busy"`      // calls running now
 	PoolSize int            `json:"pool_size"` // [lua] pool_size
-	Queue    int            `json:"queue"`     // [lua] handler_queue
-	Queued   int            `json:"queued"`    // events waiting for the handlers now
+	Queue    int            `json:"queue"`     // [lua] handler_queue (the log's queue, and each handler's)
+	Queued   int            `json:"queued"`    // events waiting for the handlers now, in every queue
 	Events   uint64         `json:"events"`    // events the handlers were given and are done with
-	LastSeq  uint64         `json:"last_seq"`  // the last of them
-	Dropped  uint64         `json:"dropped"`   // events dropped: the handlers were too slow
+	LastSeq  uint64         `json:"last_seq"`  // the highest of them
+	Dropped  uint64         `json:"dropped"`   // events dropped: a handler was too slow (once per handler missing one)
 	Handlers []HandlerStats `json:"handlers"`  // by name
 	Timeout  string         `json:"handler_timeout"`
 }
 
 // openLua builds the Lua host from [lua] and starts the handlers'
-// dispatcher. A script that does not load fails Open with its file and
-// line.
+// dispatcher. A file of [lua] paths that does not load is logged with its
+// file and line and listed as broken (`agents`); calls to it fail, and a
+// group whose policy it is gets the built-in default. Shipped scripts
+// and paths that are not directories still fail Open.
 func (n *Node) openLua() error {
 	lc := n.cfg.Lua
 	d := &n.lua
@@ -79,11 +107,15 @@ func (n *Node) openLua() error {
 	if d.timeout <= 0 { // a Config not made by config.Load
 		d.timeout = config.Default().Lua.HandlerTimeout.D()
 	}
-	d.handlers = map[string]*HandlerStats{}
+	d.disableAfter = lc.HandlerDisableAfter
+	if d.disableAfter <= 0 {
+		d.disableAfter = config.Default().Lua.HandlerDisableAfter
+	}
+	d.handlers = map[string]*handlerQueue{}
 	d.actions = map[string]LuaAction{}
 	d.status = map[string]func(ctx context.Context) (any, error){}
 	h, err := lua.New(lua.Config{Paths: lc.Paths, Grant: lc.Grant, PoolSize: lc.PoolSize,
-		Log: n.log.With("component", "lua"), Cluster: nodeCluster{n}})
+		Log: n.log.With("component", "lua"), Cluster: nodeCluster{n}, SkipBroken: true})
 	if err != nil {
 		return fmt.Errorf("[lua]: %w", err)
 	}
@@ -112,6 +144,7 @@ func (n *Node) closeLua() {
 	n.events.mu.Unlock()
 	d.cancel()
 	<-d.done
+	d.workers.Wait()
 	d.host.Close()
 }
 
@@ -144,19 +177,23 @@ func (n *Node) LuaStats() LuaStats {
 	st := LuaStats{VMs: d.host.VMs(), Busy: d.host.Busy(), PoolSize: n.cfg.Lua.PoolSize, Queue: cap(d.queue),
 		Queued: len(d.queue), Events: d.events.Load(), LastSeq: d.last.Load(), Dropped: d.dropped.Load(), Timeout: d.timeout.String()}
 	d.mu.Lock()
-	for _, hs := range d.handlers {
-		st.Handlers = append(st.Handlers, *hs)
+	for _, hq := range d.handlers {
+		hs := hq.stats
+		hs.Queued = len(hq.q)
+		st.Queued += hs.Queued
+		st.Handlers = append(st.Handlers, hs)
 	}
 	d.mu.Unlock()
 	sort.Slice(st.Handlers, func(i, j int) bool { return st.Handlers[i].Name < st.Handlers[j].Name })
 	return st
 }
 
-// dispatch gives every event to the handlers subscribed to its kind, in
-// the order of the stream and, for one event, of the handlers' names,
-// each call with its deadline. It never holds the loop up: the event log
-// hands events to a bounded queue and drops (and counts) what does not
-// fit; the drops are logged here, at most once a second.
+// dispatch hands every event to the queue of each handler subscribed to
+// its kind, in the order of the stream; each handler has its own queue
+// ([lua] handler_queue) and worker, so one that is slow, loops or hangs
+// delays only itself. It never holds the loop up: the event log hands
+// events to a bounded queue and a full queue drops (and counts) what does
+// not fit; the drops are logged here, at most once a second.
 func (n *Node) dispatch() {
 	d := &n.lua
 	defer close(d.done)
@@ -178,58 +215,147 @@ func (n *Node) dispatch() {
 		case <-tick.C:
 			report()
 		case e := <-d.queue:
-			// Counted once every handler call for e has returned, not
-			// when it leaves the queue: Queued 0 and Events+Dropped at
-			// the stream's last seq then mean no call is left to make
-			// or still running (between the two, e is in neither
-			// Queued nor Busy).
-			n.handleEvent(e)
-			d.last.Store(e.Seq)
-			d.events.Add(1)
+			n.fanOut(e)
 			report()
 		}
 	}
 }
 
-// handleEvent calls each handler subscribed to e's kind.
-func (n *Node) handleEvent(e Event) {
+// fanOut puts e on the queue of each handler subscribed to its kind. The
+// event counts as done (Events, LastSeq) once every call made for it has
+// returned: Queued 0 and Events+Dropped at the stream's last seq then mean
+// no call is left to make or still running.
+func (n *Node) fanOut(e Event) {
 	d := &n.lua
 	names := d.host.Subscribers(e.Kind)
 	if len(names) == 0 {
+		n.eventDone(e)
 		return
 	}
 	ev, err := eventMap(e)
 	if err != nil {
 		n.log.Error("lua: event not given to handlers", "seq", e.Seq, "err", err)
+		n.eventDone(e)
 		return
 	}
+	pe := &pendingEvent{e: e, ev: ev}
+	pe.pending.Store(1) // fanOut's own hold, so no worker finishes it early
+	gen := d.host.Generation()
 	for _, name := range names {
-		ctx, cancel := context.WithTimeout(d.ctx, d.timeout)
-		err := d.host.Handle(ctx, name, ev)
-		timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
-		cancel()
-		if d.ctx.Err() != nil {
-			return // shutting down
-		}
 		d.mu.Lock()
-		hs := d.handlers[name]
-		if hs == nil {
-			hs = &HandlerStats{Name: name}
-			d.handlers[name] = hs
+		hq := d.handlers[name]
+		if hq == nil {
+			hq = &handlerQueue{q: make(chan *pendingEvent, cap(d.queue)), stats: HandlerStats{Name: name}}
+			d.handlers[name] = hq
+			d.workers.Add(1)
+			go n.runHandler(hq)
 		}
-		hs.Calls++
-		if err != nil {
-			if timedOut {
-				hs.Timeouts++
-			} else {
-				hs.Failures++
-			}
-			hs.LastError = err.Error()
+		if hq.stats.Disabled && hq.disabledGen != gen {
+			hq.stats.Disabled, hq.streak = false, 0
+			n.log.Info("lua: event handler enabled again after a reload", "handler", name)
 		}
+		disabled := hq.stats.Disabled
 		d.mu.Unlock()
-		if err != nil {
-			n.log.Warn("lua: event handler failed", "handler", name, "seq", e.Seq, "kind", e.Kind, "err", err)
+		if disabled {
+			continue
 		}
+		pe.pending.Add(1)
+		select {
+		case hq.q <- pe:
+		default:
+			pe.pending.Add(-1)
+			d.dropped.Add(1)
+			d.mu.Lock()
+			hq.stats.Dropped++
+			d.mu.Unlock()
+		}
+	}
+	n.finish(pe)
+}
+
+// finish releases one hold on pe; the last one marks the event done.
+func (n *Node) finish(pe *pendingEvent) {
+	if pe.pending.Add(-1) == 0 {
+		n.eventDone(pe.e)
+	}
+}
+
+func (n *Node) eventDone(e Event) {
+	d := &n.lua
+	for {
+		last := d.last.Load()
+		if e.Seq <= last || d.last.CompareAndSwap(last, e.Seq) {
+			break
+		}
+	}
+	d.events.Add(1)
+}
+
+// runHandler is one handler's worker: it calls the handler for each event
+// of its queue, each call with its deadline, and disables the handler
+// after handler_disable_after calls in a row past it.
+func (n *Node) runHandler(hq *handlerQueue) {
+	d := &n.lua
+	defer d.workers.Done()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case pe := <-hq.q:
+			n.callHandler(hq, pe)
+			n.finish(pe)
+		}
+	}
+}
+
+func (n *Node) callHandler(hq *handlerQueue, pe *pendingEvent) {
+	d := &n.lua
+	d.mu.Lock()
+	name, disabled := hq.stats.Name, hq.stats.Disabled
+	d.mu.Unlock()
+	if disabled {
+		return // disabled while the event waited
+	}
+	e := pe.e
+	ctx, cancel := context.WithTimeout(d.ctx, d.timeout)
+	start := time.Now()
+	err := d.host.Handle(ctx, name, pe.ev)
+	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
+	n.counts.luaCall(lua.KindHandler, luaResult(ctx, lua.Outcome{}, err), time.Since(start))
+	cancel()
+	if d.ctx.Err() != nil {
+		return // shutting down
+	}
+	d.mu.Lock()
+	hs := &hq.stats
+	hs.Calls++
+	disable := false
+	switch {
+	case err != nil && timedOut:
+		hs.Timeouts++
+		hq.streak++
+		disable = hq.streak >= d.disableAfter
+	case err != nil:
+		hs.Failures++
+		hq.streak = 0
+	default:
+		hq.streak = 0
+	}
+	if err != nil {
+		hs.LastError = err.Error()
+	}
+	if disable {
+		hs.Disabled, hq.disabledGen = true, d.host.Generation()
+	}
+	streak := hq.streak
+	d.mu.Unlock()
+	if err != nil {
+		n.log.Warn("lua: event handler failed", "handler", name, "seq", e.Seq, "kind", e.Kind, "err", err)
+	}
+	if disable {
+		n.log.Error("lua: event handler disabled: it passed its deadline too many times in a row",
+			"handler", name, "in_a_row", streak, "handler_timeout", d.timeout.String(),
+			"hint", "fix the handler, then reload (agents handler shows it disabled)")
 	}
 }
 

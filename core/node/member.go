@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/corral-ha/corral/core/config"
@@ -101,8 +103,8 @@ func (n *Node) logMemberEvent(e membership.Event) {
 	case membership.EventFlushFailed:
 		n.log.Error("ordered broadcast could not complete a view change (a bug: please report it)", "view", n.viewName(e.View), "err", e.Detail)
 	case membership.EventConfigDiffers:
-		n.log.Warn("refusing a node whose quorum settings differ: make [quorum], [timers] lease/margin/drift and [[nodes]] the same on every node",
-			"peer", n.names[e.Target], "differs", e.Detail)
+		n.nagged[e.Target] = n.now()
+		n.logRefused(e.Target, e.Detail)
 	default:
 		n.log.Info(e.Kind.String(), "target", n.names[e.Target])
 	}
@@ -216,5 +218,45 @@ func (n *Node) membershipStatus(st *Status, ns *NodeStatus) {
 		ns.State = membership.StateJoining.String()
 	default:
 		ns.State = membership.StateOffline.String()
+	}
+}
+
+// settingsNagEvery is how often a peer refused for different quorum
+// settings is named again in the log while it stays reachable and refused
+// (membership says it once per change; once a minute keeps it in sight
+// without a line per packet).
+const settingsNagEvery = time.Minute
+
+func (n *Node) logRefused(peer wire.NodeID, detail string) {
+	n.log.Warn("refusing a node whose quorum settings differ: make [quorum], [timers] lease/margin/drift and [[nodes]] the same on every node",
+		"peer", n.names[peer], "differs", detail)
+}
+
+// nagRefused names again, at most once per nagEvery, each reachable peer
+// that membership still refuses for different quorum settings.
+func (n *Node) nagRefused(now time.Duration) {
+	if len(n.nagged) == 0 { // every refusal is first an EventConfigDiffers
+		return
+	}
+	refused := n.mem.Status().Refused
+	for id := range n.nagged {
+		if _, ok := refused[id]; !ok {
+			delete(n.nagged, id) // it agrees now (or was never refused)
+		}
+	}
+	if len(refused) == 0 {
+		return
+	}
+	reachable := map[wire.NodeID]bool{}
+	for _, p := range n.conn.Status() {
+		reachable[p.ID] = p.Reachable
+	}
+	for _, id := range slices.Sorted(maps.Keys(refused)) {
+		last, ok := n.nagged[id]
+		if !reachable[id] || (ok && now-last < n.nagEvery) {
+			continue
+		}
+		n.nagged[id] = now
+		n.logRefused(id, refused[id])
 	}
 }

@@ -75,6 +75,7 @@ type Node struct {
 	events  *eventLog
 	carry   conn.Ready    // taken from conn by transmit, for the next pass of execute
 	lua     luaDriver     // the Lua host and the event handlers (lua.go)
+	counts  counters      // what /metrics counts beyond the cores (metrics.go)
 	start   time.Time     // the loop's clock is time since start (monotonic)
 	left    chan struct{} // closed when a clean leave was committed
 	// packetOut, when set (the full-stack simulation, cdbsim_test.go),
@@ -83,6 +84,11 @@ type Node struct {
 	// clock, when set (the full-stack simulation), is the loop's clock
 	// instead of the time since start.
 	clock func() time.Duration
+
+	// nagged is when each peer refused for different quorum settings was
+	// last named in the log (member.go, at most once per nagEvery).
+	nagged   map[wire.NodeID]time.Duration
+	nagEvery time.Duration
 
 	inbox chan transport.Packet
 	reqs  chan func()
@@ -119,6 +125,8 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 		reqs: make(chan func(), 64), done: make(chan struct{}), loopDone: make(chan struct{}), left: make(chan struct{})}
 	n.log = opt.Logger.With("node", cfg.Node)
 	n.start = time.Now()
+	n.counts.init()
+	n.nagged, n.nagEvery = map[wire.NodeID]time.Duration{}, settingsNagEvery
 	var peers []conn.Peer
 	for _, nd := range cfg.Nodes {
 		id := wire.NodeID(nd.ID)
@@ -303,6 +311,7 @@ func (n *Node) Run(ctx context.Context) error {
 			now := n.now()
 			n.conn.Tick(now)
 			n.mem.Tick(now)
+			n.nagRefused(now)
 			n.watchdogTick(now)
 			n.cdbTick()
 			n.fenceTick(now)

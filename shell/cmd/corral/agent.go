@@ -68,7 +68,7 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "corral agent: --log-level %q: use debug, info or warn\n", *level)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+	log := newLogger(stderr, lv)
 
 	cfg, err := config.Load(*cfgPath)
 	if err == nil {

@@ -47,7 +47,7 @@ func runArbiter(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "corral arbiter: %s: %v\n", *keyFile, err)
 		return 1
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil)).With("arbiter", *listen)
+	log := newLogger(stderr, slog.LevelInfo).With("arbiter", *listen)
 	a, err := witness.NewArbiter(witness.Config{Cluster: *cluster, Key: key, Dir: *data, Lease: *lease, Logger: log})
 	if err != nil {
 		fmt.Fprintf(stderr, "corral arbiter: %v\n", err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,8 +10,11 @@ import (
 	"github.com/corral-ha/corral/lua"
 )
 
-// runCheckConfig loads each file, checks its key file, and prints every
-// problem; it exits 1 if any file has one.
+// runCheckConfig checks each file and prints every problem it finds in one
+// run (not just the first), each with file, line, key and what to do: the
+// file's values and rules, its key file, its [lua] paths scripts, and its
+// fence devices' parameters against their drivers' meta(). It exits 1 if
+// any file has a problem.
 func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, "corral check-config: name the file(s) to check: corral check-config /etc/corral/corral.toml")
@@ -18,18 +22,30 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	status := 0
 	for _, path := range args {
-		c, err := config.Load(path)
-		if err == nil {
-			_, err = c.LoadKey()
+		c, ps := config.Check(path)
+		var errs []error
+		if len(ps) > 0 {
+			errs = append(errs, ps)
 		}
-		if err == nil {
-			err = checkSecretModes(c)
+		if c != nil {
+			if _, err := c.LoadKey(); err != nil {
+				errs = append(errs, err)
+			}
+			if err := checkSecretModes(c); err != nil {
+				errs = append(errs, err)
+			}
+			h, err := loadScripts(c)
+			if err != nil {
+				errs = append(errs, err)
+			} else {
+				if fps := checkFenceDevices(c, h); len(fps) > 0 {
+					errs = append(errs, fps)
+				}
+				h.Close()
+			}
 		}
-		if err == nil && len(c.Lua.Paths) > 0 {
-			err = checkScripts(c)
-		}
-		if err != nil {
-			fmt.Fprintln(stderr, err)
+		if len(errs) > 0 {
+			fmt.Fprintln(stderr, errors.Join(errs...))
 			status = 1
 			continue
 		}
@@ -40,17 +56,17 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 	return status
 }
 
-// checkScripts loads the [lua] paths scripts the way the node does at start
-// (a script that does not load keeps the node from starting), so their
-// errors show with file and line before the agent runs.
-func checkScripts(c *config.Config) error {
+// loadScripts loads the shipped and [lua] paths scripts strictly (every
+// file that does not load is an error, with file and line: the node would
+// start without it and fail the calls to it), for the fence devices'
+// check.
+func loadScripts(c *config.Config) (*lua.Host, error) {
 	h, err := lua.New(lua.Config{Paths: c.Lua.Paths, Grant: c.Lua.Grant, PoolSize: 1,
 		Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
-		return fmt.Errorf("[lua] scripts: %w", err)
+		return nil, fmt.Errorf("[lua] scripts: %w", err)
 	}
-	h.Close()
-	return nil
+	return h, nil
 }
 
 // checkSecretModes reports key, token and TLS key files that their group or
