@@ -25,7 +25,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"version", "corral version", "print the version", runVersion},
-		{"keygen", "corral keygen [FILE]", "make a new random cluster key (32 bytes, base64): into FILE (mode 0600) or printed", runKeygen},
+		{"keygen", "corral keygen [FILE]", "make a random cluster key: into FILE (mode 0600), else to stdout", runKeygen},
 		{"check-config", "corral check-config FILE...", "check node configuration files; print every problem with file:line", runCheckConfig},
 		{"agent", "corral agent --config FILE", "run one node in the foreground until SIGTERM/SIGINT", runAgent},
 		{"demo", "corral demo [--detach] | stop", "start a local cluster (3 nodes in .corral-demo), or stop it", runDemo},
