@@ -21,8 +21,14 @@ const (
 	maxNesting = 200
 )
 
+// boundError is a chunk refused by a bound (not a syntax error: Eval
+// reports it as it is).
+type boundError struct{ msg string }
+
+func (e *boundError) Error() string { return e.msg }
+
 func errTooLarge(file string, n int) error {
-	return fmt.Errorf("%s: the chunk is %d bytes, above the sandbox's %d KiB: split it into scripts", file, n, maxSource>>10)
+	return &boundError{fmt.Sprintf("%s: the chunk is %d bytes, above the sandbox's %d KiB: split it into scripts", file, n, maxSource>>10)}
 }
 
 // checkNesting refuses a chunk whose expressions and blocks nest deeper
@@ -32,7 +38,7 @@ func checkNesting(file string, chunk []ast.Stmt) error {
 	w := nestWalker{}
 	w.stmts(chunk, 0)
 	if w.line > 0 {
-		return fmt.Errorf("%s:%d: expressions or blocks nested more than %d deep: split the expression with locals, or the code into functions", file, w.line, maxNesting)
+		return &boundError{fmt.Sprintf("%s:%d: expressions or blocks nested more than %d deep: split the expression with locals, or the code into functions", file, w.line, maxNesting)}
 	}
 	return nil
 }

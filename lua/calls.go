@@ -284,6 +284,9 @@ func (h *Host) Eval(ctx context.Context, code string) (string, error) {
 	err := h.do(ctx, nil, "lua eval", func(v *vm, _ *glua.LTable) error {
 		L := v.L
 		proto, _, err := compile("eval", []byte("return "+code))
+		if be := (*boundError)(nil); errors.As(err, &be) {
+			return err
+		}
 		if err != nil {
 			if proto, _, err = compile("eval", []byte(code)); err != nil {
 				return err

@@ -41,6 +41,7 @@ func (v *vm) openSandbox() {
 	str.RawSetString("find", L.NewFunction(strFind))
 	str.RawSetString("match", L.NewFunction(strMatch))
 	str.RawSetString("gmatch", L.NewFunction(strGmatch))
+	str.RawSetString("gfind", str.RawGetString("gmatch"))
 	str.RawSetString("gsub", L.NewFunction(guardGsub(L.NewFunction(strGsub))))
 	tbl := g.RawGetString("table").(*glua.LTable)
 	tbl.RawSetString("concat", L.NewFunction(guardConcat(tbl.RawGetString("concat"))))
@@ -70,9 +71,13 @@ func (v *vm) openSandbox() {
 	for _, name := range []string{"string", "table", "math", "os"} {
 		v.libMeta[name] = v.readOnlyMeta(name, g.RawGetString(name).(*glua.LTable))
 	}
-	if smt, ok := L.GetMetatable(glua.LString("")).(*glua.LTable); ok {
-		smt.RawSetString("__metatable", glua.LString(locked))
-	}
+	// gopher-lua makes the string library its own metatable (string.__index
+	// is string): strings get a metatable of their own instead.
+	str.RawSetString("__index", glua.LNil)
+	smt := L.NewTable()
+	smt.RawSetString("__index", str)
+	smt.RawSetString("__metatable", glua.LString(locked))
+	L.SetMetatable(glua.LString(""), smt)
 	// Code that reaches the VM's default environment (a function made
 	// without one) finds an empty locked table, never the libraries.
 	dead := L.NewTable()
