@@ -21,8 +21,11 @@ func luaCommand() *command {
 		summary: "evaluate Lua in the node's sandbox, or run an automation script",
 		help: "`lua CODE` evaluates CODE on the node, in the sandbox its scripts run in (the corral\n" +
 			"module: corral.status(), corral.get(key), corral.list(prefix) ...; no exec, fs or net),\n" +
-			"and prints what it printed and the values it returned. The rest of the line is the\n" +
-			"code, as typed. `lua` alone in the interactive shell reads Lua lines until Ctrl-D\n" +
+			"and prints what it printed and the values it returned. It reads the cluster but does\n" +
+			"not change it: corral.set, move, start, stop, pause and resume are refused there (a\n" +
+			"resource written with the process agent runs a command as root); use the shell's\n" +
+			"commands, or `lua run FILE`. The rest of the line is the code, as typed.\n" +
+			"`lua` alone in the interactive shell reads Lua lines until Ctrl-D\n" +
 			"(each line on its own: locals and globals do not carry over; an unfinished line\n" +
 			"continues on the next). Each evaluation has 5 s.\n" +
 			"`lua run FILE [ARGS...]` runs FILE in the shell's own process with no time limit: the\n" +
