@@ -32,15 +32,34 @@ const (
 // from their environments and tables, but the sandbox's libraries (the
 // same in every VM). It stops counting once above limit.
 func (v *vm) retained(limit uint64) uint64 {
-	seen := map[any]bool{v.globals: true, v.L.Env: true}
+	// The map and the stack are the VM's, kept from call to call: the walk
+	// runs after every call and should not allocate.
+	if v.walkSeen == nil {
+		v.walkSeen = make(map[unsafe.Pointer]struct{})
+	}
+	seen := v.walkSeen
+	clear(seen)
+	mark := func(p unsafe.Pointer) bool {
+		if _, ok := seen[p]; ok {
+			return false
+		}
+		seen[p] = struct{}{}
+		return true
+	}
+	mark(unsafe.Pointer(v.globals))
+	mark(unsafe.Pointer(v.baseFns))
+	mark(unsafe.Pointer(v.envMeta))
+	mark(unsafe.Pointer(v.L.Env))
 	for _, mt := range v.libMeta {
-		seen[mt] = true
-		seen[mt.RawGetString("__index")] = true
+		mark(unsafe.Pointer(mt))
+		if lib, ok := mt.RawGetString("__index").(*glua.LTable); ok {
+			mark(unsafe.Pointer(lib))
+		}
 	}
 	for _, mt := range v.mods {
-		seen[mt] = true
+		mark(unsafe.Pointer(mt))
 	}
-	var stack []glua.LValue
+	stack := v.walkStack[:0]
 	for _, env := range v.envs {
 		stack = append(stack, env)
 	}
@@ -48,37 +67,44 @@ func (v *vm) retained(limit uint64) uint64 {
 		stack = append(stack, t)
 	}
 	var total uint64
+	push := func(k, e glua.LValue) {
+		total += sizeEntry
+		stack = append(stack, k, e)
+	}
 	for len(stack) > 0 && total <= limit {
 		val := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		switch x := val.(type) {
 		case glua.LString:
-			if len(x) >= shareString {
-				p := unsafe.StringData(string(x))
-				if seen[p] {
-					continue
-				}
-				seen[p] = true
+			if len(x) >= shareString && !mark(unsafe.Pointer(unsafe.StringData(string(x)))) {
+				continue
 			}
 			total += sizeString + uint64(len(x))
 		case *glua.LTable:
-			if seen[x] {
+			if !mark(unsafe.Pointer(x)) {
 				continue
 			}
-			seen[x] = true
 			total += sizeTable
-			x.ForEach(func(k, e glua.LValue) {
-				total += sizeEntry
-				stack = append(stack, k, e)
-			})
-			if x.Metatable != glua.LNil && x.Metatable != nil {
+			x.ForEach(push)
+			if x.Metatable != nil && x.Metatable != glua.LNil {
 				stack = append(stack, x.Metatable)
 			}
 		case *glua.LFunction:
-			if seen[x] {
+			if x.IsG {
+				// A Go function holds only its upvalues (its Env is the
+				// VM's default or the sandbox's base: nothing a script
+				// keeps). Not marked: the map is the walk's main cost.
+				total += sizeFunction
+				for _, uv := range x.Upvalues {
+					if uv != nil {
+						stack = append(stack, uv.Value())
+					}
+				}
 				continue
 			}
-			seen[x] = true
+			if !mark(unsafe.Pointer(x)) {
+				continue
+			}
 			total += sizeFunction + sizeUpvalue*uint64(len(x.Upvalues))
 			for _, uv := range x.Upvalues {
 				if uv != nil {
@@ -89,15 +115,23 @@ func (v *vm) retained(limit uint64) uint64 {
 				stack = append(stack, x.Env)
 			}
 		case *glua.LUserData:
-			if seen[x] {
+			if !mark(unsafe.Pointer(x)) {
 				continue
 			}
-			seen[x] = true
 			total += sizeUserData
-			if x.Metatable != glua.LNil && x.Metatable != nil {
+			if x.Metatable != nil && x.Metatable != glua.LNil {
 				stack = append(stack, x.Metatable)
 			}
 		}
+	}
+	clear(stack[:cap(stack)])
+	if cap(stack) <= 4096 {
+		v.walkStack = stack[:0] // keep a small stack; let a big one go
+	} else {
+		v.walkStack = nil
+	}
+	if len(seen) > 4096 {
+		v.walkSeen = nil
 	}
 	return total
 }

@@ -78,6 +78,20 @@ func (v *vm) openSandbox() {
 	smt.RawSetString("__index", str)
 	smt.RawSetString("__metatable", glua.LString(locked))
 	L.SetMetatable(glua.LString(""), smt)
+	// The base functions every environment reads through its metatable
+	// (locked: the table is out of a script's reach).
+	v.baseFns = L.NewTable()
+	g.ForEach(func(k, val glua.LValue) {
+		if name, ok := k.(glua.LString); ok {
+			if _, lib := v.libMeta[string(name)]; lib || name == "_G" {
+				return
+			}
+		}
+		v.baseFns.RawSet(k, val)
+	})
+	v.envMeta = L.NewTable()
+	v.envMeta.RawSetString("__index", v.baseFns)
+	v.envMeta.RawSetString("__metatable", glua.LString(locked))
 	// Code that reaches the VM's default environment (a function made
 	// without one) finds an empty locked table, never the libraries.
 	dead := L.NewTable()
@@ -113,22 +127,19 @@ func (v *vm) readOnly(mt *glua.LTable) *glua.LTable {
 }
 
 // newEnv makes a script's own environment: its own globals table (with
-// _G itself), holding the base functions, read-only views of the
-// libraries, and its own require, load and loadstring. Nothing in it is
-// shared with another environment but immutable functions and the
-// read-only views' targets, so one script cannot change what another
+// _G itself), holding read-only views of the libraries and its own
+// require, load and loadstring, and reading the base functions through a
+// locked metatable. Nothing in it is shared with another environment but
+// immutable functions and what the locked metatables and the views lead
+// to, out of a script's reach, so one script cannot change what another
 // calls. granted says whether require gives exec, fs and net.
 func (v *vm) newEnv(granted bool) *glua.LTable {
 	L := v.L
-	env := L.CreateTable(0, 40)
-	v.globals.ForEach(func(k, val glua.LValue) {
-		if name, ok := k.(glua.LString); ok {
-			if mt, ok := v.libMeta[string(name)]; ok {
-				val = v.readOnly(mt)
-			}
-		}
-		env.RawSet(k, val)
-	})
+	env := L.CreateTable(0, 8)
+	env.Metatable = v.envMeta
+	for name, mt := range v.libMeta {
+		env.RawSetString(name, v.readOnly(mt))
+	}
 	env.RawSetString("_G", env)
 	env.RawSetString("require", L.NewFunction(v.require(granted, make(map[string]glua.LValue))))
 	env.RawSetString("loadstring", L.NewFunction(v.loadString(env)))

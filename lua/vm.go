@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+	"unsafe"
 
 	glua "github.com/yuin/gopher-lua"
 )
@@ -22,6 +23,8 @@ type vm struct {
 	rng     *rand.Rand
 	globals *glua.LTable             // the sandbox's base functions and libraries: never handed to a script
 	libMeta map[string]*glua.LTable  // the read-only views' metatables of string, table, math, os
+	baseFns *glua.LTable             // the base functions environments read (through envMeta)
+	envMeta *glua.LTable             // every environment's metatable: __index base, locked
 	gen     uint64                   // catalog generation of inst
 	inst    map[*script]*glua.LTable // each script's table, made from the shared proto
 	envs    map[*script]*glua.LTable // each script's own environment
@@ -31,6 +34,10 @@ type vm struct {
 	// Only the goroutine running the call uses it.
 	granted bool
 	eval    bool // the running call is the shell's lua command (Eval)
+
+	// retained's map and stack, reused from call to call.
+	walkSeen  map[unsafe.Pointer]struct{}
+	walkStack []glua.LValue
 
 	// The running call, read by the watchdog and Close.
 	mu     sync.Mutex
