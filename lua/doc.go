@@ -115,9 +115,11 @@
 // # Isolation
 //
 // Every script (and every Eval) runs in its own environment (newEnv): its
-// own globals table, with _G itself, the base functions, and its own
-// require, load and loadstring (whose chunks run in that environment, not
-// the VM's default one). The string, table, math and os libraries, and
+// own globals table, with _G itself and its own require, load and
+// loadstring (whose chunks run in that environment, not the VM's default
+// one); it reads the base functions (print, pairs, tostring ...) through a
+// locked metatable (getmetatable(_G) is "locked", setmetatable(_G, ...)
+// is refused, rawget(_G, "print") is nil). The string, table, math and os libraries, and
 // every module require gives, are read-only views: an assignment raises
 // "... is read-only", a rawset changes only the view of the script that
 // made it (each environment has its own views), getmetatable gives
