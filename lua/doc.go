@@ -138,7 +138,7 @@
 // bounded: string.find, match, gmatch and gsub run on a copy of
 // gopher-lua's matcher (internal/pm) that checks the call's context every
 // few thousand steps; a chunk (a script file, Eval's code, loadstring's or
-// load's text) above 1 MiB or nesting expressions or blocks more than 200
+// load's text) above 256 KiB or nesting expressions or blocks more than 200
 // deep is refused before it is compiled (gopher-lua's compiler is
 // superlinear in an expression's depth); corral.log and the lua command's
 // output convert at most 10,000 values and 1 MiB (a table within itself is
