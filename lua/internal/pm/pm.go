@@ -1,6 +1,7 @@
 // Package pm is gopher-lua's Lua pattern matcher (github.com/yuin/gopher-lua
 // v1.1.2, pm/pm.go) with one change: Find takes a check function that the
-// matcher calls every few thousand steps, and stops with its error. A
+// matcher calls every few thousand steps, and stops with its error (and
+// lint fixes: names, comments). A
 // pattern match is one Go call that a Lua VM's deadline cannot interrupt,
 // and backtracking patterns take time exponential in their length: without
 // the check, a match ran minutes past its call's deadline.
@@ -31,13 +32,14 @@ import (
 )
 
 const (
-	EOS               = -1
-	_UNKNOWN          = -2
+	eos               = -1
+	unknownPos        = -2
 	maxRecursionLevel = 1000000
 )
 
 /* Error {{{ */
 
+// Error is a pattern that does not parse, or a match that is too complex.
 type Error struct {
 	Pos     int
 	Message string
@@ -52,10 +54,10 @@ func newError(pos int, message string, args ...interface{}) *Error {
 
 func (e *Error) Error() string {
 	switch e.Pos {
-	case EOS:
+	case eos:
 		return fmt.Sprintf("%s at EOS", e.Message)
-	case _UNKNOWN:
-		return fmt.Sprintf("%s", e.Message)
+	case unknownPos:
+		return e.Message
 	default:
 		return fmt.Sprintf("%s at %d", e.Message, e.Pos)
 	}
@@ -65,6 +67,7 @@ func (e *Error) Error() string {
 
 /* MatchData {{{ */
 
+// MatchData is one match: its captures' positions.
 type MatchData struct {
 	// captured positions
 	// layout
@@ -94,10 +97,13 @@ func (st *MatchData) setCapture(s, pos int) uint32 {
 
 func (st *MatchData) restoreCapture(s int, pos uint32) { st.captures[s] = pos }
 
+// CaptureLength is twice the number of captures, the whole match included.
 func (st *MatchData) CaptureLength() int { return len(st.captures) }
 
+// IsPosCapture reports whether capture idx is a position capture ().
 func (st *MatchData) IsPosCapture(idx int) bool { return (st.captures[idx] & 1) == 1 }
 
+// Capture is the position at index idx (a capture's start or end).
 func (st *MatchData) Capture(idx int) int { return int(st.captures[idx] >> 1) }
 
 /* }}} */
@@ -132,13 +138,13 @@ func (sc *scanner) Next() int {
 	if !sc.State.started {
 		sc.State.started = true
 		if len(sc.src) == 0 {
-			sc.State.Pos = EOS
+			sc.State.Pos = eos
 		}
 	} else {
 		sc.State.Pos = sc.NextPos()
 	}
-	if sc.State.Pos == EOS {
-		return EOS
+	if sc.State.Pos == eos {
+		return eos
 	}
 	return int(sc.src[sc.State.Pos])
 }
@@ -148,21 +154,20 @@ func (sc *scanner) CurrentPos() int {
 }
 
 func (sc *scanner) NextPos() int {
-	if sc.State.Pos == EOS || sc.State.Pos >= len(sc.src)-1 {
-		return EOS
+	if sc.State.Pos == eos || sc.State.Pos >= len(sc.src)-1 {
+		return eos
 	}
 	if !sc.State.started {
 		return 0
-	} else {
-		return sc.State.Pos + 1
 	}
+	return sc.State.Pos + 1
 }
 
 func (sc *scanner) Peek() int {
-	cureof := sc.State.Pos == EOS
+	cureof := sc.State.Pos == eos
 	ch := sc.Next()
 	if !cureof {
-		if sc.State.Pos == EOS {
+		if sc.State.Pos == eos {
 			sc.State.Pos = len(sc.src) - 1
 		} else {
 			sc.State.Pos--
@@ -349,7 +354,7 @@ func parseClass(sc *scanner, allowset bool) class {
 		return &charClass{ch}
 	//case '^' '$', '(', ')', ']', '*', '+', '-', '?':
 	//	panic(newError(sc.CurrentPos(), "invalid %c", ch))
-	case EOS:
+	case eos:
 		panic(newError(sc.CurrentPos(), "unexpected EOS"))
 	default:
 		return &charClass{ch}
@@ -368,7 +373,7 @@ func parseClassSet(sc *scanner) class {
 		switch ch {
 		// case '[':
 		// 	panic(newError(sc.CurrentPos(), "'[' can not be nested"))
-		case EOS:
+		case eos:
 			panic(newError(sc.CurrentPos(), "unexpected EOS"))
 		case ']':
 			if len(set.Classes) > 0 {
@@ -462,13 +467,13 @@ func parsePattern(sc *scanner, toplevel bool) *seqPattern {
 			}
 			pat.Patterns = append(pat.Patterns, &singlePattern{&charClass{ch}})
 		case '$':
-			if toplevel && (sc.NextPos() == sc.Length()-1 || sc.NextPos() == EOS) {
+			if toplevel && (sc.NextPos() == sc.Length()-1 || sc.NextPos() == eos) {
 				pat.MustTail = true
 			} else {
 				pat.Patterns = append(pat.Patterns, &singlePattern{&charClass{ch}})
 			}
 			sc.Next()
-		case EOS:
+		case eos:
 			sc.Next()
 			goto exit
 		default:
@@ -490,7 +495,7 @@ func compilePattern(p pattern, ps ...*iptr) []inst {
 	toplevel := false
 	if len(ps) == 0 {
 		toplevel = true
-		ptr = &iptr{[]inst{inst{opSave, nil, 0, -1}}, 2}
+		ptr = &iptr{[]inst{{opSave, nil, 0, -1}}, 2}
 	} else {
 		ptr = ps[0]
 	}
@@ -556,7 +561,7 @@ func recursiveVM(b *budget, src []byte, insts []inst, pc, sp, recLevel int, ms .
 	recLevel++
 	b.step()
 	if recLevel > maxRecursionLevel {
-		panic(newError(_UNKNOWN, "pattern/input too complex"))
+		panic(newError(unknownPos, "pattern/input too complex"))
 	}
 	var m *MatchData
 	if len(ms) == 0 {
@@ -622,7 +627,7 @@ redo:
 	case opNumber:
 		idx := inst.Operand1 * 2
 		if idx >= m.CaptureLength()-1 {
-			panic(newError(_UNKNOWN, "invalid capture index"))
+			panic(newError(unknownPos, "invalid capture index"))
 		}
 		capture := src[m.Capture(idx):m.Capture(idx+1)]
 		for i := 0; i < len(capture); i++ {
