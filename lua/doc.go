@@ -74,7 +74,8 @@
 // clock, date and difftime. dofile, loadfile, require's file search (the
 // package library is not opened), getfenv/setfenv, collectgarbage and
 // string.dump are absent; load and loadstring compile text only (gopher-lua
-// cannot load bytecode). math.random uses the VM's own seeded source. print
+// cannot load bytecode). math.random uses a source of each environment's
+// own, seeded from the VM's (Config.Seed + the VM's number). print
 // logs (or, in Eval and RunFile, is the output). require gives the modules:
 //
 //	corral  log, debug, warn, sleep, now, remaining, OK...; and the Cluster: status, get,

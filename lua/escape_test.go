@@ -369,3 +369,33 @@ func TestFsWriteDoesNotFollowLinks(t *testing.T) {
 		t.Errorf("the file has %q", b)
 	}
 }
+
+// TestRandomseedIsPerScript: math.randomseed in one script does not make
+// another's math.random predictable (each environment has its source).
+func TestRandomseedIsPerScript(t *testing.T) {
+	dir := writeScripts(t, map[string]string{
+		"resource/seeder.lua": `local M = {}
+function M.meta() return { name = "seeder", description = "seeds", parameters = {{name = "seed", type = "boolean"}} } end
+function M.start() return "ok" end
+function M.stop() return "ok" end
+function M.monitor(p) if p.seed then math.randomseed(1) end return "ok" end
+return M
+`,
+		"resource/roller.lua": agent("roller", `return "ok", math.random(1000000) .. " " .. math.random(1000000)`),
+	})
+	rolls := func(seed string) string {
+		h := newHost(t, lua.Config{Paths: []string{dir}, PoolSize: 1, Seed: 5})
+		ctx := context.Background()
+		if out, err := h.RunAgent(ctx, "seeder", "monitor", map[string]string{"seed": seed}); err != nil || out.Status != lua.StatusOK {
+			t.Fatalf("seeder: %v %q %v", out.Status, out.Message, err)
+		}
+		out, err := h.RunAgent(ctx, "roller", "monitor", nil)
+		if err != nil || out.Status != lua.StatusOK {
+			t.Fatalf("roller: %v %q %v", out.Status, out.Message, err)
+		}
+		return out.Message
+	}
+	if a, b := rolls("false"), rolls("true"); a != b {
+		t.Errorf("another script's math.randomseed changed roller's numbers: %q, then %q", a, b)
+	}
+}

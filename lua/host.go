@@ -78,7 +78,8 @@ type Config struct {
 	// MemoryLimit bounds the heap growth during one call, in bytes
 	// (0: DefaultMemoryLimit, negative: no limit).
 	MemoryLimit int64
-	// Seed seeds math.random; VM i gets Seed+i (0: a random seed).
+	// Seed seeds math.random; VM i gets Seed+i, each environment a source
+	// drawn from its VM's (0: a random seed).
 	Seed uint64
 	// Shipped replaces the shipped scripts (nil: agents.FS()); tests use it.
 	Shipped fs.FS

@@ -47,8 +47,10 @@ func (v *vm) openSandbox() {
 	tbl.RawSetString("concat", L.NewFunction(guardConcat(tbl.RawGetString("concat"))))
 
 	m := g.RawGetString("math").(*glua.LTable)
-	m.RawSetString("random", L.NewFunction(v.random))
-	m.RawSetString("randomseed", L.NewFunction(v.randomseed))
+	// math.random and randomseed are each environment's own (newEnv): a
+	// script seeding its source does not make another's predictable.
+	m.RawSetString("random", glua.LNil)
+	m.RawSetString("randomseed", glua.LNil)
 
 	// os: the clock only (Nakama's restricted os): no execute, exit, remove,
 	// rename, getenv, tmpname, setlocale.
@@ -138,6 +140,9 @@ func (v *vm) newEnv(granted bool) *glua.LTable {
 	env := L.CreateTable(0, 8)
 	env.Metatable = v.envMeta
 	for name, mt := range v.libMeta {
+		if name == "math" {
+			mt = v.ownMath()
+		}
 		env.RawSetString(name, v.readOnly(mt))
 	}
 	env.RawSetString("_G", env)
@@ -350,31 +355,42 @@ func guardConcat(orig glua.LValue) glua.LGFunction {
 	}
 }
 
-// random is math.random on the VM's own source (never Go's global one).
-func (v *vm) random(L *glua.LState) int {
+// ownMath is the metatable of an environment's math view: the math
+// library with random and randomseed on a source of the environment's
+// own, seeded from the VM's (never Go's global one).
+func (v *vm) ownMath() *glua.LTable {
+	L := v.L
+	rng := rand.New(rand.NewPCG(v.rng.Uint64(), v.rng.Uint64()|1))
+	own := L.NewTable()
+	own.Metatable = v.libMeta["math"] // the rest of math, read-only
+	own.RawSetString("random", L.NewFunction(func(L *glua.LState) int { return random(L, rng) }))
+	own.RawSetString("randomseed", L.NewFunction(func(L *glua.LState) int {
+		seed := uint64(L.CheckInt64(1))
+		rng = rand.New(rand.NewPCG(seed, seed>>1|1))
+		return 0
+	}))
+	return v.readOnlyMeta("math", own)
+}
+
+// random is math.random on rng.
+func random(L *glua.LState, rng *rand.Rand) int {
 	switch L.GetTop() {
 	case 0:
-		L.Push(glua.LNumber(v.rng.Float64()))
+		L.Push(glua.LNumber(rng.Float64()))
 	case 1:
 		n := L.CheckInt(1)
 		if n < 1 {
 			L.ArgError(1, "interval is empty")
 		}
-		L.Push(glua.LNumber(v.rng.IntN(n) + 1))
+		L.Push(glua.LNumber(rng.IntN(n) + 1))
 	default:
 		lo, hi := L.CheckInt(1), L.CheckInt(2)
 		if hi < lo {
 			L.ArgError(2, "interval is empty")
 		}
-		L.Push(glua.LNumber(lo + v.rng.IntN(hi-lo+1)))
+		L.Push(glua.LNumber(lo + rng.IntN(hi-lo+1)))
 	}
 	return 1
-}
-
-func (v *vm) randomseed(L *glua.LState) int {
-	seed := uint64(L.CheckInt64(1))
-	v.rng = rand.New(rand.NewPCG(seed, seed>>1|1))
-	return 0
 }
 
 // module is one module require can return; granted ones only to granted
