@@ -120,8 +120,9 @@
 // loadstring (whose chunks run in that environment, not the VM's default
 // one); it reads the base functions (print, pairs, tostring ...) through a
 // locked metatable (getmetatable(_G) is "locked", setmetatable(_G, ...)
-// is refused, rawget(_G, "print") is nil). The string, table, math and os libraries, and
-// every module require gives, are read-only views: an assignment raises
+// is refused, rawget(_G, "print") is nil). The string, table, math and os
+// libraries, and every module require gives, are read-only views: an
+// assignment raises
 // "... is read-only", a rawset changes only the view of the script that
 // made it (each environment has its own views), getmetatable gives
 // "locked" and setmetatable refuses them. The string metatable is a table
@@ -153,8 +154,8 @@
 // call to call (their environments, tables and upvalues, estimated by a
 // walk that stops past the limit) counts too: after each call, a VM that
 // keeps more than the limit is replaced and its scripts start afresh. So
-// no VM holds more than the limit between calls, nor grows by more during
-// one. Errors name the script and the call ("lua: resource/loop monitor:
+// no VM holds more than the limit between calls (by the walk's estimate),
+// nor grows by more during one. Errors name the script and the call ("lua: resource/loop monitor:
 // stopped at its deadline (2s) ..."). A VM whose call was stopped is
 // thrown away and replaced.
 //
