@@ -284,17 +284,18 @@ func (h *Host) Eval(ctx context.Context, code string) (string, error) {
 	err := h.do(ctx, nil, "lua eval", func(v *vm, _ *glua.LTable) error {
 		L := v.L
 		proto, _, err := compile("eval", []byte("return "+code))
+		if be := (*boundError)(nil); errors.As(err, &be) {
+			return err
+		}
 		if err != nil {
 			if proto, _, err = compile("eval", []byte(code)); err != nil {
 				return err
 			}
 		}
-		env := L.NewTable()
-		mt := L.NewTable()
-		mt.RawSetString("__index", v.globals)
-		L.SetMetatable(env, mt)
+		v.eval = true
+		env := v.newEnv(false)
 		// corral is at hand without a require: `lua corral.status().node`.
-		if err := L.CallByParam(glua.P{Fn: v.reqs[0], NRet: 1, Protect: true}, glua.LString("corral")); err != nil {
+		if err := L.CallByParam(glua.P{Fn: env.RawGetString("require"), NRet: 1, Protect: true}, glua.LString("corral")); err != nil {
 			return err
 		}
 		env.RawSetString("corral", L.Get(-1))
@@ -340,11 +341,8 @@ func (h *Host) RunFile(ctx context.Context, file string, args []string, out io.W
 	v.label = "lua run " + file
 	v.out = &lineWriter{w: out}
 	L.SetContext(ctx)
-	env := L.NewTable()
-	mt := L.NewTable()
-	mt.RawSetString("__index", v.globals)
-	L.SetMetatable(env, mt)
-	env.RawSetString("require", v.reqs[1])
+	v.granted = true // the user's own file, acting through the admin API with the user's rights
+	env := v.newEnv(true)
 	env.RawSetString("arg", toLua(L, args))
 	fn := L.NewFunctionFromProto(proto)
 	fn.Env = env

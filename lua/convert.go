@@ -103,14 +103,37 @@ func toLua(L *glua.LState, x any) glua.LValue {
 	return toLua(L, generic)
 }
 
+// Bounds of fromLua and show: a script's value is converted for a log
+// line or the shell, never in full when it is huge. A table reached twice
+// is converted twice (it is not a tree otherwise), so without a budget a
+// table of shared subtables 20 deep converts into a million.
+const (
+	maxConvertValues = 10000   // values fromLua converts; the rest are left out
+	maxConvertBytes  = 1 << 20 // string bytes fromLua copies, and bytes show writes
+)
+
 // fromLua converts a Lua value into Go: tables with only keys 1..n become
 // []any, other tables map[string]any; functions and userdata become their
-// type name.
+// type name. A table within itself becomes "<cycle>"; past
+// maxConvertValues values or maxConvertBytes bytes of strings, the rest
+// becomes "<truncated>".
 func fromLua(v glua.LValue) any {
-	return fromLuaDepth(v, 0)
+	c := converter{path: make(map[*glua.LTable]bool)}
+	return c.from(v, 0)
 }
 
-func fromLuaDepth(v glua.LValue, depth int) any {
+type converter struct {
+	values, bytes int
+	path          map[*glua.LTable]bool // the tables being converted, to spot a cycle
+}
+
+const truncated = "<truncated>"
+
+func (c *converter) from(v glua.LValue, depth int) any {
+	c.values++
+	if c.values > maxConvertValues {
+		return truncated
+	}
 	switch x := v.(type) {
 	case *glua.LNilType:
 		return nil
@@ -123,23 +146,38 @@ func fromLuaDepth(v glua.LValue, depth int) any {
 		}
 		return f
 	case glua.LString:
+		if c.bytes+len(x) > maxConvertBytes {
+			n := max(maxConvertBytes-c.bytes, 0)
+			c.bytes = maxConvertBytes
+			return string(x[:n]) + truncated
+		}
+		c.bytes += len(x)
 		return string(x)
 	case *glua.LTable:
 		if depth > 32 {
 			return "<table nested too deep>"
 		}
+		if c.path[x] {
+			return "<cycle>"
+		}
+		c.path[x] = true
+		defer delete(c.path, x)
 		n := x.Len()
 		count := 0
 		x.ForEach(func(glua.LValue, glua.LValue) { count++ })
 		if n > 0 && count == n {
-			out := make([]any, n)
-			for i := 1; i <= n; i++ {
-				out[i-1] = fromLuaDepth(x.RawGetInt(i), depth+1)
+			out := make([]any, 0, min(n, maxConvertValues))
+			for i := 1; i <= n && c.values <= maxConvertValues; i++ {
+				out = append(out, c.from(x.RawGetInt(i), depth+1))
 			}
 			return out
 		}
-		out := make(map[string]any, count)
-		x.ForEach(func(k, e glua.LValue) { out[k.String()] = fromLuaDepth(e, depth+1) })
+		out := make(map[string]any, min(count, maxConvertValues))
+		x.ForEach(func(k, e glua.LValue) {
+			if c.values <= maxConvertValues {
+				out[k.String()] = c.from(e, depth+1)
+			}
+		})
 		return out
 	default:
 		return v.Type().String()
@@ -147,14 +185,20 @@ func fromLuaDepth(v glua.LValue, depth int) any {
 }
 
 // show renders a Lua value for the shell's lua command: strings as they
-// are, tables as sorted Lua-like text.
+// are, tables as sorted Lua-like text, cut at maxConvertBytes.
 func show(v glua.LValue) string {
 	var b strings.Builder
 	showTo(&b, v, 0)
+	if b.Len() > maxConvertBytes {
+		return b.String()[:maxConvertBytes] + "..."
+	}
 	return b.String()
 }
 
 func showTo(b *strings.Builder, v glua.LValue, depth int) {
+	if b.Len() > maxConvertBytes {
+		return
+	}
 	t, ok := v.(*glua.LTable)
 	if !ok {
 		if s, ok := v.(glua.LString); ok && depth > 0 {
@@ -192,6 +236,9 @@ func showTo(b *strings.Builder, v glua.LValue, depth int) {
 	items = append(items, named...)
 	b.WriteString("{")
 	for i, it := range items {
+		if b.Len() > maxConvertBytes {
+			return
+		}
 		if i > 0 {
 			b.WriteString(", ")
 		}

@@ -15,7 +15,7 @@
 //	h.ChooseOwner(ctx, policy, group, candidates, cluster) (string, error)
 //	h.OnFailure(ctx, policy, resource, failures) (string, error)   // restart|failover|ignore|stop
 //	h.Handle(ctx, handler, event) error
-//	h.Eval(ctx, code) (string, error)                  // the shell's lua command (corral is a global there)
+//	h.Eval(ctx, code) (string, error)                  // the shell's lua command (corral is a global there; reads only)
 //	h.EvalSession(ctx, id, code) (string, error)       // the shell's Lua REPL: one sandboxed VM per session id
 //	h.EndSession(id)                                   // (globals carry over; session.go has the rules)
 //	h.RunFile(ctx, file, args, out) error              // the shell's lua run FILE (automation)
@@ -81,33 +81,90 @@
 // clock, date and difftime. dofile, loadfile, require's file search (the
 // package library is not opened), getfenv/setfenv, collectgarbage and
 // string.dump are absent; load and loadstring compile text only (gopher-lua
-// cannot load bytecode). math.random uses the VM's own seeded source. print
-// logs (or, in Eval and RunFile, is the output). Every script has its own
-// globals. require gives the modules:
+// cannot load bytecode). math.random uses a source of each environment's
+// own, seeded from the VM's (Config.Seed + the VM's number). print
+// logs (or, in Eval and RunFile, is the output). require gives the modules:
 //
 //	corral  log, debug, warn, sleep, now, remaining, OK...; and the Cluster: status, get,
-//	        list, set, move, start, stop, pause, resume, wait_event
+//	        list, wait_event (reads), set, move, start, stop, pause, resume (changes)
 //	exec    run{argv, env, dir, stdin, timeout} -> code, stdout, stderr [, err];
 //	        start{argv, env, dir, pidfile, log} -> pid; alive(pid); kill(pid, sig); wait(pid, secs)
 //	fs      exists, read, write, remove, mkdir
 //	net     tcp{host, port, timeout}; http{url, method, timeout, expect} -> ok, code, body
 //
-// exec, fs and net are granted only to shipped scripts and to those of the
-// Config.Grant directories; other scripts get an error naming [lua] grant.
 // Processes exec starts run in their own process group (a timeout kills the
-// group) and get SIGKILL when the node dies (Pdeathsig).
+// group) and get SIGKILL when the node dies (Pdeathsig). fs.write writes a
+// file of a random name created with O_EXCL|O_NOFOLLOW and renames it.
+//
+// # Grants
+//
+// Code is granted or not; there is one grant, because each granted right
+// gives the others: exec runs commands as root, and a /resources/... entry
+// written with the process agent does too.
+//
+//   - Granted: the shipped scripts (package agents), the scripts of the
+//     Config.Grant directories ([lua] grant), RunFile (the shell's lua run:
+//     the user's own file, in the shell's process, acting on the cluster
+//     through the admin API with the user's rights) and Lua test files. They
+//     may require exec, fs and net and call the corral functions that
+//     change the cluster: set, move, start, stop, pause, resume.
+//   - Not granted: every other script, and Eval (the shell's lua command,
+//     /v1/lua/eval). They read the cluster (status, get, list, wait_event)
+//     and log; require of exec, fs or net and the changing functions raise
+//     an error naming [lua] grant (Eval's names the shell's commands and
+//     lua run FILE instead).
+//
+// A call is granted when its script is (vm.granted, set by do for the
+// call): the changing functions check it, not which module table the code
+// holds, so a function reference cannot carry a grant. That holds because
+// no code of one script runs in another's call: scripts share nothing
+// mutable (below), and the host passes data, never functions, between them.
+//
+// # Isolation
+//
+// Every script (and every Eval) runs in its own environment (newEnv): its
+// own globals table, with _G itself and its own require, load and
+// loadstring (whose chunks run in that environment, not the VM's default
+// one); it reads the base functions (print, pairs, tostring ...) through a
+// locked metatable (getmetatable(_G) is "locked", setmetatable(_G, ...)
+// is refused, rawget(_G, "print") is nil). The string, table, math and os
+// libraries, and every module require gives, are read-only views: an
+// assignment raises
+// "... is read-only", a rawset changes only the view of the script that
+// made it (each environment has its own views), getmetatable gives
+// "locked" and setmetatable refuses them. The string metatable is a table
+// of its own, locked the same way, so ("x"):gsub is always the sandbox's;
+// setmetatable takes tables only (gopher-lua's would set the metatable all
+// numbers or booleans share). The VM's default environment, which only
+// functions made without one see, is an empty locked table. pairs over a
+// library lists nothing (views have no entries of their own).
 //
 // # Runaways
 //
 // A call runs with its context set on the VM (L.SetContext), so an endless
 // loop stops at the deadline, also inside pcall (pcall and xpcall re-raise
-// once the context is done). gopher-lua has no allocation hook: a watchdog
-// samples the Go heap every 5 ms while calls run and stops calls during which
-// it grew by more than Config.MemoryLimit (default 256 MiB); string.rep,
-// table.concat and string.gsub refuse results above 64 MiB, the value stack
-// and call depth are capped. Errors name the script and the call
-// ("lua: resource/loop monitor: stopped at its deadline (2s) ..."). A VM
-// whose call was stopped is thrown away and replaced.
+// once the context is done). Go calls the deadline cannot interrupt are
+// bounded: string.find, match, gmatch and gsub run on a copy of
+// gopher-lua's matcher (internal/pm) that checks the call's context every
+// few thousand steps; a chunk (a script file, Eval's code, loadstring's or
+// load's text) above 256 KiB or nesting expressions or blocks more than 200
+// deep is refused before it is compiled (gopher-lua's compiler is
+// superlinear in an expression's depth); corral.log and the lua command's
+// output convert at most 10,000 values and 1 MiB (a table within itself is
+// "<cycle>", the rest "<truncated>"); string.rep, table.concat and
+// string.gsub refuse results above 64 MiB; unpack and string.byte return
+// at most 8000 values; the value stack and call depth are capped.
+//
+// Memory: gopher-lua has no allocation hook. A watchdog samples the Go heap
+// every 5 ms while calls run and stops calls during which it grew by more
+// than Config.MemoryLimit (default 256 MiB). What a VM's scripts keep from
+// call to call (their environments, tables and upvalues, estimated by a
+// walk that stops past the limit) counts too: after each call, a VM that
+// keeps more than the limit is replaced and its scripts start afresh. So
+// no VM holds more than the limit between calls (by the walk's estimate),
+// nor grows by more during one. Errors name the script and the call ("lua: resource/loop monitor:
+// stopped at its deadline (2s) ..."). A VM whose call was stopped is
+// thrown away and replaced.
 //
 // # Lua tests
 //

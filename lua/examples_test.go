@@ -231,7 +231,10 @@ func TestCorralModule(t *testing.T) {
 	fc := newFakeCluster([]string{"n1", "n2"}, map[string]string{"web": "n1"})
 	h := newHost(t, lua.Config{Cluster: fc})
 	ctx := context.Background()
-	for _, c := range []struct{ code, want string }{ // in order: each step sees the last
+	// Changing the cluster takes a grant: these steps run as lua run does
+	// (the lua command's Eval only reads; TestUngrantedCodeCannotChangeCluster).
+	dir := t.TempDir()
+	for i, c := range []struct{ code, want string }{ // in order: each step sees the last
 		{`corral.set("groups/web/policy", "least_loaded")`, "true"},
 		{`corral.get("groups/web/policy"), corral.get("nope")`, "least_loaded\tnil"},
 		{`corral.list("groups/")`, `{groups/web/policy = "least_loaded"}`},
@@ -244,7 +247,15 @@ func TestCorralModule(t *testing.T) {
 		{`corral.remaining() > 0 and corral.remaining() <= 20`, "true"},
 	} {
 		code, want := c.code, c.want
-		got, err := h.Eval(ctx, "local corral = require('corral') return "+code)
+		file := filepath.Join(dir, fmt.Sprintf("step%d.lua", i))
+		if err := os.WriteFile(file, []byte("local corral = require('corral') return "+code), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		err := h.RunFile(sctx, file, nil, &out)
+		cancel()
+		got := strings.TrimSuffix(out.String(), "\n")
 		if err != nil || got != want {
 			t.Errorf("%s = %q, %v; want %q", code, got, err, want)
 		}

@@ -61,8 +61,10 @@ type Config struct {
 	// subfolders, loaded after the shipped scripts in this order; a script
 	// with the name of an earlier one of its kind replaces it.
 	Paths []string
-	// Grant lists the directories of Paths whose scripts may use the exec,
-	// fs and net modules (shipped scripts always may).
+	// Grant lists the directories of Paths whose scripts are granted
+	// (shipped scripts always are): they may use the exec, fs and net
+	// modules and the corral functions that change the cluster (set, move,
+	// start, stop, pause, resume); other scripts only read the cluster.
 	Grant []string
 	// PoolSize bounds the number of VMs (0: DefaultPoolSize).
 	PoolSize int
@@ -76,7 +78,8 @@ type Config struct {
 	// MemoryLimit bounds the heap growth during one call, in bytes
 	// (0: DefaultMemoryLimit, negative: no limit).
 	MemoryLimit int64
-	// Seed seeds math.random; VM i gets Seed+i (0: a random seed).
+	// Seed seeds math.random; VM i gets Seed+i, each environment a source
+	// drawn from its VM's (0: a random seed).
 	Seed uint64
 	// Shipped replaces the shipped scripts (nil: agents.FS()); tests use it.
 	Shipped fs.FS

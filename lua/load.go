@@ -161,10 +161,19 @@ func scriptName(file string) (string, bool) {
 }
 
 // compile parses and compiles a chunk, turning parse errors into file:line.
+// It refuses a chunk above maxSource bytes or nested deeper than
+// maxNesting (gopher-lua's compiler takes time superlinear in an
+// expression's depth, with no deadline: a 300,000-term sum took minutes).
 func compile(file string, code []byte) (*glua.FunctionProto, []ast.Stmt, error) {
+	if len(code) > maxSource {
+		return nil, nil, errTooLarge(file, len(code))
+	}
 	chunk, err := parse.Parse(bytes.NewReader(code), file)
 	if err != nil {
 		return nil, nil, syntaxError(file, err)
+	}
+	if err := checkNesting(file, chunk); err != nil {
+		return nil, nil, err
 	}
 	proto, err := glua.Compile(chunk, file)
 	if err != nil {
@@ -217,6 +226,7 @@ func compileScript(v *vm, src source, gen uint64) (s *script, err error) {
 	defer cancel()
 	L.SetContext(ctx)
 	defer L.RemoveContext()
+	v.granted = src.granted
 	tbl, err := v.instantiate(s)
 	if err != nil {
 		return nil, fmt.Errorf("%s: loading: %s", src.file, errText(err))

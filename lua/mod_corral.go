@@ -63,7 +63,12 @@ func (v *vm) logAt(level slog.Level) glua.LGFunction {
 		v.mu.Unlock()
 		attrs := []any{"lua", label}
 		if ft, ok := L.Get(2).(*glua.LTable); ok {
-			ft.ForEach(func(k, e glua.LValue) { attrs = append(attrs, k.String(), fromLua(e)) })
+			c := converter{path: make(map[*glua.LTable]bool)} // one budget for every field
+			ft.ForEach(func(k, e glua.LValue) {
+				if c.values <= maxConvertValues {
+					attrs = append(attrs, k.String(), c.from(e, 0))
+				}
+			})
 		}
 		v.h.log.Log(callContext(L), level, msg, attrs...)
 		return 0
@@ -153,7 +158,23 @@ func (v *vm) cdbList(L *glua.LState) int {
 	return 1
 }
 
+// mayChange raises an error unless the running call may change the
+// cluster: ungranted code (scripts outside the shipped ones and [lua]
+// grant, and the shell's lua command) reads the cluster but does not
+// change it. A write of /resources/... with the process agent runs a
+// command as root, so the right to change the cluster is the exec grant.
+func (v *vm) mayChange(L *glua.LState, what string) {
+	if v.granted {
+		return
+	}
+	if v.eval {
+		L.RaiseError("corral.%s: the lua command reads the cluster but does not change it; use the shell's commands (set, move, start, stop, pause, resume) or lua run FILE", what)
+	}
+	L.RaiseError("corral.%s is not granted to this script: ungranted scripts read the cluster but do not change it; only shipped scripts and directories listed in [lua] grant may", what)
+}
+
 func (v *vm) cdbSet(L *glua.LState) int {
+	v.mayChange(L, "set")
 	if err := v.cluster(L).Set(callContext(L), L.CheckString(1), L.CheckString(2)); err != nil {
 		return fail(L, err)
 	}
@@ -165,6 +186,7 @@ func (v *vm) cdbSet(L *glua.LState) int {
 // pause(node), resume(node) return true, or nil and the error.
 func (v *vm) action(verb string) glua.LGFunction {
 	return func(L *glua.LState) int {
+		v.mayChange(L, verb)
 		args := []string{L.CheckString(1)}
 		if verb == "move" {
 			if n := L.OptString(2, ""); n != "" {

@@ -1,8 +1,12 @@
 package lua
 
 import (
+	crand "crypto/rand"
+	"encoding/hex"
 	"io"
 	"os"
+	"path/filepath"
+	"syscall"
 
 	glua "github.com/yuin/gopher-lua"
 )
@@ -50,15 +54,28 @@ func fsRead(L *glua.LState) int {
 	return 1
 }
 
-// fs.write(path, data) replaces the file's content (written to a temporary
-// file and renamed); it returns true, or nil and the error.
+// fs.write(path, data) replaces the file's content: it writes a new file
+// of a random name in path's directory, created with O_EXCL|O_NOFOLLOW (a
+// link planted at a predictable path.tmp, or at the random name, is never
+// written through), and renames it onto path (which replaces a link at
+// path itself, never its target). It returns true, or nil and the error.
 func fsWrite(L *glua.LState) int {
 	path, data := L.CheckString(1), L.CheckString(2)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(data), 0o644); err != nil {
+	var rnd [8]byte
+	_, _ = crand.Read(rnd[:])
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-"+hex.EncodeToString(rnd[:]))
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
+	if err != nil {
 		return fail(L, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	_, err = f.Write([]byte(data))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
 		_ = os.Remove(tmp)
 		return fail(L, err)
 	}

@@ -38,13 +38,19 @@ func (v *vm) openSandbox() {
 	str.RawSetString("byte", L.NewFunction(guardByte(str.RawGetString("byte"))))
 	str.RawSetString("dump", glua.LNil)
 	str.RawSetString("rep", L.NewFunction(strRep))
-	str.RawSetString("gsub", L.NewFunction(guardGsub(str.RawGetString("gsub"))))
+	str.RawSetString("find", L.NewFunction(strFind))
+	str.RawSetString("match", L.NewFunction(strMatch))
+	str.RawSetString("gmatch", L.NewFunction(strGmatch))
+	str.RawSetString("gfind", str.RawGetString("gmatch"))
+	str.RawSetString("gsub", L.NewFunction(guardGsub(L.NewFunction(strGsub))))
 	tbl := g.RawGetString("table").(*glua.LTable)
 	tbl.RawSetString("concat", L.NewFunction(guardConcat(tbl.RawGetString("concat"))))
 
 	m := g.RawGetString("math").(*glua.LTable)
-	m.RawSetString("random", L.NewFunction(v.random))
-	m.RawSetString("randomseed", L.NewFunction(v.randomseed))
+	// math.random and randomseed are each environment's own (newEnv): a
+	// script seeding its source does not make another's predictable.
+	m.RawSetString("random", glua.LNil)
+	m.RawSetString("randomseed", glua.LNil)
 
 	// os: the clock only (Nakama's restricted os): no execute, exit, remove,
 	// rename, getenv, tmpname, setlocale.
@@ -54,10 +60,165 @@ func (v *vm) openSandbox() {
 		os.RawSetString(name, full.RawGetString(name))
 	}
 	g.RawSetString("os", os)
+	g.RawSetString("setmetatable", L.NewFunction(guardSetmetatable(g.RawGetString("setmetatable"))))
+	for _, name := range []string{"load", "loadstring"} {
+		g.RawSetString(name, glua.LNil) // each environment gets its own (newEnv)
+	}
 
-	v.reqs[0] = L.NewFunction(v.require(false))
-	v.reqs[1] = L.NewFunction(v.require(true))
-	g.RawSetString("require", v.reqs[0])
+	// The library tables are never handed to a script: each environment
+	// gets read-only views of them (newEnv). The string metatable, shared
+	// by every string of the VM, is locked: getmetatable("") is "locked"
+	// and setmetatable refuses it, so ("x"):gsub is always the sandbox's.
+	v.libMeta = make(map[string]*glua.LTable)
+	for _, name := range []string{"string", "table", "math", "os"} {
+		v.libMeta[name] = v.readOnlyMeta(name, g.RawGetString(name).(*glua.LTable))
+	}
+	// gopher-lua makes the string library its own metatable (string.__index
+	// is string): strings get a metatable of their own instead.
+	str.RawSetString("__index", glua.LNil)
+	smt := L.NewTable()
+	smt.RawSetString("__index", str)
+	smt.RawSetString("__metatable", glua.LString(locked))
+	L.SetMetatable(glua.LString(""), smt)
+	// The base functions every environment reads through its metatable
+	// (locked: the table is out of a script's reach).
+	v.baseFns = L.NewTable()
+	g.ForEach(func(k, val glua.LValue) {
+		if name, ok := k.(glua.LString); ok {
+			if _, lib := v.libMeta[string(name)]; lib || name == "_G" {
+				return
+			}
+		}
+		v.baseFns.RawSet(k, val)
+	})
+	v.envMeta = L.NewTable()
+	v.envMeta.RawSetString("__index", v.baseFns)
+	v.envMeta.RawSetString("__metatable", glua.LString(locked))
+	// Code that reaches the VM's default environment (a function made
+	// without one) finds an empty locked table, never the libraries.
+	dead := L.NewTable()
+	L.SetMetatable(dead, v.readOnlyMeta("the default environment", L.NewTable()))
+	L.Env, L.G.Global = dead, dead
+}
+
+// locked is what getmetatable returns for the string metatable and the
+// read-only library views.
+const locked = "locked"
+
+// readOnlyMeta is the metatable of a read-only view of lib: reads go to
+// lib, writes raise an error, and the metatable itself is out of reach
+// (getmetatable gives "locked", setmetatable refuses it).
+func (v *vm) readOnlyMeta(name string, lib *glua.LTable) *glua.LTable {
+	L := v.L
+	mt := L.NewTable()
+	mt.RawSetString("__index", lib)
+	mt.RawSetString("__newindex", L.NewFunction(func(L *glua.LState) int {
+		L.RaiseError("%s is read-only: scripts share the sandbox's libraries and modules; keep your own functions in locals or in your script's table", name)
+		return 0
+	}))
+	mt.RawSetString("__metatable", glua.LString(locked))
+	return mt
+}
+
+// readOnly is a new read-only view with metatable mt (one per
+// environment, so a rawset on it changes only the script that made it).
+func (v *vm) readOnly(mt *glua.LTable) *glua.LTable {
+	t := v.L.NewTable()
+	t.Metatable = mt
+	return t
+}
+
+// newEnv makes a script's own environment: its own globals table (with
+// _G itself), holding read-only views of the libraries and its own
+// require, load and loadstring, and reading the base functions through a
+// locked metatable. Nothing in it is shared with another environment but
+// immutable functions and what the locked metatables and the views lead
+// to, out of a script's reach, so one script cannot change what another
+// calls. granted says whether require gives exec, fs and net.
+func (v *vm) newEnv(granted bool) *glua.LTable {
+	L := v.L
+	env := L.CreateTable(0, 8)
+	env.Metatable = v.envMeta
+	for name, mt := range v.libMeta {
+		if name == "math" {
+			mt = v.ownMath()
+		}
+		env.RawSetString(name, v.readOnly(mt))
+	}
+	env.RawSetString("_G", env)
+	env.RawSetString("require", L.NewFunction(v.require(granted, make(map[string]glua.LValue))))
+	env.RawSetString("loadstring", L.NewFunction(v.loadString(env)))
+	env.RawSetString("load", L.NewFunction(v.loadFunc(env)))
+	return env
+}
+
+// guardSetmetatable is setmetatable for tables only (Lua 5.1's contract):
+// gopher-lua's would set the metatable every boolean, number or function
+// of the VM shares, and so change what another script's tostring(5) runs.
+func guardSetmetatable(orig glua.LValue) glua.LGFunction {
+	return func(L *glua.LState) int {
+		L.CheckTable(1)
+		L.Insert(orig, 1)
+		L.Call(L.GetTop()-1, glua.MultRet)
+		return L.GetTop()
+	}
+}
+
+// loadString is an environment's loadstring(code [, name]): the chunk is
+// compiled with the sandbox's bounds and runs in that environment (not
+// the VM's default one, as gopher-lua's would).
+func (v *vm) loadString(env *glua.LTable) glua.LGFunction {
+	return func(L *glua.LState) int {
+		return v.loadChunk(L, env, L.CheckString(1), L.OptString(2, "<string>"))
+	}
+}
+
+// loadFunc is an environment's load(reader [, name]): reader returns the
+// chunk's pieces until nil or "".
+func (v *vm) loadFunc(env *glua.LTable) glua.LGFunction {
+	return func(L *glua.LState) int {
+		reader := L.CheckFunction(1)
+		name := L.OptString(2, "=(load)")
+		var b strings.Builder
+		for {
+			L.Push(reader)
+			L.Call(0, 1)
+			piece := L.Get(-1)
+			L.Pop(1)
+			if piece == glua.LNil {
+				break
+			}
+			s, ok := piece.(glua.LString)
+			if !ok {
+				L.Push(glua.LNil)
+				L.Push(glua.LString("reader function must return a string"))
+				return 2
+			}
+			if s == "" {
+				break
+			}
+			if b.Len()+len(s) > maxSource {
+				L.Push(glua.LNil)
+				L.Push(glua.LString(errTooLarge(name, b.Len()+len(s)).Error()))
+				return 2
+			}
+			b.WriteString(string(s))
+		}
+		return v.loadChunk(L, env, b.String(), name)
+	}
+}
+
+func (v *vm) loadChunk(L *glua.LState, env *glua.LTable, code, name string) int {
+	proto, _, err := compile(name, []byte(code))
+	if err != nil {
+		L.Push(glua.LNil)
+		L.Push(glua.LString(err.Error()))
+		return 2
+	}
+	fn := L.NewFunctionFromProto(proto)
+	fn.Env = env
+	L.Push(fn)
+	return 1
 }
 
 // guard wraps pcall/xpcall so that a stopped call cannot be caught: once the
@@ -194,31 +355,42 @@ func guardConcat(orig glua.LValue) glua.LGFunction {
 	}
 }
 
-// random is math.random on the VM's own source (never Go's global one).
-func (v *vm) random(L *glua.LState) int {
+// ownMath is the metatable of an environment's math view: the math
+// library with random and randomseed on a source of the environment's
+// own, seeded from the VM's (never Go's global one).
+func (v *vm) ownMath() *glua.LTable {
+	L := v.L
+	rng := rand.New(rand.NewPCG(v.rng.Uint64(), v.rng.Uint64()|1))
+	own := L.NewTable()
+	own.Metatable = v.libMeta["math"] // the rest of math, read-only
+	own.RawSetString("random", L.NewFunction(func(L *glua.LState) int { return random(L, rng) }))
+	own.RawSetString("randomseed", L.NewFunction(func(L *glua.LState) int {
+		seed := uint64(L.CheckInt64(1))
+		rng = rand.New(rand.NewPCG(seed, seed>>1|1))
+		return 0
+	}))
+	return v.readOnlyMeta("math", own)
+}
+
+// random is math.random on rng.
+func random(L *glua.LState, rng *rand.Rand) int {
 	switch L.GetTop() {
 	case 0:
-		L.Push(glua.LNumber(v.rng.Float64()))
+		L.Push(glua.LNumber(rng.Float64()))
 	case 1:
 		n := L.CheckInt(1)
 		if n < 1 {
 			L.ArgError(1, "interval is empty")
 		}
-		L.Push(glua.LNumber(v.rng.IntN(n) + 1))
+		L.Push(glua.LNumber(rng.IntN(n) + 1))
 	default:
 		lo, hi := L.CheckInt(1), L.CheckInt(2)
 		if hi < lo {
 			L.ArgError(2, "interval is empty")
 		}
-		L.Push(glua.LNumber(lo + v.rng.IntN(hi-lo+1)))
+		L.Push(glua.LNumber(lo + rng.IntN(hi-lo+1)))
 	}
 	return 1
-}
-
-func (v *vm) randomseed(L *glua.LState) int {
-	seed := uint64(L.CheckInt64(1))
-	v.rng = rand.New(rand.NewPCG(seed, seed>>1|1))
-	return 0
 }
 
 // module is one module require can return; granted ones only to granted
@@ -237,7 +409,10 @@ var modules = map[string]module{
 	"net":    {granted: true, loader: (*vm).netLoader},
 }
 
-func (v *vm) require(granted bool) glua.LGFunction {
+// require is an environment's require: it gives a read-only view of the
+// VM's module table (made once per VM by the module's loader), the same
+// view each time in one environment (cache).
+func (v *vm) require(granted bool, cache map[string]glua.LValue) glua.LGFunction {
 	return func(L *glua.LState) int {
 		name := L.CheckString(1)
 		m, ok := modules[name]
@@ -247,13 +422,25 @@ func (v *vm) require(granted bool) glua.LGFunction {
 		if m.granted && !granted {
 			L.RaiseError("module %q is not granted to this script: only shipped scripts and directories listed in [lua] grant may use exec, fs and net", name)
 		}
-		if t, ok := v.mods[name]; ok {
+		if t, ok := cache[name]; ok {
 			L.Push(t)
 			return 1
 		}
-		L.Push(L.NewFunction(m.loader(v)))
-		L.Call(0, 1)
-		v.mods[name] = L.Get(-1)
+		mt, ok := v.mods[name]
+		if !ok {
+			L.Push(L.NewFunction(m.loader(v)))
+			L.Call(0, 1)
+			t, ok := L.Get(-1).(*glua.LTable)
+			L.Pop(1)
+			if !ok {
+				L.RaiseError("module %q did not load", name)
+			}
+			mt = v.readOnlyMeta(name, t)
+			v.mods[name] = mt
+		}
+		view := v.readOnly(mt)
+		cache[name] = view
+		L.Push(view)
 		return 1
 	}
 }

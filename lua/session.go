@@ -123,24 +123,29 @@ func (h *Host) EvalSession(ctx context.Context, id, code string) (string, error)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.v == nil {
+		// The session's environment is made as Eval's (newEnv, ungranted:
+		// read-only libraries, a locked string metatable, no cluster
+		// changes), kept in v.envs so the retained-memory walk counts it.
 		v := h.newVM()
 		L := v.L
-		env := L.NewTable()
-		mt := L.NewTable()
-		mt.RawSetString("__index", v.globals)
-		L.SetMetatable(env, mt)
+		v.eval, v.granted = true, false
+		env := v.newEnv(false)
 		// corral is at hand without a require, as in Eval.
-		if err := L.CallByParam(glua.P{Fn: v.reqs[0], NRet: 1, Protect: true}, glua.LString("corral")); err != nil {
+		if err := L.CallByParam(glua.P{Fn: env.RawGetString("require"), NRet: 1, Protect: true}, glua.LString("corral")); err != nil {
 			L.Close()
 			return "", fmt.Errorf("lua session: %s", errText(err))
 		}
 		env.RawSetString("corral", L.Get(-1))
 		L.Pop(1)
+		v.envs[&script{}] = env
 		s.v, s.env = v, env
 	}
 	v := s.v
 	L := v.L
 	proto, _, err := compile("eval", []byte("return "+code))
+	if be := (*boundError)(nil); errors.As(err, &be) {
+		return "", err
+	}
 	if err != nil {
 		if proto, _, err = compile("eval", []byte(code)); err != nil {
 			return "", err
@@ -196,6 +201,15 @@ func (h *Host) EvalSession(ctx context.Context, id, code string) (string, error)
 	stopped := err != nil && callCtx.Err() != nil
 	if !panicked {
 		L.SetTop(0)
+	}
+	if !stopped && !panicked && h.memLimit > 0 {
+		// What the session keeps between lines counts against the memory
+		// limit, as for the pool's VMs: above it the session is lost.
+		if kept := v.retained(uint64(h.memLimit)); kept > uint64(h.memLimit) {
+			L.Close()
+			s.v, s.env = nil, nil
+			return out.String(), fmt.Errorf("the session keeps %d MiB, above the memory limit of %d MiB: %w", kept>>20, h.memLimit>>20, ErrSessionLost)
+		}
 	}
 	if stopped || panicked {
 		cause := context.Cause(callCtx)

@@ -116,11 +116,8 @@ func RunTests(t *testing.T, h *Host, vars map[string]string, dirs ...string) {
 // testEnv runs a test file's chunk in its own globals, granted.
 func (v *vm) testEnv(proto *glua.FunctionProto, h *Host, vars map[string]string) (*glua.LTable, error) {
 	L := v.L
-	env := L.NewTable()
-	mt := L.NewTable()
-	mt.RawSetString("__index", v.globals)
-	L.SetMetatable(env, mt)
-	env.RawSetString("require", v.reqs[1])
+	v.granted = true
+	env := v.newEnv(true)
 	env.RawSetString("host", v.hostTable(h))
 	env.RawSetString("vars", toLua(L, vars))
 	fn := L.NewFunctionFromProto(proto)

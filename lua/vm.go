@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+	"unsafe"
 
 	glua "github.com/yuin/gopher-lua"
 )
@@ -20,11 +21,23 @@ type vm struct {
 	h       *Host
 	L       *glua.LState
 	rng     *rand.Rand
-	globals *glua.LTable
+	globals *glua.LTable             // the sandbox's base functions and libraries: never handed to a script
+	libMeta map[string]*glua.LTable  // the read-only views' metatables of string, table, math, os
+	baseFns *glua.LTable             // the base functions environments read (through envMeta)
+	envMeta *glua.LTable             // every environment's metatable: __index base, locked
 	gen     uint64                   // catalog generation of inst
 	inst    map[*script]*glua.LTable // each script's table, made from the shared proto
-	mods    map[string]glua.LValue   // module tables made by require
-	reqs    [2]*glua.LFunction       // require for ungranted [0] and granted [1] scripts
+	envs    map[*script]*glua.LTable // each script's own environment
+	mods    map[string]*glua.LTable  // the read-only views' metatables of the modules require made
+	// granted: the running call may change the cluster (corral.set, move,
+	// start, stop, pause, resume): a granted script's call or lua run.
+	// Only the goroutine running the call uses it.
+	granted bool
+	eval    bool // the running call is the shell's lua command (Eval)
+
+	// retained's map and stack, reused from call to call.
+	walkSeen  map[unsafe.Pointer]struct{}
+	walkStack []glua.LValue
 
 	// The running call, read by the watchdog and Close.
 	mu     sync.Mutex
@@ -48,7 +61,8 @@ func (h *Host) newVM() *vm {
 		h:    h,
 		rng:  rand.New(rand.NewPCG(h.seed+n, n)),
 		inst: make(map[*script]*glua.LTable),
-		mods: make(map[string]glua.LValue),
+		envs: make(map[*script]*glua.LTable),
+		mods: make(map[string]*glua.LTable),
 	}
 	v.L = glua.NewState(glua.Options{
 		SkipOpenLibs:     true,
@@ -181,6 +195,7 @@ func (h *Host) do(ctx context.Context, s *script, call string, body func(v *vm, 
 	v.label, v.cancel, v.seq, v.base = label, cancel, seq, base
 	v.mu.Unlock()
 	v.L.SetContext(callCtx)
+	v.granted, v.eval = s != nil && s.granted, false
 
 	panicked := false
 	err = func() (err error) {
@@ -210,7 +225,17 @@ func (h *Host) do(ctx context.Context, s *script, call string, body func(v *vm, 
 	stopped := err != nil && callCtx.Err() != nil
 	cause := context.Cause(callCtx)
 	cancel(nil)
-	h.put(v, !stopped && !panicked)
+	healthy := !stopped && !panicked
+	if healthy && h.memLimit > 0 {
+		// What the scripts keep from call to call counts against the
+		// limit too: a VM above it is replaced, its scripts' state lost.
+		if kept := v.retained(uint64(h.memLimit)); kept > uint64(h.memLimit) {
+			healthy = false
+			h.log.Warn("lua: the VM's scripts keep more than the memory limit across calls: the VM is replaced and their state reset",
+				"lua", label, "kept_mib", kept>>20, "limit_mib", h.memLimit>>20)
+		}
+	}
+	h.put(v, healthy)
 	if err == nil {
 		return nil
 	}
@@ -259,24 +284,18 @@ func errText(err error) string {
 }
 
 // instantiate returns the script's table in this VM, running its chunk the
-// first time (each script gets its own globals, whose misses fall back to
-// the sandbox's).
+// first time (each script gets its own environment: newEnv).
 func (v *vm) instantiate(s *script) (*glua.LTable, error) {
 	if s.gen != v.gen {
 		clear(v.inst) // the scripts were reloaded: drop the old tables
+		clear(v.envs)
 		v.gen = s.gen
 	}
 	if t, ok := v.inst[s]; ok {
 		return t, nil
 	}
 	L := v.L
-	env := L.NewTable()
-	mt := L.NewTable()
-	mt.RawSetString("__index", v.globals)
-	L.SetMetatable(env, mt)
-	if s.granted {
-		env.RawSetString("require", v.reqs[1])
-	}
+	env := v.newEnv(s.granted)
 	fn := L.NewFunctionFromProto(s.proto)
 	fn.Env = env
 	if err := L.CallByParam(glua.P{Fn: fn, NRet: 1, Protect: true}); err != nil {
@@ -288,7 +307,7 @@ func (v *vm) instantiate(s *script) (*glua.LTable, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s returned %s: a script returns a table of functions", s.file, ret.Type())
 	}
-	v.inst[s] = t
+	v.inst[s], v.envs[s] = t, env
 	return t, nil
 }
 

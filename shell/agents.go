@@ -18,8 +18,10 @@ func agentsCommand() *command {
 			"event handlers, those built into corral and those of the [lua] paths directories (a\n" +
 			"script there replaces a built-in one of its kind and name). Each shows what its meta()\n" +
 			"says: description and parameters (* required, =default), a handler its event kinds;\n" +
-			"granted ones may use exec, fs and net. The handlers' counters say whether they keep up\n" +
-			"with the events (dropped > 0: a handler is too slow). `reload` re-reads the files.",
+			"granted ones may use exec, fs and net and change the cluster (corral.set, move, start,\n" +
+			"stop, pause, resume); the others only read it. The handlers' counters say whether\n" +
+			"they keep up with the events (dropped > 0: a handler is too slow). `reload` re-reads\n" +
+			"the files.",
 		example: "agents\nagents resource\nagents handler --json",
 		subs:    []string{"resource", "fence", "policy", "handler"},
 		run:     runAgents,

@@ -24,8 +24,11 @@ func luaCommand() *command {
 		summary: "evaluate Lua in the node's sandbox, or run an automation script",
 		help: "`lua CODE` evaluates CODE on the node, in the sandbox its scripts run in (the corral\n" +
 			"module: corral.status(), corral.get(key), corral.list(prefix) ...; no exec, fs or net),\n" +
-			"and prints what it printed and the values it returned. The rest of the line is the\n" +
-			"code, as typed. `lua` alone in the interactive shell reads Lua lines until Ctrl-D,\n" +
+			"and prints what it printed and the values it returned. It reads the cluster but does\n" +
+			"not change it: corral.set, move, start, stop, pause and resume are refused there (a\n" +
+			"resource written with the process agent runs a command as root); use the shell's\n" +
+			"commands, or `lua run FILE`. The rest of the line is the code, as typed.\n" +
+			"`lua` alone in the interactive shell reads Lua lines until Ctrl-D,\n" +
 			"on one VM of the node for the session: globals set on one line are there on the\n" +
 			"next (locals last one line; an unfinished line continues on the next). Its lines\n" +
 			"do not go to the shell's history. Each evaluation has 5 s.\n" +

@@ -146,6 +146,18 @@ func TestLuaOnDemo(t *testing.T) {
 		return nil
 	})
 
+	// ... and reads the cluster but does not change it (a /resources/...
+	// entry with the process agent would run a command as root): the
+	// error names the shell's commands and lua run.
+	if r := corral(t, dir, "shell", "--socket", filepath.Join(dir, "n2", "corral.sock"), "-c",
+		`lua corral.set("/resources/evil", '{"agent": "process", "params": {"command": "touch /tmp/evil"}}')`); r.code == 0 ||
+		!strings.Contains(r.stderr, "does not change it") || !strings.Contains(r.stderr, "lua run FILE") {
+		t.Errorf("lua corral.set: %d %q %q; want refused, naming lua run FILE", r.code, r.stdout, r.stderr)
+	}
+	if r := corral(t, dir, "shell", "--socket", filepath.Join(dir, "n2", "corral.sock"), "-c", "cdb get /resources/evil"); r.code == 0 {
+		t.Errorf("/resources/evil was written by lua: %q", r.stdout)
+	}
+
 	// The Lua REPL in a real terminal.
 	luaREPLInTerminal(t, dir)
 

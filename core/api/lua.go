@@ -163,7 +163,7 @@ func (h *Handler) luaEval(w http.ResponseWriter, r *http.Request) {
 				"stopped after %s: %v", evalTimeout, err)
 		default:
 			WriteError(w, http.StatusUnprocessableEntity, err.Error(),
-				"fix the code; it runs in the node's sandbox (corral module, no exec, fs or net)")
+				"fix the code; it runs in the node's sandbox (the corral module reads the cluster; no exec, fs or net, no changes: use the shell's commands or `lua run FILE`)")
 		}
 		return
 	}

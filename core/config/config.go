@@ -129,8 +129,9 @@ type Lua struct {
 	// Paths are directories with resource/, fence/, policy/ and handler/
 	// subfolders, searched after the scripts built into the binary.
 	Paths []string `toml:"paths"`
-	// Grant lists the directories among Paths whose scripts may use the exec
-	// and net modules.
+	// Grant lists the directories among Paths whose scripts may use the exec,
+	// fs and net modules and change the cluster through the corral module
+	// (set, move, start, stop, pause, resume); other scripts only read it.
 	Grant []string `toml:"grant"`
 	// PoolSize bounds the node's Lua VMs (agents, policies, handlers, the
 	// shell's lua command run side by side on at most this many).

@@ -236,16 +236,35 @@ func TestLuaClusterOnNode(t *testing.T) {
 		}
 		return out
 	}
-	if got := eval(`assert(corral.set("/lua/x", "1")) return corral.get("/lua/x"), corral.list("/lua")["/lua/x"], corral.get("/lua/none")`); got != "1\t1\tnil" {
+	// Changing the cluster takes a grant: the lua command (Eval) only
+	// reads; a granted script's call or lua run (RunFile) writes.
+	run := func(code string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		file := filepath.Join(dir, "run.lua")
+		if err := os.WriteFile(file, []byte("local corral = require('corral')\n"+code), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		if err := n.Lua().RunFile(ctx, file, nil, &out); err != nil {
+			t.Fatalf("%s: %v", code, err)
+		}
+		return strings.TrimSuffix(out.String(), "\n")
+	}
+	if _, err := n.Lua().Eval(context.Background(), `corral.set("/lua/x", "1")`); err == nil || !strings.Contains(err.Error(), "does not change it") {
+		t.Errorf("eval corral.set: %v; want refused", err)
+	}
+	if got := run(`assert(corral.set("/lua/x", "1")) return corral.get("/lua/x"), corral.list("/lua")["/lua/x"], corral.get("/lua/none")`); got != "1\t1\tnil" {
 		t.Errorf("config DB through corral: %q", got)
 	}
 	if got := eval(`local st = corral.status() return st.node, st.groups[1].name, #st.members`); got != "n1\tweb\t1" {
 		t.Errorf("status: %q", got)
 	}
-	if got := eval(`return corral.move("web", "n1", "30s")`); got != "true" || strings.Join(moved, ",") != "web n1 --for 30s" {
+	if got := run(`return corral.move("web", "n1", "30s")`); got != "true" || strings.Join(moved, ",") != "web n1 --for 30s" {
 		t.Errorf("move: %q %v", got, moved)
 	}
-	if got := eval(`return corral.start("web")`); !strings.Contains(got, `no group "web"`) {
+	if got := run(`return corral.start("web")`); !strings.Contains(got, `no group "web"`) {
 		t.Errorf("start of a group that is not configured (the node registers start): %q", got)
 	}
 	since := n.LastEventSeq()

@@ -1,0 +1,426 @@
+package lua_test
+
+// Escapes from the sandbox (issue 22): each test was seen failing on the
+// code before the fix (the report of the change lists the failing lines).
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/corral-ha/corral/lua"
+)
+
+// changer is an agent whose monitor calls corral[p.call](p.a, p.b).
+const changer = `local corral = require("corral")
+local M = {}
+function M.meta() return { name = "changer", description = "test agent",
+  parameters = {{name = "call"}, {name = "a"}, {name = "b"}} } end
+function M.start() return "ok" end
+function M.stop() return "ok" end
+function M.monitor(p)
+  local ok, err = corral[p.call](p.a, p.b)
+  if not ok then return "failed", tostring(err) end
+  return "ok"
+end
+return M
+`
+
+// TestUngrantedCodeCannotChangeCluster: a script outside the shipped ones
+// and [lua] grant, and the shell's lua command (Eval), read the cluster but
+// cannot change it: a /resources/... entry with the process agent would
+// run a command as root.
+func TestUngrantedCodeCannotChangeCluster(t *testing.T) {
+	fc := newFakeCluster([]string{"n1", "n2"}, map[string]string{"web": "n1"})
+	fc.kv["groups/web/policy"] = "default"
+	plain := writeScripts(t, map[string]string{"resource/changer.lua": changer})
+	granted := writeScripts(t, map[string]string{"resource/changer.lua": changer})
+	ctx := context.Background()
+	evil := `{"agent": "process", "group": "web", "params": {"command": "touch /tmp/pwned"}}`
+	calls := [][3]string{{"set", "resources/evil", evil}, {"move", "web", "n2"}, {"start", "web"}, {"stop", "web"}, {"pause", "n2"}, {"resume", "n2"}}
+
+	h := newHost(t, lua.Config{Paths: []string{plain}, Cluster: fc})
+	for _, c := range calls {
+		out, err := h.RunAgent(ctx, "changer", "monitor", map[string]string{"call": c[0], "a": c[1], "b": c[2]})
+		if err != nil || out.Status != lua.StatusFailed || !strings.Contains(out.Message, "corral."+c[0]+" is not granted to this script") {
+			t.Errorf("ungranted corral.%s: %v %q %v; want refused", c[0], out.Status, out.Message, err)
+		}
+		_, err = h.Eval(ctx, fmt.Sprintf("corral.%s(%q, %q)", c[0], c[1], c[2]))
+		if err == nil || !strings.Contains(err.Error(), "the lua command reads the cluster but does not change it") ||
+			!strings.Contains(err.Error(), "lua run FILE") {
+			t.Errorf("eval corral.%s: %v; want refused, naming lua run", c[0], err)
+		}
+	}
+	// Through loadstring and a required module's view: the same refusal.
+	if _, err := h.Eval(ctx, `loadstring("return require('corral').set('resources/evil', 'x')")()`); err == nil || !strings.Contains(err.Error(), "does not change it") {
+		t.Errorf("eval through loadstring: %v", err)
+	}
+	fc.mu.Lock()
+	if _, ok := fc.kv["resources/evil"]; ok || len(fc.actions) > 0 {
+		t.Errorf("ungranted code changed the cluster: kv %v, actions %v", fc.kv, fc.actions)
+	}
+	fc.mu.Unlock()
+	// Reading is allowed.
+	if got, err := h.Eval(ctx, `corral.get("groups/web/policy"), corral.status().groups[1].owner`); err != nil || got != "default\tn1" {
+		t.Errorf("eval reads: %q %v", got, err)
+	}
+
+	// A granted directory's script changes the cluster.
+	g := newHost(t, lua.Config{Paths: []string{granted}, Grant: []string{granted}, Cluster: fc})
+	out, err := g.RunAgent(ctx, "changer", "monitor", map[string]string{"call": "set", "a": "groups/web/policy", "b": "least_loaded"})
+	if err != nil || out.Status != lua.StatusOK {
+		t.Fatalf("granted corral.set: %v %q %v", out.Status, out.Message, err)
+	}
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	if fc.kv["groups/web/policy"] != "least_loaded" {
+		t.Errorf("granted set did not reach the cluster: %v", fc.kv)
+	}
+}
+
+// TestScriptCannotChangeWhatShippedAgentRuns is the escape the issue
+// reports: an ungranted handler replaced string.gsub, and the next shipped
+// process agent on the VM ran the handler's command. Each way a script
+// could reach what another calls is tried on a pool of one VM; the process
+// agent must then start its own command, and the marker must not appear.
+func TestScriptCannotChangeWhatShippedAgentRuns(t *testing.T) {
+	for name, attack := range map[string]string{
+		"assign":           `string.gsub = evil`,
+		"rawset":           `rawset(string, "gsub", evil)`,
+		"metatable index":  `getmetatable("").__index.gsub = evil`,
+		"setmetatable":     `setmetatable("", {__index = {gsub = evil, match = evil}})`,
+		"G":                `_G.string = {gsub = evil}`,
+		"loadstring":       `loadstring("string.gsub = ...")(evil)`,
+		"loadstring G":     `loadstring("local g = ... _G.string.gsub = g")(evil)`,
+		"load":             `local done load(function() if done then return nil end done = true return "string.gsub = ..." end)(evil)`,
+		"require view":     `local c = require("corral") c.warn = evil rawset(c, "warn", evil)`,
+		"table library":    `table.insert = evil ipairs = evil`,
+		"number metatable": `setmetatable(1, {__concat = evil, __index = evil, __tostring = evil})`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			tmp := t.TempDir()
+			marker := filepath.Join(tmp, "pwned")
+			handler := `local M = {}
+function M.meta() return { name = "evil", description = "an ungranted handler", events = {"*"} } end
+function M.handle(ev)
+  local find = string.find
+  local evil = function(s)
+    if find(s, "sleep", 1, true) then return "touch ` + marker + `", 1 end
+    return s, 0
+  end
+  local ok, err = pcall(function() ` + attack + ` end)
+  return true
+end
+return M
+`
+			dir := writeScripts(t, map[string]string{"handler/evil.lua": handler})
+			h := newHost(t, lua.Config{Paths: []string{dir}, PoolSize: 1})
+			ctx := context.Background()
+			if err := h.Handle(ctx, "evil", map[string]any{"kind": "x"}); err != nil {
+				t.Fatal(err)
+			}
+			params := map[string]string{"command": "sleep 30", "start_wait": "0.05s", "_state_dir": tmp, "_resource": "p"}
+			out, err := h.RunAgent(ctx, "process", "start", params)
+			t.Cleanup(func() { _, _ = h.RunAgent(context.Background(), "process", "stop", params) })
+			if _, serr := os.Stat(marker); serr == nil {
+				t.Fatalf("the handler's command ran in the process agent (start: %v %q)", out.Status, out.Message)
+			}
+			if err != nil || out.Status != lua.StatusOK {
+				t.Fatalf("process start: %v %q %v", out.Status, out.Message, err)
+			}
+		})
+	}
+}
+
+// TestScriptsHaveTheirOwnGlobals: globals, _G, library tables and the
+// string metatable a script changes are not seen by another script on the
+// same VM; the libraries are read-only and the string metatable locked.
+func TestScriptsHaveTheirOwnGlobals(t *testing.T) {
+	dir := writeScripts(t, map[string]string{
+		"resource/a.lua": agent("a", `x = 1 _G.y = 2 rawset(string, "mine", 3) rawset(_G, "z", 4)
+  local ok1, e1 = pcall(function() string.upper = nil end)
+  local ok2, e2 = pcall(setmetatable, "", {})
+  local ok3 = pcall(setmetatable, string, {})
+  local ok4 = pcall(setmetatable, 5, {__tostring = function() return "evil" end})
+  return "ok", table.concat({tostring(ok1), tostring(e1), tostring(ok2), tostring(e2), tostring(ok3), tostring(ok4), getmetatable(""), tostring(string.mine)}, "|")`),
+		"resource/b.lua": agent("b", `return "ok", table.concat({tostring(x), tostring(y), tostring(z), tostring(string.mine), tostring(string.upper ~= nil), tostring(5), ("ab"):upper()}, "|")`),
+	})
+	h := newHost(t, lua.Config{Paths: []string{dir}, PoolSize: 1})
+	ctx := context.Background()
+	out, err := h.RunAgent(ctx, "a", "monitor", nil)
+	if err != nil || out.Status != lua.StatusOK {
+		t.Fatalf("a: %v %q %v", out.Status, out.Message, err)
+	}
+	f := strings.Split(out.Message, "|")
+	if len(f) != 8 || f[0] != "false" || !strings.Contains(f[1], "string is read-only") || f[2] != "false" ||
+		!strings.Contains(f[3], "table expected, got string") || f[4] != "false" || f[5] != "false" || f[6] != "locked" || f[7] != "3" {
+		t.Errorf("a: %q", out.Message)
+	}
+	out, err = h.RunAgent(ctx, "b", "monitor", nil)
+	if err != nil || out.Status != lua.StatusOK || out.Message != "nil|nil|nil|nil|true|5|AB" {
+		t.Errorf("b sees a's changes: %v %q %v", out.Status, out.Message, err)
+	}
+	// The lua command: each eval has its own globals too.
+	if _, err := h.Eval(ctx, `_G.kept = "x"`); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := h.Eval(ctx, `tostring(kept)`); err != nil || got != "nil" {
+		t.Errorf("eval sees the last eval's globals: %q %v", got, err)
+	}
+}
+
+// within runs f and fails the test if it has not returned in d (f keeps
+// running: the test binary exits with the failure).
+func within(t *testing.T, d time.Duration, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("%s: still running after %s", what, d)
+	}
+}
+
+// TestPatternMatchStopsAtDeadline: a backtracking pattern is one Go call;
+// it ran minutes past a 500 ms deadline.
+func TestPatternMatchStopsAtDeadline(t *testing.T) {
+	h := newHost(t, lua.Config{})
+	subject := `string.rep("a", 60)`
+	pattern := `string.rep(".-", 12) .. "b"`
+	for _, fn := range []string{"find", "match", "gsub", "gmatch"} {
+		code := fmt.Sprintf(`string.%s(%s, %s, "")`, fn, subject, pattern)
+		if fn == "find" || fn == "match" {
+			code = fmt.Sprintf(`string.%s(%s, %s)`, fn, subject, pattern)
+		}
+		if fn == "gmatch" {
+			code = fmt.Sprintf(`string.gmatch(%s, %s)()`, subject, pattern)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		var err error
+		start := time.Now()
+		within(t, 10*time.Second, fn, func() { _, err = h.Eval(ctx, code) })
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "stopped at its deadline") {
+			t.Errorf("%s: %v after %s; want stopped at its deadline", fn, err, time.Since(start))
+		}
+	}
+	// A pattern that is not pathological works as before.
+	if got, err := h.Eval(context.Background(), `("pid 1234\n"):match("%d+"), ("a,b"):gsub(",", ";")`); err != nil || got != "1234\ta;b\t1" {
+		t.Errorf("plain patterns: %q %v", got, err)
+	}
+}
+
+// TestCompileIsBounded: compiling a deep expression took minutes in one
+// Go call; such a chunk is refused at once, from a file, the lua command
+// or loadstring.
+func TestCompileIsBounded(t *testing.T) {
+	deep := "return " + strings.Repeat("a + ", 40000) + "a"
+	dir := writeScripts(t, map[string]string{"resource/deep.lua": deep})
+	within(t, 10*time.Second, "load", func() {
+		_, err := lua.New(lua.Config{Paths: []string{dir}})
+		if err == nil || !strings.Contains(err.Error(), "deep.lua:1: expressions or blocks nested more than 200 deep") {
+			t.Errorf("load: %v", err)
+		}
+	})
+	h := newHost(t, lua.Config{})
+	for what, code := range map[string]string{
+		"eval":       strings.TrimPrefix(deep, "return "),
+		"huge":       strings.Repeat("x = 1\n", 50000),
+		"loadstring": `select(2, loadstring("return " .. string.rep("a + ", 40000) .. "a"))`,
+		"load":       `select(2, load(function() n = (n or 0) + 1 if n == 1 then return "return " elseif n < 40000 then return "a + " elseif n == 40000 then return "a" end end))`,
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		var got string
+		var err error
+		within(t, 10*time.Second, what, func() { got, err = h.Eval(ctx, code) })
+		cancel()
+		msg := got
+		if err != nil {
+			msg = err.Error()
+		}
+		if !strings.Contains(msg, "nested more than 200 deep") && !strings.Contains(msg, "above the sandbox's 256 KiB") {
+			t.Errorf("%s: %q; want refused as too deep or too large", what, msg)
+		}
+	}
+	// Ordinary nesting compiles.
+	if got, err := h.Eval(context.Background(), "return "+strings.Repeat("1 + ", 150)+"1"); err != nil || got != "151" {
+		t.Errorf("150 terms: %q %v", got, err)
+	}
+}
+
+// logCapture is a slog handler that keeps the records' text.
+type logCapture struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (c *logCapture) Enabled(context.Context, slog.Level) bool { return true }
+func (c *logCapture) Handle(_ context.Context, r slog.Record) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fmt.Fprintln(&c.buf, r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		fmt.Fprintf(&c.buf, " %s=%v", a.Key, a.Value.Any())
+		return true
+	})
+	return nil
+}
+func (c *logCapture) WithAttrs([]slog.Attr) slog.Handler { return c }
+func (c *logCapture) WithGroup(string) slog.Handler      { return c }
+
+// TestLogOfSharedTablesIsBounded: corral.log converted a table of shared
+// subtables in full (2^depth leaves: 590 MiB at depth 20).
+func TestLogOfSharedTablesIsBounded(t *testing.T) {
+	lc := &logCapture{}
+	dir := writeScripts(t, map[string]string{
+		"resource/bomb.lua": agent("bomb", `local t = {x = "leaf"} for i = 1, 18 do t = {a = t, b = t} end
+  local c = {} c.self = c
+  require("corral").log("bomb", {t = t}) require("corral").log("cycle", {c = c}) return "ok"`),
+	})
+	h := newHost(t, lua.Config{Paths: []string{dir}, Log: slog.New(lc)})
+	within(t, 10*time.Second, "log", func() {
+		out, err := h.RunAgent(context.Background(), "bomb", "monitor", nil)
+		if err != nil || out.Status != lua.StatusOK {
+			t.Errorf("bomb: %v %q %v", out.Status, out.Message, err)
+		}
+	})
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if n := lc.buf.Len(); n > 2<<20 {
+		t.Fatalf("the log line is %d bytes", n)
+	}
+	if !strings.Contains(lc.buf.String(), "<truncated>") || !strings.Contains(lc.buf.String(), "<cycle>") {
+		t.Errorf("no <truncated> or <cycle> in the log (%d bytes): %.300s ... %s", lc.buf.Len(), lc.buf.String(), lc.buf.String()[max(0, lc.buf.Len()-300):])
+	}
+}
+
+// TestMemoryKeptAcrossCallsIsBounded: the memory limit was per call, so
+// a script keeping a little from each call grew without bound (ten evals
+// keeping 40 MiB each left 401 MiB under a 64 MiB limit). What a VM's
+// scripts keep is counted after each call; past the limit the VM is
+// replaced and their state starts again.
+func TestMemoryKeptAcrossCallsIsBounded(t *testing.T) {
+	dir := writeScripts(t, map[string]string{
+		"resource/hoard.lua": `local keep = {}
+local M = {}
+function M.meta() return { name = "hoard", description = "keeps 3 MiB per call" } end
+function M.start() return "ok" end
+function M.stop() return "ok" end
+function M.monitor()
+  keep[#keep + 1] = string.rep(tostring(#keep), 3 * 1024 * 1024)
+  return "ok", tostring(#keep)
+end
+return M
+`,
+	})
+	// Each call grows the heap by 3 MiB, well under the 16 MiB the
+	// watchdog allows one call.
+	h := newHost(t, lua.Config{Paths: []string{dir}, PoolSize: 1, MemoryLimit: 16 << 20})
+	most := 0
+	for range 10 {
+		out, err := h.RunAgent(context.Background(), "hoard", "monitor", nil)
+		if err != nil || out.Status != lua.StatusOK {
+			t.Fatalf("hoard: %v %q %v", out.Status, out.Message, err)
+		}
+		var n int
+		fmt.Sscan(out.Message, &n)
+		most = max(most, n)
+	}
+	if most > 6 {
+		t.Errorf("the script kept %d × 3 MiB across calls under a 16 MiB limit", most)
+	}
+}
+
+// TestFsWriteDoesNotFollowLinks: fs.write wrote path.tmp, following a link
+// planted there, into the link's target.
+func TestFsWriteDoesNotFollowLinks(t *testing.T) {
+	tmp := t.TempDir()
+	victim := filepath.Join(tmp, "victim")
+	if err := os.WriteFile(victim, []byte("precious"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(tmp, "state")
+	if err := os.Symlink(victim, target+".tmp"); err != nil {
+		t.Fatal(err)
+	}
+	dir := writeScripts(t, map[string]string{
+		"resource/writer.lua": agent("writer", `local ok, err = require("fs").write("`+target+`", "new") return ok and "ok" or "failed", tostring(err)`),
+	})
+	h := newHost(t, lua.Config{Paths: []string{dir}, Grant: []string{dir}})
+	out, err := h.RunAgent(context.Background(), "writer", "monitor", nil)
+	if err != nil || out.Status != lua.StatusOK {
+		t.Fatalf("writer: %v %q %v", out.Status, out.Message, err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "precious" {
+		t.Errorf("the link's target was written: %q", b)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "new" {
+		t.Errorf("the file has %q", b)
+	}
+}
+
+// TestRandomseedIsPerScript: math.randomseed in one script does not make
+// another's math.random predictable (each environment has its source).
+func TestRandomseedIsPerScript(t *testing.T) {
+	dir := writeScripts(t, map[string]string{
+		"resource/seeder.lua": `local M = {}
+function M.meta() return { name = "seeder", description = "seeds", parameters = {{name = "seed", type = "boolean"}} } end
+function M.start() return "ok" end
+function M.stop() return "ok" end
+function M.monitor(p) if p.seed then math.randomseed(1) end return "ok" end
+return M
+`,
+		"resource/roller.lua": agent("roller", `return "ok", math.random(1000000) .. " " .. math.random(1000000)`),
+	})
+	rolls := func(seed string) string {
+		h := newHost(t, lua.Config{Paths: []string{dir}, PoolSize: 1, Seed: 5})
+		ctx := context.Background()
+		if out, err := h.RunAgent(ctx, "seeder", "monitor", map[string]string{"seed": seed}); err != nil || out.Status != lua.StatusOK {
+			t.Fatalf("seeder: %v %q %v", out.Status, out.Message, err)
+		}
+		out, err := h.RunAgent(ctx, "roller", "monitor", nil)
+		if err != nil || out.Status != lua.StatusOK {
+			t.Fatalf("roller: %v %q %v", out.Status, out.Message, err)
+		}
+		return out.Message
+	}
+	if a, b := rolls("false"), rolls("true"); a != b {
+		t.Errorf("another script's math.randomseed changed roller's numbers: %q, then %q", a, b)
+	}
+}
+
+// TestSessionIsSandboxed: the REPL's session VM (EvalSession) is eval code:
+// it reads the cluster but does not change it, its library tables are
+// read-only and the string metatable is locked, like Eval's.
+func TestSessionIsSandboxed(t *testing.T) {
+	fc := newFakeCluster([]string{"n1", "n2"}, map[string]string{"web": "n1"})
+	h := newHost(t, lua.Config{Cluster: fc})
+	ctx := context.Background()
+	evil := `{"agent": "process", "group": "web", "params": {"command": "touch /tmp/pwned"}}`
+	if _, err := h.EvalSession(ctx, "s", fmt.Sprintf("corral.set(%q, %q)", "resources/evil", evil)); err == nil ||
+		!strings.Contains(err.Error(), "does not change it") {
+		t.Errorf("session corral.set: %v; want refused", err)
+	}
+	if _, err := h.EvalSession(ctx, "s", `string.gsub = function() return "x" end`); err == nil {
+		t.Errorf("session replaced string.gsub")
+	}
+	if got, err := h.EvalSession(ctx, "s", `getmetatable("")`); err != nil || got != "locked" {
+		t.Errorf("session getmetatable(\"\"): %q %v; want locked", got, err)
+	}
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	if _, ok := fc.kv["resources/evil"]; ok {
+		t.Errorf("session code changed the cluster: %v", fc.kv)
+	}
+}
