@@ -184,7 +184,10 @@ func (c *CRM) coReport(m *Report) {
 		case r.Failure:
 			co.events = append(co.events, Event{Kind: EvResourceFailed, Resource: r.Resource, Group: group, On: m.Node,
 				Error: failText(r.Status, r.Error)})
-			if r.State == Failed {
+			switch {
+			case r.Status == StatusConfig && r.State != StopFailed:
+				c.configFailure(group, m.Node, r.Resource, failText(r.Status, r.Error))
+			case r.State == Failed:
 				c.failure(group, m.Node, r.Resource, failText(r.Status, r.Error))
 			}
 		case r.State == Started && prevState != Started:
@@ -210,6 +213,23 @@ func inPeriod(ts []time.Duration, now, period time.Duration) int {
 		}
 	}
 	return n
+}
+
+// configFailure handles a failure that is the configuration's, not the
+// node's (the agent is unknown, refused the parameters, or answered
+// "config", as OCF's "not configured" and "not installed" do): no node
+// would do better, so the group is left failed with the reason, never
+// restarted nor moved, until a cleanup. Its resources are stopped where
+// they run (want ""); the one that failed did not start.
+func (c *CRM) configFailure(group, node, res, errText string) {
+	rt := c.rt[group]
+	if rt == nil || rt.failed != "" {
+		return
+	}
+	rt.failed = fmt.Sprintf("%s failed on %s: configuration error (%s): no node can run it as configured; fix it and run `cleanup %s`",
+		res, node, errText, res)
+	rt.failedRes, rt.failedOn = res, node
+	rt.note = "a configuration error is not retried on any node: it would fail the same way"
 }
 
 // failure handles a failed start or monitor of a group's resource.
@@ -364,6 +384,7 @@ func (c *CRM) coCleanup(res string) {
 	if rt := c.rt[r.Group]; rt != nil {
 		rt.restarts, rt.failovers, rt.bans = nil, nil, map[string]time.Duration{}
 		rt.failed, rt.stopped, rt.choice, rt.policyDone = "", false, "", false
+		rt.failedRes, rt.failedOn = "", ""
 		rt.note = "cleaned up: failures and bans forgotten"
 	}
 }
@@ -781,6 +802,9 @@ func (c *CRM) plan(name, cycle string, load map[string]int) {
 	rt.res = nil
 	for _, r := range res {
 		rs := ResStatus{Resource: r.Name}
+		if rt.failed != "" && rt.failedRes == r.Name {
+			rs.Node, rs.State = rt.failedOn, Failed // it did not start: shown failed where it failed
+		}
 		for _, n := range sortedKeys(ga) {
 			if a := ga[n][r.Name]; a != nil {
 				rs.Node, rs.State = n, a.state

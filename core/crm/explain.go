@@ -86,9 +86,13 @@ func (c *CRM) address(group string) string {
 func (c *CRM) Resources() []ResourceView {
 	var out []ResourceView
 	status := map[string]ResStatus{}
+	why := map[string]string{} // a failed resource of a failed group: the reason
 	for _, rt := range c.rt {
 		for _, rs := range rt.res {
 			status[rs.Resource] = rs
+			if rs.State == Failed && rt.failed != "" {
+				why[rs.Resource] = rt.failed
+			}
 		}
 	}
 	names := map[string]bool{}
@@ -108,6 +112,9 @@ func (c *CRM) Resources() []ResourceView {
 		}
 		if rs, ok := status[n]; ok && rs.Node != "" {
 			v.State, v.Node = rs.State.String(), rs.Node
+		}
+		if e, ok := why[n]; ok && v.Error == "" {
+			v.Error = e
 		}
 		out = append(out, v)
 	}
