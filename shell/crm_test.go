@@ -92,7 +92,7 @@ func TestCRMCommands(t *testing.T) {
 	}
 	// resource add writes the resource and the group's start order
 	for _, c := range []string{"group add web --prefer n1,n2 --service http/tcp/8080", "resource add ip ipaddr ip=10.0.0.5 --group web --monitor 5s",
-		"resource add app process cmd=serve --group web"} {
+		"resource add app process command=serve --group web"} {
 		if _, errs, code := exec(c); code != 0 {
 			t.Fatalf("%s: %d %q", c, code, errs)
 		}
