@@ -73,11 +73,11 @@ type harness struct {
 	// escalated: node/resource for every Ready.StopFailed (the driver
 	// would fence that node)
 	escalated []string
-	cfg     Config
-	jitter  bool
-	fence   time.Duration // harness fencing delay; <0: never confirm
-	checks  int
-	onCheck func()
+	cfg       Config
+	jitter    bool
+	fence     time.Duration // harness fencing delay; <0: never confirm
+	checks    int
+	onCheck   func()
 	// policy stand-in: nil: never answers
 	policy  func(PolicyRequest) (PolicyAnswer, time.Duration)
 	lastDel map[wire.ViewID]time.Duration
