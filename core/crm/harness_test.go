@@ -66,18 +66,11 @@ type harness struct {
 	paused  map[string]bool
 	leaving map[string]bool
 	fails   map[string]bool // node/resource: starts fail there; node/resource:stop: stops fail (it keeps running)
-	// config: resources whose every start, stop and monitor fails with
-	// StatusConfig on every node (a typo: the agent refuses the
-	// parameters; nothing starts)
-	config map[string]bool
-	// escalated: node/resource for every Ready.StopFailed (the driver
-	// would fence that node)
-	escalated []string
-	cfg       Config
-	jitter    bool
-	fence     time.Duration // harness fencing delay; <0: never confirm
-	checks    int
-	onCheck   func()
+	cfg     Config
+	jitter  bool
+	fence   time.Duration // harness fencing delay; <0: never confirm
+	checks  int
+	onCheck func()
 	// policy stand-in: nil: never answers
 	policy  func(PolicyRequest) (PolicyAnswer, time.Duration)
 	lastDel map[wire.ViewID]time.Duration
@@ -86,6 +79,14 @@ type harness struct {
 	// takeover is the takeover wait: View.Takeover comes this long after
 	// a view is installed (continuity_test.go).
 	takeover time.Duration
+
+	// config: resources whose every start, stop and monitor fails with
+	// StatusConfig on every node (a typo: the agent refuses the
+	// parameters; nothing starts)
+	config map[string]bool
+	// escalated: node/resource for every Ready.StopFailed (the driver
+	// would fence that node)
+	escalated []string
 }
 
 func newHarness(t testing.TB, n int, seed uint64) *harness {
