@@ -141,3 +141,35 @@ func TestStopOfNeverStartedIsSuccess(t *testing.T) {
 		t.Fatalf("a failed stop after a timed-out start did not escalate: %+v", rd.StopFailed)
 	}
 }
+
+// TestCleanupWhatGroupsShows (issue 16): a group and its resource deleted
+// while the resource's stop failed leave a row ("stop of web failed on
+// n3: waiting for fence of n3"), as they must (it may still run); cleanup
+// takes the names that row shows, the resource's and the group's, and
+// once the stop succeeds no row is left.
+func TestCleanupWhatGroupsShows(t *testing.T) {
+	for _, name := range []string{"web", "grp"} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, 3, 1)
+			h.resource("web", "grp")
+			h.group("grp", map[string]any{"resources": []string{"web"}, "preferred": []string{"n3"}})
+			h.run(2 * time.Second)
+			wantState(t, h, "grp", "online", "n3")
+			h.fails["n3/web:stop"] = true
+			h.put(ResourcePrefix+"web", nil)
+			h.put(GroupPrefix+"grp", nil)
+			h.run(2 * time.Second)
+			if g := wantState(t, h, "grp", "blocked", "*"); !strings.HasPrefix(g.Reason, "stop of web failed on n3") {
+				t.Fatalf("reason %q", g.Reason)
+			}
+			h.fails["n3/web:stop"] = false // stopped by hand, say
+			h.step(h.nodes["n2"], Cleanup{Resource: name}) // a member's: it shows the row too
+			h.run(2 * time.Second)
+			for _, n := range h.names {
+				if gs := h.nodes[n].crm.Groups(); len(gs) != 0 {
+					t.Fatalf("%s still shows %+v", n, gs)
+				}
+			}
+		})
+	}
+}

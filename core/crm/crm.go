@@ -419,8 +419,8 @@ func (c *CRM) Step(now time.Duration, in Input) error {
 		}
 		c.broadcast(&Command{From: c.cfg.Self, Kind: CmdMove, Group: in.Group, Node: in.Node, For: in.For})
 	case Cleanup:
-		if _, ok := c.resources[in.Resource]; !ok {
-			return fmt.Errorf("no resource %q: %s", in.Resource, c.known("resources", c.resources))
+		if _, _, ok := c.cleanupTargets(in.Resource); !ok {
+			return fmt.Errorf("no resource or group %q: %s", in.Resource, c.known("resources", c.resources))
 		}
 		c.broadcast(&Command{From: c.cfg.Self, Kind: CmdCleanup, Resource: in.Resource})
 	case TimeOfDay:

@@ -124,6 +124,10 @@ func (c *CRM) Resources() []ResourceView {
 // HasGroup reports whether a group is configured.
 func (c *CRM) HasGroup(name string) bool { _, ok := c.groups[name]; return ok }
 
+// CanCleanup reports whether `cleanup NAME` names something: a
+// configured resource, one the runtime state still shows, or a group.
+func (c *CRM) CanCleanup(name string) bool { _, _, ok := c.cleanupTargets(name); return ok }
+
 // HasResource reports whether a resource is configured.
 func (c *CRM) HasResource(name string) bool { _, ok := c.resources[name]; return ok }
 

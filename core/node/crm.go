@@ -501,12 +501,12 @@ func (n *Node) Move(group, node string, d time.Duration) error {
 	return err
 }
 
-// Cleanup asks for `cleanup RESOURCE`.
+// Cleanup asks for `cleanup RESOURCE` (or a group: all its resources).
 func (n *Node) Cleanup(resource string) error {
 	var err error
 	if e := n.do(func() {
-		if !n.crm.c.HasResource(resource) {
-			err = fmt.Errorf("no resource %q: %w", resource, ErrNotFound)
+		if !n.crm.c.CanCleanup(resource) {
+			err = fmt.Errorf("no resource or group %q: %w", resource, ErrNotFound)
 			return
 		}
 		err = n.crm.c.Step(n.now(), crm.Cleanup{Resource: resource})
