@@ -162,7 +162,7 @@ func TestCleanupWhatGroupsShows(t *testing.T) {
 			if g := wantState(t, h, "grp", "blocked", "*"); !strings.HasPrefix(g.Reason, "stop of web failed on n3") {
 				t.Fatalf("reason %q", g.Reason)
 			}
-			h.fails["n3/web:stop"] = false // stopped by hand, say
+			h.fails["n3/web:stop"] = false                 // stopped by hand, say
 			h.step(h.nodes["n2"], Cleanup{Resource: name}) // a member's: it shows the row too
 			h.run(2 * time.Second)
 			for _, n := range h.names {
