@@ -75,7 +75,18 @@ func TestTypoNeverFences(t *testing.T) {
 			t.Fatalf("%s: exit %d, stderr %q; want a refusal saying %q", c.cmd, r.code, r.stderr, c.want)
 		}
 	}
-	for _, k := range []string{"/resources/app", "/groups/test1", "/resources/r1", "/groups/g", "/resources/r3", "/groups/g3"} {
+	// a `lua run` script's corral.set is checked the same way
+	luaFile := filepath.Join(dir, "typo.lua")
+	code := `local corral = require("corral")
+local ok, err = corral.set("/resources/lx", '{"agent": "process", "group": "test1", "params": {"cmd": "x"}}')
+print(ok, err)`
+	if err := os.WriteFile(luaFile, []byte(code), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := sh("lua run " + luaFile); !strings.Contains(r.stdout+r.stderr, "agent process has no parameter cmd") {
+		t.Fatalf("lua run of corral.set with a typo: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	for _, k := range []string{"/resources/app", "/groups/test1", "/resources/r1", "/groups/g", "/resources/r3", "/groups/g3", "/resources/lx"} {
 		if r := sh("cdb get " + k); r.code == 0 {
 			t.Fatalf("%s was written by a refused command: %s", k, r.stdout)
 		}

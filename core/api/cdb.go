@@ -233,7 +233,7 @@ func (h *Handler) cdbWrite(w http.ResponseWriter, r *http.Request, key, op strin
 		return
 	case errors.Is(err, node.ErrInvalidConfig):
 		WriteError(w, http.StatusBadRequest, strings.TrimSuffix(err.Error(), ": "+node.ErrInvalidConfig.Error()),
-			"nothing was written; `help resource` and `agents NAME` describe a resource's fields and parameters")
+			"nothing was written; see `help resource`, `help group` and `agents resource`")
 		return
 	case errors.Is(err, node.ErrInFlight):
 		WriteError(w, http.StatusConflict, err.Error(), "wait for the first call's answer, or retry after it timed out")

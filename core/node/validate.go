@@ -67,7 +67,7 @@ func ValidateResource(name string, value []byte, agents Agents) error {
 	}
 	m, ok := agents.Script(lua.KindResource, r.Agent)
 	if !ok {
-		return invalid(key, "no resource agent %q (agents: %s; `agents` lists them)", r.Agent, scriptNames(agents, lua.KindResource))
+		return invalid(key, "no resource agent %q (agents: %s; `agents resource` describes them)", r.Agent, scriptNames(agents, lua.KindResource))
 	}
 	var declared []string
 	for _, p := range m.Parameters {
@@ -79,8 +79,8 @@ func ValidateResource(name string, value []byte, agents Agents) error {
 			return invalid(key, "parameter %s: names starting with _ are the call context, not parameters", k)
 		}
 		if !m.ExtraParameters && !slices.Contains(declared, k) {
-			return invalid(key, "agent %s has no parameter %s (parameters: %s; `agents %s` describes them)",
-				r.Agent, k, strings.Join(declared, ", "), r.Agent)
+			return invalid(key, "agent %s has no parameter %s (parameters: %s; `agents resource` describes them)",
+				r.Agent, k, strings.Join(declared, ", "))
 		}
 		params[k] = r.Params[k]
 	}
