@@ -122,6 +122,22 @@ func TestCRMCommands(t *testing.T) {
 	if _, errs, code := exec("group add web --service http-8080"); code != 2 || !strings.Contains(errs, "NAME/PROTO/PORT") {
 		t.Fatalf("bad service: %d %q", code, errs)
 	}
+	// group del --with-resources takes the group's resources with it, in
+	// one transaction
+	if out, errs, code := exec("group del web --with-resources"); code != 0 || !strings.Contains(out, "with its resources app") {
+		t.Fatalf("group del --with-resources: %d %q %q", code, out, errs)
+	}
+	for _, k := range []string{"/groups/web", "/resources/app"} {
+		if _, found, _, _ := f.CDBGet(k); found {
+			t.Fatalf("%s survived group del --with-resources", k)
+		}
+	}
+	if h, _ := f.CDBHistory(1); len(h) != 1 || len(h[0].Ops) != 2 {
+		t.Fatalf("group del --with-resources: last change %+v, want one transaction of two deletes", h)
+	}
+	if _, errs, code := exec("group del nope"); code != 2 || !strings.Contains(errs, "no group nope") {
+		t.Fatalf("group del nope: %d %q", code, errs)
+	}
 
 	// completion of group and resource names
 	c := &completer{s: &Shell{Client: NewClient(sock)}}
