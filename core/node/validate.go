@@ -96,18 +96,14 @@ func ValidateResource(name string, value []byte, agents Agents) error {
 }
 
 // ValidateGroup checks the value of /groups/NAME: it parses
-// (crm.ParseGroup) and its failover policy, if it names one, exists.
-// agents nil checks the parse only. Errors name the key and wrap
-// ErrInvalidConfig.
+// (crm.ParseGroup). A failover policy it names need not exist: a group
+// whose policy is missing or broken uses the default one (its explain
+// says so), which fences nobody. agents is for checks to come; nil is
+// fine. Errors name the key and wrap ErrInvalidConfig.
 func ValidateGroup(name string, value []byte, agents Agents) error {
-	g, err := crm.ParseGroup(name, value)
-	if err != nil {
+	_ = agents
+	if _, err := crm.ParseGroup(name, value); err != nil {
 		return fmt.Errorf("%w: %w", err, ErrInvalidConfig)
-	}
-	if agents != nil && g.Policy != "" {
-		if _, ok := agents.Script(lua.KindPolicy, g.Policy); !ok {
-			return invalid(crm.GroupPrefix+name, "no failover policy %q (policies: %s)", g.Policy, scriptNames(agents, lua.KindPolicy))
-		}
 	}
 	return nil
 }
