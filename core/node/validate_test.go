@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/corral-ha/corral/core/cdb"
+	"github.com/corral-ha/corral/core/crm"
 	"github.com/corral-ha/corral/lua"
 )
 
@@ -56,5 +57,30 @@ func TestValidateTxn(t *testing.T) {
 	// without a Lua host only the parse is checked
 	if err := ValidateResource("x", []byte(`{"agent": "nosuchagent", "group": "g"}`), nil); err != nil {
 		t.Errorf("parse only: %v", err)
+	}
+}
+
+// TestAgentResultConfig: an agent call the host could not make as
+// configured (no such agent, parameters its meta() refuses) is the
+// configuration's failure (crm.StatusConfig, never fenced for), not the
+// node's.
+func TestAgentResultConfig(t *testing.T) {
+	h, err := lua.New(lua.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for _, c := range []struct {
+		agent  string
+		params map[string]string
+	}{
+		{"nosuchagent", nil},
+		{"process", map[string]string{"cmd": "corral serve", InstanceParam: "app"}},
+	} {
+		ctx := t.Context()
+		out, err := h.RunAgent(ctx, c.agent, "stop", c.params)
+		if st, msg := agentResult(out, err, ctx); st != crm.StatusConfig || msg == "" {
+			t.Errorf("%s stop: %v %q, want config with the reason", c.agent, st, msg)
+		}
 	}
 }
