@@ -17,12 +17,12 @@ func resourceCommand() *command {
 		name:    "resource",
 		usage:   "resource add NAME AGENT [k=v ...] --group G [--monitor 10s] | resource del NAME",
 		summary: "add or delete a resource (in the configuration database)",
-		help: "`resource add` writes /resources/NAME: its agent, parameters (k=v), group and monitor\n" +
-			"interval, and appends it to the group's start order (creating the group if it does\n" +
-			"not exist), in one transaction. The node checks the agent exists and the parameters\n" +
-			"against its meta() (`agents AGENT` lists them) and refuses a mistake with the reason.\n" +
-			"`resource del` removes it (its group stops it first) and takes it out of the group's\n" +
-			"order.",
+		help: "`resource add` writes /resources/NAME: its agent, parameters (k=v), group\n" +
+			"and monitor interval, and appends it to the group's start order (creating the\n" +
+			"group if it does not exist), in one transaction. The node checks that the agent\n" +
+			"exists and the parameters against its meta() (`agents resource` lists them),\n" +
+			"and refuses a mistake with the reason. `resource del` removes it (its group\n" +
+			"stops it first) and takes it out of the group's order.",
 		example: "resource add ip ipaddr ip=10.0.0.50 nic=eth0 --group web\nresource add app process command='sleep 600' --group web --monitor 5s\nresource del app",
 		subs:    []string{"add", "del"},
 		flags:   []flagSpec{{"--group", "GROUP"}, {"--monitor", "DURATION"}},
