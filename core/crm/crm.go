@@ -718,7 +718,7 @@ func (c *CRM) actionDone(d ActionDone) {
 	case ActMonitor:
 		switch d.Status {
 		case StatusOK:
-			l.state = Started
+			l.state, l.mayRun = Started, true // it runs here, whoever started it
 		case StatusNotRunning:
 			l.state = Stopped
 		default:
