@@ -10,10 +10,13 @@ import (
 func cleanupCommand() *command {
 	return &command{
 		name:    "cleanup",
-		usage:   "cleanup RESOURCE [--json]",
+		usage:   "cleanup RESOURCE|GROUP [--json]",
 		summary: "forget a resource's failures: its group's counts, bans and failed state",
-		help: "Forgets the failures of RESOURCE's group (restart and failover counts, the nodes it\n" +
-			"is kept off, a failed state) and retries a stop that failed. Fix the cause first.",
+		help: "Forgets the failures of RESOURCE's group (restart and failover counts, the\n" +
+			"nodes it is kept off, a failed state) and retries a stop that failed. Fix the\n" +
+			"cause first. It takes any resource or group that `groups` or `resources`\n" +
+			"shows, deleted ones still stopping included; a GROUP cleans up every resource\n" +
+			"of it.",
 		example:     "cleanup web",
 		resourceArg: true,
 		run:         runCleanup,

@@ -92,7 +92,7 @@ func TestCRMCommands(t *testing.T) {
 	}
 	// resource add writes the resource and the group's start order
 	for _, c := range []string{"group add web --prefer n1,n2 --service http/tcp/8080", "resource add ip ipaddr ip=10.0.0.5 --group web --monitor 5s",
-		"resource add app process cmd=serve --group web"} {
+		"resource add app process command=serve --group web"} {
 		if _, errs, code := exec(c); code != 0 {
 			t.Fatalf("%s: %d %q", c, code, errs)
 		}
@@ -121,6 +121,22 @@ func TestCRMCommands(t *testing.T) {
 	}
 	if _, errs, code := exec("group add web --service http-8080"); code != 2 || !strings.Contains(errs, "NAME/PROTO/PORT") {
 		t.Fatalf("bad service: %d %q", code, errs)
+	}
+	// group del --with-resources takes the group's resources with it, in
+	// one transaction
+	if out, errs, code := exec("group del web --with-resources"); code != 0 || !strings.Contains(out, "with its resources app") {
+		t.Fatalf("group del --with-resources: %d %q %q", code, out, errs)
+	}
+	for _, k := range []string{"/groups/web", "/resources/app"} {
+		if _, found, _, _ := f.CDBGet(k); found {
+			t.Fatalf("%s survived group del --with-resources", k)
+		}
+	}
+	if h, _ := f.CDBHistory(1); len(h) != 1 || len(h[0].Ops) != 2 {
+		t.Fatalf("group del --with-resources: last change %+v, want one transaction of two deletes", h)
+	}
+	if _, errs, code := exec("group del nope"); code != 2 || !strings.Contains(errs, "no group nope") {
+		t.Fatalf("group del nope: %d %q", code, errs)
 	}
 
 	// completion of group and resource names

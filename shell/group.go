@@ -2,8 +2,10 @@ package shell
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -13,17 +15,19 @@ import (
 func groupCommand() *command {
 	return &command{
 		name:    "group",
-		usage:   "group add NAME [--after G] [--prefer n1,n2] [--possible n1,n2] [--policy P] [--service http/tcp/8080] | group del NAME",
+		usage:   "group add NAME [--after G] [--prefer n1,n2] [--possible n1,n2] [--policy P] [--service http/tcp/8080] | group del NAME [--with-resources]",
 		summary: "add, change or delete a resource group (in the configuration database)",
 		help: "`group add` writes /groups/NAME (an existing group keeps its resources and the\n" +
 			"settings not given): --after the groups it starts after and follows, --prefer its\n" +
 			"preferred owners in order, --possible the only nodes that may run it, --policy a Lua\n" +
-			"failover policy, --service NAME/PROTO/PORT its service. `group del` removes it (its\n" +
-			"resources stop). Thresholds, failback and the target can be set with `cdb set`.",
-		example: "group add web --prefer n1,n2 --service http/tcp/8080\ngroup add app --after web\ngroup del app",
+			"failover policy, --service NAME/PROTO/PORT its service. `group del` removes it; it\n" +
+			"refuses a group that still has resources unless --with-resources, which deletes\n" +
+			"them with it (they stop). Thresholds, failback and the target can be set with\n" +
+			"`cdb set`.",
+		example: "group add web --prefer n1,n2 --service http/tcp/8080\ngroup add app --after web\ngroup del app\ngroup del test1 --with-resources",
 		subs:    []string{"add", "del"},
 		flags: []flagSpec{{"--after", "GROUP"}, {"--prefer", "NODES"}, {"--possible", "NODES"}, {"--policy", "P"},
-			{"--service", "NAME/PROTO/PORT"}},
+			{"--service", "NAME/PROTO/PORT"}, {"--with-resources", ""}},
 		run: runGroup,
 	}
 }
@@ -48,23 +52,15 @@ func runGroup(ctx context.Context, s *Shell, a *args) error {
 	switch a.pos[0] {
 	case "add":
 	case "del", "delete", "rm":
-		if len(a.flags) > 0 {
-			return usagef("usage: group del NAME")
+		if len(a.flags) > 1 || len(a.flags) == 1 && !a.has("--with-resources") {
+			return usagef("usage: group del NAME [--with-resources]")
 		}
-		path, err := cdbPath("/groups/" + name)
-		if err != nil {
-			return err
-		}
-		var res api.CDBWriteResult
-		if err := s.Client.Delete(ctx, path, &res); err != nil {
-			return err
-		}
-		if s.json {
-			return WriteJSON(s.Stdout, res)
-		}
-		return writeLine(s, "group "+name+" deleted")
+		return groupDel(ctx, s, name, a.has("--with-resources"))
 	default:
 		return usagef("group %s: unknown; use add or del", a.pos[0])
+	}
+	if a.has("--with-resources") {
+		return usagef("--with-resources goes with group del")
 	}
 	set := map[string]any{}
 	if v, ok := a.flags["--after"]; ok {
@@ -108,4 +104,51 @@ func runGroup(ctx context.Context, s *Shell, a *args) error {
 		verb = "added"
 	}
 	return writeLine(s, fmt.Sprintf("group %s %s", name, verb))
+}
+
+// groupDel deletes a group, and with withRes the resources that name it,
+// in one transaction; the node refuses to delete a group that keeps
+// resources.
+func groupDel(ctx context.Context, s *Shell, name string, withRes bool) error {
+	found := false
+	var took []string
+	err := txnDocs(ctx, s, func(t *docTxn) error {
+		g, err := t.get("/groups/" + name)
+		if err != nil || g == nil {
+			return err
+		}
+		found, took = true, nil
+		t.del("/groups/" + name)
+		if !withRes {
+			return nil
+		}
+		var list api.CDBListResult
+		if err := s.Client.Get(ctx, "/v1/cdb?prefix="+url.QueryEscape("/resources/"), &list); err != nil {
+			return err
+		}
+		for _, k := range list.Keys {
+			var r struct {
+				Group string `json:"group"`
+			}
+			if json.Unmarshal([]byte(k.Value), &r) == nil && r.Group == name {
+				t.ifs = append(t.ifs, api.CDBCond{Key: k.Key, Revision: k.Revision})
+				t.del(k.Key)
+				took = append(took, strings.TrimPrefix(k.Key, "/resources/"))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !found {
+		return usagef("no group %s (see `groups`)", name)
+	}
+	if s.json {
+		return WriteJSON(s.Stdout, map[string]any{"group": name, "op": "delete", "resources": took})
+	}
+	if len(took) > 0 {
+		return writeLine(s, fmt.Sprintf("group %s deleted with its resources %s", name, strings.Join(took, ", ")))
+	}
+	return writeLine(s, "group "+name+" deleted")
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,11 +17,13 @@ func resourceCommand() *command {
 		name:    "resource",
 		usage:   "resource add NAME AGENT [k=v ...] --group G [--monitor 10s] | resource del NAME",
 		summary: "add or delete a resource (in the configuration database)",
-		help: "`resource add` writes /resources/NAME: its agent, parameters (k=v), group and monitor\n" +
-			"interval, and appends it to the group's start order (creating the group if it does\n" +
-			"not exist). `resource del` removes it (its group stops it first) and takes it out of\n" +
-			"the group's order.",
-		example: "resource add ip ipaddr ip=10.0.0.50 --group web\nresource add app process cmd='corral serve' --group web --monitor 5s\nresource del app",
+		help: "`resource add` writes /resources/NAME: its agent, parameters (k=v), group\n" +
+			"and monitor interval, and appends it to the group's start order (creating the\n" +
+			"group if it does not exist), in one transaction. The node checks that the agent\n" +
+			"exists and the parameters against its meta() (`agents resource` lists them),\n" +
+			"and refuses a mistake with the reason. `resource del` removes it (its group\n" +
+			"stops it first) and takes it out of the group's order.",
+		example: "resource add ip ipaddr ip=10.0.0.50 nic=eth0 --group web\nresource add app process command='sleep 600' --group web --monitor 5s\nresource del app",
 		subs:    []string{"add", "del"},
 		flags:   []flagSpec{{"--group", "GROUP"}, {"--monitor", "DURATION"}},
 		run:     runResource,
@@ -140,33 +143,31 @@ func resourceAdd(ctx context.Context, s *Shell, a *args) error {
 		}
 		doc["monitor"] = m
 	}
-	old, _, _, err := cdbDoc(ctx, s, "/resources/"+name)
-	if err != nil {
-		return err
-	}
-	if err := updateDoc(ctx, s, "/resources/"+name, func(map[string]any, bool) map[string]any { return doc }); err != nil {
-		return err
-	}
-	// the group's start order
-	if err := updateDoc(ctx, s, "/groups/"+group, func(m map[string]any, found bool) map[string]any {
-		if !found {
-			return map[string]any{"resources": []string{name}}
-		}
-		rs := stringList(m["resources"])
-		for _, r := range rs {
-			if r == name {
-				return nil
-			}
-		}
-		m["resources"] = append(rs, name)
-		return m
-	}); err != nil {
-		return err
-	}
-	if og, _ := old["group"].(string); og != "" && og != group {
-		if err := dropFromGroup(ctx, s, og, name); err != nil {
+	// the resource, its group's start order (the group is created if
+	// need be) and its old group's: one transaction, all or nothing
+	err := txnDocs(ctx, s, func(t *docTxn) error {
+		old, err := t.get("/resources/" + name)
+		if err != nil {
 			return err
 		}
+		t.put("/resources/"+name, doc)
+		g, err := t.get("/groups/" + group)
+		if err != nil {
+			return err
+		}
+		if g == nil {
+			g = map[string]any{"resources": []string{name}}
+		} else if rs := stringList(g["resources"]); !slices.Contains(rs, name) {
+			g["resources"] = append(rs, name)
+		}
+		t.put("/groups/"+group, g)
+		if og, _ := old["group"].(string); og != "" && og != group {
+			return t.dropFromGroup(og, name)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if s.json {
 		return WriteJSON(s.Stdout, map[string]any{"resource": name, "group": group, "agent": agent})
@@ -174,45 +175,100 @@ func resourceAdd(ctx context.Context, s *Shell, a *args) error {
 	return writeLine(s, fmt.Sprintf("resource %s (%s) added to group %s", name, agent, group))
 }
 
-func dropFromGroup(ctx context.Context, s *Shell, group, name string) error {
-	return updateDoc(ctx, s, "/groups/"+group, func(m map[string]any, found bool) map[string]any {
-		if !found {
+// docTxn gathers a transaction on JSON documents: what it read (and their
+// revisions, the transaction's conditions) and what it writes.
+type docTxn struct {
+	ctx  context.Context
+	s    *Shell
+	ifs  []api.CDBCond
+	seen map[string]bool
+	ops  []api.CDBOp
+}
+
+// get reads a document (nil when absent) and makes its revision a
+// condition of the transaction.
+func (t *docTxn) get(key string) (map[string]any, error) {
+	m, rev, found, err := cdbDoc(t.ctx, t.s, key)
+	if err != nil {
+		return nil, err
+	}
+	if !t.seen[key] {
+		t.seen[key] = true
+		t.ifs = append(t.ifs, api.CDBCond{Key: key, Revision: rev})
+	}
+	if !found {
+		return nil, nil
+	}
+	return m, nil
+}
+
+func (t *docTxn) put(key string, m map[string]any) {
+	b, _ := json.Marshal(m)
+	t.ops = append(t.ops, api.CDBOp{Op: "set", Key: key, Value: string(b)})
+}
+
+func (t *docTxn) del(key string) { t.ops = append(t.ops, api.CDBOp{Op: "delete", Key: key}) }
+
+// dropFromGroup takes a resource out of a group's start order.
+func (t *docTxn) dropFromGroup(group, name string) error {
+	m, err := t.get("/groups/" + group)
+	if err != nil || m == nil {
+		return err
+	}
+	rs := stringList(m["resources"])
+	if !slices.Contains(rs, name) {
+		return nil
+	}
+	m["resources"] = slices.DeleteFunc(rs, func(r string) bool { return r == name })
+	t.put("/groups/"+group, m)
+	return nil
+}
+
+// txnDocs builds a transaction with f and applies it (POST /v1/cdb-txn),
+// again from the start when a key it read changed meanwhile. The node
+// validates it whole: an invalid resource or group writes nothing.
+func txnDocs(ctx context.Context, s *Shell, f func(t *docTxn) error) error {
+	for try := 0; try < 5; try++ {
+		t := &docTxn{ctx: ctx, s: s, seen: map[string]bool{}}
+		if err := f(t); err != nil {
+			return err
+		}
+		if len(t.ops) == 0 {
 			return nil
 		}
-		var keep []string
-		for _, r := range stringList(m["resources"]) {
-			if r != name {
-				keep = append(keep, r)
-			}
+		var res api.CDBWriteResult
+		err := s.Client.Do(ctx, http.MethodPost, "/v1/cdb-txn", api.CDBTxnRequest{If: t.ifs, Ops: t.ops}, &res)
+		var ae *APIError
+		if err != nil && errorsAs(err, &ae) && ae.Status == http.StatusConflict && strings.HasPrefix(ae.Body.Error, "revision mismatch") {
+			continue
 		}
-		if len(keep) == len(stringList(m["resources"])) {
-			return nil
-		}
-		m["resources"] = keep
-		return m
-	})
+		return err
+	}
+	return fmt.Errorf("the configuration keeps changing under us: try again")
 }
 
 func resourceDel(ctx context.Context, s *Shell, name string) error {
-	old, _, found, err := cdbDoc(ctx, s, "/resources/"+name)
+	found := false
+	err := txnDocs(ctx, s, func(t *docTxn) error {
+		old, err := t.get("/resources/" + name)
+		if err != nil || old == nil {
+			return err
+		}
+		found = true
+		t.del("/resources/" + name)
+		if g, _ := old["group"].(string); g != "" {
+			return t.dropFromGroup(g, name)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
 	if !found {
 		return usagef("no resource %s (see `resources`)", name)
 	}
-	path, _ := cdbPath("/resources/" + name)
-	var res api.CDBWriteResult
-	if err := s.Client.Delete(ctx, path, &res); err != nil {
-		return err
-	}
-	if g, _ := old["group"].(string); g != "" {
-		if err := dropFromGroup(ctx, s, g, name); err != nil {
-			return err
-		}
-	}
 	if s.json {
-		return WriteJSON(s.Stdout, res)
+		return WriteJSON(s.Stdout, map[string]any{"resource": name, "op": "delete"})
 	}
 	return writeLine(s, "resource "+name+" deleted")
 }

@@ -121,6 +121,7 @@ func New(n Node) *Handler {
 	h.add("/v1/dns/query", "GET /v1/dns/query?name=N[&type=T]", get(h.dnsQuery))
 	h.add("/v1/cdb", "GET /v1/cdb?prefix=P, GET|PUT|POST|DELETE /v1/cdb/KEY", nil)
 	h.add("/v1/cdb-history", "GET /v1/cdb-history[?n=N]", get(h.cdbHistory))
+	h.add("/v1/cdb-txn", "POST /v1/cdb-txn {if, ops}", map[string]http.HandlerFunc{http.MethodPost: h.cdbTxn})
 	h.add("/v1/cdb-watch", "GET /v1/cdb-watch?prefix=P[&start=R] (Server-Sent Events)", get(h.cdbWatch))
 	h.addCRM()   // crm.go
 	h.addFence() // fence.go

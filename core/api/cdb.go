@@ -231,6 +231,10 @@ func (h *Handler) cdbWrite(w http.ResponseWriter, r *http.Request, key, op strin
 		WriteError(w, http.StatusServiceUnavailable, err.Error(),
 			"writes need a quorate node: use a node of the primary view (corral shell -c quorum shows this node's votes)")
 		return
+	case errors.Is(err, node.ErrInvalidConfig):
+		WriteError(w, http.StatusBadRequest, strings.TrimSuffix(err.Error(), ": "+node.ErrInvalidConfig.Error()),
+			"nothing was written; see `help resource`, `help group` and `agents resource`")
+		return
 	case errors.Is(err, node.ErrInFlight):
 		WriteError(w, http.StatusConflict, err.Error(), "wait for the first call's answer, or retry after it timed out")
 		return
@@ -259,6 +263,55 @@ func (h *Handler) cdbWrite(w http.ResponseWriter, r *http.Request, key, op strin
 		return
 	}
 	WriteJSON(w, code, CDBWriteResult{Key: key, Op: op, Revision: res.Rev, OK: true, Client: id.client, Seq: id.seq})
+}
+
+// CDBTxnRequest is the body of POST /v1/cdb-txn: one transaction,
+// applied whole or not at all (every op if every condition holds, else
+// nothing), so a change of several keys (a resource and its group) is
+// never half made.
+type CDBTxnRequest struct {
+	If  []CDBCond `json:"if,omitempty"`
+	Ops []CDBOp   `json:"ops"`
+	// Client and Seq name the request, as in CDBSetRequest.
+	Client string `json:"client,omitempty"`
+	Seq    uint64 `json:"seq,omitempty"`
+}
+
+// cdbTxn serves POST /v1/cdb-txn; it answers as a set does, with Key the
+// keys of the ops (comma-separated) and Op "txn".
+func (h *Handler) cdbTxn(w http.ResponseWriter, r *http.Request) {
+	const example = `{"if": [{"key": "/groups/web", "revision": 0}], "ops": [{"op": "set", "key": "/groups/web", "value": "{}"}]}`
+	var req CDBTxnRequest
+	if !decodeBody(w, r, &req, false, example) {
+		return
+	}
+	if len(req.Ops) == 0 {
+		WriteError(w, http.StatusBadRequest, "a transaction needs ops", example)
+		return
+	}
+	var ifs []cdb.Cond
+	for _, c := range req.If {
+		ifs = append(ifs, cdb.Cond{Key: c.Key, ModRev: c.Revision})
+	}
+	var then []cdb.Op
+	var keys []string
+	for _, o := range req.Ops {
+		switch o.Op {
+		case "set":
+			then = append(then, cdb.Op{Kind: cdb.OpPut, Key: o.Key, Value: []byte(o.Value)})
+		case "delete":
+			then = append(then, cdb.Op{Kind: cdb.OpDelete, Key: o.Key})
+		default:
+			WriteError(w, http.StatusBadRequest, "op "+strconv.Quote(o.Op)+" of "+o.Key+": use set or delete", example)
+			return
+		}
+		keys = append(keys, o.Key)
+	}
+	id, ok := requestID(w, r, req.Client, req.Seq)
+	if !ok {
+		return
+	}
+	h.cdbWrite(w, r, strings.Join(keys, ","), "txn", id, ifs, then)
 }
 
 func (h *Handler) cdbHistory(w http.ResponseWriter, r *http.Request) {

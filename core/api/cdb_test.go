@@ -131,3 +131,33 @@ func TestCDBRetry(t *testing.T) {
 	f.LoseAnswer = cdb.ErrOutcomeUnknown
 	wantError(t, doBody(t, h, http.MethodPut, "/v1/cdb/k", `{"value": "x"}`), http.StatusServiceUnavailable, "give writes a request id")
 }
+
+// TestCDBTxn: POST /v1/cdb-txn applies several keys as one transaction:
+// all of them, or (a condition failed) none (issue 16: resource add wrote
+// the resource and not its group).
+func TestCDBTxn(t *testing.T) {
+	f := apitest.New()
+	h := newHandler(t, f)
+	body := `{"if": [{"key": "/resources/r3", "revision": 0}, {"key": "/groups/g3", "revision": 0}],
+		"ops": [{"op": "set", "key": "/resources/r3", "value": "{}"}, {"op": "set", "key": "/groups/g3", "value": "{}"}]}`
+	var w CDBWriteResult
+	decode(t, doBody(t, h, http.MethodPost, "/v1/cdb-txn", body), http.StatusOK, &w)
+	if !w.OK || w.Op != "txn" || w.Key != "/resources/r3,/groups/g3" {
+		t.Fatalf("txn %+v", w)
+	}
+	// the same again: the conditions fail, nothing is written
+	wantError(t, doBody(t, h, http.MethodPost, "/v1/cdb-txn", strings.Replace(body, `"/groups/g3", "value": "{}"`, `"/groups/g3", "value": "{\"x\": 1}"`, 1)),
+		http.StatusConflict, "revision mismatch")
+	if kv, _, _, _ := f.CDBGet("/groups/g3"); string(kv.Value) != "{}" {
+		t.Fatalf("/groups/g3 = %q after a failed transaction", kv.Value)
+	}
+	decode(t, doBody(t, h, http.MethodPost, "/v1/cdb-txn", `{"ops": [{"op": "delete", "key": "/groups/g3"}, {"op": "delete", "key": "/resources/r3"}]}`),
+		http.StatusOK, &w)
+	for _, k := range []string{"/groups/g3", "/resources/r3"} {
+		if _, found, _, _ := f.CDBGet(k); found {
+			t.Fatalf("%s survived the delete", k)
+		}
+	}
+	wantError(t, doBody(t, h, http.MethodPost, "/v1/cdb-txn", `{"ops": []}`), http.StatusBadRequest, "needs ops")
+	wantError(t, doBody(t, h, http.MethodPost, "/v1/cdb-txn", `{"ops": [{"op": "frob", "key": "/a"}]}`), http.StatusBadRequest, "use set or delete")
+}

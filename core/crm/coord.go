@@ -184,7 +184,10 @@ func (c *CRM) coReport(m *Report) {
 		case r.Failure:
 			co.events = append(co.events, Event{Kind: EvResourceFailed, Resource: r.Resource, Group: group, On: m.Node,
 				Error: failText(r.Status, r.Error)})
-			if r.State == Failed {
+			switch {
+			case r.Status == StatusConfig && r.State != StopFailed:
+				c.configFailure(group, m.Node, r.Resource, failText(r.Status, r.Error))
+			case r.State == Failed:
 				c.failure(group, m.Node, r.Resource, failText(r.Status, r.Error))
 			}
 		case r.State == Started && prevState != Started:
@@ -210,6 +213,23 @@ func inPeriod(ts []time.Duration, now, period time.Duration) int {
 		}
 	}
 	return n
+}
+
+// configFailure handles a failure that is the configuration's, not the
+// node's (the agent is unknown, refused the parameters, or answered
+// "config", as OCF's "not configured" and "not installed" do): no node
+// would do better, so the group is left failed with the reason, never
+// restarted nor moved, until a cleanup. Its resources are stopped where
+// they run (want ""); the one that failed did not start.
+func (c *CRM) configFailure(group, node, res, errText string) {
+	rt := c.rt[group]
+	if rt == nil || rt.failed != "" {
+		return
+	}
+	rt.failed = fmt.Sprintf("%s failed on %s: configuration error (%s): no node can run it as configured; fix it and run `cleanup %s`",
+		res, node, errText, res)
+	rt.failedRes, rt.failedOn = res, node
+	rt.note = "a configuration error is not retried on any node: it would fail the same way"
 }
 
 // failure handles a failed start or monitor of a group's resource.
@@ -351,19 +371,63 @@ func (c *CRM) coMove(m *Command) {
 	}
 }
 
-func (c *CRM) coCleanup(res string) {
-	r, ok := c.resources[res]
+// cleanupTargets says what `cleanup NAME` cleans: a configured resource,
+// or a resource the runtime state still shows (a group's row, a resource
+// deleted while its stop failed), or a group (every resource of it): what
+// `groups` and `resources` show can be cleaned up.
+func (c *CRM) cleanupTargets(name string) (group string, res []string, ok bool) {
+	if r, ok := c.resources[name]; ok {
+		return r.Group, []string{name}, true
+	}
+	for _, g := range sortedKeys(c.rt) {
+		for _, rs := range c.rt[g].res {
+			if rs.Resource == name {
+				return g, []string{name}, true
+			}
+		}
+	}
+	_, configured := c.groups[name]
+	rt, running := c.rt[name]
+	if !configured && !running {
+		return "", nil, false
+	}
+	seen := map[string]bool{}
+	for _, r := range c.members(name) {
+		seen[r.Name] = true
+	}
+	if running {
+		for _, rs := range rt.res {
+			seen[rs.Resource] = true
+		}
+	}
+	if c.co != nil {
+		for _, na := range c.co.actual {
+			for r, a := range na {
+				if a.group == name {
+					seen[r] = true
+				}
+			}
+		}
+	}
+	return name, sortedKeys(seen), true
+}
+
+func (c *CRM) coCleanup(name string) {
+	group, res, ok := c.cleanupTargets(name)
 	if !ok {
 		return
 	}
 	for _, n := range sortedKeys(c.co.actual) {
-		if a := c.co.actual[n][res]; a != nil && a.state == StopFailed && a.op.Zero() {
-			a.state = Failed // try the stop again
+		for _, r := range res {
+			if a := c.co.actual[n][r]; a != nil && a.state == StopFailed && a.op.Zero() {
+				a.state = Failed // try the stop again
+			}
 		}
 	}
-	if rt := c.rt[r.Group]; rt != nil {
+	if rt := c.rt[group]; rt != nil {
 		rt.restarts, rt.failovers, rt.bans = nil, nil, map[string]time.Duration{}
 		rt.failed, rt.stopped, rt.choice, rt.policyDone = "", false, "", false
+		rt.failedRes, rt.failedOn = "", ""
 		rt.note = "cleaned up: failures and bans forgotten"
 	}
 }
@@ -781,6 +845,9 @@ func (c *CRM) plan(name, cycle string, load map[string]int) {
 	rt.res = nil
 	for _, r := range res {
 		rs := ResStatus{Resource: r.Name}
+		if rt.failed != "" && rt.failedRes == r.Name {
+			rs.Node, rs.State = rt.failedOn, Failed // it did not start: shown failed where it failed
+		}
 		for _, n := range sortedKeys(ga) {
 			if a := ga[n][r.Name]; a != nil {
 				rs.Node, rs.State = n, a.state
@@ -790,6 +857,21 @@ func (c *CRM) plan(name, cycle string, load map[string]int) {
 			}
 		}
 		rt.res = append(rt.res, rs)
+	}
+	// and what still runs of it that it no longer lists (a deleted
+	// resource, or one of a deleted group, still stopping or whose stop
+	// failed): shown, so it can be named to cleanup
+	inRes := map[string]bool{}
+	for _, r := range res {
+		inRes[r.Name] = true
+	}
+	for _, n := range sortedKeys(ga) {
+		for _, r := range sortedKeys(ga[n]) {
+			if !inRes[r] {
+				inRes[r] = true
+				rt.res = append(rt.res, ResStatus{Resource: r, Node: n, State: ga[n][r].state})
+			}
+		}
 	}
 	// events
 	if state == "online" && prevState != "online" {

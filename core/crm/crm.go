@@ -174,11 +174,24 @@ type Ready struct {
 	// writes it (EncodeKnown) before it carries out the rest of this Ready
 	// and gives it back as Config.Known after a restart.
 	Persist *Known
+	// StopFailed: a stop failed on this node of a resource that may run
+	// here (a start of it was attempted in this incarnation, and did not
+	// end in a configuration error): the driver escalates (asks for this
+	// node's fence, or fences itself without a lease). A stop of a
+	// resource that never started here is a success and never comes here.
+	StopFailed []StopFailure
+}
+
+// StopFailure is a failed stop the driver escalates to fencing.
+type StopFailure struct {
+	Resource string
+	Error    string // the status and the agent's message
 }
 
 // Empty reports whether there is nothing to do.
 func (r *Ready) Empty() bool {
-	return len(r.Broadcast) == 0 && len(r.Exec) == 0 && len(r.Policy) == 0 && len(r.Events) == 0 && !r.Changed && r.Persist == nil
+	return len(r.Broadcast) == 0 && len(r.Exec) == 0 && len(r.Policy) == 0 && len(r.Events) == 0 && !r.Changed && r.Persist == nil &&
+		len(r.StopFailed) == 0
 }
 
 // local is a resource this node runs (or did).
@@ -187,6 +200,12 @@ type local struct {
 	state ResState
 	op    OpID
 	act   string
+	// mayRun: a start of it was handed to this node's executor in this
+	// incarnation (and did not end in a configuration error), so it may
+	// run here; a stop of a resource that never started here is a success
+	// whatever the agent answers (there is nothing to stop, and a failed
+	// stop must not escalate to fencing).
+	mayRun bool
 }
 
 // move is a move in effect, with local times.
@@ -205,6 +224,9 @@ type groupRT struct {
 	move                      *move
 	failed                    string
 	stopped                   bool
+	// failedRes failed on failedOn with a configuration error (it is
+	// shown failed there, though it does not run)
+	failedRes, failedOn string
 
 	// coordinator only
 	lastOnline string  // the owner it was last online on
@@ -397,8 +419,8 @@ func (c *CRM) Step(now time.Duration, in Input) error {
 		}
 		c.broadcast(&Command{From: c.cfg.Self, Kind: CmdMove, Group: in.Group, Node: in.Node, For: in.For})
 	case Cleanup:
-		if _, ok := c.resources[in.Resource]; !ok {
-			return fmt.Errorf("no resource %q: %s", in.Resource, c.known("resources", c.resources))
+		if _, _, ok := c.cleanupTargets(in.Resource); !ok {
+			return fmt.Errorf("no resource or group %q: %s", in.Resource, c.known("resources", c.resources))
 		}
 		c.broadcast(&Command{From: c.cfg.Self, Kind: CmdCleanup, Resource: in.Resource})
 	case TimeOfDay:
@@ -650,7 +672,7 @@ func (c *CRM) takeActions(as *Actions) {
 		l.op, l.act = a.Op, a.Action
 		switch a.Action {
 		case ActStart:
-			l.state = Starting
+			l.state, l.mayRun = Starting, true
 		case ActStop:
 			l.state = Stopping
 		}
@@ -667,21 +689,36 @@ func (c *CRM) actionDone(d ActionDone) {
 	failure := false
 	switch d.Action {
 	case ActStart:
-		if d.Status == StatusOK {
+		switch d.Status {
+		case StatusOK:
 			l.state = Started
-		} else {
+		case StatusConfig:
+			// The agent (or the host's check of the parameters against
+			// its meta()) refused the configuration: nothing was started,
+			// nothing needs a stop. The coordinator leaves the group
+			// failed; no node would do better.
+			l.state, failure = Stopped, true
+		default:
 			l.state, failure = Failed, true
 		}
 	case ActStop:
-		if d.Status == StatusOK || d.Status == StatusNotRunning {
+		switch {
+		case d.Status == StatusOK || d.Status == StatusNotRunning:
 			l.state = Stopped
-		} else {
+		case !l.mayRun:
+			// It never started here (in this incarnation): there is
+			// nothing to stop, whatever the agent says (a typo in its
+			// parameters fails the stop's check as it failed the
+			// start's). Never a reason to fence this node.
+			l.state = Stopped
+		default:
 			l.state, failure = StopFailed, true
+			c.out.StopFailed = append(c.out.StopFailed, StopFailure{Resource: d.Resource, Error: failText(d.Status, d.Error)})
 		}
 	case ActMonitor:
 		switch d.Status {
 		case StatusOK:
-			l.state = Started
+			l.state, l.mayRun = Started, true // it runs here, whoever started it
 		case StatusNotRunning:
 			l.state = Stopped
 		default:
@@ -775,6 +812,13 @@ func (c *CRM) fromState(g GroupState) *groupRT {
 	}
 	if old := c.rt[g.Name]; old != nil {
 		rt.lastOnline = old.lastOnline
+	}
+	if g.Failed != "" {
+		for _, rs := range g.Res {
+			if rs.State == Failed {
+				rt.failedRes, rt.failedOn = rs.Resource, rs.Node
+			}
+		}
 	}
 	if g.State == "online" {
 		rt.lastOnline = g.Owner

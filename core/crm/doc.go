@@ -55,8 +55,10 @@
 //     ask the Lua policy every rd.Policy request off the loop and feed the
 //     answer back as PolicyAnswer (a late answer is ignored: the built-in
 //     default was used); publish rd.Events (they come from the ordered
-//     broadcast, so every member sees them in the same order). Then
-//     Advance().
+//     broadcast, so every member sees them in the same order); escalate
+//     every rd.StopFailed (a failed stop of a resource that may run here:
+//     ask for this node's fence, or fence itself without a lease), and
+//     never a failed stop that does not come out there. Then Advance().
 //
 // # Safety
 //
@@ -179,7 +181,32 @@
 // group "failed" with the reason; a failed stop blocks the group until
 // cleanup, or, with fencing configured (not AssumeFenced), until that node
 // is fenced: "stop of X failed on N: waiting for fence of N" (the driver
-// escalates: core/node asks for the fence of N or N fences itself).
+// escalates, from Ready.StopFailed: core/node asks for the fence of N or
+// N fences itself).
+//
+// Configuration failures (issue 16: a typo must never fence a node). A
+// failure with StatusConfig (no such agent, parameters its meta() refuses,
+// an agent answering "config" as OCF's "not configured" and "not
+// installed" do) is the configuration's, not the node's: no node would do
+// better, so the group is left "failed" with the reason (on every node,
+// through the State; the resource shows failed where it failed), never
+// restarted nor moved, until a cleanup. A start that fails so started
+// nothing: the member reports the resource stopped, and nothing stops it.
+// A stop of a resource this node never started (no start of it was
+// handed to its executor in this incarnation, or the only one ended in a
+// configuration error) is a success whatever the agent answers, so it
+// never escalates; a failed stop of anything that may run (a start was
+// attempted and did not end in a configuration error) escalates as
+// before. Why this is safe: the escalation exists because a failed stop
+// may leave the resource running while the group starts elsewhere; a
+// resource never started in this incarnation is not running by this
+// node's doing (processes an agent starts die with the node's previous
+// incarnation; an OCF daemon that outlived it is outside what the
+// coordinator knows either way), and a failed group starts nowhere.
+//
+// Cleanup takes what the shell shows: a configured resource, a resource a
+// group's row still lists (a deleted one whose stop failed), or a group
+// (all its resources).
 //
 // # Messages
 //

@@ -86,9 +86,13 @@ func (c *CRM) address(group string) string {
 func (c *CRM) Resources() []ResourceView {
 	var out []ResourceView
 	status := map[string]ResStatus{}
+	why := map[string]string{} // a failed resource of a failed group: the reason
 	for _, rt := range c.rt {
 		for _, rs := range rt.res {
 			status[rs.Resource] = rs
+			if rs.State == Failed && rt.failed != "" {
+				why[rs.Resource] = rt.failed
+			}
 		}
 	}
 	names := map[string]bool{}
@@ -109,6 +113,9 @@ func (c *CRM) Resources() []ResourceView {
 		if rs, ok := status[n]; ok && rs.Node != "" {
 			v.State, v.Node = rs.State.String(), rs.Node
 		}
+		if e, ok := why[n]; ok && v.Error == "" {
+			v.Error = e
+		}
 		out = append(out, v)
 	}
 	return out
@@ -116,6 +123,10 @@ func (c *CRM) Resources() []ResourceView {
 
 // HasGroup reports whether a group is configured.
 func (c *CRM) HasGroup(name string) bool { _, ok := c.groups[name]; return ok }
+
+// CanCleanup reports whether `cleanup NAME` names something: a
+// configured resource, one the runtime state still shows, or a group.
+func (c *CRM) CanCleanup(name string) bool { _, _, ok := c.cleanupTargets(name); return ok }
 
 // HasResource reports whether a resource is configured.
 func (c *CRM) HasResource(name string) bool { _, ok := c.resources[name]; return ok }

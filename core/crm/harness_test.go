@@ -79,11 +79,19 @@ type harness struct {
 	// takeover is the takeover wait: View.Takeover comes this long after
 	// a view is installed (continuity_test.go).
 	takeover time.Duration
+
+	// config: resources whose every start, stop and monitor fails with
+	// StatusConfig on every node (a typo: the agent refuses the
+	// parameters; nothing starts)
+	config map[string]bool
+	// escalated: node/resource for every Ready.StopFailed (the driver
+	// would fence that node)
+	escalated []string
 }
 
 func newHarness(t testing.TB, n int, seed uint64) *harness {
 	h := &harness{t: t, rng: rand.New(rand.NewPCG(seed, seed^0x9e37)), nodes: map[string]*hnode{}, kv: map[string][]byte{},
-		paused: map[string]bool{}, leaving: map[string]bool{}, fails: map[string]bool{}, lastDel: map[wire.ViewID]time.Duration{}, fence: 300 * time.Millisecond,
+		paused: map[string]bool{}, leaving: map[string]bool{}, fails: map[string]bool{}, config: map[string]bool{}, lastDel: map[wire.ViewID]time.Duration{}, fence: 300 * time.Millisecond,
 		takeover: 600 * time.Millisecond}
 	for i := 1; i <= n; i++ {
 		name := fmt.Sprintf("n%d", i)
@@ -224,6 +232,9 @@ func (h *harness) ready(nd *hnode) {
 			h.askPolicy(nd, p)
 		}
 		nd.events = append(nd.events, rd.Events...)
+		for _, f := range rd.StopFailed {
+			h.escalated = append(h.escalated, nd.name+"/"+f.Resource)
+		}
 	}
 	h.check()
 }
@@ -287,7 +298,9 @@ func (h *harness) exec(nd *hnode, a Action) {
 			}
 			nd.starts[a.Resource]--
 			st, msg := StatusOK, ""
-			if h.fails[key] {
+			if h.config[a.Resource] {
+				st, msg = StatusConfig, "stand-in: no parameter cmd (parameters: command)"
+			} else if h.fails[key] {
 				st, msg = StatusFailed, "stand-in start fails on "+nd.name
 			} else {
 				nd.running[a.Resource] = true
@@ -304,6 +317,10 @@ func (h *harness) exec(nd *hnode, a Action) {
 		nd.mon[a.Resource]++
 		h.at(h.dur(100*time.Millisecond), func() {
 			if !nd.up || nd.inc != inc {
+				return
+			}
+			if h.config[a.Resource] { // the same check fails the stop
+				h.step(nd, ActionDone{Op: a.Op, Resource: a.Resource, Action: a.Action, Status: StatusConfig, Error: "stand-in: no parameter cmd"})
 				return
 			}
 			if h.fails[key+":stop"] { // it keeps running

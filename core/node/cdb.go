@@ -659,7 +659,10 @@ func (n *Node) CDBHistory(count int) ([]cdb.Change, error) {
 // CDBTxn applies a transaction: every op of then if every condition of
 // ifs holds, else nothing. It returns once every member of the primary
 // view has it on disk, or an error ("no quorum: 1 of 3 votes" on a node
-// that may not take writes); ctx bounds the wait.
+// that may not take writes); ctx bounds the wait. A transaction that
+// would write an invalid resource or group, or delete a group that keeps
+// resources, is refused before it is proposed (ErrInvalidConfig,
+// validate.go).
 func (n *Node) CDBTxn(ctx context.Context, ifs []cdb.Cond, then []cdb.Op) (cdb.Result, error) {
 	return n.cdbTxn(ctx, "", 0, ifs, then)
 }

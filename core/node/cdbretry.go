@@ -39,6 +39,11 @@ func (n *Node) cdbTxn(ctx context.Context, client string, seq uint64, ifs []cdb.
 }
 
 func (n *Node) cdbTxnOnce(ctx context.Context, client string, seq uint64, ifs []cdb.Cond, then []cdb.Op) (cdb.Result, error) {
+	// an invalid resource or group is refused here, for every client
+	// (validate.go)
+	if err := n.validateTxn(then); err != nil {
+		return cdb.Result{}, err
+	}
 	ch := make(chan cdbReply, 1)
 	var err error
 	if e := n.do(func() { err = n.cdbPropose(n.now(), client, seq, time.Now().UnixNano(), ifs, then, ch) }); e != nil {

@@ -228,6 +228,9 @@ func (n *Node) crmRound(now time.Duration, memberChanged bool) bool {
 			n.log.Warn("resource manager broadcast", "err", err)
 		}
 	}
+	for _, f := range rd.StopFailed {
+		n.stopFailed(f.Resource, f.Error)
+	}
 	for _, a := range rd.Exec {
 		n.crmExec(a)
 	}
@@ -284,6 +287,11 @@ func agentResult(out Outcome, err error, ctx context.Context) (crm.Status, strin
 	switch {
 	case err != nil && (errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil):
 		return crm.StatusTimeout, err.Error()
+	case err != nil && out.Status == StatusConfig:
+		// the host could not run it as configured (no such agent,
+		// parameters its meta() refuses): the configuration's failure,
+		// never the node's
+		return crm.StatusConfig, err.Error()
 	case err != nil:
 		return crm.StatusFailed, err.Error()
 	}
@@ -326,10 +334,9 @@ func (n *Node) crmExec(a crm.Action) {
 			if st != crm.StatusOK && (a.Action != crm.ActStop || st != crm.StatusNotRunning) {
 				n.log.Warn("agent call failed", "resource", a.Resource, "action", a.Action, "status", st.String(), "error", msg)
 			}
+			// a failed stop that must escalate comes out of Ready
+			// (StopFailed): not one of a resource that never started here
 			_ = r.c.Step(n.now(), crm.ActionDone{Op: a.Op, Resource: a.Resource, Action: a.Action, Status: st, Error: msg})
-			if a.Action == crm.ActStop && st != crm.StatusOK && st != crm.StatusNotRunning {
-				n.stopFailed(a.Resource, st.String()+": "+msg)
-			}
 			if a.Action == crm.ActStart && st == crm.StatusOK && a.Interval > 0 {
 				n.crmMonitor(a, params)
 			}
@@ -495,12 +502,12 @@ func (n *Node) Move(group, node string, d time.Duration) error {
 	return err
 }
 
-// Cleanup asks for `cleanup RESOURCE`.
+// Cleanup asks for `cleanup RESOURCE` (or a group: all its resources).
 func (n *Node) Cleanup(resource string) error {
 	var err error
 	if e := n.do(func() {
-		if !n.crm.c.HasResource(resource) {
-			err = fmt.Errorf("no resource %q: %w", resource, ErrNotFound)
+		if !n.crm.c.CanCleanup(resource) {
+			err = fmt.Errorf("no resource or group %q: %w", resource, ErrNotFound)
 			return
 		}
 		err = n.crm.c.Step(n.now(), crm.Cleanup{Resource: resource})

@@ -89,11 +89,20 @@
 //     Fenced on the coordinator; history records are put in the config DB
 //     under /fence/history/; a node that learns it was fenced at its own
 //     boot id stops its resources and stops (Run returns the reason). A
-//     stop that fails or times out here escalates (fence.go stopFailed):
+//     stop that fails or times out here, of a resource that may run here
+//     (the resource manager's Ready.StopFailed: never a stop of a resource
+//     that never started, nor a configuration error's), escalates
+//     (fence.go stopFailed):
 //     while this node holds its lease and a fence device reaches it, it
 //     asks for its own fence (fence.Request; it stops itself as soon as it
 //     sees that fence begin); without the lease or with watchdog mode only
 //     it fences itself; the group stays blocked "waiting for fence of" it.
+//   - Every config DB write (CDBTxn, whoever asks: the API, the shell, a
+//     Lua script's corral.set) that touches /resources/ or /groups/ is
+//     validated first (validate.go: ValidateResource, ValidateGroup,
+//     ValidateTxn): the agent exists, the parameters are its meta()'s, a
+//     group keeps no resources when it is deleted; a refusal wraps
+//     ErrInvalidConfig and nothing is proposed.
 //   - two_node (twonode.go, quorum.TwoNodeAlone): a primary view holding
 //     one of the two nodes fences its peer and is primary for nothing
 //     else until the peer is confirmed fenced or left cleanly at its last

@@ -1,0 +1,86 @@
+package node
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/corral-ha/corral/core/cdb"
+	"github.com/corral-ha/corral/core/crm"
+	"github.com/corral-ha/corral/lua"
+)
+
+// TestValidateTxn (issue 16): the one validation of the resource
+// manager's keys refuses, with the reason, what would make an agent call
+// fail on every node (and, before, fence one), and a group delete that
+// leaves resources behind.
+func TestValidateTxn(t *testing.T) {
+	h, err := lua.New(lua.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	put := func(k, v string) cdb.Op { return cdb.Op{Kind: cdb.OpPut, Key: k, Value: []byte(v)} }
+	del := func(k string) cdb.Op { return cdb.Op{Kind: cdb.OpDelete, Key: k} }
+	have := map[string][]byte{"/resources/app": []byte(`{"agent": "dummy", "group": "test1"}`)}
+	for _, c := range []struct {
+		name string
+		ops  []cdb.Op
+		want string // "" valid
+	}{
+		{"typo", []cdb.Op{put("/resources/x", `{"agent": "process", "group": "g", "params": {"cmd": "corral serve"}}`)},
+			"agent process has no parameter cmd (parameters: command, "},
+		{"unknown agent", []cdb.Op{put("/resources/r1", `{"agent": "nosuchagent", "group": "g"}`)}, `no resource agent "nosuchagent" (agents: `},
+		{"bogus", []cdb.Op{put("/resources/r3", `{"agent": "dummy", "group": "g3", "params": {"bogus": "1"}}`),
+			put("/groups/g3", `{"resources": ["r3"]}`)}, "agent dummy has no parameter bogus"},
+		{"required", []cdb.Op{put("/resources/p", `{"agent": "process", "group": "g"}`)}, "agent process needs parameter command"},
+		{"type", []cdb.Op{put("/resources/p", `{"agent": "process", "group": "g", "params": {"command": "x", "start_wait": "soon"}}`)},
+			"start_wait"},
+		{"not JSON", []cdb.Op{put("/resources/web/ip", `10.0.0.5`)}, "/resources/web/ip"},
+		{"bad group", []cdb.Op{put("/groups/g", `{"target": "up"}`)}, `target: "up"`},
+		{"a missing policy is the default's", []cdb.Op{put("/groups/g", `{"policy": "nope"}`)}, ""},
+		{"group del keeps resources", []cdb.Op{del("/groups/test1")}, "group test1 still has resources app"},
+		{"group del with resources", []cdb.Op{del("/groups/test1"), del("/resources/app")}, ""},
+		{"resource moved away first", []cdb.Op{put("/resources/app", `{"agent": "dummy", "group": "other"}`), del("/groups/test1")}, ""},
+		{"good", []cdb.Op{put("/resources/web", `{"agent": "process", "group": "web", "params": {"command": "sleep 600"}, "monitor": "5s"}`),
+			put("/groups/web", `{"resources": ["web"]}`)}, ""},
+		{"other keys", []cdb.Op{put("/app/x", `v1`)}, ""},
+	} {
+		err := ValidateTxn(c.ops, have, h)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, ErrInvalidConfig)):
+			t.Errorf("%s: got %v, want an ErrInvalidConfig saying %q", c.name, err, c.want)
+		}
+	}
+	// without a Lua host only the parse is checked
+	if err := ValidateResource("x", []byte(`{"agent": "nosuchagent", "group": "g"}`), nil); err != nil {
+		t.Errorf("parse only: %v", err)
+	}
+}
+
+// TestAgentResultConfig: an agent call the host could not make as
+// configured (no such agent, parameters its meta() refuses) is the
+// configuration's failure (crm.StatusConfig, never fenced for), not the
+// node's.
+func TestAgentResultConfig(t *testing.T) {
+	h, err := lua.New(lua.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for _, c := range []struct {
+		agent  string
+		params map[string]string
+	}{
+		{"nosuchagent", nil},
+		{"process", map[string]string{"cmd": "corral serve", InstanceParam: "app"}},
+	} {
+		ctx := t.Context()
+		out, err := h.RunAgent(ctx, c.agent, "stop", c.params)
+		if st, msg := agentResult(out, err, ctx); st != crm.StatusConfig || msg == "" {
+			t.Errorf("%s stop: %v %q, want config with the reason", c.agent, st, msg)
+		}
+	}
+}
