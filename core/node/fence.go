@@ -28,6 +28,10 @@ const tagFence byte = 4
 // keyFence holds the fence core's Persist (fence.Restore at a restart).
 var keyFence = []byte("fence")
 
+// fenceRequestWait bounds how long `fence NODE` waits for its request to
+// come back through the ordered broadcast (a few heartbeats normally).
+const fenceRequestWait = 3 * time.Second
+
 // fenceTickEvery is how often the fence core's timers run.
 const fenceTickEvery = 100 * time.Millisecond
 
@@ -471,7 +475,32 @@ func (n *Node) Fence(node, reason string) error {
 	if e := n.do(func() { err = n.fence.f.Step(n.now(), fence.Request{Target: node, Reason: reason}) }); e != nil {
 		return e
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	// The request goes through the ordered broadcast: answer once this
+	// node sees it pending (or already carried out), so that `fence` and
+	// the events show it when the command returns.
+	for end := time.Now().Add(fenceRequestWait); ; {
+		var st fence.TargetStatus
+		if e := n.do(func() {
+			for _, ts := range n.fence.f.Status() {
+				if ts.Target == node {
+					st = ts
+				}
+			}
+		}); e != nil {
+			return e
+		}
+		if st.State == fence.StatePending || st.State == fence.StateInProgress || st.Confirmed {
+			return nil
+		}
+		if time.Now().After(end) {
+			return fmt.Errorf("the request for %s was sent but not delivered within %v (did the view change?): check `fence` and retry: %w",
+				node, fenceRequestWait, fence.ErrCannotFence)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // stopFailed escalates a stop that failed or timed out on this node (on
