@@ -113,6 +113,14 @@ type Move struct {
 // Cleanup is `cleanup RESOURCE`: forget its failures and bans.
 type Cleanup struct{ Resource string }
 
+// Drain is a clean stop of this node (SIGTERM, `leave`) before it
+// leaves the view: the coordinator moves every group off this node (it
+// stops them here through their agents, then places them elsewhere, or
+// leaves them stopped when no other node can run them) and places nothing
+// new here, for as long as it coordinates this view. The driver gives it
+// again at every view change until Running is empty.
+type Drain struct{}
+
 // TimeOfDay is the local time since midnight, for failback windows.
 type TimeOfDay struct{ D time.Duration }
 
@@ -126,6 +134,7 @@ func (PolicyAnswer) input()  {}
 func (Fenced) input()        {}
 func (Move) input()          {}
 func (Cleanup) input()       {}
+func (Drain) input()         {}
 func (TimeOfDay) input()     {}
 
 // Policy request kinds.
@@ -401,6 +410,11 @@ func (c *CRM) Step(now time.Duration, in Input) error {
 			return fmt.Errorf("no resource %q: %s", in.Resource, c.known("resources", c.resources))
 		}
 		c.broadcast(&Command{From: c.cfg.Self, Kind: CmdCleanup, Resource: in.Resource})
+	case Drain:
+		if !c.view.Primary || !contains(c.view.Members, c.cfg.Self) {
+			return fmt.Errorf("this node is not a member of a primary view: nobody can move its groups: %w", ErrNoPrimary)
+		}
+		c.broadcast(&Command{From: c.cfg.Self, Kind: CmdDrain, Node: c.cfg.Self})
 	case TimeOfDay:
 		c.tod, c.todSet = in.D, true
 	}
@@ -823,6 +837,10 @@ func (c *CRM) command(m *Command) {
 			}
 		}
 		c.restored = keep
+	case CmdDrain:
+		if c.co != nil && contains(c.view.Members, m.Node) {
+			c.co.draining[m.Node] = true
+		}
 	case CmdMove:
 		if c.co != nil {
 			c.coMove(m)

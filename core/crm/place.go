@@ -41,7 +41,7 @@ func (c *CRM) candidates(g Group, rt *groupRT, cur string, colo []string, load m
 			excluded = append(excluded, n+" does not run "+strings.Join(g.After, ", ")+" (it follows its dependency)")
 		case rt.bans[n] > c.now:
 			excluded = append(excluded, fmt.Sprintf("%s is banned (it failed there; %v left)", n, (rt.bans[n]-c.now).Round(time.Second)))
-		case contains(c.view.Leaving, n):
+		case contains(c.view.Leaving, n) || c.co != nil && c.co.draining[n]:
 			excluded = append(excluded, n+" is leaving the cluster")
 		case contains(c.view.Paused, n) && n != cur:
 			excluded = append(excluded, n+" is paused")

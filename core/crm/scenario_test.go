@@ -1,6 +1,7 @@
 package crm
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -576,4 +577,83 @@ func TestRestartedCoordinatorWaitsForUnfencedOwner(t *testing.T) {
 	h.nodes["n3"].running = map[string]bool{}
 	h.run(3 * time.Second)
 	wantState(t, h, "web", "online", "n2")
+}
+
+// TestDrainMovesGroupsAway: a clean stop (Drain) of web's owner moves web
+// through its agents' stop to another node before the node leaves, with
+// no fence; a group only that node may run is stopped there (blocked,
+// saying why). Issue 16: a clean stop used to leave its groups "waiting
+// for fence" of a node that is never fenced.
+func TestDrainMovesGroupsAway(t *testing.T) {
+	h := newHarness(t, 3, 1)
+	h.fence = -1 // nothing is fenced: the move must not need it
+	webGroup(h, map[string]any{"preferred": []string{"n2", "n3"}})
+	h.resource("db1", "db")
+	h.group("db", map[string]any{"possible": []string{"n2"}})
+	h.run(2 * time.Second)
+	wantState(t, h, "web", "online", "n2")
+	wantState(t, h, "db", "online", "n2")
+	n2 := h.nodes["n2"]
+	if got := strings.Join(n2.crm.Running(), ","); got != "db,web" {
+		t.Fatalf("n2 runs %q, want db,web", got)
+	}
+	h.step(n2, Drain{})
+	h.run(2 * time.Second)
+	wantState(t, h, "web", "online", "n3")
+	g := wantState(t, h, "db", "blocked", "")
+	if !strings.Contains(g.Reason, "n2 is leaving the cluster") {
+		t.Fatalf("db's reason %q", g.Reason)
+	}
+	if got := n2.crm.Running(); len(got) != 0 {
+		t.Fatalf("n2 still runs %v after the drain", got)
+	}
+	for r, on := range n2.running {
+		if on {
+			t.Fatalf("n2 still runs %s: %v", r, n2.running)
+		}
+	}
+	ev := strings.Join(h.events("n1"), "\n")
+	if !strings.Contains(ev, "group_moved web n2->n3") {
+		t.Fatalf("no group_moved web from n2 to n3 in:\n%s", ev)
+	}
+	// it leaves cleanly now: nothing of it waits for a fence
+	h.leaving["n2"] = true
+	h.regroup()
+	n2.up = false
+	n2.inc++
+	h.regroup()
+	h.run(2 * time.Second)
+	wantState(t, h, "web", "online", "n3")
+}
+
+// TestJoinKeepsGroupsWithoutPreference: groups with no preferred owner
+// stay where they run when a node joins again (stickiness), and a group
+// that moved says from and to.
+func TestJoinKeepsGroupsWithoutPreference(t *testing.T) {
+	h := newHarness(t, 3, 1)
+	for _, g := range []string{"a", "b", "c", "d", "e"} {
+		h.resource("r"+g, g)
+		h.group(g, map[string]any{})
+	}
+	h.run(2 * time.Second)
+	owners := func() map[string]string {
+		m := map[string]string{}
+		for _, g := range []string{"a", "b", "c", "d", "e"} {
+			m[g] = h.gview(g).Owner
+		}
+		return m
+	}
+	h.crash("n3")
+	h.run(3 * time.Second)
+	before := owners()
+	for g, o := range before {
+		if o == "n3" || o == "" {
+			t.Fatalf("group %s on %q after n3 crashed: %v", g, o, before)
+		}
+	}
+	h.restart("n3")
+	h.run(3 * time.Second)
+	if after := owners(); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("a join moved groups: %v -> %v\n%s", before, after, strings.Join(h.events("n1"), "\n"))
+	}
 }
