@@ -237,7 +237,11 @@ func (n *Node) drainGroups(ctx context.Context) error {
 		}
 		for _, g := range here {
 			if !slices.Contains(running, g) {
-				n.log.Info("clean stop: group stopped here", "group", g, "now_on", owners[g])
+				args := []any{"group", g}
+				if o := owners[g]; o != "" && o != n.cfg.Node {
+					args = append(args, "now_on", o)
+				}
+				n.log.Info("clean stop: group stopped here", args...)
 			}
 		}
 		here = running
