@@ -39,7 +39,7 @@ type View struct {
 	Coordinator string
 	Primary     bool     // the view is primary
 	Lease       bool     // this node holds a lease (see below)
-	Paused      []string // members that take no new groups
+	Paused      []string // members in standby: their groups move away, none is placed there
 	Leaving     []string // members on their way out: their groups move away
 	// Lease is membership's Leased: the view's own lease, or the one this
 	// node held in the primary view installed before, carried over: a

@@ -166,8 +166,11 @@
 // Candidates are the view's members, restricted by possible owners, the
 // dependency's owner (a group with "after" starts on its dependency's node
 // once that one is online), bans (a node the group failed on, for
-// failover.period), paused nodes (no new groups; a group already there
-// stays) and leaving nodes (their groups move away). Preferred owners
+// failover.period), paused nodes (standby, as Pacemaker's: their groups
+// move away, each stopped there through its agents, and none is placed
+// there until `resume`), nodes that stop cleanly (Drain, for as long as
+// the coordinator that got it coordinates) and leaving nodes (their
+// groups move away too). Preferred owners
 // order them, then load, then the name. A group stays where it runs
 // unless a move, a failover or failback (never, immediate, or within a
 // window of the day) says otherwise; a Lua policy (choose_owner,

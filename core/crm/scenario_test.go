@@ -256,14 +256,21 @@ func TestPausedNodeGetsNoNewGroups(t *testing.T) {
 	if ex := h.coordinator().crm.Explain("web"); !strings.Contains(ex, "n1 is paused") {
 		t.Fatalf("explain:\n%s", ex)
 	}
-	// a group already on a paused node stays there
+	// a group on a node that is paused moves away (standby, as in
+	// Pacemaker; issue 16: it used to stay, though `help pause` said a
+	// paused node runs no resources), stopped there first
 	h.pause("n1", false)
 	h.step(h.nodes["n1"], Move{Group: "web", Node: "n1"})
 	h.run(2 * time.Second)
 	wantState(t, h, "web", "online", "n1")
 	h.pause("n1", true)
 	h.run(2 * time.Second)
-	wantState(t, h, "web", "online", "n1")
+	wantState(t, h, "web", "online", "n2")
+	for r, on := range h.nodes["n1"].running {
+		if on {
+			t.Fatalf("paused n1 still runs %s", r)
+		}
+	}
 	// only paused or impossible nodes: blocked, with the reasons
 	h.pause("n2", true)
 	h.pause("n3", true)
@@ -271,7 +278,7 @@ func TestPausedNodeGetsNoNewGroups(t *testing.T) {
 	h.group("db", map[string]any{"possible": []string{"n2", "n3"}})
 	h.run(2 * time.Second)
 	g := wantState(t, h, "db", "blocked", "")
-	if g.Reason != "no node can run it: n1 is not a possible owner; n2 is paused; n3 is paused" {
+	if g.Reason != "no node can run it: n1 is not a possible owner; n2 is paused (standby: resume it to run groups); n3 is paused (standby: resume it to run groups)" {
 		t.Fatalf("reason %q", g.Reason)
 	}
 }
