@@ -2,6 +2,7 @@ package testsuite
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -104,21 +105,39 @@ func TestCleanStopMovesGroupsProcesses(t *testing.T) {
 
 // TestRestartKeepsGroupsWithoutPreference (issue 16): groups with no
 // preferred owner stay where they run when a node stops cleanly and
-// starts again (stickiness): the join moves none of them.
+// starts again (stickiness): its join moves none of them, and the events
+// after the join have no group event at all. The node restarted is n3:
+// a restarted n1 (the lowest id) coordinates at once and can form a view
+// with one peer first and the other a moment later, and that peer then
+// loses its lease across the two views and stops its groups for a while
+// (quorum_lost, then a fence when the first view excluded it): a
+// membership problem seen here and left to its own fix. The restarted
+// coordinator's side (it used to publish group_online for every group)
+// is core/crm's TestJoinKeepsGroupsWithoutPreference.
 func TestRestartKeepsGroupsWithoutPreference(t *testing.T) {
 	dir := t.TempDir()
 	startDemo(t, dir, "127.127", 3)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, n := range []string{"n1", "n2", "n3"} {
+				b, _ := os.ReadFile(filepath.Join(dir, n, "corral.log"))
+				ls := strings.Split(strings.TrimSpace(string(b)), "\n")
+				t.Logf("--- %s corral.log (last 40 lines):\n%s", n, strings.Join(ls[max(0, len(ls)-40):], "\n"))
+			}
+		}
+	})
 	run := func(node, cmd string, v any) error { return shellJSON(t, dir, node, cmd, v) }
 	names := []string{"a", "b", "c", "d", "e", "f"}
+	var before map[string]string // the owners before the restart
 	var out map[string]any
-	eventually(t, 20*time.Second, "group add on n1", func() error { return run("n1", "group add a", &out) })
+	eventually(t, 20*time.Second, "group add on n2", func() error { return run("n2", "group add a", &out) })
 	for _, g := range names {
 		if g != "a" {
-			if err := run("n1", "group add "+g, &out); err != nil {
+			if err := run("n2", "group add "+g, &out); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := run("n1", "resource add r"+g+" dummy --group "+g, &out); err != nil {
+		if err := run("n2", "resource add r"+g+" dummy --group "+g, &out); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -130,7 +149,7 @@ func TestRestartKeepsGroupsWithoutPreference(t *testing.T) {
 		m := map[string]string{}
 		for _, g := range gs {
 			if g.State != "online" {
-				return nil, fmt.Errorf("group %s is %s (%s)", g.Name, g.State, g.Reason)
+				return nil, fmt.Errorf("group %s is %s on %q (%s)", g.Name, g.State, g.Owner, g.Reason)
 			}
 			m[g.Name] = g.Owner
 		}
@@ -139,12 +158,11 @@ func TestRestartKeepsGroupsWithoutPreference(t *testing.T) {
 		}
 		return m, nil
 	}
-	eventually(t, 20*time.Second, "every group online", func() error { _, err := owners("n1"); return err })
+	eventually(t, 20*time.Second, "every group online", func() error { _, err := owners("n2"); return err })
 	pids := demoPIDs(t, dir, 3)
 	if err := syscall.Kill(pids[2], syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	var before map[string]string
 	eventually(t, 45*time.Second, "n3 gone and every group online on n1 or n2", func() error {
 		if alive(pids[2]) {
 			return fmt.Errorf("n3 (pid %d) alive", pids[2])
@@ -159,6 +177,27 @@ func TestRestartKeepsGroupsWithoutPreference(t *testing.T) {
 			}
 		}
 		before = m
+		return nil
+	})
+	if before == nil {
+		t.Fatal("no owners")
+	}
+	var evs []stopEventJSON
+	if err := run("n1", "events", &evs); err != nil {
+		t.Fatal(err)
+	}
+	mark := len(evs)
+	// restart n3 once the others no longer reach its old incarnation
+	eventually(t, 10*time.Second, "n1 and n2 no longer reach n3", func() error {
+		for _, nd := range []string{"n1", "n2"} {
+			st, err := shellStatus(t, dir, nd)
+			if err != nil {
+				return err
+			}
+			if st.reaches("n3") {
+				return fmt.Errorf("%s still reaches n3", nd)
+			}
+		}
 		return nil
 	})
 	startDemoArgs(t, dir, "127.127", 3, "--web=false")
@@ -184,5 +223,13 @@ func TestRestartKeepsGroupsWithoutPreference(t *testing.T) {
 			t.Fatalf("n3's join moved groups: %v -> %v", before, m)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	if err := run("n1", "events", &evs); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs[mark:] {
+		if strings.HasPrefix(e.Kind, "group_") {
+			t.Errorf("after n3's join, n1 recorded %s for %s (owner %s, from %s to %s): no group changed", e.Kind, e.Group, e.Owner, e.From, e.To)
+		}
 	}
 }

@@ -329,7 +329,7 @@ func remove(ss []string, s string) []string {
 func (c *CRM) rtFor(name string) *groupRT {
 	rt := c.rt[name]
 	if rt == nil {
-		rt = &groupRT{state: "offline", bans: map[string]time.Duration{}}
+		rt = &groupRT{state: "offline", bans: map[string]time.Duration{}, fresh: true}
 		c.rt[name] = rt
 	}
 	return rt
@@ -657,6 +657,8 @@ func (c *CRM) plan(name, cycle string, load map[string]int) {
 	res := c.members(name)
 	ga := c.groupActual(name)
 	prevState, prevOwner := rt.state, rt.owner
+	fresh := rt.fresh
+	rt.fresh = false
 	var why []string
 	state, reason, want := "", "", ""
 	frozen := false
@@ -796,7 +798,14 @@ func (c *CRM) plan(name, cycle string, load map[string]int) {
 		rt.res = append(rt.res, rs)
 	}
 	// events
-	if state == "online" && prevState != "online" {
+	if state == "online" && fresh {
+		// This coordinator has no record of the group (it restarted, or
+		// never got a State) and finds it online at its first pass: it
+		// was online before (a start of its own goes through starting
+		// first), so nothing changed and no event is due; a node's join
+		// that makes it coordinator must not look like a reshuffle.
+		rt.lastOnline = owner
+	} else if state == "online" && prevState != "online" {
 		c.co.events = append(c.co.events, Event{Kind: EvGroupOnline, Group: name, Owner: owner})
 		if rt.lastOnline != "" && rt.lastOnline != owner {
 			c.co.events = append(c.co.events, Event{Kind: EvGroupMoved, Group: name, From: rt.lastOnline, To: owner})

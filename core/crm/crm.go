@@ -217,6 +217,7 @@ type groupRT struct {
 
 	// coordinator only
 	lastOnline string  // the owner it was last online on
+	fresh      bool    // no record of it before this coordinator's first pass
 	back       string  // a one-shot return after a move expired
 	choice     string  // the policy's choice, while it is a candidate
 	policyDone bool    // the policy had its say for this placement

@@ -663,4 +663,24 @@ func TestJoinKeepsGroupsWithoutPreference(t *testing.T) {
 	if after := owners(); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Fatalf("a join moved groups: %v -> %v\n%s", before, after, strings.Join(h.events("n1"), "\n"))
 	}
+	// the coordinator restarts: its groups move away, then its join (it
+	// coordinates again, knowing no group's state) moves nothing and
+	// publishes no group event (it used to repeat group_online for all)
+	h.crash("n1")
+	h.run(3 * time.Second)
+	before = owners()
+	mark := len(h.events("n2"))
+	h.restart("n1")
+	h.run(3 * time.Second)
+	if c := h.coordinator(); c == nil || c.name != "n1" {
+		t.Fatalf("coordinator %v, want n1", c)
+	}
+	if after := owners(); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("the coordinator's join moved groups: %v -> %v", before, after)
+	}
+	for _, e := range h.events("n2")[mark:] {
+		if strings.HasPrefix(e, "group_") {
+			t.Errorf("after n1's join, n2 published %q: no group changed", e)
+		}
+	}
 }
