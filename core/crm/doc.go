@@ -184,12 +184,25 @@
 // is fenced: "stop of X failed on N: waiting for fence of N" (the driver
 // escalates: core/node asks for the fence of N or N fences itself).
 //
+// # Events
+//
+// The coordinator publishes group_online when a group becomes online,
+// group_moved {from, to} when it becomes online on another node than the
+// one it was last online on, and group_offline when it stops being
+// online. A coordinator with no record of a group (it restarted, or never
+// got a State) that finds it online at its first pass publishes nothing:
+// its own starts go through "starting" first, so the group was online
+// before it and nothing changed (a join that makes a node coordinator
+// must not look like a reshuffle). The price: a start that completes
+// while such a coordinator rebuilds is not announced by group_online.
+//
 // # Messages
 //
 // Report (a member: what it runs, operations in progress, the result it
 // just got; a full one also its copy of the owner table, Known), Actions (the coordinator: agent calls for nodes), State (the
 // coordinator: groups' runtime state with ages instead of timestamps,
 // nodes waiting for a fence, and the events, which every member publishes
-// in the broadcast's order) and Command (anyone: move, cleanup, fenced).
+// in the broadcast's order) and Command (anyone: move, cleanup, fenced,
+// drain).
 // Encode/Decode use core/wire's Writer and Reader; Decode never panics.
 package crm
