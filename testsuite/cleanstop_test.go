@@ -233,3 +233,87 @@ func TestRestartKeepsGroupsWithoutPreference(t *testing.T) {
 		}
 	}
 }
+
+// TestPauseMovesGroupsProcesses (issue 16): `pause` does what its help
+// says (standby, as in Pacemaker): the paused owner of web runs nothing
+// (whoami stopped through the process agent), web comes online on another
+// node, no fence; after `resume` web stays where it went.
+func TestPauseMovesGroupsProcesses(t *testing.T) {
+	dir := t.TempDir()
+	startDemoArgs(t, dir, "127.128", 3, "--web=true")
+	run := func(node, cmd string, v any) error { return shellJSON(t, dir, node, cmd, v) }
+	var owner string
+	eventually(t, 30*time.Second, "web online", func() error {
+		var gs []groupJSON
+		if err := run("n1", "groups", &gs); err != nil {
+			return err
+		}
+		if len(gs) != 1 || gs[0].State != "online" {
+			return fmt.Errorf("groups %+v", gs)
+		}
+		owner = gs[0].Owner
+		return nil
+	})
+	w := whoamiPID(t, filepath.Join(dir, owner))
+	if w == 0 || !alive(w) {
+		t.Fatalf("whoami pid %d on %s: not running", w, owner)
+	}
+	other := "n1"
+	if owner == "n1" {
+		other = "n2"
+	}
+	var out map[string]any
+	if err := run(other, "pause "+owner, &out); err != nil {
+		t.Fatal(err)
+	}
+	var now string
+	eventually(t, 20*time.Second, "web online on another node than the paused "+owner, func() error {
+		var gs []groupJSON
+		if err := run(other, "groups", &gs); err != nil {
+			return err
+		}
+		if len(gs) != 1 || gs[0].State != "online" || gs[0].Owner == owner {
+			return fmt.Errorf("groups %+v", gs)
+		}
+		now = gs[0].Owner
+		return nil
+	})
+	if alive(w) {
+		t.Fatalf("whoami (pid %d) still runs on the paused %s", w, owner)
+	}
+	var evs []stopEventJSON
+	if err := run(other, "events", &evs); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if e.Kind == "fence_started" || e.Kind == "node_fenced" {
+			t.Errorf("a pause was fenced: %+v", e)
+		}
+	}
+	if err := run(other, "resume "+owner, &out); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, owner+" online again", func() error {
+		st, err := shellStatus(t, dir, other)
+		if err != nil {
+			return err
+		}
+		var nodes []struct{ Name, State string }
+		if err := run(other, "nodes", &nodes); err != nil {
+			return err
+		}
+		for _, n := range nodes {
+			if n.Name == owner && n.State != "online" {
+				return fmt.Errorf("%s is %s (%s)", owner, n.State, st.Node)
+			}
+		}
+		return nil
+	})
+	// resumed: web does not come back by itself
+	for end := time.Now().Add(time.Second); time.Now().Before(end); {
+		if err := fenceWebOnline(run, other, now)(); err != nil {
+			t.Fatalf("after resume: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
