@@ -493,6 +493,9 @@ func (f *Fence) post() {
 		} else if o := f.unfinishedSelf(); o != nil {
 			f.selfFenced = true
 			f.out.SelfFence = fmt.Sprintf("a fence of %s at its boot id %d (op %v: %s) was begun while it was cut off: stop everything now and restart", f.cfg.Self, o.Boot, o.ID, o.Reason)
+			if o.Req != "" {
+				f.out.SelfFence = fmt.Sprintf("a fence of %s at its boot id %d was requested (op %v: %s): stop everything now; the other members carry it out", f.cfg.Self, o.Boot, o.ID, o.Reason)
+			}
 		}
 	}
 	f.schedule()

@@ -456,7 +456,10 @@ func (n *Node) FenceHistory() ([]FenceRecord, error) {
 // ErrNotMember is returned for a fence request against an unknown node.
 var ErrNotMember = errors.New("not a configured node")
 
-// Fence asks for a fence of node (`fence NODE`): the coordinator runs it.
+// Fence asks for a fence of node (`fence NODE`, this node included): the
+// coordinator runs it (a fence of the coordinator: the next one, see
+// core/fence/doc.go "Requests"). It returns once the request shows
+// pending here, or says why it cannot be carried out.
 func (n *Node) Fence(node, reason string) error {
 	known := false
 	for _, nd := range n.cfg.Nodes {
@@ -464,9 +467,6 @@ func (n *Node) Fence(node, reason string) error {
 	}
 	if !known {
 		return fmt.Errorf("node %q: %w (nodes: %s)", node, ErrNotMember, strings.Join(n.fenceTargets(), ", "))
-	}
-	if node == n.cfg.Node {
-		return fmt.Errorf("node %q is this node: ask another node to fence it", node)
 	}
 	if reason == "" {
 		reason = "manual"
