@@ -490,6 +490,9 @@ func (n *Node) Fence(node, reason string) error {
 				}
 			}
 		}); e != nil {
+			if node == n.cfg.Node {
+				return nil // this node stops for its own fence: it was carried out
+			}
 			return e
 		}
 		if st.State == fence.StatePending || st.State == fence.StateInProgress || st.Confirmed {
