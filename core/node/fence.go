@@ -315,7 +315,14 @@ func (n *Node) fenceHistory(r fence.Record) {
 func (n *Node) selfFence(why string) {
 	n.fence.selfFenced = true
 	n.log.Error("fenced: stopping the resources and the node", "reason", why)
-	deadline := time.Now().Add(selfFenceStopTimeout)
+	n.stopHere(time.Now().Add(selfFenceStopTimeout), "fenced")
+	n.fatal(fmt.Errorf("fenced: %s", why))
+}
+
+// stopHere stops, through their agents, the resources the resource
+// manager says run on this node, each bounded by deadline (on the loop:
+// the node is stopping). what prefixes the log line of a failed stop.
+func (n *Node) stopHere(deadline time.Time, what string) {
 	for _, r := range n.crm.c.Resources() {
 		if r.Node != n.cfg.Node || r.State == "stopped" || r.Agent == "" {
 			continue
@@ -334,10 +341,9 @@ func (n *Node) selfFence(why string) {
 		_, err := n.crm.exec.RunAgent(ctx, r.Agent, crm.ActStop, params)
 		cancel()
 		if err != nil {
-			n.log.Error("fenced: stop failed", "resource", r.Name, "err", err)
+			n.log.Error(what+": stop failed", "resource", r.Name, "err", err)
 		}
 	}
-	n.fatal(fmt.Errorf("fenced: %s", why))
 }
 
 // ---- requests from the API ----

@@ -188,6 +188,10 @@ func (n *Node) Leave(ctx context.Context) error {
 // drainPoll is how often a clean stop checks what still runs here.
 const drainPoll = 50 * time.Millisecond
 
+// drainStopTimeout bounds the last local stops of a clean stop whose
+// drain timed out.
+const drainStopTimeout = 5 * time.Second
+
 // ErrDrain is returned by Leave when the node's groups did not move away
 // in time (a stop hangs or failed): it does not leave cleanly.
 var ErrDrain = errors.New("node: groups still run here")
@@ -253,6 +257,9 @@ func (n *Node) drainGroups(ctx context.Context) error {
 			for _, g := range running {
 				n.log.Error("clean stop: group still runs here; not leaving cleanly, so the others fence this node before they start it", "group", g)
 			}
+			// what the coordinator did not stop, stop here (best effort,
+			// bounded): nothing is left running behind this node
+			_ = n.do(func() { n.stopHere(time.Now().Add(drainStopTimeout), "clean stop") })
 			return fmt.Errorf("%w after %v: %s (see the log; the others fence this node before they take them over)",
 				ErrDrain, config.DrainTimeout, strings.Join(running, ", "))
 		case <-n.loopDone:
