@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -114,12 +115,25 @@ func (c *fakeCluster) Do(_ context.Context, verb string, args []string) error {
 		if _, ok := c.state[n]; !ok {
 			return fmt.Errorf("no node %q", n)
 		}
-		// Like the cluster: the pause is asked for, the next view makes it so.
+		// Like the cluster: the pause is asked for, the next view makes it
+		// so, and the paused node's groups move to another node (standby).
 		time.AfterFunc(5*time.Millisecond, func() {
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			c.state[n] = "paused"
 			c.emit(map[string]any{"kind": "node_paused", "target": n})
+			to := ""
+			for _, m := range c.nodes {
+				if to == "" && m != n && c.state[m] == "online" {
+					to = m
+				}
+			}
+			for _, g := range slices.Sorted(maps.Keys(c.owner)) {
+				if c.owner[g] == n && to != "" {
+					c.owner[g] = to
+					c.emit(map[string]any{"kind": "group_moved", "group": g, "from": n, "to": to})
+				}
+			}
 		})
 	case "resume":
 		n := args[0]
@@ -135,8 +149,7 @@ func (c *fakeCluster) Do(_ context.Context, verb string, args []string) error {
 			c.emit(map[string]any{"kind": "node_resumed", "target": n})
 		})
 	case "move":
-		// Like the cluster: a paused node keeps its groups; move GROUP
-		// takes one away from its owner, move GROUP NODE to NODE, and the
+		// Like the cluster: move GROUP takes one away from its owner, move GROUP NODE to NODE, and the
 		// group is online there a moment later.
 		g := args[0]
 		from, ok := c.owner[g]
@@ -211,9 +224,9 @@ func TestRollingMaintenance(t *testing.T) {
 	if len(fc.violations) > 0 {
 		t.Errorf("violations: %v", fc.violations)
 	}
-	// A paused node keeps its groups: the script moves each away itself
-	// (n1's to n2, then n2's to n1, the first online node); n3 owns none.
-	want := []string{"pause n1", "move mail", "move web", "resume n1", "pause n2", "move db", "move mail", "move web", "resume n2", "pause n3", "resume n3"}
+	// A paused node's groups move away by themselves (standby): the
+	// script only pauses, waits, and resumes.
+	want := []string{"pause n1", "resume n1", "pause n2", "resume n2", "pause n3", "resume n3"}
 	if !slices.Equal(fc.actions, want) {
 		t.Errorf("actions %v, want %v", fc.actions, want)
 	}

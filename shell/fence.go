@@ -21,6 +21,9 @@ func fenceCommand() *command {
 			"uncleanly is not fenced, its groups wait (\"waiting for fence of n3\" in `groups`).\n" +
 			"`fence NODE` asks the coordinator to fence NODE now through its levels (it powers the\n" +
 			"node off or cycles it): the interactive shell asks first, elsewhere give --yes.\n" +
+			"Any node may be named, the coordinator and this node too (the next coordinator\n" +
+			"fences the old one). It returns once NODE shows pending in `fence`, or says why the\n" +
+			"fence cannot be done (no quorum here, no device for NODE, no other member).\n" +
 			"`fence history` lists past fence operations, oldest first (kept in the config DB under\n" +
 			"/fence/history/);\n" +
 			"`fence devices` lists the configured devices and every node's levels.",

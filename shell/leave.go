@@ -7,9 +7,11 @@ func leaveCommand() *command {
 		name:    "leave",
 		usage:   "leave [--json]",
 		summary: "make this node leave the cluster cleanly",
-		help: "The node the shell is connected to tells the others it is leaving and waits until a\n" +
-			"view without it is committed; the others then do not treat it as failed. Its agent\n" +
-			"keeps running; `resume NODE` brings it back, or stop the agent.",
+		help: "The node the shell is connected to moves its groups to other nodes (each stopped\n" +
+			"there through its agents, up to 30 s), then tells the others it is leaving and\n" +
+			"waits until a view without it is committed; the others then do not treat it as\n" +
+			"failed. Stopping the agent (SIGTERM, `demo stop`) does the same. Its agent keeps\n" +
+			"running; `resume NODE` brings it back, or stop the agent.",
 		example: "leave",
 		run: func(ctx context.Context, s *Shell, a *args) error {
 			if err := a.noArgs(); err != nil {

@@ -12,10 +12,14 @@ func pauseCommand() *command {
 	return &command{
 		name:    "pause",
 		usage:   "pause NODE [--json]",
-		summary: "pause a node: it stays a member but gives up its work (maintenance)",
-		help: "Asks NODE (any node, by name) to pause. A paused node stays in the view and keeps\n" +
-			"quorum votes but runs no resources; `resume NODE` brings it back. The next view\n" +
-			"shows the new state: check with `nodes`.",
+		summary: "pause a node: it stays a member but gives up its work (standby)",
+		help: "Asks NODE (any node, by name) to pause, like Pacemaker's standby. A paused node\n" +
+			"stays in the view and keeps its quorum votes but runs no resources: its groups\n" +
+			"move to other nodes (each stopped there through its agents first; a group no\n" +
+			"other node can run stays stopped, and `explain` says why), and no group is\n" +
+			"placed on it until `resume NODE`. Groups do not move back by themselves after\n" +
+			"the resume (only a preferred owner with failback, or `move`, brings them).\n" +
+			"The next view shows the new state: check with `nodes` and `groups`.",
 		example: "pause n2\nnodes",
 		nodeArg: true,
 		run:     func(ctx context.Context, s *Shell, a *args) error { return s.nodeAction(ctx, a, "pause") },

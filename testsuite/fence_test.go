@@ -265,3 +265,66 @@ func TestFenceFailingDeviceProcesses(t *testing.T) {
 		t.Fatalf("fence on n1: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestFenceCoordinatorFromPeerProcesses: `fence n1 --yes` asked on n2
+// while n1 coordinates shows n1 pending at once and is carried out: n1's
+// process is killed by the device and every survivor records its fence
+// (issue 16: the request used to sit unserved until n1 died some other
+// way).
+func TestFenceCoordinatorFromPeerProcesses(t *testing.T) {
+	dir, run := fenceDemo(t, "127.125")
+	pids := demoPIDs(t, dir, 3)
+	eventually(t, 10*time.Second, "n1 coordinates", func() error {
+		var st struct {
+			Coordinator string `json:"coordinator"`
+		}
+		if err := run("n2", "status", &st); err != nil {
+			return err
+		}
+		if st.Coordinator != "n1" {
+			return fmt.Errorf("coordinator %q", st.Coordinator)
+		}
+		return nil
+	})
+	var out map[string]any
+	if err := run("n2", "fence n1 --yes --reason operator", &out); err != nil {
+		t.Fatal(err)
+	}
+	var ts []fenceTargetJSON
+	if err := run("n2", "fence", &ts); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range ts {
+		if x.Target == "n1" && x.State == "" && !x.Confirmed {
+			t.Fatalf("fence status on n2 right after the request: %+v, want n1 pending", ts)
+		}
+	}
+	eventually(t, 20*time.Second, "n1 confirmed fenced on n3", func() error {
+		var ts []fenceTargetJSON
+		if err := run("n3", "fence", &ts); err != nil {
+			return err
+		}
+		for _, x := range ts {
+			if x.Target == "n1" && x.Confirmed && x.State == "done" {
+				return nil
+			}
+		}
+		return fmt.Errorf("fence status on n3: %+v", ts)
+	})
+	if alive(pids[0]) {
+		t.Fatalf("n1's pid %d is alive after its fence", pids[0])
+	}
+	var evs []fenceEventJSON
+	if err := run("n3", "events", &evs); err != nil {
+		t.Fatal(err)
+	}
+	started, fenced := false, false
+	for _, e := range evs {
+		started = started || (e.Kind == "fence_started" && e.Target == "n1")
+		fenced = fenced || (e.Kind == "node_fenced" && e.Target == "n1")
+	}
+	if !started || !fenced {
+		t.Fatalf("n3's events: fence_started(n1) %v, node_fenced(n1) %v: %+v", started, fenced, evs)
+	}
+	eventually(t, 20*time.Second, "web online on n2", fenceWebOnline(run, "n3", "n2"))
+}

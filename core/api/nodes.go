@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/corral-ha/corral/core/config"
 	"github.com/corral-ha/corral/core/membership"
 	"github.com/corral-ha/corral/core/node"
 )
@@ -93,9 +94,9 @@ func (h *Handler) nodeOne(w http.ResponseWriter, r *http.Request) {
 	errorf(w, http.StatusNotFound, "the nodes are "+nodeNames(st), "no node named %q", name)
 }
 
-// leaveWait bounds how long POST /v1/nodes/SELF/leave waits for the view
-// without this node.
-const leaveWait = 5 * time.Second
+// leaveWait bounds how long POST /v1/nodes/SELF/leave waits: the node's
+// groups moving away (config.DrainTimeout), then the view without it.
+const leaveWait = config.DrainTimeout + 5*time.Second
 
 func (h *Handler) action(s membership.State, verb string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {

@@ -10,6 +10,15 @@ import (
 // defaultVotes is a node's weight in quorum when [[nodes]] votes is left out.
 const defaultVotes = 1
 
+// DrainTimeout bounds a clean stop (SIGTERM, `leave`, `demo stop`): the
+// node asks the coordinator to move its groups away (each stopped here
+// through its agents' stop, then started elsewhere) and waits up to this
+// long for none to run here before it leaves the view. Longer than one
+// resource's default stop timeout (20 s, crm.DefaultStopTimeout) so that a
+// slow stop fits; past it the node does not leave cleanly, so the others
+// fence it before they start what it may still run.
+const DrainTimeout = 30 * time.Second
+
 // Default returns a configuration holding every default. Required keys
 // (cluster, node, key_file, nodes) are left empty.
 func Default() *Config {

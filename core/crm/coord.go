@@ -39,6 +39,10 @@ type coord struct {
 	// per schedule pass: the group index of actual, nodes with a failed stop
 	idx        map[string]map[string]map[string]*actual
 	stopFailed map[string]bool
+
+	// draining: members that stop cleanly (Drain): their groups move
+	// away and nothing new is placed on them, for this view.
+	draining map[string]bool
 }
 
 // coordView starts or ends the coordinator role when the view changes.
@@ -52,7 +56,7 @@ func (c *CRM) coordView(old View) {
 		return // a lease change
 	}
 	co := &coord{view: v.ID, rebuilding: true, reported: map[string]bool{}, actual: map[string]map[string]*actual{},
-		unfenced: map[string]time.Duration{}, sent: map[string]string{}, fencedFrom: map[string]bool{},
+		unfenced: map[string]time.Duration{}, sent: map[string]string{}, fencedFrom: map[string]bool{}, draining: map[string]bool{},
 		known: map[string]Known{c.cfg.Self: c.ownerTable()}}
 	add := func(n string) { c.addUnfenced(co, n) }
 	if c.co != nil {
@@ -345,7 +349,7 @@ func remove(ss []string, s string) []string {
 func (c *CRM) rtFor(name string) *groupRT {
 	rt := c.rt[name]
 	if rt == nil {
-		rt = &groupRT{state: "offline", bans: map[string]time.Duration{}}
+		rt = &groupRT{state: "offline", bans: map[string]time.Duration{}, fresh: true}
 		c.rt[name] = rt
 	}
 	return rt
@@ -717,6 +721,8 @@ func (c *CRM) plan(name, cycle string, load map[string]int) {
 	res := c.members(name)
 	ga := c.groupActual(name)
 	prevState, prevOwner := rt.state, rt.owner
+	fresh := rt.fresh
+	rt.fresh = false
 	var why []string
 	state, reason, want := "", "", ""
 	frozen := false
@@ -874,7 +880,14 @@ func (c *CRM) plan(name, cycle string, load map[string]int) {
 		}
 	}
 	// events
-	if state == "online" && prevState != "online" {
+	if state == "online" && fresh {
+		// This coordinator has no record of the group (it restarted, or
+		// never got a State) and finds it online at its first pass: it
+		// was online before (a start of its own goes through starting
+		// first), so nothing changed and no event is due; a node's join
+		// that makes it coordinator must not look like a reshuffle.
+		rt.lastOnline = owner
+	} else if state == "online" && prevState != "online" {
 		c.co.events = append(c.co.events, Event{Kind: EvGroupOnline, Group: name, Owner: owner})
 		if rt.lastOnline != "" && rt.lastOnline != owner {
 			c.co.events = append(c.co.events, Event{Kind: EvGroupMoved, Group: name, From: rt.lastOnline, To: owner})

@@ -39,7 +39,7 @@ type View struct {
 	Coordinator string
 	Primary     bool     // the view is primary
 	Lease       bool     // this node holds a lease (see below)
-	Paused      []string // members that take no new groups
+	Paused      []string // members in standby: their groups move away, none is placed there
 	Leaving     []string // members on their way out: their groups move away
 	// Lease is membership's Leased: the view's own lease, or the one this
 	// node held in the primary view installed before, carried over: a
@@ -113,6 +113,14 @@ type Move struct {
 // Cleanup is `cleanup RESOURCE`: forget its failures and bans.
 type Cleanup struct{ Resource string }
 
+// Drain is a clean stop of this node (SIGTERM, `leave`) before it
+// leaves the view: the coordinator moves every group off this node (it
+// stops them here through their agents, then places them elsewhere, or
+// leaves them stopped when no other node can run them) and places nothing
+// new here, for as long as it coordinates this view. The driver gives it
+// again at every view change until Running is empty.
+type Drain struct{}
+
 // TimeOfDay is the local time since midnight, for failback windows.
 type TimeOfDay struct{ D time.Duration }
 
@@ -126,6 +134,7 @@ func (PolicyAnswer) input()  {}
 func (Fenced) input()        {}
 func (Move) input()          {}
 func (Cleanup) input()       {}
+func (Drain) input()         {}
 func (TimeOfDay) input()     {}
 
 // Policy request kinds.
@@ -230,6 +239,7 @@ type groupRT struct {
 
 	// coordinator only
 	lastOnline string  // the owner it was last online on
+	fresh      bool    // no record of it before this coordinator's first pass
 	back       string  // a one-shot return after a move expired
 	choice     string  // the policy's choice, while it is a candidate
 	policyDone bool    // the policy had its say for this placement
@@ -423,6 +433,11 @@ func (c *CRM) Step(now time.Duration, in Input) error {
 			return fmt.Errorf("no resource or group %q: %s", in.Resource, c.known("resources", c.resources))
 		}
 		c.broadcast(&Command{From: c.cfg.Self, Kind: CmdCleanup, Resource: in.Resource})
+	case Drain:
+		if !c.view.Primary || !contains(c.view.Members, c.cfg.Self) {
+			return fmt.Errorf("this node is not a member of a primary view: nobody can move its groups: %w", ErrNoPrimary)
+		}
+		c.broadcast(&Command{From: c.cfg.Self, Kind: CmdDrain, Node: c.cfg.Self})
 	case TimeOfDay:
 		c.tod, c.todSet = in.D, true
 	}
@@ -867,6 +882,10 @@ func (c *CRM) command(m *Command) {
 			}
 		}
 		c.restored = keep
+	case CmdDrain:
+		if c.co != nil && contains(c.view.Members, m.Node) {
+			c.co.draining[m.Node] = true
+		}
 	case CmdMove:
 		if c.co != nil {
 			c.coMove(m)

@@ -168,8 +168,11 @@
 // Candidates are the view's members, restricted by possible owners, the
 // dependency's owner (a group with "after" starts on its dependency's node
 // once that one is online), bans (a node the group failed on, for
-// failover.period), paused nodes (no new groups; a group already there
-// stays) and leaving nodes (their groups move away). Preferred owners
+// failover.period), paused nodes (standby, as Pacemaker's: their groups
+// move away, each stopped there through its agents, and none is placed
+// there until `resume`), nodes that stop cleanly (Drain, for as long as
+// the coordinator that got it coordinates) and leaving nodes (their
+// groups move away too). Preferred owners
 // order them, then load, then the name. A group stays where it runs
 // unless a move, a failover or failback (never, immediate, or within a
 // window of the day) says otherwise; a Lua policy (choose_owner,
@@ -208,12 +211,25 @@
 // group's row still lists (a deleted one whose stop failed), or a group
 // (all its resources).
 //
+// # Events
+//
+// The coordinator publishes group_online when a group becomes online,
+// group_moved {from, to} when it becomes online on another node than the
+// one it was last online on, and group_offline when it stops being
+// online. A coordinator with no record of a group (it restarted, or never
+// got a State) that finds it online at its first pass publishes nothing:
+// its own starts go through "starting" first, so the group was online
+// before it and nothing changed (a join that makes a node coordinator
+// must not look like a reshuffle). The price: a start that completes
+// while such a coordinator rebuilds is not announced by group_online.
+//
 // # Messages
 //
 // Report (a member: what it runs, operations in progress, the result it
 // just got; a full one also its copy of the owner table, Known), Actions (the coordinator: agent calls for nodes), State (the
 // coordinator: groups' runtime state with ages instead of timestamps,
 // nodes waiting for a fence, and the events, which every member publishes
-// in the broadcast's order) and Command (anyone: move, cleanup, fenced).
+// in the broadcast's order) and Command (anyone: move, cleanup, fenced,
+// drain).
 // Encode/Decode use core/wire's Writer and Reader; Decode never panics.
 package crm

@@ -121,6 +121,18 @@ func (c *CRM) Resources() []ResourceView {
 	return out
 }
 
+// Running lists the groups of which this node runs (or starts or
+// stops) a resource, sorted: what a clean stop waits for (Drain).
+func (c *CRM) Running() []string {
+	set := map[string]bool{}
+	for _, l := range c.local {
+		if l.state != Stopped || !l.op.Zero() {
+			set[l.res.Group] = true
+		}
+	}
+	return sortedKeys(set)
+}
+
 // HasGroup reports whether a group is configured.
 func (c *CRM) HasGroup(name string) bool { _, ok := c.groups[name]; return ok }
 

@@ -220,15 +220,16 @@ const (
 	CmdMove    = "move"
 	CmdCleanup = "cleanup"
 	CmdFenced  = "fenced"
+	CmdDrain   = "drain" // Node stops cleanly: move its groups away (Drain)
 )
 
 // Command is an administrator's request, broadcast so the coordinator
 // (whoever it is) applies it in order.
 type Command struct {
 	From     string
-	Kind     string // move, cleanup, fenced
+	Kind     string // move, cleanup, fenced, drain
 	Group    string // move
-	Node     string // move: target ("" away from the current owner); fenced: the node
+	Node     string // move: target ("" away from the current owner); fenced, drain: the node
 	For      time.Duration
 	Resource string // cleanup
 }
@@ -253,6 +254,10 @@ func (*Command) tag() byte { return tagCommand }
 
 // ErrCorrupt is returned for an encoding that does not decode.
 var ErrCorrupt = errors.New("crm: corrupt or unsupported message")
+
+// ErrNoPrimary is returned for a request that needs a member of a primary
+// view (a coordinator to carry it out).
+var ErrNoPrimary = errors.New("crm: no primary view")
 
 // Encode returns m's encoding (the ordered-broadcast payload).
 func Encode(m Message) []byte {

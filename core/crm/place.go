@@ -41,10 +41,12 @@ func (c *CRM) candidates(g Group, rt *groupRT, cur string, colo []string, load m
 			excluded = append(excluded, n+" does not run "+strings.Join(g.After, ", ")+" (it follows its dependency)")
 		case rt.bans[n] > c.now:
 			excluded = append(excluded, fmt.Sprintf("%s is banned (it failed there; %v left)", n, (rt.bans[n]-c.now).Round(time.Second)))
-		case contains(c.view.Leaving, n):
+		case contains(c.view.Leaving, n) || c.co != nil && c.co.draining[n]:
 			excluded = append(excluded, n+" is leaving the cluster")
-		case contains(c.view.Paused, n) && n != cur:
-			excluded = append(excluded, n+" is paused")
+		case contains(c.view.Paused, n):
+			// standby (Pacemaker's): a paused node's groups move away,
+			// and none is placed there until it is resumed
+			excluded = append(excluded, n+" is paused (standby: resume it to run groups)")
 		case c.stopFailedOn(n):
 			excluded = append(excluded, "a stop failed on "+n)
 		default:
@@ -159,9 +161,6 @@ func (c *CRM) choose(g Group, rt *groupRT, ga map[string]map[string]*actual, loa
 			default:
 				why = append(why, best+" is preferred, but failback is never: it stays")
 			}
-		}
-		if contains(c.view.Paused, cur) {
-			why = append(why, cur+" is paused: the group stays, but it would not be placed there anew")
 		}
 		why = append(why, "it stays on "+cur+", where it runs")
 		if len(excluded) > 0 {

@@ -1,6 +1,7 @@
 package crm
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -255,14 +256,21 @@ func TestPausedNodeGetsNoNewGroups(t *testing.T) {
 	if ex := h.coordinator().crm.Explain("web"); !strings.Contains(ex, "n1 is paused") {
 		t.Fatalf("explain:\n%s", ex)
 	}
-	// a group already on a paused node stays there
+	// a group on a node that is paused moves away (standby, as in
+	// Pacemaker; issue 16: it used to stay, though `help pause` said a
+	// paused node runs no resources), stopped there first
 	h.pause("n1", false)
 	h.step(h.nodes["n1"], Move{Group: "web", Node: "n1"})
 	h.run(2 * time.Second)
 	wantState(t, h, "web", "online", "n1")
 	h.pause("n1", true)
 	h.run(2 * time.Second)
-	wantState(t, h, "web", "online", "n1")
+	wantState(t, h, "web", "online", "n2")
+	for r, on := range h.nodes["n1"].running {
+		if on {
+			t.Fatalf("paused n1 still runs %s", r)
+		}
+	}
 	// only paused or impossible nodes: blocked, with the reasons
 	h.pause("n2", true)
 	h.pause("n3", true)
@@ -270,7 +278,7 @@ func TestPausedNodeGetsNoNewGroups(t *testing.T) {
 	h.group("db", map[string]any{"possible": []string{"n2", "n3"}})
 	h.run(2 * time.Second)
 	g := wantState(t, h, "db", "blocked", "")
-	if g.Reason != "no node can run it: n1 is not a possible owner; n2 is paused; n3 is paused" {
+	if g.Reason != "no node can run it: n1 is not a possible owner; n2 is paused (standby: resume it to run groups); n3 is paused (standby: resume it to run groups)" {
 		t.Fatalf("reason %q", g.Reason)
 	}
 }
@@ -576,4 +584,103 @@ func TestRestartedCoordinatorWaitsForUnfencedOwner(t *testing.T) {
 	h.nodes["n3"].running = map[string]bool{}
 	h.run(3 * time.Second)
 	wantState(t, h, "web", "online", "n2")
+}
+
+// TestDrainMovesGroupsAway: a clean stop (Drain) of web's owner moves web
+// through its agents' stop to another node before the node leaves, with
+// no fence; a group only that node may run is stopped there (blocked,
+// saying why). Issue 16: a clean stop used to leave its groups "waiting
+// for fence" of a node that is never fenced.
+func TestDrainMovesGroupsAway(t *testing.T) {
+	h := newHarness(t, 3, 1)
+	h.fence = -1 // nothing is fenced: the move must not need it
+	webGroup(h, map[string]any{"preferred": []string{"n2", "n3"}})
+	h.resource("db1", "db")
+	h.group("db", map[string]any{"possible": []string{"n2"}})
+	h.run(2 * time.Second)
+	wantState(t, h, "web", "online", "n2")
+	wantState(t, h, "db", "online", "n2")
+	n2 := h.nodes["n2"]
+	if got := strings.Join(n2.crm.Running(), ","); got != "db,web" {
+		t.Fatalf("n2 runs %q, want db,web", got)
+	}
+	h.step(n2, Drain{})
+	h.run(2 * time.Second)
+	wantState(t, h, "web", "online", "n3")
+	g := wantState(t, h, "db", "blocked", "")
+	if !strings.Contains(g.Reason, "n2 is leaving the cluster") {
+		t.Fatalf("db's reason %q", g.Reason)
+	}
+	if got := n2.crm.Running(); len(got) != 0 {
+		t.Fatalf("n2 still runs %v after the drain", got)
+	}
+	for r, on := range n2.running {
+		if on {
+			t.Fatalf("n2 still runs %s: %v", r, n2.running)
+		}
+	}
+	ev := strings.Join(h.events("n1"), "\n")
+	if !strings.Contains(ev, "group_moved web n2->n3") {
+		t.Fatalf("no group_moved web from n2 to n3 in:\n%s", ev)
+	}
+	// it leaves cleanly now: nothing of it waits for a fence
+	h.leaving["n2"] = true
+	h.regroup()
+	n2.up = false
+	n2.inc++
+	h.regroup()
+	h.run(2 * time.Second)
+	wantState(t, h, "web", "online", "n3")
+}
+
+// TestJoinKeepsGroupsWithoutPreference: groups with no preferred owner
+// stay where they run when a node joins again (stickiness), and a group
+// that moved says from and to.
+func TestJoinKeepsGroupsWithoutPreference(t *testing.T) {
+	h := newHarness(t, 3, 1)
+	for _, g := range []string{"a", "b", "c", "d", "e"} {
+		h.resource("r"+g, g)
+		h.group(g, map[string]any{})
+	}
+	h.run(2 * time.Second)
+	owners := func() map[string]string {
+		m := map[string]string{}
+		for _, g := range []string{"a", "b", "c", "d", "e"} {
+			m[g] = h.gview(g).Owner
+		}
+		return m
+	}
+	h.crash("n3")
+	h.run(3 * time.Second)
+	before := owners()
+	for g, o := range before {
+		if o == "n3" || o == "" {
+			t.Fatalf("group %s on %q after n3 crashed: %v", g, o, before)
+		}
+	}
+	h.restart("n3")
+	h.run(3 * time.Second)
+	if after := owners(); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("a join moved groups: %v -> %v\n%s", before, after, strings.Join(h.events("n1"), "\n"))
+	}
+	// the coordinator restarts: its groups move away, then its join (it
+	// coordinates again, knowing no group's state) moves nothing and
+	// publishes no group event (it used to repeat group_online for all)
+	h.crash("n1")
+	h.run(3 * time.Second)
+	before = owners()
+	mark := len(h.events("n2"))
+	h.restart("n1")
+	h.run(3 * time.Second)
+	if c := h.coordinator(); c == nil || c.name != "n1" {
+		t.Fatalf("coordinator %v, want n1", c)
+	}
+	if after := owners(); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("the coordinator's join moved groups: %v -> %v", before, after)
+	}
+	for _, e := range h.events("n2")[mark:] {
+		if strings.HasPrefix(e, "group_") {
+			t.Errorf("after n1's join, n2 published %q: no group changed", e)
+		}
+	}
 }

@@ -21,6 +21,11 @@ const (
 // ErrCorrupt is returned for an encoding that does not decode.
 var ErrCorrupt = errors.New("fence: corrupt or unsupported encoding")
 
+// ErrCannotFence is returned for a request that cannot be carried out
+// (no primary view, no device reaches the target, no other member to
+// carry out the fence of the only member); the error says why.
+var ErrCannotFence = errors.New("the fence cannot be carried out")
+
 // Message kinds. They travel on the wire: append only.
 const (
 	kindReport   uint8 = iota + 1 // a member's knowledge at a primary install

@@ -123,6 +123,18 @@
 //     (a stale report of the leave cannot bring it back). Without this a
 //     resumed node that then crashed was never fenced, and two_node
 //     counted it as down (G3).
+//   - Requests: a Request (`fence NODE` on any member, or a member's own
+//     failed stop) is broadcast and recorded by every member; Status
+//     shows its target pending from its delivery on. A request that
+//     cannot be carried out is refused at once with ErrCannotFence: no
+//     primary view, no device and no watchdog for the target, a
+//     watchdog-only target that is a member, or a target that is the
+//     view's only member. The coordinator never runs a call against
+//     itself: a request for the coordinator is begun as an op by the
+//     coordinator, which then stops itself (Self-fencing below), and the
+//     next coordinator carries the op out with the devices: the request
+//     survives the coordinator change (Pacemaker fences its DC the same
+//     way: another node runs the device).
 //   - Self-fencing: a node that learns it was confirmed fenced at its own
 //     boot id, or that an unfinished op against its own boot id exists
 //     (it was cut off and came back), sets Ready.SelfFence.

@@ -183,7 +183,19 @@ func (f *Fence) request(in Request) error {
 		return fmt.Errorf("fence: %q is not a configured node (nodes: %s)", in.Target, strings.Join(f.targets(), ", "))
 	}
 	if !f.view.Primary {
-		return fmt.Errorf("fence: this node is not in a primary view: ask a node of the quorate side")
+		return fmt.Errorf("fence: this node is not in a primary view: ask a node of the quorate side: %w", ErrCannotFence)
+	}
+	tc := f.cfg.Targets[in.Target]
+	if len(tc.Levels) == 0 {
+		if !tc.Watchdog {
+			return fmt.Errorf("fence: no fence device for %s and watchdog mode is off: configure [[fence.levels]] for it: %w", in.Target, ErrCannotFence)
+		}
+		if f.member(in.Target) {
+			return fmt.Errorf("fence: no fence device for %s, and watchdog mode fences only a node that left the view: %w", in.Target, ErrCannotFence)
+		}
+	}
+	if f.member(in.Target) && len(f.view.Members) == 1 {
+		return fmt.Errorf("fence: %s is the only member of the view: no other node can carry out its fence: %w", in.Target, ErrCannotFence)
 	}
 	f.reqN++
 	reason := in.Reason
@@ -481,6 +493,9 @@ func (f *Fence) post() {
 		} else if o := f.unfinishedSelf(); o != nil {
 			f.selfFenced = true
 			f.out.SelfFence = fmt.Sprintf("a fence of %s at its boot id %d (op %v: %s) was begun while it was cut off: stop everything now and restart", f.cfg.Self, o.Boot, o.ID, o.Reason)
+			if o.Req != "" {
+				f.out.SelfFence = fmt.Sprintf("a fence of %s at its boot id %d was requested (op %v: %s): stop everything now; the other members carry it out", f.cfg.Self, o.Boot, o.ID, o.Reason)
+			}
 		}
 	}
 	f.schedule()
@@ -584,7 +599,21 @@ func (f *Fence) schedule() {
 			continue
 		}
 		if t == f.cfg.Self {
-			continue // a coordinator with an unfinished fence against itself stops itself (post)
+			// The coordinator runs no call against itself. A request for
+			// it (`fence` of the coordinator from any node, or its own
+			// failed stop) is begun like any other: the op against its
+			// own incarnation makes it stop itself (post: unfinishedSelf),
+			// and the next coordinator, which holds the op, carries it
+			// out with the devices (active). So the request survives the
+			// coordinator change, as Pacemaker's fencing of the DC does.
+			if _, ok := f.active(t); ok {
+				continue
+			}
+			if reason, req := f.need(t); req != "" && f.selfFenceable() {
+				f.issuing[t] = true
+				f.broadcast(Message{Kind: kindBegin, Issued: f.view.ID, ID: f.newID(), Target: t, Boot: f.st.boots[t], Reason: reason, Req: req})
+			}
+			continue
 		}
 		v, ok := f.active(t)
 		if !ok {
@@ -640,6 +669,14 @@ func (f *Fence) schedule() {
 		f.broadcast(Message{Kind: kindAttempt, Issued: f.view.ID, ID: f.newID(), Op: o.ID, Target: t, Boot: f.cfg.Boot,
 			Round: p.Round, Level: p.Level, Dev: p.Dev, LevelSize: len(lv), Device: lv[p.Dev].Name})
 	}
+}
+
+// selfFenceable reports whether a fence of this node, the coordinator,
+// can be carried out by the next coordinator: some other member exists
+// and a device or the watchdog reaches this node.
+func (f *Fence) selfFenceable() bool {
+	tc := f.cfg.Targets[f.cfg.Self]
+	return len(f.view.Members) > 1 && (len(tc.Levels) > 0 || tc.Watchdog)
 }
 
 // waitOrAbandon decides about an outstanding call: wait for a runner that
@@ -720,6 +757,12 @@ func (f *Fence) Status() []TargetStatus {
 				ts.State, ts.Device = StateDone, dev
 			case opFailed:
 				ts.State = StateFailed
+			}
+		}
+		if !ts.Confirmed && (ts.State == "" || ts.State == StateDone || ts.State == StateFailed) {
+			// a request not yet served shows as pending at once
+			if reason, req := f.need(t); req != "" {
+				ts.State, ts.Op, ts.Reason, ts.Attempts, ts.Error, ts.Device = StatePending, "", reason, 0, "", ""
 			}
 		}
 		if ts.Confirmed && ts.State == "" {

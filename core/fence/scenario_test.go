@@ -1,6 +1,7 @@
 package fence
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -226,6 +227,62 @@ func TestManualRequest(t *testing.T) {
 	h.run(3 * time.Second)
 	if len(h.calls) != 1 {
 		t.Errorf("%d calls: the departure after a manual fence must not fence again", len(h.calls))
+	}
+}
+
+// fence NODE of the coordinator, asked on another member: it shows as
+// pending at once on every member, the coordinator stops itself, and the
+// next coordinator carries out the request with the device (the request
+// survives the coordinator change). Issue 16: it used to sit unserved.
+func TestManualRequestOfCoordinator(t *testing.T) {
+	h := newHarness(t, 3, 1, baseCfg())
+	h.reboot = -1
+	h.noRestart = true
+	h.run(2 * time.Second)
+	if c := h.coordinator(); c == nil || c.name != "n1" {
+		t.Fatalf("coordinator %v, want n1", c)
+	}
+	if err := h.nodes["n2"].f.Step(h.now, Request{Target: "n1", Reason: "operator"}); err != nil {
+		t.Fatal(err)
+	}
+	h.ready(h.nodes["n2"])
+	waitFor(t, h, time.Second, "n1 pending on n3", func() bool {
+		s := h.status("n3", "n1")
+		return s.State == StatePending || s.State == StateInProgress || s.Confirmed || !h.nodes["n1"].up
+	})
+	waitFor(t, h, 5*time.Second, "confirmation of n1 on n2", func() bool { return len(h.nodes["n2"].conf["n1"]) == 1 })
+	if h.nodes["n1"].up {
+		t.Fatal("n1 still up")
+	}
+	if c := h.nodes["n2"].conf["n1"][0]; c.Device != "pdu-n1" || c.By != "n2" || c.Boot != 1 {
+		t.Errorf("confirmation %+v: want pdu-n1 by n2 at boot 1", c)
+	}
+	if got := h.kinds("n3", "n1"); !slices.Contains(got, "fence_started:pdu-n1") {
+		t.Errorf("n3 events for n1: %v, want fence_started", got)
+	}
+}
+
+// A request that cannot be carried out says why at once.
+func TestManualRequestRefused(t *testing.T) {
+	cfg := baseCfg()
+	h := newHarness(t, 3, 1, cfg)
+	h.run(2 * time.Second)
+	nd := h.nodes["n2"]
+	tc := nd.f.cfg.Targets["n3"]
+	tc.Levels = nil
+	nd.f.cfg.Targets["n3"] = tc
+	if err := nd.f.Step(h.now, Request{Target: "n3"}); !errors.Is(err, ErrCannotFence) || !strings.Contains(err.Error(), "no fence device") {
+		t.Errorf("request without a device: %v", err)
+	}
+	tc.Watchdog = true
+	nd.f.cfg.Targets["n3"] = tc
+	if err := nd.f.Step(h.now, Request{Target: "n3"}); !errors.Is(err, ErrCannotFence) || !strings.Contains(err.Error(), "watchdog") {
+		t.Errorf("watchdog-only request of a member: %v", err)
+	}
+	h.partition([]string{"n1"}, []string{"n2", "n3"})
+	waitFor(t, h, 3*time.Second, "n1 out of the primary view", func() bool { return !h.nodes["n1"].view.Primary })
+	if err := h.nodes["n1"].f.Step(h.now, Request{Target: "n2"}); !errors.Is(err, ErrCannotFence) || !strings.Contains(err.Error(), "primary") {
+		t.Errorf("request without quorum: %v", err)
 	}
 }
 

@@ -103,6 +103,15 @@
 //     ValidateTxn): the agent exists, the parameters are its meta()'s, a
 //     group keeps no resources when it is deleted; a refusal wraps
 //     ErrInvalidConfig and nothing is proposed.
+//   - A clean stop (Leave: SIGTERM of the agent, `leave`, a peer's leave
+//     request, `demo stop`) drains first (member.go drainGroups): it asks
+//     the coordinator to move this node's groups away (crm.Drain, again
+//     at each view change), waits up to config.DrainTimeout until this
+//     node runs nothing, logging each group, and only then leaves the
+//     view; past the bound it does not leave cleanly (the others fence it
+//     before they take over what it may still run). `fence NODE` returns
+//     once the request is delivered (it shows pending in `fence`), or an
+//     error saying why it cannot be carried out (fence.ErrCannotFence).
 //   - two_node (twonode.go, quorum.TwoNodeAlone): a primary view holding
 //     one of the two nodes fences its peer and is primary for nothing
 //     else until the peer is confirmed fenced or left cleanly at its last

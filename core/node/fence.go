@@ -28,6 +28,10 @@ const tagFence byte = 4
 // keyFence holds the fence core's Persist (fence.Restore at a restart).
 var keyFence = []byte("fence")
 
+// fenceRequestWait bounds how long `fence NODE` waits for its request to
+// come back through the ordered broadcast (a few heartbeats normally).
+const fenceRequestWait = 3 * time.Second
+
 // fenceTickEvery is how often the fence core's timers run.
 const fenceTickEvery = 100 * time.Millisecond
 
@@ -315,7 +319,14 @@ func (n *Node) fenceHistory(r fence.Record) {
 func (n *Node) selfFence(why string) {
 	n.fence.selfFenced = true
 	n.log.Error("fenced: stopping the resources and the node", "reason", why)
-	deadline := time.Now().Add(selfFenceStopTimeout)
+	n.stopHere(time.Now().Add(selfFenceStopTimeout), "fenced")
+	n.fatal(fmt.Errorf("fenced: %s", why))
+}
+
+// stopHere stops, through their agents, the resources the resource
+// manager says run on this node, each bounded by deadline (on the loop:
+// the node is stopping). what prefixes the log line of a failed stop.
+func (n *Node) stopHere(deadline time.Time, what string) {
 	for _, r := range n.crm.c.Resources() {
 		if r.Node != n.cfg.Node || r.State == "stopped" || r.Agent == "" {
 			continue
@@ -334,10 +345,9 @@ func (n *Node) selfFence(why string) {
 		_, err := n.crm.exec.RunAgent(ctx, r.Agent, crm.ActStop, params)
 		cancel()
 		if err != nil {
-			n.log.Error("fenced: stop failed", "resource", r.Name, "err", err)
+			n.log.Error(what+": stop failed", "resource", r.Name, "err", err)
 		}
 	}
-	n.fatal(fmt.Errorf("fenced: %s", why))
 }
 
 // ---- requests from the API ----
@@ -483,7 +493,10 @@ func (n *Node) FenceHistory() ([]FenceRecord, error) {
 // ErrNotMember is returned for a fence request against an unknown node.
 var ErrNotMember = errors.New("not a configured node")
 
-// Fence asks for a fence of node (`fence NODE`): the coordinator runs it.
+// Fence asks for a fence of node (`fence NODE`, this node included): the
+// coordinator runs it (a fence of the coordinator: the next one, see
+// core/fence/doc.go "Requests"). It returns once the request shows
+// pending here, or says why it cannot be carried out.
 func (n *Node) Fence(node, reason string) error {
 	known := false
 	for _, nd := range n.cfg.Nodes {
@@ -492,9 +505,6 @@ func (n *Node) Fence(node, reason string) error {
 	if !known {
 		return fmt.Errorf("node %q: %w (nodes: %s)", node, ErrNotMember, strings.Join(n.fenceTargets(), ", "))
 	}
-	if node == n.cfg.Node {
-		return fmt.Errorf("node %q is this node: ask another node to fence it", node)
-	}
 	if reason == "" {
 		reason = "manual"
 	}
@@ -502,7 +512,35 @@ func (n *Node) Fence(node, reason string) error {
 	if e := n.do(func() { err = n.fence.f.Step(n.now(), fence.Request{Target: node, Reason: reason}) }); e != nil {
 		return e
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	// The request goes through the ordered broadcast: answer once this
+	// node sees it pending (or already carried out), so that `fence` and
+	// the events show it when the command returns.
+	for end := time.Now().Add(fenceRequestWait); ; {
+		var st fence.TargetStatus
+		if e := n.do(func() {
+			for _, ts := range n.fence.f.Status() {
+				if ts.Target == node {
+					st = ts
+				}
+			}
+		}); e != nil {
+			if node == n.cfg.Node {
+				return nil // this node stops for its own fence: it was carried out
+			}
+			return e
+		}
+		if st.State == fence.StatePending || st.State == fence.StateInProgress || st.Confirmed {
+			return nil
+		}
+		if time.Now().After(end) {
+			return fmt.Errorf("the request for %s was sent but not delivered within %v (did the view change?): check `fence` and retry: %w",
+				node, fenceRequestWait, fence.ErrCannotFence)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // stopFailed escalates a stop that failed or timed out on this node (on

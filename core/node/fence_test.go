@@ -338,3 +338,33 @@ func TestStopFailureWithoutLeaseSelfFences(t *testing.T) {
 		return ok && g.State == "online" && (g.Owner == "n1" && nodes[0].ex.Running("app") || g.Owner == "n3" && nodes[2].ex.Running("app"))
 	})
 }
+
+// TestCleanLeaveDrainsGroups (issue 16): a clean leave of web's owner n2
+// stops app there through its agent before n2 leaves (Leave returns with
+// app stopped), and web comes online on n3 with no fence of n2. It used
+// to leave with app running and web "waiting for fence of n2", a fence
+// that never comes for a clean leave.
+func TestCleanLeaveDrainsGroups(t *testing.T) {
+	nodes := startFenceCluster(t, 101, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := nodes[1].n.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if nodes[1].ex.Running("app") {
+		t.Fatal("n2 left cleanly with app still running there")
+	}
+	eventually(t, 10*time.Second, "web online on n3", func() bool {
+		g, ok := webOn(nodes[0])
+		return ok && g.State == "online" && g.Owner == "n3" && nodes[2].ex.Running("app")
+	})
+	st, err := nodes[0].n.FenceStatus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ts := range st.Targets {
+		if ts.State != "" {
+			t.Errorf("fence state after a clean leave: %+v", ts)
+		}
+	}
+}

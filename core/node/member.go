@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/corral-ha/corral/core/config"
+	"github.com/corral-ha/corral/core/crm"
 	"github.com/corral-ha/corral/core/membership"
 	"github.com/corral-ha/corral/core/quorum"
 	"github.com/corral-ha/corral/core/wire"
@@ -159,10 +161,16 @@ func (n *Node) SetNodeState(name string, s membership.State) error {
 	return err
 }
 
-// Leave leaves the cluster cleanly: it tells the others and waits (up to
-// ctx and leaveTimeout) until a view without this node is committed. The
-// node keeps running; Close it afterwards.
+// Leave leaves the cluster cleanly: it moves its groups away (drain, up
+// to config.DrainTimeout), then tells the others and waits (up to ctx and
+// leaveTimeout) until a view without this node is committed. When its
+// groups could not be moved away in time it does not leave cleanly: the
+// others then fence it before they start what it may still run. The node
+// keeps running; Close it afterwards.
 func (n *Node) Leave(ctx context.Context) error {
+	if err := n.drainGroups(ctx); err != nil {
+		return err
+	}
 	if err := n.SetState(membership.StateLeaving); err != nil {
 		return err
 	}
@@ -175,6 +183,90 @@ func (n *Node) Leave(ctx context.Context) error {
 		return fmt.Errorf("node: leave not confirmed within %v; stopping anyway", leaveTimeout)
 	case <-n.loopDone:
 		return ErrClosed
+	}
+}
+
+// drainPoll is how often a clean stop checks what still runs here.
+const drainPoll = 50 * time.Millisecond
+
+// drainStopTimeout bounds the last local stops of a clean stop whose
+// drain timed out.
+const drainStopTimeout = 5 * time.Second
+
+// ErrDrain is returned by Leave when the node's groups did not move away
+// in time (a stop hangs or failed): it does not leave cleanly.
+var ErrDrain = errors.New("node: groups still run here")
+
+// drainGroups is the first half of a clean stop: the coordinator is asked
+// (crm.Drain, again at every view change) to stop this node's groups
+// here through their agents and start them elsewhere; it waits, up to
+// config.DrainTimeout, until this node runs nothing, with a log line per
+// group. Without a primary view nobody can move them, but this node
+// stops them itself as its lease lapses (crm): it waits for that too.
+func (n *Node) drainGroups(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, config.DrainTimeout)
+	defer cancel()
+	var asked wire.ViewID
+	var here []string
+	var askErr error
+	first := true
+	for {
+		var running []string
+		owners := map[string]string{}
+		if e := n.do(func() {
+			running = n.crm.c.Running()
+			if len(running) == 0 {
+				return
+			}
+			if id := n.mem.Status().View.ID; id != asked {
+				if err := n.crm.c.Step(n.now(), crm.Drain{}); err != nil {
+					askErr = err
+				} else {
+					asked, askErr = id, nil
+				}
+			}
+			for _, g := range n.crm.c.Groups() {
+				owners[g.Name] = g.Owner
+			}
+		}); e != nil {
+			return e
+		}
+		if first {
+			first = false
+			for _, g := range running {
+				n.log.Info("clean stop: moving group away before leaving", "group", g)
+			}
+			if askErr != nil {
+				n.log.Warn("clean stop: cannot ask the coordinator; waiting for this node to stop its groups itself", "err", askErr)
+			}
+		}
+		for _, g := range here {
+			if !slices.Contains(running, g) {
+				args := []any{"group", g}
+				if o := owners[g]; o != "" && o != n.cfg.Node {
+					args = append(args, "now_on", o)
+				}
+				n.log.Info("clean stop: group stopped here", args...)
+			}
+		}
+		here = running
+		if len(running) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			for _, g := range running {
+				n.log.Error("clean stop: group still runs here; not leaving cleanly, so the others fence this node before they start it", "group", g)
+			}
+			// what the coordinator did not stop, stop here (best effort,
+			// bounded): nothing is left running behind this node
+			_ = n.do(func() { n.stopHere(time.Now().Add(drainStopTimeout), "clean stop") })
+			return fmt.Errorf("%w after %v: %s (see the log; the others fence this node before they take them over)",
+				ErrDrain, config.DrainTimeout, strings.Join(running, ", "))
+		case <-n.loopDone:
+			return ErrClosed
+		case <-time.After(drainPoll):
+		}
 	}
 }
 

@@ -494,6 +494,16 @@ func (n *Node) deliver(now time.Duration, m conn.Message) {
 			return
 		}
 		n.log.Info("state change asked by a peer", "from", n.names[m.From], "state", membership.State(msg.State).String())
+		if membership.State(msg.State) == membership.StateLeaving {
+			// a clean leave moves this node's groups away first (Leave
+			// waits, so not on the loop)
+			go func() {
+				if err := n.Leave(context.Background()); err != nil {
+					n.log.Warn("leave asked by a peer", "err", err)
+				}
+			}()
+			return
+		}
 		n.mem.SetState(now, membership.State(msg.State))
 	default:
 		n.mem.Step(now, m.From, msg)

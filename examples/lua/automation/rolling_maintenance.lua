@@ -1,8 +1,8 @@
 -- rolling_maintenance: takes the cluster's nodes through maintenance one at
--- a time. For each node: pause it (it gets no new groups), move each group
--- it owns away (a paused node keeps what it runs, as in WSFC), wait until
--- it owns no group, run the maintenance command with NODE set to its name,
--- resume it, wait until it is back.
+-- a time. For each node: pause it (standby, as in Pacemaker: its groups
+-- move to other nodes and none is placed on it), wait until it owns no
+-- group, run the maintenance command with NODE set to its name, resume it,
+-- wait until it is back. Groups do not move back by themselves.
 --
 --   corral shell -c "lua run examples/lua/automation/rolling_maintenance.lua 'ssh $NODE apt-get -y upgrade'"
 --
@@ -50,13 +50,14 @@ end
 table.sort(nodes)
 
 for _, name in ipairs(nodes) do
+  local groups = owned(name)
   print("maintenance of " .. name .. ": pausing")
   assert(corral.pause(name))
   -- pause is asked for; the next view makes it so
   waitfor(name .. " is paused", function() return state(name) == "paused" end)
-  for _, g in ipairs(owned(name)) do
+  -- a paused node's groups move away by themselves
+  for _, g in ipairs(groups) do
     print("maintenance of " .. name .. ": moving " .. g .. " away")
-    assert(corral.move(g))
   end
   waitfor(name .. " hands over its groups", function() return #owned(name) == 0 end)
   print("maintenance of " .. name .. ": running " .. command)

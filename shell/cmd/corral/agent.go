@@ -31,8 +31,9 @@ type leaver interface {
 	Leave(ctx context.Context) error
 }
 
-// leaveTimeout bounds the clean leave at shutdown.
-const leaveTimeout = 5 * time.Second
+// leaveTimeout bounds the clean leave at shutdown: the groups moving away
+// (config.DrainTimeout), then the view without this node.
+const leaveTimeout = config.DrainTimeout + 5*time.Second
 
 // runAgent is `corral agent --config FILE`: one node in the foreground
 // until SIGTERM or SIGINT.

@@ -31,8 +31,10 @@ const (
 	demoMaxNodes   = 64
 	// demoStartWait bounds the wait for every node's socket to answer.
 	demoStartWait = 15 * time.Second
-	// demoStopWait is how long demo stop waits after SIGTERM before SIGKILL.
-	demoStopWait = 5 * time.Second
+	// demoStopWait is how long demo stop waits after SIGTERM before
+	// SIGKILL: a clean stop moves the node's groups away first (up to
+	// config.DrainTimeout), then leaves.
+	demoStopWait = config.DrainTimeout + 10*time.Second
 )
 
 // demoNode is one node of a demo directory.
