@@ -20,7 +20,7 @@ build:
 # suite one package at a time (it runs real processes on loopback).
 test: build
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 10m $$($(GO) list ./... | grep -v /testsuite)
+	$(GO) test -count=1 -timeout 13m $$($(GO) list ./... | grep -v /testsuite)
 	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 1 -timeout 10m ./testsuite/...
 
 race:

@@ -25,13 +25,28 @@ func (n *Node) agentStateDir() string { return filepath.Join(n.cfg.DataDir, "age
 // it holds (pid files above all) is of the previous run, whose processes
 // died with it (Pdeathsig), and a stale pid file's pid may belong to an
 // unrelated process by now (issue 22). The directory is the node's own
-// (0700).
+// (0700). Only the OCF agents' HA_VARLIB, persistent by OCF's rules, stays.
 func (n *Node) cleanAgentStateDir() {
 	dir := n.agentStateDir()
+	remove := func(p string) {
+		if err := os.RemoveAll(p); err != nil {
+			n.log.Warn("cleaning the agents' state directory", "dir", dir, "err", err)
+		}
+	}
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
-		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
-			n.log.Warn("cleaning the agents' state directory", "dir", dir, "err", err)
+		if e.Name() != "ocf" {
+			remove(filepath.Join(dir, e.Name()))
+			continue
+		}
+		// The OCF agents' HA_VARLIB (ocf/lib) is kept across restarts, as
+		// /var/lib/heartbeat survives a reboot; their run, lock and
+		// rsctmp directories are emptied as a reboot empties /run.
+		sub, _ := os.ReadDir(filepath.Join(dir, "ocf"))
+		for _, s := range sub {
+			if s.Name() != "lib" {
+				remove(filepath.Join(dir, "ocf", s.Name()))
+			}
 		}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
