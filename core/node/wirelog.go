@@ -141,7 +141,7 @@ func (n *Node) noteStale(addr netip.Addr, de *conn.DropError) {
 	}
 	name := n.guessName(addr, de.From)
 	n.log.Warn(fmt.Sprintf("packets from %s (%s) carry boot id %d, not newer than boot %d heard before: dropped as a replay or an older incarnation. "+
-		"A node restarted from a restored or wiped data directory gets a boot id from its clock: if its clock is behind, set it right and restart that node",
+		"A node started from a restored or wiped data directory gets a boot id from its clock; if that is below the one heard, it starts again by itself above it once this node's packets reach it, unless it has joined a view (its log says so): then restart it",
 		addr, name, de.Boot, heard), "logged", "once per boot id")
 }
 
