@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-ha/corral/core/config"
 	"github.com/corral-ha/corral/core/node"
 	"github.com/corral-ha/corral/core/wire"
 )
@@ -398,6 +399,47 @@ func TestWipedNodeBelowSeenBoot(t *testing.T) {
 	want := fmt.Sprintf("peers have seen boot %d of this node", seen)
 	if !bytes.Contains(log, []byte(want)) || !bytes.Contains(log, []byte(fmt.Sprintf("starting again at boot %d", seen+1))) {
 		t.Errorf("n2's log does not say %q and that it starts again at boot %d:\n%s", want, seen+1, log)
+	}
+
+	// Now that n2 has joined (it may run resources), an authentic packet
+	// to a newer incarnation of it, as n1 would send, makes it log an
+	// error, not start again.
+	cfg, err := config.Load(filepath.Join(dir, "n1", "corral.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := cfg.LoadKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := wire.New(wire.Config{Cluster: cfg.Cluster, Key: key, Self: 1, Boot: uint32(time.Now().Unix()) + 5000, Start: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkts, err := ep.Seal(wire.Dest{ID: 2, Boot: seen + 7, Start: 1}, wire.Encode(&wire.Heartbeat{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.160.0.1")}, &net.UDPAddr{IP: net.ParseIP("127.160.0.2"), Port: cfg.Port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write(pkts[0]); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "n2 logs the newer boot id n1 claims to have seen", func() error {
+		log, err := os.ReadFile(filepath.Join(dir, "n2", "corral.log"))
+		if err != nil {
+			return err
+		}
+		if !bytes.Contains(log, []byte(fmt.Sprintf("n1 has seen boot %d of this node", seen+7))) {
+			return errors.New("not logged")
+		}
+		return nil
+	})
+	if st, err := viewOf(t, dir, "n2"); err != nil || st.Boot != seen+1 || !alive(pid) {
+		t.Errorf("joined n2 after a packet to a newer incarnation: boot %d (want %d), alive %v, %v", st.Boot, seen+1, alive(pid), err)
 	}
 }
 
