@@ -80,7 +80,7 @@ func (n *Node) noteNewerSelf(de *conn.DropError) {
 		return // stopping already
 	}
 	next := max(de.SelfBoot+1, bootFloor(time.Now()))
-	if n.joined {
+	if n.joined || de.SelfBoot == math.MaxUint32 { // no boot id above it
 		d := &n.drops
 		if d.newer == nil {
 			d.newer = map[uint32]bool{}
