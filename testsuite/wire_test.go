@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-ha/corral/core/config"
+	"github.com/corral-ha/corral/core/node"
 	"github.com/corral-ha/corral/core/wire"
 )
 
@@ -295,8 +297,149 @@ func TestWipedNodeRejoins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Contains(log, []byte("not newer than boot")) {
-		t.Errorf("n1 dropped packets of n2 as stale:\n%s", log)
+	// Quick restarts run the boot id ahead of the clock: then the wiped
+	// start's boot id is below the one n1 saw, n1 drops its packets as
+	// stale, and n2 must have started again by itself (TestWipedNodeBelowSeenBoot).
+	n2log, err := os.ReadFile(filepath.Join(dir, "n2", "corral.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if self := bytes.Contains(n2log, []byte("starting again at boot")); bytes.Contains(log, []byte("not newer than boot")) && !self {
+		t.Errorf("n1 dropped packets of n2 as stale, and n2 did not start again:\n%s", log)
+	} else if self {
+		t.Logf("n2's wiped start was below the boot id n1 saw; it started again by itself")
+	}
+}
+
+// TestWipedNodeBelowSeenBoot (issue 22): a node whose data directory is
+// wiped while its last boot id is ahead of the clock (quick restarts, or a
+// clock set back) starts below the boot id its peers saw, and they drop
+// its packets as stale. Their packets to its earlier incarnation tell it
+// so (authentic: wire.ErrNewerSelf): it persists that boot id and starts
+// again above it, same pid, and rejoins without an operator.
+func TestWipedNodeBelowSeenBoot(t *testing.T) {
+	dir := t.TempDir()
+	startDemo(t, dir, "127.160", 3, "--fence=false")
+	all := []string{"n1", "n2", "n3"}
+	eventually(t, 15*time.Second, "one quorate view of three", func() error {
+		return sameView(t, dir, all, all, true)
+	})
+	kill2 := func() {
+		t.Helper()
+		pid := demoPIDs(t, dir, 3)[1]
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 5*time.Second, "n2 gone", func() error {
+			if alive(pid) {
+				return errors.New("alive")
+			}
+			return nil
+		})
+	}
+	start2 := func() {
+		t.Helper()
+		if r := corral(t, dir, "demo", "--detach", "--dir", dir); r.code != 0 {
+			t.Fatalf("demo again: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+	}
+	// n2's boot id far ahead of the clock, as after many quick restarts.
+	kill2()
+	st, err := node.OpenStore(filepath.Join(dir, "n2", "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ahead := uint32(time.Now().Unix()) + 1000
+	_, err = st.NextBoot(ahead)
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	start2()
+	var seen uint32
+	eventually(t, 10*time.Second, "n2 at a boot id ahead of the clock, in one quorate view of three", func() error {
+		st, err := viewOf(t, dir, "n2")
+		if err != nil {
+			return err
+		}
+		if st.Boot <= ahead {
+			return fmt.Errorf("n2 at boot %d", st.Boot)
+		}
+		seen = st.Boot
+		return sameView(t, dir, all, all, true)
+	})
+
+	kill2()
+	if err := os.RemoveAll(filepath.Join(dir, "n2", "data")); err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now()
+	start2()
+	pid := demoPIDs(t, dir, 3)[1]
+	eventually(t, 10*time.Second, "n2 back in one quorate view of three", func() error {
+		st, err := viewOf(t, dir, "n2")
+		if err != nil {
+			return err
+		}
+		if st.Boot != seen+1 {
+			return fmt.Errorf("n2 at boot %d, want %d", st.Boot, seen+1)
+		}
+		return sameView(t, dir, all, all, true)
+	})
+	t.Logf("n2 rejoined %v after its start with a wiped data directory", time.Since(started).Round(time.Millisecond))
+	if now := demoPIDs(t, dir, 3)[1]; now != pid || !alive(pid) {
+		t.Errorf("n2 started again as pid %d (alive %v), want the pid of the wiped start, %d", now, alive(now), pid)
+	}
+	log, err := os.ReadFile(filepath.Join(dir, "n2", "corral.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("peers have seen boot %d of this node", seen)
+	if !bytes.Contains(log, []byte(want)) || !bytes.Contains(log, []byte(fmt.Sprintf("starting again at boot %d", seen+1))) {
+		t.Errorf("n2's log does not say %q and that it starts again at boot %d:\n%s", want, seen+1, log)
+	}
+
+	// Now that n2 has joined (it may run resources), an authentic packet
+	// to a newer incarnation of it, as n1 would send, makes it log an
+	// error, not start again.
+	cfg, err := config.Load(filepath.Join(dir, "n1", "corral.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := cfg.LoadKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := wire.New(wire.Config{Cluster: cfg.Cluster, Key: key, Self: 1, Boot: uint32(time.Now().Unix()) + 5000, Start: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkts, err := ep.Seal(wire.Dest{ID: 2, Boot: seen + 7, Start: 1}, wire.Encode(&wire.Heartbeat{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.160.0.1")}, &net.UDPAddr{IP: net.ParseIP("127.160.0.2"), Port: cfg.Port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write(pkts[0]); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "n2 logs the newer boot id n1 claims to have seen", func() error {
+		log, err := os.ReadFile(filepath.Join(dir, "n2", "corral.log"))
+		if err != nil {
+			return err
+		}
+		if !bytes.Contains(log, []byte(fmt.Sprintf("n1 has seen boot %d of this node", seen+7))) {
+			return errors.New("not logged")
+		}
+		return nil
+	})
+	if st, err := viewOf(t, dir, "n2"); err != nil || st.Boot != seen+1 || !alive(pid) {
+		t.Errorf("joined n2 after a packet to a newer incarnation: boot %d (want %d), alive %v, %v", st.Boot, seen+1, alive(pid), err)
 	}
 }
 

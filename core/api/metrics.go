@@ -121,7 +121,7 @@ func (h *Handler) metrics(w http.ResponseWriter, _ *http.Request) {
 	ws := m.Conn.Wire
 	p.family("corral_wire_packets_total", "counter", "Received packets by what authentication and framing made of them.")
 	for _, s := range []labelled{{"opened", ws.Opened}, {"short", ws.Short}, {"bad_magic", ws.BadMagic}, {"version", ws.Version},
-		{"other_cluster", ws.Cluster}, {"own", ws.Own}, {"unknown_sender", ws.UnknownSender}, {"misaddressed", ws.Misaddressed},
+		{"other_cluster", ws.Cluster}, {"own", ws.Own}, {"unknown_sender", ws.UnknownSender}, {"misaddressed", ws.Misaddressed}, {"newer_self", ws.NewerSelf},
 		{"auth_failed", ws.Auth}, {"stale_boot", ws.StaleBoot},
 		{"replay", ws.Replay}, {"bad_fragment", ws.BadFragment}, {"oversize", ws.Oversize},
 		{"reassembly_limit", ws.ReassemblyLimit}, {"late", ws.Late}} {

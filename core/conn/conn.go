@@ -178,6 +178,9 @@ type DropError struct {
 	From wire.NodeID
 	Boot uint32
 	Err  error
+	// SelfBoot is set with wire.ErrNewerSelf: the boot id of this node
+	// the authentic packet was addressed to (wire.Delivery.SelfBoot).
+	SelfBoot uint32
 }
 
 func (e *DropError) Error() string {
@@ -198,7 +201,7 @@ func (c *Conn) Receive(now time.Duration, link int, pkt []byte) error {
 	}
 	d, err := c.ep.Open(now, pkt)
 	if err != nil {
-		return &DropError{From: d.From, Boot: d.Boot, Err: err}
+		return &DropError{From: d.From, Boot: d.Boot, Err: err, SelfBoot: d.SelfBoot}
 	}
 	p := c.byID[d.From]
 	if p == nil {

@@ -23,7 +23,14 @@
 //     peers saw (they would drop it as stale). A random 64-bit start id
 //     (crypto/rand) with it picks this incarnation's packet key, so no
 //     (key, nonce) pair repeats even when a restore repeats a boot id
-//     (core/wire doc.go).
+//     (core/wire doc.go). If the persisted boot id had run ahead of the
+//     clock, the wiped start is below what the peers saw anyway: their
+//     packets to its earlier incarnation say so (wire.ErrNewerSelf,
+//     authenticated), and a start that has not joined (no view with
+//     another node, no primary view, so no resources) persists that boot
+//     id and stops with ErrRestart, on which the agent re-executes itself
+//     (same pid, pid file kept) and starts above it. A start that has
+//     joined only logs an error, once per boot id.
 //   - Dropped packets are counted by the core (metrics); the node logs the
 //     source of packets that fail authentication, use another wire version
 //     or come from an unknown id once a minute per source address ("packets

@@ -23,6 +23,13 @@ import (
 // ErrClosed is returned by requests to a node that has stopped.
 var ErrClosed = errors.New("node: stopped")
 
+// ErrRestart is Run's error when the node stopped to start again: its
+// peers have heard a boot id of this node at least this start's (its data
+// directory was wiped or restored), and drop its packets as stale until it
+// starts above it (core/wire ErrNewerSelf). The boot id is persisted, so
+// the next Open takes one above; the agent starts again at once.
+var ErrRestart = errors.New("node: restart needed: peers have seen a newer boot id of this node")
+
 // Options are the parts of a node that are not configuration.
 type Options struct {
 	Logger *slog.Logger
@@ -101,6 +108,10 @@ type Node struct {
 	releaseErr  error
 	fatalErr    error   // set on the loop by fatal; Run returns it
 	drops       dropLog // rate limits of the log lines about dropped packets
+	// joined is set once this start has installed a view with another
+	// node or a primary view: from then on it may run resources, and it
+	// does not restart by itself on wire.ErrNewerSelf (wirelog.go).
+	joined bool
 }
 
 // Open prepares a node from its configuration: it reads the key, takes
@@ -432,6 +443,9 @@ func (n *Node) execute() {
 		}
 		for _, e := range rm.Events {
 			n.logMemberEvent(e)
+			if e.Kind == membership.EventViewChanged && (e.Primary || len(e.Members) > 1) {
+				n.joined = true
+			}
 			if e.Kind == membership.EventLeft {
 				n.closeWatchdog(true, "clean leave")
 				close(n.left)

@@ -72,6 +72,26 @@ func (s *Store) NextBoot(floor uint32) (uint32, error) {
 	return boot, nil
 }
 
+// RaiseBoot records that this node has used boot id seen (a peer heard
+// it, from a start whose data directory was since wiped or restored): the
+// next NextBoot returns above it. It is on disk when RaiseBoot returns.
+func (s *Store) RaiseBoot(seen uint32) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketNode)
+		if err != nil {
+			return err
+		}
+		if v := b.Get(keyBoot); len(v) == 4 && binary.BigEndian.Uint32(v) >= seen {
+			return nil
+		}
+		return b.Put(keyBoot, binary.BigEndian.AppendUint32(nil, seen))
+	})
+	if err != nil {
+		return fmt.Errorf("store: raise boot id to %d: %w", seen, err)
+	}
+	return nil
+}
+
 // Put writes one value of the node bucket; it is on disk when Put returns.
 func (s *Store) Put(key, val []byte) error {
 	if s.putFault != nil {

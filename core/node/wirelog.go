@@ -30,6 +30,7 @@ type dropLog struct {
 	last  map[dropKey]time.Time // last line per (reason, source address)
 	count map[dropKey]int       // drops since that line
 	stale map[staleKey]bool     // (peer, boot) already logged
+	newer map[uint32]bool       // boot ids of this node peers saw, already logged (noteNewerSelf)
 }
 
 type dropKey struct {
@@ -62,7 +63,45 @@ func (n *Node) receivePacket(p transport.Packet) {
 		n.noteDrop("unknown", p.From.Addr(), de.From, "packets from %s (%s) come from a node id that is not in the node list: fix [[nodes]] on one side")
 	case errors.Is(err, wire.ErrStaleBoot):
 		n.noteStale(p.From.Addr(), de)
+	case errors.Is(err, wire.ErrNewerSelf):
+		n.noteNewerSelf(de)
 	}
+}
+
+// noteNewerSelf handles an authentic packet addressed to an incarnation of
+// this node at a boot id not below this start's: the data directory was
+// wiped or restored, and the peers drop this start's packets as stale.
+// A start that has never joined (no view with another node, no primary
+// view, so no resources) persists that boot id and stops with ErrRestart,
+// and the agent starts again above it; one that has joined only says so,
+// once per boot id: restarting it is the operator's call.
+func (n *Node) noteNewerSelf(de *conn.DropError) {
+	if n.fatalErr != nil {
+		return // stopping already
+	}
+	next := max(de.SelfBoot+1, bootFloor(time.Now()))
+	if n.joined || de.SelfBoot == math.MaxUint32 { // no boot id above it
+		d := &n.drops
+		if d.newer == nil {
+			d.newer = map[uint32]bool{}
+		}
+		if d.newer[de.SelfBoot] || len(d.newer) >= dropLogMax {
+			return
+		}
+		d.newer[de.SelfBoot] = true
+		n.log.Error(fmt.Sprintf("%s has seen boot %d of this node, not older than this start's boot %d: its data directory was wiped or restored, and %s drops this node's packets. "+
+			"This node has joined a view since, so it does not restart by itself: restart it when its resources may move (it then starts at boot %d or above)",
+			n.names[de.From], de.SelfBoot, n.boot, n.names[de.From], next), "logged", "once per boot id")
+		return
+	}
+	n.log.Warn(fmt.Sprintf("peers have seen boot %d of this node, not older than this start's boot %d: its data directory was wiped or restored; starting again at boot %d",
+		de.SelfBoot, n.boot, next), "peer", n.names[de.From])
+	if err := n.store.RaiseBoot(de.SelfBoot); err != nil {
+		n.fatal(err)
+		return
+	}
+	n.fatalErr = fmt.Errorf("%w (boot %d, this start %d)", ErrRestart, de.SelfBoot, n.boot)
+	n.closeOnce.Do(func() { close(n.done) })
 }
 
 // noteDrop logs a drop of reason from addr at most once a minute per
@@ -102,7 +141,7 @@ func (n *Node) noteStale(addr netip.Addr, de *conn.DropError) {
 	}
 	name := n.guessName(addr, de.From)
 	n.log.Warn(fmt.Sprintf("packets from %s (%s) carry boot id %d, not newer than boot %d heard before: dropped as a replay or an older incarnation. "+
-		"A node restarted from a restored or wiped data directory gets a boot id from its clock: if its clock is behind, set it right and restart that node",
+		"A node started from a restored or wiped data directory gets a boot id from its clock; if that is below the one heard, it starts again by itself above it once this node's packets reach it, unless it has joined a view (its log says so): then restart it",
 		addr, name, de.Boot, heard), "logged", "once per boot id")
 }
 

@@ -2,6 +2,9 @@ package node
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -41,5 +44,57 @@ func TestDropLogRateLimited(t *testing.T) {
 	}
 	if got := strings.Count(log, "packets from 127.143.1.2 (n2?) carry boot id 7"); got != 1 {
 		t.Errorf("stale boot logged %d times, want once:\n%s", got, log)
+	}
+}
+
+// TestNewerSelfRestart (issue 22): a start that learns, from an authentic
+// packet (wire.ErrNewerSelf), that its peers saw a boot id of this node at
+// least its own persists that boot id and stops with ErrRestart, so the
+// next start is above it; a start that has joined a view only logs an
+// error, once per boot id, and goes on.
+func TestNewerSelfRestart(t *testing.T) {
+	dir := t.TempDir()
+	paths := writeCluster(t, dir, 161, 3)
+	cfg, err := config.Load(paths[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	n, err := Open(cfg, Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := n.Boot() + 1000 // as after quick restarts, then a wipe
+	newer := &conn.DropError{From: 1, Boot: 9, Err: wire.ErrNewerSelf, SelfBoot: seen}
+
+	n.joined = true
+	n.noteNewerSelf(newer)
+	n.noteNewerSelf(newer)
+	if n.fatalErr != nil {
+		t.Fatalf("a joined node stopped: %v", n.fatalErr)
+	}
+	if got := strings.Count(buf.String(), fmt.Sprintf("n1 has seen boot %d of this node", seen)); got != 1 {
+		t.Errorf("joined node logged the newer boot %d times, want once:\n%s", got, buf.String())
+	}
+
+	n.joined = false
+	n.noteNewerSelf(newer)
+	if !errors.Is(n.fatalErr, ErrRestart) {
+		t.Fatalf("fatalErr = %v, want ErrRestart", n.fatalErr)
+	}
+	want := fmt.Sprintf("peers have seen boot %d of this node, not older than this start's boot %d: its data directory was wiped or restored; starting again at boot %d", seen, n.Boot(), seen+1)
+	if !strings.Contains(buf.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, buf.String())
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if again.Boot() != seen+1 {
+		t.Fatalf("next start at boot %d, want %d", again.Boot(), seen+1)
 	}
 }

@@ -75,11 +75,28 @@
 // seconds) (core/node): a node restarted from scratch starts above every
 // boot id it used before, and its peers take it at once, with no need to
 // restart it again. The order rests on the clock only in that case and
-// only for liveness: a node whose data directory is lost while its clock
-// is set back (or that restarts twice within one second with a wiped
-// directory) is dropped as stale until its boot id passes the old one;
-// each receiver logs that once per boot id with the fix. Safety (no nonce
-// reuse, no replay accepted) never depends on the clock.
+// only for liveness, and not even there: a node whose data directory is
+// lost while its boot id is ahead of the clock (quick restarts, or a clock
+// set back) starts below the boot id B its peers saw, and they drop its
+// packets as stale (each logs that once per boot id). They still send to
+// the incarnation they last heard: destination (this node, B, old start
+// id). Such a packet is misaddressed, but when the destination boot id is
+// not below this start's (above it, or equal with another start id), Open
+// authenticates it under its sender's incarnation key and, if authentic,
+// drops it with ErrNewerSelf instead, Delivery.SelfBoot = B. The driver
+// then persists B and starts again (core/node), at a boot id above B,
+// which its peers take at once; a start that has joined a view since (it
+// may run resources) only logs an error. Why this is safe: nothing but
+// the candidate key cache changes before the AEAD check (which costs what
+// any packet's does; no sender state is created), and an unauthenticated
+// claim is ErrMisaddressed;
+// an authentic one, even replayed from long ago, proves that a holder of
+// the cluster key heard this node at boot B, so this start's boot id is
+// not above every one it used and moving above B is right; and each such
+// restart raises the boot id strictly past the packet's destination, so a
+// replay of the same packet is ErrMisaddressed afterwards (no restart
+// loop from recorded packets). Safety (no nonce reuse, no replay
+// accepted) never depends on the clock.
 //
 // Replays within an incarnation are dropped by the window of that (sender,
 // boot, start). A sender has one counter for all destinations, so the
@@ -108,7 +125,8 @@
 // ErrShort below the header and tag), magic (ErrBadMagic), version and kind
 // (ErrVersion), cluster id (ErrCluster), sender != self (ErrOwn), sender in
 // the configuration (ErrUnknownSender: before anything is allocated or
-// kept for it, so unknown ids cost no memory), destination (ErrMisaddressed),
+// kept for it, so unknown ids cost no memory), destination (ErrMisaddressed;
+// ErrNewerSelf for an authentic one to a newer incarnation of this node),
 // boot and start id against the last authenticated ones of that sender
 // (ErrStaleBoot), the replay window of that incarnation (ErrReplay for a
 // counter seen already or older than the 4032-counter window), then the
@@ -140,7 +158,11 @@
 // TestCrossDestinationReplayDropped (and core/conn
 // TestCrossDestinationReplayIgnored, testsuite
 // TestCrossDestinationReplayLive: n2 pauses on n3's request to n1); derive
-// the key without the start id -> TestNonces (equal keystreams); drop the
+// the key without the start id -> TestNonces (equal keystreams); report
+// ErrNewerSelf without authenticating the packet -> TestNewerSelf and
+// TestDropBitFlips (forged claims believed); never report it ->
+// TestNewerSelf (and testsuite TestWipedNodeBelowSeenBoot: the wiped n2
+// stays below the boot id its peers saw); drop the
 // configured-sender check -> TestUnknownSenderNoState (2,000 fake ids keep
 // state). FuzzKeyHolder (here and in core/conn) fuzzes what a peer with the
 // key can send.

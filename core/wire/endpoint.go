@@ -151,6 +151,9 @@ type Delivery struct {
 	// higher boot id than before (the peer restarted; its old incarnation's
 	// partial messages were discarded).
 	NewBoot bool
+	// SelfBoot is set with ErrNewerSelf: the boot id of this node that
+	// the authentic packet is addressed to, at least this start's.
+	SelfBoot uint32
 	// Msg is the message; nil when a fragment was stored and its message is
 	// not complete yet. It never aliases the packet.
 	Msg []byte
@@ -330,6 +333,10 @@ func (e *Endpoint) open(now time.Duration, pkt []byte) (Delivery, error) {
 	if h.to.ID != e.cfg.Self ||
 		h.to.Boot != 0 && (h.to.Boot != e.cfg.Boot || h.to.Start != e.cfg.Start) ||
 		h.to.Boot == 0 && h.to.Start != 0 {
+		if h.to.ID == e.cfg.Self && h.to.Boot != 0 && h.to.Boot >= e.cfg.Boot && e.newerSelf(h, pkt) {
+			d.SelfBoot = h.to.Boot
+			return d, ErrNewerSelf
+		}
 		return d, ErrMisaddressed
 	}
 	if h.counter >= counterLimit {
@@ -399,6 +406,36 @@ func (e *Endpoint) open(now time.Duration, pkt []byte) (Delivery, error) {
 	e.scratch = plain[:0]
 	d.Msg, err = e.reassemble(now, p, h.counter, plain)
 	return d, err
+}
+
+// newerSelf reports whether pkt, addressed to an incarnation of this node
+// with a boot id not below this one's (and another incarnation), is
+// authentic: then a peer has heard this node at a boot id this start
+// does not exceed (doc.go). It changes no state but the candidate key
+// cache, as any packet may.
+func (e *Endpoint) newerSelf(h header, pkt []byte) bool {
+	if h.counter >= counterLimit {
+		return false
+	}
+	var aead cipher.AEAD
+	if p := e.peers[h.from]; p != nil && p.boot == h.boot && p.start == h.start {
+		aead = p.aead
+	} else if e.cand.aead != nil && e.cand.from == h.from && e.cand.boot == h.boot && e.cand.start == h.start {
+		aead = e.cand.aead
+	} else {
+		var err error
+		if aead, err = e.incarnationKey(h.from, h.boot, h.start); err != nil {
+			return false
+		}
+		e.cand = candidate{from: h.from, boot: h.boot, start: h.start, aead: aead}
+	}
+	n := nonce(h.counter)
+	plain, err := aead.Open(e.scratch[:0], n[:], pkt[headerLen:], pkt[:headerLen])
+	if err != nil {
+		return false
+	}
+	e.scratch = plain[:0]
+	return true
 }
 
 // Expire discards the partial messages that have waited ReassemblyTimeout

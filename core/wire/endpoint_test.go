@@ -726,12 +726,14 @@ func TestCrossDestinationReplayDropped(t *testing.T) {
 		}
 	}
 
-	// For an earlier incarnation of n2: same node and boot id, other start.
+	// For an earlier incarnation of n2: same node and boot id, other
+	// start. Authentic, so n2 learns its boot id is stale
+	// (TestNewerSelf); no state of n3 is kept either way.
 	old, err := n3.Seal(Dest{ID: 2, Boot: 1, Start: 6}, []byte("to the wiped n2"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantDrop(t, n2, 0, old[0], ErrMisaddressed)
+	wantDrop(t, n2, 0, old[0], ErrNewerSelf)
 
 	// Unbound (the sender did not know n2 yet): accepted, and flagged so
 	// the layer above takes nothing but discovery from it.
@@ -783,4 +785,76 @@ func TestUnknownSenderNoState(t *testing.T) {
 		t.Fatalf("configured peer: %v", err)
 	}
 	checkStats(t, b)
+}
+
+// TestNewerSelf: a node restarted from a wiped data directory below the
+// boot id its peers saw learns it from their packets, addressed to that
+// newer incarnation, only if they are authentic; a forged or bit-flipped
+// claim is ErrMisaddressed and changes nothing.
+func TestNewerSelf(t *testing.T) {
+	n1 := newEndpoint(t, testConfig(1, 50))
+	cfg := testConfig(2, 9) // the wiped n2: boot 9, below the 10 n1 saw
+	cfg.Start = 3
+	n2 := newEndpoint(t, cfg)
+	other := newEndpoint(t, Config{Cluster: "test", Key: bytes.Repeat([]byte{7}, KeySize), Self: 1, Boot: 50})
+
+	for _, tc := range []struct {
+		to   Dest
+		want error
+	}{
+		{Dest{ID: 2, Boot: 10, Start: 5}, ErrNewerSelf},   // newer boot
+		{Dest{ID: 2, Boot: 9, Start: 5}, ErrNewerSelf},    // same boot, another start
+		{Dest{ID: 2, Boot: 8, Start: 5}, ErrMisaddressed}, // older: a replay to an older incarnation
+		{Dest{ID: 3, Boot: 10, Start: 5}, ErrMisaddressed},
+	} {
+		p, err := n1.Seal(tc.to, []byte("heartbeat"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := n2.Stats()
+		d, err := n2.Open(0, p[0])
+		if !errors.Is(err, tc.want) {
+			t.Fatalf("to %+v: %v, want %v", tc.to, err, tc.want)
+		}
+		after := n2.Stats()
+		if got, old := *after.counter(tc.want), *before.counter(tc.want); got != old+1 {
+			t.Fatalf("to %+v: counter %d -> %d", tc.to, old, got)
+		}
+		if tc.want == ErrNewerSelf && (d.SelfBoot != tc.to.Boot || d.From != 1 || d.Boot != 50) {
+			t.Fatalf("to %+v: delivery %+v", tc.to, d)
+		}
+		if tc.want != ErrNewerSelf && d.SelfBoot != 0 {
+			t.Fatalf("to %+v: SelfBoot %d set on %v", tc.to, d.SelfBoot, err)
+		}
+		checkStats(t, n2)
+	}
+
+	// Forged claims: another key, a flipped tag bit, a destination
+	// rewritten above n2's boot. None is believed.
+	p, err := other.Seal(Dest{ID: 2, Boot: 10, Start: 5}, []byte("forged"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDrop(t, n2, 0, p[0], ErrMisaddressed)
+	p, err = n1.Seal(Dest{ID: 2, Boot: 10, Start: 5}, []byte("heartbeat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Clone(p[0])
+	bad[len(bad)-1] ^= 1
+	wantDrop(t, n2, 0, bad, ErrMisaddressed)
+	p, err = n1.Seal(Dest{ID: 2, Boot: 9, Start: 3}, []byte("to n2 as it is"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad = bytes.Clone(p[0])
+	binary.BigEndian.PutUint32(bad[offToBoot:], 11)
+	wantDrop(t, n2, 0, bad, ErrMisaddressed)
+	if len(n2.peers) != 0 {
+		t.Fatal("packets to another incarnation created state for their sender")
+	}
+	// The packet as sealed is still taken: nothing above moved state.
+	if d, err := n2.Open(0, p[0]); err != nil || string(d.Msg) != "to n2 as it is" || !d.NewBoot {
+		t.Fatalf("genuine packet after the claims: %+v, %v", d, err)
+	}
 }

@@ -72,6 +72,14 @@ var (
 	ErrExpired         = errors.New("wire: fragment of a message whose reassembly timed out")
 )
 
+// ErrNewerSelf is a drop reason too: an authentic packet addressed to
+// an incarnation of this node whose boot id is not below this start's
+// (Delivery.SelfBoot names it). This start's boot id is stale (its data
+// directory was wiped or restored), and its peers drop its packets
+// (ErrStaleBoot) until it starts again above SelfBoot (doc.go). A packet
+// that only claims such a destination, unauthenticated, is ErrMisaddressed.
+var ErrNewerSelf = errors.New("wire: packet addressed to a newer incarnation of this node")
+
 // ErrCounterExhausted is Seal's error once the 48-bit send counter is used
 // up; the nonce would repeat.
 var ErrCounterExhausted = errors.New("wire: send counter exhausted: restart the node to get a new boot id")
@@ -96,6 +104,7 @@ type Stats struct {
 	Own             uint64 // ErrOwn
 	UnknownSender   uint64 // ErrUnknownSender
 	Misaddressed    uint64 // ErrMisaddressed
+	NewerSelf       uint64 // ErrNewerSelf
 	Auth            uint64 // ErrAuth
 	StaleBoot       uint64 // ErrStaleBoot
 	Replay          uint64 // ErrReplay
@@ -107,7 +116,7 @@ type Stats struct {
 
 // Dropped returns the number of packets dropped for any reason.
 func (s Stats) Dropped() uint64 {
-	return s.Short + s.BadMagic + s.Version + s.Cluster + s.Own + s.UnknownSender + s.Misaddressed + s.Auth +
+	return s.Short + s.BadMagic + s.Version + s.Cluster + s.Own + s.UnknownSender + s.Misaddressed + s.NewerSelf + s.Auth +
 		s.StaleBoot + s.Replay + s.BadFragment + s.Oversize +
 		s.ReassemblyLimit + s.Late
 }
@@ -130,6 +139,8 @@ func (s *Stats) counter(err error) *uint64 {
 		return &s.UnknownSender
 	case ErrMisaddressed:
 		return &s.Misaddressed
+	case ErrNewerSelf:
+		return &s.NewerSelf
 	case ErrAuth:
 		return &s.Auth
 	case ErrStaleBoot:

@@ -84,6 +84,9 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if err := runNode(log, cfg); err != nil {
+		if errors.Is(err, node.ErrRestart) {
+			return restartAgent(log)
+		}
 		if errors.Is(err, syscall.EADDRINUSE) {
 			log.Error("agent failed", "err", err, "hint", "another process uses this link address and port (another agent, or a demo on the same --net?): stop it or change addresses/port")
 		} else {
@@ -95,7 +98,7 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 }
 
 // runNode is the agent's life once its configuration is valid.
-func runNode(log *slog.Logger, cfg *config.Config) error {
+func runNode(log *slog.Logger, cfg *config.Config) (failure error) {
 	ln, err := listenAdmin(cfg.AdminSocket)
 	if err != nil {
 		return err
@@ -134,7 +137,11 @@ func runNode(log *slog.Logger, cfg *config.Config) error {
 			n.Close()
 			return err
 		}
-		defer removePIDFile(log, cfg.PIDFile)
+		defer func() {
+			if !errors.Is(failure, node.ErrRestart) { // the same pid starts again
+				removePIDFile(log, cfg.PIDFile)
+			}
+		}()
 	}
 
 	sigCtx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -170,13 +177,12 @@ func runNode(log *slog.Logger, cfg *config.Config) error {
 	log.Info("agent ready", "cluster", cfg.Cluster, "node", cfg.Node, "pid", os.Getpid(),
 		"admin_socket", cfg.AdminSocket, "boot", n.Boot())
 
-	var failure error
 	select {
 	case <-sigCtx.Done():
 		log.Info("shutting down: signal received")
 	case err := <-runDone:
 		runDone <- err
-		failure = fmt.Errorf("the node stopped by itself: %v", err)
+		failure = fmt.Errorf("the node stopped by itself: %w", err)
 	case err := <-srvDone:
 		failure = fmt.Errorf("admin API: %w", err)
 	}
@@ -204,6 +210,17 @@ func runNode(log *slog.Logger, cfg *config.Config) error {
 		log.Info("agent stopped")
 	}
 	return failure
+}
+
+// restartAgent starts the agent again in this process, with the same
+// arguments and environment (node.ErrRestart: the node stopped, its
+// sockets, store and admin socket closed, to take a boot id above one its
+// peers have seen). The pid stays, so the pid file stays true.
+func restartAgent(log *slog.Logger) int {
+	log.Info("agent starting again", "pid", os.Getpid())
+	err := syscall.Exec("/proc/self/exe", os.Args, os.Environ())
+	log.Error("agent failed to start again: start it by hand", "err", err)
+	return 1
 }
 
 // listenAdmin opens the admin socket with mode 0600 (the permissions are
