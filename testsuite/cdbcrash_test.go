@@ -52,6 +52,10 @@ func TestCDBKillRightAfterAcks(t *testing.T) {
 	}
 	first := setter("n1")
 	eventually(t, 20*time.Second, "a first set on n1", func() error { _, err := first("/crash/first", "one"); return err })
+	// The writers use n1 and n2: both must hold the lease of the view of
+	// all three (a first set on n1 may come before n3 joined, and n2 has
+	// no lease for a moment after that view change).
+	eventually(t, 20*time.Second, "one quorate view of three", func() error { return sameView(t, dir, names, names, true) })
 
 	const clients, per = 16, 30
 	var mu sync.Mutex
