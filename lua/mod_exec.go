@@ -241,7 +241,7 @@ func (v *vm) execStart(L *glua.LState) int {
 			_ = syscall.Kill(-pid, syscall.SIGKILL)
 			return fail(L, fmt.Errorf("pid file: %w", err))
 		}
-		if err := writeNoFollow(string(s), strconv.Itoa(pid)+"\n"); err != nil {
+		if err := WriteNoFollow(string(s), strconv.Itoa(pid)+"\n"); err != nil {
 			_ = syscall.Kill(-pid, syscall.SIGKILL)
 			return fail(L, fmt.Errorf("pid file: %w", err))
 		}
@@ -377,30 +377,7 @@ func ProcessIdentity(pid int) (string, bool) {
 
 // WritePIDIdentity writes id to pidfile.id (see writeNoFollow).
 func WritePIDIdentity(pidfile, id string) error {
-	return writeNoFollow(pidfile+".id", id+"\n")
-}
-
-// writeNoFollow writes text to path (mode 0644) never through a symlink:
-// it is made under a temporary name with O_EXCL|O_NOFOLLOW and renamed
-// over path (which replaces a symlink there, not its target).
-func writeNoFollow(path, text string) error {
-	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
-	_ = os.Remove(tmp)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(text)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-	}
-	return err
+	return WriteNoFollow(pidfile+".id", id+"\n")
 }
 
 // PIDFileIsOf reports whether pidfile.id names pid's live process (see

@@ -60,15 +60,28 @@ func fsRead(L *glua.LState) int {
 // written through), and renames it onto path (which replaces a link at
 // path itself, never its target). It returns true, or nil and the error.
 func fsWrite(L *glua.LState) int {
-	path, data := L.CheckString(1), L.CheckString(2)
+	if err := WriteNoFollow(L.CheckString(1), L.CheckString(2)); err != nil {
+		return fail(L, err)
+	}
+	L.Push(glua.LTrue)
+	return 1
+}
+
+// WriteNoFollow replaces path's content with text (mode 0644), never
+// writing through a symlink: a new file of a random name in path's
+// directory is created with O_EXCL|O_NOFOLLOW (a link planted at a
+// predictable path.tmp, or at the random name, is never written through)
+// and renamed onto path (which replaces a link at path itself, never its
+// target). fs.write, exec.start's pid files and the agent's pid_file use it.
+func WriteNoFollow(path, text string) error {
 	var rnd [8]byte
 	_, _ = crand.Read(rnd[:])
 	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-"+hex.EncodeToString(rnd[:]))
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
 	if err != nil {
-		return fail(L, err)
+		return err
 	}
-	_, err = f.Write([]byte(data))
+	_, err = f.WriteString(text)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -77,10 +90,8 @@ func fsWrite(L *glua.LState) int {
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
-		return fail(L, err)
 	}
-	L.Push(glua.LTrue)
-	return 1
+	return err
 }
 
 // fs.remove(path) removes a file; a missing file is not an error.

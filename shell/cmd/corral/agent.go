@@ -276,21 +276,7 @@ func writePIDFile(path string) error {
 	if err := lua.WritePIDIdentity(path, id); err != nil {
 		return fmt.Errorf("pid_file: %w", err)
 	}
-	tmp := path + ".tmp"
-	_ = os.Remove(tmp) // a leftover, or a planted symlink (removed, not followed)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
-	if err != nil {
-		return fmt.Errorf("pid_file: %w", err)
-	}
-	_, err = f.WriteString(strconv.Itoa(os.Getpid()) + "\n")
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
+	if err := lua.WriteNoFollow(path, strconv.Itoa(os.Getpid())+"\n"); err != nil {
 		return fmt.Errorf("pid_file: %w", err)
 	}
 	return nil
