@@ -662,7 +662,14 @@ func (c *CRM) takeActions(as *Actions) {
 			l = &local{res: Resource{Name: a.Resource, Group: a.Group}}
 			c.local[a.Resource] = l
 		}
-		if a.Agent != "" {
+		// A stop of what this node started runs with the agent and the
+		// parameters it was started with: a change made since (a typo, a
+		// nonexistent interface, another agent) must neither fail the
+		// stop with a configuration error (it escalates: a typo would
+		// fence this node) nor stop something else and succeed while the
+		// started instance runs on (issue 16, G4).
+		keep := a.Action == ActStop && l.mayRun && l.res.Agent != ""
+		if a.Agent != "" && !keep {
 			l.res = Resource{Name: a.Resource, Group: a.Group, Agent: a.Agent, Params: a.Params,
 				Monitor: a.Interval, Timeouts: Timeouts{Monitor: a.MonitorTimeout}}
 			switch a.Action {
@@ -673,6 +680,9 @@ func (c *CRM) takeActions(as *Actions) {
 			}
 		} else {
 			// a stop of what this node knows better than the coordinator
+			if keep && a.Timeout > 0 {
+				l.res.Timeouts.Stop = a.Timeout
+			}
 			a.Agent, a.Params = l.res.Agent, l.res.Params
 		}
 		if l.res.Timeouts.Stop == 0 {

@@ -200,7 +200,12 @@
 // configuration error) is a success whatever the agent answers, so it
 // never escalates; a failed stop of anything that may run (a start was
 // attempted and did not end in a configuration error) escalates as
-// before. Why this is safe: the escalation exists because a failed stop
+// before. A stop of a resource this node started runs with the agent and
+// the parameters of its start, whatever the configuration says now: a
+// change made while it ran (a parameter typo, a nic that does not exist
+// here, another agent) can neither fail that stop with a configuration
+// error, which escalates, nor stop something else and succeed while the
+// started instance runs on (TestStopUsesStartParams). Why this is safe: the escalation exists because a failed stop
 // may leave the resource running while the group starts elsewhere; a
 // resource never started in this incarnation is not running by this
 // node's doing (processes an agent starts die with the node's previous
