@@ -272,6 +272,12 @@ type CRM struct {
 	local  map[string]*local
 	localN uint64
 
+	// probed: the probes of this incarnation were issued (at its first
+	// view); probing: the resources whose probe has not answered yet.
+	// No full report goes out while one is outstanding.
+	probed  bool
+	probing map[string]bool
+
 	rt       map[string]*groupRT
 	unfenced map[string]time.Duration // shared copy: node -> auto-fence time (-1: wait for Fenced)
 	fenced   map[string]bool          // Fenced commands seen in this view
@@ -307,7 +313,7 @@ func New(cfg Config, rng *rand.Rand) *CRM {
 		cfg.PolicyTimeout = DefaultPolicyTimeout
 	}
 	c := &CRM{cfg: cfg, rng: rng, resources: map[string]Resource{}, groups: map[string]Group{}, bad: map[string]string{}, raw: map[string]string{},
-		badGroups: map[string]string{}, local: map[string]*local{}, rt: map[string]*groupRT{}, unfenced: map[string]time.Duration{}, fenced: map[string]bool{}}
+		badGroups: map[string]string{}, local: map[string]*local{}, probing: map[string]bool{}, rt: map[string]*groupRT{}, unfenced: map[string]time.Duration{}, fenced: map[string]bool{}}
 	c.knownView, c.restored = cfg.Known.View, append([]Owner(nil), cfg.Known.Owners...)
 	c.persisted = knownSig(c.ownerTable())
 	return c
@@ -463,7 +469,7 @@ func (c *CRM) known(what string, m any) string {
 // fence delays, failback windows.
 func (c *CRM) Tick(now time.Duration) {
 	c.now = now
-	if c.view.ID != (wire.ViewID{}) && !c.gotState && now-c.lastFull >= reportAgain {
+	if c.view.ID != (wire.ViewID{}) && !c.gotState && len(c.probing) == 0 && now-c.lastFull >= reportAgain {
 		c.broadcast(c.fullReport())
 	}
 	c.selfStop()
@@ -580,8 +586,11 @@ func (c *CRM) setView(v View) {
 		if !v.Lease && c.runsAny() {
 			c.leaseGone = true
 		}
-		// every member tells the view what it runs
-		c.broadcast(c.fullReport())
+		c.probe()
+		// every member tells the view what it runs (once it knows)
+		if len(c.probing) == 0 {
+			c.broadcast(c.fullReport())
+		}
 	}
 	if v.Lease {
 		c.leased, c.leaseGone = true, false
@@ -590,6 +599,52 @@ func (c *CRM) setView(v View) {
 	}
 	c.coordView(old)
 	c.selfStop()
+}
+
+// probe asks, once per incarnation at its first view, the agent of every
+// configured resource whether it runs here (a monitor). What an agent
+// started may outlive the node's process (an address stays on its
+// interface, an OCF daemon runs on), and this incarnation knows nothing of
+// it: its full report waits for the answers, so no coordinator places a
+// group while it may still run here (G4; the coordinator rebuilds from
+// every member's full report before it schedules). A probe that finds the
+// resource running makes it run here (Started); one that fails otherwise
+// than with a configuration error (an error, a timeout) makes it Failed
+// here, so the coordinator stops it and a failed stop escalates; one that
+// finds it not running, or answers "config" (the resource cannot run as
+// configured: issue 16, a typo never fences), leaves it stopped.
+func (c *CRM) probe() {
+	if c.probed {
+		return
+	}
+	c.probed = true
+	for _, n := range sortedKeys(c.resources) {
+		r := c.resources[n]
+		if _, ok := c.local[n]; ok || r.Agent == "" {
+			continue
+		}
+		c.localN++
+		l := &local{res: r, state: Stopped, op: OpID{N: c.localN}, act: ActMonitor}
+		if l.res.Timeouts.Stop == 0 {
+			l.res.Timeouts.Stop = DefaultStopTimeout
+		}
+		c.local[n] = l
+		c.probing[n] = true
+		c.out.Exec = append(c.out.Exec, Action{Op: l.op, Node: c.cfg.Self, Resource: n, Group: r.Group, Agent: r.Agent,
+			Action: ActMonitor, Params: r.Params, Timeout: r.Timeouts.Monitor})
+	}
+}
+
+// probeDone notes that a probe answered (or was overtaken by an action);
+// after the last one the full report goes out.
+func (c *CRM) probeDone(name string) {
+	if !c.probing[name] {
+		return
+	}
+	delete(c.probing, name)
+	if len(c.probing) == 0 && c.view.ID != (wire.ViewID{}) {
+		c.broadcast(c.fullReport())
+	}
 }
 
 // runsAny reports whether this node runs, starts or stops a resource.
@@ -695,6 +750,7 @@ func (c *CRM) takeActions(as *Actions) {
 			continue
 		}
 		l.op, l.act = a.Op, a.Action
+		defer c.probeDone(a.Resource)
 		switch a.Action {
 		case ActStart:
 			l.state, l.mayRun = Starting, true
@@ -744,11 +800,22 @@ func (c *CRM) actionDone(d ActionDone) {
 		switch d.Status {
 		case StatusOK:
 			l.state, l.mayRun = Started, true // it runs here, whoever started it
-		case StatusNotRunning:
+		case StatusNotRunning, StatusConfig:
 			l.state = Stopped
 		default:
-			l.state, failure = Failed, true
+			// it may run: the coordinator stops it, and a failed stop
+			// escalates
+			l.state, l.mayRun, failure = Failed, true, true
 		}
+	}
+	if c.probing[d.Resource] {
+		// a probe: its answer goes out in the full report
+		if l.state == Stopped {
+			delete(c.local, d.Resource)
+		}
+		c.probeDone(d.Resource)
+		c.selfStop()
+		return
 	}
 	c.report(d.Resource, d.Op, failure, d.Status, d.Error)
 	if l.state == Stopped {
