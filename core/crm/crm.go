@@ -117,9 +117,18 @@ type Cleanup struct{ Resource string }
 // leaves the view: the coordinator moves every group off this node (it
 // stops them here through their agents, then places them elsewhere, or
 // leaves them stopped when no other node can run them) and places nothing
-// new here, for as long as it coordinates this view. The driver gives it
-// again at every view change until Running is empty.
+// new here. Every member remembers it for DrainHold (or until the node
+// leaves the view), so a coordinator of a later view keeps it: a view
+// change between the end of the drain and the leave must not place a
+// group back on the node. The driver gives it again at every view change
+// until Running is empty.
 type Drain struct{}
+
+// DrainHold is how long a Drain keeps a node free of groups: longer than
+// a clean stop's drain and leave (config.DrainTimeout, 30 s, and the
+// leave's wait), short enough that a node that asked and stayed (its
+// clean stop failed and it restarted at once) gets groups again.
+const DrainHold = 60 * time.Second
 
 // TimeOfDay is the local time since midnight, for failback windows.
 type TimeOfDay struct{ D time.Duration }
@@ -272,6 +281,10 @@ type CRM struct {
 	local  map[string]*local
 	localN uint64
 
+	// draining: members that stop cleanly (Drain) -> until when their
+	// groups stay off them (DrainHold after the request's delivery)
+	draining map[string]time.Duration
+
 	// probed: the probes of this incarnation were issued (at its first
 	// view); probing: the resources whose probe has not answered yet.
 	// No full report goes out while one is outstanding.
@@ -313,7 +326,7 @@ func New(cfg Config, rng *rand.Rand) *CRM {
 		cfg.PolicyTimeout = DefaultPolicyTimeout
 	}
 	c := &CRM{cfg: cfg, rng: rng, resources: map[string]Resource{}, groups: map[string]Group{}, bad: map[string]string{}, raw: map[string]string{},
-		badGroups: map[string]string{}, local: map[string]*local{}, probing: map[string]bool{}, rt: map[string]*groupRT{}, unfenced: map[string]time.Duration{}, fenced: map[string]bool{}}
+		badGroups: map[string]string{}, local: map[string]*local{}, probing: map[string]bool{}, draining: map[string]time.Duration{}, rt: map[string]*groupRT{}, unfenced: map[string]time.Duration{}, fenced: map[string]bool{}}
 	c.knownView, c.restored = cfg.Known.View, append([]Owner(nil), cfg.Known.Owners...)
 	c.persisted = knownSig(c.ownerTable())
 	return c
@@ -574,6 +587,11 @@ func (c *CRM) membersOf(g string, rs []Resource) []Resource {
 func (c *CRM) setView(v View) {
 	old := c.view
 	c.view = v
+	for _, n := range sortedKeys(c.draining) {
+		if !contains(v.Members, n) {
+			delete(c.draining, n) // it left: a return is a new start
+		}
+	}
 	if v.ID != old.ID {
 		c.fenced = map[string]bool{}
 		c.gotState, c.leased, c.leaseGone = false, false, false
@@ -960,8 +978,8 @@ func (c *CRM) command(m *Command) {
 		}
 		c.restored = keep
 	case CmdDrain:
-		if c.co != nil && contains(c.view.Members, m.Node) {
-			c.co.draining[m.Node] = true
+		if contains(c.view.Members, m.Node) {
+			c.draining[m.Node] = c.now + DrainHold
 		}
 	case CmdMove:
 		if c.co != nil {

@@ -171,8 +171,10 @@
 // once that one is online), bans (a node the group failed on, for
 // failover.period), paused nodes (standby, as Pacemaker's: their groups
 // move away, each stopped there through its agents, and none is placed
-// there until `resume`), nodes that stop cleanly (Drain, for as long as
-// the coordinator that got it coordinates) and leaving nodes (their
+// there until `resume`), nodes that stop cleanly (Drain: every member
+// remembers it for DrainHold, or until the node leaves the view, so a
+// coordinator of a later view keeps it; a coordinator that restarted
+// since does not know it) and leaving nodes (their
 // groups move away too). Preferred owners
 // order them, then load, then the name. A group stays where it runs
 // unless a move, a failover or failback (never, immediate, or within a
