@@ -59,8 +59,13 @@ function M.start(p)
 end
 
 function M.stop(p)
-  if M.monitor(p) ~= "ok" then
+  local st, why = M.monitor(p)
+  if st == "not_running" then
     return "ok"
+  end
+  if st ~= "ok" then
+    -- it cannot tell whether the address is there: never "stopped"
+    return "failed", why
   end
   local code, _, err = ip(p, "addr", "del", prefix(p), "dev", p.nic)
   if code ~= 0 then

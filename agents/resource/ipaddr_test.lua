@@ -23,3 +23,12 @@ function TestIPAddrNoSuchDevice(t)
   local st, msg = host.run("ipaddr", "start", { ip = "10.203.0.8", nic = "nosuch0" })
   t:ok(st == "failed" or st == "config", st, msg)
 end
+
+-- A stop that cannot tell whether the address is there (`ip addr show`
+-- fails) must fail, not answer ok: the group would start elsewhere while
+-- the address may still be here (G4). Needs no namespace: nothing is added.
+function TestIPAddrStopWhenMonitorFails(t)
+  local p = { ip = "10.203.0.9", nic = "lo", ip_command = "false" }
+  t:eq(host.run("ipaddr", "monitor", p), "failed")
+  t:eq(host.run("ipaddr", "stop", p), "failed")
+end

@@ -173,3 +173,39 @@ func TestCleanupWhatGroupsShows(t *testing.T) {
 		})
 	}
 }
+
+// TestStopUsesStartParams (issue 16, G4): a resource this node started is
+// stopped with the agent and the parameters it was started with, not the
+// ones the configuration names now. A change made while it ran (a typo in
+// a parameter, another agent) must neither make its stop fail with a
+// configuration error (that stop escalates: a typo would fence the node)
+// nor make the stop act on something else and succeed while the old
+// instance runs on (the group would start elsewhere: two owners).
+func TestStopUsesStartParams(t *testing.T) {
+	v := View{ID: wire.ViewID{Epoch: 1, Coord: 1}, Members: []string{"n1", "n2"}, Coordinator: "n1", Primary: true, Lease: true, Takeover: true}
+	c := New(Config{Self: "n2"}, nil)
+	step := func(in Input) Ready {
+		t.Helper()
+		if err := c.Step(time.Second, in); err != nil {
+			t.Fatal(err)
+		}
+		rd := c.Ready()
+		c.Advance()
+		return rd
+	}
+	step(v)
+	act := func(n uint64, agent, action string, params map[string]string) Ready {
+		return step(Deliver{Payload: Encode(&Actions{View: v.ID, List: []Action{{Op: OpID{Epoch: 1, N: n}, Node: "n2", Resource: "vip",
+			Group: "g", Agent: agent, Action: action, Params: params, Timeout: time.Second}}})})
+	}
+	act(1, "ipaddr", ActStart, map[string]string{"ip": "10.0.0.5", "nic": "eth0"})
+	step(ActionDone{Op: OpID{Epoch: 1, N: 1}, Resource: "vip", Action: ActStart, Status: StatusOK})
+	// the operator changed nic (eth9 does not exist here) and the agent
+	rd := act(2, "dummy", ActStop, map[string]string{"ip": "10.0.0.5", "nic": "eth9"})
+	if len(rd.Exec) != 1 {
+		t.Fatalf("exec %+v, want the stop", rd.Exec)
+	}
+	if a := rd.Exec[0]; a.Agent != "ipaddr" || a.Params["nic"] != "eth0" || a.Timeout != time.Second {
+		t.Fatalf("the stop runs %s %v (timeout %v), want ipaddr with nic eth0, what it was started with", a.Agent, a.Params, a.Timeout)
+	}
+}

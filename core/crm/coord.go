@@ -39,10 +39,6 @@ type coord struct {
 	// per schedule pass: the group index of actual, nodes with a failed stop
 	idx        map[string]map[string]map[string]*actual
 	stopFailed map[string]bool
-
-	// draining: members that stop cleanly (Drain): their groups move
-	// away and nothing new is placed on them, for this view.
-	draining map[string]bool
 }
 
 // coordView starts or ends the coordinator role when the view changes.
@@ -56,7 +52,7 @@ func (c *CRM) coordView(old View) {
 		return // a lease change
 	}
 	co := &coord{view: v.ID, rebuilding: true, reported: map[string]bool{}, actual: map[string]map[string]*actual{},
-		unfenced: map[string]time.Duration{}, sent: map[string]string{}, fencedFrom: map[string]bool{}, draining: map[string]bool{},
+		unfenced: map[string]time.Duration{}, sent: map[string]string{}, fencedFrom: map[string]bool{},
 		known: map[string]Known{c.cfg.Self: c.ownerTable()}}
 	add := func(n string) { c.addUnfenced(co, n) }
 	if c.co != nil {

@@ -117,9 +117,18 @@ type Cleanup struct{ Resource string }
 // leaves the view: the coordinator moves every group off this node (it
 // stops them here through their agents, then places them elsewhere, or
 // leaves them stopped when no other node can run them) and places nothing
-// new here, for as long as it coordinates this view. The driver gives it
-// again at every view change until Running is empty.
+// new here. Every member remembers it for DrainHold (or until the node
+// leaves the view), so a coordinator of a later view keeps it: a view
+// change between the end of the drain and the leave must not place a
+// group back on the node. The driver gives it again at every view change
+// until Running is empty.
 type Drain struct{}
+
+// DrainHold is how long a Drain keeps a node free of groups: longer than
+// a clean stop's drain and leave (config.DrainTimeout, 30 s, and the
+// leave's wait), short enough that a node that asked and stayed (its
+// clean stop failed and it restarted at once) gets groups again.
+const DrainHold = 60 * time.Second
 
 // TimeOfDay is the local time since midnight, for failback windows.
 type TimeOfDay struct{ D time.Duration }
@@ -272,6 +281,16 @@ type CRM struct {
 	local  map[string]*local
 	localN uint64
 
+	// draining: members that stop cleanly (Drain) -> until when their
+	// groups stay off them (DrainHold after the request's delivery)
+	draining map[string]time.Duration
+
+	// probed: the probes of this incarnation were issued (at its first
+	// view); probing: the resources whose probe has not answered yet.
+	// No full report goes out while one is outstanding.
+	probed  bool
+	probing map[string]bool
+
 	rt       map[string]*groupRT
 	unfenced map[string]time.Duration // shared copy: node -> auto-fence time (-1: wait for Fenced)
 	fenced   map[string]bool          // Fenced commands seen in this view
@@ -307,7 +326,7 @@ func New(cfg Config, rng *rand.Rand) *CRM {
 		cfg.PolicyTimeout = DefaultPolicyTimeout
 	}
 	c := &CRM{cfg: cfg, rng: rng, resources: map[string]Resource{}, groups: map[string]Group{}, bad: map[string]string{}, raw: map[string]string{},
-		badGroups: map[string]string{}, local: map[string]*local{}, rt: map[string]*groupRT{}, unfenced: map[string]time.Duration{}, fenced: map[string]bool{}}
+		badGroups: map[string]string{}, local: map[string]*local{}, probing: map[string]bool{}, draining: map[string]time.Duration{}, rt: map[string]*groupRT{}, unfenced: map[string]time.Duration{}, fenced: map[string]bool{}}
 	c.knownView, c.restored = cfg.Known.View, append([]Owner(nil), cfg.Known.Owners...)
 	c.persisted = knownSig(c.ownerTable())
 	return c
@@ -463,7 +482,7 @@ func (c *CRM) known(what string, m any) string {
 // fence delays, failback windows.
 func (c *CRM) Tick(now time.Duration) {
 	c.now = now
-	if c.view.ID != (wire.ViewID{}) && !c.gotState && now-c.lastFull >= reportAgain {
+	if c.view.ID != (wire.ViewID{}) && !c.gotState && len(c.probing) == 0 && now-c.lastFull >= reportAgain {
 		c.broadcast(c.fullReport())
 	}
 	c.selfStop()
@@ -568,6 +587,11 @@ func (c *CRM) membersOf(g string, rs []Resource) []Resource {
 func (c *CRM) setView(v View) {
 	old := c.view
 	c.view = v
+	for _, n := range sortedKeys(c.draining) {
+		if !contains(v.Members, n) {
+			delete(c.draining, n) // it left: a return is a new start
+		}
+	}
 	if v.ID != old.ID {
 		c.fenced = map[string]bool{}
 		c.gotState, c.leased, c.leaseGone = false, false, false
@@ -580,8 +604,11 @@ func (c *CRM) setView(v View) {
 		if !v.Lease && c.runsAny() {
 			c.leaseGone = true
 		}
-		// every member tells the view what it runs
-		c.broadcast(c.fullReport())
+		c.probe()
+		// every member tells the view what it runs (once it knows)
+		if len(c.probing) == 0 {
+			c.broadcast(c.fullReport())
+		}
 	}
 	if v.Lease {
 		c.leased, c.leaseGone = true, false
@@ -590,6 +617,52 @@ func (c *CRM) setView(v View) {
 	}
 	c.coordView(old)
 	c.selfStop()
+}
+
+// probe asks, once per incarnation at its first view, the agent of every
+// configured resource whether it runs here (a monitor). What an agent
+// started may outlive the node's process (an address stays on its
+// interface, an OCF daemon runs on), and this incarnation knows nothing of
+// it: its full report waits for the answers, so no coordinator places a
+// group while it may still run here (G4; the coordinator rebuilds from
+// every member's full report before it schedules). A probe that finds the
+// resource running makes it run here (Started); one that fails otherwise
+// than with a configuration error (an error, a timeout) makes it Failed
+// here, so the coordinator stops it and a failed stop escalates; one that
+// finds it not running, or answers "config" (the resource cannot run as
+// configured: issue 16, a typo never fences), leaves it stopped.
+func (c *CRM) probe() {
+	if c.probed {
+		return
+	}
+	c.probed = true
+	for _, n := range sortedKeys(c.resources) {
+		r := c.resources[n]
+		if _, ok := c.local[n]; ok || r.Agent == "" {
+			continue
+		}
+		c.localN++
+		l := &local{res: r, state: Stopped, op: OpID{N: c.localN}, act: ActMonitor}
+		if l.res.Timeouts.Stop == 0 {
+			l.res.Timeouts.Stop = DefaultStopTimeout
+		}
+		c.local[n] = l
+		c.probing[n] = true
+		c.out.Exec = append(c.out.Exec, Action{Op: l.op, Node: c.cfg.Self, Resource: n, Group: r.Group, Agent: r.Agent,
+			Action: ActMonitor, Params: r.Params, Timeout: r.Timeouts.Monitor})
+	}
+}
+
+// probeDone notes that a probe answered (or was overtaken by an action);
+// after the last one the full report goes out.
+func (c *CRM) probeDone(name string) {
+	if !c.probing[name] {
+		return
+	}
+	delete(c.probing, name)
+	if len(c.probing) == 0 && c.view.ID != (wire.ViewID{}) {
+		c.broadcast(c.fullReport())
+	}
 }
 
 // runsAny reports whether this node runs, starts or stops a resource.
@@ -662,7 +735,14 @@ func (c *CRM) takeActions(as *Actions) {
 			l = &local{res: Resource{Name: a.Resource, Group: a.Group}}
 			c.local[a.Resource] = l
 		}
-		if a.Agent != "" {
+		// A stop of what this node started runs with the agent and the
+		// parameters it was started with: a change made since (a typo, a
+		// nonexistent interface, another agent) must neither fail the
+		// stop with a configuration error (it escalates: a typo would
+		// fence this node) nor stop something else and succeed while the
+		// started instance runs on (issue 16, G4).
+		keep := a.Action == ActStop && l.mayRun && l.res.Agent != ""
+		if a.Agent != "" && !keep {
 			l.res = Resource{Name: a.Resource, Group: a.Group, Agent: a.Agent, Params: a.Params,
 				Monitor: a.Interval, Timeouts: Timeouts{Monitor: a.MonitorTimeout}}
 			switch a.Action {
@@ -673,6 +753,9 @@ func (c *CRM) takeActions(as *Actions) {
 			}
 		} else {
 			// a stop of what this node knows better than the coordinator
+			if keep && a.Timeout > 0 {
+				l.res.Timeouts.Stop = a.Timeout
+			}
 			a.Agent, a.Params = l.res.Agent, l.res.Params
 		}
 		if l.res.Timeouts.Stop == 0 {
@@ -685,6 +768,7 @@ func (c *CRM) takeActions(as *Actions) {
 			continue
 		}
 		l.op, l.act = a.Op, a.Action
+		defer c.probeDone(a.Resource)
 		switch a.Action {
 		case ActStart:
 			l.state, l.mayRun = Starting, true
@@ -734,11 +818,22 @@ func (c *CRM) actionDone(d ActionDone) {
 		switch d.Status {
 		case StatusOK:
 			l.state, l.mayRun = Started, true // it runs here, whoever started it
-		case StatusNotRunning:
+		case StatusNotRunning, StatusConfig:
 			l.state = Stopped
 		default:
-			l.state, failure = Failed, true
+			// it may run: the coordinator stops it, and a failed stop
+			// escalates
+			l.state, l.mayRun, failure = Failed, true, true
 		}
+	}
+	if c.probing[d.Resource] {
+		// a probe: its answer goes out in the full report
+		if l.state == Stopped {
+			delete(c.local, d.Resource)
+		}
+		c.probeDone(d.Resource)
+		c.selfStop()
+		return
 	}
 	c.report(d.Resource, d.Op, failure, d.Status, d.Error)
 	if l.state == Stopped {
@@ -883,8 +978,8 @@ func (c *CRM) command(m *Command) {
 		}
 		c.restored = keep
 	case CmdDrain:
-		if c.co != nil && contains(c.view.Members, m.Node) {
-			c.co.draining[m.Node] = true
+		if contains(c.view.Members, m.Node) {
+			c.draining[m.Node] = c.now + DrainHold
 		}
 	case CmdMove:
 		if c.co != nil {

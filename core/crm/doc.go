@@ -49,7 +49,8 @@
 //     is set (a node that cannot write it stops); broadcast every
 //     rd.Broadcast payload with ordered
 //     broadcast (in order); run every rd.Exec action on this node's
-//     executor, off the event loop, and feed its result back as ActionDone
+//     executor, off the event loop (a monitor action is a one-shot
+//     probe, see "Probes"), and feed its result back as ActionDone
 //     (a started resource with a monitor interval is monitored by the
 //     executor until it is stopped; a failure comes back as MonitorFailed);
 //     ask the Lua policy every rd.Policy request off the loop and feed the
@@ -170,8 +171,10 @@
 // once that one is online), bans (a node the group failed on, for
 // failover.period), paused nodes (standby, as Pacemaker's: their groups
 // move away, each stopped there through its agents, and none is placed
-// there until `resume`), nodes that stop cleanly (Drain, for as long as
-// the coordinator that got it coordinates) and leaving nodes (their
+// there until `resume`), nodes that stop cleanly (Drain: every member
+// remembers it for DrainHold, or until the node leaves the view, so a
+// coordinator of a later view keeps it; a coordinator that restarted
+// since does not know it) and leaving nodes (their
 // groups move away too). Preferred owners
 // order them, then load, then the name. A group stays where it runs
 // unless a move, a failover or failback (never, immediate, or within a
@@ -200,12 +203,31 @@
 // configuration error) is a success whatever the agent answers, so it
 // never escalates; a failed stop of anything that may run (a start was
 // attempted and did not end in a configuration error) escalates as
-// before. Why this is safe: the escalation exists because a failed stop
-// may leave the resource running while the group starts elsewhere; a
-// resource never started in this incarnation is not running by this
-// node's doing (processes an agent starts die with the node's previous
-// incarnation; an OCF daemon that outlived it is outside what the
-// coordinator knows either way), and a failed group starts nowhere.
+// before. A stop of a resource this node started runs with the agent and
+// the parameters of its start, whatever the configuration says now: a
+// change made while it ran (a parameter typo, a nic that does not exist
+// here, another agent) can neither fail that stop with a configuration
+// error, which escalates, nor stop something else and succeed while the
+// started instance runs on (TestStopUsesStartParams). Why this is safe:
+// the escalation exists because a failed stop may leave the resource
+// running while the group starts elsewhere; a resource that neither a
+// start in this incarnation nor its probe (below) found possibly running
+// is not running here, and a failed group starts nowhere.
+//
+// Probes (G4 across a restart of the node's process). What an agent
+// started may outlive the process (an address stays on its interface, an
+// OCF daemon runs on), and a new incarnation knows nothing of it. So at
+// its first view a node monitors every configured resource once (a
+// probe), and its first full report waits for the answers: the
+// coordinator rebuilds from every member's full report before it
+// schedules, so it learns what still runs there before it places
+// anything. Found running: it runs here (Started; it may stay). Not
+// running, or "config" (it cannot run as configured: a typo never
+// fences): nothing. Any other answer (an error, a timeout): Failed, so
+// the coordinator stops it here first, and a failed stop escalates
+// (TestRestartedNodeIsProbed, TestProbeFailureStopsIt). A probe sees only
+// what the agent's monitor sees: an agent whose monitor reads state the
+// node erased at start (pid files) reports not running.
 //
 // Cleanup takes what the shell shows: a configured resource, a resource a
 // group's row still lists (a deleted one whose stop failed), or a group

@@ -41,7 +41,7 @@ func (c *CRM) candidates(g Group, rt *groupRT, cur string, colo []string, load m
 			excluded = append(excluded, n+" does not run "+strings.Join(g.After, ", ")+" (it follows its dependency)")
 		case rt.bans[n] > c.now:
 			excluded = append(excluded, fmt.Sprintf("%s is banned (it failed there; %v left)", n, (rt.bans[n]-c.now).Round(time.Second)))
-		case contains(c.view.Leaving, n) || c.co != nil && c.co.draining[n]:
+		case contains(c.view.Leaving, n) || c.isDraining(n):
 			excluded = append(excluded, n+" is leaving the cluster")
 		case contains(c.view.Paused, n):
 			// standby (Pacemaker's): a paused node's groups move away,
@@ -75,6 +75,13 @@ func (c *CRM) candidates(g Group, rt *groupRT, cur string, colo []string, load m
 }
 
 func (c *CRM) stopFailedOn(n string) bool { return c.co.stopFailed[n] }
+
+// isDraining reports whether n asked for a drain (a clean stop) less than
+// DrainHold ago and stayed a member since.
+func (c *CRM) isDraining(n string) bool {
+	until, ok := c.draining[n]
+	return ok && c.now < until
+}
 
 // choose decides where a group that should run goes.
 func (c *CRM) choose(g Group, rt *groupRT, ga map[string]map[string]*actual, load map[string]int) (want, state, reason string, why []string) {

@@ -331,7 +331,8 @@ func (n *Node) crmExec(a crm.Action) {
 		st, msg := agentResult(out, err, ctx)
 		cancel()
 		n.post(func() {
-			if st != crm.StatusOK && (a.Action != crm.ActStop || st != crm.StatusNotRunning) {
+			// (not running is a stop's and a probe's success)
+			if st != crm.StatusOK && (a.Action == crm.ActStart || st != crm.StatusNotRunning) {
 				n.log.Warn("agent call failed", "resource", a.Resource, "action", a.Action, "status", st.String(), "error", msg)
 			}
 			// a failed stop that must escalate comes out of Ready
