@@ -1,0 +1,88 @@
+package conn_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+
+	"github.com/corral-ha/corral/core/conn"
+	"github.com/corral-ha/corral/core/wire"
+)
+
+// restart replaces node id of the trio by a new incarnation (boot, start).
+func (tr *trio) restart(id wire.NodeID, boot uint32, start uint64) {
+	tr.t.Helper()
+	var peers []conn.Peer
+	for p := wire.NodeID(1); p <= 3; p++ {
+		if p != id {
+			peers = append(peers, conn.Peer{ID: p, Links: 1})
+		}
+	}
+	c, err := conn.New(conn.Config{Cluster: "replay", Key: bytes.Repeat([]byte{7}, 32), Self: id,
+		Boot: boot, Start: start, Links: 1, Peers: peers}, nil)
+	if err != nil {
+		tr.t.Fatal(err)
+	}
+	tr.c[id] = c
+}
+
+func (tr *trio) allReachable() bool {
+	for _, c := range tr.c {
+		for _, p := range c.Status() {
+			if !p.Reachable {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// TestReplayedUnboundPacketDoesNotIsolate (review of issue 22): an
+// attacker records the first, unbound packets n3 sends to n1 (destination
+// boot 0), waits until n3 has restarted since, and replays one to n1 right
+// after n1 restarts. The fresh n1 has no incarnation of n3 yet, so the
+// replay is authentic and new to it: n1 binds to n3's dead incarnation and
+// seals everything for it, which the live n3 drops as misaddressed, while
+// the live n3 still seals for n1's previous incarnation, which n1 drops as
+// misaddressed. Before the fix neither side ever learned the other's
+// incarnation: one replayed packet cut n1 from n3 for good (and n1 looks
+// dead to n3: fenced). Now an authentic packet addressed to an older
+// incarnation of the receiver still teaches it the sender's newer
+// incarnation (never delivering anything), so n1 rebinds to the live n3 at
+// n3's next heartbeat.
+func TestReplayedUnboundPacketDoesNotIsolate(t *testing.T) {
+	tr := newTrio(t)
+	var unbound []conn.Packet
+	tr.tap = func(from wire.NodeID, p conn.Packet) {
+		if from == 3 && p.To == 1 && binary.BigEndian.Uint32(p.Data[28:32]) == 0 {
+			unbound = append(unbound, conn.Packet{Link: p.Link, To: p.To, ToLink: p.ToLink, Data: bytes.Clone(p.Data)})
+		}
+	}
+	tr.until("every node reaches every other", tr.allReachable)
+	tr.tap = nil
+	if len(unbound) == 0 {
+		t.Fatal("recorded no unbound packet from n3 to n1")
+	}
+
+	tr.restart(3, 2, 22)
+	tr.until("n3's restart is healed", tr.allReachable)
+	tr.restart(1, 3, 33)
+	tr.receive(1, unbound[0].ToLink, unbound[0].Data) // n3 boot 1's unbound packet
+	if got := peerBoot(tr.c[1], 3); got != 1 {
+		t.Fatalf("setup: the fresh n1 talks to n3 boot %d, want the replayed boot 1", got)
+	}
+
+	tr.until("n1 and n3 reach each other again after the replay", tr.allReachable)
+	if got := peerBoot(tr.c[1], 3); got != 2 {
+		t.Fatalf("n1 talks to n3 boot %d, want its live boot 2", got)
+	}
+}
+
+func peerBoot(c *conn.Conn, id wire.NodeID) uint32 {
+	for _, p := range c.Status() {
+		if p.ID == id {
+			return p.Boot
+		}
+	}
+	return 0
+}
