@@ -327,9 +327,7 @@ func (e *Endpoint) open(now time.Duration, pkt []byte) (Delivery, error) {
 	}
 	// Bound to its destination: this node, and this incarnation unless
 	// the sender did not know it yet.
-	if h.to.ID != e.cfg.Self ||
-		h.to.Boot != 0 && (h.to.Boot != e.cfg.Boot || h.to.Start != e.cfg.Start) ||
-		h.to.Boot == 0 && h.to.Start != 0 {
+	if h.to.ID != e.cfg.Self || h.to.Boot == 0 && h.to.Start != 0 {
 		return d, ErrMisaddressed
 	}
 	if h.counter >= counterLimit {
@@ -337,6 +335,16 @@ func (e *Endpoint) open(now time.Duration, pkt []byte) (Delivery, error) {
 	}
 	p := e.peers[h.from]
 	same := p != nil && h.boot == p.boot && h.start == p.start
+	// Addressed to another incarnation of this node (the sender has not
+	// heard of this one yet): never delivered, but an authentic one from
+	// a sender incarnation newer than the one known still teaches it, so
+	// that a replayed unbound packet of a dead incarnation, taken by this
+	// node after it started, cannot bind it to that incarnation for good
+	// (doc.go, "Incarnations, destinations and replays").
+	teach := h.to.Boot != 0 && (h.to.Boot != e.cfg.Boot || h.to.Start != e.cfg.Start)
+	if teach && same {
+		return d, ErrMisaddressed
+	}
 	if p != nil && !same {
 		// A boot id below the one seen, or the same boot id with another
 		// start id: an older incarnation (a replay), or a node restarted
@@ -384,6 +392,9 @@ func (e *Endpoint) open(now time.Duration, pkt []byte) (Delivery, error) {
 		e.peers[h.from] = p
 		e.cand = candidate{}
 		d.NewBoot = true
+	}
+	if teach {
+		return d, ErrMisaddressed // the incarnation learnt; nothing delivered
 	}
 	p.win.mark(h.counter)
 	if h.kind == kindWhole {
