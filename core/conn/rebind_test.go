@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"testing"
+	"time"
 
 	"github.com/corral-ha/corral/core/conn"
 	"github.com/corral-ha/corral/core/wire"
@@ -85,4 +86,54 @@ func peerBoot(c *conn.Conn, id wire.NodeID) uint32 {
 		}
 	}
 	return 0
+}
+
+// TestStashedUnboundHeartbeatsDoNotKeepDeadPeerUp (review of issue 22):
+// while n1 is down, n3 (newly started) sends it unbound heartbeats, which
+// an attacker records. n1 comes back and both talk, bound; then n3 dies.
+// n1 never saw those heartbeats, their counters are still inside n3's
+// replay window, and unbound packets are taken from any incarnation of
+// the receiver: replayed one per heartbeat period, they kept n1's inbound
+// path from n3 alive (its outbound one stays as n3's last real heartbeat
+// left it), so n1 held the dead n3 reachable for as long as the stash
+// lasted. Now an incarnation that has sent this node a packet bound to it
+// has its unbound packets dropped: it heard us, so it sends none any more.
+func TestStashedUnboundHeartbeatsDoNotKeepDeadPeerUp(t *testing.T) {
+	tr := newTrio(t)
+	n1Down, n3Dead := true, false
+	var stash []conn.Packet
+	tr.cut = func(from wire.NodeID, p conn.Packet) bool {
+		if from == 3 && p.To == 1 && binary.BigEndian.Uint32(p.Data[28:32]) == 0 {
+			stash = append(stash, conn.Packet{Link: p.Link, To: p.To, ToLink: p.ToLink, Data: bytes.Clone(p.Data)})
+		}
+		return n1Down && (from == 1 || p.To == 1) || n3Dead && (from == 3 || p.To == 3)
+	}
+	for range 500 { // 5 s
+		tr.step()
+	}
+	n1Down = false
+	tr.until("every node reaches every other", tr.allReachable)
+	if len(stash) < 40 {
+		t.Fatalf("setup: stashed %d unbound packets from n3 to n1, want 40 or more", len(stash))
+	}
+
+	n3Dead = true
+	reachable := func() bool {
+		for _, p := range tr.c[1].Status() {
+			if p.ID == 3 {
+				return p.Reachable
+			}
+		}
+		return false
+	}
+	for i, p := range stash {
+		tr.receive(1, p.ToLink, p.Data) // one per heartbeat period (10 steps of 10 ms)
+		for range 10 {
+			tr.step()
+		}
+		if i >= 20 && reachable() { // 2 s after n3 died
+			t.Fatalf("n1 still holds the dead n3 reachable %v after it died, kept up by %d replayed unbound heartbeats",
+				time.Duration(i+1)*100*time.Millisecond, i+1)
+		}
+	}
 }

@@ -19,7 +19,8 @@ type trio struct {
 	c     map[wire.NodeID]*conn.Conn
 	got   map[wire.NodeID][]string // messages delivered, by receiver: "from:payload"
 	tap   func(from wire.NodeID, p conn.Packet)
-	drops map[wire.NodeID]int // packets the wire layer dropped, by receiver
+	cut   func(from wire.NodeID, p conn.Packet) bool // drops a packet after tap saw it
+	drops map[wire.NodeID]int                        // packets the wire layer dropped, by receiver
 }
 
 func newTrio(t *testing.T) *trio {
@@ -58,6 +59,9 @@ func (tr *trio) step() {
 				busy = true
 				if tr.tap != nil {
 					tr.tap(id, p)
+				}
+				if tr.cut != nil && tr.cut(id, p) {
+					continue
 				}
 				tr.receive(p.To, p.ToLink, p.Data)
 			}
