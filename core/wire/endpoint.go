@@ -125,7 +125,7 @@ type peer struct {
 	start    uint64
 	aead     cipher.AEAD // the incarnation's key
 	win      window
-	bound    bool // it sent a packet addressed to this incarnation: it sends no unbound ones any more
+	bound    bool                // it sent a packet addressed to this incarnation: it sends no unbound ones any more
 	partials map[uint64]*partial // by message id
 	held     int                 // bytes counted against MaxReassembly
 	next     time.Duration       // earliest deadline of a partial; 0 if none
