@@ -137,3 +137,57 @@ func TestStashedUnboundHeartbeatsDoNotKeepDeadPeerUp(t *testing.T) {
 		}
 	}
 }
+
+// TestWithheldHeartbeatsDoNotKeepDeadPeerUp (review of issue 22): an
+// attacker on the path withholds one heartbeat in three from n3 to n1
+// (a loss the detector rides out) and stores them; when n3 dies it
+// replays them, one per heartbeat period. They are authentic, addressed
+// to n1 and never seen by it, so the replay window takes them, and each
+// counted as a sign of life on its path: n1 held the dead n3 reachable
+// for as long as the stash lasted. Now a heartbeat sent before the newest
+// one heard on its path is no sign of life.
+func TestWithheldHeartbeatsDoNotKeepDeadPeerUp(t *testing.T) {
+	tr := newTrio(t)
+	tr.until("every node reaches every other", tr.allReachable)
+	withhold, n3Dead := true, false
+	var stash []conn.Packet
+	var seen int
+	tr.cut = func(from wire.NodeID, p conn.Packet) bool {
+		if withhold && from == 3 && p.To == 1 {
+			if seen++; seen%3 == 0 {
+				stash = append(stash, conn.Packet{Link: p.Link, To: p.To, ToLink: p.ToLink, Data: bytes.Clone(p.Data)})
+				return true
+			}
+		}
+		return n3Dead && (from == 3 || p.To == 3)
+	}
+	for range 1000 { // 10 s
+		tr.step()
+		if !tr.allReachable() {
+			t.Fatal("setup: withholding one heartbeat in three cut a path")
+		}
+	}
+	withhold, n3Dead = false, true
+	if len(stash) < 25 {
+		t.Fatalf("setup: withheld %d packets from n3 to n1, want 25 or more", len(stash))
+	}
+	for i, p := range stash {
+		tr.receive(1, p.ToLink, p.Data) // one per heartbeat period (10 steps of 10 ms)
+		for range 10 {
+			tr.step()
+		}
+		if i >= 20 && peerReachable(tr.c[1], 3) { // 2 s after n3 died
+			t.Fatalf("n1 still holds the dead n3 reachable %v after it died, kept up by %d withheld heartbeats",
+				time.Duration(i+1)*100*time.Millisecond, i+1)
+		}
+	}
+}
+
+func peerReachable(c *conn.Conn, id wire.NodeID) bool {
+	for _, p := range c.Status() {
+		if p.ID == id {
+			return p.Reachable
+		}
+	}
+	return false
+}
