@@ -64,5 +64,15 @@
 //     unbound packet only a heartbeat is taken (Stats.Unbound counts the
 //     rest): a restart's first heartbeats announce the new incarnation,
 //     and circuit traffic follows once each side names the other's. A new
-//     start id from a peer is a restart, like a higher boot id.
+//     start id from a peer is a restart, like a higher boot id, and so is
+//     an authentic packet of a newer incarnation addressed to an earlier
+//     incarnation of this node (never delivered; wire doc.go): a replayed
+//     unbound packet of a dead incarnation cannot keep this node sealing
+//     for it (TestReplayedUnboundPacketDoesNotIsolate).
+//   - Replayed heartbeats. A heartbeat sent before the newest one heard on
+//     its path (its SentAt is older) is no sign of life
+//     (Stats.OldHeartbeats): heartbeats withheld by someone on the path
+//     pass the replay window when replayed, and kept a dead peer reachable
+//     (TestWithheldHeartbeatsDoNotKeepDeadPeerUp; mutation: count them ->
+//     that test fails). A restart of the peer resets the path's newest.
 package conn

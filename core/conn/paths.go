@@ -42,6 +42,14 @@ func (c *Conn) onHeartbeat(p *peer, link int, hb *wire.Heartbeat) {
 		c.stats.BadLink++
 		return
 	}
+	if hb.SentAt < pa.echoAt {
+		// Sent before the newest heartbeat heard on this path: reordered,
+		// or withheld by someone on the path and replayed (the replay
+		// window takes a packet it never saw), maybe after the peer died.
+		// It proves nothing about now.
+		c.stats.OldHeartbeats++
+		return
+	}
 	newIn := pa.in.arrive(c.now)
 	pa.echoAt, pa.echoRecv = hb.SentAt, c.now
 	if hb.EchoAt > 0 {
