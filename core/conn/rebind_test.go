@@ -3,6 +3,8 @@ package conn_test
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -190,4 +192,58 @@ func peerReachable(c *conn.Conn, id wire.NodeID) bool {
 		}
 	}
 	return false
+}
+
+// TestForgedNewerIncarnationsChangeNothing (review of issue 22): a
+// stranger without the key copies each of n3's packets to n1 and sends
+// it first with a higher boot id and a new start id (and, half the time,
+// addressed to an earlier incarnation of n1, the kind that may teach a
+// newer incarnation). Nothing is learnt from them: n1 keeps n3's
+// incarnation, reports no restart, stays reachable and gets n3's messages.
+// (Mutation: conn rebinds on a dropped packet's claimed higher boot, not
+// on an authentic NewBoot -> n1 gets 1 of the 20 messages.)
+func TestForgedNewerIncarnationsChangeNothing(t *testing.T) {
+	tr := newTrio(t)
+	tr.until("every node reaches every other", tr.allReachable)
+	var n int
+	tr.tap = func(from wire.NodeID, p conn.Packet) {
+		if from != 3 || p.To != 1 {
+			return
+		}
+		n++
+		f := bytes.Clone(p.Data)
+		binary.BigEndian.PutUint32(f[14:18], binary.BigEndian.Uint32(f[14:18])+uint32(n)) // sender boot
+		binary.BigEndian.PutUint64(f[18:26], uint64(n))                                   // sender start
+		if n%2 == 0 {
+			binary.BigEndian.PutUint32(f[28:32], 0xFFFF) // destination boot: not n1's
+		}
+		if err := tr.c[1].Receive(tr.now, p.ToLink, f); !errors.Is(err, wire.ErrAuth) {
+			t.Fatalf("forgery %d: %v, want %v", n, err, wire.ErrAuth)
+		}
+	}
+	for i := range 20 {
+		if _, err := tr.c[3].Send(tr.now, 1, []byte(fmt.Sprintf("m%d", i))); err != nil {
+			t.Fatal(err)
+		}
+		for range 10 {
+			tr.step()
+			if !tr.allReachable() {
+				t.Fatal("a path went down under forgeries")
+			}
+		}
+	}
+	if n < 40 {
+		t.Fatalf("setup: only %d forgeries", n)
+	}
+	if got := len(tr.got[1]); got != 20 {
+		t.Fatalf("n1 got %d of n3's 20 messages", got)
+	}
+	if got := peerBoot(tr.c[1], 3); got != 1 {
+		t.Fatalf("n1 talks to n3 boot %d, want 1", got)
+	}
+	for _, e := range tr.events[1] {
+		if e.Kind == conn.EventPeerRestarted {
+			t.Fatalf("forgeries made n1 report a restart: %+v", e)
+		}
+	}
 }
