@@ -109,11 +109,9 @@
 // node's start, so the layer above takes only heartbeats (discovery) from
 // it (Delivery.Unbound; core/conn); everything else waits until the sender
 // names this incarnation, which it learns from the first packet it
-// authenticates. Once an incarnation has sent a packet addressed to this
-// one, its unbound packets are dropped as replays (ErrReplay): it sends
-// none after hearing us, and unbound heartbeats withheld (say, while this
-// node was down) and replayed after the sender died would otherwise keep
-// it looking alive (core/conn TestStashedUnboundHeartbeatsDoNotKeepDeadPeerUp).
+// authenticates. Heartbeats withheld by someone on the path (unbound ones
+// while this node was down, or bound ones) pass the window when replayed;
+// core/conn judges their age (TestStashedUnboundHeartbeatsDoNotKeepDeadPeerUp).
 // Messages whose effect must not move between nodes name their target
 // besides: LeaseReq, LeaseAck and SetState carry To, checked by the
 // receiver (lease sequence numbers run alike on every member).
@@ -129,8 +127,7 @@
 // of that sender (ErrStaleBoot), destination incarnation (ErrMisaddressed
 // unless it may teach a newer sender incarnation, above), the replay
 // window of that incarnation (ErrReplay for a counter seen already or
-// older than the 4032-counter window, or an unbound packet after a bound
-// one), then the AEAD (ErrAuth). Only an authentic packet changes state: a
+// older than the 4032-counter window), then the AEAD (ErrAuth). Only an authentic packet changes state: a
 // new incarnation (new window, the old one's partial messages discarded,
 // Delivery.NewBoot set), and the counter is marked in the window (not for
 // a packet that only teaches). The key
@@ -161,9 +158,7 @@
 // TestCrossDestinationReplayLive: n2 pauses on n3's request to n1); derive
 // the key without the start id -> TestNonces (equal keystreams); drop
 // misaddressed packets without learning from them ->
-// TestMisaddressedTeachesIncarnation; take unbound packets after bound
-// ones -> TestCrossDestinationReplayDropped (and core/conn
-// TestStashedUnboundHeartbeatsDoNotKeepDeadPeerUp); drop the
+// TestMisaddressedTeachesIncarnation; drop the
 // configured-sender check -> TestUnknownSenderNoState (2,000 fake ids keep
 // state). FuzzKeyHolder (here and in core/conn) fuzzes what a peer with the
 // key can send.

@@ -125,7 +125,6 @@ type peer struct {
 	start    uint64
 	aead     cipher.AEAD // the incarnation's key
 	win      window
-	bound    bool                // it sent a packet addressed to this incarnation: it sends no unbound ones any more
 	partials map[uint64]*partial // by message id
 	held     int                 // bytes counted against MaxReassembly
 	next     time.Duration       // earliest deadline of a partial; 0 if none
@@ -357,12 +356,6 @@ func (e *Endpoint) open(now time.Duration, pkt []byte) (Delivery, error) {
 	if same && !p.win.fresh(h.counter) {
 		return d, ErrReplay
 	}
-	if same && p.bound && h.to.Boot == 0 {
-		// Unbound, from an incarnation that already addressed this one:
-		// sealed before it heard us, so older than what we have, and a
-		// replay that withheld it could keep a dead peer's paths alive.
-		return d, ErrReplay
-	}
 
 	// The sender incarnation's key: the peer's, or derived (and kept as
 	// the candidate) for an incarnation not authenticated yet.
@@ -404,9 +397,6 @@ func (e *Endpoint) open(now time.Duration, pkt []byte) (Delivery, error) {
 		return d, ErrMisaddressed // the incarnation learnt; nothing delivered
 	}
 	p.win.mark(h.counter)
-	if h.to.Boot != 0 {
-		p.bound = true
-	}
 	if h.kind == kindWhole {
 		if len(plain) > e.cfg.MaxMessage {
 			return d, ErrOversize
