@@ -98,8 +98,10 @@ func peerBoot(c *conn.Conn, id wire.NodeID) uint32 {
 // the receiver: replayed one per heartbeat period, they kept n1's inbound
 // path from n3 alive (its outbound one stays as n3's last real heartbeat
 // left it), so n1 held the dead n3 reachable for as long as the stash
-// lasted. Now an incarnation that has sent this node a packet bound to it
-// has its unbound packets dropped: it heard us, so it sends none any more.
+// lasted. Now a heartbeat sent more than the path's threshold before the
+// newest one heard on that path is no sign of life. (Mutation: count such
+// heartbeats -> this test and TestWithheldHeartbeatsDoNotKeepDeadPeerUp
+// fail.)
 func TestStashedUnboundHeartbeatsDoNotKeepDeadPeerUp(t *testing.T) {
 	tr := newTrio(t)
 	n1Down, n3Dead := true, false
@@ -146,8 +148,9 @@ func TestStashedUnboundHeartbeatsDoNotKeepDeadPeerUp(t *testing.T) {
 // replays them, one per heartbeat period. They are authentic, addressed
 // to n1 and never seen by it, so the replay window takes them, and each
 // counted as a sign of life on its path: n1 held the dead n3 reachable
-// for as long as the stash lasted. Now a heartbeat sent before the newest
-// one heard on its path is no sign of life.
+// for as long as the stash lasted. Now a heartbeat sent more than the
+// path's threshold before the newest one heard on its path is no sign of
+// life.
 func TestWithheldHeartbeatsDoNotKeepDeadPeerUp(t *testing.T) {
 	tr := newTrio(t)
 	tr.until("every node reaches every other", tr.allReachable)
