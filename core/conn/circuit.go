@@ -216,6 +216,9 @@ func (c *Conn) restarted(p *peer, boot uint32, start uint64) {
 	first := p.boot == 0
 	p.boot, p.start = boot, start
 	p.hearsAt = 0 // the new incarnation's clock starts again
+	for _, pa := range p.paths {
+		pa.echoAt, pa.echoRecv, pa.newest = 0, 0, 0
+	}
 	p.rcirc, p.expected, p.ackDue, p.partial = 0, 1, false, nil
 	clear(p.ooo)
 	if first {

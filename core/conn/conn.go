@@ -200,10 +200,16 @@ func (c *Conn) Receive(now time.Duration, link int, pkt []byte) error {
 		return nil
 	}
 	d, err := c.ep.Open(now, pkt)
+	p := c.byID[d.From]
 	if err != nil {
+		if d.NewBoot && p != nil {
+			// Dropped, but authentic and from a new incarnation (one
+			// addressed to another incarnation of this node, or a bad
+			// fragment): seal for that incarnation from now on.
+			c.restarted(p, d.Boot, d.Start)
+		}
 		return &DropError{From: d.From, Boot: d.Boot, Err: err, SelfBoot: d.SelfBoot}
 	}
-	p := c.byID[d.From]
 	if p == nil {
 		c.stats.UnknownPeer++
 		return nil

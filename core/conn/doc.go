@@ -64,5 +64,23 @@
 //     unbound packet only a heartbeat is taken (Stats.Unbound counts the
 //     rest): a restart's first heartbeats announce the new incarnation,
 //     and circuit traffic follows once each side names the other's. A new
-//     start id from a peer is a restart, like a higher boot id.
+//     start id from a peer is a restart, like a higher boot id, and so is
+//     an authentic packet of a newer incarnation addressed to an earlier
+//     incarnation of this node (never delivered; wire doc.go): a replayed
+//     unbound packet of a dead incarnation cannot keep this node sealing
+//     for it (TestReplayedUnboundPacketDoesNotIsolate).
+//   - Replayed heartbeats. A heartbeat sent more than the path's threshold
+//     before the newest one heard on that path (by the sender's SentAt) is
+//     no sign of life (Stats.OldHeartbeats): heartbeats withheld by someone
+//     on the path (unbound ones while this node was down, or one in three
+//     bound ones) pass the replay window when replayed, and kept a dead
+//     peer reachable for as long as the stash lasted
+//     (TestWithheldHeartbeatsDoNotKeepDeadPeerUp,
+//     TestStashedUnboundHeartbeatsDoNotKeepDeadPeerUp; mutation: count
+//     them -> both fail). Reordering within the threshold counts as before
+//     (TestNoFalseSuspicionUnderJitter fails on the same seeds as before,
+//     113 226 285 290 of 1..300; dropping every older heartbeat made it 42).
+//     A restart of the peer resets the path's newest. What is left to an
+//     attacker who withholds heartbeats is at most a threshold's worth of
+//     the last ones before the peer died, each good for one threshold.
 package conn

@@ -70,6 +70,7 @@ type Stats struct {
 	BadMessage            uint64 // authenticated, but not decodable
 	WrongBoot             uint64 // circuit traffic meant for another incarnation
 	Unbound               uint64 // not a heartbeat, in a packet not bound to this incarnation
+	OldHeartbeats         uint64 // sent more than the path's threshold before the newest heard on it: no sign of life
 	Duplicates            uint64 // circuit messages received twice
 	Delivered             uint64
 	Sent                  uint64 // first transmissions

@@ -42,6 +42,20 @@ func (c *Conn) onHeartbeat(p *peer, link int, hb *wire.Heartbeat) {
 		c.stats.BadLink++
 		return
 	}
+	if hb.SentAt < pa.newest {
+		// Sent before the newest heartbeat heard on this path: reordered
+		// (by less than the path's threshold, as the detector expects of
+		// this path), or withheld by someone on the path and replayed,
+		// maybe after the peer died: the replay window takes a packet it
+		// never saw. Older than that, it proves nothing about now.
+		th := pa.in.threshold(c.cfg.SuspectMin, c.cfg.SuspectMax, c.cfg.Heartbeat)
+		if time.Duration(pa.newest-hb.SentAt) > th {
+			c.stats.OldHeartbeats++
+			return
+		}
+	} else {
+		pa.newest = hb.SentAt
+	}
 	newIn := pa.in.arrive(c.now)
 	pa.echoAt, pa.echoRecv = hb.SentAt, c.now
 	if hb.EchoAt > 0 {

@@ -13,6 +13,7 @@ type path struct {
 	out           bool          // the peer's latest report says it hears us on it
 	up            bool          // in.alive && out, as last reported in an event
 	echoAt        int64         // the peer's latest SentAt on this path
+	newest        int64         // the peer's newest SentAt on this path (this incarnation)
 	echoRecv      time.Duration // when we got it
 	srtt          time.Duration // smoothed round trip (0: unknown)
 }

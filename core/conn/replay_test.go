@@ -14,16 +14,18 @@ import (
 // trio is three Conns of a fresh cluster (every boot id 1, as after a
 // first start) wired together directly, with a tap on every packet.
 type trio struct {
-	t     *testing.T
-	now   time.Duration
-	c     map[wire.NodeID]*conn.Conn
-	got   map[wire.NodeID][]string // messages delivered, by receiver: "from:payload"
-	tap   func(from wire.NodeID, p conn.Packet)
-	drops map[wire.NodeID]int // packets the wire layer dropped, by receiver
+	t      *testing.T
+	now    time.Duration
+	c      map[wire.NodeID]*conn.Conn
+	got    map[wire.NodeID][]string // messages delivered, by receiver: "from:payload"
+	events map[wire.NodeID][]conn.Event
+	tap    func(from wire.NodeID, p conn.Packet)
+	cut    func(from wire.NodeID, p conn.Packet) bool // drops a packet after tap saw it
+	drops  map[wire.NodeID]int                        // packets the wire layer dropped, by receiver
 }
 
 func newTrio(t *testing.T) *trio {
-	tr := &trio{t: t, c: map[wire.NodeID]*conn.Conn{}, got: map[wire.NodeID][]string{}, drops: map[wire.NodeID]int{}}
+	tr := &trio{t: t, c: map[wire.NodeID]*conn.Conn{}, got: map[wire.NodeID][]string{}, events: map[wire.NodeID][]conn.Event{}, drops: map[wire.NodeID]int{}}
 	key := bytes.Repeat([]byte{7}, 32)
 	for id := wire.NodeID(1); id <= 3; id++ {
 		var peers []conn.Peer
@@ -54,10 +56,14 @@ func (tr *trio) step() {
 			for _, m := range rd.Messages {
 				tr.got[id] = append(tr.got[id], fmt.Sprintf("%d:%s", m.From, m.Data))
 			}
+			tr.events[id] = append(tr.events[id], rd.Events...)
 			for _, p := range rd.Packets {
 				busy = true
 				if tr.tap != nil {
 					tr.tap(id, p)
+				}
+				if tr.cut != nil && tr.cut(id, p) {
+					continue
 				}
 				tr.receive(p.To, p.ToLink, p.Data)
 			}

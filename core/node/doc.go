@@ -35,7 +35,10 @@
 //     source of packets that fail authentication, use another wire version
 //     or come from an unknown id once a minute per source address ("packets
 //     from 127.0.0.3 (n3?) fail authentication: different cluster key?"),
-//     and a stale boot once per (peer, boot id).
+//     and a stale boot once per (peer, boot id); none of these keys is
+//     authenticated (a stranger can forge a new one per packet), so each
+//     reason also logs at most dropLogBurst lines a minute in all, and the
+//     next line counts those held back (TestDropLogForgedSourcesBounded).
 //   - Connectivity (core/conn) feeds membership (core/membership): peer
 //     reachability, restarts, and the membership messages that arrive on
 //     circuits. Application messages travel as wire.User on the same

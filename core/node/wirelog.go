@@ -23,6 +23,13 @@ const dropLogEvery = time.Minute
 // not grow the map without end); beyond it the map starts over.
 const dropLogMax = 1024
 
+// dropLogBurst bounds the lines per reason per dropLogEvery over all
+// sources: the source address, the claimed sender and its boot id are not
+// authenticated, so a stranger can make each forged packet look like a new
+// source; past the burst, drops are only counted (and the count is in the
+// next line).
+const dropLogBurst = 10
+
 // dropLog is what the driver remembers to rate-limit its log lines about
 // dropped packets (issue 16): the core counts every drop (metrics), the
 // log names the sender once a minute, and a stale boot once.
@@ -31,6 +38,29 @@ type dropLog struct {
 	count map[dropKey]int       // drops since that line
 	stale map[staleKey]bool     // (peer, boot) already logged
 	newer map[uint32]bool       // boot ids of this node peers saw, already logged (noteNewerSelf)
+	since map[string]time.Time  // start of the current period, per reason
+	lines map[string]int        // lines logged in it, per reason
+	quiet map[string]int        // lines held back in it, per reason
+}
+
+// allow reports whether a line of reason may be logged now (at most
+// dropLogBurst per dropLogEvery), and how many were held back since the
+// last one allowed.
+func (d *dropLog) allow(reason string, now time.Time) (bool, int) {
+	if d.since == nil {
+		d.since, d.lines, d.quiet = map[string]time.Time{}, map[string]int{}, map[string]int{}
+	}
+	if now.Sub(d.since[reason]) >= dropLogEvery {
+		d.since[reason], d.lines[reason] = now, 0
+	}
+	if d.lines[reason] >= dropLogBurst {
+		d.quiet[reason]++
+		return false, 0
+	}
+	d.lines[reason]++
+	held := d.quiet[reason]
+	d.quiet[reason] = 0
+	return true, held
 }
 
 type dropKey struct {
@@ -118,8 +148,13 @@ func (n *Node) noteDrop(reason string, addr netip.Addr, claimed wire.NodeID, for
 	if last, ok := d.last[k]; ok && now.Sub(last) < dropLogEvery {
 		return
 	}
+	ok, held := d.allow(reason, now)
+	if !ok {
+		return
+	}
 	d.last[k] = now
-	n.log.Warn(fmt.Sprintf(format, addr, n.guessName(addr, claimed)), "packets", d.count[k], "per", dropLogEvery.String())
+	n.log.Warn(fmt.Sprintf(format, addr, n.guessName(addr, claimed)), "packets", d.count[k], "per", dropLogEvery.String(),
+		"other_sources_not_logged", held)
 	d.count[k] = 0
 }
 
@@ -134,6 +169,11 @@ func (n *Node) noteStale(addr netip.Addr, de *conn.DropError) {
 	if d.stale[k] {
 		return
 	}
+	// Not marked when held back: the peer's next packet logs it.
+	ok, held := d.allow("stale", time.Now())
+	if !ok {
+		return
+	}
 	d.stale[k] = true
 	var heard uint32
 	if st, ok := n.conn.Peer(de.From); ok {
@@ -142,7 +182,7 @@ func (n *Node) noteStale(addr netip.Addr, de *conn.DropError) {
 	name := n.guessName(addr, de.From)
 	n.log.Warn(fmt.Sprintf("packets from %s (%s) carry boot id %d, not newer than boot %d heard before: dropped as a replay or an older incarnation. "+
 		"A node started from a restored or wiped data directory gets a boot id from its clock; if that is below the one heard, it starts again by itself above it once this node's packets reach it, unless it has joined a view (its log says so): then restart it",
-		addr, name, de.Boot, heard), "logged", "once per boot id")
+		addr, name, de.Boot, heard), "logged", "once per boot id", "other_boot_ids_not_logged", held)
 }
 
 // guessName names the node a packet seems to come from: the configured

@@ -98,3 +98,36 @@ func TestNewerSelfRestart(t *testing.T) {
 		t.Fatalf("next start at boot %d, want %d", again.Boot(), seen+1)
 	}
 }
+
+// TestDropLogForgedSourcesBounded (review of issue 22): the fields the
+// rate limits key on are not authenticated. A stranger without the key
+// who forges packets claiming a peer's id and new boot ids below
+// the one heard (dropped as stale before authentication), or who spoofs a
+// new source address per packet failing authentication, got a log line
+// per packet. Now each reason logs at most dropLogBurst (10) lines a minute.
+func TestDropLogForgedSourcesBounded(t *testing.T) {
+	dir := t.TempDir()
+	paths := writeCluster(t, dir, 143, 3)
+	cfg, err := config.Load(paths[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	n, err := Open(cfg, Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	for i := range 3000 {
+		n.noteStale(netip.MustParseAddr("127.143.1.2"), &conn.DropError{From: 2, Boot: uint32(i + 1), Err: wire.ErrStaleBoot})
+		addr := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		n.noteDrop("auth", addr, 3, "packets from %s (%s) fail authentication: different cluster key?")
+	}
+	log := buf.String()
+	if got := strings.Count(log, "carry boot id"); got > 10 {
+		t.Errorf("3000 forged stale boot ids made %d log lines, want at most 10", got)
+	}
+	if got := strings.Count(log, "fail authentication"); got > 10 {
+		t.Errorf("3000 spoofed sources failing authentication made %d log lines, want at most 10", got)
+	}
+}

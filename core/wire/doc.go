@@ -108,13 +108,27 @@
 // such a slot was then dropped as a duplicate yet acknowledged: lost. Now
 // the destination is authenticated: a packet whose destination node is not
 // this one, or whose destination incarnation is not this one, is dropped
-// before it touches any state (ErrMisaddressed), so a window only ever
-// sees counters meant for it and a circuit slot only ever holds the real
-// message. A packet with destination boot 0 was sealed before the sender
-// heard from this node: it may be older than this node's start, so the
-// layer above takes only heartbeats (discovery) from it (Delivery.Unbound;
-// core/conn); everything else waits until the sender names this
-// incarnation, which it learns from the first packet it authenticates.
+// and never delivered (ErrMisaddressed), so a window only ever sees
+// counters meant for it and a circuit slot only ever holds the real
+// message. One such packet still teaches: addressed to this node but to
+// another incarnation of it, from a sender incarnation newer than the one
+// known (or from a sender not heard yet), it is authenticated, and if
+// authentic that incarnation becomes the sender's known one (NewBoot; its
+// window stays empty). Without that, a replayed unbound packet of a dead
+// incarnation, taken by a node just after its own start, bound it to that
+// incarnation for good: it sealed for the dead one, the live one sealed
+// for its previous start, and each dropped the other
+// (TestMisaddressedTeachesIncarnation; core/conn
+// TestReplayedUnboundPacketDoesNotIsolate). Learning is monotone (only a
+// newer boot id), so replays of such packets only ever move a receiver
+// toward the live incarnation. A packet with destination boot 0 was sealed
+// before the sender heard from this node: it may be older than this
+// node's start, so the layer above takes only heartbeats (discovery) from
+// it (Delivery.Unbound; core/conn); everything else waits until the sender
+// names this incarnation, which it learns from the first packet it
+// authenticates. Heartbeats withheld by someone on the path (unbound ones
+// while this node was down, or bound ones) pass the window when replayed;
+// core/conn judges their age (TestStashedUnboundHeartbeatsDoNotKeepDeadPeerUp).
 // Messages whose effect must not move between nodes name their target
 // besides: LeaseReq, LeaseAck and SetState carry To, checked by the
 // receiver (lease sequence numbers run alike on every member).
@@ -125,14 +139,17 @@
 // ErrShort below the header and tag), magic (ErrBadMagic), version and kind
 // (ErrVersion), cluster id (ErrCluster), sender != self (ErrOwn), sender in
 // the configuration (ErrUnknownSender: before anything is allocated or
-// kept for it, so unknown ids cost no memory), destination (ErrMisaddressed;
-// ErrNewerSelf for an authentic one to a newer incarnation of this node),
-// boot and start id against the last authenticated ones of that sender
-// (ErrStaleBoot), the replay window of that incarnation (ErrReplay for a
+// kept for it, so unknown ids cost no memory), destination node
+// (ErrMisaddressed), boot and start id against the last authenticated ones
+// of that sender (ErrStaleBoot), destination incarnation (ErrMisaddressed
+// unless it may teach a newer sender incarnation, above, or names an
+// incarnation of this node not older than this one: an authentic one is
+// ErrNewerSelf), the replay window of that incarnation (ErrReplay for a
 // counter seen already or older than the 4032-counter window), then the
 // AEAD (ErrAuth). Only an authentic packet changes state: a new
 // incarnation (new window, the old one's partial messages discarded,
-// Delivery.NewBoot set), and the counter is marked in the window. The key
+// Delivery.NewBoot set), and the counter is marked in the window (not for
+// a packet that only teaches). The key
 // of an incarnation not authenticated yet is derived per packet, keeping
 // only the last one (so a burst from a new incarnation derives it once).
 // Fragments are then checked (ErrBadFragment, ErrOversize for a declared
@@ -158,11 +175,13 @@
 // TestCrossDestinationReplayDropped (and core/conn
 // TestCrossDestinationReplayIgnored, testsuite
 // TestCrossDestinationReplayLive: n2 pauses on n3's request to n1); derive
-// the key without the start id -> TestNonces (equal keystreams); report
-// ErrNewerSelf without authenticating the packet -> TestNewerSelf and
-// TestDropBitFlips (forged claims believed); never report it ->
-// TestNewerSelf (and testsuite TestWipedNodeBelowSeenBoot: the wiped n2
-// stays below the boot id its peers saw); drop the
+// the key without the start id -> TestNonces (equal keystreams); drop
+// misaddressed packets without learning from them ->
+// TestMisaddressedTeachesIncarnation; report ErrNewerSelf without
+// authenticating the packet -> TestNewerSelf and TestDropBitFlips (forged
+// claims believed); never report it -> TestNewerSelf (and testsuite
+// TestWipedNodeBelowSeenBoot: the wiped n2 stays below the boot id its
+// peers saw); drop the
 // configured-sender check -> TestUnknownSenderNoState (2,000 fake ids keep
 // state). FuzzKeyHolder (here and in core/conn) fuzzes what a peer with the
 // key can send.

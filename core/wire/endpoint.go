@@ -330,13 +330,7 @@ func (e *Endpoint) open(now time.Duration, pkt []byte) (Delivery, error) {
 	}
 	// Bound to its destination: this node, and this incarnation unless
 	// the sender did not know it yet.
-	if h.to.ID != e.cfg.Self ||
-		h.to.Boot != 0 && (h.to.Boot != e.cfg.Boot || h.to.Start != e.cfg.Start) ||
-		h.to.Boot == 0 && h.to.Start != 0 {
-		if h.to.ID == e.cfg.Self && h.to.Boot != 0 && h.to.Boot >= e.cfg.Boot && e.newerSelf(h, pkt) {
-			d.SelfBoot = h.to.Boot
-			return d, ErrNewerSelf
-		}
+	if h.to.ID != e.cfg.Self || h.to.Boot == 0 && h.to.Start != 0 {
 		return d, ErrMisaddressed
 	}
 	if h.counter >= counterLimit {
@@ -344,6 +338,21 @@ func (e *Endpoint) open(now time.Duration, pkt []byte) (Delivery, error) {
 	}
 	p := e.peers[h.from]
 	same := p != nil && h.boot == p.boot && h.start == p.start
+	// Addressed to another incarnation of this node (the sender has not
+	// heard of this one yet): never delivered, but an authentic one from
+	// a sender incarnation newer than the one known still teaches it, so
+	// that a replayed unbound packet of a dead incarnation, taken by this
+	// node after it started, cannot bind it to that incarnation for good
+	// (doc.go, "Incarnations, destinations and replays").
+	teach := h.to.Boot != 0 && (h.to.Boot != e.cfg.Boot || h.to.Start != e.cfg.Start)
+	// Addressed to an incarnation of this node not older than this one:
+	// if authentic, a key holder heard this node at that boot, so this
+	// start's data directory was wiped or restored (ErrNewerSelf; the
+	// node starts again above it).
+	newer := teach && h.to.Boot >= e.cfg.Boot
+	if teach && same && !newer {
+		return d, ErrMisaddressed
+	}
 	if p != nil && !same {
 		// A boot id below the one seen, or the same boot id with another
 		// start id: an older incarnation (a replay), or a node restarted
@@ -352,7 +361,7 @@ func (e *Endpoint) open(now time.Duration, pkt []byte) (Delivery, error) {
 			return d, ErrStaleBoot
 		}
 	}
-	if same && !p.win.fresh(h.counter) {
+	if same && !teach && !p.win.fresh(h.counter) {
 		return d, ErrReplay
 	}
 
@@ -392,6 +401,13 @@ func (e *Endpoint) open(now time.Duration, pkt []byte) (Delivery, error) {
 		e.cand = candidate{}
 		d.NewBoot = true
 	}
+	if teach {
+		if newer {
+			d.SelfBoot = h.to.Boot
+			return d, ErrNewerSelf
+		}
+		return d, ErrMisaddressed // the incarnation learnt; nothing delivered
+	}
 	p.win.mark(h.counter)
 	if h.kind == kindWhole {
 		if len(plain) > e.cfg.MaxMessage {
@@ -406,36 +422,6 @@ func (e *Endpoint) open(now time.Duration, pkt []byte) (Delivery, error) {
 	e.scratch = plain[:0]
 	d.Msg, err = e.reassemble(now, p, h.counter, plain)
 	return d, err
-}
-
-// newerSelf reports whether pkt, addressed to an incarnation of this node
-// with a boot id not below this one's (and another incarnation), is
-// authentic: then a peer has heard this node at a boot id this start
-// does not exceed (doc.go). It changes no state but the candidate key
-// cache, as any packet may.
-func (e *Endpoint) newerSelf(h header, pkt []byte) bool {
-	if h.counter >= counterLimit {
-		return false
-	}
-	var aead cipher.AEAD
-	if p := e.peers[h.from]; p != nil && p.boot == h.boot && p.start == h.start {
-		aead = p.aead
-	} else if e.cand.aead != nil && e.cand.from == h.from && e.cand.boot == h.boot && e.cand.start == h.start {
-		aead = e.cand.aead
-	} else {
-		var err error
-		if aead, err = e.incarnationKey(h.from, h.boot, h.start); err != nil {
-			return false
-		}
-		e.cand = candidate{from: h.from, boot: h.boot, start: h.start, aead: aead}
-	}
-	n := nonce(h.counter)
-	plain, err := aead.Open(e.scratch[:0], n[:], pkt[headerLen:], pkt[:headerLen])
-	if err != nil {
-		return false
-	}
-	e.scratch = plain[:0]
-	return true
 }
 
 // Expire discards the partial messages that have waited ReassemblyTimeout

@@ -287,8 +287,11 @@ func TestDropBitFlips(t *testing.T) {
 			want = ErrOwn
 		case off >= offTo && off < offCounter:
 			want = ErrMisaddressed
-			if to := getHeader(bad).to; to.ID == 2 && to.Boot == 1 && to.Start == 0 {
-				want = ErrAuth // now addressed to b's incarnation, but not sealed so
+			if to := getHeader(bad).to; to.ID == 2 && (to.Boot != 0 || to.Start == 0) {
+				// Now addressed to b (this incarnation or another, which
+				// could teach b a's incarnation or report a newer one of
+				// b), but not sealed so.
+				want = ErrAuth
 			}
 		default:
 			want = ErrAuth
@@ -790,7 +793,7 @@ func TestUnknownSenderNoState(t *testing.T) {
 // TestNewerSelf: a node restarted from a wiped data directory below the
 // boot id its peers saw learns it from their packets, addressed to that
 // newer incarnation, only if they are authentic; a forged or bit-flipped
-// claim is ErrMisaddressed and changes nothing.
+// claim fails authentication (ErrAuth) and changes nothing.
 func TestNewerSelf(t *testing.T) {
 	n1 := newEndpoint(t, testConfig(1, 50))
 	cfg := testConfig(2, 9) // the wiped n2: boot 9, below the 10 n1 saw
@@ -835,26 +838,75 @@ func TestNewerSelf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantDrop(t, n2, 0, p[0], ErrMisaddressed)
+	wantDrop(t, n2, 0, p[0], ErrAuth)
 	p, err = n1.Seal(Dest{ID: 2, Boot: 10, Start: 5}, []byte("heartbeat"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	bad := bytes.Clone(p[0])
 	bad[len(bad)-1] ^= 1
-	wantDrop(t, n2, 0, bad, ErrMisaddressed)
+	wantDrop(t, n2, 0, bad, ErrAuth)
 	p, err = n1.Seal(Dest{ID: 2, Boot: 9, Start: 3}, []byte("to n2 as it is"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	bad = bytes.Clone(p[0])
 	binary.BigEndian.PutUint32(bad[offToBoot:], 11)
-	wantDrop(t, n2, 0, bad, ErrMisaddressed)
-	if len(n2.peers) != 0 {
-		t.Fatal("packets to another incarnation created state for their sender")
+	wantDrop(t, n2, 0, bad, ErrAuth)
+	// The authentic claims taught n2 n1's incarnation (and only n1's:
+	// the forgeries taught nothing).
+	if len(n2.peers) != 1 || n2.peers[1] == nil || n2.peers[1].boot != 50 {
+		t.Fatalf("peers after the claims: %v, want n1's incarnation only", n2.peers)
 	}
 	// The packet as sealed is still taken: nothing above moved state.
-	if d, err := n2.Open(0, p[0]); err != nil || string(d.Msg) != "to n2 as it is" || !d.NewBoot {
+	if d, err := n2.Open(0, p[0]); err != nil || string(d.Msg) != "to n2 as it is" {
 		t.Fatalf("genuine packet after the claims: %+v, %v", d, err)
 	}
+}
+
+// TestMisaddressedTeachesIncarnation (review of issue 22): a receiver that
+// took a replayed unbound packet of a sender's dead incarnation (it had
+// none of that sender yet, just after its own start) learns the live one
+// from the first authentic packet the sender addresses to an earlier
+// incarnation of the receiver, without delivering it; replays of that
+// packet, and forgeries of such packets, change nothing.
+func TestMisaddressedTeachesIncarnation(t *testing.T) {
+	old := newEndpoint(t, Config{Cluster: "test", Key: testKey, Self: 1, Boot: 1, Start: 11})
+	replayed := seal1(t, old, []byte("unbound, from boot 1")) // Dest{ID: 2}: unbound
+	live := newEndpoint(t, Config{Cluster: "test", Key: testKey, Self: 1, Boot: 5, Start: 55})
+	toOld, err := live.Seal(Dest{ID: 2, Boot: 3, Start: 33}, []byte("for b's previous incarnation"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	b := newEndpoint(t, Config{Cluster: "test", Key: testKey, Self: 2, Boot: 4, Start: 44})
+	if d, err := b.Open(0, replayed); err != nil || !d.Unbound || d.Boot != 1 {
+		t.Fatalf("replayed unbound packet: %+v, %v", d, err)
+	}
+	forged := bytes.Clone(toOld[0])
+	forged[len(forged)-1] ^= 1
+	wantDrop(t, b, 0, forged, ErrAuth)
+	if p := b.peers[1]; p.boot != 1 {
+		t.Fatalf("a forged packet moved b to boot %d", p.boot)
+	}
+	d, err := b.Open(0, toOld[0])
+	if !errors.Is(err, ErrMisaddressed) || d.Msg != nil {
+		t.Fatalf("packet for b's previous incarnation: %+v, %v; want ErrMisaddressed and nothing delivered", d, err)
+	}
+	if !d.NewBoot || d.Boot != 5 || d.Start != 55 || b.peers[1].boot != 5 {
+		t.Fatalf("b did not learn the live incarnation: %+v, peer boot %d", d, b.peers[1].boot)
+	}
+	if d, err := b.Open(0, toOld[0]); !errors.Is(err, ErrMisaddressed) || d.NewBoot {
+		t.Fatalf("the same packet again: %+v, %v", d, err)
+	}
+	wantDrop(t, b, 0, replayed, ErrStaleBoot)
+	// Addressed to b's live incarnation, the live sender is heard normally.
+	bound, err := live.Seal(Dest{ID: 2, Boot: 4, Start: 44}, []byte("bound"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := b.Open(0, bound[0]); err != nil || string(d.Msg) != "bound" || d.NewBoot {
+		t.Fatalf("bound packet: %+v, %v", d, err)
+	}
+	checkStats(t, b)
 }
