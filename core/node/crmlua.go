@@ -25,7 +25,14 @@ func (n *Node) agentStateDir() string { return filepath.Join(n.cfg.DataDir, "age
 // it holds (pid files above all) is of the previous run, whose processes
 // died with it (Pdeathsig), and a stale pid file's pid may belong to an
 // unrelated process by now (issue 22). The directory is the node's own
-// (0700). Only the OCF agents' HA_VARLIB, persistent by OCF's rules, stays.
+// (0700). The OCF agents' directories are another matter: their daemons
+// leave the node's process group and outlive a restart of the node, and
+// their monitor reads their pid and state files, so a probe at the next
+// start must find them (a daemon reported "not running" while it runs
+// would be started elsewhere too: G4). They are emptied as the system
+// empties /run, only when the machine booted since the node last started
+// (machineBootFile holds the kernel's boot id); HA_VARLIB (ocf/lib) is
+// never emptied, as /var/lib/heartbeat survives a reboot.
 func (n *Node) cleanAgentStateDir() {
 	dir := n.agentStateDir()
 	remove := func(p string) {
@@ -33,26 +40,49 @@ func (n *Node) cleanAgentStateDir() {
 			n.log.Warn("cleaning the agents' state directory", "dir", dir, "err", err)
 		}
 	}
+	ocf := filepath.Join(dir, "ocf")
+	rebooted := machineRebooted(ocf)
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
 		if e.Name() != "ocf" {
 			remove(filepath.Join(dir, e.Name()))
 			continue
 		}
-		// The OCF agents' HA_VARLIB (ocf/lib) is kept across restarts, as
-		// /var/lib/heartbeat survives a reboot; their run, lock and
-		// rsctmp directories are emptied as a reboot empties /run.
-		sub, _ := os.ReadDir(filepath.Join(dir, "ocf"))
+		if !rebooted {
+			continue
+		}
+		sub, _ := os.ReadDir(ocf)
 		for _, s := range sub {
 			if s.Name() != "lib" {
-				remove(filepath.Join(dir, "ocf", s.Name()))
+				remove(filepath.Join(ocf, s.Name()))
 			}
 		}
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(ocf, 0o700); err != nil {
 		n.log.Warn("agents' state directory", "dir", dir, "err", err)
 	}
 	_ = os.Chmod(dir, 0o700)
+	if id, err := os.ReadFile(kernelBootID); err == nil {
+		_ = os.WriteFile(filepath.Join(ocf, machineBootFile), id, 0o600)
+	}
+}
+
+// kernelBootID is the kernel's id of this boot of the machine.
+const kernelBootID = "/proc/sys/kernel/random/boot_id"
+
+// machineBootFile, under the OCF agents' state directory, holds the
+// kernel's boot id at the node's last start.
+const machineBootFile = ".machine_boot_id"
+
+// machineRebooted reports whether the machine booted since the node last
+// started (or that cannot be told: then the OCF state is of no use).
+func machineRebooted(ocf string) bool {
+	was, err := os.ReadFile(filepath.Join(ocf, machineBootFile))
+	if err != nil {
+		return true
+	}
+	now, err := os.ReadFile(kernelBootID)
+	return err != nil || string(now) != string(was)
 }
 
 // agentContext adds the call context every agent call gets (see Executor).
