@@ -152,13 +152,17 @@
 // superlinear in an expression's depth); corral.log and the lua command's
 // output convert at most 10,000 values and 1 MiB (a table within itself is
 // "<cycle>", the rest "<truncated>"); string.rep, table.concat and
-// string.gsub refuse results above 64 MiB; unpack and string.byte return
+// string.gsub refuse results above 64 MiB, and string.format one that
+// could be (it charges each verb its width, precision and the longest
+// argument; a table argument is its tostring text); os.date refuses a
+// format above 4 KiB; unpack and string.byte return
 // at most 8000 values; the value stack and call depth are capped.
 //
 // Memory: gopher-lua has no allocation hook. A watchdog samples the Go heap
 // every 5 ms while calls run and stops calls during which it grew by more
 // than Config.MemoryLimit (default 256 MiB). What a VM's scripts keep from
-// call to call (their environments, tables and upvalues, estimated by a
+// call to call (their environments, tables and upvalues, the compiled
+// code of their functions, gmatch iterators' matches, estimated by a
 // walk that stops past the limit) counts too: after each call, a VM that
 // keeps more than the limit is replaced and its scripts start afresh. So
 // no VM holds more than the limit between calls (by the walk's estimate),

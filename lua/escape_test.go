@@ -424,3 +424,90 @@ func TestSessionIsSandboxed(t *testing.T) {
 		t.Errorf("session code changed the cluster: %v", fc.kv)
 	}
 }
+
+// TestFormatIsBounded: string.format was Go's fmt.Sprintf on the script's
+// format in one Go call: %s of a 64 MiB string repeated 8000 times (or
+// %[1]s repeated) builds hundreds of GiB before the watchdog can stop
+// anything, and %v of a table printed its entries in full. A format whose
+// result could pass the string cap is refused before it is built.
+func TestFormatIsBounded(t *testing.T) {
+	h := newHost(t, lua.Config{})
+	ctx := context.Background()
+	for what, code := range map[string]string{
+		"many args": `local s = ("x"):rep(8 * 1048576) return #string.format(("%s"):rep(16), s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s)`,
+		"arg index": `local s = ("x"):rep(8 * 1048576) return #string.format(("%[1]s"):rep(16), s)`,
+		"widths":    `return #string.format(("%999999d"):rep(100), unpack((function() local t = {} for i = 1, 100 do t[i] = i end return t end)()))`,
+	} {
+		got, err := h.Eval(ctx, code)
+		if err == nil || !strings.Contains(err.Error(), "string.format: the result could reach") {
+			t.Errorf("%s: %.100q %v; want refused", what, got, err)
+		}
+	}
+	// A table is formatted as its tostring text, not its entries.
+	if got, err := h.Eval(ctx, `local s = ("x"):rep(1048576) local t = {} for i = 1, 100 do t[i .. ""] = s end return #string.format("%#v|%v|%s", t, t, t) < 100`); err != nil || got != "true" {
+		t.Errorf("%%v of a table of 100 MiB: %q %v; want its tostring text", got, err)
+	}
+	// Ordinary formats work as before.
+	if got, err := h.Eval(ctx, `string.format("%s=%d %5.2f %q %x %-3s|", "a", 42, 3.14159, "q\n", 255, "b")`); err != nil || got != "a=42  3.14 \"q\\n\" ff b  |" {
+		t.Errorf("plain format: %q %v", got, err)
+	}
+}
+
+// TestOsDateIsBounded: os.date expands its format in one Go call; a 8 MiB
+// format of "%c" ran seconds past the deadline and built 600 MiB.
+func TestOsDateIsBounded(t *testing.T) {
+	h := newHost(t, lua.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := h.Eval(ctx, `return #os.date(("%c"):rep(12 * 1048576))`)
+	if took := time.Since(start); took > 2*time.Second || err == nil {
+		t.Errorf("os.date of a 24 MiB format: %v after %s; want refused at once", err, took)
+	}
+	if got, err := h.Eval(context.Background(), `os.date("!%Y-%m-%d", 0)`); err != nil || got != "1970-01-01" {
+		t.Errorf("plain os.date: %q %v", got, err)
+	}
+}
+
+// TestMemoryKeptOutOfSightIsCounted: the retained-memory walk counted a
+// gmatch iterator's state as a bare userdata and a function as its
+// closure, so a script kept what gmatch found (every match of a string)
+// or what loadstring compiled (a 256 KiB chunk each) across calls,
+// uncounted, without bound.
+func TestMemoryKeptOutOfSightIsCounted(t *testing.T) {
+	for what, keep := range map[string]string{
+		"gmatch":     `local s = string.rep(tostring(#keep), 32 * 1024) local _, st = s:gmatch(".") keep[#keep + 1] = st`,
+		"loadstring": `keep[#keep + 1] = assert(loadstring("return '" .. #keep .. string.rep("x", 200 * 1024) .. "'"))`,
+	} {
+		t.Run(what, func(t *testing.T) {
+			dir := writeScripts(t, map[string]string{
+				"resource/hoard.lua": `local keep = {}
+local M = {}
+function M.meta() return { name = "hoard", description = "keeps what it finds" } end
+function M.start() return "ok" end
+function M.stop() return "ok" end
+function M.monitor()
+  ` + keep + `
+  return "ok", tostring(#keep)
+end
+return M
+`,
+			})
+			h := newHost(t, lua.Config{Paths: []string{dir}, PoolSize: 1, MemoryLimit: 16 << 20})
+			most := 0
+			for range 100 {
+				out, err := h.RunAgent(context.Background(), "hoard", "monitor", nil)
+				if err != nil || out.Status != lua.StatusOK {
+					t.Fatalf("hoard: %v %q %v", out.Status, out.Message, err)
+				}
+				var n int
+				fmt.Sscan(out.Message, &n)
+				most = max(most, n)
+			}
+			// gmatch keeps ~4 MiB of matches per call (32 Ki matches), loadstring 200 KiB.
+			if most >= 100 {
+				t.Errorf("the script kept %d of them across calls under a 16 MiB limit", most)
+			}
+		})
+	}
+}

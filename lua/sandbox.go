@@ -43,6 +43,7 @@ func (v *vm) openSandbox() {
 	str.RawSetString("gmatch", L.NewFunction(strGmatch))
 	str.RawSetString("gfind", str.RawGetString("gmatch"))
 	str.RawSetString("gsub", L.NewFunction(guardGsub(L.NewFunction(strGsub))))
+	str.RawSetString("format", L.NewFunction(guardFormat(str.RawGetString("format"))))
 	tbl := g.RawGetString("table").(*glua.LTable)
 	tbl.RawSetString("concat", L.NewFunction(guardConcat(tbl.RawGetString("concat"))))
 
@@ -59,6 +60,7 @@ func (v *vm) openSandbox() {
 	for _, name := range []string{"time", "clock", "date", "difftime"} {
 		os.RawSetString(name, full.RawGetString(name))
 	}
+	os.RawSetString("date", L.NewFunction(guardDate(full.RawGetString("date"))))
 	g.RawSetString("os", os)
 	g.RawSetString("setmetatable", L.NewFunction(guardSetmetatable(g.RawGetString("setmetatable"))))
 	for _, name := range []string{"load", "loadstring"} {
@@ -348,6 +350,99 @@ func guardConcat(orig glua.LValue) glua.LGFunction {
 			if total > maxRep {
 				L.RaiseError("table.concat: the result would be above the %d MiB cap", maxRep>>20)
 			}
+		}
+		L.Insert(orig, 1)
+		L.Call(L.GetTop()-1, glua.MultRet)
+		return L.GetTop()
+	}
+}
+
+// guardFormat is string.format refusing a result that could pass the
+// string cap: gopher-lua's is Go's fmt.Sprintf on the script's format, one
+// Go call the deadline and the watchdog cannot stop, where widths,
+// repeated or indexed (%[1]s) arguments and %v of a table (its entries
+// in full) multiply what the arguments hold. Arguments other than strings
+// and numbers are passed as their tostring text ("table: 0x...").
+func guardFormat(orig glua.LValue) glua.LGFunction {
+	return func(L *glua.LState) int {
+		f := L.CheckString(1)
+		top := L.GetTop()
+		largest := 0
+		for i := 2; i <= top; i++ {
+			switch a := L.Get(i).(type) {
+			case glua.LString:
+				largest = max(largest, len(a))
+			case glua.LNumber:
+			default:
+				L.Replace(i, glua.LString(a.String()))
+				largest = max(largest, len(a.String()))
+			}
+		}
+		if n := formatBound(f, largest); n > maxRep {
+			L.RaiseError("string.format: the result could reach %d bytes, above the %d MiB cap", n, maxRep>>20)
+		}
+		L.Insert(orig, 1)
+		L.Call(L.GetTop()-1, glua.MultRet)
+		return L.GetTop()
+	}
+}
+
+// formatBound bounds the length of fmt.Sprintf(f, args...) when no
+// argument is longer than largest bytes: each verb writes at most its
+// width, its precision (Go refuses either above 1e6) and its argument
+// escaped (%q, %x: at most 4 bytes a byte), plus a number's digits. It
+// charges each verb the longest argument (an index, %[1]s, repeats one).
+func formatBound(f string, largest int) int {
+	const maxWidth = 1e6
+	n := 0
+	for i := 0; i < len(f); i++ {
+		if f[i] != '%' {
+			n++
+			continue
+		}
+		if i+1 < len(f) && f[i+1] == '%' {
+			n++
+			i++
+			continue
+		}
+		n += 400 // a number's digits (%f of 1e308), a "%!v(MISSING)" note
+		w := 0
+		for i++; i < len(f); i++ {
+			c := f[i]
+			if c >= '0' && c <= '9' {
+				w = min(w*10+int(c-'0'), maxWidth)
+				continue
+			}
+			n += w
+			w = 0
+			if c == '+' || c == '-' || c == '#' || c == ' ' || c == '.' || c == '[' || c == ']' || c == '*' {
+				continue
+			}
+			switch c {
+			case 'q', 'x', 'X': // \xNN, or "% x"'s "NN "
+				n += 4 * largest
+			default:
+				n += largest
+			}
+			break
+		}
+		n += w
+		if n > maxRep {
+			return n
+		}
+	}
+	return n
+}
+
+// maxDateFormat bounds os.date's format: it is expanded in one Go call
+// (an 8 MiB format took seconds past the deadline and built 600 MiB).
+const maxDateFormat = 4 << 10
+
+// guardDate is os.date refusing a format above maxDateFormat bytes.
+func guardDate(orig glua.LValue) glua.LGFunction {
+	return func(L *glua.LState) int {
+		if s, ok := L.Get(1).(glua.LString); ok && len(s) > maxDateFormat {
+			L.RaiseError("os.date: the format is %d bytes, above the %d KiB cap", len(s), maxDateFormat>>10)
 		}
 		L.Insert(orig, 1)
 		L.Call(L.GetTop()-1, glua.MultRet)
