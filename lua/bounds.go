@@ -34,9 +34,39 @@ func errTooLarge(file string, n int) error {
 	return &boundError{fmt.Sprintf("%s: the chunk is %d bytes, above the sandbox's %d KiB: split it into scripts", file, n, maxSource>>10)}
 }
 
+// pairConcat rewrites the chain a..b..c..d that x heads into
+// ((a..b)..c)..d, in place. gopher-lua compiles a chain into one CONCAT
+// instruction that joins every operand in one Go allocation, which no
+// deadline or watchdog can stop (190 operands of a 64 MiB string are 12
+// GiB at once); pairs join two at a time, with the call's context checked
+// between two, so the watchdog stops a chain that grows past the limit.
+// The result is the same for strings and numbers; a __concat metamethod
+// sees (a..b) first rather than (c..d), and the operands are evaluated
+// from left to right as before.
+func pairConcat(x *ast.StringConcatOpExpr) {
+	rest, ok := x.Rhs.(*ast.StringConcatOpExpr)
+	if !ok {
+		return // a..b: one pair already
+	}
+	acc := x.Lhs
+	for {
+		pair := &ast.StringConcatOpExpr{Lhs: acc, Rhs: rest.Lhs}
+		pair.SetLine(rest.Line())
+		pair.SetLastLine(rest.LastLine())
+		acc = pair
+		next, ok := rest.Rhs.(*ast.StringConcatOpExpr)
+		if !ok {
+			x.Lhs, x.Rhs = acc, rest.Rhs
+			return
+		}
+		rest = next
+	}
+}
+
 // checkNesting refuses a chunk whose expressions and blocks nest deeper
 // than maxNesting, naming the line where it goes too deep. The walk stops
-// at that depth, so its own cost is linear in the chunk's size.
+// at that depth, so its own cost is linear in the chunk's size. It also
+// turns each concatenation chain into pairs (pairConcat) on its way.
 func checkNesting(file string, chunk []ast.Stmt) error {
 	w := nestWalker{}
 	w.stmts(chunk, 0)
@@ -143,6 +173,7 @@ func (w *nestWalker) expr(e ast.Expr, depth int) {
 		w.expr(x.Lhs, d)
 		w.expr(x.Rhs, d)
 	case *ast.StringConcatOpExpr:
+		pairConcat(x)
 		w.expr(x.Lhs, d)
 		w.expr(x.Rhs, d)
 	case *ast.ArithmeticOpExpr:

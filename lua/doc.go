@@ -149,7 +149,10 @@
 // few thousand steps; a chunk (a script file, Eval's code, loadstring's or
 // load's text) above 256 KiB or nesting expressions or blocks more than 200
 // deep is refused before it is compiled (gopher-lua's compiler is
-// superlinear in an expression's depth); corral.log and the lua command's
+// superlinear in an expression's depth); a..b..c compiles as (a..b)..c,
+// one instruction per pair, so a chain of big strings is not joined in
+// one Go allocation the watchdog cannot stop (a __concat metamethod sees
+// the pairs from the left); corral.log and the lua command's
 // output convert at most 10,000 values and 1 MiB (a table within itself is
 // "<cycle>", the rest "<truncated>"); string.rep, table.concat and
 // string.gsub refuse results above 64 MiB, and string.format one that

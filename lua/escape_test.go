@@ -511,3 +511,24 @@ return M
 		})
 	}
 }
+
+// TestConcatChainsKeepTheirMeaning: the sandbox compiles a..b..c as
+// pairs (TestConcatJoinsTwoAtATime); the values are those of Lua.
+func TestConcatChainsKeepTheirMeaning(t *testing.T) {
+	h := newHost(t, lua.Config{})
+	for code, want := range map[string]string{
+		`local a, b, c = "a", "b", "c" return a..b..c..1 ..2.5`:                            "abc12.5",
+		`local x, b, c = true, "b", "c" return "a" .. (x and b..c) .. "d" .. (x and b..c)`: "abcdbc",
+		`local x = false return "a" .. (x or "b".."c") .. ("d".."e")..("f")`:               "abcdef",
+		`local n = 0 local function f() n = n + 1 return n end return f()..f()..f()..f()`:  "1234",
+		`local mt = {__concat = function(l, r) return (type(l) == "table" and l.v or l) .. (type(r) == "table" and r.v or r) end}
+local o = setmetatable({v = "O"}, mt) return "a"..o.."b"..o`: "aObO",
+		`return select("#", ("x"):rep(3)..("y"):rep(2))`:                           "1",
+		`local ok, err = pcall(function() return "a" .. nil .. "b" end) return ok`: "false",
+	} {
+		got, err := h.Eval(context.Background(), code)
+		if err != nil || got != want {
+			t.Errorf("%s: %q %v; want %q", code, got, err, want)
+		}
+	}
+}
