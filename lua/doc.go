@@ -147,9 +147,11 @@
 // bounded: string.find, match, gmatch and gsub run on a copy of
 // gopher-lua's matcher (internal/pm) that checks the call's context every
 // few thousand steps; a chunk (a script file, Eval's code, loadstring's or
-// load's text) above 256 KiB or nesting expressions or blocks more than 200
-// deep is refused before it is compiled (gopher-lua's compiler is
-// superlinear in an expression's depth); a..b..c compiles as (a..b)..c,
+// load's text) above 256 KiB, nesting expressions or blocks more than 200
+// deep, or with a function of more than 1024 distinct constants and
+// labels is refused before it is compiled (gopher-lua's compiler is
+// superlinear in an expression's depth and in a function's constants and
+// labels); a..b..c compiles as (a..b)..c,
 // one instruction per pair, so a chain of big strings is not joined in
 // one Go allocation the watchdog cannot stop (a __concat metamethod sees
 // the pairs from the left); corral.log and the lua command's

@@ -253,6 +253,36 @@ func TestCompileIsBounded(t *testing.T) {
 			t.Errorf("%s: %q; want refused as too deep or too large", what, msg)
 		}
 	}
+	// gopher-lua looks a function's constants up one by one: 40,000
+	// distinct numbers or names in a 256 KiB chunk compiled for 16 s;
+	// 20,000 labels for 0.7 s.
+	var consts, names strings.Builder
+	consts.WriteString("#{")
+	names.WriteString("local t = {}\n")
+	for i := 0; consts.Len() < 250<<10; i++ {
+		fmt.Fprintf(&consts, "%d,", 100000+i)
+	}
+	for i := 0; names.Len() < 250<<10; i++ {
+		fmt.Fprintf(&names, "t.k%d = 1\n", 100000+i)
+	}
+	consts.WriteString("}")
+	labels := func() string {
+		var b strings.Builder
+		for i := 0; b.Len() < 200<<10; i++ {
+			fmt.Fprintf(&b, "::l%d::\n", i)
+		}
+		return b.String()
+	}()
+	for what, code := range map[string]string{"constants": consts.String(), "names": names.String(), "labels": labels} {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		var err error
+		start := time.Now()
+		within(t, 30*time.Second, what, func() { _, err = h.Eval(ctx, code) })
+		cancel()
+		if took := time.Since(start); took > 2*time.Second || err == nil || !strings.Contains(err.Error(), "distinct constants") {
+			t.Errorf("%s: %v after %s; want refused at once", what, err, took)
+		}
+	}
 	// Ordinary nesting compiles.
 	if got, err := h.Eval(context.Background(), "return "+strings.Repeat("1 + ", 150)+"1"); err != nil || got != "151" {
 		t.Errorf("150 terms: %q %v", got, err)
