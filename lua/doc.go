@@ -165,7 +165,9 @@
 //
 // Memory: gopher-lua has no allocation hook. A watchdog samples the Go heap
 // every 5 ms while calls run and stops calls during which it grew by more
-// than Config.MemoryLimit (default 256 MiB). What a VM's scripts keep from
+// than Config.MemoryLimit (default 256 MiB): an ungranted call before a
+// granted one (an ungranted handler's bomb must not fail a shipped agent's
+// monitor), then the one that started last. What a VM's scripts keep from
 // call to call (their environments, tables and upvalues, the compiled
 // code of their functions, gmatch iterators' matches, estimated by a
 // walk that stops past the limit) counts too: after each call, a VM that

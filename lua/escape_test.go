@@ -562,3 +562,41 @@ local o = setmetatable({v = "O"}, mt) return "a"..o.."b"..o`: "aObO",
 		}
 	}
 }
+
+// TestMemoryBombStopsTheUngrantedCall: the watchdog stopped, of the calls
+// the heap grew during, the one that started last, so an ungranted
+// handler growing the heap while a shipped or granted agent's monitor ran
+// got the monitor stopped as the memory bomb (a failed monitor: a restart
+// or a failover the handler could not ask for). An ungranted call is
+// stopped before a granted one.
+func TestMemoryBombStopsTheUngrantedCall(t *testing.T) {
+	plain := writeScripts(t, map[string]string{
+		"handler/hog.lua": `local corral = require("corral")
+local M = {}
+function M.meta() return { name = "hog", description = "grows the heap", events = {"*"} } end
+function M.handle()
+  corral.sleep(0.3) -- let the monitor start
+  local keep = {}
+  for i = 1, 1000 do keep[i] = string.rep(tostring(i), 2 * 1024 * 1024) corral.sleep(0.005) end
+  return true
+end
+return M
+`,
+	})
+	granted := writeScripts(t, map[string]string{
+		"resource/steady.lua": agent("steady", `require("corral").sleep(1.5) return "ok"`),
+	})
+	h := newHost(t, lua.Config{Paths: []string{plain, granted}, Grant: []string{granted}, MemoryLimit: 64 << 20})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	hog := make(chan error, 1)
+	go func() { hog <- h.Handle(ctx, "hog", map[string]any{"kind": "x"}) }()
+	waitBusy(t, h, 1)
+	out, err := h.RunAgent(ctx, "steady", "monitor", nil)
+	if err != nil || out.Status != lua.StatusOK {
+		t.Errorf("the granted monitor: %v %q %v; want ok (the handler is the bomb)", out.Status, out.Message, err)
+	}
+	if err := <-hog; err == nil || !strings.Contains(err.Error(), "memory bomb") {
+		t.Errorf("the handler: %v; want stopped as a memory bomb", err)
+	}
+}

@@ -43,9 +43,12 @@ type vm struct {
 	mu     sync.Mutex
 	label  string // "resource/dummy monitor"
 	cancel context.CancelCauseFunc
-	seq    uint64  // the call's start number
-	base   uint64  // heap bytes when the call started
-	out    printer // print() goes here during Eval and RunFile
+	seq    uint64 // the call's start number
+	// trusted: the call is a granted script's (the watchdog stops an
+	// ungranted call before a granted one).
+	trusted bool
+	base    uint64  // heap bytes when the call started
+	out     printer // print() goes here during Eval and RunFile
 }
 
 func randomSeed() uint64 {
@@ -192,7 +195,7 @@ func (h *Host) do(ctx context.Context, s *script, call string, body func(v *vm, 
 	callCtx, cancel := context.WithCancelCause(ctx)
 	seq, base := h.watch.enter()
 	v.mu.Lock()
-	v.label, v.cancel, v.seq, v.base = label, cancel, seq, base
+	v.label, v.cancel, v.seq, v.base, v.trusted = label, cancel, seq, base, s != nil && s.granted
 	v.mu.Unlock()
 	v.L.SetContext(callCtx)
 	v.granted, v.eval = s != nil && s.granted, false
