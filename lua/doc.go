@@ -160,8 +160,10 @@
 // string.gsub refuse results above 64 MiB, and string.format one that
 // could be (it charges each verb its width, precision and the longest
 // argument; a table argument is its tostring text); os.date refuses a
-// format above 4 KiB; unpack and string.byte return
-// at most 8000 values; the value stack and call depth are capped.
+// format above 4 KiB; table.sort checks the context before each
+// comparison (a Go comparator runs no Lua instruction); unpack and
+// string.byte return at most 8000 values; the value stack and call depth
+// are capped.
 //
 // Memory: gopher-lua has no allocation hook. A watchdog samples the Go heap
 // every 5 ms while calls run and stops calls during which it grew by more

@@ -600,3 +600,31 @@ return M
 		t.Errorf("the handler: %v; want stopped as a memory bomb", err)
 	}
 }
+
+// TestGoLoopsStopAtDeadline: unpack(t, -2^62, 2^62) passed the 8000-value
+// check (the count overflowed) and pushed until the value stack
+// overflowed, 2 s in one Go call; table.sort with a Go function as the
+// comparator is one Go call too: sorting 1000 numbers with string.rep
+// (each comparison a 600 KB string) took 23 s, whatever the deadline.
+func TestGoLoopsStopAtDeadline(t *testing.T) {
+	h := newHost(t, lua.Config{})
+	if got, err := h.Eval(context.Background(), `select(2, pcall(unpack, {}, -2^62, 2^62))`); err != nil || !strings.Contains(got, "unpack: too many results") {
+		t.Errorf("unpack with an overflowing count: %q %v; want too many results", got, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	var err error
+	var took time.Duration
+	within(t, 60*time.Second, "sort", func() {
+		start := time.Now()
+		_, err = h.Eval(ctx, `local t = {} for i = 1, 300 do t[i] = 100000 + i end table.sort(t, string.rep)`)
+		took = time.Since(start)
+	})
+	if err == nil || !strings.Contains(err.Error(), "stopped at its deadline") || took > 2*time.Second {
+		t.Errorf("sort: %v after %s; want stopped at its 500 ms deadline", err, took)
+	}
+	// Sorting works as before.
+	if got, err := h.Eval(context.Background(), `local t = {3, 1, 2} table.sort(t) local u = {"b", "c", "a"} table.sort(u, function(a, b) return a > b end) return table.concat(t, ",") .. " " .. table.concat(u, ",")`); err != nil || got != "1,2,3 c,b,a" {
+		t.Errorf("plain sort: %q %v", got, err)
+	}
+}
