@@ -175,7 +175,9 @@
 // walk that stops past the limit) counts too: after each call, a VM that
 // keeps more than the limit is replaced and its scripts start afresh. So
 // no VM holds more than the limit between calls (by the walk's estimate),
-// nor grows by more during one. Errors name the script and the call ("lua: resource/loop monitor:
+// nor grows by more during one. string.sub and the pattern functions'
+// captures are copies, not slices of their string (a kept byte would keep
+// the whole string, out of the walk's sight). Errors name the script and the call ("lua: resource/loop monitor:
 // stopped at its deadline (2s) ..."). A VM whose call was stopped is
 // thrown away and replaced.
 //

@@ -40,6 +40,7 @@ func (v *vm) openSandbox() {
 	str.RawSetString("dump", glua.LNil)
 	str.RawSetString("rep", L.NewFunction(strRep))
 	str.RawSetString("find", L.NewFunction(strFind))
+	str.RawSetString("sub", L.NewFunction(strSub))
 	str.RawSetString("match", L.NewFunction(strMatch))
 	str.RawSetString("gmatch", L.NewFunction(strGmatch))
 	str.RawSetString("gfind", str.RawGetString("gmatch"))
