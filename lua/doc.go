@@ -114,6 +114,11 @@
 //     an error naming [lua] grant (Eval's names the shell's commands and
 //     lua run FILE instead).
 //
+// Ungranted calls get at most PoolSize - PoolSize/4 of the pool's VMs at
+// once, and the memory watchdog stops an ungranted call before a granted
+// one: ungranted code cannot starve or get stopped a shipped agent's
+// monitor (a failed monitor would restart or move its group).
+//
 // A call is granted when its script is (vm.granted, set by do for the
 // call): the changing functions check it, not which module table the code
 // holds, so a function reference cannot carry a grant. That holds because

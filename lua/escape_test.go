@@ -669,3 +669,44 @@ func TestSubstringsDoNotKeepTheirString(t *testing.T) {
 		})
 	}
 }
+
+// TestUngrantedCallsLeaveVMsForGranted: ungranted handlers (one worker
+// each) sleeping to their deadline took every VM of the pool, so a
+// shipped or granted agent's monitor found none before its deadline: a
+// failed monitor, a restart or a failover the handlers had no grant to
+// ask for. Ungranted calls get at most PoolSize - PoolSize/4 VMs.
+func TestUngrantedCallsLeaveVMsForGranted(t *testing.T) {
+	files := map[string]string{}
+	for i := range 4 {
+		name := fmt.Sprintf("sleeper%d", i)
+		files["handler/"+name+".lua"] = `local M = {}
+function M.meta() return { name = "` + name + `", description = "sleeps", events = {"*"} } end
+function M.handle() require("corral").sleep(3) return true end
+return M
+`
+	}
+	plain := writeScripts(t, files)
+	granted := writeScripts(t, map[string]string{"resource/quick.lua": agent("quick", `return "ok"`)})
+	h := newHost(t, lua.Config{Paths: []string{plain, granted}, Grant: []string{granted}, PoolSize: 4})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = h.Handle(ctx, fmt.Sprintf("sleeper%d", i), map[string]any{"kind": "x"})
+		}()
+	}
+	defer wg.Wait()
+	waitBusy(t, h, 3)
+	// Give the fourth a chance to take the last VM (it must not).
+	for end := time.Now().Add(500 * time.Millisecond); h.Busy() < 4 && time.Now().Before(end); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	mctx, mcancel := context.WithTimeout(context.Background(), time.Second)
+	defer mcancel()
+	if out, err := h.RunAgent(mctx, "quick", "monitor", nil); err != nil || out.Status != lua.StatusOK {
+		t.Errorf("the granted monitor while ungranted handlers sleep: %v %q %v; want ok", out.Status, out.Message, err)
+	}
+}

@@ -188,6 +188,16 @@ func (h *Host) do(ctx context.Context, s *script, call string, body func(v *vm, 
 		ctx, cancel = context.WithTimeout(ctx, h.cfg.Timeout)
 		defer cancel()
 	}
+	if s == nil || !s.granted {
+		select {
+		case h.ungranted <- struct{}{}:
+		case <-h.done:
+			return &callError{label: label, err: errClosed}
+		case <-ctx.Done():
+			return &callError{label: label, timeout: true, err: fmt.Errorf("the %d Lua VMs ungranted code may use stayed busy: %w", cap(h.ungranted), ctx.Err())}
+		}
+		defer func() { <-h.ungranted }()
+	}
 	v, err := h.get(ctx)
 	if err != nil {
 		return &callError{label: label, timeout: ctx.Err() != nil, err: err}
