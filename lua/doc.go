@@ -166,7 +166,9 @@
 // could be (it charges each verb its width, precision and the longest
 // argument; a table argument is its tostring text); os.date refuses a
 // format above 4 KiB; table.sort checks the context before each
-// comparison (a Go comparator runs no Lua instruction); unpack and
+// comparison (a Go comparator runs no Lua instruction); table.concat
+// builds its string without the value stack (gopher-lua's pushed every
+// piece: 200,000 overflowed it, seconds in one Go call); unpack and
 // string.byte return at most 8000 values; the value stack and call depth
 // are capped.
 //

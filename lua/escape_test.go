@@ -624,6 +624,17 @@ func TestGoLoopsStopAtDeadline(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "stopped at its deadline") || took > 2*time.Second {
 		t.Errorf("sort: %v after %s; want stopped at its 500 ms deadline", err, took)
 	}
+	// gopher-lua's table.concat pushed every piece and separator on the
+	// value stack: 200,000 pieces overflowed it after growing it 1024
+	// slots at a time, 3.7 s in one Go call.
+	h = newHost(t, lua.Config{})
+	start := time.Now()
+	if got, err := h.Eval(context.Background(), `local t = {} for i = 1, 200000 do t[i] = i % 10 end local s = table.concat(t, ",") return #s, s:sub(1, 7), #table.concat(t, "", 5, 9), table.concat({}, "x"), table.concat({1, 2.5, "z"})`); err != nil || got != "399999	1,2,3,4	5		12.5z" {
+		t.Errorf("table.concat of 200,000 pieces: %q %v after %s", got, err, time.Since(start))
+	}
+	if _, err := h.Eval(context.Background(), `table.concat({1, {}, 3})`); err == nil || !strings.Contains(err.Error(), "invalid value (table) at index 2 in table for concat") {
+		t.Errorf("table.concat of a table: %v", err)
+	}
 	// Sorting works as before.
 	if got, err := h.Eval(context.Background(), `local t = {3, 1, 2} table.sort(t) local u = {"b", "c", "a"} table.sort(u, function(a, b) return a > b end) return table.concat(t, ",") .. " " .. table.concat(u, ",")`); err != nil || got != "1,2,3 c,b,a" {
 		t.Errorf("plain sort: %q %v", got, err)
