@@ -114,6 +114,11 @@
 //     an error naming [lua] grant (Eval's names the shell's commands and
 //     lua run FILE instead).
 //
+// Ungranted calls get at most PoolSize - PoolSize/4 of the pool's VMs at
+// once, and the memory watchdog stops an ungranted call before a granted
+// one: ungranted code cannot starve or get stopped a shipped agent's
+// monitor (a failed monitor would restart or move its group).
+//
 // A call is granted when its script is (vm.granted, set by do for the
 // call): the changing functions check it, not which module table the code
 // holds, so a function reference cannot carry a grant. That holds because
@@ -147,22 +152,39 @@
 // bounded: string.find, match, gmatch and gsub run on a copy of
 // gopher-lua's matcher (internal/pm) that checks the call's context every
 // few thousand steps; a chunk (a script file, Eval's code, loadstring's or
-// load's text) above 256 KiB or nesting expressions or blocks more than 200
-// deep is refused before it is compiled (gopher-lua's compiler is
-// superlinear in an expression's depth); corral.log and the lua command's
+// load's text) above 256 KiB, nesting expressions or blocks more than 200
+// deep, or with a function of more than 1024 distinct constants and
+// labels is refused before it is compiled (gopher-lua's compiler is
+// superlinear in an expression's depth and in a function's constants and
+// labels); a..b..c compiles as (a..b)..c,
+// one instruction per pair, so a chain of big strings is not joined in
+// one Go allocation the watchdog cannot stop (a __concat metamethod sees
+// the pairs from the left); corral.log and the lua command's
 // output convert at most 10,000 values and 1 MiB (a table within itself is
 // "<cycle>", the rest "<truncated>"); string.rep, table.concat and
-// string.gsub refuse results above 64 MiB; unpack and string.byte return
-// at most 8000 values; the value stack and call depth are capped.
+// string.gsub refuse results above 64 MiB, and string.format one that
+// could be (it charges each verb its width, precision and the longest
+// argument; a table argument is its tostring text); os.date refuses a
+// format above 4 KiB; table.sort checks the context before each
+// comparison (a Go comparator runs no Lua instruction); table.concat
+// builds its string without the value stack (gopher-lua's pushed every
+// piece: 200,000 overflowed it, seconds in one Go call); unpack and
+// string.byte return at most 8000 values; the value stack and call depth
+// are capped.
 //
 // Memory: gopher-lua has no allocation hook. A watchdog samples the Go heap
 // every 5 ms while calls run and stops calls during which it grew by more
-// than Config.MemoryLimit (default 256 MiB). What a VM's scripts keep from
-// call to call (their environments, tables and upvalues, estimated by a
+// than Config.MemoryLimit (default 256 MiB): an ungranted call before a
+// granted one (an ungranted handler's bomb must not fail a shipped agent's
+// monitor), then the one that started last. What a VM's scripts keep from
+// call to call (their environments, tables and upvalues, the compiled
+// code of their functions, gmatch iterators' matches, estimated by a
 // walk that stops past the limit) counts too: after each call, a VM that
 // keeps more than the limit is replaced and its scripts start afresh. So
 // no VM holds more than the limit between calls (by the walk's estimate),
-// nor grows by more during one. Errors name the script and the call ("lua: resource/loop monitor:
+// nor grows by more during one. string.sub and the pattern functions'
+// captures are copies, not slices of their string (a kept byte would keep
+// the whole string, out of the walk's sight). Errors name the script and the call ("lua: resource/loop monitor:
 // stopped at its deadline (2s) ..."). A VM whose call was stopped is
 // thrown away and replaced.
 //

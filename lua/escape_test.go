@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -253,6 +254,36 @@ func TestCompileIsBounded(t *testing.T) {
 			t.Errorf("%s: %q; want refused as too deep or too large", what, msg)
 		}
 	}
+	// gopher-lua looks a function's constants up one by one: 40,000
+	// distinct numbers or names in a 256 KiB chunk compiled for 16 s;
+	// 20,000 labels for 0.7 s.
+	var consts, names strings.Builder
+	consts.WriteString("#{")
+	names.WriteString("local t = {}\n")
+	for i := 0; consts.Len() < 250<<10; i++ {
+		fmt.Fprintf(&consts, "%d,", 100000+i)
+	}
+	for i := 0; names.Len() < 250<<10; i++ {
+		fmt.Fprintf(&names, "t.k%d = 1\n", 100000+i)
+	}
+	consts.WriteString("}")
+	labels := func() string {
+		var b strings.Builder
+		for i := 0; b.Len() < 200<<10; i++ {
+			fmt.Fprintf(&b, "::l%d::\n", i)
+		}
+		return b.String()
+	}()
+	for what, code := range map[string]string{"constants": consts.String(), "names": names.String(), "labels": labels} {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		var err error
+		start := time.Now()
+		within(t, 30*time.Second, what, func() { _, err = h.Eval(ctx, code) })
+		cancel()
+		if took := time.Since(start); took > 2*time.Second || err == nil || !strings.Contains(err.Error(), "distinct constants") {
+			t.Errorf("%s: %v after %s; want refused at once", what, err, took)
+		}
+	}
 	// Ordinary nesting compiles.
 	if got, err := h.Eval(context.Background(), "return "+strings.Repeat("1 + ", 150)+"1"); err != nil || got != "151" {
 		t.Errorf("150 terms: %q %v", got, err)
@@ -422,5 +453,271 @@ func TestSessionIsSandboxed(t *testing.T) {
 	defer fc.mu.Unlock()
 	if _, ok := fc.kv["resources/evil"]; ok {
 		t.Errorf("session code changed the cluster: %v", fc.kv)
+	}
+}
+
+// TestFormatIsBounded: string.format was Go's fmt.Sprintf on the script's
+// format in one Go call: %s of a 64 MiB string repeated 8000 times (or
+// %[1]s repeated) builds hundreds of GiB before the watchdog can stop
+// anything, and %v of a table printed its entries in full. A format whose
+// result could pass the string cap is refused before it is built.
+func TestFormatIsBounded(t *testing.T) {
+	h := newHost(t, lua.Config{})
+	ctx := context.Background()
+	for what, code := range map[string]string{
+		"many args": `local s = ("x"):rep(8 * 1048576) return #string.format(("%s"):rep(16), s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s)`,
+		"arg index": `local s = ("x"):rep(8 * 1048576) return #string.format(("%[1]s"):rep(16), s)`,
+		"widths":    `return #string.format(("%999999d"):rep(100), unpack((function() local t = {} for i = 1, 100 do t[i] = i end return t end)()))`,
+	} {
+		got, err := h.Eval(ctx, code)
+		if err == nil || !strings.Contains(err.Error(), "string.format: the result could reach") {
+			t.Errorf("%s: %.100q %v; want refused", what, got, err)
+		}
+	}
+	// A table is formatted as its tostring text, not its entries.
+	if got, err := h.Eval(ctx, `local s = ("x"):rep(1048576) local t = {} for i = 1, 100 do t[i .. ""] = s end return #string.format("%#v|%v|%s", t, t, t) < 100`); err != nil || got != "true" {
+		t.Errorf("%%v of a table of 100 MiB: %q %v; want its tostring text", got, err)
+	}
+	// Ordinary formats work as before.
+	if got, err := h.Eval(ctx, `string.format("%s=%d %5.2f %q %x %-3s|", "a", 42, 3.14159, "q\n", 255, "b")`); err != nil || got != "a=42  3.14 \"q\\n\" ff b  |" {
+		t.Errorf("plain format: %q %v", got, err)
+	}
+}
+
+// TestOsDateIsBounded: os.date expands its format in one Go call; a 8 MiB
+// format of "%c" ran seconds past the deadline and built 600 MiB.
+func TestOsDateIsBounded(t *testing.T) {
+	h := newHost(t, lua.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := h.Eval(ctx, `return #os.date(("%c"):rep(12 * 1048576))`)
+	if took := time.Since(start); took > 2*time.Second || err == nil {
+		t.Errorf("os.date of a 24 MiB format: %v after %s; want refused at once", err, took)
+	}
+	if got, err := h.Eval(context.Background(), `os.date("!%Y-%m-%d", 0)`); err != nil || got != "1970-01-01" {
+		t.Errorf("plain os.date: %q %v", got, err)
+	}
+}
+
+// TestMemoryKeptOutOfSightIsCounted: the retained-memory walk counted a
+// gmatch iterator's state as a bare userdata and a function as its
+// closure, so a script kept what gmatch found (every match of a string)
+// or what loadstring compiled (a 256 KiB chunk each) across calls,
+// uncounted, without bound.
+func TestMemoryKeptOutOfSightIsCounted(t *testing.T) {
+	for what, keep := range map[string]string{
+		"gmatch":     `local s = string.rep(tostring(#keep), 32 * 1024) local _, st = s:gmatch(".") keep[#keep + 1] = st`,
+		"loadstring": `keep[#keep + 1] = assert(loadstring("return '" .. #keep .. string.rep("x", 200 * 1024) .. "'"))`,
+	} {
+		t.Run(what, func(t *testing.T) {
+			dir := writeScripts(t, map[string]string{
+				"resource/hoard.lua": `local keep = {}
+local M = {}
+function M.meta() return { name = "hoard", description = "keeps what it finds" } end
+function M.start() return "ok" end
+function M.stop() return "ok" end
+function M.monitor()
+  ` + keep + `
+  return "ok", tostring(#keep)
+end
+return M
+`,
+			})
+			h := newHost(t, lua.Config{Paths: []string{dir}, PoolSize: 1, MemoryLimit: 16 << 20})
+			most := 0
+			for range 100 {
+				out, err := h.RunAgent(context.Background(), "hoard", "monitor", nil)
+				if err != nil || out.Status != lua.StatusOK {
+					t.Fatalf("hoard: %v %q %v", out.Status, out.Message, err)
+				}
+				var n int
+				fmt.Sscan(out.Message, &n)
+				most = max(most, n)
+			}
+			// gmatch keeps ~4 MiB of matches per call (32 Ki matches), loadstring 200 KiB.
+			if most >= 100 {
+				t.Errorf("the script kept %d of them across calls under a 16 MiB limit", most)
+			}
+		})
+	}
+}
+
+// TestConcatChainsKeepTheirMeaning: the sandbox compiles a..b..c as
+// pairs (TestConcatJoinsTwoAtATime); the values are those of Lua.
+func TestConcatChainsKeepTheirMeaning(t *testing.T) {
+	h := newHost(t, lua.Config{})
+	for code, want := range map[string]string{
+		`local a, b, c = "a", "b", "c" return a..b..c..1 ..2.5`:                            "abc12.5",
+		`local x, b, c = true, "b", "c" return "a" .. (x and b..c) .. "d" .. (x and b..c)`: "abcdbc",
+		`local x = false return "a" .. (x or "b".."c") .. ("d".."e")..("f")`:               "abcdef",
+		`local n = 0 local function f() n = n + 1 return n end return f()..f()..f()..f()`:  "1234",
+		`local mt = {__concat = function(l, r) return (type(l) == "table" and l.v or l) .. (type(r) == "table" and r.v or r) end}
+local o = setmetatable({v = "O"}, mt) return "a"..o.."b"..o`: "aObO",
+		`return select("#", ("x"):rep(3)..("y"):rep(2))`:                           "1",
+		`local ok, err = pcall(function() return "a" .. nil .. "b" end) return ok`: "false",
+	} {
+		got, err := h.Eval(context.Background(), code)
+		if err != nil || got != want {
+			t.Errorf("%s: %q %v; want %q", code, got, err, want)
+		}
+	}
+}
+
+// TestMemoryBombStopsTheUngrantedCall: the watchdog stopped, of the calls
+// the heap grew during, the one that started last, so an ungranted
+// handler growing the heap while a shipped or granted agent's monitor ran
+// got the monitor stopped as the memory bomb (a failed monitor: a restart
+// or a failover the handler could not ask for). An ungranted call is
+// stopped before a granted one.
+func TestMemoryBombStopsTheUngrantedCall(t *testing.T) {
+	plain := writeScripts(t, map[string]string{
+		"handler/hog.lua": `local corral = require("corral")
+local M = {}
+function M.meta() return { name = "hog", description = "grows the heap", events = {"*"} } end
+function M.handle()
+  corral.sleep(0.3) -- let the monitor start
+  local keep = {}
+  for i = 1, 1000 do keep[i] = string.rep(tostring(i), 2 * 1024 * 1024) corral.sleep(0.005) end
+  return true
+end
+return M
+`,
+	})
+	granted := writeScripts(t, map[string]string{
+		"resource/steady.lua": agent("steady", `require("corral").sleep(1.5) return "ok"`),
+	})
+	h := newHost(t, lua.Config{Paths: []string{plain, granted}, Grant: []string{granted}, MemoryLimit: 64 << 20})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	hog := make(chan error, 1)
+	go func() { hog <- h.Handle(ctx, "hog", map[string]any{"kind": "x"}) }()
+	waitBusy(t, h, 1)
+	out, err := h.RunAgent(ctx, "steady", "monitor", nil)
+	if err != nil || out.Status != lua.StatusOK {
+		t.Errorf("the granted monitor: %v %q %v; want ok (the handler is the bomb)", out.Status, out.Message, err)
+	}
+	if err := <-hog; err == nil || !strings.Contains(err.Error(), "memory bomb") {
+		t.Errorf("the handler: %v; want stopped as a memory bomb", err)
+	}
+}
+
+// TestGoLoopsStopAtDeadline: unpack(t, -2^62, 2^62) passed the 8000-value
+// check (the count overflowed) and pushed until the value stack
+// overflowed, 2 s in one Go call; table.sort with a Go function as the
+// comparator is one Go call too: sorting 1000 numbers with string.rep
+// (each comparison a 600 KB string) took 23 s, whatever the deadline.
+func TestGoLoopsStopAtDeadline(t *testing.T) {
+	h := newHost(t, lua.Config{})
+	if got, err := h.Eval(context.Background(), `select(2, pcall(unpack, {}, -2^62, 2^62))`); err != nil || !strings.Contains(got, "unpack: too many results") {
+		t.Errorf("unpack with an overflowing count: %q %v; want too many results", got, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	var err error
+	var took time.Duration
+	within(t, 60*time.Second, "sort", func() {
+		start := time.Now()
+		_, err = h.Eval(ctx, `local t = {} for i = 1, 300 do t[i] = 100000 + i end table.sort(t, string.rep)`)
+		took = time.Since(start)
+	})
+	if err == nil || !strings.Contains(err.Error(), "stopped at its deadline") || took > 2*time.Second {
+		t.Errorf("sort: %v after %s; want stopped at its 500 ms deadline", err, took)
+	}
+	// gopher-lua's table.concat pushed every piece and separator on the
+	// value stack: 200,000 pieces overflowed it after growing it 1024
+	// slots at a time, 3.7 s in one Go call.
+	h = newHost(t, lua.Config{})
+	start := time.Now()
+	if got, err := h.Eval(context.Background(), `local t = {} for i = 1, 200000 do t[i] = i % 10 end local s = table.concat(t, ",") return #s, s:sub(1, 7), #table.concat(t, "", 5, 9), table.concat({}, "x"), table.concat({1, 2.5, "z"})`); err != nil || got != "399999	1,2,3,4	5		12.5z" {
+		t.Errorf("table.concat of 200,000 pieces: %q %v after %s", got, err, time.Since(start))
+	}
+	if _, err := h.Eval(context.Background(), `table.concat({1, {}, 3})`); err == nil || !strings.Contains(err.Error(), "invalid value (table) at index 2 in table for concat") {
+		t.Errorf("table.concat of a table: %v", err)
+	}
+	// Sorting works as before.
+	if got, err := h.Eval(context.Background(), `local t = {3, 1, 2} table.sort(t) local u = {"b", "c", "a"} table.sort(u, function(a, b) return a > b end) return table.concat(t, ",") .. " " .. table.concat(u, ",")`); err != nil || got != "1,2,3 c,b,a" {
+		t.Errorf("plain sort: %q %v", got, err)
+	}
+}
+
+// TestSubstringsDoNotKeepTheirString: string.sub and the pattern
+// functions' captures were slices of their string in Go, so a script
+// keeping one byte of a 2 MiB string from each call kept the 2 MiB,
+// counted as one byte by the retained-memory walk: 100 calls held 200 MiB
+// under a 16 MiB limit. They are copies now.
+func TestSubstringsDoNotKeepTheirString(t *testing.T) {
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	for what, keep := range map[string]string{
+		"sub":    `s:sub(1, 1)`,
+		"match":  `s:match("^.")`,
+		"find":   `select(3, s:find("^(.)"))`,
+		"gmatch": `(function() for c in s:gmatch("^.") do return c end end)()`,
+		"gsub":   `(function() local got s:gsub("^.", function(c) got = c end) return got end)()`,
+	} {
+		t.Run(what, func(t *testing.T) {
+			dir := writeScripts(t, map[string]string{
+				"resource/hoard.lua": agent("hoard", `keep = keep or {}
+  local s = string.rep(tostring(#keep), 2 * 1024 * 1024)
+  keep[#keep + 1] = `+keep+`
+  return "ok", tostring(#keep)`),
+			})
+			h := newHost(t, lua.Config{Paths: []string{dir}, PoolSize: 1, MemoryLimit: 16 << 20})
+			before := heap()
+			for range 100 {
+				if out, err := h.RunAgent(context.Background(), "hoard", "monitor", nil); err != nil || out.Status != lua.StatusOK {
+					t.Fatalf("hoard: %v %q %v", out.Status, out.Message, err)
+				}
+			}
+			if grew := int64(heap()) - int64(before); grew > 48<<20 {
+				t.Errorf("100 calls each keeping one byte of a 2 MiB string grew the heap by %d MiB", grew>>20)
+			}
+		})
+	}
+}
+
+// TestUngrantedCallsLeaveVMsForGranted: ungranted handlers (one worker
+// each) sleeping to their deadline took every VM of the pool, so a
+// shipped or granted agent's monitor found none before its deadline: a
+// failed monitor, a restart or a failover the handlers had no grant to
+// ask for. Ungranted calls get at most PoolSize - PoolSize/4 VMs.
+func TestUngrantedCallsLeaveVMsForGranted(t *testing.T) {
+	files := map[string]string{}
+	for i := range 4 {
+		name := fmt.Sprintf("sleeper%d", i)
+		files["handler/"+name+".lua"] = `local M = {}
+function M.meta() return { name = "` + name + `", description = "sleeps", events = {"*"} } end
+function M.handle() require("corral").sleep(3) return true end
+return M
+`
+	}
+	plain := writeScripts(t, files)
+	granted := writeScripts(t, map[string]string{"resource/quick.lua": agent("quick", `return "ok"`)})
+	h := newHost(t, lua.Config{Paths: []string{plain, granted}, Grant: []string{granted}, PoolSize: 4})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = h.Handle(ctx, fmt.Sprintf("sleeper%d", i), map[string]any{"kind": "x"})
+		}()
+	}
+	defer wg.Wait()
+	waitBusy(t, h, 3)
+	// Give the fourth a chance to take the last VM (it must not).
+	for end := time.Now().Add(500 * time.Millisecond); h.Busy() < 4 && time.Now().Before(end); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	mctx, mcancel := context.WithTimeout(context.Background(), time.Second)
+	defer mcancel()
+	if out, err := h.RunAgent(mctx, "quick", "monitor", nil); err != nil || out.Status != lua.StatusOK {
+		t.Errorf("the granted monitor while ungranted handlers sleep: %v %q %v; want ok", out.Status, out.Message, err)
 	}
 }

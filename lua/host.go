@@ -154,13 +154,18 @@ type Host struct {
 	cat      atomic.Pointer[catalog]
 	reloadMu sync.Mutex
 
-	idle   chan *vm
-	done   chan struct{}
-	mu     sync.Mutex // guards count, closed, vms
-	count  int
-	closed bool
-	vms    map[*vm]struct{}
-	nextVM atomic.Uint64
+	idle chan *vm
+	done chan struct{}
+	// ungranted holds a token for each ungranted call running (Eval, and
+	// scripts outside the shipped ones and [lua] grant): they get at most
+	// size - size/4 VMs, so ungranted handlers sleeping to their deadline
+	// cannot take the VMs a shipped agent's monitor needs.
+	ungranted chan struct{}
+	mu        sync.Mutex // guards count, closed, vms
+	count     int
+	closed    bool
+	vms       map[*vm]struct{}
+	nextVM    atomic.Uint64
 
 	watch    *watchdog
 	procs    *procTable
@@ -203,6 +208,7 @@ func New(cfg Config) (*Host, error) {
 	}
 	h.cat.Store(cat)
 	h.idle = make(chan *vm, h.size)
+	h.ungranted = make(chan struct{}, h.size-h.size/4)
 	h.done = make(chan struct{})
 	h.vms = make(map[*vm]struct{})
 	h.procs = newProcTable()

@@ -22,6 +22,8 @@ const (
 	sizeUpvalue  = 40
 	sizeString   = 16
 	sizeUserData = 64
+	sizeMatch    = 64 // a gmatch iterator's match: its pointer, MatchData and captures
+	sizeCode     = 16 // a compiled instruction, with its line and debug data
 	// shareString: strings of at least this many bytes are counted once
 	// however many tables hold them (a cache holding one big string twice
 	// does not hold it twice).
@@ -67,6 +69,7 @@ func (v *vm) retained(limit uint64) uint64 {
 		stack = append(stack, t)
 	}
 	var total uint64
+	var protos []*glua.FunctionProto
 	push := func(k, e glua.LValue) {
 		total += sizeEntry
 		stack = append(stack, k, e)
@@ -106,6 +109,26 @@ func (v *vm) retained(limit uint64) uint64 {
 				continue
 			}
 			total += sizeFunction + sizeUpvalue*uint64(len(x.Upvalues))
+			// Its compiled code (loadstring's chunks are each a proto of
+			// their own, with their constants).
+			if x.Proto != nil && mark(unsafe.Pointer(x.Proto)) {
+				protos = append(protos, x.Proto)
+				for len(protos) > 0 && total <= limit {
+					p := protos[len(protos)-1]
+					protos = protos[:len(protos)-1]
+					total += sizeFunction + sizeCode*uint64(len(p.Code)) + sizeEntry*uint64(len(p.Constants))
+					for _, c := range p.Constants {
+						if s, ok := c.(glua.LString); ok {
+							total += uint64(len(s))
+						}
+					}
+					for _, child := range p.FunctionPrototypes {
+						if mark(unsafe.Pointer(child)) {
+							protos = append(protos, child)
+						}
+					}
+				}
+			}
 			for _, uv := range x.Upvalues {
 				if uv != nil {
 					stack = append(stack, uv.Value())
@@ -119,6 +142,11 @@ func (v *vm) retained(limit uint64) uint64 {
 				continue
 			}
 			total += sizeUserData
+			if st, ok := x.Value.(*gmatchState); ok {
+				// A gmatch iterator's state: every match of its string.
+				total += sizeMatch * uint64(len(st.matches))
+				stack = append(stack, glua.LString(st.str))
+			}
 			if x.Metatable != nil && x.Metatable != glua.LNil {
 				stack = append(stack, x.Metatable)
 			}

@@ -2,6 +2,7 @@ package lua
 
 import (
 	"math/rand/v2"
+	"sort"
 	"strings"
 
 	glua "github.com/yuin/gopher-lua"
@@ -39,12 +40,15 @@ func (v *vm) openSandbox() {
 	str.RawSetString("dump", glua.LNil)
 	str.RawSetString("rep", L.NewFunction(strRep))
 	str.RawSetString("find", L.NewFunction(strFind))
+	str.RawSetString("sub", L.NewFunction(strSub))
 	str.RawSetString("match", L.NewFunction(strMatch))
 	str.RawSetString("gmatch", L.NewFunction(strGmatch))
 	str.RawSetString("gfind", str.RawGetString("gmatch"))
 	str.RawSetString("gsub", L.NewFunction(guardGsub(L.NewFunction(strGsub))))
+	str.RawSetString("format", L.NewFunction(guardFormat(str.RawGetString("format"))))
 	tbl := g.RawGetString("table").(*glua.LTable)
-	tbl.RawSetString("concat", L.NewFunction(guardConcat(tbl.RawGetString("concat"))))
+	tbl.RawSetString("concat", L.NewFunction(tableConcat))
+	tbl.RawSetString("sort", L.NewFunction(tableSort))
 
 	m := g.RawGetString("math").(*glua.LTable)
 	// math.random and randomseed are each environment's own (newEnv): a
@@ -59,6 +63,7 @@ func (v *vm) openSandbox() {
 	for _, name := range []string{"time", "clock", "date", "difftime"} {
 		os.RawSetString(name, full.RawGetString(name))
 	}
+	os.RawSetString("date", L.NewFunction(guardDate(full.RawGetString("date"))))
 	g.RawSetString("os", os)
 	g.RawSetString("setmetatable", L.NewFunction(guardSetmetatable(g.RawGetString("setmetatable"))))
 	for _, name := range []string{"load", "loadstring"} {
@@ -277,8 +282,8 @@ func guardUnpack(orig glua.LValue) glua.LGFunction {
 	return func(L *glua.LState) int {
 		t := L.CheckTable(1)
 		i, j := L.OptInt(2, 1), L.OptInt(3, t.Len())
-		if j-i+1 > maxResults {
-			L.RaiseError("unpack: too many results (%d, at most %d)", j-i+1, maxResults)
+		if n := float64(j) - float64(i) + 1; n > maxResults { // in floats: j-i+1 overflows an int
+			L.RaiseError("unpack: too many results (%.0f, at most %d)", n, maxResults)
 		}
 		L.Insert(orig, 1)
 		L.Call(L.GetTop()-1, glua.MultRet)
@@ -331,28 +336,172 @@ func guardGsub(orig glua.LValue) glua.LGFunction {
 	}
 }
 
-// guardConcat refuses a table.concat whose result would be above the cap.
-func guardConcat(orig glua.LValue) glua.LGFunction {
+// tableConcat is table.concat(t [, sep [, i [, j]]]) refusing a result
+// above the cap. It builds the string itself: gopher-lua's pushes every
+// piece and separator on the value stack, which 200,000 pieces overflow
+// after growing it 1024 slots at a time (3.7 s in one Go call).
+func tableConcat(L *glua.LState) int {
+	t := L.CheckTable(1)
+	sep := L.OptString(2, "")
+	i, j := L.OptInt(3, 1), L.OptInt(4, t.Len())
+	// First the size (nothing is built past the cap), then the string.
+	total := 0
+	for k := i; k <= j; k++ {
+		switch v := t.RawGetInt(k).(type) {
+		case glua.LString:
+			total += len(v)
+		case glua.LNumber:
+			total += len(v.String())
+		default:
+			L.RaiseError("invalid value (%s) at index %d in table for concat", v.Type().String(), k)
+		}
+		if k != j {
+			total += len(sep)
+		}
+		if total > maxRep {
+			L.RaiseError("table.concat: the result would be above the %d MiB cap", maxRep>>20)
+		}
+	}
+	var b strings.Builder
+	b.Grow(total)
+	for k := i; k <= j; k++ {
+		b.WriteString(t.RawGetInt(k).String())
+		if k != j {
+			b.WriteString(sep)
+		}
+	}
+	L.Push(glua.LString(b.String()))
+	return 1
+}
+
+// guardFormat is string.format refusing a result that could pass the
+// string cap: gopher-lua's is Go's fmt.Sprintf on the script's format, one
+// Go call the deadline and the watchdog cannot stop, where widths,
+// repeated or indexed (%[1]s) arguments and %v of a table (its entries
+// in full) multiply what the arguments hold. Arguments other than strings
+// and numbers are passed as their tostring text ("table: 0x...").
+func guardFormat(orig glua.LValue) glua.LGFunction {
 	return func(L *glua.LState) int {
-		t := L.CheckTable(1)
-		sep := len(L.OptString(2, ""))
-		i, j := L.OptInt(3, 1), L.OptInt(4, t.Len())
-		total := 0
-		for k := i; k <= j; k++ {
-			if s, ok := t.RawGetInt(k).(glua.LString); ok {
-				total += len(s)
-			} else {
-				total += 24
+		f := L.CheckString(1)
+		top := L.GetTop()
+		largest := 0
+		for i := 2; i <= top; i++ {
+			switch a := L.Get(i).(type) {
+			case glua.LString:
+				largest = max(largest, len(a))
+			case glua.LNumber:
+			default:
+				L.Replace(i, glua.LString(a.String()))
+				largest = max(largest, len(a.String()))
 			}
-			total += sep
-			if total > maxRep {
-				L.RaiseError("table.concat: the result would be above the %d MiB cap", maxRep>>20)
-			}
+		}
+		if n := formatBound(f, largest); n > maxRep {
+			L.RaiseError("string.format: the result could reach %d bytes, above the %d MiB cap", n, maxRep>>20)
 		}
 		L.Insert(orig, 1)
 		L.Call(L.GetTop()-1, glua.MultRet)
 		return L.GetTop()
 	}
+}
+
+// formatBound bounds the length of fmt.Sprintf(f, args...) when no
+// argument is longer than largest bytes: each verb writes at most its
+// width, its precision (Go refuses either above 1e6) and its argument
+// escaped (%q, %x: at most 4 bytes a byte), plus a number's digits. It
+// charges each verb the longest argument (an index, %[1]s, repeats one).
+func formatBound(f string, largest int) int {
+	const maxWidth = 1e6
+	n := 0
+	for i := 0; i < len(f); i++ {
+		if f[i] != '%' {
+			n++
+			continue
+		}
+		if i+1 < len(f) && f[i+1] == '%' {
+			n++
+			i++
+			continue
+		}
+		n += 400 // a number's digits (%f of 1e308), a "%!v(MISSING)" note
+		w := 0
+		for i++; i < len(f); i++ {
+			c := f[i]
+			if c >= '0' && c <= '9' {
+				w = min(w*10+int(c-'0'), maxWidth)
+				continue
+			}
+			n += w
+			w = 0
+			if c == '+' || c == '-' || c == '#' || c == ' ' || c == '.' || c == '[' || c == ']' || c == '*' {
+				continue
+			}
+			switch c {
+			case 'q', 'x', 'X': // \xNN, or "% x"'s "NN "
+				n += 4 * largest
+			default:
+				n += largest
+			}
+			break
+		}
+		n += w
+		if n > maxRep {
+			return n
+		}
+	}
+	return n
+}
+
+// maxDateFormat bounds os.date's format: it is expanded in one Go call
+// (an 8 MiB format took seconds past the deadline and built 600 MiB).
+const maxDateFormat = 4 << 10
+
+// guardDate is os.date refusing a format above maxDateFormat bytes.
+func guardDate(orig glua.LValue) glua.LGFunction {
+	return func(L *glua.LState) int {
+		if s, ok := L.Get(1).(glua.LString); ok && len(s) > maxDateFormat {
+			L.RaiseError("os.date: the format is %d bytes, above the %d KiB cap", len(s), maxDateFormat>>10)
+		}
+		L.Insert(orig, 1)
+		L.Call(L.GetTop()-1, glua.MultRet)
+		return L.GetTop()
+	}
+}
+
+// tableSort is table.sort(t [, comp]) checking the call's context before
+// each comparison: gopher-lua's sorts in one Go call, and a Go function as
+// the comparator runs no Lua instruction that would stop at the deadline
+// (string.rep sorted 1000 numbers for 23 s; one comparison of two 64 MiB
+// strings takes milliseconds). It sorts t[1] to t[#t], as Lua's does.
+func tableSort(L *glua.LState) int {
+	t := L.CheckTable(1)
+	var comp glua.LValue
+	if L.GetTop() >= 2 && L.Get(2) != glua.LNil {
+		comp = L.CheckFunction(2)
+	}
+	vals := make([]glua.LValue, t.Len())
+	for i := range vals {
+		vals[i] = t.RawGetInt(i + 1)
+	}
+	ctx := L.Context()
+	sort.Slice(vals, func(i, j int) bool {
+		if ctx != nil && ctx.Err() != nil {
+			L.RaiseError("%s", ctx.Err().Error())
+		}
+		if comp == nil {
+			return L.LessThan(vals[i], vals[j])
+		}
+		L.Push(comp)
+		L.Push(vals[i])
+		L.Push(vals[j])
+		L.Call(2, 1)
+		r := L.Get(-1)
+		L.Pop(1)
+		return glua.LVAsBool(r)
+	})
+	for i, val := range vals {
+		t.RawSetInt(i+1, val)
+	}
+	return 0
 }
 
 // ownMath is the metatable of an environment's math view: the math

@@ -161,7 +161,7 @@ func (h *Host) EvalSession(ctx context.Context, id, code string) (string, error)
 	defer cancel(nil)
 	seq, base := h.watch.enter()
 	v.mu.Lock()
-	v.label, v.cancel, v.seq, v.base, v.out = "lua session", cancel, seq, base, &out
+	v.label, v.cancel, v.seq, v.base, v.out, v.trusted = "lua session", cancel, seq, base, &out, false
 	v.mu.Unlock()
 	h.mu.Lock()
 	h.vms[v] = struct{}{} // seen by the watchdog and Close while it runs (not counted in the pool)

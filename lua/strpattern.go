@@ -31,6 +31,27 @@ func patternCheck(L *glua.LState) func() error {
 	}
 }
 
+// What these functions give a script is a copy, never a slice of the
+// string it came from: a one-byte match kept the whole string it was
+// found in alive, uncounted by the retained-memory walk (strSub too).
+
+// strSub is string.sub(s, i [, j]), as gopher-lua's but copying.
+func strSub(L *glua.LState) int {
+	str := L.CheckString(1)
+	start := strIndex(str, L.CheckInt(2))
+	end := L.OptInt(3, -1)
+	if end < 0 {
+		end = len(str) + end + 1
+	}
+	end = min(max(end, 0), len(str))
+	if start >= len(str) || end < start {
+		L.Push(glua.LString(""))
+		return 1
+	}
+	L.Push(glua.LString(strings.Clone(str[start:end])))
+	return 1
+}
+
 // find runs the matcher, raising its error (the deadline's, once passed).
 func find(L *glua.LState, pattern, str string, offset, limit int) []*pm.MatchData {
 	// The matcher only reads src: no copy of str.
@@ -50,7 +71,7 @@ func pushCaptures(L *glua.LState, md *pm.MatchData, str string) int {
 		if md.IsPosCapture(i) {
 			L.Push(glua.LNumber(md.Capture(i)))
 		} else {
-			L.Push(glua.LString(str[md.Capture(i):md.Capture(i+1)]))
+			L.Push(glua.LString(strings.Clone(str[md.Capture(i):md.Capture(i+1)])))
 		}
 		n++
 	}
@@ -118,7 +139,7 @@ func strMatch(L *glua.LState) int {
 	}
 	md := mds[0]
 	if md.CaptureLength() == 2 {
-		L.Push(glua.LString(str[md.Capture(0):md.Capture(1)]))
+		L.Push(glua.LString(strings.Clone(str[md.Capture(0):md.Capture(1)])))
 		return 1
 	}
 	return pushCaptures(L, md, str)
@@ -151,7 +172,7 @@ func gmatchIter(L *glua.LState) int {
 	md := st.matches[st.pos]
 	st.pos++
 	if md.CaptureLength() == 2 {
-		L.Push(glua.LString(st.str[md.Capture(0):md.Capture(1)]))
+		L.Push(glua.LString(strings.Clone(st.str[md.Capture(0):md.Capture(1)])))
 		return 1
 	}
 	return pushCaptures(L, md, st.str)
@@ -203,7 +224,7 @@ func strGsub(L *glua.LState) int {
 			if md.CaptureLength() > 2 && md.IsPosCapture(2) {
 				with = L.GetTable(r, glua.LNumber(md.Capture(2)))
 			} else {
-				with = L.GetField(r, capture(L, md, str, 2))
+				with = L.GetField(r, strings.Clone(capture(L, md, str, 2)))
 			}
 		case *glua.LFunction:
 			L.Push(r)
@@ -211,7 +232,7 @@ func strGsub(L *glua.LState) int {
 			if md.CaptureLength() > 2 {
 				n = pushCaptures(L, md, str)
 			} else {
-				L.Push(glua.LString(whole))
+				L.Push(glua.LString(strings.Clone(whole)))
 			}
 			L.Call(n, 1)
 			with = L.Get(-1)

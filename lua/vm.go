@@ -43,9 +43,12 @@ type vm struct {
 	mu     sync.Mutex
 	label  string // "resource/dummy monitor"
 	cancel context.CancelCauseFunc
-	seq    uint64  // the call's start number
-	base   uint64  // heap bytes when the call started
-	out    printer // print() goes here during Eval and RunFile
+	seq    uint64 // the call's start number
+	// trusted: the call is a granted script's (the watchdog stops an
+	// ungranted call before a granted one).
+	trusted bool
+	base    uint64  // heap bytes when the call started
+	out     printer // print() goes here during Eval and RunFile
 }
 
 func randomSeed() uint64 {
@@ -185,6 +188,16 @@ func (h *Host) do(ctx context.Context, s *script, call string, body func(v *vm, 
 		ctx, cancel = context.WithTimeout(ctx, h.cfg.Timeout)
 		defer cancel()
 	}
+	if s == nil || !s.granted {
+		select {
+		case h.ungranted <- struct{}{}:
+		case <-h.done:
+			return &callError{label: label, err: errClosed}
+		case <-ctx.Done():
+			return &callError{label: label, timeout: true, err: fmt.Errorf("the %d Lua VMs ungranted code may use stayed busy: %w", cap(h.ungranted), ctx.Err())}
+		}
+		defer func() { <-h.ungranted }()
+	}
 	v, err := h.get(ctx)
 	if err != nil {
 		return &callError{label: label, timeout: ctx.Err() != nil, err: err}
@@ -192,7 +205,7 @@ func (h *Host) do(ctx context.Context, s *script, call string, body func(v *vm, 
 	callCtx, cancel := context.WithCancelCause(ctx)
 	seq, base := h.watch.enter()
 	v.mu.Lock()
-	v.label, v.cancel, v.seq, v.base = label, cancel, seq, base
+	v.label, v.cancel, v.seq, v.base, v.trusted = label, cancel, seq, base, s != nil && s.granted
 	v.mu.Unlock()
 	v.L.SetContext(callCtx)
 	v.granted, v.eval = s != nil && s.granted, false

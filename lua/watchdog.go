@@ -18,8 +18,8 @@ const heapMetric = "/memory/classes/heap/objects:bytes"
 // watchdog stops calls during which the Go heap grew by more than the
 // memory limit. gopher-lua has no allocation hook, so it samples the heap
 // (runtime/metrics, no stop-the-world) while any call runs and stops, of
-// the calls the growth happened during, the one that started last; a VM it
-// stops is thrown away with what it built.
+// the calls the growth happened during, an ungranted one first, then the
+// one that started last; a VM it stops is thrown away with what it built.
 type watchdog struct {
 	h      *Host
 	active atomic.Int64
@@ -113,15 +113,22 @@ func (w *watchdog) check() {
 	w.last.Store(heap)
 	limit := uint64(w.h.memLimit)
 	// Of the calls during which the heap grew by more than the limit, stop
-	// the one that started last: the growth began after the others had
-	// started, and a bomb grows fast. If the heap goes on growing after
-	// that, the next one goes.
+	// an ungranted one if there is one (else an ungranted handler growing
+	// the heap gets a shipped agent's monitor stopped: a failed monitor,
+	// a restart or failover it may not ask for), and of those the one that
+	// started last: the growth began after the others had started, and a
+	// bomb grows fast. If the heap goes on growing after that, the next
+	// one goes.
 	var victim *vm
 	var victimSeq, victimBase uint64
+	victimTrusted := false
 	for _, v := range w.running() {
 		v.mu.Lock()
-		if v.cancel != nil && heap > v.base && heap-v.base > limit && (victim == nil || v.seq > victimSeq) {
-			victim, victimSeq, victimBase = v, v.seq, v.base
+		if v.cancel != nil && heap > v.base && heap-v.base > limit {
+			better := victim == nil || (victimTrusted && !v.trusted) || (victimTrusted == v.trusted && v.seq > victimSeq)
+			if better {
+				victim, victimSeq, victimBase, victimTrusted = v, v.seq, v.base, v.trusted
+			}
 		}
 		v.mu.Unlock()
 	}
