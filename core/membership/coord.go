@@ -166,7 +166,9 @@ func (m *Membership) coordinate() {
 // that reports joining) to hear more: set holds a joining node and leaves
 // out a live member of a current primary view, a node X that a
 // non-joining member Y of set installed in its primary view and still
-// hears. A restarted node's circuits come up one peer at a time; without
+// hears. A node that just started also makes no view of itself alone (in
+// a cluster of several): that view ended its joining state before its
+// circuits came up, and with it the hold. A restarted node's circuits come up one peer at a time; without
 // the hold, the first peer it heard made a view with it (it coordinates
 // as the lowest id, or the greedy rule drops the higher id of two nodes
 // with one link each) that dropped the other survivor, healthy and
@@ -178,14 +180,15 @@ func (m *Membership) coordinate() {
 // never hears X still joins by the greedy rule; a joining peer ends its
 // own hold the same way. Holding only withholds proposals: never unsafe.
 func (m *Membership) joinHold(set []wire.NodeID) bool {
-	joiner := false
+	joiner := m.self == StateJoining && m.now-m.startAt <= m.cfg.DeferTimeout
+	if joiner {
+		m.recheck(m.startAt + m.cfg.DeferTimeout + 1)
+		if len(set) == 1 && len(m.cfg.Nodes) > 1 {
+			return true // no view of itself alone before it heard its peers
+		}
+	}
 	for _, id := range set {
-		if id == m.cfg.Self {
-			if m.self == StateJoining && m.now-m.startAt <= m.cfg.DeferTimeout {
-				joiner = true
-				m.recheck(m.startAt + m.cfg.DeferTimeout + 1)
-			}
-		} else if State(m.reports[id].State) == StateJoining {
+		if id != m.cfg.Self && State(m.reports[id].State) == StateJoining {
 			joiner = true
 		}
 	}
