@@ -214,6 +214,9 @@ func (m *Membership) joinHold(set []wire.NodeID) bool {
 			continue
 		}
 		for _, x := range in.Members {
+			if r := m.reports[x]; r != nil && State(r.State) == StateLeaving {
+				continue // dropped on purpose: it leaves cleanly
+			}
 			if x != y && !slices.Contains(set, x) && m.hears(y, x) {
 				return true
 			}
