@@ -166,7 +166,7 @@ func (m *Membership) coordinate() {
 // that reports joining) to hear more: set holds a joining node and leaves
 // out a live member of a current primary view, a node X that a
 // non-joining member Y of set installed in its primary view and still
-// hears. A node that just started also makes no view of itself alone (in
+// hears (and that does not report leaving). A node that just started also makes no view of itself alone (in
 // a cluster of several): that view ended its joining state before its
 // circuits came up, and with it the hold. A restarted node's circuits come up one peer at a time; without
 // the hold, the first peer it heard made a view with it (it coordinates

@@ -26,9 +26,9 @@
 //     starts waiting for its coordinator) that holds a joining node (this
 //     node within DeferTimeout of its start, or a peer that reports
 //     joining) and leaves out a node X that a non-joining member Y of the
-//     set has in its installed primary view and still hears; and a node
-//     within DeferTimeout of its start makes no view of itself alone (in a
-//     cluster of several). A restarted node's circuits come up one peer at
+//     set has in its installed primary view and still hears (unless X
+//     reports leaving); and a node within DeferTimeout of its start makes
+//     no view of itself alone (in a cluster of several). A restarted node's circuits come up one peer at
 //     a time: before the hold, the first peer it heard made a view with
 //     it (it coordinates as the lowest id, or the greedy rule drops the
 //     higher id of two nodes with one link each) that dropped X, healthy
