@@ -118,6 +118,10 @@ func (m *Membership) coordinate() {
 	}
 	set := m.fullyConnected(m.candidates())
 	slices.Sort(set)
+	if m.joinHold(set) {
+		m.waitFor = 0 // a wait for a coordinator starts after the hold
+		return
+	}
 	coord := set[0]
 	if coord != m.cfg.Self {
 		m.deferTo(coord)
@@ -155,6 +159,70 @@ func (m *Membership) coordinate() {
 		return
 	}
 	m.propose(set, states, dec.Primary, lin)
+}
+
+// joinHold reports whether a view of set must wait for a joining node
+// (one that has installed no view since it started: this node, or a peer
+// that reports joining) to hear more: set holds a joining node and leaves
+// out a live member of a current primary view, a node X that a
+// non-joining member Y of set installed in its primary view and still
+// hears (and that does not report leaving). A node that just started also makes no view of itself alone (in
+// a cluster of several): that view ended its joining state before its
+// circuits came up, and with it the hold. A restarted node's circuits come up one peer at a time; without
+// the hold, the first peer it heard made a view with it (it coordinates
+// as the lowest id, or the greedy rule drops the higher id of two nodes
+// with one link each) that dropped the other survivor, healthy and
+// reachable the whole time: it left the primary view uncleanly (fenced)
+// and could lose its lease (TestRestartedNodeDoesNotSplitView). The hold
+// ends when the joiner hears X (X joins set), when Y stops hearing X or
+// installs a view without it, or when the joiner stops joining. This node,
+// joining, holds for at most DeferTimeout after its start, so a joiner that
+// never hears X still joins by the greedy rule; a joining peer ends its
+// own hold the same way. Holding only withholds proposals: never unsafe.
+func (m *Membership) joinHold(set []wire.NodeID) bool {
+	joiner := m.self == StateJoining && m.now-m.startAt <= m.cfg.DeferTimeout
+	if joiner {
+		m.recheck(m.startAt + m.cfg.DeferTimeout + 1)
+		if len(set) == 1 && len(m.cfg.Nodes) > 1 {
+			return true // no view of itself alone before it heard its peers
+		}
+	}
+	for _, id := range set {
+		if id != m.cfg.Self && State(m.reports[id].State) == StateJoining {
+			joiner = true
+		}
+	}
+	if !joiner {
+		return false
+	}
+	for _, y := range set {
+		var in wire.View
+		var primary bool
+		if y == m.cfg.Self {
+			if m.self == StateJoining {
+				continue
+			}
+			in, primary = m.st.Installed, m.st.Primary
+		} else {
+			r := m.reports[y]
+			if State(r.State) == StateJoining {
+				continue
+			}
+			in, primary = r.Installed, r.Primary
+		}
+		if !primary {
+			continue
+		}
+		for _, x := range in.Members {
+			if r := m.reports[x]; r != nil && State(r.State) == StateLeaving {
+				continue // dropped on purpose: it leaves cleanly
+			}
+			if x != y && !slices.Contains(set, x) && m.hears(y, x) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // deferTo waits for a lower coordinator to bring this node into its view,

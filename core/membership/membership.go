@@ -18,6 +18,7 @@ type Membership struct {
 	st      Persisted
 	dirty   bool          // st changed since the last Ready
 	lpSince time.Duration // when Lineage.LP was taken on (restarts count as now)
+	startAt time.Duration // when this incarnation started (New)
 
 	self     State // this node's own state
 	want     State // requested: online, paused or leaving
@@ -96,7 +97,7 @@ func New(cfg Config, p Persisted, now time.Duration) (*Membership, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	m := &Membership{cfg: cfg, now: now, st: p.Clone(), lpSince: now, self: StateJoining, want: StateOnline,
+	m := &Membership{cfg: cfg, now: now, st: p.Clone(), lpSince: now, startAt: now, self: StateJoining, want: StateOnline,
 		reach: map[wire.NodeID]bool{}, reports: map[wire.NodeID]*wire.Report{}, ignore: map[wire.NodeID]time.Duration{},
 		leaseSent: map[uint64]time.Duration{}, ackUntil: map[wire.NodeID]time.Duration{},
 		settings: Settings(cfg), refused: map[wire.NodeID]string{}}
