@@ -188,7 +188,7 @@ func (m *Membership) joinHold(set []wire.NodeID) bool {
 		}
 	}
 	for _, id := range set {
-		if id != m.cfg.Self && State(m.reports[id].State) == StateJoining {
+		if id != m.cfg.Self && m.joining(id) {
 			joiner = true
 		}
 	}
@@ -223,6 +223,24 @@ func (m *Membership) joinHold(set []wire.NodeID) bool {
 		}
 	}
 	return false
+}
+
+// joining reports whether the peer id counts as a joiner for the join
+// hold: it reports joining, and its first joining report (this
+// incarnation) came at most DeferTimeout ago. The bound is this node's,
+// on its own clock: a peer that stays joining (it holds for another
+// joiner, or cannot install a view) holds nobody for longer, and two
+// joiners never hold each other for ever (TestTwoJoinersCutFromOneSurvivorJoin).
+func (m *Membership) joining(id wire.NodeID) bool {
+	if r := m.reports[id]; r == nil || State(r.State) != StateJoining {
+		return false
+	}
+	seen, ok := m.joinSeen[id]
+	if !ok || m.now-seen > m.cfg.DeferTimeout {
+		return false
+	}
+	m.recheck(seen + m.cfg.DeferTimeout + 1)
+	return true
 }
 
 // deferTo waits for a lower coordinator to bring this node into its view,

@@ -24,7 +24,8 @@ type Membership struct {
 	want     State // requested: online, paused or leaving
 	reach    map[wire.NodeID]bool
 	reports  map[wire.NodeID]*wire.Report
-	changeAt time.Duration // last reachability or report change
+	joinSeen map[wire.NodeID]time.Duration // when a peer's first joining report came (this incarnation)
+	changeAt time.Duration                 // last reachability or report change
 
 	lastReport   *wire.Report
 	lastReportAt time.Duration
@@ -98,7 +99,7 @@ func New(cfg Config, p Persisted, now time.Duration) (*Membership, error) {
 		return nil, err
 	}
 	m := &Membership{cfg: cfg, now: now, st: p.Clone(), lpSince: now, startAt: now, self: StateJoining, want: StateOnline,
-		reach: map[wire.NodeID]bool{}, reports: map[wire.NodeID]*wire.Report{}, ignore: map[wire.NodeID]time.Duration{},
+		reach: map[wire.NodeID]bool{}, reports: map[wire.NodeID]*wire.Report{}, joinSeen: map[wire.NodeID]time.Duration{}, ignore: map[wire.NodeID]time.Duration{},
 		leaseSent: map[uint64]time.Duration{}, ackUntil: map[wire.NodeID]time.Duration{},
 		settings: Settings(cfg), refused: map[wire.NodeID]string{}}
 	// A restarted node is not in its old view until a coordinator puts it
@@ -203,6 +204,7 @@ func (m *Membership) askWitness(v wire.View, installed bool) {
 func (m *Membership) Restarted(now time.Duration, peer wire.NodeID) {
 	m.advance(now)
 	delete(m.reports, peer)
+	delete(m.joinSeen, peer)
 	m.dropAcks(peer)
 	m.changeAt = now
 	if m.prop != nil && slices.Contains(m.prop.msg.View.Members, peer) {
@@ -247,6 +249,11 @@ func (m *Membership) Step(now time.Duration, from wire.NodeID, msg wire.Message)
 	case *wire.Report:
 		old := m.reports[from]
 		m.reports[from] = msg
+		if State(msg.State) != StateJoining {
+			delete(m.joinSeen, from)
+		} else if _, ok := m.joinSeen[from]; !ok {
+			m.joinSeen[from] = now
+		}
 		if old == nil || !slices.Equal(old.Reach, msg.Reach) || old.State != msg.State {
 			m.changeAt = now
 		}

@@ -91,3 +91,41 @@ func restartSplit(t *testing.T, restart, first, second wire.NodeID, fast bool) {
 	s.run(time.Second)
 	check()
 }
+
+// TestTwoJoinersCutFromOneSurvivorJoin: five nodes, majority, view
+// {1,...,5}. Nodes 1 and 2 crash; {3,4,5} goes on as the primary view.
+// Both restart together, and the links 1-5 and 2-5 stay down (n3 and n4
+// hear n5, the joiners never do). The greedy rule's set is {1,2,3,4}: it
+// leaves out n5, which n3 and n4 hold in their primary view and hear, so
+// the join hold applies. Each joiner ends its own hold DeferTimeout after
+// its start, but (before the fix) it kept holding for the other one,
+// which reported joining for ever: neither ever installed a view (G7: a
+// stable topology that never converges). Every node of {1,2,3,4} must
+// install one view within a bounded time.
+func TestTwoJoinersCutFromOneSurvivorJoin(t *testing.T) {
+	qc := quorum.Config{Votes: map[wire.NodeID]int{1: 1, 2: 1, 3: 1, 4: 1, 5: 1}, Policy: quorum.Majority}
+	s := newScript(t, 5, qc)
+	if !s.runUntil(func() bool { return s.inView(ids(1, 2, 3, 4, 5), true) }, 5*time.Second) {
+		t.Fatalf("no primary view of 5:%s", s.describe())
+	}
+	s.run(time.Second)
+	s.partition(ids(1), ids(2), ids(3, 4, 5))
+	if !s.runUntil(func() bool { return s.inView(ids(3, 4, 5), true) }, 5*time.Second) {
+		t.Fatalf("survivors formed no primary view:%s", s.describe())
+	}
+	s.run(time.Second)
+	for _, j := range ids(1, 2) {
+		s.start(j)
+		for _, x := range ids(3, 4, 5) {
+			s.ms[x].Restarted(s.now, j)
+			s.ready(x)
+		}
+	}
+	s.deliver()
+	s.topology(func(a, b wire.NodeID) bool {
+		return !(a == 5 && b <= 2 || b == 5 && a <= 2)
+	})
+	if !s.runUntil(func() bool { return s.inView(ids(1, 2, 3, 4), true) }, 20*time.Second) {
+		t.Fatalf("the joiners never joined:%s", s.describe())
+	}
+}
