@@ -236,7 +236,7 @@ func (m *Membership) joining(id wire.NodeID) bool {
 		return false
 	}
 	seen, ok := m.joinSeen[id]
-	if !ok || m.now-seen > m.cfg.DeferTimeout {
+	if !ok || seen < 0 || m.now-seen > m.cfg.DeferTimeout {
 		return false
 	}
 	m.recheck(seen + m.cfg.DeferTimeout + 1)

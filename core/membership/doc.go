@@ -25,7 +25,8 @@
 //     no view since it started is joining. No node proposes a set (nor
 //     starts waiting for its coordinator) that holds a joining node (this
 //     node within DeferTimeout of its start, or a peer that reports
-//     joining) and leaves out a node X that a non-joining member Y of the
+//     joining, for DeferTimeout after its first joining report reached
+//     this node) and leaves out a node X that a non-joining member Y of the
 //     set has in its installed primary view and still hears (unless X
 //     reports leaving); and a node within DeferTimeout of its start makes
 //     no view of itself alone (in a cluster of several). A restarted node's circuits come up one peer at
@@ -37,16 +38,22 @@
 //     the demo, testsuite TestRestartedLowestNodeSplitsNothing). The hold
 //     ends when the joiner hears X (X enters the set), when Y stops hearing
 //     X or installs a view without it, when the joiner installs a view, or
-//     DeferTimeout after the joiner's start; from then on the greedy rule
-//     applies unchanged (a joiner that never hears X still joins).
+//     DeferTimeout after the joiner's start (at the joiner) or after its
+//     first joining report (at a peer, on the peer's clock); from then on
+//     the greedy rule applies unchanged (a joiner that never hears X still
+//     joins). Both bounds matter: a joiner still holds for a joining peer
+//     after its own DeferTimeout, so two joiners cut from X would hold each
+//     other for ever if a peer's joining counted as long as it lasted
+//     (TestTwoJoinersCutFromOneSurvivorJoin).
 //     Safety: the hold only withholds proposals; proposals, promises,
 //     commits and leases are judged exactly as before, so neither G1, nor
 //     the lineage rule (one chain of primaries, G2), nor the lease
 //     arguments below depend on it: it cannot make two primaries or end a
 //     lease early. Liveness (G7): once faults stop, every node hears every
 //     other within conn's detection bound and the sets no longer drop a
-//     live member; a joiner cut from X for good waits at most DeferTimeout,
-//     then one deferral (DeferTimeout), before it joins by the greedy rule.
+//     live member; with X cut off for good, every node's hold ends at most
+//     DeferTimeout after it first heard of the joiner, then one deferral
+//     (DeferTimeout) before the joiner joins by the greedy rule.
 //   - The coordinator persists a new epoch, then proposes (epoch, its id)
 //     with the members, their states and the primary flag decided by
 //     quorum.Decide against the members' lineage. A member persists a

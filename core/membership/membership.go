@@ -24,7 +24,7 @@ type Membership struct {
 	want     State // requested: online, paused or leaving
 	reach    map[wire.NodeID]bool
 	reports  map[wire.NodeID]*wire.Report
-	joinSeen map[wire.NodeID]time.Duration // when a peer's first joining report came (this incarnation)
+	joinSeen map[wire.NodeID]time.Duration // when a peer's first joining report came (this incarnation; -1: it joined)
 	changeAt time.Duration                 // last reachability or report change
 
 	lastReport   *wire.Report
@@ -250,7 +250,7 @@ func (m *Membership) Step(now time.Duration, from wire.NodeID, msg wire.Message)
 		old := m.reports[from]
 		m.reports[from] = msg
 		if State(msg.State) != StateJoining {
-			delete(m.joinSeen, from)
+			m.joinSeen[from] = -1 // joined: a late joining report restarts no hold
 		} else if _, ok := m.joinSeen[from]; !ok {
 			m.joinSeen[from] = now
 		}
