@@ -90,6 +90,22 @@
 //     lease*(1+drift)+margin has passed since it installed the view, so an
 //     old primary has stopped acting before a new one starts. Quorate gates
 //     what is taken over on the lease alone: config DB writes, DNS.
+//   - Witness (G2): the witness breaks a tie for one member set at a time,
+//     for its lease, and grants only sets that hold a member of the last
+//     primary view it recorded (ARCHITECTURE section 5). A member that
+//     installs a primary view whose commit rested on the witness's vote
+//     (it holds the vote for those members) or that still needs it asks
+//     the witness at once to record the view (WitnessReq.Installed),
+//     leasing or not; a leasing member renews it from Tick as before.
+//     Safety: the commit needed the grant valid, and the request leaves
+//     with the commit, so it reaches the witness while no other set can
+//     hold its vote; from then on a set with no member of the new view
+//     never gets it, so it cannot form a second successor of the view the
+//     tie was judged against. Asking only from Tick broke this: a
+//     coordinator that promised its next view in the step that installed
+//     this one (the window re-judged it non-primary) never leased, the
+//     grant lapsed unrecorded, and the other half got the vote against the
+//     older view (seed 237: 6/1 [1 2] and 7/3 [3 4], both from 4/1 [1 4]).
 //   - Continuity: Leased is the lease without the takeover wait. A member
 //     asks for its installed view's lease only while it has promised
 //     nothing newer, and a node answers a request of its installed view

@@ -539,6 +539,7 @@ func (m *Membership) install(p *wire.Propose, plan []byte) {
 	}
 	if p.Primary {
 		m.takeLP(p.View, true, wire.View{})
+		m.recordAtWitness()
 	}
 	if len(p.View.Members) == len(m.cfg.Nodes) {
 		m.st.Lineage.AllSeen = true
@@ -555,6 +556,28 @@ func (m *Membership) install(p *wire.Propose, plan []byte) {
 	delete(m.ignore, p.View.ID.Coord)
 	m.event(Event{Kind: EventViewChanged, View: p.View.ID, Members: slices.Clone(p.View.Members), Primary: p.Primary})
 	m.diff(prev, prevStates)
+}
+
+// recordAtWitness asks the witness, at the install of a primary view, to
+// record it as its LP (WitnessReq.Installed) when the view's commit rested
+// on the witness's vote (this node holds it for the members) or the view
+// still needs it, whether or not this node goes on leasing: a member that
+// promises its next view in the step that installs this one (the window
+// re-judged it) asks nothing in Tick, the grant lapses unrecorded, and the
+// witness then grants a set with no member of this view against the older
+// LP (seed 237 of TestLineageUnderFaults). The request goes out with the
+// commit, while the grant the commit needed still holds, so no other set
+// can have been granted before it.
+func (m *Membership) recordAtWitness() {
+	if !m.cfg.Witness || !m.inView(m.cfg.Self) {
+		return
+	}
+	v := m.st.Installed
+	if !m.granted(v.Members) && !m.needsWitness(v.Members) {
+		return
+	}
+	m.askedFor, m.askedAt = slices.Clone(v.Members), m.now
+	m.rd.Witness = append(m.rd.Witness, WitnessReq{View: wire.View{ID: v.ID, Members: slices.Clone(v.Members)}, Installed: true, At: m.now})
 }
 
 // diff emits node events for the change from the previous view.

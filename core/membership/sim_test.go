@@ -708,6 +708,9 @@ func TestWitnessBreaksTies(t *testing.T) {
 //     (4 nodes, last_man_standing, witness: {2,4} judges itself against a
 //     proposal n2 and n4 promised and n2's old Prev {1,2,4}, not the newer
 //     {1,3,4} n4 installed; {1,3} holds 2 of 3 of {1,3,4}: G2), also 81.
+//   - install asks the witness to record a primary view it rested on only
+//     from Tick, while leasing (no recordAtWitness) -> seed 237
+//     (TestLineageRegressions).
 //   - takeLP forgets a promised LP when it promises the next proposal: not
 //     caught in 400 seeds (the proposals' references cover it unless a
 //     coordinator judged from a stale report); TestPromisedProposalsRemembered
@@ -718,6 +721,20 @@ func TestLineageUnderFaults(t *testing.T) {
 
 // lineageSeeds is TestLineageUnderFaults's default sweep.
 const lineageSeeds = 50
+
+// TestLineageRegressions replays TestLineageUnderFaults's seeds that
+// failed once, outside the default sweep, so that make test covers them:
+//   - 237 (4 nodes, last_man_standing, witness): n1 formed 6/1 [1 2]
+//     against 4/1 [1 4] with the witness's vote and, in the step that
+//     installed it, promised 7/1 (the window re-judged [1 2] non-primary),
+//     so no member asked the witness to record 6/1 (only a leasing member
+//     did, in Tick); the grant lapsed and the witness gave [3 4] its vote:
+//     7/3 [3 4] primary against the same 4/1 while 12/1 [1 2] acted. "G2:
+//     n3 holds the lease of view 7/3 at 9.359444596s while n1 in 12/1 acts
+//     in 12/1 [1 2] without it" before recordAtWitness.
+func TestLineageRegressions(t *testing.T) {
+	simtest.SweepSeeds(t, []int64{237}, lineageUnderFaults)
+}
 
 func lineageUnderFaults(r *simtest.Run) {
 	rng := rand.New(rand.NewPCG(uint64(r.Seed), 11))
