@@ -73,15 +73,7 @@ func TestConfigFailureNeverFences(t *testing.T) {
 func TestStopOfNeverStartedIsSuccess(t *testing.T) {
 	v := View{ID: wire.ViewID{Epoch: 1, Coord: 1}, Members: []string{"n1", "n2"}, Coordinator: "n1", Primary: true, Lease: true, Takeover: true}
 	c := New(Config{Self: "n2"}, nil)
-	step := func(in Input) Ready {
-		t.Helper()
-		if err := c.Step(time.Second, in); err != nil {
-			t.Fatal(err)
-		}
-		rd := c.Ready()
-		c.Advance()
-		return rd
-	}
+	step := stepper(t, c)
 	lastReport := func(rd Ready) ResReport {
 		t.Helper()
 		for i := len(rd.Broadcast) - 1; i >= 0; i-- {
@@ -184,15 +176,7 @@ func TestCleanupWhatGroupsShows(t *testing.T) {
 func TestStopUsesStartParams(t *testing.T) {
 	v := View{ID: wire.ViewID{Epoch: 1, Coord: 1}, Members: []string{"n1", "n2"}, Coordinator: "n1", Primary: true, Lease: true, Takeover: true}
 	c := New(Config{Self: "n2"}, nil)
-	step := func(in Input) Ready {
-		t.Helper()
-		if err := c.Step(time.Second, in); err != nil {
-			t.Fatal(err)
-		}
-		rd := c.Ready()
-		c.Advance()
-		return rd
-	}
+	step := stepper(t, c)
 	step(v)
 	act := func(n uint64, agent, action string, params map[string]string) Ready {
 		return step(Deliver{Payload: Encode(&Actions{View: v.ID, List: []Action{{Op: OpID{Epoch: 1, N: n}, Node: "n2", Resource: "vip",
@@ -207,5 +191,19 @@ func TestStopUsesStartParams(t *testing.T) {
 	}
 	if a := rd.Exec[0]; a.Agent != "ipaddr" || a.Params["nic"] != "eth0" || a.Timeout != time.Second {
 		t.Fatalf("the stop runs %s %v (timeout %v), want ipaddr with nic eth0, what it was started with", a.Agent, a.Params, a.Timeout)
+	}
+}
+
+// stepper steps one member at time 1 s and returns its Ready (advanced),
+// for the single-member tests that drive a core input by input.
+func stepper(t *testing.T, c *CRM) func(Input) Ready {
+	return func(in Input) Ready {
+		t.Helper()
+		if err := c.Step(time.Second, in); err != nil {
+			t.Fatal(err)
+		}
+		rd := c.Ready()
+		c.Advance()
+		return rd
 	}
 }

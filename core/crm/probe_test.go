@@ -43,15 +43,7 @@ func TestRestartedNodeIsProbed(t *testing.T) {
 func TestProbeFailureStopsIt(t *testing.T) {
 	v := View{ID: wire.ViewID{Epoch: 1, Coord: 1}, Members: []string{"n1", "n2"}, Coordinator: "n1", Primary: true, Lease: true, Takeover: true}
 	c := New(Config{Self: "n2"}, nil)
-	step := func(in Input) Ready {
-		t.Helper()
-		if err := c.Step(time.Second, in); err != nil {
-			t.Fatal(err)
-		}
-		rd := c.Ready()
-		c.Advance()
-		return rd
-	}
+	step := stepper(t, c)
 	step(ConfigKeys{{Key: ResourcePrefix + "vip", Value: []byte(`{"agent":"ipaddr","group":"g","params":{"ip":"10.0.0.5","nic":"eth0"}}`)},
 		{Key: ResourcePrefix + "typo", Value: []byte(`{"agent":"process","group":"h"}`)}})
 	rd := step(v)
