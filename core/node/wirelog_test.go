@@ -19,17 +19,7 @@ import (
 // from one address make one log line naming it and the node it seems to
 // be; a stale boot id is logged once per (peer, boot).
 func TestDropLogRateLimited(t *testing.T) {
-	dir := t.TempDir()
-	paths := writeCluster(t, dir, 143, 3)
-	cfg, err := config.Load(paths[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	n, err := Open(cfg, Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, buf, _ := openLogged(t, 143, 0)
 	defer n.Close()
 	n3 := netip.MustParseAddr("127.143.0.3")
 	for range 500 {
@@ -53,17 +43,7 @@ func TestDropLogRateLimited(t *testing.T) {
 // next start is above it; a start that has joined a view only logs an
 // error, once per boot id, and goes on.
 func TestNewerSelfRestart(t *testing.T) {
-	dir := t.TempDir()
-	paths := writeCluster(t, dir, 161, 3)
-	cfg, err := config.Load(paths[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	n, err := Open(cfg, Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, buf, cfg := openLogged(t, 161, 1)
 	seen := n.Boot() + 1000 // as after quick restarts, then a wipe
 	newer := &conn.DropError{From: 1, Boot: 9, Err: wire.ErrNewerSelf, SelfBoot: seen}
 
@@ -106,17 +86,7 @@ func TestNewerSelfRestart(t *testing.T) {
 // new source address per packet failing authentication, got a log line
 // per packet. Now each reason logs at most dropLogBurst (10) lines a minute.
 func TestDropLogForgedSourcesBounded(t *testing.T) {
-	dir := t.TempDir()
-	paths := writeCluster(t, dir, 143, 3)
-	cfg, err := config.Load(paths[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	n, err := Open(cfg, Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, buf, _ := openLogged(t, 143, 0)
 	defer n.Close()
 	for i := range 3000 {
 		n.noteStale(netip.MustParseAddr("127.143.1.2"), &conn.DropError{From: 2, Boot: uint32(i + 1), Err: wire.ErrStaleBoot})
@@ -130,4 +100,21 @@ func TestDropLogForgedSourcesBounded(t *testing.T) {
 	if got := strings.Count(log, "fail authentication"); got > 10 {
 		t.Errorf("3000 spoofed sources failing authentication made %d log lines, want at most 10", got)
 	}
+}
+
+// openLogged opens (without running) node idx of a fresh 3-node cluster
+// on netBlock, its log written to the buffer returned, with its config.
+func openLogged(t *testing.T, netBlock, idx int) (*Node, *bytes.Buffer, *config.Config) {
+	t.Helper()
+	paths := writeCluster(t, t.TempDir(), netBlock, 3)
+	cfg, err := config.Load(paths[idx])
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := new(bytes.Buffer)
+	n, err := Open(cfg, Options{Logger: slog.New(slog.NewTextHandler(buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, buf, cfg
 }
