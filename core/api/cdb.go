@@ -238,7 +238,7 @@ func (h *Handler) cdbWrite(w http.ResponseWriter, r *http.Request, key, op strin
 	case errors.Is(err, node.ErrInFlight):
 		WriteError(w, http.StatusConflict, err.Error(), "wait for the first call's answer, or retry after it timed out")
 		return
-	case err != nil && strings.HasPrefix(err.Error(), "cdb: key") || err != nil && strings.HasPrefix(err.Error(), "cdb: a request"):
+	case errors.Is(err, cdb.ErrInvalidRequest):
 		WriteError(w, http.StatusBadRequest, err.Error(), "keys are paths like /resources/web/ip")
 		return
 	case err != nil:

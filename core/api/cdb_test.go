@@ -1,6 +1,8 @@
 package api
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -130,6 +132,27 @@ func TestCDBRetry(t *testing.T) {
 	// without an id, an unknown outcome says how to make a retry safe
 	f.LoseAnswer = cdb.ErrOutcomeUnknown
 	wantError(t, doBody(t, h, http.MethodPut, "/v1/cdb/k", `{"value": "x"}`), http.StatusServiceUnavailable, "give writes a request id")
+}
+
+// TestCDBInvalidRequest: a request the config DB refuses as malformed
+// (cdb.ErrInvalidRequest) is the client's mistake, 400, whatever its text
+// and however the node wrapped it; any other write error is 503 (retry).
+func TestCDBInvalidRequest(t *testing.T) {
+	bad := cdb.Validate(cdb.Request{Client: "c", Seq: 1, Then: []cdb.Op{{Kind: cdb.OpPut, Key: "a"}}})
+	for _, tc := range []struct {
+		err  error
+		code int
+		want string
+	}{
+		{bad, http.StatusBadRequest, `cdb: key "a" must start with /`},
+		{fmt.Errorf("proposing: %w", bad), http.StatusBadRequest, "proposing: cdb: key"},
+		{cdb.InvalidRequest("cdb: unknown operation 7"), http.StatusBadRequest, "unknown operation"},
+		{errors.New("cdb: key store is busy"), http.StatusServiceUnavailable, "busy"},
+	} {
+		f := apitest.New()
+		f.WriteErr = tc.err
+		wantError(t, doBody(t, newHandler(t, f), http.MethodPut, "/v1/cdb/a", `{"value": "2"}`), tc.code, tc.want)
+	}
 }
 
 // TestCDBTxn: POST /v1/cdb-txn applies several keys as one transaction:

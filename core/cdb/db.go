@@ -206,20 +206,20 @@ func (d *DB) Watch(prefix string) uint64 {
 // Unwatch removes a watch.
 func (d *DB) Unwatch(id uint64) { delete(d.watches, id) }
 
-// Validate checks a request's shape.
+// Validate checks a request's shape; a refusal is ErrInvalidRequest.
 func Validate(req Request) error {
 	if req.Client == "" || req.Seq == 0 {
-		return errors.New("cdb: a request needs a client id and a sequence number from 1")
+		return InvalidRequest("cdb: a request needs a client id and a sequence number from 1")
 	}
 	if len(req.Then) == 0 {
-		return errors.New("cdb: a request needs at least one operation")
+		return InvalidRequest("cdb: a request needs at least one operation")
 	}
 	for _, o := range req.Then {
 		if !strings.HasPrefix(o.Key, "/") {
-			return fmt.Errorf("cdb: key %q must start with /", o.Key)
+			return InvalidRequest(fmt.Sprintf("cdb: key %q must start with /", o.Key))
 		}
 		if o.Kind != OpPut && o.Kind != OpDelete {
-			return fmt.Errorf("cdb: unknown operation %d", o.Kind)
+			return InvalidRequest(fmt.Sprintf("cdb: unknown operation %d", o.Kind))
 		}
 	}
 	return nil

@@ -23,7 +23,8 @@
 // its event loop:
 //
 //  1. Client write: payload, err := db.Propose(req). err is ErrNoQuorum
-//     ("no quorum: 1 of 3 votes", from SetQuorum) or "catching up"; nil
+//     ("no quorum: 1 of 3 votes", from SetQuorum), ErrInvalidRequest (a
+//     malformed request, Validate's: errors.Is) or "catching up"; nil
 //     payload and nil err: a retry already applied, answered in Ready.
 //     Else broadcast payload with bcast (and every Ready.Broadcast too).
 //  2. bcast Agreed delivery of a payload: db.Hold(Delivery{View, Primary

@@ -130,6 +130,21 @@ type Reply struct {
 // applied.
 var ErrOutcomeUnknown = errors.New("no quorum: the update was not applied in this view and may have been applied elsewhere; retry with the same request id")
 
+// ErrInvalidRequest is every refusal of a malformed request (errors.Is):
+// Validate's (no request id, no operation, a key that is not a path, an
+// unknown operation) and the driver's own checks of a request id. No node
+// takes such a request, so a retry cannot help.
+var ErrInvalidRequest = errors.New("cdb: invalid request")
+
+// InvalidRequest is one refusal of a malformed request: its text says
+// what is wrong, and it is ErrInvalidRequest.
+type InvalidRequest string
+
+func (e InvalidRequest) Error() string { return string(e) }
+
+// Is makes an InvalidRequest ErrInvalidRequest for errors.Is.
+func (e InvalidRequest) Is(target error) bool { return target == ErrInvalidRequest }
+
 // ErrNoQuorum is the error Propose returns on a node that is not quorate.
 type ErrNoQuorum struct {
 	Votes, Expected int

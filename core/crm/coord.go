@@ -345,7 +345,7 @@ func remove(ss []string, s string) []string {
 func (c *CRM) rtFor(name string) *groupRT {
 	rt := c.rt[name]
 	if rt == nil {
-		rt = &groupRT{state: "offline", bans: map[string]time.Duration{}, fresh: true}
+		rt = &groupRT{state: GroupOffline, bans: map[string]time.Duration{}, fresh: true}
 		c.rt[name] = rt
 	}
 	return rt
@@ -666,14 +666,25 @@ func (c *CRM) dependentsOn(name, node string) string {
 	return ""
 }
 
+// waiting is what driving a group waits for.
+type waiting struct {
+	reason string // for the group's reason; "" nothing
+	// stopFailed: a stop of one of its resources failed there ("stop of
+	// R failed on N"); it waits for a cleanup or a fence
+	stopFailed bool
+}
+
+func waitFor(reason string) waiting { return waiting{reason: reason} }
+
 // stopOn stops the group's resources on node in reverse start order, one
-// at a time. It returns what it waits for ("" when nothing runs there).
-func (c *CRM) stopOn(name, node string, res []Resource, ents map[string]*actual) string {
+// at a time. It returns what it waits for (nothing when nothing runs
+// there).
+func (c *CRM) stopOn(name, node string, res []Resource, ents map[string]*actual) waiting {
 	if len(ents) == 0 {
-		return ""
+		return waiting{}
 	}
 	if d := c.dependentsOn(name, node); d != "" {
-		return "group " + d + " (which depends on it) is stopping on " + node
+		return waitFor("group " + d + " (which depends on it) is stopping on " + node)
 	}
 	inOrder := map[string]bool{}
 	for _, r := range res {
@@ -695,33 +706,50 @@ func (c *CRM) stopOn(name, node string, res []Resource, ents map[string]*actual)
 			continue
 		}
 		if !a.op.Zero() {
-			return r + " is " + a.state.String() + " on " + node
+			return waitFor(r + " is " + a.state.String() + " on " + node)
 		}
 		if a.state == StopFailed {
-			return "stop of " + r + " failed on " + node
+			return waiting{reason: "stop of " + r + " failed on " + node, stopFailed: true}
 		}
 		rc, ok := c.resources[r]
 		if !ok {
 			rc = Resource{Name: r, Timeouts: Timeouts{Stop: DefaultStopTimeout}} // the member knows its agent
 		}
 		c.issue(node, name, rc, ActStop)
-		return "stopping " + r + " on " + node
+		return waitFor("stopping " + r + " on " + node)
 	}
-	return ""
+	return waiting{}
 }
 
-// plan decides one group's owner and drives it one step towards it.
+// plan decides one group's owner and drives it one step towards it: it
+// decides (placeGroup), drives (driveGroup), derives the group's state
+// from what then runs (deriveState) and emits the events of the change
+// (emitEvents).
 func (c *CRM) plan(name, cycle string, load map[string]int) {
 	rt := c.rtFor(name)
-	g, configured := c.groups[name]
+	_, configured := c.groups[name]
 	res := c.members(name)
-	ga := c.groupActual(name)
-	prevState, prevOwner := rt.state, rt.owner
-	fresh := rt.fresh
+	prevState, prevOwner, fresh := rt.state, rt.owner, rt.fresh
 	rt.fresh = false
-	var why []string
-	state, reason, want := "", "", ""
-	frozen := false
+	ga := c.groupActual(name)
+	p := c.placeGroup(name, cycle, rt, res, ga, load)
+	w, ga := c.driveGroup(name, rt, p, res, ga)
+	c.deriveState(rt, p, w, res, ga)
+	if p.node != "" {
+		load[p.node]++
+	}
+	c.emitEvents(name, rt, prevState, prevOwner, fresh)
+	if rt.state == GroupOnline {
+		arrived(rt)
+	}
+	if !configured && len(rt.active) == 0 {
+		delete(c.rt, name)
+	}
+}
+
+// placeGroup decides where the group should run, or why it runs nowhere.
+func (c *CRM) placeGroup(name, cycle string, rt *groupRT, res []Resource, ga map[string]map[string]*actual, load map[string]int) placement {
+	g, configured := c.groups[name]
 	badKey := ""
 	for _, k := range sortedKeys(c.bad) {
 		if k == GroupPrefix+name || c.badGroup(k) == name {
@@ -731,24 +759,31 @@ func (c *CRM) plan(name, cycle string, load map[string]int) {
 	}
 	switch {
 	case badKey != "":
-		frozen = true
-		state, reason = "blocked", "config: "+c.bad[badKey]
-		why = append(why, "its configuration does not parse, so nothing is changed until it is fixed")
+		p := blocked("config: "+c.bad[badKey], "its configuration does not parse, so nothing is changed until it is fixed")
+		p.frozen = true
+		return p
 	case !configured:
-		why = append(why, "it is no longer configured: stopping what is left of it")
+		return placement{why: []string{"it is no longer configured: stopping what is left of it"}}
 	case cycle != "":
-		state, reason = "blocked", "dependency cycle: "+cycle
-		why = append(why, "groups that depend on each other in a circle can never start; remove one of the 'after' entries")
+		return blocked("dependency cycle: "+cycle,
+			"groups that depend on each other in a circle can never start; remove one of the 'after' entries")
 	case len(res) == 0:
-		reason = "it has no resources"
-		why = append(why, "no resource names it as its group (resource add NAME AGENT --group "+name+")")
+		return placement{reason: "it has no resources",
+			why: []string{"no resource names it as its group (resource add NAME AGENT --group " + name + ")"}}
 	case g.Target == TargetStopped:
-		why = append(why, "its target is stopped (start "+name+" sets it to started)")
+		return placement{why: []string{"its target is stopped (start " + name + " sets it to started)"}}
 	case rt.failed != "":
-		state, reason = "failed", rt.failed
-	default:
-		want, state, reason, why = c.choose(g, rt, ga, load)
+		return placement{state: GroupFailed, reason: rt.failed}
 	}
+	return c.choose(g, rt, ga, load)
+}
+
+// driveGroup issues the next actions towards the placement (none when it
+// is frozen) and updates the group's active nodes: where it runs now, and
+// departed nodes that ran it and are not fenced yet. ga is what runs of
+// the group before; it returns what the drive waits for and what runs of
+// the group after these actions.
+func (c *CRM) driveGroup(name string, rt *groupRT, p placement, res []Resource, ga map[string]map[string]*actual) (waiting, map[string]map[string]*actual) {
 	// keep departed, unfenced nodes in the active list until fenced
 	active := map[string]bool{}
 	for n := range ga {
@@ -759,9 +794,9 @@ func (c *CRM) plan(name, cycle string, load map[string]int) {
 			active[n] = true
 		}
 	}
-	var wait string
-	if !frozen {
-		wait = c.drive(name, want, res, ga)
+	var w waiting
+	if !p.frozen {
+		w = c.drive(name, p.node, res, ga)
 	}
 	ga = c.groupActual(name)
 	rt.active = nil
@@ -775,6 +810,14 @@ func (c *CRM) plan(name, cycle string, load map[string]int) {
 			rt.active = append(rt.active, n)
 		}
 	}
+	return w, ga
+}
+
+// deriveState sets the group's state, owner, reason, explanation and
+// resource rows from the placement, what the drive waits for and what
+// runs of it (ga).
+func (c *CRM) deriveState(rt *groupRT, p placement, w waiting, res []Resource, ga map[string]map[string]*actual) {
+	want, state, reason := p.node, p.state, p.reason
 	online := want != "" && len(rt.active) == 1 && rt.active[0] == want && len(ga[want]) == len(res)
 	if online {
 		for _, r := range res {
@@ -786,17 +829,17 @@ func (c *CRM) plan(name, cycle string, load map[string]int) {
 	for _, node := range sortedKeys(ga) {
 		for _, r := range sortedKeys(ga[node]) {
 			e := ga[node][r]
-			if e.state != StopFailed || state == "failed" {
+			if e.state != StopFailed || state == GroupFailed {
 				continue
 			}
-			state = "blocked"
+			state = GroupBlocked
 			switch {
 			case !c.cfg.AssumeFenced:
 				// the failing node asks for its own fence (or fences
 				// itself when it lost its lease): the group waits for it
 				reason = fmt.Sprintf("stop of %s failed on %s: waiting for fence of %s (or run `cleanup` on %s once it is stopped by hand)", r, node, node, r)
-			case strings.HasPrefix(wait, "stop of"):
-				reason = fmt.Sprintf("%s; run `cleanup` on it once it is stopped by hand, or fence the node", wait)
+			case w.stopFailed:
+				reason = fmt.Sprintf("%s; run `cleanup` on it once it is stopped by hand, or fence the node", w.reason)
 			default:
 				reason = "a stop failed (" + e.err + "); run `cleanup` on the resource once it is stopped by hand, or fence the node"
 			}
@@ -804,47 +847,51 @@ func (c *CRM) plan(name, cycle string, load map[string]int) {
 	}
 	switch {
 	case state != "":
-	case strings.HasPrefix(reason, "waiting for policy"):
-		state = "starting"
+	case p.policy:
+		state = GroupStarting
 	case online:
-		state = "online"
+		state = GroupOnline
 	case want != "":
-		state = "starting"
+		state = GroupStarting
 		for _, n := range rt.active {
 			if n != want {
-				state = "stopping"
+				state = GroupStopping
 				if reason == "" {
 					reason = "moving from " + n + " to " + want
 				}
 			}
 		}
-		if reason == "" && wait != "" {
-			reason = wait
+		if reason == "" && w.reason != "" {
+			reason = w.reason
 		}
 	case len(rt.active) > 0:
-		state = "stopping"
+		state = GroupStopping
 		if reason == "" {
-			reason = wait
+			reason = w.reason
 		}
 	default:
-		state = "offline"
+		state = GroupOffline
 	}
 	owner := ""
 	switch {
-	case state == "online" || state == "starting":
+	case state == GroupOnline || state == GroupStarting:
 		owner = want
 	case len(rt.active) == 1 && contains(c.view.Members, rt.active[0]):
 		owner = rt.active[0]
 	}
-	if want != "" {
-		load[want]++
-	}
 	rt.state, rt.owner, rt.reason = state, owner, reason
+	why := p.why
 	if rt.note != "" {
 		why = append(why, rt.note)
 	}
 	rt.why = strings.Join(why, "\n")
-	rt.res = nil
+	rt.res = resRows(rt, want, res, ga)
+}
+
+// resRows lists where each of the group's resources is, in start order,
+// then what still runs of it that it no longer lists.
+func resRows(rt *groupRT, want string, res []Resource, ga map[string]map[string]*actual) []ResStatus {
+	var rows []ResStatus
 	for _, r := range res {
 		rs := ResStatus{Resource: r.Name}
 		if rt.failed != "" && rt.failedRes == r.Name {
@@ -858,7 +905,7 @@ func (c *CRM) plan(name, cycle string, load map[string]int) {
 				}
 			}
 		}
-		rt.res = append(rt.res, rs)
+		rows = append(rows, rs)
 	}
 	// and what still runs of it that it no longer lists (a deleted
 	// resource, or one of a deleted group, still stopping or whose stop
@@ -871,39 +918,46 @@ func (c *CRM) plan(name, cycle string, load map[string]int) {
 		for _, r := range sortedKeys(ga[n]) {
 			if !inRes[r] {
 				inRes[r] = true
-				rt.res = append(rt.res, ResStatus{Resource: r, Node: n, State: ga[n][r].state})
+				rows = append(rows, ResStatus{Resource: r, Node: n, State: ga[n][r].state})
 			}
 		}
 	}
-	// events
-	if state == "online" && fresh {
+	return rows
+}
+
+// emitEvents records the events of the group's change from prevState on
+// prevOwner to its state now; fresh: this coordinator had no record of
+// the group before this pass.
+func (c *CRM) emitEvents(name string, rt *groupRT, prevState GroupPhase, prevOwner string, fresh bool) {
+	state, owner := rt.state, rt.owner
+	if state == GroupOnline && fresh {
 		// This coordinator has no record of the group (it restarted, or
 		// never got a State) and finds it online at its first pass: it
 		// was online before (a start of its own goes through starting
 		// first), so nothing changed and no event is due; a node's join
 		// that makes it coordinator must not look like a reshuffle.
 		rt.lastOnline = owner
-	} else if state == "online" && prevState != "online" {
+	} else if state == GroupOnline && prevState != GroupOnline {
 		c.co.events = append(c.co.events, Event{Kind: EvGroupOnline, Group: name, Owner: owner})
 		if rt.lastOnline != "" && rt.lastOnline != owner {
 			c.co.events = append(c.co.events, Event{Kind: EvGroupMoved, Group: name, From: rt.lastOnline, To: owner})
 		}
 		rt.lastOnline = owner
 	}
-	if prevState == "online" && state != "online" {
-		c.co.events = append(c.co.events, Event{Kind: EvGroupOffline, Group: name, Owner: prevOwner, Reason: reason})
+	if prevState == GroupOnline && state != GroupOnline {
+		c.co.events = append(c.co.events, Event{Kind: EvGroupOffline, Group: name, Owner: prevOwner, Reason: rt.reason})
 	}
-	if state == "online" {
-		rt.choice, rt.policyDone = "", false
-		if m := rt.move; m != nil && m.node == "" && m.until == 0 && owner != m.away {
-			rt.move = nil
-		}
-		if rt.back == owner {
-			rt.back = ""
-		}
+}
+
+// arrived forgets, once the group is online, what brought it there: the
+// policy's choice, a move away that it honoured, a one-shot return.
+func arrived(rt *groupRT) {
+	rt.choice, rt.policyDone = "", false
+	if m := rt.move; m != nil && m.node == "" && m.until == 0 && rt.owner != m.away {
+		rt.move = nil
 	}
-	if !configured && len(rt.active) == 0 {
-		delete(c.rt, name)
+	if rt.back == rt.owner {
+		rt.back = ""
 	}
 }
 
@@ -918,13 +972,13 @@ func (c *CRM) badGroup(key string) string {
 
 // drive issues the next actions that bring the group towards want ("" for
 // nowhere); it returns what it waits for.
-func (c *CRM) drive(name, want string, res []Resource, ga map[string]map[string]*actual) string {
-	wait := ""
+func (c *CRM) drive(name, want string, res []Resource, ga map[string]map[string]*actual) waiting {
+	var wait waiting
 	for _, n := range sortedKeys(ga) {
 		if n == want || !contains(c.view.Members, n) {
 			continue
 		}
-		if w := c.stopOn(name, n, res, ga[n]); w != "" && wait == "" {
+		if w := c.stopOn(name, n, res, ga[n]); w.reason != "" && wait.reason == "" {
 			wait = w
 		}
 	}
@@ -933,8 +987,8 @@ func (c *CRM) drive(name, want string, res []Resource, ga map[string]map[string]
 	}
 	for n := range ga {
 		if n != want {
-			if wait == "" {
-				wait = "waiting for it to stop on " + n
+			if wait.reason == "" {
+				wait = waitFor("waiting for it to stop on " + n)
 			}
 			return wait // never on two nodes
 		}
@@ -942,7 +996,7 @@ func (c *CRM) drive(name, want string, res []Resource, ga map[string]map[string]
 	ents := ga[want]
 	for _, r := range sortedKeys(ents) {
 		if a := ents[r]; !a.op.Zero() {
-			return r + " is " + a.state.String() + " on " + want
+			return waitFor(r + " is " + a.state.String() + " on " + want)
 		}
 	}
 	// a failed resource: stop it and everything after it, then start again
@@ -975,7 +1029,7 @@ func (c *CRM) drive(name, want string, res []Resource, ga map[string]map[string]
 				sub[r.Name] = a
 			}
 		}
-		if w := c.stopOn(name, want, tail, sub); w != "" {
+		if w := c.stopOn(name, want, tail, sub); w.reason != "" {
 			return w
 		}
 	}
@@ -990,14 +1044,14 @@ func (c *CRM) drive(name, want string, res []Resource, ga map[string]map[string]
 				// start: a node this view excluded may run anything else
 				// until its lease lapsed (what this coordinator knows of
 				// the others may be incomplete).
-				return "waiting for the takeover wait (departed nodes' leases lapse)"
+				return waitFor("waiting for the takeover wait (departed nodes' leases lapse)")
 			}
 			c.issue(want, name, r, ActStart)
-			return "starting " + r.Name + " on " + want
+			return waitFor("starting " + r.Name + " on " + want)
 		}
-		return r.Name + " is " + a.state.String() + " on " + want
+		return waitFor(r.Name + " is " + a.state.String() + " on " + want)
 	}
-	return ""
+	return waiting{}
 }
 
 // orphans stops resources that belong to no configured group.

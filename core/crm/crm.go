@@ -234,14 +234,15 @@ type move struct {
 
 // groupRT is a group's runtime state (times local to this node).
 type groupRT struct {
-	state, owner, reason, why string
-	active                    []string
-	res                       []ResStatus
-	restarts, failovers       []time.Duration // when they happened
-	bans                      map[string]time.Duration
-	move                      *move
-	failed                    string
-	stopped                   bool
+	state               GroupPhase
+	owner, reason, why  string
+	active              []string
+	res                 []ResStatus
+	restarts, failovers []time.Duration // when they happened
+	bans                map[string]time.Duration
+	move                *move
+	failed              string
+	stopped             bool
 	// failedRes failed on failedOn with a configuration error (it is
 	// shown failed there, though it does not run)
 	failedRes, failedOn string
@@ -930,7 +931,7 @@ func (c *CRM) fromState(g GroupState) *groupRT {
 			}
 		}
 	}
-	if g.State == "online" {
+	if g.State == GroupOnline {
 		rt.lastOnline = g.Owner
 	}
 	return rt

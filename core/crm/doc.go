@@ -164,6 +164,22 @@
 // restart waits for that owner to rejoin or for its fence; the fence core
 // decides whom it fences, and an operator can confirm a fence by hand.
 //
+// # A scheduling pass
+//
+// A group's state is a GroupPhase: online, offline, starting, stopping,
+// failed or blocked (the text the State message, the API and the shell
+// carry). At every pass the coordinator plans each group, the groups it
+// depends on first (plan), in four steps: decide (placeGroup, choose: a
+// placement, the node it should run on or none, a state that holds
+// whatever runs (blocked, failed), the reason, and whether it waits for
+// its Lua policy), drive (driveGroup, drive, stopOn: the next stop or
+// start towards that node, one resource at a time and never on two nodes,
+// and what it waits for, a failed stop flagged), derive its state, owner
+// and resource rows from the placement and from what then runs
+// (deriveState), and emit the events of the change (emitEvents). Every
+// decision is taken on these typed values, never on a reason's text: the
+// reasons are for people.
+//
 // # Placement
 //
 // Candidates are the view's members, restricted by possible owners, the

@@ -9,7 +9,7 @@ import (
 // GroupView is a group as the shell shows it.
 type GroupView struct {
 	Name      string
-	State     string
+	State     GroupPhase
 	Owner     string
 	Reason    string
 	Target    string
@@ -45,11 +45,11 @@ func (c *CRM) Groups() []GroupView {
 	var out []GroupView
 	for _, n := range sortedKeys(names) {
 		g := c.groups[n]
-		v := GroupView{Name: n, State: "offline", Target: g.Target, Address: c.address(n), Service: g.Service}
+		v := GroupView{Name: n, State: GroupOffline, Target: g.Target, Address: c.address(n), Service: g.Service}
 		if rt := c.rt[n]; rt != nil {
 			v.State, v.Owner, v.Reason, v.Resources = rt.state, rt.owner, rt.reason, rt.res
 		} else if e, ok := c.bad[GroupPrefix+n]; ok {
-			v.State, v.Reason = "blocked", "config: "+e
+			v.State, v.Reason = GroupBlocked, "config: "+e
 		} else if c.view.ID.Epoch == 0 || !c.view.Primary {
 			v.Reason = "this node is not in a primary view"
 		}
@@ -166,11 +166,11 @@ func (c *CRM) Explain(name string) string {
 	}
 	if rt != nil {
 		switch rt.state {
-		case "online":
+		case GroupOnline:
 			fmt.Fprintf(&b, "Group %s is online on %s.\n", name, rt.owner)
-		case "starting":
+		case GroupStarting:
 			fmt.Fprintf(&b, "Group %s is starting on %s.\n", name, rt.owner)
-		case "stopping":
+		case GroupStopping:
 			fmt.Fprintf(&b, "Group %s is stopping", name)
 			if len(rt.active) > 0 {
 				fmt.Fprintf(&b, " on %s", strings.Join(rt.active, ", "))

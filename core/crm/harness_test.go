@@ -613,9 +613,9 @@ func (h *harness) converged() error {
 	}
 	gs := co.crm.Groups()
 	for _, g := range gs {
-		want := "online"
+		want := GroupOnline
 		if g.Target == TargetStopped {
-			want = "offline"
+			want = GroupOffline
 		}
 		switch {
 		case g.State == want:

@@ -155,12 +155,27 @@ type MoveState struct {
 	Left time.Duration // 0: until another move
 }
 
+// GroupPhase is what a group is doing, as the coordinator derives it
+// (ARCHITECTURE section 5): one of the Group* constants. Its text is what
+// the State message, the API and the shell carry.
+type GroupPhase string
+
+// The group phases.
+const (
+	GroupOnline   GroupPhase = "online"   // every resource started on its owner
+	GroupOffline  GroupPhase = "offline"  // it runs nowhere and should not (or cannot yet)
+	GroupStarting GroupPhase = "starting" // being started on its owner (or waiting for its policy)
+	GroupStopping GroupPhase = "stopping" // being stopped somewhere (to move or to stop)
+	GroupFailed   GroupPhase = "failed"   // left failed until cleanup
+	GroupBlocked  GroupPhase = "blocked"  // it cannot proceed: the reason says why
+)
+
 // GroupState is the runtime state of one group, as the coordinator
 // broadcasts it. Durations are ages or time left as of the message, so no
 // node compares another node's clock.
 type GroupState struct {
 	Name      string
-	State     string // online, offline, starting, stopping, failed, blocked
+	State     GroupPhase
 	Owner     string
 	Reason    string
 	Why       string // Explain's text
@@ -380,7 +395,7 @@ func Decode(b []byte) (Message, error) {
 }
 
 func putGroupState(w *wire.Writer, g GroupState) {
-	for _, s := range []string{g.Name, g.State, g.Owner, g.Reason, g.Why, g.Failed} {
+	for _, s := range []string{g.Name, string(g.State), g.Owner, g.Reason, g.Why, g.Failed} {
 		w.String(s)
 	}
 	putBool(w, g.Stopped)
@@ -408,7 +423,7 @@ func putGroupState(w *wire.Writer, g GroupState) {
 }
 
 func getGroupState(r *wire.Reader) GroupState {
-	g := GroupState{Name: r.String(), State: r.String(), Owner: r.String(), Reason: r.String(), Why: r.String(), Failed: r.String()}
+	g := GroupState{Name: r.String(), State: GroupPhase(r.String()), Owner: r.String(), Reason: r.String(), Why: r.String(), Failed: r.String()}
 	g.Stopped = getBool(r)
 	g.Active = getStrings(r)
 	g.Restarts = getDurs(r)

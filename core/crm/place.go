@@ -23,7 +23,7 @@ func (c *CRM) current(rt *groupRT, ga map[string]map[string]*actual) string {
 			return n
 		}
 	}
-	if len(ga) == 0 && rt.owner != "" && contains(c.view.Members, rt.owner) && (rt.state == "starting") {
+	if len(ga) == 0 && rt.owner != "" && contains(c.view.Members, rt.owner) && rt.state == GroupStarting {
 		return rt.owner
 	}
 	return ""
@@ -83,37 +83,59 @@ func (c *CRM) isDraining(n string) bool {
 	return ok && c.now < until
 }
 
+// placement is what the coordinator decided for one group in a pass.
+type placement struct {
+	node string // where it should run; "" nowhere
+	// state, when set, is the group's state whatever runs (blocked,
+	// failed); "" derives it from what runs (deriveState)
+	state  GroupPhase
+	reason string
+	why    []string
+	// policy: it waits for its Lua policy to choose the owner (it shows
+	// starting, and nothing starts meanwhile)
+	policy bool
+	// frozen: its configuration does not parse, so nothing of it is
+	// started or stopped until it is fixed
+	frozen bool
+}
+
+func blocked(reason string, why ...string) placement {
+	return placement{state: GroupBlocked, reason: reason, why: why}
+}
+
+func runOn(node string, why []string) placement { return placement{node: node, why: why} }
+
 // choose decides where a group that should run goes.
-func (c *CRM) choose(g Group, rt *groupRT, ga map[string]map[string]*actual, load map[string]int) (want, state, reason string, why []string) {
-	var colo []string
+func (c *CRM) choose(g Group, rt *groupRT, ga map[string]map[string]*actual, load map[string]int) placement {
+	var colo, why []string
 	for _, d := range g.After {
 		if _, ok := c.groups[d]; !ok {
-			return "", "blocked", "it depends on group " + d + ", which is not configured", nil
+			return blocked("it depends on group " + d + ", which is not configured")
 		}
 		if c.groups[d].Target == TargetStopped {
-			return "", "blocked", "group " + d + ", which it depends on, has target stopped (start " + d + ")", nil
+			return blocked("group " + d + ", which it depends on, has target stopped (start " + d + ")")
 		}
 		drt := c.rt[d]
-		if drt == nil || drt.state != "online" {
-			st, rs := "offline", ""
+		if drt == nil || drt.state != GroupOnline {
+			st, rs := GroupOffline, ""
 			if drt != nil {
 				st, rs = drt.state, drt.reason
 			}
-			if st == "failed" || st == "blocked" {
-				return "", "blocked", fmt.Sprintf("group %s, which it depends on, is %s: %s", d, st, rs), nil
+			if st == GroupFailed || st == GroupBlocked {
+				return blocked(fmt.Sprintf("group %s, which it depends on, is %s: %s", d, st, rs))
 			}
-			return "", "", "waiting for group " + d + " to be online (it is " + st + ")",
-				[]string{"it depends on " + d + " and starts after it, on the same node"}
+			return placement{reason: "waiting for group " + d + " to be online (it is " + string(st) + ")",
+				why: []string{"it depends on " + d + " and starts after it, on the same node"}}
 		}
 		if len(colo) > 0 && !contains(colo, drt.owner) {
-			return "", "blocked", "the groups it depends on run on different nodes (" + strings.Join(append(colo, drt.owner), ", ") + ")", nil
+			return blocked("the groups it depends on run on different nodes (" + strings.Join(append(colo, drt.owner), ", ") + ")")
 		}
 		colo = append(colo, drt.owner)
 	}
 	for _, n := range rt.active {
 		if _, unf := c.co.unfenced[n]; unf {
-			return "", "blocked", "waiting for fence of " + n,
-				[]string{n + " left the view uncleanly while it ran the group: it may still run it until it is fenced"}
+			return blocked("waiting for fence of "+n,
+				n+" left the view uncleanly while it ran the group: it may still run it until it is fenced")
 		}
 	}
 	cur := c.current(rt, ga)
@@ -122,7 +144,7 @@ func (c *CRM) choose(g Group, rt *groupRT, ga map[string]map[string]*actual, loa
 		why = append(why, "it follows "+strings.Join(g.After, ", ")+" onto "+colo[0])
 	}
 	if len(cands) == 0 {
-		return "", "blocked", "no node can run it: " + strings.Join(excluded, "; "), why
+		return blocked("no node can run it: "+strings.Join(excluded, "; "), why...)
 	}
 	if m := rt.move; m != nil {
 		left := ""
@@ -131,12 +153,12 @@ func (c *CRM) choose(g Group, rt *groupRT, ga map[string]map[string]*actual, loa
 		}
 		if m.node != "" {
 			if contains(cands, m.node) {
-				return m.node, "", "", append(why, "an administrator moved it to "+m.node+left)
+				return runOn(m.node, append(why, "an administrator moved it to "+m.node+left))
 			}
 			why = append(why, "an administrator moved it to "+m.node+", which cannot run it now")
 		} else if contains(cands, m.away) {
 			if len(cands) == 1 {
-				return "", "blocked", "moved away from " + m.away + " and no other node can run it: " + strings.Join(excluded, "; "), why
+				return blocked("moved away from "+m.away+" and no other node can run it: "+strings.Join(excluded, "; "), why...)
 			}
 			cands = remove(cands, m.away)
 			why = append(why, "an administrator moved it away from "+m.away+left)
@@ -147,22 +169,22 @@ func (c *CRM) choose(g Group, rt *groupRT, ga map[string]map[string]*actual, loa
 	}
 	if rt.back != "" {
 		if contains(cands, rt.back) {
-			return rt.back, "", "", append(why, "a move expired: it goes back to "+rt.back)
+			return runOn(rt.back, append(why, "a move expired: it goes back to "+rt.back))
 		}
 		rt.back = ""
 	}
 	if cur != "" && contains(cands, cur) {
 		best := cands[0]
-		if len(g.Preferred) > 0 && prefRank(g, best) < prefRank(g, cur) && rt.state == "online" && rt.owner == cur {
+		if len(g.Preferred) > 0 && prefRank(g, best) < prefRank(g, cur) && rt.state == GroupOnline && rt.owner == cur {
 			switch g.Failback.Mode {
 			case FailbackImmediate:
 				rt.back = best
-				return best, "", "", append(why, "it fails back to "+best+", a more preferred owner (failback immediate)")
+				return runOn(best, append(why, "it fails back to "+best+", a more preferred owner (failback immediate)"))
 			case FailbackWindow:
 				win := fmtClock(g.Failback.From) + "-" + fmtClock(g.Failback.To)
 				if c.todSet && g.Failback.inWindow(c.tod) {
 					rt.back = best
-					return best, "", "", append(why, "it fails back to "+best+", a more preferred owner, in its failback window "+win)
+					return runOn(best, append(why, "it fails back to "+best+", a more preferred owner, in its failback window "+win))
 				}
 				why = append(why, "it will fail back to "+best+" in its failback window "+win)
 			default:
@@ -173,11 +195,11 @@ func (c *CRM) choose(g Group, rt *groupRT, ga map[string]map[string]*actual, loa
 		if len(excluded) > 0 {
 			why = append(why, "not on: "+strings.Join(excluded, "; "))
 		}
-		return cur, "", "", why
+		return runOn(cur, why)
 	}
 	if rt.choice != "" {
 		if contains(cands, rt.choice) {
-			return rt.choice, "", "", append(why, "policy "+g.Policy+" chose "+rt.choice)
+			return runOn(rt.choice, append(why, "policy "+g.Policy+" chose "+rt.choice))
 		}
 		why = append(why, "policy "+g.Policy+" chose "+rt.choice+", which cannot run it: the default chose")
 		rt.choice, rt.policyDone = "", true
@@ -192,7 +214,7 @@ func (c *CRM) choose(g Group, rt *groupRT, ga map[string]map[string]*actual, loa
 			rt.policy = &policy{req: req, deadline: c.now + c.cfg.PolicyTimeout}
 			c.out.Policy = append(c.out.Policy, req)
 		}
-		return "", "", "waiting for policy " + g.Policy + " to choose an owner", why
+		return placement{reason: "waiting for policy " + g.Policy + " to choose an owner", why: why, policy: true}
 	}
 	best := cands[0]
 	switch {
@@ -204,5 +226,5 @@ func (c *CRM) choose(g Group, rt *groupRT, ga map[string]map[string]*actual, loa
 	if len(excluded) > 0 {
 		why = append(why, "not on: "+strings.Join(excluded, "; "))
 	}
-	return best, "", "", why
+	return runOn(best, why)
 }

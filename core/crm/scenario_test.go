@@ -17,7 +17,7 @@ func webGroup(h *harness, extra map[string]any) {
 	h.group("web", g)
 }
 
-func wantState(t *testing.T, h *harness, group, state, owner string) GroupView {
+func wantState(t *testing.T, h *harness, group string, state GroupPhase, owner string) GroupView {
 	t.Helper()
 	g := h.gview(group)
 	if g.State != state || owner != "*" && g.Owner != owner {

@@ -110,7 +110,7 @@ func (n *Node) Metrics() (Metrics, error) {
 		var gs, rs []string
 		if n.crm.c != nil {
 			for _, g := range n.crm.c.Groups() {
-				gs = append(gs, g.State)
+				gs = append(gs, string(g.State))
 			}
 			for _, r := range n.crm.c.Resources() {
 				rs = append(rs, r.State)

@@ -26,7 +26,7 @@ var ErrInFlight = errors.New("config database: this request (client, seq) is alr
 // Old set (its outcome is no longer kept; nothing was applied).
 func (n *Node) CDBTxnAs(ctx context.Context, client string, seq uint64, ifs []cdb.Cond, then []cdb.Op) (cdb.Result, error) {
 	if client == "" || seq == 0 {
-		return cdb.Result{}, errors.New("cdb: a request id needs a client and a sequence number from 1")
+		return cdb.Result{}, cdb.InvalidRequest("cdb: a request id needs a client and a sequence number from 1")
 	}
 	return n.cdbTxn(ctx, apiClientPrefix+client, seq, ifs, then)
 }

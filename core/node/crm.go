@@ -455,7 +455,7 @@ func (n *Node) Groups() ([]GroupStatus, error) {
 	}
 	out := make([]GroupStatus, 0, len(gs))
 	for _, g := range gs {
-		st := GroupStatus{Name: g.Name, State: g.State, Owner: g.Owner, Address: g.Address, Reason: g.Reason, Target: g.Target,
+		st := GroupStatus{Name: g.Name, State: string(g.State), Owner: g.Owner, Address: g.Address, Reason: g.Reason, Target: g.Target,
 			Resources: []ResourceStatus{}}
 		if st.Address == "" && g.Owner != "" {
 			for _, nd := range n.cfg.Nodes {
