@@ -817,22 +817,41 @@ func (c *CRM) driveGroup(name string, rt *groupRT, p placement, res []Resource, 
 // resource rows from the placement, what the drive waits for and what
 // runs of it (ga).
 func (c *CRM) deriveState(rt *groupRT, p placement, w waiting, res []Resource, ga map[string]map[string]*actual) {
-	want, state, reason := p.node, p.state, p.reason
-	online := want != "" && len(rt.active) == 1 && rt.active[0] == want && len(ga[want]) == len(res)
-	if online {
-		for _, r := range res {
-			if a := ga[want][r.Name]; a == nil || a.state != Started || !a.op.Zero() {
-				online = false
-			}
+	state, reason := p.state, p.reason
+	if state != GroupFailed {
+		if r, ok := c.failedStop(w, ga); ok {
+			state, reason = GroupBlocked, r
 		}
 	}
+	if state == "" {
+		state, reason = phase(rt, p, w, reason, isOnline(rt, p.node, res, ga))
+	}
+	owner := ""
+	switch {
+	case state == GroupOnline || state == GroupStarting:
+		owner = p.node
+	case len(rt.active) == 1 && contains(c.view.Members, rt.active[0]):
+		owner = rt.active[0]
+	}
+	rt.state, rt.owner, rt.reason = state, owner, reason
+	why := p.why
+	if rt.note != "" {
+		why = append(why, rt.note)
+	}
+	rt.why = strings.Join(why, "\n")
+	rt.res = resRows(rt, p.node, res, ga)
+}
+
+// failedStop reports whether a stop of the group failed somewhere, and
+// the reason the group is blocked for (the last such stop's).
+func (c *CRM) failedStop(w waiting, ga map[string]map[string]*actual) (reason string, ok bool) {
 	for _, node := range sortedKeys(ga) {
 		for _, r := range sortedKeys(ga[node]) {
 			e := ga[node][r]
-			if e.state != StopFailed || state == GroupFailed {
+			if e.state != StopFailed {
 				continue
 			}
-			state = GroupBlocked
+			ok = true
 			switch {
 			case !c.cfg.AssumeFenced:
 				// the failing node asks for its own fence (or fences
@@ -845,47 +864,52 @@ func (c *CRM) deriveState(rt *groupRT, p placement, w waiting, res []Resource, g
 			}
 		}
 	}
+	return reason, ok
+}
+
+// isOnline reports whether every resource of the group runs started on
+// want, and nothing of it elsewhere.
+func isOnline(rt *groupRT, want string, res []Resource, ga map[string]map[string]*actual) bool {
+	if want == "" || len(rt.active) != 1 || rt.active[0] != want || len(ga[want]) != len(res) {
+		return false
+	}
+	for _, r := range res {
+		if a := ga[want][r.Name]; a == nil || a.state != Started || !a.op.Zero() {
+			return false
+		}
+	}
+	return true
+}
+
+// phase derives the state of a group that the placement leaves to what
+// runs, and its reason when the placement gave none.
+func phase(rt *groupRT, p placement, w waiting, reason string, online bool) (GroupPhase, string) {
 	switch {
-	case state != "":
 	case p.policy:
-		state = GroupStarting
+		return GroupStarting, reason
 	case online:
-		state = GroupOnline
-	case want != "":
-		state = GroupStarting
+		return GroupOnline, reason
+	case p.node != "":
+		state := GroupStarting
 		for _, n := range rt.active {
-			if n != want {
+			if n != p.node {
 				state = GroupStopping
 				if reason == "" {
-					reason = "moving from " + n + " to " + want
+					reason = "moving from " + n + " to " + p.node
 				}
 			}
 		}
-		if reason == "" && w.reason != "" {
-			reason = w.reason
-		}
-	case len(rt.active) > 0:
-		state = GroupStopping
 		if reason == "" {
 			reason = w.reason
 		}
-	default:
-		state = GroupOffline
+		return state, reason
+	case len(rt.active) > 0:
+		if reason == "" {
+			reason = w.reason
+		}
+		return GroupStopping, reason
 	}
-	owner := ""
-	switch {
-	case state == GroupOnline || state == GroupStarting:
-		owner = want
-	case len(rt.active) == 1 && contains(c.view.Members, rt.active[0]):
-		owner = rt.active[0]
-	}
-	rt.state, rt.owner, rt.reason = state, owner, reason
-	why := p.why
-	if rt.note != "" {
-		why = append(why, rt.note)
-	}
-	rt.why = strings.Join(why, "\n")
-	rt.res = resRows(rt, want, res, ga)
+	return GroupOffline, reason
 }
 
 // resRows lists where each of the group's resources is, in start order,
