@@ -35,7 +35,7 @@
 //     --json (as cdb get marks its reads).
 //   - help, `help NAME` and `NAME --help` (every command takes it) fit an
 //     80-column terminal: help.go wraps the help texts.
-//   - Times (events, cdb history, fence history) are node.TimeLayout.
+//   - Times (events, cdb history, fence history) are apitypes.TimeLayout.
 //
 // One file per command (status.go, nodes.go, ... each with its help text
 // and example); the registry is commands() in shell.go, the HTTP client

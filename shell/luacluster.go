@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/corral-ha/corral/core/api"
-	"github.com/corral-ha/corral/core/node"
+	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/lua"
 )
 
@@ -109,10 +109,10 @@ func (c apiCluster) WaitEvent(ctx context.Context, kinds []string, since uint64)
 	if since > 0 {
 		from = strconv.FormatUint(since, 10)
 	}
-	var found *node.Event
+	var found *apitypes.Event
 	errFound := errors.New("found")
 	for {
-		err := c.s.Client.events(ctx, from, func(e node.Event) error {
+		err := c.s.Client.events(ctx, from, func(e apitypes.Event) error {
 			from = strconv.FormatUint(e.Seq, 10)
 			if len(kinds) == 0 || slices.Contains(kinds, e.Kind) {
 				found = &e

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -249,12 +251,7 @@ func (h *Handler) RequireToken(token string) http.Handler {
 func (h *Handler) Unauthorized() uint64 { return h.unauthorized.Load() }
 
 func (rt route) allowed() []string {
-	var ms []string
-	for m := range rt.methods {
-		ms = append(ms, m)
-	}
-	sort.Strings(ms)
-	return ms
+	return slices.Sorted(maps.Keys(rt.methods))
 }
 
 // endpoints lists the API's endpoints, for hints.

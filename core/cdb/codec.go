@@ -2,7 +2,8 @@ package cdb
 
 import (
 	"errors"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/corral-ha/corral/core/wire"
 )
@@ -139,11 +140,7 @@ func (s *state) encode() []byte {
 		w.Uvarint(rec.CreateRev)
 		w.Uvarint(rec.ModRev)
 	}
-	clients := make([]string, 0, len(s.dedup))
-	for c := range s.dedup {
-		clients = append(clients, c)
-	}
-	sort.Strings(clients)
+	clients := slices.Sorted(maps.Keys(s.dedup))
 	w.Uvarint(uint64(len(clients)))
 	for _, c := range clients {
 		d := s.dedup[c]

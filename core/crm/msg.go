@@ -2,7 +2,8 @@ package crm
 
 import (
 	"errors"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/corral-ha/corral/core/wire"
@@ -526,11 +527,7 @@ func getStrings(r *wire.Reader) []string {
 }
 
 func putMap(w *wire.Writer, m map[string]string) {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
+	ks := slices.Sorted(maps.Keys(m))
 	w.Uvarint(uint64(len(ks)))
 	for _, k := range ks {
 		w.String(k)

@@ -2,7 +2,8 @@ package fence
 
 import (
 	"errors"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/corral-ha/corral/core/wire"
 )
@@ -326,10 +327,5 @@ func decodeState(b []byte) (*state, error) {
 }
 
 func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
+	return slices.Sorted(maps.Keys(m))
 }

@@ -17,8 +17,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/core/config"
-	"github.com/corral-ha/corral/core/node"
 	"github.com/corral-ha/corral/shell"
 )
 
@@ -240,7 +240,7 @@ type nodeState struct {
 	pid     int
 	started bool
 	exited  chan error // closed-over Wait result of a process this run started
-	status  node.Status
+	status  apitypes.Status
 	ready   bool // answered /v1/status (start)
 	gone    bool // exited (stop)
 }
@@ -408,9 +408,9 @@ func (d *demo) waitReady(nodes []*nodeState) int {
 
 // settle waits (up to max) until the node reaches every other node, so the
 // first table people see is not all "no"; it returns the last status.
-func (d *demo) settle(socket string, max time.Duration) node.Status {
+func (d *demo) settle(socket string, max time.Duration) apitypes.Status {
 	deadline := time.Now().Add(max)
-	var st node.Status
+	var st apitypes.Status
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		s, err := shell.NewClient(socket).Status(ctx)
