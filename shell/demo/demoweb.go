@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/corral-ha/corral/core/api"
 	"github.com/corral-ha/corral/shell"
+	"github.com/corral-ha/corral/shell/pidfile"
 )
 
 // The demo's group web (ARCHITECTURE section 7, "Demo"): a process
@@ -103,7 +104,7 @@ func stopResourceProcesses(dir string) int {
 	files, _ := filepath.Glob(filepath.Join(dir, "n*", "data", "agents", "process-*.pid"))
 	live := map[int]string{}
 	for _, f := range files {
-		pid, err := readPIDFile(f)
+		pid, err := pidfile.Read(f)
 		// The agent makes the command its process group's leader: a
 		// process whose group differs is another one that got the pid.
 		if pg, gerr := syscall.Getpgid(pid); err != nil || pid <= 1 || gerr != nil || pg != pid {

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -20,6 +20,7 @@ import (
 	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/core/config"
 	"github.com/corral-ha/corral/shell"
+	"github.com/corral-ha/corral/shell/pidfile"
 )
 
 // The demo's settings (ARCHITECTURE section 7, "Demo").
@@ -107,9 +108,9 @@ func progName() string {
 	return "corral"
 }
 
-// runDemo is `corral demo [--nodes 3] [--dir DIR] [--net 127.0] [--detach]`
+// Run is `corral demo [--nodes 3] [--dir DIR] [--net 127.0] [--detach]`
 // and `corral demo stop [--dir DIR]`.
-func runDemo(args []string, stdout, stderr io.Writer) int {
+func Run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "stop" {
 		return runDemoStop(args[1:], stdout, stderr)
 	}
@@ -543,7 +544,7 @@ func existingDemoNodes(dir string) []demoNode {
 // agentPID returns the pid in pidFile if that process is alive and is a
 // corral agent running cfgPath; else 0.
 func agentPID(pidFile, cfgPath string) int {
-	pid, err := readPIDFile(pidFile)
+	pid, err := pidfile.Read(pidFile)
 	if err != nil {
 		return 0
 	}
