@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/corral-ha/corral/core/api"
 	"github.com/corral-ha/corral/core/apitypes"
 )
 
@@ -158,8 +157,8 @@ func fenceNode(ctx context.Context, s *Shell, a *args) error {
 			return writeLine(s, "not fenced")
 		}
 	}
-	req := api.FenceRequest{Reason: a.flags["--reason"]}
-	var res api.FenceAction
+	req := apitypes.FenceRequest{Reason: a.flags["--reason"]}
+	var res apitypes.FenceAction
 	if err := s.Client.Post(ctx, "/v1/fence/"+url.PathEscape(target), req, &res); err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/corral-ha/corral/core/api"
 	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/lua"
 )
@@ -57,7 +56,7 @@ func (c apiCluster) Get(ctx context.Context, key string) (string, bool, error) {
 	if err != nil {
 		return "", false, err
 	}
-	var res api.CDBGetResult
+	var res apitypes.CDBGetResult
 	err = c.s.Client.Get(ctx, path, &res)
 	var ae *APIError
 	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
@@ -71,7 +70,7 @@ func (c apiCluster) Get(ctx context.Context, key string) (string, bool, error) {
 
 // List reads the config DB keys under prefix.
 func (c apiCluster) List(ctx context.Context, prefix string) (map[string]string, error) {
-	var res api.CDBListResult
+	var res apitypes.CDBListResult
 	if err := c.s.Client.Get(ctx, "/v1/cdb?prefix="+url.QueryEscape(prefix), &res); err != nil {
 		return nil, err
 	}
@@ -88,7 +87,7 @@ func (c apiCluster) Set(ctx context.Context, key, value string) error {
 	if err != nil {
 		return err
 	}
-	return c.s.Client.Do(ctx, http.MethodPut, path, api.CDBSetRequest{Value: value}, nil)
+	return c.s.Client.Do(ctx, http.MethodPut, path, apitypes.CDBSetRequest{Value: value}, nil)
 }
 
 // Do runs the shell command verb with args, printing what it prints.

@@ -145,20 +145,20 @@ func TestEveryCommandJSON(t *testing.T) {
 		ok   func(v any) bool
 	}{
 		{"status", &apitypes.Status{}, func(v any) bool { return v.(*apitypes.Status).Node == "n1" }},
-		{"nodes", &[]api.NodeInfo{}, func(v any) bool { return len(*v.(*[]api.NodeInfo)) == 3 }},
-		{"links", &[]api.Link{}, func(v any) bool { return len(*v.(*[]api.Link)) == 4 }},
+		{"nodes", &[]apitypes.NodeInfo{}, func(v any) bool { return len(*v.(*[]apitypes.NodeInfo)) == 3 }},
+		{"links", &[]apitypes.Link{}, func(v any) bool { return len(*v.(*[]apitypes.Link)) == 4 }},
 		{"quorum", &apitypes.QuorumStatus{}, func(v any) bool { return v.(*apitypes.QuorumStatus).Needed == 2 }},
 		{"views", &[]apitypes.Event{}, func(v any) bool { e := *v.(*[]apitypes.Event); return len(e) == 1 && e[0].Seq == 1 }},
 		{"events --since 0", &[]apitypes.Event{}, func(v any) bool { return len(*v.(*[]apitypes.Event)) == 2 }},
 		{"events --since 1 --limit 1", &[]apitypes.Event{}, func(v any) bool { e := *v.(*[]apitypes.Event); return len(e) == 1 && e[0].Seq == 2 }},
-		{"pause n2", &api.ActionResult{}, func(v any) bool { return v.(*api.ActionResult).Action == "pause" }},
-		{"resume n2", &api.ActionResult{}, func(v any) bool { return v.(*api.ActionResult).Action == "resume" }},
-		{"leave", &api.ActionResult{}, func(v any) bool { return v.(*api.ActionResult).Node == "n1" }},
-		{"debug fault add --peer n2 --link 0 --drop 1", &api.FaultAdded{}, func(v any) bool { return v.(*api.FaultAdded).Fault.Peer == "n2" }},
-		{"debug fault add n3 --delay 100ms --dir out", &api.FaultAdded{}, func(v any) bool { return v.(*api.FaultAdded).Fault.Dir == "out" }},
-		{"debug fault list", &[]api.FaultInfo{}, func(v any) bool { return len(*v.(*[]api.FaultInfo)) == 2 }},
-		{"debug fault clear 1", &api.FaultsRemoved{}, func(v any) bool { return v.(*api.FaultsRemoved).Removed == 1 }},
-		{"debug fault clear", &api.FaultsRemoved{}, func(v any) bool { return v.(*api.FaultsRemoved).Removed == 1 }},
+		{"pause n2", &apitypes.ActionResult{}, func(v any) bool { return v.(*apitypes.ActionResult).Action == "pause" }},
+		{"resume n2", &apitypes.ActionResult{}, func(v any) bool { return v.(*apitypes.ActionResult).Action == "resume" }},
+		{"leave", &apitypes.ActionResult{}, func(v any) bool { return v.(*apitypes.ActionResult).Node == "n1" }},
+		{"debug fault add --peer n2 --link 0 --drop 1", &apitypes.FaultAdded{}, func(v any) bool { return v.(*apitypes.FaultAdded).Fault.Peer == "n2" }},
+		{"debug fault add n3 --delay 100ms --dir out", &apitypes.FaultAdded{}, func(v any) bool { return v.(*apitypes.FaultAdded).Fault.Dir == "out" }},
+		{"debug fault list", &[]apitypes.FaultInfo{}, func(v any) bool { return len(*v.(*[]apitypes.FaultInfo)) == 2 }},
+		{"debug fault clear 1", &apitypes.FaultsRemoved{}, func(v any) bool { return v.(*apitypes.FaultsRemoved).Removed == 1 }},
+		{"debug fault clear", &apitypes.FaultsRemoved{}, func(v any) bool { return v.(*apitypes.FaultsRemoved).Removed == 1 }},
 	}
 	for _, tc := range cases {
 		env, out, errb := testEnv("")
@@ -336,7 +336,7 @@ func TestScript(t *testing.T) {
 	if code := Run([]string{"--socket", sock}, env); code != 0 {
 		t.Fatalf("stdin script: exit %d: %s", code, errb)
 	}
-	var ns []api.NodeInfo
+	var ns []apitypes.NodeInfo
 	if err := json.Unmarshal(out.Bytes(), &ns); err != nil || len(ns) != 3 {
 		t.Fatalf("stdin script output %q: %v", out, err)
 	}

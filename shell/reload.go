@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/corral-ha/corral/core/api"
 	"github.com/corral-ha/corral/core/apitypes"
 )
 
@@ -43,7 +42,7 @@ func runReload(ctx context.Context, s *Shell, a *args) error {
 	if a.has("--all") {
 		return reloadAll(ctx, s)
 	}
-	var res api.ReloadResult
+	var res apitypes.ReloadResult
 	if err := s.Client.Post(ctx, "/v1/lua/reload", nil, &res); err != nil {
 		return err
 	}
@@ -76,14 +75,14 @@ func reloadAll(ctx context.Context, s *Shell) error {
 	}
 	req, _ := json.Marshal(map[string]string{"by": st.Node, "at": time.Now().UTC().Format(apitypes.TimeLayout)})
 	path, _ := cdbPath(apitypes.ReloadKey)
-	var wr api.CDBWriteResult
-	if err := s.Client.Do(ctx, "PUT", path, api.CDBSetRequest{Value: string(req)}, &wr); err != nil {
+	var wr apitypes.CDBWriteResult
+	if err := s.Client.Do(ctx, "PUT", path, apitypes.CDBSetRequest{Value: string(req)}, &wr); err != nil {
 		return err
 	}
 	got := map[string]apitypes.ReloadReport{}
 	deadline := time.Now().Add(reloadAllWait)
 	for len(got) < len(st.Members) && time.Now().Before(deadline) {
-		var res api.CDBListResult
+		var res apitypes.CDBListResult
 		if err := s.Client.Get(ctx, "/v1/cdb?prefix="+url.QueryEscape(apitypes.ReloadResultPrefix), &res); err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/core/cdb"
 	"github.com/corral-ha/corral/core/membership"
 	"github.com/corral-ha/corral/core/node"
@@ -63,11 +64,9 @@ type Node interface {
 
 var _ Node = (*node.Node)(nil)
 
-// Error is the body of every error response.
-type Error struct {
-	Error string `json:"error"`
-	Hint  string `json:"hint,omitempty"`
-}
+// The API's request and answer bodies are defined in core/apitypes (so
+// the shell reads them without importing the driver).
+type Error = apitypes.Error
 
 // route is one endpoint: a path pattern ({name} matches one segment) and a
 // handler per method.

@@ -58,3 +58,15 @@ type FenceRecord struct {
 // TimeLayout is how the shell's times read (events, cdb history, fence
 // history): RFC 3339 in UTC with milliseconds.
 const TimeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// FenceRequest is the optional body of POST /v1/fence/NODE.
+type FenceRequest struct {
+	Reason string `json:"reason,omitempty"` // "": manual
+}
+
+// FenceAction answers POST /v1/fence/NODE: the request is broadcast; the
+// coordinator carries it out (GET /v1/fence and the events say how).
+type FenceAction struct {
+	Target string `json:"target"`
+	Reason string `json:"reason"`
+}

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/corral-ha/corral/core/api"
+	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/shell"
 	"github.com/corral-ha/corral/shell/pidfile"
 )
@@ -73,11 +73,11 @@ func (d *demo) addWeb(socket, exe string) (bool, error) {
 	added := false
 	for _, kv := range demoWebKeys(exe) {
 		zero := uint64(0)
-		var res api.CDBWriteResult
+		var res apitypes.CDBWriteResult
 		var err error
 		for try := 0; try < 50; try++ {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			err = c.Do(ctx, "PUT", "/v1/cdb"+kv[0], api.CDBSetRequest{Value: kv[1], IfRevision: &zero}, &res)
+			err = c.Do(ctx, "PUT", "/v1/cdb"+kv[0], apitypes.CDBSetRequest{Value: kv[1], IfRevision: &zero}, &res)
 			cancel()
 			var ae *shell.APIError
 			if errors.As(err, &ae) && ae.Status == http.StatusConflict {
