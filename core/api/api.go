@@ -64,8 +64,8 @@ type Node interface {
 
 var _ Node = (*node.Node)(nil)
 
-// The API's request and answer bodies are defined in core/apitypes (so
-// the shell reads them without importing the driver).
+// Error is apitypes.Error (the API types are defined there, so the shell reads
+// them without importing the driver).
 type Error = apitypes.Error
 
 // route is one endpoint: a path pattern ({name} matches one segment) and a

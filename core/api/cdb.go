@@ -17,15 +17,24 @@ import (
 // The API's request and answer bodies are defined in core/apitypes (so
 // the shell reads them without importing the driver).
 type (
-	CDBKey         = apitypes.CDBKey
-	CDBGetResult   = apitypes.CDBGetResult
-	CDBListResult  = apitypes.CDBListResult
-	CDBSetRequest  = apitypes.CDBSetRequest
+	// CDBKey is apitypes.CDBKey.
+	CDBKey = apitypes.CDBKey
+	// CDBGetResult is apitypes.CDBGetResult.
+	CDBGetResult = apitypes.CDBGetResult
+	// CDBListResult is apitypes.CDBListResult.
+	CDBListResult = apitypes.CDBListResult
+	// CDBSetRequest is apitypes.CDBSetRequest.
+	CDBSetRequest = apitypes.CDBSetRequest
+	// CDBWriteResult is apitypes.CDBWriteResult.
 	CDBWriteResult = apitypes.CDBWriteResult
-	CDBOp          = apitypes.CDBOp
-	CDBCond        = apitypes.CDBCond
-	CDBChange      = apitypes.CDBChange
-	CDBTxnRequest  = apitypes.CDBTxnRequest
+	// CDBOp is apitypes.CDBOp.
+	CDBOp = apitypes.CDBOp
+	// CDBCond is apitypes.CDBCond.
+	CDBCond = apitypes.CDBCond
+	// CDBChange is apitypes.CDBChange.
+	CDBChange = apitypes.CDBChange
+	// CDBTxnRequest is apitypes.CDBTxnRequest.
+	CDBTxnRequest = apitypes.CDBTxnRequest
 )
 
 // cdbTimeout bounds a write's wait for its answer.

@@ -10,8 +10,8 @@ import (
 	"github.com/corral-ha/corral/core/cdb"
 )
 
-// The API's request and answer bodies are defined in core/apitypes (so
-// the shell reads them without importing the driver).
+// CDBWatchEvent is apitypes.CDBWatchEvent (the API types are defined there, so the shell reads
+// them without importing the driver).
 type CDBWatchEvent = apitypes.CDBWatchEvent
 
 // watchBuffer is how many changes may wait for a slow watch reader before

@@ -27,9 +27,13 @@ var _ CRM = (*node.Node)(nil)
 // The API's request and answer bodies are defined in core/apitypes (so
 // the shell reads them without importing the driver).
 type (
-	MoveRequest   = apitypes.MoveRequest
-	GroupAction   = apitypes.GroupAction
+	// MoveRequest is apitypes.MoveRequest.
+	MoveRequest = apitypes.MoveRequest
+	// GroupAction is apitypes.GroupAction.
+	GroupAction = apitypes.GroupAction
+	// ExplainResult is apitypes.ExplainResult.
 	ExplainResult = apitypes.ExplainResult
+	// CleanupResult is apitypes.CleanupResult.
 	CleanupResult = apitypes.CleanupResult
 )
 

@@ -15,9 +15,13 @@ import (
 // The API's request and answer bodies are defined in core/apitypes (so
 // the shell reads them without importing the driver).
 type (
-	FaultSpec     = apitypes.FaultSpec
-	FaultInfo     = apitypes.FaultInfo
-	FaultAdded    = apitypes.FaultAdded
+	// FaultSpec is apitypes.FaultSpec.
+	FaultSpec = apitypes.FaultSpec
+	// FaultInfo is apitypes.FaultInfo.
+	FaultInfo = apitypes.FaultInfo
+	// FaultAdded is apitypes.FaultAdded.
+	FaultAdded = apitypes.FaultAdded
+	// FaultsRemoved is apitypes.FaultsRemoved.
 	FaultsRemoved = apitypes.FaultsRemoved
 )
 

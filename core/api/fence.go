@@ -21,8 +21,10 @@ var _ Fencer = (*node.Node)(nil)
 // The API's request and answer bodies are defined in core/apitypes (so
 // the shell reads them without importing the driver).
 type (
+	// FenceRequest is apitypes.FenceRequest.
 	FenceRequest = apitypes.FenceRequest
-	FenceAction  = apitypes.FenceAction
+	// FenceAction is apitypes.FenceAction.
+	FenceAction = apitypes.FenceAction
 )
 
 func (h *Handler) addFence() {

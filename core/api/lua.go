@@ -33,9 +33,13 @@ const evalTimeout = 5 * time.Second
 // The API's request and answer bodies are defined in core/apitypes (so
 // the shell reads them without importing the driver).
 type (
-	AgentsDoc    = apitypes.AgentsDoc
-	EvalRequest  = apitypes.EvalRequest
-	EvalResult   = apitypes.EvalResult
+	// AgentsDoc is apitypes.AgentsDoc.
+	AgentsDoc = apitypes.AgentsDoc
+	// EvalRequest is apitypes.EvalRequest.
+	EvalRequest = apitypes.EvalRequest
+	// EvalResult is apitypes.EvalResult.
+	EvalResult = apitypes.EvalResult
+	// ReloadResult is apitypes.ReloadResult.
 	ReloadResult = apitypes.ReloadResult
 )
 

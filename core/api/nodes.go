@@ -16,9 +16,13 @@ import (
 // The API's request and answer bodies are defined in core/apitypes (so
 // the shell reads them without importing the driver).
 type (
-	NodeInfo      = apitypes.NodeInfo
-	Link          = apitypes.Link
-	ActionResult  = apitypes.ActionResult
+	// NodeInfo is apitypes.NodeInfo.
+	NodeInfo = apitypes.NodeInfo
+	// Link is apitypes.Link.
+	Link = apitypes.Link
+	// ActionResult is apitypes.ActionResult.
+	ActionResult = apitypes.ActionResult
+	// ActionRequest is apitypes.ActionRequest.
 	ActionRequest = apitypes.ActionRequest
 )
 

@@ -34,8 +34,8 @@ func (n *Node) NodeAddrs(name string) ([]netip.Addr, bool) {
 	return nil, false
 }
 
-// The API documents are defined in core/apitypes (so the shell reads them
-// without importing the driver).
+// QuorumStatus is apitypes.QuorumStatus (the API types are defined there, so the shell reads
+// them without importing the driver).
 type QuorumStatus = apitypes.QuorumStatus
 
 // QuorumDoc returns the quorum arithmetic of the installed view.

@@ -429,7 +429,9 @@ func (n *Node) crmPolicy(p crm.PolicyRequest) {
 // The API documents are defined in core/apitypes (so the shell reads them
 // without importing the driver).
 type (
-	GroupStatus    = apitypes.GroupStatus
+	// GroupStatus is apitypes.GroupStatus.
+	GroupStatus = apitypes.GroupStatus
+	// ResourceStatus is apitypes.ResourceStatus.
 	ResourceStatus = apitypes.ResourceStatus
 )
 

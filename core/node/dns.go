@@ -280,8 +280,8 @@ func (n *Node) setGroupRuntime(groups []GroupRuntime) {
 	n.dnsRefresh(n.now())
 }
 
-// The API documents are defined in core/apitypes (so the shell reads them
-// without importing the driver).
+// DNSDoc is apitypes.DNSDoc (the API types are defined there, so the shell reads
+// them without importing the driver).
 type DNSDoc = apitypes.DNSDoc
 
 // DNSRecords returns the records this node would serve now.

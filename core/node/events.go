@@ -21,8 +21,8 @@ const keepEvents = 10000
 
 var bucketEvents = []byte("events")
 
-// The API documents are defined in core/apitypes (so the shell reads them
-// without importing the driver).
+// Event is apitypes.Event (the API types are defined there, so the shell reads
+// them without importing the driver).
 type Event = apitypes.Event
 
 // eventLog numbers, stores and fans out events. Append runs on the event

@@ -356,11 +356,16 @@ func (n *Node) stopHere(deadline time.Time, what string) {
 // The API documents are defined in core/apitypes (so the shell reads them
 // without importing the driver).
 type (
-	FenceStatus  = apitypes.FenceStatus
-	FenceTarget  = apitypes.FenceTarget
-	FenceDevice  = apitypes.FenceDevice
+	// FenceStatus is apitypes.FenceStatus.
+	FenceStatus = apitypes.FenceStatus
+	// FenceTarget is apitypes.FenceTarget.
+	FenceTarget = apitypes.FenceTarget
+	// FenceDevice is apitypes.FenceDevice.
+	FenceDevice = apitypes.FenceDevice
+	// FenceLevelOf is apitypes.FenceLevelOf.
 	FenceLevelOf = apitypes.FenceLevelOf
-	FenceRecord  = apitypes.FenceRecord
+	// FenceRecord is apitypes.FenceRecord.
+	FenceRecord = apitypes.FenceRecord
 )
 
 // TimeLayout is apitypes.TimeLayout.

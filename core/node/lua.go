@@ -71,8 +71,10 @@ type pendingEvent struct {
 // The API documents are defined in core/apitypes (so the shell reads them
 // without importing the driver).
 type (
+	// HandlerStats is apitypes.HandlerStats.
 	HandlerStats = apitypes.HandlerStats
-	LuaStats     = apitypes.LuaStats
+	// LuaStats is apitypes.LuaStats.
+	LuaStats = apitypes.LuaStats
 )
 
 // openLua builds the Lua host from [lua] and starts the handlers'

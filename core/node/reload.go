@@ -21,8 +21,8 @@ const (
 	ReloadResultPrefix = apitypes.ReloadResultPrefix
 )
 
-// The API documents are defined in core/apitypes (so the shell reads them
-// without importing the driver).
+// ReloadReport is apitypes.ReloadReport (the API types are defined there, so the shell reads
+// them without importing the driver).
 type ReloadReport = apitypes.ReloadReport
 
 // ReloadMessage says what a reload changed, in words.

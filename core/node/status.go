@@ -11,8 +11,11 @@ import (
 // The API documents are defined in core/apitypes (so the shell reads them
 // without importing the driver).
 type (
-	Status     = apitypes.Status
-	NodeStatus = apitypes.NodeStatus
+	// Status is apitypes.Status.
+	Status = apitypes.Status
+	// NodeStatus is apitypes.NodeStatus.
+	NodeStatus = apitypes.NodeStatus //nolint:revive // node.Status is the whole document; this is one node in it
+	// LinkStatus is apitypes.LinkStatus.
 	LinkStatus = apitypes.LinkStatus
 )
 

@@ -166,25 +166,6 @@ func (r *Reader) lineage() Lineage {
 	return l
 }
 
-func (w *Writer) bool(b bool) {
-	if b {
-		w.Uint8(1)
-	} else {
-		w.Uint8(0)
-	}
-}
-
-func (r *Reader) bool() bool {
-	switch r.Uint8() {
-	case 0:
-		return false
-	case 1:
-		return true
-	}
-	r.Fail()
-	return false
-}
-
 var (
 	_ Message = (*Report)(nil)
 	_ Message = (*Propose)(nil)
