@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -67,11 +66,7 @@ func (c *fakeCluster) Status(context.Context) (map[string]any, error) {
 	for _, n := range c.nodes {
 		nodes = append(nodes, map[string]any{"name": n, "state": c.state[n]})
 	}
-	var names []string
-	for g := range c.owner {
-		names = append(names, g)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(c.owner))
 	for _, g := range names {
 		groups = append(groups, map[string]any{"name": g, "owner": c.owner[g], "state": "online"})
 	}

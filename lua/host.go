@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -322,11 +324,7 @@ func (h *Host) Generation() uint64 { return h.cat.Load().gen }
 // Scripts lists the scripts of a kind, sorted by name.
 func (h *Host) Scripts(kind Kind) []Meta {
 	cat := h.cat.Load()
-	names := make([]string, 0, len(cat.scripts[kind]))
-	for n := range cat.scripts[kind] {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(cat.scripts[kind]))
 	out := make([]Meta, 0, len(names))
 	for _, n := range names {
 		out = append(out, cat.scripts[kind][n].meta)
@@ -373,12 +371,7 @@ func (h *Host) Broken(kind Kind) []Meta {
 var ErrBroken = errors.New("the script's file does not load")
 
 func sortedNames[V any](m map[string]V) []string {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(m))
 }
 
 func (h *Host) script(kind Kind, name string) (*script, error) {

@@ -5,9 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,11 +76,7 @@ func cmdSpec(L *glua.LState, t *glua.LTable) (*exec.Cmd, error) {
 	if et, ok := t.RawGetString("env").(*glua.LTable); ok {
 		et.ForEach(func(k, val glua.LValue) { env[k.String()] = val.String() })
 	}
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(env))
 	for _, k := range keys {
 		cmd.Env = append(cmd.Env, k+"="+env[k])
 	}

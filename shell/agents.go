@@ -6,7 +6,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/corral-ha/corral/core/api"
+	"github.com/corral-ha/corral/core/apitypes"
 )
 
 func agentsCommand() *command {
@@ -37,7 +37,7 @@ func runAgents(ctx context.Context, s *Shell, a *args) error {
 	default:
 		return usagef("usage: %s", a.cmd.usage)
 	}
-	var doc api.AgentsDoc
+	var doc apitypes.AgentsDoc
 	if err := s.Client.Get(ctx, path, &doc); err != nil {
 		return err
 	}

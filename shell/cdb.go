@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/corral-ha/corral/core/api"
+	"github.com/corral-ha/corral/core/apitypes"
 )
 
 func cdbCommand() *command {
@@ -118,7 +118,7 @@ func runCDB(ctx context.Context, s *Shell, a *args) error {
 		if len(rest) != 2 {
 			return usagef("usage: cdb set KEY VALUE [--if-revision N] (quote a value with spaces)")
 		}
-		body := api.CDBSetRequest{Value: rest[1]}
+		body := apitypes.CDBSetRequest{Value: rest[1]}
 		if v, ok := a.flags["--if-revision"]; ok {
 			n, err := strconv.ParseUint(v, 10, 64)
 			if err != nil {
@@ -146,7 +146,7 @@ func cdbGet(ctx context.Context, s *Shell, key string) error {
 	if err != nil {
 		return err
 	}
-	var res api.CDBGetResult
+	var res apitypes.CDBGetResult
 	if err := s.Client.Get(ctx, path, &res); err != nil {
 		return err
 	}
@@ -158,7 +158,7 @@ func cdbGet(ctx context.Context, s *Shell, key string) error {
 }
 
 func cdbList(ctx context.Context, s *Shell, prefix string) error {
-	var res api.CDBListResult
+	var res apitypes.CDBListResult
 	if err := s.Client.Get(ctx, "/v1/cdb?prefix="+url.QueryEscape(prefix), &res); err != nil {
 		return err
 	}
@@ -185,7 +185,7 @@ func cdbWrite(ctx context.Context, s *Shell, method, key string, hdr http.Header
 	if err != nil {
 		return err
 	}
-	var res api.CDBWriteResult
+	var res apitypes.CDBWriteResult
 	if err := s.Client.DoWith(ctx, method, path, hdr, body, &res); err != nil {
 		return err
 	}
@@ -208,7 +208,7 @@ func cdbHistory(ctx context.Context, s *Shell, a *args) error {
 		}
 		path += "?n=" + v
 	}
-	var hs []api.CDBChange
+	var hs []apitypes.CDBChange
 	if err := s.Client.Get(ctx, path, &hs); err != nil {
 		return err
 	}
@@ -254,7 +254,7 @@ func cdbWatch(ctx context.Context, s *Shell, prefix string, start uint64) error 
 	if start == 0 {
 		// from now: the revision the listing shows, so a reconnect before
 		// the first change misses nothing
-		var res api.CDBListResult
+		var res apitypes.CDBListResult
 		if err := s.Client.Get(ctx, "/v1/cdb?prefix="+url.QueryEscape(prefix), &res); err != nil {
 			return err
 		}
@@ -272,11 +272,11 @@ func cdbWatch(ctx context.Context, s *Shell, prefix string, start uint64) error 
 		seen := 0
 		err := s.Client.stream(ctx, "/v1/cdb-watch?prefix="+url.QueryEscape(prefix)+"&start="+strconv.FormatUint(next, 10), func(kind, data string) error {
 			if kind == "error" {
-				var e api.Error
+				var e apitypes.Error
 				_ = json.Unmarshal([]byte(data), &e)
 				return &watchDropped{msg: e.Error}
 			}
-			var ev api.CDBWatchEvent
+			var ev apitypes.CDBWatchEvent
 			if err := json.Unmarshal([]byte(data), &ev); err != nil {
 				return fmt.Errorf("cdb watch: bad JSON from the node: %v", err)
 			}

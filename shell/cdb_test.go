@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/corral-ha/corral/core/api"
 	"github.com/corral-ha/corral/core/api/apitest"
+	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/core/cdb"
 	"github.com/corral-ha/corral/core/node"
 )
@@ -32,7 +32,7 @@ func TestCDBCommands(t *testing.T) {
 		t.Fatalf("get: %d %q %q", code, out, errs)
 	}
 	code, out, errs := runMain(t, "--socket", sock, "-c", "cdb get /resources/web/ip --json")
-	var g api.CDBGetResult
+	var g apitypes.CDBGetResult
 	if code != 0 || json.Unmarshal([]byte(out), &g) != nil || g.Value != "10.0.0.5" || g.Revision != 1 {
 		t.Fatalf("get --json: %d %q %q", code, out, errs)
 	}
@@ -47,7 +47,7 @@ func TestCDBCommands(t *testing.T) {
 		t.Fatalf("list: %d %q %q", code, out, errs)
 	}
 	code, out, _ = runMain(t, "--socket", sock, "--json", "-c", "cdb list")
-	var l api.CDBListResult
+	var l apitypes.CDBListResult
 	if code != 0 || json.Unmarshal([]byte(out), &l) != nil || len(l.Keys) != 1 {
 		t.Fatalf("list --json: %d %q", code, out)
 	}
@@ -59,12 +59,12 @@ func TestCDBCommands(t *testing.T) {
 		t.Fatalf("history: %d %q %q", code, out, errs)
 	}
 	code, out, _ = runMain(t, "--socket", sock, "-c", "cdb history --limit 1 --json")
-	var hs []api.CDBChange
+	var hs []apitypes.CDBChange
 	if code != 0 || json.Unmarshal([]byte(out), &hs) != nil || len(hs) != 1 {
 		t.Fatalf("history --json: %d %q", code, out)
 	}
 	code, out, _ = runMain(t, "--socket", sock, "-c", "cdb del /x --json")
-	var w api.CDBWriteResult
+	var w apitypes.CDBWriteResult
 	if code != 0 || json.Unmarshal([]byte(out), &w) != nil || w.Op != "delete" {
 		t.Fatalf("del --json: %d %q", code, out)
 	}
@@ -143,15 +143,15 @@ func TestCDBWatchCommand(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	var evs []api.CDBWatchEvent
+	var evs []apitypes.CDBWatchEvent
 	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
-		var ev api.CDBWatchEvent
+		var ev apitypes.CDBWatchEvent
 		if err := json.Unmarshal([]byte(line), &ev); err != nil {
 			t.Fatalf("%q: %v", line, err)
 		}
 		evs = append(evs, ev)
 	}
-	if len(evs) != 3 || evs[0].Key != "/a/3" || evs[2] != (api.CDBWatchEvent{Key: "/a/5", Value: "five", Revision: 5}) {
+	if len(evs) != 3 || evs[0].Key != "/a/3" || evs[2] != (apitypes.CDBWatchEvent{Key: "/a/5", Value: "five", Revision: 5}) {
 		t.Fatalf("replay %+v", evs)
 	}
 	if code, _, errs := runMain(t, "--socket", sock, "-c", "cdb get /a/1 --start 3"); code != 2 || !strings.Contains(errs, "--start goes with `cdb watch`") {

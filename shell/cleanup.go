@@ -4,7 +4,7 @@ import (
 	"context"
 	"net/url"
 
-	"github.com/corral-ha/corral/core/api"
+	"github.com/corral-ha/corral/core/apitypes"
 )
 
 func cleanupCommand() *command {
@@ -27,7 +27,7 @@ func runCleanup(ctx context.Context, s *Shell, a *args) error {
 	if len(a.pos) != 1 {
 		return usagef("usage: %s (see `resources`)", a.cmd.usage)
 	}
-	var res api.CleanupResult
+	var res apitypes.CleanupResult
 	if err := s.Client.Post(ctx, "/v1/resources/"+url.PathEscape(a.pos[0])+"/cleanup", nil, &res); err != nil {
 		return err
 	}

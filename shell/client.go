@@ -12,7 +12,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/corral-ha/corral/core/api"
+	"github.com/corral-ha/corral/core/apitypes"
 )
 
 // Client calls a node's admin API over its Unix socket.
@@ -66,7 +66,7 @@ func cause(err error) error {
 // APIError is an error response of the admin API.
 type APIError struct {
 	Status int
-	Body   api.Error
+	Body   apitypes.Error
 }
 
 func (e *APIError) Error() string {

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/corral-ha/corral/core/api"
+	"github.com/corral-ha/corral/core/apitypes"
 )
 
 // completer completes command names, subcommands, flags and live node
@@ -182,7 +182,7 @@ func (c *completer) cdbKeys(partial string) []string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	var res api.CDBListResult
+	var res apitypes.CDBListResult
 	if err := c.s.Client.Get(ctx, "/v1/cdb?prefix="+url.QueryEscape(dir), &res); err != nil {
 		return nil
 	}

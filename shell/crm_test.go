@@ -14,7 +14,7 @@ import (
 
 	"github.com/corral-ha/corral/core/api"
 	"github.com/corral-ha/corral/core/api/apitest"
-	"github.com/corral-ha/corral/core/node"
+	"github.com/corral-ha/corral/core/apitypes"
 )
 
 // crmNode adds a resource manager to the API's fake node.
@@ -23,15 +23,15 @@ type crmNode struct {
 	moves []string
 }
 
-func (f *crmNode) Groups() ([]node.GroupStatus, error) {
-	return []node.GroupStatus{
+func (f *crmNode) Groups() ([]apitypes.GroupStatus, error) {
+	return []apitypes.GroupStatus{
 		{Name: "db", State: "blocked", Reason: "waiting for fence of n3", Target: "started"},
 		{Name: "web", State: "online", Owner: "n2", Address: "127.0.0.2", Target: "started"},
 	}, nil
 }
 
-func (f *crmNode) Resources() ([]node.ResourceStatus, error) {
-	return []node.ResourceStatus{{Name: "ip", Agent: "dummy", Group: "web", State: "started", Node: "n2"}}, nil
+func (f *crmNode) Resources() ([]apitypes.ResourceStatus, error) {
+	return []apitypes.ResourceStatus{{Name: "ip", Agent: "dummy", Group: "web", State: "started", Node: "n2"}}, nil
 }
 
 func (f *crmNode) Move(g, n string, d time.Duration) error {

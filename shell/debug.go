@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/corral-ha/corral/core/api"
+	"github.com/corral-ha/corral/core/apitypes"
 )
 
 var faultFlags = []string{"--peer", "--link", "--dir", "--drop", "--delay", "--dup"}
@@ -62,7 +62,7 @@ func runDebug(ctx context.Context, s *Shell, a *args) error {
 		default:
 			return usagef("debug fault clear [ID]: one id at most")
 		}
-		var res api.FaultsRemoved
+		var res apitypes.FaultsRemoved
 		if err := s.Client.Delete(ctx, path, &res); err != nil {
 			return err
 		}
@@ -76,7 +76,7 @@ func runDebug(ctx context.Context, s *Shell, a *args) error {
 }
 
 func faultAdd(ctx context.Context, s *Shell, a *args, rest []string) error {
-	spec := api.FaultSpec{Peer: a.flags["--peer"], Dir: a.flags["--dir"], Delay: a.flags["--delay"]}
+	spec := apitypes.FaultSpec{Peer: a.flags["--peer"], Dir: a.flags["--dir"], Delay: a.flags["--delay"]}
 	switch {
 	case len(rest) == 1 && spec.Peer == "":
 		spec.Peer = rest[0]
@@ -105,7 +105,7 @@ func faultAdd(ctx context.Context, s *Shell, a *args, rest []string) error {
 	if spec.Drop == 0 && spec.Dup == 0 && spec.Delay == "" {
 		return usagef("debug fault add: say what the rule does: --drop 1 (cut), --delay 100ms or --dup 0.5")
 	}
-	var res api.FaultAdded
+	var res apitypes.FaultAdded
 	if err := s.Client.Post(ctx, "/v1/debug/faults", spec, &res); err != nil {
 		return err
 	}
@@ -116,7 +116,7 @@ func faultAdd(ctx context.Context, s *Shell, a *args, rest []string) error {
 	return nil
 }
 
-func faultText(f api.FaultInfo) string {
+func faultText(f apitypes.FaultInfo) string {
 	peer, link := f.Peer, strconv.Itoa(f.Link)
 	if peer == "" {
 		peer = "every peer"
@@ -138,7 +138,7 @@ func faultText(f api.FaultInfo) string {
 }
 
 func faultList(ctx context.Context, s *Shell) error {
-	var fs []api.FaultInfo
+	var fs []apitypes.FaultInfo
 	if err := s.Client.Get(ctx, "/v1/debug/faults", &fs); err != nil {
 		return err
 	}

@@ -6,8 +6,8 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/core/dns"
-	"github.com/corral-ha/corral/core/node"
 )
 
 func dnsCommand() *command {
@@ -79,7 +79,7 @@ func runDNS(ctx context.Context, s *Shell, a *args) error {
 }
 
 func dnsRecords(ctx context.Context, s *Shell) error {
-	var doc node.DNSDoc
+	var doc apitypes.DNSDoc
 	if err := s.Client.Get(ctx, "/v1/dns", &doc); err != nil {
 		return err
 	}

@@ -1,6 +1,8 @@
 // Package shell is corral's operator shell: `corral shell` (ARCHITECTURE
 // sections 4 and 7). It talks to one node's admin API (package api) with
-// HTTP/JSON over the node's Unix socket.
+// HTTP/JSON over the node's Unix socket, reading and writing the API's
+// documents as core/apitypes defines them (it imports neither the API
+// server nor the driver).
 //
 // Contract:
 //
@@ -35,7 +37,7 @@
 //     --json (as cdb get marks its reads).
 //   - help, `help NAME` and `NAME --help` (every command takes it) fit an
 //     80-column terminal: help.go wraps the help texts.
-//   - Times (events, cdb history, fence history) are node.TimeLayout.
+//   - Times (events, cdb history, fence history) are apitypes.TimeLayout.
 //
 // One file per command (status.go, nodes.go, ... each with its help text
 // and example); the registry is commands() in shell.go, the HTTP client

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/corral-ha/corral/core/node"
+	"github.com/corral-ha/corral/core/apitypes"
 )
 
 func eventsCommand() *command {
@@ -33,7 +33,7 @@ func eventsCommand() *command {
 }
 
 // describe renders an event's own fields for people.
-func describe(e node.Event) string {
+func describe(e apitypes.Event) string {
 	var parts []string
 	add := func(k, v string) {
 		if v != "" {
@@ -111,7 +111,7 @@ func runEvents(ctx context.Context, s *Shell, a *args) error {
 	if len(q) > 0 {
 		path += "?" + strings.Join(q, "&")
 	}
-	var evs []node.Event
+	var evs []apitypes.Event
 	if err := s.Client.Get(ctx, path, &evs); err != nil {
 		return err
 	}
@@ -142,7 +142,7 @@ func (s *Shell) followFrom(ctx context.Context, since string, sinceGiven bool, l
 	if last > 0 {
 		n = last
 	}
-	var evs []node.Event
+	var evs []apitypes.Event
 	if err := s.Client.Get(ctx, "/v1/events?last="+strconv.Itoa(n), &evs); err != nil {
 		return err
 	}
@@ -161,7 +161,7 @@ func (s *Shell) followFrom(ctx context.Context, since string, sinceGiven bool, l
 }
 
 // printFollowed prints one event of a followed stream.
-func (s *Shell) printFollowed(e node.Event) error {
+func (s *Shell) printFollowed(e apitypes.Event) error {
 	if s.json {
 		b, _ := json.Marshal(e)
 		_, err := fmt.Fprintf(s.Stdout, "%s\n", b)
@@ -177,7 +177,7 @@ func (s *Shell) follow(ctx context.Context, since uint64) error {
 	last := since
 	down := false
 	for {
-		err := s.Client.Events(ctx, last, func(e node.Event) error {
+		err := s.Client.Events(ctx, last, func(e apitypes.Event) error {
 			if down {
 				fmt.Fprintf(s.Stdout, "# reconnected; resuming after event %d\n", last)
 				down = false
@@ -206,15 +206,15 @@ func (s *Shell) follow(ctx context.Context, since uint64) error {
 
 // Events streams events after since (Server-Sent Events) and calls f for
 // each until ctx ends, f fails or the connection drops.
-func (c *Client) Events(ctx context.Context, since uint64, f func(node.Event) error) error {
+func (c *Client) Events(ctx context.Context, since uint64, f func(apitypes.Event) error) error {
 	return c.events(ctx, strconv.FormatUint(since, 10), f)
 }
 
 // events is Events with since as the API takes it (a number, or "now").
-func (c *Client) events(ctx context.Context, since string, f func(node.Event) error) error {
+func (c *Client) events(ctx context.Context, since string, f func(apitypes.Event) error) error {
 	path := "/v1/events?follow=1&since=" + since
 	return c.stream(ctx, path, func(_, data string) error {
-		var e node.Event
+		var e apitypes.Event
 		if err := json.Unmarshal([]byte(data), &e); err != nil {
 			return fmt.Errorf("event stream: bad JSON from the node: %v", err)
 		}

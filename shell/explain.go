@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/corral-ha/corral/core/api"
+	"github.com/corral-ha/corral/core/apitypes"
 )
 
 func explainCommand() *command {
@@ -27,7 +27,7 @@ func runExplain(ctx context.Context, s *Shell, a *args) error {
 	if len(a.pos) != 1 {
 		return usagef("usage: %s (see `groups`)", a.cmd.usage)
 	}
-	var res api.ExplainResult
+	var res apitypes.ExplainResult
 	if err := s.Client.Get(ctx, "/v1/groups/"+url.PathEscape(a.pos[0])+"/explain", &res); err != nil {
 		return err
 	}
@@ -37,7 +37,7 @@ func runExplain(ctx context.Context, s *Shell, a *args) error {
 	}
 	if s.json {
 		return WriteJSON(s.Stdout, struct {
-			api.ExplainResult
+			apitypes.ExplainResult
 			Stale bool `json:"stale,omitempty"` // no quorum here: may be old
 		}{res, stale})
 	}

@@ -7,8 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/corral-ha/corral/core/api"
-	"github.com/corral-ha/corral/core/node"
+	"github.com/corral-ha/corral/core/apitypes"
 )
 
 func fenceCommand() *command {
@@ -36,8 +35,8 @@ func fenceCommand() *command {
 }
 
 // FenceStatus fetches GET /v1/fence.
-func (c *Client) FenceStatus(ctx context.Context) (node.FenceStatus, error) {
-	var out node.FenceStatus
+func (c *Client) FenceStatus(ctx context.Context) (apitypes.FenceStatus, error) {
+	var out apitypes.FenceStatus
 	err := c.Get(ctx, "/v1/fence", &out)
 	return out, err
 }
@@ -84,7 +83,7 @@ func fenceStatus(ctx context.Context, s *Shell) error {
 }
 
 func fenceHistory(ctx context.Context, s *Shell) error {
-	var hs []node.FenceRecord
+	var hs []apitypes.FenceRecord
 	if err := s.Client.Get(ctx, "/v1/fence/history", &hs); err != nil {
 		return err
 	}
@@ -108,8 +107,8 @@ func fenceDevices(ctx context.Context, s *Shell) error {
 	}
 	if s.json {
 		return WriteJSON(s.Stdout, struct {
-			Devices []node.FenceDevice  `json:"devices"`
-			Levels  []node.FenceLevelOf `json:"levels"`
+			Devices []apitypes.FenceDevice  `json:"devices"`
+			Levels  []apitypes.FenceLevelOf `json:"levels"`
 		}{st.Devices, st.Levels})
 	}
 	if len(st.Devices) == 0 {
@@ -158,8 +157,8 @@ func fenceNode(ctx context.Context, s *Shell, a *args) error {
 			return writeLine(s, "not fenced")
 		}
 	}
-	req := api.FenceRequest{Reason: a.flags["--reason"]}
-	var res api.FenceAction
+	req := apitypes.FenceRequest{Reason: a.flags["--reason"]}
+	var res apitypes.FenceAction
 	if err := s.Client.Post(ctx, "/v1/fence/"+url.PathEscape(target), req, &res); err != nil {
 		return err
 	}

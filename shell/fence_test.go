@@ -11,6 +11,8 @@ import (
 
 	"github.com/corral-ha/corral/core/api"
 	"github.com/corral-ha/corral/core/api/apitest"
+	"github.com/corral-ha/corral/core/apitypes"
+	"github.com/corral-ha/corral/core/fence"
 	"github.com/corral-ha/corral/core/node"
 )
 
@@ -20,15 +22,15 @@ type fenceFake struct {
 	fenced []string
 }
 
-func (f *fenceFake) FenceStatus() (node.FenceStatus, error) {
-	return node.FenceStatus{Configured: true, Action: "reboot",
-		Targets: []node.FenceTarget{{Target: "n3", Boot: 4, State: "failed", Device: "ipmi", Attempts: 2, Error: "timeout"}},
-		Devices: []node.FenceDevice{{Name: "ipmi", Driver: "fence_agent", Params: []string{"agent", "ip"}}},
-		Levels:  []node.FenceLevelOf{{Node: "n3", Levels: [][]string{{"ipmi"}}, Delay: "5s"}}}, nil
+func (f *fenceFake) FenceStatus() (apitypes.FenceStatus, error) {
+	return apitypes.FenceStatus{Configured: true, Action: "reboot",
+		Targets: []apitypes.FenceTarget{{Target: "n3", Boot: 4, State: "failed", Device: "ipmi", Attempts: 2, Error: "timeout"}},
+		Devices: []apitypes.FenceDevice{{Name: "ipmi", Driver: "fence_agent", Params: []string{"agent", "ip"}}},
+		Levels:  []apitypes.FenceLevelOf{{Node: "n3", Levels: [][]string{{"ipmi"}}, Delay: "5s"}}}, nil
 }
 
-func (f *fenceFake) FenceHistory() ([]node.FenceRecord, error) {
-	return []node.FenceRecord{{Key: "/fence/history/n3/4-1-1", Op: "4/1.1", Target: "n3", Boot: 4, State: "done", Device: "ipmi", By: "n1", Reason: "left"}}, nil
+func (f *fenceFake) FenceHistory() ([]apitypes.FenceRecord, error) {
+	return []apitypes.FenceRecord{{Key: "/fence/history/n3/4-1-1", HistoryRecord: fence.HistoryRecord{Op: "4/1.1", Target: "n3", Boot: 4, State: "done", Device: "ipmi", By: "n1", Reason: "left"}}}, nil
 }
 
 func (f *fenceFake) Fence(target, reason string) error {
@@ -61,7 +63,7 @@ func TestFenceCommands(t *testing.T) {
 		t.Fatalf("fence history: %d %q %q", code, out, errs)
 	}
 	out, _, code = exec("fence history --json")
-	var hs []node.FenceRecord
+	var hs []apitypes.FenceRecord
 	if code != 0 || json.Unmarshal([]byte(out), &hs) != nil || len(hs) != 1 || hs[0].By != "n1" {
 		t.Fatalf("fence history --json: %d %q", code, out)
 	}
@@ -71,8 +73,8 @@ func TestFenceCommands(t *testing.T) {
 	}
 	out, _, code = exec("fence devices --json")
 	var ds struct {
-		Devices []node.FenceDevice  `json:"devices"`
-		Levels  []node.FenceLevelOf `json:"levels"`
+		Devices []apitypes.FenceDevice  `json:"devices"`
+		Levels  []apitypes.FenceLevelOf `json:"levels"`
 	}
 	if code != 0 || json.Unmarshal([]byte(out), &ds) != nil || len(ds.Devices) != 1 || len(ds.Levels) != 1 {
 		t.Fatalf("fence devices --json: %d %q", code, out)

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/corral-ha/corral/core/api"
+	"github.com/corral-ha/corral/core/apitypes"
 )
 
 func groupCommand() *command {
@@ -122,7 +122,7 @@ func groupDel(ctx context.Context, s *Shell, name string, withRes bool) error {
 		if !withRes {
 			return nil
 		}
-		var list api.CDBListResult
+		var list apitypes.CDBListResult
 		if err := s.Client.Get(ctx, "/v1/cdb?prefix="+url.QueryEscape("/resources/"), &list); err != nil {
 			return err
 		}
@@ -131,7 +131,7 @@ func groupDel(ctx context.Context, s *Shell, name string, withRes bool) error {
 				Group string `json:"group"`
 			}
 			if json.Unmarshal([]byte(k.Value), &r) == nil && r.Group == name {
-				t.ifs = append(t.ifs, api.CDBCond{Key: k.Key, Revision: k.Revision})
+				t.ifs = append(t.ifs, apitypes.CDBCond{Key: k.Key, Revision: k.Revision})
 				t.del(k.Key)
 				took = append(took, strings.TrimPrefix(k.Key, "/resources/"))
 			}

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/corral-ha/corral/core/node"
+	"github.com/corral-ha/corral/core/apitypes"
 )
 
 func groupsCommand() *command {
@@ -25,8 +25,8 @@ func groupsCommand() *command {
 }
 
 // Groups fetches GET /v1/groups.
-func (c *Client) Groups(ctx context.Context) ([]node.GroupStatus, error) {
-	var out []node.GroupStatus
+func (c *Client) Groups(ctx context.Context) ([]apitypes.GroupStatus, error) {
+	var out []apitypes.GroupStatus
 	err := c.Get(ctx, "/v1/groups", &out)
 	return out, err
 }

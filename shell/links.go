@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/corral-ha/corral/core/api"
+	"github.com/corral-ha/corral/core/apitypes"
 )
 
 func linksCommand() *command {
@@ -22,7 +22,7 @@ func linksCommand() *command {
 }
 
 // pathState names a path's state.
-func pathState(l api.Link) string {
+func pathState(l apitypes.Link) string {
 	switch {
 	case l.Up:
 		return "up"
@@ -38,7 +38,7 @@ func runLinks(ctx context.Context, s *Shell, a *args) error {
 	if err := a.noArgs(); err != nil {
 		return err
 	}
-	var ls []api.Link
+	var ls []apitypes.Link
 	if err := s.Client.Get(ctx, "/v1/links", &ls); err != nil {
 		return err
 	}

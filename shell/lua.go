@@ -13,7 +13,7 @@ import (
 
 	"github.com/chzyer/readline"
 
-	"github.com/corral-ha/corral/core/api"
+	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/lua"
 )
 
@@ -66,8 +66,8 @@ func (s *Shell) luaEval(ctx context.Context, code string) error {
 
 // luaEvalIn is luaEval on the node's VM of session ("": a fresh one).
 func (s *Shell) luaEvalIn(ctx context.Context, session, code string) error {
-	var res api.EvalResult
-	if err := s.Client.Post(ctx, "/v1/lua/eval", api.EvalRequest{Code: code, Session: session}, &res); err != nil {
+	var res apitypes.EvalResult
+	if err := s.Client.Post(ctx, "/v1/lua/eval", apitypes.EvalRequest{Code: code, Session: session}, &res); err != nil {
 		return err
 	}
 	if s.json {
@@ -92,7 +92,7 @@ func (s *Shell) luaREPL(ctx context.Context) error {
 	defer func() { // free the node's VM now rather than when it idles out
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_ = s.Client.Post(ctx, "/v1/lua/eval", api.EvalRequest{Session: session, End: true}, nil)
+		_ = s.Client.Post(ctx, "/v1/lua/eval", apitypes.EvalRequest{Session: session, End: true}, nil)
 	}()
 	fmt.Fprintln(s.Stdout, "Lua in the node's sandbox, on one VM for this session: globals carry over")
 	fmt.Fprintln(s.Stdout, "from line to line (locals do not). Ctrl-D returns to the shell.")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/corral-ha/corral/core/api"
 	"github.com/corral-ha/corral/core/api/apitest"
+	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/core/node"
 	"github.com/corral-ha/corral/lua"
 )
@@ -125,8 +126,8 @@ func TestReloadCommand(t *testing.T) {
 
 func TestLuaRunCommand(t *testing.T) {
 	f, dir, sock := luaFake(t)
-	f.Emit(node.Event{Kind: "view_changed"})
-	f.Emit(node.Event{Kind: "node_paused", Target: "n2"})
+	f.Emit(apitypes.Event{Kind: "view_changed"})
+	f.Emit(apitypes.Event{Kind: "node_paused", Target: "n2"})
 	script := filepath.Join(dir, "auto.lua")
 	err := os.WriteFile(script, []byte(`local corral = require("corral")
 local st = corral.status()

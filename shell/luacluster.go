@@ -11,8 +11,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/corral-ha/corral/core/api"
-	"github.com/corral-ha/corral/core/node"
+	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/lua"
 )
 
@@ -57,7 +56,7 @@ func (c apiCluster) Get(ctx context.Context, key string) (string, bool, error) {
 	if err != nil {
 		return "", false, err
 	}
-	var res api.CDBGetResult
+	var res apitypes.CDBGetResult
 	err = c.s.Client.Get(ctx, path, &res)
 	var ae *APIError
 	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
@@ -71,7 +70,7 @@ func (c apiCluster) Get(ctx context.Context, key string) (string, bool, error) {
 
 // List reads the config DB keys under prefix.
 func (c apiCluster) List(ctx context.Context, prefix string) (map[string]string, error) {
-	var res api.CDBListResult
+	var res apitypes.CDBListResult
 	if err := c.s.Client.Get(ctx, "/v1/cdb?prefix="+url.QueryEscape(prefix), &res); err != nil {
 		return nil, err
 	}
@@ -88,7 +87,7 @@ func (c apiCluster) Set(ctx context.Context, key, value string) error {
 	if err != nil {
 		return err
 	}
-	return c.s.Client.Do(ctx, http.MethodPut, path, api.CDBSetRequest{Value: value}, nil)
+	return c.s.Client.Do(ctx, http.MethodPut, path, apitypes.CDBSetRequest{Value: value}, nil)
 }
 
 // Do runs the shell command verb with args, printing what it prints.
@@ -109,10 +108,10 @@ func (c apiCluster) WaitEvent(ctx context.Context, kinds []string, since uint64)
 	if since > 0 {
 		from = strconv.FormatUint(since, 10)
 	}
-	var found *node.Event
+	var found *apitypes.Event
 	errFound := errors.New("found")
 	for {
-		err := c.s.Client.events(ctx, from, func(e node.Event) error {
+		err := c.s.Client.events(ctx, from, func(e apitypes.Event) error {
 			from = strconv.FormatUint(e.Seq, 10)
 			if len(kinds) == 0 || slices.Contains(kinds, e.Kind) {
 				found = &e

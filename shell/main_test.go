@@ -18,8 +18,8 @@ import (
 
 	"github.com/corral-ha/corral/core/api"
 	"github.com/corral-ha/corral/core/api/apitest"
+	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/core/membership"
-	"github.com/corral-ha/corral/core/node"
 )
 
 // serve runs the real admin API over a fake node on a Unix socket.
@@ -38,7 +38,7 @@ func serve(t *testing.T, f *apitest.Node) string {
 }
 
 // fakeWithStatus is a fake node serving st.
-func fakeWithStatus(st node.Status) *apitest.Node {
+func fakeWithStatus(st apitypes.Status) *apitest.Node {
 	f := apitest.New()
 	f.St = st
 	return f
@@ -61,7 +61,7 @@ func TestMainStatus(t *testing.T) {
 		if code := Main(args, &out, &errb); code != 0 {
 			t.Fatalf("%q: exit %d, stderr %s", args, code, errb.String())
 		}
-		var st node.Status
+		var st apitypes.Status
 		dec := json.NewDecoder(&out)
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&st); err != nil || !reflect.DeepEqual(st, sampleStatus()) {
@@ -136,29 +136,29 @@ func TestFaultsDisabledShown(t *testing.T) {
 func TestEveryCommandJSON(t *testing.T) {
 	f := apitest.New()
 	p := true
-	f.Emit(node.Event{Kind: "view_changed", View: "4/n1", Members: []string{"n1", "n2", "n3"}, Primary: &p})
-	f.Emit(node.Event{Kind: "link_down", Peer: "n3"})
+	f.Emit(apitypes.Event{Kind: "view_changed", View: "4/n1", Members: []string{"n1", "n2", "n3"}, Primary: &p})
+	f.Emit(apitypes.Event{Kind: "link_down", Peer: "n3"})
 	sock := serve(t, f)
 	cases := []struct {
 		cmd  string
 		into any
 		ok   func(v any) bool
 	}{
-		{"status", &node.Status{}, func(v any) bool { return v.(*node.Status).Node == "n1" }},
-		{"nodes", &[]api.NodeInfo{}, func(v any) bool { return len(*v.(*[]api.NodeInfo)) == 3 }},
-		{"links", &[]api.Link{}, func(v any) bool { return len(*v.(*[]api.Link)) == 4 }},
-		{"quorum", &node.QuorumStatus{}, func(v any) bool { return v.(*node.QuorumStatus).Needed == 2 }},
-		{"views", &[]node.Event{}, func(v any) bool { e := *v.(*[]node.Event); return len(e) == 1 && e[0].Seq == 1 }},
-		{"events --since 0", &[]node.Event{}, func(v any) bool { return len(*v.(*[]node.Event)) == 2 }},
-		{"events --since 1 --limit 1", &[]node.Event{}, func(v any) bool { e := *v.(*[]node.Event); return len(e) == 1 && e[0].Seq == 2 }},
-		{"pause n2", &api.ActionResult{}, func(v any) bool { return v.(*api.ActionResult).Action == "pause" }},
-		{"resume n2", &api.ActionResult{}, func(v any) bool { return v.(*api.ActionResult).Action == "resume" }},
-		{"leave", &api.ActionResult{}, func(v any) bool { return v.(*api.ActionResult).Node == "n1" }},
-		{"debug fault add --peer n2 --link 0 --drop 1", &api.FaultAdded{}, func(v any) bool { return v.(*api.FaultAdded).Fault.Peer == "n2" }},
-		{"debug fault add n3 --delay 100ms --dir out", &api.FaultAdded{}, func(v any) bool { return v.(*api.FaultAdded).Fault.Dir == "out" }},
-		{"debug fault list", &[]api.FaultInfo{}, func(v any) bool { return len(*v.(*[]api.FaultInfo)) == 2 }},
-		{"debug fault clear 1", &api.FaultsRemoved{}, func(v any) bool { return v.(*api.FaultsRemoved).Removed == 1 }},
-		{"debug fault clear", &api.FaultsRemoved{}, func(v any) bool { return v.(*api.FaultsRemoved).Removed == 1 }},
+		{"status", &apitypes.Status{}, func(v any) bool { return v.(*apitypes.Status).Node == "n1" }},
+		{"nodes", &[]apitypes.NodeInfo{}, func(v any) bool { return len(*v.(*[]apitypes.NodeInfo)) == 3 }},
+		{"links", &[]apitypes.Link{}, func(v any) bool { return len(*v.(*[]apitypes.Link)) == 4 }},
+		{"quorum", &apitypes.QuorumStatus{}, func(v any) bool { return v.(*apitypes.QuorumStatus).Needed == 2 }},
+		{"views", &[]apitypes.Event{}, func(v any) bool { e := *v.(*[]apitypes.Event); return len(e) == 1 && e[0].Seq == 1 }},
+		{"events --since 0", &[]apitypes.Event{}, func(v any) bool { return len(*v.(*[]apitypes.Event)) == 2 }},
+		{"events --since 1 --limit 1", &[]apitypes.Event{}, func(v any) bool { e := *v.(*[]apitypes.Event); return len(e) == 1 && e[0].Seq == 2 }},
+		{"pause n2", &apitypes.ActionResult{}, func(v any) bool { return v.(*apitypes.ActionResult).Action == "pause" }},
+		{"resume n2", &apitypes.ActionResult{}, func(v any) bool { return v.(*apitypes.ActionResult).Action == "resume" }},
+		{"leave", &apitypes.ActionResult{}, func(v any) bool { return v.(*apitypes.ActionResult).Node == "n1" }},
+		{"debug fault add --peer n2 --link 0 --drop 1", &apitypes.FaultAdded{}, func(v any) bool { return v.(*apitypes.FaultAdded).Fault.Peer == "n2" }},
+		{"debug fault add n3 --delay 100ms --dir out", &apitypes.FaultAdded{}, func(v any) bool { return v.(*apitypes.FaultAdded).Fault.Dir == "out" }},
+		{"debug fault list", &[]apitypes.FaultInfo{}, func(v any) bool { return len(*v.(*[]apitypes.FaultInfo)) == 2 }},
+		{"debug fault clear 1", &apitypes.FaultsRemoved{}, func(v any) bool { return v.(*apitypes.FaultsRemoved).Removed == 1 }},
+		{"debug fault clear", &apitypes.FaultsRemoved{}, func(v any) bool { return v.(*apitypes.FaultsRemoved).Removed == 1 }},
 	}
 	for _, tc := range cases {
 		env, out, errb := testEnv("")
@@ -183,9 +183,9 @@ func TestTables(t *testing.T) {
 	f := apitest.New()
 	f.St.Nodes[2].State = "paused"
 	p := true
-	f.Emit(node.Event{Kind: "view_changed", View: "4/n1", Members: []string{"n1", "n2"}, Primary: &p})
+	f.Emit(apitypes.Event{Kind: "view_changed", View: "4/n1", Members: []string{"n1", "n2"}, Primary: &p})
 	link := 0
-	f.Emit(node.Event{Kind: "link_down", Peer: "n3", Link: &link, Remote: &link})
+	f.Emit(apitypes.Event{Kind: "link_down", Peer: "n3", Link: &link, Remote: &link})
 	sock := serve(t, f)
 	want := map[string]string{
 		"nodes": `NODE  ID  STATE   MEMBER  REACHABLE  LINKS UP  ROLE
@@ -336,7 +336,7 @@ func TestScript(t *testing.T) {
 	if code := Run([]string{"--socket", sock}, env); code != 0 {
 		t.Fatalf("stdin script: exit %d: %s", code, errb)
 	}
-	var ns []api.NodeInfo
+	var ns []apitypes.NodeInfo
 	if err := json.Unmarshal(out.Bytes(), &ns); err != nil || len(ns) != 3 {
 		t.Fatalf("stdin script output %q: %v", out, err)
 	}
@@ -458,7 +458,7 @@ func TestWatch(t *testing.T) {
 
 func TestEventsFollow(t *testing.T) {
 	f := apitest.New()
-	f.Emit(node.Event{Kind: "view_changed", View: "1/n1"})
+	f.Emit(apitypes.Event{Kind: "view_changed", View: "1/n1"})
 	sock := serve(t, f)
 	for i, js := range []bool{false, true} {
 		out := newSyncBuffer()
@@ -467,7 +467,7 @@ func TestEventsFollow(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- sh.Exec(ctx, "events --follow --since 0") }()
 		out.waitFor(t, "the stored event", func(s string) bool { return strings.Contains(s, "view_changed") })
-		e := f.Emit(node.Event{Kind: "node_paused", Target: "n2"})
+		e := f.Emit(apitypes.Event{Kind: "node_paused", Target: "n2"})
 		out.waitFor(t, "the live event", func(s string) bool { return strings.Count(s, "node_paused") == i+1 })
 		cancel()
 		if err := <-done; err != nil {
@@ -475,7 +475,7 @@ func TestEventsFollow(t *testing.T) {
 		}
 		if js {
 			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-			var last node.Event
+			var last apitypes.Event
 			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last.Seq != e.Seq {
 				t.Fatalf("--json follow: %q: %v", lines, err)
 			}
@@ -489,7 +489,7 @@ func TestEventsFollow(t *testing.T) {
 // stream says so and resumes after the last event it printed.
 func TestEventsFollowReconnects(t *testing.T) {
 	f := apitest.New()
-	f.Emit(node.Event{Kind: "view_changed", View: "1/n1"})
+	f.Emit(apitypes.Event{Kind: "view_changed", View: "1/n1"})
 	sock := filepath.Join(t.TempDir(), "corral.sock")
 	start := func() func() {
 		ln, err := net.Listen("unix", sock)
@@ -511,7 +511,7 @@ func TestEventsFollowReconnects(t *testing.T) {
 	out.waitFor(t, "the first event", func(s string) bool { return strings.Contains(s, "view_changed") })
 	stop()
 	out.waitFor(t, "the lost connection", func(s string) bool { return strings.Contains(s, "connection to the node lost") })
-	f.Emit(node.Event{Kind: "node_paused", Target: "n2"}) // while nobody listens
+	f.Emit(apitypes.Event{Kind: "node_paused", Target: "n2"}) // while nobody listens
 	stop = start()
 	defer stop()
 	out.waitFor(t, "the missed event", func(s string) bool { return strings.Contains(s, "node_paused") })

@@ -6,7 +6,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/corral-ha/corral/core/api"
+	"github.com/corral-ha/corral/core/apitypes"
 )
 
 func moveCommand() *command {
@@ -28,7 +28,7 @@ func runMove(ctx context.Context, s *Shell, a *args) error {
 	if len(a.pos) < 1 || len(a.pos) > 2 {
 		return usagef("usage: %s", a.cmd.usage)
 	}
-	req := api.MoveRequest{}
+	req := apitypes.MoveRequest{}
 	if len(a.pos) == 2 {
 		req.Node = a.pos[1]
 	}
@@ -38,7 +38,7 @@ func runMove(ctx context.Context, s *Shell, a *args) error {
 		}
 		req.For = v
 	}
-	var res api.GroupAction
+	var res apitypes.GroupAction
 	if err := s.Client.Post(ctx, "/v1/groups/"+url.PathEscape(a.pos[0])+"/move", req, &res); err != nil {
 		return err
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/corral-ha/corral/core/api"
+	"github.com/corral-ha/corral/core/apitypes"
 )
 
 func nodesCommand() *command {
@@ -21,8 +21,8 @@ func nodesCommand() *command {
 }
 
 // Nodes fetches GET /v1/nodes.
-func (c *Client) Nodes(ctx context.Context) ([]api.NodeInfo, error) {
-	var out []api.NodeInfo
+func (c *Client) Nodes(ctx context.Context) ([]apitypes.NodeInfo, error) {
+	var out []apitypes.NodeInfo
 	err := c.Get(ctx, "/v1/nodes", &out)
 	return out, err
 }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net/url"
 
-	"github.com/corral-ha/corral/core/api"
+	"github.com/corral-ha/corral/core/apitypes"
 )
 
 func pauseCommand() *command {
@@ -35,7 +35,7 @@ func (s *Shell) nodeAction(ctx context.Context, a *args, verb string) error {
 }
 
 func (s *Shell) postAction(ctx context.Context, name, verb string) error {
-	var res api.ActionResult
+	var res apitypes.ActionResult
 	if err := s.Client.Post(ctx, "/v1/nodes/"+url.PathEscape(name)+"/"+verb, nil, &res); err != nil {
 		return err
 	}

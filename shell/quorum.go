@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/corral-ha/corral/core/node"
+	"github.com/corral-ha/corral/core/apitypes"
 )
 
 func quorumCommand() *command {
@@ -23,7 +23,7 @@ func runQuorum(ctx context.Context, s *Shell, a *args) error {
 	if err := a.noArgs(); err != nil {
 		return err
 	}
-	var q node.QuorumStatus
+	var q apitypes.QuorumStatus
 	if err := s.Client.Get(ctx, "/v1/quorum", &q); err != nil {
 		return err
 	}

@@ -10,8 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/corral-ha/corral/core/api"
-	"github.com/corral-ha/corral/core/node"
+	"github.com/corral-ha/corral/core/apitypes"
 )
 
 func reloadCommand() *command {
@@ -43,7 +42,7 @@ func runReload(ctx context.Context, s *Shell, a *args) error {
 	if a.has("--all") {
 		return reloadAll(ctx, s)
 	}
-	var res api.ReloadResult
+	var res apitypes.ReloadResult
 	if err := s.Client.Post(ctx, "/v1/lua/reload", nil, &res); err != nil {
 		return err
 	}
@@ -64,8 +63,8 @@ func runReload(ctx context.Context, s *Shell, a *args) error {
 // errReloadIncomplete: some node failed to reload or did not answer.
 var errReloadIncomplete = errors.New("reload --all: not every node reloaded (see above)")
 
-// reloadAll asks every node to reload (node.ReloadKey) and prints their
-// answers (node.ReloadResultPrefix).
+// reloadAll asks every node to reload (apitypes.ReloadKey) and prints their
+// answers (apitypes.ReloadResultPrefix).
 func reloadAll(ctx context.Context, s *Shell) error {
 	st, err := s.Client.Status(ctx)
 	if err != nil {
@@ -74,21 +73,21 @@ func reloadAll(ctx context.Context, s *Shell) error {
 	if !st.Quorate {
 		return fmt.Errorf("reload --all: this node has no quorum, so it cannot ask the others (reload each node's shell, or ask a node with quorum)")
 	}
-	req, _ := json.Marshal(map[string]string{"by": st.Node, "at": time.Now().UTC().Format(node.TimeLayout)})
-	path, _ := cdbPath(node.ReloadKey)
-	var wr api.CDBWriteResult
-	if err := s.Client.Do(ctx, "PUT", path, api.CDBSetRequest{Value: string(req)}, &wr); err != nil {
+	req, _ := json.Marshal(map[string]string{"by": st.Node, "at": time.Now().UTC().Format(apitypes.TimeLayout)})
+	path, _ := cdbPath(apitypes.ReloadKey)
+	var wr apitypes.CDBWriteResult
+	if err := s.Client.Do(ctx, "PUT", path, apitypes.CDBSetRequest{Value: string(req)}, &wr); err != nil {
 		return err
 	}
-	got := map[string]node.ReloadReport{}
+	got := map[string]apitypes.ReloadReport{}
 	deadline := time.Now().Add(reloadAllWait)
 	for len(got) < len(st.Members) && time.Now().Before(deadline) {
-		var res api.CDBListResult
-		if err := s.Client.Get(ctx, "/v1/cdb?prefix="+url.QueryEscape(node.ReloadResultPrefix), &res); err != nil {
+		var res apitypes.CDBListResult
+		if err := s.Client.Get(ctx, "/v1/cdb?prefix="+url.QueryEscape(apitypes.ReloadResultPrefix), &res); err != nil {
 			return err
 		}
 		for _, k := range res.Keys {
-			var rep node.ReloadReport
+			var rep apitypes.ReloadReport
 			if json.Unmarshal([]byte(k.Value), &rep) == nil && rep.Request >= wr.Revision {
 				got[rep.Node] = rep
 			}
@@ -101,12 +100,12 @@ func reloadAll(ctx context.Context, s *Shell) error {
 			}
 		}
 	}
-	reps := make([]node.ReloadReport, 0, len(st.Members))
+	reps := make([]apitypes.ReloadReport, 0, len(st.Members))
 	ok := true
 	for _, m := range st.Members {
 		rep, answered := got[m]
 		if !answered {
-			rep = node.ReloadReport{Node: m, Error: fmt.Sprintf("no answer within %s: reload it in its own shell", reloadAllWait)}
+			rep = apitypes.ReloadReport{Node: m, Error: fmt.Sprintf("no answer within %s: reload it in its own shell", reloadAllWait)}
 		}
 		ok = ok && rep.Error == ""
 		reps = append(reps, rep)

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/corral-ha/corral/core/api"
+	"github.com/corral-ha/corral/core/apitypes"
 )
 
 func resourceCommand() *command {
@@ -36,7 +36,7 @@ func cdbDoc(ctx context.Context, s *Shell, key string) (map[string]any, uint64, 
 	if err != nil {
 		return nil, 0, false, err
 	}
-	var res api.CDBGetResult
+	var res apitypes.CDBGetResult
 	if err := s.Client.Get(ctx, path, &res); err != nil {
 		if notFound(err) {
 			return nil, 0, false, nil
@@ -61,8 +61,8 @@ func cdbPutDoc(ctx context.Context, s *Shell, key string, m map[string]any, rev 
 	if err != nil {
 		return false, err
 	}
-	var res api.CDBWriteResult
-	err = s.Client.Do(ctx, http.MethodPut, path, api.CDBSetRequest{Value: string(b), IfRevision: &rev}, &res)
+	var res apitypes.CDBWriteResult
+	err = s.Client.Do(ctx, http.MethodPut, path, apitypes.CDBSetRequest{Value: string(b), IfRevision: &rev}, &res)
 	var ae *APIError
 	if err != nil && errorsAs(err, &ae) && ae.Status == http.StatusConflict {
 		return false, nil
@@ -180,9 +180,9 @@ func resourceAdd(ctx context.Context, s *Shell, a *args) error {
 type docTxn struct {
 	ctx  context.Context
 	s    *Shell
-	ifs  []api.CDBCond
+	ifs  []apitypes.CDBCond
 	seen map[string]bool
-	ops  []api.CDBOp
+	ops  []apitypes.CDBOp
 }
 
 // get reads a document (nil when absent) and makes its revision a
@@ -194,7 +194,7 @@ func (t *docTxn) get(key string) (map[string]any, error) {
 	}
 	if !t.seen[key] {
 		t.seen[key] = true
-		t.ifs = append(t.ifs, api.CDBCond{Key: key, Revision: rev})
+		t.ifs = append(t.ifs, apitypes.CDBCond{Key: key, Revision: rev})
 	}
 	if !found {
 		return nil, nil
@@ -204,10 +204,10 @@ func (t *docTxn) get(key string) (map[string]any, error) {
 
 func (t *docTxn) put(key string, m map[string]any) {
 	b, _ := json.Marshal(m)
-	t.ops = append(t.ops, api.CDBOp{Op: "set", Key: key, Value: string(b)})
+	t.ops = append(t.ops, apitypes.CDBOp{Op: "set", Key: key, Value: string(b)})
 }
 
-func (t *docTxn) del(key string) { t.ops = append(t.ops, api.CDBOp{Op: "delete", Key: key}) }
+func (t *docTxn) del(key string) { t.ops = append(t.ops, apitypes.CDBOp{Op: "delete", Key: key}) }
 
 // dropFromGroup takes a resource out of a group's start order.
 func (t *docTxn) dropFromGroup(group, name string) error {
@@ -236,8 +236,8 @@ func txnDocs(ctx context.Context, s *Shell, f func(t *docTxn) error) error {
 		if len(t.ops) == 0 {
 			return nil
 		}
-		var res api.CDBWriteResult
-		err := s.Client.Do(ctx, http.MethodPost, "/v1/cdb-txn", api.CDBTxnRequest{If: t.ifs, Ops: t.ops}, &res)
+		var res apitypes.CDBWriteResult
+		err := s.Client.Do(ctx, http.MethodPost, "/v1/cdb-txn", apitypes.CDBTxnRequest{If: t.ifs, Ops: t.ops}, &res)
 		var ae *APIError
 		if err != nil && errorsAs(err, &ae) && ae.Status == http.StatusConflict && strings.HasPrefix(ae.Body.Error, "revision mismatch") {
 			continue

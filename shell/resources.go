@@ -3,7 +3,7 @@ package shell
 import (
 	"context"
 
-	"github.com/corral-ha/corral/core/node"
+	"github.com/corral-ha/corral/core/apitypes"
 )
 
 func resourcesCommand() *command {
@@ -20,8 +20,8 @@ func resourcesCommand() *command {
 }
 
 // Resources fetches GET /v1/resources.
-func (c *Client) Resources(ctx context.Context) ([]node.ResourceStatus, error) {
-	var out []node.ResourceStatus
+func (c *Client) Resources(ctx context.Context) ([]apitypes.ResourceStatus, error) {
+	var out []apitypes.ResourceStatus
 	err := c.Get(ctx, "/v1/resources", &out)
 	return out, err
 }
@@ -40,7 +40,7 @@ func runResources(ctx context.Context, s *Shell, a *args) error {
 	}
 	if s.json {
 		type row struct {
-			node.ResourceStatus
+			apitypes.ResourceStatus
 			Stale bool `json:"stale,omitempty"` // no quorum here: may be old
 		}
 		out := make([]row, 0, len(rs))

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/corral-ha/corral/core/node"
+	"github.com/corral-ha/corral/core/apitypes"
 )
 
 func TestParseArgs(t *testing.T) {
@@ -107,14 +107,14 @@ func TestFindSocket(t *testing.T) {
 	}
 }
 
-func sampleStatus() node.Status {
-	link := func(up bool) node.LinkStatus { return node.LinkStatus{Up: up, In: up, Out: up} }
-	return node.Status{Cluster: "demo", Node: "n1", Boot: 4, Epoch: 7, Coordinator: "n1", View: "7/n1",
+func sampleStatus() apitypes.Status {
+	link := func(up bool) apitypes.LinkStatus { return apitypes.LinkStatus{Up: up, In: up, Out: up} }
+	return apitypes.Status{Cluster: "demo", Node: "n1", Boot: 4, Epoch: 7, Coordinator: "n1", View: "7/n1",
 		Primary: true, Quorate: true, Quorum: "3 of 3 votes, need 2", Members: []string{"n1", "n2", "n3"}, Uptime: "1m2s",
-		Nodes: []node.NodeStatus{
+		Nodes: []apitypes.NodeStatus{
 			{Name: "n1", ID: 1, State: "online", Reachable: true},
-			{Name: "n2", ID: 2, State: "online", Reachable: true, Links: []node.LinkStatus{link(true), link(true), link(false), link(true)}},
-			{Name: "n3", ID: 3, State: "offline", Reachable: false, Links: []node.LinkStatus{link(false), link(false)}},
+			{Name: "n2", ID: 2, State: "online", Reachable: true, Links: []apitypes.LinkStatus{link(true), link(true), link(false), link(true)}},
+			{Name: "n3", ID: 3, State: "offline", Reachable: false, Links: []apitypes.LinkStatus{link(false), link(false)}},
 		}}
 }
 
@@ -142,7 +142,7 @@ n3    3   offline  no         0/2
 
 func TestRenderStatusBeforeFirstView(t *testing.T) {
 	var b bytes.Buffer
-	st := node.Status{Cluster: "demo", Node: "n2", Nodes: []node.NodeStatus{{Name: "n2", ID: 2, State: "online", Reachable: true}}}
+	st := apitypes.Status{Cluster: "demo", Node: "n2", Nodes: []apitypes.NodeStatus{{Name: "n2", ID: 2, State: "online", Reachable: true}}}
 	if err := RenderStatus(&b, st); err != nil {
 		t.Fatal(err)
 	}
@@ -155,12 +155,12 @@ func TestRenderStatusBeforeFirstView(t *testing.T) {
 
 func TestDescribeResourceEvents(t *testing.T) {
 	for _, tc := range []struct {
-		e    node.Event
+		e    apitypes.Event
 		want string
 	}{
-		{node.Event{Kind: "group_moved", Group: "web", From: "n2", To: "n1"}, "group=web from=n2 to=n1"},
-		{node.Event{Kind: "resource_failed", Group: "web", Resource: "http", On: "n3", Error: "exit 1"}, "group=web resource=http on=n3 error=exit 1"},
-		{node.Event{Kind: "group_offline", Group: "db", Owner: "n2", Reason: "waiting for fence of n2"}, "group=db owner=n2 reason=waiting for fence of n2"},
+		{apitypes.Event{Kind: "group_moved", Group: "web", From: "n2", To: "n1"}, "group=web from=n2 to=n1"},
+		{apitypes.Event{Kind: "resource_failed", Group: "web", Resource: "http", On: "n3", Error: "exit 1"}, "group=web resource=http on=n3 error=exit 1"},
+		{apitypes.Event{Kind: "group_offline", Group: "db", Owner: "n2", Reason: "waiting for fence of n2"}, "group=db owner=n2 reason=waiting for fence of n2"},
 	} {
 		if got := describe(tc.e); got != tc.want {
 			t.Errorf("%s: describe = %q, want %q", tc.e.Kind, got, tc.want)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net/url"
 
-	"github.com/corral-ha/corral/core/api"
+	"github.com/corral-ha/corral/core/apitypes"
 )
 
 func startCommand() *command {
@@ -26,7 +26,7 @@ func groupTarget(ctx context.Context, s *Shell, a *args, verb string) error {
 	if len(a.pos) != 1 {
 		return usagef("usage: %s (see `groups`)", a.cmd.usage)
 	}
-	var res api.GroupAction
+	var res apitypes.GroupAction
 	if err := s.Client.Post(ctx, "/v1/groups/"+url.PathEscape(a.pos[0])+"/"+verb, nil, &res); err != nil {
 		return err
 	}

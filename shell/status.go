@@ -7,7 +7,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/corral-ha/corral/core/node"
+	"github.com/corral-ha/corral/core/apitypes"
 )
 
 func statusCommand() *command {
@@ -24,8 +24,8 @@ func statusCommand() *command {
 }
 
 // Status fetches the node's status document.
-func (c *Client) Status(ctx context.Context) (node.Status, error) {
-	var st node.Status
+func (c *Client) Status(ctx context.Context) (apitypes.Status, error) {
+	var st apitypes.Status
 	err := c.Get(ctx, "/v1/status", &st)
 	return st, err
 }
@@ -41,7 +41,7 @@ func runStatus(ctx context.Context, s *Shell, a *args) error {
 	}
 	if s.json {
 		return WriteJSON(s.Stdout, struct {
-			node.Status
+			apitypes.Status
 			Stale bool `json:"stale,omitempty"` // no quorum here: the states may be old
 		}{st, !st.Quorate})
 	}
@@ -59,9 +59,9 @@ func WriteJSON(w io.Writer, v any) error {
 }
 
 // RenderStatus prints the status document as an aligned table for people.
-func RenderStatus(w io.Writer, st node.Status) error { return renderStatus(w, st, false) }
+func RenderStatus(w io.Writer, st apitypes.Status) error { return renderStatus(w, st, false) }
 
-func renderStatus(w io.Writer, st node.Status, color bool) error {
+func renderStatus(w io.Writer, st apitypes.Status, color bool) error {
 	self := st.Node
 	for _, n := range st.Nodes {
 		if n.Name == st.Node {

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/corral-ha/corral/core/api/apitest"
+	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/core/cdb"
-	"github.com/corral-ha/corral/core/node"
 )
 
 // checkWidth fails for a line wider than 80 columns.
@@ -97,11 +97,11 @@ func TestErrorsNameShellCommands(t *testing.T) {
 func TestEventsNewest(t *testing.T) {
 	f := apitest.New()
 	for i := 0; i < 30; i++ {
-		f.Emit(node.Event{Kind: "node_paused", Target: fmt.Sprintf("t%d", i)})
+		f.Emit(apitypes.Event{Kind: "node_paused", Target: fmt.Sprintf("t%d", i)})
 	}
 	sock := serve(t, f)
 	seqs := func(out string) []uint64 {
-		var evs []node.Event
+		var evs []apitypes.Event
 		if err := json.Unmarshal([]byte(out), &evs); err != nil {
 			t.Fatalf("%q: %v", out, err)
 		}
@@ -148,7 +148,7 @@ func TestEventsNewest(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s: no new event printed; output:\n%s", tc.line, out)
 			}
-			f.Emit(node.Event{Kind: "node_paused", Target: "new"})
+			f.Emit(apitypes.Event{Kind: "node_paused", Target: "new"})
 			select {
 			case <-out.wrote:
 			case <-time.After(100 * time.Millisecond):
@@ -159,7 +159,7 @@ func TestEventsNewest(t *testing.T) {
 			t.Fatal(err)
 		}
 		first := strings.SplitN(out.String(), "\n", 2)[0]
-		var e node.Event
+		var e apitypes.Event
 		err := json.Unmarshal([]byte(first), &e)
 		if err != nil || (tc.first != 0 && e.Seq != tc.first) || (tc.first == 0 && e.Target != "new") {
 			t.Errorf("%s: first event %q (%v); want seq %d (0: the first new one); output:\n%s", tc.line, first, err, tc.first, out)
@@ -171,12 +171,12 @@ func TestEventsNewest(t *testing.T) {
 // in one format, RFC 3339 in UTC with milliseconds.
 func TestOneTimeFormat(t *testing.T) {
 	f := apitest.New()
-	f.Emit(node.Event{Kind: "node_paused", Target: "n2"})
+	f.Emit(apitypes.Event{Kind: "node_paused", Target: "n2"})
 	f.Changes = []cdb.Change{{Rev: 1, Time: time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC).UnixNano(), OK: true,
 		Ops: []cdb.Op{{Kind: cdb.OpPut, Key: "/a", Value: []byte(`"x"`)}}}}
 	sock := serve(t, f)
 	format := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`)
-	var evs []node.Event
+	var evs []apitypes.Event
 	_, out, _ := runMain(t, "--socket", sock, "-c", "events --json")
 	if err := json.Unmarshal([]byte(out), &evs); err != nil || len(evs) != 1 || !format.MatchString(evs[0].Time) {
 		t.Errorf("events: %q (%v)", out, err)

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/corral-ha/corral/core/node"
+	"github.com/corral-ha/corral/core/apitypes"
 )
 
 func viewsCommand() *command {
@@ -48,7 +48,7 @@ func runViews(ctx context.Context, s *Shell, a *args) error {
 	if err != nil {
 		return err
 	}
-	var evs []node.Event
+	var evs []apitypes.Event
 	if err := s.Client.Get(ctx, "/v1/views"+q, &evs); err != nil {
 		return err
 	}

@@ -7,13 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 
+	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/core/cdb"
 	"github.com/corral-ha/corral/core/membership"
 	"github.com/corral-ha/corral/core/node"
@@ -61,11 +64,9 @@ type Node interface {
 
 var _ Node = (*node.Node)(nil)
 
-// Error is the body of every error response.
-type Error struct {
-	Error string `json:"error"`
-	Hint  string `json:"hint,omitempty"`
-}
+// Error is apitypes.Error (the API types are defined there, so the shell reads
+// them without importing the driver).
+type Error = apitypes.Error
 
 // route is one endpoint: a path pattern ({name} matches one segment) and a
 // handler per method.
@@ -249,12 +250,7 @@ func (h *Handler) RequireToken(token string) http.Handler {
 func (h *Handler) Unauthorized() uint64 { return h.unauthorized.Load() }
 
 func (rt route) allowed() []string {
-	var ms []string
-	for m := range rt.methods {
-		ms = append(ms, m)
-	}
-	sort.Strings(ms)
-	return ms
+	return slices.Sorted(maps.Keys(rt.methods))
 }
 
 // endpoints lists the API's endpoints, for hints.

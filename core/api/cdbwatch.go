@@ -6,16 +6,13 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/core/cdb"
 )
 
-// CDBWatchEvent is one change in the GET /v1/cdb-watch stream.
-type CDBWatchEvent struct {
-	Key      string `json:"key"`
-	Value    string `json:"value,omitempty"`
-	Revision uint64 `json:"revision"`
-	Deleted  bool   `json:"deleted"`
-}
+// CDBWatchEvent is apitypes.CDBWatchEvent (the API types are defined there, so the shell reads
+// them without importing the driver).
+type CDBWatchEvent = apitypes.CDBWatchEvent
 
 // watchBuffer is how many changes may wait for a slow watch reader before
 // the node drops the watch (the stream then ends with an error event).

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/core/cdb"
 	"github.com/corral-ha/corral/core/node"
 )
@@ -23,30 +24,18 @@ type CRM interface {
 
 var _ CRM = (*node.Node)(nil)
 
-// MoveRequest is the body of POST /v1/groups/NAME/move.
-type MoveRequest struct {
-	Node string `json:"node,omitempty"` // "": away from the current owner
-	For  string `json:"for,omitempty"`  // a duration ("30s"); "": until another move
-}
-
-// GroupAction answers move, start and stop.
-type GroupAction struct {
-	Group  string `json:"group"`
-	Action string `json:"action"` // move, start, stop
-	Node   string `json:"node,omitempty"`
-	For    string `json:"for,omitempty"`
-}
-
-// ExplainResult answers GET /v1/groups/NAME/explain.
-type ExplainResult struct {
-	Group string `json:"group"`
-	Text  string `json:"text"`
-}
-
-// CleanupResult answers POST /v1/resources/NAME/cleanup.
-type CleanupResult struct {
-	Resource string `json:"resource"`
-}
+// The API's request and answer bodies are defined in core/apitypes (so
+// the shell reads them without importing the driver).
+type (
+	// MoveRequest is apitypes.MoveRequest.
+	MoveRequest = apitypes.MoveRequest
+	// GroupAction is apitypes.GroupAction.
+	GroupAction = apitypes.GroupAction
+	// ExplainResult is apitypes.ExplainResult.
+	ExplainResult = apitypes.ExplainResult
+	// CleanupResult is apitypes.CleanupResult.
+	CleanupResult = apitypes.CleanupResult
+)
 
 func (h *Handler) addCRM() {
 	get := func(f http.HandlerFunc) map[string]http.HandlerFunc {

@@ -14,8 +14,11 @@
 //     status: 404 for an unknown path, 405 (with an Allow header) for a
 //     method the path does not take, 503 when the node has stopped.
 //   - Bodies are JSON objects decoded strictly: bad JSON, unknown fields
-//     or trailing data are 400.
-//   - GET /v1/status returns the node's status document, node.Status, as
+//     or trailing data are 400. Every request, answer and document type
+//     is defined in core/apitypes (this package keeps aliases), so clients
+//     such as the shell use them without importing this package or the
+//     driver.
+//   - GET /v1/status returns the node's status document, apitypes.Status, as
 //     one JSON object (`corral shell -c "status --json"` prints the same).
 //     GET /v1/nodes, /v1/nodes/NAME, /v1/links, /v1/quorum, /v1/views;
 //     POST /v1/nodes/NAME/pause|resume|leave (202; leave of this node waits

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/core/node"
 )
 
@@ -17,17 +18,14 @@ type Fencer interface {
 
 var _ Fencer = (*node.Node)(nil)
 
-// FenceRequest is the optional body of POST /v1/fence/NODE.
-type FenceRequest struct {
-	Reason string `json:"reason,omitempty"` // "": manual
-}
-
-// FenceAction answers POST /v1/fence/NODE: the request is broadcast; the
-// coordinator carries it out (GET /v1/fence and the events say how).
-type FenceAction struct {
-	Target string `json:"target"`
-	Reason string `json:"reason"`
-}
+// The API's request and answer bodies are defined in core/apitypes (so
+// the shell reads them without importing the driver).
+type (
+	// FenceRequest is apitypes.FenceRequest.
+	FenceRequest = apitypes.FenceRequest
+	// FenceAction is apitypes.FenceAction.
+	FenceAction = apitypes.FenceAction
+)
 
 func (h *Handler) addFence() {
 	h.add("/v1/fence", "GET /v1/fence", map[string]http.HandlerFunc{http.MethodGet: h.fenceStatus})

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/core/node"
 	"github.com/corral-ha/corral/lua"
 )
@@ -29,39 +30,18 @@ var _ LuaNode = (*node.Node)(nil)
 // that takes longer is `lua run FILE`, in the shell's own process.
 const evalTimeout = 5 * time.Second
 
-// AgentsDoc answers GET /v1/agents: the loaded scripts with their
-// metadata, and the Lua host's state.
-type AgentsDoc struct {
-	Scripts []lua.Meta    `json:"scripts"` // by kind (resource, fence, policy, handler), then name; then the kind's broken files
-	Lua     node.LuaStats `json:"lua"`
-}
-
-// EvalRequest is the body of POST /v1/lua/eval.
-type EvalRequest struct {
-	Code string `json:"code"`
-	// Session, when set, evaluates on that session's own VM (made on first
-	// use), so globals carry over between requests: the shell's Lua REPL
-	// sends one id for its whole session. Session VMs are sandboxed as
-	// eval's are; one idle for 15 minutes ends.
-	Session string `json:"session,omitempty"`
-	// End, with Session, ends the session (no code needed).
-	End bool `json:"end,omitempty"`
-}
-
-// EvalResult answers POST /v1/lua/eval: what the code printed, then its
-// values, tab-separated.
-type EvalResult struct {
-	Output string `json:"output"`
-}
-
-// ReloadResult answers POST /v1/lua/reload.
-type ReloadResult struct {
-	lua.Changes
-	Message string `json:"message"`
-	// Restart names config changes a reload does not apply (a new [lua]
-	// paths entry): they need a restart of the node.
-	Restart []string `json:"restart,omitempty"`
-}
+// The API's request and answer bodies are defined in core/apitypes (so
+// the shell reads them without importing the driver).
+type (
+	// AgentsDoc is apitypes.AgentsDoc.
+	AgentsDoc = apitypes.AgentsDoc
+	// EvalRequest is apitypes.EvalRequest.
+	EvalRequest = apitypes.EvalRequest
+	// EvalResult is apitypes.EvalResult.
+	EvalResult = apitypes.EvalResult
+	// ReloadResult is apitypes.ReloadResult.
+	ReloadResult = apitypes.ReloadResult
+)
 
 // restartNeeder is the optional part of a Node that says which config
 // changes need a restart (*node.Node has it).

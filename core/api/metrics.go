@@ -3,7 +3,9 @@ package api
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -86,11 +88,7 @@ func (h *Handler) metrics(w http.ResponseWriter, _ *http.Request) {
 	p.one("corral_quorate", "gauge", "1 if this node may act as primary (primary view, lease held).", b2f(m.Quorate))
 
 	h.mu.Lock()
-	kinds := make([]string, 0, len(h.eventKind))
-	for k := range h.eventKind {
-		kinds = append(kinds, k)
-	}
-	sort.Strings(kinds)
+	kinds := slices.Sorted(maps.Keys(h.eventKind))
 	counts := map[string]uint64{}
 	for _, k := range kinds {
 		counts[k] = h.eventKind[k]
@@ -203,11 +201,7 @@ func nodeMetrics(p promWriter, m node.Metrics) {
 		[]string{"event"}, m.FenceOps)
 	p.counts("corral_fence_calls_total", "counter", "Fence device calls this node made, by action and result.", []string{"action", "result"}, m.FenceCalls)
 	p.family("corral_dns_queries_total", "counter", "DNS queries answered, by response code.")
-	rcodes := make([]string, 0, len(m.DNS.Rcodes))
-	for rc := range m.DNS.Rcodes {
-		rcodes = append(rcodes, rc)
-	}
-	sort.Strings(rcodes)
+	rcodes := slices.Sorted(maps.Keys(m.DNS.Rcodes))
 	for _, rc := range rcodes {
 		p.sample("corral_dns_queries_total", float64(m.DNS.Rcodes[rc]), "rcode", rc)
 	}

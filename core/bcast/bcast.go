@@ -3,6 +3,7 @@ package bcast
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -417,11 +418,7 @@ func (b *Bcast) Propose(next wire.ViewID) FlushState {
 		b.early = nil
 	}
 	st := FlushState{Node: b.cfg.Self, View: next, Old: b.view.ID, Contiguous: b.contiguous}
-	seqs := make([]uint64, 0, len(b.kept))
-	for s := range b.kept {
-		seqs = append(seqs, s)
-	}
-	slices.Sort(seqs)
+	seqs := slices.Sorted(maps.Keys(b.kept))
 	for _, s := range seqs {
 		st.Held = append(st.Held, b.kept[s])
 	}

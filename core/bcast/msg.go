@@ -3,6 +3,7 @@ package bcast
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/corral-ha/corral/core/wire"
 )
@@ -154,15 +155,6 @@ func (*FlushState) Kind() Kind { return KindFlushState }
 // Kind implements Message.
 func (*Plan) Kind() Kind { return KindPlan }
 
-func putViewID(w *wire.Writer, v wire.ViewID) {
-	w.Uvarint(v.Epoch)
-	w.Uint16(uint16(v.Coord))
-}
-
-func getViewID(r *wire.Reader) wire.ViewID {
-	return wire.ViewID{Epoch: r.Uvarint(), Coord: wire.NodeID(r.Uint16())}
-}
-
 func putID(w *wire.Writer, id MsgID) {
 	w.Uint16(uint16(id.Sender))
 	w.Uint32(id.Boot)
@@ -183,18 +175,20 @@ func getMsg(r *wire.Reader) Msg {
 	return Msg{Seq: r.Uvarint(), ID: getID(r), Payload: r.Bytes()}
 }
 
-// count reads a list length; every element takes at least min bytes, so a
-// length larger than the rest of the input is malformed (no huge
-// allocation from a few bytes).
+// count reads a list length; every element takes at least minSize bytes,
+// so a length larger than the rest of the input is malformed (no huge
+// allocation from a few bytes). The error is ErrMalformed, and also
+// wire.ErrTruncated (the Reader is failed): before the counts moved to
+// wire.Reader.Count it was either one, by case.
 func count(r *wire.Reader, minSize int) (int, error) {
-	n := r.Uvarint()
-	if r.Err() != nil {
-		return 0, r.Err()
+	if err := r.Err(); err != nil {
+		return 0, err
 	}
-	if n > uint64(r.Len()/minSize) {
-		return 0, ErrMalformed
+	n := r.Count(minSize, math.MaxInt)
+	if err := r.Err(); err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	return int(n), nil
+	return n, nil
 }
 
 func putMsgs(w *wire.Writer, ms []Msg) {
@@ -240,7 +234,7 @@ func getMarks(r *wire.Reader) ([]Mark, error) {
 // Append implements Message.
 func (m *Submit) Append(b []byte) []byte {
 	w := wire.Writer(b)
-	putViewID(&w, m.View)
+	w.ViewID(m.View)
 	putID(&w, m.ID)
 	w.Uvarint(m.Prev)
 	w.Bytes(m.Payload)
@@ -249,14 +243,14 @@ func (m *Submit) Append(b []byte) []byte {
 
 // Decode implements Message.
 func (m *Submit) Decode(r *wire.Reader) error {
-	*m = Submit{View: getViewID(r), ID: getID(r), Prev: r.Uvarint(), Payload: r.Bytes()}
+	*m = Submit{View: r.ViewID(), ID: getID(r), Prev: r.Uvarint(), Payload: r.Bytes()}
 	return r.Err()
 }
 
 // Append implements Message.
 func (m *Order) Append(b []byte) []byte {
 	w := wire.Writer(b)
-	putViewID(&w, m.View)
+	w.ViewID(m.View)
 	putMsg(&w, m.Msg)
 	w.Uvarint(m.Stable)
 	return w
@@ -264,35 +258,35 @@ func (m *Order) Append(b []byte) []byte {
 
 // Decode implements Message.
 func (m *Order) Decode(r *wire.Reader) error {
-	*m = Order{View: getViewID(r), Msg: getMsg(r), Stable: r.Uvarint()}
+	*m = Order{View: r.ViewID(), Msg: getMsg(r), Stable: r.Uvarint()}
 	return r.Err()
 }
 
 // Append implements Message.
 func (m *Ack) Append(b []byte) []byte {
 	w := wire.Writer(b)
-	putViewID(&w, m.View)
+	w.ViewID(m.View)
 	w.Uvarint(m.Contiguous)
 	return w
 }
 
 // Decode implements Message.
 func (m *Ack) Decode(r *wire.Reader) error {
-	*m = Ack{View: getViewID(r), Contiguous: r.Uvarint()}
+	*m = Ack{View: r.ViewID(), Contiguous: r.Uvarint()}
 	return r.Err()
 }
 
 // Append implements Message.
 func (m *Stable) Append(b []byte) []byte {
 	w := wire.Writer(b)
-	putViewID(&w, m.View)
+	w.ViewID(m.View)
 	w.Uvarint(m.Seq)
 	return w
 }
 
 // Decode implements Message.
 func (m *Stable) Decode(r *wire.Reader) error {
-	*m = Stable{View: getViewID(r), Seq: r.Uvarint()}
+	*m = Stable{View: r.ViewID(), Seq: r.Uvarint()}
 	return r.Err()
 }
 
@@ -300,8 +294,8 @@ func (m *Stable) Decode(r *wire.Reader) error {
 func (m *FlushState) Append(b []byte) []byte {
 	w := wire.Writer(b)
 	w.Uint16(uint16(m.Node))
-	putViewID(&w, m.View)
-	putViewID(&w, m.Old)
+	w.ViewID(m.View)
+	w.ViewID(m.Old)
 	w.Uvarint(m.Contiguous)
 	putMsgs(&w, m.Held)
 	putMarks(&w, m.Delivered)
@@ -310,7 +304,7 @@ func (m *FlushState) Append(b []byte) []byte {
 
 // Decode implements Message.
 func (m *FlushState) Decode(r *wire.Reader) error {
-	*m = FlushState{Node: wire.NodeID(r.Uint16()), View: getViewID(r), Old: getViewID(r), Contiguous: r.Uvarint()}
+	*m = FlushState{Node: wire.NodeID(r.Uint16()), View: r.ViewID(), Old: r.ViewID(), Contiguous: r.Uvarint()}
 	var err error
 	if m.Held, err = getMsgs(r); err != nil {
 		return err
@@ -322,10 +316,10 @@ func (m *FlushState) Decode(r *wire.Reader) error {
 // Append implements Message.
 func (m *Plan) Append(b []byte) []byte {
 	w := wire.Writer(b)
-	putViewID(&w, m.View)
+	w.ViewID(m.View)
 	w.Uvarint(uint64(len(m.Flush)))
 	for _, f := range m.Flush {
-		putViewID(&w, f.Old)
+		w.ViewID(f.Old)
 		w.Uvarint(f.Cut)
 		putMsgs(&w, f.Msgs)
 	}
@@ -335,13 +329,13 @@ func (m *Plan) Append(b []byte) []byte {
 
 // Decode implements Message.
 func (m *Plan) Decode(r *wire.Reader) error {
-	*m = Plan{View: getViewID(r)}
+	*m = Plan{View: r.ViewID()}
 	n, err := count(r, 4)
 	if err != nil {
 		return err
 	}
 	for range n {
-		f := OldFlush{Old: getViewID(r), Cut: r.Uvarint()}
+		f := OldFlush{Old: r.ViewID(), Cut: r.Uvarint()}
 		if f.Msgs, err = getMsgs(r); err != nil {
 			return err
 		}

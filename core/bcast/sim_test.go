@@ -3,6 +3,7 @@ package bcast_test
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -229,12 +230,7 @@ func (nd *bnode) drain(now time.Duration) {
 }
 
 func sortedKeys[V any](m map[int]V) []int {
-	var ks []int
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
+	return slices.Sorted(maps.Keys(m))
 }
 
 // delivery checks properties 1, 3 and 4 as deliveries happen.

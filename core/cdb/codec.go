@@ -2,7 +2,8 @@ package cdb
 
 import (
 	"errors"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/corral-ha/corral/core/wire"
 )
@@ -17,32 +18,11 @@ const (
 // ErrCorrupt is returned for an encoding that does not decode.
 var ErrCorrupt = errors.New("cdb: corrupt or unsupported encoding")
 
-func putView(w *wire.Writer, v wire.ViewID) {
-	w.Uvarint(v.Epoch)
-	w.Uint16(uint16(v.Coord))
-}
-
-func getView(r *wire.Reader) wire.ViewID {
-	return wire.ViewID{Epoch: r.Uvarint(), Coord: wire.NodeID(r.Uint16())}
-}
-
 func clone(b []byte) []byte {
 	if b == nil {
 		return nil
 	}
 	return append([]byte{}, b...)
-}
-
-func count(r *wire.Reader) int {
-	n := r.Uvarint()
-	if n > maxListCount || int(n) > r.Len() {
-		r.Bytes() // force the sticky error
-		for r.Err() == nil {
-			r.Uint64()
-		}
-		return 0
-	}
-	return int(n)
 }
 
 func putConds(w *wire.Writer, cs []Cond) {
@@ -54,7 +34,7 @@ func putConds(w *wire.Writer, cs []Cond) {
 }
 
 func getConds(r *wire.Reader) []Cond {
-	n := count(r)
+	n := r.Count(1, maxListCount)
 	var cs []Cond
 	for i := 0; i < n && r.Err() == nil; i++ {
 		cs = append(cs, Cond{Key: r.String(), ModRev: r.Uvarint()})
@@ -72,15 +52,12 @@ func putOps(w *wire.Writer, ops []Op) {
 }
 
 func getOps(r *wire.Reader) []Op {
-	n := count(r)
+	n := r.Count(1, maxListCount)
 	var ops []Op
 	for i := 0; i < n && r.Err() == nil; i++ {
 		o := Op{Kind: OpKind(r.Uint8()), Key: r.String(), Value: clone(r.Bytes())}
 		if o.Kind != OpPut && o.Kind != OpDelete {
-			r.Bytes()
-			for r.Err() == nil {
-				r.Uint64()
-			}
+			r.Fail()
 		}
 		if o.Kind == OpDelete {
 			o.Value = nil
@@ -129,14 +106,14 @@ func EncodeUpdate(u Update) []byte {
 // AppendEntry appends e's encoding (the driver's log record) to w.
 func AppendEntry(w *wire.Writer, e Entry) {
 	w.Uvarint(e.Rev)
-	putView(w, e.View)
+	w.ViewID(e.View)
 	w.Uvarint(e.Seq)
 	AppendUpdate(w, e.Update)
 }
 
 // DecodeEntry reads what AppendEntry wrote.
 func DecodeEntry(r *wire.Reader) (Entry, error) {
-	e := Entry{Rev: r.Uvarint(), View: getView(r), Seq: r.Uvarint()}
+	e := Entry{Rev: r.Uvarint(), View: r.ViewID(), Seq: r.Uvarint()}
 	u, err := DecodeUpdate(r)
 	if err != nil || r.Err() != nil {
 		return Entry{}, ErrCorrupt
@@ -163,11 +140,7 @@ func (s *state) encode() []byte {
 		w.Uvarint(rec.CreateRev)
 		w.Uvarint(rec.ModRev)
 	}
-	clients := make([]string, 0, len(s.dedup))
-	for c := range s.dedup {
-		clients = append(clients, c)
-	}
-	sort.Strings(clients)
+	clients := slices.Sorted(maps.Keys(s.dedup))
 	w.Uvarint(uint64(len(clients)))
 	for _, c := range clients {
 		d := s.dedup[c]
@@ -179,7 +152,7 @@ func (s *state) encode() []byte {
 	w.Uvarint(uint64(len(s.hist)))
 	for _, h := range s.hist {
 		w.Uvarint(h.Rev)
-		putView(&w, h.View)
+		w.ViewID(h.View)
 		w.Uint16(uint16(h.Node))
 		w.String(h.Client)
 		w.Uvarint(h.Seq)
@@ -209,7 +182,7 @@ func decodeState(b []byte, histCap int) (*state, error) {
 	}
 	s := newState(histCap)
 	s.rev = r.Uvarint()
-	n := count(r)
+	n := r.Count(1, maxListCount)
 	prev := ""
 	for i := 0; i < n && r.Err() == nil; i++ {
 		k := r.String()
@@ -226,7 +199,7 @@ func decodeState(b []byte, histCap int) (*state, error) {
 		s.kv[k] = rec
 		prev = k
 	}
-	n = count(r)
+	n = r.Count(1, maxListCount)
 	prev = ""
 	for i := 0; i < n && r.Err() == nil; i++ {
 		c := r.String()
@@ -243,9 +216,9 @@ func decodeState(b []byte, histCap int) (*state, error) {
 		s.dedup[c] = d
 		prev = c
 	}
-	n = count(r)
+	n = r.Count(1, maxListCount)
 	for i := 0; i < n && r.Err() == nil; i++ {
-		h := Change{Rev: r.Uvarint(), View: getView(r), Node: wire.NodeID(r.Uint16()),
+		h := Change{Rev: r.Uvarint(), View: r.ViewID(), Node: wire.NodeID(r.Uint16()),
 			Client: r.String(), Seq: r.Uvarint(), Time: int64(r.Uint64()), If: getConds(r), Ops: getOps(r)}
 		f := r.Uint8()
 		if f > 1 || h.Rev > s.rev || (len(s.hist) > 0 && h.Rev <= s.hist[len(s.hist)-1].Rev) {

@@ -49,7 +49,7 @@ func (m *Message) Append(w *wire.Writer) {
 	case m.Fetch != nil:
 		f := m.Fetch
 		w.Uint8(1)
-		putView(w, f.View)
+		w.ViewID(f.View)
 		if f.First {
 			w.Uint8(1)
 		} else {
@@ -58,7 +58,7 @@ func (m *Message) Append(w *wire.Writer) {
 		w.Uvarint(f.Base)
 		w.Uvarint(uint64(len(f.Runs)))
 		for _, r := range f.Runs {
-			putView(w, r.View)
+			w.ViewID(r.View)
 			w.Uvarint(r.First)
 			w.Uvarint(r.Last)
 		}
@@ -66,7 +66,7 @@ func (m *Message) Append(w *wire.Writer) {
 	case m.Chunk != nil:
 		c := m.Chunk
 		w.Uint8(2)
-		putView(w, c.View)
+		w.ViewID(c.View)
 		w.Uvarint(c.From)
 		w.Bytes(c.Snapshot)
 		w.Uvarint(c.SnapRev)
@@ -93,20 +93,20 @@ func DecodeMessage(r *wire.Reader) (Message, error) {
 	var m Message
 	switch r.Uint8() {
 	case 1:
-		f := &Fetch{View: getView(r), First: r.Uint8() == 1, Base: r.Uvarint()}
-		n := count(r)
+		f := &Fetch{View: r.ViewID(), First: r.Uint8() == 1, Base: r.Uvarint()}
+		n := r.Count(1, maxListCount)
 		for i := 0; i < n && r.Err() == nil; i++ {
-			f.Runs = append(f.Runs, Run{View: getView(r), First: r.Uvarint(), Last: r.Uvarint()})
+			f.Runs = append(f.Runs, Run{View: r.ViewID(), First: r.Uvarint(), Last: r.Uvarint()})
 		}
 		f.After = r.Uvarint()
 		m.Fetch = f
 	case 2:
-		c := &Chunk{View: getView(r), From: r.Uvarint()}
+		c := &Chunk{View: r.ViewID(), From: r.Uvarint()}
 		if s := r.Bytes(); len(s) > 0 {
 			c.Snapshot = clone(s)
 		}
 		c.SnapRev = r.Uvarint()
-		n := count(r)
+		n := r.Count(1, maxListCount)
 		for i := 0; i < n && r.Err() == nil; i++ {
 			e, err := DecodeEntry(r)
 			if err != nil {

@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -16,11 +18,7 @@ var fenceAgentReserved = []string{"action", "nodename", "port"}
 // to the agent as key=value lines: names without '=' or line breaks, none
 // reserved, values on one line. Sorted for stable messages.
 func fenceAgentParamProblems(params map[string]string) []string {
-	names := make([]string, 0, len(params))
-	for k := range params {
-		names = append(names, k)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(params))
 	var out []string
 	for _, k := range names {
 		v := params[k]

@@ -2,7 +2,8 @@ package crm
 
 import (
 	"errors"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/corral-ha/corral/core/wire"
@@ -282,8 +283,8 @@ func Encode(m Message) []byte {
 	switch m := m.(type) {
 	case *Report:
 		w.String(m.Node)
-		putView(&w, m.View)
-		putBool(&w, m.Full)
+		w.ViewID(m.View)
+		w.Bool(m.Full)
 		w.Uvarint(uint64(len(m.Res)))
 		for _, r := range m.Res {
 			w.String(r.Resource)
@@ -292,13 +293,13 @@ func Encode(m Message) []byte {
 			putOp(&w, r.Op)
 			w.String(r.Action)
 			putOp(&w, r.Done)
-			putBool(&w, r.Failure)
+			w.Bool(r.Failure)
 			w.Uint8(uint8(r.Status))
 			w.String(r.Error)
 		}
 		putKnown(&w, m.Known)
 	case *Actions:
-		putView(&w, m.View)
+		w.ViewID(m.View)
 		w.Uvarint(uint64(len(m.List)))
 		for _, a := range m.List {
 			putOp(&w, a.Op)
@@ -313,8 +314,8 @@ func Encode(m Message) []byte {
 			putDur(&w, a.MonitorTimeout)
 		}
 	case *State:
-		putView(&w, m.View)
-		putBool(&w, m.Full)
+		w.ViewID(m.View)
+		w.Bool(m.Full)
 		w.Uvarint(uint64(len(m.Groups)))
 		for _, g := range m.Groups {
 			putGroupState(&w, g)
@@ -347,11 +348,11 @@ func Decode(b []byte) (Message, error) {
 	var m Message
 	switch r.Uint8() {
 	case tagReport:
-		rp := &Report{Node: r.String(), View: getView(r), Full: getBool(r)}
-		n := count(r)
+		rp := &Report{Node: r.String(), View: r.ViewID(), Full: r.Bool()}
+		n := r.Count(1, maxCount)
 		for i := 0; i < n && r.Err() == nil; i++ {
 			rr := ResReport{Resource: r.String(), Group: r.String(), State: ResState(r.Uint8()), Op: getOp(r), Action: r.String(), Done: getOp(r),
-				Failure: getBool(r), Status: Status(r.Uint8()), Error: r.String()}
+				Failure: r.Bool(), Status: Status(r.Uint8()), Error: r.String()}
 			if rr.State >= numResStates || rr.Status >= numStatuses {
 				return nil, ErrCorrupt
 			}
@@ -360,8 +361,8 @@ func Decode(b []byte) (Message, error) {
 		rp.Known = getKnown(r)
 		m = rp
 	case tagActions:
-		as := &Actions{View: getView(r)}
-		n := count(r)
+		as := &Actions{View: r.ViewID()}
+		n := r.Count(1, maxCount)
 		for i := 0; i < n && r.Err() == nil; i++ {
 			a := Action{Op: getOp(r), Node: r.String(), Resource: r.String(), Group: r.String(), Agent: r.String(), Action: r.String()}
 			a.Params = getMap(r)
@@ -370,14 +371,14 @@ func Decode(b []byte) (Message, error) {
 		}
 		m = as
 	case tagState:
-		st := &State{View: getView(r), Full: getBool(r)}
-		n := count(r)
+		st := &State{View: r.ViewID(), Full: r.Bool()}
+		n := r.Count(1, maxCount)
 		for i := 0; i < n && r.Err() == nil; i++ {
 			st.Groups = append(st.Groups, getGroupState(r))
 		}
 		st.Removed = getStrings(r)
 		st.Unfenced = getStrings(r)
-		n = count(r)
+		n = r.Count(1, maxCount)
 		for i := 0; i < n && r.Err() == nil; i++ {
 			st.Events = append(st.Events, Event{Kind: r.String(), Resource: r.String(), Group: r.String(), On: r.String(),
 				Error: r.String(), Owner: r.String(), Reason: r.String(), From: r.String(), To: r.String()})
@@ -398,7 +399,7 @@ func putGroupState(w *wire.Writer, g GroupState) {
 	for _, s := range []string{g.Name, string(g.State), g.Owner, g.Reason, g.Why, g.Failed} {
 		w.String(s)
 	}
-	putBool(w, g.Stopped)
+	w.Bool(g.Stopped)
 	putStrings(w, g.Active)
 	putDurs(w, g.Restarts)
 	putDurs(w, g.Failovers)
@@ -407,7 +408,7 @@ func putGroupState(w *wire.Writer, g GroupState) {
 		w.String(b.Node)
 		putDur(w, b.Left)
 	}
-	putBool(w, g.Move != nil)
+	w.Bool(g.Move != nil)
 	if g.Move != nil {
 		w.String(g.Move.Node)
 		w.String(g.Move.Away)
@@ -424,18 +425,18 @@ func putGroupState(w *wire.Writer, g GroupState) {
 
 func getGroupState(r *wire.Reader) GroupState {
 	g := GroupState{Name: r.String(), State: GroupPhase(r.String()), Owner: r.String(), Reason: r.String(), Why: r.String(), Failed: r.String()}
-	g.Stopped = getBool(r)
+	g.Stopped = r.Bool()
 	g.Active = getStrings(r)
 	g.Restarts = getDurs(r)
 	g.Failovers = getDurs(r)
-	n := count(r)
+	n := r.Count(1, maxCount)
 	for i := 0; i < n && r.Err() == nil; i++ {
 		g.Bans = append(g.Bans, Ban{Node: r.String(), Left: getDur(r)})
 	}
-	if getBool(r) {
+	if r.Bool() {
 		g.Move = &MoveState{Node: r.String(), Away: r.String(), Back: r.String(), Left: getDur(r)}
 	}
-	n = count(r)
+	n = r.Count(1, maxCount)
 	for i := 0; i < n && r.Err() == nil; i++ {
 		rs := ResStatus{Resource: r.String(), Node: r.String(), State: ResState(r.Uint8())}
 		if rs.State >= numResStates {
@@ -447,7 +448,7 @@ func getGroupState(r *wire.Reader) GroupState {
 }
 
 func putKnown(w *wire.Writer, k Known) {
-	putView(w, k.View)
+	w.ViewID(k.View)
 	w.Uvarint(uint64(len(k.Owners)))
 	for _, o := range k.Owners {
 		w.String(o.Node)
@@ -456,8 +457,8 @@ func putKnown(w *wire.Writer, k Known) {
 }
 
 func getKnown(r *wire.Reader) Known {
-	k := Known{View: getView(r)}
-	n := count(r)
+	k := Known{View: r.ViewID()}
+	n := r.Count(1, maxCount)
 	for i := 0; i < n && r.Err() == nil; i++ {
 		k.Owners = append(k.Owners, Owner{Node: r.String(), Group: r.String()})
 	}
@@ -486,43 +487,12 @@ func DecodeKnown(b []byte) (Known, error) {
 	return k, nil
 }
 
-func putView(w *wire.Writer, v wire.ViewID) {
-	w.Uvarint(v.Epoch)
-	w.Uint16(uint16(v.Coord))
-}
-
-func getView(r *wire.Reader) wire.ViewID {
-	return wire.ViewID{Epoch: r.Uvarint(), Coord: wire.NodeID(r.Uint16())}
-}
-
 func putOp(w *wire.Writer, id OpID) {
 	w.Uvarint(id.Epoch)
 	w.Uvarint(id.N)
 }
 
 func getOp(r *wire.Reader) OpID { return OpID{Epoch: r.Uvarint(), N: r.Uvarint()} }
-
-func putBool(w *wire.Writer, b bool) {
-	if b {
-		w.Uint8(1)
-	} else {
-		w.Uint8(0)
-	}
-}
-
-func getBool(r *wire.Reader) bool {
-	switch r.Uint8() {
-	case 0:
-		return false
-	case 1:
-		return true
-	}
-	r.Bytes() // anything else is corrupt: force the sticky error
-	for r.Err() == nil {
-		r.Uint64()
-	}
-	return false
-}
 
 func putDur(w *wire.Writer, d time.Duration) {
 	if d < 0 {
@@ -547,7 +517,7 @@ func putDurs(w *wire.Writer, ds []time.Duration) {
 }
 
 func getDurs(r *wire.Reader) []time.Duration {
-	n := count(r)
+	n := r.Count(1, maxCount)
 	var out []time.Duration
 	for i := 0; i < n && r.Err() == nil; i++ {
 		out = append(out, getDur(r))
@@ -563,7 +533,7 @@ func putStrings(w *wire.Writer, ss []string) {
 }
 
 func getStrings(r *wire.Reader) []string {
-	n := count(r)
+	n := r.Count(1, maxCount)
 	var out []string
 	for i := 0; i < n && r.Err() == nil; i++ {
 		out = append(out, r.String())
@@ -572,11 +542,7 @@ func getStrings(r *wire.Reader) []string {
 }
 
 func putMap(w *wire.Writer, m map[string]string) {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
+	ks := slices.Sorted(maps.Keys(m))
 	w.Uvarint(uint64(len(ks)))
 	for _, k := range ks {
 		w.String(k)
@@ -585,24 +551,11 @@ func putMap(w *wire.Writer, m map[string]string) {
 }
 
 func getMap(r *wire.Reader) map[string]string {
-	n := count(r)
+	n := r.Count(1, maxCount)
 	m := map[string]string{}
 	for i := 0; i < n && r.Err() == nil; i++ {
 		k := r.String()
 		m[k] = r.String()
 	}
 	return m
-}
-
-// count reads a list length that the remaining bytes can hold.
-func count(r *wire.Reader) int {
-	n := r.Uvarint()
-	if n > maxCount || int(n) > r.Len() {
-		r.Bytes()
-		for r.Err() == nil {
-			r.Uint64()
-		}
-		return 0
-	}
-	return int(n)
 }

@@ -2,7 +2,8 @@ package fence
 
 import (
 	"errors"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/corral-ha/corral/core/wire"
 )
@@ -70,41 +71,19 @@ type nodeBoot struct {
 	Boot uint64
 }
 
-func putView(w *wire.Writer, v wire.ViewID) {
-	w.Uvarint(v.Epoch)
-	w.Uint16(uint16(v.Coord))
-}
-
-func getView(r *wire.Reader) wire.ViewID {
-	return wire.ViewID{Epoch: r.Uvarint(), Coord: wire.NodeID(r.Uint16())}
-}
-
 func putID(w *wire.Writer, id ID) {
-	putView(w, id.View)
+	w.ViewID(id.View)
 	w.Uvarint(uint64(id.N))
 }
 
 func getID(r *wire.Reader) ID {
-	return ID{View: getView(r), N: r.Uvarint32()}
-}
-
-func count(r *wire.Reader) int {
-	n := r.Uvarint()
-	if n > maxCount || int(n) > r.Len() {
-		for r.Err() == nil {
-			r.Uint64()
-		}
-		return 0
-	}
-	return int(n)
+	return ID{View: r.ViewID(), N: r.Uvarint32()}
 }
 
 func small(r *wire.Reader) int {
 	n := r.Uvarint()
 	if n > 1<<16 {
-		for r.Err() == nil {
-			r.Uint64()
-		}
+		r.Fail()
 		return 0
 	}
 	return int(n)
@@ -117,7 +96,7 @@ func Encode(m Message) []byte {
 	w.Uint8(m.Kind)
 	w.String(m.From)
 	w.Uvarint(m.FromBoot)
-	putView(&w, m.Issued)
+	w.ViewID(m.Issued)
 	putID(&w, m.ID)
 	putID(&w, m.Op)
 	w.String(m.Req)
@@ -159,7 +138,7 @@ func Decode(b []byte) (Message, error) {
 	if version >= 2 {
 		m.FromBoot = r.Uvarint()
 	}
-	m.Issued = getView(r)
+	m.Issued = r.ViewID()
 	m.ID = getID(r)
 	m.Op = getID(r)
 	m.Req = r.String()
@@ -170,11 +149,11 @@ func Decode(b []byte) (Message, error) {
 	m.OK = ok == 1
 	m.Round, m.Level, m.Dev, m.LevelSize = small(r), small(r), small(r), small(r)
 	m.Device = r.String()
-	n := count(r)
+	n := r.Count(1, maxCount)
 	for i := 0; i < n && r.Err() == nil; i++ {
 		m.Running = append(m.Running, getID(r))
 	}
-	n = count(r)
+	n = r.Count(1, maxCount)
 	for i := 0; i < n && r.Err() == nil; i++ {
 		m.Clean = append(m.Clean, nodeBoot{Node: r.String(), Boot: r.Uvarint()})
 	}
@@ -216,13 +195,13 @@ func (s *state) encode() []byte {
 	for _, k := range ks {
 		w.String(k)
 		w.Uvarint(s.clean[k].Boot)
-		putView(&w, s.clean[k].View)
+		w.ViewID(s.clean[k].View)
 	}
 	ks = sortedKeys(s.member)
 	w.Uvarint(uint64(len(ks)))
 	for _, k := range ks {
 		w.String(k)
-		putView(&w, s.member[k])
+		w.ViewID(s.member[k])
 	}
 	cs := sortedKeys(s.confirms)
 	w.Uvarint(uint64(len(cs)))
@@ -283,35 +262,35 @@ func decodeState(b []byte) (*state, error) {
 	}
 	s := newState()
 	getMap := func(m map[string]uint64) {
-		n := count(r)
+		n := r.Count(1, maxCount)
 		for i := 0; i < n && r.Err() == nil; i++ {
 			k := r.String()
 			m[k] = r.Uvarint()
 		}
 	}
 	getMap(s.boots)
-	n := count(r)
+	n := r.Count(1, maxCount)
 	for i := 0; i < n && r.Err() == nil; i++ {
 		k := r.String()
 		c := cleanRec{Boot: r.Uvarint()}
 		if version >= 3 {
-			c.View = getView(r)
+			c.View = r.ViewID()
 		}
 		s.clean[k] = c
 	}
 	if version >= 3 {
-		n = count(r)
+		n = r.Count(1, maxCount)
 		for i := 0; i < n && r.Err() == nil; i++ {
 			k := r.String()
-			s.member[k] = getView(r)
+			s.member[k] = r.ViewID()
 		}
 	}
-	n = count(r)
+	n = r.Count(1, maxCount)
 	for i := 0; i < n && r.Err() == nil; i++ {
 		k := r.String()
 		s.confirms[k] = confRec{Boot: r.Uvarint(), By: r.String()}
 	}
-	n = count(r)
+	n = r.Count(1, maxCount)
 	for i := 0; i < n && r.Err() == nil; i++ {
 		o := &opRec{ID: getID(r), Target: r.String(), Boot: r.Uvarint(), Reason: r.String(), Req: r.String()}
 		o.Watchdog = r.String()
@@ -321,7 +300,7 @@ func decodeState(b []byte) (*state, error) {
 		}
 		s.ops[o.ID] = o
 	}
-	n = count(r)
+	n = r.Count(1, maxCount)
 	for i := 0; i < n && r.Err() == nil; i++ {
 		a := &attRec{ID: getID(r), Op: getID(r), Target: r.String()}
 		a.Round, a.Level, a.Dev, a.LevelSize = small(r), small(r), small(r), small(r)
@@ -331,7 +310,7 @@ func decodeState(b []byte) (*state, error) {
 		}
 		s.atts[a.ID] = a
 	}
-	n = count(r)
+	n = r.Count(1, maxCount)
 	for i := 0; i < n && r.Err() == nil; i++ {
 		q := &reqRec{Key: r.String(), Target: r.String(), From: r.String(), Reason: r.String()}
 		sv := r.Uint8()
@@ -348,10 +327,5 @@ func decodeState(b []byte) (*state, error) {
 }
 
 func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
+	return slices.Sorted(maps.Keys(m))
 }

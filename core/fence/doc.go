@@ -184,5 +184,5 @@
 // them zero: a clean leave then counts until the node is seen a member). History records are JSON at
 // /fence/history/<target>/<epoch>-<coord>-<n>: {op, target, boot, reason,
 // state: done|failed, device, by, error, attempts: [{device, level,
-// round, runner, result, error}]}.
+// round, runner, result, error}]} (HistoryRecord).
 package fence

@@ -433,26 +433,7 @@ func (f *Fence) opEnded(id ID) {
 	if v.status != opDone && v.status != opFailed {
 		return
 	}
-	type jatt struct {
-		Device string `json:"device"`
-		Level  int    `json:"level"`
-		Round  int    `json:"round"`
-		Runner string `json:"runner"`
-		Result string `json:"result"`
-		Error  string `json:"error,omitempty"`
-	}
-	type jrec struct {
-		Op       string `json:"op"`
-		Target   string `json:"target"`
-		Boot     uint64 `json:"boot"`
-		Reason   string `json:"reason"`
-		State    string `json:"state"`
-		Device   string `json:"device,omitempty"`
-		By       string `json:"by,omitempty"`
-		Error    string `json:"error,omitempty"`
-		Attempts []jatt `json:"attempts"`
-	}
-	r := jrec{Op: id.String(), Target: o.Target, Boot: o.Boot, Reason: o.Reason, State: StateFailed, Error: v.lastErr, Attempts: []jatt{}}
+	r := HistoryRecord{Op: id.String(), Target: o.Target, Boot: o.Boot, Reason: o.Reason, State: StateFailed, Error: v.lastErr, Attempts: []HistoryAttempt{}}
 	if v.status == opDone {
 		r.State, r.Error = StateDone, ""
 		if v.doneBy != nil {
@@ -463,7 +444,7 @@ func (f *Fence) opEnded(id ID) {
 	}
 	names := [...]string{"running", "abandoned", "failed", "ok"}
 	for _, a := range v.attempts {
-		r.Attempts = append(r.Attempts, jatt{Device: a.Device, Level: a.Level + 1, Round: a.Round + 1, Runner: a.Runner, Result: names[a.Result], Error: a.Error})
+		r.Attempts = append(r.Attempts, HistoryAttempt{Device: a.Device, Level: a.Level + 1, Round: a.Round + 1, Runner: a.Runner, Result: names[a.Result], Error: a.Error})
 	}
 	b, _ := json.Marshal(r)
 	f.out.History = append(f.out.History, Record{Key: fmt.Sprintf("%s%s/%010d-%05d-%06d", HistoryPrefix, o.Target, id.View.Epoch, id.View.Coord, id.N), Value: b})

@@ -269,6 +269,31 @@ type Record struct {
 	Value []byte // JSON
 }
 
+// HistoryRecord is a history record's value (Record.Value, as JSON): an
+// operation that ended, done or failed, with its attempts. The API serves
+// it as it is (core/apitypes FenceRecord).
+type HistoryRecord struct {
+	Op       string           `json:"op"` // the operation's ID (ID.String)
+	Target   string           `json:"target"`
+	Boot     uint64           `json:"boot"`
+	Reason   string           `json:"reason"`
+	State    string           `json:"state"`            // StateDone or StateFailed
+	Device   string           `json:"device,omitempty"` // done: the device that fenced (DeviceWatchdog)
+	By       string           `json:"by,omitempty"`     // done: the node that ran it (the watchdog's owner)
+	Error    string           `json:"error,omitempty"`  // failed: the last error
+	Attempts []HistoryAttempt `json:"attempts"`
+}
+
+// HistoryAttempt is one device call of a HistoryRecord.
+type HistoryAttempt struct {
+	Device string `json:"device"`
+	Level  int    `json:"level"` // from 1
+	Round  int    `json:"round"` // from 1
+	Runner string `json:"runner"`
+	Result string `json:"result"` // running, abandoned, failed, ok
+	Error  string `json:"error,omitempty"`
+}
+
 // HistoryPrefix is where history records live in the config DB.
 const HistoryPrefix = "/fence/history/"
 

@@ -3,6 +3,7 @@ package node
 import (
 	"net/netip"
 
+	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/core/conn"
 	"github.com/corral-ha/corral/core/dns"
 	"github.com/corral-ha/corral/core/transport"
@@ -33,22 +34,9 @@ func (n *Node) NodeAddrs(name string) ([]netip.Addr, bool) {
 	return nil, false
 }
 
-// QuorumStatus is the installed view's quorum arithmetic, for the API's
-// GET /v1/quorum and the shell's `quorum`.
-type QuorumStatus struct {
-	View        string `json:"view"`        // "epoch/coordinator", "" before the first view
-	Primary     bool   `json:"primary"`     // the installed view is primary
-	Quorate     bool   `json:"quorate"`     // primary and the lease holds: this node may act
-	Votes       int    `json:"votes"`       // votes that count
-	Needed      int    `json:"needed"`      // votes needed
-	Total       int    `json:"total"`       // votes of the reference set
-	Reference   string `json:"reference"`   // what the view was judged against
-	Policy      string `json:"policy"`      // [quorum] policy
-	TwoNode     bool   `json:"two_node"`    // [quorum] two_node
-	TieBreaker  string `json:"tie_breaker"` // what broke a tie, if one was broken
-	Reason      string `json:"reason"`      // why not primary
-	Explanation string `json:"explanation"` // the arithmetic in words
-}
+// QuorumStatus is apitypes.QuorumStatus (the API types are defined there, so the shell reads
+// them without importing the driver).
+type QuorumStatus = apitypes.QuorumStatus
 
 // QuorumDoc returns the quorum arithmetic of the installed view.
 func (n *Node) QuorumDoc() (QuorumStatus, error) {

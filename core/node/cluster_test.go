@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/corral-ha/corral/core/config"
+	"github.com/corral-ha/corral/core/node/nodetest"
 )
 
 // clusterNode is one in-process node of a test cluster started by
@@ -16,7 +17,7 @@ import (
 // own Lua host) and how to stop it.
 type clusterNode struct {
 	n      *Node
-	ex     *DummyExecutor
+	ex     *nodetest.DummyExecutor
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -70,7 +71,7 @@ func startNodes(t *testing.T, paths []string, s nodeSetup) []*clusterNode {
 		opt := Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 		r := &clusterNode{done: make(chan error, 1)}
 		if !s.lua {
-			r.ex = NewDummyExecutor()
+			r.ex = nodetest.NewDummyExecutor()
 			opt.Executor = r.ex
 		}
 		if r.n, err = Open(cfg, opt); err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/core/bcast"
 	"github.com/corral-ha/corral/core/cdb"
 	"github.com/corral-ha/corral/core/crm"
@@ -425,26 +426,14 @@ func (n *Node) crmPolicy(p crm.PolicyRequest) {
 
 // ---- requests from the API ----
 
-// GroupStatus is one group as `groups --json` prints it.
-type GroupStatus struct {
-	Name      string           `json:"name"`
-	State     string           `json:"state"`
-	Owner     string           `json:"owner"`
-	Address   string           `json:"address"`
-	Reason    string           `json:"reason"`
-	Target    string           `json:"target"`
-	Resources []ResourceStatus `json:"resources"`
-}
-
-// ResourceStatus is one resource as `resources --json` prints it.
-type ResourceStatus struct {
-	Name  string `json:"name"`
-	Agent string `json:"agent,omitempty"`
-	Group string `json:"group"`
-	State string `json:"state"`
-	Node  string `json:"node"`
-	Error string `json:"error,omitempty"`
-}
+// The API documents are defined in core/apitypes (so the shell reads them
+// without importing the driver).
+type (
+	// GroupStatus is apitypes.GroupStatus.
+	GroupStatus = apitypes.GroupStatus
+	// ResourceStatus is apitypes.ResourceStatus.
+	ResourceStatus = apitypes.ResourceStatus
+)
 
 // Groups returns every group's runtime state (as this node last heard it
 // from the coordinator).

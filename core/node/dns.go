@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/core/config"
 	"github.com/corral-ha/corral/core/dns"
 	"github.com/corral-ha/corral/core/membership"
@@ -279,16 +280,9 @@ func (n *Node) setGroupRuntime(groups []GroupRuntime) {
 	n.dnsRefresh(n.now())
 }
 
-// DNSDoc is what the DNS responder serves now (GET /v1/dns).
-type DNSDoc struct {
-	Domain   string       `json:"domain"`
-	Listen   []string     `json:"listen"` // bound addresses; empty: DNS off
-	Serving  bool         `json:"serving"`
-	Reason   string       `json:"reason,omitempty"`
-	Records  []dns.Record `json:"records"`
-	Problems []string     `json:"problems,omitempty"`
-	Stats    dns.Stats    `json:"stats"`
-}
+// DNSDoc is apitypes.DNSDoc (the API types are defined there, so the shell reads
+// them without importing the driver).
+type DNSDoc = apitypes.DNSDoc
 
 // DNSRecords returns the records this node would serve now.
 func (n *Node) DNSRecords() (DNSDoc, error) {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/core/bcast"
 	"github.com/corral-ha/corral/core/crm"
 	"github.com/corral-ha/corral/core/fence"
@@ -352,44 +353,23 @@ func (n *Node) stopHere(deadline time.Time, what string) {
 
 // ---- requests from the API ----
 
-// FenceStatus answers GET /v1/fence.
-type FenceStatus struct {
-	Configured bool           `json:"configured"`
-	Action     string         `json:"action"`
-	Targets    []FenceTarget  `json:"targets"`
-	Devices    []FenceDevice  `json:"devices"`
-	Levels     []FenceLevelOf `json:"levels"`
-}
+// The API documents are defined in core/apitypes (so the shell reads them
+// without importing the driver).
+type (
+	// FenceStatus is apitypes.FenceStatus.
+	FenceStatus = apitypes.FenceStatus
+	// FenceTarget is apitypes.FenceTarget.
+	FenceTarget = apitypes.FenceTarget
+	// FenceDevice is apitypes.FenceDevice.
+	FenceDevice = apitypes.FenceDevice
+	// FenceLevelOf is apitypes.FenceLevelOf.
+	FenceLevelOf = apitypes.FenceLevelOf
+	// FenceRecord is apitypes.FenceRecord.
+	FenceRecord = apitypes.FenceRecord
+)
 
-// FenceTarget is one node's fencing state.
-type FenceTarget struct {
-	Target    string `json:"target"`
-	Boot      uint64 `json:"boot"`
-	State     string `json:"state"` // "", pending, in progress, done, failed
-	Confirmed bool   `json:"confirmed"`
-	Op        string `json:"op,omitempty"`
-	Reason    string `json:"reason,omitempty"`
-	Device    string `json:"device,omitempty"`
-	Attempts  int    `json:"attempts"`
-	Error     string `json:"error,omitempty"`
-}
-
-// FenceDevice is one configured device (its params are not shown: they
-// may hold passwords).
-type FenceDevice struct {
-	Name    string   `json:"name"`
-	Driver  string   `json:"driver"`
-	Targets []string `json:"targets,omitempty"`
-	Params  []string `json:"params"` // the parameter names
-}
-
-// FenceLevelOf is one node's levels, in order.
-type FenceLevelOf struct {
-	Node     string     `json:"node"`
-	Levels   [][]string `json:"levels"`
-	Delay    string     `json:"delay,omitempty"`
-	Watchdog bool       `json:"watchdog,omitempty"`
-}
+// TimeLayout is apitypes.TimeLayout.
+const TimeLayout = apitypes.TimeLayout
 
 // FenceStatus returns every node's fencing state and the devices.
 func (n *Node) FenceStatus() (FenceStatus, error) {
@@ -428,31 +408,6 @@ func (n *Node) FenceStatus() (FenceStatus, error) {
 	}
 	return st, nil
 }
-
-// FenceRecord is one fence history record (the JSON the fence core
-// writes at /fence/history/..., see core/fence/doc.go).
-type FenceRecord struct {
-	Key      string          `json:"key"`
-	Op       string          `json:"op"`
-	Target   string          `json:"target"`
-	Boot     uint64          `json:"boot"`
-	Reason   string          `json:"reason"`
-	State    string          `json:"state"`
-	Device   string          `json:"device,omitempty"`
-	By       string          `json:"by,omitempty"`
-	Error    string          `json:"error,omitempty"`
-	Attempts json.RawMessage `json:"attempts,omitempty"`
-	// Revision is the config DB revision that wrote the record: the
-	// history is in this order, the order the operations ended in.
-	Revision uint64 `json:"revision,omitempty"`
-	// Time is when the record was written (TimeLayout, as events' times),
-	// while the config DB keeps that change's time; else empty.
-	Time string `json:"time,omitempty"`
-}
-
-// TimeLayout is how the shell's times read (events, cdb history, fence
-// history): RFC 3339 in UTC with milliseconds.
-const TimeLayout = "2006-01-02T15:04:05.000Z07:00"
 
 // FenceHistory returns the fence history in the config DB, oldest first
 // (in the order the records were written).

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/core/config"
 	"github.com/corral-ha/corral/core/membership"
 	"github.com/corral-ha/corral/lua"
@@ -67,33 +68,14 @@ type pendingEvent struct {
 	pending atomic.Int32
 }
 
-// HandlerStats counts one event handler's calls.
-type HandlerStats struct {
-	Name      string `json:"name"`
-	Calls     uint64 `json:"calls"`
-	Failures  uint64 `json:"failures"` // returned false or raised an error
-	Timeouts  uint64 `json:"timeouts"` // stopped at handler_timeout
-	LastError string `json:"last_error,omitempty"`
-	Queued    int    `json:"queued"`  // events waiting in its own queue
-	Dropped   uint64 `json:"dropped"` // events it missed: its queue was full
-	// Disabled: it passed its deadline handler_disable_after times in a
-	// row and gets no events until `reload`.
-	Disabled bool `json:"disabled,omitempty"`
-}
-
-// LuaStats is the Lua host's state for the API (/v1/agents, /metrics).
-type LuaStats struct {
-	VMs      int            `json:"vms"`       // VMs the pool holds now
-	Busy     int            `json:"busy"`      // calls running now
-	PoolSize int            `json:"pool_size"` // [lua] pool_size
-	Queue    int            `json:"queue"`     // [lua] handler_queue (the log's queue, and each handler's)
-	Queued   int            `json:"queued"`    // events waiting for the handlers now, in every queue
-	Events   uint64         `json:"events"`    // events the handlers were given and are done with
-	LastSeq  uint64         `json:"last_seq"`  // the highest of them
-	Dropped  uint64         `json:"dropped"`   // events dropped: a handler was too slow (once per handler missing one)
-	Handlers []HandlerStats `json:"handlers"`  // by name
-	Timeout  string         `json:"handler_timeout"`
-}
+// The API documents are defined in core/apitypes (so the shell reads them
+// without importing the driver).
+type (
+	// HandlerStats is apitypes.HandlerStats.
+	HandlerStats = apitypes.HandlerStats
+	// LuaStats is apitypes.LuaStats.
+	LuaStats = apitypes.LuaStats
+)
 
 // openLua builds the Lua host from [lua] and starts the handlers'
 // dispatcher. A file of [lua] paths that does not load is logged with its

@@ -47,7 +47,7 @@ type Options struct {
 	// heartbeat/4, 1.2 % at heartbeat/2, on the connectivity benchmark).
 	TickEvery time.Duration
 	// Executor runs resource agents; nil: the node's Lua host (tests may
-	// pass a DummyExecutor). Policy answers groups' failover policies;
+	// pass a nodetest.DummyExecutor). Policy answers groups' failover policies;
 	// nil: the node's Lua host runs the policy script the group names
 	// (the resource manager's built-in default decides when it fails).
 	Executor Executor

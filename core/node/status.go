@@ -4,44 +4,20 @@ import (
 	"sort"
 	"time"
 
+	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/core/conn"
 )
 
-// Status is the node's state as the admin API serves it (ARCHITECTURE
-// section 7, `status --json`).
-type Status struct {
-	Cluster     string       `json:"cluster"`
-	Node        string       `json:"node"`
-	Boot        uint32       `json:"boot"`
-	Epoch       uint64       `json:"epoch"`       // installed view's epoch, 0 before the first view
-	Coordinator string       `json:"coordinator"` // installed view's coordinator
-	View        string       `json:"view"`        // "epoch/coordinator"
-	Primary     bool         `json:"primary"`     // the installed view is primary
-	Quorate     bool         `json:"quorate"`     // primary view and lease held
-	Quorum      string       `json:"quorum"`      // the arithmetic in words
-	Members     []string     `json:"members"`     // installed view's members
-	Nodes       []NodeStatus `json:"nodes"`       // every configured node
-	Uptime      string       `json:"uptime"`
-}
-
-// NodeStatus is one configured node as this node sees it.
-type NodeStatus struct { //nolint:revive // node.Status is the whole document; this is one node in it
-	Name      string       `json:"name"`
-	ID        int          `json:"id"`
-	State     string       `json:"state"` // joining, online, paused, leaving, offline, fenced
-	Reachable bool         `json:"reachable"`
-	Links     []LinkStatus `json:"links,omitempty"`
-}
-
-// LinkStatus is one path to a peer.
-type LinkStatus struct {
-	Local  int    `json:"local"`
-	Remote int    `json:"remote"`
-	Up     bool   `json:"up"`
-	In     bool   `json:"in"`
-	Out    bool   `json:"out"`
-	RTT    string `json:"rtt,omitempty"`
-}
+// The API documents are defined in core/apitypes (so the shell reads them
+// without importing the driver).
+type (
+	// Status is apitypes.Status.
+	Status = apitypes.Status
+	// NodeStatus is apitypes.NodeStatus.
+	NodeStatus = apitypes.NodeStatus //nolint:revive // node.Status is the whole document; this is one node in it
+	// LinkStatus is apitypes.LinkStatus.
+	LinkStatus = apitypes.LinkStatus
+)
 
 // statusDoc builds the status on the loop.
 func (n *Node) statusDoc() Status {

@@ -17,6 +17,7 @@ import (
 	"github.com/corral-ha/corral/core/config"
 	"github.com/corral-ha/corral/core/fence"
 	"github.com/corral-ha/corral/core/membership"
+	"github.com/corral-ha/corral/core/node/nodetest"
 	"github.com/corral-ha/corral/core/transport"
 	"github.com/corral-ha/corral/core/wire"
 )
@@ -106,7 +107,7 @@ func (p *twoNodePair) restart(t *testing.T, k int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &clusterNode{done: make(chan error, 1), ex: NewDummyExecutor()}
+	r := &clusterNode{done: make(chan error, 1), ex: nodetest.NewDummyExecutor()}
 	if r.n, err = Open(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Executor: r.ex}); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package quorum
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -70,12 +71,7 @@ func (c Config) Validate() error {
 
 // Nodes returns the configured node ids in ascending order.
 func (c Config) Nodes() []wire.NodeID {
-	ids := make([]wire.NodeID, 0, len(c.Votes))
-	for id := range c.Votes {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
+	return slices.Sorted(maps.Keys(c.Votes))
 }
 
 // VotesOf returns the votes of a set of nodes: each distinct id counts once,

@@ -71,7 +71,7 @@ func (r *Reader) Version() uint8 { return r.ver }
 
 func (r *Reader) next(n int) []byte {
 	if r.err != nil || n < 0 || n > len(r.b) {
-		r.fail()
+		r.Fail()
 		return nil
 	}
 	p := r.b[:n:n]
@@ -79,7 +79,11 @@ func (r *Reader) next(n int) []byte {
 	return p
 }
 
-func (r *Reader) fail() {
+// Fail marks the input as malformed, for a decoder that finds a value no
+// encoder writes (an unknown enum, an out-of-range number): Err reports
+// ErrTruncated from now on and every read returns a zero value, as after a
+// field cut short.
+func (r *Reader) Fail() {
 	if r.err == nil {
 		r.err = ErrTruncated
 	}
@@ -126,7 +130,7 @@ func (r *Reader) Uvarint() uint64 {
 	}
 	v, n := binary.Uvarint(r.b)
 	if n <= 0 || n > 1 && r.b[n-1] == 0 { // cut short, overflowing or not minimal
-		r.fail()
+		r.Fail()
 		return 0
 	}
 	r.b = r.b[n:]
@@ -138,7 +142,7 @@ func (r *Reader) Uvarint() uint64 {
 func (r *Reader) Uvarint32() uint32 {
 	v := r.Uvarint()
 	if v > math.MaxUint32 {
-		r.fail()
+		r.Fail()
 		return 0
 	}
 	return uint32(v)
@@ -153,7 +157,7 @@ func (r *Reader) Bytes() []byte {
 		return nil
 	}
 	if n > math.MaxInt32 || int(n) > len(r.b) {
-		r.fail()
+		r.Fail()
 		return nil
 	}
 	if n == 0 {
@@ -164,6 +168,51 @@ func (r *Reader) Bytes() []byte {
 
 // String reads a length-prefixed string.
 func (r *Reader) String() string { return string(r.Bytes()) }
+
+// Count reads a list's length, written by Writer.Uvarint, for a list whose
+// elements take at least minSize bytes each (minSize >= 1): a length above
+// limit, or above what the unread bytes can hold, fails the Reader (so a
+// few bytes never make a decoder allocate much) and Count returns 0.
+func (r *Reader) Count(minSize, limit int) int {
+	n := r.Uvarint()
+	if n > uint64(limit) || n > uint64(r.Len()/max(minSize, 1)) {
+		r.Fail()
+		return 0
+	}
+	return int(n)
+}
+
+// ViewID appends v: its epoch as a uvarint, then its coordinator in 2 bytes.
+func (w *Writer) ViewID(v ViewID) {
+	w.Uvarint(v.Epoch)
+	w.Uint16(uint16(v.Coord))
+}
+
+// ViewID reads what Writer.ViewID wrote.
+func (r *Reader) ViewID() ViewID {
+	return ViewID{Epoch: r.Uvarint(), Coord: NodeID(r.Uint16())}
+}
+
+// Bool appends b as one byte, 1 or 0.
+func (w *Writer) Bool(b bool) {
+	if b {
+		w.Uint8(1)
+	} else {
+		w.Uint8(0)
+	}
+}
+
+// Bool reads what Writer.Bool wrote; any byte but 0 or 1 fails the Reader.
+func (r *Reader) Bool() bool {
+	switch r.Uint8() {
+	case 0:
+		return false
+	case 1:
+		return true
+	}
+	r.Fail()
+	return false
+}
 
 // Rest returns everything not read yet (aliasing the input) and consumes it.
 func (r *Reader) Rest() []byte {

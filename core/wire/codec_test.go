@@ -96,3 +96,110 @@ func TestTypeString(t *testing.T) {
 		}
 	}
 }
+
+func TestHelpersRoundTrip(t *testing.T) {
+	views := []ViewID{{}, {Epoch: 1, Coord: 1}, {Epoch: 300, Coord: 0xFFFF}, {Epoch: math.MaxUint64, Coord: 7}}
+	var w Writer
+	for _, v := range views {
+		w.ViewID(v)
+	}
+	w.Bool(true)
+	w.Bool(false)
+	w.Uvarint(3) // a count of 3 two-byte elements
+	w.Uint16(1)
+	w.Uint16(2)
+	w.Uint16(3)
+	// The encoding every core has used for a view id: epoch uvarint, coordinator 2 bytes.
+	if want := []byte{0, 0, 0, 1, 0, 1, 0xAC, 0x02, 0xFF, 0xFF}; !bytes.Equal(w[:len(want)], want) {
+		t.Fatalf("view id encoding %x, want %x", w[:len(want)], want)
+	}
+	r := NewReader(w)
+	for _, want := range views {
+		if got := r.ViewID(); got != want {
+			t.Errorf("ViewID = %v, want %v", got, want)
+		}
+	}
+	if !r.Bool() || r.Bool() {
+		t.Errorf("Bool did not round-trip")
+	}
+	if n := r.Count(2, 3); n != 3 {
+		t.Errorf("Count = %d, want 3", n)
+	}
+	for range 3 {
+		r.Uint16()
+	}
+	if r.Err() != nil || r.Len() != 0 {
+		t.Fatalf("after reading all: err %v, %d bytes left", r.Err(), r.Len())
+	}
+}
+
+func TestCountBounds(t *testing.T) {
+	for _, c := range []struct {
+		in             []byte
+		minSize, limit int
+		want           int
+		ok             bool
+	}{
+		{[]byte{0}, 1, 10, 0, true},
+		{[]byte{2, 0, 0}, 1, 10, 2, true},
+		{[]byte{3, 0, 0}, 1, 10, 0, false},    // more than the bytes left
+		{[]byte{2, 0, 0, 0}, 2, 10, 0, false}, // two 2-byte elements need 4 bytes
+		{[]byte{2, 0, 0, 0, 0}, 2, 10, 2, true},
+		{[]byte{2, 0, 0}, 1, 1, 0, false},       // above the limit
+		{[]byte{0xFF}, 1, 10, 0, false},         // varint cut short
+		{[]byte{1, 0}, 0, math.MaxInt, 1, true}, // minSize 0 counts as 1
+		{[]byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01}, 1, math.MaxInt, 0, false},
+	} {
+		r := NewReader(c.in)
+		got := r.Count(c.minSize, c.limit)
+		if got != c.want || (r.Err() == nil) != c.ok {
+			t.Errorf("Count(%x, %d, %d) = %d, err %v; want %d, ok %v", c.in, c.minSize, c.limit, got, r.Err(), c.want, c.ok)
+		}
+		if !c.ok && (r.Len() != 0 || r.Uint8() != 0 || !errors.Is(r.Err(), ErrTruncated)) {
+			t.Errorf("Count(%x): a failed Count must leave the Reader failed", c.in)
+		}
+	}
+}
+
+func TestFailAndBadBool(t *testing.T) {
+	r := NewReader([]byte{1, 2, 3, 4})
+	r.Fail()
+	if !errors.Is(r.Err(), ErrTruncated) || r.Len() != 0 || r.Uint8() != 0 {
+		t.Fatalf("after Fail: err %v, len %d", r.Err(), r.Len())
+	}
+	r = NewReader([]byte{2, 1})
+	if r.Bool() || !errors.Is(r.Err(), ErrTruncated) || r.Len() != 0 {
+		t.Fatalf("Bool of byte 2: err %v, len %d", r.Err(), r.Len())
+	}
+}
+
+// FuzzHelpers reads arbitrary input with the helpers: they never panic, a
+// count they accept fits the bytes left, and what they read re-encodes to
+// the bytes consumed (one encoding per value).
+func FuzzHelpers(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 1, 2, 0, 0, 0, 0})
+	f.Add([]byte{0xAC, 0x02, 0xFF, 0xFF, 1, 5})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := NewReader(b)
+		v := r.ViewID()
+		flag := r.Bool()
+		before := r.Len()
+		n := r.Count(2, 1<<16)
+		if r.Err() != nil {
+			if n != 0 || r.Len() != 0 {
+				t.Fatalf("failed read left n=%d, %d bytes", n, r.Len())
+			}
+			return
+		}
+		if 2*n > r.Len() {
+			t.Fatalf("count %d accepted with %d bytes left", n, r.Len())
+		}
+		var w Writer
+		w.ViewID(v)
+		w.Bool(flag)
+		w.Uvarint(uint64(n))
+		if used := len(b) - r.Len(); !bytes.Equal(w, b[:used]) {
+			t.Fatalf("re-encoded %x, read %x (count read from %d bytes)", []byte(w), b[:used], before)
+		}
+	})
+}

@@ -12,6 +12,13 @@
 // on the type, rejects unknown types, unsupported versions, truncated fields
 // and trailing bytes, and never panics.
 //
+// The Writer and Reader also carry the fields every core's codec shares, so
+// each is written one way: a view id (Writer.ViewID: epoch uvarint,
+// coordinator 2 bytes), a bool (one byte, 0 or 1; anything else fails the
+// Reader), a list's length (Reader.Count: bounded by a limit and by what the
+// unread bytes can hold), and a decoder's verdict that its input is
+// malformed (Reader.Fail).
+//
 // # Packets
 //
 // An Endpoint seals what one node sends and opens what it receives. Every

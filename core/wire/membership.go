@@ -1,5 +1,7 @@
 package wire
 
+import "math"
+
 // ViewID names a view: ordered by Epoch, then Coord. The zero ViewID means
 // "none".
 type ViewID struct {
@@ -102,15 +104,6 @@ type Left struct {
 	ID ViewID
 }
 
-func (w *Writer) viewID(v ViewID) {
-	w.Uvarint(v.Epoch)
-	w.Uint16(uint16(v.Coord))
-}
-
-func (r *Reader) viewID() ViewID {
-	return ViewID{Epoch: r.Uvarint(), Coord: NodeID(r.Uint16())}
-}
-
 func (w *Writer) nodes(ns []NodeID) {
 	w.Uvarint(uint64(len(ns)))
 	for _, n := range ns {
@@ -122,9 +115,8 @@ func (w *Writer) nodes(ns []NodeID) {
 const maxNodes = 1 << 16
 
 func (r *Reader) nodes() []NodeID {
-	n := r.Uvarint()
-	if n > maxNodes || n*2 > uint64(r.Len()) {
-		r.fail()
+	n := r.Count(2, maxNodes)
+	if r.Err() != nil {
 		return nil
 	}
 	var out []NodeID
@@ -135,20 +127,20 @@ func (r *Reader) nodes() []NodeID {
 }
 
 func (w *Writer) view(v View) {
-	w.viewID(v.ID)
+	w.ViewID(v.ID)
 	w.nodes(v.Members)
 }
 
 func (r *Reader) view() View {
-	return View{ID: r.viewID(), Members: r.nodes()}
+	return View{ID: r.ViewID(), Members: r.nodes()}
 }
 
 func (w *Writer) lineage(l Lineage) {
 	w.view(l.LP)
 	w.view(l.Prev)
 	w.Uvarint(uint64(max(l.LPAge, 0)))
-	w.bool(l.AllSeen)
-	w.bool(l.Promised)
+	w.Bool(l.AllSeen)
+	w.Bool(l.Promised)
 	w.Uvarint(uint64(len(l.Need)))
 	for _, v := range l.Need {
 		w.view(v)
@@ -159,39 +151,19 @@ func (r *Reader) lineage() Lineage {
 	l := Lineage{LP: r.view(), Prev: r.view()}
 	age := r.Uvarint()
 	if age > 1<<63-1 {
-		r.fail()
+		r.Fail()
 	}
 	l.LPAge = int64(age)
-	l.AllSeen = r.bool()
-	l.Promised = r.bool()
-	n := r.Uvarint()
-	if n > uint64(r.Len()) {
-		r.fail() // each view takes at least one byte
+	l.AllSeen = r.Bool()
+	l.Promised = r.Bool()
+	n := r.Count(1, math.MaxInt) // each view takes at least one byte
+	if r.Err() != nil {
 		return l
 	}
 	for range n {
 		l.Need = append(l.Need, r.view())
 	}
 	return l
-}
-
-func (w *Writer) bool(b bool) {
-	if b {
-		w.Uint8(1)
-	} else {
-		w.Uint8(0)
-	}
-}
-
-func (r *Reader) bool() bool {
-	switch r.Uint8() {
-	case 0:
-		return false
-	case 1:
-		return true
-	}
-	r.fail()
-	return false
 }
 
 var (
@@ -212,9 +184,9 @@ func (*Report) Type() Type { return TypeReport }
 func (m *Report) Append(b []byte) []byte {
 	w := Writer(b)
 	w.Uint8(m.State)
-	w.viewID(m.Promise)
+	w.ViewID(m.Promise)
 	w.view(m.Installed)
-	w.bool(m.Primary)
+	w.Bool(m.Primary)
 	w.nodes(m.Reach)
 	w.lineage(m.Lineage)
 	w.String(m.Settings)
@@ -224,9 +196,9 @@ func (m *Report) Append(b []byte) []byte {
 // Decode implements Message.
 func (m *Report) Decode(r *Reader) error {
 	m.State = r.Uint8()
-	m.Promise = r.viewID()
+	m.Promise = r.ViewID()
 	m.Installed = r.view()
-	m.Primary = r.bool()
+	m.Primary = r.Bool()
 	m.Reach = r.nodes()
 	m.Lineage = r.lineage()
 	m.Settings = r.String()
@@ -241,8 +213,8 @@ func (m *Propose) Append(b []byte) []byte {
 	w := Writer(b)
 	w.view(m.View)
 	w.Bytes(m.States)
-	w.bool(m.Primary)
-	w.viewID(m.Ref)
+	w.Bool(m.Primary)
+	w.ViewID(m.Ref)
 	w.nodes(m.RefMembers)
 	return w
 }
@@ -251,11 +223,11 @@ func (m *Propose) Append(b []byte) []byte {
 func (m *Propose) Decode(r *Reader) error {
 	m.View = r.view()
 	m.States = r.Bytes()
-	m.Primary = r.bool()
-	m.Ref = r.viewID()
+	m.Primary = r.Bool()
+	m.Ref = r.ViewID()
 	m.RefMembers = r.nodes()
 	if r.Err() == nil && len(m.States) != len(m.View.Members) {
-		r.fail()
+		r.Fail()
 	}
 	return r.Err()
 }
@@ -266,7 +238,7 @@ func (*Promise) Type() Type { return TypePromise }
 // Append implements Message.
 func (m *Promise) Append(b []byte) []byte {
 	w := Writer(b)
-	w.viewID(m.ID)
+	w.ViewID(m.ID)
 	w.lineage(m.Lineage)
 	w.Bytes(m.Flush)
 	return w
@@ -274,7 +246,7 @@ func (m *Promise) Append(b []byte) []byte {
 
 // Decode implements Message.
 func (m *Promise) Decode(r *Reader) error {
-	m.ID = r.viewID()
+	m.ID = r.ViewID()
 	m.Lineage = r.lineage()
 	m.Flush = r.Bytes()
 	return r.Err()
@@ -286,15 +258,15 @@ func (*Refuse) Type() Type { return TypeRefuse }
 // Append implements Message.
 func (m *Refuse) Append(b []byte) []byte {
 	w := Writer(b)
-	w.viewID(m.ID)
-	w.viewID(m.Promise)
+	w.ViewID(m.ID)
+	w.ViewID(m.Promise)
 	return w
 }
 
 // Decode implements Message.
 func (m *Refuse) Decode(r *Reader) error {
-	m.ID = r.viewID()
-	m.Promise = r.viewID()
+	m.ID = r.ViewID()
+	m.Promise = r.ViewID()
 	return r.Err()
 }
 
@@ -304,14 +276,14 @@ func (*Commit) Type() Type { return TypeCommit }
 // Append implements Message.
 func (m *Commit) Append(b []byte) []byte {
 	w := Writer(b)
-	w.viewID(m.ID)
+	w.ViewID(m.ID)
 	w.Bytes(m.Plan)
 	return w
 }
 
 // Decode implements Message.
 func (m *Commit) Decode(r *Reader) error {
-	m.ID = r.viewID()
+	m.ID = r.ViewID()
 	m.Plan = r.Bytes()
 	return r.Err()
 }
@@ -322,7 +294,7 @@ func (*LeaseReq) Type() Type { return TypeLeaseReq }
 // Append implements Message.
 func (m *LeaseReq) Append(b []byte) []byte {
 	w := Writer(b)
-	w.viewID(m.ID)
+	w.ViewID(m.ID)
 	w.Uvarint(m.Seq)
 	w.Uint16(uint16(m.To))
 	return w
@@ -330,7 +302,7 @@ func (m *LeaseReq) Append(b []byte) []byte {
 
 // Decode implements Message.
 func (m *LeaseReq) Decode(r *Reader) error {
-	m.ID = r.viewID()
+	m.ID = r.ViewID()
 	m.Seq = r.Uvarint()
 	m.To = NodeID(r.Uint16())
 	return r.Err()
@@ -342,7 +314,7 @@ func (*LeaseAck) Type() Type { return TypeLeaseAck }
 // Append implements Message.
 func (m *LeaseAck) Append(b []byte) []byte {
 	w := Writer(b)
-	w.viewID(m.ID)
+	w.ViewID(m.ID)
 	w.Uvarint(m.Seq)
 	w.Uint16(uint16(m.To))
 	return w
@@ -350,7 +322,7 @@ func (m *LeaseAck) Append(b []byte) []byte {
 
 // Decode implements Message.
 func (m *LeaseAck) Decode(r *Reader) error {
-	m.ID = r.viewID()
+	m.ID = r.ViewID()
 	m.Seq = r.Uvarint()
 	m.To = NodeID(r.Uint16())
 	return r.Err()
@@ -362,13 +334,13 @@ func (*Left) Type() Type { return TypeLeft }
 // Append implements Message.
 func (m *Left) Append(b []byte) []byte {
 	w := Writer(b)
-	w.viewID(m.ID)
+	w.ViewID(m.ID)
 	return w
 }
 
 // Decode implements Message.
 func (m *Left) Decode(r *Reader) error {
-	m.ID = r.viewID()
+	m.ID = r.ViewID()
 	return r.Err()
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/corral-ha/corral/core/netlimit"
 	"github.com/corral-ha/corral/core/node"
 	"github.com/corral-ha/corral/lua"
+	"github.com/corral-ha/corral/shell/pidfile"
 )
 
 // leaver is the clean-leave hook the membership work adds to *node.Node;
@@ -284,24 +285,11 @@ func writePIDFile(path string) error {
 
 // removePIDFile removes the pid file if it still names this process.
 func removePIDFile(log *slog.Logger, path string) {
-	if pid, err := readPIDFile(path); err != nil || pid != os.Getpid() {
+	if pid, err := pidfile.Read(path); err != nil || pid != os.Getpid() {
 		return
 	}
 	if err := os.Remove(path); err != nil {
 		log.Warn("removing the pid file", "err", err)
 	}
 	_ = os.Remove(path + ".id")
-}
-
-// readPIDFile reads a pid file's number.
-func readPIDFile(path string) (int, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return 0, fmt.Errorf("%s does not hold a process id", path)
-	}
-	return pid, nil
 }

@@ -2,7 +2,8 @@ package main
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/corral-ha/corral/core/config"
@@ -33,11 +34,7 @@ func checkFenceDevices(c *config.Config, h *lua.Host) config.Problems {
 			declared[p.Name] = p
 			names = append(names, p.Name)
 		}
-		params := make([]string, 0, len(d.Params))
-		for k := range d.Params {
-			params = append(params, k)
-		}
-		sort.Strings(params)
+		params := slices.Sorted(maps.Keys(d.Params))
 		for _, k := range params {
 			p, ok := declared[k]
 			switch {

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/corral-ha/corral/shell"
+	"github.com/corral-ha/corral/shell/demo"
 )
 
 // version is stamped by the Makefile with -ldflags -X main.version=...
@@ -28,7 +29,7 @@ func commands() []command {
 		{"keygen", "corral keygen [FILE]", "make a random cluster key: into FILE (mode 0600), else to stdout", runKeygen},
 		{"check-config", "corral check-config FILE...", "check node configuration files; print every problem with file:line", runCheckConfig},
 		{"agent", "corral agent --config FILE", "run one node in the foreground until SIGTERM/SIGINT", runAgent},
-		{"demo", "corral demo [--detach] | stop", "start a local cluster (3 nodes in .corral-demo), or stop it", runDemo},
+		{"demo", "corral demo [--detach] | stop", "start a local cluster (3 nodes in .corral-demo), or stop it", demo.Run},
 		{"shell", "corral shell -c CMD [--json]", "talk to a node: corral shell -c status", shell.Main},
 		{"arbiter", "corral arbiter --listen ADDR ...", "run the network quorum witness (--data DIR --key FILE)", runArbiter},
 		{"whoami", "corral whoami --listen ADDR --name N", "serve HTTP answering N (the demo's web service)", runWhoami},

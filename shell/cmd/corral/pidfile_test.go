@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/corral-ha/corral/lua"
+	"github.com/corral-ha/corral/shell/pidfile"
 )
 
 // TestWritePIDFileNoFollow (issue 22): a symlink planted at the pid file's
@@ -32,7 +33,7 @@ func TestWritePIDFileNoFollow(t *testing.T) {
 	if b, _ := os.ReadFile(victim); string(b) != "precious\n" {
 		t.Fatalf("the symlink's target was written: %q", b)
 	}
-	if pid, err := readPIDFile(path); err != nil || pid != os.Getpid() {
+	if pid, err := pidfile.Read(path); err != nil || pid != os.Getpid() {
 		t.Fatalf("pid file: %d %v", pid, err)
 	}
 	if fi, err := os.Lstat(path); err != nil || !fi.Mode().IsRegular() {

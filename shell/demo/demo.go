@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -17,9 +17,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/core/config"
-	"github.com/corral-ha/corral/core/node"
 	"github.com/corral-ha/corral/shell"
+	"github.com/corral-ha/corral/shell/pidfile"
 )
 
 // The demo's settings (ARCHITECTURE section 7, "Demo").
@@ -107,9 +108,9 @@ func progName() string {
 	return "corral"
 }
 
-// runDemo is `corral demo [--nodes 3] [--dir DIR] [--net 127.0] [--detach]`
+// Run is `corral demo [--nodes 3] [--dir DIR] [--net 127.0] [--detach]`
 // and `corral demo stop [--dir DIR]`.
-func runDemo(args []string, stdout, stderr io.Writer) int {
+func Run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "stop" {
 		return runDemoStop(args[1:], stdout, stderr)
 	}
@@ -240,7 +241,7 @@ type nodeState struct {
 	pid     int
 	started bool
 	exited  chan error // closed-over Wait result of a process this run started
-	status  node.Status
+	status  apitypes.Status
 	ready   bool // answered /v1/status (start)
 	gone    bool // exited (stop)
 }
@@ -408,9 +409,9 @@ func (d *demo) waitReady(nodes []*nodeState) int {
 
 // settle waits (up to max) until the node reaches every other node, so the
 // first table people see is not all "no"; it returns the last status.
-func (d *demo) settle(socket string, max time.Duration) node.Status {
+func (d *demo) settle(socket string, max time.Duration) apitypes.Status {
 	deadline := time.Now().Add(max)
-	var st node.Status
+	var st apitypes.Status
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		s, err := shell.NewClient(socket).Status(ctx)
@@ -543,7 +544,7 @@ func existingDemoNodes(dir string) []demoNode {
 // agentPID returns the pid in pidFile if that process is alive and is a
 // corral agent running cfgPath; else 0.
 func agentPID(pidFile, cfgPath string) int {
-	pid, err := readPIDFile(pidFile)
+	pid, err := pidfile.Read(pidFile)
 	if err != nil {
 		return 0
 	}

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -11,8 +11,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/corral-ha/corral/core/api"
+	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/shell"
+	"github.com/corral-ha/corral/shell/pidfile"
 )
 
 // The demo's group web (ARCHITECTURE section 7, "Demo"): a process
@@ -72,11 +73,11 @@ func (d *demo) addWeb(socket, exe string) (bool, error) {
 	added := false
 	for _, kv := range demoWebKeys(exe) {
 		zero := uint64(0)
-		var res api.CDBWriteResult
+		var res apitypes.CDBWriteResult
 		var err error
 		for try := 0; try < 50; try++ {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			err = c.Do(ctx, "PUT", "/v1/cdb"+kv[0], api.CDBSetRequest{Value: kv[1], IfRevision: &zero}, &res)
+			err = c.Do(ctx, "PUT", "/v1/cdb"+kv[0], apitypes.CDBSetRequest{Value: kv[1], IfRevision: &zero}, &res)
 			cancel()
 			var ae *shell.APIError
 			if errors.As(err, &ae) && ae.Status == http.StatusConflict {
@@ -103,7 +104,7 @@ func stopResourceProcesses(dir string) int {
 	files, _ := filepath.Glob(filepath.Join(dir, "n*", "data", "agents", "process-*.pid"))
 	live := map[int]string{}
 	for _, f := range files {
-		pid, err := readPIDFile(f)
+		pid, err := pidfile.Read(f)
 		// The agent makes the command its process group's leader: a
 		// process whose group differs is another one that got the pid.
 		if pg, gerr := syscall.Getpgid(pid); err != nil || pid <= 1 || gerr != nil || pg != pid {

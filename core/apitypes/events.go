@@ -1,0 +1,38 @@
+package apitypes
+
+// Event is one entry of the node's event stream, as the API and the shell
+// show it (ARCHITECTURE section 7).
+type Event struct {
+	Seq  uint64 `json:"seq"`  // this node's event number, never reused
+	Time string `json:"time"` // RFC 3339 with milliseconds, for people
+	Kind string `json:"kind"`
+	Node string `json:"node"` // the node that recorded it
+	View string `json:"view"` // "epoch/coordinator", "" before the first view
+
+	Members []string `json:"members,omitempty"` // view_changed
+	Primary *bool    `json:"primary,omitempty"` // view_changed
+	Target  string   `json:"target,omitempty"`  // node_*
+	Clean   *bool    `json:"clean,omitempty"`   // node_left
+	Votes   *int     `json:"votes,omitempty"`   // quorum_*
+	Needed  *int     `json:"needed,omitempty"`  // quorum_*
+	Peer    string   `json:"peer,omitempty"`    // link_*, peer_*
+	Link    *int     `json:"link,omitempty"`    // link_*: this node's link
+	Remote  *int     `json:"remote_link,omitempty"`
+	Detail  string   `json:"detail,omitempty"`
+
+	// resource_* {resource, group, on, error}, group_online/offline
+	// {group, owner, reason}, group_moved {group, from, to}
+	Resource string `json:"resource,omitempty"`
+	Group    string `json:"group,omitempty"`
+	On       string `json:"on,omitempty"`
+	Error    string `json:"error,omitempty"`
+	Owner    string `json:"owner,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	From     string `json:"from,omitempty"`
+	To       string `json:"to,omitempty"`
+
+	// fence_started {target, device}, node_fenced {target, device, by},
+	// fence_failed {target, device, error}
+	Device string `json:"device,omitempty"`
+	By     string `json:"by,omitempty"`
+}
