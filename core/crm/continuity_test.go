@@ -8,7 +8,7 @@ import (
 
 // Checks of continuity and of takeover after a confirmed fence
 // (ARCHITECTURE section 2, G2 "Continuity" and G4), run by the harness on
-// every step of every simulation (TestSim and the scenarios):
+// every step of every simulation (TestSimulation and the scenarios):
 //
 //   - checkStop: a node stops a resource on its own (selfStop, an
 //     operation no coordinator issued) only while its view is not primary
@@ -20,8 +20,8 @@ import (
 //     elsewhere only once that node is confirmed fenced (the harness
 //     powers it off before it says Fenced).
 //
-// Mutations, each caught by a named seed of TestSim (go test ./core/crm/
-// -run TestSim -crm.seed=N):
+// Mutations, each caught by a named seed of TestSimulation (go test ./core/crm/
+// -run TestSimulation -seed=N):
 //
 //   - setView drops the lease at every view change (c.leaseGone = true
 //     when the view id changes, as the takeover wait did before issue 15)

@@ -103,7 +103,7 @@
 // fencing (AssumeFenced) a departed node counts as fenced only once
 // View.Takeover holds and FenceDelay has passed.
 //
-// The simulation (TestSim, harness_test.go, continuity_test.go) checks on
+// The simulation (TestSimulation, harness_test.go, continuity_test.go) checks on
 // every step that a group never runs on two nodes of one primary view,
 // that no node stops a resource on its own while it holds its lease in a
 // primary view (continuity), and, with fencing, that a group never runs

@@ -1,7 +1,6 @@
 package crm
 
 import (
-	"container/heap"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -11,32 +10,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-ha/corral/core/sim"
+	"github.com/corral-ha/corral/core/sim/simtest"
 	"github.com/corral-ha/corral/core/wire"
 )
 
-// The harness runs a cluster of CRMs on a virtual clock: an ordered
+// The harness runs a cluster of CRMs on core/sim: the simulator's virtual
+// clock and event queue, its nodes (node i is "ni"; a crash and a restart
+// go through the simulator, whose trace a failure prints), and its seed.
+// Over it, stand-ins for the layers below the CRM: a membership oracle (a
+// view per connected component, the majority side primary) and an ordered
 // broadcast per view (same order on every member; messages of a view end
-// with it), Go stand-in agents with durations, monitors, crashes,
-// partitions, pauses, and a fence that powers a node off.
+// with it); Go stand-in agents with durations, monitors, partitions,
+// pauses, and a fence that powers a node off. The harness ticks every node
+// in one event every 100 ms (the simulator's per-node ticks are off), so a
+// seed runs the same schedule as the private harness this replaced did.
 
-type hev struct {
-	at  time.Duration
-	seq uint64
-	fn  func()
-}
+// hproc is a node's process in the simulator: the harness drives the CRM
+// through its own events, so the process only marks the node's lifetime.
+type hproc struct{}
 
-type hq []*hev
-
-func (q hq) Len() int { return len(q) }
-func (q hq) Less(i, j int) bool {
-	if q[i].at != q[j].at {
-		return q[i].at < q[j].at
-	}
-	return q[i].seq < q[j].seq
-}
-func (q hq) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *hq) Push(x any)   { *q = append(*q, x.(*hev)) }
-func (q *hq) Pop() any     { o := *q; e := o[len(o)-1]; *q = o[:len(o)-1]; return e }
+func (hproc) Tick(time.Duration)                           {}
+func (hproc) Receive(time.Duration, int, sim.Addr, []byte) {}
 
 type hnode struct {
 	name    string
@@ -54,10 +49,9 @@ type hnode struct {
 
 type harness struct {
 	t       testing.TB
+	s       *sim.Sim
 	rng     *rand.Rand
-	now     time.Duration
-	q       hq
-	seq     uint64
+	now     time.Duration // s.Now(), set before every harness event runs
 	names   []string
 	nodes   map[string]*hnode
 	kv      map[string][]byte
@@ -89,6 +83,9 @@ type harness struct {
 	escalated []string
 }
 
+// newHarness builds a cluster of n nodes. Under simtest (t a *simtest.Run)
+// the simulation is the run's, whose seed it takes and whose trace a
+// failure prints; else seed seeds it.
 func newHarness(t testing.TB, n int, seed uint64) *harness {
 	h := &harness{t: t, rng: rand.New(rand.NewPCG(seed, seed^0x9e37)), nodes: map[string]*hnode{}, kv: map[string][]byte{},
 		paused: map[string]bool{}, leaving: map[string]bool{}, fails: map[string]bool{}, config: map[string]bool{}, lastDel: map[wire.ViewID]time.Duration{}, fence: 300 * time.Millisecond,
@@ -97,6 +94,18 @@ func newHarness(t testing.TB, n int, seed uint64) *harness {
 		name := fmt.Sprintf("n%d", i)
 		h.names = append(h.names, name)
 		h.nodes[name] = &hnode{name: name}
+	}
+	cfg := sim.Config{Seed: int64(seed), Nodes: n, Tick: time.Hour, Drift: -1}
+	factory := func(hst *sim.Host) sim.Process {
+		if h.s != nil { // a restart (the first starts are below)
+			h.boot(h.names[hst.ID()-1])
+		}
+		return hproc{}
+	}
+	if r, ok := t.(*simtest.Run); ok {
+		h.s = r.New(cfg, factory)
+	} else {
+		h.s = sim.New(cfg, factory)
 	}
 	for _, name := range h.names {
 		h.boot(name)
@@ -107,8 +116,21 @@ func newHarness(t testing.TB, n int, seed uint64) *harness {
 }
 
 func (h *harness) at(d time.Duration, fn func()) {
-	h.seq++
-	heap.Push(&h.q, &hev{at: h.now + d, seq: h.seq, fn: fn})
+	h.s.After(d, func() {
+		h.now = h.s.Now()
+		fn()
+	})
+}
+
+// id is the simulator's id of node name ("ni").
+func (h *harness) id(name string) int {
+	for i, n := range h.names {
+		if n == name {
+			return i + 1
+		}
+	}
+	h.t.Fatalf("no node %s", name)
+	return 0
 }
 
 func (h *harness) boot(name string) {
@@ -373,13 +395,8 @@ func (h *harness) askPolicy(nd *hnode, p PolicyRequest) {
 
 // run advances the virtual clock by d.
 func (h *harness) run(d time.Duration) {
-	end := h.now + d
-	for len(h.q) > 0 && h.q[0].at <= end {
-		e := heap.Pop(&h.q).(*hev)
-		h.now = e.at
-		e.fn()
-	}
-	h.now = end
+	h.s.Run(d)
+	h.now = h.s.Now()
 }
 
 // ---- faults and commands ----
@@ -409,12 +426,18 @@ func (h *harness) put(key string, v any) {
 }
 
 func (h *harness) crash(name string) {
-	nd := h.nodes[name]
-	nd.up = false
-	nd.inc++
-	nd.running = map[string]bool{} // processes die with the node
+	h.powerOff(name)
 	h.regroup()
 	h.fenceLater(name)
+}
+
+// powerOff stops node name at once: its processes die with it.
+func (h *harness) powerOff(name string) {
+	nd := h.nodes[name]
+	h.s.Crash(h.id(name))
+	nd.up = false
+	nd.inc++
+	nd.running = map[string]bool{}
 }
 
 // fenceLater confirms a node's fence (it is off, or powered off now)
@@ -426,9 +449,7 @@ func (h *harness) fenceLater(name string) {
 		// keep (FenceDelay), which is what AssumeFenced relies on
 		h.at(h.cfg.FenceDelay/2, func() {
 			if nd := h.nodes[name]; nd.up && !h.inPrimary(name) {
-				nd.up = false
-				nd.inc++
-				nd.running = map[string]bool{}
+				h.powerOff(name)
 				h.regroup()
 			}
 		})
@@ -443,9 +464,7 @@ func (h *harness) fenceLater(name string) {
 			if h.inPrimary(name) {
 				return // it came back into the primary view: nothing to fence
 			}
-			nd.up = false // power it off
-			nd.inc++
-			nd.running = map[string]bool{}
+			h.powerOff(name)
 			h.regroup()
 		}
 		for _, c := range h.components() {
@@ -466,7 +485,7 @@ func (h *harness) inPrimary(name string) bool {
 }
 
 func (h *harness) restart(name string) {
-	h.boot(name)
+	h.s.Restart(h.id(name)) // boots it (the factory)
 	h.regroup()
 }
 

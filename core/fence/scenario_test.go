@@ -430,7 +430,7 @@ func TestTwoNodeLoserRestartsWinnerStays(t *testing.T) {
 	}
 	// what n2 wrote before it died holds the fence of n1 it had begun
 	var begun bool
-	if s, err := decodeState(h.nodes["n2"].persist); err == nil {
+	if s, err := decodeState(h.persisted("n2")); err == nil {
 		for _, o := range s.ops {
 			begun = begun || (o.Target == "n1" && o.By == "n2" && o.ByBoot == 1)
 		}
