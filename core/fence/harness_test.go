@@ -696,3 +696,20 @@ func (h *harness) kinds(n string, target string) []string {
 	}
 	return out
 }
+
+func baseCfg() Config {
+	return Config{Timeout: time.Second, Lease: 500 * time.Millisecond, Margin: 100 * time.Millisecond, Drift: 0.01,
+		RetryAfter: 2 * time.Second, WatchdogTimeout: time.Second}
+}
+
+func levels(names ...string) [][]Device {
+	var out [][]Device
+	for _, l := range names {
+		var lv []Device
+		for _, d := range strings.Split(l, "+") {
+			lv = append(lv, Device{Name: d, Driver: "dummy"})
+		}
+		out = append(out, lv)
+	}
+	return out
+}
