@@ -80,12 +80,12 @@ func (h *harness) checkTakeover() {
 		}
 		for _, r := range sortedKeys(nd.running) {
 			if nd.running[r] {
-				out[groupOf(h.kv, r)] = n
+				out[h.groupOf(r)] = n
 			}
 		}
 		for _, r := range sortedKeys(nd.starts) {
 			if nd.starts[r] > 0 {
-				out[groupOf(h.kv, r)] = n
+				out[h.groupOf(r)] = n
 			}
 		}
 	}
@@ -95,14 +95,14 @@ func (h *harness) checkTakeover() {
 	for _, n := range prim {
 		nd := h.nodes[n]
 		for _, r := range sortedKeys(nd.running) {
-			g := groupOf(h.kv, r)
+			g := h.groupOf(r)
 			if x := out[g]; x != "" && (nd.running[r] || nd.starts[r] > 0) {
 				h.t.Fatalf("%v: G4: group %s runs on %s of the primary view %v while %s, outside it and not fenced, still runs it",
 					h.now, g, n, prim, x)
 			}
 		}
 		for _, r := range sortedKeys(nd.starts) {
-			g := groupOf(h.kv, r)
+			g := h.groupOf(r)
 			if x := out[g]; x != "" && nd.starts[r] > 0 {
 				h.t.Fatalf("%v: G4: group %s starts on %s of the primary view %v while %s, outside it and not fenced, still runs it",
 					h.now, g, n, prim, x)

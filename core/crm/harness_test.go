@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -68,7 +69,9 @@ type harness struct {
 	// policy stand-in: nil: never answers
 	policy  func(PolicyRequest) (PolicyAnswer, time.Duration)
 	lastDel map[wire.ViewID]time.Duration
-	tod     *time.Duration // fed to every node that boots
+	// groupOfRes caches groupOf
+	groupOfRes map[string]string
+	tod        *time.Duration // fed to every node that boots
 
 	// takeover is the takeover wait: View.Takeover comes this long after
 	// a view is installed (continuity_test.go).
@@ -88,7 +91,7 @@ type harness struct {
 // failure prints; else seed seeds it.
 func newHarness(t testing.TB, n int, seed uint64) *harness {
 	h := &harness{t: t, rng: rand.New(rand.NewPCG(seed, seed^0x9e37)), nodes: map[string]*hnode{}, kv: map[string][]byte{},
-		paused: map[string]bool{}, leaving: map[string]bool{}, fails: map[string]bool{}, config: map[string]bool{}, lastDel: map[wire.ViewID]time.Duration{}, fence: 300 * time.Millisecond,
+		paused: map[string]bool{}, leaving: map[string]bool{}, fails: map[string]bool{}, config: map[string]bool{}, lastDel: map[wire.ViewID]time.Duration{}, groupOfRes: map[string]string{}, fence: 300 * time.Millisecond,
 		takeover: 600 * time.Millisecond}
 	for i := 1; i <= n; i++ {
 		name := fmt.Sprintf("n%d", i)
@@ -225,6 +228,7 @@ func (h *harness) regroup() {
 		if same {
 			v.Takeover = primary && nd0.view.Takeover
 		}
+		h.s.Logf("view %d/%d %v primary=%v paused=%v leaving=%v", v.ID.Epoch, v.ID.Coord, c, primary, paused, leaving)
 		for _, n := range c {
 			nd := h.nodes[n]
 			nd.view = v
@@ -254,6 +258,9 @@ func (h *harness) ready(nd *hnode) {
 			h.askPolicy(nd, p)
 		}
 		nd.events = append(nd.events, rd.Events...)
+		for _, e := range rd.Events {
+			h.s.Logf("%s event %s group=%s resource=%s on=%s", nd.name, e.Kind, e.Group, e.Resource, e.On)
+		}
 		for _, f := range rd.StopFailed {
 			h.escalated = append(h.escalated, nd.name+"/"+f.Resource)
 		}
@@ -308,6 +315,9 @@ func (h *harness) exec(nd *hnode, a Action) {
 		fmt.Printf("%v %s exec %+v\n", h.now, nd.name, a)
 	}
 	key := nd.name + "/" + a.Resource
+	if a.Action != ActMonitor {
+		h.s.Logf("%s %s %s", nd.name, a.Action, a.Resource)
+	}
 	switch a.Action {
 	case ActStart:
 		nd.starts[a.Resource]++
@@ -418,6 +428,7 @@ func (h *harness) put(key string, v any) {
 	} else {
 		h.kv[key] = b
 	}
+	delete(h.groupOfRes, strings.TrimPrefix(key, ResourcePrefix))
 	for _, n := range h.names {
 		if nd := h.nodes[n]; nd.up {
 			h.step(nd, ConfigKey{Key: key, Value: b})
@@ -496,6 +507,7 @@ func (h *harness) partition(parts ...[]string) {
 			was = c
 		}
 	}
+	h.s.Logf("partition %v", parts)
 	h.parts = parts
 	h.regroup()
 	for _, n := range was {
@@ -506,6 +518,7 @@ func (h *harness) partition(parts ...[]string) {
 }
 
 func (h *harness) heal() {
+	h.s.Logf("heal")
 	h.parts = nil
 	h.regroup()
 }
@@ -547,21 +560,18 @@ func (h *harness) gview(name string) GroupView {
 // (the harness's fence powers a node off before it confirms).
 func (h *harness) check() {
 	h.checks++
-	groupsOn := func(nd *hnode) []string {
-		seen := map[string]bool{}
-		var out []string
-		for _, m := range []map[string]bool{nd.running, nil} {
-			rs := sortedKeys(m)
-			if m == nil {
-				rs = sortedKeys(nd.starts)
+	// groupsOn is the set of groups nd runs or starts (checked at every
+	// step: no sorting unless a check fails).
+	groupsOn := func(nd *hnode) map[string]bool {
+		out := map[string]bool{}
+		for r, on := range nd.running {
+			if on {
+				out[h.groupOf(r)] = true
 			}
-			for _, r := range rs {
-				if nd.running[r] || nd.starts[r] > 0 {
-					if g := groupOf(h.kv, r); !seen[g] {
-						seen[g] = true
-						out = append(out, g)
-					}
-				}
+		}
+		for r, k := range nd.starts {
+			if k > 0 {
+				out[h.groupOf(r)] = true
 			}
 		}
 		return out
@@ -572,24 +582,34 @@ func (h *harness) check() {
 		}
 		on := map[string][]string{}
 		for _, n := range c {
-			for _, g := range groupsOn(h.nodes[n]) {
-				on[g] = append(on[g], n)
+			for g := range groupsOn(h.nodes[n]) {
+				on[g] = append(on[g], n) // in c's order
 			}
 		}
-		for _, g := range sortedKeys(on) {
-			if ns := on[g]; len(ns) > 1 {
-				h.t.Fatalf("%v: group %s runs on %v in one primary view %v", h.now, g, ns, c)
+		var bad []string
+		for g, ns := range on {
+			if len(ns) > 1 {
+				bad = append(bad, g)
 			}
+		}
+		if len(bad) > 0 {
+			slices.Sort(bad)
+			h.t.Fatalf("%v: group %s runs on %v in one primary view %v", h.now, bad[0], on[bad[0]], c)
 		}
 		for _, n := range h.names {
 			nd := h.nodes[n]
 			if !nd.up || contains(c, n) {
 				continue
 			}
-			for _, g := range groupsOn(nd) {
-				if ns := on[g]; len(ns) > 0 {
-					h.t.Fatalf("%v: G4: group %s runs on %v of the primary view %v while %s, excluded and not fenced, still runs it", h.now, g, ns, c, n)
+			for g := range groupsOn(nd) {
+				if len(on[g]) > 0 {
+					bad = append(bad, g)
 				}
+			}
+			if len(bad) > 0 {
+				slices.Sort(bad)
+				g := bad[0]
+				h.t.Fatalf("%v: G4: group %s runs on %v of the primary view %v while %s, excluded and not fenced, still runs it", h.now, g, on[g], c, n)
 			}
 		}
 	}
@@ -599,15 +619,14 @@ func (h *harness) check() {
 	}
 }
 
-var groupCache = map[string]string{}
-
-func groupOf(kv map[string][]byte, res string) string {
-	k := res + "\x00" + string(kv[ResourcePrefix+res])
-	if g, ok := groupCache[k]; ok {
+// groupOf is the group of resource res in the configuration (cached until
+// put changes res).
+func (h *harness) groupOf(res string) string {
+	if g, ok := h.groupOfRes[res]; ok {
 		return g
 	}
-	g := groupOf1(kv, res)
-	groupCache[k] = g
+	g := groupOf1(h.kv, res)
+	h.groupOfRes[res] = g
 	return g
 }
 

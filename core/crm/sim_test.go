@@ -31,7 +31,14 @@ const simSeeds = 2500
 //	a restarted node forgets its persisted owner table
 //	(New ignores Config.Known)                               -> seed 18
 func TestSimulation(t *testing.T) {
-	simtest.SweepSeeds(t, simtest.SeedsN(simSeeds), simRun)
+	seeds := simtest.SeedsN(simSeeds)
+	// The first seed runs twice: its two traces must be equal, or
+	// something nondeterministic leaked into the run (a map's order).
+	simtest.Deterministic(t, seeds[0], simRun)
+	if t.Failed() {
+		return
+	}
+	simtest.SweepSeeds(t, seeds[1:], simRun)
 }
 
 func simRun(r *simtest.Run) {

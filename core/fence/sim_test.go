@@ -35,7 +35,14 @@ const simSeeds = 1000
 // coordinator, not the runners of its calls, seed 718) is caught by no
 // seed of the default sweep any more, on the private harness as well.
 func TestSimulation(t *testing.T) {
-	simtest.SweepSeeds(t, simtest.SeedsN(simSeeds), runSim)
+	seeds := simtest.SeedsN(simSeeds)
+	// The first seed runs twice: its two traces must be equal, or
+	// something nondeterministic leaked into the run (a map's order).
+	simtest.Deterministic(t, seeds[0], runSim)
+	if t.Failed() {
+		return
+	}
+	simtest.SweepSeeds(t, seeds[1:], runSim)
 }
 
 func runSim(r *simtest.Run) {
