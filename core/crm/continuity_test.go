@@ -25,7 +25,7 @@ import (
 //
 //   - setView drops the lease at every view change (c.leaseGone = true
 //     when the view id changes, as the takeover wait did before issue 15)
-//     -> seed 1 (checkStop: "n2 stops g1-r0 on its own while it holds the
+//     -> seed 1 (checkStop: "n2 stops g2-r0 on its own while it holds the
 //     lease of primary view {3 1} [n2 n3]").
 //   - schedule treats every unfenced departed node as fenced at once
 //     (coFenced for t < 0 too): a fenced node's group starts before the
