@@ -618,16 +618,17 @@ func (nd *simNode) execute(now time.Duration) {
 		for _, e := range rc.Events {
 			switch e.Kind {
 			case conn.EventPeerReachable:
-				n.mem.Reach(now, e.Peer, true)
+				_ = n.mem.Step(now, membership.Reach{Peer: e.Peer, Up: true})
 			case conn.EventPeerUnreachable:
-				n.mem.Reach(now, e.Peer, false)
+				_ = n.mem.Step(now, membership.Reach{Peer: e.Peer, Up: false})
 			case conn.EventPeerRestarted:
-				n.mem.Restarted(now, e.Peer)
+				_ = n.mem.Step(now, membership.Restarted{Peer: e.Peer})
 			}
 		}
 		nd.beforeWrite()
 		cdbBusy := n.cdbRound(now, n.bc.Ready())
 		rm := n.mem.Ready()
+		n.mem.Advance()
 		if rm.Persist != nil {
 			nd.beforeWrite()
 			if err := n.store.Put(keyMembership, rm.Persist.Marshal()); err != nil {

@@ -395,13 +395,19 @@ func (n *Node) execute() {
 		}
 		for _, e := range rc.Events {
 			n.logEvent(e)
+			var in membership.Input
 			switch e.Kind {
 			case conn.EventPeerReachable:
-				n.mem.Reach(now, e.Peer, true)
+				in = membership.Reach{Peer: e.Peer, Up: true}
 			case conn.EventPeerUnreachable:
-				n.mem.Reach(now, e.Peer, false)
+				in = membership.Reach{Peer: e.Peer, Up: false}
 			case conn.EventPeerRestarted:
-				n.mem.Restarted(now, e.Peer)
+				in = membership.Restarted{Peer: e.Peer}
+			}
+			if in != nil {
+				if err := n.mem.Step(now, in); err != nil {
+					n.log.Warn("membership refused a connectivity event", "peer", n.names[e.Peer], "err", err)
+				}
 			}
 			if ev, ok := n.connEvent(e); ok {
 				stream = append(stream, ev)
@@ -414,10 +420,11 @@ func (n *Node) execute() {
 		// messages (cdb.go)
 		cdbBusy := n.cdbRound(now, n.bc.Ready())
 		rm := n.mem.Ready()
+		n.mem.Advance()
 		if rm.Persist != nil {
 			if err := n.store.Put(keyMembership, rm.Persist.Marshal()); err != nil {
 				// Promises that are not durable must not be sent, and
-				// membership believes they are (Ready cleared its dirty
+				// membership believes they are (Advance cleared its dirty
 				// flag: a re-sent proposal would be promised from memory,
 				// not disk): stop the node, as a failed config DB or
 				// fence write does; a restart recovers from the disk.
@@ -518,9 +525,13 @@ func (n *Node) deliver(now time.Duration, m conn.Message) {
 			}()
 			return
 		}
-		n.mem.SetState(now, membership.State(msg.State))
+		if err := n.mem.Step(now, membership.SetState{State: membership.State(msg.State)}); err != nil {
+			n.log.Warn("state change asked by a peer refused", "from", n.names[m.From], "err", err)
+		}
 	default:
-		n.mem.Step(now, m.From, msg)
+		if err := n.mem.Step(now, membership.Receive{From: m.From, Msg: msg}); err != nil {
+			n.log.Warn("membership message refused", "from", n.names[m.From], "err", err)
+		}
 	}
 }
 
