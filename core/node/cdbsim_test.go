@@ -347,7 +347,9 @@ func (w *cdbWorld) factory(h *sim.Host) sim.Process {
 	if w.compact {
 		// fold the log often and transfer in small chunks, so joiners get
 		// snapshots from compacted sources
-		n.cdb.db = cdb.New(cdb.Config{Self: n.self, CompactEvery: 8, ChunkEntries: 3})
+		if n.cdb.db, err = cdb.New(cdb.Config{Self: n.self, CompactEvery: 8, ChunkEntries: 3}); err != nil {
+			w.r.Fatalf("n%d: %v", id, err)
+		}
 		pd, err := n.store.GetCDB()
 		if err != nil {
 			w.r.Fatalf("n%d: %v", id, err)
