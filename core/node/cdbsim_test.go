@@ -1261,7 +1261,7 @@ func (nd *simNode) openStack() {
 	for i := 1; i <= w.n; i++ {
 		fc.Targets[fmt.Sprintf("n%d", i)] = fence.Target{Levels: [][]fence.Device{{{Name: "power", Driver: "sim"}}}}
 	}
-	f, err := fence.New(fc, rand.New(rand.NewPCG(uint64(w.r.Seed), uint64(id)<<32|uint64(n.boot))))
+	f, err := fence.New(fc)
 	if err != nil {
 		w.r.Fatalf("n%d: fence.New: %v", id, err)
 	}
@@ -1276,7 +1276,9 @@ func (nd *simNode) openStack() {
 	}
 	n.fence = fenceDriver{f: f, configured: true, clean: map[wire.ViewID][]string{}}
 	r := &n.crm
-	r.c = crm.New(crm.Config{Self: n.cfg.Node}, nil)
+	if r.c, err = crm.New(crm.Config{Self: n.cfg.Node}); err != nil {
+		w.r.Fatalf("n%d: crm.New: %v", id, err)
+	}
 	r.monitors = map[string]uint64{}
 	r.watch[0] = n.cdb.db.Watch(crm.ResourcePrefix)
 	r.watch[1] = n.cdb.db.Watch(crm.GroupPrefix)
