@@ -146,7 +146,7 @@ func (nd *mnode) Tick(now time.Duration) {
 }
 
 func (nd *mnode) Receive(now time.Duration, link int, from sim.Addr, data []byte) {
-	nd.c.Receive(now, link, data)
+	_ = nd.c.Step(now, conn.Received{Link: link, Data: data})
 	nd.drain(now)
 }
 
@@ -155,6 +155,7 @@ func (nd *mnode) Receive(now time.Duration, link int, from sim.Addr, data []byte
 func (nd *mnode) drain(now time.Duration) {
 	for {
 		rc := nd.c.Ready()
+		nd.c.Advance()
 		for _, p := range rc.Packets {
 			nd.h.Send(p.Link, sim.Addr{Node: int(p.To), Link: p.ToLink}, p.Data)
 		}
@@ -168,7 +169,9 @@ func (nd *mnode) drain(now time.Duration) {
 				if err != nil {
 					nd.w.t.Fatalf("n%d: undecodable bcast message: %v", nd.h.ID(), err)
 				}
-				nd.b.Step(now, msg.From, m)
+				if err := nd.b.Step(now, bcast.Receive{From: msg.From, Msg: m}); err != nil {
+					nd.w.t.Fatalf("n%d: %v", nd.h.ID(), err)
+				}
 				continue
 			}
 			_ = nd.m.Step(now, membership.Receive{From: msg.From, Msg: wm})
@@ -186,6 +189,7 @@ func (nd *mnode) drain(now time.Duration) {
 		var rb bcast.Ready
 		if nd.b != nil {
 			rb = nd.b.Ready()
+			nd.b.Advance()
 			for _, o := range rb.Messages {
 				if _, err := nd.c.Send(now, o.To, wire.Encode(&wire.Bcast{Payload: bcast.Encode(o.Msg)})); err != nil {
 					nd.w.t.Fatalf("n%d: send: %v", nd.h.ID(), err)
@@ -231,7 +235,7 @@ func (nd *mnode) drain(now time.Duration) {
 				nd.w.events = append(nd.w.events, fmt.Sprintf("n%d %v", nd.h.ID(), e))
 			}
 		}
-		if rc.Empty() && rb.Empty() && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 {
+		if rc.Empty() && rb.Empty() && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 && !nd.c.HasReady() {
 			break
 		}
 	}

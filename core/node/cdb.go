@@ -141,7 +141,9 @@ func (n *Node) stepBcast(now time.Duration, from wire.NodeID, m bcast.Message) {
 		c.heldIn = append(c.heldIn, heldIn{from, m})
 		return
 	}
-	n.bc.Step(now, from, m)
+	if err := n.bc.Step(now, bcast.Receive{From: from, Msg: m}); err != nil {
+		n.log.Warn("broadcast message refused", "from", n.names[from], "err", err)
+	}
 }
 
 // maxHeldIn bounds the broadcast messages kept while the DB catches up.
@@ -326,7 +328,9 @@ func (n *Node) cdbRound(now time.Duration, rb bcast.Ready) bool {
 		ins := c.heldIn
 		c.heldIn = nil
 		for _, h := range ins {
-			n.bc.Step(now, h.from, h.msg)
+			if err := n.bc.Step(now, bcast.Receive{From: h.from, Msg: h.msg}); err != nil {
+				n.log.Warn("broadcast message refused", "from", n.names[h.from], "err", err)
+			}
 		}
 	}
 	if !c.db.HasReady() {

@@ -562,7 +562,7 @@ func (nd *simNode) run() {
 		if nd.tickDue {
 			nd.tickDue = false
 			for _, p := range nd.pkts { // drain
-				n.conn.Receive(nd.h.Now(), p.link, p.data)
+				_ = n.conn.Step(nd.h.Now(), conn.Received{Link: p.link, Data: p.data})
 			}
 			nd.pkts = nil
 			now := nd.h.Now()
@@ -586,7 +586,7 @@ func (nd *simNode) run() {
 			if len(nd.reqs) == 0 || (len(nd.pkts) > 0 && w.rng.IntN(2) == 0) {
 				p := nd.pkts[0]
 				nd.pkts = nd.pkts[1:]
-				n.conn.Receive(nd.h.Now(), p.link, p.data)
+				_ = n.conn.Step(nd.h.Now(), conn.Received{Link: p.link, Data: p.data})
 			} else {
 				f := nd.reqs[0]
 				nd.reqs = nd.reqs[1:]
@@ -608,6 +608,7 @@ func (nd *simNode) execute(now time.Duration) {
 	n := nd.n
 	for {
 		rc := n.conn.Ready()
+		n.conn.Advance()
 		if len(n.carry.Messages) > 0 || len(n.carry.Events) > 0 {
 			rc.Messages = append(n.carry.Messages, rc.Messages...)
 			rc.Events = append(n.carry.Events, rc.Events...)
@@ -628,7 +629,9 @@ func (nd *simNode) execute(now time.Duration) {
 			}
 		}
 		nd.beforeWrite()
-		cdbBusy := n.cdbRound(now, n.bc.Ready())
+		rb := n.bc.Ready()
+		n.bc.Advance()
+		cdbBusy := n.cdbRound(now, rb)
 		rm := n.mem.Ready()
 		n.mem.Advance()
 		if rm.Persist != nil {
@@ -664,7 +667,7 @@ func (nd *simNode) execute(now time.Duration) {
 			fenceBusy = nd.fenceRound(now, rm.Events)
 			crmBusy = nd.crmRound(now, len(rm.Events) > 0)
 		}
-		if rc.Empty() && !cdbBusy && !fenceBusy && !crmBusy && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 {
+		if rc.Empty() && !n.conn.HasReady() && !cdbBusy && !fenceBusy && !crmBusy && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 {
 			break
 		}
 	}

@@ -384,6 +384,7 @@ func (n *Node) execute() {
 		now := n.now()
 		var stream []Event
 		rc := n.conn.Ready()
+		n.conn.Advance()
 		if len(n.carry.Messages) > 0 || len(n.carry.Events) > 0 {
 			rc.Messages = append(n.carry.Messages, rc.Messages...)
 			rc.Events = append(n.carry.Events, rc.Events...)
@@ -418,7 +419,9 @@ func (n *Node) execute() {
 		}
 		// deliveries to the config DB, its Persist durable, then bcast's
 		// messages (cdb.go)
-		cdbBusy := n.cdbRound(now, n.bc.Ready())
+		rb := n.bc.Ready()
+		n.bc.Advance()
+		cdbBusy := n.cdbRound(now, rb)
 		rm := n.mem.Ready()
 		n.mem.Advance()
 		if rm.Persist != nil {
@@ -468,7 +471,7 @@ func (n *Node) execute() {
 		n.cdbQuorum(now, len(rm.Events) > 0)
 		fenceBusy := n.fenceRound(now, rm.Events)
 		crmBusy := n.crmRound(now, len(rm.Events) > 0)
-		if rc.Empty() && !cdbBusy && !crmBusy && !fenceBusy && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 &&
+		if rc.Empty() && !n.conn.HasReady() && !cdbBusy && !crmBusy && !fenceBusy && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 &&
 			!n.cdb.db.HasReady() {
 			n.dnsRefresh(now)
 			return
@@ -540,6 +543,7 @@ func (n *Node) deliver(now time.Duration, m conn.Message) {
 // the next pass of execute.
 func (n *Node) transmit() {
 	rc := n.conn.Ready()
+	n.conn.Advance()
 	n.sendPackets(rc.Packets)
 	n.carry.Messages = append(n.carry.Messages, rc.Messages...)
 	n.carry.Events = append(n.carry.Events, rc.Events...)
