@@ -48,7 +48,7 @@ func newScript(t *testing.T, n int, qc quorum.Config) *script {
 }
 
 func (s *script) start(id wire.NodeID) {
-	m, err := membership.New(membership.Config{Self: id, Nodes: s.ids, Quorum: s.qc}, s.disk[id], s.now)
+	m, err := membership.New(membership.Config{Self: id, Nodes: s.ids, Quorum: s.qc, Persisted: s.disk[id], Start: s.now})
 	if err != nil {
 		s.t.Fatalf("membership.New: %v", err)
 	}
@@ -419,8 +419,8 @@ func TestPromisedProposalsRemembered(t *testing.T) {
 	v := wire.View{ID: wire.ViewID{Epoch: 2, Coord: 3}, Members: ids(3, 4, 5)}
 	a := wire.View{ID: wire.ViewID{Epoch: 3, Coord: 2}, Members: ids(2, 3, 4, 5)}
 	p := wire.View{ID: wire.ViewID{Epoch: 4, Coord: 1}, Members: ids(1, 2, 3)}
-	m, err := membership.New(membership.Config{Self: 3, Nodes: ids(1, 2, 3, 4, 5), Quorum: qc},
-		membership.Persisted{Promise: v.ID, Epoch: 2, Lineage: wire.Lineage{LP: v, Prev: u}}, 0)
+	m, err := membership.New(membership.Config{Self: 3, Nodes: ids(1, 2, 3, 4, 5), Quorum: qc,
+		Persisted: membership.Persisted{Promise: v.ID, Epoch: 2, Lineage: wire.Lineage{LP: v, Prev: u}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,7 +447,7 @@ func TestPromisedProposalsRemembered(t *testing.T) {
 	if rd.Persist == nil {
 		t.Fatal("nothing to persist after two promises")
 	}
-	m2, err := membership.New(membership.Config{Self: 3, Nodes: ids(1, 2, 3, 4, 5), Quorum: qc}, *rd.Persist, time.Second)
+	m2, err := membership.New(membership.Config{Self: 3, Nodes: ids(1, 2, 3, 4, 5), Quorum: qc, Persisted: *rd.Persist, Start: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,9 +91,11 @@ type proposal struct {
 	leave []wire.NodeID          // leaving nodes this view drops
 }
 
-// New returns a Membership starting from what was persisted (the zero
-// Persisted for a new node).
-func New(cfg Config, p Persisted, now time.Duration) (*Membership, error) {
+// New returns a Membership starting at cfg.Start from what was persisted
+// (cfg.Persisted).
+func New(cfg Config) (*Membership, error) {
+	p, now := cfg.Persisted, cfg.Start
+	cfg.Persisted = Persisted{} // m.st is the state from now on
 	cfg.fillDefaults()
 	cfg.Nodes = sortedIDs(cfg.Nodes)
 	if err := cfg.validate(); err != nil {

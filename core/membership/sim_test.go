@@ -127,7 +127,8 @@ func (w *world) factory(h *sim.Host) sim.Process {
 	if w.override != nil {
 		w.override(h.ID(), &mc)
 	}
-	m, err := membership.New(mc, p, h.Now())
+	mc.Persisted, mc.Start = p, h.Now()
+	m, err := membership.New(mc)
 	if err != nil {
 		w.t.Fatalf("membership.New: %v", err)
 	}

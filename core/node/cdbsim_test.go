@@ -372,7 +372,7 @@ func (w *cdbWorld) factory(h *sim.Host) sim.Process {
 		}
 	}
 	if n.mem, err = membership.New(membership.Config{Self: n.self, Nodes: all, Quorum: w.qc,
-		Flusher: failingFlusher{flusher: n.flusher(), w: w, id: id}}, p, h.Now()); err != nil {
+		Flusher: failingFlusher{flusher: n.flusher(), w: w, id: id}, Persisted: p, Start: h.Now()}); err != nil {
 		w.r.Fatalf("membership.New: %v", err)
 	}
 	w.node[id] = nd

@@ -55,7 +55,8 @@ func (n *Node) openMembership() (*membership.Membership, error) {
 	t := n.cfg.Timers
 	return membership.New(membership.Config{Self: n.self, Nodes: all, Quorum: quorumConfig(n.cfg),
 		Witness: n.witness != nil, WitnessWait: n.witnessWait(), Flusher: n.flusher(),
-		Heartbeat: t.Heartbeat.D(), Lease: t.Lease.D(), Margin: t.Margin.D(), Drift: t.Drift}, p, n.now())
+		Heartbeat: t.Heartbeat.D(), Lease: t.Lease.D(), Margin: t.Margin.D(), Drift: t.Drift,
+		Persisted: p, Start: n.now()})
 }
 
 // witnessWait is how long a coordinator facing a tie waits for the
