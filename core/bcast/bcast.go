@@ -134,7 +134,7 @@ var (
 	ErrFull    = errors.New("bcast: too many messages waiting to be sequenced")
 	ErrInstall = errors.New("bcast: bad install")
 	ErrPlan    = errors.New("bcast: bad flush states")
-	// ErrNotStep: Step was given something that does not come through it.
+	// ErrNotStep is Step's error for what does not come through it.
 	ErrNotStep = errors.New("not a bcast circuit message")
 )
 

@@ -65,5 +65,5 @@ func (d *DB) Step(_ time.Duration, in Input) error {
 	return nil
 }
 
-// ErrUnknownInput: Step was given an input it does not know (nil).
+// ErrUnknownInput is Step's error for an input it does not know (nil).
 var ErrUnknownInput = errors.New("unknown input")

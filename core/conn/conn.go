@@ -10,12 +10,12 @@ import (
 	"github.com/corral-ha/corral/core/wire"
 )
 
-// Errors returned by Send.
+// Errors returned by Send and Step.
 var (
 	ErrUnknownPeer = errors.New("conn: unknown peer")
 	ErrTooBig      = errors.New("conn: message larger than the limit")
 	ErrQueueFull   = errors.New("conn: send queue full: the peer is slower than the sender")
-	// ErrUnknownInput: Step was given an input it does not know (nil).
+	// ErrUnknownInput is Step's error for an input it does not know (nil).
 	ErrUnknownInput = errors.New("conn: unknown input")
 )
 

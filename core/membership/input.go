@@ -53,11 +53,11 @@ func (SetState) input()      {}
 func (WitnessAnswer) input() {}
 
 var (
-	// ErrUnknownNode: an input names this node itself or a node that is not
-	// configured where a peer is meant.
+	// ErrUnknownNode is Step's error for an input that names this node itself
+	// or a node that is not configured where a peer is meant.
 	ErrUnknownNode = errors.New("not a configured peer")
-	// ErrBadState: SetState asks for a state a node cannot be asked for.
+	// ErrBadState is Step's error for a SetState a node cannot be asked for.
 	ErrBadState = errors.New("a node can be asked only for online, paused or leaving")
-	// ErrUnknownInput: Step was given an input it does not know (nil).
+	// ErrUnknownInput is Step's error for an input it does not know (nil).
 	ErrUnknownInput = errors.New("unknown input")
 )
