@@ -8,7 +8,7 @@ import (
 
 // Checks of continuity and of takeover after a confirmed fence
 // (ARCHITECTURE section 2, G2 "Continuity" and G4), run by the harness on
-// every step of every simulation (TestSim and the scenarios):
+// every step of every simulation (TestSimulation and the scenarios):
 //
 //   - checkStop: a node stops a resource on its own (selfStop, an
 //     operation no coordinator issued) only while its view is not primary
@@ -20,12 +20,12 @@ import (
 //     elsewhere only once that node is confirmed fenced (the harness
 //     powers it off before it says Fenced).
 //
-// Mutations, each caught by a named seed of TestSim (go test ./core/crm/
-// -run TestSim -crm.seed=N):
+// Mutations, each caught by a named seed of TestSimulation (go test ./core/crm/
+// -run TestSimulation -seed=N):
 //
 //   - setView drops the lease at every view change (c.leaseGone = true
 //     when the view id changes, as the takeover wait did before issue 15)
-//     -> seed 1 (checkStop: "n2 stops g1-r0 on its own while it holds the
+//     -> seed 1 (checkStop: "n2 stops g2-r0 on its own while it holds the
 //     lease of primary view {3 1} [n2 n3]").
 //   - schedule treats every unfenced departed node as fenced at once
 //     (coFenced for t < 0 too): a fenced node's group starts before the
@@ -80,12 +80,12 @@ func (h *harness) checkTakeover() {
 		}
 		for _, r := range sortedKeys(nd.running) {
 			if nd.running[r] {
-				out[groupOf(h.kv, r)] = n
+				out[h.groupOf(r)] = n
 			}
 		}
 		for _, r := range sortedKeys(nd.starts) {
 			if nd.starts[r] > 0 {
-				out[groupOf(h.kv, r)] = n
+				out[h.groupOf(r)] = n
 			}
 		}
 	}
@@ -95,14 +95,14 @@ func (h *harness) checkTakeover() {
 	for _, n := range prim {
 		nd := h.nodes[n]
 		for _, r := range sortedKeys(nd.running) {
-			g := groupOf(h.kv, r)
+			g := h.groupOf(r)
 			if x := out[g]; x != "" && (nd.running[r] || nd.starts[r] > 0) {
 				h.t.Fatalf("%v: G4: group %s runs on %s of the primary view %v while %s, outside it and not fenced, still runs it",
 					h.now, g, n, prim, x)
 			}
 		}
 		for _, r := range sortedKeys(nd.starts) {
-			g := groupOf(h.kv, r)
+			g := h.groupOf(r)
 			if x := out[g]; x != "" && nd.starts[r] > 0 {
 				h.t.Fatalf("%v: G4: group %s starts on %s of the primary view %v while %s, outside it and not fenced, still runs it",
 					h.now, g, n, prim, x)

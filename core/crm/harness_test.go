@@ -1,42 +1,38 @@
 package crm
 
 import (
-	"container/heap"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/corral-ha/corral/core/sim"
+	"github.com/corral-ha/corral/core/sim/simtest"
 	"github.com/corral-ha/corral/core/wire"
 )
 
-// The harness runs a cluster of CRMs on a virtual clock: an ordered
+// The harness runs a cluster of CRMs on core/sim: the simulator's virtual
+// clock and event queue, its nodes (node i is "ni"; a crash and a restart
+// go through the simulator, whose trace a failure prints), and its seed.
+// Over it, stand-ins for the layers below the CRM: a membership oracle (a
+// view per connected component, the majority side primary) and an ordered
 // broadcast per view (same order on every member; messages of a view end
-// with it), Go stand-in agents with durations, monitors, crashes,
-// partitions, pauses, and a fence that powers a node off.
+// with it); Go stand-in agents with durations, monitors, partitions,
+// pauses, and a fence that powers a node off. The harness ticks every node
+// in one event every 100 ms (the simulator's per-node ticks are off), so a
+// seed runs the same schedule as the private harness this replaced did.
 
-type hev struct {
-	at  time.Duration
-	seq uint64
-	fn  func()
-}
+// hproc is a node's process in the simulator: the harness drives the CRM
+// through its own events, so the process only marks the node's lifetime.
+type hproc struct{}
 
-type hq []*hev
-
-func (q hq) Len() int { return len(q) }
-func (q hq) Less(i, j int) bool {
-	if q[i].at != q[j].at {
-		return q[i].at < q[j].at
-	}
-	return q[i].seq < q[j].seq
-}
-func (q hq) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *hq) Push(x any)   { *q = append(*q, x.(*hev)) }
-func (q *hq) Pop() any     { o := *q; e := o[len(o)-1]; *q = o[:len(o)-1]; return e }
+func (hproc) Tick(time.Duration)                           {}
+func (hproc) Receive(time.Duration, int, sim.Addr, []byte) {}
 
 type hnode struct {
 	name    string
@@ -54,10 +50,9 @@ type hnode struct {
 
 type harness struct {
 	t       testing.TB
+	s       *sim.Sim
 	rng     *rand.Rand
-	now     time.Duration
-	q       hq
-	seq     uint64
+	now     time.Duration // s.Now(), set before every harness event runs
 	names   []string
 	nodes   map[string]*hnode
 	kv      map[string][]byte
@@ -74,7 +69,9 @@ type harness struct {
 	// policy stand-in: nil: never answers
 	policy  func(PolicyRequest) (PolicyAnswer, time.Duration)
 	lastDel map[wire.ViewID]time.Duration
-	tod     *time.Duration // fed to every node that boots
+	// groupOfRes caches groupOf
+	groupOfRes map[string]string
+	tod        *time.Duration // fed to every node that boots
 
 	// takeover is the takeover wait: View.Takeover comes this long after
 	// a view is installed (continuity_test.go).
@@ -89,14 +86,29 @@ type harness struct {
 	escalated []string
 }
 
+// newHarness builds a cluster of n nodes. Under simtest (t a *simtest.Run)
+// the simulation is the run's, whose seed it takes and whose trace a
+// failure prints; else seed seeds it.
 func newHarness(t testing.TB, n int, seed uint64) *harness {
 	h := &harness{t: t, rng: rand.New(rand.NewPCG(seed, seed^0x9e37)), nodes: map[string]*hnode{}, kv: map[string][]byte{},
-		paused: map[string]bool{}, leaving: map[string]bool{}, fails: map[string]bool{}, config: map[string]bool{}, lastDel: map[wire.ViewID]time.Duration{}, fence: 300 * time.Millisecond,
+		paused: map[string]bool{}, leaving: map[string]bool{}, fails: map[string]bool{}, config: map[string]bool{}, lastDel: map[wire.ViewID]time.Duration{}, groupOfRes: map[string]string{}, fence: 300 * time.Millisecond,
 		takeover: 600 * time.Millisecond}
 	for i := 1; i <= n; i++ {
 		name := fmt.Sprintf("n%d", i)
 		h.names = append(h.names, name)
 		h.nodes[name] = &hnode{name: name}
+	}
+	cfg := sim.Config{Seed: int64(seed), Nodes: n, Tick: time.Hour, Drift: -1}
+	factory := func(hst *sim.Host) sim.Process {
+		if h.s != nil { // a restart (the first starts are below)
+			h.boot(h.names[hst.ID()-1])
+		}
+		return hproc{}
+	}
+	if r, ok := t.(*simtest.Run); ok {
+		h.s = r.New(cfg, factory)
+	} else {
+		h.s = sim.New(cfg, factory)
 	}
 	for _, name := range h.names {
 		h.boot(name)
@@ -107,16 +119,29 @@ func newHarness(t testing.TB, n int, seed uint64) *harness {
 }
 
 func (h *harness) at(d time.Duration, fn func()) {
-	h.seq++
-	heap.Push(&h.q, &hev{at: h.now + d, seq: h.seq, fn: fn})
+	h.s.After(d, func() {
+		h.now = h.s.Now()
+		fn()
+	})
+}
+
+// id is the simulator's id of node name ("ni").
+func (h *harness) id(name string) int {
+	for i, n := range h.names {
+		if n == name {
+			return i + 1
+		}
+	}
+	h.t.Fatalf("no node %s", name)
+	return 0
 }
 
 func (h *harness) boot(name string) {
 	nd := h.nodes[name]
 	nd.up = true
 	nd.inc++
-	nd.crm = New(Config{Self: name, AssumeFenced: h.cfg.AssumeFenced, FenceDelay: h.cfg.FenceDelay, PolicyTimeout: h.cfg.PolicyTimeout,
-		Known: nd.known}, nil)
+	nd.crm = mustNew(Config{Self: name, AssumeFenced: h.cfg.AssumeFenced, FenceDelay: h.cfg.FenceDelay, PolicyTimeout: h.cfg.PolicyTimeout,
+		Known: nd.known})
 	nd.running, nd.broken, nd.starts, nd.mon = map[string]bool{}, map[string]bool{}, map[string]int{}, map[string]int{}
 	nd.view = View{}
 	if h.tod != nil {
@@ -203,6 +228,7 @@ func (h *harness) regroup() {
 		if same {
 			v.Takeover = primary && nd0.view.Takeover
 		}
+		h.s.Logf("view %d/%d %v primary=%v paused=%v leaving=%v", v.ID.Epoch, v.ID.Coord, c, primary, paused, leaving)
 		for _, n := range c {
 			nd := h.nodes[n]
 			nd.view = v
@@ -232,6 +258,9 @@ func (h *harness) ready(nd *hnode) {
 			h.askPolicy(nd, p)
 		}
 		nd.events = append(nd.events, rd.Events...)
+		for _, e := range rd.Events {
+			h.s.Logf("%s event %s group=%s resource=%s on=%s", nd.name, e.Kind, e.Group, e.Resource, e.On)
+		}
 		for _, f := range rd.StopFailed {
 			h.escalated = append(h.escalated, nd.name+"/"+f.Resource)
 		}
@@ -286,6 +315,9 @@ func (h *harness) exec(nd *hnode, a Action) {
 		fmt.Printf("%v %s exec %+v\n", h.now, nd.name, a)
 	}
 	key := nd.name + "/" + a.Resource
+	if a.Action != ActMonitor {
+		h.s.Logf("%s %s %s", nd.name, a.Action, a.Resource)
+	}
 	switch a.Action {
 	case ActStart:
 		nd.starts[a.Resource]++
@@ -373,13 +405,8 @@ func (h *harness) askPolicy(nd *hnode, p PolicyRequest) {
 
 // run advances the virtual clock by d.
 func (h *harness) run(d time.Duration) {
-	end := h.now + d
-	for len(h.q) > 0 && h.q[0].at <= end {
-		e := heap.Pop(&h.q).(*hev)
-		h.now = e.at
-		e.fn()
-	}
-	h.now = end
+	h.s.Run(d)
+	h.now = h.s.Now()
 }
 
 // ---- faults and commands ----
@@ -401,6 +428,7 @@ func (h *harness) put(key string, v any) {
 	} else {
 		h.kv[key] = b
 	}
+	delete(h.groupOfRes, strings.TrimPrefix(key, ResourcePrefix))
 	for _, n := range h.names {
 		if nd := h.nodes[n]; nd.up {
 			h.step(nd, ConfigKey{Key: key, Value: b})
@@ -409,12 +437,18 @@ func (h *harness) put(key string, v any) {
 }
 
 func (h *harness) crash(name string) {
-	nd := h.nodes[name]
-	nd.up = false
-	nd.inc++
-	nd.running = map[string]bool{} // processes die with the node
+	h.powerOff(name)
 	h.regroup()
 	h.fenceLater(name)
+}
+
+// powerOff stops node name at once: its processes die with it.
+func (h *harness) powerOff(name string) {
+	nd := h.nodes[name]
+	h.s.Crash(h.id(name))
+	nd.up = false
+	nd.inc++
+	nd.running = map[string]bool{}
 }
 
 // fenceLater confirms a node's fence (it is off, or powered off now)
@@ -426,9 +460,7 @@ func (h *harness) fenceLater(name string) {
 		// keep (FenceDelay), which is what AssumeFenced relies on
 		h.at(h.cfg.FenceDelay/2, func() {
 			if nd := h.nodes[name]; nd.up && !h.inPrimary(name) {
-				nd.up = false
-				nd.inc++
-				nd.running = map[string]bool{}
+				h.powerOff(name)
 				h.regroup()
 			}
 		})
@@ -443,9 +475,7 @@ func (h *harness) fenceLater(name string) {
 			if h.inPrimary(name) {
 				return // it came back into the primary view: nothing to fence
 			}
-			nd.up = false // power it off
-			nd.inc++
-			nd.running = map[string]bool{}
+			h.powerOff(name)
 			h.regroup()
 		}
 		for _, c := range h.components() {
@@ -466,7 +496,7 @@ func (h *harness) inPrimary(name string) bool {
 }
 
 func (h *harness) restart(name string) {
-	h.boot(name)
+	h.s.Restart(h.id(name)) // boots it (the factory)
 	h.regroup()
 }
 
@@ -477,6 +507,7 @@ func (h *harness) partition(parts ...[]string) {
 			was = c
 		}
 	}
+	h.s.Logf("partition %v", parts)
 	h.parts = parts
 	h.regroup()
 	for _, n := range was {
@@ -487,6 +518,7 @@ func (h *harness) partition(parts ...[]string) {
 }
 
 func (h *harness) heal() {
+	h.s.Logf("heal")
 	h.parts = nil
 	h.regroup()
 }
@@ -528,21 +560,18 @@ func (h *harness) gview(name string) GroupView {
 // (the harness's fence powers a node off before it confirms).
 func (h *harness) check() {
 	h.checks++
-	groupsOn := func(nd *hnode) []string {
-		seen := map[string]bool{}
-		var out []string
-		for _, m := range []map[string]bool{nd.running, nil} {
-			rs := sortedKeys(m)
-			if m == nil {
-				rs = sortedKeys(nd.starts)
+	// groupsOn is the set of groups nd runs or starts (checked at every
+	// step: no sorting unless a check fails).
+	groupsOn := func(nd *hnode) map[string]bool {
+		out := map[string]bool{}
+		for r, on := range nd.running {
+			if on {
+				out[h.groupOf(r)] = true
 			}
-			for _, r := range rs {
-				if nd.running[r] || nd.starts[r] > 0 {
-					if g := groupOf(h.kv, r); !seen[g] {
-						seen[g] = true
-						out = append(out, g)
-					}
-				}
+		}
+		for r, k := range nd.starts {
+			if k > 0 {
+				out[h.groupOf(r)] = true
 			}
 		}
 		return out
@@ -553,24 +582,34 @@ func (h *harness) check() {
 		}
 		on := map[string][]string{}
 		for _, n := range c {
-			for _, g := range groupsOn(h.nodes[n]) {
-				on[g] = append(on[g], n)
+			for g := range groupsOn(h.nodes[n]) {
+				on[g] = append(on[g], n) // in c's order
 			}
 		}
-		for _, g := range sortedKeys(on) {
-			if ns := on[g]; len(ns) > 1 {
-				h.t.Fatalf("%v: group %s runs on %v in one primary view %v", h.now, g, ns, c)
+		var bad []string
+		for g, ns := range on {
+			if len(ns) > 1 {
+				bad = append(bad, g)
 			}
+		}
+		if len(bad) > 0 {
+			slices.Sort(bad)
+			h.t.Fatalf("%v: group %s runs on %v in one primary view %v", h.now, bad[0], on[bad[0]], c)
 		}
 		for _, n := range h.names {
 			nd := h.nodes[n]
 			if !nd.up || contains(c, n) {
 				continue
 			}
-			for _, g := range groupsOn(nd) {
-				if ns := on[g]; len(ns) > 0 {
-					h.t.Fatalf("%v: G4: group %s runs on %v of the primary view %v while %s, excluded and not fenced, still runs it", h.now, g, ns, c, n)
+			for g := range groupsOn(nd) {
+				if len(on[g]) > 0 {
+					bad = append(bad, g)
 				}
+			}
+			if len(bad) > 0 {
+				slices.Sort(bad)
+				g := bad[0]
+				h.t.Fatalf("%v: G4: group %s runs on %v of the primary view %v while %s, excluded and not fenced, still runs it", h.now, g, on[g], c, n)
 			}
 		}
 	}
@@ -580,15 +619,14 @@ func (h *harness) check() {
 	}
 }
 
-var groupCache = map[string]string{}
-
-func groupOf(kv map[string][]byte, res string) string {
-	k := res + "\x00" + string(kv[ResourcePrefix+res])
-	if g, ok := groupCache[k]; ok {
+// groupOf is the group of resource res in the configuration (cached until
+// put changes res).
+func (h *harness) groupOf(res string) string {
+	if g, ok := h.groupOfRes[res]; ok {
 		return g
 	}
-	g := groupOf1(kv, res)
-	groupCache[k] = g
+	g := groupOf1(h.kv, res)
+	h.groupOfRes[res] = g
 	return g
 }
 

@@ -1,26 +1,27 @@
 package crm
 
 import (
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/corral-ha/corral/core/sim/simtest"
 )
 
-var (
-	simSeeds = flag.Int("crm.seeds", 2500, "number of seeded fault schedules TestSim runs")
-	simSeed  = flag.Uint64("crm.seed", 0, "run only this seed (replays a failure)")
-)
+// simSeeds is TestSimulation's default sweep (-seeds changes it, -seed
+// replays one): seeds 1..2500 run the schedules the private harness ran.
+const simSeeds = 2500
 
-// TestSim runs seeded fault schedules: crashes, restarts, partitions,
+// TestSimulation runs seeded fault schedules: crashes, restarts, partitions,
 // coordinator changes, pauses, monitor and start failures, moves, target
 // changes and cleanups, with the stand-in agents; failed stops, restarts
 // of the coordinator, fences that never come, and the takeover wait at a
 // new view's start. It checks on every step that a group never runs on two
 // nodes of one primary view, nor (G4) on a node of the primary view while
 // a node excluded from it and not fenced may still run it; and G7 once
-// faults stop: every group reaches its target state or states why not.
+// faults stop: every group reaches its target state or states why not. A
+// failure prints the seed and the command that replays it (simtest).
 //
 // Mutations the G4 check catches (issue 15; default 2500 seeds, found in
 // the first 300):
@@ -29,45 +30,22 @@ var (
 //	reports (coReport does not keep m.Known)                 -> seed 12
 //	a restarted node forgets its persisted owner table
 //	(New ignores Config.Known)                               -> seed 18
-func TestSim(t *testing.T) {
-	seeds := []uint64{}
-	if *simSeed != 0 {
-		seeds = append(seeds, *simSeed)
-	} else {
-		for i := 1; i <= *simSeeds; i++ {
-			seeds = append(seeds, uint64(i))
-		}
+func TestSimulation(t *testing.T) {
+	seeds := simtest.SeedsN(simSeeds)
+	// The first seed runs twice: its two traces must be equal, or
+	// something nondeterministic leaked into the run (a map's order).
+	simtest.Deterministic(t, seeds[0], simRun)
+	if t.Failed() {
+		return
 	}
-	for _, seed := range seeds {
-		if err := simRun(t, seed); err != nil {
-			t.Fatalf("seed %d: %v\nreplay: go test ./core/crm/ -run TestSim -crm.seed=%d -v", seed, err, seed)
-		}
-	}
+	simtest.SweepSeeds(t, seeds[1:], simRun)
 }
 
-type simFatal struct{ msg string }
-
-// simT turns the harness's Fatalf into an error that carries the seed.
-type simT struct {
-	testing.TB
-}
-
-func (s simT) Fatalf(format string, args ...any) { panic(simFatal{fmt.Sprintf(format, args...)}) }
-func (s simT) Fatal(args ...any)                 { panic(simFatal{fmt.Sprint(args...)}) }
-
-func simRun(t *testing.T, seed uint64) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			f, ok := r.(simFatal)
-			if !ok {
-				panic(r)
-			}
-			err = fmt.Errorf("%s", f.msg)
-		}
-	}()
+func simRun(r *simtest.Run) {
+	seed := uint64(r.Seed)
 	rng := rand.New(rand.NewPCG(seed, 77))
 	n := 3 + rng.IntN(3)
-	h := newHarness(simT{t}, n, seed)
+	h := newHarness(r, n, seed)
 	h.jitter = true
 	if rng.IntN(3) == 0 {
 		h.cfg = Config{AssumeFenced: true, FenceDelay: time.Duration(rng.IntN(1000)) * time.Millisecond}
@@ -286,12 +264,12 @@ func simRun(t *testing.T, seed uint64) (err error) {
 	for i := 0; i < 120; i++ {
 		h.run(time.Second)
 		if last = h.converged(); last == nil {
-			return nil
+			return
 		}
 	}
 	co := h.coordinator()
 	for _, g := range co.crm.Groups() {
 		last = fmt.Errorf("%v\n%s", last, co.crm.Explain(g.Name))
 	}
-	return fmt.Errorf("no convergence 120s after the faults stopped (at %v, %d events queued): %v", h.now, len(h.q), last)
+	r.Fatalf("no convergence 120s after the faults stopped (at %v, %d events run): %v", h.now, h.s.Stats().Events, last)
 }

@@ -1,7 +1,6 @@
 package fence
 
 import (
-	"container/heap"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -11,11 +10,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-ha/corral/core/sim"
+	"github.com/corral-ha/corral/core/sim/simtest"
 	"github.com/corral-ha/corral/core/wire"
 )
 
-// The harness runs a cluster of fence state machines on a virtual clock:
-// a membership oracle (a view per connected component, the majority side
+// The harness runs a cluster of fence state machines on core/sim: the
+// simulator's virtual clock and event queue, its nodes (node i is "ni"; a
+// crash and a restart go through the simulator, which keeps the boot
+// counter, and the persisted state is on the simulated disk, synced), its
+// seed and its trace (every harness log line; a failure prints the tail).
+// Over it, stand-ins for the layers around fencing: a membership oracle (a view per connected component, the majority side
 // primary, leases that start lease·(1+ρ)+margin after an install while an
 // old primary keeps its lease up to T_lease after the split), an ordered
 // broadcast per view with virtual-synchrony flushes (a message Safe at one
@@ -24,25 +29,19 @@ import (
 // that kill their target (crash it, reboot it later), hang past their
 // deadline or fail, and a watchdog that kills a node W after it lost its
 // lease. It checks, at every step, the safety properties of the package.
+// The harness ticks every node in one event every 50 ms (the simulator's
+// per-node ticks are off), so a seed runs the same schedule as the private
+// harness this replaced did.
 
-type hev struct {
-	at  time.Duration
-	seq uint64
-	fn  func()
-}
+// hproc is a node's process in the simulator: the harness drives the fence
+// through its own events, so the process only marks the node's lifetime.
+type hproc struct{}
 
-type hq []*hev
+func (hproc) Tick(time.Duration)                           {}
+func (hproc) Receive(time.Duration, int, sim.Addr, []byte) {}
 
-func (q hq) Len() int { return len(q) }
-func (q hq) Less(i, j int) bool {
-	if q[i].at != q[j].at {
-		return q[i].at < q[j].at
-	}
-	return q[i].seq < q[j].seq
-}
-func (q hq) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *hq) Push(x any)   { *q = append(*q, x.(*hev)) }
-func (q *hq) Pop() any     { o := *q; e := o[len(o)-1]; *q = o[:len(o)-1]; return e }
+// persistKey is where a node's persisted fence state is on its disk.
+const persistKey = "fence"
 
 type hnode struct {
 	name    string
@@ -51,7 +50,6 @@ type hnode struct {
 	boot    uint64
 	inc     int
 	f       *Fence
-	persist []byte
 	view    View
 	events  []Event
 	conf    map[string][]Confirmed // Confirmed outputs by target
@@ -88,11 +86,10 @@ type hcall struct {
 
 type harness struct {
 	t            testing.TB
+	s            *sim.Sim
 	seed         uint64
 	rng          *rand.Rand
-	now          time.Duration
-	q            hq
-	seq          uint64
+	now          time.Duration // s.Now(), set before every harness event runs
 	names        []string
 	nodes        map[string]*hnode
 	views        map[wire.ViewID]*hview
@@ -116,6 +113,9 @@ type harness struct {
 	failed       bool
 }
 
+// newHarness builds a cluster of n nodes. Under simtest (t a *simtest.Run)
+// the simulation is the run's, whose seed it takes and whose trace a
+// failure prints; else seed seeds it.
 func newHarness(t testing.TB, n int, seed uint64, cfg Config) *harness {
 	h := &harness{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), nodes: map[string]*hnode{},
 		views: map[wire.ViewID]*hview{}, cfg: cfg, fail: map[string]bool{}, hang: map[string]bool{}, lie: map[string]bool{}, dur: map[string]time.Duration{}, frozen: map[string]time.Duration{}, stale: map[string]bool{},
@@ -131,6 +131,22 @@ func newHarness(t testing.TB, n int, seed uint64, cfg Config) *harness {
 			h.cfg.Targets[name] = Target{Levels: [][]Device{{{Name: "pdu-" + name, Driver: "dummy"}}}}
 		}
 	}
+	scfg := sim.Config{Seed: int64(seed), Nodes: n, Tick: time.Hour, Drift: -1}
+	factory := func(hst *sim.Host) sim.Process {
+		if h.s != nil { // a restart (the first starts are below)
+			name := h.names[hst.ID()-1]
+			h.boot(name)
+			if b := h.nodes[name].boot; b != uint64(hst.Boot()) {
+				h.t.Fatalf("%s boots with boot id %d, the simulator's counter says %d", name, b, hst.Boot())
+			}
+		}
+		return hproc{}
+	}
+	if r, ok := t.(*simtest.Run); ok {
+		h.s = r.New(scfg, factory)
+	} else {
+		h.s = sim.New(scfg, factory)
+	}
 	for _, name := range h.names {
 		h.boot(name)
 	}
@@ -139,32 +155,50 @@ func newHarness(t testing.TB, n int, seed uint64, cfg Config) *harness {
 	return h
 }
 
+// id is the simulator's id of node name ("ni").
+func (h *harness) id(name string) int {
+	for i, n := range h.names {
+		if n == name {
+			return i + 1
+		}
+	}
+	h.t.Fatalf("no node %s", name)
+	return 0
+}
+
+// persisted is what node name last persisted (nil: nothing).
+func (h *harness) persisted(name string) []byte {
+	p, _ := h.s.Disk(h.id(name)).Get(persistKey)
+	return p
+}
+
+// logf writes a line to the simulation's trace (FENCETRACE=1 prints it as
+// well).
 func (h *harness) logf(format string, args ...any) {
+	h.s.Logf(format, args...)
 	if h.trace {
 		fmt.Printf("%8v "+format+"\n", append([]any{h.now}, args...)...)
 	}
 }
 
+// fatalf fails the run; under simtest the report adds the seed, the replay
+// command and the trace's tail.
 func (h *harness) fatalf(format string, args ...any) {
 	h.t.Helper()
 	h.failed = true
-	h.t.Fatalf("seed %d at %v: %s (replay: go test ./core/fence/ -run %s -seed=%d, FENCETRACE=1 for a trace)",
-		h.seed, h.now, fmt.Sprintf(format, args...), h.t.Name(), h.seed)
+	h.t.Fatalf("seed %d at %v: %s", h.seed, h.now, fmt.Sprintf(format, args...))
 }
 
 func (h *harness) at(d time.Duration, fn func()) {
-	h.seq++
-	heap.Push(&h.q, &hev{at: h.now + d, seq: h.seq, fn: fn})
+	h.s.After(d, func() {
+		h.now = h.s.Now()
+		fn()
+	})
 }
 
 func (h *harness) run(d time.Duration) {
-	end := h.now + d
-	for h.q.Len() > 0 && h.q[0].at <= end {
-		e := heap.Pop(&h.q).(*hev)
-		h.now = e.at
-		e.fn()
-	}
-	h.now = end
+	h.s.Run(d)
+	h.now = h.s.Now()
 }
 
 func (h *harness) boot(name string) {
@@ -174,12 +208,12 @@ func (h *harness) boot(name string) {
 	nd.inc++
 	cfg := h.cfg
 	cfg.Self, cfg.Boot = name, nd.boot
-	f, err := New(cfg, nil)
+	f, err := New(cfg)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if nd.persist != nil {
-		if err := f.Restore(nd.persist); err != nil {
+	if p := h.persisted(name); p != nil {
+		if err := f.Restore(p); err != nil {
 			h.t.Fatalf("%s restore: %v", name, err)
 		}
 	}
@@ -199,6 +233,7 @@ func (h *harness) crash(name string) {
 		return
 	}
 	h.logf("%s crashes (boot %d)", name, nd.boot)
+	h.s.Crash(h.id(name))
 	nd.up = false
 	nd.inc++
 	nd.view = View{}
@@ -422,7 +457,7 @@ func (h *harness) restart(name string) {
 	if h.nodes[name].up {
 		return
 	}
-	h.boot(name)
+	h.s.Restart(h.id(name)) // boots it (the factory)
 	h.regroup()
 }
 
@@ -458,8 +493,10 @@ func (h *harness) ready(nd *hnode) {
 	for nd.up && nd.f.HasReady() {
 		rd := nd.f.Ready()
 		nd.f.Advance()
-		if rd.Persist != nil {
-			nd.persist = rd.Persist
+		if rd.Persist != nil { // on disk before anything else of this Ready
+			d := h.s.Disk(h.id(nd.name))
+			d.Put(persistKey, rd.Persist)
+			d.Sync()
 		}
 		for _, c := range rd.Confirmed {
 			h.confirmed(nd, c)
@@ -656,6 +693,23 @@ func (h *harness) kinds(n string, target string) []string {
 		if e.Target == target {
 			out = append(out, e.Kind+":"+e.Device)
 		}
+	}
+	return out
+}
+
+func baseCfg() Config {
+	return Config{Timeout: time.Second, Lease: 500 * time.Millisecond, Margin: 100 * time.Millisecond, Drift: 0.01,
+		RetryAfter: 2 * time.Second, WatchdogTimeout: time.Second}
+}
+
+func levels(names ...string) [][]Device {
+	var out [][]Device
+	for _, l := range names {
+		var lv []Device
+		for _, d := range strings.Split(l, "+") {
+			lv = append(lv, Device{Name: d, Driver: "dummy"})
+		}
+		out = append(out, lv)
 	}
 	return out
 }

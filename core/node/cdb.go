@@ -93,7 +93,11 @@ type cdbDriver struct {
 // openCDB builds the config DB from what the store holds.
 func (n *Node) openCDB() error {
 	c := &n.cdb
-	c.db = cdb.New(cdb.Config{Self: n.self})
+	db, err := cdb.New(cdb.Config{Self: n.self})
+	if err != nil {
+		return err
+	}
+	c.db = db
 	p, err := n.store.GetCDB()
 	if err != nil {
 		return err
@@ -137,7 +141,9 @@ func (n *Node) stepBcast(now time.Duration, from wire.NodeID, m bcast.Message) {
 		c.heldIn = append(c.heldIn, heldIn{from, m})
 		return
 	}
-	n.bc.Step(now, from, m)
+	if err := n.bc.Step(now, bcast.Receive{From: from, Msg: m}); err != nil {
+		n.log.Warn("broadcast message refused", "from", n.names[from], "err", err)
+	}
 }
 
 // maxHeldIn bounds the broadcast messages kept while the DB catches up.
@@ -219,7 +225,9 @@ func (n *Node) cdbAdopt(v wire.View, src wire.NodeID) {
 	c := &n.cdb
 	c.adopt = v.ID
 	c.adoptAll = len(v.Members) == len(n.cfg.Nodes)
-	c.db.BeginAdopt(v.ID, src)
+	if err := c.db.Step(n.now(), cdb.BeginAdopt{View: v.ID, Source: src}); err != nil {
+		n.log.Error("config database: adoption refused (a bug: please report it)", "view", n.viewName(v.ID), "err", err)
+	}
 	if src != n.self {
 		n.log.Info("config database: adopting the history of a peer", "view", n.viewName(v.ID), "source", n.names[src])
 	}
@@ -264,9 +272,9 @@ func (n *Node) cdbDeliver(d bcast.Delivery) {
 	dl := cdb.Delivery{View: d.View, Primary: c.primary[d.View] && d.View != c.deferred, Seq: d.Seq, Payload: d.Payload[1:], Flush: d.Flush}
 	var err error
 	if d.Level == bcast.Safe {
-		err = c.db.Commit(dl)
+		err = c.db.Step(n.now(), cdb.Commit(dl))
 	} else {
-		err = c.db.Hold(dl)
+		err = c.db.Step(n.now(), cdb.Hold(dl))
 	}
 	if err != nil {
 		n.log.Error("config database: delivery refused (a bug: please report it)", "view", n.viewName(d.View), "seq", d.Seq, "level", d.Level.String(), "err", err)
@@ -320,7 +328,9 @@ func (n *Node) cdbRound(now time.Duration, rb bcast.Ready) bool {
 		ins := c.heldIn
 		c.heldIn = nil
 		for _, h := range ins {
-			n.bc.Step(now, h.from, h.msg)
+			if err := n.bc.Step(now, bcast.Receive{From: h.from, Msg: h.msg}); err != nil {
+				n.log.Warn("broadcast message refused", "from", n.names[h.from], "err", err)
+			}
 		}
 	}
 	if !c.db.HasReady() {
@@ -328,6 +338,7 @@ func (n *Node) cdbRound(now time.Duration, rb bcast.Ready) bool {
 		return busy || len(out) > 0
 	}
 	rd := c.db.Ready()
+	c.db.Advance()
 	rd.Replies = n.cdbAnswerEarly(&rd.Persist, rd.Replies)
 	out, err := n.cdbPersist(now, &rd.Persist, out)
 	if err != nil {
@@ -587,7 +598,9 @@ func (n *Node) cdbStep(from wire.NodeID, payload []byte) {
 		n.log.Warn("undecodable config database message", "from", n.names[from], "err", err)
 		return
 	}
-	n.cdb.db.Step(from, m)
+	if err := n.cdb.db.Step(n.now(), cdb.Receive{From: from, Msg: m}); err != nil {
+		n.log.Warn("config database message refused", "from", n.names[from], "err", err)
+	}
 }
 
 // cdbQuorum tells the DB whether this node may take writes, when that or

@@ -347,7 +347,9 @@ func (w *cdbWorld) factory(h *sim.Host) sim.Process {
 	if w.compact {
 		// fold the log often and transfer in small chunks, so joiners get
 		// snapshots from compacted sources
-		n.cdb.db = cdb.New(cdb.Config{Self: n.self, CompactEvery: 8, ChunkEntries: 3})
+		if n.cdb.db, err = cdb.New(cdb.Config{Self: n.self, CompactEvery: 8, ChunkEntries: 3}); err != nil {
+			w.r.Fatalf("n%d: %v", id, err)
+		}
 		pd, err := n.store.GetCDB()
 		if err != nil {
 			w.r.Fatalf("n%d: %v", id, err)
@@ -370,7 +372,7 @@ func (w *cdbWorld) factory(h *sim.Host) sim.Process {
 		}
 	}
 	if n.mem, err = membership.New(membership.Config{Self: n.self, Nodes: all, Quorum: w.qc,
-		Flusher: failingFlusher{flusher: n.flusher(), w: w, id: id}}, p, h.Now()); err != nil {
+		Flusher: failingFlusher{flusher: n.flusher(), w: w, id: id}, Persisted: p, Start: h.Now()}); err != nil {
 		w.r.Fatalf("membership.New: %v", err)
 	}
 	w.node[id] = nd
@@ -560,7 +562,7 @@ func (nd *simNode) run() {
 		if nd.tickDue {
 			nd.tickDue = false
 			for _, p := range nd.pkts { // drain
-				n.conn.Receive(nd.h.Now(), p.link, p.data)
+				_ = n.conn.Step(nd.h.Now(), conn.Received{Link: p.link, Data: p.data})
 			}
 			nd.pkts = nil
 			now := nd.h.Now()
@@ -584,7 +586,7 @@ func (nd *simNode) run() {
 			if len(nd.reqs) == 0 || (len(nd.pkts) > 0 && w.rng.IntN(2) == 0) {
 				p := nd.pkts[0]
 				nd.pkts = nd.pkts[1:]
-				n.conn.Receive(nd.h.Now(), p.link, p.data)
+				_ = n.conn.Step(nd.h.Now(), conn.Received{Link: p.link, Data: p.data})
 			} else {
 				f := nd.reqs[0]
 				nd.reqs = nd.reqs[1:]
@@ -606,6 +608,7 @@ func (nd *simNode) execute(now time.Duration) {
 	n := nd.n
 	for {
 		rc := n.conn.Ready()
+		n.conn.Advance()
 		if len(n.carry.Messages) > 0 || len(n.carry.Events) > 0 {
 			rc.Messages = append(n.carry.Messages, rc.Messages...)
 			rc.Events = append(n.carry.Events, rc.Events...)
@@ -618,16 +621,19 @@ func (nd *simNode) execute(now time.Duration) {
 		for _, e := range rc.Events {
 			switch e.Kind {
 			case conn.EventPeerReachable:
-				n.mem.Reach(now, e.Peer, true)
+				_ = n.mem.Step(now, membership.Reach{Peer: e.Peer, Up: true})
 			case conn.EventPeerUnreachable:
-				n.mem.Reach(now, e.Peer, false)
+				_ = n.mem.Step(now, membership.Reach{Peer: e.Peer, Up: false})
 			case conn.EventPeerRestarted:
-				n.mem.Restarted(now, e.Peer)
+				_ = n.mem.Step(now, membership.Restarted{Peer: e.Peer})
 			}
 		}
 		nd.beforeWrite()
-		cdbBusy := n.cdbRound(now, n.bc.Ready())
+		rb := n.bc.Ready()
+		n.bc.Advance()
+		cdbBusy := n.cdbRound(now, rb)
 		rm := n.mem.Ready()
+		n.mem.Advance()
 		if rm.Persist != nil {
 			nd.beforeWrite()
 			if err := n.store.Put(keyMembership, rm.Persist.Marshal()); err != nil {
@@ -661,7 +667,7 @@ func (nd *simNode) execute(now time.Duration) {
 			fenceBusy = nd.fenceRound(now, rm.Events)
 			crmBusy = nd.crmRound(now, len(rm.Events) > 0)
 		}
-		if rc.Empty() && !cdbBusy && !fenceBusy && !crmBusy && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 {
+		if rc.Empty() && !n.conn.HasReady() && !cdbBusy && !fenceBusy && !crmBusy && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 {
 			break
 		}
 	}
@@ -1258,7 +1264,7 @@ func (nd *simNode) openStack() {
 	for i := 1; i <= w.n; i++ {
 		fc.Targets[fmt.Sprintf("n%d", i)] = fence.Target{Levels: [][]fence.Device{{{Name: "power", Driver: "sim"}}}}
 	}
-	f, err := fence.New(fc, rand.New(rand.NewPCG(uint64(w.r.Seed), uint64(id)<<32|uint64(n.boot))))
+	f, err := fence.New(fc)
 	if err != nil {
 		w.r.Fatalf("n%d: fence.New: %v", id, err)
 	}
@@ -1273,7 +1279,9 @@ func (nd *simNode) openStack() {
 	}
 	n.fence = fenceDriver{f: f, configured: true, clean: map[wire.ViewID][]string{}}
 	r := &n.crm
-	r.c = crm.New(crm.Config{Self: n.cfg.Node}, nil)
+	if r.c, err = crm.New(crm.Config{Self: n.cfg.Node}); err != nil {
+		w.r.Fatalf("n%d: crm.New: %v", id, err)
+	}
 	r.monitors = map[string]uint64{}
 	r.watch[0] = n.cdb.db.Watch(crm.ResourcePrefix)
 	r.watch[1] = n.cdb.db.Watch(crm.GroupPrefix)

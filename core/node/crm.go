@@ -68,7 +68,9 @@ func (n *Node) openCRM() error {
 			return fmt.Errorf("resource manager: the persisted owner table: %w", err)
 		}
 	}
-	r.c = crm.New(crm.Config{Self: n.cfg.Node, AssumeFenced: !n.fencingConfigured(), Known: known}, nil) // fence.go
+	if r.c, err = crm.New(crm.Config{Self: n.cfg.Node, AssumeFenced: !n.fencingConfigured(), Known: known}); err != nil { // fence.go
+		return fmt.Errorf("resource manager: %w", err)
+	}
 	r.exec = n.opt.Executor
 	r.policy = n.opt.Policy
 	n.openCRMLua()

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"slices"
 	"sort"
 	"strings"
@@ -63,7 +62,7 @@ func (n *Node) openFence() error {
 			d.configured = true
 		}
 	}
-	f, err := fence.New(fc, rand.New(rand.NewPCG(rand.Uint64(), uint64(n.boot))))
+	f, err := fence.New(fc)
 	if err != nil {
 		return fmt.Errorf("fencing: %w: fix [fence] in the config file", err)
 	}

@@ -55,7 +55,8 @@ func (n *Node) openMembership() (*membership.Membership, error) {
 	t := n.cfg.Timers
 	return membership.New(membership.Config{Self: n.self, Nodes: all, Quorum: quorumConfig(n.cfg),
 		Witness: n.witness != nil, WitnessWait: n.witnessWait(), Flusher: n.flusher(),
-		Heartbeat: t.Heartbeat.D(), Lease: t.Lease.D(), Margin: t.Margin.D(), Drift: t.Drift}, p, n.now())
+		Heartbeat: t.Heartbeat.D(), Lease: t.Lease.D(), Margin: t.Margin.D(), Drift: t.Drift,
+		Persisted: p, Start: n.now()})
 }
 
 // witnessWait is how long a coordinator facing a tie waits for the
@@ -90,7 +91,12 @@ func (n *Node) askWitness(q membership.WitnessReq) {
 		}
 		lease := time.Duration(ans.LeaseMS) * time.Millisecond
 		select {
-		case n.reqs <- func() { n.mem.WitnessAnswer(n.now(), q.View.Members, ans.Granted, lease, q.At) }:
+		case n.reqs <- func() {
+			a := membership.WitnessAnswer{Members: q.View.Members, Granted: ans.Granted, Lease: lease, At: q.At}
+			if err := n.mem.Step(n.now(), a); err != nil {
+				n.log.Warn("membership refused the witness's answer", "err", err)
+			}
+		}:
 		case <-n.done:
 		}
 	}()
@@ -134,7 +140,11 @@ func (n *Node) nameList(ids []wire.NodeID) []string {
 // SetState asks for this node's own state: online (resume), paused or
 // leaving.
 func (n *Node) SetState(s membership.State) error {
-	return n.do(func() { n.mem.SetState(n.now(), s) })
+	var err error
+	if derr := n.do(func() { err = n.mem.Step(n.now(), membership.SetState{State: s}) }); derr != nil {
+		return derr
+	}
+	return err
 }
 
 // SetNodeState asks a node, this one or another, by name, for a state:

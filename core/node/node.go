@@ -384,6 +384,7 @@ func (n *Node) execute() {
 		now := n.now()
 		var stream []Event
 		rc := n.conn.Ready()
+		n.conn.Advance()
 		if len(n.carry.Messages) > 0 || len(n.carry.Events) > 0 {
 			rc.Messages = append(n.carry.Messages, rc.Messages...)
 			rc.Events = append(n.carry.Events, rc.Events...)
@@ -395,13 +396,19 @@ func (n *Node) execute() {
 		}
 		for _, e := range rc.Events {
 			n.logEvent(e)
+			var in membership.Input
 			switch e.Kind {
 			case conn.EventPeerReachable:
-				n.mem.Reach(now, e.Peer, true)
+				in = membership.Reach{Peer: e.Peer, Up: true}
 			case conn.EventPeerUnreachable:
-				n.mem.Reach(now, e.Peer, false)
+				in = membership.Reach{Peer: e.Peer, Up: false}
 			case conn.EventPeerRestarted:
-				n.mem.Restarted(now, e.Peer)
+				in = membership.Restarted{Peer: e.Peer}
+			}
+			if in != nil {
+				if err := n.mem.Step(now, in); err != nil {
+					n.log.Warn("membership refused a connectivity event", "peer", n.names[e.Peer], "err", err)
+				}
 			}
 			if ev, ok := n.connEvent(e); ok {
 				stream = append(stream, ev)
@@ -412,12 +419,15 @@ func (n *Node) execute() {
 		}
 		// deliveries to the config DB, its Persist durable, then bcast's
 		// messages (cdb.go)
-		cdbBusy := n.cdbRound(now, n.bc.Ready())
+		rb := n.bc.Ready()
+		n.bc.Advance()
+		cdbBusy := n.cdbRound(now, rb)
 		rm := n.mem.Ready()
+		n.mem.Advance()
 		if rm.Persist != nil {
 			if err := n.store.Put(keyMembership, rm.Persist.Marshal()); err != nil {
 				// Promises that are not durable must not be sent, and
-				// membership believes they are (Ready cleared its dirty
+				// membership believes they are (Advance cleared its dirty
 				// flag: a re-sent proposal would be promised from memory,
 				// not disk): stop the node, as a failed config DB or
 				// fence write does; a restart recovers from the disk.
@@ -461,7 +471,7 @@ func (n *Node) execute() {
 		n.cdbQuorum(now, len(rm.Events) > 0)
 		fenceBusy := n.fenceRound(now, rm.Events)
 		crmBusy := n.crmRound(now, len(rm.Events) > 0)
-		if rc.Empty() && !cdbBusy && !crmBusy && !fenceBusy && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 &&
+		if rc.Empty() && !n.conn.HasReady() && !cdbBusy && !crmBusy && !fenceBusy && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 &&
 			!n.cdb.db.HasReady() {
 			n.dnsRefresh(now)
 			return
@@ -518,9 +528,13 @@ func (n *Node) deliver(now time.Duration, m conn.Message) {
 			}()
 			return
 		}
-		n.mem.SetState(now, membership.State(msg.State))
+		if err := n.mem.Step(now, membership.SetState{State: membership.State(msg.State)}); err != nil {
+			n.log.Warn("state change asked by a peer refused", "from", n.names[m.From], "err", err)
+		}
 	default:
-		n.mem.Step(now, m.From, msg)
+		if err := n.mem.Step(now, membership.Receive{From: m.From, Msg: msg}); err != nil {
+			n.log.Warn("membership message refused", "from", n.names[m.From], "err", err)
+		}
 	}
 }
 
@@ -529,6 +543,7 @@ func (n *Node) deliver(now time.Duration, m conn.Message) {
 // the next pass of execute.
 func (n *Node) transmit() {
 	rc := n.conn.Ready()
+	n.conn.Advance()
 	n.sendPackets(rc.Packets)
 	n.carry.Messages = append(n.carry.Messages, rc.Messages...)
 	n.carry.Events = append(n.carry.Events, rc.Events...)

@@ -76,7 +76,7 @@ type staleKey struct {
 // receivePacket hands a datagram to conn and logs what the wire layer
 // dropped, rate-limited.
 func (n *Node) receivePacket(p transport.Packet) {
-	err := n.conn.Receive(n.now(), p.Link, p.Data)
+	err := n.conn.Step(n.now(), conn.Received{Link: p.Link, Data: p.Data})
 	if err == nil {
 		return
 	}
