@@ -190,9 +190,9 @@ func (s *Stack) logf(level slog.Level, msg string, args ...any) {
 	s.rd.Logs = append(s.rd.Logs, Log{Level: level, Msg: msg, Args: args})
 }
 
-// fatal stops the stack: the Ready says so, and nothing more leaves.
+// fatal stops the stack: the Ready says so (the driver logs it), and
+// nothing more leaves.
 func (s *Stack) fatal(err error) {
-	s.logf(slog.LevelError, "stopping the node", "err", err)
 	if s.stop == nil {
 		s.stop = err
 		s.rd.Stop = err

@@ -230,3 +230,44 @@ func TestAcksWaitForTheirPersist(t *testing.T) {
 		return true
 	})
 }
+
+// TestReadyIdempotent: Ready returns the same until Advance, and what a
+// request between Ready and Advance produces comes in the next Ready.
+func TestReadyIdempotent(t *testing.T) {
+	c := newUnitCluster(t, 2)
+	c.runUntil("a view of two", func() bool {
+		ms := c.nodes[0].Membership()
+		return len(ms.View.Members) == 2 && ms.Primary
+	})
+	s := c.nodes[0]
+	s.Tick(c.now + time.Second)
+	rd := s.Ready()
+	if rd.Empty() {
+		t.Fatal("nothing to do after a tick a second later")
+	}
+	if _, err := s.Send(c.now+time.Second, 2, []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	again := s.Ready()
+	if len(again.Packets) != len(rd.Packets) || len(again.After) != len(rd.After) || len(again.Logs) != len(rd.Logs) {
+		t.Fatalf("a second Ready differs: %d/%d packets, %d/%d after", len(again.Packets), len(rd.Packets), len(again.After), len(rd.After))
+	}
+	c.net = append(c.net, rd.Packets...)
+	c.net = append(c.net, rd.After...)
+	s.Advance(c.now + time.Second)
+	next := s.Ready()
+	if len(next.Packets)+len(next.After) == 0 {
+		t.Fatal("the message sent between Ready and Advance never left")
+	}
+	c.net = append(c.net, next.Packets...)
+	c.net = append(c.net, next.After...)
+	s.Advance(c.now + time.Second)
+	got := false
+	c.check = func(id int, rd *Ready) {
+		for _, m := range rd.Messages {
+			got = got || id == 2 && string(m.Data) == "hello"
+		}
+	}
+	c.now += time.Second
+	c.runUntil("n2 got the message", func() bool { return got })
+}
