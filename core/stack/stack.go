@@ -51,9 +51,14 @@ type Saved struct {
 	Fence      []byte        // the fence core's state
 }
 
-// ErrStopped is returned by Step and the requests once the stack stopped
-// (Ready.Stop was set).
-var ErrStopped = errors.New("stack: stopped")
+var (
+	// ErrStopped is returned by Step and the requests once the stack
+	// stopped (Ready.Stop was set).
+	ErrStopped = errors.New("stack: stopped")
+	// ErrUnknownInput is returned by Step for an input it does not know
+	// (nil).
+	ErrUnknownInput = errors.New("unknown input")
+)
 
 // Stack is one node's composition of the protocol cores. It is not safe
 // for concurrent use: the driver owns it.
@@ -138,7 +143,7 @@ func (s *Stack) Step(now time.Duration, in Input) error {
 	case TimeOfDay:
 		return s.crm.c.Step(now, crm.TimeOfDay(in))
 	}
-	return fmt.Errorf("stack: unknown input %T", in)
+	return fmt.Errorf("stack: input %T: %w", in, ErrUnknownInput)
 }
 
 // Tick runs the cores' timers.
