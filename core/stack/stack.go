@@ -85,7 +85,7 @@ type Stack struct {
 }
 
 // New builds a stack from its configuration and what the store held.
-// rng seeds every core's randomness.
+// rng seeds the cores' randomness (conn's heartbeat jitter).
 func New(cfg Config, saved Saved, rng *rand.Rand) (*Stack, error) {
 	if rng == nil {
 		return nil, errors.New("stack: New needs a *rand.Rand")
