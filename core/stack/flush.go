@@ -1,4 +1,4 @@
-package node
+package stack
 
 import (
 	"fmt"
@@ -11,7 +11,7 @@ import (
 // flushVersion is the version of the composite promise and plan encodings.
 const flushVersion = 1
 
-// flusher is membership's Flusher for a node: the ordered broadcast's
+// flusher is membership's Flusher for a stack: the ordered broadcast's
 // flush (bcast.Hooks) and the config DB's head. The promise carries
 // bcast's flush state and this node's cdb.Head; the plan carries bcast's
 // plan and every member's Head in member order, so every member computes
@@ -20,13 +20,16 @@ type flusher struct {
 	b  bcast.Hooks
 	db *cdb.DB
 	// installed is called after bcast's Install with the view and the
-	// source of its history (the node starts the adoption once it knows
+	// source of its history (the stack starts the adoption once it knows
 	// whether the view is primary).
 	installed func(v wire.View, src wire.NodeID)
 	// failed is called when the install of v fails (the view is installed
 	// by membership all the same: the config DB must not stay on the old
 	// one).
 	failed func(v wire.View, err error)
+	// mangle, set by tests, changes the plan a view is installed with
+	// (a plan that does not decode makes bcast's install fail).
+	mangle func(v wire.View, plan []byte) []byte
 }
 
 func putHead(w *wire.Writer, h cdb.Head) {
@@ -74,14 +77,14 @@ func splitState(b []byte) ([]byte, cdb.Head, error) {
 // Complete implements membership.Flusher.
 func (f *flusher) Complete(v wire.View, states [][]byte) ([]byte, error) {
 	if len(states) != len(v.Members) {
-		return nil, fmt.Errorf("node: %d flush states for %d members", len(states), len(v.Members))
+		return nil, fmt.Errorf("stack: %d flush states for %d members", len(states), len(v.Members))
 	}
 	bs := make([][]byte, len(states))
 	heads := make([]cdb.Head, len(states))
 	for i, b := range states {
 		st, h, err := splitState(b)
 		if err != nil {
-			return nil, fmt.Errorf("node: flush state of n%d: %w", v.Members[i], err)
+			return nil, fmt.Errorf("stack: flush state of n%d: %w", v.Members[i], err)
 		}
 		bs[i], heads[i] = st, h
 	}
@@ -125,6 +128,9 @@ func splitPlan(b []byte) ([]byte, []cdb.Head, error) {
 
 // Install implements membership.Flusher.
 func (f *flusher) Install(v wire.View, plan []byte) error {
+	if f.mangle != nil {
+		plan = f.mangle(v, plan)
+	}
 	err := f.install(v, plan)
 	if err != nil && f.failed != nil {
 		f.failed(v, err)
@@ -135,10 +141,10 @@ func (f *flusher) Install(v wire.View, plan []byte) error {
 func (f *flusher) install(v wire.View, plan []byte) error {
 	p, heads, err := splitPlan(plan)
 	if err != nil {
-		return fmt.Errorf("node: flush plan: %w", err)
+		return fmt.Errorf("stack: flush plan: %w", err)
 	}
 	if len(heads) != len(v.Members) {
-		return fmt.Errorf("node: flush plan: %d heads for %d members", len(heads), len(v.Members))
+		return fmt.Errorf("stack: flush plan: %d heads for %d members", len(heads), len(v.Members))
 	}
 	if err := f.b.Install(v, p); err != nil {
 		return err

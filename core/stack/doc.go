@@ -1,0 +1,112 @@
+// Package stack is one node's composition of the protocol cores
+// (ARCHITECTURE sections 1 and 4): connectivity (core/conn), membership
+// (core/membership), the ordered broadcast (core/bcast), the config
+// database (core/cdb), the resource manager (core/crm) and the fence core
+// (core/fence), and all the wiring between them. It is a pure state
+// machine like the cores it owns: no goroutines, no real clock, no global
+// randomness, no I/O (no os, net, sync, os/exec, crypto/rand); maps are
+// iterated in sorted order wherever that reaches an output. core/node
+// drives it with sockets, a store and a clock; the whole-stack
+// simulation (this package's tests) drives the same code with simulated
+// ones.
+//
+// # Shape
+//
+//	s, err := New(cfg, saved, rng)   // cfg: FromConfig; saved: what the store held
+//	s.Step(now, in)                  // a packet, an agent/policy/fence/witness answer, ...
+//	s.Tick(now)                      // timers
+//	rd := s.Ready()                  // what to do now
+//	... carry rd out (below) ...
+//	s.Advance(now)                   // rd is done; its Persist is durable
+//
+// Operator and client requests are methods that return an error: Propose
+// (a config DB transaction under (client, seq)), Move, Cleanup, Drain,
+// Fence, ConfirmFence, SetState, AskState, Send and Broadcast (these two
+// also return an id). Reads (Membership, Quorate, CDBGet, Groups, ...)
+// change nothing.
+//
+// Step does only the input's own step (a packet goes to conn, an agent
+// result to the resource manager, ...). The wiring runs in rounds when
+// the driver asks for Ready: so every input stepped between two Readies
+// (what arrived during the last fsync) is written by one Persist (group
+// commit). Ready is idempotent: the first call after an Advance (or
+// after New) carries out the rounds and keeps the result; further calls
+// return the same and do nothing, until Advance (an empty Ready is not
+// kept: the next call looks again). A round stops the Ready
+// as soon as it has something to persist: what comes after waits for
+// Advance, so no Ready has two Persists of one core.
+//
+// Advance takes now: the rounds after a Persist run at the time the
+// write ended, not before it (a disk stall can outlast a lease: a fence
+// call or a takeover judged at the time before the stall would be judged
+// on a lease that lapsed meanwhile).
+//
+// # The driver's obligations
+//
+// For each Ready, in this order:
+//
+//  1. Logs: log them (any time; they claim nothing).
+//  2. Packets: send them, and answer EarlyReplies. They claim nothing
+//     that this Ready's Persist holds: bcast Submits and Orders go out
+//     before the config DB's write so the members write in parallel
+//     (core/cdb/doc.go step 2); early replies answer updates an earlier
+//     Ready made durable.
+//  3. Persist: write each non-nil field durably (fsync), in the order
+//     CDB, Membership, Fence, CRM. If a write fails the node stops at
+//     once: it sends nothing more (not After, not any later Ready), does
+//     not call Advance, and answers Replies with the error. The cores
+//     count the state as written already (membership cleared its dirty
+//     flag: a re-sent proposal would be promised from memory, not disk);
+//     a restart recovers from what the disk holds.
+//  4. After: send them only once Persist is durable. They carry what
+//     attests the persisted state: bcast Acks (this node holds the
+//     entries) and Stables (every member does), membership's promises and
+//     acks, and everything the cores produced after the write in the same
+//     round. A Safe delivery therefore means every member, the
+//     coordinator too, has the entry on disk (G3), and a promise is never
+//     made from memory (G1, G2).
+//  5. Then the rest: Events (the event log, handlers), Messages and
+//     Deliveries (the application's), Witness asks, Agent calls, Policy
+//     requests, FenceCalls, FenceHistory, Replies, Watch, GroupsChanged,
+//     LeaveAsked. Agent and device calls come after Persist: the owner
+//     table (G4) and the fence state they rest on are durable first.
+//     Their answers come back as inputs (AgentResult, MonitorFailed,
+//     PolicyAnswer, FenceResult, WitnessAnswer), at any later time.
+//  6. SelfFence: stop this node's resources; Stop: stop the node (nothing
+//     more leaves it; Step and the requests return ErrStopped).
+//
+// Then Advance(now).
+//
+// Between Ready and Advance the driver may call Step and the requests
+// (a handler that sends): what they produce comes in the next Ready.
+//
+// # What the stack guarantees (the wiring)
+//
+//  1. Membership's promise and plan carry bcast's flush and every
+//     member's cdb.Head (flush.go), so each member of a new primary view
+//     picks the same source to adopt the history from.
+//  2. bcast traffic of the view the config DB adopts for waits (heldIn,
+//     heldOut, heldDel) while the DB catches up; held output is dropped
+//     when this node promised a newer view meanwhile: nothing of a view
+//     leaves after a promise whose head did not cover it.
+//  3. Deliveries are routed by the one table of broadcast tags (tags.go):
+//     the config DB holds agreed deliveries and commits safe ones; the
+//     resource manager takes agreed ones; the fence core safe ones.
+//  4. A config DB Persist that only moves Commit is not written at once
+//     (its replies go early); Tick writes it when idle, PendingCommit at
+//     a clean stop.
+//  5. When bcast cannot install a view membership installs, the DB moves
+//     to it as a view that is not primary for it: writes are refused,
+//     saying why, until the next view.
+//  6. two_node (twonode.go): a lone primary view fences its peer and is
+//     primary for nothing else until the peer is confirmed fenced or left
+//     cleanly at its last boot id; a node that restarted alone gives the
+//     fence core a view that is not primary until it adopted a history in
+//     a view of both nodes.
+//  7. Fence device calls are made only while this node holds its lease by
+//     the clock at the round; a stop that failed escalates (stopFailed):
+//     with the lease and a device that reaches it, a request for its own
+//     fence; else it fences itself (SelfFence).
+//  8. No error of a core is dropped: requests return them, and those of
+//     the wiring's own steps become Logs.
+package stack
