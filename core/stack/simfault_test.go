@@ -1,0 +1,141 @@
+package stack_test
+
+import (
+	"slices"
+	"time"
+
+	"github.com/corral-ha/corral/core/sim"
+)
+
+// fault injects one fault of the schedule, drawn from the world's source:
+// partitions of any shape, one-way cuts of a node or of one link, crashes
+// and restarts at any instant (in the middle of an update, right after a
+// client took an answer, right after a node took a request), power losses
+// (every node at one instant; they come back one by one), pauses, loss,
+// duplication and reordering; and the stack's own: a resource that fails
+// its monitor, a stop that fails (the node escalates to its fence), fence
+// devices that start failing or hanging, and operator moves.
+func (w *simWorld) fault() {
+	s, n, rng := w.s, w.n, w.rng
+	a := 1 + rng.IntN(n)
+	b := 1 + (a+rng.IntN(n-1))%n
+	switch k := rng.IntN(20); k {
+	case 0: // a partition of random shape
+		groups := make([][]int, 1+rng.IntN(3))
+		for i := 1; i <= n; i++ {
+			g := rng.IntN(len(groups))
+			groups[g] = append(groups[g], i)
+		}
+		w.logf("fault: partition %v", groups)
+		s.Partition(groups...)
+	case 1: // a one-way cut
+		w.logf("fault: cut n%d -> n%d", a, b)
+		s.Cut(a, b)
+	case 2: // one link cut, one or both ways
+		l := rng.IntN(2)
+		w.logf("fault: cut link %d n%d -> n%d", l, a, b)
+		s.CutLink(sim.Addr{Node: a, Link: l}, sim.Addr{Node: b, Link: l}, rng.IntN(2) == 0)
+	case 3, 4: // a crash, or a restart of a node that is down (data kept)
+		if s.Process(a) != nil {
+			w.logf("fault: crash n%d", a)
+			s.Crash(a)
+		} else {
+			w.logf("fault: restart n%d", a)
+			s.Restart(a)
+		}
+	case 5:
+		d := time.Duration(100+rng.IntN(3000)) * time.Millisecond
+		w.logf("fault: pause n%d for %v", a, d)
+		s.Pause(a, d)
+	case 6:
+		nc := sim.NetConfig{MinDelay: 100 * time.Microsecond, MaxDelay: 5 * time.Millisecond,
+			Drop: rng.Float64() * 0.2, Dup: rng.Float64() * 0.05, Reorder: rng.Float64() * 0.1}
+		w.logf("fault: net %v", nc)
+		s.SetNet(nc)
+	case 7:
+		w.logf("fault: isolate n%d", a)
+		s.Isolate(a)
+	case 8: // a crash in the middle of an update: soon, at a random instant
+		s.After(time.Duration(rng.IntN(40))*time.Millisecond, func() {
+			if s.Process(a) != nil {
+				w.logf("fault: crash n%d (soon)", a)
+				s.Crash(a)
+				s.After(time.Duration(200+rng.IntN(1500))*time.Millisecond, func() { w.restart(a) })
+			}
+		})
+	case 9, 10: // a power loss: every node at one instant, soon or right after a client got an answer
+		power := func(last int) { // (last, when not 0, comes back last)
+			w.logf("fault: power loss")
+			for i := 1; i <= n; i++ {
+				s.Crash(i)
+			}
+			order := rng.Perm(n)
+			if last != 0 {
+				order = slices.DeleteFunc(order, func(i int) bool { return i == last-1 })
+				order = append(order, last-1)
+			}
+			var at time.Duration
+			for _, i := range order {
+				at += time.Duration(100+rng.IntN(1500)) * time.Millisecond
+				s.After(at, func() { w.restart(i + 1) })
+			}
+		}
+		if k := rng.IntN(3); k == 0 {
+			s.After(time.Duration(rng.IntN(40))*time.Millisecond, func() { power(0) })
+		} else {
+			w.onAnswer = append(w.onAnswer, func(id int) {
+				if rng.IntN(2) == 0 {
+					id = 0
+				}
+				s.After(time.Duration(rng.IntN(1000*k))*time.Microsecond, func() { power(id) })
+			})
+		}
+	case 11: // the node that just took a request is cut off for a while
+		w.onPropose = append(w.onPropose, func(id int) {
+			s.After(time.Duration(rng.IntN(3000))*time.Microsecond, func() {
+				w.logf("fault: isolate n%d after it took a request", id)
+				s.Isolate(id)
+				s.After(time.Duration(300+rng.IntN(2000))*time.Millisecond, s.Heal)
+			})
+		})
+	case 12:
+		w.logf("fault: heal")
+		s.Heal()
+	case 13, 14: // a resource fails where it runs (its monitor finds it gone)
+		w.failSome()
+	case 15: // a stop that fails on a node (the resource keeps running)
+		w.failStops[a] = true
+		w.logf("fault: stops fail on n%d", a)
+	case 16: // fence devices fail or hang for a while
+		mode := fenceFail
+		if rng.IntN(2) == 0 {
+			mode = fenceHang
+		}
+		w.fenceMode = mode
+		w.logf("fault: fence devices %v", mode)
+		s.After(time.Duration(500+rng.IntN(4000))*time.Millisecond, func() { w.fenceMode = fenceOK })
+	case 17, 18: // an operator moves a group
+		w.move()
+	case 19: // quiet for a while
+	}
+}
+
+// restart starts node id again if it is down.
+func (w *simWorld) restart(id int) {
+	if w.s.Process(id) == nil {
+		w.s.Restart(id)
+	}
+}
+
+// fenceMode is how the simulated fence devices behave now.
+type fenceMode int
+
+const (
+	fenceOK   fenceMode = iota // the device powers the target off, then answers success
+	fenceFail                  // the device answers failure
+	fenceHang                  // the device never answers (the call's deadline fails it)
+)
+
+func (m fenceMode) String() string {
+	return [...]string{"succeed", "fail", "hang"}[m]
+}
