@@ -83,12 +83,16 @@ func (w *simWorld) checkInstalled(id int, v wire.ViewID, members []wire.NodeID, 
 // passed) from different views at one simulated instant; and a node that
 // still holds a lease (Leased, carried over or its own) while another
 // acts in a primary view W is a member of W or holds the lease of a view
-// newer than W. Not under two_node: both halves of a split hold a 1-of-2
-// quorum there until one fences the other (the stack keeps such a view
-// from acting on the config DB: G3 and G4 check that).
+// newer than W. Under two_node both halves of a split hold a 1-of-2
+// quorum until one fences the other, and the stack keeps a lone view from
+// acting until its peer is down (Stack.Alone): such a view does not act.
+// The check runs at most once per simActingEvery of simulated time (it
+// asks every node; a lease outlives that many times over).
 func (w *simWorld) checkActing() {
-	if w.qc.TwoNode {
+	if now := w.s.Now(); now < w.actingAt {
 		return
+	} else {
+		w.actingAt = now + simActingEvery
 	}
 	var who []string
 	var first wire.ViewID
@@ -97,6 +101,9 @@ func (w *simWorld) checkActing() {
 		nd := w.running(i)
 		if nd == nil || w.s.Paused(i) || !nd.quorate() {
 			continue
+		}
+		if alone, _ := nd.st.Alone(); alone {
+			continue // a lone two_node view that does not act (yet)
 		}
 		v := nd.view.ID
 		who = append(who, fmt.Sprintf("n%d in %d/%d", i, v.Epoch, v.Coord))
@@ -121,6 +128,8 @@ func (w *simWorld) checkActing() {
 		}
 	}
 }
+
+const simActingEvery = time.Millisecond
 
 func idLess(a, b wire.ViewID) bool {
 	return a.Epoch < b.Epoch || a.Epoch == b.Epoch && a.Coord < b.Coord

@@ -21,7 +21,7 @@ import (
 // reads back: only writes whose fsync ended.
 type simStore struct {
 	h       *sim.Host
-	s       func() *sim.Sim // (the Sim is being built while the first incarnations start)
+	s       func() *sim.Sim   // (the Sim is being built while the first incarnations start)
 	written map[string][]byte // durable plus pending: what this incarnation reads
 	pending int               // writes whose fsync has not ended
 	alive   func() bool       // the incarnation runs (after a crash nothing more reaches the disk)

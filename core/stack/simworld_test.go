@@ -43,7 +43,8 @@ type simWorld struct {
 	// the next request a node takes (with that node)
 	onAnswer  []func(int)
 	onPropose []func(int)
-	faulting  bool // faults are on (G7 is checked once they stop)
+	faulting  bool          // faults are on (G7 is checked once they stop)
+	actingAt  time.Duration // the next G2 check (checkActing)
 }
 
 type simStats struct {
