@@ -113,8 +113,8 @@ func (w *simWorld) checkActing() {
 			w.fatalf("G2: two nodes act as primary from different views at %v: %v", w.s.Now(), who)
 		}
 	}
-	if actor == nil {
-		return
+	if actor == nil || w.qc.TwoNode {
+		return // (under two_node a lone view holds a lease of 1 of 2 and does nothing with it until its peer is down)
 	}
 	members := actor.view.Members
 	for i := 1; i <= w.n; i++ {
@@ -260,9 +260,15 @@ func (w *simWorld) checkRuns() {
 // checkSelfStop is continuity: a node stops a resource on its own (an
 // operation no coordinator issued) only while its installed view is not
 // primary or it lost its lease: a member of consecutive primary views that
-// holds its lease across the change never stops what it runs.
+// holds its lease across the change never stops what it runs. The lease
+// is the real rule's (membership's lease of its view, or the one carried
+// over from its previous primary view: LeaseView), not the stack's
+// Leased, so a stack that judged the lease wrongly is caught.
 func (w *simWorld) checkSelfStop(nd *simNode, res string, issued bool) {
-	if issued || !nd.prim || !nd.leased() {
+	if issued || !nd.prim {
+		return
+	}
+	if _, held := nd.leaseView(); !held {
 		return
 	}
 	w.fatalf("continuity: n%d stops %s on its own while it holds the lease of primary view %v %v",

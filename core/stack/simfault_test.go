@@ -19,7 +19,7 @@ func (w *simWorld) fault() {
 	s, n, rng := w.s, w.n, w.rng
 	a := 1 + rng.IntN(n)
 	b := 1 + (a+rng.IntN(n-1))%n
-	switch k := rng.IntN(20); k {
+	switch k := rng.IntN(22); k {
 	case 0: // a partition of random shape
 		groups := make([][]int, 1+rng.IntN(3))
 		for i := 1; i <= n; i++ {
@@ -117,6 +117,8 @@ func (w *simWorld) fault() {
 	case 17, 18: // an operator moves a group
 		w.move()
 	case 19: // quiet for a while
+	case 20, 21: // issue 15's G4 case: an owner is cut off with failing stops, and sometimes all the others restart at once
+		w.cutOwner()
 	}
 }
 
@@ -138,4 +140,45 @@ const (
 
 func (m fenceMode) String() string {
 	return [...]string{"succeed", "fail", "hang"}[m]
+}
+
+// cutOwner cuts off a node that runs something, with stops that fail there
+// (so it keeps running), and half the time crashes all the others a while
+// later and starts them again one by one: a coordinator that comes back
+// knows the owner only from the members' persisted owner tables (G4).
+func (w *simWorld) cutOwner() {
+	s, rng := w.s, w.rng
+	var owners []int
+	for _, res := range sortedKeys(w.chk.running) {
+		for _, id := range sortedKeys(w.chk.running[res]) {
+			if w.running(id) != nil && !slices.Contains(owners, id) {
+				owners = append(owners, id)
+			}
+		}
+	}
+	if len(owners) == 0 {
+		return
+	}
+	a := owners[rng.IntN(len(owners))]
+	w.failStops[a] = true
+	w.logf("fault: owner n%d cut off, its stops fail", a)
+	s.Isolate(a)
+	if rng.IntN(2) == 0 {
+		return
+	}
+	s.After(time.Duration(rng.IntN(1500))*time.Millisecond, func() {
+		w.logf("fault: every node but n%d crashes", a)
+		var at time.Duration
+		for i := 1; i <= w.n; i++ {
+			if i != a {
+				s.Crash(i)
+			}
+		}
+		for _, i := range rng.Perm(w.n) {
+			if i+1 != a {
+				at += time.Duration(50+rng.IntN(500)) * time.Millisecond
+				s.After(at, func() { w.restart(i + 1) })
+			}
+		}
+	})
 }
