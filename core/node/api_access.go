@@ -54,10 +54,10 @@ type QuorumStatus struct {
 func (n *Node) QuorumDoc() (QuorumStatus, error) {
 	var q QuorumStatus
 	err := n.do(func() {
-		ms := n.mem.Status()
+		ms := n.st.Membership()
 		qc := quorumConfig(n.cfg)
 		d := ms.Decision
-		q = QuorumStatus{View: n.viewName(ms.View.ID), Primary: ms.Primary, Quorate: n.mem.Quorate(n.now()),
+		q = QuorumStatus{View: n.viewName(ms.View.ID), Primary: ms.Primary, Quorate: n.st.Quorate(n.now()),
 			Votes: d.Votes, Needed: d.Needed, Total: d.Total, Reference: d.Ref, Policy: string(qc.Policy),
 			TwoNode: qc.TwoNode, TieBreaker: d.TieBreaker, Reason: d.Reason, Explanation: d.Explain(qc)}
 		switch {
@@ -104,22 +104,18 @@ type Metrics struct {
 func (n *Node) Metrics() (Metrics, error) {
 	var m Metrics
 	err := n.do(func() {
-		ms := n.mem.Status()
+		ms := n.st.Membership()
 		m = Metrics{Epoch: ms.View.ID.Epoch, Members: len(ms.View.Members), Primary: ms.Primary,
-			Quorate: n.mem.Quorate(n.now()), Conn: n.conn.Stats(), Peers: n.conn.Status()}
+			Quorate: n.st.Quorate(n.now()), Conn: n.st.ConnStats(), Peers: n.st.Peers()}
 		var gs, rs []string
-		if n.crm.c != nil {
-			for _, g := range n.crm.c.Groups() {
-				gs = append(gs, g.State)
-			}
-			for _, r := range n.crm.c.Resources() {
-				rs = append(rs, r.State)
-			}
+		for _, g := range n.st.Groups() {
+			gs = append(gs, g.State)
+		}
+		for _, r := range n.st.Resources() {
+			rs = append(rs, r.State)
 		}
 		m.Groups, m.Resources = byState(GroupStates, gs), byState(ResourceStates, rs)
-		if n.cdb.db != nil {
-			m.CDBRevision = n.cdb.db.Rev()
-		}
+		m.CDBRevision = n.st.CDBRev()
 	})
 	m.Transport = n.tr.Stats()
 	if n.dns.resp != nil {

@@ -74,7 +74,6 @@ func (n *Node) cdbTxnOnce(ctx context.Context, client string, seq uint64, ifs []
 // its answer comes on ch (buffered) from a later round.
 func (n *Node) cdbPropose(now time.Duration, client string, seq uint64, at int64, ifs []cdb.Cond, then []cdb.Op, ch chan cdbReply) error {
 	c := &n.cdb
-	n.cdbQuorum(now, false)
 	req := cdb.Request{Client: client, Seq: seq, Time: at, If: ifs, Then: then}
 	if client == "" {
 		c.seq++
@@ -84,15 +83,8 @@ func (n *Node) cdbPropose(now time.Duration, client string, seq uint64, at int64
 	if _, busy := c.waiters[k]; busy {
 		return ErrInFlight
 	}
-	payload, err := c.db.Propose(req)
-	if err != nil {
-		return err
-	}
 	c.waiters[k] = ch
-	if payload == nil {
-		return nil // answered from the dedupe table in the next round
-	}
-	if _, err = n.bc.Broadcast(append([]byte{tagCDB}, payload...)); err != nil {
+	if err := n.st.Propose(now, req); err != nil {
 		delete(c.waiters, k)
 		return err
 	}

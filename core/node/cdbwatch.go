@@ -52,7 +52,7 @@ func (n *Node) CDBWatch(prefix string, start uint64, buf int) (*CDBWatch, error)
 	)
 	if e := n.do(func() {
 		var replay []cdb.WatchEvent
-		id, replay, err = n.cdb.db.WatchFrom(prefix, start)
+		id, replay, err = n.st.WatchFrom(prefix, start)
 		if err != nil {
 			return
 		}
@@ -102,7 +102,7 @@ func (n *Node) cdbUnwatch(id uint64, err error) {
 		return
 	}
 	delete(n.cdb.watchers, id)
-	n.cdb.db.Unwatch(id)
+	n.st.Unwatch(id)
 	w.err = err
 	n.cdbCloseWatcher(w)
 }

@@ -10,16 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/corral-ha/corral/core/bcast"
-	"github.com/corral-ha/corral/core/cdb"
 	"github.com/corral-ha/corral/core/crm"
-	"github.com/corral-ha/corral/core/membership"
+	"github.com/corral-ha/corral/core/stack"
 	"github.com/corral-ha/corral/lua"
 )
-
-// tagCRM marks the resource manager's broadcast payloads (next to tagApp
-// and tagCDB in cdb.go).
-const tagCRM byte = 3
 
 // PolicyHost answers Lua failover policies off the event loop (the Lua
 // host in production). Without one, a group's policy is answered by the
@@ -29,23 +23,14 @@ type PolicyHost interface {
 	OnFailure(ctx context.Context, policy, group, resource string, failures int, errText string) (string, error)
 }
 
-// crmTickEvery is how often the resource manager's timers run (moves
-// expiring, policy deadlines, failback windows): a pass over every group.
-const crmTickEvery = 200 * time.Millisecond
-
-// crmDriver is the node's side of the resource manager's contract
-// (core/crm/doc.go); all of it runs on the event loop, except the
-// executor's and the policy host's calls.
+// crmDriver is the node's side of the resource manager (the core and its
+// wiring are in core/stack): the executor's and the policy host's calls,
+// off the loop, and the recurring monitors.
 type crmDriver struct {
-	c        *crm.CRM
 	exec     Executor
 	policy   PolicyHost
-	watch    [2]uint64
-	view     crm.View
-	viewSet  bool
 	monitors map[string]uint64 // resource -> the generation of its running monitor
 	monGen   uint64
-	lastTick time.Duration
 	lastTOD  time.Time
 }
 
@@ -53,143 +38,15 @@ type crmDriver struct {
 // who may run what (crm.EncodeKnown), given back at a restart (G4).
 var keyCRM = []byte("crm")
 
-// openCRM builds the resource manager, gives it the owner table it
-// persisted and loads the desired state the config DB holds.
-func (n *Node) openCRM() error {
+// openCRM sets up the resource manager's executor and policy host (the
+// Lua host's by default) and tells it the time of day.
+func (n *Node) openCRM() {
 	r := &n.crm
-	b, err := n.store.Get(keyCRM)
-	if err != nil {
-		return err
-	}
-	var known crm.Known
-	if b != nil {
-		if known, err = crm.DecodeKnown(b); err != nil {
-			return fmt.Errorf("resource manager: the persisted owner table: %w", err)
-		}
-	}
-	r.c = crm.New(crm.Config{Self: n.cfg.Node, AssumeFenced: !n.fencingConfigured(), Known: known}, nil) // fence.go
 	r.exec = n.opt.Executor
 	r.policy = n.opt.Policy
 	n.openCRMLua()
 	r.monitors = map[string]uint64{}
-	r.watch[0] = n.cdb.db.Watch(crm.ResourcePrefix)
-	r.watch[1] = n.cdb.db.Watch(crm.GroupPrefix)
-	n.crmTimeOfDay(0)
-	n.crmResync()
-	return nil
-}
-
-// crmResync feeds every /resources/ and /groups/ key (after a restart or
-// an adopted history, whose changes no watch reported), in one batch;
-// unchanged keys cost nothing.
-func (n *Node) crmResync() {
-	var batch crm.ConfigKeys
-	for _, p := range []string{crm.ResourcePrefix, crm.GroupPrefix} {
-		kvs, _, _ := n.cdb.db.List(p)
-		seen := map[string]bool{}
-		for _, kv := range kvs {
-			seen[kv.Key] = true
-			batch = append(batch, crm.ConfigKey{Key: kv.Key, Value: nonNil(kv.Value)})
-		}
-		var known []string
-		if p == crm.ResourcePrefix {
-			for _, r := range n.crm.c.Resources() {
-				known = append(known, p+r.Name)
-			}
-		} else {
-			for _, g := range n.crm.c.Groups() {
-				known = append(known, p+g.Name)
-			}
-		}
-		for _, k := range known {
-			if !seen[k] {
-				batch = append(batch, crm.ConfigKey{Key: k})
-			}
-		}
-	}
-	_ = n.crm.c.Step(n.now(), batch)
-}
-
-func nonNil(v []byte) []byte {
-	if v == nil {
-		return []byte{}
-	}
-	return v
-}
-
-// crmWatch feeds the config DB's changes of desired state, one batch per
-// round.
-func (n *Node) crmWatch(evs []cdb.WatchEvent) {
-	var batch crm.ConfigKeys
-	for _, ev := range evs {
-		if ev.Watch != n.crm.watch[0] && ev.Watch != n.crm.watch[1] {
-			continue
-		}
-		k := crm.ConfigKey{Key: ev.Key}
-		if !ev.Deleted {
-			k.Value = nonNil(ev.Value)
-		}
-		batch = append(batch, k)
-	}
-	if len(batch) > 0 {
-		_ = n.crm.c.Step(n.now(), batch)
-	}
-}
-
-// crmDeliver takes an ordered-broadcast delivery of a crm payload (the
-// agreed one: every member sees them in one order).
-func (n *Node) crmDeliver(d bcast.Delivery) {
-	if d.Level != bcast.Agreed {
-		return
-	}
-	if err := n.crm.c.Step(n.now(), crm.Deliver{Payload: d.Payload[1:]}); err != nil {
-		n.log.Warn("undecodable resource manager message", "view", n.viewName(d.View), "err", err)
-	}
-}
-
-// crmView tells the resource manager about the view and the lease when
-// they changed: Lease is membership's Leased (a lease carried across a
-// view change included: a continuing member keeps what it runs), Takeover
-// its Quorate (the takeover wait since the view committed has passed).
-func (n *Node) crmView(now time.Duration) {
-	ms := n.mem.Status()
-	v := crm.View{ID: ms.View.ID, Coordinator: n.names[ms.View.ID.Coord], Primary: ms.Primary, Lease: n.mem.Leased(now),
-		Takeover: n.mem.Quorate(now), StaleConfig: !n.cdb.db.SettledIn(ms.View.ID)}
-	for _, id := range ms.View.Members {
-		v.Members = append(v.Members, n.names[id])
-		switch ms.States[id] {
-		case membership.StatePaused:
-			v.Paused = append(v.Paused, n.names[id])
-		case membership.StateLeaving:
-			v.Leaving = append(v.Leaving, n.names[id])
-		}
-	}
-	r := &n.crm
-	if r.viewSet && v.ID == r.view.ID && v.Primary == r.view.Primary && v.Lease == r.view.Lease && v.Takeover == r.view.Takeover &&
-		strings.Join(v.Members, ",") == strings.Join(r.view.Members, ",") && strings.Join(v.Paused, ",") == strings.Join(r.view.Paused, ",") &&
-		strings.Join(v.Leaving, ",") == strings.Join(r.view.Leaving, ",") && v.StaleConfig == r.view.StaleConfig {
-		return
-	}
-	if v.ID != r.view.ID && v.Primary || !v.StaleConfig && r.view.StaleConfig {
-		// a new history, or the DB settled: feed the desired state it
-		// holds now (the coordinator places nothing before that)
-		n.crmResync()
-	}
-	r.view, r.viewSet = v, true
-	_ = r.c.Step(now, v)
-}
-
-// crmTick runs the resource manager's timers, and tells it about a lease
-// that came or went.
-func (n *Node) crmTick(now time.Duration) {
-	r := &n.crm
-	n.crmView(now)
-	if now-r.lastTick < crmTickEvery {
-		return
-	}
-	r.lastTick = now
-	n.crmTimeOfDay(now)
-	r.c.Tick(now)
+	n.crmTimeOfDay(n.now())
 }
 
 // crmTimeOfDay tells the resource manager the local time of day (for
@@ -199,68 +56,25 @@ func (n *Node) crmTimeOfDay(now time.Duration) {
 	if t := time.Now(); t.Sub(r.lastTOD) >= time.Minute {
 		r.lastTOD = t
 		y, m, d := t.Date()
-		_ = r.c.Step(now, crm.TimeOfDay{D: t.Sub(time.Date(y, m, d, 0, 0, 0, 0, t.Location()))})
+		if err := n.st.Step(now, stack.TimeOfDay{D: t.Sub(time.Date(y, m, d, 0, 0, 0, 0, t.Location()))}); err != nil {
+			n.log.Warn("resource manager: time of day", "err", err)
+		}
 	}
 }
 
-// crmRound carries out the resource manager's Ready (after telling it
-// about a membership change); it reports whether there was anything.
-func (n *Node) crmRound(now time.Duration, memberChanged bool) bool {
-	if memberChanged || !n.crm.viewSet || n.cdb.db.SettledIn(n.crm.view.ID) == n.crm.view.StaleConfig {
-		n.crmView(now)
+// crmStep hands an answer from off the loop to the stack; an error is
+// logged (the stack stopped, or the answer was refused).
+func (n *Node) crmStep(in stack.Input, what string) {
+	if err := n.st.Step(n.now(), in); err != nil {
+		n.log.Warn("resource manager: "+what, "err", err)
 	}
-	r := &n.crm
-	if !r.c.HasReady() {
-		return false
-	}
-	rd := r.c.Ready()
-	r.c.Advance()
-	if rd.Persist != nil {
-		if err := n.store.Put(keyCRM, crm.EncodeKnown(*rd.Persist)); err != nil {
-			// the owner table a new coordinator relies on is not durable
-			// (G4): stop, as the config DB and fence writes do
-			n.fatal(fmt.Errorf("resource manager: cannot persist the owner table: %w", err))
-			return true
-		}
-	}
-	for _, p := range rd.Broadcast {
-		if _, err := n.bc.Broadcast(append([]byte{tagCRM}, p...)); err != nil {
-			n.log.Warn("resource manager broadcast", "err", err)
-		}
-	}
-	for _, f := range rd.StopFailed {
-		n.stopFailed(f.Resource, f.Error)
-	}
-	for _, a := range rd.Exec {
-		n.crmExec(a)
-	}
-	for _, p := range rd.Policy {
-		n.crmPolicy(p)
-	}
-	var stream []Event
-	view := n.viewName(n.mem.Status().View.ID)
-	for _, e := range rd.Events {
-		stream = append(stream, Event{Kind: e.Kind, View: view, Resource: e.Resource, Group: e.Group, On: e.On, Error: e.Error,
-			Owner: e.Owner, Reason: e.Reason, From: e.From, To: e.To})
-		switch e.Kind {
-		case crm.EvResourceFailed:
-			n.log.Warn(e.Kind, "resource", e.Resource, "group", e.Group, "on", e.On, "error", e.Error)
-		case crm.EvGroupOnline, crm.EvGroupOffline, crm.EvGroupMoved:
-			n.log.Info(e.Kind, "group", e.Group, "owner", e.Owner, "reason", e.Reason, "from", e.From, "to", e.To)
-		}
-	}
-	n.events.append(stream)
-	if rd.Changed {
-		n.crmPublishGroups()
-	}
-	return true
 }
 
 // crmPublishGroups hands the groups' owners and online states to the DNS
 // responder, so a group's name follows it the moment it is online on its
 // new owner.
 func (n *Node) crmPublishGroups() {
-	gs := n.crm.c.Groups()
+	gs := n.st.Groups()
 	rt := make([]GroupRuntime, 0, len(gs))
 	for _, g := range gs {
 		gr := GroupRuntime{Name: g.Name, Online: g.State == "online" && g.Owner != "", Owner: g.Owner}
@@ -337,7 +151,7 @@ func (n *Node) crmExec(a crm.Action) {
 			}
 			// a failed stop that must escalate comes out of Ready
 			// (StopFailed): not one of a resource that never started here
-			_ = r.c.Step(n.now(), crm.ActionDone{Op: a.Op, Resource: a.Resource, Action: a.Action, Status: st, Error: msg})
+			n.crmStep(stack.AgentResult{Op: a.Op, Resource: a.Resource, Action: a.Action, Status: st, Error: msg}, "agent result")
 			if a.Action == crm.ActStart && st == crm.StatusOK && a.Interval > 0 {
 				n.crmMonitor(a, params)
 			}
@@ -386,7 +200,7 @@ func (n *Node) crmMonitor(a crm.Action, params map[string]string) {
 				}
 				delete(r.monitors, a.Resource)
 				n.log.Warn("monitor failed", "resource", a.Resource, "status", st.String(), "error", msg)
-				_ = r.c.Step(n.now(), crm.MonitorFailed{Resource: a.Resource, Status: st, Error: msg})
+				n.crmStep(stack.MonitorFailed{Resource: a.Resource, Status: st, Error: msg}, "monitor result")
 			})
 			return
 		}
@@ -398,13 +212,13 @@ func (n *Node) crmMonitor(a crm.Action, params map[string]string) {
 func (n *Node) crmPolicy(p crm.PolicyRequest) {
 	r := &n.crm
 	if r.policy == nil {
-		_ = r.c.Step(n.now(), crm.PolicyAnswer{ID: p.ID, Error: "no Lua policy host in this node"})
+		n.crmStep(stack.PolicyAnswer{ID: p.ID, Error: "no Lua policy host in this node"}, "policy answer")
 		return
 	}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), crm.DefaultPolicyTimeout)
 		defer cancel()
-		a := crm.PolicyAnswer{ID: p.ID}
+		a := stack.PolicyAnswer{ID: p.ID}
 		var err error
 		switch p.Kind {
 		case crm.PolicyChooseOwner:
@@ -419,7 +233,7 @@ func (n *Node) crmPolicy(p crm.PolicyRequest) {
 		if err != nil {
 			a.Error = err.Error()
 		}
-		n.post(func() { _ = r.c.Step(n.now(), a) })
+		n.post(func() { n.crmStep(a, "policy answer") })
 	}()
 }
 
@@ -450,7 +264,7 @@ type ResourceStatus struct {
 // from the coordinator).
 func (n *Node) Groups() ([]GroupStatus, error) {
 	var gs []crm.GroupView
-	if err := n.do(func() { gs = n.crm.c.Groups() }); err != nil {
+	if err := n.do(func() { gs = n.st.Groups() }); err != nil {
 		return nil, err
 	}
 	out := make([]GroupStatus, 0, len(gs))
@@ -475,7 +289,7 @@ func (n *Node) Groups() ([]GroupStatus, error) {
 // Resources returns every resource with where it runs.
 func (n *Node) Resources() ([]ResourceStatus, error) {
 	var rs []crm.ResourceView
-	if err := n.do(func() { rs = n.crm.c.Resources() }); err != nil {
+	if err := n.do(func() { rs = n.st.Resources() }); err != nil {
 		return nil, err
 	}
 	out := make([]ResourceStatus, 0, len(rs))
@@ -486,18 +300,12 @@ func (n *Node) Resources() ([]ResourceStatus, error) {
 }
 
 // ErrNotFound is returned for a group or resource that is not configured.
-var ErrNotFound = errors.New("not configured")
+var ErrNotFound = stack.ErrNotFound
 
 // Move asks for `move GROUP [NODE] [--for D]`.
 func (n *Node) Move(group, node string, d time.Duration) error {
 	var err error
-	if e := n.do(func() {
-		if !n.crm.c.HasGroup(group) {
-			err = fmt.Errorf("no group %q: %w", group, ErrNotFound)
-			return
-		}
-		err = n.crm.c.Step(n.now(), crm.Move{Group: group, Node: node, For: d})
-	}); e != nil {
+	if e := n.do(func() { err = n.st.Move(n.now(), crm.Move{Group: group, Node: node, For: d}) }); e != nil {
 		return e
 	}
 	return err
@@ -506,13 +314,7 @@ func (n *Node) Move(group, node string, d time.Duration) error {
 // Cleanup asks for `cleanup RESOURCE` (or a group: all its resources).
 func (n *Node) Cleanup(resource string) error {
 	var err error
-	if e := n.do(func() {
-		if !n.crm.c.CanCleanup(resource) {
-			err = fmt.Errorf("no resource or group %q: %w", resource, ErrNotFound)
-			return
-		}
-		err = n.crm.c.Step(n.now(), crm.Cleanup{Resource: resource})
-	}); e != nil {
+	if e := n.do(func() { err = n.st.Cleanup(n.now(), resource) }); e != nil {
 		return e
 	}
 	return err
@@ -523,8 +325,8 @@ func (n *Node) Explain(group string) (string, error) {
 	var s string
 	var found bool
 	err := n.do(func() {
-		found = n.crm.c.HasGroup(group)
-		s = n.crm.c.Explain(group)
+		found = n.st.HasGroup(group)
+		s = n.st.Explain(group)
 	})
 	if err == nil && !found && !strings.Contains(s, "Group "+group) {
 		return s, fmt.Errorf("%s: %w", strings.TrimSpace(s), ErrNotFound)

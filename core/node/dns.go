@@ -122,19 +122,19 @@ func (n *Node) dnsRefresh(now time.Duration) {
 	if d.resp == nil {
 		return
 	}
-	qk := quickKey{view: n.cdb.cur, quorate: n.cdb.quorate, rev: n.cdb.db.Rev(), runGen: d.runGen}
+	qk := quickKey{view: n.st.InstalledView(), quorate: n.st.CDBQuorate(), rev: n.st.CDBRev(), runGen: d.runGen}
 	t := n.cfg.Timers
 	wait := time.Duration(float64(t.Lease.D())*(1+t.Drift)) + t.Margin.D()
 	if qk == d.quick && d.last.standing != dns.Waiting && d.last.standing >= 0 && now-d.viewAt > wait+t.Lease.D()+t.Heartbeat.D() {
 		return // nothing it depends on changed, and no takeover wait to end
 	}
 	d.quick = qk
-	ms := n.mem.Status()
+	ms := n.st.Membership()
 	if ms.View.ID != d.view {
 		d.view, d.viewAt = ms.View.ID, now
 	}
 	standing, reason := n.dnsStanding(now, ms)
-	if rev := n.cdb.db.Rev(); !d.defsRead || rev != d.defsRev {
+	if rev := n.st.CDBRev(); !d.defsRead || rev != d.defsRev {
 		n.readGroupDefs()
 		d.defsRev, d.defsRead = rev, true
 	}
@@ -154,10 +154,10 @@ func (n *Node) dnsRefresh(now time.Duration) {
 // lease more for the first lease answers; not acting otherwise.
 func (n *Node) dnsStanding(now time.Duration, ms membership.Status) (dns.Standing, string) {
 	d := &n.dns
-	if a := n.twoNodeAlone(ms); holdsBack(a) {
-		return dns.NotActing, n.aloneReason(ms, a)
+	if alone, why := n.st.Alone(); alone {
+		return dns.NotActing, why
 	}
-	if n.mem.Quorate(now) {
+	if n.st.Quorate(now) {
 		d.actedAt, d.acted = now, true
 		return dns.Acting, ""
 	}
@@ -193,7 +193,7 @@ func statesKey(ms membership.Status) string {
 // readGroupDefs reads the group definitions from the config DB.
 func (n *Node) readGroupDefs() {
 	d := &n.dns
-	kvs, _, _ := n.cdb.db.List(groupPrefix)
+	kvs, _, _ := n.st.CDBList(groupPrefix)
 	d.defs = map[string]groupDef{}
 	d.problems = nil
 	for _, kv := range kvs {

@@ -1,11 +1,12 @@
 // Package node is corral's production driver (ARCHITECTURE sections 1 and
-// 4): it owns the pure protocol cores and gives them what they may not
-// touch themselves: the real clock, the UDP sockets, the data store and
+// 4): it owns the pure protocol stack (core/stack) and gives it what it
+// may not touch itself: the real clock, the UDP sockets, the data store,
+// the Lua host, the watchdog, the API, DNS publication, the event log and
 // goroutines.
 //
 // Contract:
 //
-//   - One event loop goroutine owns every core. Packets from the transport,
+//   - One event loop goroutine owns the stack. Packets from the transport,
 //     requests from other goroutines (Send, Status, faults) and ticks all
 //     become inputs on that loop, one at a time.
 //   - Before each Tick the loop reads every packet already queued, so after
@@ -14,8 +15,16 @@
 //     every round it takes what else is queued (up to 256 packets and
 //     requests), so what arrived during the last round's fsync is written
 //     by one round (group commit).
-//   - Each Ready is executed in order: persist first (fsync), then send,
-//     then hand messages and events to the handlers.
+//   - The protocol cores (conn, membership, bcast, cdb, crm, fence) and
+//     all the wiring between them are core/stack's: its doc.go states the
+//     driver's obligations as numbered rules. The node steps the stack
+//     with packets, answers and ticks, and carries out each stack Ready
+//     in order: logs; the packets that claim nothing and the replies
+//     already durable; the persists (each a bbolt transaction, fsync, in
+//     the stack's order); the packets that wait for them (Acks, Stables,
+//     promises); then events, handlers, agent and device calls, replies;
+//     then Advance. Options.Transport, Clock and Seed give the stack's
+//     world to tests (a transport.MemNetwork, a simulated clock).
 //   - The boot id lives in <data_dir>/corral.db (bbolt); Open takes
 //     max(persisted + 1, the wall clock's Unix seconds) and syncs it to disk
 //     before the node sends its first packet, so it grows at every start
@@ -39,74 +48,37 @@
 //     authenticated (a stranger can forge a new one per packet), so each
 //     reason also logs at most dropLogBurst lines a minute in all, and the
 //     next line counts those held back (TestDropLogForgedSourcesBounded).
-//   - Connectivity (core/conn) feeds membership (core/membership): peer
-//     reachability, restarts, and the membership messages that arrive on
-//     circuits. Application messages travel as wire.User on the same
-//     circuits (Send, SendOnLoop, Options.OnMessage).
-//   - Membership's persistent state (promise, epoch, lineage) is written to
-//     the store and synced before its messages are sent; if the write
-//     fails, the node stops (Run returns the error) and sends nothing
-//     more: membership already counts the state as written, so going on
-//     would promise from memory what the disk does not hold.
-//   - The configuration database (core/cdb, cdb.go) rides on the ordered
-//     broadcast (core/bcast): agreed deliveries are held, safe ones
-//     committed; the DB's Persist is made durable before that round's
-//     Acks and Stables go out (Submits and Orders go first, so the members
-//     write in parallel), and a Persist that only moves the commit mark is
-//     left for the next write (cdbPersist says why that is safe). The
-//     Persist is one transaction on the store's "cdb" bucket (bbolt,
-//     fsync at commit).
-//     Membership's promise and plan carry bcast's flush and every member's
-//     cdb.Head (flush.go), so each member of a new primary view picks the
-//     same source to adopt the history from; bcast traffic of that view
-//     waits while the DB catches up (and is dropped if the node promises
-//     a newer view meanwhile: nothing of a view leaves after a promise
-//     whose head did not cover it). Application broadcasts (Broadcast,
-//     Options.OnDeliver) share the broadcast, told apart by a tag byte.
+//   - Application messages travel as wire.User on the circuits (Send,
+//     SendOnLoop, Options.OnMessage); application broadcasts share the
+//     ordered broadcast (Broadcast, Options.OnDeliver).
+//   - Membership's persistent state (promise, epoch, lineage), the config
+//     DB's Persist (the store's "cdb" bucket), the fence core's state and
+//     the resource manager's owner table are written and synced before
+//     what rests on them; if a write fails, the node stops (Run returns
+//     the error) and sends nothing more: the stack already counts the
+//     state as written, so going on would promise from memory what the
+//     disk does not hold.
 //     CDBWatch (cdbwatch.go) hands the DB's watch events to buffered
 //     channels after the round's Persist is durable, never waiting: a
 //     reader whose buffer is full is dropped (logged, ErrWatchBehind).
-//     When bcast cannot install a view membership installs, the DB moves
-//     to it as a view that is not primary for it (cdbinstall.go): writes
-//     are refused, saying why, until the next view.
-//   - The resource manager (core/crm, crm.go) gets its desired state from
-//     config DB watches on /resources/ and /groups/ (and a resync at every
-//     primary view install and when the DB settles), the view and lease
-//     from membership, whether the DB has settled in the view (cdb
-//     SettledIn; View.StaleConfig when not:
-//     its coordinator places nothing until the DB settled in the view),
-//     and its own messages from the ordered broadcast (tag 3, agreed
-//     deliveries). Its Persist, the owner table (who may run what: G4 for
-//     a restarted coordinator), is written to the store's "node" bucket
-//     (key "crm", fsync) before the rest of its Ready; a failed write
-//     stops the node; Open gives it back (crm.Config.Known).
-//     Agent calls and recurring monitors run off the loop on the Executor
+//   - The resource manager (core/crm; its wiring in core/stack): agent
+//     calls and recurring monitors run off the loop on the Executor
 //     (Options.Executor; by default the node's Lua host, with the call
 //     context of exec.go: resource, group, node, address and a state
-//     directory <data_dir>/agents) and come back as inputs through the
-//     request channel; so do policy answers (Options.Policy; by default
-//     the Lua policy script the group names, crmlua.go). A node that left
-//     the primary view uncleanly counts as fenced when the fence core
-//     confirms it; only in a cluster with no fence devices and no watchdog
-//     mode does it count as fenced once this node is quorate (the G2 wait;
-//     the node logs that at start).
-//   - The fence core (core/fence, fence.go) gets the view and this node's
-//     lease (after the install, before the resource manager) and the Safe
-//     deliveries of its messages (tag 4); its Persist is written (fsync)
-//     before its broadcasts go out; device calls run off the loop through
-//     the Lua host's RunFence, started only while this node holds its
-//     lease by the real clock; Confirmed becomes the resource manager's
-//     Fenced on the coordinator; history records are put in the config DB
-//     under /fence/history/; a node that learns it was fenced at its own
-//     boot id stops its resources and stops (Run returns the reason). A
-//     stop that fails or times out here, of a resource that may run here
-//     (the resource manager's Ready.StopFailed: never a stop of a resource
-//     that never started, nor a configuration error's), escalates
-//     (fence.go stopFailed):
-//     while this node holds its lease and a fence device reaches it, it
-//     asks for its own fence (fence.Request; it stops itself as soon as it
-//     sees that fence begin); without the lease or with watchdog mode only
-//     it fences itself; the group stays blocked "waiting for fence of" it.
+//     directory <data_dir>/agents) and come back as stack inputs through
+//     the request channel; so do policy answers (Options.Policy; by
+//     default the Lua policy script the group names, crmlua.go). A node
+//     that left the primary view uncleanly counts as fenced when the
+//     fence core confirms it; only in a cluster with no fence devices and
+//     no watchdog mode does it count as fenced once this node is quorate
+//     (the G2 wait; the node logs that at start).
+//   - The fence core (core/fence; its wiring in core/stack): device calls
+//     run off the loop through the Lua host's RunFence (the stack makes
+//     them only while this node holds its lease); history records are put
+//     in the config DB under /fence/history/; a node that learns it was
+//     fenced at its own boot id, or whose failed stop escalates to a
+//     fence of itself without a lease or a device that reaches it, stops
+//     its resources and stops (Run returns the reason).
 //   - Every config DB write (CDBTxn, whoever asks: the API, the shell, a
 //     Lua script's corral.set) that touches /resources/ or /groups/ is
 //     validated first (validate.go: ValidateResource, ValidateGroup,
@@ -122,22 +94,8 @@
 //     before they take over what it may still run). `fence NODE` returns
 //     once the request is delivered (it shows pending in `fence`), or an
 //     error saying why it cannot be carried out (fence.ErrCannotFence).
-//   - two_node (twonode.go, quorum.TwoNodeAlone): a primary view holding
-//     one of the two nodes fences its peer and is primary for nothing
-//     else until the peer is confirmed fenced or left cleanly at its last
-//     boot id: the config DB does not begin the view's adoption (it begins
-//     it, from this node, once the peer is down; until then the view's
-//     config DB deliveries count as of a view that is not primary), refuses
-//     writes saying why, and DNS does not answer. A node whose incarnation
-//     has not finished adopting a history in a view of both nodes (it
-//     restarted alone) gives the fence core a view that is not primary
-//     either: it could never act, and the peer may hold acknowledged
-//     updates it lacks. So two lone views never act at once, and a lone
-//     view acts only on a history that holds every update its peer
-//     acknowledged (the peer's lone views acknowledge nothing while this
-//     node lives, and this node, once restarted, adopts the peer's history
-//     before it may act alone again); the next view of both adopts the
-//     acting node's history (its Adopted view is the newest).
+//   - two_node (quorum.TwoNodeAlone, core/stack twonode.go): DNS does not
+//     answer and the status says why while a lone view holds back.
 //   - [fence] watchdog (watchdog.go, core/watchdog): Open fails if the
 //     watchdog cannot be opened; at each tick the loop feeds it only while
 //     this node holds its lease (membership's Quorate: primary view, lease

@@ -12,6 +12,7 @@ import (
 
 	"github.com/corral-ha/corral/core/conn"
 	"github.com/corral-ha/corral/core/membership"
+	"github.com/corral-ha/corral/core/wire"
 )
 
 // keepEvents is how many events the data store keeps (ARCHITECTURE
@@ -263,8 +264,8 @@ func (n *Node) Subscribe(buf int) (<-chan Event, func()) { return n.events.subsc
 
 // connEvent turns a connectivity event into a stream entry; events that
 // are not part of the stream return false.
-func (n *Node) connEvent(e conn.Event) (Event, bool) {
-	ev := Event{Kind: e.Kind.String(), Peer: n.names[e.Peer], View: n.viewName(n.mem.Status().View.ID)}
+func (n *Node) connEvent(e conn.Event, view wire.ViewID) (Event, bool) {
+	ev := Event{Kind: e.Kind.String(), Peer: n.names[e.Peer], View: n.viewName(view)}
 	switch e.Kind {
 	case conn.EventLinkUp, conn.EventLinkDown:
 		l, r := e.Local, e.Remote

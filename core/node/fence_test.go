@@ -32,7 +32,7 @@ func startFenceCluster(t *testing.T, netBlock int, fenceDir string) []*fenceNode
 		return strings.Replace(src, "[debug]", strings.TrimPrefix(fenceCfg, "\n")+"\n[debug]", 1)
 	}})
 	for _, r := range nodes {
-		if !r.n.fencingConfigured() {
+		if !r.n.st.FenceConfigured() {
 			t.Fatal("fencing is configured but the node does not see it")
 		}
 	}
@@ -212,7 +212,7 @@ func TestFencedNodeStopsItself(t *testing.T) {
 	eventually(t, 20*time.Second, "n2 fenced and web online on n3", func() bool {
 		g, ok := webOn(nodes[0])
 		fenced := false
-		_ = nodes[0].n.do(func() { _, fenced = nodes[0].n.fence.f.Confirmed("n2") })
+		_ = nodes[0].n.do(func() { _, fenced = nodes[0].n.st.Confirmed("n2") })
 		return ok && g.State == "online" && g.Owner == "n3" && fenced
 	})
 	if nodes[1].ex.Running("app") {

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/corral-ha/corral/core/config"
-	"github.com/corral-ha/corral/core/crm"
 	"github.com/corral-ha/corral/core/membership"
 	"github.com/corral-ha/corral/core/quorum"
+	"github.com/corral-ha/corral/core/stack"
 	"github.com/corral-ha/corral/core/wire"
 	"github.com/corral-ha/corral/core/witness"
 )
@@ -26,37 +26,7 @@ import (
 const leaveTimeout = 6 * time.Second
 
 // quorumConfig maps the [quorum] settings to the quorum package.
-func quorumConfig(cfg *config.Config) quorum.Config {
-	q := quorum.Config{Votes: map[wire.NodeID]int{}, Policy: quorum.Policy(cfg.Quorum.Policy),
-		TwoNode: cfg.Quorum.TwoNode, WaitForAll: cfg.Quorum.WaitForAll, AutoTieBreaker: cfg.Quorum.AutoTieBreaker,
-		Window: cfg.Quorum.Window.D()}
-	for _, nd := range cfg.Nodes {
-		q.Votes[wire.NodeID(nd.ID)] = nd.VotesOf()
-	}
-	return q
-}
-
-// openMembership builds the membership core from the persisted state.
-func (n *Node) openMembership() (*membership.Membership, error) {
-	var p membership.Persisted
-	b, err := n.store.Get(keyMembership)
-	if err != nil {
-		return nil, err
-	}
-	if b != nil {
-		if p, err = membership.UnmarshalPersisted(b); err != nil {
-			return nil, fmt.Errorf("%s: %w", n.cfg.DataDir, err)
-		}
-	}
-	var all []wire.NodeID
-	for _, nd := range n.cfg.Nodes {
-		all = append(all, wire.NodeID(nd.ID))
-	}
-	t := n.cfg.Timers
-	return membership.New(membership.Config{Self: n.self, Nodes: all, Quorum: quorumConfig(n.cfg),
-		Witness: n.witness != nil, WitnessWait: n.witnessWait(), Flusher: n.flusher(),
-		Heartbeat: t.Heartbeat.D(), Lease: t.Lease.D(), Margin: t.Margin.D(), Drift: t.Drift}, p, n.now())
-}
+func quorumConfig(cfg *config.Config) quorum.Config { return stack.QuorumConfig(cfg) }
 
 // witnessWait is how long a coordinator facing a tie waits for the
 // witness: a disk witness's first answer takes a lease.
@@ -90,7 +60,11 @@ func (n *Node) askWitness(q membership.WitnessReq) {
 		}
 		lease := time.Duration(ans.LeaseMS) * time.Millisecond
 		select {
-		case n.reqs <- func() { n.mem.WitnessAnswer(n.now(), q.View.Members, ans.Granted, lease, q.At) }:
+		case n.reqs <- func() {
+			if err := n.st.Step(n.now(), stack.WitnessAnswer{Members: q.View.Members, Granted: ans.Granted, Lease: lease, At: q.At}); err != nil {
+				n.log.Warn("witness answer", "err", err)
+			}
+		}:
 		case <-n.done:
 		}
 	}()
@@ -116,12 +90,7 @@ func (n *Node) logMemberEvent(e membership.Event) {
 	}
 }
 
-func (n *Node) viewName(v wire.ViewID) string {
-	if v.Epoch == 0 {
-		return ""
-	}
-	return fmt.Sprintf("%d/%s", v.Epoch, n.names[v.Coord])
-}
+func (n *Node) viewName(v wire.ViewID) string { return n.st.ViewName(v) }
 
 func (n *Node) nameList(ids []wire.NodeID) []string {
 	out := make([]string, 0, len(ids))
@@ -134,7 +103,11 @@ func (n *Node) nameList(ids []wire.NodeID) []string {
 // SetState asks for this node's own state: online (resume), paused or
 // leaving.
 func (n *Node) SetState(s membership.State) error {
-	return n.do(func() { n.mem.SetState(n.now(), s) })
+	var err error
+	if e := n.do(func() { err = n.st.SetState(n.now(), s) }); e != nil {
+		return e
+	}
+	return err
 }
 
 // SetNodeState asks a node, this one or another, by name, for a state:
@@ -158,7 +131,7 @@ func (n *Node) SetNodeState(name string, s membership.State) error {
 	}
 	var err error
 	if e := n.do(func() {
-		_, err = n.conn.Send(n.now(), target, wire.Encode(&wire.SetState{State: uint8(s), To: target}))
+		err = n.st.AskState(n.now(), target, s)
 	}); e != nil {
 		return e
 	}
@@ -218,18 +191,18 @@ func (n *Node) drainGroups(ctx context.Context) error {
 		var running []string
 		owners := map[string]string{}
 		if e := n.do(func() {
-			running = n.crm.c.Running()
+			running = n.st.Running()
 			if len(running) == 0 {
 				return
 			}
-			if id := n.mem.Status().View.ID; id != asked {
-				if err := n.crm.c.Step(n.now(), crm.Drain{}); err != nil {
+			if id := n.st.Membership().View.ID; id != asked {
+				if err := n.st.Drain(n.now()); err != nil {
 					askErr = err
 				} else {
 					asked, askErr = id, nil
 				}
 			}
-			for _, g := range n.crm.c.Groups() {
+			for _, g := range n.st.Groups() {
 				owners[g.Name] = g.Owner
 			}
 		}); e != nil {
@@ -277,26 +250,26 @@ func (n *Node) drainGroups(ctx context.Context) error {
 // Quorate reports whether this node may act as primary now.
 func (n *Node) Quorate() (bool, error) {
 	var q bool
-	err := n.do(func() { q = n.mem.Quorate(n.now()) })
+	err := n.do(func() { q = n.st.Quorate(n.now()) })
 	return q, err
 }
 
 // membershipStatus fills the view fields and one node's state.
 func (n *Node) membershipStatus(st *Status, ns *NodeStatus) {
-	ms := n.mem.Status()
+	ms := n.st.Membership()
 	if st.Epoch == 0 && ms.View.ID.Epoch != 0 {
 		st.Epoch = ms.View.ID.Epoch
 		st.Coordinator = n.names[ms.View.ID.Coord]
 		st.View = n.viewName(ms.View.ID)
 	}
 	st.Primary = ms.Primary
-	st.Quorate = n.mem.Quorate(n.now())
+	st.Quorate = n.st.Quorate(n.now())
 	st.Quorum = ms.Decision.Explain(quorumConfig(n.cfg))
 	if ms.Decision.Ref != "" && ms.View.ID.Epoch == 0 {
 		st.Quorum = "no view yet; " + st.Quorum
 	}
-	if a := n.twoNodeAlone(ms); holdsBack(a) {
-		st.Quorum += "; " + n.aloneReason(ms, a)
+	if alone, why := n.st.Alone(); alone {
+		st.Quorum += "; " + why
 	}
 	st.Members = n.nameList(ms.View.Members)
 	id := wire.NodeID(ns.ID)
@@ -334,7 +307,7 @@ func (n *Node) nagRefused(now time.Duration) {
 	if len(n.nagged) == 0 { // every refusal is first an EventConfigDiffers
 		return
 	}
-	refused := n.mem.Status().Refused
+	refused := n.st.Membership().Refused
 	for id := range n.nagged {
 		if _, ok := refused[id]; !ok {
 			delete(n.nagged, id) // it agrees now (or was never refused)
@@ -344,7 +317,7 @@ func (n *Node) nagRefused(now time.Duration) {
 		return
 	}
 	reachable := map[wire.NodeID]bool{}
-	for _, p := range n.conn.Status() {
+	for _, p := range n.st.Peers() {
 		reachable[p.ID] = p.Reachable
 	}
 	for _, id := range slices.Sorted(maps.Keys(refused)) {

@@ -14,7 +14,9 @@ import (
 	"github.com/corral-ha/corral/core/bcast"
 	"github.com/corral-ha/corral/core/config"
 	"github.com/corral-ha/corral/core/conn"
+	"github.com/corral-ha/corral/core/crm"
 	"github.com/corral-ha/corral/core/membership"
+	"github.com/corral-ha/corral/core/stack"
 	"github.com/corral-ha/corral/core/transport"
 	"github.com/corral-ha/corral/core/wire"
 	"github.com/corral-ha/corral/core/witness"
@@ -56,6 +58,31 @@ type Options struct {
 	// config.DNSMaxTCPConns); the agent sizes it against its descriptor
 	// limit.
 	DNSMaxTCPConns int
+	// Transport opens the node's links (nil: UDP sockets,
+	// transport.ListenUDP; tests may pass a transport.MemNetwork's).
+	Transport Listener
+	// Clock is the event loop's clock (nil: the monotonic time since
+	// Open).
+	Clock func() time.Duration
+	// Seed seeds the cores' randomness (0: a random seed).
+	Seed uint64
+}
+
+// Transport is what the node needs of its links: core/transport's UDP or
+// Mem.
+type Transport interface {
+	transport.Transport
+	transport.FaultInjector
+	Stats() transport.Stats
+}
+
+// Listener opens a node's transport on its links; h receives the
+// packets.
+type Listener func(links []netip.AddrPort, h transport.Handler, opt transport.Options) (Transport, error)
+
+// ListenUDP is the default Listener: UDP sockets.
+func ListenUDP(links []netip.AddrPort, h transport.Handler, opt transport.Options) (Transport, error) {
+	return transport.ListenUDP(links, h, opt)
 }
 
 // Node is one running cluster node.
@@ -69,28 +96,18 @@ type Node struct {
 	names map[wire.NodeID]string
 	addrs map[wire.NodeID][]netip.AddrPort // peers' link addresses
 
-	tr      *transport.UDP
-	conn    *conn.Conn
-	mem     *membership.Membership
-	bc      *bcast.Bcast
+	tr      Transport
+	st      *stack.Stack // the protocol cores and their wiring (core/stack)
 	cdb     cdbDriver
 	dns     dnsDriver // the DNS responder's feed (dns.go)
 	crm     crmDriver
-	fence   fenceDriver    // the fence core's feed (fence.go)
 	wd      watchdogDriver // [fence] watchdog, fed while the lease holds (watchdog.go)
 	witness voter          // nil without [quorum.witness]
 	events  *eventLog
-	carry   conn.Ready    // taken from conn by transmit, for the next pass of execute
 	lua     luaDriver     // the Lua host and the event handlers (lua.go)
 	counts  counters      // what /metrics counts beyond the cores (metrics.go)
 	start   time.Time     // the loop's clock is time since start (monotonic)
 	left    chan struct{} // closed when a clean leave was committed
-	// packetOut, when set (the full-stack simulation, cdbsim_test.go),
-	// takes conn's packets instead of the UDP transport.
-	packetOut func(conn.Packet)
-	// clock, when set (the full-stack simulation), is the loop's clock
-	// instead of the time since start.
-	clock func() time.Duration
 
 	// nagged is when each peer refused for different quorum settings was
 	// last named in the log (member.go, at most once per nagEvery).
@@ -138,7 +155,6 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 	n.start = time.Now()
 	n.counts.init()
 	n.nagged, n.nagEvery = map[wire.NodeID]time.Duration{}, settingsNagEvery
-	var peers []conn.Peer
 	for _, nd := range cfg.Nodes {
 		id := wire.NodeID(nd.ID)
 		n.names[id] = nd.Name
@@ -150,7 +166,6 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 			continue
 		}
 		n.addrs[id] = aps
-		peers = append(peers, conn.Peer{ID: id, Links: len(aps)})
 	}
 	if n.store, err = OpenStore(cfg.DataDir); err != nil {
 		return nil, err
@@ -167,14 +182,6 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 		return nil, err
 	}
 	t := cfg.Timers
-	n.conn, err = conn.New(conn.Config{
-		Cluster: cfg.Cluster, Key: key, Self: n.self, Boot: n.boot, Start: start, Links: len(self.Addresses), Peers: peers,
-		Heartbeat: t.Heartbeat.D(), SuspectMin: t.SuspectMin.D(), SuspectMax: t.SuspectMax.D(),
-	}, rand.New(rand.NewPCG(rand.Uint64(), uint64(n.boot))))
-	if err != nil {
-		n.closeStore()
-		return nil, err
-	}
 	if n.events, err = openEventLog(n.store, cfg.Node); err != nil {
 		n.closeStore()
 		return nil, err
@@ -199,31 +206,20 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 			return nil, err
 		}
 	}
-	if n.bc, err = bcast.New(bcast.Config{Self: n.self, Boot: n.boot}); err != nil {
+	if err = n.openStack(key, start); err != nil {
 		n.closeStore()
 		return nil, err
 	}
-	if err = n.openCDB(); err != nil {
-		n.closeStore()
-		return nil, err
-	}
-	if err = n.openFence(); err != nil {
-		n.closeStore()
-		return nil, err
-	}
-	if err = n.openCRM(); err != nil {
-		n.closeStore()
-		return nil, err
-	}
-	if n.mem, err = n.openMembership(); err != nil {
-		n.closeStore()
-		return nil, err
-	}
+	n.openCRM()
 	var links []netip.AddrPort
 	for _, a := range self.Addresses {
 		links = append(links, netip.AddrPortFrom(netip.MustParseAddr(a), uint16(cfg.Port)))
 	}
-	n.tr, err = transport.ListenUDP(links, n.receive, transport.Options{FaultInjection: cfg.Debug.FaultInjection})
+	listen := opt.Transport
+	if listen == nil {
+		listen = ListenUDP
+	}
+	n.tr, err = listen(links, n.receive, transport.Options{FaultInjection: cfg.Debug.FaultInjection})
 	if err != nil {
 		n.closeStore()
 		return nil, err
@@ -239,8 +235,41 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 		n.closeStore()
 		return nil, fmt.Errorf("fencing: %w: fix [fence] watchdog or start the watchdog first", err)
 	}
-	n.log.Info("node open", "boot", n.boot, "links", links, "peers", len(peers))
+	n.log.Info("node open", "boot", n.boot, "links", links, "peers", len(n.addrs))
 	return n, nil
+}
+
+// openStack builds the protocol stack from what the store holds.
+func (n *Node) openStack(key []byte, start uint64) error {
+	var saved stack.Saved
+	var err error
+	if saved.Membership, err = n.store.Get(keyMembership); err != nil {
+		return err
+	}
+	if saved.CDB, err = n.store.GetCDB(); err != nil {
+		return err
+	}
+	if saved.CRM, err = n.store.Get(keyCRM); err != nil {
+		return err
+	}
+	if saved.Fence, err = n.store.Get(keyFence); err != nil {
+		return err
+	}
+	id := stack.Identity{Boot: n.boot, Start: start, Key: key, Witness: n.witness != nil, WitnessWait: n.witnessWait(), Now: n.now()}
+	sc, err := stack.FromConfig(n.cfg, id)
+	if err != nil {
+		return err
+	}
+	n.cdb.client = fmt.Sprintf("%s/%d", n.cfg.Node, n.boot)
+	n.cdb.waiters = map[cdbKey]chan cdbReply{}
+	seed := n.opt.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	if n.st, err = stack.New(sc, saved, rand.New(rand.NewPCG(seed, uint64(n.boot)))); err != nil {
+		return fmt.Errorf("%s: %w", n.cfg.DataDir, err)
+	}
+	return nil
 }
 
 // voter is a quorum witness: the arbiter's client or the disk witness.
@@ -320,13 +349,10 @@ func (n *Node) Run(ctx context.Context) error {
 		case <-ticker.C:
 			n.drain()
 			now := n.now()
-			n.conn.Tick(now)
-			n.mem.Tick(now)
+			n.crmTimeOfDay(now)
+			n.st.Tick(now)
 			n.nagRefused(now)
 			n.watchdogTick(now)
-			n.cdbTick()
-			n.fenceTick(now)
-			n.crmTick(now)
 		}
 		n.gather()
 		n.execute()
@@ -366,82 +392,152 @@ func (n *Node) drain() {
 }
 
 func (n *Node) now() time.Duration {
-	if n.clock != nil {
-		return n.clock()
+	if n.opt.Clock != nil {
+		return n.opt.Clock()
 	}
 	return time.Since(n.start)
 }
 
-// execute carries out the cores' Ready in order: connectivity output
-// feeds membership; membership's state is persisted (fsync) before its
-// messages go out; then events reach the handlers. Again while there is
-// more (a reply sent with SendOnLoop goes out now, not at the next tick).
+// execute carries out the stack's Readies in order (core/stack/doc.go,
+// the driver's obligations) until there is nothing more to do, then
+// refreshes DNS.
 func (n *Node) execute() {
-	for {
-		if n.fatalErr != nil {
+	for n.fatalErr == nil {
+		rd := n.st.Ready()
+		if rd.Empty() {
+			n.dnsRefresh(n.now())
+			return
+		}
+		if !n.carryOut(&rd) {
 			return // stopping: nothing more leaves this node
 		}
-		now := n.now()
-		var stream []Event
-		rc := n.conn.Ready()
-		if len(n.carry.Messages) > 0 || len(n.carry.Events) > 0 {
-			rc.Messages = append(n.carry.Messages, rc.Messages...)
-			rc.Events = append(n.carry.Events, rc.Events...)
-			n.carry = conn.Ready{}
+		n.st.Advance(n.now())
+	}
+}
+
+// carryOut executes one Ready: logs; packets and early replies; the
+// persists (fsync); the packets that wait for them; then calls, events,
+// handlers and replies. It reports false when the node stops.
+func (n *Node) carryOut(rd *stack.Ready) bool {
+	for _, l := range rd.Logs {
+		n.log.Log(context.Background(), l.Level, l.Msg, l.Args...)
+	}
+	n.sendPackets(rd.Packets)
+	n.traceSent(rd.Sent)
+	n.cdbAnswerAll(rd.EarlyReplies)
+	if err := n.persist(&rd.Persist); err != nil {
+		n.fatal(err)
+		for _, r := range rd.Replies {
+			n.cdbAnswer(r.Client, r.Seq, cdbReply{err: err})
 		}
-		n.sendPackets(rc.Packets)
-		for _, m := range rc.Messages {
-			n.deliver(now, m)
+		return false
+	}
+	n.sendPackets(rd.After)
+	n.traceSent(rd.SentAfter)
+	n.handleEvents(rd.Events)
+	if n.opt.OnMessage != nil {
+		for _, m := range rd.Messages {
+			n.opt.OnMessage(m)
 		}
-		for _, e := range rc.Events {
-			n.logEvent(e)
-			switch e.Kind {
-			case conn.EventPeerReachable:
-				n.mem.Reach(now, e.Peer, true)
-			case conn.EventPeerUnreachable:
-				n.mem.Reach(now, e.Peer, false)
-			case conn.EventPeerRestarted:
-				n.mem.Restarted(now, e.Peer)
+	}
+	if n.opt.OnDeliver != nil {
+		for _, d := range rd.Deliveries {
+			n.opt.OnDeliver(d)
+		}
+	}
+	for _, q := range rd.Witness {
+		n.askWitness(q)
+	}
+	if rd.Stop == nil {
+		// (a stopping node starts no calls)
+		for _, a := range rd.Agent {
+			n.crmExec(a)
+		}
+		for _, p := range rd.Policy {
+			n.crmPolicy(p)
+		}
+		for _, c := range rd.FenceCalls {
+			n.fenceCall(c)
+		}
+	}
+	for _, r := range rd.FenceHistory {
+		n.fenceHistory(r)
+	}
+	n.cdbAnswerAll(rd.Replies)
+	n.cdbFanout(rd.Watch)
+	if rd.GroupsChanged {
+		n.crmPublishGroups()
+	}
+	if rd.LeaveAsked {
+		// a clean leave moves this node's groups away first (Leave
+		// waits, so not on the loop)
+		go func() {
+			if err := n.Leave(context.Background()); err != nil {
+				n.log.Warn("leave asked by a peer", "err", err)
 			}
-			if ev, ok := n.connEvent(e); ok {
-				stream = append(stream, ev)
+		}()
+	}
+	if rd.SelfFence != "" {
+		n.stopHere(time.Now().Add(selfFenceStopTimeout), "fenced")
+	}
+	if rd.Stop != nil {
+		n.fatal(rd.Stop)
+		return false
+	}
+	return true
+}
+
+// persist makes a Ready's Persist durable, in the stack's order (config
+// DB, membership, fence, resource manager), each write synced. An error
+// stops the node: the stack counts the state as written already (its
+// promises, Acks and calls rest on it), so going on would act from memory
+// on what the disk does not hold; a restart recovers from the disk.
+func (n *Node) persist(p *stack.Persist) error {
+	if p.CDB != nil {
+		if err := n.store.PutCDB(p.CDB); err != nil {
+			return fmt.Errorf("config database: cannot persist: %w", err)
+		}
+		if n.cdb.trace != nil && len(p.CDB.Entries) > 0 {
+			n.cdb.trace(cdbEvent{durable: p.CDB.Entries})
+		}
+	}
+	if p.Membership != nil {
+		if err := n.store.Put(keyMembership, p.Membership.Marshal()); err != nil {
+			return fmt.Errorf("membership: cannot persist the promise, epoch and lineage: %w", err)
+		}
+	}
+	if p.Fence != nil {
+		if err := n.store.Put(keyFence, p.Fence); err != nil {
+			return fmt.Errorf("fencing: cannot persist the fence state: %w", err)
+		}
+	}
+	if p.CRM != nil {
+		if err := n.store.Put(keyCRM, crm.EncodeKnown(*p.CRM)); err != nil {
+			// the owner table a new coordinator relies on (G4)
+			return fmt.Errorf("resource manager: cannot persist the owner table: %w", err)
+		}
+	}
+	return nil
+}
+
+// handleEvents logs the cores' events, hands them to the handlers and
+// the event log, and acts on those that concern the node itself (a clean
+// leave committed, a view joined).
+func (n *Node) handleEvents(evs []stack.Event) {
+	var stream []Event
+	for _, ev := range evs {
+		switch {
+		case ev.Conn != nil:
+			e := *ev.Conn
+			n.logEvent(e)
+			if se, ok := n.connEvent(e, ev.View); ok {
+				stream = append(stream, se)
 			}
 			if n.opt.OnEvent != nil {
 				n.opt.OnEvent(e)
 			}
-		}
-		// deliveries to the config DB, its Persist durable, then bcast's
-		// messages (cdb.go)
-		cdbBusy := n.cdbRound(now, n.bc.Ready())
-		rm := n.mem.Ready()
-		if rm.Persist != nil {
-			if err := n.store.Put(keyMembership, rm.Persist.Marshal()); err != nil {
-				// Promises that are not durable must not be sent, and
-				// membership believes they are (Ready cleared its dirty
-				// flag: a re-sent proposal would be promised from memory,
-				// not disk): stop the node, as a failed config DB or
-				// fence write does; a restart recovers from the disk.
-				n.fatal(fmt.Errorf("membership: cannot persist the promise, epoch and lineage: %w", err))
-				return
-			}
-		}
-		for _, q := range rm.Witness {
-			n.askWitness(q)
-		}
-		for _, o := range rm.Messages {
-			if lease(o.Msg) {
-				// Worthless when late: outside the circuit, never behind
-				// bulk data, never retransmitted.
-				if err := n.conn.Datagram(now, o.To, wire.Encode(o.Msg)); err != nil {
-					n.log.Warn("membership send", "to", n.names[o.To], "err", err)
-				}
-				continue
-			}
-			if _, err := n.conn.Send(now, o.To, wire.Encode(o.Msg)); err != nil {
-				n.log.Warn("membership send", "to", n.names[o.To], "err", err)
-			}
-		}
-		for _, e := range rm.Events {
+		case ev.Member != nil:
+			e := *ev.Member
 			n.logMemberEvent(e)
 			if e.Kind == membership.EventViewChanged && (e.Primary || len(e.Members) > 1) {
 				n.joined = true
@@ -450,96 +546,27 @@ func (n *Node) execute() {
 				n.closeWatchdog(true, "clean leave")
 				close(n.left)
 			}
-			if ev, ok := n.memberEvent(e); ok {
-				stream = append(stream, ev)
+			if se, ok := n.memberEvent(e); ok {
+				stream = append(stream, se)
 			}
 			if n.opt.OnMemberEvent != nil {
 				n.opt.OnMemberEvent(e)
 			}
-		}
-		n.events.append(stream)
-		n.cdbQuorum(now, len(rm.Events) > 0)
-		fenceBusy := n.fenceRound(now, rm.Events)
-		crmBusy := n.crmRound(now, len(rm.Events) > 0)
-		if rc.Empty() && !cdbBusy && !crmBusy && !fenceBusy && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 &&
-			!n.cdb.db.HasReady() {
-			n.dnsRefresh(now)
-			return
+		case ev.CRM != nil:
+			e := ev.CRM
+			stream = append(stream, Event{Kind: e.Kind, View: n.viewName(ev.View), Resource: e.Resource, Group: e.Group, On: e.On, Error: e.Error,
+				Owner: e.Owner, Reason: e.Reason, From: e.From, To: e.To})
+		case ev.Fence != nil:
+			e := ev.Fence
+			stream = append(stream, Event{Kind: e.Kind, View: n.viewName(e.View), Target: e.Target, Device: e.Device, By: e.By, Error: e.Error})
+			n.counts.fenceOp(e.Kind)
 		}
 	}
-}
-
-// lease reports whether m is a lease heartbeat or its answer.
-func lease(m wire.Message) bool {
-	switch m.(type) {
-	case *wire.LeaseReq, *wire.LeaseAck:
-		return true
-	}
-	return false
-}
-
-// deliver routes one circuit message: membership's to membership, the
-// application's to OnMessage.
-func (n *Node) deliver(now time.Duration, m conn.Message) {
-	msg, err := wire.Decode(m.Data)
-	if err != nil {
-		n.log.Warn("undecodable circuit message", "from", n.names[m.From], "err", err)
-		return
-	}
-	switch msg := msg.(type) {
-	case *wire.User:
-		if n.opt.OnMessage != nil {
-			n.opt.OnMessage(conn.Message{From: m.From, Data: msg.Payload})
-		}
-	case *wire.Bcast:
-		bms, err := decodeBcast(msg.Payload)
-		if err != nil {
-			n.log.Warn("undecodable broadcast message", "from", n.names[m.From], "err", err)
-			return
-		}
-		for _, bm := range bms {
-			n.stepBcast(now, m.From, bm)
-		}
-	case *wire.CDB:
-		n.cdbStep(m.From, msg.Payload)
-	case *wire.SetState:
-		if msg.To != n.self {
-			n.log.Warn("state change for another node ignored", "from", n.names[m.From], "for", n.names[msg.To])
-			return
-		}
-		n.log.Info("state change asked by a peer", "from", n.names[m.From], "state", membership.State(msg.State).String())
-		if membership.State(msg.State) == membership.StateLeaving {
-			// a clean leave moves this node's groups away first (Leave
-			// waits, so not on the loop)
-			go func() {
-				if err := n.Leave(context.Background()); err != nil {
-					n.log.Warn("leave asked by a peer", "err", err)
-				}
-			}()
-			return
-		}
-		n.mem.SetState(now, membership.State(msg.State))
-	default:
-		n.mem.Step(now, m.From, msg)
-	}
-}
-
-// transmit sends what conn has queued now, in the middle of a round (before
-// an fsync); the messages and events that Ready may hold are handled by
-// the next pass of execute.
-func (n *Node) transmit() {
-	rc := n.conn.Ready()
-	n.sendPackets(rc.Packets)
-	n.carry.Messages = append(n.carry.Messages, rc.Messages...)
-	n.carry.Events = append(n.carry.Events, rc.Events...)
+	n.events.append(stream)
 }
 
 func (n *Node) sendPackets(pkts []conn.Packet) {
 	for _, p := range pkts {
-		if n.packetOut != nil {
-			n.packetOut(p)
-			continue
-		}
 		aps := n.addrs[p.To]
 		if p.ToLink >= len(aps) {
 			continue
@@ -597,7 +624,7 @@ func (n *Node) Send(to wire.NodeID, data []byte) (uint64, error) {
 // on the event loop: it queues the message directly. Calling it from any
 // other goroutine is a data race.
 func (n *Node) SendOnLoop(to wire.NodeID, data []byte) (uint64, error) {
-	return n.conn.Send(n.now(), to, wire.Encode(&wire.User{Payload: data}))
+	return n.st.Send(n.now(), to, data)
 }
 
 // Broadcast sends payload to every member of the view in one total order
@@ -606,7 +633,7 @@ func (n *Node) SendOnLoop(to wire.NodeID, data []byte) (uint64, error) {
 func (n *Node) Broadcast(payload []byte) (bcast.MsgID, error) {
 	var id bcast.MsgID
 	var err error
-	if e := n.do(func() { id, err = n.bc.Broadcast(append([]byte{tagApp}, payload...)) }); e != nil {
+	if e := n.do(func() { id, err = n.st.Broadcast(payload) }); e != nil {
 		return bcast.MsgID{}, e
 	}
 	return id, err
@@ -615,14 +642,14 @@ func (n *Node) Broadcast(payload []byte) (bcast.MsgID, error) {
 // Status returns the connectivity state of every peer.
 func (n *Node) Status() ([]conn.PeerStatus, error) {
 	var st []conn.PeerStatus
-	err := n.do(func() { st = n.conn.Status() })
+	err := n.do(func() { st = n.st.Peers() })
 	return st, err
 }
 
 // Stats returns the connectivity and transport counters.
 func (n *Node) Stats() (conn.Stats, transport.Stats, error) {
 	var cs conn.Stats
-	err := n.do(func() { cs = n.conn.Stats() })
+	err := n.do(func() { cs = n.st.ConnStats() })
 	return cs, n.tr.Stats(), err
 }
 

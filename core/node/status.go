@@ -47,7 +47,7 @@ type LinkStatus struct {
 func (n *Node) statusDoc() Status {
 	st := Status{Cluster: n.cfg.Cluster, Node: n.cfg.Node, Boot: n.boot, Uptime: n.now().Round(time.Millisecond).String()}
 	peers := map[int]conn.PeerStatus{}
-	for _, p := range n.conn.Status() {
+	for _, p := range n.st.Peers() {
 		peers[int(p.ID)] = p
 	}
 	for _, nd := range n.cfg.Nodes {

@@ -139,8 +139,8 @@ func (p *twoNodePair) bothIn(t *testing.T, within time.Duration) {
 		settled := false
 		var members int
 		if err := p.nodes[0].n.do(func() {
-			settled = p.nodes[0].n.fence.f.Settled() && p.nodes[0].n.fence.view.ID == p.nodes[0].n.mem.Status().View.ID
-			members = len(p.nodes[0].n.mem.Status().View.Members)
+			settled = p.nodes[0].n.st.FenceSettled() && fenceViewID(p.nodes[0].n) == p.nodes[0].n.st.Membership().View.ID
+			members = len(p.nodes[0].n.st.Membership().View.Members)
 		}); err != nil {
 			return false
 		}
@@ -194,7 +194,7 @@ func TestTwoNodeSplitOnlyFencerWrites(t *testing.T) {
 					continue
 				}
 				fenced := false
-				_ = r.n.do(func() { _, fenced = r.n.fence.f.Confirmed(fmt.Sprintf("n%d", 2-k)) })
+				_ = r.n.do(func() { _, fenced = r.n.st.Confirmed(fmt.Sprintf("n%d", 2-k)) })
 				mu.Lock()
 				acked[k] = append(acked[k], ack{key, res.Rev})
 				if !fenced {
@@ -256,7 +256,7 @@ func TestTwoNodeWinnerStaysWhenLoserReturns(t *testing.T) {
 	p.split(t)
 	eventually(t, 20*time.Second, "n1 confirmed n2 fenced and n2 began a fence of n1", func() bool {
 		fenced := false
-		_ = p.nodes[0].n.do(func() { _, fenced = p.nodes[0].n.fence.f.Confirmed("n2") })
+		_ = p.nodes[0].n.do(func() { _, fenced = p.nodes[0].n.st.Confirmed("n2") })
 		st, err := p.nodes[1].n.FenceStatus()
 		if err != nil || !fenced {
 			return false
@@ -318,7 +318,7 @@ func TestTwoNodeRestartedAloneWaits(t *testing.T) {
 		t.Errorf("n2's quorum status %q does not say why it does not act", st.Quorum)
 	}
 	var fv fence.View
-	if err := n2.do(func() { n2.fenceView(n2.now()); fv = n2.fence.view }); err != nil {
+	if err := n2.do(func() { fv, _ = n2.st.FenceView() }); err != nil {
 		t.Fatal(err)
 	}
 	if fv.Primary || len(fv.Members) != 1 {
@@ -380,7 +380,7 @@ func TestTwoNodeResumedPeerIsFencedAgain(t *testing.T) {
 	}
 	eventually(t, 20*time.Second, "n2 knows n1 left cleanly", func() bool {
 		var clean bool
-		_ = p.nodes[1].n.do(func() { clean = p.nodes[1].n.fence.f.LeftCleanly("n1") })
+		_ = p.nodes[1].n.do(func() { clean = p.nodes[1].n.st.LeftCleanly("n1") })
 		return clean
 	})
 	if err := p.nodes[0].n.SetState(membership.StateOnline); err != nil { // resume n1
@@ -391,8 +391,7 @@ func TestTwoNodeResumedPeerIsFencedAgain(t *testing.T) {
 		ok := true
 		for _, r := range p.nodes {
 			_ = r.n.do(func() {
-				r.n.cdbPaired()
-				ok = ok && r.n.cdb.paired && !r.n.fence.f.LeftCleanly("n1") && r.n.fence.f.Settled()
+				ok = ok && r.n.st.Paired() && !r.n.st.LeftCleanly("n1") && r.n.st.FenceSettled()
 			})
 		}
 		return ok
@@ -421,4 +420,10 @@ func TestTwoNodeResumedPeerIsFencedAgain(t *testing.T) {
 		}
 	}
 	p.stillUp(t, 0)
+}
+
+// fenceViewID is the view n's fence core was last given.
+func fenceViewID(n *Node) wire.ViewID {
+	v, _ := n.st.FenceView()
+	return v.ID
 }

@@ -186,7 +186,7 @@ func (n *Node) validateTxn(ops []cdb.Op) error {
 	}
 	res := map[string][]byte{}
 	if err := n.do(func() {
-		kvs, _, _ := n.cdb.db.List(crm.ResourcePrefix)
+		kvs, _, _ := n.st.CDBList(crm.ResourcePrefix)
 		for _, kv := range kvs {
 			res[kv.Key] = kv.Value
 		}

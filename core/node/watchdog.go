@@ -80,12 +80,12 @@ func (n *Node) watchdogTick(now time.Duration) {
 		return
 	}
 	why := ""
-	switch ms := n.mem.Status(); {
-	case n.fence.selfFenced:
+	switch ms := n.st.Membership(); {
+	case n.st.SelfFenced():
 		why = "this node was fenced"
 	case !ms.Primary:
 		why = "this node is not in a primary view"
-	case !n.mem.Leased(now):
+	case !n.st.Leased(now):
 		why = "this node's lease lapsed (no quorum acknowledged a heartbeat in time)"
 	}
 	if why != "" {

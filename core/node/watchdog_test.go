@@ -71,7 +71,7 @@ func TestWatchdogFedWhileLeaseHolds(t *testing.T) {
 		return strings.Replace(src, "[debug]", fmt.Sprintf("[fence]\nwatchdog = %q\nwatchdog_timeout = %q\n\n[debug]", sups[k].Socket, w.String()), 1)
 	}})
 	for _, r := range nodes {
-		if !r.n.fencingConfigured() {
+		if !r.n.st.FenceConfigured() {
 			t.Fatal("watchdog mode is on but the node does not count it as fencing")
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/corral-ha/corral/core/conn"
+	"github.com/corral-ha/corral/core/stack"
 	"github.com/corral-ha/corral/core/transport"
 	"github.com/corral-ha/corral/core/wire"
 )
@@ -76,7 +77,7 @@ type staleKey struct {
 // receivePacket hands a datagram to conn and logs what the wire layer
 // dropped, rate-limited.
 func (n *Node) receivePacket(p transport.Packet) {
-	err := n.conn.Receive(n.now(), p.Link, p.Data)
+	err := n.st.Step(n.now(), stack.Packet{Link: p.Link, Data: p.Data})
 	if err == nil {
 		return
 	}
@@ -176,7 +177,7 @@ func (n *Node) noteStale(addr netip.Addr, de *conn.DropError) {
 	}
 	d.stale[k] = true
 	var heard uint32
-	if st, ok := n.conn.Peer(de.From); ok {
+	if st, ok := n.st.Peer(de.From); ok {
 		heard = st.Boot
 	}
 	name := n.guessName(addr, de.From)

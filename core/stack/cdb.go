@@ -423,7 +423,7 @@ func attests(m bcast.Message) bool {
 // (at most one write a tick; under load the holds carry it anyway).
 func (s *Stack) cdbTick() {
 	c := &s.cdb
-	if !c.commitDirty || s.ready || s.rd.Persist.CDB != nil {
+	if !c.commitDirty || s.handedOut() || s.rd.Persist.CDB != nil {
 		return
 	}
 	s.rd.Persist.CDB = &cdb.Persist{Commit: c.db.Rev()}

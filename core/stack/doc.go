@@ -31,7 +31,8 @@
 // (what arrived during the last fsync) is written by one Persist (group
 // commit). Ready is idempotent: the first call after an Advance (or
 // after New) carries out the rounds and keeps the result; further calls
-// return the same and do nothing, until Advance. A round stops the Ready
+// return the same and do nothing, until Advance (an empty Ready is not
+// kept: the next call looks again). A round stops the Ready
 // as soon as it has something to persist: what comes after waits for
 // Advance, so no Ready has two Persists of one core.
 //

@@ -27,6 +27,9 @@ type flusher struct {
 	// by membership all the same: the config DB must not stay on the old
 	// one).
 	failed func(v wire.View, err error)
+	// mangle, set by tests, changes the plan a view is installed with
+	// (a plan that does not decode makes bcast's install fail).
+	mangle func(v wire.View, plan []byte) []byte
 }
 
 func putHead(w *wire.Writer, h cdb.Head) {
@@ -125,6 +128,9 @@ func splitPlan(b []byte) ([]byte, []cdb.Head, error) {
 
 // Install implements membership.Flusher.
 func (f *flusher) Install(v wire.View, plan []byte) error {
+	if f.mangle != nil {
+		plan = f.mangle(v, plan)
+	}
 	err := f.install(v, plan)
 	if err != nil && f.failed != nil {
 		f.failed(v, err)

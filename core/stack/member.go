@@ -19,7 +19,8 @@ func (s *Stack) openMembership(saved []byte) error {
 		}
 	}
 	mc := s.cfg.Membership
-	mc.Flusher = s.flusher()
+	s.flush = s.flusher()
+	mc.Flusher = s.flush
 	m, err := membership.New(mc, p, s.cfg.Start)
 	if err != nil {
 		return err

@@ -111,3 +111,23 @@ func (s *Stack) WatchFrom(prefix string, start uint64) (uint64, []cdb.WatchEvent
 
 // Unwatch ends a watch.
 func (s *Stack) Unwatch(id uint64) { s.cdb.db.Unwatch(id) }
+
+// Confirmed reports whether node is confirmed fenced (at which boot id).
+func (s *Stack) Confirmed(node string) (uint64, bool) { return s.fence.f.Confirmed(node) }
+
+// LeftCleanly reports whether node left cleanly at the last boot id the
+// fence core saw.
+func (s *Stack) LeftCleanly(node string) bool { return s.fence.f.LeftCleanly(node) }
+
+// FenceSettled reports whether the fence core has settled in its view.
+func (s *Stack) FenceSettled() bool { return s.fence.f.Settled() }
+
+// FenceView is the last view the fence core was given (false: none yet).
+func (s *Stack) FenceView() (fence.View, bool) { return s.fence.view, s.fence.viewSet }
+
+// Paired reports whether this incarnation finished adopting a history in
+// a view of every configured node (two_node).
+func (s *Stack) Paired() bool {
+	s.cdbPaired()
+	return s.cdb.paired
+}

@@ -69,6 +69,7 @@ type Stack struct {
 	cdb   cdbState
 	crm   crmState
 	fence fenceState
+	flush *flusher // membership's Flusher (flush.go)
 
 	now   time.Duration
 	rd    Ready      // the round being built, or handed out (ready)
@@ -159,12 +160,16 @@ func (s *Stack) Tick(now time.Duration) {
 // is called, and returns the same until Advance: calling it again forgets
 // nothing and does nothing more.
 func (s *Stack) Ready() Ready {
-	if !s.ready {
+	if !s.handedOut() {
 		s.process()
 		s.ready = true
 	}
 	return s.rd
 }
+
+// handedOut reports whether Ready returned a Ready that is not empty and
+// not advanced yet: until Advance, nothing more is built.
+func (s *Stack) handedOut() bool { return s.ready && !s.rd.Empty() }
 
 // Advance tells the stack that the driver carried out the last Ready
 // (its Persist is durable) at now.
@@ -185,9 +190,9 @@ func (s *Stack) logf(level slog.Level, msg string, args ...any) {
 	s.rd.Logs = append(s.rd.Logs, Log{Level: level, Msg: msg, Args: args})
 }
 
-// fatal stops the stack: the Ready says so, and nothing more leaves.
+// fatal stops the stack: the Ready says so (the driver logs it), and
+// nothing more leaves.
 func (s *Stack) fatal(err error) {
-	s.logf(slog.LevelError, "stopping the node", "err", err)
 	if s.stop == nil {
 		s.stop = err
 		s.rd.Stop = err
