@@ -14,7 +14,8 @@ import (
 // (every node at one instant; they come back one by one), pauses, loss,
 // duplication and reordering; and the stack's own: a resource that fails
 // its monitor, a stop that fails (the node escalates to its fence), fence
-// devices that start failing or hanging, and operator moves.
+// devices that start failing or hanging, the witness down for a while,
+// operator moves, and issue 15's G4 case (cutOwner).
 func (w *simWorld) fault() {
 	s, n, rng := w.s, w.n, w.rng
 	a := 1 + rng.IntN(n)
@@ -116,7 +117,12 @@ func (w *simWorld) fault() {
 		s.After(time.Duration(500+rng.IntN(4000))*time.Millisecond, func() { w.fenceMode = fenceOK })
 	case 17, 18: // an operator moves a group
 		w.move()
-	case 19: // quiet for a while
+	case 19: // the witness is down for a while (or, without one, quiet for a while)
+		if w.witness != nil {
+			w.witness.down = true
+			w.logf("fault: the witness is down")
+			s.After(time.Duration(500+rng.IntN(3000))*time.Millisecond, func() { w.witness.down = false })
+		}
 	case 20, 21: // issue 15's G4 case: an owner is cut off with failing stops, and sometimes all the others restart at once
 		w.cutOwner()
 	}
