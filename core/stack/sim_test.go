@@ -79,7 +79,11 @@ func TestSimulation(t *testing.T) {
 	}
 	total := &simStats{}
 	shapes := map[string]int{}
-	simtest.SweepSeeds(t, simtest.SeedsN(simSeeds), func(r *simtest.Run) {
+	seeds := simSeeds
+	if simRaceOn {
+		seeds = simSeeds / 10
+	}
+	simtest.SweepSeeds(t, simtest.SeedsN(seeds), func(r *simtest.Run) {
 		w := runSim(r)
 		total.add(w.stats)
 		shapes[w.policy]++
@@ -87,7 +91,7 @@ func TestSimulation(t *testing.T) {
 	t.Logf("policies %v; acknowledged %d, outcome unknown %d, abandoned %d, refused %d, writes lost in crashes %d, fences %d (failed %d), agent calls %d (failed stops %d, failed monitors %d), moves %d, resource manager events %d",
 		shapes, total.acked, total.unknown, total.retries, total.refused, total.ioLost, total.fences, total.fenceFails,
 		total.actions, total.stopFails, total.monitorFails, total.moves, total.events)
-	if len(simtest.SeedsN(simSeeds)) >= 20 && (total.acked == 0 || total.fences == 0 || total.actions == 0 || total.ioLost == 0) {
+	if len(simtest.SeedsN(seeds)) >= 20 && (total.acked == 0 || total.fences == 0 || total.actions == 0 || total.ioLost == 0) {
 		t.Fatalf("the sweep exercised too little: %+v", *total)
 	}
 }
