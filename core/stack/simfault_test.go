@@ -104,9 +104,12 @@ func (w *simWorld) fault() {
 		s.Heal()
 	case 13, 14: // a resource fails where it runs (its monitor finds it gone)
 		w.failSome()
-	case 15: // a stop that fails on a node (the resource keeps running)
-		w.failStops[a] = true
-		w.logf("fault: stops fail on n%d", a)
+	case 15: // stops that fail on a node, at once or at their timeout (the resource keeps running)
+		w.failStops[a] = stopFail
+		if rng.IntN(2) == 0 {
+			w.failStops[a] = stopHang
+		}
+		w.logf("fault: stops %v on n%d", w.failStops[a], a)
 	case 16: // fence devices fail or hang for a while
 		mode := fenceFail
 		if rng.IntN(2) == 0 {
@@ -148,8 +151,8 @@ func (m fenceMode) String() string {
 	return [...]string{"succeed", "fail", "hang"}[m]
 }
 
-// cutOwner cuts off a node that runs something, with stops that fail there
-// (so it keeps running), and half the time crashes all the others a while
+// cutOwner cuts off a node that runs something, with stops that hang there
+// until their timeout (so it keeps running meanwhile), and half the time crashes all the others a while
 // later and starts them again one by one: a coordinator that comes back
 // knows the owner only from the members' persisted owner tables (G4).
 func (w *simWorld) cutOwner() {
@@ -166,8 +169,8 @@ func (w *simWorld) cutOwner() {
 		return
 	}
 	a := owners[rng.IntN(len(owners))]
-	w.failStops[a] = true
-	w.logf("fault: owner n%d cut off, its stops fail", a)
+	w.failStops[a] = stopHang
+	w.logf("fault: owner n%d cut off, its stops hang", a)
 	s.Isolate(a)
 	if rng.IntN(2) == 0 {
 		return
@@ -187,4 +190,17 @@ func (w *simWorld) cutOwner() {
 			}
 		}
 	})
+}
+
+// stopMode is how the stand-in agents' stops behave on a node.
+type stopMode int
+
+const (
+	stopOK   stopMode = iota
+	stopFail          // a stop fails (the resource keeps running)
+	stopHang          // a stop hangs until its timeout, then fails
+)
+
+func (m stopMode) String() string {
+	return [...]string{"succeed", "fail", "hang"}[m]
 }

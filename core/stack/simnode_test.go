@@ -365,8 +365,9 @@ func (nd *simNode) askWitness(q membership.WitnessReq) {
 
 // agent runs one agent call on the stand-in executor: it takes a while
 // (5-100 ms), a start makes the resource run (from the call on, for G4),
-// a stop ends it unless stops fail on this node (then it keeps running),
-// a monitor (a probe) finds what runs. A started resource with an
+// a stop ends it unless stops fail on this node (then it keeps running)
+// or hang (until the call's timeout, then fail), a monitor (a probe)
+// finds what runs. A started resource with an
 // interval is monitored until it is stopped or started again; a monitor
 // of a resource that a fault made disappear fails.
 func (nd *simNode) agent(a crm.Action) {
@@ -384,7 +385,17 @@ func (nd *simNode) agent(a crm.Action) {
 		w.checkSelfStop(nd, a.Resource, a.Op.Epoch != 0)
 	}
 	d := time.Duration(5+w.rng.IntN(100)) * time.Millisecond
-	fail := a.Action == crm.ActStop && w.failStops[id]
+	var mode stopMode
+	if a.Action == crm.ActStop {
+		mode = w.failStops[id]
+	}
+	fail := mode != stopOK
+	if mode == stopHang {
+		d = a.Timeout
+		if d <= 0 {
+			d = crm.DefaultStopTimeout
+		}
+	}
 	w.s.After(d, func() {
 		if !nd.live() {
 			return
@@ -394,6 +405,9 @@ func (nd *simNode) agent(a crm.Action) {
 		case crm.ActStop:
 			if fail {
 				st = crm.StatusFailed
+				if mode == stopHang {
+					st = crm.StatusTimeout
+				}
 				w.stats.stopFails++
 			} else {
 				w.agentStopped(id, boot, a.Resource)

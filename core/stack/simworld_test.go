@@ -34,7 +34,7 @@ type simWorld struct {
 
 	// the stand-ins: stops that fail on a node, the fence devices' mode,
 	// resources whose next monitor finds them gone
-	failStops map[int]bool
+	failStops map[int]stopMode
 	fenceMode fenceMode
 	gone      map[string]bool // "node/resource"
 	groups    []string
