@@ -125,6 +125,7 @@ func runSim(r *simtest.Run) *simWorld {
 	}
 	// the faults end: heal, a clean network, devices that work, every node up
 	w.faulting = false
+	w.onAnswer, w.onPropose = nil, nil
 	w.s.Heal()
 	w.s.SetNet(sim.DefaultNet())
 	w.fenceMode = fenceOK

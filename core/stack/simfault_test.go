@@ -1,13 +1,15 @@
 package stack_test
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
 	"github.com/corral-ha/corral/core/sim"
 )
 
-// fault injects one fault of the schedule, drawn from the world's source:
+// fault injects one fault of the schedule (what it does later is done
+// only while faults are on: runSim ends them all at once), drawn from the world's source:
 // partitions of any shape, one-way cuts of a node or of one link, crashes
 // and restarts at any instant (in the middle of an update, right after a
 // client took an answer, right after a node took a request), power losses
@@ -20,7 +22,7 @@ func (w *simWorld) fault() {
 	s, n, rng := w.s, w.n, w.rng
 	a := 1 + rng.IntN(n)
 	b := 1 + (a+rng.IntN(n-1))%n
-	switch k := rng.IntN(22); k {
+	switch k := rng.IntN(23); k {
 	case 0: // a partition of random shape
 		groups := make([][]int, 1+rng.IntN(3))
 		for i := 1; i <= n; i++ {
@@ -58,7 +60,7 @@ func (w *simWorld) fault() {
 		s.Isolate(a)
 	case 8: // a crash in the middle of an update: soon, at a random instant
 		s.After(time.Duration(rng.IntN(40))*time.Millisecond, func() {
-			if s.Process(a) != nil {
+			if w.faulting && s.Process(a) != nil {
 				w.logf("fault: crash n%d (soon)", a)
 				s.Crash(a)
 				s.After(time.Duration(200+rng.IntN(1500))*time.Millisecond, func() { w.restart(a) })
@@ -66,6 +68,9 @@ func (w *simWorld) fault() {
 		})
 	case 9, 10: // a power loss: every node at one instant, soon or right after a client got an answer
 		power := func(last int) { // (last, when not 0, comes back last)
+			if !w.faulting {
+				return
+			}
 			w.logf("fault: power loss")
 			for i := 1; i <= n; i++ {
 				s.Crash(i)
@@ -94,6 +99,9 @@ func (w *simWorld) fault() {
 	case 11: // the node that just took a request is cut off for a while
 		w.onPropose = append(w.onPropose, func(id int) {
 			s.After(time.Duration(rng.IntN(3000))*time.Microsecond, func() {
+				if !w.faulting {
+					return
+				}
 				w.logf("fault: isolate n%d after it took a request", id)
 				s.Isolate(id)
 				s.After(time.Duration(300+rng.IntN(2000))*time.Millisecond, s.Heal)
@@ -126,8 +134,10 @@ func (w *simWorld) fault() {
 			w.logf("fault: the witness is down")
 			s.After(time.Duration(500+rng.IntN(3000))*time.Millisecond, func() { w.witness.down = false })
 		}
-	case 20, 21: // issue 15's G4 case: an owner is cut off with failing stops, and sometimes all the others restart at once
+	case 20, 21: // issue 15's G4 case: an owner is cut off with hung stops, and sometimes all the others restart at once
 		w.cutOwner()
+	case 22: // issue 15's G4 case: the next coordinator was away while a group moved, and comes back as its new owner is cut off
+		w.awayCoordinator()
 	}
 }
 
@@ -176,6 +186,9 @@ func (w *simWorld) cutOwner() {
 		return
 	}
 	s.After(time.Duration(rng.IntN(1500))*time.Millisecond, func() {
+		if !w.faulting {
+			return
+		}
 		w.logf("fault: every node but n%d crashes", a)
 		var at time.Duration
 		for i := 1; i <= w.n; i++ {
@@ -203,4 +216,40 @@ const (
 
 func (m stopMode) String() string {
 	return [...]string{"succeed", "fail", "hang"}[m]
+}
+
+// awayCoordinator: n1 (the lowest id, the coordinator of any view it is
+// in) is down while an operator moves a group to another node X; once it
+// runs there, X is cut off with stops that hang, and n1 starts again: it
+// coordinates the next view, and only the other members' owner tables
+// (their full reports) name X as the group's owner (G4).
+func (w *simWorld) awayCoordinator() {
+	s, rng := w.s, w.rng
+	if w.n < 3 || len(w.groups) == 0 || s.Process(1) == nil {
+		return
+	}
+	g := w.groups[rng.IntN(len(w.groups))]
+	x := 2 + rng.IntN(w.n-1)
+	w.logf("fault: n1 away while %s moves to n%d", g, x)
+	s.Crash(1)
+	s.After(time.Duration(500+rng.IntN(1000))*time.Millisecond, func() {
+		for id := 2; id <= w.n; id++ {
+			if nd := w.running(id); nd != nil {
+				nd.request(func() {
+					err := nd.move(g, fmt.Sprintf("n%d", x), 0)
+					w.logf("operator: move %s to n%d through n%d: %v", g, x, id, err)
+				})
+				break
+			}
+		}
+		s.After(time.Duration(1000+rng.IntN(1500))*time.Millisecond, func() {
+			if !w.faulting {
+				return
+			}
+			w.failStops[x] = stopHang
+			w.logf("fault: n%d cut off, its stops hang; n1 starts again", x)
+			s.Isolate(x)
+			w.restart(1)
+		})
+	})
 }
