@@ -134,6 +134,8 @@ var (
 	ErrFull    = errors.New("bcast: too many messages waiting to be sequenced")
 	ErrInstall = errors.New("bcast: bad install")
 	ErrPlan    = errors.New("bcast: bad flush states")
+	// ErrNotStep is Step's error for what does not come through it.
+	ErrNotStep = errors.New("not a bcast circuit message")
 )
 
 type pending struct {
@@ -207,25 +209,39 @@ func (b *Bcast) Status() Status {
 	}
 }
 
-// Ready returns what to do and forgets it.
+// Ready returns what to do: what the inputs since the last Advance
+// produced, and the Stable announcement or the Ack due now. It changes
+// nothing: calling it twice returns the same.
 func (b *Bcast) Ready() Ready {
+	rd := b.rd
+	rd.Messages = slices.Clone(rd.Messages)
 	if b.live() {
 		if b.coord && b.stable() > b.announced {
-			b.announced = b.stable()
 			for _, m := range b.view.Members {
 				if m != b.cfg.Self {
-					b.send(m, &Stable{View: b.view.ID, Seq: b.announced})
+					rd.Messages = append(rd.Messages, Out{To: m, Msg: &Stable{View: b.view.ID, Seq: b.stable()}})
 				}
 			}
 		}
 		if !b.coord && b.contiguous > b.ackSent {
-			b.ackSent = b.contiguous
-			b.send(b.view.ID.Coord, &Ack{View: b.view.ID, Contiguous: b.contiguous})
+			rd.Messages = append(rd.Messages, Out{To: b.view.ID.Coord, Msg: &Ack{View: b.view.ID, Contiguous: b.contiguous}})
 		}
 	}
-	rd := b.rd
-	b.rd = Ready{}
 	return rd
+}
+
+// Advance acknowledges the last Ready: the driver carried it out (or is
+// carrying it out in order). Call it before the next input.
+func (b *Bcast) Advance() {
+	if b.live() {
+		if b.coord && b.stable() > b.announced {
+			b.announced = b.stable()
+		}
+		if !b.coord && b.contiguous > b.ackSent {
+			b.ackSent = b.contiguous
+		}
+	}
+	b.rd = Ready{}
 }
 
 func (b *Bcast) live() bool { return b.view.ID != (wire.ViewID{}) && !b.frozen }
@@ -266,8 +282,34 @@ func (b *Bcast) submit() {
 	}
 }
 
-// Step takes a message from a peer's circuit.
-func (b *Bcast) Step(now time.Duration, from wire.NodeID, msg Message) {
+// Input is one thing that happened, given to Step. The set is closed: only
+// this package's types implement it.
+type Input interface{ input() }
+
+// Receive is a bcast message (Submit, Order, Ack or Stable) from peer
+// From's circuit.
+type Receive struct {
+	From wire.NodeID
+	Msg  Message
+}
+
+func (Receive) input() {}
+
+// Step takes one input. It returns an error (ErrNotStep) for a message
+// that does not come through Step (FlushState and Plan travel with
+// membership); a message of another view is dropped silently (normal
+// during view changes).
+func (b *Bcast) Step(now time.Duration, in Input) error {
+	switch in := in.(type) {
+	case Receive:
+		return b.step(now, in.From, in.Msg)
+	default:
+		return fmt.Errorf("bcast: input %T: %w", in, ErrNotStep)
+	}
+}
+
+// step takes a message from a peer's circuit.
+func (b *Bcast) step(_ time.Duration, from wire.NodeID, msg Message) error {
 	var v wire.ViewID
 	switch m := msg.(type) {
 	case *Submit:
@@ -279,16 +321,16 @@ func (b *Bcast) Step(now time.Duration, from wire.NodeID, msg Message) {
 	case *Stable:
 		v = m.View
 	default:
-		return // FlushState and Plan travel with membership
+		return fmt.Errorf("bcast: message %T: %w", msg, ErrNotStep) // FlushState and Plan travel with membership
 	}
 	if b.frozen {
 		if v == b.proposed && len(b.early) < b.cfg.MaxEarly {
 			b.early = append(b.early, early{from: from, msg: msg})
 		}
-		return
+		return nil
 	}
 	if v != b.view.ID || v == (wire.ViewID{}) || !slices.Contains(b.view.Members, from) {
-		return
+		return nil
 	}
 	switch m := msg.(type) {
 	case *Submit:
@@ -308,6 +350,7 @@ func (b *Bcast) Step(now time.Duration, from wire.NodeID, msg Message) {
 			b.onStable(m.Seq)
 		}
 	}
+	return nil
 }
 
 func (b *Bcast) onSubmit(from wire.NodeID, m *Submit) {
@@ -581,7 +624,7 @@ func (b *Bcast) Install(view wire.View, plan Plan) error {
 	ea := b.early
 	b.early = nil
 	for _, e := range ea {
-		b.Step(0, e.from, e.msg)
+		_ = b.step(0, e.from, e.msg) // only bcast messages are kept early
 	}
 	return nil
 }

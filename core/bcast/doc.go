@@ -4,9 +4,18 @@
 // section 1): no goroutines, no clock, no randomness, no I/O.
 //
 //	b, _ := bcast.New(bcast.Config{Self: self, Boot: boot})
-//	id, err := b.Broadcast(payload)   // a local request
-//	b.Step(now, from, msg)            // a bcast message from from's circuit
-//	rd := b.Ready()                   // send rd.Messages, hand rd.Deliver to the application
+//	id, err := b.Broadcast(payload)               // a local request
+//	err = b.Step(now, bcast.Receive{From, Msg})  // a bcast message from From's circuit
+//	rd := b.Ready()                               // send rd.Messages, hand rd.Deliver to the application
+//	b.Advance()                                   // rd is being carried out: before the next input
+//
+// Input is sealed; its one type is Receive (a Submit, Order, Ack or
+// Stable from a peer's circuit). Step refuses (ErrNotStep) a FlushState or
+// Plan, which travel with membership (Propose, Install); a message of
+// another view is dropped without an error (normal during a view
+// change). Ready changes nothing (calling it twice returns the same): it
+// adds the Stable announcement or the Ack due now, and Advance records
+// them as sent, so a driver calls Advance right after taking Ready.
 //
 // # Within a view
 //

@@ -195,7 +195,9 @@ func (nd *bnode) Receive(now time.Duration, link int, from sim.Addr, data []byte
 			if err != nil {
 				nd.w.r.Fatalf("n%d: undecodable message from n%d: %v", nd.h.ID(), from.Node, err)
 			}
-			nd.b.Step(now, wire.NodeID(from.Node), m)
+			if err := nd.b.Step(now, bcast.Receive{From: wire.NodeID(from.Node), Msg: m}); err != nil {
+				nd.w.r.Fatalf("n%d: %v", nd.h.ID(), err)
+			}
 			nd.drain(now)
 		}
 		nd.sendPkt(from.Node, pktAck, max(nd.exp[from.Node], 1)-1, nil)
@@ -205,6 +207,7 @@ func (nd *bnode) Receive(now time.Duration, link int, from sim.Addr, data []byte
 func (nd *bnode) drain(now time.Duration) {
 	for {
 		rd := nd.b.Ready()
+		nd.b.Advance()
 		if rd.Empty() {
 			return
 		}

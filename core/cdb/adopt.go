@@ -2,19 +2,16 @@ package cdb
 
 import "github.com/corral-ha/corral/core/wire"
 
-// BeginAdopt starts the adoption of source's history for the new primary
-// view (source is ChooseSource over the view's promises). The driver calls
-// it on every member once the view is installed and bcast's flush of the
-// old view has been given to Hold/Commit, and before it gives bcast any
-// message of the new view; it gives them once CatchingUp is false.
+// beginAdopt starts the adoption of source's history for the new primary
+// view (the BeginAdopt input).
 //
 // On the source, its log as it is now is the adopted history and adoption
 // is done at once. Elsewhere the DB sends Fetch messages to the source and
-// takes Chunks (Step) until its log is the source's: entries the source
+// takes Chunks (Receive) until its log is the source's: entries the source
 // lacks are truncated, the missing ones appended, or a snapshot taken.
 // Either way the adopted entries are applied (committed) only when the
 // view proves established: the Safe delivery of its first message.
-func (d *DB) BeginAdopt(view wire.ViewID, source wire.NodeID) {
+func (d *DB) beginAdopt(view wire.ViewID, source wire.NodeID) {
 	d.adopting, d.firstDone = false, false
 	d.settled, d.adoptView, d.skipFlush = false, view, wire.ViewID{}
 	for _, r := range d.deferred { // answered again once this adoption settles
@@ -32,7 +29,7 @@ func (d *DB) BeginAdopt(view wire.ViewID, source wire.NodeID) {
 		w := d.waiting
 		d.waiting = nil
 		for _, f := range w {
-			d.Step(f.from, Message{Fetch: &f.f})
+			d.serve(f.from, f.f)
 		}
 		return
 	}
@@ -43,8 +40,8 @@ func (d *DB) BeginAdopt(view wire.ViewID, source wire.NodeID) {
 		View: view, First: true, Base: d.base, Runs: d.runs()}})
 }
 
-// Step takes a history-transfer message from a peer.
-func (d *DB) Step(from wire.NodeID, m Message) {
+// receive takes a history-transfer message from a peer.
+func (d *DB) receive(from wire.NodeID, m Message) {
 	switch {
 	case m.Fetch != nil:
 		d.serve(from, *m.Fetch)

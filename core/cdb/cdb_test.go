@@ -19,15 +19,15 @@ type single struct {
 }
 
 func newSingle(t *testing.T) *single {
-	s := &single{t: t, d: New(Config{Self: 1})}
-	s.d.BeginAdopt(v1, 1)
+	s := &single{t: t, d: mustNew(Config{Self: 1})}
+	_ = s.d.Step(0, BeginAdopt{View: v1, Source: 1})
 	s.d.SetQuorum(true, 1, 1)
 	s.flushBarrier()
 	return s
 }
 
 func (s *single) flushBarrier() {
-	rd := s.d.Ready()
+	rd := ready(s.d)
 	for _, p := range rd.Broadcast {
 		s.deliver(p)
 	}
@@ -36,13 +36,13 @@ func (s *single) flushBarrier() {
 func (s *single) deliver(p []byte) Ready {
 	s.seq++
 	dl := Delivery{View: v1, Primary: true, Seq: s.seq, Payload: p}
-	if err := s.d.Hold(dl); err != nil {
+	if err := s.d.Step(0, Hold(dl)); err != nil {
 		s.t.Fatal(err)
 	}
-	if err := s.d.Commit(dl); err != nil {
+	if err := s.d.Step(0, Commit(dl)); err != nil {
 		s.t.Fatal(err)
 	}
-	return s.d.Ready()
+	return ready(s.d)
 }
 
 func (s *single) do(req Request) Result {
@@ -53,7 +53,7 @@ func (s *single) do(req Request) Result {
 	}
 	var rd Ready
 	if p == nil {
-		rd = s.d.Ready()
+		rd = ready(s.d)
 	} else {
 		rd = s.deliver(p)
 	}
@@ -158,7 +158,7 @@ func TestDedupe(t *testing.T) {
 }
 
 func TestNoQuorum(t *testing.T) {
-	d := New(Config{Self: 1})
+	d := mustNew(Config{Self: 1})
 	d.SetQuorum(false, 1, 3)
 	_, err := d.Propose(Set("c", 1, "/k", nil))
 	if err == nil || err.Error() != "no quorum: 1 of 3 votes" {
@@ -179,19 +179,19 @@ func TestNoQuorum(t *testing.T) {
 	}
 	// an update delivered in a non-primary view is not applied
 	d.SetQuorum(true, 2, 3)
-	d.BeginAdopt(v1, 1)
-	d.Ready()
-	d.Commit(Delivery{View: v1, Primary: true, Seq: 1}) // nothing held: error ignored
+	_ = d.Step(0, BeginAdopt{View: v1, Source: 1})
+	ready(d)
+	_ = d.Step(0, Commit(Delivery{View: v1, Primary: true, Seq: 1})) // nothing held: error ignored
 	p := EncodeUpdate(Update{Origin: 1, Request: Set("c", 1, "/k", nil)})
 	d.pending[reqKey{"c", 1}] = true
 	dl := Delivery{View: wire.ViewID{Epoch: 2, Coord: 1}, Seq: 1, Payload: p}
-	if err := d.Hold(dl); err != nil {
+	if err := d.Step(0, Hold(dl)); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Commit(dl); err != nil {
+	if err := d.Step(0, Commit(dl)); err != nil {
 		t.Fatal(err)
 	}
-	rd := d.Ready()
+	rd := ready(d)
 	if _, found, _ := d.Get("/k"); found || len(rd.Replies) != 1 || rd.Replies[0].Err != ErrOutcomeUnknown {
 		t.Fatalf("non-primary update: found %v replies %+v", found, rd.Replies)
 	}
@@ -226,7 +226,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		s.do(Set(fmt.Sprintf("c%d", i%3), uint64(i/3+1), fmt.Sprintf("/k/%d", i%11), []byte(fmt.Sprint(i))))
 	}
 	snap := s.d.Snapshot()
-	d := New(Config{Self: 2})
+	d := mustNew(Config{Self: 2})
 	if err := d.Restore(snap); err != nil {
 		t.Fatal(err)
 	}
@@ -241,8 +241,8 @@ func TestSnapshotRoundTrip(t *testing.T) {
 // Recover keeps committed entries applied and the rest tentative; a
 // compaction folds the log into the snapshot.
 func TestRecoverAndCompact(t *testing.T) {
-	d := New(Config{Self: 1, CompactEvery: 5})
-	d.BeginAdopt(v1, 1)
+	d := mustNew(Config{Self: 1, CompactEvery: 5})
+	_ = d.Step(0, BeginAdopt{View: v1, Source: 1})
 	d.SetQuorum(true, 1, 1)
 	var snap []byte
 	entries := map[uint64]Entry{}
@@ -268,14 +268,14 @@ func TestRecoverAndCompact(t *testing.T) {
 	hold := func(p []byte) Delivery {
 		seq++
 		dl := Delivery{View: v1, Primary: true, Seq: seq, Payload: p}
-		if err := d.Hold(dl); err != nil {
+		if err := d.Step(0, Hold(dl)); err != nil {
 			t.Fatal(err)
 		}
 		return dl
 	}
-	rd := d.Ready()
+	rd := ready(d)
 	persist(rd)
-	if err := d.Commit(hold(rd.Broadcast[0])); err != nil {
+	if err := d.Step(0, Commit(hold(rd.Broadcast[0]))); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 12 {
@@ -285,11 +285,11 @@ func TestRecoverAndCompact(t *testing.T) {
 		}
 		dl := hold(p)
 		if i < 11 {
-			if err := d.Commit(dl); err != nil {
+			if err := d.Step(0, Commit(dl)); err != nil {
 				t.Fatal(err)
 			}
 		}
-		persist(d.Ready())
+		persist(ready(d))
 	}
 	if snap == nil || len(entries) > 6 {
 		t.Fatalf("no compaction: snapshot %v, %d entries", snap != nil, len(entries))
@@ -300,7 +300,7 @@ func TestRecoverAndCompact(t *testing.T) {
 			es = append(es, e)
 		}
 	}
-	d2 := New(Config{Self: 1, CompactEvery: 5})
+	d2 := mustNew(Config{Self: 1, CompactEvery: 5})
 	if err := d2.Recover(Persisted{Snapshot: snap, Entries: es, Commit: commit, Adopted: v1}); err != nil {
 		t.Fatal(err)
 	}
@@ -313,45 +313,45 @@ func TestRecoverAndCompact(t *testing.T) {
 // that node adopts the history of a later primary view, never resurrected;
 // a watch sees only the adopted history.
 func TestUnackedWriteTruncated(t *testing.T) {
-	a, b := New(Config{Self: 1}), New(Config{Self: 2})
+	a, b := mustNew(Config{Self: 1}), mustNew(Config{Self: 2})
 	for _, d := range []*DB{a, b} {
-		d.BeginAdopt(v1, 1)
+		_ = d.Step(0, BeginAdopt{View: v1, Source: 1})
 	}
-	barrier := a.Ready().Broadcast[0]
-	a.Step(2, b.Ready().Messages[0])
-	for _, m := range a.Ready().Messages {
-		b.Step(1, m)
+	barrier := ready(a).Broadcast[0]
+	_ = a.Step(0, Receive{From: 2, Msg: ready(b).Messages[0]})
+	for _, m := range ready(a).Messages {
+		_ = b.Step(0, Receive{From: 1, Msg: m})
 	}
 	dl := Delivery{View: v1, Primary: true, Seq: 1, Payload: barrier}
 	for _, d := range []*DB{a, b} {
 		d.SetQuorum(true, 2, 3)
-		if err := d.Hold(dl); err != nil {
+		if err := d.Step(0, Hold(dl)); err != nil {
 			t.Fatal(err)
 		}
-		if err := d.Commit(dl); err != nil {
+		if err := d.Step(0, Commit(dl)); err != nil {
 			t.Fatal(err)
 		}
-		d.Ready()
+		ready(d)
 	}
 	// a takes a write; only a holds it (b never does), then a is cut off
 	p, _ := a.Propose(Set("c", 1, "/k", []byte("lost")))
-	if err := a.Hold(Delivery{View: v1, Primary: true, Seq: 2, Payload: p}); err != nil {
+	if err := a.Step(0, Hold(Delivery{View: v1, Primary: true, Seq: 2, Payload: p})); err != nil {
 		t.Fatal(err)
 	}
-	a.Ready()
+	ready(a)
 	// b (with c, not modelled) forms view 2, primary, and commits other writes
 	v2 := wire.ViewID{Epoch: 2, Coord: 2}
-	b.BeginAdopt(v2, 2)
-	barrier2 := b.Ready().Broadcast[0]
+	_ = b.Step(0, BeginAdopt{View: v2, Source: 2})
+	barrier2 := ready(b).Broadcast[0]
 	w := b.Watch("/")
 	seq := uint64(0)
 	deliver := func(p []byte) {
 		seq++
 		dl := Delivery{View: v2, Primary: true, Seq: seq, Payload: p}
-		if err := b.Hold(dl); err != nil {
+		if err := b.Step(0, Hold(dl)); err != nil {
 			t.Fatal(err)
 		}
-		if err := b.Commit(dl); err != nil {
+		if err := b.Step(0, Commit(dl)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -362,7 +362,7 @@ func TestUnackedWriteTruncated(t *testing.T) {
 		t.Fatal(err)
 	}
 	deliver(p2)
-	b.Ready()
+	ready(b)
 	// a rejoins: view 3, source b (newer adopted view)
 	v3 := wire.ViewID{Epoch: 3, Coord: 1}
 	src := ChooseSource([]Candidate{{Node: 1, Head: a.Head()}, {Node: 2, Head: b.Head()}})
@@ -370,18 +370,18 @@ func TestUnackedWriteTruncated(t *testing.T) {
 		t.Fatalf("source n%d, want n2", src)
 	}
 	wa := a.Watch("/")
-	a.BeginAdopt(v3, src)
-	b.BeginAdopt(v3, src)
-	rb := b.Ready()
+	_ = a.Step(0, BeginAdopt{View: v3, Source: src})
+	_ = b.Step(0, BeginAdopt{View: v3, Source: src})
+	rb := ready(b)
 	barrier3 := rb.Broadcast[0]
 	for i := 0; i < 10 && a.CatchingUp(); i++ {
-		for _, m := range a.Ready().Messages {
-			b.Step(1, m)
+		for _, m := range ready(a).Messages {
+			_ = b.Step(0, Receive{From: 1, Msg: m})
 		}
 		for _, m := range rb.Messages {
-			a.Step(2, m)
+			_ = a.Step(0, Receive{From: 2, Msg: m})
 		}
-		rb = b.Ready()
+		rb = ready(b)
 	}
 	if a.CatchingUp() {
 		t.Fatal("adoption did not finish")
@@ -394,10 +394,10 @@ func TestUnackedWriteTruncated(t *testing.T) {
 	dl3 := Delivery{View: v3, Primary: true, Seq: 1, Payload: barrier3}
 	for _, d := range []*DB{a, b} {
 		d.SetQuorum(true, 2, 3)
-		if err := d.Hold(dl3); err != nil {
+		if err := d.Step(0, Hold(dl3)); err != nil {
 			t.Fatal(err)
 		}
-		if err := d.Commit(dl3); err != nil {
+		if err := d.Step(0, Commit(dl3)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -405,7 +405,7 @@ func TestUnackedWriteTruncated(t *testing.T) {
 	if string(kv.Value) != "kept" || !bytes.Equal(a.Snapshot(), b.Snapshot()) || a.Head() != b.Head() {
 		t.Fatalf("a has %q head %v, b head %v", kv.Value, a.Head(), b.Head())
 	}
-	for _, ev := range a.Ready().Watch {
+	for _, ev := range ready(a).Watch {
 		if ev.Watch != wa || string(ev.Value) == "lost" {
 			t.Fatalf("watch event %+v", ev)
 		}
@@ -436,10 +436,10 @@ func TestMessageCodec(t *testing.T) {
 }
 
 func FuzzSnapshot(f *testing.F) {
-	d := New(Config{Self: 1})
+	d := mustNew(Config{Self: 1})
 	f.Add(d.Snapshot())
-	s := &single{t: &testing.T{}, d: New(Config{Self: 1})}
-	s.d.BeginAdopt(v1, 1)
+	s := &single{t: &testing.T{}, d: mustNew(Config{Self: 1})}
+	_ = s.d.Step(0, BeginAdopt{View: v1, Source: 1})
 	s.d.SetQuorum(true, 1, 1)
 	s.flushBarrier()
 	for i := range 5 {
@@ -450,12 +450,12 @@ func FuzzSnapshot(f *testing.F) {
 	f.Add([]byte{1, 0, 0, 0, 0})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		d := New(Config{Self: 1})
+		d := mustNew(Config{Self: 1})
 		if err := d.Restore(b); err != nil {
 			return
 		}
 		x := d.Snapshot()
-		d2 := New(Config{Self: 1})
+		d2 := mustNew(Config{Self: 1})
 		if err := d2.Restore(x); err != nil {
 			t.Fatalf("restore of a snapshot: %v", err)
 		}
@@ -463,4 +463,20 @@ func FuzzSnapshot(f *testing.F) {
 			t.Fatal("restore(snapshot(x)) != x")
 		}
 	})
+}
+
+// mustNew is New for a configuration a test knows is valid.
+func mustNew(cfg Config) *DB {
+	d, err := New(cfg)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+// ready takes the DB's Ready and acknowledges it, as a driver does.
+func ready(d *DB) Ready {
+	rd := d.Ready()
+	d.Advance()
+	return rd
 }

@@ -73,7 +73,10 @@ type fetchFrom struct {
 }
 
 // New returns an empty DB (a fresh node; after a restart call Recover).
-func New(cfg Config) *DB {
+func New(cfg Config) (*DB, error) {
+	if cfg.Self == 0 {
+		return nil, errors.New("cdb: Self must be set")
+	}
 	if cfg.History == 0 {
 		cfg.History = 100
 	}
@@ -85,7 +88,7 @@ func New(cfg Config) *DB {
 	}
 	d := &DB{cfg: cfg, st: newState(cfg.History), pending: map[reqKey]bool{}, watches: map[uint64]string{}}
 	d.baseSnap = d.st.encode()
-	return d
+	return d, nil
 }
 
 // Recover rebuilds the DB after a restart from what the driver persisted:
@@ -252,12 +255,10 @@ func (d *DB) Propose(req Request) ([]byte, error) {
 	return EncodeUpdate(Update{Origin: d.cfg.Self, Request: req}), nil
 }
 
-// Hold takes an Agreed delivery: the update is appended to the log as a
-// tentative entry and comes out in Persist.Entries. The driver makes it
-// durable before it sends bcast's acknowledgement of it, so a Safe
-// delivery means every member of the view holds it on disk. Updates of a
-// view that is not primary are not logged.
-func (d *DB) Hold(dl Delivery) error {
+// hold takes an Agreed delivery (the Hold input): the update is appended
+// to the log as a tentative entry and comes out in Persist.Entries.
+// Updates of a view that is not primary are not logged.
+func (d *DB) hold(dl Delivery) error {
 	if !dl.Primary {
 		return nil
 	}
@@ -284,15 +285,15 @@ func (d *DB) Hold(dl Delivery) error {
 	return nil
 }
 
-// Commit takes a Safe delivery of a message given to Hold before: the
-// oldest tentative entry, which must be the same (view, seq). It is
-// applied; its result goes to the client if this node took the request.
-// A flush delivery (Flush) is not applied: its survivors may be fewer than
-// the view's members, so it stays tentative until a primary view adopts a
-// history (its client is answered then).
+// commit takes a Safe delivery of a message held before (the Commit
+// input): the oldest tentative entry, which must be the same (view, seq).
+// It is applied; its result goes to the client if this node took the
+// request. A flush delivery (Flush) is not applied: its survivors may be
+// fewer than the view's members, so it stays tentative until a primary
+// view adopts a history (its client is answered then).
 // A message of a view that is not primary is not applied; its client is
 // answered with ErrOutcomeUnknown.
-func (d *DB) Commit(dl Delivery) error {
+func (d *DB) commit(dl Delivery) error {
 	if !dl.Primary {
 		u, err := DecodeUpdate(wire.NewReader(dl.Payload))
 		if err != nil {
@@ -449,12 +450,13 @@ func (d *DB) truncate(rev uint64) {
 	}
 }
 
-// Ready returns what the DB produced since the last call and clears it.
-func (d *DB) Ready() Ready {
-	rd := d.rd
-	d.rd = Ready{}
-	return rd
-}
+// Ready returns what the DB produced since the last Advance. It changes
+// nothing: calling it twice returns the same.
+func (d *DB) Ready() Ready { return d.rd }
+
+// Advance acknowledges the last Ready: the driver carried it out (or is
+// carrying it out in order). Call it before the next input.
+func (d *DB) Advance() { d.rd = Ready{} }
 
 // HasReady reports whether Ready has anything.
 func (d *DB) HasReady() bool {

@@ -19,31 +19,39 @@
 //
 // # The driver's contract
 //
-// The driver (core/node, or a test harness) owns one DB per node and, in
-// its event loop:
+// The driver (core/node, or a test harness) owns one DB per node (db, err
+// := New(cfg), then Recover after a restart). Its inputs go through
+// db.Step(now, in) error, with in one of the sealed Input types: Hold and
+// Commit (bcast deliveries, conversions of a Delivery), BeginAdopt{View,
+// Source} and Receive{From, Msg} (a peer's Fetch or Chunk). Client writes
+// (Propose) and reads are methods. db.Ready() changes nothing; db.Advance()
+// acknowledges it (a driver calls it right after taking Ready). In its
+// event loop:
 //
 //  1. Client write: payload, err := db.Propose(req). err is ErrNoQuorum
 //     ("no quorum: 1 of 3 votes", from SetQuorum) or "catching up"; nil
 //     payload and nil err: a retry already applied, answered in Ready.
 //     Else broadcast payload with bcast (and every Ready.Broadcast too).
-//  2. bcast Agreed delivery of a payload: db.Hold(Delivery{View, Primary
+//  2. bcast Agreed delivery of a payload: db.Step(now, Hold{View, Primary
 //     (the view's agreed primary flag, not this node's lease), Seq,
 //     Payload, Flush}). It appends a tentative entry (Persist.Entries).
+//     Step refuses (an error) a Hold during an adoption and a Commit that
+//     is not the next tentative entry: driver bugs, to log.
 //     The driver MUST fsync that Persist before it sends any bcast message
 //     produced after that delivery that vouches for what a node holds (the
 //     Ack covering it; the coordinator's Stable): so a Safe delivery means
 //     every member of the view has it on disk. Messages that vouch for
 //     nothing (Submit, Order) may go out before that fsync, so the members
 //     write in parallel.
-//  3. bcast Safe delivery: db.Commit(same Delivery). The entry is applied;
-//     if this node took the request its Reply comes out. Flush deliveries
+//  3. bcast Safe delivery: db.Step(now, Commit(same Delivery)). The entry
+//     is applied; if this node took the request its Reply comes out. Flush deliveries
 //     (Flush: the view-change flush at Install) are given to Hold and
 //     Commit too but stay tentative: the survivors may be fewer than the
 //     old view, so only the next adoption commits them. Deliveries of a
 //     view that is not primary are never logged nor applied; their
 //     requests are answered ErrOutcomeUnknown (the client retries with the
 //     same id).
-//  4. Every Ready, in order: write Persist durably (Snapshot: replace the
+//  4. Every Ready (then Advance), in order: write Persist durably (Snapshot: replace the
 //     base and delete entries <= Base; Truncate: delete entries >= it;
 //     put Entries by Rev; keep Commit and Adopted). A Persist that only
 //     moves Commit need not be written before the rest of its Ready (its
@@ -77,7 +85,7 @@
 // crashed before catching up must not be chosen for it.
 //
 // After bcast.Install of the new view and after the flush deliveries of
-// the old view (step 3), the driver calls db.BeginAdopt(view, src) on
+// the old view (step 3), the driver gives BeginAdopt{view, src} on
 // every member, and gives bcast no message of the new view on a member
 // while db.CatchingUp() (so no new-view update becomes safe before every
 // member has the adopted history).
@@ -87,7 +95,8 @@
 //   - Elsewhere: a Fetch (with the node's Base and its log's runs of
 //     views) goes to src; src answers Chunks from the last common entry
 //     (or a snapshot if it no longer has those entries), at most
-//     ChunkEntries each, up to the head it had at BeginAdopt. The node
+//     ChunkEntries each (given to Step as Receive), up to the head it had
+//     at BeginAdopt. The node
 //     truncates entries src lacks (tentative ones, never acknowledged:
 //     they are never seen by a consumer) and appends what it lacks.
 //     Progress says how far it is.

@@ -111,7 +111,7 @@ func newHarness(r *simtest.Run, n int) *harness {
 		keys: []string{"/a", "/b", "/c"}}
 	for i := range n {
 		nd := &hnode{id: wire.NodeID(i + 1), up: true, disk: hdisk{entries: map[uint64]Entry{}}}
-		nd.db = New(Config{Self: nd.id, History: 16, CompactEvery: 1 << 40, ChunkEntries: 3})
+		nd.db = mustNew(Config{Self: nd.id, History: 16, CompactEvery: 1 << 40, ChunkEntries: 3})
 		h.nodes = append(h.nodes, nd)
 	}
 	return h
@@ -120,7 +120,7 @@ func newHarness(r *simtest.Run, n int) *harness {
 func (h *harness) drain(i int) {
 	nd := h.nodes[i]
 	for nd.db.HasReady() {
-		rd := nd.db.Ready()
+		rd := ready(nd.db)
 		p := rd.Persist
 		if p.Snapshot == nil && p.Truncate == 0 && len(p.Entries) == 0 && p.Adopted == (wire.ViewID{}) && h.rng.Intn(4) != 0 {
 			// Like core/node: a Persist that only moves Commit is not
@@ -280,11 +280,11 @@ func (h *harness) viewChange() {
 			for _, i := range olds[ov] {
 				for ov.held[i] < cut {
 					dl := Delivery{View: ov.id, Primary: ov.primary, Seq: uint64(ov.held[i] + 1), Payload: ov.msgs[ov.held[i]], Flush: true}
-					if err := h.nodes[i].db.Hold(dl); err != nil {
+					if err := h.nodes[i].db.Step(0, Hold(dl)); err != nil {
 						h.fatalf("flush hold: %v", err)
 					}
 					ov.held[i]++
-					if err := h.nodes[i].db.Commit(dl); err != nil {
+					if err := h.nodes[i].db.Step(0, Commit(dl)); err != nil {
 						h.fatalf("flush commit: %v", err)
 					}
 				}
@@ -310,7 +310,7 @@ func (h *harness) viewChange() {
 			src := ChooseSource(cs)
 			h.logf("adopt from n%d (%v)", src, cs)
 			for _, i := range g {
-				h.nodes[i].db.BeginAdopt(v.id, src)
+				_ = h.nodes[i].db.Step(0, BeginAdopt{View: v.id, Source: src})
 			}
 		}
 		for _, i := range g {
@@ -332,7 +332,7 @@ func (h *harness) crash(i int) {
 
 func (h *harness) restart(i int) {
 	nd := h.nodes[i]
-	nd.db = New(Config{Self: nd.id, History: 16, CompactEvery: 1 << 40, ChunkEntries: 3})
+	nd.db = mustNew(Config{Self: nd.id, History: 16, CompactEvery: 1 << 40, ChunkEntries: 3})
 	var es []Entry
 	for _, e := range nd.disk.entries {
 		es = append(es, e)
@@ -418,7 +418,7 @@ func (h *harness) step() {
 			return
 		}
 		dl := Delivery{View: v.id, Primary: v.primary, Seq: uint64(v.held[i] + 1), Payload: v.msgs[v.held[i]]}
-		if err := nd.db.Hold(dl); err != nil {
+		if err := nd.db.Step(0, Hold(dl)); err != nil {
 			h.fatalf("hold: %v", err)
 		}
 		v.held[i]++
@@ -438,7 +438,7 @@ func (h *harness) step() {
 			return
 		}
 		dl := Delivery{View: v.id, Primary: v.primary, Seq: uint64(v.commit[i] + 1), Payload: v.msgs[v.commit[i]]}
-		if err := nd.db.Commit(dl); err != nil {
+		if err := nd.db.Step(0, Commit(dl)); err != nil {
 			h.fatalf("commit: %v", err)
 		}
 		v.commit[i]++
@@ -450,7 +450,7 @@ func (h *harness) step() {
 		m := h.net[0]
 		h.net = h.net[1:]
 		if h.nodes[m.to].up && h.nodes[m.from].up && h.nodes[m.to].view == h.nodes[m.from].view {
-			h.nodes[m.to].db.Step(h.nodes[m.from].id, m.m)
+			_ = h.nodes[m.to].db.Step(0, Receive{From: h.nodes[m.from].id, Msg: m.m})
 			h.drain(m.to)
 		}
 	default:
@@ -496,14 +496,14 @@ func (h *harness) settle() {
 		for len(h.net) > 0 {
 			m := h.net[0]
 			h.net = h.net[1:]
-			h.nodes[m.to].db.Step(h.nodes[m.from].id, m.m)
+			_ = h.nodes[m.to].db.Step(0, Receive{From: h.nodes[m.from].id, Msg: m.m})
 			h.drain(m.to)
 			progress = true
 		}
 		v := h.nodes[0].view
 		for _, i := range v.members {
 			for v.held[i] < len(v.msgs) {
-				if err := h.nodes[i].db.Hold(Delivery{View: v.id, Primary: v.primary, Seq: uint64(v.held[i] + 1), Payload: v.msgs[v.held[i]]}); err != nil {
+				if err := h.nodes[i].db.Step(0, Hold(Delivery{View: v.id, Primary: v.primary, Seq: uint64(v.held[i] + 1), Payload: v.msgs[v.held[i]]})); err != nil {
 					h.fatalf("settle hold: %v", err)
 				}
 				v.held[i]++
@@ -513,7 +513,7 @@ func (h *harness) settle() {
 		}
 		for _, i := range v.members {
 			for v.commit[i] < len(v.msgs) {
-				if err := h.nodes[i].db.Commit(Delivery{View: v.id, Primary: v.primary, Seq: uint64(v.commit[i] + 1), Payload: v.msgs[v.commit[i]]}); err != nil {
+				if err := h.nodes[i].db.Step(0, Commit(Delivery{View: v.id, Primary: v.primary, Seq: uint64(v.commit[i] + 1), Payload: v.msgs[v.commit[i]]})); err != nil {
 					h.fatalf("settle commit: %v", err)
 				}
 				v.commit[i]++

@@ -75,22 +75,22 @@ func sameEvents(a, b []WatchEvent) bool {
 // established both have the same state, and a restart of the joiner
 // recovers it from what it persisted.
 func TestSnapshotTransferFromCompactedSource(t *testing.T) {
-	a := New(Config{Self: 1, CompactEvery: 4, ChunkEntries: 2})
-	a.BeginAdopt(v1, 1)
+	a := mustNew(Config{Self: 1, CompactEvery: 4, ChunkEntries: 2})
+	_ = a.Step(0, BeginAdopt{View: v1, Source: 1})
 	a.SetQuorum(true, 1, 1)
 	seq := uint64(0)
 	deliver := func(d *DB, view wire.ViewID, p []byte) {
 		t.Helper()
 		seq++
 		dl := Delivery{View: view, Primary: true, Seq: seq, Payload: p}
-		if err := d.Hold(dl); err != nil {
+		if err := d.Step(0, Hold(dl)); err != nil {
 			t.Fatal(err)
 		}
-		if err := d.Commit(dl); err != nil {
+		if err := d.Step(0, Commit(dl)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	deliver(a, v1, a.Ready().Broadcast[0])
+	deliver(a, v1, ready(a).Broadcast[0])
 	for i := range 14 { // revisions 2..15: the log keeps 13..15 after the snapshot at 12
 		p, err := a.Propose(Set("c", uint64(i+1), fmt.Sprintf("/k%d", i%5), []byte{byte('a' + i)}))
 		if err != nil {
@@ -98,12 +98,12 @@ func TestSnapshotTransferFromCompactedSource(t *testing.T) {
 		}
 		deliver(a, v1, p)
 	}
-	a.Ready()
+	ready(a)
 	if a.base != 12 {
 		t.Fatalf("no compaction: base %d", a.base)
 	}
 	// b is new: it needs revision 1 on, which a no longer holds
-	b := New(Config{Self: 2, CompactEvery: 4, ChunkEntries: 2})
+	b := mustNew(Config{Self: 2, CompactEvery: 4, ChunkEntries: 2})
 	v2 := wire.ViewID{Epoch: 2, Coord: 1}
 	src := ChooseSource([]Candidate{{Node: 1, Head: a.Head()}, {Node: 2, Head: b.Head()}})
 	if src != 1 {
@@ -125,9 +125,9 @@ func TestSnapshotTransferFromCompactedSource(t *testing.T) {
 			}
 		}
 	}
-	a.BeginAdopt(v2, 1)
-	b.BeginAdopt(v2, 1)
-	ra := a.Ready()
+	_ = a.Step(0, BeginAdopt{View: v2, Source: 1})
+	_ = b.Step(0, BeginAdopt{View: v2, Source: 1})
+	ra := ready(a)
 	barrier := ra.Broadcast[0]
 	var persisted Persisted
 	keep := func(p Persist) {
@@ -153,7 +153,7 @@ func TestSnapshotTransferFromCompactedSource(t *testing.T) {
 	}
 	snapshots, chunks := 0, 0
 	for i := 0; i < 20 && b.CatchingUp(); i++ {
-		rb := b.Ready()
+		rb := ready(b)
 		keep(rb.Persist)
 		watch(rb.Watch)
 		for _, p := range rb.Progress {
@@ -162,15 +162,15 @@ func TestSnapshotTransferFromCompactedSource(t *testing.T) {
 			}
 		}
 		for _, m := range rb.Messages {
-			a.Step(2, m)
+			_ = a.Step(0, Receive{From: 2, Msg: m})
 		}
-		ra = a.Ready()
+		ra = ready(a)
 		for _, m := range ra.Messages {
 			chunks++
-			b.Step(1, m)
+			_ = b.Step(0, Receive{From: 1, Msg: m})
 		}
 	}
-	rb := b.Ready()
+	rb := ready(b)
 	keep(rb.Persist)
 	watch(rb.Watch)
 	for _, p := range rb.Progress {
@@ -187,14 +187,14 @@ func TestSnapshotTransferFromCompactedSource(t *testing.T) {
 	seq = 0
 	dl := Delivery{View: v2, Primary: true, Seq: 1, Payload: barrier}
 	for _, d := range []*DB{a, b} {
-		if err := d.Hold(dl); err != nil {
+		if err := d.Step(0, Hold(dl)); err != nil {
 			t.Fatal(err)
 		}
-		if err := d.Commit(dl); err != nil {
+		if err := d.Step(0, Commit(dl)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	rb = b.Ready()
+	rb = ready(b)
 	keep(rb.Persist)
 	watch(rb.Watch)
 	// the watch saw the snapshot as the keys it changed, then the entries
@@ -210,7 +210,7 @@ func TestSnapshotTransferFromCompactedSource(t *testing.T) {
 	if !bytes.Equal(a.Snapshot(), b.Snapshot()) || a.Head() != b.Head() || b.Stale() {
 		t.Fatalf("after the transfer b is at %d head %+v (stale %v), a at %d head %+v", b.Rev(), b.Head(), b.Stale(), a.Rev(), a.Head())
 	}
-	b2 := New(Config{Self: 2, CompactEvery: 4, ChunkEntries: 2})
+	b2 := mustNew(Config{Self: 2, CompactEvery: 4, ChunkEntries: 2})
 	if err := b2.Recover(persisted); err != nil {
 		t.Fatal(err)
 	}

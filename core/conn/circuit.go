@@ -11,8 +11,8 @@ import (
 // reports individually.
 const sackBits = 64
 
-// flush sends what the circuits owe: due retransmissions, new messages the
-// window admits, and acknowledgements not piggybacked on data.
+// flush sends what the circuits owe: due retransmissions and new messages
+// the window admits. It runs after every input.
 func (c *Conn) flush() {
 	for _, p := range c.peers {
 		pa := p.best()
@@ -38,11 +38,19 @@ func (c *Conn) flush() {
 				c.transmit(p, pa, m)
 			}
 		}
+	}
+}
+
+// flushAcks sends the acknowledgements not piggybacked on data. It runs in
+// Advance, where a round ends.
+func (c *Conn) flushAcks() {
+	for _, p := range c.peers {
 		switch {
 		case p.ackHeld:
-			// Messages from p are in this Ready: hold the acknowledgement
-			// one round, so a reply the application sends to them carries
-			// it (the driver calls Ready again after delivering them).
+			// Messages from p were in the Ready just carried out: hold the
+			// acknowledgement one round, so a reply the application sends
+			// to them carries it (the driver delivers them, then calls
+			// Ready again).
 			p.ackHeld = false
 		case p.ackDue:
 			c.sendAck(p)

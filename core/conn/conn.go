@@ -10,11 +10,13 @@ import (
 	"github.com/corral-ha/corral/core/wire"
 )
 
-// Errors returned by Send.
+// Errors returned by Send and Step.
 var (
 	ErrUnknownPeer = errors.New("conn: unknown peer")
 	ErrTooBig      = errors.New("conn: message larger than the limit")
 	ErrQueueFull   = errors.New("conn: send queue full: the peer is slower than the sender")
+	// ErrUnknownInput is Step's error for an input it does not know (nil).
+	ErrUnknownInput = errors.New("conn: unknown input")
 )
 
 // Packet is one datagram to send: from local link Link to peer To's link
@@ -33,6 +35,18 @@ type Message struct {
 	Data     []byte
 	Datagram bool
 }
+
+// Input is one thing that happened, given to Step. The set is closed: only
+// this package's types implement it.
+type Input interface{ input() }
+
+// Received is one datagram that arrived on local link Link.
+type Received struct {
+	Link int
+	Data []byte
+}
+
+func (Received) input() {}
 
 // Ready is what the driver must do after a batch of inputs.
 type Ready struct {
@@ -106,12 +120,20 @@ func New(cfg Config, rng *rand.Rand) (*Conn, error) {
 	return c, nil
 }
 
-// Ready returns what to do now and forgets it: the driver must carry it out.
-func (c *Conn) Ready() Ready {
-	c.flush()
-	rd := c.rd
+// Ready returns what to do now: what the inputs since the last Advance
+// produced. It changes nothing.
+func (c *Conn) Ready() Ready { return c.rd }
+
+// HasReady reports whether Ready has anything. It changes nothing.
+func (c *Conn) HasReady() bool { return !c.rd.Empty() }
+
+// Advance acknowledges the last Ready: the driver carried it out. A round
+// ends here: the acknowledgements of what earlier rounds delivered go out
+// (in the next Ready) unless a reply carried them, so the driver calls
+// Ready again while HasReady.
+func (c *Conn) Advance() {
 	c.rd = Ready{}
-	return rd
+	c.flushAcks()
 }
 
 // Send queues payload for peer to; the returned id names it in an
@@ -140,6 +162,7 @@ func (c *Conn) Send(now time.Duration, to wire.NodeID, payload []byte) (uint64, 
 		}
 	}
 	p.queuedBytes += len(payload)
+	c.flush()
 	return c.nextID, nil
 }
 
@@ -159,6 +182,7 @@ func (c *Conn) Datagram(now time.Duration, to wire.NodeID, payload []byte) error
 	}
 	c.stats.Datagrams++
 	c.seal(p, pa, &wire.Datagram{Payload: payload})
+	c.flush()
 	return nil
 }
 
@@ -189,10 +213,22 @@ func (e *DropError) Error() string {
 
 func (e *DropError) Unwrap() error { return e.Err }
 
-// Receive handles one datagram that arrived on local link. It returns a
+// Step takes one input (Received). For a Received packet it returns a
 // *DropError when the wire layer dropped the packet (already counted in
 // Stats.Wire), nil otherwise.
-func (c *Conn) Receive(now time.Duration, link int, pkt []byte) error {
+func (c *Conn) Step(now time.Duration, in Input) error {
+	switch in := in.(type) {
+	case Received:
+		err := c.receive(now, in.Link, in.Data)
+		c.flush()
+		return err
+	default:
+		return fmt.Errorf("conn: input %T: %w", in, ErrUnknownInput)
+	}
+}
+
+// receive handles one datagram that arrived on local link.
+func (c *Conn) receive(now time.Duration, link int, pkt []byte) error {
 	c.advance(now)
 	c.stats.PacketsIn++
 	if link < 0 || link >= c.cfg.Links {
@@ -276,6 +312,7 @@ func (c *Conn) Tick(now time.Duration) {
 		c.checkUndeliverable(p)
 	}
 	c.ep.Expire(now)
+	c.flush()
 }
 
 // advance moves the clock forward (never back).

@@ -44,19 +44,19 @@ func (p *pair) step() {
 	}
 	p.b.Tick(p.now)
 	for {
-		ra, rb := p.a.Ready(), p.b.Ready()
+		ra, rb := take(p.a), take(p.b)
 		p.bEv = append(p.bEv, rb.Events...)
-		if ra.Empty() && rb.Empty() {
+		if ra.Empty() && rb.Empty() && !p.a.HasReady() && !p.b.HasReady() {
 			return
 		}
 		if !p.aDead {
 			for _, pk := range ra.Packets {
 				p.heard++
 				p.last = p.now
-				p.b.Receive(p.now, pk.ToLink, pk.Data)
+				_ = p.b.Step(p.now, conn.Received{Link: pk.ToLink, Data: pk.Data})
 			}
 			for _, pk := range rb.Packets {
-				p.a.Receive(p.now, pk.ToLink, pk.Data)
+				_ = p.a.Step(p.now, conn.Received{Link: pk.ToLink, Data: pk.Data})
 			}
 		}
 	}

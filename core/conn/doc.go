@@ -6,17 +6,23 @@
 //
 // The driver feeds it:
 //
-//	c := conn.New(cfg, rng)
-//	err := c.Receive(now, link, datagram) // a datagram that arrived on local link
-//	c.Tick(now)                    // at least every cfg.Heartbeat/2
-//	id, err := c.Send(now, peer, payload)
-//	rd := c.Ready()                // packets to send, messages, events
+//	c, err := conn.New(cfg, rng)
+//	err = c.Step(now, conn.Received{Link, Data}) // a datagram that arrived on local link
+//	c.Tick(now)                                  // at least every cfg.Heartbeat/2
+//	id, err := c.Send(now, peer, payload)        // also Datagram(now, peer, payload)
+//	rd := c.Ready()                              // packets to send, messages, events
+//	c.Advance()                                  // rd is being carried out
 //
 // and executes each Ready in order: send rd.Packets (each names the local
 // link, the peer and the peer's link; the driver maps those to addresses),
-// then hand rd.Messages and rd.Events to the layers above, and calls Ready
-// again until it is Empty (acknowledgements of delivered messages wait one
-// round so that replies carry them).
+// then hand rd.Messages and rd.Events to the layers above, and takes Ready
+// again while HasReady. Input is sealed; its one type is Received. Ready
+// changes nothing (calling it twice returns the same). Every input seals
+// at once what the circuits owe (due retransmissions, what the window
+// admits); a round ends at Advance, which seals the acknowledgements not
+// piggybacked on data, into the next Ready: the acknowledgement of
+// messages delivered in a Ready waits one round so that replies carry it,
+// and a driver that stops when idle checks HasReady after Advance.
 //
 // Contract:
 //
@@ -54,8 +60,8 @@
 //   - Events (link up/down per path, peer reachable/unreachable, peer
 //     restarted, undeliverable) come out of Ready in the order they
 //     happened, after the messages delivered before them.
-//   - Bad packets are dropped and counted (Stats), never a panic. Receive
-//     returns a *DropError (the wire layer's reason, and the sender and boot
+//   - Bad packets are dropped and counted (Stats), never a panic. Step
+//     returns a *DropError for a Received packet (the wire layer's reason, and the sender and boot
 //     id the header claims) so the driver can log the source, rate-limited.
 //   - Addressing. Every packet is sealed for the peer incarnation heard from
 //     (wire.Dest: id, boot, start id), so it is useless to any other node

@@ -39,7 +39,7 @@ func FuzzKeyHolder(f *testing.F) {
 				t.Fatal(err)
 			}
 			for _, p := range pkts {
-				_ = rx.Receive(now, link, p)
+				_ = rx.Step(now, conn.Received{Link: link, Data: p})
 			}
 		}
 		u64 := func(b []byte) uint64 {
@@ -72,7 +72,7 @@ func FuzzKeyHolder(f *testing.F) {
 			if _, err := rx.Send(now, 1, []byte("reply")); err != nil {
 				t.Fatalf("Send: %v", err)
 			}
-			rd := rx.Ready()
+			rd := take(rx)
 			for _, m := range rd.Messages {
 				if len(m.Data) > 4096 {
 					t.Fatalf("delivered %d bytes, limit 4096", len(m.Data))

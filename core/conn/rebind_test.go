@@ -220,7 +220,7 @@ func TestForgedNewerIncarnationsChangeNothing(t *testing.T) {
 		if n%2 == 0 {
 			binary.BigEndian.PutUint32(f[28:32], 0xFFFF) // destination boot: not n1's
 		}
-		if err := tr.c[1].Receive(tr.now, p.ToLink, f); !errors.Is(err, wire.ErrAuth) {
+		if err := tr.c[1].Step(tr.now, conn.Received{Link: p.ToLink, Data: f}); !errors.Is(err, wire.ErrAuth) {
 			t.Fatalf("forgery %d: %v, want %v", n, err, wire.ErrAuth)
 		}
 	}

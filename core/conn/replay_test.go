@@ -52,7 +52,7 @@ func (tr *trio) step() {
 	for busy := true; busy; {
 		busy = false
 		for id := wire.NodeID(1); id <= 3; id++ {
-			rd := tr.c[id].Ready()
+			rd := take(tr.c[id])
 			for _, m := range rd.Messages {
 				tr.got[id] = append(tr.got[id], fmt.Sprintf("%d:%s", m.From, m.Data))
 			}
@@ -67,13 +67,14 @@ func (tr *trio) step() {
 				}
 				tr.receive(p.To, p.ToLink, p.Data)
 			}
+			busy = busy || tr.c[id].HasReady()
 		}
 	}
 }
 
 func (tr *trio) receive(to wire.NodeID, link int, data []byte) {
 	before := tr.c[to].Stats().Wire.Dropped()
-	tr.c[to].Receive(tr.now, link, data)
+	_ = tr.c[to].Step(tr.now, conn.Received{Link: link, Data: data})
 	tr.drops[to] += int(tr.c[to].Stats().Wire.Dropped() - before)
 }
 

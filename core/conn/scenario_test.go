@@ -311,13 +311,13 @@ func TestBadPacketsCounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Receive(0, 0, []byte("hello"))
-	c.Receive(0, 5, []byte("hello"))
+	_ = c.Step(0, conn.Received{Link: 0, Data: []byte("hello")})
+	_ = c.Step(0, conn.Received{Link: 5, Data: []byte("hello")})
 	st := c.Stats()
 	if st.BadLink != 1 || st.Wire.Dropped() != 1 {
 		t.Fatalf("stats %+v: want 1 bad link and 1 wire drop", st)
 	}
-	if rd := c.Ready(); len(rd.Messages) != 0 || len(rd.Events) != 0 {
+	if rd := take(c); len(rd.Messages) != 0 || len(rd.Events) != 0 {
 		t.Fatalf("garbage produced output: %+v", rd)
 	}
 }

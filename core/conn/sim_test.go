@@ -154,12 +154,12 @@ type seqKey struct {
 }
 
 func (nd *node) Receive(now time.Duration, link int, from sim.Addr, data []byte) {
-	nd.c.Receive(now, link, data)
+	_ = nd.c.Step(now, conn.Received{Link: link, Data: data})
 	nd.drain()
 }
 
 func (nd *node) drain() {
-	rd := nd.c.Ready()
+	rd := take(nd.c)
 	for _, p := range rd.Packets {
 		nd.h.Send(p.Link, sim.Addr{Node: int(p.To), Link: p.ToLink}, p.Data)
 	}

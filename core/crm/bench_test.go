@@ -62,7 +62,7 @@ func BenchmarkPlacement(b *testing.B) {
 		co.crm.Advance()
 		t0 := time.Now()
 		_ = co.crm.Step(h.now, ConfigKey{Key: GroupPrefix + name, Value: v})
-		co.crm.HasReady() // the scheduling pass
+		co.crm.HasReady() // (Step scheduled)
 		if g == 99 {
 			first = time.Since(t0)
 		}
@@ -74,7 +74,7 @@ func BenchmarkPlacement(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		now += time.Millisecond
 		c.Tick(now)
-		c.HasReady() // the scheduling pass
+		c.HasReady() // (Tick scheduled)
 		c.Advance()
 	}
 	b.StopTimer()

@@ -72,7 +72,7 @@ func TestConfigFailureNeverFences(t *testing.T) {
 // is never escalated; a failed stop of a resource it started still is.
 func TestStopOfNeverStartedIsSuccess(t *testing.T) {
 	v := View{ID: wire.ViewID{Epoch: 1, Coord: 1}, Members: []string{"n1", "n2"}, Coordinator: "n1", Primary: true, Lease: true, Takeover: true}
-	c := New(Config{Self: "n2"}, nil)
+	c := mustNew(Config{Self: "n2"})
 	step := stepper(t, c)
 	lastReport := func(rd Ready) ResReport {
 		t.Helper()
@@ -175,7 +175,7 @@ func TestCleanupWhatGroupsShows(t *testing.T) {
 // instance runs on (the group would start elsewhere: two owners).
 func TestStopUsesStartParams(t *testing.T) {
 	v := View{ID: wire.ViewID{Epoch: 1, Coord: 1}, Members: []string{"n1", "n2"}, Coordinator: "n1", Primary: true, Lease: true, Takeover: true}
-	c := New(Config{Self: "n2"}, nil)
+	c := mustNew(Config{Self: "n2"})
 	step := stepper(t, c)
 	step(v)
 	act := func(n uint64, agent, action string, params map[string]string) Ready {

@@ -2,8 +2,8 @@ package crm
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sort"
 	"strings"
 	"time"
@@ -264,7 +264,6 @@ type policy struct {
 // CRM is one node's resource manager. Not safe for concurrent use.
 type CRM struct {
 	cfg    Config
-	rng    *rand.Rand
 	now    time.Duration
 	tod    time.Duration
 	todSet bool // a TimeOfDay came: failback windows can be judged
@@ -300,7 +299,6 @@ type CRM struct {
 	policyN uint64
 	out     Ready
 
-	dirty     bool          // inputs came since the last scheduling pass
 	gotState  bool          // a State of the current view arrived
 	leased    bool          // this node held the current view's lease once
 	leaseGone bool          // and lost it since: it stops what it runs
@@ -319,17 +317,19 @@ type CRM struct {
 // while the view was still changing).
 const reportAgain = time.Second
 
-// New returns a resource manager. rng is used only for tie-breaking that
-// must not be systematic (none today); it may be nil.
-func New(cfg Config, rng *rand.Rand) *CRM {
+// New returns a resource manager. It refuses a config without Self.
+func New(cfg Config) (*CRM, error) {
+	if cfg.Self == "" {
+		return nil, errors.New("crm: Self must be set")
+	}
 	if cfg.PolicyTimeout == 0 {
 		cfg.PolicyTimeout = DefaultPolicyTimeout
 	}
-	c := &CRM{cfg: cfg, rng: rng, resources: map[string]Resource{}, groups: map[string]Group{}, bad: map[string]string{}, raw: map[string]string{},
+	c := &CRM{cfg: cfg, resources: map[string]Resource{}, groups: map[string]Group{}, bad: map[string]string{}, raw: map[string]string{},
 		badGroups: map[string]string{}, local: map[string]*local{}, probing: map[string]bool{}, draining: map[string]time.Duration{}, rt: map[string]*groupRT{}, unfenced: map[string]time.Duration{}, fenced: map[string]bool{}}
 	c.knownView, c.restored = cfg.Known.View, append([]Owner(nil), cfg.Known.Owners...)
 	c.persisted = knownSig(c.ownerTable())
-	return c
+	return c, nil
 }
 
 // ownerTable returns this node's copy of the owner table: every group's active
@@ -373,28 +373,21 @@ func viewLess(a, b wire.ViewID) bool {
 	return a.Epoch < b.Epoch || a.Epoch == b.Epoch && a.Coord < b.Coord
 }
 
-// Ready returns what the driver must do. Inputs since the last Ready are
-// scheduled here, in one pass.
-func (c *CRM) Ready() Ready {
-	c.flush()
-	return c.out
-}
+// Ready returns what the driver must do: what the inputs since the last
+// Advance produced (Step and Tick schedule). It changes nothing.
+func (c *CRM) Ready() Ready { return c.out }
 
-// HasReady reports whether Ready has anything.
-func (c *CRM) HasReady() bool {
-	c.flush()
-	return !c.out.Empty()
-}
+// HasReady reports whether Ready has anything. It changes nothing.
+func (c *CRM) HasReady() bool { return !c.out.Empty() }
 
+// flush runs the scheduling pass after an input, and persists the owner
+// table when it changed.
 func (c *CRM) flush() {
-	if c.dirty {
-		c.dirty = false
-		c.schedule()
-		// every change of the owner table comes with an input
-		if k := c.ownerTable(); knownSig(k) != c.persisted {
-			c.persisted = knownSig(k)
-			c.out.Persist = &k
-		}
+	c.schedule()
+	// every change of the owner table comes with an input
+	if k := c.ownerTable(); knownSig(k) != c.persisted {
+		c.persisted = knownSig(k)
+		c.out.Persist = &k
 	}
 }
 
@@ -460,7 +453,7 @@ func (c *CRM) Step(now time.Duration, in Input) error {
 	case TimeOfDay:
 		c.tod, c.todSet = in.D, true
 	}
-	c.dirty = true // scheduled once for all inputs, at the next Ready
+	c.flush() // scheduled after every input that changed something
 	return nil
 }
 
@@ -486,7 +479,7 @@ func (c *CRM) Tick(now time.Duration) {
 		c.broadcast(c.fullReport())
 	}
 	c.selfStop()
-	c.dirty = true
+	c.flush()
 }
 
 func contains(ss []string, s string) bool {

@@ -38,13 +38,15 @@
 //
 // # The driver's contract
 //
-//  0. New(Config{..., Known: what the node last persisted}).
+//  0. c, err := New(Config{..., Known: what the node last persisted}).
 //  1. Step(now, input) for every input: ConfigKey, SetView (at every view
 //     install, lease change and change of the DB's staleness), Deliver (every ordered-broadcast delivery
 //     of a crm payload, agreed order, the node's own included), ActionDone
 //     and MonitorFailed (from this node's executor), PolicyAnswer, Fenced,
 //     Move, Cleanup, TimeOfDay. Tick(now) regularly (timers: move expiry,
-//     policy deadlines, threshold periods, failback windows).
+//     policy deadlines, threshold periods, failback windows). Step and
+//     Tick schedule (the placement pass runs after every input); Ready and
+//     HasReady change nothing.
 //  2. rd := Ready(): first write rd.Persist (EncodeKnown) durably when it
 //     is set (a node that cannot write it stops); broadcast every
 //     rd.Broadcast payload with ordered

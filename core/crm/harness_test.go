@@ -115,8 +115,8 @@ func (h *harness) boot(name string) {
 	nd := h.nodes[name]
 	nd.up = true
 	nd.inc++
-	nd.crm = New(Config{Self: name, AssumeFenced: h.cfg.AssumeFenced, FenceDelay: h.cfg.FenceDelay, PolicyTimeout: h.cfg.PolicyTimeout,
-		Known: nd.known}, nil)
+	nd.crm = mustNew(Config{Self: name, AssumeFenced: h.cfg.AssumeFenced, FenceDelay: h.cfg.FenceDelay, PolicyTimeout: h.cfg.PolicyTimeout,
+		Known: nd.known})
 	nd.running, nd.broken, nd.starts, nd.mon = map[string]bool{}, map[string]bool{}, map[string]int{}, map[string]int{}
 	nd.view = View{}
 	if h.tod != nil {

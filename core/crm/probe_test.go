@@ -42,7 +42,7 @@ func TestRestartedNodeIsProbed(t *testing.T) {
 // (the resource cannot run as configured) finds nothing: issue 16.
 func TestProbeFailureStopsIt(t *testing.T) {
 	v := View{ID: wire.ViewID{Epoch: 1, Coord: 1}, Members: []string{"n1", "n2"}, Coordinator: "n1", Primary: true, Lease: true, Takeover: true}
-	c := New(Config{Self: "n2"}, nil)
+	c := mustNew(Config{Self: "n2"})
 	step := stepper(t, c)
 	step(ConfigKeys{{Key: ResourcePrefix + "vip", Value: []byte(`{"agent":"ipaddr","group":"g","params":{"ip":"10.0.0.5","nic":"eth0"}}`)},
 		{Key: ResourcePrefix + "typo", Value: []byte(`{"agent":"process","group":"h"}`)}})

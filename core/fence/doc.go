@@ -8,7 +8,7 @@
 // # API
 //
 //	f, err := fence.New(fence.Config{Self, Boot, Targets, Action, Timeout, Rounds,
-//	                                 RetryAfter, Lease, Margin, Drift, WatchdogTimeout}, rng)
+//	                                 RetryAfter, Lease, Margin, Drift, WatchdogTimeout})
 //	f.Restore(persisted)            // at a restart, what Ready.Persist last gave
 //	f.Step(now, fence.View{ID, Members, Coordinator, Primary, Lease, Clean})
 //	f.Step(now, fence.Deliver{View, Primary, Payload, Flush})  // Safe deliveries, own too
@@ -16,7 +16,7 @@
 //	f.Step(now, fence.Request{Target, Reason})                 // `fence NODE`, escalation
 //	f.Step(now, fence.Confirm{Target})                         // `fence confirm NODE`
 //	f.Tick(now)
-//	rd := f.Ready(); ...; f.Advance()
+//	rd := f.Ready(); ...; f.Advance() // Ready changes nothing; Advance acknowledges it
 //	f.Status() []TargetStatus; f.Confirmed(node) (boot, ok); f.Running(); f.Settled()
 //
 // # The driver's contract

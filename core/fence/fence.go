@@ -3,7 +3,6 @@ package fence
 import (
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sort"
 	"strings"
@@ -13,7 +12,6 @@ import (
 // Fence is one node's fencing state machine. Not safe for concurrent use.
 type Fence struct {
 	cfg Config
-	rng *rand.Rand
 	now time.Duration
 	st  *state
 
@@ -38,13 +36,12 @@ type Fence struct {
 	out          Ready
 }
 
-// New returns a fence state machine. rng is unused today (no random
-// choices); it may be nil.
-func New(cfg Config, rng *rand.Rand) (*Fence, error) {
+// New returns a fence state machine. It refuses a config it cannot use.
+func New(cfg Config) (*Fence, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
-	return &Fence{cfg: cfg, rng: rng, st: newState(), reports: map[string][]ID{}, running: map[ID]Call{},
+	return &Fence{cfg: cfg, st: newState(), reports: map[string][]ID{}, running: map[ID]Call{},
 		unreported: map[ID]Result{}, issuing: map[string]bool{}, seen: map[ID]time.Duration{},
 		failSeen: map[ID]time.Duration{}, confirmedOut: map[string]uint64{}}, nil
 }

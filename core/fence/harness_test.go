@@ -174,7 +174,7 @@ func (h *harness) boot(name string) {
 	nd.inc++
 	cfg := h.cfg
 	cfg.Self, cfg.Boot = name, nd.boot
-	f, err := New(cfg, nil)
+	f, err := New(cfg)
 	if err != nil {
 		h.t.Fatal(err)
 	}

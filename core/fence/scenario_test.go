@@ -471,7 +471,7 @@ func TestTwoNodeLoserRestartsWinnerStays(t *testing.T) {
 // wait; without this a live node was fenced by a restarted coordinator's
 // first view).
 func TestReachableNonMemberWaitsForTakeover(t *testing.T) {
-	f, err := New(Config{Self: "n1", Boot: 1, Targets: map[string]Target{"n3": {Levels: levels("pdu-n3")}}}, nil)
+	f, err := New(Config{Self: "n1", Boot: 1, Targets: map[string]Target{"n3": {Levels: levels("pdu-n3")}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -499,7 +499,7 @@ func TestReachableNonMemberWaitsForTakeover(t *testing.T) {
 // two_node split act).
 func TestResumedNodeFencedAfterUncleanDeparture(t *testing.T) {
 	cfg := Config{Self: "n1", Boot: 1, Targets: map[string]Target{"n2": {Levels: levels("pdu-n2")}}}
-	f, err := New(cfg, nil)
+	f, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -559,7 +559,7 @@ func TestResumedNodeFencedAfterUncleanDeparture(t *testing.T) {
 		t.Fatalf("n2 departed uncleanly after its resume: LeftCleanly %v, fence begun %v (want false, true)", f.LeftCleanly("n2"), begun())
 	}
 	// a node that knows only n1's last report derives the same
-	g, err := New(Config{Self: "n3", Boot: 1}, nil)
+	g, err := New(Config{Self: "n3", Boot: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -498,9 +498,9 @@ func (m *Membership) tryCommit() {
 	m.install(p.msg, plan)
 }
 
-// report sends this node's report to the peers it reaches when it changed
-// or ReportEvery has passed.
-func (m *Membership) report() {
+// reportDue returns this node's report and whether it is due: it changed
+// or ReportEvery has passed. Ready sends it to the peers it reaches.
+func (m *Membership) reportDue() (*wire.Report, bool) {
 	r := &wire.Report{State: uint8(m.self), Promise: m.st.Promise, Installed: m.st.Installed, Primary: m.st.Primary,
 		Lineage: m.lineage(), Settings: m.settings}
 	for _, id := range m.cfg.Nodes {
@@ -509,13 +509,15 @@ func (m *Membership) report() {
 		}
 	}
 	if l := m.lastReport; l != nil && m.now-m.lastReportAt < m.cfg.ReportEvery && sameReport(l, r) {
-		return
+		return r, false
 	}
-	m.lastReport, m.lastReportAt = r, m.now
-	for _, id := range m.cfg.Nodes {
-		if m.reach[id] {
-			m.send(id, r)
-		}
+	return r, true
+}
+
+// report records that the report due was sent (Advance).
+func (m *Membership) report() {
+	if r, due := m.reportDue(); due {
+		m.lastReport, m.lastReportAt = r, m.now
 	}
 }
 

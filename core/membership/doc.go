@@ -4,11 +4,31 @@
 // Membership", seed 002 node states, seed 003 quorum). It is a pure state
 // machine (ARCHITECTURE section 1) driven like conn:
 //
-//	m := membership.New(cfg, persisted, now)
-//	m.Reach(now, peer, up)      // conn's peer_reachable / peer_unreachable
-//	m.Step(now, from, msg)      // a membership message from a peer's circuit
+//	m, err := membership.New(cfg)  // cfg.Persisted, cfg.Start: what was persisted, now
+//	err = m.Step(now, input)       // one of the Input types below
 //	m.Tick(now)
-//	rd := m.Ready()             // persist (fsync), then send, then publish
+//	rd := m.Ready()                // persist (fsync), then send, then publish
+//	m.Advance()                    // rd is being carried out: before the next input
+//
+// The inputs (Input is sealed: only these types):
+//
+//   - Receive{From, Msg}: a membership message from a peer's circuit.
+//     Refused (ErrUnknownNode) from this node itself or a node not in
+//     Config.Nodes.
+//   - Reach{Peer, Up}: conn's peer_reachable / peer_unreachable. Refused
+//     (ErrUnknownNode) for this node itself.
+//   - Restarted{Peer}: conn's peer_restarted (a new boot id): what the
+//     peer reported before is void.
+//   - SetState{State}: this node's own state, online, paused or leaving;
+//     any other is refused (ErrBadState).
+//   - WitnessAnswer{Members, Granted, Lease, At}: the witness's answer to a
+//     Ready.Witness request made at At.
+//
+// Ready changes nothing (calling it twice returns the same); Advance
+// acknowledges it: the report Ready carried counts as sent from then on,
+// and Persist is no longer owed. Inputs given between Ready and Advance
+// would be acknowledged with it unseen: a driver calls Advance right after
+// it has taken Ready.
 //
 // Protocol:
 //
@@ -138,4 +158,6 @@
 //     minute per reachable peer) without a line per packet.
 //   - Ready.Persist must be written and synced before Ready.Messages are
 //     sent: promises and epochs are what make G1 hold across crashes.
+//     Advance clears the dirty flag: a driver that cannot persist must
+//     stop, not go on with a membership that believes it persisted.
 package membership

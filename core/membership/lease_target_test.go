@@ -1,6 +1,7 @@
 package membership_test
 
 import (
+	"github.com/corral-ha/corral/core/membership"
 	"testing"
 	"time"
 
@@ -31,7 +32,7 @@ func TestLeaseAckForAnotherNotCredited(t *testing.T) {
 		}
 		if _, ack := m.(*wire.LeaseAck); ack && from != 2 {
 			replayed++
-			s.ms[2].Step(s.now, from, m) // a recorded copy, to n2
+			_ = s.ms[2].Step(s.now, membership.Receive{From: from, Msg: m}) // a recorded copy, to n2
 		}
 		return false
 	}

@@ -48,7 +48,7 @@ func newScript(t *testing.T, n int, qc quorum.Config) *script {
 }
 
 func (s *script) start(id wire.NodeID) {
-	m, err := membership.New(membership.Config{Self: id, Nodes: s.ids, Quorum: s.qc}, s.disk[id], s.now)
+	m, err := membership.New(membership.Config{Self: id, Nodes: s.ids, Quorum: s.qc, Persisted: s.disk[id], Start: s.now})
 	if err != nil {
 		s.t.Fatalf("membership.New: %v", err)
 	}
@@ -71,7 +71,7 @@ func (s *script) partition(groups ...[]wire.NodeID) {
 			}
 			was := old[a] != 0 && old[a] == old[b]
 			if up := s.reaches(a, b); up != was {
-				s.ms[a].Reach(s.now, b, up)
+				_ = s.ms[a].Step(s.now, membership.Reach{Peer: b, Up: up})
 				s.ready(a)
 			}
 		}
@@ -104,14 +104,14 @@ func (s *script) restart(id wire.NodeID) {
 	s.partition(without...) // id reaches nobody: the others drop it
 	s.start(id)
 	for _, x := range rest {
-		s.ms[x].Restarted(s.now, id)
+		_ = s.ms[x].Step(s.now, membership.Restarted{Peer: id})
 		s.ready(x)
 	}
 	s.group[id] = g
 	for _, x := range rest {
-		s.ms[id].Reach(s.now, x, true)
+		_ = s.ms[id].Step(s.now, membership.Reach{Peer: x, Up: true})
 		s.ready(id)
-		s.ms[x].Reach(s.now, id, true)
+		_ = s.ms[x].Step(s.now, membership.Reach{Peer: id, Up: true})
 		s.ready(x)
 	}
 	s.deliver()
@@ -139,7 +139,7 @@ func (s *script) topology(up func(a, b wire.NodeID) bool) {
 				continue
 			}
 			if now := s.reaches(a, b); now != was[[2]wire.NodeID{a, b}] {
-				s.ms[a].Reach(s.now, b, now)
+				_ = s.ms[a].Step(s.now, membership.Reach{Peer: b, Up: now})
 				s.ready(a)
 			}
 		}
@@ -150,6 +150,7 @@ func (s *script) topology(up func(a, b wire.NodeID) bool) {
 // ready takes a node's output: persist, queue its messages, check G2.
 func (s *script) ready(id wire.NodeID) {
 	rd := s.ms[id].Ready()
+	s.ms[id].Advance()
 	if rd.Persist != nil {
 		s.disk[id] = rd.Persist.Clone()
 	}
@@ -176,7 +177,7 @@ func (s *script) deliver() {
 		if s.drop != nil && s.drop(q.from, q.to, msg) {
 			continue
 		}
-		s.ms[q.to].Step(s.now, q.from, msg)
+		_ = s.ms[q.to].Step(s.now, membership.Receive{From: q.from, Msg: msg})
 		s.ready(q.to)
 	}
 }
@@ -418,13 +419,13 @@ func TestPromisedProposalsRemembered(t *testing.T) {
 	v := wire.View{ID: wire.ViewID{Epoch: 2, Coord: 3}, Members: ids(3, 4, 5)}
 	a := wire.View{ID: wire.ViewID{Epoch: 3, Coord: 2}, Members: ids(2, 3, 4, 5)}
 	p := wire.View{ID: wire.ViewID{Epoch: 4, Coord: 1}, Members: ids(1, 2, 3)}
-	m, err := membership.New(membership.Config{Self: 3, Nodes: ids(1, 2, 3, 4, 5), Quorum: qc},
-		membership.Persisted{Promise: v.ID, Epoch: 2, Lineage: wire.Lineage{LP: v, Prev: u}}, 0)
+	m, err := membership.New(membership.Config{Self: 3, Nodes: ids(1, 2, 3, 4, 5), Quorum: qc,
+		Persisted: membership.Persisted{Promise: v.ID, Epoch: 2, Lineage: wire.Lineage{LP: v, Prev: u}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Step(time.Millisecond, 2, &wire.Propose{View: a, States: []uint8{2, 2, 2, 2}, Primary: true, Ref: v.ID, RefMembers: v.Members})
-	m.Step(2*time.Millisecond, 1, &wire.Propose{View: p, States: []uint8{2, 2, 2}, Primary: true, Ref: u.ID, RefMembers: u.Members})
+	_ = m.Step(time.Millisecond, membership.Receive{From: 2, Msg: &wire.Propose{View: a, States: []uint8{2, 2, 2, 2}, Primary: true, Ref: v.ID, RefMembers: v.Members}})
+	_ = m.Step(2*time.Millisecond, membership.Receive{From: 1, Msg: &wire.Propose{View: p, States: []uint8{2, 2, 2}, Primary: true, Ref: u.ID, RefMembers: u.Members}})
 	if st := m.Status(); st.Pending != p.ID {
 		t.Fatalf("pending %v, want %v", st.Pending, p.ID)
 	}
@@ -442,10 +443,11 @@ func TestPromisedProposalsRemembered(t *testing.T) {
 	}
 	// After restarting from what it persisted, it still names A.
 	rd := m.Ready()
+	m.Advance()
 	if rd.Persist == nil {
 		t.Fatal("nothing to persist after two promises")
 	}
-	m2, err := membership.New(membership.Config{Self: 3, Nodes: ids(1, 2, 3, 4, 5), Quorum: qc}, *rd.Persist, time.Second)
+	m2, err := membership.New(membership.Config{Self: 3, Nodes: ids(1, 2, 3, 4, 5), Quorum: qc, Persisted: *rd.Persist, Start: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

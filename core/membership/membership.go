@@ -1,6 +1,7 @@
 package membership
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -90,9 +91,11 @@ type proposal struct {
 	leave []wire.NodeID          // leaving nodes this view drops
 }
 
-// New returns a Membership starting from what was persisted (the zero
-// Persisted for a new node).
-func New(cfg Config, p Persisted, now time.Duration) (*Membership, error) {
+// New returns a Membership starting at cfg.Start from what was persisted
+// (cfg.Persisted).
+func New(cfg Config) (*Membership, error) {
+	p, now := cfg.Persisted, cfg.Start
+	cfg.Persisted = Persisted{} // m.st is the state from now on
 	cfg.fillDefaults()
 	cfg.Nodes = sortedIDs(cfg.Nodes)
 	if err := cfg.validate(); err != nil {
@@ -108,17 +111,32 @@ func New(cfg Config, p Persisted, now time.Duration) (*Membership, error) {
 	return m, nil
 }
 
-// Ready returns what to do and forgets it.
+// Ready returns what the driver must do now: what the inputs since the
+// last Advance produced, the report due now, and the state to persist. It
+// changes nothing: calling it twice returns the same.
 func (m *Membership) Ready() Ready {
-	m.report()
 	rd := m.rd
+	rd.Messages = slices.Clone(rd.Messages)
+	if r, due := m.reportDue(); due {
+		for _, id := range m.cfg.Nodes {
+			if m.reach[id] {
+				rd.Messages = append(rd.Messages, Out{To: id, Msg: r})
+			}
+		}
+	}
 	if m.dirty {
 		p := m.st.Clone()
 		rd.Persist = &p
-		m.dirty = false
 	}
-	m.rd = Ready{}
 	return rd
+}
+
+// Advance acknowledges the last Ready: the driver carried it out (or is
+// carrying it out in order). Call it before the next input.
+func (m *Membership) Advance() {
+	m.report()
+	m.dirty = false
+	m.rd = Ready{}
 }
 
 func (m *Membership) advance(now time.Duration) {
@@ -136,10 +154,40 @@ func (m *Membership) event(e Event) {
 	m.rd.Events = append(m.rd.Events, e)
 }
 
-// Reach records that a peer became reachable (both ways) or unreachable.
-func (m *Membership) Reach(now time.Duration, peer wire.NodeID, up bool) {
+// Step takes one input (see Input's types) at now. It returns an error
+// for an input it refuses: a message from itself or from a node not
+// configured, a state it cannot be asked for.
+func (m *Membership) Step(now time.Duration, in Input) error {
 	m.advance(now)
-	if peer == m.cfg.Self || m.reach[peer] == up {
+	switch in := in.(type) {
+	case Receive:
+		if in.From == m.cfg.Self || !slices.Contains(m.cfg.Nodes, in.From) {
+			return fmt.Errorf("membership: message %T from node %d: %w", in.Msg, in.From, ErrUnknownNode)
+		}
+		m.receive(now, in.From, in.Msg)
+	case Reach:
+		if in.Peer == m.cfg.Self {
+			return fmt.Errorf("membership: reach of node %d, itself: %w", in.Peer, ErrUnknownNode)
+		}
+		m.setReach(now, in.Peer, in.Up)
+	case Restarted:
+		m.restarted(now, in.Peer)
+	case SetState:
+		if in.State != StateOnline && in.State != StatePaused && in.State != StateLeaving {
+			return fmt.Errorf("membership: set state %s: %w", in.State, ErrBadState)
+		}
+		m.setState(now, in.State)
+	case WitnessAnswer:
+		m.witnessAnswer(now, in)
+	default:
+		return fmt.Errorf("membership: input %T: %w", in, ErrUnknownInput)
+	}
+	return nil
+}
+
+// setReach records that a peer became reachable (both ways) or unreachable.
+func (m *Membership) setReach(now time.Duration, peer wire.NodeID, up bool) {
+	if m.reach[peer] == up {
 		return
 	}
 	if up {
@@ -169,14 +217,13 @@ func (m *Membership) refuse(from wire.NodeID, theirs string) {
 	m.event(Event{Kind: EventConfigDiffers, Target: from, Detail: diffSettings(m.settings, theirs)})
 }
 
-// WitnessAnswer is the witness's answer to a WitnessReq made at at: its
-// vote for members, valid for lease from the moment it was asked.
-func (m *Membership) WitnessAnswer(now time.Duration, members []wire.NodeID, granted bool, lease, at time.Duration) {
-	m.advance(now)
-	if granted {
-		until := at + time.Duration(float64(lease)/(1+m.cfg.Drift))
-		if !slices.Equal(m.witness.members, members) || until > m.witness.until {
-			m.witness = grant{members: sortedIDs(members), until: until}
+// witnessAnswer takes the witness's answer to a WitnessReq made at a.At:
+// its vote for a.Members, valid for a.Lease from the moment it was asked.
+func (m *Membership) witnessAnswer(now time.Duration, a WitnessAnswer) {
+	if a.Granted {
+		until := a.At + time.Duration(float64(a.Lease)/(1+m.cfg.Drift))
+		if !slices.Equal(m.witness.members, a.Members) || until > m.witness.until {
+			m.witness = grant{members: sortedIDs(a.Members), until: until}
 		}
 		m.changeAt = now
 	}
@@ -199,10 +246,9 @@ func (m *Membership) askWitness(v wire.View, installed bool) {
 	m.rd.Witness = append(m.rd.Witness, WitnessReq{View: wire.View{ID: v.ID, Members: slices.Clone(v.Members)}, Installed: installed, At: m.now})
 }
 
-// Restarted records that a peer came back with a new boot id: what it
+// restarted records that a peer came back with a new boot id: what it
 // reported before is void.
-func (m *Membership) Restarted(now time.Duration, peer wire.NodeID) {
-	m.advance(now)
+func (m *Membership) restarted(now time.Duration, peer wire.NodeID) {
 	delete(m.reports, peer)
 	delete(m.joinSeen, peer)
 	m.dropAcks(peer)
@@ -214,12 +260,8 @@ func (m *Membership) Restarted(now time.Duration, peer wire.NodeID) {
 	m.update()
 }
 
-// SetState asks for this node's own state: online, paused or leaving.
-func (m *Membership) SetState(now time.Duration, s State) {
-	m.advance(now)
-	if s != StateOnline && s != StatePaused && s != StateLeaving {
-		return
-	}
+// setState asks for this node's own state: online, paused or leaving.
+func (m *Membership) setState(now time.Duration, s State) {
 	m.want = s
 	if m.self != StateJoining || s == StateLeaving {
 		m.self = s
@@ -229,12 +271,8 @@ func (m *Membership) SetState(now time.Duration, s State) {
 	m.update()
 }
 
-// Step handles a membership message from a peer.
-func (m *Membership) Step(now time.Duration, from wire.NodeID, msg wire.Message) {
-	m.advance(now)
-	if from == m.cfg.Self || !slices.Contains(m.cfg.Nodes, from) {
-		return
-	}
+// receive handles a membership message from a peer.
+func (m *Membership) receive(now time.Duration, from wire.NodeID, msg wire.Message) {
 	if r, ok := msg.(*wire.Report); ok {
 		if r.Settings != m.settings {
 			m.refuse(from, r.Settings)

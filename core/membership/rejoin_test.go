@@ -2,6 +2,7 @@ package membership_test
 
 import (
 	"fmt"
+	"github.com/corral-ha/corral/core/membership"
 	"slices"
 	"testing"
 	"time"
@@ -58,7 +59,7 @@ func restartSplit(t *testing.T, restart, first, second wire.NodeID, fast bool) {
 	// restarted node reaches first, and second only 300 ms later.
 	s.start(restart)
 	for _, x := range rest {
-		s.ms[x].Restarted(s.now, restart)
+		_ = s.ms[x].Step(s.now, membership.Restarted{Peer: restart})
 		s.ready(x)
 	}
 	s.deliver()
@@ -117,7 +118,7 @@ func TestTwoJoinersCutFromOneSurvivorJoin(t *testing.T) {
 	for _, j := range ids(1, 2) {
 		s.start(j)
 		for _, x := range ids(3, 4, 5) {
-			s.ms[x].Restarted(s.now, j)
+			_ = s.ms[x].Step(s.now, membership.Restarted{Peer: j})
 			s.ready(x)
 		}
 	}

@@ -127,7 +127,8 @@ func (w *world) factory(h *sim.Host) sim.Process {
 	if w.override != nil {
 		w.override(h.ID(), &mc)
 	}
-	m, err := membership.New(mc, p, h.Now())
+	mc.Persisted, mc.Start = p, h.Now()
+	m, err := membership.New(mc)
 	if err != nil {
 		w.t.Fatalf("membership.New: %v", err)
 	}
@@ -146,7 +147,7 @@ func (nd *mnode) Tick(now time.Duration) {
 }
 
 func (nd *mnode) Receive(now time.Duration, link int, from sim.Addr, data []byte) {
-	nd.c.Receive(now, link, data)
+	_ = nd.c.Step(now, conn.Received{Link: link, Data: data})
 	nd.drain(now)
 }
 
@@ -155,6 +156,7 @@ func (nd *mnode) Receive(now time.Duration, link int, from sim.Addr, data []byte
 func (nd *mnode) drain(now time.Duration) {
 	for {
 		rc := nd.c.Ready()
+		nd.c.Advance()
 		for _, p := range rc.Packets {
 			nd.h.Send(p.Link, sim.Addr{Node: int(p.To), Link: p.ToLink}, p.Data)
 		}
@@ -168,24 +170,27 @@ func (nd *mnode) drain(now time.Duration) {
 				if err != nil {
 					nd.w.t.Fatalf("n%d: undecodable bcast message: %v", nd.h.ID(), err)
 				}
-				nd.b.Step(now, msg.From, m)
+				if err := nd.b.Step(now, bcast.Receive{From: msg.From, Msg: m}); err != nil {
+					nd.w.t.Fatalf("n%d: %v", nd.h.ID(), err)
+				}
 				continue
 			}
-			nd.m.Step(now, msg.From, wm)
+			_ = nd.m.Step(now, membership.Receive{From: msg.From, Msg: wm})
 		}
 		for _, e := range rc.Events {
 			switch e.Kind {
 			case conn.EventPeerReachable:
-				nd.m.Reach(now, e.Peer, true)
+				_ = nd.m.Step(now, membership.Reach{Peer: e.Peer, Up: true})
 			case conn.EventPeerUnreachable:
-				nd.m.Reach(now, e.Peer, false)
+				_ = nd.m.Step(now, membership.Reach{Peer: e.Peer, Up: false})
 			case conn.EventPeerRestarted:
-				nd.m.Restarted(now, e.Peer)
+				_ = nd.m.Step(now, membership.Restarted{Peer: e.Peer})
 			}
 		}
 		var rb bcast.Ready
 		if nd.b != nil {
 			rb = nd.b.Ready()
+			nd.b.Advance()
 			for _, o := range rb.Messages {
 				if _, err := nd.c.Send(now, o.To, wire.Encode(&wire.Bcast{Payload: bcast.Encode(o.Msg)})); err != nil {
 					nd.w.t.Fatalf("n%d: send: %v", nd.h.ID(), err)
@@ -194,6 +199,7 @@ func (nd *mnode) drain(now time.Duration) {
 			nd.w.bc.delivered(nd, rb)
 		}
 		rm := nd.m.Ready()
+		nd.m.Advance()
 		if rm.Persist != nil {
 			nd.h.Disk().Put(persistKey, rm.Persist.Marshal())
 			nd.h.Disk().Sync()
@@ -201,7 +207,7 @@ func (nd *mnode) drain(now time.Duration) {
 		for _, q := range rm.Witness {
 			if nd.w.arbiter != nil {
 				ok := nd.w.arbiter.ask(nd.w.s.Now(), q)
-				nd.m.WitnessAnswer(now, q.View.Members, ok, nd.w.arbiter.lease, q.At)
+				_ = nd.m.Step(now, membership.WitnessAnswer{Members: q.View.Members, Granted: ok, Lease: nd.w.arbiter.lease, At: q.At})
 			}
 		}
 		for _, o := range rm.Messages {
@@ -230,7 +236,7 @@ func (nd *mnode) drain(now time.Duration) {
 				nd.w.events = append(nd.w.events, fmt.Sprintf("n%d %v", nd.h.ID(), e))
 			}
 		}
-		if rc.Empty() && rb.Empty() && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 {
+		if rc.Empty() && rb.Empty() && rm.Persist == nil && len(rm.Messages) == 0 && len(rm.Events) == 0 && len(rm.Witness) == 0 && !nd.c.HasReady() {
 			break
 		}
 	}
@@ -431,8 +437,8 @@ func TestLeaseContinuity(t *testing.T) {
 		}
 		step("crash n3", func() { w.s.Crash(3) })
 		step("restart n3", func() { w.s.Restart(3) })
-		step("pause n3", func() { w.nodes[3].m.SetState(w.nodes[3].h.Now(), membership.StatePaused) })
-		step("resume n3", func() { w.nodes[3].m.SetState(w.nodes[3].h.Now(), membership.StateOnline) })
+		step("pause n3", func() { _ = w.nodes[3].m.Step(w.nodes[3].h.Now(), membership.SetState{State: membership.StatePaused}) })
+		step("resume n3", func() { _ = w.nodes[3].m.Step(w.nodes[3].h.Now(), membership.SetState{State: membership.StateOnline}) })
 		step("SIGSTOP n3", func() { w.s.Pause(3, 3*time.Second) })
 		if gap != "" {
 			r.Fatalf("continuity: %s", gap)
@@ -621,7 +627,7 @@ func TestPauseResumeLeave(t *testing.T) {
 		stateOn := func(on, of int) membership.State {
 			return w.nodes[on].m.Status().States[wire.NodeID(of)]
 		}
-		w.nodes[2].m.SetState(w.nodes[2].h.Now(), membership.StatePaused)
+		_ = w.nodes[2].m.Step(w.nodes[2].h.Now(), membership.SetState{State: membership.StatePaused})
 		w.nodes[2].drain(w.nodes[2].h.Now())
 		if !w.s.RunUntil(func() bool { return stateOn(1, 2) == membership.StatePaused && stateOn(3, 2) == membership.StatePaused }, 2*time.Second) {
 			r.Fatalf("n2 not paused in the view: n1 sees %v", stateOn(1, 2))
@@ -629,12 +635,12 @@ func TestPauseResumeLeave(t *testing.T) {
 		if !w.s.RunUntil(func() bool { return w.converged(false) }, time.Second) {
 			r.Fatalf("pausing n2 took it out of the view:%s", w.describe())
 		}
-		w.nodes[2].m.SetState(w.nodes[2].h.Now(), membership.StateOnline)
+		_ = w.nodes[2].m.Step(w.nodes[2].h.Now(), membership.SetState{State: membership.StateOnline})
 		w.nodes[2].drain(w.nodes[2].h.Now())
 		if !w.s.RunUntil(func() bool { return stateOn(1, 2) == membership.StateOnline }, 2*time.Second) {
 			r.Fatalf("n2 not resumed: n1 sees %v", stateOn(1, 2))
 		}
-		w.nodes[3].m.SetState(w.nodes[3].h.Now(), membership.StateLeaving)
+		_ = w.nodes[3].m.Step(w.nodes[3].h.Now(), membership.SetState{State: membership.StateLeaving})
 		w.nodes[3].drain(w.nodes[3].h.Now())
 		if !w.s.RunUntil(func() bool { return w.nodes[3].m.Left() }, 2*time.Second) {
 			r.Fatalf("n3's leave was not confirmed:%s", w.describe())

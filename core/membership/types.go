@@ -55,6 +55,11 @@ type Config struct {
 	Self   wire.NodeID
 	Nodes  []wire.NodeID // every configured node, this one included
 	Quorum quorum.Config
+	// Persisted is what this node persisted last (Ready.Persist; the zero
+	// Persisted for a new node).
+	Persisted Persisted
+	// Start is when this incarnation starts, on the driver's clock.
+	Start time.Duration
 	// Flusher, when set, completes the old views at every view change.
 	Flusher Flusher
 	// Witness says a witness (arbiter) is configured: ties are settled by

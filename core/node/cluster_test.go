@@ -4,11 +4,13 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/corral-ha/corral/core/config"
+	"github.com/corral-ha/corral/core/transport"
 )
 
 // clusterNode is one in-process node of a test cluster started by
@@ -46,6 +48,10 @@ type nodeSetup struct {
 	// lua: the node runs agents with its own Lua host instead of a
 	// DummyExecutor.
 	lua bool
+	// mem, when set, is the network the nodes' links are on instead of
+	// UDP sockets (Options.Transport); clock, when set, their clock.
+	mem   *transport.MemNetwork
+	clock func() time.Duration
 }
 
 // startNodes opens and runs one node per config file (writeCluster's),
@@ -73,6 +79,13 @@ func startNodes(t *testing.T, paths []string, s nodeSetup) []*clusterNode {
 			r.ex = NewDummyExecutor()
 			opt.Executor = r.ex
 		}
+		if s.mem != nil {
+			opt.Transport = func(links []netip.AddrPort, h transport.Handler, o transport.Options) (Transport, error) {
+				return s.mem.Listen(links, h, o)
+			}
+			opt.Seed = uint64(k + 1)
+		}
+		opt.Clock = s.clock
 		if r.n, err = Open(cfg, opt); err != nil {
 			t.Fatal(err)
 		}

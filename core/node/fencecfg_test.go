@@ -24,7 +24,7 @@ func TestFenceConfig(t *testing.T) {
 	if n2 := fc.Targets["n2"]; n2.Delay != 0 || len(n2.Levels) != 1 || n2.Levels[0][0].Name != "ipmi-n2" {
 		t.Errorf("n2: %+v", n2)
 	}
-	if _, err := fence.New(fc, nil); err != nil {
+	if _, err := fence.New(fc); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -65,7 +65,11 @@ type cdbState struct {
 // openCDB builds the config DB from what the store held.
 func (s *Stack) openCDB(p cdb.Persisted) error {
 	c := &s.cdb
-	c.db = cdb.New(cdb.Config{Self: s.cfg.Self})
+	db, err := cdb.New(cdb.Config{Self: s.cfg.Self})
+	if err != nil {
+		return err
+	}
+	c.db = db
 	if err := c.db.Recover(p); err != nil {
 		return fmt.Errorf("config database: %w", err)
 	}
@@ -103,7 +107,14 @@ func (s *Stack) stepBcast(now time.Duration, from wire.NodeID, m bcast.Message) 
 		c.heldIn = append(c.heldIn, heldIn{from, m})
 		return
 	}
-	s.bc.Step(now, from, m)
+	s.bcastStep(now, from, m)
+}
+
+// bcastStep hands a peer's bcast message to bcast; a refusal is logged.
+func (s *Stack) bcastStep(now time.Duration, from wire.NodeID, m bcast.Message) {
+	if err := s.bc.Step(now, bcast.Receive{From: from, Msg: m}); err != nil {
+		s.logf(slog.LevelWarn, "broadcast message refused", "from", s.names[from], "err", err)
+	}
 }
 
 // maxHeldIn bounds the broadcast messages kept while the DB catches up.
@@ -185,7 +196,9 @@ func (s *Stack) cdbAdopt(v wire.View, src wire.NodeID) {
 	c := &s.cdb
 	c.adopt = v.ID
 	c.adoptAll = len(v.Members) == len(s.cfg.Nodes)
-	c.db.BeginAdopt(v.ID, src)
+	if err := c.db.Step(s.now, cdb.BeginAdopt{View: v.ID, Source: src}); err != nil {
+		s.logf(slog.LevelError, "config database: adoption refused (a bug: please report it)", "view", s.ViewName(v.ID), "err", err)
+	}
 	if src != s.cfg.Self {
 		s.logf(slog.LevelInfo, "config database: adopting the history of a peer", "view", s.ViewName(v.ID), "source", s.names[src])
 	}
@@ -228,9 +241,9 @@ func (s *Stack) cdbDeliver(d bcast.Delivery) {
 	dl := cdb.Delivery{View: d.View, Primary: c.primary[d.View] && d.View != c.deferred, Seq: d.Seq, Payload: d.Payload[1:], Flush: d.Flush}
 	var err error
 	if d.Level == bcast.Safe {
-		err = c.db.Commit(dl)
+		err = c.db.Step(s.now, cdb.Commit(dl))
 	} else {
-		err = c.db.Hold(dl)
+		err = c.db.Step(s.now, cdb.Hold(dl))
 	}
 	if err != nil {
 		s.logf(slog.LevelError, "config database: delivery refused (a bug: please report it)", "view", s.ViewName(d.View), "seq", d.Seq, "level", d.Level.String(), "err", err)
@@ -285,7 +298,7 @@ func (s *Stack) cdbRound(now time.Duration, rb bcast.Ready) bool {
 		ins := c.heldIn
 		c.heldIn = nil
 		for _, h := range ins {
-			s.bc.Step(now, h.from, h.msg)
+			s.bcastStep(now, h.from, h.msg)
 		}
 	}
 	if !c.db.HasReady() {
@@ -293,6 +306,7 @@ func (s *Stack) cdbRound(now time.Duration, rb bcast.Ready) bool {
 		return busy || len(out) > 0
 	}
 	rd := c.db.Ready()
+	c.db.Advance()
 	later := s.cdbAnswerEarly(&rd.Persist, rd.Replies)
 	late := s.cdbPersist(now, &rd.Persist, later, out)
 	s.sendBcast(now, late)
@@ -534,7 +548,9 @@ func (s *Stack) cdbStep(from wire.NodeID, payload []byte) {
 		s.logf(slog.LevelWarn, "undecodable config database message", "from", s.names[from], "err", err)
 		return
 	}
-	s.cdb.db.Step(from, m)
+	if err := s.cdb.db.Step(s.now, cdb.Receive{From: from, Msg: m}); err != nil {
+		s.logf(slog.LevelWarn, "config database message refused", "from", s.names[from], "err", err)
+	}
 }
 
 // cdbQuorum tells the DB whether this node may take writes, when that or

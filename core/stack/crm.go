@@ -37,7 +37,11 @@ func (s *Stack) openCRM(saved []byte) error {
 			return fmt.Errorf("resource manager: the persisted owner table: %w", err)
 		}
 	}
-	r.c = crm.New(crm.Config{Self: s.self, AssumeFenced: !s.fence.configured, Known: known}, nil)
+	c, err := crm.New(crm.Config{Self: s.self, AssumeFenced: !s.fence.configured, Known: known})
+	if err != nil {
+		return fmt.Errorf("resource manager: %w", err)
+	}
+	r.c = c
 	r.watch[0] = s.cdb.db.Watch(crm.ResourcePrefix)
 	r.watch[1] = s.cdb.db.Watch(crm.GroupPrefix)
 	s.crmResync()

@@ -3,7 +3,6 @@ package stack
 import (
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"sort"
 	"strings"
@@ -33,7 +32,7 @@ type fenceState struct {
 }
 
 // openFence builds the fence core and restores what it persisted.
-func (s *Stack) openFence(saved []byte, rng *rand.Rand) error {
+func (s *Stack) openFence(saved []byte) error {
 	fc := s.cfg.Fence
 	d := &s.fence
 	d.clean = map[wire.ViewID][]string{}
@@ -42,7 +41,7 @@ func (s *Stack) openFence(saved []byte, rng *rand.Rand) error {
 			d.configured = true
 		}
 	}
-	f, err := fence.New(fc, rng)
+	f, err := fence.New(fc)
 	if err != nil {
 		return fmt.Errorf("fencing: %w: fix [fence] in the config file", err)
 	}

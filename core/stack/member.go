@@ -21,7 +21,8 @@ func (s *Stack) openMembership(saved []byte) error {
 	mc := s.cfg.Membership
 	s.flush = s.flusher()
 	mc.Flusher = s.flush
-	m, err := membership.New(mc, p, s.cfg.Start)
+	mc.Persisted, mc.Start = p, s.cfg.Start
+	m, err := membership.New(mc)
 	if err != nil {
 		return err
 	}
@@ -36,8 +37,7 @@ func (s *Stack) SetState(now time.Duration, st membership.State) error {
 		return ErrStopped
 	}
 	s.advanceClock(now)
-	s.mem.SetState(now, st)
-	return nil
+	return s.mem.Step(now, membership.SetState{State: st})
 }
 
 // AskState asks a peer, over its circuit, for a state (online, paused,

@@ -51,9 +51,14 @@ type Saved struct {
 	Fence      []byte        // the fence core's state
 }
 
-// ErrStopped is returned by Step and the requests once the stack stopped
-// (Ready.Stop was set).
-var ErrStopped = errors.New("stack: stopped")
+var (
+	// ErrStopped is returned by Step and the requests once the stack
+	// stopped (Ready.Stop was set).
+	ErrStopped = errors.New("stack: stopped")
+	// ErrUnknownInput is returned by Step for an input it does not know
+	// (nil).
+	ErrUnknownInput = errors.New("unknown input")
+)
 
 // Stack is one node's composition of the protocol cores. It is not safe
 // for concurrent use: the driver owns it.
@@ -103,7 +108,7 @@ func New(cfg Config, saved Saved, rng *rand.Rand) (*Stack, error) {
 	if err = s.openCDB(saved.CDB); err != nil {
 		return nil, err
 	}
-	if err = s.openFence(saved.Fence, rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))); err != nil {
+	if err = s.openFence(saved.Fence); err != nil {
 		return nil, err
 	}
 	if err = s.openCRM(saved.CRM); err != nil {
@@ -124,7 +129,7 @@ func (s *Stack) Step(now time.Duration, in Input) error {
 	s.advanceClock(now)
 	switch in := in.(type) {
 	case Packet:
-		return s.conn.Receive(now, in.Link, in.Data)
+		return s.conn.Step(now, conn.Received{Link: in.Link, Data: in.Data})
 	case AgentResult:
 		return s.crm.c.Step(now, crm.ActionDone(in))
 	case MonitorFailed:
@@ -134,12 +139,11 @@ func (s *Stack) Step(now time.Duration, in Input) error {
 	case FenceResult:
 		return s.fence.f.Step(now, fence.Result(in))
 	case WitnessAnswer:
-		s.mem.WitnessAnswer(now, in.Members, in.Granted, in.Lease, in.At)
-		return nil
+		return s.mem.Step(now, membership.WitnessAnswer{Members: in.Members, Granted: in.Granted, Lease: in.Lease, At: in.At})
 	case TimeOfDay:
 		return s.crm.c.Step(now, crm.TimeOfDay(in))
 	}
-	return fmt.Errorf("stack: unknown input %T", in)
+	return fmt.Errorf("stack: input %T: %w", in, ErrUnknownInput)
 }
 
 // Tick runs the cores' timers.
@@ -217,6 +221,7 @@ func (s *Stack) process() {
 // those go first; after it, they wait for it.
 func (s *Stack) packets() {
 	rc := s.conn.Ready()
+	s.conn.Advance()
 	if s.persisting() {
 		s.rd.After = append(s.rd.After, rc.Packets...)
 	} else {
@@ -233,6 +238,7 @@ func (s *Stack) packets() {
 // resource manager's. It reports whether anything happened.
 func (s *Stack) round(now time.Duration) bool {
 	rc := s.conn.Ready()
+	s.conn.Advance()
 	if len(s.carry.Messages) > 0 || len(s.carry.Events) > 0 {
 		rc.Messages = append(s.carry.Messages, rc.Messages...)
 		rc.Events = append(s.carry.Events, rc.Events...)
@@ -243,19 +249,28 @@ func (s *Stack) round(now time.Duration) bool {
 		s.deliver(now, m)
 	}
 	for _, e := range rc.Events {
+		var in membership.Input
 		switch e.Kind {
 		case conn.EventPeerReachable:
-			s.mem.Reach(now, e.Peer, true)
+			in = membership.Reach{Peer: e.Peer, Up: true}
 		case conn.EventPeerUnreachable:
-			s.mem.Reach(now, e.Peer, false)
+			in = membership.Reach{Peer: e.Peer, Up: false}
 		case conn.EventPeerRestarted:
-			s.mem.Restarted(now, e.Peer)
+			in = membership.Restarted{Peer: e.Peer}
+		}
+		if in != nil {
+			if err := s.mem.Step(now, in); err != nil {
+				s.logf(slog.LevelWarn, "membership refused a connectivity event", "peer", s.names[e.Peer], "err", err)
+			}
 		}
 		s.rd.Events = append(s.rd.Events, Event{View: s.mem.Status().View.ID, Conn: &e})
 	}
 	// deliveries to the config DB, its Persist, then bcast's messages
-	cdbBusy := s.cdbRound(now, s.bc.Ready())
+	rb := s.bc.Ready()
+	s.bc.Advance()
+	cdbBusy := s.cdbRound(now, rb)
 	rm := s.mem.Ready()
+	s.mem.Advance()
 	if rm.Persist != nil {
 		// Promises that are not durable must not be sent (membership
 		// counts them as written): they go in After.
@@ -285,7 +300,7 @@ func (s *Stack) round(now time.Duration) bool {
 		// what this round queued after its Persist waits for it
 		s.packets()
 	}
-	return !rc.Empty() || cdbBusy || crmBusy || fenceBusy || rm.Persist != nil || len(rm.Messages) > 0 || len(rm.Events) > 0 ||
+	return !rc.Empty() || s.conn.HasReady() || cdbBusy || crmBusy || fenceBusy || rm.Persist != nil || len(rm.Messages) > 0 || len(rm.Events) > 0 ||
 		len(rm.Witness) > 0 || s.cdb.db.HasReady()
 }
 
@@ -333,9 +348,13 @@ func (s *Stack) deliver(now time.Duration, m conn.Message) {
 			s.rd.LeaveAsked = true
 			return
 		}
-		s.mem.SetState(now, membership.State(msg.State))
+		if err := s.mem.Step(now, membership.SetState{State: membership.State(msg.State)}); err != nil {
+			s.logf(slog.LevelWarn, "state change asked by a peer refused", "from", s.names[m.From], "err", err)
+		}
 	default:
-		s.mem.Step(now, m.From, msg)
+		if err := s.mem.Step(now, membership.Receive{From: m.From, Msg: msg}); err != nil {
+			s.logf(slog.LevelWarn, "membership message refused", "from", s.names[m.From], "err", err)
+		}
 	}
 }
 

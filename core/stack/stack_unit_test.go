@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -280,4 +281,12 @@ func TestReadyIdempotent(t *testing.T) {
 		}
 	}
 	c.runUntil("n2 got the message", func() bool { return got })
+}
+
+// TestStepUnknownInput: a nil input is refused with ErrUnknownInput.
+func TestStepUnknownInput(t *testing.T) {
+	c := newUnitCluster(t, 2)
+	if err := c.nodes[0].Step(0, nil); !errors.Is(err, ErrUnknownInput) {
+		t.Fatalf("Step(nil) = %v, want ErrUnknownInput", err)
+	}
 }
