@@ -136,7 +136,7 @@ func runSim(r *simtest.Run) *simWorld {
 	for i := 1; i <= w.n; i++ {
 		w.restart(i)
 	}
-	if !w.s.RunUntil(w.converged, simConverge) {
+	if !w.s.RunUntil(w.sampled(w.converged), simConverge) {
 		w.fatalf("G7: no single view of all %d nodes %v after the faults stopped:%s", w.n, simConverge, w.describe())
 	}
 	w.load = false
@@ -149,7 +149,7 @@ func runSim(r *simtest.Run) *simWorld {
 		}
 		w.fatalf("G7: requests never answered after the faults: %v:%s", open, w.describe())
 	}
-	if !w.s.RunUntil(func() bool { return w.converged() && w.placed() == "" }, simConverge) {
+	if !w.s.RunUntil(w.sampled(func() bool { return w.converged() && w.placed() == "" }), simConverge) {
 		w.fatalf("G7: groups not placed after the faults: %s:%s", w.placed(), w.describe())
 	}
 	// the last writes (fence history, a late retry) settle everywhere
@@ -166,7 +166,7 @@ func runSim(r *simtest.Run) *simWorld {
 		return true
 	}
 	w.s.Run(time.Second)
-	if !w.s.RunUntil(same, 30*time.Second) {
+	if !w.s.RunUntil(w.sampled(same), 30*time.Second) {
 		w.fatalf("G7: the nodes' config DBs never agree after the faults:%s", w.describe())
 	}
 	w.checkHistory()
@@ -333,6 +333,19 @@ func (w *simWorld) factory(h *sim.Host) sim.Process {
 	}
 	w.nodes[id] = nd
 	return nd
+}
+
+// sampled evaluates cond at most once per simulated millisecond (RunUntil
+// asks after every event; the G7 conditions ask every node's lease).
+func (w *simWorld) sampled(cond func() bool) func() bool {
+	next := time.Duration(-1)
+	return func() bool {
+		if now := w.s.Now(); now >= next {
+			next = now + time.Millisecond
+			return cond()
+		}
+		return false
+	}
 }
 
 // converged: every node up, not paused, in one view of all nodes, its

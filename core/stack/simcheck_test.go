@@ -102,7 +102,7 @@ func (w *simWorld) checkActing() {
 		if nd == nil || w.s.Paused(i) || !nd.quorate() {
 			continue
 		}
-		if alone, _ := nd.st.Alone(); alone {
+		if alone, _ := nd.st.Alone(); w.qc.TwoNode && alone {
 			continue // a lone two_node view that does not act (yet)
 		}
 		v := nd.view.ID
