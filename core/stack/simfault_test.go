@@ -182,6 +182,7 @@ func (w *simWorld) cutOwner() {
 	w.failStops[a] = stopHang
 	w.logf("fault: owner n%d cut off, its stops hang", a)
 	s.Isolate(a)
+	w.slowFence()
 	if rng.IntN(2) == 0 {
 		return
 	}
@@ -250,6 +251,19 @@ func (w *simWorld) awayCoordinator() {
 			w.logf("fault: n%d cut off, its stops hang; n1 starts again", x)
 			s.Isolate(x)
 			w.restart(1)
+			w.slowFence()
 		})
 	})
+}
+
+// slowFence, half the time, makes the fence devices hang for a few seconds
+// (a slow power switch): what a cut-off owner runs must wait for its fence
+// all that time, not only the takeover wait.
+func (w *simWorld) slowFence() {
+	if w.rng.IntN(2) == 0 {
+		return
+	}
+	w.fenceMode = fenceHang
+	w.logf("fault: fence devices hang")
+	w.s.After(time.Duration(3000+w.rng.IntN(3000))*time.Millisecond, func() { w.fenceMode = fenceOK })
 }
