@@ -176,7 +176,7 @@ func runSim(r *simtest.Run) *simWorld {
 func newSimWorld(r *simtest.Run) *simWorld {
 	rng := rand.New(rand.NewPCG(uint64(r.Seed), 17))
 	w := &simWorld{r: r, rng: rng, nodes: map[int]*simNode{}, chk: newSimChecks(), load: true, stats: &simStats{},
-		failStops: map[int]stopMode{}, gone: map[string]bool{}}
+		failStops: map[int]stopMode{}, gone: map[string]bool{}, keepDown: map[int]bool{}}
 	w.n = 2 + rng.IntN(6)
 	w.qc = quorum.Config{Votes: map[wire.NodeID]int{}, Policy: quorum.Majority}
 	for i := 1; i <= w.n; i++ {

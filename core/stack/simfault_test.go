@@ -233,6 +233,7 @@ func (w *simWorld) awayCoordinator() {
 	x := 2 + rng.IntN(w.n-1)
 	w.logf("fault: n1 away while %s moves to n%d", g, x)
 	s.Crash(1)
+	w.keepDown[1] = true
 	s.After(time.Duration(500+rng.IntN(1000))*time.Millisecond, func() {
 		for id := 2; id <= w.n; id++ {
 			if nd := w.running(id); nd != nil {
@@ -250,6 +251,7 @@ func (w *simWorld) awayCoordinator() {
 			w.failStops[x] = stopHang
 			w.logf("fault: n%d cut off, its stops hang; n1 starts again", x)
 			s.Isolate(x)
+			w.keepDown[1] = false
 			w.restart(1)
 			w.slowFence()
 		})

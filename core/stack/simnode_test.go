@@ -501,7 +501,9 @@ func (nd *simNode) fenceCall(c fence.Call) {
 // as its watchdog or an operator would (once faults stop, the world
 // restarts every node anyway).
 func (w *simWorld) restartIfFaulting(id int) {
-	w.restart(id)
+	if !w.keepDown[id] || !w.faulting {
+		w.restart(id)
+	}
 }
 
 // crashed: the incarnation is gone: its pending writes are lost and its

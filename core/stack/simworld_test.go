@@ -37,6 +37,7 @@ type simWorld struct {
 	failStops map[int]stopMode
 	fenceMode fenceMode
 	gone      map[string]bool // "node/resource"
+	keepDown  map[int]bool    // nodes a fault keeps down (no restart after a fence)
 	groups    []string
 
 	// onAnswer, onPropose run right after the next answer a client takes,
