@@ -122,6 +122,9 @@ func runSim(r *simtest.Run) *simWorld {
 	for range 1 + w.rng.IntN(6) {
 		w.fault()
 		w.s.Run(time.Duration(300+w.rng.IntN(2500)) * time.Millisecond)
+		if d := w.quietUntil - w.s.Now(); d > 0 {
+			w.s.Run(d) // a scenario plays out before the next fault
+		}
 	}
 	// the faults end: heal, a clean network, devices that work, every node up
 	w.faulting = false

@@ -181,6 +181,7 @@ func (w *simWorld) cutOwner() {
 	a := owners[rng.IntN(len(owners))]
 	w.failStops[a] = stopHang
 	w.logf("fault: owner n%d cut off, its stops hang", a)
+	w.quietUntil = s.Now() + 5*time.Second
 	s.Isolate(a)
 	w.slowFence()
 	if rng.IntN(2) == 0 {
@@ -232,6 +233,7 @@ func (w *simWorld) awayCoordinator() {
 	g := w.groups[rng.IntN(len(w.groups))]
 	x := 2 + rng.IntN(w.n-1)
 	w.logf("fault: n1 away while %s moves to n%d", g, x)
+	w.quietUntil = s.Now() + 8*time.Second
 	s.Crash(1)
 	w.keepDown[1] = true
 	s.After(time.Duration(500+rng.IntN(1000))*time.Millisecond, func() {

@@ -38,7 +38,9 @@ type simWorld struct {
 	fenceMode fenceMode
 	gone      map[string]bool // "node/resource"
 	keepDown  map[int]bool    // nodes a fault keeps down (no restart after a fence)
-	groups    []string
+	// quietUntil: no new fault before then (a scenario plays out)
+	quietUntil time.Duration
+	groups     []string
 
 	// onAnswer, onPropose run right after the next answer a client takes,
 	// the next request a node takes (with that node)
