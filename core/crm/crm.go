@@ -133,6 +133,12 @@ const DrainHold = 60 * time.Second
 // TimeOfDay is the local time since midnight, for failback windows.
 type TimeOfDay struct{ D time.Duration }
 
+// Batch is several inputs taken as one: each is applied in order, then
+// one scheduling pass runs (the desired state of an adopted history and
+// the new view together, so no pass sees one without the other). Its
+// error joins those of its inputs.
+type Batch []Input
+
 func (ConfigKey) input()     {}
 func (ConfigKeys) input()    {}
 func (View) input()          {}
@@ -145,6 +151,7 @@ func (Move) input()          {}
 func (Cleanup) input()       {}
 func (Drain) input()         {}
 func (TimeOfDay) input()     {}
+func (Batch) input()         {}
 
 // Policy request kinds.
 const (
@@ -401,10 +408,31 @@ func (c *CRM) broadcast(m Message) { c.out.Broadcast = append(c.out.Broadcast, E
 // Cleanup naming nothing configured) or a payload that does not decode.
 func (c *CRM) Step(now time.Duration, in Input) error {
 	c.now = now
+	changed, err := c.apply(in)
+	if changed {
+		c.flush() // scheduled after every input that changed something
+	}
+	return err
+}
+
+// apply takes one input without scheduling; it reports whether the input
+// may have changed anything.
+func (c *CRM) apply(in Input) (bool, error) {
 	switch in := in.(type) {
+	case Batch:
+		changed := false
+		var errs []error
+		for _, b := range in {
+			ch, err := c.apply(b)
+			changed = changed || ch
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return changed, errors.Join(errs...)
 	case ConfigKey:
 		if !c.setKey(in.Key, in.Value) {
-			return nil
+			return false, nil
 		}
 	case ConfigKeys:
 		changed := false
@@ -412,14 +440,14 @@ func (c *CRM) Step(now time.Duration, in Input) error {
 			changed = c.setKey(k.Key, k.Value) || changed
 		}
 		if !changed {
-			return nil
+			return false, nil
 		}
 	case View:
 		c.setView(in)
 	case Deliver:
 		m, err := Decode(in.Payload)
 		if err != nil {
-			return err
+			return false, err
 		}
 		c.deliver(m)
 	case ActionDone:
@@ -432,30 +460,29 @@ func (c *CRM) Step(now time.Duration, in Input) error {
 		c.broadcast(&Command{From: c.cfg.Self, Kind: CmdFenced, Node: in.Node})
 	case Move:
 		if _, ok := c.groups[in.Group]; !ok {
-			return fmt.Errorf("no group %q: %s", in.Group, c.known("groups", c.groups))
+			return false, fmt.Errorf("no group %q: %s", in.Group, c.known("groups", c.groups))
 		}
 		if in.Node != "" && !contains(c.view.Members, in.Node) {
-			return fmt.Errorf("node %q is not a member of the view (members: %s)", in.Node, strings.Join(c.view.Members, ", "))
+			return false, fmt.Errorf("node %q is not a member of the view (members: %s)", in.Node, strings.Join(c.view.Members, ", "))
 		}
 		if in.For < 0 {
-			return fmt.Errorf("move --for %v: give a positive duration", in.For)
+			return false, fmt.Errorf("move --for %v: give a positive duration", in.For)
 		}
 		c.broadcast(&Command{From: c.cfg.Self, Kind: CmdMove, Group: in.Group, Node: in.Node, For: in.For})
 	case Cleanup:
 		if _, _, ok := c.cleanupTargets(in.Resource); !ok {
-			return fmt.Errorf("no resource or group %q: %s", in.Resource, c.known("resources", c.resources))
+			return false, fmt.Errorf("no resource or group %q: %s", in.Resource, c.known("resources", c.resources))
 		}
 		c.broadcast(&Command{From: c.cfg.Self, Kind: CmdCleanup, Resource: in.Resource})
 	case Drain:
 		if !c.view.Primary || !contains(c.view.Members, c.cfg.Self) {
-			return fmt.Errorf("this node is not a member of a primary view: nobody can move its groups: %w", ErrNoPrimary)
+			return false, fmt.Errorf("this node is not a member of a primary view: nobody can move its groups: %w", ErrNoPrimary)
 		}
 		c.broadcast(&Command{From: c.cfg.Self, Kind: CmdDrain, Node: c.cfg.Self})
 	case TimeOfDay:
 		c.tod, c.todSet = in.D, true
 	}
-	c.flush() // scheduled after every input that changed something
-	return nil
+	return true, nil
 }
 
 func (c *CRM) known(what string, m any) string {

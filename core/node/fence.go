@@ -42,6 +42,16 @@ func (n *Node) fenceTargets() []string {
 // this node held its lease); its result comes back on the loop.
 func (n *Node) fenceCall(c fence.Call) {
 	now := n.now()
+	if !n.st.ViewLeased(now) {
+		// The stack judged the lease when it made the call, before the
+		// Ready's fsync: a disk stall may have outlasted it since.
+		n.log.Warn("fencing: not calling the device: this node lost its lease", "target", c.Target, "device", c.Device)
+		res := fence.Result{Call: c.ID, OK: false, Error: "the runner lost its lease before the call"}
+		if err := n.st.Step(now, stack.FenceResult(res)); err != nil {
+			n.log.Warn("fencing: call result", "target", c.Target, "err", err)
+		}
+		return
+	}
 	timeout := c.Timeout
 	if c.Deadline > 0 {
 		timeout = min(timeout, c.Deadline-now)

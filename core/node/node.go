@@ -402,6 +402,12 @@ func (n *Node) now() time.Duration {
 // the driver's obligations) until there is nothing more to do, then
 // refreshes DNS.
 func (n *Node) execute() {
+	if n.fatalErr != nil {
+		return
+	}
+	// Nothing is handed out here: the rounds below run at the time now,
+	// not at the last input's (a request does not move the stack's clock).
+	n.st.Advance(n.now())
 	for n.fatalErr == nil {
 		rd := n.st.Ready()
 		if rd.Empty() {
@@ -426,6 +432,11 @@ func (n *Node) carryOut(rd *stack.Ready) bool {
 	n.traceSent(rd.Sent)
 	n.cdbAnswerAll(rd.EarlyReplies)
 	if err := n.persist(&rd.Persist); err != nil {
+		if rd.SelfFence != "" {
+			// this node was fenced: its resources stop whatever the
+			// disk does (stopping sends nothing)
+			n.stopHere(time.Now().Add(selfFenceStopTimeout), "fenced")
+		}
 		n.fatal(err)
 		for _, r := range rd.Replies {
 			n.cdbAnswer(r.Client, r.Seq, cdbReply{err: err})
@@ -445,11 +456,11 @@ func (n *Node) carryOut(rd *stack.Ready) bool {
 			n.opt.OnDeliver(d)
 		}
 	}
-	for _, q := range rd.Witness {
-		n.askWitness(q)
-	}
 	if rd.Stop == nil {
-		// (a stopping node starts no calls)
+		// (a stopping node asks nothing and starts no calls)
+		for _, q := range rd.Witness {
+			n.askWitness(q)
+		}
 		for _, a := range rd.Agent {
 			n.crmExec(a)
 		}

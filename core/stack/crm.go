@@ -61,6 +61,12 @@ func (s *Stack) crmStep(now time.Duration, in crm.Input, what string) {
 // an adopted history, whose changes no watch reported), in one batch;
 // unchanged keys cost nothing.
 func (s *Stack) crmResync() {
+	s.crmStep(s.now, s.resyncKeys(), "desired state")
+}
+
+// resyncKeys is every /resources/ and /groups/ key the DB holds, and a
+// deletion of each the resource manager knows that the DB does not.
+func (s *Stack) resyncKeys() crm.ConfigKeys {
 	var batch crm.ConfigKeys
 	for _, p := range []string{crm.ResourcePrefix, crm.GroupPrefix} {
 		kvs, _, _ := s.cdb.db.List(p)
@@ -85,7 +91,7 @@ func (s *Stack) crmResync() {
 			}
 		}
 	}
-	s.crmStep(s.now, batch, "desired state")
+	return batch
 }
 
 func nonNil(v []byte) []byte {
@@ -148,13 +154,16 @@ func (s *Stack) crmView(now time.Duration) {
 		strings.Join(v.Leaving, ",") == strings.Join(r.view.Leaving, ",") && v.StaleConfig == r.view.StaleConfig {
 		return
 	}
+	var in crm.Input = v
 	if v.ID != r.view.ID && v.Primary || !v.StaleConfig && r.view.StaleConfig {
 		// a new history, or the DB settled: feed the desired state it
-		// holds now (the coordinator places nothing before that)
-		s.crmResync()
+		// holds now (the coordinator places nothing before that), with
+		// the view in one batch: no scheduling pass sees the new desired
+		// state under the old view
+		in = crm.Batch{s.resyncKeys(), v}
 	}
 	r.view, r.viewSet = v, true
-	s.crmStep(now, v, "view")
+	s.crmStep(now, in, "view")
 }
 
 // crmTick runs the resource manager's timers, and tells it about a lease

@@ -35,6 +35,11 @@ func (s *Stack) Quorate(now time.Duration) bool { return s.mem.Quorate(now) }
 // carried across a view change included).
 func (s *Stack) Leased(now time.Duration) bool { return s.mem.Leased(now) }
 
+// ViewLeased reports whether this node holds the lease of its installed
+// view at now (what a fence device call needs: the driver checks it again
+// just before the call, after the Ready's fsync).
+func (s *Stack) ViewLeased(now time.Duration) bool { return s.mem.ViewLeased(now) }
+
 // Peers is every peer's connectivity state.
 func (s *Stack) Peers() []conn.PeerStatus { return s.conn.Status() }
 

@@ -79,6 +79,7 @@ type Stack struct {
 	now   time.Duration
 	rd    Ready      // the round being built, or handed out (ready)
 	ready bool       // rd is computed: Ready returns it until Advance
+	given bool       // the Ready computed last was not empty: handed out
 	carry conn.Ready // conn's messages and events taken mid-round (transmit)
 	later []Log      // logged while a Ready was handed out: for the next
 	stop  error      // set once the stack stopped
@@ -168,20 +169,27 @@ func (s *Stack) Ready() Ready {
 	if !s.handedOut() {
 		s.process()
 		s.ready = true
+		s.given = !s.rd.Empty()
 	}
 	return s.rd
 }
 
 // handedOut reports whether Ready returned a Ready that is not empty and
 // not advanced yet: until Advance, nothing more is built.
-func (s *Stack) handedOut() bool { return s.ready && !s.rd.Empty() }
+func (s *Stack) handedOut() bool { return s.ready && s.given }
 
 // Advance tells the stack that the driver carried out the last Ready
 // (its Persist is durable) at now.
+//
+// When nothing was handed out (the last Ready was empty, or none was
+// asked for), Advance only moves the clock: what was queued since (a log
+// line, a commit mark) stays for the next Ready.
 func (s *Stack) Advance(now time.Duration) {
 	s.advanceClock(now)
-	s.rd = Ready{}
-	s.ready = false
+	if s.handedOut() {
+		s.rd = Ready{}
+	}
+	s.ready, s.given = false, false
 }
 
 func (s *Stack) advanceClock(now time.Duration) {

@@ -315,3 +315,33 @@ func TestLogBetweenReadyAndAdvance(t *testing.T) {
 	}
 	t.Fatal("the line logged between Ready and Advance was lost")
 }
+
+// TestLogBetweenEmptyReadyAndAdvance: a line queued after an empty Ready
+// survives the Advance that follows it (the driver may advance after
+// every Ready, empty or not). Before the fix Advance cleared it: "the
+// line logged between an empty Ready and Advance was lost".
+func TestLogBetweenEmptyReadyAndAdvance(t *testing.T) {
+	c := newUnitCluster(t, 2)
+	s := c.nodes[0]
+	for range 100 {
+		if rd := s.Ready(); rd.Empty() {
+			break
+		}
+		s.Advance(0)
+	}
+	if rd := s.Ready(); !rd.Empty() {
+		t.Fatal("no empty Ready")
+	}
+	s.logf(slog.LevelInfo, "between")
+	s.Advance(0)
+	for range 10 {
+		rd := s.Ready()
+		for _, l := range rd.Logs {
+			if l.Msg == "between" {
+				return
+			}
+		}
+		s.Advance(0)
+	}
+	t.Fatal("the line logged between an empty Ready and Advance was lost")
+}
