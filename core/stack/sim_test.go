@@ -24,21 +24,32 @@ import (
 // it (persist, fsync, then send), on core/sim's network, clock and disk.
 //
 // Each seed draws a cluster of 2 to 7 nodes and a quorum policy: majority,
-// last_man_standing (with a window of 0 to 3 s), auto_tie_breaker (an even
-// count), two_node (2 nodes: wait_for_all, a 1-of-2 view only fences its
-// peer until the fence is confirmed), or a witness (the arbiter's grant
-// rule on the simulated clock, answered through the stack's
-// WitnessAnswer). Then 1 to 6 faults (simfault_test.go): partitions of any
-// shape, one-way cuts of nodes and links, crashes and restarts at any
-// instant (a write is durable only when its simulated fsync ends: a crash
-// loses the rest, simstore_test.go), power losses, pauses, loss,
-// duplication, reordering, clock drift, fence devices that succeed (and
-// power their target off), fail or hang, resources that disappear (the
-// monitor fails), stops that fail (the node escalates), operator moves;
-// clients write all along (sets, compare-and-sets, deletes, transactions,
-// reads through the log), retrying an unanswered or "outcome unknown"
-// request with the same id on another node. The Lua agents, devices and
-// policies are Go stand-ins with simulated durations.
+// last_man_standing (with a window of 0.5 to 3.5 s, alone or with
+// auto_tie_breaker or a witness), auto_tie_breaker (an even count),
+// two_node (2 nodes: wait_for_all, a 1-of-2 view only fences its peer
+// until the fence is confirmed), or a witness (the arbiter's grant rule on
+// the simulated clock, answered through the stack's WitnessAnswer, down at
+// times). An operator writes the resources and groups (1 to 3 groups of 1
+// or 2 resources, a preferred node, failback never or immediate). Then 1
+// to 6 faults (simfault_test.go): partitions of any shape, one-way cuts of
+// nodes and links, crashes and restarts at any instant (a write is durable
+// only when its simulated fsync ends: a crash loses the rest,
+// simstore_test.go), power losses, pauses, loss, duplication, reordering,
+// clock drift (up to 1 %), fence devices that succeed (and power their
+// target off, as the demo's process device kills it), fail or hang,
+// resources that disappear (the monitor fails), stops that fail or hang
+// (the node escalates), operator moves, and issue 15's two G4 scenarios
+// (cutOwner, awayCoordinator); clients write all along (sets,
+// compare-and-sets, deletes, transactions, reads through the log),
+// retrying an unanswered or "outcome unknown" request with the same id on
+// another node. The Lua agents, devices and policies are Go stand-ins with
+// simulated durations. The nodes are driven as core/node drives the stack
+// (simnode_test.go): a round takes a tick and what arrived, then executes
+// Ready until it is empty: packets, early replies, the Persist (each of
+// its parts one write with its own fsync time, during which the node is
+// busy: what arrives meanwhile waits for the next round), then After,
+// replies and the rest, which leave when the round's writes are durable
+// and never if the node crashes first.
 //
 // Checked at every step of every node (simcheck_test.go):
 //   - G1: a view id is installed with one member list and primary flag,
@@ -47,7 +58,10 @@ import (
 //     different views at one instant, and no node excluded from an acting
 //     primary view still holds the lease of an older one;
 //   - G3: revision r holds the same update on every node that committed
-//     it, for good; only primary views sequence committed entries; a node
+//     it once that node's write of it is durable, for good (an entry
+//     committed in memory by a view of one member before its fsync ended
+//     dies with a crash unseen: its answer and Acks wait for the fsync);
+//     only primary views sequence committed entries; a node
 //     settled in a primary view installed after an answer holds that
 //     update; an answer leaves only once its update is on the replying
 //     node's disk, and an Ack or a Stable only once the node's whole log
@@ -57,8 +71,10 @@ import (
 //   - G4: a group never runs on two live incarnations at once (a resource
 //     runs from its start call until its stop succeeds or its incarnation
 //     dies; a fenced node is powered off before its fence is confirmed);
-//   - continuity: a node stops a resource on its own only while its view
-//     is not primary or it lost its lease;
+//   - continuity: a node stops a resource on its own (an operation no
+//     coordinator issued) only while its view is not primary or it lost
+//     its lease by the real rule (membership's LeaseView, not the stack's
+//     Leased);
 //   - G7, once the faults stop: every node up, one view of all of them
 //     within simConverge, and every group online on one node or blocked
 //     with a reason, every client request answered.
@@ -155,7 +171,14 @@ func runSim(r *simtest.Run) *simWorld {
 	if !w.s.RunUntil(w.sampled(func() bool { return w.converged() && w.placed() == "" }), simConverge) {
 		w.fatalf("G7: groups not placed after the faults: %s:%s", w.placed(), w.describe())
 	}
-	// the last writes (fence history, a late retry) settle everywhere
+	w.settle()
+	w.checkHistory()
+	return w
+}
+
+// settle waits until the last writes (fence history, a late retry) are
+// everywhere: one view, one config DB head.
+func (w *simWorld) settle() {
 	same := func() bool {
 		if !w.converged() {
 			return false
@@ -172,11 +195,13 @@ func runSim(r *simtest.Run) *simWorld {
 	if !w.s.RunUntil(w.sampled(same), 30*time.Second) {
 		w.fatalf("G7: the nodes' config DBs never agree after the faults:%s", w.describe())
 	}
-	w.checkHistory()
-	return w
 }
 
-func newSimWorld(r *simtest.Run) *simWorld {
+func newSimWorld(r *simtest.Run) *simWorld { return newSimWorldWith(r, nil) }
+
+// newSimWorldWith draws a world as TestSimulation does, then lets fix
+// change its shape (the draws are the same, so are the rest of the run's).
+func newSimWorldWith(r *simtest.Run, fix func(w *simWorld)) *simWorld {
 	rng := rand.New(rand.NewPCG(uint64(r.Seed), 17))
 	w := &simWorld{r: r, rng: rng, nodes: map[int]*simNode{}, chk: newSimChecks(), load: true, stats: &simStats{},
 		failStops: map[int]stopMode{}, gone: map[string]bool{}, keepDown: map[int]bool{}}
@@ -213,6 +238,9 @@ func newSimWorld(r *simtest.Run) *simWorld {
 		w.witness = &simWitness{lease: 2 * time.Second}
 	}
 	w.shape = fmt.Sprintf("seed %d: %d nodes, %s", r.Seed, w.n, w.policy)
+	if fix != nil {
+		fix(w)
+	}
 	for i := range 3 {
 		w.clients = append(w.clients, &simClient{w: w, name: fmt.Sprintf("c%d", i+1)})
 	}

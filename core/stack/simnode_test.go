@@ -255,7 +255,7 @@ func (nd *simNode) log(l stack.Log) {
 	s := fmt.Sprint(l.Msg, " ", l.Args)
 	nd.w.logf("n%d %s", nd.h.ID(), s)
 	if l.Level >= slog.LevelError && !strings.HasPrefix(l.Msg, "stop failed") && !strings.HasPrefix(l.Msg, "fenced") &&
-		!strings.Contains(s, "stopping the node [err fenced") {
+		!strings.Contains(s, "stopping the node [err fenced") && (nd.w.allowErr == "" || !strings.Contains(s, nd.w.allowErr)) {
 		nd.w.fatalf("n%d logged an error: %s", nd.h.ID(), s)
 	}
 }
