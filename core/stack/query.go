@@ -16,7 +16,8 @@ import (
 // ErrNotFound is returned for a group or resource that is not configured.
 var ErrNotFound = errors.New("not configured")
 
-// Reads: none of these changes the stack.
+// Reads: none of these changes what the stack does (Alone and Paired
+// note the two_node pairing they derive, as a round would).
 
 // Self is this node's id.
 func (s *Stack) Self() wire.NodeID { return s.cfg.Self }

@@ -80,11 +80,12 @@ type Stack struct {
 	rd    Ready      // the round being built, or handed out (ready)
 	ready bool       // rd is computed: Ready returns it until Advance
 	carry conn.Ready // conn's messages and events taken mid-round (transmit)
+	later []Log      // logged while a Ready was handed out: for the next
 	stop  error      // set once the stack stopped
 }
 
 // New builds a stack from its configuration and what the store held.
-// rng seeds every core's randomness.
+// rng seeds the cores' randomness (conn's heartbeat jitter).
 func New(cfg Config, saved Saved, rng *rand.Rand) (*Stack, error) {
 	if rng == nil {
 		return nil, errors.New("stack: New needs a *rand.Rand")
@@ -189,9 +190,15 @@ func (s *Stack) advanceClock(now time.Duration) {
 	}
 }
 
-// logf queues a log line.
+// logf queues a log line (for the next Ready when one is handed out: a
+// request or a Tick between Ready and Advance).
 func (s *Stack) logf(level slog.Level, msg string, args ...any) {
-	s.rd.Logs = append(s.rd.Logs, Log{Level: level, Msg: msg, Args: args})
+	l := Log{Level: level, Msg: msg, Args: args}
+	if s.handedOut() {
+		s.later = append(s.later, l)
+		return
+	}
+	s.rd.Logs = append(s.rd.Logs, l)
 }
 
 // fatal stops the stack: the Ready says so (the driver logs it), and
@@ -210,6 +217,8 @@ func (s *Stack) persisting() bool { return !s.rd.Persist.Empty() }
 // process builds the Ready: rounds until one has something to persist
 // (obligation 2: what follows it waits for Advance) or nothing happens.
 func (s *Stack) process() {
+	s.rd.Logs = append(s.rd.Logs, s.later...)
+	s.later = nil
 	for s.stop == nil && !s.persisting() {
 		if !s.round(s.now) {
 			return

@@ -3,6 +3,7 @@ package stack
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -289,4 +290,28 @@ func TestStepUnknownInput(t *testing.T) {
 	if err := c.nodes[0].Step(0, nil); !errors.Is(err, ErrUnknownInput) {
 		t.Fatalf("Step(nil) = %v, want ErrUnknownInput", err)
 	}
+}
+
+// TestLogBetweenReadyAndAdvance: a line logged while a Ready is handed
+// out (a request or a Tick before Advance) comes in the next Ready, not
+// lost with the one Advance clears.
+func TestLogBetweenReadyAndAdvance(t *testing.T) {
+	c := newUnitCluster(t, 2)
+	s := c.nodes[0]
+	s.Tick(time.Second)
+	if rd := s.Ready(); rd.Empty() {
+		t.Fatal("nothing to do at the first tick")
+	}
+	s.logf(slog.LevelInfo, "between")
+	s.Advance(time.Second)
+	for range 10 {
+		rd := s.Ready()
+		for _, l := range rd.Logs {
+			if l.Msg == "between" {
+				return
+			}
+		}
+		s.Advance(time.Second)
+	}
+	t.Fatal("the line logged between Ready and Advance was lost")
 }
