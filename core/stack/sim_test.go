@@ -192,7 +192,7 @@ func (w *simWorld) settle() {
 		return true
 	}
 	w.s.Run(time.Second)
-	if !w.s.RunUntil(w.sampled(same), 30*time.Second) {
+	if !w.s.RunUntil(w.sampledEvery(10*time.Millisecond, same), 30*time.Second) {
 		w.fatalf("G7: the nodes' config DBs never agree after the faults:%s", w.describe())
 	}
 }
@@ -369,10 +369,14 @@ func (w *simWorld) factory(h *sim.Host) sim.Process {
 // sampled evaluates cond at most once per simulated millisecond (RunUntil
 // asks after every event; the G7 conditions ask every node's lease).
 func (w *simWorld) sampled(cond func() bool) func() bool {
+	return w.sampledEvery(time.Millisecond, cond)
+}
+
+func (w *simWorld) sampledEvery(d time.Duration, cond func() bool) func() bool {
 	next := time.Duration(-1)
 	return func() bool {
 		if now := w.s.Now(); now >= next {
-			next = now + time.Millisecond
+			next = now + d
 			return cond()
 		}
 		return false

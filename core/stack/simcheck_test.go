@@ -102,8 +102,10 @@ func (w *simWorld) checkActing() {
 		if nd == nil || w.s.Paused(i) || !nd.quorate() {
 			continue
 		}
-		if alone, _ := nd.st.Alone(); w.qc.TwoNode && alone {
-			continue // a lone two_node view that does not act (yet)
+		if w.qc.TwoNode {
+			if alone, _ := nd.st.Alone(); alone {
+				continue // a lone two_node view that does not act (yet)
+			}
 		}
 		v := nd.view.ID
 		who = append(who, fmt.Sprintf("n%d in %d/%d", i, v.Epoch, v.Coord))
