@@ -89,11 +89,11 @@ func (w *simWorld) checkInstalled(id int, v wire.ViewID, members []wire.NodeID, 
 // The check runs at most once per simActingEvery of simulated time (it
 // asks every node; a lease outlives that many times over).
 func (w *simWorld) checkActing() {
-	if now := w.s.Now(); now < w.actingAt {
+	now := w.s.Now()
+	if now < w.actingAt {
 		return
-	} else {
-		w.actingAt = now + simActingEvery
 	}
+	w.actingAt = now + simActingEvery
 	var who []string
 	var first wire.ViewID
 	var actor *simNode
