@@ -56,7 +56,10 @@ import (
 //     only by its members;
 //   - G2: no two nodes act as primary (Quorate, the real lease rule) from
 //     different views at one instant, and no node excluded from an acting
-//     primary view still holds the lease of an older one;
+//     primary view still holds the lease of an older one; a node starts a
+//     resource only in a primary view with a lease (its view's or the one
+//     carried over), and calls a fence device only with its own primary
+//     view's lease;
 //   - G3: revision r holds the same update on every node that committed
 //     it once that node's write of it is durable, for good (an entry
 //     committed in memory by a view of one member before its fsync ended
@@ -131,6 +134,11 @@ import (
 //     persisted owner table (crm.New ignores Config.Known) -> seed 30 (2
 //     nodes, witness) -> "G4: group g1 runs on n1 and n2 at once, all
 //     alive and none fenced".
+//
+// Also: a member starts what the coordinator asks while it lost its lease
+// (crm's local start guard `(!c.view.Primary || c.leaseGone)` dropped) ->
+// seed 109 (6 nodes, witness) -> "G2: n4 starts g2-r1 in view {10 1}
+// (primary true) without a lease".
 //
 // Without the Ack check above (the direct check of the ordering), Acks sent
 // before the write are first caught by seed 228 (7 nodes, majority:
