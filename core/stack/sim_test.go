@@ -88,7 +88,7 @@ import (
 // # Mutation check
 //
 // Each of these, reintroduced alone and temporarily in the stack or a
-// core, is caught within the default sweep (measured at commit 963f4f1;
+// core, is caught within the default sweep (measured at commit 8307d57;
 // a seed replays the same path only on the same code). Mutation -> first
 // failing seed (its shape) -> the check that fails:
 //
