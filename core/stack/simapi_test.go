@@ -17,9 +17,6 @@ func (nd *simNode) db() *cdb.DB { return nd.st.SimDB() }
 // view and the takeover wait).
 func (nd *simNode) quorate() bool { return nd.st.Quorate(nd.h.Now()) }
 
-// leased: holds a lease (its view's or one carried over).
-func (nd *simNode) leased() bool { return nd.st.Leased(nd.h.Now()) }
-
 func (nd *simNode) leaseView() (wire.ViewID, bool) { return nd.st.SimLeaseView(nd.h.Now()) }
 
 // propose hands a client's request to the stack (its reply comes out of

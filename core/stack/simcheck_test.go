@@ -89,11 +89,11 @@ func (w *simWorld) checkInstalled(id int, v wire.ViewID, members []wire.NodeID, 
 // The check runs at most once per simActingEvery of simulated time (it
 // asks every node; a lease outlives that many times over).
 func (w *simWorld) checkActing() {
-	if now := w.s.Now(); now < w.actingAt {
+	now := w.s.Now()
+	if now < w.actingAt {
 		return
-	} else {
-		w.actingAt = now + simActingEvery
 	}
+	w.actingAt = now + simActingEvery
 	var who []string
 	var first wire.ViewID
 	var actor *simNode
@@ -102,8 +102,10 @@ func (w *simWorld) checkActing() {
 		if nd == nil || w.s.Paused(i) || !nd.quorate() {
 			continue
 		}
-		if alone, _ := nd.st.Alone(); w.qc.TwoNode && alone {
-			continue // a lone two_node view that does not act (yet)
+		if w.qc.TwoNode {
+			if alone, _ := nd.st.Alone(); alone {
+				continue // a lone two_node view that does not act (yet)
+			}
 		}
 		v := nd.view.ID
 		who = append(who, fmt.Sprintf("n%d in %d/%d", i, v.Epoch, v.Coord))
@@ -282,4 +284,26 @@ func sortedKeys[K ~string | ~int, V any](m map[K]V) []K {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// checkMayStart is G2 for the resource manager: a node starts a resource
+// only while its installed view is primary and it holds a lease by the
+// real rule (its view's, or the one carried over from its previous
+// primary view: a member of consecutive primary views completes a group
+// it runs part of).
+func (w *simWorld) checkMayStart(nd *simNode, res string) {
+	if _, held := nd.leaseView(); !nd.prim || !held {
+		w.fatalf("G2: n%d starts %s in view %v (primary %v) without a lease", nd.h.ID(), res, nd.view.ID, nd.prim)
+	}
+}
+
+// checkMayFence is G2 for the fence core: a node calls a fence device only
+// while it holds the lease of its installed primary view itself (G4: the
+// coordinator of a new primary view fences once a quorum answered it in
+// that view).
+func (w *simWorld) checkMayFence(nd *simNode, target string) {
+	if v, held := nd.leaseView(); !nd.prim || !held || v != nd.view.ID {
+		w.fatalf("G2: n%d calls a fence device on %s in view %v (primary %v) holding the lease of %v (%v), not its view's own",
+			nd.h.ID(), target, nd.view.ID, nd.prim, v, held)
+	}
 }

@@ -255,7 +255,7 @@ func (nd *simNode) log(l stack.Log) {
 	s := fmt.Sprint(l.Msg, " ", l.Args)
 	nd.w.logf("n%d %s", nd.h.ID(), s)
 	if l.Level >= slog.LevelError && !strings.HasPrefix(l.Msg, "stop failed") && !strings.HasPrefix(l.Msg, "fenced") &&
-		!strings.Contains(s, "stopping the node [err fenced") {
+		!strings.Contains(s, "stopping the node [err fenced") && (nd.w.allowErr == "" || !strings.Contains(s, nd.w.allowErr)) {
 		nd.w.fatalf("n%d logged an error: %s", nd.h.ID(), s)
 	}
 }
@@ -379,6 +379,7 @@ func (nd *simNode) agent(a crm.Action) {
 	}
 	switch a.Action {
 	case crm.ActStart:
+		w.checkMayStart(nd, a.Resource)
 		delete(w.gone, key)
 		w.agentStart(id, boot, a.Resource)
 	case crm.ActStop:
@@ -467,6 +468,7 @@ func (nd *simNode) fenceCall(c fence.Call) {
 	if _, err := fmt.Sscanf(c.Target, "n%d", &tid); err != nil || tid < 1 || tid > w.n {
 		w.fatalf("n%d: fence call for %q", nd.h.ID(), c.Target)
 	}
+	w.checkMayFence(nd, c.Target)
 	mode := w.fenceMode
 	w.logf("n%d fence call: %s %s (device %v)", nd.h.ID(), c.Action, c.Target, mode)
 	timeout := c.Timeout

@@ -31,6 +31,8 @@ type simWorld struct {
 	trace   []string // the story, printed on a failure
 
 	witness *simWitness // the quorum witness, when the policy uses one
+	// allowErr: an error-level log line that contains it is expected
+	allowErr string
 
 	// the stand-ins: stops that fail on a node, the fence devices' mode,
 	// resources whose next monitor finds them gone
