@@ -32,7 +32,11 @@
 // commit). Ready is idempotent: the first call after an Advance (or
 // after New) carries out the rounds and keeps the result; further calls
 // return the same and do nothing, until Advance (an empty Ready is not
-// kept: the next call looks again). A round stops the Ready
+// kept: the next call looks again, and an Advance after it only moves
+// the clock, keeping what was queued since). Like raft's RawNode.Ready,
+// it is not a pure read: it runs the wiring, which is what keeps group
+// commit; it is idempotent, and the driver may call Advance(now) before
+// asking, so the rounds run at the time of the ask. A round stops the Ready
 // as soon as it has something to persist: what comes after waits for
 // Advance, so no Ready has two Persists of one core.
 //
@@ -54,7 +58,8 @@
 //  3. Persist: write each non-nil field durably (fsync), in the order
 //     CDB, Membership, Fence, CRM. If a write fails the node stops at
 //     once: it sends nothing more (not After, not any later Ready), does
-//     not call Advance, and answers Replies with the error. The cores
+//     not call Advance, and answers Replies with the error (a Ready with
+//     SelfFence still stops this node's resources first). The cores
 //     count the state as written already (membership cleared its dirty
 //     flag: a re-sent proposal would be promised from memory, not disk);
 //     a restart recovers from what the disk holds.
@@ -70,6 +75,10 @@
 //     requests, FenceCalls, FenceHistory, Replies, Watch, GroupsChanged,
 //     LeaveAsked. Agent and device calls come after Persist: the owner
 //     table (G4) and the fence state they rest on are durable first.
+//     The driver checks ViewLeased at the time of each FenceCall again
+//     and answers a failed FenceResult when the lease lapsed during the
+//     write (wiring rule 7 judged it at the round). A stopping Ready
+//     (Stop set) asks the witness nothing and starts no call.
 //     Their answers come back as inputs (AgentResult, MonitorFailed,
 //     PolicyAnswer, FenceResult, WitnessAnswer), at any later time.
 //  6. SelfFence: stop this node's resources; Stop: stop the node (nothing
