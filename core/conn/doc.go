@@ -23,6 +23,10 @@
 // piggybacked on data, into the next Ready: the acknowledgement of
 // messages delivered in a Ready waits one round so that replies carry it,
 // and a driver that stops when idle checks HasReady after Advance.
+// Give no input (Step, Tick, Send, Datagram) between Ready and Advance:
+// Advance drops everything produced since the last Advance, so a message
+// delivered in between would be acknowledged and never handed up
+// (core/stack calls Ready and Advance back to back).
 //
 // Contract:
 //
