@@ -366,8 +366,8 @@ func (e *enc) lvb(v []byte) {
 	e.uv(uint64(len(v)) + 1)
 	e.b = append(e.b, v...)
 }
-func (e *enc) rname(n rname)  { e.str(n.ls); e.str(n.name) }
-func (e *enc) owner(o Owner)  { e.uv(uint64(o.Node)); e.uv(o.ID) }
+func (e *enc) rname(n rname) { e.str(n.ls); e.str(n.name) }
+func (e *enc) owner(o Owner) { e.uv(uint64(o.Node)); e.uv(o.ID) }
 func (e *enc) names(n []rname) {
 	e.uv(uint64(len(n)))
 	for _, x := range n {
