@@ -84,6 +84,7 @@ type reclock struct {
 	orphan bool
 	lvb    []byte
 	lvbSeq uint64
+	lvbBad bool // its last read said ValNotValid
 }
 
 // edge is one waits-for edge: owner from waits for owner to, because of
@@ -183,6 +184,7 @@ func (m *msg) encode(b []byte) []byte {
 			e.bool(l.orphan)
 			e.lvb(l.lvb)
 			e.uv(l.lvbSeq)
+			e.bool(l.lvbBad)
 		}
 	case mkRecDone:
 	case mkDlQuery:
@@ -284,7 +286,7 @@ func decodeMsg(b []byte) (msg, error) {
 			d.fail("%d masters for %d names", len(m.masters), len(m.names))
 		}
 	case mkRecLocks:
-		n := d.count(8)
+		n := d.count(9)
 		for i := 0; i < n && d.err == nil; i++ {
 			var l reclock
 			l.rname = d.rname()
@@ -295,6 +297,7 @@ func decodeMsg(b []byte) (msg, error) {
 			l.orphan = d.bool()
 			l.lvb = d.lvb()
 			l.lvbSeq = d.uv()
+			l.lvbBad = d.bool()
 			m.locks = append(m.locks, l)
 		}
 	case mkRecDone:

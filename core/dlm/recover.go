@@ -187,7 +187,7 @@ func (d *DLM) enterStage(s int) {
 			}
 			if p.mgr != IV {
 				out[master] = append(out[master], reclock{rname: p.rn, id: p.id, owner: p.owner, gr: p.mgr,
-					flags: p.flags, orphan: p.orphan, lvb: p.lvb, lvbSeq: p.lvbSeq})
+					flags: p.flags | p.vflags, orphan: p.orphan, lvb: p.lvb, lvbSeq: p.lvbSeq, lvbBad: p.lvbBad})
 				named[p.rn] = true
 			}
 		}
@@ -325,7 +325,7 @@ func (d *DLM) rebuild() {
 				continue
 			}
 			r.rebuild(&lkb{key: lkey{Node: n, ID: l.id}, owner: l.owner, gr: l.gr, rq: IV, flags: l.flags,
-				q: qGranted, orphan: l.orphan, lvb: l.lvb, lvbSeq: l.lvbSeq, highbast: IV})
+				q: qGranted, orphan: l.orphan, lvb: l.lvb, lvbSeq: l.lvbSeq, lvbInvalid: l.lvbBad, highbast: IV})
 		}
 	}
 	for _, rn := range sortedKeys(d.mast) {
