@@ -43,6 +43,7 @@ type DLM struct {
 	primary  bool
 	release  []wire.NodeID
 	base     []wire.NodeID // members of the last view whose recovery finished here
+	recView  wire.ViewID   // the last view whose master copies this node rebuilt
 	running  bool          // primary and recovered: grant, send
 	rec      *recovery
 	recMsgs  []fromMsg // this view's recovery messages received before recovery started
@@ -810,13 +811,13 @@ func (d *DLM) Locks(lockspace string) []ResourceInfo {
 		if lockspace != "" && p.rn.ls != lsName(lockspace) {
 			continue
 		}
-		pn := d.names[p.rn]
-		if pn != nil && pn.known && pn.master == d.self && d.mast[p.rn] != nil {
+		if mr := d.mast[p.rn]; mr != nil && mr.r.find(lkey{Node: d.self, ID: p.id}) != nil {
 			continue // in the master copy above
 		}
+		pn := d.names[p.rn]
 		ri := byName[p.rn]
 		if ri == nil {
-			ri = &ResourceInfo{Lockspace: p.rn.ls, Name: p.rn.name, Directory: dirNode(d.members, p.rn.ls, p.rn.name)}
+			ri = &ResourceInfo{Lockspace: p.rn.ls, Name: p.rn.name, Directory: dirNode(d.members, p.rn.ls, p.rn.name), LVBValid: !p.lvbBad}
 			if pn != nil && pn.known {
 				ri.Master = pn.master
 			}
