@@ -372,6 +372,12 @@ func (d *DLM) complete(p *plock, c Completion) {
 	if p.silent {
 		return
 	}
+	if c.Mode == IV {
+		// The lock is gone for its client: a blocking notice not handed
+		// out yet would come after its last completion.
+		from := d.readyAt[2]
+		d.out.Blocking = append(d.out.Blocking[:from:from], slices.DeleteFunc(d.out.Blocking[from:], func(b Blocking) bool { return b.ID == c.ID })...)
+	}
 	d.out.Completions = append(d.out.Completions, c)
 }
 
@@ -655,7 +661,7 @@ func (d *DLM) dropLock(p *plock) {
 // procBast hands a blocking notice to a granted lock's client.
 func (d *DLM) procBast(m msg) {
 	p := d.locks[m.id]
-	if p == nil || p.silent || p.unlocking || p.gr == IV || p.pend != nil || compatible(p.gr, m.mode) {
+	if p == nil || p.silent || p.unlocking || p.gr == IV || compatible(p.gr, m.mode) {
 		return
 	}
 	d.out.Blocking = append(d.out.Blocking, Blocking{ID: p.id, Owner: p.owner, Mode: m.mode})
@@ -690,6 +696,11 @@ func (d *DLM) procNotMaster(from wire.NodeID, m msg) {
 func (d *DLM) procLookupReply(m msg) {
 	pn := d.names[m.rname]
 	if pn == nil || !pn.looking {
+		return
+	}
+	if m.node == d.self && d.mast[m.rname] == nil && d.removing[m.rname] {
+		// An answer sent before the directory took this node's remove:
+		// ask again once it confirms the remove.
 		return
 	}
 	pn.looking = false

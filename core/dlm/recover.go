@@ -122,6 +122,9 @@ func (d *DLM) lose() {
 	}
 	d.locks = map[LockID]*plock{}
 	d.names = map[rname]*pname{}
+	// Holding nothing, this node endangers no one: it waits for no
+	// release before its next recovery (the survivors did).
+	d.base = nil
 }
 
 func (d *DLM) startRecovery() {
