@@ -29,21 +29,25 @@ package dlm
 //	purge n=1 owner=7 [node=2]            PurgeOwner
 //
 // Mutations seen caught by these scripts (each made by hand in the code
-// named, the test run, the failing line noted, the mutation reverted):
+// named, the scripts run, the failing check noted, the mutation reverted):
 //
-//	recover.go covered() returns true (recovery without Release covering
-//	  the departed node)                  → deadman: "waiter granted before the holder's
-//	                                        release" (the G5 check: a's EX and b's EX on R)
-//	recover.go stepView: a non-primary view starts recovery (primary not checked)
-//	                                      → minority: G5 fails (EX on both sides)
-//	dlm.go handle: messages of an older view taken
-//	                                      → inflight: a completion twice / G5
-//	recover.go rebuild: reclocks ignored for fresh masters (no rebuild)
-//	                                      → recovery: master_killed, G5 fails
-//	deadlock.go pickVictims: every lock of the cycle a victim
-//	                                      → deadlock: two EDEADLK instead of one
-//	dlm.go lookup: the asker always made master (directory ignored)
-//	                                      → placement: G5 fails (two masters grant EX)
+//	recover.go covered() returns true (recovery, and grants, before Release
+//	  covers the departed node)        → deadman "G5: w3 holds EX and m3 holds EX
+//	                                     on deadman.9"; minority "G5: a holds EX and
+//	                                     d holds EX on R"
+//	recover.go stepView: a non-primary view recovers (Primary not checked)
+//	                                   → minority "G5: d holds EX and e holds EX on R"
+//	dlm.go serve mkLookup: every asker made master (directory ignored)
+//	                                   → remote "G5: a holds EX and b holds PR on R",
+//	                                     and deadlock, deadman, lost, lvb, orphan
+//	recover.go rebuild: process copies not rebuilt (rec-locks ignored)
+//	                                   → recovery "G5: b holds PR and c holds EX on R",
+//	                                     and deadman, lost, lvb, minority
+//	recover.go stepView: operations in flight not resent after recovery
+//	                                   → recovery (the request in flight to the dying
+//	                                     master never completes), lost
+//	deadlock.go pickVictims: every lock of a cycle a victim
+//	                                   → deadlock "n1: a2 EDEADLK IV" besides b1's
 
 import (
 	"fmt"

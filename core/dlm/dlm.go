@@ -836,7 +836,7 @@ func (d *DLM) Locks(lockspace string) []ResourceInfo {
 	res := d.masterInfos(lockspace)
 	byName := map[rname]*ResourceInfo{}
 	for _, p := range d.sortedLocks() {
-		if lockspace != "" && p.rn.ls != lsName(lockspace) {
+		if (lockspace != "" && p.rn.ls != lsName(lockspace)) || p.unlocking {
 			continue
 		}
 		if mr := d.mast[p.rn]; mr != nil && mr.r.find(lkey{Node: d.self, ID: p.id}) != nil {
