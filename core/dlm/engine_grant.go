@@ -222,7 +222,11 @@ func (r *rsb) grantPendingConvert(high Mode, cw bool) ([]effect, Mode, bool) {
 			if deadlk {
 				// NODLCKWT: the lock is told that its own granted
 				// mode blocks; it should down-convert or cancel.
-				effs = append(effs, r.selfNotice(l)...)
+				// (Without it the conversion was refused at issue;
+				// lock.c only logs a warning here.)
+				if l.flags&NoDlckWt != 0 {
+					effs = append(effs, r.selfNotice(l)...)
+				}
 				continue
 			}
 			hi = max(hi, l.rq)
