@@ -232,6 +232,7 @@ func (r *rsb) unlock(k lkey, flags Flags, lvb []byte) ([]effect, error) {
 	var effs []effect
 	if pending {
 		effs = append(effs, r.revert(l, ECANCEL))
+		l.sb = 0
 		if l.q == qNone { // it was a new request: the lock is gone
 			effs = append(effs, r.cast(l, EUNLOCK))
 			effs = append(effs, r.grantPendingLocks()...)
@@ -239,6 +240,7 @@ func (r *rsb) unlock(k lkey, flags Flags, lvb []byte) ([]effect, error) {
 			return effs, nil
 		}
 	}
+	l.sb = 0 // the unlock's own completion (validate_unlock_args)
 	r.setLVBUnlock(l, flags, lvb)
 	r.remove(l)
 	l.gr, l.rq = IV, IV
