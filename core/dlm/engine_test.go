@@ -484,7 +484,6 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 	return "", fmt.Errorf("unknown command %q", d.Cmd)
 }
 
-
 // forget drops a lock that has left its resource from the name table.
 func (h *engineHarness) forget(k lkey) {
 	if name, ok := h.names[k]; ok && h.locks[name] == k {
