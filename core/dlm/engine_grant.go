@@ -211,7 +211,7 @@ func (r *rsb) grantPendingConvert(high Mode, cw bool) ([]effect, Mode, bool) {
 			demoted := l.sb&Demoted != 0
 			ok, deadlk := r.canBeGranted(l, false, recover)
 			if ok {
-				effs = append(effs, r.grant(l, nil))
+				effs = append(effs, r.grant(l))
 				grantRestart = true
 				continue
 			}
@@ -251,7 +251,7 @@ func (r *rsb) grantPendingWait(high Mode, cw bool) ([]effect, Mode, bool) {
 	var effs []effect
 	for _, l := range append([]*lkb(nil), r.waiting...) {
 		if ok, _ := r.canBeGranted(l, false, false); ok {
-			effs = append(effs, r.grant(l, nil))
+			effs = append(effs, r.grant(l))
 			continue
 		}
 		high = max(high, l.rq)
