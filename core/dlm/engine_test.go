@@ -103,25 +103,25 @@ func newEngineHarness() *engineHarness {
 	return h
 }
 
-var flagByName = map[string]Flags{
+var engFlagByName = map[string]Flags{
 	"noqueue": NoQueue, "cancel": Cancel, "convert": Convert, "valblk": ValBlk, "quecvt": QueCvt,
 	"ivvalblk": IVValBlk, "convdeadlk": ConvDeadlk, "persistent": Persistent, "nodlckwt": NoDlckWt,
 	"expedite": Expedite, "noqueuebast": NoQueueBast, "orphan": Orphan, "altpr": AltPR,
 	"altcw": AltCW, "forceunlock": ForceUnlock, "force": ForceUnlock,
 }
 
-var modeByName = map[string]Mode{"nl": NL, "cr": CR, "cw": CW, "pr": PR, "pw": PW, "ex": EX, "iv": IV}
+var engModeByName = map[string]Mode{"nl": NL, "cr": CR, "cw": CW, "pr": PR, "pw": PW, "ex": EX, "iv": IV}
 
-// args is a command's parsed arguments.
-type args struct {
+// engArgs is a command's parsed arguments.
+type engArgs struct {
 	pos   []string // positional (before any flag): name, mode
 	flags Flags
 	kv    map[string]string
 	keys  map[string]bool
 }
 
-func parseArgs(d *datadriven.TestData, npos int) (args, error) {
-	a := args{kv: map[string]string{}, keys: map[string]bool{}}
+func engParseArgs(d *datadriven.TestData, npos int) (engArgs, error) {
+	a := engArgs{kv: map[string]string{}, keys: map[string]bool{}}
 	for i, c := range d.CmdArgs {
 		if len(c.Vals) > 0 {
 			a.kv[c.Key] = strings.Join(c.Vals, ",")
@@ -131,7 +131,7 @@ func parseArgs(d *datadriven.TestData, npos int) (args, error) {
 			a.pos = append(a.pos, c.Key)
 			continue
 		}
-		if f, ok := flagByName[c.Key]; ok {
+		if f, ok := engFlagByName[c.Key]; ok {
 			a.flags |= f
 			continue
 		}
@@ -143,15 +143,15 @@ func parseArgs(d *datadriven.TestData, npos int) (args, error) {
 	return a, nil
 }
 
-func parseMode(s string) (Mode, error) {
-	m, ok := modeByName[strings.ToLower(s)]
+func engParseMode(s string) (Mode, error) {
+	m, ok := engModeByName[strings.ToLower(s)]
 	if !ok {
 		return IV, fmt.Errorf("no mode %q", s)
 	}
 	return m, nil
 }
 
-func (h *engineHarness) resource(a args) (*rsb, string, error) {
+func (h *engineHarness) resource(a engArgs) (*rsb, string, error) {
 	name := a.kv["res"]
 	if name == "" {
 		name = "R"
@@ -163,9 +163,9 @@ func (h *engineHarness) resource(a args) (*rsb, string, error) {
 	return r, name, nil
 }
 
-// lvbArg is the value block V padded with zeros to the resource's length,
+// engLVBArg is the value block V padded with zeros to the resource's length,
 // nil when the command gives none.
-func lvbArg(a args, r *rsb) []byte {
+func engLVBArg(a engArgs, r *rsb) []byte {
 	v, ok := a.kv["lvb"]
 	if !ok {
 		return nil
@@ -175,12 +175,12 @@ func lvbArg(a args, r *rsb) []byte {
 	return b
 }
 
-func atArg(a args) time.Duration {
+func engAtArg(a engArgs) time.Duration {
 	d, _ := time.ParseDuration(a.kv["at"])
 	return d
 }
 
-func (h *engineHarness) newLock(name string, a args, resName string) (*lkb, error) {
+func (h *engineHarness) newLock(name string, a engArgs, resName string) (*lkb, error) {
 	if k, ok := h.locks[name]; ok {
 		return nil, fmt.Errorf("lock %s exists (%v)", name, k)
 	}
@@ -214,7 +214,7 @@ func (h *engineHarness) key(name string) (lkey, *rsb, error) {
 func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 	switch d.Cmd {
 	case "resource":
-		a, _ := parseArgs(d, 0)
+		a, _ := engParseArgs(d, 0)
 		name := a.kv["res"]
 		if name == "" {
 			name = "R"
@@ -232,11 +232,11 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		return "ok", nil
 
 	case "lock":
-		a, err := parseArgs(d, 2)
+		a, err := engParseArgs(d, 2)
 		if err != nil {
 			return "", err
 		}
-		mode, err := parseMode(a.pos[1])
+		mode, err := engParseMode(a.pos[1])
 		if err != nil {
 			return "", err
 		}
@@ -252,15 +252,15 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 			return "", err
 		}
 		h.pending[l.key]++
-		effs := r.request(atArg(a), l, mode, a.flags, lvbArg(a, r))
+		effs := r.request(engAtArg(a), l, mode, a.flags, engLVBArg(a, r))
 		return h.effects(effs)
 
 	case "convert":
-		a, err := parseArgs(d, 2)
+		a, err := engParseArgs(d, 2)
 		if err != nil {
 			return "", err
 		}
-		mode, err := parseMode(a.pos[1])
+		mode, err := engParseMode(a.pos[1])
 		if err != nil {
 			return "", err
 		}
@@ -272,7 +272,7 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		if err := validateLock(Request{Name: r.name, Mode: mode, Flags: flags, ID: k.ID}); err != nil {
 			return "error: " + err.Error(), nil
 		}
-		effs, err := r.convert(atArg(a), k, mode, flags, lvbArg(a, r))
+		effs, err := r.convert(engAtArg(a), k, mode, flags, engLVBArg(a, r))
 		if err != nil {
 			return "error: " + err.Error(), nil
 		}
@@ -280,7 +280,7 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		return h.effects(effs)
 
 	case "unlock", "cancel", "victim":
-		a, err := parseArgs(d, 1)
+		a, err := engParseArgs(d, 1)
 		if err != nil {
 			return "", err
 		}
@@ -294,7 +294,7 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 			if err := validateUnlock(a.flags); err != nil {
 				return "error: " + err.Error(), nil
 			}
-			effs, err = r.unlock(k, a.flags, lvbArg(a, r))
+			effs, err = r.unlock(k, a.flags, engLVBArg(a, r))
 		case "cancel":
 			effs, err = r.cancel(k)
 		case "victim":
@@ -312,7 +312,7 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		return h.effects(effs)
 
 	case "orphan":
-		a, err := parseArgs(d, 1)
+		a, err := engParseArgs(d, 1)
 		if err != nil {
 			return "", err
 		}
@@ -328,11 +328,11 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		return "ok", nil
 
 	case "adopt":
-		a, err := parseArgs(d, 2)
+		a, err := engParseArgs(d, 2)
 		if err != nil {
 			return "", err
 		}
-		mode, err := parseMode(a.pos[1])
+		mode, err := engParseMode(a.pos[1])
 		if err != nil {
 			return "", err
 		}
@@ -344,7 +344,7 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		e, err := r.adoptOrphan(atArg(a), l, mode)
+		e, err := r.adoptOrphan(engAtArg(a), l, mode)
 		if err != nil {
 			h.forget(l.key)
 			return "error: " + err.Error(), nil
@@ -362,7 +362,7 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		return h.effects([]effect{e})
 
 	case "purge":
-		a, _ := parseArgs(d, 0)
+		a, _ := engParseArgs(d, 0)
 		dead := map[wire.NodeID]bool{}
 		for _, s := range strings.Split(a.kv["node"], ",") {
 			v, err := strconv.Atoi(s)
@@ -382,7 +382,7 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		return "ok", nil
 
 	case "rebuild":
-		a, err := parseArgs(d, 1)
+		a, err := engParseArgs(d, 1)
 		if err != nil {
 			return "", err
 		}
@@ -394,12 +394,12 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if l.gr, err = parseMode(a.kv["gr"]); err != nil {
+		if l.gr, err = engParseMode(a.kv["gr"]); err != nil {
 			return "", err
 		}
 		l.rq = IV
 		if s := a.kv["rq"]; s != "" {
-			if l.rq, err = parseMode(s); err != nil {
+			if l.rq, err = engParseMode(s); err != nil {
 				return "", err
 			}
 			h.pending[l.key]++
@@ -415,7 +415,7 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 			return "", fmt.Errorf("q=%s", a.kv["q"])
 		}
 		l.flags = a.flags
-		l.lvb = lvbArg(a, r)
+		l.lvb = engLVBArg(a, r)
 		if s := a.kv["seq"]; s != "" {
 			l.lvbSeq, _ = strconv.ParseUint(s, 10, 64)
 		}
@@ -424,7 +424,7 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		return "ok", nil
 
 	case "recover-lvb":
-		a, _ := parseArgs(d, 0)
+		a, _ := engParseArgs(d, 0)
 		r, _, err := h.resource(a)
 		if err != nil {
 			return "", err
@@ -433,15 +433,15 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		return h.queues(r), nil
 
 	case "grant-pending":
-		a, _ := parseArgs(d, 0)
+		a, _ := engParseArgs(d, 0)
 		r, _, err := h.resource(a)
 		if err != nil {
 			return "", err
 		}
-		return h.effects(r.grantPending(atArg(a)))
+		return h.effects(r.grantPending(engAtArg(a)))
 
 	case "queues":
-		a, _ := parseArgs(d, 0)
+		a, _ := engParseArgs(d, 0)
 		r, _, err := h.resource(a)
 		if err != nil {
 			return "", err
@@ -449,11 +449,11 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		return h.queues(r), nil
 
 	case "validate":
-		a, err := parseArgs(d, 1)
+		a, err := engParseArgs(d, 1)
 		if err != nil {
 			return "", err
 		}
-		mode, err := parseMode(a.pos[0])
+		mode, err := engParseMode(a.pos[0])
 		if err != nil {
 			return "", err
 		}
@@ -466,7 +466,7 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		return "ok", nil
 
 	case "validate-lvb":
-		a, _ := parseArgs(d, 0)
+		a, _ := engParseArgs(d, 0)
 		n, _ := strconv.Atoi(a.kv["len"])
 		ln, _ := strconv.Atoi(a.kv["lvblen"])
 		if err := validateLVB(a.flags, make([]byte, n), ln); err != nil {
@@ -475,7 +475,7 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		return "ok", nil
 
 	case "validate-unlock":
-		a, _ := parseArgs(d, 0)
+		a, _ := engParseArgs(d, 0)
 		if err := validateUnlock(a.flags); err != nil {
 			return "error: " + err.Error(), nil
 		}
@@ -516,7 +516,7 @@ func (h *engineHarness) effects(effs []effect) (string, error) {
 			fmt.Fprintf(&b, " sb=%s", e.sb)
 		}
 		if e.lvb != nil {
-			fmt.Fprintf(&b, " lvb=%s seq=%d", showLVB(e.lvb), e.lvbSeq)
+			fmt.Fprintf(&b, " lvb=%s seq=%d", engShowLVB(e.lvb), e.lvbSeq)
 		}
 		b.WriteString("\n")
 		h.pending[e.key]--
@@ -530,9 +530,9 @@ func (h *engineHarness) effects(effs []effect) (string, error) {
 	return strings.TrimSuffix(b.String(), "\n"), nil
 }
 
-// showLVB prints a value block: its text without the zero padding, or 0
+// engShowLVB prints a value block: its text without the zero padding, or 0
 // for all zeros.
-func showLVB(v []byte) string {
+func engShowLVB(v []byte) string {
 	t := bytes.TrimRight(v, "\x00")
 	if len(t) == 0 {
 		return "0"
@@ -563,7 +563,7 @@ func (h *engineHarness) queues(r *rsb) string {
 	if r.invalid {
 		valid = "invalid"
 	}
-	fmt.Fprintf(&b, "lvb: %s seq=%d %s", showLVB(r.value()), r.lvbSeq, valid)
+	fmt.Fprintf(&b, "lvb: %s seq=%d %s", engShowLVB(r.value()), r.lvbSeq, valid)
 	return b.String()
 }
 
@@ -572,7 +572,7 @@ func (h *engineHarness) queues(r *rsb) string {
 // otherwise.
 func (h *engineHarness) check() error {
 	for _, rn := range slices.Sorted(maps.Keys(h.res)) {
-		if err := checkRSB(h.res[rn]); err != nil {
+		if err := engCheckRSB(h.res[rn]); err != nil {
 			return fmt.Errorf("resource %s: %w", rn, err)
 		}
 	}
@@ -589,12 +589,12 @@ func (h *engineHarness) check() error {
 	return nil
 }
 
-// checkRSB verifies one resource's invariants: the modes held (granted
+// engCheckRSB verifies one resource's invariants: the modes held (granted
 // queue, and the granted modes of converting locks) are pairwise
 // compatible (G5); every lock is on the queue it says; granted locks have
 // nothing pending, converting ones hold a mode and want another, waiting
 // ones hold none.
-func checkRSB(r *rsb) error {
+func engCheckRSB(r *rsb) error {
 	var held []*lkb
 	for _, l := range r.granted {
 		if l.q != qGranted || l.gr == IV || l.rq != IV {
