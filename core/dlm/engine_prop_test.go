@@ -148,7 +148,7 @@ func runEngineProperties(t *testing.T, seed uint64, ops int) bool {
 					}
 				}
 				// A write (the table's W: from PW or EX, but PW->EX reads).
-				if old >= PW && !(old == PW && e.mode == EX) {
+				if old >= PW && (old != PW || e.mode != EX) {
 					if c.op&IVValBlk != 0 {
 						model.valid = false
 					} else if c.op&ValBlk != 0 && c.wantLVB != nil {

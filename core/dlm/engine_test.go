@@ -4,28 +4,33 @@ package dlm
 // or a few, driven command by command; rewrite the expected output with
 // -rewrite) and a randomized property test (engine_prop_test.go).
 //
-// Mutations tried on purpose (the test that caught each, and how):
+// Mutations tried on purpose, each caught (the first failing line; all
+// re-measured on the final engine):
 //
-//	M1 new requests ignore a non-empty convert queue (VMS 6-4, the
-//	   len(r.converting) == 0 of the at-issue new-request rule dropped):
-//	   testdata/engine/grant_order (scenario 10's C overtakes A) and
-//	   TestEngineProperties.
-//	M2 highbast not reset on grant: testdata/engine/bast (a second
-//	   round of notices after a grant never comes).
-//	M3 QUECVT ignores the convert queue (granted in place like a plain
-//	   conversion): testdata/engine/conversions (scenario 12).
-//	M4 a write does not clear the invalid flag: testdata/engine/lvb
-//	   (scenario 32) and TestEngineProperties (model mismatch).
-//	M5 no conversion-deadlock detection at issue: testdata/engine/deadlock
-//	   (scenario 17) and TestEngineProperties (a queue stuck forever is not
-//	   what it checks, but scenario 17 is).
-//	M6 blocking notices also to converting locks: testdata/engine/bast
-//	   (scenario 26).
-//	M7 grant pass only once over the convert queue (no restart after a
-//	   grant): testdata/engine/grant_order.
-//
-// (The measured results are in the report of the session that wrote this;
-// the table above names where each failed.)
+//	M1  a new request ignores a queued conversion (VMS 6-4's "convert
+//	    queue empty" dropped): grant_order:149 (C granted past A's queued
+//	    conversion).
+//	M2  highbast not reset on a grant: bast:150, cancel_unlock:91,
+//	    conversions:20 (scenario 9), noqueue:94 (the doorbell re-arms).
+//	M3  QUECVT ignores the convert queue: conversions:117 (scenario 12).
+//	M4  a write does not clear the invalid flag: lvb:145 (scenario 32).
+//	M5  no conversion-deadlock detection at issue: deadlock:21 (scen. 17).
+//	M6  blocking notices to converting locks too: bast:92 (scenario 26),
+//	    deadlock:94.
+//	M7  no restart of the convert queue after a grant: recovery:117.
+//	M8  the wait queue before the convert queue: grant_order:198.
+//	M9  a freed resource keeps its value: lvb:208 (scenario 34) and
+//	    TestEngineProperties (seed 4: read "v245", the model says zeros).
+//	M10 NOQUEUE tells holders without NOQUEUEBAST: matrix:236, noqueue:60.
+//	M11 a plain unlock of a lock with an operation pending accepted:
+//	    cancel_unlock:74 (scenario 38), TestEngineProperties (seed 1).
+//	M12 purge forgets recover_lvb's rule 1: recovery:29.
+//	M13 a grant ignores its operation's value (opLVB): lvb:15,
+//	    lvb_table:969, recovery:29, TestEngineProperties (seed 2).
+//	M14 RSB_RECOVER_GRANT ignored: recovery:92.
+//	M15 EXPEDITE ignored: grant_order:111 (scenario 5).
+//	M16 ALTPR/ALTCW ignored: conversions:210 (scenario 16).
+//	M17 CONVDEADLK gives EDEADLK instead of demoting: deadlock:57 (18).
 
 import (
 	"bytes"
