@@ -211,6 +211,14 @@ func (d *DLM) Lock(now time.Duration, r Request) (LockID, error) {
 		return 0, fmt.Errorf("lockspace name of %d bytes (at most %d): %w", len(r.Lockspace), MaxName, ErrInvalid)
 	}
 	rn := rname{ls: lsName(r.Lockspace), name: r.Name}
+	if r.Flags&Convert != 0 {
+		if p := d.locks[r.ID]; p != nil {
+			rn = p.rn
+		}
+	}
+	if err := validateLVB(r.Flags, r.LVB, d.lvbLen(rn.ls)); err != nil {
+		return 0, err
+	}
 	defer d.drain()
 	if r.Flags&Convert != 0 {
 		p := d.locks[r.ID]
@@ -318,6 +326,9 @@ func (d *DLM) Unlock(now time.Duration, id LockID, flags Flags, lvb []byte) erro
 	p := d.locks[id]
 	if p == nil || p.unlocking {
 		return fmt.Errorf("unlock lock %d: %w", id, ErrNotFound)
+	}
+	if err := validateLVB(flags, lvb, d.lvbLen(p.rn.ls)); err != nil {
+		return err
 	}
 	defer d.drain()
 	if flags&Cancel != 0 {
@@ -706,7 +717,7 @@ func (d *DLM) procLookupReply(m msg) {
 	pn.looking = false
 	pn.master, pn.known = m.node, true
 	if m.node == d.self && d.mast[m.rname] == nil {
-		d.mast[m.rname] = &mres{r: newRSB(m.rname.ls, m.rname.name, d.lvbLen(m.rname.ls))}
+		d.mast[m.rname] = &mres{r: newRSB(m.ls, m.name, d.lvbLen(m.ls))}
 	}
 	if len(pn.locks) == 0 {
 		delete(d.names, m.rname)
