@@ -87,7 +87,11 @@ type harness struct {
 	believed map[lref]Mode  // what each lock's client believes granted
 	counts   map[string]int // messages delivered by kind
 	view     View           // the last view given
-	out      *strings.Builder
+	// Hooks for the randomized test (cluster_random_test.go).
+	onComplete func(wire.NodeID, Completion)
+	onBast     func(wire.NodeID, Blocking)
+	onDeliver  func(pair, msg)
+	out        *strings.Builder
 }
 
 func newHarness(t *testing.T) *harness {
@@ -133,6 +137,9 @@ func (h *harness) collect() bool {
 		}
 		for _, c := range rd.Completions {
 			ref := lref{n, c.ID}
+			if h.onComplete != nil {
+				h.onComplete(n, c)
+			}
 			s := fmt.Sprintf("n%d: %s %s %s", n, h.label(n, c.ID), c.Status, c.Mode)
 			if c.SB != 0 {
 				s += " " + c.SB.String()
@@ -153,6 +160,9 @@ func (h *harness) collect() bool {
 			}
 		}
 		for _, b := range rd.Blocking {
+			if h.onBast != nil {
+				h.onBast(n, b)
+			}
 			h.printf("n%d: %s bast %s\n", n, h.label(n, b.ID), b.Mode)
 		}
 		for _, e := range rd.Events {
@@ -236,6 +246,9 @@ func (h *harness) deliver(p pair, m Out) {
 	}
 	if dm, err := decodeMsg(m.Payload); err == nil {
 		h.counts[dm.kind.String()]++
+		if h.onDeliver != nil {
+			h.onDeliver(p, dm)
+		}
 	}
 	if err := h.nodes[p.to].Step(h.now, Receive{From: p.from, Payload: m.Payload}); err != nil {
 		h.t.Fatalf("n%d: step: %v", p.to, err)
@@ -583,6 +596,11 @@ func (h *harness) newNode(id wire.NodeID, all []wire.NodeID) {
 	}
 	h.nodes[id] = d
 	h.alive[id] = true
+	for ref := range h.believed {
+		if ref.node == id {
+			delete(h.believed, ref) // the old incarnation's clients died with it
+		}
+	}
 	for p := range h.q {
 		if p.from == id || p.to == id {
 			delete(h.q, p)
