@@ -33,6 +33,9 @@ type DLM struct {
 	// names whose removal awaits the directory's reply.
 	mast     map[rname]*mres
 	mseq     map[lkey]uint32 // the last operation number a mastered lock sent
+	belief   map[lkey]Mode   // remote mastered locks: the mode the client is known to believe (hold.go)
+	needAck  map[lkey]Mode   // remote mastered locks: a completion sent whose acknowledgement is awaited
+	held     map[rname][]held
 	dir      map[rname]wire.NodeID
 	removing map[rname]bool
 
@@ -134,6 +137,9 @@ func New(cfg Config, rng *rand.Rand) (*DLM, error) {
 		names:    map[rname]*pname{},
 		mast:     map[rname]*mres{},
 		mseq:     map[lkey]uint32{},
+		belief:   map[lkey]Mode{},
+		needAck:  map[lkey]Mode{},
+		held:     map[rname][]held{},
 		dir:      map[rname]wire.NodeID{},
 		removing: map[rname]bool{},
 		asks:     map[uint64]*pendingAsk{},
@@ -488,14 +494,14 @@ func (d *DLM) handle(from wire.NodeID, m msg) {
 			return
 		}
 		d.recReceive(from, m)
-	case mkRequest, mkConvert, mkUnlock, mkCancel, mkOwner, mkLookup, mkRemove, mkDlVictim, mkDlQuery, mkPurge:
+	case mkRequest, mkConvert, mkUnlock, mkCancel, mkOwner, mkLookup, mkRemove, mkDlVictim, mkDlQuery, mkPurge, mkAck:
 		if !d.running {
 			d.deferred = append(d.deferred, fromMsg{from, m})
 			return
 		}
 		d.serve(from, m)
 	case mkReply:
-		d.procReply(m)
+		d.procReply(from, m)
 	case mkBast:
 		d.procBast(m)
 	case mkNotMaster:
@@ -537,6 +543,8 @@ func (d *DLM) serve(from wire.NodeID, m msg) {
 		d.victim(m)
 	case mkPurge:
 		d.purgeOwner(m.owner)
+	case mkAck:
+		d.ack(from, m)
 	default:
 		d.masterOp(from, m)
 	}
@@ -570,6 +578,9 @@ func (d *DLM) masterOp(from wire.NodeID, m msg) {
 		effs = r.request(d.now, &lkb{key: k, owner: m.owner}, m.mode, m.flags, m.lvb)
 	case mkConvert:
 		d.mseq[k] = m.seq
+		if b, ok := d.belief[k]; ok && downConversion(b, m.mode, m.flags) {
+			d.belief[k] = m.mode // its client was told at once
+		}
 		effs, err = r.convert(d.now, k, m.mode, m.flags, m.lvb)
 		if err != nil {
 			mode := IV
@@ -580,6 +591,8 @@ func (d *DLM) masterOp(from wire.NodeID, m msg) {
 		}
 	case mkUnlock:
 		d.mseq[k] = m.seq
+		delete(d.belief, k)
+		delete(d.needAck, k)
 		effs, err = r.unlock(k, m.flags, m.lvb)
 		if err != nil {
 			effs = []effect{{key: k, status: EUNLOCK, mode: IV}}
@@ -597,27 +610,12 @@ func (d *DLM) masterOp(from wire.NodeID, m msg) {
 func (d *DLM) emit(r *rsb, effs []effect) {
 	rn := rname{ls: r.ls, name: r.name}
 	for _, e := range effs {
-		if e.bast {
-			m := msg{kind: mkBast, rname: rn, id: e.key.ID, owner: e.owner, mode: e.mode}
-			if e.key.Node == d.self {
-				d.procBast(m)
-			} else {
-				d.send(e.key.Node, m)
-			}
-			continue
-		}
-		m := msg{kind: mkReply, rname: rn, id: e.key.ID, seq: d.mseq[e.key], owner: e.owner,
-			status: e.status, mode: e.mode, sb: e.sb, lvb: e.lvb, lvbSeq: e.lvbSeq}
-		if r.find(e.key) == nil {
+		d.held[rn] = append(d.held[rn], held{e: e, seq: d.mseq[e.key]})
+		if !e.bast && r.find(e.key) == nil {
 			delete(d.mseq, e.key)
 		}
-		if e.key.Node == d.self {
-			m.view = d.view
-			d.procReply(m)
-		} else {
-			d.send(e.key.Node, m)
-		}
 	}
+	d.flushHeld(r)
 }
 
 // idleCheck starts or stops a master copy's linger.
@@ -632,7 +630,7 @@ func (d *DLM) idleCheck(mr *mres) {
 }
 
 // procReply applies a master's completion to a process copy.
-func (d *DLM) procReply(m msg) {
+func (d *DLM) procReply(from wire.NodeID, m msg) {
 	p := d.locks[m.id]
 	if p == nil {
 		return
@@ -646,6 +644,10 @@ func (d *DLM) procReply(m msg) {
 	p.sent = slices.DeleteFunc(p.sent, func(o *pop) bool { return o.seq <= m.seq })
 	if p.pend != nil && p.pend.sent && p.pend.seq <= m.seq && !p.unlocking {
 		p.pend = nil
+		if from != d.self && p.gr != IV && m.mode != IV && weaker(m.mode, p.gr) {
+			// The master holds back others' grants until this client knows (hold.go).
+			defer d.send(from, msg{kind: mkAck, rname: p.rn, id: p.id})
+		}
 		p.gr = m.mode
 		d.complete(p, Completion{ID: p.id, Owner: p.owner, Status: m.status, Mode: m.mode, SB: m.sb, LVB: cloneBytes(m.lvb)})
 	}

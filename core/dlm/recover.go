@@ -320,6 +320,9 @@ func (d *DLM) rebuild() {
 	old := d.mast
 	d.mast = map[rname]*mres{}
 	d.mseq = map[lkey]uint32{}
+	d.belief = map[lkey]Mode{}
+	d.needAck = map[lkey]Mode{}
+	d.held = map[rname][]held{}
 	fresh := map[rname]bool{}
 	get := func(rn rname) *rsb {
 		if mr := d.mast[rn]; mr != nil {
@@ -344,6 +347,9 @@ func (d *DLM) rebuild() {
 			r := get(l.rname)
 			if l.gr == IV {
 				continue
+			}
+			if n != d.self {
+				d.belief[lkey{Node: n, ID: l.id}] = l.gr
 			}
 			r.rebuild(&lkb{key: lkey{Node: n, ID: l.id}, owner: l.owner, gr: l.gr, rq: IV, flags: l.flags,
 				q: qGranted, orphan: l.orphan, lvb: l.lvb, lvbSeq: l.lvbSeq, lvbInvalid: l.lvbBad, highbast: IV})
