@@ -73,7 +73,11 @@ func runRandom(t *testing.T, seed int64) (ok bool) {
 			fail("n%d: completion %+v of no lock", n, c)
 			return
 		}
-		if c.Status != Lost && !l.pending {
+		if c.Status == Lost {
+			delete(locks, l.ref)
+			return
+		}
+		if !l.pending {
 			fail("n%d: completion %+v with nothing pending", n, c)
 		}
 		l.pending = false
@@ -90,13 +94,20 @@ func runRandom(t *testing.T, seed int64) (ok bool) {
 	}
 	var epoch uint64
 	restarted := map[wire.NodeID]bool{}
+	var cutNode wire.NodeID // a node cut off from the others, alive
+	cutLost := false        // and told it lost its locks (no fence device covers it)
 	giveView := func(release bool) {
 		epoch++
 		var members, rel []wire.NodeID
 		for _, id := range nodes {
-			if h.alive[id] {
+			switch {
+			case id == cutNode:
+				if cutLost {
+					rel = append(rel, id) // released after the lease wait
+				}
+			case h.alive[id]:
 				members = append(members, id)
-			} else {
+			default:
 				rel = append(rel, id)
 			}
 		}
@@ -104,6 +115,9 @@ func runRandom(t *testing.T, seed int64) (ok bool) {
 			rel = append(rel, id)
 		}
 		slices.Sort(rel)
+		if len(members) == 0 {
+			return
+		}
 		if !release {
 			rel = nil
 		} else {
@@ -143,6 +157,9 @@ func runRandom(t *testing.T, seed int64) (ok bool) {
 	if *randomSeed >= 0 && testing.Verbose() {
 		h.onDeliver = func(p pair, m msg) {
 			trace("deliver %d->%d %v %s id=%d seq=%d mode=%v status=%v view=%d", p.from, p.to, m.kind, m.name, m.id, m.seq, m.mode, m.status, m.view.Epoch)
+		}
+		h.onEvent = func(n wire.NodeID, e Recovered) {
+			trace("n%d recovered %v members=%v purged=%v base-was=%v", n, e.View.Epoch, e.Members, e.Purged, e.Purged)
 		}
 		prev := h.onComplete
 		h.onComplete = func(n wire.NodeID, c Completion) { trace("n%d completion %+v", n, c); prev(n, c) }
@@ -242,6 +259,10 @@ func runRandom(t *testing.T, seed int64) (ok bool) {
 				break
 			}
 			k := al[rng.IntN(len(al))]
+			if k == cutNode {
+				cutNode = 0 // fenced
+				h.cut = map[pair]bool{}
+			}
 			h.alive[k] = false
 			trace("kill %d", k)
 			for p := range h.q {
@@ -270,6 +291,33 @@ func runRandom(t *testing.T, seed int64) (ok bool) {
 					break
 				}
 			}
+		case x < 96: // cut a node off (it stays alive), or end the cut
+			if cutNode == 0 {
+				al := aliveNodes()
+				if len(al) < 3 {
+					break
+				}
+				cutNode = al[rng.IntN(len(al))]
+				cutLost = rng.IntN(2) == 0
+				for _, o := range nodes {
+					if o != cutNode {
+						h.cut[pair{cutNode, o}] = true
+						h.cut[pair{o, cutNode}] = true
+						delete(h.q, pair{cutNode, o})
+						delete(h.q, pair{o, cutNode})
+					}
+				}
+				epoch++
+				v := View{ID: wire.ViewID{Epoch: epoch, Coord: cutNode}, Members: []wire.NodeID{cutNode}, Lost: cutLost}
+				trace("cut %d lost=%v", cutNode, cutLost)
+				h.giveView(v, []wire.NodeID{cutNode})
+				pendingView = true
+			} else {
+				trace("heal %d", cutNode)
+				cutNode = 0
+				h.cut = map[pair]bool{}
+				pendingView = true
+			}
 		default: // the view catches up, maybe releasing later
 			if pendingView {
 				giveView(rng.IntN(3) > 0)
@@ -286,6 +334,8 @@ func runRandom(t *testing.T, seed int64) (ok bool) {
 	}
 	// Faults stop: every node back, one view releasing every departed
 	// incarnation, time passes (deadlocks are broken).
+	cutNode = 0
+	h.cut = map[pair]bool{}
 	for _, id := range nodes {
 		if !h.alive[id] {
 			h.newNode(id, nodes)

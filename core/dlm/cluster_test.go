@@ -91,13 +91,15 @@ type harness struct {
 	onComplete func(wire.NodeID, Completion)
 	onBast     func(wire.NodeID, Blocking)
 	onDeliver  func(pair, msg)
+	onEvent    func(wire.NodeID, Recovered)
+	released   map[wire.NodeID]bool // absent nodes the "stack" released
 	out        *strings.Builder
 }
 
 func newHarness(t *testing.T) *harness {
 	return &harness{t: t, nodes: map[wire.NodeID]*DLM{}, alive: map[wire.NodeID]bool{}, q: map[pair][]Out{},
 		held: map[pair]bool{}, cut: map[pair]bool{}, labels: map[string]lref{}, rev: map[lref]string{},
-		names: map[lref]rname{}, owners: map[lref]Owner{}, believed: map[lref]Mode{}, counts: map[string]int{}, out: &strings.Builder{}}
+		released: map[wire.NodeID]bool{}, names: map[lref]rname{}, owners: map[lref]Owner{}, believed: map[lref]Mode{}, counts: map[string]int{}, out: &strings.Builder{}}
 }
 
 func (h *harness) sortedNodes() []wire.NodeID {
@@ -166,6 +168,9 @@ func (h *harness) collect() bool {
 			h.printf("n%d: %s bast %s\n", n, h.label(n, b.ID), b.Mode)
 		}
 		for _, e := range rd.Events {
+			if h.onEvent != nil {
+				h.onEvent(n, e)
+			}
 			h.printf("n%d: recovered view=%d members=%v purged=%v resources=%d\n", n, e.View.Epoch, e.Members, e.Purged, e.Resources)
 		}
 		for _, a := range rd.Answers {
@@ -400,6 +405,22 @@ func (h *harness) handle(t *testing.T, d *datadriven.TestData) string {
 		}
 		if vals, ok := arg(d, "release"); ok {
 			v.Release = nodeList(t, vals)
+		}
+		// As the stack does: a node released once stays released while
+		// it stays out of the view (Release names every absent node whose
+		// locks may go, not only those that left in this change).
+		for n := range h.released {
+			if slices.Contains(v.Members, n) {
+				delete(h.released, n)
+			} else if !slices.Contains(v.Release, n) {
+				v.Release = append(v.Release, n)
+			}
+		}
+		slices.Sort(v.Release)
+		for _, n := range v.Release {
+			if !slices.Contains(v.Members, n) {
+				h.released[n] = true
+			}
 		}
 		if _, ok := arg(d, "nonprimary"); ok {
 			v.Primary = false

@@ -656,7 +656,9 @@ func (d *DLM) procReply(from wire.NodeID, m msg) {
 
 // maybeDrop forgets a process copy no master holds and nothing is pending for.
 func (d *DLM) maybeDrop(p *plock) {
-	if p.mgr == IV && p.pend == nil && len(p.todo) == 0 && len(p.sent) == 0 {
+	onlyCancels := !slices.ContainsFunc(p.sent, func(o *pop) bool { return o.kind != mkCancel })
+	if p.mgr == IV && p.pend == nil && len(p.todo) == 0 && onlyCancels {
+		// (a cancel that reached a lock already gone gets no answer)
 		d.dropLock(p)
 	}
 }

@@ -85,10 +85,13 @@ func (d *DLM) stepView(v View) {
 	}
 }
 
-// covered reports whether Release covers every member of the last
-// recovered view that is not a member now: only then may their locks go.
+// covered reports whether Release covers every node that is not a member
+// now and may hold locks: every configured node absent from the view (a
+// node's DLM remembers nothing across a restart, so which absent nodes
+// hold locks is not known here: all are waited for) and every member of
+// the last view this node rebuilt in. Only then may their locks go.
 func (d *DLM) covered() bool {
-	for _, n := range d.base {
+	for _, n := range append(slices.Clone(d.cfg.Nodes), d.base...) {
 		if !slices.Contains(d.members, n) && !slices.Contains(d.release, n) {
 			return false
 		}
@@ -118,7 +121,9 @@ func (d *DLM) departed() []wire.NodeID {
 // lose gives up every lock (View.Lost): each completes with Lost.
 func (d *DLM) lose() {
 	for _, p := range d.sortedLocks() {
-		d.complete(p, Completion{ID: p.id, Owner: p.owner, Status: Lost, Mode: IV})
+		if !p.unlocking { // an unlocking one's client was told already
+			d.complete(p, Completion{ID: p.id, Owner: p.owner, Status: Lost, Mode: IV})
+		}
 	}
 	d.locks = map[LockID]*plock{}
 	d.names = map[rname]*pname{}
