@@ -48,6 +48,13 @@ package dlm
 //	                                     master never completes), lost
 //	deadlock.go pickVictims: every lock of a cycle a victim
 //	                                   → deadlock "n1: a2 EDEADLK IV" besides b1's
+//	hold.go mustHold returns false (a middle conversion's grant to others
+//	  not held back)                   → middle "G5: b holds CW and c holds PR on R";
+//	                                     TestClusterRandom seed 358
+//	recover.go covered() checks only the last recovered view's members,
+//	  not every absent configured node → TestClusterRandom -dlm.seeds=3000, seed 62
+//	                                     "G5: 3/2 holds EX and 2/11 holds CW on C"
+//	                                     (the nodes that knew n2 held a lock restarted)
 
 import (
 	"fmt"

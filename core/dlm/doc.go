@@ -84,7 +84,8 @@
 // incarnations live; nothing here depends on a message to a dead
 // incarnation arriving. Kinds: request, convert, unlock, cancel (process
 // → master); reply (a completion), bast, notmaster (master → process);
-// lookup, lookup-reply, remove, remove-reply (directory); rec-dir,
+// ack (process → master: a middle conversion's completion was handed
+// out); lookup, lookup-reply, remove, remove-reply (directory); rec-dir,
 // rec-lookup, rec-masters, rec-locks, rec-done (recovery); dl-query,
 // dl-edges, dl-victim (deadlock search); ask, answer; owner (an orphan
 // made or adopted); purge. The encoding is the package's own (varints,
@@ -98,12 +99,18 @@
 // every operation in flight goes back to its lock's queue, to be resent
 // after the recovery. A View with Primary false never recovers, so a
 // minority grants nothing. A primary View starts recovery only when its
-// Release covers every member of the last view this node recovered that
-// is not a member now (the stack releases a node once it is confirmed
-// fenced, left cleanly, came back with a higher boot id, or — with no
-// fence device for it — after the lease wait). Until then nothing is
-// granted: the stack sends the View again, with the same id and a larger
-// Release, when that changes. Then four stages, each ended by a barrier
+// Release covers every configured node absent from Members (and every
+// member of the last view this node recovered that is absent): a DLM
+// remembers nothing across a restart, so it cannot know which absent
+// node may still hold locks, and waits for all of them. The stack
+// releases a node once it is confirmed fenced, left cleanly, came back
+// with a higher boot id, or — with no fence device for it — after the
+// lease wait, and KEEPS naming it in Release for as long as it stays
+// absent (Release is not only the nodes that left in this change; a
+// configured node never seen since the stack started is released by
+// fencing it, as Pacemaker's startup fencing does). Until then nothing
+// is granted: the stack sends the View again, with the same id and a
+// larger Release, when that changes. Then four stages, each ended by a barrier
 // (a stage is done when every member's message of it, for this view id,
 // has come; a newer view abandons the recovery and starts again):
 //
@@ -166,6 +173,18 @@
 //     recovery rebuilds from its copies).
 //   - A node that rejoins after having left cleanly must hold no locks
 //     (the stack releases a leaver only once its DLM gave them up).
+//
+// What a client believes matters, not only the master copy: a
+// conversion between CW and PR (neither up nor down) granted by a remote
+// master leaves its client acting in the old mode until the completion
+// arrives, so the master holds back any other grant incompatible with
+// that old mode until the converting node acknowledges the completion
+// (mkAck; hold.go). Up-conversions need no such wait (anything compatible
+// with the new mode was compatible with the old), and down-conversions
+// and unlocks are believed before the master learns of them. A CONVDEADLK
+// conversion is the exception: its client accepted that its lock may be
+// demoted to NL until the conversion completes (DEMOTED), so a checker
+// must take such a lock as believed NL meanwhile.
 //
 // # The driver and Ready
 //
