@@ -31,7 +31,7 @@ package dlm
 //	M15 EXPEDITE ignored: grant_order:111 (scenario 5).
 //	M16 ALTPR/ALTCW ignored: conversions:210 (scenario 16).
 //	M17 CONVDEADLK gives EDEADLK instead of demoting: deadlock:57 (18).
-//	M18 recoverConversion skipped: recovery:282 (a lock on the granted
+//	M18 recoverConversion skipped: recovery:285 (a lock on the granted
 //	    queue with no mode).
 //	M19 a NODLCKWT conversion in a conversion deadlock not told:
 //	    deadlock:94.
