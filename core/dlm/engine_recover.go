@@ -65,7 +65,11 @@ func (r *rsb) recoverLVB() {
 	var big, high *lkb
 	for _, q := range [][]*lkb{r.granted, r.converting} {
 		for _, l := range q {
-			if l.flags&ValBlk == 0 {
+			// A lock counts if it uses the value block and its holder
+			// has a value of it (one that never read it, its ValBlk
+			// coming from a later operation that failed, would pass
+			// zeros off as the value).
+			if l.flags&ValBlk == 0 || l.lvb == nil {
 				continue
 			}
 			if l.gr > CR {
