@@ -33,10 +33,10 @@ package dlm
 //	M17 CONVDEADLK gives EDEADLK instead of demoting: deadlock:57 (18).
 //	M18 recoverConversion skipped: recovery:285 (a lock on the granted
 //	    queue with no mode).
-//	M20 recoverLVB takes a lock that never read the value as its source:
-//	    recovery:357 (zeros passed off as a valid value).
 //	M19 a NODLCKWT conversion in a conversion deadlock not told:
 //	    deadlock:94.
+//	M20 recoverLVB takes a lock that never read the value as its source:
+//	    recovery:357 (zeros passed off as a valid value).
 
 import (
 	"bytes"
