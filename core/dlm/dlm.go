@@ -419,6 +419,9 @@ func (d *DLM) flush(p *plock) {
 	if pn == nil {
 		return
 	}
+	if !pn.known && !pn.looking && d.mast[p.rn] != nil {
+		pn.master, pn.known = d.self, true // this node masters it (lingering): no lookup
+	}
 	if !pn.known {
 		d.lookup(p.rn, pn)
 		return
@@ -464,11 +467,12 @@ func (d *DLM) send(to wire.NodeID, m msg) {
 
 // drain handles the messages this node sent itself.
 func (d *DLM) drain() {
-	for len(d.selfq) > 0 {
-		m := d.selfq[0]
-		d.selfq = d.selfq[1:]
+	for i := 0; i < len(d.selfq); i++ {
+		m := d.selfq[i]
+		d.selfq[i] = msg{}
 		d.handle(d.self, m)
 	}
+	d.selfq = d.selfq[:0]
 }
 
 // handle dispatches a decoded message.
@@ -764,6 +768,7 @@ func (d *DLM) tossIdle() {
 			continue
 		}
 		delete(d.mast, rn)
+		delete(d.held, rn)
 		dn := dirNode(d.members, rn.ls, rn.name)
 		if dn == d.self {
 			if d.dir[rn] == d.self {
@@ -795,27 +800,21 @@ func (d *DLM) Ready() Ready {
 
 // Advance acknowledges the last Ready: what it returned is dropped.
 func (d *DLM) Advance() {
-	d.out.Messages = slices.Clone(d.out.Messages[d.readyAt[0]:])
-	d.out.Completions = slices.Clone(d.out.Completions[d.readyAt[1]:])
-	d.out.Blocking = slices.Clone(d.out.Blocking[d.readyAt[2]:])
-	d.out.Events = slices.Clone(d.out.Events[d.readyAt[3]:])
-	d.out.Answers = slices.Clone(d.out.Answers[d.readyAt[4]:])
+	d.out.Messages = rest(d.out.Messages, d.readyAt[0])
+	d.out.Completions = rest(d.out.Completions, d.readyAt[1])
+	d.out.Blocking = rest(d.out.Blocking, d.readyAt[2])
+	d.out.Events = rest(d.out.Events, d.readyAt[3])
+	d.out.Answers = rest(d.out.Answers, d.readyAt[4])
 	d.readyAt = [5]int{}
-	if len(d.out.Messages) == 0 {
-		d.out.Messages = nil
+}
+
+// rest is what is left of a list once its first n went out (a copy: the
+// driver may keep what Ready returned).
+func rest[T any](l []T, n int) []T {
+	if n >= len(l) {
+		return nil
 	}
-	if len(d.out.Completions) == 0 {
-		d.out.Completions = nil
-	}
-	if len(d.out.Blocking) == 0 {
-		d.out.Blocking = nil
-	}
-	if len(d.out.Events) == 0 {
-		d.out.Events = nil
-	}
-	if len(d.out.Answers) == 0 {
-		d.out.Answers = nil
-	}
+	return slices.Clone(l[n:])
 }
 
 // purgeOwner releases an owner's locks (PurgeOwner): non-persistent ones

@@ -89,3 +89,25 @@ func TestSyncErrors(t *testing.T) {
 		t.Errorf("malformed message: %v", err)
 	}
 }
+
+// BenchmarkLocalLockUnlock: a locally mastered lock and unlock through
+// the DLM (no message), the Ready taken each time.
+func BenchmarkLocalLockUnlock(b *testing.B) {
+	d, _ := New(Config{Self: 1, Nodes: []wire.NodeID{1}}, nil)
+	_ = d.Step(time.Second, View{ID: wire.ViewID{Epoch: 1, Coord: 1}, Members: []wire.NodeID{1}, Primary: true})
+	d.Ready()
+	d.Advance()
+	o := Owner{Node: 1, ID: 1}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		id, err := d.Lock(time.Second, Request{Name: "R", Mode: EX, Owner: o})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := d.Unlock(time.Second, id, 0, nil); err != nil {
+			b.Fatal(err)
+		}
+		d.Ready()
+		d.Advance()
+	}
+}

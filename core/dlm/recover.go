@@ -345,7 +345,15 @@ func (d *DLM) rebuild() {
 		return r
 	}
 	for _, rn := range sortedKeys(old) {
-		get(rn) // a surviving master keeps its resources (stage 1 told their directory)
+		// A surviving master keeps its resources (stage 1 told their
+		// directory), unless the directory chose another reporter.
+		if m, ok := rec.masters[rn]; ok && m != d.self {
+			continue
+		}
+		if m, ok := d.dir[rn]; ok && m != d.self {
+			continue
+		}
+		get(rn)
 	}
 	for _, n := range rec.members {
 		for _, l := range rec.locks[n] {
