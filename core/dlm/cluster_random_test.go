@@ -149,6 +149,13 @@ func runRandom(t *testing.T, seed int64) (ok bool) {
 		return out
 	}
 	pendingView := false
+	asks := map[uint64]wire.NodeID{}
+	h.onAnswer = func(n wire.NodeID, a Answer) {
+		if asks[a.Tag] != n {
+			fail("n%d: answer %d never asked or twice", n, a.Tag)
+		}
+		delete(asks, a.Tag)
+	}
 	trace := func(format string, args ...any) {
 		if *randomSeed >= 0 && testing.Verbose() {
 			fmt.Printf("%v: %s\n", h.now, fmt.Sprintf(format, args...))
@@ -182,6 +189,7 @@ func runRandom(t *testing.T, seed int64) (ok bool) {
 				break
 			}
 			ref := lref{n, id}
+			h.owners[ref] = r.Owner
 			trace("n%d lock %d %+v", n, id, r)
 			locks[ref] = &rlock{ref: ref, name: r.Name, pending: true, gr: IV}
 			h.names[ref] = rname{ls: defaultLockspace, name: r.Name}
@@ -265,6 +273,11 @@ func runRandom(t *testing.T, seed int64) (ok bool) {
 			}
 			h.alive[k] = false
 			trace("kill %d", k)
+			for tag, an := range asks {
+				if an == k {
+					delete(asks, tag) // its asker died with it
+				}
+			}
 			for p := range h.q {
 				if p.from == k || p.to == k {
 					delete(h.q, p)
@@ -318,6 +331,29 @@ func runRandom(t *testing.T, seed int64) (ok bool) {
 				h.cut = map[pair]bool{}
 				pendingView = true
 			}
+		case x < 97: // an owner's session closes (its locks go, silently), or an Ask
+			al := aliveNodes()
+			n := al[rng.IntN(len(al))]
+			if rng.IntN(2) == 0 {
+				tag := uint64(step + 1)
+				asks[tag] = n
+				if err := h.nodes[n].Step(h.now, Ask{Tag: tag}); err != nil {
+					fail("ask: %v", err)
+				}
+				break
+			}
+			o := Owner{Node: n, ID: uint64(rng.IntN(3) + 1)}
+			trace("purge %+v", o)
+			if err := h.nodes[n].Step(h.now, PurgeOwner{Owner: o}); err != nil {
+				fail("purge: %v", err)
+			}
+			for ref, l := range locks {
+				if ref.node == n && h.owners[ref] == o {
+					delete(locks, ref)
+					delete(h.believed, ref)
+					_ = l
+				}
+			}
 		default: // the view catches up, maybe releasing later
 			if pendingView {
 				giveView(rng.IntN(3) > 0)
@@ -360,6 +396,9 @@ func runRandom(t *testing.T, seed int64) (ok bool) {
 			}
 		}
 		h.stabilize()
+	}
+	if len(asks) > 0 {
+		fail("asks never answered: %v", asks)
 	}
 	for _, l := range locks {
 		if l.pending {
