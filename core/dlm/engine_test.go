@@ -64,7 +64,7 @@ import (
 //	orphan NAME                           NAME's owner is gone: the lock is an orphan
 //	adopt NAME MODE [res=R]               a new lock NAME adopts an orphan in MODE
 //	purge node=N[,M]                      drop the locks of dead nodes
-//	rebuild NAME gr=M [rq=M] q=granted|convert|wait [FLAG...] [lvb=V] [seq=S] [invalid] [node=N] [res=R]
+//	rebuild NAME gr=M [rq=M] q=granted|convert|wait [FLAG...] [lvb=V] [seq=S] [invalid] [stale] [node=N] [res=R]
 //	recover-lvb [res=R] | grant-pending [res=R]
 //	queues [res=R]                        the resource's queues and value block
 //	validate MODE [FLAG...] [name=N] [ls=N]   validateLock: ok or the error
@@ -433,6 +433,7 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 			l.lvbSeq, _ = strconv.ParseUint(s, 10, 64)
 		}
 		l.lvbInvalid = a.keys["invalid"]
+		l.lvbStale = a.keys["stale"]
 		r.rebuild(l)
 		return "ok", nil
 
