@@ -30,6 +30,12 @@ package dlm
 //     means to sort them by mode; only the order of blocking notices
 //     depends on it).
 //   - HEADQUE and NOORDER are not offered (not in api.go).
+//   - recoverLVB never lets a value be lost without a word: with no
+//     rebuilt lock holding a value the new master's value is invalid
+//     (recover_lvb leaves it unallocated: zeros read as valid), and a lock
+//     above CR is trusted as the source only if its holder read or wrote
+//     the value in a mode above CR and has held above CR since (lvbStale),
+//     and did not read it invalid (lvbInvalid).
 
 import (
 	"slices"
