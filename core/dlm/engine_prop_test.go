@@ -36,7 +36,8 @@ var (
 //   - now and then the master "dies" and a new one rebuilds the resource
 //     from what the clients were told (rebuild, recoverLVB, grantPending,
 //     then the pending operations resent): the checks above go on, and a
-//     value the recovery calls valid is the model's.
+//     value the recovery calls valid is the model's; and now and then a
+//     client node dies and the master purges its locks.
 //
 // A failure prints the seed and the command that replays it.
 func TestEngineProperties(t *testing.T) {
@@ -285,9 +286,33 @@ func runEngineProperties(t *testing.T, seed uint64, ops int) bool {
 		return true
 	}
 
+	// purgeNode drops a dead node's locks at the surviving master: its
+	// clients are gone (no completions); a dead PW/EX VALBLK holder makes
+	// the value invalid (rule 1); the grant pass ignores order once.
+	purgeNode := func(n wire.NodeID) bool {
+		trace = append(trace, fmt.Sprintf("purge node %d", n))
+		for _, c := range clients {
+			if !c.has || c.key.Node != n {
+				continue
+			}
+			if engBelieved(c) >= PW && c.lvbFlag&ValBlk != 0 {
+				model.valid = false
+			}
+			c.has, c.pending, c.mode = false, 0, IV
+		}
+		r.purge(func(x wire.NodeID) bool { return x == n })
+		return apply(r.grantPending(0))
+	}
+
 	for step := 0; step < ops; step++ {
 		if *engineRecover && rng.IntN(40) == 0 {
 			if !recoverMaster() || !check() {
+				return false
+			}
+			continue
+		}
+		if *engineRecover && rng.IntN(60) == 0 {
+			if !purgeNode(wire.NodeID(1+rng.IntN(3))) || !check() {
 				return false
 			}
 			continue

@@ -24,7 +24,9 @@ package dlm
 //	M10 NOQUEUE tells holders without NOQUEUEBAST: matrix:236, noqueue:60.
 //	M11 a plain unlock of a lock with an operation pending accepted:
 //	    cancel_unlock:74 (scenario 38), TestEngineProperties (seed 1).
-//	M12 purge forgets recover_lvb's rule 1: recovery:29.
+//	M12 purge forgets recover_lvb's rule 1: recovery:29,
+//	    TestEngineProperties (seed 10: a read of an invalid value without
+//	    VALNOTVALID).
 //	M13 a grant ignores its operation's value (opLVB): lvb:15,
 //	    lvb_table:969, recovery:29, TestEngineProperties (seed 7).
 //	M14 RSB_RECOVER_GRANT ignored: recovery:92.
