@@ -185,6 +185,9 @@ func (d *DLM) enterStage(s int) {
 		}
 	case stageMasters:
 		for _, rn := range sortedKeys(d.names) {
+			if len(d.names[rn].locks) == 0 {
+				continue
+			}
 			dn := dirNode(rec.members, rn.ls, rn.name)
 			rec.asked[dn] = append(rec.asked[dn], rn)
 		}
