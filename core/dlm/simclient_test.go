@@ -320,7 +320,7 @@ func (c *checker) convert(nd *simNode, ow *owner, l *clientLock) {
 	k := resKey{l.ls, l.name}
 	if l.held >= dlm.PW && !(l.held == dlm.PW && to == dlm.EX) {
 		if w.rng.IntN(6) == 0 {
-			fl = fl&^dlm.ValBlk | dlm.IVValBlk
+			fl |= dlm.ValBlk | dlm.IVValBlk // Linux's convert needs VALBLK for IVVALBLK to act
 		} else {
 			val = c.newValue(l.ls)
 			write = true
@@ -373,7 +373,7 @@ func (c *checker) unlock(nd *simNode, ow *owner, l *clientLock) {
 	if l.held >= dlm.PW {
 		switch w.rng.IntN(5) {
 		case 0:
-			fl = dlm.IVValBlk
+			fl = dlm.ValBlk | dlm.IVValBlk
 		case 1:
 		default:
 			fl = dlm.ValBlk
