@@ -57,6 +57,8 @@ type simNode struct {
 	leaseLapsed bool
 	gotLost     bool // this incarnation stepped a View with Lost
 	lastView    *viewRec
+	given       *viewRec // the last view given (queued), with its Release
+	givenRel    []wire.NodeID
 }
 
 type queuedView struct {
@@ -127,6 +129,7 @@ type world struct {
 	traceAt  int
 	traceAll bool
 	failed   error
+	failed2  int
 	steps    int
 	stats    simStats
 }
@@ -158,6 +161,7 @@ func (w *world) fail(format string, args ...any) {
 		w.failed = fmt.Errorf(format, args...)
 		w.tracef("FAIL: %v", w.failed)
 	}
+	w.failed2++
 }
 
 func (w *world) at(d time.Duration, fn func()) {
@@ -226,6 +230,7 @@ func (w *world) start(nd *simNode) {
 	nd.leaseLapsed = false
 	nd.gotLost = false
 	nd.lastView = nil
+	nd.given, nd.givenRel = nil, nil
 	cfg := dlm.Config{
 		Self:            nd.id,
 		Nodes:           slices.Clone(w.ids),
@@ -497,7 +502,7 @@ func (w *world) recompute() {
 		vr.release = w.release(vr)
 		for _, m := range vr.members {
 			nd := w.nodes[w.idx(m)]
-			if nd.lastView == vr && len(nd.views) > 0 && nd.views[len(nd.views)-1].v.ID == vr.id {
+			if nd.given == vr && slices.Equal(nd.givenRel, vr.release) {
 				continue
 			}
 			w.giveView(nd, vr)
@@ -518,6 +523,7 @@ func (w *world) giveView(nd *simNode, vr *viewRec) {
 		Lost:    nd.leaseLapsed,
 	}
 	nd.views = append(nd.views, queuedView{at: at, inc: nd.inc, v: v})
+	nd.given, nd.givenRel = vr, v.Release
 }
 
 // release is Release for a view: departed nodes whose every incarnation
