@@ -258,6 +258,12 @@ func (c *checker) act(nd *simNode, mode clientMode) {
 				if l.pend == opNone && l.held >= dlm.NL {
 					c.unlock(nd, ow, l)
 				}
+				// A NoDlckWt request is out of the deadlock search: a
+				// cycle through it is the client's to break (VMS), so
+				// the draining client gives it up.
+				if (l.pend == opLock || l.pend == opConvert) && l.pendFlg&dlm.NoDlckWt != 0 && !l.cancel {
+					c.cancel(nd, ow, l)
+				}
 			}
 			continue
 		}

@@ -477,6 +477,7 @@ func (w *world) recompute() {
 			w.lastInPrim[mi] = inc
 			w.departedAt[mi] = -1
 			w.nodes[mi].leaseLapsed = false
+			w.nodes[mi].gotLost = false // a later departure needs a new Lost
 		}
 	}
 	for i, nd := range w.nodes {
