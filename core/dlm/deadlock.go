@@ -15,25 +15,6 @@ import (
 	"github.com/corral-ha/corral/core/wire"
 )
 
-// compatTable is the mode compatibility matrix (dlm-semantics.md 1.1).
-var compatTable = [6][6]bool{
-	{true, true, true, true, true, true},
-	{true, true, true, true, true, false},
-	{true, true, true, false, false, false},
-	{true, true, false, true, false, false},
-	{true, true, false, false, false, false},
-	{true, false, false, false, false, false},
-}
-
-// modesCompatible reports whether modes a and b may be granted together
-// (IV, no mode, is compatible with anything).
-func modesCompatible(a, b Mode) bool {
-	if a < NL || b < NL || a > EX || b > EX {
-		return true
-	}
-	return compatTable[a][b]
-}
-
 // dlRound is one search: the coordinator waits for every member's edges.
 type dlRound struct {
 	tag      uint64
@@ -82,7 +63,7 @@ func (d *DLM) waitEdges() []edge {
 				if useRq {
 					m = b.rq
 				}
-				if modesCompatible(m, l.rq) {
+				if compatible(m, l.rq) {
 					continue
 				}
 				out = append(out, edge{from: l.owner, to: b.owner, rname: rn, lock: l.key, master: d.self, noDlckWt: l.flags&NoDlckWt != 0})
@@ -257,14 +238,9 @@ func (d *DLM) victim(m msg) {
 	if l == nil || l.q == qGranted || l.flags&NoDlckWt != 0 {
 		return // granted or gone since the search
 	}
-	effs, err := mr.r.cancel(k)
+	effs, err := mr.r.deadlockVictim(k)
 	if err != nil {
 		return
-	}
-	for i := range effs {
-		if effs[i].key == k && !effs[i].bast && effs[i].status == ECANCEL {
-			effs[i].status = EDEADLK
-		}
 	}
 	d.emit(mr.r, effs)
 	d.idleCheck(mr)

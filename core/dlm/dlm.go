@@ -43,6 +43,7 @@ type DLM struct {
 	primary  bool
 	release  []wire.NodeID
 	base     []wire.NodeID // members of the last view whose recovery finished here
+	recView  wire.ViewID   // the last view whose master copies this node rebuilt
 	running  bool          // primary and recovered: grant, send
 	rec      *recovery
 	recMsgs  []fromMsg // this view's recovery messages received before recovery started
@@ -76,6 +77,8 @@ type plock struct {
 	mgr    Mode   // granted mode as the master last confirmed it (what recovery rebuilds)
 	lvb    []byte // value block as last read or written through the master
 	lvbSeq uint64
+	lvbBad bool   // the last read said ValNotValid
+	vflags Flags  // ValBlk if its last request or conversion had it
 	seq    uint32 // last operation number given
 	pend   *pop   // the client's pending request or conversion (its completion is owed)
 	todo   []*pop // operations not sent yet (no master known, or not running)
@@ -357,6 +360,9 @@ func (d *DLM) complete(p *plock, c Completion) {
 
 // queueOp numbers an operation and sends it when it can.
 func (d *DLM) queueOp(p *plock, op *pop) {
+	if op.kind == mkRequest || op.kind == mkConvert {
+		p.vflags = op.flags & ValBlk
+	}
 	p.seq++
 	op.seq = p.seq
 	p.todo = append(p.todo, op)
@@ -598,7 +604,7 @@ func (d *DLM) procReply(m msg) {
 		return
 	}
 	if m.lvb != nil {
-		p.lvb, p.lvbSeq = m.lvb, m.lvbSeq
+		p.lvb, p.lvbSeq, p.lvbBad = m.lvb, m.lvbSeq, m.sb&ValNotValid != 0
 	} else if m.lvbSeq > p.lvbSeq {
 		p.lvbSeq = m.lvbSeq
 	}
@@ -632,7 +638,7 @@ func (d *DLM) dropLock(p *plock) {
 // procBast hands a blocking notice to a granted lock's client.
 func (d *DLM) procBast(m msg) {
 	p := d.locks[m.id]
-	if p == nil || p.silent || p.unlocking || p.gr == IV || p.pend != nil || modesCompatible(p.gr, m.mode) {
+	if p == nil || p.silent || p.unlocking || p.gr == IV || p.pend != nil || compatible(p.gr, m.mode) {
 		return
 	}
 	d.out.Blocking = append(d.out.Blocking, Blocking{ID: p.id, Owner: p.owner, Mode: m.mode})
@@ -805,13 +811,13 @@ func (d *DLM) Locks(lockspace string) []ResourceInfo {
 		if lockspace != "" && p.rn.ls != lsName(lockspace) {
 			continue
 		}
-		pn := d.names[p.rn]
-		if pn != nil && pn.known && pn.master == d.self && d.mast[p.rn] != nil {
+		if mr := d.mast[p.rn]; mr != nil && mr.r.find(lkey{Node: d.self, ID: p.id}) != nil {
 			continue // in the master copy above
 		}
+		pn := d.names[p.rn]
 		ri := byName[p.rn]
 		if ri == nil {
-			ri = &ResourceInfo{Lockspace: p.rn.ls, Name: p.rn.name, Directory: dirNode(d.members, p.rn.ls, p.rn.name)}
+			ri = &ResourceInfo{Lockspace: p.rn.ls, Name: p.rn.name, Directory: dirNode(d.members, p.rn.ls, p.rn.name), LVBValid: !p.lvbBad}
 			if pn != nil && pn.known {
 				ri.Master = pn.master
 			}

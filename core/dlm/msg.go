@@ -40,7 +40,7 @@ const (
 	mkLookupReply                    // directory → process: node masters it (maybe the asker: the first to ask)
 	mkRemove                         // master → directory: forget this unused name (linger over)
 	mkRemoveReply                    // directory → master: forgotten
-	mkRecDir                         // recovery stage 1: the names the sender masters whose directory is the receiver
+	mkRecDir                         // recovery stage 1: the names the sender masters whose directory is the receiver, and the view it last rebuilt in
 	mkRecLookup                      // recovery stage 2: who masters these names (the sender holds locks on them)
 	mkRecMasters                     // recovery stage 2: the answer (in the order asked)
 	mkRecLocks                       // recovery stage 3: the sender's process copies mastered by the receiver
@@ -84,6 +84,7 @@ type reclock struct {
 	orphan bool
 	lvb    []byte
 	lvbSeq uint64
+	lvbBad bool // its last read said ValNotValid
 }
 
 // edge is one waits-for edge: owner from waits for owner to, because of
@@ -164,7 +165,11 @@ func (m *msg) encode(b []byte) []byte {
 	case mkLookupReply:
 		e.rname(m.rname)
 		e.uv(uint64(m.node))
-	case mkRecDir, mkRecLookup:
+	case mkRecDir:
+		e.names(m.names)
+		e.uv(m.tag)
+		e.uv(uint64(m.node))
+	case mkRecLookup:
 		e.names(m.names)
 	case mkRecMasters:
 		e.names(m.names)
@@ -183,6 +188,7 @@ func (m *msg) encode(b []byte) []byte {
 			e.bool(l.orphan)
 			e.lvb(l.lvb)
 			e.uv(l.lvbSeq)
+			e.bool(l.lvbBad)
 		}
 	case mkRecDone:
 	case mkDlQuery:
@@ -272,7 +278,11 @@ func decodeMsg(b []byte) (msg, error) {
 	case mkLookupReply:
 		m.rname = d.rname()
 		m.node = d.node()
-	case mkRecDir, mkRecLookup:
+	case mkRecDir:
+		m.names = d.names()
+		m.tag = d.uv()
+		m.node = d.node()
+	case mkRecLookup:
 		m.names = d.names()
 	case mkRecMasters:
 		m.names = d.names()
@@ -284,7 +294,7 @@ func decodeMsg(b []byte) (msg, error) {
 			d.fail("%d masters for %d names", len(m.masters), len(m.names))
 		}
 	case mkRecLocks:
-		n := d.count(8)
+		n := d.count(9)
 		for i := 0; i < n && d.err == nil; i++ {
 			var l reclock
 			l.rname = d.rname()
@@ -295,6 +305,7 @@ func decodeMsg(b []byte) (msg, error) {
 			l.orphan = d.bool()
 			l.lvb = d.lvb()
 			l.lvbSeq = d.uv()
+			l.lvbBad = d.bool()
 			m.locks = append(m.locks, l)
 		}
 	case mkRecDone:
