@@ -65,8 +65,15 @@ var (
 	flagKnown   = flag.String("dlmknown", "", "dlm sim: comma-separated known DLM bugs to tolerate while hunting others (lost-after-unlock)")
 )
 
+// knownOverride, when set, replaces -dlmknown (a test that needs them).
+var knownOverride string
+
 func knownBug(name string) bool {
-	for _, k := range strings.Split(*flagKnown, ",") {
+	known := *flagKnown
+	if knownOverride != "" {
+		known = knownOverride
+	}
+	for _, k := range strings.Split(known, ",") {
 		if k == name {
 			return true
 		}
@@ -197,19 +204,24 @@ func TestSim(t *testing.T) {
 
 // TestSimCatchesEarlyRelease: the checkers catch a stack that releases a
 // departed node before its fence is confirmed (or its lease wait is over).
+// Only a G5 failure counts (the DLM bugs still open are tolerated here:
+// their failures are other checks').
 func TestSimCatchesEarlyRelease(t *testing.T) {
-	for seed := int64(1); seed <= 60; seed++ {
+	knownOverride = knownStillOpen
+	defer func() { knownOverride = "" }()
+	for seed := int64(1); seed <= 100; seed++ {
 		w := runSim(seed, simOpts{earlyRelease: true}, false)
-		if w.failed != nil {
-			if !strings.HasPrefix(w.failed.Error(), "G5") && !strings.HasPrefix(w.failed.Error(), "value block") {
-				t.Fatalf("seed %d failed, but not on G5 or a value block: %v\n%s", seed, w.failed, strings.Join(w.traceTail(), "\n"))
-			}
+		if w.failed != nil && strings.HasPrefix(w.failed.Error(), "G5") {
 			t.Logf("early release caught by seed %d: %v", seed, w.failed)
 			return
 		}
 	}
-	t.Fatalf("no seed in 1..60 caught a stack that releases departed nodes at once")
+	t.Fatalf("no seed in 1..100 caught a stack that releases departed nodes at once on G5")
 }
+
+// knownStillOpen are the DLM bugs found by this simulation and not fixed
+// yet (see -dlmknown); empty once they are.
+const knownStillOpen = "lost-after-unlock,lvb-zeros"
 
 func (s *simStats) add(o simStats) {
 	s.msgs += o.msgs

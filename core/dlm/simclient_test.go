@@ -961,7 +961,7 @@ func (c *checker) dumpResource(k resKey) {
 			continue
 		}
 		for _, ri := range nd.d.Locks(k.ls) {
-			if ri.Name == k.name {
+			if ri.Name == k.name && (ri.Lockspace == k.ls || k.ls == "" && ri.Lockspace == "default") {
 				c.w.tracef("node %d Locks(%q) %q: %s", nd.id, k.ls, ri.Name, riStr(ri))
 			}
 		}

@@ -475,6 +475,11 @@ func (w *world) recompute() {
 				w.needsRel[mi] = inc
 			}
 			w.lastInPrim[mi] = inc
+			if w.released[mi] >= inc {
+				// released after a lease wait and back: whatever it
+				// holds from now on needs a new release
+				w.released[mi] = inc - 1
+			}
 			w.departedAt[mi] = -1
 			w.nodes[mi].leaseLapsed = false
 			w.nodes[mi].gotLost = false // a later departure needs a new Lost
