@@ -79,6 +79,7 @@ type harness struct {
 	labels   map[string]lref
 	rev      map[lref]string
 	names    map[lref]rname // resource of each labelled lock
+	owners   map[lref]Owner // owner of each lock
 	believed map[lref]Mode  // what each lock's client believes granted
 	counts   map[string]int // messages delivered by kind
 	view     View           // the last view given
@@ -88,7 +89,7 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	return &harness{t: t, nodes: map[wire.NodeID]*DLM{}, alive: map[wire.NodeID]bool{}, q: map[pair][]Out{},
 		held: map[pair]bool{}, cut: map[pair]bool{}, labels: map[string]lref{}, rev: map[lref]string{},
-		names: map[lref]rname{}, believed: map[lref]Mode{}, counts: map[string]int{}, out: &strings.Builder{}}
+		names: map[lref]rname{}, owners: map[lref]Owner{}, believed: map[lref]Mode{}, counts: map[string]int{}, out: &strings.Builder{}}
 }
 
 func (h *harness) sortedNodes() []wire.NodeID {
@@ -420,6 +421,7 @@ func (h *harness) handle(t *testing.T, d *datadriven.TestData) string {
 			h.rev[lref{n, id}] = l
 		}
 		h.names[lref{n, id}] = rname{ls: lsName(ls), name: r.Name}
+		h.owners[lref{n, id}] = r.Owner
 		h.stabilize()
 	case "convert":
 		ref := h.labels[argStr(d, "l", "")]
@@ -553,6 +555,12 @@ func (h *harness) handle(t *testing.T, d *datadriven.TestData) string {
 		}
 		if err := h.nodes[n].Step(h.now, PurgeOwner{Owner: Owner{Node: on, ID: uint64(o)}}); err != nil {
 			t.Fatal(err)
+		}
+		// The owner's clients are gone: they believe nothing any more.
+		for ref := range h.believed {
+			if ow := h.owners[ref]; ref.node == on && (ow.ID == uint64(o) || o == 0) {
+				delete(h.believed, ref)
+			}
 		}
 		h.stabilize()
 	default:
