@@ -30,6 +30,8 @@ package dlm_test
 //     cancel, EDEADLK never for NoDlckWt, Lost at any time);
 //   - no blocking notice before a lock's completion or after its unlock
 //     completion (or Lost);
+//   - grant order: a new request granted at issue by its own node as
+//     master leaves no conversion queued (conversions beat new requests);
 //   - once faults stop: each resource in use has exactly one master, every
 //     node agrees on it and its directory node, the master's queues hold
 //     exactly the live clients' locks (idle ones at their modes); then
@@ -41,11 +43,24 @@ package dlm_test
 // harness mutation: the stack model releases a departed node at once /
 // never tells a node its lease lapsed).
 //
-// Mutations and the first seed that catches them (go test ./core/dlm/
-// -run 'TestSim$' -dlmmut=... or a mutated DLM in a scratch worktree):
-//   - harness early-release (purge before the fence/lease wait): see
-//     TestSimCatchesEarlyRelease (asserted).
-//   (the DLM mutations are listed below as they are run)
+// Mutations and the first seed that catches them (100 seeds, with
+// -dlmknown=lost-after-unlock,lvb-zeros so that the DLM bugs still open
+// at the time did not hide them; DLM code at dist fcddefe):
+//   - harness -dlmmut=early-release (a departed node released at once,
+//     before its fence is confirmed or its lease wait is over): seed 1,
+//     G5 (65 of 100 seeds fail on G5); asserted by
+//     TestSimCatchesEarlyRelease.
+//   - harness -dlmmut=no-lost (a node without a fence device is never
+//     told Lost, and no watchdog kills it): seed 28, G5 (8 of 100).
+//   - DLM: grant during recovery (recover.go stepView sets running on a
+//     primary view before recovery ran): seed 1 ("EAGAIN without
+//     NoQueue"), first G5 at seed 6; message storms (seed 3).
+//   - DLM: no value block invalidation when a dead PW/EX VALBLK holder
+//     is purged (engine_recover.go purge): seed 3 ("granted EX read v12;
+//     the model allows [INVALID]"); 33 failing seeds against 17.
+//   - DLM: a new request granted at issue with conversions queued (the
+//     "convert queue empty" rule dropped, engine_grant.go rule 7): seed 1
+//     ("grant order: ... granted while conversions are queued").
 
 import (
 	"flag"

@@ -72,6 +72,9 @@ type checker struct {
 	purged map[dlm.Owner]bool
 	// finished: locks whose unlock completed (for -dlmknown=lost-after-unlock)
 	finished map[lockKey]bool
+	// issuing: the new lock whose Lock call is being drained (a grant
+	// in that Ready is a grant at issue)
+	issuing *clientLock
 	// pendHighDown: resources with an unconfirmed down-conversion or unlock
 	// from PW/EX, per node incarnation (their write may or may not have
 	// reached the master when the node dies).
@@ -342,8 +345,11 @@ func (c *checker) lock(nd *simNode, ow *owner) {
 		w.fail("node %d: Lock returned id %d already in use (or 0)", nd.id, id)
 		return
 	}
-	ow.locks[id] = &clientLock{id: id, ls: ls, name: name, held: dlm.IV, pend: opLock, pendMode: mode, pendFlg: fl}
+	nl := &clientLock{id: id, ls: ls, name: name, held: dlm.IV, pend: opLock, pendMode: mode, pendFlg: fl}
+	ow.locks[id] = nl
+	c.issuing = nl
 	w.drain(nd)
+	c.issuing = nil
 }
 
 func (c *checker) convert(nd *simNode, ow *owner, l *clientLock) {
@@ -678,6 +684,9 @@ func (c *checker) granted(nd *simNode, l *clientLock, cp dlm.Completion, from dl
 	if cp.Mode != want {
 		w.fail("node %d: lock %d granted %s; asked %s", nd.id, l.id, modeStr(cp.Mode), modeStr(l.pendMode))
 	}
+	if from == dlm.IV && l.pendFlg&dlm.Expedite == 0 && c.issuing == l && c.w.recoveredIn == 0 {
+		c.checkNewGrantOrder(nd, l)
+	}
 	l.held = cp.Mode
 	l.pend, l.cancel = opNone, false
 	if l.pendFlg&dlm.ValBlk == 0 {
@@ -964,6 +973,23 @@ func (c *checker) dumpResource(k resKey) {
 			if ri.Name == k.name && (ri.Lockspace == k.ls || k.ls == "" && ri.Lockspace == "default") {
 				c.w.tracef("node %d Locks(%q) %q: %s", nd.id, k.ls, ri.Name, riStr(ri))
 			}
+		}
+	}
+}
+
+// checkNewGrantOrder: a new request is granted at issue only when no
+// conversion is queued (VMS 6-4, rule 7 of dlm-semantics.md 1.2).
+// Checked when the master is the requester's own node and the grant is
+// in the Ready of the Lock call itself (the queues are those the grant
+// left; a conversion queued ahead stays queued).
+func (c *checker) checkNewGrantOrder(nd *simNode, l *clientLock) {
+	for _, ri := range nd.d.Locks(l.ls) {
+		if ri.Name != l.name || ri.Master != nd.id || !(ri.Lockspace == l.ls || l.ls == "" && ri.Lockspace == "default") {
+			continue
+		}
+		if len(ri.Converting) > 0 {
+			c.w.fail("grant order: node %d lock %d (new, %s) granted on %q/%q while conversions are queued at its master: %s",
+				nd.id, l.id, modeStr(l.pendMode), l.ls, l.name, riStr(ri))
 		}
 	}
 }

@@ -26,6 +26,13 @@ const (
 	netDelayMax = 20 * time.Millisecond
 )
 
+// A run that sends more than this is a message storm (a healthy run
+// sends a few thousand messages).
+const (
+	maxMsgs  = 500000
+	maxBytes = 200 << 20
+)
+
 // simOpts are the harness's knobs (mutations of the stack model included).
 type simOpts struct {
 	// earlyRelease puts every departed node in Release at once: the
@@ -130,8 +137,11 @@ type world struct {
 	traceAll bool
 	failed   error
 	failed2  int
-	steps    int
-	stats    simStats
+	// recoveredIn: the Ready being handled ends a recovery
+	recoveredIn int
+	bytes       int
+	steps       int
+	stats       simStats
 }
 
 type simStats struct {
@@ -290,6 +300,11 @@ func (w *world) send(from *simNode, o dlm.Out) {
 	to := w.nodes[ti]
 	fi := w.idx(from.id)
 	w.stats.msgs++
+	w.bytes += len(o.Payload)
+	if w.stats.msgs > maxMsgs || w.bytes > maxBytes {
+		w.fail("runaway: %d messages, %d bytes sent (limits %d, %d): a message storm", w.stats.msgs, w.bytes, maxMsgs, maxBytes)
+		return
+	}
 	if !w.connected(from, to) && from != to {
 		w.stats.dropped++
 		return
@@ -354,9 +369,11 @@ func (w *world) drain(nd *simNode) {
 			w.send(nd, o)
 		}
 		// A completion before any blocking notice of the same lock.
+		w.recoveredIn = len(rd.Events)
 		for _, c := range rd.Completions {
 			w.chk.completion(nd, c)
 		}
+		w.recoveredIn = 0
 		for _, b := range rd.Blocking {
 			w.chk.blocking(nd, b)
 		}
