@@ -236,7 +236,7 @@ func TestSimCatchesEarlyRelease(t *testing.T) {
 
 // knownStillOpen are the DLM bugs found by this simulation and not fixed
 // yet (see -dlmknown); empty once they are.
-const knownStillOpen = "lost-after-unlock,lvb-zeros"
+const knownStillOpen = "lvb-zeros"
 
 func (s *simStats) add(o simStats) {
 	s.msgs += o.msgs
