@@ -219,7 +219,13 @@ func (c *checker) newValue(ls string) []byte {
 
 // isDown: a down-conversion (PR to CW is a middle conversion, not one).
 func isDown(from, to dlm.Mode) bool {
-	return to < from && !(from == dlm.PR && to == dlm.CW)
+	return to < from && (from != dlm.PR || to != dlm.CW)
+}
+
+// writesLVB: a conversion from PW/EX writes the value block (the table's
+// W), except PW to EX, which reads it.
+func writesLVB(from, to dlm.Mode) bool {
+	return from == dlm.EX || from == dlm.PW && to != dlm.EX
 }
 
 // quecvtOK is __quecvt_compat_matrix: up-conversions only.
@@ -374,7 +380,7 @@ func (c *checker) convert(nd *simNode, ow *owner, l *clientLock) {
 	var val []byte
 	write := false
 	k := resKey{l.ls, l.name}
-	if l.held >= dlm.PW && !(l.held == dlm.PW && to == dlm.EX) {
+	if writesLVB(l.held, to) {
 		if w.rng.IntN(6) == 0 {
 			fl |= dlm.ValBlk | dlm.IVValBlk // Linux's convert needs VALBLK for IVVALBLK to act
 		} else {
@@ -395,7 +401,7 @@ func (c *checker) convert(nd *simNode, ow *owner, l *clientLock) {
 		w.fail("node %d: convert of %d returned id %d", nd.id, l.id, id)
 	}
 	l.pend, l.pendMode, l.pendFlg, l.cancel, l.wrote = opConvert, to, fl, false, write
-	if l.held >= dlm.PW && !(l.held == dlm.PW && to == dlm.EX) {
+	if writesLVB(l.held, to) {
 		c.wrote(nd, k, val, fl)
 	}
 	w.drain(nd)
@@ -676,7 +682,8 @@ func (c *checker) granted(nd *simNode, l *clientLock, cp dlm.Completion, from dl
 	w.stats.grants++
 	want := l.pendMode
 	if cp.SB&dlm.AltMode != 0 {
-		if !(l.pendFlg&dlm.AltPR != 0 && cp.Mode == dlm.PR || l.pendFlg&dlm.AltCW != 0 && cp.Mode == dlm.CW) {
+		altOK := l.pendFlg&dlm.AltPR != 0 && cp.Mode == dlm.PR || l.pendFlg&dlm.AltCW != 0 && cp.Mode == dlm.CW
+		if !altOK {
 			w.fail("node %d: lock %d granted %s with AltMode; asked %s flags %#x", nd.id, l.id, modeStr(cp.Mode), modeStr(want), uint32(l.pendFlg))
 		}
 		want = cp.Mode
@@ -970,7 +977,7 @@ func (c *checker) dumpResource(k resKey) {
 			continue
 		}
 		for _, ri := range nd.d.Locks(k.ls) {
-			if ri.Name == k.name && (ri.Lockspace == k.ls || k.ls == "" && ri.Lockspace == "default") {
+			if ri.Name == k.name && sameLS(ri.Lockspace, k.ls) {
 				c.w.tracef("node %d Locks(%q) %q: %s", nd.id, k.ls, ri.Name, riStr(ri))
 			}
 		}
@@ -984,7 +991,7 @@ func (c *checker) dumpResource(k resKey) {
 // left; a conversion queued ahead stays queued).
 func (c *checker) checkNewGrantOrder(nd *simNode, l *clientLock) {
 	for _, ri := range nd.d.Locks(l.ls) {
-		if ri.Name != l.name || ri.Master != nd.id || !(ri.Lockspace == l.ls || l.ls == "" && ri.Lockspace == "default") {
+		if ri.Name != l.name || ri.Master != nd.id || !sameLS(ri.Lockspace, l.ls) {
 			continue
 		}
 		if len(ri.Converting) > 0 {
@@ -992,4 +999,9 @@ func (c *checker) checkNewGrantOrder(nd *simNode, l *clientLock) {
 				nd.id, l.id, modeStr(l.pendMode), l.ls, l.name, riStr(ri))
 		}
 	}
+}
+
+// sameLS: a ResourceInfo's lockspace is ls ("" is "default").
+func sameLS(got, ls string) bool {
+	return got == ls || ls == "" && got == "default"
 }

@@ -75,14 +75,13 @@ type queuedView struct {
 }
 
 type msg struct {
-	at              time.Duration
-	seq             uint64
-	from, to        wire.NodeID
-	fromInc, toInc  int
-	cutEpoch        uint64
-	payload         []byte
-	fromIdx, toIdx  int
-	debugDescribing string
+	at             time.Duration
+	seq            uint64
+	from, to       wire.NodeID
+	fromInc, toInc int
+	cutEpoch       uint64
+	payload        []byte
+	fromIdx, toIdx int
 }
 
 // viewRec is one view the membership installed (a component).
