@@ -32,7 +32,8 @@ package dlm_test
 //     completion (or Lost);
 //   - grant order: a new request granted at issue by its own node as
 //     master leaves no conversion queued (conversions beat new requests);
-//   - once faults stop: each resource in use has exactly one master, every
+//   - once faults stop: an Ask's Answer misses no member and shows each
+//     resource as its master holds it; each resource in use has exactly one master, every
 //     node agrees on it and its directory node, the master's queues hold
 //     exactly the live clients' locks (idle ones at their modes); then
 //     every request completes (clients release what they get) and no lock
@@ -68,6 +69,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/corral-ha/corral/core/dlm"
 )
 
 var (
@@ -154,6 +157,31 @@ func runSim(seed int64, opts simOpts, verbose bool) *world {
 		return w
 	}
 	w.chk.checkMasters()
+	if w.failed != nil {
+		return w
+	}
+	// The shell's `locks`: an Ask to one node gathers every member's.
+	asker := w.nodes[w.rng.IntN(len(w.nodes))]
+	if err := asker.d.Step(w.now, dlm.Ask{Tag: 1}); err != nil {
+		w.fail("node %d: Ask: %v", asker.id, err)
+		return w
+	}
+	w.drain(asker)
+	for end := w.now + 3*time.Second; w.now < end && w.failed == nil; {
+		if _, ok := w.chk.answers[1]; ok {
+			break
+		}
+		w.step(clientsHold)
+	}
+	if w.failed != nil {
+		return w
+	}
+	a, ok := w.chk.answers[1]
+	if !ok {
+		w.fail("answer: no Answer to node %d's Ask within 3s of a quiet cluster", asker.id)
+		return w
+	}
+	w.chk.checkAnswer(a)
 	if w.failed != nil {
 		return w
 	}

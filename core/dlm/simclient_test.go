@@ -75,6 +75,7 @@ type checker struct {
 	// issuing: the new lock whose Lock call is being drained (a grant
 	// in that Ready is a grant at issue)
 	issuing *clientLock
+	answers map[uint64]dlm.Answer
 	// pendHighDown: resources with an unconfirmed down-conversion or unlock
 	// from PW/EX, per node incarnation (their write may or may not have
 	// reached the master when the node dies).
@@ -757,7 +758,59 @@ func (c *checker) blocking(nd *simNode, b dlm.Blocking) {
 	}
 }
 
-func (c *checker) answer(nd *simNode, a dlm.Answer) {}
+func (c *checker) answer(nd *simNode, a dlm.Answer) {
+	c.w.tracef("node %d: answer %d: %d resources, missing %v", nd.id, a.Tag, len(a.Resources), a.Missing)
+	if c.answers == nil {
+		c.answers = map[uint64]dlm.Answer{}
+	}
+	if _, dup := c.answers[a.Tag]; dup {
+		c.w.fail("node %d: a second Answer for Ask %d", nd.id, a.Tag)
+	}
+	c.answers[a.Tag] = a
+}
+
+// checkAnswer: once faults stop, an Ask's Answer (the shell's `locks`)
+// misses no member and shows each resource in use as its master holds it.
+func (c *checker) checkAnswer(a dlm.Answer) {
+	w := c.w
+	if len(a.Missing) > 0 {
+		w.fail("answer: members %v missing after the quiet period", a.Missing)
+		return
+	}
+	for _, nd := range w.nodes {
+		if !nd.alive {
+			continue
+		}
+		for _, ls := range []string{"", "ls1"} {
+			for _, ri := range nd.d.Locks(ls) {
+				if ri.Master != nd.id || !sameLS(ri.Lockspace, ls) {
+					continue
+				}
+				var got *dlm.ResourceInfo
+				for i := range a.Resources {
+					if a.Resources[i].Name == ri.Name && sameLS(a.Resources[i].Lockspace, ls) {
+						if got != nil {
+							w.fail("answer: %q/%q listed twice", ls, ri.Name)
+							return
+						}
+						got = &a.Resources[i]
+					}
+				}
+				if len(ri.Granted)+len(ri.Converting)+len(ri.Waiting) == 0 {
+					continue
+				}
+				if got == nil {
+					w.fail("answer: %q/%q (master %d: %s) is not in the answer", ls, ri.Name, nd.id, riStr(ri))
+					return
+				}
+				if riStr(*got) != riStr(ri) {
+					w.fail("answer: %q/%q is %s in the answer; its master %d holds %s", ls, ri.Name, riStr(*got), nd.id, riStr(ri))
+					return
+				}
+			}
+		}
+	}
+}
 
 // ---- the end: liveness and masters ----
 
