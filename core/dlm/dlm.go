@@ -37,7 +37,7 @@ type DLM struct {
 	needAck  map[lkey]Mode   // remote mastered locks: a completion sent whose acknowledgement is awaited
 	held     map[rname][]held
 	dir      map[rname]wire.NodeID
-	removing map[rname]bool
+	removing map[rname][]fromMsg // names whose remove awaits the directory's reply, with the requests that came meanwhile
 
 	// The view.
 	view     wire.ViewID
@@ -141,7 +141,7 @@ func New(cfg Config, rng *rand.Rand) (*DLM, error) {
 		needAck:  map[lkey]Mode{},
 		held:     map[rname][]held{},
 		dir:      map[rname]wire.NodeID{},
-		removing: map[rname]bool{},
+		removing: map[rname][]fromMsg{},
 		asks:     map[uint64]*pendingAsk{},
 	}
 	for ls, n := range cfg.LVB {
@@ -449,7 +449,7 @@ func (d *DLM) lookup(rn rname, pn *pname) {
 		return
 	}
 	pn.looking = true
-	if d.removing[rn] {
+	if _, ok := d.removing[rn]; ok {
 		return // asked again when the directory confirms the remove
 	}
 	d.send(dirNode(d.members, rn.ls, rn.name), msg{kind: mkLookup, rname: rn})
@@ -558,9 +558,16 @@ func (d *DLM) serve(from wire.NodeID, m msg) {
 func (d *DLM) masterOp(from wire.NodeID, m msg) {
 	mr := d.mast[m.rname]
 	if mr == nil {
-		if m.kind != mkOwner {
-			d.send(from, msg{kind: mkNotMaster, rname: m.rname, id: m.id, seq: m.seq})
+		if m.kind == mkOwner {
+			return
 		}
+		if waiting, ok := d.removing[m.rname]; ok {
+			// The directory may still name this node: answer once it has
+			// forgotten, or the asker would find this node again.
+			d.removing[m.rname] = append(waiting, fromMsg{from, m})
+			return
+		}
+		d.send(from, msg{kind: mkNotMaster, rname: m.rname, id: m.id, seq: m.seq})
 		return
 	}
 	r := mr.r
@@ -717,7 +724,7 @@ func (d *DLM) procLookupReply(m msg) {
 	if pn == nil || !pn.looking {
 		return
 	}
-	if m.node == d.self && d.mast[m.rname] == nil && d.removing[m.rname] {
+	if _, ok := d.removing[m.rname]; ok && m.node == d.self && d.mast[m.rname] == nil {
 		// An answer sent before the directory took this node's remove:
 		// ask again once it confirms the remove.
 		return
@@ -737,10 +744,16 @@ func (d *DLM) procLookupReply(m msg) {
 }
 
 func (d *DLM) procRemoveReply(m msg) {
-	if !d.removing[m.rname] {
+	waiting, ok := d.removing[m.rname]
+	if !ok {
 		return
 	}
 	delete(d.removing, m.rname)
+	// The directory forgot this node as master: what was sent here
+	// meanwhile looks the name up again (and finds no stale answer).
+	for _, f := range waiting {
+		d.send(f.from, msg{kind: mkNotMaster, rname: f.m.rname, id: f.m.id, seq: f.m.seq})
+	}
 	if pn := d.names[m.rname]; pn != nil && pn.looking {
 		pn.looking = false
 		d.lookup(m.rname, pn)
@@ -776,7 +789,7 @@ func (d *DLM) tossIdle() {
 			}
 			continue
 		}
-		d.removing[rn] = true
+		d.removing[rn] = nil
 		d.send(dn, msg{kind: mkRemove, rname: rn})
 	}
 }

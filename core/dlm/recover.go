@@ -47,7 +47,7 @@ func (d *DLM) stepView(v View) {
 		d.recMsgs = nil
 		d.deferred = nil
 		d.dl = nil
-		d.removing = map[rname]bool{}
+		d.removing = map[rname][]fromMsg{}
 		// What was in flight is resent after the recovery: the master
 		// copies it went to are rebuilt from confirmed state.
 		for _, p := range d.sortedLocks() {
