@@ -404,6 +404,7 @@ func (h *harness) handle(t *testing.T, d *datadriven.TestData) string {
 		v := View{Primary: true}
 		if _, ok := arg(d, "same"); ok {
 			v = h.view
+			v.Primary = true
 		} else {
 			v.ID = wire.ViewID{Epoch: h.view.ID.Epoch + 1}
 			v.Members = slices.Clone(h.view.Members)

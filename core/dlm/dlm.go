@@ -40,19 +40,20 @@ type DLM struct {
 	removing map[rname][]fromMsg // names whose remove awaits the directory's reply, with the requests that came meanwhile
 
 	// The view.
-	view     wire.ViewID
-	viewAt   time.Duration // when this view's first input came
-	members  []wire.NodeID
-	primary  bool
-	release  []wire.NodeID
-	base     []wire.NodeID // members of the last view whose recovery finished here
-	recView  wire.ViewID   // the last view whose master copies this node rebuilt
-	running  bool          // primary and recovered: grant, send
-	rec      *recovery
-	recMsgs  []fromMsg // this view's recovery messages received before recovery started
-	deferred []fromMsg // master-bound traffic of this view received before recovery finished
-	future   []fromMsg // messages of a view not installed yet
-	selfq    []msg     // messages to this node, handled before the entry point returns
+	view      wire.ViewID
+	viewAt    time.Duration // when this view's first input came
+	members   []wire.NodeID
+	primary   bool
+	release   []wire.NodeID
+	base      []wire.NodeID // members of the last view whose recovery finished here
+	recView   wire.ViewID   // the last view whose master copies this node rebuilt
+	running   bool          // primary and recovered: grant, send
+	recovered bool          // this view's recovery finished
+	rec       *recovery
+	recMsgs   []fromMsg // this view's recovery messages received before recovery started
+	deferred  []fromMsg // master-bound traffic of this view received before recovery finished
+	future    []fromMsg // messages of a view not installed yet
+	selfq     []msg     // messages to this node, handled before the entry point returns
 
 	// Deadlock search (on the view's coordinator) and Asks.
 	dl     *dlRound

@@ -73,7 +73,9 @@
 // Config.Linger (a new request revives it), then the master forgets it
 // and tells the directory (mkRemove; until mkRemoveReply the node does
 // not take the name back). A request reaching a node that no longer
-// masters the name is answered mkNotMaster and looked up again.
+// masters the name is answered mkNotMaster (once the directory confirmed
+// the node's remove, if one is in flight, so the new lookup cannot find
+// the node again) and looked up again.
 //
 // # Messages (msg.go)
 //
@@ -98,7 +100,8 @@
 // queue (they never fail), requests reaching it as a master wait, and
 // every operation in flight goes back to its lock's queue, to be resent
 // after the recovery. A View with Primary false never recovers, so a
-// minority grants nothing. A primary View starts recovery only when its
+// minority grants nothing; the same view given again with Primary false
+// (this node's lease lapsed) stops granting until it comes back true. A primary View starts recovery only when its
 // Release covers every configured node absent from Members (and every
 // member of the last view this node recovered that is absent): a DLM
 // remembers nothing across a restart, so it cannot know which absent

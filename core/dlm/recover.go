@@ -43,6 +43,7 @@ func (d *DLM) stepView(v View) {
 	if v.ID != d.view {
 		d.view = v.ID
 		d.running = false
+		d.recovered = false
 		d.rec = nil
 		d.recMsgs = nil
 		d.deferred = nil
@@ -77,10 +78,14 @@ func (d *DLM) stepView(v View) {
 	d.primary = v.Primary
 	d.release = slices.Clone(v.Release)
 	if !d.primary {
-		d.running = false
+		d.running = false // (a recovery under way goes on; granting waits for Primary)
 		return
 	}
-	if d.rec == nil && !d.running && d.covered() {
+	if d.recovered {
+		d.resume()
+		return
+	}
+	if d.rec == nil && d.covered() {
 		d.startRecovery()
 	}
 }
@@ -380,11 +385,20 @@ func (d *DLM) rebuild() {
 func (d *DLM) finishRecovery() {
 	rec := d.rec
 	d.rec = nil
-	d.running = true
+	d.recovered = true
 	purged := d.departed()
 	d.base = slices.Clone(rec.members)
 	d.out.Events = append(d.out.Events, Recovered{View: rec.view, Members: slices.Clone(rec.members),
 		Purged: purged, Resources: len(d.mast), Took: d.now - d.viewAt})
+	d.resume()
+}
+
+// resume starts granting and sending in a recovered primary view.
+func (d *DLM) resume() {
+	if !d.primary || !d.recovered || d.running {
+		return
+	}
+	d.running = true
 	d.dlNext = d.now + d.cfg.DeadlockTimeout/2
 	for _, rn := range sortedKeys(d.mast) {
 		mr := d.mast[rn]
