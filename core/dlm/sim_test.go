@@ -5,13 +5,13 @@ package dlm_test
 // queues per pair with random delays (reliable and in order while both
 // incarnations live and the pair is connected; what is in flight to or
 // from a dead incarnation, or across a cut, is lost); crashes and
-// restarts (a fresh DLM: nothing persists), partitions, long pauses
+// restarts (a fresh DLM: nothing persists), clean leaves, partitions, long pauses
 // (membership removes the node) and short ones (no view change), fence
 // devices that fail, client processes that die (PurgeOwner). The harness
 // plays membership and the stack: views (members = a connected
 // component, Primary for a majority), Release as core/stack decides it
-// (a departed incarnation once confirmed fenced, back with a higher boot
-// id, or, with no fence device, after the lease wait during which it was
+// (a departed incarnation once confirmed fenced, left cleanly, back with
+// a higher boot id, or, with no fence device, after the lease wait during which it was
 // told Lost or its watchdog killed it), Lost when a node without a fence
 // device loses its lease.
 //

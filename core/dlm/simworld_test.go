@@ -722,8 +722,17 @@ func (w *world) randomFault() {
 	}
 	nd := alive[w.rng.IntN(len(alive))]
 	switch r := w.rng.IntN(100); {
-	case r < 25: // crash and restart later
+	case r < 20: // crash and restart later
 		w.crash(nd, "crash")
+		w.at(w.between(300*time.Millisecond, 4*time.Second), func() { w.restart(nd) })
+	case r < 25: // leave cleanly (the node stops; the stack releases it at once), come back later
+		i := w.idx(nd.id)
+		inc := nd.inc
+		w.crash(nd, "left cleanly")
+		if w.lastInPrim[i] == inc && w.released[i] < inc {
+			w.released[i] = inc
+		}
+		w.factsChanged()
 		w.at(w.between(300*time.Millisecond, 4*time.Second), func() { w.restart(nd) })
 	case r < 50: // partition into 2 (sometimes 3) groups, healed later
 		ng := 2
