@@ -16,7 +16,7 @@ package dlm_test
 // device loses its lease.
 //
 // Clients (3 owners per node) lock, convert (up and down, QueCvt,
-// NoQueue, AltPR, NoDlckWt), unlock, cancel and read and write value
+// NoQueue, AltPR, AltCW, NoDlckWt, Expedite), unlock, cancel and read and write value
 // blocks on 4 names in 2 lockspaces. Checkers, after every Ready:
 //   - G5: the modes live clients believe they hold on a resource are
 //     pairwise compatible (clients on cut-off and paused nodes count until

@@ -336,6 +336,9 @@ func (c *checker) lock(nd *simNode, ow *owner) {
 	if mode == dlm.EX && w.rng.IntN(8) == 0 {
 		fl |= dlm.AltPR
 	}
+	if (mode == dlm.PR || mode == dlm.PW) && w.rng.IntN(8) == 0 {
+		fl |= dlm.AltCW
+	}
 	if w.rng.IntN(10) == 0 {
 		fl |= dlm.NoDlckWt
 	}
