@@ -81,12 +81,16 @@ type plock struct {
 	mgr    Mode   // granted mode as the master last confirmed it (what recovery rebuilds)
 	lvb    []byte // value block as last read or written through the master
 	lvbSeq uint64
-	lvbBad bool   // the last read said ValNotValid
-	vflags Flags  // ValBlk if its last request or conversion had it
-	seq    uint32 // last operation number given
-	pend   *pop   // the client's pending request or conversion (its completion is owed)
-	todo   []*pop // operations not sent yet (no master known, or not running)
-	sent   []*pop // operations sent and not yet confirmed (resent after a recovery)
+	lvbBad bool // the last read said ValNotValid
+	// lvbStale: it has held CR or less (or was demoted) since it last
+	// read or wrote the value, so others may have written since
+	// (recoverLVB trusts only a value held above CR since).
+	lvbStale bool
+	vflags   Flags  // ValBlk if its last request or conversion had it
+	seq      uint32 // last operation number given
+	pend     *pop   // the client's pending request or conversion (its completion is owed)
+	todo     []*pop // operations not sent yet (no master known, or not running)
+	sent     []*pop // operations sent and not yet confirmed (resent after a recovery)
 
 	unlocking bool // the client was told EUNLOCK; the master's confirmation is awaited
 	silent    bool // its owner was purged: nothing more is delivered
@@ -243,6 +247,9 @@ func (d *DLM) Lock(now time.Duration, r Request) (LockID, error) {
 			// Design 7: a down-conversion completes at once; the master
 			// confirms it later (and recovery resends it until then).
 			p.gr = r.Mode
+			if r.Mode <= CR {
+				p.lvbStale = true
+			}
 			d.complete(p, Completion{ID: p.id, Owner: p.owner, Status: OK, Mode: r.Mode})
 		} else {
 			p.pend = op
@@ -275,7 +282,7 @@ func (p *plock) wrote(flags Flags, lvb []byte) {
 	case flags&IVValBlk != 0:
 		p.lvbBad = true
 	case flags&ValBlk != 0 && lvb != nil:
-		p.lvb, p.lvbBad = cloneBytes(lvb), false
+		p.lvb, p.lvbBad, p.lvbStale = cloneBytes(lvb), false, false
 	}
 }
 
@@ -648,11 +655,14 @@ func (d *DLM) procReply(from wire.NodeID, m msg) {
 		return
 	}
 	if m.lvb != nil {
-		p.lvb, p.lvbSeq, p.lvbBad = m.lvb, m.lvbSeq, m.sb&ValNotValid != 0
+		p.lvb, p.lvbSeq, p.lvbBad, p.lvbStale = m.lvb, m.lvbSeq, m.sb&ValNotValid != 0, false
 	} else if m.lvbSeq > p.lvbSeq {
 		p.lvbSeq = m.lvbSeq
 	}
 	p.mgr = m.mode
+	if m.mode == NL || m.mode == CR || m.sb&Demoted != 0 {
+		p.lvbStale = true
+	}
 	p.sent = slices.DeleteFunc(p.sent, func(o *pop) bool { return o.seq <= m.seq })
 	if p.pend != nil && p.pend.sent && p.pend.seq <= m.seq && !p.unlocking {
 		p.pend = nil

@@ -210,6 +210,16 @@
 // master completes it with EDEADLK (a conversion keeps its granted mode).
 // Conversion deadlocks on one resource are the engine's, at issue.
 //
+// # Ask and Locks
+//
+// Ask gathers the cluster-wide table: the node asks every member of its
+// view (itself included) for its master copies (ask/answer, taken in any
+// view, even during a recovery) and emits the Answer, sorted by lockspace
+// and name, when all answered or after 2 s, listing the silent ones in
+// Missing. Locks is the local part: this node's master copies, plus its
+// own locks on resources mastered elsewhere as their process copies know
+// them.
+//
 // # Tests
 //
 // cluster_test.go drives N DLMs over a FIFO-per-pair network with

@@ -200,8 +200,15 @@ func (d *DLM) enterStage(s int) {
 				continue
 			}
 			if p.mgr != IV {
-				out[master] = append(out[master], reclock{rname: p.rn, id: p.id, owner: p.owner, gr: p.mgr,
-					flags: p.flags | p.vflags, orphan: p.orphan, lvb: p.lvb, lvbSeq: p.lvbSeq, lvbBad: p.lvbBad})
+				l := reclock{rname: p.rn, id: p.id, owner: p.owner, gr: p.mgr, flags: p.flags | p.vflags,
+					orphan: p.orphan, lvb: p.lvb, lvbSeq: p.lvbSeq, lvbBad: p.lvbBad, lvbStale: p.lvbStale}
+				if p.pend != nil && p.pend.kind == mkConvert && p.pend.flags&ConvDeadlk != 0 {
+					// Its old master may have demoted it to NL and granted
+					// others on the strength of that; its client accepted
+					// NL until the conversion completes.
+					l.gr, l.lvbStale = NL, true
+				}
+				out[master] = append(out[master], l)
 				named[p.rn] = true
 			}
 		}
@@ -370,7 +377,7 @@ func (d *DLM) rebuild() {
 				d.belief[lkey{Node: n, ID: l.id}] = l.gr
 			}
 			r.rebuild(&lkb{key: lkey{Node: n, ID: l.id}, owner: l.owner, gr: l.gr, rq: IV, flags: l.flags,
-				q: qGranted, orphan: l.orphan, lvb: l.lvb, lvbSeq: l.lvbSeq, lvbInvalid: l.lvbBad, highbast: IV})
+				q: qGranted, orphan: l.orphan, lvb: l.lvb, lvbSeq: l.lvbSeq, lvbInvalid: l.lvbBad, lvbStale: l.lvbStale, highbast: IV})
 		}
 	}
 	for _, rn := range sortedKeys(d.mast) {
