@@ -197,6 +197,7 @@ func (d *DLM) enterStage(s int) {
 	case stageLocks:
 		out := map[wire.NodeID][]reclock{}
 		named := map[rname]bool{}
+		var reported []*plock
 		for _, p := range d.sortedLocks() {
 			master, ok := rec.masters[p.rn]
 			if !ok {
@@ -223,6 +224,8 @@ func (d *DLM) enterStage(s int) {
 			}
 			out[master] = append(out[master], l)
 			named[p.rn] = true
+			reported = append(reported, p)
+			p.mgr = l.gr
 		}
 		// A name with no granted lock here still tells its master that
 		// it masters it (the directory made it master for this node).
@@ -234,6 +237,19 @@ func (d *DLM) enterStage(s int) {
 		}
 		for _, n := range rec.members {
 			d.send(n, msg{kind: mkRecLocks, locks: out[n]})
+		}
+		// What the reports carry is not resent: the unlocks and the
+		// down-conversions completed at once are in the mode reported (a
+		// resent one would look like an up-conversion to the rebuilt copy),
+		// their writes in wseq; an unlocked lock is gone.
+		for _, p := range reported {
+			if p.unlocking {
+				d.dropLock(p)
+				continue
+			}
+			p.todo = slices.DeleteFunc(p.todo, func(o *pop) bool {
+				return o.kind == mkUnlock || (o.kind == mkConvert && o != p.pend)
+			})
 		}
 	case stageDone:
 		for _, n := range rec.members {
@@ -453,6 +469,9 @@ func (d *DLM) finishRecovery() {
 	rec := d.rec
 	d.rec = nil
 	d.recovered = true
+	for _, p := range d.locks {
+		p.wseq = 0 // every master applied the writes reported to it
+	}
 	purged := d.departed()
 	d.base = slices.Clone(rec.members)
 	d.out.Events = append(d.out.Events, Recovered{View: rec.view, Members: slices.Clone(rec.members),
