@@ -54,6 +54,11 @@ type DLM struct {
 	deferred  []fromMsg // master-bound traffic of this view received before recovery finished
 	future    []fromMsg // messages of a view not installed yet
 	selfq     []msg     // messages to this node, handled before the entry point returns
+	// Per peer and view: messages sent and received, and whether a
+	// message from the peer went missing in this view.
+	sentSeq map[wire.NodeID]uint64
+	recvSeq map[wire.NodeID]uint64
+	gap     map[wire.NodeID]bool
 
 	// Deadlock search (on the view's coordinator) and Asks.
 	dl     *dlRound
@@ -153,6 +158,9 @@ func New(cfg Config, rng *rand.Rand) (*DLM, error) {
 		dir:      map[rname]wire.NodeID{},
 		removing: map[rname][]fromMsg{},
 		asks:     map[uint64]*pendingAsk{},
+		sentSeq:  map[wire.NodeID]uint64{},
+		recvSeq:  map[wire.NodeID]uint64{},
+		gap:      map[wire.NodeID]bool{},
 	}
 	for ls, n := range cfg.LVB {
 		if err := checkLVBLen(n); err != nil {
@@ -482,6 +490,10 @@ func (d *DLM) send(to wire.NodeID, m msg) {
 		d.selfq = append(d.selfq, m)
 		return
 	}
+	if m.kind != mkAsk && m.kind != mkAnswer {
+		d.sentSeq[to]++
+		m.pseq = d.sentSeq[to]
+	}
 	d.out.Messages = append(d.out.Messages, Out{To: to, Payload: m.encode(nil)})
 }
 
@@ -510,6 +522,19 @@ func (d *DLM) handle(from wire.NodeID, m msg) {
 			d.future = append(d.future, fromMsg{from, m})
 		}
 		return // an older view's traffic: recovery replaced it
+	}
+	if from != d.self {
+		// A circuit delivers in order but may give up on messages to a
+		// peer unreachable too long while both live: after a gap, that
+		// peer's later messages of this view are not taken (an operation
+		// applied without the one before it would corrupt the copies);
+		// the peer was unreachable, so a new view comes, and its recovery
+		// rebuilds from the process copies and resends.
+		if d.gap[from] || m.pseq != d.recvSeq[from]+1 {
+			d.gap[from] = true
+			return
+		}
+		d.recvSeq[from] = m.pseq
 	}
 	switch m.kind {
 	case mkRecDir, mkRecLookup, mkRecMasters, mkRecLocks, mkRecDone:

@@ -42,6 +42,9 @@ func (d *DLM) stepView(v View) {
 	}
 	if v.ID != d.view {
 		d.view = v.ID
+		d.sentSeq = map[wire.NodeID]uint64{}
+		d.recvSeq = map[wire.NodeID]uint64{}
+		d.gap = map[wire.NodeID]bool{}
 		d.running = false
 		d.recovered = false
 		d.rec = nil
