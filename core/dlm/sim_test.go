@@ -17,7 +17,9 @@ package dlm_test
 //
 // Clients (3 owners per node) lock, convert (up and down, QueCvt,
 // NoQueue, AltPR, AltCW, NoDlckWt, Expedite), unlock, cancel and read and write value
-// blocks on 4 names in 2 lockspaces. Checkers, after every Ready:
+// blocks on 4 names in 2 lockspaces; some locks are Persistent, and a
+// dead owner's become orphans that other owners adopt (Orphan) or a
+// PurgeOwner{Node, 0} releases. Checkers, after every Ready:
 //   - G5: the modes live clients believe they hold on a resource are
 //     pairwise compatible (clients on cut-off and paused nodes count until
 //     they get Lost or their node dies);

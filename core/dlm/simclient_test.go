@@ -40,6 +40,8 @@ type clientLock struct {
 	pendFlg  dlm.Flags
 	cancel   bool // a cancel was accepted for the pending op
 	wrote    bool // the pending op writes the value block (at its call)
+	persist  bool // taken with Persistent: its owner's death leaves an orphan
+	adopting bool // the pending op adopts an orphan (Orphan flag)
 }
 
 type owner struct {
@@ -142,6 +144,10 @@ func modeStr(m dlm.Mode) string {
 
 // ---- G5 ----
 
+// orphanOwner stands for "no owner" in G5 reports: an orphan is held
+// at its master until adopted or purged.
+var orphanOwner = &owner{o: dlm.Owner{ID: 0}}
+
 type belief struct {
 	nd *simNode
 	ow *owner
@@ -167,6 +173,10 @@ func (c *checker) checkAll() {
 					by[k] = append(by[k], belief{nd, ow, l})
 				}
 			}
+		}
+		for _, l := range nd.orphans {
+			k := resKey{l.ls, l.name}
+			by[k] = append(by[k], belief{nd, orphanOwner, l})
 		}
 	}
 	for k, bs := range by {
@@ -262,6 +272,9 @@ func (c *checker) act(nd *simNode, mode clientMode) {
 				continue
 			}
 		case clientsDrain:
+			if len(nd.orphans) > 0 {
+				c.purgeOrphans(nd)
+			}
 			// drain: unlock every idle granted lock
 			for _, id := range sortedIDs(ow) {
 				l := ow.locks[id]
@@ -320,6 +333,10 @@ func sortedIDs(ow *owner) []dlm.LockID {
 
 func (c *checker) lock(nd *simNode, ow *owner) {
 	w := c.w
+	if len(nd.orphans) > 0 && w.rng.IntN(3) == 0 {
+		c.adopt(nd, ow)
+		return
+	}
 	ls := simLockspaces[w.rng.IntN(len(simLockspaces))]
 	name := simNames[w.rng.IntN(len(simNames))]
 	mode := c.randMode()
@@ -342,6 +359,9 @@ func (c *checker) lock(nd *simNode, ow *owner) {
 	if w.rng.IntN(10) == 0 {
 		fl |= dlm.NoDlckWt
 	}
+	if w.rng.IntN(6) == 0 {
+		fl |= dlm.Persistent
+	}
 	req := dlm.Request{Lockspace: ls, Name: name, Mode: mode, Flags: fl, Owner: ow.o}
 	id, err := nd.d.Lock(w.now, req)
 	w.tracef("node %d owner %d: lock %q/%q %s flags %#x -> id %d err %v", nd.id, ow.o.ID, ls, name, modeStr(mode), uint32(fl), id, err)
@@ -355,11 +375,60 @@ func (c *checker) lock(nd *simNode, ow *owner) {
 		w.fail("node %d: Lock returned id %d already in use (or 0)", nd.id, id)
 		return
 	}
-	nl := &clientLock{id: id, ls: ls, name: name, held: dlm.IV, pend: opLock, pendMode: mode, pendFlg: fl}
+	if _, dup := nd.orphans[id]; dup {
+		w.fail("node %d: Lock returned id %d, an orphan's", nd.id, id)
+		return
+	}
+	nl := &clientLock{id: id, ls: ls, name: name, held: dlm.IV, pend: opLock, pendMode: mode, pendFlg: fl, persist: fl&dlm.Persistent != 0}
 	ow.locks[id] = nl
 	c.issuing = nl
 	w.drain(nd)
 	c.issuing = nil
+}
+
+// adopt asks for an orphan of this node (Orphan): same name and mode
+// adopts it (its id, completing OK), another mode completes EAGAIN on a
+// new id, none is ErrNotFound.
+func (c *checker) adopt(nd *simNode, ow *owner) {
+	w := c.w
+	ids := make([]dlm.LockID, 0, len(nd.orphans))
+	for id := range nd.orphans {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	o := nd.orphans[ids[w.rng.IntN(len(ids))]]
+	mode := o.held
+	if w.rng.IntN(4) == 0 {
+		mode = c.randMode()
+	}
+	req := dlm.Request{Lockspace: o.ls, Name: o.name, Mode: mode, Flags: dlm.Orphan, Owner: ow.o}
+	id, err := nd.d.Lock(w.now, req)
+	w.tracef("node %d owner %d: adopt %q/%q %s (orphan %d holds %s) -> id %d err %v", nd.id, ow.o.ID, o.ls, o.name, modeStr(mode), o.id, modeStr(o.held), id, err)
+	if err != nil {
+		if !errors.Is(err, dlm.ErrNotFound) && !errors.Is(err, dlm.ErrBusy) {
+			w.fail("node %d: adopt %+v: unexpected error %v", nd.id, req, err)
+		}
+		if errors.Is(err, dlm.ErrNotFound) && mode == o.held {
+			w.fail("node %d: adopt %+v: ErrNotFound, yet orphan %d holds %s", nd.id, req, o.id, modeStr(o.held))
+		}
+		return
+	}
+	if ad := nd.orphans[id]; ad != nil {
+		if ad.held != mode || ad.name != o.name || ad.ls != o.ls {
+			w.fail("node %d: adopt of %q/%q %s returned orphan %d (%q/%q %s)", nd.id, o.ls, o.name, modeStr(mode), id, ad.ls, ad.name, modeStr(ad.held))
+			return
+		}
+		delete(nd.orphans, id)
+		ad.pend, ad.pendMode, ad.pendFlg, ad.adopting, ad.cancel = opLock, mode, dlm.Orphan, true, false
+		ow.locks[id] = ad
+	} else {
+		if _, dup := ow.locks[id]; dup || id == 0 {
+			w.fail("node %d: adopt returned id %d already in use (or 0)", nd.id, id)
+			return
+		}
+		ow.locks[id] = &clientLock{id: id, ls: o.ls, name: o.name, held: dlm.IV, pend: opLock, pendMode: mode, pendFlg: dlm.Orphan, adopting: true}
+	}
+	w.drain(nd)
 }
 
 func (c *checker) convert(nd *simNode, ow *owner, l *clientLock) {
@@ -482,12 +551,22 @@ func (c *checker) ownerDies(nd *simNode) {
 	if !nd.alive || len(nd.owners) == 0 {
 		return
 	}
+	if len(nd.orphans) > 0 && w.rng.IntN(3) == 0 {
+		c.purgeOrphans(nd)
+		return
+	}
 	i := w.rng.IntN(len(nd.owners))
 	ow := nd.owners[i]
 	w.tracef("node %d: owner %d dies (PurgeOwner; %d locks)", nd.id, ow.o.ID, len(ow.locks))
 	c.purged[ow.o] = true
 	nd.owners = append(nd.owners[:i], nd.owners[i+1:]...)
-	for _, l := range ow.locks {
+	for _, id := range sortedIDs(ow) {
+		l := ow.locks[id]
+		if l.persist && l.pend == opNone && l.held >= dlm.NL {
+			w.tracef("node %d: lock %d %q/%q (%s) becomes an orphan", nd.id, l.id, l.ls, l.name, modeStr(l.held))
+			nd.orphans[l.id] = l
+			continue
+		}
 		c.gone(nd, l, goneQuiet)
 	}
 	c.newOwner(nd)
@@ -497,12 +576,30 @@ func (c *checker) ownerDies(nd *simNode) {
 	w.drain(nd)
 }
 
+// purgeOrphans releases every orphan of a node (PurgeOwner{Node, 0}).
+func (c *checker) purgeOrphans(nd *simNode) {
+	w := c.w
+	w.tracef("node %d: purge its %d orphans", nd.id, len(nd.orphans))
+	orphans := nd.orphans
+	nd.orphans = map[dlm.LockID]*clientLock{}
+	for _, l := range orphans {
+		c.finished[lockKey{nd.id, nd.inc, l.id}] = true
+		c.gone(nd, l, goneQuiet)
+	}
+	if err := nd.d.Step(w.now, dlm.PurgeOwner{Owner: dlm.Owner{Node: nd.id}}); err != nil {
+		w.fail("node %d: PurgeOwner of its orphans: %v", nd.id, err)
+	}
+	w.drain(nd)
+}
+
 // nodeDied: every client of the node is gone with it. A PW/EX holder's
 // value block is invalid from now on (the master purges it as dead).
 func (c *checker) nodeDied(nd *simNode) {
 	owners := nd.owners
 	nd.owners = nil
-	for _, ow := range owners {
+	orphans := &owner{locks: nd.orphans}
+	nd.orphans = map[dlm.LockID]*clientLock{}
+	for _, ow := range append(owners, orphans) {
 		for _, id := range sortedIDs(ow) {
 			c.gone(nd, ow.locks[id], goneDead)
 		}
@@ -557,6 +654,11 @@ func (c *checker) freeCheck(k resKey) {
 				}
 			}
 		}
+		for _, l := range nd.orphans {
+			if l.ls == k.ls && l.name == k.name {
+				return
+			}
+		}
 	}
 	m := c.model(k)
 	z := string(make([]byte, c.lvbLen(k.ls)))
@@ -585,6 +687,11 @@ func (c *checker) completion(nd *simNode, cp dlm.Completion) {
 		nd.id, cp.Owner.ID, cp.ID, statusStr(cp.Status), modeStr(cp.Mode), uint8(cp.SB), lvbStr(cp.LVB))
 	if cp.Owner.Node != nd.id {
 		w.fail("node %d: completion for an owner of node %d", nd.id, cp.Owner.Node)
+		return
+	}
+	if o := nd.orphans[cp.ID]; o != nil && cp.Status == dlm.Lost {
+		delete(nd.orphans, cp.ID)
+		c.gone(nd, o, goneLost)
 		return
 	}
 	ow := c.findOwner(nd, cp.Owner)
@@ -620,7 +727,7 @@ func (c *checker) completion(nd *simNode, cp dlm.Completion) {
 		case dlm.OK:
 			c.granted(nd, l, cp, dlm.IV)
 		case dlm.EAGAIN:
-			if l.pendFlg&dlm.NoQueue == 0 {
+			if l.pendFlg&(dlm.NoQueue|dlm.Orphan) == 0 {
 				w.fail("node %d: lock %d: EAGAIN without NoQueue", nd.id, l.id)
 			}
 			delete(ow.locks, l.id)
@@ -695,7 +802,7 @@ func (c *checker) granted(nd *simNode, l *clientLock, cp dlm.Completion, from dl
 	if cp.Mode != want {
 		w.fail("node %d: lock %d granted %s; asked %s", nd.id, l.id, modeStr(cp.Mode), modeStr(l.pendMode))
 	}
-	if from == dlm.IV && l.pendFlg&dlm.Expedite == 0 && c.issuing == l && c.w.recoveredIn == 0 {
+	if from == dlm.IV && l.pendFlg&(dlm.Expedite|dlm.Orphan) == 0 && c.issuing == l && c.w.recoveredIn == 0 {
 		c.checkNewGrantOrder(nd, l)
 	}
 	l.held = cp.Mode
@@ -880,6 +987,10 @@ func (c *checker) checkMasters() {
 				k := resKey{l.ls, l.name}
 				held[k] = append(held[k], cl{nd, l})
 			}
+		}
+		for _, l := range nd.orphans {
+			k := resKey{l.ls, l.name}
+			held[k] = append(held[k], cl{nd, l})
 		}
 	}
 	keys := make([]resKey, 0, len(held))
