@@ -76,7 +76,7 @@ import (
 )
 
 var (
-	flagSeeds   = flag.Int("dlmseeds", 60, "dlm sim: how many seeds the sweep runs")
+	flagSeeds   = flag.Int("dlmseeds", 400, "dlm sim: how many seeds the sweep runs")
 	flagSeed    = flag.Int64("dlmseed", -1, "dlm sim: replay only this seed")
 	flagBase    = flag.Int64("dlmseedbase", 1, "dlm sim: first seed of the sweep")
 	flagV       = flag.Bool("dlmsimv", false, "dlm sim: print the whole trace")
