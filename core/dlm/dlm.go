@@ -113,7 +113,8 @@ type pop struct {
 type pname struct {
 	master  wire.NodeID
 	known   bool
-	looking bool // a lookup is in flight (or waits for a remove's reply)
+	looking bool          // a lookup is in flight (or waits for a remove's reply)
+	idleAt  time.Duration // with no lock: when the last went (forgotten after Config.Linger)
 	locks   map[LockID]bool
 }
 
@@ -690,7 +691,14 @@ func (d *DLM) dropLock(p *plock) {
 	if pn := d.names[p.rn]; pn != nil {
 		delete(pn.locks, p.id)
 		if len(pn.locks) == 0 && !pn.looking {
-			delete(d.names, p.rn)
+			if pn.known {
+				// Keep the master a while (Linux keeps the rsb on its
+				// toss list): the next lock needs no lookup. Stale after
+				// the master's own linger: a notmaster then redirects.
+				pn.idleAt = d.now
+			} else {
+				delete(d.names, p.rn)
+			}
 		}
 	}
 }
@@ -786,6 +794,11 @@ func (d *DLM) Tick(now time.Duration) {
 // tossIdle forgets master copies unused for Config.Linger and tells
 // their directory nodes.
 func (d *DLM) tossIdle() {
+	for _, rn := range sortedKeys(d.names) {
+		if pn := d.names[rn]; len(pn.locks) == 0 && !pn.looking && d.now-pn.idleAt >= d.cfg.Linger {
+			delete(d.names, rn)
+		}
+	}
 	for _, rn := range sortedKeys(d.mast) {
 		mr := d.mast[rn]
 		if !mr.idle || d.now-mr.idleAt < d.cfg.Linger {

@@ -69,7 +69,8 @@
 // winner left (or that a new member now wins). A node that needs a name's
 // master asks its directory node (mkLookup); the directory makes the first
 // node to ask the master (mkLookupReply). A node caches a name's master
-// while it holds locks on it. A master copy left with no lock lingers
+// while it holds locks on it and for Config.Linger after (Linux's toss
+// list): a stale entry costs one notmaster and a new lookup. A master copy left with no lock lingers
 // Config.Linger (a new request revives it), then the master forgets it
 // and tells the directory (mkRemove; until mkRemoveReply the node does
 // not take the name back). A request reaching a node that no longer

@@ -185,6 +185,9 @@ func (d *DLM) enterStage(s int) {
 		}
 	case stageMasters:
 		for _, rn := range sortedKeys(d.names) {
+			if len(d.names[rn].locks) == 0 {
+				continue
+			}
 			dn := dirNode(rec.members, rn.ls, rn.name)
 			rec.asked[dn] = append(rec.asked[dn], rn)
 		}
@@ -332,8 +335,14 @@ func (d *DLM) recReceive(from wire.NodeID, m msg) {
 func (d *DLM) rebuild() {
 	rec := d.rec
 	d.recView = rec.view
-	dead := d.departed()
-	isDead := func(n wire.NodeID) bool { return slices.Contains(dead, n) || !slices.Contains(rec.members, n) }
+	reported := map[lkey]bool{}
+	for _, n := range rec.members {
+		for _, l := range rec.locks[n] {
+			if l.gr != IV {
+				reported[lkey{Node: n, ID: l.id}] = true
+			}
+		}
+	}
 	old := d.mast
 	d.mast = map[rname]*mres{}
 	d.mseq = map[lkey]uint32{}
@@ -347,8 +356,19 @@ func (d *DLM) rebuild() {
 		}
 		r := newRSB(rn.ls, rn.name, d.lvbLen(rn.ls))
 		if o := old[rn]; o != nil {
-			o.r.purge(isDead)
 			r.lvb, r.lvbSeq, r.invalid = o.r.lvb, o.r.lvbSeq, o.r.invalid
+			// A PW or EX lock of the old copy that no member reports any
+			// more (its node died, or was told its locks were lost, before
+			// its unlock or down-conversion reached this master) may have
+			// written or invalidated the value: it becomes invalid, never
+			// silently old (recover_lvb's first rule, for every lock gone).
+			for _, q := range [][]*lkb{o.r.granted, o.r.converting} {
+				for _, l := range q {
+					if l.gr >= PW && !reported[l.key] {
+						r.invalid = true
+					}
+				}
+			}
 		} else {
 			fresh[rn] = true
 		}
