@@ -4,6 +4,7 @@ package dlm_test
 
 import (
 	"bytes"
+	"maps"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -39,6 +40,10 @@ type clientLock struct {
 	pendMode dlm.Mode
 	pendFlg  dlm.Flags
 	cancel   bool // a cancel was accepted for the pending op
+	// issueOK, issueHist: the value block model when the pending op was
+	// asked (what an NL/CR read it makes may return, see lvbModel)
+	issueOK   map[string]bool
+	issueHist int
 	wrote    bool // the pending op writes the value block (at its call)
 	persist  bool // taken with Persistent: its owner's death leaves an orphan
 	adopting bool // the pending op adopts an orphan (Orphan flag)
@@ -59,10 +64,18 @@ type lockKey struct {
 
 // lvbModel is a resource's value block as a sequential model knows it.
 // ok: what a read by a mode that excludes PW/EX holders (CW and up) may
-// return; weak: what an NL/CR read may return (it can race a PW
-// holder's write in flight to the master). "invalid" is lvbInvalid.
+// return now. hist: every value written (or invalidated, or freed) in
+// order. An NL/CR read can race a PW holder's write in flight to the
+// master, and its grant can be overtaken by later ones: it may return
+// what ok allowed when it was asked, or anything written since.
+// "invalid" is lvbInvalid.
 type lvbModel struct {
-	ok, weak map[string]bool
+	ok   map[string]bool
+	hist []string
+	// base, applied: what the last strong read saw, and len(hist) then:
+	// the master may hold base or anything in hist[applied:].
+	base    map[string]bool
+	applied int
 }
 
 const lvbInvalid = "\x00invalid"
@@ -96,7 +109,7 @@ func (c *checker) model(k resKey) *lvbModel {
 	m := c.lvb[k]
 	if m == nil {
 		z := string(make([]byte, c.lvbLen(k.ls)))
-		m = &lvbModel{ok: map[string]bool{z: true}, weak: map[string]bool{z: true}}
+		m = &lvbModel{ok: map[string]bool{z: true}, base: map[string]bool{z: true}}
 		c.lvb[k] = m
 	}
 	return m
@@ -363,6 +376,7 @@ func (c *checker) lock(nd *simNode, ow *owner) {
 		fl |= dlm.Persistent
 	}
 	req := dlm.Request{Lockspace: ls, Name: name, Mode: mode, Flags: fl, Owner: ow.o}
+	snapOK, snapHist := c.snapshot(resKey{ls, name})
 	id, err := nd.d.Lock(w.now, req)
 	w.tracef("node %d owner %d: lock %q/%q %s flags %#x -> id %d err %v", nd.id, ow.o.ID, ls, name, modeStr(mode), uint32(fl), id, err)
 	if err != nil {
@@ -379,7 +393,8 @@ func (c *checker) lock(nd *simNode, ow *owner) {
 		w.fail("node %d: Lock returned id %d, an orphan's", nd.id, id)
 		return
 	}
-	nl := &clientLock{id: id, ls: ls, name: name, held: dlm.IV, pend: opLock, pendMode: mode, pendFlg: fl, persist: fl&dlm.Persistent != 0}
+	nl := &clientLock{id: id, ls: ls, name: name, held: dlm.IV, pend: opLock, pendMode: mode, pendFlg: fl, persist: fl&dlm.Persistent != 0,
+		issueOK: snapOK, issueHist: snapHist}
 	ow.locks[id] = nl
 	c.issuing = nl
 	w.drain(nd)
@@ -462,6 +477,7 @@ func (c *checker) convert(nd *simNode, ow *owner, l *clientLock) {
 		}
 	}
 	req := dlm.Request{Lockspace: l.ls, Name: l.name, Mode: to, Flags: fl, Owner: ow.o, LVB: val, ID: l.id}
+	snapOK, snapHist := c.snapshot(k)
 	id, err := nd.d.Lock(w.now, req)
 	w.tracef("node %d owner %d: convert %d %q/%q %s->%s flags %#x lvb %s err %v", nd.id, ow.o.ID, l.id, l.ls, l.name, modeStr(l.held), modeStr(to), uint32(fl), lvbStr(val), err)
 	if err != nil {
@@ -474,10 +490,21 @@ func (c *checker) convert(nd *simNode, ow *owner, l *clientLock) {
 		w.fail("node %d: convert of %d returned id %d", nd.id, l.id, id)
 	}
 	l.pend, l.pendMode, l.pendFlg, l.cancel, l.wrote = opConvert, to, fl, false, write
+	l.issueOK, l.issueHist = snapOK, snapHist
 	if writesLVB(l.held, to) {
 		c.wrote(nd, k, val, fl)
 	}
 	w.drain(nd)
+}
+
+// snapshot is the value block model when an operation is asked.
+func (c *checker) snapshot(k resKey) (map[string]bool, int) {
+	m := c.model(k)
+	set := maps.Clone(m.base)
+	for _, v := range m.hist[m.applied:] {
+		set[v] = true
+	}
+	return set, len(m.hist)
 }
 
 // wrote applies a PW/EX release or down-conversion to the model at its
@@ -487,10 +514,10 @@ func (c *checker) wrote(nd *simNode, k resKey, val []byte, fl dlm.Flags) {
 	switch {
 	case fl&dlm.IVValBlk != 0:
 		m.ok = map[string]bool{lvbInvalid: true}
-		m.weak[lvbInvalid] = true
+		m.hist = append(m.hist, lvbInvalid)
 	case fl&dlm.ValBlk != 0:
 		m.ok = map[string]bool{string(val): true}
-		m.weak[string(val)] = true
+		m.hist = append(m.hist, string(val))
 	default:
 		return
 	}
@@ -608,7 +635,7 @@ func (c *checker) nodeDied(nd *simNode) {
 	for k := range c.pendHighDown[key] {
 		m := c.model(k)
 		m.ok[lvbInvalid] = true
-		m.weak[lvbInvalid] = true
+		m.hist = append(m.hist, lvbInvalid)
 	}
 	delete(c.pendHighDown, key)
 	nd.owners = nil
@@ -629,10 +656,10 @@ func (c *checker) gone(nd *simNode, l *clientLock, how goneHow) {
 	if how != goneQuiet {
 		if how == goneDead && (l.held >= dlm.PW && l.pend == opNone && l.pendFlg&(dlm.ValBlk|dlm.IVValBlk) != 0 || l.held >= dlm.PW && l.pend == opConvert && l.pendMode > l.held) {
 			m.ok = map[string]bool{lvbInvalid: true}
-			m.weak[lvbInvalid] = true
+			m.hist = append(m.hist, lvbInvalid)
 		} else if l.held >= dlm.PW || l.pend != opNone && l.pendMode >= dlm.PW {
 			m.ok[lvbInvalid] = true
-			m.weak[lvbInvalid] = true
+			m.hist = append(m.hist, lvbInvalid)
 		}
 	}
 	// Whether the resource may be freed (no lock left) is not known here:
@@ -666,7 +693,7 @@ func (c *checker) freeCheck(k resKey) {
 		c.w.tracef("lvb model: %q/%q has no lock left: may be freed (zeros allowed)", k.ls, k.name)
 	}
 	m.ok[z] = true
-	m.weak[z] = true
+	m.hist = append(m.hist, z)
 }
 
 // ---- completions and blocking notices ----
@@ -829,9 +856,12 @@ func (c *checker) granted(nd *simNode, l *clientLock, cp dlm.Completion, from dl
 		got = lvbInvalid
 	}
 	strong := cp.Mode >= dlm.CW
-	set := m.weak
-	if strong {
-		set = m.ok
+	set := m.ok
+	if !strong {
+		set = maps.Clone(l.issueOK)
+		for _, v := range m.hist[min(l.issueHist, len(m.hist)):] {
+			set[v] = true
+		}
 	}
 	if knownBug("lvb-zeros") && len(bytes.Trim([]byte(got), "\x00")) == 0 {
 		got = lvbInvalid
@@ -843,7 +873,7 @@ func (c *checker) granted(nd *simNode, l *clientLock, cp dlm.Completion, from dl
 	}
 	if strong {
 		m.ok = map[string]bool{got: true}
-		m.weak = map[string]bool{got: true}
+		m.base, m.applied = map[string]bool{got: true}, len(m.hist)
 	}
 }
 
