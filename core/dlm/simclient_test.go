@@ -4,10 +4,10 @@ package dlm_test
 
 import (
 	"bytes"
-	"maps"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 
@@ -44,9 +44,9 @@ type clientLock struct {
 	// asked (what an NL/CR read it makes may return, see lvbModel)
 	issueOK   map[string]bool
 	issueHist int
-	wrote    bool // the pending op writes the value block (at its call)
-	persist  bool // taken with Persistent: its owner's death leaves an orphan
-	adopting bool // the pending op adopts an orphan (Orphan flag)
+	wrote     bool // the pending op writes the value block (at its call)
+	persist   bool // taken with Persistent: its owner's death leaves an orphan
+	adopting  bool // the pending op adopts an orphan (Orphan flag)
 }
 
 type owner struct {
