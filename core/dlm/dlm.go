@@ -86,11 +86,15 @@ type plock struct {
 	// read or wrote the value, so others may have written since
 	// (recoverLVB trusts only a value held above CR since).
 	lvbStale bool
-	vflags   Flags  // ValBlk if its last request or conversion had it
-	seq      uint32 // last operation number given
-	pend     *pop   // the client's pending request or conversion (its completion is owed)
-	todo     []*pop // operations not sent yet (no master known, or not running)
-	sent     []*pop // operations sent and not yet confirmed (resent after a recovery)
+	// wseq is the number of the latest operation that writes or
+	// invalidates the value and that the master has not confirmed (0:
+	// none): recovery tells the master, which applies it if it never did.
+	wseq   uint32
+	vflags Flags  // ValBlk if its last request or conversion had it
+	seq    uint32 // last operation number given
+	pend   *pop   // the client's pending request or conversion (its completion is owed)
+	todo   []*pop // operations not sent yet (no master known, or not running)
+	sent   []*pop // operations sent and not yet confirmed (resent after a recovery)
 
 	unlocking bool // the client was told EUNLOCK; the master's confirmation is awaited
 	silent    bool // its owner was purged: nothing more is delivered
@@ -241,9 +245,7 @@ func (d *DLM) Lock(now time.Duration, r Request) (LockID, error) {
 			return 0, fmt.Errorf("convert lock %d: %w", r.ID, ErrBusy)
 		}
 		op := &pop{kind: mkConvert, mode: r.Mode, flags: r.Flags, lvb: cloneBytes(r.LVB)}
-		if lvbOpFor(p.gr, r.Mode) == lvbWrite {
-			p.wrote(r.Flags, r.LVB)
-		}
+		writes := lvbOpFor(p.gr, r.Mode) == lvbWrite && p.wrote(r.Flags, r.LVB)
 		if downConversion(p.gr, r.Mode, r.Flags) {
 			// Design 7: a down-conversion completes at once; the master
 			// confirms it later (and recovery resends it until then).
@@ -256,6 +258,9 @@ func (d *DLM) Lock(now time.Duration, r Request) (LockID, error) {
 			p.pend = op
 		}
 		d.queueOp(p, op)
+		if writes {
+			p.wseq = op.seq
+		}
 		return p.id, nil
 	}
 	if r.Flags&Orphan != 0 {
@@ -278,13 +283,17 @@ func (d *DLM) Lock(now time.Duration, r Request) (LockID, error) {
 
 // wrote records in a process copy the value its operation writes (so a
 // recovery before the master confirms rebuilds the holder with it).
-func (p *plock) wrote(flags Flags, lvb []byte) {
+// It reports whether the operation writes or invalidates the value.
+func (p *plock) wrote(flags Flags, lvb []byte) bool {
 	switch {
 	case flags&IVValBlk != 0:
 		p.lvbBad = true
 	case flags&ValBlk != 0 && lvb != nil:
 		p.lvb, p.lvbBad, p.lvbStale = cloneBytes(lvb), false, false
+	default:
+		return false
 	}
+	return true
 }
 
 // downConversion reports whether converting gr to rq is a down-conversion
@@ -358,9 +367,7 @@ func (d *DLM) Unlock(now time.Duration, id LockID, flags Flags, lvb []byte) erro
 
 // unlock completes an unlock at once (design 7) and queues it for the master.
 func (d *DLM) unlock(p *plock, flags Flags, lvb []byte) {
-	if p.gr >= PW {
-		p.wrote(flags, lvb)
-	}
+	writes := p.gr >= PW && p.wrote(flags, lvb)
 	d.complete(p, Completion{ID: p.id, Owner: p.owner, Status: EUNLOCK, Mode: IV})
 	p.unlocking = true
 	p.gr = IV
@@ -370,7 +377,11 @@ func (d *DLM) unlock(p *plock, flags Flags, lvb []byte) {
 		d.dropLock(p)
 		return
 	}
-	d.queueOp(p, &pop{kind: mkUnlock, flags: flags, lvb: cloneBytes(lvb)})
+	op := &pop{kind: mkUnlock, flags: flags, lvb: cloneBytes(lvb)}
+	d.queueOp(p, op)
+	if writes {
+		p.wseq = op.seq
+	}
 }
 
 func (d *DLM) cancel(p *plock) error {
@@ -661,6 +672,9 @@ func (d *DLM) procReply(from wire.NodeID, m msg) {
 		p.lvbSeq = m.lvbSeq
 	}
 	p.mgr = m.mode
+	if p.wseq != 0 && m.seq >= p.wseq {
+		p.wseq = 0 // the master applied the write
+	}
 	if m.mode == NL || m.mode == CR || m.sb&Demoted != 0 {
 		p.lvbStale = true
 	}

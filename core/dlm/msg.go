@@ -75,7 +75,10 @@ func (k msgKind) String() string {
 // rname is a resource's name in its lockspace.
 type rname struct{ ls, name string }
 
-// reclock is a process copy as recovery sends it to the new master.
+// reclock is a process copy as recovery sends it to the master: id 0
+// only names the resource (the sender holds no lock the master must
+// rebuild); gr IV with an id is a lock being unlocked (only its write, if
+// any, matters).
 type reclock struct {
 	rname
 	id       LockID
@@ -85,8 +88,9 @@ type reclock struct {
 	orphan   bool
 	lvb      []byte
 	lvbSeq   uint64
-	lvbBad   bool // its last read said ValNotValid
-	lvbStale bool // it held CR or less since it last read or wrote the value
+	lvbBad   bool   // its last read said ValNotValid
+	lvbStale bool   // it held CR or less since it last read or wrote the value
+	wseq     uint32 // an unconfirmed operation numbered wseq writes lvb (or invalidates: lvbBad)
 }
 
 // edge is one waits-for edge: owner from waits for owner to, because of
@@ -195,6 +199,7 @@ func (m *msg) encode(b []byte) []byte {
 			e.uv(l.lvbSeq)
 			e.bool(l.lvbBad)
 			e.bool(l.lvbStale)
+			e.uv(uint64(l.wseq))
 		}
 	case mkRecDone:
 	case mkDlQuery:
@@ -316,6 +321,7 @@ func decodeMsg(b []byte) (msg, error) {
 			l.lvbSeq = d.uv()
 			l.lvbBad = d.bool()
 			l.lvbStale = d.bool()
+			l.wseq = d.u32()
 			m.locks = append(m.locks, l)
 		}
 	case mkRecDone:
