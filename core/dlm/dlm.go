@@ -54,6 +54,7 @@ type DLM struct {
 	deferred  []fromMsg // master-bound traffic of this view received before recovery finished
 	future    []fromMsg // messages of a view not installed yet
 	selfq     []msg     // messages to this node, handled before the entry point returns
+	tombs     []tomb    // locks given up (View.Lost) whose masters may hold them, force-unlocked when Primary returns in the same view
 	// Per peer and view: messages sent and received, and whether a
 	// message from the peer went missing in this view.
 	sentSeq map[wire.NodeID]uint64

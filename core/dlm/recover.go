@@ -42,6 +42,7 @@ func (d *DLM) stepView(v View) {
 	}
 	if v.ID != d.view {
 		d.view = v.ID
+		d.tombs = nil // the recovery drops the lost locks
 		d.sentSeq = map[wire.NodeID]uint64{}
 		d.recvSeq = map[wire.NodeID]uint64{}
 		d.gap = map[wire.NodeID]bool{}
@@ -126,11 +127,29 @@ func (d *DLM) departed() []wire.NodeID {
 	return out
 }
 
+// tomb is a lock given up by lose whose master may still hold it.
+type tomb struct {
+	rn     rname
+	id     LockID
+	master wire.NodeID
+	seq    uint32
+	iv     bool // it was PW or EX: its value may have changed unseen
+}
+
 // lose gives up every lock (View.Lost): each completes with Lost.
 func (d *DLM) lose() {
 	for _, p := range d.sortedLocks() {
 		if !p.unlocking { // an unlocking one's client was told already
 			d.complete(p, Completion{ID: p.id, Owner: p.owner, Status: Lost, Mode: IV})
+		}
+		// Its master may hold it (granted or queued). A new view's
+		// recovery would drop it (no process copy reports it); if the
+		// lease comes back within this view, a force-unlock takes it out
+		// (the master kept it until then: safe), invalidating a value a
+		// PW/EX holder may have written unseen.
+		if pn := d.names[p.rn]; pn != nil && pn.known && (p.mgr != IV || len(p.sent) > 0) {
+			d.tombs = append(d.tombs, tomb{rn: p.rn, id: p.id, master: pn.master, seq: p.seq + 1,
+				iv: p.mgr >= PW || p.gr >= PW})
 		}
 	}
 	d.locks = map[LockID]*plock{}
@@ -489,6 +508,14 @@ func (d *DLM) resume() {
 	}
 	d.running = true
 	d.dlNext = d.now + d.cfg.DeadlockTimeout/2
+	for _, t := range d.tombs {
+		flags := ForceUnlock
+		if t.iv {
+			flags |= IVValBlk
+		}
+		d.send(t.master, msg{kind: mkUnlock, rname: t.rn, id: t.id, seq: t.seq, flags: flags})
+	}
+	d.tombs = nil
 	for _, rn := range sortedKeys(d.mast) {
 		mr := d.mast[rn]
 		d.emit(mr.r, mr.r.grantPending(d.now))
