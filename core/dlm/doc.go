@@ -188,7 +188,10 @@
 //     after the lease wait, by which time View.Lost has told that node's
 //     clients their locks are lost (design 6: the node's lease lapsed, so
 //     its DLM completes every lock with Lost and forgets them; G2's
-//     argument). A node cut off WITH a fence device keeps its locks until
+//     argument). If the lease comes back within the same view (no
+//     recovery follows), the node force-unlocks the lost locks at their
+//     masters (which kept them granted until then) before it grants or
+//     sends anything else. A node cut off WITH a fence device keeps its locks until
 //     it is fenced (it dies) or rejoins the same incarnation (then
 //     recovery rebuilds from its copies).
 //   - A node that rejoins after having left cleanly must hold no locks
