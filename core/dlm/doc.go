@@ -171,9 +171,12 @@
 //     its copy, and its copy holds every lock its clients may believe
 //     granted: locks granted in this view were granted by it; locks
 //     granted before are rebuilt, at recovery, from every member's process
-//     copies at the mode the master had confirmed (never lower than what
-//     the client believes: a down-conversion or an unlock is confirmed
-//     after the client was told).
+//     copies at the mode each client believes (the old master may have
+//     granted others on a down-conversion or an unlock it got, and those
+//     are compatible with what the client believes; a grant the client
+//     never learned of is dropped, its request resent; a middle
+//     conversion's grant was held back from others until its client
+//     knew).
 //   - Nothing is granted outside a primary view that finished recovery,
 //     so a minority (a non-primary view) never grants, and a recovery
 //     needs every member's reports, so no member grants from a copy
@@ -182,7 +185,7 @@
 //     not members: a departed node, or the old incarnation of a node back
 //     with a new boot id. Locks die with their node's incarnation. That
 //     is safe only because recovery does not start until Release covers
-//     every departed node of the last recovered view: fencing (or a clean
+//     every absent configured node: fencing (or a clean
 //     leave, or a new boot id) guarantees its clients can no longer act
 //     on their locks; without a fence device the stack releases it only
 //     after the lease wait, by which time View.Lost has told that node's
@@ -191,9 +194,9 @@
 //     argument). If the lease comes back within the same view (no
 //     recovery follows), the node force-unlocks the lost locks at their
 //     masters (which kept them granted until then) before it grants or
-//     sends anything else. A node cut off WITH a fence device keeps its locks until
-//     it is fenced (it dies) or rejoins the same incarnation (then
-//     recovery rebuilds from its copies).
+//     sends anything else. A node cut off WITH a fence device keeps its
+//     locks until it is fenced (it dies) or rejoins the same incarnation
+//     (then recovery rebuilds from its copies).
 //   - A node that rejoins after having left cleanly must hold no locks
 //     (the stack releases a leaver only once its DLM gave them up).
 //
