@@ -19,6 +19,7 @@ package dlm
 //	stabilize                             deliver until quiet; print what clients saw
 //	tick d=5s                             time passes on every live node, then stabilize
 //	hold from=1 to=2 / release from=1 to=2   stop / resume delivering one direction
+//	drop from=1 to=2                      lose the oldest message queued on that pair
 //	kill n=3                              crash: its queued messages both ways are lost
 //	partition a=(1,2) b=(3)               messages between the groups are lost from now on
 //	heal                                  end partitions
@@ -528,6 +529,13 @@ func (h *harness) handle(t *testing.T, d *datadriven.TestData) string {
 				}
 			}
 			h.stabilize()
+		}
+	case "drop":
+		// The circuit gives up on the oldest queued message of a pair
+		// (conn's Undeliverable while both live).
+		p := pair{argNode(t, d, "from"), argNode(t, d, "to")}
+		if len(h.q[p]) > 0 {
+			h.q[p] = h.q[p][1:]
 		}
 	case "hold", "release":
 		p := pair{argNode(t, d, "from"), argNode(t, d, "to")}
