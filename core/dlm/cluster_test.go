@@ -62,6 +62,9 @@ package dlm
 //	                                   → TestClusterRandom seed 1: an operation never
 //	                                     completes (a stale reply confirmed a request
 //	                                     the rebuild does not hold)
+//	dlm.go handle: no per-pair numbering check (a gap ignored)
+//	                                   → gap: c reads the old value, valid
+//	                                     (the write lost without a word)
 //	recover.go covered() checks only the last recovered view's members,
 //	  not every absent configured node → TestClusterRandom -dlm.seeds=3000, seed 62
 //	                                     "G5: 3/2 holds EX and 2/11 holds CW on C"
