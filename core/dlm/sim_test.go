@@ -300,4 +300,3 @@ func (s *simStats) add(o simStats) {
 	s.views += o.views
 	s.recovered += o.recovered
 }
-
