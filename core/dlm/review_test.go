@@ -235,3 +235,38 @@ func TestReviewRandomMessages(t *testing.T) {
 }
 
 func newReviewRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 3)) }
+
+// TestReviewInterruptedRecoveryRevalidatesWrite: the same hole through a
+// dead master. n3 masters R and dies after applying n2's write "old"
+// and n1's later write "new" (n2's confirmation never came, so n2
+// reports wseq). V2's new master rightly marks the value invalid (it
+// cannot know what came after). V2 is interrupted after the rebuild; in
+// V3 that master counts as surviving, finds n2's lock in its copy with
+// oldSeq 0 (rebuild reset d.mseq) and applies "old" as VALID.
+func TestReviewInterruptedRecoveryRevalidatesWrite(t *testing.T) {
+	h := newHarness(t)
+	h.run(t, "cluster n=3")
+	h.run(t, "lock n=3 l=m name=R mode=NL") // n3 masters R
+	h.run(t, "lock n=2 l=y name=R mode=EX flags=(VALBLK)")
+	h.run(t, "lock n=1 l=z name=R mode=NL")
+	h.run(t, "hold from=3 to=2")
+	h.run(t, "convert l=y mode=NL flags=(VALBLK) lvb=old") // completes at once; n3 applies it, its confirmation held
+	h.run(t, "convert l=z mode=EX flags=(VALBLK)")
+	h.run(t, "convert l=z mode=NL flags=(VALBLK) lvb=new")
+	h.run(t, "kill n=3")
+	v := View{ID: wire.ViewID{Epoch: 2, Coord: 1}, Members: []wire.NodeID{1, 2}, Primary: true, Release: []wire.NodeID{3}}
+	h.giveView(v, v.Members)
+	h.held = map[pair]bool{}
+	h.stabilizeExcept(func(_ pair, m msg) bool { return m.kind == mkRecDone })
+	for _, n := range []wire.NodeID{1, 2} {
+		if mr := h.nodes[n].mast[rname{ls: "default", name: "R"}]; mr != nil {
+			t.Logf("after V2's rebuild n%d masters R: lvb=%q invalid=%v", n, strings.TrimRight(string(mr.r.lvb), "\x00"), mr.r.invalid)
+		}
+	}
+	h.view = v
+	h.run(t, "view release=(3)")
+	out := h.run(t, "convert l=z mode=PR flags=(VALBLK)")
+	if strings.Contains(out, `lvb="old"`) && !strings.Contains(out, "VALNOTVALID") {
+		t.Errorf("the value went back in time, valid: %s", out)
+	}
+}
