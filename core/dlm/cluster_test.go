@@ -69,6 +69,10 @@ package dlm
 //	  not every absent configured node → TestClusterRandom -dlm.seeds=3000, seed 62
 //	                                     "G5: 3/2 holds EX and 2/11 holds CW on C"
 //	                                     (the nodes that knew n2 held a lock restarted)
+//	recover.go rebuild: operation numbers not carried over (d.mseq reset)
+//	                                   → TestInterruptedRecoveryReappliesWrite and
+//	                                     ...RevalidatesWrite "the value went back in
+//	                                     time, valid: n1: z OK PR lvb="old""
 
 import (
 	"fmt"

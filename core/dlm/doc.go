@@ -142,7 +142,11 @@
 //     confirmed travels in the report (wseq): a surviving master applies
 //     it if it never got it (the lock still held PW/EX there, so nothing
 //     later replaced it), a new master marks the value invalid; what the
-//     reports carry is not resent. Every master copy is purged and
+//     reports carry is not resent. The process copy keeps reporting the
+//     write until its recovery finishes, so a rebuilt master copy counts
+//     it as seen (its operation number carries over): a recovery
+//     interrupted after the rebuild neither applies it again over a newer
+//     value nor revalidates a value marked invalid. Every master copy is purged and
 //     rebuilt from these (as Linux: master copies are always rebuilt,
 //     since a recovery can be interrupted). A surviving master keeps its
 //     value block, made invalid if a PW/EX lock of its old copy is

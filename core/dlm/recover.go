@@ -443,6 +443,12 @@ func (d *DLM) rebuild() {
 			if n != d.self {
 				d.belief[lkey{Node: n, ID: l.id}] = l.gr
 			}
+			// The operation numbers carry over, a reported write counted
+			// as seen (applied below, or the value marked invalid): a
+			// recovery interrupted after this rebuild, in which the
+			// process copy reports the same write again, must not apply
+			// it again over a newer value or revalidate an invalid one.
+			d.mseq[lkey{Node: n, ID: l.id}] = max(oldSeq[lkey{Node: n, ID: l.id}], l.wseq)
 			r.rebuild(&lkb{key: lkey{Node: n, ID: l.id}, owner: l.owner, gr: l.gr, rq: IV, flags: l.flags,
 				q: qGranted, orphan: l.orphan, lvb: l.lvb, lvbSeq: l.lvbSeq, lvbInvalid: l.lvbBad, lvbStale: l.lvbStale, highbast: IV})
 		}

@@ -1,6 +1,6 @@
 package dlm
 
-// Adversarial review tests: each drives the cluster harness
+// Regression tests from an adversarial review: each drives the cluster harness
 // (cluster_test.go) with script commands, and steps in Go where a script
 // cannot place a fault precisely enough.
 
@@ -77,7 +77,7 @@ func sortedPairs(q map[pair][]Out) []pair {
 	return ps
 }
 
-// TestReviewInterruptedRecoveryReappliesWrite: a write completed at once
+// TestInterruptedRecoveryReappliesWrite: a write completed at once
 // (EX→NL with VALBLK) reached the surviving master, which then let
 // another lock write a newer value; the writer's confirmation is still in
 // flight at a view change, so its report carries wseq. Recovery V2
@@ -87,7 +87,7 @@ func sortedPairs(q map[pair][]Out) []pair {
 // rebuild() reset, so the stale write is applied again: the value goes
 // back in time, valid. (recover.go rebuild: `oldSeq[k] >= l.wseq`, with
 // d.mseq reset by the previous rebuild.)
-func TestReviewInterruptedRecoveryReappliesWrite(t *testing.T) {
+func TestInterruptedRecoveryReappliesWrite(t *testing.T) {
 	h := newHarness(t)
 	h.run(t, "cluster n=2")
 	h.run(t, "lock n=1 l=z name=R mode=NL") // n1 masters R
@@ -115,11 +115,11 @@ func TestReviewInterruptedRecoveryReappliesWrite(t *testing.T) {
 	}
 }
 
-// TestReviewMalformedSemantics: messages that decode (every field in its
+// TestMalformedSemantics: messages that decode (every field in its
 // range) but carry what no correct peer sends must not panic the
 // receiver (the doc promises decoding never panics; the handlers index
 // tables by mode).
-func TestReviewMalformedSemantics(t *testing.T) {
+func TestMalformedSemantics(t *testing.T) {
 	rn := rname{ls: "default", name: "R"}
 	cases := []struct {
 		name string
@@ -141,7 +141,7 @@ func TestReviewMalformedSemantics(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t)
 			h.run(t, "cluster n=2")
-			h.run(t, "lock n=1 l=a name=R mode=NL")            // n1 masters R
+			h.run(t, "lock n=1 l=a name=R mode=NL")                // n1 masters R
 			h.run(t, "lock n=2 l=b name=R mode=PR flags=(VALBLK)") // n2's lock 1
 			for _, to := range []wire.NodeID{1, 2} {
 				from := 3 - to
@@ -164,14 +164,14 @@ func TestReviewMalformedSemantics(t *testing.T) {
 	}
 }
 
-// TestReviewRandomMessages: random decodable messages (small fields, so
+// TestRandomMessages: random decodable messages (small fields, so
 // they hit existing names, locks and nodes) injected into a live
 // cluster, in the running state and during a recovery: no panic.
-func TestReviewRandomMessages(t *testing.T) {
+func TestRandomMessages(t *testing.T) {
 	modes := []Mode{IV, NL, CR, CW, PR, PW, EX}
 	names := []rname{{"default", "R"}, {"default", "S"}, {"default", ""}}
 	for seed := uint64(1); seed <= 60; seed++ {
-		rng := newReviewRand(seed)
+		rng := newRegressRand(seed)
 		h := newHarness(t)
 		h.out = &strings.Builder{}
 		h.run(t, "cluster n=3")
@@ -234,16 +234,16 @@ func TestReviewRandomMessages(t *testing.T) {
 	}
 }
 
-func newReviewRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 3)) }
+func newRegressRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 3)) }
 
-// TestReviewInterruptedRecoveryRevalidatesWrite: the same hole through a
+// TestInterruptedRecoveryRevalidatesWrite: the same hole through a
 // dead master. n3 masters R and dies after applying n2's write "old"
 // and n1's later write "new" (n2's confirmation never came, so n2
 // reports wseq). V2's new master rightly marks the value invalid (it
 // cannot know what came after). V2 is interrupted after the rebuild; in
 // V3 that master counts as surviving, finds n2's lock in its copy with
 // oldSeq 0 (rebuild reset d.mseq) and applies "old" as VALID.
-func TestReviewInterruptedRecoveryRevalidatesWrite(t *testing.T) {
+func TestInterruptedRecoveryRevalidatesWrite(t *testing.T) {
 	h := newHarness(t)
 	h.run(t, "cluster n=3")
 	h.run(t, "lock n=3 l=m name=R mode=NL") // n3 masters R
