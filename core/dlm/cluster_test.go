@@ -73,6 +73,8 @@ package dlm
 //	                                   → TestInterruptedRecoveryReappliesWrite and
 //	                                     ...RevalidatesWrite "the value went back in
 //	                                     time, valid: n1: z OK PR lvb="old""
+//	recover.go stepView: running left true after lose() (a View with Lost
+//	  and Primary both)                → lost-primary "n2: b OK EX" never comes
 
 import (
 	"fmt"

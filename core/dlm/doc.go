@@ -196,7 +196,7 @@
 //     clients their locks are lost (design 6: the node's lease lapsed, so
 //     its DLM completes every lock with Lost and forgets them; G2's
 //     argument). If the lease comes back within the same view (no
-//     recovery follows), the node force-unlocks the lost locks at their
+//     recovery follows; also when one View says both Lost and Primary), the node force-unlocks the lost locks at their
 //     masters (which kept them granted until then) before it grants or
 //     sends anything else. A node cut off WITH a fence device keeps its
 //     locks until it is fenced (it dies) or rejoins the same incarnation

@@ -36,6 +36,10 @@ type recovery struct {
 func (d *DLM) stepView(v View) {
 	if v.Lost {
 		d.lose()
+		// A View may carry Lost and Primary both (the lease lapsed and
+		// came back between two of the stack's views): resume, below,
+		// must run again to send the tombs first.
+		d.running = false
 	}
 	if v.ID != d.view || d.viewAt == 0 {
 		d.viewAt = d.now
