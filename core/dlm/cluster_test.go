@@ -75,6 +75,7 @@ package dlm
 //	                                     time, valid: n1: z OK PR lvb="old""
 //	recover.go stepView: running left true after lose() (a View with Lost
 //	  and Primary both)                → lost-primary "n2: b OK EX" never comes
+//	dlm.go procBast: orphans not skipped → orphan-bast "n2: a bast EX"
 
 import (
 	"fmt"

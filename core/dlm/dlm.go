@@ -746,7 +746,7 @@ func (d *DLM) dropLock(p *plock) {
 // procBast hands a blocking notice to a granted lock's client.
 func (d *DLM) procBast(m msg) {
 	p := d.locks[m.id]
-	if p == nil || p.silent || p.unlocking || p.gr == IV || compatible(p.gr, m.mode) {
+	if p == nil || p.silent || p.orphan || p.unlocking || p.gr == IV || compatible(p.gr, m.mode) {
 		return
 	}
 	d.out.Blocking = append(d.out.Blocking, Blocking{ID: p.id, Owner: p.owner, Mode: m.mode})

@@ -55,7 +55,8 @@
 //
 // A closed session's locks: PurgeOwner force-unlocks every lock of the
 // owner without completions; a Persistent granted lock becomes an orphan
-// instead, which a Lock with Orphan on the same node adopts (same name
+// instead (no blocking notice reaches an orphan: its owner is gone, as
+// Linux drops an orphan's asts), which a Lock with Orphan on the same node adopts (same name
 // and mode: the orphan's LockID is returned and completes OK; another
 // mode: a new id that completes EAGAIN; none: ErrNotFound), and which a
 // later PurgeOwner of the owner (or of Owner{Node, 0}: every orphan on
