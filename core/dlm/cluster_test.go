@@ -76,6 +76,9 @@ package dlm
 //	recover.go stepView: running left true after lose() (a View with Lost
 //	  and Primary both)                → lost-primary "n2: b OK EX" never comes
 //	dlm.go procBast: orphans not skipped → orphan-bast "n2: a bast EX"
+//	recover.go lose: every name forgotten, its lookup in flight too
+//	                                   → lost-lookup "no quiescence" (b's request
+//	                                     goes lookup → notmaster → lookup forever)
 
 import (
 	"fmt"

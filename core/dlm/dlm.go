@@ -792,6 +792,7 @@ func (d *DLM) procLookupReply(m msg) {
 	pn.master, pn.known = m.node, true
 	if m.node == d.self && d.mast[m.rname] == nil {
 		d.mast[m.rname] = &mres{r: newRSB(m.ls, m.name, d.lvbLen(m.ls))}
+		d.idleCheck(d.mast[m.rname]) // with no lock (lost meanwhile): it lingers out
 	}
 	if len(pn.locks) == 0 {
 		delete(d.names, m.rname)

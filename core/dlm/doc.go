@@ -196,7 +196,9 @@
 //     after the lease wait, by which time View.Lost has told that node's
 //     clients their locks are lost (design 6: the node's lease lapsed, so
 //     its DLM completes every lock with Lost and forgets them; G2's
-//     argument). If the lease comes back within the same view (no
+//     argument; a name whose lookup is in flight is kept until the answer
+//     comes, since the directory may have made this node its master: an
+//     empty master copy then lingers out). If the lease comes back within the same view (no
 //     recovery follows; also when one View says both Lost and Primary), the node force-unlocks the lost locks at their
 //     masters (which kept them granted until then) before it grants or
 //     sends anything else. A node cut off WITH a fence device keeps its

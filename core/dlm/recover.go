@@ -157,7 +157,16 @@ func (d *DLM) lose() {
 		}
 	}
 	d.locks = map[LockID]*plock{}
-	d.names = map[rname]*pname{}
+	looking := map[rname]*pname{}
+	for _, rn := range sortedKeys(d.names) {
+		if d.names[rn].looking {
+			// Its lookup's answer may make this node the master (the
+			// directory records it so): it must still be taken, or every
+			// other node's request on the name would go round forever.
+			looking[rn] = &pname{looking: true, locks: map[LockID]bool{}}
+		}
+	}
+	d.names = looking
 	// Holding nothing, this node endangers no one: it waits for no
 	// release before its next recovery (the survivors did).
 	d.base = nil
