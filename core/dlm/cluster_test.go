@@ -79,6 +79,10 @@ package dlm
 //	recover.go lose: every name forgotten, its lookup in flight too
 //	                                   → lost-lookup "no quiescence" (b's request
 //	                                     goes lookup → notmaster → lookup forever)
+//	recover.go resume: forwarded purges not resent after a recovery
+//	                                   → purge-view "n1: b OK EX" never comes
+//	dlm.go purgeFrom: a resent purge done again (no per-number check)
+//	                                   → purge-view: the orphan c released
 
 import (
 	"fmt"

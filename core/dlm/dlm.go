@@ -55,6 +55,14 @@ type DLM struct {
 	future    []fromMsg // messages of a view not installed yet
 	selfq     []msg     // messages to this node, handled before the entry point returns
 	tombs     []tomb    // locks given up (View.Lost) whose masters may hold them, force-unlocked when Primary returns in the same view
+	// PurgeOwners forwarded to their owner's node and not yet confirmed
+	// done (resent after each recovery), in number order; the numbers
+	// start at random so that a restarted node's do not meet its old
+	// ones. purgeDone: per sender, the numbers of purges done here (a
+	// resent one is not done twice), down to the sender's floor.
+	purges    []fwdPurge
+	purgeTag  uint64
+	purgeDone map[wire.NodeID]map[uint64]bool
 	// Per peer and view: messages sent and received, and whether a
 	// message from the peer went missing in this view.
 	sentSeq map[wire.NodeID]uint64
@@ -69,6 +77,13 @@ type DLM struct {
 
 	out     Ready
 	readyAt [5]int // lengths of out's lists when Ready was last called
+}
+
+// fwdPurge is a PurgeOwner forwarded to the owner's node.
+type fwdPurge struct {
+	to    wire.NodeID
+	tag   uint64
+	owner Owner
 }
 
 type fromMsg struct {
@@ -162,6 +177,11 @@ func New(cfg Config, rng *rand.Rand) (*DLM, error) {
 		sentSeq:  map[wire.NodeID]uint64{},
 		recvSeq:  map[wire.NodeID]uint64{},
 		gap:      map[wire.NodeID]bool{},
+
+		purgeDone: map[wire.NodeID]map[uint64]bool{},
+	}
+	if rng != nil {
+		d.purgeTag = rng.Uint64() >> 2
 	}
 	for ls, n := range cfg.LVB {
 		if err := checkLVBLen(n); err != nil {
@@ -560,6 +580,8 @@ func (d *DLM) handle(from wire.NodeID, m msg) {
 		d.procLookupReply(m)
 	case mkRemoveReply:
 		d.procRemoveReply(m)
+	case mkPurgeDone:
+		d.purges = slices.DeleteFunc(d.purges, func(f fwdPurge) bool { return f.to == from && f.tag == m.tag })
 	case mkDlEdges:
 		d.dlEdges(from, m)
 	}
@@ -592,7 +614,7 @@ func (d *DLM) serve(from wire.NodeID, m msg) {
 	case mkDlVictim:
 		d.victim(m)
 	case mkPurge:
-		d.purgeOwner(m.owner)
+		d.purgeFrom(from, m)
 	case mkAck:
 		d.ack(from, m)
 	default:
@@ -899,10 +921,20 @@ func rest[T any](l []T, n int) []T {
 // are force-unlocked without completions, persistent granted ones become
 // orphans, and orphans already are released (Linux's purge of a pid's
 // orphans). Owner.ID 0 names every orphan on Owner.Node.
+//
+// One naming another node is forwarded there and kept until that node
+// confirms it done: a view change may drop it on the way (old-view
+// traffic, or deferred traffic of a view whose recovery restarted), so
+// every recovery resends what is unconfirmed (sendPurges); the receiver
+// does each number once. It is dropped when a finished recovery
+// releases its node (that incarnation's locks are gone everywhere).
 func (d *DLM) purgeOwner(o Owner) {
 	if o.Node != d.self {
-		if slices.Contains(d.members, o.Node) {
-			d.send(o.Node, msg{kind: mkPurge, owner: o})
+		d.purgeTag++
+		f := fwdPurge{to: o.Node, tag: d.purgeTag, owner: o}
+		d.purges = append(d.purges, f)
+		if d.running && slices.Contains(d.members, f.to) {
+			d.sendPurge(f)
 		}
 		return
 	}
@@ -919,6 +951,38 @@ func (d *DLM) purgeOwner(o Owner) {
 		p.silent = true
 		d.unlock(p, ForceUnlock, nil)
 	}
+}
+
+func (d *DLM) sendPurge(f fwdPurge) {
+	d.send(f.to, msg{kind: mkPurge, owner: f.owner, tag: f.tag, floor: d.purges[0].tag})
+}
+
+// sendPurges resends the unconfirmed forwarded purges (running).
+func (d *DLM) sendPurges() {
+	for _, f := range d.purges {
+		if slices.Contains(d.members, f.to) {
+			d.sendPurge(f)
+		}
+	}
+}
+
+// purgeFrom does a purge forwarded by another node, once per number.
+func (d *DLM) purgeFrom(from wire.NodeID, m msg) {
+	done := d.purgeDone[from]
+	if done == nil {
+		done = map[uint64]bool{}
+		d.purgeDone[from] = done
+	}
+	for tag := range done {
+		if tag < m.floor {
+			delete(done, tag) // its sender knows it done
+		}
+	}
+	if !done[m.tag] && m.owner.Node == d.self {
+		done[m.tag] = true
+		d.purgeOwner(m.owner)
+	}
+	d.send(from, msg{kind: mkPurgeDone, tag: m.tag})
 }
 
 // Locks describes what this node holds: the queues of the resources it

@@ -60,7 +60,15 @@
 // and mode: the orphan's LockID is returned and completes OK; another
 // mode: a new id that completes EAGAIN; none: ErrNotFound), and which a
 // later PurgeOwner of the owner (or of Owner{Node, 0}: every orphan on
-// that node) releases. A PurgeOwner naming another node is forwarded there.
+// that node) releases. A PurgeOwner naming another node is forwarded there
+// (purge, numbered by the sender) and kept until that node confirms it
+// (purge-done): a view change can drop it on the way (older-view
+// traffic, or traffic deferred in a view whose recovery was restarted),
+// so the sender resends the unconfirmed ones after every recovery, and
+// the receiver does each number once (a second purge of an owner would
+// release the orphans the first made). A recovery that finishes without
+// the node (released, so its locks are gone everywhere) or with a new
+// incarnation of it drops what was forwarded to it.
 //
 // # Directory and masters
 //
@@ -98,7 +106,7 @@
 // out); lookup, lookup-reply, remove, remove-reply (directory); rec-dir,
 // rec-lookup, rec-masters, rec-locks, rec-done (recovery); dl-query,
 // dl-edges, dl-victim (deadlock search); ask, answer; owner (an orphan
-// made or adopted); purge. The encoding is the package's own (varints,
+// made or adopted); purge, purge-done. The encoding is the package's own (varints,
 // length-prefixed strings); decoding never panics and every error wraps
 // errMalformed (FuzzDecodeMsg).
 //

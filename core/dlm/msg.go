@@ -55,6 +55,7 @@ const (
 	mkOwner                          // process → master: a lock's new owner (an adopted orphan) or orphaned
 	mkPurge                          // PurgeOwner for an owner on the receiver
 	mkAck                            // process → master: a completion that needed it was handed out (hold.go)
+	mkPurgeDone                      // the receiver of a purge → its sender: purge number tag is done
 	mkLast                           // not a kind: one past the last
 )
 
@@ -65,6 +66,7 @@ var kindNames = [...]string{
 	mkRecDir: "rec-dir", mkRecLookup: "rec-lookup", mkRecMasters: "rec-masters",
 	mkRecLocks: "rec-locks", mkRecDone: "rec-done", mkDlQuery: "dl-query", mkDlEdges: "dl-edges",
 	mkDlVictim: "dl-victim", mkAsk: "ask", mkAnswer: "answer", mkOwner: "owner", mkPurge: "purge", mkAck: "ack",
+	mkPurgeDone: "purge-done",
 }
 
 func (k msgKind) String() string {
@@ -121,7 +123,8 @@ type msg struct {
 	lvb     []byte  // request/convert/unlock: to write; reply: read
 	lvbSeq  uint64  // reply
 	node    wire.NodeID
-	tag     uint64 // deadlock round, ask tag
+	tag     uint64 // deadlock round, ask tag, purge number
+	floor   uint64 // purge: the sender's lowest purge number not yet confirmed done
 	names   []rname
 	masters []wire.NodeID
 	locks   []reclock
@@ -240,6 +243,10 @@ func (m *msg) encode(b []byte) []byte {
 		e.uv(uint64(m.flags))
 	case mkPurge:
 		e.owner(m.owner)
+		e.uv(m.tag)
+		e.uv(m.floor)
+	case mkPurgeDone:
+		e.uv(m.tag)
 	}
 	return e.b
 }
@@ -366,6 +373,10 @@ func decodeMsg(b []byte) (msg, error) {
 		m.flags = d.flags()
 	case mkPurge:
 		m.owner = d.owner()
+		m.tag = d.uv()
+		m.floor = d.uv()
+	case mkPurgeDone:
+		m.tag = d.uv()
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("%d trailing bytes", len(d.b))

@@ -41,7 +41,8 @@ func sampleMsgs() []msg {
 		{kind: mkAsk, view: v, tag: 1, rname: rname{ls: "other"}},
 		{kind: mkAnswer, view: v, tag: 1, res: []ResourceInfo{ri}},
 		{kind: mkOwner, view: v, rname: rn, id: 5, owner: o, flags: Orphan},
-		{kind: mkPurge, view: v, owner: o},
+		{kind: mkPurge, view: v, owner: o, tag: 1 << 40, floor: 1<<40 - 3},
+		{kind: mkPurgeDone, view: v, tag: 1 << 40},
 		{kind: mkAck, view: v, rname: rn, id: 5},
 	}
 }

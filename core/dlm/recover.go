@@ -514,6 +514,17 @@ func (d *DLM) finishRecovery() {
 		p.wseq = 0 // every master applied the writes reported to it
 	}
 	purged := d.departed()
+	// A node absent now is released (covered): its locks are gone
+	// everywhere, as are a departed incarnation's; purges forwarded to
+	// them are moot, and what they did here is forgotten.
+	d.purges = slices.DeleteFunc(d.purges, func(f fwdPurge) bool {
+		return !slices.Contains(rec.members, f.to) || slices.Contains(purged, f.to)
+	})
+	for n := range d.purgeDone {
+		if !slices.Contains(rec.members, n) || slices.Contains(purged, n) {
+			delete(d.purgeDone, n)
+		}
+	}
 	d.base = slices.Clone(rec.members)
 	d.out.Events = append(d.out.Events, Recovered{View: rec.view, Members: slices.Clone(rec.members),
 		Purged: purged, Resources: len(d.mast), Took: d.now - d.viewAt})
@@ -535,6 +546,7 @@ func (d *DLM) resume() {
 		d.send(t.master, msg{kind: mkUnlock, rname: t.rn, id: t.id, seq: t.seq, flags: flags})
 	}
 	d.tombs = nil
+	d.sendPurges()
 	for _, rn := range sortedKeys(d.mast) {
 		mr := d.mast[rn]
 		d.emit(mr.r, mr.r.grantPending(d.now))
