@@ -77,8 +77,11 @@ package dlm
 //	  and Primary both)                → lost-primary "n2: b OK EX" never comes
 //	dlm.go procBast: orphans not skipped → orphan-bast "n2: a bast EX"
 //	recover.go lose: every name forgotten, its lookup in flight too
-//	                                   → lost-lookup "no quiescence" (b's request
+//	                                   → lost-lookup: the directory names n1 master
+//	                                     of U, n1 masters nothing (b's request then
 //	                                     goes lookup → notmaster → lookup forever)
+//	dlm.go procLookupReply: a master copy made with no lock not marked idle
+//	                                   → lost-lookup "n1: masters=[U]" after the linger
 //	recover.go resume: forwarded purges not resent after a recovery
 //	                                   → purge-view "n1: b OK EX" never comes
 //	dlm.go purgeFrom: a resent purge done again (no per-number check)
