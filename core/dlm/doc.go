@@ -56,8 +56,8 @@
 // A closed session's locks: PurgeOwner force-unlocks every lock of the
 // owner without completions; a Persistent granted lock becomes an orphan
 // instead (no blocking notice reaches an orphan: its owner is gone, as
-// Linux drops an orphan's asts), which a Lock with Orphan on the same node adopts (same name
-// and mode: the orphan's LockID is returned and completes OK; another
+// Linux drops an orphan's asts), which a Lock with Orphan on the same
+// node adopts (same name and mode: the orphan's LockID is returned and completes OK; another
 // mode: a new id that completes EAGAIN; none: ErrNotFound), and which a
 // later PurgeOwner of the owner (or of Owner{Node, 0}: every orphan on
 // that node) releases. A PurgeOwner naming another node is forwarded there
@@ -155,8 +155,8 @@
 //     write until its recovery finishes, so a rebuilt master copy counts
 //     it as seen (its operation number carries over): a recovery
 //     interrupted after the rebuild neither applies it again over a newer
-//     value nor revalidates a value marked invalid. Every master copy is purged and
-//     rebuilt from these (as Linux: master copies are always rebuilt,
+//     value nor revalidates a value marked invalid. Every master copy is
+//     purged and rebuilt from these (as Linux: master copies are always rebuilt,
 //     since a recovery can be interrupted). A surviving master keeps its
 //     value block, made invalid if a PW/EX lock of its old copy is
 //     reported by nobody (its holder died, or lost its locks, before its
@@ -206,9 +206,10 @@
 //     its DLM completes every lock with Lost and forgets them; G2's
 //     argument; a name whose lookup is in flight is kept until the answer
 //     comes, since the directory may have made this node its master: an
-//     empty master copy then lingers out). If the lease comes back within the same view (no
-//     recovery follows; also when one View says both Lost and Primary), the node force-unlocks the lost locks at their
-//     masters (which kept them granted until then) before it grants or
+//     empty master copy then lingers out). If the lease comes back
+//     within the same view (no recovery follows; also when one View says
+//     both Lost and Primary), the node force-unlocks the lost locks at
+//     their masters (which kept them granted until then) before it grants or
 //     sends anything else. A node cut off WITH a fence device keeps its
 //     locks until it is fenced (it dies) or rejoins the same incarnation
 //     (then recovery rebuilds from its copies).
