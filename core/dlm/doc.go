@@ -57,7 +57,8 @@
 // owner without completions; a Persistent granted lock becomes an orphan
 // instead (no blocking notice reaches an orphan: its owner is gone, as
 // Linux drops an orphan's asts), which a Lock with Orphan on the same
-// node adopts (same name and mode: the orphan's LockID is returned and completes OK; another
+// node adopts (same name and mode: the orphan's LockID is returned and
+// completes OK; another
 // mode: a new id that completes EAGAIN; none: ErrNotFound), and which a
 // later PurgeOwner of the owner (or of Owner{Node, 0}: every orphan on
 // that node) releases. A PurgeOwner naming another node is forwarded there
@@ -106,7 +107,8 @@
 // out); lookup, lookup-reply, remove, remove-reply (directory); rec-dir,
 // rec-lookup, rec-masters, rec-locks, rec-done (recovery); dl-query,
 // dl-edges, dl-victim (deadlock search); ask, answer; owner (an orphan
-// made or adopted); purge, purge-done. The encoding is the package's own (varints,
+// made or adopted); purge, purge-done. The encoding is the package's
+// own (varints,
 // length-prefixed strings); decoding never panics and every error wraps
 // errMalformed (FuzzDecodeMsg).
 //
@@ -156,7 +158,8 @@
 //     it as seen (its operation number carries over): a recovery
 //     interrupted after the rebuild neither applies it again over a newer
 //     value nor revalidates a value marked invalid. Every master copy is
-//     purged and rebuilt from these (as Linux: master copies are always rebuilt,
+//     purged and rebuilt from these (as Linux: master copies are always
+//     rebuilt,
 //     since a recovery can be interrupted). A surviving master keeps its
 //     value block, made invalid if a PW/EX lock of its old copy is
 //     reported by nobody (its holder died, or lost its locks, before its
