@@ -101,7 +101,7 @@ type Node struct {
 	cdb     cdbDriver
 	dns     dnsDriver // the DNS responder's feed (dns.go)
 	crm     crmDriver
-	dlmd    dlmDriver // lock sessions (dlm.go)
+	dlmd    dlmDriver      // lock sessions (dlm.go)
 	wd      watchdogDriver // [fence] watchdog, fed while the lease holds (watchdog.go)
 	witness voter          // nil without [quorum.witness]
 	events  *eventLog
