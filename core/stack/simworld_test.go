@@ -27,7 +27,7 @@ type simWorld struct {
 	chk     simChecks
 	clients []*simClient
 	lk      *simLockWorld // the lock clients (simlock_test.go)
-	load    bool // clients start new requests
+	load    bool          // clients start new requests
 	stats   *simStats
 	trace   []string // the story, printed on a failure
 
