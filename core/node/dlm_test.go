@@ -81,6 +81,10 @@ func TestDLMSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	eventually(t, 10*time.Second, "the async request waiting at its master", func() bool {
+		infos, err := nodes[0].n.Locks(ctx, "")
+		return err == nil && len(infos) == 1 && len(infos[0].Waiting) == 1
+	})
 	val := bytes.Repeat([]byte("v"), dlm.DefaultLVB)
 	if c, err := a.Unlock(ida, dlm.ValBlk, val); err != nil || c.Status != dlm.EUNLOCK {
 		t.Fatalf("unlock: %+v, %v", c, err)
