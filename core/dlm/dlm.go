@@ -43,6 +43,7 @@ type DLM struct {
 	primary  bool
 	release  []wire.NodeID
 	base     []wire.NodeID // members of the last view whose recovery finished here
+	recView  wire.ViewID   // the last view whose master copies this node rebuilt
 	running  bool          // primary and recovered: grant, send
 	rec      *recovery
 	recMsgs  []fromMsg // this view's recovery messages received before recovery started
@@ -220,6 +221,9 @@ func (d *DLM) Lock(now time.Duration, r Request) (LockID, error) {
 			return 0, fmt.Errorf("convert lock %d: %w", r.ID, ErrBusy)
 		}
 		op := &pop{kind: mkConvert, mode: r.Mode, flags: r.Flags, lvb: cloneBytes(r.LVB)}
+		if lvbOpFor(p.gr, r.Mode) == lvbWrite {
+			p.wrote(r.Flags, r.LVB)
+		}
 		if downConversion(p.gr, r.Mode, r.Flags) {
 			// Design 7: a down-conversion completes at once; the master
 			// confirms it later (and recovery resends it until then).
@@ -247,6 +251,17 @@ func (d *DLM) Lock(now time.Duration, r Request) (LockID, error) {
 	pn.locks[p.id] = true
 	d.queueOp(p, op)
 	return p.id, nil
+}
+
+// wrote records in a process copy the value its operation writes (so a
+// recovery before the master confirms rebuilds the holder with it).
+func (p *plock) wrote(flags Flags, lvb []byte) {
+	switch {
+	case flags&IVValBlk != 0:
+		p.lvbBad = true
+	case flags&ValBlk != 0 && lvb != nil:
+		p.lvb, p.lvbBad = cloneBytes(lvb), false
+	}
 }
 
 // downConversion reports whether converting gr to rq is a down-conversion
@@ -281,7 +296,7 @@ func (d *DLM) adopt(rn rname, r Request) (LockID, error) {
 		return p.id, nil
 	}
 	if !other {
-		return 0, fmt.Errorf("adopt an orphan of %q in mode %d: %w", rn.name, r.Mode, ErrNotFound)
+		return 0, fmt.Errorf("adopt an orphan of %q in mode %v: %w", rn.name, r.Mode, ErrNotFound)
 	}
 	d.nextID++
 	d.out.Completions = append(d.out.Completions, Completion{ID: d.nextID, Owner: r.Owner, Status: EAGAIN, Mode: IV})
@@ -317,6 +332,9 @@ func (d *DLM) Unlock(now time.Duration, id LockID, flags Flags, lvb []byte) erro
 
 // unlock completes an unlock at once (design 7) and queues it for the master.
 func (d *DLM) unlock(p *plock, flags Flags, lvb []byte) {
+	if p.gr >= PW {
+		p.wrote(flags, lvb)
+	}
 	d.complete(p, Completion{ID: p.id, Owner: p.owner, Status: EUNLOCK, Mode: IV})
 	p.unlocking = true
 	p.gr = IV
@@ -810,13 +828,13 @@ func (d *DLM) Locks(lockspace string) []ResourceInfo {
 		if lockspace != "" && p.rn.ls != lsName(lockspace) {
 			continue
 		}
-		pn := d.names[p.rn]
-		if pn != nil && pn.known && pn.master == d.self && d.mast[p.rn] != nil {
+		if mr := d.mast[p.rn]; mr != nil && mr.r.find(lkey{Node: d.self, ID: p.id}) != nil {
 			continue // in the master copy above
 		}
+		pn := d.names[p.rn]
 		ri := byName[p.rn]
 		if ri == nil {
-			ri = &ResourceInfo{Lockspace: p.rn.ls, Name: p.rn.name, Directory: dirNode(d.members, p.rn.ls, p.rn.name)}
+			ri = &ResourceInfo{Lockspace: p.rn.ls, Name: p.rn.name, Directory: dirNode(d.members, p.rn.ls, p.rn.name), LVBValid: !p.lvbBad}
 			if pn != nil && pn.known {
 				ri.Master = pn.master
 			}

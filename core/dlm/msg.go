@@ -40,7 +40,7 @@ const (
 	mkLookupReply                    // directory → process: node masters it (maybe the asker: the first to ask)
 	mkRemove                         // master → directory: forget this unused name (linger over)
 	mkRemoveReply                    // directory → master: forgotten
-	mkRecDir                         // recovery stage 1: the names the sender masters whose directory is the receiver
+	mkRecDir                         // recovery stage 1: the names the sender masters whose directory is the receiver, and the view it last rebuilt in
 	mkRecLookup                      // recovery stage 2: who masters these names (the sender holds locks on them)
 	mkRecMasters                     // recovery stage 2: the answer (in the order asked)
 	mkRecLocks                       // recovery stage 3: the sender's process copies mastered by the receiver
@@ -165,7 +165,11 @@ func (m *msg) encode(b []byte) []byte {
 	case mkLookupReply:
 		e.rname(m.rname)
 		e.uv(uint64(m.node))
-	case mkRecDir, mkRecLookup:
+	case mkRecDir:
+		e.names(m.names)
+		e.uv(m.tag)
+		e.uv(uint64(m.node))
+	case mkRecLookup:
 		e.names(m.names)
 	case mkRecMasters:
 		e.names(m.names)
@@ -274,7 +278,11 @@ func decodeMsg(b []byte) (msg, error) {
 	case mkLookupReply:
 		m.rname = d.rname()
 		m.node = d.node()
-	case mkRecDir, mkRecLookup:
+	case mkRecDir:
+		m.names = d.names()
+		m.tag = d.uv()
+		m.node = d.node()
+	case mkRecLookup:
 		m.names = d.names()
 	case mkRecMasters:
 		m.names = d.names()

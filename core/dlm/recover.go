@@ -27,7 +27,8 @@ type recovery struct {
 	held    []fromMsg            // messages of a later stage
 	asked   map[wire.NodeID][]rname
 	masters map[rname]wire.NodeID
-	dir     map[wire.NodeID][]rname // stage 1 reports, by reporter
+	dir     map[wire.NodeID][]rname     // stage 1 reports, by reporter
+	rebuilt map[wire.NodeID]wire.ViewID // stage 1: the last view each member rebuilt its master copies in
 	locks   map[wire.NodeID][]reclock
 }
 
@@ -126,7 +127,7 @@ func (d *DLM) lose() {
 func (d *DLM) startRecovery() {
 	rec := &recovery{view: d.view, members: slices.Clone(d.members), got: map[wire.NodeID]bool{},
 		asked: map[wire.NodeID][]rname{}, masters: map[rname]wire.NodeID{},
-		dir: map[wire.NodeID][]rname{}, locks: map[wire.NodeID][]reclock{}}
+		dir: map[wire.NodeID][]rname{}, locks: map[wire.NodeID][]reclock{}, rebuilt: map[wire.NodeID]wire.ViewID{}}
 	d.rec = rec
 	d.dir = map[rname]wire.NodeID{}
 	d.enterStage(stageDir)
@@ -167,7 +168,7 @@ func (d *DLM) enterStage(s int) {
 			out[dn] = append(out[dn], rn)
 		}
 		for _, n := range rec.members {
-			d.send(n, msg{kind: mkRecDir, names: out[n]})
+			d.send(n, msg{kind: mkRecDir, names: out[n], tag: d.recView.Epoch, node: d.recView.Coord})
 		}
 	case stageMasters:
 		for _, rn := range sortedKeys(d.names) {
@@ -252,6 +253,7 @@ func (d *DLM) recReceive(from wire.NodeID, m msg) {
 	switch m.kind {
 	case mkRecDir:
 		rec.dir[from] = m.names
+		rec.rebuilt[from] = wire.ViewID{Epoch: m.tag, Coord: m.node}
 	case mkRecMasters:
 		for i, rn := range m.names {
 			rec.masters[rn] = m.masters[i]
@@ -265,7 +267,22 @@ func (d *DLM) recReceive(from wire.NodeID, m msg) {
 	}
 	switch rec.stage {
 	case stageDir:
+		// A member that missed the last rebuild (it was cut off or lost
+		// while the others recovered) has stale master copies: they are
+		// not taken, and it drops its own.
+		var newest wire.ViewID
 		for _, n := range rec.members {
+			if viewLess(newest, rec.rebuilt[n]) {
+				newest = rec.rebuilt[n]
+			}
+		}
+		if viewLess(d.recView, newest) {
+			d.mast = map[rname]*mres{}
+		}
+		for _, n := range rec.members {
+			if rec.rebuilt[n] != newest {
+				continue
+			}
 			for _, rn := range rec.dir[n] {
 				if _, ok := d.dir[rn]; !ok {
 					d.dir[rn] = n
@@ -294,6 +311,7 @@ func (d *DLM) recReceive(from wire.NodeID, m msg) {
 // master recovers it from the locks (recoverLVB).
 func (d *DLM) rebuild() {
 	rec := d.rec
+	d.recView = rec.view
 	dead := d.departed()
 	isDead := func(n wire.NodeID) bool { return slices.Contains(dead, n) || !slices.Contains(rec.members, n) }
 	old := d.mast
