@@ -198,6 +198,10 @@ func (s *Session) request(r dlm.Request, op dlmOp) (dlm.LockID, error) {
 			err = ErrSessionClosed
 			return
 		}
+		if l := s.n.dlmd.locks[r.ID]; r.Flags&dlm.Convert != 0 && (l == nil || l.s != s) {
+			err = fmt.Errorf("convert lock %d of this session: %w", r.ID, dlm.ErrNotFound)
+			return
+		}
 		if id, err = s.n.st.LockDLM(s.n.now(), r); err != nil {
 			return
 		}
