@@ -353,7 +353,7 @@ func (s *Session) Close() error {
 			for _, id := range sortedLockIDs(d.locks) {
 				l := d.locks[id]
 				switch {
-				case l.s != s && !(last && l.s.owner == s.owner):
+				case l.s != s && (!last || l.s.owner != s.owner):
 				case last:
 					// the purge releases them without completions
 					if l.mode != dlm.IV {

@@ -124,7 +124,7 @@ func compatible(a, b dlm.Mode) bool {
 // one (PR to CW): it completes at once and the client stops using the
 // higher mode at the call.
 func downConversion(from, to dlm.Mode) bool {
-	return to < from && !(from == dlm.PR && to == dlm.CW)
+	return to < from && (from != dlm.PR || to != dlm.CW)
 }
 
 // writes: a holder of PW or EX writes the value block when it converts
