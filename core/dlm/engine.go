@@ -329,6 +329,9 @@ func (r *rsb) adoptOrphan(now time.Duration, l *lkb, mode Mode) (effect, error) 
 // notices still due; after recovery (recoverGrant) it grants queued
 // conversions without regard to their order, once.
 func (r *rsb) grantPending(now time.Duration) []effect {
+	if r.recoverGrant {
+		r.recoverConversion()
+	}
 	return r.grantPendingLocks()
 }
 

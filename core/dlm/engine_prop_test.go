@@ -46,8 +46,8 @@ func TestEngineProperties(t *testing.T) {
 	}
 }
 
-// propClient is one client's view: its lock as it was told.
-type propClient struct {
+// engClient is one client's view: its lock as it was told.
+type engClient struct {
 	key     lkey
 	has     bool  // it has a lock (granted, or a request in flight)
 	mode    Mode  // the granted mode it was told (IV: none yet)
@@ -57,8 +57,8 @@ type propClient struct {
 	lvbFlag Flags // ValBlk, IVValBlk of its last lock or conversion: an unlock uses them too, as in Linux
 }
 
-// lvbModel is the sequential model of the value block.
-type lvbModel struct {
+// engLVBModel is the sequential model of the value block.
+type engLVBModel struct {
 	val   []byte // nil: zeros
 	valid bool
 }
@@ -68,19 +68,19 @@ func runEngineProperties(t *testing.T, seed uint64, ops int) bool {
 	rng := rand.New(rand.NewPCG(seed, seed*7919+1))
 	const lvbLen = 8
 	r := newRSB("", "R", lvbLen)
-	clients := make([]*propClient, 2+rng.IntN(5))
+	clients := make([]*engClient, 2+rng.IntN(5))
 	for i := range clients {
-		clients[i] = &propClient{}
+		clients[i] = &engClient{}
 	}
-	model := lvbModel{valid: true}
+	model := engLVBModel{valid: true}
 	var next LockID
 	var trace []string
 	fail := func(format string, args ...any) bool {
 		t.Errorf("seed %d: %s\nreplay: go test ./core/dlm -run TestEngineProperties -engine.seed=%d -engine.ops=%d\nlast operations:\n  %s",
-			seed, fmt.Sprintf(format, args...), seed, ops, strings.Join(tail(trace, 60), "\n  "))
+			seed, fmt.Sprintf(format, args...), seed, ops, strings.Join(engTail(trace, 60), "\n  "))
 		return false
 	}
-	byKey := func(k lkey) *propClient {
+	byKey := func(k lkey) *engClient {
 		for _, c := range clients {
 			if c.has && c.key == k {
 				return c
@@ -148,7 +148,7 @@ func runEngineProperties(t *testing.T, seed uint64, ops int) bool {
 					}
 				}
 				// A write (the table's W: from PW or EX, but PW->EX reads).
-				if old >= PW && !(old == PW && e.mode == EX) {
+				if old >= PW && (old != PW || e.mode != EX) {
 					if c.op&IVValBlk != 0 {
 						model.valid = false
 					} else if c.op&ValBlk != 0 && c.wantLVB != nil {
@@ -177,18 +177,18 @@ func runEngineProperties(t *testing.T, seed uint64, ops int) bool {
 		}
 		// The resource forgets its value when no lock is left.
 		if r.empty() {
-			model = lvbModel{valid: true}
+			model = engLVBModel{valid: true}
 		}
 		return true
 	}
 
 	check := func() bool {
-		if err := checkRSB(r); err != nil {
+		if err := engCheckRSB(r); err != nil {
 			return fail("queues: %v", err)
 		}
 		for i, a := range clients {
 			for _, b := range clients[i+1:] {
-				ma, mb := believed(a), believed(b)
+				ma, mb := engBelieved(a), engBelieved(b)
 				if !compatible(ma, mb) {
 					return fail("clients %v (%s) and %v (%s) both believe they hold", a.key, ma, b.key, mb)
 				}
@@ -338,8 +338,8 @@ func runEngineProperties(t *testing.T, seed uint64, ops int) bool {
 	return true
 }
 
-// believed is the mode a client must assume it holds.
-func believed(c *propClient) Mode {
+// engBelieved is the mode a client must assume it holds.
+func engBelieved(c *engClient) Mode {
 	if !c.has {
 		return IV
 	}
@@ -349,7 +349,7 @@ func believed(c *propClient) Mode {
 	return c.mode
 }
 
-func tail(s []string, n int) []string {
+func engTail(s []string, n int) []string {
 	if len(s) > n {
 		return s[len(s)-n:]
 	}

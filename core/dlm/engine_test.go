@@ -4,28 +4,39 @@ package dlm
 // or a few, driven command by command; rewrite the expected output with
 // -rewrite) and a randomized property test (engine_prop_test.go).
 //
-// Mutations tried on purpose (the test that caught each, and how):
+// Mutations tried on purpose, each caught (the first failing line; all
+// re-measured on the final engine):
 //
-//	M1 new requests ignore a non-empty convert queue (VMS 6-4, the
-//	   len(r.converting) == 0 of the at-issue new-request rule dropped):
-//	   testdata/engine/grant_order (scenario 10's C overtakes A) and
-//	   TestEngineProperties.
-//	M2 highbast not reset on grant: testdata/engine/bast (a second
-//	   round of notices after a grant never comes).
-//	M3 QUECVT ignores the convert queue (granted in place like a plain
-//	   conversion): testdata/engine/conversions (scenario 12).
-//	M4 a write does not clear the invalid flag: testdata/engine/lvb
-//	   (scenario 32) and TestEngineProperties (model mismatch).
-//	M5 no conversion-deadlock detection at issue: testdata/engine/deadlock
-//	   (scenario 17) and TestEngineProperties (a queue stuck forever is not
-//	   what it checks, but scenario 17 is).
-//	M6 blocking notices also to converting locks: testdata/engine/bast
-//	   (scenario 26).
-//	M7 grant pass only once over the convert queue (no restart after a
-//	   grant): testdata/engine/grant_order.
-//
-// (The measured results are in the report of the session that wrote this;
-// the table above names where each failed.)
+//	M1  a new request ignores a queued conversion (VMS 6-4's "convert
+//	    queue empty" dropped): grant_order:149 (C granted past A's queued
+//	    conversion).
+//	M2  highbast not reset on a grant: bast:150, cancel_unlock:91,
+//	    conversions:20 (scenario 9), noqueue:94 (the doorbell re-arms).
+//	M3  QUECVT ignores the convert queue: conversions:117 (scenario 12).
+//	M4  a write does not clear the invalid flag: lvb:145 (scenario 32).
+//	M5  no conversion-deadlock detection at issue: deadlock:21 (scen. 17).
+//	M6  blocking notices to converting locks too: bast:92 (scenario 26),
+//	    deadlock:94.
+//	M7  no restart of the convert queue after a grant: recovery:117.
+//	M8  the wait queue before the convert queue: grant_order:198.
+//	M9  a freed resource keeps its value: lvb:208 (scenario 34) and
+//	    TestEngineProperties (seed 4: read "v245", the model says zeros).
+//	M10 NOQUEUE tells holders without NOQUEUEBAST: matrix:236, noqueue:60.
+//	M11 a plain unlock of a lock with an operation pending accepted:
+//	    cancel_unlock:74 (scenario 38), TestEngineProperties (seed 1).
+//	M12 purge forgets recover_lvb's rule 1: recovery:29.
+//	M13 a grant ignores its operation's value (opLVB): lvb:15,
+//	    lvb_table:969, recovery:29, TestEngineProperties (seed 2).
+//	M14 RSB_RECOVER_GRANT ignored: recovery:92.
+//	M15 EXPEDITE ignored: grant_order:111 (scenario 5).
+//	M16 ALTPR/ALTCW ignored: conversions:210 (scenario 16).
+//	M17 CONVDEADLK gives EDEADLK instead of demoting: deadlock:57 (18).
+//	M18 recoverConversion skipped: recovery:285 (a lock on the granted
+//	    queue with no mode).
+//	M19 a NODLCKWT conversion in a conversion deadlock not told:
+//	    deadlock:94.
+//	M20 recoverLVB takes a lock that never read the value as its source:
+//	    recovery:357 (zeros passed off as a valid value).
 
 import (
 	"bytes"
@@ -103,25 +114,25 @@ func newEngineHarness() *engineHarness {
 	return h
 }
 
-var flagByName = map[string]Flags{
+var engFlagByName = map[string]Flags{
 	"noqueue": NoQueue, "cancel": Cancel, "convert": Convert, "valblk": ValBlk, "quecvt": QueCvt,
 	"ivvalblk": IVValBlk, "convdeadlk": ConvDeadlk, "persistent": Persistent, "nodlckwt": NoDlckWt,
 	"expedite": Expedite, "noqueuebast": NoQueueBast, "orphan": Orphan, "altpr": AltPR,
 	"altcw": AltCW, "forceunlock": ForceUnlock, "force": ForceUnlock,
 }
 
-var modeByName = map[string]Mode{"nl": NL, "cr": CR, "cw": CW, "pr": PR, "pw": PW, "ex": EX, "iv": IV}
+var engModeByName = map[string]Mode{"nl": NL, "cr": CR, "cw": CW, "pr": PR, "pw": PW, "ex": EX, "iv": IV}
 
-// args is a command's parsed arguments.
-type args struct {
+// engArgs is a command's parsed arguments.
+type engArgs struct {
 	pos   []string // positional (before any flag): name, mode
 	flags Flags
 	kv    map[string]string
 	keys  map[string]bool
 }
 
-func parseArgs(d *datadriven.TestData, npos int) (args, error) {
-	a := args{kv: map[string]string{}, keys: map[string]bool{}}
+func engParseArgs(d *datadriven.TestData, npos int) (engArgs, error) {
+	a := engArgs{kv: map[string]string{}, keys: map[string]bool{}}
 	for i, c := range d.CmdArgs {
 		if len(c.Vals) > 0 {
 			a.kv[c.Key] = strings.Join(c.Vals, ",")
@@ -131,7 +142,7 @@ func parseArgs(d *datadriven.TestData, npos int) (args, error) {
 			a.pos = append(a.pos, c.Key)
 			continue
 		}
-		if f, ok := flagByName[c.Key]; ok {
+		if f, ok := engFlagByName[c.Key]; ok {
 			a.flags |= f
 			continue
 		}
@@ -143,15 +154,15 @@ func parseArgs(d *datadriven.TestData, npos int) (args, error) {
 	return a, nil
 }
 
-func parseMode(s string) (Mode, error) {
-	m, ok := modeByName[strings.ToLower(s)]
+func engParseMode(s string) (Mode, error) {
+	m, ok := engModeByName[strings.ToLower(s)]
 	if !ok {
 		return IV, fmt.Errorf("no mode %q", s)
 	}
 	return m, nil
 }
 
-func (h *engineHarness) resource(a args) (*rsb, string, error) {
+func (h *engineHarness) resource(a engArgs) (*rsb, string, error) {
 	name := a.kv["res"]
 	if name == "" {
 		name = "R"
@@ -163,9 +174,9 @@ func (h *engineHarness) resource(a args) (*rsb, string, error) {
 	return r, name, nil
 }
 
-// lvbArg is the value block V padded with zeros to the resource's length,
+// engLVBArg is the value block V padded with zeros to the resource's length,
 // nil when the command gives none.
-func lvbArg(a args, r *rsb) []byte {
+func engLVBArg(a engArgs, r *rsb) []byte {
 	v, ok := a.kv["lvb"]
 	if !ok {
 		return nil
@@ -175,12 +186,12 @@ func lvbArg(a args, r *rsb) []byte {
 	return b
 }
 
-func atArg(a args) time.Duration {
+func engAtArg(a engArgs) time.Duration {
 	d, _ := time.ParseDuration(a.kv["at"])
 	return d
 }
 
-func (h *engineHarness) newLock(name string, a args, resName string) (*lkb, error) {
+func (h *engineHarness) newLock(name string, a engArgs, resName string) (*lkb, error) {
 	if k, ok := h.locks[name]; ok {
 		return nil, fmt.Errorf("lock %s exists (%v)", name, k)
 	}
@@ -214,7 +225,7 @@ func (h *engineHarness) key(name string) (lkey, *rsb, error) {
 func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 	switch d.Cmd {
 	case "resource":
-		a, _ := parseArgs(d, 0)
+		a, _ := engParseArgs(d, 0)
 		name := a.kv["res"]
 		if name == "" {
 			name = "R"
@@ -232,11 +243,11 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		return "ok", nil
 
 	case "lock":
-		a, err := parseArgs(d, 2)
+		a, err := engParseArgs(d, 2)
 		if err != nil {
 			return "", err
 		}
-		mode, err := parseMode(a.pos[1])
+		mode, err := engParseMode(a.pos[1])
 		if err != nil {
 			return "", err
 		}
@@ -252,15 +263,15 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 			return "", err
 		}
 		h.pending[l.key]++
-		effs := r.request(atArg(a), l, mode, a.flags, lvbArg(a, r))
+		effs := r.request(engAtArg(a), l, mode, a.flags, engLVBArg(a, r))
 		return h.effects(effs)
 
 	case "convert":
-		a, err := parseArgs(d, 2)
+		a, err := engParseArgs(d, 2)
 		if err != nil {
 			return "", err
 		}
-		mode, err := parseMode(a.pos[1])
+		mode, err := engParseMode(a.pos[1])
 		if err != nil {
 			return "", err
 		}
@@ -272,7 +283,7 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		if err := validateLock(Request{Name: r.name, Mode: mode, Flags: flags, ID: k.ID}); err != nil {
 			return "error: " + err.Error(), nil
 		}
-		effs, err := r.convert(atArg(a), k, mode, flags, lvbArg(a, r))
+		effs, err := r.convert(engAtArg(a), k, mode, flags, engLVBArg(a, r))
 		if err != nil {
 			return "error: " + err.Error(), nil
 		}
@@ -280,7 +291,7 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		return h.effects(effs)
 
 	case "unlock", "cancel", "victim":
-		a, err := parseArgs(d, 1)
+		a, err := engParseArgs(d, 1)
 		if err != nil {
 			return "", err
 		}
@@ -294,7 +305,7 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 			if err := validateUnlock(a.flags); err != nil {
 				return "error: " + err.Error(), nil
 			}
-			effs, err = r.unlock(k, a.flags, lvbArg(a, r))
+			effs, err = r.unlock(k, a.flags, engLVBArg(a, r))
 		case "cancel":
 			effs, err = r.cancel(k)
 		case "victim":
@@ -312,7 +323,7 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		return h.effects(effs)
 
 	case "orphan":
-		a, err := parseArgs(d, 1)
+		a, err := engParseArgs(d, 1)
 		if err != nil {
 			return "", err
 		}
@@ -328,11 +339,11 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		return "ok", nil
 
 	case "adopt":
-		a, err := parseArgs(d, 2)
+		a, err := engParseArgs(d, 2)
 		if err != nil {
 			return "", err
 		}
-		mode, err := parseMode(a.pos[1])
+		mode, err := engParseMode(a.pos[1])
 		if err != nil {
 			return "", err
 		}
@@ -344,7 +355,7 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		e, err := r.adoptOrphan(atArg(a), l, mode)
+		e, err := r.adoptOrphan(engAtArg(a), l, mode)
 		if err != nil {
 			h.forget(l.key)
 			return "error: " + err.Error(), nil
@@ -362,7 +373,7 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		return h.effects([]effect{e})
 
 	case "purge":
-		a, _ := parseArgs(d, 0)
+		a, _ := engParseArgs(d, 0)
 		dead := map[wire.NodeID]bool{}
 		for _, s := range strings.Split(a.kv["node"], ",") {
 			v, err := strconv.Atoi(s)
@@ -382,7 +393,7 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		return "ok", nil
 
 	case "rebuild":
-		a, err := parseArgs(d, 1)
+		a, err := engParseArgs(d, 1)
 		if err != nil {
 			return "", err
 		}
@@ -394,15 +405,17 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if l.gr, err = parseMode(a.kv["gr"]); err != nil {
+		if l.gr, err = engParseMode(a.kv["gr"]); err != nil {
 			return "", err
 		}
 		l.rq = IV
 		if s := a.kv["rq"]; s != "" {
-			if l.rq, err = parseMode(s); err != nil {
+			if l.rq, err = engParseMode(s); err != nil {
 				return "", err
 			}
-			h.pending[l.key]++
+			if a.kv["q"] != "granted" { // on the granted queue: its holder resends it
+				h.pending[l.key]++
+			}
 		}
 		switch a.kv["q"] {
 		case "granted", "":
@@ -415,7 +428,7 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 			return "", fmt.Errorf("q=%s", a.kv["q"])
 		}
 		l.flags = a.flags
-		l.lvb = lvbArg(a, r)
+		l.lvb = engLVBArg(a, r)
 		if s := a.kv["seq"]; s != "" {
 			l.lvbSeq, _ = strconv.ParseUint(s, 10, 64)
 		}
@@ -424,7 +437,7 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		return "ok", nil
 
 	case "recover-lvb":
-		a, _ := parseArgs(d, 0)
+		a, _ := engParseArgs(d, 0)
 		r, _, err := h.resource(a)
 		if err != nil {
 			return "", err
@@ -433,15 +446,15 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		return h.queues(r), nil
 
 	case "grant-pending":
-		a, _ := parseArgs(d, 0)
+		a, _ := engParseArgs(d, 0)
 		r, _, err := h.resource(a)
 		if err != nil {
 			return "", err
 		}
-		return h.effects(r.grantPending(atArg(a)))
+		return h.effects(r.grantPending(engAtArg(a)))
 
 	case "queues":
-		a, _ := parseArgs(d, 0)
+		a, _ := engParseArgs(d, 0)
 		r, _, err := h.resource(a)
 		if err != nil {
 			return "", err
@@ -449,11 +462,11 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		return h.queues(r), nil
 
 	case "validate":
-		a, err := parseArgs(d, 1)
+		a, err := engParseArgs(d, 1)
 		if err != nil {
 			return "", err
 		}
-		mode, err := parseMode(a.pos[0])
+		mode, err := engParseMode(a.pos[0])
 		if err != nil {
 			return "", err
 		}
@@ -466,7 +479,7 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		return "ok", nil
 
 	case "validate-lvb":
-		a, _ := parseArgs(d, 0)
+		a, _ := engParseArgs(d, 0)
 		n, _ := strconv.Atoi(a.kv["len"])
 		ln, _ := strconv.Atoi(a.kv["lvblen"])
 		if err := validateLVB(a.flags, make([]byte, n), ln); err != nil {
@@ -475,7 +488,7 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 		return "ok", nil
 
 	case "validate-unlock":
-		a, _ := parseArgs(d, 0)
+		a, _ := engParseArgs(d, 0)
 		if err := validateUnlock(a.flags); err != nil {
 			return "error: " + err.Error(), nil
 		}
@@ -516,7 +529,7 @@ func (h *engineHarness) effects(effs []effect) (string, error) {
 			fmt.Fprintf(&b, " sb=%s", e.sb)
 		}
 		if e.lvb != nil {
-			fmt.Fprintf(&b, " lvb=%s seq=%d", showLVB(e.lvb), e.lvbSeq)
+			fmt.Fprintf(&b, " lvb=%s seq=%d", engShowLVB(e.lvb), e.lvbSeq)
 		}
 		b.WriteString("\n")
 		h.pending[e.key]--
@@ -530,9 +543,9 @@ func (h *engineHarness) effects(effs []effect) (string, error) {
 	return strings.TrimSuffix(b.String(), "\n"), nil
 }
 
-// showLVB prints a value block: its text without the zero padding, or 0
+// engShowLVB prints a value block: its text without the zero padding, or 0
 // for all zeros.
-func showLVB(v []byte) string {
+func engShowLVB(v []byte) string {
 	t := bytes.TrimRight(v, "\x00")
 	if len(t) == 0 {
 		return "0"
@@ -563,7 +576,7 @@ func (h *engineHarness) queues(r *rsb) string {
 	if r.invalid {
 		valid = "invalid"
 	}
-	fmt.Fprintf(&b, "lvb: %s seq=%d %s", showLVB(r.value()), r.lvbSeq, valid)
+	fmt.Fprintf(&b, "lvb: %s seq=%d %s", engShowLVB(r.value()), r.lvbSeq, valid)
 	return b.String()
 }
 
@@ -572,12 +585,18 @@ func (h *engineHarness) queues(r *rsb) string {
 // otherwise.
 func (h *engineHarness) check() error {
 	for _, rn := range slices.Sorted(maps.Keys(h.res)) {
-		if err := checkRSB(h.res[rn]); err != nil {
+		if h.res[rn].recoverGrant {
+			continue // being rebuilt: checked after the grant pass
+		}
+		if err := engCheckRSB(h.res[rn]); err != nil {
 			return fmt.Errorf("resource %s: %w", rn, err)
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(h.locks)) {
 		k := h.locks[name]
+		if h.res[h.res4[k]].recoverGrant {
+			continue
+		}
 		want := 0
 		if l := h.res[h.res4[k]].find(k); l != nil && l.q != qGranted {
 			want = 1
@@ -589,12 +608,12 @@ func (h *engineHarness) check() error {
 	return nil
 }
 
-// checkRSB verifies one resource's invariants: the modes held (granted
+// engCheckRSB verifies one resource's invariants: the modes held (granted
 // queue, and the granted modes of converting locks) are pairwise
 // compatible (G5); every lock is on the queue it says; granted locks have
 // nothing pending, converting ones hold a mode and want another, waiting
 // ones hold none.
-func checkRSB(r *rsb) error {
+func engCheckRSB(r *rsb) error {
 	var held []*lkb
 	for _, l := range r.granted {
 		if l.q != qGranted || l.gr == IV || l.rq != IV {

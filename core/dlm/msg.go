@@ -52,6 +52,7 @@ const (
 	mkAnswer                         // the answer
 	mkOwner                          // process → master: a lock's new owner (an adopted orphan) or orphaned
 	mkPurge                          // PurgeOwner for an owner on the receiver
+	mkAck                            // process → master: a completion that needed it was handed out (hold.go)
 	mkLast                           // not a kind: one past the last
 )
 
@@ -61,7 +62,7 @@ var kindNames = [...]string{
 	mkLookupReply: "lookup-reply", mkRemove: "remove", mkRemoveReply: "remove-reply",
 	mkRecDir: "rec-dir", mkRecLookup: "rec-lookup", mkRecMasters: "rec-masters",
 	mkRecLocks: "rec-locks", mkRecDone: "rec-done", mkDlQuery: "dl-query", mkDlEdges: "dl-edges",
-	mkDlVictim: "dl-victim", mkAsk: "ask", mkAnswer: "answer", mkOwner: "owner", mkPurge: "purge",
+	mkDlVictim: "dl-victim", mkAsk: "ask", mkAnswer: "answer", mkOwner: "owner", mkPurge: "purge", mkAck: "ack",
 }
 
 func (k msgKind) String() string {
@@ -145,6 +146,9 @@ func (m *msg) encode(b []byte) []byte {
 		e.rname(m.rname)
 		e.uv(uint64(m.id))
 		e.uv(uint64(m.seq))
+	case mkAck:
+		e.rname(m.rname)
+		e.uv(uint64(m.id))
 	case mkReply:
 		e.rname(m.rname)
 		e.uv(uint64(m.id))
@@ -258,6 +262,9 @@ func decodeMsg(b []byte) (msg, error) {
 		m.rname = d.rname()
 		m.id = LockID(d.uv())
 		m.seq = d.u32()
+	case mkAck:
+		m.rname = d.rname()
+		m.id = LockID(d.uv())
 	case mkReply:
 		m.rname = d.rname()
 		m.id = LockID(d.uv())

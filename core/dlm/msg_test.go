@@ -42,6 +42,7 @@ func sampleMsgs() []msg {
 		{kind: mkAnswer, view: v, tag: 1, res: []ResourceInfo{ri}},
 		{kind: mkOwner, view: v, rname: rn, id: 5, owner: o, flags: Orphan},
 		{kind: mkPurge, view: v, owner: o},
+		{kind: mkAck, view: v, rname: rn, id: 5},
 	}
 }
 

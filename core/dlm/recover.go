@@ -85,10 +85,13 @@ func (d *DLM) stepView(v View) {
 	}
 }
 
-// covered reports whether Release covers every member of the last
-// recovered view that is not a member now: only then may their locks go.
+// covered reports whether Release covers every node that is not a member
+// now and may hold locks: every configured node absent from the view (a
+// node's DLM remembers nothing across a restart, so which absent nodes
+// hold locks is not known here: all are waited for) and every member of
+// the last view this node rebuilt in. Only then may their locks go.
 func (d *DLM) covered() bool {
-	for _, n := range d.base {
+	for _, n := range append(slices.Clone(d.cfg.Nodes), d.base...) {
 		if !slices.Contains(d.members, n) && !slices.Contains(d.release, n) {
 			return false
 		}
@@ -118,10 +121,15 @@ func (d *DLM) departed() []wire.NodeID {
 // lose gives up every lock (View.Lost): each completes with Lost.
 func (d *DLM) lose() {
 	for _, p := range d.sortedLocks() {
-		d.complete(p, Completion{ID: p.id, Owner: p.owner, Status: Lost, Mode: IV})
+		if !p.unlocking { // an unlocking one's client was told already
+			d.complete(p, Completion{ID: p.id, Owner: p.owner, Status: Lost, Mode: IV})
+		}
 	}
 	d.locks = map[LockID]*plock{}
 	d.names = map[rname]*pname{}
+	// Holding nothing, this node endangers no one: it waits for no
+	// release before its next recovery (the survivors did).
+	d.base = nil
 }
 
 func (d *DLM) startRecovery() {
@@ -317,6 +325,9 @@ func (d *DLM) rebuild() {
 	old := d.mast
 	d.mast = map[rname]*mres{}
 	d.mseq = map[lkey]uint32{}
+	d.belief = map[lkey]Mode{}
+	d.needAck = map[lkey]Mode{}
+	d.held = map[rname][]held{}
 	fresh := map[rname]bool{}
 	get := func(rn rname) *rsb {
 		if mr := d.mast[rn]; mr != nil {
@@ -341,6 +352,9 @@ func (d *DLM) rebuild() {
 			r := get(l.rname)
 			if l.gr == IV {
 				continue
+			}
+			if n != d.self {
+				d.belief[lkey{Node: n, ID: l.id}] = l.gr
 			}
 			r.rebuild(&lkb{key: lkey{Node: n, ID: l.id}, owner: l.owner, gr: l.gr, rq: IV, flags: l.flags,
 				q: qGranted, orphan: l.orphan, lvb: l.lvb, lvbSeq: l.lvbSeq, lvbInvalid: l.lvbBad, highbast: IV})
