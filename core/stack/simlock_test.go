@@ -142,21 +142,27 @@ func (nd *simNode) lockClients() []*simLocker {
 	return nd.lockers
 }
 
-// tickLocks lets every client of every running, unpaused node act now and
-// then.
+// tickLocks lets a client of every running, unpaused node act now and
+// then (about 3 operations a second a node: each costs rounds of the
+// stack on its node and its master's, the sweep's time).
 func (w *simWorld) tickLocks() {
 	for id := 1; id <= w.n; id++ {
 		nd := w.running(id)
 		if nd == nil || w.s.Paused(id) {
 			continue
 		}
-		for _, l := range nd.lockClients() {
-			if w.lk.rng.IntN(8) == 0 {
-				nd.request(l.act)
+		switch ls := nd.lockClients(); {
+		case !w.lk.load:
+			for _, l := range ls {
+				if len(l.locks) > 0 {
+					nd.request(l.act) // release what it holds
+				}
 			}
+		case w.lk.rng.IntN(6) == 0:
+			nd.request(ls[w.lk.rng.IntN(len(ls))].act)
 		}
 	}
-	w.s.After(20*time.Millisecond, w.tickLocks)
+	w.s.After(50*time.Millisecond, w.tickLocks)
 }
 
 // lockBusy reports the clients' locks and requests (for the liveness
