@@ -231,12 +231,49 @@ func (s *Stack) dlmViewNow(now time.Duration) dlm.View {
 		if member {
 			continue
 		}
-		if _, ok := s.fence.f.Confirmed(nd.Name); ok || s.fence.f.LeftCleanly(nd.Name) || (!s.dlmCovered(id) && takeover()) {
+		if s.dlmFenceDown(nd) || (!s.dlmCovered(id) && takeover()) {
 			v.Release = append(v.Release, id)
 		}
 	}
 	slices.Sort(v.Release)
 	return v
+}
+
+// dlmFenceDown reports whether the fence core holds nd down (confirmed
+// fenced, or left cleanly) at the incarnation this node last talked to.
+func (s *Stack) dlmFenceDown(nd Node) bool {
+	cb, confirmed := s.fence.f.Confirmed(nd.Name)
+	left := s.fence.f.LeftCleanly(nd.Name)
+	if !confirmed && !left {
+		return false
+	}
+	var seen uint32
+	for _, p := range s.conn.Status() {
+		if p.ID == nd.ID {
+			seen = p.Boot
+		}
+	}
+	var fb uint64
+	if left {
+		for _, t := range s.fence.f.Status() {
+			if t.Target == nd.Name {
+				fb = t.Boot
+			}
+		}
+	}
+	return fenceDownAt(cb, confirmed, left, fb, seen)
+}
+
+// fenceDownAt: the fence core judges a node at the last boot id it saw,
+// which lags conn's (a new incarnation's first reports may not be
+// delivered yet when it is cut off again): a confirmation at boot cb, or
+// a clean leave at the fence core's boot fb, holds a node down only when
+// conn has talked to no newer incarnation (seen, 0 before any contact).
+// A newer one is released by its restart (peer_restarted) only until it
+// joined a view that recovered: its own locks must stay.
+func fenceDownAt(cb uint64, confirmed, left bool, fb uint64, seen uint32) bool {
+	s := uint64(seen)
+	return (confirmed && s <= cb) || (left && s <= fb)
 }
 
 // dlmView gives the lock manager the View when it changed. It is asked
