@@ -145,7 +145,7 @@ import (
 //     alive and none fenced".
 //
 // The lock manager's (measured at the commit that added it, with the DLM
-// of branch dist at 648d1c8):
+// of branch dist at dac8579):
 //
 //   - Purge before fence: the stack releases a departed node's locks as
 //     soon as the takeover wait passed, fence device or not (dlmViewNow:
