@@ -93,6 +93,7 @@ func runRandom(t *testing.T, seed int64) (ok bool) {
 		}
 	}
 	var epoch uint64
+	var lapsed wire.NodeID // a node whose lease lapsed in the current view
 	restarted := map[wire.NodeID]bool{}
 	var cutNode wire.NodeID // a node cut off from the others, alive
 	cutLost := false        // and told it lost its locks (no fence device covers it)
@@ -123,6 +124,7 @@ func runRandom(t *testing.T, seed int64) (ok bool) {
 		} else {
 			restarted = map[wire.NodeID]bool{}
 		}
+		lapsed = 0
 		v := View{ID: wire.ViewID{Epoch: epoch, Coord: members[0]}, Members: members, Primary: len(members) >= 3, Release: rel}
 		if *randomSeed >= 0 && testing.Verbose() {
 			fmt.Printf("%v: view %+v\n", h.now, v)
@@ -354,6 +356,27 @@ func runRandom(t *testing.T, seed int64) (ok bool) {
 					_ = l
 				}
 			}
+		case x < 98: // a lease lapses and comes back within one view (no view change)
+			if lapsed != 0 {
+				trace("lease back on %d", lapsed)
+				h.giveView(h.view, []wire.NodeID{lapsed})
+				lapsed = 0
+				break
+			}
+			if cutNode != 0 || pendingView || !h.view.Primary {
+				break
+			}
+			k := h.view.Members[rng.IntN(len(h.view.Members))]
+			if !h.alive[k] {
+				break
+			}
+			lapsed = k
+			v := h.view
+			v.Primary, v.Lost = false, true
+			trace("lease lapses on %d", k)
+			cur := h.view
+			h.giveView(v, []wire.NodeID{k})
+			h.view = cur
 		default: // the view catches up, maybe releasing later
 			if pendingView {
 				giveView(rng.IntN(3) > 0)

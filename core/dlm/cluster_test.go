@@ -51,6 +51,16 @@ package dlm
 //	hold.go mustHold returns false (a middle conversion's grant to others
 //	  not held back)                   → middle "G5: b holds CW and c holds PR on R";
 //	                                     TestClusterRandom seed 358
+//	recover.go resume: the locks given up by View.Lost not force-unlocked
+//	  when Primary returns within the same view
+//	                                   → lost "n2: g OK EX" never comes
+//	recover.go: a member's stale master copies kept (the recView check off)
+//	                                   → TestClusterRandom "G5: 4/7 holds CW and 3/17
+//	                                     holds EX on B"
+//	dlm.go handle: messages of an older view taken
+//	                                   → TestClusterRandom seed 1: an operation never
+//	                                     completes (a stale reply confirmed a request
+//	                                     the rebuild does not hold)
 //	recover.go covered() checks only the last recovered view's members,
 //	  not every absent configured node → TestClusterRandom -dlm.seeds=3000, seed 62
 //	                                     "G5: 3/2 holds EX and 2/11 holds CW on C"

@@ -56,8 +56,8 @@ func (d *DLM) waitEdges() []edge {
 		r := d.mast[rn].r
 		add := func(l *lkb, blockers []*lkb, useRq bool) {
 			for _, b := range blockers {
-				if b == l || b.owner == l.owner {
-					continue
+				if b == l {
+					continue // (an owner waiting for itself, through another lock, is a deadlock too: VMS finds it)
 				}
 				m := b.gr
 				if useRq {

@@ -54,6 +54,12 @@ type DLM struct {
 	deferred  []fromMsg // master-bound traffic of this view received before recovery finished
 	future    []fromMsg // messages of a view not installed yet
 	selfq     []msg     // messages to this node, handled before the entry point returns
+	tombs     []tomb    // locks given up (View.Lost) whose masters may hold them, force-unlocked when Primary returns in the same view
+	// Per peer and view: messages sent and received, and whether a
+	// message from the peer went missing in this view.
+	sentSeq map[wire.NodeID]uint64
+	recvSeq map[wire.NodeID]uint64
+	gap     map[wire.NodeID]bool
 
 	// Deadlock search (on the view's coordinator) and Asks.
 	dl     *dlRound
@@ -86,11 +92,15 @@ type plock struct {
 	// read or wrote the value, so others may have written since
 	// (recoverLVB trusts only a value held above CR since).
 	lvbStale bool
-	vflags   Flags  // ValBlk if its last request or conversion had it
-	seq      uint32 // last operation number given
-	pend     *pop   // the client's pending request or conversion (its completion is owed)
-	todo     []*pop // operations not sent yet (no master known, or not running)
-	sent     []*pop // operations sent and not yet confirmed (resent after a recovery)
+	// wseq is the number of the latest operation that writes or
+	// invalidates the value and that the master has not confirmed (0:
+	// none): recovery tells the master, which applies it if it never did.
+	wseq   uint32
+	vflags Flags  // ValBlk if its last request or conversion had it
+	seq    uint32 // last operation number given
+	pend   *pop   // the client's pending request or conversion (its completion is owed)
+	todo   []*pop // operations not sent yet (no master known, or not running)
+	sent   []*pop // operations sent and not yet confirmed (resent after a recovery)
 
 	unlocking bool // the client was told EUNLOCK; the master's confirmation is awaited
 	silent    bool // its owner was purged: nothing more is delivered
@@ -149,6 +159,9 @@ func New(cfg Config, rng *rand.Rand) (*DLM, error) {
 		dir:      map[rname]wire.NodeID{},
 		removing: map[rname][]fromMsg{},
 		asks:     map[uint64]*pendingAsk{},
+		sentSeq:  map[wire.NodeID]uint64{},
+		recvSeq:  map[wire.NodeID]uint64{},
+		gap:      map[wire.NodeID]bool{},
 	}
 	for ls, n := range cfg.LVB {
 		if err := checkLVBLen(n); err != nil {
@@ -241,9 +254,7 @@ func (d *DLM) Lock(now time.Duration, r Request) (LockID, error) {
 			return 0, fmt.Errorf("convert lock %d: %w", r.ID, ErrBusy)
 		}
 		op := &pop{kind: mkConvert, mode: r.Mode, flags: r.Flags, lvb: cloneBytes(r.LVB)}
-		if lvbOpFor(p.gr, r.Mode) == lvbWrite {
-			p.wrote(r.Flags, r.LVB)
-		}
+		writes := lvbOpFor(p.gr, r.Mode) == lvbWrite && p.wrote(r.Flags, r.LVB)
 		if downConversion(p.gr, r.Mode, r.Flags) {
 			// Design 7: a down-conversion completes at once; the master
 			// confirms it later (and recovery resends it until then).
@@ -256,6 +267,9 @@ func (d *DLM) Lock(now time.Duration, r Request) (LockID, error) {
 			p.pend = op
 		}
 		d.queueOp(p, op)
+		if writes {
+			p.wseq = op.seq
+		}
 		return p.id, nil
 	}
 	if r.Flags&Orphan != 0 {
@@ -278,13 +292,17 @@ func (d *DLM) Lock(now time.Duration, r Request) (LockID, error) {
 
 // wrote records in a process copy the value its operation writes (so a
 // recovery before the master confirms rebuilds the holder with it).
-func (p *plock) wrote(flags Flags, lvb []byte) {
+// It reports whether the operation writes or invalidates the value.
+func (p *plock) wrote(flags Flags, lvb []byte) bool {
 	switch {
 	case flags&IVValBlk != 0:
 		p.lvbBad = true
 	case flags&ValBlk != 0 && lvb != nil:
 		p.lvb, p.lvbBad, p.lvbStale = cloneBytes(lvb), false, false
+	default:
+		return false
 	}
+	return true
 }
 
 // downConversion reports whether converting gr to rq is a down-conversion
@@ -358,9 +376,7 @@ func (d *DLM) Unlock(now time.Duration, id LockID, flags Flags, lvb []byte) erro
 
 // unlock completes an unlock at once (design 7) and queues it for the master.
 func (d *DLM) unlock(p *plock, flags Flags, lvb []byte) {
-	if p.gr >= PW {
-		p.wrote(flags, lvb)
-	}
+	writes := p.gr >= PW && p.wrote(flags, lvb)
 	d.complete(p, Completion{ID: p.id, Owner: p.owner, Status: EUNLOCK, Mode: IV})
 	p.unlocking = true
 	p.gr = IV
@@ -370,7 +386,11 @@ func (d *DLM) unlock(p *plock, flags Flags, lvb []byte) {
 		d.dropLock(p)
 		return
 	}
-	d.queueOp(p, &pop{kind: mkUnlock, flags: flags, lvb: cloneBytes(lvb)})
+	op := &pop{kind: mkUnlock, flags: flags, lvb: cloneBytes(lvb)}
+	d.queueOp(p, op)
+	if writes {
+		p.wseq = op.seq
+	}
 }
 
 func (d *DLM) cancel(p *plock) error {
@@ -471,6 +491,10 @@ func (d *DLM) send(to wire.NodeID, m msg) {
 		d.selfq = append(d.selfq, m)
 		return
 	}
+	if m.kind != mkAsk && m.kind != mkAnswer {
+		d.sentSeq[to]++
+		m.pseq = d.sentSeq[to]
+	}
 	d.out.Messages = append(d.out.Messages, Out{To: to, Payload: m.encode(nil)})
 }
 
@@ -499,6 +523,19 @@ func (d *DLM) handle(from wire.NodeID, m msg) {
 			d.future = append(d.future, fromMsg{from, m})
 		}
 		return // an older view's traffic: recovery replaced it
+	}
+	if from != d.self {
+		// A circuit delivers in order but may give up on messages to a
+		// peer unreachable too long while both live: after a gap, that
+		// peer's later messages of this view are not taken (an operation
+		// applied without the one before it would corrupt the copies);
+		// the peer was unreachable, so a new view comes, and its recovery
+		// rebuilds from the process copies and resends.
+		if d.gap[from] || m.pseq != d.recvSeq[from]+1 {
+			d.gap[from] = true
+			return
+		}
+		d.recvSeq[from] = m.pseq
 	}
 	switch m.kind {
 	case mkRecDir, mkRecLookup, mkRecMasters, mkRecLocks, mkRecDone:
@@ -661,6 +698,9 @@ func (d *DLM) procReply(from wire.NodeID, m msg) {
 		p.lvbSeq = m.lvbSeq
 	}
 	p.mgr = m.mode
+	if p.wseq != 0 && m.seq >= p.wseq {
+		p.wseq = 0 // the master applied the write
+	}
 	if m.mode == NL || m.mode == CR || m.sb&Demoted != 0 {
 		p.lvbStale = true
 	}

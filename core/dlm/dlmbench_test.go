@@ -198,7 +198,6 @@ func BenchmarkDLMAcquisitions(b *testing.B) {
 				o    dlm.Owner
 				name string
 				id   dlm.LockID
-				held bool
 				got  int
 			}
 			cs := make([]*client, bc.clients)

@@ -85,7 +85,13 @@
 // resends what was unconfirmed. Messages of a view not yet installed are
 // held until it is. Circuits deliver in order per pair while both
 // incarnations live; nothing here depends on a message to a dead
-// incarnation arriving. Kinds: request, convert, unlock, cancel (process
+// incarnation arriving. A circuit may still give up on messages to a
+// peer unreachable too long (conn's Undeliverable) and deliver later ones
+// once it is back: every message carries its number in its pair's stream
+// for the view, and after a gap the receiver takes nothing more from that
+// peer in that view (applying an operation without the one before it
+// would corrupt the copies); the peer was unreachable, so a view change
+// follows, and its recovery repairs from the process copies. Kinds: request, convert, unlock, cancel (process
 // → master); reply (a completion), bast, notmaster (master → process);
 // ack (process → master: a middle conversion's completion was handed
 // out); lookup, lookup-reply, remove, remove-reply (directory); rec-dir,
@@ -127,14 +133,24 @@
 //     it holds locks on (rec-lookup); a name whose master departed gets
 //     as master the first node to ask (rec-masters).
 //  3. Locks: every node sends each master the process copies it holds
-//     there, at the mode the master last confirmed, with their value
-//     blocks (rec-locks). Every master copy is purged and rebuilt from
-//     these (as Linux: master copies are always rebuilt, since a recovery
-//     can be interrupted). A surviving master keeps its value block, made
-//     invalid if a departed PW/EX ValBlk holder could have changed it; a
-//     new master recovers it by Linux's recover_lvb rules (a lock above
-//     CR has the value; else the highest sequence number's, marked
-//     invalid): the value is never silently lost.
+//     there, at the mode its CLIENT believes, with their value blocks
+//     (rec-locks). Not the mode the master last confirmed: a
+//     down-conversion or an unlock completed at once may have reached the
+//     old master, which then granted others on it; the client's mode is
+//     never too low (an up- or middle conversion not yet delivered is
+//     resent). A write or invalidation completed to its client but not
+//     confirmed travels in the report (wseq): a surviving master applies
+//     it if it never got it (the lock still held PW/EX there, so nothing
+//     later replaced it), a new master marks the value invalid; what the
+//     reports carry is not resent. Every master copy is purged and
+//     rebuilt from these (as Linux: master copies are always rebuilt,
+//     since a recovery can be interrupted). A surviving master keeps its
+//     value block, made invalid if a PW/EX lock of its old copy is
+//     reported by nobody (its holder died, or lost its locks, before its
+//     write could arrive); a new master recovers it by the engine's
+//     recover_lvb rules (a ValBlk lock above CR that has held above CR
+//     since it read or wrote the value has it; else the highest sequence
+//     number's, marked invalid; nobody: invalid): never silently lost.
 //  4. Done: every member rebuilt (rec-done). The node grants what the
 //     rebuilt queues allow (the engine's recoverGrant: without regard to
 //     conversion order, which the rebuild lost anyway), serves what waited,
@@ -155,9 +171,12 @@
 //     its copy, and its copy holds every lock its clients may believe
 //     granted: locks granted in this view were granted by it; locks
 //     granted before are rebuilt, at recovery, from every member's process
-//     copies at the mode the master had confirmed (never lower than what
-//     the client believes: a down-conversion or an unlock is confirmed
-//     after the client was told).
+//     copies at the mode each client believes (the old master may have
+//     granted others on a down-conversion or an unlock it got, and those
+//     are compatible with what the client believes; a grant the client
+//     never learned of is dropped, its request resent; a middle
+//     conversion's grant was held back from others until its client
+//     knew).
 //   - Nothing is granted outside a primary view that finished recovery,
 //     so a minority (a non-primary view) never grants, and a recovery
 //     needs every member's reports, so no member grants from a copy
@@ -166,15 +185,18 @@
 //     not members: a departed node, or the old incarnation of a node back
 //     with a new boot id. Locks die with their node's incarnation. That
 //     is safe only because recovery does not start until Release covers
-//     every departed node of the last recovered view: fencing (or a clean
+//     every absent configured node: fencing (or a clean
 //     leave, or a new boot id) guarantees its clients can no longer act
 //     on their locks; without a fence device the stack releases it only
 //     after the lease wait, by which time View.Lost has told that node's
 //     clients their locks are lost (design 6: the node's lease lapsed, so
 //     its DLM completes every lock with Lost and forgets them; G2's
-//     argument). A node cut off WITH a fence device keeps its locks until
-//     it is fenced (it dies) or rejoins the same incarnation (then
-//     recovery rebuilds from its copies).
+//     argument). If the lease comes back within the same view (no
+//     recovery follows), the node force-unlocks the lost locks at their
+//     masters (which kept them granted until then) before it grants or
+//     sends anything else. A node cut off WITH a fence device keeps its
+//     locks until it is fenced (it dies) or rejoins the same incarnation
+//     (then recovery rebuilds from its copies).
 //   - A node that rejoins after having left cleanly must hold no locks
 //     (the stack releases a leaver only once its DLM gave them up).
 //

@@ -6,6 +6,8 @@ package dlm
 //	kind   1 byte (msgKind)
 //	epoch  uvarint  } the sender's view id: lock traffic of another view
 //	coord  uvarint  } is dropped (or held until that view is installed)
+//	pseq   uvarint  the message's number from this sender to this receiver
+//	                in the view (a gap: a message was lost, see dlm.go)
 //	fields          the kind's fields, in the order of encode below
 //
 // Integers are unsigned varints (signed ones zig-zag: modes), strings and
@@ -75,7 +77,10 @@ func (k msgKind) String() string {
 // rname is a resource's name in its lockspace.
 type rname struct{ ls, name string }
 
-// reclock is a process copy as recovery sends it to the new master.
+// reclock is a process copy as recovery sends it to the master: id 0
+// only names the resource (the sender holds no lock the master must
+// rebuild); gr IV with an id is a lock being unlocked (only its write, if
+// any, matters).
 type reclock struct {
 	rname
 	id       LockID
@@ -85,8 +90,9 @@ type reclock struct {
 	orphan   bool
 	lvb      []byte
 	lvbSeq   uint64
-	lvbBad   bool // its last read said ValNotValid
-	lvbStale bool // it held CR or less since it last read or wrote the value
+	lvbBad   bool   // its last read said ValNotValid
+	lvbStale bool   // it held CR or less since it last read or wrote the value
+	wseq     uint32 // an unconfirmed operation numbered wseq writes lvb (or invalidates: lvbBad)
 }
 
 // edge is one waits-for edge: owner from waits for owner to, because of
@@ -103,6 +109,7 @@ type edge struct {
 type msg struct {
 	kind    msgKind
 	view    wire.ViewID
+	pseq    uint64  // this pair's message number in the view (1, 2, ...; 0: not counted)
 	rname           // the resource
 	id      LockID  // the lock (on the process node: the sender of a process → master message, the receiver of a reply)
 	seq     uint32  // the lock's operation number (replies carry the latest one the master saw)
@@ -128,6 +135,7 @@ func (m *msg) encode(b []byte) []byte {
 	e.u8(uint8(m.kind))
 	e.uv(m.view.Epoch)
 	e.uv(uint64(m.view.Coord))
+	e.uv(m.pseq)
 	switch m.kind {
 	case mkRequest, mkConvert:
 		e.rname(m.rname)
@@ -195,6 +203,7 @@ func (m *msg) encode(b []byte) []byte {
 			e.uv(l.lvbSeq)
 			e.bool(l.lvbBad)
 			e.bool(l.lvbStale)
+			e.uv(uint64(l.wseq))
 		}
 	case mkRecDone:
 	case mkDlQuery:
@@ -242,6 +251,7 @@ func decodeMsg(b []byte) (msg, error) {
 	m.kind = msgKind(d.u8())
 	m.view.Epoch = d.uv()
 	m.view.Coord = d.node()
+	m.pseq = d.uv()
 	if d.err == nil && (m.kind == 0 || m.kind >= mkLast) {
 		return m, fmt.Errorf("kind %d: %w", uint8(m.kind), errMalformed)
 	}
@@ -316,6 +326,7 @@ func decodeMsg(b []byte) (msg, error) {
 			l.lvbSeq = d.uv()
 			l.lvbBad = d.bool()
 			l.lvbStale = d.bool()
+			l.wseq = d.u32()
 			m.locks = append(m.locks, l)
 		}
 	case mkRecDone:

@@ -10,7 +10,7 @@ import (
 
 // sampleMsgs has one message of every kind, with every field it carries set.
 func sampleMsgs() []msg {
-	v := wire.ViewID{Epoch: 7, Coord: 3}
+	v := wire.ViewID{Epoch: 7, Coord: 3} // (pseq left 0 in most: set in one)
 	rn := rname{ls: "default", name: "R"}
 	o := Owner{Node: 2, ID: 99}
 	lvb := []byte("abcdefgh")
@@ -33,8 +33,8 @@ func sampleMsgs() []msg {
 		{kind: mkRecDir, view: v, names: []rname{rn, {ls: "x", name: ""}}, tag: 6, node: 2},
 		{kind: mkRecLookup, view: v, names: []rname{rn}},
 		{kind: mkRecMasters, view: v, names: []rname{rn}, masters: []wire.NodeID{3}},
-		{kind: mkRecLocks, view: v, locks: []reclock{{rname: rn, id: 3, owner: o, gr: PR, flags: Persistent, orphan: true, lvb: lvb, lvbSeq: 3, lvbBad: true, lvbStale: true}, {rname: rn, gr: IV}}},
-		{kind: mkRecDone, view: v},
+		{kind: mkRecLocks, view: v, locks: []reclock{{rname: rn, id: 3, owner: o, gr: PR, flags: Persistent, orphan: true, lvb: lvb, lvbSeq: 3, lvbBad: true, lvbStale: true, wseq: 4}, {rname: rn, gr: IV}}},
+		{kind: mkRecDone, view: v, pseq: 12},
 		{kind: mkDlQuery, view: v, tag: 8},
 		{kind: mkDlEdges, view: v, tag: 8, edges: []edge{{from: o, to: Owner{Node: 1, ID: 1}, rname: rn, lock: lkey{Node: 2, ID: 5}, master: 1, noDlckWt: true}}},
 		{kind: mkDlVictim, view: v, rname: rn, node: 2, id: 5},

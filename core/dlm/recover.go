@@ -42,6 +42,10 @@ func (d *DLM) stepView(v View) {
 	}
 	if v.ID != d.view {
 		d.view = v.ID
+		d.tombs = nil // the recovery drops the lost locks
+		d.sentSeq = map[wire.NodeID]uint64{}
+		d.recvSeq = map[wire.NodeID]uint64{}
+		d.gap = map[wire.NodeID]bool{}
 		d.running = false
 		d.recovered = false
 		d.rec = nil
@@ -123,11 +127,29 @@ func (d *DLM) departed() []wire.NodeID {
 	return out
 }
 
+// tomb is a lock given up by lose whose master may still hold it.
+type tomb struct {
+	rn     rname
+	id     LockID
+	master wire.NodeID
+	seq    uint32
+	iv     bool // it was PW or EX: its value may have changed unseen
+}
+
 // lose gives up every lock (View.Lost): each completes with Lost.
 func (d *DLM) lose() {
 	for _, p := range d.sortedLocks() {
 		if !p.unlocking { // an unlocking one's client was told already
 			d.complete(p, Completion{ID: p.id, Owner: p.owner, Status: Lost, Mode: IV})
+		}
+		// Its master may hold it (granted or queued). A new view's
+		// recovery would drop it (no process copy reports it); if the
+		// lease comes back within this view, a force-unlock takes it out
+		// (the master kept it until then: safe), invalidating a value a
+		// PW/EX holder may have written unseen.
+		if pn := d.names[p.rn]; pn != nil && pn.known && (p.mgr != IV || len(p.sent) > 0) {
+			d.tombs = append(d.tombs, tomb{rn: p.rn, id: p.id, master: pn.master, seq: p.seq + 1,
+				iv: p.mgr >= PW || p.gr >= PW})
 		}
 	}
 	d.locks = map[LockID]*plock{}
@@ -197,23 +219,35 @@ func (d *DLM) enterStage(s int) {
 	case stageLocks:
 		out := map[wire.NodeID][]reclock{}
 		named := map[rname]bool{}
+		var reported []*plock
 		for _, p := range d.sortedLocks() {
 			master, ok := rec.masters[p.rn]
 			if !ok {
 				continue
 			}
-			if p.mgr != IV {
-				l := reclock{rname: p.rn, id: p.id, owner: p.owner, gr: p.mgr, flags: p.flags | p.vflags,
-					orphan: p.orphan, lvb: p.lvb, lvbSeq: p.lvbSeq, lvbBad: p.lvbBad, lvbStale: p.lvbStale}
-				if p.pend != nil && p.pend.kind == mkConvert && p.pend.flags&ConvDeadlk != 0 {
-					// Its old master may have demoted it to NL and granted
-					// others on the strength of that; its client accepted
-					// NL until the conversion completes.
-					l.gr, l.lvbStale = NL, true
-				}
-				out[master] = append(out[master], l)
-				named[p.rn] = true
+			if p.mgr == IV && p.gr == IV && !p.unlocking {
+				continue // never granted: its request is resent after the recovery
 			}
+			// The mode its client believes: a down-conversion or an
+			// unlock completed at once may have reached the old master and
+			// let it grant others (their grants confirmed), so the mode the
+			// master last confirmed could be too high; it is never too low
+			// (an up- or middle conversion not yet delivered is resent).
+			l := reclock{rname: p.rn, id: p.id, owner: p.owner, gr: p.gr, flags: p.flags | p.vflags,
+				orphan: p.orphan, lvb: p.lvb, lvbSeq: p.lvbSeq, lvbBad: p.lvbBad, lvbStale: p.lvbStale, wseq: p.wseq}
+			if p.unlocking {
+				l.gr = IV
+			}
+			if p.pend != nil && p.pend.kind == mkConvert && p.pend.flags&ConvDeadlk != 0 && l.gr != IV {
+				// Its old master may have demoted it to NL and granted
+				// others on the strength of that; its client accepted
+				// NL until the conversion completes.
+				l.gr, l.lvbStale = NL, true
+			}
+			out[master] = append(out[master], l)
+			named[p.rn] = true
+			reported = append(reported, p)
+			p.mgr = l.gr
 		}
 		// A name with no granted lock here still tells its master that
 		// it masters it (the directory made it master for this node).
@@ -225,6 +259,19 @@ func (d *DLM) enterStage(s int) {
 		}
 		for _, n := range rec.members {
 			d.send(n, msg{kind: mkRecLocks, locks: out[n]})
+		}
+		// What the reports carry is not resent: the unlocks and the
+		// down-conversions completed at once are in the mode reported (a
+		// resent one would look like an up-conversion to the rebuilt copy),
+		// their writes in wseq; an unlocked lock is gone.
+		for _, p := range reported {
+			if p.unlocking {
+				d.dropLock(p)
+				continue
+			}
+			p.todo = slices.DeleteFunc(p.todo, func(o *pop) bool {
+				return o.kind == mkUnlock || (o.kind == mkConvert && o != p.pend)
+			})
 		}
 	case stageDone:
 		for _, n := range rec.members {
@@ -338,12 +385,12 @@ func (d *DLM) rebuild() {
 	reported := map[lkey]bool{}
 	for _, n := range rec.members {
 		for _, l := range rec.locks[n] {
-			if l.gr != IV {
+			if l.id != 0 {
 				reported[lkey{Node: n, ID: l.id}] = true
 			}
 		}
 	}
-	old := d.mast
+	old, oldSeq := d.mast, d.mseq
 	d.mast = map[rname]*mres{}
 	d.mseq = map[lkey]uint32{}
 	d.belief = map[lkey]Mode{}
@@ -404,6 +451,37 @@ func (d *DLM) rebuild() {
 		if fresh[rn] {
 			d.mast[rn].r.recoverLVB()
 		}
+	}
+	// Writes (or invalidations) completed to their clients but not
+	// confirmed by the master: a surviving master applies those it never
+	// got (the lock still held PW or EX there, so no later value can have
+	// replaced it); a new master cannot know whether the old one did, nor
+	// what came after: the value becomes invalid.
+	for _, n := range rec.members {
+		for _, l := range rec.locks[n] {
+			if l.wseq == 0 {
+				continue
+			}
+			r := d.mast[l.rname].r
+			k := lkey{Node: n, ID: l.id}
+			o := old[l.rname]
+			switch {
+			case fresh[l.rname]:
+				r.invalid = true
+			case o.r.find(k) == nil || oldSeq[k] >= l.wseq:
+				// applied already (an unlock that went through took the
+				// lock off the old copy)
+			case l.lvbBad:
+				r.invalid = true
+			default:
+				r.lvb = make([]byte, r.lvbLen)
+				copy(r.lvb, l.lvb)
+				r.lvbSeq++
+				r.invalid = false
+			}
+		}
+	}
+	for _, rn := range sortedKeys(d.mast) {
 		d.idleCheck(d.mast[rn])
 	}
 }
@@ -413,6 +491,9 @@ func (d *DLM) finishRecovery() {
 	rec := d.rec
 	d.rec = nil
 	d.recovered = true
+	for _, p := range d.locks {
+		p.wseq = 0 // every master applied the writes reported to it
+	}
 	purged := d.departed()
 	d.base = slices.Clone(rec.members)
 	d.out.Events = append(d.out.Events, Recovered{View: rec.view, Members: slices.Clone(rec.members),
@@ -427,6 +508,14 @@ func (d *DLM) resume() {
 	}
 	d.running = true
 	d.dlNext = d.now + d.cfg.DeadlockTimeout/2
+	for _, t := range d.tombs {
+		flags := ForceUnlock
+		if t.iv {
+			flags |= IVValBlk
+		}
+		d.send(t.master, msg{kind: mkUnlock, rname: t.rn, id: t.id, seq: t.seq, flags: flags})
+	}
+	d.tombs = nil
 	for _, rn := range sortedKeys(d.mast) {
 		mr := d.mast[rn]
 		d.emit(mr.r, mr.r.grantPending(d.now))

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 
@@ -39,7 +40,13 @@ type clientLock struct {
 	pendMode dlm.Mode
 	pendFlg  dlm.Flags
 	cancel   bool // a cancel was accepted for the pending op
-	wrote    bool // the pending op writes the value block (at its call)
+	// issueOK, issueHist: the value block model when the pending op was
+	// asked (what an NL/CR read it makes may return, see lvbModel)
+	issueOK   map[string]bool
+	issueHist int
+	wrote     bool // the pending op writes the value block (at its call)
+	persist   bool // taken with Persistent: its owner's death leaves an orphan
+	adopting  bool // the pending op adopts an orphan (Orphan flag)
 }
 
 type owner struct {
@@ -57,10 +64,18 @@ type lockKey struct {
 
 // lvbModel is a resource's value block as a sequential model knows it.
 // ok: what a read by a mode that excludes PW/EX holders (CW and up) may
-// return; weak: what an NL/CR read may return (it can race a PW
-// holder's write in flight to the master). "invalid" is lvbInvalid.
+// return now. hist: every value written (or invalidated, or freed) in
+// order. An NL/CR read can race a PW holder's write in flight to the
+// master, and its grant can be overtaken by later ones: it may return
+// what ok allowed when it was asked, or anything written since.
+// "invalid" is lvbInvalid.
 type lvbModel struct {
-	ok, weak map[string]bool
+	ok   map[string]bool
+	hist []string
+	// base, applied: what the last strong read saw, and len(hist) then:
+	// the master may hold base or anything in hist[applied:].
+	base    map[string]bool
+	applied int
 }
 
 const lvbInvalid = "\x00invalid"
@@ -94,7 +109,7 @@ func (c *checker) model(k resKey) *lvbModel {
 	m := c.lvb[k]
 	if m == nil {
 		z := string(make([]byte, c.lvbLen(k.ls)))
-		m = &lvbModel{ok: map[string]bool{z: true}, weak: map[string]bool{z: true}}
+		m = &lvbModel{ok: map[string]bool{z: true}, base: map[string]bool{z: true}}
 		c.lvb[k] = m
 	}
 	return m
@@ -142,6 +157,10 @@ func modeStr(m dlm.Mode) string {
 
 // ---- G5 ----
 
+// orphanOwner stands for "no owner" in G5 reports: an orphan is held
+// at its master until adopted or purged.
+var orphanOwner = &owner{o: dlm.Owner{ID: 0}}
+
 type belief struct {
 	nd *simNode
 	ow *owner
@@ -167,6 +186,10 @@ func (c *checker) checkAll() {
 					by[k] = append(by[k], belief{nd, ow, l})
 				}
 			}
+		}
+		for _, l := range nd.orphans {
+			k := resKey{l.ls, l.name}
+			by[k] = append(by[k], belief{nd, orphanOwner, l})
 		}
 	}
 	for k, bs := range by {
@@ -262,6 +285,9 @@ func (c *checker) act(nd *simNode, mode clientMode) {
 				continue
 			}
 		case clientsDrain:
+			if len(nd.orphans) > 0 {
+				c.purgeOrphans(nd)
+			}
 			// drain: unlock every idle granted lock
 			for _, id := range sortedIDs(ow) {
 				l := ow.locks[id]
@@ -320,6 +346,10 @@ func sortedIDs(ow *owner) []dlm.LockID {
 
 func (c *checker) lock(nd *simNode, ow *owner) {
 	w := c.w
+	if len(nd.orphans) > 0 && w.rng.IntN(3) == 0 {
+		c.adopt(nd, ow)
+		return
+	}
 	ls := simLockspaces[w.rng.IntN(len(simLockspaces))]
 	name := simNames[w.rng.IntN(len(simNames))]
 	mode := c.randMode()
@@ -342,7 +372,11 @@ func (c *checker) lock(nd *simNode, ow *owner) {
 	if w.rng.IntN(10) == 0 {
 		fl |= dlm.NoDlckWt
 	}
+	if w.rng.IntN(6) == 0 {
+		fl |= dlm.Persistent
+	}
 	req := dlm.Request{Lockspace: ls, Name: name, Mode: mode, Flags: fl, Owner: ow.o}
+	snapOK, snapHist := c.snapshot(resKey{ls, name})
 	id, err := nd.d.Lock(w.now, req)
 	w.tracef("node %d owner %d: lock %q/%q %s flags %#x -> id %d err %v", nd.id, ow.o.ID, ls, name, modeStr(mode), uint32(fl), id, err)
 	if err != nil {
@@ -355,11 +389,61 @@ func (c *checker) lock(nd *simNode, ow *owner) {
 		w.fail("node %d: Lock returned id %d already in use (or 0)", nd.id, id)
 		return
 	}
-	nl := &clientLock{id: id, ls: ls, name: name, held: dlm.IV, pend: opLock, pendMode: mode, pendFlg: fl}
+	if _, dup := nd.orphans[id]; dup {
+		w.fail("node %d: Lock returned id %d, an orphan's", nd.id, id)
+		return
+	}
+	nl := &clientLock{id: id, ls: ls, name: name, held: dlm.IV, pend: opLock, pendMode: mode, pendFlg: fl, persist: fl&dlm.Persistent != 0,
+		issueOK: snapOK, issueHist: snapHist}
 	ow.locks[id] = nl
 	c.issuing = nl
 	w.drain(nd)
 	c.issuing = nil
+}
+
+// adopt asks for an orphan of this node (Orphan): same name and mode
+// adopts it (its id, completing OK), another mode completes EAGAIN on a
+// new id, none is ErrNotFound.
+func (c *checker) adopt(nd *simNode, ow *owner) {
+	w := c.w
+	ids := make([]dlm.LockID, 0, len(nd.orphans))
+	for id := range nd.orphans {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	o := nd.orphans[ids[w.rng.IntN(len(ids))]]
+	mode := o.held
+	if w.rng.IntN(4) == 0 {
+		mode = c.randMode()
+	}
+	req := dlm.Request{Lockspace: o.ls, Name: o.name, Mode: mode, Flags: dlm.Orphan, Owner: ow.o}
+	id, err := nd.d.Lock(w.now, req)
+	w.tracef("node %d owner %d: adopt %q/%q %s (orphan %d holds %s) -> id %d err %v", nd.id, ow.o.ID, o.ls, o.name, modeStr(mode), o.id, modeStr(o.held), id, err)
+	if err != nil {
+		if !errors.Is(err, dlm.ErrNotFound) && !errors.Is(err, dlm.ErrBusy) {
+			w.fail("node %d: adopt %+v: unexpected error %v", nd.id, req, err)
+		}
+		if errors.Is(err, dlm.ErrNotFound) && mode == o.held {
+			w.fail("node %d: adopt %+v: ErrNotFound, yet orphan %d holds %s", nd.id, req, o.id, modeStr(o.held))
+		}
+		return
+	}
+	if ad := nd.orphans[id]; ad != nil {
+		if ad.held != mode || ad.name != o.name || ad.ls != o.ls {
+			w.fail("node %d: adopt of %q/%q %s returned orphan %d (%q/%q %s)", nd.id, o.ls, o.name, modeStr(mode), id, ad.ls, ad.name, modeStr(ad.held))
+			return
+		}
+		delete(nd.orphans, id)
+		ad.pend, ad.pendMode, ad.pendFlg, ad.adopting, ad.cancel = opLock, mode, dlm.Orphan, true, false
+		ow.locks[id] = ad
+	} else {
+		if _, dup := ow.locks[id]; dup || id == 0 {
+			w.fail("node %d: adopt returned id %d already in use (or 0)", nd.id, id)
+			return
+		}
+		ow.locks[id] = &clientLock{id: id, ls: o.ls, name: o.name, held: dlm.IV, pend: opLock, pendMode: mode, pendFlg: dlm.Orphan, adopting: true}
+	}
+	w.drain(nd)
 }
 
 func (c *checker) convert(nd *simNode, ow *owner, l *clientLock) {
@@ -393,6 +477,7 @@ func (c *checker) convert(nd *simNode, ow *owner, l *clientLock) {
 		}
 	}
 	req := dlm.Request{Lockspace: l.ls, Name: l.name, Mode: to, Flags: fl, Owner: ow.o, LVB: val, ID: l.id}
+	snapOK, snapHist := c.snapshot(k)
 	id, err := nd.d.Lock(w.now, req)
 	w.tracef("node %d owner %d: convert %d %q/%q %s->%s flags %#x lvb %s err %v", nd.id, ow.o.ID, l.id, l.ls, l.name, modeStr(l.held), modeStr(to), uint32(fl), lvbStr(val), err)
 	if err != nil {
@@ -405,10 +490,21 @@ func (c *checker) convert(nd *simNode, ow *owner, l *clientLock) {
 		w.fail("node %d: convert of %d returned id %d", nd.id, l.id, id)
 	}
 	l.pend, l.pendMode, l.pendFlg, l.cancel, l.wrote = opConvert, to, fl, false, write
+	l.issueOK, l.issueHist = snapOK, snapHist
 	if writesLVB(l.held, to) {
 		c.wrote(nd, k, val, fl)
 	}
 	w.drain(nd)
+}
+
+// snapshot is the value block model when an operation is asked.
+func (c *checker) snapshot(k resKey) (map[string]bool, int) {
+	m := c.model(k)
+	set := maps.Clone(m.base)
+	for _, v := range m.hist[m.applied:] {
+		set[v] = true
+	}
+	return set, len(m.hist)
 }
 
 // wrote applies a PW/EX release or down-conversion to the model at its
@@ -418,10 +514,10 @@ func (c *checker) wrote(nd *simNode, k resKey, val []byte, fl dlm.Flags) {
 	switch {
 	case fl&dlm.IVValBlk != 0:
 		m.ok = map[string]bool{lvbInvalid: true}
-		m.weak[lvbInvalid] = true
+		m.hist = append(m.hist, lvbInvalid)
 	case fl&dlm.ValBlk != 0:
 		m.ok = map[string]bool{string(val): true}
-		m.weak[string(val)] = true
+		m.hist = append(m.hist, string(val))
 	default:
 		return
 	}
@@ -482,12 +578,22 @@ func (c *checker) ownerDies(nd *simNode) {
 	if !nd.alive || len(nd.owners) == 0 {
 		return
 	}
+	if len(nd.orphans) > 0 && w.rng.IntN(3) == 0 {
+		c.purgeOrphans(nd)
+		return
+	}
 	i := w.rng.IntN(len(nd.owners))
 	ow := nd.owners[i]
 	w.tracef("node %d: owner %d dies (PurgeOwner; %d locks)", nd.id, ow.o.ID, len(ow.locks))
 	c.purged[ow.o] = true
 	nd.owners = append(nd.owners[:i], nd.owners[i+1:]...)
-	for _, l := range ow.locks {
+	for _, id := range sortedIDs(ow) {
+		l := ow.locks[id]
+		if l.persist && l.pend == opNone && l.held >= dlm.NL {
+			w.tracef("node %d: lock %d %q/%q (%s) becomes an orphan", nd.id, l.id, l.ls, l.name, modeStr(l.held))
+			nd.orphans[l.id] = l
+			continue
+		}
 		c.gone(nd, l, goneQuiet)
 	}
 	c.newOwner(nd)
@@ -497,12 +603,30 @@ func (c *checker) ownerDies(nd *simNode) {
 	w.drain(nd)
 }
 
+// purgeOrphans releases every orphan of a node (PurgeOwner{Node, 0}).
+func (c *checker) purgeOrphans(nd *simNode) {
+	w := c.w
+	w.tracef("node %d: purge its %d orphans", nd.id, len(nd.orphans))
+	orphans := nd.orphans
+	nd.orphans = map[dlm.LockID]*clientLock{}
+	for _, l := range orphans {
+		c.finished[lockKey{nd.id, nd.inc, l.id}] = true
+		c.gone(nd, l, goneQuiet)
+	}
+	if err := nd.d.Step(w.now, dlm.PurgeOwner{Owner: dlm.Owner{Node: nd.id}}); err != nil {
+		w.fail("node %d: PurgeOwner of its orphans: %v", nd.id, err)
+	}
+	w.drain(nd)
+}
+
 // nodeDied: every client of the node is gone with it. A PW/EX holder's
 // value block is invalid from now on (the master purges it as dead).
 func (c *checker) nodeDied(nd *simNode) {
 	owners := nd.owners
 	nd.owners = nil
-	for _, ow := range owners {
+	orphans := &owner{locks: nd.orphans}
+	nd.orphans = map[dlm.LockID]*clientLock{}
+	for _, ow := range append(owners, orphans) {
 		for _, id := range sortedIDs(ow) {
 			c.gone(nd, ow.locks[id], goneDead)
 		}
@@ -511,7 +635,7 @@ func (c *checker) nodeDied(nd *simNode) {
 	for k := range c.pendHighDown[key] {
 		m := c.model(k)
 		m.ok[lvbInvalid] = true
-		m.weak[lvbInvalid] = true
+		m.hist = append(m.hist, lvbInvalid)
 	}
 	delete(c.pendHighDown, key)
 	nd.owners = nil
@@ -532,10 +656,10 @@ func (c *checker) gone(nd *simNode, l *clientLock, how goneHow) {
 	if how != goneQuiet {
 		if how == goneDead && (l.held >= dlm.PW && l.pend == opNone && l.pendFlg&(dlm.ValBlk|dlm.IVValBlk) != 0 || l.held >= dlm.PW && l.pend == opConvert && l.pendMode > l.held) {
 			m.ok = map[string]bool{lvbInvalid: true}
-			m.weak[lvbInvalid] = true
+			m.hist = append(m.hist, lvbInvalid)
 		} else if l.held >= dlm.PW || l.pend != opNone && l.pendMode >= dlm.PW {
 			m.ok[lvbInvalid] = true
-			m.weak[lvbInvalid] = true
+			m.hist = append(m.hist, lvbInvalid)
 		}
 	}
 	// Whether the resource may be freed (no lock left) is not known here:
@@ -557,6 +681,11 @@ func (c *checker) freeCheck(k resKey) {
 				}
 			}
 		}
+		for _, l := range nd.orphans {
+			if l.ls == k.ls && l.name == k.name {
+				return
+			}
+		}
 	}
 	m := c.model(k)
 	z := string(make([]byte, c.lvbLen(k.ls)))
@@ -564,7 +693,7 @@ func (c *checker) freeCheck(k resKey) {
 		c.w.tracef("lvb model: %q/%q has no lock left: may be freed (zeros allowed)", k.ls, k.name)
 	}
 	m.ok[z] = true
-	m.weak[z] = true
+	m.hist = append(m.hist, z)
 }
 
 // ---- completions and blocking notices ----
@@ -585,6 +714,11 @@ func (c *checker) completion(nd *simNode, cp dlm.Completion) {
 		nd.id, cp.Owner.ID, cp.ID, statusStr(cp.Status), modeStr(cp.Mode), uint8(cp.SB), lvbStr(cp.LVB))
 	if cp.Owner.Node != nd.id {
 		w.fail("node %d: completion for an owner of node %d", nd.id, cp.Owner.Node)
+		return
+	}
+	if o := nd.orphans[cp.ID]; o != nil && cp.Status == dlm.Lost {
+		delete(nd.orphans, cp.ID)
+		c.gone(nd, o, goneLost)
 		return
 	}
 	ow := c.findOwner(nd, cp.Owner)
@@ -620,7 +754,7 @@ func (c *checker) completion(nd *simNode, cp dlm.Completion) {
 		case dlm.OK:
 			c.granted(nd, l, cp, dlm.IV)
 		case dlm.EAGAIN:
-			if l.pendFlg&dlm.NoQueue == 0 {
+			if l.pendFlg&(dlm.NoQueue|dlm.Orphan) == 0 {
 				w.fail("node %d: lock %d: EAGAIN without NoQueue", nd.id, l.id)
 			}
 			delete(ow.locks, l.id)
@@ -695,7 +829,7 @@ func (c *checker) granted(nd *simNode, l *clientLock, cp dlm.Completion, from dl
 	if cp.Mode != want {
 		w.fail("node %d: lock %d granted %s; asked %s", nd.id, l.id, modeStr(cp.Mode), modeStr(l.pendMode))
 	}
-	if from == dlm.IV && l.pendFlg&dlm.Expedite == 0 && c.issuing == l && c.w.recoveredIn == 0 {
+	if from == dlm.IV && l.pendFlg&(dlm.Expedite|dlm.Orphan) == 0 && c.issuing == l && c.w.recoveredIn == 0 {
 		c.checkNewGrantOrder(nd, l)
 	}
 	l.held = cp.Mode
@@ -722,9 +856,12 @@ func (c *checker) granted(nd *simNode, l *clientLock, cp dlm.Completion, from dl
 		got = lvbInvalid
 	}
 	strong := cp.Mode >= dlm.CW
-	set := m.weak
-	if strong {
-		set = m.ok
+	set := m.ok
+	if !strong {
+		set = maps.Clone(l.issueOK)
+		for _, v := range m.hist[min(l.issueHist, len(m.hist)):] {
+			set[v] = true
+		}
 	}
 	if knownBug("lvb-zeros") && len(bytes.Trim([]byte(got), "\x00")) == 0 {
 		got = lvbInvalid
@@ -736,7 +873,7 @@ func (c *checker) granted(nd *simNode, l *clientLock, cp dlm.Completion, from dl
 	}
 	if strong {
 		m.ok = map[string]bool{got: true}
-		m.weak = map[string]bool{got: true}
+		m.base, m.applied = map[string]bool{got: true}, len(m.hist)
 	}
 }
 
@@ -880,6 +1017,10 @@ func (c *checker) checkMasters() {
 				k := resKey{l.ls, l.name}
 				held[k] = append(held[k], cl{nd, l})
 			}
+		}
+		for _, l := range nd.orphans {
+			k := resKey{l.ls, l.name}
+			held[k] = append(held[k], cl{nd, l})
 		}
 	}
 	keys := make([]resKey, 0, len(held))

@@ -59,6 +59,7 @@ type simNode struct {
 
 	owners    []*owner
 	nextOwner uint64
+	orphans   map[dlm.LockID]*clientLock // Persistent locks whose owner died
 
 	// the stack's lease state of this incarnation
 	leaseLapsed bool
@@ -254,6 +255,7 @@ func (w *world) start(nd *simNode) {
 	}
 	nd.d = d
 	nd.owners = nil
+	nd.orphans = map[dlm.LockID]*clientLock{}
 	for range 3 {
 		w.chk.newOwner(nd)
 	}
