@@ -113,7 +113,12 @@ func runRandom(t *testing.T, seed int64) (ok bool) {
 			}
 		}
 		for id := range restarted {
-			rel = append(rel, id)
+			// "Back with a higher boot id" releases the OLD incarnation,
+			// told while the new one is a member; an absent node is
+			// released only as dead (above), never for a restart.
+			if slices.Contains(members, id) {
+				rel = append(rel, id)
+			}
 		}
 		slices.Sort(rel)
 		if len(members) == 0 {

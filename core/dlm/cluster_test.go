@@ -19,6 +19,7 @@ package dlm
 //	stabilize                             deliver until quiet; print what clients saw
 //	tick d=5s                             time passes on every live node, then stabilize
 //	hold from=1 to=2 / release from=1 to=2   stop / resume delivering one direction
+//	drop from=1 to=2                      lose the oldest message queued on that pair
 //	kill n=3                              crash: its queued messages both ways are lost
 //	partition a=(1,2) b=(3)               messages between the groups are lost from now on
 //	heal                                  end partitions
@@ -61,6 +62,9 @@ package dlm
 //	                                   → TestClusterRandom seed 1: an operation never
 //	                                     completes (a stale reply confirmed a request
 //	                                     the rebuild does not hold)
+//	dlm.go handle: no per-pair numbering check (a gap ignored)
+//	                                   → gap: c reads the old value, valid
+//	                                     (the write lost without a word)
 //	recover.go covered() checks only the last recovered view's members,
 //	  not every absent configured node → TestClusterRandom -dlm.seeds=3000, seed 62
 //	                                     "G5: 3/2 holds EX and 2/11 holds CW on C"
@@ -528,6 +532,13 @@ func (h *harness) handle(t *testing.T, d *datadriven.TestData) string {
 				}
 			}
 			h.stabilize()
+		}
+	case "drop":
+		// The circuit gives up on the oldest queued message of a pair
+		// (conn's Undeliverable while both live).
+		p := pair{argNode(t, d, "from"), argNode(t, d, "to")}
+		if len(h.q[p]) > 0 {
+			h.q[p] = h.q[p][1:]
 		}
 	case "hold", "release":
 		p := pair{argNode(t, d, "from"), argNode(t, d, "to")}

@@ -220,6 +220,14 @@ func runSim(seed int64, opts simOpts, verbose bool) *world {
 
 func report(t *testing.T, w *world, name string) {
 	t.Helper()
+	if *flagV {
+		// core/dlm's export_test.go: each live node's internal state
+		for _, nd := range w.nodes {
+			if nd.alive {
+				fmt.Printf("node %d (incarnation %d) state:\n%s", nd.id, nd.inc, nd.d.DebugState())
+			}
+		}
+	}
 	mut := ""
 	if *flagMut != "" {
 		mut = " -dlmmut=" + *flagMut
@@ -292,5 +300,3 @@ func (s *simStats) add(o simStats) {
 	s.views += o.views
 	s.recovered += o.recovered
 }
-
-var _ = fmt.Sprint
