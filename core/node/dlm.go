@@ -390,8 +390,15 @@ func sortedLockIDs(m map[dlm.LockID]*dlmLock) []dlm.LockID {
 
 // Locks asks every member for its part of the lock table of a lockspace
 // ("" for all) and returns the resources (Ask/Answer); members that did
-// not answer in time are left out.
+// not answer in time are left out (LocksAnswer names them).
 func (n *Node) Locks(ctx context.Context, lockspace string) ([]dlm.ResourceInfo, error) {
+	a, err := n.LocksAnswer(ctx, lockspace)
+	return a.Resources, err
+}
+
+// LocksAnswer is Locks with the whole Answer: the resources and the
+// members that did not answer in time (Missing).
+func (n *Node) LocksAnswer(ctx context.Context, lockspace string) (dlm.Answer, error) {
 	ch := make(chan dlm.Answer, 1)
 	var tag uint64
 	var err error
@@ -404,19 +411,19 @@ func (n *Node) Locks(ctx context.Context, lockspace string) ([]dlm.ResourceInfo,
 			d.asks[tag] = ch
 		}
 	}); e != nil {
-		return nil, e
+		return dlm.Answer{}, e
 	}
 	if err != nil {
-		return nil, err
+		return dlm.Answer{}, err
 	}
 	select {
 	case a := <-ch:
-		return a.Resources, nil
+		return a, nil
 	case <-ctx.Done():
 		_ = n.do(func() { delete(n.dlmd.asks, tag) })
-		return nil, ctx.Err()
+		return dlm.Answer{}, ctx.Err()
 	case <-n.loopDone:
-		return nil, ErrClosed
+		return dlm.Answer{}, ErrClosed
 	}
 }
 

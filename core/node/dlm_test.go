@@ -93,10 +93,11 @@ func TestDLMSessions(t *testing.T) {
 	if got := *nt.Completion; got.ID != idb || got.Status != dlm.OK || got.Mode != dlm.PR || !bytes.Equal(got.LVB, val) {
 		t.Fatalf("async PR: %+v, want granted with the value written", got)
 	}
-	infos, err := nodes[0].n.Locks(ctx, "")
-	if err != nil {
-		t.Fatal(err)
+	ans, err := nodes[0].n.LocksAnswer(ctx, "")
+	if err != nil || len(ans.Missing) != 0 {
+		t.Fatalf("the lock table: %+v, %v", ans, err)
 	}
+	infos := ans.Resources
 	if len(infos) != 1 || infos[0].Name != "r" || len(infos[0].Granted) != 1 || infos[0].Granted[0].Granted != dlm.PR ||
 		infos[0].Granted[0].Owner != b.Owner() {
 		t.Fatalf("the lock table: %+v", infos)

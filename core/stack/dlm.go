@@ -193,7 +193,10 @@ func (s *Stack) dlmCovered(id wire.NodeID) bool {
 //   - Release: the nodes outside the view confirmed fenced at their last
 //     boot id, left cleanly and not back since, or (no fence device
 //     covers them) once the takeover wait of this view passed; and the
-//     peers back with a new boot id (their old incarnation is dead).
+//     members back with a new boot id (their old incarnation is dead),
+//     until a recovery of a view holding the new one finished. Every
+//     absent node stays named for as long as its rule holds (the lock
+//     manager waits for all of them).
 //   - Lost: this node held a lease, holds none now, and no fence device
 //     covers it: the survivors release its locks after the lease wait.
 func (s *Stack) dlmViewNow(now time.Duration) dlm.View {
@@ -221,8 +224,11 @@ func (s *Stack) dlmViewNow(now time.Duration) dlm.View {
 			continue
 		}
 		member := slices.Contains(v.Members, id)
-		if rv, ok := x.restarted[id]; ok {
-			if member && rv == (wire.ViewID{}) {
+		if rv, ok := x.restarted[id]; ok && member {
+			// its old incarnation is dead: released while the new one is
+			// a member (its own locks are rebuilt from its copies); absent,
+			// the new one may hold locks: the rules below decide
+			if rv == (wire.ViewID{}) {
 				x.restarted[id] = v.ID
 			}
 			v.Release = append(v.Release, id)

@@ -203,3 +203,26 @@ func TestFenceDownAt(t *testing.T) {
 		}
 	}
 }
+
+// TestDLMRestartedAbsentNotReleased: a peer back with a new boot id that
+// is absent from the view is not released for its restart (its new
+// incarnation may hold locks and be cut off alive): with a fence device,
+// only its fence releases it.
+func TestDLMRestartedAbsentNotReleased(t *testing.T) {
+	c := newUnitClusterWith(t, 3, func(cfg *Config) {
+		for name := range cfg.Fence.Targets {
+			cfg.Fence.Targets[name] = fence.Target{Levels: [][]fence.Device{{{Name: "power", Driver: "test"}}}}
+		}
+	})
+	c.primaryOf(3)
+	c.cut = 3
+	s := c.nodes[0]
+	c.runUntil("n1 in a view without n3", func() bool { return len(s.Membership().View.Members) == 2 })
+	s.dlmRestarted(3)
+	for range 100 {
+		c.step()
+		if v := s.dlmViewNow(c.now); slices.Contains(v.Release, 3) {
+			t.Fatalf("an absent restarted peer is released (it is cut off, not fenced): %+v", v)
+		}
+	}
+}

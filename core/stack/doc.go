@@ -138,9 +138,11 @@
 //     (LeftCleanly), either only when conn has talked to no newer
 //     incarnation of it (fenceDown: the fence core's boot id lags), or,
 //     when no fence device nor watchdog covers them,
-//     once this view's takeover wait passed (Quorate); and the peers back
-//     with a new boot id (conn's peer_restarted) until a recovery of a
-//     view holding the new incarnation finished. Lost is set while this
+//     once this view's takeover wait passed (Quorate), named for as long
+//     as they stay absent; and the members back with a new boot id
+//     (conn's peer_restarted), while members, until a recovery of a view
+//     holding the new incarnation finished (absent, a new incarnation
+//     may hold locks: the rules for absent nodes decide). Lost is set while this
 //     node, which held a lease, holds none and no fence device covers
 //     it: its locks complete with dlm.Lost (the survivors release them
 //     only after the takeover wait, so by then no client here believes
