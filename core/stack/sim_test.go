@@ -19,9 +19,10 @@ import (
 )
 
 // TestSimulation is the whole-stack simulation: every simulated node runs
-// core/stack (conn, membership, bcast, the config DB, the resource manager
-// and the fence core, with all their wiring), driven as core/node drives
-// it (persist, fsync, then send), on core/sim's network, clock and disk.
+// core/stack (conn, membership, bcast, the config DB, the resource
+// manager, the fence core and the lock manager, with all their wiring),
+// driven as core/node drives it (persist, fsync, then send), on
+// core/sim's network, clock and disk.
 //
 // Each seed draws a cluster of 2 to 7 nodes and a quorum policy: majority,
 // last_man_standing (with a window of 0.5 to 3.5 s, alone or with
@@ -42,7 +43,9 @@ import (
 // (cutOwner, awayCoordinator); clients write all along (sets,
 // compare-and-sets, deletes, transactions, reads through the log),
 // retrying an unanswered or "outcome unknown" request with the same id on
-// another node. The Lua agents, devices and policies are Go stand-ins with
+// another node; lock clients on every incarnation (simlock_test.go) lock,
+// convert, unlock and cancel at random on three names in every mode, most
+// with value blocks. The Lua agents, devices and policies are Go stand-ins with
 // simulated durations. The nodes are driven as core/node drives the stack
 // (simnode_test.go): a round takes a tick and what arrived, then executes
 // Ready until it is empty: packets, early replies, the Persist (each of
@@ -78,9 +81,15 @@ import (
 //     coordinator issued) only while its view is not primary or it lost
 //     its lease by the real rule (membership's LeaseView, not the stack's
 //     Leased);
+//   - G5 (simlock_test.go): at every grant, the modes the lock clients of
+//     every live incarnation (cut-off and paused ones too) believe they
+//     hold on the resource are pairwise compatible; a grant that reads
+//     the value block reads the sequential model's value or is told
+//     ValNotValid; one completion per operation;
 //   - G7, once the faults stop: every node up, one view of all of them
 //     within simConverge, and every group online on one node or blocked
-//     with a reason, every client request answered.
+//     with a reason, every client request answered, and, once the lock
+//     clients release everything, every lock request completed.
 //
 // A failure prints the seed and the command that replays it
 // (core/sim/simtest): go test ./core/stack/ -run '^TestSimulation$' -seed=N -v.
@@ -135,6 +144,29 @@ import (
 //     nodes, witness) -> "G4: group g1 runs on n1 and n2 at once, all
 //     alive and none fenced".
 //
+// The lock manager's (measured at the commit that added it, with the DLM
+// of branch dist at 1b7219f):
+//
+//   - Purge before fence: the stack releases a departed node's locks as
+//     soon as the takeover wait passed, fence device or not (dlmViewNow:
+//     `fenceDown(nd) || takeover()` for `fenceDown(nd) ||
+//     (!s.dlmCovered(id) && takeover())`) -> seed 4 (5 nodes,
+//     last_man_standing+witness; n5 alone in a view that is not primary,
+//     alive and never fenced) -> "G5: n2/1:l2 is granted EX on r3 (lock
+//     4) while n5/1:l1 believes it holds PR (lock 2)".
+//
+// Open, outside the lock manager: the lock clients' traffic changes every
+// seed's path, and with other streams of their source (newSimLockWorld's
+// 37) the default sweep meets failures of other guarantees, none of which
+// shows in seeds 1-550 without the lock clients: stream 23 seed 77 "G2:
+// n3 starts g2-r2 in view {6 2} (primary false) without a lease" (an
+// order of the old primary view, delivered after membership installed a
+// view that is not primary in the same round, is started); streams 29
+// seed 128 and 41 seed 55 "G2: ... (primary true) without a lease" (the
+// resource manager's lease is refreshed at Tick and view changes only);
+// stream 31 seed 111 "G4: group g1 runs on n1 and n4 at once, all alive
+// and none fenced" (4 nodes, witness).
+//
 // Also: a member starts what the coordinator asks while it lost its lease
 // (crm's local start guard `(!c.view.Primary || c.leaseGone)` dropped) ->
 // seed 109 (6 nodes, witness) -> "G2: n4 starts g2-r1 in view {10 1}
@@ -164,16 +196,20 @@ func TestSimulation(t *testing.T) {
 		total.add(w.stats)
 		shapes[w.policy]++
 	})
-	t.Logf("policies %v; acknowledged %d, outcome unknown %d, abandoned %d, refused %d, writes lost in crashes %d, fences %d (failed %d), agent calls %d (failed stops %d, failed monitors %d), moves %d, resource manager events %d",
+	t.Logf("policies %v; acknowledged %d, outcome unknown %d, abandoned %d, refused %d, writes lost in crashes %d, fences %d (failed %d), agent calls %d (failed stops %d, failed monitors %d), moves %d, resource manager events %d; lock operations %d (grants %d, deadlock victims %d, lost %d), lock recoveries %d",
 		shapes, total.acked, total.unknown, total.retries, total.refused, total.ioLost, total.fences, total.fenceFails,
-		total.actions, total.stopFails, total.monitorFails, total.moves, total.events)
-	if len(simtest.SeedsN(seeds)) >= 20 && (total.acked == 0 || total.fences == 0 || total.actions == 0 || total.ioLost == 0) {
+		total.actions, total.stopFails, total.monitorFails, total.moves, total.events,
+		total.lockOps, total.lockGrants, total.deadlocks, total.lockLost, total.recoveries)
+	if len(simtest.SeedsN(seeds)) >= 20 && (total.acked == 0 || total.fences == 0 || total.actions == 0 || total.ioLost == 0 ||
+		total.lockGrants == 0 || total.recoveries == 0) {
 		t.Fatalf("the sweep exercised too little: %+v", *total)
 	}
 }
 
 // simSeeds is the default sweep (make test: about 75 s of one core, half a
-// second a seed; a tenth under the race detector); -seeds N for more,
+// second a seed, before the lock manager; with it and its lock clients,
+// 123 s of CPU against 100 s for the same sweep measured side by side on
+// a loaded machine; a tenth under the race detector); -seeds N for more,
 // -seedbase B to start elsewhere, -seed S to replay one.
 const simSeeds = 150
 
@@ -232,6 +268,13 @@ func runSim(r *simtest.Run) *simWorld {
 	if !w.s.RunUntil(w.sampled(func() bool { return w.converged() && w.placed() == "" }), simConverge) {
 		w.fatalf("G7: groups not placed after the faults: %s:%s", w.placed(), w.describe())
 	}
+	w.lk.load = false
+	if !w.s.RunUntil(w.sampledEvery(10*time.Millisecond, func() bool { return len(w.lockBusy()) == 0 }), simConverge) {
+		w.fatalf("DLM liveness: locks and requests left %v after the faults stopped and the clients released everything: %v:%s",
+			simConverge, w.lockBusy(), w.describe())
+	}
+	w.stats.lockOps, w.stats.lockGrants, w.stats.deadlocks, w.stats.lockLost, w.stats.recoveries =
+		w.lk.ops, w.lk.grants, w.lk.deadlocks, w.lk.lost, w.lk.recoveries
 	w.settle()
 	w.checkHistory()
 	return w
@@ -313,6 +356,8 @@ func newSimWorldWith(r *simtest.Run, fix func(w *simWorld)) *simWorld {
 	w.s = r.New(sim.Config{Nodes: w.n, Links: 2, RandomNet: true, Drift: drift}, w.factory)
 	w.logf("%s", w.shape)
 	w.s.After(0, w.tickClients)
+	w.lk = newSimLockWorld(r.Seed)
+	w.s.After(0, w.tickLocks)
 	w.s.After(time.Duration(rng.IntN(1500))*time.Millisecond, w.configure)
 	return w
 }
@@ -411,6 +456,7 @@ func (w *simWorld) factory(h *sim.Host) sim.Process {
 		cfg.Membership.Witness = true
 		cfg.Membership.WitnessWait = 50 * time.Millisecond
 	}
+	cfg.DeadlockTimeout, cfg.DLMLinger = time.Second, 2*time.Second
 	cfg.Fence = fence.Config{Self: name, Boot: uint64(h.Boot()), Targets: targets, Timeout: 2 * time.Second, RetryAfter: time.Second}
 	var saved stack.Saved
 	var err error
