@@ -29,6 +29,7 @@ type Config struct {
 	Fence  Fence  `toml:"fence"`
 	DNS    DNS    `toml:"dns"`
 	Lua    Lua    `toml:"lua"`
+	DLM    DLM    `toml:"dlm"`
 	Debug  Debug  `toml:"debug"`
 	API    API    `toml:"api"`
 
@@ -145,6 +146,16 @@ type Lua struct {
 	// past handler_timeout before it is disabled (logged, shown by
 	// `agents handler`; `reload` enables it again).
 	HandlerDisableAfter int `toml:"handler_disable_after"`
+}
+
+// DLM configures the distributed lock manager (core/dlm). A lockspace's
+// value block length is not here: it must be the same on every node, so
+// it lives in the config DB (/dlm/lockspaces/<name>/lvb_len).
+type DLM struct {
+	// DeadlockTimeout is how long a lock request waits before the
+	// cluster-wide waits-for search looks at it (a cycle's one victim
+	// gets EDEADLK).
+	DeadlockTimeout Duration `toml:"deadlock_timeout"`
 }
 
 // API holds the admin API's optional TCP listener. The Unix socket

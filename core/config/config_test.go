@@ -57,6 +57,9 @@ func TestParseGood(t *testing.T) {
 	if len(c.DNS.Listen) != 1 || c.DNS.Listen[0] != "10.0.0.2:53" {
 		t.Errorf("dns listen = %q, want [10.0.0.2:53]", c.DNS.Listen)
 	}
+	if c.DLM.DeadlockTimeout.D() != 10*time.Second {
+		t.Errorf("dlm deadlock_timeout default = %s, want 10s", c.DLM.DeadlockTimeout)
+	}
 	if c.Port != 5420 || c.Quorum.Policy != PolicyMajority || c.Fence.Watchdog != "off" {
 		t.Errorf("defaults: port %d policy %q watchdog %q", c.Port, c.Quorum.Policy, c.Fence.Watchdog)
 	}
@@ -121,6 +124,10 @@ func TestProblems(t *testing.T) {
 			23, "lua.handler_timeout", "use 10ms..10m"},
 		{"lua handler queue", func(s string) string { return s + "\n[lua]\nhandler_queue = -1\n" },
 			23, "lua.handler_queue", "use 1..1048576"},
+		{"dlm deadlock timeout", func(s string) string { return s + "\n[dlm]\ndeadlock_timeout = \"10ms\"\n" },
+			23, "dlm.deadlock_timeout", "use 100ms..1h"},
+		{"dlm deadlock timeout typo", func(s string) string { return s + "\n[dlm]\ndeadlock_timeout = \"10h\"\n" },
+			23, "dlm.deadlock_timeout", "use 100ms..1h"},
 		{"syntax error", func(s string) string { return s + "\n[timers\n" },
 			23, "", "expected"},
 		{"missing cluster", func(s string) string { return strings.Replace(s, `cluster = "prod"`, "", 1) },

@@ -88,6 +88,13 @@ func Default() *Config {
 			// costs at most 3 x handler_timeout of a VM before it stops.
 			HandlerDisableAfter: 3,
 		},
+		DLM: DLM{
+			// A request waiting this long is looked at by the cluster-wide
+			// deadlock search (VMS's default of 10 s too): far above a
+			// lock's usual wait, so the search runs rarely; short enough
+			// that a script's deadlock breaks before anyone gives up on it.
+			DeadlockTimeout: Duration(10 * time.Second),
+		},
 		API: API{
 			// No TCP listener: the admin API is served on admin_socket only.
 			// Set listen and token_file to serve it over TCP with a token.

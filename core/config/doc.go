@@ -18,7 +18,7 @@
 //     api token_file, tls_cert, tls_key) are resolved against the directory
 //     of the config file.
 //   - Validate checks the relations between settings (timers, node list,
-//     quorum options, fencing, DNS, API) and is pure: it reads no files.
+//     quorum options, fencing, DNS, DLM, API) and is pure: it reads no files.
 //     Among them (issue 22): [api] listen on a non-loopback address needs
 //     tls_cert and tls_key; a fence_agent device's params may not hold line
 //     breaks or NUL, names may not hold '=', and action, port and nodename

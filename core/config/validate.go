@@ -29,6 +29,7 @@ func (c *Config) Validate() error {
 	v.fence()
 	v.dns()
 	v.lua()
+	v.dlm()
 	v.api()
 	if len(v.ps) == 0 {
 		return nil
@@ -330,6 +331,13 @@ func (v *validator) lua() {
 		if !slices.Contains(l.Paths, g) {
 			v.addf("lua.grant", "%q is not in lua.paths: grant only directories you load scripts from", g)
 		}
+	}
+}
+
+func (v *validator) dlm() {
+	d := v.c.DLM.DeadlockTimeout.D()
+	if d < 100*time.Millisecond || d > maxDelayKnob {
+		v.addf("dlm.deadlock_timeout", "%s: use 100ms..1h (how long a lock request waits before the deadlock search looks at it; default 10s)", v.c.DLM.DeadlockTimeout)
 	}
 }
 

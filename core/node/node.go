@@ -101,6 +101,7 @@ type Node struct {
 	cdb     cdbDriver
 	dns     dnsDriver // the DNS responder's feed (dns.go)
 	crm     crmDriver
+	dlmd    dlmDriver      // lock sessions (dlm.go)
 	wd      watchdogDriver // [fence] watchdog, fed while the lease holds (watchdog.go)
 	witness voter          // nil without [quorum.witness]
 	events  *eventLog
@@ -476,6 +477,7 @@ func (n *Node) carryOut(rd *stack.Ready) bool {
 	}
 	n.cdbAnswerAll(rd.Replies)
 	n.cdbFanout(rd.Watch)
+	n.dlmReady(rd)
 	if rd.GroupsChanged {
 		n.crmPublishGroups()
 	}
@@ -571,6 +573,8 @@ func (n *Node) handleEvents(evs []stack.Event) {
 			e := ev.Fence
 			stream = append(stream, Event{Kind: e.Kind, View: n.viewName(e.View), Target: e.Target, Device: e.Device, By: e.By, Error: e.Error})
 			n.counts.fenceOp(e.Kind)
+		case ev.DLM != nil:
+			stream = append(stream, n.dlmEvent(*ev.DLM))
 		}
 	}
 	n.events.append(stream)

@@ -327,6 +327,7 @@ func (s *Stack) cdbRound(now time.Duration, rb bcast.Ready) bool {
 		s.logf(slog.LevelInfo, p.String())
 	}
 	s.crmWatch(rd.Watch)
+	s.dlmWatch(rd.Watch)
 	return true
 }
 
@@ -631,6 +632,9 @@ func (s *Stack) Propose(now time.Duration, req cdb.Request) error {
 	}
 	s.advanceClock(now)
 	s.cdbQuorum(now, false)
+	if err := s.dlmCheckPropose(&req); err != nil {
+		return err
+	}
 	payload, err := s.cdb.db.Propose(req)
 	if err != nil {
 		return err

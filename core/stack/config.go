@@ -54,6 +54,7 @@ func FromConfig(cfg *config.Config, id Identity) (Config, error) {
 		Witness: id.Witness, WitnessWait: id.WitnessWait,
 		Heartbeat: t.Heartbeat.D(), Lease: t.Lease.D(), Margin: t.Margin.D(), Drift: t.Drift}
 	c.Fence = FenceConfig(cfg, uint64(id.Boot))
+	c.DeadlockTimeout = cfg.DLM.DeadlockTimeout.D()
 	return c, nil
 }
 

@@ -1,8 +1,9 @@
 // Package stack is one node's composition of the protocol cores
 // (ARCHITECTURE sections 1 and 4): connectivity (core/conn), membership
 // (core/membership), the ordered broadcast (core/bcast), the config
-// database (core/cdb), the resource manager (core/crm) and the fence core
-// (core/fence), and all the wiring between them. It is a pure state
+// database (core/cdb), the resource manager (core/crm), the fence core
+// (core/fence) and the lock manager (core/dlm), and all the wiring
+// between them. It is a pure state
 // machine like the cores it owns: no goroutines, no real clock, no global
 // randomness, no I/O (no os, net, sync, os/exec, crypto/rand); maps are
 // iterated in sorted order wherever that reaches an output. core/node
@@ -22,8 +23,10 @@
 // Operator and client requests are methods that return an error: Propose
 // (a config DB transaction under (client, seq)), Move, Cleanup, Drain,
 // Fence, ConfirmFence, SetState, AskState, Send and Broadcast (these two
-// also return an id). Reads (Membership, Quorate, CDBGet, Groups, ...)
-// change nothing.
+// also return an id), and the lock manager's LockDLM (returns the lock's
+// id), UnlockDLM, PurgeOwner and AskLocks, whose completions, blocking
+// notices and answers come in a later Ready. Reads (Membership, Quorate,
+// CDBGet, Groups, DLMLocks, ...) change nothing.
 //
 // Step does only the input's own step (a packet goes to conn, an agent
 // result to the resource manager, ...). The wiring runs in rounds when
@@ -73,7 +76,11 @@
 //  5. Then the rest: Events (the event log, handlers), Messages and
 //     Deliveries (the application's), Witness asks, Agent calls, Policy
 //     requests, FenceCalls, FenceHistory, Replies, Watch, GroupsChanged,
-//     LeaveAsked. Agent and device calls come after Persist: the owner
+//     LeaveAsked, and the lock manager's DLMCompletions and DLMBlocking
+//     (to the locks' owners, in order: a lock's completion before its
+//     blocking notices) and DLMAnswers (they rest on nothing persisted:
+//     the lock manager persists nothing). Agent and device calls come
+//     after Persist: the owner
 //     table (G4) and the fence state they rest on are durable first.
 //     The driver checks ViewLeased at the time of each FenceCall again
 //     and answers a failed FenceResult when the lease lapsed during the
@@ -118,4 +125,28 @@
 //     fence; else it fences itself (SelfFence).
 //  8. No error of a core is dropped: requests return them, and those of
 //     the wiring's own steps become Logs.
+//  9. The lock manager (dlm.go) persists nothing. Its messages go point
+//     to point on the peers' circuits as wire.DLM; received ones go back
+//     to it. It is given a dlm.View at every round, Tick and request
+//     whenever it changed: Primary is the installed view primary (not a
+//     lone two_node view that never paired) with this node's lease by the
+//     clock now (a lease carried across the change counts), so it grants
+//     nothing otherwise; Release are the nodes whose locks may go (G5):
+//     outside the view and confirmed fenced at their last boot id (the
+//     fence core's Confirmed), or left cleanly and not back since
+//     (LeftCleanly), or, when no fence device nor watchdog covers them,
+//     once this view's takeover wait passed (Quorate); and the peers back
+//     with a new boot id (conn's peer_restarted) until a recovery of a
+//     view holding the new incarnation finished. Lost is set while this
+//     node, which held a lease, holds none and no fence device covers
+//     it: its locks complete with dlm.Lost (the survivors release them
+//     only after the takeover wait, so by then no client here believes
+//     in them). With a fence device a cut-off node keeps its locks: the
+//     survivors release them only once it is fenced.
+// 10. A lockspace's value block length is the config DB key
+//     /dlm/lockspaces/<name>/lvb_len (LVBPrefix), read at New, on its
+//     watch and after an adopted history, given as dlm.SetLVB the first
+//     time; Propose refuses a bad one, a delete and a change
+//     (ErrLVBFixed), and conditions the first write on the key being
+//     absent, so two first writes cannot both commit.
 package stack

@@ -7,6 +7,7 @@ import (
 	"github.com/corral-ha/corral/core/cdb"
 	"github.com/corral-ha/corral/core/conn"
 	"github.com/corral-ha/corral/core/crm"
+	"github.com/corral-ha/corral/core/dlm"
 	"github.com/corral-ha/corral/core/fence"
 	"github.com/corral-ha/corral/core/membership"
 	"github.com/corral-ha/corral/core/wire"
@@ -25,7 +26,8 @@ import (
 //     membership promises) or were produced after it.
 //  5. Carry out the rest: Events, Messages, Deliveries, Witness asks,
 //     Agent calls, Policy requests, FenceCalls, FenceHistory, Replies,
-//     Watch, GroupsChanged, LeaveAsked.
+//     Watch, GroupsChanged, LeaveAsked, DLMCompletions, DLMBlocking,
+//     DLMAnswers.
 //  6. SelfFence, then Stop: the node stops (nothing more leaves it).
 //
 // Then Advance(now).
@@ -73,6 +75,14 @@ type Ready struct {
 	// LeaveAsked: a peer asked this node to leave cleanly (the driver
 	// drains and leaves, off the loop).
 	LeaveAsked bool
+	// DLMCompletions are the lock manager's completions (one per
+	// accepted LockDLM or UnlockDLM, and Lost ones), DLMBlocking its
+	// blocking notices, for the locks' owners, in order: a lock's
+	// completion comes before its blocking notices. DLMAnswers answer
+	// AskLocks. Nothing of them is persisted.
+	DLMCompletions []dlm.Completion
+	DLMBlocking    []dlm.Blocking
+	DLMAnswers     []dlm.Answer
 
 	// SelfFence, when set, says why this node learned it was fenced: the
 	// driver stops its resources and then the node.
@@ -125,14 +135,16 @@ type Log struct {
 	Args  []any
 }
 
-// Event is one event of a core: exactly one of Conn, Member, CRM and
-// Fence is set. View is the installed view when it happened.
+// Event is one event of a core: exactly one of Conn, Member, CRM, Fence
+// and DLM is set. View is the installed view when it happened (for DLM:
+// the view its recovery finished in; the event's kind is dlm_recovered).
 type Event struct {
 	View   wire.ViewID
 	Conn   *conn.Event
 	Member *membership.Event
 	CRM    *crm.Event
 	Fence  *fence.Event
+	DLM    *dlm.Recovered
 }
 
 // Empty reports whether there is nothing to do.
@@ -141,5 +153,6 @@ func (rd *Ready) Empty() bool {
 		len(rd.After) == 0 && len(rd.Events) == 0 && len(rd.Messages) == 0 && len(rd.Deliveries) == 0 &&
 		len(rd.Witness) == 0 && len(rd.Agent) == 0 && len(rd.Policy) == 0 && len(rd.FenceCalls) == 0 &&
 		len(rd.FenceHistory) == 0 && len(rd.Replies) == 0 && len(rd.Watch) == 0 && !rd.GroupsChanged &&
-		!rd.LeaveAsked && rd.SelfFence == "" && rd.Stop == nil
+		!rd.LeaveAsked && rd.SelfFence == "" && rd.Stop == nil && len(rd.DLMCompletions) == 0 && len(rd.DLMBlocking) == 0 &&
+		len(rd.DLMAnswers) == 0
 }

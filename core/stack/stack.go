@@ -41,6 +41,12 @@ type Config struct {
 	// Start is the clock's reading at New (membership's timers start
 	// there).
 	Start time.Duration
+	// DeadlockTimeout is how long a lock request waits before the
+	// cluster-wide deadlock search looks at it ([dlm] deadlock_timeout;
+	// dlm.DefaultDeadlockTimeout when 0); DLMLinger how long an unused
+	// resource lingers (dlm.DefaultLinger when 0).
+	DeadlockTimeout time.Duration
+	DLMLinger       time.Duration
 }
 
 // Saved is what the store held at start (the zero Saved for a new node).
@@ -74,6 +80,7 @@ type Stack struct {
 	cdb   cdbState
 	crm   crmState
 	fence fenceState
+	dlm   dlmState
 	flush *flusher // membership's Flusher (flush.go)
 
 	now   time.Duration
@@ -119,6 +126,9 @@ func New(cfg Config, saved Saved, rng *rand.Rand) (*Stack, error) {
 	if err = s.openMembership(saved.Membership); err != nil {
 		return nil, err
 	}
+	if err = s.openDLM(rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -159,6 +169,7 @@ func (s *Stack) Tick(now time.Duration) {
 	s.mem.Tick(now)
 	s.fenceTick(now)
 	s.crmTick(now)
+	s.dlmTick(now)
 }
 
 // Ready returns what the driver must do now (doc.go). It carries out the
@@ -252,7 +263,7 @@ func (s *Stack) packets() {
 // connectivity output feeds membership and the broadcast; the config DB's
 // deliveries and Persist (cdb.go); membership's Persist, messages and
 // events; the config DB's quorum; the fence core's round, then the
-// resource manager's. It reports whether anything happened.
+// resource manager's, then the lock manager's. It reports whether anything happened.
 func (s *Stack) round(now time.Duration) bool {
 	rc := s.conn.Ready()
 	s.conn.Advance()
@@ -274,6 +285,7 @@ func (s *Stack) round(now time.Duration) bool {
 			in = membership.Reach{Peer: e.Peer, Up: false}
 		case conn.EventPeerRestarted:
 			in = membership.Restarted{Peer: e.Peer}
+			s.dlmRestarted(e.Peer)
 		}
 		if in != nil {
 			if err := s.mem.Step(now, in); err != nil {
@@ -313,11 +325,12 @@ func (s *Stack) round(now time.Duration) bool {
 	s.cdbQuorum(now, len(rm.Events) > 0)
 	fenceBusy := s.fenceRound(now, rm.Events)
 	crmBusy := s.crmRound(now, len(rm.Events) > 0)
+	dlmBusy := s.dlmRound(now)
 	if s.persisting() && s.stop == nil {
 		// what this round queued after its Persist waits for it
 		s.packets()
 	}
-	return !rc.Empty() || s.conn.HasReady() || cdbBusy || crmBusy || fenceBusy || rm.Persist != nil || len(rm.Messages) > 0 || len(rm.Events) > 0 ||
+	return !rc.Empty() || s.conn.HasReady() || cdbBusy || crmBusy || fenceBusy || dlmBusy || rm.Persist != nil || len(rm.Messages) > 0 || len(rm.Events) > 0 ||
 		len(rm.Witness) > 0 || s.cdb.db.HasReady()
 }
 
@@ -331,8 +344,8 @@ func lease(m wire.Message) bool {
 }
 
 // deliver routes one circuit message: membership's to membership, the
-// broadcast's to bcast, the config DB's transfers to the DB, the
-// application's to Ready.Messages.
+// broadcast's to bcast, the config DB's transfers to the DB, the lock
+// manager's to the lock manager, the application's to Ready.Messages.
 func (s *Stack) deliver(now time.Duration, m conn.Message) {
 	msg, err := wire.Decode(m.Data)
 	if err != nil {
@@ -353,6 +366,8 @@ func (s *Stack) deliver(now time.Duration, m conn.Message) {
 		}
 	case *wire.CDB:
 		s.cdbStep(m.From, msg.Payload)
+	case *wire.DLM:
+		s.dlmReceive(now, m.From, msg.Payload)
 	case *wire.SetState:
 		if msg.To != s.cfg.Self {
 			s.logf(slog.LevelWarn, "state change for another node ignored", "from", s.names[m.From], "for", s.names[msg.To])

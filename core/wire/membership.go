@@ -422,3 +422,21 @@ func (m *CDB) Decode(r *Reader) error {
 	m.Payload = r.Rest()
 	return r.Err()
 }
+
+// DLM carries a lock manager message (core/dlm encodes it) point to point
+// on a circuit: a lock request to a master, its answer, a recovery stage.
+type DLM struct {
+	Payload []byte
+}
+
+// Type implements Message.
+func (*DLM) Type() Type { return TypeDLM }
+
+// Append implements Message.
+func (m *DLM) Append(b []byte) []byte { return append(b, m.Payload...) }
+
+// Decode implements Message. Payload aliases the decoded buffer.
+func (m *DLM) Decode(r *Reader) error {
+	m.Payload = r.Rest()
+	return r.Err()
+}

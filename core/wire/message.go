@@ -71,6 +71,8 @@ func newMessage(t Type) Message {
 		return new(Bcast)
 	case TypeCDB:
 		return new(CDB)
+	case TypeDLM:
+		return new(DLM)
 	}
 	return nil
 }

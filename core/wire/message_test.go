@@ -111,3 +111,32 @@ func TestLineageRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestDLMRoundTrip: a lock manager payload travels as is (any bytes, the
+// empty one too) and decodes back with its type; the type number is
+// fixed on the wire (append-only, type.go).
+func TestDLMRoundTrip(t *testing.T) {
+	if TypeDLM != 21 || TypeDLM.String() != "DLM" {
+		t.Fatalf("TypeDLM = %d %q, want 21 \"DLM\"", uint8(TypeDLM), TypeDLM)
+	}
+	for _, p := range [][]byte{nil, {0}, []byte("lock request"), bytes.Repeat([]byte{0xff}, 3000)} {
+		b := Encode(&DLM{Payload: p})
+		if Type(b[0]) != TypeDLM || b[1] != EncodingVersion {
+			t.Fatalf("Encode starts %x", b[:2])
+		}
+		m, err := Decode(b)
+		if err != nil {
+			t.Fatalf("Decode: %v", err)
+		}
+		d, ok := m.(*DLM)
+		if !ok {
+			t.Fatalf("Decode gave %T, want *DLM", m)
+		}
+		if !bytes.Equal(d.Payload, p) {
+			t.Fatalf("payload %x, want %x", d.Payload, p)
+		}
+	}
+	if _, err := Decode([]byte{byte(TypeDLM)}); !errors.Is(err, ErrTruncated) {
+		t.Fatalf("header cut short: err %v", err)
+	}
+}

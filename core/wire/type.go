@@ -31,6 +31,7 @@ const (
 	TypeDatagram              // an unreliable message outside the circuit (conn.Datagram)
 	TypeBcast                 // an ordered-broadcast message (core/bcast)
 	TypeCDB                   // a configuration database transfer message (core/cdb)
+	TypeDLM                   // a lock manager message (core/dlm), point to point on a circuit
 )
 
 var typeNames = [...]string{
@@ -55,6 +56,7 @@ var typeNames = [...]string{
 	TypeDatagram:  "Datagram",
 	TypeBcast:     "Bcast",
 	TypeCDB:       "CDB",
+	TypeDLM:       "DLM",
 }
 
 func (t Type) String() string {

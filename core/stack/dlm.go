@@ -1,0 +1,353 @@
+package stack
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/corral-ha/corral/core/cdb"
+	"github.com/corral-ha/corral/core/dlm"
+	"github.com/corral-ha/corral/core/quorum"
+	"github.com/corral-ha/corral/core/wire"
+)
+
+// LVBPrefix is where the config DB fixes each lockspace's value block
+// length: LVBPrefix + name + "/lvb_len", a decimal multiple of 8 in
+// 8..dlm.MaxLVB, refused once set to a different value (the same on every
+// node, whenever it started).
+const LVBPrefix = "/dlm/lockspaces/"
+
+// lvbSuffix ends a lockspace's value block length key.
+const lvbSuffix = "/lvb_len"
+
+// ErrLVBFixed refuses a write that would change or delete a lockspace's
+// value block length once set, or set it to a value that is not a
+// multiple of 8 in 8..256.
+var ErrLVBFixed = errors.New("a lockspace's value block length is fixed once set (a multiple of 8 in 8..256)")
+
+// dlmState is the stack's side of the lock manager (core/dlm): the views
+// it is given, the value block lengths the config DB fixes, and the peers
+// that came back with a new boot id.
+type dlmState struct {
+	d     *dlm.DLM
+	watch uint64
+	lvb   map[string]int // what SetLVB fixed, per lockspace
+	view  dlm.View       // the last View given
+	set   bool           // view was given
+	// leased: this node held a lease once (Lost is about losing one).
+	leased bool
+	// restarted are the peers back with a new boot id: their old
+	// incarnation's locks may go. The value is the first view that holds
+	// the new incarnation (zero until one is installed); a recovery of
+	// that view or a later one purged the old incarnation, and the peer
+	// leaves the list (its new incarnation's locks must not go).
+	restarted map[wire.NodeID]wire.ViewID
+}
+
+// openDLM builds the lock manager with the value block lengths the config
+// DB holds and watches them.
+func (s *Stack) openDLM(rng *rand.Rand) error {
+	x := &s.dlm
+	x.restarted = map[wire.NodeID]wire.ViewID{}
+	x.lvb = map[string]int{}
+	cfg := dlm.Config{Self: s.cfg.Self, DeadlockTimeout: s.cfg.DeadlockTimeout, Linger: s.cfg.DLMLinger, LVB: map[string]int{}}
+	for _, nd := range s.cfg.Nodes {
+		cfg.Nodes = append(cfg.Nodes, nd.ID)
+	}
+	slices.Sort(cfg.Nodes)
+	kvs, _, _ := s.cdb.db.List(LVBPrefix)
+	for _, kv := range kvs {
+		if ls, n, ok := s.lvbKey(kv.Key, kv.Value); ok {
+			cfg.LVB[ls], x.lvb[ls] = n, n
+		}
+	}
+	d, err := dlm.New(cfg, rng)
+	if err != nil {
+		return fmt.Errorf("lock manager: %w", err)
+	}
+	x.d = d
+	x.watch = s.cdb.db.Watch(LVBPrefix)
+	return nil
+}
+
+// lvbKey parses a value block length key and its value: the lockspace,
+// the length, and whether both are well formed (a bad one is logged).
+func (s *Stack) lvbKey(key string, value []byte) (string, int, bool) {
+	ls, ok := strings.CutPrefix(key, LVBPrefix)
+	if !ok {
+		return "", 0, false
+	}
+	if ls, ok = strings.CutSuffix(ls, lvbSuffix); !ok || ls == "" || strings.Contains(ls, "/") {
+		return "", 0, false
+	}
+	n, err := parseLVB(value)
+	if err != nil {
+		s.logf(slog.LevelWarn, "lock manager: ignoring a bad value block length", "key", key, "err", err)
+		return "", 0, false
+	}
+	return ls, n, true
+}
+
+// parseLVB reads a value block length: a decimal multiple of 8 in
+// 8..dlm.MaxLVB.
+func parseLVB(v []byte) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(string(v)))
+	if err != nil || n < 8 || n > dlm.MaxLVB || n%8 != 0 {
+		return 0, fmt.Errorf("%q: %w", v, ErrLVBFixed)
+	}
+	return n, nil
+}
+
+// dlmWatch feeds the config DB's value block lengths: a new one is fixed
+// (SetLVB); a change of one fixed already is refused (logged).
+func (s *Stack) dlmWatch(evs []cdb.WatchEvent) {
+	for _, ev := range evs {
+		if ev.Watch != s.dlm.watch || ev.Deleted {
+			continue
+		}
+		s.dlmSetLVB(ev.Key, ev.Value)
+	}
+}
+
+// dlmResync feeds every value block length the DB holds (after an
+// adopted history, whose changes no watch reported).
+func (s *Stack) dlmResync() {
+	kvs, _, _ := s.cdb.db.List(LVBPrefix)
+	for _, kv := range kvs {
+		s.dlmSetLVB(kv.Key, kv.Value)
+	}
+}
+
+func (s *Stack) dlmSetLVB(key string, value []byte) {
+	ls, n, ok := s.lvbKey(key, value)
+	if !ok {
+		return
+	}
+	if old, set := s.dlm.lvb[ls]; set {
+		if old != n {
+			s.logf(slog.LevelWarn, "lock manager: a lockspace's value block length cannot change; keeping the first", "lockspace", ls, "len", old, "asked", n)
+		}
+		return
+	}
+	s.dlm.lvb[ls] = n
+	if err := s.dlm.d.Step(s.now, dlm.SetLVB{Lockspace: ls, Len: n}); err != nil {
+		s.logf(slog.LevelWarn, "lock manager: value block length", "lockspace", ls, "err", err)
+	}
+}
+
+// dlmCheckPropose refuses a transaction that would delete a value block
+// length, set a bad one, or change one the DB holds; it adds to a write
+// that creates one the condition that it does not exist yet, so two
+// concurrent first writes cannot both commit.
+func (s *Stack) dlmCheckPropose(req *cdb.Request) error {
+	for _, op := range req.Then {
+		if !strings.HasPrefix(op.Key, LVBPrefix) || !strings.HasSuffix(op.Key, lvbSuffix) {
+			continue
+		}
+		if op.Kind != cdb.OpPut {
+			return fmt.Errorf("%s: %w", op.Key, ErrLVBFixed)
+		}
+		n, err := parseLVB(op.Value)
+		if err != nil {
+			return fmt.Errorf("%s: %w", op.Key, err)
+		}
+		kv, found, _ := s.cdb.db.Get(op.Key)
+		if found {
+			if old, err := parseLVB(kv.Value); err != nil || old != n {
+				return fmt.Errorf("%s is %s: %w", op.Key, kv.Value, ErrLVBFixed)
+			}
+			req.If = append(req.If, cdb.Cond{Key: op.Key, ModRev: kv.ModRev})
+			continue
+		}
+		req.If = append(req.If, cdb.Cond{Key: op.Key})
+	}
+	return nil
+}
+
+// dlmCovered reports whether a fence device (or watchdog mode) covers a
+// node: then its locks go only once it is confirmed fenced, left cleanly
+// or came back with a new boot id, and it keeps its own while cut off.
+func (s *Stack) dlmCovered(id wire.NodeID) bool {
+	t := s.cfg.Fence.Targets[s.names[id]]
+	return len(t.Levels) > 0 || t.Watchdog
+}
+
+// dlmViewNow is the View the lock manager must have now (design 4 to 6):
+//
+//   - Primary: the installed view is primary (and not a lone two_node
+//     view that never paired) and this node holds its lease by the clock
+//     now (a lease carried across the change counts).
+//   - Release: the nodes outside the view confirmed fenced at their last
+//     boot id, left cleanly and not back since, or (no fence device
+//     covers them) once the takeover wait of this view passed; and the
+//     peers back with a new boot id (their old incarnation is dead).
+//   - Lost: this node held a lease, holds none now, and no fence device
+//     covers it: the survivors release its locks after the lease wait.
+func (s *Stack) dlmViewNow(now time.Duration) dlm.View {
+	x := &s.dlm
+	ms := s.mem.Status()
+	leased := s.mem.Leased(now)
+	if leased {
+		x.leased = true
+	}
+	v := dlm.View{ID: ms.View.ID, Members: slices.Clone(ms.View.Members)}
+	slices.Sort(v.Members)
+	v.Primary = ms.Primary && leased && ms.View.ID != (wire.ViewID{}) && s.twoNodeAlone(ms) != quorum.AloneIdle
+	v.Lost = x.leased && !leased && !s.dlmCovered(s.cfg.Self)
+	quorate := s.mem.Quorate(now)
+	for _, nd := range s.cfg.Nodes {
+		id := nd.ID
+		if id == s.cfg.Self {
+			continue
+		}
+		member := slices.Contains(v.Members, id)
+		if rv, ok := x.restarted[id]; ok {
+			if member && rv == (wire.ViewID{}) {
+				x.restarted[id] = v.ID
+			}
+			v.Release = append(v.Release, id)
+			continue
+		}
+		if member {
+			continue
+		}
+		if _, ok := s.fence.f.Confirmed(nd.Name); ok || s.fence.f.LeftCleanly(nd.Name) || (quorate && !s.dlmCovered(id)) {
+			v.Release = append(v.Release, id)
+		}
+	}
+	slices.Sort(v.Release)
+	return v
+}
+
+// dlmView gives the lock manager the View when it changed.
+func (s *Stack) dlmView(now time.Duration) {
+	x := &s.dlm
+	v := s.dlmViewNow(now)
+	if x.set && v.ID == x.view.ID && v.Primary == x.view.Primary && v.Lost == x.view.Lost &&
+		slices.Equal(v.Members, x.view.Members) && slices.Equal(v.Release, x.view.Release) {
+		return
+	}
+	if v.ID != x.view.ID {
+		s.dlmResync() // an adopted history: its changes came in no watch
+	}
+	if v.ID != x.view.ID {
+		s.dlmResync() // an adopted history: its changes came in no watch
+	}
+	x.view, x.set = v, true
+	if err := x.d.Step(now, v); err != nil {
+		s.logf(slog.LevelWarn, "lock manager: view", "view", s.ViewName(v.ID), "err", err)
+	}
+}
+
+// dlmRestarted notes a peer back with a new boot id (conn's
+// peer_restarted).
+func (s *Stack) dlmRestarted(peer wire.NodeID) { s.dlm.restarted[peer] = wire.ViewID{} }
+
+// dlmReceive gives the lock manager a message from a peer's.
+func (s *Stack) dlmReceive(now time.Duration, from wire.NodeID, payload []byte) {
+	if err := s.dlm.d.Step(now, dlm.Receive{From: from, Payload: slices.Clone(payload)}); err != nil {
+		s.logf(slog.LevelWarn, "lock manager message refused", "from", s.names[from], "err", err)
+	}
+}
+
+// dlmRound gives the lock manager the view, then takes its Ready: its
+// messages go on the peers' circuits, its completions, blocking notices,
+// answers and events to the driver. It reports whether there was
+// anything.
+func (s *Stack) dlmRound(now time.Duration) bool {
+	x := &s.dlm
+	s.dlmView(now)
+	if !x.d.HasReady() {
+		return false
+	}
+	rd := x.d.Ready()
+	x.d.Advance()
+	for _, o := range rd.Messages {
+		if _, err := s.conn.Send(now, o.To, wire.Encode(&wire.DLM{Payload: o.Payload})); err != nil {
+			s.logf(slog.LevelWarn, "lock manager send", "to", s.names[o.To], "err", err)
+		}
+	}
+	s.rd.DLMCompletions = append(s.rd.DLMCompletions, rd.Completions...)
+	s.rd.DLMBlocking = append(s.rd.DLMBlocking, rd.Blocking...)
+	s.rd.DLMAnswers = append(s.rd.DLMAnswers, rd.Answers...)
+	for _, e := range rd.Events {
+		s.rd.Events = append(s.rd.Events, Event{View: e.View, DLM: &e})
+		var purged []string
+		for _, id := range e.Purged {
+			purged = append(purged, s.names[id])
+		}
+		s.logf(slog.LevelInfo, "dlm_recovered", "view", s.ViewName(e.View), "purged", purged, "resources", e.Resources, "took", e.Took)
+		for id, rv := range x.restarted {
+			if rv != (wire.ViewID{}) && !viewLess(e.View, rv) {
+				delete(x.restarted, id)
+			}
+		}
+	}
+	return true
+}
+
+// viewLess orders view ids by epoch, then coordinator.
+func viewLess(a, b wire.ViewID) bool {
+	return a.Epoch < b.Epoch || (a.Epoch == b.Epoch && a.Coord < b.Coord)
+}
+
+// dlmTick runs the lock manager's timers, with the view of now (a lease
+// that lapsed since the last round).
+func (s *Stack) dlmTick(now time.Duration) {
+	s.dlmView(now)
+	s.dlm.d.Tick(now)
+}
+
+// LockDLM asks the lock manager for a new lock or a conversion
+// (dlm.Convert); its completion comes in a later Ready's DLMCompletions.
+func (s *Stack) LockDLM(now time.Duration, r dlm.Request) (dlm.LockID, error) {
+	if s.stop != nil {
+		return 0, ErrStopped
+	}
+	s.advanceClock(now)
+	s.dlmView(now)
+	return s.dlm.d.Lock(now, r)
+}
+
+// UnlockDLM releases, cancels (dlm.Cancel) or force-unlocks a lock; its
+// completion comes in a later Ready's DLMCompletions.
+func (s *Stack) UnlockDLM(now time.Duration, id dlm.LockID, flags dlm.Flags, lvb []byte) error {
+	if s.stop != nil {
+		return ErrStopped
+	}
+	s.advanceClock(now)
+	s.dlmView(now)
+	return s.dlm.d.Unlock(now, id, flags, lvb)
+}
+
+// PurgeOwner releases every lock of an owner (dlm.PurgeOwner: its
+// persistent locks become orphans; its clients get no completion).
+func (s *Stack) PurgeOwner(now time.Duration, o dlm.Owner) error {
+	if s.stop != nil {
+		return ErrStopped
+	}
+	s.advanceClock(now)
+	s.dlmView(now)
+	return s.dlm.d.Step(now, dlm.PurgeOwner{Owner: o})
+}
+
+// AskLocks asks for the cluster-wide table of locks of a lockspace (""
+// for every one): the Answer with tag comes in a later Ready's
+// DLMAnswers.
+func (s *Stack) AskLocks(now time.Duration, tag uint64, lockspace string) error {
+	if s.stop != nil {
+		return ErrStopped
+	}
+	s.advanceClock(now)
+	s.dlmView(now)
+	return s.dlm.d.Step(now, dlm.Ask{Tag: tag, Lockspace: lockspace})
+}
+
+// DLMLocks describes the locks this node holds and the resources it
+// masters (a local read).
+func (s *Stack) DLMLocks(lockspace string) []dlm.ResourceInfo { return s.dlm.d.Locks(lockspace) }
