@@ -18,6 +18,7 @@ import (
 	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/core/apitypes/locknames"
 	"github.com/corral-ha/corral/core/dlm"
+	"github.com/corral-ha/corral/core/node"
 	"github.com/corral-ha/corral/core/wire"
 	"github.com/corral-ha/corral/lua"
 )
@@ -32,6 +33,8 @@ type LockNode interface {
 	// lockspace), and the members that did not answer.
 	LockTable(ctx context.Context, lockspace string) ([]dlm.ResourceInfo, []wire.NodeID, error)
 }
+
+var _ LockNode = (*node.Node)(nil)
 
 // The lock session's documents are defined in core/apitypes.
 type (
@@ -526,12 +529,23 @@ func (c *lockConn) timeout(id dlm.LockID, p *lockPending) {
 	p.timedOut = true
 	c.mu.Unlock()
 	cp, err := c.sess.Unlock(id, dlm.Cancel, nil)
-	if err == nil && cp.ID != 0 {
+	switch {
+	case errors.Is(err, dlm.ErrBusy): // a reply from the master is on the way: ask again
+		c.mu.Lock()
+		if c.pending[id] == p {
+			p.timer = time.AfterFunc(cancelRetry, func() { c.timeout(id, p) })
+		}
+		c.mu.Unlock()
+	case err == nil && cp.ID != 0:
 		c.mu.Lock()
 		c.complete(cp, 0)
 		c.mu.Unlock()
 	}
 }
+
+// cancelRetry is how soon a timed-out request's cancel is asked again
+// after a busy refusal.
+const cancelRetry = 20 * time.Millisecond
 
 func (c *lockConn) unlock(op *LockOp) {
 	flags, err := locknames.ParseFlags(op.Flags)
@@ -616,4 +630,13 @@ func (h *Handler) dlmMetrics(p promWriter) {
 		took = d.Seconds()
 	}
 	p.one("corral_dlm_last_recovery_seconds", "gauge", "How long the newest lock manager recovery took (0 before the first).", took)
+	if ds, ok := h.n.(interface{ DLMStats() node.DLMStats }); ok {
+		st := ds.DLMStats()
+		p.one("corral_dlm_locks_held", "gauge", "Locks granted to this node's lock sessions now.", float64(st.LocksHeld))
+		p.one("corral_dlm_node_sessions", "gauge", "Lock sessions open on this node (the admin socket's, Lua's, in-process).", float64(st.Sessions))
+		p.family("corral_dlm_operations_total", "counter", "This node's lock manager operations, by kind.")
+		for _, s := range []labelled{{"request", st.Requests}, {"grant", st.Grants}, {"blocking", st.Blocking}, {"lost", st.Lost}} {
+			p.sample("corral_dlm_operations_total", float64(s.v), "kind", s.label)
+		}
+	}
 }
