@@ -148,7 +148,8 @@ func runLock(args []string, env Env) int {
 		return 2
 	}
 	if o.help {
-		fmt.Fprintf(env.Stdout, "Usage: %s\n\n%s\n", LockUsage, lockHelp)
+		fmt.Fprint(env.Stdout, hang("Usage: ", LockUsage, 7))
+		fmt.Fprintf(env.Stdout, "\n%s\n", lockHelp)
 		return 0
 	}
 	say := func(format string, a ...any) {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -139,6 +140,13 @@ func (h *Handler) lockTable(w http.ResponseWriter, r *http.Request) {
 			Master: nodeName(names, ri.Master), Directory: nodeName(names, ri.Directory), LVBValid: ri.LVBValid, LVB: ri.LVB,
 			Granted: entries(ri.Granted), Converting: entries(ri.Converting), Waiting: entries(ri.Waiting)})
 	}
+	sort.SliceStable(doc.Resources, func(i, j int) bool {
+		a, b := doc.Resources[i], doc.Resources[j]
+		if a.Lockspace != b.Lockspace {
+			return a.Lockspace < b.Lockspace
+		}
+		return a.Name < b.Name
+	})
 	WriteJSON(w, http.StatusOK, doc)
 }
 

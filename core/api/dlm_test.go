@@ -382,7 +382,7 @@ func TestLockTable(t *testing.T) {
 	if len(doc.Resources) != 2 {
 		t.Fatalf("%+v", doc)
 	}
-	r := doc.Resources[0] // "" (default) sorts before app
+	r := doc.Resources[1] // app/Q, then default/R
 	if r.Lockspace != "default" || r.Name != "R" || r.Master != "n1" || r.Directory != "n1" ||
 		len(r.Granted) != 1 || r.Granted[0].Granted != "PR" || !strings.HasPrefix(r.Granted[0].Owner, "n1:") ||
 		len(r.Waiting) != 1 || r.Waiting[0].Wanted != "EX" || r.Waiting[0].Granted != "IV" {
