@@ -149,6 +149,9 @@ func (s *FakeSession) LockAsync(r dlm.Request) (dlm.LockID, error) {
 	waiting := slices.ContainsFunc(rs.queue, func(o *fakeLock) bool { return o.want != dlm.IV })
 	if waiting || !l.grantable(lk) {
 		if r.Flags&dlm.NoQueue != 0 {
+			if r.Flags&dlm.NoQueueBast != 0 {
+				l.bast(lk)
+			}
 			s.send(lua.LockNotice{Completion: &dlm.Completion{ID: lk.id, Owner: s.owner, Status: dlm.EAGAIN, Mode: dlm.IV}})
 			l.gc(rs)
 			return lk.id, nil
