@@ -276,19 +276,26 @@ func (s *Stack) dlmRound(now time.Duration) bool {
 	s.rd.DLMBlocking = append(s.rd.DLMBlocking, rd.Blocking...)
 	s.rd.DLMAnswers = append(s.rd.DLMAnswers, rd.Answers...)
 	for _, e := range rd.Events {
-		s.rd.Events = append(s.rd.Events, Event{View: e.View, DLM: &e})
-		var purged []string
-		for _, id := range e.Purged {
-			purged = append(purged, s.names[id])
-		}
-		s.logf(slog.LevelInfo, "dlm_recovered", "view", s.ViewName(e.View), "purged", purged, "resources", e.Resources, "took", e.Took)
-		for id, rv := range x.restarted {
-			if rv != (wire.ViewID{}) && !viewLess(e.View, rv) {
-				delete(x.restarted, id)
-			}
-		}
+		s.dlmRecovered(e)
 	}
 	return true
+}
+
+// dlmRecovered records a finished recovery (the event dlm_recovered):
+// the peers back with a new boot id that a view it covers holds leave
+// Release.
+func (s *Stack) dlmRecovered(e dlm.Recovered) {
+	s.rd.Events = append(s.rd.Events, Event{View: e.View, DLM: &e})
+	var purged []string
+	for _, id := range e.Purged {
+		purged = append(purged, s.names[id])
+	}
+	s.logf(slog.LevelInfo, "dlm_recovered", "view", s.ViewName(e.View), "purged", purged, "resources", e.Resources, "took", e.Took)
+	for id, rv := range s.dlm.restarted {
+		if rv != (wire.ViewID{}) && !viewLess(e.View, rv) {
+			delete(s.dlm.restarted, id)
+		}
+	}
 }
 
 // viewLess orders view ids by epoch, then coordinator.

@@ -143,7 +143,7 @@
 //     only after the takeover wait, so by then no client here believes
 //     in them). With a fence device a cut-off node keeps its locks: the
 //     survivors release them only once it is fenced.
-// 10. A lockspace's value block length is the config DB key
+//  10. A lockspace's value block length is the config DB key
 //     /dlm/lockspaces/<name>/lvb_len (LVBPrefix), read at New, on its
 //     watch and after an adopted history, given as dlm.SetLVB the first
 //     time; Propose refuses a bad one, a delete and a change

@@ -164,9 +164,10 @@ func TestSimulation(t *testing.T) {
 		total.add(w.stats)
 		shapes[w.policy]++
 	})
-	t.Logf("policies %v; acknowledged %d, outcome unknown %d, abandoned %d, refused %d, writes lost in crashes %d, fences %d (failed %d), agent calls %d (failed stops %d, failed monitors %d), moves %d, resource manager events %d",
+	t.Logf("policies %v; acknowledged %d, outcome unknown %d, abandoned %d, refused %d, writes lost in crashes %d, fences %d (failed %d), agent calls %d (failed stops %d, failed monitors %d), moves %d, resource manager events %d; lock operations %d (grants %d, deadlock victims %d, lost %d), lock recoveries %d",
 		shapes, total.acked, total.unknown, total.retries, total.refused, total.ioLost, total.fences, total.fenceFails,
-		total.actions, total.stopFails, total.monitorFails, total.moves, total.events)
+		total.actions, total.stopFails, total.monitorFails, total.moves, total.events,
+		total.lockOps, total.lockGrants, total.deadlocks, total.lockLost, total.recoveries)
 	if len(simtest.SeedsN(seeds)) >= 20 && (total.acked == 0 || total.fences == 0 || total.actions == 0 || total.ioLost == 0) {
 		t.Fatalf("the sweep exercised too little: %+v", *total)
 	}
@@ -232,6 +233,13 @@ func runSim(r *simtest.Run) *simWorld {
 	if !w.s.RunUntil(w.sampled(func() bool { return w.converged() && w.placed() == "" }), simConverge) {
 		w.fatalf("G7: groups not placed after the faults: %s:%s", w.placed(), w.describe())
 	}
+	w.lk.load = false
+	if !w.s.RunUntil(w.sampledEvery(10*time.Millisecond, func() bool { return len(w.lockBusy()) == 0 }), simConverge) {
+		w.fatalf("DLM liveness: locks and requests left %v after the faults stopped and the clients released everything: %v:%s",
+			simConverge, w.lockBusy(), w.describe())
+	}
+	w.stats.lockOps, w.stats.lockGrants, w.stats.deadlocks, w.stats.lockLost, w.stats.recoveries =
+		w.lk.ops, w.lk.grants, w.lk.deadlocks, w.lk.lost, w.lk.recoveries
 	w.settle()
 	w.checkHistory()
 	return w
@@ -313,6 +321,8 @@ func newSimWorldWith(r *simtest.Run, fix func(w *simWorld)) *simWorld {
 	w.s = r.New(sim.Config{Nodes: w.n, Links: 2, RandomNet: true, Drift: drift}, w.factory)
 	w.logf("%s", w.shape)
 	w.s.After(0, w.tickClients)
+	w.lk = newSimLockWorld(r.Seed)
+	w.s.After(0, w.tickLocks)
 	w.s.After(time.Duration(rng.IntN(1500))*time.Millisecond, w.configure)
 	return w
 }
@@ -411,6 +421,7 @@ func (w *simWorld) factory(h *sim.Host) sim.Process {
 		cfg.Membership.Witness = true
 		cfg.Membership.WitnessWait = 50 * time.Millisecond
 	}
+	cfg.DeadlockTimeout, cfg.DLMLinger = time.Second, 500*time.Millisecond
 	cfg.Fence = fence.Config{Self: name, Boot: uint64(h.Boot()), Targets: targets, Timeout: 2 * time.Second, RetryAfter: time.Second}
 	var saved stack.Saved
 	var err error

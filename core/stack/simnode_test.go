@@ -49,6 +49,8 @@ type simNode struct {
 	monitors map[string]uint64
 	monGen   uint64
 	dead     bool
+
+	lockers []*simLocker // its lock clients (simlock_test.go)
 }
 
 type simPkt struct {
@@ -227,6 +229,7 @@ func (nd *simNode) execute() {
 		for _, r := range rd.Replies {
 			nd.reply(r)
 		}
+		nd.dlmReady(&rd)
 		if rd.SelfFence != "" {
 			w.logf("n%d fences itself: %s", id, rd.SelfFence)
 			nd.crashSoon()
@@ -341,6 +344,9 @@ func (nd *simNode) event(e stack.Event) {
 	case e.Fence != nil:
 		f := e.Fence
 		w.logf("n%d %s target=%s by=%s error=%s", id, f.Kind, f.Target, f.By, f.Error)
+	case e.DLM != nil:
+		w.lk.recoveries++
+		w.logf("n%d dlm_recovered view %v members %v purged %v resources %d", id, e.DLM.View, e.DLM.Members, e.DLM.Purged, e.DLM.Resources)
 	}
 }
 

@@ -26,7 +26,8 @@ type simWorld struct {
 
 	chk     simChecks
 	clients []*simClient
-	load    bool // clients start new requests
+	lk      *simLockWorld // the lock clients (simlock_test.go)
+	load    bool          // clients start new requests
 	stats   *simStats
 	trace   []string // the story, printed on a failure
 
@@ -58,6 +59,8 @@ type simStats struct {
 	fences, fenceFails, actions      int
 	stopFails, monitorFails, moves   int
 	events                           int
+	lockOps, lockGrants, deadlocks   int
+	lockLost, recoveries             int
 }
 
 func (a *simStats) add(b *simStats) {
@@ -73,6 +76,11 @@ func (a *simStats) add(b *simStats) {
 	a.monitorFails += b.monitorFails
 	a.moves += b.moves
 	a.events += b.events
+	a.lockOps += b.lockOps
+	a.lockGrants += b.lockGrants
+	a.deadlocks += b.deadlocks
+	a.lockLost += b.lockLost
+	a.recoveries += b.recoveries
 }
 
 func (w *simWorld) logf(format string, a ...any) {

@@ -88,9 +88,13 @@ type unitCluster struct {
 	net     []conn.Packet
 	replies map[uint64]Reply // node 1's answers by seq
 	check   func(id int, rd *Ready)
+	cut     int // a node whose packets are lost both ways (0: none)
 }
 
-func newUnitCluster(t *testing.T, n int) *unitCluster {
+func newUnitCluster(t *testing.T, n int) *unitCluster { return newUnitClusterWith(t, n, nil) }
+
+// newUnitClusterWith lets fix change each node's Config before New.
+func newUnitClusterWith(t *testing.T, n int, fix func(*Config)) *unitCluster {
 	c := &unitCluster{t: t, replies: map[uint64]Reply{}}
 	var nodes []Node
 	var ids []wire.NodeID
@@ -116,6 +120,9 @@ func newUnitCluster(t *testing.T, n int) *unitCluster {
 			Conn:       conn.Config{Cluster: "unit", Key: make([]byte, 32), Self: self, Boot: 1, Start: uint64(i), Links: 1, Peers: peers},
 			Membership: membership.Config{Self: self, Nodes: ids, Quorum: quorum.Config{Votes: votes, Policy: quorum.Majority}},
 			Fence:      fc}
+		if fix != nil {
+			fix(&cfg)
+		}
 		s, err := New(cfg, Saved{}, rand.New(rand.NewPCG(uint64(i), 1)))
 		if err != nil {
 			t.Fatal(err)
@@ -132,6 +139,9 @@ func (c *unitCluster) step() {
 	net := c.net
 	c.net = nil
 	for _, p := range net {
+		if int(p.To) == c.cut {
+			continue
+		}
 		_ = c.nodes[p.To-1].Step(c.now, Packet{Link: p.ToLink, Data: p.Data}) // drops are conn's to count
 	}
 	for i, s := range c.nodes {
@@ -149,8 +159,10 @@ func (c *unitCluster) step() {
 			if c.check != nil {
 				c.check(i+1, &rd)
 			}
-			c.net = append(c.net, rd.Packets...)
-			c.net = append(c.net, rd.After...)
+			if i+1 != c.cut {
+				c.net = append(c.net, rd.Packets...)
+				c.net = append(c.net, rd.After...)
+			}
 			if i == 0 {
 				for _, r := range append(rd.EarlyReplies, rd.Replies...) {
 					c.replies[r.Seq] = r
