@@ -1,0 +1,313 @@
+package testsuite
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// lockProc is a `corral lock` running in the background.
+type lockProc struct {
+	cmd          *exec.Cmd
+	stdout, errb bytes.Buffer
+	done         chan struct{}
+	code         int
+}
+
+// startLock runs `corral lock --socket <dir>/<node>/corral.sock ARGS...`
+// with CORRAL_SOCKET set to the same socket (so that a nested corral lock
+// finds it as the shell does).
+func startLock(t *testing.T, dir, node string, args ...string) *lockProc {
+	t.Helper()
+	sock := filepath.Join(dir, node, "corral.sock")
+	p := &lockProc{done: make(chan struct{})}
+	p.cmd = exec.Command(corralBin(t), append([]string{"lock", "--socket", sock}, args...)...)
+	p.cmd.Dir = dir
+	p.cmd.Env = append(os.Environ(), "CORRAL_SOCKET="+sock, "CORRAL="+corralBin(t))
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.errb
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		err := p.cmd.Wait()
+		p.code = 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			p.code = ee.ExitCode()
+		} else if err != nil {
+			p.code = -1
+		}
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// wait waits for the process to end and returns its exit status.
+func (p *lockProc) wait(t *testing.T, within time.Duration, what string) int {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.code
+	case <-time.After(within):
+		t.Fatalf("%s: corral lock still running after %s\nstdout: %s\nstderr: %s", what, within, p.stdout.String(), p.errb.String())
+	}
+	return 0
+}
+
+type lockTableJSON struct {
+	Resources []struct {
+		Lockspace, Name, Master, Directory string
+		Granted, Converting, Waiting       []struct {
+			Node, Owner, Granted, Wanted string
+		}
+	} `json:"resources"`
+}
+
+// waiting returns how many requests wait on a resource (per node's table).
+func lockWaiting(t *testing.T, dir, node, name string) (granted, waiting int, err error) {
+	var doc lockTableJSON
+	if err := shellJSON(t, dir, node, "locks", &doc); err != nil {
+		return 0, 0, err
+	}
+	for _, r := range doc.Resources {
+		if r.Name == name {
+			return len(r.Granted), len(r.Waiting) + len(r.Converting), nil
+		}
+	}
+	return 0, 0, nil
+}
+
+// TestLockMutualExclusion: `corral lock` commands on different nodes
+// never run their commands at once: each appends start and end marks to
+// one file, and the marks never interleave.
+func TestLockMutualExclusion(t *testing.T) {
+	dir := t.TempDir()
+	startDemo(t, dir, "127.183", 3, "--fence=false")
+	eventually(t, 30*time.Second, "a lock through n1", func() error {
+		r := corral(t, dir, "lock", "--socket", filepath.Join(dir, "n1", "corral.sock"), "--timeout", "5s", "warmup", "--", "true")
+		if r.code != 0 {
+			return fmt.Errorf("exit %d: %s", r.code, r.stderr)
+		}
+		return nil
+	})
+	marks := filepath.Join(dir, "marks")
+	const perNode = 4
+	var procs []*lockProc
+	for i := 0; i < perNode; i++ {
+		for _, node := range []string{"n1", "n2", "n3"} {
+			id := fmt.Sprintf("%s-%d", node, i)
+			procs = append(procs, startLock(t, dir, node, "R", "--", "sh", "-c",
+				fmt.Sprintf(`echo "start %s" >> %s; sleep 0.05; echo "end %s" >> %s; echo ran %s`, id, marks, id, marks, id)))
+		}
+	}
+	for i, p := range procs {
+		if code := p.wait(t, 90*time.Second, fmt.Sprintf("lock %d", i)); code != 0 || !strings.HasPrefix(p.stdout.String(), "ran ") || p.errb.Len() != 0 {
+			t.Fatalf("lock %d: exit %d, stdout %q, stderr %q", i, code, p.stdout.String(), p.errb.String())
+		}
+	}
+	b, err := os.ReadFile(marks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 2*len(procs) {
+		t.Fatalf("%d marks, want %d:\n%s", len(lines), 2*len(procs), b)
+	}
+	for i := 0; i < len(lines); i += 2 {
+		s, e := lines[i], lines[i+1]
+		if !strings.HasPrefix(s, "start ") || e != "end "+strings.TrimPrefix(s, "start ") {
+			t.Fatalf("commands overlapped at line %d:\n%s", i+1, b)
+		}
+	}
+	// Shared modes share: PR holders on two nodes run at once (each waits
+	// for the other's mark while holding its lock).
+	a := filepath.Join(dir, "pr-a")
+	bm := filepath.Join(dir, "pr-b")
+	waitFile := func(f string) string {
+		return fmt.Sprintf(`i=0; while [ ! -e %s ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; [ -e %s ]`, f, f)
+	}
+	p1 := startLock(t, dir, "n1", "--mode", "PR", "S", "--", "sh", "-c", "touch "+a+"; "+waitFile(bm))
+	p2 := startLock(t, dir, "n2", "--mode", "PR", "S", "--", "sh", "-c", "touch "+bm+"; "+waitFile(a))
+	if c1, c2 := p1.wait(t, 60*time.Second, "PR on n1"), p2.wait(t, 60*time.Second, "PR on n2"); c1 != 0 || c2 != 0 {
+		t.Fatalf("PR holders did not share: %d %q, %d %q", c1, p1.errb.String(), c2, p2.errb.String())
+	}
+	// --nowait on a held lock: exit 1, "busy" on stderr, nothing on stdout.
+	holder := startLock(t, dir, "n1", "H", "--", "sleep", "30")
+	eventually(t, 20*time.Second, "H held", func() error {
+		if g, _, err := lockWaiting(t, dir, "n3", "H"); err != nil || g != 1 {
+			return fmt.Errorf("granted %d, %v", g, err)
+		}
+		return nil
+	})
+	r := corral(t, dir, "lock", "--socket", filepath.Join(dir, "n2", "corral.sock"), "--nowait", "H", "--", "echo", "ran")
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "busy") {
+		t.Fatalf("--nowait on a held lock: %+v", r)
+	}
+	r = corral(t, dir, "lock", "--socket", filepath.Join(dir, "n3", "corral.sock"), "--timeout", "300ms", "H", "--", "echo", "ran")
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "timed out") {
+		t.Fatalf("--timeout on a held lock: %+v", r)
+	}
+	_ = holder.cmd.Process.Signal(syscall.SIGTERM) // forwarded to sleep's group: the command's status
+	if code := holder.wait(t, 20*time.Second, "holder"); code != 128+int(syscall.SIGTERM) {
+		t.Fatalf("holder after SIGTERM: exit %d %q", code, holder.errb.String())
+	}
+}
+
+// TestLockFencedHolder: kill -9 the holder's node; the waiter on another
+// node runs its command only after node_fenced (the demo's process fence
+// driver), and the holder's corral lock kills its command and says the lock
+// is lost.
+func TestLockFencedHolder(t *testing.T) {
+	dir := t.TempDir()
+	startDemo(t, dir, "127.184", 3)
+	eventually(t, 30*time.Second, "a lock through n2", func() error {
+		r := corral(t, dir, "lock", "--socket", filepath.Join(dir, "n2", "corral.sock"), "--timeout", "5s", "warmup", "--", "true")
+		if r.code != 0 {
+			return fmt.Errorf("exit %d: %s", r.code, r.stderr)
+		}
+		return nil
+	})
+	marks := filepath.Join(dir, "marks")
+	holder := startLock(t, dir, "n2", "F", "--", "sh", "-c", "echo holder-start >> "+marks+"; sleep 60; echo holder-end >> "+marks)
+	eventually(t, 20*time.Second, "the holder runs", func() error {
+		if b, _ := os.ReadFile(marks); string(b) != "holder-start\n" {
+			return fmt.Errorf("marks %q", b)
+		}
+		return nil
+	})
+	// The waiter's command saves n3's events as it starts: n2's
+	// node_fenced must be among them.
+	seen := filepath.Join(dir, "waiter-events.json")
+	check := fmt.Sprintf(`"$CORRAL" shell --socket %s -c "events --json" > %s; echo waiter-start >> %s`,
+		filepath.Join(dir, "n3", "corral.sock"), seen, marks)
+	waiter := startLock(t, dir, "n3", "F", "--", "sh", "-c", check)
+	eventually(t, 20*time.Second, "the waiter waits", func() error {
+		if _, w, err := lockWaiting(t, dir, "n1", "F"); err != nil || w != 1 {
+			return fmt.Errorf("waiting %d, %v", w, err)
+		}
+		return nil
+	})
+	pids := demoPIDs(t, dir, 3)
+	if err := syscall.Kill(pids[1], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if code := waiter.wait(t, 60*time.Second, "waiter"); code != 0 {
+		t.Fatalf("waiter: exit %d %q", code, waiter.errb.String())
+	}
+	if code := holder.wait(t, 30*time.Second, "holder"); code != 1 || !strings.Contains(holder.errb.String(), "lost the lock F") ||
+		!strings.Contains(holder.errb.String(), "killed its process group") {
+		t.Fatalf("holder: exit %d %q", code, holder.errb.String())
+	}
+	if b, _ := os.ReadFile(marks); string(b) != "holder-start\nwaiter-start\n" {
+		t.Fatalf("marks %q: want the holder's start, then the waiter's", b)
+	}
+	var evs []struct {
+		Kind   string `json:"kind"`
+		Target string `json:"target"`
+	}
+	b, err := os.ReadFile(seen)
+	if err != nil || json.Unmarshal(b, &evs) != nil {
+		t.Fatalf("the waiter's events: %v %q", err, b)
+	}
+	fenced := false
+	for _, e := range evs {
+		fenced = fenced || (e.Kind == "node_fenced" && e.Target == "n2")
+	}
+	if !fenced {
+		t.Fatalf("the waiter ran before n3 saw node_fenced for n2: %+v", evs)
+	}
+	// The recovery is in the event stream with the purged node.
+	eventually(t, 20*time.Second, "dlm_recovered purging n2", func() error {
+		var evs []struct {
+			Kind   string   `json:"kind"`
+			Purged []string `json:"purged"`
+			Took   string   `json:"took"`
+		}
+		if err := shellJSON(t, dir, "n1", "events", &evs); err != nil {
+			return err
+		}
+		for _, e := range evs {
+			if e.Kind == "dlm_recovered" && len(e.Purged) == 1 && e.Purged[0] == "n2" && e.Took != "" {
+				return nil
+			}
+		}
+		return fmt.Errorf("no dlm_recovered purging n2 in %+v", evs)
+	})
+}
+
+// TestLockNestedDeadlock: `corral lock R1 -- sh -c 'corral lock R2 --
+// work'` on one node and the reverse on another is one owner per node
+// (the nested lock joins the outer one's owner), so the waits-for search
+// sees the cycle and picks exactly one victim: its nested corral lock exits
+// 1 saying "deadlock", its outer one then ends, and the other completes.
+func TestLockNestedDeadlock(t *testing.T) {
+	dir := t.TempDir()
+	startDemo(t, dir, "127.185", 3, "--fence=false")
+	if r := corral(t, dir, "demo", "stop", "--dir", dir); r.code != 0 {
+		t.Fatalf("demo stop: %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	for k := 1; k <= 3; k++ {
+		f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("n%d", k), "corral.toml"), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = fmt.Fprint(f, "\n[dlm]\ndeadlock_timeout = \"500ms\"\n")
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := corral(t, dir, "demo", "--detach", "--dir", dir); r.code != 0 {
+		t.Fatalf("demo --detach again: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	eventually(t, 30*time.Second, "locks through n1 and n2", func() error {
+		for _, n := range []string{"n1", "n2"} {
+			r := corral(t, dir, "lock", "--socket", filepath.Join(dir, n, "corral.sock"), "--timeout", "5s", "warmup", "--", "true")
+			if r.code != 0 {
+				return fmt.Errorf("%s: exit %d: %s", n, r.code, r.stderr)
+			}
+		}
+		return nil
+	})
+	hold1, hold2 := filepath.Join(dir, "hold1"), filepath.Join(dir, "hold2")
+	waitFile := func(f string) string {
+		return fmt.Sprintf(`i=0; while [ ! -e %s ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done`, f)
+	}
+	// Each outer command holds its lock, waits until the other holds its
+	// own, then asks for the other's.
+	p1 := startLock(t, dir, "n1", "R1", "--", "sh", "-c",
+		"touch "+hold1+"; "+waitFile(hold2)+`; "$CORRAL" lock R2 -- echo one-done`)
+	p2 := startLock(t, dir, "n2", "R2", "--", "sh", "-c",
+		"touch "+hold2+"; "+waitFile(hold1)+`; "$CORRAL" lock R1 -- echo two-done`)
+	c1 := p1.wait(t, 90*time.Second, "n1's")
+	c2 := p2.wait(t, 90*time.Second, "n2's")
+	victims := 0
+	for i, p := range []*lockProc{p1, p2} {
+		code := []int{c1, c2}[i]
+		done := []string{"one-done", "two-done"}[i]
+		switch {
+		case code == 1 && strings.Contains(p.errb.String(), "deadlock") && !strings.Contains(p.stdout.String(), done):
+			victims++
+		case code == 0 && strings.TrimSpace(p.stdout.String()) == done && !strings.Contains(p.errb.String(), "deadlock"):
+		default:
+			t.Errorf("lock %d: exit %d, stdout %q, stderr %q", i+1, code, p.stdout.String(), p.errb.String())
+		}
+	}
+	if victims != 1 {
+		t.Fatalf("%d victims, want exactly 1:\n1: %d %q %q\n2: %d %q %q", victims, c1, p1.stdout.String(), p1.errb.String(), c2, p2.stdout.String(), p2.errb.String())
+	}
+}
