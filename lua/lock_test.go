@@ -187,7 +187,9 @@ func TestDoorbellExample(t *testing.T) {
 	// it (the blocking notice comes once per grant), so ring until it
 	// answers.
 	for i := 1; i <= 2; i++ {
-		answered := func() bool { return strings.Contains(lout.String(), fmt.Sprintf("ring %d on jobs (someone wanted EX)", i)) }
+		answered := func() bool {
+			return strings.Contains(lout.String(), fmt.Sprintf("ring %d on jobs (someone wanted EX)", i))
+		}
 		deadline := time.Now().Add(20 * time.Second)
 		for !answered() {
 			var rout lockedBuffer

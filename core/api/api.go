@@ -85,13 +85,13 @@ type Handler struct {
 	unauthorized atomic.Uint64 // TCP requests refused for a missing or wrong token
 	lockSessions atomic.Int64  // lock sessions open (dlm.go)
 
-	mu        sync.Mutex
-	eventKind map[string]uint64 // events seen since start, by kind
-	lockCount map[string]uint64 // lock sessions' requests, completions and errors, by kind (dlm.go)
-	lastRecovery string         // the newest dlm_recovered's took
-	done      chan struct{}
-	closeOnce sync.Once
-	stopSub   func()
+	mu           sync.Mutex
+	eventKind    map[string]uint64 // events seen since start, by kind
+	lockCount    map[string]uint64 // lock sessions' requests, completions and errors, by kind (dlm.go)
+	lastRecovery string            // the newest dlm_recovered's took
+	done         chan struct{}
+	closeOnce    sync.Once
+	stopSub      func()
 }
 
 var _ http.Handler = (*Handler)(nil)

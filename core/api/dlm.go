@@ -122,7 +122,7 @@ func (h *Handler) lockTable(w http.ResponseWriter, r *http.Request) {
 		out := []apitypes.LockEntry{}
 		for _, l := range ls {
 			e := apitypes.LockEntry{Node: nodeName(names, l.Node), ID: uint64(l.ID),
-				Owner: apitypes.FormatOwner(nodeName(names, l.Owner.Node), l.Owner.ID),
+				Owner:   apitypes.FormatOwner(nodeName(names, l.Owner.Node), l.Owner.ID),
 				Granted: locknames.Mode(l.Granted), Flags: locknames.Flags(l.Flags), Orphan: l.Orphan}
 			if l.Wanted != l.Granted && l.Wanted != dlm.IV {
 				e.Wanted = locknames.Mode(l.Wanted)
