@@ -213,3 +213,47 @@ func TestCorralLock(t *testing.T) {
 		t.Errorf("--help: %d %q", code, out)
 	}
 }
+
+// TestLuaRunLocks: lua run's lock module locks through the admin socket's
+// session protocol: the dead-man example's monitor takes over once the
+// worker's shell session is gone, and a script's value block round-trips.
+func TestLuaRunLocks(t *testing.T) {
+	sock, f := lockNode(t)
+	dir := t.TempDir()
+	script := filepath.Join(dir, "s.lua")
+	os.WriteFile(script, []byte(`local lock = require("lock")
+local a = assert(lock.acquire{name = "V", mode = "EX"})
+local b, st = lock.acquire{name = "V", mode = "PR", flags = {"noqueue", "noqueuebast"}}
+assert(a:wait_blocking(5) == "PR")
+assert(a:convert{mode = "NL", lvb = "hi"})
+local c = assert(lock.acquire{name = "V", mode = "PR", valblk = true})
+local t0, why = lock.acquire{name = "V", mode = "EX", timeout = 0.05}
+return st, (c:lvb()), why`), 0o644)
+	var out syncBuffer
+	s := &Shell{Client: NewClient(sock), Stdout: &out}
+	if err := s.Exec(t.Context(), "lua run "+script); err != nil || out.String() != "EAGAIN\thi\tETIMEDOUT\n" {
+		t.Fatalf("lua run: %v %q", err, out.String())
+	}
+	waitFor(t, func() bool { return f.DLM.Sessions() == 0 })
+
+	holder, _ := newLockShell(t, sock)
+	if err := holder.Exec(t.Context(), "lock deadman.job1"); err != nil {
+		t.Fatal(err)
+	}
+	var mout syncBuffer
+	m := &Shell{Client: NewClient(sock), Stdout: &mout}
+	done := make(chan error, 1)
+	go func() {
+		done <- m.Exec(t.Context(), "lua run ../examples/lua/automation/deadman.lua monitor job1 'echo taking over'")
+	}()
+	waitFor(t, func() bool { tb := f.DLM.Table(""); return len(tb) == 1 && len(tb[0].Waiting) == 1 })
+	holder.CloseLocks() // the worker's session is gone
+	select {
+	case err := <-done:
+		if err != nil || !strings.Contains(mout.String(), "taking over\n") || !strings.HasSuffix(mout.String(), "monitor job1: took over\n") {
+			t.Fatalf("monitor: %v %q", err, mout.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the monitor did not take over")
+	}
+}

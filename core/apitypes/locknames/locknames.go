@@ -154,3 +154,43 @@ func SB(sb dlm.SBFlags) []string {
 	}
 	return out
 }
+
+// ParseStatus reads a completion status's name (Status's), false when it
+// is not one.
+func ParseStatus(name string) (dlm.Status, bool) {
+	for _, s := range []dlm.Status{dlm.OK, dlm.EAGAIN, dlm.EDEADLK, dlm.ECANCEL, dlm.EUNLOCK, dlm.Lost} {
+		if Status(s) == name {
+			return s, true
+		}
+	}
+	return 0, false
+}
+
+// ParseSB reads status-block flag names (SB's).
+func ParseSB(names []string) dlm.SBFlags {
+	var out dlm.SBFlags
+	for _, n := range names {
+		switch n {
+		case "demoted":
+			out |= dlm.Demoted
+		case "valnotvalid":
+			out |= dlm.ValNotValid
+		case "altmode":
+			out |= dlm.AltMode
+		}
+	}
+	return out
+}
+
+// Err is the error a refused request's status name stands for.
+func Err(status, msg string) error {
+	switch status {
+	case ErrInvalid:
+		return fmt.Errorf("%w: %s", dlm.ErrInvalid, msg)
+	case ErrBusy:
+		return fmt.Errorf("%w: %s", dlm.ErrBusy, msg)
+	case ErrNotFound:
+		return fmt.Errorf("%w: %s", dlm.ErrNotFound, msg)
+	}
+	return fmt.Errorf("%w: %s", dlm.ErrStopped, msg)
+}
