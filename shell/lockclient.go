@@ -37,7 +37,7 @@ type LockConn struct {
 
 // ErrLockSessionEnded is returned once the session's connection has ended
 // (the node closed it, stopped, or died): its locks are lost.
-var ErrLockSessionEnded = errors.New("the lock session ended")
+var ErrLockSessionEnded = errors.New("the node closed the lock session")
 
 // DialLock opens a lock session on the admin socket; owner "NODE:ID" (from
 // $CORRAL_LOCK_OWNER) joins that owner, "" takes a fresh one.
@@ -57,7 +57,7 @@ func DialLock(ctx context.Context, socket, owner string) (*LockConn, error) {
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
 	fmt.Fprintf(c.w, "GET %s HTTP/1.1\r\nHost: corral\r\nConnection: Upgrade\r\nUpgrade: %s\r\n\r\n", apitypes.LockSessionPath, apitypes.LockSessionProto)
 	hello, _ := json.Marshal(apitypes.LockOp{Op: apitypes.LockOpHello, Owner: owner})
-	c.w.Write(append(hello, '\n'))
+	_, _ = c.w.Write(append(hello, '\n'))
 	if err := c.w.Flush(); err != nil {
 		conn.Close()
 		return nil, &UnreachableError{Socket: socket, Err: err}

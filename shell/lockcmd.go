@@ -248,7 +248,7 @@ func runLock(args []string, env Env) int {
 			m, err := lc.Next(ctx)
 			if err != nil {
 				if ctx.Err() == nil {
-					lost <- fmt.Sprintf("the session with the node ended (%v)", err)
+					lost <- fmt.Sprintf("the node's session ended (%v)", err)
 				}
 				return
 			}
@@ -269,8 +269,8 @@ func runLock(args []string, env Env) int {
 			return code
 		case why := <-lost:
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-exited
-			say("lost the lock %s while %s ran: %s; killed its process group", what, o.argv[0], why)
+			werr := <-exited
+			say("lost the lock %s while %s ran: %s; killed its process group (%v)", what, o.argv[0], why, werr)
 			return 1
 		case s := <-sigs:
 			if sig, ok := s.(syscall.Signal); ok {

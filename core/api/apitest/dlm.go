@@ -43,7 +43,6 @@ type fakeLock struct {
 	mode    dlm.Mode // granted mode (IV while new and waiting)
 	want    dlm.Mode // waiting for (IV: not waiting)
 	flags   dlm.Flags
-	lvb     []byte
 	highBAS dlm.Mode
 }
 
