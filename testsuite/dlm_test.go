@@ -311,3 +311,75 @@ func TestLockNestedDeadlock(t *testing.T) {
 		t.Fatalf("%d victims, want exactly 1:\n1: %d %q %q\n2: %d %q %q", victims, c1, p1.stdout.String(), p1.errb.String(), c2, p2.stdout.String(), p2.errb.String())
 	}
 }
+
+// TestShellLockInTerminal: lock and unlock by hand in the interactive
+// shell (tmux): the shell's session holds a lock across commands, a
+// blocking notice shows before the next command's output, unlock
+// completes the held lock's name, and leaving the shell releases what it
+// holds.
+func TestShellLockInTerminal(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed (.ci/run installs it): the interactive shell test needs a real terminal")
+	}
+	dir := t.TempDir()
+	startDemo(t, dir, "127.186", 3, "--fence=false")
+	n2 := filepath.Join(dir, "n2", "corral.sock")
+	eventually(t, 30*time.Second, "a lock through n2", func() error {
+		if r := corral(t, dir, "lock", "--socket", n2, "--timeout", "5s", "warmup", "--", "true"); r.code != 0 {
+			return fmt.Errorf("exit %d: %s", r.code, r.stderr)
+		}
+		return nil
+	})
+	home := t.TempDir()
+	m := &tmux{t: t, session: fmt.Sprintf("corral-lock-%d", os.Getpid())}
+	shellCmd := fmt.Sprintf("env HOME=%s XDG_CONFIG_HOME= LANG=C.UTF-8 TERM=xterm %s shell --socket %s",
+		home, corralBin(t), filepath.Join(dir, "n1", "corral.sock"))
+	if out, err := m.run("new-session", "-d", "-s", m.session, "-x", "200", "-y", "50", shellCmd); err != nil {
+		t.Fatalf("tmux new-session: %v %s", err, out)
+	}
+	t.Cleanup(func() { _, _ = m.run("kill-server") })
+	m.waitScreen("the prompt", func(string) bool { return m.atPrompt() && strings.HasPrefix(m.lastLine(), "demo n1 ") })
+
+	m.keys("lock R", "Enter")
+	m.waitScreen("R granted", func(s string) bool { return strings.Contains(s, "R: granted EX (lock ") })
+	m.waitScreen("a prompt", func(string) bool { return m.atPrompt() })
+	if r := corral(t, dir, "lock", "--socket", n2, "--nowait", "R", "--", "true"); r.code != 1 || !strings.Contains(r.stderr, "busy") {
+		t.Fatalf("R from n2 while the shell holds it: %+v", r)
+	}
+	waiter := startLock(t, dir, "n2", "R", "--", "echo", "waiter ran")
+	eventually(t, 20*time.Second, "n2's request waits", func() error {
+		if _, w, err := lockWaiting(t, dir, "n3", "R"); err != nil || w != 1 {
+			return fmt.Errorf("waiting %d, %v", w, err)
+		}
+		return nil
+	})
+	m.keys("locks", "Enter")
+	m.waitScreen("the note and the table", func(s string) bool {
+		return strings.Contains(s, "note: a request for EX waits behind your lock R") && strings.Contains(s, "default/R") && strings.Contains(s, "waiting")
+	})
+	m.waitScreen("a prompt", func(string) bool { return m.atPrompt() })
+	m.keys("unlock ", "Tab")
+	m.waitScreen("unlock R completed", func(string) bool { return strings.HasSuffix(strings.TrimRight(m.lastLine(), " "), "> unlock R") })
+	m.keys("Enter")
+	m.waitScreen("R released", func(s string) bool { return strings.Contains(s, "R: released") })
+	if code := waiter.wait(t, 30*time.Second, "n2's waiter"); code != 0 || waiter.stdout.String() != "waiter ran\n" {
+		t.Fatalf("waiter: %d %q %q", code, waiter.stdout.String(), waiter.errb.String())
+	}
+	m.waitScreen("a prompt", func(string) bool { return m.atPrompt() })
+	m.keys("lock Q", "Enter")
+	m.waitScreen("Q granted", func(s string) bool { return strings.Contains(s, "Q: granted EX") })
+	m.waitScreen("a prompt", func(string) bool { return m.atPrompt() })
+	m.keys("C-d")
+	eventually(t, 5*time.Second, "the shell exits on Ctrl-D", func() error {
+		if m.alive() {
+			return fmt.Errorf("still running; screen:\n%s", m.screen())
+		}
+		return nil
+	})
+	eventually(t, 20*time.Second, "Q released with the shell", func() error {
+		if r := corral(t, dir, "lock", "--socket", n2, "--nowait", "Q", "--", "true"); r.code != 0 {
+			return fmt.Errorf("exit %d: %s", r.code, r.stderr)
+		}
+		return nil
+	})
+}
