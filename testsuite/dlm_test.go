@@ -32,6 +32,7 @@ func startLock(t *testing.T, dir, node string, args ...string) *lockProc {
 	p.cmd.Dir = dir
 	p.cmd.Env = append(os.Environ(), "CORRAL_SOCKET="+sock, "CORRAL="+corralBin(t))
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.errb
+	p.cmd.WaitDelay = 5 * time.Second // a command's children may keep the pipes open
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +49,14 @@ func startLock(t *testing.T, dir, node string, args ...string) *lockProc {
 	t.Cleanup(func() {
 		select {
 		case <-p.done:
+			return
 		default:
+		}
+		// SIGTERM: corral lock passes it to its command's process group.
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
 			_ = p.cmd.Process.Kill()
 			<-p.done
 		}
@@ -114,23 +122,44 @@ func TestLockMutualExclusion(t *testing.T) {
 				fmt.Sprintf(`echo "start %s" >> %s; sleep 0.05; echo "end %s" >> %s; echo ran %s`, id, marks, id, marks, id)))
 		}
 	}
+	// Every command ran, alone: its start and end marks are next to each
+	// other. A machine loaded enough to lapse a node's lease loses that
+	// node's locks (the demo runs without fence devices here): a command
+	// whose lock was lost before the grant never ran, one lost while it ran
+	// was killed (its end mark is missing); both exit 1 saying "lost".
+	lost := map[string]bool{}
+	ran := 0
 	for i, p := range procs {
-		if code := p.wait(t, 90*time.Second, fmt.Sprintf("lock %d", i)); code != 0 || !strings.HasPrefix(p.stdout.String(), "ran ") || p.errb.Len() != 0 {
-			t.Fatalf("lock %d: exit %d, stdout %q, stderr %q", i, code, p.stdout.String(), p.errb.String())
+		id := fmt.Sprintf("%s-%d", []string{"n1", "n2", "n3"}[i%3], i/3)
+		code := p.wait(t, 90*time.Second, "lock "+id)
+		switch {
+		case code == 0 && p.stdout.String() == "ran "+id+"\n" && p.errb.Len() == 0:
+			ran++
+		case code == 1 && strings.Contains(p.errb.String(), "lost"):
+			lost[id] = true
+		default:
+			t.Fatalf("lock %s: exit %d, stdout %q, stderr %q", id, code, p.stdout.String(), p.errb.String())
 		}
+	}
+	if ran < len(procs)/2 {
+		t.Fatalf("only %d of %d commands ran (%d lost): the machine is too loaded to say anything", ran, len(procs), len(lost))
 	}
 	b, err := os.ReadFile(marks)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) != 2*len(procs) {
-		t.Fatalf("%d marks, want %d:\n%s", len(lines), 2*len(procs), b)
-	}
-	for i := 0; i < len(lines); i += 2 {
-		s, e := lines[i], lines[i+1]
-		if !strings.HasPrefix(s, "start ") || e != "end "+strings.TrimPrefix(s, "start ") {
-			t.Fatalf("commands overlapped at line %d:\n%s", i+1, b)
+	running := ""
+	for i, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		switch {
+		case strings.HasPrefix(l, "start "):
+			if running != "" && !lost[running] {
+				t.Fatalf("commands overlapped at line %d (%s started while %s ran):\n%s", i+1, l, running, b)
+			}
+			running = strings.TrimPrefix(l, "start ")
+		case l == "end "+running:
+			running = ""
+		default:
+			t.Fatalf("line %d %q out of order:\n%s", i+1, l, b)
 		}
 	}
 	// Shared modes share: PR holders on two nodes run at once (each waits
@@ -293,8 +322,8 @@ func TestLockNestedDeadlock(t *testing.T) {
 		"touch "+hold1+"; "+waitFile(hold2)+`; "$CORRAL" lock R2 -- echo one-done`)
 	p2 := startLock(t, dir, "n2", "R2", "--", "sh", "-c",
 		"touch "+hold2+"; "+waitFile(hold1)+`; "$CORRAL" lock R1 -- echo two-done`)
-	c1 := p1.wait(t, 90*time.Second, "n1's")
-	c2 := p2.wait(t, 90*time.Second, "n2's")
+	c1 := p1.wait(t, 60*time.Second, "n1's")
+	c2 := p2.wait(t, 60*time.Second, "n2's")
 	victims := 0
 	for i, p := range []*lockProc{p1, p2} {
 		code := []int{c1, c2}[i]
