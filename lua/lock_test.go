@@ -218,3 +218,30 @@ func TestDoorbellExample(t *testing.T) {
 		t.Fatalf("ring without a listener: %+v", r)
 	}
 }
+
+// TestLockAgentCall: a granted agent's locks go when its call ends (the
+// host's calls close the lock session, as lua run does).
+func TestLockAgentCall(t *testing.T) {
+	locks := apitest.NewLocks(1)
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "resource"), 0o755)
+	os.WriteFile(filepath.Join(dir, "resource", "locker.lua"), []byte(`local M = {}
+local lock = require("lock")
+function M.meta() return { name = "locker", description = "holds a lock while monitoring" } end
+function M.start() return "ok" end
+function M.stop() return "ok" end
+function M.monitor()
+  local lk = assert(lock.acquire{name = "agent", mode = "EX"})
+  return "ok", lk:mode()
+end
+return M
+`), 0o644)
+	h := newHost(t, lua.Config{Paths: []string{dir}, Grant: []string{dir}, Locks: locks})
+	for i := 0; i < 2; i++ { // the second call gets the lock again: the first's went with its call
+		out, err := h.RunAgent(t.Context(), "locker", "monitor", nil)
+		if err != nil || out.Status != lua.StatusOK || out.Message != "EX" {
+			t.Fatalf("monitor %d: %+v %v", i, out, err)
+		}
+		until(t, "the agent's lock released", func() bool { return len(locks.Table("")) == 0 && locks.Sessions() == 0 })
+	}
+}
