@@ -183,7 +183,10 @@ type View struct {
 	Primary bool          // primary and this node holds its lease (carried across the change)
 	// Release: departed nodes whose locks may go (confirmed fenced, left
 	// cleanly, back with a higher boot id, or without a fence device after
-	// the lease wait), sorted.
+	// the lease wait), sorted. Every configured node absent from Members
+	// must be named here, for as long as it stays absent, before recovery
+	// runs (doc.go, "Recovery"): a restarted DLM cannot know which absent
+	// node holds locks.
 	Release []wire.NodeID
 	// Lost: this node must give up every lock it holds (its lease lapsed
 	// and no fence device covers it): each held lock completes with Lost.

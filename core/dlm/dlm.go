@@ -33,6 +33,9 @@ type DLM struct {
 	// names whose removal awaits the directory's reply.
 	mast     map[rname]*mres
 	mseq     map[lkey]uint32 // the last operation number a mastered lock sent
+	belief   map[lkey]Mode   // remote mastered locks: the mode the client is known to believe (hold.go)
+	needAck  map[lkey]Mode   // remote mastered locks: a completion sent whose acknowledgement is awaited
+	held     map[rname][]held
 	dir      map[rname]wire.NodeID
 	removing map[rname]bool
 
@@ -43,6 +46,7 @@ type DLM struct {
 	primary  bool
 	release  []wire.NodeID
 	base     []wire.NodeID // members of the last view whose recovery finished here
+	recView  wire.ViewID   // the last view whose master copies this node rebuilt
 	running  bool          // primary and recovered: grant, send
 	rec      *recovery
 	recMsgs  []fromMsg // this view's recovery messages received before recovery started
@@ -133,6 +137,9 @@ func New(cfg Config, rng *rand.Rand) (*DLM, error) {
 		names:    map[rname]*pname{},
 		mast:     map[rname]*mres{},
 		mseq:     map[lkey]uint32{},
+		belief:   map[lkey]Mode{},
+		needAck:  map[lkey]Mode{},
+		held:     map[rname][]held{},
 		dir:      map[rname]wire.NodeID{},
 		removing: map[rname]bool{},
 		asks:     map[uint64]*pendingAsk{},
@@ -210,6 +217,14 @@ func (d *DLM) Lock(now time.Duration, r Request) (LockID, error) {
 		return 0, fmt.Errorf("lockspace name of %d bytes (at most %d): %w", len(r.Lockspace), MaxName, ErrInvalid)
 	}
 	rn := rname{ls: lsName(r.Lockspace), name: r.Name}
+	if r.Flags&Convert != 0 {
+		if p := d.locks[r.ID]; p != nil {
+			rn = p.rn
+		}
+	}
+	if err := validateLVB(r.Flags, r.LVB, d.lvbLen(rn.ls)); err != nil {
+		return 0, err
+	}
 	defer d.drain()
 	if r.Flags&Convert != 0 {
 		p := d.locks[r.ID]
@@ -220,6 +235,9 @@ func (d *DLM) Lock(now time.Duration, r Request) (LockID, error) {
 			return 0, fmt.Errorf("convert lock %d: %w", r.ID, ErrBusy)
 		}
 		op := &pop{kind: mkConvert, mode: r.Mode, flags: r.Flags, lvb: cloneBytes(r.LVB)}
+		if lvbOpFor(p.gr, r.Mode) == lvbWrite {
+			p.wrote(r.Flags, r.LVB)
+		}
 		if downConversion(p.gr, r.Mode, r.Flags) {
 			// Design 7: a down-conversion completes at once; the master
 			// confirms it later (and recovery resends it until then).
@@ -247,6 +265,17 @@ func (d *DLM) Lock(now time.Duration, r Request) (LockID, error) {
 	pn.locks[p.id] = true
 	d.queueOp(p, op)
 	return p.id, nil
+}
+
+// wrote records in a process copy the value its operation writes (so a
+// recovery before the master confirms rebuilds the holder with it).
+func (p *plock) wrote(flags Flags, lvb []byte) {
+	switch {
+	case flags&IVValBlk != 0:
+		p.lvbBad = true
+	case flags&ValBlk != 0 && lvb != nil:
+		p.lvb, p.lvbBad = cloneBytes(lvb), false
+	}
 }
 
 // downConversion reports whether converting gr to rq is a down-conversion
@@ -281,7 +310,7 @@ func (d *DLM) adopt(rn rname, r Request) (LockID, error) {
 		return p.id, nil
 	}
 	if !other {
-		return 0, fmt.Errorf("adopt an orphan of %q in mode %d: %w", rn.name, r.Mode, ErrNotFound)
+		return 0, fmt.Errorf("adopt an orphan of %q in mode %v: %w", rn.name, r.Mode, ErrNotFound)
 	}
 	d.nextID++
 	d.out.Completions = append(d.out.Completions, Completion{ID: d.nextID, Owner: r.Owner, Status: EAGAIN, Mode: IV})
@@ -304,6 +333,9 @@ func (d *DLM) Unlock(now time.Duration, id LockID, flags Flags, lvb []byte) erro
 	if p == nil || p.unlocking {
 		return fmt.Errorf("unlock lock %d: %w", id, ErrNotFound)
 	}
+	if err := validateLVB(flags, lvb, d.lvbLen(p.rn.ls)); err != nil {
+		return err
+	}
 	defer d.drain()
 	if flags&Cancel != 0 {
 		return d.cancel(p)
@@ -317,6 +349,9 @@ func (d *DLM) Unlock(now time.Duration, id LockID, flags Flags, lvb []byte) erro
 
 // unlock completes an unlock at once (design 7) and queues it for the master.
 func (d *DLM) unlock(p *plock, flags Flags, lvb []byte) {
+	if p.gr >= PW {
+		p.wrote(flags, lvb)
+	}
 	d.complete(p, Completion{ID: p.id, Owner: p.owner, Status: EUNLOCK, Mode: IV})
 	p.unlocking = true
 	p.gr = IV
@@ -353,6 +388,12 @@ func (d *DLM) cancel(p *plock) error {
 func (d *DLM) complete(p *plock, c Completion) {
 	if p.silent {
 		return
+	}
+	if c.Mode == IV {
+		// The lock is gone for its client: a blocking notice not handed
+		// out yet would come after its last completion.
+		from := d.readyAt[2]
+		d.out.Blocking = append(d.out.Blocking[:from:from], slices.DeleteFunc(d.out.Blocking[from:], func(b Blocking) bool { return b.ID == c.ID })...)
 	}
 	d.out.Completions = append(d.out.Completions, c)
 }
@@ -453,14 +494,14 @@ func (d *DLM) handle(from wire.NodeID, m msg) {
 			return
 		}
 		d.recReceive(from, m)
-	case mkRequest, mkConvert, mkUnlock, mkCancel, mkOwner, mkLookup, mkRemove, mkDlVictim, mkDlQuery, mkPurge:
+	case mkRequest, mkConvert, mkUnlock, mkCancel, mkOwner, mkLookup, mkRemove, mkDlVictim, mkDlQuery, mkPurge, mkAck:
 		if !d.running {
 			d.deferred = append(d.deferred, fromMsg{from, m})
 			return
 		}
 		d.serve(from, m)
 	case mkReply:
-		d.procReply(m)
+		d.procReply(from, m)
 	case mkBast:
 		d.procBast(m)
 	case mkNotMaster:
@@ -502,6 +543,8 @@ func (d *DLM) serve(from wire.NodeID, m msg) {
 		d.victim(m)
 	case mkPurge:
 		d.purgeOwner(m.owner)
+	case mkAck:
+		d.ack(from, m)
 	default:
 		d.masterOp(from, m)
 	}
@@ -535,6 +578,9 @@ func (d *DLM) masterOp(from wire.NodeID, m msg) {
 		effs = r.request(d.now, &lkb{key: k, owner: m.owner}, m.mode, m.flags, m.lvb)
 	case mkConvert:
 		d.mseq[k] = m.seq
+		if b, ok := d.belief[k]; ok && downConversion(b, m.mode, m.flags) {
+			d.belief[k] = m.mode // its client was told at once
+		}
 		effs, err = r.convert(d.now, k, m.mode, m.flags, m.lvb)
 		if err != nil {
 			mode := IV
@@ -545,6 +591,8 @@ func (d *DLM) masterOp(from wire.NodeID, m msg) {
 		}
 	case mkUnlock:
 		d.mseq[k] = m.seq
+		delete(d.belief, k)
+		delete(d.needAck, k)
 		effs, err = r.unlock(k, m.flags, m.lvb)
 		if err != nil {
 			effs = []effect{{key: k, status: EUNLOCK, mode: IV}}
@@ -562,27 +610,12 @@ func (d *DLM) masterOp(from wire.NodeID, m msg) {
 func (d *DLM) emit(r *rsb, effs []effect) {
 	rn := rname{ls: r.ls, name: r.name}
 	for _, e := range effs {
-		if e.bast {
-			m := msg{kind: mkBast, rname: rn, id: e.key.ID, owner: e.owner, mode: e.mode}
-			if e.key.Node == d.self {
-				d.procBast(m)
-			} else {
-				d.send(e.key.Node, m)
-			}
-			continue
-		}
-		m := msg{kind: mkReply, rname: rn, id: e.key.ID, seq: d.mseq[e.key], owner: e.owner,
-			status: e.status, mode: e.mode, sb: e.sb, lvb: e.lvb, lvbSeq: e.lvbSeq}
-		if r.find(e.key) == nil {
+		d.held[rn] = append(d.held[rn], held{e: e, seq: d.mseq[e.key]})
+		if !e.bast && r.find(e.key) == nil {
 			delete(d.mseq, e.key)
 		}
-		if e.key.Node == d.self {
-			m.view = d.view
-			d.procReply(m)
-		} else {
-			d.send(e.key.Node, m)
-		}
 	}
+	d.flushHeld(r)
 }
 
 // idleCheck starts or stops a master copy's linger.
@@ -597,7 +630,7 @@ func (d *DLM) idleCheck(mr *mres) {
 }
 
 // procReply applies a master's completion to a process copy.
-func (d *DLM) procReply(m msg) {
+func (d *DLM) procReply(from wire.NodeID, m msg) {
 	p := d.locks[m.id]
 	if p == nil {
 		return
@@ -611,6 +644,10 @@ func (d *DLM) procReply(m msg) {
 	p.sent = slices.DeleteFunc(p.sent, func(o *pop) bool { return o.seq <= m.seq })
 	if p.pend != nil && p.pend.sent && p.pend.seq <= m.seq && !p.unlocking {
 		p.pend = nil
+		if from != d.self && p.gr != IV && m.mode != IV && weaker(m.mode, p.gr) {
+			// The master holds back others' grants until this client knows (hold.go).
+			defer d.send(from, msg{kind: mkAck, rname: p.rn, id: p.id})
+		}
 		p.gr = m.mode
 		d.complete(p, Completion{ID: p.id, Owner: p.owner, Status: m.status, Mode: m.mode, SB: m.sb, LVB: cloneBytes(m.lvb)})
 	}
@@ -619,7 +656,9 @@ func (d *DLM) procReply(m msg) {
 
 // maybeDrop forgets a process copy no master holds and nothing is pending for.
 func (d *DLM) maybeDrop(p *plock) {
-	if p.mgr == IV && p.pend == nil && len(p.todo) == 0 && len(p.sent) == 0 {
+	onlyCancels := !slices.ContainsFunc(p.sent, func(o *pop) bool { return o.kind != mkCancel })
+	if p.mgr == IV && p.pend == nil && len(p.todo) == 0 && onlyCancels {
+		// (a cancel that reached a lock already gone gets no answer)
 		d.dropLock(p)
 	}
 }
@@ -637,7 +676,7 @@ func (d *DLM) dropLock(p *plock) {
 // procBast hands a blocking notice to a granted lock's client.
 func (d *DLM) procBast(m msg) {
 	p := d.locks[m.id]
-	if p == nil || p.silent || p.unlocking || p.gr == IV || p.pend != nil || compatible(p.gr, m.mode) {
+	if p == nil || p.silent || p.unlocking || p.gr == IV || compatible(p.gr, m.mode) {
 		return
 	}
 	d.out.Blocking = append(d.out.Blocking, Blocking{ID: p.id, Owner: p.owner, Mode: m.mode})
@@ -674,10 +713,15 @@ func (d *DLM) procLookupReply(m msg) {
 	if pn == nil || !pn.looking {
 		return
 	}
+	if m.node == d.self && d.mast[m.rname] == nil && d.removing[m.rname] {
+		// An answer sent before the directory took this node's remove:
+		// ask again once it confirms the remove.
+		return
+	}
 	pn.looking = false
 	pn.master, pn.known = m.node, true
 	if m.node == d.self && d.mast[m.rname] == nil {
-		d.mast[m.rname] = &mres{r: newRSB(m.rname.ls, m.rname.name, d.lvbLen(m.rname.ls))}
+		d.mast[m.rname] = &mres{r: newRSB(m.ls, m.name, d.lvbLen(m.ls))}
 	}
 	if len(pn.locks) == 0 {
 		delete(d.names, m.rname)
@@ -807,16 +851,16 @@ func (d *DLM) Locks(lockspace string) []ResourceInfo {
 	res := d.masterInfos(lockspace)
 	byName := map[rname]*ResourceInfo{}
 	for _, p := range d.sortedLocks() {
-		if lockspace != "" && p.rn.ls != lsName(lockspace) {
+		if (lockspace != "" && p.rn.ls != lsName(lockspace)) || p.unlocking {
 			continue
 		}
-		pn := d.names[p.rn]
-		if pn != nil && pn.known && pn.master == d.self && d.mast[p.rn] != nil {
+		if mr := d.mast[p.rn]; mr != nil && mr.r.find(lkey{Node: d.self, ID: p.id}) != nil {
 			continue // in the master copy above
 		}
+		pn := d.names[p.rn]
 		ri := byName[p.rn]
 		if ri == nil {
-			ri = &ResourceInfo{Lockspace: p.rn.ls, Name: p.rn.name, Directory: dirNode(d.members, p.rn.ls, p.rn.name)}
+			ri = &ResourceInfo{Lockspace: p.rn.ls, Name: p.rn.name, Directory: dirNode(d.members, p.rn.ls, p.rn.name), LVBValid: !p.lvbBad}
 			if pn != nil && pn.known {
 				ri.Master = pn.master
 			}

@@ -66,6 +66,10 @@ type lkb struct {
 	since    time.Duration // when its current request/conversion started waiting (for the deadlock search)
 	orphan   bool          // a Persistent lock whose owner is gone
 	sb       SBFlags       // lkb_sbflags: what its pending operation's completion will carry (Demoted, AltMode, ValNotValid)
+	// opLVB is the value the pending operation writes if its grant says
+	// W (a queued PW->EX with ALTPR granted PR writes, as lock.c does from
+	// lkb_lvbptr).
+	opLVB []byte
 	// Recovery: the value this lock last read or wrote, its sequence
 	// number, and whether that read said ValNotValid, as its holder
 	// reported them (the engine also keeps them up to date on grants).
@@ -138,8 +142,9 @@ func (r *rsb) request(now time.Duration, l *lkb, mode Mode, flags Flags, lvb []b
 	l.gr, l.rq, l.q = IV, mode, qNone
 	l.flags = flags | l.flags&stickyFlags
 	l.sb, l.highbast = 0, IV
+	l.opLVB = cloneLVB(lvb)
 	if ok, _ := r.canBeGranted(l, true, false); ok {
-		return []effect{r.grant(l, lvb)}
+		return []effect{r.grant(l)}
 	}
 	if flags&NoQueue == 0 {
 		l.since = now
@@ -172,10 +177,11 @@ func (r *rsb) convert(now time.Duration, k lkey, mode Mode, flags Flags, lvb []b
 	l.rq = mode
 	l.flags = flags | l.flags&stickyFlags
 	l.sb = 0
+	l.opLVB = cloneLVB(lvb)
 
 	ok, deadlk := r.canBeGranted(l, true, false)
 	if ok {
-		effs := []effect{r.grant(l, lvb)}
+		effs := []effect{r.grant(l)}
 		// Changing a granted lock may let others be granted.
 		return append(effs, r.grantPendingLocks()...), nil
 	}
@@ -191,7 +197,7 @@ func (r *rsb) convert(now time.Duration, k lkey, mode Mode, flags Flags, lvb []b
 	if l.sb&Demoted != 0 {
 		effs, _, _ = r.grantPendingConvert(IV, false)
 		if r.canBeGrantedRaw(l, true, false) {
-			effs = append(effs, r.grant(l, lvb))
+			effs = append(effs, r.grant(l))
 			return append(effs, r.grantPendingLocks()...), nil
 		}
 	}
@@ -232,6 +238,7 @@ func (r *rsb) unlock(k lkey, flags Flags, lvb []byte) ([]effect, error) {
 	var effs []effect
 	if pending {
 		effs = append(effs, r.revert(l, ECANCEL))
+		l.sb = 0
 		if l.q == qNone { // it was a new request: the lock is gone
 			effs = append(effs, r.cast(l, EUNLOCK))
 			effs = append(effs, r.grantPendingLocks()...)
@@ -239,6 +246,7 @@ func (r *rsb) unlock(k lkey, flags Flags, lvb []byte) ([]effect, error) {
 			return effs, nil
 		}
 	}
+	l.sb = 0 // the unlock's own completion (validate_unlock_args)
 	r.setLVBUnlock(l, flags, lvb)
 	r.remove(l)
 	l.gr, l.rq = IV, IV
@@ -321,6 +329,9 @@ func (r *rsb) adoptOrphan(now time.Duration, l *lkb, mode Mode) (effect, error) 
 // notices still due; after recovery (recoverGrant) it grants queued
 // conversions without regard to their order, once.
 func (r *rsb) grantPending(now time.Duration) []effect {
+	if r.recoverGrant {
+		r.recoverConversion()
+	}
 	return r.grantPendingLocks()
 }
 
@@ -330,10 +341,11 @@ func (r *rsb) cast(l *lkb, status Status) effect {
 }
 
 // grant grants l its requested mode, moving it to the granted queue, and
-// returns its completion. lvb is the value a write takes (at issue; nil
-// for a queued request, which never writes). Linux's grant_lock.
-func (r *rsb) grant(l *lkb, lvb []byte) effect {
-	val, seq := r.setLVBLock(l, lvb)
+// returns its completion (a write takes the operation's value, l.opLVB).
+// Linux's grant_lock.
+func (r *rsb) grant(l *lkb) effect {
+	val, seq := r.setLVBLock(l, l.opLVB)
+	l.opLVB = nil
 	l.gr, l.rq = l.rq, IV
 	l.highbast = IV
 	if l.q != qGranted {
@@ -389,4 +401,12 @@ func (r *rsb) forgetIfEmpty() {
 	if r.empty() {
 		r.lvb, r.lvbSeq, r.invalid = nil, 0, false
 	}
+}
+
+// cloneLVB copies a value block (nil stays nil: nothing to write).
+func cloneLVB(v []byte) []byte {
+	if v == nil {
+		return nil
+	}
+	return append([]byte{}, v...)
 }

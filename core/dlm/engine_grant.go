@@ -211,7 +211,7 @@ func (r *rsb) grantPendingConvert(high Mode, cw bool) ([]effect, Mode, bool) {
 			demoted := l.sb&Demoted != 0
 			ok, deadlk := r.canBeGranted(l, false, recover)
 			if ok {
-				effs = append(effs, r.grant(l, nil))
+				effs = append(effs, r.grant(l))
 				grantRestart = true
 				continue
 			}
@@ -222,7 +222,11 @@ func (r *rsb) grantPendingConvert(high Mode, cw bool) ([]effect, Mode, bool) {
 			if deadlk {
 				// NODLCKWT: the lock is told that its own granted
 				// mode blocks; it should down-convert or cancel.
-				effs = append(effs, r.selfNotice(l)...)
+				// (Without it the conversion was refused at issue;
+				// lock.c only logs a warning here.)
+				if l.flags&NoDlckWt != 0 {
+					effs = append(effs, r.selfNotice(l)...)
+				}
 				continue
 			}
 			hi = max(hi, l.rq)
@@ -247,7 +251,7 @@ func (r *rsb) grantPendingWait(high Mode, cw bool) ([]effect, Mode, bool) {
 	var effs []effect
 	for _, l := range append([]*lkb(nil), r.waiting...) {
 		if ok, _ := r.canBeGranted(l, false, false); ok {
-			effs = append(effs, r.grant(l, nil))
+			effs = append(effs, r.grant(l))
 			continue
 		}
 		high = max(high, l.rq)

@@ -35,6 +35,13 @@ func (r *rsb) purge(dead func(wire.NodeID) bool) {
 // (qGranted, qConvert or qWait; l.gr, l.rq, l.flags, l.lvb, l.lvbSeq and
 // l.lvbInvalid as the holder has them). The queues' old order is lost, so
 // the next grant pass ignores conversion order.
+//
+// A lock whose middle conversion (PR<->CW) was in flight when its master
+// went may have been granted the new mode there, and others granted on
+// the strength of it; its holder cannot tell. It is rebuilt with gr IV
+// and rq the mode asked for, on the granted queue (its holder will resend
+// the conversion) or the convert queue, and recoverConversion decides its
+// granted mode.
 func (r *rsb) rebuild(l *lkb) {
 	q := l.q
 	if q == qNone {
@@ -54,10 +61,15 @@ func (r *rsb) rebuild(l *lkb) {
 // kept (rule 3), and so is the invalidity a holder last read (corral's:
 // a PR holder that read ValNotValid must not make the value valid).
 func (r *rsb) recoverLVB() {
+	r.recoverConversion()
 	var big, high *lkb
 	for _, q := range [][]*lkb{r.granted, r.converting} {
 		for _, l := range q {
-			if l.flags&ValBlk == 0 {
+			// A lock counts if it uses the value block and its holder
+			// has a value of it (one that never read it, its ValBlk
+			// coming from a later operation that failed, would pass
+			// zeros off as the value).
+			if l.flags&ValBlk == 0 || l.lvb == nil {
 				continue
 			}
 			if l.gr > CR {
@@ -84,5 +96,39 @@ func (r *rsb) recoverLVB() {
 	r.lvbSeq = src.lvbSeq
 	if src.lvbInvalid {
 		r.invalid = true
+	}
+}
+
+// recoverConversion gives every rebuilt lock whose middle conversion
+// (PR<->CW) was in flight (gr IV, rq PR or CW, not on the wait queue) a
+// granted mode the other holders are compatible with: the PR or CW of
+// another granted lock if there is one (the old master granted that one
+// knowing this lock's mode), else the mode it asked for (Linux's
+// recover_conversion in fs/dlm/recover.c). A lock so settled on the
+// granted queue has nothing pending (its holder resends the conversion);
+// on the convert queue it keeps asking for rq (granted in place by the
+// grant pass if that is the mode it got). recoverLVB and, after recovery,
+// grantPending run it first, so a caller need not.
+func (r *rsb) recoverConversion() {
+	other := IV
+	for _, l := range r.granted {
+		if l.gr == PR || l.gr == CW {
+			other = l.gr
+			break
+		}
+	}
+	for _, q := range [][]*lkb{r.granted, r.converting} {
+		for _, l := range q {
+			if l.gr != IV {
+				continue
+			}
+			l.gr = other
+			if other == IV {
+				l.gr = l.rq
+			}
+			if l.q == qGranted {
+				l.rq = IV
+			}
+		}
 	}
 }

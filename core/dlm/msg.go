@@ -40,7 +40,7 @@ const (
 	mkLookupReply                    // directory → process: node masters it (maybe the asker: the first to ask)
 	mkRemove                         // master → directory: forget this unused name (linger over)
 	mkRemoveReply                    // directory → master: forgotten
-	mkRecDir                         // recovery stage 1: the names the sender masters whose directory is the receiver
+	mkRecDir                         // recovery stage 1: the names the sender masters whose directory is the receiver, and the view it last rebuilt in
 	mkRecLookup                      // recovery stage 2: who masters these names (the sender holds locks on them)
 	mkRecMasters                     // recovery stage 2: the answer (in the order asked)
 	mkRecLocks                       // recovery stage 3: the sender's process copies mastered by the receiver
@@ -52,6 +52,7 @@ const (
 	mkAnswer                         // the answer
 	mkOwner                          // process → master: a lock's new owner (an adopted orphan) or orphaned
 	mkPurge                          // PurgeOwner for an owner on the receiver
+	mkAck                            // process → master: a completion that needed it was handed out (hold.go)
 	mkLast                           // not a kind: one past the last
 )
 
@@ -61,7 +62,7 @@ var kindNames = [...]string{
 	mkLookupReply: "lookup-reply", mkRemove: "remove", mkRemoveReply: "remove-reply",
 	mkRecDir: "rec-dir", mkRecLookup: "rec-lookup", mkRecMasters: "rec-masters",
 	mkRecLocks: "rec-locks", mkRecDone: "rec-done", mkDlQuery: "dl-query", mkDlEdges: "dl-edges",
-	mkDlVictim: "dl-victim", mkAsk: "ask", mkAnswer: "answer", mkOwner: "owner", mkPurge: "purge",
+	mkDlVictim: "dl-victim", mkAsk: "ask", mkAnswer: "answer", mkOwner: "owner", mkPurge: "purge", mkAck: "ack",
 }
 
 func (k msgKind) String() string {
@@ -145,6 +146,9 @@ func (m *msg) encode(b []byte) []byte {
 		e.rname(m.rname)
 		e.uv(uint64(m.id))
 		e.uv(uint64(m.seq))
+	case mkAck:
+		e.rname(m.rname)
+		e.uv(uint64(m.id))
 	case mkReply:
 		e.rname(m.rname)
 		e.uv(uint64(m.id))
@@ -165,7 +169,11 @@ func (m *msg) encode(b []byte) []byte {
 	case mkLookupReply:
 		e.rname(m.rname)
 		e.uv(uint64(m.node))
-	case mkRecDir, mkRecLookup:
+	case mkRecDir:
+		e.names(m.names)
+		e.uv(m.tag)
+		e.uv(uint64(m.node))
+	case mkRecLookup:
 		e.names(m.names)
 	case mkRecMasters:
 		e.names(m.names)
@@ -254,6 +262,9 @@ func decodeMsg(b []byte) (msg, error) {
 		m.rname = d.rname()
 		m.id = LockID(d.uv())
 		m.seq = d.u32()
+	case mkAck:
+		m.rname = d.rname()
+		m.id = LockID(d.uv())
 	case mkReply:
 		m.rname = d.rname()
 		m.id = LockID(d.uv())
@@ -274,7 +285,11 @@ func decodeMsg(b []byte) (msg, error) {
 	case mkLookupReply:
 		m.rname = d.rname()
 		m.node = d.node()
-	case mkRecDir, mkRecLookup:
+	case mkRecDir:
+		m.names = d.names()
+		m.tag = d.uv()
+		m.node = d.node()
+	case mkRecLookup:
 		m.names = d.names()
 	case mkRecMasters:
 		m.names = d.names()

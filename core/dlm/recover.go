@@ -27,7 +27,8 @@ type recovery struct {
 	held    []fromMsg            // messages of a later stage
 	asked   map[wire.NodeID][]rname
 	masters map[rname]wire.NodeID
-	dir     map[wire.NodeID][]rname // stage 1 reports, by reporter
+	dir     map[wire.NodeID][]rname     // stage 1 reports, by reporter
+	rebuilt map[wire.NodeID]wire.ViewID // stage 1: the last view each member rebuilt its master copies in
 	locks   map[wire.NodeID][]reclock
 }
 
@@ -84,10 +85,13 @@ func (d *DLM) stepView(v View) {
 	}
 }
 
-// covered reports whether Release covers every member of the last
-// recovered view that is not a member now: only then may their locks go.
+// covered reports whether Release covers every node that is not a member
+// now and may hold locks: every configured node absent from the view (a
+// node's DLM remembers nothing across a restart, so which absent nodes
+// hold locks is not known here: all are waited for) and every member of
+// the last view this node rebuilt in. Only then may their locks go.
 func (d *DLM) covered() bool {
-	for _, n := range d.base {
+	for _, n := range append(slices.Clone(d.cfg.Nodes), d.base...) {
 		if !slices.Contains(d.members, n) && !slices.Contains(d.release, n) {
 			return false
 		}
@@ -117,16 +121,21 @@ func (d *DLM) departed() []wire.NodeID {
 // lose gives up every lock (View.Lost): each completes with Lost.
 func (d *DLM) lose() {
 	for _, p := range d.sortedLocks() {
-		d.complete(p, Completion{ID: p.id, Owner: p.owner, Status: Lost, Mode: IV})
+		if !p.unlocking { // an unlocking one's client was told already
+			d.complete(p, Completion{ID: p.id, Owner: p.owner, Status: Lost, Mode: IV})
+		}
 	}
 	d.locks = map[LockID]*plock{}
 	d.names = map[rname]*pname{}
+	// Holding nothing, this node endangers no one: it waits for no
+	// release before its next recovery (the survivors did).
+	d.base = nil
 }
 
 func (d *DLM) startRecovery() {
 	rec := &recovery{view: d.view, members: slices.Clone(d.members), got: map[wire.NodeID]bool{},
 		asked: map[wire.NodeID][]rname{}, masters: map[rname]wire.NodeID{},
-		dir: map[wire.NodeID][]rname{}, locks: map[wire.NodeID][]reclock{}}
+		dir: map[wire.NodeID][]rname{}, locks: map[wire.NodeID][]reclock{}, rebuilt: map[wire.NodeID]wire.ViewID{}}
 	d.rec = rec
 	d.dir = map[rname]wire.NodeID{}
 	d.enterStage(stageDir)
@@ -167,7 +176,7 @@ func (d *DLM) enterStage(s int) {
 			out[dn] = append(out[dn], rn)
 		}
 		for _, n := range rec.members {
-			d.send(n, msg{kind: mkRecDir, names: out[n]})
+			d.send(n, msg{kind: mkRecDir, names: out[n], tag: d.recView.Epoch, node: d.recView.Coord})
 		}
 	case stageMasters:
 		for _, rn := range sortedKeys(d.names) {
@@ -252,6 +261,7 @@ func (d *DLM) recReceive(from wire.NodeID, m msg) {
 	switch m.kind {
 	case mkRecDir:
 		rec.dir[from] = m.names
+		rec.rebuilt[from] = wire.ViewID{Epoch: m.tag, Coord: m.node}
 	case mkRecMasters:
 		for i, rn := range m.names {
 			rec.masters[rn] = m.masters[i]
@@ -265,7 +275,22 @@ func (d *DLM) recReceive(from wire.NodeID, m msg) {
 	}
 	switch rec.stage {
 	case stageDir:
+		// A member that missed the last rebuild (it was cut off or lost
+		// while the others recovered) has stale master copies: they are
+		// not taken, and it drops its own.
+		var newest wire.ViewID
 		for _, n := range rec.members {
+			if viewLess(newest, rec.rebuilt[n]) {
+				newest = rec.rebuilt[n]
+			}
+		}
+		if viewLess(d.recView, newest) {
+			d.mast = map[rname]*mres{}
+		}
+		for _, n := range rec.members {
+			if rec.rebuilt[n] != newest {
+				continue
+			}
 			for _, rn := range rec.dir[n] {
 				if _, ok := d.dir[rn]; !ok {
 					d.dir[rn] = n
@@ -294,11 +319,15 @@ func (d *DLM) recReceive(from wire.NodeID, m msg) {
 // master recovers it from the locks (recoverLVB).
 func (d *DLM) rebuild() {
 	rec := d.rec
+	d.recView = rec.view
 	dead := d.departed()
 	isDead := func(n wire.NodeID) bool { return slices.Contains(dead, n) || !slices.Contains(rec.members, n) }
 	old := d.mast
 	d.mast = map[rname]*mres{}
 	d.mseq = map[lkey]uint32{}
+	d.belief = map[lkey]Mode{}
+	d.needAck = map[lkey]Mode{}
+	d.held = map[rname][]held{}
 	fresh := map[rname]bool{}
 	get := func(rn rname) *rsb {
 		if mr := d.mast[rn]; mr != nil {
@@ -323,6 +352,9 @@ func (d *DLM) rebuild() {
 			r := get(l.rname)
 			if l.gr == IV {
 				continue
+			}
+			if n != d.self {
+				d.belief[lkey{Node: n, ID: l.id}] = l.gr
 			}
 			r.rebuild(&lkb{key: lkey{Node: n, ID: l.id}, owner: l.owner, gr: l.gr, rq: IV, flags: l.flags,
 				q: qGranted, orphan: l.orphan, lvb: l.lvb, lvbSeq: l.lvbSeq, lvbInvalid: l.lvbBad, highbast: IV})

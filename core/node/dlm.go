@@ -198,6 +198,10 @@ func (s *Session) request(r dlm.Request, op dlmOp) (dlm.LockID, error) {
 			err = ErrSessionClosed
 			return
 		}
+		if l := s.n.dlmd.locks[r.ID]; r.Flags&dlm.Convert != 0 && (l == nil || l.s != s) {
+			err = fmt.Errorf("convert lock %d of this session: %w", r.ID, dlm.ErrNotFound)
+			return
+		}
 		if id, err = s.n.st.LockDLM(s.n.now(), r); err != nil {
 			return
 		}
@@ -349,7 +353,7 @@ func (s *Session) Close() error {
 			for _, id := range sortedLockIDs(d.locks) {
 				l := d.locks[id]
 				switch {
-				case l.s != s && !(last && l.s.owner == s.owner):
+				case l.s != s && (!last || l.s.owner != s.owner):
 				case last:
 					// the purge releases them without completions
 					if l.mode != dlm.IV {

@@ -44,7 +44,7 @@ func ReloadMessage(ch lua.Changes) string {
 
 // RestartNeeded reads the node's config file again and names the changes
 // a reload does not apply: [lua] settings (a new paths entry, grant, the
-// pool) take effect when the node restarts. Nil when there are none.
+// pool) and [dlm] deadlock_timeout take effect when the node restarts. Nil when there are none.
 func (n *Node) RestartNeeded() []string {
 	if n.cfg.File() == "" {
 		return nil
@@ -68,6 +68,9 @@ func (n *Node) RestartNeeded() []string {
 	was.Paths, is.Paths = nil, nil
 	if !reflect.DeepEqual(was, is) {
 		out = append(out, "[lua] settings changed (grant, pool_size, handler_*): restart the node to apply them")
+	}
+	if n.cfg.DLM != now.DLM {
+		out = append(out, fmt.Sprintf("[dlm] deadlock_timeout changed to %s: restart the node to apply it", now.DLM.DeadlockTimeout))
 	}
 	return out
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/corral-ha/corral/core/cdb"
 	"github.com/corral-ha/corral/core/dlm"
+	"github.com/corral-ha/corral/core/membership"
 	"github.com/corral-ha/corral/core/quorum"
 	"github.com/corral-ha/corral/core/wire"
 )
@@ -41,6 +42,10 @@ type dlmState struct {
 	set   bool           // view was given
 	// leased: this node held a lease once (Lost is about losing one).
 	leased bool
+	// installed is membership's installed view and its primary flag, as
+	// its view_changed events said (its Status costs a quorum decision).
+	installed        wire.View
+	installedPrimary bool
 	// restarted are the peers back with a new boot id: their old
 	// incarnation's locks may go. The value is the first view that holds
 	// the new incarnation (zero until one is installed); a recovery of
@@ -55,6 +60,9 @@ func (s *Stack) openDLM(rng *rand.Rand) error {
 	x := &s.dlm
 	x.restarted = map[wire.NodeID]wire.ViewID{}
 	x.lvb = map[string]int{}
+	ms := s.mem.Status()
+	x.installed, x.installedPrimary = ms.View, ms.Primary
+	slices.Sort(x.installed.Members)
 	cfg := dlm.Config{Self: s.cfg.Self, DeadlockTimeout: s.cfg.DeadlockTimeout, Linger: s.cfg.DLMLinger, LVB: map[string]int{}}
 	for _, nd := range s.cfg.Nodes {
 		cfg.Nodes = append(cfg.Nodes, nd.ID)
@@ -190,16 +198,23 @@ func (s *Stack) dlmCovered(id wire.NodeID) bool {
 //     covers it: the survivors release its locks after the lease wait.
 func (s *Stack) dlmViewNow(now time.Duration) dlm.View {
 	x := &s.dlm
-	ms := s.mem.Status()
 	leased := s.mem.Leased(now)
 	if leased {
 		x.leased = true
 	}
-	v := dlm.View{ID: ms.View.ID, Members: slices.Clone(ms.View.Members)}
-	slices.Sort(v.Members)
-	v.Primary = ms.Primary && leased && ms.View.ID != (wire.ViewID{}) && s.twoNodeAlone(ms) != quorum.AloneIdle
+	v := dlm.View{ID: x.installed.ID, Members: x.installed.Members}
+	v.Primary = x.installedPrimary && leased && v.ID != (wire.ViewID{})
+	if v.Primary && s.qc.TwoNode {
+		v.Primary = s.twoNodeAlone(s.mem.Status()) != quorum.AloneIdle
+	}
 	v.Lost = x.leased && !leased && !s.dlmCovered(s.cfg.Self)
-	quorate := s.mem.Quorate(now)
+	quorate, asked := false, false
+	takeover := func() bool { // asked only when it matters: it costs a quorum decision
+		if !asked {
+			quorate, asked = s.mem.Quorate(now), true
+		}
+		return quorate
+	}
 	for _, nd := range s.cfg.Nodes {
 		id := nd.ID
 		if id == s.cfg.Self {
@@ -216,7 +231,7 @@ func (s *Stack) dlmViewNow(now time.Duration) dlm.View {
 		if member {
 			continue
 		}
-		if _, ok := s.fence.f.Confirmed(nd.Name); ok || s.fence.f.LeftCleanly(nd.Name) || (quorate && !s.dlmCovered(id)) {
+		if s.dlmFenceDown(nd) || (!s.dlmCovered(id) && takeover()) {
 			v.Release = append(v.Release, id)
 		}
 	}
@@ -224,7 +239,48 @@ func (s *Stack) dlmViewNow(now time.Duration) dlm.View {
 	return v
 }
 
-// dlmView gives the lock manager the View when it changed.
+// dlmFenceDown reports whether the fence core holds nd down (confirmed
+// fenced, or left cleanly) at the incarnation this node last talked to.
+func (s *Stack) dlmFenceDown(nd Node) bool {
+	cb, confirmed := s.fence.f.Confirmed(nd.Name)
+	left := s.fence.f.LeftCleanly(nd.Name)
+	if !confirmed && !left {
+		return false
+	}
+	var seen uint32
+	for _, p := range s.conn.Status() {
+		if p.ID == nd.ID {
+			seen = p.Boot
+		}
+	}
+	var fb uint64
+	if left {
+		for _, t := range s.fence.f.Status() {
+			if t.Target == nd.Name {
+				fb = t.Boot
+			}
+		}
+	}
+	return fenceDownAt(cb, confirmed, left, fb, seen)
+}
+
+// fenceDownAt: the fence core judges a node at the last boot id it saw,
+// which lags conn's (a new incarnation's first reports may not be
+// delivered yet when it is cut off again): a confirmation at boot cb, or
+// a clean leave at the fence core's boot fb, holds a node down only when
+// conn has talked to no newer incarnation (seen, 0 before any contact).
+// A newer one is released by its restart (peer_restarted) only until it
+// joined a view that recovered: its own locks must stay.
+func fenceDownAt(cb uint64, confirmed, left bool, fb uint64, seen uint32) bool {
+	s := uint64(seen)
+	return (confirmed && s <= cb) || (left && s <= fb)
+}
+
+// dlmView gives the lock manager the View when it changed. It is asked
+// at every Tick, request and installed view (not at every round: the
+// lease and the fence core's confirmations are judged by the clock, and
+// a lease that lapses is seen by the next Tick, well within the margin
+// the survivors wait beyond the lease).
 func (s *Stack) dlmView(now time.Duration) {
 	x := &s.dlm
 	v := s.dlmViewNow(now)
@@ -239,6 +295,7 @@ func (s *Stack) dlmView(now time.Duration) {
 		s.dlmResync() // an adopted history: its changes came in no watch
 	}
 	x.view, x.set = v, true
+	v.Members, v.Release = slices.Clone(v.Members), slices.Clone(v.Release)
 	if err := x.d.Step(now, v); err != nil {
 		s.logf(slog.LevelWarn, "lock manager: view", "view", s.ViewName(v.ID), "err", err)
 	}
@@ -259,9 +316,18 @@ func (s *Stack) dlmReceive(now time.Duration, from wire.NodeID, payload []byte) 
 // messages go on the peers' circuits, its completions, blocking notices,
 // answers and events to the driver. It reports whether there was
 // anything.
-func (s *Stack) dlmRound(now time.Duration) bool {
+func (s *Stack) dlmRound(now time.Duration, evs []membership.Event) bool {
 	x := &s.dlm
-	s.dlmView(now)
+	installed := false
+	for _, e := range evs {
+		if e.Kind == membership.EventViewChanged {
+			x.installed = wire.View{ID: e.View, Members: slices.Sorted(slices.Values(e.Members))}
+			x.installedPrimary, installed = e.Primary, true
+		}
+	}
+	if installed {
+		s.dlmView(now)
+	}
 	if !x.d.HasReady() {
 		return false
 	}

@@ -176,3 +176,30 @@ func TestDLMLVBConfig(t *testing.T) {
 		t.Fatalf("lvb_len changed to %d", s.dlm.lvb["ls1"])
 	}
 }
+
+// TestFenceDownAt: a fence confirmation or a clean leave releases a
+// node's locks only at the incarnation conn last talked to; one of an
+// older incarnation (the fence core has not seen the new one's reports
+// yet) does not release a newer incarnation cut off alive.
+func TestFenceDownAt(t *testing.T) {
+	for _, tc := range []struct {
+		cb        uint64
+		confirmed bool
+		left      bool
+		fb        uint64
+		seen      uint32
+		want      bool
+	}{
+		{cb: 5, confirmed: true, seen: 5, want: true},
+		{cb: 5, confirmed: true, seen: 0, want: true},
+		{cb: 5, confirmed: true, seen: 6, want: false}, // fenced at 5, alive at 6
+		{left: true, fb: 7, seen: 7, want: true},
+		{left: true, fb: 7, seen: 8, want: false}, // left at 7, back at 8
+		{cb: 5, confirmed: true, left: true, fb: 9, seen: 9, want: true},
+		{seen: 3, want: false},
+	} {
+		if got := fenceDownAt(tc.cb, tc.confirmed, tc.left, tc.fb, tc.seen); got != tc.want {
+			t.Errorf("fenceDownAt(%+v) = %v", tc, got)
+		}
+	}
+}

@@ -127,8 +127,8 @@
 //     the wiring's own steps become Logs.
 //  9. The lock manager (dlm.go) persists nothing. Its messages go point
 //     to point on the peers' circuits as wire.DLM; received ones go back
-//     to it. It is given a dlm.View at every round, Tick and request
-//     whenever it changed: Primary is the installed view primary (not a
+//     to it. It is given a dlm.View at every Tick, request and installed
+//     view, when it changed: Primary is the installed view primary (not a
 //     lone two_node view that never paired) with this node's lease by the
 //     clock now (a lease carried across the change counts), so it grants
 //     nothing otherwise; Release are the nodes whose locks may go (G5):

@@ -325,7 +325,7 @@ func (s *Stack) round(now time.Duration) bool {
 	s.cdbQuorum(now, len(rm.Events) > 0)
 	fenceBusy := s.fenceRound(now, rm.Events)
 	crmBusy := s.crmRound(now, len(rm.Events) > 0)
-	dlmBusy := s.dlmRound(now)
+	dlmBusy := s.dlmRound(now, rm.Events)
 	if s.persisting() && s.stop == nil {
 		// what this round queued after its Persist waits for it
 		s.packets()
