@@ -412,3 +412,71 @@ func TestShellLockInTerminal(t *testing.T) {
 		return nil
 	})
 }
+
+// TestDeadmanOnCluster: the dead-man example through lua run on a real
+// cluster: the monitor on n3 takes over as soon as the worker (a shell on
+// n2) is killed, not before.
+func TestDeadmanOnCluster(t *testing.T) {
+	dir := t.TempDir()
+	startDemo(t, dir, "127.187", 3, "--fence=false")
+	eventually(t, 30*time.Second, "a lock through n2 and n3", func() error {
+		for _, n := range []string{"n2", "n3"} {
+			if r := corral(t, dir, "lock", "--socket", filepath.Join(dir, n, "corral.sock"), "--timeout", "5s", "warmup", "--", "true"); r.code != 0 {
+				return fmt.Errorf("%s: exit %d: %s", n, r.code, r.stderr)
+			}
+		}
+		return nil
+	})
+	script, err := filepath.Abs("../examples/lua/automation/deadman.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	marks := filepath.Join(dir, "marks")
+	luaRun := func(node string, args string) (*exec.Cmd, *bytes.Buffer, chan error) {
+		var out bytes.Buffer
+		cmd := exec.Command(corralBin(t), "shell", "--socket", filepath.Join(dir, node, "corral.sock"), "-c", "lua run "+script+" "+args)
+		cmd.Stdout, cmd.Stderr = &out, &out
+		cmd.WaitDelay = 5 * time.Second
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		t.Cleanup(func() { _ = cmd.Process.Kill() })
+		return cmd, &out, done
+	}
+	worker, _, wdone := luaRun("n2", "worker job1 'echo working >> "+marks+"; sleep 60'")
+	eventually(t, 20*time.Second, "the worker holds deadman.job1", func() error {
+		if g, _, err := lockWaiting(t, dir, "n1", "deadman.job1"); err != nil || g != 1 {
+			return fmt.Errorf("granted %d, %v", g, err)
+		}
+		return nil
+	})
+	_, mout, mdone := luaRun("n3", "monitor job1 'echo took over >> "+marks+"'")
+	eventually(t, 20*time.Second, "the monitor waits", func() error {
+		if _, w, err := lockWaiting(t, dir, "n1", "deadman.job1"); err != nil || w != 1 {
+			return fmt.Errorf("waiting %d, %v", w, err)
+		}
+		return nil
+	})
+	select {
+	case err := <-mdone:
+		t.Fatalf("the monitor ended while the worker lived: %v %s", err, mout.String())
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := worker.Process.Signal(syscall.SIGKILL); err != nil { // the worker dies
+		t.Fatal(err)
+	}
+	<-wdone
+	select {
+	case err := <-mdone:
+		if err != nil || !strings.Contains(mout.String(), "monitor job1: took over") {
+			t.Fatalf("monitor: %v %s", err, mout.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the monitor did not take over: %s", mout.String())
+	}
+	if b, _ := os.ReadFile(marks); string(b) != "working\ntook over\n" {
+		t.Fatalf("marks %q", b)
+	}
+}
