@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/corral-ha/corral/core/apitypes"
 )
@@ -235,6 +236,14 @@ func runLock(args []string, env Env) int {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, env.Stdout, env.Stderr
 	cmd.Env = append(os.Environ(), apitypes.LockOwnerEnv+"="+lc.Owner())
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	tty, fg := terminalForeground()
+	if fg {
+		// An interactive command keeps the terminal: its group becomes
+		// the foreground one (it reads the terminal, Ctrl-C reaches it);
+		// this one's comes back when it ends.
+		cmd.SysProcAttr.Foreground, cmd.SysProcAttr.Ctty = true, tty
+		defer restoreForeground(tty)
+	}
 	if err := cmd.Start(); err != nil {
 		say("cannot run %s: %v", o.argv[0], err)
 		return 1
@@ -278,6 +287,27 @@ func runLock(args []string, env Env) int {
 			}
 		}
 	}
+}
+
+// terminalForeground reports whether standard input is a terminal whose
+// foreground process group is this process's (an interactive corral lock).
+func terminalForeground() (int, bool) {
+	fd := int(os.Stdin.Fd())
+	var fg int32
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), uintptr(syscall.TIOCGPGRP), uintptr(unsafe.Pointer(&fg))); e != 0 {
+		return 0, false
+	}
+	return fd, int(fg) == syscall.Getpgrp()
+}
+
+// restoreForeground makes this process's group the terminal's foreground
+// again (SIGTTOU, which a background group gets for it, is ignored
+// meanwhile).
+func restoreForeground(fd int) {
+	signal.Ignore(syscall.SIGTTOU)
+	defer signal.Reset(syscall.SIGTTOU)
+	pgrp := int32(syscall.Getpgrp())
+	_, _, _ = syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), uintptr(syscall.TIOCSPGRP), uintptr(unsafe.Pointer(&pgrp)))
 }
 
 // exitCode is a command's exit status as a shell gives it.

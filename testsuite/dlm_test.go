@@ -411,6 +411,25 @@ func TestShellLockInTerminal(t *testing.T) {
 		}
 		return nil
 	})
+
+	// An interactive corral lock: its command (in its own process group)
+	// reads the terminal, and Ctrl-C reaches it (exit 130).
+	m2 := &tmux{t: t, session: fmt.Sprintf("corral-lockcmd-%d", os.Getpid())}
+	lockCmd := fmt.Sprintf(`%s lock --socket %s R -- sh -c 'read x; echo "got $x"; sleep 30'; echo "rc=$?"; sleep 30`, corralBin(t), n2)
+	if out, err := m2.run("new-session", "-d", "-s", m2.session, "-x", "200", "-y", "20", "sh", "-c", lockCmd); err != nil {
+		t.Fatalf("tmux new-session: %v %s", err, out)
+	}
+	t.Cleanup(func() { _, _ = m2.run("kill-server") })
+	eventually(t, 20*time.Second, "R held by the interactive corral lock", func() error {
+		if g, _, err := lockWaiting(t, dir, "n1", "R"); err != nil || g != 1 {
+			return fmt.Errorf("granted %d, %v", g, err)
+		}
+		return nil
+	})
+	m2.keys("hello", "Enter")
+	m2.waitScreen("the command read the terminal", func(s string) bool { return strings.Contains(s, "got hello") })
+	m2.keys("C-c")
+	m2.waitScreen("Ctrl-C ended the command", func(s string) bool { return strings.Contains(s, "rc=130") })
 }
 
 // TestDeadmanOnCluster: the dead-man example through lua run on a real
