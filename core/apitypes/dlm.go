@@ -27,8 +27,9 @@ import (
 //	<- {"type":"error","tag":9,"status":"EINVAL","error":"...","hint":"..."} (the session goes on)
 //	<- {"type":"lost","lock":3,"error":"..."}              (the lock is gone: act as if never held)
 //
-// The session's first server line is always the hello (sent when the
-// session opens, after the client's hello if it sent one). Every accepted
+// The session opens with the client's first line (a hello, or its first
+// request, which then takes a fresh owner); the node's first line is always
+// its hello, naming the owner, before any answer. Every accepted
 // lock or convert gets one queued line and then exactly one completion;
 // an unlock or cancel that was accepted gets its completion (a cancel with
 // nothing pending gets {"type":"done","tag":N}). A request that was not
