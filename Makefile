@@ -65,6 +65,13 @@ bench: build
 	# The first failover of a freshly formed demo, on its own: kill -9 of web's owner as
 	# soon as web is online, 5 fresh demos (testsuite/firstbench_test.go; $$CORRAL_FIRST_RUNS).
 	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkFirstFailover$$' -benchtime 1x -timeout 10m ./testsuite/
+	# DLM (core/dlm/dlmbench_test.go): lock EX + unlock through the Go API, p50/p99 in us:
+	# locally mastered (goal <= 5 us), and with the master on the other node of an
+	# in-process pair (messages handed over at once: the DLM's own cost, no network);
+	# acquisitions/s on 3 in-process nodes, 1 and 16 clients on distinct names, 8 on one
+	# name with fairness (min/max acquisitions per client). Real UDP and the 3-node etcd
+	# anchor (../shared/anchors/peers/etcd/) side by side need the node's lock API.
+	$(GO) test -run '^$$' -bench '^BenchmarkDLM(LockUnlock|Acquisitions)' -benchtime $(BENCHTIME) ./core/dlm/
 	# Event handlers on a running node (core/node/lua_bench_test.go): events through
 	# the handlers' queue into a Lua handler (and the shipped log handler), events/s.
 	$(GO) test -run '^$$' -bench '^BenchmarkLuaHandlerDispatch$$' -benchtime 20000x ./core/node/

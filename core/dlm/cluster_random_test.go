@@ -149,6 +149,13 @@ func runRandom(t *testing.T, seed int64) (ok bool) {
 		return out
 	}
 	pendingView := false
+	asks := map[uint64]wire.NodeID{}
+	h.onAnswer = func(n wire.NodeID, a Answer) {
+		if asks[a.Tag] != n {
+			fail("n%d: answer %d never asked or twice", n, a.Tag)
+		}
+		delete(asks, a.Tag)
+	}
 	trace := func(format string, args ...any) {
 		if *randomSeed >= 0 && testing.Verbose() {
 			fmt.Printf("%v: %s\n", h.now, fmt.Sprintf(format, args...))
@@ -182,6 +189,7 @@ func runRandom(t *testing.T, seed int64) (ok bool) {
 				break
 			}
 			ref := lref{n, id}
+			h.owners[ref] = r.Owner
 			trace("n%d lock %d %+v", n, id, r)
 			locks[ref] = &rlock{ref: ref, name: r.Name, pending: true, gr: IV}
 			h.names[ref] = rname{ls: defaultLockspace, name: r.Name}
@@ -265,6 +273,11 @@ func runRandom(t *testing.T, seed int64) (ok bool) {
 			}
 			h.alive[k] = false
 			trace("kill %d", k)
+			for tag, an := range asks {
+				if an == k {
+					delete(asks, tag) // its asker died with it
+				}
+			}
 			for p := range h.q {
 				if p.from == k || p.to == k {
 					delete(h.q, p)
@@ -318,6 +331,29 @@ func runRandom(t *testing.T, seed int64) (ok bool) {
 				h.cut = map[pair]bool{}
 				pendingView = true
 			}
+		case x < 97: // an owner's session closes (its locks go, silently), or an Ask
+			al := aliveNodes()
+			n := al[rng.IntN(len(al))]
+			if rng.IntN(2) == 0 {
+				tag := uint64(step + 1)
+				asks[tag] = n
+				if err := h.nodes[n].Step(h.now, Ask{Tag: tag}); err != nil {
+					fail("ask: %v", err)
+				}
+				break
+			}
+			o := Owner{Node: n, ID: uint64(rng.IntN(3) + 1)}
+			trace("purge %+v", o)
+			if err := h.nodes[n].Step(h.now, PurgeOwner{Owner: o}); err != nil {
+				fail("purge: %v", err)
+			}
+			for ref, l := range locks {
+				if ref.node == n && h.owners[ref] == o {
+					delete(locks, ref)
+					delete(h.believed, ref)
+					_ = l
+				}
+			}
 		default: // the view catches up, maybe releasing later
 			if pendingView {
 				giveView(rng.IntN(3) > 0)
@@ -361,6 +397,9 @@ func runRandom(t *testing.T, seed int64) (ok bool) {
 		}
 		h.stabilize()
 	}
+	if len(asks) > 0 {
+		fail("asks never answered: %v", asks)
+	}
 	for _, l := range locks {
 		if l.pending {
 			fail("%v on %s: operation never completed", l.ref, l.name)
@@ -402,4 +441,30 @@ func sortedRLocks(locks map[lref]*rlock) []*rlock {
 	}
 	slices.SortFunc(ls, func(a, b *rlock) int { return cmpKey(lkey{a.ref.node, a.ref.id}, lkey{b.ref.node, b.ref.id}) })
 	return ls
+}
+
+// dumpCluster prints every node's state (a failing seed's replay with -v).
+func dumpCluster(t *testing.T, h *harness) {
+	for _, n := range h.sortedNodes() {
+		d := h.nodes[n]
+		fmt.Printf("n%d alive=%v view=%v running=%v rec=%v base=%v members=%v\n", n, h.alive[n], d.view, d.running, d.rec != nil, d.base, d.members)
+		for _, p := range d.sortedLocks() {
+			fmt.Printf("  lock %d %s gr=%v mgr=%v pend=%+v todo=%d sent=%d unl=%v\n", p.id, p.rn.name, p.gr, p.mgr, p.pend, len(p.todo), len(p.sent), p.unlocking)
+			for _, o := range p.sent {
+				fmt.Printf("     sent %+v\n", *o)
+			}
+			for _, o := range p.todo {
+				fmt.Printf("     todo %+v\n", *o)
+			}
+		}
+		for rn, pn := range d.names {
+			fmt.Printf("  name %s master=%d known=%v looking=%v\n", rn.name, pn.master, pn.known, pn.looking)
+		}
+		for _, r := range d.masterInfos("") {
+			fmt.Printf("  %s\n", infoString(r))
+		}
+		for rn, m := range d.dir {
+			fmt.Printf("  dir %s -> %d\n", rn.name, m)
+		}
+	}
 }

@@ -99,6 +99,7 @@ type harness struct {
 	onBast     func(wire.NodeID, Blocking)
 	onDeliver  func(pair, msg)
 	onEvent    func(wire.NodeID, Recovered)
+	onAnswer   func(wire.NodeID, Answer)
 	released   map[wire.NodeID]bool // absent nodes the "stack" released
 	out        *strings.Builder
 }
@@ -181,6 +182,9 @@ func (h *harness) collect() bool {
 			h.printf("n%d: recovered view=%d members=%v purged=%v resources=%d\n", n, e.View.Epoch, e.Members, e.Purged, e.Resources)
 		}
 		for _, a := range rd.Answers {
+			if h.onAnswer != nil {
+				h.onAnswer(n, a)
+			}
 			h.printf("n%d: answer tag=%d missing=%v\n", n, a.Tag, a.Missing)
 			for _, r := range a.Resources {
 				h.printf("  %s\n", infoString(r))
@@ -400,6 +404,7 @@ func (h *harness) handle(t *testing.T, d *datadriven.TestData) string {
 		v := View{Primary: true}
 		if _, ok := arg(d, "same"); ok {
 			v = h.view
+			v.Primary = true
 		} else {
 			v.ID = wire.ViewID{Epoch: h.view.ID.Epoch + 1}
 			v.Members = slices.Clone(h.view.Members)

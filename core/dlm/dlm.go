@@ -37,22 +37,23 @@ type DLM struct {
 	needAck  map[lkey]Mode   // remote mastered locks: a completion sent whose acknowledgement is awaited
 	held     map[rname][]held
 	dir      map[rname]wire.NodeID
-	removing map[rname]bool
+	removing map[rname][]fromMsg // names whose remove awaits the directory's reply, with the requests that came meanwhile
 
 	// The view.
-	view     wire.ViewID
-	viewAt   time.Duration // when this view's first input came
-	members  []wire.NodeID
-	primary  bool
-	release  []wire.NodeID
-	base     []wire.NodeID // members of the last view whose recovery finished here
-	recView  wire.ViewID   // the last view whose master copies this node rebuilt
-	running  bool          // primary and recovered: grant, send
-	rec      *recovery
-	recMsgs  []fromMsg // this view's recovery messages received before recovery started
-	deferred []fromMsg // master-bound traffic of this view received before recovery finished
-	future   []fromMsg // messages of a view not installed yet
-	selfq    []msg     // messages to this node, handled before the entry point returns
+	view      wire.ViewID
+	viewAt    time.Duration // when this view's first input came
+	members   []wire.NodeID
+	primary   bool
+	release   []wire.NodeID
+	base      []wire.NodeID // members of the last view whose recovery finished here
+	recView   wire.ViewID   // the last view whose master copies this node rebuilt
+	running   bool          // primary and recovered: grant, send
+	recovered bool          // this view's recovery finished
+	rec       *recovery
+	recMsgs   []fromMsg // this view's recovery messages received before recovery started
+	deferred  []fromMsg // master-bound traffic of this view received before recovery finished
+	future    []fromMsg // messages of a view not installed yet
+	selfq     []msg     // messages to this node, handled before the entry point returns
 
 	// Deadlock search (on the view's coordinator) and Asks.
 	dl     *dlRound
@@ -80,12 +81,16 @@ type plock struct {
 	mgr    Mode   // granted mode as the master last confirmed it (what recovery rebuilds)
 	lvb    []byte // value block as last read or written through the master
 	lvbSeq uint64
-	lvbBad bool   // the last read said ValNotValid
-	vflags Flags  // ValBlk if its last request or conversion had it
-	seq    uint32 // last operation number given
-	pend   *pop   // the client's pending request or conversion (its completion is owed)
-	todo   []*pop // operations not sent yet (no master known, or not running)
-	sent   []*pop // operations sent and not yet confirmed (resent after a recovery)
+	lvbBad bool // the last read said ValNotValid
+	// lvbStale: it has held CR or less (or was demoted) since it last
+	// read or wrote the value, so others may have written since
+	// (recoverLVB trusts only a value held above CR since).
+	lvbStale bool
+	vflags   Flags  // ValBlk if its last request or conversion had it
+	seq      uint32 // last operation number given
+	pend     *pop   // the client's pending request or conversion (its completion is owed)
+	todo     []*pop // operations not sent yet (no master known, or not running)
+	sent     []*pop // operations sent and not yet confirmed (resent after a recovery)
 
 	unlocking bool // the client was told EUNLOCK; the master's confirmation is awaited
 	silent    bool // its owner was purged: nothing more is delivered
@@ -108,7 +113,8 @@ type pop struct {
 type pname struct {
 	master  wire.NodeID
 	known   bool
-	looking bool // a lookup is in flight (or waits for a remove's reply)
+	looking bool          // a lookup is in flight (or waits for a remove's reply)
+	idleAt  time.Duration // with no lock: when the last went (forgotten after Config.Linger)
 	locks   map[LockID]bool
 }
 
@@ -141,7 +147,7 @@ func New(cfg Config, rng *rand.Rand) (*DLM, error) {
 		needAck:  map[lkey]Mode{},
 		held:     map[rname][]held{},
 		dir:      map[rname]wire.NodeID{},
-		removing: map[rname]bool{},
+		removing: map[rname][]fromMsg{},
 		asks:     map[uint64]*pendingAsk{},
 	}
 	for ls, n := range cfg.LVB {
@@ -242,6 +248,9 @@ func (d *DLM) Lock(now time.Duration, r Request) (LockID, error) {
 			// Design 7: a down-conversion completes at once; the master
 			// confirms it later (and recovery resends it until then).
 			p.gr = r.Mode
+			if r.Mode <= CR {
+				p.lvbStale = true
+			}
 			d.complete(p, Completion{ID: p.id, Owner: p.owner, Status: OK, Mode: r.Mode})
 		} else {
 			p.pend = op
@@ -274,7 +283,7 @@ func (p *plock) wrote(flags Flags, lvb []byte) {
 	case flags&IVValBlk != 0:
 		p.lvbBad = true
 	case flags&ValBlk != 0 && lvb != nil:
-		p.lvb, p.lvbBad = cloneBytes(lvb), false
+		p.lvb, p.lvbBad, p.lvbStale = cloneBytes(lvb), false, false
 	}
 }
 
@@ -419,6 +428,9 @@ func (d *DLM) flush(p *plock) {
 	if pn == nil {
 		return
 	}
+	if !pn.known && !pn.looking && d.mast[p.rn] != nil {
+		pn.master, pn.known = d.self, true // this node masters it (lingering): no lookup
+	}
 	if !pn.known {
 		d.lookup(p.rn, pn)
 		return
@@ -446,7 +458,7 @@ func (d *DLM) lookup(rn rname, pn *pname) {
 		return
 	}
 	pn.looking = true
-	if d.removing[rn] {
+	if _, ok := d.removing[rn]; ok {
 		return // asked again when the directory confirms the remove
 	}
 	d.send(dirNode(d.members, rn.ls, rn.name), msg{kind: mkLookup, rname: rn})
@@ -464,11 +476,12 @@ func (d *DLM) send(to wire.NodeID, m msg) {
 
 // drain handles the messages this node sent itself.
 func (d *DLM) drain() {
-	for len(d.selfq) > 0 {
-		m := d.selfq[0]
-		d.selfq = d.selfq[1:]
+	for i := 0; i < len(d.selfq); i++ {
+		m := d.selfq[i]
+		d.selfq[i] = msg{}
 		d.handle(d.self, m)
 	}
+	d.selfq = d.selfq[:0]
 }
 
 // handle dispatches a decoded message.
@@ -554,9 +567,16 @@ func (d *DLM) serve(from wire.NodeID, m msg) {
 func (d *DLM) masterOp(from wire.NodeID, m msg) {
 	mr := d.mast[m.rname]
 	if mr == nil {
-		if m.kind != mkOwner {
-			d.send(from, msg{kind: mkNotMaster, rname: m.rname, id: m.id, seq: m.seq})
+		if m.kind == mkOwner {
+			return
 		}
+		if waiting, ok := d.removing[m.rname]; ok {
+			// The directory may still name this node: answer once it has
+			// forgotten, or the asker would find this node again.
+			d.removing[m.rname] = append(waiting, fromMsg{from, m})
+			return
+		}
+		d.send(from, msg{kind: mkNotMaster, rname: m.rname, id: m.id, seq: m.seq})
 		return
 	}
 	r := mr.r
@@ -636,11 +656,14 @@ func (d *DLM) procReply(from wire.NodeID, m msg) {
 		return
 	}
 	if m.lvb != nil {
-		p.lvb, p.lvbSeq, p.lvbBad = m.lvb, m.lvbSeq, m.sb&ValNotValid != 0
+		p.lvb, p.lvbSeq, p.lvbBad, p.lvbStale = m.lvb, m.lvbSeq, m.sb&ValNotValid != 0, false
 	} else if m.lvbSeq > p.lvbSeq {
 		p.lvbSeq = m.lvbSeq
 	}
 	p.mgr = m.mode
+	if m.mode == NL || m.mode == CR || m.sb&Demoted != 0 {
+		p.lvbStale = true
+	}
 	p.sent = slices.DeleteFunc(p.sent, func(o *pop) bool { return o.seq <= m.seq })
 	if p.pend != nil && p.pend.sent && p.pend.seq <= m.seq && !p.unlocking {
 		p.pend = nil
@@ -668,7 +691,14 @@ func (d *DLM) dropLock(p *plock) {
 	if pn := d.names[p.rn]; pn != nil {
 		delete(pn.locks, p.id)
 		if len(pn.locks) == 0 && !pn.looking {
-			delete(d.names, p.rn)
+			if pn.known {
+				// Keep the master a while (Linux keeps the rsb on its
+				// toss list): the next lock needs no lookup. Stale after
+				// the master's own linger: a notmaster then redirects.
+				pn.idleAt = d.now
+			} else {
+				delete(d.names, p.rn)
+			}
 		}
 	}
 }
@@ -713,7 +743,7 @@ func (d *DLM) procLookupReply(m msg) {
 	if pn == nil || !pn.looking {
 		return
 	}
-	if m.node == d.self && d.mast[m.rname] == nil && d.removing[m.rname] {
+	if _, ok := d.removing[m.rname]; ok && m.node == d.self && d.mast[m.rname] == nil {
 		// An answer sent before the directory took this node's remove:
 		// ask again once it confirms the remove.
 		return
@@ -733,10 +763,16 @@ func (d *DLM) procLookupReply(m msg) {
 }
 
 func (d *DLM) procRemoveReply(m msg) {
-	if !d.removing[m.rname] {
+	waiting, ok := d.removing[m.rname]
+	if !ok {
 		return
 	}
 	delete(d.removing, m.rname)
+	// The directory forgot this node as master: what was sent here
+	// meanwhile looks the name up again (and finds no stale answer).
+	for _, f := range waiting {
+		d.send(f.from, msg{kind: mkNotMaster, rname: f.m.rname, id: f.m.id, seq: f.m.seq})
+	}
 	if pn := d.names[m.rname]; pn != nil && pn.looking {
 		pn.looking = false
 		d.lookup(m.rname, pn)
@@ -758,12 +794,18 @@ func (d *DLM) Tick(now time.Duration) {
 // tossIdle forgets master copies unused for Config.Linger and tells
 // their directory nodes.
 func (d *DLM) tossIdle() {
+	for _, rn := range sortedKeys(d.names) {
+		if pn := d.names[rn]; len(pn.locks) == 0 && !pn.looking && d.now-pn.idleAt >= d.cfg.Linger {
+			delete(d.names, rn)
+		}
+	}
 	for _, rn := range sortedKeys(d.mast) {
 		mr := d.mast[rn]
 		if !mr.idle || d.now-mr.idleAt < d.cfg.Linger {
 			continue
 		}
 		delete(d.mast, rn)
+		delete(d.held, rn)
 		dn := dirNode(d.members, rn.ls, rn.name)
 		if dn == d.self {
 			if d.dir[rn] == d.self {
@@ -771,7 +813,7 @@ func (d *DLM) tossIdle() {
 			}
 			continue
 		}
-		d.removing[rn] = true
+		d.removing[rn] = nil
 		d.send(dn, msg{kind: mkRemove, rname: rn})
 	}
 }
@@ -795,27 +837,21 @@ func (d *DLM) Ready() Ready {
 
 // Advance acknowledges the last Ready: what it returned is dropped.
 func (d *DLM) Advance() {
-	d.out.Messages = slices.Clone(d.out.Messages[d.readyAt[0]:])
-	d.out.Completions = slices.Clone(d.out.Completions[d.readyAt[1]:])
-	d.out.Blocking = slices.Clone(d.out.Blocking[d.readyAt[2]:])
-	d.out.Events = slices.Clone(d.out.Events[d.readyAt[3]:])
-	d.out.Answers = slices.Clone(d.out.Answers[d.readyAt[4]:])
+	d.out.Messages = rest(d.out.Messages, d.readyAt[0])
+	d.out.Completions = rest(d.out.Completions, d.readyAt[1])
+	d.out.Blocking = rest(d.out.Blocking, d.readyAt[2])
+	d.out.Events = rest(d.out.Events, d.readyAt[3])
+	d.out.Answers = rest(d.out.Answers, d.readyAt[4])
 	d.readyAt = [5]int{}
-	if len(d.out.Messages) == 0 {
-		d.out.Messages = nil
+}
+
+// rest is what is left of a list once its first n went out (a copy: the
+// driver may keep what Ready returned).
+func rest[T any](l []T, n int) []T {
+	if n >= len(l) {
+		return nil
 	}
-	if len(d.out.Completions) == 0 {
-		d.out.Completions = nil
-	}
-	if len(d.out.Blocking) == 0 {
-		d.out.Blocking = nil
-	}
-	if len(d.out.Events) == 0 {
-		d.out.Events = nil
-	}
-	if len(d.out.Answers) == 0 {
-		d.out.Answers = nil
-	}
+	return slices.Clone(l[n:])
 }
 
 // purgeOwner releases an owner's locks (PurgeOwner): non-persistent ones

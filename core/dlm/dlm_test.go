@@ -89,3 +89,72 @@ func TestSyncErrors(t *testing.T) {
 		t.Errorf("malformed message: %v", err)
 	}
 }
+
+// BenchmarkLocalLockUnlock: a locally mastered lock and unlock through
+// the DLM (no message), the Ready taken each time.
+func BenchmarkLocalLockUnlock(b *testing.B) {
+	d, _ := New(Config{Self: 1, Nodes: []wire.NodeID{1}}, nil)
+	_ = d.Step(time.Second, View{ID: wire.ViewID{Epoch: 1, Coord: 1}, Members: []wire.NodeID{1}, Primary: true})
+	d.Ready()
+	d.Advance()
+	o := Owner{Node: 1, ID: 1}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		id, err := d.Lock(time.Second, Request{Name: "R", Mode: EX, Owner: o})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := d.Unlock(time.Second, id, 0, nil); err != nil {
+			b.Fatal(err)
+		}
+		d.Ready()
+		d.Advance()
+	}
+}
+
+// BenchmarkRemoteLockUnlock: n2 locks and unlocks a resource n1 masters
+// (a request and its reply, an unlock and its confirmation; encoding and
+// decoding included, no network).
+func BenchmarkRemoteLockUnlock(b *testing.B) {
+	nodes := []wire.NodeID{1, 2}
+	ds := map[wire.NodeID]*DLM{}
+	for _, n := range nodes {
+		ds[n], _ = New(Config{Self: n, Nodes: nodes}, nil)
+	}
+	pump := func() {
+		for moved := true; moved; {
+			moved = false
+			for _, n := range nodes {
+				rd := ds[n].Ready()
+				ds[n].Advance()
+				for _, m := range rd.Messages {
+					moved = true
+					_ = ds[m.To].Step(time.Second, Receive{From: n, Payload: m.Payload})
+				}
+			}
+		}
+	}
+	v := View{ID: wire.ViewID{Epoch: 1, Coord: 1}, Members: nodes, Primary: true}
+	for _, n := range nodes {
+		_ = ds[n].Step(time.Second, v)
+	}
+	pump()
+	if _, err := ds[1].Lock(time.Second, Request{Name: "R", Mode: NL, Owner: Owner{Node: 1, ID: 1}}); err != nil {
+		b.Fatal(err)
+	}
+	pump()
+	o := Owner{Node: 2, ID: 1}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		id, err := ds[2].Lock(time.Second, Request{Name: "R", Mode: EX, Owner: o})
+		if err != nil {
+			b.Fatal(err)
+		}
+		pump()
+		if err := ds[2].Unlock(time.Second, id, 0, nil); err != nil {
+			b.Fatal(err)
+		}
+		pump()
+	}
+}

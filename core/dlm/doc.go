@@ -69,11 +69,14 @@
 // winner left (or that a new member now wins). A node that needs a name's
 // master asks its directory node (mkLookup); the directory makes the first
 // node to ask the master (mkLookupReply). A node caches a name's master
-// while it holds locks on it. A master copy left with no lock lingers
+// while it holds locks on it and for Config.Linger after (Linux's toss
+// list): a stale entry costs one notmaster and a new lookup. A master copy left with no lock lingers
 // Config.Linger (a new request revives it), then the master forgets it
 // and tells the directory (mkRemove; until mkRemoveReply the node does
 // not take the name back). A request reaching a node that no longer
-// masters the name is answered mkNotMaster and looked up again.
+// masters the name is answered mkNotMaster (once the directory confirmed
+// the node's remove, if one is in flight, so the new lookup cannot find
+// the node again) and looked up again.
 //
 // # Messages (msg.go)
 //
@@ -98,7 +101,8 @@
 // queue (they never fail), requests reaching it as a master wait, and
 // every operation in flight goes back to its lock's queue, to be resent
 // after the recovery. A View with Primary false never recovers, so a
-// minority grants nothing. A primary View starts recovery only when its
+// minority grants nothing; the same view given again with Primary false
+// (this node's lease lapsed) stops granting until it comes back true. A primary View starts recovery only when its
 // Release covers every configured node absent from Members (and every
 // member of the last view this node recovered that is absent): a DLM
 // remembers nothing across a restart, so it cannot know which absent
@@ -206,6 +210,16 @@
 // NoDlckWt (a cycle of NoDlckWt locks only is left alone). The victim's
 // master completes it with EDEADLK (a conversion keeps its granted mode).
 // Conversion deadlocks on one resource are the engine's, at issue.
+//
+// # Ask and Locks
+//
+// Ask gathers the cluster-wide table: the node asks every member of its
+// view (itself included) for its master copies (ask/answer, taken in any
+// view, even during a recovery) and emits the Answer, sorted by lockspace
+// and name, when all answered or after 2 s, listing the silent ones in
+// Missing. Locks is the local part: this node's master copies, plus its
+// own locks on resources mastered elsewhere as their process copies know
+// them.
 //
 // # Tests
 //

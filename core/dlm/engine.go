@@ -30,6 +30,12 @@ package dlm
 //     means to sort them by mode; only the order of blocking notices
 //     depends on it).
 //   - HEADQUE and NOORDER are not offered (not in api.go).
+//   - recoverLVB never lets a value be lost without a word: with no
+//     rebuilt lock holding a value the new master's value is invalid
+//     (recover_lvb leaves it unallocated: zeros read as valid), and a lock
+//     above CR is trusted as the source only if its holder read or wrote
+//     the value in a mode above CR and has held above CR since (lvbStale),
+//     and did not read it invalid (lvbInvalid).
 
 import (
 	"slices"
@@ -70,12 +76,15 @@ type lkb struct {
 	// W (a queued PW->EX with ALTPR granted PR writes, as lock.c does from
 	// lkb_lvbptr).
 	opLVB []byte
-	// Recovery: the value this lock last read or wrote, its sequence
-	// number, and whether that read said ValNotValid, as its holder
-	// reported them (the engine also keeps them up to date on grants).
+	// Recovery: the value this lock last read or wrote (nil: none), its
+	// sequence number, whether that read said ValNotValid, and whether
+	// it may be stale (the lock has held CR or less since: others may
+	// have written), as its holder reported them. The engine keeps its
+	// own locks' up to date on grants the same way.
 	lvb        []byte
 	lvbSeq     uint64
 	lvbInvalid bool
+	lvbStale   bool
 }
 
 // stickyFlags survive from one operation of a lock to the next.
@@ -347,6 +356,9 @@ func (r *rsb) grant(l *lkb) effect {
 	val, seq := r.setLVBLock(l, l.opLVB)
 	l.opLVB = nil
 	l.gr, l.rq = l.rq, IV
+	if l.gr <= CR {
+		l.lvbStale = true // others may write while it holds NL or CR
+	}
 	l.highbast = IV
 	if l.q != qGranted {
 		r.move(l, qGranted)

@@ -122,6 +122,7 @@ func (r *rsb) canBeGranted(l *lkb, atIssue, recover bool) (ok, deadlk bool) {
 		if l.flags&ConvDeadlk != 0 {
 			l.gr = NL
 			l.sb |= Demoted
+			l.lvbStale = true
 			return false, false
 		}
 		return false, true

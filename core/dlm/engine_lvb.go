@@ -50,7 +50,7 @@ func (r *rsb) setLVBLock(l *lkb, lvb []byte) ([]byte, uint64) {
 			return nil, 0
 		}
 		val = r.value()
-		l.lvb, l.lvbSeq, l.lvbInvalid = val, r.lvbSeq, r.invalid
+		l.lvb, l.lvbSeq, l.lvbInvalid, l.lvbStale = val, r.lvbSeq, r.invalid, false
 		val = append([]byte(nil), val...)
 	case lvbWrite:
 		if l.flags&IVValBlk != 0 {
@@ -61,7 +61,7 @@ func (r *rsb) setLVBLock(l *lkb, lvb []byte) ([]byte, uint64) {
 			return nil, 0
 		}
 		r.write(lvb)
-		l.lvb, l.lvbSeq, l.lvbInvalid = r.value(), r.lvbSeq, false
+		l.lvb, l.lvbSeq, l.lvbInvalid, l.lvbStale = r.value(), r.lvbSeq, false, false
 	case lvbNone:
 		if l.flags&ValBlk == 0 {
 			return nil, 0

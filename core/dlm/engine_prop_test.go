@@ -13,9 +13,10 @@ import (
 )
 
 var (
-	engineSeeds = flag.Int("engine.seeds", 300, "TestEngineProperties: how many seeds to run")
-	engineSeed  = flag.Uint64("engine.seed", 0, "TestEngineProperties: run only this seed")
-	engineOps   = flag.Int("engine.ops", 300, "TestEngineProperties: operations per seed")
+	engineSeeds   = flag.Int("engine.seeds", 300, "TestEngineProperties: how many seeds to run")
+	engineSeed    = flag.Uint64("engine.seed", 0, "TestEngineProperties: run only this seed")
+	engineOps     = flag.Int("engine.ops", 300, "TestEngineProperties: operations per seed")
+	engineRecover = flag.Bool("engine.recover", true, "TestEngineProperties: now and then a new master rebuilds the resource from the clients")
 )
 
 // TestEngineProperties drives one resource with random operations of
@@ -31,7 +32,12 @@ var (
 //     never before its lock's completion, never after its unlock);
 //   - every value block read equals a sequential model of the writes, or
 //     carries VALNOTVALID;
-//   - at the end, once every lock is force-unlocked, the resource is empty.
+//   - at the end, once every lock is force-unlocked, the resource is empty;
+//   - now and then the master "dies" and a new one rebuilds the resource
+//     from what the clients were told (rebuild, recoverLVB, grantPending,
+//     then the pending operations resent): the checks above go on, and a
+//     value the recovery calls valid is the model's; and now and then a
+//     client node dies and the master purges its locks.
 //
 // A failure prints the seed and the command that replays it.
 func TestEngineProperties(t *testing.T) {
@@ -55,6 +61,14 @@ type engClient struct {
 	op      Flags // the pending operation's flags
 	wantLVB []byte
 	lvbFlag Flags // ValBlk, IVValBlk of its last lock or conversion: an unlock uses them too, as in Linux
+	// For a recovery: the pending operation (a new request or a
+	// conversion, to resend), and the value the lock last read or wrote.
+	opMode Mode
+	opNew  bool
+	lvb    []byte
+	lvbSeq uint64
+	lvbInv bool
+	stale  bool // it has held CR or less since it last read or wrote the value
 }
 
 // engLVBModel is the sequential model of the value block.
@@ -133,6 +147,7 @@ func runEngineProperties(t *testing.T, seed uint64, ops int) bool {
 			switch e.status {
 			case OK:
 				if e.lvb != nil {
+					c.lvb, c.lvbSeq, c.lvbInv, c.stale = e.lvb, e.lvbSeq, e.sb&ValNotValid != 0, false
 					if c.op&ValBlk == 0 {
 						return fail("a value read without VALBLK")
 					}
@@ -151,11 +166,16 @@ func runEngineProperties(t *testing.T, seed uint64, ops int) bool {
 				if old >= PW && (old != PW || e.mode != EX) {
 					if c.op&IVValBlk != 0 {
 						model.valid = false
+						c.lvbInv = true
 					} else if c.op&ValBlk != 0 && c.wantLVB != nil {
 						model.val, model.valid = c.wantLVB, true
+						c.lvb, c.lvbSeq, c.lvbInv, c.stale = c.wantLVB, e.lvbSeq, false, false
 					}
 				}
 				c.mode = e.mode
+				if c.mode <= CR {
+					c.stale = true
+				}
 			case EAGAIN, EDEADLK, ECANCEL:
 				c.mode = e.mode
 				if c.mode == IV {
@@ -173,6 +193,9 @@ func runEngineProperties(t *testing.T, seed uint64, ops int) bool {
 				c.mode, c.has = IV, false
 			default:
 				return fail("unexpected status %s", e.status)
+			}
+			if c.mode != IV && c.mode <= CR {
+				c.stale = true
 			}
 		}
 		// The resource forgets its value when no lock is left.
@@ -205,7 +228,95 @@ func runEngineProperties(t *testing.T, seed uint64, ops int) bool {
 		return true
 	}
 
+	// recoverMaster replaces the resource by one a new master rebuilds from
+	// what the clients were told (their process copies): every lock with a
+	// granted mode at that mode (NL when a CONVDEADLK conversion is pending:
+	// it may have been demoted), with the value it last read or wrote;
+	// then the value block is recovered, the grant pass ignores order, and
+	// the pending requests and conversions are resent.
+	recoverMaster := func() bool {
+		trace = append(trace, "recover")
+		r2 := newRSB("", "R", lvbLen)
+		for _, c := range clients {
+			if !c.has {
+				continue
+			}
+			gr := c.mode
+			if gr != IV && c.pending > 0 && !c.opNew && c.op&ConvDeadlk != 0 {
+				gr = NL
+			}
+			if gr == IV {
+				continue // a new request: resent below
+			}
+			r2.rebuild(&lkb{key: c.key, owner: Owner{Node: c.key.Node, ID: uint64(c.key.ID)}, gr: gr, rq: IV,
+				q: qGranted, flags: c.lvbFlag, lvb: c.lvb, lvbSeq: c.lvbSeq, lvbInvalid: c.lvbInv, lvbStale: c.stale, highbast: IV})
+		}
+		r2.recoverLVB()
+		if !r2.invalid && model.valid {
+			want := make([]byte, lvbLen)
+			copy(want, model.val)
+			if !bytes.Equal(r2.value(), want) {
+				return fail("recovery made %q the valid value; the model has %q", r2.value(), want)
+			}
+		}
+		r = r2
+		if !apply(r.grantPending(0)) {
+			return false
+		}
+		for _, c := range clients {
+			if !c.has || c.pending == 0 {
+				continue
+			}
+			if c.opNew {
+				trace = append(trace, fmt.Sprintf("resend lock %v %s %s", c.key, c.opMode, c.op))
+				if !apply(r.request(0, &lkb{key: c.key, owner: Owner{Node: c.key.Node, ID: uint64(c.key.ID)}}, c.opMode, c.op, nil)) {
+					return false
+				}
+				continue
+			}
+			trace = append(trace, fmt.Sprintf("resend convert %v %s %s", c.key, c.opMode, c.op))
+			effs, err := r.convert(0, c.key, c.opMode, c.op, c.wantLVB)
+			if err != nil {
+				return fail("resent conversion: %v", err)
+			}
+			if !apply(effs) {
+				return false
+			}
+		}
+		return true
+	}
+
+	// purgeNode drops a dead node's locks at the surviving master: its
+	// clients are gone (no completions); a dead PW/EX VALBLK holder makes
+	// the value invalid (rule 1); the grant pass ignores order once.
+	purgeNode := func(n wire.NodeID) bool {
+		trace = append(trace, fmt.Sprintf("purge node %d", n))
+		for _, c := range clients {
+			if !c.has || c.key.Node != n {
+				continue
+			}
+			if engBelieved(c) >= PW && c.lvbFlag&ValBlk != 0 {
+				model.valid = false
+			}
+			c.has, c.pending, c.mode = false, 0, IV
+		}
+		r.purge(func(x wire.NodeID) bool { return x == n })
+		return apply(r.grantPending(0))
+	}
+
 	for step := 0; step < ops; step++ {
+		if *engineRecover && rng.IntN(40) == 0 {
+			if !recoverMaster() || !check() {
+				return false
+			}
+			continue
+		}
+		if *engineRecover && rng.IntN(60) == 0 {
+			if !purgeNode(wire.NodeID(1+rng.IntN(3))) || !check() {
+				return false
+			}
+			continue
+		}
 		c := clients[rng.IntN(len(clients))]
 		switch {
 		case !c.has: // a new lock
@@ -221,6 +332,7 @@ func runEngineProperties(t *testing.T, seed uint64, ops int) bool {
 			c.key = lkey{Node: wire.NodeID(1 + rng.IntN(3)), ID: next}
 			c.has, c.mode, c.pending, c.op, c.wantLVB = true, IV, 1, flags, nil
 			c.lvbFlag = flags & (ValBlk | IVValBlk)
+			c.opMode, c.opNew, c.lvb, c.lvbSeq, c.lvbInv, c.stale = mode, true, nil, 0, false, false
 			trace = append(trace, fmt.Sprintf("lock %v %s %s", c.key, mode, flags))
 			if !apply(r.request(0, &lkb{key: c.key, owner: Owner{Node: c.key.Node, ID: uint64(c.key.ID)}}, mode, flags, nil)) {
 				return false
@@ -261,6 +373,7 @@ func runEngineProperties(t *testing.T, seed uint64, ops int) bool {
 			c.lvbFlag = flags & (ValBlk | IVValBlk)
 			c.pending++
 			c.op, c.wantLVB = flags, lvb
+			c.opMode, c.opNew = mode, false
 			if !apply(effs) {
 				return false
 			}

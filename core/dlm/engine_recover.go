@@ -32,9 +32,15 @@ func (r *rsb) purge(dead func(wire.NodeID) bool) {
 }
 
 // rebuild adds a lock as a survivor reported it, at the end of queue l.q
-// (qGranted, qConvert or qWait; l.gr, l.rq, l.flags, l.lvb, l.lvbSeq and
-// l.lvbInvalid as the holder has them). The queues' old order is lost, so
-// the next grant pass ignores conversion order.
+// (qGranted, qConvert or qWait; l.gr, l.rq, l.flags, l.lvb, l.lvbSeq,
+// l.lvbInvalid and l.lvbStale as the holder has them). The queues' old
+// order is lost, so the next grant pass ignores conversion order.
+//
+// What the holder reports: the value it last read or wrote (nil if
+// none), lvbStale if it has held CR or less since (or was demoted), and
+// for a lock with a CONVDEADLK conversion pending, NL as its granted mode
+// (the old master may have demoted it, granting others on the strength
+// of that; its client must assume NL until the completion anyway).
 //
 // A lock whose middle conversion (PR<->CW) was in flight when its master
 // went may have been granted the new mode there, and others granted on
@@ -54,12 +60,19 @@ func (r *rsb) rebuild(l *lkb) {
 
 // recoverLVB sets a NEW master's value block from its rebuilt locks
 // (recover_lvb): if some ValBlk lock is granted above CR, its value is
-// the resource's (rule 2: such a holder has the latest); else the value
+// the resource's (rule 2: such a holder has the latest, since no one
+// can write while it holds that mode; corral's: only if it read or wrote
+// the value in a mode above CR and has held above CR since, lvbStale
+// false; a value read in NL and carried up without a read may be
+// stale); else the value
 // comes from the ValBlk lock with the highest sequence number and is
 // marked invalid, since only NL/CR locks remain and a PW/EX holder may
 // have died with a newer one (rule 2). An invalid flag already set is
 // kept (rule 3), and so is the invalidity a holder last read (corral's:
-// a PR holder that read ValNotValid must not make the value valid).
+// a PR holder that read ValNotValid must not make the value valid). When
+// no lock has a value (none uses the value block, or none has read it)
+// the value is unknown: zeros, invalid (corral's; Linux would read zeros
+// as valid, losing a value written before without a word).
 func (r *rsb) recoverLVB() {
 	r.recoverConversion()
 	var big, high *lkb
@@ -72,7 +85,7 @@ func (r *rsb) recoverLVB() {
 			if l.flags&ValBlk == 0 || l.lvb == nil {
 				continue
 			}
-			if l.gr > CR {
+			if l.gr > CR && !l.lvbStale {
 				big = l
 				break
 			}
@@ -87,7 +100,11 @@ func (r *rsb) recoverLVB() {
 	src := big
 	if src == nil {
 		if high == nil {
-			return // no lock uses the value block
+			// No lock has the value (Linux leaves the new master's
+			// value unallocated: lost without a word): unknown, so
+			// invalid, zeros.
+			r.lvb, r.lvbSeq, r.invalid = nil, 0, true
+			return
 		}
 		src, r.invalid = high, true
 	}

@@ -4,7 +4,7 @@ package dlm
 // or a few, driven command by command; rewrite the expected output with
 // -rewrite) and a randomized property test (engine_prop_test.go).
 //
-// Mutations tried on purpose, each caught (the first failing line; all
+// Mutations tried on purpose, each caught (the first failing lines; all
 // re-measured on the final engine):
 //
 //	M1  a new request ignores a queued conversion (VMS 6-4's "convert
@@ -20,13 +20,15 @@ package dlm
 //	M7  no restart of the convert queue after a grant: recovery:117.
 //	M8  the wait queue before the convert queue: grant_order:198.
 //	M9  a freed resource keeps its value: lvb:208 (scenario 34) and
-//	    TestEngineProperties (seed 4: read "v245", the model says zeros).
+//	    TestEngineProperties (seed 4: read "v163", the model says zeros).
 //	M10 NOQUEUE tells holders without NOQUEUEBAST: matrix:236, noqueue:60.
 //	M11 a plain unlock of a lock with an operation pending accepted:
 //	    cancel_unlock:74 (scenario 38), TestEngineProperties (seed 1).
-//	M12 purge forgets recover_lvb's rule 1: recovery:29.
+//	M12 purge forgets recover_lvb's rule 1: recovery:29,
+//	    TestEngineProperties (seed 10: a read of an invalid value without
+//	    VALNOTVALID).
 //	M13 a grant ignores its operation's value (opLVB): lvb:15,
-//	    lvb_table:969, recovery:29, TestEngineProperties (seed 2).
+//	    lvb_table:969, recovery:29, TestEngineProperties (seed 7).
 //	M14 RSB_RECOVER_GRANT ignored: recovery:92.
 //	M15 EXPEDITE ignored: grant_order:111 (scenario 5).
 //	M16 ALTPR/ALTCW ignored: conversions:210 (scenario 16).
@@ -36,7 +38,13 @@ package dlm
 //	M19 a NODLCKWT conversion in a conversion deadlock not told:
 //	    deadlock:94.
 //	M20 recoverLVB takes a lock that never read the value as its source:
-//	    recovery:357 (zeros passed off as a valid value).
+//	    recovery:360, TestEngineProperties (seed 31: recovery made zeros
+//	    the valid value; the model has "v893").
+//	M21 recoverLVB trusts a big lock whose value is stale: recovery:379
+//	    (TestEngineProperties finds it with -engine.ops=1000, seed 1422).
+//	M22 recoverLVB with no source leaves the value valid: recovery:204,
+//	    TestEngineProperties (seed 2: a read of an invalid value without
+//	    VALNOTVALID).
 
 import (
 	"bytes"
@@ -64,7 +72,7 @@ import (
 //	orphan NAME                           NAME's owner is gone: the lock is an orphan
 //	adopt NAME MODE [res=R]               a new lock NAME adopts an orphan in MODE
 //	purge node=N[,M]                      drop the locks of dead nodes
-//	rebuild NAME gr=M [rq=M] q=granted|convert|wait [FLAG...] [lvb=V] [seq=S] [invalid] [node=N] [res=R]
+//	rebuild NAME gr=M [rq=M] q=granted|convert|wait [FLAG...] [lvb=V] [seq=S] [invalid] [stale] [node=N] [res=R]
 //	recover-lvb [res=R] | grant-pending [res=R]
 //	queues [res=R]                        the resource's queues and value block
 //	validate MODE [FLAG...] [name=N] [ls=N]   validateLock: ok or the error
@@ -433,6 +441,7 @@ func (h *engineHarness) run(d *datadriven.TestData) (string, error) {
 			l.lvbSeq, _ = strconv.ParseUint(s, 10, 64)
 		}
 		l.lvbInvalid = a.keys["invalid"]
+		l.lvbStale = a.keys["stale"]
 		r.rebuild(l)
 		return "ok", nil
 

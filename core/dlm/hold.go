@@ -28,7 +28,11 @@ package dlm
 // completions are synchronous). Effects of one lock keep their order: a
 // lock with a held completion has every later effect held behind it.
 
-import "github.com/corral-ha/corral/core/wire"
+import (
+	"slices"
+
+	"github.com/corral-ha/corral/core/wire"
+)
 
 // held is a master's effect waiting to be handed out.
 type held struct {
@@ -93,28 +97,20 @@ func (d *DLM) flushHeld(r *rsb) {
 	rn := rname{ls: r.ls, name: r.name}
 	for {
 		list := d.held[rn]
-		if len(list) == 0 {
-			delete(d.held, rn)
-			return
-		}
-		blocked := map[lkey]bool{}
-		var keep []held
-		progress := false
+		next := -1
 		for i, h := range list {
-			if blocked[h.e.key] || d.mustHold(r, h.e) {
-				blocked[h.e.key] = true
-				keep = append(keep, h)
-				continue
+			earlier := slices.ContainsFunc(list[:i], func(k held) bool { return k.e.key == h.e.key })
+			if !earlier && !d.mustHold(r, h.e) {
+				next = i
+				break
 			}
-			d.held[rn] = append(keep, list[i+1:]...)
-			d.deliver(rn, h)
-			progress = true
-			break
 		}
-		if !progress {
-			d.held[rn] = keep
-			return
+		if next < 0 {
+			return // (an empty list stays, for the next effects: tossIdle deletes it)
 		}
+		h := list[next]
+		d.held[rn] = slices.Delete(list, next, next+1)
+		d.deliver(rn, h)
 	}
 }
 

@@ -78,14 +78,15 @@ type rname struct{ ls, name string }
 // reclock is a process copy as recovery sends it to the new master.
 type reclock struct {
 	rname
-	id     LockID
-	owner  Owner
-	gr     Mode // the mode the master last confirmed
-	flags  Flags
-	orphan bool
-	lvb    []byte
-	lvbSeq uint64
-	lvbBad bool // its last read said ValNotValid
+	id       LockID
+	owner    Owner
+	gr       Mode // the mode the master last confirmed
+	flags    Flags
+	orphan   bool
+	lvb      []byte
+	lvbSeq   uint64
+	lvbBad   bool // its last read said ValNotValid
+	lvbStale bool // it held CR or less since it last read or wrote the value
 }
 
 // edge is one waits-for edge: owner from waits for owner to, because of
@@ -193,6 +194,7 @@ func (m *msg) encode(b []byte) []byte {
 			e.lvb(l.lvb)
 			e.uv(l.lvbSeq)
 			e.bool(l.lvbBad)
+			e.bool(l.lvbStale)
 		}
 	case mkRecDone:
 	case mkDlQuery:
@@ -301,7 +303,7 @@ func decodeMsg(b []byte) (msg, error) {
 			d.fail("%d masters for %d names", len(m.masters), len(m.names))
 		}
 	case mkRecLocks:
-		n := d.count(9)
+		n := d.count(10)
 		for i := 0; i < n && d.err == nil; i++ {
 			var l reclock
 			l.rname = d.rname()
@@ -313,6 +315,7 @@ func decodeMsg(b []byte) (msg, error) {
 			l.lvb = d.lvb()
 			l.lvbSeq = d.uv()
 			l.lvbBad = d.bool()
+			l.lvbStale = d.bool()
 			m.locks = append(m.locks, l)
 		}
 	case mkRecDone:

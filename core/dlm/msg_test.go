@@ -33,7 +33,7 @@ func sampleMsgs() []msg {
 		{kind: mkRecDir, view: v, names: []rname{rn, {ls: "x", name: ""}}, tag: 6, node: 2},
 		{kind: mkRecLookup, view: v, names: []rname{rn}},
 		{kind: mkRecMasters, view: v, names: []rname{rn}, masters: []wire.NodeID{3}},
-		{kind: mkRecLocks, view: v, locks: []reclock{{rname: rn, id: 3, owner: o, gr: PR, flags: Persistent, orphan: true, lvb: lvb, lvbSeq: 3, lvbBad: true}, {rname: rn, gr: IV}}},
+		{kind: mkRecLocks, view: v, locks: []reclock{{rname: rn, id: 3, owner: o, gr: PR, flags: Persistent, orphan: true, lvb: lvb, lvbSeq: 3, lvbBad: true, lvbStale: true}, {rname: rn, gr: IV}}},
 		{kind: mkRecDone, view: v},
 		{kind: mkDlQuery, view: v, tag: 8},
 		{kind: mkDlEdges, view: v, tag: 8, edges: []edge{{from: o, to: Owner{Node: 1, ID: 1}, rname: rn, lock: lkey{Node: 2, ID: 5}, master: 1, noDlckWt: true}}},

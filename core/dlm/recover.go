@@ -43,11 +43,12 @@ func (d *DLM) stepView(v View) {
 	if v.ID != d.view {
 		d.view = v.ID
 		d.running = false
+		d.recovered = false
 		d.rec = nil
 		d.recMsgs = nil
 		d.deferred = nil
 		d.dl = nil
-		d.removing = map[rname]bool{}
+		d.removing = map[rname][]fromMsg{}
 		// What was in flight is resent after the recovery: the master
 		// copies it went to are rebuilt from confirmed state.
 		for _, p := range d.sortedLocks() {
@@ -77,10 +78,14 @@ func (d *DLM) stepView(v View) {
 	d.primary = v.Primary
 	d.release = slices.Clone(v.Release)
 	if !d.primary {
-		d.running = false
+		d.running = false // (a recovery under way goes on; granting waits for Primary)
 		return
 	}
-	if d.rec == nil && !d.running && d.covered() {
+	if d.recovered {
+		d.resume()
+		return
+	}
+	if d.rec == nil && d.covered() {
 		d.startRecovery()
 	}
 }
@@ -180,6 +185,9 @@ func (d *DLM) enterStage(s int) {
 		}
 	case stageMasters:
 		for _, rn := range sortedKeys(d.names) {
+			if len(d.names[rn].locks) == 0 {
+				continue
+			}
 			dn := dirNode(rec.members, rn.ls, rn.name)
 			rec.asked[dn] = append(rec.asked[dn], rn)
 		}
@@ -195,8 +203,15 @@ func (d *DLM) enterStage(s int) {
 				continue
 			}
 			if p.mgr != IV {
-				out[master] = append(out[master], reclock{rname: p.rn, id: p.id, owner: p.owner, gr: p.mgr,
-					flags: p.flags | p.vflags, orphan: p.orphan, lvb: p.lvb, lvbSeq: p.lvbSeq, lvbBad: p.lvbBad})
+				l := reclock{rname: p.rn, id: p.id, owner: p.owner, gr: p.mgr, flags: p.flags | p.vflags,
+					orphan: p.orphan, lvb: p.lvb, lvbSeq: p.lvbSeq, lvbBad: p.lvbBad, lvbStale: p.lvbStale}
+				if p.pend != nil && p.pend.kind == mkConvert && p.pend.flags&ConvDeadlk != 0 {
+					// Its old master may have demoted it to NL and granted
+					// others on the strength of that; its client accepted
+					// NL until the conversion completes.
+					l.gr, l.lvbStale = NL, true
+				}
+				out[master] = append(out[master], l)
 				named[p.rn] = true
 			}
 		}
@@ -320,8 +335,14 @@ func (d *DLM) recReceive(from wire.NodeID, m msg) {
 func (d *DLM) rebuild() {
 	rec := d.rec
 	d.recView = rec.view
-	dead := d.departed()
-	isDead := func(n wire.NodeID) bool { return slices.Contains(dead, n) || !slices.Contains(rec.members, n) }
+	reported := map[lkey]bool{}
+	for _, n := range rec.members {
+		for _, l := range rec.locks[n] {
+			if l.gr != IV {
+				reported[lkey{Node: n, ID: l.id}] = true
+			}
+		}
+	}
 	old := d.mast
 	d.mast = map[rname]*mres{}
 	d.mseq = map[lkey]uint32{}
@@ -335,8 +356,19 @@ func (d *DLM) rebuild() {
 		}
 		r := newRSB(rn.ls, rn.name, d.lvbLen(rn.ls))
 		if o := old[rn]; o != nil {
-			o.r.purge(isDead)
 			r.lvb, r.lvbSeq, r.invalid = o.r.lvb, o.r.lvbSeq, o.r.invalid
+			// A PW or EX lock of the old copy that no member reports any
+			// more (its node died, or was told its locks were lost, before
+			// its unlock or down-conversion reached this master) may have
+			// written or invalidated the value: it becomes invalid, never
+			// silently old (recover_lvb's first rule, for every lock gone).
+			for _, q := range [][]*lkb{o.r.granted, o.r.converting} {
+				for _, l := range q {
+					if l.gr >= PW && !reported[l.key] {
+						r.invalid = true
+					}
+				}
+			}
 		} else {
 			fresh[rn] = true
 		}
@@ -345,7 +377,15 @@ func (d *DLM) rebuild() {
 		return r
 	}
 	for _, rn := range sortedKeys(old) {
-		get(rn) // a surviving master keeps its resources (stage 1 told their directory)
+		// A surviving master keeps its resources (stage 1 told their
+		// directory), unless the directory chose another reporter.
+		if m, ok := rec.masters[rn]; ok && m != d.self {
+			continue
+		}
+		if m, ok := d.dir[rn]; ok && m != d.self {
+			continue
+		}
+		get(rn)
 	}
 	for _, n := range rec.members {
 		for _, l := range rec.locks[n] {
@@ -357,7 +397,7 @@ func (d *DLM) rebuild() {
 				d.belief[lkey{Node: n, ID: l.id}] = l.gr
 			}
 			r.rebuild(&lkb{key: lkey{Node: n, ID: l.id}, owner: l.owner, gr: l.gr, rq: IV, flags: l.flags,
-				q: qGranted, orphan: l.orphan, lvb: l.lvb, lvbSeq: l.lvbSeq, lvbInvalid: l.lvbBad, highbast: IV})
+				q: qGranted, orphan: l.orphan, lvb: l.lvb, lvbSeq: l.lvbSeq, lvbInvalid: l.lvbBad, lvbStale: l.lvbStale, highbast: IV})
 		}
 	}
 	for _, rn := range sortedKeys(d.mast) {
@@ -372,11 +412,20 @@ func (d *DLM) rebuild() {
 func (d *DLM) finishRecovery() {
 	rec := d.rec
 	d.rec = nil
-	d.running = true
+	d.recovered = true
 	purged := d.departed()
 	d.base = slices.Clone(rec.members)
 	d.out.Events = append(d.out.Events, Recovered{View: rec.view, Members: slices.Clone(rec.members),
 		Purged: purged, Resources: len(d.mast), Took: d.now - d.viewAt})
+	d.resume()
+}
+
+// resume starts granting and sending in a recovered primary view.
+func (d *DLM) resume() {
+	if !d.primary || !d.recovered || d.running {
+		return
+	}
+	d.running = true
 	d.dlNext = d.now + d.cfg.DeadlockTimeout/2
 	for _, rn := range sortedKeys(d.mast) {
 		mr := d.mast[rn]

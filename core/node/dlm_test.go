@@ -105,6 +105,12 @@ func TestDLMSessions(t *testing.T) {
 		t.Fatalf("n2's counters %+v", st)
 	}
 
+	if _, _, err := a.Lock(ctx, dlm.Request{Name: "r", Mode: dlm.EX, Flags: dlm.Convert, ID: idb}); !errors.Is(err, dlm.ErrNotFound) {
+		t.Fatalf("converting another session's lock: %v, want ErrNotFound", err)
+	}
+	if _, err := a.Unlock(idb, 0, nil); !errors.Is(err, dlm.ErrNotFound) {
+		t.Fatalf("unlocking another session's lock: %v, want ErrNotFound", err)
+	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -231,7 +231,7 @@ func (s *Stack) dlmViewNow(now time.Duration) dlm.View {
 		if member {
 			continue
 		}
-		if s.dlmFenceDown(nd) || (!s.dlmCovered(id) && takeover()) {
+		if s.fenceDown(nd) || (!s.dlmCovered(id) && takeover()) {
 			v.Release = append(v.Release, id)
 		}
 	}
@@ -239,9 +239,9 @@ func (s *Stack) dlmViewNow(now time.Duration) dlm.View {
 	return v
 }
 
-// dlmFenceDown reports whether the fence core holds nd down (confirmed
+// fenceDown reports whether the fence core holds nd down (confirmed
 // fenced, or left cleanly) at the incarnation this node last talked to.
-func (s *Stack) dlmFenceDown(nd Node) bool {
+func (s *Stack) fenceDown(nd Node) bool {
 	cb, confirmed := s.fence.f.Confirmed(nd.Name)
 	left := s.fence.f.LeftCleanly(nd.Name)
 	if !confirmed && !left {

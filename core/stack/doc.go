@@ -116,9 +116,10 @@
 //     saying why, until the next view.
 //  6. two_node (twonode.go): a lone primary view fences its peer and is
 //     primary for nothing else until the peer is confirmed fenced or left
-//     cleanly at its last boot id; a node that restarted alone gives the
-//     fence core a view that is not primary until it adopted a history in
-//     a view of both nodes.
+//     cleanly at its last boot id, and conn knows no newer one
+//     (fenceDown); a node that restarted alone gives the fence core a view
+//     that is not primary until it adopted a history in a view of both
+//     nodes.
 //  7. Fence device calls are made only while this node holds its lease by
 //     the clock at the round; a stop that failed escalates (stopFailed):
 //     with the lease and a device that reaches it, a request for its own
@@ -134,7 +135,9 @@
 //     nothing otherwise; Release are the nodes whose locks may go (G5):
 //     outside the view and confirmed fenced at their last boot id (the
 //     fence core's Confirmed), or left cleanly and not back since
-//     (LeftCleanly), or, when no fence device nor watchdog covers them,
+//     (LeftCleanly), either only when conn has talked to no newer
+//     incarnation of it (fenceDown: the fence core's boot id lags), or,
+//     when no fence device nor watchdog covers them,
 //     once this view's takeover wait passed (Quorate); and the peers back
 //     with a new boot id (conn's peer_restarted) until a recovery of a
 //     view holding the new incarnation finished. Lost is set while this

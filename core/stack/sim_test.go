@@ -145,14 +145,15 @@ import (
 //     alive and none fenced".
 //
 // The lock manager's (measured at the commit that added it, with the DLM
-// of branch dist at cbcb757):
+// of branch dist at 648d1c8):
 //
 //   - Purge before fence: the stack releases a departed node's locks as
 //     soon as the takeover wait passed, fence device or not (dlmViewNow:
-//     `quorate` for `quorate && !s.dlmCovered(id)`) -> seed 1 (3 nodes,
-//     last_man_standing+auto_tie_breaker) -> "G5: n3/1:l1 is granted PW
-//     on r1 (lock 2) while n2/1:l2 believes it holds PR (lock 5)" (n2, cut
-//     off and alive, keeps its lock until it is fenced).
+//     `fenceDown(nd) || takeover()` for `fenceDown(nd) ||
+//     (!s.dlmCovered(id) && takeover())`) -> seed 8 (3 nodes,
+//     last_man_standing; n2 isolated, alive and never fenced) -> "G5:
+//     n3/1:l1 is granted PW on r3 (lock 5) while n2/1:l2 believes it
+//     holds PR (lock 1)".
 //
 // Also: a member starts what the coordinator asks while it lost its lease
 // (crm's local start guard `(!c.view.Primary || c.leaseGone)` dropped) ->

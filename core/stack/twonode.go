@@ -23,7 +23,10 @@ func (s *Stack) twoNodeAlone(ms membership.Status) quorum.Alone {
 }
 
 // peerDown reports whether every configured node outside the view is
-// confirmed fenced or left cleanly at the last boot id the fence core saw.
+// confirmed fenced or left cleanly at the last boot id the fence core saw,
+// and conn has talked to no newer incarnation of it (fenceDown: the
+// fence core learns a new boot id only from the reports of a view, and a
+// node cut off again before them would be taken for fenced).
 func (s *Stack) peerDown(ms membership.Status) bool {
 	if s.fence.f == nil {
 		return false
@@ -32,7 +35,7 @@ func (s *Stack) peerDown(ms membership.Status) bool {
 		if slices.Contains(ms.View.Members, nd.ID) {
 			continue
 		}
-		if _, ok := s.fence.f.Confirmed(nd.Name); !ok && !s.fence.f.LeftCleanly(nd.Name) {
+		if !s.fenceDown(nd) {
 			return false
 		}
 	}
