@@ -337,6 +337,7 @@ func (h *Host) RunFile(ctx context.Context, file string, args []string, out io.W
 	}
 	v := h.newVM()
 	defer v.L.Close()
+	defer v.closeLocks()
 	L := v.L
 	v.label = "lua run " + file
 	v.out = &lineWriter{w: out}

@@ -91,6 +91,21 @@
 //	        start{argv, env, dir, pidfile, log} -> pid; alive(pid); kill(pid, sig); wait(pid, secs)
 //	fs      exists, read, write, remove, mkdir
 //	net     tcp{host, port, timeout}; http{url, method, timeout, expect} -> ok, code, body
+//	lock    acquire{name, mode, lockspace, flags, lvb, valblk, timeout} -> lk, "ok", sb | nil, status;
+//	        lk:convert{mode, flags, lvb, timeout}, lk:release{lvb, flags}, lk:lvb() -> value, valid,
+//	        lk:set_lvb(v), lk:mode(), lk:id(), lk:wait_blocking(secs) -> mode | nil, "timeout"|"lost"
+//
+// The lock module locks through Config.Locks (the node's own lock
+// manager; `lua run` in the shell: a lock session over the admin socket).
+// A call's locks are one owner's, in one session opened at the first
+// acquire and closed when the call ends: locks never outlive the call that
+// took them (a handler that must hold a lock runs as lua run, or keeps
+// its call going). Statuses are the lock manager's names: EAGAIN (busy,
+// with noqueue), EDEADLK (a deadlock victim), ETIMEDOUT (the timeout
+// cancelled it), lost; flags are lower-case (noqueue, valblk, quecvt,
+// noqueuebast, ...). A value given as lvb (or valblk = true) sets the
+// valblk flag; it is written on the way down from PW or EX and read on
+// a grant, per the value block table.
 //
 // Processes exec starts run in their own process group (a timeout kills the
 // group) and get SIGKILL when the node dies (Pdeathsig). fs.write writes a
@@ -106,7 +121,8 @@
 //     Config.Grant directories ([lua] grant), RunFile (the shell's lua run:
 //     the user's own file, in the shell's process, acting on the cluster
 //     through the admin API with the user's rights) and Lua test files. They
-//     may require exec, fs and net and call the corral functions that
+//     may require exec, fs, net and lock (a lock can hold up every node's
+//     agents) and call the corral functions that
 //     change the cluster: set, move, start, stop, pause, resume.
 //   - Not granted: every other script, and Eval (the shell's lua command,
 //     /v1/lua/eval). They read the cluster (status, get, list, wait_event)

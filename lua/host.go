@@ -75,6 +75,9 @@ type Config struct {
 	// Cluster is what the corral module reads and acts on (nil: those
 	// functions raise "no cluster connected").
 	Cluster Cluster
+	// Locks is what the lock module locks with (nil: lock.acquire raises
+	// "no lock manager connected").
+	Locks Locker
 	// Timeout bounds calls whose context has no deadline (0: DefaultTimeout).
 	Timeout time.Duration
 	// MemoryLimit bounds the heap growth during one call, in bytes

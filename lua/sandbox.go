@@ -556,6 +556,7 @@ var modules = map[string]module{
 	"exec":   {granted: true, loader: (*vm).execLoader},
 	"fs":     {granted: true, loader: (*vm).fsLoader},
 	"net":    {granted: true, loader: (*vm).netLoader},
+	"lock":   {granted: true, loader: (*vm).lockLoader},
 }
 
 // require is an environment's require: it gives a read-only view of the
@@ -566,10 +567,10 @@ func (v *vm) require(granted bool, cache map[string]glua.LValue) glua.LGFunction
 		name := L.CheckString(1)
 		m, ok := modules[name]
 		if !ok {
-			L.RaiseError("module %q not found: the sandbox has corral, exec, fs and net", name)
+			L.RaiseError("module %q not found: the sandbox has corral, exec, fs, net and lock", name)
 		}
 		if m.granted && !granted {
-			L.RaiseError("module %q is not granted to this script: only shipped scripts and directories listed in [lua] grant may use exec, fs and net", name)
+			L.RaiseError("module %q is not granted to this script: only shipped scripts and directories listed in [lua] grant may use exec, fs, net and lock", name)
 		}
 		if t, ok := cache[name]; ok {
 			L.Push(t)

@@ -49,6 +49,10 @@ type vm struct {
 	trusted bool
 	base    uint64  // heap bytes when the call started
 	out     printer // print() goes here during Eval and RunFile
+
+	// locks is the running call's lock session (the lock module), closed
+	// when the call ends: a script's locks do not outlive its call.
+	locks *luaLocks
 }
 
 func randomSeed() uint64 {
@@ -226,6 +230,7 @@ func (h *Host) do(ctx context.Context, s *script, call string, body func(v *vm, 
 		}
 		return body(v, tbl)
 	}()
+	v.closeLocks()
 
 	v.L.RemoveContext()
 	if !panicked {

@@ -159,6 +159,8 @@ func (c *completer) after(done []string, partial string) []string {
 		return c.crmNames("group")
 	case len(pos) == 0 && len(cmd.subs) > 0:
 		return cmd.subs
+	case cmd.name == "unlock" && len(pos) == 0:
+		return c.s.heldLockNames()
 	case cmd.name == "lua" && len(pos) == 1 && pos[0] == "run":
 		return luaFiles(partial)
 	}

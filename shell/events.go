@@ -74,6 +74,13 @@ func describe(e apitypes.Event) string {
 	add("reason", e.Reason)
 	add("error", e.Error)
 	add("detail", e.Detail)
+	if e.Purged != nil { // dlm_recovered
+		add("purged", strings.Join(e.Purged, ","))
+	}
+	if e.Resources != nil {
+		add("resources", strconv.Itoa(*e.Resources))
+	}
+	add("took", e.Took)
 	return strings.Join(parts, " ")
 }
 

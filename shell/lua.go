@@ -144,7 +144,7 @@ func (s *Shell) luaRun(ctx context.Context, file string, args []string) error {
 		}
 		return a
 	}}))
-	h, err := lua.New(lua.Config{PoolSize: 1, Log: log, Cluster: apiCluster{s}})
+	h, err := lua.New(lua.Config{PoolSize: 1, Log: log, Cluster: apiCluster{s}, Locks: apiLocker{s}})
 	if err != nil {
 		return fmt.Errorf("lua run: %w", err)
 	}

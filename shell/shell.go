@@ -236,7 +236,7 @@ func commands() []*command {
 		pauseCommand(), resumeCommand(), leaveCommand(), debugCommand(), cdbCommand(), watchCommand(), dnsCommand(),
 		groupsCommand(), resourcesCommand(), moveCommand(), startCommand(), stopCommand(), cleanupCommand(),
 		explainCommand(), resourceCommand(), groupCommand(), fenceCommand(),
-		agentsCommand(), luaCommand(), reloadCommand(),
+		agentsCommand(), luaCommand(), reloadCommand(), locksCommand(), lockCommand(), unlockCommand(),
 		helpCommand(), exitCommand(),
 	}
 }
@@ -347,6 +347,8 @@ type Shell struct {
 	// readLine reads a line with the interactive shell's editor (nil
 	// outside it), for the Lua REPL.
 	readLine func(prompt string) (string, error)
+	// locks is the shell's lock session (lock, unlock; locks.go).
+	locks *shellLocks
 }
 
 // Exec runs one command line.
@@ -506,6 +508,7 @@ func Run(argv []string, env Env) int {
 	socket := FindSocket(o.Socket, env.Getenv, func(p string) bool { _, err := os.Stat(p); return err == nil })
 	s := &Shell{Client: NewClient(socket), Stdout: env.Stdout, JSON: o.JSON, Terminal: env.StdoutTTY,
 		Color: env.StdoutTTY && env.Getenv("NO_COLOR") == "" && env.Getenv("TERM") != "dumb"}
+	defer s.CloseLocks() // a closed session releases the locks taken with lock
 	switch {
 	case o.Command != "":
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -161,6 +161,8 @@ func TestDescribeResourceEvents(t *testing.T) {
 		{apitypes.Event{Kind: "group_moved", Group: "web", From: "n2", To: "n1"}, "group=web from=n2 to=n1"},
 		{apitypes.Event{Kind: "resource_failed", Group: "web", Resource: "http", On: "n3", Error: "exit 1"}, "group=web resource=http on=n3 error=exit 1"},
 		{apitypes.Event{Kind: "group_offline", Group: "db", Owner: "n2", Reason: "waiting for fence of n2"}, "group=db owner=n2 reason=waiting for fence of n2"},
+		{apitypes.Event{Kind: "dlm_recovered", Members: []string{"n1", "n3"}, Purged: []string{"n2"}, Resources: func() *int { n := 4; return &n }(), Took: "120ms"},
+			"members=n1,n3 purged=n2 resources=4 took=120ms"},
 	} {
 		if got := describe(tc.e); got != tc.want {
 			t.Errorf("%s: describe = %q, want %q", tc.e.Kind, got, tc.want)

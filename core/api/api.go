@@ -83,12 +83,15 @@ type Handler struct {
 	routes []route
 
 	unauthorized atomic.Uint64 // TCP requests refused for a missing or wrong token
+	lockSessions atomic.Int64  // lock sessions open (dlm.go)
 
-	mu        sync.Mutex
-	eventKind map[string]uint64 // events seen since start, by kind
-	done      chan struct{}
-	closeOnce sync.Once
-	stopSub   func()
+	mu           sync.Mutex
+	eventKind    map[string]uint64 // events seen since start, by kind
+	lockCount    map[string]uint64 // lock sessions' requests, completions and errors, by kind (dlm.go)
+	lastRecovery string            // the newest dlm_recovered's took
+	done         chan struct{}
+	closeOnce    sync.Once
+	stopSub      func()
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -96,7 +99,7 @@ var _ http.Handler = (*Handler)(nil)
 // New returns the admin API's handler for n. Close it when done: it
 // follows the event stream (for /metrics) and ends open event streams.
 func New(n Node) *Handler {
-	h := &Handler{n: n, eventKind: map[string]uint64{}, done: make(chan struct{})}
+	h := &Handler{n: n, eventKind: map[string]uint64{}, lockCount: map[string]uint64{}, done: make(chan struct{})}
 	get := func(f http.HandlerFunc) map[string]http.HandlerFunc {
 		return map[string]http.HandlerFunc{http.MethodGet: f}
 	}
@@ -127,6 +130,7 @@ func New(n Node) *Handler {
 	h.addCRM()   // crm.go
 	h.addFence() // fence.go
 	h.addLua()   // lua.go
+	h.addDLM()   // dlm.go
 	ch, stop := n.Subscribe(1024)
 	h.stopSub = stop
 	go h.count(ch)
@@ -147,6 +151,9 @@ func (h *Handler) count(ch <-chan node.Event) {
 		case e := <-ch:
 			h.mu.Lock()
 			h.eventKind[e.Kind]++
+			if e.Kind == "dlm_recovered" {
+				h.lastRecovery = e.Took
+			}
 			h.mu.Unlock()
 		case <-h.done:
 			return

@@ -58,6 +58,25 @@
 //     (the shell's Lua REPL), and {session, end: true} ends it; POST /v1/lua/reload
 //     re-reads the scripts and says what was added, changed or removed, or
 //     answers 422 with every load error (file:line) and keeps the old ones.
+//   - The lock manager (dlm.go, a Node that is also a LockNode; 501
+//     otherwise): GET /v1/dlm/session with "Connection: Upgrade" and
+//     "Upgrade: corral-dlm" is answered 101 and becomes a lock session:
+//     newline-delimited JSON both ways (apitypes.LockOp in, LockMsg out;
+//     the protocol is drawn in core/apitypes/dlm.go). Any process can
+//     take locks this way; the session is one owner (a first line
+//     {"op":"hello","owner":"NODE:ID"} joins an owner of this node: a
+//     nested corral lock), and when the connection closes, for any
+//     reason, the node releases every lock the session took. Every
+//     accepted lock or convert gets a queued line with the lock's id, then
+//     exactly one completion; a bad line gets an error line with its tag
+//     and a status (EPROTO, EINVAL, EBUSY, ENOENT, ESTOPPED) and the session
+//     goes on; a timeout cancels a request (completion ETIMEDOUT); a lost
+//     lock is a "lost" line, and a session the node ends (it stops) is a
+//     "lost" line without a lock, then the end of the connection. A client
+//     that does not read for 10 s is dropped (its locks go).
+//     GET /v1/locks[?lockspace=LS] is the cluster-wide lock table
+//     (apitypes.LocksDoc): every resource as its master holds it, sorted
+//     by lockspace and name, the default lockspace named "default".
 //   - GET /metrics: Prometheus text format, metric names corral_*.
 //   - TCP (config [api] listen) goes through RequireToken: without
 //     "Authorization: Bearer TOKEN" a request is 401, counted

@@ -175,6 +175,7 @@ func (h *Handler) metrics(w http.ResponseWriter, _ *http.Request) {
 	}
 	nodeMetrics(p, m)
 	h.luaMetrics(p) // lua.go
+	h.dlmMetrics(p) // dlm.go
 	p.one("corral_api_unauthorized_total", "counter", "Admin API requests over TCP refused for a missing or wrong bearer token.", float64(h.unauthorized.Load()))
 }
 

@@ -35,4 +35,12 @@ type Event struct {
 	// fence_failed {target, device, error}
 	Device string `json:"device,omitempty"`
 	By     string `json:"by,omitempty"`
+
+	// dlm_recovered {members, purged, resources, took}: a lock manager
+	// recovery finished (members is the view's; purged the departed
+	// nodes whose locks were dropped; resources how many were rebuilt;
+	// took from the view's change to the end, as "1.2s").
+	Purged    []string `json:"purged,omitempty"`
+	Resources *int     `json:"resources,omitempty"`
+	Took      string   `json:"took,omitempty"`
 }

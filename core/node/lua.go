@@ -97,7 +97,7 @@ func (n *Node) openLua() error {
 	d.actions = map[string]LuaAction{}
 	d.status = map[string]func(ctx context.Context) (any, error){}
 	h, err := lua.New(lua.Config{Paths: lc.Paths, Grant: lc.Grant, PoolSize: lc.PoolSize,
-		Log: n.log.With("component", "lua"), Cluster: nodeCluster{n}, SkipBroken: true})
+		Log: n.log.With("component", "lua"), Cluster: nodeCluster{n}, Locks: n, SkipBroken: true})
 	if err != nil {
 		return fmt.Errorf("[lua]: %w", err)
 	}

@@ -574,7 +574,9 @@ func (n *Node) handleEvents(evs []stack.Event) {
 			stream = append(stream, Event{Kind: e.Kind, View: n.viewName(e.View), Target: e.Target, Device: e.Device, By: e.By, Error: e.Error})
 			n.counts.fenceOp(e.Kind)
 		case ev.DLM != nil:
-			stream = append(stream, n.dlmEvent(*ev.DLM))
+			se := n.dlmEvent(*ev.DLM)
+			n.dlmRecovered(&se, *ev.DLM) // dlmsurf.go
+			stream = append(stream, se)
 		}
 	}
 	n.events.append(stream)

@@ -61,6 +61,10 @@ type Node struct {
 	// 501); LuaStat is what LuaStats returns (lua.go).
 	LuaHost *lua.Host
 	LuaStat node.LuaStats
+
+	// DLM is the fake lock manager the lock endpoints use (dlm.go; nil:
+	// sessions fail as on a stopped node).
+	DLM *Locks
 }
 
 type fakeDone struct {

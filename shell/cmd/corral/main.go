@@ -31,6 +31,7 @@ func commands() []command {
 		{"agent", "corral agent --config FILE", "run one node in the foreground until SIGTERM/SIGINT", runAgent},
 		{"demo", "corral demo [--detach] | stop", "start a local cluster (3 nodes in .corral-demo), or stop it", demo.Run},
 		{"shell", "corral shell -c CMD [--json]", "talk to a node: corral shell -c status", shell.Main},
+		{"lock", "corral lock [flags] NAME -- COMMAND...", "run COMMAND holding the cluster-wide lock NAME (like flock(1))", shell.LockMain},
 		{"arbiter", "corral arbiter --listen ADDR ...", "run the network quorum witness (--data DIR --key FILE)", runArbiter},
 		{"whoami", "corral whoami --listen ADDR --name N", "serve HTTP answering N (the demo's web service)", runWhoami},
 		{"watchdog", "corral watchdog --socket P --pid-file F", "play a watchdog: SIGKILL the node unless fed within --timeout", runWatchdog},
@@ -73,7 +74,7 @@ func usage(w io.Writer) {
 }
 
 // flagHelp lists the commands whose flag set prints their help (on -h).
-var flagHelp = map[string]bool{"agent": true, "demo": true, "arbiter": true, "whoami": true, "watchdog": true}
+var flagHelp = map[string]bool{"lock": true, "agent": true, "demo": true, "arbiter": true, "whoami": true, "watchdog": true}
 
 // wantsHelp reports whether a command's arguments ask for its help.
 func wantsHelp(args []string) bool {
