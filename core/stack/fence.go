@@ -29,6 +29,7 @@ type fenceState struct {
 	clean      map[wire.ViewID][]string // node_left clean=true per view
 	lastTick   time.Duration
 	selfFenced bool
+	repeated   wire.ViewID // the view whose confirmations fenceRepeat gave the resource manager
 }
 
 // openFence builds the fence core and restores what it persisted.
@@ -105,22 +106,33 @@ func (s *Stack) fenceView(now time.Duration) {
 		strings.Join(v.Reach, ",") == strings.Join(d.view.Reach, ",") {
 		return
 	}
-	first := !d.viewSet || v.ID != d.view.ID
 	d.view, d.viewSet = v, true
 	if err := d.f.Step(now, v); err != nil {
 		s.logf(slog.LevelWarn, "fencing: view", "err", err)
 	}
-	if first && v.Primary && v.Coordinator == s.self {
-		// A new coordinator of the resource manager waits for the fence of
-		// every node that left: repeat the confirmations the fence core
-		// already holds (the resource manager's Fenced counts per view),
-		// once the resource manager has the view too (the fence core got
-		// it first).
-		s.crmView(now)
-		for _, t := range s.fenceTargets() {
-			if _, ok := d.f.Confirmed(t); ok && !slices.Contains(v.Members, t) {
-				s.crmStep(now, crm.Fenced{Node: t}, "tell the resource manager a node is fenced")
-			}
+	s.fenceRepeat(now)
+}
+
+// fenceRepeat: a new coordinator of the resource manager waits for the
+// fence of every node that left; repeat the confirmations the fence core
+// holds (the resource manager's Fenced counts per view), once per view,
+// once the resource manager has the view too (the fence core got it
+// first) and the fence core settled in it: every member's report, with
+// the boot ids it knows, is merged then. Before that, a confirmation may
+// be of an incarnation that has since restarted, rejoined and run groups
+// (this node missed its boot id: it was away or down), and a Fenced for
+// it would let the group start beside it (G4).
+func (s *Stack) fenceRepeat(now time.Duration) {
+	d := &s.fence
+	v := d.view
+	if !d.viewSet || !v.Primary || v.Coordinator != s.self || d.repeated == v.ID || !d.f.Settled() {
+		return
+	}
+	d.repeated = v.ID
+	s.crmView(now)
+	for _, t := range s.fenceTargets() {
+		if _, ok := d.f.Confirmed(t); ok && !slices.Contains(v.Members, t) {
+			s.crmStep(now, crm.Fenced{Node: t}, "tell the resource manager a node is fenced")
 		}
 	}
 }
@@ -171,6 +183,7 @@ func (s *Stack) fenceRound(now time.Duration, memberEvents []membership.Event) b
 	}
 	s.fenceMemberEvents(memberEvents)
 	s.fenceView(now)
+	s.fenceRepeat(now)
 	rd := d.f.Ready()
 	if rd.Empty() {
 		return false
