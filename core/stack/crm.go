@@ -126,6 +126,7 @@ func (s *Stack) crmDeliver(d bcast.Delivery) {
 	if d.Level != bcast.Agreed {
 		return
 	}
+	s.crmLease(s.now)
 	if err := s.crm.c.Step(s.now, crm.Deliver{Payload: d.Payload[1:]}); err != nil {
 		s.logf(slog.LevelWarn, "undecodable resource manager message", "view", s.ViewName(d.View), "err", err)
 	}
@@ -164,6 +165,23 @@ func (s *Stack) crmView(now time.Duration) {
 	}
 	r.view, r.viewSet = v, true
 	s.crmStep(now, in, "view")
+}
+
+// crmLease tells the resource manager, before a delivery, whether this
+// node holds a lease by the clock now (membership's Leased), in the view
+// it holds: the view a delivery belongs to comes first (the old view's
+// flush deliveries precede the install), but an Actions delivery must not
+// start anything once the lease lapsed (G2): between Ticks, or when the
+// delivery comes with the install of a view that is not primary.
+func (s *Stack) crmLease(now time.Duration) {
+	r := &s.crm
+	if !r.viewSet {
+		return
+	}
+	if l := s.mem.Leased(now); l != r.view.Lease {
+		r.view.Lease = l
+		s.crmStep(now, r.view, "lease")
+	}
 }
 
 // crmTick runs the resource manager's timers, and tells it about a lease

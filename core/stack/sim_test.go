@@ -224,6 +224,30 @@ func TestSimulationDeterministic(t *testing.T) {
 	}
 }
 
+// TestSimulationLockStreams replays the seeds that other streams of the
+// lock clients' source (-lockstream) found failing outside the lock
+// manager, each with its stream (replay one: -seed S -lockstream N).
+func TestSimulationLockStreams(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a simulation")
+	}
+	defer func(v uint64) { *lockStream = v }(*lockStream)
+	for _, c := range []struct {
+		seed   int64
+		stream uint64
+	}{
+		{111, 31}, // G4: a stale fence confirmation repeated to a new coordinator
+		{77, 23},  // G2: an old view's start delivered with a view that is not primary
+		{128, 29}, // G2: a start delivered after the lease lapsed, between Ticks
+		{55, 41},  // G2: likewise
+	} {
+		*lockStream = c.stream
+		if !simtest.Check(t, c.seed, func(r *simtest.Run) { runSim(r) }) {
+			t.Fatalf("seed %d with -lockstream %d", c.seed, c.stream)
+		}
+	}
+}
+
 // simConverge is G7's bound: after the faults stop (and a fence device
 // hang, if one was on, has timed out), every node is in one view of all.
 const simConverge = 60 * time.Second
