@@ -154,4 +154,14 @@
 //     time; Propose refuses a bad one, a delete and a change
 //     (ErrLVBFixed), and conditions the first write on the key being
 //     absent, so two first writes cannot both commit.
+//  11. The resource manager is told membership's Leased by the clock
+//     before every delivery, in the view it holds (an old view's flush
+//     deliveries still precede the install): an order to start that comes
+//     after the lease lapsed (between Ticks, or with the install of a view
+//     that is not primary) is refused (G2). A new coordinator is given the
+//     fence confirmations the fence core holds only once the fence core
+//     settled in the view (every member's report, with the boot ids it
+//     knows, merged): a confirmation this node holds of an incarnation
+//     that restarted since, unknown to it, must not free that node's
+//     groups (G4).
 package stack

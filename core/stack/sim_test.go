@@ -155,17 +155,25 @@ import (
 //     alive and never fenced) -> "G5: n2/1:l2 is granted EX on r3 (lock
 //     4) while n5/1:l1 believes it holds PR (lock 2)".
 //
-// Open, outside the lock manager: the lock clients' traffic changes every
-// seed's path, and with other streams of their source (newSimLockWorld's
-// 37) the default sweep meets failures of other guarantees, none of which
-// shows in seeds 1-550 without the lock clients: stream 23 seed 77 "G2:
-// n3 starts g2-r2 in view {6 2} (primary false) without a lease" (an
-// order of the old primary view, delivered after membership installed a
-// view that is not primary in the same round, is started); streams 29
-// seed 128 and 41 seed 55 "G2: ... (primary true) without a lease" (the
-// resource manager's lease is refreshed at Tick and view changes only);
-// stream 31 seed 111 "G4: group g1 runs on n1 and n4 at once, all alive
-// and none fenced" (4 nodes, witness).
+// Outside the lock manager: the lock clients' traffic changes every
+// seed's path, and other streams of their source (-lockstream; 37 by
+// default) met failures of other guarantees, none of which shows in seeds
+// 1-550 without the lock clients (TestSimulationLockStreams replays them):
+//
+//   - A stale fence confirmation: a new coordinator repeats the fence
+//     core's confirmations to the resource manager at its install, before
+//     the fence core settled in the view (fenceRepeat without its
+//     `!d.f.Settled()` guard) -> stream 31 seed 111 (4 nodes, witness; n1,
+//     fenced at boot 1 and back, repeats a confirmation of n4 at boot 1,
+//     missing that n4 restarted and took g1) -> "G4: group g1 runs on n1
+//     and n4 at once, all alive and none fenced".
+//   - The resource manager's lease refreshed at Tick and view changes
+//     only (crmDeliver without `s.crmLease(s.now)`) -> stream 23 seed 77
+//     "G2: n3 starts g2-r2 in view {6 2} (primary false) without a lease"
+//     (a start of the old primary view delivered in the flush of the
+//     install of a view that is not primary); streams 29 seed 128 and 41
+//     seed 55 "G2: ... (primary true) without a lease" (the lease lapsed
+//     between Ticks).
 //
 // Also: a member starts what the coordinator asks while it lost its lease
 // (crm's local start guard `(!c.view.Primary || c.leaseGone)` dropped) ->
