@@ -130,11 +130,28 @@ func (s *Stack) fenceRepeat(now time.Duration) {
 	}
 	d.repeated = v.ID
 	s.crmView(now)
+	ids := map[string]wire.NodeID{}
+	for _, nd := range s.cfg.Nodes {
+		ids[nd.Name] = nd.ID
+	}
 	for _, t := range s.fenceTargets() {
-		if _, ok := d.f.Confirmed(t); ok && !slices.Contains(v.Members, t) {
+		// a confirmation holds only at an incarnation no newer than the
+		// one conn last talked to (fenceDownAt): the fence core's boot id
+		// lags conn's when a restarted node was cut off before its reports
+		// reached the fence core
+		cb, ok := d.f.Confirmed(t)
+		if ok && !slices.Contains(v.Members, t) && fenceDownAt(cb, true, false, 0, s.seenBoot(ids[t])) {
 			s.crmStep(now, crm.Fenced{Node: t}, "tell the resource manager a node is fenced")
 		}
 	}
+}
+
+// seenBoot is the boot id conn last saw of a peer (0 before any contact).
+func (s *Stack) seenBoot(id wire.NodeID) uint32 {
+	if p, ok := s.conn.Peer(id); ok {
+		return p.Boot
+	}
+	return 0
 }
 
 // fenceTargets names every configured node, sorted.
