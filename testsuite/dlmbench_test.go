@@ -142,6 +142,7 @@ func masterOf(b *testing.B, n *benchNode, name string) wire.NodeID {
 // p50 ≤ 5 µs), remote-p50-ns, remote-p99-ns, raw-p50-ns, raw-p99-ns and
 // remote/raw of the p50s (goal ≤ 2).
 func BenchmarkDLMLockUnlock(b *testing.B) {
+	logMachineLoad(b)
 	cl, nodes := dlmBenchCluster(b)
 	n1, n2 := nodes[0], nodes[1]
 	rawAddr := fmt.Sprintf("127.%d.2.2:%d", netDLM, cl.port)
@@ -352,6 +353,7 @@ func etcdForDLM(b *testing.B) (eps []string, lockbench, skipped string) {
 // process per distinct name, its rates summed; 8 clients of one process
 // on one key). Goal: corral ≥ 100× etcd on distinct names.
 func BenchmarkDLMAcquisitions(b *testing.B) {
+	logMachineLoad(b)
 	const dlmRateFor = 3 * time.Second
 	_, nodes := dlmBenchCluster(b)
 	eps, lockbench, skipped := etcdForDLM(b)
@@ -417,6 +419,7 @@ func BenchmarkDLMAcquisitions(b *testing.B) {
 // etcd, dlmCLIRuns each, taking turns (for the record: both are a process
 // start, a connection, a lock and an unlock).
 func BenchmarkDLMLockCLI(b *testing.B) {
+	logMachineLoad(b)
 	const dlmCLIRuns = 5
 	dir := b.TempDir()
 	if err := os.Mkdir(filepath.Join(dir, "corral"), 0o700); err != nil {
@@ -494,4 +497,51 @@ func BenchmarkDLMLockCLI(b *testing.B) {
 	b.ReportMetric(ms(percentile(er, 0.5)), "etcdctl-ms")
 	b.ReportMetric(ms(percentile(cr, 0.5))/ms(percentile(er, 0.5)), "ratio-p50")
 	b.Logf("etcdctl lock bench true: %v", er)
+}
+
+// logMachineLoad logs the load average and each CPU's busy and softirq
+// share over one second before a benchmark starts (the anchors'
+// cpustat.py figures), so noisy figures can be read against it.
+func logMachineLoad(b *testing.B) {
+	b.Helper()
+	snap := func() map[string][]uint64 {
+		data, err := os.ReadFile("/proc/stat")
+		if err != nil {
+			return nil
+		}
+		m := map[string][]uint64{}
+		for _, l := range strings.Split(string(data), "\n") {
+			f := strings.Fields(l)
+			if len(f) < 9 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
+				continue
+			}
+			for _, s := range f[1:9] {
+				v, _ := strconv.ParseUint(s, 10, 64)
+				m[f[0]] = append(m[f[0]], v)
+			}
+		}
+		return m
+	}
+	before := snap()
+	time.Sleep(time.Second) // a measurement window, not a wait for a condition
+	after := snap()
+	var out []string
+	for cpu := range len(after) {
+		name := fmt.Sprintf("cpu%d", cpu)
+		a, z := before[name], after[name]
+		if len(a) != 8 || len(z) != 8 {
+			continue
+		}
+		var d [8]uint64
+		var sum uint64
+		for i := range 8 {
+			d[i] = z[i] - a[i]
+			sum += d[i]
+		}
+		tot := max(sum, 1)
+		busy := 100 * float64(tot-d[3]-d[4]) / float64(tot)
+		out = append(out, fmt.Sprintf("%s_busy=%.0f%% %s_softirq=%.0f%%", name, busy, name, 100*float64(d[6])/float64(tot)))
+	}
+	la, _ := os.ReadFile("/proc/loadavg")
+	b.Logf("machine load before the run (1 s): %s; loadavg %s", strings.Join(out, " "), strings.TrimSpace(string(la)))
 }
