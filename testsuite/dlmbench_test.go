@@ -5,9 +5,9 @@ package testsuite
 // (core/dlm); these go through the node's Go API (node.Session) with every
 // message on loopback sockets:
 //
-//	BenchmarkDLMLockUnlock     lock+unlock, locally mastered and with a
+//	BenchmarkDLMUDPLockUnlock     lock+unlock, locally mastered and with a
 //	                           remote master, vs a raw UDP round trip
-//	BenchmarkDLMAcquisitions   acquisitions/s, 1 and 16 clients on distinct
+//	BenchmarkDLMUDPAcquisitions   acquisitions/s, 1 and 16 clients on distinct
 //	                           names, 8 on one name (fairness), vs etcd
 //	BenchmarkDLMLockCLI        `corral lock N -- true` vs `etcdctl lock N true`
 //
@@ -133,7 +133,7 @@ func masterOf(b *testing.B, n *benchNode, name string) wire.NodeID {
 	return 0
 }
 
-// BenchmarkDLMLockUnlock: an EX lock and its unlock through n1's Go API
+// BenchmarkDLMUDPLockUnlock: an EX lock and its unlock through n1's Go API
 // (Session.Lock, Session.Unlock) on a name n1 masters (no message) and on
 // a name n2 masters (n2 holds an NL lock on it so that it stays its
 // master: each operation is a request to n2 and its reply), interleaved
@@ -141,7 +141,7 @@ func masterOf(b *testing.B, n *benchNode, name string) wire.NodeID {
 // three see the same load. Metrics: local-p50-ns, local-p99-ns (goal
 // p50 ≤ 5 µs), remote-p50-ns, remote-p99-ns, raw-p50-ns, raw-p99-ns and
 // remote/raw of the p50s (goal ≤ 2).
-func BenchmarkDLMLockUnlock(b *testing.B) {
+func BenchmarkDLMUDPLockUnlock(b *testing.B) {
 	logMachineLoad(b)
 	cl, nodes := dlmBenchCluster(b)
 	n1, n2 := nodes[0], nodes[1]
@@ -344,7 +344,7 @@ func etcdForDLM(b *testing.B) (eps []string, lockbench, skipped string) {
 	return e.clients, lockbench, ""
 }
 
-// BenchmarkDLMAcquisitions: acquisitions/s (EX lock + unlock) on the
+// BenchmarkDLMUDPAcquisitions: acquisitions/s (EX lock + unlock) on the
 // 3-node in-process cluster, clients spread over the nodes (client i on
 // node i mod 3, its own session), for dlmRateFor each: 1 and 16 clients
 // on distinct names, 8 on one name (acquisitions/s, and fairness: the
@@ -352,7 +352,7 @@ func etcdForDLM(b *testing.B) (eps []string, lockbench, skipped string) {
 // a 3-node etcd's concurrency.Mutex through the anchor's lockbench (one
 // process per distinct name, its rates summed; 8 clients of one process
 // on one key). Goal: corral ≥ 100× etcd on distinct names.
-func BenchmarkDLMAcquisitions(b *testing.B) {
+func BenchmarkDLMUDPAcquisitions(b *testing.B) {
 	logMachineLoad(b)
 	const dlmRateFor = 3 * time.Second
 	_, nodes := dlmBenchCluster(b)
