@@ -23,6 +23,7 @@ package testsuite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -92,7 +93,7 @@ func dlmSession(b *testing.B, n *benchNode) *nodeSession {
 		for range s.Notices() {
 		}
 	}()
-	return &nodeSession{s}
+	return &nodeSession{Session: s, n: n}
 }
 
 // lockUnlock takes name in EX and releases it, failing on anything but
@@ -102,10 +103,17 @@ func (s *nodeSession) lockUnlock(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("lock %s: %w", name, err)
 	}
+	if c.Status == dlm.Lost {
+		return fmt.Errorf("lock %s: %w", name, errDLMBenchLost)
+	}
 	if c.Status != dlm.OK {
 		return fmt.Errorf("lock %s: status %v", name, c.Status)
 	}
+	lost := s.n.DLMStats().Lost
 	c, err = s.Unlock(id, 0, nil)
+	if errors.Is(err, dlm.ErrNotFound) && s.n.DLMStats().Lost > lost {
+		return fmt.Errorf("unlock %s: %w", name, errDLMBenchLost)
+	}
 	if err != nil {
 		return fmt.Errorf("unlock %s: %w", name, err)
 	}
@@ -251,18 +259,29 @@ func BenchmarkDLMUDPLockUnlock(b *testing.B) {
 }
 
 // nodeSession is a session with the benchmarks' helpers.
-type nodeSession struct{ *node.Session }
+type nodeSession struct {
+	*node.Session
+	n *benchNode
+}
 
-// dlmRate is one throughput measurement: acquisitions per client over wall.
+// errDLMBenchLost is lockUnlock's error when its node lost the lock (its
+// lease lapsed: a machine loaded enough to starve the nodes' loops).
+var errDLMBenchLost = errors.New("the lock was lost")
+
+// dlmRate is one throughput measurement: acquisitions per client over
+// wall, and the locks lost meanwhile (a node's lease lapsed).
 type dlmRate struct {
 	per  []int
+	lost []int
 	wall time.Duration
 }
 
-func (r dlmRate) total() int {
+func (r dlmRate) total() int { return sumInts(r.per) }
+
+func sumInts(xs []int) int {
 	t := 0
-	for _, n := range r.per {
-		t += n
+	for _, x := range xs {
+		t += x
 	}
 	return t
 }
@@ -275,7 +294,7 @@ func corralRate(b *testing.B, sessions []*nodeSession, names []string, d time.Du
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d+time.Minute)
 	defer cancel()
-	r := dlmRate{per: make([]int, len(sessions))}
+	r := dlmRate{per: make([]int, len(sessions)), lost: make([]int, len(sessions))}
 	errs := make([]error, len(sessions))
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -283,7 +302,12 @@ func corralRate(b *testing.B, sessions []*nodeSession, names []string, d time.Du
 	for i, s := range sessions {
 		wg.Go(func() {
 			for time.Now().Before(end) {
-				if err := s.lockUnlock(ctx, names[i]); err != nil {
+				err := s.lockUnlock(ctx, names[i])
+				if errors.Is(err, errDLMBenchLost) {
+					r.lost[i]++
+					continue
+				}
+				if err != nil {
 					errs[i] = err
 					return
 				}
@@ -293,12 +317,28 @@ func corralRate(b *testing.B, sessions []*nodeSession, names []string, d time.Du
 	}
 	wg.Wait()
 	r.wall = time.Since(start)
-	for _, err := range errs {
-		if err != nil {
-			b.Fatal(err)
+	if err := errors.Join(errs...); err != nil {
+		for k, n := range nodes(sessions) {
+			b.Logf("n%d: %+v", k+1, n.DLMStats())
 		}
+		b.Fatal(err)
+	}
+	if lost := sumInts(r.lost); lost > 0 {
+		b.Logf("%d locks lost (a node's lease lapsed: the machine starved the nodes); per client %v", lost, r.lost)
 	}
 	return r
+}
+
+// nodes returns the distinct nodes of the sessions, by id.
+func nodes(sessions []*nodeSession) []*benchNode {
+	var ns []*benchNode
+	for _, s := range sessions {
+		if !slices.Contains(ns, s.n) {
+			ns = append(ns, s.n)
+		}
+	}
+	slices.SortFunc(ns, func(a, b *benchNode) int { return int(a.ID()) - int(b.ID()) })
+	return ns
 }
 
 // etcdLock runs the anchor's lockbench (concurrency.Mutex) once per key,
