@@ -403,7 +403,6 @@ func etcdForDLM(b *testing.B) (eps []string, lockbench, skipped string) {
 // process per distinct name, its rates summed; 8 clients of one process
 // on one key). Goal: corral ≥ 100× etcd on distinct names.
 func BenchmarkDLMUDPAcquisitions(b *testing.B) {
-	logMachineLoad(b)
 	const dlmRateFor = 3 * time.Second
 	_, nodes := dlmBenchCluster(b)
 	eps, lockbench, skipped := etcdForDLM(b)
@@ -419,6 +418,7 @@ func BenchmarkDLMUDPAcquisitions(b *testing.B) {
 	}
 	for _, clients := range []int{1, 16} {
 		b.Run(fmt.Sprintf("distinct/clients=%d", clients), func(b *testing.B) {
+			logMachineLoad(b) // a parent's log shows only when it fails
 			ss := sessions(b, clients)
 			var names []string
 			for i := range clients {
@@ -429,6 +429,7 @@ func BenchmarkDLMUDPAcquisitions(b *testing.B) {
 			b.ReportMetric(r.perSec(), "corral-acq/s")
 			b.Logf("corral, %2d clients on distinct names: %d acquisitions in %v: %.0f/s", clients, r.total(), r.wall.Round(time.Millisecond), r.perSec())
 			if skipped != "" {
+				b.Log(skipped)
 				return
 			}
 			var keys []string
@@ -442,6 +443,7 @@ func BenchmarkDLMUDPAcquisitions(b *testing.B) {
 		})
 	}
 	b.Run("one-name/clients=8", func(b *testing.B) {
+		logMachineLoad(b)
 		ss := sessions(b, 8)
 		names := slices.Repeat([]string{"hot"}, 8)
 		corralRate(b, ss, names, 200*time.Millisecond)
@@ -455,6 +457,7 @@ func BenchmarkDLMUDPAcquisitions(b *testing.B) {
 		}
 		b.Logf("corral, 8 clients on one name: %d acquisitions in %v: %.0f/s; per client %v", r.total(), r.wall.Round(time.Millisecond), r.perSec(), r.per)
 		if skipped != "" {
+			b.Log(skipped)
 			return
 		}
 		e := etcdLockRate(b, lockbench, eps, []string{"/bench/hot"}, 8, 25)
