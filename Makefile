@@ -10,6 +10,9 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN := bin/corral
 # Packages the lint rule keeps pure (ARCHITECTURE section 1).
 BENCHTIME ?= 2s
+# The etcd lock client of the DLM benchmarks (built by `make bench`, never committed).
+ETCD_LOCKBENCH_SRC ?= $(CURDIR)/../shared/anchors/peers/etcd/lockbench
+ETCD_LOCKBENCH ?= /tmp/corral-etcd-lockbench
 
 .PHONY: build test unit suite race lint bench tidy demo fuzz clean
 
@@ -70,8 +73,18 @@ bench: build
 	# in-process pair (messages handed over at once: the DLM's own cost, no network);
 	# acquisitions/s on 3 in-process nodes, 1 and 16 clients on distinct names, 8 on one
 	# name with fairness (min/max acquisitions per client). Real UDP and the 3-node etcd
-	# anchor (../shared/anchors/peers/etcd/) side by side need the node's lock API.
+	# anchor (../shared/anchors/peers/etcd/) side by side: testsuite/dlmbench_test.go, next.
 	$(GO) test -run '^$$' -bench '^BenchmarkDLM(LockUnlock|Acquisitions)' -benchtime $(BENCHTIME) ./core/dlm/
+	# Lock manager (testsuite/dlmbench_test.go): lock+unlock through the Go API on
+	# 3 in-process nodes over UDP, local and remote master, next to a raw UDP round
+	# trip; acquisitions/s (1 and 16 clients on distinct names, 8 on one name with
+	# fairness) and `corral lock` next to a 3-node etcd (Debian etcd-server and
+	# etcd-client; skipped without them). etcd's concurrency.Mutex runs through the
+	# anchor's lockbench client, built outside this module into $(ETCD_LOCKBENCH).
+	$(GO) test -run '^$$' -bench '^BenchmarkDLMUDPLockUnlock$$' -benchtime $(BENCHTIME) ./testsuite/
+	-cd $(ETCD_LOCKBENCH_SRC) && $(GO) build -o $(ETCD_LOCKBENCH) .
+	CORRAL_ETCD_LOCKBENCH=$$(test -x $(ETCD_LOCKBENCH) && echo $(ETCD_LOCKBENCH)) $(GO) test -run '^$$' -bench '^BenchmarkDLMUDPAcquisitions$$' -benchtime 1x -timeout 15m ./testsuite/
+	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkDLMLockCLI$$' -benchtime 1x -timeout 5m ./testsuite/
 	# Event handlers on a running node (core/node/lua_bench_test.go): events through
 	# the handlers' queue into a Lua handler (and the shipped log handler), events/s.
 	$(GO) test -run '^$$' -bench '^BenchmarkLuaHandlerDispatch$$' -benchtime 20000x ./core/node/
