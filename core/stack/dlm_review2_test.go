@@ -1,0 +1,123 @@
+package stack
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/corral-ha/corral/core/conn"
+	"github.com/corral-ha/corral/core/dlm"
+)
+
+// TestDLMPausedNodeReceiveBeforeLost (review2): a node without a fence
+// device is paused (no Tick, no Ready) past its lease; the survivors
+// exclude it, wait the takeover, release it, recover and grant the
+// resource to another client. When it resumes, the driver first steps the
+// packets that waited in its socket and asks for a Ready (no Tick yet):
+// the round hands the lock manager a peer's message (a grant, or an
+// unlock that lets it grant as master) while the lock manager still holds
+// the old Primary view, because the receive path does not re-judge the
+// lease (dlmView is called at Tick, request and installed view only).
+// Its client is told it holds EX while the survivor's client holds EX
+// too: G5.
+func TestDLMPausedNodeReceiveBeforeLost(t *testing.T) {
+	c := newUnitCluster(t, 3)
+	c.primaryOf(3)
+	comps := map[int][]dlm.Completion{}
+	c.check = func(id int, rd *Ready) { comps[id] = append(comps[id], rd.DLMCompletions...) }
+	granted := func(id int, o dlm.Owner) bool {
+		for _, cp := range comps[id] {
+			if cp.Owner == o && cp.Status == dlm.OK && cp.Mode == dlm.EX {
+				return true
+			}
+		}
+		return false
+	}
+	s1, s3 := c.nodes[0], c.nodes[2]
+	a := dlm.Owner{Node: 1, ID: 1}
+	idA, err := s1.LockDLM(c.now, dlm.Request{Name: "r", Mode: dlm.EX, Owner: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.runUntil("A granted EX on n1", func() bool { return granted(1, a) })
+	b := dlm.Owner{Node: 3, ID: 1}
+	if _, err := s3.LockDLM(c.now, dlm.Request{Name: "r", Mode: dlm.EX, Owner: b}); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 { // B queues behind A at the master
+		c.step()
+	}
+	if granted(3, b) {
+		t.Fatal("B granted while A holds EX")
+	}
+	// pause n3: it runs nothing; what is sent to it waits in its socket
+	var held []conn.Packet
+	pausedStep := func() {
+		c.now += 10 * time.Millisecond
+		net := c.net
+		c.net = nil
+		for _, p := range net {
+			if p.To == 3 {
+				held = append(held, p)
+				continue
+			}
+			_ = c.nodes[p.To-1].Step(c.now, Packet{Link: p.ToLink, Data: p.Data})
+		}
+		for i, s := range c.nodes[:2] {
+			if c.now%(50*time.Millisecond) == 0 {
+				s.Tick(c.now)
+			}
+			for range 100 {
+				rd := s.Ready()
+				if rd.Empty() {
+					break
+				}
+				c.check(i+1, &rd)
+				for _, p := range append(rd.Packets, rd.After...) {
+					c.net = append(c.net, p)
+				}
+				s.Advance(c.now)
+			}
+		}
+	}
+	if err := s1.UnlockDLM(c.now, idA, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		pausedStep()
+	}
+	end := c.now + 60*time.Second
+	for !slices.Contains(s1.dlm.view.Release, 3) || len(s1.Membership().View.Members) != 2 {
+		if c.now > end {
+			t.Fatal("n1 never released n3")
+		}
+		pausedStep()
+	}
+	cc := dlm.Owner{Node: 1, ID: 2}
+	if _, err := s1.LockDLM(c.now, dlm.Request{Name: "r", Mode: dlm.EX, Owner: cc}); err != nil {
+		t.Fatal(err)
+	}
+	for end := c.now + 30*time.Second; !granted(1, cc); pausedStep() {
+		if c.now > end {
+			t.Fatal("C never granted on n1")
+		}
+	}
+	t.Logf("n1 granted C EX at %v; n3 resumes with %d packets waiting", c.now, len(held))
+	// n3 resumes: the packets first, then its Ready (no Tick yet)
+	c.now += 10 * time.Millisecond
+	for _, p := range held {
+		_ = s3.Step(c.now, Packet{Link: p.ToLink, Data: p.Data})
+	}
+	for range 100 {
+		rd := s3.Ready()
+		if rd.Empty() {
+			break
+		}
+		for _, cp := range rd.DLMCompletions {
+			if cp.Owner == b && cp.Status == dlm.OK && cp.Mode == dlm.EX && !s3.mem.Leased(c.now) {
+				t.Fatalf("n3's client B is granted EX on r without a lease (view given %+v) while n1's client C holds EX: G5", s3.dlm.view)
+			}
+		}
+		s3.Advance(c.now)
+	}
+}
