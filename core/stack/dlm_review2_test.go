@@ -7,6 +7,7 @@ import (
 
 	"github.com/corral-ha/corral/core/conn"
 	"github.com/corral-ha/corral/core/dlm"
+	"github.com/corral-ha/corral/core/fence"
 )
 
 // TestDLMPausedNodeReceiveBeforeLost (review2): a node without a fence
@@ -120,4 +121,56 @@ func TestDLMPausedNodeReceiveBeforeLost(t *testing.T) {
 		}
 		s3.Advance(c.now)
 	}
+}
+
+// TestDLMNeverSeenFencedNodeReleased (review2): with a fence device for
+// every node, a configured node that never joined (never started, or
+// died before its first view) must be released once fenced (dlm/doc.go:
+// "a configured node never seen since the stack started is released by
+// fencing it, as Pacemaker's startup fencing does"), else the lock
+// manager never recovers and grants nothing. The fence core fences no
+// node whose boot id it never saw (need: b == 0), the operator's
+// ConfirmFence refuses it ("never seen"), and a confirmation of a fence
+// the operator asked for is at boot id 0, which Confirmed does not
+// count: nothing releases it. Every device call is answered OK here.
+func TestDLMNeverSeenFencedNodeReleased(t *testing.T) {
+	c := newUnitClusterWith(t, 3, func(cfg *Config) {
+		for name := range cfg.Fence.Targets {
+			cfg.Fence.Targets[name] = fence.Target{Levels: [][]fence.Device{{{Name: "power", Driver: "test"}}}}
+		}
+	})
+	c.cut = 3
+	c.primaryOf(2)
+	comps := map[int][]dlm.Completion{}
+	calls := map[int][]fence.Call{}
+	c.check = func(id int, rd *Ready) {
+		comps[id] = append(comps[id], rd.DLMCompletions...)
+		calls[id] = append(calls[id], rd.FenceCalls...)
+	}
+	s1 := c.nodes[0]
+	a := dlm.Owner{Node: 1, ID: 1}
+	if _, err := s1.LockDLM(c.now, dlm.Request{Name: "r", Mode: dlm.EX, Owner: a}); err != nil {
+		t.Fatal(err)
+	}
+	ferr := s1.Fence(c.now, "n3", "startup fencing")
+	cerr := s1.ConfirmFence(c.now, fence.Confirm{Target: "n3"})
+	t.Logf("operator: fence n3: %v; confirm n3: %v", ferr, cerr)
+	answered := 0
+	for end := c.now + 30*time.Second; c.now < end; {
+		for id, cs := range calls { // every device call succeeds
+			for _, cl := range cs {
+				answered++
+				_ = c.nodes[id-1].Step(c.now, FenceResult{Call: cl.ID, OK: true})
+			}
+			delete(calls, id)
+		}
+		for _, cp := range comps[1] {
+			if cp.Owner == a && cp.Status == dlm.OK {
+				return
+			}
+		}
+		c.step()
+	}
+	cb, ok := s1.fence.f.Confirmed("n3")
+	t.Fatalf("after 30 s, n1's lock is never granted: the lock manager's view %+v (n3 never joined; %d device calls answered OK; Confirmed(n3) = %d, %v)", s1.dlm.view, answered, cb, ok)
 }
