@@ -174,3 +174,89 @@ func TestDLMNeverSeenFencedNodeReleased(t *testing.T) {
 	cb, ok := s1.fence.f.Confirmed("n3")
 	t.Fatalf("after 30 s, n1's lock is never granted: the lock manager's view %+v (n3 never joined; %d device calls answered OK; Confirmed(n3) = %d, %v)", s1.dlm.view, answered, cb, ok)
 }
+
+// TestDLMRestartedCutOffBeforeJoinReleased (review2): with a fence device
+// for every node, n3 is cut off; while its fence call runs, n3 comes back
+// with a new boot id (the device rebooted it, or it crash-loops), talks
+// to n1 just long enough for conn to see the new boot id, and is gone
+// again before it joins a view. The fence core never saw boot 2 (its
+// boots come from fence reports in a view), so it confirms the fence at
+// boot 1 and asks for nothing more; fenceDown refuses boot 1's
+// confirmation because conn saw boot 2; a restarted peer is released only
+// as a member; ConfirmFence confirms at the fence core's boot 1 again.
+// Nothing ever releases n3: the lock manager of {n1, n2} never recovers
+// and grants nothing (liveness), although every call was answered OK.
+func TestDLMRestartedCutOffBeforeJoinReleased(t *testing.T) {
+	fenced := func(cfg *Config) {
+		for name := range cfg.Fence.Targets {
+			cfg.Fence.Targets[name] = fence.Target{Levels: [][]fence.Device{{{Name: "power", Driver: "test"}}}}
+		}
+	}
+	c := newUnitClusterWith(t, 3, fenced)
+	c.primaryOf(3)
+	calls := map[int][]fence.Call{}
+	comps := map[int][]dlm.Completion{}
+	c.check = func(id int, rd *Ready) {
+		calls[id] = append(calls[id], rd.FenceCalls...)
+		comps[id] = append(comps[id], rd.DLMCompletions...)
+	}
+	s1 := c.nodes[0]
+	c.cut = 3
+	c.runUntil("a fence call for n3", func() bool { return len(calls[1])+len(calls[2]) > 0 })
+	pending := calls
+	calls = map[int][]fence.Call{}
+	// n3 restarts with boot id 2 and talks to the others briefly
+	c2 := newUnitClusterWith(t, 3, func(cfg *Config) {
+		fenced(cfg)
+		if cfg.Self == 3 {
+			cfg.Boot, cfg.Conn.Boot, cfg.Fence.Boot = 2, 2, 2
+			cfg.Conn.Start += 100
+		}
+	})
+	c.nodes[2] = c2.nodes[2]
+	c.cut = 0
+	seen := func() uint32 {
+		for _, p := range s1.conn.Status() {
+			if p.ID == 3 {
+				return p.Boot
+			}
+		}
+		return 0
+	}
+	for i := 0; seen() != 2; i++ {
+		if i > 50 {
+			t.Fatal("n1 never saw boot 2")
+		}
+		c.step()
+	}
+	c.cut = 3
+	if ms := s1.Membership(); slices.Contains(ms.View.Members, 3) {
+		t.Skipf("n3 joined before the cut: %+v", ms.View)
+	}
+	for id, cs := range pending { // the reboot's call succeeds
+		for _, cl := range cs {
+			_ = c.nodes[id-1].Step(c.now, FenceResult{Call: cl.ID, OK: true})
+		}
+	}
+	a := dlm.Owner{Node: 1, ID: 1}
+	if _, err := s1.LockDLM(c.now, dlm.Request{Name: "r", Mode: dlm.EX, Owner: a}); err != nil {
+		t.Fatal(err)
+	}
+	for end := c.now + 30*time.Second; c.now < end; {
+		for id, cs := range calls {
+			for _, cl := range cs {
+				_ = c.nodes[id-1].Step(c.now, FenceResult{Call: cl.ID, OK: true})
+			}
+			delete(calls, id)
+		}
+		for _, cp := range comps[1] {
+			if cp.Owner == a && cp.Status == dlm.OK {
+				return
+			}
+		}
+		c.step()
+	}
+	cb, ok := s1.fence.f.Confirmed("n3")
+	cerr := s1.ConfirmFence(c.now, fence.Confirm{Target: "n3"})
+	t.Fatalf("after 30 s n1's lock is not granted: lock manager view %+v; Confirmed(n3) = %d, %v; conn saw boot %d; operator confirm: %v", s1.dlm.view, cb, ok, seen(), cerr)
+}
