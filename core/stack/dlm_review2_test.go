@@ -8,6 +8,7 @@ import (
 	"github.com/corral-ha/corral/core/conn"
 	"github.com/corral-ha/corral/core/dlm"
 	"github.com/corral-ha/corral/core/fence"
+	"github.com/corral-ha/corral/core/membership"
 )
 
 // TestDLMPausedNodeReceiveBeforeLost (review2): a node without a fence
@@ -259,4 +260,52 @@ func TestDLMRestartedCutOffBeforeJoinReleased(t *testing.T) {
 	cb, ok := s1.fence.f.Confirmed("n3")
 	cerr := s1.ConfirmFence(c.now, fence.Confirm{Target: "n3"})
 	t.Fatalf("after 30 s n1's lock is not granted: lock manager view %+v; Confirmed(n3) = %d, %v; conn saw boot %d; operator confirm: %v", s1.dlm.view, cb, ok, seen(), cerr)
+}
+
+// TestDLMLeaverKeepsLocks (review2): with a fence device for every node,
+// n3 holds EX on r and leaves cleanly (SetState leaving: nothing in the
+// stack checks that its lock manager gave up its locks first). The
+// survivors release n3 at once (LeftCleanly), recover and grant EX on r
+// to n1's client, while n3's client was never told its lock is lost (n3
+// is covered by a fence device, so View.Lost is never set): G5. dlm/doc.go
+// says "the stack releases a leaver only once its DLM gave them up".
+func TestDLMLeaverKeepsLocks(t *testing.T) {
+	c := newUnitClusterWith(t, 3, func(cfg *Config) {
+		for name := range cfg.Fence.Targets {
+			cfg.Fence.Targets[name] = fence.Target{Levels: [][]fence.Device{{{Name: "power", Driver: "test"}}}}
+		}
+	})
+	c.primaryOf(3)
+	comps := map[int][]dlm.Completion{}
+	c.check = func(id int, rd *Ready) { comps[id] = append(comps[id], rd.DLMCompletions...) }
+	has := func(id int, o dlm.Owner, st dlm.Status) bool {
+		for _, cp := range comps[id] {
+			if cp.Owner == o && cp.Status == st {
+				return true
+			}
+		}
+		return false
+	}
+	s1, s3 := c.nodes[0], c.nodes[2]
+	b := dlm.Owner{Node: 3, ID: 1}
+	if _, err := s3.LockDLM(c.now, dlm.Request{Name: "r", Mode: dlm.EX, Owner: b}); err != nil {
+		t.Fatal(err)
+	}
+	c.runUntil("n3's B granted EX", func() bool { return has(3, b, dlm.OK) })
+	if err := s3.SetState(c.now, membership.StateLeaving); err != nil {
+		t.Fatal(err)
+	}
+	c.runUntil("n1 releases n3", func() bool {
+		return slices.Contains(s1.dlm.view.Release, 3) && !slices.Contains(s1.Membership().View.Members, 3)
+	})
+	a := dlm.Owner{Node: 1, ID: 1}
+	if _, err := s1.LockDLM(c.now, dlm.Request{Name: "r", Mode: dlm.EX, Owner: a}); err != nil {
+		t.Fatal(err)
+	}
+	for end := c.now + 10*time.Second; c.now < end && !has(1, a, dlm.OK); {
+		c.step()
+	}
+	if has(1, a, dlm.OK) && !has(3, b, dlm.Lost) {
+		t.Fatalf("n1's A granted EX on r while n3 (left cleanly) still holds B's EX, never told Lost: n3's view %+v, its locks %+v", s3.dlm.view, s3.DLMLocks(""))
+	}
 }
