@@ -52,6 +52,9 @@ type dlmState struct {
 	// that view or a later one purged the old incarnation, and the peer
 	// leaves the list (its new incarnation's locks must not go).
 	restarted map[wire.NodeID]wire.ViewID
+	// judged: the view was judged in this round before a message was
+	// stepped (round resets it).
+	judged bool
 }
 
 // openDLM builds the lock manager with the value block lengths the config
@@ -297,9 +300,6 @@ func (s *Stack) dlmView(now time.Duration) {
 	if v.ID != x.view.ID {
 		s.dlmResync() // an adopted history: its changes came in no watch
 	}
-	if v.ID != x.view.ID {
-		s.dlmResync() // an adopted history: its changes came in no watch
-	}
 	x.view, x.set = v, true
 	v.Members, v.Release = slices.Clone(v.Members), slices.Clone(v.Release)
 	if err := x.d.Step(now, v); err != nil {
@@ -311,8 +311,15 @@ func (s *Stack) dlmView(now time.Duration) {
 // peer_restarted).
 func (s *Stack) dlmRestarted(peer wire.NodeID) { s.dlm.restarted[peer] = wire.ViewID{} }
 
-// dlmReceive gives the lock manager a message from a peer's.
+// dlmReceive gives the lock manager a message from a peer's. The view is
+// judged first, once a round (now is the round's time, the latest the
+// driver gave): a node paused past its lease must learn it is no longer
+// primary (or Lost) before a message lets it grant (G5).
 func (s *Stack) dlmReceive(now time.Duration, from wire.NodeID, payload []byte) {
+	if !s.dlm.judged {
+		s.dlmView(now)
+		s.dlm.judged = true
+	}
 	if err := s.dlm.d.Step(now, dlm.Receive{From: from, Payload: slices.Clone(payload)}); err != nil {
 		s.logf(slog.LevelWarn, "lock manager message refused", "from", s.names[from], "err", err)
 	}
