@@ -31,6 +31,10 @@ const lvbSuffix = "/lvb_len"
 // multiple of 8 in 8..256.
 var ErrLVBFixed = errors.New("a lockspace's value block length is fixed once set (a multiple of 8 in 8..256)")
 
+// ErrLeaving refuses a lock request on a node that is leaving cleanly: its
+// lock manager gave up every lock before the leave was announced.
+var ErrLeaving = errors.New("stack: this node is leaving: it takes no locks")
+
 // dlmState is the stack's side of the lock manager (core/dlm): the views
 // it is given, the value block lengths the config DB fixes, and the peers
 // that came back with a new boot id.
@@ -52,6 +56,10 @@ type dlmState struct {
 	// that view or a later one purged the old incarnation, and the peer
 	// leaves the list (its new incarnation's locks must not go).
 	restarted map[wire.NodeID]wire.ViewID
+	// leaving: this node asked to leave cleanly; every View given says
+	// Lost (its locks were given up before membership announced the
+	// leave, and requests are refused) until it asks for another state.
+	leaving bool
 	// judged: the view was judged in this round before a message was
 	// stepped (round resets it).
 	judged bool
@@ -202,6 +210,10 @@ func (s *Stack) dlmCovered(id wire.NodeID) bool {
 //     manager waits for all of them).
 //   - Lost: this node held a lease, holds none now, and no fence device
 //     covers it: the survivors release its locks after the lease wait.
+//     Also while this node leaves cleanly (SetState leaving): the
+//     survivors release a leaver at once (LeftCleanly), so its lock
+//     manager gives up every lock (its clients are told Lost; the masters
+//     are sent force-unlocks) before membership announces the leave.
 func (s *Stack) dlmViewNow(now time.Duration) dlm.View {
 	x := &s.dlm
 	leased := s.mem.Leased(now)
@@ -213,7 +225,7 @@ func (s *Stack) dlmViewNow(now time.Duration) dlm.View {
 	if v.Primary && s.qc.TwoNode {
 		v.Primary = s.twoNodeAlone(s.mem.Status()) != quorum.AloneIdle
 	}
-	v.Lost = x.leased && !leased && !s.dlmCovered(s.cfg.Self)
+	v.Lost = (x.leased && !leased && !s.dlmCovered(s.cfg.Self)) || x.leaving
 	quorate, asked := false, false
 	takeover := func() bool { // asked only when it matters: it costs a quorum decision
 		if !asked {
@@ -396,6 +408,9 @@ func (s *Stack) LockDLM(now time.Duration, r dlm.Request) (dlm.LockID, error) {
 		return 0, ErrStopped
 	}
 	s.advanceClock(now)
+	if s.dlm.leaving {
+		return 0, ErrLeaving
+	}
 	s.dlmView(now)
 	return s.dlm.d.Lock(now, r)
 }
