@@ -134,7 +134,18 @@ func TestDLMPausedNodeReceiveBeforeLost(t *testing.T) {
 // ConfirmFence refuses it ("never seen"), and a confirmation of a fence
 // the operator asked for is at boot id 0, which Confirmed does not
 // count: nothing releases it. Every device call is answered OK here.
+// Each of the two (the fence the operator asks for, the operator's
+// confirmation) must release it on its own.
 func TestDLMNeverSeenFencedNodeReleased(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		fence, confirm bool
+	}{{"fence and confirm", true, true}, {"fence", true, false}, {"confirm", false, true}} {
+		t.Run(tc.name, func(t *testing.T) { neverSeenReleased(t, tc.fence, tc.confirm) })
+	}
+}
+
+func neverSeenReleased(t *testing.T, fenceIt, confirmIt bool) {
 	c := newUnitClusterWith(t, 3, func(cfg *Config) {
 		for name := range cfg.Fence.Targets {
 			cfg.Fence.Targets[name] = fence.Target{Levels: [][]fence.Device{{{Name: "power", Driver: "test"}}}}
@@ -153,8 +164,13 @@ func TestDLMNeverSeenFencedNodeReleased(t *testing.T) {
 	if _, err := s1.LockDLM(c.now, dlm.Request{Name: "r", Mode: dlm.EX, Owner: a}); err != nil {
 		t.Fatal(err)
 	}
-	ferr := s1.Fence(c.now, "n3", "startup fencing")
-	cerr := s1.ConfirmFence(c.now, fence.Confirm{Target: "n3"})
+	var ferr, cerr error
+	if fenceIt {
+		ferr = s1.Fence(c.now, "n3", "startup fencing")
+	}
+	if confirmIt {
+		cerr = s1.ConfirmFence(c.now, fence.Confirm{Target: "n3"})
+	}
 	t.Logf("operator: fence n3: %v; confirm n3: %v", ferr, cerr)
 	answered := 0
 	for end := c.now + 30*time.Second; c.now < end; {
