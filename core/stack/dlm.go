@@ -282,7 +282,9 @@ func (s *Stack) fenceDown(nd Node) bool {
 			}
 		}
 	}
-	return fenceDownAt(cb, confirmed, left, fb, seen)
+	rv, restarted := s.dlm.restarted[nd.ID]
+	fresh := restarted && rv == (wire.ViewID{})
+	return fenceDownAt(cb, confirmed, left, fb, seen, fresh)
 }
 
 // fenceDownAt: the fence core judges a node at the last boot id it saw,
@@ -292,9 +294,21 @@ func (s *Stack) fenceDown(nd Node) bool {
 // conn has talked to no newer incarnation (seen, 0 before any contact).
 // A newer one is released by its restart (peer_restarted) only until it
 // joined a view that recovered: its own locks must stay.
-func fenceDownAt(cb uint64, confirmed, left bool, fb uint64, seen uint32) bool {
+//
+// fresh: conn saw the node come back with a new boot id (peer_restarted)
+// and no view installed here held it since. Then a confirmation (or clean
+// leave) at the fence core's older boot id holds it down too: every older
+// incarnation is over (a node runs one at a time), and the newest holds
+// no lock: a lock is granted only in a primary view whose recovery every
+// member took part in, and it was a member of none this node installed,
+// nor of one the fence core heard of (its Report would carry its boot
+// id, and the fence core would then confirm nothing older). Were it a
+// member of a primary view this node missed, that view shares a member
+// with this one (majority), which installed it and so does not release
+// it: the recovery, a barrier over every member, waits.
+func fenceDownAt(cb uint64, confirmed, left bool, fb uint64, seen uint32, fresh bool) bool {
 	s := uint64(seen)
-	return (confirmed && s <= cb) || (left && s <= fb)
+	return (confirmed && (s <= cb || fresh)) || (left && (s <= fb || fresh))
 }
 
 // dlmView gives the lock manager the View when it changed. It is asked
