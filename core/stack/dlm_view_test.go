@@ -75,9 +75,8 @@ func TestDLMPausedNodeReceiveBeforeLost(t *testing.T) {
 					break
 				}
 				c.check(i+1, &rd)
-				for _, p := range append(rd.Packets, rd.After...) {
-					c.net = append(c.net, p)
-				}
+				c.net = append(c.net, rd.Packets...)
+				c.net = append(c.net, rd.After...)
 				s.Advance(c.now)
 			}
 		}
