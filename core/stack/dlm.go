@@ -252,7 +252,7 @@ func (s *Stack) dlmViewNow(now time.Duration) dlm.View {
 		if member {
 			continue
 		}
-		if s.fenceDown(nd) || (!s.dlmCovered(id) && takeover()) {
+		if s.fenceDown(nd, true) || (!s.dlmCovered(id) && takeover()) {
 			v.Release = append(v.Release, id)
 		}
 	}
@@ -262,7 +262,10 @@ func (s *Stack) dlmViewNow(now time.Duration) dlm.View {
 
 // fenceDown reports whether the fence core holds nd down (confirmed
 // fenced, or left cleanly) at the incarnation this node last talked to.
-func (s *Stack) fenceDown(nd Node) bool {
+// forLocks (the lock manager's Release) also counts a newer incarnation
+// back (peer_restarted) that no view installed here held: it holds no
+// lock (fenceDownAt), but it is alive, so two_node's peerDown does not.
+func (s *Stack) fenceDown(nd Node, forLocks bool) bool {
 	cb, confirmed := s.fence.f.Confirmed(nd.Name)
 	left := s.fence.f.LeftCleanly(nd.Name)
 	if !confirmed && !left {
@@ -283,7 +286,7 @@ func (s *Stack) fenceDown(nd Node) bool {
 		}
 	}
 	rv, restarted := s.dlm.restarted[nd.ID]
-	fresh := restarted && rv == (wire.ViewID{})
+	fresh := forLocks && restarted && rv == (wire.ViewID{})
 	return fenceDownAt(cb, confirmed, left, fb, seen, fresh)
 }
 
