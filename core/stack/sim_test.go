@@ -157,7 +157,7 @@ import (
 //
 // Open, outside the lock manager: the lock clients' traffic changes every
 // seed's path, and with other streams of their source (newSimLockWorld's
-// 37) the default sweep meets failures of other guarantees, none of which
+// 40) the default sweep meets failures of other guarantees, none of which
 // shows in seeds 1-550 without the lock clients: stream 23 seed 77 "G2:
 // n3 starts g2-r2 in view {6 2} (primary false) without a lease" (an
 // order of the old primary view, delivered after membership installed a
@@ -165,7 +165,16 @@ import (
 // seed 128 and 41 seed 55 "G2: ... (primary true) without a lease" (the
 // resource manager's lease is refreshed at Tick and view changes only);
 // stream 31 seed 111 "G4: group g1 runs on n1 and n4 at once, all alive
-// and none fenced" (4 nodes, witness).
+// and none fenced" (4 nodes, witness). Judging the lock manager's view
+// before a received message (dlmReceive) moved every path again: stream
+// 37 (the stream before) then meets seed 13 "G4: group g1 runs on n1 and
+// n2 at once, all alive and none fenced" (7 nodes,
+// last_man_standing+auto_tie_breaker), stream 38 seed 27 "continuity: n5
+// stops g2-r1 on its own while it holds the lease of primary view {5 1}",
+// and stream 39 seed 2 the G2 above (which main meets on stream 39 too);
+// stream 40 passes. With it the purge-before-fence mutation is caught at
+// seed 2 (4 nodes, last_man_standing+witness): "G5: n2/2:l2 is granted EX
+// on r2 (lock 1) while n4/1:l2 believes it holds CR (lock 3)".
 //
 // Also: a member starts what the coordinator asks while it lost its lease
 // (crm's local start guard `(!c.view.Primary || c.leaseGone)` dropped) ->

@@ -102,7 +102,7 @@ type simLock struct {
 }
 
 func newSimLockWorld(seed int64) *simLockWorld {
-	return &simLockWorld{rng: rand.New(rand.NewPCG(uint64(seed), 37)), load: true, models: map[string]*simLVB{}}
+	return &simLockWorld{rng: rand.New(rand.NewPCG(uint64(seed), 40)), load: true, models: map[string]*simLVB{}}
 }
 
 // compatible is the mode compatibility matrix.
