@@ -128,8 +128,11 @@
 // with a higher boot id, or — with no fence device for it — after the
 // lease wait, and KEEPS naming it in Release for as long as it stays
 // absent (Release is not only the nodes that left in this change; a
-// configured node never seen since the stack started is released by
-// fencing it, as Pacemaker's startup fencing does). Until then nothing
+// configured node never seen in a primary view is released once a fence
+// of it that an operator asked for succeeded, or an operator confirmed
+// it down — the fence core's confirmation at boot id 0 — while conn never
+// talked to any incarnation of it; unlike Pacemaker's startup fencing,
+// nothing fences it unasked). Until then nothing
 // is granted: the stack sends the View again, with the same id and a
 // larger Release, when that changes. Then four stages, each ended by a barrier
 // (a stage is done when every member's message of it, for this view id,
@@ -217,7 +220,9 @@
 //     locks until it is fenced (it dies) or rejoins the same incarnation
 //     (then recovery rebuilds from its copies).
 //   - A node that rejoins after having left cleanly must hold no locks
-//     (the stack releases a leaver only once its DLM gave them up).
+//     (the stack releases a leaver only once its DLM gave them up: from
+//     SetState(leaving) on, before membership announces the leave, the
+//     stack gives its DLM Views with Lost set and refuses new requests).
 //
 // What a client believes matters, not only the master copy: a
 // conversion between CW and PR (neither up nor down) granted by a remote

@@ -107,7 +107,13 @@
 //     margin pass on its clock since its view (which excludes the node)
 //     was installed, or a person confirmed it. A confirmation holds until
 //     the node announces a higher boot id; a node confirmed fenced at a
-//     boot id is not fenced again for that incarnation. A device that
+//     boot id is not fenced again for that incarnation. A configured node
+//     never seen in a primary view (no boot id known) is confirmed at
+//     boot id 0 by a requested fence that succeeded or by a person: down,
+//     whatever incarnation ran then, until it announces any boot id
+//     (Confirmed reports (0, true)). The lock manager needs this to
+//     release a node that never joined (core/stack: only while conn never
+//     talked to any incarnation of it). A device that
 //     fails leaves the node unconfirmed (its groups keep waiting), with
 //     the error in Status and a fence_failed event.
 //   - Clean leaves: a Report names the nodes its install's View.Clean
@@ -172,7 +178,8 @@
 // reports are delivered can, in a chain of such changes, lose an
 // outstanding call (the next coordinator then calls again without
 // waiting). Nodes never seen in a primary view (boot id unknown) are not
-// fenced at a cold start.
+// fenced at a cold start unless asked (`fence NODE` or `fence confirm
+// NODE`, confirmed at boot id 0, above).
 //
 // # Messages and history
 //

@@ -213,10 +213,9 @@ func (f *Fence) confirmReq(in Confirm) error {
 	if f.member(in.Target) {
 		return fmt.Errorf("fence: %s is a member of the view, so it is up: fence it with 'fence %s' instead", in.Target, in.Target)
 	}
+	// A node never seen in a primary view (boot id 0) is confirmed at boot
+	// id 0: down, whatever incarnation, until it announces one.
 	b := f.st.boots[in.Target]
-	if b == 0 {
-		return fmt.Errorf("fence: %s was never seen in a primary view: nothing to confirm", in.Target)
-	}
 	f.broadcast(Message{Kind: kindConfirm, Target: in.Target, Boot: b})
 	return nil
 }
@@ -447,10 +446,13 @@ func (f *Fence) opEnded(id ID) {
 	f.out.History = append(f.out.History, Record{Key: fmt.Sprintf("%s%s/%010d-%05d-%06d", HistoryPrefix, o.Target, id.View.Epoch, id.View.Coord, id.N), Value: b})
 }
 
-// confirmed reports whether t is fenced at its last known incarnation.
+// confirmed reports whether t is fenced at its last known incarnation:
+// boot id 0 for a node never seen in a primary view (an op begun or a
+// confirmation made before any boot id of it was known), which holds
+// until the node announces a boot id.
 func (f *Fence) confirmed(t string) (uint64, bool) {
-	b, _, _ := f.st.fencedBoot(t)
-	return b, b > 0 && b >= f.st.boots[t]
+	b, dev, _ := f.st.fencedBoot(t)
+	return b, dev != "" && b >= f.st.boots[t]
 }
 
 // post runs after every input: outputs derived from the state, then the
@@ -458,7 +460,7 @@ func (f *Fence) confirmed(t string) (uint64, bool) {
 func (f *Fence) post() {
 	for _, t := range f.targets() {
 		b, ok := f.confirmed(t)
-		if ok && f.confirmedOut[t] != b {
+		if out, done := f.confirmedOut[t]; ok && (!done || out != b) {
 			f.confirmedOut[t] = b
 			_, dev, by := f.st.fencedBoot(t)
 			f.out.Confirmed = append(f.out.Confirmed, Confirmed{Target: t, Boot: b, Device: dev, By: by})
@@ -718,8 +720,8 @@ func (f *Fence) Status() []TargetStatus {
 	var out []TargetStatus
 	for _, t := range f.targets() {
 		ts := TargetStatus{Target: t, Boot: f.st.boots[t]}
-		fb, dev, _ := f.st.fencedBoot(t)
-		ts.Confirmed = fb > 0 && fb >= ts.Boot
+		_, dev, _ := f.st.fencedBoot(t)
+		_, ts.Confirmed = f.confirmed(t)
 		v, ok := f.active(t)
 		if !ok {
 			v, ok = f.lastOp(t, ts.Boot)

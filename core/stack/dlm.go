@@ -31,6 +31,10 @@ const lvbSuffix = "/lvb_len"
 // multiple of 8 in 8..256.
 var ErrLVBFixed = errors.New("a lockspace's value block length is fixed once set (a multiple of 8 in 8..256)")
 
+// ErrLeaving refuses a lock request on a node that is leaving cleanly: its
+// lock manager gave up every lock before the leave was announced.
+var ErrLeaving = errors.New("stack: this node is leaving: it takes no locks")
+
 // dlmState is the stack's side of the lock manager (core/dlm): the views
 // it is given, the value block lengths the config DB fixes, and the peers
 // that came back with a new boot id.
@@ -52,6 +56,13 @@ type dlmState struct {
 	// that view or a later one purged the old incarnation, and the peer
 	// leaves the list (its new incarnation's locks must not go).
 	restarted map[wire.NodeID]wire.ViewID
+	// leaving: this node asked to leave cleanly; every View given says
+	// Lost (its locks were given up before membership announced the
+	// leave, and requests are refused) until it asks for another state.
+	leaving bool
+	// judged: the view was judged in this round before a message was
+	// stepped (round resets it).
+	judged bool
 }
 
 // openDLM builds the lock manager with the value block lengths the config
@@ -199,6 +210,10 @@ func (s *Stack) dlmCovered(id wire.NodeID) bool {
 //     manager waits for all of them).
 //   - Lost: this node held a lease, holds none now, and no fence device
 //     covers it: the survivors release its locks after the lease wait.
+//     Also while this node leaves cleanly (SetState leaving): the
+//     survivors release a leaver at once (LeftCleanly), so its lock
+//     manager gives up every lock (its clients are told Lost; the masters
+//     are sent force-unlocks) before membership announces the leave.
 func (s *Stack) dlmViewNow(now time.Duration) dlm.View {
 	x := &s.dlm
 	leased := s.mem.Leased(now)
@@ -210,7 +225,7 @@ func (s *Stack) dlmViewNow(now time.Duration) dlm.View {
 	if v.Primary && s.qc.TwoNode {
 		v.Primary = s.twoNodeAlone(s.mem.Status()) != quorum.AloneIdle
 	}
-	v.Lost = x.leased && !leased && !s.dlmCovered(s.cfg.Self)
+	v.Lost = (x.leased && !leased && !s.dlmCovered(s.cfg.Self)) || x.leaving
 	quorate, asked := false, false
 	takeover := func() bool { // asked only when it matters: it costs a quorum decision
 		if !asked {
@@ -237,7 +252,7 @@ func (s *Stack) dlmViewNow(now time.Duration) dlm.View {
 		if member {
 			continue
 		}
-		if s.fenceDown(nd) || (!s.dlmCovered(id) && takeover()) {
+		if s.fenceDown(nd, true) || (!s.dlmCovered(id) && takeover()) {
 			v.Release = append(v.Release, id)
 		}
 	}
@@ -247,7 +262,10 @@ func (s *Stack) dlmViewNow(now time.Duration) dlm.View {
 
 // fenceDown reports whether the fence core holds nd down (confirmed
 // fenced, or left cleanly) at the incarnation this node last talked to.
-func (s *Stack) fenceDown(nd Node) bool {
+// forLocks (the lock manager's Release) also counts a newer incarnation
+// back (peer_restarted) that no view installed here held: it holds no
+// lock (fenceDownAt), but it is alive, so two_node's peerDown does not.
+func (s *Stack) fenceDown(nd Node, forLocks bool) bool {
 	cb, confirmed := s.fence.f.Confirmed(nd.Name)
 	left := s.fence.f.LeftCleanly(nd.Name)
 	if !confirmed && !left {
@@ -267,7 +285,9 @@ func (s *Stack) fenceDown(nd Node) bool {
 			}
 		}
 	}
-	return fenceDownAt(cb, confirmed, left, fb, seen)
+	rv, restarted := s.dlm.restarted[nd.ID]
+	fresh := forLocks && restarted && rv == (wire.ViewID{})
+	return fenceDownAt(cb, confirmed, left, fb, seen, fresh)
 }
 
 // fenceDownAt: the fence core judges a node at the last boot id it saw,
@@ -277,9 +297,21 @@ func (s *Stack) fenceDown(nd Node) bool {
 // conn has talked to no newer incarnation (seen, 0 before any contact).
 // A newer one is released by its restart (peer_restarted) only until it
 // joined a view that recovered: its own locks must stay.
-func fenceDownAt(cb uint64, confirmed, left bool, fb uint64, seen uint32) bool {
+//
+// fresh: conn saw the node come back with a new boot id (peer_restarted)
+// and no view installed here held it since. Then a confirmation (or clean
+// leave) at the fence core's older boot id holds it down too: every older
+// incarnation is over (a node runs one at a time), and the newest holds
+// no lock: a lock is granted only in a primary view whose recovery every
+// member took part in, and it was a member of none this node installed,
+// nor of one the fence core heard of (its Report would carry its boot
+// id, and the fence core would then confirm nothing older). Were it a
+// member of a primary view this node missed, that view shares a member
+// with this one (majority), which installed it and so does not release
+// it: the recovery, a barrier over every member, waits.
+func fenceDownAt(cb uint64, confirmed, left bool, fb uint64, seen uint32, fresh bool) bool {
 	s := uint64(seen)
-	return (confirmed && s <= cb) || (left && s <= fb)
+	return (confirmed && (s <= cb || fresh)) || (left && (s <= fb || fresh))
 }
 
 // dlmView gives the lock manager the View when it changed. It is asked
@@ -297,9 +329,6 @@ func (s *Stack) dlmView(now time.Duration) {
 	if v.ID != x.view.ID {
 		s.dlmResync() // an adopted history: its changes came in no watch
 	}
-	if v.ID != x.view.ID {
-		s.dlmResync() // an adopted history: its changes came in no watch
-	}
 	x.view, x.set = v, true
 	v.Members, v.Release = slices.Clone(v.Members), slices.Clone(v.Release)
 	if err := x.d.Step(now, v); err != nil {
@@ -311,8 +340,15 @@ func (s *Stack) dlmView(now time.Duration) {
 // peer_restarted).
 func (s *Stack) dlmRestarted(peer wire.NodeID) { s.dlm.restarted[peer] = wire.ViewID{} }
 
-// dlmReceive gives the lock manager a message from a peer's.
+// dlmReceive gives the lock manager a message from a peer's. The view is
+// judged first, once a round (now is the round's time, the latest the
+// driver gave): a node paused past its lease must learn it is no longer
+// primary (or Lost) before a message lets it grant (G5).
 func (s *Stack) dlmReceive(now time.Duration, from wire.NodeID, payload []byte) {
+	if !s.dlm.judged {
+		s.dlmView(now)
+		s.dlm.judged = true
+	}
 	if err := s.dlm.d.Step(now, dlm.Receive{From: from, Payload: slices.Clone(payload)}); err != nil {
 		s.logf(slog.LevelWarn, "lock manager message refused", "from", s.names[from], "err", err)
 	}
@@ -389,6 +425,9 @@ func (s *Stack) LockDLM(now time.Duration, r dlm.Request) (dlm.LockID, error) {
 		return 0, ErrStopped
 	}
 	s.advanceClock(now)
+	if s.dlm.leaving {
+		return 0, ErrLeaving
+	}
 	s.dlmView(now)
 	return s.dlm.d.Lock(now, r)
 }

@@ -188,6 +188,7 @@ func TestFenceDownAt(t *testing.T) {
 		left      bool
 		fb        uint64
 		seen      uint32
+		fresh     bool
 		want      bool
 	}{
 		{cb: 5, confirmed: true, seen: 5, want: true},
@@ -197,8 +198,12 @@ func TestFenceDownAt(t *testing.T) {
 		{left: true, fb: 7, seen: 8, want: false}, // left at 7, back at 8
 		{cb: 5, confirmed: true, left: true, fb: 9, seen: 9, want: true},
 		{seen: 3, want: false},
+		// back at 6, never a member of a view installed here: holds nothing
+		{cb: 5, confirmed: true, seen: 6, fresh: true, want: true},
+		{left: true, fb: 7, seen: 8, fresh: true, want: true},
+		{seen: 3, fresh: true, want: false}, // neither confirmed nor left
 	} {
-		if got := fenceDownAt(tc.cb, tc.confirmed, tc.left, tc.fb, tc.seen); got != tc.want {
+		if got := fenceDownAt(tc.cb, tc.confirmed, tc.left, tc.fb, tc.seen, tc.fresh); got != tc.want {
 			t.Errorf("fenceDownAt(%+v) = %v", tc, got)
 		}
 	}

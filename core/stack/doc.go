@@ -128,15 +128,23 @@
 //     the wiring's own steps become Logs.
 //  9. The lock manager (dlm.go) persists nothing. Its messages go point
 //     to point on the peers' circuits as wire.DLM; received ones go back
-//     to it. It is given a dlm.View at every Tick, request and installed
-//     view, when it changed: Primary is the installed view primary (not a
+//     to it, but only after the View was judged again in that round (a
+//     node paused past its lease must not grant from a peer's message
+//     before a Tick tells it). It is given a dlm.View at every Tick,
+//     request, installed view, state change and round that brings a
+//     message, when it changed: Primary is the installed view primary (not a
 //     lone two_node view that never paired) with this node's lease by the
 //     clock now (a lease carried across the change counts), so it grants
 //     nothing otherwise; Release are the nodes whose locks may go (G5):
 //     outside the view and confirmed fenced at their last boot id (the
 //     fence core's Confirmed), or left cleanly and not back since
 //     (LeftCleanly), either only when conn has talked to no newer
-//     incarnation of it (fenceDown: the fence core's boot id lags), or,
+//     incarnation of it (fenceDown: the fence core's boot id lags) or
+//     conn's newer incarnation of it is back (peer_restarted) and was in
+//     no view installed here (it holds no lock; fenceDownAt says why); a
+//     node never seen in a primary view is confirmed at boot id 0 (a
+//     requested fence or `fence confirm`), which counts only while conn
+//     never talked to it; or,
 //     when no fence device nor watchdog covers them,
 //     once this view's takeover wait passed (Quorate), named for as long
 //     as they stay absent; and the members back with a new boot id
@@ -147,7 +155,17 @@
 //     it: its locks complete with dlm.Lost (the survivors release them
 //     only after the takeover wait, so by then no client here believes
 //     in them). With a fence device a cut-off node keeps its locks: the
-//     survivors release them only once it is fenced.
+//     survivors release them only once it is fenced. Lost is also set
+//     from SetState(leaving) on (before membership announces the leave,
+//     since the survivors release a leaver at once): every lock completes
+//     with dlm.Lost, the masters get force-unlocks, and LockDLM returns
+//     ErrLeaving until another state is asked for. Not covered (liveness
+//     only: the lock manager waits): a node never seen in a primary view
+//     that conn talked to (a confirmation at boot id 0 may predate the
+//     incarnation conn met) stays unreleased until it joins a view or the
+//     fence core learns its boot id; a newer incarnation conn met with no
+//     peer_restarted (this node restarted since) only once the fence core
+//     confirms that incarnation.
 //  10. A lockspace's value block length is the config DB key
 //     /dlm/lockspaces/<name>/lvb_len (LVBPrefix), read at New, on its
 //     watch and after an adopted history, given as dlm.SetLVB the first

@@ -140,7 +140,7 @@ func (s *Stack) fenceRepeat(now time.Duration) {
 		// lags conn's when a restarted node was cut off before its reports
 		// reached the fence core
 		cb, ok := d.f.Confirmed(t)
-		if ok && !slices.Contains(v.Members, t) && fenceDownAt(cb, true, false, 0, s.seenBoot(ids[t])) {
+		if ok && !slices.Contains(v.Members, t) && fenceDownAt(cb, true, false, 0, s.seenBoot(ids[t]), false) {
 			s.crmStep(now, crm.Fenced{Node: t}, "tell the resource manager a node is fenced")
 		}
 	}

@@ -31,12 +31,16 @@ func (s *Stack) openMembership(saved []byte) error {
 }
 
 // SetState asks for this node's own state: online (resume), paused or
-// leaving.
+// leaving. Before membership announces a leave (the survivors release a
+// leaver at once), the lock manager gives up every lock this node holds
+// (View.Lost) and takes no more until another state is asked for.
 func (s *Stack) SetState(now time.Duration, st membership.State) error {
 	if s.stop != nil {
 		return ErrStopped
 	}
 	s.advanceClock(now)
+	s.dlm.leaving = st == membership.StateLeaving
+	s.dlmView(now)
 	return s.mem.Step(now, membership.SetState{State: st})
 }
 

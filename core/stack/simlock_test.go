@@ -355,7 +355,7 @@ func (l *simLocker) convert(id dlm.LockID, k *simLock, to dlm.Mode) {
 // (a self-fence under way) and a busy lock are the schedule's; anything
 // else is a bug of the client's requests or of the lock manager.
 func (l *simLocker) refused(what string, err error) {
-	if errors.Is(err, stack.ErrStopped) || errors.Is(err, dlm.ErrBusy) || errors.Is(err, dlm.ErrStopped) {
+	if errors.Is(err, stack.ErrStopped) || errors.Is(err, stack.ErrLeaving) || errors.Is(err, dlm.ErrBusy) || errors.Is(err, dlm.ErrStopped) {
 		return
 	}
 	l.nd.w.fatalf("%s: %s refused: %v", l.name, what, err)

@@ -265,6 +265,7 @@ func (s *Stack) packets() {
 // events; the config DB's quorum; the fence core's round, then the
 // resource manager's, then the lock manager's. It reports whether anything happened.
 func (s *Stack) round(now time.Duration) bool {
+	s.dlm.judged = false
 	rc := s.conn.Ready()
 	s.conn.Advance()
 	if len(s.carry.Messages) > 0 || len(s.carry.Events) > 0 {

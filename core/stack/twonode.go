@@ -35,7 +35,7 @@ func (s *Stack) peerDown(ms membership.Status) bool {
 		if slices.Contains(ms.View.Members, nd.ID) {
 			continue
 		}
-		if !s.fenceDown(nd) {
+		if !s.fenceDown(nd, false) {
 			return false
 		}
 	}
