@@ -58,7 +58,9 @@ package dlm_test
 //     G5 (68 of 100 seeds fail on G5); asserted by
 //     TestSimCatchesEarlyRelease.
 //   - harness -dlmmut=no-lost (a node without a fence device is never
-//     told Lost, and no watchdog kills it): seed 18, G5 (6 of 100).
+//     told Lost, and no watchdog kills it): seed 18, G5 (6 of 100; seed 9
+//     at dist 1b7219f);
+//     asserted by TestSimCatchesNoLost.
 //   - DLM: recovery does not wait for Release (recover.go covered()
 //     always true: purge before the fence): seed 2, G5 (69 of 100).
 //   - DLM: grant during recovery (recover.go stepView sets running on a
@@ -280,6 +282,22 @@ func TestSimCatchesEarlyRelease(t *testing.T) {
 		}
 	}
 	t.Fatalf("no seed in 1..100 caught a stack that releases departed nodes at once on G5")
+}
+
+// TestSimCatchesNoLost: the checkers catch a stack that never tells a
+// node without a fence device that its lease lapsed (and no watchdog
+// kills it) while the survivors release it after the lease wait.
+func TestSimCatchesNoLost(t *testing.T) {
+	knownOverride = knownStillOpen
+	defer func() { knownOverride = "" }()
+	for seed := int64(1); seed <= 150; seed++ {
+		w := runSim(seed, simOpts{noLost: true}, false)
+		if w.failed != nil && strings.HasPrefix(w.failed.Error(), "G5") {
+			t.Logf("no-Lost caught by seed %d: %v", seed, w.failed)
+			return
+		}
+	}
+	t.Fatalf("no seed in 1..150 caught a stack that never says Lost on G5")
 }
 
 // knownStillOpen are the DLM bugs found by this simulation and not fixed
