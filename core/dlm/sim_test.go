@@ -302,7 +302,7 @@ func TestSimCatchesNoLost(t *testing.T) {
 
 // knownStillOpen are the DLM bugs found by this simulation and not fixed
 // yet (see -dlmknown); empty once they are.
-const knownStillOpen = "lvb-zeros"
+const knownStillOpen = ""
 
 func (s *simStats) add(o simStats) {
 	s.msgs += o.msgs
