@@ -46,6 +46,7 @@ type clientLock struct {
 	issueHist int
 	wrote     bool // the pending op writes the value block (at its call)
 	persist   bool // taken with Persistent: its owner's death leaves an orphan
+	noDlckWt  bool // some request of it had NoDlckWt (sticky, like Persistent)
 	adopting  bool // the pending op adopts an orphan (Orphan flag)
 }
 
@@ -297,7 +298,7 @@ func (c *checker) act(nd *simNode, mode clientMode) {
 				// A NoDlckWt request is out of the deadlock search: a
 				// cycle through it is the client's to break (VMS), so
 				// the draining client gives it up.
-				if (l.pend == opLock || l.pend == opConvert) && l.pendFlg&dlm.NoDlckWt != 0 && !l.cancel {
+				if (l.pend == opLock || l.pend == opConvert) && (l.pendFlg&dlm.NoDlckWt != 0 || l.noDlckWt) && !l.cancel {
 					c.cancel(nd, ow, l)
 				}
 			}
@@ -394,7 +395,7 @@ func (c *checker) lock(nd *simNode, ow *owner) {
 		return
 	}
 	nl := &clientLock{id: id, ls: ls, name: name, held: dlm.IV, pend: opLock, pendMode: mode, pendFlg: fl, persist: fl&dlm.Persistent != 0,
-		issueOK: snapOK, issueHist: snapHist}
+		issueOK: snapOK, issueHist: snapHist, noDlckWt: fl&dlm.NoDlckWt != 0}
 	ow.locks[id] = nl
 	c.issuing = nl
 	w.drain(nd)
@@ -491,6 +492,9 @@ func (c *checker) convert(nd *simNode, ow *owner, l *clientLock) {
 	}
 	l.pend, l.pendMode, l.pendFlg, l.cancel, l.wrote = opConvert, to, fl, false, write
 	l.issueOK, l.issueHist = snapOK, snapHist
+	if fl&dlm.NoDlckWt != 0 {
+		l.noDlckWt = true
+	}
 	if writesLVB(l.held, to) {
 		c.wrote(nd, k, val, fl)
 	}
@@ -676,7 +680,9 @@ func (c *checker) freeCheck(k resKey) {
 		}
 		for _, ow := range nd.owners {
 			for _, l := range ow.locks {
-				if l.ls == k.ls && l.name == k.name {
+				// only granted locks keep the value: a request waiting or
+				// in flight does not (the master frees it, scenario 34)
+				if l.ls == k.ls && l.name == k.name && l.held >= dlm.NL {
 					return
 				}
 			}
