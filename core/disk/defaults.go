@@ -1,0 +1,32 @@
+package disk
+
+import "time"
+
+// Defaults of Config.
+const (
+	// DefaultWindow: pieces in flight from one client to a server per
+	// disk (64 × MaxPiece = 16 MiB: enough for a sequential copy to keep
+	// the circuit busy, small enough to bound the replay after failover).
+	DefaultWindow = 64
+	// DefaultRetry: how long a request waits for a server (the failover
+	// goal is about a second; a fenced takeover with a slow device takes
+	// longer; after this the request fails with EIO as a disk's would).
+	DefaultRetry = 2 * time.Minute
+	// DefaultDupCache: answers kept per client incarnation for retries
+	// (a client never has more than Window pieces unanswered, so four
+	// windows outlast any retry).
+	DefaultDupCache = 4 * DefaultWindow
+)
+
+func (c Config) withDefaults() Config {
+	if c.Window <= 0 {
+		c.Window = DefaultWindow
+	}
+	if c.Retry <= 0 {
+		c.Retry = DefaultRetry
+	}
+	if c.DupCache <= 0 {
+		c.DupCache = DefaultDupCache
+	}
+	return c
+}
