@@ -13,6 +13,19 @@ import (
 	"github.com/corral-ha/corral/core/wire"
 )
 
+// Agent is the built-in resource agent that serves a disk: a resource
+// with this agent is a served disk named as the resource, its parameters
+// ParamSize (the data size in bytes, decimal) and ParamBacking (the
+// backing store's path, the same on every possible server). The Lua
+// loader reserves the name.
+const Agent = "disk"
+
+// The disk agent's parameters.
+const (
+	ParamSize    = "size"
+	ParamBacking = "backing"
+)
+
 // Inc names one incarnation of a node: its id and its boot id (conn's).
 type Inc struct {
 	Node wire.NodeID
