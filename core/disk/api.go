@@ -243,11 +243,11 @@ type Status struct {
 	Serving bool   // this node serves it
 	// State: "serving" (a server announced), "recovering" (a server is
 	// being waited for: requests are held), "stopped" (none serves).
-	State   string
-	Clients []wire.NodeID // the server's clients in this epoch, as it announced them
-	Pending int           // this node's requests not yet answered
-	Reads, Writes, Flushes uint64 // this node's requests answered OK, as a client
-	ServedReads, ServedWrites uint64 // requests this node served for remote clients
+	State                     string
+	Clients                   []wire.NodeID // the server's clients in this epoch, as it announced them
+	Pending                   int           // this node's requests not yet answered
+	Reads, Writes, Flushes    uint64        // this node's requests answered OK, as a client
+	ServedReads, ServedWrites uint64        // requests this node served for remote clients
 }
 
 // The core's methods are in disk.go (New, Step, Submit, Tick, HasReady,
