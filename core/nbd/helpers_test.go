@@ -2,7 +2,6 @@ package nbd
 
 import (
 	"context"
-	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -180,12 +179,4 @@ func startServer(t *testing.T, exps Exports) *testServer {
 func oneExport(name string, size int) (mapExports, *memBackend) {
 	m := newMem(size)
 	return mapExports{name: {Name: name, Description: "test disk " + name, Size: uint64(size), Backend: m, MultiConn: true}}, m
-}
-
-func wantErrno(t *testing.T, err error, want Errno) {
-	t.Helper()
-	var e Errno
-	if !errors.As(err, &e) || e != want {
-		t.Fatalf("error %v, want %v", err, want)
-	}
 }
