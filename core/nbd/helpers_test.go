@@ -135,7 +135,7 @@ func (m mapExports) List() []Export {
 }
 
 // shortDir is a temporary directory short enough for a Unix socket path.
-func shortDir(t *testing.T) string {
+func shortDir(t testing.TB) string {
 	t.Helper()
 	d, err := os.MkdirTemp("", "nbd")
 	if err != nil {
@@ -152,7 +152,7 @@ type testServer struct {
 }
 
 // startServer serves exps on a Unix socket until the test ends.
-func startServer(t *testing.T, exps Exports) *testServer {
+func startServer(t testing.TB, exps Exports) *testServer {
 	t.Helper()
 	sock := filepath.Join(shortDir(t), "s")
 	l, err := net.Listen("unix", sock)
