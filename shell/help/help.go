@@ -1,0 +1,220 @@
+// Package help is corral's user documentation: Markdown topics embedded in
+// the binary and shown by `corral help TOPIC` and the shell's `help TOPIC`,
+// like `git help`. The files are readable as they are (README links them);
+// Render turns one into plain text for an 80-column terminal.
+//
+// Contract:
+//
+//   - Topics lists every topic in the order `corral help` shows them; each
+//     is the file NAME.md of this folder, and every .md file here is a topic
+//     (TestTopics).
+//   - Every relative link of a topic names a file the repository ships or
+//     another topic, and every `corral help X` a document names is a topic
+//     or a command (TestLinks, and in shell/cmd/corral TestHelpReferences).
+//   - config.md's reference is generated from core/config (the schema's
+//     field comments, Default and the validation rules), and lua.md's
+//     list of shipped scripts from their meta(); `go generate
+//     ./shell/help/` rewrites both, and the tests fail when a file is out of
+//     date (TestConfigReference, and lua's TestLuaReference).
+package help
+
+//go:generate go test -run ^TestConfigReference$ -update
+//go:generate go test -run ^TestLuaReference$ -update ../../lua/
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+)
+
+//go:embed *.md corral.service
+var files embed.FS
+
+// Topic is one document.
+type Topic struct {
+	Name    string // corral help NAME; the file is NAME.md
+	Summary string // one line for the list
+}
+
+// Topics lists the documents in the order `corral help` shows them.
+func Topics() []Topic {
+	return []Topic{
+		{"start", "getting started: the demo, then a three-node cluster on three machines"},
+		{"config", "the configuration file: every key, its type, default and meaning"},
+		{"lua", "the Lua reference: modules, functions, script kinds, shipped scripts"},
+		{"operations", "systemd, upgrades, backup, replacing a node, quorum loss, fencing"},
+		{"design", "how corral works: pure cores, the stack, guarantees G1-G7, tests"},
+		{"events", "the event stream: kinds, fields, order"},
+		{"dlm", "the distributed lock manager: modes, corral lock, the Lua module"},
+	}
+}
+
+// Lookup reports whether name is a topic.
+func Lookup(name string) (Topic, bool) {
+	for _, t := range Topics() {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return Topic{}, false
+}
+
+// Source returns a topic's Markdown.
+func Source(name string) (string, error) {
+	if _, ok := Lookup(name); !ok {
+		return "", fmt.Errorf("help: no topic %q", name)
+	}
+	b, err := fs.ReadFile(files, name+".md")
+	if err != nil {
+		return "", fmt.Errorf("help: topic %s: %w", name, err)
+	}
+	return string(b), nil
+}
+
+// File returns a shipped file of this folder (the systemd unit).
+func File(name string) ([]byte, error) { return fs.ReadFile(files, name) }
+
+// Width is the widest line Render writes outside code blocks.
+const Width = 79
+
+// Text returns a topic rendered for a terminal.
+func Text(name string) (string, error) {
+	src, err := Source(name)
+	if err != nil {
+		return "", err
+	}
+	return Render(src, Width), nil
+}
+
+var (
+	linkRE = regexp.MustCompile(`\[([^\]]+)\]\(([^)\s]+)\)`)
+	listRE = regexp.MustCompile(`^(\s*)([-*]|\d+\.) `)
+)
+
+// Render turns Markdown into plain text wrapped at width columns:
+// headings are underlined, paragraphs and list items reflowed (list items
+// hang under their bullet), code blocks and tables kept as written and
+// indented, and a link to another topic reads "text (corral help NAME)".
+// Inline code keeps its backquotes, so the text stays readable either way.
+func Render(md string, width int) string {
+	var out strings.Builder
+	var para []string
+	lead, pad := "", ""
+	flush := func() {
+		if len(para) > 0 {
+			out.WriteString(wrapLines(strings.Join(para, " "), width, lead, pad))
+			para = nil
+		}
+		lead, pad = "", ""
+	}
+	inCode := false
+	for _, l := range strings.Split(md, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "```") {
+			flush()
+			inCode = !inCode
+			continue
+		}
+		if inCode {
+			out.WriteString(strings.TrimRight("    "+l, " ") + "\n")
+			continue
+		}
+		if strings.HasPrefix(l, "<!--") {
+			continue // generator markers
+		}
+		t := strings.TrimSpace(l)
+		switch {
+		case t == "":
+			flush()
+			out.WriteString("\n")
+		case strings.HasPrefix(t, "#"):
+			flush()
+			level := len(t) - len(strings.TrimLeft(t, "#"))
+			h := links(strings.TrimSpace(t[level:]))
+			out.WriteString(h + "\n")
+			if level <= 2 {
+				u := "="
+				if level == 2 {
+					u = "-"
+				}
+				out.WriteString(strings.Repeat(u, utf8.RuneCountInString(h)) + "\n")
+			}
+		case strings.HasPrefix(t, "|"):
+			flush()
+			if strings.Trim(t, "|-: ") == "" {
+				continue // the header rule
+			}
+			out.WriteString("  " + links(t) + "\n")
+		case listRE.MatchString(l):
+			flush()
+			m := listRE.FindStringSubmatch(l)
+			lead = m[0]
+			pad = strings.Repeat(" ", utf8.RuneCountInString(m[0]))
+			para = append(para, links(strings.TrimSpace(l[len(m[0]):])))
+		default:
+			para = append(para, links(t))
+		}
+	}
+	flush()
+	return strings.TrimRight(out.String(), "\n") + "\n"
+}
+
+// links rewrites Markdown links for a terminal: "[the Lua reference](lua.md)"
+// becomes "the Lua reference (corral help lua)"; other targets are kept.
+func links(s string) string {
+	return linkRE.ReplaceAllStringFunc(s, func(m string) string {
+		sm := linkRE.FindStringSubmatch(m)
+		text, target := sm[1], sm[2]
+		if name, ok := TopicOf(target); ok {
+			if text == name || text == "`corral help "+name+"`" {
+				return text
+			}
+			return text + " (corral help " + name + ")"
+		}
+		return text + " (" + target + ")"
+	})
+}
+
+// TopicOf reports the topic a link target names ("operations.md#upgrades"
+// names operations).
+func TopicOf(target string) (string, bool) {
+	name, _, _ := strings.Cut(target, "#")
+	if strings.Contains(name, "/") || !strings.HasSuffix(name, ".md") {
+		return "", false
+	}
+	name = strings.TrimSuffix(name, ".md")
+	_, ok := Lookup(name)
+	return name, ok
+}
+
+// Links returns the targets of a Markdown text's links, in order.
+func Links(md string) []string {
+	var out []string
+	for _, m := range linkRE.FindAllStringSubmatch(md, -1) {
+		out = append(out, m[2])
+	}
+	return out
+}
+
+// wrapLines wraps text at width columns at blanks: the first line starts
+// with first, the others with pad. A word longer than the line gets a line
+// of its own.
+func wrapLines(text string, width int, first, pad string) string {
+	var out strings.Builder
+	line, empty := first, true
+	for _, word := range strings.Fields(text) {
+		if !empty && utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word) > width {
+			out.WriteString(line + "\n")
+			line, empty = pad, true
+		}
+		if !empty {
+			line += " "
+		}
+		line += word
+		empty = false
+	}
+	out.WriteString(line + "\n")
+	return out.String()
+}
