@@ -42,11 +42,11 @@ type Topic struct {
 // Topics lists the documents in the order `corral help` shows them.
 func Topics() []Topic {
 	return []Topic{
-		{"start", "getting started: the demo, then a three-node cluster on three machines"},
-		{"config", "the configuration file: every key, its type, default and meaning"},
-		{"lua", "the Lua reference: modules, functions, script kinds, shipped scripts"},
-		{"operations", "systemd, upgrades, backup, replacing a node, quorum loss, fencing"},
-		{"design", "how corral works: pure cores, the stack, guarantees G1-G7, tests"},
+		{"start", "getting started: the demo, then a cluster on three machines"},
+		{"config", "the configuration file: every key, type, default and meaning"},
+		{"lua", "the Lua reference: modules, functions, script kinds"},
+		{"operations", "systemd, upgrades, backup, a dead node, lost quorum, fencing"},
+		{"design", "how corral works: pure cores, the stack, guarantees, tests"},
 		{"events", "the event stream: kinds, fields, order"},
 		{"dlm", "the distributed lock manager: modes, corral lock, the Lua module"},
 	}
@@ -105,7 +105,7 @@ func Render(md string, width int) string {
 	lead, pad := "", ""
 	flush := func() {
 		if len(para) > 0 {
-			out.WriteString(wrapLines(strings.Join(para, " "), width, lead, pad))
+			out.WriteString(wrapLines(links(strings.Join(para, " ")), width, lead, pad))
 			para = nil
 		}
 		lead, pad = "", ""
@@ -152,9 +152,9 @@ func Render(md string, width int) string {
 			m := listRE.FindStringSubmatch(l)
 			lead = m[0]
 			pad = strings.Repeat(" ", utf8.RuneCountInString(m[0]))
-			para = append(para, links(strings.TrimSpace(l[len(m[0]):])))
+			para = append(para, strings.TrimSpace(l[len(m[0]):]))
 		default:
-			para = append(para, links(t))
+			para = append(para, t)
 		}
 	}
 	flush()
