@@ -90,6 +90,15 @@ func helpOn(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	name := args[0]
+	if name == "corral.service" { // the systemd unit, to install
+		b, err := help.File(name)
+		if err != nil {
+			fmt.Fprintf(stderr, "corral: %v\n", err)
+			return 1
+		}
+		_, _ = stdout.Write(b)
+		return 0
+	}
 	if _, ok := help.Lookup(name); ok {
 		text, err := help.Text(name)
 		if err != nil {
