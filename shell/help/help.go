@@ -111,7 +111,12 @@ func Render(md string, width int) string {
 		lead, pad = "", ""
 	}
 	inCode := false
+	var table []string
 	for _, l := range strings.Split(md, "\n") {
+		if len(table) > 0 && !strings.HasPrefix(strings.TrimSpace(l), "|") {
+			out.WriteString(renderTable(table, width))
+			table = nil
+		}
 		if strings.HasPrefix(strings.TrimSpace(l), "```") {
 			flush()
 			inCode = !inCode
@@ -143,10 +148,8 @@ func Render(md string, width int) string {
 			}
 		case strings.HasPrefix(t, "|"):
 			flush()
-			if strings.Trim(t, "|-: ") == "" {
-				continue // the header rule
-			}
-			out.WriteString("  " + links(t) + "\n")
+			table = append(table, t)
+			continue
 		case listRE.MatchString(l):
 			flush()
 			m := listRE.FindStringSubmatch(l)
@@ -158,7 +161,54 @@ func Render(md string, width int) string {
 		}
 	}
 	flush()
+	if len(table) > 0 {
+		out.WriteString(renderTable(table, width))
+	}
 	return strings.TrimRight(out.String(), "\n") + "\n"
+}
+
+// renderTable lays out a Markdown table's rows: in aligned columns when
+// they fit in width, else each row as one paragraph, its cells joined by
+// " | " and its next lines indented.
+func renderTable(rows []string, width int) string {
+	var cells [][]string
+	for _, r := range rows {
+		r = strings.Trim(strings.TrimSpace(r), "|")
+		if strings.Trim(r, "|-: ") == "" {
+			continue // the header rule
+		}
+		var row []string
+		for _, c := range strings.Split(r, "|") {
+			row = append(row, links(strings.TrimSpace(c)))
+		}
+		cells = append(cells, row)
+	}
+	var widths []int
+	for _, row := range cells {
+		for i, c := range row {
+			if i == len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], utf8.RuneCountInString(c))
+		}
+	}
+	total := 2
+	for _, w := range widths {
+		total += w + 2
+	}
+	var out strings.Builder
+	for _, row := range cells {
+		if total-2 <= width {
+			line := " "
+			for i, c := range row {
+				line += " " + c + strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c)+1)
+			}
+			out.WriteString(strings.TrimRight(line, " ") + "\n")
+			continue
+		}
+		out.WriteString(wrapLines(strings.Join(row, " | "), width, "  ", "      "))
+	}
+	return out.String()
 }
 
 // links rewrites Markdown links for a terminal: "[the Lua reference](lua.md)"

@@ -49,7 +49,10 @@ func TestTopics(t *testing.T) {
 // TestRender pins the terminal rendering.
 func TestRender(t *testing.T) {
 	got := Render("# Title\n\nSome `code` and [the Lua reference](lua.md), [x](../../README.md).\n\n- a list item that is long enough to wrap around the width of the terminal here\n\n```\n  kept   as is\n```\n| a | b |\n|---|---|\n| 1 | 2 |\n", 40)
-	want := "Title\n=====\n\nSome `code` and the Lua reference\n(corral help lua), x (../../README.md).\n\n- a list item that is long enough to\n  wrap around the width of the terminal\n  here\n\n      kept   as is\n  | a | b |\n  | 1 | 2 |\n"
+	if w := Render("| long | "+strings.Repeat("word ", 12)+"|\n", 30); w != "  long | word word word word\n      word word word word word\n      word word word\n" {
+		t.Errorf("a wide table: %q", w)
+	}
+	want := "Title\n=====\n\nSome `code` and the Lua reference\n(corral help lua), x (../../README.md).\n\n- a list item that is long enough to\n  wrap around the width of the terminal\n  here\n\n      kept   as is\n  a  b\n  1  2\n"
 	if got != want {
 		t.Errorf("Render:\n%s\nwant:\n%s", got, want)
 	}
