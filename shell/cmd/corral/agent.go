@@ -192,7 +192,7 @@ func runNode(log *slog.Logger, cfg *config.Config) (failure error) {
 	}
 	stopSignals() // a second signal kills the agent at once
 	_ = notifySystemd("STOPPING=1")
-	h.Close()     // ends open event streams, so Shutdown need not wait for them
+	h.Close() // ends open event streams, so Shutdown need not wait for them
 
 	if l, ok := any(n).(leaver); ok && failure == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
