@@ -106,7 +106,7 @@ func (r *Responder) Publish(in Input, st Standing, reason string) *Zone {
 			r.served = nil
 		}
 		if reason == "" {
-			reason = "this node is not acting as primary (ARCHITECTURE section 2, G2)"
+			reason = "this node is not acting as primary (guarantee G2: corral help design)"
 		}
 		z = Refusing(in.Domain, reason)
 	}

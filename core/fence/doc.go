@@ -1,5 +1,5 @@
-// Package fence decides who fences whom and when (ARCHITECTURE section 5
-// "Fencing", G4 in section 2; seed 001 STONITH plugins, seed 003 fencing
+// Package fence decides who fences whom and when (corral help design:
+// "Fencing", G4; seed 001 STONITH plugins, seed 003 fencing
 // and split brain). It is a pure state machine (section 1): no goroutines,
 // clock, global randomness or I/O; maps are iterated in sorted order
 // wherever that reaches an output. The device calls themselves are Lua

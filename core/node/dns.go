@@ -17,7 +17,7 @@ import (
 )
 
 // groupPrefix is where the config DB keeps group definitions
-// (ARCHITECTURE section 5, `/groups/<name>`).
+// (corral help design, `/groups/<name>`).
 const groupPrefix = "/groups/"
 
 // GroupRuntime is a group's runtime state as the resource manager knows

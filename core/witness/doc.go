@@ -1,5 +1,5 @@
 // Package witness is the network quorum witness: `corral arbiter` and the
-// client nodes use to ask it for its vote (ARCHITECTURE section 5, Quorum;
+// client nodes use to ask it for its vote (corral help design, Quorum;
 // seed 003's voting device).
 //
 // Contract:

@@ -191,8 +191,8 @@ func runNode(log *slog.Logger, cfg *config.Config) (failure error) {
 		failure = fmt.Errorf("admin API: %w", err)
 	}
 	stopSignals() // a second signal kills the agent at once
+	h.Close()     // ends open event streams, so Shutdown need not wait for them
 	_ = notifySystemd("STOPPING=1")
-	h.Close() // ends open event streams, so Shutdown need not wait for them
 
 	if l, ok := any(n).(leaver); ok && failure == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
@@ -268,7 +268,7 @@ func listenAdmin(path string) (*net.UnixListener, error) {
 }
 
 // writePIDFile writes the agent's pid to path (decimal and a newline,
-// nothing else: scripts kill $(cat corral.pid)) and its identity (boot id, start time) to
+// nothing else) and its identity (boot id, start time) to
 // path.id, so a fence or a script can tell this process from a later one
 // with the same pid. Both are made under a temporary name with
 // O_EXCL|O_NOFOLLOW and renamed into place: a symlink planted at the
