@@ -1,5 +1,5 @@
 // Package shell is corral's operator shell: `corral shell` (corral help
-// design, corral help start). It talks to one node's admin API (package api) with
+// start). It talks to one node's admin API (package api) with
 // HTTP/JSON over the node's Unix socket, reading and writing the API's
 // documents as core/apitypes defines them (it imports neither the API
 // server nor the driver).

@@ -51,7 +51,7 @@ func (m *Membership) hears(a, b wire.NodeID) bool {
 	return ok
 }
 
-// fullyConnected applies the greedy rule of the design (corral help design) to the
+// fullyConnected applies the design's greedy rule (corral help design) to the
 // candidates: while some pair does not hear each other, drop the node with
 // the fewest mutual links (ties: the highest id). This node is never
 // dropped: the set is the one it can coordinate or join.

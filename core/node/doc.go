@@ -1,5 +1,5 @@
-// Package node is corral's production driver (corral help design,
-// "The stack and its two drivers"): it owns the pure protocol stack (core/stack) and gives it what it
+// Package node is corral's production driver (corral help design): it
+// owns the pure protocol stack (core/stack) and gives it what it
 // may not touch itself: the real clock, the UDP sockets, the data store,
 // the Lua host, the watchdog, the API, DNS publication, the event log and
 // goroutines.
