@@ -18,8 +18,8 @@
 //     date (TestConfigReference, and lua's TestLuaReference).
 package help
 
-//go:generate go test -run ^TestConfigReference$ -update
-//go:generate go test -run ^TestLuaReference$ -update ../../lua/
+//go:generate go test . -run ^TestConfigReference$ -update
+//go:generate go test ../../lua/ -run ^TestLuaReference$ -update
 
 import (
 	"embed"
