@@ -115,15 +115,20 @@ addresses = ["10.0.0.1"]
 // configReference renders the reference from core/config.
 func configReference() (string, error) {
 	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, configSrc, func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, parser.ParseComments)
+	names, err := filepath.Glob(filepath.Join(configSrc, "*.go"))
 	if err != nil {
 		return "", err
 	}
 	var files []*ast.File
-	for _, p := range pkgs {
-		for _, name := range slices.Sorted(mapsKeys(p.Files)) {
-			files = append(files, p.Files[name])
+	for _, name := range names { // Glob sorts them
+		if strings.HasSuffix(name, "_test.go") {
+			continue
 		}
+		f, err := parser.ParseFile(fset, name, nil, parser.ParseComments)
+		if err != nil {
+			return "", err
+		}
+		files = append(files, f)
 	}
 	docs, typeDocs := fieldDocs(files)
 	defs := defaultDocs(fset, files)
