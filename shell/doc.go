@@ -36,7 +36,9 @@
 //     their state may be stale: a line above the output, "stale": true in
 //     --json (as cdb get marks its reads).
 //   - help, `help NAME` and `NAME --help` (every command takes it) fit an
-//     80-column terminal: help.go wraps the help texts.
+//     80-column terminal: help.go wraps the help texts. `help` also lists
+//     the documentation's topics (package shell/help) and `help TOPIC`
+//     (`help topic TOPIC` when a command has the name) shows one.
 //   - Times (events, cdb history, fence history) are apitypes.TimeLayout.
 //
 // One file per command (status.go, nodes.go, ... each with its help text

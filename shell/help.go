@@ -43,15 +43,9 @@ func runHelp(_ context.Context, s *Shell, a *args) error {
 			if _, ok := help.Lookup(a.pos[0]); ok {
 				return s.topicHelp(a.pos[0])
 			}
-			return usagef("no command or topic %q: %stype `help` for the list", a.pos[0], suggest(a.pos[0]))
+			return usagef("no command %q, nor a topic of that name: %stype `help` for the list", a.pos[0], suggest(a.pos[0]))
 		}
-		if err := s.commandHelp(c); err != nil {
-			return err
-		}
-		if t, ok := help.Lookup(c.name); ok {
-			fmt.Fprint(s.Stdout, "\n"+wrap(fmt.Sprintf("See also the topic %s: help topic %s (%s).", t.Name, t.Name, t.Summary), helpWidth))
-		}
-		return nil
+		return s.commandHelp(c)
 	}
 	fmt.Fprintln(s.Stdout, "Commands (help COMMAND or COMMAND --help for details; add --json to any")
 	fmt.Fprintln(s.Stdout, "for machine-readable output):")
@@ -97,6 +91,9 @@ func (s *Shell) commandHelp(c *command) error {
 	fmt.Fprintln(w, "\nExample:")
 	for _, l := range strings.Split(c.example, "\n") {
 		fmt.Fprintf(w, "  %s\n", l) // whole, to copy; TestHelpFits keeps them short
+	}
+	if t, ok := help.Lookup(c.name); ok {
+		fmt.Fprint(w, "\n"+wrap(fmt.Sprintf("See also the topic %s: help topic %s (%s).", t.Name, t.Name, t.Summary), helpWidth))
 	}
 	return nil
 }

@@ -81,6 +81,7 @@ func usage(w io.Writer) {
 	for _, t := range help.Topics() {
 		fmt.Fprintf(w, "  %-11s %s\n", t.Name, t.Summary)
 	}
+	fmt.Fprintln(w, "  corral.service  the systemd unit, to install (corral help operations)")
 }
 
 // helpOn is `corral help NAME`: a topic, else a command's help.
