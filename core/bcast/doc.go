@@ -1,6 +1,6 @@
 // Package bcast is ordered broadcast within a view, flushed at view changes
 // (virtual synchrony; corral help design, "Ordered broadcast and the
-// configuration database"; seed 000 section 3). It is a pure state
+// configuration database"; OSDL's group messaging). It is a pure state
 // machine: no goroutines, no clock, no randomness, no I/O.
 //
 //	b, _ := bcast.New(bcast.Config{Self: self, Boot: boot})

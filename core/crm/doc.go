@@ -1,7 +1,7 @@
 // Package crm is the resource manager (corral help design, "Resource
-// manager", seed 002: resources, groups, dependencies, possible and
+// manager", after NT clusters: resources, groups, dependencies, possible and
 // preferred owners, restart and failover thresholds, failback, push and
-// pull failover). It is a pure state machine (section 1): no goroutines,
+// pull failover). It is a pure state machine: no goroutines,
 // clock, global randomness or I/O; maps are iterated in sorted order
 // wherever that reaches an output.
 //

@@ -1,7 +1,7 @@
 // Package membership agrees on views: which nodes are in the cluster now,
 // whether that view is the primary one, and whether this node may act as
-// primary right now (corral help design; seed 000 "Cluster
-// Membership", seed 002 node states, seed 003 quorum). It is a pure state
+// primary right now (corral help design; OSDL's "Cluster
+// Membership", NT clusters' node states, quorum). It is a pure state
 // machine (corral help design) driven like conn:
 //
 //	m, err := membership.New(cfg)  // cfg.Persisted, cfg.Start: what was persisted, now

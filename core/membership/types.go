@@ -10,7 +10,7 @@ import (
 	"github.com/corral-ha/corral/core/wire"
 )
 
-// State is a node's membership state (seed 002: Offline, Online, Paused;
+// State is a node's membership state (as NT clusters': Offline, Online, Paused;
 // plus joining and leaving around them, and fenced).
 type State uint8
 

@@ -1,6 +1,6 @@
 // Package witness is the network quorum witness: `corral arbiter` and the
 // client nodes use to ask it for its vote (corral help design, Quorum;
-// seed 003's voting device).
+// a voting device of the classic quorum designs).
 //
 // Contract:
 //
