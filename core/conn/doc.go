@@ -1,5 +1,5 @@
-// Package conn is corral's connectivity layer (OSDL's cluster architecture,
-// "Cluster Connectivity"): hello and path discovery over every pair of links, an
+// Package conn is corral's connectivity layer (OSDL's "Cluster
+// Connectivity"): hello and path discovery over every pair of links, an
 // adaptive failure detector per path, and one reliable circuit per peer over
 // whichever paths are up. It is a pure state machine (corral help
 // design): no goroutines, no clock, no I/O.

@@ -69,7 +69,7 @@ func NewResponder(origin string) *Responder {
 	return r
 }
 
-// Standing is how this node stands towards the primary view (G2, corral help design).
+// Standing is how this node stands towards the primary view (G2).
 type Standing int
 
 const (
