@@ -39,7 +39,8 @@ func TestHelpTopics(t *testing.T) {
 			t.Errorf("help %s: exit %d, %d bytes; want the topic", tp.Name, code, len(out))
 		}
 	}
-	if code, _, errb := run("help topic nosuch"); code != 2 || !strings.Contains(errb, `no topic "nosuch"`) {
-		t.Errorf("help topic nosuch: exit %d, stderr %q", code, errb)
+	bogus := "nosuch"
+	if code, _, errb := run("help topic " + bogus); code != 2 || !strings.Contains(errb, `no topic "`+bogus+`"`) {
+		t.Errorf("help topic %s: exit %d, stderr %q", bogus, code, errb)
 	}
 }
