@@ -218,7 +218,7 @@ func links(s string) string {
 		sm := linkRE.FindStringSubmatch(m)
 		text, target := sm[1], sm[2]
 		if name, ok := TopicOf(target); ok {
-			if text == name || text == "`corral help "+name+"`" {
+			if strings.Contains(text, "corral help") {
 				return text
 			}
 			return text + " (corral help " + name + ")"
