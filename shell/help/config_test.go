@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -168,8 +169,9 @@ func configReference() (string, error) {
 				missing = append(missing, t.Name()+"."+f.Name)
 			}
 			if rest, ok := strings.CutPrefix(doc, f.Name+" "); ok {
-				doc = "`" + tag + "` " + rest // the key, not the Go field
+				doc = "`" + tag + "` " + rest // the key, not the Go field (TTL too)
 			}
+			doc = keyNames(doc, t)
 			fmt.Fprintf(&b, "- `%s`: %s, default %s. %s", tag, typeName(ft), defaultOf(key, v.Field(i), rules[key]), doc)
 			if r := defs[gp]; r != "" && !strings.Contains(doc, r) {
 				fmt.Fprintf(&b, " Why this default: %s", r)
@@ -207,6 +209,29 @@ func mapsKeys[M ~map[string]V, V any](m M) func(func(string) bool) {
 			}
 		}
 	}
+}
+
+// fieldRE finds Go field names in a comment: a word, or Config.Word.
+var fieldRE = regexp.MustCompile(`\b(Config\.)?[A-Z][A-Za-z]*\b`)
+
+// keyNames writes the keys for the Go field names a comment uses: the
+// fields of t (Nodes is `nodes`) and Config.Port-style references, but
+// not sections (Lua) or acronyms (TTL, API), which are prose.
+func keyNames(doc string, t reflect.Type) string {
+	return fieldRE.ReplaceAllStringFunc(doc, func(w string) string {
+		st := t
+		if name, ok := strings.CutPrefix(w, "Config."); ok {
+			st, w = reflect.TypeOf(config.Config{}), name
+		}
+		f, ok := st.FieldByName(w)
+		if !ok || f.Tag.Get("toml") == "" || strings.ToUpper(w) == w {
+			return w
+		}
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(config.Duration(0)) {
+			return w // not a key; TTL, API: acronyms in prose; Lua: a section
+		}
+		return "`" + f.Tag.Get("toml") + "`"
+	})
 }
 
 // typeName is a key's type as a user writes it.
@@ -364,7 +389,7 @@ func validationRules(files []*ast.File) map[string][]string {
 	add := func(key, format string) {
 		key = strings.NewReplacer("[%d]", "").Replace(key)
 		msg := strings.NewReplacer("%q", "…", "%s", "…", "%d", "…", "%g", "…", "%%", "%", "%v", "…").Replace(format)
-		msg = strconv.Quote(msg)
+		msg = "\"" + msg + "\""
 		if !slices.Contains(out[key], msg) {
 			out[key] = append(out[key], msg)
 		}
