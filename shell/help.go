@@ -60,6 +60,22 @@ func runHelp(_ context.Context, s *Shell, a *args) error {
 	return nil
 }
 
+// helpTopicNames lists the topics for completion: after `help`, those
+// that are not also a command's name, and "topic" (uncommands); after
+// `help topic`, all of them.
+func helpTopicNames(uncommands bool) []string {
+	var out []string
+	if uncommands {
+		out = append(out, "topic")
+	}
+	for _, t := range help.Topics() {
+		if !uncommands || lookup(t.Name) == nil {
+			out = append(out, t.Name)
+		}
+	}
+	return out
+}
+
 // topicHelp prints a documentation topic rendered for a terminal.
 func (s *Shell) topicHelp(name string) error {
 	if _, ok := help.Lookup(name); !ok {

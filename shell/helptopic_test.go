@@ -44,3 +44,15 @@ func TestHelpTopics(t *testing.T) {
 		t.Errorf("help topic %s: exit %d, stderr %q", bogus, code, errb)
 	}
 }
+
+// TestHelpTopicCompletion: Tab completes topics after help, and every
+// topic after help topic.
+func TestHelpTopicCompletion(t *testing.T) {
+	c := &completer{s: &Shell{}}
+	for line, want := range map[string]string{"help con": "fig ", "help des": "ign ", "help topic l": "ua ", "help to": "pic "} {
+		got, _ := c.Do([]rune(line), len([]rune(line)))
+		if len(got) != 1 || string(got[0]) != want {
+			t.Errorf("complete %q: %q, want %q", line, got, want)
+		}
+	}
+}
