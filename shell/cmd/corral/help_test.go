@@ -85,6 +85,9 @@ func TestHelpReferences(t *testing.T) {
 				t.Errorf("%s: %q names no topic or command of corral help", path, m[0])
 			}
 		}
+		if strings.HasSuffix(path, "_test.go") {
+			return nil // tests type partial and wrong topics on purpose
+		}
 		for _, m := range topicRef.FindAllStringSubmatch(text, -1) {
 			if _, ok := help.Lookup(strings.TrimRight(m[1], ".")); !ok {
 				t.Errorf("%s: %q names no topic", path, m[0])
