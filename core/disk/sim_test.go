@@ -1,0 +1,374 @@
+package disk_test
+
+// A disk-level randomized simulation (G6): 3 to 5 nodes, each a disk.Core
+// driven through the public API only (New, Step, Submit, Tick, HasReady,
+// Ready, Advance, Status, Fenced; Dirty for the flush rule), on a virtual
+// clock. The harness (simworld_test.go, simcheck_test.go) plays:
+//
+//   - the network: FIFO queues per pair with random delays; what is in
+//     flight from or to a dead incarnation (a circuit's end), across a cut
+//     (partition), or to a node that was paused long enough for membership
+//     to remove it, is lost;
+//   - faults, seeded: machine crashes (the page cache is lost), process
+//     kills (it is written back), restarts with a new boot id, partitions,
+//     long pauses (removed from the view; a paused process keeps its lock
+//     and its IO in flight lands when it resumes) and short ones, and
+//     `disk move`;
+//   - membership and the stack: views (a connected component, Primary for
+//     a majority; Members with boot ids), leases (renewed while a node
+//     reaches a majority), and, without a fence device (half the seeds),
+//     Lost once a cut-off node's lease lapses; with one, every incarnation
+//     that left the primary view alive is fenced (powered off);
+//   - the resource manager's placement: one server among the primary
+//     view's members, started only once the old one is excluded: dead,
+//     fenced, or (no fence device) after the lease wait, during which its
+//     own monitor stopped it; a start fails while another live process
+//     holds the store's lock, and a move stops the server cleanly first;
+//   - the driver: the agent's start (take the lock, header epoch+1 synced,
+//     Serve), stop (Unserve, wait for the IO in flight, fdatasync, unlock),
+//     Stale (re-read the header), IO with random delays on the backing
+//     store model, the flush rule with disk.Dirty at each client;
+//   - the backing store: a header (its epoch), an OFD-like lock held by a
+//     process (released when it dies; a paused one keeps it), a page cache
+//     per machine (writes land there; a flush or FUA writes it through;
+//     a process kill or clean stop writes it back; a machine crash or a
+//     fence loses it) and durable blocks;
+//   - clients: each node's export reads, writes (30% FUA) and flushes
+//     4 blocks in 2 regions, every write's data tagged uniquely; a region
+//     is written and read only by the holder of its lock in the lock
+//     manager model, granted to one client at a time, released by the
+//     holder once it has nothing pending there, or, for a departed holder,
+//     only once every member of the primary view reports disk.Fenced for
+//     that view and the holder is dead or (no fence device) its lease wait
+//     is over: the stack's gate of the lock manager's Release.
+//
+// Checkers:
+//
+//  1. epoch: every write applied to the store is applied by a server whose
+//     epoch is the header's (none applies after the header moved on);
+//  2. barrier: a server that reported Fenced for a view applies nothing of
+//     an incarnation that left its views at or before that view;
+//  3. durability: a write is secured once acknowledged with FUA, or
+//     acknowledged without FUA at epoch e and covered by a later flush of
+//     the same client that the flush rule let succeed (acknowledged at e);
+//     at every takeover and at the end, the block as the server sees it
+//     (durable blocks under its page cache) holds the secured write or one
+//     submitted after it (a later write of a holder, acknowledged or not,
+//     may have replaced it; a flush that failed with EIO secures nothing);
+//  4. duplicates: no write (its tag: one request of one incarnation) is
+//     applied twice at one epoch;
+//  5. order: at one epoch, a block's writes are applied in their
+//     submission order (a client's replay keeps its order); a write of an
+//     earlier lock holder is never applied after a later holder's;
+//     read: a read returns a write no older than the last secured one and
+//     the reader's own last acknowledged write;
+//  6. liveness: once faults stop, a server serves and every pending
+//     request completes (OK or an error) within settleMax;
+//     and every Done answers a pending request exactly once.
+//
+// Flags: -disk.seeds=N (the sweep; 60 by default, a few seconds),
+// -disk.seedbase=N, -disk.seed=N (replay one; -disk.v prints the trace),
+// -disk.mut=skip-fence|early-release (harness mutations).
+//
+// Mutations and the seeds that catch them (see TestSimCatches*):
+//   - harness skip-fence (the placement starts the new server at once on a
+//     raw shared device without lock): see TestSimCatchesSkipFence.
+//   - harness early-release (a departed holder's lock released at once):
+//     see TestSimCatchesEarlyRelease.
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	flagSeeds = flag.Int("disk.seeds", 60, "disk sim: how many seeds the sweep runs")
+	flagBase  = flag.Int64("disk.seedbase", 1, "disk sim: first seed of the sweep")
+	flagSeed  = flag.Int64("disk.seed", -1, "disk sim: replay only this seed")
+	flagV     = flag.Bool("disk.v", false, "disk sim: print the whole trace")
+	flagMut   = flag.String("disk.mut", "", "disk sim: harness mutation (skip-fence, early-release)")
+)
+
+const (
+	faultPhase = 6 * time.Second
+	busyAfter  = 2 * time.Second  // clients keep going after the faults stop
+	settleMax  = 12 * time.Second // every request done by then (Retry is 5 s)
+)
+
+func optsFromFlag(t testing.TB) simOpts {
+	var o simOpts
+	switch *flagMut {
+	case "":
+	case "skip-fence":
+		o.skipFence = true
+	case "early-release":
+		o.earlyRelease = true
+	default:
+		t.Fatalf("unknown -disk.mut %q", *flagMut)
+	}
+	return o
+}
+
+func (w *world) every(d time.Duration, fn func()) {
+	var f func()
+	f = func() {
+		if w.failed != nil {
+			return
+		}
+		fn()
+		w.at(d, f)
+	}
+	w.at(d, f)
+}
+
+func (w *world) randomFault() {
+	alive := 0
+	for _, n := range w.nodes {
+		if n.alive {
+			alive++
+		}
+	}
+	n := w.nodes[w.rng.IntN(len(w.nodes))]
+	switch x := w.rng.IntN(100); {
+	case x < 18: // machine crash
+		if n.alive && 2*(alive-1) > len(w.nodes)-1 {
+			w.st2.crashes++
+			w.down(n, true, "crashes")
+			w.at(w.between(200*time.Millisecond, 1500*time.Millisecond), func() {
+				if !n.alive {
+					w.start(n)
+				}
+			})
+		}
+	case x < 32: // process kill
+		if n.alive && 2*(alive-1) > len(w.nodes)-1 {
+			w.st2.kills++
+			w.down(n, false, "is killed")
+			w.at(w.between(100*time.Millisecond, 800*time.Millisecond), func() {
+				if !n.alive {
+					w.start(n)
+				}
+			})
+		}
+	case x < 50: // partition
+		w.st2.partitions++
+		for _, m := range w.nodes {
+			m.group = w.rng.IntN(2)
+		}
+		w.regroup("partition")
+		w.at(w.between(300*time.Millisecond, 2*time.Second), func() { w.heal() })
+	case x < 65: // long pause
+		w.st2.pauses++
+		w.pause(n, w.between(detectMax+50*time.Millisecond, 3*time.Second))
+	case x < 78: // short pause
+		w.st2.pauses++
+		w.pause(n, w.between(time.Millisecond, detectMin))
+	case x < 90:
+		w.move()
+	default:
+		w.heal()
+	}
+}
+
+func (w *world) regroup(why string) {
+	for _, a := range w.nodes {
+		for _, b := range w.nodes {
+			if a.id < b.id && a.group != b.group {
+				w.cut(a.id, b.id)
+			}
+		}
+	}
+	var g []string
+	for _, n := range w.nodes {
+		g = append(g, fmt.Sprint(n.group))
+	}
+	w.tracef("%s: groups %s", why, strings.Join(g, ""))
+	w.topologyChanged()
+}
+
+func (w *world) heal() {
+	changed := false
+	for _, n := range w.nodes {
+		if n.group != 0 {
+			n.group, changed = 0, true
+		}
+	}
+	if changed {
+		w.regroup("heal")
+	}
+}
+
+// runSim runs one seed; w.failed is set on a failure.
+func runSim(seed int64, opts simOpts, verbose bool) (w *world) {
+	w = newWorld(seed, opts)
+	w.all = verbose
+	defer func() {
+		if p := recover(); p != nil {
+			w.fail("panic: %v", p)
+		}
+	}()
+	w.tracef("seed %d: %d nodes, fence device %v, opts %+v", seed, len(w.nodes), w.fence, opts)
+	w.active = true
+	for _, n := range w.nodes {
+		w.start(n)
+	}
+	w.every(50*time.Millisecond, w.leaseTick)
+	w.every(placeEvery, w.placeTick)
+	w.every(lockEvery, w.lockTick)
+	var fault func()
+	fault = func() {
+		if w.now >= faultPhase || w.failed != nil {
+			return
+		}
+		w.randomFault()
+		w.at(w.between(100*time.Millisecond, 900*time.Millisecond), fault)
+	}
+	w.at(w.between(300*time.Millisecond, time.Second), fault)
+	w.runUntil(faultPhase)
+	if w.failed != nil {
+		return w
+	}
+	// quiet: heal, restart the dead; pauses end on their own (≤ 3 s)
+	w.heal()
+	for _, n := range w.nodes {
+		if !n.alive {
+			w.start(n)
+		}
+	}
+	w.runUntil(faultPhase + busyAfter)
+	w.active = false
+	end := w.now + settleMax
+	for w.now < end && w.failed == nil {
+		w.runUntil(w.now + 100*time.Millisecond)
+		if len(w.pendingList()) == 0 && w.serverUp() {
+			break
+		}
+	}
+	if w.failed != nil {
+		return w
+	}
+	if p := w.pendingList(); len(p) > 0 {
+		w.fail("check 6 (liveness): %d requests pending %v after the faults stopped:\n  %s\n%s", len(p), busyAfter+settleMax, strings.Join(p, "\n  "), w.statusLines())
+		return w
+	}
+	if !w.serverUp() {
+		w.fail("check 6 (liveness): no server %v after the faults stopped\n%s", busyAfter+settleMax, w.statusLines())
+		return w
+	}
+	srv := w.node(w.placed.Node)
+	w.checkSecuredOn(srv, "the end")
+	return w
+}
+
+func (w *world) serverUp() bool {
+	if w.placed == nil {
+		return false
+	}
+	n := w.node(w.placed.Node)
+	return n.alive && n.boot == w.placed.Boot && n.serving && !n.stopping
+}
+
+func seeds() []int64 {
+	if *flagSeed >= 0 {
+		return []int64{*flagSeed}
+	}
+	var out []int64
+	for i := range *flagSeeds {
+		out = append(out, *flagBase+int64(i))
+	}
+	return out
+}
+
+func report(t *testing.T, w *world, name string) {
+	t.Helper()
+	mut := ""
+	if *flagMut != "" {
+		mut = " -disk.mut=" + *flagMut
+	}
+	t.Errorf("%s: seed %d failed: %v\nreplay: go test ./core/disk/ -run '^%s$' -count=1 -disk.seed=%d%s -disk.v\nlast trace lines:\n%s",
+		name, w.seed, w.failed, name, w.seed, mut, strings.Join(w.traceTail(), "\n"))
+}
+
+func TestSim(t *testing.T) {
+	opts := optsFromFlag(t)
+	start := time.Now()
+	var st stats
+	failures := 0
+	for _, seed := range seeds() {
+		w := runSim(seed, opts, *flagV)
+		st.add(w.st2)
+		if w.failed != nil {
+			report(t, w, "TestSim")
+			if failures++; failures >= 3 {
+				t.Fatalf("stopping after %d failed seeds", failures)
+			}
+		}
+	}
+	t.Logf("%d seeds in %v: %+v", len(seeds()), time.Since(start).Round(time.Millisecond), st)
+}
+
+// catches runs seeds 1..max with a mutation and reports the first that
+// fails with a message starting with one of prefixes.
+func catches(t *testing.T, opts simOpts, max int64, prefixes ...string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("short")
+	}
+	caught := 0
+	first := int64(-1)
+	for seed := int64(1); seed <= max; seed++ {
+		w := runSim(seed, opts, false)
+		if w.failed == nil {
+			continue
+		}
+		for _, p := range prefixes {
+			if strings.HasPrefix(w.failed.Error(), p) {
+				caught++
+				if first < 0 {
+					first = seed
+					t.Logf("seed %d: %v", seed, w.failed)
+				}
+			}
+		}
+	}
+	if first < 0 {
+		t.Fatalf("no seed in 1..%d caught the mutation %+v with %v", max, opts, prefixes)
+	}
+	t.Logf("caught by %d of %d seeds, first %d", caught, max, first)
+}
+
+// TestSimCatchesSkipFence: a placement that starts the new server while
+// the old one may still run (no fence, no lease wait, no lock: a raw
+// shared device) is caught by check 1 or 5.
+func TestSimCatchesSkipFence(t *testing.T) {
+	catches(t, simOpts{skipFence: true}, 40, "check 1", "check 5")
+}
+
+// TestSimCatchesEarlyRelease: a lock manager that re-grants a departed
+// holder's region before the disk barrier is complete is caught.
+func TestSimCatchesEarlyRelease(t *testing.T) {
+	catches(t, simOpts{earlyRelease: true}, 40, "check 2", "check 3", "check 5", "check read")
+}
+
+func (s *stats) add(o stats) {
+	s.msgs += o.msgs
+	s.dropped += o.dropped
+	s.ios += o.ios
+	s.writes += o.writes
+	s.reads += o.reads
+	s.flushes += o.flushes
+	s.eio += o.eio
+	s.crashes += o.crashes
+	s.kills += o.kills
+	s.partitions += o.partitions
+	s.pauses += o.pauses
+	s.fences += o.fences
+	s.views += o.views
+	s.servers += o.servers
+	s.moves += o.moves
+	s.lost += o.lost
+	s.releases += o.releases
+}
