@@ -195,9 +195,9 @@ type world struct {
 	writes     map[uint64]*wrec
 	hist       [nBlocks][]*wrec
 	secured    [nBlocks]int
-	applied    map[[2]uint64]int  // (tag, epoch) -> times applied
-	lastIdx    map[[2]uint64]int  // (block, epoch) -> last applied history index
-	maxApplied [nBlocks]*wrec     // the applied write of highest index
+	applied    map[[2]uint64]int   // (tag, epoch) -> times applied
+	lastIdx    map[[2]uint64]int   // (block, epoch) -> last applied history index
+	maxApplied [nBlocks]*wrec      // the applied write of highest index
 	epochOf    map[uint64]disk.Inc // epoch -> the server incarnation that took it
 
 	chk    checker
