@@ -174,13 +174,7 @@ func (w *world) randomFault() {
 }
 
 func (w *world) regroup(why string) {
-	for _, a := range w.nodes {
-		for _, b := range w.nodes {
-			if a.id < b.id && a.group != b.group {
-				w.cut(a.id, b.id)
-			}
-		}
-	}
+	w.reconnect()
 	var g []string
 	for _, n := range w.nodes {
 		g = append(g, fmt.Sprint(n.group))

@@ -30,12 +30,20 @@ func (w *world) lockTick() {
 			w.st2.releases++
 			l.holder = nil
 		}
+		if h := l.holder; h != nil && !w.departed(*h) && w.node(h.Node).lostOnce && w.allFenced() {
+			// told Lost (its requests failed, never re-sent), back in
+			// the view: the lock manager forgets its locks once the
+			// barrier passed
+			w.tracef("lock %d: holder %v, told Lost and back, released", r, *h)
+			w.st2.releases++
+			l.holder = nil
+		}
 		if l.holder == nil && w.prim != nil {
 			for len(l.queue) > 0 {
 				i := l.queue[0]
 				l.queue = l.queue[1:]
 				n := w.node(i.Node)
-				if w.departed(i) || n.lost {
+				if w.departed(i) || n.lostOnce {
 					continue
 				}
 				n.waiting = false
@@ -60,14 +68,8 @@ func (w *world) mayRelease(i disk.Inc) bool {
 	if w.opts.earlyRelease {
 		return true
 	}
-	if w.prim == nil || w.prim.has(i) {
+	if w.prim == nil || w.prim.has(i) || !w.allFenced() {
 		return false
-	}
-	for _, m := range w.prim.members {
-		n := w.node(m.Node)
-		if !n.alive || n.boot != m.Boot || !n.core.Fenced(w.prim.id) {
-			return false
-		}
 	}
 	if w.dead(i) {
 		return true
@@ -76,10 +78,25 @@ func (w *world) mayRelease(i disk.Inc) bool {
 	return !w.fence && ok && w.now >= at+leaseWait
 }
 
+// allFenced: every member of the primary view reports its disk barrier
+// complete.
+func (w *world) allFenced() bool {
+	if w.prim == nil {
+		return false
+	}
+	for _, m := range w.prim.members {
+		n := w.node(m.Node)
+		if !n.alive || n.boot != m.Boot || !n.core.Fenced(w.prim.id) {
+			return false
+		}
+	}
+	return true
+}
+
 // ---- the clients ----
 
 func (w *world) clientStep(n *node) {
-	if !w.active || n.lost || n.reqs == nil {
+	if !w.active || n.lostOnce || n.reqs == nil {
 		return
 	}
 	held := false

@@ -94,6 +94,7 @@ type node struct {
 
 	view       disk.View // the last view given
 	lost       bool
+	lostOnce   bool // told Lost in this incarnation: its client stops for good
 	leaseUntil time.Duration
 	deferred   []func() // work that arrived while paused
 
@@ -171,18 +172,18 @@ type stats struct {
 }
 
 type world struct {
-	seed   int64
-	rng    *rand.Rand
-	opts   simOpts
-	fence  bool // a fence device covers every node
-	now    time.Duration
-	seq    uint64
-	q      evq
-	nodes  []*node
-	st     store
-	viewN  uint64
-	pairEp map[[2]wire.NodeID]uint64
-	lastAt map[[2]wire.NodeID]time.Duration
+	seed     int64
+	rng      *rand.Rand
+	opts     simOpts
+	fence    bool // a fence device covers every node
+	now      time.Duration
+	seq      uint64
+	q        evq
+	nodes    []*node
+	st       store
+	viewN    uint64
+	pairQ    map[[2]wire.NodeID][]msg
+	pairDown map[[2]wire.NodeID]bool
 
 	prim       *view
 	departedAt map[disk.Inc]time.Duration
@@ -214,8 +215,8 @@ func newWorld(seed int64, opts simOpts) *world {
 		seed:       seed,
 		rng:        rand.New(rand.NewPCG(uint64(seed), 0xd15c)),
 		opts:       opts,
-		pairEp:     map[[2]wire.NodeID]uint64{},
-		lastAt:     map[[2]wire.NodeID]time.Duration{},
+		pairQ:      map[[2]wire.NodeID][]msg{},
+		pairDown:   map[[2]wire.NodeID]bool{},
 		departedAt: map[disk.Inc]time.Duration{},
 		fencing:    map[disk.Inc]bool{},
 		writes:     map[uint64]*wrec{},
@@ -312,7 +313,7 @@ func (w *world) start(n *node) {
 	n.core = c
 	n.dirty = disk.Dirty{}
 	n.view = disk.View{}
-	n.lost = false
+	n.lost, n.lostOnce = false, false
 	n.leaseUntil = 0
 	n.deferred = nil
 	n.serving, n.stopping, n.epoch, n.inflight = false, false, 0, 0
@@ -391,7 +392,6 @@ func (w *world) pause(n *node, d time.Duration) {
 	boot := n.boot
 	if long {
 		n.isolate = true
-		w.cutAll(n.id)
 		w.topologyChanged()
 	}
 	w.at(d, func() {
@@ -410,6 +410,7 @@ func (w *world) pause(n *node, d time.Duration) {
 		}
 		if n.isolate {
 			n.isolate = false
+			w.reconnect()
 			w.topologyChanged()
 		}
 	})
@@ -417,20 +418,15 @@ func (w *world) pause(n *node, d time.Duration) {
 
 // ---- network ----
 
+// msg is a message on a circuit.
+type msg struct {
+	at      time.Duration
+	from    disk.Inc
+	toBoot  uint32
+	payload []byte
+}
+
 func pair(a, b wire.NodeID) [2]wire.NodeID { return [2]wire.NodeID{a, b} }
-
-func (w *world) cut(a, b wire.NodeID) {
-	w.pairEp[pair(a, b)]++
-	w.pairEp[pair(b, a)]++
-}
-
-func (w *world) cutAll(a wire.NodeID) {
-	for _, m := range w.nodes {
-		if m.id != a {
-			w.cut(a, m.id)
-		}
-	}
-}
 
 func (w *world) node(id wire.NodeID) *node { return w.nodes[int(id)-1] }
 
@@ -438,38 +434,76 @@ func (w *world) connected(a, b *node) bool {
 	return a.alive && b.alive && !a.isolate && !b.isolate && a.group == b.group
 }
 
+// send queues a message on the circuit from -> o.To: reliable and in
+// order while both incarnations live and membership keeps them together
+// (held across a short cut); a circuit that membership separated drops
+// what it holds and what is sent on it.
 func (w *world) send(from *node, o disk.Out) {
-	to := w.node(o.To)
-	if o.To == from.id {
-		w.fail("node %d sends a message to itself", from.id)
+	if int(o.To) < 1 || int(o.To) > len(w.nodes) || o.To == from.id {
+		w.fail("node %d sends a message to node %d", from.id, o.To)
 		return
 	}
-	if !w.connected(from, to) {
+	to := w.node(o.To)
+	p := pair(from.id, o.To)
+	if w.pairDown[p] || !to.alive {
 		w.st2.dropped++
 		return
 	}
 	w.st2.msgs++
-	p := pair(from.id, o.To)
-	ep := w.pairEp[p]
 	at := w.now + w.between(netDelayMin, netDelayMax)
-	if at < w.lastAt[p] {
-		at = w.lastAt[p]
+	if q := w.pairQ[p]; len(q) > 0 && at < q[len(q)-1].at {
+		at = q[len(q)-1].at
 	}
-	w.lastAt[p] = at
-	fromInc, toBoot := from.inc(), to.boot
-	payload := slices.Clone(o.Payload)
-	w.at(at-w.now, func() {
-		f := w.node(fromInc.Node)
-		if w.pairEp[p] != ep || !f.alive || f.boot != fromInc.Boot || !to.alive || to.boot != toBoot {
+	w.pairQ[p] = append(w.pairQ[p], msg{at: at, from: from.inc(), toBoot: to.boot, payload: slices.Clone(o.Payload)})
+	w.at(at-w.now, func() { w.deliver(p) })
+}
+
+func (w *world) deliver(p [2]wire.NodeID) {
+	from, to := w.node(p[0]), w.node(p[1])
+	for len(w.pairQ[p]) > 0 && w.pairQ[p][0].at <= w.now && w.connected(from, to) {
+		m := w.pairQ[p][0]
+		w.pairQ[p] = w.pairQ[p][1:]
+		if !from.alive || from.boot != m.from.Boot || to.boot != m.toBoot {
 			w.st2.dropped++
-			return
+			continue
 		}
-		w.onNode(to, toBoot, func() {
-			if err := to.core.Step(w.now, disk.Receive{From: fromInc, Payload: payload}); err != nil {
-				w.tracef("node %d: Receive from %v: %v", to.id, fromInc, err)
+		w.onNode(to, m.toBoot, func() {
+			if err := to.core.Step(w.now, disk.Receive{From: m.from, Payload: m.payload}); err != nil {
+				w.tracef("node %d: Receive from %v: %v", to.id, m.from, err)
 			}
 		})
-	})
+	}
+}
+
+// reconnect delivers what cuts held.
+func (w *world) reconnect() {
+	for _, a := range w.nodes {
+		for _, b := range w.nodes {
+			if p := pair(a.id, b.id); len(w.pairQ[p]) > 0 {
+				w.at(0, func() { w.deliver(p) })
+			}
+		}
+	}
+}
+
+// resetCircuits is conn's reaction to membership: circuits between
+// nodes it separated drop what they hold.
+func (w *world) resetCircuits() {
+	for _, a := range w.nodes {
+		for _, b := range w.nodes {
+			if a == b {
+				continue
+			}
+			p := pair(a.id, b.id)
+			if w.connected(a, b) {
+				w.pairDown[p] = false
+				continue
+			}
+			w.pairDown[p] = true
+			w.st2.dropped += len(w.pairQ[p])
+			w.pairQ[p] = nil
+		}
+	}
 }
 
 // ---- membership: views, leases, Lost ----
@@ -483,6 +517,7 @@ func (w *world) installViews() {
 	if w.failed != nil {
 		return
 	}
+	w.resetCircuits()
 	seen := map[wire.NodeID]bool{}
 	var newPrim *view
 	for _, n := range w.nodes {
@@ -563,6 +598,9 @@ func (w *world) giveView(n *node, v disk.View) {
 		}
 		n.view = v
 		n.lost = v.Lost
+		if v.Lost {
+			n.lostOnce = true
+		}
 		if err := n.core.Step(w.now, v); err != nil {
 			w.fail("node %d: View: %v", n.id, err)
 		}
