@@ -153,19 +153,18 @@ func (w *world) submitWrite(n *node, b int, fua bool) {
 	w.writes[wr.tag] = wr
 	w.hist[b] = append(w.hist[b], wr)
 	w.st2.writes++
+	w.tracef("node %d writes tag %d to block %d (FUA %v)", n.id, wr.tag, b, fua)
 	w.submit(n, &req{op: disk.OpWrite, block: b, w: wr}, disk.Request{Disk: diskName, Op: disk.OpWrite, Off: uint64(b) * bs, Len: bs, Data: blockData(wr.tag), FUA: fua})
 }
 
 func (w *world) submitRead(n *node, b int) {
 	q := &req{op: disk.OpRead, block: b, readMin: w.secured[b], minWhy: "secured"}
-	// read your writes: the client's last write to b acknowledged at the
-	// epoch still serving (same server, same page cache)
+	// read your writes: the client's last acknowledged write to b counts
+	// if the read is answered at the epoch that acknowledged it (same
+	// server, same page cache)
 	for i := len(w.hist[b]) - 1; i >= 0; i-- {
-		wr := w.hist[b][i]
-		if wr.client == n.inc() && wr.acked {
-			if wr.idx > q.readMin {
-				q.readMin, q.minWhy = wr.idx, fmt.Sprintf("own write tag %d acked at epoch %d", wr.tag, wr.ackEpoch)
-			}
+		if wr := w.hist[b][i]; wr.client == n.inc() && wr.acked {
+			q.own = wr
 			break
 		}
 	}
@@ -197,6 +196,7 @@ func (w *world) done(n *node, d disk.Done) {
 	case disk.OpWrite:
 		wr := q.w
 		wr.acked, wr.ackEpoch = true, d.Epoch
+		w.tracef("node %d: write tag %d acked at epoch %d", n.id, wr.tag, d.Epoch)
 		if d.Epoch == 0 {
 			w.fail("node %d: write tag %d acknowledged with epoch 0", n.id, wr.tag)
 		}
@@ -221,6 +221,9 @@ func (w *world) done(n *node, d disk.Done) {
 				return
 			}
 			idx = wr.idx
+		}
+		if q.own != nil && q.own.ackEpoch == d.Epoch && q.own.idx > q.readMin {
+			q.readMin, q.minWhy = q.own.idx, fmt.Sprintf("own write tag %d acked at epoch %d", q.own.tag, q.own.ackEpoch)
 		}
 		if idx < q.readMin {
 			w.fail("check read: node %d read block %d at epoch %d: tag %d (history index %d), older than index %d (%s)",

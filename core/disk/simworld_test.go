@@ -124,7 +124,8 @@ type req struct {
 	block   int
 	w       *wrec // a write's record
 	mark    uint64
-	readMin int // the least history index a read may return
+	readMin int   // the least history index a read may return
+	own     *wrec // the reader's last acknowledged write to the block
 	minWhy  string
 	at      time.Duration
 }
@@ -188,6 +189,7 @@ type world struct {
 	prim       *view
 	departedAt map[disk.Inc]time.Duration
 	fencing    map[disk.Inc]bool
+	everIn     map[disk.Inc]bool // incarnations that were in a primary view
 	placed     *disk.Inc
 	startFails int
 	locks      [nRegions]lockState
@@ -219,6 +221,7 @@ func newWorld(seed int64, opts simOpts) *world {
 		pairDown:   map[[2]wire.NodeID]bool{},
 		departedAt: map[disk.Inc]time.Duration{},
 		fencing:    map[disk.Inc]bool{},
+		everIn:     map[disk.Inc]bool{},
 		writes:     map[uint64]*wrec{},
 		applied:    map[[2]uint64]int{},
 		lastIdx:    map[[2]uint64]int{},
@@ -569,17 +572,38 @@ func (w *world) installViews() {
 					if _, ok := w.departedAt[i]; !ok {
 						w.departedAt[i] = w.now
 					}
-					w.maybeFence(i)
 				}
 			}
 		}
 		if newPrim != nil {
 			for _, i := range newPrim.members {
 				delete(w.departedAt, i)
+				w.everIn[i] = true
+			}
+			// the new primary view's coordinator fences every live
+			// incarnation that was in a primary view and is not in it
+			for _, i := range sortedIncs(w.everIn) {
+				if !newPrim.has(i) {
+					w.maybeFence(i)
+				}
 			}
 		}
 		w.prim = newPrim
 	}
+}
+
+func sortedIncs(m map[disk.Inc]bool) []disk.Inc {
+	out := make([]disk.Inc, 0, len(m))
+	for i := range m {
+		out = append(out, i)
+	}
+	slices.SortFunc(out, func(a, b disk.Inc) int {
+		if a.Node != b.Node {
+			return int(a.Node) - int(b.Node)
+		}
+		return int(a.Boot) - int(b.Boot)
+	})
+	return out
 }
 
 func (w *world) giveView(n *node, v disk.View) {
@@ -824,6 +848,9 @@ func (w *world) pump(n *node) {
 
 func blockData(tag uint64) []byte {
 	b := make([]byte, bs)
+	if tag == 0 {
+		return b // never written: zeros
+	}
 	binary.BigEndian.PutUint64(b, tag)
 	for i := 8; i < bs; i++ {
 		b[i] = byte(tag) ^ byte(i)
@@ -912,6 +939,7 @@ func (w *world) execute(n *node, epoch uint64, io disk.IO) disk.IODone {
 			w.fail("node %d: IO write of garbled data (tag %d) at block %d", n.id, tag, b)
 			return disk.IODone{ID: io.ID, Err: disk.EIO}
 		}
+		w.tracef("node %d applies tag %d of %v to block %d at epoch %d (FUA %v)", n.id, tag, w.writes[tag].client, b, epoch, io.FUA)
 		w.chk.applied(w, n, epoch, w.writes[tag])
 		if w.st.cache[n.id] == nil {
 			w.st.cache[n.id] = map[int]uint64{}
