@@ -191,7 +191,13 @@ func (c *Core) pump(d *cdisk, replay bool) {
 		if d.inflight >= c.cfg.Window {
 			return
 		}
-		if p.sent || c.held(p, k) {
+		if p.sent {
+			continue
+		}
+		if c.held(p, k) && testMutation != "overtake-held" {
+			return // a waiting piece holds every newer one: a client's pieces go out in order
+		}
+		if c.held(p, k) {
 			continue
 		}
 		p.sent, p.sentEpoch, p.sentView, p.since = true, k.epoch, c.view.ID, c.now
@@ -220,14 +226,26 @@ func (c *Core) unsend(d *cdisk, p *piece) {
 	}
 }
 
-// clientView: a lost view fails everything pending; otherwise pieces
-// held for a newer view may go, and a server that left stops routing.
-func (c *Core) clientView() {
+// clientView: a lost view fails everything pending. Otherwise, in a
+// new view, every piece in flight tagged with an older view is re-sent,
+// re-tagged, in order, before any newer piece: the server may have
+// moved its barrier and will refuse the old copies, and a newer piece
+// must not land before an older one it overlaps (the retry of a copy the
+// server took attaches to it in the duplicate cache). Pieces held for a
+// newer view may go; a server that left stops routing.
+func (c *Core) clientView(changed bool) {
 	for _, n := range sortedKeys(c.cl) {
 		d := c.cl[n]
 		if c.view.Lost {
 			c.failAll(d, EIO, "this node lost its hold on the cluster (lease lapsed)")
 			continue
+		}
+		if changed && testMutation != "no-retag-at-view" {
+			for _, p := range d.pieces {
+				if p.sent && viewLess(p.sentView, c.view.ID) {
+					c.unsend(d, p)
+				}
+			}
 		}
 		c.pump(d, false)
 	}

@@ -44,7 +44,7 @@ type Core struct {
 	srv     map[string]*sdisk
 	ios     map[uint64]*sreq // IO in flight, by IO id
 	nextIO  uint64
-	barrier wire.ViewID     // requests tagged older are refused (stale view)
+	barrier wire.ViewID       // requests tagged older are refused (stale view)
 	stale   map[string]uint64 // per disk: the newest epoch reported in Ready.Stale
 	fenced  bool              // the last stepped view's barrier is complete
 
@@ -232,7 +232,7 @@ func (c *Core) stepView(v View) {
 		c.barrier = v.ID
 	}
 	c.serverView(fresh)
-	c.clientView()
+	c.clientView(!hadView || prev.ID != v.ID)
 	c.checkFenced()
 }
 
