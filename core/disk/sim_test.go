@@ -82,6 +82,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/corral-ha/corral/core/disk"
 )
 
 var (
@@ -107,6 +109,8 @@ func optsFromFlag(t testing.TB) simOpts {
 		o.skipFence = true
 	case "early-release":
 		o.earlyRelease = true
+	case "ignore-view-tag", "replay-reverse", "dup-by-seq", "overtake-held", "no-retag-at-view":
+		o.core = *flagMut
 	default:
 		t.Fatalf("unknown -disk.mut %q", *flagMut)
 	}
@@ -136,7 +140,11 @@ func (w *world) randomFault() {
 	if w.placed != nil && w.rng.IntN(5) < 2 {
 		n = w.node(w.placed.Node) // the server: the interesting victim
 	}
-	switch x := w.rng.IntN(100); {
+	x := w.rng.IntN(100)
+	if w.opts.cutoffOnly {
+		x = 90
+	}
+	switch {
 	case x < 18: // machine crash
 		if n.alive && 2*(alive-1) > len(w.nodes)-1 {
 			w.st2.crashes++
@@ -171,8 +179,10 @@ func (w *world) randomFault() {
 	case x < 78: // short pause
 		w.st2.pauses++
 		w.pause(n, w.between(time.Millisecond, detectMin))
-	case x < 90:
+	case x < 80:
 		w.move()
+	case x < 95: // cut the next lock holder that writes off alone, its write in flight
+		w.cutOnWrite = true
 	default:
 		w.heal()
 	}
@@ -186,6 +196,19 @@ func (w *world) regroup(why string) {
 	}
 	w.tracef("%s: groups %s", why, strings.Join(g, ""))
 	w.topologyChanged()
+}
+
+// cutOff partitions n alone for longer than the lease wait (its lock may
+// be released meanwhile), right after it sent a write.
+func (w *world) cutOff(n *node) {
+	w.cutOnWrite = false
+	w.st2.partitions++
+	for _, m := range w.nodes {
+		m.group = 0
+	}
+	n.group = 1
+	w.regroup(fmt.Sprintf("node %d cut off with a write in flight", n.id))
+	w.at(w.between(leaseWait, 2*leaseWait), func() { w.heal() })
 }
 
 func (w *world) heal() {
@@ -202,6 +225,9 @@ func (w *world) heal() {
 
 // runSim runs one seed; w.failed is set on a failure.
 func runSim(seed int64, opts simOpts, verbose bool) (w *world) {
+	if opts.core != "" {
+		defer disk.SetTestMutation(opts.core)()
+	}
 	w = newWorld(seed, opts)
 	w.all = verbose
 	defer func() {

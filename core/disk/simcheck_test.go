@@ -155,6 +155,10 @@ func (w *world) submitWrite(n *node, b int, fua bool) {
 	w.st2.writes++
 	w.tracef("node %d writes tag %d to block %d (FUA %v)", n.id, wr.tag, b, fua)
 	w.submit(n, &req{op: disk.OpWrite, block: b, w: wr}, disk.Request{Disk: diskName, Op: disk.OpWrite, Off: uint64(b) * bs, Len: bs, Data: blockData(wr.tag), FUA: fua})
+	if w.cutOnWrite && w.now < faultPhase && (w.placed == nil || w.placed.Node != n.id) {
+		w.pump(n)
+		w.cutOff(n)
+	}
 }
 
 func (w *world) submitRead(n *node, b int) {

@@ -25,6 +25,8 @@ const (
 	detectMax   = 250 * time.Millisecond //
 	netDelayMin = 200 * time.Microsecond
 	netDelayMax = 5 * time.Millisecond
+	netSlowMax  = 80 * time.Millisecond
+	healBackoff = time.Second            // what a cut held arrives within this after the heal
 	ioDelayMin  = 100 * time.Microsecond // the backing store's latency
 	ioDelayMax  = 12 * time.Millisecond
 	leaseDur    = time.Second             // a node's lease, renewed while it reaches a majority
@@ -46,6 +48,10 @@ const (
 
 // simOpts are the harness's knobs, mutations included.
 type simOpts struct {
+	// core names a core mutation (disk.SetTestMutation in export_test.go):
+	// ignore-view-tag, replay-reverse, dup-by-seq, overtake-held,
+	// no-retag-at-view
+	core string
 	// skipFence: the placement starts a new server as soon as the old one
 	// left the primary view (no fence, no lease wait) on a raw shared
 	// device (no lock on the store): must be caught by checks 1 or 5.
@@ -53,6 +59,9 @@ type simOpts struct {
 	// earlyRelease: the lock manager releases a departed holder's regions
 	// at once, without waiting for Fenced nor the fence/lease rule.
 	earlyRelease bool
+	// cutoffOnly: the only fault is cutting a client off with a write in
+	// flight (a scenario for the view tag)
+	cutoffOnly bool
 }
 
 // ev is one scheduled event.
@@ -185,6 +194,9 @@ type world struct {
 	viewN    uint64
 	pairQ    map[[2]wire.NodeID][]msg
 	pairDown map[[2]wire.NodeID]bool
+	// resetOnView: circuits between nodes a view separates drop what they
+	// hold (else only an incarnation's end does, and a cut only delays)
+	resetOnView bool
 
 	prim       *view
 	departedAt map[disk.Inc]time.Duration
@@ -194,6 +206,7 @@ type world struct {
 	startFails int
 	locks      [nRegions]lockState
 	active     bool // clients issue requests
+	cutOnWrite bool // cut the next client that writes off (cutOff)
 	tagN       uint64
 	writes     map[uint64]*wrec
 	hist       [nBlocks][]*wrec
@@ -235,6 +248,7 @@ func newWorld(seed int64, opts simOpts) *world {
 	w.st.noLock = opts.skipFence
 	n := 3 + w.rng.IntN(3)
 	w.fence = w.rng.IntN(2) == 0
+	w.resetOnView = w.rng.IntN(3) == 0
 	for i := range n {
 		w.nodes = append(w.nodes, &node{id: wire.NodeID(i + 1)})
 	}
@@ -454,6 +468,9 @@ func (w *world) send(from *node, o disk.Out) {
 	}
 	w.st2.msgs++
 	at := w.now + w.between(netDelayMin, netDelayMax)
+	if w.rng.IntN(10) == 0 {
+		at += w.between(0, netSlowMax) // a slow path: retransmits
+	}
 	if q := w.pairQ[p]; len(q) > 0 && at < q[len(q)-1].at {
 		at = q[len(q)-1].at
 	}
@@ -478,13 +495,22 @@ func (w *world) deliver(p [2]wire.NodeID) {
 	}
 }
 
-// reconnect delivers what cuts held.
+// reconnect delivers what cuts held, after a retransmission backoff.
 func (w *world) reconnect() {
 	for _, a := range w.nodes {
 		for _, b := range w.nodes {
-			if p := pair(a.id, b.id); len(w.pairQ[p]) > 0 {
-				w.at(0, func() { w.deliver(p) })
+			p := pair(a.id, b.id)
+			q := w.pairQ[p]
+			if len(q) == 0 || !w.connected(a, b) {
+				continue
 			}
+			at := w.now + w.between(0, healBackoff)
+			for i := range q {
+				if q[i].at < at {
+					q[i].at = at
+				}
+			}
+			w.at(at-w.now, func() { w.deliver(p) })
 		}
 	}
 }
@@ -520,7 +546,9 @@ func (w *world) installViews() {
 	if w.failed != nil {
 		return
 	}
-	w.resetCircuits()
+	if w.resetOnView {
+		w.resetCircuits()
+	}
 	seen := map[wire.NodeID]bool{}
 	var newPrim *view
 	for _, n := range w.nodes {
