@@ -268,3 +268,136 @@ func TestSubmitDiskRefused(t *testing.T) {
 // wire.TypeDisk carries the disk core's messages (compile-time check
 // that the stack routes the type it sends).
 var _ = wire.TypeDisk
+
+// serveD1 defines d1 (1 MiB) and makes n1 its server at epoch 1; it
+// waits until every other node knows it.
+func (r *diskRig) serveD1() {
+	r.t.Helper()
+	r.put("/resources/d1", diskResource("1048576"))
+	if err := r.nodes[0].Step(r.now, DiskServe{Disk: "d1", Epoch: 1}); err != nil {
+		r.t.Fatal(err)
+	}
+	r.runUntil("every node knows n1 serves d1", func() bool {
+		for _, s := range r.nodes {
+			st := s.Disks()
+			if len(st) != 1 || st[0].Server == nil || st[0].Server.Node != 1 || st[0].Epoch != 1 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestDiskRemoteRoundTrip: a write, a read and a flush of a client that
+// does not serve the disk go through the stacks: the client's requests on
+// its circuit to the server, the server's Ready.DiskIO run by its driver
+// and answered with DiskIODone, the client's Ready.DiskDone, with the
+// server's epoch; a write larger than a piece comes back whole.
+func TestDiskRemoteRoundTrip(t *testing.T) {
+	r := newDiskRig(t, 3, nil)
+	r.primaryOf(3)
+	r.serveD1()
+	s2 := r.nodes[1]
+	data := make([]byte, disk.MaxPiece+4096)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	do := func(req disk.Request) disk.Done {
+		t.Helper()
+		if err := s2.SubmitDisk(r.now, req); err != nil {
+			t.Fatalf("request %d: %v", req.ID, err)
+		}
+		var d disk.Done
+		r.runUntil(fmt.Sprintf("request %d answered", req.ID), func() bool {
+			var ok bool
+			d, ok = r.doneOf(2, req.ID)
+			return ok
+		})
+		if d.Err != disk.OK || d.Epoch != 1 {
+			t.Fatalf("request %d: %+v, want OK at epoch 1", req.ID, d)
+		}
+		return d
+	}
+	do(disk.Request{ID: 1, Disk: "d1", Op: disk.OpWrite, Off: 8192, Len: uint32(len(data)), Data: data})
+	if got := r.store[1]["d1"][8192:]; !bytes.Equal(got, data) {
+		t.Fatal("the server's store does not hold the write")
+	}
+	if len(r.store[2]) != 0 || len(r.store[3]) != 0 {
+		t.Fatal("a node that does not serve d1 was given IO")
+	}
+	d := do(disk.Request{ID: 2, Disk: "d1", Op: disk.OpRead, Off: 8192 + 100, Len: 5000})
+	if !bytes.Equal(d.Data, data[100:5100]) {
+		t.Fatal("the read does not return what was written")
+	}
+	do(disk.Request{ID: 3, Disk: "d1", Op: disk.OpFlush})
+	if err := s2.SubmitDisk(r.now, disk.Request{ID: 4, Disk: "nope", Op: disk.OpRead, Len: 1}); !errors.Is(err, disk.ErrNoDisk) {
+		t.Fatalf("a request on an unknown disk: %v, want disk.ErrNoDisk", err)
+	}
+}
+
+// TestDiskBarrierGatesRelease (design 5): a client holds a lock and has a
+// write in flight on the server (its DiskIO not answered yet) when it is
+// cut off. The server's lock manager must not be told to release the
+// client's locks (Release) while that write can still land, however
+// long the takeover wait has passed, so the lock is not re-granted to
+// another client; once the DiskIODone comes, the very next Ready gives
+// the release (no Tick needed), and the lock goes to the waiter.
+func TestDiskBarrierGatesRelease(t *testing.T) {
+	r := newDiskRig(t, 3, nil)
+	r.primaryOf(3)
+	r.serveD1()
+	s1, s2, s3 := r.nodes[0], r.nodes[1], r.nodes[2]
+	granted := func(id int, o dlm.Owner) bool {
+		for _, cp := range r.comps[id] {
+			if cp.Owner == o && cp.Status == dlm.OK && cp.Mode == dlm.EX {
+				return true
+			}
+		}
+		return false
+	}
+	a, b := dlm.Owner{Node: 3, ID: 1}, dlm.Owner{Node: 2, ID: 1}
+	if _, err := s3.LockDLM(r.now, dlm.Request{Name: "r", Mode: dlm.EX, Owner: a}); err != nil {
+		t.Fatal(err)
+	}
+	r.runUntil("n3's A granted EX", func() bool { return granted(3, a) })
+	holding := true
+	r.hold = func(id int, io disk.IO) bool { return holding && id == 1 }
+	if err := s3.SubmitDisk(r.now, disk.Request{ID: 7, Disk: "d1", Op: disk.OpWrite, Off: 0, Len: 4, Data: []byte("late")}); err != nil {
+		t.Fatal(err)
+	}
+	r.runUntil("n3's write in flight on n1", func() bool { return len(r.held[1]) == 1 })
+	if _, err := s2.LockDLM(r.now, dlm.Request{Name: "r", Mode: dlm.EX, Owner: b}); err != nil {
+		t.Fatal(err)
+	}
+	r.cut = 3
+	r.runUntil("n1 past the takeover wait in a view without n3", func() bool {
+		return len(s1.Membership().View.Members) == 2 && s1.Quorate(r.now) && s2.Quorate(r.now)
+	})
+	for range 300 { // 3 s more
+		r.step()
+		if slices.Contains(s1.dlm.view.Release, 3) {
+			t.Fatalf("n1 releases n3's locks while n3's write is in flight on n1: %+v", s1.dlm.view)
+		}
+		if granted(2, b) {
+			t.Fatal("n2's B granted EX while n3's write, under its EX, can still land")
+		}
+	}
+	if !s1.dlm.gated || !slices.Contains(s2.dlm.view.Release, 3) {
+		t.Fatalf("test setup: n1 not gated (%v), or n2 (serving nothing) does not release n3 (%+v)", s1.dlm.gated, s2.dlm.view)
+	}
+	holding = false
+	for _, io := range r.held[1] {
+		r.answer(1, io)
+	}
+	r.held[1] = nil
+	rd := s1.Ready() // no Tick: the round after the DiskIODone judges again
+	if !slices.Contains(s1.dlm.view.Release, 3) {
+		t.Fatalf("the Ready after the write came back does not release n3: %+v", s1.dlm.view)
+	}
+	r.check(1, &rd)
+	r.net = append(r.net, rd.Packets...)
+	r.net = append(r.net, rd.After...)
+	s1.Advance(r.now)
+	r.runUntil("n2's B granted EX", func() bool { return granted(2, b) })
+}
