@@ -74,7 +74,9 @@ type piece struct {
 func (c *Core) define(in Define) {
 	now := map[string]Disk{}
 	for _, d := range in.Disks {
-		now[d.Name] = d
+		if d.Name != "" {
+			now[d.Name] = d
+		}
 	}
 	names := sortedKeys(c.cl)
 	for _, n := range names {
