@@ -416,7 +416,8 @@ func (d *simDiskWorld) stop(nd *simNode, x *simDiskDrv, why string) {
 		d.w.logf("n%d stops serving %s epoch %d: %s", nd.h.ID(), simDiskName, x.epoch, why)
 		nd.step(stack.DiskUnserve{Disk: simDiskName})
 	}
-	d.maybeStopped(nd, x)
+	// the rest once this round's Ready is taken: DiskIO the core gave
+	// before the Unserve may still wait in it
 }
 
 func (d *simDiskWorld) maybeStopped(nd *simNode, x *simDiskDrv) {
@@ -452,12 +453,13 @@ func (d *simDiskWorld) ready(nd *simNode, rd *stack.Ready) {
 			d.stop(nd, x, fmt.Sprintf("stale: the header has epoch %d", d.epoch))
 		}
 	}
+	d.maybeStopped(nd, x)
 }
 
 func (d *simDiskWorld) issue(nd *simNode, x *simDiskDrv, io disk.IO) {
 	w, id := d.w, nd.h.ID()
 	if !x.serving {
-		d.fail("check: n%d got DiskIO %d while not serving", id, io.ID)
+		d.fail("check: n%d got DiskIO %d while not serving (stopped)", id, io.ID)
 	}
 	x.inflight++
 	epoch := x.epoch
