@@ -166,9 +166,9 @@
 // # Tests
 //
 // testdata/cluster (cluster_test.go: 2-4 cores, a hand-delivered network,
-// a shared backing store per disk): remote, split, failover, mixed-epoch,
-// dupcache, stale-epoch, stale-view, barrier, lost, retry, order,
-// unserve. msg_test.go (round trip, malformed, FuzzDecode), header_test.go
+// a shared backing store per disk): remote, split, failover, move,
+// mixed-epoch, dupcache, stale-epoch, stale-view, excluded, barrier,
+// lost, retry, order, nonprimary, unserve. msg_test.go (round trip, malformed, FuzzDecode), header_test.go
 // (property, FuzzParseHeader), dirty_test.go (property against a model).
 // The simulation (the disksim helper's *sim*_test.go) drives the public
 // API with faults; testMutation (export_test.go's SetTestMutation)
@@ -177,5 +177,73 @@
 // Mutations seen caught (each made by hand, the tests run, the failure
 // noted, the mutation reverted):
 //
-//	MUTATIONS-TBD
+//	server.go request: the stale view check off (barrier ignored)
+//	                        → stale-view:21 "n1: io 1 write d 0+10" (a write
+//	                          tagged before the barrier applied)
+//	disk.go stepView: the barrier never moved
+//	                        → stale-view:21, the same
+//	server.go request: the membership check off
+//	                        → barrier:68 the late message of the departed n3
+//	                          answered reply-stale-view instead of refused
+//	                          excluded; excluded
+//	server.go serverView: a departed incarnation's queued request kept
+//	                        → barrier:51 "n1: io 2 write d 5+10" (applied
+//	                          after the view dropped its writer)
+//	server.go checkFenced: the departed's IO in flight ignored
+//	                        → barrier:32 "n1: fenced view=2" before its write
+//	                          completed; lost
+//	server.go request: the epoch check off
+//	                        → stale-epoch:34 "n1: io 1 write d 0+10" (a request
+//	                          at epoch 1 applied at epoch 2)
+//	server.go request: a newer epoch not reported stale
+//	                        → stale-epoch:53 "n1: stale d" missing
+//	server.go request: the duplicate cache not consulted
+//	                        → dupcache:30 "n1: io 2 write d 0+10" (a retry
+//	                          applied twice); nonprimary
+//	server.go request: a retry of a piece in flight not attached
+//	                        → dupcache:47 a second IO and Done for one piece
+//	dupKey keyed by seq only ("dup-by-seq")
+//	                        → barrier:91, order, remote (another client's
+//	                          piece answered from the cache, never applied)
+//	server.go mustWait: overlap ignored
+//	                        → barrier:23 "n1: io 2 write d 5+10" alongside the
+//	                          write it overlaps; failover, lost, order
+//	server.go mustWait: a flush does not wait for earlier writes
+//	                        → order:33 "n1: io 3 flush d 0+0" at once
+//	server.go schedule: IO started outside a Primary view
+//	                        → nonprimary:25 "n1: io 1 write d 0+10"
+//	server.go stopServing: queued requests not answered "not serving"
+//	                        → unserve:34 reply-not-serving missing
+//	server.go serverView: no announce to new members
+//	                        → barrier:91 "n3: event disk_served" missing (the
+//	                          new incarnation never learns its server);
+//	                          excluded, stale-view
+//	client.go announced: no replay on a newer epoch
+//	                        → move: "n3: io 1 write d 0+10" and the Done at
+//	                          epoch 2 missing (the piece hangs)
+//	client.go pump: replay in reverse order ("replay-reverse")
+//	                        → failover: "n3: io 1 write d 1024+1024" first
+//	                          (the newer write lands before the older it
+//	                          overlaps)
+//	client.go pump: a waiting piece does not hold newer ones ("overtake-held")
+//	                        → excluded:48 the newer write applied first (store
+//	                          a*10); stale-view
+//	client.go clientView: in-flight pieces not re-tagged at a new view
+//	                        ("no-retag-at-view")
+//	                        → dupcache:30, stale-view (H5's seed 10: an older
+//	                          overlapping write re-sent after a newer one)
+//	client.go reply: a refusal of an older copy taken
+//	                        → stale-view:87 the newer write held behind it
+//	client.go reply: Done.Epoch the newer of two
+//	                        → mixed-epoch:37 "n2: done id=1 OK epoch=2"
+//	client.go clientView: View.Lost does not fail the pending requests
+//	                        → lost:32 "n2: done id=1 EIO" missing
+//	client.go clientView: View.Lost fails nothing and pieces stay for resend
+//	                        → lost:32, the same
+//	client.go expire: no retry deadline
+//	                        → retry:21 "n2: done id=1 EIO" missing
+//	client.go pump: no window
+//	                        → split, mixed-epoch:21 a second piece in flight
+//	msg.go decodeMsg: a write whose data is not len bytes accepted
+//	                        → TestMsgMalformed "case 5 (request) decoded"
 package disk
