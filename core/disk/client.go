@@ -258,6 +258,9 @@ func (c *Core) clientView(changed bool) {
 // again (this node rejoined its view) re-sends the pieces sent in an
 // older view (the server may have dropped them) and those waiting for it.
 func (c *Core) announced(from Inc, m msg) {
+	if m.server != from {
+		return // only a server announces itself
+	}
 	k := c.best[m.disk]
 	switch {
 	case k == nil || m.epoch > k.epoch:

@@ -104,7 +104,9 @@
 // view). Then the duplicate cache, per disk and client incarnation,
 // keyed by seq: a retry of an answered piece gets the same answer again
 // (not applied twice), a retry of a piece queued or in flight attaches
-// to it (one IO, one answer). The cache is trimmed by the client's
+// to it (one IO, one answer). A read is dropped from the cache when it
+// completes (its bytes would weigh; reading again is harmless), so a
+// retry of an answered read reads again. The cache is trimmed by the client's
 // ackedBelow and bounded by Config.DupCache answered pieces per
 // incarnation (a client never has more than Window unanswered).
 //

@@ -256,7 +256,9 @@ func (c *Core) ioDone(in IODone) {
 	if i := slices.Index(s.order, r); i >= 0 {
 		s.order = slices.Delete(s.order, i, i+1)
 	}
-	if t := s.dups[dupKey(r.from)]; t != nil && t.m[r.seq] == r {
+	if t := s.dups[dupKey(r.from)]; t != nil && t.m[r.seq] == r && r.op == OpRead {
+		delete(t.m, r.seq) // a read is not cached (its bytes would weigh): a retry reads again
+	} else if t != nil && t.m[r.seq] == r {
 		t.done = append(t.done, r.seq)
 		for len(t.done) > c.cfg.DupCache {
 			old := t.done[0]
