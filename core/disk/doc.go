@@ -169,8 +169,8 @@
 //
 // testdata/cluster (cluster_test.go: 2-4 cores, a hand-delivered network,
 // a shared backing store per disk): remote, split, failover, move,
-// mixed-epoch, dupcache, stale-epoch, stale-view, excluded, barrier,
-// lost, retry, order, nonprimary, unserve. msg_test.go (round trip, malformed, FuzzDecode), header_test.go
+// mixed-epoch, dupcache, dupbound, stale-epoch, stale-view, excluded, barrier,
+// lost, retry, order, nonprimary, unserve, status. msg_test.go (round trip, malformed, FuzzDecode), header_test.go
 // (property, FuzzParseHeader), dirty_test.go (property against a model).
 // The simulation (the disksim helper's *sim*_test.go) drives the public
 // API with faults; testMutation (export_test.go's SetTestMutation)
