@@ -25,7 +25,6 @@ type known struct {
 type cdisk struct {
 	name     string
 	size     uint64
-	seq      uint64   // the last piece number given (per incarnation: a restart starts a new core)
 	pieces   []*piece // unanswered, in seq order
 	bySeq    map[uint64]*piece
 	reqs     map[*creq]bool
@@ -140,8 +139,8 @@ func (c *Core) Submit(now time.Duration, r Request) error {
 	d.reqs[q] = true
 	for at := uint64(0); ; {
 		n := min(uint64(r.Len)-at, MaxPiece)
-		d.seq++
-		p := &piece{seq: d.seq, r: q, at: at, op: r.Op, off: r.Off + at, n: uint32(n),
+		c.seq++
+		p := &piece{seq: c.seq, r: q, at: at, op: r.Op, off: r.Off + at, n: uint32(n),
 			fua: r.FUA, noHole: r.NoHole, since: now}
 		if r.Op == OpWrite {
 			p.data = slices.Clone(r.Data[at : at+n])
@@ -206,17 +205,18 @@ func (c *Core) pump(d *cdisk, replay bool) {
 		p.holdView = wire.ViewID{}
 		d.inflight++
 		c.send(k.server.Node, msg{kind: mkRequest, disk: d.name, epoch: k.epoch, view: p.sentView,
-			seq: p.seq, ackedBelow: d.ackedBelow(), op: p.op, off: p.off, n: p.n, fua: p.fua,
+			seq: p.seq, ackedBelow: d.ackedBelow(c.seq), op: p.op, off: p.off, n: p.n, fua: p.fua,
 			noHole: p.noHole, data: p.data})
 	}
 }
 
-// ackedBelow is the lowest piece number not answered (every lower one is).
-func (d *cdisk) ackedBelow() uint64 {
+// ackedBelow is the lowest piece number of the disk not answered (every
+// lower one is); last is the last number given.
+func (d *cdisk) ackedBelow(last uint64) uint64 {
 	if len(d.pieces) > 0 {
 		return d.pieces[0].seq
 	}
-	return d.seq + 1
+	return last + 1
 }
 
 // unsend makes a piece in flight wait again.

@@ -45,8 +45,9 @@
 //
 // # Client half
 //
-// A request is split into pieces of at most MaxPiece bytes, numbered per
-// disk from 1 by this core (a restart is a new core and a new boot id:
+// A request is split into pieces of at most MaxPiece bytes, numbered from 1
+// by this core over all disks (never reused, even by a disk undefined
+// and defined again) (a restart is a new core and a new boot id:
 // the server's duplicate cache is keyed by (node, boot, seq)). Pieces go
 // out strictly in seq order, at most Config.Window in flight per disk;
 // a piece that waits (refused, or held) holds every newer one, so a
@@ -170,7 +171,7 @@
 // testdata/cluster (cluster_test.go: 2-4 cores, a hand-delivered network,
 // a shared backing store per disk): remote, split, failover, move,
 // mixed-epoch, dupcache, dupbound, stale-epoch, stale-view, excluded, barrier,
-// lost, retry, order, nonprimary, unserve, status. msg_test.go (round trip, malformed, FuzzDecode), header_test.go
+// lost, retry, order, nonprimary, unserve, status, redefine. msg_test.go (round trip, malformed, FuzzDecode), header_test.go
 // (property, FuzzParseHeader), dirty_test.go (property against a model).
 // The simulation (the disksim helper's *sim*_test.go) drives the public
 // API with faults; testMutation (export_test.go's SetTestMutation)
@@ -246,6 +247,10 @@
 //	                        → retry:21 "n2: done id=1 EIO" missing
 //	client.go pump: no window
 //	                        → split, mixed-epoch:21 a second piece in flight
+//	client.go Submit: piece numbers per disk, restarting at 1 for a disk
+//	  undefined and defined again (a bug found in review, fixed)
+//	                        → redefine "n1: io 2 write d 1+1" missing (the
+//	                          new write answered from the cache: lost)
 //	msg.go decodeMsg: a write whose data is not len bytes accepted
 //	                        → TestMsgMalformed "case 5 (request) decoded"
 package disk
