@@ -73,7 +73,7 @@ type piece struct {
 func (c *Core) define(in Define) {
 	now := map[string]Disk{}
 	for _, d := range in.Disks {
-		if d.Name != "" {
+		if validName(d.Name) {
 			now[d.Name] = d
 		}
 	}
@@ -95,6 +95,10 @@ func (c *Core) define(in Define) {
 		d.size = now[n].Size
 	}
 }
+
+// validName reports whether a disk name fits the wire (1..maxDiskName
+// bytes).
+func validName(n string) bool { return n != "" && len(n) <= maxDiskName }
 
 func sortedKeys[V any](m map[string]V) []string {
 	ks := make([]string, 0, len(m))

@@ -18,7 +18,8 @@
 //     ErrInvalid (unknown op, a write whose Data is not Len bytes).
 //     Every accepted request gets exactly one Done.
 //   - Step(now, Define): the set of disks. A disk that goes fails its
-//     pending requests with ESHUTDOWN. Empty names are ignored.
+//     pending requests with ESHUTDOWN. Names must be 1..255 bytes (others
+//     are ignored; a Serve of one is ErrInvalid).
 //   - Step(now, View): the installed view (see View). Step(now,
 //     Receive): a message (wire.TypeDisk). Step(now, Serve / Unserve):
 //     this node starts / stops serving a disk. Step(now, IODone): an IO

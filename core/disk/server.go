@@ -53,6 +53,9 @@ type dupTab struct {
 
 // serve starts serving a disk at an epoch and announces it.
 func (c *Core) serve(in Serve) error {
+	if !validName(in.Disk) {
+		return fmt.Errorf("serve disk %q: a name of 1..%d bytes: %w", in.Disk, maxDiskName, ErrInvalid)
+	}
 	old := c.srv[in.Disk]
 	if old != nil && old.serving {
 		if in.Epoch <= old.epoch {
