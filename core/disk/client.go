@@ -238,7 +238,8 @@ func (c *Core) unsend(d *cdisk, p *piece) {
 // moved its barrier and will refuse the old copies, and a newer piece
 // must not land before an older one it overlaps (the retry of a copy the
 // server took attaches to it in the duplicate cache). Pieces held for a
-// newer view may go; a server that left stops routing.
+// newer view, or for an announce (refused as excluded: the announce may
+// have been lost), may go; a server that left stops routing.
 func (c *Core) clientView(changed bool) {
 	for _, n := range sortedKeys(c.cl) {
 		d := c.cl[n]
@@ -251,6 +252,7 @@ func (c *Core) clientView(changed bool) {
 				if p.sent && viewLess(p.sentView, c.view.ID) {
 					c.unsend(d, p)
 				}
+				p.holdAnn = false // the server's view may hold this node now: try again
 			}
 		}
 		c.pump(d, false)

@@ -74,7 +74,7 @@
 // and not serving → wait for a newer epoch's announce; stale view →
 // wait until this node's view is newer than the tag, then re-send
 // re-tagged; excluded → wait for the server's next announce (it
-// announces to every new member of its view).
+// announces to every new member of its view) or the next view.
 //
 // A result (OK or an errno) is taken from any server: it was carried
 // out. A request's Done comes when all its pieces are answered: a read's
@@ -171,7 +171,7 @@
 //
 // testdata/cluster (cluster_test.go: 2-4 cores, a hand-delivered network,
 // a shared backing store per disk): remote, split, failover, move,
-// mixed-epoch, dupcache, dupbound, stale-epoch, stale-view, excluded, barrier,
+// mixed-epoch, dupcache, dupbound, stale-epoch, stale-view, excluded, excluded-lost, barrier,
 // lost, retry, order, nonprimary, unserve, status, redefine. msg_test.go (round trip, malformed, FuzzDecode), header_test.go
 // (property, FuzzParseHeader), dirty_test.go (property against a model).
 // The simulation (the disksim helper's *sim*_test.go) drives the public
@@ -252,6 +252,10 @@
 //	  undefined and defined again (a bug found in review, fixed)
 //	                        → redefine "n1: io 2 write d 1+1" missing (the
 //	                          new write answered from the cache: lost)
+//	client.go clientView: a piece refused as excluded waits only for an
+//	  announce (the hold not lifted at a new view; found in review, fixed)
+//	                        → excluded-lost "n1: io 1 write d 0+10" missing
+//	                          (the announce was lost: the piece hangs)
 //	msg.go decodeMsg: a write whose data is not len bytes accepted
 //	                        → TestMsgMalformed "case 5 (request) decoded"
 package disk
