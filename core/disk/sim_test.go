@@ -73,16 +73,19 @@ package disk_test
 // overtake-held of the core, through disk.SetTestMutation).
 //
 // Mutations and the seeds that catch them (the first seed and how many of
-// seeds 1-100 fail, measured with the core of diskcore ac68477; each
-// asserted by a TestSimCatches* test, which stops at the first catch):
+// seeds 1-100 fail, by check, measured with the core of diskcore 36d9e2c;
+// each asserted by a TestSimCatches* test, which stops at the first
+// catch):
 //
 //   - harness skip-fence (the placement starts the new server as soon as
 //     the old one left the primary view, on a raw shared device without
-//     the lock): seed 32, "check 1 (epoch): node 3 (boot 1) applies tag 12
-//     of {3 1} at epoch 1, the header has epoch 3" (7 of 100: 5 on check
-//     1, the others on checks 3 and read);
+//     the lock): seed 15, "check 1 (epoch): node 1 (boot 1) applies tag 41
+//     of {1 1} at epoch 3, the header has epoch 4 (server {3 2})" (9 of
+//     100: 7 on check 1, one on check 3, one on read);
 //   - harness early-release (a departed holder's lock released at once):
-//     seed 1, check 5 (25 of 100);
+//     seed 3, "check 5 (order): block 3 at epoch 2: tag 41 (index 11,
+//     {1 1}) applied after tag 58 (index 18, {3 1})" (27 of 100, all
+//     check 5);
 //   - core ignore-view-tag (the server takes requests tagged with a view
 //     older than its barrier): 0 of 100 in the default fault mix, so the
 //     test runs the scenario cutoffOnly (a client cut off right after it
@@ -91,17 +94,21 @@ package disk_test
 //     12 (index 3, {3 1}) applied after tag 14 (index 4, {2 1})" (17 of
 //     100; 0 of 100 without the mutation);
 //   - core replay-reverse (the client re-sends its unacknowledged pieces
-//     to a new server in reverse order): seed 1, check 5 (58 of 100);
+//     to a new server in reverse order): seed 1, "check 5 (order): block
+//     0 at epoch 2: tag 13 (index 2, {1 1}) applied after tag 14 (index 3,
+//     {1 1})" (60 of 100);
 //   - core dup-by-seq (the duplicate cache keyed by seq only): seed 1,
-//     "check read: node 4 read block 0: tag 28 was never written there"
-//     (86 of 100: reads, check 3, check 5);
+//     "check read: node 4 read block 1 at epoch 1: tag 4 (history index
+//     2), older than index 4 (secured)" (73 of 100: 59 read, 9 check 3,
+//     3 check 5, 2 check 4);
 //   - core no-retag-at-view (pieces in flight not re-sent re-tagged at a
 //     new view): seed 32, check 5 (11 of 100);
 //   - core overtake-held: not caught in 100 seeds (left to the core's own
 //     scripted tests).
 //
-// Checks 2 and 4 fail under none of these mutations (the core's barrier
-// and duplicate cache stop what they would see); they stay as guards.
+// Check 2 fails under none of these mutations (the core's other rules
+// stop what it would see); it stays as a guard. Without mutation: seeds
+// 1-1100 pass.
 
 import (
 	"flag"
