@@ -106,9 +106,12 @@ package disk_test
 //   - core overtake-held: not caught in 100 seeds (left to the core's own
 //     scripted tests).
 //
-// Check 2 fails under none of these mutations (the core's other rules
-// stop what it would see); it stays as a guard. Without mutation: seeds
-// 1-1100 pass.
+// Check 2 fails under none of these (the core's other rules stop what it
+// would see). Made by hand in server.go's checkFenced (the barrier
+// reported complete with an excluded incarnation's IO in flight: `if
+// false && !c.members[r.from]`), it fails seed 23 (1 of seeds 1-200):
+// "check 2 (barrier): node 3 applies tag 45 of {2 1}, excluded at view
+// 14, after reporting Fenced 14". Without mutation: seeds 1-1100 pass.
 
 import (
 	"flag"
