@@ -162,7 +162,7 @@ const (
 )
 
 type simDiskStats struct {
-	writes, reads, flushes, eio, applied, secured, servers, startFails, stale int
+	writes, reads, flushes, eio, applied, secured, servers, startFails, stale, lateIO int
 }
 
 func (a *simDiskStats) add(b simDiskStats) {
@@ -175,6 +175,7 @@ func (a *simDiskStats) add(b simDiskStats) {
 	a.servers += b.servers
 	a.startFails += b.startFails
 	a.stale += b.stale
+	a.lateIO += b.lateIO
 }
 
 type simInc struct {
@@ -474,7 +475,14 @@ func (d *simDiskWorld) ready(nd *simNode, rd *stack.Ready) {
 func (d *simDiskWorld) issue(nd *simNode, x *simDiskDrv, io disk.IO) {
 	w, id := d.w, nd.h.ID()
 	if !x.serving {
-		d.fail("check: n%d got DiskIO %d while not serving (stopped)", id, io.ID)
+		// the stop completed before this Ready: the core gave it before
+		// its Unserve, the stack held it while a round persisted (rounds
+		// wait for the Persist); core/node's driver answers it EIO, not
+		// run (the store is unlocked): so does this one
+		w.logf("n%d: DiskIO %d after the stop: EIO", id, io.ID)
+		d.stats.lateIO++
+		nd.later(0, func() { nd.step(stack.DiskIODone{Done: disk.IODone{ID: io.ID, Err: disk.EIO}}) })
+		return
 	}
 	x.inflight++
 	epoch := x.epoch
