@@ -173,7 +173,10 @@
 // a shared backing store per disk): remote, split, failover, move,
 // mixed-epoch, dupcache, dupbound, stale-epoch, stale-view, excluded, excluded-lost, barrier,
 // lost, retry, order, nonprimary, unserve, status, redefine. msg_test.go (round trip, malformed, FuzzDecode), header_test.go
-// (property, FuzzParseHeader), dirty_test.go (property against a model).
+// (property, FuzzParseHeader), dirty_test.go (property against a model),
+// random_test.go (TestRandomCluster: the harness under random faults;
+// every request answered exactly once, and all answered once the
+// cluster heals, with no retry deadline's help; -disk.random=N seeds).
 // The simulation (the disksim helper's *sim*_test.go) drives the public
 // API with faults; testMutation (export_test.go's SetTestMutation)
 // lets it break rules it cannot reach from outside.
@@ -221,7 +224,7 @@
 //	server.go serverView: no announce to new members
 //	                        → barrier:91 "n3: event disk_served" missing (the
 //	                          new incarnation never learns its server);
-//	                          excluded, stale-view
+//	                          excluded, stale-view; TestRandomCluster seed 1
 //	client.go announced: no replay on a newer epoch
 //	                        → move: "n3: io 1 write d 0+10" and the Done at
 //	                          epoch 2 missing (the piece hangs)
@@ -237,7 +240,8 @@
 //	                        → dupcache:30, stale-view (H5's seed 10: an older
 //	                          overlapping write re-sent after a newer one)
 //	client.go reply: a refusal of an older copy taken
-//	                        → stale-view:87 the newer write held behind it
+//	                        → stale-view:87 the newer write held behind it;
+//	                          TestRandomCluster seed 23 "never answered"
 //	client.go reply: Done.Epoch the newer of two
 //	                        → mixed-epoch:37 "n2: done id=1 OK epoch=2"
 //	client.go clientView: View.Lost does not fail the pending requests
