@@ -46,10 +46,11 @@
 //
 // # Client half
 //
-// A request is split into pieces of at most MaxPiece bytes, numbered from 1
-// by this core over all disks (never reused, even by a disk undefined
-// and defined again) (a restart is a new core and a new boot id:
-// the server's duplicate cache is keyed by (node, boot, seq)). Pieces go
+// A request is split into pieces of at most MaxPiece bytes, numbered
+// from 1 by this core over all disks and never reused, not even by a
+// disk undefined and defined again; a restart is a new core with a new
+// boot id, and the server's duplicate cache is keyed by (node, boot,
+// seq). Pieces go
 // out strictly in seq order, at most Config.Window in flight per disk;
 // a piece that waits (refused, or held) holds every newer one, so a
 // client's overlapping writes reach a server in submission order.
@@ -108,9 +109,11 @@
 // (not applied twice), a retry of a piece queued or in flight attaches
 // to it (one IO, one answer). A read is dropped from the cache when it
 // completes (its bytes would weigh; reading again is harmless), so a
-// retry of an answered read reads again. The cache is trimmed by the client's
-// ackedBelow and bounded by Config.DupCache answered pieces per
-// incarnation (a client never has more than Window unanswered).
+// retry of an answered read reads again. The cache is trimmed by the
+// client's ackedBelow and bounded by Config.DupCache answered pieces per
+// incarnation (a client never has more than Window unanswered, so a
+// bound above Window keeps every answer a retry can ask for; below it,
+// an evicted answer is applied again: testdata/cluster/dupbound).
 //
 // Order: a write (write, trim, zero) runs after every earlier queued or
 // in-flight request it overlaps; a read after every earlier overlapping
