@@ -65,6 +65,7 @@ type harness struct {
 	view    View
 	out     *strings.Builder
 	viewIDs map[wire.NodeID]wire.ViewID
+	onDone  func(wire.NodeID, Done) // the randomized test's hook
 }
 
 func newHarness(t *testing.T) *harness {
@@ -129,6 +130,9 @@ func (h *harness) collect() bool {
 			h.ios[n] = append(h.ios[n], io)
 		}
 		for _, d := range rd.Done {
+			if h.onDone != nil {
+				h.onDone(n, d)
+			}
 			s := fmt.Sprintf("n%d: done id=%d %s epoch=%d", n, d.ID, d.Err, d.Epoch)
 			if d.Data != nil {
 				s += " data=" + summary(d.Data)

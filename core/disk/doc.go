@@ -46,10 +46,11 @@
 //
 // # Client half
 //
-// A request is split into pieces of at most MaxPiece bytes, numbered from 1
-// by this core over all disks (never reused, even by a disk undefined
-// and defined again) (a restart is a new core and a new boot id:
-// the server's duplicate cache is keyed by (node, boot, seq)). Pieces go
+// A request is split into pieces of at most MaxPiece bytes, numbered
+// from 1 by this core over all disks and never reused, not even by a
+// disk undefined and defined again; a restart is a new core with a new
+// boot id, and the server's duplicate cache is keyed by (node, boot,
+// seq). Pieces go
 // out strictly in seq order, at most Config.Window in flight per disk;
 // a piece that waits (refused, or held) holds every newer one, so a
 // client's overlapping writes reach a server in submission order.
@@ -108,9 +109,11 @@
 // (not applied twice), a retry of a piece queued or in flight attaches
 // to it (one IO, one answer). A read is dropped from the cache when it
 // completes (its bytes would weigh; reading again is harmless), so a
-// retry of an answered read reads again. The cache is trimmed by the client's
-// ackedBelow and bounded by Config.DupCache answered pieces per
-// incarnation (a client never has more than Window unanswered).
+// retry of an answered read reads again. The cache is trimmed by the
+// client's ackedBelow and bounded by Config.DupCache answered pieces per
+// incarnation (a client never has more than Window unanswered, so a
+// bound above Window keeps every answer a retry can ask for; below it,
+// an evicted answer is applied again: testdata/cluster/dupbound).
 //
 // Order: a write (write, trim, zero) runs after every earlier queued or
 // in-flight request it overlaps; a read after every earlier overlapping
@@ -173,7 +176,10 @@
 // a shared backing store per disk): remote, split, failover, move,
 // mixed-epoch, dupcache, dupbound, stale-epoch, stale-view, excluded, excluded-lost, barrier,
 // lost, retry, order, nonprimary, unserve, status, redefine. msg_test.go (round trip, malformed, FuzzDecode), header_test.go
-// (property, FuzzParseHeader), dirty_test.go (property against a model).
+// (property, FuzzParseHeader), dirty_test.go (property against a model),
+// random_test.go (TestRandomCluster: the harness under random faults;
+// every request answered exactly once, and all answered once the
+// cluster heals, with no retry deadline's help; -disk.random=N seeds).
 // The simulation (the disksim helper's *sim*_test.go) drives the public
 // API with faults; testMutation (export_test.go's SetTestMutation)
 // lets it break rules it cannot reach from outside.
@@ -221,7 +227,7 @@
 //	server.go serverView: no announce to new members
 //	                        → barrier:91 "n3: event disk_served" missing (the
 //	                          new incarnation never learns its server);
-//	                          excluded, stale-view
+//	                          excluded, stale-view; TestRandomCluster seed 1
 //	client.go announced: no replay on a newer epoch
 //	                        → move: "n3: io 1 write d 0+10" and the Done at
 //	                          epoch 2 missing (the piece hangs)
@@ -237,7 +243,8 @@
 //	                        → dupcache:30, stale-view (H5's seed 10: an older
 //	                          overlapping write re-sent after a newer one)
 //	client.go reply: a refusal of an older copy taken
-//	                        → stale-view:87 the newer write held behind it
+//	                        → stale-view:87 the newer write held behind it;
+//	                          TestRandomCluster seed 23 "never answered"
 //	client.go reply: Done.Epoch the newer of two
 //	                        → mixed-epoch:37 "n2: done id=1 OK epoch=2"
 //	client.go clientView: View.Lost does not fail the pending requests

@@ -297,7 +297,7 @@ func (c *Core) serverView(fresh []Inc) {
 		s := c.srv[name]
 		keep := s.order[:0]
 		for _, r := range s.order {
-			if r.io == 0 && !c.members[r.from] {
+			if r.io == 0 && !c.members[r.from] && testMutation != "keep-excluded-queued" {
 				c.forget(s, r)
 				c.send(r.from.Node, msg{kind: mkReply, disk: s.name, epoch: s.epoch, view: r.view, seq: r.seq, refusal: rfExcluded})
 				continue
@@ -346,7 +346,7 @@ func (c *Core) nodeBoot(n wire.NodeID) uint32 {
 func (c *Core) checkFenced() {
 	ok := c.hasView
 	for _, r := range c.ios {
-		if !c.members[r.from] {
+		if !c.members[r.from] && testMutation != "fenced-early" {
 			ok = false
 			break
 		}
