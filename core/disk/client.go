@@ -136,6 +136,12 @@ func (c *Core) Submit(now time.Duration, r Request) error {
 	if r.Op != OpFlush && (r.Off > d.size || uint64(r.Len) > d.size-r.Off) {
 		return fmt.Errorf("disk %q: %d+%d of %d bytes: %w", r.Disk, r.Off, r.Len, d.size, ErrRange)
 	}
+	if c.hasView && c.view.Lost {
+		// Lost: the survivors may release this node's locks; nothing
+		// submitted now may reach a server (doc.go, "Retry").
+		c.rd.Done = append(c.rd.Done, Done{ID: r.ID, Err: EIO})
+		return nil
+	}
 	q := &creq{id: r.ID, op: r.Op}
 	if r.Op == OpRead {
 		q.data = make([]byte, r.Len)

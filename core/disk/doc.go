@@ -91,7 +91,10 @@
 // after it began to wait for a server, fails its request with EIO
 // (disk_failed); a Submit with no known server waits the same. View.Lost
 // fails every pending request with EIO at once (disk_failed); their
-// pieces are forgotten, never re-sent, and late answers are ignored.
+// pieces are forgotten, never re-sent, and late answers are ignored. A
+// Submit while the view is Lost is answered EIO at once and never sent:
+// the survivors may already have released this node's locks, and a
+// request queued until the node is back would land after them.
 // Define removing a disk fails its requests with ESHUTDOWN.
 //
 // # Server half
@@ -170,12 +173,19 @@
 // make the next flush fail when the epoch changed under unflushed
 // writes.
 //
+// Done means that no copy of the request can be applied later anywhere
+// (the lock may move at once after a Done, EIO included). A Lost node's
+// requests: those pending fail at Lost, those submitted while Lost fail
+// at once, unsent; their copies already sent are stopped by the barrier
+// before the locks move (above).
+//
 // # Tests
 //
 // testdata/cluster (cluster_test.go: 2-4 cores, a hand-delivered network,
 // a shared backing store per disk): remote, split, failover, move,
 // mixed-epoch, dupcache, dupbound, stale-epoch, stale-view, excluded, excluded-lost, barrier,
-// lost, retry, order, nonprimary, unserve, status, redefine. msg_test.go (round trip, malformed, FuzzDecode), header_test.go
+// lost, retry, order, nonprimary, unserve, status, redefine, r1-* (the
+// review's holes). msg_test.go (round trip, malformed, FuzzDecode), header_test.go
 // (property, FuzzParseHeader), dirty_test.go (property against a model),
 // random_test.go (TestRandomCluster: the harness under random faults;
 // every request answered exactly once, and all answered once the
@@ -247,6 +257,9 @@
 //	                          TestRandomCluster seed 23 "never answered"
 //	client.go reply: Done.Epoch the newer of two
 //	                        → mixed-epoch:37 "n2: done id=1 OK epoch=2"
+//	client.go Submit: a request submitted while Lost queued (review R1)
+//	                        → r1-lost-submit:32 "n2: done id=1 EIO" missing
+//	                          (sent once the node is back, over n3's write)
 //	client.go clientView: View.Lost does not fail the pending requests
 //	                        → lost:32 "n2: done id=1 EIO" missing
 //	client.go clientView: View.Lost fails nothing and pieces stay for resend
