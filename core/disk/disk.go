@@ -24,7 +24,9 @@ var ErrInvalid = fmt.Errorf("disk: invalid request")
 // newer ones), "no-retag-at-view" (pieces in flight are not re-sent at a
 // new view), "fenced-early" (the barrier is reported complete with IO of
 // an excluded incarnation in flight), "keep-excluded-queued" (a view
-// does not drop the queued pieces of excluded incarnations).
+// does not drop the queued pieces of excluded incarnations),
+// "epochs-overlap" (a newer epoch's IO does not wait for the older
+// epoch's IO in flight on the same node).
 var testMutation string
 
 // Core is one node's disk core: the client half (this node's requests on

@@ -121,7 +121,10 @@
 // Order: a write (write, trim, zero) runs after every earlier queued or
 // in-flight request it overlaps; a read after every earlier overlapping
 // write; a flush after every earlier write of the disk, of any client.
-// Disjoint requests run together (their IO go out in one Ready). IO ids
+// Disjoint requests run together (their IO go out in one Ready). The IO
+// still in flight of an older epoch of the disk on this node (a Serve at
+// a newer epoch while it ran) counts as earlier than every request of
+// the new epoch: a replayed copy never runs beside its old copy. IO ids
 // are unique in the core. Nothing starts outside a Primary view (queued
 // requests wait). A request outside the disk's defined size is answered
 // EINVAL without IO.
@@ -230,6 +233,10 @@
 //	                          write it overlaps; failover, lost, order
 //	server.go mustWait: a flush does not wait for earlier writes
 //	                        → order:33 "n1: io 3 flush d 0+0" at once
+//	server.go schedule: the older epoch's IO in flight ignored by a newer
+//	  epoch on the same node ("epochs-overlap"; review R1)
+//	                        → r1-reserve-inflight:31 "n1: io 2 write d 0+10"
+//	                          at the Serve, beside io 1 (its old copy)
 //	server.go schedule: IO started outside a Primary view
 //	                        → nonprimary:25 "n1: io 1 write d 0+10"
 //	server.go stopServing: queued requests not answered "not serving"

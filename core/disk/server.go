@@ -205,8 +205,18 @@ func (c *Core) schedule(s *sdisk) {
 	if !c.hasView || !c.view.Primary || c.view.Lost {
 		return
 	}
+	// The IO still in flight of an older epoch of this disk on this node
+	// (a Serve at a newer epoch while it ran) comes before every piece of
+	// this one: a replayed copy must not land beside, or under, its old
+	// copy (doc.go, "Order").
+	var old []*sreq
+	for _, r := range c.ios {
+		if r.s != s && r.s.name == s.name && testMutation != "epochs-overlap" {
+			old = append(old, r)
+		}
+	}
 	for i, r := range s.order {
-		if r.io != 0 || mustWait(s.order[:i], r) {
+		if r.io != 0 || mustWait(old, r) || mustWait(s.order[:i], r) {
 			continue
 		}
 		c.nextIO++
@@ -281,6 +291,9 @@ func (c *Core) ioDone(in IODone) {
 	}
 	c.send(r.from.Node, msg{kind: mkReply, disk: s.name, epoch: s.epoch, view: r.view, seq: r.seq, errno: r.errno, data: r.rdata})
 	c.schedule(s)
+	if cur := c.srv[s.name]; cur != nil && cur != s {
+		c.schedule(cur) // what waited for this older epoch's IO
+	}
 	if !s.serving && len(s.order) == 0 && c.srv[s.name] == s {
 		delete(c.srv, s.name)
 	}
