@@ -26,7 +26,10 @@ var ErrInvalid = fmt.Errorf("disk: invalid request")
 // an excluded incarnation in flight), "keep-excluded-queued" (a view
 // does not drop the queued pieces of excluded incarnations),
 // "epochs-overlap" (a newer epoch's IO does not wait for the older
-// epoch's IO in flight on the same node).
+// epoch's IO in flight on the same node), "fail-out" (a piece is never
+// marked out: the retry deadline and an older epoch's answer end it while
+// a copy may land), "refuse-held" (a server refuses a copy of a piece it
+// holds).
 var testMutation string
 
 // Core is one node's disk core: the client half (this node's requests on

@@ -77,8 +77,33 @@
 // re-tagged; excluded → wait for the server's next announce (it
 // announces to every new member of its view) or the next view.
 //
+// A piece is "out" from the time a copy is sent until that copy's
+// epoch is settled: nothing of the piece can be applied at that epoch
+// any more. Settled by: an answer (a result) at that epoch (its server
+// holds one entry per piece: every copy attached to it or is answered
+// from the cache, and FIFO circuits put the earlier copies first); a
+// refusal of the copy sent last (a server never refuses a copy of a
+// piece it holds at that epoch, queued, in flight or answered — it
+// attaches it or answers it — so a refusal says nothing of it is there,
+// and no copy is behind it); the announce of a newer epoch (its server
+// took the store's lock after the older server's IO ended, or the older
+// server died; on one node the newer epoch's IO waits for the older's);
+// the server's node a member with another boot id (that process is
+// gone; a restart serves only at a newer epoch). Lost ends everything
+// (the barrier below). A server leaving the view settles NOTHING: it
+// may not have seen this node leave its own views (it was paused, or
+// cut off and back before it installed a view without this node), so
+// its barrier did not move and it would still take a delayed copy
+// tagged with an older view, in a later primary view, after a newer
+// holder's write.
+//
 // A result (OK or an errno) is taken from any server: it was carried
-// out. A request's Done comes when all its pieces are answered: a read's
+// out. But an answer of an older epoch than the piece's copy sent last,
+// while that copy is out, does not end a write, trim, zero or flush:
+// the replayed copy may still land at the newer server; the answer is
+// kept (its error, its epoch) until the newer copy's answer or its
+// settling, and the Done comes then (a read ends at once: a read copy
+// landing later changes nothing). A request's Done comes when all its pieces are answered: a read's
 // bytes assembled in order, the first error (in the order answers came)
 // wins. Done.Epoch is the epoch that carried it out; when its pieces
 // were carried by two epochs (a failover in the middle, or a late answer
@@ -87,9 +112,13 @@
 // see a write of the old epoch and fail the next flush at the new one
 // (reporting the newer would let that flush say OK over a lost piece).
 //
-// Retry: a piece unanswered Config.Retry after it was last sent, or
-// after it began to wait for a server, fails its request with EIO
-// (disk_failed); a Submit with no known server waits the same. View.Lost
+// Retry: a request none of whose pieces is out, one of which has waited
+// Config.Retry for a server (since it was last sent and settled, or
+// began to wait), fails with EIO (disk_failed); a Submit with no known
+// server waits the same. A piece in flight to a server that neither
+// answers nor leaves is never failed by the deadline (its copy may still
+// land): it waits for the answer, a newer epoch, Lost, or the server's
+// restart; the driver's NBD timeout is the bound. View.Lost
 // fails every pending request with EIO at once (disk_failed); their
 // pieces are forgotten, never re-sent, and late answers are ignored. A
 // Submit while the view is Lost is answered EIO at once and never sent:
@@ -107,7 +136,10 @@
 // the request's epoch (stale epoch; a NEWER epoch also puts the disk in
 // Ready.Stale, once per disk per epoch), from an incarnation of the view
 // (excluded), tagged with a view not older than the barrier (stale
-// view). Then the duplicate cache, per disk and client incarnation,
+// view); but a copy of a piece the server holds at that epoch (queued,
+// in flight, or answered and kept; on an older epoch of this node whose
+// IO runs too) is never refused: it attaches, or gets the kept answer.
+// Then the duplicate cache, per disk and client incarnation,
 // keyed by seq: a retry of an answered piece gets the same answer again
 // (not applied twice), a retry of a piece queued or in flight attaches
 // to it (one IO, one answer). A read is dropped from the cache when it
@@ -180,15 +212,24 @@
 // (the lock may move at once after a Done, EIO included). A Lost node's
 // requests: those pending fail at Lost, those submitted while Lost fail
 // at once, unsent; their copies already sent are stopped by the barrier
-// before the locks move (above).
+// before the locks move (above). Otherwise a Done comes only once no
+// piece of the request is out (client half: answered at the epoch of
+// its copy sent last, that copy refused, a newer epoch announced, or the
+// server restarted), so every copy ever sent is applied already or can
+// never be: an older epoch's late answer does not end a write whose
+// replayed copy is on its way (r1-replay-after-ack), the retry deadline
+// does not fail a piece in flight at a member server (r1-expired-lands),
+// and on one node a newer epoch's IO waits for the older epoch's IO in
+// flight (r1-reserve-inflight). A Define removing a disk fails its
+// requests (ESHUTDOWN) without this wait: the disk is gone.
 //
 // # Tests
 //
 // testdata/cluster (cluster_test.go: 2-4 cores, a hand-delivered network,
 // a shared backing store per disk): remote, split, failover, move,
 // mixed-epoch, dupcache, dupbound, stale-epoch, stale-view, excluded, excluded-lost, barrier,
-// lost, retry, order, nonprimary, unserve, status, redefine, r1-* (the
-// review's holes). msg_test.go (round trip, malformed, FuzzDecode), header_test.go
+// lost, retry, order, nonprimary, unserve, status, redefine, settle,
+// r1-* (the review's holes). msg_test.go (round trip, malformed, FuzzDecode), header_test.go
 // (property, FuzzParseHeader), dirty_test.go (property against a model),
 // random_test.go (TestRandomCluster: the harness under random faults;
 // every request answered exactly once, and all answered once the
@@ -267,6 +308,15 @@
 //	client.go Submit: a request submitted while Lost queued (review R1)
 //	                        → r1-lost-submit:32 "n2: done id=1 EIO" missing
 //	                          (sent once the node is back, over n3's write)
+//	client.go pump: a piece never marked out ("fail-out"; review R1)
+//	                        → r1-expired-lands:34 "n2: done id=1 EIO" while
+//	                          its copy is in flight (lands after n3's);
+//	                          r1-replay-after-ack:61 "n2: done id=1 OK
+//	                          epoch=1" at the old answer (the replayed copy
+//	                          lands over n3's write); retry:81; settle:39
+//	server.go request: a copy of a piece held refused ("refuse-held")
+//	                        → settle:89 "n2: done id=3 EIO" while its IO
+//	                          still runs at the stopped server
 //	client.go clientView: View.Lost does not fail the pending requests
 //	                        → lost:32 "n2: done id=1 EIO" missing
 //	client.go clientView: View.Lost fails nothing and pieces stay for resend

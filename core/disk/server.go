@@ -127,6 +127,18 @@ func dupKey(from Inc) Inc {
 // started when nothing earlier it must follow is pending.
 func (c *Core) request(from Inc, m msg) {
 	refuse := func(rf refusal) {
+		if r := c.heldCopy(m.disk, m.epoch, from, m.seq); r != nil && testMutation != "refuse-held" {
+			// A copy of a piece this server holds at that epoch is never
+			// refused (so a refusal tells the client that nothing of the
+			// piece can land here at that epoch): it attaches, or gets
+			// the answer kept.
+			if r.done {
+				c.send(from.Node, msg{kind: mkReply, disk: m.disk, epoch: m.epoch, view: m.view, seq: m.seq, errno: r.errno, data: r.rdata})
+			} else {
+				r.view = m.view
+			}
+			return
+		}
 		c.send(from.Node, msg{kind: mkReply, disk: m.disk, epoch: m.epoch, view: m.view, seq: m.seq, refusal: rf})
 	}
 	s := c.srv[m.disk]
@@ -177,6 +189,30 @@ func (c *Core) request(from Inc, m msg) {
 		c.announce(s, c.view.Members)
 	}
 	c.schedule(s)
+}
+
+// heldCopy finds the piece seq of the client incarnation from in the
+// duplicate cache of disk name at epoch on this node (served now, or an
+// older epoch whose IO is still in flight): queued, in flight, or
+// answered and kept; nil if none.
+func (c *Core) heldCopy(name string, epoch uint64, from Inc, seq uint64) *sreq {
+	s := c.srv[name]
+	if s == nil || s.epoch != epoch {
+		s = nil
+		for _, r := range c.ios {
+			if r.s.name == name && r.s.epoch == epoch {
+				s = r.s
+				break
+			}
+		}
+	}
+	if s == nil {
+		return nil
+	}
+	if t := s.dups[dupKey(from)]; t != nil {
+		return t.m[seq]
+	}
+	return nil
 }
 
 // trim forgets the answered pieces the client acknowledged.
