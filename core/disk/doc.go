@@ -150,6 +150,13 @@
 // bound above Window keeps every answer a retry can ask for; below it,
 // an evicted answer is applied again: testdata/cluster/dupbound).
 //
+// A member of boot 0 in the view (conn's boot before first contact) is
+// of unknown incarnation: requests of the node's incarnations are
+// refused (excluded) until the view names its boot, its queued ones
+// dropped (conservative: the client re-sends), but its duplicate cache
+// is kept (only a known other boot says the incarnation is gone), and a
+// client does not take it for its server's restart.
+//
 // Order: a write (write, trim, zero) runs after every earlier queued or
 // in-flight request it overlaps; a read after every earlier overlapping
 // write; a flush after every earlier write of the disk, of any client.
@@ -229,7 +236,7 @@
 // a shared backing store per disk): remote, split, failover, move,
 // mixed-epoch, dupcache, dupbound, stale-epoch, stale-view, excluded, excluded-lost, barrier,
 // lost, retry, order, nonprimary, unserve, status, redefine, settle,
-// r1-* (the review's holes). msg_test.go (round trip, malformed, FuzzDecode), header_test.go
+// boot0, r1-* (the review's holes). msg_test.go (round trip, malformed, FuzzDecode), header_test.go
 // (property, FuzzParseHeader), dirty_test.go (property against a model),
 // random_test.go (TestRandomCluster: the harness under random faults;
 // every request answered exactly once, and all answered once the
@@ -278,6 +285,12 @@
 //	  epoch on the same node ("epochs-overlap"; review R1)
 //	                        → r1-reserve-inflight:31 "n1: io 2 write d 0+10"
 //	                          at the Serve, beside io 1 (its old copy)
+//	server.go serverView: a member of boot 0 (conn's before first contact)
+//	  taken for another boot, its known incarnation's duplicate cache
+//	  deleted (review R1; the code before the fix)
+//	                        → boot0:38 "n1: io 3 write d 0+10" (n2's retry
+//	                          applied again over its acknowledged newer
+//	                          write: store a*10)
 //	server.go schedule: IO started outside a Primary view
 //	                        → nonprimary:25 "n1: io 1 write d 0+10"
 //	server.go stopServing: queued requests not answered "not serving"

@@ -356,8 +356,11 @@ func (c *Core) serverView(fresh []Inc) {
 		clear(s.order[len(keep):])
 		s.order = keep
 		for inc := range s.dups {
-			if inc != (Inc{}) && !c.members[inc] && c.nodeBoot(inc.Node) != 0 {
-				delete(s.dups, inc) // the node is back with another boot: this incarnation never returns
+			// The node is back with another boot: this incarnation never
+			// returns. A member of boot 0 (conn's before first contact)
+			// is of unknown boot, maybe this one: kept.
+			if inc != (Inc{}) && !c.members[inc] && c.knownBoot(inc.Node) != 0 {
+				delete(s.dups, inc)
 			}
 		}
 		changed := false
@@ -378,8 +381,8 @@ func (c *Core) serverView(fresh []Inc) {
 	}
 }
 
-// nodeBoot is the boot id of node's member incarnation (0: none; boot
-// ids are never 0 in a view).
+// nodeBoot is the boot id of node's member incarnation, at least 1 (0:
+// the node is not a member); knownBoot (client.go) tells a boot 0.
 func (c *Core) nodeBoot(n wire.NodeID) uint32 {
 	for _, m := range c.view.Members {
 		if m.Node == n {
