@@ -291,6 +291,10 @@
 //	                        → boot0:38 "n1: io 3 write d 0+10" (n2's retry
 //	                          applied again over its acknowledged newer
 //	                          write: store a*10)
+//	client.go clientView: a server of boot 0 in the view taken for its
+//	  restart (its pieces' copies taken as settled)
+//	                        → boot0:61 "n2: done id=3 EIO" while the copy
+//	                          is on its way (it lands after the EIO)
 //	server.go schedule: IO started outside a Primary view
 //	                        → nonprimary:25 "n1: io 1 write d 0+10"
 //	server.go stopServing: queued requests not answered "not serving"
