@@ -81,7 +81,9 @@
 // epoch is settled: nothing of the piece can be applied at that epoch
 // any more. Settled by: an answer (a result) at that epoch (its server
 // holds one entry per piece: every copy attached to it or is answered
-// from the cache, and FIFO circuits put the earlier copies first); a
+// from the cache while the client has not acknowledged it, given
+// DupCache above Window, and FIFO circuits put the earlier copies
+// first); a
 // refusal of the copy sent last (a server never refuses a copy of a
 // piece it holds at that epoch, queued, in flight or answered — it
 // attaches it or answers it — so a refusal says nothing of it is there,
@@ -103,9 +105,9 @@
 // the replayed copy may still land at the newer server; the answer is
 // kept (its error, its epoch) until the newer copy's answer or its
 // settling, and the Done comes then (a read ends at once: a read copy
-// landing later changes nothing). A request's Done comes when all its pieces are answered: a read's
-// bytes assembled in order, the first error (in the order answers came)
-// wins. Done.Epoch is the epoch that carried it out; when its pieces
+// landing later changes nothing). A request's Done comes when all its
+// pieces are answered: a read's bytes assembled in order, the first
+// error (in the order answers came) wins. Done.Epoch is the epoch that carried it out; when its pieces
 // were carried by two epochs (a failover in the middle, or a late answer
 // of the old server), the OLDER one: a piece the old server acknowledged
 // without FUA may die with it, so the driver's flush rule (Dirty) must
@@ -118,7 +120,9 @@
 // server waits the same. A piece in flight to a server that neither
 // answers nor leaves is never failed by the deadline (its copy may still
 // land): it waits for the answer, a newer epoch, Lost, or the server's
-// restart; the driver's NBD timeout is the bound. View.Lost
+// restart (conn's circuit delivers exactly once and in order while the
+// peer is reachable; one that is not leaves the view); the NBD client's
+// timeout is the bound. View.Lost
 // fails every pending request with EIO at once (disk_failed); their
 // pieces are forgotten, never re-sent, and late answers are ignored. A
 // Submit while the view is Lost is answered EIO at once and never sent:
@@ -234,9 +238,10 @@
 //
 // testdata/cluster (cluster_test.go: 2-4 cores, a hand-delivered network,
 // a shared backing store per disk): remote, split, failover, move,
-// mixed-epoch, dupcache, dupbound, stale-epoch, stale-view, excluded, excluded-lost, barrier,
-// lost, retry, order, nonprimary, unserve, status, redefine, settle,
-// boot0, r1-* (the review's holes). msg_test.go (round trip, malformed, FuzzDecode), header_test.go
+// mixed-epoch, dupcache, dupbound, stale-epoch, stale-view, excluded,
+// excluded-lost, barrier, lost, retry, order, nonprimary, unserve,
+// status, redefine, settle, boot0, r1-* (the review's holes).
+// msg_test.go (round trip, malformed, FuzzDecode), header_test.go
 // (property, FuzzParseHeader), dirty_test.go (property against a model),
 // random_test.go (TestRandomCluster: the harness under random faults;
 // every request answered exactly once, and all answered once the
