@@ -76,7 +76,8 @@ type Config struct {
 	Window int
 	// Retry is how long a request waits for a server that takes it (none
 	// serves, the server left, the request was refused as stale) before
-	// it fails with EIO (0: DefaultRetry). The seed's retry policy.
+	// it fails with EIO (0: DefaultRetry). The seed's retry policy. Never
+	// while a copy sent may still be applied (doc.go, "Retry").
 	Retry time.Duration
 	// DupCache bounds the answers a server keeps per client incarnation
 	// for retries (0: DefaultDupCache).

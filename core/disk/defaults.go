@@ -11,10 +11,15 @@ const (
 	// DefaultRetry: how long a request waits for a server (the failover
 	// goal is about a second; a fenced takeover with a slow device takes
 	// longer; after this the request fails with EIO as a disk's would).
+	// Counted per piece from when it began to wait for a server (or its
+	// copy sent last was settled: refused, or its server gone for good);
+	// a piece in flight at a server that may still apply it is never
+	// failed by it (doc.go, "Retry": a Done means no copy lands later).
 	DefaultRetry = 2 * time.Minute
-	// DefaultDupCache: answers kept per client incarnation for retries
-	// (a client never has more than Window pieces unanswered, so four
-	// windows outlast any retry).
+	// DefaultDupCache: answered writes (write, trim, zero, flush) kept
+	// per client incarnation and disk for retries (a client never has
+	// more than Window pieces unanswered, so four windows outlast any
+	// retry; reads are not kept: a retry reads again).
 	DefaultDupCache = 4 * DefaultWindow
 )
 
