@@ -61,8 +61,8 @@ type dlmState struct {
 	// Lost (its locks were given up before membership announced the
 	// leave, and requests are refused) until it asks for another state.
 	leaving bool
-	// judged: the view was judged in this round before a message was
-	// stepped (round resets it).
+	// judged: the view was judged in this round, at the clock's time
+	// (judgeOnce; a round and a move of the clock reset it).
 	judged bool
 	// gated: the last view judged was given not primary and without
 	// Release because the disk core's barrier of the installed view was
@@ -377,6 +377,20 @@ func (s *Stack) dlmView(now time.Duration) {
 	}
 }
 
+// judgeOnce gives the lock manager and the disk core the view of now
+// (dlmView) unless it was judged since the clock last moved: once a
+// round, and again for an input or request that comes later than the
+// last judgement (a lease may have lapsed meanwhile). Every message,
+// input and request that can let the lock manager grant or the disk
+// core start IO comes through here (or dlmView) first.
+func (s *Stack) judgeOnce(now time.Duration) {
+	if s.dlm.judged {
+		return
+	}
+	s.dlmView(now)
+	s.dlm.judged = true
+}
+
 // dlmRestarted notes a peer back with a new boot id (conn's
 // peer_restarted).
 func (s *Stack) dlmRestarted(peer wire.NodeID) { s.dlm.restarted[peer] = wire.ViewID{} }
@@ -386,10 +400,7 @@ func (s *Stack) dlmRestarted(peer wire.NodeID) { s.dlm.restarted[peer] = wire.Vi
 // driver gave): a node paused past its lease must learn it is no longer
 // primary (or Lost) before a message lets it grant (G5).
 func (s *Stack) dlmReceive(now time.Duration, from wire.NodeID, payload []byte) {
-	if !s.dlm.judged {
-		s.dlmView(now)
-		s.dlm.judged = true
-	}
+	s.judgeOnce(now)
 	if err := s.dlm.d.Step(now, dlm.Receive{From: from, Payload: slices.Clone(payload)}); err != nil {
 		s.logf(slog.LevelWarn, "lock manager message refused", "from", s.names[from], "err", err)
 	}
