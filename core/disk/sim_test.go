@@ -70,10 +70,12 @@ package disk_test
 // -disk.seed=N (replay one; -disk.v prints the trace), -disk.maxfail=N,
 // -disk.mut=NAME (a mutation: skip-fence, early-release of the harness;
 // ignore-view-tag, replay-reverse, dup-by-seq, no-retag-at-view,
-// overtake-held of the core, through disk.SetTestMutation).
+// overtake-held, fenced-early, keep-excluded-queued of the core, through
+// disk.SetTestMutation).
 //
 // Mutations and the seeds that catch them (the first seed and how many of
-// seeds 1-100 fail, by check, measured with the core of diskcore 36d9e2c;
+// seeds 1-100 fail, by check, measured with the core of diskcore 36d9e2c,
+// the first seeds the same at 47cbdb1;
 // each asserted by a TestSimCatches* test, which stops at the first
 // catch):
 //
@@ -106,12 +108,15 @@ package disk_test
 //   - core overtake-held: not caught in 100 seeds (left to the core's own
 //     scripted tests).
 //
-// Check 2 fails under none of these (the core's other rules stop what it
-// would see). Made by hand in server.go's checkFenced (the barrier
-// reported complete with an excluded incarnation's IO in flight: `if
-// false && !c.members[r.from]`), it fails seed 23 (1 of seeds 1-200):
-// "check 2 (barrier): node 3 applies tag 45 of {2 1}, excluded at view
-// 14, after reporting Fenced 14". Without mutation: seeds 1-1100 pass.
+//   - core fenced-early (the barrier reported complete with an excluded
+//     incarnation's IO in flight; diskcore c14a968): seed 23, "check 2
+//     (barrier): node 3 applies tag 45 of {2 1}, excluded at view 14,
+//     after reporting Fenced 14" (1 of seeds 1-200; the only mutation
+//     check 2 sees);
+//   - core keep-excluded-queued (a view keeps the excluded incarnations'
+//     queued pieces): not caught in seeds 1-200 (nor with cutoffOnly).
+//
+// Without mutation: seeds 1-1100 pass.
 
 import (
 	"flag"
@@ -146,7 +151,7 @@ func optsFromFlag(t testing.TB) simOpts {
 		o.skipFence = true
 	case "early-release":
 		o.earlyRelease = true
-	case "ignore-view-tag", "replay-reverse", "dup-by-seq", "overtake-held", "no-retag-at-view":
+	case "ignore-view-tag", "replay-reverse", "dup-by-seq", "overtake-held", "no-retag-at-view", "fenced-early", "keep-excluded-queued":
 		o.core = *flagMut
 	default:
 		t.Fatalf("unknown -disk.mut %q", *flagMut)
@@ -421,6 +426,12 @@ func TestSimCatchesReplayReverse(t *testing.T) {
 // alone answers one client's request with another's answer.
 func TestSimCatchesDupBySeq(t *testing.T) {
 	catches(t, simOpts{core: "dup-by-seq"}, 100, "check read", "check 3", "check 4")
+}
+
+// TestSimCatchesFencedEarly: a server that reports its barrier complete
+// while an excluded incarnation's IO is in flight (check 2).
+func TestSimCatchesFencedEarly(t *testing.T) {
+	catches(t, simOpts{core: "fenced-early"}, 100, "check 2")
 }
 
 // TestSimCatchesNoRetagAtView: a client that does not re-send, re-tagged,

@@ -72,10 +72,10 @@ import (
 // takeover (crm.TestSkipFence: a departed node counts as fenced at once)
 // with a raw shared device (no lock on the store) and fence devices that
 // fail while the faults are on is caught by
-// TestSimulationDiskCatchesSkipFence: seed 18 (measured at this commit),
-// "G6 check 1 (epoch): n1 applies tag 37 of n1/1 at epoch 1, the header
-// has epoch 2" (one seed before it failed on another check, G4); seeds
-// 1-20 pass in that configuration without the mutation.
+// TestSimulationDiskCatchesSkipFence: seed 7 (measured with diskstack
+// c027648 and diskcore 47cbdb1), "G6 check 1 (epoch): n1 applies tag 97
+// of n4/1 at epoch 1, the header has epoch 2" (seed 18 with the stack of
+// 4b5fe4e); seeds 1-20 pass in that configuration without the mutation.
 func TestSimulationDisk(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a simulation sweep")
