@@ -74,7 +74,9 @@ type piece struct {
 func (c *Core) define(in Define) {
 	now := map[string]Disk{}
 	for _, d := range in.Disks {
-		now[d.Name] = d
+		if d.Name != "" {
+			now[d.Name] = d
+		}
 	}
 	names := sortedKeys(c.cl)
 	for _, n := range names {
@@ -333,7 +335,9 @@ func (c *Core) reply(from Inc, m msg) {
 	if m.errno != OK && q.err == OK {
 		q.err = m.errno
 	}
-	q.epoch = max(q.epoch, m.epoch)
+	if q.epoch == 0 || m.epoch < q.epoch {
+		q.epoch = m.epoch // pieces carried by two epochs: the older (doc.go, "Done.Epoch")
+	}
 	if m.errno == OK && p.op == OpRead {
 		copy(q.data[p.at:], m.data)
 	}
