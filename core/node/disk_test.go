@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -181,6 +182,27 @@ func TestDiskServeAndFailover(t *testing.T) {
 		if err := c.ReadAt(got[:len(b)], 128<<10); err != nil || !bytes.Equal(got[:len(b)], b) {
 			t.Fatalf("reading the FUA write made before failover: %v", err)
 		}
+	}
+
+	// a newer epoch appears in the header behind the server's back (a
+	// raw device shared without OFD locks): its monitor stops serving,
+	// the resource fails, and a start takes the epoch after it
+	h = readHeaderFile(t, img)
+	h.Epoch = 10
+	f, err := os.OpenFile(img, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(h.Marshal(), 0); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close()
+	diskServed(t, nodes, 10)
+	if h := readHeaderFile(t, img); h.Epoch != 11 {
+		t.Fatalf("header after the stale server stopped: %+v, want epoch 11", h)
+	}
+	if err := cliC.ReadAt(got[:len(d)], 600<<10); err != nil || !bytes.Equal(got[:len(d)], d) {
+		t.Fatalf("reading after the stale server stopped: %v", err)
 	}
 	evs, _ := nodes[cl].n.Events(0, 0)
 	var served []string
