@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,15 +20,20 @@ import (
 // diskCluster starts three in-process nodes (mem links) exporting on their
 // own NBD sockets, and defines disk d1 (1 MiB on dir/d1.img, possible
 // servers n1 and n2; n3 is only ever a client).
-func diskCluster(t *testing.T, net int) (nodes []*clusterNode, img string, socks []string) {
+func diskCluster(t *testing.T, netBlock int) (nodes []*clusterNode, img string, socks []string) {
 	t.Helper()
 	dir := t.TempDir()
 	for k := 1; k <= 3; k++ {
 		socks = append(socks, filepath.Join(dir, fmt.Sprintf("n%d.nbd", k)))
 	}
-	nodes = startNodes(t, writeCluster(t, dir, net, 3), nodeSetup{mem: transport.NewMemNetwork(),
+	tcp := freeTCP(t, fmt.Sprintf("127.%d.0.3", netBlock))
+	nodes = startNodes(t, writeCluster(t, dir, netBlock, 3), nodeSetup{mem: transport.NewMemNetwork(),
 		edit: func(k int, src string) string {
-			return strings.Replace(src, "[debug]", fmt.Sprintf("[nbd]\nsocket = %q\n\n[debug]", socks[k]), 1)
+			listen := ""
+			if k == 2 { // n3 serves TCP too
+				listen = fmt.Sprintf("listen = %q\n", tcp)
+			}
+			return strings.Replace(src, "[debug]", fmt.Sprintf("[nbd]\nsocket = %q\n%s\n[debug]", socks[k], listen), 1)
 		}})
 	img = filepath.Join(dir, "d1.img")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -75,12 +81,27 @@ func diskServed(t *testing.T, nodes []*clusterNode, after uint64) int {
 	return owner
 }
 
+// freeTCP is a TCP address on ip that was free a moment ago.
+func freeTCP(t *testing.T, ip string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Skipf("cannot bind %s on loopback: %v", ip, err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
 func dialDisk(t *testing.T, sock string) *nbd.Client {
 	t.Helper()
 	var c *nbd.Client
+	network := "unix"
+	if !strings.HasPrefix(sock, "/") {
+		network = "tcp"
+	}
 	eventually(t, 10*time.Second, "the export of d1 on "+sock, func() bool {
 		var err error
-		c, err = nbd.Dial("unix", sock, "d1", nbd.ClientOptions{Structured: true})
+		c, err = nbd.Dial(network, sock, "d1", nbd.ClientOptions{Structured: true})
 		return err == nil
 	})
 	t.Cleanup(func() { _ = c.Close() })
@@ -109,7 +130,10 @@ func TestDiskServeAndFailover(t *testing.T) {
 		t.Fatalf("header %+v, want epoch 1 of the server %s", h, nodes[s].n.cfg.Node)
 	}
 	cl := 2 // n3: a client only
-	srvC, cliC := dialDisk(t, socks[s]), dialDisk(t, socks[cl])
+	if addrs := nodes[cl].n.NBDAddrs(); len(addrs) != 2 {
+		t.Fatalf("n3's NBD addresses %v, want its socket and TCP", addrs)
+	}
+	srvC, cliC := dialDisk(t, socks[s]), dialDisk(t, nodes[cl].n.NBDAddrs()[1]) // the client over TCP
 	if srvC.Size() != 1<<20 || srvC.Flags()&(1<<8) == 0 { // NBD_FLAG_CAN_MULTI_CONN
 		t.Fatalf("export size %d flags %#x", srvC.Size(), srvC.Flags())
 	}
