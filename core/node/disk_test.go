@@ -133,8 +133,9 @@ func TestDiskServeAndFailover(t *testing.T) {
 	if addrs := nodes[cl].n.NBDAddrs(); len(addrs) != 2 {
 		t.Fatalf("n3's NBD addresses %v, want its socket and TCP", addrs)
 	}
-	srvC, cliC := dialDisk(t, socks[s]), dialDisk(t, nodes[cl].n.NBDAddrs()[1]) // the client over TCP
-	if srvC.Size() != 1<<20 || srvC.Flags()&(1<<8) == 0 {                       // NBD_FLAG_CAN_MULTI_CONN
+	// the server's export on its socket, the client's over TCP
+	srvC, cliC := dialDisk(t, socks[s]), dialDisk(t, nodes[cl].n.NBDAddrs()[1])
+	if srvC.Size() != 1<<20 || srvC.Flags()&(1<<8) == 0 { // 1<<8: NBD_FLAG_CAN_MULTI_CONN
 		t.Fatalf("export size %d flags %#x", srvC.Size(), srvC.Flags())
 	}
 
