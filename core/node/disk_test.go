@@ -242,8 +242,9 @@ func TestDiskServeAndFailover(t *testing.T) {
 }
 
 // TestDiskStartLocked: while another open file (a stale server) holds the
-// store's header lock, the start fails and the group says why; once it
-// lets go, a cleanup starts the disk.
+// store's header lock, the start fails on every node and the group is
+// blocked, its explanation saying why; once it lets go, a cleanup starts
+// the disk.
 func TestDiskStartLocked(t *testing.T) {
 	dir := t.TempDir()
 	img := filepath.Join(dir, "d1.img")
@@ -271,6 +272,11 @@ func TestDiskStartLocked(t *testing.T) {
 			}
 		}
 		return false
+	})
+	eventually(t, 20*time.Second, "d1 blocked, its explanation giving the lock's reason", func() bool {
+		gs, _ := nodes[0].n.Groups()
+		ex, err := nodes[0].n.Explain("d1")
+		return len(gs) == 1 && gs[0].State == "blocked" && err == nil && strings.Contains(ex, "locked by another server: a stale server still runs; fence it or stop it")
 	})
 	release()
 	if err := nodes[0].n.Cleanup("d1"); err != nil {
