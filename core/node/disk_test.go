@@ -244,7 +244,8 @@ func TestDiskServeAndFailover(t *testing.T) {
 // TestDiskStartLocked: while another open file (a stale server) holds the
 // store's header lock, the start fails on every node and the group is
 // blocked, its explanation saying why; once it lets go, a cleanup starts
-// the disk.
+// the disk. A stale report makes the server read the header again and
+// stop when it is newer.
 func TestDiskStartLocked(t *testing.T) {
 	dir := t.TempDir()
 	img := filepath.Join(dir, "d1.img")
@@ -282,10 +283,25 @@ func TestDiskStartLocked(t *testing.T) {
 	if err := nodes[0].n.Cleanup("d1"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "d1 served after the stale holder let go", func() bool {
-		ds, err := nodes[1].n.DiskStatus()
-		return err == nil && len(ds) == 1 && ds[0].State == "serving"
-	})
+	s := diskServed(t, nodes, 0)
+
+	// Ready.DiskStale (a client showed a newer epoch): the server reads
+	// the header again; a newer epoch there stops it at once and fails
+	// the resource (it has no monitor here), which starts again above it
+	h := readHeaderFile(t, img)
+	h.Epoch = 20
+	f, err := os.OpenFile(img, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(h.Marshal(), 0); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close()
+	if err := nodes[s].n.do(func() { nodes[s].n.diskStale("d1") }); err != nil {
+		t.Fatal(err)
+	}
+	diskServed(t, nodes, 20)
 }
 
 // TestDiskGateLease: the fast path serves only while the disk is served
