@@ -18,7 +18,8 @@
 //     ErrInvalid (unknown op, a write whose Data is not Len bytes).
 //     Every accepted request gets exactly one Done.
 //   - Step(now, Define): the set of disks. A disk that goes fails its
-//     pending requests with ESHUTDOWN. Empty names are ignored.
+//     pending requests with ESHUTDOWN. Names must be 1..255 bytes (others
+//     are ignored; a Serve of one is ErrInvalid).
 //   - Step(now, View): the installed view (see View). Step(now,
 //     Receive): a message (wire.TypeDisk). Step(now, Serve / Unserve):
 //     this node starts / stops serving a disk. Step(now, IODone): an IO
@@ -45,8 +46,9 @@
 //
 // # Client half
 //
-// A request is split into pieces of at most MaxPiece bytes, numbered per
-// disk from 1 by this core (a restart is a new core and a new boot id:
+// A request is split into pieces of at most MaxPiece bytes, numbered from 1
+// by this core over all disks (never reused, even by a disk undefined
+// and defined again) (a restart is a new core and a new boot id:
 // the server's duplicate cache is keyed by (node, boot, seq)). Pieces go
 // out strictly in seq order, at most Config.Window in flight per disk;
 // a piece that waits (refused, or held) holds every newer one, so a
@@ -72,7 +74,7 @@
 // and not serving → wait for a newer epoch's announce; stale view →
 // wait until this node's view is newer than the tag, then re-send
 // re-tagged; excluded → wait for the server's next announce (it
-// announces to every new member of its view).
+// announces to every new member of its view) or the next view.
 //
 // A result (OK or an errno) is taken from any server: it was carried
 // out. A request's Done comes when all its pieces are answered: a read's
@@ -104,7 +106,9 @@
 // view). Then the duplicate cache, per disk and client incarnation,
 // keyed by seq: a retry of an answered piece gets the same answer again
 // (not applied twice), a retry of a piece queued or in flight attaches
-// to it (one IO, one answer). The cache is trimmed by the client's
+// to it (one IO, one answer). A read is dropped from the cache when it
+// completes (its bytes would weigh; reading again is harmless), so a
+// retry of an answered read reads again. The cache is trimmed by the client's
 // ackedBelow and bounded by Config.DupCache answered pieces per
 // incarnation (a client never has more than Window unanswered).
 //
@@ -166,9 +170,9 @@
 // # Tests
 //
 // testdata/cluster (cluster_test.go: 2-4 cores, a hand-delivered network,
-// a shared backing store per disk): remote, split, failover, mixed-epoch,
-// dupcache, stale-epoch, stale-view, barrier, lost, retry, order,
-// unserve. msg_test.go (round trip, malformed, FuzzDecode), header_test.go
+// a shared backing store per disk): remote, split, failover, move,
+// mixed-epoch, dupcache, dupbound, stale-epoch, stale-view, excluded, excluded-lost, barrier,
+// lost, retry, order, nonprimary, unserve, status, redefine. msg_test.go (round trip, malformed, FuzzDecode), header_test.go
 // (property, FuzzParseHeader), dirty_test.go (property against a model).
 // The simulation (the disksim helper's *sim*_test.go) drives the public
 // API with faults; testMutation (export_test.go's SetTestMutation)
@@ -177,5 +181,81 @@
 // Mutations seen caught (each made by hand, the tests run, the failure
 // noted, the mutation reverted):
 //
-//	MUTATIONS-TBD
+//	server.go request: the stale view check off (barrier ignored)
+//	                        → stale-view:21 "n1: io 1 write d 0+10" (a write
+//	                          tagged before the barrier applied)
+//	disk.go stepView: the barrier never moved
+//	                        → stale-view:21, the same
+//	server.go request: the membership check off
+//	                        → barrier:68 the late message of the departed n3
+//	                          answered reply-stale-view instead of refused
+//	                          excluded; excluded
+//	server.go serverView: a departed incarnation's queued request kept
+//	                        → barrier:51 "n1: io 2 write d 5+10" (applied
+//	                          after the view dropped its writer)
+//	server.go checkFenced: the departed's IO in flight ignored
+//	                        → barrier:32 "n1: fenced view=2" before its write
+//	                          completed; lost
+//	server.go request: the epoch check off
+//	                        → stale-epoch:34 "n1: io 1 write d 0+10" (a request
+//	                          at epoch 1 applied at epoch 2)
+//	server.go request: a newer epoch not reported stale
+//	                        → stale-epoch:53 "n1: stale d" missing
+//	server.go request: the duplicate cache not consulted
+//	                        → dupcache:30 "n1: io 2 write d 0+10" (a retry
+//	                          applied twice); nonprimary
+//	server.go request: a retry of a piece in flight not attached
+//	                        → dupcache:47 a second IO and Done for one piece
+//	dupKey keyed by seq only ("dup-by-seq")
+//	                        → barrier:91, order, remote (another client's
+//	                          piece answered from the cache, never applied)
+//	server.go mustWait: overlap ignored
+//	                        → barrier:23 "n1: io 2 write d 5+10" alongside the
+//	                          write it overlaps; failover, lost, order
+//	server.go mustWait: a flush does not wait for earlier writes
+//	                        → order:33 "n1: io 3 flush d 0+0" at once
+//	server.go schedule: IO started outside a Primary view
+//	                        → nonprimary:25 "n1: io 1 write d 0+10"
+//	server.go stopServing: queued requests not answered "not serving"
+//	                        → unserve:34 reply-not-serving missing
+//	server.go serverView: no announce to new members
+//	                        → barrier:91 "n3: event disk_served" missing (the
+//	                          new incarnation never learns its server);
+//	                          excluded, stale-view
+//	client.go announced: no replay on a newer epoch
+//	                        → move: "n3: io 1 write d 0+10" and the Done at
+//	                          epoch 2 missing (the piece hangs)
+//	client.go pump: replay in reverse order ("replay-reverse")
+//	                        → failover: "n3: io 1 write d 1024+1024" first
+//	                          (the newer write lands before the older it
+//	                          overlaps)
+//	client.go pump: a waiting piece does not hold newer ones ("overtake-held")
+//	                        → excluded:48 the newer write applied first (store
+//	                          a*10); stale-view
+//	client.go clientView: in-flight pieces not re-tagged at a new view
+//	                        ("no-retag-at-view")
+//	                        → dupcache:30, stale-view (H5's seed 10: an older
+//	                          overlapping write re-sent after a newer one)
+//	client.go reply: a refusal of an older copy taken
+//	                        → stale-view:87 the newer write held behind it
+//	client.go reply: Done.Epoch the newer of two
+//	                        → mixed-epoch:37 "n2: done id=1 OK epoch=2"
+//	client.go clientView: View.Lost does not fail the pending requests
+//	                        → lost:32 "n2: done id=1 EIO" missing
+//	client.go clientView: View.Lost fails nothing and pieces stay for resend
+//	                        → lost:32, the same
+//	client.go expire: no retry deadline
+//	                        → retry:21 "n2: done id=1 EIO" missing
+//	client.go pump: no window
+//	                        → split, mixed-epoch:21 a second piece in flight
+//	client.go Submit: piece numbers per disk, restarting at 1 for a disk
+//	  undefined and defined again (a bug found in review, fixed)
+//	                        → redefine "n1: io 2 write d 1+1" missing (the
+//	                          new write answered from the cache: lost)
+//	client.go clientView: a piece refused as excluded waits only for an
+//	  announce (the hold not lifted at a new view; found in review, fixed)
+//	                        → excluded-lost "n1: io 1 write d 0+10" missing
+//	                          (the announce was lost: the piece hangs)
+//	msg.go decodeMsg: a write whose data is not len bytes accepted
+//	                        → TestMsgMalformed "case 5 (request) decoded"
 package disk

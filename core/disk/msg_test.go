@@ -139,3 +139,21 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestNames: a disk name the wire cannot carry is not defined and not
+// served.
+func TestNames(t *testing.T) {
+	c, _ := New(Config{Self: Inc{Node: 1, Boot: 1}})
+	long := string(bytes.Repeat([]byte("n"), maxDiskName+1))
+	if err := c.Step(0, Define{Disks: []Disk{{Name: "", Size: 1}, {Name: long, Size: 1}, {Name: "ok", Size: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Status(); len(st) != 1 || st[0].Name != "ok" {
+		t.Fatalf("Status = %+v", st)
+	}
+	for _, n := range []string{"", long} {
+		if err := c.Step(0, Serve{Disk: n, Epoch: 1}); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("Serve %q: %v", n, err)
+		}
+	}
+}
