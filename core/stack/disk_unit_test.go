@@ -13,7 +13,6 @@ import (
 	"github.com/corral-ha/corral/core/disk"
 	"github.com/corral-ha/corral/core/dlm"
 	"github.com/corral-ha/corral/core/membership"
-	"github.com/corral-ha/corral/core/wire"
 )
 
 // diskRig drives a unitCluster as the driver drives the disk core: each
@@ -35,9 +34,7 @@ func newDiskRig(t *testing.T, n int, fix func(*Config)) *diskRig {
 	r := &diskRig{unitCluster: newUnitClusterWith(t, n, fix), store: map[int]map[string][]byte{},
 		held: map[int][]disk.IO{}, done: map[int][]disk.Done{}, events: map[int][]disk.Event{}, comps: map[int][]dlm.Completion{}}
 	r.check = func(id int, rd *Ready) {
-		for _, io := range rd.DiskIO {
-			r.held[id] = append(r.held[id], io)
-		}
+		r.held[id] = append(r.held[id], rd.DiskIO...)
 		r.done[id] = append(r.done[id], rd.DiskDone...)
 		for _, e := range rd.Events {
 			if e.Disk != nil {
@@ -264,10 +261,6 @@ func TestSubmitDiskRefused(t *testing.T) {
 		t.Fatalf("stopped: Step %v", err)
 	}
 }
-
-// wire.TypeDisk carries the disk core's messages (compile-time check
-// that the stack routes the type it sends).
-var _ = wire.TypeDisk
 
 // serveD1 defines d1 (1 MiB) and makes n1 its server at epoch 1; it
 // waits until every other node knows it.
