@@ -91,7 +91,8 @@
 // connection and at most max(64 MiB, twice the payload limit) of READ
 // and WRITE payload held at once, so a connection holds bounded memory.
 // Replies are written whole under one mutex per connection, in
-// completion order, each exactly once. The server does not order
+// completion order, each exactly once (the last reply of a burst flushes
+// the socket buffer). The server does not order
 // requests: overlapping requests of one connection, or of several, reach
 // the Backend concurrently, and the Backend orders what must be ordered
 // (the protocol leaves the order of in-flight requests undefined; the
@@ -127,4 +128,13 @@
 // and List. Requests from many goroutines are pipelined and matched by
 // cookie by one reader goroutine. It is for tests and benchmarks: it
 // does not reconnect and keeps no cache.
+//
+// # Tests
+//
+// go test ./core/nbd runs the client round trips, the byte-level wire
+// scripts (testdata/wire, datadriven), the request checks, concurrency
+// and DISC, the fuzz corpora (testdata/fuzz), and the libnbd and qemu
+// tools (nbdinfo, nbdcopy, qemu-io, qemu-img; skipped when absent).
+// Fuzz longer with go test -run '^$' -fuzz FuzzRequestParser (or
+// FuzzOptions) -fuzztime 60s ./core/nbd/.
 package nbd
