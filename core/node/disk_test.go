@@ -33,7 +33,11 @@ func diskCluster(t *testing.T, netBlock int) (nodes []*clusterNode, img string, 
 			if k == 2 { // n3 serves TCP too
 				listen = fmt.Sprintf("listen = %q\n", tcp)
 			}
-			return strings.Replace(src, "[debug]", fmt.Sprintf("[nbd]\nsocket = %q\n%s\n[debug]", socks[k], listen), 1)
+			// a lease that rides out a loaded machine's stalls: a node
+			// whose lease lapses is Lost, and its pending requests fail
+			// with EIO, as they must
+			return strings.Replace(src, "[debug]", fmt.Sprintf("[nbd]\nsocket = %q\n%s\n[debug]", socks[k], listen), 1) +
+				"\n[timers]\nlease = \"1500ms\"\n"
 		}})
 	img = filepath.Join(dir, "d1.img")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -108,6 +112,24 @@ func dialDisk(t *testing.T, sock string) *nbd.Client {
 	return c
 }
 
+// diskFailures lists the disk_failed events of the running nodes (what a
+// request's EIO is explained by: a lease lapse, no server in time).
+func diskFailures(nodes []*clusterNode) string {
+	var out []string
+	for _, r := range nodes {
+		if r == nil {
+			continue
+		}
+		evs, _ := r.n.Events(0, 0)
+		for _, e := range evs {
+			if e.Kind == string(disk.EventFailed) {
+				out = append(out, r.n.cfg.Node+": "+e.Reason)
+			}
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
 func pattern(seed byte, n int) []byte {
 	b := make([]byte, n)
 	for i := range b {
@@ -152,7 +174,7 @@ func TestDiskServeAndFailover(t *testing.T) {
 	got := make([]byte, len(a)+len(b)+64<<10)
 	for _, c := range []*nbd.Client{srvC, cliC} {
 		if err := c.ReadAt(got, 0); err != nil {
-			t.Fatal(err)
+			t.Fatalf("read: %v (disk_failed: %s)", err, diskFailures(nodes))
 		}
 		if !bytes.Equal(got[:len(a)], a) || !bytes.Equal(got[128<<10:128<<10+len(b)], b) {
 			t.Fatal("the data read back differs from what was written")
@@ -200,12 +222,12 @@ func TestDiskServeAndFailover(t *testing.T) {
 		t.Fatalf("the next flush: %v", err)
 	}
 	newC := dialDisk(t, socks[s2])
-	for _, c := range []*nbd.Client{cliC, newC} {
+	for i, c := range []*nbd.Client{cliC, newC} {
 		if err := c.ReadAt(got[:len(d)], 600<<10); err != nil || !bytes.Equal(got[:len(d)], d) {
-			t.Fatalf("reading the write made after failover: %v", err)
+			t.Fatalf("reading the write made after failover (client %d): %v (disk_failed: %s)", i, err, diskFailures(nodes))
 		}
 		if err := c.ReadAt(got[:len(b)], 128<<10); err != nil || !bytes.Equal(got[:len(b)], b) {
-			t.Fatalf("reading the FUA write made before failover: %v", err)
+			t.Fatalf("reading the FUA write made before failover (client %d): %v (disk_failed: %s)", i, err, diskFailures(nodes))
 		}
 	}
 
