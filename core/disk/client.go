@@ -59,6 +59,17 @@ type piece struct {
 	sent      bool
 	sentEpoch uint64
 	sentView  wire.ViewID
+	sentTo    Inc // the server of sentEpoch
+	// out: a copy sent at sentEpoch may still be taken or applied by its
+	// server (not settled). The request gets no Done while one of its
+	// pieces is out (doc.go, "Done means no copy can land later"):
+	// neither a retry deadline nor an older epoch's answer ends it.
+	out bool
+	// An older epoch's answer, come while a copy of a newer epoch was out:
+	// kept for the Done (its error first, Done.Epoch the older).
+	hasOld   bool
+	oldErr   Errno
+	oldEpoch uint64
 	// Holds on an unsent piece: a server epoch at least minEpoch (it was
 	// refused as stale or not served at an older one); a view newer than
 	// holdView (refused as stale view); the next announce (refused as
@@ -136,6 +147,12 @@ func (c *Core) Submit(now time.Duration, r Request) error {
 	if r.Op != OpFlush && (r.Off > d.size || uint64(r.Len) > d.size-r.Off) {
 		return fmt.Errorf("disk %q: %d+%d of %d bytes: %w", r.Disk, r.Off, r.Len, d.size, ErrRange)
 	}
+	if c.hasView && c.view.Lost {
+		// Lost: the survivors may release this node's locks; nothing
+		// submitted now may reach a server (doc.go, "Retry").
+		c.rd.Done = append(c.rd.Done, Done{ID: r.ID, Err: EIO})
+		return nil
+	}
 	q := &creq{id: r.ID, op: r.Op}
 	if r.Op == OpRead {
 		q.data = make([]byte, r.Len)
@@ -205,7 +222,8 @@ func (c *Core) pump(d *cdisk, replay bool) {
 		if c.held(p, k) {
 			continue
 		}
-		p.sent, p.sentEpoch, p.sentView, p.since = true, k.epoch, c.view.ID, c.now
+		p.sent, p.sentEpoch, p.sentView, p.sentTo, p.since = true, k.epoch, c.view.ID, k.server, c.now
+		p.out = testMutation != "fail-out"
 		p.holdView = wire.ViewID{}
 		d.inflight++
 		c.send(k.server.Node, msg{kind: mkRequest, disk: d.name, epoch: k.epoch, view: p.sentView,
@@ -253,7 +271,11 @@ func (c *Core) clientView(changed bool) {
 					c.unsend(d, p)
 				}
 				p.holdAnn = false // the server's view may hold this node now: try again
+				if b := c.knownBoot(p.sentTo.Node); p.out && b != 0 && b != p.sentTo.Boot {
+					p.out = false // its server's incarnation is dead: it serves that epoch no more
+				}
 			}
+			c.settleOld(d)
 		}
 		c.pump(d, false)
 	}
@@ -279,7 +301,13 @@ func (c *Core) announced(from Inc, m msg) {
 			for _, p := range d.pieces {
 				c.unsend(d, p)
 				p.minEpoch, p.holdView, p.holdAnn = 0, wire.ViewID{}, false
+				// The older epochs' copies are settled: this server took
+				// the store's lock after the older one's IO ended (or
+				// died), and on one node the new epoch's IO waits for the
+				// old one's (server.go, schedule).
+				p.out = false
 			}
+			c.settleOld(d)
 			c.pump(d, true)
 		}
 	case m.epoch == k.epoch && m.server == k.server && k.valid:
@@ -320,8 +348,20 @@ func (c *Core) reply(from Inc, m msg) {
 		return // answered already (a retry's second answer) or failed
 	}
 	if m.refusal != rfNone {
-		if !p.sent || m.epoch != p.sentEpoch || m.view != p.sentView {
+		if m.epoch != p.sentEpoch || m.view != p.sentView {
 			return // about an older copy
+		}
+		// The copy sent last refused: the server holds nothing of this
+		// piece at this epoch (a copy it holds is never refused,
+		// server.go request), and no copy is behind this one.
+		p.out = false
+		if p.hasOld {
+			c.answer(d, p, p.oldErr, p.oldEpoch, nil)
+			c.pump(d, false)
+			return
+		}
+		if !p.sent {
+			return // waiting to be re-sent already
 		}
 		c.unsend(d, p)
 		switch m.refusal {
@@ -338,23 +378,72 @@ func (c *Core) reply(from Inc, m msg) {
 	if m.errno == OK && p.op == OpRead && len(m.data) != int(p.n) {
 		m.errno = EIO
 	}
+	if m.epoch < p.sentEpoch && p.out && p.op != OpRead {
+		// An older epoch's answer while the copy sent to the newer server
+		// may still land: the Done waits for that copy's answer (or its
+		// refusal); this answer is kept for it.
+		if !p.hasOld {
+			p.hasOld, p.oldErr, p.oldEpoch = true, m.errno, m.epoch
+		} else {
+			if p.oldErr == OK {
+				p.oldErr = m.errno
+			}
+			p.oldEpoch = min(p.oldEpoch, m.epoch)
+		}
+		return
+	}
+	c.answer(d, p, m.errno, m.epoch, m.data)
+	c.pump(d, false)
+}
+
+// answer ends a piece with a result (and an older epoch's, kept).
+func (c *Core) answer(d *cdisk, p *piece, errno Errno, epoch uint64, data []byte) {
 	c.unsend(d, p)
 	c.dropPiece(d, p)
 	q := p.r
-	if m.errno != OK && q.err == OK {
-		q.err = m.errno
+	if p.hasOld {
+		if p.oldErr != OK && q.err == OK {
+			q.err = p.oldErr // it came first
+		}
+		if q.epoch == 0 || p.oldEpoch < q.epoch {
+			q.epoch = p.oldEpoch
+		}
 	}
-	if q.epoch == 0 || m.epoch < q.epoch {
-		q.epoch = m.epoch // pieces carried by two epochs: the older (doc.go, "Done.Epoch")
+	if errno != OK && q.err == OK {
+		q.err = errno
 	}
-	if m.errno == OK && p.op == OpRead {
-		copy(q.data[p.at:], m.data)
+	if q.epoch == 0 || epoch < q.epoch {
+		q.epoch = epoch // pieces carried by two epochs: the older (doc.go, "Done.Epoch")
+	}
+	if errno == OK && p.op == OpRead {
+		copy(q.data[p.at:], data)
 	}
 	q.left--
 	if q.left == 0 {
 		c.finish(d, q)
 	}
-	c.pump(d, false)
+}
+
+// settleOld ends the pieces that hold an older epoch's answer and whose
+// newer copy is settled (not out): nothing of them can land later.
+func (c *Core) settleOld(d *cdisk) {
+	for _, p := range slices.Clone(d.pieces) {
+		if p.hasOld && !p.out {
+			c.answer(d, p, p.oldErr, p.oldEpoch, nil)
+		}
+	}
+}
+
+// knownBoot is the boot id of node's member incarnation; 0: not a
+// member, or a member whose boot is not known yet (conn's boot 0 before
+// first contact).
+func (c *Core) knownBoot(n wire.NodeID) uint32 {
+	for _, m := range c.view.Members {
+		if m.Node == n {
+			return m.Boot
+		}
+	}
+	return 0
 }
 
 func (c *Core) dropPiece(d *cdisk, p *piece) {
@@ -441,8 +530,14 @@ func (c *Core) expire() {
 		d := c.cl[n]
 		var late []*creq
 		seen := map[*creq]bool{}
+		busy := map[*creq]bool{} // a copy of one of its pieces may still land: no Done
 		for _, p := range d.pieces {
-			if !seen[p.r] && c.now-p.since >= c.cfg.Retry {
+			if p.out {
+				busy[p.r] = true
+			}
+		}
+		for _, p := range d.pieces {
+			if !seen[p.r] && !busy[p.r] && c.now-p.since >= c.cfg.Retry {
 				seen[p.r] = true
 				late = append(late, p.r)
 			}

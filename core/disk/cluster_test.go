@@ -10,9 +10,10 @@ package disk
 //	cluster n=3 [size=1048576] [window=64] [retry=2m] [dupcache=N] [disks=(d,e)]
 //	                               nodes 1..n (boot 1), every disk defined,
 //	                               view 1 of them all, primary
-//	view [members=(1,2)] [to=(1,2)] [nonprimary] [lost]
+//	view [members=(1,2)] [to=(1,2)] [unknown=(2)] [nonprimary] [lost]
 //	                               a new view (epoch+1, coordinator its lowest
-//	                               member) given to `to` (default: its members)
+//	                               member) given to `to` (default: its members);
+//	                               the `unknown` members with boot id 0
 //	serve n=1 [disk=d] epoch=1 / unserve n=1 [disk=d]
 //	define n=1 disks=(d:SIZE,...)  a Define on n
 //	submit n=2 id=1 [disk=d] op=write off=0 len=4096 [fill=a] [fua]
@@ -65,6 +66,7 @@ type harness struct {
 	view    View
 	out     *strings.Builder
 	viewIDs map[wire.NodeID]wire.ViewID
+	onDone  func(wire.NodeID, Done) // the randomized test's hook
 }
 
 func newHarness(t *testing.T) *harness {
@@ -129,6 +131,9 @@ func (h *harness) collect() bool {
 			h.ios[n] = append(h.ios[n], io)
 		}
 		for _, d := range rd.Done {
+			if h.onDone != nil {
+				h.onDone(n, d)
+			}
 			s := fmt.Sprintf("n%d: done id=%d %s epoch=%d", n, d.ID, d.Err, d.Epoch)
 			if d.Data != nil {
 				s += " data=" + summary(d.Data)
@@ -383,8 +388,13 @@ func (h *harness) run(t *testing.T, d *datadriven.TestData) string {
 		if v.Lost {
 			v.Primary = false
 		}
+		unknown := nodesArg(t, d, "unknown")
 		for _, m := range members {
-			v.Members = append(v.Members, h.inc(m))
+			inc := h.inc(m)
+			if slices.Contains(unknown, m) {
+				inc.Boot = 0 // conn's boot before first contact
+			}
+			v.Members = append(v.Members, inc)
 		}
 		h.view = v
 		to := nodesArg(t, d, "to")

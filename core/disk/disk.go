@@ -20,7 +20,16 @@ var ErrInvalid = fmt.Errorf("disk: invalid request")
 // "ignore-view-tag" (the server takes requests tagged older than its
 // barrier), "replay-reverse" (a client replays its unacknowledged pieces
 // to a new server in reverse order), "dup-by-seq" (the duplicate cache is
-// keyed by seq only).
+// keyed by seq only), "overtake-held" (a waiting piece does not hold the
+// newer ones), "no-retag-at-view" (pieces in flight are not re-sent at a
+// new view), "fenced-early" (the barrier is reported complete with IO of
+// an excluded incarnation in flight), "keep-excluded-queued" (a view
+// does not drop the queued pieces of excluded incarnations),
+// "epochs-overlap" (a newer epoch's IO does not wait for the older
+// epoch's IO in flight on the same node), "fail-out" (a piece is never
+// marked out: the retry deadline and an older epoch's answer end it while
+// a copy may land), "refuse-held" (a server refuses a copy of a piece it
+// holds).
 var testMutation string
 
 // Core is one node's disk core: the client half (this node's requests on

@@ -46,10 +46,11 @@
 //
 // # Client half
 //
-// A request is split into pieces of at most MaxPiece bytes, numbered from 1
-// by this core over all disks (never reused, even by a disk undefined
-// and defined again) (a restart is a new core and a new boot id:
-// the server's duplicate cache is keyed by (node, boot, seq)). Pieces go
+// A request is split into pieces of at most MaxPiece bytes, numbered
+// from 1 by this core over all disks and never reused, not even by a
+// disk undefined and defined again; a restart is a new core with a new
+// boot id, and the server's duplicate cache is keyed by (node, boot,
+// seq). Pieces go
 // out strictly in seq order, at most Config.Window in flight per disk;
 // a piece that waits (refused, or held) holds every newer one, so a
 // client's overlapping writes reach a server in submission order.
@@ -76,8 +77,33 @@
 // re-tagged; excluded → wait for the server's next announce (it
 // announces to every new member of its view) or the next view.
 //
+// A piece is "out" from the time a copy is sent until that copy's
+// epoch is settled: nothing of the piece can be applied at that epoch
+// any more. Settled by: an answer (a result) at that epoch (its server
+// holds one entry per piece: every copy attached to it or is answered
+// from the cache, and FIFO circuits put the earlier copies first); a
+// refusal of the copy sent last (a server never refuses a copy of a
+// piece it holds at that epoch, queued, in flight or answered — it
+// attaches it or answers it — so a refusal says nothing of it is there,
+// and no copy is behind it); the announce of a newer epoch (its server
+// took the store's lock after the older server's IO ended, or the older
+// server died; on one node the newer epoch's IO waits for the older's);
+// the server's node a member with another boot id (that process is
+// gone; a restart serves only at a newer epoch). Lost ends everything
+// (the barrier below). A server leaving the view settles NOTHING: it
+// may not have seen this node leave its own views (it was paused, or
+// cut off and back before it installed a view without this node), so
+// its barrier did not move and it would still take a delayed copy
+// tagged with an older view, in a later primary view, after a newer
+// holder's write.
+//
 // A result (OK or an errno) is taken from any server: it was carried
-// out. A request's Done comes when all its pieces are answered: a read's
+// out. But an answer of an older epoch than the piece's copy sent last,
+// while that copy is out, does not end a write, trim, zero or flush:
+// the replayed copy may still land at the newer server; the answer is
+// kept (its error, its epoch) until the newer copy's answer or its
+// settling, and the Done comes then (a read ends at once: a read copy
+// landing later changes nothing). A request's Done comes when all its pieces are answered: a read's
 // bytes assembled in order, the first error (in the order answers came)
 // wins. Done.Epoch is the epoch that carried it out; when its pieces
 // were carried by two epochs (a failover in the middle, or a late answer
@@ -86,11 +112,18 @@
 // see a write of the old epoch and fail the next flush at the new one
 // (reporting the newer would let that flush say OK over a lost piece).
 //
-// Retry: a piece unanswered Config.Retry after it was last sent, or
-// after it began to wait for a server, fails its request with EIO
-// (disk_failed); a Submit with no known server waits the same. View.Lost
+// Retry: a request none of whose pieces is out, one of which has waited
+// Config.Retry for a server (since it was last sent and settled, or
+// began to wait), fails with EIO (disk_failed); a Submit with no known
+// server waits the same. A piece in flight to a server that neither
+// answers nor leaves is never failed by the deadline (its copy may still
+// land): it waits for the answer, a newer epoch, Lost, or the server's
+// restart; the driver's NBD timeout is the bound. View.Lost
 // fails every pending request with EIO at once (disk_failed); their
-// pieces are forgotten, never re-sent, and late answers are ignored.
+// pieces are forgotten, never re-sent, and late answers are ignored. A
+// Submit while the view is Lost is answered EIO at once and never sent:
+// the survivors may already have released this node's locks, and a
+// request queued until the node is back would land after them.
 // Define removing a disk fails its requests with ESHUTDOWN.
 //
 // # Server half
@@ -103,19 +136,34 @@
 // the request's epoch (stale epoch; a NEWER epoch also puts the disk in
 // Ready.Stale, once per disk per epoch), from an incarnation of the view
 // (excluded), tagged with a view not older than the barrier (stale
-// view). Then the duplicate cache, per disk and client incarnation,
+// view); but a copy of a piece the server holds at that epoch (queued,
+// in flight, or answered and kept; on an older epoch of this node whose
+// IO runs too) is never refused: it attaches, or gets the kept answer.
+// Then the duplicate cache, per disk and client incarnation,
 // keyed by seq: a retry of an answered piece gets the same answer again
 // (not applied twice), a retry of a piece queued or in flight attaches
 // to it (one IO, one answer). A read is dropped from the cache when it
 // completes (its bytes would weigh; reading again is harmless), so a
-// retry of an answered read reads again. The cache is trimmed by the client's
-// ackedBelow and bounded by Config.DupCache answered pieces per
-// incarnation (a client never has more than Window unanswered).
+// retry of an answered read reads again. The cache is trimmed by the
+// client's ackedBelow and bounded by Config.DupCache answered pieces per
+// incarnation (a client never has more than Window unanswered, so a
+// bound above Window keeps every answer a retry can ask for; below it,
+// an evicted answer is applied again: testdata/cluster/dupbound).
+//
+// A member of boot 0 in the view (conn's boot before first contact) is
+// of unknown incarnation: requests of the node's incarnations are
+// refused (excluded) until the view names its boot, its queued ones
+// dropped (conservative: the client re-sends), but its duplicate cache
+// is kept (only a known other boot says the incarnation is gone), and a
+// client does not take it for its server's restart.
 //
 // Order: a write (write, trim, zero) runs after every earlier queued or
 // in-flight request it overlaps; a read after every earlier overlapping
 // write; a flush after every earlier write of the disk, of any client.
-// Disjoint requests run together (their IO go out in one Ready). IO ids
+// Disjoint requests run together (their IO go out in one Ready). The IO
+// still in flight of an older epoch of the disk on this node (a Serve at
+// a newer epoch while it ran) counts as earlier than every request of
+// the new epoch: a replayed copy never runs beside its old copy. IO ids
 // are unique in the core. Nothing starts outside a Primary view (queued
 // requests wait). A request outside the disk's defined size is answered
 // EINVAL without IO.
@@ -167,13 +215,32 @@
 // make the next flush fail when the epoch changed under unflushed
 // writes.
 //
+// Done means that no copy of the request can be applied later anywhere
+// (the lock may move at once after a Done, EIO included). A Lost node's
+// requests: those pending fail at Lost, those submitted while Lost fail
+// at once, unsent; their copies already sent are stopped by the barrier
+// before the locks move (above). Otherwise a Done comes only once no
+// piece of the request is out (client half: answered at the epoch of
+// its copy sent last, that copy refused, a newer epoch announced, or the
+// server restarted), so every copy ever sent is applied already or can
+// never be: an older epoch's late answer does not end a write whose
+// replayed copy is on its way (r1-replay-after-ack), the retry deadline
+// does not fail a piece in flight at a member server (r1-expired-lands),
+// and on one node a newer epoch's IO waits for the older epoch's IO in
+// flight (r1-reserve-inflight). A Define removing a disk fails its
+// requests (ESHUTDOWN) without this wait: the disk is gone.
+//
 // # Tests
 //
 // testdata/cluster (cluster_test.go: 2-4 cores, a hand-delivered network,
 // a shared backing store per disk): remote, split, failover, move,
 // mixed-epoch, dupcache, dupbound, stale-epoch, stale-view, excluded, excluded-lost, barrier,
-// lost, retry, order, nonprimary, unserve, status, redefine. msg_test.go (round trip, malformed, FuzzDecode), header_test.go
-// (property, FuzzParseHeader), dirty_test.go (property against a model).
+// lost, retry, order, nonprimary, unserve, status, redefine, settle,
+// boot0, r1-* (the review's holes). msg_test.go (round trip, malformed, FuzzDecode), header_test.go
+// (property, FuzzParseHeader), dirty_test.go (property against a model),
+// random_test.go (TestRandomCluster: the harness under random faults;
+// every request answered exactly once, and all answered once the
+// cluster heals, with no retry deadline's help; -disk.random=N seeds).
 // The simulation (the disksim helper's *sim*_test.go) drives the public
 // API with faults; testMutation (export_test.go's SetTestMutation)
 // lets it break rules it cannot reach from outside.
@@ -214,6 +281,16 @@
 //	                          write it overlaps; failover, lost, order
 //	server.go mustWait: a flush does not wait for earlier writes
 //	                        → order:33 "n1: io 3 flush d 0+0" at once
+//	server.go schedule: the older epoch's IO in flight ignored by a newer
+//	  epoch on the same node ("epochs-overlap"; review R1)
+//	                        → r1-reserve-inflight:31 "n1: io 2 write d 0+10"
+//	                          at the Serve, beside io 1 (its old copy)
+//	server.go serverView: a member of boot 0 (conn's before first contact)
+//	  taken for another boot, its known incarnation's duplicate cache
+//	  deleted (review R1; the code before the fix)
+//	                        → boot0:38 "n1: io 3 write d 0+10" (n2's retry
+//	                          applied again over its acknowledged newer
+//	                          write: store a*10)
 //	server.go schedule: IO started outside a Primary view
 //	                        → nonprimary:25 "n1: io 1 write d 0+10"
 //	server.go stopServing: queued requests not answered "not serving"
@@ -221,7 +298,7 @@
 //	server.go serverView: no announce to new members
 //	                        → barrier:91 "n3: event disk_served" missing (the
 //	                          new incarnation never learns its server);
-//	                          excluded, stale-view
+//	                          excluded, stale-view; TestRandomCluster seed 1
 //	client.go announced: no replay on a newer epoch
 //	                        → move: "n3: io 1 write d 0+10" and the Done at
 //	                          epoch 2 missing (the piece hangs)
@@ -237,9 +314,22 @@
 //	                        → dupcache:30, stale-view (H5's seed 10: an older
 //	                          overlapping write re-sent after a newer one)
 //	client.go reply: a refusal of an older copy taken
-//	                        → stale-view:87 the newer write held behind it
+//	                        → stale-view:87 the newer write held behind it;
+//	                          TestRandomCluster seed 23 "never answered"
 //	client.go reply: Done.Epoch the newer of two
 //	                        → mixed-epoch:37 "n2: done id=1 OK epoch=2"
+//	client.go Submit: a request submitted while Lost queued (review R1)
+//	                        → r1-lost-submit:32 "n2: done id=1 EIO" missing
+//	                          (sent once the node is back, over n3's write)
+//	client.go pump: a piece never marked out ("fail-out"; review R1)
+//	                        → r1-expired-lands:34 "n2: done id=1 EIO" while
+//	                          its copy is in flight (lands after n3's);
+//	                          r1-replay-after-ack:61 "n2: done id=1 OK
+//	                          epoch=1" at the old answer (the replayed copy
+//	                          lands over n3's write); retry:81; settle:39
+//	server.go request: a copy of a piece held refused ("refuse-held")
+//	                        → settle:89 "n2: done id=3 EIO" while its IO
+//	                          still runs at the stopped server
 //	client.go clientView: View.Lost does not fail the pending requests
 //	                        → lost:32 "n2: done id=1 EIO" missing
 //	client.go clientView: View.Lost fails nothing and pieces stay for resend

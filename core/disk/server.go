@@ -127,6 +127,18 @@ func dupKey(from Inc) Inc {
 // started when nothing earlier it must follow is pending.
 func (c *Core) request(from Inc, m msg) {
 	refuse := func(rf refusal) {
+		if r := c.heldCopy(m.disk, m.epoch, from, m.seq); r != nil && testMutation != "refuse-held" {
+			// A copy of a piece this server holds at that epoch is never
+			// refused (so a refusal tells the client that nothing of the
+			// piece can land here at that epoch): it attaches, or gets
+			// the answer kept.
+			if r.done {
+				c.send(from.Node, msg{kind: mkReply, disk: m.disk, epoch: m.epoch, view: m.view, seq: m.seq, errno: r.errno, data: r.rdata})
+			} else {
+				r.view = m.view
+			}
+			return
+		}
 		c.send(from.Node, msg{kind: mkReply, disk: m.disk, epoch: m.epoch, view: m.view, seq: m.seq, refusal: rf})
 	}
 	s := c.srv[m.disk]
@@ -179,6 +191,30 @@ func (c *Core) request(from Inc, m msg) {
 	c.schedule(s)
 }
 
+// heldCopy finds the piece seq of the client incarnation from in the
+// duplicate cache of disk name at epoch on this node (served now, or an
+// older epoch whose IO is still in flight): queued, in flight, or
+// answered and kept; nil if none.
+func (c *Core) heldCopy(name string, epoch uint64, from Inc, seq uint64) *sreq {
+	s := c.srv[name]
+	if s == nil || s.epoch != epoch {
+		s = nil
+		for _, r := range c.ios {
+			if r.s.name == name && r.s.epoch == epoch {
+				s = r.s
+				break
+			}
+		}
+	}
+	if s == nil {
+		return nil
+	}
+	if t := s.dups[dupKey(from)]; t != nil {
+		return t.m[seq]
+	}
+	return nil
+}
+
 // trim forgets the answered pieces the client acknowledged.
 func (t *dupTab) trim(below uint64) {
 	if below <= t.floor {
@@ -205,8 +241,18 @@ func (c *Core) schedule(s *sdisk) {
 	if !c.hasView || !c.view.Primary || c.view.Lost {
 		return
 	}
+	// The IO still in flight of an older epoch of this disk on this node
+	// (a Serve at a newer epoch while it ran) comes before every piece of
+	// this one: a replayed copy must not land beside, or under, its old
+	// copy (doc.go, "Order").
+	var old []*sreq
+	for _, r := range c.ios {
+		if r.s != s && r.s.name == s.name && testMutation != "epochs-overlap" {
+			old = append(old, r)
+		}
+	}
 	for i, r := range s.order {
-		if r.io != 0 || mustWait(s.order[:i], r) {
+		if r.io != 0 || mustWait(old, r) || mustWait(s.order[:i], r) {
 			continue
 		}
 		c.nextIO++
@@ -281,6 +327,9 @@ func (c *Core) ioDone(in IODone) {
 	}
 	c.send(r.from.Node, msg{kind: mkReply, disk: s.name, epoch: s.epoch, view: r.view, seq: r.seq, errno: r.errno, data: r.rdata})
 	c.schedule(s)
+	if cur := c.srv[s.name]; cur != nil && cur != s {
+		c.schedule(cur) // what waited for this older epoch's IO
+	}
 	if !s.serving && len(s.order) == 0 && c.srv[s.name] == s {
 		delete(c.srv, s.name)
 	}
@@ -297,7 +346,7 @@ func (c *Core) serverView(fresh []Inc) {
 		s := c.srv[name]
 		keep := s.order[:0]
 		for _, r := range s.order {
-			if r.io == 0 && !c.members[r.from] {
+			if r.io == 0 && !c.members[r.from] && testMutation != "keep-excluded-queued" {
 				c.forget(s, r)
 				c.send(r.from.Node, msg{kind: mkReply, disk: s.name, epoch: s.epoch, view: r.view, seq: r.seq, refusal: rfExcluded})
 				continue
@@ -307,8 +356,11 @@ func (c *Core) serverView(fresh []Inc) {
 		clear(s.order[len(keep):])
 		s.order = keep
 		for inc := range s.dups {
-			if inc != (Inc{}) && !c.members[inc] && c.nodeBoot(inc.Node) != 0 {
-				delete(s.dups, inc) // the node is back with another boot: this incarnation never returns
+			// The node is back with another boot: this incarnation never
+			// returns. A member of boot 0 (conn's before first contact)
+			// is of unknown boot, maybe this one: kept.
+			if inc != (Inc{}) && !c.members[inc] && c.knownBoot(inc.Node) != 0 {
+				delete(s.dups, inc)
 			}
 		}
 		changed := false
@@ -329,8 +381,8 @@ func (c *Core) serverView(fresh []Inc) {
 	}
 }
 
-// nodeBoot is the boot id of node's member incarnation (0: none; boot
-// ids are never 0 in a view).
+// nodeBoot is the boot id of node's member incarnation, at least 1 (0:
+// the node is not a member); knownBoot (client.go) tells a boot 0.
 func (c *Core) nodeBoot(n wire.NodeID) uint32 {
 	for _, m := range c.view.Members {
 		if m.Node == n {
@@ -346,7 +398,7 @@ func (c *Core) nodeBoot(n wire.NodeID) uint32 {
 func (c *Core) checkFenced() {
 	ok := c.hasView
 	for _, r := range c.ios {
-		if !c.members[r.from] {
+		if !c.members[r.from] && testMutation != "fenced-early" {
 			ok = false
 			break
 		}

@@ -267,8 +267,10 @@ func TestSimulationLockStreams(t *testing.T) {
 // hang, if one was on, has timed out), every node is in one view of all.
 const simConverge = 60 * time.Second
 
-func runSim(r *simtest.Run) *simWorld {
-	w := newSimWorld(r)
+func runSim(r *simtest.Run) *simWorld { return runSimWorld(newSimWorld(r)) }
+
+// runSimWorld runs a world drawn by newSimWorldWith.
+func runSimWorld(w *simWorld) *simWorld {
 	w.s.Run(2 * time.Second)
 	w.faulting = true
 	for range 1 + w.rng.IntN(6) {
@@ -419,6 +421,9 @@ func (w *simWorld) configure() {
 		fb := []string{"never", "immediate"}[w.rng.IntN(2)]
 		ops = append(ops, cdb.Op{Kind: cdb.OpPut, Key: crm.GroupPrefix + g,
 			Value: []byte(fmt.Sprintf(`{"resources": [%s], "preferred": [%s], "failback": {"mode": %q}}`, joinComma(rs), pref, fb))})
+	}
+	if w.dsk != nil {
+		ops = append(ops, w.dsk.configOps()...)
 	}
 	op := &simOp{client: "api:operator", seq: 1, then: ops}
 	var try func()

@@ -10,6 +10,7 @@ import (
 	"github.com/corral-ha/corral/core/cdb"
 	"github.com/corral-ha/corral/core/conn"
 	"github.com/corral-ha/corral/core/crm"
+	"github.com/corral-ha/corral/core/disk"
 	"github.com/corral-ha/corral/core/fence"
 	"github.com/corral-ha/corral/core/membership"
 	"github.com/corral-ha/corral/core/sim"
@@ -230,6 +231,9 @@ func (nd *simNode) execute() {
 			nd.reply(r)
 		}
 		nd.dlmReady(&rd)
+		if w.dsk != nil {
+			w.dsk.ready(nd, &rd)
+		}
 		if rd.SelfFence != "" {
 			w.logf("n%d fences itself: %s", id, rd.SelfFence)
 			nd.crashSoon()
@@ -378,6 +382,10 @@ func (nd *simNode) askWitness(q membership.WitnessReq) {
 // of a resource that a fault made disappear fails.
 func (nd *simNode) agent(a crm.Action) {
 	w, id, boot := nd.w, nd.h.ID(), nd.h.Boot()
+	if a.Agent == disk.Agent && w.dsk != nil {
+		w.dsk.agent(nd, a)
+		return
+	}
 	w.stats.actions++
 	key := fmt.Sprintf("%d/%s", id, a.Resource)
 	if a.Action == crm.ActStart || a.Action == crm.ActStop {
@@ -519,6 +527,9 @@ func (w *simWorld) restartIfFaulting(id int) {
 func (nd *simNode) crashed() {
 	w, id := nd.w, nd.h.ID()
 	nd.dead = true
+	if w.dsk != nil {
+		w.dsk.crashed(id)
+	}
 	if lost := nd.dk.crashed(); lost > 0 {
 		w.stats.ioLost++
 		w.logf("n%d crashed with %d writes whose fsync had not ended: lost", id, lost)

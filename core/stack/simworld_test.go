@@ -27,6 +27,7 @@ type simWorld struct {
 	chk     simChecks
 	clients []*simClient
 	lk      *simLockWorld // the lock clients (simlock_test.go)
+	dsk     *simDiskWorld // the served disk (simdisk_test.go), TestSimulationDisk only
 	load    bool          // clients start new requests
 	stats   *simStats
 	trace   []string // the story, printed on a failure
