@@ -29,6 +29,7 @@ const (
 	demoCluster    = "demo"
 	demoPort       = 5420
 	demoDNSPort    = 8053
+	demoNBDPort    = 10809 // NBD's port, on each node's first address
 	demoMaxNodes   = 64
 	// demoStartWait bounds the wait for every node's socket to answer.
 	demoStartWait = 15 * time.Second
@@ -77,6 +78,9 @@ func demoConfig(netPrefix string, n, k int) string {
 		fmt.Fprintf(&b, "\n[[nodes]]\nname = \"n%d\"\nid = %d\naddresses = [%q, %q]\n", j, j, a[0], a[1])
 	}
 	fmt.Fprintf(&b, "\n[dns]\nlisten = [\"%s:%d\"]\n", demoAddrs(netPrefix, k)[0], demoDNSPort)
+	fmt.Fprintf(&b, "\n# The served disks' NBD export: on nbd.sock next to corral.sock, and on TCP here\n")
+	fmt.Fprintf(&b, "# (nbdinfo nbd://%s:%d/drd1 with `corral demo --disk`).\n", demoAddrs(netPrefix, k)[0], demoNBDPort)
+	fmt.Fprintf(&b, "[nbd]\nlisten = \"%s:%d\"\n", demoAddrs(netPrefix, k)[0], demoNBDPort)
 	fmt.Fprintf(&b, "\n[debug]\nfault_injection = true\n")
 	return b.String()
 }
