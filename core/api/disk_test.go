@@ -22,7 +22,7 @@ type diskFake struct {
 	groups []node.GroupStatus
 }
 
-func (f *diskFake) DiskStatus() []disk.Status                { return f.status }
+func (f *diskFake) DiskStatus() []disk.Status                 { return f.status }
 func (f *diskFake) Groups() ([]node.GroupStatus, error)       { return f.groups, nil }
 func (f *diskFake) Resources() ([]node.ResourceStatus, error) { return nil, nil }
 
