@@ -55,8 +55,8 @@ func TestDiskAddDel(t *testing.T) {
 	if res.Disk != "drd1" || res.Group != "drd1" || res.GroupOp != "created" || res.Size != 256<<20 {
 		t.Fatalf("add: %+v", res)
 	}
-	if n := len(f.Node.Changes); n != 1 || len(f.Node.Changes[0].Ops) != 2 {
-		t.Fatalf("add made %d changes, want one transaction of two ops: %+v", n, f.Node.Changes)
+	if n := len(f.Changes); n != 1 || len(f.Changes[0].Ops) != 2 {
+		t.Fatalf("add made %d changes, want one transaction of two ops: %+v", n, f.Changes)
 	}
 	r := kvDoc(t, f.Node, "/resources/drd1")
 	params, _ := r["params"].(map[string]any)
@@ -96,8 +96,8 @@ func TestDiskAddDel(t *testing.T) {
 			t.Errorf("%s: %q, want %q", c.name, e.Error, c.want)
 		}
 	}
-	if n := len(f.Node.Changes); n != 1 {
-		t.Fatalf("refused adds wrote: %+v", f.Node.Changes[1:])
+	if n := len(f.Changes); n != 1 {
+		t.Fatalf("refused adds wrote: %+v", f.Changes[1:])
 	}
 
 	// a group of that name exists: refused unless the disk is to join it
