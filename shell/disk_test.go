@@ -11,18 +11,17 @@ import (
 	"github.com/corral-ha/corral/core/api"
 	"github.com/corral-ha/corral/core/api/apitest"
 	"github.com/corral-ha/corral/core/apitypes"
-	"github.com/corral-ha/corral/core/disk"
-	"github.com/corral-ha/corral/core/wire"
+	"github.com/corral-ha/corral/core/node"
 )
 
 // diskNode adds a resource manager and the disk core's status to the
 // API's fake node.
 type diskNode struct {
 	crmNode
-	status []disk.Status
+	status []node.DiskInfo
 }
 
-func (f *diskNode) DiskStatus() []disk.Status { return f.status }
+func (f *diskNode) DiskStatus() ([]node.DiskInfo, error) { return f.status, nil }
 
 func serveDisk(t *testing.T, f *diskNode) string {
 	t.Helper()
@@ -77,8 +76,7 @@ func TestDiskCommands(t *testing.T) {
 			t.Errorf("%s: exit %d, stderr %q, want %q", c.cmd, code, errs, c.want)
 		}
 	}
-	n2 := disk.Inc{Node: 2, Boot: 4}
-	f.status = []disk.Status{{Name: "drd1", Server: &n2, Epoch: 2, State: "serving", Clients: []wire.NodeID{1, 3}}}
+	f.status = []node.DiskInfo{{Name: "drd1", Server: "n2", Epoch: 2, State: "serving", Clients: []string{"n1", "n3"}}}
 	out, errs, code = exec("disks")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if code != 0 || len(lines) != 2 || strings.Join(strings.Fields(lines[0]), " ") != "NAME SERVER EPOCH STATE CLIENTS SIZE" ||

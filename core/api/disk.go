@@ -35,8 +35,10 @@ type (
 // disks (*node.Node has it): each disk as this node's disk core sees it.
 // A node without it lists the disks the config DB defines, none served.
 type DiskNode interface {
-	DiskStatus() []disk.Status
+	DiskStatus() ([]node.DiskInfo, error)
 }
+
+var _ DiskNode = (*node.Node)(nil)
 
 // diskMonitor is the monitor interval disk add gives the disk's resource:
 // the server checks that its lock, descriptor and epoch are still its own.
@@ -56,18 +58,6 @@ func (h *Handler) disks() ([]DiskStatus, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := map[int]string{}
-	if st, err := h.n.StatusDoc(); err == nil {
-		for _, nd := range st.Nodes {
-			names[nd.ID] = nd.Name
-		}
-	}
-	name := func(id int) string {
-		if s, ok := names[id]; ok {
-			return s
-		}
-		return strconv.Itoa(id)
-	}
 	groups := map[string]apitypes.GroupStatus{}
 	if c, ok := h.n.(CRM); ok {
 		if gs, err := c.Groups(); err == nil {
@@ -76,9 +66,13 @@ func (h *Handler) disks() ([]DiskStatus, error) {
 			}
 		}
 	}
-	served := map[string]disk.Status{}
+	served := map[string]node.DiskInfo{}
 	if dn, ok := h.n.(DiskNode); ok {
-		for _, s := range dn.DiskStatus() {
+		ds, err := dn.DiskStatus()
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range ds {
 			served[s.Name] = s
 		}
 	}
@@ -93,15 +87,14 @@ func (h *Handler) disks() ([]DiskStatus, error) {
 			Backing: r.Params[disk.ParamBacking], Group: r.Group}
 		if s, ok := served[r.Name]; ok {
 			d.State, d.Epoch, d.Serving = s.State, s.Epoch, s.Serving
-			if s.Server != nil {
-				srv := name(int(s.Server.Node))
+			if s.Server != "" {
+				srv := s.Server
 				d.Server = &srv
 			}
-			for _, c := range s.Clients {
-				d.Clients = append(d.Clients, name(int(c)))
-			}
+			d.Clients = append(d.Clients, s.Clients...)
 			d.Pending, d.Reads, d.Writes, d.Flushes = s.Pending, s.Reads, s.Writes, s.Flushes
 			d.ServedReads, d.ServedWrites = s.ServedReads, s.ServedWrites
+			d.Local, d.Remote, d.BytesRead, d.BytesWritten, d.Errors = s.Local, s.Remote, s.BytesRead, s.BytesWritten, s.Errors
 		}
 		if g, ok := groups[r.Group]; ok && g.State != "online" {
 			// why the resource manager does not serve it (a start that

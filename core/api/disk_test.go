@@ -9,20 +9,18 @@ import (
 
 	"github.com/corral-ha/corral/core/api/apitest"
 	"github.com/corral-ha/corral/core/cdb"
-	"github.com/corral-ha/corral/core/disk"
 	"github.com/corral-ha/corral/core/node"
-	"github.com/corral-ha/corral/core/wire"
 )
 
 // diskFake adds a resource manager and a disk core's status to the API's
 // fake node.
 type diskFake struct {
 	*crmFake
-	status []disk.Status
+	status []node.DiskInfo
 	groups []node.GroupStatus
 }
 
-func (f *diskFake) DiskStatus() []disk.Status                 { return f.status }
+func (f *diskFake) DiskStatus() ([]node.DiskInfo, error)      { return f.status, nil }
 func (f *diskFake) Groups() ([]node.GroupStatus, error)       { return f.groups, nil }
 func (f *diskFake) Resources() ([]node.ResourceStatus, error) { return nil, nil }
 
@@ -119,8 +117,7 @@ func TestDiskAddDel(t *testing.T) {
 	}
 
 	// the list: config from the DB, server and counters from the disk core
-	n2 := disk.Inc{Node: 2, Boot: 7}
-	f.status = []disk.Status{{Name: "drd1", Size: 256 << 20, Server: &n2, Epoch: 3, State: "serving", Clients: []wire.NodeID{1, 3}, Reads: 5, Writes: 7}}
+	f.status = []node.DiskInfo{{Name: "drd1", Size: 256 << 20, Server: "n2", Epoch: 3, State: "serving", Clients: []string{"n1", "n3"}, Reads: 5, Writes: 7}}
 	f.groups = []node.GroupStatus{{Name: "web", State: "failed", Reason: "start failed on n2",
 		Resources: []node.ResourceStatus{{Name: "d2", Error: "the backing store is locked by another server"}}}}
 	var ds []DiskStatus

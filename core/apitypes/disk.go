@@ -35,6 +35,13 @@ type DiskStatus struct {
 	// Requests this node served for remote clients.
 	ServedReads  uint64 `json:"served_reads"`
 	ServedWrites uint64 `json:"served_writes"`
+	// This node's export: requests by path (local: the fast path on the
+	// server; remote: shipped to the server), bytes and errors.
+	Local        uint64 `json:"local"`
+	Remote       uint64 `json:"remote"`
+	BytesRead    uint64 `json:"bytes_read"`
+	BytesWritten uint64 `json:"bytes_written"`
+	Errors       uint64 `json:"errors"`
 }
 
 // DiskAddRequest is the body of POST /v1/disks: a disk NAME of Size data
