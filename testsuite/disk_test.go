@@ -207,8 +207,20 @@ func TestDiskNBDTools(t *testing.T) {
 	if err := os.WriteFile(in, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := run(t, 60*time.Second, "nbdcopy", "--flush", in, nbdURI(diskToolsNet, client, "d1")); err != nil {
-		t.Fatalf("nbdcopy in through %s: %v %s", client, err, out)
+	// A FLUSH fails with EIO when the server changed under unflushed
+	// writes (G6); on a loaded machine a view change can move the disk
+	// mid-copy: then copy again, and say so.
+	for try := 1; ; try++ {
+		out, err := run(t, 60*time.Second, "nbdcopy", "--flush", in, nbdURI(diskToolsNet, client, "d1"))
+		if err == nil {
+			break
+		}
+		d, derr := c.diskOn(client, "d1")
+		if try == 3 || derr != nil || d.Epoch == epoch {
+			t.Fatalf("nbdcopy in through %s: %v %s (epoch %d, now %+v %v)%s", client, err, out, epoch, d, derr, c.logTails(30))
+		}
+		t.Logf("nbdcopy in through %s failed while the server changed (epoch %d -> %d): %v %s; again", client, epoch, d.Epoch, err, strings.TrimSpace(out))
+		epoch = d.Epoch
 	}
 	outDir := t.TempDir()
 	for i, n := range all {
