@@ -59,13 +59,26 @@ func (h *Handler) disks() ([]DiskStatus, error) {
 		return nil, err
 	}
 	groups := map[string]apitypes.GroupStatus{}
+	resErr := map[string]string{} // a resource's last failure
 	if c, ok := h.n.(CRM); ok {
 		if gs, err := c.Groups(); err == nil {
 			for _, g := range gs {
 				groups[g.Name] = g
 			}
 		}
+		if rs, err := c.Resources(); err == nil {
+			for _, r := range rs {
+				resErr[r.Name] = r.Error
+			}
+		}
 	}
+	h.mu.Lock()
+	for r, e := range h.resFailed {
+		if resErr[r] == "" {
+			resErr[r] = e
+		}
+	}
+	h.mu.Unlock()
 	served := map[string]node.DiskInfo{}
 	if dn, ok := h.n.(DiskNode); ok {
 		ds, err := dn.DiskStatus()
@@ -87,7 +100,7 @@ func (h *Handler) disks() ([]DiskStatus, error) {
 			Backing: r.Params[disk.ParamBacking], Group: r.Group}
 		if s, ok := served[r.Name]; ok {
 			d.State, d.Epoch, d.Serving = s.State, s.Epoch, s.Serving
-			if s.Server != "" {
+			if s.Server != "" && s.State == "serving" { // null while a server is awaited
 				srv := s.Server
 				d.Server = &srv
 			}
@@ -100,10 +113,8 @@ func (h *Handler) disks() ([]DiskStatus, error) {
 			// why the resource manager does not serve it (a start that
 			// failed on a locked backing store, a fence awaited, ...)
 			d.Reason = g.Reason
-			for _, rs := range g.Resources {
-				if rs.Name == r.Name && rs.Error != "" {
-					d.Reason = strings.TrimPrefix(strings.TrimSpace(d.Reason+"; "+rs.Error), "; ")
-				}
+			if e := resErr[r.Name]; e != "" && !strings.Contains(d.Reason, e) {
+				d.Reason = strings.TrimPrefix(d.Reason+"; "+e, "; ")
 			}
 			if d.State != "serving" && g.State != "" {
 				d.State = g.State
@@ -136,6 +147,21 @@ func (h *Handler) diskOne(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	WriteError(w, http.StatusNotFound, "no disk "+r.PathValue("name"), "list them with GET /v1/disks (shell: disks); add one with POST /v1/disks (shell: disk add)")
+}
+
+// noteResource keeps each resource's last failure from the event stream
+// (resource_failed's error), until it starts again: why a disk's group
+// is blocked ("the backing store is locked by another server") after the
+// resource manager cleared the failure from the resource.
+func (h *Handler) noteResource(e node.Event) {
+	switch e.Kind {
+	case "resource_failed":
+		if e.Resource != "" && e.Error != "" {
+			h.resFailed[e.Resource] = e.Error
+		}
+	case "resource_started":
+		delete(h.resFailed, e.Resource)
+	}
 }
 
 // diskTxnError answers a failed disk add or delete transaction.

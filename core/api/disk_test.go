@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/corral-ha/corral/core/api/apitest"
 	"github.com/corral-ha/corral/core/cdb"
@@ -20,9 +21,11 @@ type diskFake struct {
 	groups []node.GroupStatus
 }
 
-func (f *diskFake) DiskStatus() ([]node.DiskInfo, error)      { return f.status, nil }
-func (f *diskFake) Groups() ([]node.GroupStatus, error)       { return f.groups, nil }
-func (f *diskFake) Resources() ([]node.ResourceStatus, error) { return nil, nil }
+func (f *diskFake) DiskStatus() ([]node.DiskInfo, error) { return f.status, nil }
+func (f *diskFake) Groups() ([]node.GroupStatus, error)  { return f.groups, nil }
+func (f *diskFake) Resources() ([]node.ResourceStatus, error) {
+	return []node.ResourceStatus{{Name: "d2", Group: "web", Error: "the backing store is locked by another server"}}, nil
+}
 
 var _ DiskNode = (*diskFake)(nil)
 
@@ -118,8 +121,7 @@ func TestDiskAddDel(t *testing.T) {
 
 	// the list: config from the DB, server and counters from the disk core
 	f.status = []node.DiskInfo{{Name: "drd1", Size: 256 << 20, Server: "n2", Epoch: 3, State: "serving", Clients: []string{"n1", "n3"}, Reads: 5, Writes: 7}}
-	f.groups = []node.GroupStatus{{Name: "web", State: "failed", Reason: "start failed on n2",
-		Resources: []node.ResourceStatus{{Name: "d2", Error: "the backing store is locked by another server"}}}}
+	f.groups = []node.GroupStatus{{Name: "web", State: "failed", Reason: "start failed on n2"}}
 	var ds []DiskStatus
 	decode(t, do(t, h, http.MethodGet, "/v1/disks"), http.StatusOK, &ds)
 	if len(ds) != 2 || ds[0].Name != "d2" || ds[1].Name != "drd1" {
@@ -136,6 +138,22 @@ func TestDiskAddDel(t *testing.T) {
 	if !strings.Contains(raw, `"server": null`) {
 		t.Fatalf("an unserved disk's server is not null: %s", raw)
 	}
+	// a failure the resource manager no longer lists is kept from the
+	// event stream until the resource starts again; a server that is not
+	// serving is null
+	f.status[0].State = "recovering"
+	f.groups = append(f.groups, node.GroupStatus{Name: "drd1", State: "blocked", Reason: "no node can run it: n2 is banned"})
+	f.Emit(node.Event{Kind: "resource_failed", Resource: "drd1", Error: "the backing store is locked by another server"})
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		decode(t, do(t, h, http.MethodGet, "/v1/disks"), http.StatusOK, &ds)
+		if d := ds[1]; d.State == "blocked" && d.Server == nil && d.Reason == "no node can run it: n2 is banned; the backing store is locked by another server" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("drd1 blocked after a failed start: %+v", ds[1])
+		}
+	}
+	f.status[0].State = "serving"
 	var one DiskStatus
 	decode(t, do(t, h, http.MethodGet, "/v1/disks/drd1"), http.StatusOK, &one)
 	if one.Name != "drd1" {
