@@ -56,8 +56,8 @@ func TestDiskCommands(t *testing.T) {
 	var r struct {
 		Params map[string]string `json:"params"`
 	}
-	if err := json.Unmarshal(f.Node.KV["/resources/drd1"].Value, &r); err != nil || r.Params["size"] != "268435456" {
-		t.Fatalf("/resources/drd1: %s %v", f.Node.KV["/resources/drd1"].Value, err)
+	if err := json.Unmarshal(f.KV["/resources/drd1"].Value, &r); err != nil || r.Params["size"] != "268435456" {
+		t.Fatalf("/resources/drd1: %s %v", f.KV["/resources/drd1"].Value, err)
 	}
 	for _, c := range []struct{ cmd, want string }{
 		{"disk add d2 --size 1MiB --servers n1", "--backing PATH is required"},
@@ -93,8 +93,8 @@ func TestDiskCommands(t *testing.T) {
 		t.Fatalf("disk move: %d %q %q %v", code, out, errs, f.moves)
 	}
 	out, errs, code = exec("disk del drd1")
-	if code != 0 || !strings.Contains(out, "group drd1 deleted with it") || len(f.Node.KV) != 0 {
-		t.Fatalf("disk del: %d %q %q %v", code, out, errs, f.Node.KV)
+	if code != 0 || !strings.Contains(out, "group drd1 deleted with it") || len(f.KV) != 0 {
+		t.Fatalf("disk del: %d %q %q %v", code, out, errs, f.KV)
 	}
 	if out, _, _ = exec("disks"); !strings.Contains(out, "no disks") {
 		t.Fatalf("disks with none: %q", out)

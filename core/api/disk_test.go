@@ -64,7 +64,7 @@ func TestDiskAddDel(t *testing.T) {
 	if r["agent"] != "disk" || r["group"] != "drd1" || params["size"] != "268435456" || params["backing"] != "/srv/drd1.img" {
 		t.Fatalf("/resources/drd1 = %v", r)
 	}
-	if err := node.ValidateResource("drd1", f.Node.KV["/resources/drd1"].Value, nil); err != nil {
+	if err := node.ValidateResource("drd1", f.KV["/resources/drd1"].Value, nil); err != nil {
 		t.Fatalf("the written resource does not validate: %v", err)
 	}
 	g := kvDoc(t, f.Node, "/groups/drd1")
@@ -102,7 +102,7 @@ func TestDiskAddDel(t *testing.T) {
 	}
 
 	// a group of that name exists: refused unless the disk is to join it
-	f.Node.KV["/groups/web"] = cdb.KV{Key: "/groups/web", Value: []byte(`{"resources": ["ip"], "possible": ["n2", "n3"]}`), ModRev: 1}
+	f.KV["/groups/web"] = cdb.KV{Key: "/groups/web", Value: []byte(`{"resources": ["ip"], "possible": ["n2", "n3"]}`), ModRev: 1}
 	rec := doBody(t, h, http.MethodPost, "/v1/disks", `{"name": "web", "backing": "/srv/web.img", "size": "1MiB", "servers": ["n1"]}`)
 	if e := decodeError(t, rec); rec.Code != http.StatusConflict || !strings.Contains(e.Error, "a group web exists") || !strings.Contains(e.Hint, "--group web") {
 		t.Fatalf("name of an existing group: %d %+v", rec.Code, e)
@@ -165,10 +165,10 @@ func TestDiskAddDel(t *testing.T) {
 	if res.GroupOp != "deleted" {
 		t.Fatalf("del drd1: %+v", res)
 	}
-	if _, ok := f.Node.KV["/resources/drd1"]; ok {
+	if _, ok := f.KV["/resources/drd1"]; ok {
 		t.Fatal("/resources/drd1 still there")
 	}
-	if _, ok := f.Node.KV["/groups/drd1"]; ok {
+	if _, ok := f.KV["/groups/drd1"]; ok {
 		t.Fatal("/groups/drd1 still there")
 	}
 	decode(t, do(t, h, http.MethodDelete, "/v1/disks/d2"), http.StatusOK, &res)
@@ -181,12 +181,12 @@ func TestDiskAddDel(t *testing.T) {
 	if rec := do(t, h, http.MethodDelete, "/v1/disks/drd1"); rec.Code != http.StatusNotFound {
 		t.Fatalf("del of a missing disk: %d %s", rec.Code, rec.Body)
 	}
-	f.Node.KV["/resources/ip"] = cdb.KV{Key: "/resources/ip", Value: []byte(`{"agent": "dummy", "group": "web"}`), ModRev: 9}
+	f.KV["/resources/ip"] = cdb.KV{Key: "/resources/ip", Value: []byte(`{"agent": "dummy", "group": "web"}`), ModRev: 9}
 	if rec := do(t, h, http.MethodDelete, "/v1/disks/ip"); rec.Code != http.StatusBadRequest || !strings.Contains(decodeError(t, rec).Hint, "resource del ip") {
 		t.Fatalf("del of a resource that is not a disk: %d %s", rec.Code, rec.Body)
 	}
 	// without quorum: 503 with the advice
-	f.Node.WriteErr = cdb.ErrNoQuorum{Votes: 1, Expected: 3}
+	f.WriteErr = cdb.ErrNoQuorum{Votes: 1, Expected: 3}
 	rec = doBody(t, h, http.MethodPost, "/v1/disks", `{"name": "d3", "backing": "/srv/d3.img", "size": "1MiB", "servers": ["n1"]}`)
 	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(decodeError(t, rec).Hint, "quorate") {
 		t.Fatalf("add without quorum: %d %s", rec.Code, rec.Body)
