@@ -25,7 +25,6 @@ type known struct {
 type cdisk struct {
 	name     string
 	size     uint64
-	seq      uint64   // the last piece number given (per incarnation: a restart starts a new core)
 	pieces   []*piece // unanswered, in seq order
 	bySeq    map[uint64]*piece
 	reqs     map[*creq]bool
@@ -74,7 +73,9 @@ type piece struct {
 func (c *Core) define(in Define) {
 	now := map[string]Disk{}
 	for _, d := range in.Disks {
-		now[d.Name] = d
+		if validName(d.Name) {
+			now[d.Name] = d
+		}
 	}
 	names := sortedKeys(c.cl)
 	for _, n := range names {
@@ -94,6 +95,10 @@ func (c *Core) define(in Define) {
 		d.size = now[n].Size
 	}
 }
+
+// validName reports whether a disk name fits the wire (1..maxDiskName
+// bytes).
+func validName(n string) bool { return n != "" && len(n) <= maxDiskName }
 
 func sortedKeys[V any](m map[string]V) []string {
 	ks := make([]string, 0, len(m))
@@ -138,8 +143,8 @@ func (c *Core) Submit(now time.Duration, r Request) error {
 	d.reqs[q] = true
 	for at := uint64(0); ; {
 		n := min(uint64(r.Len)-at, MaxPiece)
-		d.seq++
-		p := &piece{seq: d.seq, r: q, at: at, op: r.Op, off: r.Off + at, n: uint32(n),
+		c.seq++
+		p := &piece{seq: c.seq, r: q, at: at, op: r.Op, off: r.Off + at, n: uint32(n),
 			fua: r.FUA, noHole: r.NoHole, since: now}
 		if r.Op == OpWrite {
 			p.data = slices.Clone(r.Data[at : at+n])
@@ -204,17 +209,18 @@ func (c *Core) pump(d *cdisk, replay bool) {
 		p.holdView = wire.ViewID{}
 		d.inflight++
 		c.send(k.server.Node, msg{kind: mkRequest, disk: d.name, epoch: k.epoch, view: p.sentView,
-			seq: p.seq, ackedBelow: d.ackedBelow(), op: p.op, off: p.off, n: p.n, fua: p.fua,
+			seq: p.seq, ackedBelow: d.ackedBelow(c.seq), op: p.op, off: p.off, n: p.n, fua: p.fua,
 			noHole: p.noHole, data: p.data})
 	}
 }
 
-// ackedBelow is the lowest piece number not answered (every lower one is).
-func (d *cdisk) ackedBelow() uint64 {
+// ackedBelow is the lowest piece number of the disk not answered (every
+// lower one is); last is the last number given.
+func (d *cdisk) ackedBelow(last uint64) uint64 {
 	if len(d.pieces) > 0 {
 		return d.pieces[0].seq
 	}
-	return d.seq + 1
+	return last + 1
 }
 
 // unsend makes a piece in flight wait again.
@@ -232,7 +238,8 @@ func (c *Core) unsend(d *cdisk, p *piece) {
 // moved its barrier and will refuse the old copies, and a newer piece
 // must not land before an older one it overlaps (the retry of a copy the
 // server took attaches to it in the duplicate cache). Pieces held for a
-// newer view may go; a server that left stops routing.
+// newer view, or for an announce (refused as excluded: the announce may
+// have been lost), may go; a server that left stops routing.
 func (c *Core) clientView(changed bool) {
 	for _, n := range sortedKeys(c.cl) {
 		d := c.cl[n]
@@ -245,6 +252,7 @@ func (c *Core) clientView(changed bool) {
 				if p.sent && viewLess(p.sentView, c.view.ID) {
 					c.unsend(d, p)
 				}
+				p.holdAnn = false // the server's view may hold this node now: try again
 			}
 		}
 		c.pump(d, false)
@@ -256,6 +264,9 @@ func (c *Core) clientView(changed bool) {
 // again (this node rejoined its view) re-sends the pieces sent in an
 // older view (the server may have dropped them) and those waiting for it.
 func (c *Core) announced(from Inc, m msg) {
+	if m.server != from {
+		return // only a server announces itself
+	}
 	k := c.best[m.disk]
 	switch {
 	case k == nil || m.epoch > k.epoch:
@@ -333,7 +344,9 @@ func (c *Core) reply(from Inc, m msg) {
 	if m.errno != OK && q.err == OK {
 		q.err = m.errno
 	}
-	q.epoch = max(q.epoch, m.epoch)
+	if q.epoch == 0 || m.epoch < q.epoch {
+		q.epoch = m.epoch // pieces carried by two epochs: the older (doc.go, "Done.Epoch")
+	}
 	if m.errno == OK && p.op == OpRead {
 		copy(q.data[p.at:], m.data)
 	}

@@ -29,6 +29,7 @@ package disk
 //	msgs                           messages delivered by kind since the last msgs
 //	store [disk=d] off=0 len=8     the backing store's bytes
 //	inject from=1 to=2 hex=...     a raw payload
+//	forge from=2 to=1 epoch=2 seq=9 view=1 len=1   a read piece as from would send it
 //	mutate name=dup-by-seq         set testMutation for the rest of the script
 
 import (
@@ -456,10 +457,12 @@ func (h *harness) run(t *testing.T, d *datadriven.TestData) string {
 			d.ScanArgs(t, "k", &k)
 		}
 		for i := 0; i < k; i++ {
-			h.collect()
+			for h.collect() {
+			}
 			h.deliverOne()
 		}
-		h.collect()
+		for h.collect() {
+		}
 	case "io":
 		n := nodeArg(t, d, "n")
 		h.manual[n] = d.HasArg("manual")
@@ -508,6 +511,7 @@ func (h *harness) run(t *testing.T, d *datadriven.TestData) string {
 		n := nodeArg(t, d, "n")
 		h.boot[n]++
 		h.newCore(n)
+		h.viewIDs[n] = wire.ViewID{}
 	case "tick":
 		dur, err := time.ParseDuration(strArg(d, "d", "1s"))
 		if err != nil {
@@ -559,6 +563,18 @@ func (h *harness) run(t *testing.T, d *datadriven.TestData) string {
 			t.Fatal(err)
 		}
 		if err := h.nodes[p.to].Step(h.now, Receive{From: h.inc(p.from), Payload: b}); err != nil {
+			h.printf("n%d: step error: %v\n", p.to, err)
+		}
+		h.stabilize()
+	case "forge":
+		p := pair{nodeArg(t, d, "from"), nodeArg(t, d, "to")}
+		m := msg{kind: mkRequest, disk: strArg(d, "disk", "d"), op: OpRead}
+		d.ScanArgs(t, "epoch", &m.epoch)
+		d.ScanArgs(t, "seq", &m.seq)
+		d.ScanArgs(t, "view", &m.view.Epoch)
+		m.view.Coord = 1
+		d.ScanArgs(t, "len", &m.n)
+		if err := h.nodes[p.to].Step(h.now, Receive{From: h.inc(p.from), Payload: m.encode(nil)}); err != nil {
 			h.printf("n%d: step error: %v\n", p.to, err)
 		}
 		h.stabilize()

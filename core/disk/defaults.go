@@ -11,10 +11,14 @@ const (
 	// DefaultRetry: how long a request waits for a server (the failover
 	// goal is about a second; a fenced takeover with a slow device takes
 	// longer; after this the request fails with EIO as a disk's would).
+	// Counted per piece from when it was last sent or began to wait, so a
+	// piece in flight that long without an answer fails too (the outcome
+	// is unknown: EIO).
 	DefaultRetry = 2 * time.Minute
-	// DefaultDupCache: answers kept per client incarnation for retries
-	// (a client never has more than Window pieces unanswered, so four
-	// windows outlast any retry).
+	// DefaultDupCache: answered writes (write, trim, zero, flush) kept
+	// per client incarnation and disk for retries (a client never has
+	// more than Window pieces unanswered, so four windows outlast any
+	// retry; reads are not kept: a retry reads again).
 	DefaultDupCache = 4 * DefaultWindow
 )
 

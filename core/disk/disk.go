@@ -39,6 +39,10 @@ type Core struct {
 	defined map[string]Disk
 	cl      map[string]*cdisk
 	best    map[string]*known // the newest server announced, per disk
+	// seq is the last piece number given, over every disk (a disk
+	// undefined and defined again does not reuse numbers the servers'
+	// duplicate caches may hold; a restart is a new core and boot id).
+	seq uint64
 
 	// Server half.
 	srv     map[string]*sdisk

@@ -53,6 +53,9 @@ type dupTab struct {
 
 // serve starts serving a disk at an epoch and announces it.
 func (c *Core) serve(in Serve) error {
+	if !validName(in.Disk) {
+		return fmt.Errorf("serve disk %q: a name of 1..%d bytes: %w", in.Disk, maxDiskName, ErrInvalid)
+	}
 	old := c.srv[in.Disk]
 	if old != nil && old.serving {
 		if in.Epoch <= old.epoch {
@@ -256,7 +259,9 @@ func (c *Core) ioDone(in IODone) {
 	if i := slices.Index(s.order, r); i >= 0 {
 		s.order = slices.Delete(s.order, i, i+1)
 	}
-	if t := s.dups[dupKey(r.from)]; t != nil && t.m[r.seq] == r {
+	if t := s.dups[dupKey(r.from)]; t != nil && t.m[r.seq] == r && r.op == OpRead {
+		delete(t.m, r.seq) // a read is not cached (its bytes would weigh): a retry reads again
+	} else if t != nil && t.m[r.seq] == r {
 		t.done = append(t.done, r.seq)
 		for len(t.done) > c.cfg.DupCache {
 			old := t.done[0]

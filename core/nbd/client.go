@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"time"
 )
 
 // ClientOptions choose how Dial negotiates.
@@ -37,7 +38,7 @@ func (e *OptionError) Error() string {
 	return fmt.Sprintf("nbd: option %d refused: reply %#x: %s", e.Option, e.Reply, e.Msg)
 }
 
-// ErrClosed: the client was closed or its connection failed.
+// ErrClosed is returned once the client was closed or its connection failed.
 var ErrClosed = errors.New("nbd: client closed")
 
 // Client is a small NBD client (tests and benchmarks): safe for
@@ -375,8 +376,12 @@ func fuaFlag(fua bool) uint16 {
 	return 0
 }
 
+// closeWait bounds how long Close waits for the server to close.
+const closeWait = 30 * time.Second
+
 // Close sends NBD_CMD_DISC and closes the connection once the server
-// has closed it (every reply to earlier requests came first).
+// has closed it (every reply to earlier requests came first), or after
+// closeWait.
 func (cl *Client) Close() error {
 	var h [requestSize]byte
 	binary.BigEndian.PutUint32(h[0:], magicRequest)
@@ -390,7 +395,12 @@ func (cl *Client) Close() error {
 	if err != nil {
 		_ = cl.c.Close()
 	}
-	<-cl.done
+	select {
+	case <-cl.done:
+	case <-time.After(closeWait):
+		_ = cl.c.Close()
+		<-cl.done
+	}
 	return cl.c.Close()
 }
 

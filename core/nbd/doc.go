@@ -91,13 +91,17 @@
 // connection and at most max(64 MiB, twice the payload limit) of READ
 // and WRITE payload held at once, so a connection holds bounded memory.
 // Replies are written whole under one mutex per connection, in
-// completion order, each exactly once. The server does not order
+// completion order, each exactly once (the last reply of a burst flushes
+// the socket buffer). The server does not order
 // requests: overlapping requests of one connection, or of several, reach
 // the Backend concurrently, and the Backend orders what must be ordered
 // (the protocol leaves the order of in-flight requests undefined; the
 // client waits for a reply before depending on it). NBD_CMD_DISC stops
 // reading, waits for the requests in flight (their replies are sent),
-// then closes. EOF between requests does the same. When the context of
+// then closes. EOF between requests does the same. Buffers are not
+// reused: the slice passed to Backend.ReadAt or WriteAt belongs to the
+// Backend once the call returns (it may keep a write's data, e.g. queued
+// for the loop, even after returning on a cancelled context). When the context of
 // Serve or ServeConn is done the connection is closed at once and the
 // context passed to the Backend is cancelled.
 //
@@ -124,4 +128,13 @@
 // and List. Requests from many goroutines are pipelined and matched by
 // cookie by one reader goroutine. It is for tests and benchmarks: it
 // does not reconnect and keeps no cache.
+//
+// # Tests
+//
+// go test ./core/nbd runs the client round trips, the byte-level wire
+// scripts (testdata/wire, datadriven), the request checks, concurrency
+// and DISC, the fuzz corpora (testdata/fuzz), and the libnbd and qemu
+// tools (nbdinfo, nbdcopy, qemu-io, qemu-img; skipped when absent).
+// Fuzz longer with go test -run '^$' -fuzz FuzzRequestParser (or
+// FuzzOptions) -fuzztime 60s ./core/nbd/.
 package nbd

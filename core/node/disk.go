@@ -94,6 +94,7 @@ type servedDisk struct {
 	lost  atomic.Pointer[string] // why it stopped serving behind the resource manager's back
 	// unserved: DiskUnserve was stepped (on the loop).
 	unserved bool
+	closed   sync.Once // the store's close (two stops may race: stopHere's and an agent call's)
 }
 
 // fastPath is what the export's fast path works on: the store and the
@@ -419,9 +420,13 @@ func diskParams(params map[string]string) (size uint64, backing string, err erro
 func (n *Node) diskAgent(action string, params map[string]string, mode loopMode) (Outcome, error) {
 	name := params[InstanceParam]
 	d := &n.disk
-	m := d.agentLock(name)
-	m.Lock()
-	defer m.Unlock()
+	if mode != onLoop {
+		// one call per disk at a time; not on the loop (stopHere): a
+		// call holding the lock may be waiting for the loop
+		m := d.agentLock(name)
+		m.Lock()
+		defer m.Unlock()
+	}
 	switch action {
 	case crm.ActStart:
 		return n.diskStart(name, params), nil
@@ -530,12 +535,14 @@ func (n *Node) diskStop(s *servedDisk, mode loopMode) {
 	}
 	s.gate.close()
 	s.io.Wait()
-	if err := s.st.close(); err != nil {
-		// acknowledged writes were synced (FUA, flush); the unflushed
-		// ones fail their next flush (the epoch changes)
-		n.log.Warn("disk: stop", "disk", s.name, "err", err)
-	}
-	n.log.Info("disk: stopped serving", "disk", s.name, "epoch", s.epoch)
+	s.closed.Do(func() {
+		if err := s.st.close(); err != nil {
+			// acknowledged writes were synced (FUA, flush); the unflushed
+			// ones fail their next flush (the epoch changes)
+			n.log.Warn("disk: stop", "disk", s.name, "err", err)
+		}
+		n.log.Info("disk: stopped serving", "disk", s.name, "epoch", s.epoch)
+	})
 }
 
 // ---- the NBD export ----

@@ -219,6 +219,10 @@ func (s *Stack) dlmCovered(id wire.NodeID) bool {
 //     survivors release a leaver at once (LeftCleanly), so its lock
 //     manager gives up every lock (its clients are told Lost; the masters
 //     are sent force-unlocks) before membership announces the leave.
+//
+// Release is empty while the disk core's barrier of the installed view is
+// not complete here (disk.Fenced, design 5 of the served disk): a write
+// of a departed incarnation may still land on a disk this node serves.
 func (s *Stack) dlmViewNow(now time.Duration) dlm.View {
 	return s.dlmViewOf(now, s.judgeView(now))
 }

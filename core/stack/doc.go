@@ -195,7 +195,9 @@
 //     agent is disk.Agent, sized by its size parameter (decimal bytes; a
 //     bad one is logged and left out), given at New, on every change
 //     under /resources/ and after an adopted history. Its disk.View is
-//     given with the lock manager's, at the same points, before it: the
+//     given with the lock manager's, at the same points (SubmitDisk, a
+//     request, judges once a round, as a received message does), before
+//     it: the
 //     installed view, each member with the boot id conn talks to (this
 //     node: its own), Primary and Lost judged as rule 9 says. SubmitDisk
 //     is refused once stopped (disk.ErrStopped) and while leaving
