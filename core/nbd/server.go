@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // Server serves the exports of Exports over NBD's fixed newstyle
@@ -36,9 +38,11 @@ func (s *Server) log() *slog.Logger {
 }
 
 // Serve accepts connections on l and serves each until ctx is done (then
-// it closes l and every connection and returns nil) or l fails (then it
-// closes every connection and returns the error). It returns once every
-// connection's goroutines have ended.
+// it closes l and every connection and returns nil), l is closed
+// (returns nil) or l fails (returns the error); either way it closes
+// every connection and returns once their goroutines have ended. A
+// transient accept error (EMFILE, ENFILE, ENOBUFS, ENOMEM, ECONNABORTED)
+// is logged and retried after a backoff (5 ms doubling to 1 s).
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -46,14 +50,29 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	defer stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	var delay time.Duration
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			return fmt.Errorf("nbd: accept: %w", err)
+			if !transientAccept(err) {
+				return fmt.Errorf("nbd: accept: %w", err)
+			}
+			// Out of descriptors or the like: back off and go on.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log().Warn("nbd accept failed, retrying", "err", err, "delay", delay)
+			t := time.NewTimer(delay)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+			continue
 		}
+		delay = 0
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -426,4 +445,15 @@ func optReply(bw *bufio.Writer, opt, typ uint32, data []byte) error {
 		return fmt.Errorf("nbd: option reply: %w", err)
 	}
 	return nil
+}
+
+// transientAccept reports whether an accept error passes (the listener
+// still works).
+func transientAccept(err error) bool {
+	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }

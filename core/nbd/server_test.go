@@ -8,6 +8,7 @@ import (
 	"net"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -367,5 +368,65 @@ func TestBackendErrnoMapping(t *testing.T) {
 		if got := toErrno(c.err); got != c.want {
 			t.Errorf("toErrno(%v) = %v, want %v", c.err, got, c.want)
 		}
+	}
+}
+
+// flakyListener fails its first Accept calls with err.
+type flakyListener struct {
+	net.Listener
+	mu    sync.Mutex
+	fails int
+	err   error
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	if l.fails > 0 {
+		l.fails--
+		l.mu.Unlock()
+		return nil, l.err
+	}
+	l.mu.Unlock()
+	return l.Listener.Accept()
+}
+
+// TestServeAcceptErrors: EMFILE is retried, another error ends Serve.
+func TestServeAcceptErrors(t *testing.T) {
+	exps, _ := oneExport("d", 4096)
+	sock := filepath.Join(shortDir(t), "s")
+	inner, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &flakyListener{Listener: inner, fails: 3, err: &net.OpError{Op: "accept", Err: syscall.EMFILE}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- (&Server{Exports: exps}).Serve(ctx, l) }()
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second)) // a server that stopped accepting fails the test
+	cl, err := NewClient(c, "d", ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ReadAt(make([]byte, 16), 0); err != nil {
+		t.Fatalf("read after EMFILE: %v", err)
+	}
+	_ = cl.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+
+	inner2, err := net.Listen("unix", sock+"2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = inner2.Close() }()
+	l2 := &flakyListener{Listener: inner2, fails: 1, err: &net.OpError{Op: "accept", Err: syscall.EINVAL}}
+	if err := (&Server{Exports: exps}).Serve(context.Background(), l2); !errors.Is(err, syscall.EINVAL) {
+		t.Fatalf("Serve after EINVAL: %v", err)
 	}
 }
