@@ -197,9 +197,8 @@
 //     under /resources/ and after an adopted history. Its disk.View is
 //     given with the lock manager's, at the same points (SubmitDisk, a
 //     request, judges once a round, as a received message does), before
-//     it: the
-//     installed view, each member with the boot id conn talks to (this
-//     node: its own), Primary and Lost judged as rule 9 says. SubmitDisk
+//     it: the installed view, each member with the boot id conn talks to
+//     (this node: its own), Primary and Lost judged as rule 9 says. SubmitDisk
 //     is refused once stopped (disk.ErrStopped) and while leaving
 //     (ErrLeaving): a leaving server stops serving through the resource
 //     manager's drain first. LeaseExpiry is membership's: the disk's

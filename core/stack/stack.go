@@ -365,7 +365,7 @@ func (s *Stack) deliver(now time.Duration, m conn.Message) {
 	}
 	switch msg := msg.(type) {
 	case *wire.User:
-		s.rd.Messages = append(s.rd.Messages, conn.Message{From: m.From, Data: msg.Payload, Datagram: m.Datagram})
+		s.rd.Messages = append(s.rd.Messages, conn.Message{From: m.From, Boot: m.Boot, Data: msg.Payload, Datagram: m.Datagram})
 	case *wire.Bcast:
 		bms, err := decodeBcast(msg.Payload)
 		if err != nil {
