@@ -136,6 +136,24 @@ func run(t *testing.T, within time.Duration, name string, args ...string) (strin
 	}
 }
 
+// readHeader reads a backing store's header block.
+func readHeader(path string) (disk.Header, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return disk.Header{}, err
+	}
+	defer f.Close()
+	hb := make([]byte, disk.HeaderSize)
+	if _, err := io.ReadFull(f, hb); err != nil {
+		return disk.Header{}, fmt.Errorf("the header of %s: %w", path, err)
+	}
+	h, err := disk.ParseHeader(hb)
+	if err != nil {
+		return disk.Header{}, fmt.Errorf("the header of %s: %w", path, err)
+	}
+	return h, nil
+}
+
 // closeNBD closes an NBD client without waiting past a few seconds for a
 // server that does not answer (a stopped one).
 func closeNBD(cl *nbd.Client) {
@@ -442,21 +460,37 @@ func TestDiskStaleServer(t *testing.T) {
 		}
 	})
 	c.waitFor(20*time.Second, 50*time.Millisecond, "a quorate view of "+strings.Join(rest, " "), func() error { return c.oneView(rest, rest) })
+	// Nobody else may take the store while the stopped server holds its
+	// lock: the header keeps the old server's epoch (G6).
+	backing := filepath.Join(dir, "drd1.img")
+	headerKept := func() {
+		t.Helper()
+		h, err := readHeader(backing)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Epoch != epoch || h.Server != server {
+			t.Fatalf("the header says epoch %d by %s while the stopped %s (epoch %d) holds the lock: another server took the store%s",
+				h.Epoch, h.Server, server, epoch, c.logTails(20))
+		}
+	}
 	var reason string
 	c.waitFor(40*time.Second, 100*time.Millisecond, "a start refused on the locked backing store", func() error {
+		headerKept()
 		d, err := c.diskOn(rest[0], "drd1")
 		if err != nil {
 			return err
 		}
 		if d.State == "serving" && d.Server != nil && *d.Server != server {
-			return fmt.Errorf("CAUGHT: drd1 served by %s at epoch %d while the stopped %s holds the lock", *d.Server, d.Epoch, server)
+			t.Fatalf("drd1 served by %s at epoch %d while the stopped %s holds the lock", *d.Server, d.Epoch, server)
 		}
-		if !strings.Contains(d.Reason, "lock") {
+		if !strings.Contains(d.Reason, "locked by another server") {
 			return fmt.Errorf("drd1 on %s: %s, reason %q", rest[0], d.State, d.Reason)
 		}
 		reason = d.Reason
 		return nil
 	})
+	headerKept()
 	t.Logf("while %s is stopped: %s", server, reason)
 	// The old server resumes; a write goes to its export at once.
 	const off, n = 8 << 20, 4096
@@ -500,18 +534,9 @@ func TestDiskStaleServer(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("the write to %s's export after SIGCONT did not answer within 30 s", server)
 	}
-	f, err := os.Open(filepath.Join(dir, "drd1.img"))
+	h, err := readHeader(backing)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	hb := make([]byte, disk.HeaderSize)
-	if _, err := io.ReadFull(f, hb); err != nil {
-		t.Fatal(err)
-	}
-	h, err := disk.ParseHeader(hb)
-	if err != nil {
-		t.Fatalf("the backing store's header: %v", err)
 	}
 	if h.Epoch != newEpoch || h.Server != newServer {
 		t.Errorf("the header says epoch %d by %s, the cluster serves it at %d on %s", h.Epoch, h.Server, newEpoch, newServer)
