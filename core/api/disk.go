@@ -263,11 +263,11 @@ func (h *Handler) diskAdd(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case g != nil && req.Group == "":
 		WriteError(w, http.StatusConflict, "a group "+group+" exists",
-			"choose another disk name, or put the disk at the head of that group with --group "+group+` ({"group": "`+group+`"})`)
+			"choose another disk name, or put the disk at the head of that group (\"group\": \""+group+"\"; shell: --group "+group+")")
 		return
 	case g != nil && len(req.Servers) > 0:
 		WriteError(w, http.StatusBadRequest, "group "+group+" exists: its possible owners are the disk's servers",
-			"leave out --servers, or change the group's owners first: group add "+group+" --possible n1,n2")
+			"leave out the servers (shell: --servers), or change the group's owners first (shell: group add "+group+" --possible n1,n2)")
 		return
 	case g != nil:
 		groupOp = "joined"
@@ -275,7 +275,7 @@ func (h *Handler) diskAdd(w http.ResponseWriter, r *http.Request) {
 	default:
 		if len(req.Servers) == 0 {
 			WriteError(w, http.StatusBadRequest, "disk "+req.Name+": no servers",
-				"name the nodes that may serve it (each must reach the backing store at the same path): --servers n1,n2 ("+`"servers": ["n1", "n2"]`+")")
+				"name the nodes that may serve it, each reaching the backing store at the same path (\"servers\": [\"n1\", \"n2\"]; shell: --servers n1,n2)")
 			return
 		}
 		st, err := h.n.StatusDoc()

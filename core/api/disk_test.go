@@ -104,11 +104,11 @@ func TestDiskAddDel(t *testing.T) {
 	// a group of that name exists: refused unless the disk is to join it
 	f.KV["/groups/web"] = cdb.KV{Key: "/groups/web", Value: []byte(`{"resources": ["ip"], "possible": ["n2", "n3"]}`), ModRev: 1}
 	rec := doBody(t, h, http.MethodPost, "/v1/disks", `{"name": "web", "backing": "/srv/web.img", "size": "1MiB", "servers": ["n1"]}`)
-	if e := decodeError(t, rec); rec.Code != http.StatusConflict || !strings.Contains(e.Error, "a group web exists") || !strings.Contains(e.Hint, "--group web") {
+	if e := decodeError(t, rec); rec.Code != http.StatusConflict || !strings.Contains(e.Error, "a group web exists") || !strings.Contains(e.Hint, "shell: --group web") {
 		t.Fatalf("name of an existing group: %d %+v", rec.Code, e)
 	}
 	rec = doBody(t, h, http.MethodPost, "/v1/disks", `{"name": "d2", "backing": "/srv/d2.img", "size": "1MiB", "servers": ["n1"], "group": "web"}`)
-	if e := decodeError(t, rec); rec.Code != http.StatusBadRequest || !strings.Contains(e.Hint, "leave out --servers") {
+	if e := decodeError(t, rec); rec.Code != http.StatusBadRequest || !strings.Contains(e.Hint, "leave out the servers") {
 		t.Fatalf("servers with an existing group: %d %+v", rec.Code, e)
 	}
 	decode(t, doBody(t, h, http.MethodPost, "/v1/disks", `{"name": "d2", "backing": "/srv/d2.img", "size": 1048576, "group": "web"}`), http.StatusCreated, &res)
