@@ -89,6 +89,7 @@ type Handler struct {
 	eventKind    map[string]uint64 // events seen since start, by kind
 	lockCount    map[string]uint64 // lock sessions' requests, completions and errors, by kind (dlm.go)
 	lastRecovery string            // the newest dlm_recovered's took
+	resFailed    map[string]string // a resource's last failure since it last started (disk.go)
 	done         chan struct{}
 	closeOnce    sync.Once
 	stopSub      func()
@@ -99,7 +100,8 @@ var _ http.Handler = (*Handler)(nil)
 // New returns the admin API's handler for n. Close it when done: it
 // follows the event stream (for /metrics) and ends open event streams.
 func New(n Node) *Handler {
-	h := &Handler{n: n, eventKind: map[string]uint64{}, lockCount: map[string]uint64{}, done: make(chan struct{})}
+	h := &Handler{n: n, eventKind: map[string]uint64{}, lockCount: map[string]uint64{}, resFailed: map[string]string{},
+		done: make(chan struct{})}
 	get := func(f http.HandlerFunc) map[string]http.HandlerFunc {
 		return map[string]http.HandlerFunc{http.MethodGet: f}
 	}
@@ -131,6 +133,7 @@ func New(n Node) *Handler {
 	h.addFence() // fence.go
 	h.addLua()   // lua.go
 	h.addDLM()   // dlm.go
+	h.addDisk()  // disk.go
 	ch, stop := n.Subscribe(1024)
 	h.stopSub = stop
 	go h.count(ch)
@@ -154,6 +157,7 @@ func (h *Handler) count(ch <-chan node.Event) {
 			if e.Kind == "dlm_recovered" {
 				h.lastRecovery = e.Took
 			}
+			h.noteResource(e) // disk.go
 			h.mu.Unlock()
 		case <-h.done:
 			return

@@ -70,6 +70,10 @@ func TestAgents(t *testing.T) {
 			t.Errorf("%s not listed", want)
 		}
 	}
+	// the built-in served disk agent, with its parameters
+	if d := byName["resource/disk"]; !d.Builtin || len(d.Parameters) != 2 || d.Parameters[0].Name != "size" || !d.Parameters[0].Required {
+		t.Errorf("resource/disk: %+v", d)
+	}
 	ver := byName["resource/ver"]
 	if ver.Description != "version 1" || ver.File != filepath.Join(dir, "resource", "ver.lua") || ver.Granted ||
 		len(ver.Parameters) != 1 || ver.Parameters[0].Name != "port" || ver.Parameters[0].Type != "integer" || ver.Parameters[0].Default != "80" {

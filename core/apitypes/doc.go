@@ -5,8 +5,10 @@
 // requests and answers of its endpoints (config DB reads, writes and
 // watches, group and node actions, faults, Lua eval and reload, the lock
 // session's lines and the lock table; the names of the lock manager's
-// modes, flags and statuses are in package locknames). It holds
-// data only, so the shell and other clients read the API without
+// modes, flags and statuses are in package locknames; the served disks'
+// list and disk add's request, with ParseSize and FormatSize, the one
+// reading and writing of sizes such as "256MiB"). It holds
+// data only (and those two helpers), so the shell and other clients read the API without
 // importing the driver: core/node fills the documents in and core/api
 // serves them, each keeping aliases of these types.
 package apitypes
