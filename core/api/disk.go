@@ -18,8 +18,8 @@ import (
 )
 
 // The served disks' endpoints (issue 19). A disk is a resource of the
-// built-in agent disk.Agent in a group (ARCHITECTURE section 5, "Served
-// disk"): POST writes both in one config DB transaction, DELETE removes
+// built-in agent disk.Agent in a group (corral help design,
+// "Served disk"): POST writes both in one config DB transaction, DELETE removes
 // them, and placement, moves and failover are the group's.
 
 type (

@@ -1,5 +1,5 @@
-// Package disk is the served remote disk's protocol core (seed 004's
-// distributed remote disk; ARCHITECTURE §5 "Served disk", G6): a pure
+// Package disk is the served remote disk's protocol core (TruCluster's
+// distributed remote disk; corral help design, "Served disk", G6): a pure
 // state machine, deterministic, without goroutines, clock or I/O. One
 // Core per node holds both halves: the client half (this node's block
 // requests on every disk, client.go) and the server half (the disks this

@@ -12,8 +12,7 @@ import (
 	"github.com/corral-ha/corral/shell"
 )
 
-// The demo's served disk (`corral demo --disk`, ARCHITECTURE section 7,
-// "Demo"): drd1, 256 MiB, sparse, on DIR/drd1.img, every node a possible
+// The demo's served disk (`corral demo --disk`; corral help start): drd1, 256 MiB, sparse, on DIR/drd1.img, every node a possible
 // server, exported over NBD on each node's <first address>:10809.
 const (
 	demoDiskName = "drd1"
