@@ -276,7 +276,7 @@ func TestDiskStartLocked(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, kv := range [][2]string{
-		{"/resources/d1", fmt.Sprintf(`{"agent": "disk", "group": "d1", "params": {"size": "65536", "backing": %q}}`, img)},
+		{"/resources/d1", fmt.Sprintf(`{"agent": "disk", "group": "d1", "params": {"size": "1048576", "backing": %q}}`, img)},
 		{"/groups/d1", `{"resources": ["d1"]}`},
 	} {
 		if _, err := nodes[0].n.CDBSet(ctx, kv[0], []byte(kv[1])); err != nil {
