@@ -22,7 +22,7 @@ func TestLossSetsMatchDecide(t *testing.T) {
 		c := randConfig(r, true)
 		v := quorum.ViewRef{ID: quorum.ViewID{Epoch: 11, Coord: 1}, Members: randSet(r)}
 		l := randLineage(r)
-		witness := r.IntN(2) == 0
+		witness := l.Witness || r.IntN(2) == 0 // a view the witness granted has one configured
 		e := quorum.Explain(c, v, quorum.Decide(c, v.Members, l), witness, nil)
 		if !e.Decision.Primary {
 			if len(e.Loss.Sets) != 0 {
@@ -32,7 +32,10 @@ func TestLossSetsMatchDecide(t *testing.T) {
 		}
 		primaries++
 		if e.Loss.Truncated {
-			t.Fatalf("case %d: truncated with %d members", i, len(v.Members))
+			if len(e.Loss.Sets) != quorum.MaxLossSets {
+				t.Fatalf("case %d: search truncated with %d members", i, len(v.Members))
+			}
+			continue // more sets than listed: coverage cannot be checked
 		}
 		members := slices.Compact(slices.Sorted(slices.Values(v.Members)))
 		next := quorum.Survivors(c, v, witness)
