@@ -130,6 +130,7 @@ func New(n Node) *Handler {
 	h.addCRM()     // crm.go
 	h.addFence()   // fence.go
 	h.addExplain() // explain.go
+	h.addVerify()  // verify.go
 	h.addLua()     // lua.go
 	h.addDLM()     // dlm.go
 	ch, stop := n.Subscribe(1024)
