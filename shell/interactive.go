@@ -64,6 +64,7 @@ func (s *Shell) Interactive(env Env) int {
 		}
 	}
 	utf8 := utf8Locale(env.Getenv)
+	s.session = true
 	rl, err := readline.NewEx(&readline.Config{
 		Prompt:            "corral> ",
 		HistoryFile:       hist,
