@@ -2,7 +2,6 @@ package shell
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 )
@@ -46,15 +45,12 @@ func runCommit(ctx context.Context, s *Shell, a *args) error {
 			return err
 		}
 		if !v.OK {
-			return fmt.Errorf("commit: the stage has %d problem(s), nothing written: %s", len(v.Problems), strings.Join(v.Problems, "; "))
+			return fmt.Errorf("the stage has %d problem(s), nothing written: %s", len(v.Problems), strings.Join(v.Problems, "; "))
 		}
 	}
 	res, err := commitStage(ctx, s, st)
 	if err != nil {
-		if errors.Is(err, errMoved) {
-			return fmt.Errorf("commit: %w", err)
-		}
-		return err
+		return err // errMoved: the stage stays open
 	}
 	s.stage = nil
 	var keys []string
