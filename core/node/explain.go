@@ -20,7 +20,7 @@ import (
 // The API documents are defined in core/apitypes.
 type (
 	// NodeExplain is apitypes.NodeExplain.
-	NodeExplain = apitypes.NodeExplain
+	NodeExplain = apitypes.NodeExplain //nolint:revive // node.Explain is the group explanation; this is one node's
 	// QuorumExplain is apitypes.QuorumExplain.
 	QuorumExplain = apitypes.QuorumExplain
 	// FenceExplain is apitypes.FenceExplain.
