@@ -38,6 +38,14 @@
 //   - help, `help NAME` and `NAME --help` (every command takes it) fit an
 //     80-column terminal: help.go wraps the help texts.
 //   - Times (events, cdb history, fence history) are apitypes.TimeLayout.
+//   - A staged session (configure, diff, verify, commit, abort; stage.go)
+//     lives in the shell process, so only in the interactive shell or a
+//     script (-f); while one is open, the commands marked stages (resource,
+//     group, set) run their usual code against the stage, their config DB
+//     reads and writes redirected by cdbDoc, cdbPutDoc, txnDocs and
+//     stagedList, and their lines are recorded for commit --force. commit
+//     is one POST /v1/cdb-txn conditioned on every changed key's revision
+//     as configure copied it.
 //
 // One file per command (status.go, nodes.go, ... each with its help text
 // and example); the registry is commands() in shell.go, the HTTP client
