@@ -8,7 +8,7 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN := bin/corral
-# Packages the lint rule keeps pure (ARCHITECTURE section 1).
+# Packages the lint rule keeps pure (corral help design).
 BENCHTIME ?= 2s
 # The etcd lock client of the DLM benchmarks (built by `make bench`, never committed).
 ETCD_LOCKBENCH_SRC ?= $(CURDIR)/../shared/anchors/peers/etcd/lockbench

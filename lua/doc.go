@@ -95,6 +95,11 @@
 //	        lk:convert{mode, flags, lvb, timeout}, lk:release{lvb, flags}, lk:lvb() -> value, valid,
 //	        lk:set_lvb(v), lk:mode(), lk:id(), lk:wait_blocking(secs) -> mode | nil, "timeout"|"lost"
 //
+// The Lua reference (shell/help/lua.md, `corral help lua`) documents
+// every function of these modules and every kind's contract;
+// TestLuaReference fails when one is missing there, and checks its list
+// of shipped scripts against their meta() (`go generate ./shell/help/`).
+//
 // The lock module locks through Config.Locks (the node's own lock
 // manager; `lua run` in the shell: a lock session over the admin socket).
 // A call's locks are one owner's, in one session opened at the first

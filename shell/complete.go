@@ -100,7 +100,10 @@ func (c *completer) after(done []string, partial string) []string {
 	}
 	if cmd.name == "help" {
 		if len(done) == 1 {
-			return commandNames()
+			return append(commandNames(), helpTopicNames(true)...)
+		}
+		if len(done) == 2 && done[1] == "topic" {
+			return helpTopicNames(false)
 		}
 		return nil
 	}

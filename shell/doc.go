@@ -1,5 +1,5 @@
-// Package shell is corral's operator shell: `corral shell` (ARCHITECTURE
-// sections 4 and 7). It talks to one node's admin API (package api) with
+// Package shell is corral's operator shell: `corral shell` (corral help
+// start). It talks to one node's admin API (package api) with
 // HTTP/JSON over the node's Unix socket, reading and writing the API's
 // documents as core/apitypes defines them (it imports neither the API
 // server nor the driver).
@@ -36,7 +36,9 @@
 //     their state may be stale: a line above the output, "stale": true in
 //     --json (as cdb get marks its reads).
 //   - help, `help NAME` and `NAME --help` (every command takes it) fit an
-//     80-column terminal: help.go wraps the help texts.
+//     80-column terminal: help.go wraps the help texts. `help` also lists
+//     the documentation's topics (package shell/help) and `help TOPIC`
+//     (`help topic TOPIC` when a command has the name) shows one.
 //   - Times (events, cdb history, fence history) are apitypes.TimeLayout.
 //   - A staged session (configure, diff, verify, commit, abort; stage.go)
 //     lives in the shell process, so only in the interactive shell or a

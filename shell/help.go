@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/corral-ha/corral/shell/help"
 )
 
 // helpWidth is the widest line help prints: it fits an 80-column terminal.
@@ -14,25 +16,34 @@ const helpWidth = 79
 func helpCommand() *command {
 	return &command{
 		name:    "help",
-		usage:   "help [COMMAND]",
-		summary: "list the commands, or explain one",
-		help: "Without an argument, lists every command. With one, shows its usage, what it does\n" +
-			"and an example (`COMMAND --help` does the same). Any command takes --json for\n" +
+		usage:   "help [COMMAND|TOPIC] | help topic TOPIC",
+		summary: "list the commands and topics, or explain one",
+		help: "Without an argument, lists every command and the documentation's topics. With\n" +
+			"a command, shows its usage, what it does and an example (`COMMAND --help` does\n" +
+			"the same); with a topic, the topic (as `corral help TOPIC` does). `help topic\n" +
+			"TOPIC` shows a topic whose name is also a command's (start, lua, events).\n" +
+			"Any command takes --json for\n" +
 			"machine-readable output; with --json an error is one JSON object on stderr,\n" +
 			"{\"error\": ..., \"hint\": ..., \"exit\": 1}, and the exit status is the same.",
-		example: "help\nhelp events",
+		example: "help\nhelp events\nhelp config\nhelp topic lua",
 		run:     runHelp,
 	}
 }
 
 func runHelp(_ context.Context, s *Shell, a *args) error {
+	if len(a.pos) == 2 && a.pos[0] == "topic" {
+		return s.topicHelp(a.pos[1])
+	}
 	if len(a.pos) > 1 {
-		return usagef("help takes one command name: help [COMMAND]")
+		return usagef("help takes one command or topic name: help [COMMAND|TOPIC], or help topic TOPIC")
 	}
 	if len(a.pos) == 1 {
 		c := lookup(a.pos[0])
 		if c == nil {
-			return usagef("no command %q: %stype `help` for the list", a.pos[0], suggest(a.pos[0]))
+			if _, ok := help.Lookup(a.pos[0]); ok {
+				return s.topicHelp(a.pos[0])
+			}
+			return usagef("no command %q, nor a topic of that name: %stype `help` for the list", a.pos[0], suggest(a.pos[0]))
 		}
 		return s.commandHelp(c)
 	}
@@ -41,6 +52,40 @@ func runHelp(_ context.Context, s *Shell, a *args) error {
 	for _, c := range commands() {
 		fmt.Fprint(s.Stdout, hang(fmt.Sprintf("  %-11s", c.name), c.summary, 14))
 	}
+	fmt.Fprintln(s.Stdout, "\nTopics (help TOPIC, or corral help TOPIC; help topic TOPIC when a command")
+	fmt.Fprintln(s.Stdout, "has the same name):")
+	for _, t := range help.Topics() {
+		fmt.Fprint(s.Stdout, hang(fmt.Sprintf("  %-11s", t.Name), t.Summary, 14))
+	}
+	return nil
+}
+
+// helpTopicNames lists the topics for completion: after `help`, those
+// that are not also a command's name, and "topic" (uncommands); after
+// `help topic`, all of them.
+func helpTopicNames(uncommands bool) []string {
+	var out []string
+	if uncommands {
+		out = append(out, "topic")
+	}
+	for _, t := range help.Topics() {
+		if !uncommands || lookup(t.Name) == nil {
+			out = append(out, t.Name)
+		}
+	}
+	return out
+}
+
+// topicHelp prints a documentation topic rendered for a terminal.
+func (s *Shell) topicHelp(name string) error {
+	if _, ok := help.Lookup(name); !ok {
+		return usagef("no topic %q: type `help` for the list", name)
+	}
+	text, err := help.Text(name)
+	if err != nil {
+		return fmt.Errorf("help: %w", err)
+	}
+	fmt.Fprint(s.Stdout, text)
 	return nil
 }
 
@@ -62,6 +107,9 @@ func (s *Shell) commandHelp(c *command) error {
 	fmt.Fprintln(w, "\nExample:")
 	for _, l := range strings.Split(c.example, "\n") {
 		fmt.Fprintf(w, "  %s\n", l) // whole, to copy; TestHelpFits keeps them short
+	}
+	if t, ok := help.Lookup(c.name); ok {
+		fmt.Fprint(w, "\n"+wrap(fmt.Sprintf("See also the topic %s: help topic %s (%s).", t.Name, t.Name, t.Summary), helpWidth))
 	}
 	return nil
 }

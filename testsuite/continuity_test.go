@@ -106,8 +106,8 @@ func whoamiPID(t *testing.T, dir string) int {
 	return pid
 }
 
-// TestContinuityWebThroughViewChanges (issue 15, section 1; ARCHITECTURE
-// section 2 "Continuity"): the demo's web runs whoami on its owner; a
+// TestContinuityWebThroughViewChanges (issue 15, section 1; the design's
+// "Continuity", corral help design): the demo's web runs whoami on its owner; a
 // prober GETs it every 20 ms while another node is killed with kill -9
 // (the demo's process device fences it: it stays down), started again
 // (it rejoins), paused and resumed. Every probe answers, whoami keeps its

@@ -1,6 +1,6 @@
 // Package api is corral's admin API: HTTP with JSON bodies, served by
 // `corral agent` on the node's Unix socket (config admin_socket) and used
-// by `corral shell` (ARCHITECTURE sections 4 and 7).
+// by `corral shell` (corral help design).
 //
 // Contract:
 //

@@ -1,5 +1,5 @@
-// Package apitypes holds the documents of the admin API (ARCHITECTURE
-// section 7) with their JSON names: what the node serves (status, quorum,
+// Package apitypes holds the documents of the admin API (corral help
+// design) with their JSON names: what the node serves (status, quorum,
 // nodes and links, groups and resources, fencing state and history,
 // events, DNS records, the Lua host's state, reload reports) and the
 // requests and answers of its endpoints (config DB reads, writes and

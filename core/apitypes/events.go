@@ -1,7 +1,7 @@
 package apitypes
 
 // Event is one entry of the node's event stream, as the API and the shell
-// show it (ARCHITECTURE section 7).
+// show it (corral help events).
 type Event struct {
 	Seq  uint64 `json:"seq"`  // this node's event number, never reused
 	Time string `json:"time"` // RFC 3339 with milliseconds, for people

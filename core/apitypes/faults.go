@@ -1,6 +1,6 @@
 package apitypes
 
-// FaultSpec is the body of POST /v1/debug/faults (ARCHITECTURE section 7).
+// FaultSpec is the body of POST /v1/debug/faults (debug fault in the shell).
 type FaultSpec struct {
 	Peer  string  `json:"peer"`  // a node name; "" = every peer
 	Link  *int    `json:"link"`  // this node's link; -1 or absent = every link

@@ -1,7 +1,7 @@
 package apitypes
 
-// Status is the node's state as the admin API serves it (ARCHITECTURE
-// section 7, `status --json`).
+// Status is the node's state as the admin API serves it (corral help
+// start, `status --json`).
 type Status struct {
 	Cluster     string       `json:"cluster"`
 	Node        string       `json:"node"`

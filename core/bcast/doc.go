@@ -1,7 +1,7 @@
 // Package bcast is ordered broadcast within a view, flushed at view changes
-// (virtual synchrony; ARCHITECTURE section 5 "Ordered broadcast and config
-// DB", seed 000 section 3). It is a pure state machine (ARCHITECTURE
-// section 1): no goroutines, no clock, no randomness, no I/O.
+// (virtual synchrony; corral help design, "Ordered broadcast and the
+// configuration database"; OSDL's group messaging). It is a pure state
+// machine: no goroutines, no clock, no randomness, no I/O.
 //
 //	b, _ := bcast.New(bcast.Config{Self: self, Boot: boot})
 //	id, err := b.Broadcast(payload)               // a local request

@@ -1,7 +1,7 @@
-// Package cdb is the replicated configuration database (ARCHITECTURE
-// section 5 "Ordered broadcast and config DB", G3 in section 2; seed 002:
-// the cluster database and the Global Update Manager). It is a pure state
-// machine (section 1): no goroutines, clock, randomness or I/O; maps are
+// Package cdb is the replicated configuration database (corral help
+// design, "Ordered broadcast and the configuration database", G3; after NT
+// clusters' database and Global Update Manager). It is a pure state
+// machine: no goroutines, clock, randomness or I/O; maps are
 // iterated in sorted order wherever that reaches an output.
 //
 // # Data

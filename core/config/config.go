@@ -41,6 +41,7 @@ type Config struct {
 
 // Node is one entry of the node list.
 type Node struct {
+	// Name is the node's name, a DNS label: <node>.node.<domain>.
 	Name string `toml:"name"`
 	// ID identifies the node on the wire: 1..65535, unique.
 	ID int `toml:"id"`
@@ -58,27 +59,52 @@ type Node struct {
 
 // Timers are the failure detector and lease timings.
 type Timers struct {
-	Heartbeat  Duration `toml:"heartbeat"`
+	// Heartbeat is the period of the heartbeats sent on every path.
+	Heartbeat Duration `toml:"heartbeat"`
+	// SuspectMin is the failure detector's floor: a path is never
+	// suspected sooner than this after its last heartbeat.
 	SuspectMin Duration `toml:"suspect_min"`
+	// SuspectMax is the detector's ceiling: a silent path is always
+	// suspected by then, however slow it was learned to be.
 	SuspectMax Duration `toml:"suspect_max"`
-	Lease      Duration `toml:"lease"`
-	Margin     Duration `toml:"margin"`
-	Drift      float64  `toml:"drift"`
+	// Lease is how long a quorum's acknowledgement of a heartbeat lets a
+	// node act as primary (guarantee G2).
+	Lease Duration `toml:"lease"`
+	// Margin is added to every lease wait before a survivor takes over.
+	Margin Duration `toml:"margin"`
+	// Drift bounds the rate error of any node's clock (0.01 = 1 %); lease
+	// waits are stretched by 1+drift.
+	Drift float64 `toml:"drift"`
 }
 
 // Quorum selects the quorum policy and its options.
 type Quorum struct {
-	Policy         string   `toml:"policy"`
-	TwoNode        bool     `toml:"two_node"`
-	WaitForAll     bool     `toml:"wait_for_all"`
-	AutoTieBreaker bool     `toml:"auto_tie_breaker"`
-	Window         Duration `toml:"window"`
-	Witness        Witness  `toml:"witness"`
+	// Policy is "majority" (more than half of every configured vote) or
+	// "last_man_standing" (more than half of the last primary view's).
+	Policy string `toml:"policy"`
+	// TwoNode makes 1 of 2 votes quorate; it implies wait_for_all and
+	// needs a real fence device for both nodes.
+	TwoNode bool `toml:"two_node"`
+	// WaitForAll: after a cold start no view is primary until every
+	// configured node has been in one view once.
+	WaitForAll bool `toml:"wait_for_all"`
+	// AutoTieBreaker: exactly half the votes is enough for the side that
+	// holds the lowest node id of the reference view.
+	AutoTieBreaker bool `toml:"auto_tie_breaker"`
+	// Window (last_man_standing): while the last primary view is younger
+	// than this, a new one must also hold more than half of the view
+	// before it, so the cluster shrinks one step at a time.
+	Window  Duration `toml:"window"`
+	Witness Witness  `toml:"witness"`
 }
 
 // Witness is an optional extra vote: a disk block or a network arbiter.
 type Witness struct {
-	Disk    string `toml:"disk"`
+	// Disk is the path of a shared block device or file every node
+	// reaches: per-node slots, sbd style.
+	Disk string `toml:"disk"`
+	// Arbiter is the ip:port of a `corral arbiter` (the cluster key
+	// authenticates it).
 	Arbiter string `toml:"arbiter"`
 }
 
@@ -88,7 +114,9 @@ type Fence struct {
 	Levels  []FenceLevel  `toml:"levels"`
 	// Watchdog is "off" or the path of a watchdog device outside the
 	// process (kernel softdog or hardware).
-	Watchdog        string   `toml:"watchdog"`
+	Watchdog string `toml:"watchdog"`
+	// WatchdogTimeout is the watchdog's timeout W: survivors wait
+	// (lease + W)·(1+drift) + margin before they take over.
 	WatchdogTimeout Duration `toml:"watchdog_timeout"`
 	// Action is what a device call asks of a driver: "reboot" (a power
 	// cycle) or "off" (the node stays down until someone starts it).
@@ -97,18 +125,24 @@ type Fence struct {
 
 // FenceDevice is one fencing device driven by a Lua fence driver.
 type FenceDevice struct {
-	Name   string `toml:"name"`
+	// Name is how levels name the device.
+	Name string `toml:"name"`
+	// Driver is the Lua fence driver (agents/fence/ or [lua] paths).
 	Driver string `toml:"driver"`
 	// Targets are the nodes this device can fence; empty means all.
-	Targets []string          `toml:"targets"`
-	Params  map[string]string `toml:"params"`
+	Targets []string `toml:"targets"`
+	// Params are the driver's parameters (see its meta(): agents fence).
+	Params map[string]string `toml:"params"`
 }
 
 // FenceLevel is one fencing level of one node: its devices must all
 // succeed. Levels of a node are tried in ascending Level order.
 type FenceLevel struct {
-	Node    string   `toml:"node"`
-	Level   int      `toml:"level"`
+	// Node is the node this level fences.
+	Node string `toml:"node"`
+	// Level orders the node's levels, from 1.
+	Level int `toml:"level"`
+	// Devices are the [[fence.devices]] names of this level.
 	Devices []string `toml:"devices"`
 }
 
@@ -117,7 +151,8 @@ type DNS struct {
 	// Listen are host:port addresses served over UDP and TCP; an explicit
 	// empty list turns DNS off.
 	Listen []string `toml:"listen"`
-	Domain string   `toml:"domain"`
+	// Domain is the zone the node answers for.
+	Domain string `toml:"domain"`
 	// TTL is the TTL of group, apex and name server records (they follow
 	// failover and membership) and the negative TTL (the SOA minimum).
 	TTL Duration `toml:"ttl"`
@@ -172,7 +207,8 @@ type API struct {
 	// with both set the TCP listener serves HTTPS, so the token is never
 	// sent in clear. Required when Listen is not a loopback address.
 	TLSCert string `toml:"tls_cert"`
-	TLSKey  string `toml:"tls_key"`
+	// TLSKey is the private key of TLSCert (PEM).
+	TLSKey string `toml:"tls_key"`
 }
 
 // Debug holds switches for testing.

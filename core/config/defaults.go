@@ -38,7 +38,7 @@ func Default() *Config {
 			// Detector ceiling: a silent path is always suspected by then.
 			SuspectMax: Duration(3 * time.Second),
 			// A primary acts only while a quorum acknowledged a heartbeat it
-			// sent less than this ago (ARCHITECTURE section 2, G2).
+			// sent less than this ago (G2, corral help design).
 			Lease: Duration(500 * time.Millisecond),
 			// Safety margin added to lease waits.
 			Margin: Duration(100 * time.Millisecond),

@@ -29,4 +29,10 @@
 //   - The limits on network clients (API connections and timeouts, DNS TCP
 //     connections and UDP response rate) are constants in defaults.go, not
 //     keys.
+//   - The configuration reference (shell/help/config.md, `corral help
+//     config`) is generated from this package: every key's field comment,
+//     its value in Default (and the comment above it) and the messages
+//     Validate gives it through addf. Every field with a toml tag needs a
+//     comment; after a change, run `go generate ./shell/help/` (its tests
+//     fail until then).
 package config

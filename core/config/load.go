@@ -122,7 +122,7 @@ func parse(name string, data []byte) (*Config, Problems) {
 	for _, k := range md.Undecoded() {
 		key := c.indexedKey(k)
 		ps = append(ps, Problem{File: name, Line: c.lines[key], Key: key,
-			Msg: "unknown key: check its spelling and section (see examples/ and ARCHITECTURE section 7)"})
+			Msg: "unknown key: check its spelling and section (every key is in 'corral help config')"})
 	}
 	c.derive(md.IsDefined)
 	c.resolvePaths()

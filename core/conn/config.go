@@ -42,7 +42,7 @@ type Config struct {
 
 func (c *Config) fillDefaults() {
 	if c.Heartbeat == 0 {
-		// ARCHITECTURE section 7: [timers] heartbeat.
+		// corral help config: [timers] heartbeat.
 		c.Heartbeat = 100 * time.Millisecond
 	}
 	if c.SuspectMin == 0 {

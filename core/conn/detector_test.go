@@ -71,8 +71,8 @@ func (p *pair) path() conn.PathStatus {
 // TestNewPathSuspectsAsFastAsLearned: a path that has heard only one or a
 // few heartbeats suspects a silent peer within the floor (SuspectMin, plus
 // one tick of the driver), exactly as a path with a long history does; its
-// threshold is the floor from the first heartbeat on (ARCHITECTURE section
-// 5, Connectivity). Before, a path with fewer than 16 samples waited twice
+// threshold is the floor from the first heartbeat on (corral help
+// design, Connectivity). Before, a path with fewer than 16 samples waited twice
 // the floor, so the first failure after a start or a join took 800 ms to
 // see instead of 400.
 func TestNewPathSuspectsAsFastAsLearned(t *testing.T) {

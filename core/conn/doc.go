@@ -1,8 +1,8 @@
-// Package conn is corral's connectivity layer (seed 000, "Cluster
+// Package conn is corral's connectivity layer (OSDL's "Cluster
 // Connectivity"): hello and path discovery over every pair of links, an
 // adaptive failure detector per path, and one reliable circuit per peer over
-// whichever paths are up. It is a pure state machine (ARCHITECTURE section
-// 1): no goroutines, no clock, no I/O.
+// whichever paths are up. It is a pure state machine (corral help
+// design): no goroutines, no clock, no I/O.
 //
 // The driver feeds it:
 //

@@ -7,7 +7,7 @@ import (
 )
 
 // Checks of continuity and of takeover after a confirmed fence
-// (ARCHITECTURE section 2, G2 "Continuity" and G4), run by the harness on
+// (corral help design: "Continuity" and G4), run by the harness on
 // every step of every simulation (TestSimulation and the scenarios):
 //
 //   - checkStop: a node stops a resource on its own (selfStop, an

@@ -1,7 +1,7 @@
-// Package crm is the resource manager (ARCHITECTURE section 5 "Resource
-// manager", seed 002: resources, groups, dependencies, possible and
+// Package crm is the resource manager (corral help design, "Resource
+// manager", after NT clusters: resources, groups, dependencies, possible and
 // preferred owners, restart and failover thresholds, failback, push and
-// pull failover). It is a pure state machine (section 1): no goroutines,
+// pull failover). It is a pure state machine: no goroutines,
 // clock, global randomness or I/O; maps are iterated in sorted order
 // wherever that reaches an output.
 //
@@ -75,7 +75,7 @@
 // or that lost its lease (View.Lease), stops what it runs and takes no
 // start until it holds the lease again.
 //
-// Continuity (ARCHITECTURE section 2). View.Lease is membership's Leased:
+// Continuity (corral help design). View.Lease is membership's Leased:
 // a member of consecutive primary views carries the lease of the old view
 // into the new one until the new view's answers renew it, so a view
 // change that adds, removes, pauses or resumes other nodes never stops

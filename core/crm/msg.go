@@ -157,7 +157,7 @@ type MoveState struct {
 }
 
 // GroupPhase is what a group is doing, as the coordinator derives it
-// (ARCHITECTURE section 5): one of the Group* constants. Its text is what
+// (corral help design): one of the Group* constants. Its text is what
 // the State message, the API and the shell carry.
 type GroupPhase string
 
@@ -197,7 +197,7 @@ type ResStatus struct {
 	State    ResState
 }
 
-// Event kinds the resource manager records (ARCHITECTURE section 7).
+// Event kinds the resource manager records (corral help events).
 const (
 	EvResourceStarted = "resource_started"
 	EvResourceStopped = "resource_stopped"

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// Config DB key prefixes (ARCHITECTURE section 5).
+// Config DB key prefixes (corral help design).
 const (
 	ResourcePrefix = "/resources/"
 	GroupPrefix    = "/groups/"

@@ -2,7 +2,7 @@
 // modes, conversions, grant/convert/wait queues, completions and blocking
 // notices, lock value blocks), a directory spread over the members by
 // rendezvous hashing, masters, and recovery at every primary view change.
-// It is a pure state machine (ARCHITECTURE section 1) and persists
+// It is a pure state machine (corral help design) and persists
 // nothing: locks die with their node's incarnation.
 //
 // # Inputs and outputs

@@ -1,5 +1,5 @@
-// Package dns is corral's embedded DNS responder (ARCHITECTURE section 5
-// "DNS"): an adapter the production driver (core/node) owns, not a pure
+// Package dns is corral's embedded DNS responder (corral help
+// design): an adapter the production driver (core/node) owns, not a pure
 // core. It answers for one zone, <domain> (config [dns] domain, default
 // "<cluster>.corral."), over UDP and TCP:
 //

@@ -69,7 +69,7 @@ func NewResponder(origin string) *Responder {
 	return r
 }
 
-// Standing is how this node stands towards the primary view (section 2).
+// Standing is how this node stands towards the primary view (G2).
 type Standing int
 
 const (
@@ -106,7 +106,7 @@ func (r *Responder) Publish(in Input, st Standing, reason string) *Zone {
 			r.served = nil
 		}
 		if reason == "" {
-			reason = "this node is not acting as primary (ARCHITECTURE section 2, G2)"
+			reason = "this node is not acting as primary (guarantee G2: corral help design)"
 		}
 		z = Refusing(in.Domain, reason)
 	}

@@ -1,6 +1,6 @@
-// Package fence decides who fences whom and when (ARCHITECTURE section 5
-// "Fencing", G4 in section 2; seed 001 STONITH plugins, seed 003 fencing
-// and split brain). It is a pure state machine (section 1): no goroutines,
+// Package fence decides who fences whom and when (corral help design:
+// "Fencing", G4; the Open Cluster Framework's STONITH plugins, fencing
+// and split brain). It is a pure state machine: no goroutines,
 // clock, global randomness or I/O; maps are iterated in sorted order
 // wherever that reaches an output. The device calls themselves are Lua
 // fence drivers (agents/fence/) that the driver runs off the event loop.

@@ -31,7 +31,7 @@ const (
 	// coordinator starts a new one for a node that still needs fencing.
 	DefaultRetryAfter = 10 * time.Second
 	// DefaultLease, DefaultMargin and DefaultDrift are [timers] lease,
-	// margin and drift (ARCHITECTURE section 7).
+	// margin and drift (corral help config).
 	DefaultLease  = 500 * time.Millisecond
 	DefaultMargin = 100 * time.Millisecond
 	DefaultDrift  = 0.01
@@ -235,7 +235,7 @@ type Call struct {
 	Deadline time.Duration // by this node's clock
 }
 
-// Event kinds (ARCHITECTURE section 7).
+// Event kinds (corral help events).
 const (
 	EventStarted = "fence_started" // {target, device}
 	EventFenced  = "node_fenced"   // {target, device, by}

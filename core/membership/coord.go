@@ -51,7 +51,7 @@ func (m *Membership) hears(a, b wire.NodeID) bool {
 	return ok
 }
 
-// fullyConnected applies the greedy rule of ARCHITECTURE section 5 to the
+// fullyConnected applies the design's greedy rule (corral help design) to the
 // candidates: while some pair does not hear each other, drop the node with
 // the fewest mutual links (ties: the highest id). This node is never
 // dropped: the set is the one it can coordinate or join.
@@ -300,7 +300,7 @@ type known struct {
 }
 
 // mergeLineage judges from what every member knows, never from the first
-// holder found (ARCHITECTURE section 5, Quorum). LP is the newest view any
+// holder found (corral help design, Quorum). LP is the newest view any
 // member holds as LP. If some member installed it, LPAge is the smallest
 // age reported for it and Prev the newest view known installed before it
 // (the window). If none did, it may have been installed elsewhere or

@@ -1,8 +1,8 @@
 // Package membership agrees on views: which nodes are in the cluster now,
 // whether that view is the primary one, and whether this node may act as
-// primary right now (ARCHITECTURE sections 2 and 5; seed 000 "Cluster
-// Membership", seed 002 node states, seed 003 quorum). It is a pure state
-// machine (ARCHITECTURE section 1) driven like conn:
+// primary right now (corral help design; OSDL's "Cluster
+// Membership", NT clusters' node states, quorum). It is a pure state
+// machine (corral help design) driven like conn:
 //
 //	m, err := membership.New(cfg)  // cfg.Persisted, cfg.Start: what was persisted, now
 //	err = m.Step(now, input)       // one of the Input types below
@@ -112,7 +112,7 @@
 //     what is taken over on the lease alone: config DB writes, DNS.
 //   - Witness (G2): the witness breaks a tie for one member set at a time,
 //     for its lease, and grants only sets that hold a member of the last
-//     primary view it recorded (ARCHITECTURE section 5). A member that
+//     primary view it recorded (corral help design). A member that
 //     installs a primary view whose commit rested on the witness's vote
 //     (it holds the vote for those members) or that still needs it asks
 //     the witness at once to record the view (WitnessReq.Installed),

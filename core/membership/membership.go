@@ -70,7 +70,7 @@ type Membership struct {
 
 // carried is the lease of the primary view a member installed before its
 // current one: the answers it had collected for that view, which keep
-// holding until they expire (continuity, ARCHITECTURE section 2).
+// holding until they expire (continuity, corral help design).
 type carried struct {
 	view     wire.View
 	ackUntil map[wire.NodeID]time.Duration

@@ -18,7 +18,7 @@ import (
 // the fix, a restarted n1 (lowest id) proposed {1,2} as soon as it heard
 // n2: n3, healthy and reachable from n2 the whole time, left the primary
 // view uncleanly (fenced on the demo) and could lose its lease
-// (continuity, ARCHITECTURE section 2). A restarted n2 heard first by n1
+// (continuity, corral help design). A restarted n2 heard first by n1
 // made n1 (greedy rule: n2 does not report n3 yet, ties drop the highest
 // id) propose {1,2} the same way. Also when the node is back at once,
 // before the survivors formed a view without it (fast). Every case must end in {1,2,3} with the

@@ -7,7 +7,7 @@ import (
 )
 
 // Settings renders the quorum-relevant configuration that every node of a
-// cluster must share (ARCHITECTURE section 5): the node list with votes,
+// cluster must share (corral help design): the node list with votes,
 // the policy and its options, and the lease timing.
 func Settings(c Config) string {
 	c.fillDefaults()

@@ -73,7 +73,7 @@ func (m *Membership) Quorate(now time.Duration) bool {
 // Leased reports whether this node holds a lease at now: a quorum of its
 // installed primary view answered it in time, or it was a member of the
 // primary view installed before and that view's lease still holds
-// (continuity, ARCHITECTURE section 2). A node keeps running what it runs
+// (continuity, corral help design). A node keeps running what it runs
 // while it holds a lease; it takes over from excluded nodes only once
 // Quorate (or a fence is confirmed).
 func (m *Membership) Leased(now time.Duration) bool {

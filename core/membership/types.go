@@ -10,7 +10,7 @@ import (
 	"github.com/corral-ha/corral/core/wire"
 )
 
-// State is a node's membership state (seed 002: Offline, Online, Paused;
+// State is a node's membership state (as NT clusters': Offline, Online, Paused;
 // plus joining and leaving around them, and fenced).
 type State uint8
 
@@ -69,7 +69,7 @@ type Config struct {
 	// witness's answer before it proposes a non-primary view.
 	WitnessWait time.Duration
 
-	Heartbeat time.Duration // ARCHITECTURE's [timers] heartbeat
+	Heartbeat time.Duration // [timers] heartbeat
 	Lease     time.Duration // T_lease
 	// LeaseEvery is the lease request period: several requests per lease,
 	// so one lost request or answer does not cost the lease.
@@ -91,7 +91,7 @@ type Config struct {
 
 func (c *Config) fillDefaults() {
 	if c.Heartbeat == 0 {
-		// ARCHITECTURE section 7: [timers] heartbeat.
+		// corral help config: [timers] heartbeat.
 		c.Heartbeat = 100 * time.Millisecond
 	}
 	if c.Lease == 0 {

@@ -17,7 +17,7 @@ import (
 )
 
 // groupPrefix is where the config DB keeps group definitions
-// (ARCHITECTURE section 5, `/groups/<name>`).
+// (corral help design, `/groups/<name>`).
 const groupPrefix = "/groups/"
 
 // GroupRuntime is a group's runtime state as the resource manager knows
@@ -147,7 +147,7 @@ func (n *Node) dnsRefresh(now time.Duration) {
 	d.resp.Publish(n.dnsInput(ms), standing, reason)
 }
 
-// dnsStanding is this node's standing for DNS (section 5): acting when
+// dnsStanding is this node's standing for DNS (corral help design): acting when
 // quorate; waiting, in which the previous primary view's answers go on,
 // while a view change runs: promised to a new view within a lease of
 // having acted (the old view's lease would still hold), or installed in a

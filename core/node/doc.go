@@ -1,5 +1,5 @@
-// Package node is corral's production driver (ARCHITECTURE sections 1 and
-// 4): it owns the pure protocol stack (core/stack) and gives it what it
+// Package node is corral's production driver (corral help design): it
+// owns the pure protocol stack (core/stack) and gives it what it
 // may not touch itself: the real clock, the UDP sockets, the data store,
 // the Lua host, the watchdog, the API, DNS publication, the event log and
 // goroutines.
@@ -11,7 +11,7 @@
 //     become inputs on that loop, one at a time.
 //   - Before each Tick the loop reads every packet already queued, so after
 //     a local pause (a GC, a stopped VM) the cores see what arrived before
-//     they judge anyone (ARCHITECTURE section 5, Lifeguard's rule). Before
+//     they judge anyone (corral help design, Lifeguard's rule). Before
 //     every round it takes what else is queued (up to 256 packets and
 //     requests), so what arrived during the last round's fsync is written
 //     by one round (group commit).

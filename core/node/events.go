@@ -16,8 +16,8 @@ import (
 	"github.com/corral-ha/corral/core/wire"
 )
 
-// keepEvents is how many events the data store keeps (ARCHITECTURE
-// section 7: the last 10,000, so a restart keeps them).
+// keepEvents is how many events the data store keeps (corral
+// help events: the last 10,000, so a restart keeps them).
 const keepEvents = 10000
 
 var bucketEvents = []byte("events")

@@ -8,7 +8,7 @@ import (
 )
 
 // watchdogDriver feeds [fence] watchdog (core/watchdog) while this node
-// holds its lease (G4, ARCHITECTURE section 5): the loop decides at each
+// holds its lease (G4, corral help design): the loop decides at each
 // tick and hands the feed to a goroutine through a 1-slot channel, so a
 // slow device or supervisor never blocks the loop (a feed it has not
 // taken yet is enough; a second one is dropped).

@@ -1,7 +1,7 @@
-// Package quorum is corral's quorum arithmetic (ARCHITECTURE.md section 5,
+// Package quorum is corral's quorum arithmetic (corral help design,
 // "Quorum"): whether a candidate view is primary, and whether the nodes that
 // acknowledged a lease request may act for a view. It is a pure package
-// (ARCHITECTURE.md section 1): plain functions of their arguments, no
+// (corral help design): plain functions of their arguments, no
 // goroutines, no clock, no randomness, no I/O; map keys are sorted before
 // they reach a decision or an output. Witness I/O, the persistence of the
 // last primary view (LP) and the gathering of a Lineage live in membership

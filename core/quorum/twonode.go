@@ -3,7 +3,7 @@ package quorum
 import "github.com/corral-ha/corral/core/wire"
 
 // Alone is how far a primary view that holds only one of the two nodes of a
-// two_node cluster may act (ARCHITECTURE section 5: such a view "does
+// two_node cluster may act (corral help design: such a view "does
 // nothing but fence its peer until the fence is confirmed").
 type Alone uint8
 

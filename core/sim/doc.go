@@ -1,8 +1,8 @@
 // Package sim is corral's deterministic simulator: it runs a whole cluster of
 // protocol cores in one process, on one goroutine, on a virtual clock, with a
 // seeded faulty network and disk, so that thousands of fault schedules run in
-// seconds and any failure replays exactly from its seed (ARCHITECTURE
-// sections 1, 2 and 8).
+// seconds and any failure replays exactly from its seed (corral help
+// design, "How they are tested").
 //
 // # Model
 //

@@ -1,5 +1,5 @@
 // Package stack is one node's composition of the protocol cores
-// (ARCHITECTURE sections 1 and 4): connectivity (core/conn), membership
+// (corral help design): connectivity (core/conn), membership
 // (core/membership), the ordered broadcast (core/bcast), the config
 // database (core/cdb), the resource manager (core/crm), the fence core
 // (core/fence) and the lock manager (core/dlm), and all the wiring

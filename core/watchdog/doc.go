@@ -1,5 +1,5 @@
-// Package watchdog is watchdog self-fencing (ARCHITECTURE section 5
-// "Fencing", G4 in section 2; SBD style): a watchdog outside the corral
+// Package watchdog is watchdog self-fencing (corral help design,
+// "Fencing", G4; SBD style): a watchdog outside the corral
 // process resets the node unless it is fed, and the node feeds it only
 // while it holds its lease, so survivors may count a node that left the
 // view as fenced once (T_lease + W)·(1+ρ) + margin passed (core/fence).

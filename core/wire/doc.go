@@ -1,6 +1,6 @@
 // Package wire is corral's wire format: message types, their binary
 // encoding, and authenticated packets with fragmentation, replay protection
-// and reassembly. It is a pure package (ARCHITECTURE.md section 1): no
+// and reassembly. It is a pure package (corral help design): no
 // goroutines, no clock, no global randomness, no I/O. Callers pass the
 // node's monotonic time as a time.Duration where time matters.
 //

@@ -15,8 +15,8 @@ type View struct {
 	Members []NodeID
 }
 
-// Lineage is what a node knows of the primary views before it (ARCHITECTURE
-// section 5, Quorum): LP, the last primary view it installed or primary
+// Lineage is what a node knows of the primary views before it (corral help
+// design, Quorum): LP, the last primary view it installed or primary
 // proposal it promised after that, the one before it, and how long ago it
 // took LP on.
 type Lineage struct {

@@ -1,6 +1,6 @@
 // Package witness is the network quorum witness: `corral arbiter` and the
-// client nodes use to ask it for its vote (ARCHITECTURE section 5, Quorum;
-// seed 003's voting device).
+// client nodes use to ask it for its vote (corral help design, Quorum;
+// a voting device of the classic quorum designs).
 //
 // Contract:
 //

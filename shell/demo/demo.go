@@ -23,7 +23,7 @@ import (
 	"github.com/corral-ha/corral/shell/pidfile"
 )
 
-// The demo's settings (ARCHITECTURE section 7, "Demo").
+// The demo's settings (corral help start, "The demo").
 const (
 	demoDefaultDir = ".corral-demo"
 	demoCluster    = "demo"

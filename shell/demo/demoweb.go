@@ -16,7 +16,7 @@ import (
 	"github.com/corral-ha/corral/shell/pidfile"
 )
 
-// The demo's group web (ARCHITECTURE section 7, "Demo"): a process
+// The demo's group web (corral help start, "The demo"): a process
 // resource running `corral whoami` on port 8080 of the owner's first
 // address, answering with the owner's name.
 const (

@@ -1,4 +1,4 @@
-// Package demo is `corral demo` (ARCHITECTURE section 7, "Demo"): a local
+// Package demo is `corral demo` (corral help start, "The demo"): a local
 // cluster of agents on loopback addresses, each in its own directory under
 // DIR (.corral-demo) with its configuration, key, socket, pid file and log,
 // started as child processes of this binary (`corral agent`), with a demo

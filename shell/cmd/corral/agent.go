@@ -177,6 +177,9 @@ func runNode(log *slog.Logger, cfg *config.Config) (failure error) {
 	}
 	log.Info("agent ready", "cluster", cfg.Cluster, "node", cfg.Node, "pid", os.Getpid(),
 		"admin_socket", cfg.AdminSocket, "boot", n.Boot())
+	if err := notifySystemd("READY=1"); err != nil {
+		log.Warn("telling systemd the node is ready", "err", err)
+	}
 
 	select {
 	case <-sigCtx.Done():
@@ -189,6 +192,7 @@ func runNode(log *slog.Logger, cfg *config.Config) (failure error) {
 	}
 	stopSignals() // a second signal kills the agent at once
 	h.Close()     // ends open event streams, so Shutdown need not wait for them
+	_ = notifySystemd("STOPPING=1")
 
 	if l, ok := any(n).(leaver); ok && failure == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
@@ -264,7 +268,7 @@ func listenAdmin(path string) (*net.UnixListener, error) {
 }
 
 // writePIDFile writes the agent's pid to path (decimal and a newline,
-// ARCHITECTURE section 7) and its identity (boot id, start time) to
+// nothing else) and its identity (boot id, start time) to
 // path.id, so a fence or a script can tell this process from a later one
 // with the same pid. Both are made under a temporary name with
 // O_EXCL|O_NOFOLLOW and renamed into place: a symlink planted at the

@@ -53,6 +53,9 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: ok (cluster %q, node %q id %d, %d nodes, %d links)\n",
 			path, c.Cluster, c.Node, self.ID, len(c.Nodes), len(self.Addresses))
 	}
+	if status != 0 {
+		fmt.Fprintln(stderr, "(every key with its type, default and checks: corral help config)")
+	}
 	return status
 }
 

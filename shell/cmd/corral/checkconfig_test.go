@@ -54,6 +54,7 @@ driver = "nosuch"
 		file + `:17: fence.devices[0].params.wait: parameter wait: "soon" is not a duration`,
 		file + ":17: fence.devices[0].params: driver process needs parameter dir",
 		file + `:21: fence.devices[1].driver: no fence driver "nosuch"`,
+		"corral help config", // the reference
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("check-config lacks %q:\n%s", want, got)

@@ -1,6 +1,7 @@
 // Command corral is the corral cluster manager: the node agent, the local
 // demo cluster, the operator's shell and the small tools around them, in one
-// binary. See ARCHITECTURE section 7 for the command-line contract.
+// binary. `corral help` lists the commands and the documentation's topics
+// (package shell/help); `corral help TOPIC` shows one.
 package main
 
 import (
@@ -10,6 +11,7 @@ import (
 
 	"github.com/corral-ha/corral/shell"
 	"github.com/corral-ha/corral/shell/demo"
+	"github.com/corral-ha/corral/shell/help"
 )
 
 // version is stamped by the Makefile with -ldflags -X main.version=...
@@ -49,6 +51,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "help", "-h", "--help":
+		if args[0] == "help" && len(args) > 1 {
+			return helpOn(args[1:], stdout, stderr)
+		}
 		usage(stdout)
 		return 0
 	}
@@ -71,6 +76,46 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %s\n      %s\n", c.usage, c.summary)
 	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Documentation (corral help TOPIC; the shell's commands: corral shell -c help):")
+	for _, t := range help.Topics() {
+		fmt.Fprintf(w, "  %-11s %s\n", t.Name, t.Summary)
+	}
+	fmt.Fprintln(w, "  corral.service  the systemd unit, to install (corral help operations)")
+}
+
+// helpOn is `corral help NAME`: a topic, else a command's help.
+func helpOn(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 1 {
+		fmt.Fprintln(stderr, "corral: help takes one topic or command: corral help [TOPIC|COMMAND]")
+		return 2
+	}
+	name := args[0]
+	if name == "corral.service" { // the systemd unit, to install
+		b, err := help.File(name)
+		if err != nil {
+			fmt.Fprintf(stderr, "corral: %v\n", err)
+			return 1
+		}
+		_, _ = stdout.Write(b)
+		return 0
+	}
+	if _, ok := help.Lookup(name); ok {
+		text, err := help.Text(name)
+		if err != nil {
+			fmt.Fprintf(stderr, "corral: %v\n", err)
+			return 1
+		}
+		fmt.Fprint(stdout, text)
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return commandHelp(c, []string{"--help"}, stdout)
+		}
+	}
+	fmt.Fprintf(stderr, "corral: no topic or command %q; run 'corral help' for the list\n", name)
+	return 2
 }
 
 // flagHelp lists the commands whose flag set prints their help (on -h).
