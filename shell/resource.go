@@ -70,7 +70,11 @@ func cdbPutDoc(ctx context.Context, s *Shell, key string, m map[string]any, rev 
 		if err != nil {
 			return false, err
 		}
-		st.apply([]apitypes.CDBOp{{Op: "set", Key: key, Value: string(b)}})
+		ops := []apitypes.CDBOp{{Op: "set", Key: key, Value: string(b)}}
+		if err := checkStep(ctx, s, ops); err != nil {
+			return false, err
+		}
+		st.apply(ops)
 		return true, nil
 	}
 	path, err := cdbPath(key)
@@ -262,6 +266,9 @@ func txnDocs(ctx context.Context, s *Shell, f func(t *docTxn) error) error {
 			return nil
 		}
 		if s.stage != nil { // a staged session: the stage changes, not the cluster
+			if err := checkStep(ctx, s, t.ops); err != nil {
+				return err
+			}
 			s.stage.apply(t.ops)
 			return nil
 		}

@@ -214,6 +214,31 @@ func verifyStage(ctx context.Context, s *Shell, st *stage) (apitypes.VerifyResul
 	return res, err
 }
 
+// checkStep has the node check the resource and group values a staged
+// step writes, each alone, as it checks a live write (the agent exists,
+// the parameters match its meta()): a step it refuses leaves the stage
+// unchanged. The whole configuration is checked by verify and commit.
+func checkStep(ctx context.Context, s *Shell, ops []apitypes.CDBOp) error {
+	req := apitypes.VerifyRequest{Docs: map[string]string{}}
+	for _, o := range ops {
+		if o.Op == "set" && (strings.HasPrefix(o.Key, "/resources/") || strings.HasPrefix(o.Key, "/groups/")) {
+			req.Docs[o.Key] = o.Value
+			req.Only = append(req.Only, o.Key)
+		}
+	}
+	if len(req.Only) == 0 {
+		return nil
+	}
+	var res apitypes.VerifyResult
+	if err := s.Client.Do(ctx, http.MethodPost, "/v1/config/verify", req, &res); err != nil {
+		return err
+	}
+	if !res.OK {
+		return fmt.Errorf("not staged: %s", strings.Join(res.Problems, "; "))
+	}
+	return nil
+}
+
 // errMoved: a commit found a staged key's live revision moved.
 var errMoved = errors.New("the live configuration moved")
 

@@ -16,7 +16,15 @@ import (
 // (node.VerifyConfig without agents: parse, references, cycles, owners).
 type verifyFake struct{ *apitest.Node }
 
-func (f *verifyFake) Verify(docs map[string][]byte) (problems, warnings []string) {
+func (f *verifyFake) Verify(docs map[string][]byte, only []string) (problems, warnings []string) {
+	for _, k := range only { // a staged step: the value alone
+		if strings.Contains(string(docs[k]), "nosuchagent") {
+			problems = append(problems, k+`: no resource agent "nosuchagent"`)
+		}
+	}
+	if only != nil {
+		return problems, nil
+	}
 	for _, e := range node.VerifyConfig(docs, []string{"n1", "n2"}, nil) {
 		problems = append(problems, e.Error())
 	}
@@ -54,6 +62,9 @@ func TestStagedSession(t *testing.T) {
 	must(sh, "configure")
 	if err := exec(sh, "configure"); err == nil || !strings.Contains(err.Error(), "already open") {
 		t.Fatalf("configure twice: %v", err)
+	}
+	if err := exec(sh, "resource add bad nosuchagent --group web"); err == nil || !strings.Contains(err.Error(), `no resource agent "nosuchagent"`) {
+		t.Fatalf("a staged step with an unknown agent: %v", err)
 	}
 	must(sh, "resource add app dummy --group web")
 	must(sh, "group add db --after web")

@@ -56,7 +56,7 @@ func runVerify(ctx context.Context, s *Shell, a *args) error {
 		}
 	}
 	if !res.OK {
-		return fmt.Errorf("verify: %d problem(s): commit would refuse the stage; fix them in the stage or abort", len(res.Problems))
+		return fmt.Errorf("%d problem(s): commit would refuse the stage; fix them in the stage or abort", len(res.Problems))
 	}
 	return nil
 }

@@ -9,8 +9,8 @@ import (
 )
 
 // TestStagedScriptProcesses drives a real three-node demo through
-// `corral shell -f SCRIPT`: a stage with an unknown agent fails verify and
-// writes nothing; a stage of a new group commits as one transaction and
+// `corral shell -f SCRIPT`: a staged step with an unknown agent is refused,
+// a stage with an unknown owner fails verify and commit and writes nothing; a stage of a new group commits as one transaction and
 // the group comes online where it prefers; a stage whose key moved live
 // (a cdb set in between) is refused, then commit --force rebases it.
 func TestStagedScriptProcesses(t *testing.T) {
@@ -31,9 +31,12 @@ func TestStagedScriptProcesses(t *testing.T) {
 		}
 		return nil
 	})
-	r := script("bad.corral", "configure\ngroup add shop --prefer n2\nresource add cart nosuchagent --group shop\nverify\ncommit\n")
-	if r.code != 1 || !strings.Contains(r.stdout, "no resource agent \"nosuchagent\"") || !strings.Contains(r.stderr, "bad.corral:4") {
-		t.Fatalf("a stage with an unknown agent: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	// an unknown agent is refused at its step; an unknown owner by verify
+	// and commit; nothing is written
+	r := script("bad.corral", "configure\nresource add cart nosuchagent --group shop\ngroup add shop --prefer n9\nverify\ncommit\nabort\n", "--keep-going")
+	if r.code != 1 || !strings.Contains(r.stderr, "bad.corral:2") || !strings.Contains(r.stderr, `no resource agent "nosuchagent"`) ||
+		!strings.Contains(r.stdout, "n9 not a configured node") || !strings.Contains(r.stderr, "bad.corral:5") || strings.Contains(r.stderr, "bad.corral:6") {
+		t.Fatalf("a stage with an unknown agent and owner: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	var gs []groupJSON
 	if err := shellJSON(t, dir, "n1", "groups", &gs); err != nil || len(gs) != 0 {

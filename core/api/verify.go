@@ -10,7 +10,7 @@ import (
 // Verifier is what POST /v1/config/verify needs from the node
 // (*node.Node has it); a Node without it answers 501 there.
 type Verifier interface {
-	Verify(docs map[string][]byte) (problems, warnings []string)
+	Verify(docs map[string][]byte, only []string) (problems, warnings []string)
 }
 
 var _ Verifier = (*node.Node)(nil)
@@ -34,7 +34,7 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) {
 	for k, val := range req.Docs {
 		docs[k] = []byte(val)
 	}
-	problems, warnings := v.Verify(docs)
+	problems, warnings := v.Verify(docs, req.Only)
 	res := apitypes.VerifyResult{OK: len(problems) == 0, Problems: problems, Warnings: warnings}
 	if res.Problems == nil {
 		res.Problems = []string{}

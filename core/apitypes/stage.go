@@ -5,6 +5,10 @@ package apitypes
 // (a shell's staged session); other keys are not looked at.
 type VerifyRequest struct {
 	Docs map[string]string `json:"docs"`
+	// Only, when set, checks just these keys' values, each alone (parse,
+	// agents and parameters), without the whole-configuration checks:
+	// one staged step, checked as a live write would be.
+	Only []string `json:"only,omitempty"`
 }
 
 // VerifyResult answers POST /v1/config/verify: every problem (a commit

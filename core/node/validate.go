@@ -234,8 +234,25 @@ func VerifyConfig(docs map[string][]byte, nodes []string, agents Agents) []error
 // Verify checks a staged configuration against this node's agents and
 // configured nodes (VerifyConfig), and that fence levels cover every
 // node: problems make a commit fail; warnings do not (a cluster without
-// any fencing is told what that means).
-func (n *Node) Verify(docs map[string][]byte) (problems, warnings []string) {
+// any fencing is told what that means). With only, it checks just those
+// keys' values of docs, each alone (ValidateResource, ValidateGroup), as
+// a live write of them would be checked: one staged step.
+func (n *Node) Verify(docs map[string][]byte, only []string) (problems, warnings []string) {
+	if len(only) > 0 {
+		for _, k := range only {
+			var err error
+			switch {
+			case strings.HasPrefix(k, crm.ResourcePrefix):
+				err = ValidateResource(strings.TrimPrefix(k, crm.ResourcePrefix), docs[k], n.agents())
+			case strings.HasPrefix(k, crm.GroupPrefix):
+				err = ValidateGroup(strings.TrimPrefix(k, crm.GroupPrefix), docs[k], n.agents())
+			}
+			if err != nil {
+				problems = append(problems, strings.TrimSuffix(err.Error(), ": "+ErrInvalidConfig.Error()))
+			}
+		}
+		return problems, nil
+	}
 	var nodes []string
 	for _, nd := range n.cfg.Nodes {
 		nodes = append(nodes, nd.Name)
