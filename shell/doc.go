@@ -40,6 +40,14 @@
 //     the documentation's topics (package shell/help) and `help TOPIC`
 //     (`help topic TOPIC` when a command has the name) shows one.
 //   - Times (events, cdb history, fence history) are apitypes.TimeLayout.
+//   - A staged session (configure, diff, verify, commit, abort; stage.go)
+//     lives in the shell process, so only in the interactive shell or a
+//     script (-f); while one is open, the commands marked stages (resource,
+//     group, set) run their usual code against the stage, their config DB
+//     reads and writes redirected by cdbDoc, cdbPutDoc, txnDocs and
+//     stagedList, and their lines are recorded for commit --force. commit
+//     is one POST /v1/cdb-txn conditioned on every changed key's revision
+//     as configure copied it.
 //
 // One file per command (status.go, nodes.go, ... each with its help text
 // and example); the registry is commands() in shell.go, the HTTP client

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -28,7 +27,8 @@ func groupCommand() *command {
 		subs:    []string{"add", "del"},
 		flags: []flagSpec{{"--after", "GROUP"}, {"--prefer", "NODES"}, {"--possible", "NODES"}, {"--policy", "P"},
 			{"--service", "NAME/PROTO/PORT"}, {"--with-resources", ""}},
-		run: runGroup,
+		stages: true,
+		run:    runGroup,
 	}
 }
 
@@ -122,11 +122,11 @@ func groupDel(ctx context.Context, s *Shell, name string, withRes bool) error {
 		if !withRes {
 			return nil
 		}
-		var list apitypes.CDBListResult
-		if err := s.Client.Get(ctx, "/v1/cdb?prefix="+url.QueryEscape("/resources/"), &list); err != nil {
+		keys, err := stagedList(ctx, s, "/resources/")
+		if err != nil {
 			return err
 		}
-		for _, k := range list.Keys {
+		for _, k := range keys {
 			var r struct {
 				Group string `json:"group"`
 			}

@@ -49,7 +49,7 @@ func TestHelpTopics(t *testing.T) {
 // topic after help topic.
 func TestHelpTopicCompletion(t *testing.T) {
 	c := &completer{s: &Shell{}}
-	for line, want := range map[string]string{"help con": "fig ", "help des": "ign ", "help topic l": "ua ", "help to": "pic "} {
+	for line, want := range map[string]string{"help topic con": "fig ", "help des": "ign ", "help topic l": "ua ", "help to": "pic "} {
 		got, _ := c.Do([]rune(line), len([]rune(line)))
 		if len(got) != 1 || string(got[0]) != want {
 			t.Errorf("complete %q: %q, want %q", line, got, want)

@@ -64,6 +64,7 @@ func (s *Shell) Interactive(env Env) int {
 		}
 	}
 	utf8 := utf8Locale(env.Getenv)
+	s.session = true
 	rl, err := readline.NewEx(&readline.Config{
 		Prompt:            "corral> ",
 		HistoryFile:       hist,
@@ -109,7 +110,11 @@ func (s *Shell) Interactive(env Env) int {
 				fmt.Fprintf(env.Stdout, "reconnected to %s (%s)\n", st.Node, s.Client.Socket)
 				down = false
 			}
-			rl.SetPrompt(prompt(st.Cluster, st.Node, st.Quorate, true, utf8))
+			p := prompt(st.Cluster, st.Node, st.Quorate, true, utf8)
+			if s.stage != nil { // a staged session: changes wait for commit
+				p = strings.TrimSuffix(p, "> ") + " [staged]> "
+			}
+			rl.SetPrompt(p)
 		} else {
 			rl.SetPrompt(prompt("", "", false, false, utf8))
 		}

@@ -26,12 +26,24 @@ func resourceCommand() *command {
 		example: "resource add ip ipaddr ip=10.0.0.50 nic=eth0 --group web\nresource add app process command='sleep 600' --group web --monitor 5s\nresource del app",
 		subs:    []string{"add", "del"},
 		flags:   []flagSpec{{"--group", "GROUP"}, {"--monitor", "DURATION"}},
+		stages:  true,
 		run:     runResource,
 	}
 }
 
 // cdbDoc reads a config DB key as a JSON object; found false when absent.
 func cdbDoc(ctx context.Context, s *Shell, key string) (map[string]any, uint64, bool, error) {
+	if st := s.stage; st != nil && covers(key) { // a staged session: the stage's copy
+		v, ok := st.docs[key]
+		if !ok {
+			return nil, st.base[key].Revision, false, nil
+		}
+		m := map[string]any{}
+		if err := json.Unmarshal([]byte(v), &m); err != nil {
+			return nil, 0, false, fmt.Errorf("%s is not a JSON object (%v): fix it with `cdb set %s ...`", key, err, key)
+		}
+		return m, st.base[key].Revision, true, nil
+	}
 	path, err := cdbPath(key)
 	if err != nil {
 		return nil, 0, false, err
@@ -53,6 +65,18 @@ func cdbDoc(ctx context.Context, s *Shell, key string) (map[string]any, uint64, 
 // cdbPutDoc writes a JSON object to key if its revision is still rev (0:
 // absent); ok false when it changed meanwhile.
 func cdbPutDoc(ctx context.Context, s *Shell, key string, m map[string]any, rev uint64) (bool, error) {
+	if st := s.stage; st != nil && covers(key) {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return false, err
+		}
+		ops := []apitypes.CDBOp{{Op: "set", Key: key, Value: string(b)}}
+		if err := checkStep(ctx, s, ops); err != nil {
+			return false, err
+		}
+		st.apply(ops)
+		return true, nil
+	}
 	path, err := cdbPath(key)
 	if err != nil {
 		return false, err
@@ -207,6 +231,11 @@ func (t *docTxn) put(key string, m map[string]any) {
 	t.ops = append(t.ops, apitypes.CDBOp{Op: "set", Key: key, Value: string(b)})
 }
 
+// putRaw writes a value that is not a JSON object (a setting).
+func (t *docTxn) putRaw(key, value string) {
+	t.ops = append(t.ops, apitypes.CDBOp{Op: "set", Key: key, Value: value})
+}
+
 func (t *docTxn) del(key string) { t.ops = append(t.ops, apitypes.CDBOp{Op: "delete", Key: key}) }
 
 // dropFromGroup takes a resource out of a group's start order.
@@ -234,6 +263,13 @@ func txnDocs(ctx context.Context, s *Shell, f func(t *docTxn) error) error {
 			return err
 		}
 		if len(t.ops) == 0 {
+			return nil
+		}
+		if s.stage != nil { // a staged session: the stage changes, not the cluster
+			if err := checkStep(ctx, s, t.ops); err != nil {
+				return err
+			}
+			s.stage.apply(t.ops)
 			return nil
 		}
 		var res apitypes.CDBWriteResult

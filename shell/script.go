@@ -22,6 +22,8 @@ func (s *Shell) Script(r io.Reader, name string, keepGoing bool, stderr io.Write
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	status, lineNo := 0, 0
+	s.session = true
+	defer func() { s.session = false }()
 	for sc.Scan() {
 		lineNo++
 		line := strings.TrimSpace(sc.Text())
@@ -58,6 +60,13 @@ func (s *Shell) Script(r io.Reader, name string, keepGoing bool, stderr io.Write
 	if err := sc.Err(); err != nil {
 		fmt.Fprintf(stderr, "corral shell: reading %s: %v\n", name, err)
 		return 1
+	}
+	if st := s.stage; st != nil {
+		s.stage = nil
+		fmt.Fprintf(stderr, "corral shell: %s ends with a staged session open (%d change(s) not committed): end it with commit or abort\n", name, len(st.changes()))
+		if status == 0 {
+			status = 1
+		}
 	}
 	return status
 }

@@ -226,7 +226,10 @@ type command struct {
 	// rawLine: args.line is the text after the command's name as typed
 	// (quotes kept), for commands whose argument is code (lua).
 	rawLine bool
-	run     func(ctx context.Context, s *Shell, a *args) error
+	// stages: inside a staged session (configure) the command changes
+	// the stage, and its line is recorded for commit --force.
+	stages bool
+	run    func(ctx context.Context, s *Shell, a *args) error
 }
 
 // commands lists every command, in the order `help` shows them.
@@ -235,7 +238,8 @@ func commands() []*command {
 		statusCommand(), nodesCommand(), linksCommand(), quorumCommand(), viewsCommand(), eventsCommand(),
 		pauseCommand(), resumeCommand(), leaveCommand(), debugCommand(), cdbCommand(), watchCommand(), dnsCommand(),
 		groupsCommand(), resourcesCommand(), moveCommand(), startCommand(), stopCommand(), cleanupCommand(),
-		explainCommand(), resourceCommand(), groupCommand(), fenceCommand(),
+		explainCommand(), resourceCommand(), groupCommand(), setCommand(), fenceCommand(),
+		configureCommand(), diffCommand(), verifyCommand(), commitCommand(), abortCommand(),
 		agentsCommand(), luaCommand(), reloadCommand(), locksCommand(), lockCommand(), unlockCommand(),
 		disksCommand(), diskCommand(),
 		helpCommand(), exitCommand(),
@@ -350,6 +354,13 @@ type Shell struct {
 	readLine func(prompt string) (string, error)
 	// locks is the shell's lock session (lock, unlock; locks.go).
 	locks *shellLocks
+	// stage is the open staged session (configure; stage.go), nil when
+	// none; replaying: commit --force runs its lines again; session: the
+	// shell runs several commands (interactive or a script), so a stage
+	// can live across them.
+	stage     *stage
+	replaying bool
+	session   bool
 }
 
 // Exec runs one command line.
@@ -386,7 +397,11 @@ func (s *Shell) Exec(ctx context.Context, line string) error {
 			a.line = strings.TrimSpace(line[i+len(rest[0]):])
 		}
 	}
-	return shellHint(c, c.run(ctx, s, a))
+	err = c.run(ctx, s, a)
+	if err == nil && c.stages && s.stage != nil && !s.replaying {
+		s.stage.lines = append(s.stage.lines, joinWords(rest))
+	}
+	return shellHint(c, err)
 }
 
 // wantsHelp reports whether a command's words ask for its help: --help

@@ -23,6 +23,11 @@
 //     GET /v1/nodes, /v1/nodes/NAME, /v1/links, /v1/quorum, /v1/views;
 //     POST /v1/nodes/NAME/pause|resume|leave (202; leave of this node waits
 //     for the view without it, 200).
+//   - GET /v1/nodes/NAME/explain, /v1/quorum/explain, /v1/fence/NODE/explain
+//     (apitypes.NodeExplain, QuorumExplain, FenceExplain: the explanation
+//     in sentences, "text", with the facts behind it; 404 for an unknown
+//     node). POST /v1/config/verify {docs} checks a whole staged
+//     configuration without writing it (apitypes.VerifyResult).
 //   - GET /v1/events?since=N&limit=M lists stored events after seq N; with
 //     &follow=1 or Accept: text/event-stream it is a Server-Sent Events
 //     stream ("id: SEQ", "event: KIND", "data: JSON") that replays from N,

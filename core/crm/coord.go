@@ -554,7 +554,12 @@ func trim(ts []time.Duration, now, period time.Duration) []time.Duration {
 
 // topo orders groups so that every group comes after the groups it
 // depends on; groups in a cycle get the cycle's description.
-func (c *CRM) topo(names []string) ([]string, map[string]string) {
+func (c *CRM) topo(names []string) ([]string, map[string]string) { return topo(c.groups, names) }
+
+// topo orders the groups names of groups so that every group comes after
+// the groups it depends on (After); groups in a cycle get the cycle's
+// description ("a -> b -> a").
+func topo(groups map[string]Group, names []string) ([]string, map[string]string) {
 	const (
 		white = iota
 		grey
@@ -581,10 +586,10 @@ func (c *CRM) topo(names []string) ([]string, map[string]string) {
 		}
 		color[n] = grey
 		stack = append(stack, n)
-		deps := append([]string{}, c.groups[n].After...)
+		deps := append([]string{}, groups[n].After...)
 		sort.Strings(deps)
 		for _, d := range deps {
-			if _, ok := c.groups[d]; ok {
+			if _, ok := groups[d]; ok {
 				visit(d)
 			}
 		}

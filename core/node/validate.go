@@ -257,3 +257,85 @@ func (n *Node) validateTxn(ops []cdb.Op) error {
 	}
 	return ValidateTxn(ops, res, n.agents())
 }
+
+// VerifyConfig checks a whole desired configuration of the resource
+// manager, as a staged session holds it (docs: the value of every key
+// under /resources/ and /groups/; other keys are not looked at): each
+// value validates (ValidateResource, ValidateGroup: parse, agents and
+// parameters against meta()), and together they hold (crm.Check:
+// references, no dependency cycle, owners that are configured nodes).
+// It returns every problem found, sorted; none: nil.
+func VerifyConfig(docs map[string][]byte, nodes []string, agents Agents) []error {
+	var errs []error
+	res := map[string]crm.Resource{}
+	groups := map[string]crm.Group{}
+	for _, k := range sortedKeys(docs) {
+		switch {
+		case strings.HasPrefix(k, crm.ResourcePrefix):
+			name := strings.TrimPrefix(k, crm.ResourcePrefix)
+			if err := ValidateResource(name, docs[k], agents); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			res[name], _ = crm.ParseResource(name, docs[k])
+		case strings.HasPrefix(k, crm.GroupPrefix):
+			name := strings.TrimPrefix(k, crm.GroupPrefix)
+			if err := ValidateGroup(name, docs[k], agents); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			groups[name], _ = crm.ParseGroup(name, docs[k])
+		}
+	}
+	for _, e := range crm.Check(res, groups, nodes) {
+		errs = append(errs, fmt.Errorf("%w: %w", e, ErrInvalidConfig))
+	}
+	return errs
+}
+
+// Verify checks a staged configuration against this node's agents and
+// configured nodes (VerifyConfig), and that fence levels cover every
+// node: problems make a commit fail; warnings do not (a cluster without
+// any fencing is told what that means). With only, it checks just those
+// keys' values of docs, each alone (ValidateResource, ValidateGroup), as
+// a live write of them would be checked: one staged step.
+func (n *Node) Verify(docs map[string][]byte, only []string) (problems, warnings []string) {
+	if len(only) > 0 {
+		for _, k := range only {
+			var err error
+			switch {
+			case strings.HasPrefix(k, crm.ResourcePrefix):
+				err = ValidateResource(strings.TrimPrefix(k, crm.ResourcePrefix), docs[k], n.agents())
+			case strings.HasPrefix(k, crm.GroupPrefix):
+				err = ValidateGroup(strings.TrimPrefix(k, crm.GroupPrefix), docs[k], n.agents())
+			}
+			if err != nil {
+				problems = append(problems, strings.TrimSuffix(err.Error(), ": "+ErrInvalidConfig.Error()))
+			}
+		}
+		return problems, nil
+	}
+	var nodes []string
+	for _, nd := range n.cfg.Nodes {
+		nodes = append(nodes, nd.Name)
+	}
+	for _, e := range VerifyConfig(docs, nodes, n.agents()) {
+		problems = append(problems, strings.TrimSuffix(e.Error(), ": "+ErrInvalidConfig.Error()))
+	}
+	fc := FenceConfig(n.cfg, uint64(n.boot))
+	var uncovered []string
+	for _, name := range nodes {
+		if t := fc.Targets[name]; len(t.Levels) == 0 && !t.Watchdog {
+			uncovered = append(uncovered, name)
+		}
+	}
+	switch {
+	case len(uncovered) == len(nodes):
+		warnings = append(warnings, "no node has a fence level or watchdog mode: a node that leaves uncleanly is never confirmed fenced, "+
+			"and its groups wait; configure [fence] in every node's file (corral help config)")
+	case len(uncovered) > 0:
+		problems = append(problems, fmt.Sprintf("fence levels do not cover %s: configure a [fence] level (or watchdog mode) for each in every node's file (corral help config)",
+			strings.Join(uncovered, ", ")))
+	}
+	return problems, warnings
+}

@@ -134,3 +134,39 @@ func TestValidateDisk(t *testing.T) {
 		t.Errorf("disk add's transaction: %v", err)
 	}
 }
+
+// TestVerifyConfig: a whole staged configuration is checked value by
+// value against the agents' meta() and then together (crm.Check).
+func TestVerifyConfig(t *testing.T) {
+	h, err := lua.New(lua.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	docs := map[string][]byte{
+		"/resources/app": []byte(`{"agent": "process", "group": "web", "params": {"cmd": "x"}}`),
+		"/resources/ip":  []byte(`{"agent": "dummy", "group": "web"}`),
+		"/resources/db":  []byte(`{"agent": "dummy", "group": "gone"}`),
+		"/groups/web":    []byte(`{"resources": ["ip"], "after": ["other"], "preferred": ["n9"]}`),
+		"/groups/other":  []byte(`{"after": ["web"]}`),
+		"/settings/x":    []byte(`not checked`),
+	}
+	var all []string
+	for _, e := range VerifyConfig(docs, []string{"n1", "n2"}, h) {
+		if !errors.Is(e, ErrInvalidConfig) {
+			t.Errorf("%v does not wrap ErrInvalidConfig", e)
+		}
+		all = append(all, e.Error())
+	}
+	got := strings.Join(all, "\n")
+	for _, want := range []string{"agent process has no parameter cmd", "/resources/db: group gone does not exist",
+		"/groups/web: after: dependency cycle", "/groups/web: preferred: n9 not a configured node"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("problems lack %q:\n%s", want, got)
+		}
+	}
+	if errs := VerifyConfig(map[string][]byte{"/resources/ip": []byte(`{"agent": "dummy", "group": "web"}`),
+		"/groups/web": []byte(`{"resources": ["ip"]}`)}, []string{"n1"}, h); errs != nil {
+		t.Errorf("a sound configuration: %v", errs)
+	}
+}

@@ -83,4 +83,14 @@
 //
 //	primary: 2 of 3 votes of configured nodes, need 2; policy majority
 //	not primary: 1 of 3 votes of last primary view 17/1, need 2; policy last_man_standing
+//
+// Explain (`explain quorum`) renders a Decision in sentences with the
+// options that took part and, for a primary view, LossSets: the minimal
+// sets of its members whose failure together leaves a view Decide does
+// not judge primary, judged with the lineage Survivors gives (the view as
+// LP, aged past the window, every node seen, the witness granting when
+// one is configured). The sets come from Decide itself, searched by
+// increasing size (at most MaxLossJudged views, MaxLossSets listed), so
+// they cannot disagree with it; a quick-check compares them with every
+// subset of failures on random configurations.
 package quorum
