@@ -10,7 +10,10 @@ package testsuite
 //	                          random read and write at queue depth 1 and 16;
 //	                          for nbd-server, corral's serving node and a
 //	                          non-serving node (its requests go through the
-//	                          serving node over the cluster's circuits)
+//	                          serving node over the cluster's circuits);
+//	                          and core/nbd's server alone over a plain file
+//	                          (pread/pwrite/fdatasync, no cluster): the NBD
+//	                          server's own share of corral's figures
 //	BenchmarkDiskFailover     kill -9 of the serving node to the first
 //	                          completed read through another node
 //
@@ -23,15 +26,14 @@ package testsuite
 // node to it with taskset, and the clients to the other CPUs; default
 // unset: nothing is pinned, as in the anchor's results.txt),
 // $CORRAL_DISKBENCH_FAILOVERS (kill -9 runs, default 10) and
-// $CORRAL_DISKBENCH_PERF (a directory: `perf record` the serving node
-// during its fio jobs of the first run, one perf.data per job there).
+// $CORRAL_DISKBENCH_PERF (a directory: `perf record` the serving node and
+// the bare core/nbd server during their fio jobs of the first run, one
+// perf.data per job there).
 
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -39,6 +41,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -48,6 +51,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/corral-ha/corral/core/nbd"
+	"golang.org/x/sys/unix"
 )
 
 // Address blocks of these benchmarks (other tests and benchmarks of the
@@ -239,127 +245,38 @@ func otherCPUs(cpus string) string {
 	return strings.Join(rest, ",")
 }
 
-// ---- a minimal NBD client (fixed newstyle, NBD_OPT_GO, simple replies,
-// READ): the failover benchmark's reader and the write checks. The
-// protocol's constants are doc/proto.md's.
-
-const (
-	nbdOptMagic   = 0x49484156454F5054 // "IHAVEOPT"
-	nbdRepMagic   = 0x3e889045565a9
-	nbdReqMagic   = 0x25609513
-	nbdReplyMagic = 0x67446698
-	nbdOptGo      = 7
-	nbdRepAck     = 1
-	nbdRepInfo    = 3
-	nbdCmdRead    = 0
-)
+// ---- NBD connections through core/nbd's client, with deadlines: past
+// one the connection fails and every call on it returns an error.
 
 type nbdClient struct {
-	c      net.Conn
-	size   uint64
-	handle uint64
+	*nbd.Client
+	c net.Conn
 }
 
-// dialNBD connects to addr and opens export with NBD_OPT_GO, all within
-// timeout.
+// dialNBD connects to addr and opens export (NBD_OPT_GO, simple
+// replies), all within timeout.
 func dialNBD(addr, export string, timeout time.Duration) (*nbdClient, error) {
 	c, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, err
 	}
-	n := &nbdClient{c: c}
-	if err := n.handshake(export, time.Now().Add(timeout)); err != nil {
-		c.Close()
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	cl, err := nbd.NewClient(c, export, nbd.ClientOptions{})
+	if err != nil {
+		_ = c.Close()
 		return nil, fmt.Errorf("nbd handshake with %s: %w", addr, err)
 	}
-	return n, nil
+	_ = c.SetDeadline(time.Time{})
+	return &nbdClient{Client: cl, c: c}, nil
 }
 
-func (n *nbdClient) handshake(export string, deadline time.Time) error {
-	_ = n.c.SetDeadline(deadline)
-	defer func() { _ = n.c.SetDeadline(time.Time{}) }()
-	var hs [18]byte
-	if _, err := io.ReadFull(n.c, hs[:]); err != nil {
-		return err
-	}
-	if string(hs[:8]) != "NBDMAGIC" || binary.BigEndian.Uint64(hs[8:]) != nbdOptMagic {
-		return fmt.Errorf("not a newstyle server: % x", hs)
-	}
-	flags := binary.BigEndian.Uint16(hs[16:])
-	if flags&1 == 0 {
-		return errors.New("not fixed newstyle")
-	}
-	cflags := uint32(1) | uint32(flags&2) // FIXED_NEWSTYLE, NO_ZEROES when offered
-	opt := binary.BigEndian.AppendUint32(nil, cflags)
-	opt = binary.BigEndian.AppendUint64(opt, nbdOptMagic)
-	opt = binary.BigEndian.AppendUint32(opt, nbdOptGo)
-	opt = binary.BigEndian.AppendUint32(opt, uint32(4+len(export)+2))
-	opt = binary.BigEndian.AppendUint32(opt, uint32(len(export)))
-	opt = append(opt, export...)
-	opt = binary.BigEndian.AppendUint16(opt, 0)
-	if _, err := n.c.Write(opt); err != nil {
-		return err
-	}
-	for {
-		var h [20]byte
-		if _, err := io.ReadFull(n.c, h[:]); err != nil {
-			return err
-		}
-		if binary.BigEndian.Uint64(h[:]) != nbdRepMagic {
-			return fmt.Errorf("bad option reply magic % x", h[:8])
-		}
-		typ, l := binary.BigEndian.Uint32(h[12:]), binary.BigEndian.Uint32(h[16:])
-		if l > 1<<16 {
-			return fmt.Errorf("option reply of %d bytes", l)
-		}
-		data := make([]byte, l)
-		if _, err := io.ReadFull(n.c, data); err != nil {
-			return err
-		}
-		switch {
-		case typ == nbdRepAck:
-			if n.size == 0 {
-				return errors.New("NBD_OPT_GO acknowledged without NBD_INFO_EXPORT")
-			}
-			return nil
-		case typ == nbdRepInfo && len(data) >= 10 && binary.BigEndian.Uint16(data) == 0:
-			n.size = binary.BigEndian.Uint64(data[2:])
-		case typ&(1<<31) != 0:
-			return fmt.Errorf("NBD_OPT_GO %q refused: reply type %#x: %s", export, typ, data)
-		}
-	}
-}
-
-// read reads len(p) bytes at off, within timeout.
+// read reads len(p) bytes at off within timeout.
 func (n *nbdClient) read(p []byte, off uint64, timeout time.Duration) error {
 	_ = n.c.SetDeadline(time.Now().Add(timeout))
-	n.handle++
-	req := binary.BigEndian.AppendUint32(nil, nbdReqMagic)
-	req = binary.BigEndian.AppendUint16(req, 0)
-	req = binary.BigEndian.AppendUint16(req, nbdCmdRead)
-	req = binary.BigEndian.AppendUint64(req, n.handle)
-	req = binary.BigEndian.AppendUint64(req, off)
-	req = binary.BigEndian.AppendUint32(req, uint32(len(p)))
-	if _, err := n.c.Write(req); err != nil {
-		return err
-	}
-	var h [16]byte
-	if _, err := io.ReadFull(n.c, h[:]); err != nil {
-		return err
-	}
-	if m := binary.BigEndian.Uint32(h[:]); m != nbdReplyMagic {
-		return fmt.Errorf("reply magic %#x, want a simple reply", m)
-	}
-	if e := binary.BigEndian.Uint32(h[4:]); e != 0 {
-		return fmt.Errorf("read at %d: NBD error %d", off, e)
-	}
-	if hd := binary.BigEndian.Uint64(h[8:]); hd != n.handle {
-		return fmt.Errorf("reply to handle %d, want %d", hd, n.handle)
-	}
-	_, err := io.ReadFull(n.c, p)
-	return err
+	return n.ReadAt(p, off)
 }
 
+// close drops the connection (without NBD_CMD_DISC's wait for the server).
 func (n *nbdClient) close() { _ = n.c.Close() }
 
 // checkBlocks reads count random 4 KiB blocks of export at addr and
@@ -379,7 +296,7 @@ func checkBlocks(addr, export, want string, count int, seed uint64) error {
 	r := rand.New(rand.NewPCG(seed, 1))
 	got, exp := make([]byte, 4096), make([]byte, 4096)
 	for range count {
-		off := r.Uint64N(n.size/4096) * 4096
+		off := r.Uint64N(n.Size()/4096) * 4096
 		if err := n.read(got, off, 30*time.Second); err != nil {
 			return err
 		}
@@ -391,6 +308,79 @@ func checkBlocks(addr, export, want string, count int, seed uint64) error {
 		}
 	}
 	return nil
+}
+
+// ---- core/nbd's server over a plain file, without the cluster: the
+// NBD server's own share of the serving node's figures
+
+const (
+	diskBareEnv     = "CORRAL_DISKBENCH_BARE" // the re-executed test binary: "addr file"
+	diskBareRunTest = "^TestDiskBareNBDPeer$"
+)
+
+// fileBackend is an nbd.Backend doing pread/pwrite/fdatasync on a file,
+// as the serving node's fast path does on its backing store.
+type fileBackend struct{ f *os.File }
+
+func (fb fileBackend) ReadAt(_ context.Context, p []byte, off uint64) error {
+	_, err := fb.f.ReadAt(p, int64(off))
+	return err
+}
+
+func (fb fileBackend) WriteAt(_ context.Context, p []byte, off uint64, fua bool) error {
+	if _, err := fb.f.WriteAt(p, int64(off)); err != nil {
+		return err
+	}
+	if fua {
+		return unix.Fdatasync(int(fb.f.Fd()))
+	}
+	return nil
+}
+
+func (fb fileBackend) Flush(context.Context) error { return unix.Fdatasync(int(fb.f.Fd())) }
+
+func (fb fileBackend) Trim(context.Context, uint64, uint32, bool) error { return nil }
+
+func (fb fileBackend) Zero(ctx context.Context, off uint64, length uint32, fua, _ bool) error {
+	return fb.WriteAt(ctx, make([]byte, length), off, fua)
+}
+
+type oneExport nbd.Export
+
+func (e oneExport) Lookup(name string) (nbd.Export, bool) {
+	return nbd.Export(e), name == e.Name || name == ""
+}
+
+func (e oneExport) List() []nbd.Export { return []nbd.Export{nbd.Export(e)} }
+
+// TestDiskBareNBDPeer is core/nbd's server exporting a file (as
+// diskBenchName) when the test binary is started with
+// $CORRAL_DISKBENCH_BARE="addr file" (BenchmarkDiskVsNBDServer does);
+// otherwise it skips.
+func TestDiskBareNBDPeer(t *testing.T) {
+	addr, file, ok := strings.Cut(os.Getenv(diskBareEnv), " ")
+	if !ok {
+		t.Skip("the bare core/nbd server of BenchmarkDiskVsNBDServer; runs only when started by it")
+	}
+	f, err := os.OpenFile(file, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := oneExport{Name: diskBenchName, Size: uint64(st.Size()), Backend: fileBackend{f}, MultiConn: true}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := (&nbd.Server{Exports: exp}).Serve(ctx, l); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // ---- the corral side: a 3-node demo cluster serving one disk
@@ -660,8 +650,37 @@ func BenchmarkDiskVsNBDServer(b *testing.B) {
 		n.close()
 		return true
 	})
+	// core/nbd's server alone over the same file: the NBD server's share
+	self, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	bareAddr := fmt.Sprintf("127.0.0.1:%d", benchFreePort(b, "127.0.0.1"))
+	bare := exec.Command(self, "-test.run", diskBareRunTest)
+	bare.Env = append(os.Environ(), diskBareEnv+"="+bareAddr+" "+nbdImg)
+	bareLog, err := os.Create(filepath.Join(dir, "bare.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bareLog.Close()
+	bare.Stdout, bare.Stderr = bareLog, bareLog
+	if err := bare.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = bare.Process.Signal(syscall.SIGTERM); _ = bare.Wait() })
+	targets = append(targets, diskTarget{label: "bare-core-nbd", uri: fmt.Sprintf("nbd://%s/%s", bareAddr, diskBenchName),
+		addr: bareAddr, pid: bare.Process.Pid, img: nbdImg})
+	benchEventually(b, 20*time.Second, "the bare core/nbd server answers", nil, func() bool {
+		n, err := dialNBD(bareAddr, diskBenchName, time.Second)
+		if err != nil {
+			return false
+		}
+		n.close()
+		return true
+	})
 	if cpus != "" {
 		pin(b, npid, cpus)
+		pin(b, bare.Process.Pid, cpus)
 	}
 
 	// the corral side; a binary without it leaves nbd-server's figures alone
@@ -744,7 +763,7 @@ func BenchmarkDiskVsNBDServer(b *testing.B) {
 			for _, t := range order {
 				warm(b, all...)
 				var perf *exec.Cmd
-				if perfDir != "" && run == 0 && t.label == "corral-serving" {
+				if perfDir != "" && run == 0 && (t.label == "corral-serving" || t.label == "bare-core-nbd") {
 					perf = startPerf(b, perfDir, fmt.Sprintf("%s-%s-qd%d", t.label, j.rw, j.depth), t.pid, secs+1)
 				}
 				r, err := runFio(b, clientCPUs, t.uri, j.rw, j.depth, secs)
@@ -766,7 +785,7 @@ func BenchmarkDiskVsNBDServer(b *testing.B) {
 	var tb strings.Builder
 	fmt.Fprintf(&tb, "\nserved disk vs nbd-server, 1 GiB, medians of %d runs (fio: %d s time_based, 1 s ramp); %s; %d CPUs shared with the rest of the machine\n",
 		runs, secs, pinning, runtime.NumCPU())
-	fmt.Fprintf(&tb, "%-28s %-6s %16s %20s %12s %10s %8s %s\n", "figure", "unit", "corral(serving)", "corral(non-serving)", "nbd-server", "serv/nbd", "goal", "met")
+	fmt.Fprintf(&tb, "%-28s %-6s %16s %20s %12s %10s %8s %-4s %14s\n", "figure", "unit", "corral(serving)", "corral(non-serving)", "nbd-server", "serv/nbd", "goal", "met", "core/nbd+file")
 	for _, f := range figs {
 		s, o, n := median(f.runs["corral-serving"]), median(f.runs["corral-non-serving"]), median(f.runs["nbd-server"])
 		goal, met, ratioCell := "-", "-", "-"
@@ -796,8 +815,9 @@ func BenchmarkDiskVsNBDServer(b *testing.B) {
 			}
 			return strconv.FormatFloat(v, 'f', 1, 64)
 		}
-		fmt.Fprintf(&tb, "%-28s %-6s %16s %20s %12s %10s %8s %s\n", f.name, f.unit,
-			cell("corral-serving", s), cell("corral-non-serving", o), cell("nbd-server", n), ratioCell, goal, met)
+		fmt.Fprintf(&tb, "%-28s %-6s %16s %20s %12s %10s %8s %-4s %14s\n", f.name, f.unit,
+			cell("corral-serving", s), cell("corral-non-serving", o), cell("nbd-server", n), ratioCell, goal, met,
+			cell("bare-core-nbd", median(f.runs["bare-core-nbd"])))
 		key := strings.NewReplacer(" ", "-", ">", "", ":", "", "--", "-").Replace(f.name)
 		if ratio > 0 {
 			b.ReportMetric(ratio, key+"-ratio")
