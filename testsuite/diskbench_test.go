@@ -495,6 +495,33 @@ func (c *diskCluster) waitOnline(within time.Duration) string {
 	return owner
 }
 
+// events counts, per node, the lines of its corral.log that record
+// quorum_lost and disk_served events (the figures of a run that saw them
+// mix a lost quorum or a restarted server in).
+func (c *diskCluster) events() string {
+	var out []string
+	for _, n := range c.names {
+		data, _ := os.ReadFile(filepath.Join(c.dir, n, "corral.log"))
+		out = append(out, fmt.Sprintf("%s quorum_lost=%d disk_served=%d", n,
+			bytes.Count(data, []byte("msg=quorum_lost")), bytes.Count(data, []byte("msg=disk_served"))))
+	}
+	return strings.Join(out, ", ")
+}
+
+// keepLogs copies every node's corral.log to $CORRAL_BENCH_LOGDIR/<b.Name()>
+// when that is set.
+func (c *diskCluster) keepLogs(b *testing.B) {
+	if os.Getenv("CORRAL_BENCH_LOGDIR") == "" {
+		return
+	}
+	to := benchLogDir(b)
+	for _, n := range c.names {
+		if data, err := os.ReadFile(filepath.Join(c.dir, n, "corral.log")); err == nil {
+			_ = os.WriteFile(filepath.Join(to, n+".log"), data, 0o644)
+		}
+	}
+}
+
 // pid is node's agent pid.
 func (c *diskCluster) pid(node string) int {
 	return memberPIDs(c.dir, len(c.names))[slices.Index(c.names, node)]
@@ -525,9 +552,15 @@ func runTimed(b *testing.B, clientCPUs string, timeout time.Duration, name strin
 	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
 	took := time.Since(start)
 	if err != nil {
-		return took, fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		return took, fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, lastLines(out, 4))
 	}
 	return took, nil
+}
+
+// lastLines is the last n lines of out, on one line.
+func lastLines(out []byte, n int) string {
+	ls := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return strings.Join(ls[max(0, len(ls)-n):], " | ")
 }
 
 // fioResult is one fio job's figures.
@@ -551,7 +584,7 @@ func runFio(b *testing.B, clientCPUs, uri, rw string, depth, secs int) (fioResul
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
-		return fioResult{}, fmt.Errorf("fio %s qd%d against %s: %v\n%s%s", rw, depth, uri, err, out.String(), errb.String())
+		return fioResult{}, fmt.Errorf("fio %s qd%d against %s: %v: %s", rw, depth, uri, err, lastLines(errb.Bytes(), 4))
 	}
 	text := out.Bytes()
 	if i := bytes.IndexByte(text, '{'); i > 0 { // the nbd engine prints a banner line first
@@ -562,7 +595,7 @@ func runFio(b *testing.B, clientCPUs, uri, rw string, depth, secs int) (fioResul
 		Jobs []map[string]json.RawMessage `json:"jobs"`
 	}
 	if err := json.Unmarshal(text, &raw); err != nil || len(raw.Jobs) == 0 {
-		return fioResult{}, fmt.Errorf("fio's output is not its JSON (%v):\n%s", err, out.String())
+		return fioResult{}, fmt.Errorf("fio's output is not its JSON (%v): %s %s", err, lastLines(out.Bytes(), 4), lastLines(errb.Bytes(), 4))
 	}
 	dir := "read"
 	if strings.Contains(rw, "write") {
@@ -683,33 +716,6 @@ func BenchmarkDiskVsNBDServer(b *testing.B) {
 		pin(b, bare.Process.Pid, cpus)
 	}
 
-	// the corral side; a binary without it leaves nbd-server's figures alone
-	if c, missing := startDiskCluster(b, filepath.Join(dir, "cluster"), diskBenchNet, diskImg, diskBenchSize); c == nil {
-		b.Logf("no corral figures: %s", missing)
-		fmt.Printf("NOTE no corral figures: %s\n", missing)
-	} else {
-		owner := c.waitOnline(30 * time.Second)
-		other := c.names[(slices.Index(c.names, owner)+1)%len(c.names)]
-		if cpus != "" {
-			for _, n := range c.names {
-				pin(b, c.pid(n), cpus)
-			}
-		}
-		b.Logf("corral: %s serves %s; %s is the non-serving node", owner, diskBenchName, other)
-		targets = append(targets,
-			diskTarget{label: "corral-serving", uri: c.uri(owner), addr: c.nbdAddr(owner), pid: c.pid(owner), img: diskImg},
-			diskTarget{label: "corral-non-serving", uri: c.uri(other), addr: c.nbdAddr(other), pid: c.pid(owner), img: diskImg})
-		b.Cleanup(func() {
-			if st, o, err := c.group("n1", diskBenchName); err != nil || o != owner {
-				b.Logf("the disk moved during the run: %s on %s (%v): figures mix servers", st, o, err)
-			}
-		})
-	}
-
-	pinning := "nothing pinned (servers and clients on any CPU, as the anchor's results.txt)"
-	if cpus != "" {
-		pinning = fmt.Sprintf("nbd-server and every corral node pinned to CPUs %s with taskset, nbdcopy and fio to %q", cpus, clientCPUs)
-	}
 	type job struct {
 		rw    string
 		depth int
@@ -727,6 +733,43 @@ func BenchmarkDiskVsNBDServer(b *testing.B) {
 	}
 	for _, f := range figs {
 		f.runs, f.failed = map[string][]float64{}, map[string]string{}
+	}
+	// the corral side; a binary without it leaves nbd-server's figures alone
+	if c, missing := startDiskCluster(b, filepath.Join(dir, "cluster"), diskBenchNet, diskImg, diskBenchSize); c == nil {
+		b.Logf("no corral figures: %s", missing)
+		fmt.Printf("NOTE no corral figures: %s\n", missing)
+	} else {
+		owner := c.waitOnline(30 * time.Second)
+		other := c.names[(slices.Index(c.names, owner)+1)%len(c.names)]
+		if cpus != "" {
+			for _, n := range c.names {
+				pin(b, c.pid(n), cpus)
+			}
+		}
+		b.Logf("corral: %s serves %s; %s is the non-serving node", owner, diskBenchName, other)
+		targets = append(targets,
+			diskTarget{label: "corral-serving", uri: c.uri(owner), addr: c.nbdAddr(owner), pid: c.pid(owner), img: diskImg},
+			diskTarget{label: "corral-non-serving", uri: c.uri(other), addr: c.nbdAddr(other), pid: c.pid(owner), img: diskImg})
+		fmt.Printf("NOTE corral events before the runs: %s\n", c.events())
+		b.Cleanup(func() {
+			fmt.Printf("NOTE corral events after the runs: %s\n", c.events())
+			if st, o, err := c.group("n1", diskBenchName); err != nil || o != owner {
+				b.Logf("the disk moved during the run: %s on %s (%v): figures mix servers", st, o, err)
+			}
+			failed := false
+			for _, f := range figs {
+				failed = failed || len(f.failed) > 0
+			}
+			if failed {
+				fmt.Printf("NOTE corral's logs after failures:%s\n", c.logTails(30))
+			}
+			c.keepLogs(b)
+		})
+	}
+
+	pinning := "nothing pinned (servers and clients on any CPU, as the anchor's results.txt)"
+	if cpus != "" {
+		pinning = fmt.Sprintf("nbd-server and every corral node pinned to CPUs %s with taskset, nbdcopy and fio to %q", cpus, clientCPUs)
 	}
 	record := func(f *diskFigure, t diskTarget, v float64, err error) {
 		if err != nil {
@@ -918,6 +961,7 @@ func BenchmarkDiskFailover(b *testing.B) {
 	if c == nil {
 		b.Skip(missing)
 	}
+	b.Cleanup(func() { c.keepLogs(b) })
 	all := c.names
 	var took []time.Duration
 	var movedTo []string
@@ -994,7 +1038,7 @@ func BenchmarkDiskFailover(b *testing.B) {
 		wg.Wait()
 		_, o, _ := c.group(survivors[0], diskBenchName)
 		movedTo = append(movedTo, o)
-		fmt.Printf("RESULT disk failover run=%d killed=%s first_read_ms=%.1f new_server=%s\n", run+1, owner, memberMS(took[len(took)-1]), o)
+		fmt.Printf("RESULT disk failover run=%d killed=%s first_read_ms=%.1f new_server=%s (%s)\n", run+1, owner, memberMS(took[len(took)-1]), o, c.events())
 		c.restart()
 		c.waitFor(30*time.Second, 50*time.Millisecond, "one quorate view of three again", func() error { return c.oneView(all, all) })
 	}
