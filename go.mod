@@ -9,10 +9,10 @@ require (
 	github.com/miekg/dns v1.1.73
 	github.com/yuin/gopher-lua v1.1.2
 	go.etcd.io/bbolt v1.5.0
+	golang.org/x/sys v0.47.0
 )
 
 require (
 	github.com/pmezard/go-difflib v1.0.0 // indirect
 	golang.org/x/net v0.57.0 // indirect
-	golang.org/x/sys v0.47.0 // indirect
 )

@@ -597,6 +597,11 @@ func TestMetrics(t *testing.T) {
 		Transport: transport.Stats{Links: []transport.LinkStats{{PacketsSent: 5, Dropped: 3}, {PacketsReceived: 9}}},
 		Peers:     []conn.PeerStatus{{ID: 2, Reachable: true, Paths: []conn.PathStatus{{Local: 0, Remote: 0, Up: true, RTT: time.Millisecond, Suspicions: 1}}}}}
 	f.Metric.Conn.Wire.Auth = 4
+	f.Metric.DiskRequests = []node.Count{{Labels: []string{"d1", "write", "local"}, Value: 6}}
+	f.Metric.DiskBytes = []node.Count{{Labels: []string{"d1", "read"}, Value: 4096}}
+	f.Metric.DiskErrors = []node.Count{{Labels: []string{"d1"}, Value: 1}}
+	f.Metric.DiskEpoch = []node.Count{{Labels: []string{"d1"}, Value: 3}}
+	f.Metric.DiskServing = []node.Count{{Labels: []string{"d1"}, Value: 1}}
 	h := newHandler(t, f)
 	f.Emit(node.Event{Kind: "view_changed", View: "7/n1"})
 	f.Emit(node.Event{Kind: "link_down", Peer: "n2"})
@@ -632,6 +637,11 @@ func TestMetrics(t *testing.T) {
 		`corral_path_rtt_seconds{peer="n2",link="0",remote_link="0"} 0.001`,
 		`corral_path_suspicions_total{peer="n2",link="0",remote_link="0"} 1`,
 		"corral_api_unauthorized_total 0\n",
+		`corral_disk_requests_total{disk="d1",op="write",path="local"} 6`,
+		`corral_disk_bytes_total{disk="d1",dir="read"} 4096`,
+		`corral_disk_errors_total{disk="d1"} 1`,
+		`corral_disk_epoch{disk="d1"} 3`,
+		`corral_disk_serving{disk="d1"} 1`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)

@@ -227,4 +227,10 @@ func nodeMetrics(p promWriter, m node.Metrics) {
 		p.sample("corral_lua_call_seconds_sum", h.Sum, "kind", kind)
 		p.sample("corral_lua_call_seconds_count", float64(h.Count), "kind", kind)
 	}
+	p.counts("corral_disk_requests_total", "counter", "Requests of this node's NBD export, by disk, op (read, write, flush, trim, zero) and path (local: on the serving node's store; remote: through the disk protocol).",
+		[]string{"disk", "op", "path"}, m.DiskRequests)
+	p.counts("corral_disk_bytes_total", "counter", "Bytes this node's NBD export read and wrote, by disk and dir (read, write).", []string{"disk", "dir"}, m.DiskBytes)
+	p.counts("corral_disk_errors_total", "counter", "Requests of this node's NBD export answered with an error, by disk.", []string{"disk"}, m.DiskErrors)
+	p.counts("corral_disk_epoch", "gauge", "The epoch of each disk's server, as this node knows it (0: none serves).", []string{"disk"}, m.DiskEpoch)
+	p.counts("corral_disk_serving", "gauge", "1 for each disk this node serves, else 0.", []string{"disk"}, m.DiskServing)
 }

@@ -43,4 +43,11 @@ type Event struct {
 	Purged    []string `json:"purged,omitempty"`
 	Resources *int     `json:"resources,omitempty"`
 	Took      string   `json:"took,omitempty"`
+
+	// disk_served, disk_stopped, disk_failed {disk, server, epoch,
+	// reason}: a served disk's server announced itself at an epoch,
+	// stopped, or requests failed (server: its node name).
+	Disk   string  `json:"disk,omitempty"`
+	Server string  `json:"server,omitempty"`
+	Epoch  *uint64 `json:"epoch,omitempty"`
 }

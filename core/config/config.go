@@ -30,6 +30,7 @@ type Config struct {
 	DNS    DNS    `toml:"dns"`
 	Lua    Lua    `toml:"lua"`
 	DLM    DLM    `toml:"dlm"`
+	NBD    NBD    `toml:"nbd"`
 	Debug  Debug  `toml:"debug"`
 	API    API    `toml:"api"`
 
@@ -156,6 +157,18 @@ type DLM struct {
 	// cluster-wide waits-for search looks at it (a cycle's one victim
 	// gets EDEADLK).
 	DeadlockTimeout Duration `toml:"deadlock_timeout"`
+}
+
+// NBD is where the node exports the served disks over NBD (every disk
+// on every node, the export named as the disk).
+type NBD struct {
+	// Socket is the Unix socket of the export (mode 0660). Default:
+	// nbd.sock next to admin_socket.
+	Socket string `toml:"socket"`
+	// Listen is a TCP address ("10.0.0.1:10809"); empty (the default)
+	// serves the Unix socket only. NBD has no authentication here: listen
+	// only on a network you trust.
+	Listen string `toml:"listen"`
 }
 
 // API holds the admin API's optional TCP listener. The Unix socket

@@ -2,6 +2,7 @@ package config
 
 import (
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -95,6 +96,17 @@ func Default() *Config {
 			// that a script's deadlock breaks before anyone gives up on it.
 			DeadlockTimeout: Duration(10 * time.Second),
 		},
+		NBD: NBD{
+			// The served disks' NBD export on a Unix socket next to the
+			// admin socket (derive puts it next to a configured
+			// admin_socket): the operator's tools (nbdinfo, qemu-img,
+			// nbd-client) on this machine reach it like the shell does.
+			Socket: "/run/corral/nbd.sock",
+			// No TCP listener: the export is served on the socket only.
+			// Set listen (host:port; NBD's port is 10809) to serve the
+			// disks to other machines.
+			Listen: "",
+		},
 		API: API{
 			// No TCP listener: the admin API is served on admin_socket only.
 			// Set listen and token_file to serve it over TCP with a token.
@@ -120,6 +132,9 @@ func (c *Config) derive(defined func(key ...string) bool) {
 		c.DNS.Domain += "."
 	}
 	c.DNS.Domain = strings.ToLower(c.DNS.Domain)
+	if !defined("nbd", "socket") && defined("admin_socket") {
+		c.NBD.Socket = filepath.Join(filepath.Dir(c.AdminSocket), "nbd.sock")
+	}
 	if !defined("dns", "listen") {
 		if self := c.Self(); self != nil && len(self.Addresses) > 0 {
 			c.DNS.Listen = []string{net.JoinHostPort(self.Addresses[0], strconv.Itoa(53))}

@@ -15,10 +15,11 @@
 //     Check is Load that also returns the configuration as far as it
 //     decoded, for check-config to go on (fence devices against drivers).
 //   - Relative paths (key_file, data_dir, admin_socket, pid_file, lua paths,
-//     api token_file, tls_cert, tls_key) are resolved against the directory
-//     of the config file.
+//     nbd socket, api token_file, tls_cert, tls_key) are resolved against
+//     the directory of the config file. [nbd] socket left out is nbd.sock
+//     next to admin_socket.
 //   - Validate checks the relations between settings (timers, node list,
-//     quorum options, fencing, DNS, DLM, API) and is pure: it reads no files.
+//     quorum options, fencing, DNS, DLM, NBD, API) and is pure: it reads no files.
 //     Among them (issue 22): [api] listen on a non-loopback address needs
 //     tls_cert and tls_key; a fence_agent device's params may not hold line
 //     breaks or NUL, names may not hold '=', and action, port and nodename

@@ -314,6 +314,7 @@ func (c *Config) resolvePaths() {
 	abs(&c.DataDir)
 	abs(&c.AdminSocket)
 	abs(&c.PIDFile)
+	abs(&c.NBD.Socket)
 	abs(&c.API.TokenFile)
 	abs(&c.API.TLSCert)
 	abs(&c.API.TLSKey)

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -30,6 +31,7 @@ func (c *Config) Validate() error {
 	v.dns()
 	v.lua()
 	v.dlm()
+	v.nbd()
 	v.api()
 	if len(v.ps) == 0 {
 		return nil
@@ -338,6 +340,35 @@ func (v *validator) dlm() {
 	d := v.c.DLM.DeadlockTimeout.D()
 	if d < 100*time.Millisecond || d > maxDelayKnob {
 		v.addf("dlm.deadlock_timeout", "%s: use 100ms..1h (how long a lock request waits before the deadlock search looks at it; default 10s)", v.c.DLM.DeadlockTimeout)
+	}
+}
+
+// maxSocketPath is the longest Unix socket path the kernel takes
+// (sun_path holds 108 bytes with its NUL; BSDs 104).
+const maxSocketPath = 104
+
+func (v *validator) nbd() {
+	b := v.c.NBD
+	switch {
+	case b.Socket == "":
+		v.addf("nbd.socket", "empty: set the path of the NBD export's Unix socket (or leave the key out: nbd.sock next to admin_socket)")
+	case len(b.Socket) > maxSocketPath:
+		v.addf("nbd.socket", "%s is %d bytes long; Unix sockets allow about %d: choose a shorter path", b.Socket, len(b.Socket), maxSocketPath)
+	case b.Socket == v.c.AdminSocket:
+		v.addf("nbd.socket", "%s is also admin_socket: give the NBD export its own socket (e.g. nbd.sock next to the admin socket)", b.Socket)
+	}
+	if b.Listen != "" {
+		host, port, err := net.SplitHostPort(b.Listen)
+		if err == nil && host != "" {
+			_, err = netip.ParseAddr(host)
+		}
+		var p int
+		if err == nil {
+			p, err = strconv.Atoi(port)
+		}
+		if err != nil || p < 1 || p > 65535 {
+			v.addf("nbd.listen", "%q is not ip:port: write e.g. \"10.0.0.1:10809\" (10809 is NBD's port), or leave it out to serve the Unix socket only", b.Listen)
+		}
 	}
 }
 

@@ -173,7 +173,7 @@ func (c *Conn) deliver(p *peer, d *wire.Data) {
 		}
 		d.Payload, p.partial = p.partial, nil
 	}
-	c.rd.Messages = append(c.rd.Messages, Message{From: p.id, Data: d.Payload})
+	c.rd.Messages = append(c.rd.Messages, Message{From: p.id, Boot: p.boot, Data: d.Payload})
 	c.stats.Delivered++
 	p.ackHeld = true
 }

@@ -31,7 +31,10 @@ type Packet struct {
 // Message is one message delivered from a peer: a circuit message, in
 // order, or a datagram (Datagram set), in no particular order.
 type Message struct {
-	From     wire.NodeID
+	From wire.NodeID
+	// Boot is the incarnation of From that sent it (the boot id conn
+	// talked to when it arrived).
+	Boot     uint32
 	Data     []byte
 	Datagram bool
 }
@@ -275,7 +278,7 @@ func (c *Conn) receive(now time.Duration, link int, pkt []byte) error {
 	case *wire.Ack:
 		c.onAck(p, m.DstBoot, m.Circ, m.Cum, m.Sack)
 	case *wire.Datagram:
-		c.rd.Messages = append(c.rd.Messages, Message{From: p.id, Data: m.Payload, Datagram: true})
+		c.rd.Messages = append(c.rd.Messages, Message{From: p.id, Boot: p.boot, Data: m.Payload, Datagram: true})
 	default:
 		c.stats.BadMessage++
 	}

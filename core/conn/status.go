@@ -49,6 +49,16 @@ func (c *Conn) Peer(id wire.NodeID) (PeerStatus, bool) {
 	return c.peerStatus(p), true
 }
 
+// PeerBoot is the boot id of the incarnation of a peer conn talks to (0
+// before the first contact, or for a node that is no peer): Peer's Boot,
+// without the rest.
+func (c *Conn) PeerBoot(id wire.NodeID) uint32 {
+	if p := c.byID[id]; p != nil {
+		return p.boot
+	}
+	return 0
+}
+
 func (c *Conn) peerStatus(p *peer) PeerStatus {
 	s := PeerStatus{ID: p.id, Boot: p.boot, Reachable: p.reachable, Hears: p.hears(), HeardBy: p.heardBy(),
 		Current: -1, InFlight: len(p.inflight), Queued: len(p.queue), RTT: p.srtt}

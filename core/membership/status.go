@@ -3,6 +3,7 @@ package membership
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -85,6 +86,43 @@ func (m *Membership) Leased(now time.Duration) bool {
 // the previous primary view while its carried lease holds.
 func (m *Membership) LeaseView(now time.Duration) (wire.ViewID, bool) {
 	return m.leased(max(now, m.now))
+}
+
+// LeaseExpiry is when the lease Leased reports lapses by this node's clock
+// if no answer comes meanwhile: the first time at or after now at which
+// Leased is false (ok false when Leased(now) is: no lease held). Leased(t)
+// holds for every t in [now, expiry) unless an input changes the state
+// (an answer only extends it; a view change or a state change may end it
+// sooner: ask again after each). A lease that no clock ends (a single
+// node's own vote) expires at the largest time.Duration. The fast path of
+// a served disk serves only before it (core/stack).
+func (m *Membership) LeaseExpiry(now time.Duration) (time.Duration, bool) {
+	now = max(now, m.now)
+	if _, ok := m.leased(now); !ok {
+		return 0, false
+	}
+	// The answers only lapse: the lease can end only when one of them
+	// (or the witness's vote) does, at its own time (ackUntil > t).
+	var times []time.Duration
+	for _, t := range m.ackUntil {
+		times = append(times, t)
+	}
+	if m.carry != nil {
+		for _, t := range m.carry.ackUntil {
+			times = append(times, t)
+		}
+	}
+	times = append(times, m.witness.until)
+	slices.Sort(times)
+	for _, t := range times {
+		if t <= now {
+			continue
+		}
+		if _, ok := m.leased(t); !ok {
+			return t, true
+		}
+	}
+	return time.Duration(math.MaxInt64), true
 }
 
 // ViewLeased reports whether a quorum of the installed primary view itself

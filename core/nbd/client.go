@@ -37,7 +37,7 @@ func (e *OptionError) Error() string {
 	return fmt.Sprintf("nbd: option %d refused: reply %#x: %s", e.Option, e.Reply, e.Msg)
 }
 
-// ErrClosed: the client was closed or its connection failed.
+// ErrClosed is returned once the client was closed or its connection failed.
 var ErrClosed = errors.New("nbd: client closed")
 
 // Client is a small NBD client (tests and benchmarks): safe for

@@ -97,7 +97,10 @@
 // (the protocol leaves the order of in-flight requests undefined; the
 // client waits for a reply before depending on it). NBD_CMD_DISC stops
 // reading, waits for the requests in flight (their replies are sent),
-// then closes. EOF between requests does the same. When the context of
+// then closes. EOF between requests does the same. Buffers are not
+// reused: the slice passed to Backend.ReadAt or WriteAt belongs to the
+// Backend once the call returns (it may keep a write's data, e.g. queued
+// for the loop, even after returning on a cancelled context). When the context of
 // Serve or ServeConn is done the connection is closed at once and the
 // context passed to the Backend is cancelled.
 //

@@ -2,7 +2,6 @@ package nbd
 
 import (
 	"context"
-	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -136,7 +135,7 @@ func (m mapExports) List() []Export {
 }
 
 // shortDir is a temporary directory short enough for a Unix socket path.
-func shortDir(t *testing.T) string {
+func shortDir(t testing.TB) string {
 	t.Helper()
 	d, err := os.MkdirTemp("", "nbd")
 	if err != nil {
@@ -153,7 +152,7 @@ type testServer struct {
 }
 
 // startServer serves exps on a Unix socket until the test ends.
-func startServer(t *testing.T, exps Exports) *testServer {
+func startServer(t testing.TB, exps Exports) *testServer {
 	t.Helper()
 	sock := filepath.Join(shortDir(t), "s")
 	l, err := net.Listen("unix", sock)
@@ -180,12 +179,4 @@ func startServer(t *testing.T, exps Exports) *testServer {
 func oneExport(name string, size int) (mapExports, *memBackend) {
 	m := newMem(size)
 	return mapExports{name: {Name: name, Description: "test disk " + name, Size: uint64(size), Backend: m, MultiConn: true}}, m
-}
-
-func wantErrno(t *testing.T, err error, want Errno) {
-	t.Helper()
-	var e Errno
-	if !errors.As(err, &e) || e != want {
-		t.Fatalf("error %v, want %v", err, want)
-	}
 }

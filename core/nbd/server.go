@@ -23,7 +23,7 @@ type Server struct {
 	InFlight int
 }
 
-// ErrBadRequest: the client broke the protocol in a way that closes its
+// ErrBadRequest is wrapped when the client broke the protocol in a way that closes its
 // connection (bad magic, an oversized write payload, an unknown client
 // flag, a malformed option header).
 var ErrBadRequest = errors.New("nbd: protocol violation")
@@ -166,11 +166,6 @@ func newSession(e Export, structured, negotiated bool) *session {
 }
 
 // ---- negotiation ----
-
-type optionError struct {
-	typ uint32
-	msg string
-}
 
 // negotiate runs the fixed newstyle handshake. A nil session and nil
 // error: the client aborted.

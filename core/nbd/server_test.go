@@ -2,8 +2,11 @@ package nbd
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"net"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -281,5 +284,88 @@ func TestDiscWaitsInFlight(t *testing.T) {
 	}
 	if d := mem.snapshot(); !bytes.Equal(d[:4], []byte{1, 2, 3, 4}) {
 		t.Fatalf("writes lost: %v", d[:4])
+	}
+}
+
+// TestServeCancelClosesConnections: when Serve's context is done, it
+// closes the listener and every connection (a request blocked in the
+// backend sees its context cancelled) and returns nil.
+func TestServeCancelClosesConnections(t *testing.T) {
+	exps, mem := oneExport("d", 1<<20)
+	mem.started = make(chan struct{}, 1)
+	mem.gate = make(chan struct{}) // never opened: only ctx ends the call
+	sock := filepath.Join(shortDir(t), "s")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- (&Server{Exports: exps}).Serve(ctx, l) }()
+	cl, err := Dial("unix", sock, "d", ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := make(chan error, 1)
+	go func() { res <- cl.ReadAt(make([]byte, 512), 0) }()
+	<-mem.started
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return")
+	}
+	select {
+	case err := <-res:
+		if err == nil {
+			t.Fatal("read succeeded on a closed server")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client's connection was not closed")
+	}
+	if _, err := net.Dial("unix", sock); err == nil {
+		t.Fatal("listener still accepts")
+	}
+}
+
+// TestServeListenerClosed: Serve returns nil when its listener closes.
+func TestServeListenerClosed(t *testing.T) {
+	exps, _ := oneExport("d", 4096)
+	l, err := net.Listen("unix", filepath.Join(shortDir(t), "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- (&Server{Exports: exps}).Serve(context.Background(), l) }()
+	_ = l.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return")
+	}
+}
+
+// TestBackendErrnoMapping: a wrapped Errno reaches the client as is, a
+// context error as ESHUTDOWN, anything else as EIO.
+func TestBackendErrnoMapping(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want Errno
+	}{
+		{nil, 0},
+		{fmt.Errorf("x: %w", EOVERFLOW), EOVERFLOW},
+		{fmt.Errorf("x: %w", context.Canceled), ESHUTDOWN},
+		{errors.New("x"), EIO},
+		{Errno(0), EIO},
+	} {
+		if got := toErrno(c.err); got != c.want {
+			t.Errorf("toErrno(%v) = %v, want %v", c.err, got, c.want)
+		}
 	}
 }

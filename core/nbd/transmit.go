@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 )
 
 // request is one transmission request header.
@@ -103,6 +104,9 @@ type xconn struct {
 	wmu  sync.Mutex
 	bw   *bufio.Writer
 	werr error
+	// queued counts replies waiting for wmu: the last writer of a burst
+	// flushes (one syscall for many small replies).
+	queued atomic.Int32
 
 	// budget bounds the payload bytes held by requests in flight.
 	bmu    sync.Mutex
@@ -303,8 +307,10 @@ func (x *xconn) reply(r request, e Errno, data []byte) {
 		binary.BigEndian.PutUint64(h[8:], r.cookie)
 		hdr = h[:16]
 	}
+	x.queued.Add(1)
 	x.wmu.Lock()
 	defer x.wmu.Unlock()
+	x.queued.Add(-1)
 	if x.werr != nil {
 		return
 	}
@@ -312,7 +318,9 @@ func (x *xconn) reply(r request, e Errno, data []byte) {
 	if err == nil && len(data) > 0 {
 		_, err = x.bw.Write(data)
 	}
-	if err == nil {
+	if err == nil && x.queued.Load() == 0 {
+		// A reply still queued flushes after its write (the last one
+		// of a burst sees none queued).
 		err = x.bw.Flush()
 	}
 	if err != nil {

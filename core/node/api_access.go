@@ -5,6 +5,7 @@ import (
 
 	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/core/conn"
+	"github.com/corral-ha/corral/core/disk"
 	"github.com/corral-ha/corral/core/dns"
 	"github.com/corral-ha/corral/core/transport"
 )
@@ -86,11 +87,23 @@ type Metrics struct {
 	// config, timeout); LuaLatency is their latency by kind.
 	LuaCalls   []Count
 	LuaLatency []Histogram
+	// The served disks (disk.go): DiskRequests by disk, op (read,
+	// write, flush, trim, zero) and path (local: the fast path; remote:
+	// through the disk core) of this node's export; DiskBytes by disk
+	// and dir (read, write); DiskErrors by disk (requests answered with
+	// an error); DiskEpoch and DiskServing (1 when this node serves it)
+	// by disk.
+	DiskRequests []Count
+	DiskBytes    []Count
+	DiskErrors   []Count
+	DiskEpoch    []Count
+	DiskServing  []Count
 }
 
 // Metrics returns the node's counters and gauges.
 func (n *Node) Metrics() (Metrics, error) {
 	var m Metrics
+	var disks []disk.Status
 	err := n.do(func() {
 		ms := n.st.Membership()
 		m = Metrics{Epoch: ms.View.ID.Epoch, Members: len(ms.View.Members), Primary: ms.Primary,
@@ -104,7 +117,9 @@ func (n *Node) Metrics() (Metrics, error) {
 		}
 		m.Groups, m.Resources = byState(GroupStates, gs), byState(ResourceStates, rs)
 		m.CDBRevision = n.st.CDBRev()
+		disks = n.st.Disks()
 	})
+	n.diskMetrics(&m, disks)
 	m.Transport = n.tr.Stats()
 	if n.dns.resp != nil {
 		m.DNS = n.dns.resp.Stats()

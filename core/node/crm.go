@@ -46,6 +46,7 @@ func (n *Node) openCRM() {
 	r.exec = n.opt.Executor
 	r.policy = n.opt.Policy
 	n.openCRMLua()
+	r.exec = diskExecutor{n: n, inner: r.exec} // the built-in disk agent runs here (disk.go)
 	r.monitors = map[string]uint64{}
 	n.crmTimeOfDay(n.now())
 }

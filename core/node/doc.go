@@ -132,6 +132,39 @@
 //     the config DB; each change reloads the scripts and puts a
 //     ReloadReport under ReloadResultPrefix+NODE. RestartNeeded reads the
 //     config file again and names the [lua] changes a reload cannot apply.
+//   - The served disk (disk.go, diskstore.go; issue 19): the built-in
+//     agent disk.Agent runs in the node (diskExecutor wraps the executor;
+//     Lua never sees it). start opens the backing store (created sparse),
+//     takes the OFD write lock on its header block without waiting (held
+//     by another open file: the start fails, "a stale server still runs;
+//     fence it or stop it"), reads the header (a new zeroed store is
+//     initialised; data without a header, or a header of another cluster,
+//     disk or size, is a configuration error), extends a short store,
+//     writes the header back with Epoch+1, this node and boot id,
+//     fdatasyncs, steps DiskServe and only then opens the fast path.
+//     stop steps DiskUnserve, closes the fast path, waits for its I/O and
+//     the DiskIO in flight, syncs, unlocks, closes; monitor checks that the
+//     lock and the header's epoch are still this server's (a probe of a
+//     disk this process does not serve: not running). A newer epoch in the
+//     header (a monitor, or Ready.DiskStale and the header read again)
+//     stops serving at once and fails the resource. The node's end closes
+//     every store (the locks go, as with the process).
+//   - Every node exports every disk over NBD (core/nbd) on [nbd] socket
+//     (mode 0660; the default one may be missing: then only logged) and
+//     [nbd] listen. On the serving node a request runs on the store
+//     directly (the fast path), gated on an atomic snapshot: served here
+//     and the loop's clock before the lease expiry (Stack.LeaseExpiry,
+//     stored after every round); each fast-path I/O holds the gate's read
+//     lock, so closing it waits for them. Otherwise it goes through the
+//     loop (SubmitDisk; its Ready.DiskDone answers it; a request given up
+//     is dropped when its answer comes). The flush rule (disk.Dirty) is
+//     one per disk per node, shared by both paths and every connection: a
+//     write, trim or zero acknowledged without FUA is recorded at the
+//     epoch that acknowledged it, and a flush answered at another epoch
+//     fails with EIO. Ready.DiskIO runs off the loop (at most diskIOPool
+//     at once) and is answered with DiskIODone; disk events go to the
+//     event stream (disk_served, disk_stopped, disk_failed with disk,
+//     server, epoch, reason); DiskStatus and Metrics report the disks.
 //   - FenceHistory lists the records in the order they were written
 //     (config DB revision), each with its write's time in TimeLayout, the
 //     format of events' times.

@@ -128,7 +128,7 @@ func (n *Node) stopHere(deadline time.Time, what string) {
 			}
 		}
 		params[InstanceParam] = r.Name
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		ctx, cancel := context.WithDeadline(context.WithValue(context.Background(), onLoopKey{}, true), deadline)
 		_, err := n.crm.exec.RunAgent(ctx, r.Agent, crm.ActStop, params)
 		cancel()
 		if err != nil {

@@ -102,6 +102,7 @@ type Node struct {
 	dns     dnsDriver // the DNS responder's feed (dns.go)
 	crm     crmDriver
 	dlmd    dlmDriver      // lock sessions (dlm.go)
+	disk    diskDriver     // the served disk: agent, NBD export, DiskIO (disk.go)
 	wd      watchdogDriver // [fence] watchdog, fed while the lease holds (watchdog.go)
 	witness voter          // nil without [quorum.witness]
 	events  *eventLog
@@ -230,7 +231,14 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 		n.closeStore()
 		return nil, err
 	}
+	if err = n.openNBD(); err != nil {
+		n.closeDNS()
+		_ = n.tr.Close()
+		n.closeStore()
+		return nil, err
+	}
 	if err = n.openWatchdog(); err != nil {
+		n.closeDisks()
 		n.closeDNS()
 		_ = n.tr.Close()
 		n.closeStore()
@@ -412,7 +420,9 @@ func (n *Node) execute() {
 	for n.fatalErr == nil {
 		rd := n.st.Ready()
 		if rd.Empty() {
-			n.dnsRefresh(n.now())
+			now := n.now()
+			n.dnsRefresh(now)
+			n.diskRefresh(now)
 			return
 		}
 		if !n.carryOut(&rd) {
@@ -478,6 +488,7 @@ func (n *Node) carryOut(rd *stack.Ready) bool {
 	n.cdbAnswerAll(rd.Replies)
 	n.cdbFanout(rd.Watch)
 	n.dlmReady(rd)
+	n.diskReady(rd)
 	if rd.GroupsChanged {
 		n.crmPublishGroups()
 	}
@@ -577,6 +588,8 @@ func (n *Node) handleEvents(evs []stack.Event) {
 			se := n.dlmEvent(*ev.DLM)
 			n.dlmRecovered(&se, *ev.DLM) // dlmsurf.go
 			stream = append(stream, se)
+		case ev.Disk != nil:
+			stream = append(stream, n.diskEvent(ev)) // disk.go
 		}
 	}
 	n.events.append(stream)
@@ -695,6 +708,7 @@ func (n *Node) release() error {
 			why = n.fatalErr.Error()
 		}
 		n.closeWatchdog(false, why)
+		n.closeDisks()
 		n.closeDNS()
 		trErr := n.tr.Close()
 		n.closeLua()

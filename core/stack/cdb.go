@@ -328,6 +328,7 @@ func (s *Stack) cdbRound(now time.Duration, rb bcast.Ready) bool {
 	}
 	s.crmWatch(rd.Watch)
 	s.dlmWatch(rd.Watch)
+	s.diskWatch(rd.Watch)
 	return true
 }
 

@@ -31,9 +31,10 @@ const lvbSuffix = "/lvb_len"
 // multiple of 8 in 8..256.
 var ErrLVBFixed = errors.New("a lockspace's value block length is fixed once set (a multiple of 8 in 8..256)")
 
-// ErrLeaving refuses a lock request on a node that is leaving cleanly: its
-// lock manager gave up every lock before the leave was announced.
-var ErrLeaving = errors.New("stack: this node is leaving: it takes no locks")
+// ErrLeaving refuses a lock request (or a disk request) on a node that is
+// leaving cleanly: its lock manager gave up every lock before the leave
+// was announced.
+var ErrLeaving = errors.New("stack: this node is leaving: it takes no locks nor disk requests")
 
 // dlmState is the stack's side of the lock manager (core/dlm): the views
 // it is given, the value block lengths the config DB fixes, and the peers
@@ -63,6 +64,10 @@ type dlmState struct {
 	// judged: the view was judged in this round before a message was
 	// stepped (round resets it).
 	judged bool
+	// gated: the last view judged withheld Release because the disk
+	// core's barrier of the installed view was not complete (design 5):
+	// each round judges again once it is.
+	gated bool
 }
 
 // openDLM builds the lock manager with the value block lengths the config
@@ -214,18 +219,37 @@ func (s *Stack) dlmCovered(id wire.NodeID) bool {
 //     survivors release a leaver at once (LeftCleanly), so its lock
 //     manager gives up every lock (its clients are told Lost; the masters
 //     are sent force-unlocks) before membership announces the leave.
+//
+// Release is empty while the disk core's barrier of the installed view is
+// not complete here (disk.Fenced, design 5 of the served disk): a write
+// of a departed incarnation may still land on a disk this node serves.
 func (s *Stack) dlmViewNow(now time.Duration) dlm.View {
+	return s.dlmViewOf(now, s.judgeView(now))
+}
+
+// viewJudgement is what the lock manager's and the disk core's views
+// share (judgeView).
+type viewJudgement struct{ primary, lost bool }
+
+// judgeView judges Primary and Lost of the installed view at now, as
+// dlmViewNow says (the disk core's View takes the same).
+func (s *Stack) judgeView(now time.Duration) viewJudgement {
 	x := &s.dlm
 	leased := s.mem.Leased(now)
 	if leased {
 		x.leased = true
 	}
-	v := dlm.View{ID: x.installed.ID, Members: x.installed.Members}
-	v.Primary = x.installedPrimary && leased && v.ID != (wire.ViewID{})
-	if v.Primary && s.qc.TwoNode {
-		v.Primary = s.twoNodeAlone(s.mem.Status()) != quorum.AloneIdle
+	primary := x.installedPrimary && leased && x.installed.ID != (wire.ViewID{})
+	if primary && s.qc.TwoNode {
+		primary = s.twoNodeAlone(s.mem.Status()) != quorum.AloneIdle
 	}
-	v.Lost = (x.leased && !leased && !s.dlmCovered(s.cfg.Self)) || x.leaving
+	return viewJudgement{primary: primary, lost: (x.leased && !leased && !s.dlmCovered(s.cfg.Self)) || x.leaving}
+}
+
+// dlmViewOf is dlmViewNow with Primary and Lost judged (j).
+func (s *Stack) dlmViewOf(now time.Duration, j viewJudgement) dlm.View {
+	x := &s.dlm
+	v := dlm.View{ID: x.installed.ID, Members: x.installed.Members, Primary: j.primary, Lost: j.lost}
 	quorate, asked := false, false
 	takeover := func() bool { // asked only when it matters: it costs a quorum decision
 		if !asked {
@@ -257,6 +281,12 @@ func (s *Stack) dlmViewNow(now time.Duration) dlm.View {
 		}
 	}
 	slices.Sort(v.Release)
+	// design 5: no lock of a departed incarnation goes while one of its
+	// writes may still land on a disk this node serves
+	x.gated = len(v.Release) > 0 && !s.diskFenced()
+	if x.gated {
+		v.Release = nil
+	}
 	return v
 }
 
@@ -321,7 +351,9 @@ func fenceDownAt(cb uint64, confirmed, left bool, fb uint64, seen uint32, fresh 
 // the survivors wait beyond the lease).
 func (s *Stack) dlmView(now time.Duration) {
 	x := &s.dlm
-	v := s.dlmViewNow(now)
+	j := s.judgeView(now)
+	s.diskView(now, j) // first: the lock manager's Release waits for its barrier
+	v := s.dlmViewOf(now, j)
 	if x.set && v.ID == x.view.ID && v.Primary == x.view.Primary && v.Lost == x.view.Lost &&
 		slices.Equal(v.Members, x.view.Members) && slices.Equal(v.Release, x.view.Release) {
 		return
@@ -367,7 +399,7 @@ func (s *Stack) dlmRound(now time.Duration, evs []membership.Event) bool {
 			x.installedPrimary, installed = e.Primary, true
 		}
 	}
-	if installed {
+	if installed || (x.gated && s.diskFenced()) {
 		s.dlmView(now)
 	}
 	if !x.d.HasReady() {

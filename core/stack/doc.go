@@ -2,8 +2,8 @@
 // (ARCHITECTURE sections 1 and 4): connectivity (core/conn), membership
 // (core/membership), the ordered broadcast (core/bcast), the config
 // database (core/cdb), the resource manager (core/crm), the fence core
-// (core/fence) and the lock manager (core/dlm), and all the wiring
-// between them. It is a pure state
+// (core/fence), the lock manager (core/dlm) and the served disk's core
+// (core/disk), and all the wiring between them. It is a pure state
 // machine like the cores it owns: no goroutines, no real clock, no global
 // randomness, no I/O (no os, net, sync, os/exec, crypto/rand); maps are
 // iterated in sorted order wherever that reaches an output. core/node
@@ -24,9 +24,10 @@
 // (a config DB transaction under (client, seq)), Move, Cleanup, Drain,
 // Fence, ConfirmFence, SetState, AskState, Send and Broadcast (these two
 // also return an id), and the lock manager's LockDLM (returns the lock's
-// id), UnlockDLM, PurgeOwner and AskLocks, whose completions, blocking
-// notices and answers come in a later Ready. Reads (Membership, Quorate,
-// CDBGet, Groups, DLMLocks, ...) change nothing.
+// id), UnlockDLM, PurgeOwner and AskLocks, and the disk core's
+// SubmitDisk, whose completions, blocking notices and answers come in a
+// later Ready. Reads (Membership, Quorate, CDBGet, Groups, DLMLocks,
+// Disks, LeaseExpiry, ...) change nothing.
 //
 // Step does only the input's own step (a packet goes to conn, an agent
 // result to the resource manager, ...). The wiring runs in rounds when
@@ -79,15 +80,19 @@
 //     LeaveAsked, and the lock manager's DLMCompletions and DLMBlocking
 //     (to the locks' owners, in order: a lock's completion before its
 //     blocking notices) and DLMAnswers (they rest on nothing persisted:
-//     the lock manager persists nothing). Agent and device calls come
-//     after Persist: the owner
-//     table (G4) and the fence state they rest on are durable first.
+//     the lock manager persists nothing), the disk core's DiskIO (run
+//     off the loop on the backing store, FUA made durable first, each
+//     answered with a DiskIODone input at any later time), DiskDone (to
+//     the NBD export, for the flush rule with the Epoch they carry) and
+//     DiskStale (re-read the header; a newer epoch: DiskUnserve). Agent
+//     and device calls come after Persist: the owner table (G4) and the fence state they rest on are durable first.
 //     The driver checks ViewLeased at the time of each FenceCall again
 //     and answers a failed FenceResult when the lease lapsed during the
 //     write (wiring rule 7 judged it at the round). A stopping Ready
 //     (Stop set) asks the witness nothing and starts no call.
 //     Their answers come back as inputs (AgentResult, MonitorFailed,
-//     PolicyAnswer, FenceResult, WitnessAnswer), at any later time.
+//     PolicyAnswer, FenceResult, WitnessAnswer, DiskIODone), at any
+//     later time.
 //  6. SelfFence: stop this node's resources; Stop: stop the node (nothing
 //     more leaves it; Step and the requests return ErrStopped).
 //
@@ -182,4 +187,32 @@
 //     knows, merged): a confirmation this node holds of an incarnation
 //     that restarted since, unknown to it, must not free that node's
 //     groups (G4).
+//  12. The disk core (disk.go) persists nothing. Its messages go point
+//     to point on the peers' circuits as wire.Disk; a received one goes
+//     back to it as disk.Receive from the incarnation conn received it
+//     from, after the view was judged in that round (as rule 9). Its
+//     disk set (disk.Define) is every resource of the config DB whose
+//     agent is disk.Agent, sized by its size parameter (decimal bytes; a
+//     bad one is logged and left out), given at New, on every change
+//     under /resources/ and after an adopted history. Its disk.View is
+//     given with the lock manager's, at the same points (SubmitDisk, a
+//     request, judges once a round, as a received message does), before
+//     it: the
+//     installed view, each member with the boot id conn talks to (this
+//     node: its own), Primary and Lost judged as rule 9 says. SubmitDisk
+//     is refused once stopped (disk.ErrStopped) and while leaving
+//     (ErrLeaving): a leaving server stops serving through the resource
+//     manager's drain first. LeaseExpiry is membership's: the disk's
+//     fast path serves only before it.
+//  13. The sequence barrier (design 5 of the served disk): the lock
+//     manager's Release is empty while the disk core's barrier of the
+//     installed view is not complete here (disk.Fenced): a write of a
+//     departed incarnation, queued or in flight on a disk this node
+//     serves, has not come back. It is judged again in every round once
+//     the barrier completes (a DiskIODone), not only at the next Tick.
+//     The lock manager's recovery is a barrier over every member, each
+//     starting only once its own Release covers every absent node, so no
+//     lock of a departed node is re-granted anywhere while one of its
+//     writes can still land on any server; and a server refuses its
+//     later requests (outside View.Members, or tagged with an older view).
 package stack

@@ -7,6 +7,7 @@ import (
 	"github.com/corral-ha/corral/core/cdb"
 	"github.com/corral-ha/corral/core/conn"
 	"github.com/corral-ha/corral/core/crm"
+	"github.com/corral-ha/corral/core/disk"
 	"github.com/corral-ha/corral/core/dlm"
 	"github.com/corral-ha/corral/core/fence"
 	"github.com/corral-ha/corral/core/membership"
@@ -27,7 +28,8 @@ import (
 //  5. Carry out the rest: Events, Messages, Deliveries, Witness asks,
 //     Agent calls, Policy requests, FenceCalls, FenceHistory, Replies,
 //     Watch, GroupsChanged, LeaveAsked, DLMCompletions, DLMBlocking,
-//     DLMAnswers.
+//     DLMAnswers, DiskIO (off the loop, each answered with DiskIODone),
+//     DiskDone (to the export), DiskStale.
 //  6. SelfFence, then Stop: the node stops (nothing more leaves it).
 //
 // Then Advance(now).
@@ -84,6 +86,17 @@ type Ready struct {
 	DLMBlocking    []dlm.Blocking
 	DLMAnswers     []dlm.Answer
 
+	// DiskIO is work on the backing stores of the disks this node serves
+	// (remote clients' requests): run each off the loop (FUA: durable
+	// before the answer) and answer it with a DiskIODone, at any later
+	// time. DiskDone answers this node's SubmitDisk requests (to the NBD
+	// export). DiskStale names disks this node serves for which a client
+	// showed a newer epoch: re-read the header and stop serving
+	// (DiskUnserve) if it is newer. Nothing of them is persisted.
+	DiskIO    []disk.IO
+	DiskDone  []disk.Done
+	DiskStale []string
+
 	// SelfFence, when set, says why this node learned it was fenced: the
 	// driver stops its resources and then the node.
 	SelfFence string
@@ -135,9 +148,11 @@ type Log struct {
 	Args  []any
 }
 
-// Event is one event of a core: exactly one of Conn, Member, CRM, Fence
-// and DLM is set. View is the installed view when it happened (for DLM:
-// the view its recovery finished in; the event's kind is dlm_recovered).
+// Event is one event of a core: exactly one of Conn, Member, CRM, Fence,
+// DLM and Disk is set. View is the installed view when it happened (for
+// DLM: the view its recovery finished in; the event's kind is
+// dlm_recovered; for Disk: its Kind, disk_served, disk_stopped or
+// disk_failed).
 type Event struct {
 	View   wire.ViewID
 	Conn   *conn.Event
@@ -145,6 +160,7 @@ type Event struct {
 	CRM    *crm.Event
 	Fence  *fence.Event
 	DLM    *dlm.Recovered
+	Disk   *disk.Event
 }
 
 // Empty reports whether there is nothing to do.
@@ -154,5 +170,5 @@ func (rd *Ready) Empty() bool {
 		len(rd.Witness) == 0 && len(rd.Agent) == 0 && len(rd.Policy) == 0 && len(rd.FenceCalls) == 0 &&
 		len(rd.FenceHistory) == 0 && len(rd.Replies) == 0 && len(rd.Watch) == 0 && !rd.GroupsChanged &&
 		!rd.LeaveAsked && rd.SelfFence == "" && rd.Stop == nil && len(rd.DLMCompletions) == 0 && len(rd.DLMBlocking) == 0 &&
-		len(rd.DLMAnswers) == 0
+		len(rd.DLMAnswers) == 0 && len(rd.DiskIO) == 0 && len(rd.DiskDone) == 0 && len(rd.DiskStale) == 0
 }

@@ -81,6 +81,7 @@ type Stack struct {
 	crm   crmState
 	fence fenceState
 	dlm   dlmState
+	disk  diskState
 	flush *flusher // membership's Flusher (flush.go)
 
 	now   time.Duration
@@ -129,6 +130,9 @@ func New(cfg Config, saved Saved, rng *rand.Rand) (*Stack, error) {
 	if err = s.openDLM(rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))); err != nil {
 		return nil, err
 	}
+	if err = s.openDisk(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -154,6 +158,8 @@ func (s *Stack) Step(now time.Duration, in Input) error {
 		return s.mem.Step(now, membership.WitnessAnswer{Members: in.Members, Granted: in.Granted, Lease: in.Lease, At: in.At})
 	case TimeOfDay:
 		return s.crm.c.Step(now, crm.TimeOfDay(in))
+	case DiskServe, DiskUnserve, DiskIODone:
+		return s.diskStep(now, in)
 	}
 	return fmt.Errorf("stack: input %T: %w", in, ErrUnknownInput)
 }
@@ -170,6 +176,7 @@ func (s *Stack) Tick(now time.Duration) {
 	s.fenceTick(now)
 	s.crmTick(now)
 	s.dlmTick(now)
+	s.disk.d.Tick(now)
 }
 
 // Ready returns what the driver must do now (doc.go). It carries out the
@@ -263,7 +270,8 @@ func (s *Stack) packets() {
 // connectivity output feeds membership and the broadcast; the config DB's
 // deliveries and Persist (cdb.go); membership's Persist, messages and
 // events; the config DB's quorum; the fence core's round, then the
-// resource manager's, then the lock manager's. It reports whether anything happened.
+// resource manager's, then the lock manager's, then the disk core's. It
+// reports whether anything happened.
 func (s *Stack) round(now time.Duration) bool {
 	s.dlm.judged = false
 	rc := s.conn.Ready()
@@ -327,11 +335,12 @@ func (s *Stack) round(now time.Duration) bool {
 	fenceBusy := s.fenceRound(now, rm.Events)
 	crmBusy := s.crmRound(now, len(rm.Events) > 0)
 	dlmBusy := s.dlmRound(now, rm.Events)
+	diskBusy := s.diskRound(now)
 	if s.persisting() && s.stop == nil {
 		// what this round queued after its Persist waits for it
 		s.packets()
 	}
-	return !rc.Empty() || s.conn.HasReady() || cdbBusy || crmBusy || fenceBusy || dlmBusy || rm.Persist != nil || len(rm.Messages) > 0 || len(rm.Events) > 0 ||
+	return !rc.Empty() || s.conn.HasReady() || cdbBusy || crmBusy || fenceBusy || dlmBusy || diskBusy || rm.Persist != nil || len(rm.Messages) > 0 || len(rm.Events) > 0 ||
 		len(rm.Witness) > 0 || s.cdb.db.HasReady()
 }
 
@@ -346,7 +355,8 @@ func lease(m wire.Message) bool {
 
 // deliver routes one circuit message: membership's to membership, the
 // broadcast's to bcast, the config DB's transfers to the DB, the lock
-// manager's to the lock manager, the application's to Ready.Messages.
+// manager's to the lock manager, the disk core's to the disk core, the
+// application's to Ready.Messages.
 func (s *Stack) deliver(now time.Duration, m conn.Message) {
 	msg, err := wire.Decode(m.Data)
 	if err != nil {
@@ -369,6 +379,8 @@ func (s *Stack) deliver(now time.Duration, m conn.Message) {
 		s.cdbStep(m.From, msg.Payload)
 	case *wire.DLM:
 		s.dlmReceive(now, m.From, msg.Payload)
+	case *wire.Disk:
+		s.diskReceive(now, m.From, m.Boot, msg.Payload)
 	case *wire.SetState:
 		if msg.To != s.cfg.Self {
 			s.logf(slog.LevelWarn, "state change for another node ignored", "from", s.names[m.From], "for", s.names[msg.To])

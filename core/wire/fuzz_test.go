@@ -179,7 +179,7 @@ func FuzzKeyHolder(f *testing.F) {
 	msgs := []Message{&Ping{Seq: 1, Payload: []byte("p")}, &Heartbeat{FromLink: 1, Hears: 3, SentAt: 9},
 		&Data{DstBoot: 1, Circ: 1, Seq: 1, Payload: []byte("d")}, &Ack{DstBoot: 1, Circ: 1, Cum: 4, Sack: 5},
 		&LeaseReq{ID: ViewID{Epoch: 2, Coord: 1}, Seq: 3, To: 2}, &LeaseAck{ID: ViewID{Epoch: 2, Coord: 1}, Seq: 3, To: 1},
-		&SetState{State: 2, To: 2}, &Datagram{Payload: []byte("x")}, &Report{Reach: []NodeID{1, 2}}, &DLM{Payload: []byte("l")}}
+		&SetState{State: 2, To: 2}, &Datagram{Payload: []byte("x")}, &Report{Reach: []NodeID{1, 2}}, &DLM{Payload: []byte("l")}, &Disk{Payload: []byte("d")}}
 	for i, m := range msgs {
 		f.Add(uint32(1), uint64(i), uint64(i), uint32(1), uint16(2), uint8(kindWhole), Encode(m))
 	}

@@ -440,3 +440,22 @@ func (m *DLM) Decode(r *Reader) error {
 	m.Payload = r.Rest()
 	return r.Err()
 }
+
+// Disk carries a served disk message (core/disk encodes it) point to point
+// on a circuit: a client's block request to the disk's server, its reply,
+// a server's announcement.
+type Disk struct {
+	Payload []byte
+}
+
+// Type implements Message.
+func (*Disk) Type() Type { return TypeDisk }
+
+// Append implements Message.
+func (m *Disk) Append(b []byte) []byte { return append(b, m.Payload...) }
+
+// Decode implements Message. Payload aliases the decoded buffer.
+func (m *Disk) Decode(r *Reader) error {
+	m.Payload = r.Rest()
+	return r.Err()
+}

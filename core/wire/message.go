@@ -73,6 +73,8 @@ func newMessage(t Type) Message {
 		return new(CDB)
 	case TypeDLM:
 		return new(DLM)
+	case TypeDisk:
+		return new(Disk)
 	}
 	return nil
 }

@@ -140,3 +140,32 @@ func TestDLMRoundTrip(t *testing.T) {
 		t.Fatalf("header cut short: err %v", err)
 	}
 }
+
+// TestDiskRoundTrip: a served disk payload travels as is (any bytes, a
+// whole piece too) and decodes back with its type; the type number is
+// fixed on the wire (append-only, type.go: the next after TypeDLM).
+func TestDiskRoundTrip(t *testing.T) {
+	if TypeDisk != 22 || TypeDisk.String() != "Disk" {
+		t.Fatalf("TypeDisk = %d %q, want 22 \"Disk\"", uint8(TypeDisk), TypeDisk)
+	}
+	for _, p := range [][]byte{nil, {0}, []byte("write"), bytes.Repeat([]byte{0xa5}, 256<<10+64)} {
+		b := Encode(&Disk{Payload: p})
+		if Type(b[0]) != TypeDisk || b[1] != EncodingVersion {
+			t.Fatalf("Encode starts %x", b[:2])
+		}
+		m, err := Decode(b)
+		if err != nil {
+			t.Fatalf("Decode: %v", err)
+		}
+		d, ok := m.(*Disk)
+		if !ok {
+			t.Fatalf("Decode gave %T, want *Disk", m)
+		}
+		if !bytes.Equal(d.Payload, p) {
+			t.Fatalf("payload of %d bytes differs", len(p))
+		}
+	}
+	if _, err := Decode([]byte{byte(TypeDisk)}); !errors.Is(err, ErrTruncated) {
+		t.Fatalf("header cut short: err %v", err)
+	}
+}

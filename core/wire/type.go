@@ -32,6 +32,7 @@ const (
 	TypeBcast                 // an ordered-broadcast message (core/bcast)
 	TypeCDB                   // a configuration database transfer message (core/cdb)
 	TypeDLM                   // a lock manager message (core/dlm), point to point on a circuit
+	TypeDisk                  // a served disk message (core/disk), point to point on a circuit
 )
 
 var typeNames = [...]string{
@@ -57,6 +58,7 @@ var typeNames = [...]string{
 	TypeBcast:     "Bcast",
 	TypeCDB:       "CDB",
 	TypeDLM:       "DLM",
+	TypeDisk:      "Disk",
 }
 
 func (t Type) String() string {
