@@ -40,7 +40,11 @@
 // A script is a file in a kind's folder: resource/, fence/, policy/ or
 // handler/, first those shipped in the binary (package agents), then those
 // of each Config.Paths directory in order; a later script replaces an
-// earlier one of the same kind and name. Files ending in _test.lua are Lua
+// earlier one of the same kind and name. The names of the built-in agents
+// (Builtins: the resource agent "disk", a served disk the node runs
+// itself) are reserved: resource/disk.lua is a load error (broken with
+// Config.SkipBroken), and `agents` lists the built-in one with
+// Meta.Builtin set. Files ending in _test.lua are Lua
 // tests, not scripts. A script returns a table of functions, with meta()
 // returning {name, description, parameters = {{name, type, required,
 // default, description}}, extra_parameters} (a handler adds events =

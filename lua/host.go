@@ -141,6 +141,9 @@ type Meta struct {
 	// ExtraParameters: parameters it does not declare are passed on as
 	// strings instead of refused (the ocf wrapper passes them to the agent).
 	ExtraParameters bool `json:"extra_parameters,omitempty"`
+	// Builtin: the agent is compiled into corral (Builtins): no script
+	// implements it and its name is reserved.
+	Builtin bool `json:"builtin,omitempty"`
 	// Broken is why the file did not load (file:line: what is wrong), for
 	// the entries Host.Broken lists; empty for a loaded script.
 	Broken string `json:"broken,omitempty"`

@@ -608,3 +608,43 @@ func TestSkipBrokenKeepsTheRest(t *testing.T) {
 		t.Fatal("strict New accepted a broken file")
 	}
 }
+
+// TestReservedDiskAgent: a resource script named as the built-in served
+// disk agent is refused at load, strict and with SkipBroken alike, with
+// a message that names the file and says what to do; Builtins lists the
+// built-in one with its parameters.
+func TestReservedDiskAgent(t *testing.T) {
+	dir := writeScripts(t, map[string]string{
+		"resource/disk.lua": agent("disk", `return "ok"`),
+		"resource/good.lua": agent("good", `return "ok"`),
+	})
+	_, err := lua.New(lua.Config{Paths: []string{dir}, PoolSize: 1})
+	if err == nil || !strings.Contains(err.Error(), "resource/disk.lua") || !strings.Contains(err.Error(), "reserved") || !strings.Contains(err.Error(), "rename the file") {
+		t.Fatalf("strict New with resource/disk.lua: %v, want a refusal naming the file", err)
+	}
+	h, err := lua.New(lua.Config{Paths: []string{dir}, PoolSize: 1, SkipBroken: true})
+	if err != nil {
+		t.Fatalf("New with SkipBroken: %v", err)
+	}
+	defer h.Close()
+	if _, ok := h.Script(lua.KindResource, "disk"); ok {
+		t.Fatal("resource/disk.lua loaded as a script")
+	}
+	if b := h.Broken(lua.KindResource); len(b) != 1 || b[0].Name != "disk" || !strings.Contains(b[0].Broken, "reserved") {
+		t.Fatalf("Broken(resource) = %+v", b)
+	}
+	// A fence driver may be called disk: only the resource name is taken.
+	dir2 := writeScripts(t, map[string]string{"policy/disk.lua": "local M = {}\nfunction M.meta() return {name = \"disk\", description = \"p\"} end\nfunction M.choose_owner() return nil end\nfunction M.on_failure() return \"restart\" end\nreturn M\n"})
+	h2, err := lua.New(lua.Config{Paths: []string{dir2}, PoolSize: 1})
+	if err != nil {
+		t.Fatalf("policy/disk.lua: %v", err)
+	}
+	h2.Close()
+	m, ok := lua.Builtin(lua.KindResource, "disk")
+	if !ok || !m.Builtin || len(m.Parameters) != 2 || m.Parameters[0].Name != "size" || !m.Parameters[0].Required || m.Parameters[1].Name != "backing" {
+		t.Fatalf("Builtin(resource, disk) = %+v %v", m, ok)
+	}
+	if bs := lua.Builtins(lua.KindResource); len(bs) != 1 || bs[0].Name != "disk" {
+		t.Fatalf("Builtins(resource) = %+v", bs)
+	}
+}

@@ -73,7 +73,13 @@ func (h *Host) load(gen uint64, skipBroken bool) (*catalog, error) {
 	v := h.newVM()
 	defer v.L.Close()
 	for _, src := range srcs {
-		s, err := compileScript(v, src, gen)
+		var s *script
+		var err error
+		if _, reserved := Builtin(src.kind, src.name); reserved {
+			err = reservedError(src)
+		} else {
+			s, err = compileScript(v, src, gen)
+		}
 		if err != nil && skipBroken && !src.shipped {
 			delete(cat.scripts[src.kind], src.name)
 			cat.broken[src.kind][src.name] = Meta{Kind: src.kind, Name: src.name, File: src.file, Granted: src.granted,

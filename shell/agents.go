@@ -16,7 +16,8 @@ func agentsCommand() *command {
 		summary: "the Lua scripts the node has loaded, with their parameters",
 		help: "Lists the scripts the node runs: resource agents, fence drivers, failover policies and\n" +
 			"event handlers, those built into corral and those of the [lua] paths directories (a\n" +
-			"script there replaces a built-in one of its kind and name). Each shows what its meta()\n" +
+			"script there replaces a built-in one of its kind and name), and the agents compiled into\n" +
+			"corral itself (the served disk's `disk`, whose name no script may take). Each shows what its meta()\n" +
 			"says: description and parameters (* required, =default), a handler its event kinds;\n" +
 			"granted ones may use exec, fs and net and change the cluster (corral.set, move, start,\n" +
 			"stop, pause, resume); the others only read it. The handlers' counters say whether\n" +
@@ -72,7 +73,9 @@ func runAgents(ctx context.Context, s *Shell, a *args) error {
 			t.row(string(m.Kind), m.Name, "BROKEN: "+m.Broken, "-", from)
 			continue
 		}
-		if strings.HasPrefix(from, "agents/") {
+		if m.Builtin { // compiled into corral (the disk agent): no script
+			from = "built in (Go)"
+		} else if strings.HasPrefix(from, "agents/") {
 			from = "built in"
 		} else if m.Granted {
 			from += " (granted)"

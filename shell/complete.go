@@ -113,6 +113,15 @@ func (c *completer) after(done []string, partial string) []string {
 				return c.nodeNames()
 			case "GROUP":
 				return c.crmNames("group")
+			case "NODES": // a comma-separated list: the next name after the last comma
+				if i := strings.LastIndex(partial, ","); i >= 0 {
+					var out []string
+					for _, n := range c.nodeNames() {
+						out = append(out, partial[:i+1]+n)
+					}
+					return out
+				}
+				return c.nodeNames()
 			}
 			if strings.Contains(f.value, "|") {
 				return strings.Split(f.value, "|")
@@ -159,6 +168,12 @@ func (c *completer) after(done []string, partial string) []string {
 		return c.crmNames("group")
 	case len(pos) == 0 && len(cmd.subs) > 0:
 		return cmd.subs
+	case cmd.name == "disk" && len(pos) == 1 && pos[0] != "add":
+		return c.crmNames("disk")
+	case cmd.name == "disk" && len(pos) == 2 && pos[0] == "move":
+		return c.nodeNames()
+	case cmd.name == "disk" && len(pos) >= 2 && pos[0] == "add":
+		return []string{"--backing", "--size", "--servers", "--group"}
 	case cmd.name == "unlock" && len(pos) == 0:
 		return c.s.heldLockNames()
 	case cmd.name == "lua" && len(pos) == 1 && pos[0] == "run":

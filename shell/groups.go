@@ -103,7 +103,7 @@ func writeLine(s *Shell, line string) error {
 	return err
 }
 
-// crmNames fetches group or resource names for completion, at most every 2s.
+// crmNames fetches group, resource or disk names for completion, at most every 2s.
 func (c *completer) crmNames(kind string) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -125,6 +125,14 @@ func (c *completer) crmNames(kind string) []string {
 		}
 		for _, g := range gs {
 			names = append(names, g.Name)
+		}
+	case "disk":
+		ds, err := c.s.Client.Disks(ctx)
+		if err != nil {
+			return c.crmCache[kind]
+		}
+		for _, d := range ds {
+			names = append(names, d.Name)
 		}
 	default:
 		rs, err := c.s.Client.Resources(ctx)

@@ -237,6 +237,7 @@ func commands() []*command {
 		groupsCommand(), resourcesCommand(), moveCommand(), startCommand(), stopCommand(), cleanupCommand(),
 		explainCommand(), resourceCommand(), groupCommand(), fenceCommand(),
 		agentsCommand(), luaCommand(), reloadCommand(), locksCommand(), lockCommand(), unlockCommand(),
+		disksCommand(), diskCommand(),
 		helpCommand(), exitCommand(),
 	}
 }

@@ -41,9 +41,9 @@ const (
 // yellow, bad red; "" for others.
 func stateColor(v string) string {
 	switch strings.Fields(v + " x")[0] {
-	case "online", "yes", "up", "self", "primary", "true":
+	case "online", "yes", "up", "self", "primary", "true", "serving":
 		return ansiGreen
-	case "paused", "leaving", "joining", "partial", "in-only", "out-only":
+	case "paused", "leaving", "joining", "partial", "in-only", "out-only", "recovering":
 		return ansiYellow
 	case "offline", "fenced", "no", "down", "false":
 		return ansiRed

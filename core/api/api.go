@@ -131,6 +131,7 @@ func New(n Node) *Handler {
 	h.addFence() // fence.go
 	h.addLua()   // lua.go
 	h.addDLM()   // dlm.go
+	h.addDisk()  // disk.go
 	ch, stop := n.Subscribe(1024)
 	h.stopSub = stop
 	go h.count(ch)

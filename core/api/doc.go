@@ -77,6 +77,21 @@
 //     GET /v1/locks[?lockspace=LS] is the cluster-wide lock table
 //     (apitypes.LocksDoc): every resource as its master holds it, sorted
 //     by lockspace and name, the default lockspace named "default".
+//   - The served disks (disk.go): GET /v1/disks lists every disk the
+//     config DB defines (a resource of the built-in agent "disk") as
+//     apitypes.DiskStatus, with this node's view of its server ("server"
+//     null while none serves), epoch, state, clients and counters, and its
+//     group's reason when the group is not online; GET /v1/disks/NAME one.
+//     POST /v1/disks {name, backing, size, servers, group} writes the
+//     resource and its group (a new one named as the disk, possible owners
+//     the servers; or, with group, the existing group, which then starts
+//     with the disk) in one config DB transaction (201); size is bytes or
+//     a string such as "256MiB" (apitypes.ParseSize). It refuses a name
+//     that exists (409), a bad size or backing path, or servers that are
+//     not configured nodes (400), each with what to do. DELETE
+//     /v1/disks/NAME removes the resource and its group when the disk was
+//     all the group held; the resource manager stops the server. Moving a
+//     disk is its group's move.
 //   - GET /metrics: Prometheus text format, metric names corral_*.
 //   - TCP (config [api] listen) goes through RequireToken: without
 //     "Authorization: Bearer TOKEN" a request is 401, counted

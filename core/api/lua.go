@@ -88,7 +88,9 @@ func (h *Handler) agents(w http.ResponseWriter, r *http.Request) {
 	}
 	doc := AgentsDoc{Scripts: []lua.Meta{}, Lua: ln.LuaStats()}
 	for _, k := range kinds {
-		doc.Scripts = append(doc.Scripts, ln.Lua().Scripts(k)...)
+		scripts := append(lua.Builtins(k), ln.Lua().Scripts(k)...) // built-in agents (disk) have reserved names
+		slices.SortStableFunc(scripts, func(a, b lua.Meta) int { return strings.Compare(a.Name, b.Name) })
+		doc.Scripts = append(doc.Scripts, scripts...)
 		doc.Scripts = append(doc.Scripts, ln.Lua().Broken(k)...) // Meta.Broken says why
 	}
 	for i := range doc.Scripts {

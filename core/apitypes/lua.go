@@ -7,7 +7,7 @@ import (
 // AgentsDoc answers GET /v1/agents: the loaded scripts with their
 // metadata, and the Lua host's state.
 type AgentsDoc struct {
-	Scripts []lua.Meta `json:"scripts"` // by kind (resource, fence, policy, handler), then name; then the kind's broken files
+	Scripts []lua.Meta `json:"scripts"` // by kind (resource, fence, policy, handler), then name (built-in agents among them, Builtin set); then the kind's broken files
 	Lua     LuaStats   `json:"lua"`
 }
 

@@ -3,11 +3,15 @@ package node
 import (
 	"errors"
 	"fmt"
+	"math"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/corral-ha/corral/core/cdb"
 	"github.com/corral-ha/corral/core/crm"
+	"github.com/corral-ha/corral/core/disk"
 	"github.com/corral-ha/corral/lua"
 )
 
@@ -50,7 +54,9 @@ func scriptNames(agents Agents, kind lua.Kind) string {
 }
 
 // ValidateResource checks the value of /resources/NAME: it parses
-// (crm.ParseResource: JSON, fields, durations), its agent exists, and its
+// (crm.ParseResource: JSON, fields, durations), the built-in disk agent's
+// parameters are well formed (CheckDiskParams, with or without agents),
+// another agent exists, and its
 // parameters are the ones the agent's meta() declares (names unless the
 // agent takes extra parameters, required ones present, values of the
 // declared types). agents nil checks the parse only (a node whose
@@ -61,6 +67,13 @@ func ValidateResource(name string, value []byte, agents Agents) error {
 	r, err := crm.ParseResource(name, value)
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, ErrInvalidConfig)
+	}
+	if r.Agent == disk.Agent {
+		// the built-in served disk: checked here, with or without Lua
+		if err := CheckDiskParams(r.Params); err != nil {
+			return invalid(key, "%v", err)
+		}
+		return nil
 	}
 	if agents == nil {
 		return nil
@@ -91,6 +104,55 @@ func ValidateResource(name string, value []byte, agents Agents) error {
 	}
 	if err := agents.CheckParams(lua.KindResource, r.Agent, params); err != nil {
 		return invalid(key, "%v", err)
+	}
+	return nil
+}
+
+// DiskMinSize is the smallest served disk (1 MiB); its size is a whole
+// number of 512-byte sectors.
+const (
+	DiskMinSize = 1 << 20
+	DiskSector  = 512
+	// DiskMaxSize keeps every offset of the backing store (the header
+	// block, then the data) within an off_t.
+	DiskMaxSize = math.MaxInt64 - disk.HeaderSize
+)
+
+// CheckDiskParams checks the parameters of the built-in served disk agent
+// (disk.Agent): size, the data size in decimal bytes, a multiple of
+// DiskSector and at least DiskMinSize; backing, an absolute path to a
+// file (the same on every possible server); nothing else. The error says
+// what to write instead.
+func CheckDiskParams(params map[string]string) error {
+	for _, k := range sortedKeys(params) {
+		if k != disk.ParamSize && k != disk.ParamBacking {
+			return fmt.Errorf("agent %s has no parameter %s (parameters: %s, %s; `agents resource` describes them)",
+				disk.Agent, k, disk.ParamSize, disk.ParamBacking)
+		}
+	}
+	size, ok := params[disk.ParamSize]
+	if !ok || size == "" {
+		return fmt.Errorf("agent %s needs parameter %s (the data size in bytes, e.g. 268435456 for 256 MiB)", disk.Agent, disk.ParamSize)
+	}
+	n, err := strconv.ParseUint(size, 10, 64)
+	switch {
+	case err != nil || strings.TrimLeft(size, "0123456789") != "":
+		return fmt.Errorf("parameter %s %q: give the size in bytes as a decimal number, e.g. 268435456 for 256 MiB (`disk add --size 256MiB` converts it)", disk.ParamSize, size)
+	case n < DiskMinSize:
+		return fmt.Errorf("parameter %s %d: a disk has at least %d bytes (1 MiB)", disk.ParamSize, n, DiskMinSize)
+	case n%DiskSector != 0:
+		return fmt.Errorf("parameter %s %d: not a multiple of %d bytes: give whole sectors, e.g. %d", disk.ParamSize, n, DiskSector, n/DiskSector*DiskSector)
+	case n > DiskMaxSize:
+		return fmt.Errorf("parameter %s %d: larger than a backing store can be (%d bytes)", disk.ParamSize, n, uint64(DiskMaxSize))
+	}
+	b, ok := params[disk.ParamBacking]
+	switch {
+	case !ok || b == "":
+		return fmt.Errorf("agent %s needs parameter %s (the backing store's absolute path, the same on every possible server)", disk.Agent, disk.ParamBacking)
+	case !filepath.IsAbs(b):
+		return fmt.Errorf("parameter %s %q: give an absolute path (the node resolves nothing against its working directory), e.g. /var/lib/corral/disks/NAME.img", disk.ParamBacking, b)
+	case strings.HasSuffix(b, "/") || filepath.Clean(b) == "/" || strings.ContainsRune(b, 0):
+		return fmt.Errorf("parameter %s %q: give the path of a file or a block device, not a directory", disk.ParamBacking, b)
 	}
 	return nil
 }

@@ -84,3 +84,53 @@ func TestAgentResultConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateDisk (issue 19): the built-in disk agent's parameters are
+// checked when the resource is written, with a Lua host or without one:
+// size and backing are required and well formed, nothing else is taken;
+// a refusal is ErrInvalidConfig (nothing written, nothing fenced).
+func TestValidateDisk(t *testing.T) {
+	h, err := lua.New(lua.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	res := func(params string) []byte {
+		return []byte(`{"agent": "disk", "group": "d1", "params": ` + params + `}`)
+	}
+	for _, c := range []struct {
+		name, params, want string // want "": valid
+	}{
+		{"good", `{"size": "268435456", "backing": "/srv/d1.img"}`, ""},
+		{"a number", `{"size": 1048576, "backing": "/dev/vdb"}`, ""},
+		{"no size", `{"backing": "/srv/d1.img"}`, "needs parameter size"},
+		{"no backing", `{"size": "1048576"}`, "needs parameter backing"},
+		{"units", `{"size": "256MiB", "backing": "/srv/d1.img"}`, "decimal number"},
+		{"negative", `{"size": "-1048576", "backing": "/srv/d1.img"}`, "decimal number"},
+		{"plus", `{"size": "+1048576", "backing": "/srv/d1.img"}`, "decimal number"},
+		{"small", `{"size": "4096", "backing": "/srv/d1.img"}`, "at least 1048576 bytes"},
+		{"sectors", `{"size": "1048577", "backing": "/srv/d1.img"}`, "not a multiple of 512 bytes: give whole sectors, e.g. 1048576"},
+		{"huge", `{"size": "18446744073709551104", "backing": "/srv/d1.img"}`, "larger than"},
+		{"relative", `{"size": "1048576", "backing": "d1.img"}`, "absolute path"},
+		{"directory", `{"size": "1048576", "backing": "/srv/"}`, "not a directory"},
+		{"root", `{"size": "1048576", "backing": "/"}`, "not a directory"},
+		{"typo", `{"size": "1048576", "backing": "/srv/d1.img", "sise": "1"}`, "agent disk has no parameter sise"},
+	} {
+		for _, agents := range []Agents{h, nil} {
+			err := ValidateResource("d1", res(c.params), agents)
+			switch {
+			case c.want == "" && err != nil:
+				t.Errorf("%s (lua %v): %v", c.name, agents != nil, err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, ErrInvalidConfig) ||
+				!strings.HasPrefix(err.Error(), "/resources/d1: ")):
+				t.Errorf("%s (lua %v): got %v, want an ErrInvalidConfig on /resources/d1 saying %q", c.name, agents != nil, err, c.want)
+			}
+		}
+	}
+	// the disk and its group in one transaction, as disk add writes them
+	ops := []cdb.Op{{Kind: cdb.OpPut, Key: "/resources/d1", Value: res(`{"size": "1048576", "backing": "/srv/d1.img"}`)},
+		{Kind: cdb.OpPut, Key: "/groups/d1", Value: []byte(`{"resources": ["d1"], "possible": ["n1", "n2"]}`)}}
+	if err := ValidateTxn(ops, nil, h); err != nil {
+		t.Errorf("disk add's transaction: %v", err)
+	}
+}

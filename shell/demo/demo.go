@@ -29,6 +29,7 @@ const (
 	demoCluster    = "demo"
 	demoPort       = 5420
 	demoDNSPort    = 8053
+	demoNBDPort    = 10809 // NBD's port, on each node's first address
 	demoMaxNodes   = 64
 	// demoStartWait bounds the wait for every node's socket to answer.
 	demoStartWait = 15 * time.Second
@@ -77,6 +78,9 @@ func demoConfig(netPrefix string, n, k int) string {
 		fmt.Fprintf(&b, "\n[[nodes]]\nname = \"n%d\"\nid = %d\naddresses = [%q, %q]\n", j, j, a[0], a[1])
 	}
 	fmt.Fprintf(&b, "\n[dns]\nlisten = [\"%s:%d\"]\n", demoAddrs(netPrefix, k)[0], demoDNSPort)
+	fmt.Fprintf(&b, "\n# The served disks' NBD export: on nbd.sock next to corral.sock, and on TCP here\n")
+	fmt.Fprintf(&b, "# (nbdinfo nbd://%s:%d/drd1 with `corral demo --disk`).\n", demoAddrs(netPrefix, k)[0], demoNBDPort)
+	fmt.Fprintf(&b, "[nbd]\nlisten = \"%s:%d\"\n", demoAddrs(netPrefix, k)[0], demoNBDPort)
 	fmt.Fprintf(&b, "\n[debug]\nfault_injection = true\n")
 	return b.String()
 }
@@ -108,7 +112,7 @@ func progName() string {
 	return "corral"
 }
 
-// Run is `corral demo [--nodes 3] [--dir DIR] [--net 127.0] [--detach]`
+// Run is `corral demo [--nodes 3] [--dir DIR] [--net 127.0] [--detach] [--disk]`
 // and `corral demo stop [--dir DIR]`.
 func Run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "stop" {
@@ -121,10 +125,11 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	netFlag := fs.String("net", "127.0", "loopback block: node nK gets <net>.0.K and\n<net>.1.K")
 	detach := fs.Bool("detach", false, "start the nodes and return")
 	web := fs.Bool("web", true, "add the group web (corral whoami on port 8080 of its\nowner) once the cluster is quorate, unless it exists")
+	diskFlag := fs.Bool("disk", false, "add the served disk drd1 (256 MiB, sparse, on DIR/drd1.img,\nevery node a possible server) once the cluster is quorate,\nunless it exists; NBD on each node's <first address>:10809")
 	fence := fs.Bool("fence", true, "give the nodes the process fence device (it kills a\nnode's processes); false: no fencing")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: corral demo [--nodes 3] [--dir DIR] [--net 127.0] [--detach]\n"+
-			"                   [--web=false] [--fence=false]\n       corral demo stop [--dir DIR]")
+			"                   [--disk] [--web=false] [--fence=false]\n       corral demo stop [--dir DIR]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -145,7 +150,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "corral demo: %v\n", err)
 		return 2
 	}
-	d := &demo{userDir: *dirFlag, stdout: stdout, stderr: stderr, noFence: !*fence}
+	d := &demo{userDir: *dirFlag, stdout: stdout, stderr: stderr, noFence: !*fence, disk: *diskFlag}
 	if d.dir, err = filepath.Abs(*dirFlag); err != nil {
 		fmt.Fprintf(stderr, "corral demo: %v\n", err)
 		return 1
@@ -174,6 +179,7 @@ type demo struct {
 	dir     string // absolute
 	userDir string // as given, for messages
 	noFence bool   // --fence=false: configs written without the fence device
+	disk    bool   // --disk: add the served disk drd1
 	stdout  io.Writer
 	stderr  io.Writer
 }
@@ -282,6 +288,15 @@ func (d *demo) start(n int, netPrefix string, detach, web bool) int {
 			fmt.Fprintf(d.stdout, "corral demo: added the group %s (resource %s: corral whoami on port %d of its owner)\n", demoWebGroup, demoWebResource, demoWebPort)
 		}
 	}
+	if d.disk {
+		added, err := d.addDisk(nodes[0].socket, len(nodes))
+		switch {
+		case err != nil:
+			fmt.Fprintf(d.stderr, "corral demo: %v\n", err)
+		case added:
+			fmt.Fprintf(d.stdout, "corral demo: added the disk %s (%s, sparse, on %s, served by any node)\n", demoDiskName, demoDiskSize, d.show(filepath.Join(d.dir, demoDiskFile)))
+		}
+	}
 	prog := progName()
 	shellCmd, stopCmd := prog+" shell -c status", prog+" demo stop"
 	if filepath.Clean(d.userDir) != demoDefaultDir {
@@ -318,6 +333,10 @@ func (d *demo) start(n int, netPrefix string, detach, web bool) int {
 			fmt.Fprintf(tw, "  curl http://%s.0.K:%d/\t# web answers with its owner's name on the owner's address\n", netPrefix, demoWebPort)
 		}
 		fmt.Fprintf(tw, "  dig @%s -p %d web.%s.corral.\t# the owner's address, from any node's DNS\n", nodes[0].addrs[0], demoDNSPort, demoCluster)
+	}
+	if d.disk {
+		fmt.Fprintf(tw, "  %s\t# where %s is served, its epoch and clients\n", strings.Replace(shellCmd, "-c status", "-c disks", 1), demoDiskName)
+		fmt.Fprintf(tw, "  nbdinfo nbd://%s:%d/%s\t# the disk over NBD, from any node (nbdcopy, qemu-img too)\n", nodes[len(nodes)-1].addrs[0], demoNBDPort, demoDiskName)
 	}
 	fmt.Fprintf(tw, "  %s\t# stop every node\n", stopCmd)
 	tw.Flush()

@@ -35,7 +35,8 @@ func TestDemoConfigLoads(t *testing.T) {
 	if c.Cluster != "demo" || c.Node != "n2" || len(c.Nodes) != 3 || self.ID != 2 ||
 		strings.Join(self.Addresses, " ") != "127.23.0.2 127.23.1.2" || c.Port != 5420 ||
 		c.AdminSocket != nd.socket || c.PIDFile != nd.pidFile || c.DataDir != filepath.Join(nd.dir, "data") ||
-		strings.Join(c.DNS.Listen, " ") != "127.23.0.2:8053" || !c.Debug.FaultInjection {
+		strings.Join(c.DNS.Listen, " ") != "127.23.0.2:8053" || !c.Debug.FaultInjection ||
+		c.NBD.Listen != "127.23.0.2:10809" || c.NBD.Socket != filepath.Join(nd.dir, "nbd.sock") {
 		t.Fatalf("demo config: %+v", c)
 	}
 }

@@ -57,18 +57,8 @@ func demoWebKeys(exe string) [][2]string {
 // left alone). It reports whether web was added by this run.
 func (d *demo) addWeb(socket, exe string) (bool, error) {
 	c := shell.NewClient(socket)
-	deadline := time.Now().Add(demoQuorateWait)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		st, err := c.Status(ctx)
-		cancel()
-		if err == nil && st.Quorate {
-			break
-		}
-		if time.Now().After(deadline) {
-			return false, fmt.Errorf("the cluster is not quorate after %s (%v): group %s not added; run corral demo again once it is", demoQuorateWait, err, demoWebGroup)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := waitQuorate(c); err != nil {
+		return false, fmt.Errorf("%v: group %s not added; run corral demo again once it is", err, demoWebGroup)
 	}
 	added := false
 	for _, kv := range demoWebKeys(exe) {
@@ -94,6 +84,23 @@ func (d *demo) addWeb(socket, exe string) (bool, error) {
 		added = added || res.OK
 	}
 	return added, nil
+}
+
+// waitQuorate waits (up to demoQuorateWait) until the node is quorate.
+func waitQuorate(c *shell.Client) error {
+	deadline := time.Now().Add(demoQuorateWait)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		st, err := c.Status(ctx)
+		cancel()
+		if err == nil && st.Quorate {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the cluster is not quorate after %s (%v)", demoQuorateWait, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // stopResourceProcesses kills what the process agent started and left
