@@ -536,6 +536,17 @@ type diskTarget struct {
 	addr  string // host:port of its TCP listener
 	pid   int    // the process to profile (0: none)
 	img   string // its backing file, warmed before each measurement
+	// resolve, for corral's targets, finds the node in that role now
+	// (the server may have changed: a node fenced under load)
+	resolve func(t diskTarget) diskTarget
+}
+
+// now returns t as it is now (resolve applied).
+func (t diskTarget) now() diskTarget {
+	if t.resolve == nil {
+		return t
+	}
+	return t.resolve(t)
 }
 
 // runTimed runs a command (on the client CPUs when set) under a timeout
@@ -734,22 +745,57 @@ func BenchmarkDiskVsNBDServer(b *testing.B) {
 	for _, f := range figs {
 		f.runs, f.failed = map[string][]float64{}, map[string]string{}
 	}
+	recoveries := 0 // corral's server changed or a node was restarted between measurements
 	// the corral side; a binary without it leaves nbd-server's figures alone
 	if c, missing := startDiskCluster(b, filepath.Join(dir, "cluster"), diskBenchNet, diskImg, diskBenchSize); c == nil {
 		b.Logf("no corral figures: %s", missing)
 		fmt.Printf("NOTE no corral figures: %s\n", missing)
 	} else {
 		owner := c.waitOnline(30 * time.Second)
-		other := c.names[(slices.Index(c.names, owner)+1)%len(c.names)]
 		if cpus != "" {
 			for _, n := range c.names {
 				pin(b, c.pid(n), cpus)
 			}
 		}
-		b.Logf("corral: %s serves %s; %s is the non-serving node", owner, diskBenchName, other)
+		b.Logf("corral: %s serves %s", owner, diskBenchName)
+		// Before each corral measurement: every node running (a node
+		// killed or fenced since is started again, and pinned), the disk
+		// online; serving is its server now, non-serving the next node.
+		last := owner
+		resolve := func(t diskTarget) diskTarget {
+			restarted := false
+			for _, n := range c.names {
+				if !alive(c.pid(n)) {
+					restarted = true
+				}
+			}
+			if restarted {
+				recoveries++
+				fmt.Printf("NOTE corral: a node is down before %s (%s); starting it again\n", t.label, c.events())
+				c.restart()
+				c.waitFor(60*time.Second, 100*time.Millisecond, "one quorate view of three again", func() error { return c.oneView(c.names, c.names) })
+				if cpus != "" {
+					for _, n := range c.names {
+						pin(b, c.pid(n), cpus)
+					}
+				}
+			}
+			o := c.waitOnline(60 * time.Second)
+			if o != last {
+				recoveries++
+				fmt.Printf("NOTE corral: the server is now %s (was %s)\n", o, last)
+				last = o
+			}
+			n := o
+			if t.label == "corral-non-serving" {
+				n = c.names[(slices.Index(c.names, o)+1)%len(c.names)]
+			}
+			t.uri, t.addr, t.pid = c.uri(n), c.nbdAddr(n), c.pid(o)
+			return t
+		}
 		targets = append(targets,
-			diskTarget{label: "corral-serving", uri: c.uri(owner), addr: c.nbdAddr(owner), pid: c.pid(owner), img: diskImg},
-			diskTarget{label: "corral-non-serving", uri: c.uri(other), addr: c.nbdAddr(other), pid: c.pid(owner), img: diskImg})
+			diskTarget{label: "corral-serving", img: diskImg, resolve: resolve},
+			diskTarget{label: "corral-non-serving", img: diskImg, resolve: resolve})
 		fmt.Printf("NOTE corral events before the runs: %s\n", c.events())
 		b.Cleanup(func() {
 			fmt.Printf("NOTE corral events after the runs: %s\n", c.events())
@@ -789,22 +835,25 @@ func BenchmarkDiskVsNBDServer(b *testing.B) {
 		fmt.Printf("BGLOAD before run %d (%s)\n", run+1, bgLoad(3*time.Second))
 		for _, t := range order {
 			warm(b, all...)
+			t = t.now()
 			took, err := runTimed(b, clientCPUs, diskCopyTimeout, "nbdcopy", t.uri, "null:")
 			record(figs[0], t, mib/took.Seconds(), err)
-			fmt.Printf("RESULT disk seq-read nbdcopy->null: target=%s run=%d wall_s=%.3f MiB_s=%.0f\n", t.label, run+1, took.Seconds(), mib/took.Seconds())
+			fmt.Printf("RESULT disk seq-read nbdcopy->null: target=%s run=%d wall_s=%.3f MiB_s=%.0f at=%s\n", t.label, run+1, took.Seconds(), mib/took.Seconds(), stamp())
 		}
 		for _, t := range order {
 			warm(b, append(all, wsrc)...)
+			t = t.now()
 			took, err := runTimed(b, clientCPUs, diskCopyTimeout, "nbdcopy", "--flush", wsrc, t.uri)
 			if err == nil {
 				err = checkBlocks(t.addr, diskBenchName, wsrc, 256, uint64(run))
 			}
 			record(figs[1], t, mib/took.Seconds(), err)
-			fmt.Printf("RESULT disk seq-write nbdcopy--flush target=%s run=%d wall_s=%.3f MiB_s=%.0f check=%v\n", t.label, run+1, took.Seconds(), mib/took.Seconds(), err == nil)
+			fmt.Printf("RESULT disk seq-write nbdcopy--flush target=%s run=%d wall_s=%.3f MiB_s=%.0f check=%v at=%s\n", t.label, run+1, took.Seconds(), mib/took.Seconds(), err == nil, stamp())
 		}
 		for k, j := range jobs {
 			for _, t := range order {
 				warm(b, all...)
+				t = t.now()
 				var perf *exec.Cmd
 				if perfDir != "" && run == 0 && (t.label == "corral-serving" || t.label == "bare-core-nbd") {
 					perf = startPerf(b, perfDir, fmt.Sprintf("%s-%s-qd%d", t.label, j.rw, j.depth), t.pid, secs+1)
@@ -817,8 +866,8 @@ func BenchmarkDiskVsNBDServer(b *testing.B) {
 				record(f[0], t, r.iops, err)
 				record(f[1], t, r.p50us, err)
 				record(f[2], t, r.p99us, err)
-				fmt.Printf("RESULT disk fio-nbd %s 4k qd%d target=%s run=%d iops=%.0f clat_p50_us=%.1f clat_p99_us=%.1f\n",
-					j.rw, j.depth, t.label, run+1, r.iops, r.p50us, r.p99us)
+				fmt.Printf("RESULT disk fio-nbd %s 4k qd%d target=%s run=%d iops=%.0f clat_p50_us=%.1f clat_p99_us=%.1f at=%s\n",
+					j.rw, j.depth, t.label, run+1, r.iops, r.p50us, r.p99us, stamp())
 			}
 		}
 	}
@@ -866,6 +915,9 @@ func BenchmarkDiskVsNBDServer(b *testing.B) {
 			b.ReportMetric(ratio, key+"-ratio")
 		}
 	}
+	if recoveries > 0 {
+		fmt.Fprintf(&tb, "corral's server changed or a node was started again %d times between measurements (NOTE lines above): its figures include a cluster under that churn\n", recoveries)
+	}
 	fmt.Print(tb.String())
 	for _, f := range figs {
 		for label, msg := range f.failed {
@@ -873,6 +925,9 @@ func BenchmarkDiskVsNBDServer(b *testing.B) {
 		}
 	}
 }
+
+// stamp is the wall clock (UTC), to match RESULT lines with the nodes' logs.
+func stamp() string { return time.Now().UTC().Format("15:04:05.000") }
 
 func yesNo(ok bool) string {
 	if ok {
