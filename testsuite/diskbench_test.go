@@ -52,6 +52,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-ha/corral/core/disk"
 	"github.com/corral-ha/corral/core/nbd"
 	"golang.org/x/sys/unix"
 )
@@ -65,8 +66,8 @@ const (
 	diskBenchSize    = 1 << 30  // the disk's (and nbd-server's file's) data size
 	diskFailoverSize = 64 << 20
 	diskBenchNBDPort = 10809 // every demo node's [nbd] listen port (its first address)
-	diskHeaderSize   = 4096  // disk.HeaderSize: the data starts after it
 	diskCopyTimeout  = 300 * time.Second
+	diskBenchTries   = 2 // tries of a corral measurement the disk's server changed during
 )
 
 // diskEnvInt reads a positive integer knob, def when unset.
@@ -108,7 +109,7 @@ func diskBenchFiles(b *testing.B, dir string) (nbdImg, diskImg, wsrc string) {
 		return f
 	}
 	fn, fd, fw := create(nbdImg), create(diskImg), create(wsrc)
-	if _, err := fd.Write(make([]byte, diskHeaderSize)); err != nil {
+	if _, err := fd.Write(make([]byte, disk.HeaderSize)); err != nil {
 		b.Fatal(err)
 	}
 	data := rand.NewChaCha8([32]byte{'d', 'i', 's', 'k'})
@@ -522,6 +523,37 @@ func (c *diskCluster) keepLogs(b *testing.B) {
 	}
 }
 
+// serverEpoch is "server@epoch" of the disk as the first node that
+// answers GET /v1/disks sees it ("?" when none answers).
+func (c *diskCluster) serverEpoch() string {
+	for _, n := range c.names {
+		resp, err := c.clients[n].Get("http://corral/v1/disks")
+		if err != nil {
+			continue
+		}
+		var ds []struct {
+			Name   string  `json:"name"`
+			Server *string `json:"server"`
+			Epoch  uint64  `json:"epoch"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&ds)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			continue
+		}
+		for _, d := range ds {
+			if d.Name == diskBenchName {
+				server := "none"
+				if d.Server != nil {
+					server = *d.Server
+				}
+				return fmt.Sprintf("%s@%d", server, d.Epoch)
+			}
+		}
+	}
+	return "?"
+}
+
 // pid is node's agent pid.
 func (c *diskCluster) pid(node string) int {
 	return memberPIDs(c.dir, len(c.names))[slices.Index(c.names, node)]
@@ -539,6 +571,8 @@ type diskTarget struct {
 	// resolve, for corral's targets, finds the node in that role now
 	// (the server may have changed: a node fenced under load)
 	resolve func(t diskTarget) diskTarget
+	// stable, for corral's targets, is the disk's server and epoch now
+	stable func() string
 }
 
 // now returns t as it is now (resolve applied).
@@ -794,8 +828,8 @@ func BenchmarkDiskVsNBDServer(b *testing.B) {
 			return t
 		}
 		targets = append(targets,
-			diskTarget{label: "corral-serving", img: diskImg, resolve: resolve},
-			diskTarget{label: "corral-non-serving", img: diskImg, resolve: resolve})
+			diskTarget{label: "corral-serving", img: diskImg, resolve: resolve, stable: c.serverEpoch},
+			diskTarget{label: "corral-non-serving", img: diskImg, resolve: resolve, stable: c.serverEpoch})
 		fmt.Printf("NOTE corral events before the runs: %s\n", c.events())
 		b.Cleanup(func() {
 			fmt.Printf("NOTE corral events after the runs: %s\n", c.events())
@@ -825,6 +859,36 @@ func BenchmarkDiskVsNBDServer(b *testing.B) {
 		}
 		f.runs[t.label] = append(f.runs[t.label], v)
 	}
+	// measure runs one measurement of t (m returns how to record it). A
+	// corral measurement during which the disk's server or epoch changed
+	// (a node fenced, the disk restarted, a failback) is discarded and run
+	// again, at most diskBenchTries times; then it is recorded as failed.
+	discarded := 0
+	measure := func(t diskTarget, fs []*diskFigure, m func(t diskTarget) func()) {
+		what := fs[0].name
+		for try := 1; ; try++ {
+			t = t.now()
+			if t.stable == nil {
+				m(t)()
+				return
+			}
+			before := t.stable()
+			commit := m(t)
+			after := t.stable()
+			if before == after {
+				commit()
+				return
+			}
+			discarded++
+			fmt.Printf("NOTE %s %s discarded (try %d): the disk went from %s to %s during it\n", what, t.label, try, before, after)
+			if try == diskBenchTries {
+				for _, f := range fs {
+					f.failed[t.label] = fmt.Sprintf("the disk's server or epoch changed during each of %d tries", try)
+				}
+				return
+			}
+		}
+	}
 	all := []string{nbdImg, diskImg}
 	mib := float64(diskBenchSize) / (1 << 20)
 	for run := range runs {
@@ -834,40 +898,46 @@ func BenchmarkDiskVsNBDServer(b *testing.B) {
 		}
 		fmt.Printf("BGLOAD before run %d (%s)\n", run+1, bgLoad(3*time.Second))
 		for _, t := range order {
-			warm(b, all...)
-			t = t.now()
-			took, err := runTimed(b, clientCPUs, diskCopyTimeout, "nbdcopy", t.uri, "null:")
-			record(figs[0], t, mib/took.Seconds(), err)
-			fmt.Printf("RESULT disk seq-read nbdcopy->null: target=%s run=%d wall_s=%.3f MiB_s=%.0f at=%s\n", t.label, run+1, took.Seconds(), mib/took.Seconds(), stamp())
+			measure(t, figs[0:1], func(t diskTarget) func() {
+				warm(b, all...)
+				took, err := runTimed(b, clientCPUs, diskCopyTimeout, "nbdcopy", t.uri, "null:")
+				line := fmt.Sprintf("RESULT disk seq-read nbdcopy->null: target=%s run=%d wall_s=%.3f MiB_s=%.0f at=%s", t.label, run+1, took.Seconds(), mib/took.Seconds(), stamp())
+				return func() { record(figs[0], t, mib/took.Seconds(), err); fmt.Println(line) }
+			})
 		}
 		for _, t := range order {
-			warm(b, append(all, wsrc)...)
-			t = t.now()
-			took, err := runTimed(b, clientCPUs, diskCopyTimeout, "nbdcopy", "--flush", wsrc, t.uri)
-			if err == nil {
-				err = checkBlocks(t.addr, diskBenchName, wsrc, 256, uint64(run))
-			}
-			record(figs[1], t, mib/took.Seconds(), err)
-			fmt.Printf("RESULT disk seq-write nbdcopy--flush target=%s run=%d wall_s=%.3f MiB_s=%.0f check=%v at=%s\n", t.label, run+1, took.Seconds(), mib/took.Seconds(), err == nil, stamp())
+			measure(t, figs[1:2], func(t diskTarget) func() {
+				warm(b, append(all, wsrc)...)
+				took, err := runTimed(b, clientCPUs, diskCopyTimeout, "nbdcopy", "--flush", wsrc, t.uri)
+				if err == nil {
+					err = checkBlocks(t.addr, diskBenchName, wsrc, 256, uint64(run))
+				}
+				line := fmt.Sprintf("RESULT disk seq-write nbdcopy--flush target=%s run=%d wall_s=%.3f MiB_s=%.0f check=%v at=%s", t.label, run+1, took.Seconds(), mib/took.Seconds(), err == nil, stamp())
+				return func() { record(figs[1], t, mib/took.Seconds(), err); fmt.Println(line) }
+			})
 		}
 		for k, j := range jobs {
 			for _, t := range order {
-				warm(b, all...)
-				t = t.now()
-				var perf *exec.Cmd
-				if perfDir != "" && run == 0 && (t.label == "corral-serving" || t.label == "bare-core-nbd") {
-					perf = startPerf(b, perfDir, fmt.Sprintf("%s-%s-qd%d", t.label, j.rw, j.depth), t.pid, secs+1)
-				}
-				r, err := runFio(b, clientCPUs, t.uri, j.rw, j.depth, secs)
-				if perf != nil {
-					_ = perf.Wait()
-				}
-				f := figs[2+3*k:]
-				record(f[0], t, r.iops, err)
-				record(f[1], t, r.p50us, err)
-				record(f[2], t, r.p99us, err)
-				fmt.Printf("RESULT disk fio-nbd %s 4k qd%d target=%s run=%d iops=%.0f clat_p50_us=%.1f clat_p99_us=%.1f at=%s\n",
-					j.rw, j.depth, t.label, run+1, r.iops, r.p50us, r.p99us, stamp())
+				measure(t, figs[2+3*k:5+3*k], func(t diskTarget) func() {
+					warm(b, all...)
+					var perf *exec.Cmd
+					if perfDir != "" && run == 0 && (t.label == "corral-serving" || t.label == "bare-core-nbd") {
+						perf = startPerf(b, perfDir, fmt.Sprintf("%s-%s-qd%d", t.label, j.rw, j.depth), t.pid, secs+1)
+					}
+					r, err := runFio(b, clientCPUs, t.uri, j.rw, j.depth, secs)
+					if perf != nil {
+						_ = perf.Wait()
+					}
+					line := fmt.Sprintf("RESULT disk fio-nbd %s 4k qd%d target=%s run=%d iops=%.0f clat_p50_us=%.1f clat_p99_us=%.1f at=%s",
+						j.rw, j.depth, t.label, run+1, r.iops, r.p50us, r.p99us, stamp())
+					return func() {
+						f := figs[2+3*k:]
+						record(f[0], t, r.iops, err)
+						record(f[1], t, r.p50us, err)
+						record(f[2], t, r.p99us, err)
+						fmt.Println(line)
+					}
+				})
 			}
 		}
 	}
@@ -914,6 +984,9 @@ func BenchmarkDiskVsNBDServer(b *testing.B) {
 		if ratio > 0 {
 			b.ReportMetric(ratio, key+"-ratio")
 		}
+	}
+	if discarded > 0 {
+		fmt.Fprintf(&tb, "%d corral measurements were discarded and run again: the disk's server or epoch changed during them (NOTE lines above)\n", discarded)
 	}
 	if recoveries > 0 {
 		fmt.Fprintf(&tb, "corral's server changed or a node was started again %d times between measurements (NOTE lines above): its figures include a cluster under that churn\n", recoveries)
