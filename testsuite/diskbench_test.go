@@ -665,12 +665,16 @@ func runFio(b *testing.B, clientCPUs, uri, rw string, depth, secs int) (fioResul
 	return fioResult{iops: j.IOPS, p50us: j.Clat.Percentile["50.000000"] / 1e3, p99us: j.Clat.Percentile["99.000000"] / 1e3}, nil
 }
 
-// median of xs (xs is sorted in place); 0 for none.
+// median of xs (xs is sorted in place; the mean of the middle two for an
+// even count); 0 for none.
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return 0
 	}
 	slices.Sort(xs)
+	if len(xs)%2 == 0 {
+		return (xs[len(xs)/2-1] + xs[len(xs)/2]) / 2
+	}
 	return xs[len(xs)/2]
 }
 
@@ -974,6 +978,9 @@ func BenchmarkDiskVsNBDServer(b *testing.B) {
 			}
 			if v == 0 {
 				return "-"
+			}
+			if k := len(f.runs[label]); k < runs { // some runs failed or were discarded
+				return fmt.Sprintf("%.1f (%d/%d)", v, k, runs)
 			}
 			return strconv.FormatFloat(v, 'f', 1, 64)
 		}
