@@ -88,6 +88,16 @@ bench: build
 	# Event handlers on a running node (core/node/lua_bench_test.go): events through
 	# the handlers' queue into a Lua handler (and the shipped log handler), events/s.
 	$(GO) test -run '^$$' -bench '^BenchmarkLuaHandlerDispatch$$' -benchtime 20000x ./core/node/
+	# Served disk (testsuite/diskbench_test.go): a 3-node demo serving a 1 GiB disk next
+	# to nbd-server (../shared/anchors/peers/nbd/) exporting a file of the same content,
+	# same run, nothing pinned ($$CORRAL_DISKBENCH_CPUS pins both): nbdcopy sequential
+	# read and write (--flush), fio's nbd engine 4 KiB randread/randwrite at iodepth 1 and
+	# 16, for the serving node, a non-serving node and nbd-server, medians of
+	# $$CORRAL_DISKBENCH_RUNS (default 3), ratios against the goals (skips without
+	# nbdcopy, fio, nbd-server); kill -9 of the serving node to the first completed read
+	# through another node, p50 of $$CORRAL_DISKBENCH_FAILOVERS (default 10).
+	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkDiskVsNBDServer$$' -benchtime 1x -timeout 45m ./testsuite/
+	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkDiskFailover$$' -benchtime 1x -timeout 15m ./testsuite/
 
 # Short fuzzing runs of the decoders (the seed corpora run in `make test`).
 FUZZTIME ?= 30s
