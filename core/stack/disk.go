@@ -143,18 +143,20 @@ func (s *Stack) diskView(now time.Duration, j viewJudgement) {
 // round, as for the lock manager: a server paused past its lease must
 // learn it is no longer primary before a message lets it apply a write.
 func (s *Stack) diskReceive(now time.Duration, from wire.NodeID, boot uint32, payload []byte) {
-	if !s.dlm.judged {
-		s.dlmView(now)
-		s.dlm.judged = true
-	}
+	s.judgeOnce(now)
 	in := disk.Receive{From: disk.Inc{Node: from, Boot: boot}, Payload: slices.Clone(payload)}
 	if err := s.disk.d.Step(now, in); err != nil {
 		s.logf(slog.LevelWarn, "disk message refused", "from", s.names[from], "err", err)
 	}
 }
 
-// diskStep steps one of the stack's disk inputs.
+// diskStep steps one of the stack's disk inputs. The view is judged
+// first, once a round, as for a received message: a DiskIODone starts
+// the writes that waited behind it, and a DiskServe the replayed ones
+// of this node's own client, so a server whose lease lapsed since the
+// last Tick must learn it is no longer primary before either.
 func (s *Stack) diskStep(now time.Duration, in Input) error {
+	s.judgeOnce(now)
 	var err error
 	switch in := in.(type) {
 	case DiskServe:
@@ -213,11 +215,7 @@ func (s *Stack) SubmitDisk(now time.Duration, r disk.Request) error {
 	if s.dlm.leaving {
 		return fmt.Errorf("disk request on %s: %w", r.Disk, ErrLeaving)
 	}
-	if !s.dlm.judged {
-		// once a round: the view of now (a lease that lapsed since)
-		s.dlmView(now)
-		s.dlm.judged = true
-	}
+	s.judgeOnce(now) // the view of now (a lease that lapsed since)
 	return s.disk.d.Submit(now, r)
 }
 

@@ -394,3 +394,82 @@ func TestDiskBarrierGatesRelease(t *testing.T) {
 	s1.Advance(r.now)
 	r.runUntil("n2's B granted EX", func() bool { return granted(2, b) })
 }
+
+// TestDiskJudgedAgainWhenTheClockMoved: the view is judged once a
+// round, but a judgement made at an earlier time does not stand for an
+// input that comes later. The server judges the view at t0 (its own
+// SubmitDisk, its lease held; the request waits behind a write in
+// flight), then, with no round nor Tick between, the write in flight
+// comes back after its lease lapsed: the queued writes must not start.
+func TestDiskJudgedAgainWhenTheClockMoved(t *testing.T) {
+	r := newDiskRig(t, 3, nil)
+	r.primaryOf(3)
+	r.serveD1()
+	s1, s2 := r.nodes[0], r.nodes[1]
+	r.hold = func(id int, io disk.IO) bool { return id == 1 }
+	for i, fill := range []string{"aaaa", "bbbb"} {
+		if err := s2.SubmitDisk(r.now, disk.Request{ID: uint64(10 + i), Disk: "d1", Op: disk.OpWrite, Off: 0, Len: 4, Data: []byte(fill)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rounds := 0
+	r.runUntil("n2's two writes on n1 (the first in flight, the second queued behind it)", func() bool {
+		if len(r.held[1]) == 1 {
+			rounds++
+		}
+		return rounds > 20
+	})
+	e, ok := s1.LeaseExpiry(r.now)
+	if !ok || r.now >= e {
+		t.Fatalf("test setup: n1's lease expiry %v %v at %v", e, ok, r.now)
+	}
+	// judged at t0 = r.now, with the lease
+	if err := s1.SubmitDisk(r.now, disk.Request{ID: 20, Disk: "d1", Op: disk.OpWrite, Off: 0, Len: 4, Data: []byte("cccc")}); err != nil {
+		t.Fatal(err)
+	}
+	if !s1.dlm.judged {
+		t.Fatal("test setup: SubmitDisk did not judge the view")
+	}
+	at := e + time.Millisecond
+	io := r.held[1][0]
+	r.held[1] = nil
+	r.hold = nil
+	r.now = at
+	r.answer(1, io)
+	rd := s1.Ready()
+	for _, x := range rd.DiskIO {
+		t.Fatalf("n1 starts IO %d (%v %d+%d) at %v, its lease lapsed at %v: a judgement of an earlier time stood for the DiskIODone", x.ID, x.Op, x.Off, x.Len, at, e)
+	}
+}
+
+// TestDiskServeAfterLeaseLapse: a DiskServe starts the replayed
+// requests of this node's own client at once (the announce to itself);
+// when this node's lease lapsed since the last Tick, the view must be
+// judged first, so none starts.
+func TestDiskServeAfterLeaseLapse(t *testing.T) {
+	r := newDiskRig(t, 3, nil)
+	r.primaryOf(3)
+	r.put("/resources/d1", diskResource("1048576"))
+	s1 := r.nodes[0]
+	if err := s1.SubmitDisk(r.now, disk.Request{ID: 1, Disk: "d1", Op: disk.OpWrite, Off: 0, Len: 4, Data: []byte("aaaa")}); err != nil {
+		t.Fatal(err)
+	}
+	rd := s1.Ready() // no server yet: the request waits
+	if len(rd.DiskIO) != 0 {
+		t.Fatalf("test setup: IO %+v with no server", rd.DiskIO)
+	}
+	s1.Advance(r.now)
+	e, ok := s1.LeaseExpiry(r.now)
+	if !ok || r.now >= e {
+		t.Fatalf("test setup: n1's lease expiry %v %v at %v", e, ok, r.now)
+	}
+	at := e + time.Millisecond
+	r.now = at
+	if err := s1.Step(at, DiskServe{Disk: "d1", Epoch: 1}); err != nil {
+		t.Fatal(err)
+	}
+	rd = s1.Ready()
+	for _, x := range rd.DiskIO {
+		t.Fatalf("n1 starts IO %d (%v %d+%d) at %v, its lease lapsed at %v: the view was not judged before the DiskServe", x.ID, x.Op, x.Off, x.Len, at, e)
+	}
+}

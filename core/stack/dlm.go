@@ -61,12 +61,12 @@ type dlmState struct {
 	// Lost (its locks were given up before membership announced the
 	// leave, and requests are refused) until it asks for another state.
 	leaving bool
-	// judged: the view was judged in this round before a message was
-	// stepped (round resets it).
+	// judged: the view was judged in this round, at the clock's time
+	// (judgeOnce; a round and a move of the clock reset it).
 	judged bool
-	// gated: the last view judged withheld Release because the disk
-	// core's barrier of the installed view was not complete (design 5):
-	// each round judges again once it is.
+	// gated: the last view judged was given not primary and without
+	// Release because the disk core's barrier of the installed view was
+	// not complete (design 5): each round judges again once it is.
 	gated bool
 }
 
@@ -210,8 +210,8 @@ func (s *Stack) dlmCovered(id wire.NodeID) bool {
 //     boot id, left cleanly and not back since, or (no fence device
 //     covers them) once the takeover wait of this view passed; and the
 //     members back with a new boot id (their old incarnation is dead),
-//     until a recovery of a view holding the new one finished. Every
-//     absent node stays named for as long as its rule holds (the lock
+//     until a recovery of a view holding the new one finished and purged
+//     it. Every absent node stays named for as long as its rule holds (the lock
 //     manager waits for all of them).
 //   - Lost: this node held a lease, holds none now, and no fence device
 //     covers it: the survivors release its locks after the lease wait.
@@ -220,9 +220,10 @@ func (s *Stack) dlmCovered(id wire.NodeID) bool {
 //     manager gives up every lock (its clients are told Lost; the masters
 //     are sent force-unlocks) before membership announces the leave.
 //
-// Release is empty while the disk core's barrier of the installed view is
-// not complete here (disk.Fenced, design 5 of the served disk): a write
-// of a departed incarnation may still land on a disk this node serves.
+// While the disk core's barrier of the installed view is not complete
+// here (disk.Fenced, design 5 of the served disk), Primary is false and
+// Release empty: a write of a departed incarnation may still land on a
+// disk this node serves (wiring rule 13).
 func (s *Stack) dlmViewNow(now time.Duration) dlm.View {
 	return s.dlmViewOf(now, s.judgeView(now))
 }
@@ -282,10 +283,18 @@ func (s *Stack) dlmViewOf(now time.Duration, j viewJudgement) dlm.View {
 	}
 	slices.Sort(v.Release)
 	// design 5: no lock of a departed incarnation goes while one of its
-	// writes may still land on a disk this node serves
-	x.gated = len(v.Release) > 0 && !s.diskFenced()
+	// writes may still land on a disk this node serves. Withholding
+	// Release is not enough: a departed incarnation that is a member
+	// again (back with a new boot id) needs no Release for a recovery to
+	// start, and the recovery rebuilds the masters from the members'
+	// copies, where the new incarnation holds none of the old one's
+	// locks. So the lock manager is also told the view is not primary:
+	// it starts no recovery (which, a barrier over every member, then
+	// finishes nowhere) and grants nothing until the barrier completes
+	// (wiring rule 13).
+	x.gated = !s.diskFenced()
 	if x.gated {
-		v.Release = nil
+		v.Primary, v.Release = false, nil
 	}
 	return v
 }
@@ -368,6 +377,20 @@ func (s *Stack) dlmView(now time.Duration) {
 	}
 }
 
+// judgeOnce gives the lock manager and the disk core the view of now
+// (dlmView) unless it was judged since the clock last moved: once a
+// round, and again for an input or request that comes later than the
+// last judgement (a lease may have lapsed meanwhile). Every message,
+// input and request that can let the lock manager grant or the disk
+// core start IO comes through here (or dlmView) first.
+func (s *Stack) judgeOnce(now time.Duration) {
+	if s.dlm.judged {
+		return
+	}
+	s.dlmView(now)
+	s.dlm.judged = true
+}
+
 // dlmRestarted notes a peer back with a new boot id (conn's
 // peer_restarted).
 func (s *Stack) dlmRestarted(peer wire.NodeID) { s.dlm.restarted[peer] = wire.ViewID{} }
@@ -377,10 +400,7 @@ func (s *Stack) dlmRestarted(peer wire.NodeID) { s.dlm.restarted[peer] = wire.Vi
 // driver gave): a node paused past its lease must learn it is no longer
 // primary (or Lost) before a message lets it grant (G5).
 func (s *Stack) dlmReceive(now time.Duration, from wire.NodeID, payload []byte) {
-	if !s.dlm.judged {
-		s.dlmView(now)
-		s.dlm.judged = true
-	}
+	s.judgeOnce(now)
 	if err := s.dlm.d.Step(now, dlm.Receive{From: from, Payload: slices.Clone(payload)}); err != nil {
 		s.logf(slog.LevelWarn, "lock manager message refused", "from", s.names[from], "err", err)
 	}
@@ -422,8 +442,8 @@ func (s *Stack) dlmRound(now time.Duration, evs []membership.Event) bool {
 }
 
 // dlmRecovered records a finished recovery (the event dlm_recovered):
-// the peers back with a new boot id that a view it covers holds leave
-// Release.
+// the peers back with a new boot id that a view it covers holds, and
+// that it purged, leave Release.
 func (s *Stack) dlmRecovered(e dlm.Recovered) {
 	s.rd.Events = append(s.rd.Events, Event{View: e.View, DLM: &e})
 	var purged []string
@@ -432,7 +452,9 @@ func (s *Stack) dlmRecovered(e dlm.Recovered) {
 	}
 	s.logf(slog.LevelInfo, "dlm_recovered", "view", s.ViewName(e.View), "purged", purged, "resources", e.Resources, "took", e.Took)
 	for id, rv := range s.dlm.restarted {
-		if rv != (wire.ViewID{}) && !viewLess(e.View, rv) {
+		// only a recovery that purged it (named in its Release): one that
+		// finished while the disk barrier withheld Release did not
+		if rv != (wire.ViewID{}) && !viewLess(e.View, rv) && slices.Contains(e.Purged, id) {
 			delete(s.dlm.restarted, id)
 		}
 	}

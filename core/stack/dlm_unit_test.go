@@ -94,8 +94,8 @@ func TestDLMViewWithFencing(t *testing.T) {
 
 // TestDLMRestartedRelease: a peer back with a new boot id is in Release
 // (its old incarnation's locks may go), member or not, until a recovery
-// of a view that holds the new incarnation finished; then it leaves
-// Release (its new locks must not go).
+// of a view that holds the new incarnation finished and purged it; then
+// it leaves Release (its new locks must not go).
 func TestDLMRestartedRelease(t *testing.T) {
 	c := newUnitClusterWith(t, 3, func(cfg *Config) {
 		for name := range cfg.Fence.Targets {
@@ -119,7 +119,13 @@ func TestDLMRestartedRelease(t *testing.T) {
 	if _, ok := s.dlm.restarted[2]; !ok {
 		t.Fatal("a recovery of an older view ended the release of a restarted peer")
 	}
-	s.dlmRecovered(dlm.Recovered{View: cur})
+	// nor does one of this view that did not purge it (the disk
+	// barrier withheld Release while it ran: wiring rule 13)
+	s.dlmRecovered(dlm.Recovered{View: cur, Members: []wire.NodeID{1, 2, 3}})
+	if _, ok := s.dlm.restarted[2]; !ok {
+		t.Fatal("a recovery that did not purge a restarted peer ended its release")
+	}
+	s.dlmRecovered(dlm.Recovered{View: cur, Members: []wire.NodeID{1, 2, 3}, Purged: []wire.NodeID{2}})
 	if v := s.dlmViewNow(c.now); slices.Contains(v.Release, 2) {
 		t.Fatalf("a restarted peer stays released after the recovery of its view: %+v", v)
 	}

@@ -154,7 +154,7 @@
 //     once this view's takeover wait passed (Quorate), named for as long
 //     as they stay absent; and the members back with a new boot id
 //     (conn's peer_restarted), while members, until a recovery of a view
-//     holding the new incarnation finished (absent, a new incarnation
+//     holding the new incarnation finished and purged it (absent, a new incarnation
 //     may hold locks: the rules for absent nodes decide). Lost is set while this
 //     node, which held a lease, holds none and no fence device covers
 //     it: its locks complete with dlm.Lost (the survivors release them
@@ -195,23 +195,50 @@
 //     agent is disk.Agent, sized by its size parameter (decimal bytes; a
 //     bad one is logged and left out), given at New, on every change
 //     under /resources/ and after an adopted history. Its disk.View is
-//     given with the lock manager's, at the same points (SubmitDisk, a
-//     request, judges once a round, as a received message does), before
-//     it: the installed view, each member with the boot id conn talks to
-//     (this node: its own), Primary and Lost judged as rule 9 says. SubmitDisk
+//     given with the lock manager's, at the same points, before it: the
+//     installed view, each member with the boot id conn talks to (this
+//     node: its own; a member seen back with a new boot id changes it
+//     within the view), Primary and Lost judged as rule 9 says. Every
+//     input that can start IO judges the view first: a received disk
+//     message, SubmitDisk and the inputs DiskServe (its own client's
+//     requests replay to it at once), DiskUnserve and DiskIODone (the
+//     writes that waited behind it start), once a round and again
+//     whenever the clock moved since the last judgement (judgeOnce; Tick
+//     judges always), so a server whose lease lapsed between two Ticks
+//     starts no IO on any of them. SubmitDisk
 //     is refused once stopped (disk.ErrStopped) and while leaving
 //     (ErrLeaving): a leaving server stops serving through the resource
 //     manager's drain first. LeaseExpiry is membership's: the disk's
 //     fast path serves only before it.
-//  13. The sequence barrier (design 5 of the served disk): the lock
-//     manager's Release is empty while the disk core's barrier of the
-//     installed view is not complete here (disk.Fenced): a write of a
-//     departed incarnation, queued or in flight on a disk this node
-//     serves, has not come back. It is judged again in every round once
-//     the barrier completes (a DiskIODone), not only at the next Tick.
-//     The lock manager's recovery is a barrier over every member, each
-//     starting only once its own Release covers every absent node, so no
-//     lock of a departed node is re-granted anywhere while one of its
-//     writes can still land on any server; and a server refuses its
-//     later requests (outside View.Members, or tagged with an older view).
+//  13. The sequence barrier (design 5 of the served disk). While the
+//     disk core's barrier of the installed view is not complete here
+//     (disk.Fenced: a request of an incarnation outside the view is still
+//     in flight on a disk this node serves; the queued ones were dropped,
+//     later ones are refused), the lock manager is given the view with
+//     Primary false and Release empty. The incarnation outside is a node
+//     that left, or the old incarnation of a member back with a new boot
+//     id (in a new view, or within the view where conn saw it back).
+//     Withholding Release alone does not hold the lock manager back for
+//     the second: a member needs no Release for a recovery to start
+//     (dlm's covered counts absent nodes only), and the recovery rebuilds
+//     the masters from the members' copies, where the new incarnation
+//     holds none of the old one's locks, so they would go. Not primary,
+//     the lock manager here starts no recovery and grants nothing; a
+//     recovery is a barrier over every member (each stage ends only once
+//     every member's message of it came), so none finishes anywhere while
+//     this node holds back, and no lock of the departed incarnation is
+//     re-granted anywhere while one of its writes can still land on any
+//     server. A recovery under way when the barrier closes (within the
+//     view, a member seen back) goes on, but it is of a view that holds
+//     the old incarnation (a restarted node installs only new views): it
+//     finishes only with that incarnation's own reports, so it rebuilds
+//     its locks and drops none. The view is judged again in every round
+//     once the barrier completes (a DiskIODone), not only at the next
+//     Tick. A restarted member stays in the restarted list (named in
+//     Release while a member) until a recovery of a view holding it
+//     finished and purged it (dlm.Recovered.Purged): one that finished
+//     while Release was withheld did not, and the next names it again.
+//     The server refuses the departed incarnation's later requests
+//     (outside View.Members, or tagged with an older view), so none of
+//     its writes lands after the lock's next holder's.
 package stack

@@ -213,6 +213,7 @@ func (s *Stack) Advance(now time.Duration) {
 func (s *Stack) advanceClock(now time.Duration) {
 	if now > s.now {
 		s.now = now
+		s.dlm.judged = false // judged at an earlier time: a lease may have lapsed since
 	}
 }
 
