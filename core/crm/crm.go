@@ -743,9 +743,13 @@ func (c *CRM) takeActions(as *Actions) {
 		if a.Node != c.cfg.Self {
 			continue
 		}
-		if a.Action == ActStart && (!c.view.Primary || c.leaseGone) {
-			// It may not start anything now: say it stays stopped (the
-			// coordinator asks again later, or a view change comes).
+		if a.Action == ActStart && (!c.view.Primary || !c.view.Lease) {
+			// It may not start anything now (G2: a start needs a lease
+			// held now, not only one never lost: a node that restarted
+			// carries none into its first primary view, whose answers
+			// may come after the coordinator placed a group here): say
+			// it stays stopped (the coordinator asks again, or a view
+			// change comes).
 			if _, ok := c.local[a.Resource]; !ok {
 				c.report(a.Resource, a.Op, false, StatusOK, "")
 			}

@@ -72,8 +72,9 @@
 // departed node counts as fenced as soon as it leaves the primary view).
 // While the hook is unsatisfied the group is "blocked" with the reason
 // "waiting for fence of n3". A node whose installed view is not primary,
-// or that lost its lease (View.Lease), stops what it runs and takes no
-// start until it holds the lease again.
+// or that lost its lease (View.Lease), stops what it runs; a member takes
+// a start only while its view is primary and it holds a lease now (one it
+// never had yet, as after a restart, counts as none).
 //
 // Continuity (ARCHITECTURE section 2). View.Lease is membership's Leased:
 // a member of consecutive primary views carries the lease of the old view

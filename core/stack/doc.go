@@ -181,7 +181,18 @@
 //     before every delivery, in the view it holds (an old view's flush
 //     deliveries still precede the install): an order to start that comes
 //     after the lease lapsed (between Ticks, or with the install of a view
-//     that is not primary) is refused (G2). A new coordinator is given the
+//     that is not primary) is refused (G2), and so is one that comes before
+//     this node's lease arrived: the resource manager takes a start only
+//     while View.Lease holds at that delivery, not merely while no lease
+//     it held has lapsed. The coordinator judges its own lease, not the
+//     member's: a node that restarted carries no lease into its first
+//     primary view (it adopts the history there), and the coordinator may
+//     place a group on it before a quorum answered it. A start leaves the
+//     resource manager only from a delivered Actions, and crmDeliver
+//     judges the lease by the clock before each delivery, so every start
+//     is issued with a lease held at its round; the coordinator's refused
+//     order (reported stopped) is asked again until the lease comes. A
+//     new coordinator is given the
 //     fence confirmations the fence core holds only once the fence core
 //     settled in the view (every member's report, with the boot ids it
 //     knows, merged): a confirmation this node holds of an incarnation

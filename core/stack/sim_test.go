@@ -182,10 +182,24 @@ import (
 // the lock manager's view before a received message moved every path
 // (dlmReceive); not diagnosed yet. The default sweep (stream 37) passes.
 //
+// Found by the disk simulation's other streams (-diskstream;
+// TestSimulationDiskStreams replays them), outside the disk:
+//
+//   - A start before the member's lease arrived: crm's local start guard
+//     refused only after a lease held in the view lapsed (`!c.view.Primary
+//     || c.leaseGone`, where it is `!c.view.Lease` now) -> disk stream 62
+//     seed 141 (4 nodes, witness; n3 restarted, installs primary {5 1},
+//     adopting n1's history, and is asked to start g1-r1 by n1, which
+//     holds its own lease, while n3's answers have not come: its View.Lease
+//     false at every delivery, leaseGone false as it never held one) ->
+//     "G2: n3 starts g1-r1 in view {5 1} (primary true) without a lease".
+//     Not met by the default sweeps (stream 37, TestSimulationDisk's
+//     stream 61); core/crm's TestStartWaitsForLease checks the guard.
+//
 // Also: a member starts what the coordinator asks while it lost its lease
-// (crm's local start guard `(!c.view.Primary || c.leaseGone)` dropped) ->
-// seed 109 (6 nodes, witness) -> "G2: n4 starts g2-r1 in view {10 1}
-// (primary true) without a lease".
+// (crm's local start guard, then `(!c.view.Primary || c.leaseGone)`,
+// dropped) -> seed 109 (6 nodes, witness) -> "G2: n4 starts g2-r1 in view
+// {10 1} (primary true) without a lease".
 //
 // Without the Ack check above (the direct check of the ordering), Acks sent
 // before the write are first caught by seed 228 (7 nodes, majority:
