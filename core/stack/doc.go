@@ -191,7 +191,15 @@
 //     resource manager only from a delivered Actions, and crmDeliver
 //     judges the lease by the clock before each delivery, so every start
 //     is issued with a lease held at its round; the coordinator's refused
-//     order (reported stopped) is asked again until the lease comes. A
+//     order (reported stopped) is asked again until the lease comes.
+//     Tick judges nothing for it: the view and lease a Tick calls for,
+//     and its timers, are given in the next round, after membership took
+//     the messages conn holds (the packets stepped before the Tick, which
+//     arrived while a write ran). Judged before them, a lease renewed by
+//     answers that were already here would look lapsed (a carried lease
+//     ending while the new view's first answers wait behind a write), and
+//     the resource manager would stop what it runs (continuity); judged
+//     after them, a lapse it sees is one no answer here covers. A
 //     new coordinator is given the
 //     fence confirmations the fence core holds only once the fence core
 //     settled in the view (every member's report, with the boot ids it
