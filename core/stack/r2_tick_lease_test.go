@@ -115,3 +115,30 @@ func TestDLMLeaseJudgedAtTickBeforeAnswers(t *testing.T) {
 	}
 	t.Fatal("never reached the lapse")
 }
+
+// TestCRMLeaseJudgedInTheRoundAfterATickOnly (review2, aab13aa; passes):
+// a node cut off whose only inputs are Ticks has the resource manager's
+// lease judged in the Ready after every Tick (crmRound runs in the first
+// round, tickDue), so a lapse is seen within one Tick and its Ready, never
+// later: after each Tick's Ready the resource manager's View.Lease is
+// membership's Leased at that time.
+func TestCRMLeaseJudgedInTheRoundAfterATickOnly(t *testing.T) {
+	c := newUnitCluster(t, 3)
+	c.primaryOf(3)
+	s1 := c.nodes[0]
+	if !s1.crm.view.Lease {
+		t.Fatal("setup: n1's resource manager holds no lease")
+	}
+	c.cut = 1
+	for end := c.now + 10*time.Second; c.now < end; {
+		c.step() // n1 ticks every 50 ms, steps nothing, and asks Ready
+		if got, want := s1.crm.view.Lease, s1.mem.Leased(s1.now); got != want {
+			t.Fatalf("at %v after a step: the resource manager's View.Lease %v, membership's Leased %v", c.now, got, want)
+		}
+		if !s1.crm.view.Lease {
+			t.Logf("lapse seen at %v", c.now)
+			return
+		}
+	}
+	t.Fatal("n1 never lost its lease")
+}
