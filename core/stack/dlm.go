@@ -358,10 +358,11 @@ func fenceDownAt(cb uint64, confirmed, left bool, fb uint64, seen uint32, fresh 
 }
 
 // dlmView gives the lock manager the View when it changed. It is asked
-// at every Tick, request and installed view (not at every round: the
-// lease and the fence core's confirmations are judged by the clock, and
-// a lease that lapses is seen by the next Tick, well within the margin
-// the survivors wait beyond the lease).
+// in the round after every Tick, at every request and installed view
+// (not at every round: the lease and the fence core's confirmations are
+// judged by the clock, and a lease that lapses is seen by the round
+// after the next Tick, well within the margin the survivors wait beyond
+// the lease).
 func (s *Stack) dlmView(now time.Duration) {
 	x := &s.dlm
 	j := s.judgeView(now)

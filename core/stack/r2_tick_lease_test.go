@@ -92,7 +92,6 @@ func TestDLMLeaseJudgedAtTickBeforeAnswers(t *testing.T) {
 					for _, p := range held {
 						_ = s1.Step(c.now, Packet{Link: p.ToLink, Data: p.Data})
 					}
-					held = nil
 					c.now = (exp/(50*time.Millisecond) + 1) * 50 * time.Millisecond // the Tick after the lapse without the answers (the driver read them late: a write, a busy loop)
 					s1.Advance(c.now)
 					atTick := s1.mem.Leased(c.now)
