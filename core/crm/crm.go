@@ -310,6 +310,7 @@ type CRM struct {
 	gotState  bool          // a State of the current view arrived
 	leased    bool          // this node held the current view's lease once
 	leaseGone bool          // and lost it since: it stops what it runs
+	held      []Action      // starts of the current view refused for want of a lease, taken when it comes
 	lastFull  time.Duration // when the last full report went out
 
 	// the owner table's version (the view of the last State that changed
@@ -616,6 +617,7 @@ func (c *CRM) setView(v View) {
 	if v.ID != old.ID {
 		c.fenced = map[string]bool{}
 		c.gotState, c.leased, c.leaseGone = false, false, false
+		c.held = nil // the previous view's coordinator's plan is void
 		// A node that enters a primary view without a lease (its own, or
 		// the previous view's carried over) while it runs something lost
 		// its lease on the way: it stops, as it would had the lease lapsed
@@ -638,6 +640,13 @@ func (c *CRM) setView(v View) {
 	}
 	c.coordView(old)
 	c.selfStop()
+	if len(c.held) > 0 && v.Primary && v.Lease {
+		// the lease came in the view the starts were ordered in: take
+		// them now, judged at this moment as any start (G2)
+		held := c.held
+		c.held = nil
+		c.takeActions(&Actions{View: v.ID, List: held})
+	}
 }
 
 // probe asks, once per incarnation at its first view, the agent of every
@@ -743,11 +752,23 @@ func (c *CRM) takeActions(as *Actions) {
 		if a.Node != c.cfg.Self {
 			continue
 		}
-		if a.Action == ActStart && (!c.view.Primary || c.leaseGone) {
-			// It may not start anything now: say it stays stopped (the
-			// coordinator asks again later, or a view change comes).
+		for i, h := range c.held {
+			if h.Resource == a.Resource {
+				c.held = append(c.held[:i:i], c.held[i+1:]...) // a later order replaces it
+				break
+			}
+		}
+		if a.Action == ActStart && (!c.view.Primary || !c.view.Lease) {
+			// It may not start anything now (G2: a start needs a lease
+			// held now, not only one never lost: a node that restarted
+			// carries none into its first primary view, whose answers
+			// may come after the coordinator placed a group here). It
+			// keeps the order, unanswered, and takes it if a lease comes
+			// in this view (setView); a view change drops it. Reporting
+			// it stopped at once made the coordinator ask again at once:
+			// a broadcast storm until the lease came (review2).
 			if _, ok := c.local[a.Resource]; !ok {
-				c.report(a.Resource, a.Op, false, StatusOK, "")
+				c.held = append(c.held, a)
 			}
 			continue
 		}

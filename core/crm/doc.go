@@ -72,8 +72,12 @@
 // departed node counts as fenced as soon as it leaves the primary view).
 // While the hook is unsatisfied the group is "blocked" with the reason
 // "waiting for fence of n3". A node whose installed view is not primary,
-// or that lost its lease (View.Lease), stops what it runs and takes no
-// start until it holds the lease again.
+// or that lost its lease (View.Lease), stops what it runs; a member takes
+// a start only while its view is primary and it holds a lease now (one it
+// never had yet, as after a restart, counts as none). A start ordered
+// while it holds none is kept unanswered and taken when a View with the
+// lease arrives in the same view (judged at that moment); a view change
+// drops it (no re-order storm while the lease is on its way).
 //
 // Continuity (corral help design). View.Lease is membership's Leased:
 // a member of consecutive primary views carries the lease of the old view

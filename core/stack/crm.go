@@ -24,6 +24,7 @@ type crmState struct {
 	view     crm.View
 	viewSet  bool
 	lastTick time.Duration
+	tickDue  bool // a Tick came: the next round judges the lease and runs the timers
 }
 
 // openCRM builds the resource manager, gives it the owner table it
@@ -184,27 +185,32 @@ func (s *Stack) crmLease(now time.Duration) {
 	}
 }
 
-// crmTick runs the resource manager's timers, and tells it about a lease
-// that came or went.
-func (s *Stack) crmTick(now time.Duration) {
-	r := &s.crm
-	s.crmView(now)
-	if now-r.lastTick < crmTickEvery {
-		return
-	}
-	r.lastTick = now
-	r.c.Tick(now)
-}
+// crmTick notes that the resource manager's timers are due, and that the
+// lease must be judged again: both are done by the next round (crmRound),
+// after it gave membership the messages conn holds. Tick comes before
+// that round, and judged here the lease would miss the answers that
+// arrived before it (the packets the driver stepped while a write ran):
+// a lapse it saw would stop what this node runs, though the answers that
+// renewed its lease were here (continuity).
+func (s *Stack) crmTick(time.Duration) { s.crm.tickDue = true }
 
 // crmRound takes the resource manager's Ready (after telling it about a
-// membership change): its Persist first (Ready.Persist.CRM), then its
+// membership change, or the lease after a Tick, and running its timers
+// when a Tick asked): its Persist first (Ready.Persist.CRM), then its
 // broadcasts, escalations, agent calls and policy requests, events; it
 // reports whether there was anything.
 func (s *Stack) crmRound(now time.Duration, memberChanged bool) bool {
-	if memberChanged || !s.crm.viewSet || s.cdb.db.SettledIn(s.crm.view.ID) == s.crm.view.StaleConfig {
+	r := &s.crm
+	if memberChanged || r.tickDue || !r.viewSet || s.cdb.db.SettledIn(r.view.ID) == r.view.StaleConfig {
 		s.crmView(now)
 	}
-	r := &s.crm
+	if r.tickDue {
+		r.tickDue = false
+		if now-r.lastTick >= crmTickEvery {
+			r.lastTick = now
+			r.c.Tick(now)
+		}
+	}
 	if !r.c.HasReady() {
 		return false
 	}

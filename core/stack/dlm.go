@@ -64,6 +64,10 @@ type dlmState struct {
 	// judged: the view was judged in this round, at the clock's time
 	// (judgeOnce; a round and a move of the clock reset it).
 	judged bool
+	// tickDue: a Tick came; the next round judges the view, after
+	// membership took the messages conn holds, then runs the lock
+	// manager's and the disk core's timers (dlmRound).
+	tickDue bool
 	// gated: the last view judged was given not primary and without
 	// Release because the disk core's barrier of the installed view was
 	// not complete (design 5): each round judges again once it is.
@@ -354,10 +358,11 @@ func fenceDownAt(cb uint64, confirmed, left bool, fb uint64, seen uint32, fresh 
 }
 
 // dlmView gives the lock manager the View when it changed. It is asked
-// at every Tick, request and installed view (not at every round: the
-// lease and the fence core's confirmations are judged by the clock, and
-// a lease that lapses is seen by the next Tick, well within the margin
-// the survivors wait beyond the lease).
+// in the round after every Tick, at every request and installed view
+// (not at every round: the lease and the fence core's confirmations are
+// judged by the clock, and a lease that lapses is seen by the round
+// after the next Tick, well within the margin the survivors wait beyond
+// the lease).
 func (s *Stack) dlmView(now time.Duration) {
 	x := &s.dlm
 	j := s.judgeView(now)
@@ -419,8 +424,16 @@ func (s *Stack) dlmRound(now time.Duration, evs []membership.Event) bool {
 			x.installedPrimary, installed = e.Primary, true
 		}
 	}
-	if installed || (x.gated && s.diskFenced()) {
+	if installed || (x.gated && s.diskFenced()) || x.tickDue {
 		s.dlmView(now)
+		x.judged = true
+	}
+	if x.tickDue {
+		// the timers a Tick called for, with the view just judged (the
+		// disk core's drain may start IO)
+		x.tickDue = false
+		x.d.Tick(now)
+		s.disk.d.Tick(now)
 	}
 	if !x.d.HasReady() {
 		return false
@@ -465,11 +478,17 @@ func viewLess(a, b wire.ViewID) bool {
 	return a.Epoch < b.Epoch || (a.Epoch == b.Epoch && a.Coord < b.Coord)
 }
 
-// dlmTick runs the lock manager's timers, with the view of now (a lease
-// that lapsed since the last round).
-func (s *Stack) dlmTick(now time.Duration) {
-	s.dlmView(now)
-	s.dlm.d.Tick(now)
+// dlmTick notes that the lock manager's and the disk core's timers are
+// due, and their view must be judged again: the next round does both
+// (dlmRound), after membership took the messages conn holds. Judged
+// here, before them, a lease that the answers already received renewed
+// would look lapsed: the lock manager told Lost would complete its locks
+// Lost, and the disk core fail its requests (continuity; the sibling of
+// crmTick). An input before that round judges the view itself (judgeOnce
+// is reset here: membership's Tick may have changed it at this time).
+func (s *Stack) dlmTick(time.Duration) {
+	s.dlm.tickDue = true
+	s.dlm.judged = false
 }
 
 // LockDLM asks the lock manager for a new lock or a conversion

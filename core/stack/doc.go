@@ -135,9 +135,12 @@
 //     to point on the peers' circuits as wire.DLM; received ones go back
 //     to it, but only after the View was judged again in that round (a
 //     node paused past its lease must not grant from a peer's message
-//     before a Tick tells it). It is given a dlm.View at every Tick,
-//     request, installed view, state change and round that brings a
-//     message, when it changed: Primary is the installed view primary (not a
+//     before a Tick tells it). It is given a dlm.View at every request,
+//     installed view, state change and round that brings a message, and
+//     in the round after a Tick (after membership took the messages conn
+//     holds, then its timers and the disk core's run: judged at the Tick,
+//     before the answers already here, a renewed lease looked lapsed and
+//     its locks completed Lost), when it changed: Primary is the installed view primary (not a
 //     lone two_node view that never paired) with this node's lease by the
 //     clock now (a lease carried across the change counts), so it grants
 //     nothing otherwise; Release are the nodes whose locks may go (G5):
@@ -181,7 +184,28 @@
 //     before every delivery, in the view it holds (an old view's flush
 //     deliveries still precede the install): an order to start that comes
 //     after the lease lapsed (between Ticks, or with the install of a view
-//     that is not primary) is refused (G2). A new coordinator is given the
+//     that is not primary) is refused (G2), and so is one that comes before
+//     this node's lease arrived: the resource manager takes a start only
+//     while View.Lease holds at that delivery, not merely while no lease
+//     it held has lapsed. The coordinator judges its own lease, not the
+//     member's: a node that restarted carries no lease into its first
+//     primary view (it adopts the history there), and the coordinator may
+//     place a group on it before a quorum answered it. A start leaves the
+//     resource manager only from a delivered Actions, and crmDeliver
+//     judges the lease by the clock before each delivery, so every start
+//     is issued with a lease held at its round; a refused order is kept
+//     by the member, unanswered, and taken when a View with the lease
+//     comes in the same view (judged by the clock at that moment), so
+//     the coordinator does not ask again in a loop.
+//     Tick judges nothing for it: the view and lease a Tick calls for,
+//     and its timers, are given in the next round, after membership took
+//     the messages conn holds (the packets stepped before the Tick, which
+//     arrived while a write ran). Judged before them, a lease renewed by
+//     answers that were already here would look lapsed (a carried lease
+//     ending while the new view's first answers wait behind a write), and
+//     the resource manager would stop what it runs (continuity); judged
+//     after them, a lapse it sees is one no answer here covers. A
+//     new coordinator is given the
 //     fence confirmations the fence core holds only once the fence core
 //     settled in the view (every member's report, with the boot ids it
 //     knows, merged): a confirmation this node holds of an incarnation
@@ -203,8 +227,8 @@
 //     message, SubmitDisk and the inputs DiskServe (its own client's
 //     requests replay to it at once), DiskUnserve and DiskIODone (the
 //     writes that waited behind it start), once a round and again
-//     whenever the clock moved since the last judgement (judgeOnce; Tick
-//     judges always), so a server whose lease lapsed between two Ticks
+//     whenever the clock moved since the last judgement (judgeOnce; a
+//     Tick resets it and the round after it judges always), so a server whose lease lapsed between two Ticks
 //     starts no IO on any of them. SubmitDisk
 //     is refused once stopped (disk.ErrStopped) and while leaving
 //     (ErrLeaving): a leaving server stops serving through the resource

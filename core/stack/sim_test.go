@@ -174,18 +174,36 @@ import (
 //     install of a view that is not primary); streams 29 seed 128 and 41
 //     seed 55 "G2: ... (primary true) without a lease" (the lease lapsed
 //     between Ticks).
+//   - The resource manager's lease judged at Tick (crmTick calling crmView
+//     and crm's Tick, before the round gave membership what conn holds) ->
+//     stream 38 seed 27 (7 nodes, last_man_standing; n5 installs {5 1},
+//     adopting n1's history, carrying {4 1}'s lease; the answers to its
+//     first heartbeat of {5 1} arrive during the adoption's write, before
+//     the carried lease lapses, and wait in conn; the Tick after the
+//     write sees the carried lease lapsed and none of {5 1}, the resource
+//     manager marks its lease gone and stops what it runs, and the same
+//     Ready's round then delivers the answers) -> "continuity: n5 stops
+//     g2-r1 on its own while it holds the lease of primary view {5 1}
+//     [1 2 3 5 6 7]".
 //
-// Open, outside the lock manager (met by streams other than the default):
-// stream 38 seed 27 "continuity: n5 stops g2-r1 on its own while it holds
-// the lease of primary view {5 1}" (7 nodes; n5 adopts n1's config DB
-// history at the install of {5 1}, then stops g2-r1), seen once judging
-// the lock manager's view before a received message moved every path
-// (dlmReceive); not diagnosed yet. The default sweep (stream 37) passes.
+// Found by the disk simulation's other streams (-diskstream;
+// TestSimulationDiskStreams replays them), outside the disk:
+//
+//   - A start before the member's lease arrived: crm's local start guard
+//     refused only after a lease held in the view lapsed (`!c.view.Primary
+//     || c.leaseGone`, where it is `!c.view.Lease` now) -> disk stream 62
+//     seed 141 (4 nodes, witness; n3 restarted, installs primary {5 1},
+//     adopting n1's history, and is asked to start g1-r1 by n1, which
+//     holds its own lease, while n3's answers have not come: its View.Lease
+//     false at every delivery, leaseGone false as it never held one) ->
+//     "G2: n3 starts g1-r1 in view {5 1} (primary true) without a lease".
+//     Not met by the default sweeps (stream 37, TestSimulationDisk's
+//     stream 61); core/crm's TestStartWaitsForLease checks the guard.
 //
 // Also: a member starts what the coordinator asks while it lost its lease
-// (crm's local start guard `(!c.view.Primary || c.leaseGone)` dropped) ->
-// seed 109 (6 nodes, witness) -> "G2: n4 starts g2-r1 in view {10 1}
-// (primary true) without a lease".
+// (crm's local start guard, then `(!c.view.Primary || c.leaseGone)`,
+// dropped) -> seed 109 (6 nodes, witness) -> "G2: n4 starts g2-r1 in view
+// {10 1} (primary true) without a lease".
 //
 // Without the Ack check above (the direct check of the ordering), Acks sent
 // before the write are first caught by seed 228 (7 nodes, majority:
@@ -255,6 +273,7 @@ func TestSimulationLockStreams(t *testing.T) {
 		{77, 23},  // G2: an old view's start delivered with a view that is not primary
 		{128, 29}, // G2: a start delivered after the lease lapsed, between Ticks
 		{55, 41},  // G2: likewise
+		{27, 38},  // continuity: a lease judged at Tick, before the answers conn held reached membership
 	} {
 		*lockStream = c.stream
 		if !simtest.Check(t, c.seed, func(r *simtest.Run) { runSim(r) }) {

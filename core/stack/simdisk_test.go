@@ -61,12 +61,14 @@ import (
 // machine), -diskstream=N (61 by default), and TestSimulation's -seed,
 // -seedbase.
 //
-// Swept: stream 61 seeds 1-60 pass; stream 62 seeds 100-140 pass but 141
-// (and 134 before the driver answered a DiskIO that surfaces after its
-// stop with EIO, as core/node does). Open, outside the disk: stream 62
+// Swept: stream 61 seeds 1-60 pass; stream 62 seeds 100-141 pass (134
+// failed before the driver answered a DiskIO that surfaces after its
+// stop with EIO, as core/node does). Found outside the disk: stream 62
 // seed 141 "G2: n3 starts g1-r1 in view {5 1} (primary true) without a
 // lease" (4 nodes, witness; a sim-agent resource; the disk traffic only
-// changes the schedule), reported to the stack's owner.
+// changed the schedule): the resource manager took a start before its
+// lease arrived (TestSimulation's doc; TestSimulationDiskStreams replays
+// it).
 //
 // The mutation of the resource manager that skips the fence before a
 // takeover (crm.TestSkipFence: a departed node counts as fenced at once)
@@ -92,6 +94,28 @@ func TestSimulationDisk(t *testing.T) {
 	t.Logf("disk: %+v", *total)
 	if len(simtest.SeedsN(seeds)) >= 10 && (total.applied == 0 || total.servers < 2 || total.secured == 0) {
 		t.Fatalf("the disk sweep exercised too little: %+v", *total)
+	}
+}
+
+// TestSimulationDiskStreams replays the seeds that other streams of the
+// disk clients' source (-diskstream) found failing outside the disk, each
+// with its stream (replay one: -run '^TestSimulationDisk$' -seed S
+// -diskstream N).
+func TestSimulationDiskStreams(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a simulation")
+	}
+	defer func(v uint64) { *diskStream = v }(*diskStream)
+	for _, c := range []struct {
+		seed   int64
+		stream uint64
+	}{
+		{141, 62}, // G2: a start taken before the member's lease arrived
+	} {
+		*diskStream = c.stream
+		if !simtest.Check(t, c.seed, func(r *simtest.Run) { runSimDisk(r, false) }) {
+			t.Fatalf("seed %d with -diskstream %d", c.seed, c.stream)
+		}
 	}
 }
 

@@ -175,8 +175,7 @@ func (s *Stack) Tick(now time.Duration) {
 	s.mem.Tick(now)
 	s.fenceTick(now)
 	s.crmTick(now)
-	s.dlmTick(now)
-	s.disk.d.Tick(now)
+	s.dlmTick(now) // the lock manager's and the disk core's, in the next round
 }
 
 // Ready returns what the driver must do now (doc.go). It carries out the
