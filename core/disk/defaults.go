@@ -7,7 +7,7 @@ const (
 	// DefaultWindow: pieces in flight from one client to a server per
 	// disk (64 × MaxPiece = 16 MiB: enough for a sequential copy to keep
 	// the circuit busy, small enough to bound the replay after failover).
-	DefaultWindow = 64
+	DefaultWindow = 8
 	// DefaultRetry: how long a request waits for a server (the failover
 	// goal is about a second; a fenced takeover with a slow device takes
 	// longer; after this the request fails with EIO as a disk's would).
