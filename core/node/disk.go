@@ -52,9 +52,11 @@ const diskIOPool = 32
 // × 256 KiB); unbounded, all of them sat in the loop's queue and the disk
 // core, and the loop fell behind with heartbeats (the lease lapsed, the
 // node was fenced). Past this, a request waits in its connection's
-// goroutine, off the loop. 16 × 256 KiB keeps disk.DefaultWindow's
-// pieces busy.
-const remoteSlots = 16
+// goroutine, off the loop. 8 (nbdcopy: 8 × 256 KiB, disk.DefaultWindow's
+// pieces) measured on the 3-node demo beside a CPU hog: no lease lapse
+// in 4 copies of 256 MiB, 27-45 MiB/s (16: a client's lease lapsed in
+// 2 of 7).
+const remoteSlots = 8
 
 // noLease is the lease expiry while this node holds none: the fast path
 // is closed.
