@@ -117,6 +117,7 @@ type Node struct {
 	nagEvery time.Duration
 
 	inbox chan transport.Packet
+	bulk  chan bulkSend // full datagrams for the bulk sender (nil: send on the loop)
 	reqs  chan func()
 	done  chan struct{}
 
@@ -339,6 +340,8 @@ func (n *Node) Run(ctx context.Context) error {
 	n.running.Store(true)
 	defer close(n.loopDone)
 	n.startWatchdog()
+	n.bulk = make(chan bulkSend, bulkQueue)
+	go n.sendBulk(n.bulk)
 	go n.watchReloads() // reload.go
 	ticker := time.NewTicker(n.opt.TickEvery)
 	defer ticker.Stop()
@@ -601,8 +604,52 @@ func (n *Node) sendPackets(pkts []conn.Packet) {
 		if p.ToLink >= len(aps) {
 			continue
 		}
+		if len(p.Data) >= bulkPacket && n.bulk != nil {
+			select {
+			case n.bulk <- bulkSend{link: p.Link, to: aps[p.ToLink], data: p.Data}:
+				continue
+			default: // the sender is behind: the loop sends it (back pressure)
+			}
+		}
 		if err := n.tr.Send(p.Link, aps[p.ToLink], p.Data); err != nil {
 			n.log.Debug("send", "to", n.names[p.To], "link", p.Link, "err", err)
+		}
+	}
+}
+
+// bulkPacket is the size from which a datagram is handed to the bulk
+// sender: a full fragment (a disk piece's or a large message's), never a
+// heartbeat, ack or small message. A bulk copy through a non-serving node
+// sends ~190 full datagrams per 256 KiB piece; each sendto on loopback
+// also runs the receiver's delivery, so sent on the loop they made it
+// late on a loaded machine (heartbeats and lease answers went out late,
+// leases lapsed, the disk restarted at a new epoch again and again).
+// Off the loop, the small packets leave at once. Datagrams are not
+// ordered anyway (conn reorders and retransmits), and one goroutine keeps
+// the bulk ones in their order.
+const bulkPacket = 1024
+
+// bulkQueue bounds the datagrams waiting for the bulk sender (~6 MiB);
+// when it is full the loop sends itself, which slows the loop down as
+// before rather than queueing without bound.
+const bulkQueue = 4096
+
+type bulkSend struct {
+	link int
+	to   netip.AddrPort
+	data []byte
+}
+
+// sendBulk is the bulk sender goroutine (started by Run).
+func (n *Node) sendBulk(q <-chan bulkSend) {
+	for {
+		select {
+		case b := <-q:
+			if err := n.tr.Send(b.link, b.to, b.data); err != nil {
+				n.log.Debug("send", "link", b.link, "to", b.to, "err", err)
+			}
+		case <-n.done:
+			return
 		}
 	}
 }
