@@ -72,6 +72,7 @@ func (n *Node) CDBWatch(prefix string, start uint64, buf int) (*CDBWatch, error)
 		return nil, err
 	}
 	done := make(chan struct{})
+	ch := w.ch // read before the goroutine below may clear it
 	stop := func() {
 		_ = n.do(func() { n.cdbUnwatch(id, nil) })
 	}
@@ -87,7 +88,7 @@ func (n *Node) CDBWatch(prefix string, start uint64, buf int) (*CDBWatch, error)
 		}
 	}()
 	var once sync.Once
-	return &CDBWatch{C: w.ch, Err: func() error { return w.err }, Stop: func() {
+	return &CDBWatch{C: ch, Err: func() error { return w.err }, Stop: func() {
 		once.Do(func() {
 			stop()
 			close(done)
