@@ -37,9 +37,11 @@ func fenceDemo(t *testing.T, netBlock string) (string, func(node, cmd string, v 
 	run := func(node, cmd string, v any) error { return shellJSON(t, dir, node, cmd, v) }
 	var out map[string]any
 	eventually(t, 20*time.Second, "group add on n1", func() error { return run("n1", "group add web --prefer n2,n3", &out) })
-	if err := run("n1", "resource add app dummy --group web --monitor 500ms", &out); err != nil {
-		t.Fatal(err)
-	}
+	// a view change right after the demo formed (a node joining late)
+	// refuses writes for a lease time, saying retry: nothing was written
+	eventually(t, 20*time.Second, "resource add on n1", func() error {
+		return run("n1", "resource add app dummy --group web --monitor 500ms", &out)
+	})
 	eventually(t, 20*time.Second, "web online on n2", fenceWebOnline(run, "n1", "n2"))
 	var devs struct {
 		Devices []struct{ Name, Driver string } `json:"devices"`
@@ -211,9 +213,11 @@ func TestFenceFailingDeviceProcesses(t *testing.T) {
 	run := func(node, cmd string, v any) error { return shellJSON(t, dir, node, cmd, v) }
 	var out map[string]any
 	eventually(t, 20*time.Second, "group add on n1", func() error { return run("n1", "group add web --prefer n2,n3", &out) })
-	if err := run("n1", "resource add app dummy --group web --monitor 500ms", &out); err != nil {
-		t.Fatal(err)
-	}
+	// a view change right after the demo formed (a node joining late)
+	// refuses writes for a lease time, saying retry: nothing was written
+	eventually(t, 20*time.Second, "resource add on n1", func() error {
+		return run("n1", "resource add app dummy --group web --monitor 500ms", &out)
+	})
 	eventually(t, 20*time.Second, "web online on n2", fenceWebOnline(run, "n1", "n2"))
 	if err := syscall.Kill(demoPIDs(t, dir, 3)[1], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
