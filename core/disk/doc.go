@@ -179,7 +179,7 @@
 // while serving does the same for the old epoch first; at an epoch not
 // above the served one it is ErrInvalid.
 //
-// # The sequence barrier and Fenced (seed 004)
+// # The sequence barrier and Fenced (TruCluster's)
 //
 // At each View the server half (a) drops the queued requests of
 // incarnations not in View.Members (answering "excluded") and refuses
