@@ -244,3 +244,20 @@ func (c *CRM) Explain(name string) string {
 	}
 	return b.String()
 }
+
+// Snapshot is this node's copy of the runtime state as a full State
+// (every group, the nodes waiting for a fence; View is the owner table's
+// version) and its owner table: what a what-if simulation (core/whatif)
+// starts a cluster of resource managers from. It changes nothing.
+func (c *CRM) Snapshot() (State, Known) {
+	st := State{View: c.knownView, Full: true}
+	for _, name := range sortedKeys(c.rt) {
+		st.Groups = append(st.Groups, c.toState(name, c.rt[name]))
+	}
+	unf := c.unfenced
+	if c.co != nil {
+		unf = c.co.unfenced
+	}
+	st.Unfenced = sortedKeys(unf)
+	return st, c.ownerTable()
+}

@@ -756,3 +756,9 @@ func (f *Fence) Status() []TargetStatus {
 	}
 	return out
 }
+
+// Snapshot is this node's replicated fencing knowledge in the form
+// Restore takes (boot ids, clean leaves, operations, calls,
+// confirmations): what a what-if simulation (core/whatif) starts its
+// fence cores from. It changes nothing.
+func (f *Fence) Snapshot() []byte { return f.st.encode() }

@@ -137,3 +137,11 @@ func (s *Stack) Paired() bool {
 	s.cdbPaired()
 	return s.cdb.paired
 }
+
+// CRMSnapshot is the resource manager's runtime state and owner table
+// (crm.CRM.Snapshot), for a what-if simulation.
+func (s *Stack) CRMSnapshot() (crm.State, crm.Known) { return s.crm.c.Snapshot() }
+
+// FenceSnapshot is the fence core's replicated knowledge
+// (fence.Fence.Snapshot), for a what-if simulation.
+func (s *Stack) FenceSnapshot() []byte { return s.fence.f.Snapshot() }
