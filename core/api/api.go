@@ -129,13 +129,14 @@ func New(n Node) *Handler {
 	h.add("/v1/cdb-history", "GET /v1/cdb-history[?n=N]", get(h.cdbHistory))
 	h.add("/v1/cdb-txn", "POST /v1/cdb-txn {if, ops}", map[string]http.HandlerFunc{http.MethodPost: h.cdbTxn})
 	h.add("/v1/cdb-watch", "GET /v1/cdb-watch?prefix=P[&start=R] (Server-Sent Events)", get(h.cdbWatch))
-	h.addCRM()     // crm.go
-	h.addFence()   // fence.go
-	h.addExplain() // explain.go
-	h.addVerify()  // verify.go
-	h.addLua()     // lua.go
-	h.addDLM()     // dlm.go
-	h.addDisk()    // disk.go
+	h.addCRM()      // crm.go
+	h.addFence()    // fence.go
+	h.addExplain()  // explain.go
+	h.addVerify()   // verify.go
+	h.addSimulate() // simulate.go
+	h.addLua()      // lua.go
+	h.addDLM()      // dlm.go
+	h.addDisk()     // disk.go
 	ch, stop := n.Subscribe(1024)
 	h.stopSub = stop
 	go h.count(ch)
