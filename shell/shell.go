@@ -239,7 +239,7 @@ func commands() []*command {
 		pauseCommand(), resumeCommand(), leaveCommand(), debugCommand(), cdbCommand(), watchCommand(), dnsCommand(),
 		groupsCommand(), resourcesCommand(), moveCommand(), startCommand(), stopCommand(), cleanupCommand(),
 		explainCommand(), resourceCommand(), groupCommand(), setCommand(), fenceCommand(),
-		configureCommand(), diffCommand(), verifyCommand(), commitCommand(), abortCommand(),
+		configureCommand(), diffCommand(), verifyCommand(), simulateCommand(), commitCommand(), abortCommand(),
 		agentsCommand(), luaCommand(), reloadCommand(), locksCommand(), lockCommand(), unlockCommand(),
 		disksCommand(), diskCommand(),
 		helpCommand(), exitCommand(),

@@ -27,7 +27,11 @@
 //     (apitypes.NodeExplain, QuorumExplain, FenceExplain: the explanation
 //     in sentences, "text", with the facts behind it; 404 for an unknown
 //     node). POST /v1/config/verify {docs} checks a whole staged
-//     configuration without writing it (apitypes.VerifyResult).
+//     configuration without writing it (apitypes.VerifyResult). POST
+//     /v1/simulate {staged, stage, kill, pause, partition, fail} runs a
+//     what-if on the live state through the resource manager and fence
+//     cores (core/whatif; apitypes.SimulateResult; 400 for a fault that
+//     names nothing, 503 on a node outside the primary view).
 //   - GET /v1/events?since=N&limit=M lists stored events after seq N; with
 //     &follow=1 or Accept: text/event-stream it is a Server-Sent Events
 //     stream ("id: SEQ", "event: KIND", "data: JSON") that replays from N,
