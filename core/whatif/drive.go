@@ -499,7 +499,11 @@ func (s *sim) apply(f Faults) {
 				gone = append(gone, m)
 			}
 		}
-		text := fmt.Sprintf("%s install view %d/%d", strings.Join(c, ", "), s.epoch, s.nodes[c[0]].id)
+		verb := "install"
+		if len(c) == 1 {
+			verb = "installs"
+		}
+		text := fmt.Sprintf("%s %s view %d/%d", strings.Join(c, ", "), verb, s.epoch, s.nodes[c[0]].id)
 		if len(gone) > 0 {
 			text += " without " + strings.Join(gone, ", ")
 		}
