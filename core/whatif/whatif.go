@@ -347,6 +347,12 @@ func (s *sim) boot() error {
 		}
 		for _, t := range f.Status() {
 			boots[t.Target] = t.Boot
+			if t.Confirmed && slices.Contains(s.in.Members, t.Target) {
+				// a member confirmed fenced at the last boot id known
+				// here has restarted since: its reports with the new
+				// boot id have not been merged yet
+				boots[t.Target]++
+			}
 		}
 	}
 	// the running placement, from the runtime state's rows
