@@ -9,8 +9,8 @@ import (
 	"github.com/corral-ha/corral/core/apitypes"
 	"github.com/corral-ha/corral/core/crm"
 	"github.com/corral-ha/corral/core/membership"
-	"github.com/corral-ha/corral/core/wire"
 	"github.com/corral-ha/corral/core/whatif"
+	"github.com/corral-ha/corral/core/wire"
 )
 
 // This file serves `simulate` (issue 23): it gathers what this node knows
