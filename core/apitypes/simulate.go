@@ -30,11 +30,14 @@ type SimulateResult struct {
 	Text   string `json:"text"`
 }
 
-// SimulateStep, SimulateSide, SimulateFenced and SimulateGroup are the
-// parts of a SimulateResult.
+// The parts of a SimulateResult (core/whatif).
 type (
-	SimulateStep   = whatif.Step
-	SimulateSide   = whatif.Side
+	// SimulateStep is one thing the cores would do.
+	SimulateStep = whatif.Step
+	// SimulateSide is one side of the cluster with its quorum.
+	SimulateSide = whatif.Side
+	// SimulateFenced is a node fenced, or waiting for a fence.
 	SimulateFenced = whatif.Fenced
-	SimulateGroup  = whatif.Group
+	// SimulateGroup is a group before and after.
+	SimulateGroup = whatif.Group
 )
