@@ -117,12 +117,12 @@ func (s *sim) fenceReady(n *snode, rd fence.Ready) {
 		})
 	}
 	for _, e := range rd.Events {
-		if e.Kind == fence.EventFailed && s.isCoord(n) {
+		if e.Kind == fence.EventFailed && n.fview.Coordinator == n.name {
 			s.step(Step{Kind: StepFailed, Node: e.Target, Text: fmt.Sprintf("fencing %s with %s failed: %s", e.Target, e.Device, e.Error)})
 		}
 	}
 	for _, c := range rd.Confirmed {
-		if !s.isCoord(n) {
+		if n.fview.Coordinator != n.name || !n.fview.Primary {
 			continue // the coordinator tells the resource manager
 		}
 		lvl := levelOf(s.in.Fence.Targets[c.Target], c.Device)
@@ -318,10 +318,11 @@ func (s *sim) install(members []string, id wire.ViewID, primary, takeover bool) 
 		n.alone = alone
 		n.fview = fence.View{ID: id, Members: slices.Clone(members), Coordinator: coord, Primary: primary, Lease: primary, Takeover: takeover}
 		// a lone two_node view fences its peer and is primary for nothing
-		// else until the peer is confirmed fenced (core/stack twonode.go)
-		cp := primary && !alone
-		n.view = crm.View{ID: id, Members: slices.Clone(members), Coordinator: coord, Primary: cp, Lease: cp, Takeover: cp && takeover,
-			Paused: paused, Leaving: leaving}
+		// else until the peer is confirmed fenced (core/stack twonode.go):
+		// its config DB does not settle, so its resource manager keeps
+		// what it runs and places nothing (StaleConfig)
+		n.view = crm.View{ID: id, Members: slices.Clone(members), Coordinator: coord, Primary: primary, Lease: primary, Takeover: primary && takeover,
+			Paused: paused, Leaving: leaving, StaleConfig: alone}
 	}
 	for _, m := range members {
 		n := s.nodes[m]
@@ -357,7 +358,7 @@ func (s *sim) pairedUp(n *snode, target string) {
 		return
 	}
 	n.alone = false
-	n.view.Primary, n.view.Lease, n.view.Takeover = true, true, n.fview.Takeover
+	n.view.StaleConfig = false
 	s.crmStep(n, n.view)
 }
 
@@ -544,6 +545,21 @@ func (s *sim) finalGroups() map[string]crm.GroupView {
 // finish builds the summary: groups before and after, fences, notes.
 func (s *sim) finish(before map[string]crm.GroupView) {
 	after := s.finalGroups()
+	var primaries []string
+	for _, sd := range s.out.Sides {
+		if sd.Primary {
+			primaries = append(primaries, sd.Coordinator)
+		}
+	}
+	if len(primaries) > 1 {
+		s.note("two_node: both sides are quorate and race to fence each other; fence_delay decides (the node with the delay waits, so its peer wins)")
+		for _, c := range primaries {
+			if s.nodes[c].st == up {
+				s.out.Primary = c
+				break
+			}
+		}
+	}
 	names := map[string]bool{}
 	for k := range before {
 		names[k] = true

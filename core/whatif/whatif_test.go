@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/corral-ha/corral/core/crm"
 	"github.com/corral-ha/corral/core/fence"
@@ -364,5 +365,31 @@ func TestRestartedMemberNotSelfFenced(t *testing.T) {
 		if strings.Contains(s.Text, "n3 learns it was fenced") {
 			t.Errorf("n3 stopped itself: %s", s.Text)
 		}
+	}
+}
+
+// TestTwoNodeSplit: under two_node both halves are quorate and fence each
+// other; the node with a fence_delay waits, so its peer wins.
+func TestTwoNodeSplit(t *testing.T) {
+	in := cluster(2, "n2", "n1", true)
+	in.Quorum.TwoNode = true
+	tg := in.Fence.Targets["n1"]
+	tg.Delay = 5 * time.Second // n1 is the preferred survivor: n2 waits before fencing it
+	in.Fence.Targets["n1"] = tg
+	out, err := Run(in, Faults{Partition: [][]string{{"n1"}, {"n2"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Sides) != 2 || !out.Sides[0].Primary || !out.Sides[1].Primary {
+		t.Errorf("sides %+v", out.Sides)
+	}
+	if len(out.Fenced) != 1 || out.Fenced[0].Node != "n2" || !out.Fenced[0].Confirmed || out.Fenced[0].By != "n1" {
+		t.Errorf("fenced %+v\n%s", out.Fenced, dump(out))
+	}
+	if web := group(t, out, "web"); web.Owner != "n1" || web.State != "online" {
+		t.Errorf("web %+v\n%s", web, dump(out))
+	}
+	if out.Primary != "n1" || !strings.Contains(out.Text(), "fence_delay decides") {
+		t.Errorf("primary %q\n%s", out.Primary, out.Text())
 	}
 }
