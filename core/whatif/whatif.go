@@ -185,6 +185,7 @@ type sim struct {
 	out      Output
 	now      time.Duration
 	seq      uint64
+	ticks    uint64
 	queue    []event
 	pending  int
 	nodes    map[string]*snode
@@ -473,13 +474,16 @@ func (s *sim) maxDelay() time.Duration {
 }
 
 func (s *sim) tick() {
+	s.ticks++
 	for _, name := range s.names {
 		n := s.nodes[name]
 		if n.st != up {
 			continue
 		}
 		n.f.Tick(s.now)
-		n.c.Tick(s.now)
+		if s.ticks%2 == 0 {
+			n.c.Tick(s.now) // every 200 ms, as the stack ticks it
+		}
 		s.drain(n)
 	}
 }

