@@ -276,4 +276,8 @@
 // in the broadcast's order) and Command (anyone: move, cleanup, fenced,
 // drain).
 // Encode/Decode use core/wire's Writer and Reader; Decode never panics.
+//
+// Snapshot gives this node's runtime state as a full State and its owner
+// table: what a what-if simulation (core/whatif, the shell's `simulate`)
+// starts a cluster of resource managers from. It changes nothing.
 package crm

@@ -18,6 +18,7 @@
 //	f.Tick(now)
 //	rd := f.Ready(); ...; f.Advance() // Ready changes nothing; Advance acknowledges it
 //	f.Status() []TargetStatus; f.Confirmed(node) (boot, ok); f.Running(); f.Settled()
+//	f.Snapshot() []byte             // the replicated knowledge, as Restore takes it (core/whatif)
 //
 // # The driver's contract
 //
