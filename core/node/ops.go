@@ -1,7 +1,6 @@
 package node
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -14,10 +13,6 @@ import (
 // unblockWait bounds how long QuorumUnblock waits for every member of
 // the view to carry the unblock out (its Safe delivery).
 const unblockWait = 5 * time.Second
-
-// ErrNotConfirmed: an operator action that needs the operator's
-// confirmation (yes) came without it.
-var ErrNotConfirmed = errors.New("not confirmed")
 
 // ConfirmFence is an operator's `fence confirm NODE`: the node is down
 // (powered off by hand). In a primary view the fence core records it on
