@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
@@ -241,7 +242,7 @@ func (s *Stack) fenceDeclared(now time.Duration) {
 	if len(s.unblock.declared) == 0 || !d.viewSet || !d.view.Primary || !d.f.Settled() {
 		return
 	}
-	for _, name := range sortedKeys(s.unblock.declared) {
+	for _, name := range slices.Sorted(maps.Keys(s.unblock.declared)) {
 		id := s.idOf(name)
 		boot := s.unblock.declared[name]
 		delete(s.unblock.declared, name)
@@ -252,13 +253,4 @@ func (s *Stack) fenceDeclared(now time.Duration) {
 			s.logf(slog.LevelWarn, "fencing: the declared confirmation was refused", "target", name, "err", err)
 		}
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
