@@ -13,8 +13,8 @@ import (
 func fenceCommand() *command {
 	return &command{
 		name:    "fence",
-		usage:   "fence [--json] | fence NODE [--yes] [--reason TEXT] | fence history [--json] | fence devices [--json]",
-		summary: "fencing: every node's fence state, fence a node, the fence history, the devices",
+		usage:   "fence [--json] | fence NODE [--yes] [--reason TEXT] | fence confirm NODE [--yes] | fence history [--json] | fence devices [--json]",
+		summary: "fencing: every node's fence state, fence a node, declare one fenced, the fence history, the devices",
 		help: "Without arguments: every node's fencing state (pending, in progress, done, failed), its\n" +
 			"boot id, the device in use or that fenced it, and the last error. While a node that left\n" +
 			"uncleanly is not fenced, its groups wait (\"waiting for fence of n3\" in `groups`).\n" +
@@ -23,11 +23,18 @@ func fenceCommand() *command {
 			"Any node may be named, the coordinator and this node too (the next coordinator\n" +
 			"fences the old one). It returns once NODE shows pending in `fence`, or says why the\n" +
 			"fence cannot be done (no quorum here, no device for NODE, no other member).\n" +
+			"`fence confirm NODE` is your word that NODE is down (you powered it off, or its machine is\n" +
+			"gone): it counts as fenced, and what waits for its fence (groups, disks, locks) goes on, as\n" +
+			"Pacemaker's `stonith_admin --confirm`. Declaring a running node fenced risks data corruption:\n" +
+			"check first. The interactive shell asks you to type NODE; elsewhere give --yes. It is\n" +
+			"refused for a node that is a member of this node's view or that this node reaches (it is up).\n" +
+			"On a node whose view is not primary it is declared there, for `quorum unblock`, and confirmed\n" +
+			"cluster-wide once the view is primary (`corral help operations`).\n" +
 			"`fence history` lists past fence operations, oldest first (kept in the config DB under\n" +
 			"/fence/history/);\n" +
 			"`fence devices` lists the configured devices and every node's levels.",
-		example: "fence\nfence n3 --yes --reason \"disk controller hung\"\nfence history\nfence devices --json",
-		subs:    []string{"history", "devices"},
+		example: "fence\nfence n3 --yes --reason \"disk controller hung\"\nfence confirm n3 --yes\nfence history\nfence devices --json",
+		subs:    []string{"history", "devices", "confirm"},
 		flags:   []flagSpec{{"--yes", ""}, {"--reason", "TEXT"}},
 		nodeArg: true,
 		run:     runFence,
@@ -42,6 +49,9 @@ func (c *Client) FenceStatus(ctx context.Context) (apitypes.FenceStatus, error) 
 }
 
 func runFence(ctx context.Context, s *Shell, a *args) error {
+	if len(a.pos) > 0 && a.pos[0] == "confirm" {
+		return fenceConfirm(ctx, s, a)
+	}
 	if len(a.pos) > 1 {
 		return usagef("usage: %s", a.cmd.usage)
 	}
@@ -166,4 +176,34 @@ func fenceNode(ctx context.Context, s *Shell, a *args) error {
 		return WriteJSON(s.Stdout, res)
 	}
 	return writeLine(s, fmt.Sprintf("fencing %s (reason: %s): see `fence` and `events --follow`", res.Target, res.Reason))
+}
+
+// fenceConfirm is `fence confirm NODE [--yes]`: an operator declares NODE
+// down (POST /v1/fence/NODE/confirm).
+func fenceConfirm(ctx context.Context, s *Shell, a *args) error {
+	if len(a.pos) != 2 {
+		return usagef("usage: fence confirm NODE [--yes]")
+	}
+	target := a.pos[1]
+	warning := fmt.Sprintf("declaring %s fenced tells the cluster it is down: what it ran starts elsewhere and its locks are released; if %s is in fact running, data may be corrupted", target, target)
+	if !a.has("--yes") {
+		if s.readLine == nil {
+			return usagef("%s: check that %s is powered off, then add --yes (fence confirm %s --yes)", warning, target, target)
+		}
+		ans, err := s.readLine(fmt.Sprintf("WARNING: %s.\nType %s to confirm it is powered off: ", warning, target))
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(ans) != target {
+			return writeLine(s, "not confirmed")
+		}
+	}
+	var res apitypes.FenceConfirm
+	if err := s.Client.Post(ctx, "/v1/fence/"+url.PathEscape(target)+"/confirm", apitypes.FenceConfirmRequest{Yes: true}, &res); err != nil {
+		return err
+	}
+	if s.json {
+		return WriteJSON(s.Stdout, res)
+	}
+	return writeLine(s, res.Message)
 }

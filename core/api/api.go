@@ -131,6 +131,7 @@ func New(n Node) *Handler {
 	h.add("/v1/cdb-watch", "GET /v1/cdb-watch?prefix=P[&start=R] (Server-Sent Events)", get(h.cdbWatch))
 	h.addCRM()      // crm.go
 	h.addFence()    // fence.go
+	h.addOps()      // ops.go
 	h.addExplain()  // explain.go
 	h.addVerify()   // verify.go
 	h.addSimulate() // simulate.go

@@ -32,6 +32,13 @@
 //     what-if on the live state through the resource manager and fence
 //     cores (core/whatif; apitypes.SimulateResult; 400 for a fault that
 //     names nothing, 503 on a node outside the primary view).
+//   - Operator recovery (ops.go; `corral help operations`): POST
+//     /v1/fence/NODE/confirm {"yes": true} declares NODE down
+//     (apitypes.FenceConfirm; 400 without yes, 404 unknown node, 409 for a
+//     node that is up); GET /v1/quorum/unblock says what an unblock would
+//     do (apitypes.QuorumUnblock, Blocked when refused), POST
+//     /v1/quorum/unblock {"yes": true} does it (409 while a written-off
+//     node is not known down, or nothing is to unblock).
 //   - GET /v1/events?since=N&limit=M lists stored events after seq N; with
 //     &follow=1 or Accept: text/event-stream it is a Server-Sent Events
 //     stream ("id: SEQ", "event: KIND", "data: JSON") that replays from N,

@@ -36,6 +36,13 @@ type Event struct {
 	Device string `json:"device,omitempty"`
 	By     string `json:"by,omitempty"`
 
+	// quorum_unblocked {members, written_off, expected, by}: an operator
+	// unblocked quorum on node by in view view: the nodes written_off no
+	// longer count, expected is the votes of members, the reference from
+	// then on.
+	WrittenOff []string `json:"written_off,omitempty"`
+	Expected   *int     `json:"expected,omitempty"`
+
 	// dlm_recovered {members, purged, resources, took}: a lock manager
 	// recovery finished (members is the view's; purged the departed
 	// nodes whose locks were dropped; resources how many were rebuilt;

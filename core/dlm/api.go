@@ -29,7 +29,7 @@ const (
 // Flags are a request's flags (Linux's values).
 type Flags uint32
 
-// The flags (dlm-semantics.md section 1.3 gives each one's rule).
+// The flags (`corral help dlm` section 3 gives each one's rule).
 const (
 	NoQueue     Flags = 0x1
 	Cancel      Flags = 0x2 // Unlock only

@@ -4,7 +4,7 @@ package dlm
 // copy (its granted, converting and waiting queues and its value block)
 // and the operations on it. It is pure: no messages, no clock (callers
 // pass now), no randomness. The rules are Linux's fs/dlm/lock.c, which are
-// VMS's (dlm-semantics.md sections 1.1-1.4); comments cite them, "VMS 6-4"
+// VMS's (`corral help dlm` sections 1-4); comments cite them, "VMS 6-4"
 // being section 6-4 of Davis, VAXcluster Principles, as lock.c cites it.
 //
 // The operations return effects: completions and blocking notices, in the

@@ -6,7 +6,7 @@ package dlm
 // Davis, VAXcluster Principles ("VMS 6-n" below).
 
 // compatMatrix is __dlm_compat_matrix without its UN and PD padding:
-// compatMatrix[held][wanted] (symmetric; dlm-semantics.md section 1.1).
+// compatMatrix[held][wanted] (symmetric; `corral help dlm` section 1).
 var compatMatrix = [6][6]bool{
 	//        NL    CR     CW     PR     PW     EX
 	NL: {true, true, true, true, true, true},

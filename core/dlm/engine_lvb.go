@@ -1,6 +1,6 @@
 package dlm
 
-// Lock value blocks (dlm-semantics.md section 1.4; Linux's set_lvb_lock,
+// Lock value blocks (`corral help dlm` section 4; Linux's set_lvb_lock,
 // set_lvb_unlock and dlm_lvb_operations in fs/dlm/lock.c).
 
 // lvbOp is what a grant does with the value block.

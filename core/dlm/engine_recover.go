@@ -1,6 +1,6 @@
 package dlm
 
-// Recovery on one resource (dlm-semantics.md sections 1.4 and 1.7;
+// Recovery on one resource (`corral help dlm` sections 4 and 7;
 // Linux's purge_dead_list in fs/dlm/lock.c and recover_lvb in
 // fs/dlm/recover.c). The distribution (recover.go) decides when.
 
@@ -8,8 +8,9 @@ import "github.com/corral-ha/corral/core/wire"
 
 // purge drops the locks of the nodes dead says are gone. A dead node's
 // ValBlk lock granted PW or EX may have changed the value without writing
-// it back, so the value becomes invalid (recover_lvb's rule 1). Locks
-// having gone, the next grant pass ignores conversion order
+// it back, so the value becomes invalid (recover_lvb's rule 1; `corral
+// help dlm` section 4). Locks having gone, the next grant pass ignores
+// conversion order
 // (RSB_RECOVER_GRANT).
 func (r *rsb) purge(dead func(wire.NodeID) bool) {
 	purged := false

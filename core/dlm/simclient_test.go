@@ -131,7 +131,7 @@ func (c *checker) newOwner(nd *simNode) {
 	})
 }
 
-// compatible is the matrix of dlm-semantics.md section 1.1.
+// compatible is the matrix of `corral help dlm` section 1.
 func compatible(a, b dlm.Mode) bool {
 	if a < 0 || b < 0 {
 		return true
@@ -843,7 +843,7 @@ func (c *checker) granted(nd *simNode, l *clientLock, cp dlm.Completion, from dl
 	if l.pendFlg&dlm.ValBlk == 0 {
 		return
 	}
-	// The value block table (dlm-semantics.md 1.4): R?
+	// The value block table (`corral help dlm` section 4): R?
 	read := from <= dlm.NL || from <= dlm.PR && cp.Mode >= from || from == dlm.PW && cp.Mode == dlm.EX
 	if !read {
 		return
@@ -1188,7 +1188,7 @@ func (c *checker) dumpResource(k resKey) {
 }
 
 // checkNewGrantOrder: a new request is granted at issue only when no
-// conversion is queued (VMS 6-4, rule 7 of dlm-semantics.md 1.2).
+// conversion is queued (VMS 6-4, rule 6 of `corral help dlm` section 2).
 // Checked when the master is the requester's own node and the grant is
 // in the Ready of the Lock call itself (the queues are those the grant
 // left; a conversion queued ahead stays queued).

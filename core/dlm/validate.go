@@ -10,7 +10,7 @@ const lockFlags = NoQueue | Convert | ValBlk | QueCvt | IVValBlk | ConvDeadlk | 
 const unlockFlags = Cancel | ValBlk | IVValBlk | ForceUnlock
 
 // validateLock checks a lock or conversion request's arguments before
-// anything else (Linux's set_lock_args; dlm-semantics.md section 1.3):
+// anything else (Linux's set_lock_args; `corral help dlm` section 3):
 // errors wrap ErrInvalid. The QUECVT table needs the lock's granted mode:
 // rsb.convert checks it.
 func validateLock(r Request) error {

@@ -352,6 +352,9 @@ func mergeLineage(lins []wire.Lineage) quorum.Lineage {
 		return 1 // ids are distinct
 	})
 	best := all[len(all)-1]
+	for _, l := range lins {
+		out.Unblocked = out.Unblocked || (l.Unblocked && l.LP.ID == best.v.ID)
+	}
 	ref := func(v wire.View) *quorum.ViewRef {
 		return &quorum.ViewRef{ID: qid(v.ID), Members: slices.Clone(v.Members)}
 	}
@@ -418,7 +421,7 @@ func (m *Membership) propose(set []wire.NodeID, states []uint8, primary bool, li
 	m.st.Epoch = epoch
 	m.dirty = true
 	p := &wire.Propose{View: wire.View{ID: wire.ViewID{Epoch: epoch, Coord: m.cfg.Self}, Members: slices.Clone(set)},
-		States: states, Primary: primary}
+		States: states, Primary: primary, Unblocked: primary && quorum.Decide(m.cfg.Quorum, set, lin).Unblocked}
 	if lin.LP != nil {
 		p.Ref = wire.ViewID{Epoch: lin.LP.ID.Epoch, Coord: lin.LP.ID.Coord}
 		p.RefMembers = slices.Clone(lin.LP.Members)
@@ -465,7 +468,7 @@ func (m *Membership) tryCommit() {
 	lin := mergeLineage(lins)
 	lin.Witness = m.granted(p.msg.View.Members)
 	dec := quorum.Decide(m.cfg.Quorum, p.msg.View.Members, lin)
-	if dec.Primary != p.msg.Primary {
+	if dec.Primary != p.msg.Primary || (dec.Primary && dec.Unblocked != p.msg.Unblocked) {
 		// A member's lineage moved since its report: judge again.
 		m.prop = nil
 		m.changeAt = m.now
@@ -524,7 +527,7 @@ func (m *Membership) report() {
 func sameReport(a, b *wire.Report) bool {
 	return a.State == b.State && a.Promise == b.Promise && a.Installed.ID == b.Installed.ID &&
 		a.Primary == b.Primary && slices.Equal(a.Reach, b.Reach) && a.Lineage.LP.ID == b.Lineage.LP.ID &&
-		a.Lineage.AllSeen == b.Lineage.AllSeen && a.Lineage.Promised == b.Lineage.Promised && len(a.Lineage.Need) == len(b.Lineage.Need) &&
+		a.Lineage.AllSeen == b.Lineage.AllSeen && a.Lineage.Unblocked == b.Lineage.Unblocked && a.Lineage.Promised == b.Lineage.Promised && len(a.Lineage.Need) == len(b.Lineage.Need) &&
 		a.Settings == b.Settings
 }
 
@@ -556,7 +559,7 @@ func (m *Membership) acting(now time.Duration) bool {
 	if now-m.installedAt < wait {
 		return false
 	}
-	return m.holds(now, m.st.Installed, m.ackUntil)
+	return m.holds(now, m.st.Installed, m.instUnblocked, m.ackUntil)
 }
 
 // viewLeased reports whether a quorum of the installed primary view
@@ -567,7 +570,7 @@ func (m *Membership) viewLeased(now time.Duration) bool {
 	if !m.st.Primary || !m.inView(m.cfg.Self) || m.self == StateJoining {
 		return false
 	}
-	return m.holds(now, m.st.Installed, m.ackUntil)
+	return m.holds(now, m.st.Installed, m.instUnblocked, m.ackUntil)
 }
 
 // leased returns the view whose lease this node holds at now: its
@@ -579,7 +582,7 @@ func (m *Membership) leased(now time.Duration) (wire.ViewID, bool) {
 		return m.st.Installed.ID, true
 	}
 	c := m.carry
-	if c == nil || !m.st.Primary || !m.inView(m.cfg.Self) || m.self == StateJoining || !m.holds(now, c.view, c.ackUntil) {
+	if c == nil || !m.st.Primary || !m.inView(m.cfg.Self) || m.self == StateJoining || !m.holds(now, c.view, c.unblocked, c.ackUntil) {
 		return wire.ViewID{}, false
 	}
 	return c.view.ID, true
@@ -587,7 +590,9 @@ func (m *Membership) leased(now time.Duration) (wire.ViewID, bool) {
 
 // holds reports whether the answers in ackUntil make a lease of view v at
 // now (or the witness settles a tie for v's members).
-func (m *Membership) holds(now time.Duration, v wire.View, ackUntil map[wire.NodeID]time.Duration) bool {
+// A view installed from an unblocked lineage (Propose.Unblocked) is
+// leased against itself, as it was judged (quorum.LeaseUnblocked).
+func (m *Membership) holds(now time.Duration, v wire.View, unblocked bool, ackUntil map[wire.NodeID]time.Duration) bool {
 	ref := quorum.ViewRef{ID: qid(v.ID), Members: v.Members}
 	ackers := []wire.NodeID{m.cfg.Self}
 	for _, id := range v.Members {
@@ -595,12 +600,16 @@ func (m *Membership) holds(now time.Duration, v wire.View, ackUntil map[wire.Nod
 			ackers = append(ackers, id)
 		}
 	}
-	if quorum.Lease(m.cfg.Quorum, ref, ackers) {
+	lease := quorum.Lease
+	if unblocked {
+		lease = quorum.LeaseUnblocked
+	}
+	if lease(m.cfg.Quorum, ref, ackers) {
 		return true
 	}
 	// A tie settled by the witness: it holds while its vote does.
 	if m.cfg.Witness && m.witness.until > now && slices.Equal(m.witness.members, v.Members) {
-		return quorum.Decide(m.cfg.Quorum, ackers, quorum.Lineage{LP: &ref, AllSeen: true, Witness: true}).Primary
+		return quorum.Decide(m.cfg.Quorum, ackers, quorum.Lineage{LP: &ref, AllSeen: true, Witness: true, Unblocked: unblocked}).Primary
 	}
 	return false
 }
@@ -621,7 +630,7 @@ func (m *Membership) ackers(now time.Duration) (quorum.ViewRef, []wire.NodeID) {
 // leaseVotes is the lease arithmetic for the quorum events.
 func (m *Membership) leaseVotes(now time.Duration) (votes, needed int) {
 	v, ackers := m.ackers(now)
-	d := quorum.Decide(m.cfg.Quorum, ackers, quorum.Lineage{LP: &v, AllSeen: true})
+	d := quorum.Decide(m.cfg.Quorum, ackers, quorum.Lineage{LP: &v, AllSeen: true, Unblocked: m.instUnblocked})
 	return d.Votes, d.Needed
 }
 

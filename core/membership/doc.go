@@ -23,6 +23,12 @@
 //     any other is refused (ErrBadState).
 //   - WitnessAnswer{Members, Granted, Lease, At}: the witness's answer to a
 //     Ready.Witness request made at At.
+//   - Unblock{View, By}: an operator's quorum unblock given in the
+//     installed view View, not primary: the view becomes this node's LP as
+//     if installed primary, with AllSeen and (majority) Lineage.Unblocked;
+//     event quorum_unblocked. Refused (ErrCannotUnblock) when View is not
+//     the installed view, a view change is under way, or quorum.PlanUnblock
+//     refuses. The rules and the safety argument: core/quorum, "Unblock".
 //
 // Ready changes nothing (calling it twice returns the same); Advance
 // acknowledges it: the report Ready carried counts as sent from then on,

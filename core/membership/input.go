@@ -37,6 +37,19 @@ type SetState struct {
 	State State
 }
 
+// Unblock is an operator's quorum unblock given in the installed view
+// View (not primary): it writes off every configured node outside View
+// and makes View the reference its next views are judged against
+// (quorum.PlanUnblock; corral help operations). The stack gives it to
+// every member of View at the delivery of the operator's broadcast in
+// View. Refused (ErrCannotUnblock, wrapped with the reason) when View is
+// not the installed view, a view change is under way, or quorum refuses
+// (primary already, two_node, no votes).
+type Unblock struct {
+	View wire.ViewID
+	By   wire.NodeID // the node the operator gave it on
+}
+
 // WitnessAnswer is the witness's answer to a WitnessReq made at At: its
 // vote (Granted) for Members, valid for Lease from the moment it was asked.
 type WitnessAnswer struct {
@@ -51,6 +64,7 @@ func (Reach) input()         {}
 func (Restarted) input()     {}
 func (SetState) input()      {}
 func (WitnessAnswer) input() {}
+func (Unblock) input()       {}
 
 var (
 	// ErrUnknownNode is Step's error for an input that names this node itself
@@ -58,6 +72,8 @@ var (
 	ErrUnknownNode = errors.New("not a configured peer")
 	// ErrBadState is Step's error for a SetState a node cannot be asked for.
 	ErrBadState = errors.New("a node can be asked only for online, paused or leaving")
+	// ErrCannotUnblock is Step's error for an Unblock it refuses.
+	ErrCannotUnblock = errors.New("cannot unblock quorum")
 	// ErrUnknownInput is Step's error for an input it does not know (nil).
 	ErrUnknownInput = errors.New("unknown input")
 )

@@ -57,13 +57,14 @@ type Membership struct {
 	needCoord bool          // an input coordinate depends on changed
 	coordAt   time.Duration // run coordinate again by then
 
-	leaseSeq  uint64
-	leaseSent map[uint64]time.Duration
-	ackUntil  map[wire.NodeID]time.Duration
-	nextLease time.Duration
-	quorate   bool     // acting: the view's lease and the takeover wait (Quorate)
-	held      bool     // holds a lease, carried or the view's own (Leased): the quorum events follow it
-	carry     *carried // the previous primary view's lease, kept across the install of the next
+	leaseSeq      uint64
+	leaseSent     map[uint64]time.Duration
+	ackUntil      map[wire.NodeID]time.Duration
+	nextLease     time.Duration
+	quorate       bool     // acting: the view's lease and the takeover wait (Quorate)
+	held          bool     // holds a lease, carried or the view's own (Leased): the quorum events follow it
+	carry         *carried // the previous primary view's lease, kept across the install of the next
+	instUnblocked bool     // the installed view came from an unblocked lineage (Propose.Unblocked): leased against itself
 
 	rd Ready
 }
@@ -72,8 +73,9 @@ type Membership struct {
 // current one: the answers it had collected for that view, which keep
 // holding until they expire (continuity, corral help design).
 type carried struct {
-	view     wire.View
-	ackUntil map[wire.NodeID]time.Duration
+	view      wire.View
+	unblocked bool // installed from an unblocked lineage (Propose.Unblocked)
+	ackUntil  map[wire.NodeID]time.Duration
 }
 
 // grant is the witness's vote for a member set, valid until a time.
@@ -179,6 +181,8 @@ func (m *Membership) Step(now time.Duration, in Input) error {
 		m.setState(now, in.State)
 	case WitnessAnswer:
 		m.witnessAnswer(now, in)
+	case Unblock:
+		return m.unblock(now, in)
 	default:
 		return fmt.Errorf("membership: input %T: %w", in, ErrUnknownInput)
 	}
@@ -546,6 +550,7 @@ func (m *Membership) promise(p *wire.Propose) {
 	m.seeEpoch(p.View.ID.Epoch)
 	if p.Primary {
 		m.takeLP(p.View, false, wire.View{ID: p.Ref, Members: p.RefMembers})
+		m.st.Lineage.Unblocked = p.Unblocked && quorum.ContinuesUnblock(m.cfg.Quorum, p.View.Members)
 	}
 	m.pending = p
 	m.dirty = true
@@ -567,16 +572,18 @@ func (m *Membership) install(p *wire.Propose, plan []byte) {
 	if m.st.Primary && m.inView(m.cfg.Self) {
 		// Continuity: the answers for the previous primary view keep this
 		// node's lease until they expire; the new view's answers renew it.
-		m.carry = &carried{view: prev, ackUntil: maps.Clone(m.ackUntil)}
+		m.carry = &carried{view: prev, unblocked: m.instUnblocked, ackUntil: maps.Clone(m.ackUntil)}
 	}
 	m.st.Installed = wire.View{ID: p.View.ID, Members: slices.Clone(p.View.Members)}
 	m.st.Primary = p.Primary
+	m.instUnblocked = p.Primary && p.Unblocked
 	m.st.States = make([]State, len(p.States))
 	for i, s := range p.States {
 		m.st.States[i] = State(s)
 	}
 	if p.Primary {
 		m.takeLP(p.View, true, wire.View{})
+		m.st.Lineage.Unblocked = p.Unblocked && quorum.ContinuesUnblock(m.cfg.Quorum, p.View.Members)
 		m.recordAtWitness()
 	}
 	if len(p.View.Members) == len(m.cfg.Nodes) {

@@ -187,10 +187,11 @@ const (
 	EventLeft          // this node's clean leave is done
 	EventConfigDiffers // a peer's quorum settings differ: it is refused
 	EventFlushFailed   // the layer above refused a plan (a bug: logged loudly)
+	EventQuorumUnblocked
 )
 
 var kindNames = [...]string{"", "view_changed", "node_joined", "node_left", "node_paused", "node_resumed",
-	"quorum_lost", "quorum_regained", "left", "config_differs", "flush_failed"}
+	"quorum_lost", "quorum_regained", "left", "config_differs", "flush_failed", "quorum_unblocked"}
 
 func (k EventKind) String() string {
 	if int(k) < len(kindNames) && k != 0 {
@@ -211,6 +212,11 @@ type Event struct {
 	Votes   int           // quorum_*
 	Needed  int           // quorum_*
 	Detail  string        // config_differs: which setting, ours and theirs
+	// quorum_unblocked: View is the view it was given in, Members its
+	// members, WrittenOff the nodes written off, Votes the expected votes
+	// from now on, Needed the votes the view was judged against before,
+	// Target the node the operator gave it on.
+	WrittenOff []wire.NodeID
 }
 
 func (e Event) String() string {

@@ -262,6 +262,9 @@ func (n *Node) memberEvent(e membership.Event) (Event, bool) {
 		ev.Votes, ev.Needed = &v, &nd
 	case membership.EventConfigDiffers:
 		ev.Target, ev.Detail = n.names[e.Target], e.Detail
+	case membership.EventQuorumUnblocked:
+		x := e.Votes
+		ev.Members, ev.WrittenOff, ev.Expected, ev.By = n.nameList(e.Members), n.nameList(e.WrittenOff), &x, n.names[e.Target]
 	default:
 		return Event{}, false
 	}

@@ -280,7 +280,7 @@ func explainFence(name string, fs FenceStatus, hist []FenceRecord, member bool) 
 	case x.Watchdog:
 		line("%s has no fence device: in watchdog mode it counts as fenced once its watchdog must have fired (the lease and the watchdog timeout, with margin, after the view without it).", name)
 	default:
-		line("%s has no fence device and watchdog mode is off: it can never be confirmed fenced; configure [fence] levels for it (`corral help config`).", name)
+		line("%s has no fence device and watchdog mode is off: no device confirms it fenced; configure [fence] levels for it (`corral help config`), or, once you know it is down, `fence confirm %s` (`corral help operations`).", name, name)
 	}
 	if x.Watchdog && len(x.Levels) > 0 {
 		line("Watchdog mode is on too: a fence is confirmed by a device or by the watchdog wait, whichever comes first.")
@@ -314,6 +314,7 @@ func explainFence(name string, fs FenceStatus, hist []FenceRecord, member bool) 
 		case t.State == "failed":
 			x.Waiting = "a fence that succeeds"
 			line("Its last fence failed after %d attempt(s): %s. What it owned stays stopped until a fence succeeds (it is retried) or it rejoins.", t.Attempts, t.Error)
+			line("If you know %s is down (you powered it off), `fence confirm %s` declares it fenced and what waits for it goes on; declaring a running node fenced risks data corruption (`corral help operations`).", name, name)
 		case t.State == "done":
 			line("Its last fence is done (boot %d), and it has come back since.", t.Boot)
 		default:

@@ -80,3 +80,20 @@ func TestExplainFenceSentences(t *testing.T) {
 		}
 	}
 }
+
+// TestExplainFenceStuckNamesConfirm: where fencing is stuck (the last
+// fence failed, or no device can fence the node), the explanation names
+// `fence confirm` and its risk.
+func TestExplainFenceStuckNamesConfirm(t *testing.T) {
+	fs := FenceStatus{Configured: true, Action: "reboot",
+		Devices: []FenceDevice{{Name: "power", Driver: "process"}},
+		Levels:  []FenceLevelOf{{Node: "n3", Levels: [][]string{{"power"}}}},
+		Targets: []FenceTarget{{Target: "n3", Boot: 4, State: "failed", Device: "power", Attempts: 3, Error: "timeout", Reason: "left uncleanly"}}}
+	for _, x := range []FenceExplain{explainFence("n3", fs, nil, false), explainFence("n2", FenceStatus{}, nil, false)} {
+		for _, w := range []string{"`fence confirm n", "corral help operations"} {
+			if !strings.Contains(x.Text, w) {
+				t.Errorf("text lacks %q:\n%s", w, x.Text)
+			}
+		}
+	}
+}

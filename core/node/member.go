@@ -82,6 +82,9 @@ func (n *Node) logMemberEvent(e membership.Event) {
 		n.log.Info("left the cluster cleanly", "view", n.viewName(e.View))
 	case membership.EventFlushFailed:
 		n.log.Error("ordered broadcast could not complete a view change (a bug: please report it)", "view", n.viewName(e.View), "err", e.Detail)
+	case membership.EventQuorumUnblocked:
+		n.log.Warn("quorum unblocked by an operator: the nodes outside this view are written off", "view", n.viewName(e.View),
+			"members", n.nameList(e.Members), "written_off", n.nameList(e.WrittenOff), "expected_votes", e.Votes, "was", e.Needed, "by", n.names[e.Target])
 	case membership.EventConfigDiffers:
 		n.nagged[e.Target] = n.now()
 		n.logRefused(e.Target, e.Detail)

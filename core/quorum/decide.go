@@ -30,6 +30,9 @@ type Decision struct {
 	// TieBreaker names what made exactly half enough ("lowest node 1
 	// (auto_tie_breaker)" or "witness"); empty unless a tie was broken.
 	TieBreaker string
+	// Unblocked: the view was judged against a lineage that descends from
+	// a quorum unblock (Lineage.Unblocked under Majority).
+	Unblocked bool
 }
 
 // tally is one judgement of a view against one reference set.
@@ -133,14 +136,20 @@ func Decide(c Config, members []wire.NodeID, l Lineage) Decision {
 			d.Reason = ReasonTooFewVotes
 		}
 	default:
+		lms := c.Policy == LastManStanding
+		if c.Policy == Majority && l.Unblocked && l.LP != nil {
+			// an unblocked lineage: the reference follows the primary
+			// views from the unblock on, as under last_man_standing
+			lms, d.Unblocked = true, true
+		}
 		ref, refName := conf, refConfigured
-		if c.Policy == LastManStanding && l.LP != nil {
+		if lms && l.LP != nil {
 			ref, refName = dedup(l.LP.Members), "last primary view "+l.LP.ID.String()
 		}
 		t := c.judge(v, ref, l.Witness)
 		d = Decision{Primary: t.ok, Votes: t.votes, Needed: t.needed, Total: t.total,
-			Ref: refName, Reason: t.reason, TieBreaker: t.tie}
-		if d.Primary && c.Policy == LastManStanding && l.LP != nil {
+			Ref: refName, Reason: t.reason, TieBreaker: t.tie, Unblocked: d.Unblocked}
+		if d.Primary && lms && l.LP != nil {
 			for _, a := range l.Also {
 				members, name := dedup(a.Members), "view "+a.ID.String()
 				if a.ID == (ViewID{}) && len(a.Members) == 0 {
@@ -154,7 +163,7 @@ func Decide(c Config, members []wire.NodeID, l Lineage) Decision {
 				}
 			}
 		}
-		if d.Primary && c.Policy == LastManStanding && l.LP != nil && l.Prev != nil && l.LPAge < c.Window {
+		if d.Primary && lms && l.LP != nil && l.Prev != nil && l.LPAge < c.Window {
 			if w := c.judge(v, dedup(l.Prev.Members), l.Witness); !w.ok {
 				d.Primary = false
 				d.Reason = fmt.Sprintf("window: last primary view %s is %s old (window %s) and the view holds %d of %d votes of the primary view %s before it, need %d",
@@ -180,6 +189,17 @@ func Decide(c Config, members []wire.NodeID, l Lineage) Decision {
 // without the witness; under two_node one acker with votes suffices.
 // wait_for_all and the window do not apply to leases.
 func Lease(c Config, v ViewRef, ackers []wire.NodeID) bool {
+	return lease(c, v, ackers, false)
+}
+
+// LeaseUnblocked is Lease for a view that was judged against an unblocked
+// lineage (Lineage.Unblocked, Decision.Unblocked): its ackers are judged
+// against v itself, as under last_man_standing, whatever the policy.
+func LeaseUnblocked(c Config, v ViewRef, ackers []wire.NodeID) bool {
+	return lease(c, v, ackers, true)
+}
+
+func lease(c Config, v ViewRef, ackers []wire.NodeID, unblocked bool) bool {
 	if c.Validate() != nil {
 		return false
 	}
@@ -188,7 +208,7 @@ func Lease(c Config, v ViewRef, ackers []wire.NodeID) bool {
 	switch {
 	case c.TwoNode:
 		return c.VotesOf(a) > 0
-	case c.Policy == LastManStanding:
+	case c.Policy == LastManStanding || unblocked:
 		return c.judge(a, members, false).ok
 	default:
 		return c.judge(a, c.Nodes(), false).ok
@@ -219,6 +239,9 @@ func (d Decision) Explain(c Config) string {
 	fmt.Fprintf(&b, ": %d of %d votes of %s, need %d; policy %s", d.Votes, d.Total, d.Ref, d.Needed, c.Policy)
 	if c.TwoNode {
 		b.WriteString(", two_node")
+	}
+	if d.Unblocked {
+		b.WriteString("; unblocked by an operator (quorum unblock)")
 	}
 	if d.TieBreaker != "" {
 		b.WriteString("; tie broken by " + d.TieBreaker)

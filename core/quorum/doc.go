@@ -66,6 +66,73 @@
 // reported first: Reason says "waiting for all nodes (wait_for_all)" only
 // when the votes alone would have been enough.
 //
+// # Unblock
+//
+// An operator's quorum unblock (`quorum unblock`, corral help operations)
+// recovers a cluster that lost quorum for good, like corosync's
+// `corosync-quorumtool -e` with pcs's `quorum unblock`. Given in a view U
+// that is not primary, it writes off every configured node outside U
+// (PlanUnblock: WrittenOff; Expected = votes(U)). Membership carries it
+// out on every member of U, at the delivery of the operator's broadcast
+// in U: each takes U as its LP, as if U had been installed primary, with
+// AllSeen (a wait_for_all wait ends too) and, under majority, with
+// Lineage.Unblocked while U holds no plain majority of the configured
+// votes (Unblock.Chain). From then on:
+//
+//   - last_man_standing: nothing else changes; U is the newest LP.
+//   - majority: a view whose newest LP is held Unblocked by a member is
+//     judged as under last_man_standing (against LP, with Also and the
+//     window), and its lease against the view itself (LeaseUnblocked).
+//     A primary view installed from such a lineage keeps the flag while
+//     it holds no plain majority (ContinuesUnblock: a tie counts only by
+//     auto_tie_breaker, never by the witness); the first primary view
+//     that holds one ends it, and the configured nodes are the reference
+//     again.
+//   - two_node: refused; a lone node acts once its peer is confirmed
+//     fenced (`fence confirm`).
+//
+// The unblock is persisted with the lineage, so it survives a restart of
+// a survivor exactly as long as it matters: until a primary view holds
+// the plain majority again (majority; under last_man_standing until the
+// next primary view replaces LP). A written-off node that rejoins a view
+// with a holder of the unblocked lineage takes it on at the install and
+// counts again.
+//
+// The operator's statement S: every written-off node is down when the
+// unblock is given, and stays down until it rejoins a view with a member
+// of the unblocked lineage (it is powered off; restarted, it comes back
+// where it reaches the survivors). The stack refuses the unblock unless
+// each written-off node is unreachable and confirmed fenced or declared
+// down (`fence confirm`) at the incarnation last seen, and says why: two
+// sides that both unblock are a split brain.
+//
+// G1/G2 (at most one primary component, one chain of primaries) while S
+// holds. Before U, primaries form one chain by the rules above. Treat U as
+// a primary view in that chain, after the last primary P any member of U
+// knew; its step from P is the operator's, not a majority of P: it is
+// safe because a view formed concurrently with U, or after it, holds
+// either a member of U or only written-off nodes, which S excludes (they
+// are down, or they rejoined a holder and took its lineage on). So every
+// primary view after U has a member whose newest LP is U or a later view
+// of its chain. Among such views the last_man_standing argument applies
+// unchanged (core/membership "Lineage"): a view judged against an LP holds
+// a majority of it, so it meets the next primary of the chain, whose
+// member knows the newer LP, and two views cannot both succeed one LP.
+// The majority rule rejoins the chain safely: a view judged by the
+// configured nodes has no member whose newest LP is unblocked, so every
+// flagged LP its members could hold is older than an LP they know; and a
+// chain view Q that holds the plain majority clears the flag only for
+// views after Q, which hold a majority of the configured votes and so
+// meet any other view judged by the configured nodes, while a view still
+// judged against an older flagged LP holds a majority of it and meets the
+// chain's next view, whose member knows Q. What S cannot cover: a
+// written-off node that was in fact running, or that comes back cut off
+// from every survivor with other written-off nodes, forms a primary from
+// its own lineage (a majority of the configured nodes, say) beside the
+// survivors'. That is why the unblock is an operator's, confirmed,
+// logged act, and why the written-off nodes are brought back one at a
+// time where they reach a survivor (corral help operations).
+//
 // # Lease
 //
 // Lease judges the acknowledging members of a view v (ackers outside v do

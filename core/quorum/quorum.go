@@ -137,6 +137,10 @@ type Lineage struct {
 	AllSeen bool
 	// Witness: a witness (disk or arbiter) granted its vote to this view.
 	Witness bool
+	// Unblocked: a holder of LP holds it as a view that descends from an
+	// operator's quorum unblock (see Unblock): under Majority, V is then
+	// judged as under LastManStanding, against LP.
+	Unblocked bool
 }
 
 // dedup returns the distinct ids in ascending order (a new slice).

@@ -218,6 +218,10 @@ func (s *Stack) cdbDeliver(d bcast.Delivery) {
 		s.fenceDeliver(d)
 		return
 	}
+	if len(d.Payload) > 0 && d.Payload[0] == tagQuorum {
+		s.quorumDeliver(d)
+		return
+	}
 	if len(d.Payload) == 0 || d.Payload[0] != tagCDB {
 		if len(d.Payload) > 0 {
 			d.Payload = d.Payload[1:]

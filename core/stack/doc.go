@@ -22,7 +22,12 @@
 //
 // Operator and client requests are methods that return an error: Propose
 // (a config DB transaction under (client, seq)), Move, Cleanup, Drain,
-// Fence, ConfirmFence, SetState, AskState, Send and Broadcast (these two
+// Fence, ConfirmFence (refused for a node that is up; in a view that is
+// not primary it is declared here and confirmed through the fence core
+// once the view is primary), QuorumUnblock (an operator's unblock:
+// refused unless every node outside the view is known down, then carried
+// out by every member at its Safe delivery in the view, unblock.go),
+// SetState, AskState, Send and Broadcast (these two
 // also return an id), and the lock manager's LockDLM (returns the lock's
 // id), UnlockDLM, PurgeOwner and AskLocks, and the disk core's
 // SubmitDisk, whose completions, blocking notices and answers come in a

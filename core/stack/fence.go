@@ -201,6 +201,7 @@ func (s *Stack) fenceRound(now time.Duration, memberEvents []membership.Event) b
 	s.fenceMemberEvents(memberEvents)
 	s.fenceView(now)
 	s.fenceRepeat(now)
+	s.fenceDeclared(now)
 	rd := d.f.Ready()
 	if rd.Empty() {
 		return false
@@ -308,11 +309,22 @@ func (s *Stack) Fence(now time.Duration, node, reason string) error {
 }
 
 // ConfirmFence records an operator's confirmation that node is down
-// (fence.Confirm).
+// (fence.Confirm; `fence confirm NODE`). In a primary view the fence core
+// broadcasts it and every member records node_fenced. In a view that is
+// not primary (the fence core takes nothing there) it is declared here
+// (confirmDeclared): quorum unblock counts it, and the next primary view
+// confirms it through the fence core (fenceDeclared).
 func (s *Stack) ConfirmFence(now time.Duration, c fence.Confirm) error {
 	if s.stop != nil {
 		return ErrStopped
 	}
 	s.advanceClock(now)
+	s.fenceView(now)
+	if err := s.confirmable(c.Target); err != nil {
+		return err
+	}
+	if !s.mem.Status().Primary {
+		return s.confirmDeclared(c)
+	}
 	return s.fence.f.Step(now, c)
 }

@@ -74,15 +74,16 @@ type Stack struct {
 	names map[wire.NodeID]string
 	qc    quorum.Config
 
-	conn  *conn.Conn
-	mem   *membership.Membership
-	bc    *bcast.Bcast
-	cdb   cdbState
-	crm   crmState
-	fence fenceState
-	dlm   dlmState
-	disk  diskState
-	flush *flusher // membership's Flusher (flush.go)
+	conn    *conn.Conn
+	mem     *membership.Membership
+	bc      *bcast.Bcast
+	cdb     cdbState
+	crm     crmState
+	fence   fenceState
+	dlm     dlmState
+	unblock unblockState // quorum unblock and declared fences (unblock.go)
+	disk    diskState
+	flush   *flusher // membership's Flusher (flush.go)
 
 	now   time.Duration
 	rd    Ready      // the round being built, or handed out (ready)

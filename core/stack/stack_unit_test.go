@@ -88,7 +88,8 @@ type unitCluster struct {
 	net     []conn.Packet
 	replies map[uint64]Reply // node 1's answers by seq
 	check   func(id int, rd *Ready)
-	cut     int // a node whose packets are lost both ways (0: none)
+	cut     int          // a node whose packets are lost both ways (0: none)
+	down    map[int]bool // more nodes whose packets are lost both ways
 }
 
 func newUnitCluster(t *testing.T, n int) *unitCluster { return newUnitClusterWith(t, n, nil) }
@@ -139,7 +140,7 @@ func (c *unitCluster) step() {
 	net := c.net
 	c.net = nil
 	for _, p := range net {
-		if int(p.To) == c.cut {
+		if int(p.To) == c.cut || c.down[int(p.To)] {
 			continue
 		}
 		_ = c.nodes[p.To-1].Step(c.now, Packet{Link: p.ToLink, Data: p.Data}) // drops are conn's to count
@@ -159,7 +160,7 @@ func (c *unitCluster) step() {
 			if c.check != nil {
 				c.check(i+1, &rd)
 			}
-			if i+1 != c.cut {
+			if i+1 != c.cut && !c.down[i+1] {
 				c.net = append(c.net, rd.Packets...)
 				c.net = append(c.net, rd.After...)
 			}

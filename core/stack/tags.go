@@ -9,4 +9,7 @@ const (
 	tagCDB   byte = 2 // the config DB's proposals and broadcasts
 	tagCRM   byte = 3 // the resource manager's messages (agreed deliveries)
 	tagFence byte = 4 // the fence core's messages (safe deliveries)
+	// tagQuorum: an operator's quorum unblock (unblock.go; safe
+	// deliveries in the view it names)
+	tagQuorum byte = 5
 )

@@ -25,6 +25,12 @@ type Lineage struct {
 	LPAge    int64 // ns, by the sender's clock
 	AllSeen  bool  // it has been in a view with every configured node
 	Promised bool  // LP is a primary proposal it promised, not (yet) installed
+	// Unblocked: LP descends from an operator's quorum unblock (corral
+	// help operations), so under the majority policy the views of its
+	// holders are judged against LP as under last_man_standing (core/quorum).
+	// Encoded as bit 1 of the AllSeen byte: a node of an older release
+	// refuses only the messages that carry it.
+	Unblocked bool
 	// Need (only while Promised): views that may have been the last
 	// installed primary instead of LP, newer than Prev: the primary
 	// proposals it promised before LP without seeing them installed, and
@@ -56,6 +62,10 @@ type Propose struct {
 	Primary    bool
 	Ref        ViewID
 	RefMembers []NodeID
+	// Unblocked: the decision judged the view against a lineage that
+	// descends from a quorum unblock (Lineage.Unblocked). Encoded as bit 1
+	// of the Primary byte, like Lineage.Unblocked.
+	Unblocked bool
 }
 
 // Promise acknowledges a proposal: the sender persisted a promise to
@@ -135,11 +145,35 @@ func (r *Reader) view() View {
 	return View{ID: r.ViewID(), Members: r.nodes()}
 }
 
+// flags packs a boolean and the unblock bit into one byte: 0 or 1 as
+// Bool writes them when unblocked is false, so the bytes of a message
+// without an unblock are what older releases write and read.
+func flags(b, unblocked bool) uint8 {
+	var f uint8
+	if b {
+		f |= 1
+	}
+	if unblocked {
+		f |= 2
+	}
+	return f
+}
+
+// flags reads what flags wrote; other bits are an error.
+func (r *Reader) flags() (b, unblocked bool) {
+	f := r.Uint8()
+	if f > 3 {
+		r.Fail()
+		return false, false
+	}
+	return f&1 != 0, f&2 != 0
+}
+
 func (w *Writer) lineage(l Lineage) {
 	w.view(l.LP)
 	w.view(l.Prev)
 	w.Uvarint(uint64(max(l.LPAge, 0)))
-	w.Bool(l.AllSeen)
+	w.Uint8(flags(l.AllSeen, l.Unblocked))
 	w.Bool(l.Promised)
 	w.Uvarint(uint64(len(l.Need)))
 	for _, v := range l.Need {
@@ -154,7 +188,7 @@ func (r *Reader) lineage() Lineage {
 		r.Fail()
 	}
 	l.LPAge = int64(age)
-	l.AllSeen = r.Bool()
+	l.AllSeen, l.Unblocked = r.flags()
 	l.Promised = r.Bool()
 	n := r.Count(1, math.MaxInt) // each view takes at least one byte
 	if r.Err() != nil {
@@ -213,7 +247,7 @@ func (m *Propose) Append(b []byte) []byte {
 	w := Writer(b)
 	w.view(m.View)
 	w.Bytes(m.States)
-	w.Bool(m.Primary)
+	w.Uint8(flags(m.Primary, m.Unblocked))
 	w.ViewID(m.Ref)
 	w.nodes(m.RefMembers)
 	return w
@@ -223,7 +257,7 @@ func (m *Propose) Append(b []byte) []byte {
 func (m *Propose) Decode(r *Reader) error {
 	m.View = r.view()
 	m.States = r.Bytes()
-	m.Primary = r.Bool()
+	m.Primary, m.Unblocked = r.flags()
 	m.Ref = r.ViewID()
 	m.RefMembers = r.nodes()
 	if r.Err() == nil && len(m.States) != len(m.View.Members) {

@@ -169,3 +169,31 @@ func TestDiskRoundTrip(t *testing.T) {
 		t.Fatalf("header cut short: err %v", err)
 	}
 }
+
+// TestUnblockFlags: the unblock bits of a lineage and a proposal survive
+// the encoding; without them the bytes are what a Bool writes (older
+// releases read them); a byte with other bits is an error.
+func TestUnblockFlags(t *testing.T) {
+	lin := Lineage{LP: View{ID: ViewID{6, 1}, Members: []NodeID{1}}, AllSeen: true, Unblocked: true}
+	for _, m := range []Message{
+		&Promise{ID: ViewID{7, 1}, Lineage: lin, Flush: []byte{}},
+		&Propose{View: View{ID: ViewID{7, 1}, Members: []NodeID{1}}, States: []uint8{2}, Primary: true, Unblocked: true},
+	} {
+		got, err := Decode(Encode(m))
+		if err != nil || !reflect.DeepEqual(got, m) {
+			t.Fatalf("%T: got %+v, %v; want %+v", m, got, err, m)
+		}
+	}
+	plain := Encode(&Propose{View: View{ID: ViewID{7, 1}, Members: []NodeID{1}}, States: []uint8{2}, Primary: true})
+	var w Writer
+	w.view(View{ID: ViewID{7, 1}, Members: []NodeID{1}})
+	w.Bytes([]uint8{2})
+	if i := 2 + len(w); plain[i] != 1 {
+		t.Fatalf("a primary proposal without unblock writes %d for its flags, want 1 (what Bool writes)", plain[i])
+	}
+	bad := Encode(&Propose{View: View{ID: ViewID{7, 1}, Members: []NodeID{1}}, States: []uint8{2}, Primary: true})
+	bad[2+len(w)] = 4
+	if _, err := Decode(bad); err == nil {
+		t.Fatal("a flags byte with bit 2 decoded")
+	}
+}

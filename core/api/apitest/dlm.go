@@ -61,7 +61,7 @@ type FakeSession struct {
 
 var _ lua.LockSession = (*FakeSession)(nil)
 
-// compatible is the mode matrix (dlm-semantics.md 1.1).
+// compatible is the mode matrix (`corral help dlm` section 1).
 func compatible(a, b dlm.Mode) bool {
 	if a == dlm.IV || b == dlm.IV {
 		return true

@@ -1,0 +1,41 @@
+package membership
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/corral-ha/corral/core/quorum"
+	"github.com/corral-ha/corral/core/wire"
+)
+
+// unblock carries out an operator's quorum unblock (Unblock): the
+// installed view, not primary, becomes this node's LP as if it had been
+// a primary view (corral help operations; core/quorum "Unblock"), with
+// AllSeen (wait_for_all is lifted) and, under majority, Unblocked while
+// the view does not hold the plain majority. Every configured node
+// outside the view is written off: the views after this one are judged
+// against it, then against the primary views that follow it.
+func (m *Membership) unblock(now time.Duration, in Unblock) error {
+	inst := m.st.Installed
+	switch {
+	case inst.ID == (wire.ViewID{}) || inst.ID != in.View:
+		return fmt.Errorf("membership: unblock in view %d/%d: this node's view is %d/%d now: %w", in.View.Epoch, in.View.Coord, inst.ID.Epoch, inst.ID.Coord, ErrCannotUnblock)
+	case m.st.Promise != inst.ID || m.pending != nil:
+		return fmt.Errorf("membership: unblock: a view change is under way (promised %d/%d): %w", m.st.Promise.Epoch, m.st.Promise.Coord, ErrCannotUnblock)
+	}
+	lin := mergeLineage([]wire.Lineage{m.lineage()})
+	plan, err := quorum.PlanUnblock(m.cfg.Quorum, quorum.ViewRef{ID: qid(inst.ID), Members: inst.Members}, m.st.Primary, lin)
+	if err != nil {
+		return fmt.Errorf("membership: %w: %w", ErrCannotUnblock, err)
+	}
+	v := wire.View{ID: inst.ID, Members: slices.Clone(inst.Members)}
+	m.st.Lineage = wire.Lineage{LP: v, Prev: wire.View{ID: v.ID, Members: slices.Clone(v.Members)}, AllSeen: true, Unblocked: plan.Chain}
+	m.lpSince = now
+	m.dirty = true
+	m.changeAt = now
+	m.needCoord = true
+	m.event(Event{Kind: EventQuorumUnblocked, View: inst.ID, Members: slices.Clone(inst.Members), WrittenOff: plan.WrittenOff,
+		Votes: plan.Expected, Needed: plan.Was, Target: in.By})
+	return nil
+}

@@ -1,0 +1,115 @@
+package membership_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/corral-ha/corral/core/membership"
+	"github.com/corral-ha/corral/core/quorum"
+	"github.com/corral-ha/corral/core/wire"
+)
+
+// unblockAt gives the operator's unblock to every node of ids, in the
+// view each has installed (the stack does it at the delivery of the
+// operator's broadcast in that view).
+func (s *script) unblockAt(ids ...wire.NodeID) {
+	s.t.Helper()
+	for _, id := range ids {
+		v := s.ms[id].Status().View.ID
+		if err := s.ms[id].Step(s.now, membership.Unblock{View: v, By: ids[0]}); err != nil {
+			s.t.Fatalf("unblock at n%d: %v", id, err)
+		}
+		s.ready(id)
+	}
+	s.deliver()
+}
+
+// TestQuorumUnblock: five nodes, majority with auto_tie_breaker; n3, n4
+// and n5 are lost (each alone: down as far as the survivors know). The
+// survivors {1,2} are not primary; the unblock makes them primary with
+// expected votes 2. G2 is checked after every input (script.checkG2).
+// Then n2 gets cut off from n1 and meets n3..n5 again: {2,3,4,5} holds 4
+// of the 5 configured votes, but it descends from the unblocked lineage
+// ({1,2} is the newest primary n2 knows), so it is judged against {1,2}:
+// a tie that the lowest node, n1, breaks for its side. Only {1} is
+// primary. Judged by the configured nodes instead (the mutation
+// ContinuesUnblock = false), both sides would be primary: the G2 check
+// fails. Once every node is back in one view, the lineage is the
+// configured nodes' again.
+func TestQuorumUnblock(t *testing.T) {
+	qc := quorum.Config{Votes: map[wire.NodeID]int{1: 1, 2: 1, 3: 1, 4: 1, 5: 1}, Policy: quorum.Majority, AutoTieBreaker: true}
+	s := newScript(t, 5, qc)
+	all := ids(1, 2, 3, 4, 5)
+	if !s.runUntil(func() bool { return s.inView(all, true) }, 10*time.Second) {
+		t.Fatalf("no primary view of all:%s", s.describe())
+	}
+	s.partition(ids(1, 2), ids(3), ids(4), ids(5))
+	if !s.runUntil(func() bool { return s.inView(ids(1, 2), false) }, 10*time.Second) {
+		t.Fatalf("{1,2} did not form a non-primary view:%s", s.describe())
+	}
+	s.run(2 * time.Second)
+	if s.inView(ids(1, 2), true) {
+		t.Fatalf("{1,2} is primary with 2 of 5 votes before the unblock")
+	}
+	// a stale view id is refused
+	if err := s.ms[1].Step(s.now, membership.Unblock{View: wire.ViewID{Epoch: 1, Coord: 1}}); !errors.Is(err, membership.ErrCannotUnblock) {
+		t.Fatalf("unblock in a view that is not installed: %v, want ErrCannotUnblock", err)
+	}
+	s.unblockAt(1, 2)
+	if !s.runUntil(func() bool { return s.inView(ids(1, 2), true) && s.ms[1].Quorate(s.now) }, 10*time.Second) {
+		t.Fatalf("{1,2} not primary after the unblock:%s", s.describe())
+	}
+	if lin := s.ms[1].Status().Lineage; !lin.Unblocked || !lin.AllSeen {
+		t.Fatalf("n1's lineage after the unblocked primary: %+v, want Unblocked and AllSeen", lin)
+	}
+	// the unblock is refused in a primary view
+	if err := s.ms[1].Step(s.now, membership.Unblock{View: s.ms[1].Status().View.ID}); !errors.Is(err, membership.ErrCannotUnblock) {
+		t.Fatalf("unblock in a primary view: %v, want ErrCannotUnblock", err)
+	}
+	s.partition(ids(1), ids(2, 3, 4, 5))
+	s.run(5 * time.Second)
+	if !s.inView(ids(1), true) {
+		t.Fatalf("{1} (the tie-breaker's side of {1,2}) is not primary:%s", s.describe())
+	}
+	if s.inView(ids(2, 3, 4, 5), true) {
+		t.Fatalf("{2,3,4,5} is primary beside {1}:%s", s.describe())
+	}
+	s.partition(all)
+	if !s.runUntil(func() bool { return s.inView(all, true) }, 10*time.Second) {
+		t.Fatalf("no primary view of all after the heal:%s", s.describe())
+	}
+	for _, id := range all {
+		if s.ms[id].Status().Lineage.Unblocked {
+			t.Fatalf("n%d still judges by the unblocked lineage in a view of every node", id)
+		}
+	}
+}
+
+// TestQuorumUnblockSurvivesRestart: the unblock is persisted with the
+// lineage: a survivor that restarts before the lost nodes come back is
+// primary again on its own.
+func TestQuorumUnblockSurvivesRestart(t *testing.T) {
+	qc := quorum.Config{Votes: map[wire.NodeID]int{1: 1, 2: 1, 3: 1}, Policy: quorum.Majority}
+	s := newScript(t, 3, qc)
+	if !s.runUntil(func() bool { return s.inView(ids(1, 2, 3), true) }, 10*time.Second) {
+		t.Fatalf("no primary view of all:%s", s.describe())
+	}
+	s.partition(ids(1), ids(2), ids(3))
+	if !s.runUntil(func() bool { return s.inView(ids(1), false) }, 10*time.Second) {
+		t.Fatalf("n1 alone did not install a view:%s", s.describe())
+	}
+	s.unblockAt(1)
+	if !s.runUntil(func() bool { return s.inView(ids(1), true) && s.ms[1].Quorate(s.now) }, 10*time.Second) {
+		t.Fatalf("n1 not primary after the unblock:%s", s.describe())
+	}
+	s.restart(1)
+	s.partition(ids(1), ids(2), ids(3)) // restart puts n1 back in its old group number, which n2 took
+	if !s.runUntil(func() bool { return s.inView(ids(1), true) }, 20*time.Second) {
+		t.Fatalf("n1 not primary after its restart:%s", s.describe())
+	}
+	s.partition(ids(1, 2, 3))
+	if !s.runUntil(func() bool { return s.inView(ids(1, 2, 3), true) }, 10*time.Second) {
+		t.Fatalf("the lost nodes did not rejoin:%s", s.describe())
+	}
+}
