@@ -35,8 +35,8 @@ type simReadWorld struct {
 }
 
 type simDone struct {
-	at  time.Duration
-	rev uint64
+	at   time.Duration
+	rev  uint64
 	what string
 }
 
