@@ -42,11 +42,12 @@
 //     joined only logs an error, once per boot id.
 //   - Dropped packets are counted by the core (metrics); the node logs the
 //     source of packets that fail authentication, use another wire version
-//     or come from an unknown id once a minute per source address ("packets
-//     from 127.0.0.3 (n3?) fail authentication: different cluster key?"),
+//     or come from an unknown id at once, then every 5 minutes at most per
+//     node they seem to come from, with the count ("packets from 127.0.0.3
+//     (n3?) fail authentication: different cluster key? ..." and the fix),
 //     and a stale boot once per (peer, boot id); none of these keys is
 //     authenticated (a stranger can forge a new one per packet), so each
-//     reason also logs at most dropLogBurst lines a minute in all, and the
+//     reason also logs at most dropLogBurst lines per 5 minutes in all, and the
 //     next line counts those held back (TestDropLogForgedSourcesBounded).
 //   - Application messages travel as wire.User on the circuits (Send,
 //     SendOnLoop, Options.OnMessage); application broadcasts share the
