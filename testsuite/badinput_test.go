@@ -155,3 +155,90 @@ func TestWrongKeyAndQuorumSettings(t *testing.T) {
 		t.Errorf("n5's log does not say why it is refused:\n%s", b)
 	}
 }
+
+// TestCorruptedStoreRecoversFromPeers: n3's corral.db is damaged while it
+// is stopped (its first 16 KiB, both bbolt meta pages, overwritten). n3
+// refuses to start and its log says how to recover from the peers; done
+// as it says (the data directory moved aside), n3 rejoins and takes the
+// config DB from its peers: the write made before is applied on n3 again.
+func TestCorruptedStoreRecoversFromPeers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real processes")
+	}
+	const block = "127.237"
+	dir := t.TempDir()
+	startDemo(t, dir, block, 3, "--fence=false")
+	all := []string{"n1", "n2", "n3"}
+	eventually(t, 30*time.Second, "one primary view of three", func() error { return sameView(t, dir, all, all, true) })
+	var set struct{ Revision uint64 }
+	eventually(t, 15*time.Second, "cdb set on n1", func() error { return shellJSON(t, dir, "n1", "cdb set /app/precious v1", &set) })
+	if set.Revision == 0 {
+		t.Fatalf("cdb set answered no revision")
+	}
+	applied := func(node string) (int, error) {
+		m, err := unixGet(filepath.Join(dir, node, "corral.sock"), "/metrics")
+		if err != nil {
+			return 0, err
+		}
+		r := regexp.MustCompile(`(?m)^corral_cdb_revision (\d+)`).FindStringSubmatch(m)
+		if r == nil {
+			return 0, fmt.Errorf("no corral_cdb_revision on %s", node)
+		}
+		return strconv.Atoi(r[1])
+	}
+	eventually(t, 15*time.Second, "n3 applies the write", func() error {
+		if rev, err := applied("n3"); err != nil || rev < int(set.Revision) {
+			return fmt.Errorf("n3 at revision %d (%v), want %d", rev, err, set.Revision)
+		}
+		return nil
+	})
+	pid := demoPIDs(t, dir, 3)[2]
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(20 * time.Second); alive(pid); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("n3 (pid %d) did not stop within 20s of SIGTERM", pid)
+		}
+	}
+	data := filepath.Join(dir, "n3", "data")
+	f, err := os.OpenFile(filepath.Join(data, "corral.db"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	junk := make([]byte, 16<<10)
+	for i := range junk {
+		junk[i] = byte(i*7 + 13)
+	}
+	if _, err := f.WriteAt(junk, 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	r := corral(t, dir, "demo", "--detach", "--dir", dir)
+	log, _ := os.ReadFile(filepath.Join(dir, "n3", "corral.log"))
+	want := "the node refuses to start. To recover from the peers, move the data directory away (mv " + data + " " + data + ".damaged"
+	if r.code == 0 || !strings.Contains(string(log), "the data store is damaged") || !strings.Contains(string(log), want) {
+		t.Fatalf("n3 with a damaged corral.db: demo exit %d\n%s%s\nn3's log:\n%s\nwant it to refuse and say %q", r.code, r.stdout, r.stderr, log, want)
+	}
+	if p := demoPIDs(t, dir, 3)[2]; p != 0 && alive(p) {
+		t.Fatalf("n3 runs (pid %d) on a damaged store", p)
+	}
+	// do what it says
+	if err := os.Rename(data, data+".damaged"); err != nil {
+		t.Fatal(err)
+	}
+	if r := corral(t, dir, "demo", "--detach", "--dir", dir); r.code != 0 {
+		t.Fatalf("n3 with its data directory moved away: demo exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	eventually(t, 30*time.Second, "n3 rejoins", func() error { return sameView(t, dir, all, all, true) })
+	eventually(t, 15*time.Second, "n3 takes the config DB from its peers", func() error {
+		if rev, err := applied("n3"); err != nil || rev < int(set.Revision) {
+			return fmt.Errorf("n3 at revision %d (%v), want %d", rev, err, set.Revision)
+		}
+		return nil
+	})
+	var got struct{ Value string }
+	if err := shellJSON(t, dir, "n3", "cdb get /app/precious", &got); err != nil || got.Value != "v1" {
+		t.Fatalf("cdb get on n3 after the recovery: %+v %v", got, err)
+	}
+}

@@ -30,18 +30,42 @@ var (
 	keyMembership = []byte("membership")
 )
 
+// ErrStoreDamaged: corral.db cannot be opened (a damaged or foreign
+// file); the node refuses to start and says how to recover from the peers.
+var ErrStoreDamaged = errors.New("the data store is damaged")
+
+// storeRecoverHint says how a node whose store is damaged recovers: it
+// starts with an empty data directory and rejoins, taking the config DB
+// from its peers (a wiped data directory starts at a boot id above the
+// ones its peers saw: doc.go).
+func storeRecoverHint(dir string) string {
+	return fmt.Sprintf("the node refuses to start. To recover from the peers, move the data directory away (mv %s %s.damaged; keep it for a post-mortem) "+
+		"and start the node: it starts empty and takes the configuration database from its peers when it rejoins", dir, dir)
+}
+
+// openBolt opens path with bbolt, turning a panic on a damaged file
+// (bbolt trusts the pages its meta page points at) into an error.
+func openBolt(path string) (db *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("reading it failed: %v", r)
+		}
+	}()
+	return bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+}
+
 // OpenStore opens (creating) the data store in dir.
 func OpenStore(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	path := filepath.Join(dir, "corral.db")
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := openBolt(path)
 	if err != nil {
 		if errors.Is(err, bolterr.ErrTimeout) {
 			return nil, fmt.Errorf("open %s: another corral process holds it (is this node already running?)", path)
 		}
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, fmt.Errorf("open %s: %w: %w: %s", path, ErrStoreDamaged, err, storeRecoverHint(dir))
 	}
 	return &Store{db: db}, nil
 }
