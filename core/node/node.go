@@ -115,6 +115,9 @@ type Node struct {
 	// last named in the log (member.go, at most once per nagEvery).
 	nagged   map[wire.NodeID]time.Duration
 	nagEvery time.Duration
+	// minFree is the free space a config DB write needs under the data
+	// directory (minFreeBytes; tests lower it).
+	minFree int64
 
 	inbox chan transport.Packet
 	bulk  chan bulkSend // full datagrams for the bulk sender (nil: send on the loop)
@@ -158,6 +161,7 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 	n.start = time.Now()
 	n.counts.init()
 	n.nagged, n.nagEvery = map[wire.NodeID]time.Duration{}, settingsNagEvery
+	n.minFree = minFreeBytes
 	for _, nd := range cfg.Nodes {
 		id := wire.NodeID(nd.ID)
 		n.names[id] = nd.Name
@@ -445,7 +449,7 @@ func (n *Node) carryOut(rd *stack.Ready) bool {
 	n.sendPackets(rd.Packets)
 	n.traceSent(rd.Sent)
 	n.cdbAnswerAll(rd.EarlyReplies)
-	if err := n.persist(&rd.Persist); err != nil {
+	if err := n.diskFull(n.persist(&rd.Persist)); err != nil {
 		if rd.SelfFence != "" {
 			// this node was fenced: its resources stop whatever the
 			// disk does (stopping sends nothing)
