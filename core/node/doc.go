@@ -49,6 +49,15 @@
 //     authenticated (a stranger can forge a new one per packet), so each
 //     reason also logs at most dropLogBurst lines per 5 minutes in all, and the
 //     next line counts those held back (TestDropLogForgedSourcesBounded).
+//   - A corral.db that bbolt cannot open (damaged) makes Open fail with
+//     ErrStoreDamaged and how to recover from the peers: move the data
+//     directory away and start; the node rejoins empty and takes the
+//     config DB from its peers (testsuite TestCorruptedStoreRecoversFromPeers).
+//   - A config DB write is refused before it is proposed (ErrDiskFull,
+//     "disk full under DATA_DIR", nothing written) while the data
+//     directory's file system has less than minFreeBytes free; a write the
+//     node must make that fails with ENOSPC stops it with ErrDiskFull
+//     naming the directory (diskfull.go).
 //   - Application messages travel as wire.User on the circuits (Send,
 //     SendOnLoop, Options.OnMessage); application broadcasts share the
 //     ordered broadcast (Broadcast, Options.OnDeliver).
