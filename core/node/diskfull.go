@@ -6,7 +6,7 @@ import (
 	"syscall"
 )
 
-// ErrDiskFull: the file system under the data directory is (nearly)
+// ErrDiskFull means the file system under the data directory is (nearly)
 // full. A config DB write is refused before it is proposed (nothing is
 // written anywhere); a write the node must make that fails with ENOSPC
 // stops the node, its data intact, and says so.

@@ -30,7 +30,7 @@ var (
 	keyMembership = []byte("membership")
 )
 
-// ErrStoreDamaged: corral.db cannot be opened (a damaged or foreign
+// ErrStoreDamaged means corral.db cannot be opened (a damaged or foreign
 // file); the node refuses to start and says how to recover from the peers.
 var ErrStoreDamaged = errors.New("the data store is damaged")
 
