@@ -85,9 +85,9 @@ const (
 )
 
 var (
-	// ErrStoreFormat: the data directory was written by a newer corral.
+	// ErrStoreFormat is returned when the data directory was written by a newer corral.
 	ErrStoreFormat = errors.New("data directory of an unknown format")
-	// ErrStoreLog: the write-ahead log is damaged beyond a torn last
+	// ErrStoreLog is returned when the write-ahead log is damaged beyond a torn last
 	// write (wal.ErrCorrupt, wal.ErrVersion) or does not fit corral.db.
 	ErrStoreLog = errors.New("write-ahead log cannot be read")
 )

@@ -24,13 +24,13 @@ const Version = 1
 const DefaultSegmentSize = 16 << 20
 
 var (
-	// ErrCorrupt: the log holds a bad record that is not a torn last
+	// ErrCorrupt is returned when the log holds a bad record that is not a torn last
 	// write, or records are missing; Open will not cut acknowledged
 	// records.
 	ErrCorrupt = errors.New("write-ahead log is corrupt")
-	// ErrVersion: a segment of a format version this code does not read.
+	// ErrVersion is returned for a segment of a format version this code does not read.
 	ErrVersion = errors.New("write-ahead log of an unknown format version")
-	// ErrBroken: an earlier write or sync failed; the log takes no more
+	// ErrBroken is returned when an earlier write or sync failed; the log takes no more
 	// appends (what the file holds is unknown until Open reads it again).
 	ErrBroken = errors.New("write-ahead log: an earlier write failed")
 )

@@ -234,4 +234,3 @@ func zero(path string, off int64, n int) error {
 	_, err = f.WriteAt(make([]byte, n), off)
 	return err
 }
-
