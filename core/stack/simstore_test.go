@@ -87,12 +87,25 @@ func decodeRec(rec []byte) (ops []simKV, ok bool) {
 	return ops, r.Err() == nil
 }
 
+// applyOps applies copies of ops to m.
 func applyOps(m map[string][]byte, ops []simKV) {
 	for _, o := range ops {
 		if o.val == nil {
 			delete(m, o.key)
 		} else {
 			m[o.key] = append([]byte{}, o.val...)
+		}
+	}
+}
+
+// applyShared applies ops to durable, sharing the values (durable is only
+// looked up, never handed out).
+func applyShared(durable map[string][]byte, ops []simKV) {
+	for _, o := range ops {
+		if o.val == nil {
+			delete(durable, o.key)
+		} else {
+			durable[o.key] = o.val
 		}
 	}
 }
@@ -175,7 +188,7 @@ func (st *simStore) write(ops []simKV, durableAfter time.Duration) {
 		d.Put(logKey(lsn), rec)
 		d.Sync()
 		st.pending = st.pending[1:]
-		applyOps(st.durable, ops)
+		applyShared(st.durable, ops)
 		if lsn-st.applied >= ckptEvery {
 			st.checkpoint(d, lsn)
 		}
