@@ -234,3 +234,27 @@ func zero(path string, off int64, n int) error {
 	_, err = f.WriteAt(make([]byte, n), off)
 	return err
 }
+
+// TestInterruptedSegmentCreation: a crash while a new segment was being
+// created leaves it empty (or with part of its header): Open writes the
+// header again and the log goes on there.
+func TestInterruptedSegmentCreation(t *testing.T) {
+	dir := t.TempDir()
+	l, _, _ := open(t, dir, 0, 0)
+	appendN(t, l, 0, 2)
+	l.Close()
+	empty := dir + "/" + segName(3)
+	if err := os.WriteFile(empty, magic[:3], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, recs, logged := open(t, dir, 0, 0)
+	checkRecs(t, recs, 1, 2)
+	if !strings.Contains(logged.String(), "rewrote the header") {
+		t.Fatalf("no log line: %s", logged)
+	}
+	appendN(t, l, 2, 1)
+	l.Close()
+	l, recs, _ = open(t, dir, 0, 0)
+	defer l.Close()
+	checkRecs(t, recs, 1, 3)
+}
