@@ -20,12 +20,23 @@
 //     driver's obligations as numbered rules. The node steps the stack
 //     with packets, answers and ticks, and carries out each stack Ready
 //     in order: logs; the packets that claim nothing and the replies
-//     already durable; the persists (each a bbolt transaction, fsync, in
-//     the stack's order); the packets that wait for them (Acks, Stables,
+//     already durable; the persists (all of one Ready in one record of
+//     the write-ahead log, one fdatasync: Store.Persist, store.go); the
+//     packets that wait for them (Acks, Stables,
 //     promises); then events, handlers, agent and device calls, replies;
 //     then Advance. Options.Transport, Clock and Seed give the stack's
 //     world to tests (a transport.MemNetwork, a simulated clock).
-//   - The boot id lives in <data_dir>/corral.db (bbolt); Open takes
+//   - The durable state is <data_dir>/corral.db (bbolt) with a
+//     write-ahead log in front of it, <data_dir>/wal (core/wal): a Ready's
+//     persists are durable once their log record is synced; a checkpointer
+//     goroutine applies the log to bbolt in batches (one transaction,
+//     fsynced) and then releases the log segments; Open applies what bbolt
+//     lacks before reading anything, cutting a torn last record (logged). A
+//     damaged log (a bad record with good ones after it) or a data
+//     directory of a newer format is refused (ErrStoreLog, ErrStoreFormat:
+//     move the directory away, the node takes the config DB from its
+//     peers); one of format 1 (bbolt alone) is upgraded in place.
+//   - The boot id lives in <data_dir>/corral.db (bbolt), outside the log; Open takes
 //     max(persisted + 1, the wall clock's Unix seconds) and syncs it to disk
 //     before the node sends its first packet, so it grows at every start
 //     and a wiped or restored data directory does not start below what the
