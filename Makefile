@@ -47,7 +47,8 @@ bench: build
 	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkKillToNewView$$' -benchtime 1x -timeout 10m ./testsuite/
 	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkFalseEvictionsUnderCPUHog$$' -benchtime 1x -timeout 2h ./testsuite/
 	$(GO) test -run '^$$' -bench '^BenchmarkConvergence$$' -benchtime 1x -timeout 1h ./core/membership/
-	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkCDBSetVsEtcd$$' -benchtime 1x -timeout 15m ./testsuite/
+	-cd $(ETCD_LOCKBENCH_SRC) && $(GO) build -o $(ETCD_LOCKBENCH) .
+	CORRAL_ETCD_LOCKBENCH=$$(test -x $(ETCD_LOCKBENCH) && echo $(ETCD_LOCKBENCH)) CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkCDBSetVsEtcd$$' -benchtime 1x -timeout 15m ./testsuite/
 	# DNS (testsuite/dnsbench_test.go, core/node/dns_test.go): dnsperf against one node
 	# pinned to CPU 1 next to a bare miekg/dns server, same run (skips without dnsperf);
 	# a group's owner change to the first UDP answer naming it; the handler in process.

@@ -69,10 +69,15 @@ func TestTypoNeverFences(t *testing.T) {
 		{"resource add r1 nosuchagent --group g", `no resource agent "nosuchagent"`},
 		{"resource add r3 dummy bogus=1 --group g3", "agent dummy has no parameter bogus"},
 		{`cdb set /resources/app '{"agent":"process","group":"test1","params":{"cmd":"x"}}'`, "agent process has no parameter cmd"},
+		// issue 21: a value that is not JSON, under /resources/
+		{`cdb set /resources/x 'not json'`, `/resources/x: bad JSON: `},
 	} {
 		r := sh(c.cmd)
 		if r.code == 0 || !strings.Contains(r.stderr, c.want) {
 			t.Fatalf("%s: exit %d, stderr %q; want a refusal saying %q", c.cmd, r.code, r.stderr, c.want)
+		}
+		if strings.Contains(c.want, "bad JSON") && !strings.Contains(r.stderr, `write one JSON object, e.g. {"agent": "dummy", "group": "web"}`) {
+			t.Fatalf("%s: stderr %q does not say what to write", c.cmd, r.stderr)
 		}
 	}
 	// a `lua run` script's corral.set is checked the same way
@@ -86,7 +91,7 @@ print(ok, err)`
 	if r := sh("lua run " + luaFile); !strings.Contains(r.stdout+r.stderr, "agent process has no parameter cmd") {
 		t.Fatalf("lua run of corral.set with a typo: exit %d, %q %q", r.code, r.stdout, r.stderr)
 	}
-	for _, k := range []string{"/resources/app", "/groups/test1", "/resources/r1", "/groups/g", "/resources/r3", "/groups/g3", "/resources/lx"} {
+	for _, k := range []string{"/resources/app", "/groups/test1", "/resources/r1", "/groups/g", "/resources/r3", "/groups/g3", "/resources/lx", "/resources/x"} {
 		if r := sh("cdb get " + k); r.code == 0 {
 			t.Fatalf("%s was written by a refused command: %s", k, r.stdout)
 		}

@@ -240,6 +240,10 @@ func (h *Handler) cdbWrite(w http.ResponseWriter, r *http.Request, key, op strin
 		WriteError(w, http.StatusBadRequest, strings.TrimSuffix(err.Error(), ": "+node.ErrInvalidConfig.Error()),
 			"nothing was written; see `help resource`, `help group` and `agents resource`")
 		return
+	case errors.Is(err, node.ErrDiskFull):
+		WriteError(w, http.StatusInsufficientStorage, err.Error(),
+			"free space under the node's data directory, then retry")
+		return
 	case errors.Is(err, node.ErrInFlight):
 		WriteError(w, http.StatusConflict, err.Error(), "wait for the first call's answer, or retry after it timed out")
 		return

@@ -55,7 +55,9 @@
 //     condition fails), DELETE /v1/cdb/KEY; GET /v1/cdb-history?n=N. Reads
 //     say "stale": true on a node without quorum; writes answer once the
 //     update is durable on every member of the primary view, and a node
-//     without quorum refuses them (503, "no quorum: 1 of 3 votes").
+//     without quorum refuses them (503, "no quorum: 1 of 3 votes"), a
+//     node whose data directory is full refuses them (507, "disk full
+//     under DATA_DIR", nothing written).
 //     A write may carry a request id ({"client", "seq"} in the body, or
 //     the headers Corral-Client and Corral-Seq): a retry with the same id
 //     (after no answer, or 503 "outcome unknown") gets the original result

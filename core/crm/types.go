@@ -143,14 +143,16 @@ type jsonGroup struct {
 	Service   *jsonService   `json:"service"`
 }
 
-func strictJSON(key string, data []byte, v any) error {
+// strictJSON decodes the one JSON object of key into v; an error says
+// what is wrong and shows example, a value of that kind.
+func strictJSON(key string, data []byte, v any, example string) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%s: bad JSON: %v", key, err)
+		return fmt.Errorf("%s: bad JSON: %v; write one JSON object, e.g. %s", key, err, example)
 	}
 	if dec.More() {
-		return fmt.Errorf("%s: bad JSON: more than one value", key)
+		return fmt.Errorf("%s: bad JSON: more than one value; write one JSON object, e.g. %s", key, example)
 	}
 	return nil
 }
@@ -187,7 +189,7 @@ func ParseResource(name string, data []byte) (Resource, error) {
 		return Resource{}, fmt.Errorf("%s: bad resource name (letters, digits, '-', '_', '.')", key)
 	}
 	var j jsonResource
-	if err := strictJSON(key, data, &j); err != nil {
+	if err := strictJSON(key, data, &j, `{"agent": "dummy", "group": "web"}`); err != nil {
 		return Resource{}, err
 	}
 	r := Resource{Name: name, Agent: j.Agent, Group: j.Group, Params: map[string]string{}}
@@ -266,7 +268,7 @@ func ParseGroup(name string, data []byte) (Group, error) {
 		return Group{}, fmt.Errorf("%s: bad group name (letters, digits, '-', '_', '.')", key)
 	}
 	var j jsonGroup
-	if err := strictJSON(key, data, &j); err != nil {
+	if err := strictJSON(key, data, &j, `{"resources": ["ip", "app"]}`); err != nil {
 		return Group{}, err
 	}
 	g := Group{Name: name, Resources: j.Resources, After: j.After, Possible: j.Possible, Preferred: j.Preferred,

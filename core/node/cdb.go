@@ -82,7 +82,7 @@ func (n *Node) cdbTick() {
 		return
 	}
 	if err := n.store.PutCDB(p); err != nil {
-		n.fatal(fmt.Errorf("config database: cannot persist: %w", err))
+		n.fatal(fmt.Errorf("config database: cannot persist: %w", n.diskFull(err)))
 	}
 }
 

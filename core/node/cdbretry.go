@@ -39,6 +39,11 @@ func (n *Node) cdbTxn(ctx context.Context, client string, seq uint64, ifs []cdb.
 }
 
 func (n *Node) cdbTxnOnce(ctx context.Context, client string, seq uint64, ifs []cdb.Cond, then []cdb.Op) (cdb.Result, error) {
+	// a full disk under the data directory refuses the write before it
+	// is proposed (diskfull.go)
+	if err := n.checkSpace(); err != nil {
+		return cdb.Result{}, err
+	}
 	// an invalid resource or group is refused here, for every client
 	// (validate.go)
 	if err := n.validateTxn(then); err != nil {

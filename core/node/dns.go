@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -43,7 +44,8 @@ type dnsDriver struct {
 	srv  *dns.Server // nil with [dns] listen = []
 
 	defs     map[string]groupDef // from the config DB
-	defsRev  uint64              // the config DB revision defs were read at
+	defsRev  uint64              // the config DB revision defs last changed at
+	readRev  uint64              // the config DB revision defs were read at
 	defsRead bool
 	problems []string // /groups/ values that could not be read
 	runtime  map[string]GroupRuntime
@@ -135,9 +137,14 @@ func (n *Node) dnsRefresh(now time.Duration) {
 		d.view, d.viewAt = ms.View.ID, now
 	}
 	standing, reason := n.dnsStanding(now, ms)
-	if rev := n.st.CDBRev(); !d.defsRead || rev != d.defsRev {
-		n.readGroupDefs()
-		d.defsRev, d.defsRead = rev, true
+	if rev := n.st.CDBRev(); !d.defsRead || rev != d.readRev {
+		// most writes touch no group: the zone is rebuilt only when the
+		// definitions change (a rebuild on every set cost a third of
+		// the loop's CPU under a stream of config DB writes)
+		if n.readGroupDefs() || !d.defsRead {
+			d.defsRev = rev
+		}
+		d.readRev, d.defsRead = rev, true
 	}
 	key := dnsKey{view: ms.View.ID, standing: standing, states: statesKey(ms), rev: d.defsRev, runGen: d.runGen, reason: reason}
 	if key == d.last {
@@ -191,10 +198,12 @@ func statesKey(ms membership.Status) string {
 	return b.String()
 }
 
-// readGroupDefs reads the group definitions from the config DB.
-func (n *Node) readGroupDefs() {
+// readGroupDefs reads the group definitions from the config DB; it
+// reports whether they changed.
+func (n *Node) readGroupDefs() (changed bool) {
 	d := &n.dns
 	kvs, _, _ := n.st.CDBList(groupPrefix)
+	oldDefs, oldProblems := d.defs, d.problems
 	d.defs = map[string]groupDef{}
 	d.problems = nil
 	for _, kv := range kvs {
@@ -219,6 +228,7 @@ func (n *Node) readGroupDefs() {
 		}
 		d.defs[name] = g
 	}
+	return !reflect.DeepEqual(oldDefs, d.defs) || !slices.Equal(oldProblems, d.problems)
 }
 
 // dnsInput is the zone's input from the installed view, the

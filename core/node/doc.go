@@ -20,12 +20,23 @@
 //     driver's obligations as numbered rules. The node steps the stack
 //     with packets, answers and ticks, and carries out each stack Ready
 //     in order: logs; the packets that claim nothing and the replies
-//     already durable; the persists (each a bbolt transaction, fsync, in
-//     the stack's order); the packets that wait for them (Acks, Stables,
+//     already durable; the persists (all of one Ready in one record of
+//     the write-ahead log, one fdatasync: Store.Persist, store.go); the
+//     packets that wait for them (Acks, Stables,
 //     promises); then events, handlers, agent and device calls, replies;
 //     then Advance. Options.Transport, Clock and Seed give the stack's
 //     world to tests (a transport.MemNetwork, a simulated clock).
-//   - The boot id lives in <data_dir>/corral.db (bbolt); Open takes
+//   - The durable state is <data_dir>/corral.db (bbolt) with a
+//     write-ahead log in front of it, <data_dir>/wal (core/wal): a Ready's
+//     persists are durable once their log record is synced; a checkpointer
+//     goroutine applies the log to bbolt in batches (one transaction,
+//     fsynced) and then releases the log segments; Open applies what bbolt
+//     lacks before reading anything, cutting a torn last record (logged). A
+//     damaged log (a bad record with good ones after it) or a data
+//     directory of a newer format is refused (ErrStoreLog, ErrStoreFormat:
+//     move the directory away, the node takes the config DB from its
+//     peers); one of format 1 (bbolt alone) is upgraded in place.
+//   - The boot id lives in <data_dir>/corral.db (bbolt), outside the log; Open takes
 //     max(persisted + 1, the wall clock's Unix seconds) and syncs it to disk
 //     before the node sends its first packet, so it grows at every start
 //     and a wiped or restored data directory does not start below what the
@@ -42,12 +53,22 @@
 //     joined only logs an error, once per boot id.
 //   - Dropped packets are counted by the core (metrics); the node logs the
 //     source of packets that fail authentication, use another wire version
-//     or come from an unknown id once a minute per source address ("packets
-//     from 127.0.0.3 (n3?) fail authentication: different cluster key?"),
+//     or come from an unknown id at once, then every 5 minutes at most per
+//     node they seem to come from, with the count ("packets from 127.0.0.3
+//     (n3?) fail authentication: different cluster key? ..." and the fix),
 //     and a stale boot once per (peer, boot id); none of these keys is
 //     authenticated (a stranger can forge a new one per packet), so each
-//     reason also logs at most dropLogBurst lines a minute in all, and the
+//     reason also logs at most dropLogBurst lines per 5 minutes in all, and the
 //     next line counts those held back (TestDropLogForgedSourcesBounded).
+//   - A corral.db that bbolt cannot open (damaged) makes Open fail with
+//     ErrStoreDamaged and how to recover from the peers: move the data
+//     directory away and start; the node rejoins empty and takes the
+//     config DB from its peers (testsuite TestCorruptedStoreRecoversFromPeers).
+//   - A config DB write is refused before it is proposed (ErrDiskFull,
+//     "disk full under DATA_DIR", nothing written) while the data
+//     directory's file system has less than minFreeBytes free; a write the
+//     node must make that fails with ENOSPC stops it with ErrDiskFull
+//     naming the directory (diskfull.go).
 //   - Application messages travel as wire.User on the circuits (Send,
 //     SendOnLoop, Options.OnMessage); application broadcasts share the
 //     ordered broadcast (Broadcast, Options.OnDeliver).

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,6 +116,9 @@ type Node struct {
 	// last named in the log (member.go, at most once per nagEvery).
 	nagged   map[wire.NodeID]time.Duration
 	nagEvery time.Duration
+	// minFree is the free space a config DB write needs under the data
+	// directory (minFreeBytes; tests lower it).
+	minFree int64
 
 	inbox chan transport.Packet
 	bulk  chan bulkSend // full datagrams for the bulk sender (nil: send on the loop)
@@ -158,6 +162,7 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 	n.start = time.Now()
 	n.counts.init()
 	n.nagged, n.nagEvery = map[wire.NodeID]time.Duration{}, settingsNagEvery
+	n.minFree = minFreeBytes
 	for _, nd := range cfg.Nodes {
 		id := wire.NodeID(nd.ID)
 		n.names[id] = nd.Name
@@ -170,7 +175,7 @@ func Open(cfg *config.Config, opt Options) (*Node, error) {
 		}
 		n.addrs[id] = aps
 	}
-	if n.store, err = OpenStore(cfg.DataDir); err != nil {
+	if n.store, err = openStore(cfg.DataDir, n.log); err != nil {
 		return nil, err
 	}
 	// The boot id never goes back, even when the data directory is wiped
@@ -445,7 +450,7 @@ func (n *Node) carryOut(rd *stack.Ready) bool {
 	n.sendPackets(rd.Packets)
 	n.traceSent(rd.Sent)
 	n.cdbAnswerAll(rd.EarlyReplies)
-	if err := n.persist(&rd.Persist); err != nil {
+	if err := n.diskFull(n.persist(&rd.Persist)); err != nil {
 		if rd.SelfFence != "" {
 			// this node was fenced: its resources stop whatever the
 			// disk does (stopping sends nothing)
@@ -515,35 +520,39 @@ func (n *Node) carryOut(rd *stack.Ready) bool {
 	return true
 }
 
-// persist makes a Ready's Persist durable, in the stack's order (config
-// DB, membership, fence, resource manager), each write synced. An error
-// stops the node: the stack counts the state as written already (its
-// promises, Acks and calls rest on it), so going on would act from memory
-// on what the disk does not hold; a restart recovers from the disk.
+// persist makes a Ready's Persist durable: config DB, membership, fence
+// and resource manager state in one write-ahead log record, one
+// fdatasync (Store.Persist), in the stack's order. An error stops the
+// node: the stack counts the state as written already (its promises,
+// Acks and calls rest on it), so going on would act from memory on what
+// the disk does not hold; a restart recovers from the disk.
 func (n *Node) persist(p *stack.Persist) error {
+	var puts []KV
+	var what []string
 	if p.CDB != nil {
-		if err := n.store.PutCDB(p.CDB); err != nil {
-			return fmt.Errorf("config database: cannot persist: %w", err)
-		}
-		if n.cdb.trace != nil && len(p.CDB.Entries) > 0 {
-			n.cdb.trace(cdbEvent{durable: p.CDB.Entries})
-		}
+		what = append(what, "config database")
 	}
 	if p.Membership != nil {
-		if err := n.store.Put(keyMembership, p.Membership.Marshal()); err != nil {
-			return fmt.Errorf("membership: cannot persist the promise, epoch and lineage: %w", err)
-		}
+		puts = append(puts, KV{keyMembership, p.Membership.Marshal()})
+		what = append(what, "membership promise, epoch and lineage")
 	}
 	if p.Fence != nil {
-		if err := n.store.Put(keyFence, p.Fence); err != nil {
-			return fmt.Errorf("fencing: cannot persist the fence state: %w", err)
-		}
+		puts = append(puts, KV{keyFence, p.Fence})
+		what = append(what, "fence state")
 	}
 	if p.CRM != nil {
-		if err := n.store.Put(keyCRM, crm.EncodeKnown(*p.CRM)); err != nil {
-			// the owner table a new coordinator relies on (G4)
-			return fmt.Errorf("resource manager: cannot persist the owner table: %w", err)
-		}
+		// the owner table a new coordinator relies on (G4)
+		puts = append(puts, KV{keyCRM, crm.EncodeKnown(*p.CRM)})
+		what = append(what, "resource manager's owner table")
+	}
+	if len(what) == 0 {
+		return nil
+	}
+	if err := n.store.Persist(p.CDB, puts); err != nil {
+		return fmt.Errorf("cannot persist the %s: %w", strings.Join(what, ", "), err)
+	}
+	if p.CDB != nil && n.cdb.trace != nil && len(p.CDB.Entries) > 0 {
+		n.cdb.trace(cdbEvent{durable: p.CDB.Entries})
 	}
 	return nil
 }

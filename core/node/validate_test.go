@@ -37,6 +37,8 @@ func TestValidateTxn(t *testing.T) {
 		{"type", []cdb.Op{put("/resources/p", `{"agent": "process", "group": "g", "params": {"command": "x", "start_wait": "soon"}}`)},
 			"start_wait"},
 		{"not JSON", []cdb.Op{put("/resources/web/ip", `10.0.0.5`)}, "/resources/web/ip"},
+		{"not JSON at all", []cdb.Op{put("/resources/x", `not json`)}, `/resources/x: bad JSON: invalid character 'o' in literal null (expecting 'u'); write one JSON object, e.g. {"agent": "dummy", "group": "web"}`},
+		{"a JSON string", []cdb.Op{put("/resources/x", `"not json"`)}, `/resources/x: bad JSON: json: cannot unmarshal string`},
 		{"bad group", []cdb.Op{put("/groups/g", `{"target": "up"}`)}, `target: "up"`},
 		{"a missing policy is the default's", []cdb.Op{put("/groups/g", `{"policy": "nope"}`)}, ""},
 		{"group del keeps resources", []cdb.Op{del("/groups/test1")}, "group test1 still has resources app"},

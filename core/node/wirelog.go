@@ -15,10 +15,12 @@ import (
 	"github.com/corral-ha/corral/core/wire"
 )
 
-// dropLogEvery is how often the log names a source whose packets keep
-// failing authentication (or use another wire version): often enough to be
-// seen, rarely enough that a flood of forgeries does not flood the log.
-const dropLogEvery = time.Minute
+// dropLogEvery is how often the log names again a source whose packets
+// keep failing authentication (or use another wire version): the first
+// drop is logged at once, then a reminder with the count every few
+// minutes, so a misconfigured node stays in sight without a line per
+// packet, and a flood of forgeries does not flood the log.
+const dropLogEvery = 5 * time.Minute
 
 // dropLogMax bounds the sources remembered (forged source addresses must
 // not grow the map without end); beyond it the map starts over.
@@ -33,7 +35,8 @@ const dropLogBurst = 10
 
 // dropLog is what the driver remembers to rate-limit its log lines about
 // dropped packets (issue 16): the core counts every drop (metrics), the
-// log names the sender once a minute, and a stale boot once.
+// log names the sender at once and then every dropLogEvery, and a stale
+// boot once.
 type dropLog struct {
 	last  map[dropKey]time.Time // last line per (reason, source address)
 	count map[dropKey]int       // drops since that line
@@ -64,9 +67,12 @@ func (d *dropLog) allow(reason string, now time.Time) (bool, int) {
 	return true, held
 }
 
+// dropKey is what a drop line is rate-limited by: the reason and the node
+// the packet seems to come from (guessName: one line per peer, whichever
+// of its links the packets came on).
 type dropKey struct {
 	reason string
-	from   netip.Addr
+	from   string
 }
 
 type staleKey struct {
@@ -87,7 +93,7 @@ func (n *Node) receivePacket(p transport.Packet) {
 	}
 	switch {
 	case errors.Is(err, wire.ErrAuth):
-		n.noteDrop("auth", p.From.Addr(), de.From, "packets from %s (%s) fail authentication: different cluster key?")
+		n.noteDrop("auth", p.From.Addr(), de.From, authDropFormat)
 	case errors.Is(err, wire.ErrVersion):
 		n.noteDrop("version", p.From.Addr(), de.From, "packets from %s (%s) use another wire version or packet kind: every node must run the same corral version")
 	case errors.Is(err, wire.ErrUnknownSender):
@@ -98,6 +104,10 @@ func (n *Node) receivePacket(p transport.Packet) {
 		n.noteNewerSelf(de)
 	}
 }
+
+// authDropFormat is the line about packets failing authentication: the
+// source address, the node it seems to be, and what to do.
+const authDropFormat = "packets from %s (%s) fail authentication: different cluster key? Every node's key_file must hold the same key (corral help start): give the node that differs the cluster's key file and restart it"
 
 // noteNewerSelf handles an authentic packet addressed to an incarnation of
 // this node at a boot id not below this start's: the data directory was
@@ -135,15 +145,17 @@ func (n *Node) noteNewerSelf(de *conn.DropError) {
 	n.closeOnce.Do(func() { close(n.done) })
 }
 
-// noteDrop logs a drop of reason from addr at most once a minute per
-// (reason, addr), with the number of drops since the last line. claimed is
-// the sender id the packet's header claims (not authenticated: "n3?").
+// noteDrop logs a drop of reason from addr at once, then at most once per
+// dropLogEvery per (reason, node it seems to come from), with the number
+// of drops since the last line. claimed is the sender id the packet's
+// header claims (not authenticated: "n3?").
 func (n *Node) noteDrop(reason string, addr netip.Addr, claimed wire.NodeID, format string) {
 	d := &n.drops
 	if d.last == nil || len(d.last) >= dropLogMax {
 		d.last, d.count = map[dropKey]time.Time{}, map[dropKey]int{}
 	}
-	k := dropKey{reason, addr}
+	name := n.guessName(addr, claimed)
+	k := dropKey{reason, name}
 	d.count[k]++
 	now := time.Now()
 	if last, ok := d.last[k]; ok && now.Sub(last) < dropLogEvery {
@@ -154,7 +166,7 @@ func (n *Node) noteDrop(reason string, addr netip.Addr, claimed wire.NodeID, for
 		return
 	}
 	d.last[k] = now
-	n.log.Warn(fmt.Sprintf(format, addr, n.guessName(addr, claimed)), "packets", d.count[k], "per", dropLogEvery.String(),
+	n.log.Warn(fmt.Sprintf(format, addr, name), "packets", d.count[k], "per", dropLogEvery.String(),
 		"other_sources_not_logged", held)
 	d.count[k] = 0
 }

@@ -16,21 +16,27 @@ import (
 )
 
 // TestDropLogRateLimited (issue 16): 500 packets failing authentication
-// from one address make one log line naming it and the node it seems to
-// be; a stale boot id is logged once per (peer, boot).
+// from one node, on both its links, make one log line naming an address,
+// the node it seems to be and the fix (issue 21: once per peer, not per
+// link); a stale boot id is logged once per (peer, boot).
 func TestDropLogRateLimited(t *testing.T) {
 	n, buf, _ := openLogged(t, 143, 0)
 	defer n.Close()
 	n3 := netip.MustParseAddr("127.143.0.3")
-	for range 500 {
-		n.noteDrop("auth", n3, 3, "packets from %s (%s) fail authentication: different cluster key?")
+	n3b := netip.MustParseAddr("127.143.1.3")
+	for range 250 {
+		n.noteDrop("auth", n3, 3, authDropFormat)
+		n.noteDrop("auth", n3b, 3, authDropFormat)
 	}
 	stale := &conn.DropError{From: 2, Boot: 7, Err: wire.ErrStaleBoot}
 	n.noteStale(netip.MustParseAddr("127.143.1.2"), stale)
 	n.noteStale(netip.MustParseAddr("127.143.1.2"), stale)
 	log := buf.String()
-	if got := strings.Count(log, "packets from 127.143.0.3 (n3?) fail authentication: different cluster key?"); got != 1 {
+	if got := strings.Count(log, "packets from 127.143.0.3 (n3?) fail authentication: different cluster key? Every node's key_file must hold the same key"); got != 1 {
 		t.Errorf("auth failure logged %d times, want once:\n%s", got, log)
+	}
+	if got := strings.Count(log, "fail authentication"); got != 1 {
+		t.Errorf("auth failures of one peer on two links logged %d times, want once:\n%s", got, log)
 	}
 	if got := strings.Count(log, "packets from 127.143.1.2 (n2?) carry boot id 7"); got != 1 {
 		t.Errorf("stale boot logged %d times, want once:\n%s", got, log)

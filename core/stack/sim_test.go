@@ -229,11 +229,11 @@ func TestSimulation(t *testing.T) {
 		total.add(w.stats)
 		shapes[w.policy]++
 	})
-	t.Logf("policies %v; acknowledged %d, outcome unknown %d, abandoned %d, refused %d, writes lost in crashes %d, fences %d (failed %d), agent calls %d (failed stops %d, failed monitors %d), moves %d, resource manager events %d; lock operations %d (grants %d, deadlock victims %d, lost %d), lock recoveries %d; linearizable reads %d (failed %d)",
-		shapes, total.acked, total.unknown, total.retries, total.refused, total.ioLost, total.fences, total.fenceFails,
+	t.Logf("policies %v; acknowledged %d, outcome unknown %d, abandoned %d, refused %d, writes lost in crashes %d (torn records cut %d), fences %d (failed %d), agent calls %d (failed stops %d, failed monitors %d), moves %d, resource manager events %d; lock operations %d (grants %d, deadlock victims %d, lost %d), lock recoveries %d; linearizable reads %d (failed %d)",
+		shapes, total.acked, total.unknown, total.retries, total.refused, total.ioLost, total.tornCut, total.fences, total.fenceFails,
 		total.actions, total.stopFails, total.monitorFails, total.moves, total.events,
 		total.lockOps, total.lockGrants, total.deadlocks, total.lockLost, total.recoveries, total.reads, total.readsFailed)
-	if len(simtest.SeedsN(seeds)) >= 20 && (total.acked == 0 || total.reads == 0 || total.fences == 0 || total.actions == 0 || total.ioLost == 0 ||
+	if len(simtest.SeedsN(seeds)) >= 20 && (total.acked == 0 || total.reads == 0 || total.fences == 0 || total.actions == 0 || total.ioLost == 0 || total.tornCut == 0 ||
 		total.lockGrants == 0 || total.recoveries == 0) {
 		t.Fatalf("the sweep exercised too little: %+v", *total)
 	}
@@ -502,7 +502,11 @@ func (w *simWorld) factory(h *sim.Host) sim.Process {
 		old.crashed()
 	}
 	nd := &simNode{w: w, h: h, monitors: map[string]uint64{}}
-	nd.dk = openSimStore(func() *sim.Sim { return w.s }, h, nd.live)
+	nd.dk = openSimStore(func() *sim.Sim { return w.s }, h, nd.live, w.fatalf)
+	if nd.dk.cut > 0 {
+		w.stats.tornCut += nd.dk.cut
+		w.logf("n%d cut a torn last log record at its start", id)
+	}
 	name := fmt.Sprintf("n%d", id)
 	w.logf("n%d starts, boot %d", id, h.Boot())
 	cfg := stack.Config{Self: wire.NodeID(id), Boot: h.Boot(), Start: h.Now()}

@@ -58,6 +58,7 @@ type simWorld struct {
 type simStats struct {
 	acked, unknown, retries, refused int
 	ioLost                           int // crashes that lost writes whose fsync had not ended
+	tornCut                          int // torn last log records a restart cut
 	fences, fenceFails, actions      int
 	stopFails, monitorFails, moves   int
 	events                           int
@@ -72,6 +73,7 @@ func (a *simStats) add(b *simStats) {
 	a.retries += b.retries
 	a.refused += b.refused
 	a.ioLost += b.ioLost
+	a.tornCut += b.tornCut
 	a.fences += b.fences
 	a.fenceFails += b.fenceFails
 	a.actions += b.actions

@@ -21,7 +21,7 @@ const DefaultLease = 2 * time.Second
 type state struct {
 	LP         *View    `json:"lp,omitempty"`
 	Grant      []uint16 `json:"grant,omitempty"`       // member set holding the vote
-	GrantUntil int64    `json:"grant_until,omitempty"` // unix ms, the arbiter's clock
+	GrantUntil int64    `json:"grant_until,omitempty"` // unix ms, the arbiter's wall clock: for people only
 }
 
 // Arbiter is the network witness.
@@ -31,10 +31,19 @@ type Arbiter struct {
 	path    string
 	lease   time.Duration
 	log     *slog.Logger
-	now     func() time.Time
+	now     func() time.Time     // wall clock: deadlines on the connection, GrantUntil for people
+	mono    func() time.Duration // monotonic clock: when the grant ends
 
 	mu sync.Mutex
 	st state
+	// until is when the grant in st ends, by mono. Decisions never use
+	// the wall clock: a step of it (NTP, an operator) must not end a
+	// grant early, or a second partition would get the vote while the
+	// first still counts on it. A grant read from disk at start is held
+	// for a whole lease from the first request (restored), whatever
+	// GrantUntil says.
+	until    time.Duration
+	restored bool
 }
 
 // Config configures an arbiter.
@@ -61,8 +70,9 @@ func NewArbiter(cfg Config) (*Arbiter, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("witness: data dir: %w", err)
 	}
+	start := time.Now()
 	a := &Arbiter{cluster: cfg.Cluster, key: key, path: filepath.Join(cfg.Dir, "arbiter.json"), lease: cfg.Lease,
-		log: cfg.Logger, now: time.Now}
+		log: cfg.Logger, now: time.Now, mono: func() time.Duration { return time.Since(start) }}
 	b, err := os.ReadFile(a.path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -72,6 +82,7 @@ func NewArbiter(cfg Config) (*Arbiter, error) {
 		if err := json.Unmarshal(b, &a.st); err != nil {
 			return nil, fmt.Errorf("witness: %s: %w", a.path, err)
 		}
+		a.restored = a.st.Grant != nil
 	}
 	return a, nil
 }
@@ -112,7 +123,10 @@ func (a *Arbiter) Decide(req Request) Answer {
 	ans := Answer{Nonce: req.Nonce, LP: a.st.LP}
 	members := slices.Clone(req.View.Members)
 	slices.Sort(members)
-	now := a.now()
+	now, mono := a.now(), a.mono()
+	if a.restored {
+		a.until, a.restored = mono+a.lease, false
+	}
 	switch {
 	case a.cluster != "" && req.Cluster != a.cluster:
 		ans.Reason = fmt.Sprintf("arbiter serves cluster %q, not %q", a.cluster, req.Cluster)
@@ -123,8 +137,8 @@ func (a *Arbiter) Decide(req Request) Answer {
 	case a.st.LP != nil && !intersects(members, a.st.LP.Members):
 		ans.Reason = fmt.Sprintf("no member of the last primary view %d/%d %v", a.st.LP.Epoch, a.st.LP.Coord, a.st.LP.Members)
 		return ans
-	case a.st.Grant != nil && now.UnixMilli() < a.st.GrantUntil && !slices.Equal(a.st.Grant, members):
-		ans.Reason = fmt.Sprintf("vote held by %v for %v more", a.st.Grant, time.Duration(a.st.GrantUntil-now.UnixMilli())*time.Millisecond)
+	case a.st.Grant != nil && mono < a.until && !slices.Equal(a.st.Grant, members):
+		ans.Reason = fmt.Sprintf("vote held by %v for %v more", a.st.Grant, (a.until - mono).Round(time.Millisecond))
 		return ans
 	}
 	next := a.st
@@ -142,7 +156,7 @@ func (a *Arbiter) Decide(req Request) Answer {
 		ans.Reason = "arbiter cannot persist its state"
 		return ans
 	}
-	a.st = next
+	a.st, a.until = next, mono+a.lease
 	ans.Granted, ans.LeaseMS, ans.LP = true, a.lease.Milliseconds(), a.st.LP
 	return ans
 }

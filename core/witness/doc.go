@@ -11,7 +11,11 @@
 //     view that contains a member of it, so nodes dropped earlier can never
 //     use it to form a second primary.
 //   - Grants and LP are written to <data>/arbiter.json and synced before
-//     the answer is sent; a restarted arbiter honours the grant it had.
+//     the answer is sent; a restarted arbiter honours the grant it had,
+//     for a whole lease from its first request.
+//   - When a grant ends is measured on the arbiter's monotonic clock,
+//     never its wall clock: a clock step (NTP, an operator) neither ends a
+//     grant early nor makes it last (TestWallClockStepKeepsGrant).
 //   - Requests and answers are authenticated with an HMAC-SHA256 under a
 //     key derived from the cluster key; an answer carries the request's
 //     nonce, so a replayed answer is rejected by the client.

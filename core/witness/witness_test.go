@@ -22,7 +22,36 @@ func newArb(t *testing.T, dir string, now *time.Time) *Arbiter {
 		t.Fatal(err)
 	}
 	a.now = func() time.Time { return *now }
+	a.mono = func() time.Duration { return now.Sub(time.Unix(0, 0)) }
 	return a
+}
+
+// TestWallClockStepKeepsGrant (issue 21, a clock step): the arbiter's wall
+// clock jumps an hour ahead (NTP, an operator) while its monotonic clock
+// moves 100 ms: the grant holds until its lease ends by the monotonic
+// clock, so a second partition does not get the vote while the first
+// still counts on it. Before, the grant's end was compared in wall-clock
+// milliseconds and the jump gave the vote away at once.
+func TestWallClockStepKeepsGrant(t *testing.T) {
+	wall := time.Unix(1000, 0)
+	var mono time.Duration
+	a, err := NewArbiter(Config{Cluster: "c", Key: key, Dir: t.TempDir(), Lease: 2 * time.Second, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.now = func() time.Time { return wall }
+	a.mono = func() time.Duration { return mono }
+	if ans := a.Decide(req(1, 5, false, 1, 2)); !ans.Granted {
+		t.Fatalf("first partition: %+v", ans)
+	}
+	wall, mono = wall.Add(time.Hour), mono+100*time.Millisecond
+	if ans := a.Decide(req(3, 5, false, 3, 4)); ans.Granted || !strings.Contains(ans.Reason, "vote held by [1 2] for 1.9s more") {
+		t.Fatalf("after a wall-clock step of an hour, 100ms after the grant: %+v", ans)
+	}
+	wall, mono = wall.Add(-2*time.Hour), mono+2*time.Second // and back: the lease still ends
+	if ans := a.Decide(req(3, 5, false, 3, 4)); !ans.Granted {
+		t.Fatalf("after the lease, with the wall clock stepped back: %+v", ans)
+	}
 }
 
 func req(node uint16, epoch uint64, installed bool, members ...uint16) Request {

@@ -235,8 +235,11 @@ func listenAdmin(path string) (*net.UnixListener, error) {
 	if len(path) > 104 {
 		return nil, fmt.Errorf("admin_socket %s is %d bytes long; Unix sockets allow about 104: choose a shorter path", path, len(path))
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("admin socket directory: %w", err)
+	// A missing directory is made (0700: the socket's permissions are
+	// its authentication); one that cannot be made is named with the fix.
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("admin_socket %s: cannot create its directory %s: %w; create that directory (mode 0700) or set admin_socket to a path in one that exists", path, dir, err)
 	}
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode().Type() != os.ModeSocket {

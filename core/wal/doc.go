@@ -1,0 +1,46 @@
+// Package wal is the node's write-ahead log: an append-only sequence of
+// checksummed records in segment files, made durable with one fdatasync
+// per Append. core/node puts it in front of its bbolt store (corral.db):
+// a batch of writes is acknowledged once its record is synced here, and
+// the store applies the records to bbolt later, in batches (a
+// checkpoint), after which the segments that only hold applied records
+// are released. It is not a protocol package: it does I/O.
+//
+// # On disk
+//
+// The log is a directory of segment files named by the sequence number
+// (LSN) of their first record, "%016x.wal". A segment starts with a
+// 16-byte header: the magic "CORRALWL", the format version (uint32,
+// big-endian; Version) and 4 reserved zero bytes. Then records, each:
+//
+//	length uint32  (of data)
+//	crc    uint32  (CRC-32C of lsn and data)
+//	lsn    uint64  (one more than the previous record's, across segments)
+//	data   [length]byte
+//
+// A segment is preallocated (fallocate) so that a sync of an append
+// need not write the file's size; the unused part is zeros, and a
+// length of zero ends the segment's records. A new segment is started
+// when the current one is full; the directory is synced after a segment
+// is created.
+//
+// # The contract
+//
+//   - Append writes one record and returns after fdatasync: the record
+//     survives a crash. One Append is one sync, whatever the record holds
+//     (the caller batches: one record per round of its event loop).
+//   - A crash during an Append may leave the last record torn (short, or
+//     with a bad checksum). Open repairs that: a bad record at the end of
+//     the last segment, with nothing valid after it, is cut off (it was
+//     never acknowledged, its Append had not returned), and Open logs it.
+//   - A bad record with valid records after it, a bad record in a segment
+//     that is not the last, a gap in the sequence numbers or a segment of
+//     an unknown version is not a torn write: Open refuses
+//     (ErrCorrupt, ErrVersion) with the file and offset, and never cuts
+//     acknowledged records.
+//   - Release(lsn) deletes the segments whose records all have LSN <= lsn
+//     (the caller has those applied and synced elsewhere); the current
+//     segment is never deleted, so the next LSN is always known.
+//
+// Append and Release may be called from different goroutines.
+package wal
