@@ -33,6 +33,10 @@
 //     with a bad checksum). Open repairs that: a bad record at the end of
 //     the last segment, with nothing valid after it, is cut off (it was
 //     never acknowledged, its Append had not returned), and Open logs it.
+//     A synced last record that the disk later damaged looks the same and
+//     is cut too (etcd's WAL does likewise): that node has lost it, and
+//     gets it back from the other members, which all had it on disk
+//     before it was acknowledged.
 //   - A bad record with valid records after it, a bad record in a segment
 //     that is not the last, a gap in the sequence numbers or a segment of
 //     an unknown version is not a torn write: Open refuses
