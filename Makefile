@@ -105,7 +105,7 @@ bench: build
 # availability); a table per round and a verdict. CHAOS_SEED replays a
 # run (a failure prints the command), CHAOS_NODES=5, CHAOS_SERVICE=fork (a
 # service whose process forks). `make test` runs a short run (3 rounds).
-CHAOS_ROUNDS ?= 30
+CHAOS_ROUNDS ?= 100
 CHAOS_SEED ?=
 CHAOS_NODES ?= 3
 CHAOS_SERVICE ?= exec

@@ -316,12 +316,14 @@ func (e chaosEvent) String() string {
 	return s
 }
 
-// continuityViolations: node's own events of one round (evs) say the
-// resource stopped on it although it never left the primary component
-// (no quorum_lost, no view that is not primary, in the round). A stop
+// continuityViolations: node's own events (evs) say the resource stopped
+// on it, after event since, although it never left the primary component
+// since the resource last started there (no quorum_lost, no view that is
+// not primary). evs start before since, so that a node whose lease ran out
+// while a stall delayed the reading of since is seen to have left. A stop
 // that cleans up after a failure of the resource there (resource_failed:
 // a start that failed, a monitor that found it dead) is not one.
-func continuityViolations(node, resource string, evs []chaosEvent) []string {
+func continuityViolations(node, resource string, evs []chaosEvent, since int) []string {
 	var out []string
 	left, failed := false, false
 	for _, e := range evs {
@@ -332,8 +334,8 @@ func continuityViolations(node, resource string, evs []chaosEvent) []string {
 		case e.Kind == "resource_failed" && mine:
 			failed = true
 		case e.Kind == "resource_started" && mine:
-			failed = false
-		case e.Kind == "resource_stopped" && mine && !left && !failed:
+			failed, left = false, false
+		case e.Kind == "resource_stopped" && mine && !left && !failed && e.Seq > since:
 			out = append(out, e.String())
 		}
 	}

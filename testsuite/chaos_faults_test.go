@@ -256,6 +256,12 @@ func faultMove(c *chaosCluster, rng *mrand.Rand, rd *chaosRound, hold time.Durat
 	owner := c.svcOwner()
 	if owner != "" {
 		rd.disturbed[owner] = true
+	} else {
+		// not online where it was: the move stops it wherever it runs
+		owner = "?"
+		for _, n := range c.names {
+			rd.disturbed[n] = true
+		}
 	}
 	err := c.shell(pick(rng, c.names), "move svc")
 	time.Sleep(hold)
@@ -397,11 +403,11 @@ func (c *chaosCluster) round(s chaosSettings, r int) *chaosRound {
 		if rd.disturbed[n] {
 			continue
 		}
-		evs, err := c.events(n, since[n])
+		evs, err := c.events(n, max(since[n]-50, 0))
 		if err != nil {
 			continue
 		}
-		for _, v := range continuityViolations(n, "svc", evs) {
+		for _, v := range continuityViolations(n, "svc", evs, since[n]) {
 			rd.violations = append(rd.violations, fmt.Sprintf("continuity: svc stopped on %s, which stayed in the primary component and no fault of the round touched: %s", n, v))
 		}
 	}

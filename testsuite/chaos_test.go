@@ -690,6 +690,49 @@ func (p *chaosProber) between(from, to time.Time) (n, ok, dual int) {
 	return
 }
 
+// ---- the lock clients (G5) ----
+
+// chaosLockScript holds the lock for about 300 ms and records a heartbeat
+// meanwhile: $1 the record file, $2 the holder's name.
+const chaosLockScript = `for i in 1 2 3 4 5 6; do echo "hold $2 $(date +%s%N)" >> "$1"; sleep 0.05; done`
+
+// chaosLocker runs `corral lock --timeout 3s chaos -- ...` in a loop
+// through the nodes' sockets; a holder killed when its lock is lost
+// writes nothing after.
+type chaosLocker struct {
+	c        *chaosCluster
+	id       int
+	file     string
+	granted  int
+	refused  int
+	attempts int
+}
+
+func (l *chaosLocker) run(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	for n := 0; ; n++ {
+		select {
+		case <-stop:
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+		node := l.c.names[(l.id+n)%len(l.c.names)]
+		holder := fmt.Sprintf("lock%d.%d@%s", l.id, n, node)
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		x := exec.CommandContext(ctx, l.c.bin, "lock", "--socket", filepath.Join(l.c.dir, node, "corral.sock"), "--timeout", "3s", "chaos",
+			"--", "/bin/sh", "-c", chaosLockScript, "sh", l.file, holder)
+		out, err := x.CombinedOutput()
+		cancel()
+		l.attempts++
+		if err == nil {
+			l.granted++
+		} else {
+			l.refused++
+			l.c.logf("lock %s: %v %s", holder, err, firstLine(out))
+		}
+	}
+}
+
 // ---- the test ----
 
 // TestChaos runs the chaos rounds (see the top of this file).
@@ -798,6 +841,15 @@ func TestChaos(t *testing.T) {
 	c.prober = prober
 	proberDone := make(chan struct{})
 	go prober.run(c, stopLoad, proberDone)
+	lockFile := filepath.Join(dir, "lock.records")
+	var lockers []*chaosLocker
+	for i := range 2 {
+		l := &chaosLocker{c: c, id: i, file: lockFile}
+		lockers = append(lockers, l)
+		done := make(chan struct{})
+		loadDone = append(loadDone, done)
+		go l.run(stopLoad, done)
+	}
 	loadStopped := false
 	stopTheLoad := func() {
 		if loadStopped {
@@ -815,6 +867,7 @@ func TestChaos(t *testing.T) {
 	// the rounds
 	var rounds []*chaosRound
 	reported := map[string]bool{} // svc overlaps already reported
+	lockReported := map[string]bool{}
 	for r := s.first; r < s.first+s.rounds; r++ {
 		rd := c.round(s, r)
 		rounds = append(rounds, rd)
@@ -822,6 +875,12 @@ func TestChaos(t *testing.T) {
 		if runs, err := readSvcFile(c.svcFile); err == nil {
 			for _, o := range svcOverlaps(runs, reported) {
 				rd.violations = append(rd.violations, "G4: two incarnations of svc at once: "+o)
+			}
+		}
+		// G5: the lock's holders
+		if runs, err := readSvcFile(lockFile); err == nil {
+			for _, o := range svcOverlaps(runs, lockReported) {
+				rd.violations = append(rd.violations, "G5: two holders of the lock chaos at once: "+o)
 			}
 		}
 		rd.print(os.Stdout)
@@ -923,6 +982,11 @@ func TestChaos(t *testing.T) {
 	chaosTable(&b, rounds)
 	fmt.Fprintf(&b, "%s\n", g3)
 	chaosAvailability(&b, rounds)
+	granted, attempts := 0, 0
+	for _, l := range lockers {
+		granted, attempts = granted+l.granted, attempts+l.attempts
+	}
+	fmt.Fprintf(&b, "G5: corral lock chaos: %d of %d runs held the lock (the others timed out or lost it); holders never overlapped unless a violation says so\n", granted, attempts)
 	if total == 0 {
 		fmt.Fprintf(&b, "VERDICT: PASS (%d rounds, no violation)\n", len(rounds))
 	} else {
