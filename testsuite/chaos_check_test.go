@@ -102,7 +102,7 @@ var chaosModel = porcupine.Model{
 			}
 			if !out.OK {
 				// refused: the revision differed (unknowable when inexact)
-				return !(st.Exact && st.Rev == in.Expect), st
+				return !st.Exact || st.Rev != in.Expect, st
 			}
 			return match && out.Rev > in.Expect, chaosReg{Value: in.Value, Rev: out.Rev, Exact: true}
 		}
@@ -110,7 +110,7 @@ var chaosModel = porcupine.Model{
 	},
 	DescribeOperation: func(i, o any) string {
 		in, out := i.(chaosIn), o.(chaosOut)
-		res := "?"
+		var res string
 		switch {
 		case out.Unknown:
 			res = "unknown"
@@ -320,24 +320,35 @@ func (e chaosEvent) String() string {
 // on it, after event since, although it never left the primary component
 // since the resource last started there (no quorum_lost, no view that is
 // not primary). evs start before since, so that a node whose lease ran out
-// while a stall delayed the reading of since is seen to have left. A stop
-// that cleans up after a failure of the resource there (resource_failed:
-// a start that failed, a monitor that found it dead) is not one.
+// while a stall delayed the reading of since is seen to have left. A start
+// within chaosLeaseSettle of a lease loss does not count as a fresh start
+// (the stop that follows may be that loss's). A stop that cleans up after
+// a failure of the resource there (resource_failed: a start that failed,
+// a monitor that found it dead) is not one.
 func continuityViolations(node, resource string, evs []chaosEvent, since int) []string {
 	var out []string
 	left, failed := false, false
+	var lost time.Time
 	for _, e := range evs {
 		mine := e.Resource == resource && e.On == node
+		at, _ := time.Parse(time.RFC3339Nano, e.Time)
 		switch {
 		case e.Kind == "quorum_lost", e.Kind == "view_changed" && !e.Primary:
-			left = true
+			left, lost = true, at
 		case e.Kind == "resource_failed" && mine:
 			failed = true
 		case e.Kind == "resource_started" && mine:
-			failed, left = false, false
+			failed = false
+			if at.Sub(lost) > chaosLeaseSettle {
+				left = false
+			}
 		case e.Kind == "resource_stopped" && mine && !left && !failed && e.Seq > since:
 			out = append(out, e.String())
 		}
 	}
 	return out
 }
+
+// chaosLeaseSettle: a start this soon after a lease loss may still be
+// undone because of it.
+const chaosLeaseSettle = 2 * time.Second

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -28,7 +29,8 @@ type chaosRound struct {
 	probes     int
 	answered   int
 	dual       int
-	fatal      bool // the cluster did not heal: the run stops
+	fatal      bool   // the cluster did not heal: the run stops
+	load       string // the machine's load average at the round's end
 }
 
 func (rd *chaosRound) healText() string {
@@ -43,8 +45,8 @@ func (rd *chaosRound) availText() string {
 }
 
 func (rd *chaosRound) print(w io.Writer) {
-	fmt.Fprintf(w, "chaos round %d: %s: %d violation(s), healed in %s, svc answered %s probes\n",
-		rd.n, strings.Join(rd.faults, "; "), len(rd.violations), rd.healText(), rd.availText())
+	fmt.Fprintf(w, "chaos round %d: %s: %d violation(s), healed in %s, svc answered %s probes (load %s)\n",
+		rd.n, strings.Join(rd.faults, "; "), len(rd.violations), rd.healText(), rd.availText(), rd.load)
 	for _, v := range rd.violations {
 		fmt.Fprintf(w, "  VIOLATION %s\n", v)
 	}
@@ -393,6 +395,9 @@ func (c *chaosCluster) round(s chaosSettings, r int) *chaosRound {
 		rd.fatal = true
 	}
 	end := time.Now()
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		rd.load = strings.Fields(string(b))[0]
+	}
 	rd.probes, rd.answered, rd.dual = c.prober.between(start, end)
 	for _, d := range c.prober.doubles(start, end) {
 		rd.violations = append(rd.violations, "G4: two incarnations of svc served at once: "+d)

@@ -1089,9 +1089,9 @@ func (c *chaosCluster) dumpEvents() {
 
 func chaosTable(w io.Writer, rounds []*chaosRound) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ROUND\tFAULTS\tVIOLATIONS\tHEALED IN\tAVAILABILITY\tDUAL ANSWERS")
+	fmt.Fprintln(tw, "ROUND\tFAULTS\tVIOLATIONS\tHEALED IN\tAVAILABILITY\tDUAL ANSWERS\tLOAD")
 	for _, rd := range rounds {
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%d\n", rd.n, strings.Join(rd.faults, ", "), len(rd.violations), rd.healText(), rd.availText(), rd.dual)
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%d\t%s\n", rd.n, strings.Join(rd.faults, ", "), len(rd.violations), rd.healText(), rd.availText(), rd.dual, rd.load)
 	}
 	tw.Flush()
 }

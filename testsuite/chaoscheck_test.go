@@ -69,7 +69,9 @@ func TestChaosCheckers(t *testing.T) {
 	os.Remove(file)
 
 	ev := func(seq int, kind, on string, primary bool) chaosEvent {
-		return chaosEvent{Seq: seq, Kind: kind, Resource: "svc", On: on, Primary: primary}
+		// a second apart
+		at := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC).Add(time.Duration(seq) * time.Second)
+		return chaosEvent{Seq: seq, Time: at.Format(time.RFC3339Nano), Kind: kind, Resource: "svc", On: on, Primary: primary}
 	}
 	for _, tc := range []struct {
 		name  string
@@ -84,7 +86,8 @@ func TestChaosCheckers(t *testing.T) {
 		{"a stop after a failure", []chaosEvent{ev(1, "resource_failed", "n1", false), ev(2, "resource_stopped", "n1", false)}, 0, 0},
 		{"another node's stop", []chaosEvent{ev(2, "resource_stopped", "n2", false)}, 0, 0},
 		{"a lease lost before since", []chaosEvent{ev(1, "quorum_lost", "", false), ev(2, "quorum_regained", "", false), ev(3, "resource_stopped", "n1", false)}, 1, 0},
-		{"started again, then stopped", []chaosEvent{ev(1, "quorum_lost", "", false), ev(2, "resource_started", "n1", false), ev(3, "resource_stopped", "n1", false)}, 0, 1},
+		{"started again, then stopped", []chaosEvent{ev(1, "quorum_lost", "", false), ev(4, "resource_started", "n1", false), ev(5, "resource_stopped", "n1", false)}, 0, 1},
+		{"started right after a lease loss, then stopped", []chaosEvent{ev(1, "quorum_lost", "", false), ev(2, "resource_started", "n1", false), ev(3, "resource_stopped", "n1", false)}, 0, 0},
 		{"a stop before since", []chaosEvent{ev(2, "resource_stopped", "n1", false)}, 2, 0},
 	} {
 		if got := continuityViolations("n1", "svc", tc.evs, tc.since); len(got) != tc.bad {
