@@ -18,7 +18,7 @@ import (
 func cdbCommand() *command {
 	return &command{
 		name:    "cdb",
-		usage:   "cdb get KEY | cdb list [PREFIX] | cdb set KEY VALUE [--if-revision N] [--client ID --seq N] | cdb del KEY [--client ID --seq N] | cdb history [--limit N] | cdb watch [PREFIX] [--start REV] [--json]",
+		usage:   "cdb get KEY [--stale] | cdb list [PREFIX] [--stale] | cdb set KEY VALUE [--if-revision N] [--client ID --seq N] | cdb del KEY [--client ID --seq N] | cdb history [--limit N] | cdb watch [PREFIX] [--start REV] [--json]",
 		summary: "read and change the configuration database",
 		help: "The configuration database is a replicated tree of keys (paths like /resources/web/ip)\n" +
 			"with values and revisions. `get` shows one key, `list` the keys under a prefix (all by\n" +
@@ -29,11 +29,14 @@ func cdbCommand() *command {
 			"them; with --json one JSON object a line). It resumes where it was after a lost connection.\n" +
 			"--client ID --seq N name a write so a retry is safe: after no answer or \"outcome unknown\",\n" +
 			"run the same command again and it gets the original result, never a second apply.\n" +
-			"A write returns once every node of the primary view has it on disk; a node without\n" +
-			"quorum refuses writes and marks its reads stale (they may be old).",
-		example: "cdb set /resources/web/ip 10.0.0.5\ncdb get /resources/web/ip\ncdb list /resources --json\ncdb history --limit 5\ncdb watch /resources/ --json",
+			"A write returns once every node of the primary view has it on disk. A read (get, list)\n" +
+			"sees every write acknowledged before it began, on any node: it needs a quorate node and\n" +
+			"fails with \"no quorum\" elsewhere. --stale reads this node's copy as it is, with no\n" +
+			"quorum and no round to the coordinator; it says stale (\"stale\": true with --json),\n" +
+			"since the copy may miss the latest writes.",
+		example: "cdb set /resources/web/ip 10.0.0.5\ncdb get /resources/web/ip\ncdb get /resources/web/ip --stale\ncdb list /resources --json\ncdb history --limit 5\ncdb watch /resources/ --json",
 		subs:    []string{"get", "list", "set", "del", "history", "watch"},
-		flags:   []flagSpec{{"--if-revision", "N"}, {"--limit", "N"}, {"--start", "REV"}, {"--client", "ID"}, {"--seq", "N"}},
+		flags:   []flagSpec{{"--if-revision", "N"}, {"--limit", "N"}, {"--start", "REV"}, {"--client", "ID"}, {"--seq", "N"}, {"--stale", ""}},
 		run:     runCDB,
 	}
 }
@@ -52,7 +55,15 @@ func cdbPath(key string) (string, error) {
 
 func staleNote(stale bool) string {
 	if stale {
-		return " (stale: this node has no quorum, the value may be old)"
+		return " (stale: this node's copy, it may miss the latest writes)"
+	}
+	return ""
+}
+
+// staleQuery is the query parameter of a --stale read.
+func staleQuery(a *args, sep string) string {
+	if a.has("--stale") {
+		return sep + "stale=true"
 	}
 	return ""
 }
@@ -79,6 +90,9 @@ func runCDB(ctx context.Context, s *Shell, a *args) error {
 		}
 		hdr = http.Header{"Corral-Client": {a.flags["--client"]}, "Corral-Seq": {strconv.FormatUint(n, 10)}}
 	}
+	if a.has("--stale") && sub != "get" && sub != "list" && sub != "ls" {
+		return usagef("--stale goes with `cdb get` and `cdb list`, not %s", sub)
+	}
 	if a.has("--start") && sub != "watch" {
 		return usagef("--start goes with `cdb watch`, not %s", sub)
 	}
@@ -102,18 +116,18 @@ func runCDB(ctx context.Context, s *Shell, a *args) error {
 		return cdbWatch(ctx, s, prefix, start)
 	case "get":
 		if len(rest) != 1 {
-			return usagef("usage: cdb get KEY")
+			return usagef("usage: cdb get KEY [--stale]")
 		}
-		return cdbGet(ctx, s, rest[0])
+		return cdbGet(ctx, s, rest[0], staleQuery(a, "?"))
 	case "list", "ls":
 		if len(rest) > 1 {
-			return usagef("usage: cdb list [PREFIX]")
+			return usagef("usage: cdb list [PREFIX] [--stale]")
 		}
 		prefix := "/"
 		if len(rest) == 1 {
 			prefix = rest[0]
 		}
-		return cdbList(ctx, s, prefix)
+		return cdbList(ctx, s, prefix, staleQuery(a, "&"))
 	case "set":
 		if len(rest) != 2 {
 			return usagef("usage: cdb set KEY VALUE [--if-revision N] (quote a value with spaces)")
@@ -141,11 +155,12 @@ func runCDB(ctx context.Context, s *Shell, a *args) error {
 	return usagef("cdb %s: unknown; use get, list, set, del, history or watch", sub)
 }
 
-func cdbGet(ctx context.Context, s *Shell, key string) error {
+func cdbGet(ctx context.Context, s *Shell, key, query string) error {
 	path, err := cdbPath(key)
 	if err != nil {
 		return err
 	}
+	path += query
 	var res apitypes.CDBGetResult
 	if err := s.Client.Get(ctx, path, &res); err != nil {
 		return err
@@ -157,9 +172,9 @@ func cdbGet(ctx context.Context, s *Shell, key string) error {
 	return err
 }
 
-func cdbList(ctx context.Context, s *Shell, prefix string) error {
+func cdbList(ctx context.Context, s *Shell, prefix, query string) error {
 	var res apitypes.CDBListResult
-	if err := s.Client.Get(ctx, "/v1/cdb?prefix="+url.QueryEscape(prefix), &res); err != nil {
+	if err := s.Client.Get(ctx, "/v1/cdb?prefix="+url.QueryEscape(prefix)+query, &res); err != nil {
 		return err
 	}
 	if s.json {

@@ -79,8 +79,20 @@ func TestCDBNoQuorum(t *testing.T) {
 	if code, out, errs := runMain(t, "--socket", sock, "-c", "cdb set /a 2"); code != 1 || !strings.Contains(errs, "no quorum: 1 of 3 votes") {
 		t.Fatalf("set: %d %q %q", code, out, errs)
 	}
-	if code, out, errs := runMain(t, "--socket", sock, "-c", "cdb get /a"); code != 0 || !strings.Contains(out, "stale") {
+	// a read is linearizable by default: refused without quorum, saying
+	// how to read this node's copy anyway
+	if code, out, errs := runMain(t, "--socket", sock, "-c", "cdb get /a"); code != 1 || !strings.Contains(errs, "no quorum") || !strings.Contains(errs, "--stale") {
 		t.Fatalf("get: %d %q %q", code, out, errs)
+	}
+	if code, out, errs := runMain(t, "--socket", sock, "-c", "cdb get /a --stale"); code != 0 || !strings.Contains(out, "stale") {
+		t.Fatalf("get --stale: %d %q %q", code, out, errs)
+	}
+	var l apitypes.CDBListResult
+	if code, out, errs := runMain(t, "--socket", sock, "-c", "cdb list / --stale --json"); code != 0 || json.Unmarshal([]byte(out), &l) != nil || !l.Stale || len(l.Keys) != 1 {
+		t.Fatalf("list --stale --json: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := runMain(t, "--socket", sock, "-c", "cdb history --stale"); code == 0 || !strings.Contains(errs, "--stale goes with") {
+		t.Fatalf("history --stale: %d %q", code, errs)
 	}
 }
 

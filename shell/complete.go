@@ -203,7 +203,7 @@ func (c *completer) cdbKeys(partial string) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	var res apitypes.CDBListResult
-	if err := c.s.Client.Get(ctx, "/v1/cdb?prefix="+url.QueryEscape(dir), &res); err != nil {
+	if err := c.s.Client.Get(ctx, "/v1/cdb?prefix="+url.QueryEscape(dir)+"&stale=true", &res); err != nil {
 		return nil
 	}
 	seen := map[string]bool{}

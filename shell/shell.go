@@ -423,6 +423,8 @@ func wantsHelp(words []string, raw bool) bool {
 // the shell commands that do the same.
 var routeHints = []struct{ api, shell string }{
 	{"list the keys with GET /v1/cdb?prefix=/", "list keys with cdb list /"},
+	{"or add ?stale=true to read this node's state as it is", "or add --stale to read this node's copy as it is"},
+	{"this is this node's state as it is (stale=true), which may be old", "this is this node's copy (--stale), which may be old"},
 	{"list them with GET /v1/groups or GET /v1/resources (shell: groups, resources)", "list them with groups or resources"},
 	{"list the nodes with GET /v1/nodes (shell: nodes)", "list the nodes with nodes"},
 	{"GET /v1/debug/faults lists the active rules", "debug fault list shows the active rules"},

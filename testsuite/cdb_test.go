@@ -163,8 +163,12 @@ func TestCDB(t *testing.T) {
 		}
 		return nil
 	})
+	// a read is linearizable: refused alone; --stale reads n3's copy
+	if r := corral(t, dir, "shell", "--socket", sock, "-c", "cdb get /demo/first"); r.code != 1 || !strings.Contains(r.stderr, "no quorum") || !strings.Contains(r.stderr, "--stale") {
+		t.Fatalf("n3 alone: a linearizable get: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
 	var g cdbKV
-	if err := shellJSON(t, dir, "n3", "cdb get /demo/first", &g); err != nil || !g.Stale || g.Value != "one" {
-		t.Fatalf("n3 alone: get %+v, %v: want the last value, stale", g, err)
+	if err := shellJSON(t, dir, "n3", "cdb get /demo/first --stale", &g); err != nil || !g.Stale || g.Value != "one" {
+		t.Fatalf("n3 alone: get --stale %+v, %v: want the last value, stale", g, err)
 	}
 }

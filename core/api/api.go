@@ -47,11 +47,15 @@ type Node interface {
 	NodeAddrs(name string) ([]netip.Addr, bool)
 	// Metrics returns the counters /metrics exposes.
 	Metrics() (node.Metrics, error)
-	// CDBGet, CDBList and CDBHistory read the configuration database
-	// (stale: this node is not quorate); CDBTxn writes it and returns
+	// CDBGet, CDBList and CDBHistory read this node's state of the
+	// configuration database (stale: this node is not quorate);
+	// CDBGetLinear and CDBListLinear read it linearizably (every update
+	// acknowledged before the call is seen); CDBTxn writes it and returns
 	// once the update is durable on every member of the primary view.
 	CDBGet(key string) (kv cdb.KV, found, stale bool, err error)
 	CDBList(prefix string) (kvs []cdb.KV, rev uint64, stale bool, err error)
+	CDBGetLinear(ctx context.Context, key string) (kv cdb.KV, found bool, err error)
+	CDBListLinear(ctx context.Context, prefix string) (kvs []cdb.KV, rev uint64, err error)
 	CDBHistory(n int) ([]cdb.Change, error)
 	CDBTxn(ctx context.Context, ifs []cdb.Cond, then []cdb.Op) (cdb.Result, error)
 	// CDBTxnAs is CDBTxn under the caller's request id (client, seq): a

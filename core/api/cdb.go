@@ -50,11 +50,15 @@ func (h *Handler) cdb(w http.ResponseWriter, r *http.Request, path string) {
 	_, hasPrefix := r.URL.Query()["prefix"]
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		if hasPrefix || key == "" || key == "/" {
-			h.cdbList(w, r.URL.Query().Get("prefix"))
+		stale, ok := staleParam(w, r)
+		if !ok {
 			return
 		}
-		h.cdbGet(w, key)
+		if hasPrefix || key == "" || key == "/" {
+			h.cdbList(w, r, r.URL.Query().Get("prefix"), stale)
+			return
+		}
+		h.cdbGet(w, r, key, stale)
 	case http.MethodPut, http.MethodPost:
 		if key == "" || key == "/" {
 			WriteError(w, http.StatusBadRequest, "no key to set", `PUT /v1/cdb/KEY with {"value": "..."}`)
@@ -90,16 +94,59 @@ func (h *Handler) cdb(w http.ResponseWriter, r *http.Request, path string) {
 	}
 }
 
-func (h *Handler) cdbGet(w http.ResponseWriter, key string) {
-	kv, found, stale, err := h.n.CDBGet(key)
+// staleParam reads the stale query parameter: true reads this node's
+// state as it is (no quorum needed; the answer says stale: true), false
+// or absent reads linearizably.
+func staleParam(w http.ResponseWriter, r *http.Request) (stale, ok bool) {
+	v, has := r.URL.Query()["stale"]
+	if !has {
+		return false, true
+	}
+	if len(v) == 0 || v[0] == "" {
+		return true, true
+	}
+	b, err := strconv.ParseBool(v[0])
 	if err != nil {
-		nodeError(w, "cdb get", err)
+		WriteError(w, http.StatusBadRequest, "stale="+strconv.Quote(v[0])+" is not true or false",
+			"add ?stale=true to read this node's state as it is, or leave it out for a linearizable read")
+		return false, false
+	}
+	return b, true
+}
+
+// cdbReadError answers a read that failed.
+func cdbReadError(w http.ResponseWriter, what string, err error) {
+	var nq cdb.ErrNoQuorum
+	switch {
+	case errors.As(err, &nq), errors.Is(err, cdb.ErrReadRetry), errors.Is(err, context.DeadlineExceeded):
+		WriteError(w, http.StatusServiceUnavailable, err.Error(),
+			"a linearizable read needs a quorate node: use a node of the primary view (corral shell -c quorum shows this node's votes), or add ?stale=true to read this node's state as it is")
+	default:
+		nodeError(w, what, err)
+	}
+}
+
+func (h *Handler) cdbGet(w http.ResponseWriter, r *http.Request, key string, stale bool) {
+	var (
+		kv    cdb.KV
+		found bool
+		err   error
+	)
+	if stale {
+		kv, found, _, err = h.n.CDBGet(key)
+	} else {
+		ctx, cancel := context.WithTimeout(r.Context(), cdbTimeout)
+		kv, found, err = h.n.CDBGetLinear(ctx, key)
+		cancel()
+	}
+	if err != nil {
+		cdbReadError(w, "cdb get", err)
 		return
 	}
 	if !found {
 		hint := "list the keys with GET /v1/cdb?prefix=/"
 		if stale {
-			hint = "this node is not quorate: its view of the database may be old; " + hint
+			hint = "this is this node's state as it is (stale=true), which may be old; " + hint
 		}
 		WriteError(w, http.StatusNotFound, "no key "+key, hint)
 		return
@@ -107,10 +154,21 @@ func (h *Handler) cdbGet(w http.ResponseWriter, key string) {
 	WriteJSON(w, http.StatusOK, CDBGetResult{CDBKey: cdbKey(kv), Stale: stale})
 }
 
-func (h *Handler) cdbList(w http.ResponseWriter, prefix string) {
-	kvs, rev, stale, err := h.n.CDBList(prefix)
+func (h *Handler) cdbList(w http.ResponseWriter, r *http.Request, prefix string, stale bool) {
+	var (
+		kvs []cdb.KV
+		rev uint64
+		err error
+	)
+	if stale {
+		kvs, rev, _, err = h.n.CDBList(prefix)
+	} else {
+		ctx, cancel := context.WithTimeout(r.Context(), cdbTimeout)
+		kvs, rev, err = h.n.CDBListLinear(ctx, prefix)
+		cancel()
+	}
 	if err != nil {
-		nodeError(w, "cdb list", err)
+		cdbReadError(w, "cdb list", err)
 		return
 	}
 	out := CDBListResult{Prefix: prefix, Revision: rev, Stale: stale, Keys: []CDBKey{}}

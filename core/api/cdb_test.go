@@ -69,13 +69,40 @@ func TestCDBNoQuorum(t *testing.T) {
 	f.KV = map[string]cdb.KV{"/a": {Key: "/a", Value: []byte("1"), CreateRev: 1, ModRev: 1}}
 	h := newHandler(t, f)
 	wantError(t, doBody(t, h, http.MethodPut, "/v1/cdb/a", `{"value": "2"}`), http.StatusServiceUnavailable, "no quorum: 1 of 3 votes")
+	// a read is linearizable by default: refused without a quorum, with
+	// the way to read this node's state anyway
+	wantError(t, do(t, h, http.MethodGet, "/v1/cdb/a"), http.StatusServiceUnavailable, "stale=true")
+	wantError(t, do(t, h, http.MethodGet, "/v1/cdb?prefix=/"), http.StatusServiceUnavailable, "no quorum: 1 of 3 votes")
 	var g CDBGetResult
-	decode(t, do(t, h, http.MethodGet, "/v1/cdb/a"), http.StatusOK, &g)
+	decode(t, do(t, h, http.MethodGet, "/v1/cdb/a?stale=true"), http.StatusOK, &g)
 	if !g.Stale || g.Value != "1" {
 		t.Fatalf("stale get %+v", g)
 	}
 	var l CDBListResult
-	decode(t, do(t, h, http.MethodGet, "/v1/cdb?prefix=/"), http.StatusOK, &l)
+	decode(t, do(t, h, http.MethodGet, "/v1/cdb?prefix=/&stale=true"), http.StatusOK, &l)
+	if !l.Stale || len(l.Keys) != 1 {
+		t.Fatalf("stale list %+v", l)
+	}
+	wantError(t, do(t, h, http.MethodGet, "/v1/cdb/a?stale=maybe"), http.StatusBadRequest, "not true or false")
+}
+
+// TestCDBStaleParam: a quorate node's default read is linearizable
+// (stale: false); ?stale=true reads its state and says stale: true.
+func TestCDBStaleParam(t *testing.T) {
+	f := apitest.New()
+	f.KV = map[string]cdb.KV{"/a": {Key: "/a", Value: []byte("1"), CreateRev: 1, ModRev: 1}}
+	h := newHandler(t, f)
+	var g CDBGetResult
+	decode(t, do(t, h, http.MethodGet, "/v1/cdb/a"), http.StatusOK, &g)
+	if g.Stale || g.Value != "1" {
+		t.Fatalf("linearizable get %+v", g)
+	}
+	decode(t, do(t, h, http.MethodGet, "/v1/cdb/a?stale=true"), http.StatusOK, &g)
+	if !g.Stale {
+		t.Fatalf("stale get %+v", g)
+	}
+	var l CDBListResult
+	decode(t, do(t, h, http.MethodGet, "/v1/cdb?prefix=/&stale"), http.StatusOK, &l)
 	if !l.Stale || len(l.Keys) != 1 {
 		t.Fatalf("stale list %+v", l)
 	}

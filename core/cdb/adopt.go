@@ -47,6 +47,10 @@ func (d *DB) receive(from wire.NodeID, m Message) {
 		d.serve(from, *m.Fetch)
 	case m.Chunk != nil:
 		d.take(from, m.Chunk)
+	case m.ReadAsk != nil:
+		d.takeAsk(from, *m.ReadAsk)
+	case m.ReadIndex != nil:
+		d.takeIndex(from, *m.ReadIndex)
 	}
 }
 

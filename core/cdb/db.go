@@ -59,6 +59,9 @@ type DB struct {
 	servedHead uint64
 	waiting    []fetchFrom // fetches for a view this node has not begun yet
 
+	reads []*pendingRead // linearizable reads begun here (read.go)
+	asks  []readAsk      // peers' asks for a read index, on the coordinator
+
 	pending   map[reqKey]bool
 	watches   map[uint64]string
 	nextWatch uint64
@@ -461,7 +464,8 @@ func (d *DB) Advance() { d.rd = Ready{} }
 // HasReady reports whether Ready has anything.
 func (d *DB) HasReady() bool {
 	return !d.rd.Persist.Empty() || len(d.rd.Messages) > 0 || len(d.rd.Replies) > 0 ||
-		len(d.rd.Watch) > 0 || len(d.rd.Progress) > 0 || len(d.rd.Broadcast) > 0
+		len(d.rd.Watch) > 0 || len(d.rd.Progress) > 0 || len(d.rd.Broadcast) > 0 ||
+		len(d.rd.Reads) > 0
 }
 
 // Snapshot returns the committed state in its versioned binary form.

@@ -69,11 +69,19 @@
 //     subscribers and log Progress (Progress.String).
 //  5. SetQuorum(quorate, votes, expected) whenever this node's view, its
 //     primary flag or its lease changes: quorate = in a primary view and
-//     holding the lease (G2). Reads (Get, List) are served from local
-//     committed state with stale = !quorate, or while catching up.
+//     holding the lease (G2). Get and List read local committed state
+//     with stale = !quorate, or while catching up (`--stale` reads, the
+//     node's own consumers).
 //  6. At a restart: New, then Recover(Persisted{Snapshot, Entries,
 //     Commit, Adopted}) from what step 4 wrote. Tentative entries survive
 //     a restart; they are resolved by the next adoption.
+//  7. Linearizable reads: Read(id) (refused with ErrNoQuorum unless
+//     quorate), then ReadRound() in every round, right after SetQuorum
+//     with the lease judged by the clock now; Messages carry ReadAsk and
+//     ReadIndex like Fetch and Chunk; a Ready.Reads entry says the read
+//     may be served (Get or List, now) or failed (ErrNoQuorum, or
+//     ErrReadRetry: the coordinator could not answer). CancelRead forgets
+//     a read whose client stopped waiting. See "Linearizable reads".
 //
 // # View changes and adoption (G3)
 //
@@ -125,7 +133,7 @@
 // Get and List read the committed state of this node: never an entry that
 // was not committed, not older than anything this node answered, but not
 // linearizable across nodes (a member may commit a Safe entry later than
-// the node that answered it). History(n) gives the last n changes (who,
+// the node that answered it); Read makes them linearizable (below). History(n) gives the last n changes (who,
 // when by the origin's clock, what). Watch(prefix) makes every later
 // committed change under prefix come out in Ready.Watch, in order;
 // WatchFrom(prefix, start) also replays the committed changes from
@@ -134,6 +142,54 @@
 // by a snapshot (Restore) gives its watches the keys that differ, as sets
 // and deletes at the snapshot's revision, so a watcher's view stays the
 // node's state.
+//
+// # Linearizable reads
+//
+// A read begun on any member returns a state at least as new as every
+// update acknowledged (anywhere) before it began, with no log entry
+// (a read is not a no-op write: it bumps no revision). It is a read
+// index (raft's ReadIndex, with the view's coordinator as leader):
+//
+//  1. Read(id) on a quorate node. In ReadRound, once the node is settled
+//     in the primary view V it adopted (its committed state holds V's
+//     adopted history), the read asks V's coordinator (ViewID.Coord) for
+//     an index: ReadAsk{V, id}. On the coordinator itself the index is
+//     taken locally (a lease read: no round).
+//  2. The coordinator answers in a ReadRound, only while it is quorate
+//     (holds its lease by the clock now) and settled in V: the index is
+//     its log head, tentative entries included. Otherwise it answers no
+//     (ErrReadRetry), or holds the ask until it settled in V.
+//  3. The reader serves the read once it is still in V, settled, and its
+//     committed revision reached the index. A view change before that
+//     takes the index again in the new view (the read's view is the one
+//     it adopted); losing quorum fails the read (ErrNoQuorum).
+//
+// Why every acknowledged update W is covered. W was answered after its
+// Safe commit (or a settled adoption). Say the read began at t0 and the
+// coordinator C of V took the index at t1 > t0 (after the ask came, or
+// on C at the ReadRound after Read).
+//
+//   - W acknowledged in V: a Safe delivery in V needs C's Stable, which
+//     C sends only once its Hold of W is durable (step 2), so C held W
+//     (rev r) before t0 < t1; C's log is never truncated within V, so
+//     its head at t1 is >= r.
+//   - W acknowledged in an earlier primary view: every later primary
+//     view adopts a history that contains W at its revision (G3); C is
+//     settled in V, so W is in C's log, at or below its head.
+//   - W acknowledged in a later primary view V' (one C is not a member
+//     of, or has not installed yet): impossible before t1. If C is in V',
+//     no update of V' is Safe before C installed it, after t1. If not,
+//     V' takes writes only after C's lease could last (G2: the takeover
+//     wait), and C held its lease at t1; so W came after t1, and after t0.
+//
+// The reader applies V's history in the same order as C (log matching:
+// (Rev, View) names one history within V), so once its committed revision
+// reaches the index, in V, its state contains every such W. The read
+// returns no state that is not committed (Safe: on disk on every member
+// of V, so in every later primary view), and reads that follow it take
+// an index at least as high: the sequence of reads and writes is
+// linearizable. Served without waiting for the index (a mutation),
+// the simulation (sim_test.go) finds a stale read.
 //
 // Snapshot/Restore use a versioned binary encoding (wire.Writer/Reader):
 // keys, the dedupe table and the history, canonical (sorted), so

@@ -3,11 +3,15 @@ package cdb
 import "github.com/corral-ha/corral/core/wire"
 
 // Message is a history-transfer message between two members of a new
-// primary view (over circuits). Exactly one of Fetch and Chunk is set.
+// primary view (over circuits), or a linearizable read's ask for an
+// index and its answer (read.go). Exactly one of Fetch, Chunk, ReadAsk
+// and ReadIndex is set.
 type Message struct {
-	To    wire.NodeID
-	Fetch *Fetch
-	Chunk *Chunk
+	To        wire.NodeID
+	Fetch     *Fetch
+	Chunk     *Chunk
+	ReadAsk   *ReadAsk
+	ReadIndex *ReadIndex
 }
 
 // Run is a stretch of a log sequenced by one view.
@@ -80,6 +84,21 @@ func (m *Message) Append(w *wire.Writer) {
 		} else {
 			w.Uint8(0)
 		}
+	case m.ReadAsk != nil:
+		w.Uint8(3)
+		w.ViewID(m.ReadAsk.View)
+		w.Uvarint(m.ReadAsk.ID)
+	case m.ReadIndex != nil:
+		x := m.ReadIndex
+		w.Uint8(4)
+		w.ViewID(x.View)
+		w.Uvarint(x.ID)
+		w.Uvarint(x.Index)
+		if x.OK {
+			w.Uint8(1)
+		} else {
+			w.Uint8(0)
+		}
 	default:
 		w.Uint8(0)
 	}
@@ -117,6 +136,10 @@ func DecodeMessage(r *wire.Reader) (Message, error) {
 		c.Head = r.Uvarint()
 		c.Last = r.Uint8() == 1
 		m.Chunk = c
+	case 3:
+		m.ReadAsk = &ReadAsk{View: r.ViewID(), ID: r.Uvarint()}
+	case 4:
+		m.ReadIndex = &ReadIndex{View: r.ViewID(), ID: r.Uvarint(), Index: r.Uvarint(), OK: r.Uint8() == 1}
 	default:
 		return Message{}, ErrCorrupt
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand"
 	"sort"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,6 +67,7 @@ type hop struct {
 	modRev   uint64
 	node     int
 	ackNode  int
+	lin      bool // a linearizable read (Read, then Get once it is done)
 }
 
 type harness struct {
@@ -88,6 +91,11 @@ type harness struct {
 	trace  []string
 	keys   []string
 	nwrite int
+	// linearizable reads in flight, by id; noWait is the mutation that
+	// serves a read without waiting for its index (the check must fail)
+	lreads map[uint64]*hop
+	nread  uint64
+	noWait bool
 }
 
 func (h *harness) logf(format string, a ...any) {
@@ -108,7 +116,7 @@ func (h *harness) fatalf(format string, a ...any) {
 func newHarness(r *simtest.Run, n int) *harness {
 	h := &harness{r: r, rng: rand.New(rand.NewSource(r.Seed)), n: n, primary: map[wire.ViewID]bool{},
 		busy: map[string]*hop{}, seqs: map[string]uint64{}, acked: map[uint64]reqKey{}, ackAt: map[uint64]int{},
-		keys: []string{"/a", "/b", "/c"}}
+		keys: []string{"/a", "/b", "/c"}, lreads: map[uint64]*hop{}}
 	for i := range n {
 		nd := &hnode{id: wire.NodeID(i + 1), up: true, disk: hdisk{entries: map[uint64]Entry{}}}
 		nd.db = mustNew(Config{Self: nd.id, History: 16, CompactEvery: 1 << 40, ChunkEntries: 3})
@@ -191,8 +199,38 @@ func (h *harness) drain(i int) {
 			h.acked[rp.Result.Rev] = reqKey{rp.Client, rp.Seq}
 			h.ackAt[rp.Result.Rev] = h.now
 		}
+		for _, rr := range rd.Reads {
+			op := h.lreads[rr.ID]
+			if op == nil {
+				h.fatalf("n%d: read %d done but not begun", nd.id, rr.ID)
+			}
+			delete(h.lreads, rr.ID)
+			if rr.Err != nil {
+				h.logf("n%d read %d of %s failed: %v", nd.id, rr.ID, op.key, rr.Err)
+				continue
+			}
+			if nd.db.st.rev < rr.Index {
+				h.fatalf("n%d: read %d done at rev %d below its index %d", nd.id, rr.ID, nd.db.st.rev, rr.Index)
+			}
+			kv, found, _ := nd.db.Get(op.key)
+			op.ret, op.found, op.val, op.modRev = h.now, found, kv.Value, kv.ModRev
+			linServed.Add(1)
+			h.ops = append(h.ops, op)
+			h.logf("n%d read %d of %s: rev %d (index %d, state %d)", nd.id, rr.ID, op.key, kv.ModRev, rr.Index, nd.db.st.rev)
+		}
 	}
 	h.setQuorum(i)
+	nd.db.ReadRound()
+	if h.noWait {
+		// the mutation: serve every read now, whatever its index
+		for _, r := range nd.db.reads {
+			r.known, r.index = true, 0
+		}
+		nd.db.ReadRound()
+	}
+	if nd.db.HasReady() {
+		h.drain(i)
+	}
 }
 
 func (h *harness) setQuorum(i int) {
@@ -328,6 +366,11 @@ func (h *harness) crash(i int) {
 			delete(h.busy, c)
 		}
 	}
+	for id, op := range h.lreads {
+		if op.node == i {
+			delete(h.lreads, id)
+		}
+	}
 }
 
 func (h *harness) restart(i int) {
@@ -364,6 +407,15 @@ func (h *harness) client() {
 		return
 	}
 	key := h.keys[h.rng.Intn(len(h.keys))]
+	if h.rng.Intn(4) == 0 {
+		h.nread++
+		if err := nd.db.Read(h.nread); err != nil {
+			return
+		}
+		h.lreads[h.nread] = &hop{client: c, key: key, inv: h.now, ret: -1, node: i, lin: true}
+		h.drain(i)
+		return
+	}
 	if h.rng.Intn(3) == 0 {
 		kv, found, stale := nd.db.Get(key)
 		if !stale {
@@ -610,6 +662,21 @@ func checkLinearizable(ops []*hop, hist []Entry) error {
 			}
 		}
 		reads = append(reads, op)
+		if op.lin {
+			// a linearizable read is placed among every op in real time:
+			// from the state it saw to just before the key's next change
+			hi := inf
+			for _, r := range changes[op.key] {
+				if r > op.modRev {
+					hi = r - 1
+					break
+				}
+			}
+			if !op.found {
+				hi = inf // absent: absentFrom finds the point
+			}
+			ivs = append(ivs, iv{op, op.modRev, hi})
+		}
 	}
 	for _, rd := range reads {
 		for _, w := range ops {
@@ -719,7 +786,54 @@ func TestSimulation(t *testing.T) {
 			})
 		})
 	}
-	t.Logf("%d seeds x 2 cluster sizes in %v", len(seeds), time.Since(start))
+	t.Logf("%d seeds x 2 cluster sizes in %v, %d linearizable reads served", len(seeds), time.Since(start), linServed.Load())
+	if linServed.Load() == 0 {
+		t.Fatal("no linearizable read was served")
+	}
+}
+
+// TestSimulationReadNoWait: the same runs with reads served before this
+// node's state reaches their index find a stale read (the checker sees
+// what the index is for).
+func TestSimulationReadNoWait(t *testing.T) {
+	for seed := int64(1); seed <= 300; seed++ {
+		c := &catchTB{TB: t}
+		func() {
+			defer func() {
+				if p := recover(); p != nil && p != c {
+					panic(p)
+				}
+			}()
+			h := newHarness(&simtest.Run{TB: c, Seed: seed}, 3)
+			h.noWait = true
+			h.run(400)
+		}()
+		if strings.HasPrefix(c.failed, "linearizability: read of") {
+			t.Logf("seed %d: %s", seed, c.failed)
+			return
+		}
+		if c.failed != "" {
+			t.Fatalf("seed %d failed otherwise: %s", seed, c.failed)
+		}
+	}
+	t.Fatal("300 seeds served reads without waiting for their index and the checker found no stale read")
+}
+
+// linServed counts the linearizable reads served (a test that checks
+// none proves nothing).
+var linServed atomic.Int64
+
+// catchTB records the first Fatalf of a run instead of failing the test.
+type catchTB struct {
+	testing.TB
+	failed string
+}
+
+func (c *catchTB) Log(...any) {}
+func (c *catchTB) Helper()    {}
+func (c *catchTB) Fatalf(format string, a ...any) {
+	c.failed = fmt.Sprintf(format, a...)
+	panic(c)
 }
 
 func slicesContains(s []int, x int) bool {

@@ -278,4 +278,7 @@ type Ready struct {
 	// Propose's: the source of an adoption sends a no-op barrier whose safe
 	// delivery proves every member has caught up.
 	Broadcast [][]byte
+	// Reads are the linearizable reads (Read) that may be served now from
+	// this node's state, or that failed.
+	Reads []ReadDone
 }

@@ -33,6 +33,9 @@ type cdbDriver struct {
 	trace func(cdbEvent)
 
 	watchers map[uint64]*cdbWatcher // API watches by the DB's watch id (cdbwatch.go)
+
+	readSeq uint64                 // the last linearizable read's id (cdbread.go)
+	readers map[uint64]func(error) // reads waiting for the stack, by id
 }
 
 // cdbEvent is one event for cdbDriver.trace: entries on disk, a bcast
@@ -83,14 +86,17 @@ func (n *Node) cdbTick() {
 	}
 }
 
-// CDBGet reads a key from this node's committed state; stale is true when
-// this node is not quorate or is catching up (the value may be old).
+// CDBGet reads a key from this node's committed state (a `--stale` read;
+// CDBGetLinear for one that sees every acknowledged update); stale is
+// true when this node is not quorate or is catching up (the value may be
+// old).
 func (n *Node) CDBGet(key string) (kv cdb.KV, found, stale bool, err error) {
 	err = n.do(func() { kv, found, stale = n.st.CDBGet(key) })
 	return
 }
 
-// CDBList lists the keys under prefix with the committed revision.
+// CDBList lists the keys under prefix with the committed revision, from
+// this node's state (CDBListLinear: linearizable).
 func (n *Node) CDBList(prefix string) (kvs []cdb.KV, rev uint64, stale bool, err error) {
 	err = n.do(func() { kvs, rev, stale = n.st.CDBList(prefix) })
 	return

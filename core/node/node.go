@@ -489,6 +489,7 @@ func (n *Node) carryOut(rd *stack.Ready) bool {
 		n.fenceHistory(r)
 	}
 	n.cdbAnswerAll(rd.Replies)
+	n.cdbReadsDone(rd.Reads)
 	n.cdbFanout(rd.Watch)
 	n.dlmReady(rd)
 	n.diskReady(rd)

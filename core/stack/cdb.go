@@ -323,6 +323,7 @@ func (s *Stack) cdbRound(now time.Duration, rb bcast.Ready) bool {
 		}
 	}
 	s.rd.Watch = append(s.rd.Watch, rd.Watch...)
+	s.rd.Reads = append(s.rd.Reads, rd.Reads...)
 	for _, p := range rd.Progress {
 		s.logf(slog.LevelInfo, p.String())
 	}
@@ -646,3 +647,29 @@ func (s *Stack) Propose(now time.Duration, req cdb.Request) error {
 	_, err = s.bc.Broadcast(append([]byte{tagCDB}, payload...))
 	return err
 }
+
+// CDBRead begins a linearizable read under id (the driver's, unique among
+// its reads in flight): a later Ready's Reads says when CDBGet and CDBList
+// cover every update acknowledged before this call, or that the read
+// failed. The error is the DB's refusal (no quorum: this node is not in a
+// primary view holding its lease now). Reads that need no such promise
+// (the node's own consumers, `--stale`) call CDBGet and CDBList directly.
+func (s *Stack) CDBRead(now time.Duration, id uint64) error {
+	if s.stop != nil {
+		return ErrStopped
+	}
+	s.advanceClock(now)
+	s.cdbQuorum(now, false)
+	return s.cdb.db.Read(id)
+}
+
+// CancelRead forgets a read whose client stopped waiting.
+func (s *Stack) CancelRead(id uint64) { s.cdb.db.CancelRead(id) }
+
+// cdbReads moves the linearizable reads on (core/cdb read.go), in every
+// round right after cdbQuorum judged the lease by the clock: the
+// coordinator answers a read index only while it holds its lease, so no
+// later primary view has taken a write yet (G2: a view that excludes it
+// waits out its lease first). What it produces goes out with the next
+// round's config DB Ready.
+func (s *Stack) cdbReads() { s.cdb.db.ReadRound() }

@@ -23,7 +23,8 @@
 // Operator and client requests are methods that return an error: Propose
 // (a config DB transaction under (client, seq)), Move, Cleanup, Drain,
 // Fence, ConfirmFence, SetState, AskState, Send and Broadcast (these two
-// also return an id), and the lock manager's LockDLM (returns the lock's
+// also return an id), CDBRead (a linearizable read under the driver's id;
+// CancelRead forgets it), and the lock manager's LockDLM (returns the lock's
 // id), UnlockDLM, PurgeOwner and AskLocks, and the disk core's
 // SubmitDisk, whose completions, blocking notices and answers come in a
 // later Ready. Reads (Membership, Quorate, CDBGet, Groups, DLMLocks,
@@ -76,7 +77,9 @@
 //     made from memory (G1, G2).
 //  5. Then the rest: Events (the event log, handlers), Messages and
 //     Deliveries (the application's), Witness asks, Agent calls, Policy
-//     requests, FenceCalls, FenceHistory, Replies, Watch, GroupsChanged,
+//     requests, FenceCalls, FenceHistory, Replies, Reads (serve each
+//     linearizable read now, from CDBGet/CDBList: they rest on committed
+//     state, nothing of this Ready's Persist), Watch, GroupsChanged,
 //     LeaveAsked, and the lock manager's DLMCompletions and DLMBlocking
 //     (to the locks' owners, in order: a lock's completion before its
 //     blocking notices) and DLMAnswers (they rest on nothing persisted:
@@ -116,6 +119,10 @@
 //  4. A config DB Persist that only moves Commit is not written at once
 //     (its replies go early); Tick writes it when idle, PendingCommit at
 //     a clean stop.
+//     Linearizable reads (core/cdb "Linearizable reads") move on in every
+//     round right after the config DB's quorum was judged by the clock
+//     (cdbReads): a coordinator answers a read index only while it holds
+//     its lease; their messages go as wire.CDB, like history transfers.
 //  5. When bcast cannot install a view membership installs, the DB moves
 //     to it as a view that is not primary for it: writes are refused,
 //     saying why, until the next view.

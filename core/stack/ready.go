@@ -69,6 +69,12 @@ type Ready struct {
 	FenceHistory []fence.Record
 	// Replies answer proposals (Stack.Propose) once durable.
 	Replies []Reply
+	// Reads are the linearizable reads (Stack.CDBRead) that may be
+	// served now: CDBGet and CDBList cover every update acknowledged
+	// before the read began (Err nil); or the read failed (Err:
+	// cdb.ErrNoQuorum, cdb.ErrReadRetry). They rest on nothing this
+	// Ready persists.
+	Reads []cdb.ReadDone
 	// Watch events of the config DB, for the driver's subscribers (not
 	// the resource manager's watches: the stack feeds those itself).
 	Watch []cdb.WatchEvent
@@ -168,7 +174,7 @@ func (rd *Ready) Empty() bool {
 	return len(rd.Logs) == 0 && len(rd.Packets) == 0 && len(rd.EarlyReplies) == 0 && rd.Persist.Empty() &&
 		len(rd.After) == 0 && len(rd.Events) == 0 && len(rd.Messages) == 0 && len(rd.Deliveries) == 0 &&
 		len(rd.Witness) == 0 && len(rd.Agent) == 0 && len(rd.Policy) == 0 && len(rd.FenceCalls) == 0 &&
-		len(rd.FenceHistory) == 0 && len(rd.Replies) == 0 && len(rd.Watch) == 0 && !rd.GroupsChanged &&
+		len(rd.FenceHistory) == 0 && len(rd.Replies) == 0 && len(rd.Reads) == 0 && len(rd.Watch) == 0 && !rd.GroupsChanged &&
 		!rd.LeaveAsked && rd.SelfFence == "" && rd.Stop == nil && len(rd.DLMCompletions) == 0 && len(rd.DLMBlocking) == 0 &&
 		len(rd.DLMAnswers) == 0 && len(rd.DiskIO) == 0 && len(rd.DiskDone) == 0 && len(rd.DiskStale) == 0
 }

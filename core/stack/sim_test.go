@@ -229,11 +229,11 @@ func TestSimulation(t *testing.T) {
 		total.add(w.stats)
 		shapes[w.policy]++
 	})
-	t.Logf("policies %v; acknowledged %d, outcome unknown %d, abandoned %d, refused %d, writes lost in crashes %d, fences %d (failed %d), agent calls %d (failed stops %d, failed monitors %d), moves %d, resource manager events %d; lock operations %d (grants %d, deadlock victims %d, lost %d), lock recoveries %d",
+	t.Logf("policies %v; acknowledged %d, outcome unknown %d, abandoned %d, refused %d, writes lost in crashes %d, fences %d (failed %d), agent calls %d (failed stops %d, failed monitors %d), moves %d, resource manager events %d; lock operations %d (grants %d, deadlock victims %d, lost %d), lock recoveries %d; linearizable reads %d (failed %d)",
 		shapes, total.acked, total.unknown, total.retries, total.refused, total.ioLost, total.fences, total.fenceFails,
 		total.actions, total.stopFails, total.monitorFails, total.moves, total.events,
-		total.lockOps, total.lockGrants, total.deadlocks, total.lockLost, total.recoveries)
-	if len(simtest.SeedsN(seeds)) >= 20 && (total.acked == 0 || total.fences == 0 || total.actions == 0 || total.ioLost == 0 ||
+		total.lockOps, total.lockGrants, total.deadlocks, total.lockLost, total.recoveries, total.reads, total.readsFailed)
+	if len(simtest.SeedsN(seeds)) >= 20 && (total.acked == 0 || total.reads == 0 || total.fences == 0 || total.actions == 0 || total.ioLost == 0 ||
 		total.lockGrants == 0 || total.recoveries == 0) {
 		t.Fatalf("the sweep exercised too little: %+v", *total)
 	}
@@ -337,6 +337,9 @@ func runSimWorld(w *simWorld) *simWorld {
 		w.lk.ops, w.lk.grants, w.lk.deadlocks, w.lk.lost, w.lk.recoveries
 	w.settle()
 	w.checkHistory()
+	if w.rd != nil {
+		w.stats.reads, w.stats.readsFailed = w.rd.served, w.rd.failed
+	}
 	return w
 }
 
@@ -418,6 +421,8 @@ func newSimWorldWith(r *simtest.Run, fix func(w *simWorld)) *simWorld {
 	w.s.After(0, w.tickClients)
 	w.lk = newSimLockWorld(r.Seed)
 	w.s.After(0, w.tickLocks)
+	w.rd = newSimReadWorld(r.Seed)
+	w.s.After(0, w.tickReaders)
 	w.s.After(time.Duration(rng.IntN(1500))*time.Millisecond, w.configure)
 	return w
 }

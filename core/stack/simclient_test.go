@@ -110,6 +110,7 @@ func (c *simClient) answer(nd *simNode, r cdb.Reply) {
 		w.fatalf("G3: %s seq %d acknowledged at revision %d, which holds %+v", c.name, c.op.seq, r.Result.Rev, got)
 	}
 	w.acked(r.Result.Rev)
+	w.writeReturned(c.op.client, c.op.seq, r.Result.Rev)
 	w.logf("%s seq %d acknowledged by n%d: %+v", c.name, c.op.seq, nd.h.ID(), r.Result)
 	w.stats.acked++
 	for _, f := range w.onAnswer {

@@ -230,6 +230,7 @@ func (nd *simNode) execute() {
 		for _, r := range rd.Replies {
 			nd.reply(r)
 		}
+		nd.readsDone(rd.Reads)
 		nd.dlmReady(&rd)
 		if w.dsk != nil {
 			w.dsk.ready(nd, &rd)

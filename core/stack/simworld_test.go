@@ -27,6 +27,7 @@ type simWorld struct {
 	chk     simChecks
 	clients []*simClient
 	lk      *simLockWorld // the lock clients (simlock_test.go)
+	rd      *simReadWorld // the linearizable readers (simread_test.go)
 	dsk     *simDiskWorld // the served disk (simdisk_test.go), TestSimulationDisk only
 	load    bool          // clients start new requests
 	stats   *simStats
@@ -62,6 +63,7 @@ type simStats struct {
 	events                           int
 	lockOps, lockGrants, deadlocks   int
 	lockLost, recoveries             int
+	reads, readsFailed               int
 }
 
 func (a *simStats) add(b *simStats) {
@@ -82,6 +84,8 @@ func (a *simStats) add(b *simStats) {
 	a.deadlocks += b.deadlocks
 	a.lockLost += b.lockLost
 	a.recoveries += b.recoveries
+	a.reads += b.reads
+	a.readsFailed += b.readsFailed
 }
 
 func (w *simWorld) logf(format string, a ...any) {

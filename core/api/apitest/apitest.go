@@ -257,6 +257,25 @@ func (n *Node) CDBList(prefix string) ([]cdb.KV, uint64, bool, error) {
 	return out, n.Rev, n.Stale, n.Err
 }
 
+// CDBGetLinear implements api.Node: the fake's state is one node's,
+// so a linearizable read is a read of it (refused when Stale is set).
+func (n *Node) CDBGetLinear(_ context.Context, key string) (cdb.KV, bool, error) {
+	kv, ok, stale, err := n.CDBGet(key)
+	if err == nil && stale {
+		err = cdb.ErrNoQuorum{Votes: 1, Expected: 3}
+	}
+	return kv, ok, err
+}
+
+// CDBListLinear implements api.Node (CDBGetLinear).
+func (n *Node) CDBListLinear(_ context.Context, prefix string) ([]cdb.KV, uint64, error) {
+	kvs, rev, stale, err := n.CDBList(prefix)
+	if err == nil && stale {
+		err = cdb.ErrNoQuorum{Votes: 1, Expected: 3}
+	}
+	return kvs, rev, err
+}
+
 // CDBHistory implements api.Node.
 func (n *Node) CDBHistory(count int) ([]cdb.Change, error) {
 	n.mu.Lock()
