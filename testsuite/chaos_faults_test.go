@@ -319,7 +319,7 @@ func errText(err error) string {
 	if err == nil {
 		return "ok"
 	}
-	s := err.Error()
+	s := strings.Join(strings.Fields(err.Error()), " ")
 	if len(s) > 80 {
 		s = s[:80] + "..."
 	}
