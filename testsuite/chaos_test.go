@@ -59,7 +59,8 @@ import (
 )
 
 const (
-	// chaosNet is the chaos suite's address block.
+	// chaosNet is the chaos suite's address block (CHAOS_NET overrides it,
+	// to run two at once).
 	chaosNet = "127.240"
 	// chaosSvcPort is the service's (corral whoami) port on its owner.
 	chaosSvcPort = 8080
@@ -82,6 +83,7 @@ type chaosSettings struct {
 	rounds, first int
 	nodes         int
 	service       string // the service's shape: exec or fork (chaosSvcScripts)
+	net           string
 }
 
 func chaosEnvInt(t *testing.T, name string, def int) int {
@@ -100,6 +102,10 @@ func chaosSettingsFromEnv(t *testing.T) chaosSettings {
 	s := chaosSettings{rounds: chaosEnvInt(t, "CHAOS_ROUNDS", 3), first: chaosEnvInt(t, "CHAOS_FIRST", 1), nodes: chaosEnvInt(t, "CHAOS_NODES", 3)}
 	if s.nodes != 3 && s.nodes != 5 {
 		t.Fatalf("CHAOS_NODES=%d: use 3 or 5", s.nodes)
+	}
+	s.net = chaosNet
+	if v := os.Getenv("CHAOS_NET"); v != "" {
+		s.net = v
 	}
 	s.service = os.Getenv("CHAOS_SERVICE")
 	if s.service == "" {
@@ -745,7 +751,7 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { // runs last: after the cluster stopped
-		if left := killChaosLeftovers(dir); len(left) > 0 {
+		if left := killChaosLeftovers(dir, s.net); len(left) > 0 {
 			fmt.Printf("chaos: %d process(es) of the service outlived the cluster (killed now):\n  %s\n", len(left), strings.Join(left, "\n  "))
 		}
 		if keep || t.Failed() {
@@ -763,14 +769,14 @@ func TestChaos(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &chaosCluster{t: t, dir: dir, net: chaosNet, bin: bin, hc: map[string]*http.Client{},
+	c := &chaosCluster{t: t, dir: dir, net: s.net, bin: bin, hc: map[string]*http.Client{},
 		svcFile: filepath.Join(dir, "svc.records"), logw: logf, stopped: map[int]bool{}, t0: time.Now()}
 	for k := 1; k <= s.nodes; k++ {
 		n := fmt.Sprintf("n%d", k)
 		c.names = append(c.names, n)
 		c.hc[n] = chaosUnixClient(filepath.Join(dir, n, "corral.sock"), 3*time.Second)
 	}
-	if err := writeChaosConfigs(dir, chaosNet, bin, s.nodes); err != nil {
+	if err := writeChaosConfigs(dir, s.net, bin, s.nodes); err != nil {
 		t.Fatal(err)
 	}
 	script := filepath.Join(dir, "svc.sh")
@@ -778,7 +784,7 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Printf("chaos: seed %d, %d nodes, service %s, rounds %d..%d, files in %s\n", s.seed, s.nodes, s.service, s.first, s.first+s.rounds-1, dir)
-	startMemberDemo(t, dir, chaosNet, s.nodes, "--web=false")
+	startMemberDemo(t, dir, s.net, s.nodes, "--web=false")
 	t.Cleanup(func() { c.contAll() }) // before demo stop
 	waitUntil := func(within time.Duration, what string, cond func() error) error {
 		deadline := time.Now().Add(within)
@@ -1031,7 +1037,7 @@ func TestChaos(t *testing.T) {
 // killChaosLeftovers kills, by pid, what the run's service left behind
 // once its nodes stopped: the service's scripts (their command line names
 // the run's directory) and corral whoami on the run's address block.
-func killChaosLeftovers(dir string) []string {
+func killChaosLeftovers(dir, netBlock string) []string {
 	time.Sleep(300 * time.Millisecond) // a watcher notices its whoami is gone
 	ents, _ := os.ReadDir("/proc")
 	var out []string
@@ -1045,7 +1051,7 @@ func killChaosLeftovers(dir string) []string {
 			continue
 		}
 		cmd := strings.ReplaceAll(strings.TrimRight(string(b), "\x00"), "\x00", " ")
-		if strings.Contains(cmd, filepath.Join(dir, "svc.sh")) || strings.Contains(cmd, "whoami --listen "+chaosNet+".") {
+		if strings.Contains(cmd, filepath.Join(dir, "svc.sh")) || strings.Contains(cmd, "whoami --listen "+netBlock+".") {
 			if syscall.Kill(pid, syscall.SIGKILL) == nil {
 				out = append(out, fmt.Sprintf("pid %d: %s", pid, cmd))
 			}
