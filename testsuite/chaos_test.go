@@ -316,7 +316,7 @@ func (c *chaosCluster) signal(node string, sig syscall.Signal) int {
 	}
 	c.mu.Unlock()
 	err := syscall.Kill(p, sig)
-	c.logf("kill -%v %s (pid %d): %v", sig, node, p, err)
+	c.logf("kill -%d %s (pid %d): %v", int(sig), node, p, err)
 	return p
 }
 
