@@ -31,6 +31,16 @@ type chaosRound struct {
 	dual       int
 	fatal      bool   // the cluster did not heal: the run stops
 	load       string // the machine's load average at the round's end
+	mu         sync.Mutex
+}
+
+// disturb marks nodes a fault of the round touched (faults run at once).
+func (rd *chaosRound) disturb(nodes ...string) {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	for _, n := range nodes {
+		rd.disturb(n)
+	}
 }
 
 func (rd *chaosRound) healText() string {
@@ -107,7 +117,7 @@ func (c *chaosCluster) role(rng *mrand.Rand) (string, string) {
 
 func faultKill(c *chaosCluster, rng *mrand.Rand, rd *chaosRound, hold time.Duration) string {
 	n, role := c.role(rng)
-	rd.disturbed[n] = true
+	rd.disturb(n)
 	c.signal(n, syscall.SIGKILL)
 	time.Sleep(hold)
 	return fmt.Sprintf("kill -9 %s (%s)", n, role)
@@ -116,7 +126,7 @@ func faultKill(c *chaosCluster, rng *mrand.Rand, rd *chaosRound, hold time.Durat
 func faultKill2(c *chaosCluster, rng *mrand.Rand, rd *chaosRound, hold time.Duration) string {
 	p := rng.Perm(len(c.names))
 	a, b := c.names[p[0]], c.names[p[1]]
-	rd.disturbed[a], rd.disturbed[b] = true, true
+	rd.disturb(a, b)
 	c.signal(a, syscall.SIGKILL)
 	c.signal(b, syscall.SIGKILL)
 	time.Sleep(hold)
@@ -137,7 +147,7 @@ func faultStopShort(c *chaosCluster, rng *mrand.Rand, rd *chaosRound, hold time.
 
 func faultStopLong(c *chaosCluster, rng *mrand.Rand, rd *chaosRound, hold time.Duration) string {
 	n, role := c.role(rng)
-	rd.disturbed[n] = true
+	rd.disturb(n)
 	d := time.Duration(1000+rng.IntN(3000)) * time.Millisecond
 	c.signal(n, syscall.SIGSTOP)
 	time.Sleep(d)
@@ -177,7 +187,7 @@ func faultPartition(c *chaosCluster, rng *mrand.Rand, rd *chaosRound, hold time.
 	slices.Sort(minority)
 	slices.Sort(majority)
 	for _, a := range minority {
-		rd.disturbed[a] = true
+		rd.disturb(a)
 		for _, b := range majority {
 			c.cut(a, b)
 		}
@@ -189,7 +199,7 @@ func faultPartition(c *chaosCluster, rng *mrand.Rand, rd *chaosRound, hold time.
 func faultOneWay(c *chaosCluster, rng *mrand.Rand, rd *chaosRound, hold time.Duration) string {
 	p := rng.Perm(len(c.names))
 	a, b := c.names[p[0]], c.names[p[1]]
-	rd.disturbed[a], rd.disturbed[b] = true, true
+	rd.disturb(a, b)
 	c.addFault(a, apitypes.FaultSpec{Peer: b, Dir: "out", Drop: 1})
 	time.Sleep(hold)
 	return fmt.Sprintf("one-way cut %s -> %s", a, b)
@@ -198,7 +208,7 @@ func faultOneWay(c *chaosCluster, rng *mrand.Rand, rd *chaosRound, hold time.Dur
 func faultFlap(c *chaosCluster, rng *mrand.Rand, rd *chaosRound, hold time.Duration) string {
 	p := rng.Perm(len(c.names))
 	a, b := c.names[p[0]], c.names[p[1]]
-	rd.disturbed[a], rd.disturbed[b] = true, true
+	rd.disturb(a, b)
 	period := time.Duration(200+rng.IntN(600)) * time.Millisecond
 	end := time.Now().Add(hold)
 	for on := true; time.Now().Before(end); on = !on {
@@ -215,7 +225,7 @@ func faultFlap(c *chaosCluster, rng *mrand.Rand, rd *chaosRound, hold time.Durat
 
 func faultLoss(c *chaosCluster, rng *mrand.Rand, rd *chaosRound, hold time.Duration) string {
 	n := pick(rng, c.names)
-	rd.disturbed[n] = true
+	rd.disturb(n)
 	p := 0.2 + 0.3*rng.Float64()
 	c.addFault(n, apitypes.FaultSpec{Drop: p})
 	time.Sleep(hold)
@@ -224,7 +234,7 @@ func faultLoss(c *chaosCluster, rng *mrand.Rand, rd *chaosRound, hold time.Durat
 
 func faultDelay(c *chaosCluster, rng *mrand.Rand, rd *chaosRound, hold time.Duration) string {
 	n := pick(rng, c.names)
-	rd.disturbed[n] = true
+	rd.disturb(n)
 	d := time.Duration(20+rng.IntN(130)) * time.Millisecond
 	c.addFault(n, apitypes.FaultSpec{Delay: d.String()})
 	time.Sleep(hold)
@@ -244,7 +254,7 @@ func faultDup(c *chaosCluster, rng *mrand.Rand, rd *chaosRound, hold time.Durati
 // first), then the node is started again.
 func faultRestart(c *chaosCluster, rng *mrand.Rand, rd *chaosRound, hold time.Duration) string {
 	n, role := c.role(rng)
-	rd.disturbed[n] = true
+	rd.disturb(n)
 	p := c.signal(n, syscall.SIGTERM)
 	for end := time.Now().Add(45 * time.Second); p != 0 && alive(p) && time.Now().Before(end); {
 		time.Sleep(50 * time.Millisecond)
@@ -257,12 +267,12 @@ func faultRestart(c *chaosCluster, rng *mrand.Rand, rd *chaosRound, hold time.Du
 func faultMove(c *chaosCluster, rng *mrand.Rand, rd *chaosRound, hold time.Duration) string {
 	owner := c.svcOwner()
 	if owner != "" {
-		rd.disturbed[owner] = true
+		rd.disturb(owner)
 	} else {
 		// not online where it was: the move stops it wherever it runs
 		owner = "?"
 		for _, n := range c.names {
-			rd.disturbed[n] = true
+			rd.disturb(n)
 		}
 	}
 	err := c.shell(pick(rng, c.names), "move svc")
@@ -272,7 +282,7 @@ func faultMove(c *chaosCluster, rng *mrand.Rand, rd *chaosRound, hold time.Durat
 
 func faultPause(c *chaosCluster, rng *mrand.Rand, rd *chaosRound, hold time.Duration) string {
 	n, role := c.role(rng)
-	rd.disturbed[n] = true
+	rd.disturb(n)
 	err := c.shell(pick(rng, c.names), "pause "+n)
 	time.Sleep(hold)
 	err2 := c.shell(pick(rng, c.names), "resume "+n)
@@ -281,7 +291,7 @@ func faultPause(c *chaosCluster, rng *mrand.Rand, rd *chaosRound, hold time.Dura
 
 func faultLeave(c *chaosCluster, rng *mrand.Rand, rd *chaosRound, hold time.Duration) string {
 	n, role := c.role(rng)
-	rd.disturbed[n] = true
+	rd.disturb(n)
 	err := c.shell(n, "leave")
 	time.Sleep(hold)
 	var err2 error
