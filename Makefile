@@ -101,8 +101,8 @@ bench: build
 
 # The chaos suite (testsuite/chaos_test.go): CHAOS_ROUNDS rounds of seeded
 # faults on a real cluster under load, checked from outside (G3 linearizable
-# config DB, G4 one incarnation of the service, continuity, G7 healing,
-# availability); a table per round and a verdict. CHAOS_SEED replays a
+# config DB, G4 one incarnation of the service, G5 `corral lock` holders,
+# continuity, G7 healing, availability); a table per round and a verdict. CHAOS_SEED replays a
 # run (a failure prints the command), CHAOS_NODES=5, CHAOS_SERVICE=fork (a
 # service whose process forks). `make test` runs a short run (3 rounds).
 CHAOS_ROUNDS ?= 100
