@@ -39,7 +39,7 @@ func (rd *chaosRound) disturb(nodes ...string) {
 	rd.mu.Lock()
 	defer rd.mu.Unlock()
 	for _, n := range nodes {
-		rd.disturb(n)
+		rd.disturbed[n] = true
 	}
 }
 
