@@ -368,7 +368,17 @@ func (c *chaosCluster) round(s chaosSettings, r int) *chaosRound {
 			c.logf("fault done: %s", results[i])
 		}()
 	}
-	wg.Wait()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(hold + 3*time.Minute):
+		// a fault that never returns is the harness's bug: stop the run
+		rd.faults = []string{"(faults did not return)"}
+		rd.violations = append(rd.violations, "harness: the round's faults did not return within 3 minutes (see chaos.log)")
+		rd.fatal = true
+		return rd
+	}
 	rd.faults = results
 
 	// heal: lift every rule, wake stopped nodes, start dead ones, resume
