@@ -14,7 +14,7 @@ BENCHTIME ?= 2s
 ETCD_LOCKBENCH_SRC ?= $(CURDIR)/../shared/anchors/peers/etcd/lockbench
 ETCD_LOCKBENCH ?= /tmp/corral-etcd-lockbench
 
-.PHONY: build test unit suite race lint bench tidy demo fuzz clean
+.PHONY: build test unit suite race lint bench tidy demo fuzz chaos clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./shell/cmd/corral
@@ -99,6 +99,22 @@ bench: build
 	# through another node, p50 of $$CORRAL_DISKBENCH_FAILOVERS (default 10).
 	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkDiskVsNBDServer$$' -benchtime 1x -timeout 45m ./testsuite/
 	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkDiskFailover$$' -benchtime 1x -timeout 15m ./testsuite/
+
+# The chaos suite (testsuite/chaos_test.go): CHAOS_ROUNDS rounds of seeded
+# faults on a real cluster under load, checked from outside (G3 linearizable
+# config DB, G4 one incarnation of the service, G5 `corral lock` holders,
+# continuity, G7 healing, availability); a table per round and a verdict. CHAOS_SEED replays a
+# run (a failure prints the command), CHAOS_NODES=5, CHAOS_SERVICE=fork (a
+# service whose process forks). `make test` runs a short run (3 rounds).
+CHAOS_ROUNDS ?= 100
+CHAOS_SEED ?=
+CHAOS_NODES ?= 3
+CHAOS_SERVICE ?= exec
+CHAOS_FIRST ?= 1
+chaos: build
+	CORRAL_BIN=$(CURDIR)/$(BIN) CHAOS_ROUNDS=$(CHAOS_ROUNDS) CHAOS_SEED=$(CHAOS_SEED) CHAOS_NODES=$(CHAOS_NODES) \
+	  CHAOS_SERVICE=$(CHAOS_SERVICE) CHAOS_FIRST=$(CHAOS_FIRST) \
+	  $(GO) test -count=1 -p 1 -run '^TestChaos$$' -v -timeout 4h ./testsuite/
 
 # Short fuzzing runs of the decoders (the seed corpora run in `make test`).
 FUZZTIME ?= 30s
