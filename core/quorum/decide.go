@@ -180,7 +180,7 @@ func Decide(c Config, members []wire.NodeID, l Lineage) Decision {
 // without the witness; under two_node one acker with votes suffices.
 // wait_for_all and the window do not apply to leases.
 func Lease(c Config, v ViewRef, ackers []wire.NodeID) bool {
-	if c.Validate() != nil {
+	if !c.valid() {
 		return false
 	}
 	members := dedup(v.Members)
