@@ -47,6 +47,14 @@ bench: build
 	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkKillToNewView$$' -benchtime 1x -timeout 10m ./testsuite/
 	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkFalseEvictionsUnderCPUHog$$' -benchtime 1x -timeout 2h ./testsuite/
 	$(GO) test -run '^$$' -bench '^BenchmarkConvergence$$' -benchtime 1x -timeout 1h ./core/membership/
+	# Idle cost (testsuite/idlebench_test.go): CPU (utime+stime from /proc) and RSS of
+	# each node of a quiet 3-node demo over $$CORRAL_IDLE_WINDOW (default 60s; goal
+	# <= 0.5 % of a core, <= 40 MB). Scale, only with $$CORRAL_SCALE_NODES (e.g.
+	# CORRAL_SCALE_NODES=16,32,64 make bench): time to one quorate view, view changes
+	# over $$CORRAL_SCALE_HOLD (default 60s; the issue's: 10m), idle CPU per node, and
+	# kill -9 to a re-formed view.
+	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkNodeIdleCPU$$' -benchtime 1x -timeout 10m ./testsuite/
+	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x -timeout 2h ./testsuite/
 	-cd $(ETCD_LOCKBENCH_SRC) && $(GO) build -o $(ETCD_LOCKBENCH) .
 	CORRAL_ETCD_LOCKBENCH=$$(test -x $(ETCD_LOCKBENCH) && echo $(ETCD_LOCKBENCH)) CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkCDBSetVsEtcd$$' -benchtime 1x -timeout 15m ./testsuite/
 	# DNS (testsuite/dnsbench_test.go, core/node/dns_test.go): dnsperf against one node

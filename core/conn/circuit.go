@@ -15,6 +15,9 @@ const sackBits = 64
 // the window admits. It runs after every input.
 func (c *Conn) flush() {
 	for _, p := range c.peers {
+		if len(p.inflight) == 0 && len(p.queue) == 0 {
+			continue // nothing to send: it runs at every input, for every peer
+		}
 		pa := p.best()
 		if pa != nil && p.boot != 0 {
 			for _, m := range p.inflight {

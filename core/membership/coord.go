@@ -502,8 +502,12 @@ func (m *Membership) tryCommit() {
 }
 
 // reportDue returns this node's report and whether it is due: it changed
-// or ReportEvery has passed. Ready sends it to the peers it reaches.
+// or ReportEvery has passed. Ready sends it to the peers it reaches. A
+// report that is not due is not built (nil): Ready asks every round.
 func (m *Membership) reportDue() (*wire.Report, bool) {
+	if l := m.lastReport; l != nil && m.now-m.lastReportAt < m.cfg.ReportEvery && m.reported(l) {
+		return nil, false
+	}
 	r := &wire.Report{State: uint8(m.self), Promise: m.st.Promise, Installed: m.st.Installed, Primary: m.st.Primary,
 		Lineage: m.lineage(), Settings: m.settings}
 	for _, id := range m.cfg.Nodes {
@@ -511,10 +515,28 @@ func (m *Membership) reportDue() (*wire.Report, bool) {
 			r.Reach = append(r.Reach, id)
 		}
 	}
-	if l := m.lastReport; l != nil && m.now-m.lastReportAt < m.cfg.ReportEvery && sameReport(l, r) {
-		return r, false
-	}
 	return r, true
+}
+
+// reported reports whether the report this node would send now is the
+// same as l by sameReport, without building it.
+func (m *Membership) reported(l *wire.Report) bool {
+	lin := m.st.Lineage // lineage() differs only in LPAge, which sameReport ignores
+	if l.State != uint8(m.self) || l.Promise != m.st.Promise || l.Installed.ID != m.st.Installed.ID ||
+		l.Primary != m.st.Primary || l.Lineage.LP.ID != lin.LP.ID || l.Lineage.AllSeen != lin.AllSeen ||
+		l.Lineage.Promised != lin.Promised || len(l.Lineage.Need) != len(lin.Need) || l.Settings != m.settings {
+		return false
+	}
+	i := 0
+	for _, id := range m.cfg.Nodes {
+		if m.reach[id] {
+			if i == len(l.Reach) || l.Reach[i] != id {
+				return false
+			}
+			i++
+		}
+	}
+	return i == len(l.Reach)
 }
 
 // report records that the report due was sent (Advance).
@@ -593,25 +615,45 @@ func (m *Membership) leased(now time.Duration) (wire.ViewID, bool) {
 // A view installed from an unblocked lineage (Propose.Unblocked) is
 // leased against itself, as it was judged (quorum.LeaseUnblocked).
 func (m *Membership) holds(now time.Duration, v wire.View, unblocked bool, ackUntil map[wire.NodeID]time.Duration) bool {
-	ref := quorum.ViewRef{ID: qid(v.ID), Members: v.Members}
-	ackers := []wire.NodeID{m.cfg.Self}
+	ackers := append(m.ackBuf[:0], m.cfg.Self)
 	for _, id := range v.Members {
 		if id != m.cfg.Self && ackUntil[id] > now {
 			ackers = append(ackers, id)
+		}
+	}
+	m.ackBuf = ackers
+	if m.lease(v, unblocked, ackers) {
+		return true
+	}
+	// A tie settled by the witness: it holds while its vote does.
+	if m.cfg.Witness && m.witness.until > now && slices.Equal(m.witness.members, v.Members) {
+		ref := quorum.ViewRef{ID: qid(v.ID), Members: v.Members}
+		return quorum.Decide(m.cfg.Quorum, slices.Clone(ackers), quorum.Lineage{LP: &ref, AllSeen: true, Witness: true, Unblocked: unblocked}).Primary
+	}
+	return false
+}
+
+// lease is quorum.Lease for view v and ackers, remembered: the same view
+// (id and members) and the same ackers give the same verdict (the quorum
+// settings never change in a Membership), so an idle node decides once
+// per change, not several times per round.
+func (m *Membership) lease(v wire.View, unblocked bool, ackers []wire.NodeID) bool {
+	for i := range m.leaseMemo {
+		e := &m.leaseMemo[i]
+		if e.set && e.id == v.ID && e.unblocked == unblocked && slices.Equal(e.members, v.Members) && slices.Equal(e.ackers, ackers) {
+			return e.ok
 		}
 	}
 	lease := quorum.Lease
 	if unblocked {
 		lease = quorum.LeaseUnblocked
 	}
-	if lease(m.cfg.Quorum, ref, ackers) {
-		return true
-	}
-	// A tie settled by the witness: it holds while its vote does.
-	if m.cfg.Witness && m.witness.until > now && slices.Equal(m.witness.members, v.Members) {
-		return quorum.Decide(m.cfg.Quorum, ackers, quorum.Lineage{LP: &ref, AllSeen: true, Witness: true, Unblocked: unblocked}).Primary
-	}
-	return false
+	ok := lease(m.cfg.Quorum, quorum.ViewRef{ID: qid(v.ID), Members: v.Members}, ackers)
+	// the newest verdict in slot 0, the one before in slot 1 (two views
+	// are asked for in turn: the installed one and the carried one)
+	m.leaseMemo[1] = m.leaseMemo[0]
+	m.leaseMemo[0] = leaseVerdict{id: v.ID, unblocked: unblocked, members: slices.Clone(v.Members), ackers: slices.Clone(ackers), ok: ok, set: true}
+	return ok
 }
 
 // ackers returns the installed view and the members whose lease answers

@@ -156,6 +156,14 @@
 //     promised nothing: TestPromisedNodeLosesOldLease.)
 //     ViewLeased is the installed view's own lease only (no carry): fencing
 //     starts with it.
+//   - Cost: the driver asks Quorate, Leased and ViewLeased several times
+//     per round, so holds remembers the last two quorum.Lease verdicts (a
+//     view id, its members and the ackers give one answer: the quorum
+//     settings never change in a Membership), Ready builds a report only
+//     when it is due (it compares the state with the last one sent), and
+//     Installed gives the installed view without Status's copies and
+//     quorum decision. export_test.go's CheckShortcuts compares each with
+//     the answer computed afresh after every simulated round.
 //   - Settings: every report carries Settings(cfg), the quorum-relevant
 //     configuration; a peer whose settings differ is refused (its messages
 //     are ignored) until it reports ours, EventConfigDiffers names what

@@ -66,7 +66,23 @@ type Membership struct {
 	carry         *carried // the previous primary view's lease, kept across the install of the next
 	instUnblocked bool     // the installed view came from an unblocked lineage (Propose.Unblocked): leased against itself
 
+	// leaseMemo remembers the last quorum.Lease verdicts (the installed
+	// view's and the carried one's): the lease is asked for several times
+	// per round, and the answer changes only with the view or its ackers.
+	leaseMemo [2]leaseVerdict
+	ackBuf    []wire.NodeID // holds' scratch list of ackers
+
 	rd Ready
+}
+
+// leaseVerdict is quorum.Lease's answer for one view and set of ackers.
+type leaseVerdict struct {
+	id        wire.ViewID
+	unblocked bool
+	members   []wire.NodeID
+	ackers    []wire.NodeID
+	ok        bool
+	set       bool
 }
 
 // carried is the lease of the primary view a member installed before its

@@ -52,6 +52,14 @@ func (m *Membership) Status() Status {
 	return st
 }
 
+// Installed returns the installed view and whether it is primary: what
+// Status says of them without its cost (no copies, no quorum decision), for
+// callers that ask every round. Members is membership's own slice: read
+// it, never change or keep it.
+func (m *Membership) Installed() (wire.View, bool) {
+	return m.st.Installed, m.st.Primary
+}
+
 // knownMembers is the installed view's members whose lineage this node
 // knows (itself and those that reported).
 func (m *Membership) knownMembers() []wire.NodeID {

@@ -258,11 +258,20 @@ func (d *diskDriver) agentLock(name string) *sync.Mutex {
 // expiry, and the export's disk set when the config DB changed.
 func (n *Node) diskRefresh(now time.Duration) {
 	d := &n.disk
-	if until, ok := n.st.LeaseExpiry(now); ok {
-		d.lease.Store(int64(until))
-	} else {
-		d.lease.Store(noLease)
+	d.mu.Lock()
+	serving := len(d.served) > 0
+	d.mu.Unlock()
+	// Only a disk this process serves takes the fast path: without one,
+	// the expiry is not computed (it costs quorum decisions, every round)
+	// and the path stays closed (noLease) until the round after a serve
+	// begins, which takes the slow path meanwhile.
+	lease := int64(noLease)
+	if serving {
+		if until, ok := n.st.LeaseExpiry(now); ok {
+			lease = int64(until)
+		}
 	}
+	d.lease.Store(lease)
 	if rev := n.st.CDBRev(); d.setRead && rev == d.setRev {
 		return
 	}

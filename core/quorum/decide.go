@@ -200,7 +200,7 @@ func LeaseUnblocked(c Config, v ViewRef, ackers []wire.NodeID) bool {
 }
 
 func lease(c Config, v ViewRef, ackers []wire.NodeID, unblocked bool) bool {
-	if c.Validate() != nil {
+	if !c.valid() {
 		return false
 	}
 	members := dedup(v.Members)

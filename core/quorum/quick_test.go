@@ -372,3 +372,30 @@ func TestLastManStandingHistory(t *testing.T) {
 		t.Errorf("only %d primary views in all runs: the generator is too weak", primaries)
 	}
 }
+
+// TestValidMatchesValidate: Lease's cheap validity check agrees with
+// Validate on random configurations, invalid ones included (no nodes,
+// negative or zero votes, an unknown policy, a bad window, two_node with
+// the wrong nodes).
+func TestValidMatchesValidate(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	policies := []quorum.Policy{quorum.Majority, quorum.LastManStanding, "", "corosync"}
+	windows := []time.Duration{-time.Second, 0, window}
+	seen := map[bool]int{}
+	for range 20000 {
+		n := r.IntN(4)
+		c := quorum.Config{Votes: map[wire.NodeID]int{}, Policy: policies[r.IntN(len(policies))],
+			Window: windows[r.IntN(len(windows))], TwoNode: r.IntN(3) == 0, AutoTieBreaker: r.IntN(2) == 0}
+		for range n {
+			c.Votes[wire.NodeID(1+r.IntN(maxNodes))] = r.IntN(4) - 1 // -1..2
+		}
+		want := c.Validate() == nil
+		if got := quorum.Valid(c); got != want {
+			t.Fatalf("valid(%+v) = %v, Validate says %v (%v)", c, got, want, c.Validate())
+		}
+		seen[want]++
+	}
+	if seen[true] == 0 || seen[false] == 0 {
+		t.Fatalf("the draw never gave both answers: %v", seen)
+	}
+}

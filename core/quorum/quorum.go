@@ -69,6 +69,28 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// valid reports whether Validate returns nil, without its cost (no
+// sorting, no messages): Lease asks it at every call, several times per
+// round of a node's loop.
+func (c Config) valid() bool {
+	if c.Policy != Majority && c.Policy != LastManStanding || len(c.Votes) == 0 {
+		return false
+	}
+	voters := 0
+	for _, v := range c.Votes {
+		if v < 0 {
+			return false
+		}
+		if v > 0 {
+			voters++
+		}
+	}
+	if voters == 0 || c.Window < 0 || c.Policy == LastManStanding && c.Window == 0 {
+		return false
+	}
+	return !c.TwoNode || len(c.Votes) == 2 && voters == 2
+}
+
 // Nodes returns the configured node ids in ascending order.
 func (c Config) Nodes() []wire.NodeID {
 	return slices.Sorted(maps.Keys(c.Votes))

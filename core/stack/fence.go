@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/corral-ha/corral/core/bcast"
@@ -68,7 +67,7 @@ func (s *Stack) fenceMemberEvents(evs []membership.Event) {
 		}
 	}
 	for v := range d.clean {
-		if v.Epoch+16 < s.mem.Status().View.ID.Epoch {
+		if iv, _ := s.mem.Installed(); v.Epoch+16 < iv.ID.Epoch {
 			delete(d.clean, v)
 		}
 	}
@@ -79,38 +78,57 @@ func (s *Stack) fenceMemberEvents(evs []membership.Event) {
 // install (the old view's flush deliveries came first).
 func (s *Stack) fenceView(now time.Duration) {
 	d := &s.fence
-	ms := s.mem.Status()
-	if s.cdb.pending != nil || ms.View.ID != s.cdb.cur || ms.View.ID == (wire.ViewID{}) {
+	iv, iprimary := s.mem.Installed()
+	if s.cdb.pending != nil || iv.ID != s.cdb.cur || iv.ID == (wire.ViewID{}) {
 		return
 	}
 	// a lone two_node view whose incarnation never adopted a history with
 	// its peer fences nobody (twonode.go): it could not act afterwards.
 	// The view's own lease (a quorum answered in this view), not the
 	// takeover wait: fencing an excluded node is what ends the wait.
-	primary := ms.Primary && s.twoNodeAlone(ms) != quorum.AloneIdle
-	v := fence.View{ID: ms.View.ID, Coordinator: s.names[ms.View.ID.Coord], Primary: primary, Lease: s.mem.ViewLeased(now)}
-	for _, id := range ms.View.Members {
-		v.Members = append(v.Members, s.names[id])
+	primary := iprimary
+	if primary && s.qc.TwoNode {
+		primary = s.twoNodeAlone(s.mem.Status()) != quorum.AloneIdle
 	}
-	v.Clean = slices.Clone(d.clean[v.ID])
-	sort.Strings(v.Clean)
-	v.Takeover = s.mem.Quorate(now)
+	lease, takeover := s.mem.ViewLeased(now), s.mem.Quorate(now)
+	// Asked every round: compare before building (a view id names one
+	// member list, so the members need no comparing).
+	clean := d.clean[iv.ID]
+	var reach []string
 	for _, nd := range s.cfg.Nodes {
-		if !slices.Contains(ms.View.Members, nd.ID) && s.mem.Reaches(nd.ID) {
-			v.Reach = append(v.Reach, nd.Name)
+		if !slices.Contains(iv.Members, nd.ID) && s.mem.Reaches(nd.ID) {
+			reach = append(reach, nd.Name)
 		}
 	}
-	sort.Strings(v.Reach)
-	if d.viewSet && v.ID == d.view.ID && v.Primary == d.view.Primary && v.Lease == d.view.Lease &&
-		strings.Join(v.Clean, ",") == strings.Join(d.view.Clean, ",") && v.Takeover == d.view.Takeover &&
-		strings.Join(v.Reach, ",") == strings.Join(d.view.Reach, ",") {
+	sort.Strings(reach)
+	if d.viewSet && iv.ID == d.view.ID && primary == d.view.Primary && lease == d.view.Lease &&
+		takeover == d.view.Takeover && sameNames(clean, d.view.Clean) && slices.Equal(reach, d.view.Reach) {
 		return
 	}
+	v := fence.View{ID: iv.ID, Coordinator: s.names[iv.ID.Coord], Primary: primary, Lease: lease, Takeover: takeover, Reach: reach}
+	for _, id := range iv.Members {
+		v.Members = append(v.Members, s.names[id])
+	}
+	v.Clean = slices.Clone(clean)
+	sort.Strings(v.Clean)
 	d.view, d.viewSet = v, true
 	if err := d.f.Step(now, v); err != nil {
 		s.logf(slog.LevelWarn, "fencing: view", "err", err)
 	}
 	s.fenceRepeat(now)
+}
+
+// sameNames reports whether names, in any order, are sorted.
+func sameNames(names, sorted []string) bool {
+	if len(names) != len(sorted) {
+		return false
+	}
+	if len(names) == 0 {
+		return true
+	}
+	c := slices.Clone(names)
+	sort.Strings(c)
+	return slices.Equal(c, sorted)
 }
 
 // fenceRepeat: a new coordinator of the resource manager waits for the

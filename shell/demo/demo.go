@@ -57,12 +57,22 @@ func demoNodes(dir, netPrefix string, n int) []demoNode {
 		d := filepath.Join(dir, name)
 		out[k-1] = demoNode{name: name, dir: d, config: filepath.Join(d, "corral.toml"),
 			pidFile: filepath.Join(d, "corral.pid"), socket: filepath.Join(d, "corral.sock"),
-			log: filepath.Join(d, "corral.log"), addrs: demoAddrs(netPrefix, k)}
+			log: filepath.Join(d, "corral.log"), addrs: demoAddrs(netPrefix, k, n)}
 	}
 	return out
 }
 
-func demoAddrs(netPrefix string, k int) []string {
+// demoTwoLinks is the largest demo whose nodes get two addresses (links).
+// Heartbeats go over every pair of links between two nodes, so two links
+// each send four times the packets of one: above it, where a 2-core
+// machine is short of CPU for all of them, a node gets one address.
+const demoTwoLinks = 16
+
+// demoAddrs is node k's addresses in a demo of n nodes.
+func demoAddrs(netPrefix string, k, n int) []string {
+	if n > demoTwoLinks {
+		return []string{fmt.Sprintf("%s.0.%d", netPrefix, k)}
+	}
 	return []string{fmt.Sprintf("%s.0.%d", netPrefix, k), fmt.Sprintf("%s.1.%d", netPrefix, k)}
 }
 
@@ -74,13 +84,16 @@ func demoConfig(netPrefix string, n, k int) string {
 	fmt.Fprintf(&b, "cluster = %q\nnode = \"n%d\"\nkey_file = \"../cluster.key\"\n", demoCluster, k)
 	fmt.Fprintf(&b, "data_dir = \"data\"\nadmin_socket = \"corral.sock\"\npid_file = \"corral.pid\"\nport = %d\n", demoPort)
 	for j := 1; j <= n; j++ {
-		a := demoAddrs(netPrefix, j)
-		fmt.Fprintf(&b, "\n[[nodes]]\nname = \"n%d\"\nid = %d\naddresses = [%q, %q]\n", j, j, a[0], a[1])
+		var quoted []string
+		for _, a := range demoAddrs(netPrefix, j, n) {
+			quoted = append(quoted, strconv.Quote(a))
+		}
+		fmt.Fprintf(&b, "\n[[nodes]]\nname = \"n%d\"\nid = %d\naddresses = [%s]\n", j, j, strings.Join(quoted, ", "))
 	}
-	fmt.Fprintf(&b, "\n[dns]\nlisten = [\"%s:%d\"]\n", demoAddrs(netPrefix, k)[0], demoDNSPort)
+	fmt.Fprintf(&b, "\n[dns]\nlisten = [\"%s:%d\"]\n", demoAddrs(netPrefix, k, n)[0], demoDNSPort)
 	fmt.Fprintf(&b, "\n# The served disks' NBD export: on nbd.sock next to corral.sock, and on TCP here\n")
-	fmt.Fprintf(&b, "# (nbdinfo nbd://%s:%d/drd1 with `corral demo --disk`).\n", demoAddrs(netPrefix, k)[0], demoNBDPort)
-	fmt.Fprintf(&b, "[nbd]\nlisten = \"%s:%d\"\n", demoAddrs(netPrefix, k)[0], demoNBDPort)
+	fmt.Fprintf(&b, "# (nbdinfo nbd://%s:%d/drd1 with `corral demo --disk`).\n", demoAddrs(netPrefix, k, n)[0], demoNBDPort)
+	fmt.Fprintf(&b, "[nbd]\nlisten = \"%s:%d\"\n", demoAddrs(netPrefix, k, n)[0], demoNBDPort)
 	fmt.Fprintf(&b, "\n[debug]\nfault_injection = true\n")
 	return b.String()
 }
@@ -122,7 +135,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	nodes := fs.Int("nodes", 3, "number of nodes (n1..nN)")
 	dirFlag := fs.String("dir", demoDefaultDir, "directory of the demo's files")
-	netFlag := fs.String("net", "127.0", "loopback block: node nK gets <net>.0.K and\n<net>.1.K")
+	netFlag := fs.String("net", "127.0", "loopback block: node nK gets <net>.0.K and\n<net>.1.K (only <net>.0.K above 16 nodes)")
 	detach := fs.Bool("detach", false, "start the nodes and return")
 	web := fs.Bool("web", true, "add the group web (corral whoami on port 8080 of its\nowner) once the cluster is quorate, unless it exists")
 	diskFlag := fs.Bool("disk", false, "add the served disk drd1 (256 MiB, sparse, on DIR/drd1.img,\nevery node a possible server) once the cluster is quorate,\nunless it exists; NBD on each node's <first address>:10809")

@@ -41,6 +41,40 @@ func TestDemoConfigLoads(t *testing.T) {
 	}
 }
 
+// TestDemoLinksAboveSixteen: a demo above demoTwoLinks nodes gives each
+// node one address (one link), every node's entry included.
+func TestDemoLinksAboveSixteen(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "cluster.key"), []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{demoTwoLinks, demoTwoLinks + 1, demoMaxNodes} {
+		nd := demoNodes(dir, "127.23", n)[1]
+		if err := os.MkdirAll(nd.dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(nd.config, []byte(demoConfig("127.23", n, 2)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := config.Load(nd.config)
+		if err != nil {
+			t.Fatalf("%d nodes: %v", n, err)
+		}
+		want := 2
+		if n > demoTwoLinks {
+			want = 1
+		}
+		for _, node := range c.Nodes {
+			if len(node.Addresses) != want || node.Addresses[0] != fmt.Sprintf("127.23.0.%d", node.ID) {
+				t.Fatalf("%d nodes: %s has addresses %v, want %d starting with 127.23.0.%d", n, node.Name, node.Addresses, want, node.ID)
+			}
+		}
+		if len(nd.addrs) != want {
+			t.Fatalf("%d nodes: demoNodes gives %v", n, nd.addrs)
+		}
+	}
+}
+
 func TestParseNet(t *testing.T) {
 	for _, ok := range []string{"127.0", "127.23", "127.255"} {
 		if _, err := parseNet(ok); err != nil {
