@@ -118,7 +118,11 @@ func staleParam(w http.ResponseWriter, r *http.Request) (stale, ok bool) {
 func cdbReadError(w http.ResponseWriter, what string, err error) {
 	var nq cdb.ErrNoQuorum
 	switch {
-	case errors.As(err, &nq), errors.Is(err, cdb.ErrReadRetry), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded):
+		// on a quorate node too: the read could not be ordered in time
+		WriteError(w, http.StatusServiceUnavailable, err.Error(),
+			"the read timed out waiting to be ordered (the view may be changing): retry, or add ?stale=true to read this node's state as it is")
+	case errors.As(err, &nq), errors.Is(err, cdb.ErrReadRetry):
 		WriteError(w, http.StatusServiceUnavailable, err.Error(),
 			"a linearizable read needs a quorate node: use a node of the primary view (corral shell -c quorum shows this node's votes), or add ?stale=true to read this node's state as it is")
 	default:

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -84,6 +85,22 @@ func TestCDBNoQuorum(t *testing.T) {
 		t.Fatalf("stale list %+v", l)
 	}
 	wantError(t, do(t, h, http.MethodGet, "/v1/cdb/a?stale=maybe"), http.StatusBadRequest, "not true or false")
+}
+
+// TestCDBReadTimedOut: a linearizable read that timed out (on a quorate
+// node, waiting to be ordered) says so and to retry, not that a quorate
+// node is needed.
+func TestCDBReadTimedOut(t *testing.T) {
+	f := apitest.New()
+	f.ReadErr = fmt.Errorf("config database: the read could not be ordered in time (%w)", context.DeadlineExceeded)
+	h := newHandler(t, f)
+	for _, path := range []string{"/v1/cdb/a", "/v1/cdb?prefix=/"} {
+		rec := do(t, h, http.MethodGet, path)
+		wantError(t, rec, http.StatusServiceUnavailable, "timed out waiting to be ordered")
+		if e := decodeError(t, do(t, h, http.MethodGet, path)); strings.Contains(e.Hint, "quorate") {
+			t.Fatalf("%s: a timed-out read blames quorum: %+v", path, e)
+		}
+	}
 }
 
 // TestCDBStaleParam: a quorate node's default read is linearizable

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/corral-ha/corral/core/wire"
 )
@@ -14,6 +15,10 @@ type Config struct {
 	History      int    // changes kept for the shell (default 100)
 	CompactEvery uint64 // committed entries after which the log is folded into a snapshot (default 10000)
 	ChunkEntries int    // entries per transfer chunk (default 1024)
+	// AskAgain is how long a linearizable read waits for the coordinator's
+	// ReadIndex before it sends its ReadAsk again (the ask or the answer
+	// may be lost on the way: a full send queue drops it). Default 1 s.
+	AskAgain time.Duration
 }
 
 // Delivery is one bcast delivery of an update payload.
@@ -88,6 +93,9 @@ func New(cfg Config) (*DB, error) {
 	}
 	if cfg.ChunkEntries <= 0 {
 		cfg.ChunkEntries = 1024
+	}
+	if cfg.AskAgain <= 0 {
+		cfg.AskAgain = time.Second
 	}
 	d := &DB{cfg: cfg, st: newState(cfg.History), pending: map[reqKey]bool{}, watches: map[uint64]string{}}
 	d.baseSnap = d.st.encode()

@@ -76,9 +76,11 @@
 //     Commit, Adopted}) from what step 4 wrote. Tentative entries survive
 //     a restart; they are resolved by the next adoption.
 //  7. Linearizable reads: Read(id) (refused with ErrNoQuorum unless
-//     quorate), then ReadRound() in every round, right after SetQuorum
+//     quorate), then ReadRound(now) in every round, right after SetQuorum
 //     with the lease judged by the clock now; Messages carry ReadAsk and
-//     ReadIndex like Fetch and Chunk; a Ready.Reads entry says the read
+//     ReadIndex like Fetch and Chunk (an ask unanswered for
+//     Config.AskAgain is sent again: a lost message is not reported to
+//     the DB); a Ready.Reads entry says the read
 //     may be served (Get or List, now) or failed (ErrNoQuorum, or
 //     ErrReadRetry: the coordinator could not answer). CancelRead forgets
 //     a read whose client stopped waiting. See "Linearizable reads".
@@ -163,6 +165,25 @@
 //     committed revision reached the index. A view change before that
 //     takes the index again in the new view (the read's view is the one
 //     it adopted); losing quorum fails the read (ErrNoQuorum).
+//
+// Two guards order a read, each sufficient for updates of V and earlier:
+//
+//   - The reader's quorum check at Read (and in every ReadRound until the
+//     read is served): it is in the primary view V and holds its lease.
+//     An update acknowledged in V was Safe, so held by every member of V,
+//     the reader included; one of an earlier primary view is in V's
+//     adopted history. So the reader's own log head at Read already
+//     covers every write of V and earlier, and its lease means no later
+//     primary view took a write yet (G2).
+//   - The coordinator's index, taken under its own lease once it is
+//     settled in V: defence in depth, and the one guard that does not
+//     rest on the reader's clock. (A reader that is the coordinator has
+//     both in one: a lease read.)
+//
+// The lease is judged by the clock of the driver's loop iteration (the
+// now given to SetQuorum before ReadRound); what that iteration does
+// (answer an ask, serve a read) happens later by at most one iteration,
+// which the margin in lease·(1+drift)+margin covers.
 //
 // Why every acknowledged update W is covered. W was answered after its
 // Safe commit (or a settled adoption). Say the read began at t0 and the

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/corral-ha/corral/core/wire"
 )
@@ -50,8 +51,9 @@ type pendingRead struct {
 	id    uint64
 	view  wire.ViewID // the view its index is (to be) taken in
 	index uint64
-	known bool // index is set
-	asked bool // a ReadAsk for view is out
+	known bool          // index is set
+	asked bool          // a ReadAsk for view is out
+	at    time.Duration // when it went out (asked again after Config.AskAgain)
 }
 
 type readAsk struct {
@@ -89,8 +91,10 @@ func (d *DB) readable() bool { return !d.adopting && d.settled && d.adoptView !=
 // SetQuorum with the lease judged by the clock now, in every round (and
 // after a ReadIndex came): on the coordinator it answers the asks it
 // holds with its log head, and every read whose index this node's
-// committed state reached comes out in Ready.Reads.
-func (d *DB) ReadRound() {
+// committed state reached comes out in Ready.Reads. A read whose ask got
+// no answer for Config.AskAgain (by now, the driver's clock) asks again:
+// nothing tells the DB that a message was lost.
+func (d *DB) ReadRound(now time.Duration) {
 	if len(d.reads) == 0 && len(d.asks) == 0 {
 		return
 	}
@@ -133,8 +137,11 @@ func (d *DB) ReadRound() {
 			// Lease read: this node is the coordinator, quorate now.
 			r.index, r.known = d.tail(), true
 		}
+		if r.asked && !r.known && now-r.at >= d.cfg.AskAgain {
+			r.asked = false // lost on the way (or the answer was): ask again
+		}
 		if !r.known && !r.asked {
-			r.asked = true
+			r.asked, r.at = true, now
 			d.rd.Messages = append(d.rd.Messages, Message{To: r.view.Coord, ReadAsk: &ReadAsk{View: r.view, ID: r.id}})
 		}
 		if r.known && d.st.rev >= r.index {

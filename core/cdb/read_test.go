@@ -3,6 +3,7 @@ package cdb
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/corral-ha/corral/core/wire"
 )
@@ -19,11 +20,12 @@ type pair struct {
 	done [2][]ReadDone
 	out  []Message // messages in flight, from n1 or n2 (To says where)
 	from []int
+	now  time.Duration // the clock; each pump is a round of 10 ms
 }
 
 func newPair(t *testing.T) *pair {
 	p := &pair{t: t}
-	p.n[0], p.n[1] = mustNew(Config{Self: 1}), mustNew(Config{Self: 2})
+	p.n[0], p.n[1] = mustNew(Config{Self: 1, AskAgain: 200 * time.Millisecond}), mustNew(Config{Self: 2, AskAgain: 200 * time.Millisecond})
 	p.install(wire.ViewID{Epoch: 1, Coord: 1})
 	return p
 }
@@ -49,8 +51,9 @@ func (p *pair) install(v wire.ViewID) {
 // pump takes both Readies: broadcasts join the sequence, messages go in
 // flight, read answers are kept.
 func (p *pair) pump() {
+	p.now += 10 * time.Millisecond
 	for i := range 2 {
-		p.n[i].ReadRound()
+		p.n[i].ReadRound(p.now)
 		rd := ready(p.n[i])
 		p.msgs = append(p.msgs, rd.Broadcast...)
 		for _, m := range rd.Messages {
@@ -264,7 +267,7 @@ func TestReadAcrossViewChange(t *testing.T) {
 	for _, m := range stale {
 		_ = p.n[1].Step(0, Receive{From: 1, Msg: m})
 	}
-	p.n[1].ReadRound()
+	p.n[1].ReadRound(p.now)
 	if d := p.takeDone(1); len(d) != 0 {
 		t.Fatalf("served from the old view's index: %+v", d)
 	}
@@ -306,4 +309,34 @@ func TestReadMessageCodec(t *testing.T) {
 			t.Fatalf("%+v -> %+v", m.ReadIndex, got.ReadIndex)
 		}
 	}
+}
+
+// TestReadLostAskNotStuck (R1): a member's ReadAsk that never reaches the
+// coordinator (the stack logs a conn.Send error such as ErrQueueFull
+// under backpressure and drops it; nothing tells the DB) leaves the read
+// waiting for an answer that will never come, while the coordinator is
+// healthy, quorate and settled in the same view: nothing re-asks and
+// nothing fails it (ErrReadRetry), so the client waits its whole timeout
+// (the API's 10 s) and gets a 503 that blames quorum.
+func TestReadLostAskNotStuck(t *testing.T) {
+	p := newPair(t)
+	p.write(1, "/k", "1")
+	p.holdAll()
+	p.commitAll()
+	if err := p.n[1].Read(1); err != nil {
+		t.Fatal(err)
+	}
+	p.pump()
+	if len(p.out) != 1 || p.out[0].ReadAsk == nil {
+		t.Fatalf("n2 asks n1: %+v", p.out)
+	}
+	p.out, p.from = nil, nil // the ask is lost on the way
+	for range 100 {
+		p.pump() // rounds go by; n1 stays quorate and settled in the view
+		p.net()
+		if len(p.done[1]) > 0 {
+			return // served or failed (retryable): not stuck
+		}
+	}
+	t.Fatalf("the read whose ask was lost is still waiting after 100 rounds with a healthy coordinator (no re-ask, no ErrReadRetry): %d reads pending on n2", len(p.n[1].reads))
 }

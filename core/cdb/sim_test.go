@@ -220,13 +220,13 @@ func (h *harness) drain(i int) {
 		}
 	}
 	h.setQuorum(i)
-	nd.db.ReadRound()
+	nd.db.ReadRound(time.Duration(h.now) * time.Millisecond)
 	if h.noWait {
 		// the mutation: serve every read now, whatever its index
 		for _, r := range nd.db.reads {
 			r.known, r.index = true, 0
 		}
-		nd.db.ReadRound()
+		nd.db.ReadRound(time.Duration(h.now) * time.Millisecond)
 	}
 	if nd.db.HasReady() {
 		h.drain(i)

@@ -32,30 +32,50 @@ func (n *Node) cdbReadsDone(rs []cdb.ReadDone) {
 
 // cdbRead begins a linearizable read and, on the loop, calls serve once
 // this node's state covers every update acknowledged before the call;
-// ctx bounds the wait, and a read the view change refused is tried again
-// while ctx allows.
+// ctx bounds the wait. A read the view change refused (cdb.ErrReadRetry)
+// is tried again while ctx allows, and so is one refused for want of
+// quorum while this node is in a primary view that is not acting yet:
+// after every view install the lease is waited out (corral help design)
+// before anything is ordered, and a quorate cluster would otherwise answer
+// 503 at every view change (a node joining). A node outside the primary
+// view fails at once: the client tries another node.
 func (n *Node) cdbRead(ctx context.Context, serve func()) error {
 	for {
-		err := n.cdbReadOnce(ctx, serve)
-		if !errors.Is(err, cdb.ErrReadRetry) {
+		waiting, err := n.cdbReadOnce(ctx, serve)
+		if !errors.Is(err, cdb.ErrReadRetry) && !waiting {
 			return err
 		}
 		select {
 		case <-ctx.Done():
+			if waiting {
+				return fmt.Errorf("config database: the read could not be ordered in time: this node is in the primary view but did not take its lease yet (%w); retry, or read this node's state with --stale", ctx.Err())
+			}
 			return err
 		case <-time.After(readRetryWait):
 		}
 	}
 }
 
-func (n *Node) cdbReadOnce(ctx context.Context, serve func()) error {
-	ch := make(chan error, 1)
+// cdbReadOnce is one try of cdbRead; waiting reports that it failed for
+// want of quorum while this node is in a primary view (not acting yet).
+func (n *Node) cdbReadOnce(ctx context.Context, serve func()) (waiting bool, err error) {
+	type done struct {
+		err     error
+		waiting bool
+	}
+	ch := make(chan done, 1)
 	var id uint64
-	var err error
+	// notActing, on the loop: a refusal for want of quorum while the view
+	// is primary is the lease wait after a view install.
+	notActing := func(err error) bool {
+		var nq cdb.ErrNoQuorum
+		return errors.As(err, &nq) && n.st.Membership().Primary
+	}
 	if e := n.do(func() {
 		n.cdb.readSeq++
 		id = n.cdb.readSeq
 		if err = n.st.CDBRead(n.now(), id); err != nil {
+			waiting = notActing(err)
 			return
 		}
 		if n.cdb.readers == nil {
@@ -65,30 +85,30 @@ func (n *Node) cdbReadOnce(ctx context.Context, serve func()) error {
 			if err == nil {
 				serve()
 			}
-			ch <- err
+			ch <- done{err, notActing(err)}
 		}
 	}); e != nil {
-		return e
+		return false, e
 	}
 	if err != nil {
-		return err
+		return waiting, err
 	}
 	select {
-	case err := <-ch:
-		return err
+	case d := <-ch:
+		return d.waiting, d.err
 	case <-ctx.Done():
 		_ = n.do(func() {
 			delete(n.cdb.readers, id)
 			n.st.CancelRead(id)
 		})
 		select {
-		case err := <-ch: // served meanwhile
-			return err
+		case d := <-ch: // served meanwhile
+			return d.waiting, d.err
 		default:
 		}
-		return fmt.Errorf("config database: the read could not be ordered in time (%w); retry, or read this node's state with --stale", ctx.Err())
+		return false, fmt.Errorf("config database: the read could not be ordered in time (%w); retry, or read this node's state with --stale", ctx.Err())
 	case <-n.loopDone:
-		return ErrClosed
+		return false, ErrClosed
 	}
 }
 

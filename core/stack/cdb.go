@@ -65,7 +65,9 @@ type cdbState struct {
 // openCDB builds the config DB from what the store held.
 func (s *Stack) openCDB(p cdb.Persisted) error {
 	c := &s.cdb
-	db, err := cdb.New(cdb.Config{Self: s.cfg.Self})
+	// A read's ask unanswered for a few heartbeats was lost (a failed
+	// send is only logged): it is sent again.
+	db, err := cdb.New(cdb.Config{Self: s.cfg.Self, AskAgain: 4 * s.cfg.Conn.Heartbeat})
 	if err != nil {
 		return err
 	}
@@ -675,5 +677,6 @@ func (s *Stack) CancelRead(id uint64) { s.cdb.db.CancelRead(id) }
 // coordinator answers a read index only while it holds its lease, so no
 // later primary view has taken a write yet (G2: a view that excludes it
 // waits out its lease first). What it produces goes out with the next
-// round's config DB Ready.
-func (s *Stack) cdbReads() { s.cdb.db.ReadRound() }
+// round's config DB Ready. An ask unanswered for a few heartbeats (its
+// send failed, or the answer's) is sent again.
+func (s *Stack) cdbReads(now time.Duration) { s.cdb.db.ReadRound(now) }

@@ -128,6 +128,8 @@
 //     round right after the config DB's quorum was judged by the clock
 //     (cdbReads): a coordinator answers a read index only while it holds
 //     its lease; their messages go as wire.CDB, like history transfers.
+//     A failed send is only logged: a read's ask unanswered for four
+//     heartbeats is sent again (cdb Config.AskAgain).
 //  5. When bcast cannot install a view membership installs, the DB moves
 //     to it as a view that is not primary for it: writes are refused,
 //     saying why, until the next view.

@@ -333,7 +333,7 @@ func (s *Stack) round(now time.Duration) bool {
 		s.rd.Events = append(s.rd.Events, Event{View: e.View, Member: &e})
 	}
 	s.cdbQuorum(now, len(rm.Events) > 0)
-	s.cdbReads()
+	s.cdbReads(now)
 	fenceBusy := s.fenceRound(now, rm.Events)
 	crmBusy := s.crmRound(now, len(rm.Events) > 0)
 	dlmBusy := s.dlmRound(now, rm.Events)

@@ -45,7 +45,9 @@ type Node struct {
 	Rev      uint64
 	Stale    bool
 	WriteErr error
-	Changes  []cdb.Change
+	// ReadErr fails linearizable reads (e.g. one that timed out).
+	ReadErr error
+	Changes []cdb.Change
 	// Compacted is the highest revision a watch can no longer replay.
 	Compacted uint64
 	// LoseAnswer makes the next write apply and then fail with this error
@@ -261,6 +263,9 @@ func (n *Node) CDBList(prefix string) ([]cdb.KV, uint64, bool, error) {
 // so a linearizable read is a read of it (refused when Stale is set).
 func (n *Node) CDBGetLinear(_ context.Context, key string) (cdb.KV, bool, error) {
 	kv, ok, stale, err := n.CDBGet(key)
+	if n.ReadErr != nil {
+		err = n.ReadErr
+	}
 	if err == nil && stale {
 		err = cdb.ErrNoQuorum{Votes: 1, Expected: 3}
 	}
@@ -270,6 +275,9 @@ func (n *Node) CDBGetLinear(_ context.Context, key string) (cdb.KV, bool, error)
 // CDBListLinear implements api.Node (CDBGetLinear).
 func (n *Node) CDBListLinear(_ context.Context, prefix string) ([]cdb.KV, uint64, error) {
 	kvs, rev, stale, err := n.CDBList(prefix)
+	if n.ReadErr != nil {
+		err = n.ReadErr
+	}
 	if err == nil && stale {
 		err = cdb.ErrNoQuorum{Votes: 1, Expected: 3}
 	}
