@@ -14,7 +14,6 @@ import (
 	"time"
 )
 
-
 func frame(k, body []byte) []byte {
 	m := hmac.New(sha256.New, k)
 	m.Write(body)
