@@ -93,9 +93,9 @@ func checkGo(t *testing.T, x any, nan *bool) {
 // once each, of a known type, with a default of that type); an action's
 // result is one of the statuses.
 func FuzzLuaValues(f *testing.F) {
-	f.Add([]byte{4, 0, 0, 2, 3, 0, 'a', 'b', 'c', 5, 1, 5, 6})                        // {abc = abc}
-	f.Add([]byte{4, 0, 0, 5, 1, 4, 5, 6, 1, 1, 4})                                      // a table within itself
-	f.Add([]byte{0, 0, 0, 0x7F, 0xF8, 0, 0, 0, 0, 0, 1, 4, 0, 0, 6, 1, 5})              // {NaN}
+	f.Add([]byte{4, 0, 0, 2, 3, 0, 'a', 'b', 'c', 5, 1, 5, 6})             // {abc = abc}
+	f.Add([]byte{4, 0, 0, 5, 1, 4, 5, 6, 1, 1, 4})                         // a table within itself
+	f.Add([]byte{0, 0, 0, 0x7F, 0xF8, 0, 0, 0, 0, 0, 1, 4, 0, 0, 6, 1, 5}) // {NaN}
 	f.Add([]byte{4, 0, 0, 2, 4, 0, 'n', 'a', 'm', 'e', 2, 11, 0, 'd', 'e', 's', 'c', 'r', 'i', 'p', 't', 'i', 'o', 'n', 5, 1, 6, 7})
 	f.Add([]byte{2, 6, 0, 'f', 'a', 'i', 'l', 'e', 'd', 7, 0, 0, 8, 0, 0})
 	L := glua.NewState()
