@@ -102,7 +102,7 @@ func FuzzExec(f *testing.F) {
 		defer h.Close()
 		var out bytes.Buffer
 		s := &Shell{Client: &Client{Socket: "fuzz.sock", hc: &http.Client{Transport: handlerTransport{h}}}, Stdout: &out, session: true}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		for _, l := range lines {
 			out.Reset()
