@@ -109,7 +109,7 @@ FUZZTIME ?= 10m
 FUZZFLAGS ?=
 FUZZ_TARGETS = \
 	core/wire:FuzzOpen core/wire:FuzzReassemble core/wire:FuzzDecode core/wire:FuzzHelpers core/wire:FuzzKeyHolder \
-	core/conn:FuzzKeyHolder \
+	core/transport:FuzzFaults core/conn:FuzzKeyHolder \
 	core/membership:FuzzPeerMessages core/membership:FuzzUnmarshalPersisted \
 	core/bcast:FuzzDecode \
 	core/cdb:FuzzDecodeMessage core/cdb:FuzzDeliver core/cdb:FuzzSnapshot \
