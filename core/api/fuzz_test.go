@@ -28,7 +28,7 @@ func (n fuzzNode) DNSQuery(name, qtype string) (dns.Answer, error) {
 	return dns.Query(n.resp, name, qtype)
 }
 
-func (fuzzNode) FenceStatus() (node.FenceStatus, error)   { return node.FenceStatus{}, nil }
+func (fuzzNode) FenceStatus() (node.FenceStatus, error)    { return node.FenceStatus{}, nil }
 func (fuzzNode) FenceHistory() ([]node.FenceRecord, error) { return nil, nil }
 func (fuzzNode) Fence(target, _ string) error {
 	if target != "n1" && target != "n2" && target != "n3" {
