@@ -124,13 +124,37 @@ chaos: build
 	  CHAOS_SERVICE=$(CHAOS_SERVICE) CHAOS_FIRST=$(CHAOS_FIRST) \
 	  $(GO) test -count=1 -p 1 -run '^TestChaos$$' -v -timeout 4h ./testsuite/
 
-# Short fuzzing runs of the decoders (the seed corpora run in `make test`).
-FUZZTIME ?= 30s
+# Fuzzing of every decoder and parser a peer or a user can reach, one
+# target after another, each for $(FUZZTIME) (`make fuzz FUZZTIME=30s` for a
+# short pass; FUZZFLAGS=-parallel=1 on a shared machine). The targets are
+# listed here, package:Target (testsuite/fuzzlist_test.go checks the list
+# is complete); a crashing input lands in the package's
+# testdata/fuzz/Target/, which `make test` runs as a seed (fix it, keep it).
+FUZZTIME ?= 10m
+FUZZFLAGS ?=
+FUZZ_TARGETS = \
+	core/wire:FuzzOpen core/wire:FuzzReassemble core/wire:FuzzDecode core/wire:FuzzHelpers core/wire:FuzzKeyHolder \
+	core/transport:FuzzFaults core/conn:FuzzKeyHolder \
+	core/membership:FuzzPeerMessages core/membership:FuzzUnmarshalPersisted \
+	core/bcast:FuzzDecode \
+	core/cdb:FuzzDecodeMessage core/cdb:FuzzDeliver core/cdb:FuzzSnapshot \
+	core/crm:FuzzDecode core/crm:FuzzConfigDocs \
+	core/fence:FuzzDecode \
+	core/dlm:FuzzDecodeMsg \
+	core/disk:FuzzDecode core/disk:FuzzParseHeader \
+	core/witness:FuzzArbiterFrame core/witness:FuzzDiskSlots \
+	core/config:FuzzParse \
+	core/api:FuzzBodies core/api:FuzzLockSession \
+	shell:FuzzSplit shell:FuzzExec \
+	lua:FuzzLuaValues \
+	core/dns:FuzzHandler \
+	core/nbd:FuzzOptions core/nbd:FuzzRequestParser
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzOpen -fuzztime $(FUZZTIME) ./core/wire/
-	$(GO) test -run '^$$' -fuzz FuzzReassemble -fuzztime $(FUZZTIME) ./core/wire/
-	$(GO) test -run '^$$' -fuzz FuzzHandler -fuzztime $(FUZZTIME) ./core/dns/
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./core/crm/
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./$$pkg/; \
+	done
 
 tidy:
 	cp go.mod go.mod.orig; cp go.sum go.sum.orig

@@ -125,7 +125,7 @@ func ParseArgs(args []string) (Options, error) {
 func joinWords(words []string) string {
 	out := make([]string, len(words))
 	for i, w := range words {
-		if w == "" || strings.ContainsAny(w, " \t\"'\\#") {
+		if w == "" || strings.ContainsAny(w, " \t\n\r\"'\\#") { // every blank Split breaks on
 			w = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(w) + `"`
 		}
 		out[i] = w
