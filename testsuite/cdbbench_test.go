@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/corral-ha/corral/testsuite/benchrec"
 )
 
 const (
@@ -388,6 +390,10 @@ func BenchmarkCDBSetVsEtcd(b *testing.B) {
 			b.ReportMetric(er.ups(), "etcd-ups")
 			b.ReportMetric(cr.p(0.5)/er.p(0.5), "ratio-p50")
 			b.ReportMetric(cr.p(0.99)/er.p(0.99), "ratio-p99")
+			benchrec.Log(b, benchrec.Record{Figure: fmt.Sprintf("cdb-set-p50-%d", clients), Value: cr.p(0.5), Unit: "µs", Peer: "etcd", PeerValue: er.p(0.5)})
+			if clients == 16 {
+				benchrec.Log(b, benchrec.Record{Figure: "cdb-ups-16", Value: cr.ups(), Unit: "updates/s", Peer: "etcd", PeerValue: er.ups()})
+			}
 		})
 	}
 }

@@ -60,6 +60,7 @@ var catalogue = []figure{
 	{"dns-qps", "DNS queries/s (vs a bare miekg/dns server)", noGoal, 0, ""},
 	{"dns-owner-change-p50", "DNS: owner change → first UDP answer, p50", valueMax, 50, "ms"},
 	{"lua-monitor-p50", "Lua monitor call, p50 (vs OCF Dummy through fork+exec)", noGoal, 0, ""},
+	{"idle-cpu-conn", "Idle cost, transport only: CPU of a quiet node-echo peer of 3 (max)", valueMax, 1, "%"},
 	{"idle-cpu", "Idle cost: CPU of a quiet node of 3", valueMax, 0.5, "%"},
 	{"idle-rss", "Idle cost: RSS of a quiet node of 3", valueMax, 40, "MB"},
 }
