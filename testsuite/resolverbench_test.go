@@ -151,11 +151,20 @@ func resolverFailover(b *testing.B, unbound, netBlock, ttl string, runs int) []t
 		killed := time.Now()
 		var last string
 		var lastErr error
+		var trace []string // what unbound answered, at each change
 		for {
-			got, _, err := ask()
+			got, ttlLeft, err := ask()
 			if err == nil && addrOf[got] != "" && addrOf[got] != owner {
 				took = append(took, time.Since(killed))
+				b.Logf("run %d: kill -9 of %s; unbound answered %s; then %s (ttl %d) after %v", run+1, owner, strings.Join(trace, ", "), addrOf[got], ttlLeft, took[len(took)-1].Round(time.Millisecond))
 				break
+			}
+			if got != last || (err == nil) != (lastErr == nil) {
+				what := addrOf[got]
+				if err != nil {
+					what = err.Error()
+				}
+				trace = append(trace, fmt.Sprintf("%s (ttl %d) at %v", what, ttlLeft, time.Since(killed).Round(time.Millisecond)))
 			}
 			last, lastErr = got, err
 			if time.Since(killed) > 30*time.Second {
