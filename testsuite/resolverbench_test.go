@@ -168,7 +168,25 @@ func resolverFailover(b *testing.B, unbound, netBlock, ttl string, runs int) []t
 			}
 			last, lastErr = got, err
 			if time.Since(killed) > 30*time.Second {
-				b.Fatalf("run %d: unbound still answers %q (%v) 30s after kill -9 of %s%s", run+1, last, lastErr, owner, c.logTails(20))
+				// What the survivors answer themselves, to tell the
+				// resolver's state from the cluster's.
+				var direct []string
+				for _, n := range all {
+					if n == owner {
+						continue
+					}
+					m := new(mdns.Msg)
+					m.SetQuestion("web.demo.corral.", mdns.TypeA)
+					r, _, err := cl.Exchange(m, net.JoinHostPort(nodeAddr(netBlock, n), "8053"))
+					if err != nil {
+						direct = append(direct, fmt.Sprintf("%s: %v", n, err))
+						continue
+					}
+					direct = append(direct, fmt.Sprintf("%s: %s %v", n, mdns.RcodeToString[r.Rcode], r.Answer))
+				}
+				ulog, _ := os.ReadFile(filepath.Join(dir, "unbound", "unbound.log"))
+				b.Fatalf("run %d: unbound still answers %q (%v) 30s after kill -9 of %s; unbound answered %s; the survivors directly: %s\nunbound's log:\n%s%s",
+					run+1, last, lastErr, owner, strings.Join(trace, ", "), strings.Join(direct, "; "), ulog, c.logTails(20))
 			}
 			time.Sleep(15 * time.Millisecond)
 		}
