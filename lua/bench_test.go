@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/corral-ha/corral/lua"
+	"github.com/corral-ha/corral/testsuite/benchrec"
 )
 
 const ocfDummy = "/usr/lib/ocf/resource.d/heartbeat/Dummy"
@@ -51,6 +52,7 @@ func BenchmarkMonitor(b *testing.B) {
 	}
 	b.Run("lua-dummy", func(b *testing.B) {
 		luaP50 = run(b, "dummy", map[string]string{"state": state})
+		benchrec.Log(b, benchrec.Record{Figure: "lua-monitor-p50", Value: luaP50, Unit: "µs"})
 	})
 	b.Run("ocf-Dummy", func(b *testing.B) {
 		if _, err := os.Stat(ocfDummy); err != nil {
@@ -59,6 +61,7 @@ func BenchmarkMonitor(b *testing.B) {
 		p50 := run(b, "ocf", map[string]string{"type": "Dummy", "state": state + ".ocf"})
 		if luaP50 > 0 {
 			b.ReportMetric(p50/luaP50, "x-lua-p50")
+			benchrec.Log(b, benchrec.Record{Figure: "lua-monitor-p50", Value: luaP50, Unit: "µs", Peer: "OCF Dummy", PeerValue: p50})
 		}
 	})
 }

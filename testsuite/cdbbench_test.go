@@ -26,6 +26,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/corral-ha/corral/testsuite/benchrec"
 )
 
 const (
@@ -435,6 +437,10 @@ func BenchmarkCDBSetVsEtcd(b *testing.B) {
 			b.ReportMetric(cr.p(0.5)/ep50, "ratio-p50")
 			b.ReportMetric(cr.p(0.99)/ep99, "ratio-p99")
 			b.ReportMetric(cr.ups()/er.ups(), "ratio-ups")
+			benchrec.Log(b, benchrec.Record{Figure: fmt.Sprintf("cdb-set-p50-%d", clients), Value: cr.p(0.5), Unit: "µs", Peer: "etcd", PeerValue: ep50})
+			if clients == 16 {
+				benchrec.Log(b, benchrec.Record{Figure: "cdb-ups-16", Value: cr.ups(), Unit: "updates/s", Peer: "etcd", PeerValue: er.ups()})
+			}
 		})
 	}
 }

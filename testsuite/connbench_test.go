@@ -40,6 +40,7 @@ import (
 	"github.com/corral-ha/corral/core/conn"
 	"github.com/corral-ha/corral/core/node"
 	"github.com/corral-ha/corral/core/wire"
+	"github.com/corral-ha/corral/testsuite/benchrec"
 )
 
 // Address blocks, one per benchmark, so runs never collide (other tests of
@@ -576,6 +577,8 @@ func BenchmarkConnKillToUnreachable(b *testing.B) {
 	b.ReportMetric(float64(percentile(lat, 0.5))/1e6, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)-1])/1e6, "max-ms")
 	b.ReportMetric(float64(lat[0])/1e6, "min-ms")
+	benchrec.Log(b, benchrec.Record{Figure: "detection-p50", Value: float64(percentile(lat, 0.5)) / 1e6, Unit: "ms",
+		Note: fmt.Sprintf("max %.0f ms, %d kills", float64(lat[len(lat)-1])/1e6, len(lat))})
 	b.Logf("%d kills, last boot id %d; kill -> unreachable (sorted): %v", len(lat), lastBoot, lat)
 	b.Logf("n1's largest detector threshold on a path to n2 at each kill: %v", thresholds)
 }
@@ -632,6 +635,8 @@ func BenchmarkConnIdleCPU(b *testing.B) {
 	}
 	b.ReportMetric(worst, "cpu-pct-max")
 	b.ReportMetric(sum/float64(samples), "cpu-pct-mean")
+	benchrec.Log(b, benchrec.Record{Figure: "idle-cpu-conn", Value: worst, Unit: "%",
+		Note: fmt.Sprintf("mean %.2f %%", sum/float64(samples))})
 	for _, p := range procs {
 		p.stop()
 		if s, ok := p.lastLine(benchStatsPref); ok {

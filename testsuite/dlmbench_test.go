@@ -40,6 +40,7 @@ import (
 	"github.com/corral-ha/corral/core/dlm"
 	"github.com/corral-ha/corral/core/node"
 	"github.com/corral-ha/corral/core/wire"
+	"github.com/corral-ha/corral/testsuite/benchrec"
 )
 
 const (
@@ -244,6 +245,7 @@ func BenchmarkDLMUDPLockUnlock(b *testing.B) {
 	}
 	rawP50, remP50 := percentile(rawRTT, 0.5), percentile(remote, 0.5)
 	b.ReportMetric(float64(percentile(local, 0.5).Nanoseconds()), "local-p50-ns")
+	benchrec.Log(b, benchrec.Record{Figure: "dlm-local-p50", Value: float64(percentile(local, 0.5).Nanoseconds()) / 1e3, Unit: "µs"})
 	b.ReportMetric(float64(percentile(local, 0.99).Nanoseconds()), "local-p99-ns")
 	b.ReportMetric(float64(percentile(hop, 0.5).Nanoseconds()), "loop-hop-p50-ns")
 	b.ReportMetric(float64(remP50.Nanoseconds()), "remote-p50-ns")
@@ -439,6 +441,9 @@ func BenchmarkDLMUDPAcquisitions(b *testing.B) {
 			e := etcdLockRate(b, lockbench, eps, keys, 1, max(50, 400/clients))
 			b.ReportMetric(e, "etcd-acq/s")
 			b.ReportMetric(r.perSec()/e, "ratio")
+			if clients == 16 {
+				benchrec.Log(b, benchrec.Record{Figure: "dlm-acq-16", Value: r.perSec(), Unit: "acquisitions/s", Peer: "etcd", PeerValue: e})
+			}
 			b.Logf("etcd concurrency.Mutex, %2d clients on distinct keys: %.0f/s (sum of the clients'); corral/etcd %.0f× (goal ≥ 100×)", clients, e, r.perSec()/e)
 		})
 	}

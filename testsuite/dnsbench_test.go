@@ -23,6 +23,8 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
+
+	"github.com/corral-ha/corral/testsuite/benchrec"
 )
 
 const (
@@ -174,4 +176,5 @@ func BenchmarkDNSQPS(b *testing.B) {
 	b.ReportMetric(c, "corral-qps")
 	b.ReportMetric(bare50, "bare-qps")
 	b.ReportMetric(c/bare50, "ratio")
+	benchrec.Log(b, benchrec.Record{Figure: "dns-qps", Value: c, Unit: "queries/s", Peer: "bare miekg/dns", PeerValue: bare50})
 }

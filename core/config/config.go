@@ -155,7 +155,10 @@ type DNS struct {
 	// Domain is the zone the node answers for.
 	Domain string `toml:"domain"`
 	// TTL is the TTL of group, apex and name server records (they follow
-	// failover and membership) and the negative TTL (the SOA minimum).
+	// failover and membership) and the negative TTL (the SOA minimum). A
+	// client behind a caching resolver may see a failover up to TTL later
+	// than the cluster makes it: see `corral help operations`, "Clients
+	// behind a caching resolver".
 	TTL Duration `toml:"ttl"`
 	// NodeTTL is the TTL of <node>.node.<domain> records.
 	NodeTTL Duration `toml:"node_ttl"`
