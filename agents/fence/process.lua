@@ -24,7 +24,7 @@ function M.meta()
       { name = "corral", type = "string", default = "corral",
         description = "the corral binary on starts the node with" },
       { name = "pidfiles", type = "string", default = "",
-        description = "more pid files of the node's processes (resources), space-separated; relative to DIR/<node>/; {node} is replaced by the node" },
+        description = "more pid files of the node's processes (resources), space-separated; relative to DIR/<node>/; {node} is replaced by the node; off kills each one's process group, also what the process forked when it died first" },
       { name = "wait", type = "duration", default = "5s",
         description = "how long off waits for the processes to be gone, and on for the node's pid file" },
       { name = "nodes", type = "string", default = "",
