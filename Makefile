@@ -127,12 +127,13 @@ bench: build
 # faults on a real cluster under load, checked from outside (G3 linearizable
 # config DB, G4 one incarnation of the service, G5 `corral lock` holders,
 # continuity, G7 healing, availability); a table per round and a verdict. CHAOS_SEED replays a
-# run (a failure prints the command), CHAOS_NODES=5, CHAOS_SERVICE=fork (a
-# service whose process forks). `make test` runs a short run (3 rounds).
+# run (a failure prints the command), CHAOS_NODES=5, CHAOS_SERVICE=exec (the
+# service's process is whoami itself; the default, fork, runs whoami as its
+# child). `make test` runs a short run (3 rounds).
 CHAOS_ROUNDS ?= 100
 CHAOS_SEED ?=
 CHAOS_NODES ?= 3
-CHAOS_SERVICE ?= exec
+CHAOS_SERVICE ?= fork
 CHAOS_FIRST ?= 1
 chaos: build
 	CORRAL_BIN=$(CURDIR)/$(BIN) CHAOS_ROUNDS=$(CHAOS_ROUNDS) CHAOS_SEED=$(CHAOS_SEED) CHAOS_NODES=$(CHAOS_NODES) \

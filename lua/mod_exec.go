@@ -43,6 +43,8 @@ func (v *vm) execLoader() glua.LGFunction {
 			"wait":  v.execWait,
 			// identity(pid): ProcessIdentity, or nil
 			"identity": execIdentity,
+			// group_alive(pgid): GroupAlive
+			"group_alive": execGroupAlive,
 		})
 		L.Push(t)
 		return 1
@@ -84,7 +86,10 @@ func cmdSpec(L *glua.LState, t *glua.LTable) (*exec.Cmd, error) {
 		cmd.Dir = string(d)
 	}
 	// Its own process group (so a timeout kills what it forked), and it dies
-	// with the node.
+	// with the node. Pdeathsig reaches only this process, not what it forks:
+	// a node killed with SIGKILL leaves its grandchildren running, in this
+	// group; the process fence device and the node's next start kill the
+	// group (GroupAlive, KillOrphanGroup).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	return cmd, nil
 }
@@ -399,4 +404,80 @@ func execIdentity(L *glua.LState) int {
 	}
 	L.Push(glua.LString(id))
 	return 1
+}
+
+// execGroupAlive: exec.group_alive(pgid) is GroupAlive(pgid).
+func execGroupAlive(L *glua.LState) int {
+	L.Push(glua.LBool(GroupAlive(L.CheckInt(1))))
+	return 1
+}
+
+// GroupAlive reports whether a live process (not a zombie) is in process
+// group pgid (/proc/PID/stat field 5). Linux gives no new process a pid that
+// is still some process's process group id, so while the group has members
+// pgid names the same group it did when its leader started, even after the
+// leader died: kill(-pgid) then reaches only that group's processes.
+func GroupAlive(pgid int) bool {
+	if pgid <= 1 {
+		return false
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 3 || f[0] == "Z" || f[0] == "X" {
+			continue
+		}
+		if g, err := strconv.Atoi(f[2]); err == nil && g == pgid {
+			return true
+		}
+	}
+	return false
+}
+
+// KillOrphanGroup kills (SIGKILL) what is left of the process group that
+// pidfile's process led, for a pid file of a process that should be dead:
+// the leader itself when pidfile.id says it is that process (PIDFileIsOf),
+// and its group when it has members, unless pid now belongs to another
+// process (a reused pid, whose group is not ours). It waits up to wait for
+// the group to be gone and returns the pid it killed the group of (0 when
+// there was nothing to kill) and an error when the group survives.
+func KillOrphanGroup(pidfile string, wait time.Duration) (int, error) {
+	b, err := os.ReadFile(pidfile)
+	if err != nil {
+		return 0, nil
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		return 0, nil
+	}
+	if _, live := ProcessIdentity(pid); live && !PIDFileIsOf(pidfile, pid) {
+		return 0, nil // another process has the pid now
+	}
+	if !PIDFileIsOf(pidfile, pid) && !GroupAlive(pid) {
+		return 0, nil
+	}
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	deadline := time.Now().Add(wait)
+	for GroupAlive(pid) || PIDFileIsOf(pidfile, pid) {
+		if time.Now().After(deadline) {
+			return pid, fmt.Errorf("process group %d (from %s) survives SIGKILL", pid, pidfile)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return pid, nil
 }

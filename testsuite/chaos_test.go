@@ -109,7 +109,7 @@ func chaosSettingsFromEnv(t *testing.T) chaosSettings {
 	}
 	s.service = os.Getenv("CHAOS_SERVICE")
 	if s.service == "" {
-		s.service = "exec"
+		s.service = "fork" // what exec covers and a grandchild that outlives a killed node
 	}
 	if chaosSvcScripts[s.service] == "" {
 		t.Fatalf("CHAOS_SERVICE=%s: use exec or fork", s.service)

@@ -2,7 +2,9 @@
 -- processes on this machine. off pulls the power cord: SIGKILL to the
 -- target node's corral process (by its pid file, DIR/<node>/corral.pid)
 -- and its process group, and to the resource processes of the pid files
--- listed in pidfiles, then it confirms they are gone. on starts the node
+-- listed in pidfiles and their process groups (also when the group's
+-- leader is dead but what it forked lives on), then it confirms they are
+-- gone. on starts the node
 -- again detached (`corral agent --config DIR/<node>/corral.toml` in its own
 -- session, not tied to the life of the node that fences). reboot is off
 -- then on. status says whether the node's process runs; list names the
@@ -22,7 +24,7 @@ function M.meta()
       { name = "corral", type = "string", default = "corral",
         description = "the corral binary on starts the node with" },
       { name = "pidfiles", type = "string", default = "",
-        description = "more pid files of the node's processes (resources), space-separated; relative to DIR/<node>/; {node} is replaced by the node" },
+        description = "more pid files of the node's processes (resources), space-separated; relative to DIR/<node>/; {node} is replaced by the node; off kills each one's process group, also what the process forked when it died first" },
       { name = "wait", type = "duration", default = "5s",
         description = "how long off waits for the processes to be gone, and on for the node's pid file" },
       { name = "nodes", type = "string", default = "",
@@ -91,20 +93,42 @@ function M.off(target, p)
   if not fs.exists(config) then
     return "config", "no " .. config .. ": cannot tell that " .. target .. " is off; is dir the demo directory?"
   end
-  local pids = {}
-  for i, f in ipairs(pidfiles(target, p)) do
+  -- The node is a session leader and each resource has its own process
+  -- group. Kill the group, then the process itself. A group outlives its
+  -- leader: a resource's leader dies with the node (Pdeathsig), but what
+  -- it forked does not and keeps serving, in the group. Linux gives no new
+  -- process a pid that is still a process group id, so while the group
+  -- has members the pid names that group; a pid that a live process of
+  -- another identity has now is stale, and its group is not ours.
+  local pids, groups = {}, {}
+  for _, f in ipairs(pidfiles(target, p)) do
     local pid = readpid(f)
-    if pid and pid > 1 and exec.alive(pid) and ours(f, pid) then
-      -- The node is a session leader and each resource has its own
-      -- process group: kill the group, then the process itself.
-      exec.kill(-pid, "KILL")
-      exec.kill(pid, "KILL")
-      table.insert(pids, pid)
+    if pid and pid > 1 then
+      local leader = exec.alive(pid) and ours(f, pid)
+      local reused = exec.alive(pid) and not leader
+      if leader or (not reused and exec.group_alive(pid)) then
+        exec.kill(-pid, "KILL")
+        table.insert(groups, pid)
+      end
+      if leader then
+        exec.kill(pid, "KILL")
+        table.insert(pids, pid)
+      end
     end
   end
   for _, pid in ipairs(pids) do
     if not exec.wait(pid, p.wait) then
       return "failed", "process " .. pid .. " of " .. target .. " survives SIGKILL"
+    end
+  end
+  for _, pgid in ipairs(groups) do
+    local t = 0
+    while exec.group_alive(pgid) do
+      if t >= p.wait then
+        return "failed", "process group " .. pgid .. " of " .. target .. " survives SIGKILL"
+      end
+      exec.wait(1, 0.05) -- pid 1 never ends: a 50 ms pause
+      t = t + 0.05
     end
   end
   return "ok"

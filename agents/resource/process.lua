@@ -2,7 +2,8 @@
 -- process group (it dies with the node) and writes its pid file (and the
 -- process's identity next to it, <pidfile>.id); monitor checks that pid is
 -- still that process; stop sends stop_signal to the group, then KILL after
--- stop_timeout. A pid file whose pid another process has now is stale.
+-- stop_timeout (also when the command died and what it forked did not).
+-- A pid file whose pid another process has now is stale.
 local exec = require("exec")
 local fs = require("fs")
 local corral = require("corral")
@@ -139,6 +140,21 @@ end
 
 function M.stop(p, info)
   local pid = readpid(p, info)
+  if pid and pid > 1 and not exec.alive(pid) and exec.group_alive(pid) then
+    -- The command died, what it forked lives on in its process group. A
+    -- pid is not given to a new process while it is a group id, so that
+    -- group is still the command's: kill it.
+    corral.warn("the process is gone, what it forked is not: killing its process group", { pgid = pid })
+    exec.kill(-pid, "KILL")
+    local t = 0
+    while exec.group_alive(pid) do
+      if t >= 5 then
+        return "failed", "process group " .. pid .. " survives KILL"
+      end
+      exec.wait(1, 0.05) -- pid 1 never ends: a 50 ms pause
+      t = t + 0.05
+    end
+  end
   if not pid or not exec.alive(pid) or not ours(pid, p, info) then
     forget(p, info)
     return "ok"

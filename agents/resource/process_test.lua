@@ -38,6 +38,28 @@ function TestProcessDiedIsFailed(t)
   t:eq(host.run("process", "stop", p), "ok")
 end
 
+function TestProcessStopKillsOrphanedGroup(t)
+  -- The command dies, what it forked serves on (G4): stop kills the group.
+  local d = t:tempdir()
+  local p = params(t, "sleep 61 & echo $! > " .. d .. "/child; wait")
+  t:eq(host.run("process", "start", p), "ok")
+  local child
+  for _ = 1, 250 do
+    local text = fs.read(d .. "/child")
+    child = text and tonumber(text:match("%d+"))
+    if child then break end
+    require("corral").sleep(0.02)
+  end
+  t:ok(child, "the command wrote its child's pid")
+  local n = pid(p)
+  exec.kill(n, "KILL")
+  t:ok(exec.wait(n, 5), "the command is gone")
+  t:ok(exec.alive(child), "its child lives on")
+  t:eq(host.run("process", "monitor", p), "failed")
+  t:eq(host.run("process", "stop", p), "ok")
+  t:ok(exec.wait(child, 2), "stop killed what the command forked")
+end
+
 function TestProcessStopKillsAfterTimeout(t)
   -- A command that ignores TERM and forks a child: stop must KILL the
   -- whole process group after stop_timeout.

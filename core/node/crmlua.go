@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/corral-ha/corral/core/crm"
@@ -24,7 +26,11 @@ func (n *Node) agentStateDir() string { return filepath.Join(n.cfg.DataDir, "age
 // cleanAgentStateDir empties the agents' state directory at start: what
 // it holds (pid files above all) is of the previous run, whose processes
 // died with it (Pdeathsig), and a stale pid file's pid may belong to an
-// unrelated process by now (issue 22). The directory is the node's own
+// unrelated process by now (issue 22). Pdeathsig reaches only the process
+// an agent started, not what that forked: before the pid files go, the
+// process groups they name that still have members are killed
+// (lua.KillOrphanGroup), or they would serve on untracked beside the
+// service's next incarnation (G4). The directory is the node's own
 // (0700). The OCF agents' directories are another matter: their daemons
 // leave the node's process group and outlive a restart of the node, and
 // their monitor reads their pid and state files, so a probe at the next
@@ -42,6 +48,7 @@ func (n *Node) cleanAgentStateDir() {
 	}
 	ocf := filepath.Join(dir, "ocf")
 	rebooted := machineRebooted(ocf)
+	n.killOrphanGroups(dir, ocf)
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
 		if e.Name() != "ocf" {
@@ -65,6 +72,34 @@ func (n *Node) cleanAgentStateDir() {
 	if id, err := os.ReadFile(kernelBootID); err == nil {
 		_ = os.WriteFile(filepath.Join(ocf, machineBootFile), id, 0o600)
 	}
+}
+
+// killOrphanGroups kills the process groups that the pid files under dir
+// (but not under skip, the OCF agents' own) name and that outlived the
+// node's previous run, and logs each.
+func (n *Node) killOrphanGroups(dir, skip string) {
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil //nolint:nilerr // an unreadable entry: nothing to kill there
+		}
+		if d.IsDir() {
+			if p == skip {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() || !strings.HasSuffix(p, ".pid") {
+			return nil
+		}
+		pgid, kerr := lua.KillOrphanGroup(p, 5*time.Second)
+		switch {
+		case kerr != nil:
+			n.log.Error("a process of the previous run survives", "pidfile", p, "err", kerr)
+		case pgid != 0:
+			n.log.Warn("killed a process group of the previous run that outlived it", "pidfile", p, "pgid", pgid)
+		}
+		return nil
+	})
 }
 
 // kernelBootID is the kernel's id of this boot of the machine.

@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/corral-ha/corral/core/cdb"
+	"github.com/corral-ha/corral/lua"
 )
 
 // TestGroupOnLuaAgents: three in-process nodes with the default executor
@@ -209,5 +213,57 @@ func TestAgentStateDirCleanedAtStart(t *testing.T) {
 	}
 	if fi, err := os.Stat(n.agentStateDir()); err != nil || !fi.IsDir() {
 		t.Fatalf("agents' state directory: %v", err)
+	}
+}
+
+// TestAgentStateDirKillsOrphanedGroupAtStart (G4): a service that forks
+// leaves its children running when the node is killed with -9 (Pdeathsig
+// kills the service's own process only). At the next start the node kills
+// the process group a pid file names before it drops the file, or the
+// orphan would serve on, untracked, beside the next incarnation.
+func TestAgentStateDirKillsOrphanedGroupAtStart(t *testing.T) {
+	dir := t.TempDir()
+	paths := writeCluster(t, dir, 152, 1)
+	stale := filepath.Join(dir, "n1", "agents", "process-web.pid")
+	if err := os.MkdirAll(filepath.Dir(stale), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/bin/sh", "-c", "sleep 120 & wait")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	t.Cleanup(func() { _ = syscall.Kill(-pid, syscall.SIGKILL) })
+	id, _ := lua.ProcessIdentity(pid)
+	if err := lua.WritePIDIdentity(stale, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stale, []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The forked sleep runs once the group has a member besides its leader.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		b, _ := exec.Command("pgrep", "-g", strconv.Itoa(pid)).Output()
+		if len(strings.Fields(string(b))) >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the service forked nothing within 30 s (pgrep -g %d: %q)", pid, b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The node's death as Pdeathsig does it: the leader only.
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if !lua.GroupAlive(pid) {
+		t.Fatalf("nothing of process group %d outlived its leader", pid)
+	}
+	startNode(t, paths[0])
+	if lua.GroupAlive(pid) {
+		t.Fatalf("process group %d of the previous run still runs after the node started", pid)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("stale pid file after start: %v", err)
 	}
 }

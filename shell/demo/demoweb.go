@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/corral-ha/corral/core/apitypes"
+	"github.com/corral-ha/corral/lua"
 	"github.com/corral-ha/corral/shell"
 	"github.com/corral-ha/corral/shell/pidfile"
 )
@@ -113,17 +114,21 @@ func stopResourceProcesses(dir string) int {
 	for _, f := range files {
 		pid, err := pidfile.Read(f)
 		// The agent makes the command its process group's leader: a
-		// process whose group differs is another one that got the pid.
-		if pg, gerr := syscall.Getpgid(pid); err != nil || pid <= 1 || gerr != nil || pg != pid {
+		// process whose group differs is another one that got the pid. A
+		// dead leader's group lives on while what it forked runs (a pid is
+		// not reused while it is a group id).
+		pg, gerr := syscall.Getpgid(pid)
+		if err != nil || pid <= 1 || (gerr == nil && pg != pid) || (gerr != nil && !lua.GroupAlive(pid)) {
 			os.Remove(f)
 			continue
 		}
 		live[pid] = f
 	}
-	// They die with their node (Pdeathsig): give the kernel a moment.
+	// They die with their node (Pdeathsig), what they forked does not:
+	// give the kernel a moment, then kill the groups still there.
 	for end := time.Now().Add(time.Second); len(live) > 0 && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
 		for pid, f := range live {
-			if !processAlive(pid) {
+			if !processAlive(pid) && !lua.GroupAlive(pid) {
 				os.Remove(f)
 				delete(live, pid)
 			}
