@@ -1,6 +1,7 @@
 package node
 
 import (
+	"os"
 	"reflect"
 	"testing"
 
@@ -52,5 +53,40 @@ func TestR3StoreTruncateSnapshotReplay(t *testing.T) {
 	want := cdb.Persisted{Snapshot: []byte("snap@2"), Entries: []cdb.Entry{testEntry(3), e4}, Commit: 3, Adopted: adopted}
 	if !reflect.DeepEqual(p, want) {
 		t.Fatalf("after the replay:\n got %+v\nwant %+v", p, want)
+	}
+}
+
+// TestR3StoreKeepsLogWhenCheckpointFails: a checkpoint whose bbolt
+// transaction fails (here a record bbolt refuses: an empty key) must not
+// release any log segment: the log is then the only copy of what Persist
+// acknowledged. Mutation caught: Release called before the bbolt
+// transaction commits (the log trimmed before the checkpoint is synced).
+func TestR3StoreKeepsLogWhenCheckpointFails(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.crash()
+	if err := s.Persist(nil, []KV{{Key: []byte{}, Val: []byte("poison")}}); err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, 9<<20)
+	for i := range 2 { // the second does not fit the first segment: a second segment
+		big[0] = byte(i)
+		if err := s.Put(keyCRM, big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.checkpoint(); err == nil {
+		t.Fatal("a checkpoint over an empty key succeeded: the test does not test a failing checkpoint")
+	}
+	if segs := s.wal.Segments(); len(segs) != 2 {
+		t.Fatalf("segments after a failed checkpoint: %v, want the 2 written (nothing is in bbolt)", segs)
+	}
+	for _, p := range s.wal.Segments() {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("a segment is gone after a failed checkpoint: %v", err)
+		}
 	}
 }
