@@ -225,13 +225,20 @@ func parse(b []byte, lsn uint64) (data []byte, n int, ok bool) {
 	return body[8:], recHeader + int(length), true
 }
 
-// validAfter reports whether a valid record of LSN lsn or lsn+1 starts
+// validAfter reports whether a valid record numbered lsn or above starts
 // anywhere in data from offset from on (then the bad record before it is
-// not a torn last write).
+// not a torn last write: records written after it are on disk). It scans
+// only up to the last non-zero byte (the preallocated rest is zeros), and
+// only for LSNs a record there could have.
 func validAfter(data []byte, from int, lsn uint64) bool {
-	for i := from; i+recHeader <= len(data); i++ {
+	end := len(data)
+	for end > from && data[end-1] == 0 {
+		end--
+	}
+	maxLSN := lsn + uint64(end-from)/recHeader
+	for i := from; i+recHeader <= end; i++ {
 		got := binary.BigEndian.Uint64(data[i+8:])
-		if got != lsn && got != lsn+1 {
+		if got < lsn || got > maxLSN {
 			continue
 		}
 		if _, _, ok := parse(data[i:], got); ok {
