@@ -29,14 +29,17 @@
 //   - Append writes one record and returns after fdatasync: the record
 //     survives a crash. One Append is one sync, whatever the record holds
 //     (the caller batches: one record per round of its event loop).
-//   - A crash during an Append may leave the last record torn (short, or
-//     with a bad checksum). Open repairs that: a bad record at the end of
-//     the last segment, with nothing valid after it, is cut off (it was
-//     never acknowledged, its Append had not returned), and Open logs it.
-//     A synced last record that the disk later damaged looks the same and
-//     is cut too (etcd's WAL does likewise): that node has lost it, and
-//     gets it back from the other members, which all had it on disk
-//     before it was acknowledged.
+//   - A crash during an Append may leave the last record torn: short
+//     (the file ends inside it), or with a 512-byte sector of it still
+//     zeros (the preallocated space it was being written into). Open
+//     repairs that: such a bad record at the end of the last segment,
+//     with no valid record of its LSN or above anywhere after it, is cut
+//     off (it was never acknowledged, its Append had not returned), and
+//     Open logs it. A last record written whole (no zero sector) that
+//     fails its checksum was damaged after its sync; it may hold what no
+//     peer can give back (this node's own membership promise), so Open
+//     refuses it (ErrCorrupt) like damage anywhere else. This is etcd's
+//     rule (its WAL decoder's isTornEntry).
 //   - A bad record with valid records after it, a bad record in a segment
 //     that is not the last, a gap in the sequence numbers or a segment of
 //     an unknown version is not a torn write: Open refuses

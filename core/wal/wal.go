@@ -195,6 +195,9 @@ func (l *Log) readSegment(path string, first uint64, last bool) ([]Record, int64
 		if validAfter(data, off+1, lsn) {
 			return nil, 0, fmt.Errorf("%w: %s: record %d at offset %d is damaged (checksum or length) and valid records follow it", ErrCorrupt, path, lsn, off)
 		}
+		if !torn(data, off) {
+			return nil, 0, fmt.Errorf("%w: %s: the last record (%d) at offset %d is damaged (checksum) but was fully written (no unwritten sector): the disk changed it after it was synced, it is not a torn write", ErrCorrupt, path, lsn, off)
+		}
 		if err := l.cutTail(path, int64(off)); err != nil {
 			return nil, 0, err
 		}
@@ -244,6 +247,37 @@ func validAfter(data []byte, from int, lsn uint64) bool {
 		if _, _, ok := parse(data[i:], got); ok {
 			return true
 		}
+	}
+	return false
+}
+
+// sector is the unit a disk writes whole or not at all (or at least
+// the smallest one).
+const sector = 512
+
+// torn reports whether the bad record at data[off:] can be a write a
+// crash interrupted: it is shorter than its header or length says (the
+// file ends first), or some sector of it is still all zeros (the
+// preallocated space it was written into). A record written whole that
+// then fails its checksum was damaged after it was synced. This is
+// etcd's rule (its WAL decoder's isTornEntry).
+func torn(data []byte, off int) bool {
+	b := data[off:]
+	if len(b) < recHeader {
+		return true
+	}
+	end := off + recHeader
+	if length := binary.BigEndian.Uint32(b); uint64(length) > uint64(len(b)-recHeader) {
+		return true
+	} else {
+		end += int(length)
+	}
+	for s := off; s < end; {
+		e := min((s/sector+1)*sector, end)
+		if allZero(data[s:e]) {
+			return true
+		}
+		s = e
 	}
 	return false
 }

@@ -72,26 +72,47 @@ func TestAppendReopen(t *testing.T) {
 }
 
 // TestTornTail: the last record cut short (the file truncated in the
-// middle of it), or with a flipped byte, or with its header zeroed: Open
-// cuts it off, says so, and the log goes on at its LSN.
+// middle of it), or with a sector of it never written (still zeros), or
+// with its header zeroed: Open cuts it off, says so, and the log goes on
+// at its LSN. The same record written whole with a flipped byte was
+// damaged after its sync: Open refuses it (ErrCorrupt naming the file
+// and offset) and leaves the file alone.
 func TestTornTail(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		tear  func(path string, off int64) error
-		after int
+		name    string
+		tear    func(path string, off int64) error
+		refused bool
 	}{
-		{"truncated", func(path string, off int64) error { return os.Truncate(path, off+20) }, 0},
-		{"flipped", func(path string, off int64) error { return flip(path, off+recHeader+3) }, 0},
-		{"header zeroed", func(path string, off int64) error { return zero(path, off, recHeader) }, 0},
+		{"truncated", func(path string, off int64) error { return os.Truncate(path, off+20) }, false},
+		{"sector unwritten", func(path string, off int64) error {
+			return zero(path, (off+recHeader+sector)/sector*sector, sector)
+		}, false},
+		{"header zeroed", func(path string, off int64) error { return zero(path, off, recHeader) }, false},
+		{"flipped", func(path string, off int64) error { return flip(path, off+recHeader+3) }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			l, _, _ := open(t, dir, 0, 0)
-			offs := appendN(t, l, 0, 3)
+			appendN(t, l, 0, 2)
+			off := l.off // the last record spans at least 3 sectors
+			if _, err := l.Append(fmt.Appendf(nil, "record-2-%s", strings.Repeat("y", 3*sector))); err != nil {
+				t.Fatal(err)
+			}
 			path := l.Segments()[0]
 			l.Close()
-			if err := tc.tear(path, offs[2]); err != nil {
+			if err := tc.tear(path, off); err != nil {
 				t.Fatal(err)
+			}
+			if tc.refused {
+				before, _ := os.ReadFile(path)
+				_, _, err := Open(dir, 0, Options{})
+				if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), fmt.Sprint("offset ", off)) {
+					t.Fatalf("open: %v, want ErrCorrupt naming %s offset %d", err, path, off)
+				}
+				if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+					t.Fatal("a refused open changed the file")
+				}
+				return
 			}
 			l, recs, logged := open(t, dir, 0, 0)
 			checkRecs(t, recs, 1, 2)
