@@ -21,8 +21,12 @@
 // A segment is preallocated (fallocate) so that a sync of an append
 // need not write the file's size; the unused part is zeros, and a
 // length of zero ends the segment's records. A new segment is started
-// when the current one is full; the directory is synced after a segment
-// is created.
+// when the current one is full. A segment is created under a temporary
+// name ("%016x.wal.tmp"), its header written, preallocated and synced,
+// then renamed and the directory synced (as etcd does): a segment under
+// its name has its header on disk. Open removes a leftover temporary
+// segment, and rewrites the header of a last segment that is all zeros
+// or shorter than its header (a creation a crash interrupted).
 //
 // # The contract
 //

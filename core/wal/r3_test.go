@@ -42,7 +42,6 @@ func TestR3TwoDamagedRecordsMidLogRefused(t *testing.T) {
 // short interrupted creation it already repairs, not refuse to start the
 // node with "bad magic".
 func TestR3PreallocatedSegmentWithoutHeader(t *testing.T) {
-	t.Skip("R3: fails until fixed: an all-zero preallocated last segment is refused as bad magic")
 	dir := t.TempDir()
 	l, _, _ := open(t, dir, 0, 4096)
 	appendN(t, l, 0, 3)

@@ -91,6 +91,13 @@ func Open(dir string, after uint64, opt Options) (*Log, []Record, error) {
 		return nil, nil, fmt.Errorf("write-ahead log: %w", err)
 	}
 	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".wal"+tmpSuffix) {
+			// a segment whose creation a crash interrupted before its rename
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				return nil, nil, fmt.Errorf("write-ahead log: %w", err)
+			}
+			continue
+		}
 		name, ok := strings.CutSuffix(e.Name(), ".wal")
 		if !ok || len(name) != 16 {
 			continue
@@ -157,8 +164,8 @@ func (l *Log) readSegment(path string, first uint64, last bool) ([]Record, int64
 	if err != nil {
 		return nil, 0, fmt.Errorf("write-ahead log: %w", err)
 	}
-	if len(data) < segHeader {
-		if last && len(data) < segHeader && bytes.HasPrefix(magic, data[:min(len(data), len(magic))]) {
+	if len(data) < segHeader || allZero(data) {
+		if last && (allZero(data) || bytes.HasPrefix(magic, data[:min(len(data), len(magic))])) {
 			// a segment whose creation a crash interrupted: write it again
 			if err := l.writeHeader(path); err != nil {
 				return nil, 0, err
@@ -313,8 +320,17 @@ func (l *Log) preallocate(f *os.File) {
 	_ = unix.Fallocate(int(f.Fd()), 0, 0, l.opt.SegmentSize)
 }
 
+// tmpSuffix names a segment being created (renamed once its header is
+// synced).
+const tmpSuffix = ".tmp"
+
+// writeHeader creates the segment path with its header: under a
+// temporary name, written, preallocated and synced, then renamed and
+// the directory synced (as etcd does), so that a segment under its
+// name always has its header on disk.
 func (l *Log) writeHeader(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	tmp := path + tmpSuffix
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("write-ahead log: %w", err)
 	}
@@ -322,22 +338,22 @@ func (l *Log) writeHeader(path string) error {
 	h := append(append([]byte{}, magic...), 0, 0, 0, 0, 0, 0, 0, 0)
 	binary.BigEndian.PutUint32(h[8:], Version)
 	if _, err := f.WriteAt(h, 0); err != nil {
-		return fmt.Errorf("write-ahead log: %s: %w", path, err)
+		return fmt.Errorf("write-ahead log: %s: %w", tmp, err)
 	}
 	l.preallocate(f)
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write-ahead log: %s: %w", path, err)
+		return fmt.Errorf("write-ahead log: %s: %w", tmp, err)
 	}
-	return nil
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write-ahead log: %w", err)
+	}
+	return syncDir(l.dir)
 }
 
 // cut starts a new segment at l.next and makes it current.
 func (l *Log) cut() error {
 	path := filepath.Join(l.dir, segName(l.next))
 	if err := l.writeHeader(path); err != nil {
-		return err
-	}
-	if err := syncDir(l.dir); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(path, os.O_RDWR, 0)

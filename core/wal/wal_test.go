@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -278,4 +279,24 @@ func TestInterruptedSegmentCreation(t *testing.T) {
 	l, recs, _ = open(t, dir, 0, 0)
 	defer l.Close()
 	checkRecs(t, recs, 1, 3)
+}
+
+// TestTempSegmentRemoved: a segment whose creation a crash interrupted
+// before its rename (still under its temporary name) is removed at Open
+// and the log goes on.
+func TestTempSegmentRemoved(t *testing.T) {
+	dir := t.TempDir()
+	l, _, _ := open(t, dir, 0, 0)
+	appendN(t, l, 0, 2)
+	l.Close()
+	tmp := filepath.Join(dir, segName(3)+tmpSuffix)
+	if err := os.WriteFile(tmp, []byte("CORRAL"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, recs, _ := open(t, dir, 0, 0)
+	defer l.Close()
+	checkRecs(t, recs, 1, 2)
+	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the temporary segment is still there: %v", err)
+	}
 }
