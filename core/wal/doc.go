@@ -50,8 +50,11 @@
 //     (ErrCorrupt, ErrVersion) with the file and offset, and never cuts
 //     acknowledged records.
 //   - Release(lsn) deletes the segments whose records all have LSN <= lsn
-//     (the caller has those applied and synced elsewhere); the current
-//     segment is never deleted, so the next LSN is always known.
+//     (the caller has those applied and synced elsewhere) and syncs the
+//     directory; the current segment is never deleted, so the next LSN is
+//     always known. Open(dir, after) does the same for after first: a
+//     deleted segment that a crash brought back (its deletion not yet
+//     synced) holds only applied records, and is not a gap.
 //
 // Append and Release may be called from different goroutines.
 package wal

@@ -61,7 +61,6 @@ func TestR3PreallocatedSegmentWithoutHeader(t *testing.T) {
 // Segment 1 holds only applied records: Open should skip it, not refuse
 // to start the node with "records are missing" between 1 and 5.
 func TestR3ReleasedSegmentReappears(t *testing.T) {
-	t.Skip("R3: fails until fixed: a gap below the applied LSN is refused as corruption")
 	dir := t.TempDir()
 	l, _, _ := open(t, dir, 0, 200)
 	appendN(t, l, 0, 8)

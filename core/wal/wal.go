@@ -82,8 +82,13 @@ func Open(dir string, after uint64, opt Options) (*Log, []Record, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("write-ahead log: %w", err)
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, nil, fmt.Errorf("write-ahead log: %w", err)
+		}
+		if err := syncDir(filepath.Dir(dir)); err != nil {
+			return nil, nil, err
+		}
 	}
 	l := &Log{dir: dir, opt: opt}
 	ents, err := os.ReadDir(dir)
@@ -109,6 +114,12 @@ func Open(dir string, after uint64, opt Options) (*Log, []Record, error) {
 		l.segs = append(l.segs, first)
 	}
 	slices.Sort(l.segs)
+	// Segments that hold only applied records are not needed; one that
+	// Release deleted may be back (a crash before the directory's sync
+	// kept its deletion), leaving a gap below the applied records.
+	if err := l.release(after); err != nil {
+		return nil, nil, err
+	}
 	var recs []Record
 	next := uint64(0) // 0: no record read yet
 	for i, first := range l.segs {
@@ -435,6 +446,7 @@ func (l *Log) Release(upto uint64) error {
 
 func (l *Log) release(upto uint64) error {
 	var errs []error
+	removed := false
 	for len(l.segs) > 1 && l.segs[1]-1 <= upto {
 		path := filepath.Join(l.dir, segName(l.segs[0]))
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -442,6 +454,12 @@ func (l *Log) release(upto uint64) error {
 			break
 		}
 		l.segs = l.segs[1:]
+		removed = true
+	}
+	if removed {
+		if err := syncDir(l.dir); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("write-ahead log: release: %w", errors.Join(errs...))
