@@ -1,8 +1,10 @@
 package node
 
 import (
+	"errors"
 	"os"
 	"reflect"
+	"syscall"
 	"testing"
 
 	"github.com/corral-ha/corral/core/cdb"
@@ -68,6 +70,12 @@ func TestR3StoreKeepsLogWhenCheckpointFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.crash()
+	// no background checkpoint: its failure would break the store (every
+	// later Persist fails) before the second segment is written
+	close(s.stop)
+	<-s.stopped
+	s.stop, s.stopped = make(chan struct{}), make(chan struct{})
+	close(s.stopped)
 	if err := s.Persist(nil, []KV{{Key: []byte{}, Val: []byte("poison")}}); err != nil {
 		t.Fatal(err)
 	}
@@ -88,5 +96,65 @@ func TestR3StoreKeepsLogWhenCheckpointFails(t *testing.T) {
 		if _, err := os.Stat(p); err != nil {
 			t.Fatalf("a segment is gone after a failed checkpoint: %v", err)
 		}
+	}
+}
+
+// TestStoreBrokenAfterFailedCheckpoint: a checkpoint whose bbolt
+// transaction fails (its fsync: the page cache may no longer match the
+// disk) breaks the store: every later Persist fails with ErrStoreBroken
+// (the node stops), no checkpoint runs again in this process, not even
+// at Close; the next open replays the log. Mutations caught: Persist
+// going on after the failure, Close checkpointing.
+func TestStoreBrokenAfterFailedCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	persist := func(rev uint64) error {
+		return s.Persist(&cdb.Persist{Entries: []cdb.Entry{testEntry(rev)}, Commit: rev - 1}, []KV{{keyMembership, []byte{byte(rev)}}})
+	}
+	for rev := uint64(1); rev <= 4; rev++ {
+		if err := persist(rev); err != nil {
+			t.Fatal(err)
+		}
+		if rev == 2 {
+			if err := s.checkpoint(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	s.ckptFault = func() error { return syscall.EIO }
+	if err := s.checkpoint(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("checkpoint with a failing disk: %v, want EIO", err)
+	}
+	s.ckptFault = nil // the disk "works" again: the store must not trust it
+	if err := persist(5); !errors.Is(err, ErrStoreBroken) {
+		t.Fatalf("persist after a failed checkpoint: %v, want ErrStoreBroken", err)
+	}
+	if err := s.checkpoint(); !errors.Is(err, ErrStoreBroken) {
+		t.Fatalf("checkpoint after a failed one: %v, want ErrStoreBroken", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, applied := boltState(t, dir); applied != 2 {
+		t.Fatalf("bbolt applied %d after Close of a broken store, want 2 (no checkpoint after the failure)", applied)
+	}
+	s, err = OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p, err := s.GetCDB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.Get(keyMembership)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Entries) != 4 || len(m) != 1 || m[0] != 4 {
+		t.Fatalf("after the replay: %d entries, membership %v; want 4 and [4]", len(p.Entries), m)
 	}
 }

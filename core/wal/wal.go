@@ -37,6 +37,10 @@ var (
 
 var magic = []byte("CORRALWL")
 
+// fdatasync syncs an appended record; tests replace it (a disk that
+// fails the sync).
+var fdatasync = unix.Fdatasync
+
 const (
 	segHeader = 16 // magic, version, reserved
 	recHeader = 16 // length, crc, lsn
@@ -418,7 +422,7 @@ func (l *Log) Append(data []byte) (uint64, error) {
 		l.err = fmt.Errorf("%w: %s: %w", ErrBroken, l.f.Name(), err)
 		return 0, l.err
 	}
-	if err := unix.Fdatasync(int(l.f.Fd())); err != nil {
+	if err := fdatasync(int(l.f.Fd())); err != nil {
 		l.err = fmt.Errorf("%w: sync %s: %w", ErrBroken, l.f.Name(), err)
 		return 0, l.err
 	}

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // logBuf collects what Open logs.
@@ -298,5 +300,40 @@ func TestTempSegmentRemoved(t *testing.T) {
 	checkRecs(t, recs, 1, 2)
 	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the temporary segment is still there: %v", err)
+	}
+}
+
+// TestSyncFailureBreaks: every Append syncs (fdatasync) once before it
+// returns; a failed sync (EIO: the page cache may no longer match the
+// disk, fsyncgate) fails that Append and every later one with ErrBroken,
+// without syncing again. Mutation caught: the sync skipped.
+func TestSyncFailureBreaks(t *testing.T) {
+	var syncs int
+	var fail bool
+	defer setFdatasync(func(int) error {
+		syncs++
+		if fail {
+			return unix.EIO
+		}
+		return nil
+	})()
+	l, _, _ := open(t, t.TempDir(), 0, 0)
+	defer l.Close()
+	appendN(t, l, 0, 2)
+	if syncs != 2 {
+		t.Fatalf("%d syncs for 2 appends, want 2", syncs)
+	}
+	fail = true
+	if _, err := l.Append([]byte("x")); !errors.Is(err, ErrBroken) || !errors.Is(err, unix.EIO) {
+		t.Fatalf("append with a failing sync: %v, want ErrBroken and EIO", err)
+	}
+	fail = false
+	for range 2 {
+		if _, err := l.Append([]byte("y")); !errors.Is(err, ErrBroken) {
+			t.Fatalf("append after a failed sync: %v, want ErrBroken", err)
+		}
+	}
+	if syncs != 3 {
+		t.Fatalf("%d syncs, want 3 (none after the failure)", syncs)
 	}
 }
