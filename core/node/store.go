@@ -55,10 +55,10 @@ type Store struct {
 	// failed fsync the page cache may no longer match the disk, so the
 	// store takes no more writes, releases no log and does not checkpoint
 	// at Close; a restart replays the log into corral.db.
-	broken error
-	kick     chan struct{}
-	stop     chan struct{}
-	stopped  chan struct{}
+	broken  error
+	kick    chan struct{}
+	stop    chan struct{}
+	stopped chan struct{}
 	// ckptMu serializes checkpoints (the checkpointer's and Get's).
 	ckptMu sync.Mutex
 }
@@ -136,6 +136,9 @@ func openStore(dir string, logger *slog.Logger) (*Store, error) {
 	l, recs, err := wal.Open(walDir, applied, wal.Options{Logger: logger})
 	if err != nil {
 		_ = db.Close()
+		if errors.Is(err, wal.ErrVersion) {
+			return nil, fmt.Errorf("%w: %w, or %s", ErrStoreLog, err, recoverHint)
+		}
 		return nil, fmt.Errorf("%w: %w: %s", ErrStoreLog, err, recoverHint)
 	}
 	s.wal = l

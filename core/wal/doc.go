@@ -14,7 +14,7 @@
 // big-endian; Version) and 4 reserved zero bytes. Then records, each:
 //
 //	length uint32  (of data)
-//	crc    uint32  (CRC-32C of lsn and data)
+//	crc    uint32  (CRC-32C of length, lsn and data)
 //	lsn    uint64  (one more than the previous record's, across segments)
 //	data   [length]byte
 //

@@ -165,6 +165,7 @@ func Open(dir string, after uint64, opt Options) (*Log, []Record, error) {
 			return nil, nil, err
 		}
 		if err := l.release(after); err != nil {
+			_ = l.f.Close()
 			return nil, nil, err
 		}
 	}
@@ -194,7 +195,7 @@ func (l *Log) readSegment(path string, first uint64, last bool) ([]Record, int64
 		return nil, 0, fmt.Errorf("%w: %s is not a write-ahead log segment (bad magic)", ErrCorrupt, path)
 	}
 	if v := binary.BigEndian.Uint32(data[8:]); v != Version {
-		return nil, 0, fmt.Errorf("%w: %s is of version %d, this corral reads version %d", ErrVersion, path, v, Version)
+		return nil, 0, fmt.Errorf("%w: %s is of version %d, this corral reads version %d: run the newer corral that wrote it", ErrVersion, path, v, Version)
 	}
 	var recs []Record
 	off := segHeader
@@ -244,10 +245,16 @@ func parse(b []byte, lsn uint64) (data []byte, n int, ok bool) {
 		return nil, 0, false
 	}
 	body := b[8 : recHeader+int(length)]
-	if crc32.Checksum(body, crcTable) != sum {
+	if checksum(b[:4], body) != sum {
 		return nil, 0, false
 	}
 	return body[8:], recHeader + int(length), true
+}
+
+// checksum is a record's CRC-32C: of its length field, then its LSN and
+// data.
+func checksum(length, body []byte) uint32 {
+	return crc32.Update(crc32.Checksum(length, crcTable), crcTable, body)
 }
 
 // validAfter reports whether a valid record numbered lsn or above starts
@@ -416,7 +423,7 @@ func (l *Log) Append(data []byte) (uint64, error) {
 	b = binary.BigEndian.AppendUint32(b, 0)
 	b = binary.BigEndian.AppendUint64(b, lsn)
 	b = append(b, data...)
-	binary.BigEndian.PutUint32(b[4:], crc32.Checksum(b[8:], crcTable))
+	binary.BigEndian.PutUint32(b[4:], checksum(b[:4], b[8:]))
 	l.buf = b
 	if _, err := l.f.WriteAt(b, l.off); err != nil {
 		l.err = fmt.Errorf("%w: %s: %w", ErrBroken, l.f.Name(), err)

@@ -229,7 +229,7 @@ func TestVersionRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err := Open(dir, 0, Options{})
-	if !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), path) {
+	if !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "run the newer corral") {
 		t.Fatalf("open: %v, want ErrVersion naming %s", err, path)
 	}
 }
