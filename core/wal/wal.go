@@ -295,12 +295,11 @@ func torn(data []byte, off int) bool {
 	if len(b) < recHeader {
 		return true
 	}
-	end := off + recHeader
-	if length := binary.BigEndian.Uint32(b); uint64(length) > uint64(len(b)-recHeader) {
+	length := binary.BigEndian.Uint32(b)
+	if uint64(length) > uint64(len(b)-recHeader) {
 		return true
-	} else {
-		end += int(length)
 	}
+	end := off + recHeader + int(length)
 	for s := off; s < end; {
 		e := min((s/sector+1)*sector, end)
 		if allZero(data[s:e]) {
