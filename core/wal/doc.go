@@ -43,7 +43,10 @@
 //     fails its checksum was damaged after its sync; it may hold what no
 //     peer can give back (this node's own membership promise), so Open
 //     refuses it (ErrCorrupt) like damage anywhere else. This is etcd's
-//     rule (its WAL decoder's isTornEntry).
+//     rule (its WAL decoder's isTornEntry), with one more check: a record
+//     whose checksum holds once one bit of its length is set back was
+//     written whole too (a flipped length would make it look short, or
+//     reach into the zeros after it).
 //   - A bad record with valid records after it, a bad record in a segment
 //     that is not the last, a gap in the sequence numbers or a segment of
 //     an unknown version is not a torn write: Open refuses

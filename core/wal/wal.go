@@ -218,8 +218,8 @@ func (l *Log) readSegment(path string, first uint64, last bool) ([]Record, int64
 		if validAfter(data, off+1, lsn) {
 			return nil, 0, fmt.Errorf("%w: %s: record %d at offset %d is damaged (checksum or length) and valid records follow it", ErrCorrupt, path, lsn, off)
 		}
-		if !torn(data, off) {
-			return nil, 0, fmt.Errorf("%w: %s: the last record (%d) at offset %d is damaged (checksum) but was fully written (no unwritten sector): the disk changed it after it was synced, it is not a torn write", ErrCorrupt, path, lsn, off)
+		if !torn(data, off) || lengthFlipped(data[off:], lsn) {
+			return nil, 0, fmt.Errorf("%w: %s: the last record (%d) at offset %d is damaged (checksum) but was written whole (no unwritten sector, or only a bit of its length is wrong): the disk changed it after it was synced, it is not a torn write", ErrCorrupt, path, lsn, off)
 		}
 		if err := l.cutTail(path, int64(off)); err != nil {
 			return nil, 0, err
@@ -306,6 +306,32 @@ func torn(data []byte, off int) bool {
 			return true
 		}
 		s = e
+	}
+	return false
+}
+
+// lengthFlipped reports whether the bad record at the start of b is a
+// whole record whose length field has one bit flipped (a wrong length
+// reaches into the zeros after it, or past the file's end, and would
+// look torn): its checksum holds for the length with that bit back.
+func lengthFlipped(b []byte, lsn uint64) bool {
+	if len(b) < recHeader {
+		return false
+	}
+	if binary.BigEndian.Uint64(b[8:]) != lsn {
+		return false
+	}
+	length, sum := binary.BigEndian.Uint32(b), binary.BigEndian.Uint32(b[4:])
+	h := make([]byte, 4)
+	for bit := range 32 {
+		l := length ^ 1<<bit
+		if l == 0 || uint64(l) > uint64(len(b)-recHeader) {
+			continue
+		}
+		binary.BigEndian.PutUint32(h, l)
+		if checksum(h, b[8:recHeader+int(l)]) == sum {
+			return true
+		}
 	}
 	return false
 }

@@ -92,6 +92,11 @@ func TestTornTail(t *testing.T) {
 		}, false},
 		{"header zeroed", func(path string, off int64) error { return zero(path, off, recHeader) }, false},
 		{"flipped", func(path string, off int64) error { return flip(path, off+recHeader+3) }, true},
+		// a flipped length reaches into the zeros after the record, or
+		// past the file's end: the checksum holds for the length with the
+		// bit back, so the record was written whole
+		{"length flipped into zeros", func(path string, off int64) error { return flipBit(path, off+1, 0x10) }, true},
+		{"length flipped past the end", func(path string, off int64) error { return flipBit(path, off, 0x40) }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -234,7 +239,9 @@ func TestVersionRefused(t *testing.T) {
 	}
 }
 
-func flip(path string, off int64) error {
+func flip(path string, off int64) error { return flipBit(path, off, 0x40) }
+
+func flipBit(path string, off int64, mask byte) error {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return err
@@ -244,7 +251,7 @@ func flip(path string, off int64) error {
 	if _, err := f.ReadAt(b, off); err != nil {
 		return err
 	}
-	b[0] ^= 0x40
+	b[0] ^= mask
 	_, err = f.WriteAt(b, off)
 	return err
 }
