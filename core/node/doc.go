@@ -32,7 +32,10 @@
 //     goroutine applies the log to bbolt in batches (one transaction,
 //     fsynced) and then releases the log segments; Open applies what bbolt
 //     lacks before reading anything, cutting a torn last record (logged). A
-//     damaged log (a bad record with good ones after it) or a data
+//     failed checkpoint stops the node (ErrStoreBroken: no write, release
+//     or checkpoint after it; the next start replays the log). A
+//     damaged log (a bad record with good ones after it, a last record
+//     written whole with a bad checksum) or a data
 //     directory of a newer format is refused (ErrStoreLog, ErrStoreFormat:
 //     move the directory away, the node takes the config DB from its
 //     peers); one of format 1 (bbolt alone) is upgraded in place.

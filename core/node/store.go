@@ -24,7 +24,11 @@ import (
 // it is durable when Persist returns. A checkpointer applies the records
 // to bbolt in batches (one bbolt transaction, fsynced at commit, which
 // also records the last applied record) and then releases the log
-// segments it no longer needs. At open the records bbolt lacks are
+// segments it no longer needs. A failed checkpoint (a failed fsync: the
+// page cache may no longer match the disk) breaks the store: every later
+// Persist fails with ErrStoreBroken, so the node stops, and nothing is
+// released or checkpointed again in this process; the next start replays
+// the log. At open the records bbolt lacks are
 // applied before anything is read; a torn last record (a crash during its
 // write, never acknowledged) is cut off and logged. The boot id is
 // written to bbolt directly (fsynced), outside the log.
@@ -40,14 +44,21 @@ type Store struct {
 	// putFault, set by tests on the event loop, fails Put of a key (a
 	// disk that refuses a write).
 	putFault func(key []byte) error
+	// ckptFault, set by tests, fails a checkpoint's bbolt transaction (a
+	// disk that fails the fsync).
+	ckptFault func() error
 
 	mu       sync.Mutex
 	pending  []pendingRec // synced in the log, not yet applied to bbolt
 	pendSize int
-	ckptErr  error // the last checkpoint's failure (logged; retried)
-	kick     chan struct{}
-	stop     chan struct{}
-	stopped  chan struct{}
+	// broken is set by a failed checkpoint (ErrStoreBroken): after a
+	// failed fsync the page cache may no longer match the disk, so the
+	// store takes no more writes, releases no log and does not checkpoint
+	// at Close; a restart replays the log into corral.db.
+	broken  error
+	kick    chan struct{}
+	stop    chan struct{}
+	stopped chan struct{}
 	// ckptMu serializes checkpoints (the checkpointer's and Get's).
 	ckptMu sync.Mutex
 }
@@ -111,6 +122,10 @@ const (
 var (
 	// ErrStoreFormat is returned when the data directory was written by a newer corral.
 	ErrStoreFormat = errors.New("data directory of an unknown format")
+	// ErrStoreBroken is returned by every write after a checkpoint of the
+	// write-ahead log into corral.db failed: the node must stop (a restart
+	// replays the log).
+	ErrStoreBroken = errors.New("a checkpoint of the write-ahead log into corral.db failed; the node stops, restart it (it replays the log)")
 	// ErrStoreLog is returned when the write-ahead log is damaged beyond a torn last
 	// write (wal.ErrCorrupt, wal.ErrVersion) or does not fit corral.db.
 	ErrStoreLog = errors.New("write-ahead log cannot be read")
@@ -145,6 +160,9 @@ func openStore(dir string, logger *slog.Logger) (*Store, error) {
 	l, recs, err := wal.Open(walDir, applied, wal.Options{Logger: logger})
 	if err != nil {
 		_ = db.Close()
+		if errors.Is(err, wal.ErrVersion) {
+			return nil, fmt.Errorf("%w: %w, or %s", ErrStoreLog, err, recoverHint)
+		}
 		return nil, fmt.Errorf("%w: %w: %s", ErrStoreLog, err, recoverHint)
 	}
 	s.wal = l
@@ -212,7 +230,7 @@ func (s *Store) checkpointer() {
 		select {
 		case <-s.kick:
 			if err := s.checkpoint(); err != nil {
-				s.log.Warn("store: checkpoint of the write-ahead log into corral.db failed (retried; the log keeps the data)", "err", err)
+				s.log.Error("store: checkpoint of the write-ahead log into corral.db failed (the log keeps the data; the node stops at its next write, restart it)", "err", err)
 			}
 		case <-s.stop:
 			return
@@ -227,13 +245,21 @@ func (s *Store) checkpoint() error {
 	s.ckptMu.Lock()
 	defer s.ckptMu.Unlock()
 	s.mu.Lock()
-	recs := s.pending
+	recs, broken := s.pending, s.broken
 	s.mu.Unlock()
+	if broken != nil {
+		return broken
+	}
 	if len(recs) == 0 {
 		return nil
 	}
 	last := recs[len(recs)-1].lsn
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		if s.ckptFault != nil {
+			if err := s.ckptFault(); err != nil {
+				return err
+			}
+		}
 		for _, r := range recs {
 			if err := applyRecord(tx, r.data); err != nil {
 				return fmt.Errorf("record %d: %w", r.lsn, err)
@@ -254,12 +280,20 @@ func (s *Store) checkpoint() error {
 		s.pending = s.pending[len(recs):]
 		s.pendSize -= size
 	}
-	s.ckptErr = err
+	if err != nil {
+		s.broken = fmt.Errorf("%w: %w", ErrStoreBroken, err)
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	return s.wal.Release(last)
+	if err := s.wal.Release(last); err != nil {
+		s.mu.Lock()
+		s.broken = fmt.Errorf("%w: %w", ErrStoreBroken, err)
+		s.mu.Unlock()
+		return err
+	}
+	return nil
 }
 
 // Record items (the payload of one log record, format 2).
@@ -354,6 +388,12 @@ func (s *Store) Persist(p *cdb.Persist, puts []KV) error {
 			}
 		}
 	}
+	s.mu.Lock()
+	broken := s.broken
+	s.mu.Unlock()
+	if broken != nil {
+		return fmt.Errorf("store: %w", broken)
+	}
 	data := encodeRecord(p, puts)
 	lsn, err := s.wal.Append(data)
 	if err != nil {
@@ -445,11 +485,18 @@ func (s *Store) Get(key []byte) ([]byte, error) {
 }
 
 // Close applies what the log holds to bbolt (a clean stop leaves nothing
-// to replay) and closes the store.
+// to replay) and closes the store; after a failed checkpoint it does not
+// try again (the next start replays the log).
 func (s *Store) Close() error {
 	close(s.stop)
 	<-s.stopped
-	err := s.checkpoint()
+	s.mu.Lock()
+	broken := s.broken
+	s.mu.Unlock()
+	var err error
+	if broken == nil {
+		err = s.checkpoint()
+	}
 	return errors.Join(err, s.wal.Close(), s.db.Close())
 }
 

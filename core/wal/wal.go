@@ -37,6 +37,10 @@ var (
 
 var magic = []byte("CORRALWL")
 
+// fdatasync syncs an appended record; tests replace it (a disk that
+// fails the sync).
+var fdatasync = unix.Fdatasync
+
 const (
 	segHeader = 16 // magic, version, reserved
 	recHeader = 16 // length, crc, lsn
@@ -82,8 +86,13 @@ func Open(dir string, after uint64, opt Options) (*Log, []Record, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("write-ahead log: %w", err)
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, nil, fmt.Errorf("write-ahead log: %w", err)
+		}
+		if err := syncDir(filepath.Dir(dir)); err != nil {
+			return nil, nil, err
+		}
 	}
 	l := &Log{dir: dir, opt: opt}
 	ents, err := os.ReadDir(dir)
@@ -91,6 +100,13 @@ func Open(dir string, after uint64, opt Options) (*Log, []Record, error) {
 		return nil, nil, fmt.Errorf("write-ahead log: %w", err)
 	}
 	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".wal"+tmpSuffix) {
+			// a segment whose creation a crash interrupted before its rename
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				return nil, nil, fmt.Errorf("write-ahead log: %w", err)
+			}
+			continue
+		}
 		name, ok := strings.CutSuffix(e.Name(), ".wal")
 		if !ok || len(name) != 16 {
 			continue
@@ -102,6 +118,12 @@ func Open(dir string, after uint64, opt Options) (*Log, []Record, error) {
 		l.segs = append(l.segs, first)
 	}
 	slices.Sort(l.segs)
+	// Segments that hold only applied records are not needed; one that
+	// Release deleted may be back (a crash before the directory's sync
+	// kept its deletion), leaving a gap below the applied records.
+	if err := l.release(after); err != nil {
+		return nil, nil, err
+	}
 	var recs []Record
 	next := uint64(0) // 0: no record read yet
 	for i, first := range l.segs {
@@ -143,6 +165,7 @@ func Open(dir string, after uint64, opt Options) (*Log, []Record, error) {
 			return nil, nil, err
 		}
 		if err := l.release(after); err != nil {
+			_ = l.f.Close()
 			return nil, nil, err
 		}
 	}
@@ -157,8 +180,8 @@ func (l *Log) readSegment(path string, first uint64, last bool) ([]Record, int64
 	if err != nil {
 		return nil, 0, fmt.Errorf("write-ahead log: %w", err)
 	}
-	if len(data) < segHeader {
-		if last && len(data) < segHeader && bytes.HasPrefix(magic, data[:min(len(data), len(magic))]) {
+	if len(data) < segHeader || allZero(data) {
+		if last && (allZero(data) || bytes.HasPrefix(magic, data[:min(len(data), len(magic))])) {
 			// a segment whose creation a crash interrupted: write it again
 			if err := l.writeHeader(path); err != nil {
 				return nil, 0, err
@@ -172,7 +195,7 @@ func (l *Log) readSegment(path string, first uint64, last bool) ([]Record, int64
 		return nil, 0, fmt.Errorf("%w: %s is not a write-ahead log segment (bad magic)", ErrCorrupt, path)
 	}
 	if v := binary.BigEndian.Uint32(data[8:]); v != Version {
-		return nil, 0, fmt.Errorf("%w: %s is of version %d, this corral reads version %d", ErrVersion, path, v, Version)
+		return nil, 0, fmt.Errorf("%w: %s is of version %d, this corral reads version %d: run the newer corral that wrote it", ErrVersion, path, v, Version)
 	}
 	var recs []Record
 	off := segHeader
@@ -194,6 +217,9 @@ func (l *Log) readSegment(path string, first uint64, last bool) ([]Record, int64
 		}
 		if validAfter(data, off+1, lsn) {
 			return nil, 0, fmt.Errorf("%w: %s: record %d at offset %d is damaged (checksum or length) and valid records follow it", ErrCorrupt, path, lsn, off)
+		}
+		if !torn(data, off) || lengthFlipped(data[off:], lsn) {
+			return nil, 0, fmt.Errorf("%w: %s: the last record (%d) at offset %d is damaged (checksum) but was written whole (no unwritten sector, or only a bit of its length is wrong): the disk changed it after it was synced, it is not a torn write", ErrCorrupt, path, lsn, off)
 		}
 		if err := l.cutTail(path, int64(off)); err != nil {
 			return nil, 0, err
@@ -219,22 +245,91 @@ func parse(b []byte, lsn uint64) (data []byte, n int, ok bool) {
 		return nil, 0, false
 	}
 	body := b[8 : recHeader+int(length)]
-	if crc32.Checksum(body, crcTable) != sum {
+	if checksum(b[:4], body) != sum {
 		return nil, 0, false
 	}
 	return body[8:], recHeader + int(length), true
 }
 
-// validAfter reports whether a valid record of LSN lsn or lsn+1 starts
+// checksum is a record's CRC-32C: of its length field, then its LSN and
+// data.
+func checksum(length, body []byte) uint32 {
+	return crc32.Update(crc32.Checksum(length, crcTable), crcTable, body)
+}
+
+// validAfter reports whether a valid record numbered lsn or above starts
 // anywhere in data from offset from on (then the bad record before it is
-// not a torn last write).
+// not a torn last write: records written after it are on disk). It scans
+// only up to the last non-zero byte (the preallocated rest is zeros), and
+// only for LSNs a record there could have.
 func validAfter(data []byte, from int, lsn uint64) bool {
-	for i := from; i+recHeader <= len(data); i++ {
+	end := len(data)
+	for end > from && data[end-1] == 0 {
+		end--
+	}
+	maxLSN := lsn + uint64(end-from)/recHeader
+	for i := from; i+recHeader <= end; i++ {
 		got := binary.BigEndian.Uint64(data[i+8:])
-		if got != lsn && got != lsn+1 {
+		if got < lsn || got > maxLSN {
 			continue
 		}
 		if _, _, ok := parse(data[i:], got); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// sector is the unit a disk writes whole or not at all (or at least
+// the smallest one).
+const sector = 512
+
+// torn reports whether the bad record at data[off:] can be a write a
+// crash interrupted: it is shorter than its header or length says (the
+// file ends first), or some sector of it is still all zeros (the
+// preallocated space it was written into). A record written whole that
+// then fails its checksum was damaged after it was synced. This is
+// etcd's rule (its WAL decoder's isTornEntry).
+func torn(data []byte, off int) bool {
+	b := data[off:]
+	if len(b) < recHeader {
+		return true
+	}
+	length := binary.BigEndian.Uint32(b)
+	if uint64(length) > uint64(len(b)-recHeader) {
+		return true
+	}
+	end := off + recHeader + int(length)
+	for s := off; s < end; {
+		e := min((s/sector+1)*sector, end)
+		if allZero(data[s:e]) {
+			return true
+		}
+		s = e
+	}
+	return false
+}
+
+// lengthFlipped reports whether the bad record at the start of b is a
+// whole record whose length field has one bit flipped (a wrong length
+// reaches into the zeros after it, or past the file's end, and would
+// look torn): its checksum holds for the length with that bit back.
+func lengthFlipped(b []byte, lsn uint64) bool {
+	if len(b) < recHeader {
+		return false
+	}
+	if binary.BigEndian.Uint64(b[8:]) != lsn {
+		return false
+	}
+	length, sum := binary.BigEndian.Uint32(b), binary.BigEndian.Uint32(b[4:])
+	h := make([]byte, 4)
+	for bit := range 32 {
+		l := length ^ 1<<bit
+		if l == 0 || uint64(l) > uint64(len(b)-recHeader) {
+			continue
+		}
+		binary.BigEndian.PutUint32(h, l)
+		if checksum(h, b[8:recHeader+int(l)]) == sum {
 			return true
 		}
 	}
@@ -272,8 +367,17 @@ func (l *Log) preallocate(f *os.File) {
 	_ = unix.Fallocate(int(f.Fd()), 0, 0, l.opt.SegmentSize)
 }
 
+// tmpSuffix names a segment being created (renamed once its header is
+// synced).
+const tmpSuffix = ".tmp"
+
+// writeHeader creates the segment path with its header: under a
+// temporary name, written, preallocated and synced, then renamed and
+// the directory synced (as etcd does), so that a segment under its
+// name always has its header on disk.
 func (l *Log) writeHeader(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	tmp := path + tmpSuffix
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("write-ahead log: %w", err)
 	}
@@ -281,22 +385,22 @@ func (l *Log) writeHeader(path string) error {
 	h := append(append([]byte{}, magic...), 0, 0, 0, 0, 0, 0, 0, 0)
 	binary.BigEndian.PutUint32(h[8:], Version)
 	if _, err := f.WriteAt(h, 0); err != nil {
-		return fmt.Errorf("write-ahead log: %s: %w", path, err)
+		return fmt.Errorf("write-ahead log: %s: %w", tmp, err)
 	}
 	l.preallocate(f)
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write-ahead log: %s: %w", path, err)
+		return fmt.Errorf("write-ahead log: %s: %w", tmp, err)
 	}
-	return nil
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write-ahead log: %w", err)
+	}
+	return syncDir(l.dir)
 }
 
 // cut starts a new segment at l.next and makes it current.
 func (l *Log) cut() error {
 	path := filepath.Join(l.dir, segName(l.next))
 	if err := l.writeHeader(path); err != nil {
-		return err
-	}
-	if err := syncDir(l.dir); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -344,13 +448,13 @@ func (l *Log) Append(data []byte) (uint64, error) {
 	b = binary.BigEndian.AppendUint32(b, 0)
 	b = binary.BigEndian.AppendUint64(b, lsn)
 	b = append(b, data...)
-	binary.BigEndian.PutUint32(b[4:], crc32.Checksum(b[8:], crcTable))
+	binary.BigEndian.PutUint32(b[4:], checksum(b[:4], b[8:]))
 	l.buf = b
 	if _, err := l.f.WriteAt(b, l.off); err != nil {
 		l.err = fmt.Errorf("%w: %s: %w", ErrBroken, l.f.Name(), err)
 		return 0, l.err
 	}
-	if err := unix.Fdatasync(int(l.f.Fd())); err != nil {
+	if err := fdatasync(int(l.f.Fd())); err != nil {
 		l.err = fmt.Errorf("%w: sync %s: %w", ErrBroken, l.f.Name(), err)
 		return 0, l.err
 	}
@@ -378,6 +482,7 @@ func (l *Log) Release(upto uint64) error {
 
 func (l *Log) release(upto uint64) error {
 	var errs []error
+	removed := false
 	for len(l.segs) > 1 && l.segs[1]-1 <= upto {
 		path := filepath.Join(l.dir, segName(l.segs[0]))
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -385,6 +490,12 @@ func (l *Log) release(upto uint64) error {
 			break
 		}
 		l.segs = l.segs[1:]
+		removed = true
+	}
+	if removed {
+		if err := syncDir(l.dir); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("write-ahead log: release: %w", errors.Join(errs...))

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // logBuf collects what Open logs.
@@ -72,26 +75,52 @@ func TestAppendReopen(t *testing.T) {
 }
 
 // TestTornTail: the last record cut short (the file truncated in the
-// middle of it), or with a flipped byte, or with its header zeroed: Open
-// cuts it off, says so, and the log goes on at its LSN.
+// middle of it), or with a sector of it never written (still zeros), or
+// with its header zeroed: Open cuts it off, says so, and the log goes on
+// at its LSN. The same record written whole with a flipped byte was
+// damaged after its sync: Open refuses it (ErrCorrupt naming the file
+// and offset) and leaves the file alone.
 func TestTornTail(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		tear  func(path string, off int64) error
-		after int
+		name    string
+		tear    func(path string, off int64) error
+		refused bool
 	}{
-		{"truncated", func(path string, off int64) error { return os.Truncate(path, off+20) }, 0},
-		{"flipped", func(path string, off int64) error { return flip(path, off+recHeader+3) }, 0},
-		{"header zeroed", func(path string, off int64) error { return zero(path, off, recHeader) }, 0},
+		{"truncated", func(path string, off int64) error { return os.Truncate(path, off+20) }, false},
+		{"sector unwritten", func(path string, off int64) error {
+			return zero(path, (off+recHeader+sector)/sector*sector, sector)
+		}, false},
+		{"header zeroed", func(path string, off int64) error { return zero(path, off, recHeader) }, false},
+		{"flipped", func(path string, off int64) error { return flip(path, off+recHeader+3) }, true},
+		// a flipped length reaches into the zeros after the record, or
+		// past the file's end: the checksum holds for the length with the
+		// bit back, so the record was written whole
+		{"length flipped into zeros", func(path string, off int64) error { return flipBit(path, off+1, 0x10) }, true},
+		{"length flipped past the end", func(path string, off int64) error { return flipBit(path, off, 0x40) }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			l, _, _ := open(t, dir, 0, 0)
-			offs := appendN(t, l, 0, 3)
+			appendN(t, l, 0, 2)
+			off := l.off // the last record spans at least 3 sectors
+			if _, err := l.Append(fmt.Appendf(nil, "record-2-%s", strings.Repeat("y", 3*sector))); err != nil {
+				t.Fatal(err)
+			}
 			path := l.Segments()[0]
 			l.Close()
-			if err := tc.tear(path, offs[2]); err != nil {
+			if err := tc.tear(path, off); err != nil {
 				t.Fatal(err)
+			}
+			if tc.refused {
+				before, _ := os.ReadFile(path)
+				_, _, err := Open(dir, 0, Options{})
+				if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), fmt.Sprint("offset ", off)) {
+					t.Fatalf("open: %v, want ErrCorrupt naming %s offset %d", err, path, off)
+				}
+				if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+					t.Fatal("a refused open changed the file")
+				}
+				return
 			}
 			l, recs, logged := open(t, dir, 0, 0)
 			checkRecs(t, recs, 1, 2)
@@ -205,12 +234,14 @@ func TestVersionRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err := Open(dir, 0, Options{})
-	if !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), path) {
+	if !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "run the newer corral") {
 		t.Fatalf("open: %v, want ErrVersion naming %s", err, path)
 	}
 }
 
-func flip(path string, off int64) error {
+func flip(path string, off int64) error { return flipBit(path, off, 0x40) }
+
+func flipBit(path string, off int64, mask byte) error {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return err
@@ -220,7 +251,7 @@ func flip(path string, off int64) error {
 	if _, err := f.ReadAt(b, off); err != nil {
 		return err
 	}
-	b[0] ^= 0x40
+	b[0] ^= mask
 	_, err = f.WriteAt(b, off)
 	return err
 }
@@ -257,4 +288,59 @@ func TestInterruptedSegmentCreation(t *testing.T) {
 	l, recs, _ = open(t, dir, 0, 0)
 	defer l.Close()
 	checkRecs(t, recs, 1, 3)
+}
+
+// TestTempSegmentRemoved: a segment whose creation a crash interrupted
+// before its rename (still under its temporary name) is removed at Open
+// and the log goes on.
+func TestTempSegmentRemoved(t *testing.T) {
+	dir := t.TempDir()
+	l, _, _ := open(t, dir, 0, 0)
+	appendN(t, l, 0, 2)
+	l.Close()
+	tmp := filepath.Join(dir, segName(3)+tmpSuffix)
+	if err := os.WriteFile(tmp, []byte("CORRAL"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, recs, _ := open(t, dir, 0, 0)
+	defer l.Close()
+	checkRecs(t, recs, 1, 2)
+	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the temporary segment is still there: %v", err)
+	}
+}
+
+// TestSyncFailureBreaks: every Append syncs (fdatasync) once before it
+// returns; a failed sync (EIO: the page cache may no longer match the
+// disk, fsyncgate) fails that Append and every later one with ErrBroken,
+// without syncing again. Mutation caught: the sync skipped.
+func TestSyncFailureBreaks(t *testing.T) {
+	var syncs int
+	var fail bool
+	defer setFdatasync(func(int) error {
+		syncs++
+		if fail {
+			return unix.EIO
+		}
+		return nil
+	})()
+	l, _, _ := open(t, t.TempDir(), 0, 0)
+	defer l.Close()
+	appendN(t, l, 0, 2)
+	if syncs != 2 {
+		t.Fatalf("%d syncs for 2 appends, want 2", syncs)
+	}
+	fail = true
+	if _, err := l.Append([]byte("x")); !errors.Is(err, ErrBroken) || !errors.Is(err, unix.EIO) {
+		t.Fatalf("append with a failing sync: %v, want ErrBroken and EIO", err)
+	}
+	fail = false
+	for range 2 {
+		if _, err := l.Append([]byte("y")); !errors.Is(err, ErrBroken) {
+			t.Fatalf("append after a failed sync: %v, want ErrBroken", err)
+		}
+	}
+	if syncs != 3 {
+		t.Fatalf("%d syncs, want 3 (none after the failure)", syncs)
+	}
 }
