@@ -24,6 +24,8 @@ var wallClockUses = map[string]struct {
 	"core/node/fence.go FenceHistory UTC":       {1, "fence history times, for people"},
 	"core/node/crm.go crmTimeOfDay Date": {1, "the failback window is a time of day the operator sets: wall time is its meaning; " +
 		"a step moves when a failback may happen, never what is safe"},
+	"core/node/simulate.go Simulate Date": {1, "the failback window's time of day for a what-if, as crmTimeOfDay: wall time is its meaning; " +
+		"it changes only what the simulation predicts about a failback"},
 	"core/node/events.go append UTC": {1, "the event's time field, for people (order is seq)"},
 	"core/node/wirelog.go bootFloor Unix": {1, "the boot id floor after a wiped data directory: a best effort above what peers saw; " +
 		"the boot id is the persisted counter + 1 whatever the clock says, and a floor below what peers saw is corrected by ErrNewerSelf"},
