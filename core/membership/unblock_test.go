@@ -150,3 +150,55 @@ func TestR2UnblockCarriedOutByOneMember(t *testing.T) {
 		t.Fatalf("two primary components after an unblock given in {1,2}:%s", s.describe())
 	}
 }
+
+// TestR2UnblockStaleHolder: a survivor that left the unblocked chain
+// before the flag ended (n7 holds {6,7} Unblocked) must not make a later
+// view LP-judged: mergeLineage takes the flag only from a holder of the
+// newest LP. Nine nodes; {6,7} unblocked; n7 cut off; {6} goes on by the
+// tie-breaker; n1..n4 rejoin n6: {1,2,3,4,6} holds 5 of 9, the flag ends.
+// Then {3,4,6,7} | {1,2,5,8,9}: only the second (5 of 9) may be primary;
+// the first holds 3 of the 5 of its newest LP, and would be primary too
+// if n7's stale flag counted (the mutation: drop "l.LP.ID == best.v.ID"
+// in mergeLineage, which no other test catches).
+func TestR2UnblockStaleHolder(t *testing.T) {
+	votes := map[wire.NodeID]int{}
+	for i := 1; i <= 9; i++ {
+		votes[wire.NodeID(i)] = 1
+	}
+	qc := quorum.Config{Votes: votes, Policy: quorum.Majority, AutoTieBreaker: true}
+	s := newScript(t, 9, qc)
+	all := ids(1, 2, 3, 4, 5, 6, 7, 8, 9)
+	if !s.runUntil(func() bool { return s.inView(all, true) }, 10*time.Second) {
+		t.Fatalf("no primary view of all:%s", s.describe())
+	}
+	s.partition(ids(6, 7), ids(1), ids(2), ids(3), ids(4), ids(5), ids(8), ids(9))
+	if !s.runUntil(func() bool { return s.inView(ids(6, 7), false) }, 10*time.Second) {
+		t.Fatalf("{6,7} did not form a non-primary view:%s", s.describe())
+	}
+	s.unblockAt(6, 7)
+	if !s.runUntil(func() bool { return s.inView(ids(6, 7), true) }, 10*time.Second) {
+		t.Fatalf("{6,7} not primary after the unblock:%s", s.describe())
+	}
+	s.partition(ids(6), ids(7), ids(1), ids(2), ids(3), ids(4), ids(5), ids(8), ids(9))
+	if !s.runUntil(func() bool { return s.inView(ids(6), true) }, 10*time.Second) {
+		t.Fatalf("{6} (tie-breaker side of {6,7}) not primary:%s", s.describe())
+	}
+	if !s.ms[7].Status().Lineage.Unblocked {
+		t.Fatalf("n7 does not hold the unblocked lineage: %+v", s.ms[7].Status().Lineage)
+	}
+	s.partition(ids(1, 2, 3, 4, 6), ids(5), ids(7), ids(8), ids(9))
+	if !s.runUntil(func() bool { return s.inView(ids(1, 2, 3, 4, 6), true) }, 10*time.Second) {
+		t.Fatalf("{1,2,3,4,6} not primary:%s", s.describe())
+	}
+	if s.ms[6].Status().Lineage.Unblocked {
+		t.Fatalf("n6 still holds the flag in a view of 5 of 9")
+	}
+	s.partition(ids(3, 4, 6, 7), ids(1, 2, 5, 8, 9))
+	s.run(5 * time.Second)
+	if s.inView(ids(3, 4, 6, 7), true) {
+		t.Fatalf("{3,4,6,7} (4 of 9) is primary through n7's stale flag:%s", s.describe())
+	}
+	if !s.inView(ids(1, 2, 5, 8, 9), true) {
+		t.Fatalf("{1,2,5,8,9} (5 of 9) is not primary:%s", s.describe())
+	}
+}
