@@ -2,6 +2,7 @@ package membership_test
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -200,5 +201,51 @@ func TestR2UnblockStaleHolder(t *testing.T) {
 	}
 	if !s.inView(ids(1, 2, 5, 8, 9), true) {
 		t.Fatalf("{1,2,5,8,9} (5 of 9) is not primary:%s", s.describe())
+	}
+}
+
+// TestR2UnblockPromisedOnly: a written-off node rejoins the unblocked
+// survivors: seven nodes, {1,2} unblocked, n3 comes back and {1,2,3} (3 of
+// 7, still flagged) is installed at n1 and n2, but n3 only promised it
+// (its commit is lost) when the link fails. n3 must hold the promised
+// view with the flag (membership.promise), or {3,4,5,6,7} (the other
+// written-off nodes back where they reach n3) is judged by the configured
+// nodes, 5 of 7, beside {1,2}, 2 of its LP {1,2,3}. Catches the mutation:
+// do not set Lineage.Unblocked at the promise (install only).
+func TestR2UnblockPromisedOnly(t *testing.T) {
+	votes := map[wire.NodeID]int{}
+	for i := 1; i <= 7; i++ {
+		votes[wire.NodeID(i)] = 1
+	}
+	qc := quorum.Config{Votes: votes, Policy: quorum.Majority, AutoTieBreaker: true}
+	s := newScript(t, 7, qc)
+	all := ids(1, 2, 3, 4, 5, 6, 7)
+	if !s.runUntil(func() bool { return s.inView(all, true) }, 10*time.Second) {
+		t.Fatalf("no primary view of all:%s", s.describe())
+	}
+	s.partition(ids(1, 2), ids(3), ids(4), ids(5), ids(6), ids(7))
+	if !s.runUntil(func() bool { return s.inView(ids(1, 2), false) }, 10*time.Second) {
+		t.Fatalf("{1,2} did not form a non-primary view:%s", s.describe())
+	}
+	s.unblockAt(1, 2)
+	if !s.runUntil(func() bool { return s.inView(ids(1, 2), true) }, 10*time.Second) {
+		t.Fatalf("{1,2} not primary after the unblock:%s", s.describe())
+	}
+	s.drop = func(from, to wire.NodeID, m wire.Message) bool {
+		_, commit := m.(*wire.Commit)
+		return commit && to == 3
+	}
+	s.partition(ids(1, 2, 3), ids(4), ids(5), ids(6), ids(7))
+	if !s.runUntil(func() bool { return slices.Equal(s.ms[1].Status().View.Members, ids(1, 2, 3)) && s.ms[1].Status().Primary }, 10*time.Second) {
+		t.Fatalf("n1 did not install {1,2,3} primary:%s", s.describe())
+	}
+	if slices.Equal(s.ms[3].Status().View.Members, ids(1, 2, 3)) {
+		t.Fatalf("n3 installed {1,2,3} although its commit was dropped")
+	}
+	s.partition(ids(1, 2), ids(3, 4, 5, 6, 7))
+	s.drop = nil
+	s.run(5 * time.Second) // checkG2 fails if both sides act
+	if s.inView(ids(3, 4, 5, 6, 7), true) {
+		t.Fatalf("{3,4,5,6,7} is primary beside {1,2}:%s", s.describe())
 	}
 }
