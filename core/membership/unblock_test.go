@@ -236,7 +236,9 @@ func TestR2UnblockPromisedOnly(t *testing.T) {
 		return commit && to == 3
 	}
 	s.partition(ids(1, 2, 3), ids(4), ids(5), ids(6), ids(7))
-	if !s.runUntil(func() bool { return slices.Equal(s.ms[1].Status().View.Members, ids(1, 2, 3)) && s.ms[1].Status().Primary }, 10*time.Second) {
+	if !s.runUntil(func() bool {
+		return slices.Equal(s.ms[1].Status().View.Members, ids(1, 2, 3)) && s.ms[1].Status().Primary
+	}, 10*time.Second) {
 		t.Fatalf("n1 did not install {1,2,3} primary:%s", s.describe())
 	}
 	if slices.Equal(s.ms[3].Status().View.Members, ids(1, 2, 3)) {
