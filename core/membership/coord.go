@@ -354,6 +354,7 @@ func mergeLineage(lins []wire.Lineage) quorum.Lineage {
 	best := all[len(all)-1]
 	for _, l := range lins {
 		out.Unblocked = out.Unblocked || (l.Unblocked && l.LP.ID == best.v.ID)
+		out.UnblockedView = out.UnblockedView || (l.LP.ID == best.v.ID && unblockedView(l))
 	}
 	ref := func(v wire.View) *quorum.ViewRef {
 		return &quorum.ViewRef{ID: qid(v.ID), Members: slices.Clone(v.Members)}

@@ -39,3 +39,12 @@ func (m *Membership) unblock(now time.Duration, in Unblock) error {
 		Votes: plan.Expected, Needed: plan.Was, Target: in.By})
 	return nil
 }
+
+// unblockedView reports whether l's LP is a view an operator unblocked
+// itself (unblock), with no primary view after it yet: only the unblock
+// makes Prev the same view as LP (takeLP always moves the old LP to Prev).
+// A view is then primary only if it holds every member of LP
+// (quorum.Lineage.UnblockedView).
+func unblockedView(l wire.Lineage) bool {
+	return l.LP.ID.Epoch != 0 && l.Prev.ID == l.LP.ID
+}

@@ -141,6 +141,14 @@ type Lineage struct {
 	// operator's quorum unblock (see Unblock): under Majority, V is then
 	// judged as under LastManStanding, against LP.
 	Unblocked bool
+	// UnblockedView: LP is the view an operator unblocked itself, and no
+	// primary view followed it yet (a holder took it on at the unblock).
+	// Any policy: V must then hold every member of LP. The members of LP
+	// carry the unblock out one by one (at the broadcast's delivery), so
+	// some may not have when the view changes; only a view of all of them
+	// is sure to hold every member that did not, and it hands the flag on
+	// to all of them at the promise (see Unblock).
+	UnblockedView bool
 }
 
 // dedup returns the distinct ids in ascending order (a new slice).
