@@ -159,6 +159,45 @@ func (s *Stack) QuorumUnblock(now time.Duration) (UnblockPlan, error) {
 	return p, nil
 }
 
+// UnblockProgress is how far an unblock given in View got, as this node
+// knows it (UnblockProgressOf).
+type UnblockProgress struct {
+	// Done: this node is in a primary view installed after View that
+	// holds every member of View: every member carried the unblock out or
+	// no longer needs it (a view after an unblocked one is primary only
+	// with all of its members, core/quorum "Unblock").
+	Done bool
+	// Holders are the members of View known to hold the unblocked lineage
+	// (this node, and the peers by their last report); Missing the others.
+	Holders, Missing []string
+	// Moved: this node's view is no longer View.
+	Moved bool
+}
+
+// UnblockProgressOf says how far the unblock given in v (members: the
+// view's members) got.
+func (s *Stack) UnblockProgressOf(v wire.ViewID, members []string) UnblockProgress {
+	ms := s.mem.Status()
+	var p UnblockProgress
+	p.Moved = ms.View.ID != v
+	all := true
+	for _, name := range members {
+		if !slices.Contains(ms.View.Members, s.idOf(name)) {
+			all = false
+		}
+	}
+	p.Done = p.Moved && ms.Primary && all && (v.Epoch < ms.View.ID.Epoch || (v.Epoch == ms.View.ID.Epoch && v.Coord < ms.View.ID.Coord))
+	holders := s.mem.UnblockHolders(v)
+	for _, name := range members {
+		if slices.Contains(holders, s.idOf(name)) {
+			p.Holders = append(p.Holders, name)
+		} else {
+			p.Missing = append(p.Missing, name)
+		}
+	}
+	return p
+}
+
 func writtenOffNames(ws []WrittenOff) []string {
 	var out []string
 	for _, w := range ws {
