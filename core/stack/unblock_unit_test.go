@@ -3,6 +3,7 @@ package stack
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/corral-ha/corral/core/fence"
@@ -56,6 +57,17 @@ func TestQuorumUnblockDeclared(t *testing.T) {
 	}
 	if err := n1.ConfirmFence(c.now, fence.Confirm{Target: "n3"}); err != nil {
 		t.Fatalf("fence confirm n3: %v", err)
+	}
+	// A declared node that conn reaches again (its circuit is up, it has
+	// not reported yet: outside the view) is up, whatever was declared.
+	if err := n1.mem.Step(c.now, membership.Reach{Peer: 2, Up: true}); err != nil {
+		t.Fatal(err)
+	}
+	if p := n1.UnblockPlan(c.now); !errors.Is(p.err, ErrNotKnownDown) || len(p.WrittenOff) != 2 || p.WrittenOff[0].Down || !strings.Contains(p.WrittenOff[0].How, "reachable") {
+		t.Fatalf("plan with n2 declared but reachable: %+v", p)
+	}
+	if err := n1.mem.Step(c.now, membership.Reach{Peer: 2, Up: false}); err != nil {
+		t.Fatal(err)
 	}
 	p, err := n1.QuorumUnblock(c.now)
 	if err != nil || p.Expected != 1 || p.Was != 3 || !p.Chain {
