@@ -31,7 +31,9 @@
 //     refuses. Until a primary view follows it, a view whose newest LP a
 //     member holds this way is primary only if it holds every member of
 //     View (quorum.Lineage.UnblockedView: the members carry the unblock
-//     out one by one, so some may not have). UnblockHolders says which
+//     out one by one, so some may not have); a primary proposal promised
+//     after it keeps the mark on Prev while only promised
+//     (Lineage.PrevUnblocked, quorum.ViewRef.Whole in Also). UnblockHolders says which
 //     members hold it. The rules and the safety argument: core/quorum,
 //     "Unblock".
 //

@@ -251,3 +251,53 @@ func TestR2UnblockPromisedOnly(t *testing.T) {
 		t.Fatalf("{3,4,5,6,7} is primary beside {1,2}:%s", s.describe())
 	}
 }
+
+// TestUnblockPromisedAfterOneHolder: seven nodes, {1,2,3} not primary; the
+// unblock is carried out at n1 only (the others missed it, as in
+// TestR2UnblockCarriedOutByOneMember). n1 proposes {1,2,3} primary (it
+// holds every member of the unblocked view), n2 promises it, n3 never
+// gets the proposal. Then {1,2} | {3,4,5,6,7}: the second is primary by
+// the configured votes (5 of 7; n3 knows no unblock); {1,2} holds the
+// promised {1,2,3} and, behind it, the unblocked view, which no primary
+// view followed: it must hold all of it (quorum.ViewRef.Whole). Catches
+// the mutation: drop PrevUnblocked at the promise (takeLP), so {1,2}
+// wins {1,2,3} and the unblocked view by 2 of 3.
+func TestUnblockPromisedAfterOneHolder(t *testing.T) {
+	votes := map[wire.NodeID]int{}
+	for i := 1; i <= 7; i++ {
+		votes[wire.NodeID(i)] = 1
+	}
+	qc := quorum.Config{Votes: votes, Policy: quorum.Majority, AutoTieBreaker: true}
+	s := newScript(t, 7, qc)
+	all := ids(1, 2, 3, 4, 5, 6, 7)
+	if !s.runUntil(func() bool { return s.inView(all, true) }, 10*time.Second) {
+		t.Fatalf("no primary view of all:%s", s.describe())
+	}
+	s.partition(ids(1, 2, 3), ids(4), ids(5), ids(6), ids(7))
+	if !s.runUntil(func() bool { return s.inView(ids(1, 2, 3), false) }, 10*time.Second) {
+		t.Fatalf("{1,2,3} did not form a non-primary view:%s", s.describe())
+	}
+	s.drop = func(from, to wire.NodeID, m wire.Message) bool {
+		_, prop := m.(*wire.Propose)
+		return prop && to == 3
+	}
+	if err := s.ms[1].Step(s.now, membership.Unblock{View: s.ms[1].Status().View.ID, By: 1}); err != nil {
+		t.Fatalf("unblock at n1: %v", err)
+	}
+	s.ready(1)
+	if !s.runUntil(func() bool {
+		l := s.ms[2].Status().Lineage
+		return l.Promised && slices.Equal(l.LP.Members, ids(1, 2, 3))
+	}, 10*time.Second) {
+		t.Fatalf("n2 did not promise {1,2,3} primary:%s", s.describe())
+	}
+	s.partition(ids(1, 2), ids(3, 4, 5, 6, 7))
+	s.drop = nil
+	s.run(5 * time.Second) // checkG2 fails if both sides act
+	if s.inView(ids(1, 2), true) {
+		t.Fatalf("{1,2} is primary beside {3,4,5,6,7}:%s", s.describe())
+	}
+	if !s.inView(ids(3, 4, 5, 6, 7), true) {
+		t.Fatalf("{3,4,5,6,7} (5 of 7, no unblock known) is not primary:%s", s.describe())
+	}
+}

@@ -156,6 +156,12 @@ func Decide(c Config, members []wire.NodeID, l Lineage) Decision {
 				if a.ID == (ViewID{}) && len(a.Members) == 0 {
 					members, name = conf, refConfigured
 				}
+				if a.Whole && len(intersect(v, members)) != len(members) {
+					d.Primary = false
+					d.Reason = fmt.Sprintf("%s: last primary view %s is only acknowledged, not known installed, and the view does not hold every member of the unblocked view %s before it",
+						ReasonUnblockNotAll, l.LP.ID, a.ID)
+					break
+				}
 				if w := c.judge(v, members, l.Witness); !w.ok {
 					d.Primary = false
 					d.Reason = fmt.Sprintf("last primary view %s is only acknowledged, not known installed, and the view holds %d of %d votes of %s, need %d",

@@ -138,7 +138,9 @@
 // view change (or during one) does not, and a view change can cut one
 // off from the others right after another carried it out. So until a
 // primary view follows U, a holder of U itself (Lineage.UnblockedView,
-// any policy) makes a view primary only if it holds every member of U:
+// any policy; ViewRef.Whole when U is in Also behind a primary proposal
+// promised after it, never installed: wire.Lineage.PrevUnblocked carries
+// that mark) makes a view primary only if it holds every member of U:
 // that view meets every member of U, holder or not, each promises it
 // (takes it as LP with the flag at the promise), so U's step is handed on
 // through the ordinary promise rule; any other view has no holder of U

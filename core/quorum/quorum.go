@@ -111,6 +111,10 @@ func (a ViewID) String() string {
 type ViewRef struct {
 	ID      ViewID
 	Members []wire.NodeID
+	// Whole (in Lineage.Also): a view an operator unblocked that no
+	// primary view followed yet: V must hold every member of it
+	// (Lineage.UnblockedView says the same of LP).
+	Whole bool
 }
 
 // Lineage is what the members of a candidate view know, gathered by its
