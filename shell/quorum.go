@@ -71,7 +71,7 @@ func runQuorum(ctx context.Context, s *Shell, a *args) error {
 	return kv(s.Stdout, s.Color, pairs...)
 }
 
-// ErrUnblockNotDone: `quorum unblock` was sent but not every member of
+// ErrUnblockNotDone says `quorum unblock` was sent but not every member of
 // the view carried it out before the view moved or the wait ended.
 var ErrUnblockNotDone = errors.New("quorum unblock not carried out by every member")
 
