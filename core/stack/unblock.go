@@ -138,9 +138,12 @@ func (s *Stack) declaredAt(name string, seen uint32) bool {
 // QuorumUnblock is an operator's quorum unblock (corral help operations):
 // refused unless every configured node outside this node's view is known
 // to be down (UnblockPlan.Blocked). It goes through the ordered
-// broadcast of this view: every member carries it out at its Safe
-// delivery in this same view (quorumDeliver), so all of them or none
-// judge from then on against this view (membership.Unblock).
+// broadcast of this view: each member carries it out at its Safe
+// delivery in this same view (quorumDeliver, membership.Unblock). A
+// member that gets it only at the flush of a view change, or while one is
+// under way, does not; so until a primary view follows, only a view of
+// every member of this one can be primary (core/quorum "Unblock"), and
+// UnblockProgressOf says who holds it.
 func (s *Stack) QuorumUnblock(now time.Duration) (UnblockPlan, error) {
 	if s.stop != nil {
 		return UnblockPlan{}, ErrStopped
@@ -207,7 +210,8 @@ func writtenOffNames(ws []WrittenOff) []string {
 }
 
 // quorumDeliver carries out an unblock at its Safe delivery in the view
-// it was given in (never at a flush: the view is over).
+// it was given in (never at a flush: the view is over; the members that
+// did carry it out then make only a view of all the members primary).
 func (s *Stack) quorumDeliver(d bcast.Delivery) {
 	if d.Level != bcast.Safe || d.Flush {
 		return
