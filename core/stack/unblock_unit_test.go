@@ -69,11 +69,18 @@ func TestQuorumUnblockDeclared(t *testing.T) {
 	if err := n1.mem.Step(c.now, membership.Reach{Peer: 2, Up: false}); err != nil {
 		t.Fatal(err)
 	}
+	u := n1.Membership().View.ID
+	if pr := n1.UnblockProgressOf(u, []string{"n1"}); pr.Done || pr.Moved || len(pr.Holders) != 0 || !slices.Equal(pr.Missing, []string{"n1"}) {
+		t.Fatalf("progress before the unblock: %+v", pr)
+	}
 	p, err := n1.QuorumUnblock(c.now)
 	if err != nil || p.Expected != 1 || p.Was != 3 || !p.Chain {
 		t.Fatalf("unblock: %+v, %v", p, err)
 	}
 	c.runUntil("n1 primary and quorate alone", func() bool { return n1.Membership().Primary && n1.mem.Quorate(c.now) })
+	if pr := n1.UnblockProgressOf(u, p.Members); !pr.Done || !pr.Moved {
+		t.Fatalf("progress once n1 is primary alone: %+v", pr)
+	}
 	if len(unblocked) != 1 || !slices.Equal(unblocked[0].WrittenOff, []wire.NodeID{2, 3}) || unblocked[0].Votes != 1 {
 		t.Fatalf("quorum_unblocked events %+v, want one writing off n2, n3 with 1 vote expected", unblocked)
 	}
