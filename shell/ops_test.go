@@ -20,6 +20,7 @@ type opsFake struct {
 	fenceFake
 	confirmed map[string]bool
 	unblocked int
+	notDone   bool // the unblock is not carried out by every member
 }
 
 func (f *opsFake) ConfirmFence(target string) (apitypes.FenceConfirm, error) {
@@ -52,6 +53,10 @@ func (f *opsFake) QuorumUnblock() (apitypes.QuorumUnblock, error) {
 		return p, fmt.Errorf("quorum unblock refused: %s: %w", p.Blocked, stack.ErrNotKnownDown)
 	}
 	f.unblocked++
+	if f.notDone {
+		p.Holders, p.Missing = []string{"n1"}, []string{"n4"}
+		return p, nil
+	}
 	p.Done, p.Primary = true, true
 	return p, nil
 }
@@ -94,6 +99,12 @@ func TestQuorumUnblockCommands(t *testing.T) {
 	}
 	if _, errs, code = exec("quorum --yes"); code == 0 || !strings.Contains(errs, "unblock") {
 		t.Fatalf("quorum --yes: %d %q", code, errs)
+	}
+	// not carried out by every member: said so, with who holds it, and it fails
+	f.notDone = true
+	out, errs, code = exec("quorum unblock --yes")
+	if code == 0 || strings.Contains(out, "quorum unblocked") || !strings.Contains(out, "held by n1, not by n4") || !strings.Contains(errs, "retry `quorum unblock`") {
+		t.Fatalf("quorum unblock --yes, not done: %d %q %q", code, out, errs)
 	}
 }
 

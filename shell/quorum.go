@@ -2,6 +2,7 @@ package shell
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -70,6 +71,10 @@ func runQuorum(ctx context.Context, s *Shell, a *args) error {
 	return kv(s.Stdout, s.Color, pairs...)
 }
 
+// ErrUnblockNotDone says `quorum unblock` was sent but not every member of
+// the view carried it out before the view moved or the wait ended.
+var ErrUnblockNotDone = errors.New("quorum unblock not carried out by every member")
+
 // quorumUnblock is `quorum unblock [--yes]`: show the plan (GET
 // /v1/quorum/unblock), refuse what the node would refuse, ask (or take
 // --yes), then POST it.
@@ -115,10 +120,15 @@ func quorumUnblock(ctx context.Context, s *Shell, a *args) error {
 	if s.json {
 		return WriteJSON(s.Stdout, res)
 	}
-	if res.Primary {
+	if res.Done {
 		return writeLine(s, fmt.Sprintf("quorum unblocked: %s written off, expected votes %d; this node's view is primary", unblockNames(res), res.Expected))
 	}
-	return writeLine(s, fmt.Sprintf("quorum unblock sent in view %s: %s written off, expected votes %d; the view is not primary yet: see `quorum` and `events`", res.View, unblockNames(res), res.Expected))
+	if err := writeLine(s, fmt.Sprintf("quorum unblock sent in view %s (%s written off) but not carried out by every member: held by %s, not by %s",
+		res.View, unblockNames(res), orDash(strings.Join(res.Holders, ", ")), orDash(strings.Join(res.Missing, ", ")))); err != nil {
+		return err
+	}
+	return fmt.Errorf("quorum unblock not carried out by every member of view %s; only a view of all its members becomes primary: "+
+		"see `quorum` and `events`, and retry `quorum unblock` once the survivors are in one view: %w", res.View, ErrUnblockNotDone)
 }
 
 func unblockNames(p apitypes.QuorumUnblock) string {

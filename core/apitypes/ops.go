@@ -41,10 +41,17 @@ type QuorumUnblock struct {
 	Chain bool `json:"chain"`
 	// Blocked says why it is refused (empty: it may be given).
 	Blocked string `json:"blocked,omitempty"`
-	// Done (POST): every member of the view carried it out; Primary: this
-	// node's view is primary now.
+	// Done (POST): this node is in a primary view, after the unblocked
+	// one, that holds all of its members: the unblock took effect.
+	// Primary: this node's view is primary now.
 	Done    bool `json:"done"`
 	Primary bool `json:"primary"`
+	// Holders (POST, when not Done): the members known to hold the
+	// unblocked lineage; Missing: the others. An unblock that not every
+	// member carried out makes only a view of all of them primary: retry
+	// `quorum unblock` in the view the survivors have now.
+	Holders []string `json:"holders,omitempty"`
+	Missing []string `json:"missing,omitempty"`
 }
 
 // UnblockTarget is one node an unblock writes off.

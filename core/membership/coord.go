@@ -296,6 +296,7 @@ type known struct {
 	v         wire.View
 	installed bool          // some member installed it
 	holders   int           // members holding it as LP
+	whole     bool          // an unblocked view no primary view followed (unblockedView, PrevUnblocked)
 	age       time.Duration // the smallest LPAge of its holders
 }
 
@@ -336,8 +337,11 @@ func mergeLineage(lins []wire.Lineage) quorum.Lineage {
 				k.age = time.Duration(l.LPAge)
 			}
 			k.holders++
+			k.whole = k.whole || unblockedView(l)
 		}
-		add(l.Prev, true)
+		if k := add(l.Prev, true); k != nil && l.Promised && l.PrevUnblocked {
+			k.whole = true
+		}
 		for _, v := range l.Need {
 			add(v, false)
 		}
@@ -359,6 +363,7 @@ func mergeLineage(lins []wire.Lineage) quorum.Lineage {
 		return &quorum.ViewRef{ID: qid(v.ID), Members: slices.Clone(v.Members)}
 	}
 	out.LP = ref(best.v)
+	out.UnblockedView = best.whole
 	// The newest view known installed before LP.
 	base := -1
 	for i := len(all) - 2; i >= 0; i-- {
@@ -379,7 +384,9 @@ func mergeLineage(lins []wire.Lineage) quorum.Lineage {
 		base = 0
 	}
 	for _, k := range all[base : len(all)-1] {
-		out.Also = append(out.Also, *ref(k.v))
+		r := ref(k.v)
+		r.Whole = k.whole
+		out.Also = append(out.Also, *r)
 	}
 	return out
 }
@@ -549,7 +556,7 @@ func (m *Membership) report() {
 func sameReport(a, b *wire.Report) bool {
 	return a.State == b.State && a.Promise == b.Promise && a.Installed.ID == b.Installed.ID &&
 		a.Primary == b.Primary && slices.Equal(a.Reach, b.Reach) && a.Lineage.LP.ID == b.Lineage.LP.ID &&
-		a.Lineage.AllSeen == b.Lineage.AllSeen && a.Lineage.Unblocked == b.Lineage.Unblocked && a.Lineage.Promised == b.Lineage.Promised && len(a.Lineage.Need) == len(b.Lineage.Need) &&
+		a.Lineage.AllSeen == b.Lineage.AllSeen && a.Lineage.Unblocked == b.Lineage.Unblocked && a.Lineage.Promised == b.Lineage.Promised && a.Lineage.PrevUnblocked == b.Lineage.PrevUnblocked && len(a.Lineage.Need) == len(b.Lineage.Need) &&
 		a.Settings == b.Settings
 }
 

@@ -28,7 +28,14 @@
 //     if installed primary, with AllSeen and (majority) Lineage.Unblocked;
 //     event quorum_unblocked. Refused (ErrCannotUnblock) when View is not
 //     the installed view, a view change is under way, or quorum.PlanUnblock
-//     refuses. The rules and the safety argument: core/quorum, "Unblock".
+//     refuses. Until a primary view follows it, a view whose newest LP a
+//     member holds this way is primary only if it holds every member of
+//     View (quorum.Lineage.UnblockedView: the members carry the unblock
+//     out one by one, so some may not have); a primary proposal promised
+//     after it keeps the mark on Prev while only promised
+//     (Lineage.PrevUnblocked, quorum.ViewRef.Whole in Also). UnblockHolders says which
+//     members hold it. The rules and the safety argument: core/quorum,
+//     "Unblock".
 //
 // Ready changes nothing (calling it twice returns the same); Advance
 // acknowledges it: the report Ready carried counts as sent from then on,

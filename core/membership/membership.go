@@ -479,11 +479,15 @@ func (m *Membership) takeLP(v wire.View, installed bool, ref wire.View) {
 	l := &m.st.Lineage
 	if v.ID == l.LP.ID {
 		if installed && l.Promised {
-			l.Promised, l.Need = false, nil
+			l.Promised, l.Need, l.PrevUnblocked = false, nil, false
 			m.dirty = true
 		}
 		return
 	}
+	// An unblocked view (unblockedView) that becomes Prev under a promised
+	// LP stays marked while LP is only promised: a view must still hold
+	// all of its members (core/quorum "Unblock").
+	prevUnblocked := !installed && (unblockedView(*l) || (l.Promised && l.PrevUnblocked))
 	switch {
 	case installed:
 		l.Need = nil
@@ -498,6 +502,7 @@ func (m *Membership) takeLP(v wire.View, installed bool, ref wire.View) {
 	}
 	l.LP = wire.View{ID: v.ID, Members: slices.Clone(v.Members)}
 	l.Promised = !installed
+	l.PrevUnblocked = prevUnblocked
 	l.Need = pruneNeed(l.Need, l.Prev.ID, l.LP.ID)
 	m.lpSince = m.now
 	m.dirty = true

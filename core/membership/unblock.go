@@ -39,3 +39,36 @@ func (m *Membership) unblock(now time.Duration, in Unblock) error {
 		Votes: plan.Expected, Needed: plan.Was, Target: in.By})
 	return nil
 }
+
+// unblockedView reports whether l's LP is a view an operator unblocked
+// itself (unblock), with no primary view after it yet: only the unblock
+// makes Prev the same view as LP (takeLP always moves the old LP to Prev).
+// A view is then primary only if it holds every member of LP
+// (quorum.Lineage.UnblockedView).
+func unblockedView(l wire.Lineage) bool {
+	return l.LP.ID.Epoch != 0 && l.Prev.ID == l.LP.ID
+}
+
+// UnblockHolders returns, sorted, the members of the view v (an unblock
+// given in v) that hold v as their unblocked LP (unblockedView), as far as
+// this node knows: itself, and each peer by its last report. Once a
+// primary view follows v, its members hold that view instead (the caller
+// checks the view).
+func (m *Membership) UnblockHolders(v wire.ViewID) []wire.NodeID {
+	var out []wire.NodeID
+	for _, id := range m.cfg.Nodes {
+		var l wire.Lineage
+		switch {
+		case id == m.cfg.Self:
+			l = m.st.Lineage
+		case m.reports[id] != nil:
+			l = m.reports[id].Lineage
+		default:
+			continue
+		}
+		if l.LP.ID == v && unblockedView(l) {
+			out = append(out, id)
+		}
+	}
+	return out
+}

@@ -97,8 +97,10 @@ func (n *Node) unblockOut(p stack.UnblockPlan) apitypes.QuorumUnblock {
 
 // QuorumUnblock is an operator's confirmed `quorum unblock`: refused
 // unless every node outside this node's view is known to be down
-// (stack.QuorumUnblock); it returns once every member carried it out and
-// this node's view is primary, or says what it waits for.
+// (stack.QuorumUnblock); it returns once this node is in a primary view
+// of all the unblocked view's members after it (Done), or when its view
+// moved without one, or after unblockWait, saying which members hold the
+// unblock (Holders, Missing).
 func (n *Node) QuorumUnblock() (apitypes.QuorumUnblock, error) {
 	var p stack.UnblockPlan
 	var err error
@@ -111,16 +113,21 @@ func (n *Node) QuorumUnblock() (apitypes.QuorumUnblock, error) {
 	}
 	n.log.Warn("quorum unblock given by an operator", "view", out.View, "written_off", out.WrittenOff, "expected_votes", out.Expected)
 	for end := time.Now().Add(unblockWait); ; {
-		var unblocked, primary bool
+		var pr stack.UnblockProgress
+		var primary bool
 		if e := n.do(func() {
-			ms := n.st.Membership()
-			unblocked = ms.Lineage.AllSeen && (ms.Lineage.LP.ID == p.View || ms.View.ID != p.View)
-			primary = ms.Primary
+			pr = n.st.UnblockProgressOf(p.View, p.Members)
+			primary = n.st.Membership().Primary
 		}); e != nil {
 			return out, e
 		}
-		out.Done, out.Primary = unblocked, primary
-		if primary || time.Now().After(end) {
+		out.Done, out.Primary, out.Holders, out.Missing = pr.Done, primary, pr.Holders, pr.Missing
+		if pr.Done {
+			out.Holders, out.Missing = nil, nil
+		}
+		// The view moved without a primary view of all its members after
+		// it, or time is up: report who holds it, never "done".
+		if pr.Done || pr.Moved || time.Now().After(end) {
 			return out, nil
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -14,6 +14,7 @@ const (
 	ReasonNoTieBreaker  = "no tie-breaker"
 	ReasonNoRefVotes    = "the reference set has no votes"
 	ReasonWaitForAll    = "waiting for all nodes (wait_for_all)"
+	ReasonUnblockNotAll = "unblocked view incomplete"
 	refConfigured       = "configured nodes"
 	tieByAutoTieBreaker = "lowest node %d (auto_tie_breaker)"
 	tieByWitness        = "witness"
@@ -155,6 +156,12 @@ func Decide(c Config, members []wire.NodeID, l Lineage) Decision {
 				if a.ID == (ViewID{}) && len(a.Members) == 0 {
 					members, name = conf, refConfigured
 				}
+				if a.Whole && len(intersect(v, members)) != len(members) {
+					d.Primary = false
+					d.Reason = fmt.Sprintf("%s: last primary view %s is only acknowledged, not known installed, and the view does not hold every member of the unblocked view %s before it",
+						ReasonUnblockNotAll, l.LP.ID, a.ID)
+					break
+				}
 				if w := c.judge(v, members, l.Witness); !w.ok {
 					d.Primary = false
 					d.Reason = fmt.Sprintf("last primary view %s is only acknowledged, not known installed, and the view holds %d of %d votes of %s, need %d",
@@ -169,6 +176,12 @@ func Decide(c Config, members []wire.NodeID, l Lineage) Decision {
 				d.Reason = fmt.Sprintf("window: last primary view %s is %s old (window %s) and the view holds %d of %d votes of the primary view %s before it, need %d",
 					l.LP.ID, l.LPAge, c.Window, w.votes, w.total, l.Prev.ID, w.needed)
 			}
+		}
+	}
+	if d.Primary && l.UnblockedView && l.LP != nil {
+		if lp := dedup(l.LP.Members); len(intersect(v, lp)) != len(lp) {
+			d.Primary = false
+			d.Reason = fmt.Sprintf("%s: the unblocked view %s is not followed by a primary view yet, and this view does not hold all of its members", ReasonUnblockNotAll, l.LP.ID)
 		}
 	}
 	if d.Primary && (c.WaitForAll || c.TwoNode) && !l.AllSeen && len(intersect(v, conf)) != len(conf) {

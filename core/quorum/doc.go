@@ -133,6 +133,22 @@
 // logged act, and why the written-off nodes are brought back one at a
 // time where they reach a survivor (corral help operations).
 //
+// Not all-or-none. The members of U carry the unblock out one by one, at
+// the broadcast's delivery; a member that gets it only at the flush of a
+// view change (or during one) does not, and a view change can cut one
+// off from the others right after another carried it out. So until a
+// primary view follows U, a holder of U itself (Lineage.UnblockedView,
+// any policy; ViewRef.Whole when U is in Also behind a primary proposal
+// promised after it, never installed: wire.Lineage.PrevUnblocked carries
+// that mark) makes a view primary only if it holds every member of U:
+// that view meets every member of U, holder or not, each promises it
+// (takes it as LP with the flag at the promise), so U's step is handed on
+// through the ordinary promise rule; any other view has no holder of U
+// as newest LP, is judged as if the unblock had not happened, and by the
+// chain argument before U cannot be a second successor of U. Missing
+// members only cost liveness: the operator unblocks again (corral help
+// operations; the shell reports who holds it).
+//
 // # Lease
 //
 // Lease judges the acknowledging members of a view v (ackers outside v do

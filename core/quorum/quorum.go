@@ -133,6 +133,10 @@ func (a ViewID) String() string {
 type ViewRef struct {
 	ID      ViewID
 	Members []wire.NodeID
+	// Whole (in Lineage.Also): a view an operator unblocked that no
+	// primary view followed yet: V must hold every member of it
+	// (Lineage.UnblockedView says the same of LP).
+	Whole bool
 }
 
 // Lineage is what the members of a candidate view know, gathered by its
@@ -163,6 +167,14 @@ type Lineage struct {
 	// operator's quorum unblock (see Unblock): under Majority, V is then
 	// judged as under LastManStanding, against LP.
 	Unblocked bool
+	// UnblockedView: LP is the view an operator unblocked itself, and no
+	// primary view followed it yet (a holder took it on at the unblock).
+	// Any policy: V must then hold every member of LP. The members of LP
+	// carry the unblock out one by one (at the broadcast's delivery), so
+	// some may not have when the view changes; only a view of all of them
+	// is sure to hold every member that did not, and it hands the flag on
+	// to all of them at the promise (see Unblock).
+	UnblockedView bool
 }
 
 // dedup returns the distinct ids in ascending order (a new slice).

@@ -26,7 +26,9 @@
 // not primary it is declared here and confirmed through the fence core
 // once the view is primary), QuorumUnblock (an operator's unblock:
 // refused unless every node outside the view is known down, then carried
-// out by every member at its Safe delivery in the view, unblock.go),
+// out by each member at its Safe delivery in the view; until a primary
+// view follows, only a view of all its members can be primary, and
+// UnblockProgressOf says who holds it: unblock.go),
 // SetState, AskState, Send and Broadcast (these two
 // also return an id), CDBRead (a linearizable read under the driver's id;
 // CancelRead forgets it), and the lock manager's LockDLM (returns the lock's

@@ -138,9 +138,12 @@ func (s *Stack) declaredAt(name string, seen uint32) bool {
 // QuorumUnblock is an operator's quorum unblock (corral help operations):
 // refused unless every configured node outside this node's view is known
 // to be down (UnblockPlan.Blocked). It goes through the ordered
-// broadcast of this view: every member carries it out at its Safe
-// delivery in this same view (quorumDeliver), so all of them or none
-// judge from then on against this view (membership.Unblock).
+// broadcast of this view: each member carries it out at its Safe
+// delivery in this same view (quorumDeliver, membership.Unblock). A
+// member that gets it only at the flush of a view change, or while one is
+// under way, does not; so until a primary view follows, only a view of
+// every member of this one can be primary (core/quorum "Unblock"), and
+// UnblockProgressOf says who holds it.
 func (s *Stack) QuorumUnblock(now time.Duration) (UnblockPlan, error) {
 	if s.stop != nil {
 		return UnblockPlan{}, ErrStopped
@@ -159,6 +162,45 @@ func (s *Stack) QuorumUnblock(now time.Duration) (UnblockPlan, error) {
 	return p, nil
 }
 
+// UnblockProgress is how far an unblock given in View got, as this node
+// knows it (UnblockProgressOf).
+type UnblockProgress struct {
+	// Done: this node is in a primary view installed after View that
+	// holds every member of View: every member carried the unblock out or
+	// no longer needs it (a view after an unblocked one is primary only
+	// with all of its members, core/quorum "Unblock").
+	Done bool
+	// Holders are the members of View known to hold the unblocked lineage
+	// (this node, and the peers by their last report); Missing the others.
+	Holders, Missing []string
+	// Moved: this node's view is no longer View.
+	Moved bool
+}
+
+// UnblockProgressOf says how far the unblock given in v (members: the
+// view's members) got.
+func (s *Stack) UnblockProgressOf(v wire.ViewID, members []string) UnblockProgress {
+	ms := s.mem.Status()
+	var p UnblockProgress
+	p.Moved = ms.View.ID != v
+	all := true
+	for _, name := range members {
+		if !slices.Contains(ms.View.Members, s.idOf(name)) {
+			all = false
+		}
+	}
+	p.Done = p.Moved && ms.Primary && all && (v.Epoch < ms.View.ID.Epoch || (v.Epoch == ms.View.ID.Epoch && v.Coord < ms.View.ID.Coord))
+	holders := s.mem.UnblockHolders(v)
+	for _, name := range members {
+		if slices.Contains(holders, s.idOf(name)) {
+			p.Holders = append(p.Holders, name)
+		} else {
+			p.Missing = append(p.Missing, name)
+		}
+	}
+	return p
+}
+
 func writtenOffNames(ws []WrittenOff) []string {
 	var out []string
 	for _, w := range ws {
@@ -168,7 +210,8 @@ func writtenOffNames(ws []WrittenOff) []string {
 }
 
 // quorumDeliver carries out an unblock at its Safe delivery in the view
-// it was given in (never at a flush: the view is over).
+// it was given in (never at a flush: the view is over; the members that
+// did carry it out then make only a view of all the members primary).
 func (s *Stack) quorumDeliver(d bcast.Delivery) {
 	if d.Level != bcast.Safe || d.Flush {
 		return

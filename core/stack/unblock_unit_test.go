@@ -3,6 +3,7 @@ package stack
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/corral-ha/corral/core/fence"
@@ -57,11 +58,29 @@ func TestQuorumUnblockDeclared(t *testing.T) {
 	if err := n1.ConfirmFence(c.now, fence.Confirm{Target: "n3"}); err != nil {
 		t.Fatalf("fence confirm n3: %v", err)
 	}
+	// A declared node that conn reaches again (its circuit is up, it has
+	// not reported yet: outside the view) is up, whatever was declared.
+	if err := n1.mem.Step(c.now, membership.Reach{Peer: 2, Up: true}); err != nil {
+		t.Fatal(err)
+	}
+	if p := n1.UnblockPlan(c.now); !errors.Is(p.err, ErrNotKnownDown) || len(p.WrittenOff) != 2 || p.WrittenOff[0].Down || !strings.Contains(p.WrittenOff[0].How, "reachable") {
+		t.Fatalf("plan with n2 declared but reachable: %+v", p)
+	}
+	if err := n1.mem.Step(c.now, membership.Reach{Peer: 2, Up: false}); err != nil {
+		t.Fatal(err)
+	}
+	u := n1.Membership().View.ID
+	if pr := n1.UnblockProgressOf(u, []string{"n1"}); pr.Done || pr.Moved || len(pr.Holders) != 0 || !slices.Equal(pr.Missing, []string{"n1"}) {
+		t.Fatalf("progress before the unblock: %+v", pr)
+	}
 	p, err := n1.QuorumUnblock(c.now)
 	if err != nil || p.Expected != 1 || p.Was != 3 || !p.Chain {
 		t.Fatalf("unblock: %+v, %v", p, err)
 	}
 	c.runUntil("n1 primary and quorate alone", func() bool { return n1.Membership().Primary && n1.mem.Quorate(c.now) })
+	if pr := n1.UnblockProgressOf(u, p.Members); !pr.Done || !pr.Moved {
+		t.Fatalf("progress once n1 is primary alone: %+v", pr)
+	}
 	if len(unblocked) != 1 || !slices.Equal(unblocked[0].WrittenOff, []wire.NodeID{2, 3}) || unblocked[0].Votes != 1 {
 		t.Fatalf("quorum_unblocked events %+v, want one writing off n2, n3 with 1 vote expected", unblocked)
 	}

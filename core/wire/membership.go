@@ -31,6 +31,11 @@ type Lineage struct {
 	// Encoded as bit 1 of the AllSeen byte: a node of an older release
 	// refuses only the messages that carry it.
 	Unblocked bool
+	// PrevUnblocked (only while Promised): Prev is a view an operator
+	// unblocked that no primary view followed when this node promised LP
+	// (core/quorum "Unblock": a view must hold all of its members).
+	// Encoded as bit 1 of the Promised byte.
+	PrevUnblocked bool
 	// Need (only while Promised): views that may have been the last
 	// installed primary instead of LP, newer than Prev: the primary
 	// proposals it promised before LP without seeing them installed, and
@@ -174,7 +179,7 @@ func (w *Writer) lineage(l Lineage) {
 	w.view(l.Prev)
 	w.Uvarint(uint64(max(l.LPAge, 0)))
 	w.Uint8(flags(l.AllSeen, l.Unblocked))
-	w.Bool(l.Promised)
+	w.Uint8(flags(l.Promised, l.PrevUnblocked))
 	w.Uvarint(uint64(len(l.Need)))
 	for _, v := range l.Need {
 		w.view(v)
@@ -189,7 +194,7 @@ func (r *Reader) lineage() Lineage {
 	}
 	l.LPAge = int64(age)
 	l.AllSeen, l.Unblocked = r.flags()
-	l.Promised = r.Bool()
+	l.Promised, l.PrevUnblocked = r.flags()
 	n := r.Count(1, math.MaxInt) // each view takes at least one byte
 	if r.Err() != nil {
 		return l

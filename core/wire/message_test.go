@@ -178,6 +178,7 @@ func TestUnblockFlags(t *testing.T) {
 	for _, m := range []Message{
 		&Promise{ID: ViewID{7, 1}, Lineage: lin, Flush: []byte{}},
 		&Propose{View: View{ID: ViewID{7, 1}, Members: []NodeID{1}}, States: []uint8{2}, Primary: true, Unblocked: true},
+		&Report{Lineage: Lineage{LP: View{ID: ViewID{8, 1}, Members: []NodeID{1, 2}}, Prev: lin.LP, Promised: true, PrevUnblocked: true}},
 	} {
 		got, err := Decode(Encode(m))
 		if err != nil || !reflect.DeepEqual(got, m) {
