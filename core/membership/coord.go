@@ -531,7 +531,8 @@ func (m *Membership) reported(l *wire.Report) bool {
 	lin := m.st.Lineage // lineage() differs only in LPAge, which sameReport ignores
 	if l.State != uint8(m.self) || l.Promise != m.st.Promise || l.Installed.ID != m.st.Installed.ID ||
 		l.Primary != m.st.Primary || l.Lineage.LP.ID != lin.LP.ID || l.Lineage.AllSeen != lin.AllSeen ||
-		l.Lineage.Promised != lin.Promised || len(l.Lineage.Need) != len(lin.Need) || l.Settings != m.settings {
+		l.Lineage.Unblocked != lin.Unblocked || l.Lineage.Promised != lin.Promised || l.Lineage.PrevUnblocked != lin.PrevUnblocked ||
+		len(l.Lineage.Need) != len(lin.Need) || l.Settings != m.settings {
 		return false
 	}
 	i := 0
