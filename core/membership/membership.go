@@ -571,7 +571,13 @@ func (m *Membership) promise(p *wire.Propose) {
 	m.seeEpoch(p.View.ID.Epoch)
 	if p.Primary {
 		m.takeLP(p.View, false, wire.View{ID: p.Ref, Members: p.RefMembers})
-		m.st.Lineage.Unblocked = p.Unblocked && quorum.ContinuesUnblock(m.cfg.Quorum, p.View.Members)
+		// The flag is kept as proposed: it ends only at an install (below)
+		// of a view holding the plain majority, never at a promise. A
+		// promise of a proposal that is never installed must leave its
+		// promisers judged as under last_man_standing (against the
+		// promised LP and Also), or they could form a second primary
+		// beside the unblocked view (TestR4UnblockPromisedByWrittenOffOnly).
+		m.st.Lineage.Unblocked = p.Unblocked
 	}
 	m.pending = p
 	m.dirty = true

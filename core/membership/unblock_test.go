@@ -315,7 +315,6 @@ func TestUnblockPromisedAfterOneHolder(t *testing.T) {
 // {2,3} behind it, is looked at only under last_man_standing judgement.
 // Two primary components.
 func TestR4UnblockPromisedByWrittenOffOnly(t *testing.T) {
-	t.Skip("R4: fails until fixed: a promised-only primary proposal holding the plain majority drops the unblocked flag at promise, so its promisers are judged by the configured nodes beside the unblocked view")
 	qc := quorum.Config{Votes: map[wire.NodeID]int{1: 1, 2: 1, 3: 1, 4: 1, 5: 1}, Policy: quorum.Majority, AutoTieBreaker: true}
 	s := newScript(t, 5, qc)
 	all := ids(1, 2, 3, 4, 5)

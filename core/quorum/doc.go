@@ -86,8 +86,10 @@
 //     A primary view installed from such a lineage keeps the flag while
 //     it holds no plain majority (ContinuesUnblock: a tie counts only by
 //     auto_tie_breaker, never by the witness); the first primary view
-//     that holds one ends it, and the configured nodes are the reference
-//     again.
+//     that holds one ends it when it is installed (a promise of such a
+//     proposal keeps the flag as proposed: a proposal promised but never
+//     installed must leave its promisers judged against the promised LP
+//     and Also), and the configured nodes are the reference again.
 //   - two_node: refused; a lone node acts once its peer is confirmed
 //     fenced (`fence confirm`).
 //
