@@ -92,7 +92,11 @@ func dnsGives(t *testing.T, server, addr string, within time.Duration) {
 }
 
 // whoamiPIDs lists the live `corral whoami` processes serving name.
-func whoamiPIDs(name string) []int {
+// whoamiPIDs lists the live `corral whoami` processes of node name of the
+// cluster on block (its --listen address), not those of other clusters
+// running beside the test.
+func whoamiPIDs(block, name string) []int {
+	listen := "--listen=" + nodeAddr(block, name) + ":"
 	var out []int
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -105,7 +109,8 @@ func whoamiPIDs(name string) []int {
 			continue
 		}
 		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if slices.Contains(args, "whoami") && slices.Contains(args, name) && slices.Contains(args, "--name") && alive(pid) {
+		ours := slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, nodeAddr(block, name)+":") || strings.HasPrefix(a, listen) })
+		if slices.Contains(args, "whoami") && slices.Contains(args, name) && slices.Contains(args, "--name") && ours && alive(pid) {
 			out = append(out, pid)
 		}
 	}
@@ -139,7 +144,7 @@ func TestDemoWebFailover(t *testing.T) {
 
 	// a monitor failure: whoami killed behind the cluster's back comes
 	// back on the same node
-	pids := whoamiPIDs(owner)
+	pids := whoamiPIDs(block, owner)
 	if len(pids) != 1 {
 		t.Fatalf("whoami processes of %s: %v, want one", owner, pids)
 	}
@@ -147,7 +152,7 @@ func TestDemoWebFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 15*time.Second, "whoami restarted in place", func() error {
-		if p := whoamiPIDs(owner); len(p) != 1 || p[0] == pids[0] {
+		if p := whoamiPIDs(block, owner); len(p) != 1 || p[0] == pids[0] {
 			return fmt.Errorf("whoami of %s: %v (killed %d)", owner, p, pids[0])
 		}
 		return nil
@@ -176,7 +181,7 @@ func TestDemoWebFailover(t *testing.T) {
 	}
 	webOnline(t, dir, "n1", "web", other, 15*time.Second)
 	answers(t, nodeAddr(block, other), other, 10*time.Second)
-	if p := whoamiPIDs(owner); len(p) != 0 {
+	if p := whoamiPIDs(block, owner); len(p) != 0 {
 		t.Errorf("whoami of %s still runs after the move: %v", owner, p)
 	}
 	webOnline(t, dir, "n1", "web", owner, 20*time.Second)
@@ -215,7 +220,7 @@ func TestDemoWebFailover(t *testing.T) {
 		}
 	}
 	eventually(t, 5*time.Second, "no whoami of the killed node", func() error {
-		if p := whoamiPIDs(victim); len(p) != 0 {
+		if p := whoamiPIDs(block, victim); len(p) != 0 {
 			return fmt.Errorf("whoami of %s survives its node: %v", victim, p)
 		}
 		if _, err := curl(nodeAddr(block, victim)); err == nil {
@@ -230,7 +235,7 @@ func TestDemoWebFailover(t *testing.T) {
 	}
 	eventually(t, 5*time.Second, "no whoami after demo stop", func() error {
 		for _, n := range []string{"n1", "n2", "n3"} {
-			if p := whoamiPIDs(n); len(p) != 0 {
+			if p := whoamiPIDs(block, n); len(p) != 0 {
 				return fmt.Errorf("whoami of %s survives demo stop: %v", n, p)
 			}
 		}
