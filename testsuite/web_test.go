@@ -109,7 +109,9 @@ func whoamiPIDs(block, name string) []int {
 			continue
 		}
 		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		ours := slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, nodeAddr(block, name)+":") || strings.HasPrefix(a, listen) })
+		ours := slices.ContainsFunc(args, func(a string) bool {
+			return strings.HasPrefix(a, nodeAddr(block, name)+":") || strings.HasPrefix(a, listen)
+		})
 		if slices.Contains(args, "whoami") && slices.Contains(args, name) && slices.Contains(args, "--name") && ours && alive(pid) {
 			out = append(out, pid)
 		}
