@@ -124,6 +124,15 @@ type Cleanup struct{ Resource string }
 // until Running is empty.
 type Drain struct{}
 
+// Resumed tells the resource manager that this node's own state went back
+// to online (`resume`, asked here or by a peer): a drain it asked ends.
+// Its own copy of the drain must go: the members that saw it leave their
+// view forgot it then, but its own views always hold it (it never sees a
+// view without itself), so it would keep the drain for DrainHold and, as
+// the coordinator of a later view, exclude itself and move away a group
+// it runs on a node that stayed in the primary component (continuity).
+type Resumed struct{}
+
 // DrainHold is how long a Drain keeps a node free of groups: longer than
 // a clean stop's drain and leave (config.DrainTimeout, 30 s, and the
 // leave's wait), short enough that a node that asked and stayed (its
@@ -150,6 +159,7 @@ func (Fenced) input()        {}
 func (Move) input()          {}
 func (Cleanup) input()       {}
 func (Drain) input()         {}
+func (Resumed) input()       {}
 func (TimeOfDay) input()     {}
 func (Batch) input()         {}
 
@@ -480,6 +490,8 @@ func (c *CRM) apply(in Input) (bool, error) {
 			return false, fmt.Errorf("this node is not a member of a primary view: nobody can move its groups: %w", ErrNoPrimary)
 		}
 		c.broadcast(&Command{From: c.cfg.Self, Kind: CmdDrain, Node: c.cfg.Self})
+	case Resumed:
+		delete(c.draining, c.cfg.Self)
 	case TimeOfDay:
 		c.tod, c.todSet = in.D, true
 	}

@@ -196,7 +196,9 @@
 // there until `resume`), nodes that stop cleanly (Drain: every member
 // remembers it for DrainHold, or until the node leaves the view, so a
 // coordinator of a later view keeps it; a coordinator that restarted
-// since does not know it) and leaving nodes (their
+// since does not know it; the node itself, which never sees a view
+// without itself, forgets it when it is resumed: Resumed) and leaving
+// nodes (their
 // groups move away too). Preferred owners
 // order them, then load, then the name. A group stays where it runs
 // unless a move, a failover or failback (never, immediate, or within a

@@ -34,3 +34,44 @@ func TestDrainSurvivesViewChange(t *testing.T) {
 		t.Fatalf("a view change after the drain put %v back on the draining n2", got)
 	}
 }
+
+// TestDrainForgottenAfterLeaveAndResume (chaos seed 20261207, rounds
+// 33-34 and 38): n2 drains and leaves cleanly, then is resumed at once
+// (`leave n2`, `resume n2`). The members that saw it leave the view forget
+// its drain; n2 itself never sees a view without itself (its own views
+// always hold it), so it keeps draining[n2] for DrainHold. When n2 later
+// becomes the coordinator (n1, the coordinator, restarts cleanly and its
+// drain moved the group to n2), it excludes itself as "leaving the
+// cluster" and stops the group it runs on a node that stayed in the
+// primary component. Seen failing (without Resumed, or with Resumed a
+// no-op): "n2, which stayed in the primary component, stopped svc1 after
+// n1 left ... not on: n2 is leaving the cluster".
+func TestDrainForgottenAfterLeaveAndResume(t *testing.T) {
+	h := newHarness(t, 3, 1)
+	h.fence = -1 // clean leaves: nobody is fenced
+	h.resource("svc1", "svc")
+	h.group("svc", map[string]any{})
+	h.run(2 * time.Second)
+	wantState(t, h, "svc", "online", "n1")
+	// leave n2 (it runs nothing), then resume it
+	h.step(h.nodes["n2"], Drain{})
+	h.run(time.Second)
+	h.partition([]string{"n1", "n3"}, []string{"n2"})
+	h.run(2 * time.Second)
+	h.step(h.nodes["n2"], Resumed{}) // the stack, at `resume n2`
+	h.heal()
+	h.run(2 * time.Second)
+	wantState(t, h, "svc", "online", "n1")
+	// n1 (coordinator, owner) stops cleanly: its drain moves svc to n2
+	h.step(h.nodes["n1"], Drain{})
+	h.run(2 * time.Second)
+	wantState(t, h, "svc", "online", "n2")
+	// n1 leaves: n2 coordinates {n2 n3}; nothing may move the group
+	h.partition([]string{"n1"}, []string{"n2", "n3"})
+	h.run(3 * time.Second)
+	if !h.nodes["n2"].running["svc1"] {
+		t.Fatalf("%v: n2, which stayed in the primary component, stopped svc1 after n1 left; group: %+v\n%s",
+			h.now, h.gview("svc"), h.coordinator().crm.Explain("svc"))
+	}
+	wantState(t, h, "svc", "online", "n2")
+}

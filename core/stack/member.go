@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/corral-ha/corral/core/bcast"
+	"github.com/corral-ha/corral/core/crm"
 	"github.com/corral-ha/corral/core/membership"
 	"github.com/corral-ha/corral/core/wire"
 )
@@ -41,7 +42,16 @@ func (s *Stack) SetState(now time.Duration, st membership.State) error {
 	s.advanceClock(now)
 	s.dlm.leaving = st == membership.StateLeaving
 	s.dlmView(now)
+	s.crmResumed(now, st)
 	return s.mem.Step(now, membership.SetState{State: st})
+}
+
+// crmResumed tells the resource manager that this node is resumed
+// (online): a drain it asked before a clean leave ends (crm.Resumed).
+func (s *Stack) crmResumed(now time.Duration, st membership.State) {
+	if st == membership.StateOnline {
+		s.crmStep(now, crm.Resumed{}, "resume")
+	}
 }
 
 // AskState asks a peer, over its circuit, for a state (online, paused,

@@ -395,6 +395,7 @@ func (s *Stack) deliver(now time.Duration, m conn.Message) {
 			s.rd.LeaveAsked = true
 			return
 		}
+		s.crmResumed(now, membership.State(msg.State))
 		if err := s.mem.Step(now, membership.SetState{State: membership.State(msg.State)}); err != nil {
 			s.logf(slog.LevelWarn, "state change asked by a peer refused", "from", s.names[m.From], "err", err)
 		}
