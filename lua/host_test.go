@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -511,16 +512,18 @@ func TestMemoryBombSparesOthers(t *testing.T) {
 func TestSandboxLimits(t *testing.T) {
 	h := newHost(t, lua.Config{PoolSize: 1})
 	for code, want := range map[string]string{
-		`unpack({}, 1, 1e8)`:                                                                   "unpack: too many results (100000000, at most 8000)",
-		`string.byte(string.rep("x", 1e6), 1, -1)`:                                             "string.byte: too many results (1000000, at most 8000)",
-		`local function f() return f() + 1 end return f()`:                                     "stack overflow",
-		`setmetatable({}, {__index = function(t, k) return t[k] end}).x`:                       "stack overflow",
-		`local function f(...) return f(` + strings.Repeat("1,", 150) + ` ...) end return f()`: "the Lua VM failed",
+		`unpack({}, 1, 1e8)`:                                             "unpack: too many results (100000000, at most 8000)",
+		`string.byte(string.rep("x", 1e6), 1, -1)`:                       "string.byte: too many results (1000000, at most 8000)",
+		`local function f() return f() + 1 end return f()`:               "stack overflow",
+		`setmetatable({}, {__index = function(t, k) return t[k] end}).x`: "stack overflow",
+		// the registry overflows, or (which comes first depends on when the
+		// collector last ran) the memory guard stops the growing varargs
+		`local function f(...) return f(` + strings.Repeat("1,", 150) + ` ...) end return f()`: "the Lua VM failed|stopped: the heap grew",
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		_, err := h.Eval(ctx, code)
 		cancel()
-		if err == nil || !strings.Contains(err.Error(), "lua eval: ") || !strings.Contains(err.Error(), want) {
+		if err == nil || !strings.Contains(err.Error(), "lua eval: ") || !slices.ContainsFunc(strings.Split(want, "|"), func(w string) bool { return strings.Contains(err.Error(), w) }) {
 			t.Errorf("%.60s: %v, want %q", code, err, want)
 		}
 	}
